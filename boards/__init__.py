@@ -1,0 +1,1 @@
+"""bioloop.boards: PYNQ-Z2 platform and overlay packaging."""

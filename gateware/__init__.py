@@ -1,0 +1,1 @@
+"""bioloop.gateware: Amaranth components of the fast loop."""

@@ -1,0 +1,1 @@
+"""bioloop.host: block models, bioware pipeline, observation, codec, culture, driver, CLI."""

@@ -1,0 +1,1 @@
+"""bioloop.host.codec"""

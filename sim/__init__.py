@@ -1,0 +1,1 @@
+"""bioloop.sim: running the gateware under cocotb on Verilator."""

