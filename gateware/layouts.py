@@ -11,7 +11,7 @@ from amaranth.lib.wiring import Out
 
 __all__ = [
     "FCLK_HZ", "ADDRESS_BITS", "SOURCE_BITS", "TIMESTAMP_BITS", "LANE_BITS",
-    "AERType", "AERWord", "SampleBeat", "Port", "RouteEntry", "RoutedEntry",
+    "AERType", "AERWord", "SampleBeat", "Polarity", "Port", "RouteEntry", "RoutedEntry",
     "aer_stream", "sample_stream", "routed_stream", "WritePort",
 ]
 
@@ -49,6 +49,18 @@ SampleBeat = data.StructLayout({
     "data": data.ArrayLayout(signed(16), 2),
     "last": 1,
 })
+
+
+class Polarity(enum.Enum, shape=2):
+    """Which side of the threshold a Detector channel watches.
+
+    A sample ``x`` is *beyond* a threshold magnitude ``θ`` when
+    ``x <= -θ`` (NEGATIVE), ``x >= θ`` (POSITIVE), or either (BOTH).
+    Equality counts as beyond.
+    """
+    NEGATIVE = 0
+    POSITIVE = 1
+    BOTH = 2
 
 
 class Port(enum.Enum, shape=1):
