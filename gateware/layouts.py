@@ -56,11 +56,12 @@ class Polarity(enum.Enum, shape=2):
 
     A sample ``x`` is *beyond* a threshold magnitude ``θ`` when
     ``x <= -θ`` (NEGATIVE), ``x >= θ`` (POSITIVE), or either (BOTH).
-    Equality counts as beyond.
+    Equality counts as beyond. OFF disables the channel.
     """
     NEGATIVE = 0
     POSITIVE = 1
     BOTH = 2
+    OFF = 3
 
 
 class Port(enum.Enum, shape=1):
