@@ -1,0 +1,405 @@
+"""The AXI4-Lite CSR bank of ``Core``, generated from the register map (DESIGN.md §5).
+
+:class:`CSRBank` is an AXI4-Lite slave whose registers, counters, status
+bits and table write ports all come from one
+:class:`~bioloop.gateware.regmap.RegisterMap`; :class:`CSRBankModel` is its
+transaction-level Python model (the executable specification the cocotb
+bench scores against, and the register file of the ``model`` backend).
+
+AXI4-Lite behaviour
+-------------------
+- AW and W are each taken into a one-entry holding register as soon as they
+  are valid, in either order or in the same cycle; the write happens once
+  both are held and no B response is pending. One write and one read can be
+  in flight at a time; the B and R channels hold their response until
+  accepted (AXI4-Lite allows a slave to serialise like this).
+- BRESP/RRESP is OKAY for every mapped address and SLVERR for unmapped ones
+  (a write to an unmapped address changes nothing). Writes to read-only
+  registers are ignored with OKAY. Address bits 1..0 are ignored (WSTRB
+  selects bytes).
+- WSTRB: unstrobed bytes of a ``rw`` register keep their value; unstrobed
+  bytes of ``pulse``, ``w1c`` and table words are written as zeros.
+- Latencies: AW and W together to BVALID in 2 cycles; AR to RVALID in 1.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import WritePort
+from .regmap import DATA_BITS, Access, RegisterMap
+
+__all__ = ["OKAY", "SLVERR", "AXI4LiteSignature", "CSRBank", "CSRBankModel"]
+
+#: AXI response codes (AMBA AXI4-Lite, IHI 0022).
+OKAY = 0b00
+SLVERR = 0b10
+_MAX32 = (1 << DATA_BITS) - 1
+
+
+class AXI4LiteSignature(wiring.Signature):
+    """AXI4-Lite, 32-bit data, seen from the master (flip it for a slave).
+
+    Member names are the AXI signal names in lower case, so a slave member
+    ``s_axil`` flattens to ``s_axil__awaddr`` etc.; cocotbext-axi binds to it
+    with ``AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__")``.
+    """
+
+    def __init__(self, addr_width: int):
+        if not isinstance(addr_width, int) or not 2 < addr_width <= 32:
+            raise ValueError(f"AXI4-Lite addr_width must be 3..32, not {addr_width!r}")
+        self.addr_width = addr_width
+        super().__init__({
+            "awaddr": Out(addr_width), "awprot": Out(3), "awvalid": Out(1), "awready": In(1),
+            "wdata": Out(DATA_BITS), "wstrb": Out(DATA_BITS // 8), "wvalid": Out(1), "wready": In(1),
+            "bresp": In(2), "bvalid": In(1), "bready": Out(1),
+            "araddr": Out(addr_width), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
+            "rdata": In(DATA_BITS), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, AXI4LiteSignature) and other.addr_width == self.addr_width
+
+    def __repr__(self):
+        return f"AXI4LiteSignature({self.addr_width})"
+
+
+def _probes(regmap: RegisterMap) -> dict[str, int]:
+    """Probe name -> measurement width."""
+    widths = {}
+    for f in regmap.fields(Access.LATEST, Access.MAXIMUM):
+        widths[f.source] = max(widths.get(f.source, 0), f.width)
+    return widths
+
+
+def _bank_signature(regmap: RegisterMap) -> dict:
+    members = {"s_axil": In(AXI4LiteSignature(regmap.addr_width))}
+    counts = {}
+    for f in regmap.fields():
+        if f.access in (Access.RW,):
+            members[f.name] = Out(f.shape, init=f.reset)
+        elif f.access is Access.PULSE:
+            members[f.name] = Out(1)
+        elif f.access is Access.RO:
+            members[f.name] = In(f.shape)
+        elif f.access is Access.COUNTER and f.source is None:
+            counts[f.name] = Out(f.inc_width)
+    if counts:
+        members["count"] = In(wiring.Signature(counts))
+    for probe, width in _probes(regmap).items():
+        members[probe] = In(wiring.Signature({"cycles": Out(width), "valid": Out(1)}))
+    for t in regmap.tables:
+        members[t.name] = Out(WritePort(t.addr_width, t.shape))
+    return members
+
+
+class CSRBank(wiring.Component):
+    """AXI4-Lite register bank generated from a :class:`RegisterMap`.
+
+    Parameters
+    ----------
+    regmap : RegisterMap
+        The map to implement (``RegisterMap(N, K, F)``).
+
+    Members
+    -------
+    s_axil : In(AXI4LiteSignature(regmap.addr_width))
+        The AXI4-Lite slave port.
+    <rw field> : Out(shape)
+        Configuration value, one member per ``rw`` field, named like the field
+        (``enable``, ``refractory``, ``theta_min``...). Changes the cycle after
+        the write.
+    <pulse field> : Out(1)
+        High for exactly one cycle after a write of 1 (``soft_reset``,
+        ``clear_counters``).
+    <ro field> : In(shape)
+        Read-only value shown to software (``theta_value``).
+    count : In(Signature)
+        One increment input per counter (``count.frames``...), in events per
+        cycle; the bank keeps the saturating 32-bit count and sets the sticky
+        status bits whose ``source`` is that counter.
+    latency : In(Signature({"cycles", "valid"}))
+        A loop-latency measurement in cycles, taken when ``valid`` is high;
+        the bank keeps the last one, the maximum since clear and their number.
+    <table> : Out(WritePort(addr_width, shape))
+        One write port per table window; ``en`` is high for one cycle with
+        the entry's index and value (the cycle after the committing write).
+    """
+
+    def __init__(self, regmap: RegisterMap):
+        if not isinstance(regmap, RegisterMap):
+            raise TypeError(f"CSRBank needs a RegisterMap, not {regmap!r}")
+        self.regmap = regmap
+        super().__init__(_bank_signature(regmap))
+
+    def elaborate(self, platform):
+        m = Module()
+        rm = self.regmap
+        bus = self.s_axil
+        word_bits = rm.addr_width - 2
+
+        # ---- write channel: hold AW and W independently, write when both are held
+        aw_held = Signal()
+        aw_word = Signal(word_bits)
+        w_held = Signal()
+        w_data = Signal(DATA_BITS)
+        w_strb = Signal(4)
+        m.d.comb += [bus.awready.eq(~aw_held), bus.wready.eq(~w_held)]
+        with m.If(bus.awvalid & bus.awready):
+            m.d.sync += [aw_held.eq(1), aw_word.eq(bus.awaddr[2:])]
+        with m.If(bus.wvalid & bus.wready):
+            m.d.sync += [w_held.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
+        with m.If(bus.bvalid & bus.bready):
+            m.d.sync += bus.bvalid.eq(0)
+
+        do_write = Signal()
+        m.d.comb += do_write.eq(aw_held & w_held & ~bus.bvalid)
+        mask = Signal(DATA_BITS)
+        m.d.comb += mask.eq(Cat(*[b.replicate(8) for b in w_strb]))
+        wmasked = Signal(DATA_BITS)
+        m.d.comb += wmasked.eq(w_data & mask)
+
+        def reg_hit(reg):
+            return aw_word == (reg.offset >> 2)
+
+        write_mapped = Signal()
+        with m.If(do_write):
+            m.d.sync += [aw_held.eq(0), w_held.eq(0), bus.bvalid.eq(1),
+                         bus.bresp.eq(Mux(write_mapped, OKAY, SLVERR))]
+
+        # ---- read channel: one read at a time, data registered at AR handshake
+        ar_word = Signal(word_bits)
+        m.d.comb += [bus.arready.eq(~bus.rvalid), ar_word.eq(bus.araddr[2:])]
+        with m.If(bus.rvalid & bus.rready):
+            m.d.sync += bus.rvalid.eq(0)
+        read_value = Signal(DATA_BITS)
+        read_mapped = Signal()
+        with m.If(bus.arvalid & bus.arready):
+            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(read_value),
+                         bus.rresp.eq(Mux(read_mapped, OKAY, SLVERR))]
+
+        # ---- registers: storage, read values, write effects
+        clear_now = Signal()          # clear_counters written this cycle
+        value_of = {}                 # register name -> 32-bit read value expression
+
+        for reg in rm.registers:
+            hit = Signal(name=f"hit_{reg.name}")
+            m.d.comb += hit.eq(do_write & reg_hit(reg))
+            parts = Const(0, DATA_BITS)
+            for f in reg.fields:
+                port = getattr(self, f.name, None)
+                if f.access is Access.CONST:
+                    parts = parts | Const(f.encode(f.reset), DATA_BITS)
+                elif f.access is Access.RW:
+                    # The Out port is the storage (its init is the reset value).
+                    merged = (wmasked | (Cat(Const(0, f.lsb), Value.cast(port)) & ~mask))
+                    with m.If(hit):
+                        m.d.sync += port.eq(merged[f.lsb:f.lsb + f.width])
+                    parts = parts | (Value.cast(port).as_unsigned() << f.lsb)
+                elif f.access is Access.PULSE:
+                    fire = Signal(name=f"fire_{f.name}")
+                    m.d.comb += fire.eq(hit & wmasked[f.lsb])
+                    m.d.sync += port.eq(fire)
+                    if f.name == "clear_counters":
+                        m.d.comb += clear_now.eq(fire)
+                elif f.access is Access.RO:
+                    parts = parts | (Value.cast(port).as_unsigned() << f.lsb)
+                elif f.access is Access.W1C:
+                    bit = Signal(name=f"status_{f.name}")
+                    src = rm.field(f.source)[1]
+                    event = self._increment(src) != 0
+                    m.d.sync += bit.eq((bit & ~(hit & wmasked[f.lsb])) | event)
+                    parts = parts | (bit << f.lsb)
+                elif f.access is Access.COUNTER:
+                    count = Signal(f.width, name=f"count_{f.name}")
+                    inc = self._increment(f)
+                    total = Signal(f.width + 1, name=f"total_{f.name}")
+                    m.d.comb += total.eq(count + inc)
+                    with m.If(clear_now):
+                        m.d.sync += count.eq(inc)
+                    with m.Else():
+                        m.d.sync += count.eq(Mux(total[-1], (1 << f.width) - 1, total))
+                    parts = parts | (count << f.lsb)
+                elif f.access in (Access.LATEST, Access.MAXIMUM):
+                    probe = getattr(self, f.source)
+                    value = Signal(f.width, name=f"{f.name}")
+                    cycles = probe.cycles
+                    if f.access is Access.LATEST:
+                        new = cycles
+                    else:
+                        new = Mux(cycles > value, cycles, value)
+                    with m.If(clear_now):
+                        m.d.sync += value.eq(Mux(probe.valid, cycles, 0))
+                    with m.Elif(probe.valid):
+                        m.d.sync += value.eq(new)
+                    parts = parts | (value << f.lsb)
+                else:  # pragma: no cover - the map validates accesses
+                    raise AssertionError(f.access)
+            value_of[reg.name] = parts
+
+        # ---- tables: stage early words, commit on the last one
+        table_hits, table_read_hits = [], []
+        for t in rm.tables:
+            port = getattr(self, t.name)
+            m.d.sync += port.en.eq(0)
+            base_word = t.offset >> 2
+            span_bits = (t.size >> 2).bit_length() - 1      # words in the window = 2**span_bits
+            index = aw_word[:span_bits] if span_bits else Const(0, 1)
+            in_window = (aw_word[span_bits:] == (base_word >> span_bits)) & (index < t.depth * t.words)
+            table_hits.append(in_window)
+            rindex = ar_word[:span_bits] if span_bits else Const(0, 1)
+            table_read_hits.append((ar_word[span_bits:] == (base_word >> span_bits))
+                                   & (rindex < t.depth * t.words))
+            word_bits_t = (t.words - 1).bit_length()
+            entry = index[word_bits_t:]
+            which = index[:word_bits_t] if word_bits_t else Const(0, 1)
+            staged = [Signal(DATA_BITS, name=f"{t.name}_word{w}") for w in range(t.words - 1)]
+            words = [*staged, wmasked]
+            with m.If(do_write & in_window):
+                for w, s in enumerate(staged):
+                    with m.If(which == w):
+                        m.d.sync += s.eq(wmasked)
+                with m.If(which == t.words - 1):
+                    m.d.sync += [port.en.eq(1), port.addr.eq(entry)]
+                    data = Value.cast(port.data)
+                    if len(t.fields) == 1:
+                        (f,) = t.fields
+                        m.d.sync += data.eq(words[f.word][f.lsb:f.lsb + f.width])
+                    else:
+                        for f in t.fields:
+                            member = t.shape[f.member]
+                            m.d.sync += data[member.offset:member.offset + member.width].eq(
+                                words[f.word][f.lsb:f.lsb + f.width])
+
+        m.d.comb += write_mapped.eq(
+            Cat(*[reg_hit(r) for r in rm.registers], *table_hits).any())
+
+        # ---- read mux
+        with m.Switch(ar_word):
+            for reg in rm.registers:
+                with m.Case(reg.offset >> 2):
+                    m.d.comb += [read_value.eq(value_of[reg.name]), read_mapped.eq(1)]
+            with m.Default():
+                m.d.comb += [read_value.eq(0),
+                             read_mapped.eq(Cat(*table_read_hits).any())]
+        return m
+
+    def _increment(self, f):
+        """The increment input of counter field ``f`` (events this cycle)."""
+        if f.source is None:
+            return getattr(self.count, f.name)
+        return getattr(self, f.source).valid
+
+
+class CSRBankModel:
+    """Transaction-level model of :class:`CSRBank` (same map, same semantics).
+
+    Writes and reads return what the bus would; datapath events are fed with
+    :meth:`increment` and :meth:`measure`; table commits and pulses are
+    appended to :attr:`table_writes` and :attr:`pulses`.
+
+    Attributes
+    ----------
+    table_writes : list of (str, int, dict)
+        ``(table, entry, {field: value})`` for every committed entry.
+    pulses : list of str
+        Names of pulse fields fired, in order.
+    """
+
+    def __init__(self, regmap: RegisterMap):
+        self.regmap = regmap
+        self.values = {f.name: f.reset for f in regmap.fields() if f.access is not Access.CONST}
+        for f in regmap.fields(Access.PULSE, Access.COUNTER, Access.LATEST, Access.MAXIMUM,
+                               Access.W1C, Access.RO):
+            self.values[f.name] = 0
+        self.staged = {t.name: [0] * (t.words - 1) for t in regmap.tables}
+        self.table_writes: list[tuple[str, int, dict]] = []
+        self.pulses: list[str] = []
+
+    # -- datapath side --------------------------------------------------------------------
+
+    def increment(self, counter: str, n: int = 1) -> None:
+        """``n`` events of ``counter`` (sets the status bits it sources)."""
+        _, f = self.regmap.field(counter)
+        if f.access is not Access.COUNTER:
+            raise KeyError(f"{counter} is not a counter")
+        if n <= 0:
+            return
+        self.values[counter] = min(self.values[counter] + n, (1 << f.width) - 1)
+        for s in self.regmap.fields(Access.W1C):
+            if s.source == counter:
+                self.values[s.name] = 1
+
+    def measure(self, probe: str, cycles: int) -> None:
+        """One latency measurement of ``cycles`` on ``probe``."""
+        for f in self.regmap.fields(Access.LATEST, Access.MAXIMUM, Access.COUNTER):
+            if f.source != probe:
+                continue
+            if f.access is Access.LATEST:
+                self.values[f.name] = cycles
+            elif f.access is Access.MAXIMUM:
+                self.values[f.name] = max(self.values[f.name], cycles)
+            else:
+                self.increment(f.name)
+
+    # -- bus side -------------------------------------------------------------------------
+
+    def read(self, addr: int) -> tuple[int, int]:
+        """``(data, resp)`` of an AXI read of byte address ``addr``."""
+        hit = self.regmap.decode(addr)
+        if hit is None:
+            return 0, SLVERR
+        if hit[0] == "table":
+            return 0, OKAY
+        reg = hit[1]
+        value = 0
+        for f in reg.fields:
+            if f.access is Access.CONST:
+                value |= f.encode(f.reset)
+            elif f.access is not Access.PULSE:
+                value |= f.encode(self.values[f.name])
+        return value, OKAY
+
+    def write(self, addr: int, data: int, strb: int = 0xF) -> int:
+        """Apply an AXI write; returns BRESP."""
+        hit = self.regmap.decode(addr)
+        if hit is None:
+            return SLVERR
+        mask = 0
+        for b in range(4):
+            if strb >> b & 1:
+                mask |= 0xFF << (8 * b)
+        wm = data & mask
+        if hit[0] == "table":
+            _, t, entry, word = hit
+            if word < t.words - 1:
+                self.staged[t.name][word] = wm
+            else:
+                words = [*self.staged[t.name], wm]
+                self.table_writes.append((t.name, entry, {f.name: f.decode(words[f.word])
+                                                          for f in t.fields}))
+            return OKAY
+        reg = hit[1]
+        clear = False
+        for f in reg.fields:
+            if f.access is Access.RW:
+                old = f.encode(self.values[f.name])
+                self.values[f.name] = f.decode(wm | (old & ~mask))
+            elif f.access is Access.PULSE and wm >> f.lsb & 1:
+                self.pulses.append(f.name)
+                clear |= f.name == "clear_counters"
+            elif f.access is Access.W1C and wm >> f.lsb & 1:
+                self.values[f.name] = 0
+        if clear:
+            for f in self.regmap.fields(Access.COUNTER, Access.LATEST, Access.MAXIMUM):
+                self.values[f.name] = 0
+        return OKAY
+
+    def set_input(self, name: str, value: int) -> None:
+        """Drive a read-only (``ro``) input such as ``theta_value``."""
+        _, f = self.regmap.field(name)
+        if f.access is not Access.RO:
+            raise KeyError(f"{name} is not a read-only input")
+        self.values[name] = f.decode(f.encode(value))
