@@ -1,0 +1,223 @@
+"""Detector: per-channel threshold crossing with refractory period (DESIGN.md §4)."""
+
+from amaranth import *
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from .counter import count_saturating
+from .layouts import TIMESTAMP_BITS, Polarity, WritePort, sample_stream
+
+__all__ = ["Detector", "check_channels"]
+
+REFRACTORY_BITS = 16
+
+
+def check_channels(n_channels) -> int:
+    """Validate a channel count: an even integer from 2 to 4096."""
+    if not isinstance(n_channels, int) or isinstance(n_channels, bool):
+        raise TypeError(f"n_channels must be an int, not {type(n_channels).__name__}")
+    if n_channels < 2 or n_channels > 4096:
+        raise ValueError(f"n_channels must be in 2..4096, not {n_channels}")
+    if n_channels % 2:
+        raise ValueError(f"n_channels must be even (two channels per 32-bit beat), not {n_channels}")
+    return n_channels
+
+
+class Detector(wiring.Component):
+    """Threshold-crossing spike detector, two channels per beat, one beat per cycle.
+
+    Sample ``t`` of channel ``c`` is a detection when it is beyond the
+    threshold (``x <= -θ[c]`` for NEGATIVE, ``x >= θ[c]`` for POSITIVE,
+    either for BOTH, never for OFF), sample ``t-1`` of the same channel was
+    not beyond (the first frame after reset counts as not beyond), and at
+    least ``refractory`` frames passed since the last detection on ``c``.
+    The detection is reported with the frame ``t`` of that first sample
+    beyond threshold.
+
+    Thresholds, polarities and per-channel state (previous-beyond bit and
+    refractory hold-off) live in block RAM, one row per beat (two channels).
+    After reset the state RAM is cleared in ``n_channels // 2`` cycles, during
+    which ``samples.ready`` is low.
+
+    Framing: a frame is ``n_channels // 2`` beats, the last with ``last``
+    set. A beat with ``last`` before the end of the frame (early TLAST) ends
+    the frame there; a frame whose final beat lacks ``last`` (late TLAST) has
+    every further beat discarded up to and including the next ``last``. Both
+    count one framing error; beats already processed keep their detections
+    (they were emitted within cycles, before the error could be known), and
+    ``framing_errors`` tells the host to distrust that frame. ``frame``
+    counts every beat with ``last``.
+
+    Parameters
+    ----------
+    n_channels : int
+        Even, 2..4096.
+    thresholds : sequence of int, optional
+        Reset contents of the threshold RAM (magnitudes 0..32767); default
+        32767 on every channel.
+    polarity : sequence of Polarity or int, optional
+        Reset contents of the polarity RAM; default NEGATIVE.
+
+    Members
+    -------
+    samples : In(stream of SampleBeat)
+        Sample beats; always ready after the reset sweep.
+    threshold_write : In(WritePort(ch_bits, 16))
+        Writes θ[addr] (magnitude, 0..32767).
+    polarity_write : In(WritePort(ch_bits, Polarity))
+        Writes the polarity of channel addr.
+    refractory : In(16)
+        Refractory period R in frames (0 and 1 both allow consecutive-frame
+        detections once the signal returns below threshold).
+    spikes : Out(n_channels)
+        Detections of the beat accepted one cycle earlier (at most two bits).
+    timestamp : Out(32)
+        Frame of the detections on ``spikes``.
+    frame : Out(32)
+        Index of the frame being received (number of TLASTs seen).
+    frame_tick : Out(1)
+        High for one cycle after each TLAST beat is accepted.
+    clear : In(1)
+        Clears the counters.
+    frames, framing_errors, detections : Out(32)
+        Saturating counters.
+    """
+
+    def __init__(self, n_channels: int = 64, *, thresholds=None, polarity=None):
+        self.n_channels = check_channels(n_channels)
+        self.beats = n_channels // 2
+        self.ch_bits = max(1, (n_channels - 1).bit_length())
+        thresholds = [0x7FFF] * n_channels if thresholds is None else list(thresholds)
+        polarity = [Polarity.NEGATIVE] * n_channels if polarity is None else list(polarity)
+        for name, values in (("thresholds", thresholds), ("polarity", polarity)):
+            if len(values) != n_channels:
+                raise ValueError(f"{name} has {len(values)} entries, expected n_channels={n_channels}")
+        for c, t in enumerate(thresholds):
+            if not 0 <= int(t) <= 0x7FFF:
+                raise ValueError(f"threshold of channel {c} is {t}; magnitudes must be in 0..32767")
+        self._thr_init = [int(t) for t in thresholds]
+        self._pol_init = [Polarity(p).value for p in polarity]
+        super().__init__({
+            "samples": In(sample_stream()),
+            "threshold_write": In(WritePort(self.ch_bits, 16)),
+            "polarity_write": In(WritePort(self.ch_bits, Polarity)),
+            "refractory": In(REFRACTORY_BITS),
+            "spikes": Out(n_channels),
+            "timestamp": Out(TIMESTAMP_BITS),
+            "frame": Out(TIMESTAMP_BITS),
+            "frame_tick": Out(1),
+            "clear": In(1),
+            "frames": Out(32),
+            "framing_errors": Out(32),
+            "detections": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        nb = self.beats
+        row_bits = max(1, (nb - 1).bit_length())
+
+        # Configuration RAMs, one row per beat, one 16-bit (or 2-bit) granule per channel.
+        def pairs(values, width):
+            return [values[2 * i] | (values[2 * i + 1] << width) for i in range(nb)]
+        m.submodules.thr_mem = thr_mem = memory.Memory(shape=32, depth=nb, init=pairs(self._thr_init, 16))
+        m.submodules.pol_mem = pol_mem = memory.Memory(shape=4, depth=nb, init=pairs(self._pol_init, 2))
+        # State RAM: per channel 1 previous-beyond bit and a 16-bit refractory hold-off.
+        m.submodules.state_mem = state_mem = memory.Memory(shape=34, depth=nb, init=[])
+
+        thr_w = thr_mem.write_port(granularity=16)
+        pol_w = pol_mem.write_port(granularity=2)
+        for port, wp in ((thr_w, self.threshold_write), (pol_w, self.polarity_write)):
+            m.d.comb += [
+                port.addr.eq(wp.addr >> 1),
+                port.data.eq(Cat(wp.data, wp.data)),
+                port.en.eq(Mux(wp.addr[0], 0b10, 0b01) & Mux(wp.en, 0b11, 0b00)),
+            ]
+        st_w = state_mem.write_port()
+        thr_r = thr_mem.read_port()
+        pol_r = pol_mem.read_port()
+        st_r = state_mem.read_port(transparent_for=(st_w,))
+
+        # Reset sweep clears the state RAM.
+        sweeping = Signal(init=1)
+        sweep_row = Signal(row_bits)
+
+        pos = Signal(row_bits)          # beat position inside the frame
+        discard = Signal()              # late TLAST: drop beats up to the next TLAST
+        frame = self.frame
+        beat = self.samples.payload
+        accept = Signal()
+        m.d.comb += [
+            self.samples.ready.eq(~sweeping),
+            accept.eq(self.samples.valid & self.samples.ready),
+        ]
+
+        process = Signal()
+        m.d.comb += process.eq(accept & ~discard)
+        for r in (thr_r, pol_r, st_r):
+            m.d.comb += [r.addr.eq(pos), r.en.eq(1)]
+
+        error = Signal()
+        m.d.sync += self.frame_tick.eq(0)
+        with m.If(accept):
+            with m.If(beat.last):
+                m.d.sync += [pos.eq(0), discard.eq(0), frame.eq(frame + 1), self.frame_tick.eq(1)]
+                m.d.comb += error.eq(~discard & (pos != nb - 1))
+            with m.Elif(~discard & (pos == nb - 1)):
+                m.d.sync += [pos.eq(0), discard.eq(1)]
+                m.d.comb += error.eq(1)
+            with m.Elif(~discard):
+                m.d.sync += pos.eq(pos + 1)
+
+        # Stage 1: the accepted beat meets its RAM rows.
+        s1_valid = Signal()
+        s1_pos = Signal(row_bits)
+        s1_data = Signal.like(beat.data)
+        s1_frame = Signal(TIMESTAMP_BITS)
+        m.d.sync += [s1_valid.eq(process), s1_pos.eq(pos), s1_data.eq(beat.data), s1_frame.eq(frame)]
+
+        hits = Signal(2)
+        new_state = Signal(34)
+        refr = self.refractory
+        hold_init = Mux(refr == 0, 0, refr - 1)
+        for j in range(2):
+            x = s1_data[j]
+            theta = Signal(signed(17), name=f"theta{j}")
+            m.d.comb += theta.eq(thr_r.data.word_select(j, 16))
+            pol = pol_r.data.word_select(j, 2)
+            prev = st_r.data[17 * j]
+            hold = st_r.data[17 * j + 1:17 * j + 17]
+            beyond = Signal(name=f"beyond{j}")
+            neg = x <= -theta
+            pos_ = x >= theta
+            with m.Switch(pol):
+                with m.Case(Polarity.NEGATIVE):
+                    m.d.comb += beyond.eq(neg)
+                with m.Case(Polarity.POSITIVE):
+                    m.d.comb += beyond.eq(pos_)
+                with m.Case(Polarity.BOTH):
+                    m.d.comb += beyond.eq(neg | pos_)
+            hit = beyond & ~prev & (hold == 0)
+            m.d.comb += [
+                hits[j].eq(hit),
+                new_state[17 * j].eq(beyond),
+                new_state[17 * j + 1:17 * j + 17].eq(Mux(hit, hold_init, Mux(hold == 0, 0, hold - 1))),
+            ]
+
+        with m.If(sweeping):
+            m.d.comb += [st_w.addr.eq(sweep_row), st_w.data.eq(0), st_w.en.eq(1)]
+            m.d.sync += sweep_row.eq(sweep_row + 1)
+            with m.If(sweep_row == nb - 1):
+                m.d.sync += sweeping.eq(0)
+        with m.Else():
+            m.d.comb += [st_w.addr.eq(s1_pos), st_w.data.eq(new_state), st_w.en.eq(s1_valid)]
+
+        m.d.sync += [
+            self.spikes.eq(Mux(s1_valid, hits, 0) << (s1_pos * 2)),
+            self.timestamp.eq(s1_frame),
+        ]
+
+        count_saturating(m, self.frames, accept & beat.last, self.clear)
+        count_saturating(m, self.framing_errors, error, self.clear)
+        count_saturating(m, self.detections, Mux(s1_valid, hits[0] + hits[1], 0), self.clear)
+        return m
