@@ -1,0 +1,269 @@
+"""Entropy coding of a block's events: Golomb-Rice codes in one bit stream.
+
+Golomb (1966) codes with a power-of-two divisor 2**k (Rice 1979) are optimal
+prefix codes for geometric sources, which is what inter-event gaps and
+zigzag-mapped small quantized samples are close to. The encoder picks the
+best ``k`` per section and stores it, so no tables are needed. Bits are
+written LSB-first: bit ``i`` of the stream is bit ``i % 8`` of byte ``i // 8``.
+A Rice code of ``v`` with parameter ``k`` is ``v >> k`` one-bits, a zero
+bit, then the low ``k`` bits of ``v``, least significant first.
+
+Block payload layout (``docs/codec.md`` is the normative text)::
+
+    k_count:4  then n_channels x rice(count[c], k_count)
+    k_gap:5    then for each channel c, each of its events: rice(gap, k_gap)
+               with t = t_prev + 1 + gap, t_prev = -1 at the block start
+    k_scale:3  then for each event (same order): rice(scale code, k_scale)
+    for j in 0..L-1: k_j:3 then for each event: rice(zigzag(q[e, j]), k_j)
+    zero bits up to the next byte boundary
+
+A block without events has an empty payload.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["rice_k", "rice_cost", "zigzag", "unzigzag", "encode_payload", "decode_payload",
+           "PAYLOAD_ERRORS"]
+
+_K_BITS_COUNT, _K_BITS_GAP, _K_BITS_SCALE, _K_BITS_SNIP = 4, 5, 3, 3
+
+
+def zigzag(v: np.ndarray) -> np.ndarray:
+    """Map signed integers to unsigned: 0, -1, 1, -2, 2 ... -> 0, 1, 2, 3, 4 ..."""
+    v = np.asarray(v, dtype=np.int64)
+    return ((v << 1) ^ (v >> 63)).astype(np.int64)
+
+
+def unzigzag(u: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`zigzag`."""
+    u = np.asarray(u, dtype=np.int64)
+    return (u >> 1) ^ -(u & 1)
+
+
+def rice_cost(v: np.ndarray, k: int) -> int:
+    """Bits needed to Rice-code the non-negative values ``v`` with parameter ``k``."""
+    v = np.asarray(v, dtype=np.int64)
+    return int((v >> k).sum()) + v.size * (k + 1)
+
+
+def rice_k(v: np.ndarray, kmax: int) -> int:
+    """The ``k`` in ``0..kmax`` that codes ``v`` in the fewest bits (smallest ``k`` on ties)."""
+    v = np.asarray(v, dtype=np.int64)
+    if v.size == 0:
+        return 0
+    costs = [rice_cost(v, k) for k in range(kmax + 1)]
+    return int(np.argmin(costs))
+
+
+@numba.njit(cache=True, nogil=True)
+def _put(buf, pos, value, n):
+    for i in range(n):
+        if (value >> i) & 1:
+            buf[pos >> 3] |= np.uint8(1 << (pos & 7))
+        pos += 1
+    return pos
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_rice(buf, pos, value, k):
+    q = value >> k
+    for _ in range(q):
+        buf[pos >> 3] |= np.uint8(1 << (pos & 7))
+        pos += 1
+    pos += 1  # the terminating zero bit: the buffer starts zeroed
+    return _put(buf, pos, value, k)
+
+
+@numba.njit(cache=True, nogil=True)
+def _encode(out, counts, kc, gaps, kg, scales, ks, zq, kq):
+    pos = _put(out, 0, kc, _K_BITS_COUNT)
+    for c in range(counts.size):
+        pos = _put_rice(out, pos, counts[c], kc)
+    pos = _put(out, pos, kg, _K_BITS_GAP)
+    for e in range(gaps.size):
+        pos = _put_rice(out, pos, gaps[e], kg)
+    pos = _put(out, pos, ks, _K_BITS_SCALE)
+    for e in range(scales.size):
+        pos = _put_rice(out, pos, scales[e], ks)
+    for j in range(zq.shape[1]):
+        pos = _put(out, pos, kq[j], _K_BITS_SNIP)
+        for e in range(zq.shape[0]):
+            pos = _put_rice(out, pos, zq[e, j], kq[j])
+    return pos
+
+
+def encode_payload(counts: np.ndarray, gaps: np.ndarray, scales: np.ndarray, q: np.ndarray) -> bytes:
+    """Code one block's events (channel-major order) into its payload bytes.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Events per channel, length ``n_channels``.
+    gaps : numpy.ndarray
+        Per event, samples since the previous event on its channel minus one.
+    scales : numpy.ndarray
+        Per event scale code, 0..255.
+    q : numpy.ndarray
+        Quantized snippets, shape ``(n_events, L)``.
+    """
+    if gaps.size == 0:
+        return b""
+    counts = np.asarray(counts, dtype=np.int64)
+    gaps = np.asarray(gaps, dtype=np.int64)
+    scales = np.asarray(scales, dtype=np.int64)
+    zq = zigzag(q)
+    kc = rice_k(counts, (1 << _K_BITS_COUNT) - 1)
+    kg = rice_k(gaps, (1 << _K_BITS_GAP) - 1)
+    ks = rice_k(scales, (1 << _K_BITS_SCALE) - 1)
+    kq = np.array([rice_k(zq[:, j], (1 << _K_BITS_SNIP) - 1) for j in range(zq.shape[1])],
+                  dtype=np.int64)
+    nbits = (_K_BITS_COUNT + rice_cost(counts, kc) + _K_BITS_GAP + rice_cost(gaps, kg)
+             + _K_BITS_SCALE + rice_cost(scales, ks)
+             + sum(_K_BITS_SNIP + rice_cost(zq[:, j], int(kq[j])) for j in range(zq.shape[1])))
+    out = np.zeros((nbits + 7) // 8, dtype=np.uint8)
+    pos = _encode(out, counts, kc, gaps, kg, scales, ks, np.ascontiguousarray(zq), kq)
+    assert pos == nbits
+    return out.tobytes()
+
+
+#: Error codes of :func:`_decode` and what they mean.
+PAYLOAD_ERRORS = {
+    1: "bit stream ends inside a code",
+    2: "a Rice code exceeds the range of its field",
+    3: "channel event counts do not add up to the block's event count",
+    4: "event time beyond the end of the block",
+    5: "scale code above 255",
+    6: "quantized sample beyond the snippet range",
+    7: "payload has bytes or non-zero padding after the last code",
+}
+
+
+@numba.njit(cache=True, nogil=True)
+def _get(buf, pos, n, nbits):
+    # Returns (value, pos); pos = -1 if the stream ends first.
+    if pos + n > nbits:
+        return 0, -1
+    v = 0
+    for i in range(n):
+        v |= ((buf[pos >> 3] >> (pos & 7)) & 1) << i
+        pos += 1
+    return v, pos
+
+
+@numba.njit(cache=True, nogil=True)
+def _get_rice(buf, pos, k, nbits, vmax):
+    # Returns (value, pos); pos = -1 at end of stream, -2 if value > vmax.
+    # The unary run is cut at vmax >> k, so it is bounded by the field's range
+    # and by the stream length: no hang, whatever the bits.
+    qmax = vmax >> k
+    q = 0
+    while True:
+        if pos >= nbits:
+            return 0, -1
+        bit = (buf[pos >> 3] >> (pos & 7)) & 1
+        pos += 1
+        if bit == 0:
+            break
+        q += 1
+        if q > qmax:
+            return 0, -2
+    low, pos = _get(buf, pos, k, nbits)
+    if pos < 0:
+        return 0, -1
+    v = (q << k) | low
+    if v > vmax:
+        return 0, -2
+    return v, pos
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode(buf, n_channels, n_samples, n_events, L, qmax, channels, times, scales, q):
+    nbits = buf.size * 8
+    kc, pos = _get(buf, 0, 4, nbits)
+    if pos < 0:
+        return 1
+    total = 0
+    counts = np.zeros(n_channels, dtype=np.int64)
+    for c in range(n_channels):
+        v, pos = _get_rice(buf, pos, kc, nbits, n_samples)
+        if pos < 0:
+            return 1 if pos == -1 else 2
+        counts[c] = v
+        total += v
+        if total > n_events:
+            return 3
+    if total != n_events:
+        return 3
+    kg, pos = _get(buf, pos, 5, nbits)
+    if pos < 0:
+        return 1
+    e = 0
+    for c in range(n_channels):
+        t = -1
+        for _ in range(counts[c]):
+            g, pos = _get_rice(buf, pos, kg, nbits, n_samples)
+            if pos < 0:
+                return 1 if pos == -1 else 2
+            t = t + 1 + g
+            if t >= n_samples:
+                return 4
+            channels[e] = c
+            times[e] = t
+            e += 1
+    ks, pos = _get(buf, pos, 3, nbits)
+    if pos < 0:
+        return 1
+    for i in range(n_events):
+        s, pos = _get_rice(buf, pos, ks, nbits, 255)
+        if pos < 0:
+            return 1 if pos == -1 else 5
+        scales[i] = s
+    for j in range(L):
+        kq, pos = _get(buf, pos, 3, nbits)
+        if pos < 0:
+            return 1
+        for i in range(n_events):
+            z, pos = _get_rice(buf, pos, kq, nbits, 2 * qmax)
+            if pos < 0:
+                return 1 if pos == -1 else 6
+            q[i, j] = (z >> 1) ^ -(z & 1)
+    # Strictness: the payload is exactly the codes plus < 8 zero padding bits.
+    if (nbits - pos) >= 8:
+        return 7
+    while pos < nbits:
+        if (buf[pos >> 3] >> (pos & 7)) & 1:
+            return 7
+        pos += 1
+    return 0
+
+
+def decode_payload(payload: bytes, n_channels: int, n_samples: int, n_events: int,
+                   snippet_length: int, qmax: int):
+    """Decode one block's payload.
+
+    Returns
+    -------
+    channels, times, scales, q, or an error code (key of :data:`PAYLOAD_ERRORS`) as ``int``.
+    ``times`` are relative to the block start; events are in channel-major order.
+    """
+    if n_events == 0:
+        if len(payload):
+            return 7
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                np.zeros((0, snippet_length), np.int8))
+    # Every event costs at least one bit for its gap, scale and each snippet
+    # sample, so this bounds the allocation by the payload's own length.
+    if n_events * (snippet_length + 2) > 8 * len(payload):
+        return 1
+    buf = np.frombuffer(payload, dtype=np.uint8)
+    channels = np.empty(n_events, np.int64)
+    times = np.empty(n_events, np.int64)
+    scales = np.empty(n_events, np.int64)
+    q = np.empty((n_events, snippet_length), np.int8)
+    err = _decode(buf, n_channels, n_samples, n_events, snippet_length, qmax, channels, times, scales, q)
+    if err:
+        return int(err)
+    return channels, times, scales, q

@@ -1,0 +1,307 @@
+"""The codec's binary container: header, data blocks, end block, CRC32.
+
+Everything multi-byte is little-endian. The layout is specified in
+``docs/codec.md``; this module is its executable form. Every field a reader
+takes from a stream is validated before it is used to size anything, so a
+corrupt or adversarial stream raises :class:`CodecError` naming where it
+broke, never crashes, hangs or allocates without bound.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "CodecError", "CodecTruncated", "CodecParams", "StreamHeader", "BlockRecord", "EndRecord",
+    "MAGIC", "VERSION", "KIND_DATA", "KIND_END", "MAX_CHANNELS", "MAX_BLOCK_VALUES",
+    "POLARITY_NEG", "POLARITY_POS", "POLARITY_BOTH", "DETECTOR_THRESHOLD", "DETECTOR_EXTERNAL",
+    "pack_header", "pack_data_block", "pack_end_block", "read_header", "read_record",
+]
+
+MAGIC = b"BLSC"
+VERSION = 1
+KIND_DATA = 0x01
+KIND_END = 0x02
+
+#: Polarity codes stored in the header (same meaning as the gateware Detector's).
+POLARITY_NEG, POLARITY_POS, POLARITY_BOTH = 0, 1, 2
+_POLARITY_NAMES = {"neg": POLARITY_NEG, "pos": POLARITY_POS, "both": POLARITY_BOTH}
+#: Detection source codes stored in the header.
+DETECTOR_THRESHOLD, DETECTOR_EXTERNAL = 0, 1
+
+#: Channel count limit of version 1 (channel indices are coded in 16 bits).
+MAX_CHANNELS = 65535
+#: block_size * n_channels limit: one decoded block stays under 128 MiB of float32.
+MAX_BLOCK_VALUES = 1 << 25
+
+# Fixed part of the header: magic, version, header_bytes, sample_rate, n_channels,
+# uv_per_code, block_size, pre, post, bits, polarity, detector, threshold_k, refractory.
+_HEAD = struct.Struct("<4sHHdIdIBBBBBfH")
+_DATA = struct.Struct("<BIIII")       # kind, index, n_samples, n_events, payload_bytes
+_END = struct.Struct("<BIQQ")         # kind, n_blocks, n_samples, n_events
+_CRC = struct.Struct("<I")
+
+
+class CodecError(ValueError):
+    """A stream is not a valid codec stream; the message names where and why.
+
+    Parameters
+    ----------
+    where : str
+        ``"header"``, ``"block 12"``, ``"end block"`` or ``"stream"``.
+    problem : str
+        What is wrong, in words.
+    """
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+
+class CodecTruncated(CodecError):
+    """The stream ends inside a record; ``needed`` is the record's total byte count if known.
+
+    A streaming reader waits for more bytes on this error; a whole-stream
+    reader reports it like any other :class:`CodecError`.
+    """
+
+    def __init__(self, where: str, problem: str, needed: int | None = None):
+        super().__init__(where, problem)
+        self.needed = needed
+
+
+@dataclass(frozen=True)
+class CodecParams:
+    """Operating point of the codec (documented defaults in ``docs/codec.md``).
+
+    Parameters
+    ----------
+    threshold_k : float
+        Detection threshold in units of the channel's noise sigma (MAD estimate).
+    pre, post : int
+        Snippet samples kept before and from the event sample: the snippet is
+        ``[t - pre, t + post)``. ``pre`` 0..255, ``post`` 1..255.
+    bits : int
+        Bits per quantized snippet sample, 2..8 (values in ``-(2**(bits-1)-1) ..
+        2**(bits-1)-1``).
+    refractory : int
+        Minimum samples between two detections on a channel (threshold detector only).
+    polarity : str
+        ``"neg"``, ``"pos"`` or ``"both"``: which excursions are detected.
+    block_size : int
+        Samples per block. Blocks are the unit of streaming, CRC and memory.
+    """
+
+    threshold_k: float = 5.0
+    pre: int = 4
+    post: int = 12
+    bits: int = 3
+    refractory: int = 30
+    polarity: str = "neg"
+    block_size: int = 30000
+
+    def __post_init__(self):
+        if not (np.isfinite(self.threshold_k) and 0 < self.threshold_k <= 1000):
+            raise ValueError(f"threshold_k must be finite and in (0, 1000], not {self.threshold_k}")
+        for name, lo, hi in (("pre", 0, 255), ("post", 1, 255), ("bits", 2, 8),
+                             ("refractory", 1, 65535), ("block_size", 1, MAX_BLOCK_VALUES)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+        if self.polarity not in _POLARITY_NAMES:
+            raise ValueError(f"polarity must be one of {sorted(_POLARITY_NAMES)}, not {self.polarity!r}")
+
+    @property
+    def snippet_length(self) -> int:
+        """Samples per snippet, ``pre + post``."""
+        return self.pre + self.post
+
+    @property
+    def qmax(self) -> int:
+        """Largest quantized magnitude, ``2**(bits-1) - 1``."""
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def polarity_code(self) -> int:
+        return _POLARITY_NAMES[self.polarity]
+
+
+@dataclass(frozen=True)
+class StreamHeader:
+    """Everything the header carries.
+
+    Parameters
+    ----------
+    sample_rate : float
+        Samples per second per channel.
+    n_channels : int
+        Channel count.
+    uv_per_code : float
+        ADC scale of the source in µV per code (informational for float input).
+    params : CodecParams
+        The operating point.
+    detector : int
+        :data:`DETECTOR_THRESHOLD` or :data:`DETECTOR_EXTERNAL`.
+    noise_uv : numpy.ndarray
+        float32 per-channel noise sigma in µV (positive, finite).
+    """
+
+    sample_rate: float
+    n_channels: int
+    uv_per_code: float
+    params: CodecParams
+    detector: int
+    noise_uv: np.ndarray = field(repr=False)
+
+    @property
+    def nbytes(self) -> int:
+        return _HEAD.size + 4 * self.n_channels + _CRC.size
+
+
+@dataclass(frozen=True)
+class BlockRecord:
+    """One data block as read from a stream (payload still entropy coded)."""
+    index: int
+    n_samples: int
+    n_events: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class EndRecord:
+    """The end block: totals the reader checks against what it decoded."""
+    n_blocks: int
+    n_samples: int
+    n_events: int
+
+
+def _crc(*parts: bytes) -> int:
+    c = 0
+    for p in parts:
+        c = zlib.crc32(p, c)
+    return c & 0xFFFFFFFF
+
+
+def pack_header(h: StreamHeader) -> bytes:
+    """Serialise a header, CRC32 included."""
+    p = h.params
+    body = _HEAD.pack(MAGIC, VERSION, h.nbytes, float(h.sample_rate), h.n_channels,
+                      float(h.uv_per_code), p.block_size, p.pre, p.post, p.bits,
+                      p.polarity_code, h.detector, float(p.threshold_k), p.refractory)
+    body += np.asarray(h.noise_uv, dtype="<f4").tobytes()
+    return body + _CRC.pack(_crc(body))
+
+
+def pack_data_block(index: int, n_samples: int, n_events: int, payload: bytes) -> bytes:
+    """Serialise one data block, CRC32 included."""
+    body = _DATA.pack(KIND_DATA, index, n_samples, n_events, len(payload))
+    return body + payload + _CRC.pack(_crc(body, payload))
+
+
+def pack_end_block(n_blocks: int, n_samples: int, n_events: int) -> bytes:
+    """Serialise the end block, CRC32 included."""
+    body = _END.pack(KIND_END, n_blocks, n_samples, n_events)
+    return body + _CRC.pack(_crc(body))
+
+
+def read_header(buf, offset: int = 0) -> tuple[StreamHeader, int]:
+    """Parse and validate the header at ``buf[offset:]``.
+
+    Returns
+    -------
+    header, next_offset
+
+    Raises
+    ------
+    CodecError
+        If the magic, version, length, CRC or any field is invalid.
+    """
+    mv = memoryview(buf)
+    if len(mv) - offset < _HEAD.size:
+        raise CodecTruncated("header", f"truncated: {len(mv) - offset} bytes, need at least {_HEAD.size}",
+                             _HEAD.size)
+    (magic, version, hbytes, fs, nch, uvpc, bsize, pre, post, bits, pol, det, k,
+     refr) = _HEAD.unpack_from(mv, offset)
+    if magic != MAGIC:
+        raise CodecError("header", f"bad magic {magic!r}, expected {MAGIC!r}: not a bioloop codec stream")
+    if version != VERSION:
+        raise CodecError("header", f"unsupported version {version}; this reader knows version {VERSION}")
+    if not 1 <= nch <= MAX_CHANNELS:
+        raise CodecError("header", f"channel count {nch} outside 1..{MAX_CHANNELS}")
+    expected = _HEAD.size + 4 * nch + _CRC.size
+    if hbytes != expected:
+        raise CodecError("header", f"header length field {hbytes} does not match {expected} for {nch} channels")
+    if len(mv) - offset < expected:
+        raise CodecTruncated("header", f"truncated: {len(mv) - offset} bytes, header needs {expected}",
+                             expected)
+    (crc,) = _CRC.unpack_from(mv, offset + expected - 4)
+    if crc != _crc(mv[offset:offset + expected - 4]):
+        raise CodecError("header", "CRC32 mismatch: the header is corrupt")
+    if not (np.isfinite(fs) and fs > 0):
+        raise CodecError("header", f"sample rate {fs} is not a positive finite number")
+    if not (np.isfinite(uvpc) and uvpc > 0):
+        raise CodecError("header", f"µV per code {uvpc} is not a positive finite number")
+    if bsize < 1 or bsize * nch > MAX_BLOCK_VALUES:
+        raise CodecError("header", f"block size {bsize} x {nch} channels outside 1..{MAX_BLOCK_VALUES} values")
+    if pol not in (POLARITY_NEG, POLARITY_POS, POLARITY_BOTH):
+        raise CodecError("header", f"unknown polarity code {pol}")
+    if det not in (DETECTOR_THRESHOLD, DETECTOR_EXTERNAL):
+        raise CodecError("header", f"unknown detector code {det}")
+    try:
+        params = CodecParams(threshold_k=float(k), pre=pre, post=post, bits=bits, refractory=refr,
+                             polarity={v: n for n, v in _POLARITY_NAMES.items()}[pol],
+                             block_size=bsize)
+    except ValueError as e:
+        raise CodecError("header", f"invalid codec parameters: {e}") from None
+    noise = np.frombuffer(mv, dtype="<f4", count=nch, offset=offset + _HEAD.size).astype(np.float32)
+    bad = np.flatnonzero(~(np.isfinite(noise) & (noise > 0)))
+    if bad.size:
+        raise CodecError("header", f"noise level of channel {bad[0]} is {noise[bad[0]]}, not positive and finite")
+    return StreamHeader(fs, nch, uvpc, params, det, noise), offset + expected
+
+
+def read_record(buf, offset: int, header: StreamHeader, index: int) -> tuple[BlockRecord | EndRecord, int]:
+    """Parse and validate the block starting at ``buf[offset:]``.
+
+    ``index`` is the index the next data block must carry. Payload contents
+    are checked by the decoder; here the framing, lengths and CRC are.
+    """
+    mv = memoryview(buf)
+    left = len(mv) - offset
+    where = f"block {index}"
+    if left < 1:
+        raise CodecTruncated("stream", f"truncated after {index} blocks: no end block", 1)
+    kind = mv[offset]
+    if kind == KIND_END:
+        if left < _END.size + 4:
+            raise CodecTruncated("end block", f"truncated: {left} bytes, need {_END.size + 4}", _END.size + 4)
+        _, nb, ns, ne = _END.unpack_from(mv, offset)
+        (crc,) = _CRC.unpack_from(mv, offset + _END.size)
+        if crc != _crc(mv[offset:offset + _END.size]):
+            raise CodecError("end block", "CRC32 mismatch: the end block is corrupt")
+        return EndRecord(nb, ns, ne), offset + _END.size + 4
+    if kind != KIND_DATA:
+        raise CodecError(where, f"unknown block kind 0x{kind:02x} at byte {offset}")
+    if left < _DATA.size + 4:
+        raise CodecTruncated(where, f"truncated: {left} bytes left, a block needs at least {_DATA.size + 4}",
+                             _DATA.size + 4)
+    _, idx, ns, ne, pb = _DATA.unpack_from(mv, offset)
+    if pb > left - _DATA.size - 4:
+        raise CodecTruncated(where, f"payload length {pb} exceeds the {left - _DATA.size - 4} bytes left: "
+                                    "truncated or corrupt length", _DATA.size + pb + 4)
+    end = offset + _DATA.size + pb
+    (crc,) = _CRC.unpack_from(mv, end)
+    if crc != _crc(mv[offset:end]):
+        raise CodecError(where, "CRC32 mismatch: the block is corrupt")
+    if idx != index:
+        raise CodecError(where, f"carries index {idx}: blocks missing, duplicated or reordered")
+    if not 1 <= ns <= header.params.block_size:
+        raise CodecError(where, f"sample count {ns} outside 1..{header.params.block_size}")
+    if ne > ns * header.n_channels:
+        raise CodecError(where, f"event count {ne} exceeds one per sample per channel ({ns} x {header.n_channels})")
+    return BlockRecord(idx, ns, ne, bytes(mv[offset + _DATA.size:end])), end + 4
