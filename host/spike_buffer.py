@@ -296,8 +296,23 @@ class SpikeBuffer:
         """Admit one event, dropping the oldest when full."""
         if not isinstance(event, SpikeEvent):
             raise TypeError(f"event must be a SpikeEvent, got {type(event).__name__}")
-        self._admit(np.array([event.neuron_id], dtype=_ID_DTYPE),
-                    np.array([event.timestamp_ns], dtype=_TS_DTYPE))
+        # Scalar path: building one-element arrays would cost more than the work.
+        t = event.timestamp_ns
+        if self._latest_ns is None or t > self._latest_ns:
+            self._latest_ns = t
+        elif t < self._latest_ns:
+            self._out_of_order += 1
+        self._ingested += 1
+        cap = self._capacity
+        if self._size == cap:
+            self._dropped += 1
+            self._overflowed = True
+            self._head = (self._head + 1) % cap
+            self._size -= 1
+        tail = (self._head + self._size) % cap
+        self._ids[tail] = event.neuron_id
+        self._ts[tail] = t
+        self._size += 1
 
     def extend(self, events: Iterable[SpikeEvent]) -> None:
         """Admit events in order; all are type-checked before any is admitted."""
