@@ -40,6 +40,8 @@ NEURON_ID_MAX = FIELD_MAX["address"]
 #: Largest timestamp: timestamps are stored as int64 nanoseconds.
 TIMESTAMP_NS_MAX = int(np.iinfo(np.int64).max)
 
+#: Internal marker for words filtered out by source (types are 4 bits, so 255 is free).
+_OTHER_SOURCE = 255
 _ID_DTYPE = np.uint32
 _TS_DTYPE = np.int64
 
@@ -160,6 +162,7 @@ class AERIngestCounts(NamedTuple):
     overflow_words: int
     lost_upstream_events: int
     reserved_words: int
+    other_source_words: int
 
 
 class ReservedAERTypeError(ValueError):
@@ -234,6 +237,7 @@ class SpikeBuffer:
         self._stim_words = 0
         self._tick_words = 0
         self._reserved_words = 0
+        self._other_source_words = 0
 
     # -- state -------------------------------------------------------------
 
@@ -272,7 +276,8 @@ class SpikeBuffer:
             (drop-oldest on overflow), ``drained_events``,
             ``discarded_events`` (older than a drain window),
             ``lost_upstream_events`` (sum of OVERFLOW word addresses),
-            ``stim_words``, ``tick_words``, ``reserved_words``.
+            ``stim_words``, ``tick_words``, ``reserved_words``,
+            ``other_source_words`` (skipped by a ``source`` filter).
         """
         return {
             "capacity": self._capacity,
@@ -288,6 +293,7 @@ class SpikeBuffer:
             "stim_words": self._stim_words,
             "tick_words": self._tick_words,
             "reserved_words": self._reserved_words,
+            "other_source_words": self._other_source_words,
         }
 
     # -- admission ---------------------------------------------------------
@@ -337,7 +343,7 @@ class SpikeBuffer:
         self._admit(ids.astype(_ID_DTYPE, copy=False), ts.astype(_TS_DTYPE, copy=False))
 
     def ingest_aer(self, words, frame_period_ns, *, frame_offset: int = 0,
-                   on_reserved: str = "raise") -> AERIngestCounts:
+                   source: int | None = None, on_reserved: str = "raise") -> AERIngestCounts:
         """Admit the SPIKE words of a buffer of 64-bit AER words (DESIGN.md §3).
 
         Parameters
@@ -355,6 +361,10 @@ class SpikeBuffer:
         frame_offset : int, optional
             Frames added to every word's timestamp, e.g. ``k * 2**32`` after
             ``k`` timestamp wraps.
+        source : int, optional
+            Admit only words whose source field (well or chip id) equals
+            this; words of other sources are skipped and counted in
+            ``other_source_words``. Default: every source.
         on_reserved : {"raise", "count"}
             Reserved word types (4..15) raise :class:`ReservedAERTypeError`
             before anything in ``words`` is admitted, or are counted in
@@ -364,7 +374,8 @@ class SpikeBuffer:
         -------
         AERIngestCounts
             SPIKE events admitted, STIM/TICK/OVERFLOW/reserved words seen and
-            the events lost upstream (sum of OVERFLOW addresses).
+            the events lost upstream (sum of OVERFLOW addresses), all for the
+            selected source, plus the words of other sources skipped.
 
         Notes
         -----
@@ -378,11 +389,20 @@ class SpikeBuffer:
             raise ValueError(f"on_reserved must be 'raise' or 'count', got {on_reserved!r}")
         period = _frame_period(frame_period_ns)
         offset = _integer("frame_offset", frame_offset, minimum=0)
+        if source is not None:
+            source = _integer("source", source, minimum=0, maximum=FIELD_MAX["source"])
         w = _as_words(words)
         f = unpack(w)
         kind = f.type
+        n_other = 0
+        if source is not None:
+            other = f.source != source
+            n_other = int(np.count_nonzero(other))
+            if n_other:
+                # Give other sources a type no branch below selects.
+                kind = np.where(other, np.uint8(_OTHER_SOURCE), kind)
         # Reserved types are checked first so a bad buffer changes nothing.
-        reserved = kind > np.uint8(AERType.OVERFLOW.value)
+        reserved = (kind > np.uint8(AERType.OVERFLOW.value)) & (kind != np.uint8(_OTHER_SOURCE))
         n_reserved = int(np.count_nonzero(reserved))
         if n_reserved and on_reserved == "raise":
             i = int(np.argmax(reserved))
@@ -414,12 +434,14 @@ class SpikeBuffer:
             overflow_words=int(np.count_nonzero(overflow)),
             lost_upstream_events=int(f.address[overflow].sum(dtype=np.uint64)),
             reserved_words=n_reserved,
+            other_source_words=n_other,
         )
         self._admit(ids, ts)
         self._stim_words += counts.stim_words
         self._tick_words += counts.tick_words
         self._lost_upstream += counts.lost_upstream_events
         self._reserved_words += counts.reserved_words
+        self._other_source_words += n_other
         return counts
 
     def _admit(self, ids: np.ndarray, ts: np.ndarray) -> None:

@@ -197,13 +197,27 @@ def test_ingest_aer_maps_spikes_and_counts_other_types():
     counts = b.ingest_aer(w, frame_period_ns=50_000)
     assert counts._asdict() == {"spikes": 3, "stim_words": 1, "tick_words": 1,
                                 "overflow_words": 2, "lost_upstream_events": 6,
-                                "reserved_words": 0}
+                                "reserved_words": 0, "other_source_words": 0}
     assert b.snapshot() == [SpikeEvent(5, 500_000), SpikeEvent(6, 600_000),
                             SpikeEvent(NEURON_ID_MAX, (2**32 - 1) * 50_000)]
     r = b.admission_report()
     assert (r["lost_upstream_events"], r["stim_words"], r["tick_words"]) == (6, 1, 1)
     b.ingest_aer(words(word(1, OVERFLOW, 20)), frame_period_ns=50_000)
     assert b.admission_report()["lost_upstream_events"] == 7
+
+
+def test_ingest_aer_source_filter_selects_one_well():
+    w = words(word(1, SPIKE, 1, source=2), word(2, SPIKE, 2, source=3),
+              word(9, OVERFLOW, 2, source=3), word(7, 9, 3, source=3),
+              word(3, SPIKE, 4, source=2), word(5, OVERFLOW, 4, source=2))
+    b = SpikeBuffer(capacity=8)
+    counts = b.ingest_aer(w, 1, source=2)
+    assert (counts.spikes, counts.lost_upstream_events, counts.other_source_words) == (2, 5, 3)
+    assert b.snapshot() == [SpikeEvent(1, 1), SpikeEvent(3, 4)]
+    with pytest.raises(ReservedAERTypeError, match="AER word 3"):
+        SpikeBuffer(8).ingest_aer(w, 1, source=3)
+    with pytest.raises(OverflowError, match="source must be <= 255"):
+        b.ingest_aer(w, 1, source=256)
 
 
 def test_ingest_aer_fractional_frame_period_is_exact_floor():

@@ -113,6 +113,7 @@ def test_buffer_matches_golden_model(capacity, ops):
             "dropped_events": gold.dropped, "drained_events": gold.drained,
             "discarded_events": gold.discarded, "lost_upstream_events": gold.lost,
             "stim_words": gold.stim, "tick_words": gold.tick, "reserved_words": 0,
+            "other_source_words": 0,
         }
         assert r["ingested_events"] == (r["retained_events"] + r["dropped_events"]
                                         + r["drained_events"] + r["discarded_events"])
