@@ -401,10 +401,12 @@ class SpikeBuffer:
             if n_other:
                 # Give other sources a type no branch below selects.
                 kind = np.where(other, np.uint8(_OTHER_SOURCE), kind)
+        # One histogram pass counts every type (other sources sit in bin 255).
+        per_type = np.bincount(kind, minlength=256)
+        n_reserved = int(per_type[AERType.OVERFLOW.value + 1:_OTHER_SOURCE].sum())
         # Reserved types are checked first so a bad buffer changes nothing.
-        reserved = (kind > np.uint8(AERType.OVERFLOW.value)) & (kind != np.uint8(_OTHER_SOURCE))
-        n_reserved = int(np.count_nonzero(reserved))
         if n_reserved and on_reserved == "raise":
+            reserved = (kind > np.uint8(AERType.OVERFLOW.value)) & (kind != np.uint8(_OTHER_SOURCE))
             i = int(np.argmax(reserved))
             raise ReservedAERTypeError(
                 f"AER word {i} (0x{int(w[i]):016x}) has reserved type {int(kind[i])}; "
@@ -426,13 +428,17 @@ class SpikeBuffer:
             ts *= period.numerator
             if period.denominator != 1:
                 ts //= period.denominator
-        overflow = kind == np.uint8(AERType.OVERFLOW.value)
+        n_overflow = int(per_type[AERType.OVERFLOW.value])
+        lost = 0
+        if n_overflow:
+            overflow = kind == np.uint8(AERType.OVERFLOW.value)
+            lost = int(f.address[overflow].sum(dtype=np.uint64))
         counts = AERIngestCounts(
             spikes=n,
-            stim_words=int(np.count_nonzero(kind == np.uint8(AERType.STIM.value))),
-            tick_words=int(np.count_nonzero(kind == np.uint8(AERType.TICK.value))),
-            overflow_words=int(np.count_nonzero(overflow)),
-            lost_upstream_events=int(f.address[overflow].sum(dtype=np.uint64)),
+            stim_words=int(per_type[AERType.STIM.value]),
+            tick_words=int(per_type[AERType.TICK.value]),
+            overflow_words=n_overflow,
+            lost_upstream_events=lost,
             reserved_words=n_reserved,
             other_source_words=n_other,
         )
@@ -450,15 +456,21 @@ class SpikeBuffer:
         if n == 0:
             return
         # Out-of-order: earlier than the running maximum of everything before it.
-        running = np.maximum.accumulate(ts)
-        prev_max = np.empty_like(ts)
-        prev_max[0] = ts[0] if self._latest_ns is None else self._latest_ns
-        prev_max[1:] = running[:-1]
-        if self._latest_ns is not None:
-            np.maximum(prev_max, self._latest_ns, out=prev_max)
-        self._out_of_order += int(np.count_nonzero(ts < prev_max))
-        batch_max = int(running[-1])
-        self._latest_ns = batch_max if self._latest_ns is None else max(self._latest_ns, batch_max)
+        # Hardware streams are normally sorted, and a sorted batch that starts
+        # at or after the latest time seen has none: one comparison pass.
+        latest = self._latest_ns
+        if (latest is None or ts[0] >= latest) and bool(np.all(ts[1:] >= ts[:-1])):
+            batch_max = int(ts[-1])
+        else:
+            running = np.maximum.accumulate(ts)
+            prev_max = np.empty_like(ts)
+            prev_max[0] = ts[0] if latest is None else latest
+            prev_max[1:] = running[:-1]
+            if latest is not None:
+                np.maximum(prev_max, latest, out=prev_max)
+            self._out_of_order += int(np.count_nonzero(ts < prev_max))
+            batch_max = int(running[-1])
+        self._latest_ns = batch_max if latest is None else max(latest, batch_max)
         self._ingested += n
 
         cap = self._capacity
