@@ -2,8 +2,9 @@
 
 The golden model is the contract written the obvious way: a
 ``collections.deque(maxlen=capacity)`` (which drops the oldest item by
-definition), a running maximum for out-of-order detection, and list
-comprehensions for the drain window. Set ``BIOLOOP_LONG=1`` for more cases.
+definition), a running maximum for out-of-order detection, list
+comprehensions for the drain window, and the DESIGN.md §3 word types decided
+one word at a time (with random sources, reserved types counted). Set ``BIOLOOP_LONG=1`` for more cases.
 """
 
 import os
@@ -29,7 +30,7 @@ class GoldenBuffer:
         self.overflowed = False
         self.out_of_order = 0
         self.ingested = self.dropped = self.drained = self.discarded = 0
-        self.lost = self.stim = self.tick = 0
+        self.lost = self.stim = self.tick = self.reserved = self.other = 0
 
     def push(self, nid, t):
         if self.latest is not None and t < self.latest:
@@ -50,14 +51,17 @@ class GoldenBuffer:
         return inside
 
 
-def word(address, type_, frame):
-    return address | (type_ << 28) | (frame << 32)
+def word(address, type_, frame, source):
+    return address | (source << 20) | (type_ << 28) | (frame << 32)
 
 
 ids = st.integers(0, 40)
 times = st.integers(0, 300)
 batch = st.lists(st.tuples(ids, times), max_size=12)
-aer_batch = st.lists(st.tuples(st.integers(0, 3), ids, st.integers(0, 60)), max_size=12)
+aer_batch = st.tuples(
+    st.lists(st.tuples(st.integers(0, 5), ids, st.integers(0, 60), st.integers(0, 2)),
+             max_size=12),
+    st.sampled_from([None, 1]))  # source filter
 op = st.one_of(
     st.tuples(st.just("push"), st.tuples(ids, times)),
     st.tuples(st.just("extend"), batch),
@@ -84,14 +88,19 @@ def apply(buf, gold, operation):
         for n, t in arg:
             gold.push(n, t)
     elif kind == "aer":
-        w = np.array([word(a, ty, f) for ty, a, f in arg], dtype=np.uint64)
-        buf.ingest_aer(w, PERIOD)
-        for ty, a, f in arg:
-            if ty == 0:
+        items, source = arg
+        w = np.array([word(a, ty, f, src) for ty, a, f, src in items], dtype=np.uint64)
+        buf.ingest_aer(w, PERIOD, source=source, on_reserved="count")
+        for ty, a, f, src in items:
+            if source is not None and src != source:
+                gold.other += 1
+            elif ty == 0:
                 gold.push(a, f * PERIOD)
-            gold.stim += ty == 1
-            gold.tick += ty == 2
-            gold.lost += a if ty == 3 else 0
+            else:
+                gold.stim += ty == 1
+                gold.tick += ty == 2
+                gold.lost += a if ty == 3 else 0
+                gold.reserved += ty > 3
     else:
         got = buf.drain_window(*arg)
         assert [(e.neuron_id, e.timestamp_ns) for e in got] == gold.drain(*arg)
@@ -112,8 +121,8 @@ def test_buffer_matches_golden_model(capacity, ops):
             "monotonic_input": gold.out_of_order == 0, "ingested_events": gold.ingested,
             "dropped_events": gold.dropped, "drained_events": gold.drained,
             "discarded_events": gold.discarded, "lost_upstream_events": gold.lost,
-            "stim_words": gold.stim, "tick_words": gold.tick, "reserved_words": 0,
-            "other_source_words": 0,
+            "stim_words": gold.stim, "tick_words": gold.tick, "reserved_words": gold.reserved,
+            "other_source_words": gold.other,
         }
         assert r["ingested_events"] == (r["retained_events"] + r["dropped_events"]
                                         + r["drained_events"] + r["discarded_events"])
