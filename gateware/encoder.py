@@ -1,0 +1,184 @@
+"""AEREncoder: spike vector in, 64-bit AER words out, round-robin, nothing lost silently."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .counter import count_saturating
+from .layouts import ADDRESS_BITS, SOURCE_BITS, TIMESTAMP_BITS, AERType, aer_stream
+
+__all__ = ["AEREncoder", "lowest_set", "check_addresses"]
+
+
+def check_addresses(n_addresses) -> int:
+    if not isinstance(n_addresses, int) or isinstance(n_addresses, bool):
+        raise TypeError(f"n_addresses must be an int, not {type(n_addresses).__name__}")
+    if not 1 <= n_addresses <= 4096:
+        raise ValueError(f"n_addresses must be in 1..4096, not {n_addresses}")
+    return n_addresses
+
+
+def lowest_set(m: Module, vector: Value, name: str) -> tuple[Signal, Signal]:
+    """Index of the lowest set bit of ``vector`` and whether any bit is set (log-depth tree)."""
+    width = len(vector)
+    bits = max(1, (width - 1).bit_length())
+    onehot = Signal(width, name=f"{name}_onehot")
+    m.d.comb += onehot.eq(vector & (~vector + 1))
+    index = Signal(bits, name=f"{name}_index")
+    for b in range(bits):
+        m.d.comb += index[b].eq(Cat(onehot[i] for i in range(width) if (i >> b) & 1).any())
+    return index, vector.any()
+
+
+class AEREncoder(wiring.Component):
+    """Address-event encoder with one pending bit per address and round-robin grant.
+
+    Each cycle, the addresses set in ``spikes`` (all stamped with
+    ``timestamp``) become pending. One pending address per cycle is granted,
+    round-robin, and leaves as a SPIKE word; the word is held while
+    ``aer.ready`` is low. A spike on an address that is still pending (and
+    not granted in that cycle) is lost. Losses accumulate into an OVERFLOW
+    word (address = losses since the previous OVERFLOW word, saturating at
+    2^20-1) that takes part in the round-robin as requester ``n_addresses``.
+    A new spike is eligible in the cycle it arrives.
+
+    Worst-case wait: with ``aer.ready`` high, a pending address is granted
+    within ``n_addresses + 1`` cycles (every other requester is granted at
+    most once before the pointer reaches it).
+
+    Pending timestamps are kept as their ``ts_bits`` low bits and rebuilt
+    from ``now`` when granted; to keep that exact, a spike still pending a
+    whole epoch of 2^(ts_bits-2) frames after it arrived (only possible if
+    the host stalls the stream that long) is dropped and counted as lost.
+
+    Parameters
+    ----------
+    n_addresses : int
+        Width of the spike vector, 1..4096.
+    ts_bits : int
+        Stored timestamp bits per pending address, 4..32 (default 16).
+
+    Members
+    -------
+    spikes : In(n_addresses)
+        New spikes this cycle.
+    timestamp : In(32)
+        Frame of the spikes on ``spikes``.
+    now : In(32)
+        Current frame (>= every pending timestamp); stamps OVERFLOW words.
+    source : In(8)
+        Source field of every word (well or chip id).
+    aer : Out(stream of AERWord)
+        The words.
+    clear : In(1)
+        Clears the counters.
+    words, lost : Out(32)
+        Saturating counters of words emitted and spikes lost.
+    """
+
+    def __init__(self, n_addresses: int = 64, *, ts_bits: int = 16):
+        self.n_addresses = check_addresses(n_addresses)
+        if not isinstance(ts_bits, int) or not 4 <= ts_bits <= TIMESTAMP_BITS:
+            raise ValueError(f"ts_bits must be an int in 4..32, not {ts_bits!r}")
+        self.ts_bits = ts_bits
+        super().__init__({
+            "spikes": In(n_addresses),
+            "timestamp": In(TIMESTAMP_BITS),
+            "now": In(TIMESTAMP_BITS),
+            "source": In(SOURCE_BITS),
+            "aer": Out(aer_stream()),
+            "clear": In(1),
+            "words": Out(32),
+            "lost": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, b = self.n_addresses, self.ts_bits
+        nreq = n + 1                         # requester n is the OVERFLOW word
+        ptr_bits = max(1, (nreq - 1).bit_length())
+
+        pending = Signal(n)
+        stored = [Signal(b, name=f"stored{a}") for a in range(n)]
+        lost_pending = Signal(ADDRESS_BITS)  # losses not yet reported, saturating
+        ptr = Signal(ptr_bits)
+
+        new = self.spikes
+        advance = Signal()
+        m.d.comb += advance.eq(~self.aer.valid | self.aer.ready)
+
+        # Epoch flush keeps the rebuilt timestamps exact (see class docstring).
+        if b < TIMESTAMP_BITS:
+            tag = self.now[b - 2:b]
+            prev_tag = Signal(2)
+            m.d.sync += prev_tag.eq(tag)
+            old_tag = (tag - 2)[:2]
+            stale = Cat((tag != prev_tag) & (stored[a][b - 2:b] == old_tag) for a in range(n))
+        else:
+            stale = C(0, n)
+
+        # Round-robin over pending | new spikes | overflow report.
+        req = Signal(nreq)
+        m.d.comb += req.eq(Cat(pending | new, lost_pending != 0))
+        mask = Signal(nreq)
+        m.d.comb += mask.eq(~((C(1, nreq + 1) << ptr) - 1)[:nreq])
+        hi_idx, hi_any = lowest_set(m, req & mask, "rr_hi")
+        lo_idx, lo_any = lowest_set(m, req, "rr_lo")
+        grant_idx = Signal(ptr_bits)
+        m.d.comb += grant_idx.eq(Mux(hi_any, hi_idx, lo_idx))
+        granting = Signal()
+        m.d.comb += granting.eq(advance & lo_any)
+        g = Signal(n)                         # one-hot grant among addresses
+        m.d.comb += g.eq(Mux(granting & (grant_idx < n), C(1, n) << grant_idx, 0))
+
+        was = pending
+        keep = Signal(n)
+        m.d.comb += keep.eq(was & ~g & ~stale)
+        lost_now = Signal(n)
+        flushed = Signal(n)
+        m.d.comb += [
+            lost_now.eq(new & keep),
+            flushed.eq(was & ~g & stale),
+        ]
+        store = Signal(n)
+        m.d.comb += store.eq(new & ~keep & ~(~was & g))
+        m.d.sync += pending.eq(keep | store)
+        for a in range(n):
+            with m.If(store[a]):
+                m.d.sync += stored[a].eq(self.timestamp[:b])
+
+        n_lost = Signal(range(2 * n + 1))
+        m.d.comb += n_lost.eq(sum(lost_now[a] + flushed[a] for a in range(n)))
+
+        # Output register.
+        word = self.aer.payload
+        granted_ts = Signal(TIMESTAMP_BITS)
+        gstored = Array(stored)[grant_idx[:max(1, (n - 1).bit_length())] if n > 1 else 0]
+        if b < TIMESTAMP_BITS:
+            rebuilt = (self.now - ((self.now - gstored)[:b]))[:TIMESTAMP_BITS]
+        else:
+            rebuilt = gstored
+        m.d.comb += granted_ts.eq(Mux((was & g).any(), rebuilt, self.timestamp))
+
+        reported = Signal()
+        with m.If(advance):
+            m.d.sync += self.aer.valid.eq(lo_any)
+            with m.If(lo_any):
+                m.d.sync += [word.source.eq(self.source), ptr.eq(Mux(grant_idx == nreq - 1, 0, grant_idx + 1))]
+                with m.If(grant_idx == n):
+                    m.d.comb += reported.eq(1)
+                    m.d.sync += [word.type.eq(AERType.OVERFLOW), word.address.eq(lost_pending),
+                                 word.timestamp.eq(self.now)]
+                with m.Else():
+                    m.d.sync += [word.type.eq(AERType.SPIKE), word.address.eq(grant_idx),
+                                 word.timestamp.eq(granted_ts)]
+
+        top = (1 << ADDRESS_BITS) - 1
+        base = Mux(reported, 0, lost_pending)
+        total = Signal(ADDRESS_BITS + 2)
+        m.d.comb += total.eq(base + n_lost)
+        m.d.sync += lost_pending.eq(Mux(total > top, top, total))
+
+        count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)
+        count_saturating(m, self.lost, n_lost, self.clear)
+        return m

@@ -1,0 +1,103 @@
+"""Cycle-exact model of the gateware AEREncoder (DESIGN.md §4).
+
+Vectors of addresses are Python ints used as bit sets, which keeps the model
+short and fast enough for thousands of addresses.
+"""
+
+from __future__ import annotations
+
+from bioloop.gateware.layouts import ADDRESS_BITS, AERType
+from bioloop.host.aer import pack_one
+
+__all__ = ["AEREncoder"]
+
+_MASK32 = (1 << 32) - 1
+
+
+class AEREncoder:
+    """Model of :class:`bioloop.gateware.encoder.AEREncoder`; one :meth:`step` per clock edge."""
+
+    def __init__(self, n_addresses: int, ts_bits: int = 16, source: int = 0):
+        from bioloop.gateware.encoder import check_addresses
+        self.n = check_addresses(n_addresses)
+        if not 4 <= ts_bits <= 32:
+            raise ValueError(f"ts_bits must be in 4..32, not {ts_bits}")
+        self.ts_bits = ts_bits
+        self.source = source
+        self.reset()
+
+    def reset(self):
+        self.pending = 0
+        self.stored = [0] * self.n
+        self.lost_pending = 0
+        self.ptr = 0
+        self.prev_tag = 0
+        self.valid = False
+        self.word = 0
+        self.words = 0
+        self.lost = 0
+
+    def _grant(self, req: int) -> int | None:
+        if not req:
+            return None
+        hi = req >> self.ptr << self.ptr
+        pick = hi if hi else req
+        return (pick & -pick).bit_length() - 1
+
+    def step(self, spikes: int = 0, timestamp: int = 0, now: int = 0, ready: bool = True) -> int | None:
+        """Advance one clock edge; return the word handed over at this edge, if any.
+
+        ``spikes`` is the address bit set presented this cycle, stamped
+        ``timestamp``; ``now`` is the current frame; ``ready`` is the
+        consumer's ready at this edge.
+        """
+        n, b = self.n, self.ts_bits
+        out = self.word if (self.valid and ready) else None
+        if out is not None:
+            self.words += 1
+        advance = (not self.valid) or ready
+
+        stale = 0
+        if b < 32:
+            tag = (now >> (b - 2)) & 3
+            if tag != self.prev_tag:
+                old = (tag - 2) & 3
+                for a in range(n):
+                    if (self.pending >> a) & 1 and (self.stored[a] >> (b - 2)) & 3 == old:
+                        stale |= 1 << a
+            self.prev_tag = tag
+
+        req = self.pending | spikes | ((1 << n) if self.lost_pending else 0)
+        idx = self._grant(req) if advance else None
+        g = (1 << idx) if idx is not None and idx < n else 0
+
+        was = self.pending
+        keep = was & ~g & ~stale
+        n_lost = bin(spikes & keep).count("1") + bin(was & ~g & stale).count("1")
+        store = spikes & ~keep & ~(~was & g)
+
+        reported = False
+        if advance:
+            self.valid = idx is not None
+            if idx is not None:
+                self.ptr = 0 if idx == n else idx + 1
+                if idx == n:
+                    reported = True
+                    self.word = pack_one(self.lost_pending, self.source, AERType.OVERFLOW, now)
+                else:
+                    if was & g:
+                        age = (now - self.stored[idx]) & ((1 << b) - 1)
+                        ts = (now - age) & _MASK32
+                    else:
+                        ts = timestamp
+                    self.word = pack_one(idx, self.source, AERType.SPIKE, ts)
+
+        self.pending = keep | store
+        mask = (1 << b) - 1
+        for a in range(n):
+            if (store >> a) & 1:
+                self.stored[a] = timestamp & mask
+        top = (1 << ADDRESS_BITS) - 1
+        self.lost_pending = min((0 if reported else self.lost_pending) + n_lost, top)
+        self.lost = min(self.lost + n_lost, _MASK32)
+        return out
