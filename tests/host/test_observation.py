@@ -250,3 +250,16 @@ def test_dma_words_to_features_end_to_end():
     expect = np.bincount(chans[inside], minlength=4) / inside.sum()
     assert obs.to_features().tolist() == pytest.approx(expect.tolist(), rel=1e-15)
     assert b.admission_report()["discarded_events"] == int((~inside).sum())
+
+
+def test_docs_quickstart_example():
+    # docs/observation.md: 3 events, neuron 0 twice and neuron 7 once, all in [0, 100].
+    buffer = SpikeBuffer(capacity=128)
+    buffer.push(SpikeEvent(neuron_id=0, timestamp_ns=10))
+    buffer.push(SpikeEvent(neuron_id=0, timestamp_ns=30))
+    buffer.push(SpikeEvent(neuron_id=7, timestamp_ns=80))
+    obs = AERControlObservation(timestamp_ns=100, spike_stream=buffer, decode_window_ns=100,
+                                decode_strategy="rate", n_features=8, require_monotonic=True)
+    assert obs.to_features().tolist() == pytest.approx([2 / 3] + [0.0] * 6 + [1 / 3])
+    assert obs.to_feature_mapping(prefix="aer_")["aer_7"] == pytest.approx(1 / 3)
+    assert obs.admission_report()["drained_events"] == 3
