@@ -1,0 +1,5 @@
+"""``python -m bioloop.host.codec``: the codec's command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""Command line: ``bioloop codec encode|decode|eval`` (also ``python -m bioloop.host.codec``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .format import CodecParams
+
+__all__ = ["codec_cli", "main"]
+
+_DEFAULTS = CodecParams()
+
+
+def _params(threshold_k, pre, post, bits, refractory, polarity, block_size) -> CodecParams:
+    try:
+        return CodecParams(threshold_k=threshold_k, pre=pre, post=post, bits=bits,
+                           refractory=refractory, polarity=polarity, block_size=block_size)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _param_options(f):
+    d = _DEFAULTS
+    for opt in reversed([
+        click.option("--threshold-k", type=float, default=d.threshold_k, show_default=True,
+                     help="Detection threshold in noise sigmas (MAD)."),
+        click.option("--pre", type=int, default=d.pre, show_default=True, help="Snippet samples before the event."),
+        click.option("--post", type=int, default=d.post, show_default=True, help="Snippet samples from the event on."),
+        click.option("--bits", type=int, default=d.bits, show_default=True, help="Bits per snippet sample (2..8)."),
+        click.option("--refractory", type=int, default=d.refractory, show_default=True,
+                     help="Samples between detections on a channel."),
+        click.option("--polarity", type=click.Choice(["neg", "pos", "both"]), default=d.polarity, show_default=True),
+        click.option("--block-size", type=int, default=d.block_size, show_default=True, help="Samples per block."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), transient=True)
+
+
+def _open_source(path: Path, rate, uv_per_code, series):
+    from . import sources
+    if path.suffix == ".npy":
+        if rate is None:
+            raise click.UsageError("a .npy input needs --rate (samples per second)")
+        x = np.load(path, mmap_mode="r")
+        return sources.numpy_source(x, rate, uv_per_code if x.dtype == np.int16 else 1.0)
+    if path.suffix == ".nwb":
+        return sources.nwb_source(path, series)
+    if path.is_dir():
+        import spikeinterface.core as sc
+        return sources.recording_source(sc.load(path))
+    raise click.UsageError(f"unknown input {path}: use .npy, .nwb or a saved SpikeInterface folder")
+
+
+@click.group("codec")
+def codec_cli():
+    """Lossy spike-event codec: encode, decode and evaluate."""
+
+
+@codec_cli.command()
+@click.argument("input", type=click.Path(exists=True, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rate", type=float, help="Sample rate in Hz (.npy input).")
+@click.option("--uv-per-code", type=float, default=0.195, show_default=True,
+              help="µV per code of int16 .npy input (Intan RHD 0.195).")
+@click.option("--series", help="Name of the NWB ElectricalSeries.")
+@click.option("--aer", type=click.Path(exists=True, path_type=Path),
+              help="uint64 .npy of gateware AER words; their SPIKE words replace the codec's detector.")
+@_param_options
+def encode(input, output, rate, uv_per_code, series, aer, **kw):
+    """Encode INPUT (.npy, .nwb or a SpikeInterface folder) into OUTPUT."""
+    from .sources import aer_detections, encode_source
+    src = _open_source(input, rate, uv_per_code, series)
+    det = aer_detections(np.load(aer)) if aer else None
+    with _progress() as prog, open(output, "wb") as f:
+        task = prog.add_task("encoding", total=src.n_samples)
+        _, enc = encode_source(src, _params(**kw), out=f, progress=lambda n: prog.advance(task, n),
+                               detections=det)
+    s = enc.stats
+    click.echo(f"{s.n_samples} samples x {src.n_channels} channels, {s.n_events} events, {s.n_bytes} bytes, "
+               f"event ratio {s.n_samples * src.n_channels * 2 / s.n_bytes:.0f}x"
+               + (f", {s.n_clipped} snippets clipped" if s.n_clipped else ""))
+
+
+@codec_cli.command()
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--fill", type=click.Choice(["zeros", "noise"]), default="zeros", show_default=True,
+              help="What samples outside events hold.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --fill noise.")
+def decode(input, output, fill, seed):
+    """Decode INPUT into OUTPUT (.npy float32 µV, or .nwb with events as spike times)."""
+    from .decoder import Decoder, decode as decode_all, read_events
+    from .format import CodecError
+    data = input.read_bytes()
+    try:
+        if output.suffix == ".nwb":
+            from .sources import write_nwb
+            write_nwb(output, decode_all(data, fill=fill, seed=seed))
+            return
+        header, events, n = read_events(data)        # validate before writing anything
+        out = np.lib.format.open_memmap(output, mode="w+", dtype=np.float32, shape=(n, header.n_channels))
+        dec = Decoder(fill=fill, seed=seed)
+        with _progress() as prog:
+            task = prog.add_task("decoding", total=n)
+            step = 1 << 20
+            for i in range(0, len(data), step):
+                for t0, block, _ in dec.feed(data[i:i + step]):
+                    out[t0:t0 + block.shape[0]] = block
+                    prog.advance(task, block.shape[0])
+        dec.close()
+        out.flush()
+    except CodecError as e:
+        raise click.ClickException(f"{input}: {e}") from None
+    click.echo(f"{n} samples x {header.n_channels} channels, {events.times.size} events -> {output}")
+
+
+@codec_cli.command("eval")
+@click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds of ground truth.")
+@click.option("--channels", type=int, default=32, show_default=True)
+@click.option("--units", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@_param_options
+def eval_(duration, channels, units, seed, **kw):
+    """Score the codec and baselines on a seeded SpikeInterface ground-truth recording."""
+    from rich.console import Console
+    from rich.table import Table
+    from .evaluate import Scorer, evaluate_codec, ground_truth_recording, lossless_baselines, quantize_baseline
+    p = _params(**kw)
+    with _progress() as prog:
+        task = prog.add_task("evaluating", total=4)
+        gt = ground_truth_recording(duration, channels, units, seed=seed)
+        scorer = Scorer(gt, ref_k=5.0, refractory=p.refractory, polarity=p.polarity)
+        prog.advance(task)
+        rows = [scorer.score("original", gt.samples_uv, gt.samples_uv.size * 2)]
+        rows.append(evaluate_codec(scorer, p))
+        prog.advance(task)
+        qd, qn, _ = quantize_baseline(gt.samples_uv, rows[1].rmse_uv)
+        rows.append(scorer.score("quantize+zstd @ matched RMSE", qd, qn))
+        prog.advance(task)
+        lossless = lossless_baselines(gt.samples_uv)
+        prog.advance(task)
+    tab = Table(title=f"{duration:g} s, {channels} ch, {units} units, seed {seed}; {gt.spike_times.size} GT spikes")
+    for col in ("method", "bytes", "ratio", "RMSE µV", "RMSE spikes µV", "recall", "precision"):
+        tab.add_column(col)
+    for r in rows:
+        tab.add_row(r.method, str(r.n_bytes), f"{r.event_ratio:.0f}x", f"{r.rmse_uv:.2f}",
+                    f"{r.rmse_spike_uv:.2f}", f"{r.recall:.3f}", f"{r.precision:.3f}")
+    for name, n in lossless.items():
+        tab.add_row(name + " (lossless)", str(n), f"{gt.samples_uv.size * 2 / n:.1f}x", "≤0.1", "≤0.1", "-", "-")
+    Console().print(tab)
+
+
+def main():
+    codec_cli()

@@ -1,0 +1,257 @@
+"""Measuring the codec against ground truth and against baselines.
+
+Definitions (``docs/codec.md`` states them with the results):
+
+- event ratio: raw bits (16 per sample per channel, the int16 ADC stream)
+  over encoded bits, container overhead included;
+- RMSE in µV over the whole window, and over ground-truth spike windows
+  (``[t - 1 ms, t + 2 ms)`` around each ground-truth spike, on the unit's
+  home channels);
+- a unit's home channels: those where its template's peak (of the detected
+  polarity) reaches ``ref_k`` times the channel's noise sigma, and always its
+  largest channel;
+- recall and precision after decoding: the reference threshold detector
+  (MAD sigma of the original, ``ref_k``, first crossing, refractory) is run
+  on the decoded signal; a ground-truth spike is recalled when a detection
+  on one of its unit's home channels lies within 0.4 ms of it, and a
+  detection is a true positive when some ground-truth spike of a unit it is
+  a home channel of lies within 0.4 ms.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .decoder import decode
+from .encoder import encode
+from .events import DetectorState, detect, mad_sigma, thresholds
+from .format import CodecParams
+
+__all__ = ["GroundTruth", "Metrics", "Scorer", "ground_truth_recording", "home_channels", "detections_of",
+           "match", "evaluate_codec", "lossless_baselines", "quantize_baseline", "MATCH_MS"]
+
+#: Matching tolerance between a detection and a ground-truth spike.
+MATCH_MS = 0.4
+
+
+@dataclass
+class GroundTruth:
+    """Samples in µV and the ground truth they were made from.
+
+    Attributes
+    ----------
+    samples_uv : numpy.ndarray
+        float32 ``(n_samples, n_channels)``.
+    sample_rate : float
+    spike_times, spike_units : numpy.ndarray
+        Ground-truth spikes (sample index, unit index).
+    templates_uv : numpy.ndarray
+        ``(n_units, n_template_samples, n_channels)`` unit templates in µV.
+    """
+    samples_uv: np.ndarray
+    sample_rate: float
+    spike_times: np.ndarray
+    spike_units: np.ndarray
+    templates_uv: np.ndarray
+
+
+def ground_truth_recording(duration_s: float = 10.0, n_channels: int = 32, n_units: int = 10,
+                           sample_rate: float = 30000.0, firing_rate_hz: float = 10.0,
+                           noise_uv: float = 5.0, seed: int = 0) -> GroundTruth:
+    """A seeded SpikeInterface ground-truth recording (offline, no download).
+
+    Uses :func:`spikeinterface.core.generate_ground_truth_recording` with a
+    probe it builds locally.
+    """
+    import spikeinterface.core as sc
+    rec, sorting = sc.generate_ground_truth_recording(
+        durations=[duration_s], sampling_frequency=sample_rate, num_channels=n_channels,
+        num_units=n_units, seed=seed,
+        generate_sorting_kwargs={"firing_rates": firing_rate_hz, "refractory_period_ms": 4.0},
+        noise_kwargs={"noise_levels": noise_uv, "strategy": "on_the_fly"})
+    x = rec.get_traces(return_in_uV=True).astype(np.float32)
+    sv = sorting.to_spike_vector()
+    # The sorting's spike times mark each template's alignment sample (its trough).
+    return GroundTruth(x, sample_rate, sv["sample_index"].astype(np.int64),
+                       sv["unit_index"].astype(np.int64), np.asarray(rec.templates, np.float32))
+
+
+def home_channels(gt: GroundTruth, noise_uv: np.ndarray, ref_k: float, polarity: str = "neg") -> np.ndarray:
+    """Boolean ``(n_units, n_channels)``: where each unit can be detected at ``ref_k`` sigma."""
+    t = gt.templates_uv
+    peak = {"neg": -t.min(axis=1), "pos": t.max(axis=1), "both": np.abs(t).max(axis=1)}[polarity]
+    home = peak >= ref_k * noise_uv[None, :]
+    home[np.arange(len(peak)), peak.argmax(axis=1)] = True
+    return home
+
+
+def detections_of(x_uv: np.ndarray, noise_uv: np.ndarray, k: float, refractory: int,
+                  polarity: str = "neg") -> tuple[np.ndarray, np.ndarray]:
+    """The reference threshold detector over a whole array: (times, channels)."""
+    lo, hi = thresholds(noise_uv, k, polarity, np.float32, 1.0)
+    return detect(np.ascontiguousarray(x_uv, dtype=np.float32), lo, hi, refractory, 0,
+                  DetectorState(x_uv.shape[1], refractory))
+
+
+def match(gt_times, gt_units, det_times, det_channels, home: np.ndarray, tol: int) -> tuple[float, float]:
+    """Recall and precision of detections against ground truth (see module doc).
+
+    Returns
+    -------
+    recall, precision
+    """
+    order = np.argsort(det_times, kind="stable")
+    dt, dc = det_times[order], det_channels[order]
+    # recall: any detection on a home channel within tol
+    recalled = np.zeros(gt_times.size, bool)
+    lo = np.searchsorted(dt, gt_times - tol, "left")
+    hi = np.searchsorted(dt, gt_times + tol, "right")
+    for i in range(gt_times.size):
+        if hi[i] > lo[i]:
+            recalled[i] = home[gt_units[i], dc[lo[i]:hi[i]]].any()
+    # precision: detection matched by a GT spike whose unit has it as home channel
+    go = np.argsort(gt_times, kind="stable")
+    gtt, gtu = gt_times[go], gt_units[go]
+    lo = np.searchsorted(gtt, dt - tol, "left")
+    hi = np.searchsorted(gtt, dt + tol, "right")
+    tp = 0
+    for i in range(dt.size):
+        if hi[i] > lo[i] and home[gtu[lo[i]:hi[i]], dc[i]].any():
+            tp += 1
+    recall = float(recalled.mean()) if gt_times.size else 1.0
+    precision = tp / dt.size if dt.size else 1.0
+    return recall, precision
+
+
+def _spike_window_mask(gt: GroundTruth, home: np.ndarray) -> np.ndarray:
+    n, c = gt.samples_uv.shape
+    mask = np.zeros((n, c), bool)
+    a, b = int(round(1e-3 * gt.sample_rate)), int(round(2e-3 * gt.sample_rate))
+    for t, u in zip(gt.spike_times, gt.spike_units):
+        mask[max(t - a, 0):min(t + b, n), home[u]] = True
+    return mask
+
+
+@dataclass
+class Metrics:
+    """One row of a results table."""
+    method: str
+    n_bytes: int
+    event_ratio: float
+    rmse_uv: float
+    rmse_spike_uv: float
+    recall: float
+    precision: float
+    n_events: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _score(method, decoded, gt, n_bytes, noise, home, mask, ref_k, refractory, polarity, n_events=0):
+    x = gt.samples_uv
+    raw_bits = x.size * 16
+    err = decoded.astype(np.float64) - x
+    tol = int(round(MATCH_MS * 1e-3 * gt.sample_rate))
+    dt, dc = detections_of(decoded, noise, ref_k, refractory, polarity)
+    rec, prec = match(gt.spike_times, gt.spike_units, dt, dc, home, tol)
+    return Metrics(method, int(n_bytes), raw_bits / (8 * n_bytes), float(np.sqrt(np.mean(err ** 2))),
+                   float(np.sqrt(np.mean(err[mask] ** 2))) if mask.any() else 0.0, rec, prec, n_events)
+
+
+class Scorer:
+    """Scores decoded arrays of one ground-truth recording with fixed references.
+
+    Parameters
+    ----------
+    gt : GroundTruth
+    ref_k : float
+        Reference detection threshold (sigma units) used for home channels and
+        for detection after decoding.
+    refractory : int
+        Reference detector's refractory period in samples.
+    polarity : str
+    """
+
+    def __init__(self, gt: GroundTruth, ref_k: float = 5.0, refractory: int = 30, polarity: str = "neg"):
+        self.gt = gt
+        self.ref_k, self.refractory, self.polarity = ref_k, refractory, polarity
+        self.noise = mad_sigma(gt.samples_uv)
+        self.home = home_channels(gt, self.noise, ref_k, polarity)
+        self.mask = _spike_window_mask(gt, self.home)
+
+    def score(self, method: str, decoded: np.ndarray, n_bytes: int, n_events: int = 0) -> Metrics:
+        return _score(method, decoded, self.gt, n_bytes, self.noise, self.home, self.mask,
+                      self.ref_k, self.refractory, self.polarity, n_events)
+
+
+def evaluate_codec(scorer: Scorer, params: CodecParams, method: str = "codec") -> Metrics:
+    """Encode, decode and score one operating point."""
+    data, stats = encode(scorer.gt.samples_uv, scorer.gt.sample_rate, params)
+    dec = decode(data)
+    return scorer.score(method, dec.samples_uv, len(data), stats.n_events)
+
+
+def _int16(x_uv: np.ndarray, uv_per_code: float) -> np.ndarray:
+    return np.clip(np.rint(x_uv / uv_per_code), -32768, 32767).astype(np.int16)
+
+
+def lossless_baselines(x_uv: np.ndarray, uv_per_code: float = 0.195) -> dict[str, int]:
+    """Compressed sizes (bytes) of the int16 stream by gzip -9, zstd -19 and mtscomp if installed.
+
+    The int16 stream is ``rint(x / uv_per_code)`` (Intan RHD scale by default),
+    the form the board delivers.
+    """
+    import zstandard
+    raw = _int16(x_uv, uv_per_code)
+    out = {"gzip -9": len(gzip.compress(raw.tobytes(), compresslevel=9, mtime=0)),
+           "zstd -19": len(zstandard.ZstdCompressor(level=19).compress(raw.tobytes()))}
+    try:
+        import mtscomp  # noqa: F401
+    except ImportError:
+        return out
+    out["mtscomp"] = _mtscomp_size(raw)
+    return out
+
+
+def _mtscomp_size(raw: np.ndarray) -> int:
+    import os
+    import tempfile
+
+    import mtscomp
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "x.bin")
+        raw.tofile(src)
+        mtscomp.compress(src, os.path.join(d, "x.cbin"), os.path.join(d, "x.ch"),
+                         sample_rate=30000.0, n_channels=raw.shape[1], dtype=raw.dtype)
+        return os.path.getsize(os.path.join(d, "x.cbin")) + os.path.getsize(os.path.join(d, "x.ch"))
+
+
+def quantize_baseline(x_uv: np.ndarray, target_rmse_uv: float) -> tuple[np.ndarray, int, float]:
+    """Uniform quantization then zstd -19, step chosen by bisection to match an RMSE.
+
+    Returns
+    -------
+    decoded, n_bytes, step_uv
+    """
+    import zstandard
+    x = x_uv.astype(np.float64)
+
+    def rmse(step):
+        return float(np.sqrt(np.mean((np.rint(x / step) * step - x) ** 2)))
+
+    lo, hi = 1e-3, 4.0 * float(np.abs(x).max()) + 1.0
+    for _ in range(40):   # rmse(step) is monotone enough for bisection at this precision
+        mid = 0.5 * (lo + hi)
+        if rmse(mid) < target_rmse_uv:
+            lo = mid
+        else:
+            hi = mid
+    step = lo
+    q = np.rint(x / step)
+    codes = q.astype(np.int8) if np.abs(q).max() < 128 else q.astype(np.int16)
+    n = len(zstandard.ZstdCompressor(level=19).compress(codes.tobytes())) + 8  # + the step as float64
+    return (q * step).astype(np.float32), n, step

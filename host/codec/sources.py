@@ -1,0 +1,197 @@
+"""Where samples come from and where decoded data goes.
+
+A :class:`Source` describes a recording (rate, channels, scale, length) and
+yields it in chunks, so the encoder sees bounded pieces of arbitrarily long
+files: numpy arrays, any SpikeInterface recording, or an NWB
+``ElectricalSeries`` (pynwb, the ``[nwb]`` extra). Decoded streams can be
+written to NWB: the decoded series plus the events as per-channel spike
+times in the Units table. AER SPIKE words of the gateware turn into
+external detections with :func:`aer_detections`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .decoder import Decoded
+from .encoder import Encoder
+from .format import CodecParams
+
+__all__ = ["Source", "numpy_source", "recording_source", "nwb_source", "encode_source",
+           "aer_detections", "write_nwb", "DEFAULT_CHUNK"]
+
+#: Samples per chunk read from a source (1 s at 30 kHz).
+DEFAULT_CHUNK = 30000
+
+
+@dataclass
+class Source:
+    """A recording to encode.
+
+    Attributes
+    ----------
+    sample_rate : float
+    n_channels : int
+    uv_per_code : float
+        µV per unit of the chunks' values (1.0 for float µV chunks).
+    n_samples : int
+    chunks : callable
+        ``chunks()`` yields ``(n, n_channels)`` arrays (int16 codes or float µV) in order.
+    """
+    sample_rate: float
+    n_channels: int
+    uv_per_code: float
+    n_samples: int
+    chunks: Callable[[], Iterator[np.ndarray]]
+
+
+def numpy_source(samples: np.ndarray, sample_rate: float, uv_per_code: float = 1.0,
+                 chunk: int = DEFAULT_CHUNK) -> Source:
+    """A numpy ``(n_samples, n_channels)`` array (int16 codes or float µV); ``.npy`` memmaps work too."""
+    if samples.ndim != 2:
+        raise ValueError(f"samples must be (n_samples, n_channels), not shape {samples.shape}")
+
+    def chunks():
+        for i in range(0, samples.shape[0], chunk):
+            yield np.ascontiguousarray(samples[i:i + chunk])
+    return Source(float(sample_rate), samples.shape[1], uv_per_code, samples.shape[0], chunks)
+
+
+def recording_source(recording, segment_index: int = 0, chunk: int = DEFAULT_CHUNK) -> Source:
+    """Any SpikeInterface ``BaseRecording``, read in µV (``return_in_uV=True``)."""
+    n = recording.get_num_samples(segment_index=segment_index)
+
+    def chunks():
+        for i in range(0, n, chunk):
+            yield recording.get_traces(segment_index=segment_index, start_frame=i,
+                                       end_frame=min(i + chunk, n), return_in_uV=True)
+    return Source(float(recording.get_sampling_frequency()), recording.get_num_channels(), 1.0, n, chunks)
+
+
+def _pynwb():
+    try:
+        import pynwb
+    except ImportError as e:
+        raise ImportError("NWB input/output needs pynwb: pip install 'bioloop[nwb]'") from e
+    return pynwb
+
+
+def nwb_source(path, series: str | None = None, chunk: int = DEFAULT_CHUNK) -> Source:
+    """An ``ElectricalSeries`` in an NWB file (the only one, or the one named ``series``).
+
+    int16 data without offset is passed on as codes with
+    ``uv_per_code = conversion * 1e6``; anything else as float µV.
+    """
+    pynwb = _pynwb()
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        es = _find_series(io.read(), series, pynwb)
+        shape, dtype = es.data.shape, es.data.dtype
+        conv, off = float(es.conversion), float(getattr(es, "offset", 0.0) or 0.0)
+        if es.rate is None:
+            raise ValueError(f"ElectricalSeries {es.name} has timestamps, not a rate; the codec needs a regular rate")
+        rate = float(es.rate)
+        name = es.name
+    if len(shape) != 2:
+        raise ValueError(f"ElectricalSeries {name} has shape {shape}; need (n_samples, n_channels)")
+    as_codes = dtype == np.int16 and off == 0.0
+
+    def chunks():
+        with pynwb.NWBHDF5IO(str(path), "r") as io:
+            d = _find_series(io.read(), name, pynwb).data
+            for i in range(0, shape[0], chunk):
+                x = np.asarray(d[i:i + chunk])
+                yield x if as_codes else ((x.astype(np.float64) * conv + off) * 1e6).astype(np.float32)
+    return Source(rate, shape[1], conv * 1e6 if as_codes else 1.0, shape[0], chunks)
+
+
+def _find_series(nwbfile, name, pynwb):
+    found = {k: v for k, v in nwbfile.acquisition.items() if isinstance(v, pynwb.ecephys.ElectricalSeries)}
+    if name is not None:
+        if name not in found:
+            raise ValueError(f"no ElectricalSeries named {name!r} in acquisition; found {sorted(found)}")
+        return found[name]
+    if len(found) != 1:
+        raise ValueError(f"need exactly one ElectricalSeries in acquisition or a name; found {sorted(found)}")
+    return next(iter(found.values()))
+
+
+def encode_source(source: Source, params: CodecParams | None = None, out=None, progress=None,
+                  detections=None) -> tuple[bytes | None, "Encoder"]:
+    """Encode a source chunk by chunk.
+
+    Parameters
+    ----------
+    out : file-like, optional
+        Bytes are written there as they are produced (bounded memory); if
+        omitted they are returned.
+    progress : callable, optional
+        Called with the number of samples of each chunk done.
+    detections : tuple, optional
+        External detections ``(times, channels)`` for the whole source.
+    """
+    enc = Encoder(source.n_channels, source.sample_rate, params, uv_per_code=source.uv_per_code,
+                  external=detections is not None)
+    parts = []
+    write = out.write if out is not None else parts.append
+    done = 0
+    if detections is not None:
+        times, chans = (np.asarray(a, np.int64) for a in detections)
+        order = np.argsort(times, kind="stable")
+        times, chans = times[order], chans[order]
+    for x in source.chunks():
+        det = None
+        if detections is not None:
+            a, b = np.searchsorted(times, [done, done + x.shape[0]])
+            det = (times[a:b], chans[a:b])
+        write(enc.push(x, det))
+        done += x.shape[0]
+        if progress is not None:
+            progress(x.shape[0])
+    write(enc.finish())
+    return (None if out is not None else b"".join(parts)), enc
+
+
+def aer_detections(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """External detections from gateware AER words: SPIKE words only, (timestamp, address).
+
+    Timestamps count frames (DESIGN.md §3), so they are sample indices of the
+    samples the host streamed to the board.
+    """
+    from bioloop.host.aer import AERType, unpack
+    f = unpack(np.asarray(words, dtype=np.uint64))
+    spike = f.type == AERType.SPIKE.value
+    return f.timestamp[spike].astype(np.int64), f.address[spike].astype(np.int64)
+
+
+def write_nwb(path, decoded: Decoded, description: str = "bioloop codec decode") -> None:
+    """Write a decoded stream to NWB: ``ElectricalSeries`` "decoded" and one Units row per channel.
+
+    Each unit holds the event times (seconds) of one channel: threshold
+    crossings, multi-unit activity, not sorted units.
+    """
+    pynwb = _pynwb()
+    from pynwb.ecephys import ElectricalSeries
+    h = decoded.header
+    # A fixed start time keeps the file content a function of the stream alone.
+    f = pynwb.NWBFile(session_description=description, identifier="bioloop-codec",
+                      session_start_time=datetime(1970, 1, 1, tzinfo=timezone.utc))
+    dev = f.create_device(name="bioloop")
+    grp = f.create_electrode_group(name="array", description="recording channels", location="unknown",
+                                   device=dev)
+    for _ in range(h.n_channels):
+        f.add_electrode(group=grp, location="unknown")
+    region = f.create_electrode_table_region(list(range(h.n_channels)), "all channels")
+    f.add_acquisition(ElectricalSeries(name="decoded", data=decoded.samples_uv, electrodes=region,
+                                       rate=h.sample_rate, conversion=1e-6,
+                                       description="codec reconstruction in µV (conversion to volts 1e-6)"))
+    f.add_unit_column(name="channel", description="recording channel of the events")
+    ev = decoded.events
+    for c in range(h.n_channels):
+        t = np.sort(ev.times[ev.channels == c]) / h.sample_rate
+        f.add_unit(spike_times=t, electrodes=[c], channel=c)
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(f)
