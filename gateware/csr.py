@@ -74,6 +74,12 @@ def _probes(regmap: RegisterMap) -> dict[str, int]:
     return widths
 
 
+def _check_counter_bits(counter_bits) -> int:
+    if not isinstance(counter_bits, int) or not 2 <= counter_bits <= DATA_BITS:
+        raise ValueError(f"counter_bits must be an integer in 2..{DATA_BITS}, not {counter_bits!r}")
+    return counter_bits
+
+
 def _bank_signature(regmap: RegisterMap) -> dict:
     members = {"s_axil": In(AXI4LiteSignature(regmap.addr_width))}
     counts = {}
@@ -102,6 +108,10 @@ class CSRBank(wiring.Component):
     ----------
     regmap : RegisterMap
         The map to implement (``RegisterMap(N, K, F)``).
+    counter_bits : int
+        Width at which counters saturate (default: the map's 32 bits).
+        Narrower counters exist so a testbench can reach saturation; a
+        ``Core`` always uses the default.
 
     Members
     -------
@@ -128,10 +138,11 @@ class CSRBank(wiring.Component):
         the entry's index and value (the cycle after the committing write).
     """
 
-    def __init__(self, regmap: RegisterMap):
+    def __init__(self, regmap: RegisterMap, counter_bits: int = DATA_BITS):
         if not isinstance(regmap, RegisterMap):
             raise TypeError(f"CSRBank needs a RegisterMap, not {regmap!r}")
         self.regmap = regmap
+        self.counter_bits = _check_counter_bits(counter_bits)
         super().__init__(_bank_signature(regmap))
 
     def elaborate(self, platform):
@@ -213,14 +224,15 @@ class CSRBank(wiring.Component):
                     m.d.sync += bit.eq((bit & ~(hit & wmasked[f.lsb])) | event)
                     parts = parts | (bit << f.lsb)
                 elif f.access is Access.COUNTER:
-                    count = Signal(f.width, name=f"count_{f.name}")
+                    width = self.counter_bits
+                    count = Signal(width, name=f"count_{f.name}")
                     inc = self._increment(f)
-                    total = Signal(f.width + 1, name=f"total_{f.name}")
+                    total = Signal(width + 1, name=f"total_{f.name}")
                     m.d.comb += total.eq(count + inc)
                     with m.If(clear_now):
                         m.d.sync += count.eq(inc)
                     with m.Else():
-                        m.d.sync += count.eq(Mux(total[-1], (1 << f.width) - 1, total))
+                        m.d.sync += count.eq(Mux(total[-1], (1 << width) - 1, total))
                     parts = parts | (count << f.lsb)
                 elif f.access in (Access.LATEST, Access.MAXIMUM):
                     probe = getattr(self, f.source)
@@ -308,8 +320,9 @@ class CSRBankModel:
         Names of pulse fields fired, in order.
     """
 
-    def __init__(self, regmap: RegisterMap):
+    def __init__(self, regmap: RegisterMap, counter_bits: int = DATA_BITS):
         self.regmap = regmap
+        self.counter_max = (1 << _check_counter_bits(counter_bits)) - 1
         self.values = {f.name: f.reset for f in regmap.fields() if f.access is not Access.CONST}
         for f in regmap.fields(Access.PULSE, Access.COUNTER, Access.LATEST, Access.MAXIMUM,
                                Access.W1C, Access.RO):
@@ -327,7 +340,7 @@ class CSRBankModel:
             raise KeyError(f"{counter} is not a counter")
         if n <= 0:
             return
-        self.values[counter] = min(self.values[counter] + n, (1 << f.width) - 1)
+        self.values[counter] = min(self.values[counter] + n, self.counter_max)
         for s in self.regmap.fields(Access.W1C):
             if s.source == counter:
                 self.values[s.name] = 1
