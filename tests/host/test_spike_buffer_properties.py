@@ -4,7 +4,8 @@ The golden model is the contract written the obvious way: a
 ``collections.deque(maxlen=capacity)`` (which drops the oldest item by
 definition), a running maximum for out-of-order detection, list
 comprehensions for the drain window, and the DESIGN.md §3 word types decided
-one word at a time (with random sources, reserved types counted). Set ``BIOLOOP_LONG=1`` for more cases.
+one word at a time (with random sources, reserved types counted).
+Set ``BIOLOOP_LONG=1`` for more cases.
 """
 
 import os
