@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .entropy import encode_payload
-from .events import DetectorState, detect, mad_sigma, quantize_snippets, thresholds
+from .events import (DetectorState, detect, locally_exclusive, mad_sigma, mad_sigma_codes, peak_amplitudes,
+                     quantize_snippets, thresholds)
 from .format import (DETECTOR_EXTERNAL, DETECTOR_THRESHOLD, CodecParams, StreamHeader,
                      pack_data_block, pack_end_block, pack_header)
 
@@ -104,7 +105,12 @@ class Encoder:
         self._det_state = DetectorState(n_channels, params.refractory)
         self._limits = None
         self._pending = []    # external detections not yet in an emitted block: (times, channels)
+        # detections of the previous block's last spatial_window samples: (times, channels, peaks)
+        self._tail = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
         self._finished = False
+        # rows needed after a block: its snippets' tails and, with the spatial
+        # rule, the next block's detections within the window and their peaks
+        self._lookahead = max(params.post, 2 * params.spatial_window if params.spatial_radius else 0)
 
     # -- input validation --------------------------------------------------
     def _check(self, x) -> np.ndarray:
@@ -175,7 +181,7 @@ class Encoder:
         det = self._check_detections(detections, x.shape[0]) if detections is not None else None
         if self._dtype is None:
             self._dtype = x.dtype
-            cap = self.params.pre + self.params.block_size + self.params.post
+            cap = self.params.pre + self.params.block_size + self._lookahead
             self._buf = np.zeros((cap, self.n_channels), dtype=x.dtype)
             self._fill = self.params.pre     # zeros before the stream start
         if det is not None:
@@ -222,8 +228,8 @@ class Encoder:
         if self._header is None:
             if self.noise_uv is None:
                 first = buf[p.pre:p.pre + n]
-                scale = self.uv_per_code if first.dtype == np.int16 else 1.0
-                self.noise_uv = mad_sigma(first.astype(np.float64) * scale)
+                self.noise_uv = (mad_sigma_codes(first, self.uv_per_code) if first.dtype == np.int16
+                                 else mad_sigma(first))
             self._header = StreamHeader(self.sample_rate, self.n_channels, self.uv_per_code, p,
                                         DETECTOR_EXTERNAL if self.external else DETECTOR_THRESHOLD,
                                         self.noise_uv)
@@ -235,6 +241,8 @@ class Encoder:
         else:
             lo, hi = self._limits
             times, chans = detect(buf[p.pre:p.pre + n], lo, hi, p.refractory, t_start, self._det_state)
+        if p.spatial_radius:
+            times, chans = self._spatial(times, chans, t_start, n)
         # channel-major order: the payload codes per-channel gaps
         order = np.lexsort((times, chans))
         times, chans = times[order], chans[order]
@@ -263,6 +271,38 @@ class Encoder:
             buf[:keep] = buf[p.block_size:self._fill].copy()
         self._fill = max(keep, 0)
         return out
+
+    def _spatial(self, times, chans, t_start, n):
+        """Apply the locally exclusive rule; competitors come from both neighbouring blocks."""
+        p, buf = self.params, self._buf
+        w = p.spatial_window
+        amps = peak_amplitudes(buf, times - t_start + p.pre, chans, w, p.polarity)
+        # The next block's detections in its first w samples, from a copy of the
+        # detector state: exactly what that block will detect there.
+        if self.external:
+            la_t, la_c = self._peek_external(t_start + n, t_start + n + w)
+        else:
+            st = DetectorState(self.n_channels, p.refractory)
+            st.beyond[:], st.last[:] = self._det_state.beyond, self._det_state.last
+            lo, hi = self._limits
+            la_t, la_c = detect(buf[p.pre + n:p.pre + n + w], lo, hi, p.refractory, t_start + n, st)
+        la_a = peak_amplitudes(buf, la_t - t_start + p.pre, la_c, w, p.polarity)
+        tt, tc, ta = self._tail
+        all_t = np.concatenate((tt, times, la_t))
+        all_c = np.concatenate((tc, chans, la_c))
+        all_a = np.concatenate((ta, amps, la_a))
+        target = np.zeros(all_t.size, bool)
+        target[tt.size:tt.size + times.size] = True
+        keep = locally_exclusive(all_t, all_c, all_a, target, p.spatial_radius, w)[tt.size:tt.size + times.size]
+        m = times >= t_start + n - w
+        self._tail = (times[m], chans[m], amps[m])
+        return times[keep], chans[keep]
+
+    def _peek_external(self, t0: int, t1: int):
+        ts = [t[(t >= t0) & (t < t1)] for t, _ in self._pending]
+        cs = [c[(t >= t0) & (t < t1)] for t, c in self._pending]
+        return (np.concatenate(ts) if ts else np.zeros(0, np.int64),
+                np.concatenate(cs) if cs else np.zeros(0, np.int64))
 
     def _take_external(self, t0: int, t1: int):
         ts, cs, rest = [], [], []

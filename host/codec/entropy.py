@@ -59,40 +59,74 @@ def rice_k(v: np.ndarray, kmax: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _put(buf, pos, value, n):
-    for i in range(n):
-        if (value >> i) & 1:
-            buf[pos >> 3] |= np.uint8(1 << (pos & 7))
-        pos += 1
-    return pos
+def _best_k(v, kmax):
+    # argmin over k of sum(v >> k) + n (k + 1), smallest k on ties
+    best, best_cost = 0, -1
+    for k in range(kmax + 1):
+        cost = v.size * (k + 1)
+        for x in v:
+            cost += x >> k
+        if best_cost < 0 or cost < best_cost:
+            best, best_cost = k, cost
+    return best, best_cost
 
 
-@numba.njit(cache=True, nogil=True)
-def _put_rice(buf, pos, value, k):
+# The writer keeps up to 7 pending bits in an accumulator and stores whole
+# bytes; (bp, acc, na) = next byte, pending bits, their count.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put(buf, bp, acc, na, value, n):
+    acc |= (np.uint64(value) & np.uint64((1 << n) - 1)) << np.uint64(na)
+    na += n
+    while na >= 8:
+        buf[bp] = np.uint8(acc & np.uint64(0xFF))
+        acc >>= np.uint64(8)
+        na -= 8
+        bp += 1
+    return bp, acc, na
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put_rice(buf, bp, acc, na, value, k):
     q = value >> k
-    for _ in range(q):
-        buf[pos >> 3] |= np.uint8(1 << (pos & 7))
-        pos += 1
-    pos += 1  # the terminating zero bit: the buffer starts zeroed
-    return _put(buf, pos, value, k)
+    while q >= 32:
+        bp, acc, na = _put(buf, bp, acc, na, 0xFFFFFFFF, 32)
+        q -= 32
+    bp, acc, na = _put(buf, bp, acc, na, (1 << q) - 1, q + 1)   # q ones, then the zero
+    return _put(buf, bp, acc, na, value, k)
 
 
 @numba.njit(cache=True, nogil=True)
-def _encode(out, counts, kc, gaps, kg, scales, ks, zq, kq):
-    pos = _put(out, 0, kc, _K_BITS_COUNT)
+def _encode(counts, gaps, scales, zq):
+    n_ev, L = zq.shape
+    kc, cc = _best_k(counts, 15)
+    kg, cg = _best_k(gaps, 31)
+    ks, cs = _best_k(scales, 7)
+    kq = np.zeros(L, np.int64)
+    nbits = 4 + cc + 5 + cg + 3 + cs
+    col = np.empty(n_ev, np.int64)
+    for j in range(L):
+        for e in range(n_ev):
+            col[e] = zq[e, j]
+        kq[j], cj = _best_k(col, 7)
+        nbits += 3 + cj
+    buf = np.zeros((nbits + 7) // 8, np.uint8)
+    bp, acc, na = 0, np.uint64(0), 0
+    bp, acc, na = _put(buf, bp, acc, na, kc, 4)
     for c in range(counts.size):
-        pos = _put_rice(out, pos, counts[c], kc)
-    pos = _put(out, pos, kg, _K_BITS_GAP)
-    for e in range(gaps.size):
-        pos = _put_rice(out, pos, gaps[e], kg)
-    pos = _put(out, pos, ks, _K_BITS_SCALE)
-    for e in range(scales.size):
-        pos = _put_rice(out, pos, scales[e], ks)
-    for j in range(zq.shape[1]):
-        pos = _put(out, pos, kq[j], _K_BITS_SNIP)
-        for e in range(zq.shape[0]):
-            pos = _put_rice(out, pos, zq[e, j], kq[j])
-    return pos
+        bp, acc, na = _put_rice(buf, bp, acc, na, counts[c], kc)
+    bp, acc, na = _put(buf, bp, acc, na, kg, 5)
+    for e in range(n_ev):
+        bp, acc, na = _put_rice(buf, bp, acc, na, gaps[e], kg)
+    bp, acc, na = _put(buf, bp, acc, na, ks, 3)
+    for e in range(n_ev):
+        bp, acc, na = _put_rice(buf, bp, acc, na, scales[e], ks)
+    for j in range(L):
+        bp, acc, na = _put(buf, bp, acc, na, kq[j], 3)
+        for e in range(n_ev):
+            bp, acc, na = _put_rice(buf, bp, acc, na, zq[e, j], kq[j])
+    if na:
+        buf[bp] = np.uint8(acc & np.uint64(0xFF))
+    return buf
 
 
 def encode_payload(counts: np.ndarray, gaps: np.ndarray, scales: np.ndarray, q: np.ndarray) -> bytes:
@@ -108,25 +142,16 @@ def encode_payload(counts: np.ndarray, gaps: np.ndarray, scales: np.ndarray, q: 
         Per event scale code, 0..255.
     q : numpy.ndarray
         Quantized snippets, shape ``(n_events, L)``.
+
+    Notes
+    -----
+    Each section's ``k`` minimises its coded length,
+    ``sum(v >> k) + n (k + 1)`` bits, smallest ``k`` on ties.
     """
     if gaps.size == 0:
         return b""
-    counts = np.asarray(counts, dtype=np.int64)
-    gaps = np.asarray(gaps, dtype=np.int64)
-    scales = np.asarray(scales, dtype=np.int64)
-    zq = zigzag(q)
-    kc = rice_k(counts, (1 << _K_BITS_COUNT) - 1)
-    kg = rice_k(gaps, (1 << _K_BITS_GAP) - 1)
-    ks = rice_k(scales, (1 << _K_BITS_SCALE) - 1)
-    kq = np.array([rice_k(zq[:, j], (1 << _K_BITS_SNIP) - 1) for j in range(zq.shape[1])],
-                  dtype=np.int64)
-    nbits = (_K_BITS_COUNT + rice_cost(counts, kc) + _K_BITS_GAP + rice_cost(gaps, kg)
-             + _K_BITS_SCALE + rice_cost(scales, ks)
-             + sum(_K_BITS_SNIP + rice_cost(zq[:, j], int(kq[j])) for j in range(zq.shape[1])))
-    out = np.zeros((nbits + 7) // 8, dtype=np.uint8)
-    pos = _encode(out, counts, kc, gaps, kg, scales, ks, np.ascontiguousarray(zq), kq)
-    assert pos == nbits
-    return out.tobytes()
+    return _encode(np.asarray(counts, np.int64), np.asarray(gaps, np.int64),
+                   np.asarray(scales, np.int64), np.ascontiguousarray(zigzag(q))).tobytes()
 
 
 #: Error codes of :func:`_decode` and what they mean.

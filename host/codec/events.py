@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["mad_sigma", "SCALE_TABLE", "scale_steps", "quantize_snippets", "dequantize_snippets",
+__all__ = ["peak_amplitudes", "locally_exclusive", "mad_sigma", "mad_sigma_codes", "SCALE_TABLE", "scale_steps", "quantize_snippets", "dequantize_snippets",
            "detect", "DetectorState", "NOISE_FLOOR_UV"]
 
 #: 2**(s/4) for s = 0..255, built from four literal float64 factors so every
@@ -34,6 +34,54 @@ SCALE_TABLE = np.array([np.ldexp(_QUARTERS[s % 4], s // 4) for s in range(256)],
 #: Noise sigma is never taken below this (µV): a dead, all-zero channel must
 #: still have a positive step and threshold.
 NOISE_FLOOR_UV = 1e-3
+
+
+_HIST_BINS = 4096
+
+
+@numba.njit(cache=True, nogil=True)
+def _median_abs_int16(x, nbins):
+    # Exact median of |x| per channel from a histogram of |x| clipped to
+    # nbins - 1; a channel whose median lands in the clipped bin returns -1
+    # and is redone exactly by the caller.
+    n_t, n_c = x.shape
+    hist = np.zeros((n_c, nbins), np.int64)
+    top = nbins - 1
+    for t in range(n_t):
+        for c in range(n_c):
+            v = abs(np.int32(x[t, c]))
+            hist[c, min(v, top)] += 1
+    out = np.empty(n_c, np.float64)
+    k_lo = (n_t - 1) // 2
+    k_hi = n_t // 2
+    for c in range(n_c):
+        cum = 0
+        lo = -1
+        hi = -1
+        for v in range(nbins):
+            cum += hist[c, v]
+            if lo < 0 and cum > k_lo:
+                lo = v
+            if cum > k_hi:
+                hi = v
+                break
+        if hi >= top:
+            out[c] = -1.0
+        else:
+            out[c] = 0.5 * (lo + hi)
+    return out
+
+
+def mad_sigma_codes(x: np.ndarray, uv_per_code: float) -> np.ndarray:
+    """:func:`mad_sigma` of int16 codes scaled by ``uv_per_code``, via an exact histogram median.
+
+    Equals ``mad_sigma(x * uv_per_code)`` up to float rounding of the scale,
+    in one pass over the data.
+    """
+    med = _median_abs_int16(np.ascontiguousarray(x), _HIST_BINS)
+    for c in np.flatnonzero(med < 0):
+        med[c] = np.median(np.abs(x[:, c].astype(np.int32)))
+    return np.maximum(med * uv_per_code / 0.6745, NOISE_FLOOR_UV).astype(np.float32)
 
 
 def mad_sigma(x_uv: np.ndarray) -> np.ndarray:
@@ -49,7 +97,9 @@ def mad_sigma(x_uv: np.ndarray) -> np.ndarray:
     numpy.ndarray
         float32 sigma per channel, at least :data:`NOISE_FLOOR_UV`.
     """
-    med = np.median(np.abs(np.asarray(x_uv, dtype=np.float64)), axis=0)
+    # channel-major copy: the median's partition then runs on contiguous rows
+    a = np.abs(np.asarray(x_uv, dtype=np.float64)).T.copy()
+    med = np.median(a, axis=1)
     return np.maximum(med / 0.6745, NOISE_FLOOR_UV).astype(np.float32)
 
 
@@ -84,10 +134,16 @@ def quantize_snippets(snippets_uv: np.ndarray, channels: np.ndarray, noise_uv: n
         return np.zeros(0, np.int64), np.zeros((0, snippets_uv.shape[1]), np.int8), 0
     amp = np.abs(snippets_uv).max(axis=1)
     sig = noise_uv.astype(np.float64)[channels]
-    # smallest s with sig * table[s] >= amp
-    ratio_ok = sig[:, None] * SCALE_TABLE[None, :] >= amp[:, None]
-    clipped = ~ratio_ok[:, -1]
-    scales = np.where(clipped, 255, np.argmax(ratio_ok, axis=1)).astype(np.int64)
+    # smallest s with sig * table[s] >= amp: a guess from the ratio, then
+    # corrected with the exact product the definition uses
+    s = np.clip(np.searchsorted(SCALE_TABLE, amp / sig), 0, 255)
+    for _ in range(2):
+        up = (sig * SCALE_TABLE[s] < amp) & (s < 255)
+        s = s + up
+        down = (s > 0) & (sig * SCALE_TABLE[np.maximum(s - 1, 0)] >= amp)
+        s = s - down
+    clipped = sig * SCALE_TABLE[s] < amp
+    scales = s.astype(np.int64)
     step = scale_steps(noise_uv, channels, scales, qmax)
     q = np.clip(np.rint(snippets_uv / step[:, None]), -qmax, qmax).astype(np.int8)
     return scales, q, int(clipped.sum())
@@ -188,3 +244,59 @@ def detect(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, refractory: int, t0: i
             return out_t[:n], out_c[:n]
         state.beyond[:], state.last[:] = saved
         cap = x.size  # at most one onset per sample per channel
+
+
+def peak_amplitudes(x: np.ndarray, rows: np.ndarray, channels: np.ndarray, window: int,
+                    polarity: str) -> np.ndarray:
+    """Peak of each event over ``x[row : row + window, channel]``, signed so larger is bigger.
+
+    ``neg``: ``-min``, ``pos``: ``max``, ``both``: ``max |x|``; float64 in the samples' units.
+    """
+    if rows.size == 0:
+        return np.zeros(0, np.float64)
+    v = x[rows[:, None] + np.arange(window)[None, :], channels[:, None]].astype(np.float64)
+    if polarity == "neg":
+        return -v.min(axis=1)
+    if polarity == "pos":
+        return v.max(axis=1)
+    return np.abs(v).max(axis=1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _exclusive(times, chans, amps, target, radius, window):
+    # Candidates sorted by time. Event i loses to j when j is within the
+    # radius and window and has a larger peak, ties going to the earlier
+    # time, then the lower channel: a strict total order, so exactly one
+    # event of an isolated spike survives.
+    n = times.size
+    keep = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        if not target[i]:
+            continue
+        ok = True
+        j = i - 1
+        while ok and j >= 0 and times[i] - times[j] <= window:
+            if abs(chans[i] - chans[j]) <= radius and (
+                    amps[j] > amps[i] or (amps[j] == amps[i] and (times[j], chans[j]) < (times[i], chans[i]))):
+                ok = False
+            j -= 1
+        j = i + 1
+        while ok and j < n and times[j] - times[i] <= window:
+            if abs(chans[i] - chans[j]) <= radius and (
+                    amps[j] > amps[i] or (amps[j] == amps[i] and (times[j], chans[j]) < (times[i], chans[i]))):
+                ok = False
+            j += 1
+        keep[i] = ok
+    return keep
+
+
+def locally_exclusive(times, chans, amps, target, radius: int, window: int) -> np.ndarray:
+    """Which ``target`` events survive the locally exclusive rule among all candidates.
+
+    Returns a boolean mask over the candidates (False for non-targets).
+    """
+    order = np.lexsort((chans, times))
+    keep = _exclusive(times[order], chans[order], amps[order], target[order], radius, window)
+    out = np.zeros(times.size, bool)
+    out[order] = keep
+    return out

@@ -39,8 +39,9 @@ MAX_CHANNELS = 65535
 MAX_BLOCK_VALUES = 1 << 25
 
 # Fixed part of the header: magic, version, header_bytes, sample_rate, n_channels,
-# uv_per_code, block_size, pre, post, bits, polarity, detector, threshold_k, refractory.
-_HEAD = struct.Struct("<4sHHdIdIBBBBBfH")
+# uv_per_code, block_size, pre, post, bits, polarity, detector, threshold_k, refractory,
+# spatial_radius, spatial_window.
+_HEAD = struct.Struct("<4sHHdIdIBBBBBfHBB")
 _DATA = struct.Struct("<BIIII")       # kind, index, n_samples, n_events, payload_bytes
 _END = struct.Struct("<BIQQ")         # kind, n_blocks, n_samples, n_events
 _CRC = struct.Struct("<I")
@@ -95,6 +96,15 @@ class CodecParams:
         ``"neg"``, ``"pos"`` or ``"both"``: which excursions are detected.
     block_size : int
         Samples per block. Blocks are the unit of streaming, CRC and memory.
+    spatial_radius : int
+        0 keeps every detection. Otherwise a detection is kept only if no
+        other detection within ``spatial_radius`` channels (by index) and
+        ``spatial_window`` samples has a larger peak (the locally exclusive
+        rule of SpikeInterface's peak detection): one event per spike instead
+        of one per channel that sees it.
+    spatial_window : int
+        Samples, 1..255: the exclusion's time half-width and the span after
+        the event sample in which its peak is measured.
     """
 
     threshold_k: float = 5.0
@@ -104,12 +114,15 @@ class CodecParams:
     refractory: int = 30
     polarity: str = "neg"
     block_size: int = 30000
+    spatial_radius: int = 0
+    spatial_window: int = 10
 
     def __post_init__(self):
         if not (np.isfinite(self.threshold_k) and 0 < self.threshold_k <= 1000):
             raise ValueError(f"threshold_k must be finite and in (0, 1000], not {self.threshold_k}")
         for name, lo, hi in (("pre", 0, 255), ("post", 1, 255), ("bits", 2, 8),
-                             ("refractory", 1, 65535), ("block_size", 1, MAX_BLOCK_VALUES)):
+                             ("refractory", 1, 65535), ("block_size", 1, MAX_BLOCK_VALUES),
+                             ("spatial_radius", 0, 255), ("spatial_window", 1, 255)):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
                 raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
@@ -192,7 +205,8 @@ def pack_header(h: StreamHeader) -> bytes:
     p = h.params
     body = _HEAD.pack(MAGIC, VERSION, h.nbytes, float(h.sample_rate), h.n_channels,
                       float(h.uv_per_code), p.block_size, p.pre, p.post, p.bits,
-                      p.polarity_code, h.detector, float(p.threshold_k), p.refractory)
+                      p.polarity_code, h.detector, float(p.threshold_k), p.refractory,
+                      p.spatial_radius, p.spatial_window)
     body += np.asarray(h.noise_uv, dtype="<f4").tobytes()
     return body + _CRC.pack(_crc(body))
 
@@ -226,7 +240,7 @@ def read_header(buf, offset: int = 0) -> tuple[StreamHeader, int]:
         raise CodecTruncated("header", f"truncated: {len(mv) - offset} bytes, need at least {_HEAD.size}",
                              _HEAD.size)
     (magic, version, hbytes, fs, nch, uvpc, bsize, pre, post, bits, pol, det, k,
-     refr) = _HEAD.unpack_from(mv, offset)
+     refr, srad, swin) = _HEAD.unpack_from(mv, offset)
     if magic != MAGIC:
         raise CodecError("header", f"bad magic {magic!r}, expected {MAGIC!r}: not a bioloop codec stream")
     if version != VERSION:
@@ -255,7 +269,7 @@ def read_header(buf, offset: int = 0) -> tuple[StreamHeader, int]:
     try:
         params = CodecParams(threshold_k=float(k), pre=pre, post=post, bits=bits, refractory=refr,
                              polarity={v: n for n, v in _POLARITY_NAMES.items()}[pol],
-                             block_size=bsize)
+                             block_size=bsize, spatial_radius=srad, spatial_window=swin)
     except ValueError as e:
         raise CodecError("header", f"invalid codec parameters: {e}") from None
     noise = np.frombuffer(mv, dtype="<f4", count=nch, offset=offset + _HEAD.size).astype(np.float32)
