@@ -27,7 +27,7 @@ from dataclasses import field as _dc_field
 from typing import Any
 
 from .neurons import PRESETS
-from .placement import MEA_LAYOUTS
+from .placement import MEA_LAYOUTS, mea_config
 
 __all__ = [
     "ConfigError",
@@ -167,8 +167,10 @@ class LayoutConfig:
     Parameters
     ----------
     mea : str
-        Layout name: ``"mea60"`` (8x8 grid without corners, 200 µm pitch),
-        ``"mea256"`` (16x16, 200 µm) or ``"mea4096"`` (64x64, 42 µm).
+        Canonical layout of the host ``MEAConfig``: ``"60ch"`` (8x8 grid
+        without corners, 200 µm pitch), ``"120ch"`` (12x12 without 6 per
+        corner, 100 µm), ``"256ch"`` (16x16, 100 µm) or ``"4096ch"`` (64x64,
+        17.5 µm).
     margin_um : float
         Neurons are scattered uniformly over the electrodes' bounding box
         grown by this margin.
@@ -180,7 +182,7 @@ class LayoutConfig:
         electrode k).
     """
 
-    mea: str = "mea60"
+    mea: str = "60ch"
     margin_um: float = 100.0
     soma_height_um: float = 15.0
     n_stim_lanes: int | None = None
@@ -191,7 +193,7 @@ class LayoutConfig:
         _number(f"{p}.margin_um", self.margin_um, 0.0, 10_000.0)
         _number(f"{p}.soma_height_um", self.soma_height_um, 0.0, 1000.0)
         if self.n_stim_lanes is not None:
-            n_el = MEA_LAYOUTS[self.mea].n_electrodes
+            n_el = mea_config(self.mea).num_channels
             _integer(f"{p}.n_stim_lanes", self.n_stim_lanes, 0, n_el)
 
 
@@ -392,7 +394,7 @@ class CultureConfig:
     @property
     def n_electrodes(self) -> int:
         """Number of recording electrodes of the layout."""
-        return MEA_LAYOUTS[self.layout.mea].n_electrodes
+        return mea_config(self.layout.mea).num_channels
 
     @property
     def n_stim_lanes(self) -> int:

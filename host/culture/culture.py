@@ -19,7 +19,7 @@ from .field import ElectrodeNoise, biphasic_template, point_source_gains, render
 from .network import assign_populations, random_synapses
 from .neurons import advance, izhikevich_parameters
 from .optogenetics import chr2_rates, illumination
-from .placement import electrode_positions, nearest_electrode, place_neurons
+from .placement import electrode_positions, mea_config, nearest_electrode, place_neurons
 
 __all__ = ["SPIKE_DTYPE", "CultureBlock", "Culture"]
 
@@ -94,6 +94,28 @@ class Culture:
         The culture; defaults to ``CultureConfig()`` (1024 neurons on a
         60-electrode MEA at 20 kHz).
 
+    Attributes
+    ----------
+    config : CultureConfig
+    mea : MEAConfig
+        The host MEA configuration of the layout (sample rate, scale, noise).
+    electrode_positions_um, neuron_positions_um : numpy.ndarray
+        (n, 2) positions in µm.
+    nearest_channel : numpy.ndarray
+        int32 nearest electrode of every soma.
+    is_excitatory : numpy.ndarray
+        bool population mask.
+    synapses : Synapses
+    templates : numpy.ndarray
+        float32 (2, length) normalised templates (excitatory, inhibitory).
+    template_index : numpy.ndarray
+        Template of every neuron.
+    n_before : int
+        Samples from a template's first sample to its trough; a ground-truth
+        spike's ``sample`` is its trough.
+    amplitude_uv : numpy.ndarray
+        Trough amplitude of every neuron at the minimum distance.
+
     Notes
     -----
     Building draws, from independent streams spawned from the seed, the
@@ -115,7 +137,11 @@ class Culture:
         self._rng_drive = np.random.default_rng(s_drive)
 
         # Geometry.
-        self.electrode_positions_um = electrode_positions(cfg.layout.mea)
+        self.mea = mea_config(cfg.layout.mea, sample_rate_hz=fs,
+                              adc_uv_per_code=cfg.uv_per_code,
+                              noise_floor_uv=max(1e-3, float(np.hypot(
+                                  cfg.noise.white_uv_rms, cfg.noise.pink_uv_rms))))
+        self.electrode_positions_um = electrode_positions(self.mea)
         self.neuron_positions_um = place_neurons(self.electrode_positions_um, net.n_neurons,
                                                  cfg.layout.margin_um, rng_place)
         self.nearest_channel = nearest_electrode(self.neuron_positions_um,
@@ -217,6 +243,23 @@ class Culture:
         rows = np.repeat(np.arange(self.n_neurons), np.diff(self._gain_ptr))
         g[rows, self._gain_channel] = self._gain_value
         return g
+
+    @property
+    def noise_uv_rms(self) -> float:
+        """Total electrode noise RMS, sqrt(white^2 + pink^2), µV."""
+        return float(np.hypot(self.config.noise.white_uv_rms, self.config.noise.pink_uv_rms))
+
+    def unit_snr(self) -> np.ndarray:
+        """True peak SNR of every neuron: largest trough amplitude / noise RMS.
+
+        Infinite in a noise-free configuration; 0 for a neuron that reaches
+        no electrode.
+        """
+        peak = np.zeros(self.n_neurons)
+        np.maximum.at(peak, np.repeat(np.arange(self.n_neurons), np.diff(self._gain_ptr)),
+                      self._gain_value.astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(peak > 0, peak / self.noise_uv_rms, 0.0)
 
     def illumination_matrix(self) -> np.ndarray:
         """Dense float64 (n_neurons, n_lanes) relative irradiance at each soma."""

@@ -1,77 +1,69 @@
 """Electrode geometry and neuron placement on the virtual MEA.
 
-The culture keeps its own minimal electrode geometry (named layouts that
-match the common commercial arrays); when the host ``MEAConfig`` becomes
-available the culture takes positions from it instead of from here.
-Coordinates are micrometres in the array plane, electrode 0 at the lowest
+Channel counts and pitches come from the host ``MEAConfig``
+(``bioloop.host.bioware.mea``); the grid geometry of each canonical layout
+is added here. Coordinates are micrometres in the array plane, electrode 0 at the lowest
 row and column, channels numbered row-major.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-__all__ = ["MEALayoutSpec", "MEA_LAYOUTS", "electrode_positions", "place_neurons",
+from ..bioware.mea import MEAConfig, MEALayout
+
+__all__ = ["MEA_LAYOUTS", "mea_config", "electrode_positions", "place_neurons",
            "nearest_electrode"]
 
-
-@dataclass(frozen=True)
-class MEALayoutSpec:
-    """A square grid of electrodes, optionally without its four corners.
-
-    Parameters
-    ----------
-    rows : int
-        Electrodes per side.
-    pitch_um : float
-        Centre-to-centre spacing.
-    drop_corners : bool
-        True for the Multi Channel Systems 60MEA layout (8x8 minus corners).
-    """
-
-    rows: int
-    pitch_um: float
-    drop_corners: bool = False
-
-    @property
-    def n_electrodes(self) -> int:
-        return self.rows * self.rows - (4 if self.drop_corners else 0)
-
-
-#: Named layouts: MCS 60MEA200/30 (8x8 without corners, 200 µm), a 16x16
-#: 200 µm array, and a 3Brain-like 64x64 high-density array at 42 µm.
-MEA_LAYOUTS: dict[str, MEALayoutSpec] = {
-    "mea60": MEALayoutSpec(rows=8, pitch_um=200.0, drop_corners=True),
-    "mea256": MEALayoutSpec(rows=16, pitch_um=200.0),
-    "mea4096": MEALayoutSpec(rows=64, pitch_um=42.0),
+#: Grid side and corner cut of each canonical layout. The corner cut k drops
+#: the electrodes whose row and column distances to a corner sum to < k:
+#: 60MEA is 8x8 without the 4 corners, 120MEA is 12x12 without 6 per corner.
+_GRID = {
+    MEALayout.MEA_60: (8, 1),
+    MEALayout.MEA_120: (12, 3),
+    MEALayout.MEA_256: (16, 0),
+    MEALayout.MEA_4096: (64, 0),
 }
 
+#: Layout names accepted by ``LayoutConfig.mea`` (the ``MEALayout`` values).
+MEA_LAYOUTS: dict[str, MEALayout] = {layout.value: layout for layout in _GRID}
 
-def electrode_positions(name: str) -> np.ndarray:
-    """Electrode centres of a named layout.
+
+def mea_config(name: str, **overrides) -> MEAConfig:
+    """The host :class:`~bioloop.host.bioware.mea.MEAConfig` of a named layout."""
+    if name not in MEA_LAYOUTS:
+        raise ValueError(f"unknown MEA layout {name!r}; known: {sorted(MEA_LAYOUTS)}")
+    return MEAConfig.from_layout(MEA_LAYOUTS[name], **overrides)
+
+
+def electrode_positions(mea: MEAConfig) -> np.ndarray:
+    """Electrode centres of a canonical MEA layout.
+
+    ``MEAConfig`` carries the channel count and the pitch; the grid shape
+    (square, corners cut as on the commercial arrays) is added here.
 
     Parameters
     ----------
-    name : str
-        A key of :data:`MEA_LAYOUTS`.
+    mea : MEAConfig
+        A canonical layout (not ``CUSTOM``).
 
     Returns
     -------
     numpy.ndarray
-        float64 (n_electrodes, 2) of x, y in µm, row-major channel order.
+        float64 (num_channels, 2) of x, y in µm, row-major channel order.
     """
-    if name not in MEA_LAYOUTS:
-        raise ValueError(f"unknown MEA layout {name!r}; known: {sorted(MEA_LAYOUTS)}")
-    spec = MEA_LAYOUTS[name]
-    r = spec.rows
+    if mea.layout not in _GRID:
+        raise ValueError(f"layout {mea.layout} has no known geometry; use one of "
+                         f"{sorted(MEA_LAYOUTS)}")
+    r, cut = _GRID[mea.layout]
     row, col = np.divmod(np.arange(r * r), r)
-    keep = np.ones(r * r, bool)
-    if spec.drop_corners:
-        corner = ((row == 0) | (row == r - 1)) & ((col == 0) | (col == r - 1))
-        keep &= ~corner
-    return np.stack([col[keep], row[keep]], axis=1).astype(np.float64) * spec.pitch_um
+    corner_distance = np.minimum(row, r - 1 - row) + np.minimum(col, r - 1 - col)
+    keep = corner_distance >= cut
+    pos = np.stack([col[keep], row[keep]], axis=1).astype(np.float64) * mea.electrode_pitch_um
+    if len(pos) != mea.num_channels:
+        raise ValueError(f"{mea.layout} geometry has {len(pos)} electrodes but the "
+                         f"MEAConfig says {mea.num_channels}")
+    return pos
 
 
 def place_neurons(electrodes_um: np.ndarray, n_neurons: int, margin_um: float,
