@@ -96,7 +96,8 @@ class Encoder:
             noise_uv = noise_uv.astype(np.float32)
         self.noise_uv = noise_uv
         self.stats = EncoderStats()
-        self._dtype = None
+        self._dtype = None      # dtype the samples are kept in (float64 input is kept as float32)
+        self._in_dtype = None   # dtype of the pushed chunks; it must not change
         # rows = samples [block * block_size - pre, ... + fill); cap = pre + block_size + post
         self._buf = None
         self._fill = 0
@@ -121,8 +122,8 @@ class Encoder:
                             "(scaled by uv_per_code) or float32/float64 µV")
         if x.ndim != 2 or x.shape[1] != self.n_channels:
             raise ValueError(f"samples must have shape (n_samples, {self.n_channels}), not {x.shape}")
-        if self._dtype is not None and x.dtype != self._dtype:
-            raise TypeError(f"samples dtype changed from {self._dtype} to {x.dtype} within a stream")
+        if self._in_dtype is not None and x.dtype != self._in_dtype:
+            raise TypeError(f"samples dtype changed from {self._in_dtype} to {x.dtype} within a stream")
         if x.dtype.kind == "f":
             bad = ~np.isfinite(x)
             if bad.any():
@@ -131,7 +132,8 @@ class Encoder:
                 raise ValueError(f"samples contain {what} at channel {c}, sample {self.stats.n_samples + t}; "
                                  "the codec needs finite values")
             if x.dtype == np.float64:
-                x = x.astype(np.float32)
+                with np.errstate(over="ignore"):   # reported just below, with a clear message
+                    x = x.astype(np.float32)
                 if not np.all(np.isfinite(x)):
                     raise ValueError("samples overflow float32 range; the codec works in float32 µV")
         return x
@@ -175,12 +177,13 @@ class Encoder:
         """
         if self._finished:
             raise RuntimeError("encoder already finished")
+        in_dtype = getattr(samples, "dtype", None)
         x = self._check(samples)
         if detections is not None and not self.external:
             raise ValueError("detections are only accepted by an encoder made with external=True")
         det = self._check_detections(detections, x.shape[0]) if detections is not None else None
         if self._dtype is None:
-            self._dtype = x.dtype
+            self._dtype, self._in_dtype = x.dtype, in_dtype
             cap = self.params.pre + self.params.block_size + self._lookahead
             self._buf = np.zeros((cap, self.n_channels), dtype=x.dtype)
             self._fill = self.params.pre     # zeros before the stream start

@@ -114,7 +114,7 @@ class CodecParams:
     refractory: int = 30
     polarity: str = "neg"
     block_size: int = 30000
-    spatial_radius: int = 0
+    spatial_radius: int = 2
     spatial_window: int = 10
 
     def __post_init__(self):
