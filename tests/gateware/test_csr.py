@@ -390,3 +390,121 @@ def test_model_semantics():
     assert m.read(0x3C) == (0, SLVERR) and m.write(0x3C, 1) == SLVERR
     assert m.write(rm.register("id").offset, 0) == OKAY                   # ignored
     assert m.read(rm.register("id").offset)[0] == 0x424C4F50
+
+
+# ---- the map and its generated views ------------------------------------------------------
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from bioloop.gateware.regmap_export import to_c_header, to_json, to_markdown, write_regmap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("N,K,F", [(64, 64, 16), (2, 1, 1), (4096, 4096, 256), (6, 3, 5)])
+def test_map_has_no_overlaps_and_aligned_windows(N, K, F):
+    rm = RegisterMap(N, K, F)
+    spans = [(r.offset, r.offset + 4, r.name) for r in rm.registers]
+    spans += [(t.offset, t.offset + t.size, t.name) for t in rm.tables]
+    spans.sort()
+    for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
+        assert a1 <= b0, f"{an} overlaps {bn}"
+    for t in rm.tables:
+        assert t.offset % t.size == 0 and t.size >= t.depth * t.stride
+        assert t.offset + t.size <= 1 << rm.addr_width
+        assert (1 << t.addr_width) >= t.depth
+    # scalar offsets do not move with the parameters (the driver reads N, K, F there first)
+    default = RegisterMap()
+    assert [(r.name, r.offset) for r in rm.registers] == [(r.name, r.offset) for r in default.registers]
+    names = [f.name for f in rm.fields()] + [t.name for t in rm.tables]
+    assert len(names) == len(set(names)), "one name per concept"
+
+
+def test_decode_agrees_with_the_json():
+    rm = RegisterMap(4, 4, 2)
+    d = json.loads(to_json(rm))
+    regs = {r["offset"]: r["name"] for r in d["registers"]}
+    for addr in range(0, 1 << rm.addr_width, 4):
+        hit = rm.decode(addr)
+        in_table = [t for t in d["tables"] if t["offset"] <= addr < t["offset"] + t["depth"] * t["stride"]]
+        if addr in regs:
+            assert hit[0] == "register" and hit[1].name == regs[addr]
+        elif in_table:
+            (t,) = in_table
+            i = (addr - t["offset"]) // 4
+            assert hit[0] == "table" and hit[1].name == t["name"]
+            assert hit[2:] == (i // t["words"], i % t["words"])
+        else:
+            assert hit is None, hex(addr)
+
+
+@pytest.mark.parametrize("args,error,match", [
+    ((3, 4, 2), ValueError, "N = 3 must be even"),
+    ((0, 4, 2), ValueError, "N = 0 is out of range 2..4096"),
+    ((4098, 4, 2), ValueError, "N = 4098"),
+    ((4, 0, 2), ValueError, "K = 0"),
+    ((4, 4, 0), ValueError, "F = 0"),
+    ((4, 4, 257), ValueError, "F = 257"),
+    ((64.0, 4, 2), TypeError, "N must be an integer"),
+])
+def test_bad_parameters(args, error, match):
+    with pytest.raises(error, match=match):
+        RegisterMap(*args)
+
+
+def test_bank_parameters_are_checked():
+    with pytest.raises(TypeError, match="RegisterMap"):
+        CSRBank(64)
+    with pytest.raises(ValueError, match="counter_bits"):
+        CSRBank(RegisterMap(4, 4, 2), counter_bits=40)
+
+
+def test_generated_files_are_deterministic_and_docs_are_fresh(tmp_path):
+    a = write_regmap(tmp_path / "a_hdl", tmp_path / "a_docs")
+    b = write_regmap(tmp_path / "b_hdl", tmp_path / "b_docs")
+    for pa, pb in zip(a, b):
+        assert pa.read_bytes() == pb.read_bytes()
+    committed = ROOT / "docs" / "regmap.md"
+    assert committed.read_text() == (tmp_path / "a_docs" / "regmap.md").read_text(), \
+        "docs/regmap.md is stale: run `make hdl`"
+    d = json.loads((tmp_path / "a_hdl" / "regmap.json").read_text())
+    assert d["parameters"] == {"N": 64, "K": 64, "F": 16}
+    rows = [l for l in to_markdown(RegisterMap()).splitlines() if l.startswith("| 0x")]
+    assert len(rows) == len(RegisterMap().registers) + len(RegisterMap().tables)
+
+
+def test_c_header_compiles_and_agrees_with_the_json(tmp_path):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler (cc/gcc) to compile hdl/regmap.h")
+    rm = RegisterMap(64, 64, 16)
+    (tmp_path / "regmap.h").write_text(to_c_header(rm))
+    checks = ['"%s %u\\n", "thresholds", BIOLOOP_THRESHOLDS_BASE',
+              '"%s %u\\n", "routes", BIOLOOP_ROUTES_BASE',
+              '"%s %u\\n", "routes_stride", BIOLOOP_ROUTES_STRIDE',
+              '"%s %u\\n", "status", BIOLOOP_STATUS_OFFSET',
+              '"%s %u\\n", "overflow_mask", BIOLOOP_STATUS_OVERFLOW_MASK',
+              '"%s %u\\n", "weight_word", BIOLOOP_ROUTE_WEIGHT_WORD',
+              '"%s %u\\n", "port_mask", BIOLOOP_ROUTE_PORT_MASK',
+              '"%s %u\\n", "id", BIOLOOP_ID']
+    body = "\n".join(f"    printf({c});" for c in checks)
+    (tmp_path / "main.c").write_text(f'#include <stdio.h>\n#include "regmap.h"\n'
+                                     f"int main(void) {{\n{body}\n    return 0;\n}}\n")
+    subprocess.run([cc, "-Wall", "-Werror", "-o", str(tmp_path / "main"), str(tmp_path / "main.c")],
+                   check=True, cwd=tmp_path)
+    out = dict(line.split() for line in subprocess.run(
+        [str(tmp_path / "main")], check=True, capture_output=True, text=True).stdout.splitlines())
+    d = json.loads(to_json(rm))
+    tables = {t["name"]: t for t in d["tables"]}
+    regs = {r["name"]: r for r in d["registers"]}
+    assert int(out["thresholds"]) == tables["thresholds"]["offset"]
+    assert int(out["routes"]) == tables["routes"]["offset"]
+    assert int(out["routes_stride"]) == 8
+    assert int(out["status"]) == regs["status"]["offset"]
+    ov = next(f for f in regs["status"]["fields"] if f["name"] == "overflow")
+    assert int(out["overflow_mask"]) == 1 << ov["lsb"]
+    assert int(out["weight_word"]) == 1 and int(out["port_mask"]) == 1 << 31
+    assert int(out["id"]) == 0x424C4F50
