@@ -92,6 +92,14 @@ class AERRouter:
             self.table[address][k] = r
         self.counts[address] = len(routes)
 
+    def ready(self, host_ready: bool = True, stim_ready: bool = True) -> bool:
+        """The input's ready at this edge (independent of the input's valid)."""
+        p_is_stim = self.p_entry.port == Port.STIM
+        h_free = (not self.h_valid) or host_ready
+        p_done = self.p_valid and (stim_ready if p_is_stim else h_free)
+        advance = (not self.p_valid) or p_done
+        return self.rem == 0 and advance and h_free and not (self.p_valid and not p_is_stim)
+
     def step(self, word: int | None, host_ready: bool = True, stim_ready: bool = True) -> StepOut:
         """Advance one edge with ``word`` offered on the input (None for no valid)."""
         e = self.p_entry
@@ -99,8 +107,7 @@ class AERRouter:
         h_free = (not self.h_valid) or host_ready
         p_done = self.p_valid and (stim_ready if p_is_stim else h_free)
         advance = (not self.p_valid) or p_done
-        ready = self.rem == 0 and advance and h_free and not (self.p_valid and not p_is_stim)
-        accept = word is not None and ready
+        accept = word is not None and self.ready(host_ready, stim_ready)
 
         host_out = self.h_word if (self.h_valid and host_ready) else None
         stim_out = None

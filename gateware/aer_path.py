@@ -1,0 +1,113 @@
+"""AERPath: Detector -> AEREncoder -> AERRouter, one sample stream in, host and stim ports out."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .detector import Detector
+from .encoder import AEREncoder
+from .layouts import SOURCE_BITS, TIMESTAMP_BITS, aer_stream, routed_stream, sample_stream
+from .router import AERRouter
+
+__all__ = ["AERPath"]
+
+#: Counters of the path, in the order the register map lists them.
+COUNTERS = ("frames", "framing_errors", "detections", "words", "lost", "routed", "unmapped")
+
+
+class AERPath(wiring.Component):
+    """The first half of the fast loop (DESIGN.md §1).
+
+    L_aer (handshake of the beat carrying a crossing to valid of its SPIKE
+    word on ``host`` with ready high) is 4 cycles: 2 in the Detector (RAM
+    read, decision), 1 in the AEREncoder (grant), 1 in the AERRouter (host
+    copy). Pending spikes wait at most ``n_channels + 1`` further cycles in
+    the encoder's round-robin.
+
+    Parameters
+    ----------
+    n_channels : int
+        Recording channels N (even, 2..4096); also the AER address space.
+    fanout : int
+        Router fanout F (1..256).
+    thresholds, polarity : optional
+        Reset contents of the Detector's RAMs.
+    ts_bits : int
+        AEREncoder pending-timestamp bits.
+
+    Members
+    -------
+    samples : In(stream of SampleBeat)
+    host : Out(stream of AERWord)
+    stim : Out(stream of RoutedEntry)
+    threshold_write, polarity_write, table_write, fanout_write : In(WritePort)
+        Table writes, passed to the Detector and the AERRouter.
+    refractory : In(16)
+    source : In(8)
+        AER source field.
+    frame : Out(32)
+        Current frame.
+    frame_tick : Out(1)
+        One cycle per frame.
+    spike_tap : Out(N)
+        The encoder's spike vector (for homeostatic counting without
+        depending on the host port's backpressure), with ``spike_tap_ts``.
+    clear : In(1)
+    frames, framing_errors, detections, words, lost, routed, unmapped : Out(32)
+    """
+
+    def __init__(self, n_channels: int = 64, fanout: int = 16, *, thresholds=None, polarity=None,
+                 ts_bits: int = 16):
+        self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity)
+        self.encoder = AEREncoder(n_channels, ts_bits=ts_bits)
+        self.router = AERRouter(n_channels, fanout)
+        self.n_channels, self.fanout = n_channels, fanout
+        d, r = self.detector, self.router
+        super().__init__({
+            "samples": In(sample_stream()),
+            "host": Out(aer_stream()),
+            "stim": Out(routed_stream()),
+            "threshold_write": In(d.threshold_write.signature.flip()),
+            "polarity_write": In(d.polarity_write.signature.flip()),
+            "table_write": In(r.table_write.signature.flip()),
+            "fanout_write": In(r.fanout_write.signature.flip()),
+            "refractory": In(16),
+            "source": In(SOURCE_BITS),
+            "frame": Out(TIMESTAMP_BITS),
+            "frame_tick": Out(1),
+            "spike_tap": Out(n_channels),
+            "spike_tap_ts": Out(TIMESTAMP_BITS),
+            "clear": In(1),
+            **{name: Out(32) for name in COUNTERS},
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        d, e, r = self.detector, self.encoder, self.router
+        m.submodules.detector = d
+        m.submodules.encoder = e
+        m.submodules.router = r
+        wiring.connect(m, wiring.flipped(self.samples), d.samples)
+        wiring.connect(m, e.aer, r.aer)
+        wiring.connect(m, r.host, wiring.flipped(self.host))
+        wiring.connect(m, r.stim, wiring.flipped(self.stim))
+        for port, block in (("threshold_write", d), ("polarity_write", d), ("table_write", r),
+                            ("fanout_write", r)):
+            wiring.connect(m, wiring.flipped(getattr(self, port)), getattr(block, port))
+        m.d.comb += [
+            d.refractory.eq(self.refractory),
+            e.spikes.eq(d.spikes),
+            e.timestamp.eq(d.timestamp),
+            e.now.eq(d.frame),
+            e.source.eq(self.source),
+            self.frame.eq(d.frame),
+            self.frame_tick.eq(d.frame_tick),
+            self.spike_tap.eq(d.spikes),
+            self.spike_tap_ts.eq(d.timestamp),
+        ]
+        for block in (d, e, r):
+            m.d.comb += block.clear.eq(self.clear)
+        for name, block in (("frames", d), ("framing_errors", d), ("detections", d), ("words", e),
+                            ("lost", e), ("routed", r), ("unmapped", r)):
+            m.d.comb += getattr(self, name).eq(getattr(block, name))
+        return m
