@@ -112,11 +112,14 @@ def render_spikes(acc, first_sample, spike_neuron, spike_emit, gain_ptr, gain_ch
         n = spike_neuron[s]
         row0 = spike_emit[s] - first_sample
         tp = templates[template_of[n]]
-        for j in range(gain_ptr[n], gain_ptr[n + 1]):
-            ch = gain_channel[j]
-            g = gain_value[j]
-            for k in range(length):
-                acc[row0 + k, ch] += g * tp[k]
+        # Row-major walk (sample outer, channel inner) keeps large arrays in
+        # cache; each (sample, channel) still gets one term per spike, in
+        # spike order, so the sums do not depend on the block split.
+        for k in range(length):
+            row = acc[row0 + k]
+            tk = tp[k]
+            for j in range(gain_ptr[n], gain_ptr[n + 1]):
+                row[gain_channel[j]] += gain_value[j] * tk
 
 
 # 1/f ("pink") noise filter of J. O. Smith, Spectral Audio Signal Processing
@@ -165,16 +168,19 @@ class ElectrodeNoise:
         Target RMS of each component (the 1/f filter is normalised by its
         impulse-response energy, so its stationary RMS is exact).
     rng : numpy.random.Generator
-    chunk : int
+    chunk : int, optional
+        Samples per chunk; by default about 2**20 values per chunk.
     """
 
     def __init__(self, n_channels: int, white_uv_rms: float, pink_uv_rms: float,
-                 rng: np.random.Generator, chunk: int = 4096):
+                 rng: np.random.Generator, chunk: int | None = None):
         self.n_channels = n_channels
         self.white = float(white_uv_rms)
         self.pink = float(pink_uv_rms)
         self._rng = rng
-        self._chunk = chunk
+        # About a million values per chunk whatever the channel count; the
+        # chunk depends only on n_channels, never on how callers step.
+        self._chunk = chunk if chunk is not None else max(256, (1 << 20) // max(1, n_channels))
         self._buf = np.zeros((0, n_channels), np.float32)
         self._pos = 0
         self._state = np.zeros((3, n_channels), np.float64)
