@@ -24,7 +24,7 @@ test-long: $(STAMP)
 	BIOLOOP_LONG=1 $(PY) -m pytest -n $(JOBS) --dist loadgroup -q
 
 hdl: $(STAMP)
-	$(PY) scripts/hdl.py hdl
+	$(PY) scripts/hdl.py
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py

@@ -197,6 +197,8 @@ class Detector(wiring.Component):
                     m.d.comb += beyond.eq(pos_)
                 with m.Case(Polarity.BOTH):
                     m.d.comb += beyond.eq(neg | pos_)
+                with m.Default():                  # Polarity.OFF
+                    m.d.comb += beyond.eq(0)
             hit = beyond & ~prev & (hold == 0)
             m.d.comb += [
                 hits[j].eq(hit),
