@@ -235,6 +235,12 @@ class BioHybridSession:
             if th.shape != (n,) or th.dtype.kind not in "iu":
                 raise ValueError(f"thresholds_q88 must be ({n},) integers, not {th.dtype} {th.shape}")
             self.thresholds_q88 = th.astype(np.int64)
+        nmax = self.sc_converter.num_neurons
+        if nmax is not None:
+            cmap = self.transcoder.channel_map
+            top = max(cmap.values()) if cmap else n - 1
+            if top >= nmax:
+                raise ValueError(f"neuron id {top} can occur but the SC converter has num_neurons={nmax}")
         self._next_t_s = 0.0
         self._hw = None
         self._hw_frames = 0
@@ -348,15 +354,20 @@ class BioHybridSession:
         words = aer.pack(ids, self.transcoder.source, aer.AERType.SPIKE.value, ticks)
 
         # stochastic conversion and opto encoding
-        uniq, counts = np.unique(ids, return_counts=True)
-        streams = self.sc_converter.convert_counts(uniq, counts)
+        if ids.size and ids.max() < 65536:
+            per_id = np.bincount(ids)
+            uniq = np.flatnonzero(per_id)
+            counts = per_id[uniq]
+        else:
+            uniq, counts = np.unique(ids, return_counts=True)
+        streams = self.sc_converter._streams(uniq, counts / (counts + self.sc_converter.smoothing_constant))
         L = self.sc_converter.bitstream_length
         dens = [np.count_nonzero(streams[k]) / L for k in uniq.tolist()]
         pulses = self.opto_encoder.encode_densities(uniq, dens, t0 * 1e3)
 
         # health
         spike_counts = np.bincount(ch, minlength=n)
-        health = self.health_monitor.assess_counts(spike_counts, duration)
+        health = self.health_monitor._assess(spike_counts, duration)
 
         # homeostasis and plasticity (applied, not just stored)
         if self.homeostatic is not None and T:

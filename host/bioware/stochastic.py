@@ -133,7 +133,12 @@ class AERToSCConverter:
             raise ValueError(f"neuron id {int(ids.min())} is negative")
         if self.num_neurons is not None and ids.size and ids.max() >= self.num_neurons:
             raise ValueError(f"neuron id {int(ids.max())} >= num_neurons {self.num_neurons}")
-        codes = density_code(self.probability(counts))
+        return self._streams(ids, self.probability(counts))
+
+    def _streams(self, ids: np.ndarray, p: np.ndarray) -> dict[int, np.ndarray]:
+        """Bitstreams for checked neuron ids and probabilities."""
+        code = np.minimum(np.round(p * _PERIOD) + 1, _PERIOD)
+        codes = np.where(p > 0, code, 0).astype(np.uint16)
         table = _table(self.seed0)
         L = self.bitstream_length
         return {n: (table.states(n, L) < c).view(np.uint8)

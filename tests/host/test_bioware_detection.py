@@ -198,3 +198,14 @@ def test_many_detections_grow_the_buffer():
     bt = d.detect_arrays(x)
     assert bt.channel.size == 200 * 64
     assert np.array_equal(bt.local_index, np.repeat(np.arange(0, 400, 2), 64))
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 256, 257, 1000, 1001])
+def test_int16_noise_estimate_equals_numpy_median(T):
+    rng = np.random.default_rng(T)
+    for x in (rng.integers(-32768, 32768, (T, 40)).astype(np.int16),
+              np.rint(rng.normal(0, 30, (T, 40))).astype(np.int16),
+              rng.integers(0, 65536, (T, 40)).astype(np.uint16)):
+        got = SpikeDetector(MEAConfig(num_channels=40)).estimate_noise(x)
+        want = np.median(np.abs(x.astype(np.float64)), axis=0) / 0.6745
+        assert np.array_equal(got, want)
