@@ -62,7 +62,9 @@ def to_recording(block: CultureBlock, culture, as_codes: bool = False):
     gain = culture.config.uv_per_code if as_codes else 1.0
     rec.set_channel_gains(gain)
     rec.set_channel_offsets(0.0)
-    return rec.set_probe(make_probe(culture.electrode_positions_um), group_mode="by_probe")
+    # SpikeInterface >= 0.105 attaches the probe in place.
+    rec.set_probe(make_probe(culture.electrode_positions_um), group_mode="by_probe")
+    return rec
 
 
 def to_sorting(block: CultureBlock, culture):
@@ -120,8 +122,9 @@ class RecordingSource:
         ADC scale of the codes.
     sorting : spikeinterface.core.BaseSorting, optional
         Ground truth; when given, blocks carry its spikes (unit index as
-        ``neuron``, the unit's ``nearest_channel`` property when present,
-        else -1).
+        ``neuron``; as ``nearest_channel`` the unit property
+        ``nearest_channel``, else the index of ``main_channel_id`` as set by
+        ``generate_ground_truth_recording``, else -1).
     n_lanes : int, optional
         Number of LED lanes accepted (default: one per channel).
     """
@@ -142,8 +145,13 @@ class RecordingSource:
         self._gt = None
         if sorting is not None:
             s, u = sorting_spikes(sorting, segment_index)
-            if "nearest_channel" in sorting.get_property_keys():
+            keys = sorting.get_property_keys()
+            if "nearest_channel" in keys:
                 ch = np.asarray(sorting.get_property("nearest_channel"))[u]
+            elif "main_channel_id" in keys:
+                # generate_ground_truth_recording stores each unit's main channel id.
+                main = recording.ids_to_indices(list(sorting.get_property("main_channel_id")))
+                ch = np.asarray(main)[u]
             else:
                 ch = np.full(len(u), -1)
             gt = np.empty(len(s), SPIKE_DTYPE)
