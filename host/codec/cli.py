@@ -14,10 +14,9 @@ __all__ = ["codec_cli", "main"]
 _DEFAULTS = CodecParams()
 
 
-def _params(threshold_k, pre, post, bits, refractory, polarity, block_size) -> CodecParams:
+def _params(**kw) -> CodecParams:
     try:
-        return CodecParams(threshold_k=threshold_k, pre=pre, post=post, bits=bits,
-                           refractory=refractory, polarity=polarity, block_size=block_size)
+        return CodecParams(**kw)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
 
@@ -34,6 +33,10 @@ def _param_options(f):
                      help="Samples between detections on a channel."),
         click.option("--polarity", type=click.Choice(["neg", "pos", "both"]), default=d.polarity, show_default=True),
         click.option("--block-size", type=int, default=d.block_size, show_default=True, help="Samples per block."),
+        click.option("--spatial-radius-um", type=float, default=d.spatial_radius_um, show_default=True,
+                     help="Keep one event per spike within this radius (needs channel positions); 0 keeps all."),
+        click.option("--spatial-window", type=int, default=d.spatial_window, show_default=True,
+                     help="Samples: time half-width of the spatial rule."),
     ]):
         f = opt(f)
     return f

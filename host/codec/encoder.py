@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .entropy import encode_payload
-from .events import (DetectorState, detect, locally_exclusive, mad_sigma, mad_sigma_codes, peak_amplitudes,
-                     quantize_snippets, thresholds)
+from .events import (DetectorState, detect, locally_exclusive, mad_sigma, mad_sigma_codes, neighbour_matrix,
+                     peak_amplitudes, quantize_snippets, thresholds)
 from .format import (DETECTOR_EXTERNAL, DETECTOR_THRESHOLD, CodecParams, StreamHeader,
                      pack_data_block, pack_end_block, pack_header)
 
@@ -66,6 +66,9 @@ class Encoder:
     external : bool
         Take detections from :meth:`push` (``detections=``) instead of running
         the threshold detector, e.g. the gateware's AER SPIKE words.
+    positions_um : array_like, optional
+        ``(n_channels, 2)`` electrode positions in µm, stored in the header.
+        The spatial rule (``params.spatial_radius_um``) needs them.
 
     Examples
     --------
@@ -74,7 +77,7 @@ class Encoder:
     """
 
     def __init__(self, n_channels: int, sample_rate: float, params: CodecParams | None = None, *,
-                 uv_per_code: float = 1.0, noise_uv=None, external: bool = False):
+                 uv_per_code: float = 1.0, noise_uv=None, external: bool = False, positions_um=None):
         self.params = params = params or CodecParams()
         if not isinstance(n_channels, (int, np.integer)) or not 1 <= n_channels <= 65535:
             raise ValueError(f"n_channels must be an integer in 1..65535, not {n_channels!r}")
@@ -95,6 +98,15 @@ class Encoder:
                 raise ValueError(f"noise_uv must be {n_channels} positive finite values")
             noise_uv = noise_uv.astype(np.float32)
         self.noise_uv = noise_uv
+        self.positions_um = None
+        self._neighbours = None
+        if positions_um is not None:
+            pos = np.asarray(positions_um, dtype=np.float64)
+            if pos.shape != (n_channels, 2) or not np.all(np.isfinite(pos)):
+                raise ValueError(f"positions_um must be {n_channels} finite (x, y) pairs, not shape {pos.shape}")
+            self.positions_um = pos.astype(np.float32)
+            if params.spatial_radius_um > 0:
+                self._neighbours = neighbour_matrix(self.positions_um, params.spatial_radius_um)
         self.stats = EncoderStats()
         self._dtype = None      # dtype the samples are kept in (float64 input is kept as float32)
         self._in_dtype = None   # dtype of the pushed chunks; it must not change
@@ -111,7 +123,7 @@ class Encoder:
         self._finished = False
         # rows needed after a block: its snippets' tails and, with the spatial
         # rule, the next block's detections within the window and their peaks
-        self._lookahead = max(params.post, 2 * params.spatial_window if params.spatial_radius else 0)
+        self._lookahead = max(params.post, 2 * params.spatial_window if self._neighbours is not None else 0)
 
     # -- input validation --------------------------------------------------
     def _check(self, x) -> np.ndarray:
@@ -235,7 +247,7 @@ class Encoder:
                                  else mad_sigma(first))
             self._header = StreamHeader(self.sample_rate, self.n_channels, self.uv_per_code, p,
                                         DETECTOR_EXTERNAL if self.external else DETECTOR_THRESHOLD,
-                                        self.noise_uv)
+                                        self.noise_uv, self.positions_um)
             self._limits = thresholds(self.noise_uv, p.threshold_k, p.polarity, buf.dtype, self.uv_per_code)
             out = pack_header(self._header)
         t_start = self._block * p.block_size
@@ -244,7 +256,7 @@ class Encoder:
         else:
             lo, hi = self._limits
             times, chans = detect(buf[p.pre:p.pre + n], lo, hi, p.refractory, t_start, self._det_state)
-        if p.spatial_radius:
+        if self._neighbours is not None:
             times, chans = self._spatial(times, chans, t_start, n)
         # channel-major order: the payload codes per-channel gaps
         order = np.lexsort((times, chans))
@@ -296,7 +308,7 @@ class Encoder:
         all_a = np.concatenate((ta, amps, la_a))
         target = np.zeros(all_t.size, bool)
         target[tt.size:tt.size + times.size] = True
-        keep = locally_exclusive(all_t, all_c, all_a, target, p.spatial_radius, w)[tt.size:tt.size + times.size]
+        keep = locally_exclusive(all_t, all_c, all_a, target, self._neighbours, w)[tt.size:tt.size + times.size]
         m = times >= t_start + n - w
         self._tail = (times[m], chans[m], amps[m])
         return times[keep], chans[keep]
@@ -325,7 +337,8 @@ class Encoder:
 
 
 def encode(samples: np.ndarray, sample_rate: float, params: CodecParams | None = None, *,
-           uv_per_code: float = 1.0, noise_uv=None, detections=None) -> tuple[bytes, EncoderStats]:
+           uv_per_code: float = 1.0, noise_uv=None, detections=None,
+           positions_um=None) -> tuple[bytes, EncoderStats]:
     """One-shot encode of a whole ``(n_samples, n_channels)`` array.
 
     ``detections=(sample_times, channels)`` switches to external detections.
@@ -335,6 +348,6 @@ def encode(samples: np.ndarray, sample_rate: float, params: CodecParams | None =
         raise ValueError(f"samples must be a 2-D numpy array (n_samples, n_channels), "
                          f"not {getattr(samples, 'shape', type(samples).__name__)}")
     enc = Encoder(samples.shape[1], sample_rate, params, uv_per_code=uv_per_code,
-                  noise_uv=noise_uv, external=detections is not None)
+                  noise_uv=noise_uv, external=detections is not None, positions_um=positions_um)
     data = enc.push(samples, detections) + enc.finish()
     return data, enc.stats

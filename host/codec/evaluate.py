@@ -30,7 +30,7 @@ from .encoder import encode
 from .events import DetectorState, detect, mad_sigma, thresholds
 from .format import CodecParams
 
-__all__ = ["GroundTruth", "Metrics", "Scorer", "ground_truth_recording", "home_channels", "detections_of",
+__all__ = ["GroundTruth", "Metrics", "Scorer", "ground_truth_recording", "culture_recording", "match_detail", "home_channels", "detections_of",
            "match", "evaluate_codec", "lossless_baselines", "quantize_baseline", "MATCH_MS"]
 
 #: Matching tolerance between a detection and a ground-truth spike.
@@ -48,14 +48,24 @@ class GroundTruth:
     sample_rate : float
     spike_times, spike_units : numpy.ndarray
         Ground-truth spikes (sample index, unit index).
-    templates_uv : numpy.ndarray
+    templates_uv : numpy.ndarray or None
         ``(n_units, n_template_samples, n_channels)`` unit templates in µV.
+    home : numpy.ndarray or None
+        Boolean ``(n_units, n_channels)`` home channels, when the source
+        states them instead of templates.
+    name : str
+        What the data is, for reports.
+    positions_um : numpy.ndarray or None
+        ``(n_channels, 2)`` electrode positions.
     """
     samples_uv: np.ndarray
     sample_rate: float
     spike_times: np.ndarray
     spike_units: np.ndarray
-    templates_uv: np.ndarray
+    templates_uv: np.ndarray | None = None
+    home: np.ndarray | None = None
+    name: str = ""
+    positions_um: np.ndarray | None = None
 
 
 def ground_truth_recording(duration_s: float = 10.0, n_channels: int = 32, n_units: int = 10,
@@ -76,7 +86,32 @@ def ground_truth_recording(duration_s: float = 10.0, n_channels: int = 32, n_uni
     sv = sorting.to_spike_vector()
     # The sorting's spike times mark each template's alignment sample (its trough).
     return GroundTruth(x, sample_rate, sv["sample_index"].astype(np.int64),
-                       sv["unit_index"].astype(np.int64), np.asarray(rec.templates, np.float32))
+                       sv["unit_index"].astype(np.int64), np.asarray(rec.templates, np.float32),
+                       name=f"SpikeInterface GT, {n_channels} ch, {n_units} units at {firing_rate_hz:g} Hz, "
+                            f"noise {noise_uv:g} µV, seed {seed}",
+                       positions_um=np.asarray(rec.get_channel_locations(), np.float64)[:, :2])
+
+
+def culture_recording(duration_s: float = 10.0, seed: int = 0, sample_rate: float = 30000.0,
+                      **config) -> GroundTruth:
+    """The in-silico culture (:mod:`bioloop.host.culture`) as ground truth.
+
+    Units are neurons; a neuron's home channel is the electrode nearest its
+    soma (the culture's ground-truth record), so recall counts a spike
+    re-detected on that electrode.
+    """
+    from bioloop.host.culture import Culture, CultureConfig
+    culture = Culture(CultureConfig(seed=seed, sample_rate_hz=sample_rate, **config))
+    blocks = [culture.step(min(int(sample_rate), int(duration_s * sample_rate) - i))
+              for i in range(0, int(duration_s * sample_rate), int(sample_rate))]
+    x = np.concatenate([b.voltages_uv for b in blocks]).astype(np.float32)
+    sp = np.concatenate([b.spikes for b in blocks])
+    n_units = len(culture.nearest_channel)
+    home = np.zeros((n_units, x.shape[1]), bool)
+    home[np.arange(n_units), culture.nearest_channel] = True
+    return GroundTruth(x, sample_rate, sp["sample"].astype(np.int64), sp["neuron"].astype(np.int64),
+                       None, home, name=f"in-silico culture, {x.shape[1]} ch, {n_units} neurons, seed {seed}",
+                       positions_um=np.asarray(culture.electrode_positions_um, np.float64))
 
 
 def home_channels(gt: GroundTruth, noise_uv: np.ndarray, ref_k: float, polarity: str = "neg") -> np.ndarray:
@@ -103,6 +138,12 @@ def match(gt_times, gt_units, det_times, det_channels, home: np.ndarray, tol: in
     -------
     recall, precision
     """
+    recalled, precision = match_detail(gt_times, gt_units, det_times, det_channels, home, tol)
+    return (float(recalled.mean()) if recalled.size else 1.0), precision
+
+
+def match_detail(gt_times, gt_units, det_times, det_channels, home: np.ndarray, tol: int):
+    """Per-spike recalled mask and the precision (see :func:`match`)."""
     order = np.argsort(det_times, kind="stable")
     dt, dc = det_times[order], det_channels[order]
     # recall: any detection on a home channel within tol
@@ -121,9 +162,8 @@ def match(gt_times, gt_units, det_times, det_channels, home: np.ndarray, tol: in
     for i in range(dt.size):
         if hi[i] > lo[i] and home[gtu[lo[i]:hi[i]], dc[i]].any():
             tp += 1
-    recall = float(recalled.mean()) if gt_times.size else 1.0
     precision = tp / dt.size if dt.size else 1.0
-    return recall, precision
+    return recalled, precision
 
 
 def _spike_window_mask(gt: GroundTruth, home: np.ndarray) -> np.ndarray:
@@ -146,51 +186,61 @@ class Metrics:
     recall: float
     precision: float
     n_events: int = 0
+    retained: float = 1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _score(method, decoded, gt, n_bytes, noise, home, mask, ref_k, refractory, polarity, n_events=0):
-    x = gt.samples_uv
-    raw_bits = x.size * 16
-    err = decoded.astype(np.float64) - x
-    tol = int(round(MATCH_MS * 1e-3 * gt.sample_rate))
-    dt, dc = detections_of(decoded, noise, ref_k, refractory, polarity)
-    rec, prec = match(gt.spike_times, gt.spike_units, dt, dc, home, tol)
-    return Metrics(method, int(n_bytes), raw_bits / (8 * n_bytes), float(np.sqrt(np.mean(err ** 2))),
-                   float(np.sqrt(np.mean(err[mask] ** 2))) if mask.any() else 0.0, rec, prec, n_events)
-
-
 class Scorer:
-    """Scores decoded arrays of one ground-truth recording with fixed references.
+    """Scores decoded arrays of one ground-truth recording against fixed references.
 
     Parameters
     ----------
     gt : GroundTruth
     ref_k : float
         Reference detection threshold (sigma units) used for home channels and
-        for detection after decoding.
+        for detection after decoding; sigma is the MAD estimate of the original.
     refractory : int
         Reference detector's refractory period in samples.
     polarity : str
+
+    Attributes
+    ----------
+    recalled_original : numpy.ndarray
+        Which ground-truth spikes the reference detector finds in the original;
+        ``Metrics.retained`` is the fraction of these still found after decoding.
     """
 
     def __init__(self, gt: GroundTruth, ref_k: float = 5.0, refractory: int = 30, polarity: str = "neg"):
         self.gt = gt
         self.ref_k, self.refractory, self.polarity = ref_k, refractory, polarity
         self.noise = mad_sigma(gt.samples_uv)
-        self.home = home_channels(gt, self.noise, ref_k, polarity)
+        self.home = gt.home if gt.home is not None else home_channels(gt, self.noise, ref_k, polarity)
         self.mask = _spike_window_mask(gt, self.home)
+        self.tol = int(round(MATCH_MS * 1e-3 * gt.sample_rate))
+        self.recalled_original, _ = self._match(gt.samples_uv)
+
+    def _match(self, x):
+        dt, dc = detections_of(x, self.noise, self.ref_k, self.refractory, self.polarity)
+        return match_detail(self.gt.spike_times, self.gt.spike_units, dt, dc, self.home, self.tol)
 
     def score(self, method: str, decoded: np.ndarray, n_bytes: int, n_events: int = 0) -> Metrics:
-        return _score(method, decoded, self.gt, n_bytes, self.noise, self.home, self.mask,
-                      self.ref_k, self.refractory, self.polarity, n_events)
+        """Metrics of one decoded array that took ``n_bytes`` to store."""
+        x = self.gt.samples_uv
+        err = decoded.astype(np.float64) - x
+        recalled, precision = self._match(decoded)
+        orig = self.recalled_original
+        return Metrics(method, int(n_bytes), x.size * 16 / (8 * n_bytes), float(np.sqrt(np.mean(err ** 2))),
+                       float(np.sqrt(np.mean(err[self.mask] ** 2))) if self.mask.any() else 0.0,
+                       float(recalled.mean()) if recalled.size else 1.0, precision, n_events,
+                       float((recalled & orig).sum() / orig.sum()) if orig.any() else 1.0)
 
 
 def evaluate_codec(scorer: Scorer, params: CodecParams, method: str = "codec") -> Metrics:
     """Encode, decode and score one operating point."""
-    data, stats = encode(scorer.gt.samples_uv, scorer.gt.sample_rate, params)
+    data, stats = encode(scorer.gt.samples_uv, scorer.gt.sample_rate, params,
+                         positions_um=scorer.gt.positions_um)
     dec = decode(data)
     return scorer.score(method, dec.samples_uv, len(data), stats.n_events)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["peak_amplitudes", "locally_exclusive", "mad_sigma", "mad_sigma_codes", "SCALE_TABLE", "scale_steps", "quantize_snippets", "dequantize_snippets",
+__all__ = ["peak_amplitudes", "locally_exclusive", "neighbour_matrix", "mad_sigma", "mad_sigma_codes", "SCALE_TABLE", "scale_steps", "quantize_snippets", "dequantize_snippets",
            "detect", "DetectorState", "NOISE_FLOOR_UV"]
 
 #: 2**(s/4) for s = 0..255, built from four literal float64 factors so every
@@ -263,7 +263,7 @@ def peak_amplitudes(x: np.ndarray, rows: np.ndarray, channels: np.ndarray, windo
 
 
 @numba.njit(cache=True, nogil=True)
-def _exclusive(times, chans, amps, target, radius, window):
+def _exclusive(times, chans, amps, target, neighbours, window):
     # Candidates sorted by time. Event i loses to j when j is within the
     # radius and window and has a larger peak, ties going to the earlier
     # time, then the lower channel: a strict total order, so exactly one
@@ -276,13 +276,13 @@ def _exclusive(times, chans, amps, target, radius, window):
         ok = True
         j = i - 1
         while ok and j >= 0 and times[i] - times[j] <= window:
-            if abs(chans[i] - chans[j]) <= radius and (
+            if neighbours[chans[i], chans[j]] and (
                     amps[j] > amps[i] or (amps[j] == amps[i] and (times[j], chans[j]) < (times[i], chans[i]))):
                 ok = False
             j -= 1
         j = i + 1
         while ok and j < n and times[j] - times[i] <= window:
-            if abs(chans[i] - chans[j]) <= radius and (
+            if neighbours[chans[i], chans[j]] and (
                     amps[j] > amps[i] or (amps[j] == amps[i] and (times[j], chans[j]) < (times[i], chans[i]))):
                 ok = False
             j += 1
@@ -290,13 +290,21 @@ def _exclusive(times, chans, amps, target, radius, window):
     return keep
 
 
-def locally_exclusive(times, chans, amps, target, radius: int, window: int) -> np.ndarray:
+def neighbour_matrix(positions_um: np.ndarray, radius_um: float) -> np.ndarray:
+    """Boolean ``(n, n)``: channels at most ``radius_um`` apart (float32 distances, as stored)."""
+    p = np.asarray(positions_um, np.float32).astype(np.float64)
+    d2 = ((p[:, None, :] - p[None, :, :]) ** 2).sum(-1)
+    return d2 <= float(radius_um) ** 2
+
+
+def locally_exclusive(times, chans, amps, target, neighbours: np.ndarray, window: int) -> np.ndarray:
     """Which ``target`` events survive the locally exclusive rule among all candidates.
 
+    ``neighbours[c, c2]`` says whether channel ``c2`` competes with ``c``.
     Returns a boolean mask over the candidates (False for non-targets).
     """
     order = np.lexsort((chans, times))
-    keep = _exclusive(times[order], chans[order], amps[order], target[order], radius, window)
+    keep = _exclusive(times[order], chans[order], amps[order], target[order], neighbours, window)
     out = np.zeros(times.size, bool)
     out[order] = keep
     return out

@@ -40,8 +40,8 @@ MAX_BLOCK_VALUES = 1 << 25
 
 # Fixed part of the header: magic, version, header_bytes, sample_rate, n_channels,
 # uv_per_code, block_size, pre, post, bits, polarity, detector, threshold_k, refractory,
-# spatial_radius, spatial_window.
-_HEAD = struct.Struct("<4sHHdIdIBBBBBfHBB")
+# spatial_radius_um, spatial_window, has_positions.
+_HEAD = struct.Struct("<4sHHdIdIBBBBBfHfBB")
 _DATA = struct.Struct("<BIIII")       # kind, index, n_samples, n_events, payload_bytes
 _END = struct.Struct("<BIQQ")         # kind, n_blocks, n_samples, n_events
 _CRC = struct.Struct("<I")
@@ -96,12 +96,13 @@ class CodecParams:
         ``"neg"``, ``"pos"`` or ``"both"``: which excursions are detected.
     block_size : int
         Samples per block. Blocks are the unit of streaming, CRC and memory.
-    spatial_radius : int
-        0 keeps every detection. Otherwise a detection is kept only if no
-        other detection within ``spatial_radius`` channels (by index) and
+    spatial_radius_um : float
+        With channel positions known, a detection is kept only if no other
+        detection on a channel within ``spatial_radius_um`` µm and within
         ``spatial_window`` samples has a larger peak (the locally exclusive
         rule of SpikeInterface's peak detection): one event per spike instead
-        of one per channel that sees it.
+        of one per channel that sees it. 0, or no positions, keeps every
+        detection.
     spatial_window : int
         Samples, 1..255: the exclusion's time half-width and the span after
         the event sample in which its peak is measured.
@@ -114,7 +115,7 @@ class CodecParams:
     refractory: int = 30
     polarity: str = "neg"
     block_size: int = 30000
-    spatial_radius: int = 2
+    spatial_radius_um: float = 50.0
     spatial_window: int = 10
 
     def __post_init__(self):
@@ -122,10 +123,12 @@ class CodecParams:
             raise ValueError(f"threshold_k must be finite and in (0, 1000], not {self.threshold_k}")
         for name, lo, hi in (("pre", 0, 255), ("post", 1, 255), ("bits", 2, 8),
                              ("refractory", 1, 65535), ("block_size", 1, MAX_BLOCK_VALUES),
-                             ("spatial_radius", 0, 255), ("spatial_window", 1, 255)):
+                             ("spatial_window", 1, 255)):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
                 raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+        if not (np.isfinite(self.spatial_radius_um) and 0 <= self.spatial_radius_um <= 1e6):
+            raise ValueError(f"spatial_radius_um must be in 0..1e6 µm, not {self.spatial_radius_um}")
         if self.polarity not in _POLARITY_NAMES:
             raise ValueError(f"polarity must be one of {sorted(_POLARITY_NAMES)}, not {self.polarity!r}")
 
@@ -162,6 +165,8 @@ class StreamHeader:
         :data:`DETECTOR_THRESHOLD` or :data:`DETECTOR_EXTERNAL`.
     noise_uv : numpy.ndarray
         float32 per-channel noise sigma in µV (positive, finite).
+    positions_um : numpy.ndarray or None
+        float32 ``(n_channels, 2)`` electrode positions in µm, if known.
     """
 
     sample_rate: float
@@ -170,10 +175,11 @@ class StreamHeader:
     params: CodecParams
     detector: int
     noise_uv: np.ndarray = field(repr=False)
+    positions_um: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def nbytes(self) -> int:
-        return _HEAD.size + 4 * self.n_channels + _CRC.size
+        return _HEAD.size + (4 + (8 if self.positions_um is not None else 0)) * self.n_channels + _CRC.size
 
 
 @dataclass(frozen=True)
@@ -206,8 +212,10 @@ def pack_header(h: StreamHeader) -> bytes:
     body = _HEAD.pack(MAGIC, VERSION, h.nbytes, float(h.sample_rate), h.n_channels,
                       float(h.uv_per_code), p.block_size, p.pre, p.post, p.bits,
                       p.polarity_code, h.detector, float(p.threshold_k), p.refractory,
-                      p.spatial_radius, p.spatial_window)
+                      float(p.spatial_radius_um), p.spatial_window, int(h.positions_um is not None))
     body += np.asarray(h.noise_uv, dtype="<f4").tobytes()
+    if h.positions_um is not None:
+        body += np.asarray(h.positions_um, dtype="<f4").tobytes()
     return body + _CRC.pack(_crc(body))
 
 
@@ -240,14 +248,16 @@ def read_header(buf, offset: int = 0) -> tuple[StreamHeader, int]:
         raise CodecTruncated("header", f"truncated: {len(mv) - offset} bytes, need at least {_HEAD.size}",
                              _HEAD.size)
     (magic, version, hbytes, fs, nch, uvpc, bsize, pre, post, bits, pol, det, k,
-     refr, srad, swin) = _HEAD.unpack_from(mv, offset)
+     refr, srad, swin, has_pos) = _HEAD.unpack_from(mv, offset)
     if magic != MAGIC:
         raise CodecError("header", f"bad magic {magic!r}, expected {MAGIC!r}: not a bioloop codec stream")
     if version != VERSION:
         raise CodecError("header", f"unsupported version {version}; this reader knows version {VERSION}")
     if not 1 <= nch <= MAX_CHANNELS:
         raise CodecError("header", f"channel count {nch} outside 1..{MAX_CHANNELS}")
-    expected = _HEAD.size + 4 * nch + _CRC.size
+    if has_pos not in (0, 1):
+        raise CodecError("header", f"positions flag {has_pos} is neither 0 nor 1")
+    expected = _HEAD.size + (4 + 8 * has_pos) * nch + _CRC.size
     if hbytes != expected:
         raise CodecError("header", f"header length field {hbytes} does not match {expected} for {nch} channels")
     if len(mv) - offset < expected:
@@ -269,14 +279,20 @@ def read_header(buf, offset: int = 0) -> tuple[StreamHeader, int]:
     try:
         params = CodecParams(threshold_k=float(k), pre=pre, post=post, bits=bits, refractory=refr,
                              polarity={v: n for n, v in _POLARITY_NAMES.items()}[pol],
-                             block_size=bsize, spatial_radius=srad, spatial_window=swin)
+                             block_size=bsize, spatial_radius_um=float(srad), spatial_window=swin)
     except ValueError as e:
         raise CodecError("header", f"invalid codec parameters: {e}") from None
     noise = np.frombuffer(mv, dtype="<f4", count=nch, offset=offset + _HEAD.size).astype(np.float32)
     bad = np.flatnonzero(~(np.isfinite(noise) & (noise > 0)))
     if bad.size:
         raise CodecError("header", f"noise level of channel {bad[0]} is {noise[bad[0]]}, not positive and finite")
-    return StreamHeader(fs, nch, uvpc, params, det, noise), offset + expected
+    pos = None
+    if has_pos:
+        pos = np.frombuffer(mv, dtype="<f4", count=2 * nch, offset=offset + _HEAD.size + 4 * nch)
+        pos = pos.astype(np.float32).reshape(nch, 2)
+        if not np.all(np.isfinite(pos)):
+            raise CodecError("header", "channel positions contain non-finite values")
+    return StreamHeader(fs, nch, uvpc, params, det, noise, pos), offset + expected
 
 
 def read_record(buf, offset: int, header: StreamHeader, index: int) -> tuple[BlockRecord | EndRecord, int]:

@@ -41,16 +41,19 @@ class Source:
     n_samples : int
     chunks : callable
         ``chunks()`` yields ``(n, n_channels)`` arrays (int16 codes or float µV) in order.
+    positions_um : numpy.ndarray or None
+        ``(n_channels, 2)`` electrode positions in µm, if the source knows them.
     """
     sample_rate: float
     n_channels: int
     uv_per_code: float
     n_samples: int
     chunks: Callable[[], Iterator[np.ndarray]]
+    positions_um: np.ndarray | None = None
 
 
 def numpy_source(samples: np.ndarray, sample_rate: float, uv_per_code: float = 1.0,
-                 chunk: int = DEFAULT_CHUNK) -> Source:
+                 chunk: int = DEFAULT_CHUNK, positions_um=None) -> Source:
     """A numpy ``(n_samples, n_channels)`` array (int16 codes or float µV); ``.npy`` memmaps work too."""
     if samples.ndim != 2:
         raise ValueError(f"samples must be (n_samples, n_channels), not shape {samples.shape}")
@@ -58,18 +61,22 @@ def numpy_source(samples: np.ndarray, sample_rate: float, uv_per_code: float = 1
     def chunks():
         for i in range(0, samples.shape[0], chunk):
             yield np.ascontiguousarray(samples[i:i + chunk])
-    return Source(float(sample_rate), samples.shape[1], uv_per_code, samples.shape[0], chunks)
+    return Source(float(sample_rate), samples.shape[1], uv_per_code, samples.shape[0], chunks, positions_um)
 
 
 def recording_source(recording, segment_index: int = 0, chunk: int = DEFAULT_CHUNK) -> Source:
-    """Any SpikeInterface ``BaseRecording``, read in µV (``return_in_uV=True``)."""
+    """Any SpikeInterface ``BaseRecording``, read in µV (``return_in_uV=True``), with its channel locations."""
     n = recording.get_num_samples(segment_index=segment_index)
+    try:
+        pos = np.asarray(recording.get_channel_locations(), np.float64)[:, :2]
+    except Exception:   # a recording without a probe has no locations; the spatial rule is then off
+        pos = None
 
     def chunks():
         for i in range(0, n, chunk):
             yield recording.get_traces(segment_index=segment_index, start_frame=i,
                                        end_frame=min(i + chunk, n), return_in_uV=True)
-    return Source(float(recording.get_sampling_frequency()), recording.get_num_channels(), 1.0, n, chunks)
+    return Source(float(recording.get_sampling_frequency()), recording.get_num_channels(), 1.0, n, chunks, pos)
 
 
 def _pynwb():
@@ -95,6 +102,7 @@ def nwb_source(path, series: str | None = None, chunk: int = DEFAULT_CHUNK) -> S
             raise ValueError(f"ElectricalSeries {es.name} has timestamps, not a rate; the codec needs a regular rate")
         rate = float(es.rate)
         name = es.name
+        pos = _electrode_positions(es)
     if len(shape) != 2:
         raise ValueError(f"ElectricalSeries {name} has shape {shape}; need (n_samples, n_channels)")
     as_codes = dtype == np.int16 and off == 0.0
@@ -105,7 +113,18 @@ def nwb_source(path, series: str | None = None, chunk: int = DEFAULT_CHUNK) -> S
             for i in range(0, shape[0], chunk):
                 x = np.asarray(d[i:i + chunk])
                 yield x if as_codes else ((x.astype(np.float64) * conv + off) * 1e6).astype(np.float32)
-    return Source(rate, shape[1], conv * 1e6 if as_codes else 1.0, shape[0], chunks)
+    return Source(rate, shape[1], conv * 1e6 if as_codes else 1.0, shape[0], chunks, pos)
+
+
+def _electrode_positions(es):
+    """(x, y) of the series' electrodes in µm when the electrodes table has them, else None."""
+    try:
+        df = es.electrodes.to_dataframe()
+        xy = df[["x", "y"]].to_numpy(dtype=np.float64)
+    except (KeyError, AttributeError, ValueError):
+        return None
+    # NWB states electrode coordinates in µm for x, y, z ("x coordinate of the channel location in the brain")
+    return xy if np.all(np.isfinite(xy)) else None
 
 
 def _find_series(nwbfile, name, pynwb):
@@ -134,7 +153,7 @@ def encode_source(source: Source, params: CodecParams | None = None, out=None, p
         External detections ``(times, channels)`` for the whole source.
     """
     enc = Encoder(source.n_channels, source.sample_rate, params, uv_per_code=source.uv_per_code,
-                  external=detections is not None)
+                  external=detections is not None, positions_um=source.positions_um)
     parts = []
     write = out.write if out is not None else parts.append
     done = 0
@@ -182,8 +201,9 @@ def write_nwb(path, decoded: Decoded, description: str = "bioloop codec decode")
     dev = f.create_device(name="bioloop")
     grp = f.create_electrode_group(name="array", description="recording channels", location="unknown",
                                    device=dev)
-    for _ in range(h.n_channels):
-        f.add_electrode(group=grp, location="unknown")
+    pos = h.positions_um if h.positions_um is not None else np.full((h.n_channels, 2), np.nan)
+    for c in range(h.n_channels):
+        f.add_electrode(group=grp, location="unknown", x=float(pos[c, 0]), y=float(pos[c, 1]), z=0.0)
     region = f.create_electrode_table_region(list(range(h.n_channels)), "all channels")
     f.add_acquisition(ElectricalSeries(name="decoded", data=decoded.samples_uv, electrodes=region,
                                        rate=h.sample_rate, conversion=1e-6,

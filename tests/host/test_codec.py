@@ -20,10 +20,15 @@ from bioloop.host.aer import AERType, pack
 from bioloop.host.codec import CodecError, CodecParams, Decoder, Encoder, decode, encode, read_events
 from bioloop.host.codec.entropy import PAYLOAD_ERRORS, decode_payload, encode_payload, unzigzag, zigzag
 from bioloop.host.codec.events import (SCALE_TABLE, DetectorState, detect, locally_exclusive, mad_sigma,
-                                       mad_sigma_codes, quantize_snippets, thresholds)
+                                       mad_sigma_codes, neighbour_matrix, quantize_snippets, thresholds)
 from bioloop.host.codec.sources import aer_detections
 
 FS = 30000.0
+
+
+def column(c, pitch=20.0):
+    """Electrodes in a line, ``pitch`` µm apart."""
+    return np.c_[np.zeros(c), pitch * np.arange(c)]
 
 
 def synthetic(n=6000, c=6, seed=0, rate_hz=40.0, noise=5.0, amp=(-120.0, -40.0)):
@@ -180,6 +185,23 @@ def test_scale_table_and_quantizer_error_bound():
         assert np.all(np.abs(q * step[:, None] - sn) <= step[:, None] / 2 + 1e-9)
 
 
+def test_spatial_rule_keeps_one_event_per_spike_on_the_largest_channel():
+    x = np.random.default_rng(0).normal(0, 2, (3000, 6)).astype(np.float32)
+    spikes = [(500, 1), (1500, 4), (2500, 0)]
+    for t, c in spikes:          # the spike shows on its neighbours at 60% and 30%
+        for dc, f in ((0, 1.0), (-1, 0.6), (1, 0.6), (-2, 0.3), (2, 0.3)):
+            if 0 <= c + dc < 6:
+                x[t + abs(dc):t + abs(dc) + 6, c + dc] -= 100 * f
+    for radius, want in ((50.0, set(spikes)), (0.0, None)):
+        data, _ = encode(x, FS, CodecParams(spatial_radius_um=radius, block_size=1000), positions_um=column(6))
+        _, ev, _ = read_events(data)
+        got = set(zip(ev.times.tolist(), ev.channels.tolist()))
+        if want is not None:
+            assert got == want
+        else:
+            assert len(got) > 3 * len(spikes)
+
+
 def test_locally_exclusive_equals_brute_force():
     rng = np.random.default_rng(5)
     n = 300
@@ -187,16 +209,18 @@ def test_locally_exclusive_equals_brute_force():
     c = rng.integers(0, 12, n)
     a = rng.integers(0, 6, n).astype(float)     # many ties
     target = rng.random(n) < 0.7
-    got = locally_exclusive(t, c, a, target, 2, 5)
+    pos = rng.uniform(0, 100, (12, 2))
+    got = locally_exclusive(t, c, a, target, neighbour_matrix(pos, 40.0), 5)
     for i in range(n):
-        beaten = any(j != i and abs(t[i] - t[j]) <= 5 and abs(c[i] - c[j]) <= 2
+        near = np.hypot(*(pos[c[i]] - pos[c]).T) <= 40.0
+        beaten = any(j != i and abs(t[i] - t[j]) <= 5 and near[j]
                      and (a[j] > a[i] or (a[j] == a[i] and (t[j], c[j]) < (t[i], c[i]))) for j in range(n))
         assert got[i] == (target[i] and not beaten)
 
 
 # -- round trip -------------------------------------------------------------------
 
-@pytest.mark.parametrize("params", [CodecParams(block_size=1000), CodecParams(block_size=777, spatial_radius=0),
+@pytest.mark.parametrize("params", [CodecParams(block_size=1000), CodecParams(block_size=777, spatial_radius_um=0),
                                     CodecParams(pre=0, post=1, bits=2, block_size=5000),
                                     CodecParams(pre=30, post=40, bits=8, block_size=50, polarity="both")])
 def test_round_trip_reconstructs_snippets_within_half_a_step(params):
@@ -225,7 +249,7 @@ def test_round_trip_reconstructs_snippets_within_half_a_step(params):
 def test_detections_survive_and_spikes_are_found_again():
     """Every planted spike of amplitude >= 6 sigma is an event, and is re-detected after decoding."""
     x, truth = synthetic(n=30000, c=4, seed=7, amp=(-150.0, -60.0), noise=5.0)
-    p = CodecParams(spatial_radius=0)
+    p = CodecParams(spatial_radius_um=0)
     data, _ = encode(x, FS, p)
     d = decode(data)
     ev = set(zip(d.events.times.tolist(), d.events.channels.tolist()))
@@ -249,8 +273,9 @@ def test_external_detections_from_aer_words_become_the_events():
     words = words[rng.permutation(words.size)]
     dt, dc = aer_detections(words)
     assert dt.size == t.size
-    for radius in (0, 3):
-        data, _ = encode(x, FS, CodecParams(spatial_radius=radius, block_size=2000), detections=(dt, dc))
+    for radius in (0, 30.0):
+        data, _ = encode(x, FS, CodecParams(spatial_radius_um=radius, block_size=2000), detections=(dt, dc),
+                         positions_um=column(4))
         _, ev, n = read_events(data)
         assert n == x.shape[0]
         got = set(zip(ev.times.tolist(), ev.channels.tolist()))
@@ -268,16 +293,16 @@ def test_external_detections_from_aer_words_become_the_events():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int16, np.float64])
 @pytest.mark.parametrize("params", [CodecParams(block_size=1000), CodecParams(block_size=64, pre=20, post=90),
-                                    CodecParams(block_size=3001, spatial_radius=0)])
+                                    CodecParams(block_size=3001, spatial_radius_um=0)])
 def test_blockwise_encode_equals_one_shot(dtype, params):
     x, _ = synthetic(n=10000, c=5, seed=9)
     if dtype == np.int16:
         x = np.rint(x / 0.195).astype(np.int16)
     x = x.astype(dtype)
-    one, _ = encode(x, FS, params, uv_per_code=0.195)
+    one, _ = encode(x, FS, params, uv_per_code=0.195, positions_um=column(5))
     rng = np.random.default_rng(10)
     for _ in range(3):
-        enc = Encoder(5, FS, params, uv_per_code=0.195)
+        enc = Encoder(5, FS, params, uv_per_code=0.195, positions_um=column(5))
         out, i = [], 0
         while i < x.shape[0]:
             n = int(rng.choice([1, 2, 63, 999, 4000]))
@@ -364,7 +389,7 @@ def test_dead_channel_and_saturated_snippets_are_counted_not_silent():
     x, _ = synthetic(n=3000, c=3, seed=14)
     x[:, 1] = 0.0
     x[1000, 1] = -50.0
-    data, st = encode(x, FS, CodecParams(spatial_radius=0))
+    data, st = encode(x, FS, CodecParams(spatial_radius_um=0))
     d = decode(data)
     assert d.header.noise_uv[1] > 0
     assert 1000 in d.events.times[d.events.channels == 1]

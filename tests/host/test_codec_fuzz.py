@@ -23,17 +23,18 @@ LONG = os.environ.get("BIOLOOP_LONG") == "1"
 N_CASES = 20000 if LONG else 400
 
 
-def _stream(params, n=4000, c=3, seed=0):
+def _stream(params, n=4000, c=3, seed=0, positions=True):
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 5, (n, c)).astype(np.float32)
     for t in range(100, n - 40, 173):
         x[t:t + 8, t % c] -= 70
-    return encode(x, 30000.0, params)[0]
+    pos = np.c_[np.zeros(c), 25.0 * np.arange(c)] if positions else None
+    return encode(x, 30000.0, params, positions_um=pos)[0]
 
 
 STREAMS = [
     _stream(CodecParams(block_size=1000)),
-    _stream(CodecParams(block_size=333, pre=2, post=5, bits=2, spatial_radius=0)),
+    _stream(CodecParams(block_size=333, pre=2, post=5, bits=2, spatial_radius_um=0), positions=False),
     _stream(CodecParams(block_size=64, pre=20, post=90, bits=6, polarity="both"), n=600),
 ]
 

@@ -84,7 +84,7 @@ def test_cli_encode_decode_eval(gt, tmp_path):
     res = r.invoke(codec_cli, ["decode", str(tmp_path / "x.blsc"), str(tmp_path / "y.nwb")])
     assert res.exit_code == 0, res.output
     bad = bytearray((tmp_path / "x.blsc").read_bytes())
-    bad[100] ^= 1
+    bad[-40] ^= 1    # inside the last data block's payload
     (tmp_path / "bad.blsc").write_bytes(bytes(bad))
     res = r.invoke(codec_cli, ["decode", str(tmp_path / "bad.blsc"), str(tmp_path / "z.npy")])
     assert res.exit_code != 0 and "CRC32" in res.output
