@@ -139,6 +139,9 @@ class CSRBank(wiring.Component):
     """
 
     def __init__(self, regmap: RegisterMap, counter_bits: int = DATA_BITS):
+        if not isinstance(regmap, RegisterMap) or not isinstance(counter_bits, int) \
+                or not 2 <= counter_bits <= DATA_BITS:
+            self._MustUse__silence = True   # a refused component is not an unused one
         if not isinstance(regmap, RegisterMap):
             raise TypeError(f"CSRBank needs a RegisterMap, not {regmap!r}")
         self.regmap = regmap
