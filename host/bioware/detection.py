@@ -367,6 +367,7 @@ class SpikeDetector:
         self._pol_arr = np.full(n, self._pol, np.uint8)
         self._sigma = None          # σ in the unit of the last input kind
         self._sigma_kind = None     # "f" (µV) or "i" (codes)
+        self._bounds_key = self._bounds_sigma = self._bounds_cache = None
         self.reset()
 
     # -- state ---------------------------------------------------------
@@ -495,7 +496,10 @@ class SpikeDetector:
             Time of the frame's first sample. Default: continue the stream,
             ``frames_seen / sample_rate_hz``.
         """
-        v = check_frame(voltage_data, self.config.num_channels)
+        return self._detect(check_frame(voltage_data, self.config.num_channels), snippet_ms, t_start_s)
+
+    def _detect(self, v: np.ndarray, snippet_ms, t_start_s) -> DetectionBatch:
+        """:meth:`detect_arrays` on a frame already through :func:`check_frame`."""
         snippet_ms = self.snippet_ms if snippet_ms is None else snippet_ms
         if not isinstance(snippet_ms, (int, float)) or not math.isfinite(snippet_ms) or snippet_ms <= 0:
             raise ValueError(f"snippet_ms must be finite and > 0, not {snippet_ms!r}")
@@ -512,8 +516,12 @@ class SpikeDetector:
             return DetectionBatch(e, e, e, np.empty(0), np.empty(0), np.empty((0, 2 * half)))
         kind = "i" if v.dtype.kind in "iu" else "f"
         sigma = self._update_sigma(v)
-        thr = self._thresholds_for(sigma, kind)
-        lo, hi = self._bounds(thr, kind)
+        key = (id(sigma), kind)
+        if self._bounds_key != key or self._bounds_sigma is not sigma:
+            # σ unchanged (calibrated policy): reuse the bounds, no per-frame array work
+            self._bounds_cache = self._bounds(self._thresholds_for(sigma, kind), kind)
+            self._bounds_key, self._bounds_sigma = key, sigma
+        lo, hi = self._bounds_cache
         if kind == "i" and (v.dtype.itemsize > 2 or v.dtype.kind == "u"):
             v = v.astype(np.int64)
         ts, cs = _crossings(v, lo, hi, self.refractory_samples,

@@ -247,6 +247,20 @@ class BioHybridSession:
         self._stdp_tail_t = np.empty(0)
         self._stdp_tail_c = np.empty(0, np.int64)
 
+    def reset(self) -> None:
+        """Start a new recording: clock at 0, detector and gateware model state cleared.
+
+        What was learned is kept: sorter, thresholds, weights, BCM averages,
+        the round count and the audit log.
+        """
+        self.detector.reset()
+        self._next_t_s = 0.0
+        if self._hw is not None:
+            self._hw.reset()
+        self._hw_frames = 0
+        self._stdp_tail_t = np.empty(0)
+        self._stdp_tail_c = np.empty(0, np.int64)
+
     # -- detection paths -----------------------------------------------
     def _quantize(self, v):
         if v.dtype.kind in "iu":
@@ -298,8 +312,12 @@ class BioHybridSession:
         Raises
         ------
         TypeError, ValueError
-            Bad input (named in the message). Nothing of the session's
-            state has changed then.
+            Bad input (named in the message), or a ``t_start_s`` before the
+            end of the previous frame (timestamps may not go backwards).
+        OverflowError
+            The frame's AER ticks would not fit 32 bits.
+
+        All of these are raised before any state changes.
         """
         t_begin = time.perf_counter_ns()
         cfg = self.mea_config
@@ -314,6 +332,14 @@ class BioHybridSession:
             t0 = float(t_start_s)
         T = v.shape[0]
         duration = T / fs
+        if t0 < self._next_t_s - 0.5 / fs:
+            raise ValueError(f"t_start_s {t0!r} is before the end of the previous frame "
+                             f"({self._next_t_s!r} s): timestamps would go backwards; call reset() "
+                             f"to start a new recording")
+        last_tick = math.floor(round((t0 + duration) * self.transcoder.hw_clock_hz, 6))
+        if last_tick > aer.FIELD_MAX["timestamp"]:
+            raise OverflowError(f"this frame ends at AER tick {last_tick}, beyond the 32-bit "
+                                f"timestamp; call reset() to start a new epoch or lower hw_clock_hz")
 
         blanked = 0
         if self.artifact_rejector is not None and stim_times_s is not None:
@@ -324,7 +350,7 @@ class BioHybridSession:
         if self.use_gateware_model:
             ch, sidx, ts, amp, wf, clipped = self._detect_gateware(v, t0)
         else:
-            b = self.detector.detect_arrays(v, t_start_s=t0)
+            b = self.detector._detect(v, None, t0)
             ch, sidx, ts, amp, wf, clipped = (b.channel, b.sample_index, b.timestamp_s,
                                               b.amplitude_uv, b.waveforms, 0)
 

@@ -167,3 +167,18 @@ def test_empty_frame_and_bad_input_leave_the_session_intact():
         s.process_frame(np.zeros((10, 9)))
     assert s.round_count == 1 and s.detector.frames_seen == 0
     assert s.process_frame(published_frame()).num_spikes == 20
+
+
+def test_timestamps_may_not_go_backwards_or_overflow():
+    s = make(hw_clock_hz=FS)
+    s.process_frame(published_frame(), t_start_s=1.0)
+    with pytest.raises(ValueError, match="backwards"):
+        s.process_frame(published_frame(), t_start_s=1.05)
+    assert s.round_count == 1
+    s.reset()
+    r = s.process_frame(published_frame(), t_start_s=0.0)
+    assert r.aer_timestamp[0] == 0 and s.round_count == 2
+    big = make(hw_clock_hz=1e6)
+    with pytest.raises(OverflowError, match="32-bit"):
+        big.process_frame(published_frame(), t_start_s=4294.9)
+    assert big.round_count == 0 and big.detector.frames_seen == 0
