@@ -33,7 +33,7 @@ from .detection import DetectedSpike, SpikeDetector, _snippets, check_frame
 from .health import CultureHealth
 from .latency import LatencyBudget
 from .mea import MEAConfig
-from .opto import OptogeneticPulse, SCToOptoEncoder
+from .opto import SCToOptoEncoder
 from .pharmacology import PharmModel
 from .plasticity import BCMPlasticity, BiologicalSTDP
 from .sorting import SpikeSorter
@@ -243,6 +243,11 @@ class BioHybridSession:
                 raise ValueError(f"neuron id {top} can occur but the SC converter has num_neurons={nmax}")
         self._next_t_s = 0.0
         self._hw = None
+        if self.use_gateware_model:
+            # Built now so that an unsupported channel count (the gateware needs an
+            # even count, 2..4096) fails here, not half-way through a frame.
+            self._hw = _detector_model()(n, polarity=self.detector.polarity_codes,
+                                         refractory=self.detector.refractory_samples)
         self._hw_frames = 0
         self._stdp_tail_t = np.empty(0)
         self._stdp_tail_c = np.empty(0, np.int64)
@@ -281,12 +286,7 @@ class BioHybridSession:
             return e, e, np.empty(0), np.empty(0), np.empty((0, 2 * half)), clipped
         det._update_sigma(codes)
         thr = det.export_thresholds_int16()
-        if self._hw is None:
-            self._hw = _detector_model()(self.mea_config.num_channels, thresholds=thr,
-                                         polarity=det.polarity_codes,
-                                         refractory=det.refractory_samples)
-        else:
-            self._hw.thresholds[:] = thr   # the CSR write of the new thresholds
+        self._hw.thresholds[:] = thr   # the CSR write of the new thresholds
         d = np.asarray(self._hw.process(codes), dtype=np.int64).reshape(-1, 2)
         local = d[:, 0] - self._hw_frames
         self._hw_frames += T

@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 from bioloop.host.bioware import (ArtifactRejector, AuditError, BioAuditLog, CultureHealth,
                                   DetectedSpike, LatencyBudget, MultiWellPlate, PharmModel,

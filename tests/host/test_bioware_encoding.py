@@ -1,6 +1,5 @@
 """Transcoding, stochastic conversion and opto encoding against the formalism and the lanes model."""
 
-import math
 
 import numpy as np
 import pytest

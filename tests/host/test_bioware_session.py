@@ -182,3 +182,9 @@ def test_timestamps_may_not_go_backwards_or_overflow():
     with pytest.raises(OverflowError, match="32-bit"):
         big.process_frame(published_frame(), t_start_s=4294.9)
     assert big.round_count == 0 and big.detector.frames_seen == 0
+
+
+def test_gateware_path_needs_an_even_channel_count():
+    cfg = MEAConfig(num_channels=9, sample_rate_hz=FS)
+    with pytest.raises(ValueError, match="even"):
+        make(cfg, use_gateware_model=True)
