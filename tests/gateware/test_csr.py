@@ -24,6 +24,10 @@ try:
     from cocotb.triggers import ClockCycles, RisingEdge
     from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
+    from cocotb.task import bridge, resume
+
+    from bioloop.host.bus import BusError
+    from bioloop.host.driver import Driver
     from bioloop.sim.bench import TB, wait_until
 except ImportError:  # collected outside the simulator without the [sim] extra
     cocotb = None
@@ -373,6 +377,112 @@ if cocotb is not None:
         assert (await _raw_read(tb, status))[0] & fe_bit == 0      # a plain W1C clears it
 
 
+    class AxiLiteCSRBus:
+        """The CSR half of the bus protocol over cocotbext-axi, for a Driver in a bridge thread.
+
+        Every call enters the simulator with ``cocotb.task.resume`` (DESIGN.md §7);
+        SLVERR becomes BusError. Streams are not part of a bare CSR bank.
+        """
+
+        def __init__(self, tb):
+            self.tb = tb
+            self.transactions = 0
+
+        def read32(self, addr):
+            data, resp = resume(self.tb.read)(addr)
+            self.transactions += 1
+            if resp != OKAY:
+                raise BusError(f"SLVERR reading {addr:#x}")
+            return data
+
+        def write32(self, addr, value):
+            _, resp = resume(self.tb.write)(addr, value)
+            self.transactions += 1
+            if resp != OKAY:
+                raise BusError(f"SLVERR writing {addr:#x}")
+
+        def send_samples(self, beats):
+            raise NotImplementedError("a bare CSR bank has no sample stream")
+
+        def receive_words(self, max_words, timeout_s):
+            raise NotImplementedError("a bare CSR bank has no AER stream")
+
+    @cocotb.test()
+    async def driver_on_rtl(dut):
+        """The synchronous Driver, run through cocotb's bridge, against the RTL bank."""
+        tb = CSRTB(dut)
+        await tb.reset()
+        tb.pauses(random.Random(3), 0.25)
+        rm = tb.regmap
+        # Datapath events before the driver looks: 7 frames, 2 overflows, one latency of 9.
+        dut.count__frames.value = 1
+        dut.count__overflows.value = 2
+        await RisingEdge(tb.clk)
+        dut.count__overflows.value = 0
+        dut.latency__cycles.value = 9
+        dut.latency__valid.value = 1
+        await ClockCycles(tb.clk, 6)
+        dut.count__frames.value = 0
+        dut.latency__valid.value = 0
+        dut.theta_value.value = 321
+        bus = AxiLiteCSRBus(tb)
+        rng = random.Random(11)
+        scalars = {f.name: rng.randint(f.lo, f.hi) for f in rm.fields(Access.RW)
+                   if f.name not in ("enable", "homeo_enable")}
+
+        def session():
+            drv = Driver(bus)
+            assert (drv.N, drv.K, drv.F) == (rm.N, rm.K, rm.F)
+            for name, value in scalars.items():
+                setattr(drv, name, value)
+            readback = {name: getattr(drv, name) for name in scalars}
+            drv.enable()
+            drv.homeo_enable = True
+            drv.soft_reset()
+            assert drv.enabled and drv.homeo_enable == 1
+            counters = drv.counters
+            status = drv.status
+            probe = drv.latency_probe
+            drv.clear_status("overflow")
+            after_clear = drv.status
+            n = bus.transactions
+            try:
+                drv.thresholds[0] = 1 << 15
+            except ValueError:
+                pass
+            assert bus.transactions == n, "an out-of-range value reached the bus"
+            drv.thresholds[:] = list(range(10, 10 + rm.N))
+            drv.polarity[1] = "both"
+            drv.routes.set(rm.N - 1, [("stim", rm.K - 1, -256), ("host", 77, 384)])
+            try:
+                bus.read32(0x3C)
+                slverr = False
+            except BusError:
+                slverr = True
+            return readback, counters, status, probe, after_clear, slverr
+
+        readback, counters, status, probe, after_clear, slverr = await bridge(session)()
+        assert readback == scalars
+        assert counters["frames"] == 7 and counters["overflows"] == 2
+        assert counters["latency_samples"] == 6
+        assert status["overflow"] and not after_clear["overflow"]
+        assert probe == (9, 9, 6)
+        assert slverr
+        await ClockCycles(tb.clk, 2)
+        F = rm.F
+        want = [("thresholds", c, {"thresholds": 10 + c}) for c in range(rm.N)]
+        want += [("polarity", 1, {"polarity": 2}),
+                 ("route_count", rm.N - 1, {"route_count": 0}),
+                 ("routes", (rm.N - 1) * F, {"route_target": rm.K - 1, "route_port": 0,
+                                             "route_weight": -256}),
+                 ("routes", (rm.N - 1) * F + 1, {"route_target": 77, "route_port": 1,
+                                                 "route_weight": 384}),
+                 ("route_count", rm.N - 1, {"route_count": 2})]
+        assert tb.table_writes == want
+        assert tb.pulses == ["soft_reset"]
+        runner.report(driver_transactions=bus.transactions)
+
+
 def _params(N, K, F, counter_bits, ops):
     return {"N": N, "K": K, "F": F, "counter_bits": counter_bits, "ops": ops}
 
@@ -388,6 +498,7 @@ def test_csr_bank(N, K, F, counter_bits, ops):
     assert report["random_slverr"] > 0 and report["random_table_entries"] > 0
     assert report["random_reads"] > 0 and report["random_writes"] > 0
     assert report["random_overlapped"] > 0
+    assert report["driver_transactions"] > 2 * N
     if counter_bits < 8:
         assert report["random_saturated"] > 0
     # AW and W valid together at edge 0 -> handshake at edge 1 -> BVALID registered at edge 2,
