@@ -90,6 +90,10 @@ def test_host_detector_on_the_culture_agrees_with_spikeinterface():
                          job_kwargs=dict(n_jobs=1, progress_bar=False))
     ref = score_detections(peaks["sample_index"], peaks["channel_index"], gt["sample"],
                            gt["neuron"], 20_000, **kw)
+    # Coincidences alone (detections shifted by 50 ms) must score far lower.
+    chance = score_detections(det.sample_index + 1000, det.channel, gt["sample"], gt["neuron"],
+                              20_000, **kw)
+    assert host.recall - chance.recall > 0.4 and host.precision - chance.precision > 0.4
     high = [b for b in host.recall_by_snr if b["lo"] >= 8.0 and b["spikes"]]
     assert high and all(b["recall"] >= 0.85 for b in high)
     assert host.precision >= 0.8
