@@ -127,13 +127,20 @@ class NumpySession:
 
 
 def time_frames(fn, frame, n=FRAMES):
+    """Wall-clock and thread-CPU times of n calls, in µs (median, p99, CPU median).
+
+    The CPU time (CLOCK_THREAD_CPUTIME_ID) leaves out the time the thread
+    waited for a core, which on a shared machine is most of the spread.
+    """
     fn(frame)  # warm (JIT, sorter fit)
-    ts = []
+    ts, cpu = [], []
     for _ in range(n):
+        c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
         fn(frame)
         ts.append((time.perf_counter_ns() - t0) / 1e3)
-    return statistics.median(ts), float(np.percentile(ts, 99))
+        cpu.append((time.thread_time_ns() - c0) / 1e3)
+    return statistics.median(ts), float(np.percentile(ts, 99)), statistics.median(cpu)
 
 
 def bench_session():
@@ -155,8 +162,10 @@ def bench_session():
             theirs.append(time_frames(ref.process_frame, frame, FRAMES // 5))
         med = statistics.median(o[0] for o in ours)
         p99 = statistics.median(o[1] for o in ours)
+        cpu = statistics.median(o[2] for o in ours)
         ref_med = statistics.median(o[0] for o in theirs)
-        rows.append((policy, med, p99, ref_med))
+        ref_cpu = statistics.median(o[2] for o in theirs)
+        rows.append((policy, med, p99, cpu, ref_med, ref_cpu))
     return rows, first_ms
 
 
@@ -189,16 +198,16 @@ def bench_streaming(seconds=0.5, chunk=1000):
 
 
 def main():
+    load0 = os.getloadavg()[0]
     rows, first_ms = bench_session()
     stream, chunk = bench_streaming()
     load = os.getloadavg()[0]
-    worst = max(r[1] for r in rows if r[0] != "per_frame")
     lines = [
         "## Bioware session and streaming detection",
         "",
         f"Machine: `{platform.machine()}`, {cpu_model()}, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, {datetime.date.today().isoformat()}, load average {load:.1f} on "
-        f"{os.cpu_count()} CPUs at the end of the run (other jobs were running: absolute times are "
+        f"numpy {np.__version__}, {datetime.date.today().isoformat()}, load average {load0:.1f} at the "
+        f"start and {load:.1f} at the end of the run on {os.cpu_count()} CPUs (other jobs were running: absolute times are "
         f"pessimistic, the side-by-side ratios less affected). `scripts/bench_bioware.py`.",
         "",
         "`BioHybridSession.process_frame` on the published example (10 channels, 2000 samples at "
@@ -207,12 +216,13 @@ def main():
         "the same steps. The reference publishes about 3000 µs per frame. "
         f"First frame (numba cache load, scikit-learn import and sorter fit): {first_ms:.0f} ms.",
         "",
-        "| noise policy | bioloop median | bioloop p99 | plain numpy median | speed-up | target ≤ 100 µs |",
-        "|---|---|---|---|---|---|",
+        "| noise policy | bioloop wall median | wall p99 | CPU median | plain numpy wall / CPU median "
+        "| speed-up (wall) | target ≤ 100 µs (wall median) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for policy, med, p99, ref in rows:
-        lines.append(f"| `{policy}` | {med:.0f} µs | {p99:.0f} µs | {ref:.0f} µs | {ref / med:.1f}x | "
-                     f"{'met' if med <= TARGET_US else 'not met'} |")
+    for policy, med, p99, cpu, ref, ref_cpu in rows:
+        lines.append(f"| `{policy}` | {med:.0f} µs | {p99:.0f} µs | {cpu:.0f} µs | {ref:.0f} / {ref_cpu:.0f} µs "
+                     f"| {ref / med:.1f}x | {'met' if med <= TARGET_US else 'not met'} |")
     lines += [
         "",
         "`per_frame` recomputes the median of 20 000 samples every frame (about half the frame's "
@@ -230,7 +240,7 @@ def main():
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    return 0 if worst <= TARGET_US else 0
+    return 0
 
 
 if __name__ == "__main__":

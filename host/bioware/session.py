@@ -235,6 +235,11 @@ class BioHybridSession:
             if th.shape != (n,) or th.dtype.kind not in "iu":
                 raise ValueError(f"thresholds_q88 must be ({n},) integers, not {th.dtype} {th.shape}")
             self.thresholds_q88 = th.astype(np.int64)
+        cmap = self.transcoder.channel_map
+        if cmap and set(range(n)) - set(cmap):
+            missing = min(set(range(n)) - set(cmap))
+            raise ValueError(f"transcoder.channel_map has no entry for channel {missing}; "
+                             f"every recorded channel needs a neuron id")
         nmax = self.sc_converter.num_neurons
         if nmax is not None:
             cmap = self.transcoder.channel_map
@@ -376,7 +381,7 @@ class BioHybridSession:
                                                 wf[order], units[order])
 
         # AER
-        ids, ticks = self.transcoder.transcode_arrays(ch, ts)
+        ids, ticks = self.transcoder._transcode_detected(ch, ts)
         words = aer.pack(ids, self.transcoder.source, aer.AERType.SPIKE.value, ticks)
 
         # stochastic conversion and opto encoding

@@ -132,6 +132,20 @@ class MEAToAERTranscoder:
         order = np.lexsort((ids, tk))
         return ids[order], tk[order]
 
+    def _transcode_detected(self, channels: np.ndarray, timestamps_s: np.ndarray):
+        """:meth:`transcode_arrays` for detector output: channels in range, times finite and >= 0.
+
+        The session checks the frame's last tick against the 32-bit limit
+        before detecting, so only the channel map is checked here.
+        """
+        if self._lut is None:
+            ids = channels
+        else:
+            ids = self.neuron_ids(channels)
+        tk = np.floor(np.round(timestamps_s * self.hw_clock_hz, 6)).astype(np.int64)
+        order = np.lexsort((ids, tk))
+        return ids[order], tk[order]
+
     # -- objects -------------------------------------------------------
     def transcode(self, spikes: list[DetectedSpike], t_start_s: float = 0.0) -> list[AEREvent]:
         """Events for ``spikes``, sorted by tick then neuron id.

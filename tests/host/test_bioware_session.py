@@ -188,3 +188,12 @@ def test_gateware_path_needs_an_even_channel_count():
     cfg = MEAConfig(num_channels=9, sample_rate_hz=FS)
     with pytest.raises(ValueError, match="even"):
         make(cfg, use_gateware_model=True)
+
+
+def test_channel_map_is_used_and_checked_up_front():
+    cmap = {c: 100 + c for c in range(10)}
+    r = make(transcoder=MEAToAERTranscoder(hw_clock_hz=FS, channel_map=cmap)).process_frame(published_frame())
+    assert sorted(set(r.aer_neuron_id.tolist())) == [100, 103] and sorted(r.bitstreams) == [100, 103]
+    assert aer.unpack(r.aer_words).address.tolist() == r.aer_neuron_id.tolist()
+    with pytest.raises(ValueError, match="channel 9"):
+        make(transcoder=MEAToAERTranscoder(channel_map={c: c for c in range(9)}))
