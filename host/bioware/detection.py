@@ -147,15 +147,95 @@ def check_frame(voltage_data, num_channels: int, what: str = "voltage_data") -> 
 
 
 @numba.njit(cache=True, nogil=True)
-def _mad_sigma_float(v):
-    """median_t |v[t, c]| / 0.6745 per channel (numba's exact median)."""
+def _select(a, k):
+    """k-th smallest of a (0-based), in place: Hoare quickselect, median-of-3 pivot.
+
+    On return a[:k] <= a[k] <= a[k+1:].
+    """
+    lo = 0
+    hi = a.shape[0] - 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        p = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < p:
+                i += 1
+            while a[j] > p:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _middle(a, n, offset, k_lo, k_hi):
+    """Mean of the order statistics k_lo, k_hi (shifted by offset) of a[:n], in place."""
+    j = k_hi - offset
+    m = _select(a[:n], j)
+    if k_lo == k_hi:
+        return m
+    # after the select a[:j] <= a[j]: the lower middle is their maximum
+    lo = a[0]
+    for i in range(1, j):
+        if a[i] > lo:
+            lo = a[i]
+    return 0.5 * (lo + m)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mad_sigma_float(v, hint):
+    """median_t |v[t, c]| / 0.6745 per channel, exactly; ``hint`` speeds it up.
+
+    ``hint[c]`` is a guess of the median (the previous frame's). One pass
+    counts the samples below 0.9·hint and collects those within ±10 %; if
+    the middle ranks fall among them, only that small set is searched
+    (Floyd & Rivest 1975 bracket-then-select, with the bracket taken from the
+    previous frame, since σ drifts slowly). Otherwise, or without a hint, a
+    quickselect over all samples. Either way the result is the exact median.
+    """
     T, N = v.shape
     out = np.empty(N, np.float64)
     buf = np.empty(T, np.float64)
+    k_hi = T // 2
+    k_lo = k_hi - 1 if T % 2 == 0 else k_hi
     for c in range(N):
-        for t in range(T):
-            buf[t] = abs(np.float64(v[t, c]))
-        out[c] = np.median(buf) / 0.6745
+        h = hint[c]
+        m = -1.0
+        if h > 0.0 and h < np.inf:
+            lo = 0.9 * h
+            hi = 1.1 * h
+            below = 0
+            nc = 0
+            for t in range(T):
+                x = abs(v[t, c] * 1.0)
+                if x < lo:
+                    below += 1
+                elif x <= hi:
+                    buf[nc] = x
+                    nc += 1
+            if below <= k_lo and k_hi < below + nc:
+                m = _middle(buf, nc, below, k_lo, k_hi)
+        if m < 0.0:
+            for t in range(T):
+                buf[t] = abs(v[t, c] * 1.0)
+            m = _middle(buf, T, 0, k_lo, k_hi)
+        out[c] = m / 0.6745
     return out
 
 
@@ -215,11 +295,17 @@ def _mad_sigma_int16(v):
     return out
 
 
-def _mad_sigma(v):
-    """Robust σ per channel, median|v| / 0.6745 (Donoho & Johnstone 1994)."""
+def _mad_sigma(v, hint=None):
+    """Robust σ per channel, median|v| / 0.6745 (Donoho & Johnstone 1994).
+
+    ``hint``: a previous σ in the same unit (only used for float input).
+    """
     if v.dtype.kind in "iu" and v.dtype.itemsize <= 2:
         return _mad_sigma_int16(v)
-    return _mad_sigma_float(v)
+    if v.dtype.kind in "iu":
+        v = v.astype(np.float64)
+    h = np.zeros(v.shape[1]) if hint is None else np.asarray(hint, np.float64) * 0.6745
+    return _mad_sigma_float(v, h)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -423,15 +509,16 @@ class SpikeDetector:
     def _update_sigma(self, v) -> np.ndarray:
         kind = "i" if v.dtype.kind in "iu" else "f"
         pol = self.noise_policy
+        hint = self._sigma if self._sigma_kind == kind else None
         if pol == "per_frame":
-            self._sigma = _mad_sigma(v)
+            self._sigma = _mad_sigma(v, hint)
             self._sigma_kind = kind
         elif pol == "calibrated":
             if self._sigma is None:
                 raise RuntimeError("noise_policy='calibrated' needs calibrate(quiet_data) "
                                    "before detect(); the detector does not cache the first frame")
         else:  # running
-            s = _mad_sigma(v)
+            s = _mad_sigma(v, hint)
             if self._sigma is None:
                 self._sigma, self._sigma_kind = s, kind
             else:

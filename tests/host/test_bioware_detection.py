@@ -209,3 +209,17 @@ def test_int16_noise_estimate_equals_numpy_median(T):
         got = SpikeDetector(MEAConfig(num_channels=40)).estimate_noise(x)
         want = np.median(np.abs(x.astype(np.float64)), axis=0) / 0.6745
         assert np.array_equal(got, want)
+
+
+@settings(max_examples=40 if LONG else 10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scales=st.lists(st.floats(0.5, 20), min_size=2, max_size=5),
+       T=st.integers(1, 600))
+def test_float_noise_estimate_is_exact_frame_after_frame(seed, scales, T):
+    # the previous frame's σ brackets the median search; a jump in σ must still give the exact median
+    rng = np.random.default_rng(seed)
+    d = SpikeDetector(MEAConfig(num_channels=3))
+    for s in scales:
+        x = rng.normal(0, s, (T, 3))
+        x[:, 2] = np.round(x[:, 2])           # ties
+        d.detect_arrays(x)
+        assert np.array_equal(d.noise_sigma, np.median(np.abs(x), axis=0) / 0.6745)
