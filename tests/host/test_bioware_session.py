@@ -197,3 +197,16 @@ def test_channel_map_is_used_and_checked_up_front():
     assert aer.unpack(r.aer_words).address.tolist() == r.aer_neuron_id.tolist()
     with pytest.raises(ValueError, match="channel 9"):
         make(transcoder=MEAToAERTranscoder(channel_map={c: c for c in range(9)}))
+
+
+def test_multiwell_plate_tags_words_with_the_well():
+    from bioloop.host.bioware import MultiWellPlate
+    plate = MultiWellPlate(24)
+    plate.attach("B3", make(hw_clock_hz=FS), drug="none")
+    plate.attach(0, make(hw_clock_hz=FS))
+    rb = plate.process_frame("B3", published_frame())
+    ra = plate.process_frame("A1", published_frame())
+    assert set(aer.unpack(rb.aer_words).source.tolist()) == {plate.index("B3")} == {8}
+    assert set(aer.unpack(ra.aer_words).source.tolist()) == {0}
+    with pytest.raises(KeyError, match="D6"):
+        plate.process_frame("D6", published_frame())
