@@ -343,3 +343,31 @@ def test_other_layouts(mea, n):
     nn = cKDTree(pos).query(pos, k=2)[0][:, 1]
     assert np.allclose(nn, pitch)
     assert len(np.unique(pos, axis=0)) == n
+
+
+def test_gateware_pdm_lanes_drive_the_opsin_like_their_density():
+    from bioloop.host.models.lanes import StochasticLanes
+
+    cfg = SMALL.with_noise(white_uv_rms=0.0, pink_uv_rms=0.0)
+    codes = np.zeros(60, np.int64)
+    codes[[4, 20, 33]] = [6554, 32768, 52429]        # densities ~0.1, 0.5, 0.8
+    bits = StochasticLanes(60).run(codes, 6000)         # one LFSR step per sample
+    culture = Culture(cfg)
+    culture.step(6000, bits)
+    # The culture's lanes follow the same kinetics as the stand-alone solver...
+    trajectory = chr2_open_fraction(bits)
+    np.testing.assert_array_equal(culture.lane_open_fraction, trajectory[-1])
+    assert (culture.lane_open_fraction[codes == 0] == 0).all()
+    # ...and, once settled, the LFSR stream is felt as its density (c-1)/65535.
+    # Stepping the LFSR once per sample clusters the ones of low codes
+    # (consecutive states are shifted copies), and with the opsin's saturation
+    # that costs a few percent at density 0.1 (docs/culture.md); the hardware
+    # steps 5000 times per sample, where the per-sample mean is exact.
+    density = (codes - 1).clip(0) / 65535
+    const = chr2_open_fraction(np.tile(density, (6000, 1)))
+    lit = codes > 0
+    np.testing.assert_allclose(trajectory[2000:, lit].mean(0), const[2000:, lit].mean(0),
+                               rtol=0.08)
+    # The per-sample mean of a 5000-cycle-per-sample stream is the density.
+    fast = StochasticLanes(60).run(codes, 5000 * 40).reshape(40, 5000, 60).mean(1)
+    np.testing.assert_allclose(fast[:, lit].mean(0), density[lit], atol=0.02)
