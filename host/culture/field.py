@@ -139,6 +139,23 @@ def _pink_gain() -> float:
     return float(np.sqrt((h**2).sum()))
 
 
+def _pink_state_cholesky() -> np.ndarray:
+    """Cholesky factor of the stationary covariance of the pink filter's state.
+
+    The transposed direct form II state s evolves as s' = A s + B x for unit
+    white input x; its stationary covariance solves the discrete Lyapunov
+    equation P = A P A^T + B B^T.
+    """
+    from scipy.linalg import solve_discrete_lyapunov
+    b, a = PINK_B, PINK_A
+    A = np.array([[-a[1], 1.0, 0.0], [-a[2], 0.0, 1.0], [-a[3], 0.0, 0.0]])
+    B = np.array([b[1] - a[1] * b[0], b[2] - a[2] * b[0], b[3] - a[3] * b[0]])
+    return np.linalg.cholesky(solve_discrete_lyapunov(A, np.outer(B, B)))
+
+
+_PINK_STATE_CHOL = _pink_state_cholesky()
+
+
 @numba.njit(cache=True)
 def _pink_filter(x, state, b, a):
     """Direct form II transposed IIR of order 3 along axis 0, per channel, in place."""
@@ -194,19 +211,22 @@ class ElectrodeNoise:
 
     def _refill(self) -> None:
         n, c = self._chunk, self.n_channels
-        out = np.zeros((n, c), np.float32)
+        out = np.empty((n, c), np.float32)
         if self.white > 0:
-            out += self._rng.standard_normal((n, c), dtype=np.float32) * np.float32(self.white)
+            self._rng.standard_normal(dtype=np.float32, out=out)
+            out *= np.float32(self.white)
+        else:
+            out[:] = 0.0
         if self.pink > 0:
             if not self._warm:
-                # Start the 1/f filter in its stationary state: run it over
-                # one discarded chunk of its own input.
+                # Start the 1/f filter in its stationary state, so the first
+                # samples already have the configured RMS.
                 self._warm = True
-                burn = self._rng.standard_normal((n, c), dtype=np.float32)
-                _pink_filter(burn, self._state, PINK_B, PINK_A)
+                self._state[:] = _PINK_STATE_CHOL @ self._rng.standard_normal((3, c))
             x = self._rng.standard_normal((n, c), dtype=np.float32)
             _pink_filter(x, self._state, PINK_B, PINK_A)
-            out += x * np.float32(self._pink_scale)
+            x *= np.float32(self._pink_scale)
+            out += x
         self._buf = out
         self._pos = 0
 

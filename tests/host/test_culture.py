@@ -191,6 +191,10 @@ def test_noise_rms_and_one_over_f_spectrum():
     band = (f >= 50) & (f <= 2000)
     slope = np.polyfit(np.log10(f[band]), np.log10(p[band].mean(axis=1)), 1)[0]
     assert slope == pytest.approx(-1.0, abs=0.15)
+    # The 1/f filter starts stationary: the very first samples have the RMS.
+    first = Culture(quiet.with_layout(mea="256ch")
+                    .with_noise(white_uv_rms=0.0, pink_uv_rms=3.0)).step(20)
+    assert np.std(first.voltages_uv) == pytest.approx(3.0, rel=0.1)
     # Channels are independent.
     c = np.corrcoef(white.voltages_uv[:, :4].T)
     assert np.abs(c[np.triu_indices(4, 1)]).max() < 0.05
