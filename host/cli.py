@@ -1,0 +1,149 @@
+"""The ``bioloop`` command: ``bioloop demo`` (the closed loop) and ``bioloop codec``."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import numpy as np
+
+__all__ = ["main"]
+
+CORE = {"n_channels": 64, "n_lanes": 64, "fanout": 16}
+
+
+def closed_loop(driver, bus, seed: int, settings, progress=None):
+    """One closed-loop run on the default culture; returns (LoopResult, receipt dict)."""
+    from bioloop.host.culture import Culture, CultureConfig, RunReceipt
+    from bioloop.host.loop import run_loop
+    culture = Culture(CultureConfig(seed=seed))
+    result = run_loop(driver, bus, culture, settings, progress=progress)
+    return result, RunReceipt.from_culture(culture).to_dict()
+
+
+def _run_model(seed, settings, progress):
+    from bioloop.host.backends import ModelBus
+    from bioloop.host.driver import Driver
+    bus = ModelBus(**CORE)
+    return closed_loop(Driver(bus), bus, seed, settings, progress)
+
+
+def _run_verilator(seed, settings, progress):
+    from bioloop.sim.hil import run_with_verilator
+    return run_with_verilator(closed_loop, seed, settings, **CORE)
+
+
+@click.group()
+@click.version_option(package_name="bioloop")
+def main():
+    """bioloop: closed-loop neuroscience on an FPGA, verified against bit-exact models."""
+
+
+@main.command()
+@click.option("--backend", type=click.Choice(["model", "verilator"]), default="model", show_default=True,
+              help="model: the Python transaction model of Core; verilator: the RTL under cocotb.")
+@click.option("--duration", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+              help="Culture seconds of closed loop (after 0.2 s of calibration).")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--target-rate", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Homeostatic set point, detections per second per channel.")
+@click.option("--compare/--no-compare", default=True, show_default=True,
+              help="Also run with homeostasis off, to show what the controller changes.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (default runs/demo-<backend>-seed<seed>).")
+@click.option("--force", is_flag=True, help="Overwrite an existing run directory's files.")
+def demo(backend, duration, seed, target_rate, compare, out, force):
+    """Close the loop on the in-silico culture and write a run directory."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from bioloop.host import figures
+    from bioloop.host.loop import LoopSettings
+
+    console = Console()
+    out = out or Path("runs") / f"demo-{backend}-seed{seed}"
+    receipt_path = out / "receipt.json"
+    if receipt_path.exists() and not force:
+        raise click.ClickException(f"{receipt_path} exists; pass --force or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    settings = LoopSettings(duration_s=duration, target_rate_hz=target_rate)
+    runs = [("on", settings)] + ([("off", replace(settings, homeostasis=False))] if compare else [])
+    run_fn = _run_model if backend == "model" else _run_verilator
+    results = {}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} blocks"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+        for name, s in runs:
+            task = bar.add_task(f"homeostasis {name} ({backend})", total=None)
+            t0 = time.perf_counter()
+            result, receipt = run_fn(seed, s, lambda d, n, t=task: bar.update(t, completed=d, total=n))
+            bar.update(task, completed=len(result.t_s), total=len(result.t_s))
+            results[name] = (result, receipt, time.perf_counter() - t0)
+
+    on, receipt, wall_on = results["on"]
+    off = results.get("off", (None, None, None))[0]
+    summary = {"backend": backend, "seed": seed, "duration_s": duration,
+               "culture_s_per_wall_s": {k: v[0].t_s[-1] / v[2] if v[2] else None for k, v in results.items()},
+               "homeostasis_on": on.summary()}
+    if off is not None:
+        summary["homeostasis_off"] = off.summary()
+        summary["comparison"] = {
+            "target_rate_hz": target_rate,
+            "error_on_hz": abs(on.controlled_rate() - target_rate),
+            "error_off_hz": abs(off.controlled_rate() - target_rate),
+        }
+    from bioloop.host.culture import RunReceipt
+    RunReceipt(**{k: receipt[k] for k in ("config", "config_hash", "seed", "version", "summary")}).save(
+        receipt_path, overwrite=force)
+    np.save(out / "aer.npy", on.words)
+    if off is not None:
+        np.save(out / "aer_homeostasis_off.npy", off.words)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=float) + "\n")
+    paths = figures.write_all(on, out, reference=off)
+
+    table = Table(title=f"bioloop demo: {backend} backend, seed {seed}, {duration:g} s culture time")
+    table.add_column("measured")
+    table.add_column("homeostasis on", justify="right")
+    if off is not None:
+        table.add_column("homeostasis off", justify="right")
+    s_on, s_off = on.summary(), off.summary() if off is not None else None
+
+    def row(label, key, fmt="{:.2f}"):
+        cells = [fmt.format(s_on[key])]
+        if s_off is not None:
+            cells.append(fmt.format(s_off[key]))
+        table.add_row(label, *cells)
+
+    table.add_row("target rate (Hz per channel)", *[f"{target_rate:.2f}"] * (2 if off is not None else 1))
+    row("rate, first third (Hz)", "rate_first_third_hz")
+    row("rate, last third (Hz)", "rate_last_third_hz")
+    row("|rate - target|, last third (Hz)", "abs_error_last_third_hz")
+    row("mean θ at the end (Q8.8)", "theta_mean_last_q88", "{:.0f}")
+    row("stimulation pulses", "stims_total", "{:d}")
+    row("mean LED duty", "led_duty_mean", "{:.3f}")
+    row("AER words", "aer_words", "{:d}")
+    lat = s_on["latency_probe_cycles"]
+    if lat["n"]:
+        table.add_row("loop latency probe p50 / max (cycles)", f'{lat["p50"]:.0f} / {lat["max"]}',
+                      *([""] if off is not None else []))
+    console.print(table)
+    for k, v in summary["culture_s_per_wall_s"].items():
+        console.print(f"simulation speed, homeostasis {k}: {v:.2f} culture s per wall s")
+    console.print(f"run directory: {out} ({', '.join(p.name for p in paths)}, aer.npy, summary.json, receipt.json)")
+
+
+def _mount_codec():
+    try:
+        from bioloop.host.codec.cli import codec_cli
+    except ImportError:  # pragma: no cover - the codec ships with the package
+        return
+    main.add_command(codec_cli, "codec")
+
+
+_mount_codec()
+
+if __name__ == "__main__":
+    main()
