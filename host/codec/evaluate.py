@@ -249,7 +249,7 @@ def _int16(x_uv: np.ndarray, uv_per_code: float) -> np.ndarray:
     return np.clip(np.rint(x_uv / uv_per_code), -32768, 32767).astype(np.int16)
 
 
-def lossless_baselines(x_uv: np.ndarray, uv_per_code: float = 0.195) -> dict[str, int]:
+def lossless_baselines(x_uv: np.ndarray, uv_per_code: float = 0.195, sample_rate: float = 30000.0) -> dict[str, int]:
     """Compressed sizes (bytes) of the int16 stream by gzip -9, zstd -19 and mtscomp if installed.
 
     The int16 stream is ``rint(x / uv_per_code)`` (Intan RHD scale by default),
@@ -263,11 +263,11 @@ def lossless_baselines(x_uv: np.ndarray, uv_per_code: float = 0.195) -> dict[str
         import mtscomp  # noqa: F401
     except ImportError:
         return out
-    out["mtscomp"] = _mtscomp_size(raw)
+    out["mtscomp"] = _mtscomp_size(raw, sample_rate)
     return out
 
 
-def _mtscomp_size(raw: np.ndarray) -> int:
+def _mtscomp_size(raw: np.ndarray, sample_rate: float = 30000.0) -> int:
     import os
     import tempfile
 
@@ -275,8 +275,10 @@ def _mtscomp_size(raw: np.ndarray) -> int:
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "x.bin")
         raw.tofile(src)
+        # one thread: the benchmarks are single-core; no self-check pass, no progress bar
         mtscomp.compress(src, os.path.join(d, "x.cbin"), os.path.join(d, "x.ch"),
-                         sample_rate=30000.0, n_channels=raw.shape[1], dtype=raw.dtype)
+                         sample_rate=sample_rate, n_channels=raw.shape[1], dtype=raw.dtype,
+                         n_threads=1, check_after_compress=False, quiet=True)
         return os.path.getsize(os.path.join(d, "x.cbin")) + os.path.getsize(os.path.join(d, "x.ch"))
 
 
@@ -288,20 +290,20 @@ def quantize_baseline(x_uv: np.ndarray, target_rmse_uv: float) -> tuple[np.ndarr
     decoded, n_bytes, step_uv
     """
     import zstandard
-    x = x_uv.astype(np.float64)
+    x = np.asarray(x_uv, dtype=np.float32)
 
     def rmse(step):
-        return float(np.sqrt(np.mean((np.rint(x / step) * step - x) ** 2)))
+        return float(np.sqrt(np.mean((np.rint(x / np.float32(step)) * np.float32(step) - x) ** 2, dtype=np.float64)))
 
     lo, hi = 1e-3, 4.0 * float(np.abs(x).max()) + 1.0
-    for _ in range(40):   # rmse(step) is monotone enough for bisection at this precision
+    for _ in range(34):   # rmse(step) is monotone enough for bisection at this precision
         mid = 0.5 * (lo + hi)
         if rmse(mid) < target_rmse_uv:
             lo = mid
         else:
             hi = mid
     step = lo
-    q = np.rint(x / step)
+    q = np.rint(x / np.float32(step))
     codes = q.astype(np.int8) if np.abs(q).max() < 128 else q.astype(np.int16)
     n = len(zstandard.ZstdCompressor(level=19).compress(codes.tobytes())) + 8  # + the step as float64
-    return (q * step).astype(np.float32), n, step
+    return (q * np.float32(step)).astype(np.float32), n, step

@@ -117,13 +117,17 @@ def nwb_source(path, series: str | None = None, chunk: int = DEFAULT_CHUNK) -> S
 
 
 def _electrode_positions(es):
-    """(x, y) of the series' electrodes in µm when the electrodes table has them, else None."""
+    """Probe-relative (rel_x, rel_y) of the series' electrodes in µm, if the table has them, else None.
+
+    NWB's ``x``, ``y``, ``z`` are brain coordinates; ``rel_x``, ``rel_y`` are
+    the positions on the probe, which is what SpikeInterface reads as channel
+    locations and what the spatial rule needs.
+    """
     try:
         df = es.electrodes.to_dataframe()
-        xy = df[["x", "y"]].to_numpy(dtype=np.float64)
+        xy = df[["rel_x", "rel_y"]].to_numpy(dtype=np.float64)
     except (KeyError, AttributeError, ValueError):
         return None
-    # NWB states electrode coordinates in µm for x, y, z ("x coordinate of the channel location in the brain")
     return xy if np.all(np.isfinite(xy)) else None
 
 
@@ -201,9 +205,12 @@ def write_nwb(path, decoded: Decoded, description: str = "bioloop codec decode")
     dev = f.create_device(name="bioloop")
     grp = f.create_electrode_group(name="array", description="recording channels", location="unknown",
                                    device=dev)
-    pos = h.positions_um if h.positions_um is not None else np.full((h.n_channels, 2), np.nan)
     for c in range(h.n_channels):
-        f.add_electrode(group=grp, location="unknown", x=float(pos[c, 0]), y=float(pos[c, 1]), z=0.0)
+        if h.positions_um is not None:   # probe-relative positions, as SpikeInterface reads them
+            f.add_electrode(group=grp, location="unknown", rel_x=float(h.positions_um[c, 0]),
+                            rel_y=float(h.positions_um[c, 1]), rel_z=0.0)
+        else:
+            f.add_electrode(group=grp, location="unknown")
     region = f.create_electrode_table_region(list(range(h.n_channels)), "all channels")
     f.add_acquisition(ElectricalSeries(name="decoded", data=decoded.samples_uv, electrodes=region,
                                        rate=h.sample_rate, conversion=1e-6,

@@ -23,23 +23,29 @@ def gt():
 
 
 def test_sources_give_the_bytes_of_the_array(gt, tmp_path):
-    ref, _ = encode(gt.samples_uv, gt.sample_rate, P)
-    assert encode_source(numpy_source(gt.samples_uv, gt.sample_rate, chunk=4321), P)[0] == ref
+    ref, _ = encode(gt.samples_uv, gt.sample_rate, P, positions_um=gt.positions_um)
+    assert encode_source(numpy_source(gt.samples_uv, gt.sample_rate, chunk=4321,
+                                      positions_um=gt.positions_um), P)[0] == ref
     import spikeinterface.core as sc
     rec = sc.NumpyRecording([gt.samples_uv], sampling_frequency=gt.sample_rate)
+    rec = rec.set_probe(rec.create_dummy_probe_from_locations(gt.positions_um)) or rec  # in place in 0.105
     with open(tmp_path / "x.blsc", "wb") as f:
         encode_source(recording_source(rec, chunk=5000), P, out=f)
     assert (tmp_path / "x.blsc").read_bytes() == ref
 
 
-def _write_acquisition(path, data, rate, conversion):
+def _write_acquisition(path, data, rate, conversion, positions=None):
     from datetime import datetime, timezone
     from pynwb.ecephys import ElectricalSeries
     f = pynwb.NWBFile(session_description="t", identifier="t", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
     dev = f.create_device(name="d")
     g = f.create_electrode_group(name="g", description="g", location="x", device=dev)
-    for _ in range(data.shape[1]):
-        f.add_electrode(group=g, location="x")
+    for c in range(data.shape[1]):
+        if positions is None:
+            f.add_electrode(group=g, location="x")
+        else:
+            f.add_electrode(group=g, location="x", rel_x=float(positions[c, 0]), rel_y=float(positions[c, 1]),
+                            rel_z=0.0)
     region = f.create_electrode_table_region(list(range(data.shape[1])), "all")
     f.add_acquisition(ElectricalSeries(name="raw", data=data, electrodes=region, rate=rate, conversion=conversion))
     with pynwb.NWBHDF5IO(str(path), "w") as io:
@@ -48,18 +54,22 @@ def _write_acquisition(path, data, rate, conversion):
 
 def test_nwb_in_and_out(gt, tmp_path):
     codes = np.rint(gt.samples_uv / 0.195).astype(np.int16)
-    _write_acquisition(tmp_path / "in.nwb", codes, gt.sample_rate, 0.195e-6)
+    _write_acquisition(tmp_path / "in.nwb", codes, gt.sample_rate, 0.195e-6, gt.positions_um)
     src = nwb_source(tmp_path / "in.nwb")
     assert src.uv_per_code == pytest.approx(0.195) and src.n_samples == codes.shape[0]
+    assert np.array_equal(src.positions_um, gt.positions_um)
     data = encode_source(src, P)[0]
-    assert data == encode(codes, gt.sample_rate, P, uv_per_code=0.195e-6 * 1e6)[0]
+    assert data == encode(codes, gt.sample_rate, P, uv_per_code=0.195e-6 * 1e6, positions_um=gt.positions_um)[0]
     d = decode(data)
+    assert np.array_equal(d.header.positions_um, gt.positions_um.astype(np.float32))
     write_nwb(tmp_path / "out.nwb", d)
     with pynwb.NWBHDF5IO(str(tmp_path / "out.nwb"), "r") as io:
         f = io.read()
         es = f.acquisition["decoded"]
         assert es.rate == gt.sample_rate and es.conversion == pytest.approx(1e-6)
         assert np.array_equal(es.data[:], d.samples_uv)
+        el = f.electrodes.to_dataframe()
+        assert np.allclose(el[["rel_x", "rel_y"]].to_numpy(), gt.positions_um)
         units = f.units.to_dataframe()
         assert len(units) == 8
         for c in range(8):
