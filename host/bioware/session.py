@@ -6,7 +6,8 @@ model on int16 codes), sorting, pharmacology, AER transcoding, stochastic
 conversion, opto encoding, culture health, and then, unlike the
 reference, the homeostatic threshold update and the plasticity updates
 when they are configured. Work is done on arrays; the per-spike and
-per-event object lists of the result are built only when asked for.
+per-event object lists and the packed AER words of the result are built
+only when asked for.
 
 Time: the session keeps a sample clock. A frame without ``t_start_s``
 starts where the previous one ended, so timestamps and AER ticks are
@@ -55,7 +56,8 @@ class BioHybridFrameResult:
 
     ``result.round == result["round"]``; ``"latency_us" in result``;
     ``result.keys()``. Assigning through the mapping view raises TypeError.
-    ``spikes`` and ``aer_events`` are built from the arrays on first access.
+    ``spikes``, ``aer_events`` and ``aer_words`` are built from the arrays on
+    first access.
     """
     round: int
     num_spikes: int
@@ -68,7 +70,6 @@ class BioHybridFrameResult:
     opto_pulses: list
     t_start_s: float
     duration_s: float
-    aer_words: np.ndarray
     spike_counts: np.ndarray
     thresholds_q88: np.ndarray | None
     weights_q88: np.ndarray | None
@@ -84,7 +85,9 @@ class BioHybridFrameResult:
     spike_waveforms: np.ndarray = field(repr=False)
     aer_neuron_id: np.ndarray = field(repr=False)
     aer_timestamp: np.ndarray = field(repr=False)
+    aer_source: int = 0
     _spikes: list | None = field(default=None, repr=False)
+    _words: np.ndarray | None = field(default=None, repr=False)
     _events: list | None = field(default=None, repr=False)
 
     @property
@@ -97,6 +100,15 @@ class BioHybridFrameResult:
             self._spikes = [DetectedSpike(ch[i], ts[i], amp[i], un[i], w[i], si[i])
                             for i in range(len(ch))]
         return self._spikes
+
+    @property
+    def aer_words(self) -> np.ndarray:
+        """SPIKE words (uint64, DESIGN.md §3) of the events, packed by
+        :func:`bioloop.host.aer.pack` on first access."""
+        if self._words is None:
+            self._words = aer.pack(self.aer_neuron_id, self.aer_source, aer.AERType.SPIKE.value,
+                                   self.aer_timestamp)
+        return self._words
 
     @property
     def aer_events(self) -> list[AEREvent]:
@@ -382,7 +394,6 @@ class BioHybridSession:
 
         # AER
         ids, ticks = self.transcoder._transcode_detected(ch, ts)
-        words = aer.pack(ids, self.transcoder.source, aer.AERType.SPIKE.value, ticks)
 
         # stochastic conversion and opto encoding
         if ids.size and ids.max() < 65536:
@@ -424,7 +435,7 @@ class BioHybridSession:
         self._next_t_s = t0 + duration
         if self.audit_log is not None:
             self.audit_log.append("frame", t_s=t0, round=self.round_count, samples=T,
-                                  spikes=int(ch.size), aer_words=int(words.size),
+                                  spikes=int(ch.size), aer_words=int(ids.size),
                                   opto_pulses=len(pulses),
                                   skipped_opto=list(self.opto_encoder.last_skipped))
         latency_us = (time.perf_counter_ns() - t_begin) / 1e3
@@ -434,10 +445,10 @@ class BioHybridSession:
             round=self.round_count, num_spikes=int(ch.size), num_aer_events=int(ids.size),
             num_bitstreams=len(streams), num_opto_pulses=len(pulses), latency_us=latency_us,
             health=health, bitstreams=streams, opto_pulses=pulses, t_start_s=t0,
-            duration_s=duration, aer_words=words, spike_counts=spike_counts,
+            duration_s=duration, spike_counts=spike_counts,
             thresholds_q88=None if self.thresholds_q88 is None else self.thresholds_q88.copy(),
             weights_q88=None if self.weights_q88 is None else self.weights_q88.copy(),
             skipped_opto_channels=self.opto_encoder.last_skipped, clipped_samples=clipped,
             blanked_samples=blanked, spike_channel=ch, spike_time_s=ts, spike_sample_index=sidx,
             spike_amplitude_uv=amp, spike_unit=units, spike_waveforms=wf,
-            aer_neuron_id=ids, aer_timestamp=ticks)
+            aer_neuron_id=ids, aer_timestamp=ticks, aer_source=self.transcoder.source)
