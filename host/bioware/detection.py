@@ -315,14 +315,14 @@ def _crossings_kernel(v, start, lo, hi, refractory, prev_beyond, last_det, t0, o
     A sample is beyond when x <= lo[c] or x >= hi[c]; polarity is folded into
     the bounds (an unwatched side gets an unreachable bound), which keeps
     the inner loop free of branches on the polarity. Detections are written
-    to ``out`` as t*N + c; the kernel stops before a row that might not fit
+    to ``out`` as (t, c) columns; the kernel stops before a row that might not fit
     (so the caller can hand it a bigger buffer; reallocating inside the loop
     costs LLVM its optimisations, 20x here).
 
     Returns (rows done up to, detections written).
     """
     T, N = v.shape
-    cap = out.shape[0]
+    cap = out.shape[1]
     k = 0
     for t in range(start, T):
         if k + N > cap:
@@ -333,7 +333,8 @@ def _crossings_kernel(v, start, lo, hi, refractory, prev_beyond, last_det, t0, o
             b = (x <= lo[c]) | (x >= hi[c])
             if b & (not prev_beyond[c]):
                 if ta - last_det[c] >= refractory:
-                    out[k] = t * N + c
+                    out[0, k] = t
+                    out[1, k] = c
                     k += 1
                     last_det[c] = ta
             prev_beyond[c] = b
@@ -343,19 +344,18 @@ def _crossings_kernel(v, start, lo, hi, refractory, prev_beyond, last_det, t0, o
 def _crossings(v, lo, hi, refractory, prev_beyond, last_det, t0):
     """Detections of v (T, N) as (local frame index, channel), by frame then channel."""
     T, N = v.shape
-    out = np.empty(max(1024, 4 * N), np.int64)
+    out = np.empty((2, max(1024, 4 * N)), np.int64)
     start, k = _crossings_kernel(v, 0, lo, hi, refractory, prev_beyond, last_det, t0, out)
     if start < T:
-        parts = [out[:k].copy()]
+        parts = [out[:, :k].copy()]
         while start < T:
-            out = np.empty(2 * out.shape[0], np.int64)
+            out = np.empty((2, 2 * out.shape[1]), np.int64)
             start, k = _crossings_kernel(v, start, lo, hi, refractory, prev_beyond, last_det,
                                          t0, out)
-            parts.append(out[:k].copy())
-        flat = np.concatenate(parts)
-    else:
-        flat = out[:k]
-    return flat // N, flat % N
+            parts.append(out[:, :k].copy())
+        out = np.concatenate(parts, axis=1)
+        k = out.shape[1]
+    return out[0, :k], out[1, :k]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -70,10 +70,8 @@ class CultureHealth:
                     "active_fraction": 0.0, "hyperactive_channels": 0, "score": 0.0,
                     "status": "empty"}
         r = k / duration_s
-        active = r >= self.min_rate_hz
-        hyper = r > self.max_rate_hz
-        n_active = int(np.count_nonzero(active))
-        n_hyper = int(np.count_nonzero(hyper))
+        n_active = int(np.count_nonzero(r >= self.min_rate_hz))
+        n_hyper = int(np.count_nonzero(r > self.max_rate_hz))
         score = (n_active - n_hyper) / n
         frac = n_active / n
         if frac < self.min_active_fraction:
@@ -82,7 +80,7 @@ class CultureHealth:
             status = "hyperactive"
         else:
             status = "healthy"
-        return {"mean_rate_hz": float(r.mean()), "max_rate_hz": float(r.max()),
+        return {"mean_rate_hz": float(r.sum()) / n, "max_rate_hz": float(r.max()),
                 "active_channels": n_active, "active_fraction": frac,
                 "hyperactive_channels": n_hyper, "score": float(score), "status": status}
 
