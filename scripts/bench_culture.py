@@ -87,8 +87,9 @@ def si_detect(recording):
 
 
 def score_rows(name, traces, recording, mea, gt_s, gt_u, n_units, unit_channel, positions,
-               radius):
-    snr, _ = unit_snr(traces, gt_s, gt_u, n_units, sample_rate_hz=FS)
+               radius, snr=None):
+    if snr is None:
+        snr, _ = unit_snr(traces, gt_s, gt_u, n_units, sample_rate_hz=FS)
     rows = []
     for det_name, (ds, dc) in (("host `SpikeDetector`", host_detect(mea, traces)),
                                ("SpikeInterface `detect_peaks`", si_detect(recording))):
@@ -166,7 +167,8 @@ def main() -> None:
                       to_recording(block, culture), culture.mea,
                       gt["sample"] - block.t0_sample, gt["neuron"].astype(np.int64),
                       culture.n_neurons, culture.nearest_channel,
-                      culture.electrode_positions_um, 1.5 * culture.mea.electrode_pitch_um)
+                      culture.electrode_positions_um, 1.5 * culture.mea.electrode_pitch_um,
+                      snr=culture.unit_snr())
 
     rec, sorting = generate_ground_truth_recording(
         durations=[SECONDS], sampling_frequency=float(FS), num_channels=32, num_units=20,
@@ -190,8 +192,10 @@ def main() -> None:
         f"generated recording: `main_channel_id`, radius {SI_RADIUS_UM:.0f} µm on its 20 µm "
         "probe); a detection is true if it matches some spike. 'Chance' scores the same "
         "detections shifted by 50 ms: the matches that coincidence alone gives at this "
-        "firing rate (the culture's bursts make it sizeable). Recall by SNR: pooled recall of units whose mean-"
-        "waveform peak / MAD sigma is in the bin (number of units in brackets).\n")
+        "firing rate (the culture's bursts make it sizeable). Recall by SNR: pooled recall of units whose SNR is "
+        "in the bin (number of units with spikes in brackets); culture: true SNR (largest "
+        "trough amplitude / noise RMS), generated recording: mean-waveform peak / MAD sigma "
+        "(`unit_snr`).\n")
     lines.append("| data | detector | GT spikes | detections | recall | precision | "
                  "chance recall | chance precision | SNR 3-5 | SNR 5-8 | SNR 8-12 | "
                  "SNR >= 12 |")

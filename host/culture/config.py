@@ -221,7 +221,7 @@ class FieldConfig:
         Template extent before and after the trough.
     """
 
-    amplitude_median_uv: float = 300.0
+    amplitude_median_uv: float = 200.0
     amplitude_log_sd: float = 0.35
     min_distance_um: float = 20.0
     cutoff_um: float = 400.0
