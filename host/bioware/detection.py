@@ -454,6 +454,7 @@ class SpikeDetector:
         self._sigma = None          # σ in the unit of the last input kind
         self._sigma_kind = None     # "f" (µV) or "i" (codes)
         self._bounds_key = self._bounds_sigma = self._bounds_cache = None
+        self._never_f = None
         self.reset()
 
     # -- state ---------------------------------------------------------
@@ -538,6 +539,25 @@ class SpikeDetector:
         t = np.where(sigma > 0, t, 32767)
         return np.clip(t, 1, 32767).astype(np.int64)
 
+    def _fast_bounds(self, sigma, kind):
+        """(lo, hi) straight from σ; equal to ``_bounds(_thresholds_for(σ))``.
+
+        The float, single-polarity case (the common one) is done in a few
+        array operations, since it runs on every frame of the per-frame and
+        running policies.
+        """
+        if kind != "f" or self._pol == Polarity.BOTH.value:
+            return self._bounds(self._thresholds_for(sigma, kind), kind)
+        thr = self.config.spike_threshold_sigma * sigma
+        if not sigma.all():
+            thr[sigma <= 0] = np.inf
+        never = self._never_f
+        if never is None or never.shape != thr.shape:
+            never = self._never_f = np.full(thr.shape, np.inf)
+        if self._pol == Polarity.NEGATIVE.value:
+            return -thr, never
+        return -never, thr
+
     def _bounds(self, thr, kind):
         """Fold polarity into per-channel (lo, hi) bounds: beyond is x <= lo or x >= hi."""
         pol = self._pol_arr
@@ -606,7 +626,7 @@ class SpikeDetector:
         key = (id(sigma), kind)
         if self._bounds_key != key or self._bounds_sigma is not sigma:
             # σ unchanged (calibrated policy): reuse the bounds, no per-frame array work
-            self._bounds_cache = self._bounds(self._thresholds_for(sigma, kind), kind)
+            self._bounds_cache = self._fast_bounds(sigma, kind)
             self._bounds_key, self._bounds_sigma = key, sigma
         lo, hi = self._bounds_cache
         if kind == "i" and (v.dtype.itemsize > 2 or v.dtype.kind == "u"):

@@ -223,3 +223,13 @@ def test_float_noise_estimate_is_exact_frame_after_frame(seed, scales, T):
         x[:, 2] = np.round(x[:, 2])           # ties
         d.detect_arrays(x)
         assert np.array_equal(d.noise_sigma, np.median(np.abs(x), axis=0) / 0.6745)
+
+
+@pytest.mark.parametrize("polarity", ["negative", "positive", "both"])
+@pytest.mark.parametrize("kind", ["f", "i"])
+def test_fast_bounds_equal_the_reference_bounds(polarity, kind):
+    d = SpikeDetector(MEAConfig(num_channels=5), polarity=polarity)
+    sigma = np.array([0.0, 1.0, 2.5, 1e-9, 7.3])
+    lo, hi = d._fast_bounds(sigma.copy(), kind)
+    rlo, rhi = d._bounds(d._thresholds_for(sigma, kind), kind)
+    assert np.array_equal(lo, rlo) and np.array_equal(hi, rhi)
