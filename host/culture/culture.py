@@ -413,7 +413,8 @@ class Culture:
 
         Keys: ``samples``, ``duration_s``, ``n_spikes``, ``rate_hz`` (mean,
         median, p10, p90 over neurons), ``fraction_in_0p1_10hz``,
-        ``burst_count``, ``bursts_per_minute``, ``spikes_per_channel``
+        ``burst_count``, ``burst_duration_ms_median`` and
+        ``inter_burst_interval_s_median`` (None without bursts), ``bursts_per_minute``, ``spikes_per_channel``
         (ground-truth spikes by nearest channel), ``saturated_codes``.
         """
         duration = self._t / self.sample_rate_hz
@@ -436,6 +437,10 @@ class Culture:
             },
             "fraction_in_0p1_10hz": float(np.mean((rates >= 0.1) & (rates <= 10.0))),
             "burst_count": int(len(bursts)),
+            "burst_duration_ms_median": (float(np.median(np.diff(bursts, axis=1)) * BIN_MS)
+                                         if len(bursts) else None),
+            "inter_burst_interval_s_median": (float(np.median(np.diff(bursts[:, 0])) * BIN_MS
+                                                    / 1000.0) if len(bursts) > 1 else None),
             "bursts_per_minute": float(len(bursts) / duration * 60.0) if duration > 0 else 0.0,
             "spikes_per_channel": per_channel.tolist(),
             "saturated_codes": int(self._saturated),
