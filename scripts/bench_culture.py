@@ -192,8 +192,8 @@ def main() -> None:
         f"generated recording: `main_channel_id`, radius {SI_RADIUS_UM:.0f} µm on its 20 µm "
         "probe); a detection is true if it matches some spike. 'Chance' scores the same "
         "detections shifted by 50 ms: the matches that coincidence alone gives at this "
-        "firing rate (the culture's bursts make it sizeable). Recall by SNR: pooled recall of units whose SNR is "
-        "in the bin (number of units with spikes in brackets); culture: true SNR (largest "
+        "firing rate (the culture's bursts make it sizeable). Recall by SNR: pooled recall "
+        "of units whose SNR is in the bin (number of units with spikes in brackets); culture: true SNR (largest "
         "trough amplitude / noise RMS), generated recording: mean-waveform peak / MAD sigma "
         "(`unit_snr`).\n")
     lines.append("| data | detector | GT spikes | detections | recall | precision | "

@@ -394,7 +394,7 @@ class Culture:
 
         self._t = end
         self._record(spikes, end, saturated)
-        return CultureBlock(t0, np.ascontiguousarray(voltages), codes, spikes, saturated)
+        return CultureBlock(t0, voltages.copy(), codes, spikes, saturated)
 
     # --- run statistics ------------------------------------------------------------
 
@@ -414,8 +414,9 @@ class Culture:
         Keys: ``samples``, ``duration_s``, ``n_spikes``, ``rate_hz`` (mean,
         median, p10, p90 over neurons), ``fraction_in_0p1_10hz``,
         ``burst_count``, ``burst_duration_ms_median`` and
-        ``inter_burst_interval_s_median`` (None without bursts), ``bursts_per_minute``, ``spikes_per_channel``
-        (ground-truth spikes by nearest channel), ``saturated_codes``.
+        ``inter_burst_interval_s_median`` (None without bursts),
+        ``bursts_per_minute``, ``spikes_per_channel`` (ground-truth spikes by
+        nearest channel), ``saturated_codes``.
         """
         duration = self._t / self.sample_rate_hz
         n_bins = -(-self._t // self._bin_samples)
