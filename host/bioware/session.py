@@ -324,7 +324,8 @@ class BioHybridSession:
         t_start_s : float, optional
             Time of the first sample; default, where the last frame ended.
         stim_times_s : sequence of float, optional
-            Stimulus times for artifact blanking.
+            Stimulus times (s) for artifact blanking; checked always, used
+            when an ``artifact_rejector`` is configured.
 
         Raises
         ------
@@ -358,6 +359,10 @@ class BioHybridSession:
             raise OverflowError(f"this frame ends at AER tick {last_tick}, beyond the 32-bit "
                                 f"timestamp; call reset() to start a new epoch or lower hw_clock_hz")
 
+        if stim_times_s is not None:
+            st = np.asarray(stim_times_s, dtype=np.float64).reshape(-1)
+            if st.size and not np.isfinite(st).all():
+                raise ValueError("stim_times_s must be finite")
         blanked = 0
         if self.artifact_rejector is not None and stim_times_s is not None:
             v = self.artifact_rejector.blank(v, stim_times_s, fs, t0)

@@ -165,6 +165,8 @@ def test_empty_frame_and_bad_input_leave_the_session_intact():
         s.process_frame(published_frame(), t_start_s=-1.0)
     with pytest.raises(ValueError, match="channels"):
         s.process_frame(np.zeros((10, 9)))
+    with pytest.raises(ValueError, match="stim_times_s"):
+        s.process_frame(published_frame(), stim_times_s=[float("nan")])
     assert s.round_count == 1 and s.detector.frames_seen == 0
     assert s.process_frame(published_frame()).num_spikes == 20
 
