@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import welch
 from scipy.spatial import cKDTree
 
@@ -375,3 +377,30 @@ def test_gateware_pdm_lanes_drive_the_opsin_like_their_density():
     # The per-sample mean of a 5000-cycle-per-sample stream is the density.
     fast = StochasticLanes(60).run(codes, 5000 * 40).reshape(40, 5000, 60).mean(1)
     np.testing.assert_allclose(fast[:, lit].mean(0), density[lit], atol=0.02)
+
+
+TINY = (CultureConfig().with_network(n_neurons=60, connection_probability=0.5,
+                                     background_rate_hz=30.0).with_seed(2))
+
+
+@settings(max_examples=60 if LONG else 6, deadline=None)
+@given(cuts=st.lists(st.integers(0, 900), min_size=1, max_size=12),
+       lanes=st.lists(st.integers(0, 59), min_size=0, max_size=4, unique=True),
+       density=st.floats(0.0, 1.0))
+def test_block_split_property(cuts, lanes, density):
+    total = 3000
+
+    def led_fn(t0, n, n_lanes):
+        t = np.arange(t0, t0 + n)
+        led = np.zeros((n, n_lanes))
+        led[:, lanes] = (((t * 40503) % 1024) < density * 1024)[:, None]
+        return led
+
+    sizes, left = [], total
+    for c in cuts:
+        sizes.append(min(c, left))
+        left -= sizes[-1]
+    sizes.append(left)
+    _, whole = _run_in_blocks(TINY, [total], led_fn)
+    _, pieces = _run_in_blocks(TINY, sizes, led_fn)
+    _same_bytes(whole, pieces)
