@@ -93,6 +93,8 @@ def anchor_windows(gt: GroundTruth, n_windows: int) -> dict:
     for w in range(n_windows):
         a, b = w * 6000, (w + 1) * 6000
         m = (gt.spike_times >= a) & (gt.spike_times < b)
+        if gt.home is not None:   # only neurons whose home electrode is among the 8 can be recalled here
+            m &= gt.home[:, :8].any(axis=1)[gt.spike_units]
         sub = GroundTruth(np.ascontiguousarray(gt.samples_uv[a:b, :8]), gt.sample_rate, gt.spike_times[m] - a,
                           gt.spike_units[m], None if gt.templates_uv is None else gt.templates_uv[:, :, :8],
                           None if gt.home is None else gt.home[:, :8], gt.name,
@@ -123,26 +125,32 @@ def speed() -> list[str]:
     pos = np.c_[np.tile([0.0, 32.0], C // 2), 20.0 * (np.arange(C) // 2)]   # Neuropixels-like columns
     out = []
     for label, p, positions in (("default", DEFAULT, pos), ("no spatial rule", CodecParams(spatial_radius_um=0), None)):
-        enc = Encoder(C, fs, p, uv_per_code=0.195, positions_um=positions)
-        t0 = time.perf_counter()
-        parts = [enc.push(x[:2 * fs])]                       # first block: includes the MAD calibration
-        t1 = time.perf_counter()
-        for i in range(2 * fs, secs * fs, fs):
-            parts.append(enc.push(x[i:i + fs]))
-        parts.append(enc.finish())
-        t2 = time.perf_counter()
-        data = b"".join(parts)
-        steady = (t2 - t1) / (secs - 2)
-        total = (t2 - t0) / secs
-        dec = Decoder()
-        t3 = time.perf_counter()
-        for i in range(0, len(data), 1 << 20):
-            for _ in dec.feed(data[i:i + 1 << 20]):
-                pass
-        dec.close()
-        t4 = time.perf_counter()
-        out.append(f"| {label} | {1 / steady:.0f}x | {1 / total:.0f}x | {(t1 - t0) * 1e3:.0f} ms | "
-                   f"{secs / (t4 - t3):.0f}x | {enc.stats.n_events / secs / C:.1f} | "
+        # Best of three runs: the machine is shared, and the minimum is the
+        # code's own cost (as timeit reports it).
+        steady, total, first, dect = [], [], [], []
+        for _ in range(3):
+            enc = Encoder(C, fs, p, uv_per_code=0.195, positions_um=positions)
+            t0 = time.perf_counter()
+            parts = [enc.push(x[:2 * fs])]                   # first block: includes the MAD calibration
+            t1 = time.perf_counter()
+            for i in range(2 * fs, secs * fs, fs):
+                parts.append(enc.push(x[i:i + fs]))
+            parts.append(enc.finish())
+            t2 = time.perf_counter()
+            data = b"".join(parts)
+            dec = Decoder()
+            t3 = time.perf_counter()
+            for i in range(0, len(data), 1 << 20):
+                for _ in dec.feed(data[i:i + (1 << 20)]):
+                    pass
+            dec.close()
+            t4 = time.perf_counter()
+            steady.append((t2 - t1) / (secs - 2))
+            total.append((t2 - t0) / secs)
+            first.append(t1 - t0)
+            dect.append((t4 - t3) / secs)
+        out.append(f"| {label} | {1 / min(steady):.0f}x | {1 / min(total):.0f}x | {min(first) * 1e3:.0f} ms | "
+                   f"{1 / min(dect):.0f}x | {enc.stats.n_events / secs / C:.1f} | "
                    f"{x.size * 2 / len(data):.0f}x |")
     return out
 
@@ -157,9 +165,9 @@ def rd_plot(rows_by_data: dict, q_by_data: dict) -> None:
         d = np.array([m.rmse_spike_uv for _, _, m in rows])
         ret = np.array([m.retained for _, _, m in rows])
         sc = ax.scatter(r, d, c=ret, cmap="viridis", vmin=0.8, vmax=1.0, s=40, zorder=3, label="codec operating points")
-        for (label, p, m) in rows:
-            ax.annotate(label.split(" (")[0], (m.event_ratio, m.rmse_spike_uv), fontsize=7, xytext=(4, 3),
-                        textcoords="offset points")
+        for i, (label, p, m) in enumerate(rows):
+            ax.annotate(label.split(" (")[0], (m.event_ratio, m.rmse_spike_uv), fontsize=6,
+                        xytext=(4, 8 if i % 2 else -10), textcoords="offset points")
         q = q_by_data[name]
         ax.scatter([q.event_ratio], [q.rmse_spike_uv], marker="x", color="C3", s=60,
                    label=f"quantize+zstd, matched RMSE (retained {q.retained:.2f})")
@@ -221,12 +229,13 @@ def main() -> int:
                   f"{a['rmse']:.2f} | {a['recall']:.3f} | {a['retained']:.3f} |")
     md += ["", "### Speed: 384 channels, int16, 30 kHz, one core", "",
            "Synthetic: Gaussian noise (5 µV) plus 10 spikes/s/channel. *steady*: blocks after the first; "
-           "*overall*: 8 s including the first block's MAD noise calibration.", "",
+           "*overall*: 8 s including the first block's MAD noise calibration. Best of three runs "
+           "(the machine is shared with other jobs).", "",
            "| encoder | encode, steady (x real time) | encode, overall | first block | decode (x real time) "
            "| events/s/channel | ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
     md += speed()
     rd_plot(rows_by, q_by)
-    md += ["", f"![rate-distortion](codec_rd.png)", "",
+    md += ["", "![rate-distortion](codec_rd.png)", "",
            f"Bench run time {time.perf_counter() - t_start:.0f} s.", ""]
     OUT_MD.parent.mkdir(parents=True, exist_ok=True)
     OUT_MD.write_text("\n".join(md))

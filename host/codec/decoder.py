@@ -180,7 +180,6 @@ def decode(data: bytes, fill: str = "zeros", seed: int = 0) -> Decoded:
         raise ValueError(f"fill must be 'zeros' or 'noise', not {fill!r}")
     header, evs, sizes = _parse_all(data)   # validates everything before allocating the output
     events = _concat(evs, header.params.snippet_length)
-    B = header.params.block_size
     out = np.concatenate([_background(header, b, n, fill, seed) for b, n in enumerate(sizes)])
     _render(out, 0, events.times, events.channels, events.snippets_uv, header.params.pre)
     return Decoded(header, events, out)

@@ -162,11 +162,13 @@ class Encoder:
         channels = channels.astype(np.int64)
         if channels.min() < 0 or channels.max() >= self.n_channels:
             raise ValueError(f"detection channel outside 0..{self.n_channels - 1}")
-        first_open = self._block * self.params.block_size
-        end = self.stats.n_samples + n_new
-        if times.min() < first_open or times.max() >= end:
-            raise ValueError(f"detection times must lie in {first_open}..{end - 1}: samples before "
-                             f"{first_open} are already encoded, samples from {end} not yet pushed")
+        # Each detection comes with the chunk holding its sample: then every
+        # block (and the spatial rule's lookahead) sees the same detections
+        # whatever the chunking.
+        start, end = self.stats.n_samples, self.stats.n_samples + n_new
+        if times.min() < start or times.max() >= end:
+            raise ValueError(f"detection times must lie in this chunk's samples {start}..{end - 1}, "
+                             f"not {times.min()}..{times.max()}")
         return times, channels
 
     # -- public API ---------------------------------------------------------
@@ -178,8 +180,8 @@ class Encoder:
         samples : numpy.ndarray
             ``(n, n_channels)``, int16 codes or float µV.
         detections : tuple of arrays, optional
-            External mode only: ``(sample_times, channels)`` of events, global
-            sample indices inside the samples pushed so far including this chunk.
+            External mode only: ``(sample_times, channels)`` of the events whose
+            sample is in this chunk (global sample indices).
 
         Raises
         ------

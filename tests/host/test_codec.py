@@ -287,6 +287,18 @@ def test_external_detections_from_aer_words_become_the_events():
         encode(x, FS, detections=(np.array([5, 5]), np.array([1, 1])))
     with pytest.raises(ValueError, match="channel"):
         encode(x, FS, detections=(np.array([5]), np.array([4])))
+    enc = Encoder(4, FS, external=True)
+    enc.push(x[:100], (np.array([50]), np.array([1])))
+    with pytest.raises(ValueError, match="this chunk"):
+        enc.push(x[100:200], (np.array([60]), np.array([1])))     # a sample of the previous chunk
+    # chunked pushes, each with its own detections, give the one-shot bytes
+    one, _ = encode(x, FS, CodecParams(block_size=2000), detections=(dt, dc), positions_um=column(4))
+    enc = Encoder(4, FS, CodecParams(block_size=2000), external=True, positions_um=column(4))
+    parts = []
+    for a in range(0, x.shape[0], 1234):
+        m = (dt >= a) & (dt < a + 1234)
+        parts.append(enc.push(x[a:a + 1234], (dt[m], dc[m])))
+    assert b"".join(parts) + enc.finish() == one
 
 
 # -- streaming and determinism ----------------------------------------------------------

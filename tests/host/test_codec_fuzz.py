@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from bioloop.host.codec import CodecError, CodecParams, Decoder, decode, encode, read_events
 
 LONG = os.environ.get("BIOLOOP_LONG") == "1"
-N_CASES = 20000 if LONG else 400
+N_CASES = 50000 if LONG else 400
 
 
 def _stream(params, n=4000, c=3, seed=0, positions=True):
