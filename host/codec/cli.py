@@ -127,20 +127,24 @@ def decode(input, output, fill, seed):
 
 
 @codec_cli.command("eval")
+@click.option("--data", type=click.Choice(["spikeinterface", "culture"]), default="spikeinterface",
+              show_default=True, help="Ground truth: SpikeInterface's generator or the in-silico culture.")
 @click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds of ground truth.")
-@click.option("--channels", type=int, default=32, show_default=True)
-@click.option("--units", type=int, default=10, show_default=True)
+@click.option("--channels", type=int, default=32, show_default=True, help="(spikeinterface)")
+@click.option("--units", type=int, default=10, show_default=True, help="(spikeinterface)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_param_options
-def eval_(duration, channels, units, seed, **kw):
-    """Score the codec and baselines on a seeded SpikeInterface ground-truth recording."""
+def eval_(data, duration, channels, units, seed, **kw):
+    """Score the codec and baselines on seeded ground truth (no download)."""
     from rich.console import Console
     from rich.table import Table
-    from .evaluate import Scorer, evaluate_codec, ground_truth_recording, lossless_baselines, quantize_baseline
+    from .evaluate import (Scorer, culture_recording, evaluate_codec, ground_truth_recording, lossless_baselines,
+                           quantize_baseline)
     p = _params(**kw)
     with _progress() as prog:
         task = prog.add_task("evaluating", total=4)
-        gt = ground_truth_recording(duration, channels, units, seed=seed)
+        gt = (ground_truth_recording(duration, channels, units, seed=seed) if data == "spikeinterface"
+              else culture_recording(duration, seed=seed))
         scorer = Scorer(gt, ref_k=5.0, refractory=p.refractory, polarity=p.polarity)
         prog.advance(task)
         rows = [scorer.score("original", gt.samples_uv, gt.samples_uv.size * 2)]
@@ -151,14 +155,15 @@ def eval_(duration, channels, units, seed, **kw):
         prog.advance(task)
         lossless = lossless_baselines(gt.samples_uv)
         prog.advance(task)
-    tab = Table(title=f"{duration:g} s, {channels} ch, {units} units, seed {seed}; {gt.spike_times.size} GT spikes")
-    for col in ("method", "bytes", "ratio", "RMSE µV", "RMSE spikes µV", "recall", "precision"):
+    tab = Table(title=f"{gt.name}, {duration:g} s; {gt.spike_times.size} GT spikes")
+    for col in ("method", "bytes", "ratio", "RMSE µV", "RMSE spikes µV", "recall", "retained", "precision"):
         tab.add_column(col)
     for r in rows:
         tab.add_row(r.method, str(r.n_bytes), f"{r.event_ratio:.0f}x", f"{r.rmse_uv:.2f}",
-                    f"{r.rmse_spike_uv:.2f}", f"{r.recall:.3f}", f"{r.precision:.3f}")
+                    f"{r.rmse_spike_uv:.2f}", f"{r.recall:.3f}", f"{r.retained:.3f}", f"{r.precision:.3f}")
     for name, n in lossless.items():
-        tab.add_row(name + " (lossless)", str(n), f"{gt.samples_uv.size * 2 / n:.1f}x", "≤0.1", "≤0.1", "-", "-")
+        tab.add_row(name + " (lossless)", str(n), f"{gt.samples_uv.size * 2 / n:.1f}x", "≤0.1", "≤0.1",
+                    f"{rows[0].recall:.3f}", "1.000", f"{rows[0].precision:.3f}")
     Console().print(tab)
 
 

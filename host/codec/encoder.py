@@ -220,10 +220,10 @@ class Encoder:
         """Encode what is left and the end block; return those bytes."""
         if self._finished:
             raise RuntimeError("encoder already finished")
-        self._finished = True
-        out = []
         if self._dtype is None:
             raise ValueError("no samples were pushed; an empty stream has nothing to encode")
+        self._finished = True
+        out = []
         p = self.params
         # real samples from the current block start to the end of the stream
         while (left := self._fill - p.pre) > 0:

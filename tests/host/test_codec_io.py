@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bioloop.host.codec import CodecParams, decode, encode
+from bioloop.host.codec import CodecParams, decode, encode, read_events
 from bioloop.host.codec.cli import codec_cli
 from bioloop.host.codec.evaluate import (MATCH_MS, Scorer, evaluate_codec, ground_truth_recording, match,
                                          quantize_baseline)
@@ -103,6 +103,16 @@ def test_cli_encode_decode_eval(gt, tmp_path):
     res = r.invoke(codec_cli, ["eval", "--duration", "1", "--channels", "4", "--units", "2"])
     assert res.exit_code == 0, res.output
     assert "codec" in res.output and "zstd" in res.output
+    # gateware AER words as the detections
+    from bioloop.host.aer import AERType, pack
+    t = np.array([300, 1200, 5000, 5007])
+    c = np.array([0, 5, 2, 3])
+    np.save(tmp_path / "w.npy", pack(c, 0, AERType.SPIKE.value, t))
+    res = r.invoke(codec_cli, ["encode", str(tmp_path / "x.npy"), str(tmp_path / "a.blsc"), "--rate", "30000",
+                               "--aer", str(tmp_path / "w.npy"), "--spatial-radius-um", "0"])
+    assert res.exit_code == 0, res.output
+    _, ev, _ = read_events((tmp_path / "a.blsc").read_bytes())
+    assert set(zip(ev.times.tolist(), ev.channels.tolist())) == set(zip(t.tolist(), c.tolist()))
 
 
 def test_match_counts_by_hand():
