@@ -60,17 +60,25 @@ def _fixed_bits(v, n):
 
 
 def _golden_payload(counts, gaps, scales, zq):
-    """Textbook Rice codes, LSB-first bit strings, best k by exhaustive cost."""
+    """Textbook Rice codes, LSB-first bit strings, best k by exhaustive cost, the deltas of docs/codec.md."""
     def best(v, kmax):
         costs = [sum(len(_rice_bits(int(x), k)) for x in v) for k in range(kmax + 1)]
         return int(np.argmin(costs))
     bits = ""
-    for arr, kbits in ((counts, 4), (gaps, 5), (scales, 3)):
+    ds, prev_c = [], None
+    for c, s in zip(np.repeat(np.arange(counts.size), counts), scales):
+        ds.append(int(s) - (0 if c != prev_c else ds_prev))
+        ds_prev, prev_c = int(s), c
+    zds = [2 * v if v >= 0 else -2 * v - 1 for v in ds]
+    for arr, kbits in ((counts, 4), (gaps, 5), (np.array(zds), 3)):
         k = best(arr, (1 << kbits) - 1)
         bits += _fixed_bits(k, kbits) + "".join(_rice_bits(int(v), k) for v in arr)
-    for j in range(zq.shape[1]):
-        k = best(zq[:, j], 7)
-        bits += _fixed_bits(k, 3) + "".join(_rice_bits(int(v), k) for v in zq[:, j])
+    q = unzigzag(zq)
+    for j in range(q.shape[1]):
+        d = q[:, j] - (q[:, j - 1] if j else 0)
+        col = [2 * int(v) if v >= 0 else -2 * int(v) - 1 for v in d]
+        k = best(col, 7)
+        bits += _fixed_bits(k, 3) + "".join(_rice_bits(v, k) for v in col)
     bits += "0" * (-len(bits) % 8)
     return bytes(int(bits[i:i + 8][::-1], 2) for i in range(0, len(bits), 8))
 
