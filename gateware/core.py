@@ -1,0 +1,275 @@
+"""Core: the whole fast loop behind one AXI4-Lite slave and two AXI-Streams (DESIGN.md §1, §3, §5).
+
+::
+
+    s_axil ─► CSRBank ─► configuration, tables, counters, status, latency probe
+    samples ─► AERPath (Detector ─► AEREncoder ─► AERRouter) ─┬─ host port ─┐
+                                                             └─ stim port ─► StimPath ─► led
+                                             StimPath STIM words ──────────┴─► merge ─► aer (TLAST)
+
+One clock domain at :data:`~bioloop.gateware.layouts.FCLK_HZ`. The
+cycle-exact model is :class:`bioloop.host.models.core.Core`; the choices made
+where the register map and the blocks do not line up exactly are listed in
+``docs/core.md``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import ResetInserter
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .aer_path import AERPath
+from .csr import AXI4LiteSignature, CSRBank
+from .encoder import lowest_set
+from .layouts import AERWord, sample_stream
+from .regmap import RegisterMap
+from .stim_path import StimPath
+
+__all__ = ["Core", "AEROutBeat", "PROBE_OFFSET", "LATENCY_BITS"]
+
+#: One 64-bit AXI-Stream beat of the AER output: the word and TLAST.
+AEROutBeat = data.StructLayout({"data": AERWord, "last": 1})
+
+#: The probe stamps the cycle in which a detection is visible at the
+#: Detector's output, two edges after the handshake of the beat carrying the
+#: crossing; adding this gives the latency from that handshake (DESIGN.md §6).
+PROBE_OFFSET = 2
+#: Width of the cycle stamps and of the latency measurements.
+LATENCY_BITS = 16
+
+
+def _write(m: Module, dst, src, data=None) -> None:
+    """Drive a block's write port from a CSR bank table port (widths may differ)."""
+    m.d.comb += [dst.addr.eq(src.addr), dst.data.eq(src.data if data is None else data),
+                 dst.en.eq(src.en)]
+
+
+class Core(wiring.Component):
+    """The bioloop core: AERPath and StimPath under one register map.
+
+    Parameters
+    ----------
+    n_channels : int
+        Recording channels N (even, 2..4096).
+    n_lanes : int
+        Stim lanes K (1..4096).
+    fanout : int
+        Route fanout F (1..256).
+    seed0, lane_mode
+        StochasticLanes seed of lane 0 and mode (defaults 0xACE1, "independent").
+    pulse_init, theta_init
+        Reset pulse length (frames) and θ (Q8.8) of every lane.
+    fifo_depth : int
+        STIM word FIFO of the StimUnit.
+    duty_window, limit_pulse, limit_duty, limit_lit
+        Safety's elaboration-time window and hard limits (cycles, cycles,
+        cycles per window, lanes); the CSRs can only tighten them.
+        ``safety_pulse_bits`` is fixed at 20.
+
+    Members
+    -------
+    s_axil : In(AXI4LiteSignature(regmap.addr_width))
+        Control and status registers (:class:`~bioloop.gateware.regmap.RegisterMap`).
+    samples : In(stream of SampleBeat)
+        32-bit sample beats, channel 2i low, 2i+1 high, ``last`` (TLAST) on the
+        final beat of each frame. Not ready while ``control.enable`` is 0 or the
+        Detector sweeps its state after a (soft) reset.
+    aer : Out(stream of AEROutBeat)
+        64-bit AER words (SPIKE, OVERFLOW from the AER path; STIM, OVERFLOW
+        from the StimPath), ``last`` on every ``aer_block_words``-th word.
+    led : Out(K)
+        LED drive after Safety, registered.
+    """
+
+    def __init__(self, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, *,
+                 seed0: int = 0xACE1, lane_mode: str = "independent", pulse_init: int = 20,
+                 theta_init: int = 256, fifo_depth: int = 16, duty_window: int = 1_000_000,
+                 limit_pulse: int = 500_000, limit_duty: int | None = None,
+                 limit_lanes: int | None = None):
+        try:
+            self.regmap = RegisterMap(n_channels, n_lanes, fanout)
+            self.bank = CSRBank(self.regmap)
+            self.aer_path = AERPath(n_channels, fanout)
+            self.stim_path = StimPath(n_lanes, seed0=seed0, lane_mode=lane_mode, code_init=0,
+                                      theta_init=theta_init, pulse_bits=16, pulse_init=pulse_init,
+                                      fifo_depth=fifo_depth, safety_pulse_bits=20,
+                                      duty_window=duty_window, limit_pulse=limit_pulse,
+                                      limit_duty=limit_duty, limit_lanes=limit_lanes)
+        except (TypeError, ValueError):
+            for obj in vars(self).values():
+                if hasattr(obj, "_MustUse__used"):
+                    obj._MustUse__silence = True
+            self._MustUse__silence = True
+            raise
+        self.n_channels, self.n_lanes, self.fanout = n_channels, n_lanes, fanout
+        self.params = dict(seed0=seed0, lane_mode=lane_mode, pulse_init=pulse_init,
+                           theta_init=theta_init, fifo_depth=fifo_depth,
+                           duty_window=self.stim_path.safety.duty_window,
+                           limit_pulse=self.stim_path.safety.limit_pulse,
+                           limit_duty=self.stim_path.safety.limit_duty,
+                           limit_lanes=self.stim_path.safety.limit_lanes)
+        super().__init__({
+            "s_axil": In(AXI4LiteSignature(self.regmap.addr_width)),
+            "samples": In(sample_stream()),
+            "aer": Out(stream.Signature(AEROutBeat)),
+            "led": Out(n_lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        N, K = self.n_channels, self.n_lanes
+        bank, ap, sp = self.bank, self.aer_path, self.stim_path
+        m.submodules.bank = bank
+        # soft_reset clears the AER path (pipelines, frame counter, Detector state sweep);
+        # its tables live in block RAM, which a reset does not touch.
+        m.submodules.aer_path = ResetInserter(bank.soft_reset)(ap)
+        m.submodules.stim_path = sp
+        soft = bank.soft_reset
+        wiring.connect(m, wiring.flipped(self.s_axil), bank.s_axil)
+
+        # ---- samples in: gated by control.enable
+        m.d.comb += [
+            ap.samples.payload.eq(self.samples.payload),
+            ap.samples.valid.eq(self.samples.valid & bank.enable),
+            self.samples.ready.eq(ap.samples.ready & bank.enable),
+            ap.refractory.eq(bank.refractory),
+            ap.source.eq(bank.aer_source),
+            ap.clear.eq(0),
+        ]
+        _write(m, ap.threshold_write, bank.thresholds)
+        _write(m, ap.polarity_write, bank.polarity)
+        _write(m, ap.fanout_write, bank.route_count)
+        _write(m, ap.table_write, bank.routes)
+
+        # ---- StimPath configuration
+        max_duty_bits = len(sp.max_duty)
+        m.d.comb += [
+            sp.frame_tick.eq(ap.frame_tick),
+            sp.frame.eq(ap.frame),
+            sp.window.eq(bank.homeo_window),
+            sp.gain.eq(bank.homeo_gain),
+            sp.shift.eq(bank.homeo_shift),
+            sp.theta_min.eq(bank.theta_min),
+            sp.theta_max.eq(bank.theta_max),
+            sp.enable.eq(bank.homeo_enable),
+            sp.leak_shift.eq(bank.leak_shift),
+            sp.source.eq(bank.aer_source),
+            sp.max_pulse.eq(bank.safety_max_pulse),
+            sp.max_lanes.eq(bank.safety_max_lanes),
+        ]
+        if max_duty_bits >= 16:
+            m.d.comb += sp.max_duty.eq(bank.safety_max_duty)
+        else:
+            top = (1 << max_duty_bits) - 1
+            m.d.comb += sp.max_duty.eq(Mux(bank.safety_max_duty > top, top, bank.safety_max_duty))
+        _write(m, sp.code_wr, bank.lane_codes)
+        _write(m, sp.theta_wr, bank.theta)
+        _write(m, sp.src_wr, bank.homeo_src)
+        _write(m, sp.target_wr, bank.homeo_target)
+        _write(m, sp.pulse_wr, bank.pulse_lengths)
+        wiring.connect(m, ap.stim, sp.routed)
+        m.d.comb += self.led.eq(sp.led)
+
+        # ---- AER out: the router's host port and the STIM words, merged without loss.
+        # Round-robin when both are valid; once a word is offered it stays offered
+        # (locked) until taken, as AXI-Stream requires.
+        hv, sv = ap.host.valid, sp.stim.valid
+        locked = Signal()
+        lock_stim = Signal()
+        last_stim = Signal()          # the previous grant went to the STIM words
+        sel_stim = Signal()
+        m.d.comb += sel_stim.eq(Mux(locked, lock_stim, sv & (~hv | ~last_stim)))
+        out = self.aer
+        blk = Signal(16)
+        block_words = bank.aer_block_words
+        m.d.comb += [
+            out.valid.eq(Mux(sel_stim, sv, hv)),
+            out.payload.data.eq(Mux(sel_stim, sp.stim.payload, ap.host.payload)),
+            out.payload.last.eq(blk + 1 >= block_words),
+            ap.host.ready.eq(out.ready & ~sel_stim),
+            sp.stim.ready.eq(out.ready & sel_stim),
+            # Homeostasis counts the words as they leave the router (never stalled).
+            sp.spikes.valid.eq(ap.host.valid & ap.host.ready),
+            sp.spikes.payload.eq(ap.host.payload),
+        ]
+        taken = out.valid & out.ready
+        with m.If(taken):
+            m.d.sync += [locked.eq(0), last_stim.eq(sel_stim), blk.eq(Mux(out.payload.last, 0, blk + 1))]
+        with m.Elif(out.valid):
+            m.d.sync += [locked.eq(1), lock_stim.eq(sel_stim)]
+
+        # ---- counters: increments from stream handshakes, strobes and counter deltas
+        cnt = bank.count
+        deltas = {}
+        for name in ("framing_errors", "detections", "unmapped", "lost"):
+            prev = Signal(32, name=f"prev_{name}")
+            cur = getattr(ap, name)
+            m.d.sync += prev.eq(cur)
+            with m.If(soft):
+                m.d.sync += prev.eq(0)
+            deltas[name] = (cur - prev)[:32]
+        lost_due = Signal(33)         # encoder losses (and lost STIM words) not yet counted
+        lost_total = Signal(34)
+        lost_inc = Signal(2)
+        m.d.comb += [
+            lost_total.eq(lost_due + deltas["lost"] + sp.stim_lost),
+            lost_inc.eq(Mux(lost_total > 3, 3, lost_total)),
+        ]
+        m.d.sync += lost_due.eq(lost_total - lost_inc)
+        m.d.comb += [
+            cnt.frames.eq(self.samples.valid & self.samples.ready & self.samples.payload.last),
+            cnt.framing_errors.eq(deltas["framing_errors"] != 0),
+            cnt.detections.eq(deltas["detections"][:2]),
+            cnt.aer_words.eq(taken),
+            cnt.overflows.eq(lost_inc),
+            cnt.routed_entries.eq(ap.stim.valid & ap.stim.ready),
+            cnt.unmapped_words.eq(deltas["unmapped"] != 0),
+            cnt.stim_fires.eq(sp.fire),
+            cnt.safety_clamps.eq(sp.clamp_pulse | sp.clamp_duty | sp.clamp_lanes),
+        ]
+        m.d.sync += bank.theta_value.eq(sp.theta[bank.theta_select])
+
+        # ---- latency probe (DESIGN.md §5, §6): from the handshake of the beat whose
+        # crossing caused a lane's fire to that lane's first LED-high cycle.
+        cyc = Signal(LATENCY_BITS)
+        m.d.sync += cyc.eq(cyc + 1)
+        rows = N // 2
+        m.submodules.stamps = stamps = memory.Memory(shape=LATENCY_BITS, depth=rows, init=[])
+        st_w = stamps.write_port()
+        st_r = stamps.read_port()
+        tap = ap.spike_tap
+        pairs = Cat(*(tap[2 * r] | tap[2 * r + 1] for r in range(rows)))
+        row, any_spike = lowest_set(m, pairs, "probe_row") if rows > 1 else (Signal(1), pairs.any())
+        row_bits = max(1, (rows - 1).bit_length())
+        m.d.comb += [st_w.addr.eq(row), st_w.data.eq(cyc), st_w.en.eq(any_spike),
+                     st_r.addr.eq(ap.stim.payload.address[1:1 + row_bits])]
+        stamp2 = Signal(LATENCY_BITS)      # aligned with the StimUnit's registered fire strobe
+        m.d.sync += stamp2.eq(st_r.data)
+        armed = Signal()
+        lane = Signal(range(K) if K > 1 else 1)
+        start = Signal(LATENCY_BITS)
+        pulse_d = Signal()
+        pulses = sp.stim_unit.pulse
+        led_bit = Signal()
+        m.d.comb += led_bit.eq(self.led.bit_select(lane, 1))
+        elapsed = Signal(LATENCY_BITS + 1)
+        m.d.comb += elapsed.eq((cyc - start)[:LATENCY_BITS] + PROBE_OFFSET)
+        probe = bank.latency
+        top = (1 << LATENCY_BITS) - 1
+        m.d.comb += [probe.valid.eq(armed & led_bit),
+                     probe.cycles.eq(Mux(elapsed > top, top, elapsed))]
+        fire_lane = sp.fire_lane[:len(lane)]
+        with m.If(armed):
+            m.d.sync += pulse_d.eq(pulses.bit_select(lane, 1))
+            # A fire whose envelope ended (or never started) without light is not measured.
+            with m.If(led_bit | ~pulse_d):
+                m.d.sync += armed.eq(0)
+        with m.Elif(sp.fire & (sp.fire_lane < K)):
+            m.d.sync += [armed.eq(1), lane.eq(fire_lane), start.eq(stamp2),
+                         pulse_d.eq(pulses.bit_select(fire_lane, 1))]
+
+        with m.If(soft):
+            m.d.sync += [locked.eq(0), blk.eq(0), armed.eq(0)]
+        return m

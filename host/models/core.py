@@ -1,0 +1,391 @@
+"""Cycle-exact model of the gateware ``Core``: the block models wired as in the RTL.
+
+One :meth:`Core.edge` is one rising clock edge. Every block reads the values
+the others showed *before* the edge, as flip-flops do; the wiring, the AER
+output merge, the counters and the latency probe follow
+:mod:`bioloop.gateware.core` line by line (``docs/core.md`` lists the
+timing). Long stretches in which nothing can happen but free-running state
+(LFSRs, Safety's duty window, pulse envelopes, frame ticks) are taken by
+:meth:`Core.run_beats` in bulk without changing a bit of the result; the
+equivalence with the RTL is a test (``tests/gateware/test_core.py``).
+
+Configuration changes go through :meth:`csr_write` at the edge the RTL's
+CSR bank performs the write; the blocks see register fields from the next
+edge and table entries from the edge after (the bank registers its write
+ports), exactly as in the RTL.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from bioloop.gateware.layouts import AERType, Port
+from bioloop.gateware.regmap import RegisterMap
+from bioloop.gateware.csr import CSRBankModel
+from bioloop.host.aer import pack_one
+
+from .aer_path import AERPath
+from .homeostasis import Homeostasis, HomeostasisConstants
+from .lanes import StochasticLanes
+from .router import Route
+from .safety import Safety
+from .stim_unit import StimUnit
+
+__all__ = ["Core", "PROBE_OFFSET", "LATENCY_BITS"]
+
+PROBE_OFFSET = 2
+LATENCY_BITS = 16
+_MASK16 = (1 << LATENCY_BITS) - 1
+_U32 = (1 << 32) - 1
+
+
+class Core:
+    """Model of :class:`bioloop.gateware.core.Core` (same parameters).
+
+    Starts at the release of reset (edge 0 is the last reset edge). The model
+    keeps the AER words the output handed over in :attr:`words` (with their
+    TLAST flags in :attr:`lasts`), and, while :attr:`frame_leds` is not None,
+    sums the LED vector over the cycles of each frame (the edges at which its
+    beats were handshaked).
+    """
+
+    def __init__(self, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, *,
+                 seed0: int = 0xACE1, lane_mode: str = "independent", pulse_init: int = 1000,
+                 theta_init: int = 256, fifo_depth: int = 16, duty_window: int = 1_000_000,
+                 limit_pulse: int = 500_000, limit_duty: int | None = None,
+                 limit_lit: int | None = None):
+        self.regmap = rm = RegisterMap(n_channels, n_lanes, fanout)
+        N, K, F = n_channels, n_lanes, fanout
+        self.N, self.K, self.F = N, K, F
+        self.bank = CSRBankModel(rm)
+        v = self.bank.values
+        self.path = AERPath(N, F, refractory=v["refractory"], source=v["aer_source"])
+        self.unit = StimUnit(K, pulse_lengths=pulse_init, leak_shift=v["leak_shift"], source=v["aer_source"])
+        self.homeo = Homeostasis(K, theta_init=theta_init, window_frames=v["homeo_window"],
+                                 theta_min=v["theta_min"], theta_max=v["theta_max"],
+                                 enable=bool(v["homeo_enable"]))
+        limit_duty = duty_window // 2 if limit_duty is None else limit_duty
+        limit_lit = K if limit_lit is None else limit_lit
+        self.safety = Safety(K, duty_window, limit_pulse, limit_duty, limit_lit, pulse_bits=20)
+        self.lanes = StochasticLanes(K, seed0, lane_mode)
+        self.codes = np.zeros(K, dtype=np.int64)
+        self.targets = np.zeros(K, dtype=np.int64)
+        self.fifo_depth = fifo_depth
+        self._sync_registers()
+
+        self.edge_count = 0              # edges since reset release
+        self.sweep_end = N // 2          # samples are not ready up to and including this edge
+        self.tick = False                # frame_tick as visible before the next edge
+        # AER output merge
+        self.locked = self.lock_stim = self.last_stim = False
+        self.blk = 0
+        # STIM FIFO (SyncFIFOBuffered: an inner queue of depth-1 and an output register)
+        self.inner: deque[int] = deque()
+        self.r_rdy = False
+        self.r_data = 0
+        self.stim_lost_reg = 0           # STIM words lost and not yet reported (20-bit saturating)
+        self.stim_lost_strobe = False
+        # counter plumbing (as in the RTL: strobes registered, deltas of block counters)
+        self.fire_strobe = None          # lane of the fire visible now, or None
+        self.clamp_strobe = False
+        self.prev = {"framing_errors": 0, "unmapped": 0, "lost": 0}
+        self.lost_due = 0
+        # latency probe
+        self.stamps = np.zeros(max(1, N // 2), dtype=np.int64)
+        self.stamp_pipe = [0, 0]         # read data, then the copy aligned with the fire strobe
+        self.armed = False
+        self.probe_lane = 0
+        self.probe_start = 0
+        self.pulse_d = False
+        self.probes: list[int] = []      # every measurement, for tests
+        # pending configuration (edge -> callables) and outputs
+        self._pending: dict[int, list] = {}
+        self.words: list[int] = []
+        self.lasts: list[bool] = []
+        self.frame_leds = None           # a FrameLeds (bioloop.host.backends) while sending
+
+    # -- configuration -------------------------------------------------------------------
+
+    def _sync_registers(self) -> None:
+        """Copy every register field of the bank into the block models."""
+        v = self.bank.values
+        self.enable = bool(v["enable"])
+        self.block_words = v["aer_block_words"]
+        det, enc = self.path.detector, self.path.encoder
+        det.refractory = v["refractory"]
+        enc.source = v["aer_source"]
+        self.unit.source = v["aer_source"]
+        self.unit.leak_shift = v["leak_shift"]
+        h = self.homeo
+        w = v["homeo_window"]
+        h.window_frames = w if w <= 0xFFFF else 0
+        h.constants = HomeostasisConstants(int(self.targets[0]), v["homeo_gain"], v["homeo_shift"])
+        h.theta_min, h.theta_max = v["theta_min"], v["theta_max"]
+        h.enable = bool(v["homeo_enable"])
+        self.safety.set_caps(v["safety_max_pulse"], v["safety_max_duty"], v["safety_max_lanes"])
+
+    def _apply_table(self, name: str, entry: int, fields: dict) -> None:
+        F = self.F
+        if name == "thresholds":
+            self.path.detector.thresholds[entry] = fields["thresholds"]
+        elif name == "polarity":
+            self.path.detector.polarity[entry] = fields["polarity"]
+        elif name == "route_count":
+            self.path.router.counts[entry] = fields["route_count"]
+        elif name == "routes":
+            a, slot = divmod(entry, F)
+            self.path.router.table[a][slot] = Route(Port(fields["route_port"]), fields["route_target"],
+                                                    fields["route_weight"])
+        elif name == "theta":
+            self.homeo.theta[entry] = fields["theta"]
+        elif name == "homeo_src":
+            self.homeo.src[entry] = fields["homeo_src"]
+        elif name == "homeo_target":
+            self.targets[entry] = fields["homeo_target"]
+            self.homeo.constants = HomeostasisConstants(int(fields["homeo_target"]),
+                                                        self.homeo.constants.gain,
+                                                        self.homeo.constants.shift)
+        elif name == "lane_codes":
+            self.codes[entry] = fields["lane_codes"]
+        elif name == "pulse_lengths":
+            self.unit.pulse_lengths[entry] = fields["pulse_lengths"]
+        else:  # pragma: no cover - the register map defines the tables
+            raise KeyError(name)
+
+    def _at(self, edge: int, action) -> None:
+        self._pending.setdefault(edge, []).append(action)
+
+    def csr_write(self, addr: int, value: int) -> int:
+        """The bank performs an AXI write at the coming edge; returns BRESP.
+
+        Register fields are in force for the blocks from the edge after,
+        table entries from the one after that; ``clear_counters`` acts at
+        this edge, ``soft_reset`` resets the AER path at the next one.
+        """
+        n_tables = len(self.bank.table_writes)
+        n_pulses = len(self.bank.pulses)
+        resp = self.bank.write(addr, value)
+        e = self.edge_count + 1                     # the edge being prepared
+        self._at(e + 1, self._sync_registers)
+        for name, entry, fields in self.bank.table_writes[n_tables:]:
+            self._at(e + 2, lambda n=name, i=entry, f=fields: self._apply_table(n, i, f))
+        if "soft_reset" in self.bank.pulses[n_pulses:]:
+            self._at(e + 1, self._soft_reset)
+        del self.bank.table_writes[:]
+        del self.bank.pulses[:]
+        return resp
+
+    def csr_read(self, addr: int) -> tuple[int, int]:
+        """``(data, resp)`` the bank registers at the coming edge."""
+        sel = self.bank.values["theta_select"]
+        if sel < self.K:
+            self.bank.set_input("theta_value", int(self.homeo.theta[sel]))
+        return self.bank.read(addr)
+
+    def _soft_reset(self) -> None:
+        """``soft_reset`` is visible before this edge: the AER path takes its reset values here."""
+        self._soft = True
+
+    def _reset_aer_path(self, e: int) -> None:
+        p = self.path
+        p.detector.reset()
+        p.encoder.reset()
+        p.router.reset()
+        p._stage1 = (0, 0)
+        p._stage2 = (0, 0)
+        p._frame = 0
+        self.tick = False
+        self.prev = {"framing_errors": 0, "unmapped": 0, "lost": 0}
+        self.sweep_end = e + self.N // 2
+
+    # -- one edge ------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """samples.ready before the coming edge."""
+        return self.enable and self.edge_count + 1 > self.sweep_end
+
+    def edge(self, beat: int | None = None, out_ready: bool = True) -> bool:
+        """One rising edge with ``beat`` (SampleBeat payload, TLAST in bit 32) offered; returns
+        whether it was accepted."""
+        e = self.edge_count + 1
+        pending = self._pending.pop(e, None)
+        self._soft = False
+        if pending:
+            for action in pending:
+                action()
+        soft = self._soft
+        bank = self.bank
+        path, router, unit, homeo, safety = self.path, self.path.router, self.unit, self.homeo, self.safety
+        K = self.K
+
+        # ---- values before the edge
+        hv, sv = router.h_valid, self.r_rdy
+        sel_stim = self.lock_stim if self.locked else (sv and (not hv or not self.last_stim))
+        out_valid = sv if sel_stim else hv
+        host_ready = out_ready and not sel_stim
+        r_en = out_ready and sel_stim
+        tick, frame = self.tick, path._frame
+        theta = homeo.theta.copy()
+        pulse = unit.remaining != 0
+        led = safety.led
+        cyc = (e - 1) & _MASK16
+        accept = beat is not None and self.enable and e > self.sweep_end
+        spikes_now = path._stage2[0]
+
+        if self.frame_leds is not None and accept:
+            self.frame_leds.add(led, bool(beat >> 32 & 1))
+
+        # ---- counters (increments visible before the edge)
+        inc = {}
+        if accept and beat >> 32 & 1:
+            inc["frames"] = 1
+        det, enc = path.detector, path.encoder
+        d_fe = det.framing_errors - self.prev["framing_errors"]
+        d_un = router.unmapped - self.prev["unmapped"]
+        d_lost = enc.lost - self.prev["lost"]
+        self.prev = {"framing_errors": det.framing_errors, "unmapped": router.unmapped, "lost": enc.lost}
+        if d_fe:
+            inc["framing_errors"] = 1
+        if d_un:
+            inc["unmapped_words"] = 1
+        n_det = bin(spikes_now).count("1")
+        if n_det:
+            inc["detections"] = n_det
+        total = self.lost_due + d_lost + int(self.stim_lost_strobe)
+        lost_inc = min(total, 3)
+        self.lost_due = total - lost_inc
+        if lost_inc:
+            inc["overflows"] = lost_inc
+        if self.fire_strobe is not None:
+            inc["stim_fires"] = 1
+        if self.clamp_strobe:
+            inc["safety_clamps"] = 1
+
+        # ---- latency probe
+        if self.armed:
+            lit = bool(led[self.probe_lane])
+            if lit:
+                elapsed = ((cyc - self.probe_start) & _MASK16) + PROBE_OFFSET
+                self.probes.append(min(elapsed, _MASK16))
+                bank.measure("latency", min(elapsed, _MASK16))
+            self.pulse_d_next = bool(pulse[self.probe_lane])
+            if lit or not self.pulse_d:
+                self.armed = False
+            self.pulse_d = self.pulse_d_next
+        elif self.fire_strobe is not None and self.fire_strobe < K:
+            self.armed = True
+            self.probe_lane = self.fire_strobe
+            self.probe_start = self.stamp_pipe[1]
+            self.pulse_d = bool(pulse[self.fire_strobe])
+
+        # ---- AER output merge
+        if out_valid and out_ready:
+            word = self.r_data if sel_stim else router.h_word
+            last = self.blk + 1 >= self.block_words
+            self.words.append(word)
+            self.lasts.append(last)
+            self.blk = 0 if last else self.blk + 1
+            self.locked = False
+            self.last_stim = sel_stim
+            inc["aer_words"] = 1
+        elif out_valid:
+            self.locked, self.lock_stim = True, sel_stim
+
+        # ---- AER path
+        if soft:
+            self._reset_aer_path(e)
+            self.locked, self.blk, self.armed = False, 0, False
+            step_stim = None
+            step_host = None
+            accepted = False
+        else:
+            st = path.step(beat if accept else None, host_ready, True)
+            step_stim, step_host, accepted = st.stim, st.host, st.accepted
+        if step_stim is not None:
+            inc["routed_entries"] = 1
+        # probe stamps: read at the stim handshake (old contents), then written
+        self.stamp_pipe[1] = self.stamp_pipe[0]
+        if step_stim is not None:
+            self.stamp_pipe[0] = int(self.stamps[(step_stim.address >> 1) % len(self.stamps)])
+        if spikes_now:
+            low = (spikes_now & -spikes_now).bit_length() - 1
+            self.stamps[low >> 1] = cyc
+
+        # ---- StimPath
+        spike_addr = None
+        if step_host is not None and (step_host >> 28) & 0xF == AERType.SPIKE.value:
+            spike_addr = step_host & 0xFFFFF
+        s1 = unit._s1
+        s1_frame = s1[2] if s1 is not None else 0
+        entry = (step_stim.target, step_stim.weight) if step_stim is not None else None
+        fired_before = unit.fires
+        stim_word = unit.clock(entry, tick, frame, theta)
+        fired = unit.fires != fired_before
+        self.fire_strobe = (s1[0][0] if fired else None)
+        homeo.clock(spike_addr, tick)
+        bits = self._bits(e)
+        _, strobes = safety.clock(pulse, bits)
+        self.clamp_strobe = any(strobes)
+
+        # STIM FIFO: write side, then read side, as the RTL's registers update together
+        w_rdy = len(self.inner) != self.fifo_depth - 1
+        push = None
+        self.stim_lost_strobe = False
+        if fired:
+            if w_rdy:
+                push = stim_word
+            else:
+                self.stim_lost_reg = min(self.stim_lost_reg + 1, (1 << 20) - 1)
+                self.stim_lost_strobe = True
+        elif self.stim_lost_reg and w_rdy:
+            push = pack_one(self.stim_lost_reg, unit.source, AERType.OVERFLOW, s1_frame)
+            self.stim_lost_reg = 0
+        inner_read = bool(self.inner) and (not self.r_rdy or r_en)
+        if inner_read:
+            self.r_data = self.inner.popleft()
+            self.r_rdy = True
+        elif r_en:
+            self.r_rdy = False
+        if push is not None:
+            self.inner.append(push)
+
+        self.tick = bool(accepted and beat >> 32 & 1)
+        for name, n in inc.items():
+            bank.increment(name, n)
+        self.edge_count = e
+        return accepted
+
+    def _bits(self, e: int) -> np.ndarray:
+        """Lane bits Safety samples at edge ``e`` (state index e - 1 since reset)."""
+        lanes = self.lanes
+        lanes.cycle = e - 1
+        return lanes.states(1, advance=False)[0] < self.codes
+
+    # -- bulk ----------------------------------------------------------------------------
+
+    def run_beats(self, beats: np.ndarray, lasts: np.ndarray, out_ready: bool = True,
+                  timeout: int | None = None) -> int:
+        """Offer ``beats`` one per cycle, each held until accepted; returns how many were taken.
+
+        Stops early when no beat was accepted for ``timeout`` consecutive edges.
+        """
+        n = len(beats)
+        i = 0
+        waited = 0
+        while i < n:
+            b = int(beats[i]) | (int(lasts[i]) << 32)
+            if self.edge(b, out_ready):
+                i += 1
+                waited = 0
+            else:
+                waited += 1
+                if timeout is not None and waited >= timeout:
+                    break
+        return i
+
+    def idle(self, n: int, out_ready: bool = True) -> None:
+        """``n`` edges without a sample beat."""
+        for _ in range(n):
+            self.edge(None, out_ready)
