@@ -1,0 +1,137 @@
+"""StochasticLanes: one LFSR pulse-density stream per stim lane (DESIGN.md §4).
+
+Bit-exact with :mod:`bioloop.host.models.lanes`, which states the rules
+(polynomial, shift direction, compare-then-step, seeds, shared-mode
+permutations) and is what the benches compare against.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from amaranth import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from bioloop.gateware.layouts import LANE_BITS, WritePort
+
+__all__ = ["StochasticLanes", "lane_addr_width", "check_lanes", "check_uint", "validated"]
+
+_TAPS = (15, 13, 12, 10)     # x^16 + x^14 + x^13 + x^11 + 1, feedback into bit 0
+_MODES = ("independent", "shared")
+
+
+def check_lanes(n_lanes) -> int:
+    """Validate K, the number of stim lanes (1 .. 2^LANE_BITS)."""
+    if isinstance(n_lanes, bool) or not isinstance(n_lanes, int):
+        raise TypeError(f"n_lanes must be an int, not {type(n_lanes).__name__} {n_lanes!r}")
+    if not 1 <= n_lanes <= 1 << LANE_BITS:
+        raise ValueError(f"n_lanes must be in 1..{1 << LANE_BITS} (LANE_BITS={LANE_BITS}), not {n_lanes}")
+    return n_lanes
+
+
+def check_uint(name: str, value, bits: int, minimum: int = 0) -> int:
+    """Validate an integer elaboration parameter that must fit ``bits`` unsigned bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__} {value!r}")
+    if not minimum <= value <= (1 << bits) - 1:
+        raise ValueError(f"{name} must be in {minimum}..{(1 << bits) - 1}, not {value}")
+    return value
+
+
+def validated(init):
+    """Decorate a component's ``__init__``: when it rejects a parameter, the half-built
+    component (and any sub-components it already made) must not warn "created but never used"
+    on top of the exception."""
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except (TypeError, ValueError):
+            for obj in (self, *vars(self).values()):
+                if hasattr(obj, "_MustUse__used"):
+                    obj._MustUse__silence = True
+            raise
+    return wrapper
+
+
+def lane_addr_width(n_lanes: int) -> int:
+    """Address width of a per-lane table's write port (at least 1)."""
+    return max(1, (n_lanes - 1).bit_length())
+
+
+def _lane_seed(seed0: int, k: int) -> int:
+    return ((seed0 + 7919 * k) & 0xFFFF) or 1
+
+
+def _shared_permutation(k: int) -> tuple[int, ...]:
+    # Same formula as bioloop.host.models.lanes.shared_permutation (a test checks they agree).
+    a, b = 2 * (k % 8) + 1, (k // 8) % 16
+    return tuple((a * i + b) % 16 for i in range(16))
+
+
+class StochasticLanes(wiring.Component):
+    """K stochastic lanes: ``bits[k] = state_k < code_k`` every cycle, then the LFSRs step.
+
+    Parameters
+    ----------
+    n_lanes : int
+        K (default 64), 1 .. 4096.
+    seed0 : int
+        Seed of lane 0 (default 0xACE1); lane k gets (seed0 + 7919 k) mod 2^16, 0 → 1.
+    mode : {"independent", "shared"}
+        One 16-bit LFSR per lane, or one shared LFSR read by lane k through a
+        fixed bit permutation (16 flip-flops instead of 16 K; see
+        ``docs/bench/stim.md`` for what it does to correlation).
+    code_init : int
+        Density code of every lane after reset (default 0: dark).
+
+    Members
+    -------
+    code_wr : In(WritePort(lane_addr_width(K), 16))
+        Density code table: ``code[addr] ← data`` when ``en``; used from the
+        next cycle. Addresses >= K are ignored.
+    bits : Out(K)
+        One stochastic bit per lane per cycle. The LFSRs run freely from reset:
+        in the n-th cycle after reset, lane k shows the comparison for its n-th
+        state (the seed first).
+    """
+
+    @validated
+    def __init__(self, n_lanes: int = 64, seed0: int = 0xACE1, mode: str = "independent",
+                 code_init: int = 0):
+        self.n_lanes = check_lanes(n_lanes)
+        self.seed0 = check_uint("seed0", seed0, 16)
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, not {mode!r}")
+        self.mode = mode
+        self.code_init = check_uint("code_init", code_init, 16)
+        super().__init__({
+            "code_wr": In(WritePort(lane_addr_width(n_lanes), 16)),
+            "bits": Out(n_lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        K = self.n_lanes
+
+        codes = [Signal(16, init=self.code_init, name=f"code{k}") for k in range(K)]
+        with m.If(self.code_wr.en):
+            for k in range(K):
+                with m.If(self.code_wr.addr == k):
+                    m.d.sync += codes[k].eq(self.code_wr.data)
+
+        def lfsr(name, seed):
+            state = Signal(16, init=seed, name=name)
+            feedback = state[_TAPS[0]] ^ state[_TAPS[1]] ^ state[_TAPS[2]] ^ state[_TAPS[3]]
+            m.d.sync += state.eq(Cat(feedback, state[:15]))    # shift left, feedback into bit 0
+            return state
+
+        if self.mode == "independent":
+            values = [lfsr(f"lfsr{k}", _lane_seed(self.seed0, k)) for k in range(K)]
+        else:
+            shared = lfsr("lfsr", _lane_seed(self.seed0, 0))
+            values = [Cat(*(shared[p] for p in _shared_permutation(k))) for k in range(K)]
+
+        m.d.comb += self.bits.eq(Cat(*(v < c for v, c in zip(values, codes))))
+        return m

@@ -1,0 +1,207 @@
+"""StimUnit: per-lane Q8.8 integrate-and-fire, leak, pulses and STIM words (DESIGN.md §4).
+
+Bit-exact with :class:`bioloop.host.models.stim_unit.StimUnit`, which states
+the arithmetic; the cycle timing is documented there and in
+``docs/stim_path.md``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from bioloop.gateware.lanes import check_lanes, check_uint, lane_addr_width, validated
+from bioloop.gateware.layouts import (
+    ADDRESS_BITS, LANE_BITS, SOURCE_BITS, TIMESTAMP_BITS, AERType, AERWord, WritePort, aer_stream,
+    routed_stream,
+)
+
+__all__ = ["StimUnit"]
+
+_INT16_MIN, _INT16_MAX = -(1 << 15), (1 << 15) - 1
+
+
+class StimUnit(wiring.Component):
+    """K integrate-and-fire accumulators driving pulses and STIM words.
+
+    Routed entries are accepted every cycle (``routed.ready`` is 1 out of
+    reset) and act one cycle later: ``acc ← sat16(acc + w)``; if
+    ``acc >= θ_k`` the lane fires, ``acc ← acc − θ_k``, its pulse counter
+    loads ``pulse_length[k]`` and a STIM word (address k, timestamp =
+    ``frame`` when the entry was accepted) is queued for the host port. On
+    each frame tick all lanes leak ``acc ← acc − (acc >> leak_shift)`` and
+    every running pulse counter counts down one frame: a pulse of L frames
+    lasts from the fire to the L-th following frame tick (L − 1 whole frames
+    plus the rest of the current one). Pulse lengths count frames, the
+    project's unit of time; if frames stop, Safety's caps, counted in clock
+    cycles, still end the light.
+
+    The LEDs never wait for the host: STIM words go through a FIFO of
+    ``fifo_depth`` words. When it is full a fire still pulses the LED, but
+    its STIM word is lost: ``stim_lost`` strobes and the loss is counted; at
+    the next cycle with room and no fire an OVERFLOW word (address = number
+    of STIM words lost since the last OVERFLOW word, saturating at 2^20 − 1)
+    is queued, so the host sees every loss.
+
+    Parameters
+    ----------
+    n_lanes : int
+        K (default 64).
+    pulse_bits : int
+        Width of pulse lengths in frames (default 16).
+    pulse_init : int
+        Reset pulse length of every lane in frames (default 20 = 1 ms at 20 kHz).
+    fifo_depth : int
+        STIM word FIFO depth (default 16).
+
+    Members
+    -------
+    routed : In(routed_stream())
+        Routed entries (target lane, signed Q8.8 weight). Targets >= K are
+        ignored and strobe ``bad_lane``.
+    frame_tick : In(1)
+        One cycle per frame: the leak.
+    frame : In(32)
+        Current frame number, the STIM words' timestamp.
+    theta : In(ArrayLayout(16, K))
+        Firing thresholds θ_k, unsigned Q8.8 (from Homeostasis).
+    leak_shift : In(4)
+        Leak shift per frame; 0 disables the leak. Reset 0.
+    source : In(8)
+        Source field of STIM and OVERFLOW words. Reset 0.
+    pulse_wr : In(WritePort(lane_addr_width(K), pulse_bits))
+        Pulse length table, frames per fire (0: no pulse).
+    pulse : Out(K)
+        Pulse envelopes (to Safety).
+    stim : Out(aer_stream())
+        STIM and OVERFLOW words to the host port.
+    fire : Out(1), fire_lane : Out(12)
+        Strobe: lane ``fire_lane`` fired in this cycle (its pulse is visible next cycle).
+    stim_lost : Out(1), bad_lane : Out(1)
+        Strobes for the counters.
+    """
+
+    @validated
+    def __init__(self, n_lanes: int = 64, pulse_bits: int = 16, pulse_init: int = 20,
+                 fifo_depth: int = 16):
+        self.n_lanes = check_lanes(n_lanes)
+        if isinstance(pulse_bits, bool) or not isinstance(pulse_bits, int):
+            raise TypeError(f"pulse_bits must be an int, not {pulse_bits!r}")
+        if not 1 <= pulse_bits <= 32:
+            raise ValueError(f"pulse_bits must be in 1..32, not {pulse_bits}")
+        self.pulse_bits = pulse_bits
+        self.pulse_init = check_uint("pulse_init", pulse_init, pulse_bits)
+        if isinstance(fifo_depth, bool) or not isinstance(fifo_depth, int):
+            raise TypeError(f"fifo_depth must be an int, not {fifo_depth!r}")
+        if not 2 <= fifo_depth <= 4096:
+            raise ValueError(f"fifo_depth must be in 2..4096, not {fifo_depth}")
+        self.fifo_depth = fifo_depth
+        super().__init__({
+            "routed": In(routed_stream()),
+            "frame_tick": In(1),
+            "frame": In(TIMESTAMP_BITS),
+            "theta": In(data.ArrayLayout(16, n_lanes)),
+            "leak_shift": In(4),
+            "source": In(SOURCE_BITS),
+            "pulse_wr": In(WritePort(lane_addr_width(n_lanes), pulse_bits)),
+            "pulse": Out(n_lanes),
+            "stim": Out(aer_stream()),
+            "fire": Out(1),
+            "fire_lane": Out(LANE_BITS),
+            "stim_lost": Out(1),
+            "bad_lane": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        K = self.n_lanes
+
+        acc = [Signal(signed(16), name=f"acc{k}") for k in range(K)]
+        remaining = [Signal(self.pulse_bits, name=f"remaining{k}") for k in range(K)]
+        length = [Signal(self.pulse_bits, init=self.pulse_init, name=f"length{k}") for k in range(K)]
+        with m.If(self.pulse_wr.en):
+            for k in range(K):
+                with m.If(self.pulse_wr.addr == k):
+                    m.d.sync += length[k].eq(self.pulse_wr.data)
+
+        # Stage 1: register the accepted entry, the tick and the frame number.
+        ready = Signal(init=0)
+        m.d.sync += ready.eq(1)                       # 0 only in the reset cycle
+        m.d.comb += self.routed.ready.eq(ready)
+        s1_valid = Signal()
+        s1_target = Signal(LANE_BITS)
+        s1_weight = Signal(signed(16))
+        s1_tick = Signal()
+        s1_frame = Signal(TIMESTAMP_BITS)
+        m.d.sync += [
+            s1_valid.eq(self.routed.valid & ready),
+            s1_target.eq(self.routed.payload.target),
+            s1_weight.eq(self.routed.payload.weight),
+            s1_tick.eq(self.frame_tick),
+            s1_frame.eq(self.frame),
+        ]
+
+        # Stage 2: integrate, fire, leak.
+        in_range = Signal()
+        m.d.comb += in_range.eq(s1_target < K)
+        lane = Signal(range(K))
+        m.d.comb += lane.eq(s1_target)
+        theta = Signal(16)
+        m.d.comb += theta.eq(Array(self.theta[k] for k in range(K))[lane])
+        total = Signal(signed(17))
+        sat = Signal(signed(16))
+        m.d.comb += [
+            total.eq(Array(acc)[lane] + s1_weight),
+            sat.eq(Mux(total > _INT16_MAX, _INT16_MAX, Mux(total < _INT16_MIN, _INT16_MIN, total))),
+        ]
+        fired = Signal()
+        integrated = Signal(signed(16))
+        m.d.comb += [
+            fired.eq(s1_valid & in_range & (sat >= theta)),
+            integrated.eq(Mux(fired, sat - theta, sat)),
+        ]
+        for k in range(K):
+            base = Signal(signed(16), name=f"base{k}")
+            m.d.comb += base.eq(Mux(s1_valid & in_range & (lane == k), integrated, acc[k]))
+            with m.If(s1_tick & (self.leak_shift != 0)):
+                m.d.sync += acc[k].eq(base - (base >> self.leak_shift))
+            with m.Else():
+                m.d.sync += acc[k].eq(base)
+            with m.If(fired & (lane == k)):
+                m.d.sync += remaining[k].eq(length[k])
+            with m.Elif(s1_tick & (remaining[k] != 0)):
+                m.d.sync += remaining[k].eq(remaining[k] - 1)
+            m.d.comb += self.pulse[k].eq(remaining[k] != 0)
+        m.d.sync += [
+            self.fire.eq(fired), self.fire_lane.eq(s1_target),
+            self.bad_lane.eq(s1_valid & ~in_range),
+        ]
+
+        # STIM words through a FIFO; losses become an OVERFLOW word.
+        m.submodules.fifo = queue = fifo.SyncFIFOBuffered(width=AERWord.size, depth=self.fifo_depth)
+        lost = Signal(ADDRESS_BITS)
+        stim_word = Signal(AERWord)
+        overflow_word = Signal(AERWord)
+        m.d.comb += [
+            stim_word.address.eq(s1_target), stim_word.source.eq(self.source),
+            stim_word.type.eq(AERType.STIM), stim_word.timestamp.eq(s1_frame),
+            overflow_word.address.eq(lost), overflow_word.source.eq(self.source),
+            overflow_word.type.eq(AERType.OVERFLOW), overflow_word.timestamp.eq(s1_frame),
+        ]
+        m.d.sync += self.stim_lost.eq(0)
+        with m.If(fired):
+            with m.If(queue.w_rdy):
+                m.d.comb += [queue.w_data.eq(stim_word), queue.w_en.eq(1)]
+            with m.Else():
+                m.d.sync += [lost.eq(Mux(lost == (1 << ADDRESS_BITS) - 1, lost, lost + 1)),
+                             self.stim_lost.eq(1)]
+        with m.Elif((lost != 0) & queue.w_rdy):
+            m.d.comb += [queue.w_data.eq(overflow_word), queue.w_en.eq(1)]
+            m.d.sync += lost.eq(0)
+        m.d.comb += [
+            self.stim.valid.eq(queue.r_rdy),
+            self.stim.payload.eq(queue.r_data),
+            queue.r_en.eq(self.stim.ready),
+        ]
+        return m

@@ -1,0 +1,191 @@
+"""Homeostasis on Verilator against bioloop.host.models.homeostasis.Homeostasis.
+
+``homeo_scoreboard``: random thresholds (some outside the clamp bounds),
+random homeo_src (with duplicates), random constants, random SPIKE and
+non-SPIKE words with random idle cycles, frame ticks at random intervals
+(some windows too short, so overruns happen); θ of every lane, ``busy``,
+``window_done`` and ``overrun`` are compared with the cycle model at every
+edge, and the input word count is checked against what the bench sent.
+
+``homeo_direction``: constants from ``homeostasis_constants``; a busy lane
+rises to exactly θ_max, a silent lane falls to exactly θ_min, a lane at the
+target stays put, and the cycles of one update of all lanes are reported.
+"""
+
+from __future__ import annotations
+
+import random
+
+import cocotb
+import numpy as np
+import pytest
+from cocotb.triggers import RisingEdge
+
+from bioloop.gateware.homeostasis import Homeostasis as HomeostasisRTL
+from bioloop.host.aer import AERType, pack_one
+from bioloop.host.models.homeostasis import (
+    GAIN_BITS, TARGET_BITS, Homeostasis, HomeostasisConstants, homeostasis_constants,
+)
+from bioloop.sim import bench, runner
+
+
+def _thetas(value: int, K: int) -> list[int]:
+    return [(value >> (16 * k)) & 0xFFFF for k in range(K)]
+
+
+async def _setup(dut, thetas, srcs, k: HomeostasisConstants, window, lo, hi):
+    """Reset, drive the registers, write θ, homeo_src and the targets (c*, scalar or per lane)."""
+    from stim_tables import write_table
+    tb = bench.TB(dut)
+    dut.spikes__valid.value = 0
+    dut.spikes__payload.value = 0
+    dut.frame_tick.value = 0
+    dut.theta_wr__en.value = 0
+    dut.src_wr__en.value = 0
+    dut.target_wr__en.value = 0
+    dut.window.value = window
+    dut.gain.value = k.gain
+    dut.shift.value = k.shift
+    dut.theta_min.value = lo
+    dut.theta_max.value = hi
+    dut.enable.value = 1
+    await tb.reset()
+    await write_table(dut, "theta_wr", thetas)
+    await write_table(dut, "src_wr", srcs)
+    await write_table(dut, "target_wr", np.broadcast_to(np.asarray(k.c_star), (len(thetas),)))
+    return tb
+
+
+async def _run(dut, K, spikes: dict, ticks: set, n: int):
+    """Drive spikes[e] (a word) and ticks at edge e for e in 0..n-1; record outputs per edge."""
+    def drive(e):
+        w = spikes.get(e)
+        dut.spikes__valid.value = int(w is not None)
+        dut.spikes__payload.value = w if w is not None else 0
+        dut.frame_tick.value = int(e in ticks)
+
+    rec = []
+    drive(0)
+    for e in range(n):
+        await RisingEdge(dut.clk)
+        assert int(dut.spikes__ready.value) == 1, f"spikes stalled at edge {e}"
+        rec.append((_thetas(int(dut.theta.value), K), int(dut.busy.value),
+                    int(dut.window_done.value), int(dut.overrun.value)))
+        drive(e + 1)
+    return rec
+
+
+def _compare(model: Homeostasis, rec, spikes: dict, ticks: set, words_of):
+    closes = overruns = 0
+    prev = (False, False)
+    for e, (theta, busy, done, over) in enumerate(rec):
+        assert theta == model.theta.tolist(), f"edge {e}: θ {theta} != model {model.theta.tolist()}"
+        assert busy == int(model.busy()), f"edge {e}: busy {busy} != model {model.busy()}"
+        assert (done, over) == tuple(map(int, prev)), f"edge {e}: strobes {(done, over)} != {prev}"
+        prev = model.clock(words_of(spikes.get(e)), e in ticks)
+        closes += prev[0]
+        overruns += prev[1]
+    return closes, overruns
+
+
+def _spike_address(word):
+    if word is None:
+        return None
+    address, typ = word & 0xFFFFF, (word >> 28) & 0xF
+    return address if typ == AERType.SPIKE.value else None
+
+
+@cocotb.test()
+async def homeo_scoreboard(dut):
+    p = runner.params()
+    K = p["n_lanes"]
+    rng = random.Random(runner.seed(11))
+    lo, hi = 64, 512
+    thetas = [rng.choice([rng.randrange(0, 1 << 16), rng.randrange(lo, hi)]) for _ in range(K)]
+    srcs = [rng.randrange(0, 6) for _ in range(K)]
+    targets = np.array([rng.randrange(0, 8 * 256) for _ in range(K)])      # c* per lane
+    consts = HomeostasisConstants(targets, rng.randrange(0, 1 << GAIN_BITS), rng.randrange(8, 20))
+    window = 3
+    await _setup(dut, thetas, srcs, consts, window, lo, hi)
+
+    n = 6000
+    spikes, ticks, e = {}, set(), 0
+    for e in range(n):
+        if rng.random() < 0.5:
+            typ = rng.choice([AERType.SPIKE] * 6 + [AERType.STIM, AERType.TICK])
+            spikes[e] = pack_one(rng.randrange(0, 8), rng.randrange(0, 256), typ, rng.randrange(0, 1 << 32))
+    e = 0
+    while e < n:
+        e += rng.choice([1, 2, 3] + [rng.randrange(4, 40)] * 6)
+        ticks.add(e)
+    rec = await _run(dut, K, spikes, ticks, n)
+
+    model = Homeostasis(K, constants=consts, theta_min=lo, theta_max=hi, window_frames=window,
+                        src=srcs)
+    model.theta[:] = thetas
+    closes, overruns = _compare(model, rec, spikes, ticks, _spike_address)
+    counted = sum(1 for w in spikes.values() if _spike_address(w) is not None)
+    assert closes > 50 and overruns > 0, (closes, overruns)
+    runner.report(scoreboard_words=len(spikes), scoreboard_spikes=counted, closes=closes, overruns=overruns)
+
+
+@cocotb.test()
+async def homeo_direction(dut):
+    K = runner.params()["n_lanes"]
+    # 1 kHz frames, windows of 20 frames, target 100 Hz = 2 spikes per window, τ = 20 s.
+    consts = homeostasis_constants(100.0, 20000.0, 20, 1000.0)
+    assert consts.c_star == 2 * 256
+    lo, hi = 64, 512
+    await _setup(dut, [256] * K, list(range(K)), consts, 20, lo, hi)
+    per_window = {0: 12, 1: 0, 2: 2, 3: 3}            # spikes per window on channel k
+    frame_cycles, windows = 10, 12
+    spikes, ticks = {}, set()
+    for w in range(windows):
+        base = w * 20 * frame_cycles
+        for f in range(20):
+            ticks.add(base + f * frame_cycles + frame_cycles - 1)
+        e = base
+        for ch, c in per_window.items():
+            for _ in range(c):
+                spikes[e] = pack_one(ch, 0, AERType.SPIKE, 0)
+                e += 1
+    n = windows * 20 * frame_cycles + K + 8
+    rec = await _run(dut, K, spikes, ticks, n)
+    model = Homeostasis(K, constants=consts, theta_min=lo, theta_max=hi, window_frames=20)
+    _compare(model, rec, spikes, ticks, _spike_address)
+
+    final = rec[-1][0]
+    assert final[0] == hi, f"busy lane should clamp at exactly {hi}, got {final[0]}"
+    assert final[1] == lo, f"silent lane should clamp at exactly {lo}, got {final[1]}"
+    assert final[2] == 256, "a lane at the target rate must not move"
+    assert 256 < final[3] < hi, "a lane above target must rise"
+    history = [r[0][3] for r in rec]
+    assert all(b >= a for a, b in zip(history, history[1:])), "θ of an over-active lane never falls"
+    # Cycles from the closing tick to the last lane written.
+    close = min(t for t in ticks if t >= 19 * frame_cycles)
+    span = range(close, close + K + 10)       # ends before the next window closes
+    changed = [e for e in span if rec[e][0] != rec[e - 1][0]]
+    busy = [e for e in span if rec[e][1]]
+    runner.report(update_cycles=len(busy), first_write=changed[0] - close if changed else None)
+
+
+@pytest.mark.parametrize("n_lanes", [4])
+def test_homeostasis_bench(n_lanes):
+    result = runner.run(lambda n_lanes: HomeostasisRTL(n_lanes), design=f"homeo_k{n_lanes}",
+                        test_module="test_homeostasis", bench_params={"n_lanes": n_lanes})
+    assert result["closes"] > 50 and result["overruns"] > 0
+    assert result["update_cycles"] == n_lanes + 3      # busy from close+1 to close+K+3
+
+
+@pytest.mark.parametrize("kwargs,exc,word", [
+    ({"n_lanes": 0}, ValueError, "n_lanes"),
+    ({"window_frames": 1 << 24}, ValueError, "window_frames"),
+    ({"theta_init": -1}, ValueError, "theta_init"),
+    ({"target": 1 << TARGET_BITS}, ValueError, "target"),
+    ({"gain": 1 << GAIN_BITS}, ValueError, "gain"),
+    ({"shift": 64}, ValueError, "shift"),
+    ({"theta_max": "512"}, TypeError, "theta_max"),
+])
+def test_homeostasis_validation(kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        HomeostasisRTL(**kwargs)

@@ -1,0 +1,265 @@
+"""Pure-Python tests of the stim path models: lanes, homeostasis, StimUnit, Safety."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bioloop.host.aer import AERType, unpack_one
+from bioloop.host.models.homeostasis import (
+    Homeostasis, HomeostasisConstants, HomeostaticPlasticity, homeostasis_constants,
+    homeostasis_update,
+)
+from bioloop.host.models.lanes import (
+    LFSR_PERIOD, LFSR_TAPS, StochasticLanes, lane_seed, lfsr_states, lfsr_step, scc,
+    shared_permutation,
+)
+from bioloop.host.models.safety import Safety
+from bioloop.host.models.stim_unit import StimUnit, integrate, leak
+
+# --- StochasticLanes ----------------------------------------------------------------------
+
+
+def test_lfsr_reference_states():
+    assert [hex(s) for s in lfsr_states(0xACE1, 5)] == ["0xace1", "0x59c3", "0xb387", "0x670f", "0xce1e"]
+    s = 0xACE1
+    for want in lfsr_states(0xACE1, 20)[1:]:
+        s = lfsr_step(s)
+        assert s == want
+    assert LFSR_TAPS == (15, 13, 12, 10)
+
+
+def test_lfsr_period_is_65535():
+    states = lfsr_states(0xACE1, LFSR_PERIOD + 1)
+    assert len(set(states[:LFSR_PERIOD].tolist())) == LFSR_PERIOD
+    assert 0 not in states
+    assert states[LFSR_PERIOD] == 0xACE1
+
+
+def test_lane_seed():
+    assert lane_seed(0xACE1, 0) == 0xACE1
+    assert lane_seed(0xACE1, 3) == (0xACE1 + 3 * 7919) % 65536
+    assert lane_seed(0, 0) == 1                       # 0 would lock the LFSR
+    assert lane_seed(65536 - 7919, 1) == 1
+    with pytest.raises(ValueError, match="seed"):
+        lfsr_states(0, 3)
+
+
+@pytest.mark.parametrize("mode", ["independent", "shared"])
+def test_density_exact_over_a_period(mode):
+    codes = np.array([0, 1, 2, 0x8000, 0xFFFF, 12345, 54321, 3], dtype=np.int64)
+    lanes = StochasticLanes(len(codes), mode=mode)
+    bits = lanes.run(codes, LFSR_PERIOD)
+    ones = bits.sum(axis=0)
+    assert ones.tolist() == [max(c - 1, 0) for c in codes.tolist()]
+    for c, n in zip(codes.tolist(), ones.tolist()):
+        assert n / LFSR_PERIOD == StochasticLanes.density(c)
+
+
+def test_run_continues_state_and_lane0_matches_seed():
+    a = StochasticLanes(5, mode="independent")
+    b = StochasticLanes(5, mode="independent")
+    whole = a.run(0x7000, 1000)
+    parts = np.concatenate([b.run(0x7000, 300), b.run(0x7000, 700)])
+    assert np.array_equal(whole, parts)
+    for k in range(5):
+        assert np.array_equal(StochasticLanes(5).states(50)[:, k], lfsr_states(lane_seed(0xACE1, k), 50))
+    shared = StochasticLanes(5, mode="shared").states(50)
+    assert np.array_equal(shared[:, 0], lfsr_states(0xACE1, 50))     # lane 0: identity permutation
+
+
+def test_shared_permutations_are_bijections():
+    perms = {shared_permutation(k) for k in range(128)}
+    assert len(perms) == 128
+    for p in perms:
+        assert sorted(p) == list(range(16))
+
+
+def test_scc_reference_values():
+    x = np.array([1, 1, 0, 0, 1, 0, 1, 0], dtype=bool)
+    assert scc(x, x) == pytest.approx(1.0)
+    assert scc(x, ~x) == pytest.approx(-1.0)
+    y = np.array([1, 0, 1, 0, 0, 1, 1, 0], dtype=bool)    # p=0.5 each, overlap 0.25
+    assert scc(x, y) == pytest.approx(0.0)
+
+
+def test_lanes_validation():
+    with pytest.raises(ValueError, match="mode"):
+        StochasticLanes(4, mode="other")
+    with pytest.raises(ValueError, match="n_lanes"):
+        StochasticLanes(0)
+    with pytest.raises(ValueError, match="codes"):
+        StochasticLanes(2).run([0, 70000], 3)
+
+
+# --- Homeostasis ---------------------------------------------------------------------------
+
+
+def test_float_api_published_behaviour():
+    h = HomeostaticPlasticity()
+    assert h.update_threshold(256, 10.0, 100.0) == 256            # at target: no change
+    assert h.update_threshold(256, 20.0, 100.0) == 256 + 25       # ⌊0.01·10·256⌋ = 25
+    assert h.update_threshold(256, 5.0, 100.0) == 256 - 13        # ⌊-12.8⌋ = -13 (floor)
+    assert h.update_threshold(256, 1e6, 100.0) == 512             # huge error saturates high
+    theta = 256
+    for _ in range(100):
+        theta = h.update_threshold(theta, 0.0, 1000.0)
+    assert theta == 64                                            # silence saturates low
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    target_rate=st.floats(0.0, 200.0),
+    tau_ms=st.floats(1000.0, 1e6),
+    window=st.integers(1, 20000),
+    frame_rate=st.floats(1000.0, 40000.0),
+    count=st.integers(0, 5000),
+    theta=st.integers(0, 4096),
+    bounds=st.tuples(st.integers(0, 2048), st.integers(0, 4096)).map(sorted),
+)
+def test_float_and_integer_forms_agree_within_one_lsb(target_rate, tau_ms, window, frame_rate, count,
+                                                       theta, bounds):
+    lo, hi = bounds
+    try:
+        k = homeostasis_constants(target_rate, tau_ms, window, frame_rate)
+    except ValueError:
+        return                                   # c* does not fit: rejected, not mis-computed
+    fl = HomeostaticPlasticity(target_rate, tau_ms, max_threshold_q88=hi, min_threshold_q88=lo)
+    rate = count * frame_rate / window
+    dt_ms = 1000.0 * window / frame_rate
+    want = fl.update_threshold(theta, rate, dt_ms)
+    got = homeostasis_update(theta, count, k.c_star, k.gain, k.shift, lo, hi)
+    assert abs(got - want) <= 1, (k, want, got)
+
+
+def test_constants_are_in_range_and_validated():
+    k = homeostasis_constants(10.0, 10000.0, 1000, 20000.0)
+    assert k.c_star == 128                       # 0.5 spikes per window, UQ.8
+    assert 1 << 16 <= k.gain < 1 << 17 and 0 <= k.shift < 64
+    assert k.gain / 2 ** k.shift == pytest.approx(0.1, rel=1e-5)
+    with pytest.raises(ValueError, match="tau_homeo_ms"):
+        homeostasis_constants(10.0, 500.0, 1000, 20000.0)
+    with pytest.raises(ValueError, match="window_frames"):
+        homeostasis_constants(10.0, 10000.0, 0, 20000.0)
+    with pytest.raises(ValueError, match="UQ16.8"):
+        homeostasis_constants(1e6, 10000.0, 60000, 100.0)
+
+
+def test_integer_update_direction_and_clamp():
+    k = homeostasis_constants(10.0, 10000.0, 1000, 20000.0)
+    assert homeostasis_update(256, 0, k.c_star, k.gain, k.shift) < 256        # too quiet: falls
+    assert homeostasis_update(256, 5, k.c_star, k.gain, k.shift) > 256        # too active: rises
+    assert homeostasis_update(256, 65535, k.c_star, k.gain, k.shift) == 512   # clamps exactly
+    assert homeostasis_update(70, 0, 1 << 23, k.gain, k.shift) == 64
+    assert homeostasis_update(100, 0, 0, 0, 0, theta_min=300, theta_max=200) == 200   # hi wins
+    # floor semantics of the arithmetic shift: -1 >> 4 is -1, not 0
+    assert homeostasis_update(256, 0, 1, 1, 4, 0, 1000) == 255
+
+
+def test_homeostasis_cycle_timing():
+    # c* = 1 spike per window, g/2^s = 1: Δθ = (c - 1)·256.
+    h = Homeostasis(3, constants=HomeostasisConstants(256, 1, 0), window_frames=2, theta_min=0,
+                    theta_max=60000)
+    h.clock(spike_address=1)                           # edge 0
+    h.clock(tick=True)                                 # edge 1
+    closed, _ = h.clock(spike_address=1, tick=True)    # edge 2 closes; this spike still counts
+    assert closed and h.theta.tolist() == [256, 256, 256]
+    for _ in range(3):
+        h.clock()                                      # edges 3..5
+    assert h.theta.tolist() == [256, 256, 256]
+    assert h.busy()
+    h.clock()                                          # edge 6 = close + 4: lane 0
+    assert h.theta.tolist() == [0, 256, 256]
+    h.clock()                                          # edge 7: lane 1 (two spikes)
+    assert h.theta.tolist() == [0, 512, 256]
+    h.clock()                                          # edge 8 = close + K + 3: lane 2, last
+    assert h.theta.tolist() == [0, 512, 0]
+    assert not h.busy()
+
+
+# --- StimUnit ------------------------------------------------------------------------------
+
+
+def test_integrate_saturates_fires_and_subtracts():
+    assert integrate(0, 100, 256) == (100, False)
+    assert integrate(200, 100, 256) == (44, True)
+    assert integrate(32000, 32767, 256) == (32767 - 256, True)       # saturates before the compare
+    assert integrate(-32000, -32768, 256) == (-32768, False)
+    assert integrate(0, 600, 256) == (344, True)                     # one fire per entry
+
+
+def test_leak_is_floor():
+    assert leak(100, 0) == 100
+    assert leak(100, 2) == 75
+    assert leak(1, 4) == 1
+    assert leak(-1, 4) == 0                    # -1 >> 4 == -1
+    assert leak(-100, 2) == -75
+
+
+def test_stim_unit_cycle_model():
+    u = StimUnit(2, pulse_lengths=[3, 0], source=5)
+    theta = [256, 256]
+    assert u.clock(entry=(0, 300), frame=7, theta=theta) is None     # edge 0: registered
+    assert not u.pulse.any()
+    word = u.clock(theta=theta)                                      # edge 1: fires
+    assert unpack_one(word) == (0, 5, AERType.STIM, 7)
+    assert u.pulse.tolist() == [True, False] and u.remaining[0] == 3
+    for _ in range(10):
+        u.clock(theta=theta)                                         # no frames: the pulse holds
+    assert u.remaining[0] == 3
+    for _ in range(3):
+        u.clock(tick=True, theta=theta)                              # three frame ticks ...
+    assert u.remaining[0] == 1                                       # ... two acted on so far
+    u.clock(theta=theta)
+    assert not u.pulse.any()                                         # ended at the 3rd tick
+    u.clock(entry=(1, 1000), theta=theta)
+    assert unpack_one(u.clock(theta=theta))[0] == 1 and not u.pulse.any()   # length 0: no pulse
+    u.clock(entry=(9, 1000), theta=theta)
+    u.clock(theta=theta)
+    assert u.bad_lane == 1
+
+
+# --- Safety --------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    K=st.integers(1, 8),
+    window=st.integers(1, 64),
+    limits=st.tuples(st.integers(0, 40), st.integers(0, 64), st.integers(0, 8)),
+    regs=st.tuples(st.integers(0, 1 << 19), st.integers(0, 1 << 10), st.integers(0, 15)),
+    seed=st.integers(0, 2**32 - 1),
+    density=st.floats(0.0, 1.0),
+)
+def test_safety_caps_hold_for_any_register_values(K, window, limits, regs, seed, density):
+    lp, ld, ll = limits
+    ld, ll = min(ld, window), min(ll, K)
+    s = Safety(K, window, lp, ld, ll, *regs)
+    cap_pulse, cap_duty, cap_lanes = s.caps
+    assert cap_pulse <= lp and cap_duty <= ld and cap_lanes <= ll
+    rng = np.random.default_rng(seed)
+    n = 400
+    pulse = np.repeat(rng.random((n // 20, K)) < 0.7, 20, axis=0)     # long envelopes
+    bits = rng.random((n, K)) < density
+    led = s.run_trace(pulse, bits)
+    assert not (led & ~(pulse & bits)).any()                         # never on unless asked
+    assert led.sum(axis=1).max(initial=0) <= cap_lanes
+    for w0 in range(0, n, window):
+        assert led[w0:w0 + window].sum(axis=0).max(initial=0) <= cap_duty
+    run = np.zeros(K, dtype=int)
+    for t in range(n):
+        run = np.where(pulse[t], run + 1, 0)
+        assert not (led[t] & (run > cap_pulse)).any()
+
+
+def test_safety_counts_each_cap():
+    s = Safety(3, duty_window=10, limit_pulse=4, limit_duty=6, limit_lanes=1)
+    on = np.ones(3, dtype=bool)
+    for _ in range(8):
+        s.clock(on, on)
+    assert s.clamps.tolist()[0] == 4            # cycles 5..8 cut by the pulse cap
+    assert s.clamps[2] == 4                     # cycles 1..4: lanes 1 and 2 cut by the lit cap
