@@ -83,6 +83,9 @@ def table(gt: GroundTruth, scorer: Scorer, sweep) -> tuple[list[str], list]:
                      f"| ≤0.1 | ≤0.1 | {orig.recall:.3f} | 1.000 | {orig.precision:.3f} |")
     if "mtscomp" not in base:
         lines.append("| mtscomp | not installed: row omitted | | | | | | |")
+    else:
+        from importlib.metadata import version
+        lines[-1] = lines[-1].replace("| mtscomp (", f"| mtscomp {version('mtscomp')} (zlib, 1 thread; ")
 
     return lines, rows, qm
 

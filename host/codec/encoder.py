@@ -220,7 +220,7 @@ class Encoder:
         """Encode what is left and the end block; return those bytes."""
         if self._finished:
             raise RuntimeError("encoder already finished")
-        if self._dtype is None:
+        if self.stats.n_samples == 0:
             raise ValueError("no samples were pushed; an empty stream has nothing to encode")
         self._finished = True
         out = []

@@ -395,6 +395,10 @@ def test_encoder_rejects_bad_input_and_keeps_what_it_accepted():
     assert b"".join(out) == ref
     with pytest.raises(ValueError, match="2-D"):
         encode(x[None], FS)
+    with pytest.raises(ValueError, match="no samples"):
+        encode(x[:0], FS)
+    with pytest.raises(ValueError, match="n_channels"):
+        encode(x[:, :0], FS)
     with pytest.raises(TypeError):
         encode(x.astype(np.complex64), FS)
     with pytest.raises(ValueError, match="float32 range"):
