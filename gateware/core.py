@@ -230,6 +230,7 @@ class Core(wiring.Component):
             cnt.safety_clamps.eq(sp.clamp_pulse | sp.clamp_duty | sp.clamp_lanes),
         ]
         m.d.sync += bank.theta_value.eq(sp.theta[bank.theta_select])
+        m.d.comb += bank.safety_duty_window.eq(sp.safety.duty_window)
 
         # ---- latency probe (DESIGN.md §5, §6): from the handshake of the beat whose
         # crossing caused a lane's fire to that lane's first LED-high cycle.

@@ -16,16 +16,27 @@ __all__ = ["DESIGNS", "write_hdl"]
 
 def _designs():
     from .aer_path import AERPath
+    from .core import Core
     from .detector import Detector
     from .encoder import AEREncoder
+    from .homeostasis import Homeostasis
+    from .lanes import StochasticLanes
     from .router import AERRouter
-    designs = {
+    from .safety import Safety
+    from .stim_path import StimPath
+    from .stim_unit import StimUnit
+    return {
         "detector": Detector,
         "aer_encoder": AEREncoder,
         "aer_router": AERRouter,
         "aer_path": AERPath,
+        "stochastic_lanes": StochasticLanes,
+        "homeostasis": Homeostasis,
+        "stim_unit": StimUnit,
+        "safety": Safety,
+        "stim_path": StimPath,
+        "core": Core,
     }
-    return designs
 
 
 DESIGNS = _designs()

@@ -380,15 +380,20 @@ class RegisterMap:
             reg("leak_shift", 4, RW, "StimUnit leak: acc -= acc >> leak_shift per frame (0: no leak)",
                 unit="shift"),
             reg("homeo_window", 24, RW, "Homeostasis window W", unit="frames", lo=1, reset=3000),
-            reg("homeo_gain", 16, RW, "Homeostasis gain g", reset=0),
-            reg("homeo_shift", 5, RW, "Homeostasis shift s", unit="shift"),
+            # g lies in [2^16, 2^17) so that the integer update agrees with the float rule
+            # within 1 LSB (host/models/homeostasis.py): 17 bits, and a 6-bit shift.
+            reg("homeo_gain", 17, RW, "Homeostasis gain g", reset=0),
+            reg("homeo_shift", 6, RW, "Homeostasis shift s", unit="shift"),
             reg("theta_min", 16, RW, "Lower clamp of θ", unit="Q8.8", reset=64),
             reg("theta_max", 16, RW, "Upper clamp of θ", unit="Q8.8", reset=512),
-            reg("safety_max_pulse", 16, RW, "Safety: longest pulse", unit="frames", reset=300),
-            reg("safety_duty_window", 16, RW, "Safety: window of the duty cap", unit="frames",
-                lo=1, reset=30000),
-            reg("safety_max_duty", 16, RW, "Safety: lit frames per lane per window", unit="frames",
-                reset=3000),
+            # Safety counts clock cycles, not frames: a cap must still end a pulse if frames
+            # stop (a stalled DMA). The window is fixed at build time (read-only), so software
+            # cannot widen the duty fraction; registers can only tighten the build-time limits.
+            reg("safety_max_pulse", 20, RW, "Safety: longest pulse", unit="cycles", reset=500_000),
+            reg("safety_duty_window", 20, RO, "Safety: window of the duty cap (build-time constant)",
+                unit="cycles"),
+            reg("safety_max_duty", 20, RW, "Safety: lit cycles per lane per window", unit="cycles",
+                reset=500_000),
             reg("safety_max_lanes", _bits_for(K), RW, "Safety: lanes lit at once", unit="lanes",
                 hi=K, reset=K),
         ]

@@ -191,13 +191,13 @@
 #define BIOLOOP_HOMEO_GAIN_OFFSET 0x0214u
 #define BIOLOOP_HOMEO_GAIN_RESET 0x00000000u
 #define BIOLOOP_HOMEO_GAIN_SHIFT 0
-#define BIOLOOP_HOMEO_GAIN_MASK 0x0000FFFFu
+#define BIOLOOP_HOMEO_GAIN_MASK 0x0001FFFFu
 
 /* homeo_shift (rw): Homeostasis shift s */
 #define BIOLOOP_HOMEO_SHIFT_OFFSET 0x0218u
 #define BIOLOOP_HOMEO_SHIFT_RESET 0x00000000u
 #define BIOLOOP_HOMEO_SHIFT_SHIFT 0
-#define BIOLOOP_HOMEO_SHIFT_MASK 0x0000001Fu
+#define BIOLOOP_HOMEO_SHIFT_MASK 0x0000003Fu
 
 /* theta_min (rw): Lower clamp of θ */
 #define BIOLOOP_THETA_MIN_OFFSET 0x021Cu
@@ -213,21 +213,21 @@
 
 /* safety_max_pulse (rw): Safety: longest pulse */
 #define BIOLOOP_SAFETY_MAX_PULSE_OFFSET 0x0224u
-#define BIOLOOP_SAFETY_MAX_PULSE_RESET 0x0000012Cu
+#define BIOLOOP_SAFETY_MAX_PULSE_RESET 0x0007A120u
 #define BIOLOOP_SAFETY_MAX_PULSE_SHIFT 0
-#define BIOLOOP_SAFETY_MAX_PULSE_MASK 0x0000FFFFu
+#define BIOLOOP_SAFETY_MAX_PULSE_MASK 0x000FFFFFu
 
-/* safety_duty_window (rw): Safety: window of the duty cap */
+/* safety_duty_window (ro): Safety: window of the duty cap (build-time constant) */
 #define BIOLOOP_SAFETY_DUTY_WINDOW_OFFSET 0x0228u
-#define BIOLOOP_SAFETY_DUTY_WINDOW_RESET 0x00007530u
+#define BIOLOOP_SAFETY_DUTY_WINDOW_RESET 0x00000000u
 #define BIOLOOP_SAFETY_DUTY_WINDOW_SHIFT 0
-#define BIOLOOP_SAFETY_DUTY_WINDOW_MASK 0x0000FFFFu
+#define BIOLOOP_SAFETY_DUTY_WINDOW_MASK 0x000FFFFFu
 
-/* safety_max_duty (rw): Safety: lit frames per lane per window */
+/* safety_max_duty (rw): Safety: lit cycles per lane per window */
 #define BIOLOOP_SAFETY_MAX_DUTY_OFFSET 0x022Cu
-#define BIOLOOP_SAFETY_MAX_DUTY_RESET 0x00000BB8u
+#define BIOLOOP_SAFETY_MAX_DUTY_RESET 0x0007A120u
 #define BIOLOOP_SAFETY_MAX_DUTY_SHIFT 0
-#define BIOLOOP_SAFETY_MAX_DUTY_MASK 0x0000FFFFu
+#define BIOLOOP_SAFETY_MAX_DUTY_MASK 0x000FFFFFu
 
 /* safety_max_lanes (rw): Safety: lanes lit at once */
 #define BIOLOOP_SAFETY_MAX_LANES_OFFSET 0x0230u

@@ -307,9 +307,8 @@ class Driver:
     homeo_shift = _Field("Homeostasis shift s.")
     theta_min = _Field("Lower clamp of θ (Q8.8).")
     theta_max = _Field("Upper clamp of θ (Q8.8).")
-    safety_max_pulse = _Field("Safety cap: longest pulse in frames.")
-    safety_duty_window = _Field("Safety: window of the duty cap in frames.")
-    safety_max_duty = _Field("Safety cap: lit frames per lane per window.")
+    safety_max_pulse = _Field("Safety cap: longest pulse in clock cycles.")
+    safety_max_duty = _Field("Safety cap: lit cycles per lane per safety_duty_window.")
     safety_max_lanes = _Field("Safety cap: lanes lit at once.")
     scratch = _Field("A register free for software (bus checks).")
     theta_select = _Field("Lane whose current θ theta_value shows (see theta_now).")
@@ -466,6 +465,11 @@ class Driver:
         """Last and maximum loop latency since clear, in cycles, and their count."""
         return LatencyProbe(self.read_register("latency_last"), self.read_register("latency_max"),
                             self.read_register("latency_samples"))
+
+    @property
+    def safety_duty_window(self) -> int:
+        """Safety: the duty cap's window in clock cycles (fixed when the core was built)."""
+        return self._read_field("safety_duty_window")
 
     def theta_now(self, lane: int) -> int:
         """The current θ of ``lane`` (Q8.8) as Homeostasis has moved it."""

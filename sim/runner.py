@@ -154,6 +154,13 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
         raise AssertionError(
             f"cocotb bench {test_module}{'::' + testcase if testcase else ''} failed "
             f"(exit {exc.code}); log and results in {build_dir}") from None
+    # A module that failed to import runs no test and fails nothing: never let that pass.
+    from cocotb_tools.runner import get_results
+    results = build_dir / "results.xml"
+    n_tests, n_failed = get_results(results) if results.exists() else (0, 0)
+    if n_tests == 0 or n_failed:
+        raise AssertionError(f"cocotb bench {test_module} ran {n_tests} tests with {n_failed} failures "
+                             f"(did the module import inside the simulator?); see {build_dir}")
     if report_path.exists():
         return json.loads(report_path.read_text())
     return {}
