@@ -22,6 +22,7 @@ c*, g, s of DESIGN.md §4 through
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -62,6 +63,9 @@ class LoopSettings:
         Homeostasis window W and time constant τ.
     theta0_q88, weight_q88 : int
         Initial StimUnit threshold and the route weight channel k -> lane k.
+    theta_min_q88, theta_max_q88 : int
+        Homeostasis clamps; a wide range gives the controller authority
+        (with weight 0.25, θ from 0.25 to 32 means 1 to 128 spikes per pulse).
     lane_code : int
         Density code of every lane (0xFFFF: light on for the whole pulse).
     pulse_ms : float
@@ -77,13 +81,15 @@ class LoopSettings:
     calibration_ms: float = 200.0
     threshold_sigma: float = 5.0
     refractory_ms: float = 1.0
-    target_rate_hz: float = 10.0
+    target_rate_hz: float = 40.0
     homeostasis: bool = True
     window_ms: float = 100.0
     tau_homeo_ms: float = 1000.0
-    theta0_q88: int = 64
+    theta0_q88: int = 2048
+    theta_min_q88: int = 64
+    theta_max_q88: int = 8192
     weight_q88: int = 64
-    lane_code: int = 0xFFFF
+    lane_code: int = 0x2000
     pulse_ms: float = 2.0
     leak_shift: int = 0
     max_duty: float = 0.5
@@ -98,7 +104,8 @@ class LoopSettings:
             raise ValueError(f"refractory_ms must be in [0, 1000), not {self.refractory_ms!r}")
         if not 0 < self.max_duty <= 1:
             raise ValueError(f"max_duty must be in (0, 1], not {self.max_duty!r}")
-        for name, lo, hi in (("theta0_q88", 0, 0xFFFF), ("weight_q88", -32768, 32767),
+        for name, lo, hi in (("theta0_q88", 0, 0xFFFF), ("theta_min_q88", 0, 0xFFFF),
+                             ("theta_max_q88", 0, 0xFFFF), ("weight_q88", -32768, 32767),
                              ("lane_code", 0, 0xFFFF), ("leak_shift", 0, 15)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -209,14 +216,17 @@ def program_core(driver, thresholds: np.ndarray, controlled: np.ndarray, s: Loop
     driver.homeo_target[:] = k.c_star
     driver.homeo_src[:] = [min(lane, N - 1) for lane in range(K)]
     driver.homeo_enable = bool(s.homeostasis)
+    driver.theta_min = s.theta_min_q88
+    driver.theta_max = s.theta_max_q88
     driver.theta[:] = s.theta0_q88
     driver.lane_codes[:] = s.lane_code
     pulse = _frames(s.pulse_ms, fs)
     driver.pulse_lengths[:] = pulse
     driver.leak_shift = s.leak_shift
-    duty_window = max(window, pulse)
-    driver.safety_max_pulse = pulse
-    driver.safety_duty_window = duty_window
+    # Safety counts clock cycles (the build fixes its window); the loop only tightens the duty
+    # fraction. The simulated backends compress time (one beat per cycle), so pulse caps in
+    # cycles are left at the build limit there rather than derived from pulse_ms.
+    duty_window = driver.safety_duty_window
     driver.safety_max_duty = max(1, int(s.max_duty * duty_window))
     driver.safety_max_lanes = K
     driver.clear_counters()
@@ -288,7 +298,7 @@ def run_loop(driver, bus, culture, settings: LoopSettings = LoopSettings(), prog
     truth = np.zeros(n_blocks)
     latencies, logs = [], []
     buffer = SpikeBuffer(capacity=1 << 20)
-    frame_period_ns = 1e9 / fs
+    frame_period_ns = Fraction(10**9) / Fraction(fs).limit_denominator(10**6)
     led_next = None
     t0_frame = None
     for b in range(n_blocks):

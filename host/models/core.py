@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 
+import numba
 import numpy as np
 
 from bioloop.gateware.layouts import AERType, Port
@@ -27,6 +28,7 @@ from bioloop.gateware.csr import CSRBankModel
 from bioloop.host.aer import pack_one
 
 from .aer_path import AERPath
+from .detector import beyond
 from .homeostasis import Homeostasis, HomeostasisConstants
 from .lanes import StochasticLanes
 from .router import Route
@@ -52,14 +54,15 @@ class Core:
     """
 
     def __init__(self, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, *,
-                 seed0: int = 0xACE1, lane_mode: str = "independent", pulse_init: int = 1000,
+                 seed0: int = 0xACE1, lane_mode: str = "independent", pulse_init: int = 20,
                  theta_init: int = 256, fifo_depth: int = 16, duty_window: int = 1_000_000,
                  limit_pulse: int = 500_000, limit_duty: int | None = None,
-                 limit_lit: int | None = None):
+                 limit_lanes: int | None = None):
         self.regmap = rm = RegisterMap(n_channels, n_lanes, fanout)
         N, K, F = n_channels, n_lanes, fanout
         self.N, self.K, self.F = N, K, F
         self.bank = CSRBankModel(rm)
+        self.bank.set_input("safety_duty_window", duty_window)
         v = self.bank.values
         self.path = AERPath(N, F, refractory=v["refractory"], source=v["aer_source"])
         self.unit = StimUnit(K, pulse_lengths=pulse_init, leak_shift=v["leak_shift"], source=v["aer_source"])
@@ -67,14 +70,15 @@ class Core:
                                  theta_min=v["theta_min"], theta_max=v["theta_max"],
                                  enable=bool(v["homeo_enable"]))
         limit_duty = duty_window // 2 if limit_duty is None else limit_duty
-        limit_lit = K if limit_lit is None else limit_lit
-        self.safety = Safety(K, duty_window, limit_pulse, limit_duty, limit_lit, pulse_bits=20)
+        limit_lanes = K if limit_lanes is None else limit_lanes
+        self.safety = Safety(K, duty_window, limit_pulse, limit_duty, limit_lanes, pulse_bits=20)
         self.lanes = StochasticLanes(K, seed0, lane_mode)
         self.codes = np.zeros(K, dtype=np.int64)
         self.targets = np.zeros(K, dtype=np.int64)
         self.fifo_depth = fifo_depth
         self._sync_registers()
 
+        self.fast = True                 # take quiet stretches in bulk (same result, faster)
         self.edge_count = 0              # edges since reset release
         self.sweep_end = N // 2          # samples are not ready up to and including this edge
         self.tick = False                # frame_tick as visible before the next edge
@@ -180,6 +184,7 @@ class Core:
     def csr_read(self, addr: int) -> tuple[int, int]:
         """``(data, resp)`` the bank registers at the coming edge."""
         sel = self.bank.values["theta_select"]
+        self.bank.set_input("safety_duty_window", self.safety.duty_window)
         if sel < self.K:
             self.bank.set_input("theta_value", int(self.homeo.theta[sel]))
         return self.bank.read(addr)
@@ -364,17 +369,130 @@ class Core:
         return lanes.states(1, advance=False)[0] < self.codes
 
     # -- bulk ----------------------------------------------------------------------------
+    #
+    # A stretch is *quiet* when the AER path, the merge, the STIM FIFO, the probe and
+    # the strobes are all empty and no configuration change is due: then only the
+    # Detector's per-channel state, the frame counter, the StimUnit's per-frame
+    # countdown and leak, Homeostasis' window count, and Safety with the LFSRs move.
+    # _bulk() advances exactly those, with the same result as edge() edge by edge.
+
+    def _quiet(self, first: int, last: int) -> bool:
+        p, enc, r = self.path, self.path.encoder, self.path.router
+        if p._stage1[0] or p._stage2[0] or enc.pending or enc.valid or enc.lost_pending:
+            return False
+        if r.rem or r.p_valid or r.h_valid or self.locked or self.inner or self.r_rdy:
+            return False
+        if self.stim_lost_reg or self.stim_lost_strobe or self.fire_strobe is not None or self.armed:
+            return False
+        if self.lost_due or (self.unit._s1 is not None and self.unit._s1[0] is not None):
+            return False
+        det = p.detector
+        if (self.prev["framing_errors"] != det.framing_errors or self.prev["unmapped"] != r.unmapped
+                or self.prev["lost"] != enc.lost):
+            return False
+        return not any(first <= e <= last for e in self._pending)
+
+    def _bulk(self, n: int, frame: np.ndarray | None) -> bool:
+        """Advance ``n`` quiet edges, with the beats of one whole ``frame`` (int16, N) accepted
+        one per edge, or with no beats. Returns False (nothing done) if the stretch is not
+        quiet or the frame would detect a spike."""
+        s = self.edge_count + 1
+        if not self.fast or not self._quiet(s, s + n - 1):
+            return False
+        path, det, unit, homeo, safety = self.path, self.path.detector, self.unit, self.homeo, self.safety
+        if frame is not None:
+            if not (self.enable and s > self.sweep_end) or det.pos or det.discard or n != self.N // 2:
+                return False
+            hit = beyond(frame, det.thresholds, det.polarity) & ~det.prev & (det.hold == 0)
+            if hit.any():
+                return False
+        tick = self.tick
+        f0 = path._frame
+        # StimUnit: a tick acts one edge after it is sampled; nothing else moves.
+        pulses = [unit.remaining != 0]
+        unit.clock(None, tick, f0, homeo.theta)
+        pulses.append(unit.remaining != 0)
+        if n > 1:
+            unit.clock(None, False, f0, homeo.theta)
+            pulses.append(unit.remaining != 0)
+        # Homeostasis: the tick at the first edge, then per edge only while an update runs.
+        homeo.clock(None, tick)
+        left = n - 1
+        while left and homeo._close_edge is not None and homeo.edge <= homeo._close_edge + self.K + 3:
+            homeo.clock(None, False)
+            left -= 1
+        homeo.edge += left
+        # Safety and the lanes.
+        led_before = safety.led
+        clamp_in = self.clamp_strobe
+        if not (pulses[0].any() or pulses[1].any() or pulses[-1].any() or safety.run.any()):
+            w = safety.win + n
+            if w >= safety.duty_window:
+                safety.duty[:] = 0
+            safety.win = w % safety.duty_window
+            safety.led = np.zeros(self.K, dtype=bool)
+            led_sum = led_before.astype(np.int64)
+            strobes = 0
+            self.clamp_strobe = False
+        else:
+            env = np.empty((n, self.K), dtype=bool)
+            env[0] = pulses[0]
+            if n > 1:
+                env[1] = pulses[1]
+                env[2:] = pulses[2]
+            self.lanes.cycle = s - 1
+            states = self.lanes.states(n, advance=False)
+            out = np.empty((n, self.K), dtype=bool)
+            cap_pulse, cap_duty, cap_lanes = safety.caps
+            clamps = np.zeros(3, dtype=np.int64)
+            strobe_edges = np.zeros(n, dtype=np.bool_)
+            safety.win = _safety_run(env, states, self.codes, safety.run, safety.duty, safety.win,
+                                     safety.duty_window, cap_pulse, cap_duty, cap_lanes,
+                                     (1 << safety.pulse_bits) - 1, out, clamps, strobe_edges)
+            safety.clamps += clamps
+            safety.led = out[-1].copy()
+            led_sum = led_before.astype(np.int64) + out[:-1].sum(axis=0)
+            strobes = int(strobe_edges[:-1].sum())
+            self.clamp_strobe = bool(strobe_edges[-1])
+        if clamp_in or strobes:
+            self.bank.increment("safety_clamps", int(clamp_in) + strobes)
+        # The AER path: the Detector takes the frame; the pipeline stays empty.
+        enc = path.encoder
+        if frame is not None:
+            det._update(slice(0, self.N), frame)
+            det.frame += 1
+            det.frames += 1
+            path._stage1 = path._stage2 = (0, f0)
+            path._frame = det.frame
+            self.bank.increment("frames", 1)
+            if self.frame_leds is not None:
+                self.frame_leds.add_frames(led_sum[None, :], np.array([n]))
+            self.tick = True
+        else:
+            path._stage2 = path._stage1 = (0, path._stage1[1])
+            self.tick = False
+        if enc.ts_bits < 32:
+            enc.prev_tag = (f0 >> (enc.ts_bits - 2)) & 3
+        self.stamp_pipe[1] = self.stamp_pipe[0]
+        self.edge_count += n
+        return True
 
     def run_beats(self, beats: np.ndarray, lasts: np.ndarray, out_ready: bool = True,
-                  timeout: int | None = None) -> int:
+                  timeout: int | None = None, frames: np.ndarray | None = None) -> int:
         """Offer ``beats`` one per cycle, each held until accepted; returns how many were taken.
 
         Stops early when no beat was accepted for ``timeout`` consecutive edges.
+        ``frames`` (int16, (beats // (N/2), N)), when given, are the same samples as whole
+        frames with TLAST on each frame's last beat: quiet frames then go in bulk.
         """
         n = len(beats)
+        nb = self.N // 2
         i = 0
         waited = 0
         while i < n:
+            if frames is not None and out_ready and i % nb == 0 and self._bulk(nb, frames[i // nb]):
+                i += nb
+                continue
             b = int(beats[i]) | (int(lasts[i]) << 32)
             if self.edge(b, out_ready):
                 i += 1
@@ -387,5 +505,48 @@ class Core:
 
     def idle(self, n: int, out_ready: bool = True) -> None:
         """``n`` edges without a sample beat."""
-        for _ in range(n):
+        while n > 0:
+            if out_ready and n > 2 and self._bulk(n, None):
+                return
             self.edge(None, out_ready)
+            n -= 1
+
+
+@numba.njit(cache=True)
+def _safety_run(env, states, codes, run, duty, win, duty_window, cap_pulse, cap_duty, cap_lanes,
+                run_max, out, clamps, strobe_edges):  # pragma: no cover - compiled
+    """Safety (bioloop.host.models.safety.Safety.clock) over ``n`` edges, in place; returns win."""
+    n, K = env.shape
+    for e in range(n):
+        granted = 0
+        s_p = s_d = s_l = False
+        for k in range(K):
+            p = env[e, k]
+            if p:
+                if run[k] < run_max:
+                    run[k] += 1
+            else:
+                run[k] = 0
+            want = p and states[e, k] < codes[k]
+            pass1 = want and run[k] <= cap_pulse
+            pass2 = pass1 and duty[k] < cap_duty
+            fin = pass2 and granted < cap_lanes
+            if pass2:
+                granted += 1
+            s_p = s_p or (want and not pass1)
+            s_d = s_d or (pass1 and not pass2)
+            s_l = s_l or (pass2 and not fin)
+            out[e, k] = fin
+        clamps[0] += s_p
+        clamps[1] += s_d
+        clamps[2] += s_l
+        strobe_edges[e] = s_p or s_d or s_l
+        if win == duty_window - 1:
+            win = 0
+            for k in range(K):
+                duty[k] = 0
+        else:
+            win += 1
+            for k in range(K):
+                duty[k] += out[e, k]
+    return win
