@@ -84,7 +84,7 @@ class LoopSettings:
     target_rate_hz: float = 40.0
     homeostasis: bool = True
     window_ms: float = 100.0
-    tau_homeo_ms: float = 1000.0
+    tau_homeo_ms: float = 3000.0
     theta0_q88: int = 2048
     theta_min_q88: int = 64
     theta_max_q88: int = 8192
