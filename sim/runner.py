@@ -140,7 +140,7 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
     if seed is not None:
         env["BIOLOOP_SEED"] = str(seed)
     try:
-        runner.test(
+        results = runner.test(
             test_module=test_module,
             hdl_toplevel=TOPLEVEL,
             build_dir=build_dir,
@@ -156,8 +156,7 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
             f"(exit {exc.code}); log and results in {build_dir}") from None
     # A module that failed to import runs no test and fails nothing: never let that pass.
     from cocotb_tools.runner import get_results
-    results = build_dir / "results.xml"
-    n_tests, n_failed = get_results(results) if results.exists() else (0, 0)
+    n_tests, n_failed = get_results(results) if results and Path(results).exists() else (0, 0)
     if n_tests == 0 or n_failed:
         raise AssertionError(f"cocotb bench {test_module} ran {n_tests} tests with {n_failed} failures "
                              f"(did the module import inside the simulator?); see {build_dir}")
