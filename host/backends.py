@@ -223,7 +223,8 @@ class ModelBus:
         c = self.core
         c.frame_leds = self._leds
         try:
-            taken = c.run_beats(flat, lasts, timeout=self.timing.send_timeout_edges)
+            frames = beats.view(np.int16).reshape(beats.shape[0], self.n_channels)
+            taken = c.run_beats(flat, lasts, timeout=self.timing.send_timeout_edges, frames=frames)
         finally:
             c.frame_leds = None
         if taken == len(flat):

@@ -1,0 +1,547 @@
+"""Core on Verilator against its cycle-exact model, through the one synchronous Driver.
+
+- ``test_core_equivalence``: the in-silico culture's int16 codes (60 electrodes
+  on channels 0..59 of a 64-channel core), one CSR programming (thresholds
+  from the noise, routes with fanout, θ, lane codes, pulse lengths,
+  homeostasis moving θ, Safety caps that bind), blocks with opto-policy
+  writes between them: the ``model`` and ``verilator`` backends give the same
+  AER word stream, the same per-frame LED vectors, the same counters and
+  latency probe, bit for bit. The SPIKE words are also checked against an
+  independent truth, the Detector model run over the same frames.
+- ``test_bus_timing``: the RTL performs CSR writes and samples reads at the
+  edges :class:`~bioloop.host.backends.BusTiming` promises the model.
+- ``test_core_axil``: register access through Core with cocotbext-axi under
+  random AXI-Lite pauses, raw writes with address and data in either order,
+  and unmapped addresses answering SLVERR, against ``CSRBankModel``.
+- ``test_core_latency``: L_aer and L_loop (DESIGN.md §6) on Verilator under
+  isolated spikes, synthetic bursts and the culture's traffic, with and
+  without backpressure; the hardware probe agrees with the bench.
+- ``test_core_timeouts``: a DMA that the core does not take (enable off)
+  becomes a ``BusTimeout`` on the Verilator backend, after which the
+  session continues, as on the model backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+from bioloop.gateware.core import Core
+from bioloop.gateware.csr import OKAY, SLVERR, CSRBankModel
+from bioloop.gateware.layouts import AERType
+from bioloop.gateware.regmap import Access
+from bioloop.host.aer import unpack
+from bioloop.host.backends import BusTiming, ModelBus
+from bioloop.host.bus import BusTimeout
+from bioloop.host.driver import Driver
+from bioloop.host.models.detector import Detector as DetectorModel
+from bioloop.host.models.homeostasis import homeostasis_constants
+from bioloop.sim import runner
+from bioloop.sim.hil import run_with_verilator
+
+LONG = os.environ.get("BIOLOOP_LONG") == "1"
+N, K, F = 64, 64, 16
+ELECTRODES = 60
+FS = 20_000.0
+
+
+def run_bench(testcase: str, n_channels: int, n_lanes: int, fanout: int, **settings) -> dict:
+    """Run a cocotb test of this module on the Core build the HIL runner uses (no rebuild);
+    ``settings`` reach the test through the environment, not the build parameters."""
+    from bioloop.sim import hil
+    params = {"n_channels": n_channels, "n_lanes": n_lanes, "fanout": fanout, "core": {}}
+    os.environ["BIOLOOP_CORE_BENCH"] = json.dumps(settings)
+    try:
+        return runner.run(hil._factory, design=f"core_n{n_channels}_k{n_lanes}_f{fanout}",
+                          test_module="test_core", bench_params=params, testcase=testcase)
+    finally:
+        os.environ.pop("BIOLOOP_CORE_BENCH", None)
+
+
+def bench_settings() -> dict:
+    return json.loads(os.environ.get("BIOLOOP_CORE_BENCH", "{}"))
+
+
+# ---------------------------------------------------------------------------------------
+# stimulus and the closed session shared by both backends
+
+@functools.lru_cache(maxsize=4)
+def culture_frames(n_frames: int, seed: int = 11) -> np.ndarray:
+    """int16 (n_frames, 64): the default culture's 60 electrodes on channels 0..59."""
+    from bioloop.host.culture import Culture, CultureConfig
+    codes = Culture(CultureConfig(seed=seed)).step(n_frames).codes
+    frames = np.zeros((n_frames, N), dtype=np.int16)
+    frames[:, :ELECTRODES] = codes
+    return frames
+
+
+def noise_thresholds(frames: np.ndarray, k: float = 5.0) -> np.ndarray:
+    """k robust sigmas (MAD / 0.6745, Donoho & Johnstone 1994) per channel; 32767 if silent."""
+    x = frames[:2000].astype(np.float64)
+    sigma = np.median(np.abs(x - np.median(x, axis=0)), axis=0) / 0.6745
+    return np.where(sigma > 0, np.clip(np.round(k * sigma), 1, 32767), 32767).astype(np.int64)
+
+
+def program(driver: Driver, frames: np.ndarray, seed: int = 5) -> dict:
+    """One CSR programming that exercises every part of the core."""
+    rng = np.random.default_rng(seed)
+    th = noise_thresholds(frames)
+    driver.thresholds[:] = th.tolist()
+    driver.polarity[:] = "negative"
+    driver.polarity[7] = "both"
+    driver.refractory = 20
+    for c in range(ELECTRODES):
+        if c >= 56:
+            driver.routes.clear(c)                                   # unmapped: counted
+        elif c % 9 == 0:
+            driver.routes.set(c, [("stim", c, 300), ("stim", (c + 1) % K, 128),
+                                  ("host", 1000 + c, 0)])            # fanout 3 with a relay
+        else:
+            driver.routes.set(c, [("stim", c, 384)])
+    theta = rng.choice([256, 300, 400], K).tolist()
+    driver.theta[:] = theta
+    driver.lane_codes[:] = rng.choice([0xFFFF, 0xC000, 0x4000], K).tolist()
+    driver.pulse_lengths[:] = rng.integers(1, 8, K).tolist()
+    c = homeostasis_constants(target_rate_hz=20.0, tau_homeo_ms=1000.0, window_frames=1000,
+                              frame_rate_hz=FS)
+    driver.homeo_target[:] = c.c_star
+    driver.homeo_gain, driver.homeo_shift, driver.homeo_window = c.gain, c.shift, 1000
+    driver.homeo_enable = True
+    driver.leak_shift = 6
+    driver.safety_max_pulse = 150              # cycles: binds on long pulses
+    driver.safety_max_lanes = 6                # binds in bursts
+    driver.aer_block_words = 64
+    driver.aer_source = 3
+    return {"thresholds": th, "theta": theta}
+
+
+def closed_session(driver: Driver, bus, frames: np.ndarray, block: int, seed: int = 5):
+    """Program, then send ``frames`` block by block with a policy write between blocks."""
+    programmed = program(driver, frames, seed)
+    rng = np.random.default_rng(seed + 1)
+    driver.enable()
+    words, leds, thetas = [], [], []
+    for start in range(0, len(frames), block):
+        driver.send_samples(frames[start:start + block])
+        words.append(driver.receive_words(timeout_s=0.1))
+        leds.append(bus.leds())
+        lane = int(rng.integers(0, K))
+        driver.lane_codes[lane] = int(rng.choice([0, 0x8000, 0xFFFF]))   # the opto policy
+        thetas.append((lane, driver.theta_now(lane)))
+    return {"words": np.concatenate(words), "leds": np.concatenate(leds), "thetas": thetas,
+            "theta_programmed": programmed["theta"],
+            "counters": driver.counters, "status": driver.status, "probe": tuple(driver.latency_probe)}
+
+
+def test_core_equivalence():
+    """model == verilator, bit for bit, over >= 1 s of culture time at 64 (60) channels."""
+    n_frames = 100_000 if LONG else 20_000
+    frames = culture_frames(n_frames)
+    fn = functools.partial(closed_session, frames=frames, block=2500)
+    bus = ModelBus(N, K, F)
+    want = fn(Driver(bus), bus)
+    got = run_with_verilator(fn, n_channels=N, n_lanes=K, fanout=F)
+
+    assert got["words"].shape == want["words"].shape, (got["words"].shape, want["words"].shape)
+    diff = np.flatnonzero(got["words"] != want["words"])
+    assert diff.size == 0, f"AER words differ first at word {diff[0]}"
+    assert got["leds"].shape == (n_frames, K)
+    bad = np.argwhere(got["leds"] != want["leds"])
+    assert bad.size == 0, f"LED fraction differs first at frame {bad[0][0]}, lane {bad[0][1]}"
+    assert got["counters"] == want["counters"]
+    assert got["status"] == want["status"] and got["probe"] == want["probe"]
+    assert got["thetas"] == want["thetas"]
+
+    # The run exercised what it claims to.
+    f = unpack(want["words"])
+    types = np.asarray(f.type)
+    cnt = want["counters"]
+    assert cnt["frames"] == n_frames and cnt["framing_errors"] == 0
+    assert (types == AERType.STIM.value).sum() > 100 and cnt["stim_fires"] > 100
+    assert cnt["unmapped_words"] > 0 and cnt["safety_clamps"] > 0
+    assert want["leds"].any() and want["probe"][2] > 0
+    assert any(t != want["theta_programmed"][k] for k, t in want["thetas"]), "homeostasis never moved θ"
+
+    # Independent truth: the Detector model over the same frames gives the SPIKE words'
+    # (frame, channel) pairs, relays excluded, when nothing overflowed.
+    th = noise_thresholds(frames)
+    pol = [0] * N
+    pol[7] = 2
+    det = DetectorModel(N, np.minimum(th, 32767), pol, refractory=20).process(frames)
+    spikes = (types == AERType.SPIKE.value) & (np.asarray(f.address) < N)
+    got_pairs = sorted(zip(np.asarray(f.timestamp)[spikes].tolist(), np.asarray(f.address)[spikes].tolist()))
+    assert cnt["overflows"] == 0
+    assert got_pairs == sorted(map(tuple, det.tolist()))
+    assert cnt["detections"] == len(det)
+    assert np.all(np.asarray(f.source) == 3)
+
+
+# ---------------------------------------------------------------------------------------
+# the BusTiming contract on the RTL
+
+def timing_probe(driver, bus):
+    """Edges (1-based within an access) at which the RTL performs a write and samples a read."""
+    import cocotb
+    from cocotb.task import resume
+    dut, rm = bus.dut, driver.regmap
+
+    async def write_probe():
+        task = cocotb.start_soon(bus.axil.write(rm.register("aer_block_words").offset,
+                                                (1).to_bytes(4, "little")))
+        seen = None
+        for k in range(1, bus.timing.csr_edges + 1):
+            await bus._edge()
+            # aer.last = (blk + 1 >= aer_block_words): 0 with 256 words per block, 1 once 1 is in force
+            if seen is None and (int(dut.aer__payload.value) >> 64) & 1:
+                seen = k - 1              # the register changed at the previous edge
+        return seen, task.done()
+
+    async def read_probe():
+        task = cocotb.start_soon(bus.axil.read(rm.register("frames").offset, 4))
+        dut.samples__valid.value = 1
+        dut.samples__payload.value = 1 << 32      # TLAST on every beat: frames counts the edges
+        for _ in range(bus.timing.csr_edges):
+            await bus._edge()
+        dut.samples__valid.value = 0
+        return task.done(), int.from_bytes(task.result().data, "little")
+
+    write = resume(write_probe)()
+    driver.enable()
+    start = driver.read_register("frames")
+    done, frames = resume(read_probe)()
+    return {"write": write, "read": (done, frames - start)}
+
+
+def test_bus_timing():
+    t = BusTiming()
+    got = run_with_verilator(timing_probe, n_channels=8, n_lanes=4, fanout=2)
+    assert got["write"] == (t.write_edge, True)
+    # A frame accepted at edge i is counted at edge i; the read samples the count before its edge.
+    assert got["read"] == (True, t.read_edge - 1)
+
+
+# ---------------------------------------------------------------------------------------
+# the timeout path on the RTL (the model backend's is in tests/host/test_backends.py)
+
+def timeout_session(driver, bus, frames):
+    out = {}
+    try:
+        driver.send_samples(frames)              # enable is 0 after reset: the core takes nothing
+    except BusTimeout as exc:
+        out["timeout"] = (str(exc), exc.frames_sent)
+    driver.enable()
+    driver.send_samples(frames)
+    out["frames"] = driver.counters["frames"]
+    out["leds"] = bus.leds().shape
+    return out
+
+
+@pytest.mark.parametrize("backend", ["model", "verilator"])
+def test_core_timeouts(backend):
+    frames = np.zeros((5, 8), dtype=np.int16)
+    timing = BusTiming(send_timeout_edges=50)
+    if backend == "model":
+        bus = ModelBus(8, 4, 2, timing=timing)
+        got = timeout_session(Driver(bus), bus, frames)
+    else:
+        got = run_with_verilator(functools.partial(timeout_session, frames=frames), n_channels=8,
+                                 n_lanes=4, fanout=2, timing=timing)
+    msg, sent = got["timeout"]
+    assert sent == 0 and "enable" in msg and "50 cycles" in msg
+    assert got["frames"] == 5 and got["leds"] == (5, 4)
+
+
+# ---------------------------------------------------------------------------------------
+# cocotb benches run directly on Core (register access, latency)
+
+try:
+    import cocotb
+    from cocotb.triggers import RisingEdge
+    from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+except ImportError:  # pragma: no cover - the sim extra is part of the dev install
+    cocotb = None
+
+if cocotb is not None:
+    from bioloop.sim.verilator_bus import VerilatorBus
+
+    async def _raw_write(dut, addr, data, aw_delay, w_delay):
+        """AW valid after ``aw_delay`` edges, W after ``w_delay``; returns BRESP."""
+        aw_done = w_done = False
+        dut.s_axil__awaddr.value = addr
+        dut.s_axil__wdata.value = data
+        dut.s_axil__wstrb.value = 0xF
+        dut.s_axil__bready.value = 1
+        for cyc in range(64):
+            dut.s_axil__awvalid.value = int(cyc >= aw_delay and not aw_done)
+            dut.s_axil__wvalid.value = int(cyc >= w_delay and not w_done)
+            await RisingEdge(dut.clk)
+            aw_done |= bool(int(dut.s_axil__awvalid.value) and int(dut.s_axil__awready.value))
+            w_done |= bool(int(dut.s_axil__wvalid.value) and int(dut.s_axil__wready.value))
+            if aw_done:
+                dut.s_axil__awvalid.value = 0
+            if w_done:
+                dut.s_axil__wvalid.value = 0
+            if int(dut.s_axil__bvalid.value):
+                resp = int(dut.s_axil__bresp.value)
+                await RisingEdge(dut.clk)
+                return resp
+        raise AssertionError(f"no BVALID for the write to {addr:#x}")
+
+    @cocotb.test()
+    async def core_axil(dut):
+        """Random AXI-Lite timing through Core against CSRBankModel; raw orderings; SLVERR."""
+        p = {**runner.params(), **bench_settings()}
+        bus = VerilatorBus(dut, p["n_channels"], p["n_lanes"], p["fanout"])
+        await bus.start()
+        rm = bus.regmap
+        model = CSRBankModel(rm)
+        model.set_input("safety_duty_window", 1_000_000)
+        model.set_input("theta_value", 256)          # θ of lane 0 after reset
+        rng = random.Random(runner.seed(17))
+
+        def gen(r, prob):
+            while True:
+                yield r.random() < prob
+        m = bus.axil
+        for ch in (m.write_if.aw_channel, m.write_if.w_channel, m.write_if.b_channel,
+                   m.read_if.ar_channel, m.read_if.r_channel):
+            ch.set_pause_generator(gen(random.Random(rng.random()), 0.4))
+        # Registers whose value the idle datapath does not change.
+        quiet = [r for r in rm.registers if r.name not in ("control", "status", "theta_select")]
+        holes = [a for a in range(0, 1 << rm.addr_width, 4) if rm.decode(a) is None]
+        stats = {"reads": 0, "writes": 0, "slverr": 0}
+        for _ in range(p["ops"]):
+            kind = rng.random()
+            if kind < 0.15:
+                addr = rng.choice(holes)
+            elif kind < 0.3:
+                t = rng.choice([t for t in rm.tables if t.name != "theta"])   # θ shows in theta_value
+                addr = t.offset + 4 * rng.randrange(t.depth * t.words)
+            else:
+                addr = rng.choice(quiet).offset
+            if rng.random() < 0.5:
+                value = rng.randrange(1 << 32)
+                resp = int((await m.write(addr, value.to_bytes(4, "little"))).resp)
+                assert resp == model.write(addr, value), f"BRESP of {addr:#x}"
+                stats["writes"] += 1
+            else:
+                r = await m.read(addr, 4)
+                got = (int.from_bytes(r.data, "little"), int(r.resp))
+                assert got == model.read(addr), f"read {addr:#x} ({rm.decode(addr)})"
+                resp = got[1]
+                stats["reads"] += 1
+            stats["slverr"] += resp == SLVERR
+        for ch in (m.write_if.aw_channel, m.write_if.w_channel, m.write_if.b_channel,
+                   m.read_if.ar_channel, m.read_if.r_channel):
+            ch.set_pause_generator(None)
+        assert stats["slverr"] > 0 and stats["writes"] > 20 and stats["reads"] > 20
+        runner.report(**stats)
+
+    async def _raw_read(dut, addr):
+        dut.s_axil__araddr.value = addr
+        dut.s_axil__arvalid.value = 1
+        dut.s_axil__rready.value = 1
+        await RisingEdge(dut.clk)
+        while not int(dut.s_axil__arready.value):
+            await RisingEdge(dut.clk)
+        dut.s_axil__arvalid.value = 0
+        for _ in range(20):
+            if int(dut.s_axil__rvalid.value):
+                value = int(dut.s_axil__rdata.value), int(dut.s_axil__rresp.value)
+                await RisingEdge(dut.clk)
+                return value
+            await RisingEdge(dut.clk)
+        raise AssertionError(f"no RVALID for the read of {addr:#x}")
+
+    @cocotb.test()
+    async def core_axil_orders(dut):
+        """Raw writes: address before data, data before address, both together; holes: SLVERR."""
+        from cocotb.clock import Clock
+        p = runner.params()
+        rm = Core(p["n_channels"], p["n_lanes"], p["fanout"]).regmap
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        for name in ("awvalid", "wvalid", "arvalid", "bready", "rready", "awprot", "arprot"):
+            getattr(dut, f"s_axil__{name}").value = 0
+        dut.samples__valid.value = 0
+        dut.aer__ready.value = 1
+        dut.rst.value = 1
+        for _ in range(2):
+            await RisingEdge(dut.clk)
+        dut.rst.value = 0
+        rng = random.Random(runner.seed(23))
+        scratch = rm.register("scratch").offset
+        holes = [a for a in range(0, 1 << rm.addr_width, 4) if rm.decode(a) is None]
+        orders = 0
+        for aw_delay, w_delay in [(0, 0), (0, 1), (0, 6), (1, 0), (6, 0), (3, 3)]:
+            value = rng.randrange(1 << 32)
+            assert await _raw_write(dut, scratch, value, aw_delay, w_delay) == OKAY
+            assert await _raw_read(dut, scratch) == (value, OKAY), (aw_delay, w_delay)
+            hole = rng.choice(holes)
+            assert await _raw_write(dut, hole, ~value & 0xFFFFFFFF, aw_delay, w_delay) == SLVERR
+            assert (await _raw_read(dut, hole))[1] == SLVERR
+            assert await _raw_read(dut, scratch) == (value, OKAY), "an unmapped write changed scratch"
+            orders += 1
+        runner.report(orders=orders)
+
+    def test_core_axil():
+        result = run_bench("core_axil", 8, 4, 2, ops=400 if LONG else 120)
+        assert result["slverr"] > 0 and result["reads"] > 20
+        result = run_bench("core_axil_orders", 8, 4, 2)
+        assert result["orders"] == 6
+
+
+# ---------------------------------------------------------------------------------------
+# latency (DESIGN.md §6) on Verilator
+
+def latency_frames(traffic: str, n_frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, thresholds) for ``isolated`` spikes, synthetic ``bursts`` or the ``culture``."""
+    from bioloop.sim.stimulus import spiking_frames
+    rng = np.random.default_rng(seed)
+    if traffic == "culture":
+        frames = culture_frames(n_frames)
+        return frames, noise_thresholds(frames)
+    th = np.full(N, 1000)
+    if traffic == "isolated":
+        frames = spiking_frames(rng, n_frames, N, th, rate=0.0004, burst_prob=0.0, width=1)
+    elif traffic == "bursts":
+        frames = spiking_frames(rng, n_frames, N, th, rate=0.01, burst_prob=0.03, burst_fraction=0.6)
+    else:
+        raise ValueError(f"unknown traffic {traffic!r}")
+    return frames, th
+
+
+def latency_program(driver: Driver, thresholds) -> None:
+    """DESIGN.md §6: fanout 1, weight >= θ, density code 0xFFFF; one-frame pulses, caps open."""
+    driver.thresholds[:] = [int(t) for t in thresholds]
+    driver.polarity[:] = "both"
+    driver.refractory = 2
+    for c in range(driver.N):
+        driver.routes.set(c, [("stim", c % driver.K, 256)])
+    driver.theta[:] = 256
+    driver.lane_codes[:] = 0xFFFF
+    driver.pulse_lengths[:] = 1
+    driver.enable()
+
+
+def percentiles(values) -> dict:
+    v = np.asarray(values)
+    if v.size == 0:
+        return {"n": 0}
+    return {"n": int(v.size), "p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)),
+            "max": int(v.max()), "min": int(v.min())}
+
+
+if cocotb is not None:
+    @cocotb.test()
+    async def core_latency(dut):
+        """Per-edge trace of beats, AER words and LEDs; L_aer and L_loop per detected crossing."""
+        from cocotb.task import bridge
+        st = bench_settings()
+        p = runner.params()
+        n, K_ = p["n_channels"], p["n_lanes"]
+        nb = n // 2
+        bus = VerilatorBus(dut, n, K_, p["fanout"])
+        await bus.start()
+        frames, th = latency_frames(st["traffic"], st["frames"], st["seed"])
+        await bridge(lambda: latency_program(Driver(bus), th))()
+        await bridge(lambda: Driver(bus).clear_counters())()
+
+        flat = frames.view(np.uint32).reshape(-1).tolist()
+        rng = random.Random(st["seed"])
+        bp = st["backpressure"]
+        valid, ready, payload = dut.samples__valid, dut.samples__ready, dut.samples__payload
+        a_valid, a_ready, a_payload, led_h = dut.aer__valid, dut.aer__ready, dut.aer__payload, dut.led
+        handshake = np.zeros(len(flat), dtype=np.int64)
+        first_valid = {}                     # (timestamp, address) of a SPIKE word -> edge
+        rises = [[] for _ in range(K_)]
+        prev_led = 0
+        edge = i = 0
+        valid_since = None
+        payload.value = flat[0] | ((nb == 1) << 32)
+        valid.value = 1
+        tail = 0
+        while tail < 400:
+            a_ready.value = int(not (bp and rng.random() < bp))
+            await RisingEdge(dut.clk)
+            edge += 1
+            if i < len(flat):
+                if int(ready.value):
+                    handshake[i] = edge
+                    i += 1
+                    if i < len(flat):
+                        payload.value = flat[i] | ((i % nb == nb - 1) << 32)
+                    else:
+                        valid.value = 0
+            else:
+                tail += 1
+            if int(a_valid.value):
+                if valid_since is None:
+                    valid_since = edge
+                if int(a_ready.value):
+                    w = int(a_payload.value) & ((1 << 64) - 1)
+                    if (w >> 28) & 0xF == AERType.SPIKE.value:
+                        first_valid.setdefault((w >> 32, w & 0xFFFFF), valid_since)
+                    valid_since = None
+            lit = int(led_h.value)
+            new = lit & ~prev_led
+            while new:
+                low = new & -new
+                rises[low.bit_length() - 1].append(edge)
+                new ^= low
+            prev_led = lit
+
+        det = DetectorModel(n, np.minimum(th, 32767), [2] * n, refractory=2).process(frames)
+        l_aer, l_loop, last_fire = [], [], None
+        for t, c in det.tolist():
+            h = int(handshake[t * nb + c // 2])
+            if (t, c) in first_valid:
+                l_aer.append(first_valid[(t, c)] - h)
+            lane_rises = rises[c % K_]
+            j = np.searchsorted(lane_rises, h)
+            if j < len(lane_rises):
+                l_loop.append(lane_rises[j] - h)
+        probe = {}
+        for name in ("latency_last", "latency_max", "latency_samples", "stim_fires"):
+            probe[name] = await bus._read32(bus.regmap.register(name).offset)
+        runner.report(traffic=st["traffic"], backpressure=bp, frames=st["frames"], edges=edge,
+                      detections=len(det), words_seen=len(first_valid),
+                      l_aer=percentiles(l_aer), l_loop=percentiles(l_loop),
+                      l_loop_values=sorted(set(l_loop)), l_aer_values=sorted(set(l_aer)), probe=probe)
+
+
+def _latency(traffic, backpressure, frames, seed=3):
+    return run_bench("core_latency", N, K, F, traffic=traffic, backpressure=backpressure,
+                     frames=frames, seed=seed)
+
+
+def test_core_latency_isolated():
+    """Isolated spikes, ready high: every crossing takes exactly L_aer = 4 and L_loop = 7 cycles,
+    and the hardware probe saw every fire with the same figure."""
+    r = _latency("isolated", 0.0, 1500)
+    assert r["detections"] > 20 and r["l_aer"]["n"] == r["detections"] == r["l_loop"]["n"]
+    assert r["l_aer_values"] == [4] and r["l_loop_values"] == [7]
+    probe = r["probe"]
+    assert probe["latency_samples"] == probe["stim_fires"] == r["detections"]
+    assert probe["latency_last"] == probe["latency_max"] == 7
+
+
+@pytest.mark.parametrize("traffic,backpressure", [("bursts", 0.0), ("culture", 0.0), ("bursts", 0.3)])
+def test_core_latency_traffic(traffic, backpressure):
+    """Bursts and the culture's traffic, with and without backpressure: every crossing reaches the
+    host and its lane; with ready high L_loop p99 <= 12 cycles (the issue's target) for the culture;
+    the probe's figures are among the bench's own measurements."""
+    r = _latency(traffic, backpressure, 3000 if LONG else 600)
+    assert r["detections"] > 20
+    assert r["l_aer"]["n"] == r["detections"] and r["l_loop"]["n"] == r["detections"]
+    assert r["l_aer"]["min"] == 4 and r["l_loop"]["min"] == 7
+    if traffic == "culture" and not backpressure:
+        assert r["l_loop"]["p99"] <= 12
+    probe = r["probe"]
+    assert 0 < probe["latency_samples"] <= probe["stim_fires"]
+    assert probe["latency_max"] <= r["l_loop"]["max"]
+    assert probe["latency_last"] in r["l_loop_values"]
