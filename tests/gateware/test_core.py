@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import random
 
@@ -34,7 +33,6 @@ import pytest
 from bioloop.gateware.core import Core
 from bioloop.gateware.csr import OKAY, SLVERR, CSRBankModel
 from bioloop.gateware.layouts import AERType
-from bioloop.gateware.regmap import Access
 from bioloop.host.aer import unpack
 from bioloop.host.backends import BusTiming, ModelBus
 from bioloop.host.bus import BusTimeout
@@ -42,50 +40,17 @@ from bioloop.host.driver import Driver
 from bioloop.host.models.detector import Detector as DetectorModel
 from bioloop.host.models.homeostasis import homeostasis_constants
 from bioloop.sim import runner
+from bioloop.sim.core_bench import (ELECTRODES, bench_settings, culture_frames, measure_latency,
+                                    noise_thresholds, run_bench)
 from bioloop.sim.hil import run_with_verilator
 
 LONG = os.environ.get("BIOLOOP_LONG") == "1"
 N, K, F = 64, 64, 16
-ELECTRODES = 60
 FS = 20_000.0
-
-
-def run_bench(testcase: str, n_channels: int, n_lanes: int, fanout: int, **settings) -> dict:
-    """Run a cocotb test of this module on the Core build the HIL runner uses (no rebuild);
-    ``settings`` reach the test through the environment, not the build parameters."""
-    from bioloop.sim import hil
-    params = {"n_channels": n_channels, "n_lanes": n_lanes, "fanout": fanout, "core": {}}
-    os.environ["BIOLOOP_CORE_BENCH"] = json.dumps(settings)
-    try:
-        return runner.run(hil._factory, design=f"core_n{n_channels}_k{n_lanes}_f{fanout}",
-                          test_module="test_core", bench_params=params, testcase=testcase)
-    finally:
-        os.environ.pop("BIOLOOP_CORE_BENCH", None)
-
-
-def bench_settings() -> dict:
-    return json.loads(os.environ.get("BIOLOOP_CORE_BENCH", "{}"))
 
 
 # ---------------------------------------------------------------------------------------
 # stimulus and the closed session shared by both backends
-
-@functools.lru_cache(maxsize=4)
-def culture_frames(n_frames: int, seed: int = 11) -> np.ndarray:
-    """int16 (n_frames, 64): the default culture's 60 electrodes on channels 0..59."""
-    from bioloop.host.culture import Culture, CultureConfig
-    codes = Culture(CultureConfig(seed=seed)).step(n_frames).codes
-    frames = np.zeros((n_frames, N), dtype=np.int16)
-    frames[:, :ELECTRODES] = codes
-    return frames
-
-
-def noise_thresholds(frames: np.ndarray, k: float = 5.0) -> np.ndarray:
-    """k robust sigmas (MAD / 0.6745, Donoho & Johnstone 1994) per channel; 32767 if silent."""
-    x = frames[:2000].astype(np.float64)
-    sigma = np.median(np.abs(x - np.median(x, axis=0)), axis=0) / 0.6745
-    return np.where(sigma > 0, np.clip(np.round(k * sigma), 1, 32767), 32767).astype(np.int64)
-
 
 def program(driver: Driver, frames: np.ndarray, seed: int = 5) -> dict:
     """One CSR programming that exercises every part of the core."""
@@ -262,7 +227,6 @@ def test_core_timeouts(backend):
 try:
     import cocotb
     from cocotb.triggers import RisingEdge
-    from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 except ImportError:  # pragma: no cover - the sim extra is part of the dev install
     cocotb = None
 
@@ -389,134 +353,17 @@ if cocotb is not None:
         runner.report(orders=orders)
 
     def test_core_axil():
-        result = run_bench("core_axil", 8, 4, 2, ops=400 if LONG else 120)
+        result = run_bench("test_core", "core_axil", 8, 4, 2, ops=400 if LONG else 120)
         assert result["slverr"] > 0 and result["reads"] > 20
-        result = run_bench("core_axil_orders", 8, 4, 2)
+        result = run_bench("test_core", "core_axil_orders", 8, 4, 2)
         assert result["orders"] == 6
 
 
 # ---------------------------------------------------------------------------------------
-# latency (DESIGN.md §6) on Verilator
-
-def latency_frames(traffic: str, n_frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(frames, thresholds) for ``isolated`` spikes, synthetic ``bursts`` or the ``culture``."""
-    from bioloop.sim.stimulus import spiking_frames
-    rng = np.random.default_rng(seed)
-    if traffic == "culture":
-        frames = culture_frames(n_frames)
-        return frames, noise_thresholds(frames)
-    th = np.full(N, 1000)
-    if traffic == "isolated":
-        frames = spiking_frames(rng, n_frames, N, th, rate=0.0004, burst_prob=0.0, width=1)
-    elif traffic == "bursts":
-        frames = spiking_frames(rng, n_frames, N, th, rate=0.01, burst_prob=0.03, burst_fraction=0.6)
-    else:
-        raise ValueError(f"unknown traffic {traffic!r}")
-    return frames, th
-
-
-def latency_program(driver: Driver, thresholds) -> None:
-    """DESIGN.md §6: fanout 1, weight >= θ, density code 0xFFFF; one-frame pulses, caps open."""
-    driver.thresholds[:] = [int(t) for t in thresholds]
-    driver.polarity[:] = "both"
-    driver.refractory = 2
-    for c in range(driver.N):
-        driver.routes.set(c, [("stim", c % driver.K, 256)])
-    driver.theta[:] = 256
-    driver.lane_codes[:] = 0xFFFF
-    driver.pulse_lengths[:] = 1
-    driver.enable()
-
-
-def percentiles(values) -> dict:
-    v = np.asarray(values)
-    if v.size == 0:
-        return {"n": 0}
-    return {"n": int(v.size), "p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)),
-            "max": int(v.max()), "min": int(v.min())}
-
-
-if cocotb is not None:
-    @cocotb.test()
-    async def core_latency(dut):
-        """Per-edge trace of beats, AER words and LEDs; L_aer and L_loop per detected crossing."""
-        from cocotb.task import bridge
-        st = bench_settings()
-        p = runner.params()
-        n, K_ = p["n_channels"], p["n_lanes"]
-        nb = n // 2
-        bus = VerilatorBus(dut, n, K_, p["fanout"])
-        await bus.start()
-        frames, th = latency_frames(st["traffic"], st["frames"], st["seed"])
-        await bridge(lambda: latency_program(Driver(bus), th))()
-        await bridge(lambda: Driver(bus).clear_counters())()
-
-        flat = frames.view(np.uint32).reshape(-1).tolist()
-        rng = random.Random(st["seed"])
-        bp = st["backpressure"]
-        valid, ready, payload = dut.samples__valid, dut.samples__ready, dut.samples__payload
-        a_valid, a_ready, a_payload, led_h = dut.aer__valid, dut.aer__ready, dut.aer__payload, dut.led
-        handshake = np.zeros(len(flat), dtype=np.int64)
-        first_valid = {}                     # (timestamp, address) of a SPIKE word -> edge
-        rises = [[] for _ in range(K_)]
-        prev_led = 0
-        edge = i = 0
-        valid_since = None
-        payload.value = flat[0] | ((nb == 1) << 32)
-        valid.value = 1
-        tail = 0
-        while tail < 400:
-            a_ready.value = int(not (bp and rng.random() < bp))
-            await RisingEdge(dut.clk)
-            edge += 1
-            if i < len(flat):
-                if int(ready.value):
-                    handshake[i] = edge
-                    i += 1
-                    if i < len(flat):
-                        payload.value = flat[i] | ((i % nb == nb - 1) << 32)
-                    else:
-                        valid.value = 0
-            else:
-                tail += 1
-            if int(a_valid.value):
-                if valid_since is None:
-                    valid_since = edge
-                if int(a_ready.value):
-                    w = int(a_payload.value) & ((1 << 64) - 1)
-                    if (w >> 28) & 0xF == AERType.SPIKE.value:
-                        first_valid.setdefault((w >> 32, w & 0xFFFFF), valid_since)
-                    valid_since = None
-            lit = int(led_h.value)
-            new = lit & ~prev_led
-            while new:
-                low = new & -new
-                rises[low.bit_length() - 1].append(edge)
-                new ^= low
-            prev_led = lit
-
-        det = DetectorModel(n, np.minimum(th, 32767), [2] * n, refractory=2).process(frames)
-        l_aer, l_loop, last_fire = [], [], None
-        for t, c in det.tolist():
-            h = int(handshake[t * nb + c // 2])
-            if (t, c) in first_valid:
-                l_aer.append(first_valid[(t, c)] - h)
-            lane_rises = rises[c % K_]
-            j = np.searchsorted(lane_rises, h)
-            if j < len(lane_rises):
-                l_loop.append(lane_rises[j] - h)
-        probe = {}
-        for name in ("latency_last", "latency_max", "latency_samples", "stim_fires"):
-            probe[name] = await bus._read32(bus.regmap.register(name).offset)
-        runner.report(traffic=st["traffic"], backpressure=bp, frames=st["frames"], edges=edge,
-                      detections=len(det), words_seen=len(first_valid),
-                      l_aer=percentiles(l_aer), l_loop=percentiles(l_loop),
-                      l_loop_values=sorted(set(l_loop)), l_aer_values=sorted(set(l_aer)), probe=probe)
-
+# latency (DESIGN.md §6) on Verilator: bioloop.sim.core_bench measures, these tests assert
 
 def _latency(traffic, backpressure, frames, seed=3):
-    return run_bench("core_latency", N, K, F, traffic=traffic, backpressure=backpressure,
-                     frames=frames, seed=seed)
+    return measure_latency(traffic, backpressure, frames, seed=seed, n_channels=N, n_lanes=K, fanout=F)
 
 
 def test_core_latency_isolated():

@@ -1,0 +1,225 @@
+"""Measurements of ``Core`` on Verilator: loop latency (DESIGN.md §6) and the traffic it runs on.
+
+:func:`measure_latency` runs the cocotb test :func:`core_latency` of this
+module on the Verilated Core (the same build :mod:`bioloop.sim.hil` uses)
+and returns L_aer and L_loop per detected crossing, summarised, with the
+hardware probe's registers read at the end. ``tests/gateware/test_core.py``
+asserts on it; ``scripts/bench_core.py`` tabulates it.
+
+Definitions (DESIGN.md §6), in clock edges observed by the bench, each edge
+counted where cocotb samples the values present at it:
+
+- L_aer: from the edge of the handshake of the sample beat that carries a
+  crossing to the first edge at which the core's AER output shows ``valid``
+  with that crossing's SPIKE word (the word may wait there under
+  backpressure; the figure stops at its first ``valid``).
+- L_loop: from the same handshake to the first rising edge of the LED of
+  the routed lane at or after it (fanout 1, weight = θ = 1.0, density code
+  0xFFFF, pulses of one frame so that every fire is a fresh rise).
+
+Traffic: ``isolated`` (Poisson spikes rare enough that no two meet in the
+pipeline), ``bursts`` (Poisson spiking plus network bursts in which 60 % of
+the channels cross in the same frame, :func:`bioloop.sim.stimulus.spiking_frames`)
+and ``culture`` (the default in-silico culture, 60 electrodes on channels
+0..59, thresholds at five robust sigmas).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+
+import numpy as np
+
+from bioloop.gateware.layouts import AERType
+from bioloop.sim import runner
+
+__all__ = ["ELECTRODES", "culture_frames", "noise_thresholds", "latency_frames", "latency_program",
+           "percentiles", "measure_latency", "run_bench", "bench_settings"]
+
+#: Electrodes of the default culture's MEA (on channels 0..59 of a 64-channel core).
+ELECTRODES = 60
+
+
+@functools.lru_cache(maxsize=4)
+def culture_frames(n_frames: int, seed: int = 11, n_channels: int = 64) -> np.ndarray:
+    """int16 (n_frames, n_channels): the default culture's 60 electrodes on channels 0..59."""
+    from bioloop.host.culture import Culture, CultureConfig
+    codes = Culture(CultureConfig(seed=seed)).step(n_frames).codes
+    frames = np.zeros((n_frames, n_channels), dtype=np.int16)
+    frames[:, :ELECTRODES] = codes[:, :n_channels]
+    return frames
+
+
+def noise_thresholds(frames: np.ndarray, k: float = 5.0) -> np.ndarray:
+    """k robust sigmas (MAD / 0.6745, Donoho & Johnstone 1994) per channel; 32767 if silent."""
+    x = frames[:2000].astype(np.float64)
+    sigma = np.median(np.abs(x - np.median(x, axis=0)), axis=0) / 0.6745
+    return np.where(sigma > 0, np.clip(np.round(k * sigma), 1, 32767), 32767).astype(np.int64)
+
+
+def latency_frames(traffic: str, n_frames: int, seed: int, n_channels: int = 64):
+    """(frames, thresholds) for ``isolated`` spikes, synthetic ``bursts`` or the ``culture``."""
+    from bioloop.sim.stimulus import spiking_frames
+    rng = np.random.default_rng(seed)
+    if traffic == "culture":
+        frames = culture_frames(n_frames, n_channels=n_channels)
+        return frames, noise_thresholds(frames)
+    th = np.full(n_channels, 1000)
+    if traffic == "isolated":
+        frames = spiking_frames(rng, n_frames, n_channels, th, rate=0.0004, burst_prob=0.0, width=1)
+    elif traffic == "bursts":
+        frames = spiking_frames(rng, n_frames, n_channels, th, rate=0.01, burst_prob=0.03,
+                                burst_fraction=0.6)
+    else:
+        raise ValueError(f"unknown traffic {traffic!r}; use isolated, bursts or culture")
+    return frames, th
+
+
+def latency_program(driver, thresholds) -> None:
+    """DESIGN.md §6: fanout 1, weight >= θ, density code 0xFFFF; one-frame pulses, caps open."""
+    driver.thresholds[:] = [int(t) for t in thresholds]
+    driver.polarity[:] = "both"
+    driver.refractory = 2
+    for c in range(driver.N):
+        driver.routes.set(c, [("stim", c % driver.K, 256)])
+    driver.theta[:] = 256
+    driver.lane_codes[:] = 0xFFFF
+    driver.pulse_lengths[:] = 1
+    driver.enable()
+
+
+def percentiles(values) -> dict:
+    """n, p50, p99, min and max of a list of cycle counts."""
+    v = np.asarray(values)
+    if v.size == 0:
+        return {"n": 0}
+    return {"n": int(v.size), "p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)),
+            "max": int(v.max()), "min": int(v.min())}
+
+
+def bench_settings() -> dict:
+    """Inside a cocotb test run by :func:`run_bench`: its settings."""
+    return json.loads(os.environ.get("BIOLOOP_CORE_BENCH", "{}"))
+
+
+def run_bench(test_module: str, testcase: str, n_channels: int, n_lanes: int, fanout: int,
+              **settings) -> dict:
+    """Run cocotb test ``testcase`` of ``test_module`` on the Core build of
+    :func:`bioloop.sim.hil.run_with_verilator` (no rebuild); ``settings`` reach the test
+    through the environment (:func:`bench_settings`), not the build parameters."""
+    from bioloop.sim import hil
+    params = {"n_channels": n_channels, "n_lanes": n_lanes, "fanout": fanout, "core": {}}
+    os.environ["BIOLOOP_CORE_BENCH"] = json.dumps(settings)
+    try:
+        return runner.run(hil._factory, design=f"core_n{n_channels}_k{n_lanes}_f{fanout}",
+                          test_module=test_module, bench_params=params, testcase=testcase)
+    finally:
+        os.environ.pop("BIOLOOP_CORE_BENCH", None)
+
+
+def measure_latency(traffic: str, backpressure: float, frames: int, *, seed: int = 3,
+                    n_channels: int = 64, n_lanes: int = 64, fanout: int = 16) -> dict:
+    """L_aer and L_loop on Verilator (see the module docstring).
+
+    Returns a dict with ``l_aer`` and ``l_loop`` (``percentiles``), the sets of
+    values seen, ``detections``, ``edges`` and ``probe`` (the hardware probe's
+    ``latency_last``, ``latency_max``, ``latency_samples`` and ``stim_fires``).
+    """
+    return run_bench("bioloop.sim.core_bench", "core_latency", n_channels, n_lanes, fanout,
+                     traffic=traffic, backpressure=backpressure, frames=frames, seed=seed)
+
+
+try:
+    import cocotb
+    from cocotb.triggers import RisingEdge
+except ImportError:  # pragma: no cover - the sim extra is part of the dev install
+    cocotb = None
+
+if cocotb is not None:
+    @cocotb.test()
+    async def core_latency(dut):
+        """Per-edge trace of beats, AER words and LEDs; L_aer and L_loop per detected crossing."""
+        from cocotb.task import bridge
+
+        from bioloop.host.driver import Driver
+        from bioloop.host.models.detector import Detector as DetectorModel
+        from bioloop.sim.verilator_bus import VerilatorBus
+
+        st = bench_settings()
+        p = runner.params()
+        n, K = p["n_channels"], p["n_lanes"]
+        nb = n // 2
+        bus = VerilatorBus(dut, n, K, p["fanout"])
+        await bus.start()
+        frames, th = latency_frames(st["traffic"], st["frames"], st["seed"], n)
+
+        def setup():
+            drv = Driver(bus)
+            latency_program(drv, th)
+            drv.clear_counters()
+        await bridge(setup)()
+
+        flat = frames.view(np.uint32).reshape(-1).tolist()
+        rng = random.Random(st["seed"])
+        bp = st["backpressure"]
+        valid, ready, payload = dut.samples__valid, dut.samples__ready, dut.samples__payload
+        a_valid, a_ready, a_payload, led_h = dut.aer__valid, dut.aer__ready, dut.aer__payload, dut.led
+        handshake = np.zeros(len(flat), dtype=np.int64)
+        first_valid = {}                     # (timestamp, address) of a SPIKE word -> edge
+        rises = [[] for _ in range(K)]
+        prev_led = 0
+        edge = i = tail = 0
+        valid_since = None
+        payload.value = flat[0] | ((nb == 1) << 32)
+        valid.value = 1
+        while tail < 400:
+            a_ready.value = int(not (bp and rng.random() < bp))
+            await RisingEdge(dut.clk)
+            edge += 1
+            if i < len(flat):
+                if int(ready.value):
+                    handshake[i] = edge
+                    i += 1
+                    if i < len(flat):
+                        payload.value = flat[i] | ((i % nb == nb - 1) << 32)
+                    else:
+                        valid.value = 0
+            else:
+                tail += 1
+            if int(a_valid.value):
+                if valid_since is None:
+                    valid_since = edge
+                if int(a_ready.value):
+                    w = int(a_payload.value) & ((1 << 64) - 1)
+                    if (w >> 28) & 0xF == AERType.SPIKE.value:
+                        first_valid.setdefault((w >> 32, w & 0xFFFFF), valid_since)
+                    valid_since = None
+            lit = int(led_h.value)
+            new = lit & ~prev_led
+            while new:
+                low = new & -new
+                rises[low.bit_length() - 1].append(edge)
+                new ^= low
+            prev_led = lit
+        a_ready.value = 1
+
+        det = DetectorModel(n, np.minimum(th, 32767), [2] * n, refractory=2).process(frames)
+        l_aer, l_loop = [], []
+        for t, c in det.tolist():
+            h = int(handshake[t * nb + c // 2])
+            if (t, c) in first_valid:
+                l_aer.append(first_valid[(t, c)] - h)
+            lane_rises = rises[c % K]
+            j = np.searchsorted(lane_rises, h)
+            if j < len(lane_rises):
+                l_loop.append(lane_rises[j] - h)
+        probe = {}
+        for name in ("latency_last", "latency_max", "latency_samples", "stim_fires"):
+            probe[name] = await bus._read32(bus.regmap.register(name).offset)
+        runner.report(traffic=st["traffic"], backpressure=bp, frames=st["frames"], edges=edge,
+                      detections=len(det), words_seen=len(first_valid),
+                      l_aer=percentiles(l_aer), l_loop=percentiles(l_loop),
+                      l_loop_values=sorted(set(l_loop)), l_aer_values=sorted(set(l_aer)), probe=probe)
