@@ -47,7 +47,7 @@ def control(result, path: Path, reference=None) -> Path:
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     c = result.controlled
-    window = max(1, int(round(0.25 * result.sample_rate_hz / result.block_frames)))
+    window = max(1, min(len(result.t_s), int(round(0.25 * result.sample_rate_hz / result.block_frames))))
     kernel = np.ones(window) / window
 
     def smooth(x):
