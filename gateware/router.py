@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .counter import count_saturating
 from .encoder import check_addresses
-from .layouts import (ADDRESS_BITS, LANE_BITS, AERType, AERWord, Port, RouteEntry, WritePort,
+from .layouts import (LANE_BITS, AERType, AERWord, Port, RouteEntry, WritePort,
                       aer_stream, routed_stream)
 
 __all__ = ["AERRouter", "check_fanout"]

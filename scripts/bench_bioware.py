@@ -29,6 +29,7 @@ from bioloop.host.bioware import (AEREvent, AERToSCConverter, BioHybridSession, 
                                   SCToOptoEncoder, SpikeDetector, SpikeSorter, density_code)
 from bioloop.host.models.homeostasis import HomeostaticPlasticity
 from bioloop.host.models.lanes import StochasticLanes
+from bioloop.sim.measure import cpu_model
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "bioware.md"
 FS = 20_000.0
@@ -36,14 +37,6 @@ TARGET_US = 100.0
 FRAMES = 400
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def published_frame(seed=42):

@@ -6,9 +6,7 @@ core in about two minutes. mtscomp is measured when it imports.
 
 from __future__ import annotations
 
-import datetime
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from bioloop.sim.measure import machine  # noqa: E402
 from bioloop.host.codec import CodecParams, Decoder, Encoder, decode, encode  # noqa: E402
 from bioloop.host.codec.evaluate import (GroundTruth, Scorer, culture_recording, evaluate_codec,  # noqa: E402
                                          ground_truth_recording, lossless_baselines, quantize_baseline)
@@ -42,17 +41,6 @@ SWEEP = [  # (label, params): the rate-distortion sweep
 ]
 
 
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"`{platform.machine()}`, {cpu}, Python {platform.python_version()}, "
-            f"{datetime.date.today().isoformat()}")
 
 
 def fmt_row(m, ref=None) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bioloop.sim.measure import cpu_model
 from bioloop.host.bioware.detection import SpikeDetector
 from bioloop.host.bioware.mea import MEAConfig
 from bioloop.host.culture import (Culture, CultureConfig, score_detections, sorting_spikes,
@@ -36,14 +37,6 @@ SI_RADIUS_UM = 100.0
 CHANCE_SHIFT = FS // 20
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def speed(cfg: CultureConfig, seconds: float, led_lanes: int = 0):

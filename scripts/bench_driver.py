@@ -13,7 +13,6 @@ Writes ``docs/bench/driver.md``:
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import statistics
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 from bioloop.gateware.csr import SLVERR, CSRBankModel
 from bioloop.gateware.regmap import RegisterMap
 from bioloop.host.driver import Driver
+from bioloop.sim.measure import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "bench" / "driver.md"
@@ -52,14 +52,6 @@ class ModelCSRBus:
         return np.zeros(0, np.uint64)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def median_rate(fn, n, repeats=REPEATS) -> float:

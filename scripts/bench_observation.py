@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bioloop.sim.measure import cpu_model
 from bioloop.host.aer import pack
 from bioloop.host.observation import (
     AERControlObservation, SpikeBuffer, SpikeEvent, decode_isi, decode_rate, decode_temporal,
@@ -27,14 +28,6 @@ REPEATS = 7
 FRAME_NS = 50_000  # 20 kHz
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def median_time(fn, repeats=REPEATS) -> float:

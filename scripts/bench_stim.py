@@ -62,7 +62,7 @@ def main():
             ["routed entry handshake -> first LED-high cycle (code 0xFFFF, weight >= θ)",
              path["entry_to_led"], path["entry_to_led"] * 10],
             ["fire (accumulator crosses θ) -> first LED-high cycle", path["fire_to_led"], path["fire_to_led"] * 10],
-            [f"homeostasis: window close -> first θ written (lane 0)", homeo["first_write"] - 1,
+            ["homeostasis: window close -> first θ written (lane 0)", homeo["first_write"] - 1,
              (homeo["first_write"] - 1) * 10],
             [f"homeostasis: update of all K = {K} lanes (busy cycles; K + 3)", homeo["update_cycles"],
              homeo["update_cycles"] * 10],

@@ -12,20 +12,23 @@ from pathlib import Path
 
 from .runner import ROOT, toolchain_env, write_verilog
 
-__all__ = ["machine", "verilator_speed", "markdown_table"]
+__all__ = ["cpu_model", "machine", "verilator_speed", "markdown_table"]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def machine() -> str:
     """One line naming the machine, Python and date, for every benchmark table."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs, Python "
+    return (f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} logical CPUs, Python "
             f"{platform.python_version()}, {datetime.date.today().isoformat()}")
 
 

@@ -15,7 +15,7 @@ from .lfp import LFP_BANDS, extract_lfp_power
 from .mea import MEAConfig, MEALayout
 from .opto import OptogeneticPulse, SCToOptoEncoder
 from .pharmacology import PharmModel
-from .plasticity import BCMPlasticity, BiologicalSTDP
+from .plasticity import BCMPlasticity, BiologicalSTDP, HomeostaticPlasticity
 from .plate import MultiWellPlate
 from .session import BioHybridFrameResult, BioHybridSession
 from .sorting import SpikeSorter
@@ -33,10 +33,3 @@ __all__ = [
     "BioHybridSession", "BioHybridFrameResult",
 ]
 
-
-def __getattr__(name):
-    # HomeostaticPlasticity lives with the gateware model (shared, one definition).
-    if name == "HomeostaticPlasticity":
-        from bioloop.host.models.homeostasis import HomeostaticPlasticity
-        return HomeostaticPlasticity
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# One definition, shared with the gateware model.
+from bioloop.host.models.homeostasis import HomeostaticPlasticity
+
 __all__ = ["BiologicalSTDP", "BCMPlasticity", "HomeostaticPlasticity", "apply_dw_q88",
            "Q88_ONE", "WEIGHT_MIN_Q88", "WEIGHT_MAX_Q88"]
 
@@ -30,13 +33,6 @@ Q88_ONE = 256
 WEIGHT_MIN_Q88 = -32768
 WEIGHT_MAX_Q88 = 32767
 
-
-def __getattr__(name):
-    # Re-exported lazily so this module imports even where the model is absent.
-    if name == "HomeostaticPlasticity":
-        from bioloop.host.models.homeostasis import HomeostaticPlasticity
-        return HomeostaticPlasticity
-    raise AttributeError(name)
 
 
 def apply_dw_q88(weights_q88, dw) -> np.ndarray:

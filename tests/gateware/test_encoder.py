@@ -171,7 +171,6 @@ async def latency_and_hold(dut):
 @cocotb.test(skip=runner.params().get("ts_bits", 32) > 8)
 async def stale_flush(dut):
     """A host stall of more than an epoch: stale pending spikes are dropped and counted, never mis-stamped."""
-    p = runner.params()
     tb = EncoderTB(dut, backpressure=1.0)
     await tb.start()
     n, b = tb.n, tb.ts_bits

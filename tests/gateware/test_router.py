@@ -169,6 +169,7 @@ async def throughput(dut):
     c_in = tb.src.sent[-1][0]
     first_stim = [c for c, _ in tb.stim.received if c > c_in][0]
     assert tb.host.received[-1][0] == c_in + 1
+    assert first_stim == c_in + 1
     tb.replay(table)
     runner.report(words_per_cycle=words_per_cycle, entries_per_cycle=entries_per_cycle,
                   host_copy_latency=tb.host.received[-1][0] - c_in)
