@@ -101,6 +101,13 @@ class FrameLeds:
         if last:
             self.close()
 
+    def add_sum(self, lit: np.ndarray, cycles: int, last: bool) -> None:
+        """``cycles`` accepted beats whose LED vectors sum to ``lit``; ``last``: the frame ends."""
+        self._sum += lit
+        self._cycles += cycles
+        if last:
+            self.close()
+
     def add_frames(self, sums: np.ndarray, cycles: np.ndarray) -> None:
         """Whole frames at once: ``sums`` (frames, K) lit cycles, ``cycles`` (frames,)."""
         for s, c in zip(sums, cycles):

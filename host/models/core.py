@@ -376,6 +376,10 @@ class Core:
     # countdown and leak, Homeostasis' window count, and Safety with the LFSRs move.
     # _bulk() advances exactly those, with the same result as edge() edge by edge.
 
+    def _quiet_now(self) -> bool:
+        s = self.edge_count + 1
+        return self._quiet(s, s)
+
     def _quiet(self, first: int, last: int) -> bool:
         p, enc, r = self.path, self.path.encoder, self.path.router
         if p._stage1[0] or p._stage2[0] or enc.pending or enc.valid or enc.lost_pending:
@@ -392,20 +396,32 @@ class Core:
             return False
         return not any(first <= e <= last for e in self._pending)
 
-    def _bulk(self, n: int, frame: np.ndarray | None) -> bool:
-        """Advance ``n`` quiet edges, with the beats of one whole ``frame`` (int16, N) accepted
-        one per edge, or with no beats. Returns False (nothing done) if the stretch is not
-        quiet or the frame would detect a spike."""
+    def first_hit(self, frame: np.ndarray, start: int) -> int:
+        """Index of the first beat at or after ``start`` whose samples the Detector (in its
+        current state) would report as a crossing; ``N/2`` if none."""
+        det = self.path.detector
+        c0 = 2 * start
+        hit = (beyond(frame[c0:], det.thresholds[c0:], det.polarity[c0:]) & ~det.prev[c0:]
+               & (det.hold[c0:] == 0))
+        where = np.flatnonzero(hit)
+        return start + int(where[0]) // 2 if where.size else self.N // 2
+
+    def _bulk(self, n: int, frame: np.ndarray | None, start: int = 0) -> bool:
+        """Advance ``n`` quiet edges, taking beats ``start .. start + n - 1`` of ``frame``
+        (int16, N) one per edge, or no beats (``frame`` None). The caller has checked with
+        :meth:`first_hit` that none of the beats holds a crossing. Returns False (nothing
+        done) if the stretch is not quiet."""
         s = self.edge_count + 1
         if not self.fast or not self._quiet(s, s + n - 1):
             return False
         path, det, unit, homeo, safety = self.path, self.path.detector, self.unit, self.homeo, self.safety
+        nb = self.N // 2
+        ends_frame = False
         if frame is not None:
-            if not (self.enable and s > self.sweep_end) or det.pos or det.discard or n != self.N // 2:
+            if not (self.enable and s > self.sweep_end) or det.pos != start or det.discard \
+                    or start + n > nb:
                 return False
-            hit = beyond(frame, det.thresholds, det.polarity) & ~det.prev & (det.hold == 0)
-            if hit.any():
-                return False
+            ends_frame = start + n == nb
         tick = self.tick
         f0 = path._frame
         # StimUnit: a tick acts one edge after it is sampled; nothing else moves.
@@ -459,15 +475,20 @@ class Core:
         # The AER path: the Detector takes the frame; the pipeline stays empty.
         enc = path.encoder
         if frame is not None:
-            det._update(slice(0, self.N), frame)
-            det.frame += 1
-            det.frames += 1
+            channels = slice(2 * start, 2 * (start + n))
+            det._update(channels, frame[channels])
             path._stage1 = path._stage2 = (0, f0)
-            path._frame = det.frame
-            self.bank.increment("frames", 1)
             if self.frame_leds is not None:
-                self.frame_leds.add_frames(led_sum[None, :], np.array([n]))
-            self.tick = True
+                self.frame_leds.add_sum(led_sum, n, ends_frame)
+            if ends_frame:
+                det.pos = 0
+                det.frame += 1
+                det.frames += 1
+                path._frame = det.frame
+                self.bank.increment("frames", 1)
+            else:
+                det.pos = start + n
+            self.tick = ends_frame
         else:
             path._stage2 = path._stage1 = (0, path._stage1[1])
             self.tick = False
@@ -490,9 +511,12 @@ class Core:
         i = 0
         waited = 0
         while i < n:
-            if frames is not None and out_ready and i % nb == 0 and self._bulk(nb, frames[i // nb]):
-                i += nb
-                continue
+            if frames is not None and out_ready and self.fast and self._quiet_now():
+                frame, pos = frames[i // nb], i % nb
+                stop = self.first_hit(frame, pos)
+                if stop > pos and self._bulk(stop - pos, frame, pos):
+                    i += stop - pos
+                    continue
             b = int(beats[i]) | (int(lasts[i]) << 32)
             if self.edge(b, out_ready):
                 i += 1
