@@ -33,7 +33,7 @@ from .homeostasis import Homeostasis, HomeostasisConstants
 from .lanes import StochasticLanes
 from .router import Route
 from .safety import Safety
-from .stim_unit import StimUnit
+from .stim_unit import StimUnit, leak as leak_acc
 
 __all__ = ["Core", "PROBE_OFFSET", "LATENCY_BITS"]
 
@@ -109,6 +109,7 @@ class Core:
         self.words: list[int] = []
         self.lasts: list[bool] = []
         self.frame_leds = None           # a FrameLeds (bioloop.host.backends) while sending
+        self._incs: dict[str, int] = {}  # counter increments not yet handed to the bank
 
     # -- configuration -------------------------------------------------------------------
 
@@ -125,7 +126,7 @@ class Core:
         h = self.homeo
         w = v["homeo_window"]
         h.window_frames = w if w <= 0xFFFF else 0
-        h.constants = HomeostasisConstants(int(self.targets[0]), v["homeo_gain"], v["homeo_shift"])
+        h.constants = HomeostasisConstants(self.targets.copy(), v["homeo_gain"], v["homeo_shift"])
         h.theta_min, h.theta_max = v["theta_min"], v["theta_max"]
         h.enable = bool(v["homeo_enable"])
         self.safety.set_caps(v["safety_max_pulse"], v["safety_max_duty"], v["safety_max_lanes"])
@@ -148,8 +149,7 @@ class Core:
             self.homeo.src[entry] = fields["homeo_src"]
         elif name == "homeo_target":
             self.targets[entry] = fields["homeo_target"]
-            self.homeo.constants = HomeostasisConstants(int(fields["homeo_target"]),
-                                                        self.homeo.constants.gain,
+            self.homeo.constants = HomeostasisConstants(self.targets.copy(), self.homeo.constants.gain,
                                                         self.homeo.constants.shift)
         elif name == "lane_codes":
             self.codes[entry] = fields["lane_codes"]
@@ -157,6 +157,15 @@ class Core:
             self.unit.pulse_lengths[entry] = fields["pulse_lengths"]
         else:  # pragma: no cover - the register map defines the tables
             raise KeyError(name)
+
+    def _inc(self, name: str, n: int) -> None:
+        self._incs[name] = self._incs.get(name, 0) + n
+
+    def _flush(self) -> None:
+        """Hand the buffered increments to the bank (saturating sums commute)."""
+        for name, n in self._incs.items():
+            self.bank.increment(name, n)
+        self._incs.clear()
 
     def _at(self, edge: int, action) -> None:
         self._pending.setdefault(edge, []).append(action)
@@ -168,6 +177,7 @@ class Core:
         table entries from the one after that; ``clear_counters`` acts at
         this edge, ``soft_reset`` resets the AER path at the next one.
         """
+        self._flush()
         n_tables = len(self.bank.table_writes)
         n_pulses = len(self.bank.pulses)
         resp = self.bank.write(addr, value)
@@ -183,6 +193,7 @@ class Core:
 
     def csr_read(self, addr: int) -> tuple[int, int]:
         """``(data, resp)`` the bank registers at the coming edge."""
+        self._flush()
         sel = self.bank.values["theta_select"]
         self.bank.set_input("safety_duty_window", self.safety.duty_window)
         if sel < self.K:
@@ -357,8 +368,9 @@ class Core:
             self.inner.append(push)
 
         self.tick = bool(accepted and beat >> 32 & 1)
+        incs = self._incs
         for name, n in inc.items():
-            bank.increment(name, n)
+            incs[name] = incs.get(name, 0) + n
         self.edge_count = e
         return accepted
 
@@ -471,7 +483,7 @@ class Core:
             strobes = int(strobe_edges[:-1].sum())
             self.clamp_strobe = bool(strobe_edges[-1])
         if clamp_in or strobes:
-            self.bank.increment("safety_clamps", int(clamp_in) + strobes)
+            self._inc("safety_clamps", int(clamp_in) + strobes)
         # The AER path: the Detector takes the frame; the pipeline stays empty.
         enc = path.encoder
         if frame is not None:
@@ -485,7 +497,7 @@ class Core:
                 det.frame += 1
                 det.frames += 1
                 path._frame = det.frame
-                self.bank.increment("frames", 1)
+                self._inc("frames", 1)
             else:
                 det.pos = start + n
             self.tick = ends_frame
@@ -497,6 +509,62 @@ class Core:
         self.stamp_pipe[1] = self.stamp_pipe[0]
         self.edge_count += n
         return True
+
+    def _dark_frames(self, frames: np.ndarray) -> int:
+        """Take whole quiet frames in which no lane is lit and no pulse runs, as many as
+        possible from the start of ``frames`` (int16, (m, N)), up to the first crossing or
+        the next homeostasis window close. Returns the number of frames taken (0: none)."""
+        nb = self.N // 2
+        s = self.edge_count + 1
+        path, det, unit, homeo, safety = self.path, self.path.detector, self.unit, self.homeo, self.safety
+        if nb < 2 or det.pos or det.discard or not (self.enable and s > self.sweep_end):
+            return 0
+        if self.clamp_strobe or unit.remaining.any() or safety.run.any() or safety.led.any():
+            return 0
+        if homeo._close_edge is not None and homeo.edge <= homeo._close_edge + self.K + 3:
+            return 0
+        # Ticks that do not close a window: the tick closing it is left to _bulk.
+        w = homeo.window_frames % (1 << 24)
+        open_ticks = (w - 1 - homeo.frame_count) % (1 << 24)
+        m = min(len(frames), open_ticks + (0 if self.tick else 1))
+        if self._pending:
+            m = min(m, (min(self._pending) - s) // nb)
+        if m <= 0 or not self._quiet(s, s + m * nb - 1):
+            return 0
+        m = _detect_quiet(frames[:m], det.thresholds.astype(np.int32), det.polarity.astype(np.int8),
+                          det.prev, det.hold)
+        if m == 0:
+            return 0
+        ticks = m if self.tick else m - 1
+        f_last = path._frame + m - 1          # the frame number visible before the last edge
+        # StimUnit: no entries, no pulses; each tick leaks once (until the accumulators settle).
+        if unit.leak_shift:
+            for _ in range(ticks):
+                new = leak_acc(unit.acc, unit.leak_shift)
+                if np.array_equal(new, unit.acc):
+                    break
+                unit.acc = new
+        unit._s1 = (None, False, f_last)
+        homeo.frame_count = (homeo.frame_count + ticks) % (1 << 24)
+        homeo.edge += m * nb
+        n = m * nb
+        if safety.win + n >= safety.duty_window:
+            safety.duty[:] = 0
+        safety.win = (safety.win + n) % safety.duty_window
+        det.frame += m
+        det.frames += m
+        path._frame = det.frame
+        path._stage1 = path._stage2 = (0, f_last)
+        enc = path.encoder
+        if enc.ts_bits < 32:
+            enc.prev_tag = (f_last >> (enc.ts_bits - 2)) & 3
+        self._inc("frames", m)
+        if self.frame_leds is not None:
+            self.frame_leds.add_frames(np.zeros((m, self.K), dtype=np.int64), np.full(m, nb))
+        self.tick = True
+        self.stamp_pipe[1] = self.stamp_pipe[0]
+        self.edge_count += n
+        return m
 
     def run_beats(self, beats: np.ndarray, lasts: np.ndarray, out_ready: bool = True,
                   timeout: int | None = None, frames: np.ndarray | None = None) -> int:
@@ -512,6 +580,11 @@ class Core:
         waited = 0
         while i < n:
             if frames is not None and out_ready and self.fast and self._quiet_now():
+                if i % nb == 0:
+                    taken = self._dark_frames(frames[i // nb:])
+                    if taken:
+                        i += taken * nb
+                        continue
                 frame, pos = frames[i // nb], i % nb
                 stop = self.first_hit(frame, pos)
                 if stop > pos and self._bulk(stop - pos, frame, pos):
@@ -534,6 +607,29 @@ class Core:
                 return
             self.edge(None, out_ready)
             n -= 1
+
+
+@numba.njit(cache=True)
+def _detect_quiet(frames, thresholds, polarity, prev, hold):  # pragma: no cover - compiled
+    """The Detector (bioloop.host.models.detector) over whole frames, in place, stopping before
+    the first frame with a crossing; returns the number of frames taken."""
+    m, n = frames.shape
+    for t in range(m):
+        for c in range(n):
+            x = np.int32(frames[t, c])
+            th = thresholds[c]
+            p = polarity[c]
+            b = (p == 0 and x <= -th) or (p == 1 and x >= th) or (p == 2 and (x <= -th or x >= th))
+            if b and not prev[c] and hold[c] == 0:
+                return t
+        for c in range(n):
+            x = np.int32(frames[t, c])
+            th = thresholds[c]
+            p = polarity[c]
+            prev[c] = (p == 0 and x <= -th) or (p == 1 and x >= th) or (p == 2 and (x <= -th or x >= th))
+            if hold[c] > 0:
+                hold[c] -= 1
+    return m
 
 
 @numba.njit(cache=True)

@@ -74,7 +74,7 @@ def program(driver: Driver, frames: np.ndarray, seed: int = 5) -> dict:
     driver.pulse_lengths[:] = rng.integers(1, 8, K).tolist()
     c = homeostasis_constants(target_rate_hz=20.0, tau_homeo_ms=1000.0, window_frames=1000,
                               frame_rate_hz=FS)
-    driver.homeo_target[:] = c.c_star
+    driver.homeo_target[:] = (c.c_star * rng.choice([1, 2, 4], K)).tolist()   # per-lane targets
     driver.homeo_gain, driver.homeo_shift, driver.homeo_window = c.gain, c.shift, 1000
     driver.homeo_enable = True
     driver.leak_shift = 6
