@@ -37,7 +37,7 @@ from bioloop.gateware.layouts import AERType
 from bioloop.sim import runner
 
 __all__ = ["ELECTRODES", "culture_frames", "noise_thresholds", "latency_frames", "latency_program",
-           "percentiles", "measure_latency", "run_bench", "bench_settings"]
+           "percentiles", "measure_latency", "run_bench", "bench_settings", "speed_session"]
 
 #: Electrodes of the default culture's MEA (on channels 0..59 of a 64-channel core).
 ELECTRODES = 60
@@ -89,6 +89,40 @@ def latency_program(driver, thresholds) -> None:
     driver.lane_codes[:] = 0xFFFF
     driver.pulse_lengths[:] = 1
     driver.enable()
+
+
+def speed_session(driver, bus, frames: np.ndarray, block: int = 2000) -> dict:
+    """A demo-like session for speed figures: the culture's frames through the core block by
+    block (thresholds at five robust sigmas, channel c routed to lane c, θ 1.0, lane codes
+    0x8000, 10-frame pulses, homeostasis on), reading words and LEDs after each block.
+
+    Returns the wall time of the streaming part and what came out."""
+    import time
+
+    from bioloop.host.models.homeostasis import homeostasis_constants
+    th = noise_thresholds(frames)
+    driver.thresholds[:] = th.tolist()
+    driver.polarity[:] = "negative"
+    driver.refractory = 20
+    for c in range(min(ELECTRODES, driver.N)):
+        driver.routes.set(c, [("stim", c % driver.K, 256)])
+    driver.theta[:] = 256
+    driver.lane_codes[:] = 0x8000
+    driver.pulse_lengths[:] = 10
+    k = homeostasis_constants(5.0, 1000.0, 2000, 20_000.0)
+    driver.homeo_target[:] = k.c_star
+    driver.homeo_gain, driver.homeo_shift, driver.homeo_window = k.gain, k.shift, 2000
+    driver.homeo_enable = True
+    driver.enable()
+    words = lit = 0
+    start = time.perf_counter()
+    for i in range(0, len(frames), block):
+        driver.send_samples(frames[i:i + block])
+        words += len(driver.receive_words(timeout_s=1.0))
+        lit += float(bus.leds().sum())
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "frames": len(frames), "words": words, "lit": lit,
+            "counters": driver.counters}
 
 
 def percentiles(values) -> dict:

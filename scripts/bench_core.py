@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Benchmark Core: L_aer and L_loop on Verilator, and each backend's speed -> docs/bench/core.md."""
+import os
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+from bioloop.gateware.layouts import FCLK_HZ
+from bioloop.host.backends import ModelBus
+from bioloop.host.driver import Driver
+from bioloop.sim.core_bench import culture_frames, measure_latency, speed_session
+from bioloop.sim.hil import run_with_verilator
+from bioloop.sim.measure import machine, markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+FS = 20_000.0
+QUICK = os.environ.get("BIOLOOP_BENCH_QUICK") == "1"
+
+CASES = [("isolated spikes", "isolated", 4000), ("Poisson + bursts", "bursts", 3000),
+         ("the culture (60 electrodes)", "culture", 10_000)]
+
+
+def ns(cycles):
+    return f"{cycles * 1e9 / FCLK_HZ:.0f}"
+
+
+def latency_rows():
+    rows = []
+    for name, traffic, frames in CASES:
+        for bp in (0.0, 0.3):
+            r = measure_latency(traffic, bp, frames // (5 if QUICK else 1))
+            a, lp, probe = r["l_aer"], r["l_loop"], r["probe"]
+            rows.append([name, "30 %" if bp else "none", r["detections"],
+                         f'{a["p50"]:.0f} / {a["p99"]:.1f} / {a["max"]}',
+                         f'{lp["p50"]:.0f} / {lp["p99"]:.1f} / {lp["max"]}',
+                         f'{ns(lp["p99"])} ns',
+                         f'{probe["latency_max"]} ({probe["latency_samples"]} of {probe["stim_fires"]} fires)'])
+    return rows
+
+
+def speed_rows():
+    rows = []
+    n_model = 40_000 if QUICK else 200_000
+    frames = culture_frames(n_model)
+    bus = ModelBus(64, 64, 16)
+    t0 = time.perf_counter()
+    r = speed_session(Driver(bus), bus, frames)
+    total = time.perf_counter() - t0
+    rows.append(["model (`ModelBus`)", f"{n_model / FS:.1f}", f"{r['wall_s']:.1f}",
+                 f"{n_model / FS / r['wall_s']:.2f}", f"{bus.edges / r['wall_s']:,.0f}"])
+    n_rtl = 4000 if QUICK else 20_000
+    frames = culture_frames(n_rtl)
+    t0 = time.perf_counter()
+    r = run_with_verilator(partial(speed_session, frames=frames), n_channels=64, n_lanes=64, fanout=16)
+    outer = time.perf_counter() - t0
+    edges = n_rtl * 32
+    rows.append(["verilator (`VerilatorBus`, cocotb + cocotbext-axi)", f"{n_rtl / FS:.1f}",
+                 f"{r['wall_s']:.1f}", f"{n_rtl / FS / r['wall_s']:.3f}", f"~{edges / r['wall_s']:,.0f}"])
+    return rows, outer, total
+
+
+def main():
+    lat = latency_rows()
+    speed, rtl_outer, _ = speed_rows()
+    text = [
+        "## Core (AERPath + StimPath + CSRBank), N = 64, K = 64, F = 16\n",
+        f"Machine: {machine()}. Regenerate with `make bench` (`scripts/bench_core.py`).\n",
+        "### Loop latency on Verilator (DESIGN.md §6)\n",
+        "Cycles at 100 MHz (10 ns). L_aer: handshake of the beat carrying a crossing to the first "
+        "`valid` of its SPIKE word at the core's AER output. L_loop: the same handshake to the first "
+        "LED-high cycle of the routed lane (fanout 1, weight = θ = 1.0, density code 0xFFFF, "
+        "one-frame pulses). Every detected crossing is measured (`bioloop.sim.core_bench`). "
+        "Backpressure: the AER output's ready low at random 30 % of the cycles. The hardware probe "
+        "(`latency_max`) measures one fire at a time and must agree with the bench "
+        "(`tests/gateware/test_core.py` asserts it; isolated: every fire, exactly 7).\n",
+        markdown_table(["traffic", "AER backpressure", "crossings", "L_aer p50 / p99 / max",
+                        "L_loop p50 / p99 / max", "L_loop p99", "probe max (measured fires)"], lat),
+        "\nAn isolated crossing takes L_aer = 4 (Detector 2, AEREncoder 1, AERRouter 1; the output "
+        "merge adds none) and L_loop = 7 (AERRouter stim port to StimUnit 1, fire 1, pulse 1, Safety's "
+        "LED register 1). Under traffic the spread is the AEREncoder's round-robin (a burst of 38 "
+        "crossings in one frame queues up to 38 words) and, with backpressure, the router holding its "
+        "input while the host copy waits. For scale (issue 6): Open Ephys PCIe 69 µs mean, ONIX "
+        "< 200 µs, a 4096-electrode Zynq system < 2 ms.\n",
+        "### Simulation speed\n",
+        "The culture's int16 frames through the core with a demo-like programming "
+        "(`bioloop.sim.core_bench.speed_session`: homeostasis on, channel c routed to lane c, "
+        "2000-frame blocks, words and LEDs read after each), timed around the streaming part; one "
+        "frame is 32 cycles (one beat per cycle, back to back). Culture time at 20 kHz.\n",
+        markdown_table(["backend", "culture s", "wall s", "culture s per wall s", "core cycles per wall s"],
+                       speed),
+        f"\nThe Verilator figure excludes the build (cached in `sim_build/`) and the simulator start; "
+        f"with them the call took {rtl_outer:.0f} s. The model takes quiet stretches (no crossing in "
+        "flight, no configuration change due) in bulk, in numba for frames without light; it is "
+        "bit-identical to the RTL (`tests/gateware/test_core.py`), and the bulk path to its own "
+        "edge-by-edge path (`tests/host/test_backends.py`).\n",
+    ]
+    out = ROOT / "docs" / "bench" / "core.md"
+    out.write_text("\n".join(text))
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
