@@ -124,8 +124,7 @@ class Core:
         self.unit.source = v["aer_source"]
         self.unit.leak_shift = v["leak_shift"]
         h = self.homeo
-        w = v["homeo_window"]
-        h.window_frames = w if w <= 0xFFFF else 0
+        h.window_frames = v["homeo_window"]
         h.constants = HomeostasisConstants(self.targets.copy(), v["homeo_gain"], v["homeo_shift"])
         h.theta_min, h.theta_max = v["theta_min"], v["theta_max"]
         h.enable = bool(v["homeo_enable"])
