@@ -72,6 +72,8 @@ class VerilatorBus:
         self._frame_leds: list[int] = []
         self._frame_cycles = 0
         self._words: list[int] = []
+        self._rising = RisingEdge(dut.clk)          # one trigger object, awaited every edge
+        self._aer_valid, self._aer_payload = dut.aer__valid, dut.aer__payload
         bus = AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__")
         self.axil = AxiLiteMaster(bus, dut.clk, dut.rst)
         for log in (self.axil.write_if.log, self.axil.read_if.log):
@@ -94,11 +96,10 @@ class VerilatorBus:
     # -- edge loop ------------------------------------------------------------------------
 
     async def _edge(self) -> None:
-        d = self.dut
-        await RisingEdge(d.clk)
+        await self._rising
         self.edges += 1
-        if d.aer__valid.value:                      # ready is held high
-            self._words.append(int(d.aer__payload.value))
+        if self._aer_valid.value:                   # ready is held high
+            self._words.append(int(self._aer_payload.value))
 
     async def _idle(self, n: int) -> None:
         for _ in range(n):
