@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench.py
 
 demo: $(STAMP)
-	$(VENV)/bin/bioloop demo
+	$(VENV)/bin/bioloop demo --force
 
 bitstream: $(STAMP)
 	@echo "make bitstream needs Vivado on the user's machine; see docs/board.md" && exit 1

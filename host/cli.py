@@ -48,7 +48,7 @@ def main():
 @click.option("--duration", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
               help="Culture seconds of closed loop (after 0.2 s of calibration).")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
-@click.option("--target-rate", type=click.FloatRange(min=0.1), default=40.0, show_default=True,
+@click.option("--target-rate", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Homeostatic set point, detections per second per channel.")
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Also run with homeostasis off, to show what the controller changes.")

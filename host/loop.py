@@ -81,7 +81,7 @@ class LoopSettings:
     calibration_ms: float = 200.0
     threshold_sigma: float = 5.0
     refractory_ms: float = 1.0
-    target_rate_hz: float = 40.0
+    target_rate_hz: float = 60.0
     homeostasis: bool = True
     window_ms: float = 100.0
     tau_homeo_ms: float = 3000.0
