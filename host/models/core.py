@@ -340,9 +340,7 @@ class Core:
         fired = unit.fires != fired_before
         self.fire_strobe = (s1[0][0] if fired else None)
         homeo.clock(spike_addr, tick)
-        bits = self._bits(e)
-        _, strobes = safety.clock(pulse, bits)
-        self.clamp_strobe = any(strobes)
+        self.clamp_strobe = self._safety_edge(e, pulse)
 
         # STIM FIFO: write side, then read side, as the RTL's registers update together
         w_rdy = len(self.inner) != self.fifo_depth - 1
@@ -373,11 +371,23 @@ class Core:
         self.edge_count = e
         return accepted
 
-    def _bits(self, e: int) -> np.ndarray:
-        """Lane bits Safety samples at edge ``e`` (state index e - 1 since reset)."""
-        lanes = self.lanes
-        lanes.cycle = e - 1
-        return lanes.states(1, advance=False)[0] < self.codes
+    def _safety_edge(self, e: int, pulse: np.ndarray) -> bool:
+        """Safety at edge ``e`` with the lane states of that edge (index e - 1 since reset);
+        the same as ``Safety.clock`` (tests/host/test_backends.py), compiled. Returns whether a
+        cap clamped (the strobe the bank counts at the next edge)."""
+        safety = self.safety
+        self.lanes.cycle = e - 1
+        states = self.lanes.states(1, advance=False)
+        out = np.empty((1, self.K), dtype=bool)
+        clamps = np.zeros(3, dtype=np.int64)
+        strobe = np.zeros(1, dtype=np.bool_)
+        cap_pulse, cap_duty, cap_lanes = safety.caps
+        safety.win = _safety_run(pulse[None, :], states, self.codes, safety.run, safety.duty, safety.win,
+                                 safety.duty_window, cap_pulse, cap_duty, cap_lanes,
+                                 (1 << safety.pulse_bits) - 1, out, clamps, strobe)
+        safety.clamps += clamps
+        safety.led = out[0]
+        return bool(strobe[0])
 
     # -- bulk ----------------------------------------------------------------------------
     #
@@ -602,8 +612,13 @@ class Core:
     def idle(self, n: int, out_ready: bool = True) -> None:
         """``n`` edges without a sample beat."""
         while n > 0:
-            if out_ready and n > 2 and self._bulk(n, None):
-                return
+            if out_ready and self.fast:
+                s = self.edge_count + 1
+                due = [p for p in self._pending if s <= p < s + n]
+                span = (min(due) - s) if due else n      # bulk up to a configuration change
+                if span and self._bulk(span, None):
+                    n -= span
+                    continue
             self.edge(None, out_ready)
             n -= 1
 
