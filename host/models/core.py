@@ -445,6 +445,8 @@ class Core:
             ends_frame = start + n == nb
         tick = self.tick
         f0 = path._frame
+        if frame is None and not tick and self._dark_idle(n, f0):
+            return True
         # StimUnit: a tick acts one edge after it is sampled; nothing else moves.
         pulses = [unit.remaining != 0]
         unit.clock(None, tick, f0, homeo.theta)
@@ -513,6 +515,30 @@ class Core:
         else:
             path._stage2 = path._stage1 = (0, path._stage1[1])
             self.tick = False
+        if enc.ts_bits < 32:
+            enc.prev_tag = (f0 >> (enc.ts_bits - 2)) & 3
+        self.stamp_pipe[1] = self.stamp_pipe[0]
+        self.edge_count += n
+        return True
+
+    def _dark_idle(self, n: int, f0: int) -> bool:
+        """``n`` quiet edges with no beat, no tick due, no light, no pulse, no homeostasis update:
+        only counters of time advance. False (nothing done) if that is not the case."""
+        unit, homeo, safety = self.unit, self.homeo, self.safety
+        s1 = unit._s1
+        if (s1 is not None and s1[1]) or self.clamp_strobe or unit.remaining.any() \
+                or safety.run.any() or safety.led.any():
+            return False
+        if homeo._close_edge is not None and homeo.edge <= homeo._close_edge + self.K + 3:
+            return False
+        unit._s1 = (None, False, f0)
+        homeo.edge += n
+        if safety.win + n >= safety.duty_window:
+            safety.duty[:] = 0
+        safety.win = (safety.win + n) % safety.duty_window
+        path = self.path
+        path._stage2 = path._stage1 = (0, path._stage1[1])
+        enc = path.encoder
         if enc.ts_bits < 32:
             enc.prev_tag = (f0 >> (enc.ts_bits - 2)) & 3
         self.stamp_pipe[1] = self.stamp_pipe[0]
