@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """make bench: run every scripts/bench_*.py, then assemble docs/benchmarks.md from docs/bench/*.md."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,9 @@ def assemble():
              "Measured by `make bench` (`scripts/bench.py` runs every `scripts/bench_*.py`, each writing its "
              "section to `docs/bench/`). Cycle counts are deterministic and also asserted in `make test`; "
              "wall-clock figures depend on the machine named in each section.\n"]
-    parts += [frags[n].read_text().strip() + "\n" for n in names]
+    # Fragments link their images relative to docs/bench/; the assembled page lives in docs/.
+    parts += [re.sub(r"\]\((?!https?:|/)([^)]+\.png)\)", r"](bench/\1)", frags[n].read_text().strip()) + "\n"
+              for n in names]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(parts))
 
 
