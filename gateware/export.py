@@ -60,6 +60,11 @@ def write_hdl(outdir: Path = ROOT / "hdl", docs_dir: Path = ROOT / "docs") -> li
         path = outdir / f"{name}.v"
         path.write_text(text)
         paths.append(path)
+    # Vivado's names for the buses of Core (docs/board.md): a thin wrapper around hdl/core.v.
+    from .core import top_wrapper
+    wrapper = outdir / "bioloop_core.v"
+    wrapper.write_text(top_wrapper())
+    paths.append(wrapper)
     paths += write_regmap(outdir, Path(docs_dir))
     return paths
 

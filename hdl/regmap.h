@@ -109,7 +109,7 @@
 #define BIOLOOP_AER_WORDS_SHIFT 0
 #define BIOLOOP_AER_WORDS_MASK 0xFFFFFFFFu
 
-/* overflows (counter): Spikes lost in the AEREncoder */
+/* overflows (counter): Events lost: spikes in the AEREncoder and STIM words in the StimUnit FIFO */
 #define BIOLOOP_OVERFLOWS_OFFSET 0x0090u
 #define BIOLOOP_OVERFLOWS_RESET 0x00000000u
 #define BIOLOOP_OVERFLOWS_SHIFT 0

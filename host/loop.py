@@ -74,6 +74,8 @@ class LoopSettings:
         StimUnit leak per frame (acc -= acc >> leak_shift; 0 = none).
     max_duty : float
         Safety: lit fraction of each safety window at most.
+    theta_read_ms : float
+        How often the host reads θ back (two CSR accesses per lane).
     """
 
     duration_s: float = 10.0
@@ -93,10 +95,11 @@ class LoopSettings:
     pulse_ms: float = 2.0
     leak_shift: int = 0
     max_duty: float = 0.5
+    theta_read_ms: float = 25.0
 
     def __post_init__(self):
         for name in ("duration_s", "block_ms", "calibration_ms", "threshold_sigma", "target_rate_hz",
-                     "window_ms", "tau_homeo_ms", "pulse_ms"):
+                     "window_ms", "tau_homeo_ms", "pulse_ms", "theta_read_ms"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, not {v!r}")
@@ -128,7 +131,8 @@ class LoopResult:
     stims : ndarray (B, K)
         STIM words per lane per block.
     theta : ndarray (B, K)
-        θ of every lane (Q8.8) read back after every block.
+        θ of every lane (Q8.8) read back every ``theta_read_ms`` (held in between)
+        and after the last block.
     led_duty : ndarray (B, K)
         Mean LED duty per lane per block.
     latency_cycles : ndarray
@@ -291,6 +295,7 @@ def run_loop(driver, bus, culture, settings: LoopSettings = LoopSettings(), prog
 
     B = _frames(settings.block_ms, fs)
     n_blocks = max(1, int(round(settings.duration_s * fs / B)))
+    theta_every = max(1, int(round(settings.theta_read_ms / settings.block_ms)))
     rate = np.zeros((n_blocks, N))
     stims = np.zeros((n_blocks, K), np.int64)
     theta = np.zeros((n_blocks, K), np.int64)
@@ -319,7 +324,10 @@ def run_loop(driver, bus, culture, settings: LoopSettings = LoopSettings(), prog
         np.add.at(stims[b], f.address[st].astype(np.int64) % K, 1)
         buffer.ingest_aer(words, frame_period_ns)
         buffer.drain_window(int(1e9), int((b + 1) * B * frame_period_ns))
-        theta[b] = [driver.theta_now(k) for k in range(K)]
+        if b % theta_every == 0 or b == n_blocks - 1:
+            theta[b] = [driver.theta_now(k) for k in range(K)]
+        else:
+            theta[b] = theta[b - 1]
         duty[b] = leds.mean(axis=0)
         truth[b] = len(block.spikes) / max(1, len(controlled))
         if st.any():
