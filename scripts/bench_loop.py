@@ -35,7 +35,7 @@ def main(seeds=(1, 2, 3), duration=10.0):
             f"(target {s.target_rate_hz:g} Hz per channel, τ {s.tau_homeo_ms:g} ms, window {s.window_ms:g} ms, "
             f"θ₀ {s.theta0_q88 / 256:g}, weight {s.weight_q88 / 256:g}, lane density code {s.lane_code:#06x}), "
             f"{duration:g} s of culture time per run, 60 controlled channels. Rates are detections per second "
-            "per controlled channel; the spontaneous rate of the culture is about 15-40 Hz.\n",
+            "per controlled channel; the spontaneous rate of the culture is about 15-40 Hz. With homeostasis on, the rate swings around the target with stimulation-triggered network bursts (docs/loop.md); the last-third mean is what converges.\n",
             markdown_table(head, rows)]
     out = ROOT / "docs" / "bench" / "loop.md"
     out.write_text("\n".join(text))
