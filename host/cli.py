@@ -131,7 +131,7 @@ def demo(backend, duration, seed, target_rate, compare, out, force):
                       *([""] if off is not None else []))
     console.print(table)
     for k, v in summary["culture_s_per_wall_s"].items():
-        console.print(f"simulation speed, homeostasis {k}: {v:.2f} culture s per wall s")
+        console.print(f"simulation speed, homeostasis {k}: {v:.3g} culture s per wall s")
     console.print(f"run directory: {out} ({', '.join(p.name for p in paths)}, aer.npy, summary.json, receipt.json)")
 
 
