@@ -43,7 +43,7 @@ from bioloop.gateware.csr import SLVERR
 from .bus import BusError, BusTimeout
 from .models.core import Core
 
-__all__ = ["BusTiming", "FrameLeds", "WordQueue", "ModelBus", "check_beats"]
+__all__ = ["BusTiming", "FrameLeds", "WordQueue", "SimulatedBus", "ModelBus", "check_beats", "send_timeout"]
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,30 @@ class WordQueue:
         return out
 
 
-class ModelBus:
+def send_timeout(timing: BusTiming, taken: int, total: int, frames: int, n_frames: int) -> BusTimeout:
+    """The error both simulated backends raise when the core stopped taking beats mid-block."""
+    err = BusTimeout(f"the core took no sample beat for {timing.send_timeout_edges} cycles after "
+                     f"{taken} of {total} beats ({frames} of {n_frames} frames); is control.enable "
+                     "set? The rest of the block was not sent")
+    err.frames_sent = frames
+    return err
+
+
+class SimulatedBus:
+    """What the ``model`` and ``verilator`` backends share: the AER word queue and the per-frame LEDs."""
+
+    _queue: WordQueue
+    _leds: FrameLeds
+
+    def receive_words(self, max_words: int, timeout_s: float) -> np.ndarray:
+        return self._queue.take(max_words, timeout_s)
+
+    def leds(self) -> np.ndarray:
+        """float32 (frames, K): per frame sent since the last call, the lit fraction of each LED."""
+        return self._leds.take()
+
+
+class ModelBus(SimulatedBus):
     """The ``model`` backend: :class:`~bioloop.host.bus.Bus` on the cycle-exact Core model.
 
     Parameters
@@ -238,20 +261,7 @@ class ModelBus:
             c.idle(self.timing.drain_edges)
         self._collect()
         if taken < len(flat):
-            frames = int(lasts[:taken].sum())
-            err = BusTimeout(f"the core took no sample beat for {self.timing.send_timeout_edges} "
-                             f"cycles after {taken} of {len(flat)} beats ({frames} of "
-                             f"{beats.shape[0]} frames); is control.enable set? The rest of the "
-                             "block was not sent")
-            err.frames_sent = frames
-            raise err
-
-    def receive_words(self, max_words: int, timeout_s: float) -> np.ndarray:
-        return self._queue.take(max_words, timeout_s)
-
-    def leds(self) -> np.ndarray:
-        """float32 (frames, K): per frame sent since the last call, the lit fraction of each LED."""
-        return self._leds.take()
+            raise send_timeout(self.timing, taken, len(flat), int(lasts[:taken].sum()), beats.shape[0])
 
     def idle(self, edges: int) -> None:
         """Let the core run ``edges`` edges with no input (words produced meanwhile are queued)."""

@@ -26,7 +26,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from bioloop.gateware.layouts import FCLK_HZ
 
-__all__ = ["TB", "StreamSource", "StreamSink", "wait_until"]
+__all__ = ["TB", "StreamSource", "StreamSink", "wait_until", "write_table", "write_routes"]
 
 CLOCK_PERIOD_NS = 1e9 / FCLK_HZ
 
@@ -74,6 +74,26 @@ async def wait_until(tb: TB, predicate, timeout: int = 10_000, what: str = "cond
             return
         await RisingEdge(tb.clk)
     raise AssertionError(f"timed out after {timeout} cycles waiting for {what}")
+
+
+async def write_table(tb: TB, port: str, entries) -> None:
+    """Write ``(addr, data)`` pairs through the ``WritePort`` named ``port``, one per cycle."""
+    dut = tb.dut
+    en = getattr(dut, f"{port}__en")
+    for addr, data in entries:
+        getattr(dut, f"{port}__addr").value = addr
+        getattr(dut, f"{port}__data").value = data
+        en.value = 1
+        await RisingEdge(tb.clk)
+    en.value = 0
+
+
+async def write_routes(tb: TB, table: dict, fanout: int) -> None:
+    """Write a routing table ``{address: [(port, target, weight), ...]}`` into an AERRouter's ports."""
+    from bioloop.host.models.router import Route, pack_route
+    await write_table(tb, "table_write", [(a * fanout + j, pack_route(Route(*r)))
+                                          for a, routes in table.items() for j, r in enumerate(routes)])
+    await write_table(tb, "fanout_write", [(a, len(routes)) for a, routes in table.items()])
 
 
 class StreamSource:

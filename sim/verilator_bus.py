@@ -30,8 +30,9 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 from bioloop.gateware.csr import SLVERR
 from bioloop.gateware.layouts import FCLK_HZ
 from bioloop.gateware.regmap import RegisterMap
-from bioloop.host.backends import BusTiming, FrameLeds, WordQueue, check_address, check_beats
-from bioloop.host.bus import BusError, BusTimeout
+from bioloop.host.backends import (BusTiming, FrameLeds, SimulatedBus, WordQueue, check_address, check_beats,
+                                   send_timeout)
+from bioloop.host.bus import BusError
 
 __all__ = ["VerilatorBus"]
 
@@ -39,7 +40,7 @@ _AER_LAST = 1 << 64
 _WORD = (1 << 64) - 1
 
 
-class VerilatorBus:
+class VerilatorBus(SimulatedBus):
     """The Verilated Core as a bus (construct inside a cocotb test, then ``await start()``).
 
     Parameters
@@ -200,19 +201,7 @@ class VerilatorBus:
         taken = resume(self._send)(beats)
         total = beats.size
         if taken < total:
-            frames = taken // beats.shape[1]
-            err = BusTimeout(f"the core took no sample beat for {self.timing.send_timeout_edges} "
-                             f"cycles after {taken} of {total} beats ({frames} of {beats.shape[0]} "
-                             "frames); is control.enable set? The rest of the block was not sent")
-            err.frames_sent = frames
-            raise err
-
-    def receive_words(self, max_words: int, timeout_s: float) -> np.ndarray:
-        return self._queue.take(max_words, timeout_s)
-
-    def leds(self) -> np.ndarray:
-        """float32 (frames, K): per frame sent since the last call, the lit fraction of each LED."""
-        return self._leds.take()
+            raise send_timeout(self.timing, taken, total, taken // beats.shape[1], beats.shape[0])
 
     def idle(self, edges: int) -> None:
         """Let the core run ``edges`` edges with no input (words produced meanwhile are queued)."""

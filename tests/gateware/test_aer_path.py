@@ -16,7 +16,7 @@ from bioloop.host.models import aer_path as model
 from bioloop.host.models import router as router_model
 from bioloop.host.models.detector import Detector as DetectorModel
 from bioloop.sim import runner
-from bioloop.sim.bench import TB, wait_until
+from bioloop.sim.bench import TB, wait_until, write_routes
 from bioloop.sim.stimulus import beat_payloads, spiking_frames
 
 LONG = os.environ.get("BIOLOOP_LONG") == "1"
@@ -63,20 +63,8 @@ class PathTB(TB):
             self.trace.append((beat, hr, sr, hv, sv))
 
     async def program(self, table, refractory):
-        d = self.dut
-        d.refractory.value = refractory
-        for a, routes in table.items():
-            for j, r in enumerate(routes):
-                d.table_write__addr.value = a * self.F + j
-                d.table_write__data.value = router_model.pack_route(router_model.Route(*r))
-                d.table_write__en.value = 1
-                await RisingEdge(self.clk)
-            d.table_write__en.value = 0
-            d.fanout_write__addr.value = a
-            d.fanout_write__data.value = len(routes)
-            d.fanout_write__en.value = 1
-            await RisingEdge(self.clk)
-            d.fanout_write__en.value = 0
+        self.dut.refractory.value = refractory
+        await write_routes(self, table, self.F)
 
     def replay(self, table, refractory, source):
         m = model.AERPath(self.n, self.F, self.thresholds, self.polarity, refractory, source)

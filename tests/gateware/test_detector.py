@@ -18,7 +18,7 @@ LATENCY = 2
 try:
     import cocotb
     from cocotb.triggers import RisingEdge
-    from bioloop.sim.bench import TB, wait_until
+    from bioloop.sim.bench import TB, wait_until, write_table
     from bioloop.sim.stimulus import beat_payloads, spiking_frames
 except ImportError:  # collected outside the simulator without the [sim] extra
     cocotb = None
@@ -206,13 +206,8 @@ if cocotb is not None:
         await tb.start(0)
         new_th = [1000 + 10 * c for c in range(n)]
         new_pol = [Polarity.POSITIVE.value if c % 2 else Polarity.BOTH.value for c in range(n)]
-        for port, values in (("threshold_write", new_th), ("polarity_write", new_pol)):
-            for c, v in enumerate(values):
-                getattr(dut, f"{port}__addr").value = c
-                getattr(dut, f"{port}__data").value = v
-                getattr(dut, f"{port}__en").value = 1
-                await RisingEdge(dut.clk)
-            getattr(dut, f"{port}__en").value = 0
+        await write_table(tb, "threshold_write", enumerate(new_th))
+        await write_table(tb, "polarity_write", enumerate(new_pol))
         await RisingEdge(dut.clk)
         tb.thresholds, tb.polarity = new_th, new_pol
         frames = np.zeros((4, n), np.int16)

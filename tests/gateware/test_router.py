@@ -13,7 +13,7 @@ from bioloop.gateware.router import AERRouter
 from bioloop.host import aer
 from bioloop.host.models import router as model
 from bioloop.sim import runner
-from bioloop.sim.bench import TB
+from bioloop.sim.bench import TB, write_routes
 
 LONG = os.environ.get("BIOLOOP_LONG") == "1"
 
@@ -30,22 +30,6 @@ def random_table(rng, n, F, host_fraction=0.1):
         table[a] = [(Port.HOST if rng.random() < host_fraction else Port.STIM,
                      int(rng.integers(0, 4096)), int(rng.integers(-32768, 32768))) for _ in range(k)]
     return table
-
-
-async def program(tb, table, F):
-    dut = tb.dut
-    for a, routes in table.items():
-        for j, r in enumerate(routes):
-            dut.table_write__addr.value = a * F + j
-            dut.table_write__data.value = model.pack_route(model.Route(*r))
-            dut.table_write__en.value = 1
-            await RisingEdge(dut.clk)
-        dut.table_write__en.value = 0
-        dut.fanout_write__addr.value = a
-        dut.fanout_write__data.value = len(routes)
-        dut.fanout_write__en.value = 1
-        await RisingEdge(dut.clk)
-        dut.fanout_write__en.value = 0
 
 
 class RouterTB(TB):
@@ -107,7 +91,7 @@ async def randomized(dut):
     rng = np.random.default_rng(p["seed"])
     await tb.reset()
     table = random_table(rng, tb.n, tb.F)
-    await program(tb, table, tb.F)
+    await write_routes(tb, table, tb.F)
     tb.recording = True
     words = random_words(rng, tb.n, p["words"])
     tb.src.send(words)
@@ -147,7 +131,7 @@ async def throughput(dut):
     n, F = tb.n, tb.F
     table = {a: ([(Port.STIM, a, 256)] if a % 2 else []) for a in range(n)}
     table[0] = [(Port.STIM, k, 256) for k in range(F)]
-    await program(tb, table, F)
+    await write_routes(tb, table, F)
     tb.recording = True
     light = [aer.pack_one(a, 0, AERType.SPIKE, a) for a in range(1, n)] * 4
     tb.src.send(light)
