@@ -52,7 +52,6 @@ def detect_network_bursts(times_s, channels, duration_s: float, bin_ms: float = 
     w = bin_ms * 1e-3
     nb = max(1, int(math.ceil(duration_s / w)))
     b = np.minimum(((t - t_start_s) / w).astype(np.int64), nb - 1)
-    spikes = np.bincount(b, minlength=nb)
     # distinct channels per bin
     pairs = np.unique(b * (int(c.max()) + 1 if c.size else 1) + c) if t.size else np.empty(0, np.int64)
     chans = np.bincount(pairs // (int(c.max()) + 1), minlength=nb) if t.size else np.zeros(nb, np.int64)
