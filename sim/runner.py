@@ -12,7 +12,8 @@ only says *which* design, *which* parameters and *which* test module
 - Amaranth's Verilog trips width warnings, so ``-Wno-fatal``;
 - every design, parameter set and pytest-xdist worker builds in its own
   directory under ``sim_build/``;
-- ``BIOLOOP_WAVES=1`` records an FST waveform next to the build.
+- ``BIOLOOP_WAVES=1`` records a VCD waveform (``dump.vcd``) in a separate traced build
+  (the wheel has no lz4 for FST).
 
 Parameters reach the cocotb test module as JSON in ``BIOLOOP_PARAMS``
 (:func:`params`), and a bench hands measurements back to pytest through
@@ -113,9 +114,10 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
 
     bench_params = dict(bench_params or {})
     os.environ.update(toolchain_env())
-    build_dir = _build_dir(design, bench_params)
-    source = write_verilog(component_factory(**bench_params), build_dir / f"{design}.v")
     waves = os.environ.get("BIOLOOP_WAVES", "0") == "1"
+    # A traced build is a different binary: it gets its own directory.
+    build_dir = _build_dir(design + ("-waves" if waves else ""), bench_params)
+    source = write_verilog(component_factory(**bench_params), build_dir / f"{design}.v")
 
     runner = get_runner("verilator")
     try:
@@ -124,7 +126,7 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
             hdl_toplevel=TOPLEVEL,
             build_dir=build_dir,
             build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0",
-                        *(["--trace-fst", "--trace-structs"] if waves else [])],
+                        *(["--trace-structs"] if waves else [])],
             waves=waves,
             timescale=("1ns", "1ps"),
         )
