@@ -65,12 +65,15 @@ def demo(backend, duration, seed, target_rate, compare, out, force):
     from bioloop.host.loop import LoopSettings
 
     console = Console()
+    try:                                   # checked before anything is written
+        settings = LoopSettings(duration_s=duration, target_rate_hz=target_rate)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     out = out or Path("runs") / f"demo-{backend}-seed{seed}"
     receipt_path = out / "receipt.json"
     if receipt_path.exists() and not force:
         raise click.ClickException(f"{receipt_path} exists; pass --force or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    settings = LoopSettings(duration_s=duration, target_rate_hz=target_rate)
     runs = [("on", settings)] + ([("off", replace(settings, homeostasis=False))] if compare else [])
     run_fn = _run_model if backend == "model" else _run_verilator
     results = {}

@@ -347,6 +347,15 @@ class Driver:
         self.lane_codes = Table(self, "lane_codes")
         self.pulse_lengths = Table(self, "pulse_lengths")
         self.routes = Routes(self)
+        self._sealed = True
+
+    def __setattr__(self, name, value):
+        # A mistyped register name (drv.homeo_windw = 3000) must not silently become a
+        # Python attribute that never reaches the bus.
+        if getattr(self, "_sealed", False) and not hasattr(type(self), name) and name not in vars(self):
+            raise AttributeError(f"Driver has no register or accessor {name!r}; the writable ones are "
+                                 f"{sorted(n for n, v in vars(type(self)).items() if type(v).__name__ == '_Field')}")
+        super().__setattr__(name, value)
 
     def __repr__(self):
         return f"Driver({type(self.bus).__name__}, N={self.N}, K={self.K}, F={self.F})"

@@ -40,7 +40,7 @@ __all__ = ["LoopSettings", "LoopResult", "program_core", "run_loop"]
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """What the closed loop does; every time in ms of culture time.
+    """What the closed loop does, in culture time (``duration_s`` in seconds, the rest in ms).
 
     Parameters
     ----------

@@ -83,7 +83,7 @@ def main():
         "merge adds none) and L_loop = 7 (AERRouter stim port to StimUnit 1, fire 1, pulse 1, Safety's "
         "LED register 1). Under traffic the spread is the AEREncoder's round-robin (a burst of 38 "
         "crossings in one frame queues up to 38 words) and, with backpressure, the router holding its "
-        "input while the host copy waits. For scale (issue 6): Open Ephys PCIe 69 µs mean, ONIX "
+        "input while the host copy waits. For scale, published closed-loop figures: Open Ephys PCIe 69 µs mean, ONIX "
         "< 200 µs, a 4096-electrode Zynq system < 2 ms.\n",
         "### Simulation speed\n",
         "The culture's int16 frames through the core with a demo-like programming "

@@ -67,8 +67,9 @@ def main():
             [f"homeostasis: update of all K = {K} lanes (busy cycles; K + 3)", homeo["update_cycles"],
              homeo["update_cycles"] * 10],
         ]),
-        "L_loop of DESIGN.md §6 is L_aer (AER path, above) plus the router's stim-port hop plus the "
-        f"{path['entry_to_led']} cycles here. One homeostasis update per window; a window must last at "
+        "L_loop of DESIGN.md §6 is L_aer (AER path, above) with the router's stim port in place of its "
+        f"host-port hop, plus the {path['entry_to_led']} cycles here: 4 + {path['entry_to_led']} = "
+        f"{4 + path['entry_to_led']} cycles, as measured on Core. One homeostasis update per window; a window must last at "
         f"least K + 4 = {K + 4} cycles (a window that closes while the update runs is counted as an overrun "
         "and its counts carry into the next window). Fire-to-LED and entry-to-LED do not depend on K.\n",
         "### Stream correlation of adjacent lanes\n",

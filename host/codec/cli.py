@@ -77,16 +77,34 @@ def codec_cli():
 @click.option("--series", help="Name of the NWB ElectricalSeries.")
 @click.option("--aer", type=click.Path(exists=True, path_type=Path),
               help="uint64 .npy of gateware AER words; their SPIKE words replace the codec's detector.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @_param_options
-def encode(input, output, rate, uv_per_code, series, aer, **kw):
+def encode(input, output, rate, uv_per_code, series, aer, force, **kw):
     """Encode INPUT (.npy, .nwb or a SpikeInterface folder) into OUTPUT."""
+    import os
+    import tempfile
+
+    from .format import CodecError
     from .sources import aer_detections, encode_source
-    src = _open_source(input, rate, uv_per_code, series)
-    det = aer_detections(np.load(aer)) if aer else None
-    with _progress() as prog, open(output, "wb") as f:
-        task = prog.add_task("encoding", total=src.n_samples)
-        _, enc = encode_source(src, _params(**kw), out=f, progress=lambda n: prog.advance(task, n),
-                               detections=det)
+    if output.exists() and not force:
+        raise click.ClickException(f"{output} exists; pass --force to replace it")
+    params = _params(**kw)                 # every option checked before anything is written
+    try:
+        src = _open_source(input, rate, uv_per_code, series)
+        det = aer_detections(np.load(aer)) if aer else None
+        # Write beside OUTPUT and rename at the end: a failed encode leaves no partial file.
+        fd, tmp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=output.name, suffix=".tmp")
+        try:
+            with _progress() as prog, os.fdopen(fd, "wb") as f:
+                task = prog.add_task("encoding", total=src.n_samples)
+                _, enc = encode_source(src, params, out=f, progress=lambda n: prog.advance(task, n),
+                                       detections=det)
+            os.replace(tmp, output)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except (ValueError, TypeError, CodecError) as exc:
+        raise click.ClickException(str(exc)) from None
     s = enc.stats
     click.echo(f"{s.n_samples} samples x {src.n_channels} channels, {s.n_events} events, {s.n_bytes} bytes, "
                f"event ratio {s.n_samples * src.n_channels * 2 / s.n_bytes:.0f}x"

@@ -393,7 +393,7 @@ def test_core_latency_isolated():
 @pytest.mark.parametrize("traffic,backpressure", [("bursts", 0.0), ("culture", 0.0), ("bursts", 0.3)])
 def test_core_latency_traffic(traffic, backpressure):
     """Bursts and the culture's traffic, with and without backpressure: every crossing reaches the
-    host and its lane; with ready high L_loop p99 <= 12 cycles (the issue's target) for the culture;
+    host and its lane; with ready high L_loop p99 <= 12 cycles (the project's target, 120 ns) for the culture;
     the probe's figures are among the bench's own measurements."""
     r = _latency(traffic, backpressure, 3000 if LONG else 600)
     probe = r["probe"]

@@ -16,7 +16,7 @@ from bioloop.host.bus import Bus, BusError, BusTimeout
 from bioloop.host.driver import Driver, DriverError, LatencyProbe
 
 
-class ModelBus:
+class BankBus:
     """A bus whose CSRs are CSRBankModel; it records every access and the streams."""
 
     def __init__(self, regmap, thetas=None):
@@ -73,7 +73,7 @@ class ModelBus:
 
 @pytest.fixture
 def bus():
-    return ModelBus(RegisterMap(8, 4, 3))
+    return BankBus(RegisterMap(8, 4, 3))
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_every_rw_field_has_an_accessor():
     declared = {n for n, v in vars(Driver).items() if type(v).__name__ == "_Field"}
     assert declared | {"enable"} == rw
     tables = {t.name for t in rm.tables} - {"routes", "route_count"}
-    d = Driver(ModelBus(rm))
+    d = Driver(BankBus(rm))
     assert all(len(getattr(d, t)) == rm.table(t).depth for t in tables)
 
 
@@ -166,7 +166,7 @@ def test_counters_status_probe(bus, drv):
 
 
 def test_theta_now_selects_the_lane():
-    bus = ModelBus(RegisterMap(8, 4, 3), thetas={2: 300, 3: 99})
+    bus = BankBus(RegisterMap(8, 4, 3), thetas={2: 300, 3: 99})
     drv = Driver(bus)
     assert drv.theta_now(2) == 300 and drv.theta_now(3) == 99
     with pytest.raises(ValueError, match="theta_select = 4 is out of range 0..3"):
@@ -340,7 +340,7 @@ def test_write_timeout_keeps_what_was_accepted(bus, drv):
 @given(data=st.data())
 def test_any_value_in_range_round_trips_and_any_outside_is_refused(data):
     rm = RegisterMap(8, 4, 3)
-    bus = ModelBus(rm)
+    bus = BankBus(rm)
     drv = Driver(bus)
     f = data.draw(st.sampled_from([f for f in rm.fields(Access.RW)]))
     value = data.draw(st.integers(f.lo, f.hi))
@@ -352,3 +352,11 @@ def test_any_value_in_range_round_trips_and_any_outside_is_refused(data):
     with pytest.raises(ValueError, match=f.name):
         drv._write_field(f.name, outside)
     assert len(bus.writes()) == n
+
+
+def test_mistyped_register_is_an_error():
+    d = Driver(BankBus(RegisterMap()))
+    with pytest.raises(AttributeError, match="homeo_windw"):
+        d.homeo_windw = 3000
+    d.homeo_window = 3000                       # the real one still works
+    assert d.homeo_window == 3000
