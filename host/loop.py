@@ -273,7 +273,7 @@ def run_loop(driver, bus, culture, settings: LoopSettings = LoopSettings(), prog
                          "the in-silico loop needs the model or verilator backend")
     fs = float(culture.config.sample_rate_hz)
     n_el = culture.electrode_positions_um.shape[0]
-    n_lanes_culture = culture.n_lanes if hasattr(culture, "n_lanes") else n_el
+    n_lanes_culture = culture.n_lanes
     N, K = driver.N, driver.K
     if N < n_el or K < n_lanes_culture:
         raise ValueError(f"the core has N = {N} channels and K = {K} lanes; the culture needs "
@@ -305,7 +305,6 @@ def run_loop(driver, bus, culture, settings: LoopSettings = LoopSettings(), prog
     buffer = SpikeBuffer(capacity=1 << 20)
     frame_period_ns = Fraction(10**9) / Fraction(fs).limit_denominator(10**6)
     led_next = None
-    t0_frame = None
     for b in range(n_blocks):
         block = culture.step(B, led=led_next)
         driver.send_samples(padded(block.codes))
@@ -316,14 +315,12 @@ def run_loop(driver, bus, culture, settings: LoopSettings = LoopSettings(), prog
         led_next = leds[:, :n_lanes_culture]
         logs.append(words)
         f = aer.unpack(words)
-        spike = f.type == AERType.SPIKE.value
-        if t0_frame is None and words.size:
-            t0_frame = 0
-        np.add.at(rate[b], f.address[spike].astype(np.int64) % N, 1)
+        spike = (f.type == AERType.SPIKE.value) & (f.address < N)   # relays to host-side neurons excluded
+        np.add.at(rate[b], f.address[spike].astype(np.int64), 1)
         st = f.type == AERType.STIM.value
-        np.add.at(stims[b], f.address[st].astype(np.int64) % K, 1)
+        np.add.at(stims[b], f.address[st].astype(np.int64), 1)
         buffer.ingest_aer(words, frame_period_ns)
-        buffer.drain_window(int(1e9), int((b + 1) * B * frame_period_ns))
+        buffer.drain_window_arrays(int(1e9), int((b + 1) * B * frame_period_ns))   # keeps it bounded
         if b % theta_every == 0 or b == n_blocks - 1:
             theta[b] = [driver.theta_now(k) for k in range(K)]
         else:

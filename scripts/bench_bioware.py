@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bioloop.host.bioware.examples import published_frame
 from bioloop.host.bioware import (AEREvent, AERToSCConverter, BioHybridSession, BiologicalSTDP,
                                   CultureHealth, DetectedSpike, MEAConfig, MEAToAERTranscoder,
                                   SCToOptoEncoder, SpikeDetector, SpikeSorter, density_code)
@@ -39,12 +40,6 @@ FRAMES = 400
 
 
 
-def published_frame(seed=42):
-    rng = np.random.default_rng(seed)
-    v = rng.normal(0, 5, size=(2000, 10))
-    v[::200, 0] = -80.0
-    v[100::200, 3] = -60.0
-    return v
 
 
 def make_session(noise_policy: str, frame) -> BioHybridSession:

@@ -147,7 +147,9 @@ def main() -> None:
                  f"{s['rate_hz']['mean']:.2f} Hz (median {s['rate_hz']['median']:.2f}, p10 "
                  f"{s['rate_hz']['p10']:.2f}, p90 {s['rate_hz']['p90']:.2f}), "
                  f"{100 * s['fraction_in_0p1_10hz']:.1f} % of neurons in 0.1-10 Hz, "
-                 f"{s['burst_count']} network bursts ({s['bursts_per_minute']:.0f} per minute).\n")
+                 f"{s['burst_count']} network bursts ({s['bursts_per_minute']:.0f} per minute"
+                 + (f", median duration {s['burst_duration_ms_median']:.0f} ms"
+                    if s['burst_duration_ms_median'] is not None else "") + ").\n")
 
     # --- detection scoring -------------------------------------------------------
     from spikeinterface.core import generate_ground_truth_recording

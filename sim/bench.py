@@ -51,6 +51,22 @@ class TB:
             await RisingEdge(self.clk)
             self.cycle += 1
 
+    def record(self, sample) -> list:
+        """Append ``sample()`` at every edge while ``self.recording`` is true; return that list.
+
+        The per-edge trace a bench replays through its cycle-exact model.
+        """
+        trace: list = []
+        self.recording = False
+
+        async def run():
+            while True:
+                await RisingEdge(self.clk)
+                if self.recording:
+                    trace.append(sample())
+        cocotb.start_soon(run())
+        return trace
+
     async def reset(self, cycles: int = 2):
         self.dut.rst.value = 1
         await ClockCycles(self.clk, cycles)

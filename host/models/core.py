@@ -194,7 +194,6 @@ class Core:
         """``(data, resp)`` the bank registers at the coming edge."""
         self._flush()
         sel = self.bank.values["theta_select"]
-        self.bank.set_input("safety_duty_window", self.safety.duty_window)
         if sel < self.K:
             self.bank.set_input("theta_value", int(self.homeo.theta[sel]))
         return self.bank.read(addr)

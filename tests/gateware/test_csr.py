@@ -402,10 +402,10 @@ if cocotb is not None:
                 raise BusError(f"SLVERR writing {addr:#x}")
 
         def send_samples(self, beats):
-            raise NotImplementedError("a bare CSR bank has no sample stream")
+            raise BusError("a bare CSR bank has no sample stream")
 
         def receive_words(self, max_words, timeout_s):
-            raise NotImplementedError("a bare CSR bank has no AER stream")
+            raise BusError("a bare CSR bank has no AER stream")
 
     @cocotb.test()
     async def driver_on_rtl(dut):

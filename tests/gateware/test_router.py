@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import cocotb
-from cocotb.triggers import RisingEdge
 
 from bioloop.gateware.layouts import AERType, Port
 from bioloop.gateware.router import AERRouter
@@ -43,22 +42,17 @@ class RouterTB(TB):
         self.src = self.source("aer", idle=idle)
         self.host = self.sink("host", backpressure=host_bp)
         self.stim = self.sink("stim", backpressure=stim_bp)
-        self.trace = []
-        self.recording = False
-        cocotb.start_soon(self._monitor())
+        self.trace = self.record(self._sample)
 
-    async def _monitor(self):
+    def _sample(self):
+        """Per edge: word offered, host and stim ready, accepted, host and stim handshakes."""
         d = self.dut
-        while True:
-            await RisingEdge(self.clk)
-            if not self.recording:
-                continue
-            offered = int(d.aer__payload.value) if int(d.aer__valid.value) else None
-            hr, sr = int(d.host__ready.value), int(d.stim__ready.value)
-            acc = offered is not None and bool(int(d.aer__ready.value))
-            host = int(d.host__payload.value) if int(d.host__valid.value) and hr else None
-            stim = int(d.stim__payload.value) if int(d.stim__valid.value) and sr else None
-            self.trace.append((offered, hr, sr, acc, host, stim))
+        offered = int(d.aer__payload.value) if int(d.aer__valid.value) else None
+        hr, sr = int(d.host__ready.value), int(d.stim__ready.value)
+        acc = offered is not None and bool(int(d.aer__ready.value))
+        host = int(d.host__payload.value) if int(d.host__valid.value) and hr else None
+        stim = int(d.stim__payload.value) if int(d.stim__valid.value) and sr else None
+        return offered, hr, sr, acc, host, stim
 
     def replay(self, table):
         m = model.AERRouter(self.n, self.F)

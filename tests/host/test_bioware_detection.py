@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from bioloop.host.bioware.examples import published_frame
 from bioloop.gateware.layouts import Polarity
 from bioloop.host.bioware import MEAConfig, MEALayout, SpikeDetector
 from bioloop.host.models.detector import Detector
@@ -14,12 +15,6 @@ from bioloop.host.models.detector import Detector
 LONG = os.environ.get("BIOLOOP_LONG") == "1"
 
 
-def published_frame():
-    rng = np.random.default_rng(42)
-    v = rng.normal(0, 5, size=(2000, 10))
-    v[::200, 0] = -80.0
-    v[100::200, 3] = -60.0
-    return v
 
 
 def test_layouts_have_canonical_counts_and_pitches():

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from bioloop.host.bioware.examples import published_frame
 from bioloop.host import aer
 from bioloop.host.bioware import (AERToSCConverter, ArtifactRejector, BCMPlasticity, BioAuditLog,
                                   BioHybridSession, BiologicalSTDP, CultureHealth, LatencyBudget,
@@ -15,12 +16,6 @@ from bioloop.host.models.homeostasis import HomeostaticPlasticity
 FS = 20_000.0
 
 
-def published_frame(seed=42):
-    rng = np.random.default_rng(seed)
-    v = rng.normal(0, 5, size=(2000, 10))
-    v[::200, 0] = -80.0
-    v[100::200, 3] = -60.0
-    return v
 
 
 def make(cfg=None, hw_clock_hz=1e6, **kw):
@@ -58,6 +53,7 @@ def test_published_example():
 def test_timestamps_continue_across_frames_and_t_start_is_honoured():
     s = make(hw_clock_hz=FS)
     r1 = s.process_frame(published_frame())
+    assert r1.t_start_s == 0.0 and r1.aer_timestamp.tolist() == list(range(0, 2000, 100))
     r2 = s.process_frame(published_frame(43))
     assert r2.t_start_s == pytest.approx(0.1)
     assert r2.aer_timestamp.tolist() == [2000 + t for t in range(0, 2000, 100)]
@@ -111,8 +107,10 @@ def test_homeostasis_is_applied_per_channel():
 
 
 def brute_dw(t, c, counted):
-    """Σ Δw per (pre, post) channel pair over the spike pairs for which counted(a, b) holds."""
-    stdp = BiologicalSTDP()
+    """Σ Δw per (pre, post) channel pair over the spike pairs for which counted(a, b) holds.
+
+    Written from Bi & Poo 1998's constants (A+ 0.005, A- 0.00525, τ 20 ms), not from BiologicalSTDP.
+    """
     dw = np.zeros((10, 10))
     for a in range(t.size):
         for b in range(t.size):

@@ -427,7 +427,7 @@ def test_corruption_is_named():
     x, _ = synthetic(n=5000, c=3, seed=15)
     data = bytearray(encode(x, FS, CodecParams(block_size=1000))[0])
     with pytest.raises(CodecError, match="header: bad magic"):
-        decode(b"XXXX" + bytes(data[4:]))
+        decode(b"NOPE" + bytes(data[4:]))
     b = bytearray(data)
     b[200] ^= 0x10
     with pytest.raises(CodecError, match=r"block \d+: CRC32 mismatch"):
