@@ -33,7 +33,7 @@ from bioloop.host.bioware.detection import SpikeDetector
 from bioloop.host.bioware.mea import MEAConfig
 from bioloop.host.bus import BusTimeout
 from bioloop.host.models.homeostasis import homeostasis_constants
-from bioloop.host.spike_buffer import SpikeBuffer
+from bioloop.host.observation import SpikeBuffer
 
 __all__ = ["LoopSettings", "LoopResult", "program_core", "run_loop"]
 

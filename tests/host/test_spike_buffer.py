@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from bioloop.host.spike_buffer import (
+from bioloop.host.observation import (
     NEURON_ID_MAX, TIMESTAMP_NS_MAX, ReservedAERTypeError, SpikeBuffer, SpikeEvent,
 )
 
@@ -260,7 +260,7 @@ def test_reserved_type_raises_and_admits_nothing():
 def test_ingest_aer_accepts_dma_bytes_without_copy():
     w = words(word(1, SPIKE, 3), word(2, SPIKE, 4))
     raw = w.view(np.uint8)
-    from bioloop.host.spike_buffer import _as_words
+    from bioloop.host.observation.spike_buffer import _as_words
     assert np.shares_memory(_as_words(raw), w)
     assert np.shares_memory(_as_words(w), w)
     for form in (raw, w.tobytes(), memoryview(w.tobytes())):

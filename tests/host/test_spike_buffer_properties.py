@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bioloop.host.spike_buffer import SpikeBuffer, SpikeEvent
+from bioloop.host.observation import SpikeBuffer, SpikeEvent
 
 EXAMPLES = 2000 if os.environ.get("BIOLOOP_LONG") == "1" else 150
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,

@@ -30,6 +30,8 @@ import numpy as np
 
 from bioloop.host.aer import FIELD_MAX, AERType, unpack
 
+from .checks import checked_index_array, checked_int
+
 __all__ = [
     "NEURON_ID_MAX", "TIMESTAMP_NS_MAX", "SpikeEvent", "EventArrays", "AERIngestCounts",
     "ReservedAERTypeError", "SpikeBuffer",
@@ -44,58 +46,6 @@ TIMESTAMP_NS_MAX = int(np.iinfo(np.int64).max)
 _OTHER_SOURCE = 255
 _ID_DTYPE = np.uint32
 _TS_DTYPE = np.int64
-
-
-def _integer(name: str, value, *, minimum: int, maximum: int | None = None) -> int:
-    """Return ``value`` as a Python int, or raise a typed error naming it.
-
-    Booleans, floats (including NaN and inf) and strings are rejected: times
-    are integer nanoseconds and ids are integers, so a float here is a caller
-    bug, not something to round.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    v = int(value)
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    if maximum is not None and v > maximum:
-        raise OverflowError(f"{name} must be <= {maximum}, got {v}")
-    return v
-
-
-def _index_array(name: str, values, *, maximum: int) -> np.ndarray:
-    """Validate a 1-D integer array with entries in ``0..maximum``.
-
-    Raises
-    ------
-    TypeError
-        Non-integer dtype (floats are rejected even when integral).
-    ValueError
-        Wrong shape, NaN/inf, or negative entries (the first offender is named).
-    OverflowError
-        Entries above ``maximum``.
-    """
-    a = np.asarray(values)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array, got shape {a.shape}")
-    if a.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(a))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(f"{name} contains {a[i]} at index {i}; {name} must be finite integers")
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must have an integer dtype, got {a.dtype}")
-    if a.size == 0:
-        return a
-    if a.dtype.kind == "i":
-        neg = np.flatnonzero(a < 0)
-        if neg.size:
-            i = int(neg[0])
-            raise ValueError(f"{name} must be non-negative, got {int(a[i])} at index {i}")
-    if int(a.max()) > maximum:
-        i = int(np.argmax(a))
-        raise OverflowError(f"{name} must be <= {maximum}, got {int(a[i])} at index {i}")
-    return a
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +66,9 @@ class SpikeEvent:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "neuron_id",
-                           _integer("neuron_id", self.neuron_id, minimum=0, maximum=NEURON_ID_MAX))
+                           checked_int("neuron_id", self.neuron_id, minimum=0, maximum=NEURON_ID_MAX))
         object.__setattr__(self, "timestamp_ns",
-                           _integer("timestamp_ns", self.timestamp_ns, minimum=0,
+                           checked_int("timestamp_ns", self.timestamp_ns, minimum=0,
                                     maximum=TIMESTAMP_NS_MAX))
 
 
@@ -218,7 +168,7 @@ class SpikeBuffer:
     """
 
     def __init__(self, capacity: int) -> None:
-        self._capacity = _integer("capacity", capacity, minimum=1)
+        self._capacity = checked_int("capacity", capacity, minimum=1)
         self._ids = np.zeros(self._capacity, dtype=_ID_DTYPE)
         self._ts = np.zeros(self._capacity, dtype=_TS_DTYPE)
         self._reset()
@@ -335,8 +285,8 @@ class SpikeBuffer:
         timestamp_ns : array_like of int
             Timestamps in ``0..TIMESTAMP_NS_MAX`` nanoseconds.
         """
-        ids = _index_array("neuron_id", neuron_id, maximum=NEURON_ID_MAX)
-        ts = _index_array("timestamp_ns", timestamp_ns, maximum=TIMESTAMP_NS_MAX)
+        ids = checked_index_array("neuron_id", neuron_id, maximum=NEURON_ID_MAX)
+        ts = checked_index_array("timestamp_ns", timestamp_ns, maximum=TIMESTAMP_NS_MAX)
         if ids.shape != ts.shape:
             raise ValueError(f"neuron_id and timestamp_ns differ in length: "
                              f"{ids.size} != {ts.size}")
@@ -388,9 +338,9 @@ class SpikeBuffer:
         if on_reserved not in ("raise", "count"):
             raise ValueError(f"on_reserved must be 'raise' or 'count', got {on_reserved!r}")
         period = _frame_period(frame_period_ns)
-        offset = _integer("frame_offset", frame_offset, minimum=0)
+        offset = checked_int("frame_offset", frame_offset, minimum=0)
         if source is not None:
-            source = _integer("source", source, minimum=0, maximum=FIELD_MAX["source"])
+            source = checked_int("source", source, minimum=0, maximum=FIELD_MAX["source"])
         w = _as_words(words)
         f = unpack(w)
         kind = f.type
@@ -521,8 +471,8 @@ class SpikeBuffer:
         now_ns : int
             End of the window in ns, >= 0.
         """
-        window = _integer("window_ns", window_ns, minimum=0, maximum=TIMESTAMP_NS_MAX)
-        now = _integer("now_ns", now_ns, minimum=0, maximum=TIMESTAMP_NS_MAX)
+        window = checked_int("window_ns", window_ns, minimum=0, maximum=TIMESTAMP_NS_MAX)
+        now = checked_int("now_ns", now_ns, minimum=0, maximum=TIMESTAMP_NS_MAX)
         ids, ts = self.snapshot_arrays()
         future = ts > now
         inside = ~future & (ts >= now - window)

@@ -1,15 +1,7 @@
 """AER control observation: a spike buffer decoded into bounded controller features.
 
-Re-implements the published scpn_control AER observation contract from its
-documented behaviour, so scripts written against
-``scpn_control.scpn.observation`` run with only the import changed::
-
-    from bioloop.host.observation import AERControlObservation, SpikeBuffer, SpikeEvent
-
-The buffer and decoders live in :mod:`bioloop.host.spike_buffer` and
-:mod:`bioloop.host.decoders` and are re-exported here. See
-``docs/observation.md`` for the semantics and the differences from the
-published version.
+See ``docs/observation.md`` for the semantics and the differences from the
+published scpn_control version. Import from :mod:`bioloop.host.observation`.
 """
 
 from __future__ import annotations
@@ -20,17 +12,13 @@ from typing import Literal
 import numpy as np
 from scipy.special import expit
 
-from bioloop.host.decoders import decode_isi, decode_rate, decode_temporal
-from bioloop.host.spike_buffer import (
-    NEURON_ID_MAX, TIMESTAMP_NS_MAX, AERIngestCounts, EventArrays, ReservedAERTypeError,
-    SpikeBuffer, SpikeEvent, _integer,
-)
+from .checks import checked_int
+from .decoders import decode_isi, decode_rate, decode_temporal
+from .spike_buffer import NEURON_ID_MAX, TIMESTAMP_NS_MAX, EventArrays, SpikeBuffer
 
 __all__ = [
     "AERControlObservation", "NonMonotonicInputError", "normalise_features",
     "DECODE_STRATEGIES", "FEATURE_NORMALISATIONS",
-    "SpikeEvent", "SpikeBuffer", "EventArrays", "AERIngestCounts", "ReservedAERTypeError",
-    "decode_rate", "decode_temporal", "decode_isi",
 ]
 
 DecodeStrategy = Literal["rate", "temporal", "isi"]
@@ -103,7 +91,7 @@ class AERControlObservation:
         Window length in ns, >= 1; the observation covers
         ``[timestamp_ns - decode_window_ns, timestamp_ns]``.
     decode_strategy : {"rate", "temporal", "isi"}
-        Decoder from :mod:`bioloop.host.decoders`.
+        Decoder from :mod:`bioloop.host.observation.decoders`.
     n_features : int
         Feature vector length (neurons ``0..n_features-1``).
     feature_normalisation : {"unit", "max", "zscore"}
@@ -131,11 +119,11 @@ class AERControlObservation:
     _decoded: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "timestamp_ns", _integer(
+        object.__setattr__(self, "timestamp_ns", checked_int(
             "timestamp_ns", self.timestamp_ns, minimum=0, maximum=TIMESTAMP_NS_MAX))
-        object.__setattr__(self, "decode_window_ns", _integer(
+        object.__setattr__(self, "decode_window_ns", checked_int(
             "decode_window_ns", self.decode_window_ns, minimum=1, maximum=TIMESTAMP_NS_MAX))
-        object.__setattr__(self, "n_features", _integer(
+        object.__setattr__(self, "n_features", checked_int(
             "n_features", self.n_features, minimum=1, maximum=NEURON_ID_MAX + 1))
         if not isinstance(self.spike_stream, SpikeBuffer):
             raise TypeError(f"spike_stream must be a SpikeBuffer, "

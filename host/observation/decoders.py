@@ -23,9 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from bioloop.host.spike_buffer import (
-    NEURON_ID_MAX, TIMESTAMP_NS_MAX, EventArrays, SpikeEvent, _index_array, _integer,
-)
+from .checks import checked_index_array, checked_int
+from .spike_buffer import NEURON_ID_MAX, TIMESTAMP_NS_MAX, EventArrays, SpikeEvent
 
 __all__ = ["decode_rate", "decode_temporal", "decode_isi", "as_event_arrays"]
 
@@ -41,8 +40,8 @@ def as_event_arrays(events: Events) -> EventArrays:
         The batch to decode.
     """
     if isinstance(events, EventArrays):
-        ids = _index_array("neuron_id", events.neuron_id, maximum=NEURON_ID_MAX)
-        ts = _index_array("timestamp_ns", events.timestamp_ns, maximum=TIMESTAMP_NS_MAX)
+        ids = checked_index_array("neuron_id", events.neuron_id, maximum=NEURON_ID_MAX)
+        ts = checked_index_array("timestamp_ns", events.timestamp_ns, maximum=TIMESTAMP_NS_MAX)
         if ids.shape != ts.shape:
             raise ValueError(f"neuron_id and timestamp_ns differ in length: "
                              f"{ids.size} != {ts.size}")
@@ -54,8 +53,8 @@ def as_event_arrays(events: Events) -> EventArrays:
 
 
 def _shape(window_ns, n_features) -> tuple[int, int]:
-    window = _integer("window_ns", window_ns, minimum=1, maximum=TIMESTAMP_NS_MAX)
-    n = _integer("n_features", n_features, minimum=1, maximum=NEURON_ID_MAX + 1)
+    window = checked_int("window_ns", window_ns, minimum=1, maximum=TIMESTAMP_NS_MAX)
+    n = checked_int("n_features", n_features, minimum=1, maximum=NEURON_ID_MAX + 1)
     return window, n
 
 
@@ -112,7 +111,7 @@ def decode_temporal(events: Events, window_ns: int, n_features: int, *,
             return out
         now = int(ts.max())
     else:
-        now = _integer("now_ns", now_ns, minimum=0, maximum=TIMESTAMP_NS_MAX)
+        now = checked_int("now_ns", now_ns, minimum=0, maximum=TIMESTAMP_NS_MAX)
     start = now - window
     keep = (ts >= start) & (ts <= now) & (ids < n)
     first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
