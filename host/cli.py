@@ -10,9 +10,13 @@ from pathlib import Path
 import click
 import numpy as np
 
+from bioloop.host.exit_codes import UsageFailure
+from bioloop.host.output_files import OutputError, check_run_folder, run_folder
+
 __all__ = ["main"]
 
 CORE = {"n_channels": 64, "n_lanes": 64, "fanout": 16}
+SEED_MAX = 2**63 - 1
 
 
 def closed_loop(driver, bus, seed: int, settings, progress=None):
@@ -47,14 +51,15 @@ def main():
               help="model: the Python transaction model of Core; verilator: the RTL under cocotb.")
 @click.option("--duration", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
               help="Culture seconds of closed loop (after 0.2 s of calibration).")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=1, show_default=True,
+              help="Seed of the in-silico culture (0..2^63-1); the same seed gives the same run.")
 @click.option("--target-rate", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Homeostatic set point, detections per second per channel.")
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Also run with homeostasis off, to show what the controller changes.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (default runs/demo-<backend>-seed<seed>).")
-@click.option("--force", is_flag=True, help="Overwrite an existing run directory's files.")
+@click.option("--force", is_flag=True, help="Replace an earlier run directory as a whole.")
 def demo(backend, duration, seed, target_rate, compare, out, force):
     """Close the loop on the in-silico culture and write a run directory."""
     from rich.console import Console
@@ -68,12 +73,14 @@ def demo(backend, duration, seed, target_rate, compare, out, force):
     try:                                   # checked before anything is written
         settings = LoopSettings(duration_s=duration, target_rate_hz=target_rate)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    out = out or Path("runs") / f"demo-{backend}-seed{seed}"
-    receipt_path = out / "receipt.json"
-    if receipt_path.exists() and not force:
-        raise click.ClickException(f"{receipt_path} exists; pass --force or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+        raise UsageFailure(str(exc)) from None
+    if out is None:                        # the default place: runs/ is created, a given --out's folder is not
+        out = Path("runs") / f"demo-{backend}-seed{seed}"
+        out.parent.mkdir(exist_ok=True)
+    try:                                   # a run directory is new, or replaced as a whole with --force
+        check_run_folder(out, overwrite=force)
+    except OutputError as exc:
+        raise UsageFailure(str(exc)) from None
     runs = [("on", settings)] + ([("off", replace(settings, homeostasis=False))] if compare else [])
     run_fn = _run_model if backend == "model" else _run_verilator
     results = {}
@@ -99,13 +106,19 @@ def demo(backend, duration, seed, target_rate, compare, out, force):
             "error_off_hz": abs(off.controlled_rate() - target_rate),
         }
     from bioloop.host.culture import RunReceipt
-    RunReceipt(**{k: receipt[k] for k in ("config", "config_hash", "seed", "version", "summary")}).save(
-        receipt_path, overwrite=force)
-    np.save(out / "aer.npy", on.words)
-    if off is not None:
-        np.save(out / "aer_homeostasis_off.npy", off.words)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=float) + "\n")
-    paths = figures.write_all(on, out, reference=off)
+    try:
+        # Everything is written into a staging folder beside --out that replaces it only when complete.
+        with run_folder(out, overwrite=force) as stage:
+            RunReceipt(**{k: receipt[k] for k in ("config", "config_hash", "seed", "version", "summary")}).save(
+                stage / "receipt.json")
+            np.save(stage / "aer.npy", on.words)
+            if off is not None:
+                np.save(stage / "aer_homeostasis_off.npy", off.words)
+            (stage / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=float) + "\n")
+            figures.write_all(on, stage, reference=off)
+            written = sorted(p.name for p in stage.iterdir())
+    except OutputError as exc:
+        raise UsageFailure(str(exc)) from None
 
     table = Table(title=f"bioloop demo: {backend} backend, seed {seed}, {duration:g} s culture time")
     table.add_column("measured")
@@ -135,7 +148,7 @@ def demo(backend, duration, seed, target_rate, compare, out, force):
     console.print(table)
     for k, v in summary["culture_s_per_wall_s"].items():
         console.print(f"simulation speed, homeostasis {k}: {v:.3g} culture s per wall s")
-    console.print(f"run directory: {out} ({', '.join(p.name for p in paths)}, aer.npy, summary.json, receipt.json)")
+    console.print(f"run directory: {out} ({', '.join(written)})")
 
 
 def _mount_codec():

@@ -7,18 +7,31 @@ from pathlib import Path
 import click
 import numpy as np
 
+from bioloop.host.exit_codes import RuntimeFailure, UsageFailure
+from bioloop.host.output_files import OutputError, check_destination, replacing
+
 from .format import CodecParams
 
 __all__ = ["codec_cli", "main"]
 
 _DEFAULTS = CodecParams()
+SEED_MAX = 2**63 - 1
+
+
+def _check_output(output: Path, force: bool, inputs) -> None:
+    """Refuse OUTPUT before any work: an input (also through a link), an existing file without --force,
+    a missing or unwritable folder. Usage errors: exit 2."""
+    try:
+        check_destination(output, overwrite=force, inputs=inputs, what="OUTPUT")
+    except OutputError as exc:
+        raise UsageFailure(str(exc)) from None
 
 
 def _params(**kw) -> CodecParams:
     try:
         return CodecParams(**kw)
     except ValueError as e:
-        raise click.BadParameter(str(e)) from None
+        raise UsageFailure(str(e)) from None
 
 
 def _param_options(f):
@@ -52,7 +65,7 @@ def _open_source(path: Path, rate, uv_per_code, series):
     from . import sources
     if path.suffix == ".npy":
         if rate is None:
-            raise click.UsageError("a .npy input needs --rate (samples per second)")
+            raise UsageFailure("a .npy input needs --rate (samples per second)")
         x = np.load(path, mmap_mode="r")
         return sources.numpy_source(x, rate, uv_per_code if x.dtype == np.int16 else 1.0)
     if path.suffix == ".nwb":
@@ -60,7 +73,7 @@ def _open_source(path: Path, rate, uv_per_code, series):
     if path.is_dir():
         import spikeinterface.core as sc
         return sources.recording_source(sc.load(path))
-    raise click.UsageError(f"unknown input {path}: use .npy, .nwb or a saved SpikeInterface folder")
+    raise UsageFailure(f"unknown input {path}: use .npy, .nwb or a saved SpikeInterface folder")
 
 
 @click.group("codec")
@@ -81,30 +94,23 @@ def codec_cli():
 @_param_options
 def encode(input, output, rate, uv_per_code, series, aer, force, **kw):
     """Encode INPUT (.npy, .nwb or a SpikeInterface folder) into OUTPUT."""
-    import os
-    import tempfile
-
     from .format import CodecError
     from .sources import aer_detections, encode_source
-    if output.exists() and not force:
-        raise click.ClickException(f"{output} exists; pass --force to replace it")
+    _check_output(output, force, [input, aer])
     params = _params(**kw)                 # every option checked before anything is written
     try:
         src = _open_source(input, rate, uv_per_code, series)
         det = aer_detections(np.load(aer)) if aer else None
-        # Write beside OUTPUT and rename at the end: a failed encode leaves no partial file.
-        fd, tmp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=output.name, suffix=".tmp")
-        try:
-            with _progress() as prog, os.fdopen(fd, "wb") as f:
+        # Written beside OUTPUT and renamed at the end: a failed encode leaves no partial file.
+        with replacing(output, overwrite=force, inputs=[input, aer], what="OUTPUT") as tmp:
+            with _progress() as prog, open(tmp, "wb") as f:
                 task = prog.add_task("encoding", total=src.n_samples)
                 _, enc = encode_source(src, params, out=f, progress=lambda n: prog.advance(task, n),
                                        detections=det)
-            os.replace(tmp, output)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    except OutputError as exc:
+        raise UsageFailure(str(exc)) from None
     except (ValueError, TypeError, CodecError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise RuntimeFailure(str(exc)) from None
     s = enc.stats
     click.echo(f"{s.n_samples} samples x {src.n_channels} channels, {s.n_events} events, {s.n_bytes} bytes, "
                f"event ratio {s.n_samples * src.n_channels * 2 / s.n_bytes:.0f}x"
@@ -116,32 +122,44 @@ def encode(input, output, rate, uv_per_code, series, aer, force, **kw):
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--fill", type=click.Choice(["zeros", "noise"]), default="zeros", show_default=True,
               help="What samples outside events hold.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --fill noise.")
-def decode(input, output, fill, seed):
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
+              help=f"Seed of --fill noise (0..2^63-1); the same seed gives the same noise.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+def decode(input, output, fill, seed, force):
     """Decode INPUT into OUTPUT (.npy float32 µV, or .nwb with events as spike times)."""
     from .decoder import Decoder, decode as decode_all, read_events
     from .format import CodecError
+    if output.suffix not in (".npy", ".nwb"):
+        raise UsageFailure(f"OUTPUT {output}: decode writes .npy or .nwb, not {output.suffix or 'no suffix'!r}")
+    _check_output(output, force, [input])   # before reading: nothing is opened for writing yet
     data = input.read_bytes()
     try:
-        if output.suffix == ".nwb":
-            from .sources import write_nwb
-            write_nwb(output, decode_all(data, fill=fill, seed=seed))
-            return
         header, events, n = read_events(data)        # validate before writing anything
-        out = np.lib.format.open_memmap(output, mode="w+", dtype=np.float32, shape=(n, header.n_channels))
-        dec = Decoder(fill=fill, seed=seed)
-        with _progress() as prog:
-            task = prog.add_task("decoding", total=n)
-            step = 1 << 20
-            for i in range(0, len(data), step):
-                for t0, block, _ in dec.feed(data[i:i + step]):
-                    out[t0:t0 + block.shape[0]] = block
-                    prog.advance(task, block.shape[0])
-        dec.close()
-        out.flush()
-    except CodecError as e:
-        raise click.ClickException(f"{input}: {e}") from None
+        with replacing(output, overwrite=force, inputs=[input], what="OUTPUT") as tmp:
+            if output.suffix == ".nwb":
+                from .sources import write_nwb
+                write_nwb(tmp, decode_all(data, fill=fill, seed=seed))
+            else:
+                _decode_npy(data, tmp, header, n, Decoder(fill=fill, seed=seed))
+    except OutputError as exc:
+        raise UsageFailure(str(exc)) from None
+    except (CodecError, ValueError) as e:
+        raise RuntimeFailure(f"{input}: {e}") from None
     click.echo(f"{n} samples x {header.n_channels} channels, {events.times.size} events -> {output}")
+
+
+def _decode_npy(data: bytes, path: Path, header, n: int, dec) -> None:
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, header.n_channels))
+    with _progress() as prog:
+        task = prog.add_task("decoding", total=n)
+        step = 1 << 20
+        for i in range(0, len(data), step):
+            for t0, block, _ in dec.feed(data[i:i + step]):
+                out[t0:t0 + block.shape[0]] = block
+                prog.advance(task, block.shape[0])
+    dec.close()
+    out.flush()
+    del out
 
 
 @codec_cli.command("eval")

@@ -159,6 +159,15 @@ def read_events(data: bytes) -> tuple[StreamHeader, Events, int]:
     return header, _concat(evs, header.params.snippet_length), int(sum(sizes))
 
 
+def _check_fill(fill, seed) -> None:
+    if fill not in ("zeros", "noise"):
+        raise ValueError(f"fill must be 'zeros' or 'noise', not {fill!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int in 0..2**63-1, not {type(seed).__name__}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be in 0..2**63-1, not {seed}")
+
+
 def decode(data: bytes, fill: str = "zeros", seed: int = 0) -> Decoded:
     """Decode a whole stream.
 
@@ -170,14 +179,13 @@ def decode(data: bytes, fill: str = "zeros", seed: int = 0) -> Decoded:
         What samples outside events hold: zeros, or seeded Gaussian noise of
         the channel's recorded sigma.
     seed : int
-        Seed of the synthetic noise.
+        Seed of the synthetic noise, 0..2**63-1.
 
     Returns
     -------
     Decoded
     """
-    if fill not in ("zeros", "noise"):
-        raise ValueError(f"fill must be 'zeros' or 'noise', not {fill!r}")
+    _check_fill(fill, seed)
     header, evs, sizes = _parse_all(data)   # validates everything before allocating the output
     events = _concat(evs, header.params.snippet_length)
     out = np.concatenate([_background(header, b, n, fill, seed) for b, n in enumerate(sizes)])
@@ -198,8 +206,7 @@ class Decoder:
     """
 
     def __init__(self, fill: str = "zeros", seed: int = 0, max_buffer: int = 1 << 28):
-        if fill not in ("zeros", "noise"):
-            raise ValueError(f"fill must be 'zeros' or 'noise', not {fill!r}")
+        _check_fill(fill, seed)
         self.fill, self.seed, self.max_buffer = fill, seed, max_buffer
         self.header: StreamHeader | None = None
         self._buf = bytearray()

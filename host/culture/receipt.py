@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -103,19 +101,10 @@ class RunReceipt:
             raise FileExistsError(f"receipt {path} already exists; pass overwrite=True "
                                   "to replace it")
         text = self.to_json() + "\n"
-        # Write then rename, so a crash never leaves half a receipt behind.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            if overwrite:
-                os.replace(tmp, path)
-            else:
-                # link() fails if the path appeared meanwhile: never clobber.
-                os.link(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        # Written beside, renamed into place: a crash never leaves half a receipt behind.
+        from bioloop.host.output_files import replacing
+        with replacing(path, overwrite=overwrite, what="receipt") as tmp:
+            tmp.write_text(text)
         return path
 
     @classmethod
