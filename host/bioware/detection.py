@@ -3,7 +3,9 @@
 Noise: σ_c = median_t |V_c(t)| / 0.6745 (Donoho & Johnstone 1994; the
 0.6745 is the 75th percentile of the standard normal, so the ratio is an
 unbiased σ for Gaussian noise and barely moved by the spikes themselves,
-Quiroga, Nadasdy & Ben-Shaul 2004). Threshold θ_c = α·σ_c.
+Quiroga, Nadasdy & Ben-Shaul 2004), computed by :mod:`bioloop.host.noise`,
+the one implementation the codec and the culture's scoring share.
+Threshold θ_c = α·σ_c.
 
 Crossing rule (DESIGN.md §4, the gateware Detector's rule): sample t of
 channel c is a detection when it is *beyond* θ_c (x <= -θ negative,
@@ -29,14 +31,12 @@ import numba
 import numpy as np
 
 from bioloop.gateware.layouts import Polarity
+from bioloop.host.noise import MAD_TO_SIGMA, mad_sigma
 
 from .mea import MEAConfig
 
 __all__ = ["DetectedSpike", "SpikeDetector", "DetectionBatch", "NOISE_POLICIES",
            "MAD_TO_SIGMA", "check_frame"]
-
-#: Φ^-1(0.75): median|x| / 0.6745 estimates σ of zero-mean Gaussian noise.
-MAD_TO_SIGMA = 0.6745
 
 NOISE_POLICIES = ("per_frame", "calibrated", "running")
 
@@ -144,168 +144,6 @@ def check_frame(voltage_data, num_channels: int, what: str = "voltage_data") -> 
                 raise ValueError(f"{what} contains {v[t, c]!r} at channel {c}, sample {t}; "
                                  f"the detector needs finite values")
     return v
-
-
-@numba.njit(cache=True, nogil=True)
-def _select(a, k):
-    """k-th smallest of a (0-based), in place: Hoare quickselect, median-of-3 pivot.
-
-    On return a[:k] <= a[k] <= a[k+1:].
-    """
-    lo = 0
-    hi = a.shape[0] - 1
-    while hi > lo:
-        mid = (lo + hi) >> 1
-        if a[mid] < a[lo]:
-            a[mid], a[lo] = a[lo], a[mid]
-        if a[hi] < a[lo]:
-            a[hi], a[lo] = a[lo], a[hi]
-        if a[hi] < a[mid]:
-            a[hi], a[mid] = a[mid], a[hi]
-        p = a[mid]
-        i = lo
-        j = hi
-        while i <= j:
-            while a[i] < p:
-                i += 1
-            while a[j] > p:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            return a[k]
-    return a[k]
-
-
-@numba.njit(cache=True, nogil=True)
-def _middle(a, n, offset, k_lo, k_hi):
-    """Mean of the order statistics k_lo, k_hi (shifted by offset) of a[:n], in place."""
-    j = k_hi - offset
-    m = _select(a[:n], j)
-    if k_lo == k_hi:
-        return m
-    # after the select a[:j] <= a[j]: the lower middle is their maximum
-    lo = a[0]
-    for i in range(1, j):
-        if a[i] > lo:
-            lo = a[i]
-    return 0.5 * (lo + m)
-
-
-@numba.njit(cache=True, nogil=True)
-def _mad_sigma_float(v, hint):
-    """median_t |v[t, c]| / 0.6745 per channel, exactly; ``hint`` speeds it up.
-
-    ``hint[c]`` is a guess of the median (the previous frame's). One pass
-    counts the samples below 0.9·hint and collects those within ±10 %; if
-    the middle ranks fall among them, only that small set is searched
-    (Floyd & Rivest 1975 bracket-then-select, with the bracket taken from the
-    previous frame, since σ drifts slowly). Otherwise, or without a hint, a
-    quickselect over all samples. Either way the result is the exact median.
-    """
-    T, N = v.shape
-    out = np.empty(N, np.float64)
-    buf = np.empty(T, np.float64)
-    k_hi = T // 2
-    k_lo = k_hi - 1 if T % 2 == 0 else k_hi
-    for c in range(N):
-        h = hint[c]
-        m = -1.0
-        if h > 0.0 and h < np.inf:
-            lo = 0.9 * h
-            hi = 1.1 * h
-            below = 0
-            nc = 0
-            for t in range(T):
-                x = abs(v[t, c] * 1.0)
-                if x < lo:
-                    below += 1
-                elif x <= hi:
-                    buf[nc] = x
-                    nc += 1
-            if below <= k_lo and k_hi < below + nc:
-                m = _middle(buf, nc, below, k_lo, k_hi)
-        if m < 0.0:
-            for t in range(T):
-                buf[t] = abs(v[t, c] * 1.0)
-            m = _middle(buf, T, 0, k_lo, k_hi)
-        out[c] = m / 0.6745
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _kth_abs16(a, h1, h2, k):
-    """k-th smallest (0-based) of a (values 0..65535) by a two-pass byte radix select."""
-    acc = 0
-    hb = 0
-    while acc + h1[hb] <= k:
-        acc += h1[hb]
-        hb += 1
-    h2[:] = 0
-    for t in range(a.shape[0]):
-        if (a[t] >> 8) == hb:
-            h2[a[t] & 255] += 1
-    r = k - acc
-    lb = 0
-    while r >= h2[lb]:
-        r -= h2[lb]
-        lb += 1
-    return (hb << 8) | lb
-
-
-@numba.njit(cache=True, nogil=True)
-def _mad_sigma_int16(v):
-    """median_t |v[t, c]| / 0.6745 for 16-bit codes, exactly, in O(T) per channel.
-
-    |x| of a 16-bit code fits 16 bits, so a byte-wise radix select (high
-    byte histogram, then low byte within the median's bin) finds the order
-    statistics without sorting: 5-10x faster than a quickselect on 4096
-    channels, where the median dominates streaming detection. Channels are
-    gathered in blocks of 32 so that the (frames, channels) layout is read
-    along its rows.
-    """
-    T, N = v.shape
-    out = np.empty(N, np.float64)
-    B = 32
-    buf = np.empty((B, T), np.int32)
-    h1 = np.zeros(257, np.int64)
-    h2 = np.zeros(256, np.int64)
-    k_hi = T // 2
-    k_lo = k_hi - 1 if T % 2 == 0 else k_hi
-    for c0 in range(0, N, B):
-        nb = min(B, N - c0)
-        for t in range(T):
-            for j in range(nb):
-                x = np.int32(v[t, c0 + j])
-                buf[j, t] = -x if x < 0 else x
-        for j in range(nb):
-            a = buf[j]
-            h1[:] = 0
-            for t in range(T):
-                h1[a[t] >> 8] += 1
-            hi = _kth_abs16(a, h1, h2, k_hi)
-            lo = hi if k_lo == k_hi else _kth_abs16(a, h1, h2, k_lo)
-            out[c0 + j] = 0.5 * (lo + hi) / 0.6745
-    return out
-
-
-def _mad_sigma(v, hint=None):
-    """Robust σ per channel, median|v| / 0.6745 (Donoho & Johnstone 1994).
-
-    ``hint``: a previous σ in the same unit (only used for float input).
-    """
-    if v.dtype.kind in "iu" and v.dtype.itemsize <= 2:
-        return _mad_sigma_int16(v)
-    if v.dtype.kind in "iu":
-        v = v.astype(np.float64)
-    h = np.zeros(v.shape[1]) if hint is None else np.asarray(hint, np.float64) * 0.6745
-    return _mad_sigma_float(v, h)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -483,14 +321,14 @@ class SpikeDetector:
         v = check_frame(voltage_data, self.config.num_channels)
         if v.shape[0] == 0:
             return np.full(v.shape[1], np.nan)
-        return _mad_sigma(v)
+        return mad_sigma(v)
 
     def calibrate(self, voltage_data) -> np.ndarray:
         """Fix σ from ``voltage_data`` (policy ``calibrated``; a restart for ``running``)."""
         v = check_frame(voltage_data, self.config.num_channels)
         if v.shape[0] == 0:
             raise ValueError("cannot calibrate the noise estimate on an empty frame")
-        self._sigma = _mad_sigma(v)
+        self._sigma = mad_sigma(v)
         self._sigma_kind = "i" if v.dtype.kind in "iu" else "f"
         return self._sigma.copy()
 
@@ -512,14 +350,14 @@ class SpikeDetector:
         pol = self.noise_policy
         hint = self._sigma if self._sigma_kind == kind else None
         if pol == "per_frame":
-            self._sigma = _mad_sigma(v, hint)
+            self._sigma = mad_sigma(v, hint)
             self._sigma_kind = kind
         elif pol == "calibrated":
             if self._sigma is None:
                 raise RuntimeError("noise_policy='calibrated' needs calibrate(quiet_data) "
                                    "before detect(); the detector does not cache the first frame")
         else:  # running
-            s = _mad_sigma(v, hint)
+            s = mad_sigma(v, hint)
             if self._sigma is None:
                 self._sigma, self._sigma_kind = s, kind
             else:

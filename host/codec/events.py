@@ -5,7 +5,8 @@ may supply detections instead, see :mod:`bioloop.host.codec.sources`):
 
 - noise per channel ``sigma = median(|x|) / 0.6745``, the MAD estimate of a
   Gaussian's standard deviation (Donoho & Johnstone 1994; used for spike
-  detection by Quiroga, Nadasdy & Ben-Shaul 2004);
+  detection by Quiroga, Nadasdy & Ben-Shaul 2004), from
+  :mod:`bioloop.host.noise`, shared with the bioware detector;
 - threshold ``k * sigma``; sample ``t`` of channel ``c`` is a detection when
   it is beyond the threshold, sample ``t - 1`` was not (the first sample of
   the stream counts as not), and at least ``refractory`` samples passed since
@@ -23,6 +24,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bioloop.host.noise import MAD_TO_SIGMA, median_abs
+
 __all__ = ["peak_amplitudes", "locally_exclusive", "neighbour_matrix", "mad_sigma", "mad_sigma_codes", "SCALE_TABLE", "scale_steps", "quantize_snippets", "dequantize_snippets",
            "detect", "DetectorState", "NOISE_FLOOR_UV"]
 
@@ -36,52 +39,15 @@ SCALE_TABLE = np.array([np.ldexp(_QUARTERS[s % 4], s // 4) for s in range(256)],
 NOISE_FLOOR_UV = 1e-3
 
 
-_HIST_BINS = 4096
-
-
-@numba.njit(cache=True, nogil=True)
-def _median_abs_int16(x, nbins):
-    # Exact median of |x| per channel from a histogram of |x| clipped to
-    # nbins - 1; a channel whose median lands in the clipped bin returns -1
-    # and is redone exactly by the caller.
-    n_t, n_c = x.shape
-    hist = np.zeros((n_c, nbins), np.int64)
-    top = nbins - 1
-    for t in range(n_t):
-        for c in range(n_c):
-            v = abs(np.int32(x[t, c]))
-            hist[c, min(v, top)] += 1
-    out = np.empty(n_c, np.float64)
-    k_lo = (n_t - 1) // 2
-    k_hi = n_t // 2
-    for c in range(n_c):
-        cum = 0
-        lo = -1
-        hi = -1
-        for v in range(nbins):
-            cum += hist[c, v]
-            if lo < 0 and cum > k_lo:
-                lo = v
-            if cum > k_hi:
-                hi = v
-                break
-        if hi >= top:
-            out[c] = -1.0
-        else:
-            out[c] = 0.5 * (lo + hi)
-    return out
-
-
 def mad_sigma_codes(x: np.ndarray, uv_per_code: float) -> np.ndarray:
-    """:func:`mad_sigma` of int16 codes scaled by ``uv_per_code``, via an exact histogram median.
+    """:func:`mad_sigma` of int16 codes scaled by ``uv_per_code``.
 
-    Equals ``mad_sigma(x * uv_per_code)`` up to float rounding of the scale,
-    in one pass over the data.
+    The exact median of the codes (:func:`bioloop.host.noise.median_abs`),
+    times the scale, so it equals ``mad_sigma(x * uv_per_code)`` up to float
+    rounding of the scale, without converting the recording to µV.
     """
-    med = _median_abs_int16(np.ascontiguousarray(x), _HIST_BINS)
-    for c in np.flatnonzero(med < 0):
-        med[c] = np.median(np.abs(x[:, c].astype(np.int32)))
-    return np.maximum(med * uv_per_code / 0.6745, NOISE_FLOOR_UV).astype(np.float32)
+    med = median_abs(x)
+    return np.maximum(med * uv_per_code / MAD_TO_SIGMA, NOISE_FLOOR_UV).astype(np.float32)
 
 
 def mad_sigma(x_uv: np.ndarray) -> np.ndarray:
@@ -95,12 +61,11 @@ def mad_sigma(x_uv: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        float32 sigma per channel, at least :data:`NOISE_FLOOR_UV`.
+        float32 sigma per channel (:func:`bioloop.host.noise.mad_sigma`),
+        at least :data:`NOISE_FLOOR_UV`.
     """
-    # channel-major copy: the median's partition then runs on contiguous rows
-    a = np.abs(np.asarray(x_uv, dtype=np.float64)).T.copy()
-    med = np.median(a, axis=1)
-    return np.maximum(med / 0.6745, NOISE_FLOOR_UV).astype(np.float32)
+    med = median_abs(np.asarray(x_uv, dtype=np.float64))
+    return np.maximum(med / MAD_TO_SIGMA, NOISE_FLOOR_UV).astype(np.float32)
 
 
 def scale_steps(noise_uv: np.ndarray, channels: np.ndarray, scales: np.ndarray, qmax: int) -> np.ndarray:

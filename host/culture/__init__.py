@@ -6,7 +6,7 @@ biological model (see docs/culture.md). SpikeInterface export and import
 and scipy.
 """
 
-from .bursts import network_bursts, population_counts
+from bioloop.host.bioware.bursts import network_bursts, population_counts
 from .config import (ConfigError, CultureConfig, FieldConfig, LayoutConfig, NetworkConfig,
                      NoiseConfig, OptoConfig)
 from .culture import SPIKE_DTYPE, Culture, CultureBlock

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bursts import BIN_MS, network_bursts
+from bioloop.host.bioware.bursts import BIN_MS, network_bursts
 from .config import CultureConfig
 from .field import ElectrodeNoise, biphasic_template, point_source_gains, render_spikes
 from .network import assign_populations, random_synapses

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bioloop.host.noise import mad_sigma
+
 __all__ = ["DetectionScore", "score_detections", "unit_snr", "MATCH_WINDOW_MS"]
 
 #: SpikeInterface's default delta_time for ground-truth comparison, ms.
@@ -202,7 +204,7 @@ def unit_snr(traces_uv, gt_samples, gt_units, n_units: int, noise_uv=None,
     gs, gu = _as_int("gt_samples", gt_samples), _as_int("gt_units", gt_units)
     nb = int(round(ms_before * sample_rate_hz / 1000.0))
     na = int(round(ms_after * sample_rate_hz / 1000.0))
-    sigma = (np.median(np.abs(x), axis=0) / 0.6745 if noise_uv is None
+    sigma = (mad_sigma(x) if noise_uv is None
              else np.broadcast_to(np.asarray(noise_uv, float), (x.shape[1],)))
     snr = np.full(n_units, np.nan)
     best = np.full(n_units, -1, np.int64)

@@ -195,3 +195,22 @@ def test_audit_hmac_resists_recomputation():
     assert BioAuditLog.from_json(log.to_json(), key=key).verify()
     with pytest.raises(ValueError, match="JSON"):
         log.append("x", t_s=0.0, bad=float("nan"))
+
+
+def test_burst_bins_merges_runs_across_at_most_max_gap_quiet_bins():
+    from bioloop.host.bioware.bursts import burst_bins
+    from bioloop.host.culture import network_bursts
+    a = np.array([0, 5, 5, 0, 0, 5, 0, 0, 0, 5, 1, 5])
+    # runs [1,3), [5,6), [9,10), [11,12); gaps of 2, 3 and 1 quiet bins
+    assert burst_bins(a, 5, 0).tolist() == [[1, 3], [5, 6], [9, 10], [11, 12]]
+    assert burst_bins(a, 5, 1).tolist() == [[1, 3], [5, 6], [9, 12]]
+    assert burst_bins(a, 5, 2).tolist() == [[1, 6], [9, 12]]
+    assert burst_bins(a, 5, 3).tolist() == [[1, 12]]
+    assert burst_bins(a, 6, 3).shape == (0, 2)
+    with pytest.raises(ValueError, match="max_gap_bins"):
+        burst_bins(a, 5, -1)
+    # the culture's population-rate front end is the same rule with its threshold
+    counts = np.zeros(100)
+    counts[[10, 11, 14, 60]] = 40
+    assert network_bursts(counts, 200).tolist() == burst_bins(counts, 10.0, 2).tolist() \
+        == [[10, 15], [60, 61]]
