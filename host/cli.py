@@ -161,5 +161,16 @@ def _mount_codec():
 
 _mount_codec()
 
+
+def _mount_sweep():
+    try:
+        from bioloop.host.sweep.cli import sweep_cli
+    except ImportError:  # pragma: no cover - click itself is missing
+        return
+    main.add_command(sweep_cli, "sweep")
+
+
+_mount_sweep()
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,215 @@
+"""One sweep run on a worker: execute it and write its run directory atomically.
+
+A run directory ``<out>/runs/<run_id>/`` holds ``settings.json`` (the
+resolved settings that the id hashes), ``summary.json`` (every measured
+figure), ``aer.npy`` (the AER log, uint64), ``timing.json`` (wall time and
+speed, the only figures that depend on the machine) and ``receipt.json``,
+written last, with the SHA-256 of every other file. The directory is built
+under a temporary name and renamed into place, so a run directory either is
+complete and verifies, or does not exist: a worker killed mid-run leaves
+only a ``.tmp-*`` folder that the next attempt ignores and removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from .plan import Run
+
+__all__ = ["execute_run", "run_dir", "verify_run_dir", "read_summary", "RECEIPT", "RunDirError"]
+
+RECEIPT = "receipt.json"
+_FILES = ("settings.json", "summary.json", "aer.npy", "timing.json")
+
+
+class RunDirError(RuntimeError):
+    """A run directory exists but does not verify against its receipt."""
+
+
+def run_dir(out, run: Run) -> Path:
+    return Path(out) / "runs" / run.run_id
+
+
+def _canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, indent=1, allow_nan=False).encode() + b"\n"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_run_dir(path, run: Run | None = None) -> dict:
+    """Check a run directory against its receipt; return the receipt.
+
+    Raises
+    ------
+    RunDirError
+        If the receipt is missing or unreadable, a file is missing or its hash
+        differs, or (with ``run``) the settings are not this run's.
+    """
+    path = Path(path)
+    try:
+        receipt = json.loads((path / RECEIPT).read_text())
+        files = receipt["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunDirError(f"{path}: no valid {RECEIPT} ({exc})") from None
+    for name in _FILES:
+        try:
+            data = (path / name).read_bytes()
+        except OSError:
+            raise RunDirError(f"{path}: {name} is missing") from None
+        if files.get(name) != _sha(data):
+            raise RunDirError(f"{path}: {name} does not match its hash in {RECEIPT}")
+    if run is not None and receipt.get("run_id") != run.run_id:
+        raise RunDirError(f"{path}: receipt names run {receipt.get('run_id')}, expected {run.run_id}")
+    return receipt
+
+
+def read_summary(path) -> dict:
+    return json.loads((Path(path) / "summary.json").read_text())
+
+
+def _window_rates(result, seconds: float = 1.0) -> np.ndarray:
+    """Mean controlled-channel rate in consecutive windows of ``seconds`` (whole windows only)."""
+    per = max(1, int(round(seconds * result.sample_rate_hz / result.block_frames)))
+    r = result.rate_hz[:, result.controlled].mean(axis=1)
+    n = len(r) // per
+    return r[: n * per].reshape(n, per).mean(axis=1) if n else r[:0]
+
+
+def _slope(t: np.ndarray, y: np.ndarray) -> float:
+    if len(t) < 2 or np.ptp(t) == 0:
+        return 0.0
+    return float(np.polyfit(t, y, 1)[0])
+
+
+def figures_of(result) -> dict:
+    """The deterministic figures of one closed-loop run (the sweep table's measured columns)."""
+    from bioloop.host import aer
+    from bioloop.host.bioware.bursts import detect_network_bursts
+    s = result.summary()
+    target = s["target_rate_hz"]
+    b3 = int(len(result.t_s) * 2 / 3)
+    theta = result.theta[:, result.controlled].mean(axis=1)
+    windows = _window_rates(result)
+    last = windows[int(len(windows) * 2 / 3):] if len(windows) else windows
+    f = aer.unpack(result.words)
+    spike = (f.type == aer.AERType.SPIKE.value) & (f.address < len(result.rate_hz[0]))
+    duration = len(result.t_s) * result.block_frames / result.sample_rate_hz
+    t0 = int(f.timestamp[spike].min()) if spike.any() else 0
+    times = (f.timestamp[spike].astype(np.int64) - t0) / result.sample_rate_hz
+    bursts = detect_network_bursts(times, f.address[spike].astype(np.int64),
+                                   max(duration, float(times.max()) if times.size else 0.0) or 1.0)
+    lat = s["latency_probe_cycles"]
+    counters = s["counters"]
+    return {
+        "rate_last_third_hz": s["rate_last_third_hz"],
+        "rate_error_hz": s["rate_last_third_hz"] - target,
+        "abs_rate_error_hz": s["abs_error_last_third_hz"],
+        "rel_rate_error": (s["rate_last_third_hz"] - target) / target,
+        "window_rate_min_hz": float(last.min()) if last.size else math.nan,
+        "window_rate_max_hz": float(last.max()) if last.size else math.nan,
+        "window_rate_std_hz": float(last.std()) if last.size else math.nan,
+        "windows_within_15pct": float(np.mean(np.abs(last - target) <= 0.15 * target))
+        if last.size else math.nan,
+        "bursts": len(bursts),
+        "bursts_per_min": 60.0 * len(bursts) / duration if duration > 0 else math.nan,
+        "theta_first_q88": float(theta[0]),
+        "theta_last_q88": float(theta[-1]),
+        "theta_std_last_third_q88": float(theta[b3:].std()),
+        "theta_slope_last_third_q88_per_s": _slope(result.t_s[b3:], theta[b3:]),
+        "stims_total": s["stims_total"],
+        "led_duty_mean": s["led_duty_mean"],
+        "aer_words": s["aer_words"],
+        "latency_probe_n": lat["n"],
+        "latency_probe_p50_cycles": lat["p50"] if lat["p50"] is not None else math.nan,
+        "latency_probe_p99_cycles": lat["p99"] if lat["p99"] is not None else math.nan,
+        "latency_probe_max_cycles": lat["max"] if lat["max"] is not None else math.nan,
+        "overflows": int(counters.get("overflows", 0)),
+        "duration_s": duration,
+    }
+
+
+def _loop_on_backend(run: Run):
+    """Run the closed loop of ``run`` on its backend; return the LoopResult."""
+    from bioloop.host.culture import Culture
+    from bioloop.host.loop import run_loop
+    if run.experiment != "homeostasis":
+        raise ValueError(f"experiment {run.experiment!r} is not known; known: homeostasis")
+    settings = run.loop_settings()
+    culture_cfg = run.culture_config()
+    if run.backend == "model":
+        from bioloop.host.backends import ModelBus
+        from bioloop.host.driver import Driver
+        bus = ModelBus(**run.core)
+        return run_loop(Driver(bus), bus, Culture(culture_cfg), settings)
+    raise ValueError(f"backend {run.backend!r} is not available to sweeps here")
+
+
+def _json_safe(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _json_safe(obj.item())
+    return obj
+
+
+def execute_run(run: Run, out) -> dict:
+    """Run ``run`` and write its directory under ``out``; return its summary.
+
+    Idempotent: if the run directory already exists and verifies (an earlier
+    attempt finished), nothing is run again.
+    """
+    final = run_dir(out, run)
+    if final.exists():
+        verify_run_dir(final, run)
+        return read_summary(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    result = _loop_on_backend(run)
+    wall = time.perf_counter() - t0
+    figures = _json_safe(figures_of(result))
+    summary = {"run_id": run.run_id, "index": run.index, "figures": figures,
+               "loop": _json_safe(result.summary())}
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(result.words, dtype="<u8"), allow_pickle=False)
+    files = {
+        "settings.json": _canonical(run.settings()),
+        "summary.json": _canonical(summary),
+        "aer.npy": buf.getvalue(),
+        "timing.json": _canonical({"wall_s": wall, "culture_s": figures["duration_s"],
+                                   "culture_s_per_wall_s": figures["duration_s"] / wall if wall else None,
+                                   "pid": os.getpid()}),
+    }
+    tmp = final.parent / f".tmp-{run.run_id}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        receipt = {"run_id": run.run_id, "settings_sha256": _sha(files["settings.json"]),
+                   "files": {name: _sha(data) for name, data in files.items()}}
+        (tmp / RECEIPT).write_bytes(_canonical(receipt))
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+            verify_run_dir(final, run)     # another attempt finished first: keep its directory
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return summary
