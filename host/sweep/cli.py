@@ -71,9 +71,9 @@ def run_cmd(file, out, scheduler, workers):
         raise click.UsageError(f"{out} holds another sweep ({copy} differs from {file}); "
                                "choose another --out")
     if not copy.exists():
-        tmp = out / ".sweep.toml.tmp"
-        tmp.write_bytes(source)
-        tmp.replace(copy)
+        from bioloop.host.output_files import replacing
+        with replacing(copy) as tmp:
+            tmp.write_bytes(source)
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=console, transient=False) as bar:

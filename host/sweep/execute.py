@@ -18,6 +18,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bioloop.host.output_files import replacing
+
 from .plan import Run, Sweep
 from .rundir import RunDirError, execute_run, run_dir, verify_run_dir
 
@@ -62,10 +64,9 @@ def _record_failure(out: Path, run: Run, exc: BaseException, tb: str) -> str:
     line = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
     folder = out / "failed"
     folder.mkdir(exist_ok=True)
-    tmp = folder / f".{run.run_id}.json.tmp"
-    tmp.write_text(json.dumps({"run_id": run.run_id, "index": run.index, "error": line,
-                               "traceback": tb}, indent=1) + "\n")
-    os.replace(tmp, folder / f"{run.run_id}.json")
+    with replacing(folder / f"{run.run_id}.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps({"run_id": run.run_id, "index": run.index, "error": line,
+                                   "traceback": tb}, indent=1) + "\n")
     return line
 
 
@@ -140,7 +141,7 @@ def run_sweep(sweep: Sweep, out, *, scheduler: str | None = None, workers: int |
         client.close()
         if cluster is not None:
             cluster.close()
-    for stale in (out / "runs").glob(".tmp-*"):   # left by attempts on a worker that was lost
+    for stale in (out / "runs").glob(".*.tmp"):   # left by attempts on a worker that was lost
         shutil.rmtree(stale, ignore_errors=True)
     outcome.wall_s = time.perf_counter() - t0
     return outcome

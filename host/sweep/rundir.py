@@ -5,9 +5,10 @@ resolved settings that the id hashes), ``summary.json`` (every measured
 figure), ``aer.npy`` (the AER log, uint64), ``timing.json`` (wall time and
 speed, the only figures that depend on the machine) and ``receipt.json``,
 written last, with the SHA-256 of every other file. The directory is built
-under a temporary name and renamed into place, so a run directory either is
+under a temporary name and renamed into place
+(:func:`bioloop.host.output_files.run_folder`), so a run directory either is
 complete and verifies, or does not exist: a worker killed mid-run leaves
-only a ``.tmp-*`` folder that the next attempt ignores and removes.
+only a hidden ``.<run_id>.*.tmp`` staging folder, removed at the end of the sweep.
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ import io
 import json
 import math
 import os
-import shutil
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
+
+from bioloop.host.output_files import RUN_FOLDER_MARK, OutputError, run_folder
 
 from .plan import Run
 
 __all__ = ["execute_run", "run_dir", "verify_run_dir", "read_summary", "RECEIPT", "RunDirError"]
 
-RECEIPT = "receipt.json"
+RECEIPT = RUN_FOLDER_MARK
 _FILES = ("settings.json", "summary.json", "aer.npy", "timing.json")
 
 
@@ -195,21 +196,13 @@ def execute_run(run: Run, out) -> dict:
                                    "culture_s_per_wall_s": figures["duration_s"] / wall if wall else None,
                                    "pid": os.getpid()}),
     }
-    tmp = final.parent / f".tmp-{run.run_id}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     try:
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        receipt = {"run_id": run.run_id, "settings_sha256": _sha(files["settings.json"]),
-                   "files": {name: _sha(data) for name, data in files.items()}}
-        (tmp / RECEIPT).write_bytes(_canonical(receipt))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.exists():
-                raise
-            verify_run_dir(final, run)     # another attempt finished first: keep its directory
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with run_folder(final) as stage:
+            for name, data in files.items():
+                (stage / name).write_bytes(data)
+            receipt = {"run_id": run.run_id, "settings_sha256": _sha(files["settings.json"]),
+                       "files": {name: _sha(data) for name, data in files.items()}}
+            (stage / RECEIPT).write_bytes(_canonical(receipt))
+    except OutputError:
+        verify_run_dir(final, run)         # another attempt finished first: keep its directory
     return summary

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
+
+from bioloop.host.output_files import replacing
 
 from .plan import Sweep
 from .rundir import RunDirError, read_summary, run_dir, verify_run_dir
@@ -72,9 +73,8 @@ def gather(sweep: Sweep, out):
 
 
 def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    with replacing(path, overwrite=True) as tmp:
+        write(tmp)
 
 
 def write_tables(sweep: Sweep, out) -> dict:
@@ -170,8 +170,7 @@ def report(sweep: Sweep, out, metric: str = "abs_rate_error_hz") -> list[Path]:
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with replacing(path, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

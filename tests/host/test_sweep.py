@@ -137,7 +137,7 @@ def test_every_run_writes_a_verified_directory(embedded):
         assert receipt["run_id"] == run.run_id
         words = np.load(run_dir(out, run) / "aer.npy")
         assert words.dtype == np.uint64 and words.size > 0
-    assert not list((out / "runs").glob(".tmp-*"))
+    assert not list((out / "runs").glob(".*"))
 
 
 def test_a_run_equals_the_same_loop_run_directly(embedded):
@@ -285,7 +285,7 @@ def test_real_scheduler_survives_a_killed_worker(embedded, tmp_path):
         outcome = run_sweep(sweep, out, scheduler=address, progress=progress)
         assert killed, "the sweep finished before a worker could be killed"
         assert sorted(outcome.done) == sorted(r.run_id for r in sweep.runs) and not outcome.failed
-        dirs = sorted(p.name for p in (out / "runs").iterdir())
+        dirs = sorted(p.name for p in (out / "runs").iterdir())   # no staging folders left
         assert dirs == sorted(r.run_id for r in sweep.runs)
         write_tables(sweep, out)
         assert (out / "results.csv").read_bytes() == (ref_out / "results.csv").read_bytes()
