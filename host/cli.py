@@ -70,10 +70,13 @@ def demo(backend, duration, seed, target_rate, compare, out, force):
     from bioloop.host.loop import LoopSettings
 
     console = Console()
-    try:                                   # checked before anything is written
+    from bioloop.host.culture import CultureConfig
+    try:                                   # checked before anything is written or simulated
         settings = LoopSettings(duration_s=duration, target_rate_hz=target_rate)
+        settings.check_registers(CultureConfig(seed=seed).sample_rate_hz)
     except ValueError as exc:
-        raise UsageFailure(str(exc)) from None
+        msg = str(exc).replace("target_rate_hz", "--target-rate").replace("duration_s", "--duration")
+        raise UsageFailure(msg) from None
     if out is None:                        # the default place: runs/ is created, a given --out's folder is not
         out = Path("runs") / f"demo-{backend}-seed{seed}"
         out.parent.mkdir(exist_ok=True)

@@ -4,7 +4,8 @@ Both failures print one line, ``Error: <what and why>``, on stderr and no
 traceback. A usage error is anything the user can fix by changing the
 command line (a bad option value, an output that exists or is an input, a
 missing or unwritable output folder); a runtime failure is anything that
-went wrong while doing the work (a corrupt input file, a failed simulation).
+went wrong while doing the work (an input file that is corrupt or not what
+the command reads, a failed simulation).
 Click's own parser errors (unknown option, wrong type) also exit 2.
 """
 

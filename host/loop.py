@@ -113,6 +113,27 @@ class LoopSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+        if self.theta_min_q88 > self.theta_max_q88:
+            raise ValueError(f"theta_min_q88 = {self.theta_min_q88} is above theta_max_q88 = {self.theta_max_q88}")
+
+    def check_registers(self, frame_rate_hz: float) -> None:
+        """Check that the register values derived from these settings fit the core, before any run.
+
+        :func:`program_core` derives the homeostasis window, c*, gain and shift
+        from the rates and times; a target rate or window too large for the
+        registers would otherwise fail only after calibration.
+
+        Raises
+        ------
+        ValueError
+            Naming the setting and the limit it exceeds.
+        """
+        window = _frames(self.window_ms, frame_rate_hz)
+        try:
+            homeostasis_constants(self.target_rate_hz, self.tau_homeo_ms, window, frame_rate_hz)
+        except ValueError as exc:
+            raise ValueError(f"target_rate_hz = {self.target_rate_hz:g} with window_ms = {self.window_ms:g}: "
+                             f"{exc}") from None
 
 
 @dataclass

@@ -18,6 +18,13 @@ _DEFAULTS = CodecParams()
 SEED_MAX = 2**63 - 1
 
 
+def _finite(ctx, param, value):
+    """click.FloatRange lets NaN through (every comparison with NaN is false)."""
+    if value is not None and value != value:
+        raise click.BadParameter("must be a number, not nan", ctx, param)
+    return value
+
+
 def _check_output(output: Path, force: bool, inputs) -> None:
     """Refuse OUTPUT before any work: an input (also through a link), an existing file without --force,
     a missing or unwritable folder. Usage errors: exit 2."""
@@ -56,23 +63,44 @@ def _param_options(f):
 
 
 def _progress():
+    """A transient progress bar on stderr, only on a terminal: piped output starts with the result."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    console = Console(stderr=True)
     return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), transient=True)
+                    TimeRemainingColumn(), transient=True, console=console, disable=not console.is_terminal)
 
 
 def _open_source(path: Path, rate, uv_per_code, series):
+    """The encoder's source for INPUT; ValueError saying what INPUT is and what was expected."""
     from . import sources
-    if path.suffix == ".npy":
+    if path.suffix == ".npy" and not path.is_dir():
         if rate is None:
             raise UsageFailure("a .npy input needs --rate (samples per second)")
-        x = np.load(path, mmap_mode="r")
+        x = sources.load_npy(path, "INPUT")
+        if x.size == 0:
+            raise ValueError(f"INPUT {path} holds no samples (shape {x.shape}); expected at least one sample "
+                             "of at least one channel")
         return sources.numpy_source(x, rate, uv_per_code if x.dtype == np.int16 else 1.0)
-    if path.suffix == ".nwb":
-        return sources.nwb_source(path, series)
+    if path.suffix == ".nwb" and not path.is_dir():
+        try:
+            return sources.nwb_source(path, series)
+        except OSError as exc:       # h5py: not an HDF5 file, truncated, unreadable
+            raise ValueError(f"INPUT {path} is not a readable NWB (HDF5) file ({exc}); expected an NWB file "
+                             "with an ElectricalSeries") from None
     if path.is_dir():
+        if not (path / "si_folder.json").is_file():
+            raise ValueError(f"INPUT {path} is a folder but not a saved SpikeInterface recording (no si_folder.json); "
+                             "expected a folder written by recording.save(folder=...)")
         import spikeinterface.core as sc
-        return sources.recording_source(sc.load(path))
+        try:
+            rec = sc.load(path)
+        except Exception as exc:     # SpikeInterface raises many kinds; say which folder and why
+            raise ValueError(f"INPUT {path}: SpikeInterface could not load this folder "
+                             f"({type(exc).__name__}: {exc})") from None
+        if not hasattr(rec, "get_traces"):
+            raise ValueError(f"INPUT {path} is a saved SpikeInterface {type(rec).__name__}, not a recording")
+        return sources.recording_source(rec)
     raise UsageFailure(f"unknown input {path}: use .npy, .nwb or a saved SpikeInterface folder")
 
 
@@ -95,12 +123,12 @@ def codec_cli():
 def encode(input, output, rate, uv_per_code, series, aer, force, **kw):
     """Encode INPUT (.npy, .nwb or a SpikeInterface folder) into OUTPUT."""
     from .format import CodecError
-    from .sources import aer_detections, encode_source
+    from .sources import aer_detections, encode_source, load_npy
     _check_output(output, force, [input, aer])
     params = _params(**kw)                 # every option checked before anything is written
     try:
         src = _open_source(input, rate, uv_per_code, series)
-        det = aer_detections(np.load(aer)) if aer else None
+        det = aer_detections(load_npy(aer, "--aer", "(n_words,) uint64 AER", ndim=1, kinds="u")) if aer else None
         # Written beside OUTPUT and renamed at the end: a failed encode leaves no partial file.
         with replacing(output, overwrite=force, inputs=[input, aer], what="OUTPUT") as tmp:
             with _progress() as prog, open(tmp, "wb") as f:
@@ -165,10 +193,14 @@ def _decode_npy(data: bytes, path: Path, header, n: int, dec) -> None:
 @codec_cli.command("eval")
 @click.option("--data", type=click.Choice(["spikeinterface", "culture"]), default="spikeinterface",
               show_default=True, help="Ground truth: SpikeInterface's generator or the in-silico culture.")
-@click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds of ground truth.")
-@click.option("--channels", type=int, default=32, show_default=True, help="(spikeinterface)")
-@click.option("--units", type=int, default=10, show_default=True, help="(spikeinterface)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--duration", type=click.FloatRange(0.1, 600.0), default=10.0, show_default=True, callback=_finite,
+              help="Seconds of ground truth (0.1..600; held in memory as float32).")
+@click.option("--channels", type=click.IntRange(1, 1024), default=32, show_default=True,
+              help="Recording channels of the SpikeInterface ground truth (1..1024; --data spikeinterface).")
+@click.option("--units", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Neurons (units) firing in the SpikeInterface ground truth (1..1000; --data spikeinterface).")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
+              help="Seed of the ground truth (0..2^63-1); the same seed gives the same recording and scores.")
 @_param_options
 def eval_(data, duration, channels, units, seed, **kw):
     """Score the codec and baselines on seeded ground truth (no download)."""

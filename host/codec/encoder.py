@@ -16,10 +16,15 @@ import numpy as np
 from .entropy import encode_payload
 from .events import (DetectorState, detect, locally_exclusive, mad_sigma, mad_sigma_codes, neighbour_matrix,
                      peak_amplitudes, quantize_snippets, thresholds)
-from .format import (DETECTOR_EXTERNAL, DETECTOR_THRESHOLD, CodecParams, StreamHeader,
-                     pack_data_block, pack_end_block, pack_header)
+from .format import (DETECTOR_EXTERNAL, DETECTOR_THRESHOLD, MAX_CHANNELS, MAX_CHANNELS_WITH_POSITIONS, CodecParams,
+                     StreamHeader, pack_data_block, pack_end_block, pack_header)
 
-__all__ = ["Encoder", "EncoderStats", "encode"]
+__all__ = ["Encoder", "EncoderStats", "encode", "MAX_SAMPLE_UV"]
+
+#: Largest sample magnitude the encoder takes, in µV (a megavolt: far beyond any electrode,
+#: and far enough inside float32 that the noise sigma, thresholds and snippet scales the
+#: header and payload carry stay finite; near float32's 3.4e38 the sigma would be inf).
+MAX_SAMPLE_UV = 1e12
 
 _DTYPES = (np.dtype(np.int16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -79,15 +84,20 @@ class Encoder:
     def __init__(self, n_channels: int, sample_rate: float, params: CodecParams | None = None, *,
                  uv_per_code: float = 1.0, noise_uv=None, external: bool = False, positions_um=None):
         self.params = params = params or CodecParams()
-        if not isinstance(n_channels, (int, np.integer)) or not 1 <= n_channels <= 65535:
-            raise ValueError(f"n_channels must be an integer in 1..65535, not {n_channels!r}")
+        if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)):
+            raise TypeError(f"n_channels must be an integer, not {type(n_channels).__name__}")
+        limit = MAX_CHANNELS if positions_um is None else MAX_CHANNELS_WITH_POSITIONS
+        if not 1 <= n_channels <= limit:
+            raise ValueError(f"n_channels = {n_channels} is outside 1..{limit}: the version-1 header holds at most "
+                             f"{MAX_CHANNELS} channels, {MAX_CHANNELS_WITH_POSITIONS} with positions")
         if params.block_size * n_channels > (1 << 25):
             raise ValueError(f"block_size {params.block_size} x {n_channels} channels exceeds 2**25 values; "
                              "use a smaller block_size")
         if not (np.isfinite(sample_rate) and sample_rate > 0):
             raise ValueError(f"sample_rate must be positive and finite, not {sample_rate}")
-        if not (np.isfinite(uv_per_code) and uv_per_code > 0):
-            raise ValueError(f"uv_per_code must be positive and finite, not {uv_per_code}")
+        if not (np.isfinite(uv_per_code) and 0 < uv_per_code <= MAX_SAMPLE_UV / 32768):
+            raise ValueError(f"uv_per_code must be in (0, {MAX_SAMPLE_UV / 32768:g}] µV (int16 codes up to "
+                             f"{MAX_SAMPLE_UV:g} µV), not {uv_per_code}")
         self.n_channels = int(n_channels)
         self.sample_rate = float(sample_rate)
         self.uv_per_code = float(uv_per_code)
@@ -143,11 +153,14 @@ class Encoder:
                 what = "NaN" if np.isnan(x[t, c]) else "inf"
                 raise ValueError(f"samples contain {what} at channel {c}, sample {self.stats.n_samples + t}; "
                                  "the codec needs finite values")
+            big = np.abs(x) > MAX_SAMPLE_UV
+            if big.any():
+                t, c = np.argwhere(big)[0]
+                raise ValueError(f"sample {self.stats.n_samples + t} of channel {c} is {float(x[t, c]):g} µV, beyond "
+                                 f"±{MAX_SAMPLE_UV:g} µV; the codec takes voltages in µV (is the input in "
+                                 "another unit?)")
             if x.dtype == np.float64:
-                with np.errstate(over="ignore"):   # reported just below, with a clear message
-                    x = x.astype(np.float32)
-                if not np.all(np.isfinite(x)):
-                    raise ValueError("samples overflow float32 range; the codec works in float32 µV")
+                x = x.astype(np.float32)
         return x
 
     def _check_detections(self, detections, n_new):

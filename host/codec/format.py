@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = [
     "CodecError", "CodecTruncated", "CodecParams", "StreamHeader", "BlockRecord", "EndRecord",
-    "MAGIC", "VERSION", "KIND_DATA", "KIND_END", "MAX_CHANNELS", "MAX_BLOCK_VALUES",
+    "MAGIC", "VERSION", "KIND_DATA", "KIND_END", "MAX_CHANNELS", "MAX_CHANNELS_WITH_POSITIONS", "MAX_BLOCK_VALUES",
     "POLARITY_NEG", "POLARITY_POS", "POLARITY_BOTH", "DETECTOR_THRESHOLD", "DETECTOR_EXTERNAL",
     "pack_header", "pack_data_block", "pack_end_block", "read_header", "read_record",
 ]
@@ -33,8 +33,6 @@ _POLARITY_NAMES = {"neg": POLARITY_NEG, "pos": POLARITY_POS, "both": POLARITY_BO
 #: Detection source codes stored in the header.
 DETECTOR_THRESHOLD, DETECTOR_EXTERNAL = 0, 1
 
-#: Channel count limit of version 1 (channel indices are coded in 16 bits).
-MAX_CHANNELS = 65535
 #: block_size * n_channels limit: one decoded block stays under 128 MiB of float32.
 MAX_BLOCK_VALUES = 1 << 25
 
@@ -45,6 +43,13 @@ _HEAD = struct.Struct("<4sHHdIdIBBBBBfHfBB")
 _DATA = struct.Struct("<BIIII")       # kind, index, n_samples, n_events, payload_bytes
 _END = struct.Struct("<BIQQ")         # kind, n_blocks, n_samples, n_events
 _CRC = struct.Struct("<I")
+
+# The header length is a u16 (offset 6) and the header grows by 4 bytes per channel (noise
+# sigma) and 8 more with positions, so version 1 holds at most this many channels:
+#: Channel count limit of version 1 without positions: (65535 - 53) // 4 = 16370.
+MAX_CHANNELS = (0xFFFF - _HEAD.size - _CRC.size) // 4
+#: Channel count limit of version 1 with positions: (65535 - 53) // 12 = 5456.
+MAX_CHANNELS_WITH_POSITIONS = (0xFFFF - _HEAD.size - _CRC.size) // 12
 
 
 class CodecError(ValueError):
@@ -207,7 +212,18 @@ def _crc(*parts: bytes) -> int:
 
 
 def pack_header(h: StreamHeader) -> bytes:
-    """Serialise a header, CRC32 included."""
+    """Serialise a header, CRC32 included.
+
+    Raises
+    ------
+    ValueError
+        If the header would be longer than its u16 length field can say
+        (more than :data:`MAX_CHANNELS` channels, :data:`MAX_CHANNELS_WITH_POSITIONS` with positions).
+    """
+    if h.nbytes > 0xFFFF:
+        raise ValueError(f"{h.n_channels} channels{' with positions' if h.positions_um is not None else ''} need a "
+                         f"{h.nbytes}-byte header; version 1 holds at most {MAX_CHANNELS} channels, "
+                         f"{MAX_CHANNELS_WITH_POSITIONS} with positions")
     p = h.params
     body = _HEAD.pack(MAGIC, VERSION, h.nbytes, float(h.sample_rate), h.n_channels,
                       float(h.uv_per_code), p.block_size, p.pre, p.post, p.bits,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -21,7 +22,7 @@ from .decoder import Decoded
 from .encoder import Encoder
 from .format import CodecParams
 
-__all__ = ["Source", "numpy_source", "recording_source", "nwb_source", "encode_source",
+__all__ = ["Source", "load_npy", "numpy_source", "recording_source", "nwb_source", "encode_source",
            "aer_detections", "write_nwb", "DEFAULT_CHUNK"]
 
 #: Samples per chunk read from a source (1 s at 30 kHz).
@@ -50,6 +51,63 @@ class Source:
     n_samples: int
     chunks: Callable[[], Iterator[np.ndarray]]
     positions_um: np.ndarray | None = None
+
+
+def load_npy(path, what: str = "input", shape: str = "(n_samples, n_channels)", ndim: int = 2,
+             kinds: str = "iuf") -> np.ndarray:
+    """Memory-map a ``.npy`` file after checking its header against what is expected; never unpickles.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    what : str
+        How messages name the file (``"INPUT"``, ``"--aer"``).
+    shape : str
+        The expected shape, in words, for messages.
+    ndim : int
+        The expected number of dimensions.
+    kinds : str
+        Accepted ``dtype.kind`` letters (``"iuf"``: integers and floats).
+
+    Raises
+    ------
+    ValueError
+        Saying what the file is (not a .npy file, empty, truncated, Python
+        objects, the wrong shape or type) and what was expected.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    expected = f"expected a {shape} numeric array written by numpy.save"
+    with open(path, "rb") as f:
+        head = f.read(8)
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+        except (ValueError, EOFError):
+            found = "an empty file" if size == 0 else f"{size} bytes starting {head!r}, no .npy signature"
+            raise ValueError(f"{what} {path} is not a .npy file ({found}); {expected}") from None
+        try:
+            if version == (1, 0):
+                arr_shape, _, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=1 << 16)
+            else:
+                arr_shape, _, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=1 << 16)
+        except (ValueError, EOFError, SyntaxError) as exc:
+            raise ValueError(f"{what} {path} has a damaged .npy header ({exc}); {expected}") from None
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{what} {path} holds Python objects (dtype {dtype}), which bioloop does not load; "
+                         f"{expected}")
+    if dtype.kind not in kinds or dtype.fields is not None:
+        raise ValueError(f"{what} {path} holds {dtype} values; {expected}")
+    if len(arr_shape) != ndim:
+        raise ValueError(f"{what} {path} has shape {arr_shape}; {expected}")
+    need = offset + int(np.prod(arr_shape, dtype=np.int64)) * dtype.itemsize
+    if size < need:
+        raise ValueError(f"{what} {path} is truncated: its header promises {dtype} {arr_shape} ({need} bytes), "
+                         f"the file has {size} bytes")
+    if 0 in arr_shape:
+        return np.zeros(arr_shape, dtype)
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def numpy_source(samples: np.ndarray, sample_rate: float, uv_per_code: float = 1.0,

@@ -401,7 +401,7 @@ def test_encoder_rejects_bad_input_and_keeps_what_it_accepted():
         encode(x[:, :0], FS)
     with pytest.raises(TypeError):
         encode(x.astype(np.complex64), FS)
-    with pytest.raises(ValueError, match="float32 range"):
+    with pytest.raises(ValueError, match=r"beyond ±1e\+12 µV"):
         encode(np.full((10, 1), 1e300), FS)
     with pytest.raises(ValueError, match="bits"):
         CodecParams(bits=9)
@@ -418,8 +418,8 @@ def test_dead_channel_and_saturated_snippets_are_counted_not_silent():
     assert d.header.noise_uv[1] > 0
     assert 1000 in d.events.times[d.events.channels == 1]
     y = np.zeros((100, 1), np.float32)
-    y[50] = -3e38
-    _, st = encode(y, FS, noise_uv=[1e-3])
+    y[50] = -1e12        # the largest sample the encoder takes (MAX_SAMPLE_UV), 1e21 sigma
+    _, st = encode(y, FS, noise_uv=[1e-9])
     assert st.n_clipped == 1
 
 
