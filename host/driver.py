@@ -35,6 +35,7 @@ from bioloop.gateware.layouts import FCLK_HZ, Polarity, Port
 from bioloop.gateware.regmap import ID_VALUE, VERSION, Access, RegisterMap
 
 from .bus import Bus, BusError, BusTimeout
+from .samples import check_codes
 
 __all__ = ["Driver", "DriverError", "LatencyProbe", "BusError", "BusTimeout"]
 
@@ -493,9 +494,11 @@ class Driver:
         Raises
         ------
         TypeError
-            If the samples are not int16 (floats are not rounded for you).
+            If the samples are not integers (floats are not rounded for you).
         ValueError
-            On the wrong shape or channel count, or non-finite values.
+            On the wrong shape or channel count, non-finite values, or an
+            integer outside -32768..32767 (any integer dtype is taken when
+            its values are int16 codes, :mod:`bioloop.host.samples`).
         """
         a = np.asarray(samples)
         if a.dtype.kind in "fc":
@@ -506,9 +509,10 @@ class Driver:
                 kind = "NaN" if np.isnan(a[tuple(bad[0])]) else "infinity"
                 raise ValueError(f"samples contain {kind} at {where}; the detector needs finite "
                                  "int16 ADC codes")
-        if a.dtype != np.int16:
+        if a.dtype.kind not in "iu":
             raise TypeError(f"samples must be int16 ADC codes, not {a.dtype}; scale and round them, "
                             "check the range -32768..32767, then use .astype(np.int16)")
+        a = check_codes(a, "samples")       # the host detector's rule too (bioloop.host.samples)
         if a.ndim != 2:
             raise ValueError(f"samples must have shape (frames, {self.N}), not {a.shape}")
         if a.shape[1] != self.N:

@@ -32,6 +32,7 @@ import numpy as np
 
 from bioloop.gateware.layouts import Polarity
 from bioloop.host.noise import MAD_TO_SIGMA, mad_sigma
+from bioloop.host.samples import check_codes
 
 from .mea import MEAConfig
 
@@ -116,15 +117,18 @@ def _polarity_code(polarity) -> int:
 def check_frame(voltage_data, num_channels: int, what: str = "voltage_data") -> np.ndarray:
     """Validate a frame block of shape (samples, channels) and return it as an array.
 
-    Integer input (ADC codes) is kept integer; floats are kept as they are.
+    Integer input is int16 ADC codes (:mod:`bioloop.host.samples`, the rule
+    the driver applies too) and is returned as int16; floats are µV, kept as
+    they are.
 
     Raises
     ------
     TypeError
         Not numeric, or a dtype that is not integer or real float.
     ValueError
-        Wrong shape or channel count, or a NaN or infinite value (the
-        message names the first one's channel and sample).
+        Wrong shape or channel count, a NaN or infinite value, or an
+        integer outside the int16 code range (the message names the first
+        one's channel and sample).
     """
     v = np.asarray(voltage_data)
     if v.dtype.kind not in "iuf":
@@ -134,6 +138,8 @@ def check_frame(voltage_data, num_channels: int, what: str = "voltage_data") -> 
         raise ValueError(f"{what} must be 2-D (samples, channels), not shape {v.shape}")
     if v.shape[1] != num_channels:
         raise ValueError(f"{what} has {v.shape[1]} channels, the MEA config has {num_channels}")
+    if v.dtype.kind in "iu":
+        return check_codes(v, what)
     if v.dtype.kind == "f" and v.size:
         # A sum is cheaper than a full isfinite scan and any NaN/inf reaches it;
         # a huge-but-finite sum overflowing to inf only costs the full scan.

@@ -346,6 +346,15 @@ class CultureConfig:
             if not isinstance(section, cls):
                 raise ConfigError(f"{name} must be a {cls.__name__}, got {type(section).__name__}")
             section.validate(name)
+        # Across sections: the field must reach beyond the distance where it stops growing, and
+        # beyond the somata's height (the nearest an electrode can be), or no neuron is recorded.
+        f, lay = self.field, self.layout
+        if f.cutoff_um <= f.min_distance_um:
+            raise ConfigError(f"field.cutoff_um = {f.cutoff_um:g} must exceed field.min_distance_um = "
+                              f"{f.min_distance_um:g}: a neuron's field would end before it falls off")
+        if f.cutoff_um <= lay.soma_height_um:
+            raise ConfigError(f"field.cutoff_um = {f.cutoff_um:g} must exceed layout.soma_height_um = "
+                              f"{lay.soma_height_um:g}: no electrode would be within reach of any neuron")
 
     # --- fluent API --------------------------------------------------------------
 

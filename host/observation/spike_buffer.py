@@ -34,7 +34,7 @@ from .checks import checked_index_array, checked_int
 
 __all__ = [
     "NEURON_ID_MAX", "TIMESTAMP_NS_MAX", "SpikeEvent", "EventArrays", "AERIngestCounts",
-    "ReservedAERTypeError", "SpikeBuffer",
+    "ReservedAERTypeError", "SpikeBuffer", "MAX_CAPACITY",
 ]
 
 #: Largest neuron id: the 20-bit address field of an AER word.
@@ -151,13 +151,18 @@ def _as_words(words) -> np.ndarray:
     return w
 
 
+#: Largest capacity: 2**28 events, 3 GiB of ring arrays (hours of a 64-channel array at 100 Hz).
+MAX_CAPACITY = 1 << 28
+
+
 class SpikeBuffer:
     """Bounded FIFO of spike events on numpy ring arrays.
 
     Parameters
     ----------
     capacity : int
-        Maximum number of retained events, >= 1.
+        Maximum number of retained events, 1..:data:`MAX_CAPACITY` (the
+        arrays are allocated up front, 12 bytes per event).
 
     Notes
     -----
@@ -169,6 +174,10 @@ class SpikeBuffer:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = checked_int("capacity", capacity, minimum=1)
+        if self._capacity > MAX_CAPACITY:
+            per = np.dtype(_ID_DTYPE).itemsize + np.dtype(_TS_DTYPE).itemsize
+            raise ValueError(f"capacity {self._capacity} would allocate {self._capacity * per / 2**30:.3g} GiB "
+                             f"({per} bytes per event); it must be in 1..{MAX_CAPACITY} (2**28)")
         self._ids = np.zeros(self._capacity, dtype=_ID_DTYPE)
         self._ts = np.zeros(self._capacity, dtype=_TS_DTYPE)
         self._reset()

@@ -1,0 +1,74 @@
+"""Issue 18, Python API consistency: one rule for types and values, bounded allocations, cross-checked configs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bioloop.host.bioware.detection import SpikeDetector
+from bioloop.host.bioware.mea import MEAConfig
+
+
+# -- integer samples are int16 ADC codes, for the host detector as for the driver ----------------------
+
+@pytest.fixture
+def detector():
+    det = SpikeDetector(MEAConfig(num_channels=4, sample_rate_hz=20000.0), noise_policy="calibrated")
+    det.calibrate(np.random.default_rng(0).normal(0, 20, (2000, 4)).astype(np.int16))
+    return det
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint16])
+def test_detector_refuses_integers_outside_int16_like_the_gateware_path(detector, dtype):
+    x = np.zeros((100, 4), dtype)
+    x[37, 2] = 40000
+    with pytest.raises(ValueError, match="40000 at channel 2, sample 37, outside the int16 ADC code range"):
+        detector.detect(x)
+    assert detector.frames_seen == 0                        # refused before any state changed
+
+
+def test_detector_takes_int16_codes_in_any_integer_dtype(detector):
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 20, (3000, 4)).astype(np.int16)
+    x[1000, 1] = -3000
+    ref = SpikeDetector(MEAConfig(num_channels=4, sample_rate_hz=20000.0), noise_policy="calibrated")
+    ref.calibrate(np.random.default_rng(0).normal(0, 20, (2000, 4)).astype(np.int16))
+    a, b = detector.detect_arrays(x.astype(np.int64)), ref.detect_arrays(x)
+    assert np.array_equal(a.channel, b.channel) and np.array_equal(a.sample_index, b.sample_index) and a.channel.size
+
+
+def test_process_frame_applies_the_same_rule():
+    from bioloop.host.bioware import (AERToSCConverter, BioHybridSession, MEAToAERTranscoder, SCToOptoEncoder)
+    cfg = MEAConfig(num_channels=4, sample_rate_hz=20000.0)
+    s = BioHybridSession(mea_config=cfg, detector=SpikeDetector(config=cfg), transcoder=MEAToAERTranscoder(),
+                         sc_converter=AERToSCConverter(), opto_encoder=SCToOptoEncoder())
+    x = np.zeros((50, 4), np.int32)
+    x[3, 0] = -40000
+    with pytest.raises(ValueError, match="-40000 at channel 0, sample 3"):
+        s.process_frame(x)
+
+
+# -- bounded allocations --------------------------------------------------------------------------------
+
+def test_spike_buffer_capacity_is_bounded_with_a_clear_error():
+    from bioloop.host.observation import SpikeBuffer
+    from bioloop.host.observation.spike_buffer import MAX_CAPACITY
+    with pytest.raises(ValueError, match=r"capacity 1099511627776 would allocate 1.23e\+04 GiB \(12 bytes per event\)"):
+        SpikeBuffer(2**40)
+    with pytest.raises(ValueError, match=f"1..{MAX_CAPACITY}"):
+        SpikeBuffer(MAX_CAPACITY + 1)
+    with pytest.raises(TypeError):
+        SpikeBuffer(1e3)
+    assert SpikeBuffer(1000).capacity == 1000
+
+
+# -- culture configs are cross-checked ------------------------------------------------------------------
+
+def test_culture_refuses_a_field_cutoff_inside_the_minimum_distance():
+    from bioloop.host.culture import CultureConfig
+    from bioloop.host.culture.config import ConfigError
+    with pytest.raises(ConfigError, match="field.cutoff_um = 10 must exceed field.min_distance_um = 20"):
+        CultureConfig().with_field(cutoff_um=10.0)
+    with pytest.raises(ConfigError, match="must exceed layout.soma_height_um = 50"):
+        CultureConfig().with_layout(soma_height_um=50.0).with_field(cutoff_um=40.0)
+    CultureConfig().with_field(cutoff_um=25.0)             # just beyond both is fine
