@@ -162,7 +162,13 @@ def _mount_codec():
     main.add_command(codec_cli, "codec")
 
 
+def _mount_build():
+    from bioloop.boards.cli import build_cli
+    main.add_command(build_cli, "build")
+
+
 _mount_codec()
+_mount_build()
 
 
 def _mount_sweep():
