@@ -13,6 +13,11 @@ from . import pynq_z2
 __all__ = ["build_cli"]
 
 
+class _UsageError(click.ClickException):
+    """A bad option value: one line on stderr and exit 2 (no usage dump)."""
+    exit_code = 2
+
+
 @click.command("build")
 @click.option("--board", default=pynq_z2.BOARD, show_default=True,
               help=f"Target board ({', '.join(flow.BOARDS)}).")
@@ -33,7 +38,7 @@ def build_cli(board, N, K, F, out, force, use_vivado, estimate):
     try:
         flow.check_settings(board, N, K, F)
     except flow.BuildSettingsError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise _UsageError(str(exc)) from None
     if estimate:
         from .estimate import EstimateUnavailable, estimate_core, format_table
         try:
@@ -42,6 +47,9 @@ def build_cli(board, N, K, F, out, force, use_vivado, estimate):
             raise click.ClickException(str(exc)) from None
         return
     out = out if out is not None else Path("build") / board
+    if use_vivado and not _vivado_on_path():
+        raise click.ClickException("vivado is not on PATH; source Vivado's settings64.sh first, "
+                                   "or drop --vivado to write the build folder only")
     try:
         folder = flow.generate(out, board=board, N=N, K=K, F=F, force=force)
     except flow.BuildError as exc:
