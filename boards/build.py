@@ -9,9 +9,10 @@
       constraints/bioloop.xdc  LED lanes on LD0-LD3 and the PMODs
       overlay/bioloop.json     the manifest (bioloop.boards.manifest)
 
-The folder is assembled in a temporary sibling and renamed into place, so
-an interrupted or failed generation leaves nothing that looks complete. An
-existing non-empty ``<out>`` is refused unless ``force``.
+The folder is staged beside ``<out>`` and renamed into place as a whole
+(:func:`bioloop.host.output_files.run_folder`), so an interrupted or failed
+generation leaves nothing that looks complete. An earlier build folder is
+replaced only with ``force``; any other non-empty folder is refused.
 
 :func:`run_vivado` then runs the script; on success ``overlay/`` holds
 ``bioloop.bit``, ``bioloop.hwh`` and the manifest with their sha256. On
@@ -23,12 +24,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import platform
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -36,8 +35,8 @@ from pathlib import Path
 from . import manifest as manifest_mod
 from . import pynq_z2
 
-__all__ = ["BOARDS", "BuildError", "BuildSettingsError", "VivadoMissing", "VivadoFailed",
-           "BuildFolder", "check_settings", "generate", "vivado_command", "run_vivado"]
+__all__ = ["BOARDS", "MARK", "BuildError", "BuildSettingsError", "VivadoMissing", "VivadoFailed",
+           "BuildFolder", "check_settings", "check_out", "generate", "vivado_command", "run_vivado"]
 
 #: Boards ``bioloop build`` knows: name -> module of board facts.
 BOARDS = {pynq_z2.BOARD: pynq_z2}
@@ -152,48 +151,48 @@ def _manifest(board: str, N: int, K: int, F: int, csr_range: int, core_sha256: s
     }
 
 
-def _refuse_existing(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise BuildError(f"{out} exists and is not a folder; choose another --out")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise BuildError(f"{out} exists and is not empty; pass --force to replace it or choose "
-                         "another --out")
+#: The file that marks a folder as a ``bioloop build`` folder (replaceable with ``force``).
+MARK = "overlay/bioloop.json"
+
+
+def check_out(out: Path, force: bool) -> Path:
+    """Check the build folder may be written: new, empty, or an earlier build with ``force``.
+
+    Raises
+    ------
+    BuildSettingsError
+        For any other existing path (a folder bioloop did not write is never replaced).
+    """
+    from bioloop.host.output_files import OutputError, check_run_folder
+    out = Path(out)
+    if not out.parent.exists():
+        out.parent.mkdir(parents=True)
+    try:
+        return check_run_folder(out, overwrite=force, mark=MARK)
+    except OutputError as exc:
+        raise BuildSettingsError(str(exc)) from None
 
 
 def generate(out: Path, *, board: str = pynq_z2.BOARD, N: int = 64, K: int = 64, F: int = 16,
              force: bool = False) -> BuildFolder:
     """Write the build folder ``out`` for ``board`` and (N, K, F) (see the module docstring)."""
+    from bioloop.host.output_files import run_folder
+
     from .vivado import build_script, constraints, pinned_lanes
     from .wrapper import top_wrapper
     csr_range = check_settings(board, N, K, F)
-    out = Path(out)
-    _refuse_existing(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        (tmp / "hdl").mkdir()
-        (tmp / "constraints").mkdir()
-        (tmp / "overlay").mkdir()
-        core_v = _core_verilog(N, K, F)
-        wrapper_v = top_wrapper(N, K, F, led_width=pinned_lanes(K))
+    out = check_out(out, force)
+    core_v = _core_verilog(N, K, F)
+    wrapper_v = top_wrapper(N, K, F, led_width=pinned_lanes(K))
+    with run_folder(out, overwrite=force, mark=MARK) as tmp:
+        for sub in ("hdl", "constraints", "overlay"):
+            (tmp / sub).mkdir()
         (tmp / "hdl" / "core.v").write_text(core_v)
         (tmp / "hdl" / f"{pynq_z2.CORE_MODULE}.v").write_text(wrapper_v)
         (tmp / "constraints" / "bioloop.xdc").write_text(constraints(K))
         (tmp / "build.tcl").write_text(build_script(N, K, F, csr_range=csr_range))
         digest = hashlib.sha256((core_v + wrapper_v).encode()).hexdigest()
-        manifest_mod.write(tmp / "overlay" / "bioloop.json",
-                           _manifest(board, N, K, F, csr_range, digest))
-        if out.exists():
-            _refuse_existing(out, force)
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        manifest_mod.write(tmp / MARK, _manifest(board, N, K, F, csr_range, digest))
     return BuildFolder(out)
 
 

@@ -7,15 +7,12 @@ from pathlib import Path
 
 import click
 
+from bioloop.host.exit_codes import RuntimeFailure, UsageFailure
+
 from . import build as flow
 from . import pynq_z2
 
 __all__ = ["build_cli"]
-
-
-class _UsageError(click.ClickException):
-    """A bad option value: one line on stderr and exit 2 (no usage dump)."""
-    exit_code = 2
 
 
 @click.command("build")
@@ -35,25 +32,27 @@ class _UsageError(click.ClickException):
 def build_cli(board, N, K, F, out, force, use_vivado, estimate):
     """Write a PYNQ-Z2 build folder (Verilog, constraints, Vivado script, manifest) and,
     with Vivado, the overlay (.bit, .hwh, manifest)."""
+    out = out if out is not None else Path("build") / board
     try:
         flow.check_settings(board, N, K, F)
+        if not estimate:
+            flow.check_out(out, force)
     except flow.BuildSettingsError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageFailure(str(exc)) from None
     if estimate:
         from .estimate import EstimateUnavailable, estimate_core, format_table
         try:
             click.echo(format_table(estimate_core(N, K, F), title=f"{board}, (N, K, F) = ({N}, {K}, {F})"))
         except EstimateUnavailable as exc:
-            raise click.ClickException(str(exc)) from None
+            raise RuntimeFailure(str(exc)) from None
         return
-    out = out if out is not None else Path("build") / board
     if use_vivado and not _vivado_on_path():
-        raise click.ClickException("vivado is not on PATH; source Vivado's settings64.sh first, "
-                                   "or drop --vivado to write the build folder only")
+        raise RuntimeFailure("vivado is not on PATH; source Vivado's settings64.sh first, "
+                             "or drop --vivado to write the build folder only")
     try:
         folder = flow.generate(out, board=board, N=N, K=K, F=F, force=force)
-    except flow.BuildError as exc:
-        raise click.ClickException(str(exc)) from None
+    except flow.BuildSettingsError as exc:
+        raise UsageFailure(str(exc)) from None
     click.echo(f"wrote {folder.root}: build.tcl, hdl/, constraints/, overlay/bioloop.json")
     command = f"cd {shlex.quote(str(folder.root))} && {' '.join(flow.vivado_command(folder))}"
     if use_vivado is False or (use_vivado is None and not _vivado_on_path()):
@@ -64,7 +63,7 @@ def build_cli(board, N, K, F, out, force, use_vivado, estimate):
     try:
         flow.run_vivado(folder)
     except flow.BuildError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise RuntimeFailure(str(exc)) from None
     click.echo(f"overlay ready: {folder.overlay} (bioloop.bit, bioloop.hwh, bioloop.json); "
                "copy it to the board")
 

@@ -127,13 +127,15 @@ def _is_empty_folder(p: Path) -> bool:
     return p.is_dir() and not any(p.iterdir())
 
 
-def check_run_folder(path, *, overwrite: bool = False) -> Path:
+def check_run_folder(path, *, overwrite: bool = False, mark: str = RUN_FOLDER_MARK) -> Path:
     """Check that the run folder ``path`` may be created (or replaced as a whole with ``overwrite``).
 
     A run folder is either new (absent, or an empty folder), or an earlier
     run folder (it holds :data:`RUN_FOLDER_MARK`) replaced as a whole when
     ``overwrite`` is true. Any other existing folder is refused even with
     ``overwrite``: replacing it would delete files bioloop did not write.
+    ``mark`` is the file (relative to the folder) that identifies the kind of
+    folder (``bioloop build`` folders hold ``overlay/bioloop.json``).
 
     Raises
     ------
@@ -145,24 +147,26 @@ def check_run_folder(path, *, overwrite: bool = False) -> Path:
         if not path.is_dir():
             raise OutputError(f"--out {path} exists and is not a folder")
         if not _is_empty_folder(path):
-            if not (path / RUN_FOLDER_MARK).is_file():
-                raise OutputError(f"--out {path} is a non-empty folder that is not a bioloop run folder "
-                                  f"(no {RUN_FOLDER_MARK}); choose another --out")
+            if not (path / mark).is_file():
+                raise OutputError(f"--out {path} is a non-empty folder that is not a bioloop "
+                                  f"{'run' if mark == RUN_FOLDER_MARK else 'build'} folder "
+                                  f"(no {mark}); choose another --out")
             if not overwrite:
-                raise OutputError(f"--out {path} exists and holds an earlier run; pass --force to replace "
+                raise OutputError(f"--out {path} exists and holds an earlier "
+                                  f"{'run' if mark == RUN_FOLDER_MARK else 'build'}; pass --force to replace "
                                   "it as a whole or choose another --out")
     _check_folder(path.parent if path.parent != Path("") else Path("."), f"--out {path}")
     return path
 
 
 @contextmanager
-def run_folder(path, *, overwrite: bool = False):
+def run_folder(path, *, overwrite: bool = False, mark: str = RUN_FOLDER_MARK):
     """Yield a staging folder beside ``path``; on success it replaces ``path`` as a whole.
 
     The folder is checked first (see :func:`check_run_folder`). On any
     exception the staging folder is deleted and ``path`` is untouched.
     """
-    path = check_run_folder(path, overwrite=overwrite)
+    path = check_run_folder(path, overwrite=overwrite, mark=mark)
     parent = path.parent if path.parent != Path("") else Path(".")
     stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp"))
     old = None
@@ -173,7 +177,7 @@ def run_folder(path, *, overwrite: bool = False):
         os.chmod(stage, file_mode(folder=True))
         if path.exists():
             # Checked again here: the folder may have changed during the run.
-            check_run_folder(path, overwrite=overwrite)
+            check_run_folder(path, overwrite=overwrite, mark=mark)
             old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}.", suffix=".old"))
             os.replace(path, old / "run")
             try:

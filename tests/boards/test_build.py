@@ -90,17 +90,24 @@ def test_bad_settings_exit_2_write_nothing(tmp_path, args, needle):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_existing_folder_refused_unless_force(tmp_path):
+def test_existing_folder_refused_unless_an_earlier_build_and_force(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
+    for force in ([], ["--force"]):        # not a build folder: never replaced
+        res = _invoke([*SMALL, "--out", str(out), "--no-vivado", *force])
+        assert "not a bioloop build folder" in _one_line_error(res, 2)
+        assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    out = tmp_path / "earlier"
+    assert _invoke([*SMALL, "--out", str(out), "--no-vivado"]).exit_code == 0
+    (out / "hdl" / "stale.v").write_text("// from an earlier build")
     res = _invoke([*SMALL, "--out", str(out), "--no-vivado"])
-    assert "pass --force" in _one_line_error(res, 1)
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert "pass --force" in _one_line_error(res, 2)
+    assert (out / "hdl" / "stale.v").exists()
     res = _invoke([*SMALL, "--out", str(out), "--no-vivado", "--force"])
     assert res.exit_code == 0, res.output
-    assert not (out / "notes.txt").exists() and (out / "build.tcl").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert not (out / "hdl" / "stale.v").exists() and (out / "build.tcl").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "out"]
 
 
 def _fake_vivado(tmp_path, body):
