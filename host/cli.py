@@ -130,28 +130,32 @@ def demo(backend, duration, seed, target_rate, compare, out, force):
         table.add_column("homeostasis off", justify="right")
     s_on, s_off = on.summary(), off.summary() if off is not None else None
 
-    def row(label, key, fmt="{:.2f}"):
-        cells = [fmt.format(s_on[key])]
-        if s_off is not None:
-            cells.append(fmt.format(s_off[key]))
-        table.add_row(label, *cells)
+    summaries = [s_on] + ([s_off] if s_off is not None else [])
 
-    table.add_row("target rate (Hz per channel)", *[f"{target_rate:.2f}"] * (2 if off is not None else 1))
-    row("rate, first third (Hz)", "rate_first_third_hz")
-    row("rate, last third (Hz)", "rate_last_third_hz")
-    row("|rate - target|, last third (Hz)", "abs_error_last_third_hz")
-    row("mean θ at the end (Q8.8)", "theta_mean_last_q88", "{:.0f}")
-    row("stimulation pulses", "stims_total", "{:d}")
-    row("mean LED duty", "led_duty_mean", "{:.3f}")
-    row("AER words", "aer_words", "{:d}")
-    lat = s_on["latency_probe_cycles"]
-    if lat["n"]:
-        table.add_row("loop latency probe p50 / max (cycles)", f'{lat["p50"]:.0f} / {lat["max"]}',
-                      *([""] if off is not None else []))
+    def row(label, cell):
+        table.add_row(label, *[cell(s) for s in summaries])
+
+    def latency_cell(s):
+        lat = s["latency_probe_cycles"]
+        if not lat["n"]:
+            return "none (no pulse)" if s["stims_total"] == 0 else "none"
+        return f'{lat["p50"]:.0f} / {lat["p99"]:.0f} / {lat["max"]}'
+
+    row("target rate (Hz per channel)", lambda s: f"{target_rate:.2f}")
+    row("rate, first third (Hz)", lambda s: f'{s["rate_first_third_hz"]:.2f}')
+    row("rate, last third (Hz)", lambda s: f'{s["rate_last_third_hz"]:.2f}')
+    row("|rate - target|, last third (Hz)", lambda s: f'{s["abs_error_last_third_hz"]:.2f}')
+    # θ in the unit control.png plots it in: the value of the Q8.8 code (code / 256)
+    row("mean θ at the end (Q8.8 value, code / 256)", lambda s: f'{s["theta_mean_last_q88"] / figures.Q88:.2f}')
+    row("stimulation pulses", lambda s: f'{s["stims_total"]:d}')
+    row("mean LED duty", lambda s: f'{s["led_duty_mean"]:.3f}')
+    row("AER words", lambda s: f'{s["aer_words"]:d}')
+    row("loop latency probe p50 / p99 / max (cycles)", latency_cell)
     console.print(table)
     for k, v in summary["culture_s_per_wall_s"].items():
         console.print(f"simulation speed, homeostasis {k}: {v:.3g} culture s per wall s")
-    console.print(f"run directory: {out} ({', '.join(written)})")
+    console.print(f"run directory: {out}")
+    console.print("files: " + ", ".join(written))
 
 
 def _mount_codec():

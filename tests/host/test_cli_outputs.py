@@ -91,6 +91,12 @@ def test_demo_run_folder_is_new_or_replaced_as_a_whole(tmp_path):
     res = _demo("--out", out)                                   # with the homeostasis-off comparison
     assert res.exit_code == 0, res.output
     assert (out / "aer_homeostasis_off.npy").exists()
+    # the printed summary names every file written, and the latency of both conditions
+    text = " ".join(res.output.split())
+    listed = text.split("files: ")[1].split(", ")
+    assert sorted(x.strip() for x in listed) == sorted(p.name for p in out.iterdir())
+    lat_row = next(ln for ln in res.output.splitlines() if "loop latency probe" in ln)
+    assert lat_row.count("│") == 4 and lat_row.split("│")[3].strip()     # an "off" cell with content
     first = (out / "receipt.json").read_text()
     (out / "notes.txt").write_text("mine")
     res = _demo("--out", out, "--no-compare")                  # no --force: refused, nothing replaced
