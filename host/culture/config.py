@@ -106,14 +106,22 @@ class NetworkConfig:
         excitatory / inhibitory spike on a fresh (undepressed) synapse.
     tau_exc_ms, tau_inh_ms : float
         Decay time constants of the exponential synaptic currents.
+    slow_fraction, tau_slow_ms : float
+        Share of the excitatory charge carried by a slow, NMDA-like current
+        decaying with tau_slow (the rest decays with tau_exc); it lets a
+        network burst last hundreds of ms.
     delay_min_ms, delay_max_ms : float
         Conduction delays are drawn uniformly in this range (rounded to samples,
         at least one sample).
     depression_u, tau_recovery_ms : float
         Tsodyks-Markram short-term depression: each spike releases the fraction
         U of the presynaptic resource, which recovers with tau_recovery. This
-        is what ends a network burst and sets the inter-burst interval
-        (Tsodyks, Uziel & Markram 2000).
+        ends a network burst and sets the inter-burst interval, with the
+        adaptation below (Tsodyks & Markram 1997).
+    adaptation_increment, tau_adaptation_ms : float
+        Spike-rate adaptation of the excitatory neurons: an outward current
+        raised by ``adaptation_increment`` at every spike, decaying with
+        tau_adaptation (0 turns it off).
     background_rate_hz, background_weight : float
         Independent Poisson input per neuron (an excitatory current jump of
         ``background_weight`` at ``background_rate_hz``), standing in for
@@ -126,14 +134,18 @@ class NetworkConfig:
     inhibitory_preset: str = "fast_spiking"
     heterogeneity: float = 1.0
     connection_probability: float = 0.1
-    w_exc: float = 4.0
+    w_exc: float = 6.0
     w_inh: float = 8.0
     tau_exc_ms: float = 5.0
     tau_inh_ms: float = 10.0
+    slow_fraction: float = 0.8
+    tau_slow_ms: float = 150.0
     delay_min_ms: float = 0.5
     delay_max_ms: float = 5.0
-    depression_u: float = 0.7
-    tau_recovery_ms: float = 5000.0
+    depression_u: float = 0.4
+    tau_recovery_ms: float = 3000.0
+    adaptation_increment: float = 1.0
+    tau_adaptation_ms: float = 2000.0
     background_rate_hz: float = 8.0
     background_weight: float = 5.0
 
@@ -149,6 +161,8 @@ class NetworkConfig:
         _number(f"{p}.w_inh", self.w_inh, 0.0, 1000.0)
         _number(f"{p}.tau_exc_ms", self.tau_exc_ms, 0.0, 1000.0, lo_open=True)
         _number(f"{p}.tau_inh_ms", self.tau_inh_ms, 0.0, 1000.0, lo_open=True)
+        _number(f"{p}.slow_fraction", self.slow_fraction, 0.0, 1.0)
+        _number(f"{p}.tau_slow_ms", self.tau_slow_ms, 0.0, 10_000.0, lo_open=True)
         _number(f"{p}.delay_min_ms", self.delay_min_ms, 0.0, 100.0)
         _number(f"{p}.delay_max_ms", self.delay_max_ms, 0.0, 100.0)
         if self.delay_max_ms < self.delay_min_ms:
@@ -156,6 +170,8 @@ class NetworkConfig:
                               f"{p}.delay_min_ms ({self.delay_min_ms})")
         _number(f"{p}.depression_u", self.depression_u, 0.0, 1.0, lo_open=True)
         _number(f"{p}.tau_recovery_ms", self.tau_recovery_ms, 0.0, 1e6, lo_open=True)
+        _number(f"{p}.adaptation_increment", self.adaptation_increment, 0.0, 1000.0)
+        _number(f"{p}.tau_adaptation_ms", self.tau_adaptation_ms, 0.0, 1e6, lo_open=True)
         _number(f"{p}.background_rate_hz", self.background_rate_hz, 0.0, 10_000.0)
         _number(f"{p}.background_weight", self.background_weight, 0.0, 1000.0)
 

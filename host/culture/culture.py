@@ -9,6 +9,7 @@ depend on how a run is split into blocks, byte for byte.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,11 @@ SPIKE_DTYPE = np.dtype([("neuron", np.int32), ("sample", np.int64),
 
 #: Template width factors: fast-spiking interneurons have narrower spikes.
 _WIDTH_EXC, _WIDTH_INH = 1.0, 0.6
+
+#: Active population bins closer than this are one network burst in the run
+#: summary: the reverberations inside one burst are tens of ms apart, and
+#: 100 ms is the usual maximum inter-spike interval of MEA burst detectors.
+BURST_MERGE_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,7 @@ class Culture:
         self._u = self._b * self._v
         self._i_exc = np.zeros(n)
         self._i_inh = np.zeros(n)
+        self._i_slow = np.zeros(n)
         depth = int(self.synapses.delay.max()) + 1 if self.synapses.count else 2
         self._ring_exc = np.zeros((depth, n))
         self._ring_inh = np.zeros((depth, n))
@@ -194,6 +201,7 @@ class Culture:
         # random moment, instead of a synchronous first burst of a rested network.
         self._resource = rng_net.random(n)
         self._last_spike = np.zeros(n, np.int64)
+        self._adapt = np.zeros(n)
         self._bg_interval = fs / net.background_rate_hz if net.background_rate_hz > 0 else np.inf
         self._bg_next = (self._rng_drive.exponential(self._bg_interval, n)
                          if net.background_rate_hz > 0 else np.full(n, np.inf))
@@ -344,10 +352,13 @@ class Culture:
                 self._i_exc, self._i_inh,
                 np.exp(-1000.0 / fs / net.tau_exc_ms), np.exp(-1000.0 / fs / net.tau_inh_ms),
                 self._ring_exc, self._ring_inh,
+                self._i_slow, math.exp(-1000.0 / fs / net.tau_slow_ms), net.slow_fraction,
+                net.slow_fraction * net.tau_exc_ms / net.tau_slow_ms,
                 self.synapses.indptr, self.synapses.target, self.synapses.weight,
                 self.synapses.delay,
                 self._resource, self._last_spike, net.depression_u,
                 net.tau_recovery_ms * fs / 1000.0,
+                self._adapt, math.exp(-1000.0 / fs / net.tau_adaptation_ms), net.adaptation_increment,
                 self._bg_next, self._bg_interval, net.background_weight, self._rng_drive,
                 led_arr[done:] if per_sample else led_arr, per_sample, self._lane_o,
                 *self._chr2, self._light_ptr, self._light_lane, self._light_weight,
@@ -423,7 +434,8 @@ class Culture:
         bins = self._bins[:n_bins]
         rates = self._spikes_per_neuron / duration if duration > 0 else \
             np.zeros(self.n_neurons)
-        bursts = network_bursts(bins, self.n_neurons)
+        bursts = network_bursts(bins, self.n_neurons,
+                                max_gap_bins=int(round(BURST_MERGE_MS / BIN_MS)))
         per_channel = np.bincount(self.nearest_channel, weights=self._spikes_per_neuron,
                                   minlength=self.n_channels).astype(np.int64)
         return {

@@ -10,13 +10,17 @@ It is integrated with forward Euler at the sample step (0.05 ms at 20 kHz,
 twenty times finer than the 1 ms of the original paper, so one step per
 sample is accurate and every spike has a sample-exact time).
 
-The input current is the sum of an excitatory and an inhibitory exponential
-synaptic current (decay tau_exc, tau_inh), an independent Poisson background
-into the excitatory current, and the ChR2 photocurrent (``optogenetics``).
-Spikes reach their targets after a per-synapse conduction delay through a
-ring buffer; each presynaptic neuron's release is scaled by its
-Tsodyks-Markram resource (depression U, recovery tau_rec; Tsodyks, Uziel &
-Markram 2000), which terminates network bursts.
+The input current is the sum of a fast and a slow (NMDA-like) excitatory
+and an inhibitory exponential synaptic current (decay tau_exc, tau_slow,
+tau_inh; the slow one carries ``slow_fraction`` of the excitatory charge),
+an independent Poisson background into the fast excitatory current, the
+ChR2 photocurrent (``optogenetics``), minus a spike-rate adaptation current
+of the excitatory neurons (raised by ``adapt_increment`` per spike, decaying
+with tau_adaptation). Spikes reach their targets after a per-synapse
+conduction delay through a ring buffer; each presynaptic neuron's release is
+scaled by its Tsodyks-Markram resource (depression U, recovery tau_rec;
+Tsodyks & Markram 1997). Depression and adaptation end a network burst and
+space the next one; the slow excitation makes it last hundreds of ms.
 
 Everything is processed in sample order and, inside a sample, in neuron
 order, and every random draw comes from one generator in that order, so the
@@ -79,8 +83,10 @@ def izhikevich_parameters(is_excitatory: np.ndarray, excitatory_preset: str,
 def advance(n_samples, t0, dt_ms,
             v, u, a, b, c, d, is_exc,
             i_exc, i_inh, decay_exc, decay_inh, ring_exc, ring_inh,
+            i_slow, decay_slow, slow_fraction, slow_scale,
             syn_ptr, syn_target, syn_weight, syn_delay,
             resource, last_spike, dep_u, tau_rec_samples,
+            adapt, adapt_decay, adapt_increment,
             bg_next, bg_interval, bg_weight, rng,
             led, led_per_sample, lane_o, ka_dt, kd_dt, e0, e1, o_inf1,
             light_ptr, light_lane, light_weight, max_current,
@@ -134,11 +140,14 @@ def advance(n_samples, t0, dt_ms,
             while bg_next[n] <= t:
                 i_exc[n] += bg_weight
                 bg_next[n] += rng.exponential(bg_interval)
-            i_exc[n] += ring_exc[slot, n]
-            ring_exc[slot, n] = 0.0
+            arriving = ring_exc[slot, n]
+            if arriving != 0.0:
+                i_exc[n] += (1.0 - slow_fraction) * arriving
+                i_slow[n] += slow_scale * arriving
+                ring_exc[slot, n] = 0.0
             i_inh[n] += ring_inh[slot, n]
             ring_inh[slot, n] = 0.0
-            current = i_exc[n] - i_inh[n]
+            current = i_exc[n] + i_slow[n] - i_inh[n] - adapt[n]
             if lanes_live:
                 photo = 0.0
                 for j in range(light_ptr[n], light_ptr[n + 1]):
@@ -149,9 +158,13 @@ def advance(n_samples, t0, dt_ms,
             u[n] += dt_ms * a[n] * (b[n] * vn - u[n])
             i_exc[n] *= decay_exc
             i_inh[n] *= decay_inh
+            i_slow[n] *= decay_slow
+            adapt[n] *= adapt_decay
             if vn >= 30.0:
                 vn = c[n]
                 u[n] += d[n]
+                if is_exc[n]:
+                    adapt[n] += adapt_increment
                 # Tsodyks-Markram depression, recovered exactly since the
                 # neuron's previous spike.
                 res = 1.0 - (1.0 - resource[n]) * math.exp(-(t - last_spike[n]) / tau_rec_samples)
