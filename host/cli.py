@@ -28,16 +28,25 @@ def closed_loop(driver, bus, seed: int, settings, progress=None):
     return result, RunReceipt.from_culture(culture).to_dict()
 
 
-def _run_model(seed, settings, progress):
+def _run_model(seed, settings, progress, phase=None, verbose=False):
     from bioloop.host.backends import ModelBus
     from bioloop.host.driver import Driver
     bus = ModelBus(**CORE)
     return closed_loop(Driver(bus), bus, seed, settings, progress)
 
 
-def _run_verilator(seed, settings, progress):
+def _run_verilator(seed, settings, progress, phase=None, verbose=False):
+    """The loop inside the simulator; its logs go to files in sim_build/ unless ``verbose``.
+
+    ``progress`` cannot cross into the simulator process; ``phase`` sees "build" and "simulate".
+    """
+    import warnings
+
     from bioloop.sim.hil import run_with_verilator
-    return run_with_verilator(closed_loop, seed, settings, **CORE)
+    with warnings.catch_warnings():
+        if not verbose:                    # dependencies' DeprecationWarnings are not the user's business
+            warnings.simplefilter("ignore", DeprecationWarning)
+        return run_with_verilator(closed_loop, seed, settings, quiet=not verbose, on_phase=phase, **CORE)
 
 
 @click.group()
@@ -60,10 +69,14 @@ def main():
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (default runs/demo-<backend>-seed<seed>).")
 @click.option("--force", is_flag=True, help="Replace an earlier run directory as a whole.")
-def demo(backend, duration, seed, target_rate, compare, out, force):
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show the simulator's build and run logs (verilator backend); by default they go to "
+                   "files in sim_build/ and only a progress display is shown.")
+def demo(backend, duration, seed, target_rate, compare, out, force, verbose):
     """Close the loop on the in-silico culture and write a run directory."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
     from rich.table import Table
 
     from bioloop.host import figures
@@ -87,12 +100,17 @@ def demo(backend, duration, seed, target_rate, compare, out, force):
     runs = [("on", settings)] + ([("off", replace(settings, homeostasis=False))] if compare else [])
     run_fn = _run_model if backend == "model" else _run_verilator
     results = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} blocks"),
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("blocks"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
         for name, s in runs:
-            task = bar.add_task(f"homeostasis {name} ({backend})", total=None)
+            label = f"homeostasis {name} ({backend})"
+            task = bar.add_task(label, total=None)
+            phases = {"build": "building Core with Verilator (cached after the first run)", "simulate": "simulating"}
             t0 = time.perf_counter()
-            result, receipt = run_fn(seed, s, lambda d, n, t=task: bar.update(t, completed=d, total=n))
+            result, receipt = run_fn(seed, s, lambda d, n, t=task: bar.update(t, completed=d, total=n),
+                                     phase=lambda p, t=task: bar.update(t, description=f"{label}: {phases[p]}"),
+                                     verbose=verbose)
+            bar.update(task, description=label)
             bar.update(task, completed=len(result.t_s), total=len(result.t_s))
             results[name] = (result, receipt, time.perf_counter() - t0)
 

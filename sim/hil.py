@@ -52,7 +52,7 @@ def _factory(n_channels, n_lanes, fanout, core):
 
 def run_with_verilator(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16,
                        timing: BusTiming | None = None, dma_blocks: bool = False,
-                       **core_params):
+                       quiet: bool = False, on_phase=None, **core_params):
     """Call ``fn(driver, bus, *args)`` inside a Verilator simulation of ``Core``; return its result.
 
     Parameters
@@ -70,6 +70,9 @@ def run_with_verilator(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanou
         The bus timing (the same object makes a ``ModelBus`` match edge for edge).
     dma_blocks : bool
         Deliver AER words in whole TLAST blocks only.
+    quiet, on_phase
+        As for :func:`bioloop.sim.runner.run`: the build and simulator logs go
+        to files in the build directory; ``on_phase`` sees "build", "simulate".
     **core_params
         Further ``Core`` parameters (``seed0``, ``pulse_init``, ``duty_window``...).
 
@@ -90,7 +93,8 @@ def run_with_verilator(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanou
         os.environ[_CALL], os.environ[_RESULT] = str(call), str(result)
         try:
             runner.run(_factory, design=f"core_n{n_channels}_k{n_lanes}_f{fanout}",
-                       test_module="bioloop.sim.hil", bench_params=params, testcase="hil_call")
+                       test_module="bioloop.sim.hil", bench_params=params, testcase="hil_call",
+                       quiet=quiet, on_phase=on_phase)
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -98,7 +102,8 @@ def run_with_verilator(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanou
                 else:
                     os.environ[k] = v
         if not result.exists():
-            raise HILError("the simulation ended without a result; see the cocotb log in sim_build/")
+            raise HILError("the simulation ended without a result; see the cocotb log in "
+                           f"{runner.ROOT / 'sim_build'}")
         out = pickle.loads(result.read_bytes())
     if out["ok"]:
         return out["value"]

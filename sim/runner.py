@@ -81,7 +81,7 @@ def _build_dir(design: str, bench_params: dict) -> Path:
 
 
 def run(component_factory, *, design: str, test_module: str, bench_params: dict | None = None,
-        testcase: str | None = None, seed: int | None = None) -> dict:
+        testcase: str | None = None, seed: int | None = None, quiet: bool = False, on_phase=None) -> dict:
     """Build ``component_factory(**bench_params)`` under Verilator and run a cocotb module.
 
     Parameters
@@ -98,6 +98,13 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
         test module through :func:`params`.
     testcase : str, optional
         Run only this test of the module.
+    quiet : bool
+        Send the Verilator build log and the simulator's output to
+        ``build.log`` and ``test-<testcase>.log`` in the build directory
+        instead of the terminal; failures name the log.
+    on_phase : callable(str), optional
+        Called with ``"build"`` before the (possibly cached) Verilator build
+        and ``"simulate"`` before the simulation, for progress displays.
 
     Returns
     -------
@@ -119,7 +126,12 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
     build_dir = _build_dir(design + ("-waves" if waves else ""), bench_params)
     source = write_verilog(component_factory(**bench_params), build_dir / f"{design}.v")
 
+    build_log = build_dir / "build.log" if quiet else None
+    test_log = build_dir / f"test-{testcase or 'all'}.log" if quiet else None
+    where = f"see {build_log}" if quiet else "see the log above"
     runner = get_runner("verilator")
+    if on_phase is not None:
+        on_phase("build")
     try:
         runner.build(
             sources=[source],
@@ -129,9 +141,12 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
                         *(["--trace-structs"] if waves else [])],
             waves=waves,
             timescale=("1ns", "1ps"),
+            log_file=build_log,
         )
     except (SystemExit, Exception) as exc:
-        raise BuildError(f"Verilator failed to build {design} in {build_dir}: {exc}") from exc
+        raise BuildError(f"Verilator failed to build {design} in {build_dir} ({where}): {exc}") from exc
+    if on_phase is not None:
+        on_phase("simulate")
 
     report_path = build_dir / f"report-{testcase or 'all'}.json"
     report_path.unlink(missing_ok=True)
@@ -151,11 +166,12 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
             extra_env=env,
             waves=waves,
             seed=seed,
+            log_file=test_log,
         )
     except SystemExit as exc:
         raise AssertionError(
             f"cocotb bench {test_module}{'::' + testcase if testcase else ''} failed "
-            f"(exit {exc.code}); log and results in {build_dir}") from None
+            f"(exit {exc.code}); log and results in {test_log or build_dir}") from None
     # A module that failed to import runs no test and fails nothing: never let that pass.
     from cocotb_tools.runner import get_results
     n_tests, n_failed = get_results(results) if results and Path(results).exists() else (0, 0)
