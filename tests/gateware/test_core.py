@@ -44,8 +44,10 @@ from bioloop.sim.core_bench import (ELECTRODES, bench_settings, culture_frames, 
                                     noise_thresholds, run_bench)
 from bioloop.sim.hil import run_with_verilator
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 N, K, F = 64, 64, 16
+# Tests that run on the same Verilator build of the Core share a worker (tests/conftest.py).
+ON_CORE = pytest.mark.xdist_group(f"core_n{N}_k{K}_f{F}")
+ON_SMALL_CORE = pytest.mark.xdist_group("core_n8_k4_f2")
 FS = 20_000.0
 
 
@@ -108,9 +110,10 @@ def closed_session(driver: Driver, bus, frames: np.ndarray, block: int, seed: in
             "counters": driver.counters, "status": driver.status, "probe": tuple(driver.latency_probe)}
 
 
-def test_core_equivalence():
+@ON_CORE
+@pytest.mark.parametrize("n_frames", [20_000, pytest.param(100_000, marks=pytest.mark.long)])
+def test_core_equivalence(n_frames):
     """model == verilator, bit for bit, over >= 1 s of culture time at 64 (60) channels."""
-    n_frames = 100_000 if LONG else 20_000
     frames = culture_frames(n_frames)
     fn = functools.partial(closed_session, frames=frames, block=2500)
     bus = ModelBus(N, K, F)
@@ -194,6 +197,7 @@ def timing_probe(driver, bus):
     return {"write": write, "read": (done, frames - start)}
 
 
+@ON_SMALL_CORE
 def test_bus_timing():
     t = BusTiming()
     got = run_with_verilator(timing_probe, n_channels=8, n_lanes=4, fanout=2)
@@ -218,7 +222,7 @@ def timeout_session(driver, bus, frames):
     return out
 
 
-@pytest.mark.parametrize("backend", ["model", "verilator"])
+@pytest.mark.parametrize("backend", ["model", pytest.param("verilator", marks=ON_SMALL_CORE)])
 def test_core_timeouts(backend):
     frames = np.zeros((5, 8), dtype=np.int16)
     timing = BusTiming(send_timeout_edges=50)
@@ -364,8 +368,10 @@ if cocotb is not None:
             orders += 1
         runner.report(orders=orders)
 
-    def test_core_axil():
-        result = run_bench("test_core", "core_axil", 8, 4, 2, ops=400 if LONG else 120)
+    @ON_SMALL_CORE
+    @pytest.mark.parametrize("ops", [120, pytest.param(400, marks=pytest.mark.long)])
+    def test_core_axil(ops):
+        result = run_bench("test_core", "core_axil", 8, 4, 2, ops=ops)
         assert result["slverr"] > 0 and result["reads"] > 20
         result = run_bench("test_core", "core_axil_orders", 8, 4, 2)
         assert result["orders"] == 6
@@ -378,6 +384,7 @@ def _latency(traffic, backpressure, frames, seed=3):
     return measure_latency(traffic, backpressure, frames, seed=seed, n_channels=N, n_lanes=K, fanout=F)
 
 
+@ON_CORE
 def test_core_latency_isolated():
     """Isolated spikes, ready high: every crossing takes exactly L_aer = 4 and L_loop = 7 cycles,
     and the hardware probe saw every fire with the same figure."""
@@ -390,12 +397,14 @@ def test_core_latency_isolated():
     assert probe["latency_last"] == probe["latency_max"] == 7
 
 
+@ON_CORE
 @pytest.mark.parametrize("traffic,backpressure", [("bursts", 0.0), ("culture", 0.0), ("bursts", 0.3)])
-def test_core_latency_traffic(traffic, backpressure):
+@pytest.mark.parametrize("frames", [600, pytest.param(3000, marks=pytest.mark.long)])
+def test_core_latency_traffic(traffic, backpressure, frames):
     """Bursts and the culture's traffic, with and without backpressure: every crossing reaches the
     host and its lane; with ready high L_loop p99 <= 12 cycles (the project's target, 120 ns) for the culture;
     the probe's figures are among the bench's own measurements."""
-    r = _latency(traffic, backpressure, 3000 if LONG else 600)
+    r = _latency(traffic, backpressure, frames)
     probe = r["probe"]
     assert r["detections"] > 20
     # every crossing reaches the host unless the encoder lost it, and then it is counted

@@ -1,7 +1,6 @@
 """SpikeDetector against the gateware Detector model, the MAD formula and the published example."""
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ from bioloop.gateware.layouts import Polarity
 from bioloop.host.bioware import MEAConfig, MEALayout, SpikeDetector
 from bioloop.host.models.detector import Detector
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 
 
 
@@ -72,9 +70,10 @@ def quantized_stream(rng, n, T, burst=True):
 
 @pytest.mark.parametrize("polarity", ["negative", "positive", "both"])
 @pytest.mark.parametrize("refractory", [0, 1, 5, 30])
-def test_equals_gateware_detector_model_on_int16(polarity, refractory):
+@pytest.mark.parametrize("T", [1500, pytest.param(20_000, marks=pytest.mark.long)])
+def test_equals_gateware_detector_model_on_int16(polarity, refractory, T):
     rng = np.random.default_rng(refractory * 7 + len(polarity))
-    n, T = 8, 1500 if not LONG else 20000
+    n = 8
     x = quantized_stream(rng, n, T)
     cfg = MEAConfig(num_channels=n)
     host = SpikeDetector(cfg, refractory_samples=refractory, polarity=polarity, noise_policy="calibrated")
@@ -94,22 +93,26 @@ def test_equals_gateware_detector_model_on_int16(polarity, refractory):
     assert len(got) > 10
 
 
-@settings(max_examples=60 if LONG else 15, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), refractory=st.integers(0, 40),
-       n=st.sampled_from([2, 4, 6]), per_frame=st.booleans())
-def test_equals_gateware_model_hypothesis(seed, refractory, n, per_frame):
-    # per-frame σ: thresholds move every frame, as a CSR write would between frames
-    rng = np.random.default_rng(seed)
-    cfg = MEAConfig(num_channels=n)
-    host = SpikeDetector(cfg, refractory_samples=refractory, polarity="both",
-                         noise_policy="per_frame" if per_frame else "running", noise_tau_s=0.01)
-    hw = Detector(n, polarity=host.polarity_codes, refractory=refractory)
-    for _ in range(3):
-        x = quantized_stream(rng, n, int(rng.integers(1, 300)))
-        bt = host.detect_arrays(x)
-        hw.thresholds[:] = host.export_thresholds_int16()
-        assert list(zip(bt.sample_index.tolist(), bt.channel.tolist())) == \
-            [tuple(r) for r in hw.process(x).tolist()]
+@pytest.mark.parametrize("examples", [15, pytest.param(60, marks=pytest.mark.long)])
+def test_equals_gateware_model_hypothesis(examples):
+    @settings(max_examples=examples)
+    @given(seed=st.integers(0, 2**32 - 1), refractory=st.integers(0, 40),
+           n=st.sampled_from([2, 4, 6]), per_frame=st.booleans())
+    def check(seed, refractory, n, per_frame):
+        # per-frame σ: thresholds move every frame, as a CSR write would between frames
+        rng = np.random.default_rng(seed)
+        cfg = MEAConfig(num_channels=n)
+        host = SpikeDetector(cfg, refractory_samples=refractory, polarity="both",
+                             noise_policy="per_frame" if per_frame else "running", noise_tau_s=0.01)
+        hw = Detector(n, polarity=host.polarity_codes, refractory=refractory)
+        for _ in range(3):
+            x = quantized_stream(rng, n, int(rng.integers(1, 300)))
+            bt = host.detect_arrays(x)
+            hw.thresholds[:] = host.export_thresholds_int16()
+            assert list(zip(bt.sample_index.tolist(), bt.channel.tolist())) == \
+                [tuple(r) for r in hw.process(x).tolist()]
+
+    check()
 
 
 def test_stream_cut_into_frames_equals_whole_stream():
@@ -206,18 +209,22 @@ def test_int16_noise_estimate_equals_numpy_median(T):
         assert np.array_equal(got, want)
 
 
-@settings(max_examples=40 if LONG else 10, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), scales=st.lists(st.floats(0.5, 20), min_size=2, max_size=5),
-       T=st.integers(1, 600))
-def test_float_noise_estimate_is_exact_frame_after_frame(seed, scales, T):
-    # the previous frame's σ brackets the median search; a jump in σ must still give the exact median
-    rng = np.random.default_rng(seed)
-    d = SpikeDetector(MEAConfig(num_channels=3))
-    for s in scales:
-        x = rng.normal(0, s, (T, 3))
-        x[:, 2] = np.round(x[:, 2])           # ties
-        d.detect_arrays(x)
-        assert np.array_equal(d.noise_sigma, np.median(np.abs(x), axis=0) / 0.6745)
+@pytest.mark.parametrize("examples", [10, pytest.param(40, marks=pytest.mark.long)])
+def test_float_noise_estimate_is_exact_frame_after_frame(examples):
+    @settings(max_examples=examples)
+    @given(seed=st.integers(0, 2**32 - 1), scales=st.lists(st.floats(0.5, 20), min_size=2, max_size=5),
+           T=st.integers(1, 600))
+    def check(seed, scales, T):
+        # the previous frame's σ brackets the median search; a jump in σ must still give the exact median
+        rng = np.random.default_rng(seed)
+        d = SpikeDetector(MEAConfig(num_channels=3))
+        for s in scales:
+            x = rng.normal(0, s, (T, 3))
+            x[:, 2] = np.round(x[:, 2])           # ties
+            d.detect_arrays(x)
+            assert np.array_equal(d.noise_sigma, np.median(np.abs(x), axis=0) / 0.6745)
+
+    check()
 
 
 @pytest.mark.parametrize("polarity", ["negative", "positive", "both"])

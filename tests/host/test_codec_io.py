@@ -12,6 +12,9 @@ from bioloop.host.codec.evaluate import (MATCH_MS, Scorer, evaluate_codec, groun
                                          quantize_baseline)
 from bioloop.host.codec.sources import encode_source, numpy_source, nwb_source, recording_source, write_nwb
 
+# one worker builds the module-scoped ground-truth recording once (tests/conftest.py)
+pytestmark = pytest.mark.xdist_group("codec_io_gt")
+
 pynwb = pytest.importorskip("pynwb", reason="pynwb (the [nwb] extra) is not installed")
 
 P = CodecParams(block_size=7000)

@@ -7,7 +7,6 @@ culture-physiology ranges of the issue (0.1-10 Hz, recurring network bursts
 recruiting much of the network, Wagenaar et al. 2006).
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -20,7 +19,6 @@ from bioloop.host.culture.culture import BURST_MERGE_MS
 from bioloop.host.culture import (Culture, CultureBlock, CultureConfig, chr2_open_fraction,
                                   network_bursts)
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 FS = 20_000
 
 SMALL = (CultureConfig().with_network(n_neurons=200, connection_probability=0.3)
@@ -291,8 +289,8 @@ def test_light_in_the_full_network_raises_firing_near_far_more_than_far():
     assert culture.lane_open_fraction[lane] == 0.0 and runs["lit"][0].lane_open_fraction[lane] > 0.8
 
 
-def test_default_culture_rates_and_recurring_network_bursts():
-    seconds = 60.0 if LONG else 12.0
+@pytest.mark.parametrize("seconds", [12.0, pytest.param(60.0, marks=pytest.mark.long)])
+def test_default_culture_rates_and_recurring_network_bursts(seconds):
     culture = Culture(CultureConfig())
     spikes = []
     for _ in range(int(seconds)):
@@ -389,24 +387,29 @@ TINY = (CultureConfig().with_network(n_neurons=60, connection_probability=0.5,
                                      background_rate_hz=30.0).with_seed(2))
 
 
-@settings(max_examples=60 if LONG else 6, deadline=None)
-@given(cuts=st.lists(st.integers(0, 900), min_size=1, max_size=12),
-       lanes=st.lists(st.integers(0, 59), min_size=0, max_size=4, unique=True),
-       density=st.floats(0.0, 1.0))
-def test_block_split_property(cuts, lanes, density):
-    total = 3000
+@pytest.mark.parametrize("examples", [6, pytest.param(60, marks=pytest.mark.long)])
+def test_block_split_property(examples):
+    """Any cut of a run into blocks gives the same bytes as the whole run."""
+    @settings(max_examples=examples)
+    @given(cuts=st.lists(st.integers(0, 900), min_size=1, max_size=12),
+           lanes=st.lists(st.integers(0, 59), min_size=0, max_size=4, unique=True),
+           density=st.floats(0.0, 1.0))
+    def check(cuts, lanes, density):
+        total = 3000
 
-    def led_fn(t0, n, n_lanes):
-        t = np.arange(t0, t0 + n)
-        led = np.zeros((n, n_lanes))
-        led[:, lanes] = (((t * 40503) % 1024) < density * 1024)[:, None]
-        return led
+        def led_fn(t0, n, n_lanes):
+            t = np.arange(t0, t0 + n)
+            led = np.zeros((n, n_lanes))
+            led[:, lanes] = (((t * 40503) % 1024) < density * 1024)[:, None]
+            return led
 
-    sizes, left = [], total
-    for c in cuts:
-        sizes.append(min(c, left))
-        left -= sizes[-1]
-    sizes.append(left)
-    _, whole = _run_in_blocks(TINY, [total], led_fn)
-    _, pieces = _run_in_blocks(TINY, sizes, led_fn)
-    _same_bytes(whole, pieces)
+        sizes, left = [], total
+        for c in cuts:
+            sizes.append(min(c, left))
+            left -= sizes[-1]
+        sizes.append(left)
+        _, whole = _run_in_blocks(TINY, [total], led_fn)
+        _, pieces = _run_in_blocks(TINY, sizes, led_fn)
+        _same_bytes(whole, pieces)
+
+    check()

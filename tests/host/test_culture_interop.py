@@ -13,6 +13,9 @@ pytest.importorskip("probeinterface", reason="needs the [sort] extra: probeinter
 from bioloop.host.culture import (Culture, CultureBlock, CultureConfig,  # noqa: E402
                                   RecordingSource, sorting_spikes, to_recording, to_sorting)
 
+# one worker runs the module-scoped culture once (tests/conftest.py)
+pytestmark = pytest.mark.xdist_group("culture_interop_run")
+
 CFG = CultureConfig().with_network(n_neurons=150, connection_probability=0.3).with_seed(21)
 
 

@@ -1,7 +1,6 @@
 """The closed loop on the model backend: causality, determinism, homeostasis, the demo CLI."""
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -13,7 +12,9 @@ from bioloop.host.culture import Culture, CultureConfig
 from bioloop.host.driver import Driver
 from bioloop.host.loop import LoopSettings, run_loop
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
+# one worker runs the module-scoped loop recording once (tests/conftest.py)
+pytestmark = pytest.mark.xdist_group("loop_recorded")
+
 SHORT = LoopSettings(duration_s=0.25, calibration_ms=100.0, block_ms=5.0, theta0_q88=256)
 
 
@@ -93,9 +94,10 @@ def test_homeostasis_moves_theta_only_when_on(recorded):
     assert on.theta.min() >= SHORT.theta_min_q88 and on.theta.max() <= SHORT.theta_max_q88
 
 
-def test_controller_beats_open_loop():
+@pytest.mark.parametrize("duration_s", [2.0, pytest.param(6.0, marks=pytest.mark.long)])
+def test_controller_beats_open_loop(duration_s):
     """With homeostasis on, the controlled rate ends nearer the target than with it off."""
-    s = LoopSettings(duration_s=6.0 if LONG else 2.0)
+    s = LoopSettings(duration_s=duration_s)
     on = _run(s, seed=1)[0]
     off = _run(LoopSettings(**{**s.__dict__, "homeostasis": False}), seed=1)[0]
     err_on = abs(on.controlled_rate() - s.target_rate_hz)

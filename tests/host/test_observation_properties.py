@@ -3,16 +3,15 @@
 The golden decoders evaluate the published equations literally, one neuron at
 a time, in exact rational arithmetic (``fractions.Fraction``), with
 ``statistics.mean`` of ``diff`` of the sorted spike train for the ISI code.
-Set ``BIOLOOP_LONG=1`` for more cases.
+Examples: the hypothesis profile of tests/conftest.py (more under ``BIOLOOP_LONG=1``).
 """
 
-import os
 from fractions import Fraction
 from statistics import mean
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bioloop.host.observation import (
@@ -20,9 +19,6 @@ from bioloop.host.observation import (
     normalise_features,
 )
 
-EXAMPLES = 2000 if os.environ.get("BIOLOOP_LONG") == "1" else 150
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
 
 events_st = st.lists(st.builds(SpikeEvent, st.integers(0, 12), st.integers(0, 10**6)),
                      max_size=40)
@@ -66,7 +62,6 @@ def close(got, expect):
     assert np.all((got >= 0.0) & (got <= 1.0))
 
 
-@SETTINGS
 @given(events=events_st, window=window_st, n=n_st, now=st.integers(0, 10**6))
 def test_decoders_equal_the_published_equations(events, window, n, now):
     close(decode_rate(events, window, n), golden_rate(events, n))
@@ -75,7 +70,6 @@ def test_decoders_equal_the_published_equations(events, window, n, now):
     assert decode_rate(events, window, n).sum() <= 1.0 + 1e-12
 
 
-@SETTINGS
 @given(events=events_st, window=window_st, n=n_st, now=st.integers(0, 10**6),
        seed=st.integers(0, 2**32 - 1))
 def test_decoders_are_deterministic_and_order_free(events, window, n, now, seed):
@@ -86,7 +80,6 @@ def test_decoders_are_deterministic_and_order_free(events, window, n, now, seed)
         assert a == decode(shuffled, window, n, **kw).tobytes()
 
 
-@SETTINGS
 @given(x=st.lists(st.floats(-10, 10, allow_nan=False), max_size=30),
        mode=st.sampled_from(["unit", "max", "zscore"]))
 def test_normalisation_stays_in_unit_interval(x, mode):
@@ -102,7 +95,6 @@ def test_normalisation_stays_in_unit_interval(x, mode):
             assert np.all(y[xs > xs[i]] >= y[i])
 
 
-@SETTINGS
 @given(events=events_st, window=window_st, n=n_st, now=st.integers(0, 10**6),
        strategy=st.sampled_from(["rate", "temporal", "isi"]),
        norm=st.sampled_from(["unit", "max", "zscore"]))

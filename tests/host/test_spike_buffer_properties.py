@@ -5,21 +5,16 @@ The golden model is the contract written the obvious way: a
 definition), a running maximum for out-of-order detection, list
 comprehensions for the drain window, and the DESIGN.md §3 word types decided
 one word at a time (with random sources, reserved types counted).
-Set ``BIOLOOP_LONG=1`` for more cases.
+Examples: the hypothesis profile of tests/conftest.py (more under ``BIOLOOP_LONG=1``).
 """
 
-import os
 from collections import deque
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bioloop.host.observation import SpikeBuffer, SpikeEvent
-
-EXAMPLES = 2000 if os.environ.get("BIOLOOP_LONG") == "1" else 150
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
 
 
 class GoldenBuffer:
@@ -107,7 +102,6 @@ def apply(buf, gold, operation):
         assert [(e.neuron_id, e.timestamp_ns) for e in got] == gold.drain(*arg)
 
 
-@SETTINGS
 @given(capacity=st.integers(1, 9), ops=st.lists(op, max_size=25))
 def test_buffer_matches_golden_model(capacity, ops):
     buf, gold = SpikeBuffer(capacity), GoldenBuffer(capacity)
@@ -129,7 +123,6 @@ def test_buffer_matches_golden_model(capacity, ops):
                                         + r["drained_events"] + r["discarded_events"])
 
 
-@SETTINGS
 @given(capacity=st.integers(1, 50), events=batch, window=st.integers(0, 300),
        now=st.integers(0, 300))
 def test_drain_window_boundaries_are_exact(capacity, events, window, now):
@@ -143,7 +136,6 @@ def test_drain_window_boundaries_are_exact(capacity, events, window, now):
         (n, t) for n, t in kept if t > now]
 
 
-@SETTINGS
 @given(capacity=st.integers(1, 9), ops=st.lists(op, max_size=15))
 def test_same_operations_same_bytes(capacity, ops):
     a, b = SpikeBuffer(capacity), SpikeBuffer(capacity)
