@@ -155,7 +155,7 @@ def _median_abs_float(v, hint):
 
 
 def _kth_abs16(a, h1, h2, k):
-    """k-th smallest (0-based) of a (values 0..32768) by a two-pass byte radix select."""
+    """k-th smallest (0-based) of a (values 0..65535) by a two-pass byte radix select."""
     acc = 0
     hb = 0
     while acc + h1[hb] <= k:
@@ -174,7 +174,7 @@ def _kth_abs16(a, h1, h2, k):
 
 
 def _radix_median16(a, h1, h2, k_lo, k_hi):
-    """0.5·(lo + hi) of the order statistics k_lo, k_hi of a (values 0..32768)."""
+    """0.5·(lo + hi) of the order statistics k_lo, k_hi of a (values 0..65535)."""
     h1[:] = 0
     for t in range(a.shape[0]):
         h1[a[t] >> 8] += 1
