@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bioloop.host.exit_codes import RuntimeFailure, UsageFailure
+
 __all__ = ["sweep_cli"]
 
 
@@ -14,7 +16,7 @@ def _load(path):
     try:
         return load_sweep(path)
     except SweepError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise UsageFailure(str(exc)) from None
 
 
 @click.group("sweep")
@@ -57,18 +59,18 @@ def run_cmd(file, out, scheduler, workers):
     from .table import write_tables
     sweep = _load(file)
     if scheduler and workers:
-        raise click.UsageError("--workers sizes the embedded cluster; it cannot be used with --scheduler")
+        raise UsageFailure("--workers sizes the embedded cluster; it cannot be used with --scheduler")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise click.UsageError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
+        raise UsageFailure(f"cannot write to --out {out}: {exc.strerror or exc}") from None
     copy = out / "sweep.toml"
     source = file.read_bytes()
     if copy.exists() and copy.read_bytes() != source:
-        raise click.UsageError(f"{out} holds another sweep ({copy} differs from {file}); "
+        raise UsageFailure(f"{out} holds another sweep ({copy} differs from {file}); "
                                "choose another --out")
     if not copy.exists():
         from bioloop.host.output_files import replacing
@@ -87,7 +89,7 @@ def run_cmd(file, out, scheduler, workers):
         try:
             outcome = run_sweep(sweep, out, scheduler=scheduler, workers=workers, progress=progress)
         except OSError as exc:
-            raise click.ClickException(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+            raise RuntimeFailure(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
     paths = write_tables(sweep, out)
     click.echo(f"{len(outcome.done)} run, {len(outcome.skipped)} already complete, "
                f"{len(outcome.failed)} failed, in {outcome.wall_s:.1f} s")
@@ -112,10 +114,10 @@ def report_cmd(directory, file, metric):
     import pandas as pd
     cols = pd.read_parquet(directory / f"{RESULTS}.parquet").columns
     if metric not in cols:
-        raise click.UsageError(f"--metric {metric!r} is not a results column; columns: "
+        raise UsageFailure(f"--metric {metric!r} is not a results column; columns: "
                                f"{', '.join(c for c in cols if not c.startswith(('loop.', 'culture.')))}")
     try:
         paths = report(sweep, directory, metric=metric)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise RuntimeFailure(str(exc)) from None
     click.echo("figures: " + ", ".join(str(p) for p in paths))

@@ -174,3 +174,36 @@ def test_options_have_help_text():
         helps = {p.opts[0]: p.help for p in cmd.params if isinstance(p, click.Option)}
         for o in options:
             assert helps[o] and len(helps[o]) > 20 and "(spikeinterface)" != helps[o], (args, o)
+
+
+# -- one convention for the whole CLI -------------------------------------------------------------------
+
+def test_every_cli_module_raises_through_the_exit_code_convention():
+    """Usage errors and runtime failures are UsageFailure (2) / RuntimeFailure (1): one line, no usage dump."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).parents[2]
+    offenders = []
+    for path in [*root.glob("host/**/*.py"), *root.glob("boards/**/*.py")]:
+        text = path.read_text()
+        if "import click" not in text:
+            continue
+        for m in re.finditer(r"raise click\.(UsageError|ClickException)\(", text):
+            offenders.append(f"{path.relative_to(root)}:{text[:m.start()].count(chr(10)) + 1}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize("args, code", [
+    (["demo", "--out", "{tmp}/no/run"], 2),
+    (["codec", "decode", "{tmp}/s.blsc", "{tmp}/o.txt"], 2),
+    (["codec", "decode", "{tmp}/junk.blsc", "{tmp}/o.npy"], 1),
+    (["codec", "encode", "{tmp}/junk.blsc", "{tmp}/o.blsc"], 2),
+    (["sweep", "plan", "{tmp}/missing.toml"], 2),
+    (["build", "--channels", "3", "--out", "{tmp}/b"], 2),
+])
+def test_whole_cli_exit_codes_and_one_line(tmp_path, args, code):
+    data, _ = encode(np.zeros((100, 2)), 30000.0, CodecParams(block_size=50))
+    (tmp_path / "s.blsc").write_bytes(data)
+    (tmp_path / "junk.blsc").write_bytes(b"junk" * 20)
+    res = run(*[a.format(tmp=tmp_path) for a in args])
+    one_error_line(res, code)
