@@ -18,8 +18,8 @@ Sources
 
 from __future__ import annotations
 
-from bioloop.gateware.layouts import FCLK_HZ
-from bioloop.gateware.regmap import RegisterMap
+from bioloop.host.layouts import FCLK_HZ
+from bioloop.host.regmap import RegisterMap
 
 __all__ = ["PART", "BOARD", "BOARD_PART_PATTERN", "FCLK0_HZ", "GP0_BASE", "GP0_END", "CSR_BASE",
            "DMA_BASE", "DMA_NAME", "CORE_NAME", "CORE_MODULE", "CORE_VLNV", "S2MM_LENGTH",

@@ -5,9 +5,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .detector import Detector
-from .encoder import AEREncoder
+from .aer_encoder import AEREncoder
 from .layouts import SOURCE_BITS, TIMESTAMP_BITS, aer_stream, routed_stream, sample_stream
-from .router import AERRouter
+from .aer_router import AERRouter
 
 __all__ = ["AERPath"]
 

@@ -22,9 +22,9 @@ from amaranth.lib.wiring import In, Out
 
 from .aer_path import AERPath
 from .csr import AXI4LiteSignature, CSRBank
-from .encoder import lowest_set
+from .aer_encoder import lowest_set
 from .layouts import AERWord, sample_stream
-from .regmap import RegisterMap
+from bioloop.host.regmap import RegisterMap
 from .stim_path import StimPath
 
 __all__ = ["Core", "AEROutBeat", "PROBE_OFFSET", "LATENCY_BITS", "top_wrapper"]
@@ -71,7 +71,7 @@ class Core(wiring.Component):
     Members
     -------
     s_axil : In(AXI4LiteSignature(regmap.addr_width))
-        Control and status registers (:class:`~bioloop.gateware.regmap.RegisterMap`).
+        Control and status registers (:class:`~bioloop.host.regmap.RegisterMap`).
     samples : In(stream of SampleBeat)
         32-bit sample beats, channel 2i low, 2i+1 high, ``last`` (TLAST) on the
         final beat of each frame. Not ready while ``control.enable`` is 0 or the

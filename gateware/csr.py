@@ -2,9 +2,10 @@
 
 :class:`CSRBank` is an AXI4-Lite slave whose registers, counters, status
 bits and table write ports all come from one
-:class:`~bioloop.gateware.regmap.RegisterMap`; :class:`CSRBankModel` is its
-transaction-level Python model (the executable specification the cocotb
-bench scores against, and the register file of the ``model`` backend).
+:class:`~bioloop.host.regmap.RegisterMap`; its transaction-level Python model
+is :class:`bioloop.host.models.csr.CSRBankModel` (the executable specification
+the cocotb bench scores against, and the register file of the ``model``
+backend).
 
 AXI4-Lite behaviour
 -------------------
@@ -24,19 +25,34 @@ AXI4-Lite behaviour
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from bioloop.host.layouts import Layout
+from bioloop.host.models.csr import check_counter_bits as _check_counter_bits
+from bioloop.host.regmap import DATA_BITS, OKAY, SLVERR, Access, RegisterMap
+
+from . import layouts
 from .layouts import WritePort
-from .regmap import DATA_BITS, Access, RegisterMap
 
-__all__ = ["OKAY", "SLVERR", "AXI4LiteSignature", "CSRBank", "CSRBankModel"]
+__all__ = ["AXI4LiteSignature", "CSRBank", "field_shape", "table_shape"]
 
-#: AXI response codes (AMBA AXI4-Lite, IHI 0022).
-OKAY = 0b00
-SLVERR = 0b10
-_MAX32 = (1 << DATA_BITS) - 1
+
+
+def field_shape(f):
+    """The Amaranth shape of a register-map field."""
+    return signed(f.width) if f.signed else unsigned(f.width)
+
+
+def table_shape(t):
+    """The Amaranth shape of the data a table's ``WritePort`` carries."""
+    if t.layout is None:
+        (only,) = t.fields
+        return field_shape(only)
+    if isinstance(t.layout, Layout):
+        return layouts.struct_layout(t.layout)
+    return getattr(layouts, t.layout.__name__)     # a contract enum: its shaped twin
 
 
 class AXI4LiteSignature(wiring.Signature):
@@ -74,22 +90,16 @@ def _probes(regmap: RegisterMap) -> dict[str, int]:
     return widths
 
 
-def _check_counter_bits(counter_bits) -> int:
-    if not isinstance(counter_bits, int) or not 2 <= counter_bits <= DATA_BITS:
-        raise ValueError(f"counter_bits must be an integer in 2..{DATA_BITS}, not {counter_bits!r}")
-    return counter_bits
-
-
 def _bank_signature(regmap: RegisterMap) -> dict:
     members = {"s_axil": In(AXI4LiteSignature(regmap.addr_width))}
     counts = {}
     for f in regmap.fields():
         if f.access in (Access.RW,):
-            members[f.name] = Out(f.shape, init=f.reset)
+            members[f.name] = Out(field_shape(f), init=f.reset)
         elif f.access is Access.PULSE:
             members[f.name] = Out(1)
         elif f.access is Access.RO:
-            members[f.name] = In(f.shape)
+            members[f.name] = In(field_shape(f))
         elif f.access is Access.COUNTER and f.source is None:
             counts[f.name] = Out(f.inc_width)
     if counts:
@@ -97,7 +107,7 @@ def _bank_signature(regmap: RegisterMap) -> dict:
     for probe, width in _probes(regmap).items():
         members[probe] = In(wiring.Signature({"cycles": Out(width), "valid": Out(1)}))
     for t in regmap.tables:
-        members[t.name] = Out(WritePort(t.addr_width, t.shape))
+        members[t.name] = Out(WritePort(t.addr_width, table_shape(t)))
     return members
 
 
@@ -284,7 +294,7 @@ class CSRBank(wiring.Component):
                         m.d.sync += data.eq(words[f.word][f.lsb:f.lsb + f.width])
                     else:
                         for f in t.fields:
-                            member = t.shape[f.member]
+                            member = table_shape(t)[f.member]
                             m.d.sync += data[member.offset:member.offset + member.width].eq(
                                 words[f.word][f.lsb:f.lsb + f.width])
 
@@ -306,116 +316,3 @@ class CSRBank(wiring.Component):
         if f.source is None:
             return getattr(self.count, f.name)
         return getattr(self, f.source).valid
-
-
-class CSRBankModel:
-    """Transaction-level model of :class:`CSRBank` (same map, same semantics).
-
-    Writes and reads return what the bus would; datapath events are fed with
-    :meth:`increment` and :meth:`measure`; table commits and pulses are
-    appended to :attr:`table_writes` and :attr:`pulses`.
-
-    Attributes
-    ----------
-    table_writes : list of (str, int, dict)
-        ``(table, entry, {field: value})`` for every committed entry.
-    pulses : list of str
-        Names of pulse fields fired, in order.
-    """
-
-    def __init__(self, regmap: RegisterMap, counter_bits: int = DATA_BITS):
-        self.regmap = regmap
-        self.counter_max = (1 << _check_counter_bits(counter_bits)) - 1
-        self.values = {f.name: f.reset for f in regmap.fields() if f.access is not Access.CONST}
-        for f in regmap.fields(Access.PULSE, Access.COUNTER, Access.LATEST, Access.MAXIMUM,
-                               Access.W1C, Access.RO):
-            self.values[f.name] = 0
-        self.staged = {t.name: [0] * (t.words - 1) for t in regmap.tables}
-        self.table_writes: list[tuple[str, int, dict]] = []
-        self.pulses: list[str] = []
-
-    # -- datapath side --------------------------------------------------------------------
-
-    def increment(self, counter: str, n: int = 1) -> None:
-        """``n`` events of ``counter`` (sets the status bits it sources)."""
-        _, f = self.regmap.field(counter)
-        if f.access is not Access.COUNTER:
-            raise KeyError(f"{counter} is not a counter")
-        if n <= 0:
-            return
-        self.values[counter] = min(self.values[counter] + n, self.counter_max)
-        for s in self.regmap.fields(Access.W1C):
-            if s.source == counter:
-                self.values[s.name] = 1
-
-    def measure(self, probe: str, cycles: int) -> None:
-        """One latency measurement of ``cycles`` on ``probe``."""
-        for f in self.regmap.fields(Access.LATEST, Access.MAXIMUM, Access.COUNTER):
-            if f.source != probe:
-                continue
-            if f.access is Access.LATEST:
-                self.values[f.name] = cycles
-            elif f.access is Access.MAXIMUM:
-                self.values[f.name] = max(self.values[f.name], cycles)
-            else:
-                self.increment(f.name)
-
-    # -- bus side -------------------------------------------------------------------------
-
-    def read(self, addr: int) -> tuple[int, int]:
-        """``(data, resp)`` of an AXI read of byte address ``addr``."""
-        hit = self.regmap.decode(addr)
-        if hit is None:
-            return 0, SLVERR
-        if hit[0] == "table":
-            return 0, OKAY
-        reg = hit[1]
-        value = 0
-        for f in reg.fields:
-            if f.access is Access.CONST:
-                value |= f.encode(f.reset)
-            elif f.access is not Access.PULSE:
-                value |= f.encode(self.values[f.name])
-        return value, OKAY
-
-    def write(self, addr: int, data: int, strb: int = 0xF) -> int:
-        """Apply an AXI write; returns BRESP."""
-        hit = self.regmap.decode(addr)
-        if hit is None:
-            return SLVERR
-        mask = 0
-        for b in range(4):
-            if strb >> b & 1:
-                mask |= 0xFF << (8 * b)
-        wm = data & mask
-        if hit[0] == "table":
-            _, t, entry, word = hit
-            if word < t.words - 1:
-                self.staged[t.name][word] = wm
-            else:
-                words = [*self.staged[t.name], wm]
-                self.table_writes.append((t.name, entry, {f.name: f.decode(words[f.word])
-                                                          for f in t.fields}))
-            return OKAY
-        reg = hit[1]
-        clear = False
-        for f in reg.fields:
-            if f.access is Access.RW:
-                old = f.encode(self.values[f.name])
-                self.values[f.name] = f.decode(wm | (old & ~mask))
-            elif f.access is Access.PULSE and wm >> f.lsb & 1:
-                self.pulses.append(f.name)
-                clear |= f.name == "clear_counters"
-            elif f.access is Access.W1C and wm >> f.lsb & 1:
-                self.values[f.name] = 0
-        if clear:
-            for f in self.regmap.fields(Access.COUNTER, Access.LATEST, Access.MAXIMUM):
-                self.values[f.name] = 0
-        return OKAY
-
-    def set_input(self, name: str, value: int) -> None:
-        """Drive a read-only (``ro``) input such as ``theta_value``."""
-        _, f = self.regmap.field(name)
-        if f.access is not Access.RO:
-            raise KeyError(f"{name} is not a read-only input")
-        self.values[name] = f.decode(f.encode(value))

@@ -5,22 +5,13 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .counter import count_saturating
+from bioloop.host.parameters import check_channels
+
 from .layouts import TIMESTAMP_BITS, Polarity, WritePort, sample_stream
 
-__all__ = ["Detector", "check_channels"]
+__all__ = ["Detector"]
 
 REFRACTORY_BITS = 16
-
-
-def check_channels(n_channels) -> int:
-    """Validate a channel count: an even integer from 2 to 4096."""
-    if not isinstance(n_channels, int) or isinstance(n_channels, bool):
-        raise TypeError(f"n_channels must be an int, not {type(n_channels).__name__}")
-    if n_channels < 2 or n_channels > 4096:
-        raise ValueError(f"n_channels must be in 2..4096, not {n_channels}")
-    if n_channels % 2:
-        raise ValueError(f"n_channels must be even (two channels per 32-bit beat), not {n_channels}")
-    return n_channels
 
 
 class Detector(wiring.Component):

@@ -18,10 +18,10 @@ def _designs():
     from .aer_path import AERPath
     from .core import Core
     from .detector import Detector
-    from .encoder import AEREncoder
+    from .aer_encoder import AEREncoder
     from .homeostasis import Homeostasis
-    from .lanes import StochasticLanes
-    from .router import AERRouter
+    from .stochastic_lanes import StochasticLanes
+    from .aer_router import AERRouter
     from .safety import Safety
     from .stim_path import StimPath
     from .stim_unit import StimUnit

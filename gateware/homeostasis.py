@@ -10,7 +10,7 @@ from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from bioloop.gateware.lanes import check_lanes, check_uint, lane_addr_width, validated
+from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
 from bioloop.gateware.layouts import ADDRESS_BITS, AERType, WritePort, aer_stream
 
 __all__ = ["Homeostasis", "COUNT_BITS", "TARGET_BITS", "GAIN_BITS", "SHIFT_BITS", "WINDOW_BITS"]

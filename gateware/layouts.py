@@ -1,91 +1,74 @@
 """Packed words and stream signatures shared by the gateware, the models and the tests.
 
-Each layout is defined once here (DESIGN.md §3); the Python models pack and
-unpack through :mod:`bioloop.host.aer`, which reads its field offsets from
-these same objects.
+The field lists and widths are defined once, in plain Python, in
+:mod:`bioloop.host.layouts` (DESIGN.md §3); this module builds the Amaranth
+layouts and shaped enums from them, so the gateware, the models, the driver
+and the host cannot disagree about a word.
 """
 
-from amaranth.hdl import signed
+from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import Out
+
+from bioloop.host import layouts as _contract
+from bioloop.host.layouts import (ADDRESS_BITS, FCLK_HZ, LANE_BITS, SOURCE_BITS,  # noqa: F401 (re-exported)
+                                  TIMESTAMP_BITS)
 
 __all__ = [
     "FCLK_HZ", "ADDRESS_BITS", "SOURCE_BITS", "TIMESTAMP_BITS", "LANE_BITS",
     "AERType", "AERWord", "SampleBeat", "Polarity", "Port", "RouteEntry", "RoutedEntry",
-    "aer_stream", "sample_stream", "routed_stream", "WritePort",
+    "aer_stream", "sample_stream", "routed_stream", "WritePort", "struct_layout",
 ]
 
-#: PYNQ-Z2 fabric clock FCLK0; every time in cycles converts to ns through this.
-FCLK_HZ = 100_000_000
 
-ADDRESS_BITS = 20
-SOURCE_BITS = 8
-TIMESTAMP_BITS = 32
-#: Stim lanes are addressed with 12 bits (up to 4096 lanes).
-LANE_BITS = 12
+def _shaped_enum(py_enum):
+    """An Amaranth ``IntEnum`` with the members of ``py_enum`` and its contract width.
 
-
-class AERType(enum.Enum, shape=4):
-    """Type field of an AER word (bits 28-31)."""
-    SPIKE = 0
-    STIM = 1
-    TICK = 2
-    OVERFLOW = 3
-
-
-#: 64-bit little-endian AER word: bits 0-19 address, 20-27 source,
-#: 28-31 type, 32-63 timestamp in frames.
-AERWord = data.StructLayout({
-    "address": ADDRESS_BITS,
-    "source": SOURCE_BITS,
-    "type": AERType,
-    "timestamp": TIMESTAMP_BITS,
-})
-assert AERWord.size == 64
-
-#: One 32-bit AXI-Stream beat of samples: channel 2i in the low half, 2i+1 in
-#: the high half, ``last`` on the final beat of a frame (TLAST).
-SampleBeat = data.StructLayout({
-    "data": data.ArrayLayout(signed(16), 2),
-    "last": 1,
-})
-
-
-class Polarity(enum.Enum, shape=2):
-    """Which side of the threshold a Detector channel watches.
-
-    A sample ``x`` is *beyond* a threshold magnitude ``θ`` when
-    ``x <= -θ`` (NEGATIVE), ``x >= θ`` (POSITIVE), or either (BOTH).
-    Equality counts as beyond. OFF disables the channel.
+    Members compare equal to the plain :mod:`bioloop.host.layouts` ones (both
+    are ints), and signals of this shape carry the enum's name into the RTL.
     """
-    NEGATIVE = 0
-    POSITIVE = 1
-    BOTH = 2
-    OFF = 3
+    ns = enum.EnumType.__prepare__(py_enum.__name__, (enum.IntEnum,))
+    for member in py_enum:
+        ns[member.name] = member.value
+    ns["__doc__"] = py_enum.__doc__
+    ns["__module__"] = __name__
+    ns["__qualname__"] = py_enum.__name__
+    return enum.EnumType(py_enum.__name__, (enum.IntEnum,), ns,
+                         shape=unsigned(_contract.ENUM_BITS[py_enum]))
 
 
-class Port(enum.Enum, shape=1):
-    """Destination port of a routing-table entry."""
-    STIM = 0
-    HOST = 1
+AERType = _shaped_enum(_contract.AERType)
+Polarity = _shaped_enum(_contract.Polarity)
+Port = _shaped_enum(_contract.Port)
+_ENUMS = {_contract.AERType: AERType, _contract.Polarity: Polarity, _contract.Port: Port}
 
 
-#: One routing-table entry as stored in block RAM: destination port, target
-#: (stim lane for STIM, relayed address for HOST) and signed Q8.8 weight.
-RouteEntry = data.StructLayout({
-    "port": Port,
-    "target": ADDRESS_BITS,
-    "weight": signed(16),
-})
+def _member_shape(m: _contract.Member):
+    if isinstance(m.width, _contract.Layout):
+        shape = struct_layout(m.width)
+    elif m.enum is not None:
+        shape = _ENUMS[m.enum]
+        assert shape.as_shape().width == m.width, m
+    else:
+        shape = signed(m.width) if m.signed else unsigned(m.width)
+    return data.ArrayLayout(shape, m.count) if m.count else shape
 
-#: A routed entry on the router's stim port: the entry plus the source
-#: address and timestamp of the SPIKE word that caused it.
-RoutedEntry = data.StructLayout({
-    "target": LANE_BITS,
-    "weight": signed(16),
-    "address": ADDRESS_BITS,
-    "timestamp": TIMESTAMP_BITS,
-})
+
+def struct_layout(layout: _contract.Layout) -> data.StructLayout:
+    """The Amaranth ``StructLayout`` of a :class:`bioloop.host.layouts.Layout` (same bits)."""
+    built = data.StructLayout({m.name: _member_shape(m) for m in layout.members})
+    assert built.size == layout.size, layout
+    return built
+
+
+#: 64-bit little-endian AER word (:data:`bioloop.host.layouts.AER_WORD`).
+AERWord = struct_layout(_contract.AER_WORD)
+#: One 32-bit AXI-Stream beat of samples (:data:`bioloop.host.layouts.SAMPLE_BEAT`).
+SampleBeat = struct_layout(_contract.SAMPLE_BEAT)
+#: One routing-table entry (:data:`bioloop.host.layouts.ROUTE_ENTRY`).
+RouteEntry = struct_layout(_contract.ROUTE_ENTRY)
+#: A routed entry on the router's stim port (:data:`bioloop.host.layouts.ROUTED_ENTRY`).
+RoutedEntry = struct_layout(_contract.ROUTED_ENTRY)
 
 
 def aer_stream() -> stream.Signature:

@@ -11,7 +11,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from bioloop.gateware.lanes import check_lanes, check_uint, validated
+from bioloop.host.parameters import check_lanes, check_uint, validated
 
 __all__ = ["Safety"]
 

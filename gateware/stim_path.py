@@ -11,7 +11,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from bioloop.gateware.homeostasis import Homeostasis
-from bioloop.gateware.lanes import StochasticLanes, validated
+from bioloop.gateware.stochastic_lanes import StochasticLanes
+from bioloop.host.parameters import validated
 from bioloop.gateware.layouts import TIMESTAMP_BITS, aer_stream, routed_stream
 from bioloop.gateware.safety import Safety
 from bioloop.gateware.stim_unit import StimUnit

@@ -11,7 +11,7 @@ from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from bioloop.gateware.lanes import check_lanes, check_uint, lane_addr_width, validated
+from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
 from bioloop.gateware.layouts import (
     ADDRESS_BITS, LANE_BITS, SOURCE_BITS, TIMESTAMP_BITS, AERType, AERWord, WritePort, aer_stream,
     routed_stream,

@@ -1,7 +1,10 @@
 """Packing and unpacking 64-bit AER words with numpy (DESIGN.md §3).
 
-Field offsets and widths come from the gateware's :data:`AERWord` layout, so
-the host, the models and the RTL cannot disagree about the word.
+Field offsets and widths come from :data:`bioloop.host.layouts.AER_WORD`, the
+field list the gateware builds its ``AERWord`` layout from, so the host, the
+models and the RTL cannot disagree about the word. Scalar words go through the
+contract's one :func:`bioloop.host.layouts.pack`; arrays apply the same offsets
+with numpy.
 """
 
 from __future__ import annotations
@@ -10,17 +13,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bioloop.gateware.layouts import AERType, AERWord
+from bioloop.host.layouts import AER_WORD, AERType
+from bioloop.host import layouts as _layouts
 
 __all__ = ["AERType", "AERFields", "pack", "unpack", "pack_one", "unpack_one", "FIELD_MAX"]
 
 
-def _field(name):
-    f = AERWord[name]
-    return f.offset, f.width
-
-
-_OFFSETS = {name: _field(name) for name in ("address", "source", "type", "timestamp")}
+_OFFSETS = {m.name: AER_WORD.field(m.name) for m in AER_WORD}
 #: Largest value each field can hold.
 FIELD_MAX = {name: (1 << w) - 1 for name, (_, w) in _OFFSETS.items()}
 
@@ -71,15 +70,10 @@ def unpack(words) -> AERFields:
 
 def pack_one(address: int, source: int, type: AERType | int, timestamp: int) -> int:
     """Pack one AER word into a Python int."""
-    return int(pack(address, source, int(type.value if isinstance(type, AERType) else type), timestamp))
+    return _layouts.pack(AER_WORD, address=address, source=source, type=int(type), timestamp=timestamp)
 
 
 def unpack_one(word: int) -> tuple[int, int, AERType | int, int]:
     """Unpack one AER word; the type is an :class:`AERType` where defined, else the raw value."""
-    f = unpack(np.uint64(word))
-    t = int(f.type)
-    try:
-        t = AERType(t)
-    except ValueError:
-        pass
-    return int(f.address), int(f.source), t, int(f.timestamp)
+    f = _layouts.unpack(AER_WORD, word)
+    return f["address"], f["source"], f["type"], f["timestamp"]

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bioloop.gateware.csr import SLVERR
+from bioloop.host.regmap import SLVERR
 
 from .bus import BusError, BusTimeout
 from .models.core import Core

@@ -16,7 +16,7 @@ control::
     words = drv.receive_words(timeout_s=0.1)
     drv.counters["detections"], drv.status, drv.latency_probe
 
-Every register name and offset comes from :mod:`bioloop.gateware.regmap`.
+Every register name and offset comes from :mod:`bioloop.host.regmap`.
 Values are checked against the map's range for the field *before* the bus
 is touched, and a bad value raises ``ValueError``/``TypeError`` naming the
 register (and the index for tables); nothing is written then. Tables are
@@ -31,8 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bioloop.gateware.layouts import FCLK_HZ, Polarity, Port
-from bioloop.gateware.regmap import ID_VALUE, VERSION, Access, RegisterMap
+from bioloop.host.layouts import FCLK_HZ, Polarity, Port
+from bioloop.host.regmap import ID_VALUE, VERSION, Access, RegisterMap
 
 from .bus import Bus, BusError, BusTimeout
 from .samples import check_codes
@@ -196,7 +196,7 @@ def _port(value) -> int:
 class Routes:
     """The routing table: per source address up to F entries ``(port, target, weight)``.
 
-    ``port`` is :class:`~bioloop.gateware.layouts.Port` or ``"stim"``/``"host"``;
+    ``port`` is :class:`~bioloop.host.layouts.Port` or ``"stim"``/``"host"``;
     ``target`` a stim lane (0..K-1) for STIM or a relayed address for HOST;
     ``weight`` a signed Q8.8 integer (256 = 1.0).
     """

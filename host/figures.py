@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bioloop.gateware.layouts import AERType, FCLK_HZ
+from bioloop.host.layouts import AERType, FCLK_HZ
 from bioloop.host import aer
 
 __all__ = ["raster", "control", "latency", "write_all", "raster_figure", "control_figure", "latency_figure",

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from bioloop.gateware.layouts import AERType, FCLK_HZ
+from bioloop.host.layouts import AERType, FCLK_HZ
 from bioloop.host import aer
 from bioloop.host.bioware.detection import SpikeDetector
 from bioloop.host.bioware.mea import MEAConfig

@@ -29,7 +29,7 @@ from bioloop.host.bioware import (AEREvent, AERToSCConverter, BioHybridSession, 
                                   CultureHealth, DetectedSpike, MEAConfig, MEAToAERTranscoder,
                                   SCToOptoEncoder, SpikeDetector, SpikeSorter, density_code)
 from bioloop.host.models.homeostasis import HomeostaticPlasticity
-from bioloop.host.models.lanes import StochasticLanes
+from bioloop.host.models.stochastic_lanes import StochasticLanes
 from bioloop.sim.measure import cpu_model
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "bioware.md"

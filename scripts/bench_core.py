@@ -6,7 +6,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from bioloop.gateware.layouts import FCLK_HZ
+from bioloop.host.layouts import FCLK_HZ
 from bioloop.host.backends import ModelBus
 from bioloop.host.driver import Driver
 from bioloop.sim.core_bench import culture_frames, measure_latency, speed_session

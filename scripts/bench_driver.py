@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bioloop.gateware.csr import SLVERR, CSRBankModel
-from bioloop.gateware.regmap import RegisterMap
+from bioloop.host.models.csr import CSRBankModel
+from bioloop.host.regmap import SLVERR
+from bioloop.host.regmap import RegisterMap
 from bioloop.host.driver import Driver
 from bioloop.sim.measure import cpu_model
 

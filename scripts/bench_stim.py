@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from bioloop.gateware.homeostasis import Homeostasis
-from bioloop.gateware.lanes import StochasticLanes as StochasticLanesRTL
+from bioloop.gateware.stochastic_lanes import StochasticLanes as StochasticLanesRTL
 from bioloop.gateware.stim_path import StimPath
-from bioloop.host.models.lanes import LFSR_PERIOD, StochasticLanes, scc
+from bioloop.host.models.stochastic_lanes import LFSR_PERIOD, StochasticLanes, scc
 from bioloop.sim import runner
 from bioloop.sim.measure import machine, markdown_table
 
@@ -42,7 +42,7 @@ def main():
     rtl = []
     for k, mode in ((64, "independent"), (8, "shared")):
         r = runner.run(lambda n_lanes, mode: StochasticLanesRTL(n_lanes, mode=mode),
-                       design=f"lanes_k{k}_{mode}", test_module="test_lanes",
+                       design=f"stochastic_lanes_k{k}_{mode}", test_module="test_stochastic_lanes",
                        bench_params={"n_lanes": k, "mode": mode})
         rtl.append([f"{mode}, K = {k}", r["cycles"], f'{r["scc_mean"]:+.6f}', f'{r["scc_max_abs"]:.6f}'])
 

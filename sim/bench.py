@@ -24,7 +24,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from bioloop.gateware.layouts import FCLK_HZ
+from bioloop.host.layouts import FCLK_HZ
 
 __all__ = ["TB", "StreamSource", "StreamSink", "wait_until", "write_table", "write_routes"]
 
@@ -106,7 +106,7 @@ async def write_table(tb: TB, port: str, entries) -> None:
 
 async def write_routes(tb: TB, table: dict, fanout: int) -> None:
     """Write a routing table ``{address: [(port, target, weight), ...]}`` into an AERRouter's ports."""
-    from bioloop.host.models.router import Route, pack_route
+    from bioloop.host.models.aer_router import Route, pack_route
     await write_table(tb, "table_write", [(a * fanout + j, pack_route(Route(*r)))
                                           for a, routes in table.items() for j, r in enumerate(routes)])
     await write_table(tb, "fanout_write", [(a, len(routes)) for a, routes in table.items()])

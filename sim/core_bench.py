@@ -33,7 +33,7 @@ import random
 
 import numpy as np
 
-from bioloop.gateware.layouts import AERType
+from bioloop.host.layouts import AERType
 from bioloop.sim import runner
 
 __all__ = ["ELECTRODES", "culture_frames", "noise_thresholds", "latency_frames", "latency_program",

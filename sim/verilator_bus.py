@@ -27,9 +27,9 @@ from cocotb.task import resume
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from bioloop.gateware.csr import SLVERR
-from bioloop.gateware.layouts import FCLK_HZ
-from bioloop.gateware.regmap import RegisterMap
+from bioloop.host.regmap import SLVERR
+from bioloop.host.layouts import FCLK_HZ
+from bioloop.host.regmap import RegisterMap
 from bioloop.host.backends import (BusTiming, FrameLeds, SimulatedBus, WordQueue, check_address, check_beats,
                                    send_timeout)
 from bioloop.host.bus import BusError

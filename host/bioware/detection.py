@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from bioloop.gateware.layouts import Polarity
+from bioloop.host.layouts import Polarity
 from bioloop.host.noise import MAD_TO_SIGMA, mad_sigma
 from bioloop.host.samples import check_codes
 

@@ -54,7 +54,7 @@ class _LaneStates:
     """
 
     def __init__(self, seed0: int):
-        from bioloop.host.models.lanes import lane_seed, lfsr_states
+        from bioloop.host.models.stochastic_lanes import lane_seed, lfsr_states
         self._seed = lambda k: lane_seed(seed0, k)
         self._states = lfsr_states
         self._rows: dict[tuple[int, int], np.ndarray] = {}

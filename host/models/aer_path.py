@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .detector import Detector
-from .encoder import AEREncoder
-from .router import AERRouter, RoutedEntry
+from .aer_encoder import AEREncoder
+from .aer_router import AERRouter, RoutedEntry
 
 __all__ = ["AERPath", "DETECTOR_LATENCY"]
 

@@ -22,16 +22,16 @@ from collections import deque
 import numba
 import numpy as np
 
-from bioloop.gateware.layouts import AERType, Port
-from bioloop.gateware.regmap import RegisterMap
-from bioloop.gateware.csr import CSRBankModel
+from bioloop.host.layouts import AERType, Port
+from bioloop.host.regmap import RegisterMap
+from bioloop.host.models.csr import CSRBankModel
 from bioloop.host.aer import pack_one
 
 from .aer_path import AERPath
 from .detector import beyond
 from .homeostasis import Homeostasis, HomeostasisConstants
-from .lanes import StochasticLanes
-from .router import Route
+from .stochastic_lanes import StochasticLanes
+from .aer_router import Route
 from .safety import Safety
 from .stim_unit import StimUnit, leak as leak_acc
 

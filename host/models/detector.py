@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bioloop.gateware.layouts import Polarity
+from bioloop.host.layouts import Polarity
+from bioloop.host.parameters import check_channels
 
 __all__ = ["Detector", "beats_from_frames", "beyond"]
 
@@ -52,7 +53,6 @@ class Detector:
     """
 
     def __init__(self, n_channels: int, thresholds=None, polarity=None, refractory: int = 0):
-        from bioloop.gateware.detector import check_channels
         self.n_channels = check_channels(n_channels)
         self.thresholds = np.full(n_channels, 0x7FFF, np.int16) if thresholds is None else \
             self._checked(thresholds, "thresholds", 0, 0x7FFF, np.int16)

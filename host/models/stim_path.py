@@ -20,7 +20,7 @@ import numpy as np
 
 from bioloop.host.aer import AERType
 from bioloop.host.models.homeostasis import Homeostasis
-from bioloop.host.models.lanes import StochasticLanes
+from bioloop.host.models.stochastic_lanes import StochasticLanes
 from bioloop.host.models.safety import Safety
 from bioloop.host.models.stim_unit import StimUnit
 

@@ -14,8 +14,8 @@ import pytest
 
 from bioloop.boards import pynq_z2
 from bioloop.boards.pynq_backend import BoardUnavailable, PynqBus
-from bioloop.gateware.csr import CSRBankModel
-from bioloop.gateware.regmap import RegisterMap
+from bioloop.host.models.csr import CSRBankModel
+from bioloop.host.regmap import RegisterMap
 from bioloop.host.bus import Bus, BusTimeout
 from bioloop.host.driver import Driver
 

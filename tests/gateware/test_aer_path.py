@@ -12,7 +12,7 @@ from bioloop.gateware.aer_path import AERPath
 from bioloop.gateware.layouts import AERType, Polarity, Port
 from bioloop.host import aer
 from bioloop.host.models import aer_path as model
-from bioloop.host.models import router as router_model
+from bioloop.host.models import aer_router as router_model
 from bioloop.host.models.detector import Detector as DetectorModel
 from bioloop.sim import runner
 from bioloop.sim.bench import TB, wait_until, write_routes

@@ -31,7 +31,8 @@ import numpy as np
 import pytest
 
 from bioloop.gateware.core import Core
-from bioloop.gateware.csr import OKAY, SLVERR, CSRBankModel
+from bioloop.host.models.csr import CSRBankModel
+from bioloop.host.regmap import OKAY, SLVERR
 from bioloop.gateware.layouts import AERType
 from bioloop.host.aer import unpack
 from bioloop.host.backends import BusTiming, ModelBus

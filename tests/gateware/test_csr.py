@@ -1,6 +1,6 @@
 """CSRBank on Verilator against CSRBankModel, through cocotbext-axi and raw AXI4-Lite.
 
-The scoreboard is :class:`bioloop.gateware.csr.CSRBankModel`; the bus
+The scoreboard is :class:`bioloop.host.models.csr.CSRBankModel`; the bus
 traffic comes from cocotbext-axi's ``AxiLiteMaster`` (an independent AXI
 implementation) with random pauses on all five channels, and from a raw
 driver that forces AW before W, W before AW and both in the same cycle.
@@ -13,8 +13,10 @@ import time
 
 import pytest
 
-from bioloop.gateware.csr import OKAY, SLVERR, CSRBank, CSRBankModel
-from bioloop.gateware.regmap import Access, RegisterMap
+from bioloop.gateware.csr import CSRBank
+from bioloop.host.models.csr import CSRBankModel
+from bioloop.host.regmap import OKAY, SLVERR
+from bioloop.host.regmap import Access, RegisterMap
 from bioloop.sim import runner
 
 LONG = os.environ.get("BIOLOOP_LONG") == "1"
@@ -44,8 +46,7 @@ def _decode_port(table, raw: int) -> dict:
         if f.member is None:
             off, width = 0, f.width
         else:
-            member = table.shape[f.member]
-            off, width = member.offset, member.width
+            off, width = table.layout.field(f.member)
         v = (raw >> off) & ((1 << width) - 1)
         if f.signed and v >> (width - 1):
             v -= 1 << width

@@ -9,7 +9,7 @@ from bioloop.host import aer
 from bioloop.host.bioware import (AEREvent, AERToSCConverter, DetectedSpike, MEAToAERTranscoder,
                                   SCToOptoEncoder, decode_bitstream_rate, density_code,
                                   events_to_words, words_to_events)
-from bioloop.host.models.lanes import LFSR_PERIOD, StochasticLanes
+from bioloop.host.models.stochastic_lanes import LFSR_PERIOD, StochasticLanes
 
 
 def sp(ch, t):

@@ -356,7 +356,7 @@ def test_other_layouts(mea, n):
 
 
 def test_gateware_pdm_lanes_drive_the_opsin_like_their_density():
-    from bioloop.host.models.lanes import StochasticLanes
+    from bioloop.host.models.stochastic_lanes import StochasticLanes
 
     cfg = SMALL.with_noise(white_uv_rms=0.0, pink_uv_rms=0.0)
     codes = np.zeros(60, np.int64)

@@ -1,6 +1,6 @@
 """Driver over a bus backed by CSRBankModel: accessors, range checks, streams, timeouts.
 
-The truth for every register access is :class:`bioloop.gateware.csr.CSRBankModel`
+The truth for every register access is :class:`bioloop.host.models.csr.CSRBankModel`
 (the model the CSR bank's cocotb bench scores the RTL against); the truth for
 sample packing is DESIGN.md §3 written out with Python integers.
 """
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bioloop.gateware.csr import SLVERR, CSRBankModel
+from bioloop.host.models.csr import CSRBankModel
+from bioloop.host.regmap import SLVERR
 from bioloop.gateware.layouts import Polarity, Port
-from bioloop.gateware.regmap import ID_VALUE, Access, RegisterMap
+from bioloop.host.regmap import ID_VALUE, Access, RegisterMap
 from bioloop.host.bus import Bus, BusError, BusTimeout
 from bioloop.host.driver import Driver, DriverError, LatencyProbe
 

@@ -14,7 +14,7 @@ from bioloop.host.models.homeostasis import (
     Homeostasis, HomeostasisConstants, HomeostaticPlasticity, homeostasis_constants,
     homeostasis_update,
 )
-from bioloop.host.models.lanes import (
+from bioloop.host.models.stochastic_lanes import (
     LFSR_PERIOD, LFSR_TAPS, StochasticLanes, lane_seed, lfsr_states, lfsr_step, scc,
     shared_permutation,
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from bioloop.gateware.layouts import LANE_BITS, AERType, Port
+from bioloop.host.layouts import LANE_BITS, ROUTE_ENTRY, ROUTED_ENTRY, AERType, Port, pack, unpack
+from bioloop.host.parameters import check_addresses, check_fanout
 from bioloop.host.aer import pack_one, unpack_one
 
 __all__ = ["AERRouter", "Route", "RoutedEntry", "unpack_routed", "pack_route"]
@@ -18,31 +19,21 @@ class Route(NamedTuple):
 
 
 class RoutedEntry(NamedTuple):
-    """An entry on the stim port (fields of :data:`bioloop.gateware.layouts.RoutedEntry`)."""
+    """An entry on the stim port (fields of :data:`bioloop.host.layouts.ROUTED_ENTRY`)."""
     target: int
     weight: int
     address: int
     timestamp: int
 
 
-def _fields(layout):
-    return {name: (layout[name].offset, layout[name].width) for name in ("target", "weight", "address", "timestamp")}
-
-
 def unpack_routed(value: int) -> RoutedEntry:
-    """Decode a packed :data:`bioloop.gateware.layouts.RoutedEntry` (weight sign-extended)."""
-    from bioloop.gateware.layouts import RoutedEntry as layout
-    f = {name: (value >> off) & ((1 << w) - 1) for name, (off, w) in _fields(layout).items()}
-    if f["weight"] & 0x8000:
-        f["weight"] -= 1 << 16
-    return RoutedEntry(**f)
+    """Decode a packed :data:`bioloop.host.layouts.ROUTED_ENTRY` (weight signed)."""
+    return RoutedEntry(**unpack(ROUTED_ENTRY, value))
 
 
 def pack_route(route: Route) -> int:
-    """Encode a table entry as the :data:`bioloop.gateware.layouts.RouteEntry` bits the write port takes."""
-    from bioloop.gateware.layouts import RouteEntry as layout
-    return ((Port(route.port).value << layout["port"].offset) | (route.target << layout["target"].offset)
-            | ((route.weight & 0xFFFF) << layout["weight"].offset))
+    """Encode a table entry as the :data:`bioloop.host.layouts.ROUTE_ENTRY` bits the write port takes."""
+    return pack(ROUTE_ENTRY, port=int(route.port), target=route.target, weight=route.weight)
 
 
 class StepOut(NamedTuple):
@@ -53,11 +44,9 @@ class StepOut(NamedTuple):
 
 
 class AERRouter:
-    """Model of :class:`bioloop.gateware.router.AERRouter`; one :meth:`step` per clock edge."""
+    """Model of :class:`bioloop.gateware.aer_router.AERRouter`; one :meth:`step` per clock edge."""
 
     def __init__(self, n_addresses: int, fanout: int = 16):
-        from bioloop.gateware.encoder import check_addresses
-        from bioloop.gateware.router import check_fanout
         self.n = check_addresses(n_addresses)
         self.fanout = check_fanout(fanout)
         self.table: list[list[Route]] = [[Route(Port.STIM, 0, 0)] * fanout for _ in range(n_addresses)]

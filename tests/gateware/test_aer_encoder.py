@@ -5,10 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from bioloop.gateware.encoder import AEREncoder
+from bioloop.gateware.aer_encoder import AEREncoder
 from bioloop.gateware.layouts import AERType
 from bioloop.host import aer
-from bioloop.host.models import encoder as model
+from bioloop.host.models import aer_encoder as model
 from bioloop.sim import runner
 
 LONG = os.environ.get("BIOLOOP_LONG") == "1"
@@ -193,7 +193,7 @@ async def stale_flush(dut):
     (64, 16, 0.0), (64, 16, 0.5), (5, 6, 0.3), (1, 4, 0.7)])
 def test_encoder(n_addresses, ts_bits, backpressure):
     cycles = (4000 if LONG else 800)
-    report = runner.run(_factory, design="encoder", test_module="test_encoder",
+    report = runner.run(_factory, design="aer_encoder", test_module="test_aer_encoder",
                         bench_params={"n_addresses": n_addresses, "ts_bits": ts_bits,
                                       "backpressure": backpressure, "seed": n_addresses + 3,
                                       "cycles": cycles})

@@ -1,4 +1,4 @@
-"""StochasticLanes on Verilator against bioloop.host.models.lanes.
+"""StochasticLanes on Verilator against bioloop.host.models.stochastic_lanes.
 
 One bench, parametrized over K and the LFSR mode. It writes random density
 codes (with 0, 1, 0x8000 and 0xFFFF always among them) and records every
@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from cocotb.triggers import RisingEdge
 
-from bioloop.gateware.lanes import StochasticLanes as StochasticLanesRTL
-from bioloop.host.models.lanes import LFSR_PERIOD, StochasticLanes, scc
+from bioloop.gateware.stochastic_lanes import StochasticLanes as StochasticLanesRTL
+from bioloop.host.models.stochastic_lanes import LFSR_PERIOD, StochasticLanes, scc
 from bioloop.sim import bench, runner
 
 PERIOD_PLUS = LFSR_PERIOD + 257
@@ -104,14 +104,14 @@ async def lanes_full_period(dut):
 def test_lanes_bench(n_lanes, mode):
     params = {"n_lanes": n_lanes, "mode": mode}
     result = runner.run(lambda n_lanes, mode: StochasticLanesRTL(n_lanes, mode=mode),
-                        design=f"lanes_k{n_lanes}_{mode}", test_module="test_lanes",
+                        design=f"stochastic_lanes_k{n_lanes}_{mode}", test_module="test_stochastic_lanes",
                         bench_params=params)
     assert result["cycles"] > 2 * LFSR_PERIOD
 
 
 def test_shared_permutation_matches_model():
-    from bioloop.gateware.lanes import _shared_permutation
-    from bioloop.host.models.lanes import shared_permutation
+    from bioloop.gateware.stochastic_lanes import _shared_permutation
+    from bioloop.host.models.stochastic_lanes import shared_permutation
     for k in range(300):
         assert _shared_permutation(k) == shared_permutation(k)
         assert sorted(shared_permutation(k)) == list(range(16))

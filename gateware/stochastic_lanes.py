@@ -1,63 +1,23 @@
 """StochasticLanes: one LFSR pulse-density stream per stim lane (DESIGN.md §4).
 
-Bit-exact with :mod:`bioloop.host.models.lanes`, which states the rules
+Bit-exact with :mod:`bioloop.host.models.stochastic_lanes`, which states the rules
 (polynomial, shift direction, compare-then-step, seeds, shared-mode
 permutations) and is what the benches compare against.
 """
 
 from __future__ import annotations
 
-import functools
-
 from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from bioloop.gateware.layouts import LANE_BITS, WritePort
+from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
 
-__all__ = ["StochasticLanes", "lane_addr_width", "check_lanes", "check_uint", "validated"]
+__all__ = ["StochasticLanes"]
 
 _TAPS = (15, 13, 12, 10)     # x^16 + x^14 + x^13 + x^11 + 1, feedback into bit 0
 _MODES = ("independent", "shared")
-
-
-def check_lanes(n_lanes) -> int:
-    """Validate K, the number of stim lanes (1 .. 2^LANE_BITS)."""
-    if isinstance(n_lanes, bool) or not isinstance(n_lanes, int):
-        raise TypeError(f"n_lanes must be an int, not {type(n_lanes).__name__} {n_lanes!r}")
-    if not 1 <= n_lanes <= 1 << LANE_BITS:
-        raise ValueError(f"n_lanes must be in 1..{1 << LANE_BITS} (LANE_BITS={LANE_BITS}), not {n_lanes}")
-    return n_lanes
-
-
-def check_uint(name: str, value, bits: int, minimum: int = 0) -> int:
-    """Validate an integer elaboration parameter that must fit ``bits`` unsigned bits."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__} {value!r}")
-    if not minimum <= value <= (1 << bits) - 1:
-        raise ValueError(f"{name} must be in {minimum}..{(1 << bits) - 1}, not {value}")
-    return value
-
-
-def validated(init):
-    """Decorate a component's ``__init__``: when it rejects a parameter, the half-built
-    component (and any sub-components it already made) must not warn "created but never used"
-    on top of the exception."""
-    @functools.wraps(init)
-    def wrapper(self, *args, **kwargs):
-        try:
-            init(self, *args, **kwargs)
-        except (TypeError, ValueError):
-            for obj in (self, *vars(self).values()):
-                if hasattr(obj, "_MustUse__used"):
-                    obj._MustUse__silence = True
-            raise
-    return wrapper
-
-
-def lane_addr_width(n_lanes: int) -> int:
-    """Address width of a per-lane table's write port (at least 1)."""
-    return max(1, (n_lanes - 1).bit_length())
 
 
 def _lane_seed(seed0: int, k: int) -> int:
@@ -65,7 +25,7 @@ def _lane_seed(seed0: int, k: int) -> int:
 
 
 def _shared_permutation(k: int) -> tuple[int, ...]:
-    # Same formula as bioloop.host.models.lanes.shared_permutation (a test checks they agree).
+    # Same formula as bioloop.host.models.stochastic_lanes.shared_permutation (a test checks they agree).
     a, b = 2 * (k % 8) + 1, (k // 8) % 16
     return tuple((a * i + b) % 16 for i in range(16))
 

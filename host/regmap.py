@@ -4,7 +4,8 @@ Everything that knows a register address takes it from here: the CSR bank
 (:mod:`bioloop.gateware.csr`), the generated ``hdl/regmap.json``,
 ``hdl/regmap.h`` and ``docs/regmap.md`` (:mod:`bioloop.gateware.regmap_export`),
 and the host driver (:mod:`bioloop.host.driver`). No other module writes an
-address down.
+address down. The map is plain Python data (no amaranth), so the driver can
+use it on the board.
 
 The map is parametric in the number of recording channels ``N``, stim lanes
 ``K`` and route fanout ``F``. Scalar registers live in the first 4 KiB page
@@ -48,13 +49,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field as dc_field
 
-from amaranth.hdl import Shape, signed, unsigned
-
-from .layouts import ADDRESS_BITS, FCLK_HZ, Polarity, Port, RouteEntry
+from .layouts import ADDRESS_BITS, FCLK_HZ, ROUTE_ENTRY, Polarity
 
 __all__ = [
     "Access", "Field", "Register", "Table", "RegisterMap", "ID_VALUE", "VERSION",
-    "TABLE_BASE", "DATA_BITS",
+    "TABLE_BASE", "DATA_BITS", "OKAY", "SLVERR",
 ]
 
 #: ASCII "BLOP" — a fixed value the driver checks before trusting the map.
@@ -64,6 +63,9 @@ ID_VALUE = 0x424C4F50
 VERSION = (1 << 16) | 0
 #: AXI4-Lite data width.
 DATA_BITS = 32
+#: AXI response codes (AMBA AXI4-Lite, IHI 0022).
+OKAY = 0b00
+SLVERR = 0b10
 #: First byte address of the table windows (scalar registers stay below).
 TABLE_BASE = 0x1000
 _COUNTER_MAX = (1 << 32) - 1
@@ -121,7 +123,7 @@ class Field:
         For ``counter``: width of the increment port (events per cycle).
     member : str
         For fields of a multi-field table: the member of the table's
-        ``port_shape`` layout that carries the field.
+        ``layout`` that carries the field.
     """
     name: str
     width: int
@@ -155,10 +157,6 @@ class Field:
             raise ValueError(f"field {self.name}: reset {self.reset} outside {lo}..{hi}")
         object.__setattr__(self, "lo", lo)
         object.__setattr__(self, "hi", hi)
-
-    @property
-    def shape(self) -> Shape:
-        return signed(self.width) if self.signed else unsigned(self.width)
 
     @property
     def mask(self) -> int:
@@ -217,14 +215,17 @@ class Register:
 class Table:
     """A write-only table window: ``depth`` entries of ``words`` 32-bit words each.
 
-    The CSR bank drives a ``WritePort(addr_width, port_shape)`` for it; a write
-    to the last word of an entry commits the entry.
+    The CSR bank drives a ``WritePort(addr_width, shape)`` for it; a write
+    to the last word of an entry commits the entry. ``layout`` names what the
+    port carries when it is not a plain integer of the field's width: a
+    :class:`bioloop.host.layouts.Layout` whose members the fields fill
+    (``Field.member``), or an enumeration of :mod:`bioloop.host.layouts`.
     """
     name: str
     depth: int
     fields: tuple[Field, ...]
     doc: str = ""
-    port_shape: object = None
+    layout: object = None
     index: str = ""
     offset: int = -1
 
@@ -245,14 +246,6 @@ class Table:
     def size(self) -> int:
         """Bytes of the (power-of-two) window."""
         return 1 << (self.depth * self.stride - 1).bit_length()
-
-    @property
-    def shape(self):
-        """Shape of the data the bank's ``WritePort`` carries."""
-        if self.port_shape is not None:
-            return self.port_shape
-        (only,) = self.fields
-        return only.shape
 
 
 def _bits_for(n: int) -> int:
@@ -409,7 +402,7 @@ class RegisterMap:
             Table("polarity", N, (Field("polarity", 2, RW, hi=max(p.value for p in Polarity),
                                         doc="0 negative, 1 positive, 2 both"),),
                   "Detector polarity per channel (0 negative, 1 positive, 2 both)",
-                  port_shape=Polarity, index="channel"),
+                  layout=Polarity, index="channel"),
             Table("route_count", N, (Field("route_count", _bits_for(F), RW, hi=F, unit="entries"),),
                   "Number of route entries used per source address", index="channel"),
             Table("routes", N * F, (
@@ -419,7 +412,7 @@ class RegisterMap:
                 Field("route_weight", 16, RW, lsb=0, word=1, signed=True, unit="Q8.8", member="weight",
                       doc="Signed Q8.8 weight"),
             ), "Route entry slot of address c: index c*F + slot; word 1 commits",
-                port_shape=RouteEntry, index="channel*F+slot"),
+                layout=ROUTE_ENTRY, index="channel*F+slot"),
             Table("theta", K, (Field("theta", 16, RW, unit="Q8.8"),),
                   "StimUnit fire threshold θ_k (Homeostasis moves it)", index="lane"),
             Table("homeo_src", K, (Field("homeo_src", _bits_for(N - 1), RW, hi=N - 1,
@@ -451,7 +444,7 @@ class RegisterMap:
         placed, offset = [], TABLE_BASE
         for t in tables:
             offset = -(-offset // t.size) * t.size  # align to the window size
-            placed.append(Table(t.name, t.depth, t.fields, t.doc, t.port_shape, t.index, offset))
+            placed.append(Table(t.name, t.depth, t.fields, t.doc, t.layout, t.index, offset))
             offset += t.size
         return placed
 

@@ -8,9 +8,9 @@ import pytest
 import cocotb
 
 from bioloop.gateware.layouts import AERType, Port
-from bioloop.gateware.router import AERRouter
+from bioloop.gateware.aer_router import AERRouter
 from bioloop.host import aer
-from bioloop.host.models import router as model
+from bioloop.host.models import aer_router as model
 from bioloop.sim import runner
 from bioloop.sim.bench import TB, write_routes
 
@@ -156,7 +156,7 @@ async def throughput(dut):
 @pytest.mark.parametrize("n_addresses,fanout,idle,host_bp,stim_bp", [
     (64, 16, 0.0, 0.0, 0.0), (64, 16, 0.3, 0.4, 0.4), (8, 1, 0.2, 0.6, 0.1), (5, 3, 0.5, 0.1, 0.7)])
 def test_router(n_addresses, fanout, idle, host_bp, stim_bp):
-    report = runner.run(_factory, design="router", test_module="test_router",
+    report = runner.run(_factory, design="aer_router", test_module="test_aer_router",
                         bench_params={"n_addresses": n_addresses, "fanout": fanout, "idle": idle,
                                       "host_bp": host_bp, "stim_bp": stim_bp, "seed": 5 + fanout,
                                       "words": 2000 if LONG else 400})

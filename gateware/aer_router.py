@@ -5,19 +5,12 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .counter import count_saturating
-from .encoder import check_addresses
+from bioloop.host.parameters import check_addresses, check_fanout
+
 from .layouts import (LANE_BITS, AERType, AERWord, Port, RouteEntry, WritePort,
                       aer_stream, routed_stream)
 
-__all__ = ["AERRouter", "check_fanout"]
-
-
-def check_fanout(fanout) -> int:
-    if not isinstance(fanout, int) or isinstance(fanout, bool):
-        raise TypeError(f"fanout must be an int, not {type(fanout).__name__}")
-    if not 1 <= fanout <= 256:
-        raise ValueError(f"fanout must be in 1..256, not {fanout}")
-    return fanout
+__all__ = ["AERRouter"]
 
 
 class AERRouter(wiring.Component):

@@ -6,7 +6,8 @@ short and fast enough for thousands of addresses.
 
 from __future__ import annotations
 
-from bioloop.gateware.layouts import ADDRESS_BITS, AERType
+from bioloop.host.layouts import ADDRESS_BITS, AERType
+from bioloop.host.parameters import check_addresses
 from bioloop.host.aer import pack_one
 
 __all__ = ["AEREncoder"]
@@ -15,10 +16,9 @@ _MASK32 = (1 << 32) - 1
 
 
 class AEREncoder:
-    """Model of :class:`bioloop.gateware.encoder.AEREncoder`; one :meth:`step` per clock edge."""
+    """Model of :class:`bioloop.gateware.aer_encoder.AEREncoder`; one :meth:`step` per clock edge."""
 
     def __init__(self, n_addresses: int, ts_bits: int = 16, source: int = 0):
-        from bioloop.gateware.encoder import check_addresses
         self.n = check_addresses(n_addresses)
         if not 4 <= ts_bits <= 32:
             raise ValueError(f"ts_bits must be in 4..32, not {ts_bits}")

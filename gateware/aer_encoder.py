@@ -5,17 +5,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .counter import count_saturating
+from bioloop.host.parameters import check_addresses
+
 from .layouts import ADDRESS_BITS, SOURCE_BITS, TIMESTAMP_BITS, AERType, aer_stream
 
-__all__ = ["AEREncoder", "lowest_set", "check_addresses"]
-
-
-def check_addresses(n_addresses) -> int:
-    if not isinstance(n_addresses, int) or isinstance(n_addresses, bool):
-        raise TypeError(f"n_addresses must be an int, not {type(n_addresses).__name__}")
-    if not 1 <= n_addresses <= 4096:
-        raise ValueError(f"n_addresses must be in 1..4096, not {n_addresses}")
-    return n_addresses
+__all__ = ["AEREncoder", "lowest_set"]
 
 
 def lowest_set(m: Module, vector: Value, name: str) -> tuple[Signal, Signal]:

@@ -1,0 +1,95 @@
+"""Checks of elaboration parameters, shared by every gateware component and its model.
+
+A block and its model take the same parameters and must refuse the same
+values with the same message, so each check is written once, here, in plain
+Python (the models run on the board without amaranth). Wrong type raises
+``TypeError``, right type but out of range ``ValueError``, naming the
+parameter and the allowed range.
+
+:func:`validated` wraps a component's ``__init__`` so that a refused
+component does not also warn "created but never used" (Amaranth's
+``UnusedElaboratable``) on top of the exception.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .layouts import LANE_BITS
+
+__all__ = [
+    "check_int", "check_uint", "check_addresses", "check_channels", "check_fanout",
+    "check_lanes", "lane_addr_width", "validated", "silence_unused",
+]
+
+#: Largest number of recording channels (and AER addresses) a core takes.
+MAX_CHANNELS = 4096
+#: Largest route fanout.
+MAX_FANOUT = 256
+
+
+def check_int(name: str, value, lo: int, hi: int) -> int:
+    """``value`` as an int in ``lo..hi``, else ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__} {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, not {value}")
+    return value
+
+
+def check_uint(name: str, value, bits: int, minimum: int = 0) -> int:
+    """Validate an integer parameter that must fit ``bits`` unsigned bits."""
+    return check_int(name, value, minimum, (1 << bits) - 1)
+
+
+def check_addresses(n_addresses) -> int:
+    """Validate the number of AER addresses (1..4096)."""
+    return check_int("n_addresses", n_addresses, 1, MAX_CHANNELS)
+
+
+def check_channels(n_channels) -> int:
+    """Validate a channel count: an even integer from 2 to 4096."""
+    check_int("n_channels", n_channels, 2, MAX_CHANNELS)
+    if n_channels % 2:
+        raise ValueError(f"n_channels must be even (two channels per 32-bit beat), not {n_channels}")
+    return n_channels
+
+
+def check_fanout(fanout) -> int:
+    """Validate the route fanout F (1..256)."""
+    return check_int("fanout", fanout, 1, MAX_FANOUT)
+
+
+def check_lanes(n_lanes) -> int:
+    """Validate K, the number of stim lanes (1 .. 2^LANE_BITS)."""
+    if isinstance(n_lanes, bool) or not isinstance(n_lanes, int):
+        raise TypeError(f"n_lanes must be an int, not {type(n_lanes).__name__} {n_lanes!r}")
+    if not 1 <= n_lanes <= 1 << LANE_BITS:
+        raise ValueError(f"n_lanes must be in 1..{1 << LANE_BITS} (LANE_BITS={LANE_BITS}), not {n_lanes}")
+    return n_lanes
+
+
+def lane_addr_width(n_lanes: int) -> int:
+    """Address width of a per-lane table's write port (at least 1)."""
+    return max(1, (n_lanes - 1).bit_length())
+
+
+def silence_unused(*objs) -> None:
+    """Mark components as deliberately unused (Amaranth's ``MustUse``): they were refused."""
+    for obj in objs:
+        if hasattr(obj, "_MustUse__used"):
+            obj._MustUse__silence = True
+
+
+def validated(init):
+    """Decorate a component's ``__init__``: when it rejects a parameter, the half-built
+    component (and any sub-components it already made) must not warn "created but never used"
+    on top of the exception."""
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except (TypeError, ValueError):
+            silence_unused(self, *vars(self).values())
+            raise
+    return wrapper
