@@ -120,7 +120,7 @@ def _core_verilog(N: int, K: int, F: int) -> str:
 
 
 def _manifest(board: str, N: int, K: int, F: int, csr_range: int, core_sha256: str) -> dict:
-    from bioloop.gateware.regmap import ID_VALUE, VERSION
+    from bioloop.host.regmap import ID_VALUE, VERSION
 
     from .vivado import pinned_lanes
     facts = BOARDS[board]

@@ -29,7 +29,7 @@ from amaranth.hdl import Shape
 from amaranth.lib.wiring import Out
 
 from bioloop.gateware.csr import AXI4LiteSignature
-from bioloop.gateware.regmap import DATA_BITS, RegisterMap
+from bioloop.host.regmap import DATA_BITS, RegisterMap
 
 from .pynq_z2 import CORE_MODULE, FCLK0_HZ
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bioloop.boards import manifest
 from bioloop.boards.build import BuildFolder, generate
-from bioloop.gateware.regmap import ID_VALUE, VERSION
+from bioloop.host.regmap import ID_VALUE, VERSION
 from bioloop.host.cli import main
 
 SMALL = ["--channels", "8", "--lanes", "4", "--fanout", "2"]

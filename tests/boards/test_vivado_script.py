@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from bioloop.boards.build import generate
-from bioloop.gateware.layouts import FCLK_HZ
-from bioloop.gateware.regmap import RegisterMap
+from bioloop.host.layouts import FCLK_HZ
+from bioloop.host.regmap import RegisterMap
 
 from vivado_stub import VivadoStub, parse_wrapper
 
