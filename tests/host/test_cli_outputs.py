@@ -96,6 +96,12 @@ def test_demo_run_folder_is_new_or_replaced_as_a_whole(tmp_path):
     listed = text.split("files: ")[1].split(", ")
     assert sorted(x.strip() for x in listed) == sorted(p.name for p in out.iterdir())
     lat_row = next(ln for ln in res.output.splitlines() if "loop latency probe" in ln)
+    # every output, receipt included, has the permissions of a plain new file (not the 0600 of a temp file)
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    modes = {p.name: os.stat(p).st_mode & 0o777 for p in out.iterdir()}
+    assert set(modes.values()) == {os.stat(plain).st_mode & 0o777}, modes
+    plain.unlink()
     assert lat_row.count("│") == 4 and lat_row.split("│")[3].strip()     # an "off" cell with content
     first = (out / "receipt.json").read_text()
     (out / "notes.txt").write_text("mine")
