@@ -61,13 +61,43 @@ class LatencyProbe(NamedTuple):
         return self.max * 1e9 / FCLK_HZ
 
 
-def _as_int_array(name: str, values, count: int) -> np.ndarray:
-    """``values`` broadcast to ``count`` int64s, refusing non-integers with their index."""
+def _range(lo: int, hi: int, unit: str = "") -> str:
+    return f"{lo}..{hi}" + (f" ({unit})" if unit else "")
+
+
+def _integer(name: str, value, lo: int, hi: int, unit: str = "") -> int:
+    """One rule for every value written to the core.
+
+    Integers (Python or numpy) are checked against ``lo..hi``; a float is
+    taken when it holds a whole number, so a float that does not (1.5, NaN,
+    inf) is a wrong value, ``ValueError``; anything else (strings, None,
+    booleans, containers) is a wrong type, ``TypeError``. Every message names
+    the register and its range.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} takes an integer {_range(lo, hi, unit)}, not the boolean {value!r}")
+    if isinstance(value, (int, np.integer)):
+        iv = int(value)
+    elif isinstance(value, (float, np.floating)):
+        if not math.isfinite(value) or value != math.floor(value):
+            raise ValueError(f"{name} = {float(value)!r} is not a whole number; it takes integers "
+                             f"{_range(lo, hi, unit)}")
+        iv = int(value)
+    else:
+        raise TypeError(f"{name} takes an integer {_range(lo, hi, unit)}, not {type(value).__name__} {value!r}")
+    if not lo <= iv <= hi:
+        raise ValueError(f"{name} = {iv} is out of range {_range(lo, hi, unit)}")
+    return iv
+
+
+def _as_int_array(name: str, values, count: int, lo: int, hi: int, unit: str = "") -> np.ndarray:
+    """``values`` broadcast to ``count`` int64s in ``lo..hi``, by the rule of :func:`_integer`."""
+    rng = _range(lo, hi, unit)
     a = np.asarray(values)
     if a.dtype == object or a.dtype.kind not in "iufb":
-        raise TypeError(f"{name} takes integers, not {a.dtype} values")
+        raise TypeError(f"{name} takes integers {rng}, not {a.dtype} values")
     if a.dtype.kind == "b":
-        raise TypeError(f"{name} takes integers, not booleans")
+        raise TypeError(f"{name} takes integers {rng}, not booleans")
     if a.ndim > 1:
         raise ValueError(f"{name} takes a scalar or a 1-D sequence, not shape {a.shape}")
     if a.ndim == 1 and a.shape[0] != count:
@@ -76,12 +106,11 @@ def _as_int_array(name: str, values, count: int) -> np.ndarray:
     if a.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(a) | (a != np.round(a)))
         if bad.size:
-            raise (ValueError if not np.isfinite(a[bad[0]]) else TypeError)(
-                f"{name}[{bad[0]}] = {float(a[bad[0]])!r} is not an integer")
-        return a.astype(np.int64)
-    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name}[{bad[0]}] = {float(a[bad[0]])!r} is not a whole number; it takes "
+                             f"integers {rng}")
+    elif a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
         i = int(np.argmax(a))
-        raise ValueError(f"{name}[{i}] = {int(a[i])} is out of range")
+        raise ValueError(f"{name}[{i}] = {int(a[i])} is out of range {rng}")
     return a.astype(np.int64)
 
 
@@ -152,8 +181,8 @@ class Table:
                 values = [self._convert(v) for v in values]
             else:
                 values = self._convert(values)
-        arr = _as_int_array(self.name, values, len(idx))
         f = self._field
+        arr = _as_int_array(self.name, values, len(idx), f.lo, f.hi, f.unit)
         bad = np.flatnonzero((arr < f.lo) | (arr > f.hi))
         if bad.size:
             j = int(bad[0])
@@ -221,22 +250,30 @@ class Routes:
 
     def _check_entries(self, address: int, entries) -> list[tuple[int, int, int]]:
         rm = self._drv.regmap
+        if isinstance(entries, (str, bytes)) or not hasattr(entries, "__iter__"):
+            raise TypeError(f"routes[{address}] takes a sequence of (port, target, weight) entries, "
+                            f"not {type(entries).__name__} {entries!r}")
         entries = list(entries)
         if len(entries) > rm.F:
             raise ValueError(f"routes[{address}]: {len(entries)} entries exceed the fanout F = {rm.F}")
         checked = []
         for slot, entry in enumerate(entries):
             try:
+                if isinstance(entry, (str, bytes)):
+                    raise TypeError
                 port, target, weight = entry
             except (TypeError, ValueError):
                 raise TypeError(f"routes[{address}][{slot}] must be (port, target, weight), "
                                 f"not {entry!r}") from None
             what = f"routes[{address}][{slot}]"
-            port = self._fields["route_port"].check(_port(port), f"{what} port")
-            target = self._fields["route_target"].check(target, f"{what} target")
-            if port == Port.STIM.value and target >= rm.K:
-                raise ValueError(f"{what} target = {target} is not a stim lane 0..{rm.K - 1}")
-            weight = self._fields["route_weight"].check(weight, f"{what} weight (Q8.8)")
+            f = self._fields
+            port = _integer(f"{what} port", _port(port), f["route_port"].lo, f["route_port"].hi)
+            if port == Port.STIM.value:      # a STIM target is a lane, whatever the field could hold
+                target = _integer(f"{what} target", target, 0, rm.K - 1, "stim lane")
+            else:
+                target = _integer(f"{what} target", target, f["route_target"].lo, f["route_target"].hi,
+                                  "relayed address")
+            weight = _integer(f"{what} weight", weight, f["route_weight"].lo, f["route_weight"].hi, "Q8.8")
             checked.append((port, target, weight))
         return checked
 
@@ -399,9 +436,15 @@ class Driver:
         reg, f = self.regmap.field(name)
         if f.access is not Access.RW:
             raise AttributeError(f"{name} is {f.access.value}, not writable")
-        if isinstance(value, bool) and f.width == 1:
+        if isinstance(value, (bool, np.bool_)) and f.width == 1:
             value = int(value)
-        value = f.check(value)
+        value = _integer(name, value, f.lo, f.hi, f.unit)
+        if name in ("theta_min", "theta_max"):
+            lo, hi = ((value, self._read_field("theta_max")) if name == "theta_min"
+                      else (self._read_field("theta_min"), value))
+            if lo > hi:
+                raise ValueError(f"{name} = {value} would put theta_min = {lo} above theta_max = {hi} (Q8.8); "
+                                 "set both with set_theta_limits(theta_min, theta_max)")
         word = f.encode(value)
         if len(reg.fields) > 1:
             # Keep the other rw fields of the register (e.g. control.enable); pulses stay 0.
@@ -416,6 +459,30 @@ class Driver:
         current = self._bus_read(reg.offset)
         keep = sum(o.mask for o in reg.fields if o.access is Access.RW)
         self._bus_write(reg.offset, (current & keep) | f.encode(1))
+
+    def set_theta_limits(self, theta_min, theta_max) -> None:
+        """Set the homeostasis clamps θ_min ≤ θ_max (Q8.8) together.
+
+        Both are checked first; they are written in the order that keeps
+        θ_min ≤ θ_max after each write (the attributes ``theta_min`` and
+        ``theta_max`` refuse a value that crosses the other).
+
+        Raises
+        ------
+        TypeError, ValueError
+            A value that is not an integer in range, or ``theta_min > theta_max``.
+        """
+        (_, fmin), (_, fmax) = self.regmap.field("theta_min"), self.regmap.field("theta_max")
+        lo = _integer("theta_min", theta_min, fmin.lo, fmin.hi, fmin.unit)
+        hi = _integer("theta_max", theta_max, fmax.lo, fmax.hi, fmax.unit)
+        if lo > hi:
+            raise ValueError(f"theta_min = {lo} is above theta_max = {hi} (Q8.8)")
+        if lo > self._read_field("theta_max"):
+            self._write_field("theta_max", hi)
+            self._write_field("theta_min", lo)
+        else:
+            self._write_field("theta_min", lo)
+            self._write_field("theta_max", hi)
 
     # -- control --------------------------------------------------------------------------
 

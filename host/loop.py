@@ -241,8 +241,7 @@ def program_core(driver, thresholds: np.ndarray, controlled: np.ndarray, s: Loop
     driver.homeo_target[:] = k.c_star
     driver.homeo_src[:] = [min(lane, N - 1) for lane in range(K)]
     driver.homeo_enable = bool(s.homeostasis)
-    driver.theta_min = s.theta_min_q88
-    driver.theta_max = s.theta_max_q88
+    driver.set_theta_limits(s.theta_min_q88, s.theta_max_q88)
     driver.theta[:] = s.theta0_q88
     driver.lane_codes[:] = s.lane_code
     pulse = _frames(s.pulse_ms, fs)

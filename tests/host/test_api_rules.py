@@ -72,3 +72,78 @@ def test_culture_refuses_a_field_cutoff_inside_the_minimum_distance():
     with pytest.raises(ConfigError, match="must exceed layout.soma_height_um = 50"):
         CultureConfig().with_layout(soma_height_um=50.0).with_field(cutoff_um=40.0)
     CultureConfig().with_field(cutoff_um=25.0)             # just beyond both is fine
+
+
+# -- the driver: wrong type TypeError, right type wrong value ValueError, naming register and range ------
+
+@pytest.fixture
+def drv():
+    from bioloop.host.backends import ModelBus
+    from bioloop.host.driver import Driver
+    return Driver(ModelBus(n_channels=8, n_lanes=4, fanout=2))
+
+
+@pytest.mark.parametrize("value, error, words", [
+    (1.5, ValueError, r"thresholds\[0\] = 1.5 is not a whole number; it takes integers 0..32767 \(ADC codes\)"),
+    (float("nan"), ValueError, r"thresholds\[0\] = nan is not a whole number; it takes integers 0..32767"),
+    (-1, ValueError, r"thresholds\[0\] = -1 is out of range 0..32767"),
+    ("400", TypeError, r"thresholds takes integers 0..32767 \(ADC codes\), not <U3 values"),
+    (True, TypeError, r"thresholds takes integers 0..32767 \(ADC codes\), not booleans"),
+])
+def test_table_values_follow_one_rule(drv, value, error, words):
+    with pytest.raises(error, match=words):
+        drv.thresholds[0] = value
+    drv.thresholds[0] = 400.0                                 # a whole float is an integer value
+    assert drv.thresholds[0] == 400
+
+
+@pytest.mark.parametrize("value, error, words", [
+    (float("nan"), ValueError, "refractory = nan is not a whole number; it takes integers 0.."),
+    (1.5, ValueError, "refractory = 1.5 is not a whole number"),
+    (float("inf"), ValueError, "refractory = inf is not a whole number"),
+    ("3", TypeError, "refractory takes an integer 0..[0-9]+.*, not str '3'"),
+    (None, TypeError, "refractory takes an integer 0..[0-9]+.*, not NoneType None"),
+    (-1, ValueError, "refractory = -1 is out of range 0.."),
+])
+def test_scalar_values_follow_the_same_rule(drv, value, error, words):
+    before = drv.refractory
+    with pytest.raises(error, match=words):
+        drv.refractory = value
+    assert drv.refractory == before
+
+
+def test_theta_min_above_theta_max_is_refused(drv):
+    drv.set_theta_limits(64, 512)
+    with pytest.raises(ValueError, match="theta_min = 600 above theta_max = 512"):
+        drv.theta_min = 600
+    with pytest.raises(ValueError, match="theta_min = 64 above theta_max = 10"):
+        drv.theta_max = 10
+    with pytest.raises(ValueError, match="theta_min = 900 is above theta_max = 800"):
+        drv.set_theta_limits(900, 800)
+    assert (drv.theta_min, drv.theta_max) == (64, 512)
+    drv.set_theta_limits(1000, 2000)                           # both above the old max: written max first
+    assert (drv.theta_min, drv.theta_max) == (1000, 2000)
+    drv.set_theta_limits(10, 20)                               # both below the old min: written min first
+    assert (drv.theta_min, drv.theta_max) == (10, 20)
+
+
+def test_routes_refuse_a_string_and_name_the_lane_range(drv):
+    writes = []
+    real = drv.bus.write32
+    drv.bus.write32 = lambda a, v: (writes.append(a), real(a, v))[1]
+    with pytest.raises(TypeError, match=r"routes\[0\] takes a sequence of \(port, target, weight\) entries, "
+                                        r"not str 'abc'"):
+        drv.routes.set(0, "abc")
+    with pytest.raises(TypeError, match=r"routes\[0\]\[0\] must be \(port, target, weight\), not 'abc'"):
+        drv.routes.set(0, ["abc"])
+    with pytest.raises(ValueError, match=r"routes\[0\]\[0\] target = -1 is out of range 0..3 \(stim lane\)"):
+        drv.routes.set(0, [("stim", -1, 256)])
+    with pytest.raises(ValueError, match=r"routes\[0\]\[0\] target = 4 is out of range 0..3 \(stim lane\)"):
+        drv.routes.set(0, [("stim", 4, 256)])
+    with pytest.raises(ValueError, match=r"routes\[0\]\[0\] weight = 1.5 is not a whole number"):
+        drv.routes.set(0, [("stim", 1, 1.5)])
+    with pytest.raises(TypeError, match=r"routes\[0\]\[0\] target takes an integer 0..3 \(stim lane\), not str"):
+        drv.routes.set(0, [("stim", "1", 256)])
+    assert writes == []                                        # everything checked before the first write
+    drv.routes.set(0, [("stim", 3, 256)])
+    assert drv.routes[0][0][1:] == (3, 256)

@@ -119,6 +119,10 @@ def test_scalars_round_trip_and_reject_out_of_range(bus, drv):
     for f in rm.fields(Access.RW):
         if f.name == "enable":
             continue
+        if f.name == "theta_min":          # room for θ_min's whole range under the check θ_min <= θ_max
+            drv.theta_max = rm.field("theta_max")[1].hi
+        if f.name == "theta_max":
+            drv.theta_min = rm.field("theta_min")[1].lo
         for value in (f.lo, f.hi, (f.lo + f.hi) // 2):
             setattr(drv, f.name, value)
             assert getattr(drv, f.name) == value
@@ -127,8 +131,11 @@ def test_scalars_round_trip_and_reject_out_of_range(bus, drv):
         for bad in (f.hi + 1, f.lo - 1):
             with pytest.raises(ValueError, match=f"^{f.name} = {bad} is out of range"):
                 setattr(drv, f.name, bad)
-        with pytest.raises(TypeError, match=f.name):
+        with pytest.raises(ValueError, match=f"^{f.name} = 1.5 is not a whole number; it takes integers "
+                                             f"{f.lo}..{f.hi}"):
             setattr(drv, f.name, 1.5)
+        with pytest.raises(TypeError, match=f"^{f.name} takes an integer {f.lo}..{f.hi}"):
+            setattr(drv, f.name, "1")
         assert len(bus.writes()) == before, f"{f.name}: a rejected value touched the bus"
 
 
@@ -203,7 +210,8 @@ def test_tables(bus, drv):
     ("homeo_src", 1, 8, r"homeo_src\[1\] = 8 is out of range 0..7"),
     ("lane_codes", 3, 1 << 16, r"lane_codes\[3\] = 65536 is out of range"),
     ("theta", slice(0, 2), [1, 2, 3], "theta got 3 values for 2 entries"),
-    ("theta", 0, float("nan"), r"theta\[0\] = nan is not an integer"),
+    ("theta", 0, float("nan"), r"theta\[0\] = nan is not a whole number"),
+    ("thresholds", 0, 1.5, r"thresholds\[0\] = 1.5 is not a whole number; it takes integers 0..32767"),
 ])
 def test_table_values_rejected_before_the_bus(bus, drv, name, key, value, message):
     before = len(bus.writes())
@@ -213,8 +221,6 @@ def test_table_values_rejected_before_the_bus(bus, drv, name, key, value, messag
 
 
 def test_table_type_and_index_errors(drv):
-    with pytest.raises(TypeError, match=r"thresholds\[0\] = 1.5 is not an integer"):
-        drv.thresholds[0] = 1.5
     with pytest.raises(TypeError, match="integers"):
         drv.thresholds[0] = "400"
     with pytest.raises(IndexError, match="out of range 0..7"):
@@ -241,10 +247,10 @@ def test_routes(bus, drv):
         drv.routes.get(1)
     n = len(bus.writes())
     bad = [
-        (5, [("stim", 4, 1)], r"routes\[5\]\[0\] target = 4 is not a stim lane 0..3"),
+        (5, [("stim", 4, 1)], r"routes\[5\]\[0\] target = 4 is out of range 0..3 \(stim lane\)"),
         (5, [("stim", 0, 1)] * 4, "4 entries exceed the fanout F = 3"),
         (5, [("host", 1 << 20, 1)], r"routes\[5\]\[0\] target = 1048576 is out of range"),
-        (5, [("stim", 0, 32768)], r"routes\[5\]\[0\] weight \(Q8.8\) = 32768 is out of range"),
+        (5, [("stim", 0, 32768)], r"routes\[5\]\[0\] weight = 32768 is out of range -32768..32767 \(Q8.8\)"),
         (5, [("laser", 0, 1)], "route port 'laser'"),
         (8, [], "source address 8 is out of range 0..7"),
     ]
@@ -348,6 +354,7 @@ def test_any_value_in_range_round_trips_and_any_outside_is_refused(data):
     drv = Driver(bus)
     f = data.draw(st.sampled_from([f for f in rm.fields(Access.RW)]))
     value = data.draw(st.integers(f.lo, f.hi))
+    drv.set_theta_limits(0, 0xFFFF)          # the range θ_min <= θ_max leaves both clamps all of theirs
     setattr(drv, f.name, value) if f.name != "enable" else drv._write_field("enable", value)
     assert bus.model.values[f.name] == value
     outside = data.draw(st.one_of(st.integers(f.hi + 1, f.hi + (1 << 40)),
