@@ -3,8 +3,12 @@
 A bench builds a :class:`TB` (clock, reset, cycle counter), attaches a
 :class:`StreamSource` to each ``lib.stream`` input and a :class:`StreamSink`
 to each output, and compares what the sink collected with the model. Every
-source takes an ``idle`` probability and every sink a ``backpressure``
-probability, so each interface is tested stalled and unstalled.
+source takes an ``idle`` and every sink a ``backpressure`` setting, so each
+interface is tested stalled and unstalled. A setting is either a probability
+(each cycle pauses with that probability, from the bench's seeded RNG) or,
+as cocotbext-axi's pause generators, a deterministic pattern: an iterable of
+per-cycle values, truthy meaning pause, advanced once per clock cycle, e.g.
+``itertools.cycle([1, 1, 1, 0])`` for one beat in four (see :func:`pauses`).
 
 Amaranth flattens a stream port ``name`` into ``name__valid``,
 ``name__ready`` and ``name__payload``; payloads are handled as integers
@@ -17,8 +21,11 @@ then, and a value written then is seen by the design at the next edge.
 
 from __future__ import annotations
 
+import itertools
+import numbers
 import random
 from collections import deque
+from collections.abc import Iterable, Iterator
 
 import cocotb
 from cocotb.clock import Clock
@@ -26,9 +33,49 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from bioloop.host.layouts import FCLK_HZ
 
-__all__ = ["TB", "StreamSource", "StreamSink", "wait_until", "write_table", "write_routes"]
+__all__ = ["TB", "StreamSource", "StreamSink", "pauses", "wait_until", "write_table", "write_routes"]
 
 CLOCK_PERIOD_NS = 1e9 / FCLK_HZ
+
+
+def pauses(setting, rng: random.Random) -> Iterator[bool]:
+    """Per-cycle pause decisions (True: pause this cycle) from an idle/backpressure setting.
+
+    Parameters
+    ----------
+    setting : float or iterable
+        A probability in [0, 1] (0: never pause, 1: always), drawn from
+        ``rng`` each cycle; or an iterable of per-cycle values, truthy
+        meaning pause (``itertools.cycle([1, 1, 1, 0])``; a list is
+        repeated; a finite iterator stops pausing when it ends).
+
+    Raises
+    ------
+    TypeError
+        Neither a real number nor an iterable (a bool or a string too).
+    ValueError
+        A probability outside [0, 1].
+    """
+    if isinstance(setting, (bool, str, bytes)):
+        raise TypeError(f"idle/backpressure must be a probability or an iterable of per-cycle "
+                        f"pauses, not {setting!r}")
+    if isinstance(setting, numbers.Real):
+        p = float(setting)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"idle/backpressure probability must be in [0, 1], not {setting!r}")
+        if p == 0.0:
+            return itertools.repeat(False)
+        if p == 1.0:
+            return itertools.repeat(True)
+        return (rng.random() < p for _ in itertools.repeat(None))
+    if isinstance(setting, (list, tuple)):
+        if not setting:
+            raise ValueError("an idle/backpressure pattern needs at least one value")
+        setting = itertools.cycle(setting)
+    if not isinstance(setting, Iterable):
+        raise TypeError(f"idle/backpressure must be a probability or an iterable of per-cycle "
+                        f"pauses, not {type(setting).__name__}")
+    return itertools.chain((bool(v) for v in setting), itertools.repeat(False))
 
 
 class TB:
@@ -76,10 +123,12 @@ class TB:
     async def cycles(self, n: int):
         await ClockCycles(self.clk, n)
 
-    def source(self, name: str, idle: float = 0.0, seed: int | None = None) -> "StreamSource":
+    def source(self, name: str, idle=0.0, seed: int | None = None) -> "StreamSource":
+        """A :class:`StreamSource` on input ``name``; ``idle``: see :func:`pauses`."""
         return StreamSource(self, name, idle, random.Random(self.rng.random() if seed is None else seed))
 
-    def sink(self, name: str, backpressure: float = 0.0, seed: int | None = None) -> "StreamSink":
+    def sink(self, name: str, backpressure=0.0, seed: int | None = None) -> "StreamSink":
+        """A :class:`StreamSink` on output ``name``; ``backpressure``: see :func:`pauses`."""
         return StreamSink(self, name, backpressure, random.Random(self.rng.random() if seed is None else seed))
 
 
@@ -113,19 +162,23 @@ async def write_routes(tb: TB, table: dict, fanout: int) -> None:
 
 
 class StreamSource:
-    """Drives a ``lib.stream`` input with payloads from a queue, with random idle cycles.
+    """Drives a ``lib.stream`` input with payloads from a queue, with idle cycles.
 
-    ``sent`` records ``(cycle, payload)`` for every completed handshake, where
-    ``cycle`` is the edge at which the handshake happened.
+    ``idle`` (:func:`pauses`) decides, each cycle, whether the source may
+    start a new beat; a beat once valid is held until its handshake (valid
+    never drops early). ``sent`` records ``(cycle, payload)`` for every
+    completed handshake, where ``cycle`` is the edge at which the handshake
+    happened.
     """
 
-    def __init__(self, tb: TB, name: str, idle: float, rng: random.Random):
+    def __init__(self, tb: TB, name: str, idle, rng: random.Random):
         self.tb = tb
         self.valid = getattr(tb.dut, f"{name}__valid")
         self.ready = getattr(tb.dut, f"{name}__ready")
         self.payload = getattr(tb.dut, f"{name}__payload")
         self.idle = idle
-        self.rng = rng
+        self._pause = pauses(idle, rng)
+        self._pattern = not isinstance(idle, numbers.Real)
         self.queue: deque[int] = deque()
         self.sent: list[tuple[int, int]] = []
         self.valid.value = 0
@@ -153,31 +206,37 @@ class StreamSource:
             if driving and int(self.ready.value):
                 self.sent.append((self.tb.cycle, self.queue.popleft()))
                 driving = False
-            if not driving and self.queue and not (self.idle and self.rng.random() < self.idle):
+            # A pattern advances every cycle; a probability is drawn only when it decides
+            # something (so random benches keep the stimulus they always had).
+            pause = next(self._pause) if self._pattern else False
+            if not driving and self.queue and not (pause or (not self._pattern and next(self._pause))):
                 self.payload.value = self.queue[0]
                 driving = True
             self.valid.value = int(driving)
 
 
 class StreamSink:
-    """Accepts a ``lib.stream`` output with random backpressure.
+    """Accepts a ``lib.stream`` output with backpressure (``ready`` low on paused cycles, :func:`pauses`).
 
     ``received`` records ``(cycle, payload)`` for every handshake;
     ``first_valid`` records the cycle at which each received word first
     showed ``valid`` (for latency measured "to valid").
     """
 
-    def __init__(self, tb: TB, name: str, backpressure: float, rng: random.Random):
+    def __init__(self, tb: TB, name: str, backpressure, rng: random.Random):
         self.tb = tb
         self.valid = getattr(tb.dut, f"{name}__valid")
         self.ready = getattr(tb.dut, f"{name}__ready")
         self.payload = getattr(tb.dut, f"{name}__payload")
         self.backpressure = backpressure
-        self.rng = rng
+        self._pause = pauses(backpressure, rng)
         self.received: list[tuple[int, int]] = []
         self.first_valid: list[int] = []
         self._valid_since = None
-        self.ready.value = 0 if backpressure >= 1 else 1
+        # before the first edge: a pattern's first value; a probability only when it is 1
+        # (no draw, so random benches keep the stimulus they always had)
+        first = next(self._pause) if not isinstance(backpressure, numbers.Real) else backpressure >= 1
+        self.ready.value = 0 if first else 1
         cocotb.start_soon(self._run())
 
     @property
@@ -194,5 +253,4 @@ class StreamSink:
                 self.received.append((self.tb.cycle, int(self.payload.value)))
                 self.first_valid.append(self._valid_since)
                 self._valid_since = None
-            stall = self.backpressure and self.rng.random() < self.backpressure
-            self.ready.value = 0 if stall else 1
+            self.ready.value = 0 if next(self._pause) else 1

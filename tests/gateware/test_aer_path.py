@@ -1,6 +1,5 @@
 """AERPath against its cycle-exact model and an event scoreboard on Verilator; L_aer (DESIGN.md §6)."""
 
-import os
 import time
 
 import numpy as np
@@ -18,7 +17,6 @@ from bioloop.sim import runner
 from bioloop.sim.bench import TB, wait_until, write_routes
 from bioloop.sim.stimulus import beat_payloads, spiking_frames
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 
 
 def _config(n, seed):
@@ -170,13 +168,16 @@ async def isolated_latency(dut):
 
 
 @pytest.mark.parametrize("n_channels,fanout,idle,host_bp,stim_bp,rate", [
-    (64, 16, 0.0, 0.0, 0.0, 0.01), (64, 16, 0.2, 0.3, 0.3, 0.01), (8, 4, 0.4, 0.5, 0.2, 0.05)])
-def test_aer_path(n_channels, fanout, idle, host_bp, stim_bp, rate):
+    (64, 16, 0.0, 0.0, 0.0, 0.01), (64, 16, 0.2, 0.3, 0.3, 0.01), (8, 4, 0.4, 0.5, 0.2, 0.05),
+    # deterministic idle and backpressure patterns (sim.bench.pauses: 1 = pause that cycle)
+    (8, 4, [1, 0], [0, 0, 1], [1, 1, 1, 0], 0.05)])
+@pytest.mark.parametrize("frames", [200, pytest.param(1000, marks=pytest.mark.long)])
+def test_aer_path(n_channels, fanout, idle, host_bp, stim_bp, rate, frames):
     report = runner.run(_factory, design="aer_path", test_module="test_aer_path",
                         bench_params={"n_channels": n_channels, "fanout": fanout, "idle": idle,
                                       "host_bp": host_bp, "stim_bp": stim_bp, "rate": rate,
                                       "seed": 21 + n_channels, "source": 0x5A,
-                                      "frames": 1000 if LONG else 200})
+                                      "frames": frames})
     assert report["detections"] > 50
     assert report["l_aer_isolated"] == 4
     if host_bp == 0 and stim_bp == 0 and idle == 0:

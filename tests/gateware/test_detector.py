@@ -1,6 +1,5 @@
 """Detector against its model on Verilator: randomized and directed (DESIGN.md §4)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ from bioloop.gateware.layouts import Polarity
 from bioloop.host.models import detector as model
 from bioloop.sim import runner
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 #: Cycles from the handshake of a beat to its detections on `spikes` (two register stages:
 #: the RAM read and the decision).
 LATENCY = 2
@@ -106,6 +104,11 @@ if cocotb is not None:
         # The frame-vectorised model agrees with the beat model.
         rows = model.Detector(tb.n, tb.thresholds, tb.polarity, refractory).process(frames)
         assert [tuple(r) for r in rows.tolist()] == [(f, c) for _, f, c in expected]
+        if isinstance(p["idle"], list) and p["idle"].count(0) == 1:
+            # a deterministic idle pattern with one active cycle per period, and a Detector that
+            # is always ready: exactly one handshake per period
+            sent = np.diff([c for c, _ in tb.src.sent])
+            assert set(sent.tolist()) == {len(p["idle"])}, sorted(set(sent.tolist()))
         if p["idle"] == 0:
             sent = [c for c, _ in tb.src.sent]
             # one beat per cycle: consecutive handshakes on consecutive cycles
@@ -226,9 +229,11 @@ if cocotb is not None:
         assert int(dut.detections.value) == 0 and int(dut.frames.value) == 0
 
 
-@pytest.mark.parametrize("n_channels,idle", [(2, 0.0), (64, 0.0), (64, 0.3), (6, 0.5)])
-def test_detector(n_channels, idle):
-    frames = (600 if LONG else 150) * (4 if n_channels <= 6 else 1)
+@pytest.mark.parametrize("n_channels,idle", [(2, 0.0), (64, 0.0), (64, 0.3), (6, 0.5),
+                                              (6, [1, 1, 1, 0])])   # one beat in four, deterministic
+@pytest.mark.parametrize("frames", [150, pytest.param(600, marks=pytest.mark.long)])
+def test_detector(n_channels, idle, frames):
+    frames *= 4 if n_channels <= 6 else 1
     report = runner.run(_factory, design="detector", test_module="test_detector",
                         bench_params={"n_channels": n_channels, "seed": 11 + n_channels,
                                       "idle": idle, "frames": frames})
