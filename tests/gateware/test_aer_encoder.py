@@ -1,6 +1,5 @@
 """AEREncoder against its cycle-exact model on Verilator (DESIGN.md §4)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ from bioloop.host import aer
 from bioloop.host.models import aer_encoder as model
 from bioloop.sim import runner
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 
 import cocotb
 from cocotb.triggers import RisingEdge
@@ -191,8 +189,8 @@ async def stale_flush(dut):
 
 @pytest.mark.parametrize("n_addresses,ts_bits,backpressure", [
     (64, 16, 0.0), (64, 16, 0.5), (5, 6, 0.3), (1, 4, 0.7)])
-def test_encoder(n_addresses, ts_bits, backpressure):
-    cycles = (4000 if LONG else 800)
+@pytest.mark.parametrize("cycles", [800, pytest.param(4000, marks=pytest.mark.long)])
+def test_encoder(n_addresses, ts_bits, backpressure, cycles):
     report = runner.run(_factory, design="aer_encoder", test_module="test_aer_encoder",
                         bench_params={"n_addresses": n_addresses, "ts_bits": ts_bits,
                                       "backpressure": backpressure, "seed": n_addresses + 3,

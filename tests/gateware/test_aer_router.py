@@ -1,6 +1,5 @@
 """AERRouter against its cycle-exact model on Verilator (DESIGN.md §4)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ from bioloop.host.models import aer_router as model
 from bioloop.sim import runner
 from bioloop.sim.bench import TB, write_routes
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 
 
 def _factory(n_addresses, fanout, **_):
@@ -155,11 +153,12 @@ async def throughput(dut):
 
 @pytest.mark.parametrize("n_addresses,fanout,idle,host_bp,stim_bp", [
     (64, 16, 0.0, 0.0, 0.0), (64, 16, 0.3, 0.4, 0.4), (8, 1, 0.2, 0.6, 0.1), (5, 3, 0.5, 0.1, 0.7)])
-def test_router(n_addresses, fanout, idle, host_bp, stim_bp):
+@pytest.mark.parametrize("words", [400, pytest.param(2000, marks=pytest.mark.long)])
+def test_router(n_addresses, fanout, idle, host_bp, stim_bp, words):
     report = runner.run(_factory, design="aer_router", test_module="test_aer_router",
                         bench_params={"n_addresses": n_addresses, "fanout": fanout, "idle": idle,
                                       "host_bp": host_bp, "stim_bp": stim_bp, "seed": 5 + fanout,
-                                      "words": 2000 if LONG else 400})
+                                      "words": words})
     assert report["words_per_cycle"] == 1.0 and report["entries_per_cycle"] == 1.0
     assert report["host_copy_latency"] == 1
 

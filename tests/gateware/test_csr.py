@@ -7,7 +7,6 @@ driver that forces AW before W, W before AW and both in the same cycle.
 """
 
 import logging
-import os
 import random
 import time
 
@@ -19,7 +18,6 @@ from bioloop.host.regmap import OKAY, SLVERR
 from bioloop.host.regmap import Access, RegisterMap
 from bioloop.sim import runner
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 
 try:
     import cocotb
@@ -489,8 +487,10 @@ def _params(N, K, F, counter_bits, ops):
 
 
 @pytest.mark.parametrize("N,K,F,counter_bits,ops", [
-    (4, 4, 2, 6, 1200 if LONG else 500),      # small counters: saturation is reached
-    (64, 64, 16, 32, 800 if LONG else 150),   # the default Core size
+    (4, 4, 2, 6, 500),                        # small counters: saturation is reached
+    (64, 64, 16, 32, 150),                    # the default Core size
+    pytest.param(4, 4, 2, 6, 1200, marks=pytest.mark.long),
+    pytest.param(64, 64, 16, 32, 800, marks=pytest.mark.long),
 ])
 def test_csr_bank(N, K, F, counter_bits, ops):
     report = runner.run(_factory, design="csr_bank",
