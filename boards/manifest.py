@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["MANIFEST_FORMAT", "ManifestError", "sha256_file", "write", "read", "check",
@@ -40,17 +38,15 @@ def sha256_file(path: Path) -> str:
 
 
 def write(path: Path, manifest: dict) -> Path:
-    """Write ``manifest`` as JSON atomically (a temporary file renamed into place)."""
+    """Write ``manifest`` as JSON atomically (a temporary file renamed into place).
+
+    Through :mod:`bioloop.host.output_files`, like every output: a plain
+    file's permissions, never a partial file.
+    """
+    from bioloop.host.output_files import replacing
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(manifest, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path, overwrite=True, what="manifest") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -278,5 +278,6 @@ def write_nwb(path, decoded: Decoded, description: str = "bioloop codec decode")
     for c in range(h.n_channels):
         t = np.sort(ev.times[ev.channels == c]) / h.sample_rate
         f.add_unit(spike_times=t, electrodes=[c], channel=c)
-    with pynwb.NWBHDF5IO(str(path), "w") as io:
+    from bioloop.host.output_files import replacing
+    with replacing(path, overwrite=True, what="NWB output") as tmp, pynwb.NWBHDF5IO(str(tmp), "w") as io:
         io.write(f)

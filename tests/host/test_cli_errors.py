@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import stat
 
@@ -153,6 +154,16 @@ def test_every_output_has_the_permissions_of_a_plain_file(tmp_path):
     assert run("codec", "decode", tmp_path / "x.blsc", tmp_path / "y.npy").exit_code == 0
     for f in ("x.blsc", "y.npy"):
         assert stat.S_IMODE((tmp_path / f).stat().st_mode) == want, f
+    if importlib.util.find_spec("pynwb") is not None:        # the [nwb] extra
+        assert run("codec", "decode", tmp_path / "x.blsc", tmp_path / "y.nwb").exit_code == 0
+        assert stat.S_IMODE((tmp_path / "y.nwb").stat().st_mode) == want
+    # a build folder, manifest included, down to its nested files
+    res = run("build", "--channels", 8, "--lanes", 4, "--fanout", 2, "--no-vivado", "--out", tmp_path / "b")
+    assert res.exit_code == 0, res.output
+    files = [p for p in (tmp_path / "b").rglob("*") if p.is_file()]
+    assert any(p.name == "bioloop.json" for p in files)
+    assert {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in files} == \
+        {p.relative_to(tmp_path).as_posix(): want for p in files}
 
 
 def test_codec_output_starts_with_the_result(tmp_path):
