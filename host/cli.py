@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from bioloop.host.exit_codes import UsageFailure
+from bioloop.host.exit_codes import OneLineGroup, UsageFailure
 from bioloop.host.output_files import OutputError, check_run_folder, run_folder
 
 __all__ = ["main"]
@@ -49,7 +49,7 @@ def _run_verilator(seed, settings, progress, phase=None, verbose=False):
         return run_with_verilator(closed_loop, seed, settings, quiet=not verbose, on_phase=phase, **CORE)
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 @click.version_option(package_name="bioloop")
 def main():
     """bioloop: closed-loop neuroscience on an FPGA, verified against bit-exact models."""

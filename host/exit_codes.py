@@ -6,14 +6,15 @@ command line (a bad option value, an output that exists or is an input, a
 missing or unwritable output folder); a runtime failure is anything that
 went wrong while doing the work (an input file that is corrupt or not what
 the command reads, a failed simulation).
-Click's own parser errors (unknown option, wrong type) also exit 2.
+Click's own parser errors (unknown option, wrong type) also exit 2, and in
+a :class:`OneLineGroup` they print one line too, naming the ``--help`` to read.
 """
 
 from __future__ import annotations
 
 import click
 
-__all__ = ["USAGE", "RUNTIME", "UsageFailure", "RuntimeFailure"]
+__all__ = ["USAGE", "RUNTIME", "UsageFailure", "RuntimeFailure", "OneLineGroup"]
 
 RUNTIME = 1
 USAGE = 2
@@ -29,3 +30,33 @@ class RuntimeFailure(click.ClickException):
     """The work failed: exit 1, one line."""
 
     exit_code = RUNTIME
+
+
+def _one_line(exc: click.UsageError) -> UsageFailure:
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return UsageFailure(exc.format_message() + where)
+
+
+class OneLineGroup(click.Group):
+    """A command group whose usage errors, click's parser errors included, print one line.
+
+    Click prints a usage error as the usage text, a hint and the message; here
+    it is the message and where to find help, in one line, exit 2. A group
+    called without a command still prints its help.
+    """
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc) from None

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from bioloop.host.exit_codes import RuntimeFailure, UsageFailure
+from bioloop.host.exit_codes import OneLineGroup, RuntimeFailure, UsageFailure
 from bioloop.host.output_files import OutputError, check_destination, replacing
 
 from .format import CodecParams
@@ -104,7 +104,7 @@ def _open_source(path: Path, rate, uv_per_code, series):
     raise UsageFailure(f"unknown input {path}: use .npy, .nwb or a saved SpikeInterface folder")
 
 
-@click.group("codec")
+@click.group("codec", cls=OneLineGroup)
 def codec_cli():
     """Lossy spike-event codec: encode, decode and evaluate."""
 
