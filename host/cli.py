@@ -42,10 +42,10 @@ def _run_verilator(seed, settings, progress, phase=None, verbose=False):
     """
     import warnings
 
-    from bioloop.sim.hil import run_with_verilator
     with warnings.catch_warnings():
         if not verbose:                    # dependencies' DeprecationWarnings are not the user's business
             warnings.simplefilter("ignore", DeprecationWarning)
+        from bioloop.sim.hil import run_with_verilator     # importing cocotb warns too
         return run_with_verilator(closed_loop, seed, settings, quiet=not verbose, on_phase=phase, **CORE)
 
 

@@ -147,3 +147,12 @@ def test_routes_refuse_a_string_and_name_the_lane_range(drv):
     assert writes == []                                        # everything checked before the first write
     drv.routes.set(0, [("stim", 3, 256)])
     assert drv.routes[0][0][1:] == (3, 256)
+
+
+def test_loop_settings_refuse_crossed_theta_limits_and_registers_that_do_not_fit():
+    from bioloop.host.loop import LoopSettings
+    with pytest.raises(ValueError, match="theta_min_q88 = 9000 is above theta_max_q88 = 8192"):
+        LoopSettings(theta_min_q88=9000)
+    with pytest.raises(ValueError, match="does not fit UQ16.8"):
+        LoopSettings(target_rate_hz=1e12).check_registers(20000.0)
+    LoopSettings().check_registers(20000.0)
