@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from bioloop.host.exit_codes import OneLineGroup, UsageFailure
+from bioloop.host.exit_codes import OneLineGroup, RuntimeFailure, UsageFailure
 from bioloop.host.output_files import OutputError, check_run_folder, run_folder
 
 __all__ = ["main"]
@@ -45,8 +45,12 @@ def _run_verilator(seed, settings, progress, phase=None, verbose=False):
     with warnings.catch_warnings():
         if not verbose:                    # dependencies' DeprecationWarnings are not the user's business
             warnings.simplefilter("ignore", DeprecationWarning)
-        from bioloop.sim.hil import run_with_verilator     # importing cocotb warns too
-        return run_with_verilator(closed_loop, seed, settings, quiet=not verbose, on_phase=phase, **CORE)
+        from bioloop.sim.hil import HILError, run_with_verilator     # importing cocotb warns too
+        from bioloop.sim.runner import BuildError
+        try:
+            return run_with_verilator(closed_loop, seed, settings, quiet=not verbose, on_phase=phase, **CORE)
+        except (HILError, BuildError, AssertionError) as exc:   # the simulator failed, not the loop
+            raise RuntimeFailure(f"the Verilator simulation failed: {str(exc).splitlines()[0]}") from None
 
 
 @click.group(cls=OneLineGroup)
@@ -100,12 +104,14 @@ def demo(backend, duration, seed, target_rate, compare, out, force, verbose):
     runs = [("on", settings)] + ([("off", replace(settings, homeostasis=False))] if compare else [])
     run_fn = _run_model if backend == "model" else _run_verilator
     results = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("blocks"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+    phases = {"build": "building Core with Verilator (cached after the first run)", "simulate": "simulating"}
+    status = Console(stderr=True)          # progress on stderr, only on a terminal: stdout holds the results
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("blocks"), TimeElapsedColumn(), TimeRemainingColumn(), console=status,
+                  disable=not status.is_terminal) as bar:
         for name, s in runs:
             label = f"homeostasis {name} ({backend})"
             task = bar.add_task(label, total=None)
-            phases = {"build": "building Core with Verilator (cached after the first run)", "simulate": "simulating"}
             t0 = time.perf_counter()
             result, receipt = run_fn(seed, s, lambda d, n, t=task: bar.update(t, completed=d, total=n),
                                      phase=lambda p, t=task: bar.update(t, description=f"{label}: {phases[p]}"),

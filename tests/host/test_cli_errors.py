@@ -221,3 +221,15 @@ def test_whole_cli_exit_codes_and_one_line(tmp_path, args, code):
     (tmp_path / "junk.blsc").write_bytes(b"junk" * 20)
     res = run(*[a.format(tmp=tmp_path) for a in args])
     one_error_line(res, code)
+
+
+def test_a_failed_simulation_is_one_line_exit_1(tmp_path, monkeypatch):
+    pytest.importorskip("cocotb", reason="cocotb (bioloop[sim]) is not installed")
+    import bioloop.sim.hil as hil
+
+    def broken(*a, **k):
+        raise hil.HILError("the simulation ended without a result; see the cocotb log in sim_build\nmore")
+    monkeypatch.setattr(hil, "run_with_verilator", broken)
+    line = one_error_line(run("demo", "--backend", "verilator", "--out", tmp_path / "run"), 1)
+    assert "Verilator simulation failed" in line and "sim_build" in line
+    assert not (tmp_path / "run").exists()

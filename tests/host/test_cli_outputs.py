@@ -91,6 +91,8 @@ def test_demo_run_folder_is_new_or_replaced_as_a_whole(tmp_path):
     res = _demo("--out", out)                                   # with the homeostasis-off comparison
     assert res.exit_code == 0, res.output
     assert (out / "aer_homeostasis_off.npy").exists()
+    # piped output starts with the results (progress is for terminals, on stderr), no blank line first
+    assert res.output.splitlines()[0].strip().startswith("bioloop demo: model backend")
     # the printed summary names every file written, and the latency of both conditions
     text = " ".join(res.output.split())
     listed = text.split("files: ")[1].split(", ")
