@@ -112,9 +112,10 @@ def codec_cli():
 @codec_cli.command()
 @click.argument("input", type=click.Path(exists=True, path_type=Path))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--rate", type=float, help="Sample rate in Hz (.npy input).")
-@click.option("--uv-per-code", type=float, default=0.195, show_default=True,
-              help="µV per code of int16 .npy input (Intan RHD 0.195).")
+@click.option("--rate", type=click.FloatRange(0, 1e9, min_open=True), callback=_finite,
+              help="Sample rate in Hz (.npy input).")
+@click.option("--uv-per-code", type=click.FloatRange(0, 1e6, min_open=True), default=0.195, show_default=True,
+              callback=_finite, help="µV per code of int16 .npy input (Intan RHD 0.195).")
 @click.option("--series", help="Name of the NWB ElectricalSeries.")
 @click.option("--aer", type=click.Path(exists=True, path_type=Path),
               help="uint64 .npy of gateware AER words; their SPIKE words replace the codec's detector.")
@@ -151,7 +152,7 @@ def encode(input, output, rate, uv_per_code, series, aer, force, **kw):
 @click.option("--fill", type=click.Choice(["zeros", "noise"]), default="zeros", show_default=True,
               help="What samples outside events hold.")
 @click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
-              help=f"Seed of --fill noise (0..2^63-1); the same seed gives the same noise.")
+              help="Seed of --fill noise (0..2^63-1); the same seed gives the same noise.")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 def decode(input, output, fill, seed, force):
     """Decode INPUT into OUTPUT (.npy float32 µV, or .nwb with events as spike times)."""

@@ -214,11 +214,15 @@ def test_every_cli_module_raises_through_the_exit_code_convention():
     (["demo", "--bogus"], 2),                                  # click's own parser errors: one line too
     (["codec", "decode", "{tmp}/s.blsc", "{tmp}/o.npy", "--seed", "-1"], 2),
     (["nosuch"], 2),
+    (["codec", "encode", "{tmp}/x.npy", "{tmp}/o.blsc", "--rate", "0"], 2),
+    (["codec", "encode", "{tmp}/x.npy", "{tmp}/o.blsc", "--rate", "nan"], 2),
+    (["codec", "encode", "{tmp}/x.npy", "{tmp}/o.blsc", "--rate", "30000", "--uv-per-code", "-1"], 2),
 ])
 def test_whole_cli_exit_codes_and_one_line(tmp_path, args, code):
     data, _ = encode(np.zeros((100, 2)), 30000.0, CodecParams(block_size=50))
     (tmp_path / "s.blsc").write_bytes(data)
     (tmp_path / "junk.blsc").write_bytes(b"junk" * 20)
+    np.save(tmp_path / "x.npy", np.zeros((100, 2), np.int16))
     res = run(*[a.format(tmp=tmp_path) for a in args])
     one_error_line(res, code)
 
