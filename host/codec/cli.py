@@ -46,17 +46,21 @@ def _param_options(f):
     for opt in reversed([
         click.option("--threshold-k", type=float, default=d.threshold_k, show_default=True,
                      help="Detection threshold in noise sigmas (MAD)."),
-        click.option("--pre", type=int, default=d.pre, show_default=True, help="Snippet samples before the event."),
-        click.option("--post", type=int, default=d.post, show_default=True, help="Snippet samples from the event on."),
+        click.option("--pre-ms", type=float, default=d.pre_ms, show_default=True, callback=_finite,
+                     help="Snippet span before the event, ms."),
+        click.option("--post-ms", type=float, default=d.post_ms, show_default=True, callback=_finite,
+                     help="Snippet span from the event on, ms."),
         click.option("--bits", type=int, default=d.bits, show_default=True, help="Bits per snippet sample (2..8)."),
-        click.option("--refractory", type=int, default=d.refractory, show_default=True,
-                     help="Samples between detections on a channel."),
+        click.option("--refractory-ms", type=float, default=d.refractory_ms, show_default=True, callback=_finite,
+                     help="Time between detections on a channel, ms."),
         click.option("--polarity", type=click.Choice(["neg", "pos", "both"]), default=d.polarity, show_default=True),
-        click.option("--block-size", type=int, default=d.block_size, show_default=True, help="Samples per block."),
+        click.option("--block-ms", type=float, default=d.block_ms, show_default=True, callback=_finite,
+                     help="Time per block, ms."),
         click.option("--spatial-radius-um", type=float, default=d.spatial_radius_um, show_default=True,
-                     help="Keep one event per spike within this radius (needs channel positions); 0 keeps all."),
-        click.option("--spatial-window", type=int, default=d.spatial_window, show_default=True,
-                     help="Samples: time half-width of the spatial rule."),
+                     help="Keep one event per spike within this radius (needs channel positions: --positions, "
+                          "or the probe of a SpikeInterface folder or NWB file); 0 keeps all."),
+        click.option("--spatial-window-ms", type=float, default=d.spatial_window_ms, show_default=True,
+                     callback=_finite, help="Time half-width of the spatial rule, ms."),
     ]):
         f = opt(f)
     return f
@@ -117,21 +121,31 @@ def codec_cli():
 @click.option("--uv-per-code", type=click.FloatRange(0, 1e6, min_open=True), default=0.195, show_default=True,
               callback=_finite, help="µV per code of int16 .npy input (Intan RHD 0.195).")
 @click.option("--series", help="Name of the NWB ElectricalSeries.")
+@click.option("--positions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Channel positions in µm for the spatial rule: a .npy (n_channels, 2) array or a "
+                   "probeinterface .json file (overrides the input's own probe).")
 @click.option("--aer", type=click.Path(exists=True, path_type=Path),
               help="uint64 .npy of gateware AER words; their SPIKE words replace the codec's detector.")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @_param_options
-def encode(input, output, rate, uv_per_code, series, aer, force, **kw):
+def encode(input, output, rate, uv_per_code, series, positions, aer, force, **kw):
     """Encode INPUT (.npy, .nwb or a SpikeInterface folder) into OUTPUT."""
     from .format import CodecError
-    from .sources import aer_detections, encode_source, load_npy
-    _check_output(output, force, [input, aer])
+    from .sources import aer_detections, encode_source, load_npy, load_positions
+    _check_output(output, force, [input, aer, positions])
     params = _params(**kw)                 # every option checked before anything is written
     try:
         src = _open_source(input, rate, uv_per_code, series)
+        if positions is not None:
+            src.positions_um = load_positions(positions, src.n_channels)
+        if src.positions_um is None and params.spatial_radius_um > 0:
+            click.echo(f"Warning: no channel positions for {input}, so the spatial rule "
+                       f"(--spatial-radius-um {params.spatial_radius_um:g}) is off: every channel that sees a "
+                       "spike keeps its own event and the stream is several times larger. Give --positions "
+                       "(.npy or probeinterface .json) or use --spatial-radius-um 0 to silence this.", err=True)
         det = aer_detections(load_npy(aer, "--aer", "(n_words,) uint64 AER", ndim=1, kinds="u")) if aer else None
         # Written beside OUTPUT and renamed at the end: a failed encode leaves no partial file.
-        with replacing(output, overwrite=force, inputs=[input, aer], what="OUTPUT") as tmp:
+        with replacing(output, overwrite=force, inputs=[input, aer, positions], what="OUTPUT") as tmp:
             with _progress() as prog, open(tmp, "wb") as f:
                 task = prog.add_task("encoding", total=src.n_samples)
                 _, enc = encode_source(src, params, out=f, progress=lambda n: prog.advance(task, n),
@@ -214,7 +228,7 @@ def eval_(data, duration, channels, units, seed, **kw):
         task = prog.add_task("evaluating", total=4)
         gt = (ground_truth_recording(duration, channels, units, seed=seed) if data == "spikeinterface"
               else culture_recording(duration, seed=seed))
-        scorer = Scorer(gt, ref_k=5.0, refractory=p.refractory, polarity=p.polarity)
+        scorer = Scorer(gt, ref_k=5.0, refractory_ms=p.refractory_ms, polarity=p.polarity)
         prog.advance(task)
         rows = [scorer.score("original", gt.samples_uv, gt.samples_uv.size * 2)]
         rows.append(evaluate_codec(scorer, p))

@@ -16,15 +16,15 @@ import numpy as np
 from .entropy import encode_payload
 from .events import (DetectorState, detect, locally_exclusive, mad_sigma, mad_sigma_codes, neighbour_matrix,
                      peak_amplitudes, quantize_snippets, thresholds)
-from .format import (DETECTOR_EXTERNAL, DETECTOR_THRESHOLD, MAX_CHANNELS, MAX_CHANNELS_WITH_POSITIONS, CodecParams,
+from .format import (DETECTOR_EXTERNAL, DETECTOR_THRESHOLD, MAX_CHANNELS, MAX_CHANNELS_WITH_POSITIONS,
+                     MAX_NOISE_UV, MAX_POSITION_UM, MAX_SAMPLE_UV, SAMPLE_RATE_RANGE_HZ, CodecParams,
                      StreamHeader, pack_data_block, pack_end_block, pack_header)
 
 __all__ = ["Encoder", "EncoderStats", "encode", "MAX_SAMPLE_UV"]
 
-#: Largest sample magnitude the encoder takes, in µV (a megavolt: far beyond any electrode,
-#: and far enough inside float32 that the noise sigma, thresholds and snippet scales the
-#: header and payload carry stay finite; near float32's 3.4e38 the sigma would be inf).
-MAX_SAMPLE_UV = 1e12
+# MAX_SAMPLE_UV (format.py), the largest sample magnitude the encoder takes, in µV: a megavolt,
+# far beyond any electrode, and far enough inside float32 that the noise sigma, thresholds and
+# snippet scales the header and payload carry stay finite (near 3.4e38 the sigma would be inf).
 
 _DTYPES = (np.dtype(np.int16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -83,7 +83,13 @@ class Encoder:
 
     def __init__(self, n_channels: int, sample_rate: float, params: CodecParams | None = None, *,
                  uv_per_code: float = 1.0, noise_uv=None, external: bool = False, positions_um=None):
-        self.params = params = params or CodecParams()
+        lo, hi = SAMPLE_RATE_RANGE_HZ
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
+            raise TypeError(f"sample_rate must be a number of Hz, not {type(sample_rate).__name__}")
+        if not (np.isfinite(sample_rate) and lo <= sample_rate <= hi):
+            raise ValueError(f"sample_rate must be in {lo:g}..{hi:g} Hz, not {sample_rate}")
+        # durations in ms become sample counts at this rate; the header stores the counts
+        self.params = params = (params or CodecParams()).at_rate(float(sample_rate))
         if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)):
             raise TypeError(f"n_channels must be an integer, not {type(n_channels).__name__}")
         limit = MAX_CHANNELS if positions_um is None else MAX_CHANNELS_WITH_POSITIONS
@@ -93,8 +99,6 @@ class Encoder:
         if params.block_size * n_channels > (1 << 25):
             raise ValueError(f"block_size {params.block_size} x {n_channels} channels exceeds 2**25 values; "
                              "use a smaller block_size")
-        if not (np.isfinite(sample_rate) and sample_rate > 0):
-            raise ValueError(f"sample_rate must be positive and finite, not {sample_rate}")
         if not (np.isfinite(uv_per_code) and 0 < uv_per_code <= MAX_SAMPLE_UV / 32768):
             raise ValueError(f"uv_per_code must be in (0, {MAX_SAMPLE_UV / 32768:g}] µV (int16 codes up to "
                              f"{MAX_SAMPLE_UV:g} µV), not {uv_per_code}")
@@ -104,16 +108,18 @@ class Encoder:
         self.external = bool(external)
         if noise_uv is not None:
             noise_uv = np.asarray(noise_uv, dtype=np.float64)
-            if noise_uv.shape != (n_channels,) or not np.all(np.isfinite(noise_uv) & (noise_uv > 0)):
-                raise ValueError(f"noise_uv must be {n_channels} positive finite values")
+            if noise_uv.shape != (n_channels,) or not np.all(np.isfinite(noise_uv) & (noise_uv > 0)
+                                                              & (noise_uv <= MAX_NOISE_UV)):
+                raise ValueError(f"noise_uv must be {n_channels} values in (0, {MAX_NOISE_UV:.3g}] µV")
             noise_uv = noise_uv.astype(np.float32)
         self.noise_uv = noise_uv
         self.positions_um = None
         self._neighbours = None
         if positions_um is not None:
             pos = np.asarray(positions_um, dtype=np.float64)
-            if pos.shape != (n_channels, 2) or not np.all(np.isfinite(pos)):
-                raise ValueError(f"positions_um must be {n_channels} finite (x, y) pairs, not shape {pos.shape}")
+            if pos.shape != (n_channels, 2) or not np.all(np.isfinite(pos) & (np.abs(pos) <= MAX_POSITION_UM)):
+                raise ValueError(f"positions_um must be {n_channels} finite (x, y) pairs within "
+                                 f"±{MAX_POSITION_UM:g} µm, not shape {pos.shape}")
             self.positions_um = pos.astype(np.float32)
             if params.spatial_radius_um > 0:
                 self._neighbours = neighbour_matrix(self.positions_um, params.spatial_radius_um)

@@ -28,7 +28,7 @@ import numpy as np
 from .decoder import decode
 from .encoder import encode
 from .events import DetectorState, detect, mad_sigma, thresholds
-from .format import CodecParams
+from .format import CodecParams, ms_to_samples
 
 __all__ = ["GroundTruth", "Metrics", "Scorer", "ground_truth_recording", "culture_recording", "match_detail", "home_channels", "detections_of",
            "match", "evaluate_codec", "lossless_baselines", "quantize_baseline", "MATCH_MS"]
@@ -201,8 +201,9 @@ class Scorer:
     ref_k : float
         Reference detection threshold (sigma units) used for home channels and
         for detection after decoding; sigma is the MAD estimate of the original.
-    refractory : int
-        Reference detector's refractory period in samples.
+    refractory_ms : float
+        Reference detector's refractory period, 1 ms by default at any
+        sample rate (in samples: ``refractory``).
     polarity : str
 
     Attributes
@@ -212,9 +213,10 @@ class Scorer:
         ``Metrics.retained`` is the fraction of these still found after decoding.
     """
 
-    def __init__(self, gt: GroundTruth, ref_k: float = 5.0, refractory: int = 30, polarity: str = "neg"):
+    def __init__(self, gt: GroundTruth, ref_k: float = 5.0, refractory_ms: float = 1.0, polarity: str = "neg"):
         self.gt = gt
-        self.ref_k, self.refractory, self.polarity = ref_k, refractory, polarity
+        self.refractory = max(1, ms_to_samples(refractory_ms, gt.sample_rate))
+        self.ref_k, self.polarity = ref_k, polarity
         self.noise = mad_sigma(gt.samples_uv)
         self.home = gt.home if gt.home is not None else home_channels(gt, self.noise, ref_k, polarity)
         self.mask = _spike_window_mask(gt, self.home)

@@ -9,14 +9,16 @@ broke, never crashes, hangs or allocates without bound.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 __all__ = [
-    "CodecError", "CodecTruncated", "CodecParams", "StreamHeader", "BlockRecord", "EndRecord",
+    "CodecError", "CodecTruncated", "CodecParams", "ms_to_samples", "StreamHeader", "BlockRecord", "EndRecord",
+    "MAX_SAMPLE_UV", "MAX_NOISE_UV", "SAMPLE_RATE_RANGE_HZ", "MAX_POSITION_UM",
     "MAGIC", "VERSION", "KIND_DATA", "KIND_END", "MAX_CHANNELS", "MAX_CHANNELS_WITH_POSITIONS", "MAX_BLOCK_VALUES",
     "POLARITY_NEG", "POLARITY_POS", "POLARITY_BOTH", "DETECTOR_THRESHOLD", "DETECTOR_EXTERNAL",
     "pack_header", "pack_data_block", "pack_end_block", "read_header", "read_record",
@@ -35,6 +37,18 @@ DETECTOR_THRESHOLD, DETECTOR_EXTERNAL = 0, 1
 
 #: block_size * n_channels limit: one decoded block stays under 128 MiB of float32.
 MAX_BLOCK_VALUES = 1 << 25
+
+# Physical ranges. The encoder refuses anything outside them and the decoder refuses a header
+# outside them, so a decoded sample is always finite in float32: the largest is
+# noise * 2**(255/4) = 1.5e12 * 1.5e19 = 2.2e31 µV, far below float32's 3.4e38.
+#: Largest sample magnitude the encoder accepts, µV.
+MAX_SAMPLE_UV = 1e12
+#: Largest noise sigma, µV: the MAD sigma of samples within ±MAX_SAMPLE_UV (median / 0.6745).
+MAX_NOISE_UV = MAX_SAMPLE_UV / 0.6745
+#: Sample rates a stream may have, Hz.
+SAMPLE_RATE_RANGE_HZ = (1.0, 1e7)
+#: Largest |coordinate| of a channel position, µm (10 m).
+MAX_POSITION_UM = 1e7
 
 # Fixed part of the header: magic, version, header_bytes, sample_rate, n_channels,
 # uv_per_code, block_size, pre, post, bits, polarity, detector, threshold_k, refractory,
@@ -81,61 +95,123 @@ class CodecTruncated(CodecError):
         self.needed = needed
 
 
+#: (time field, sample field, smallest, largest sample count) of every operating point given in time.
+_TIMED = (("pre_ms", "pre", 0, 255), ("post_ms", "post", 1, 255), ("refractory_ms", "refractory", 1, 65535),
+          ("block_ms", "block_size", 1, MAX_BLOCK_VALUES), ("spatial_window_ms", "spatial_window", 1, 255))
+
+
+def ms_to_samples(ms: float, sample_rate: float) -> int:
+    """``ms`` milliseconds in whole samples at ``sample_rate`` Hz, rounded half up."""
+    return int(math.floor(ms * sample_rate / 1000.0 + 0.5))
+
+
 @dataclass(frozen=True)
 class CodecParams:
     """Operating point of the codec (documented defaults in ``docs/codec.md``).
+
+    Durations are given in time, so a 20 kHz and a 30 kHz recording get the
+    same snippet span, refractory period and spatial window; the encoder turns
+    them into samples at the stream's rate (:meth:`at_rate`, rounding half up,
+    at least the smallest allowed count) and the header stores the samples.
+    A sample field (``pre``, ``post``, ``refractory``, ``block_size``,
+    ``spatial_window``) given explicitly pins that count instead, at any
+    rate; a decoded header has all of them set.
 
     Parameters
     ----------
     threshold_k : float
         Detection threshold in units of the channel's noise sigma (MAD estimate).
-    pre, post : int
-        Snippet samples kept before and from the event sample: the snippet is
-        ``[t - pre, t + post)``. ``pre`` 0..255, ``post`` 1..255.
+    pre_ms, post_ms : float
+        Snippet span kept before and from the event sample: the snippet is
+        ``[t - pre, t + post)`` samples; ``pre`` 0..255, ``post`` 1..255 samples.
     bits : int
         Bits per quantized snippet sample, 2..8 (values in ``-(2**(bits-1)-1) ..
         2**(bits-1)-1``).
-    refractory : int
-        Minimum samples between two detections on a channel (threshold detector only).
+    refractory_ms : float
+        Minimum time between two detections on a channel (threshold detector
+        only), 1..65535 samples.
     polarity : str
         ``"neg"``, ``"pos"`` or ``"both"``: which excursions are detected.
-    block_size : int
-        Samples per block. Blocks are the unit of streaming, CRC and memory.
+    block_ms : float
+        Time per block. Blocks are the unit of streaming, CRC and memory.
     spatial_radius_um : float
         With channel positions known, a detection is kept only if no other
         detection on a channel within ``spatial_radius_um`` µm and within
-        ``spatial_window`` samples has a larger peak (the locally exclusive
-        rule of SpikeInterface's peak detection): one event per spike instead
-        of one per channel that sees it. 0, or no positions, keeps every
-        detection.
-    spatial_window : int
-        Samples, 1..255: the exclusion's time half-width and the span after
-        the event sample in which its peak is measured.
+        ``spatial_window`` has a larger peak (the locally exclusive rule of
+        SpikeInterface's peak detection): one event per spike instead of one
+        per channel that sees it. 0, or no positions, keeps every detection.
+    spatial_window_ms : float
+        The exclusion's time half-width and the span after the event sample in
+        which its peak is measured, 1..255 samples.
+    pre, post, refractory, block_size, spatial_window : int or None
+        The same in samples; None (the default) derives them from the time
+        fields at the stream's rate.
     """
 
     threshold_k: float = 5.0
-    pre: int = 4
-    post: int = 12
+    # 0.13 / 0.4 / 0.33 ms are 4 / 12 / 10 samples at 30 kHz, the operating point the codec
+    # was tuned at (docs/codec.md), and 3 / 8 / 7 at 20 kHz.
+    pre_ms: float = 0.13
+    post_ms: float = 0.4
     bits: int = 3
-    refractory: int = 30
+    refractory_ms: float = 1.0
     polarity: str = "neg"
-    block_size: int = 30000
+    block_ms: float = 1000.0
     spatial_radius_um: float = 50.0
-    spatial_window: int = 10
+    spatial_window_ms: float = 0.33
+    pre: int | None = None
+    post: int | None = None
+    refractory: int | None = None
+    block_size: int | None = None
+    spatial_window: int | None = None
 
     def __post_init__(self):
         if not (np.isfinite(self.threshold_k) and 0 < self.threshold_k <= 1000):
             raise ValueError(f"threshold_k must be finite and in (0, 1000], not {self.threshold_k}")
-        for name, lo, hi in (("pre", 0, 255), ("post", 1, 255), ("bits", 2, 8),
-                             ("refractory", 1, 65535), ("block_size", 1, MAX_BLOCK_VALUES),
-                             ("spatial_window", 1, 255)):
+        b = self.bits
+        if not isinstance(b, (int, np.integer)) or isinstance(b, bool) or not 2 <= b <= 8:
+            raise ValueError(f"bits must be an integer in 2..8, not {b!r}")
+        for ms_name, name, lo, hi in _TIMED:
+            ms = getattr(self, ms_name)
+            if isinstance(ms, bool) or not isinstance(ms, (int, float, np.integer, np.floating)) \
+                    or not (np.isfinite(ms) and ms >= 0):
+                raise ValueError(f"{ms_name} must be a finite duration >= 0 ms, not {ms!r}")
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+            if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)
+                                  or not lo <= v <= hi):
+                raise ValueError(f"{name} must be an integer in {lo}..{hi} samples, not {v!r}")
         if not (np.isfinite(self.spatial_radius_um) and 0 <= self.spatial_radius_um <= 1e6):
             raise ValueError(f"spatial_radius_um must be in 0..1e6 µm, not {self.spatial_radius_um}")
         if self.polarity not in _POLARITY_NAMES:
             raise ValueError(f"polarity must be one of {sorted(_POLARITY_NAMES)}, not {self.polarity!r}")
+
+    @property
+    def resolved(self) -> bool:
+        """True when every sample count is set (after :meth:`at_rate`, or read from a header)."""
+        return all(getattr(self, name) is not None for _, name, _, _ in _TIMED)
+
+    def at_rate(self, sample_rate: float) -> CodecParams:
+        """This operating point with every sample count set for ``sample_rate`` Hz.
+
+        Raises
+        ------
+        ValueError
+            A duration that is more samples at this rate than the format allows
+            (for example ``pre_ms`` above 255 samples), naming both.
+        """
+        if not (np.isfinite(sample_rate) and sample_rate > 0):
+            raise ValueError(f"sample_rate must be positive and finite, not {sample_rate}")
+        counts = {}
+        for ms_name, name, lo, hi in _TIMED:
+            if getattr(self, name) is not None:
+                continue
+            ms = getattr(self, ms_name)
+            n = max(lo, ms_to_samples(ms, sample_rate))
+            if n > hi:
+                raise ValueError(f"{ms_name} = {ms:g} ms is {n} samples at {sample_rate:g} Hz; "
+                                 f"{name} allows {lo}..{hi} samples")
+            counts[name] = n
+        return replace(self, **counts)
 
     @property
     def snippet_length(self) -> int:
@@ -224,7 +300,7 @@ def pack_header(h: StreamHeader) -> bytes:
         raise ValueError(f"{h.n_channels} channels{' with positions' if h.positions_um is not None else ''} need a "
                          f"{h.nbytes}-byte header; version 1 holds at most {MAX_CHANNELS} channels, "
                          f"{MAX_CHANNELS_WITH_POSITIONS} with positions")
-    p = h.params
+    p = h.params.at_rate(h.sample_rate)   # durations to samples, if not done yet
     body = _HEAD.pack(MAGIC, VERSION, h.nbytes, float(h.sample_rate), h.n_channels,
                       float(h.uv_per_code), p.block_size, p.pre, p.post, p.bits,
                       p.polarity_code, h.detector, float(p.threshold_k), p.refractory,
@@ -282,10 +358,11 @@ def read_header(buf, offset: int = 0) -> tuple[StreamHeader, int]:
     (crc,) = _CRC.unpack_from(mv, offset + expected - 4)
     if crc != _crc(mv[offset:offset + expected - 4]):
         raise CodecError("header", "CRC32 mismatch: the header is corrupt")
-    if not (np.isfinite(fs) and fs > 0):
-        raise CodecError("header", f"sample rate {fs} is not a positive finite number")
-    if not (np.isfinite(uvpc) and uvpc > 0):
-        raise CodecError("header", f"µV per code {uvpc} is not a positive finite number")
+    lo, hi = SAMPLE_RATE_RANGE_HZ
+    if not (np.isfinite(fs) and lo <= fs <= hi):
+        raise CodecError("header", f"sample rate {fs} Hz is outside {lo:g}..{hi:g} Hz")
+    if not (np.isfinite(uvpc) and 0 < uvpc <= MAX_SAMPLE_UV / 32768):
+        raise CodecError("header", f"µV per code {uvpc} is outside (0, {MAX_SAMPLE_UV / 32768:g}]")
     if bsize < 1 or bsize * nch > MAX_BLOCK_VALUES:
         raise CodecError("header", f"block size {bsize} x {nch} channels outside 1..{MAX_BLOCK_VALUES} values")
     if pol not in (POLARITY_NEG, POLARITY_POS, POLARITY_BOTH):
@@ -293,21 +370,26 @@ def read_header(buf, offset: int = 0) -> tuple[StreamHeader, int]:
     if det not in (DETECTOR_THRESHOLD, DETECTOR_EXTERNAL):
         raise CodecError("header", f"unknown detector code {det}")
     try:
+        ms = 1000.0 / fs
         params = CodecParams(threshold_k=float(k), pre=pre, post=post, bits=bits, refractory=refr,
                              polarity={v: n for n, v in _POLARITY_NAMES.items()}[pol],
-                             block_size=bsize, spatial_radius_um=float(srad), spatial_window=swin)
+                             block_size=bsize, spatial_radius_um=float(srad), spatial_window=swin,
+                             pre_ms=pre * ms, post_ms=post * ms, refractory_ms=refr * ms,
+                             block_ms=bsize * ms, spatial_window_ms=swin * ms)
     except ValueError as e:
         raise CodecError("header", f"invalid codec parameters: {e}") from None
     noise = np.frombuffer(mv, dtype="<f4", count=nch, offset=offset + _HEAD.size).astype(np.float32)
-    bad = np.flatnonzero(~(np.isfinite(noise) & (noise > 0)))
+    bad = np.flatnonzero(~(np.isfinite(noise) & (noise > 0) & (noise <= MAX_NOISE_UV)))
     if bad.size:
-        raise CodecError("header", f"noise level of channel {bad[0]} is {noise[bad[0]]}, not positive and finite")
+        raise CodecError("header", f"noise level of channel {bad[0]} is {noise[bad[0]]} µV, outside "
+                                   f"(0, {MAX_NOISE_UV:.3g}] µV")
     pos = None
     if has_pos:
         pos = np.frombuffer(mv, dtype="<f4", count=2 * nch, offset=offset + _HEAD.size + 4 * nch)
         pos = pos.astype(np.float32).reshape(nch, 2)
-        if not np.all(np.isfinite(pos)):
-            raise CodecError("header", "channel positions contain non-finite values")
+        if not np.all(np.isfinite(pos) & (np.abs(pos) <= MAX_POSITION_UM)):
+            raise CodecError("header", f"channel positions contain values that are not finite or beyond "
+                                       f"±{MAX_POSITION_UM:g} µm")
     return StreamHeader(fs, nch, uvpc, params, det, noise, pos), offset + expected
 
 

@@ -22,7 +22,7 @@ from .decoder import Decoded
 from .encoder import Encoder
 from .format import CodecParams
 
-__all__ = ["Source", "load_npy", "numpy_source", "recording_source", "nwb_source", "encode_source",
+__all__ = ["Source", "load_npy", "load_positions", "numpy_source", "recording_source", "nwb_source", "encode_source",
            "aer_detections", "write_nwb", "DEFAULT_CHUNK"]
 
 #: Samples per chunk read from a source (1 s at 30 kHz).
@@ -108,6 +108,59 @@ def load_npy(path, what: str = "input", shape: str = "(n_samples, n_channels)", 
     if 0 in arr_shape:
         return np.zeros(arr_shape, dtype)
     return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def load_positions(path, n_channels: int) -> np.ndarray:
+    """Channel positions in µm, float64 ``(n_channels, 2)``, from a file.
+
+    - ``.npy``: an ``(n_channels, 2)`` array of (x, y) in µm, one row per
+      channel of the recording.
+    - ``.json``: a probeinterface file (the ``"probes"`` list of
+      probeinterface's documented format, read here without probeinterface):
+      every probe's ``contact_positions`` (x, y; ``si_units`` "um" or "mm"),
+      placed on the recording's channels by ``device_channel_indices`` when
+      the file wires every contact, else in contact order.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read as positions of ``n_channels`` channels; the
+        message names the file and what was expected.
+    """
+    import json
+    path = Path(path)
+    want = f"expected ({n_channels}, 2) channel positions in µm"
+    if path.suffix == ".npy":
+        pos = np.asarray(load_npy(path, "--positions", f"({n_channels}, 2) float µm", kinds="iuf"), np.float64)
+    elif path.suffix == ".json":
+        try:
+            probes = json.loads(path.read_text())["probes"]
+            xy, wiring = [], []
+            for pr in probes:
+                scale = {"um": 1.0, "mm": 1000.0}[pr.get("si_units", "um")]
+                c = np.asarray(pr["contact_positions"], np.float64)[:, :2] * scale
+                xy.append(c)
+                wiring.append(np.asarray(pr.get("device_channel_indices") or [-1] * len(c), np.int64))
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"--positions {path} is not a probeinterface JSON file with contact_positions "
+                             f"({type(exc).__name__}: {exc}); {want}") from None
+        xy, wiring = np.concatenate(xy), np.concatenate(wiring)
+        if len(xy) != n_channels:
+            raise ValueError(f"--positions {path} has {len(xy)} contacts, the recording {n_channels} channels")
+        if (wiring >= 0).all():
+            if sorted(wiring.tolist()) != list(range(n_channels)):
+                raise ValueError(f"--positions {path}: device_channel_indices must wire each of the "
+                                 f"{n_channels} channels once")
+            pos = np.empty_like(xy)
+            pos[wiring] = xy
+        else:
+            pos = xy
+    else:
+        raise ValueError(f"--positions {path}: use a .npy (n_channels, 2) array or a probeinterface .json file")
+    if pos.shape != (n_channels, 2) or not np.isfinite(pos).all():
+        raise ValueError(f"--positions {path} holds {pos.shape} values{'' if np.isfinite(pos).all() else ' with NaN/inf'}; "
+                         f"{want}")
+    return pos
 
 
 def numpy_source(samples: np.ndarray, sample_rate: float, uv_per_code: float = 1.0,

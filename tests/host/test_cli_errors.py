@@ -171,7 +171,7 @@ def test_codec_output_starts_with_the_result(tmp_path):
     for args in (["codec", "encode", tmp_path / "x.npy", tmp_path / "x.blsc", "--rate", 30000],
                  ["codec", "decode", tmp_path / "x.blsc", tmp_path / "y.npy"]):
         res = run(*args)
-        assert res.exit_code == 0 and res.output.splitlines()[0].startswith("3000 samples"), res.output
+        assert res.exit_code == 0 and res.stdout.splitlines()[0].startswith("3000 samples"), res.output
 
 
 def test_options_have_help_text():

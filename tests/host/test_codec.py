@@ -239,6 +239,7 @@ def test_round_trip_reconstructs_snippets_within_half_a_step(params):
     ev = d.events
     assert ev.times.size == stats.n_events > 0
     h = d.header
+    params = h.params             # the sample counts the encoder derived from the durations
     L = params.snippet_length
     for t, c, sn in zip(ev.times, ev.channels, ev.snippets_uv):
         lo, hi = max(t - params.pre, 0), min(t + params.post, x.shape[0])
@@ -257,9 +258,9 @@ def test_round_trip_reconstructs_snippets_within_half_a_step(params):
 def test_detections_survive_and_spikes_are_found_again():
     """Every planted spike of amplitude >= 6 sigma is an event, and is re-detected after decoding."""
     x, truth = synthetic(n=30000, c=4, seed=7, amp=(-150.0, -60.0), noise=5.0)
-    p = CodecParams(spatial_radius_um=0)
-    data, _ = encode(x, FS, p)
+    data, _ = encode(x, FS, CodecParams(spatial_radius_um=0))
     d = decode(data)
+    p = d.header.params
     ev = set(zip(d.events.times.tolist(), d.events.channels.tolist()))
     ok = sum(any((t + dt, c) in ev for dt in range(-3, 10)) for t, c in truth)
     assert ok / len(truth) >= 0.98

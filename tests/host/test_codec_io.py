@@ -17,7 +17,7 @@ pytestmark = pytest.mark.xdist_group("codec_io_gt")
 
 pynwb = pytest.importorskip("pynwb", reason="pynwb (the [nwb] extra) is not installed")
 
-P = CodecParams(block_size=7000)
+P = CodecParams(block_ms=250.0)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_cli_encode_decode_eval(gt, tmp_path):
     np.save(tmp_path / "x.npy", gt.samples_uv)
     r = CliRunner()
     res = r.invoke(codec_cli, ["encode", str(tmp_path / "x.npy"), str(tmp_path / "x.blsc"), "--rate", "30000",
-                               "--block-size", "7000"])
+                               "--block-ms", "250"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "x.blsc").read_bytes() == encode(gt.samples_uv, 30000.0, P)[0]
     res = r.invoke(codec_cli, ["decode", str(tmp_path / "x.blsc"), str(tmp_path / "y.npy")])
