@@ -138,11 +138,6 @@ def encode(input, output, rate, uv_per_code, series, positions, aer, force, **kw
         src = _open_source(input, rate, uv_per_code, series)
         if positions is not None:
             src.positions_um = load_positions(positions, src.n_channels)
-        if src.positions_um is None and params.spatial_radius_um > 0:
-            click.echo(f"Warning: no channel positions for {input}, so the spatial rule "
-                       f"(--spatial-radius-um {params.spatial_radius_um:g}) is off: every channel that sees a "
-                       "spike keeps its own event and the stream is several times larger. Give --positions "
-                       "(.npy or probeinterface .json) or use --spatial-radius-um 0 to silence this.", err=True)
         det = aer_detections(load_npy(aer, "--aer", "(n_words,) uint64 AER", ndim=1, kinds="u")) if aer else None
         # Written beside OUTPUT and renamed at the end: a failed encode leaves no partial file.
         with replacing(output, overwrite=force, inputs=[input, aer, positions], what="OUTPUT") as tmp:
@@ -154,6 +149,12 @@ def encode(input, output, rate, uv_per_code, series, positions, aer, force, **kw
         raise UsageFailure(str(exc)) from None
     except (ValueError, TypeError, CodecError) as exc:
         raise RuntimeFailure(str(exc)) from None
+    if src.positions_um is None and params.spatial_radius_um > 0:
+        # after the work, so that a failure still prints one line
+        click.echo(f"Warning: no channel positions for {input}, so the spatial rule "
+                   f"(--spatial-radius-um {params.spatial_radius_um:g}) was off: every channel that sees a "
+                   "spike kept its own event and the stream is several times larger. Give --positions "
+                   "(.npy or probeinterface .json) or use --spatial-radius-um 0 to silence this.", err=True)
     s = enc.stats
     click.echo(f"{s.n_samples} samples x {src.n_channels} channels, {s.n_events} events, {s.n_bytes} bytes, "
                f"event ratio {s.n_samples * src.n_channels * 2 / s.n_bytes:.0f}x"
