@@ -3,9 +3,11 @@
 :class:`ModelBus` implements :class:`bioloop.host.bus.Bus` on the cycle-exact
 transaction model :class:`bioloop.host.models.core.Core`;
 :class:`bioloop.sim.verilator_bus.VerilatorBus` implements it on the Verilated
-RTL. Both follow one :class:`BusTiming`, so for the same calls they put the
-same beats on the same clock edges, and the AER word streams and LED vectors
-they return are identical bit for bit (``tests/gateware/test_core.py``).
+RTL compiled in-process, :class:`bioloop.sim.cocotb_bus.CocotbBus` on the
+Verilated RTL under cocotb. All follow one :class:`BusTiming`, so for the same
+calls they put the same beats on the same clock edges, and the AER word streams
+and LED vectors they return are identical bit for bit
+(``tests/gateware/test_core.py``, ``tests/gateware/test_verilator_bus.py``).
 
 The timing contract, in clock edges of the core (``FCLK_HZ``):
 
@@ -115,13 +117,21 @@ class FrameLeds:
             self._cycles += int(c)
             self.close()
 
+    def add_counts(self, lit: np.ndarray, cycles: np.ndarray) -> None:
+        """Whole frames counted elsewhere (no frame of this object's is open): ``lit`` (frames, K)
+        lit cycles, ``cycles`` (frames,) their cycles; the same fractions as :meth:`close`."""
+        if self._cycles:
+            raise ValueError("add_counts needs whole frames, but a frame is open")
+        self._rows.append((lit / np.asarray(cycles)[:, None]).astype(np.float32))
+
     def close(self) -> None:
-        self._rows.append((self._sum / max(self._cycles, 1)).astype(np.float32))
+        self._rows.append((self._sum / max(self._cycles, 1)).astype(np.float32)[None, :])
         self._sum = np.zeros(self.n_lanes, dtype=np.int64)
         self._cycles = 0
 
     def take(self) -> np.ndarray:
-        rows = np.array(self._rows, dtype=np.float32).reshape(-1, self.n_lanes)
+        rows = (np.concatenate(self._rows) if self._rows
+                else np.zeros((0, self.n_lanes), dtype=np.float32))
         self._rows = []
         return rows
 
@@ -166,7 +176,7 @@ def send_timeout(timing: BusTiming, taken: int, total: int, frames: int, n_frame
 
 
 class SimulatedBus:
-    """What the ``model`` and ``verilator`` backends share: the AER word queue and the per-frame LEDs."""
+    """What the simulated backends share: the AER word queue and the per-frame LEDs."""
 
     _queue: WordQueue
     _leds: FrameLeds
@@ -187,7 +197,7 @@ class ModelBus(SimulatedBus):
     n_channels, n_lanes, fanout : int
         N, K, F of the modelled core.
     timing : BusTiming, optional
-        The edge timing (default ``BusTiming()``), the same as the Verilator backend's.
+        The edge timing (default ``BusTiming()``), the same as the Verilator backends'.
     dma_blocks : bool
         Deliver AER words only in whole TLAST blocks (as the PYNQ DMA does).
     **core_params

@@ -36,6 +36,22 @@ def _run_model(seed, settings, progress, phase=None, verbose=False):
 
 
 def _run_verilator(seed, settings, progress, phase=None, verbose=False):
+    """The loop in this process on the compiled RTL; ``phase`` sees "build" (only when the
+    library is not cached yet) and "simulate"."""
+    from bioloop.host.driver import Driver
+    from bioloop.sim.verilated_core import BuildError, build_core_library
+    from bioloop.sim.verilator_bus import VerilatorBus
+    try:
+        lib = build_core_library(**CORE, on_build=(lambda: phase("build")) if phase is not None else None)
+    except BuildError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    if phase is not None:
+        phase("simulate")
+    bus = VerilatorBus(**CORE, library=lib)
+    return closed_loop(Driver(bus), bus, seed, settings, progress)
+
+
+def _run_cocotb(seed, settings, progress, phase=None, verbose=False):
     """The loop inside the simulator; its logs go to files in sim_build/ unless ``verbose``.
 
     ``progress`` cannot cross into the simulator process; ``phase`` sees "build" and "simulate".
@@ -45,12 +61,15 @@ def _run_verilator(seed, settings, progress, phase=None, verbose=False):
     with warnings.catch_warnings():
         if not verbose:                    # dependencies' DeprecationWarnings are not the user's business
             warnings.simplefilter("ignore", DeprecationWarning)
-        from bioloop.sim.hil import HILError, run_with_verilator     # importing cocotb warns too
+        from bioloop.sim.hil import HILError, run_with_cocotb     # importing cocotb warns too
         from bioloop.sim.runner import BuildError
         try:
-            return run_with_verilator(closed_loop, seed, settings, quiet=not verbose, on_phase=phase, **CORE)
+            return run_with_cocotb(closed_loop, seed, settings, quiet=not verbose, on_phase=phase, **CORE)
         except (HILError, BuildError, AssertionError) as exc:   # the simulator failed, not the loop
-            raise RuntimeFailure(f"the Verilator simulation failed: {str(exc).splitlines()[0]}") from None
+            raise RuntimeFailure(f"the cocotb simulation failed: {str(exc).splitlines()[0]}") from None
+
+
+RUNNERS = {"model": _run_model, "verilator": _run_verilator, "cocotb": _run_cocotb}
 
 
 @click.group(cls=OneLineGroup)
@@ -60,8 +79,9 @@ def main():
 
 
 @main.command()
-@click.option("--backend", type=click.Choice(["model", "verilator"]), default="model", show_default=True,
-              help="model: the Python transaction model of Core; verilator: the RTL under cocotb.")
+@click.option("--backend", type=click.Choice(list(RUNNERS)), default="model", show_default=True,
+              help="model: the Python transaction model of Core; verilator: the RTL compiled in-process "
+                   "(built once, cached); cocotb: the RTL under cocotb (slow).")
 @click.option("--duration", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
               help="Culture seconds of closed loop (after 0.2 s of calibration).")
 @click.option("--seed", type=click.IntRange(0, SEED_MAX), default=1, show_default=True,
@@ -74,7 +94,7 @@ def main():
               help="Run directory (default runs/demo-<backend>-seed<seed>).")
 @click.option("--force", is_flag=True, help="Replace an earlier run directory as a whole.")
 @click.option("-v", "--verbose", is_flag=True,
-              help="Show the simulator's build and run logs (verilator backend); by default they go to "
+              help="Show the simulator's build and run logs (cocotb backend); by default they go to "
                    "files in sim_build/ and only a progress display is shown.")
 def demo(backend, duration, seed, target_rate, compare, out, force, verbose):
     """Close the loop on the in-silico culture and write a run directory."""
@@ -102,7 +122,7 @@ def demo(backend, duration, seed, target_rate, compare, out, force, verbose):
     except OutputError as exc:
         raise UsageFailure(str(exc)) from None
     runs = [("on", settings)] + ([("off", replace(settings, homeostasis=False))] if compare else [])
-    run_fn = _run_model if backend == "model" else _run_verilator
+    run_fn = RUNNERS[backend]
     results = {}
     phases = {"build": "building Core with Verilator (cached after the first run)", "simulate": "simulating"}
     status = Console(stderr=True)          # progress on stderr, only on a terminal: stdout holds the results

@@ -10,7 +10,7 @@ from bioloop.host.layouts import FCLK_HZ
 from bioloop.host.backends import ModelBus
 from bioloop.host.driver import Driver
 from bioloop.sim.core_bench import culture_frames, measure_latency, speed_session
-from bioloop.sim.hil import run_with_verilator
+from bioloop.sim.hil import run_with_cocotb
 from bioloop.sim.measure import machine, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def speed_rows():
     n_rtl = 4000 if QUICK else 20_000
     frames = culture_frames(n_rtl)
     t0 = time.perf_counter()
-    r = run_with_verilator(partial(speed_session, frames=frames), n_channels=64, n_lanes=64, fanout=16)
+    r = run_with_cocotb(partial(speed_session, frames=frames), n_channels=64, n_lanes=64, fanout=16)
     outer = time.perf_counter() - t0
     edges = n_rtl * 32
     rows.append(["verilator (`VerilatorBus`, cocotb + cocotbext-axi)", f"{n_rtl / FS:.1f}",

@@ -174,7 +174,7 @@ def bench_settings() -> dict:
 def run_bench(test_module: str, testcase: str, n_channels: int, n_lanes: int, fanout: int,
               **settings) -> dict:
     """Run cocotb test ``testcase`` of ``test_module`` on the Core build of
-    :func:`bioloop.sim.hil.run_with_verilator` (no rebuild); ``settings`` reach the test
+    :func:`bioloop.sim.hil.run_with_cocotb` (no rebuild); ``settings`` reach the test
     through the environment (:func:`bench_settings`), not the build parameters."""
     from bioloop.sim import hil
     params = {"n_channels": n_channels, "n_lanes": n_lanes, "fanout": fanout, "core": {}}
@@ -212,13 +212,13 @@ if cocotb is not None:
 
         from bioloop.host.driver import Driver
         from bioloop.host.models.detector import Detector as DetectorModel
-        from bioloop.sim.verilator_bus import VerilatorBus
+        from bioloop.sim.cocotb_bus import CocotbBus
 
         st = bench_settings()
         p = runner.params()
         n, K = p["n_channels"], p["n_lanes"]
         nb = n // 2
-        bus = VerilatorBus(dut, n, K, p["fanout"])
+        bus = CocotbBus(dut, n, K, p["fanout"])
         await bus.start()
         frames, th = latency_frames(st["traffic"], st["frames"], st["seed"], n)
 

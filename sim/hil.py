@@ -2,19 +2,19 @@
 
 ::
 
-    from bioloop.sim.hil import run_with_verilator
+    from bioloop.sim.hil import run_with_cocotb
 
     def session(driver, bus):          # plain synchronous code, as on the board
         driver.enable()
         driver.send_samples(block)
         return driver.receive_words(), bus.leds()
 
-    words, leds = run_with_verilator(session, n_channels=64, n_lanes=64, fanout=16)
+    words, leds = run_with_cocotb(session, n_channels=64, n_lanes=64, fanout=16)
 
-:func:`run_with_verilator` builds ``Core`` with Verilator (one cached build
+:func:`run_with_cocotb` builds ``Core`` with Verilator (one cached build
 per parameter set, through :func:`bioloop.sim.runner.run`), starts the
 simulator with the cocotb test of this module, which creates a
-:class:`~bioloop.sim.verilator_bus.VerilatorBus` and a
+:class:`~bioloop.sim.cocotb_bus.CocotbBus` and a
 :class:`~bioloop.host.driver.Driver` and calls ``fn(driver, bus)`` in a
 ``cocotb.task.bridge`` thread. The function travels to the simulator
 process by pickle (so it must be importable: a module-level function), and
@@ -35,7 +35,7 @@ import cocotb
 from bioloop.host.backends import BusTiming
 from bioloop.sim import runner
 
-__all__ = ["run_with_verilator", "HILError"]
+__all__ = ["run_with_cocotb", "HILError"]
 
 _CALL = "BIOLOOP_HIL_CALL"
 _RESULT = "BIOLOOP_HIL_RESULT"
@@ -50,7 +50,7 @@ def _factory(n_channels, n_lanes, fanout, core):
     return Core(n_channels, n_lanes, fanout, **core)
 
 
-def run_with_verilator(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16,
+def run_with_cocotb(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16,
                        timing: BusTiming | None = None, dma_blocks: bool = False,
                        quiet: bool = False, on_phase=None, **core_params):
     """Call ``fn(driver, bus, *args)`` inside a Verilator simulation of ``Core``; return its result.
@@ -59,7 +59,7 @@ def run_with_verilator(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanou
     ----------
     fn : callable
         A picklable (module-level) function of ``(driver, bus, *args)``; ``bus`` is the
-        :class:`~bioloop.sim.verilator_bus.VerilatorBus`, ``driver`` a
+        :class:`~bioloop.sim.cocotb_bus.CocotbBus`, ``driver`` a
         :class:`~bioloop.host.driver.Driver` on it. Its return value must be
         picklable.
     *args
@@ -113,14 +113,14 @@ def run_with_verilator(fn, *args, n_channels: int = 64, n_lanes: int = 64, fanou
 
 @cocotb.test()
 async def hil_call(dut):
-    """The simulator side of :func:`run_with_verilator`."""
+    """The simulator side of :func:`run_with_cocotb`."""
     from cocotb.task import bridge
 
     from bioloop.host.driver import Driver
-    from bioloop.sim.verilator_bus import VerilatorBus
+    from bioloop.sim.cocotb_bus import CocotbBus
 
     call = pickle.loads(Path(os.environ[_CALL]).read_bytes())
-    bus = VerilatorBus(dut, call["n_channels"], call["n_lanes"], call["fanout"],
+    bus = CocotbBus(dut, call["n_channels"], call["n_lanes"], call["fanout"],
                        timing=BusTiming(**call["timing"]), dma_blocks=call["dma_blocks"])
     await bus.start()
     fn, args = call["fn"], call["args"]

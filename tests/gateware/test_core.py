@@ -42,7 +42,7 @@ from bioloop.host.models.homeostasis import homeostasis_constants
 from bioloop.sim import runner
 from bioloop.sim.core_bench import (ELECTRODES, bench_settings, culture_frames, measure_latency,
                                     noise_thresholds, run_bench)
-from bioloop.sim.hil import run_with_verilator
+from bioloop.sim.hil import run_with_cocotb
 
 N, K, F = 64, 64, 16
 # Tests that run on the same Verilator build of the Core share a worker (tests/conftest.py).
@@ -118,7 +118,7 @@ def test_core_equivalence(n_frames):
     fn = functools.partial(closed_session, frames=frames, block=2500)
     bus = ModelBus(N, K, F)
     want = fn(Driver(bus), bus)
-    got = run_with_verilator(fn, n_channels=N, n_lanes=K, fanout=F)
+    got = run_with_cocotb(fn, n_channels=N, n_lanes=K, fanout=F)
 
     assert len(got["words"]) == len(want["words"])
     for i, (g, w) in enumerate(zip(got["words"], want["words"])):
@@ -200,7 +200,7 @@ def timing_probe(driver, bus):
 @ON_SMALL_CORE
 def test_bus_timing():
     t = BusTiming()
-    got = run_with_verilator(timing_probe, n_channels=8, n_lanes=4, fanout=2)
+    got = run_with_cocotb(timing_probe, n_channels=8, n_lanes=4, fanout=2)
     assert got["write"] == (t.write_edge, True)
     # A frame accepted at edge i is counted at edge i; the read samples the count before its edge.
     assert got["read"] == (True, t.read_edge - 1)
@@ -230,7 +230,7 @@ def test_core_timeouts(backend):
         bus = ModelBus(8, 4, 2, timing=timing)
         got = timeout_session(Driver(bus), bus, frames)
     else:
-        got = run_with_verilator(functools.partial(timeout_session, frames=frames), n_channels=8,
+        got = run_with_cocotb(functools.partial(timeout_session, frames=frames), n_channels=8,
                                  n_lanes=4, fanout=2, timing=timing)
     msg, sent = got["timeout"]
     assert sent == 0 and "enable" in msg and "50 cycles" in msg
@@ -247,7 +247,7 @@ except ImportError:  # pragma: no cover - the sim extra is part of the dev insta
     cocotb = None
 
 if cocotb is not None:
-    from bioloop.sim.verilator_bus import VerilatorBus
+    from bioloop.sim.cocotb_bus import CocotbBus
 
     async def _raw_write(dut, addr, data, aw_delay, w_delay):
         """AW valid after ``aw_delay`` edges, W after ``w_delay``; returns BRESP."""
@@ -276,7 +276,7 @@ if cocotb is not None:
     async def core_axil(dut):
         """Random AXI-Lite timing through Core against CSRBankModel; raw orderings; SLVERR."""
         p = {**runner.params(), **bench_settings()}
-        bus = VerilatorBus(dut, p["n_channels"], p["n_lanes"], p["fanout"])
+        bus = CocotbBus(dut, p["n_channels"], p["n_lanes"], p["fanout"])
         await bus.start()
         rm = bus.regmap
         model = CSRBankModel(rm)

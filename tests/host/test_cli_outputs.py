@@ -126,7 +126,7 @@ def test_demo_never_replaces_a_folder_that_is_not_a_run(tmp_path):
     assert (out / "recording.npy").read_text() == "keep"
 
 
-def test_demo_verilator_is_quiet_unless_verbose(tmp_path, monkeypatch):
+def test_demo_cocotb_is_quiet_unless_verbose(tmp_path, monkeypatch):
     """The CLI asks the simulator for quiet logs by default, -v for the logs, and shows the build phase."""
     import bioloop.sim.hil as hil
     from bioloop.host import cli
@@ -137,9 +137,9 @@ def test_demo_verilator_is_quiet_unless_verbose(tmp_path, monkeypatch):
         on_phase("build")
         on_phase("simulate")
         return cli._run_model(*args, progress=None)
-    monkeypatch.setattr(hil, "run_with_verilator", fake)
-    res = _demo("--backend", "verilator", "--no-compare", "--out", tmp_path / "q")
+    monkeypatch.setattr(hil, "run_with_cocotb", fake)
+    res = _demo("--backend", "cocotb", "--no-compare", "--out", tmp_path / "q")
     assert res.exit_code == 0, res.output
-    res = _demo("--backend", "verilator", "--no-compare", "--out", tmp_path / "v", "-v")
+    res = _demo("--backend", "cocotb", "--no-compare", "--out", tmp_path / "v", "-v")
     assert res.exit_code == 0, res.output
     assert calls == [True, False]

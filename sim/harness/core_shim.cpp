@@ -1,0 +1,253 @@
+// The C interface of the compiled Verilator backend (bioloop.sim.verilated_core).
+//
+// The Verilated top is bioloop_core_sim (sim/harness/core_sim.v): the Vivado-named wrapper
+// bioloop_core (hdl/bioloop_core.v around hdl/core.v) with its inputs registered once. Every
+// clock edge is driven here: Python calls one function per bus operation (a CSR access, a
+// block of sample beats, an idle stretch), never one per edge.
+//
+// Edges. The handshakes of an edge are the values present before it (valid & ready, the LED
+// vector), as the cocotb backend reads them (bioloop.sim.cocotb_bus). Because the inputs are
+// registered, the inputs of edge j are written before edge j-1 runs: each step of an operation
+// writes the inputs of its next edge, runs the edge before (the "pending" one), and reads the
+// handshakes of its next edge from the outputs. An operation ends with the handshakes of its
+// last edge read and that edge pending; the next operation runs it after writing its own
+// first inputs. Nothing observable depends on the pending edge having run: everything about
+// it was read before it. `edges` counts the edges whose handshakes were read.
+//
+// A CSR access follows cocotbext-axi's AxiLiteMaster: VALID from the second edge of the access,
+// held until the handshake, BREADY and RREADY high. Nothing here knows a latency of the core:
+// every wait is on a handshake, bounded by the caller's edge budget.
+//
+// AER output: words go to a bounded buffer (the DMA buffer) until Python pops them. While it is
+// full, m_axis_aer_tready is low, as a full DMA holds the stream; no word is ever dropped here,
+// and the edges at which the core offered a word the full buffer refused are counted
+// (bl_aer_stalls).
+//
+// Built with -DBL_N, -DBL_K, -DBL_F (the Core's parameters) and -DBL_KEY (the build key), so that
+// Python can refuse a library built for other parameters (bl_info, bl_key).
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "Vbioloop_core_sim.h"
+#include "verilated.h"
+
+#if !defined(BL_N) || !defined(BL_K) || !defined(BL_F) || !defined(BL_KEY)
+#error "build with -DBL_N=.. -DBL_K=.. -DBL_F=.. -DBL_KEY=\"..\" (bioloop.sim.verilated_core)"
+#endif
+
+#define BL_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+// Per-lane LED counters from the led port, whatever integer type Verilator gave it.
+inline void add_bits(uint32_t* lit, uint64_t v, int base) {
+    while (v) {
+        lit[base + __builtin_ctzll(v)]++;
+        v &= v - 1;
+    }
+}
+inline void add_led(uint32_t* lit, uint64_t v) { add_bits(lit, v, 0); }
+template <std::size_t W>
+inline void add_led(uint32_t* lit, const VlWide<W>& v) {
+    for (std::size_t i = 0; i < W; ++i) add_bits(lit, v[i], 32 * static_cast<int>(i));
+}
+
+struct Sim {
+    std::unique_ptr<VerilatedContext> ctx;
+    std::unique_ptr<Vbioloop_core_sim> top;
+    // The inputs the core sees at the next edge (what the input registers hold).
+    bool aer_ready = true, tvalid = false, tlast = false, awvalid = false, wvalid = false, arvalid = false;
+    uint64_t edges = 0;           // edges whose handshakes were read, since reset release
+    uint64_t stalls = 0;          // edges at which a word waited on the full buffer
+    std::vector<uint64_t> words;  // the AER buffer
+    std::vector<uint8_t> lasts;
+    std::size_t capacity;
+    std::vector<uint32_t> lit;    // the running frame's lit cycles per lane
+    uint32_t frame_beats = 0;     // and its accepted beats
+
+    explicit Sim(std::size_t cap) : capacity(cap), lit(BL_K, 0) { reset(); }
+
+    // Fresh model: in reset at its first two edges (as the cocotb backend holds it), the
+    // second pending; the first edge after it is edge 1 of the session.
+    void reset() {
+        top.reset();
+        ctx.reset(new VerilatedContext);
+        top.reset(new Vbioloop_core_sim{ctx.get(), "bioloop_core_sim"});
+        Vbioloop_core_sim& t = *top;
+        t.rst = 1;
+        t.s_axi_bready = t.s_axi_rready = 1;
+        t.s_axi_wstrb = 0xF;
+        t.m_axis_aer_tready = 1;
+        t.clk = 0;
+        t.eval();        // the first reset edge is next (rst_q starts high)
+        advance();       // run it, rst written for the second
+        t.rst = 0;       // ... and released for the edge after
+        aer_ready = true;
+        tvalid = tlast = awvalid = wvalid = arvalid = false;
+        edges = stalls = 0;
+        words.clear();
+        lasts.clear();
+        std::fill(lit.begin(), lit.end(), 0);
+        frame_beats = 0;
+    }
+
+    // The inputs now on the ports become those of the next edge; the pending edge runs.
+    inline void advance() {
+        Vbioloop_core_sim& t = *top;
+        t.m_axis_aer_tready = words.size() < capacity;
+        t.clk = 0;
+        t.eval();
+        t.clk = 1;
+        t.eval();
+        aer_ready = t.m_axis_aer_tready;
+        tvalid = t.s_axis_samples_tvalid;
+        tlast = t.s_axis_samples_tlast;
+        awvalid = t.s_axi_awvalid;
+        wvalid = t.s_axi_wvalid;
+        arvalid = t.s_axi_arvalid;
+    }
+
+    // The AER handshake of the next edge, which is then counted.
+    inline void take_aer() {
+        Vbioloop_core_sim& t = *top;
+        if (t.m_axis_aer_tvalid) {
+            if (aer_ready) {
+                words.push_back(t.m_axis_aer_tdata);
+                lasts.push_back(t.m_axis_aer_tlast);
+            } else {
+                ++stalls;
+            }
+        }
+        ++edges;
+    }
+
+    void quiet_inputs() {
+        Vbioloop_core_sim& t = *top;
+        t.s_axis_samples_tvalid = 0;
+        t.s_axis_samples_tlast = 0;
+        t.s_axi_awvalid = t.s_axi_wvalid = t.s_axi_arvalid = 0;
+    }
+
+    void idle(uint64_t n) {
+        quiet_inputs();
+        for (uint64_t i = 0; i < n; ++i) {
+            advance();
+            take_aer();
+        }
+    }
+};
+
+}  // namespace
+
+BL_EXPORT const char* bl_key() { return BL_KEY; }
+
+BL_EXPORT void bl_info(int32_t* n_channels, int32_t* n_lanes, int32_t* fanout) {
+    *n_channels = BL_N;
+    *n_lanes = BL_K;
+    *fanout = BL_F;
+}
+
+// A new simulated core whose AER buffer holds `capacity` words, reset (see Sim::reset).
+BL_EXPORT void* bl_new(uint64_t capacity) {
+    try {
+        return new Sim(static_cast<std::size_t>(capacity));
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+BL_EXPORT void bl_free(void* h) { delete static_cast<Sim*>(h); }
+
+BL_EXPORT void bl_reset(void* h) { static_cast<Sim*>(h)->reset(); }
+
+BL_EXPORT void bl_idle(void* h, uint64_t n) { static_cast<Sim*>(h)->idle(n); }
+
+BL_EXPORT uint64_t bl_edges(void* h) { return static_cast<Sim*>(h)->edges; }
+
+BL_EXPORT uint64_t bl_aer_stalls(void* h) { return static_cast<Sim*>(h)->stalls; }
+
+BL_EXPORT uint64_t bl_aer_pending(void* h) { return static_cast<Sim*>(h)->words.size(); }
+
+// Move up to `max` words (and their TLAST flags) out of the AER buffer, oldest first.
+BL_EXPORT uint64_t bl_aer_pop(void* h, uint64_t* words, uint8_t* lasts, uint64_t max) {
+    Sim& s = *static_cast<Sim*>(h);
+    const std::size_t n = std::min<std::size_t>(s.words.size(), max);
+    std::memcpy(words, s.words.data(), n * sizeof(uint64_t));
+    std::memcpy(lasts, s.lasts.data(), n);
+    s.words.erase(s.words.begin(), s.words.begin() + static_cast<std::ptrdiff_t>(n));
+    s.lasts.erase(s.lasts.begin(), s.lasts.begin() + static_cast<std::ptrdiff_t>(n));
+    return n;
+}
+
+// One AXI4-Lite access lasting exactly `edges` edges. Returns BRESP/RRESP (0..3), or -1 when the
+// response did not come within them. `*data` is the write data in, the read data out.
+BL_EXPORT int32_t bl_csr(void* h, int32_t write, uint32_t addr, uint32_t* data, int32_t edges) {
+    Sim& s = *static_cast<Sim*>(h);
+    Vbioloop_core_sim& t = *s.top;
+    bool aw = false, w = false, ar = false;
+    int32_t resp = -1;
+    s.quiet_inputs();
+    t.s_axi_awaddr = addr;
+    t.s_axi_araddr = addr;
+    t.s_axi_wdata = *data;
+    t.s_axi_wstrb = 0xF;
+    t.s_axi_bready = t.s_axi_rready = 1;
+    for (int32_t e = 1; e <= edges; ++e) {
+        const bool drive = e >= 2;
+        t.s_axi_awvalid = write && drive && !aw;
+        t.s_axi_wvalid = write && drive && !w;
+        t.s_axi_arvalid = !write && drive && !ar;
+        s.advance();
+        if (s.awvalid && t.s_axi_awready) aw = true;
+        if (s.wvalid && t.s_axi_wready) w = true;
+        if (s.arvalid && t.s_axi_arready) ar = true;
+        if (resp < 0 && write && aw && w && t.s_axi_bvalid) resp = t.s_axi_bresp;
+        if (resp < 0 && !write && ar && t.s_axi_rvalid) {
+            resp = t.s_axi_rresp;
+            *data = t.s_axi_rdata;
+        }
+        s.take_aer();
+    }
+    return resp;
+}
+
+// Offer `n` beats one per edge, each held until the core takes it; TLAST on every
+// `per_frame`-th beat. Stops when no beat was taken for `timeout` edges. For every frame whose
+// last beat went in, writes its lit cycles per lane (BL_K uint32) to `lit_out` and its cycles
+// (accepted beats, including any carried from an earlier call) to `cycles_out`; `*frames` is
+// their number. Returns the number of beats taken.
+BL_EXPORT uint64_t bl_push(void* h, const uint32_t* beats, uint64_t n, uint32_t per_frame,
+                           uint64_t timeout, uint32_t* lit_out, uint32_t* cycles_out, uint64_t* frames) {
+    Sim& s = *static_cast<Sim*>(h);
+    Vbioloop_core_sim& t = *s.top;
+    uint64_t i = 0, waited = 0, closed = 0;
+    uint32_t* lit = s.lit.data();
+    s.quiet_inputs();
+    while (i < n) {
+        t.s_axis_samples_tvalid = 1;
+        t.s_axis_samples_tdata = beats[i];
+        t.s_axis_samples_tlast = (i % per_frame) == per_frame - 1;
+        s.advance();
+        const bool took = t.s_axis_samples_tready;   // valid is high at this edge
+        if (took) {
+            add_led(lit, t.led);
+            ++s.frame_beats;
+            waited = 0;
+            if (s.tlast) {
+                std::memcpy(lit_out + closed * BL_K, lit, BL_K * sizeof(uint32_t));
+                cycles_out[closed++] = s.frame_beats;
+                std::fill(s.lit.begin(), s.lit.end(), 0);
+                s.frame_beats = 0;
+            }
+            ++i;
+        }
+        s.take_aer();
+        if (!took && ++waited >= timeout) break;
+    }
+    *frames = closed;
+    return i;
+}

