@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["aer_path", "stim", "core", "board", "loop", "driver", "observation", "bioware", "culture", "codec", "sweep"]
+ORDER = ["aer_path", "stim", "core", "verilator", "board", "loop", "driver", "observation", "bioware", "culture", "codec",
+         "sweep"]
 
 
 def main(argv):

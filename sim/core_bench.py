@@ -37,7 +37,8 @@ from bioloop.host.layouts import AERType
 from bioloop.sim import runner
 
 __all__ = ["ELECTRODES", "culture_frames", "noise_thresholds", "latency_frames", "latency_program",
-           "percentiles", "measure_latency", "run_bench", "bench_settings", "speed_session"]
+           "percentiles", "measure_latency", "measure_latency_compiled", "run_bench", "bench_settings",
+           "speed_session", "loop_session"]
 
 #: Electrodes of the default culture's MEA (on channels 0..59 of a 64-channel core).
 ELECTRODES = 60
@@ -125,6 +126,24 @@ def speed_session(driver, bus, frames: np.ndarray, block: int = 2000) -> dict:
             "counters": driver.counters}
 
 
+def loop_session(driver, bus, duration_s: float, seed: int = 1) -> dict:
+    """The demo's closed loop (``bioloop demo``'s settings, homeostasis on) for ``duration_s`` of
+    culture after its calibration, timed: wall and CPU seconds, culture seconds (calibration
+    included) and the core's clock edges."""
+    import time
+
+    from bioloop.host.culture import Culture, CultureConfig
+    from bioloop.host.loop import LoopSettings, run_loop
+    settings = LoopSettings(duration_s=duration_s)
+    culture = Culture(CultureConfig(seed=seed))
+    edges0 = bus.edges
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = run_loop(driver, bus, culture, settings)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall_s": wall, "cpu_s": cpu, "culture_s": duration_s + settings.calibration_ms / 1000.0,
+            "edges": bus.edges - edges0, "words": len(result.words)}
+
+
 def loop_latencies(lanes, handshakes, rises, falls) -> tuple[list[int], int]:
     """L_loop per crossing from per-lane LED rise and fall edges; also the number of crossings
     whose light merged into a pulse already running (no rise of their own).
@@ -196,6 +215,61 @@ def measure_latency(traffic: str, backpressure: float, frames: int, *, seed: int
     """
     return run_bench("bioloop.sim.core_bench", "core_latency", n_channels, n_lanes, fanout,
                      traffic=traffic, backpressure=backpressure, frames=frames, seed=seed)
+
+
+def measure_latency_compiled(traffic: str, backpressure: float, frames: int, *, seed: int = 3,
+                             n_channels: int = 64, n_lanes: int = 64, fanout: int = 16,
+                             library=None) -> dict:
+    """L_aer and L_loop as :func:`measure_latency` gives them, on the compiled backend.
+
+    The same traffic, programming and definitions; the shim records the beat handshakes,
+    each word's first ``valid`` and the LED changes (``VerilatedCore.trace``), and holds the
+    AER ready low at random on ``backpressure`` of the edges (its own generator, so under
+    backpressure the values are statistically, not edge for edge, those of the cocotb bench).
+    """
+    from bioloop.host.driver import Driver
+    from bioloop.host.models.detector import Detector as DetectorModel
+    from bioloop.sim.verilator_bus import VerilatorBus
+
+    n, K = n_channels, n_lanes
+    nb = n // 2
+    bus = VerilatorBus(n, K, fanout, library=library)
+    frames_, th = latency_frames(traffic, frames, seed, n)
+    drv = Driver(bus)
+    latency_program(drv, th)
+    drv.clear_counters()
+    core = bus.core
+    core.pop_words()
+    core.aer_backpressure(backpressure, seed)
+    core.trace(True)
+    start = core.edges
+    beats = frames_.view(np.uint32).reshape(-1, nb)
+    taken, _, _ = core.push(beats, timeout=bus.timing.send_timeout_edges)
+    core.idle(400)
+    core.aer_backpressure(0.0)
+    tr = core.read_trace()
+    core.trace(False)
+    edges = core.edges - start
+    words, _ = core.pop_words()
+    first_valid = {}
+    for w, e in zip(words.tolist(), tr["word_first"].tolist()):
+        if (w >> 28) & 0xF == AERType.SPIKE.value:
+            first_valid.setdefault((w >> 32, w & 0xFFFFF), e)
+    det = DetectorModel(n, np.minimum(th, 32767), [2] * n, refractory=2).process(frames_)
+    handshake = tr["beats"]
+    hs = [int(handshake[t * nb + c // 2]) for t, c in det.tolist()]
+    l_aer = [first_valid[(t, c)] - h for (t, c), h in zip(det.tolist(), hs) if (t, c) in first_valid]
+    rises = [[] for _ in range(K)]
+    falls = [[] for _ in range(K)]
+    for e, lane, level in zip(tr["led_edge"].tolist(), tr["led_lane"].tolist(), tr["led_level"].tolist()):
+        (rises if level else falls)[lane].append(e)
+    l_loop, merged = loop_latencies(det[:, 1] % K, hs, rises, falls)
+    probe = {name: drv.read_register(name)
+             for name in ("latency_last", "latency_max", "latency_samples", "stim_fires", "overflows")}
+    return {"traffic": traffic, "backpressure": backpressure, "frames": frames, "edges": edges, "beats_taken": taken, "detections": len(det),
+            "words_seen": len(first_valid), "merged": merged, "l_aer": percentiles(l_aer),
+            "l_loop": percentiles(l_loop), "l_loop_values": sorted(set(l_loop)),
+            "l_aer_values": sorted(set(l_aer)), "probe": probe}
 
 
 try:

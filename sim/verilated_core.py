@@ -37,9 +37,10 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["BuildError", "LibraryMismatch", "CoreLibrary", "VerilatedCore", "build_core_library",
-           "build_dir", "DEFAULT_PARAMS"]
+           "library_key", "build_dir", "DEFAULT_PARAMS"]
 
 ROOT = Path(__file__).resolve().parent.parent
+HDL = ROOT / "hdl"
 HARNESS = Path(__file__).resolve().parent / "harness"
 SHIM = HARNESS / "core_shim.cpp"
 SIM_TOP = HARNESS / "core_sim.v"
@@ -100,8 +101,7 @@ def _verilator_version() -> str:
 def _sources(n_channels: int, n_lanes: int, fanout: int, core_params: dict) -> dict[str, str]:
     """File name -> Verilog text of the Core and its Vivado-named wrapper."""
     if (n_channels, n_lanes, fanout) == DEFAULT_PARAMS and not core_params:
-        hdl = ROOT / "hdl"
-        return {name: (hdl / name).read_text() for name in ("core.v", "bioloop_core.v")}
+        return {name: (HDL / name).read_text() for name in ("core.v", "bioloop_core.v")}
     from amaranth.back import verilog
 
     from bioloop.boards.wrapper import top_wrapper
@@ -114,6 +114,25 @@ def _sources(n_channels: int, n_lanes: int, fanout: int, core_params: dict) -> d
 def _addr_bits(n_channels: int, n_lanes: int, fanout: int) -> int:
     from bioloop.host.regmap import RegisterMap
     return RegisterMap(n_channels, n_lanes, fanout).addr_width
+
+
+def _plan(N: int, K: int, F: int, core_params: dict) -> tuple[str, dict[str, str], dict]:
+    """The build key, the Verilog sources and the recipe of a library."""
+    sources = _sources(N, K, F, core_params)
+    recipe = {"params": [N, K, F], "core": core_params, "aw": _addr_bits(N, K, F), "flags": VERILATOR_FLAGS,
+              "opt": CXX_OPT, "verilator": _verilator_version(), "cxx": os.environ.get("CXX", "c++")}
+    h = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
+    for name in sorted(sources):
+        h.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
+    for path in (SIM_TOP, SHIM):
+        h.update(path.read_bytes())
+    return f"core_n{N}_k{K}_f{F}-{h.hexdigest()[:16]}", sources, recipe
+
+
+def library_key(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, **core_params) -> str:
+    """The cache key of a build: it changes with the Verilog (``hdl/``), the shim, the flags and
+    the Verilator version, so a changed source is never served from an old build."""
+    return _plan(*_check_params(n_channels, n_lanes, fanout), core_params)[0]
 
 
 @dataclass(frozen=True)
@@ -155,18 +174,7 @@ def build_core_library(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16
         its last lines in the message).
     """
     N, K, F = _check_params(n_channels, n_lanes, fanout)
-    env = {**os.environ, **_toolchain()}
-    sources = _sources(N, K, F, core_params)
-    aw = _addr_bits(N, K, F)
-    h = hashlib.sha256()
-    recipe = {"params": [N, K, F], "core": core_params, "aw": aw, "flags": VERILATOR_FLAGS, "opt": CXX_OPT,
-              "verilator": _verilator_version(), "cxx": os.environ.get("CXX", "c++")}
-    h.update(json.dumps(recipe, sort_keys=True, default=str).encode())
-    for name in sorted(sources):
-        h.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
-    for path in (SIM_TOP, SHIM):
-        h.update(path.read_bytes())
-    key = f"core_n{N}_k{K}_f{F}-{h.hexdigest()[:16]}"
+    key, sources, recipe = _plan(N, K, F, core_params)
     root = Path(directory) if directory is not None else build_dir()
     final = root / key
     lib = final / LIBRARY
@@ -176,6 +184,7 @@ def build_core_library(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16
 
     if lib.exists():
         return done(0.0, True)
+    env = {**os.environ, **_toolchain()}
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)          # another process may be building this key
@@ -191,7 +200,7 @@ def build_core_library(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16
         env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {CXX_OPT}".strip()
         cflags = f'-fPIC -fvisibility=hidden -DBL_N={N} -DBL_K={K} -DBL_F={F} -DBL_KEY=\\"{key}\\"'
         cmd = ["verilator", "--cc", "--exe", "--build", *VERILATOR_FLAGS, "-j", str(jobs),
-               "--top-module", TOP, f"-GAW={aw}", f"-GK={K}", "-Mdir", str(work / "obj"),
+               "--top-module", TOP, f"-GAW={recipe['aw']}", f"-GK={K}", "-Mdir", str(work / "obj"),
                "-o", LIBRARY, "-CFLAGS", cflags, "-LDFLAGS", "-shared",
                str(work / "core.v"), str(work / "bioloop_core.v"), str(SIM_TOP), str(SHIM)]
         t0 = time.perf_counter()
@@ -226,6 +235,10 @@ _SIGNATURES = {
     "bl_aer_pop": ([_vp, _vp, _vp, _u64], _u64),
     "bl_csr": ([_vp, _i32, _u32, ctypes.POINTER(_u32), _i32], _i32),
     "bl_push": ([_vp, _vp, _u64, _u32, _u64, _vp, _vp, ctypes.POINTER(_u64)], _u64),
+    "bl_aer_backpressure": ([_vp, _u32, _u64], None),
+    "bl_trace": ([_vp, _i32], None),
+    "bl_trace_len": ([_vp, _i32], _u64),
+    "bl_trace_read": ([_vp, _vp, _vp, _vp, _vp], None),
 }
 _LOADED: dict[str, ctypes.CDLL] = {}
 
@@ -349,6 +362,33 @@ class VerilatedCore:
                                   lit.ctypes.data, cycles.ctypes.data, ctypes.byref(self._frames))
         n = self._frames.value
         return int(taken), lit[:n], cycles[:n]
+
+    def aer_backpressure(self, fraction: float, seed: int = 1) -> None:
+        """Hold the AER ready low at random on ``fraction`` of the edges (0 turns it off)."""
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"backpressure fraction must be in [0, 1), not {fraction!r}")
+        self._lib.bl_aer_backpressure(self._handle(), int(fraction * 2**32), int(seed))
+
+    def trace(self, on: bool) -> None:
+        """Start (clearing the record) or stop recording edges; see :meth:`read_trace`."""
+        self._lib.bl_trace(self._handle(), int(bool(on)))
+
+    def read_trace(self) -> dict[str, np.ndarray]:
+        """What was recorded since :meth:`trace` started, in edges (as :attr:`edges` counts them).
+
+        ``beats``: the handshake of every accepted sample beat; ``word_first`` and
+        ``word_taken``: for every AER word, the edge it first showed valid and the edge it was
+        taken; ``led_edge``, ``led_lane``, ``led_level``: every change of an LED.
+        """
+        h = self._handle()
+        n = [int(self._lib.bl_trace_len(h, i)) for i in range(3)]
+        beats, first, taken, leds = (np.zeros(n[0], np.uint64), np.zeros(n[1], np.uint64),
+                                     np.zeros(n[1], np.uint64), np.zeros(n[2], np.uint64))
+        self._lib.bl_trace_read(h, beats.ctypes.data, first.ctypes.data, taken.ctypes.data, leds.ctypes.data)
+        return {"beats": beats.astype(np.int64), "word_first": first.astype(np.int64),
+                "word_taken": taken.astype(np.int64), "led_edge": (leds >> np.uint64(21)).astype(np.int64),
+                "led_lane": ((leds >> np.uint64(1)) & np.uint64(0xFFFFF)).astype(np.int64),
+                "led_level": (leds & np.uint64(1)).astype(bool)}
 
     def pop_words(self) -> tuple[np.ndarray, np.ndarray]:
         """Empty the AER buffer: ``(words uint64, lasts bool)``, oldest first."""

@@ -23,6 +23,11 @@
 // and the edges at which the core offered a word the full buffer refused are counted
 // (bl_aer_stalls).
 //
+// Tracing (bl_trace, for the latency figures of docs/benchmarks.md): when on, the shim records
+// the edge of every accepted beat, for every AER word the edge it first showed valid and the
+// edge it was taken, and every change of an LED. Random AER backpressure (bl_aer_backpressure)
+// holds ready low at a given fraction of the edges, as DESIGN.md §6 measures latency under.
+//
 // Built with -DBL_N, -DBL_K, -DBL_F (the Core's parameters) and -DBL_KEY (the build key), so that
 // Python can refuse a library built for other parameters (bl_info, bl_key).
 #include <algorithm>
@@ -56,6 +61,17 @@ inline void add_led(uint32_t* lit, const VlWide<W>& v) {
     for (std::size_t i = 0; i < W; ++i) add_bits(lit, v[i], 32 * static_cast<int>(i));
 }
 
+// The led port as 32-bit words, lane 0 in bit 0 of word 0.
+constexpr std::size_t LED_WORDS = (BL_K + 31) / 32;
+inline void read_led(uint32_t* out, uint64_t v) {
+    out[0] = static_cast<uint32_t>(v);
+    if (LED_WORDS > 1) out[1] = static_cast<uint32_t>(v >> 32);
+}
+template <std::size_t W>
+inline void read_led(uint32_t* out, const VlWide<W>& v) {
+    for (std::size_t i = 0; i < W; ++i) out[i] = v[i];
+}
+
 struct Sim {
     std::unique_ptr<VerilatedContext> ctx;
     std::unique_ptr<Vbioloop_core_sim> top;
@@ -68,6 +84,14 @@ struct Sim {
     std::size_t capacity;
     std::vector<uint32_t> lit;    // the running frame's lit cycles per lane
     uint32_t frame_beats = 0;     // and its accepted beats
+    // random AER backpressure: ready low when the generator falls below `hold`
+    uint32_t hold = 0;
+    uint64_t rng = 0x9E3779B97F4A7C15ULL;
+    // tracing
+    bool tracing = false;
+    uint64_t valid_since = 0;     // edge at which the offered word first showed valid (0: none)
+    std::vector<uint64_t> beat_edges, word_first, word_taken, led_events;
+    uint32_t led_prev[LED_WORDS] = {}, led_now[LED_WORDS] = {};
 
     explicit Sim(std::size_t cap) : capacity(cap), lit(BL_K, 0) { reset(); }
 
@@ -93,12 +117,27 @@ struct Sim {
         lasts.clear();
         std::fill(lit.begin(), lit.end(), 0);
         frame_beats = 0;
+        valid_since = 0;
+        beat_edges.clear();
+        word_first.clear();
+        word_taken.clear();
+        led_events.clear();
+        read_led(led_prev, top->led);
+    }
+
+    inline bool room() {
+        if (words.size() >= capacity) return false;
+        if (!hold) return true;
+        rng ^= rng << 13;         // xorshift64 (Marsaglia 2003)
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return static_cast<uint32_t>(rng >> 32) >= hold;
     }
 
     // The inputs now on the ports become those of the next edge; the pending edge runs.
     inline void advance() {
         Vbioloop_core_sim& t = *top;
-        t.m_axis_aer_tready = words.size() < capacity;
+        t.m_axis_aer_tready = room();
         t.clk = 0;
         t.eval();
         t.clk = 1;
@@ -111,18 +150,38 @@ struct Sim {
         arvalid = t.s_axi_arvalid;
     }
 
-    // The AER handshake of the next edge, which is then counted.
+    // The AER handshake of the next edge (and, tracing, its LED changes); the edge is then counted.
     inline void take_aer() {
         Vbioloop_core_sim& t = *top;
+        const uint64_t edge = edges + 1;
         if (t.m_axis_aer_tvalid) {
+            if (tracing && !valid_since) valid_since = edge;
             if (aer_ready) {
                 words.push_back(t.m_axis_aer_tdata);
                 lasts.push_back(t.m_axis_aer_tlast);
-            } else {
+                if (tracing) {
+                    word_first.push_back(valid_since);
+                    word_taken.push_back(edge);
+                    valid_since = 0;
+                }
+            } else if (words.size() >= capacity) {
                 ++stalls;
             }
         }
-        ++edges;
+        if (tracing) {
+            read_led(led_now, t.led);
+            for (std::size_t i = 0; i < LED_WORDS; ++i) {
+                uint32_t changed = led_now[i] ^ led_prev[i];
+                while (changed) {
+                    const uint32_t b = static_cast<uint32_t>(__builtin_ctz(changed));
+                    const uint64_t lane = 32 * i + b;
+                    led_events.push_back(edge << 21 | lane << 1 | ((led_now[i] >> b) & 1u));
+                    changed &= changed - 1;
+                }
+                led_prev[i] = led_now[i];
+            }
+        }
+        edges = edge;
     }
 
     void quiet_inputs() {
@@ -234,6 +293,7 @@ BL_EXPORT uint64_t bl_push(void* h, const uint32_t* beats, uint64_t n, uint32_t 
         s.advance();
         const bool took = t.s_axis_samples_tready;   // valid is high at this edge
         if (took) {
+            if (s.tracing) s.beat_edges.push_back(s.edges + 1);
             add_led(lit, t.led);
             ++s.frame_beats;
             waited = 0;
@@ -250,4 +310,39 @@ BL_EXPORT uint64_t bl_push(void* h, const uint32_t* beats, uint64_t n, uint32_t 
     }
     *frames = closed;
     return i;
+}
+
+// Hold the AER ready low at random on a fraction `hold` / 2^32 of the edges (0: never).
+BL_EXPORT void bl_aer_backpressure(void* h, uint32_t hold, uint64_t seed) {
+    Sim& s = *static_cast<Sim*>(h);
+    s.hold = hold;
+    s.rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+}
+
+// Start (1) or stop (0) tracing; starting clears what was recorded.
+BL_EXPORT void bl_trace(void* h, int32_t on) {
+    Sim& s = *static_cast<Sim*>(h);
+    s.tracing = on != 0;
+    s.beat_edges.clear();
+    s.word_first.clear();
+    s.word_taken.clear();
+    s.led_events.clear();
+    s.valid_since = 0;
+    read_led(s.led_prev, s.top->led);
+}
+
+// Lengths of the trace: 0 beat edges, 1 word edges (first valid and taken), 2 LED events.
+BL_EXPORT uint64_t bl_trace_len(void* h, int32_t which) {
+    Sim& s = *static_cast<Sim*>(h);
+    return which == 0 ? s.beat_edges.size() : which == 1 ? s.word_taken.size() : s.led_events.size();
+}
+
+// Copy the trace out: beat edges, the words' first-valid and taken edges, and the LED events,
+// each `edge << 21 | lane << 1 | level`; arrays sized by bl_trace_len.
+BL_EXPORT void bl_trace_read(void* h, uint64_t* beats, uint64_t* first, uint64_t* taken, uint64_t* leds) {
+    Sim& s = *static_cast<Sim*>(h);
+    std::copy(s.beat_edges.begin(), s.beat_edges.end(), beats);
+    std::copy(s.word_first.begin(), s.word_first.end(), first);
+    std::copy(s.word_taken.begin(), s.word_taken.end(), taken);
+    std::copy(s.led_events.begin(), s.led_events.end(), leds);
 }

@@ -4,9 +4,9 @@
   on channels 0..59 of a 64-channel core), one CSR programming (thresholds
   from the noise, routes with fanout, θ, lane codes, pulse lengths,
   homeostasis moving θ, Safety caps that bind), blocks with opto-policy
-  writes between them: the ``model`` and ``verilator`` backends give the same
-  AER word stream, the same per-frame LED vectors, the same counters and
-  latency probe, bit for bit. The SPIKE words are also checked against an
+  writes between them: the ``model``, ``cocotb`` and ``verilator`` (compiled)
+  backends give the same AER word stream, the same per-frame LED vectors, the
+  same counters and latency probe, bit for bit. The SPIKE words are also checked against an
   independent truth, the Detector model run over the same frames.
 - ``test_bus_timing``: the RTL performs CSR writes and samples reads at the
   edges :class:`~bioloop.host.backends.BusTiming` promises the model.
@@ -17,8 +17,9 @@
   isolated spikes, synthetic bursts and the culture's traffic, with and
   without backpressure; the hardware probe agrees with the bench.
 - ``test_core_timeouts``: a DMA that the core does not take (enable off)
-  becomes a ``BusTimeout`` on the Verilator backend, after which the
-  session continues, as on the model backend.
+  becomes a ``BusTimeout`` on the cocotb backend, after which the session
+  continues, as on the model backend (the compiled backend's:
+  ``tests/gateware/test_verilator_bus.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from bioloop.sim import runner
 from bioloop.sim.core_bench import (ELECTRODES, bench_settings, culture_frames, measure_latency,
                                     noise_thresholds, run_bench)
 from bioloop.sim.hil import run_with_cocotb
+from bioloop.sim.verilator_bus import VerilatorBus
 
 N, K, F = 64, 64, 16
 # Tests that run on the same Verilator build of the Core share a worker (tests/conftest.py).
@@ -110,27 +112,34 @@ def closed_session(driver: Driver, bus, frames: np.ndarray, block: int, seed: in
             "counters": driver.counters, "status": driver.status, "probe": tuple(driver.latency_probe)}
 
 
+def assert_same_session(got: dict, want: dict, backend: str, n_frames: int) -> None:
+    """Two results of ``closed_session``: the same AER words, LED vectors, counters and probe."""
+    assert len(got["words"]) == len(want["words"])
+    for i, (g, w) in enumerate(zip(got["words"], want["words"])):
+        assert g.shape == w.shape, f"{backend}, block {i}: {g.shape} words, the model {w.shape}"
+        diff = np.flatnonzero(g != w)
+        assert diff.size == 0, f"{backend}, block {i}: AER words differ first at word {diff[0]}"
+    assert got["leds"].shape == (n_frames, K)
+    bad = np.argwhere(got["leds"] != want["leds"])
+    assert bad.size == 0, f"{backend}: LED fraction differs first at frame {bad[0][0]}, lane {bad[0][1]}"
+    assert got["counters"] == want["counters"], backend
+    assert got["status"] == want["status"] and got["probe"] == want["probe"], backend
+    assert got["thetas"] == want["thetas"], backend
+
+
 @ON_CORE
 @pytest.mark.parametrize("n_frames", [20_000, pytest.param(100_000, marks=pytest.mark.long)])
 def test_core_equivalence(n_frames):
-    """model == verilator, bit for bit, over >= 1 s of culture time at 64 (60) channels."""
+    """model == cocotb == verilator (compiled), bit for bit, over >= 1 s of culture time at 64 (60)
+    channels (5 s with BIOLOOP_LONG=1)."""
     frames = culture_frames(n_frames)
     fn = functools.partial(closed_session, frames=frames, block=2500)
     bus = ModelBus(N, K, F)
     want = fn(Driver(bus), bus)
-    got = run_with_cocotb(fn, n_channels=N, n_lanes=K, fanout=F)
-
-    assert len(got["words"]) == len(want["words"])
-    for i, (g, w) in enumerate(zip(got["words"], want["words"])):
-        assert g.shape == w.shape, f"block {i}: {g.shape} words, the model {w.shape}"
-        diff = np.flatnonzero(g != w)
-        assert diff.size == 0, f"block {i}: AER words differ first at word {diff[0]}"
-    assert got["leds"].shape == (n_frames, K)
-    bad = np.argwhere(got["leds"] != want["leds"])
-    assert bad.size == 0, f"LED fraction differs first at frame {bad[0][0]}, lane {bad[0][1]}"
-    assert got["counters"] == want["counters"]
-    assert got["status"] == want["status"] and got["probe"] == want["probe"]
-    assert got["thetas"] == want["thetas"]
+    assert_same_session(run_with_cocotb(fn, n_channels=N, n_lanes=K, fanout=F), want, "cocotb", n_frames)
+    compiled = VerilatorBus(N, K, F)
+    assert_same_session(fn(Driver(compiled), compiled), want, "verilator", n_frames)
+    assert compiled.edges == bus.edges and compiled.aer_stalls == 0
 
     # The run exercised what it claims to.
     block = 2500
@@ -222,7 +231,7 @@ def timeout_session(driver, bus, frames):
     return out
 
 
-@pytest.mark.parametrize("backend", ["model", pytest.param("verilator", marks=ON_SMALL_CORE)])
+@pytest.mark.parametrize("backend", ["model", pytest.param("cocotb", marks=ON_SMALL_CORE)])
 def test_core_timeouts(backend):
     frames = np.zeros((5, 8), dtype=np.int16)
     timing = BusTiming(send_timeout_edges=50)
