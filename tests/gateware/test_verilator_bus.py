@@ -199,8 +199,8 @@ def test_missing_compiler_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOLOOP_BUILD_DIR", str(tmp_path))
     res = CliRunner().invoke(main, ["demo", "--backend", "verilator", "--duration", "0.1", "--no-compare",
                                     "--out", str(tmp_path / "run")])
-    assert res.exit_code == 1 and "no C++ compiler" in res.output
-    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert res.exit_code == 1 and "no C++ compiler" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.output
 
 
 # ---------------------------------------------------------------------------------------
