@@ -233,7 +233,7 @@ def test_a_failed_simulation_is_one_line_exit_1(tmp_path, monkeypatch):
 
     def broken(*a, **k):
         raise hil.HILError("the simulation ended without a result; see the cocotb log in sim_build\nmore")
-    monkeypatch.setattr(hil, "run_with_verilator", broken)
-    line = one_error_line(run("demo", "--backend", "verilator", "--out", tmp_path / "run"), 1)
-    assert "Verilator simulation failed" in line and "sim_build" in line
+    monkeypatch.setattr(hil, "run_with_cocotb", broken)
+    line = one_error_line(run("demo", "--backend", "cocotb", "--out", tmp_path / "run"), 1)
+    assert "cocotb simulation failed" in line and "sim_build" in line
     assert not (tmp_path / "run").exists()
