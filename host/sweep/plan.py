@@ -46,8 +46,10 @@ else:                                      # pragma: no cover - Python 3.10 (the
 
 __all__ = ["SweepError", "Run", "Sweep", "load_sweep", "parse_sweep", "SCHEMA", "BACKENDS"]
 
-#: Backends a sweep can run on (the board is not a sweep target: one board, one run at a time).
-BACKENDS = ("model", "verilator", "cocotb")
+#: Backends a sweep can run on: the Core model, or the compiled Verilator RTL in the worker's
+#: process. Not the cocotb backend (a simulator process per run, 20x slower; use it for
+#: waveforms) and not the board (one board runs one experiment at a time).
+BACKENDS = ("model", "verilator")
 #: Version of the run-settings layout hashed into every run id.
 RUN_SCHEMA = 1
 #: Most runs a sweep file may expand to (a typo in a grid should not start a million runs).

@@ -149,12 +149,17 @@ def _loop_on_backend(run: Run):
         raise ValueError(f"experiment {run.experiment!r} is not known; known: homeostasis")
     settings = run.loop_settings()
     culture_cfg = run.culture_config()
+    from bioloop.host.driver import Driver
     if run.backend == "model":
         from bioloop.host.backends import ModelBus
-        from bioloop.host.driver import Driver
         bus = ModelBus(**run.core)
-        return run_loop(Driver(bus), bus, Culture(culture_cfg), settings)
-    raise ValueError(f"backend {run.backend!r} is not available to sweeps here")
+    elif run.backend == "verilator":
+        from bioloop.sim.verilated_core import build_core_library
+        from bioloop.sim.verilator_bus import VerilatorBus
+        bus = VerilatorBus(**run.core, library=build_core_library(**run.core))
+    else:
+        raise ValueError(f"backend {run.backend!r} is not available to sweeps")
+    return run_loop(Driver(bus), bus, Culture(culture_cfg), settings)
 
 
 def _json_safe(obj):
