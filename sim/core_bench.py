@@ -4,7 +4,7 @@
 module on the Verilated Core (the same build :mod:`bioloop.sim.hil` uses)
 and returns L_aer and L_loop per detected crossing, summarised, with the
 hardware probe's registers read at the end. ``tests/gateware/test_core.py``
-asserts on it; ``scripts/bench_core.py`` tabulates it.
+asserts on it; ``bioloop.sim.benches.core`` tabulates it.
 
 Definitions (DESIGN.md §6), in clock edges observed by the bench, each edge
 counted where cocotb samples the values present at it:

@@ -12,7 +12,10 @@ from pathlib import Path
 
 from .runner import ROOT, toolchain_env, write_verilog
 
-__all__ = ["cpu_model", "machine", "verilator_speed", "markdown_table"]
+__all__ = ["DOCS_BENCH", "cpu_model", "machine", "verilator_speed", "markdown_table"]
+
+#: Where `make bench` writes its fragments (docs/benchmarks.md is assembled from them).
+DOCS_BENCH = ROOT / "docs" / "bench"
 
 
 def cpu_model() -> str:

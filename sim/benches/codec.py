@@ -7,7 +7,6 @@ core in about two minutes. mtscomp is measured when it imports.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -15,14 +14,11 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from bioloop.sim.measure import machine  # noqa: E402
+from bioloop.sim.measure import DOCS_BENCH, machine  # noqa: E402
 from bioloop.host.codec import CodecParams, Decoder, Encoder, decode, encode  # noqa: E402
 from bioloop.host.codec.evaluate import (GroundTruth, Scorer, culture_recording, evaluate_codec,  # noqa: E402
                                          ground_truth_recording, lossless_baselines, quantize_baseline)
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT_MD = ROOT / "docs" / "bench" / "codec.md"
-OUT_PNG = ROOT / "docs" / "bench" / "codec_rd.png"
 
 DEFAULT = CodecParams()
 BLOCK_FRAMING = 17 + 4   # data block fields + CRC32 (docs/codec.md)
@@ -104,9 +100,9 @@ def anchor_windows(gt: GroundTruth, n_windows: int) -> dict:
                 recall=np.mean(rec), retained=np.mean(ret), n=n_windows)
 
 
-def speed() -> list[str]:
+def speed(smoke: bool = False) -> list[str]:
     """Encode and decode throughput for 384 channels of int16 at 30 kHz on one core."""
-    fs, C, secs = 30000, 384, 8
+    fs, C, secs = (30000, 16, 3) if smoke else (30000, 384, 8)
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((fs * secs, C), dtype=np.float32) * 25.6).astype(np.int16)   # 5 µV at 0.195
     shape = (-np.exp(-0.5 * ((np.arange(30) - 8) / 2.5) ** 2) * 600).astype(np.int16)     # ~-117 µV troughs
@@ -146,7 +142,25 @@ def speed() -> list[str]:
     return out
 
 
-def rd_plot(rows_by_data: dict, q_by_data: dict) -> None:
+def sample_rate_rows(seconds: float = 10.0) -> list[str]:
+    """The same generated recording at 20 and 30 kHz: operating points in samples (before 2026-11-29)
+    against the same durations in ms (now), and without channel positions (a bare .npy)."""
+    before = CodecParams(pre=4, post=12, refractory=30, block_size=30000, spatial_window=10)
+    out = ["| sample rate | operating point | ratio | recall | retained |", "|---|---|---:|---:|---:|"]
+    for fs in (30000.0, 20000.0):
+        gt = ground_truth_recording(duration_s=seconds, n_channels=16, n_units=10, sample_rate=fs,
+                                    firing_rate_hz=30.0, seed=0)
+        s = Scorer(gt)
+        nopos = GroundTruth(gt.samples_uv, gt.sample_rate, gt.spike_times, gt.spike_units, gt.templates_uv,
+                            name=gt.name)
+        for label, p, scorer in (("4/12/30/10 samples (before)", before, s), ("0.13/0.4/1/0.33 ms (now)", DEFAULT, s),
+                                 ("ms (now), no positions (bare .npy)", DEFAULT, Scorer(nopos))):
+            m = evaluate_codec(scorer, p)
+            out.append(f"| {fs / 1000:g} kHz | {label} | {m.event_ratio:,.0f}x | {m.recall:.3f} | {m.retained:.3f} |")
+    return out
+
+
+def rd_plot(rows_by_data: dict, q_by_data: dict, png: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -170,27 +184,29 @@ def rd_plot(rows_by_data: dict, q_by_data: dict) -> None:
         ax.legend(fontsize=7, loc="upper left")
         fig.colorbar(sc, ax=ax, label="retained recall")
     fig.tight_layout()
-    fig.savefig(OUT_PNG, dpi=110)
+    fig.savefig(png, dpi=110)
 
 
-def main() -> int:
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    seconds = 1.0 if smoke else 10.0
+    sweep = SWEEP[:2] if smoke else SWEEP
     t_start = time.perf_counter()
     md = ["## Spike-event codec (`bioloop.host.codec`)", "",
-          f"Machine: {machine()}. Produced by `scripts/bench_codec.py`; definitions in `docs/codec.md`.", ""]
+          f"Machine: {machine()}. Produced by `bioloop.sim.benches.codec`; definitions in `docs/codec.md`.", ""]
     md += ["Columns: *ratio* is raw int16 bits over encoded bits, container included. *recall*: share of "
            "ground-truth spikes the reference detector (MAD sigma of the original, 5 sigma, first crossing, "
            "1 ms refractory) finds on a home channel within 0.4 ms after decoding; *retained*: of the spikes it "
            "finds in the original, the share it still finds after decoding; *precision*: detections matched "
            "to a ground-truth spike of a unit whose home channel they are on.", ""]
     rows_by, q_by = {}, {}
-    si = ground_truth_recording(duration_s=10.0, n_channels=32, n_units=10, seed=0)
+    si = ground_truth_recording(duration_s=seconds, n_channels=32, n_units=10, seed=0)
     s = Scorer(si)
-    md += [f"### {si.name}, 10 s, {si.spike_times.size} ground-truth spikes", ""]
-    lines, rows, qm = table(si, s, SWEEP)
+    md += [f"### {si.name}, {seconds:g} s, {si.spike_times.size} ground-truth spikes", ""]
+    lines, rows, qm = table(si, s, sweep)
     md += lines + [""]
     rows_by["SpikeInterface ground truth, 32 ch"], q_by["SpikeInterface ground truth, 32 ch"] = rows, qm
     try:
-        cu = culture_recording(duration_s=6.0, seed=0)
+        cu = culture_recording(duration_s=0.5 if smoke else 6.0, seed=0)
     except ImportError as e:   # the culture is another package of this project; report if it is missing
         md += [f"In-silico culture not available ({e}); SpikeInterface data only.", ""]
         cu = None
@@ -199,7 +215,7 @@ def main() -> int:
         md += [f"### {cu.name}, 6 s, {cu.spike_times.size} ground-truth spikes", "",
                "Home channel of a neuron: the electrode nearest its soma (the culture's own ground truth). "
                "Electrodes are 200 µm apart, so the 50 µm spatial rule never merges channels here.", ""]
-        lines, rows, qm = table(cu, sc, [x for x in SWEEP if "r0" not in x[0]])
+        lines, rows, qm = table(cu, sc, [x for x in sweep if "r0" not in x[0]])
         md += lines + [""]
         rows_by["in-silico culture, 60-electrode MEA"], q_by["in-silico culture, 60-electrode MEA"] = rows, qm
     md += ["### ZPE-Neuro anchor window: 8 channels x 6000 samples at 30 kHz, default operating point", "",
@@ -209,30 +225,33 @@ def main() -> int:
            "positions), the block framing (21) and the end block (25).", "",
            "| data | windows | ratio (container) | ratio (payload) | RMSE µV | recall | retained |",
            "|---|---:|---:|---:|---:|---:|---:|"]
-    si8 = ground_truth_recording(duration_s=6.0, n_channels=8, n_units=5, seed=1)
-    a = anchor_windows(si8, 30)
+    si8 = ground_truth_recording(duration_s=0.5 if smoke else 6.0, n_channels=8, n_units=5, seed=1)
+    a = anchor_windows(si8, 2 if smoke else 30)
     assert 149 == 49 + 12 * 8 + 4
     md.append(f"| SpikeInterface GT, 8 ch, 5 units | {a['n']} | {a['ratio']:.0f}x | {a['payload_ratio']:.0f}x | "
               f"{a['rmse']:.2f} | {a['recall']:.3f} | {a['retained']:.3f} |")
     if cu is not None:
-        a = anchor_windows(cu, 20)
+        a = anchor_windows(cu, 2 if smoke else 20)
         md.append(f"| in-silico culture, electrodes 0-7 | {a['n']} | {a['ratio']:.0f}x | {a['payload_ratio']:.0f}x | "
                   f"{a['rmse']:.2f} | {a['recall']:.3f} | {a['retained']:.3f} |")
+    md += ["", "### Sample rate: the same recording at 30 and 20 kHz", "",
+           "SpikeInterface GT, 16 ch, 10 units at 30 Hz, noise 5 µV, seed 0, 10 s, generated at each rate; "
+           "default operating point; the reference detector's refractory period is 1 ms at both rates. "
+           "*before*: the operating point in samples (pre/post/refractory/spatial window), which at 20 kHz "
+           "meant 0.8 ms snippets, a 1.5 ms refractory period and a 0.5 ms window; *now*: the same "
+           "durations as at 30 kHz (docs/codec.md, Operating points). *no positions*: the spatial rule off, "
+           "as `bioloop codec encode x.npy` without `--positions` (it warns).", ""]
+    md += sample_rate_rows(seconds)
     md += ["", "### Speed: 384 channels, int16, 30 kHz, one core", "",
            "Synthetic: Gaussian noise (5 µV) plus 10 spikes/s/channel. *steady*: blocks after the first; "
            "*overall*: 8 s including the first block's MAD noise calibration. Best of three runs "
            "(the machine is shared with other jobs).", "",
            "| encoder | encode, steady (x real time) | encode, overall | first block | decode (x real time) "
            "| events/s/channel | ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
-    md += speed()
-    rd_plot(rows_by, q_by)
+    md += speed(smoke)
+    rd_plot(rows_by, q_by, Path(out) / "codec_rd.png")
     md += ["", "![rate-distortion](codec_rd.png)", "",
            f"Bench run time {time.perf_counter() - t_start:.0f} s.", ""]
-    OUT_MD.parent.mkdir(parents=True, exist_ok=True)
-    OUT_MD.write_text("\n".join(md))
-    print("\n".join(md))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    path = Path(out) / "codec.md"
+    path.write_text("\n".join(md))
+    return path

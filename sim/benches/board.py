@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import datetime
 import platform
-import sys
 from pathlib import Path
 
-from bioloop.boards.estimate import estimate_core, format_table
-from bioloop.sim.measure import cpu_model
+from bioloop.sim.measure import DOCS_BENCH, cpu_model
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "bench" / "board.md"
 PARAMS = [(64, 64, 16), (256, 64, 16)]
 
 
-def main():
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    from bioloop.boards.estimate import estimate_core, format_table
     sections, summary = [], []
-    for N, K, F in PARAMS:
+    for N, K, F in [(2, 1, 1)] if smoke else PARAMS:
         print(f"estimating Core({N}, {K}, {F}) ...", flush=True)
         est = estimate_core(N, K, F)
         t, s = est.total, est.total.shares()
@@ -38,7 +35,7 @@ def main():
         "## Resources on the xc7z020 (PYNQ-Z2)",
         "",
         f"Measured {date} on {platform.machine()}, {cpu_model()}, Python {platform.python_version()} "
-        f"(`scripts/bench_board.py`, `bioloop build --estimate`): {version} `synth_xilinx -family xc7 "
+        f"(`bioloop.sim.benches.board`, `bioloop build --estimate`): {version} `synth_xilinx -family xc7 "
         "-noiopad -noclkbuf`, hierarchy kept, one run per parameter set (synthesis is deterministic). "
         "LUT counts logic LUTs plus LUTs used as memory; shares are of 53,200 LUTs, 106,400 FFs, "
         "140 BRAM36 and 220 DSP48E1. An estimate, not Vivado's utilisation (which `bioloop build` "
@@ -51,9 +48,6 @@ def main():
         "",
         *[s + "\n" for s in sections],
     ])
-    OUT.write_text(text.rstrip() + "\n")
-    print(f"wrote {OUT}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    path = Path(out) / "board.md"
+    path.write_text(text.rstrip() + "\n")
+    return path

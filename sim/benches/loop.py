@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The demo's closed loop, measured: convergence with homeostasis on and off -> docs/bench/loop.md."""
 import time
 from dataclasses import replace
@@ -8,12 +7,12 @@ from bioloop.host.cli import CORE, closed_loop
 from bioloop.host.backends import ModelBus
 from bioloop.host.driver import Driver
 from bioloop.host.loop import LoopSettings
-from bioloop.sim.measure import machine, markdown_table
-
-ROOT = Path(__file__).resolve().parent.parent
+from bioloop.sim.measure import DOCS_BENCH, machine, markdown_table
 
 
-def main(seeds=(1, 2, 3), duration=10.0):
+def main(out: Path = DOCS_BENCH, smoke: bool = False, seeds=(1, 2, 3), duration=10.0) -> Path:
+    if smoke:
+        seeds, duration = (1,), 0.3
     s = LoopSettings(duration_s=duration)
     rows = []
     for seed in seeds:
@@ -31,16 +30,12 @@ def main(seeds=(1, 2, 3), duration=10.0):
     head = ["seed"] + [f"{k} ({m})" for m in ("on", "off")
                        for k in ("rate 1st third Hz", "rate last third Hz", "|err| Hz", "θ end", "culture s / wall s")]
     text = ["## Closed loop (`make demo`): homeostasis on vs off, model backend\n",
-            f"Machine: {machine()}. `scripts/bench_loop.py`; settings: `LoopSettings()` defaults "
+            f"Machine: {machine()}. `bioloop.sim.benches.loop`; settings: `LoopSettings()` defaults "
             f"(target {s.target_rate_hz:g} Hz per channel, τ {s.tau_homeo_ms:g} ms, window {s.window_ms:g} ms, "
             f"θ₀ {s.theta0_q88 / 256:g}, weight {s.weight_q88 / 256:g}, lane density code {s.lane_code:#06x}), "
             f"{duration:g} s of culture time per run, 60 controlled channels. Rates are detections per second "
             "per controlled channel; the spontaneous rate of the culture is about 15-40 Hz. With homeostasis on, the rate swings around the target with stimulation-triggered network bursts (docs/loop.md); the last-third mean is what converges.\n",
             markdown_table(head, rows)]
-    out = ROOT / "docs" / "bench" / "loop.md"
-    out.write_text("\n".join(text))
-    print(out.read_text())
-
-
-if __name__ == "__main__":
-    main()
+    path = Path(out) / "loop.md"
+    path.write_text("\n".join(text))
+    return path

@@ -25,10 +25,8 @@ from bioloop.host.models.csr import CSRBankModel
 from bioloop.host.regmap import SLVERR
 from bioloop.host.regmap import RegisterMap
 from bioloop.host.driver import Driver
-from bioloop.sim.measure import cpu_model
+from bioloop.sim.measure import DOCS_BENCH, cpu_model
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "bench" / "driver.md"
 REPEATS = 5
 
 
@@ -89,12 +87,13 @@ def bench_host():
     }
 
 
-def bench_verilator():
+def bench_verilator(smoke: bool = False):
     from bioloop.sim import runner
-    sys.path.insert(0, str(ROOT / "tests" / "gateware"))
+    sys.path.insert(0, str(runner.ROOT / "tests" / "gateware"))
     import test_csr  # the bench module: its factory and its cocotb tests
 
-    params = {"N": 64, "K": 64, "F": 16, "counter_bits": 32, "ops": 2000}
+    params = ({"N": 4, "K": 4, "F": 2, "counter_bits": 6, "ops": 20} if smoke else
+              {"N": 64, "K": 64, "F": 16, "counter_bits": 32, "ops": 2000})
     runner.run(test_csr._factory, design="csr_bank", test_module="test_csr",
                bench_params=params, testcase="unpaused_traffic")   # build once, warm
     report = runner.run(test_csr._factory, design="csr_bank", test_module="test_csr",
@@ -106,17 +105,19 @@ def bench_verilator():
             "transactions/s": transactions / wall}
 
 
-def main():
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
     host = bench_host()
     try:
-        sim = bench_verilator()
+        sim = bench_verilator(smoke)
     except Exception as exc:  # report, do not hide, a missing simulator
+        if smoke:
+            raise
         sim = {"error": f"{type(exc).__name__}: {exc}"}
     lines = [
         "## Driver and CSR bank",
         "",
         f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, {cpu_model()}, "
-        f"Python {platform.python_version()} (`scripts/bench_driver.py`, median of {REPEATS}).",
+        f"Python {platform.python_version()} (`bioloop.sim.benches.driver`, median of {REPEATS}).",
         "",
         "| Host-side operation (Driver over CSRBankModel) | Rate |",
         "|---|---|",
@@ -137,10 +138,6 @@ def main():
     lines += ["", "The driver's costs are Python overhead per access; on the board each CSR access "
               "adds an MMIO round trip over GP0, and each `send_samples` frame one DMA transfer "
               "(see docs/board.md).", ""]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines))
-    print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()
+    path = Path(out) / "driver.md"
+    path.write_text("\n".join(lines))
+    return path

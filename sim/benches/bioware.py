@@ -18,7 +18,6 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -30,9 +29,8 @@ from bioloop.host.bioware import (AEREvent, AERToSCConverter, BioHybridSession, 
                                   SCToOptoEncoder, SpikeDetector, SpikeSorter, density_code)
 from bioloop.host.models.homeostasis import HomeostaticPlasticity
 from bioloop.host.models.stochastic_lanes import StochasticLanes
-from bioloop.sim.measure import cpu_model
+from bioloop.sim.measure import DOCS_BENCH, cpu_model
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "bioware.md"
 FS = 20_000.0
 TARGET_US = 100.0
 FRAMES = 400
@@ -131,7 +129,7 @@ def time_frames(fn, frame, n=FRAMES):
     return statistics.median(ts), float(np.percentile(ts, 99)), statistics.median(cpu)
 
 
-def bench_session():
+def bench_session(frames=FRAMES):
     frame = published_frame()
     rows = []
     first = make_session("per_frame", frame)
@@ -146,8 +144,8 @@ def bench_session():
         # interleave the two so that load from other processes hits both alike
         ours, theirs = [], []
         for _ in range(5):
-            ours.append(time_frames(s.process_frame, frame, FRAMES // 5))
-            theirs.append(time_frames(ref.process_frame, frame, FRAMES // 5))
+            ours.append(time_frames(s.process_frame, frame, frames // 5))
+            theirs.append(time_frames(ref.process_frame, frame, frames // 5))
         med = statistics.median(o[0] for o in ours)
         p99 = statistics.median(o[1] for o in ours)
         cpu = statistics.median(o[2] for o in ours)
@@ -185,10 +183,10 @@ def bench_streaming(seconds=0.5, chunk=1000):
     return out, chunk
 
 
-def main():
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
     load0 = os.getloadavg()[0]
-    rows, first_ms = bench_session()
-    stream, chunk = bench_streaming()
+    rows, first_ms = bench_session(10 if smoke else FRAMES)
+    stream, chunk = bench_streaming(0.1 if smoke else 0.5)
     load = os.getloadavg()[0]
     lines = [
         "## Bioware session and streaming detection",
@@ -196,7 +194,7 @@ def main():
         f"Machine: `{platform.machine()}`, {cpu_model()}, Python {platform.python_version()}, "
         f"numpy {np.__version__}, {datetime.date.today().isoformat()}, load average {load0:.1f} at the "
         f"start and {load:.1f} at the end of the run on {os.cpu_count()} CPUs (other jobs were running: absolute times are "
-        f"pessimistic, the side-by-side ratios less affected). `scripts/bench_bioware.py`.",
+        f"pessimistic, the side-by-side ratios less affected). `bioloop.sim.benches.bioware`.",
         "",
         "`BioHybridSession.process_frame` on the published example (10 channels, 2000 samples at "
         "20 kHz, spikes on channels 0 and 3, SpikeSorter(3) attached and fitted, homeostasis on). "
@@ -225,11 +223,6 @@ def main():
     ]
     for policy, rate, found, total in stream:
         lines.append(f"| `{policy}` | {rate / 1e6:.0f} M samples/s | {rate / 81.92e6:.1f}x | {found} |")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    path = Path(out) / "bioware.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,7 +1,4 @@
-#!/usr/bin/env python3
 """Benchmark Core: L_aer and L_loop on Verilator, and each backend's speed -> docs/bench/core.md."""
-import os
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -11,11 +8,11 @@ from bioloop.host.backends import ModelBus
 from bioloop.host.driver import Driver
 from bioloop.sim.core_bench import culture_frames, measure_latency, speed_session
 from bioloop.sim.hil import run_with_cocotb
-from bioloop.sim.measure import machine, markdown_table
+from bioloop.sim.measure import DOCS_BENCH, machine, markdown_table
 
-ROOT = Path(__file__).resolve().parent.parent
 FS = 20_000.0
-QUICK = os.environ.get("BIOLOOP_BENCH_QUICK") == "1"
+#: the Core size of the figures, and the small one of the smoke run (the tests' small build)
+CORE, SMOKE_CORE = dict(n_channels=64, n_lanes=64, fanout=16), dict(n_channels=8, n_lanes=4, fanout=2)
 
 CASES = [("isolated spikes", "isolated", 4000), ("Poisson + bursts", "bursts", 3000),
          ("the culture (60 electrodes)", "culture", 10_000)]
@@ -25,11 +22,11 @@ def ns(cycles):
     return f"{cycles * 1e9 / FCLK_HZ:.0f}"
 
 
-def latency_rows():
+def latency_rows(smoke: bool = False):
     rows = []
-    for name, traffic, frames in CASES:
+    for name, traffic, frames in CASES[:1] if smoke else CASES:
         for bp in (0.0, 0.3):
-            r = measure_latency(traffic, bp, frames // (5 if QUICK else 1))
+            r = measure_latency(traffic, bp, 100 if smoke else frames, **(SMOKE_CORE if smoke else CORE))
             a, lp, probe = r["l_aer"], r["l_loop"], r["probe"]
             rows.append([name, "30 %" if bp else "none", r["detections"], probe["overflows"], r["merged"],
                          f'{a["p50"]:.0f} / {a["p99"]:.1f} / {a["max"]}',
@@ -39,33 +36,34 @@ def latency_rows():
     return rows
 
 
-def speed_rows():
+def speed_rows(smoke: bool = False):
     rows = []
-    n_model = 40_000 if QUICK else 200_000
-    frames = culture_frames(n_model)
-    bus = ModelBus(64, 64, 16)
+    core = SMOKE_CORE if smoke else CORE
+    n_model = 400 if smoke else 200_000
+    frames = culture_frames(n_model, n_channels=core["n_channels"])
+    bus = ModelBus(*core.values())
     t0 = time.perf_counter()
     r = speed_session(Driver(bus), bus, frames)
     total = time.perf_counter() - t0
     rows.append(["model (`ModelBus`)", f"{n_model / FS:.1f}", f"{r['wall_s']:.1f}",
                  f"{n_model / FS / r['wall_s']:.2f}", f"{bus.edges / r['wall_s']:,.0f}"])
-    n_rtl = 4000 if QUICK else 20_000
-    frames = culture_frames(n_rtl)
+    n_rtl = 200 if smoke else 20_000
+    frames = culture_frames(n_rtl, n_channels=core["n_channels"])
     t0 = time.perf_counter()
-    r = run_with_cocotb(partial(speed_session, frames=frames), n_channels=64, n_lanes=64, fanout=16)
+    r = run_with_cocotb(partial(speed_session, frames=frames), **core)
     outer = time.perf_counter() - t0
-    edges = n_rtl * 32
+    edges = n_rtl * core["n_channels"] // 2
     rows.append(["verilator (`VerilatorBus`, cocotb + cocotbext-axi)", f"{n_rtl / FS:.1f}",
                  f"{r['wall_s']:.1f}", f"{n_rtl / FS / r['wall_s']:.3f}", f"~{edges / r['wall_s']:,.0f}"])
     return rows, outer, total
 
 
-def main():
-    lat = latency_rows()
-    speed, rtl_outer, _ = speed_rows()
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    lat = latency_rows(smoke)
+    speed, rtl_outer, _ = speed_rows(smoke)
     text = [
         "## Core (AERPath + StimPath + CSRBank), N = 64, K = 64, F = 16\n",
-        f"Machine: {machine()}. Regenerate with `make bench` (`scripts/bench_core.py`).\n",
+        f"Machine: {machine()}. Regenerate with `make bench` (`bioloop.sim.benches.core`).\n",
         "### Loop latency on Verilator (DESIGN.md §6)\n",
         "Cycles at 100 MHz (10 ns). L_aer: handshake of the beat carrying a crossing to the first "
         "`valid` of its SPIKE word at the core's AER output. L_loop: the same handshake to the first "
@@ -98,10 +96,6 @@ def main():
         "bit-identical to the RTL (`tests/gateware/test_core.py`), and the bulk path to its own "
         "edge-by-edge path (`tests/host/test_backends.py`).\n",
     ]
-    out = ROOT / "docs" / "bench" / "core.md"
-    out.write_text("\n".join(text))
-    print(out.read_text())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    path = Path(out) / "core.md"
+    path.write_text("\n".join(text))
+    return path

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Network bursts of the default culture against the cited ranges, 3 seeds -> docs/bench/culture_bursts.md.
 
 Dissociated cortical cultures burst for roughly 0.1 to 1 s, with burst
@@ -21,9 +20,8 @@ import numpy as np
 from bioloop.host.culture import Culture, CultureConfig
 from bioloop.host.bioware.bursts import BIN_MS, network_bursts
 from bioloop.host.culture.culture import BURST_MERGE_MS
-from bioloop.sim.measure import machine, markdown_table
+from bioloop.sim.measure import DOCS_BENCH, machine, markdown_table
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "culture_bursts.md"
 FS = 20_000
 BLOCK = 2000
 
@@ -51,7 +49,9 @@ def pct(x, q, fmt="{:.2f}"):
     return fmt.format(np.percentile(x, q)) if len(x) else "-"
 
 
-def main(seeds=(1, 2, 3), seconds=60.0):
+def main(out: Path = DOCS_BENCH, smoke: bool = False, seeds=(1, 2, 3), seconds=60.0) -> Path:
+    if smoke:
+        seeds, seconds = (1,), 0.4
     load = os.getloadavg()[0]
     rows, runs = [], [run(s, seconds) for s in seeds]
     for r in runs:
@@ -64,7 +64,7 @@ def main(seeds=(1, 2, 3), seconds=60.0):
     per_min = [r["per_min"] for r in runs]
     inside = np.mean((dur >= 100) & (dur <= 1000))
     text = ["## Network bursts of the in-silico culture\n",
-            f"Machine: {machine()}, load average {load:.1f} at the start. `scripts/bench_culture_bursts.py`: "
+            f"Machine: {machine()}, load average {load:.1f} at the start. `bioloop.sim.benches.culture_bursts`: "
             f"the default culture (1024 neurons, 60 electrodes, 20 kHz), {seconds:g} s per seed after a 1 s "
             "start-up, in 100 ms blocks. Bursts on the ground-truth population count (10 ms bins, active at "
             f"5 % of the neurons, merged across gaps up to {BURST_MERGE_MS:g} ms). Durations in ms and "
@@ -76,9 +76,6 @@ def main(seeds=(1, 2, 3), seconds=60.0):
             f"{100 * inside:.0f} % of {dur.size} bursts last 100-1000 ms (median {np.median(dur):.0f} ms). "
             f"Burst rate {min(per_min):.1f}-{max(per_min):.1f} per minute across seeds, inside the wide range "
             "those cultures show.\n"]
-    OUT.write_text("\n".join(text))
-    print(OUT.read_text())
-
-
-if __name__ == "__main__":
-    main()
+    path = Path(out) / "culture_bursts.md"
+    path.write_text("\n".join(text))
+    return path

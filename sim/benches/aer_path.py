@@ -1,15 +1,9 @@
-#!/usr/bin/env python3
 """Benchmark the AER path: L_aer, throughput, cocotb and raw Verilator speed -> docs/bench/aer_path.md."""
 import sys
 from pathlib import Path
 
-from bioloop.gateware.aer_path import AERPath
 from bioloop.sim import runner
-from bioloop.sim.measure import machine, markdown_table, verilator_speed
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "gateware"))
-from test_aer_path import _factory  # noqa: E402  (the bench's own design factory)
+from bioloop.sim.measure import DOCS_BENCH, machine, markdown_table, verilator_speed
 
 CASES = [
     ("ready high, Poisson + bursts", dict(idle=0.0, host_bp=0.0, stim_bp=0.0, rate=0.01, burst_prob=0.03)),
@@ -19,17 +13,23 @@ CASES = [
 ]
 
 
-def main():
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    from bioloop.gateware.aer_path import AERPath
+    # the cocotb bench module of the AER path and its design factory live with its tests
+    sys.path.insert(0, str(runner.ROOT / "tests" / "gateware"))
+    from test_aer_path import _factory
     rows = []
     speed = None
-    for name, case in CASES:
-        params = {"n_channels": 64, "fanout": 16, "seed": 85, "source": 0, "frames": 3000, **case}
+    for name, case in CASES[:1] if smoke else CASES:
+        params = {"n_channels": 8 if smoke else 64, "fanout": 16, "seed": 85, "source": 0,
+                  "frames": 60 if smoke else 3000, **case}
         r = runner.run(_factory, design="bench_aer_path", test_module="test_aer_path",
                        bench_params=params, testcase="randomized")
         rows.append([name, r["detections"], r["lost"], r["l_aer_min"], r["l_aer_p50"], f'{r["l_aer_p99"]:.1f}',
                      r["l_aer_max"], r.get("beats_per_cycle", "-")])
         speed = speed or r["cocotb_cycles_per_s"]
-    raw = verilator_speed(AERPath(), "aer_path", ROOT / "sim" / "harness" / "aer_path_speed.cpp")
+    raw = verilator_speed(AERPath(), "aer_path", runner.ROOT / "sim" / "harness" / "aer_path_speed.cpp",
+                          cycles=20_000 if smoke else 2_000_000)
     text = ["## AER path (Detector -> AEREncoder -> AERRouter), N = 64, F = 16\n",
             f"Machine: {machine()}. Regenerate with `make bench`.\n",
             "L_aer in cycles at 100 MHz (10 ns each), DESIGN.md §6: handshake of the beat carrying the crossing "
@@ -44,10 +44,6 @@ def main():
             markdown_table(["simulator", "cycles/s"],
                            [["cocotb 2.1 + Verilator 5.48 (bench above, ready high)", f"{speed:,.0f}"],
                             ["Verilator 5.48, C++ harness (-O3), one beat per cycle", f'{raw["cycles_per_s"]:,.0f}']])]
-    out = ROOT / "docs" / "bench" / "aer_path.md"
-    out.write_text("\n".join(text))
-    print(out.read_text())
-
-
-if __name__ == "__main__":
-    main()
+    path = Path(out) / "aer_path.md"
+    path.write_text("\n".join(text))
+    return path

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bioloop.sim.measure import cpu_model
+from bioloop.sim.measure import DOCS_BENCH, cpu_model
 from bioloop.host.bioware.detection import SpikeDetector
 from bioloop.host.bioware.mea import MEAConfig
 from bioloop.host.culture import (Culture, CultureConfig, score_detections, sorting_spikes,
                                   to_recording, unit_snr)
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "culture.md"
 FS = 20_000
 BLOCK = 2000          # 100 ms blocks, as a closed loop would step
 SECONDS = 10.0
@@ -101,7 +100,8 @@ def score_rows(name, traces, recording, mea, gt_s, gt_u, n_units, unit_channel, 
     return rows
 
 
-def main() -> None:
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    seconds = 0.5 if smoke else SECONDS
     lines = []
     date = datetime.date.today().isoformat()
     import numba
@@ -111,11 +111,11 @@ def main() -> None:
                  f"{sys.version.split()[0]}, numpy {np.__version__}, numba {numba.__version__}, "
                  f"spikeinterface {spikeinterface.__version__}, {date}, load average "
                  f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start. One core "
-                 f"(numba kernels are serial). `scripts/bench_culture.py`.\n")
+                 f"(numba kernels are serial). `bioloop.sim.benches.culture`.\n")
 
     cases = [
-        ("1024 neurons, 60 electrodes (default)", CultureConfig(), 0, SECONDS),
-        ("1024 neurons, 60 electrodes, PDM light on 8 lanes", CultureConfig(), 8, SECONDS),
+        ("1024 neurons, 60 electrodes (default)", CultureConfig(), 0, seconds),
+        ("1024 neurons, 60 electrodes, PDM light on 8 lanes", CultureConfig(), 8, seconds),
         ("1024 neurons, 4096 electrodes (64x64, 17.5 µm)",
          CultureConfig().with_layout(mea="4096ch"), 0, 2.0),
         ("4096 neurons, 4096 electrodes",
@@ -126,7 +126,7 @@ def main() -> None:
                                                               pink_uv_rms=0.0), 0, 2.0),
     ]
     results = []
-    for name, cfg, lanes, secs in cases:
+    for name, cfg, lanes, secs in cases[:1] if smoke else cases:
         r = speed(cfg, secs, lanes)
         results.append((name, r))
         print(name, f"{r['rtf']:.2f}x real time", file=sys.stderr)
@@ -155,8 +155,8 @@ def main() -> None:
     from spikeinterface.core import generate_ground_truth_recording
 
     culture = Culture(CultureConfig().with_seed(1))
-    culture.step(FS)   # skip the first second
-    block = culture.step(int(SECONDS * FS))
+    culture.step(BLOCK if smoke else FS)   # skip the first second
+    block = culture.step(int(seconds * FS))
     gt = block.spikes
     rows = score_rows("culture, 1024 neurons, 60 electrodes", block.voltages_uv,
                       to_recording(block, culture), culture.mea,
@@ -166,7 +166,7 @@ def main() -> None:
                       snr=culture.unit_snr())
 
     rec, sorting = generate_ground_truth_recording(
-        durations=[SECONDS], sampling_frequency=float(FS), num_channels=32, num_units=20,
+        durations=[seconds], sampling_frequency=float(FS), num_channels=32, num_units=20,
         seed=7)
     traces = rec.get_traces(return_in_uV=True).astype(np.float32)
     gs, gu = sorting_spikes(sorting)
@@ -178,7 +178,7 @@ def main() -> None:
 
     lines.append("### Threshold detection against ground truth\n")
     lines.append(
-        f"{SECONDS:.0f} s of each source. Both detectors at 5 sigma with sigma = median|x| / "
+        f"{seconds:.0f} s of each source. Both detectors at 5 sigma with sigma = median|x| / "
         "0.6745 per channel, negative peaks; the host `SpikeDetector` reports the first sample "
         "beyond threshold with a 1 ms refractory period, `detect_peaks` (by_channel) reports "
         "local minima. Scored by `score_detections`: a ground-truth spike is found by a "
@@ -199,10 +199,6 @@ def main() -> None:
         lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.3f} | {r[5]:.3f} | "
                      f"{r[6]:.3f} | {r[7]:.3f} | {r[8]} | {r[9]} | {r[10]} | {r[11]} |")
     lines.append("")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines) + "\n")
-    print(OUT.read_text())
-
-
-if __name__ == "__main__":
-    main()
+    path = Path(out) / "culture.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,8 +1,6 @@
-#!/usr/bin/env python3
 """Benchmark the compiled Verilator backend beside model and cocotb -> docs/bench/verilator.md."""
 import os
 import statistics
-import sys
 import tempfile
 import time
 from functools import partial
@@ -15,14 +13,14 @@ from bioloop.host.backends import ModelBus
 from bioloop.host.driver import Driver
 from bioloop.sim.core_bench import culture_frames, loop_session, measure_latency_compiled
 from bioloop.sim.hil import run_with_cocotb
-from bioloop.sim.measure import machine, markdown_table
+from bioloop.sim.measure import DOCS_BENCH, machine, markdown_table
 from bioloop.sim.verilated_core import build_core_library
 from bioloop.sim.verilator_bus import VerilatorBus
 
-ROOT = Path(__file__).resolve().parent.parent
-QUICK = os.environ.get("BIOLOOP_BENCH_QUICK") == "1"
 CORE = (64, 64, 16)
-REPEATS = 3 if QUICK else 5
+REPEATS = 5
+#: set by main(smoke=True): tiny sizes that only check the bench runs
+SMOKE = False
 
 
 def spread(values, fmt="{:,.0f}"):
@@ -46,7 +44,7 @@ def build_rows():
 
 def raw_rows(lib):
     """Cycles per second of the compiled core with no Python between edges."""
-    n_frames = 4000 if QUICK else 20_000
+    n_frames = 100 if SMOKE else 20_000
     beats = culture_frames(n_frames).view(np.uint32).reshape(n_frames, 32)
     bus = VerilatorBus(*CORE, library=lib)
     Driver(bus).enable()
@@ -57,7 +55,7 @@ def raw_rows(lib):
             ("the culture's beats back to back (LED and AER bookkeeping)",
              lambda: core.push(beats, 2000), n_frames * 32)):
         wall, cpu = [], []
-        for _ in range(REPEATS):
+        for _ in range(1 if SMOKE else REPEATS):
             t0, c0 = time.perf_counter(), time.process_time()
             run()
             wall.append(cycles / (time.perf_counter() - t0))
@@ -70,16 +68,16 @@ def raw_rows(lib):
 def loop_rows(lib):
     """The demo's closed loop on each backend: culture seconds and core cycles per wall second."""
     rows = []
-    d_fast = 0.8 if QUICK else 2.0
-    for name, make, duration, reps in (("model", lambda: ModelBus(*CORE), d_fast, REPEATS),
+    d_fast = 0.05 if SMOKE else 2.0
+    for name, make, duration, reps in (("model", lambda: ModelBus(*CORE), d_fast, 1 if SMOKE else REPEATS),
                                        ("verilator (compiled, in-process)",
-                                        lambda: VerilatorBus(*CORE, library=lib), d_fast, REPEATS)):
+                                        lambda: VerilatorBus(*CORE, library=lib), d_fast, 1 if SMOKE else REPEATS)):
         runs = []
         for _ in range(reps):
             bus = make()
             runs.append(loop_session(Driver(bus), bus, duration))
         rows.append(_loop_row(name, runs))
-    d_slow = 0.1 if QUICK else 0.3
+    d_slow = 0.02 if SMOKE else 0.3
     t0 = time.perf_counter()
     r = run_with_cocotb(partial(loop_session, duration_s=d_slow), n_channels=64, n_lanes=64, fanout=16)
     outer = time.perf_counter() - t0
@@ -101,7 +99,7 @@ def latency_rows(lib):
     for name, traffic, frames in (("isolated spikes", "isolated", 4000), ("Poisson + bursts", "bursts", 3000),
                                   ("the culture (60 electrodes)", "culture", 10_000)):
         for bp in (0.0, 0.3):
-            r = measure_latency_compiled(traffic, bp, frames // (5 if QUICK else 1), library=lib)
+            r = measure_latency_compiled(traffic, bp, frames // (100 if SMOKE else 1), library=lib)
             a, lp, probe = r["l_aer"], r["l_loop"], r["probe"]
             rows.append([name, "30 %" if bp else "none", r["detections"], probe["overflows"], r["merged"],
                          f'{a["p50"]:.0f} / {a["p99"]:.1f} / {a["max"]}',
@@ -110,7 +108,9 @@ def latency_rows(lib):
     return rows
 
 
-def main():
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    global SMOKE
+    SMOKE = smoke
     lib, build = build_rows()
     raw = raw_rows(lib)
     loop, cocotb_outer = loop_rows(lib)
@@ -120,7 +120,7 @@ def main():
         "## Compiled Verilator backend (`--backend verilator`), N = K = 64, F = 16\n",
         f"Machine: {machine()}; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
         "(other jobs shared the CPUs: the CPU-time columns say what one core does alone). "
-        "Regenerate with `make bench` (`scripts/bench_verilator.py`).\n",
+        "Regenerate with `make bench` (`bioloop.sim.benches.verilator`).\n",
         "`bioloop.sim.verilator_bus.VerilatorBus`: `hdl/core.v` in its Vivado wrapper, inputs "
         "registered once (`sim/harness/core_sim.v`), Verilated with the pinned wheel into a shared "
         "library with a C++ shim (`sim/harness/core_shim.cpp`), loaded with ctypes; one C call per "
@@ -151,10 +151,6 @@ def main():
         f"\nCycles at {FCLK_HZ / 1e6:.0f} MHz. Without backpressure the figures are those of the cocotb "
         "bench edge for edge (`tests/gateware/test_verilator_bus.py` asserts it for isolated spikes).\n",
     ]
-    out = ROOT / "docs" / "bench" / "verilator.md"
-    out.write_text("\n".join(text))
-    print(out.read_text())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    path = Path(out) / "verilator.md"
+    path.write_text("\n".join(text))
+    return path

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the stim path: SCC of adjacent lanes, latency and update cycles -> docs/bench/stim.md."""
 import sys
 from pathlib import Path
@@ -10,53 +9,53 @@ from bioloop.gateware.stochastic_lanes import StochasticLanes as StochasticLanes
 from bioloop.gateware.stim_path import StimPath
 from bioloop.host.models.stochastic_lanes import LFSR_PERIOD, StochasticLanes, scc
 from bioloop.sim import runner
-from bioloop.sim.measure import machine, markdown_table
+from bioloop.sim.measure import DOCS_BENCH, machine, markdown_table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "gateware"))
-
-K = 64
+LANES = 64
 CODES = [("0x2000 (p = 0.125)", 0x2000), ("0x4000 (p = 0.25)", 0x4000), ("0x8000 (p = 0.5)", 0x8000),
          ("0xC000 (p = 0.75)", 0xC000)]
 
 
-def adjacent_scc(mode: str, codes) -> list[float]:
+def adjacent_scc(mode: str, codes, n_lanes: int = LANES) -> list[float]:
     """SCC of lanes k and k+1 over one full LFSR period (model; bit-exact with the RTL)."""
-    bits = StochasticLanes(K, mode=mode).run(codes, LFSR_PERIOD)
-    return [scc(bits[:, k], bits[:, k + 1]) for k in range(K - 1)]
+    bits = StochasticLanes(n_lanes, mode=mode).run(codes, LFSR_PERIOD)
+    return [scc(bits[:, k], bits[:, k + 1]) for k in range(n_lanes - 1)]
 
 
-def main():
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    # the cocotb bench modules of the stim path's blocks live with their tests
+    sys.path.insert(0, str(runner.ROOT / "tests" / "gateware"))
+    K = 4 if smoke else LANES
     rng = np.random.default_rng(2013)
     rows = []
-    for name, code in [*CODES, ("random code per lane", None)]:
+    for name, code in [*CODES[:1 if smoke else None], ("random code per lane", None)]:
         codes = rng.integers(1, 1 << 16, K) if code is None else code
         cells = [name]
         for mode in ("independent", "shared"):
-            s = np.array(adjacent_scc(mode, codes))
+            s = np.array(adjacent_scc(mode, codes, K))
             cells += [f"{s.mean():+.4f}", f"{np.abs(s).max():.4f}"]
         rows.append(cells)
 
     # The RTL bench at K = 64 (independent) and K = 8 (shared) checks the streams bit for bit over
     # more than a period and measures SCC at code 0x8000 on the RTL's own output.
     rtl = []
-    for k, mode in ((64, "independent"), (8, "shared")):
+    for k, mode in ((8, "shared"),) if smoke else ((64, "independent"), (8, "shared")):
         r = runner.run(lambda n_lanes, mode: StochasticLanesRTL(n_lanes, mode=mode),
                        design=f"stochastic_lanes_k{k}_{mode}", test_module="test_stochastic_lanes",
                        bench_params={"n_lanes": k, "mode": mode})
         rtl.append([f"{mode}, K = {k}", r["cycles"], f'{r["scc_mean"]:+.6f}', f'{r["scc_max_abs"]:.6f}'])
 
-    homeo = runner.run(lambda n_lanes: Homeostasis(n_lanes), design="homeo_bench_k64",
+    homeo = runner.run(lambda n_lanes: Homeostasis(n_lanes), design=f"homeo_bench_k{K}",
                        test_module="test_homeostasis", bench_params={"n_lanes": K},
                        testcase="homeo_direction")
-    path = runner.run(lambda n_lanes: StimPath(n_lanes, pulse_init=10), design="stim_path_bench_k64",
+    path = runner.run(lambda n_lanes: StimPath(n_lanes, pulse_init=10), design=f"stim_path_bench_k{K}",
                       test_module="test_stim_path", bench_params={"n_lanes": K},
                       testcase="stim_path_latency")
 
     assert homeo["update_cycles"] == K + 3 and path["entry_to_led"] == 3, (homeo, path)
     text = [
         f"## Stim path (StimUnit, StochasticLanes, Homeostasis, Safety), K = {K}\n",
-        f"Machine: {machine()}. Regenerate with `python scripts/bench_stim.py` (part of `make bench`).\n",
+        f"Machine: {machine()}. Regenerate with `make bench` (`bioloop.sim.benches.stim`).\n",
         "### Cycle figures (100 MHz, 10 ns per cycle; asserted in `make test`)\n",
         markdown_table(["figure", "cycles", "ns"], [
             ["routed entry handshake -> first LED-high cycle (code 0xFFFF, weight >= θ)",
@@ -96,10 +95,6 @@ def main():
         "compared, use the independent mode (the default). Lanes k and k + 128 of the shared mode carry "
         "identical streams.\n",
     ]
-    out = ROOT / "docs" / "bench" / "stim.md"
-    out.write_text("\n".join(text))
-    print(out.read_text())
-
-
-if __name__ == "__main__":
-    main()
+    fragment = Path(out) / "stim.md"
+    fragment.write_text("\n".join(text))
+    return fragment
