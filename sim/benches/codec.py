@@ -245,7 +245,8 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
     md += ["", "### Speed: 384 channels, int16, 30 kHz, one core", "",
            "Synthetic: Gaussian noise (5 µV) plus 10 spikes/s/channel. *steady*: blocks after the first; "
            "*overall*: 8 s including the first block's MAD noise calibration. Best of three runs "
-           "(the machine is shared with other jobs).", "",
+           f"(the machine is shared with other jobs; load average {os.getloadavg()[0]:.1f} on "
+           f"{os.cpu_count()} CPUs when this section ran).", "",
            "| encoder | encode, steady (x real time) | encode, overall | first block | decode (x real time) "
            "| events/s/channel | ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
     md += speed(smoke)
