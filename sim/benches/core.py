@@ -53,7 +53,7 @@ def speed_rows(smoke: bool = False):
     r = run_with_cocotb(partial(speed_session, frames=frames), **core)
     outer = time.perf_counter() - t0
     edges = n_rtl * core["n_channels"] // 2
-    rows.append(["verilator (`VerilatorBus`, cocotb + cocotbext-axi)", f"{n_rtl / FS:.1f}",
+    rows.append(["cocotb (`CocotbBus`, cocotb + cocotbext-axi)", f"{n_rtl / FS:.1f}",
                  f"{r['wall_s']:.1f}", f"{n_rtl / FS / r['wall_s']:.3f}", f"~{edges / r['wall_s']:,.0f}"])
     return rows, outer, total
 
@@ -90,7 +90,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         "frame is 32 cycles (one beat per cycle, back to back). Culture time at 20 kHz.\n",
         markdown_table(["backend", "culture s", "wall s", "culture s per wall s", "core cycles per wall s"],
                        speed),
-        f"\nThe Verilator figure excludes the build (cached in `sim_build/`) and the simulator start; "
+        f"\nThe cocotb figure excludes the build (cached in `sim_build/`) and the simulator start; "
         f"with them the call took {rtl_outer:.0f} s. The model takes quiet stretches (no crossing in "
         "flight, no configuration change due) in bulk, in numba for frames without light; it is "
         "bit-identical to the RTL (`tests/gateware/test_core.py`), and the bulk path to its own "
