@@ -87,6 +87,16 @@ class VerilatorBus(SimulatedBus):
         self.core.idle(self.timing.start_edges)
         self._check_stalls("reset")
 
+    def close(self) -> None:
+        """Free the simulated core now (it is also freed when the bus is collected)."""
+        self.core.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     @property
     def edges(self) -> int:
         """Clock edges since reset release."""

@@ -111,6 +111,10 @@ def test_two_cores_in_one_process(library):
     da.send_samples(np.zeros((10, N), dtype=np.int16))
     assert da.counters["frames"] == 10 and db.counters["frames"] == 0
     assert a.leds().shape == (10, K) and b.leds().shape == (0, K)
+    a.close()
+    assert db.counters["frames"] == 0                     # b lives on
+    with pytest.raises(ValueError, match="closed"):
+        a.read32(0)
 
 
 @pytest.mark.xdist_group(f"core_n{N}_k{K}_f{F}")      # beside test_core's cocotb runs: one cocotb build
