@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # optional accelerator; the numpy path below gives the same bits
-    from numba import njit
-except ImportError:  # pragma: no cover - depends on the install
-    njit = None
+# optional accelerator (numba imported at the first call); the numpy path gives the same bits
+from bioloop.host.jit import ENABLED as _JIT, njit
 
 __all__ = ["MAD_TO_SIGMA", "HAVE_NUMBA", "median_abs", "mad_sigma"]
 
@@ -37,7 +35,7 @@ __all__ = ["MAD_TO_SIGMA", "HAVE_NUMBA", "median_abs", "mad_sigma"]
 MAD_TO_SIGMA = 0.6745
 
 #: True when the numba kernels are in use.
-HAVE_NUMBA = njit is not None
+HAVE_NUMBA = _JIT
 
 
 def _middle_ranks(T: int) -> tuple[int, int]:

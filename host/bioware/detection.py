@@ -27,11 +27,11 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from bioloop.host.layouts import Polarity
 from bioloop.host.noise import MAD_TO_SIGMA, mad_sigma
+from bioloop.host.jit import ENABLED as _JIT, njit
 from bioloop.host.samples import check_codes
 
 from .mea import MEAConfig
@@ -152,7 +152,7 @@ def check_frame(voltage_data, num_channels: int, what: str = "voltage_data") -> 
     return v
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _crossings_kernel(v, start, lo, hi, refractory, prev_beyond, last_det, t0, out):
     """Apply the crossing rule to rows start.. of v (T, N); update the state in place.
 
@@ -185,8 +185,34 @@ def _crossings_kernel(v, start, lo, hi, refractory, prev_beyond, last_det, t0, o
     return T, k
 
 
+def _crossings_numpy(v, lo, hi, refractory, prev_beyond, last_det, t0):
+    """The numpy path of :func:`_crossings_kernel`: onsets vectorised, refractory per onset."""
+    T, N = v.shape
+    if T == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    b = (v <= lo[None, :]) | (v >= hi[None, :])
+    before = np.empty_like(b)
+    before[0] = prev_beyond.astype(bool)
+    before[1:] = b[:-1]
+    ts, cs = np.nonzero(b & ~before)              # row-major: by frame, then channel
+    keep = np.ones(ts.size, bool)
+    for c in np.unique(cs):                       # onsets are sparse: the scalar rule per onset
+        last = int(last_det[c])
+        for i in np.flatnonzero(cs == c):
+            ta = t0 + int(ts[i])
+            if ta - last >= refractory:
+                last = ta
+            else:
+                keep[i] = False
+        last_det[c] = last
+    prev_beyond[:] = b[-1]
+    return ts[keep].astype(np.int64), cs[keep].astype(np.int64)
+
+
 def _crossings(v, lo, hi, refractory, prev_beyond, last_det, t0):
     """Detections of v (T, N) as (local frame index, channel), by frame then channel."""
+    if not _JIT:
+        return _crossings_numpy(v, lo, hi, refractory, prev_beyond, last_det, t0)
     T, N = v.shape
     out = np.empty((2, max(1024, 4 * N)), np.int64)
     start, k = _crossings_kernel(v, 0, lo, hi, refractory, prev_beyond, last_det, t0, out)
@@ -202,8 +228,32 @@ def _crossings(v, lo, hi, refractory, prev_beyond, last_det, t0):
     return out[0, :k], out[1, :k]
 
 
-@numba.njit(cache=True, nogil=True)
+def _snippets_numpy(v, ts, cs, half, pol, scale):
+    """The numpy path of :func:`_snippets_kernel` (same values, same first-peak rule)."""
+    T = v.shape[0]
+    K = ts.shape[0]
+    idx = np.clip(np.asarray(ts, np.int64)[:, None] - half + np.arange(2 * half)[None, :], 0, T - 1)
+    w = v[idx, np.asarray(cs, np.int64)[:, None]].astype(np.float64) * scale
+    amp = np.empty(K, np.float64)
+    if K:
+        p = np.asarray(pol)[cs]
+        amp[:] = w[np.arange(K), np.argmax(np.abs(w), axis=1)]
+        if (p == 0).any():
+            amp[p == 0] = w[p == 0].min(axis=1)
+        if (p == 1).any():
+            amp[p == 1] = w[p == 1].max(axis=1)
+    return w, amp
+
+
 def _snippets(v, ts, cs, half, pol, scale):
+    """Edge-padded snippets [t-half, t+half) and their signed peaks, in µV."""
+    if not _JIT:
+        return _snippets_numpy(v, ts, cs, half, pol, scale)
+    return _snippets_kernel(v, ts, cs, half, pol, scale)
+
+
+@njit(cache=True, nogil=True)
+def _snippets_kernel(v, ts, cs, half, pol, scale):
     """Edge-padded snippets [t-half, t+half) and their signed peaks, in µV."""
     T = v.shape[0]
     K = ts.shape[0]

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
-import numba
 import numpy as np
+
+from bioloop.host.jit import ENABLED as _JIT, njit
 
 from .entropy import PAYLOAD_ERRORS, decode_payload
 from .events import dequantize_snippets
@@ -53,8 +54,8 @@ class Decoded:
     samples_uv: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
-def _render(out, t0, times, channels, values, pre):
+@njit(cache=True, nogil=True)
+def _render_kernel(out, t0, times, channels, values, pre):
     n_t = out.shape[0]
     L = values.shape[1]
     for e in range(times.size):
@@ -64,6 +65,18 @@ def _render(out, t0, times, channels, values, pre):
             r = start + j
             if 0 <= r < n_t:
                 out[r, c] = values[e, j]
+
+
+def _render_numpy(out, t0, times, channels, values, pre):
+    """The numpy path of :func:`_render_kernel` (later events overwrite earlier ones, as there)."""
+    n_t, L = out.shape[0], values.shape[1]
+    rows = (np.asarray(times, np.int64) - pre - t0)[:, None] + np.arange(L)[None, :]
+    cols = np.broadcast_to(np.asarray(channels, np.int64)[:, None], rows.shape)
+    ok = (rows >= 0) & (rows < n_t)
+    out[rows[ok], cols[ok]] = values[ok]
+
+
+_render = _render_kernel if _JIT else _render_numpy
 
 
 def _background(header: StreamHeader, block: int, n: int, fill: str, seed: int) -> np.ndarray:

@@ -24,8 +24,9 @@ A block without events has an empty payload.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from bioloop.host.jit import ENABLED as _JIT, njit
 
 __all__ = ["rice_k", "rice_cost", "zigzag", "unzigzag", "encode_payload", "decode_payload",
            "PAYLOAD_ERRORS"]
@@ -60,7 +61,7 @@ def rice_k(v: np.ndarray, kmax: int) -> int:
     return int(np.argmin(costs))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _best_k(v, kmax):
     # argmin over k of sum(v >> k) + n (k + 1), smallest k on ties
     best, best_cost = 0, -1
@@ -73,9 +74,23 @@ def _best_k(v, kmax):
     return best, best_cost
 
 
+def _best_k_numpy(v, kmax):
+    """The numpy path of :func:`_best_k` (same costs, smallest k on ties)."""
+    best, best_cost = 0, -1
+    for k in range(kmax + 1):
+        cost = v.size * (k + 1) + int((v >> k).sum())
+        if best_cost < 0 or cost < best_cost:
+            best, best_cost = k, cost
+    return best, best_cost
+
+
+if not _JIT:      # the plain-Python _encode below looks _best_k up at call time
+    _best_k = _best_k_numpy
+
+
 # The writer keeps up to 7 pending bits in an accumulator and stores whole
 # bytes; (bp, acc, na) = next byte, pending bits, their count.
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _put(buf, bp, acc, na, value, n):
     acc |= (np.uint64(value) & np.uint64((1 << n) - 1)) << np.uint64(na)
     na += n
@@ -87,7 +102,7 @@ def _put(buf, bp, acc, na, value, n):
     return bp, acc, na
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _put_rice(buf, bp, acc, na, value, k):
     q = value >> k
     while q >= 32:
@@ -97,7 +112,7 @@ def _put_rice(buf, bp, acc, na, value, k):
     return _put(buf, bp, acc, na, value, k)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _encode(counts, gaps, scales, zq):
     n_ev, L = zq.shape
     kc, cc = _best_k(counts, 15)
@@ -178,19 +193,19 @@ PAYLOAD_ERRORS = {
 }
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _get(buf, pos, n, nbits):
     # Returns (value, pos); pos = -1 if the stream ends first.
     if pos + n > nbits:
         return 0, -1
     v = 0
     for i in range(n):
-        v |= ((buf[pos >> 3] >> (pos & 7)) & 1) << i
+        v |= ((int(buf[pos >> 3]) >> (pos & 7)) & 1) << i
         pos += 1
     return v, pos
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _get_rice(buf, pos, k, nbits, vmax):
     # Returns (value, pos); pos = -1 at end of stream, -2 if value > vmax.
     # The unary run is cut at vmax >> k, so it is bounded by the field's range
@@ -200,7 +215,7 @@ def _get_rice(buf, pos, k, nbits, vmax):
     while True:
         if pos >= nbits:
             return 0, -1
-        bit = (buf[pos >> 3] >> (pos & 7)) & 1
+        bit = (int(buf[pos >> 3]) >> (pos & 7)) & 1
         pos += 1
         if bit == 0:
             break
@@ -216,7 +231,7 @@ def _get_rice(buf, pos, k, nbits, vmax):
     return v, pos
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _decode(buf, n_channels, n_samples, n_events, L, qmax, channels, times, scales, q):
     nbits = buf.size * 8
     kc, pos = _get(buf, 0, 4, nbits)
@@ -259,7 +274,7 @@ def _decode(buf, n_channels, n_samples, n_events, L, qmax, channels, times, scal
             return 1 if pos == -1 else 5
         s = (z >> 1) ^ -(z & 1)
         if i > 0 and channels[i] == channels[i - 1]:
-            s += scales[i - 1]
+            s += int(scales[i - 1])
         if s < 0 or s > 255:
             return 5
         scales[i] = s
@@ -273,7 +288,7 @@ def _decode(buf, n_channels, n_samples, n_events, L, qmax, channels, times, scal
                 return 1 if pos == -1 else 6
             v = (z >> 1) ^ -(z & 1)
             if j > 0:
-                v += q[i, j - 1]
+                v += int(q[i, j - 1])
             if v < -qmax or v > qmax:
                 return 6
             q[i, j] = v
@@ -281,7 +296,7 @@ def _decode(buf, n_channels, n_samples, n_events, L, qmax, channels, times, scal
     if (nbits - pos) >= 8:
         return 7
     while pos < nbits:
-        if (buf[pos >> 3] >> (pos & 7)) & 1:
+        if (int(buf[pos >> 3]) >> (pos & 7)) & 1:
             return 7
         pos += 1
     return 0

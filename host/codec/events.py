@@ -21,9 +21,9 @@ scale code ``s`` is the smallest integer 0..255 with
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from bioloop.host.jit import ENABLED as _JIT, njit
 from bioloop.host.noise import MAD_TO_SIGMA, median_abs
 
 __all__ = ["peak_amplitudes", "locally_exclusive", "neighbour_matrix", "mad_sigma", "mad_sigma_codes", "SCALE_TABLE", "scale_steps", "quantize_snippets", "dequantize_snippets",
@@ -130,7 +130,7 @@ class DetectorState:
         self.last = np.full(n_channels, -(1 << 40), dtype=np.int64)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _detect(x, lo, hi, refractory, t0, beyond, last, out_t, out_c):
     # Row-wise: the onset test over all channels is a branch-free loop the
     # compiler vectorises; only rows with an onset go through the scalar
@@ -189,6 +189,30 @@ def thresholds(noise_uv: np.ndarray, k: float, polarity: str, dtype, uv_per_code
     return lo, hi
 
 
+def _detect_numpy(x, lo, hi, refractory, t0, state):
+    """The numpy path of :func:`_detect`: onsets vectorised, the refractory rule per onset."""
+    n_t, n_c = x.shape
+    if n_t == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    b = (x < lo[None, :]) | (x > hi[None, :])
+    before = np.empty_like(b)
+    before[0] = state.beyond.astype(bool)
+    before[1:] = b[:-1]
+    ts, cs = np.nonzero(b & ~before)              # by time, then channel
+    ts = ts.astype(np.int64) + t0
+    keep = np.ones(ts.size, bool)
+    for c in np.unique(cs):
+        last = int(state.last[c])
+        for i in np.flatnonzero(cs == c):
+            if ts[i] - last >= refractory:
+                last = int(ts[i])
+            else:
+                keep[i] = False
+        state.last[c] = last
+    state.beyond[:] = b[-1]
+    return ts[keep], cs[keep].astype(np.int64)
+
+
 def detect(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, refractory: int, t0: int,
            state: DetectorState) -> tuple[np.ndarray, np.ndarray]:
     """Run the threshold detector over ``x`` (rows are samples ``t0, t0+1, ...``).
@@ -199,6 +223,8 @@ def detect(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, refractory: int, t0: i
         int64 arrays in (time, channel) order; ``state`` is advanced.
     """
     x = np.ascontiguousarray(x)
+    if not _JIT:
+        return _detect_numpy(x, lo, hi, refractory, t0, state)
     cap = max(1024, x.size // 64)
     while True:
         saved = (state.beyond.copy(), state.last.copy())
@@ -227,7 +253,7 @@ def peak_amplitudes(x: np.ndarray, rows: np.ndarray, channels: np.ndarray, windo
     return np.abs(v).max(axis=1)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _exclusive(times, chans, amps, target, neighbours, window):
     # Candidates sorted by time. Event i loses to j when j is within the
     # radius and window and has a larger peak, ties going to the earlier

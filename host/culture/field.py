@@ -11,8 +11,9 @@ samples into blocks never changes a single value.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from bioloop.host.jit import ENABLED as _JIT, njit
 
 __all__ = ["biphasic_template", "point_source_gains", "render_spikes", "ElectrodeNoise",
            "PINK_B", "PINK_A"]
@@ -89,7 +90,7 @@ def point_source_gains(neurons_um: np.ndarray, electrodes_um: np.ndarray,
             np.concatenate(gains).astype(np.float32) if n else np.zeros(0, np.float32))
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def render_spikes(acc, first_sample, spike_neuron, spike_emit, gain_ptr, gain_channel,
                   gain_value, templates, template_of):
     """Add the templates of spikes to a field accumulator in place.
@@ -120,6 +121,23 @@ def render_spikes(acc, first_sample, spike_neuron, spike_emit, gain_ptr, gain_ch
             tk = tp[k]
             for j in range(gain_ptr[n], gain_ptr[n + 1]):
                 row[gain_channel[j]] += gain_value[j] * tk
+
+
+def _render_spikes_numpy(acc, first_sample, spike_neuron, spike_emit, gain_ptr, gain_channel,
+                         gain_value, templates, template_of):
+    """The numpy path of :func:`render_spikes`: one outer product per spike, in spike order."""
+    length = templates.shape[1]
+    for s in range(spike_neuron.shape[0]):
+        n = spike_neuron[s]
+        row0 = spike_emit[s] - first_sample
+        j0, j1 = gain_ptr[n], gain_ptr[n + 1]
+        if j1 > j0:
+            tp = templates[template_of[n]]
+            acc[row0:row0 + length, gain_channel[j0:j1]] += gain_value[j0:j1][None, :] * tp[:, None]
+
+
+if not _JIT:
+    render_spikes = _render_spikes_numpy
 
 
 # 1/f ("pink") noise filter of J. O. Smith, Spectral Audio Signal Processing
@@ -156,7 +174,7 @@ def _pink_state_cholesky() -> np.ndarray:
 _PINK_STATE_CHOL = _pink_state_cholesky()
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _pink_filter(x, state, b, a):
     """Direct form II transposed IIR of order 3 along axis 0, per channel, in place."""
     n, ch = x.shape
@@ -168,6 +186,21 @@ def _pink_filter(x, state, b, a):
             state[1, c] = b[2] * xi - a[2] * y + state[2, c]
             state[2, c] = b[3] * xi - a[3] * y
             x[i, c] = y
+
+
+def _pink_filter_numpy(x, state, b, a):
+    """The numpy path of :func:`_pink_filter`: the same recursion, all channels at once."""
+    for i in range(x.shape[0]):
+        xi = x[i].astype(np.float64)
+        y = b[0] * xi + state[0]
+        state[0] = b[1] * xi - a[1] * y + state[1]
+        state[1] = b[2] * xi - a[2] * y + state[2]
+        state[2] = b[3] * xi - a[3] * y
+        x[i] = y
+
+
+if not _JIT:
+    _pink_filter = _pink_filter_numpy
 
 
 class ElectrodeNoise:

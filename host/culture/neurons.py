@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from bioloop.host.jit import ENABLED as _JIT, njit
 
 from .optogenetics import chr2_step
 
@@ -79,7 +80,7 @@ def izhikevich_parameters(is_excitatory: np.ndarray, excitatory_preset: str,
     return p[:, 0].copy(), p[:, 1].copy(), p[:, 2].copy(), p[:, 3].copy()
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def advance(n_samples, t0, dt_ms,
             v, u, a, b, c, d, is_exc,
             i_exc, i_inh, decay_exc, decay_inh, ring_exc, ring_inh,

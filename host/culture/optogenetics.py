@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from bioloop.host.jit import ENABLED as _JIT, njit
 
 __all__ = ["illumination", "chr2_rates", "chr2_open_fraction", "chr2_step"]
 
@@ -90,7 +91,7 @@ def chr2_rates(tau_on_ms: float, tau_off_ms: float, sample_rate_hz: float) -> tu
                       math.exp(-(ka + kd) * dt_ms), ka / (ka + kd))
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def chr2_step(o, intensity, ka_dt, kd_dt, e0, e1, o_inf1):
     """Advance one lane's open fraction by one sample of constant intensity.
 
@@ -110,7 +111,7 @@ def chr2_step(o, intensity, ka_dt, kd_dt, e0, e1, o_inf1):
     return o
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _open_fraction_kernel(led, o0, ka_dt, kd_dt, e0, e1, o_inf1):
     n, lanes = led.shape
     out = np.empty((n, lanes), np.float64)
