@@ -30,7 +30,7 @@ import numpy as np
 
 from bioloop.host.bus import BusError, BusTimeout
 
-from .pynq_z2 import CSR_BASE, DMA_NAME, S2MM_LENGTH, csr_span
+from .pynq_z2 import CORE_NAME, CSR_BASE, DMA_NAME, S2MM_LENGTH, csr_span
 
 __all__ = ["BoardUnavailable", "PynqBus"]
 
@@ -91,8 +91,12 @@ class PynqBus:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
         self.span = csr_span(N, K, F)
-        self.overlay = overlay if overlay is not None else pynq.Overlay(bitfile)
-        self.mmio = pynq.MMIO(CSR_BASE, self.span)
+        self.overlay = overlay if overlay is not None else pynq.Overlay(str(bitfile))
+        # The block design's address, where the overlay describes it (docs/board.md: 0x4000_0000).
+        core = getattr(self.overlay, "ip_dict", {}).get(CORE_NAME, {})
+        self.csr_base = int(core.get("phys_addr", CSR_BASE))
+        self.span = max(self.span, int(core.get("addr_range", 0)))
+        self.mmio = pynq.MMIO(self.csr_base, self.span)
         try:
             self.dma = getattr(self.overlay, dma_name)
         except AttributeError:
@@ -102,6 +106,7 @@ class PynqBus:
         self.send_timeout_s = send_timeout_s
         self.poll_s = poll_s
         self._send_buf = None
+        self._sent_before = False
         self._recv_buf = pynq.allocate(shape=(max_words,), dtype=np.uint64)
         self._recv_armed = False
         self._leftover = np.zeros(0, np.uint64)
@@ -130,8 +135,10 @@ class PynqBus:
                             f"{beats.dtype} {beats.shape}")
         frames, per_frame = beats.shape
         channel = self.dma.sendchannel
-        # Never touch (or free) a buffer the DMA may still be reading.
-        _wait_idle(channel, self.send_timeout_s, "the previous sample transfer", self.poll_s)
+        # Never touch (or free) a buffer the DMA may still be reading. Idle is set only by a
+        # completed transfer (PG021), so before the first one there is nothing to wait for.
+        if self._sent_before:
+            _wait_idle(channel, self.send_timeout_s, "the previous sample transfer", self.poll_s)
         if self._send_buf is None or self._send_buf.shape[0] < frames or \
                 self._send_buf.shape[1] != per_frame:
             if self._send_buf is not None:
@@ -147,6 +154,7 @@ class PynqBus:
                 if first:
                     _wait_idle(channel, self.send_timeout_s, "a sample transfer", self.poll_s)
                 channel.transfer(buf, start=first * row_bytes, nbytes=n * row_bytes)
+                self._sent_before = True
                 first += n
             _wait_idle(channel, self.send_timeout_s, "the last sample transfer", self.poll_s)
         except BusTimeout as exc:
@@ -166,6 +174,9 @@ class PynqBus:
             self._recv_armed = True
         _wait_idle(channel, timeout_s, "the AER receive", self.poll_s)
         self._recv_armed = False
+        if channel.error:
+            raise BusError("the DMA's S2MM channel reports an error (an AER block longer than the "
+                           f"{self._recv_buf.nbytes}-byte buffer? keep aer_block_words <= max_words)")
         nbytes = int(self.dma.mmio.read(S2MM_LENGTH))
         if nbytes % 8 or nbytes > self._recv_buf.nbytes:
             raise BusError(f"the DMA reports {nbytes} bytes received, not whole AER words "

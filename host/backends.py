@@ -151,6 +151,12 @@ class WordQueue:
     def __len__(self):
         return len(self._words)
 
+    def take_all(self) -> tuple[list[int], list[bool]]:
+        """Every queued word with its TLAST flag (the pynq stand-in's S2MM side takes them so)."""
+        out = (self._words, self._lasts)
+        self._words, self._lasts = [], []
+        return out
+
     def take(self, max_words: int, timeout_s: float) -> np.ndarray:
         n = min(max_words, len(self._words))
         if self.dma_blocks:

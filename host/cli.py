@@ -211,8 +211,9 @@ def _mount_codec():
 
 
 def _mount_build():
-    from bioloop.boards.cli import build_cli
+    from bioloop.boards.cli import board_cli, build_cli
     main.add_command(build_cli, "build")
+    main.add_command(board_cli, "board")
 
 
 _mount_codec()

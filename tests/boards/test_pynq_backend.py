@@ -41,6 +41,7 @@ class FakeChannel:
         self.blocks = []         # S2MM: AER blocks the "core" will send
         self.armed = None
         self.stalled = False     # MM2S: the core does not accept samples
+        self.error = False
 
     def transfer(self, array, start=0, nbytes=0):
         nbytes = nbytes or array.nbytes
