@@ -4,21 +4,41 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.bioloop-installed
 JOBS   ?= 2
+# The board profile: a second venv built as a PYNQ-Z2 image has it (numpy 1.26, pynq 4.0.0 from
+# the [board] extra, no amaranth, numba or cocotb), at the lowest versions of pyproject's ranges.
+BOARD_VENV  ?= .venv-board
+BOARD_PY    := $(BOARD_VENV)/bin/python
+BOARD_STAMP := $(BOARD_VENV)/.bioloop-installed
+# The board-facing tests (docs/install.md): they run in both venvs.
+BOARD_TESTS ?= tests/host/test_codec_fuzz.py tests/host/test_jit.py tests/host/test_light_imports.py
 
-.PHONY: all demo test test-long hdl bench bitstream clean venv
+.PHONY: all demo test test-board test-long hdl bench bitstream clean venv venv-board
 
 all: test
 
-$(STAMP): pyproject.toml
+# pyproject.toml declares ranges; the constraints files pin the exact toolchain.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(BOARD_STAMP): pyproject.toml constraints-board.txt
+	test -x $(BOARD_PY) || $(PYTHON) -m venv $(BOARD_VENV)
+	$(BOARD_PY) -m pip install -q --upgrade pip
+	$(BOARD_PY) -m pip install -q -c constraints-board.txt -e '.[board,test]'
 	touch $@
 
 venv: $(STAMP)
 
-test: $(STAMP)
+venv-board: $(BOARD_STAMP)
+
+test: $(STAMP) $(BOARD_STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q
+	$(MAKE) --no-print-directory test-board
+
+test-board: $(BOARD_STAMP)
+	$(BOARD_PY) -m pytest -n $(JOBS) -q -p no:cacheprovider $(BOARD_TESTS)
 
 test-long: $(STAMP)
 	BIOLOOP_LONG=1 $(PY) -m pytest -n $(JOBS) --dist loadgroup -q

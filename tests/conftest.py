@@ -10,6 +10,12 @@ Long runs
     ``bioloop-long`` (2000, random). A test that needs a different count
     parametrizes it with a ``long``-marked larger value.
 
+amaranth's UnusedElaboratable warning
+    Components built only to check that elaboration rejects bad parameters
+    are never elaborated; the warning is filtered here, only where amaranth
+    is installed (the board profile has none, and an unknown warning
+    category in pyproject.toml would stop pytest).
+
 Grouping for ``--dist loadgroup``
     Tests that share a Verilator build (``sim.runner`` keys a build directory
     by design, parameters and xdist worker) or a heavy module fixture carry
@@ -23,6 +29,7 @@ Grouping for ``--dist loadgroup``
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -40,6 +47,11 @@ if settings is not None:
     settings.register_profile("bioloop", max_examples=150, derandomize=True, **_common)
     settings.register_profile("bioloop-long", max_examples=2000, **_common)
     settings.load_profile("bioloop-long" if LONG else "bioloop")
+
+
+def pytest_configure(config):
+    if importlib.util.find_spec("amaranth") is not None:
+        config.addinivalue_line("filterwarnings", "ignore::amaranth.hdl.UnusedElaboratable")
 
 
 def pytest_report_header(config):
