@@ -90,8 +90,11 @@ def _open_board(overlay):
     from .manifest import ManifestError
     from .pynq_backend import BoardUnavailable
     from .run import OverlayError, open_board
+    import warnings
     try:
-        return open_board(overlay)
+        with warnings.catch_warnings():      # pynq warns before it raises; the one line below says it
+            warnings.simplefilter("ignore")
+            return open_board(overlay)
     except BoardUnavailable:
         raise UsageFailure("bioloop board needs pynq, on a PYNQ board: pip install 'bioloop[board]' "
                            "(BIOLOOP_PYNQ=standin runs it against the Core model instead)") from None
@@ -111,7 +114,7 @@ def board_cli():
               help="The overlay folder of a `bioloop build` (bioloop.bit, .hwh, .json); env BIOLOOP_OVERLAY.")
 def board_info(overlay):
     """Load the overlay, check ID and version against this package, print N, K, F, clock, counters."""
-    from bioloop.gateware.regmap import VERSION
+    from bioloop.host.regmap import VERSION
     h = _open_board(overlay)
     try:
         drv = h.driver

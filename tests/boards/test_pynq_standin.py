@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from bioloop.boards import manifest, pynq_standin
-from bioloop.gateware.layouts import FCLK_HZ
-from bioloop.gateware.regmap import ID_VALUE, VERSION
+from bioloop.host.layouts import FCLK_HZ
+from bioloop.host.regmap import ID_VALUE, VERSION
 from bioloop.boards.light import density, light_from_stims
 from bioloop.boards.pynq_backend import PynqBus
 from bioloop.boards.pynq_z2 import S2MM_LENGTH
@@ -210,6 +210,14 @@ def test_bioloop_board_without_pynq_names_the_extra(tmp_path):
     r = _cli("board", "info", "--overlay", str(make_overlay(tmp_path / "ov")))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "pip install 'bioloop[board]'" in r.stderr
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("pynq") is None,
+                    reason="pynq (the [board] extra) is not installed; the board profile runs this")
+def test_bioloop_board_with_pynq_but_no_board_says_so_in_one_line(tmp_path):
+    r = _cli("board", "info", "--overlay", str(make_overlay(tmp_path / "ov")))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("Error: loading the overlay") and "No Devices Found" in r.stderr
 
 
 def test_bioloop_board_run_replays_a_recording(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bioloop.host.bioware.examples import published_frame
-from bioloop.gateware.layouts import Polarity
+from bioloop.host.layouts import Polarity
 from bioloop.host.bioware import MEAConfig, MEALayout, SpikeDetector
 from bioloop.host.models.detector import Detector
 

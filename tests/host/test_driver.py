@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from bioloop.host.models.csr import CSRBankModel
 from bioloop.host.regmap import SLVERR
-from bioloop.gateware.layouts import Polarity, Port
+from bioloop.host.layouts import Polarity, Port
 from bioloop.host.regmap import ID_VALUE, Access, RegisterMap
 from bioloop.host.bus import Bus, BusError, BusTimeout
 from bioloop.host.driver import Driver, DriverError, LatencyProbe

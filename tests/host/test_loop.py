@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bioloop.gateware.layouts import AERType
+from bioloop.host.layouts import AERType
 from bioloop.host import aer
 from bioloop.host.backends import ModelBus
 from bioloop.host.culture import Culture, CultureConfig
