@@ -19,11 +19,13 @@ Properties (docs/verification.md):
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, Mux, Signal
+from amaranth import Cat, Elaboratable, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.asserts import AnyConst, AnySeq   # not re-exported by amaranth.hdl in 0.5
-from amaranth.hdl import Assert
+from amaranth.hdl import Assert, Assume
 
-__all__ = ["SafetyCaps", "LooserSafety"]
+__all__ = ["SafetyCaps", "CSRBankProtocol", "Mutant", "looser_safety", "looser_csr_bank", "mapped_predicate"]
 
 
 def _min(a, b):
@@ -90,32 +92,202 @@ class SafetyCaps(Elaboratable):
         return m
 
 
-class LooserSafety(Elaboratable):
-    """A mutant of Safety one cycle looser: each lit run of a lane lasts one cycle longer.
+def _ranges(words):
+    """Sorted word addresses -> [(first, last)] runs of consecutive words."""
+    runs = []
+    for w in words:
+        if runs and runs[-1][1] == w - 1:
+            runs[-1][1] = w
+        else:
+            runs.append([w, w])
+    return runs
 
-    Same ports and parameters as the wrapped block; the LED of lane k stays
-    lit for one extra cycle after the block turns it off while its pulse is
-    still requested. Every cap proof must fail on it.
+
+def mapped_predicate(regmap, addr):
+    """An Amaranth expression: does byte address ``addr`` hit the map (``regmap.decode``)?
+
+    Built from the map's own decoding, address by address, not from how the
+    bank decodes (prefix compares), so the two are independent.
+    """
+    words = [a >> 2 for a in range(0, 1 << regmap.addr_width, 4) if regmap.decode(a) is not None]
+    w = addr[2:]
+    terms = [(w == lo) if lo == hi else ((w >= lo) & (w <= hi)) for lo, hi in _ranges(words)]
+    out = terms[0]
+    for t in terms[1:]:
+        out = out | t
+    return out
+
+
+class CSRBankProtocol(Elaboratable):
+    """The CSR bank as an AXI4-Lite slave, for any master that follows AXI4-Lite and any datapath input.
+
+    Assumed of the master (AMBA AXI4-Lite, IHI 0022): a VALID, once high,
+    stays high with a stable payload until its READY. Asserted of the bank:
+
+    - BVALID and RVALID, once high, stay high with a stable response and
+      read data until BREADY / RREADY;
+    - one response per request, in order: a B only for an accepted AW and W,
+      an R only for an accepted AR, at most ``max_outstanding`` of each in
+      flight;
+    - BRESP / RRESP is SLVERR exactly for unmapped addresses
+      (:func:`mapped_predicate`), OKAY otherwise;
+    - every ``pulse`` field is high for exactly one cycle per write of 1 to
+      it (on the first cycle of that write's B response), and never otherwise.
     """
 
-    def __init__(self, safety):
-        self.inner = safety
-        for name in ("n_lanes", "limit_pulse", "limit_duty", "limit_lanes", "duty_window"):
-            setattr(self, name, getattr(safety, name))
-        self.pulse = Signal.like(safety.pulse)
-        self.bits = Signal.like(safety.bits)
-        self.max_pulse = Signal.like(safety.max_pulse)
-        self.max_duty = Signal.like(safety.max_duty)
-        self.max_lanes = Signal.like(safety.max_lanes)
-        self.led = Signal.like(safety.led)
+    def __init__(self, bank, max_outstanding: int = 2):
+        self.bank = bank
+        self.max_outstanding = max_outstanding
+
+    def elaborate(self, platform):
+        from bioloop.host.regmap import OKAY, SLVERR, Access
+        m = Module()
+        m.submodules.dut = dut = self.bank
+        regmap = dut.regmap
+        bus = dut.s_axil
+        aw = len(bus.awaddr)
+        # Every datapath input is free; the master's signals are free within the protocol.
+        for name, member in dut.signature.members.items():
+            if name == "s_axil":
+                continue
+            port = getattr(dut, name)
+            if member.flow == In:
+                if member.is_signature:
+                    for path, sub_member, value in port.signature.flatten(port):
+                        if sub_member.flow == Out:     # Out of an In-flipped signature: driven into the bank
+                            m.d.comb += value.eq(AnySeq(len(value)))
+                else:
+                    m.d.comb += port.eq(AnySeq(len(port)))
+        for name in ("awaddr", "awprot", "awvalid", "wdata", "wstrb", "wvalid", "bready",
+                     "araddr", "arprot", "arvalid", "rready"):
+            sig = getattr(bus, name)
+            m.d.comb += sig.eq(AnySeq(len(sig)))
+
+        def prev(value, name):
+            r = Signal.like(value, name=f"prev_{name}", init=0)
+            m.d.sync += r.eq(value)
+            return r
+
+        # The master keeps VALID and the payload until READY (AXI4-Lite).
+        for valid, ready, payload, ch in ((bus.awvalid, bus.awready, [bus.awaddr, bus.awprot], "aw"),
+                                          (bus.wvalid, bus.wready, [bus.wdata, bus.wstrb], "w"),
+                                          (bus.arvalid, bus.arready, [bus.araddr, bus.arprot], "ar")):
+            waiting = prev(valid & ~ready, f"{ch}_waiting")
+            for p in payload:
+                m.d.comb += Assume(~waiting | (valid & (p == prev(p, f"{ch}_{p.name}"))))
+            m.d.comb += Assume(~waiting | valid)
+
+        # The slave keeps BVALID/RVALID and the response until BREADY/RREADY.
+        b_wait = prev(bus.bvalid & ~bus.bready, "b_waiting")
+        r_wait = prev(bus.rvalid & ~bus.rready, "r_waiting")
+        m.d.comb += [
+            Assert(~b_wait | (bus.bvalid & (bus.bresp == prev(bus.bresp, "bresp"))),
+                   "BVALID dropped or BRESP changed before BREADY"),
+            Assert(~r_wait | (bus.rvalid & (bus.rresp == prev(bus.rresp, "rresp"))
+                              & (bus.rdata == prev(bus.rdata, "rdata"))),
+                   "RVALID dropped or RRESP/RDATA changed before RREADY"),
+        ]
+
+        # Outstanding requests, each remembered with what its response must be.
+        depth = self.max_outstanding
+        pulses = [f for f in regmap.fields(Access.PULSE)]
+
+        # Writes: an AW and a W pair up in order; the pair's B must match.
+        aw_hs = bus.awvalid & bus.awready
+        w_hs = bus.wvalid & bus.wready
+        b_hs = bus.bvalid & bus.bready
+        ar_hs = bus.arvalid & bus.arready
+        r_hs = bus.rvalid & bus.rready
+
+        def fifo(name, width, push, value, pop):
+            count = Signal(range(depth + 2), name=f"{name}_count")
+            slots = [Signal(width, name=f"{name}_{i}") for i in range(depth + 1)]
+            m.d.sync += count.eq(count + push - pop)
+            # pop shifts down; push writes at the (post-pop) tail
+            for i in range(depth + 1):
+                shifted = slots[i + 1] if i + 1 <= depth else 0
+                tail = count - pop
+                m.d.sync += slots[i].eq(Mux(push & (tail == i), value, Mux(pop, shifted, slots[i])))
+            m.d.comb += Assert(count <= depth, f"more than {depth} {name} requests in flight")
+            return count, slots[0]
+
+        aw_rec = Cat(mapped_predicate(regmap, bus.awaddr), bus.awaddr[2:aw])
+        aw_count, aw_head = fifo("aw", len(aw_rec), aw_hs, aw_rec, b_hs)
+        w_rec = Cat(bus.wdata, bus.wstrb)
+        w_count, w_head = fifo("w", len(w_rec), w_hs, w_rec, b_hs)
+        ar_count, ar_head = fifo("ar", 1, ar_hs, mapped_predicate(regmap, bus.araddr), r_hs)
+        m.d.comb += [
+            Assert(~bus.bvalid | ((aw_count >= 1) & (w_count >= 1)), "B response without an AW and a W"),
+            Assert(~bus.rvalid | (ar_count >= 1), "R response without an AR"),
+            Assert(~bus.bvalid | (bus.bresp == Mux(aw_head[0], OKAY, SLVERR)),
+                   "BRESP is not SLVERR exactly for an unmapped address"),
+            Assert(~bus.rvalid | (bus.rresp == Mux(ar_head[0], OKAY, SLVERR)),
+                   "RRESP is not SLVERR exactly for an unmapped address"),
+        ]
+
+        # Pulses: exactly one cycle per write of 1, on the first cycle of its B response.
+        head_word = aw_head[1:]
+        head_data, head_strb = w_head[:32], w_head[32:36]
+        b_first = bus.bvalid & ~b_wait
+        for f in pulses:
+            reg, _ = regmap.field(f.name)
+            byte = f.lsb // 8
+            sets = (head_word == (reg.offset >> 2)) & head_data[f.lsb] & head_strb[byte] & aw_head[0]
+            m.d.comb += Assert(getattr(dut, f.name) == (b_first & sets),
+                               f"{f.name} is not high exactly on the first B cycle of a write of 1")
+        return m
+
+
+class Mutant(wiring.Component):
+    """A block with one output loosened: same signature and parameters, everything else passed through.
+
+    Parameters
+    ----------
+    block : wiring.Component
+        The block to wrap (its parameters are readable on the mutant).
+    loosen : callable(m, block, ports) -> dict
+        Given the module, the inner block and a dict of the mutant's own
+        output ports by path (``("led",)``, ``("s_axil", "bresp")``), returns
+        ``{path: expression}`` for the outputs to replace. The expression may
+        use the inner block's ports and registers of its own.
+    """
+
+    def __init__(self, block, loosen):
+        self.inner = block
+        self.loosen = loosen
+        super().__init__(block.signature)
+
+    def __getattr__(self, name):               # elaboration parameters (n_lanes, regmap, ...)
+        inner = self.__dict__.get("inner")
+        if name.startswith("_") or inner is None or name in inner.signature.members:
+            raise AttributeError(name)
+        return getattr(inner, name)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.inner = s = self.inner
-        m.d.comb += [s.pulse.eq(self.pulse), s.bits.eq(self.bits), s.max_pulse.eq(self.max_pulse),
-                     s.max_duty.eq(self.max_duty), s.max_lanes.eq(self.max_lanes)]
-        prev = Signal.like(s.led)
-        want = Signal.like(s.led)
-        m.d.sync += [prev.eq(s.led), want.eq(self.pulse & self.bits)]
-        m.d.comb += self.led.eq(s.led | (prev & ~s.led & want))
+        m.submodules.inner = inner = self.inner
+        outer = {path: (member, value) for path, member, value in self.signature.flatten(self)}
+        ins = {path: value for path, member, value in inner.signature.flatten(inner)}
+        outputs = {path: value for path, (member, value) in outer.items() if member.flow == Out}
+        replaced = self.loosen(m, inner, outputs)
+        for path, (member, value) in outer.items():
+            if member.flow == Out:
+                m.d.comb += value.eq(replaced.get(path, ins[path]))
+            else:
+                m.d.comb += ins[path].eq(value)
         return m
+
+
+def looser_safety(safety):
+    """Safety one cycle looser: a lit run lasts one more cycle while its pulse is still requested."""
+    def loosen(m, inner, outputs):
+        prev, want = Signal.like(inner.led), Signal.like(inner.led)
+        m.d.sync += [prev.eq(inner.led), want.eq(inner.pulse & inner.bits)]
+        return {("led",): inner.led | (prev & ~inner.led & want)}
+    return Mutant(safety, loosen)
+
+
+def looser_csr_bank(bank):
+    """The CSR bank one response looser: every write is answered OKAY, mapped or not."""
+    from bioloop.host.regmap import OKAY
+    return Mutant(bank, lambda m, inner, outputs: {("s_axil", "bresp"): OKAY})

@@ -10,7 +10,7 @@ import pytest
 
 from bioloop.gateware.safety import Safety
 from bioloop.sim.formal import prove, tools_available
-from bioloop.sim.proofs import LooserSafety, SafetyCaps
+from bioloop.sim.proofs import SafetyCaps, looser_safety
 
 pytestmark = pytest.mark.skipif(bool(tools_available()),
                                 reason=f"formal tools missing: {', '.join(tools_available())} "
@@ -25,7 +25,7 @@ SMALL = dict(n_lanes=4, pulse_bits=4, duty_window=8, limit_pulse=5, limit_duty=4
 def test_safety_cap_is_proved_and_its_mutant_fails(cap, tmp_path):
     proof = prove(SafetyCaps(Safety(**SMALL), caps=(cap,)), name=f"safety_{cap}", depth=8, workdir=tmp_path)
     assert proof.proved, proof.describe()
-    mutant = prove(SafetyCaps(LooserSafety(Safety(**SMALL)), caps=(cap,)), name=f"mutant_{cap}",
+    mutant = prove(SafetyCaps(looser_safety(Safety(**SMALL)), caps=(cap,)), name=f"mutant_{cap}",
                    depth=8, workdir=tmp_path)
     assert mutant.status == "fail", mutant.describe()
     first = mutant.failures[0]
