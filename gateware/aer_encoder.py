@@ -68,7 +68,16 @@ class AEREncoder(wiring.Component):
         Clears the counters.
     words, lost : Out(32)
         Saturating counters of words emitted and spikes lost.
+    formal_observer : object or None
+        Formal hook (docs/verification.md), default None. A proof harness
+        may attach an observer with a signal ``in_flight`` (spikes that
+        entered minus SPIKE words and OVERFLOW counts that left); elaborated
+        for the ``"formal"`` platform, the encoder then asserts that its
+        pending spikes, its unreported losses and the word it holds on
+        ``aer`` account for exactly ``in_flight``.
     """
+
+    formal_observer = None
 
     def __init__(self, n_addresses: int = 64, *, ts_bits: int = 16):
         self.n_addresses = check_addresses(n_addresses)
@@ -175,4 +184,17 @@ class AEREncoder(wiring.Component):
 
         count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)
         count_saturating(m, self.lost, n_lost, self.clear)
+
+        # Formal only: account for the attached observer's spikes in flight (docs/verification.md).
+        observer = self.formal_observer
+        if platform == "formal" and observer is not None:
+            from amaranth.hdl import Assert
+            held = Mux(self.aer.valid, Mux(word.type == AERType.SPIKE, 1,
+                                           Mux(word.type == AERType.OVERFLOW, word.address, 0)), 0)
+            m.d.comb += [
+                Assert(~self.aer.valid | (word.type == AERType.SPIKE) | (word.type == AERType.OVERFLOW),
+                       "the encoder holds a word that is neither SPIKE nor OVERFLOW"),
+                Assert(observer.in_flight == sum(pending[a] for a in range(n)) + lost_pending + held,
+                       "spikes in flight are not all pending, unreported losses or the held word"),
+            ]
         return m

@@ -54,7 +54,18 @@ class Safety(wiring.Component):
         LED drive, registered.
     clamp_pulse, clamp_duty, clamp_lanes : Out(1)
         Strobes, one per cap.
+    formal_observer : object or None
+        Formal hook (docs/verification.md), default None. A proof harness
+        may attach an observer before elaboration; elaborated for the
+        ``"formal"`` platform, Safety then asserts how its own state
+        explains the observer's documented counters (per lane ``k``):
+        ``lit_run[k]`` (consecutive lit cycles before this one),
+        ``duty_pos`` (the observer's duty-window phase) and
+        ``lit_in_window[k]`` (lit cycles of the observer's window before
+        this one). Any attribute the observer lacks is not linked.
     """
+
+    formal_observer = None
 
     @validated
     def __init__(self, n_lanes: int = 64, pulse_bits: int = 20, duty_window: int = 1_000_000,
@@ -114,10 +125,13 @@ class Safety(wiring.Component):
         run_max = (1 << self.pulse_bits) - 1
         want, pass1, pass2, final = (Signal(K, name=n) for n in ("want", "pass1", "pass2", "final"))
         m.d.comb += want.eq(self.pulse & self.bits)
+        runs, duties = [], []
         for k in range(K):
             run = Signal(self.pulse_bits, name=f"run{k}")
             run_next = Signal(self.pulse_bits, name=f"run_next{k}")
             duty = Signal(self.duty_bits, name=f"duty{k}")
+            runs.append(run)
+            duties.append(duty)
             m.d.comb += [
                 run_next.eq(Mux(self.pulse[k], Mux(run == run_max, run, run + 1), 0)),
                 pass1[k].eq(want[k] & (run_next <= cap_pulse)),
@@ -142,4 +156,23 @@ class Safety(wiring.Component):
             self.clamp_duty.eq((pass1 & ~pass2).any()),
             self.clamp_lanes.eq((pass2 & ~final).any()),
         ]
+
+        # Formal only: link the attached observer's counters to this block's state (docs/verification.md).
+        observer = self.formal_observer
+        if platform == "formal" and observer is not None:
+            from amaranth.hdl import Assert
+            W = self.duty_window
+            for k in range(K):
+                lit = self.led[k]
+                m.d.comb += Assert(~lit | (runs[k] <= cap_pulse), "a lit lane's run exceeds the pulse cap")
+                m.d.comb += Assert(duties[k] <= cap_duty, "a lane's duty count exceeds the duty cap")
+                if hasattr(observer, "lit_run"):
+                    m.d.comb += Assert(~lit | (observer.lit_run[k] + 1 <= runs[k]),
+                                       "observer's lit run not covered by the pulse run")
+                if hasattr(observer, "lit_in_window"):
+                    m.d.comb += Assert((window == 0) | (observer.lit_in_window[k] + lit == duties[k]),
+                                       "observer's duty count differs from the lane's")
+            if hasattr(observer, "duty_pos"):
+                m.d.comb += Assert(observer.duty_pos == Mux(window == 0, W - 1, window - 1),
+                                   "observer's duty window is not one cycle behind the block's")
         return m

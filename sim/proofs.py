@@ -19,17 +19,41 @@ Properties (docs/verification.md):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth import Cat, Elaboratable, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.asserts import AnyConst, AnySeq   # not re-exported by amaranth.hdl in 0.5
 from amaranth.hdl import Assert, Assume
 
-__all__ = ["SafetyCaps", "CSRBankProtocol", "Mutant", "looser_safety", "looser_csr_bank", "mapped_predicate"]
+__all__ = ["Observer", "attach", "SafetyCaps", "CSRBankProtocol", "Mutant", "looser_safety", "looser_csr_bank", "EncoderConservation", "looser_encoder", "Proof", "CATALOGUE", "mapped_predicate"]
 
 
 def _min(a, b):
     return Mux(a > b, b, a)
+
+
+class Observer:
+    """A harness's observer: a namespace of its counters (Signals), the ones a block's formal hook documents."""
+
+    def __repr__(self):
+        return f"Observer({', '.join(sorted(vars(self)))})"
+
+
+def attach(block, observer):
+    """Attach ``observer`` to ``block``'s formal hook (``block.formal_observer``), through any :class:`Mutant`.
+
+    Called in a harness's ``elaborate``, before the block itself is
+    elaborated. Elaborated for the ``"formal"`` platform, the block then
+    asserts how its state explains the observer's counters; that is what
+    makes the harness's properties provable by k-induction of small depth.
+    A block that has no hook is left alone (the proof is then plain).
+    """
+    while isinstance(block, Mutant):
+        block = block.inner
+    if hasattr(type(block), "formal_observer"):
+        block.formal_observer = observer
 
 
 class SafetyCaps(Elaboratable):
@@ -61,12 +85,15 @@ class SafetyCaps(Elaboratable):
             dut.pulse.eq(AnySeq(K)), dut.bits.eq(AnySeq(K)),
         ]
         led = dut.led
+        spec = Observer()
 
         if "pulse" in self.caps:
             cap = _min(max_pulse, dut.limit_pulse)
             top = dut.limit_pulse + 1                  # saturate just above any legal run
+            spec.lit_run = []
             for k in range(K):
                 run = Signal(range(top + 1), name=f"lit_run{k}")
+                spec.lit_run.append(run)
                 m.d.sync += run.eq(Mux(led[k], Mux(run == top, top, run + 1), 0))
                 m.d.comb += Assert(Mux(led[k], run + 1, 0) <= cap,
                                    f"lane {k} lit longer than min(max_pulse, limit_pulse)")
@@ -83,12 +110,15 @@ class SafetyCaps(Elaboratable):
             # so the observer's window starts one cycle after the block's (position W - 1 at reset).
             pos = Signal(range(W), init=W - 1, name="duty_pos")
             m.d.sync += pos.eq(Mux(pos == W - 1, 0, pos + 1))
+            spec.duty_pos, spec.lit_in_window = pos, []
             for k in range(K):
                 before = Signal(range(W + 1), name=f"lit_in_window{k}")
+                spec.lit_in_window.append(before)
                 total = Mux(pos == 0, 0, before) + led[k]
                 m.d.sync += before.eq(total)
                 m.d.comb += Assert(total <= cap, f"lane {k} lit more than min(max_duty, limit_duty) "
                                                  "cycles in a duty window")
+        attach(dut, spec)
         return m
 
 
@@ -291,3 +321,139 @@ def looser_csr_bank(bank):
     """The CSR bank one response looser: every write is answered OKAY, mapped or not."""
     from bioloop.host.regmap import OKAY
     return Mutant(bank, lambda m, inner, outputs: {("s_axil", "bresp"): OKAY})
+
+
+def _stream_holds(m, stream, what):
+    """Assert that a stream's VALID, once high, stays high with a stable payload until READY."""
+    waiting = Signal(name=f"{what}_waiting")
+    last = Signal.like(stream.payload.as_value(), name=f"{what}_last")
+    m.d.sync += [waiting.eq(stream.valid & ~stream.ready), last.eq(stream.payload.as_value())]
+    m.d.comb += Assert(~waiting | (stream.valid & (stream.payload.as_value() == last)),
+                       f"{what}: VALID dropped or payload changed before READY")
+
+
+class EncoderConservation(Elaboratable):
+    """AEREncoder: every spike that enters leaves as one SPIKE word or is counted in one OVERFLOW report.
+
+    Any spike vector, timestamps, source, clear and backpressure (``aer.ready``)
+    every cycle. The observer counts ``in_flight`` = spikes that entered −
+    SPIKE words accepted − the counts of OVERFLOW words accepted, and asserts:
+
+    - it never goes negative (no SPIKE word or OVERFLOW count without a
+      spike that entered: no duplicate, nothing invented);
+    - every word is SPIKE for an address below ``n_addresses`` or OVERFLOW,
+      and is held with a stable payload until READY.
+
+    The encoder's formal hook asserts that its pending spikes, unreported
+    losses and held word account for exactly ``in_flight``: nothing is
+    dropped silently. Assumed: fewer than 2^20 − 2 n − 2 spikes are in flight
+    (the OVERFLOW count saturates at 2^20 − 1, as documented).
+    """
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+
+    def elaborate(self, platform):
+        from bioloop.host.layouts import ADDRESS_BITS
+        from bioloop.gateware.layouts import AERType
+        m = Module()
+        m.submodules.dut = dut = self.encoder
+        n = dut.n_addresses
+        m.d.comb += [dut.spikes.eq(AnySeq(n)), dut.timestamp.eq(AnySeq(len(dut.timestamp))),
+                     dut.now.eq(AnySeq(len(dut.now))), dut.source.eq(AnySeq(len(dut.source))),
+                     dut.clear.eq(AnySeq(1)), dut.aer.ready.eq(AnySeq(1))]
+        word = dut.aer.payload
+        hs = dut.aer.valid & dut.aer.ready
+        is_spike, is_overflow = word.type == AERType.SPIKE, word.type == AERType.OVERFLOW
+        out = Mux(hs, Mux(is_spike, 1, Mux(is_overflow, word.address, 0)), 0)
+        spec = Observer()
+        spec.in_flight = in_flight = Signal(ADDRESS_BITS + 2, name="in_flight")
+        entering = sum(dut.spikes[a] for a in range(n))
+        m.d.sync += in_flight.eq(in_flight + entering - out)
+        top = (1 << ADDRESS_BITS) - 1
+        m.d.comb += [
+            Assume(in_flight < top - 2 * n - 2),
+            Assert(out <= in_flight, "more spikes left (SPIKE words + OVERFLOW counts) than entered"),
+            Assert(~dut.aer.valid | (is_spike & (word.address < n)) | is_overflow,
+                   "a word is neither SPIKE for a mapped address nor OVERFLOW"),
+        ]
+        _stream_holds(m, dut.aer, "aer")
+        attach(dut, spec)
+        return m
+
+
+def looser_encoder(encoder):
+    """The encoder one count looser: every OVERFLOW word reports one loss more than happened."""
+    from bioloop.gateware.layouts import AERType, AERWord
+
+    def loosen(m, inner, outputs):
+        word = inner.aer.payload
+        rep = Signal(AERWord, name="looser_word")
+        m.d.comb += rep.eq(word)
+        with m.If(word.type == AERType.OVERFLOW):
+            m.d.comb += rep.address.eq(word.address + 1)
+        return {("aer", "payload"): rep}
+    return Mutant(encoder, loosen)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The catalogue: every proof with its sizes, shared by tests/gateware/test_proofs.py and scripts/bench_formal.py.
+
+@dataclass(frozen=True)
+class Proof:
+    """One catalogued proof: a property of a block, at one size, with the mutant that must fail it.
+
+    Members
+    -------
+    name : str
+        ``block_property_size``, unique; names the proof's work folder.
+    block, prop, size : str
+        What is proved (``size`` is ``"small"``, run by ``make test``, or
+        ``"default"``, the block's default parameters, run under
+        ``BIOLOOP_LONG=1``).
+    params : dict
+        The block's elaboration parameters.
+    depth : int
+        k of the k-induction (``mode`` ``"prove"``) or the bound (``"bmc"``).
+    mode : str
+    """
+
+    name: str
+    block: str
+    prop: str
+    size: str
+    params: dict
+    depth: int
+    mode: str = "prove"
+
+    def harness(self, mutant: bool = False):
+        """The harness over the block (or over its looser mutant)."""
+        return _BUILD[self.block](self.params, self.prop, mutant)
+
+
+def _safety(params, prop, mutant):
+    from bioloop.gateware.safety import Safety
+    block = Safety(**params)
+    return SafetyCaps(looser_safety(block) if mutant else block, caps=(prop,))
+
+
+def _encoder(params, prop, mutant):
+    from bioloop.gateware.aer_encoder import AEREncoder
+    block = AEREncoder(**params)
+    return EncoderConservation(looser_encoder(block) if mutant else block)
+
+
+_BUILD = {"safety": _safety, "aer_encoder": _encoder}
+
+SAFETY_SMALL = dict(n_lanes=4, pulse_bits=4, duty_window=8, limit_pulse=5, limit_duty=4)
+SAFETY_DEFAULT = dict(n_lanes=64, pulse_bits=20, duty_window=1_000_000, limit_pulse=500_000)
+
+CATALOGUE = [
+    *(Proof(f"safety_{cap}_small", "safety", cap, "small", SAFETY_SMALL, 4) for cap in ("pulse", "lanes", "duty")),
+    Proof("aer_encoder_conservation_small", "aer_encoder", "conservation", "small",
+          dict(n_addresses=3, ts_bits=4), 4),
+    *(Proof(f"safety_{cap}_default", "safety", cap, "default", SAFETY_DEFAULT, 4)
+      for cap in ("pulse", "lanes", "duty")),
+    Proof("aer_encoder_conservation_default", "aer_encoder", "conservation", "default",
+          dict(n_addresses=64, ts_bits=16), 4),
+]
