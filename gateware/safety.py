@@ -170,7 +170,8 @@ class Safety(wiring.Component):
                     m.d.comb += Assert(~lit | (observer.lit_run[k] + 1 <= runs[k]),
                                        "observer's lit run not covered by the pulse run")
                 if hasattr(observer, "lit_in_window"):
-                    m.d.comb += Assert((window == 0) | (observer.lit_in_window[k] + lit == duties[k]),
+                    before = Mux(window == 1, 0, observer.lit_in_window[k])   # the observer's window restarts
+                    m.d.comb += Assert((window == 0) | (before + lit == duties[k]),
                                        "observer's duty count differs from the lane's")
             if hasattr(observer, "duty_pos"):
                 m.d.comb += Assert(observer.duty_pos == Mux(window == 0, W - 1, window - 1),

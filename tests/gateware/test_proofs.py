@@ -1,6 +1,6 @@
-"""Formal proofs of the gateware's safety properties (bioloop.sim.proofs), each with a mutant that must fail.
+"""Formal proofs of the gateware (bioloop.sim.proofs.CATALOGUE), each with a mutant that must fail.
 
-Small sizes here (seconds each); the default sizes run under BIOLOOP_LONG=1 (make test-long).
+The small sizes run here (seconds each); the default sizes run under BIOLOOP_LONG=1 (make test-long).
 See docs/verification.md for what is proved, at which sizes, and what is only tested.
 """
 
@@ -8,26 +8,52 @@ import os
 
 import pytest
 
-from bioloop.gateware.safety import Safety
 from bioloop.sim.formal import prove, tools_available
-from bioloop.sim.proofs import SafetyCaps, looser_safety
+from bioloop.sim.proofs import CATALOGUE, Mutant, Observer, attach
 
 pytestmark = pytest.mark.skipif(bool(tools_available()),
                                 reason=f"formal tools missing: {', '.join(tools_available())} "
                                        "(pip install 'bioloop[formal]')")
 
 LONG = os.environ.get("BIOLOOP_LONG") == "1"
-#: K, pulse_bits, duty_window, limit_pulse, limit_duty: small enough for k-induction in seconds.
-SMALL = dict(n_lanes=4, pulse_bits=4, duty_window=8, limit_pulse=5, limit_duty=4)
+SMALL = [p for p in CATALOGUE if p.size == "small"]
+DEFAULT = [p for p in CATALOGUE if p.size == "default"]
 
 
-@pytest.mark.parametrize("cap", ["pulse", "lanes"])
-def test_safety_cap_is_proved_and_its_mutant_fails(cap, tmp_path):
-    proof = prove(SafetyCaps(Safety(**SMALL), caps=(cap,)), name=f"safety_{cap}", depth=8, workdir=tmp_path)
-    assert proof.proved, proof.describe()
-    mutant = prove(SafetyCaps(looser_safety(Safety(**SMALL)), caps=(cap,)), name=f"mutant_{cap}",
-                   depth=8, workdir=tmp_path)
+def _check(proof, tmp_path):
+    result = prove(proof.harness(), name=proof.name, depth=proof.depth, workdir=tmp_path, mode=proof.mode)
+    assert result.proved, result.describe()
+    assert not result.failures
+
+
+@pytest.mark.parametrize("proof", SMALL, ids=lambda p: p.name)
+def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
+    _check(proof, tmp_path)
+    mutant = prove(proof.harness(mutant=True), name=f"{proof.name}_mutant", depth=proof.depth,
+                   workdir=tmp_path, mode=proof.mode)
     assert mutant.status == "fail", mutant.describe()
-    first = mutant.failures[0]
-    assert first.phase == "basecase" and first.source.endswith(".py:" + first.source.rsplit(":", 1)[1])
-    assert "proofs.py" in first.source and first.trace.is_file()
+    base = [f for f in mutant.failures if f.phase == "basecase"]
+    # A real counterexample from reset (not only an unreachable induction state), with its source line and trace.
+    assert base, mutant.describe()
+    assert base[0].source.rsplit(":", 1)[1].isdigit() and base[0].step is not None and base[0].trace.is_file()
+
+
+@pytest.mark.skipif(not LONG, reason="default sizes run under BIOLOOP_LONG=1 (make test-long)")
+@pytest.mark.parametrize("proof", DEFAULT, ids=lambda p: p.name)
+def test_default_size_proof_holds(proof, tmp_path):
+    _check(proof, tmp_path)
+
+
+def test_catalogue_covers_each_small_proof_at_default_size():
+    small = {(p.block, p.prop) for p in SMALL}
+    assert small == {(p.block, p.prop) for p in DEFAULT}
+    assert len({p.name for p in CATALOGUE}) == len(CATALOGUE)
+
+
+def test_attach_reaches_the_block_inside_a_mutant():
+    from bioloop.gateware.safety import Safety
+    block = Safety(n_lanes=2, pulse_bits=4, duty_window=4, limit_pulse=3, limit_duty=2)
+    spec = Observer()
+    attach(Mutant(block, lambda m, inner, outputs: {}), spec)
+    assert block.formal_observer is spec
+    assert Safety.formal_observer is None

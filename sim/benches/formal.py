@@ -1,0 +1,68 @@
+"""Formal proofs: wall time of every proof of bioloop.sim.proofs.CATALOGUE and of its mutant -> docs/bench/formal.md."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+
+from bioloop.sim.measure import DOCS_BENCH, machine, markdown_table
+
+REPEATS = 3
+
+
+def _fmt(times):
+    if len(times) == 1:
+        return f"{times[0]:.1f}"
+    return f"{statistics.median(times):.1f} ({min(times):.1f}-{max(times):.1f})"
+
+
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    from bioloop.sim.formal import prove
+    from bioloop.sim.proofs import CATALOGUE
+    from bioloop.sim.formal import tools_available
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "formal.md"
+    if tools_available():
+        path.write_text("## Formal proofs (bioloop.sim.proofs.CATALOGUE)\n\nNot measured: "
+                        f"{', '.join(tools_available())} missing (pip install 'bioloop[formal]').\n\n"
+                        "See docs/verification.md.\n")
+        return path
+    proofs = [p for p in CATALOGUE if p.size == "small"][:1 if smoke else None]
+    if not smoke:
+        proofs += [p for p in CATALOGUE if p.size == "default"]
+    repeats = 1 if smoke else REPEATS
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bioloop-formal-") as tmp:
+        for p in proofs:
+            times, mutant_times, status, mutant_status = [], [], set(), set()
+            reps = repeats if p.size == "small" else 1
+            for i in range(reps):
+                r = prove(p.harness(), name=f"{p.name}_{i}", depth=p.depth, workdir=tmp, mode=p.mode)
+                times.append(r.seconds)
+                status.add(r.status)
+                if p.size == "small":
+                    r = prove(p.harness(mutant=True), name=f"{p.name}_mutant_{i}", depth=p.depth, workdir=tmp,
+                              mode=p.mode)
+                    mutant_times.append(r.seconds)
+                    mutant_status.add(r.status)
+            params = ", ".join(f"{k}={v}" for k, v in p.params.items())
+            engine = f"{'k-induction' if p.mode == 'prove' else 'BMC'}, k = {p.depth}"
+            rows.append([p.block, p.prop, params, engine, "/".join(sorted(status)), _fmt(times),
+                         "/".join(sorted(mutant_status)) or "-", _fmt(mutant_times) if mutant_times else "-"])
+    text = "\n".join([
+        "## Formal proofs (bioloop.sim.proofs.CATALOGUE)",
+        "",
+        f"Machine: {machine()}. Regenerate with `python -m bioloop.sim.benches formal` (part of `make bench`). "
+        "SymbiYosys (yowasp-sby) with smtbmc and Yices 2; wall time in seconds of one proof run "
+        f"(export to RTLIL, Yosys prep, base case and induction), median (min-max) of {repeats} runs at the small "
+        "sizes, one run at the default sizes. 'pass' is a completed k-induction proof; the mutant (one cycle "
+        "or one count looser) must 'fail'. The machine is shared, so the spread reflects its load. "
+        "What the properties say: docs/verification.md.",
+        "",
+        markdown_table(["block", "property", "parameters", "engine", "result", "seconds", "mutant", "mutant seconds"],
+                       rows),
+    ])
+    path.write_text(text)
+    return path
