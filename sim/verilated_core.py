@@ -341,6 +341,8 @@ class VerilatedCore:
 
     def idle(self, edges: int) -> None:
         """``edges`` edges with no sample beat and no CSR access."""
+        if int(edges) < 0:
+            raise ValueError(f"edges must be >= 0, not {edges}")
         self._lib.bl_idle(self._handle(), int(edges))
 
     def csr(self, write: bool, addr: int, data: int, edges: int) -> tuple[int, int]:
@@ -355,6 +357,13 @@ class VerilatedCore:
         Returns ``(taken, lit, cycles)``: the beats the core took, and for each frame whose
         last beat went in its lit cycles per LED (uint32, (frames, K)) and its cycles.
         """
+        if not isinstance(beats, np.ndarray) or beats.dtype != np.uint32 or beats.ndim != 2 \
+                or not beats.flags.c_contiguous:
+            raise TypeError("beats must be a C-contiguous uint32 array of shape (frames, N/2)")
+        if beats.shape[1] != self.n_channels // 2:
+            raise ValueError(f"beats must have shape (frames, {self.n_channels // 2}), not {beats.shape}")
+        if int(timeout) < 1:
+            raise ValueError(f"timeout must be at least 1 edge, not {timeout}")
         rows, per_frame = beats.shape
         lit = np.empty((rows, self.n_lanes), dtype=np.uint32)
         cycles = np.empty(rows, dtype=np.uint32)

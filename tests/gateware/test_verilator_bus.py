@@ -235,6 +235,12 @@ def test_bad_input(library):
         bus.write32(hole, 1)
     with pytest.raises(ValueError, match="edges"):
         bus.idle(-1)
+    with pytest.raises(ValueError, match="edges"):
+        bus.core.idle(-1)
+    with pytest.raises(TypeError, match="C-contiguous uint32"):
+        bus.core.push(np.zeros((2, N), dtype=np.uint32)[:, ::2], 100)     # a strided view
+    with pytest.raises(ValueError, match="shape"):
+        bus.core.push(np.zeros((2, N), dtype=np.uint32), 100)
     with pytest.raises(TypeError, match="aer_capacity"):
         VerilatorBus(N, K, F, library=library, aer_capacity=1.5)
     with pytest.raises(ValueError, match="aer_capacity"):
