@@ -152,9 +152,15 @@ def board_info(overlay):
               help="Homeostatic set point, detections per second per channel.")
 @click.option("--aer-block", type=click.IntRange(1, 65535), default=64, show_default=True,
               help="AER words per DMA block (TLAST): smaller blocks arrive sooner, cost more transfers.")
+@click.option("--block-ms", type=click.FloatRange(min=0.05), default=None,
+              help="Frames exchanged with the core per loop step, in ms  [default: 50 for a recording, "
+                   "5 for the culture, whose light follows one block late]")
+@click.option("--frames-per-transfer", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Frames per MM2S DMA transfer. The DMA raises TLAST only at a transfer's end: 1 for a "
+                   "core that needs TLAST on every frame; a core that counts frames takes a whole block.")
 @click.option("--force", is_flag=True, help="Replace an earlier run directory as a whole.")
 def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neurons, target_rate,
-              aer_block, force):
+              aer_block, block_ms, frames_per_transfer, force):
     """Run the closed loop through the board and write a run directory."""
     from dataclasses import replace
 
@@ -164,8 +170,10 @@ def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neuro
 
     from .run import RecordingReplay, load_recording, run_board
 
+    if block_ms is None:
+        block_ms = 5.0 if source == "culture" else 50.0
     try:
-        settings = LoopSettings(duration_s=duration, target_rate_hz=target_rate)
+        settings = LoopSettings(duration_s=duration, target_rate_hz=target_rate, block_ms=block_ms)
         check_run_folder(out, overwrite=force)
     except (ValueError, OutputError) as exc:
         raise UsageFailure(str(exc)) from None
@@ -178,6 +186,7 @@ def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neuro
         except (OSError, ValueError) as exc:
             raise RuntimeFailure(f"cannot read the recording {source}: {exc}") from None
     h = _open_board(overlay)
+    h.bus.frames_per_transfer = frames_per_transfer
     try:
         if recording is None:
             from bioloop.host.culture import Culture, CultureConfig, RunReceipt
