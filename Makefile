@@ -42,6 +42,7 @@ venv: $(STAMP)
 venv-board: $(BOARD_STAMP)
 
 test: $(STAMP) $(BOARD_STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q
 	$(MAKE) --no-print-directory test-board
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from . import manifest as manifest_mod
 from .pynq_z2 import CORE_VLNV
 
-__all__ = ["BioloopCore", "load"]
+# BioloopCore is defined on first access (module __getattr__ below), since it subclasses pynq's DefaultIP.
+__all__ = ["BioloopCore", "load"]  # noqa: F822
 
 _CLASS = None
 

@@ -112,7 +112,7 @@ class FrameLeds:
 
     def add_frames(self, sums: np.ndarray, cycles: np.ndarray) -> None:
         """Whole frames at once: ``sums`` (frames, K) lit cycles, ``cycles`` (frames,)."""
-        for s, c in zip(sums, cycles):
+        for s, c in zip(sums, cycles, strict=True):
             self._sum += s
             self._cycles += int(c)
             self.close()

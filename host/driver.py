@@ -188,7 +188,7 @@ class Table:
             j = int(bad[0])
             raise ValueError(f"{self.name}[{idx[j]}] = {int(arr[j])} is out of range {f.lo}..{f.hi}"
                              + (f" ({f.unit})" if f.unit else ""))
-        for i, v in zip(idx, arr.tolist()):
+        for i, v in zip(idx, arr.tolist(), strict=True):
             self._drv._bus_write(self._table.offset + i * self._table.stride, f.encode(v))
             self._shadow[i] = v
 

@@ -47,7 +47,7 @@ return 0 with OKAY; the driver keeps a shadow of what it wrote.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
 
 from .layouts import ADDRESS_BITS, FCLK_HZ, ROUTE_ENTRY, Polarity
 

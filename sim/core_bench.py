@@ -157,7 +157,7 @@ def loop_latencies(lanes, handshakes, rises, falls) -> tuple[list[int], int]:
         return int(events[i - 1]) if i else -1
 
     by_lane: dict[int, list[int]] = {}
-    for k, h in sorted(zip(np.asarray(lanes).tolist(), handshakes), key=lambda x: x[1]):
+    for k, h in sorted(zip(np.asarray(lanes).tolist(), handshakes, strict=True), key=lambda x: x[1]):
         by_lane.setdefault(k, []).append(h)
     out, merged = [], 0
     for k, hs in by_lane.items():
@@ -252,16 +252,16 @@ def measure_latency_compiled(traffic: str, backpressure: float, frames: int, *, 
     edges = core.edges - start
     words, _ = core.pop_words()
     first_valid = {}
-    for w, e in zip(words.tolist(), tr["word_first"].tolist()):
+    for w, e in zip(words.tolist(), tr["word_first"].tolist(), strict=True):
         if (w >> 28) & 0xF == AERType.SPIKE.value:
             first_valid.setdefault((w >> 32, w & 0xFFFFF), e)
     det = DetectorModel(n, np.minimum(th, 32767), [2] * n, refractory=2).process(frames_)
     handshake = tr["beats"]
     hs = [int(handshake[t * nb + c // 2]) for t, c in det.tolist()]
-    l_aer = [first_valid[(t, c)] - h for (t, c), h in zip(det.tolist(), hs) if (t, c) in first_valid]
+    l_aer = [first_valid[(t, c)] - h for (t, c), h in zip(det.tolist(), hs, strict=True) if (t, c) in first_valid]
     rises = [[] for _ in range(K)]
     falls = [[] for _ in range(K)]
-    for e, lane, level in zip(tr["led_edge"].tolist(), tr["led_lane"].tolist(), tr["led_level"].tolist()):
+    for e, lane, level in zip(tr["led_edge"].tolist(), tr["led_lane"].tolist(), tr["led_level"].tolist(), strict=True):
         (rises if level else falls)[lane].append(e)
     l_loop, merged = loop_latencies(det[:, 1] % K, hs, rises, falls)
     probe = {name: drv.read_register(name)
@@ -349,7 +349,7 @@ if cocotb is not None:
 
         det = DetectorModel(n, np.minimum(th, 32767), [2] * n, refractory=2).process(frames)
         hs = [int(handshake[t * nb + c // 2]) for t, c in det.tolist()]
-        l_aer = [first_valid[(t, c)] - h for (t, c), h in zip(det.tolist(), hs) if (t, c) in first_valid]
+        l_aer = [first_valid[(t, c)] - h for (t, c), h in zip(det.tolist(), hs, strict=True) if (t, c) in first_valid]
         l_loop, merged = loop_latencies(det[:, 1] % K, hs, rises, falls)
         probe = {}
         for name in ("latency_last", "latency_max", "latency_samples", "stim_fires", "overflows"):

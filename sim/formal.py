@@ -172,5 +172,5 @@ def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeo
         return ProofResult("timeout", mode, depth, time.perf_counter() - t0, [], log, workdir / name)
     seconds = time.perf_counter() - t0
     status, failures = _parse(log, workdir / name)
-    summary = "\n".join(l for l in log.splitlines() if "summary:" in l or "DONE" in l or "ERROR" in l)
+    summary = "\n".join(line for line in log.splitlines() if "summary:" in line or "DONE" in line or "ERROR" in line)
     return ProofResult(status, mode, depth, seconds, failures, summary, workdir / name)

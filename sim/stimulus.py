@@ -24,7 +24,7 @@ def spiking_frames(rng: np.random.Generator, n_frames: int, n_channels: int, thr
     starts = rng.random((n_frames, n_channels)) < rate
     bursts = rng.random(n_frames) < burst_prob
     starts |= bursts[:, None] & (rng.random((n_frames, n_channels)) < burst_fraction)
-    for t, c in zip(*np.nonzero(starts)):
+    for t, c in zip(*np.nonzero(starts), strict=True):
         w = int(rng.integers(1, width + 1))
         sign = 1 if rng.random() < 0.5 else -1
         depth = th[c] + (0 if rng.random() < 0.2 else int(rng.integers(0, 3000)))
@@ -36,4 +36,4 @@ def beat_payloads(frames: np.ndarray, last: np.ndarray | None = None) -> list[in
     """SampleBeat payload integers (data in bits 0-31, TLAST in bit 32) for frames or beats."""
     from bioloop.host.models.detector import beats_from_frames
     beats, tlast = beats_from_frames(frames) if last is None else (frames, last)
-    return [int(b) | (int(l) << 32) for b, l in zip(beats, tlast)]
+    return [int(b) | (int(last) << 32) for b, last in zip(beats, tlast, strict=True)]

@@ -122,7 +122,7 @@ class SCToOptoEncoder:
             raise ValueError(f"t_start_ms must be finite and >= 0, not {t_start_ms!r}")
         order = np.argsort(ch, kind="stable")
         pulses, skipped, total = [], [], 0.0
-        for c, dens in zip(ch[order].tolist(), d[order].tolist()):
+        for c, dens in zip(ch[order].tolist(), d[order].tolist(), strict=True):
             p = self.pulse_for(c, dens, t_start_ms)
             if total + p.power_mw > self.max_total_power_mw:
                 skipped.append(c)

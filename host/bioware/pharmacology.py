@@ -140,6 +140,6 @@ class PharmModel:
         keep, tmpl, nt = self.plan(t, c, g)
         out = [spikes[i] for i in keep.tolist()]
         out += [replace(spikes[i], timestamp_s=float(x), sample_index=-1)
-                for i, x in zip(tmpl.tolist(), nt.tolist())]
+                for i, x in zip(tmpl.tolist(), nt.tolist(), strict=True)]
         out.sort(key=lambda s: (s.timestamp_s, s.channel))
         return out

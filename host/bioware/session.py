@@ -115,7 +115,7 @@ class BioHybridFrameResult:
         """AER events, by tick then neuron id."""
         if self._events is None:
             self._events = [AEREvent(n, t) for n, t in zip(self.aer_neuron_id.tolist(),
-                                                           self.aer_timestamp.tolist())]
+                                                           self.aer_timestamp.tolist(), strict=True)]
         return self._events
 
     # -- read-only mapping view ---------------------------------------
@@ -422,7 +422,7 @@ class BioHybridSession:
             upd = self.homeostatic.update_threshold
             dt_ms = duration * 1e3
             self.thresholds_q88 = np.array(
-                [upd(int(th), r, dt_ms) for th, r in zip(self.thresholds_q88.tolist(), rates)],
+                [upd(int(th), r, dt_ms) for th, r in zip(self.thresholds_q88.tolist(), rates, strict=True)],
                 np.int64)
         if self.weights_q88 is not None and T:
             if self.stdp is not None:

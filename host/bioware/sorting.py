@@ -123,6 +123,6 @@ class SpikeSorter:
             return spikes
         w, idx = self._stack(spikes)
         if idx:
-            for i, u in zip(idx, self.predict_waveforms(w).tolist()):
+            for i, u in zip(idx, self.predict_waveforms(w).tolist(), strict=True):
                 spikes[i].unit_id = u
         return spikes

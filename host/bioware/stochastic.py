@@ -142,7 +142,7 @@ class AERToSCConverter:
         table = _table(self.seed0)
         L = self.bitstream_length
         return {n: (table.states(n, L) < c).view(np.uint8)
-                for n, c in zip(ids.tolist(), codes.tolist())}
+                for n, c in zip(ids.tolist(), codes.tolist(), strict=True)}
 
     def convert(self, events: list[AEREvent]) -> dict[int, np.ndarray]:
         """Bitstreams for every neuron with at least one valid event, keyed by neuron id."""

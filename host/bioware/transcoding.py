@@ -162,7 +162,7 @@ class MEAToAERTranscoder:
         ch = np.fromiter((s.channel for s in spikes), np.int64, len(spikes))
         ts = np.fromiter((s.timestamp_s for s in spikes), np.float64, len(spikes)) - t_start_s
         ids, tk = self.transcode_arrays(ch, ts)
-        return [AEREvent(i, t) for i, t in zip(ids.tolist(), tk.tolist())]
+        return [AEREvent(i, t) for i, t in zip(ids.tolist(), tk.tolist(), strict=True)]
 
     def to_words(self, events: list[AEREvent]) -> np.ndarray:
         """SPIKE words (uint64) of the valid events, in order."""
@@ -184,4 +184,4 @@ def words_to_events(words) -> list[AEREvent]:
     f = aer.unpack(np.asarray(words))
     keep = f.type == aer.AERType.SPIKE.value
     return [AEREvent(int(a), int(t)) for a, t in zip(f.address[keep].tolist(),
-                                                     f.timestamp[keep].tolist())]
+                                                     f.timestamp[keep].tolist(), strict=True)]

@@ -170,7 +170,7 @@ def _spike_window_mask(gt: GroundTruth, home: np.ndarray) -> np.ndarray:
     n, c = gt.samples_uv.shape
     mask = np.zeros((n, c), bool)
     a, b = int(round(1e-3 * gt.sample_rate)), int(round(2e-3 * gt.sample_rate))
-    for t, u in zip(gt.spike_times, gt.spike_units):
+    for t, u in zip(gt.spike_times, gt.spike_units, strict=True):
         mask[max(t - a, 0):min(t + b, n), home[u]] = True
     return mask
 

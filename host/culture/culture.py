@@ -79,7 +79,7 @@ class CultureBlock:
         """
         if not blocks:
             raise ValueError("need at least one block to concatenate")
-        for prev, nxt in zip(blocks, blocks[1:]):
+        for prev, nxt in zip(blocks, blocks[1:], strict=False):
             if nxt.t0_sample != prev.t0_sample + prev.n_samples:
                 raise ValueError(f"blocks are not contiguous: one ends at sample "
                                  f"{prev.t0_sample + prev.n_samples}, the next starts at "

@@ -70,7 +70,8 @@ def illumination(neurons_um: np.ndarray, lane_centres_um: np.ndarray,
         lanes.append(hit[keep])
         weights.append(w[keep])
         indptr[n + 1] = indptr[n] + int(keep.sum())
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+    def cat(xs, dt):
+        return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
     return indptr, cat(lanes, np.int32), cat(weights, np.float64)
 
 

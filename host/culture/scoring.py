@@ -169,7 +169,7 @@ def score_detections(det_samples, det_channels, gt_samples, gt_units, sample_rat
         if len(snr) != n_units:
             raise ValueError(f"unit_snr has {len(snr)} entries for {n_units} units")
         edges = list(snr_bins)
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
             units = (snr >= a) & (snr < b) & (unit_spikes > 0)
             n_sp = int(unit_spikes[units].sum())
             rec = float(unit_found[units].sum() / n_sp) if n_sp else float("nan")

@@ -89,7 +89,7 @@ class EventArrays(NamedTuple):
     def to_events(self) -> list[SpikeEvent]:
         """Return the batch as a list of :class:`SpikeEvent`."""
         return [SpikeEvent(int(n), int(t))
-                for n, t in zip(self.neuron_id.tolist(), self.timestamp_ns.tolist())]
+                for n, t in zip(self.neuron_id.tolist(), self.timestamp_ns.tolist(), strict=True)]
 
     @classmethod
     def from_events(cls, events: Iterable[SpikeEvent]) -> "EventArrays":

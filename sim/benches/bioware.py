@@ -85,7 +85,7 @@ class NumpySession:
         self.prev = beyond[-1].copy()
         ts, cs = np.nonzero(onset)
         keep = []
-        for i, (t, c) in enumerate(zip(ts.tolist(), cs.tolist())):
+        for i, (t, c) in enumerate(zip(ts.tolist(), cs.tolist(), strict=True)):
             if self.t0 + t - self.last[c] >= 30:
                 keep.append(i)
                 self.last[c] = self.t0 + t
@@ -95,7 +95,7 @@ class NumpySession:
         amp = wf.min(axis=1)
         units = self.sorter.kmeans_.predict(self.sorter.pca_.transform(wf)) + 1
         spikes = [DetectedSpike(int(c), (self.t0 + t) / FS, float(a), int(u), w, self.t0 + int(t))
-                  for t, c, a, u, w in zip(ts, cs, amp, units, wf)]
+                  for t, c, a, u, w in zip(ts, cs, amp, units, wf, strict=True)]
         events = sorted((AEREvent(s.channel, math.floor(round(s.timestamp_s * 1e6, 6))) for s in spikes),
                         key=lambda e: (e.timestamp, e.neuron_id))
         ids, counts = np.unique([e.neuron_id for e in events], return_counts=True)
@@ -107,7 +107,7 @@ class NumpySession:
         pulses = SCToOptoEncoder(470, 5.0).encode(streams, self.t0 / FS * 1e3)
         sc = np.bincount(cs, minlength=N)
         health = self.health.assess_counts(sc, T / FS)
-        self.th = [self.hp.update_threshold(t, r, T / FS * 1e3) for t, r in zip(self.th, (sc / (T / FS)).tolist())]
+        self.th = [self.hp.update_threshold(t, r, T / FS * 1e3) for t, r in zip(self.th, (sc / (T / FS)).tolist(), strict=True)]
         self.t0 += T
         return spikes, events, streams, pulses, health
 

@@ -165,7 +165,7 @@ def rd_plot(rows_by_data: dict, q_by_data: dict, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(rows_by_data), figsize=(6 * len(rows_by_data), 4.6))
-    for ax, (name, rows) in zip(np.atleast_1d(axes), rows_by_data.items()):
+    for ax, (name, rows) in zip(np.atleast_1d(axes), rows_by_data.items(), strict=True):
         r = np.array([m.event_ratio for _, _, m in rows])
         d = np.array([m.rmse_spike_uv for _, _, m in rows])
         ret = np.array([m.retained for _, _, m in rows])

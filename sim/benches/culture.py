@@ -93,7 +93,8 @@ def score_rows(name, traces, recording, mea, gt_s, gt_u, n_units, unit_channel, 
                               unit_channel=unit_channel, channel_positions_um=positions,
                               radius_um=radius)
         bins = {b["lo"]: b for b in sp.recall_by_snr}
-        fmt = lambda b: "-" if not b["spikes"] else f"{b['recall']:.3f} ({b['units']})"
+        def fmt(b):
+            return "-" if not b["spikes"] else f"{b['recall']:.3f} ({b['units']})"
         rows.append((name, det_name, len(gt_s), len(ds), sp.recall, sp.precision, tm.recall,
                      tm.precision, fmt(bins[3.0]), fmt(bins[5.0]), fmt(bins[8.0]),
                      fmt(bins[12.0])))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from amaranth import Module, Signal, signed
+from amaranth import Module, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 

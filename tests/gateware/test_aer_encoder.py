@@ -105,7 +105,7 @@ async def randomized(dut):
     assert spikes_in == n_spike + reported_lost, (spikes_in, n_spike, reported_lost)
     assert int(dut.lost.value) == reported_lost == m.lost
     assert int(dut.words.value) == len(f.type)
-    pairs = list(zip(f.address[f.type == 0].tolist(), f.timestamp[f.type == 0].tolist()))
+    pairs = list(zip(f.address[f.type == 0].tolist(), f.timestamp[f.type == 0].tolist(), strict=True))
     assert len(set(pairs)) == len(pairs), "a spike was emitted twice"
     # per address, words leave in timestamp order
     for a in set(f.address[f.type == 0].tolist()):

@@ -120,7 +120,7 @@ async def randomized(dut):
     f = aer.unpack(np.array(tb.host.payloads, dtype=np.uint64))
     spike = f.type == AERType.SPIKE.value
     lost = int(f.address[f.type == AERType.OVERFLOW.value].sum())
-    got = list(zip(f.timestamp[spike].tolist(), f.address[spike].tolist()))
+    got = list(zip(f.timestamp[spike].tolist(), f.address[spike].tolist(), strict=True))
     assert len(got) == len(set(got)), "a detection was emitted twice"
     assert set(got) <= {tuple(r) for r in detections.tolist()}
     assert len(got) + lost == len(detections) == int(dut.detections.value)

@@ -115,7 +115,7 @@ def closed_session(driver: Driver, bus, frames: np.ndarray, block: int, seed: in
 def assert_same_session(got: dict, want: dict, backend: str, n_frames: int) -> None:
     """Two results of ``closed_session``: the same AER words, LED vectors, counters and probe."""
     assert len(got["words"]) == len(want["words"])
-    for i, (g, w) in enumerate(zip(got["words"], want["words"])):
+    for i, (g, w) in enumerate(zip(got["words"], want["words"], strict=True)):
         assert g.shape == w.shape, f"{backend}, block {i}: {g.shape} words, the model {w.shape}"
         diff = np.flatnonzero(g != w)
         assert diff.size == 0, f"{backend}, block {i}: AER words differ first at word {diff[0]}"
@@ -161,7 +161,7 @@ def test_core_equivalence(n_frames):
     det = DetectorModel(N, np.minimum(th, 32767), pol, refractory=20).process(frames[:3 * block])
     f = unpack(np.concatenate(want["words"][:3]))
     spikes = (np.asarray(f.type) == AERType.SPIKE.value) & (np.asarray(f.address) < N)
-    got_pairs = sorted(zip(np.asarray(f.timestamp)[spikes].tolist(), np.asarray(f.address)[spikes].tolist()))
+    got_pairs = sorted(zip(np.asarray(f.timestamp)[spikes].tolist(), np.asarray(f.address)[spikes].tolist(), strict=True))
     assert got_pairs == sorted(map(tuple, det.tolist()))
     assert cnt["overflows"] == 0 and not want["status"]["overflow"]
     # after the soft reset the frame count (the timestamps) starts again from 0

@@ -6,13 +6,18 @@ implementation) with random pauses on all five channels, and from a raw
 driver that forces AW before W, W before AW and both in the same cycle.
 """
 
+import json
 import logging
 import random
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from bioloop.gateware.csr import CSRBank
+from bioloop.gateware.regmap_export import to_c_header, to_json, to_markdown, write_regmap
 from bioloop.host.models.csr import CSRBankModel
 from bioloop.host.regmap import OKAY, SLVERR
 from bioloop.host.regmap import Access, RegisterMap
@@ -180,15 +185,15 @@ if cocotb is not None:
         readers = rng.sample(others, k=3)
         values = [rng.randrange(1 << 32) for _ in written]
         writes = [cocotb.start_soon(tb.axil.write(r.offset, v.to_bytes(4, "little")))
-                  for r, v in zip(written, values)]
+                  for r, v in zip(written, values, strict=True)]
         expected = [tb.model.read(r.offset) for r in readers]
         reads = [cocotb.start_soon(tb.axil.read(r.offset, 4)) for r in readers]
         for task in writes:
             assert int((await task).resp) == OKAY
-        for r, task, want in zip(readers, reads, expected):
+        for r, task, want in zip(readers, reads, expected, strict=True):
             got = await task
             assert (int.from_bytes(got.data, "little"), int(got.resp)) == want, r.name
-        for r, v in zip(written, values):
+        for r, v in zip(written, values, strict=True):
             tb.model.write(r.offset, v)
         return len(writes) + len(reads)
 
@@ -544,13 +549,6 @@ def test_model_semantics():
 
 # ---- the map and its generated views ------------------------------------------------------
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
-from bioloop.gateware.regmap_export import to_c_header, to_json, to_markdown, write_regmap
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -560,7 +558,7 @@ def test_map_has_no_overlaps_and_aligned_windows(N, K, F):
     spans = [(r.offset, r.offset + 4, r.name) for r in rm.registers]
     spans += [(t.offset, t.offset + t.size, t.name) for t in rm.tables]
     spans.sort()
-    for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
+    for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:], strict=False):
         assert a1 <= b0, f"{an} overlaps {bn}"
     for t in rm.tables:
         assert t.offset % t.size == 0 and t.size >= t.depth * t.stride
@@ -615,14 +613,14 @@ def test_bank_parameters_are_checked():
 def test_generated_files_are_deterministic_and_docs_are_fresh(tmp_path):
     a = write_regmap(tmp_path / "a_hdl", tmp_path / "a_docs")
     b = write_regmap(tmp_path / "b_hdl", tmp_path / "b_docs")
-    for pa, pb in zip(a, b):
+    for pa, pb in zip(a, b, strict=True):
         assert pa.read_bytes() == pb.read_bytes()
     committed = ROOT / "docs" / "regmap.md"
     assert committed.read_text() == (tmp_path / "a_docs" / "regmap.md").read_text(), \
         "docs/regmap.md is stale: run `make hdl`"
     d = json.loads((tmp_path / "a_hdl" / "regmap.json").read_text())
     assert d["parameters"] == {"N": 64, "K": 64, "F": 16}
-    rows = [l for l in to_markdown(RegisterMap()).splitlines() if l.startswith("| 0x")]
+    rows = [line for line in to_markdown(RegisterMap()).splitlines() if line.startswith("| 0x")]
     assert len(rows) == len(RegisterMap().registers) + len(RegisterMap().tables)
 
 

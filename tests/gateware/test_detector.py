@@ -82,7 +82,7 @@ if cocotb is not None:
                 expected += [(cycle + LATENCY, frame, c) for c in hits]
             got = self.detections[-len(expected):] if expected else []
             assert len(self.detections) >= len(expected)
-            assert got == expected, f"first mismatch: {next((g, e) for g, e in zip(got, expected) if g != e)}"
+            assert got == expected, f"first mismatch: {next((g, e) for g, e in zip(got, expected, strict=False) if g != e)}"
             return expected
 
     @cocotb.test()

@@ -160,7 +160,7 @@ async def homeo_direction(dut):
     assert final[2] == 256, "a lane at the target rate must not move"
     assert 256 < final[3] < hi, "a lane above target must rise"
     history = [r[0][3] for r in rec]
-    assert all(b >= a for a, b in zip(history, history[1:])), "θ of an over-active lane never falls"
+    assert all(b >= a for a, b in zip(history, history[1:], strict=False)), "θ of an over-active lane never falls"
     # Cycles from the closing tick to the last lane written.
     close = min(t for t in ticks if t >= 19 * frame_cycles)
     span = range(close, close + K + 10)       # ends before the next window closes

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 
 import cocotb
-import numpy as np
 import pytest
 from cocotb.triggers import RisingEdge
 

@@ -46,7 +46,7 @@ async def lanes_full_period(dut):
     await tb.reset()
 
     codes = [rng.randrange(0, 1 << 16) for _ in range(K)]
-    for k, special in zip(range(K), (0, 1, 0x8000, 0xFFFF)):
+    for k, special in zip(range(K), (0, 1, 0x8000, 0xFFFF), strict=False):
         codes[(k * 5) % K] = special
     # Reset is released before edge 1; edge e shows the comparison of step e - 1.
     from stim_tables import write_table

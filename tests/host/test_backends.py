@@ -51,7 +51,7 @@ def test_spike_words_match_the_detector_model():
     drv.send_samples(frames)
     words = unpack(drv.receive_words())
     spikes = np.asarray(words.type) == AERType.SPIKE.value
-    got = sorted(zip(np.asarray(words.timestamp)[spikes].tolist(), np.asarray(words.address)[spikes].tolist()))
+    got = sorted(zip(np.asarray(words.timestamp)[spikes].tolist(), np.asarray(words.address)[spikes].tolist(), strict=True))
     want = DetectorModel(8, th, [2] * 8, refractory=3).process(frames)
     assert drv.counters["overflows"] == 0 and len(want) > 50
     assert got == sorted(map(tuple, want.tolist()))
@@ -128,7 +128,7 @@ def test_bulk_path_is_exact():
         bus.core.fast = fast
         results.append(_session(bus, drv, frames))
     (a, ca, pa, ta), (b, cb, pb, tb) = results
-    for (wa, la), (wb, lb) in zip(a, b):
+    for (wa, la), (wb, lb) in zip(a, b, strict=True):
         assert np.array_equal(wa, wb) and np.array_equal(la, lb)
     assert ca == cb and pa == pb and ta == tb
     assert ca["stim_fires"] > 20 and ca["safety_clamps"] > 0 and pa.samples > 0

@@ -85,9 +85,9 @@ def test_equals_gateware_detector_model_on_int16(polarity, refractory, T):
     # frames cut at uneven places; state must carry
     cuts = [0, 1, 377, 378, 1000, T]
     got, want = [], []
-    for a, b in zip(cuts[:-1], cuts[1:]):
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         bt = host.detect_arrays(x[a:b])
-        got += list(zip(bt.sample_index.tolist(), bt.channel.tolist()))
+        got += list(zip(bt.sample_index.tolist(), bt.channel.tolist(), strict=True))
         want += [tuple(r) for r in hw.process(x[a:b]).tolist()]
     assert got == want
     assert len(got) > 10
@@ -109,7 +109,7 @@ def test_equals_gateware_model_hypothesis(examples):
             x = quantized_stream(rng, n, int(rng.integers(1, 300)))
             bt = host.detect_arrays(x)
             hw.thresholds[:] = host.export_thresholds_int16()
-            assert list(zip(bt.sample_index.tolist(), bt.channel.tolist())) == \
+            assert list(zip(bt.sample_index.tolist(), bt.channel.tolist(), strict=True)) == \
                 [tuple(r) for r in hw.process(x).tolist()]
 
     check()

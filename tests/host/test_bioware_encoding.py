@@ -62,7 +62,7 @@ def test_density_code_mapping_is_exact_over_a_period():
     p = np.array([0.0, 1e-6, 0.25, 0.5, 0.999, 1.0])
     codes = density_code(p)
     assert codes[0] == 0
-    for pi, c in zip(p, codes.tolist()):
+    for pi, c in zip(p, codes.tolist(), strict=True):
         d = StochasticLanes.density(c)
         assert d == round(pi * LFSR_PERIOD) / LFSR_PERIOD or (pi == 1.0 and d == 65534 / 65535)
         assert abs(d - pi) <= 1 / LFSR_PERIOD

@@ -101,7 +101,7 @@ def test_homeostasis_is_applied_per_channel():
     for seed in (1, 2):
         r = s.process_frame(published_frame(seed))
         rates = r.spike_counts / 0.1
-        th = np.array([hp.update_threshold(int(t), float(x), 100.0) for t, x in zip(th, rates)])
+        th = np.array([hp.update_threshold(int(t), float(x), 100.0) for t, x in zip(th, rates, strict=True)])
         assert np.array_equal(r.thresholds_q88, th)
     assert th[0] > 256 > th[1]          # 100 Hz channel raised, silent channel lowered
 

@@ -65,8 +65,8 @@ def _golden_payload(counts, gaps, scales, zq):
         costs = [sum(len(_rice_bits(int(x), k)) for x in v) for k in range(kmax + 1)]
         return int(np.argmin(costs))
     bits = ""
-    ds, prev_c = [], None
-    for c, s in zip(np.repeat(np.arange(counts.size), counts), scales):
+    ds, prev_c, ds_prev = [], None, 0
+    for c, s in zip(np.repeat(np.arange(counts.size), counts), scales, strict=True):
         ds.append(int(s) - (0 if c != prev_c else ds_prev))
         ds_prev, prev_c = int(s), c
     zds = [2 * v if v >= 0 else -2 * v - 1 for v in ds]
@@ -148,9 +148,9 @@ def test_detector_follows_design_rule(polarity, chunks):
     st = DetectorState(4, 5)
     got = []
     edges = np.linspace(0, 3000, chunks + 1).astype(int)
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         t, c = detect(x[a:b], lo, hi, 5, a, st)
-        got += list(zip(t.tolist(), c.tolist()))
+        got += list(zip(t.tolist(), c.tolist(), strict=True))
     assert sorted(got) == _golden_detect(x, theta, polarity, 5)
 
 
@@ -203,7 +203,7 @@ def test_spatial_rule_keeps_one_event_per_spike_on_the_largest_channel():
     for radius, want in ((50.0, set(spikes)), (0.0, None)):
         data, _ = encode(x, FS, CodecParams(spatial_radius_um=radius, block_size=1000), positions_um=column(6))
         _, ev, _ = read_events(data)
-        got = set(zip(ev.times.tolist(), ev.channels.tolist()))
+        got = set(zip(ev.times.tolist(), ev.channels.tolist(), strict=True))
         if want is not None:
             assert got == want
         else:
@@ -241,7 +241,7 @@ def test_round_trip_reconstructs_snippets_within_half_a_step(params):
     h = d.header
     params = h.params             # the sample counts the encoder derived from the durations
     L = params.snippet_length
-    for t, c, sn in zip(ev.times, ev.channels, ev.snippets_uv):
+    for t, c, sn in zip(ev.times, ev.channels, ev.snippets_uv, strict=True):
         lo, hi = max(t - params.pre, 0), min(t + params.post, x.shape[0])
         orig = x[lo:hi, c]
         rec = sn[lo - (t - params.pre):L - (t + params.post - hi)]
@@ -250,7 +250,7 @@ def test_round_trip_reconstructs_snippets_within_half_a_step(params):
         assert np.all(np.abs(rec - orig) <= step / 2 + 1e-3), (t, c)
     # outside snippets the decoded array is zero
     covered = np.zeros(x.shape, bool)
-    for t, c in zip(ev.times, ev.channels):
+    for t, c in zip(ev.times, ev.channels, strict=True):
         covered[max(t - params.pre, 0):t + params.post, c] = True
     assert not d.samples_uv[~covered].any()
 
@@ -261,12 +261,12 @@ def test_detections_survive_and_spikes_are_found_again():
     data, _ = encode(x, FS, CodecParams(spatial_radius_um=0))
     d = decode(data)
     p = d.header.params
-    ev = set(zip(d.events.times.tolist(), d.events.channels.tolist()))
+    ev = set(zip(d.events.times.tolist(), d.events.channels.tolist(), strict=True))
     ok = sum(any((t + dt, c) in ev for dt in range(-3, 10)) for t, c in truth)
     assert ok / len(truth) >= 0.98
     lo, hi = thresholds(d.header.noise_uv, p.threshold_k, "neg", np.float32, 1.0)
     t2, c2 = detect(d.samples_uv, lo, hi, p.refractory, 0, DetectorState(4, p.refractory))
-    again = set(zip(t2.tolist(), c2.tolist()))
+    again = set(zip(t2.tolist(), c2.tolist(), strict=True))
     tol = 12   # 0.4 ms: quantizing the crossing's neighbourhood may move it by a few samples
     found = sum(any((t + dt, c) in again for dt in range(-tol, tol + 1)) for t, c in ev)
     assert found / len(ev) >= 0.95
@@ -287,11 +287,11 @@ def test_external_detections_from_aer_words_become_the_events():
                          positions_um=column(4))
         _, ev, n = read_events(data)
         assert n == x.shape[0]
-        got = set(zip(ev.times.tolist(), ev.channels.tolist()))
+        got = set(zip(ev.times.tolist(), ev.channels.tolist(), strict=True))
         if radius == 0:
-            assert got == set(zip(t.tolist(), c.tolist()))
+            assert got == set(zip(t.tolist(), c.tolist(), strict=True))
         else:
-            assert got <= set(zip(t.tolist(), c.tolist())) and len(got) > 0
+            assert got <= set(zip(t.tolist(), c.tolist(), strict=True)) and len(got) > 0
     with pytest.raises(ValueError, match="duplicate"):
         encode(x, FS, detections=(np.array([5, 5]), np.array([1, 1])))
     with pytest.raises(ValueError, match="channel"):

@@ -115,7 +115,7 @@ def test_cli_encode_decode_eval(gt, tmp_path):
                                "--aer", str(tmp_path / "w.npy"), "--spatial-radius-um", "0"])
     assert res.exit_code == 0, res.output
     _, ev, _ = read_events((tmp_path / "a.blsc").read_bytes())
-    assert set(zip(ev.times.tolist(), ev.channels.tolist())) == set(zip(t.tolist(), c.tolist()))
+    assert set(zip(ev.times.tolist(), ev.channels.tolist(), strict=True)) == set(zip(t.tolist(), c.tolist(), strict=True))
 
 
 def test_match_counts_by_hand():

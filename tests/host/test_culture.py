@@ -144,7 +144,7 @@ def test_noise_free_voltage_is_the_sum_of_templates_at_point_source_gains():
     length = culture.templates.shape[1]
     nb = culture.n_before
     expected = np.zeros((6000 + length, culture.n_channels))
-    for neuron, sample in zip(tail.spikes["neuron"], tail.spikes["sample"]):
+    for neuron, sample in zip(tail.spikes["neuron"], tail.spikes["sample"], strict=True):
         start = sample - nb
         if start >= 6000:
             continue
@@ -263,10 +263,12 @@ def test_light_drives_only_the_neurons_under_the_lit_electrode():
     lit_neurons = np.flatnonzero(w > 0.5)
     unlit = np.flatnonzero(w == 0)
     assert len(lit_neurons) >= 3 and dist[unlit].min() > 100
-    count = lambda s, ids: np.isin(s["neuron"], ids).sum()
+    def count(s, ids):
+        return np.isin(s["neuron"], ids).sum()
     assert count(lit, lit_neurons) >= 5 * max(1, count(dark, lit_neurons))
     assert count(lit, lit_neurons) / len(lit_neurons) / 0.5 > 20   # > 20 Hz under light
-    keep = lambda s: s[np.isin(s["neuron"], unlit)]
+    def keep(s):
+        return s[np.isin(s["neuron"], unlit)]
     assert keep(lit).tobytes() == keep(dark).tobytes()
 
 
@@ -277,14 +279,16 @@ def test_light_in_the_full_network_raises_firing_near_far_more_than_far():
     culture = runs["dark"][0]
     near = np.flatnonzero(dist < 60)
     far = np.flatnonzero(dist > 400)
-    per = lambda s, ids: np.isin(s["neuron"], ids).sum() / len(ids)
+    def per(s, ids):
+        return np.isin(s["neuron"], ids).sum() / len(ids)
     dark, lit = runs["dark"][1].spikes, runs["lit"][1].spikes
     near_gain = per(lit, near) - per(dark, near)
     far_gain = per(lit, far) - per(dark, far)
     assert near_gain > 10.0              # more than 10 extra spikes per near neuron per second
     assert far_gain < 0.2 * near_gain
     # The electrode under the light records the extra spikes.
-    ch = lambda s: (s["nearest_channel"] == lane).sum()
+    def ch(s):
+        return (s["nearest_channel"] == lane).sum()
     assert ch(lit) > 3 * ch(dark) + 10
     assert culture.lane_open_fraction[lane] == 0.0 and runs["lit"][0].lane_open_fraction[lane] > 0.8
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -99,7 +98,7 @@ def test_latency_marks_p50_and_p99_and_an_empty_figure_says_why():
     res = synthetic_result()
     ax = figures.latency_figure(res).axes[0]
     marks = {t.get_text().split(" = ")[0]: line.get_xdata()[0]
-             for t, line in zip(ax.get_legend().get_texts(), ax.get_lines())}
+             for t, line in zip(ax.get_legend().get_texts(), ax.get_lines(), strict=False)}
     assert marks["p50"] == pytest.approx(np.percentile(res.latency_cycles, 50))
     assert marks["p99"] == pytest.approx(np.percentile(res.latency_cycles, 99))
     empty = figures.latency_figure(synthetic_result(latency=False, stims=False)).axes[0]

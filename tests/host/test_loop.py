@@ -59,7 +59,7 @@ def test_light_acts_from_the_next_block_on(recorded):
     assert culture.led_in[0] is None and culture.led_in[1] is None
     loop_in = culture.led_in[2:]
     assert len(loop_in) == len(bus.led_out) - 1
-    for b, (fed, produced) in enumerate(zip(loop_in, bus.led_out)):
+    for b, (fed, produced) in enumerate(zip(loop_in, bus.led_out, strict=False)):
         assert np.array_equal(fed, produced[:, :fed.shape[1]]), f"block {b + 1}"
     assert any(o.any() for o in bus.led_out), "the loop never lit an LED"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -56,7 +55,7 @@ def test_density_exact_over_a_period(mode):
     bits = lanes.run(codes, LFSR_PERIOD)
     ones = bits.sum(axis=0)
     assert ones.tolist() == [max(c - 1, 0) for c in codes.tolist()]
-    for c, n in zip(codes.tolist(), ones.tolist()):
+    for c, n in zip(codes.tolist(), ones.tolist(), strict=True):
         assert n / LFSR_PERIOD == StochasticLanes.density(c)
 
 

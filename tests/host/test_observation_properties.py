@@ -51,7 +51,7 @@ def golden_isi(events, window, n):
         if len(ts) < 2:
             out.append(Fraction(0))
             continue
-        diffs = [Fraction(b - a) for a, b in zip(ts, ts[1:])]
+        diffs = [Fraction(b - a) for a, b in zip(ts, ts[1:], strict=False)]
         out.append(clip(1 - mean(diffs) / window))
     return out
 

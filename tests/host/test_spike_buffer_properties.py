@@ -131,7 +131,7 @@ def test_drain_window_boundaries_are_exact(capacity, events, window, now):
     kept = events[-capacity:]  # drop-oldest: the newest `capacity` events survive
     got = buf.drain_window_arrays(window, now)
     expect = [(n, t) for n, t in kept if now - window <= t <= now]
-    assert list(zip(got.neuron_id.tolist(), got.timestamp_ns.tolist())) == expect
+    assert list(zip(got.neuron_id.tolist(), got.timestamp_ns.tolist(), strict=True)) == expect
     assert [(e.neuron_id, e.timestamp_ns) for e in buf.snapshot()] == [
         (n, t) for n, t in kept if t > now]
 
