@@ -63,7 +63,7 @@ def light_from_stims(words, first_frame: int, n_frames: int, pulse_frames, codes
     times = f.timestamp[st].astype(np.int64)
     frames = np.arange(first_frame, first_frame + n_frames, dtype=np.int64)
     lit = frames[:, None] < end[None, :]
-    for k, t in sorted(zip(lanes.tolist(), times.tolist()), key=lambda p: p[1]):
+    for k, t in sorted(zip(lanes.tolist(), times.tolist(), strict=True), key=lambda p: p[1]):
         stop = t + int(pulse_frames[k])
         lit[:, k] |= (frames >= t) & (frames < stop)
         end[k] = max(end[k], stop)

@@ -200,7 +200,7 @@ class _Logic:
                 self._mm2s = (beats, taken)
         self.bus._collect()
         words, lasts = self.bus._queue.take_all()
-        self._queue.extend(zip(words, lasts))
+        self._queue.extend(zip(words, lasts, strict=True))
         if self._s2mm is not None:
             self._receive()
 

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from bioloop.host.jit import ENABLED as _JIT, njit
+from bioloop.host.jit import njit
 
 from .optogenetics import chr2_step
 

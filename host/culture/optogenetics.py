@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from bioloop.host.jit import ENABLED as _JIT, njit
+from bioloop.host.jit import njit
 
 __all__ = ["illumination", "chr2_rates", "chr2_open_fraction", "chr2_step"]
 
