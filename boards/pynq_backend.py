@@ -19,7 +19,13 @@ Transport, as wired by the block design of ``docs/board.md``:
 
 Timeouts raise :class:`~bioloop.host.bus.BusTimeout` and leave the DMA
 armed: the next call keeps waiting for the same transfer, so no word is
-lost and the session can continue.
+lost and the session can continue. The DMA sets its Idle bit only when a
+transfer completes (PG021), so nothing waits for it before the first
+transfer, as pynq's own channel does. An S2MM error (an AER block longer
+than the buffer) raises :class:`~bioloop.host.bus.BusError`.
+
+Tested against :mod:`bioloop.boards.pynq_standin` (the same pynq API, the
+DMA's registers, the Core model behind them) and a recording fake.
 """
 
 from __future__ import annotations
@@ -134,6 +140,12 @@ class PynqBus:
             raise TypeError(f"sample beats must be uint32 of shape (frames, N/2), not "
                             f"{beats.dtype} {beats.shape}")
         frames, per_frame = beats.shape
+        if frames > self.frames_per_transfer and (per_frame * 4 * self.frames_per_transfer) % 8:
+            # The block design's DMA reads 64-bit words without realignment: every transfer
+            # after the first would start off an 8-byte boundary (pynq refuses it).
+            raise ValueError(f"{self.frames_per_transfer} frame(s) of {per_frame * 4} bytes per transfer "
+                             "leave the next transfer off an 8-byte boundary; use an even "
+                             "frames_per_transfer (or N a multiple of 4)")
         channel = self.dma.sendchannel
         # Never touch (or free) a buffer the DMA may still be reading. Idle is set only by a
         # completed transfer (PG021), so before the first one there is nothing to wait for.

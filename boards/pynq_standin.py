@@ -60,6 +60,10 @@ __all__ = ["Device", "Overlay", "MMIO", "allocate", "installed", "module",
 MM2S_DMACR, MM2S_DMASR, MM2S_SA, MM2S_LENGTH = 0x00, 0x04, 0x18, 0x28
 S2MM_DMACR, S2MM_DMASR, S2MM_DA = 0x30, 0x34, 0x48
 _HALTED, _IDLE, _INT_ERR, _IOC = 1 << 0, 1 << 1, 1 << 4, 1 << 12
+# The block design's DMA (docs/board.md): 26-bit length register, 64-bit memory side, no DRE,
+# so a transfer starts on an 8-byte boundary (pynq refuses others, as here).
+_MAX_LENGTH = (1 << 26) - 1
+_ALIGN = 8
 _DMA_SPAN = 0x1_0000
 
 
@@ -372,6 +376,12 @@ class _Channel:
         nbytes = nbytes or array.nbytes - start
         if start < 0 or nbytes <= 0 or start + nbytes > array.nbytes:
             raise ValueError(f"transfer of {nbytes} bytes from byte {start} of a {array.nbytes}-byte buffer")
+        if nbytes > _MAX_LENGTH:
+            raise ValueError(f"Transfer size is {nbytes} bytes, which exceeds the maximum DMA buffer "
+                             f"size {_MAX_LENGTH}.")
+        if (array.physical_address + start) % _ALIGN:
+            raise RuntimeError("DMA does not support unaligned transfers; Starting address must be "
+                               f"aligned to {_ALIGN} bytes.")
         if self._flush_before:
             array.flush()
         self.transferred = 0

@@ -114,6 +114,20 @@ def test_send_timeout_when_the_core_stalls(standin, tmp_path):
         drv.receive_words(timeout_s=0.01)
 
 
+def test_transfers_keep_the_dma_s_alignment(standin, tmp_path):
+    ov = make_overlay(tmp_path / "ov", core={"N": 2, "K": 1, "F": 1})
+    bus = PynqBus(ov / "bioloop.bit", N=2, K=1, F=1)
+    # one frame of N = 2 is 4 bytes: the second transfer would start off the 64-bit grid
+    with pytest.raises(ValueError, match="8-byte boundary"):
+        bus.send_samples(np.zeros((3, 1), np.uint32))
+    buf = standin.allocate(shape=(4,), dtype=np.uint32)
+    with pytest.raises(RuntimeError, match="unaligned"):       # what pynq itself says
+        bus.dma.sendchannel.transfer(buf, start=4, nbytes=4)
+    Driver(bus).enable()
+    bus.frames_per_transfer = 2
+    bus.send_samples(np.zeros((4, 1), np.uint32))             # 8-byte transfers are fine
+
+
 def _model_loop(codes, fs, settings, core=CORE):
     from bioloop.boards.run import RecordingReplay
     from bioloop.host.backends import ModelBus
