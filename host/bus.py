@@ -3,7 +3,8 @@
 :class:`bioloop.host.driver.Driver` talks to ``Core`` only through an object
 with these four methods, so a backend (the PYNQ board, the Verilated RTL
 under cocotb, the Python transaction model, or a test fake) is nothing more
-than a bus object.
+than a bus object. A bus may offer optional capabilities beside them:
+:class:`LedReadback` (the LED vector per frame, on the simulated backends).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Bus", "BusError", "BusTimeout"]
+__all__ = ["Bus", "LedReadback", "BusError", "BusTimeout"]
 
 
 class BusError(RuntimeError):
@@ -59,4 +60,18 @@ class Bus(Protocol):
         completes a receive at TLAST) raises :class:`BusTimeout` when no block
         completed in time, and keeps the receive armed for the next call.
         """
+        ...
+
+
+@runtime_checkable
+class LedReadback(Protocol):
+    """Optional capability of a bus: the light it produced, for an in-silico culture.
+
+    The simulated backends (model, verilator) have it; the board does not.
+    :meth:`bioloop.host.driver.Driver.leds` reaches it through the driver.
+    """
+
+    def leds(self) -> np.ndarray:
+        """For each frame whose last beat went in since the last call, the lit fraction of every
+        LED during that frame: float (frames, K)."""
         ...

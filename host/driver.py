@@ -277,6 +277,13 @@ class Routes:
             checked.append((port, target, weight))
         return checked
 
+    def check(self, address: int, entries) -> list[tuple[int, int, int]]:
+        """Check ``entries`` for ``address`` as :meth:`set` would, without touching the bus.
+
+        Returns the entries as ``(port, target, weight)`` integers.
+        """
+        return self._check_entries(self._check_address(address), entries)
+
     def set(self, address: int, entries) -> None:
         """Replace the routes of ``address``.
 
@@ -552,6 +559,33 @@ class Driver:
         """The current θ of ``lane`` (Q8.8) as Homeostasis has moved it."""
         self.theta_select = lane
         return self._read_field("theta_value")
+
+    # -- optional capabilities of the bus ----------------------------------------------------
+
+    @property
+    def has_leds(self) -> bool:
+        """Whether the bus can report the LED vector per frame (:class:`~bioloop.host.bus.LedReadback`).
+
+        The simulated backends (model, verilator) can; the board cannot (its
+        LEDs drive tissue, and the host reconstructs the light from STIM words).
+        """
+        return callable(getattr(self.bus, "leds", None))
+
+    def leds(self) -> np.ndarray:
+        """Lit fraction of every LED in each frame sent since the last call, float32 (frames, K).
+
+        Raises
+        ------
+        DriverError
+            If the bus has no LED read-back (see :attr:`has_leds`).
+        """
+        if not self.has_leds:
+            raise DriverError(f"the bus {type(self.bus).__name__} cannot report the LED vector; "
+                              "LED read-back exists on the model and verilator backends only")
+        leds = np.asarray(self.bus.leds(), dtype=np.float32)
+        if leds.ndim != 2 or leds.shape[1] != self.K:
+            raise BusError(f"the bus reported LEDs of shape {leds.shape}, expected (frames, {self.K})")
+        return leds
 
     # -- streams --------------------------------------------------------------------------
 

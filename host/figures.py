@@ -17,6 +17,7 @@ from bioloop.host.layouts import AERType, FCLK_HZ
 from bioloop.host import aer
 
 __all__ = ["raster", "control", "latency", "write_all", "raster_figure", "control_figure", "latency_figure",
+           "bursts", "bursts_figure", "weights", "weights_figure",
            "smoothing_window", "Q88"]
 
 #: θ is plotted and printed as code / Q88 (the value the Q8.8 code stands for).
@@ -34,6 +35,9 @@ def _plt():
 
 
 def _condition(result) -> str:
+    cond = getattr(result, "condition", None)       # LoopResult names its policies
+    if cond is not None:
+        return cond
     return "homeostasis on" if result.settings.homeostasis else "homeostasis off"
 
 
@@ -164,3 +168,59 @@ def write_all(result, outdir: Path, reference=None) -> list[Path]:
     outdir = Path(outdir)
     return [raster(result, outdir / "raster.png"), control(result, outdir / "control.png", reference),
             latency(result, outdir / "latency.png")]
+
+
+def bursts_figure(result, reference=None):
+    """Population rate of the controlled channels (50 ms bins) with the detected network bursts, on vs reference."""
+    from bioloop.host.loop import _bursts
+    plt = _plt()
+    runs = [r for r in (result, reference) if r is not None]
+    fig, axes = plt.subplots(len(runs), 1, figsize=(11, 3.2 * len(runs)), sharex=True, squeeze=False,
+                             layout="constrained")
+    for ax, res in zip(axes[:, 0], runs, strict=False):
+        f = aer.unpack(res.words)
+        spike = (f.type == AERType.SPIKE.value) & np.isin(f.address, res.controlled)
+        t = f.timestamp[spike].astype(np.float64) / res.sample_rate_hz
+        dur = len(res.t_s) * res.block_frames / res.sample_rate_hz
+        edges = np.arange(0.0, dur + 0.05, 0.05)
+        counts, _ = np.histogram(t, edges)
+        ax.plot(edges[:-1], counts / 0.05 / len(res.controlled), color="k", lw=0.7)
+        found = _bursts(t, f.address[spike].astype(np.int64), dur, 0.0, len(res.controlled))
+        for b in found:
+            ax.axvspan(b.start_s, b.end_s, color="tab:orange", alpha=0.3, lw=0)
+        ax.set_ylabel("Hz per channel")
+        ax.set_title(f"{_condition(res)}: {len(found)} network bursts, {len(found) / dur * 60:.1f} per minute")
+    axes[-1, 0].set_xlabel("culture time (s)")
+    return fig
+
+
+def bursts(result, path: Path, reference=None) -> Path:
+    """Write :func:`bursts_figure` to ``path``."""
+    return _save(bursts_figure(result, reference), path)
+
+
+def weights_figure(result):
+    """Route weights c -> k (Q8.8 value) as the plasticity policy wrote them, period by period."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 5), layout="constrained")
+    period_s = result.settings.control_period_ms / 1000.0
+    initial = result.settings.weight_q88
+    traj = {}
+    for period, policy, reg, idx, value in result.writes:
+        if reg != "routes":
+            continue
+        for _, k, w in value:
+            if k != idx:
+                traj.setdefault((idx, k), [(0.0, initial)]).append(((period + 1) * period_s, w))
+    for (c, k), pts in sorted(traj.items()):
+        t, w = zip(*pts, strict=False)
+        ax.step(t, np.array(w) / Q88, where="post", lw=0.6, alpha=0.6)
+    ax.set_xlabel("culture time (s)")
+    ax.set_ylabel("route weight (Q8.8 value = code / 256)")
+    ax.set_title(f"STDP on the route weights: {len(traj)} synapses channel c -> lane k (k != c)")
+    return fig
+
+
+def weights(result, path: Path) -> Path:
+    """Write :func:`weights_figure` to ``path``."""
+    return _save(weights_figure(result), path)

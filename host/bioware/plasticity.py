@@ -133,6 +133,48 @@ class BiologicalSTDP:
             np.add.at(dw, (c[a], c[b]), self.compute_dw(dt[a, b]))
         return apply_dw_q88(w, dw)
 
+    def update_pairs_q88(self, weights_q88, times_ms, channels, pairs, new_from: int = 0) -> np.ndarray:
+        """:meth:`update_weights_q88` for the listed (pre, post) entries only; the others are unchanged.
+
+        ``pairs`` is an (P, 2) integer array of distinct ``(pre, post)``
+        channels. The result equals the full update on those entries, at a
+        cost that grows with the spikes of the listed channels instead of
+        the square of all spikes (the closed loop's route weights).
+        """
+        w = np.asarray(weights_q88)
+        if w.ndim != 2 or w.shape[0] != w.shape[1]:
+            raise ValueError(f"weights must be a square (N, N) matrix, not shape {w.shape}")
+        t = np.asarray(times_ms, dtype=np.float64)
+        c = np.asarray(channels, dtype=np.int64)
+        pr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        if t.shape != c.shape:
+            raise ValueError(f"{t.size} times but {c.size} channels")
+        if pr.size and (pr.min() < 0 or pr.max() >= w.shape[0] or (pr[:, 0] == pr[:, 1]).any()):
+            raise ValueError("pairs must be distinct (pre, post) channels inside the weight matrix")
+        new = np.arange(t.size) >= new_from
+        order = np.argsort(c, kind="stable")
+        bounds = np.searchsorted(c[order], np.arange(w.shape[0] + 1))
+        # Every (pre spike, post spike) combination of every listed pair, gathered once, evaluated once.
+        pre_i, post_i, which = [], [], []
+        for n, (i, j) in enumerate(pr.tolist()):
+            a, b = order[bounds[i]:bounds[i + 1]], order[bounds[j]:bounds[j + 1]]
+            if a.size and b.size:
+                pre_i.append(np.repeat(a, b.size))
+                post_i.append(np.tile(b, a.size))
+                which.append(np.full(a.size * b.size, n))
+        dw = np.zeros(len(pr))
+        if pre_i:
+            A, B, P = np.concatenate(pre_i), np.concatenate(post_i), np.concatenate(which)
+            dt = t[B] - t[A]
+            near = np.abs(dt) <= self.window_ms
+            if new_from:
+                near &= new[A] | new[B]
+            dw = np.bincount(P[near], weights=self.compute_dw(dt[near]), minlength=len(pr))
+        out = np.array(w, dtype=np.int16 if w.dtype == np.int16 else w.dtype, copy=True)
+        if len(pr):
+            out[pr[:, 0], pr[:, 1]] = apply_dw_q88(w[pr[:, 0], pr[:, 1]], dw)
+        return out
+
 
 @dataclass
 class BCMPlasticity:

@@ -42,7 +42,7 @@ from .stochastic import AERToSCConverter
 from .transcoding import AEREvent, MEAToAERTranscoder
 from .artifacts import ArtifactRejector
 
-__all__ = ["BioHybridSession", "BioHybridFrameResult"]
+__all__ = ["BioHybridSession", "BioHybridFrameResult", "BioHybridEventResult"]
 
 _KEYS = ("round", "num_spikes", "num_aer_events", "num_bitstreams", "num_opto_pulses",
          "latency_us", "health", "spikes", "aer_events", "bitstreams", "opto_pulses",
@@ -163,6 +163,32 @@ class BioHybridFrameResult:
         return h.hexdigest()
 
 
+@dataclass(frozen=True, eq=False)
+class BioHybridEventResult:
+    """What :meth:`BioHybridSession.process_events` made of one period of detected spikes.
+
+    Members
+    -------
+    round : int
+    t_start_s, duration_s : float
+    spike_counts : ndarray (N,)
+        Spikes per channel in the period.
+    rates_hz : ndarray (N,)
+        ``spike_counts / duration_s``.
+    health : dict
+        :meth:`CultureHealth.assess_counts` of the period.
+    weights_q88 : ndarray or None
+        The (N, N) weights after this period's STDP/BCM updates (a copy).
+    """
+    round: int
+    t_start_s: float
+    duration_s: float
+    spike_counts: np.ndarray
+    rates_hz: np.ndarray
+    health: dict
+    weights_q88: np.ndarray | None
+
+
 def _detector_model():
     from bioloop.host.models.detector import Detector
     return Detector
@@ -205,6 +231,10 @@ class BioHybridSession:
         so the host and hardware paths give identical events.
     audit_log : BioAuditLog, optional
         Gets one entry per frame, stamped with the frame's time.
+    stdp_pairs : numpy.ndarray, optional
+        (P, 2) ``(pre, post)`` entries of ``weights_q88`` that
+        :meth:`process_events` updates by STDP (all when None): the closed
+        loop's routed synapses.
     """
     mea_config: MEAConfig
     detector: SpikeDetector
@@ -225,6 +255,7 @@ class BioHybridSession:
     use_gateware_model: bool = False
     sorter_auto_fit: bool = True
     audit_log: BioAuditLog | None = None
+    stdp_pairs: np.ndarray | None = None
 
     def __post_init__(self):
         cfg = self.mea_config
@@ -310,6 +341,75 @@ class BioHybridSession:
         ch = d[:, 1].copy()
         w, amp = _snippets(codes, local, ch, half, det._pol_arr, self.mea_config.adc_uv_per_code)
         return ch, d[:, 0], t_start_s + local / fs, amp, w, clipped
+
+    # -- detected spikes (the slow loop's path: the gateware detected them) --
+    def process_events(self, channels, times_s, t_start_s: float, duration_s: float) -> BioHybridEventResult:
+        """Run the analyses and plasticity of a frame on spikes detected elsewhere (AER SPIKE words).
+
+        The closed loop's detector is the gateware Detector, so the slow loop
+        hands the session spike trains, not voltages: per-channel rates and
+        culture health of the period, then the STDP rule (pairs across
+        period boundaries counted once, as in :meth:`process_frame`) and BCM
+        on ``weights_q88`` when configured. The audit log, if any, gets one
+        ``events`` entry.
+
+        Parameters
+        ----------
+        channels : array_like of int
+            Channel of every spike, 0..N-1.
+        times_s : array_like of float
+            Spike times in seconds, non-decreasing, within
+            ``[t_start_s, t_start_s + duration_s]``.
+        t_start_s, duration_s : float
+            The period (``duration_s`` > 0).
+
+        Raises
+        ------
+        ValueError
+            On mismatched lengths, a channel outside 0..N-1, a time outside
+            the period, or a period that starts before the previous one ended.
+        """
+        n = self.mea_config.num_channels
+        ch = np.asarray(channels, dtype=np.int64).reshape(-1)
+        ts = np.asarray(times_s, dtype=np.float64).reshape(-1)
+        if ch.shape != ts.shape:
+            raise ValueError(f"{ch.size} channels but {ts.size} times")
+        if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"duration_s must be finite and > 0, not {duration_s!r}")
+        if not (isinstance(t_start_s, (int, float)) and math.isfinite(t_start_s) and t_start_s >= 0):
+            raise ValueError(f"t_start_s must be finite and >= 0, not {t_start_s!r}")
+        if t_start_s < self._next_t_s - 1e-9:
+            raise ValueError(f"t_start_s {t_start_s!r} is before the end of the previous period "
+                             f"({self._next_t_s!r} s)")
+        if ch.size and (ch.min() < 0 or ch.max() >= n):
+            raise ValueError(f"channel {int(ch.min() if ch.min() < 0 else ch.max())} is outside 0..{n - 1}")
+        t_end = t_start_s + duration_s
+        if ts.size and (not np.isfinite(ts).all() or ts.min() < t_start_s - 1e-9 or ts.max() > t_end + 1e-9):
+            raise ValueError(f"spike times must lie in [{t_start_s}, {t_end}] s")
+        counts = np.bincount(ch, minlength=n)
+        health = self.health_monitor._assess(counts, float(duration_s))
+        if self.weights_q88 is not None:
+            if self.stdp is not None:
+                t_ms = np.concatenate([self._stdp_tail_t, ts * 1e3])
+                c_all = np.concatenate([self._stdp_tail_c, ch])
+                if self.stdp_pairs is None:
+                    self.weights_q88 = self.stdp.update_weights_q88(
+                        self.weights_q88, t_ms, c_all, new_from=self._stdp_tail_t.size)
+                else:
+                    self.weights_q88 = self.stdp.update_pairs_q88(
+                        self.weights_q88, t_ms, c_all, self.stdp_pairs, new_from=self._stdp_tail_t.size)
+                recent = t_ms >= t_end * 1e3 - self.stdp.window_ms
+                self._stdp_tail_t, self._stdp_tail_c = t_ms[recent], c_all[recent]
+            if self.bcm is not None:
+                rates = counts / duration_s
+                self.weights_q88 = self.bcm.update(self.weights_q88, rates, rates, duration_s * 1e3)
+        self.round_count += 1
+        self._next_t_s = t_end
+        if self.audit_log is not None:
+            self.audit_log.append("events", t_s=t_start_s, round=self.round_count, spikes=int(ch.size))
+        return BioHybridEventResult(self.round_count, float(t_start_s), float(duration_s), counts,
+                                    counts / duration_s, health,
+                                    None if self.weights_q88 is None else self.weights_q88.copy())
 
     # -- the frame -----------------------------------------------------
     def process_frame(self, voltage_data, t_start_s: float | None = None,

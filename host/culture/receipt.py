@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -51,6 +51,10 @@ class RunReceipt:
         bioloop package version that produced the run.
     summary : dict
         ``Culture.summary()`` at the time of the receipt.
+    artifacts : dict
+        What else the run produced, by name: hashes of its files (the closed
+        loop records the audit log's final hash, the codec stream's and the
+        AER log's SHA-256). Empty for a bare culture run.
     """
 
     config: dict
@@ -58,6 +62,7 @@ class RunReceipt:
     seed: int
     version: str
     summary: dict
+    artifacts: dict = field(default_factory=dict)
 
     @classmethod
     def from_culture(cls, culture) -> "RunReceipt":
@@ -66,9 +71,12 @@ class RunReceipt:
         return cls(cfg.to_dict(), cfg.digest(), cfg.seed, package_version(), culture.summary())
 
     def _body(self) -> dict:
-        return {"schema": RECEIPT_SCHEMA, "config": self.config,
+        body = {"schema": RECEIPT_SCHEMA, "config": self.config,
                 "config_hash": self.config_hash, "seed": self.seed,
                 "version": self.version, "summary": self.summary}
+        if self.artifacts:                 # absent when empty: a bare culture run keeps its id
+            body["artifacts"] = self.artifacts
+        return body
 
     @property
     def id(self) -> str:
@@ -119,7 +127,8 @@ class RunReceipt:
         """
         d = json.loads(Path(path).read_text())
         try:
-            rec = cls(d["config"], d["config_hash"], d["seed"], d["version"], d["summary"])
+            rec = cls(d["config"], d["config_hash"], d["seed"], d["version"], d["summary"],
+                      d.get("artifacts", {}))
             stored_id, schema = d["id"], d["schema"]
         except KeyError as exc:
             raise ValueError(f"{path} is not a culture receipt: missing key {exc}") from None

@@ -44,7 +44,7 @@ class RecordingBus(ModelBus):
 def _run(settings, seed=3, culture_cls=Culture, bus_cls=ModelBus):
     bus = bus_cls(64, 64, 16)
     culture = culture_cls(CultureConfig(seed=seed))
-    return run_loop(Driver(bus), bus, culture, settings), culture, bus
+    return run_loop(Driver(bus), culture, settings), culture, bus
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_bus_without_leds_is_refused():
         leds = None
     bus = NoLeds(64, 64, 16)
     with pytest.raises(ValueError, match="LED"):
-        run_loop(Driver(bus), bus, Culture(CultureConfig(seed=1)), SHORT)
+        run_loop(Driver(bus), Culture(CultureConfig(seed=1)), SHORT)
 
 
 def test_demo_cli_writes_a_run_directory(tmp_path):
