@@ -196,7 +196,7 @@ def run_board(handle: BoardHandle, source, settings, *, realtime: bool = True, p
             progress(done, total)
 
     try:
-        result = run_loop(drv_light, light, source, settings, progress=pace)
+        result = run_loop(drv_light, source, settings, progress=pace)
     except BaseException as exc:
         exc.light = light
         raise

@@ -134,7 +134,7 @@ def _model_loop(codes, fs, settings, core=CORE):
     from bioloop.host.loop import run_loop
     bus = ModelBus(core["N"], core["K"], core["F"])
     drv = Driver(bus)
-    return run_loop(drv, bus, RecordingReplay(codes, fs, drv.K), settings)
+    return run_loop(drv, RecordingReplay(codes, fs, drv.K), settings)
 
 
 def test_closed_loop_gives_the_model_backends_words(standin, tmp_path):
@@ -155,6 +155,33 @@ def test_closed_loop_gives_the_model_backends_words(standin, tmp_path):
     assert want.words.size - 16 < got.words.size <= want.words.size
     np.testing.assert_array_equal(got.words, want.words[:got.words.size])
     np.testing.assert_array_equal(light.words(), got.words)
+
+
+def test_culture_in_the_loop_feels_the_rebuilt_light(standin, tmp_path):
+    """Hardware in the loop: the culture on the CPU, its light rebuilt from the STIM words received."""
+    from bioloop.boards.run import open_board, run_board
+    from bioloop.host.culture import Culture, CultureConfig
+    from bioloop.host.loop import LoopSettings
+    culture = Culture(CultureConfig(seed=3).with_network(n_neurons=60))
+    core = {"N": 64, "K": 64, "F": 4}
+    h = open_board(make_overlay(tmp_path / "ov", core=core))
+    felt = []
+    step = culture.step
+
+    def spy(n, led=None):
+        felt.append(None if led is None else np.asarray(led).copy())
+        return step(n, led)
+    culture.step = spy
+    settings = LoopSettings(duration_s=0.3, calibration_ms=50.0, weight_q88=256, theta0_q88=256,
+                            lane_code=0xFFFF)
+    result, light = run_board(h, culture, settings, realtime=False, aer_block_words=1)
+    st = aer.unpack(result.words).type == AERType.STIM.value
+    assert st.sum() > 0, "the settings must make the core fire"
+    lit = [x for x in felt if x is not None and x.any()]
+    assert lit, "the culture never felt the light of the STIM words"
+    # the light it felt is the rebuild: dark, or the density of code 0xFFFF, (0xFFFF - 1) / 65535
+    full = np.float32(density(0xFFFF))
+    assert all(set(np.unique(x).tolist()) <= {0.0, float(full)} for x in lit)
 
 
 def test_light_from_stims_against_the_models_leds():
