@@ -30,7 +30,10 @@ def test_grouped(i, request):
 
 
 @pytest.fixture
-def suite(pytester):
+def suite(pytester, monkeypatch):
+    # when this file itself runs on an xdist worker, the inner runs must not inherit its identity
+    for var in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(var, raising=False)
     pytester.makeini("[pytest]\nmarkers =\n    long: long runs\n")
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=TESTS)

@@ -26,7 +26,7 @@ def latency_rows(smoke: bool = False):
     rows = []
     for name, traffic, frames in CASES[:1] if smoke else CASES:
         for bp in (0.0, 0.3):
-            r = measure_latency(traffic, bp, 100 if smoke else frames, **(SMOKE_CORE if smoke else CORE))
+            r = measure_latency(traffic, bp, 1000 if smoke else frames, **(SMOKE_CORE if smoke else CORE))
             a, lp, probe = r["l_aer"], r["l_loop"], r["probe"]
             rows.append([name, "30 %" if bp else "none", r["detections"], probe["overflows"], r["merged"],
                          f'{a["p50"]:.0f} / {a["p99"]:.1f} / {a["max"]}',
