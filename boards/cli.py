@@ -150,6 +150,9 @@ def board_info(overlay):
               help="Neurons of the in-silico culture (--source culture); fewer run faster on the A9.")
 @click.option("--target-rate", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Homeostatic set point, detections per second per channel.")
+@click.option("--experiment", type=click.Choice(["homeostasis", "burst-control", "plasticity"]), default=None,
+              help="Run one of bioloop demo's experiments (its settings and host policies)  [default: none: "
+                   "the gateware's homeostasis, the host observing]")
 @click.option("--aer-block", type=click.IntRange(1, 65535), default=64, show_default=True,
               help="AER words per DMA block (TLAST): smaller blocks arrive sooner, cost more transfers.")
 @click.option("--block-ms", type=click.FloatRange(min=0.05), default=None,
@@ -160,7 +163,7 @@ def board_info(overlay):
                    "core that needs TLAST on every frame; a core that counts frames takes a whole block.")
 @click.option("--force", is_flag=True, help="Replace an earlier run directory as a whole.")
 def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neurons, target_rate,
-              aer_block, block_ms, frames_per_transfer, force):
+              experiment, aer_block, block_ms, frames_per_transfer, force):
     """Run the closed loop through the board and write a run directory."""
     from dataclasses import replace
 
@@ -172,8 +175,13 @@ def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neuro
 
     if block_ms is None:
         block_ms = 5.0 if source == "culture" else 50.0
+    policies = None
     try:
         settings = LoopSettings(duration_s=duration, target_rate_hz=target_rate, block_ms=block_ms)
+        if experiment is not None:
+            from bioloop.host.experiments import experiment as get_experiment
+            exp = get_experiment(experiment)
+            settings, policies = exp.settings(settings), exp.policies()
         check_run_folder(out, overwrite=force)
     except (ValueError, OutputError) as exc:
         raise UsageFailure(str(exc)) from None
@@ -211,7 +219,8 @@ def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neuro
             def receipt():
                 return _recording_receipt(source, fs, codes)
         try:
-            result, _ = run_board(h, src, settings, realtime=realtime == "on", aer_block_words=aer_block)
+            result, _ = run_board(h, src, settings, realtime=realtime == "on", aer_block_words=aer_block,
+                                  policies=policies)
         except (BusTimeout, BusError) as exc:
             light = getattr(exc, "light", None)
             words = light.words() if light is not None else np.zeros(0, np.uint64)

@@ -169,10 +169,11 @@ def load_recording(path, sample_rate_hz: float | None = None) -> tuple[np.ndarra
 
 
 def run_board(handle: BoardHandle, source, settings, *, realtime: bool = True, progress=None,
-              aer_block_words: int = 64):
+              aer_block_words: int = 64, policies=None):
     """The closed loop through the board; returns (LoopResult, StimLight).
 
-    ``source`` is a :class:`RecordingReplay` or a Culture. With ``realtime``
+    ``source`` is a :class:`RecordingReplay` or a Culture; ``policies`` the
+    slow loop's (:func:`bioloop.host.loop.run_loop`'s default when None). With ``realtime``
     each block is sent no earlier than its time since the start. On an
     exception the words received so far are in ``StimLight.received``,
     reachable as ``exc.light``.
@@ -196,7 +197,7 @@ def run_board(handle: BoardHandle, source, settings, *, realtime: bool = True, p
             progress(done, total)
 
     try:
-        result = run_loop(drv_light, source, settings, progress=pace)
+        result = run_loop(drv_light, source, settings, policies=policies, progress=pace)
     except BaseException as exc:
         exc.light = light
         raise
