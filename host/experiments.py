@@ -67,7 +67,7 @@ EXPERIMENTS = {
     "burst-control": Experiment(
         "burst-control", "network bursts suppressed by distributed stimulation (Wagenaar et al. 2005)",
         lambda s: replace(s, **TONIC), lambda: [BurstControl()],
-        lambda s: replace(s, homeostasis=False, weight_q88=0),
+        lambda s: replace(s, homeostasis=False, weight_q88=0, clock_hz=0.0),
         "burst control on", "no stimulation"),
     "plasticity": Experiment(
         "plasticity", "route weights c -> k under the bioware STDP rule (Bi & Poo 1998)",

@@ -99,13 +99,14 @@ def _replay(words_path: str, repeats: int = 3) -> dict:
     return {"wall": wall, "cpu": cpu, "periods": n_periods, "words": int(words.size)}
 
 
-def step_times(words_path: str, numba: bool) -> dict:
+def step_times(words_path: str, numba: bool, repeats: int = 3) -> dict:
     env = dict(os.environ)
     if numba:
         env.pop("NUMBA_DISABLE_JIT", None)
     else:
         env["NUMBA_DISABLE_JIT"] = "1"
-    out = subprocess.run([sys.executable, "-m", "bioloop.sim.benches.slow_loop", "--replay", words_path], env=env,
+    out = subprocess.run([sys.executable, "-m", "bioloop.sim.benches.slow_loop", "--replay", words_path,
+                          str(repeats)], env=env,
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -161,9 +162,10 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
     dur_b, dur_p = dur_h, 0.2 if smoke else 2.0
     # The burst-control policy is the homeostasis controller with the tonic rate as its target, on the same
     # settings (bioloop.host.experiments): its "on" runs are the homeostasis runs.
-    jobs = ([("homeostasis", s, dur_h, s == SEEDS[0], False) for s in SEEDS]
-            + [("burst-control", s, dur_b, False, True) for s in SEEDS]
-            + [("plasticity", SEEDS[0], dur_p, False, False)])
+    seeds = SEEDS[:1] if smoke else SEEDS
+    jobs = ([("homeostasis", s, dur_h, s == seeds[0], False) for s in seeds]
+            + [("burst-control", s, dur_b, False, True) for s in seeds]
+            + [("plasticity", seeds[0], dur_p, False, False)])
     # One process per run: CPU time per run is what the culture and the model cost; in parallel so that
     # the whole bench fits on a shared machine.
     import pickle
@@ -176,16 +178,17 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         with ProcessPoolExecutor(max_workers=int(os.environ.get("BENCH_JOBS", len(jobs)))) as pool:
             results = list(pool.map(_job, jobs))
         Path(tempfile.gettempdir(), "bench_slow_loop.pkl").write_bytes(pickle.dumps(results))
-    runs_h = results[:3]
-    burst = [x for pair in zip(runs_h, results[3:6], strict=False) for x in pair]
-    plast = results[6]
+    n = len(seeds)
+    runs_h = results[:n]
+    burst = [x for pair in zip(runs_h, results[n:2 * n], strict=True) for x in pair]
+    plast = results[2 * n]
     text = ["## Slow loop: policies, homeostasis, burst control, plasticity, codec (`scripts/bench_slow_loop.py`)\n",
             f"Machine: {machine()}, load average {load:.1f} at the start (a machine shared by several engineers: "
             "wall times are inflated by other jobs; CPU times are not). Model backend, default culture, "
             "one process per run.\n"]
 
     rows, holds = [], []
-    for seed, r in zip(SEEDS, runs_h, strict=False):
+    for seed, r in zip(seeds, runs_h, strict=True):
         h = r.hold(settle_s=dur_h / 3)
         holds.append(h)
         w = np.array(h["window_rates_hz"])
@@ -204,15 +207,27 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
                 f"{dur_h / 3:g} s. Rates: mean detection rate of the 60 controlled channels in each 1 s window "
                 "after settling. Drift: straight-line change of the lanes' density code over the last third, "
                 f"relative to its mean. All {allw.size} windows of the 3 seeds: {allw.min():.1f}-{allw.max():.1f} Hz, "
-                f"mean {allw.mean():.1f}, sd {allw.std(ddof=1):.1f}.\n")
+                f"mean {np.mean(allw):.1f}, sd {np.std(allw, ddof=1) if allw.size > 1 else float('nan'):.1f}.\n")
     text.append(markdown_table(["seed", "1 s window rates Hz (min-max)", "windows within ±15 %", "worst error",
                                 "density drift, last third", "bursts / min", "overruns"], rows))
+    off_runs = results[2 * n + 1:3 * n + 1]         # optional: the same clock at its initial density, no feedback
+    if off_runs:
+        rows = []
+        for seed, r in zip(seeds, off_runs, strict=True):
+            h = r.hold(settle_s=dur_h / 3)
+            w = np.array(h["window_rates_hz"])
+            rows.append([seed, f"{w.min():.1f}-{w.max():.1f}" if w.size else "-",
+                         f"{100 * h['within']:.0f} %" if w.size else "-",
+                         f"{100 * h['worst_error']:.0f} %" if w.size else "-", f"{r.bursts_per_minute():.1f}"])
+        text.append("Controller off (the same clock at its initial density 1/4, no feedback), same windows:\n")
+        text.append(markdown_table(["seed", "1 s window rates Hz (min-max)", "windows within ±15 %", "worst error",
+                                    "bursts / min"], rows))
     _hold_figure(runs_h, holds, out / "hold.png")
     text.append("![1 s window rates and lane density, 3 seeds](hold.png)\n")
 
     rec = runs_h[0].recording
     text.append("### The codec records the session\n\n"
-                f"Seed {SEEDS[0]}, {dur_h:g} s, 60 channels at 20 kHz pushed block by block (5 ms blocks) at the "
+                f"Seed {seeds[0]}, {dur_h:g} s, 60 channels at 20 kHz pushed block by block (5 ms blocks) at the "
                 f"codec's default operating point: {rec.n_bytes} bytes for {rec.n_samples} x {rec.n_channels} int16 "
                 f"samples, ratio {rec.ratio:.0f}x, {rec.n_events} events. Encoding took {rec.encode_s:.2f} s of wall "
                 f"time for {dur_h:g} s of recording (it keeps up {dur_h / rec.encode_s:.0f}x over, on a loaded "
@@ -224,7 +239,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         np.save(path, runs_h[0].words)
         rows = []
         for label, nb in (("numpy only (NUMBA_DISABLE_JIT=1)", False), ("with numba", True)):
-            d = step_times(path, nb)
+            d = step_times(path, nb, 1 if smoke else 3)
             wall, cpu = np.array(d["wall"]) * 1e3, np.array(d["cpu"]) * 1e3
             rows.append([label, len(d["wall"]), f"{np.percentile(wall, 50):.2f}", f"{np.percentile(wall, 99):.2f}",
                          f"{np.percentile(cpu, 50):.2f}", f"{np.percentile(cpu, 99):.2f}",
@@ -238,7 +253,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
                                 "headroom (CPU p99)"], rows))
 
     rows, on_all, off_all = [], [], []
-    for i, seed in enumerate(SEEDS):
+    for i, seed in enumerate(seeds):
         on, off = burst[2 * i], burst[2 * i + 1]
         on_all.append(on.bursts_per_minute())
         off_all.append(off.bursts_per_minute())
@@ -246,8 +261,9 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
                      f"{on.controlled_rate():.1f}"])
         if i == 0:
             figures.bursts(on, out / "burst_control.png", reference=off)
-    rows.append(["mean ± sd", f"{np.mean(off_all):.1f} ± {np.std(off_all, ddof=1):.1f}",
-                 f"{np.mean(on_all):.1f} ± {np.std(on_all, ddof=1):.1f}", "", ""])
+    if len(seeds) > 1:
+        rows.append(["mean ± sd", f"{np.mean(off_all):.1f} ± {np.std(off_all, ddof=1):.1f}",
+                     f"{np.mean(on_all):.1f} ± {np.std(on_all, ddof=1):.1f}", "", ""])
     text.append("### Burst control (Wagenaar, Madhavan, Pine & Potter 2005)\n\n"
                 f"`--experiment burst-control` (the same controller and settings as the homeostasis runs above, "
                 f"whose runs are its 'on' runs), {dur_b:g} s per run: network bursts per minute (the loop's burst "
@@ -261,7 +277,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
     err, moved, total, lo, hi = _independent_stdp_error(plast)
     figures.weights(plast, out / "weights.png")
     text.append("### Plasticity: route weights under STDP\n\n"
-                f"`--experiment plasticity`, seed {SEEDS[0]}, {dur_p:g} s: {total} synapses channel c -> lane k "
+                f"`--experiment plasticity`, seed {seeds[0]}, {dur_p:g} s: {total} synapses channel c -> lane k "
                 f"(the 4 nearest electrodes), {moved} moved, final weights {lo:.2f} to {hi:.2f}. Every written "
                 "weight against the Bi & Poo rule evaluated independently on the same SPIKE trains (all pairs so "
                 f"far minus all pairs before the period, floor, clamp): max abs error **{err} LSB** (Q8.8). Host "
@@ -315,7 +331,7 @@ def _code(r, p):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--replay":
-        print(json.dumps(_replay(sys.argv[2])))
+    if len(sys.argv) >= 3 and sys.argv[1] == "--replay":
+        print(json.dumps(_replay(sys.argv[2], *(int(a) for a in sys.argv[3:4]))))
     else:
         main()
