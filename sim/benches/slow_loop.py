@@ -234,19 +234,21 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
                 f"machine), {100 * rec.encode_s / _wall_of(runs_h[0]):.2f} % of the closed loop's wall time on "
                 "the model backend.\n")
 
+    passes = 1 if smoke else int(os.environ.get("BENCH_REPLAY_PASSES", 3))
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "words.npy")
         np.save(path, runs_h[0].words)
         rows = []
         for label, nb in (("numpy only (NUMBA_DISABLE_JIT=1)", False), ("with numba", True)):
-            d = step_times(path, nb, 1 if smoke else 3)
+            d = step_times(path, nb, passes)
             wall, cpu = np.array(d["wall"]) * 1e3, np.array(d["cpu"]) * 1e3
             rows.append([label, len(d["wall"]), f"{np.percentile(wall, 50):.2f}", f"{np.percentile(wall, 99):.2f}",
                          f"{np.percentile(cpu, 50):.2f}", f"{np.percentile(cpu, 99):.2f}",
                          f"{50.0 / np.percentile(cpu, 99):.0f}x"])
     text.append("### Host step per control period\n\nThe AER words of the seed-1 homeostasis run replayed period by "
                 "period through `SlowLoop.step` (drain into the SpikeBuffer, AERControlObservation, "
-                "`BioHybridSession.process_events`, network bursts over 2 s, the policy, write checks), 3 passes, "
+                "`BioHybridSession.process_events`, network bursts over 2 s, the policy, write checks), "
+                f"{passes} pass(es), "
                 "60 channels, 50 ms periods. Bus transactions (writes) are excluded: on the model backend they "
                 "simulate the core's CSR cycles. Headroom = 50 ms / CPU p99.\n")
     text.append(markdown_table(["build", "periods", "wall p50 ms", "wall p99 ms", "CPU p50 ms", "CPU p99 ms",
