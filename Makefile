@@ -47,7 +47,7 @@ test: $(STAMP) $(BOARD_STAMP)
 	$(MAKE) --no-print-directory test-board
 
 test-board: $(BOARD_STAMP)
-	$(BOARD_PY) -m pytest -n $(JOBS) -q -p no:cacheprovider $(BOARD_TESTS)
+	BIOLOOP_BOARD_PROFILE=1 $(BOARD_PY) -m pytest -n $(JOBS) -q -p no:cacheprovider $(BOARD_TESTS)
 
 test-long: $(STAMP)
 	BIOLOOP_LONG=1 $(PY) -m pytest -n $(JOBS) --dist loadgroup -q

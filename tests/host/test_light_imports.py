@@ -78,3 +78,16 @@ def test_a_command_needing_an_absent_extra_names_it_in_one_line(tmp_path, blocke
     assert res.returncode == 2, res.stderr[-2000:]
     assert res.stderr.strip().count("\n") == 0
     assert f"pip install 'bioloop[{extra}]'" in res.stderr
+
+
+@pytest.mark.skipif(os.environ.get("BIOLOOP_BOARD_PROFILE") != "1",
+                    reason="checks the board profile's venv (make test-board sets BIOLOOP_BOARD_PROFILE=1)")
+def test_the_board_profile_is_built_as_the_board_has_it():
+    import importlib.metadata
+    import importlib.util
+
+    import numpy
+    assert numpy.__version__.startswith("1.26."), numpy.__version__
+    assert importlib.metadata.version("pynq") == "4.0.0"
+    for module in ("amaranth", "numba", "llvmlite", "cocotb"):
+        assert importlib.util.find_spec(module) is None, f"{module} is installed in the board profile"
