@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .counter import count_saturating
-from bioloop.host.parameters import check_addresses
+from bioloop.host.parameters import check_addresses, check_ts_bits, validated
 
 from .layouts import ADDRESS_BITS, SOURCE_BITS, TIMESTAMP_BITS, AERType, aer_stream
 
@@ -79,11 +79,10 @@ class AEREncoder(wiring.Component):
 
     formal_observer = None
 
+    @validated
     def __init__(self, n_addresses: int = 64, *, ts_bits: int = 16):
         self.n_addresses = check_addresses(n_addresses)
-        if not isinstance(ts_bits, int) or not 4 <= ts_bits <= TIMESTAMP_BITS:
-            raise ValueError(f"ts_bits must be an int in 4..32, not {ts_bits!r}")
-        self.ts_bits = ts_bits
+        self.ts_bits = check_ts_bits(ts_bits)
         super().__init__({
             "spikes": In(n_addresses),
             "timestamp": In(TIMESTAMP_BITS),

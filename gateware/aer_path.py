@@ -6,6 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from .detector import Detector
 from .aer_encoder import AEREncoder
+from bioloop.host.parameters import validated
+
 from .layouts import SOURCE_BITS, TIMESTAMP_BITS, aer_stream, routed_stream, sample_stream
 from .aer_router import AERRouter
 
@@ -56,6 +58,7 @@ class AERPath(wiring.Component):
     frames, framing_errors, detections, words, lost, routed, unmapped : Out(32)
     """
 
+    @validated
     def __init__(self, n_channels: int = 64, fanout: int = 16, *, thresholds=None, polarity=None,
                  ts_bits: int = 16):
         self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity)

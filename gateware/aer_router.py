@@ -5,7 +5,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .counter import count_saturating
-from bioloop.host.parameters import check_addresses, check_fanout
+from bioloop.host.parameters import check_addresses, check_fanout, validated
 
 from .layouts import (LANE_BITS, AERType, AERWord, Port, RouteEntry, WritePort,
                       aer_stream, routed_stream)
@@ -57,6 +57,7 @@ class AERRouter(wiring.Component):
         Saturating counters of entries emitted and unmapped SPIKE words.
     """
 
+    @validated
     def __init__(self, n_addresses: int = 64, fanout: int = 16):
         self.n_addresses = check_addresses(n_addresses)
         self.fanout = check_fanout(fanout)

@@ -17,27 +17,23 @@ from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.hdl import ResetInserter
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from bioloop.host.layouts import LATENCY_BITS, PROBE_OFFSET, THETA_INIT
+from bioloop.host.parameters import validated
+from bioloop.host.regmap import RegisterMap
+
+from .aer_encoder import lowest_set
+from .aer_merge import AERMerge, AEROutBeat
 from .aer_path import AERPath
 from .csr import AXI4LiteSignature, CSRBank
-from .aer_encoder import lowest_set
-from .layouts import AERWord, sample_stream
-from bioloop.host.regmap import RegisterMap
+from .layouts import sample_stream
 from .stim_path import StimPath
 
 __all__ = ["Core", "AEROutBeat", "PROBE_OFFSET", "LATENCY_BITS"]
 
-#: One 64-bit AXI-Stream beat of the AER output: the word and TLAST.
-AEROutBeat = data.StructLayout({"data": AERWord, "last": 1})
 
-#: The probe stamps the cycle in which a detection is visible at the
-#: Detector's output, two edges after the handshake of the beat carrying the
-#: crossing; adding this gives the latency from that handshake (DESIGN.md §6).
-PROBE_OFFSET = 2
-#: Width of the cycle stamps and of the latency measurements.
-LATENCY_BITS = 16
 
 
 def _write(m: Module, dst, src, data=None) -> None:
@@ -83,26 +79,20 @@ class Core(wiring.Component):
         LED drive after Safety, registered.
     """
 
+    @validated
     def __init__(self, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, *,
                  seed0: int = 0xACE1, lane_mode: str = "independent", pulse_init: int = 20,
-                 theta_init: int = 256, fifo_depth: int = 16, duty_window: int = 1_000_000,
+                 theta_init: int = THETA_INIT, fifo_depth: int = 16, duty_window: int = 1_000_000,
                  limit_pulse: int = 500_000, limit_duty: int | None = None,
                  limit_lanes: int | None = None):
-        try:
-            self.regmap = RegisterMap(n_channels, n_lanes, fanout)
-            self.bank = CSRBank(self.regmap)
-            self.aer_path = AERPath(n_channels, fanout)
-            self.stim_path = StimPath(n_lanes, seed0=seed0, lane_mode=lane_mode, code_init=0,
-                                      theta_init=theta_init, pulse_bits=16, pulse_init=pulse_init,
-                                      fifo_depth=fifo_depth, safety_pulse_bits=20,
-                                      duty_window=duty_window, limit_pulse=limit_pulse,
-                                      limit_duty=limit_duty, limit_lanes=limit_lanes)
-        except (TypeError, ValueError):
-            for obj in vars(self).values():
-                if hasattr(obj, "_MustUse__used"):
-                    obj._MustUse__silence = True
-            self._MustUse__silence = True
-            raise
+        self.regmap = RegisterMap(n_channels, n_lanes, fanout)
+        self.bank = CSRBank(self.regmap)
+        self.aer_path = AERPath(n_channels, fanout)
+        self.stim_path = StimPath(n_lanes, seed0=seed0, lane_mode=lane_mode, code_init=0,
+                                  theta_init=theta_init, pulse_bits=16, pulse_init=pulse_init,
+                                  fifo_depth=fifo_depth, safety_pulse_bits=20,
+                                  duty_window=duty_window, limit_pulse=limit_pulse,
+                                  limit_duty=limit_duty, limit_lanes=limit_lanes)
         self.n_channels, self.n_lanes, self.fanout = n_channels, n_lanes, fanout
         self.params = dict(seed0=seed0, lane_mode=lane_mode, pulse_init=pulse_init,
                            theta_init=theta_init, fifo_depth=fifo_depth,
@@ -119,16 +109,23 @@ class Core(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        N, K = self.n_channels, self.n_lanes
         bank, ap, sp = self.bank, self.aer_path, self.stim_path
         m.submodules.bank = bank
         # soft_reset clears the AER path (pipelines, frame counter, Detector state sweep);
         # its tables live in block RAM, which a reset does not touch.
         m.submodules.aer_path = ResetInserter(bank.soft_reset)(ap)
         m.submodules.stim_path = sp
-        soft = bank.soft_reset
         wiring.connect(m, wiring.flipped(self.s_axil), bank.s_axil)
+        self._samples_in(m)
+        self._stim_path_config(m)
+        self._aer_out(m)
+        self._counters(m)
+        self._latency_probe(m)
+        return m
 
+    def _samples_in(self, m: Module) -> None:
+        """Samples into the AER path, gated by ``control.enable``; its configuration and tables."""
+        bank, ap = self.bank, self.aer_path
         # ---- samples in: gated by control.enable
         m.d.comb += [
             ap.samples.payload.eq(self.samples.payload),
@@ -143,6 +140,9 @@ class Core(wiring.Component):
         _write(m, ap.fanout_write, bank.route_count)
         _write(m, ap.table_write, bank.routes)
 
+    def _stim_path_config(self, m: Module) -> None:
+        """The StimPath's registers and tables from the bank; routed entries in, LEDs out."""
+        bank, ap, sp = self.bank, self.aer_path, self.stim_path
         # ---- StimPath configuration
         max_duty_bits = len(sp.max_duty)
         m.d.comb += [
@@ -172,34 +172,28 @@ class Core(wiring.Component):
         wiring.connect(m, ap.stim, sp.routed)
         m.d.comb += self.led.eq(sp.led)
 
+    def _aer_out(self, m: Module) -> None:
+        """The router's host port and the STIM words merged onto ``aer`` (:class:`AERMerge`)."""
+        bank, ap, sp = self.bank, self.aer_path, self.stim_path
+        soft = bank.soft_reset
         # ---- AER out: the router's host port and the STIM words, merged without loss.
-        # Round-robin when both are valid; once a word is offered it stays offered
-        # (locked) until taken, as AXI-Stream requires.
-        hv, sv = ap.host.valid, sp.stim.valid
-        locked = Signal()
-        lock_stim = Signal()
-        last_stim = Signal()          # the previous grant went to the STIM words
-        sel_stim = Signal()
-        m.d.comb += sel_stim.eq(Mux(locked, lock_stim, sv & (~hv | ~last_stim)))
-        out = self.aer
-        blk = Signal(16)
-        block_words = bank.aer_block_words
+        m.submodules.aer_merge = merge = AERMerge()
+        wiring.connect(m, ap.host, merge.host)
+        wiring.connect(m, sp.stim, merge.stim)
+        wiring.connect(m, merge.out, wiring.flipped(self.aer))
         m.d.comb += [
-            out.valid.eq(Mux(sel_stim, sv, hv)),
-            out.payload.data.eq(Mux(sel_stim, sp.stim.payload, ap.host.payload)),
-            out.payload.last.eq(blk + 1 >= block_words),
-            ap.host.ready.eq(out.ready & ~sel_stim),
-            sp.stim.ready.eq(out.ready & sel_stim),
+            merge.block_words.eq(bank.aer_block_words),
+            merge.restart.eq(soft),
             # Homeostasis counts the words as they leave the router (never stalled).
             sp.spikes.valid.eq(ap.host.valid & ap.host.ready),
             sp.spikes.payload.eq(ap.host.payload),
         ]
-        taken = out.valid & out.ready
-        with m.If(taken):
-            m.d.sync += [locked.eq(0), last_stim.eq(sel_stim), blk.eq(Mux(out.payload.last, 0, blk + 1))]
-        with m.Elif(out.valid):
-            m.d.sync += [locked.eq(1), lock_stim.eq(sel_stim)]
 
+    def _counters(self, m: Module) -> None:
+        """The bank's counters: increments from stream handshakes, strobes and counter deltas."""
+        bank, ap, sp = self.bank, self.aer_path, self.stim_path
+        soft = bank.soft_reset
+        taken = self.aer.valid & self.aer.ready
         # ---- counters: increments from stream handshakes, strobes and counter deltas
         cnt = bank.count
         deltas = {}
@@ -232,6 +226,11 @@ class Core(wiring.Component):
         m.d.sync += bank.theta_value.eq(sp.theta[bank.theta_select])
         m.d.comb += bank.safety_duty_window.eq(sp.safety.duty_window)
 
+    def _latency_probe(self, m: Module) -> None:
+        """The latency probe (DESIGN.md §5, §6)."""
+        bank, ap, sp = self.bank, self.aer_path, self.stim_path
+        soft = bank.soft_reset
+        N, K = self.n_channels, self.n_lanes
         # ---- latency probe (DESIGN.md §5, §6): from the handshake of the beat whose
         # crossing caused a lane's fire to that lane's first LED-high cycle.
         cyc = Signal(LATENCY_BITS)
@@ -272,6 +271,5 @@ class Core(wiring.Component):
                          pulse_d.eq(pulses.bit_select(fire_lane, 1))]
 
         with m.If(soft):
-            m.d.sync += [locked.eq(0), blk.eq(0), armed.eq(0)]
-        return m
+            m.d.sync += armed.eq(0)
 

@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from bioloop.host.layouts import Layout
 from bioloop.host.models.csr import check_counter_bits as _check_counter_bits
+from bioloop.host.parameters import validated
 from bioloop.host.regmap import DATA_BITS, OKAY, SLVERR, Access, RegisterMap
 
 from . import layouts
@@ -148,10 +149,8 @@ class CSRBank(wiring.Component):
         the entry's index and value (the cycle after the committing write).
     """
 
+    @validated
     def __init__(self, regmap: RegisterMap, counter_bits: int = DATA_BITS):
-        if not isinstance(regmap, RegisterMap) or not isinstance(counter_bits, int) \
-                or not 2 <= counter_bits <= DATA_BITS:
-            self._MustUse__silence = True   # a refused component is not an unused one
         if not isinstance(regmap, RegisterMap):
             raise TypeError(f"CSRBank needs a RegisterMap, not {regmap!r}")
         self.regmap = regmap
@@ -160,10 +159,18 @@ class CSRBank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rm = self.regmap
-        bus = self.s_axil
-        word_bits = rm.addr_width - 2
+        aw_word, do_write, mask, wmasked, write_mapped = self._write_channel(m)
+        ar_word, read_value, read_mapped = self._read_channel(m)
+        value_of = self._registers(m, aw_word, do_write, mask, wmasked)
+        table_hits, table_read_hits = self._tables(m, aw_word, ar_word, do_write, wmasked)
+        self._decode(m, aw_word, ar_word, value_of, table_hits, table_read_hits,
+                     write_mapped, read_value, read_mapped)
+        return m
 
+    def _write_channel(self, m: Module):
+        """AW and W held independently; the write happens when both are held (no B pending)."""
+        bus = self.s_axil
+        word_bits = self.regmap.addr_width - 2
         # ---- write channel: hold AW and W independently, write when both are held
         aw_held = Signal()
         aw_word = Signal(word_bits)
@@ -185,14 +192,17 @@ class CSRBank(wiring.Component):
         wmasked = Signal(DATA_BITS)
         m.d.comb += wmasked.eq(w_data & mask)
 
-        def reg_hit(reg):
-            return aw_word == (reg.offset >> 2)
-
         write_mapped = Signal()
         with m.If(do_write):
             m.d.sync += [aw_held.eq(0), w_held.eq(0), bus.bvalid.eq(1),
                          bus.bresp.eq(Mux(write_mapped, OKAY, SLVERR))]
 
+        return aw_word, do_write, mask, wmasked, write_mapped
+
+    def _read_channel(self, m: Module):
+        """One read at a time; the data is registered at the AR handshake."""
+        bus = self.s_axil
+        word_bits = self.regmap.addr_width - 2
         # ---- read channel: one read at a time, data registered at AR handshake
         ar_word = Signal(word_bits)
         m.d.comb += [bus.arready.eq(~bus.rvalid), ar_word.eq(bus.araddr[2:])]
@@ -204,13 +214,18 @@ class CSRBank(wiring.Component):
             m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(read_value),
                          bus.rresp.eq(Mux(read_mapped, OKAY, SLVERR))]
 
+        return ar_word, read_value, read_mapped
+
+    def _registers(self, m: Module, aw_word, do_write, mask, wmasked) -> dict:
+        """Storage, read values and write effects of every scalar register."""
+        rm = self.regmap
         # ---- registers: storage, read values, write effects
         clear_now = Signal()          # clear_counters written this cycle
         value_of = {}                 # register name -> 32-bit read value expression
 
         for reg in rm.registers:
             hit = Signal(name=f"hit_{reg.name}")
-            m.d.comb += hit.eq(do_write & reg_hit(reg))
+            m.d.comb += hit.eq(do_write & (aw_word == (reg.offset >> 2)))
             parts = Const(0, DATA_BITS)
             for f in reg.fields:
                 port = getattr(self, f.name, None)
@@ -264,6 +279,11 @@ class CSRBank(wiring.Component):
                     raise AssertionError(f.access)
             value_of[reg.name] = parts
 
+        return value_of
+
+    def _tables(self, m: Module, aw_word, ar_word, do_write, wmasked):
+        """Table windows: early words of an entry staged, the last one commits it."""
+        rm = self.regmap
         # ---- tables: stage early words, commit on the last one
         table_hits, table_read_hits = [], []
         for t in rm.tables:
@@ -298,8 +318,14 @@ class CSRBank(wiring.Component):
                             m.d.sync += data[member.offset:member.offset + member.width].eq(
                                 words[f.word][f.lsb:f.lsb + f.width])
 
+        return table_hits, table_read_hits
+
+    def _decode(self, m: Module, aw_word, ar_word, value_of, table_hits, table_read_hits,
+                write_mapped, read_value, read_mapped) -> None:
+        """Which addresses are mapped (OKAY or SLVERR), and the read multiplexer."""
+        rm = self.regmap
         m.d.comb += write_mapped.eq(
-            Cat(*[reg_hit(r) for r in rm.registers], *table_hits).any())
+            Cat(*[aw_word == (r.offset >> 2) for r in rm.registers], *table_hits).any())
 
         # ---- read mux
         with m.Switch(ar_word):
@@ -309,7 +335,6 @@ class CSRBank(wiring.Component):
             with m.Default():
                 m.d.comb += [read_value.eq(0),
                              read_mapped.eq(Cat(*table_read_hits).any())]
-        return m
 
     def _increment(self, f):
         """The increment input of counter field ``f`` (events this cycle)."""

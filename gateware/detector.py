@@ -5,7 +5,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .counter import count_saturating
-from bioloop.host.parameters import check_channels
+from bioloop.host.parameters import check_channels, validated
 
 from .layouts import TIMESTAMP_BITS, Polarity, WritePort, sample_stream
 
@@ -74,6 +74,7 @@ class Detector(wiring.Component):
         Saturating counters.
     """
 
+    @validated
     def __init__(self, n_channels: int = 64, *, thresholds=None, polarity=None):
         self.n_channels = check_channels(n_channels)
         self.beats = n_channels // 2

@@ -19,6 +19,7 @@ def _designs():
     from .core import Core
     from .detector import Detector
     from .aer_encoder import AEREncoder
+    from .aer_merge import AERMerge
     from .homeostasis import Homeostasis
     from .stochastic_lanes import StochasticLanes
     from .aer_router import AERRouter
@@ -30,6 +31,7 @@ def _designs():
         "aer_encoder": AEREncoder,
         "aer_router": AERRouter,
         "aer_path": AERPath,
+        "aer_merge": AERMerge,
         "stochastic_lanes": StochasticLanes,
         "homeostasis": Homeostasis,
         "stim_unit": StimUnit,

@@ -12,14 +12,17 @@ from amaranth.lib.wiring import In, Out
 
 from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
 from bioloop.gateware.layouts import ADDRESS_BITS, AERType, WritePort, aer_stream
+from bioloop.host.layouts import (HOMEO_COUNT_BITS, HOMEO_GAIN_BITS, HOMEO_SHIFT_BITS, HOMEO_TARGET_BITS,
+                                  HOMEO_WINDOW_BITS, THETA_INIT, THETA_MAX, THETA_MIN)
 
 __all__ = ["Homeostasis", "COUNT_BITS", "TARGET_BITS", "GAIN_BITS", "SHIFT_BITS", "WINDOW_BITS"]
 
-COUNT_BITS = 16     # spikes per lane per window, saturating
-TARGET_BITS = 24    # c*, UQ16.8
-GAIN_BITS = 17      # g (a 25 x 18 signed product fits one DSP48E1)
-SHIFT_BITS = 6      # s, 0 .. 63
-WINDOW_BITS = 24    # W, frames per window
+# The widths of the contract (bioloop.host.layouts), under the names this block uses.
+COUNT_BITS = HOMEO_COUNT_BITS
+TARGET_BITS = HOMEO_TARGET_BITS
+GAIN_BITS = HOMEO_GAIN_BITS
+SHIFT_BITS = HOMEO_SHIFT_BITS
+WINDOW_BITS = HOMEO_WINDOW_BITS
 
 
 class Homeostasis(wiring.Component):
@@ -80,8 +83,8 @@ class Homeostasis(wiring.Component):
     """
 
     @validated
-    def __init__(self, n_lanes: int = 64, window_frames: int = 3000, theta_init: int = 256,
-                 theta_min: int = 64, theta_max: int = 512, target: int = 0, gain: int = 0,
+    def __init__(self, n_lanes: int = 64, window_frames: int = 3000, theta_init: int = THETA_INIT,
+                 theta_min: int = THETA_MIN, theta_max: int = THETA_MAX, target: int = 0, gain: int = 0,
                  shift: int = 0):
         self.n_lanes = check_lanes(n_lanes)
         check_uint("window_frames", window_frames, WINDOW_BITS)

@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from bioloop.gateware.homeostasis import Homeostasis
 from bioloop.gateware.stochastic_lanes import StochasticLanes
+from bioloop.host.layouts import THETA_INIT
 from bioloop.host.parameters import validated
 from bioloop.gateware.layouts import TIMESTAMP_BITS, aer_stream, routed_stream
 from bioloop.gateware.safety import Safety
@@ -78,7 +79,7 @@ class StimPath(wiring.Component):
 
     @validated
     def __init__(self, n_lanes: int = 64, *, seed0: int = 0xACE1, lane_mode: str = "independent",
-                 code_init: int = 0, window_frames: int = 3000, theta_init: int = 256,
+                 code_init: int = 0, window_frames: int = 3000, theta_init: int = THETA_INIT,
                  pulse_bits: int = 16, pulse_init: int = 20, fifo_depth: int = 16,
                  safety_pulse_bits: int = 20, duty_window: int = 1_000_000, limit_pulse: int = 500_000,
                  limit_duty: int | None = None, limit_lanes: int | None = None):

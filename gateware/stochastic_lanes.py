@@ -12,22 +12,14 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from bioloop.gateware.layouts import LANE_BITS, WritePort
+from bioloop.host.models.stochastic_lanes import LFSR_TAPS, MODES as _MODES, lane_seed, shared_permutation
 from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
 
 __all__ = ["StochasticLanes"]
 
-_TAPS = (15, 13, 12, 10)     # x^16 + x^14 + x^13 + x^11 + 1, feedback into bit 0
-_MODES = ("independent", "shared")
-
-
-def _lane_seed(seed0: int, k: int) -> int:
-    return ((seed0 + 7919 * k) & 0xFFFF) or 1
-
-
-def _shared_permutation(k: int) -> tuple[int, ...]:
-    # Same formula as bioloop.host.models.stochastic_lanes.shared_permutation (a test checks they agree).
-    a, b = 2 * (k % 8) + 1, (k // 8) % 16
-    return tuple((a * i + b) % 16 for i in range(16))
+# The polynomial, the seed formula and the shared-mode permutations are the model's
+# (one definition each): x^16 + x^14 + x^13 + x^11 + 1, feedback into bit 0.
+_TAPS = LFSR_TAPS
 
 
 class StochasticLanes(wiring.Component):
@@ -88,10 +80,10 @@ class StochasticLanes(wiring.Component):
             return state
 
         if self.mode == "independent":
-            values = [lfsr(f"lfsr{k}", _lane_seed(self.seed0, k)) for k in range(K)]
+            values = [lfsr(f"lfsr{k}", lane_seed(self.seed0, k)) for k in range(K)]
         else:
-            shared = lfsr("lfsr", _lane_seed(self.seed0, 0))
-            values = [Cat(*(shared[p] for p in _shared_permutation(k))) for k in range(K)]
+            shared = lfsr("lfsr", lane_seed(self.seed0, 0))
+            values = [Cat(*(shared[p] for p in shared_permutation(k))) for k in range(K)]
 
         m.d.comb += self.bits.eq(Cat(*(v < c for v, c in zip(values, codes))))
         return m

@@ -5,8 +5,8 @@
 module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid, s_axil__bready, s_axil__araddr, s_axil__arprot, s_axil__arvalid, s_axil__rready, samples__payload, samples__valid, aer__ready, clk, rst, s_axil__awready, s_axil__wready, s_axil__bresp, s_axil__bvalid, s_axil__arready, s_axil__rdata
 , s_axil__rresp, s_axil__rvalid, samples__ready, aer__payload, aer__valid, led, s_axil__awaddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire [33:0] \$10 ;
+  wire [32:0] \$1 ;
+  wire \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
@@ -17,60 +17,45 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [34:0] \$11 ;
+  wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [16:0] \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [16:0] \$117 ;
+  wire [34:0] \$118 ;
+  wire [15:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [16:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [16:0] \$123 ;
+  wire \$123 ;
   wire \$124 ;
-  wire [16:0] \$125 ;
+  wire \$125 ;
   wire \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [34:0] \$129 ;
-  wire [33:0] \$13 ;
-  wire [15:0] \$130 ;
-  wire [16:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  reg \$138 ;
-  reg \$139 ;
+  reg [31:0] \$127 ;
+  reg [31:0] \$128 ;
+  reg [31:0] \$129 ;
+  wire \$13 ;
+  reg [31:0] \$130 ;
+  reg [32:0] \$131 ;
+  reg [15:0] \$132 ;
+  reg [15:0] \$133 ;
+  reg [15:0] \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [5:0] \$137 ;
+  reg [15:0] \$138 ;
   wire \$14 ;
-  reg [15:0] \$140 ;
-  reg \$141 ;
-  reg [31:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg [31:0] \$145 ;
-  reg [32:0] \$146 ;
-  reg [15:0] \$147 ;
-  reg [15:0] \$148 ;
-  reg [15:0] \$149 ;
-  wire [32:0] \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg [5:0] \$152 ;
-  reg [15:0] \$153 ;
-  wire [32:0] \$16 ;
-  wire [32:0] \$17 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire \$2 ;
+  wire [33:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -79,11 +64,11 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
+  wire [10:0] \$270 ;
   wire \$28 ;
   wire \$29 ;
-  wire \$3 ;
+  wire [34:0] \$3 ;
   wire \$30 ;
-  wire [10:0] \$300 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
@@ -104,7 +89,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [63:0] \$5 ;
+  wire [33:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -115,7 +100,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [16:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -126,24 +111,24 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [32:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire [31:0] \$75 ;
+  wire [32:0] \$76 ;
+  wire [32:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
+  wire [32:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [31:0] \$83 ;
-  wire [32:0] \$84 ;
-  wire [32:0] \$85 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -179,7 +164,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [15:0] aer_block_words;
   wire [7:0] aer_source;
   reg armed = 1'h0;
-  reg [15:0] blk = 16'h0000;
+  wire [15:0] block_words;
   wire clamp_duty;
   wire clamp_lanes;
   wire clamp_pulse;
@@ -226,6 +211,16 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire homeo_target__en;
   wire [23:0] homeo_window;
   wire [63:0] host__payload;
+  wire [63:0] \host__payload$143 ;
+  wire [19:0] \host__payload$143.address ;
+  wire [7:0] \host__payload$143.source ;
+  wire [31:0] \host__payload$143.timestamp ;
+  (* enum_base_type = "AERType" *)
+  (* enum_value_0000 = "SPIKE" *)
+  (* enum_value_0001 = "STIM" *)
+  (* enum_value_0010 = "TICK" *)
+  (* enum_value_0011 = "OVERFLOW" *)
+  wire [3:0] \host__payload$143.type ;
   wire [19:0] \host__payload.address ;
   wire [7:0] \host__payload.source ;
   wire [31:0] \host__payload.timestamp ;
@@ -236,12 +231,13 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \host__payload.type ;
   wire host__ready;
+  wire \host__ready$145 ;
   wire host__valid;
+  wire \host__valid$147 ;
   reg [5:0] lane = 6'h00;
   wire [5:0] lane_codes__addr;
   wire [15:0] lane_codes__data;
   wire lane_codes__en;
-  reg last_stim = 1'h0;
   wire [15:0] latency__cycles;
   wire latency__valid;
   wire [3:0] leak_shift;
@@ -250,8 +246,6 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [63:0] led;
   wire [63:0] \led$141 ;
   wire led_bit;
-  reg lock_stim = 1'h0;
-  reg locked = 1'h0;
   wire [31:0] lost;
   reg [32:0] lost_due = 33'h000000000;
   wire [1:0] lost_inc;
@@ -259,6 +253,20 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [19:0] max_duty;
   wire [6:0] max_lanes;
   wire [19:0] max_pulse;
+  wire [64:0] out__payload;
+  wire [63:0] \out__payload.data ;
+  wire [19:0] \out__payload.data.address ;
+  wire [7:0] \out__payload.data.source ;
+  wire [31:0] \out__payload.data.timestamp ;
+  (* enum_base_type = "AERType" *)
+  (* enum_value_0000 = "SPIKE" *)
+  (* enum_value_0001 = "STIM" *)
+  (* enum_value_0010 = "TICK" *)
+  (* enum_value_0011 = "OVERFLOW" *)
+  wire [3:0] \out__payload.data.type ;
+  wire \out__payload.last ;
+  wire out__ready;
+  wire out__valid;
   wire [5:0] polarity__addr;
   (* enum_base_type = "Polarity" *)
   (* enum_value_00 = "NEGATIVE" *)
@@ -291,6 +299,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire pulse_wr__en;
   wire [15:0] refractory;
   wire [15:0] \refractory$52 ;
+  wire restart;
   wire [5:0] route_count__addr;
   wire [4:0] route_count__data;
   wire route_count__en;
@@ -390,7 +399,6 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   input samples__valid;
   wire samples__valid;
   wire \samples__valid$48 ;
-  wire sel_stim;
   wire [5:0] shift;
   wire soft_reset;
   wire [7:0] source;
@@ -418,6 +426,16 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   reg [15:0] stamp2 = 16'h0000;
   reg [15:0] start = 16'h0000;
   wire [79:0] stim__payload;
+  wire [63:0] \stim__payload$148 ;
+  wire [19:0] \stim__payload$148.address ;
+  wire [7:0] \stim__payload$148.source ;
+  wire [31:0] \stim__payload$148.timestamp ;
+  (* enum_base_type = "AERType" *)
+  (* enum_value_0000 = "SPIKE" *)
+  (* enum_value_0001 = "STIM" *)
+  (* enum_value_0010 = "TICK" *)
+  (* enum_value_0011 = "OVERFLOW" *)
+  wire [3:0] \stim__payload$148.type ;
   wire [63:0] \stim__payload$149 ;
   wire [19:0] \stim__payload$149.address ;
   wire [7:0] \stim__payload$149.source ;
@@ -433,9 +451,11 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [31:0] \stim__payload.timestamp ;
   wire [15:0] \stim__payload.weight ;
   wire stim__ready;
-  wire \stim__ready$153 ;
+  wire \stim__ready$150 ;
+  wire \stim__ready$151 ;
   wire stim__valid;
-  wire \stim__valid$144 ;
+  wire \stim__valid$152 ;
+  wire \stim__valid$153 ;
   wire stim_lost;
   wire [9:0] table_write__addr;
   wire [36:0] table_write__data;
@@ -580,191 +600,183 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign st_r__data = _0_;
   assign \samples__valid$48  = samples__valid & enable;
   assign samples__ready = \samples__ready$50  & enable;
-  assign \$1  = ~ host__valid;
-  assign \$2  = ~ last_stim;
-  assign \$3  = \$1  | \$2 ;
-  assign \$4  = \stim__valid$144  & \$3 ;
-  assign sel_stim = locked ? lock_stim : \$4 ;
-  assign aer__valid = sel_stim ? \stim__valid$144  : host__valid;
-  assign \$5  = sel_stim ? \stim__payload$149  : host__payload;
-  assign \$6  = blk + 1'h1;
-  assign \$7  = \$6  >= aer_block_words;
-  assign \$8  = ~ sel_stim;
-  assign host__ready = aer__ready & \$8 ;
-  assign \stim__ready$153  = aer__ready & sel_stim;
   assign spikes__valid = host__valid & host__ready;
-  assign \$9  = lost - prev_lost;
-  assign \$10  = lost_due + \$9 [31:0];
-  assign \$11  = \$10  + stim_lost;
-  assign \$12  = \$11 [33:0] > 2'h3;
-  assign \$13  = \$12  ? 34'h000000003 : \$11 [33:0];
-  assign \$14  = samples__valid & samples__ready;
-  assign count__frames = \$14  & samples__payload[32];
-  assign \$15  = framing_errors - prev_framing_errors;
-  assign count__framing_errors = | \$15 [31:0];
-  assign \$16  = detections - prev_detections;
+  assign \$1  = lost - prev_lost;
+  assign \$2  = lost_due + \$1 [31:0];
+  assign \$3  = \$2  + stim_lost;
+  assign \$4  = \$3 [33:0] > 2'h3;
+  assign \$5  = \$4  ? 34'h000000003 : \$3 [33:0];
+  assign \$6  = samples__valid & samples__ready;
+  assign count__frames = \$6  & samples__payload[32];
+  assign \$7  = framing_errors - prev_framing_errors;
+  assign count__framing_errors = | \$7 [31:0];
+  assign \$8  = detections - prev_detections;
   assign count__aer_words = aer__valid & aer__ready;
   assign count__routed_entries = routed__valid & stim__ready;
-  assign \$17  = unmapped - prev_unmapped;
-  assign count__unmapped_words = | \$17 [31:0];
-  assign \$18  = clamp_pulse | clamp_duty;
-  assign count__safety_clamps = \$18  | clamp_lanes;
-  assign \$19  = spike_tap[0] | spike_tap[1];
-  assign \$20  = spike_tap[2] | spike_tap[3];
-  assign \$21  = spike_tap[4] | spike_tap[5];
-  assign \$22  = spike_tap[6] | spike_tap[7];
-  assign \$23  = spike_tap[8] | spike_tap[9];
-  assign \$24  = spike_tap[10] | spike_tap[11];
-  assign \$25  = spike_tap[12] | spike_tap[13];
-  assign \$26  = spike_tap[14] | spike_tap[15];
-  assign \$27  = spike_tap[16] | spike_tap[17];
-  assign \$28  = spike_tap[18] | spike_tap[19];
-  assign \$29  = spike_tap[20] | spike_tap[21];
-  assign \$30  = spike_tap[22] | spike_tap[23];
-  assign \$31  = spike_tap[24] | spike_tap[25];
-  assign \$32  = spike_tap[26] | spike_tap[27];
-  assign \$33  = spike_tap[28] | spike_tap[29];
-  assign \$34  = spike_tap[30] | spike_tap[31];
-  assign \$35  = spike_tap[32] | spike_tap[33];
-  assign \$36  = spike_tap[34] | spike_tap[35];
-  assign \$37  = spike_tap[36] | spike_tap[37];
-  assign \$38  = spike_tap[38] | spike_tap[39];
-  assign \$39  = spike_tap[40] | spike_tap[41];
-  assign \$40  = spike_tap[42] | spike_tap[43];
-  assign \$41  = spike_tap[44] | spike_tap[45];
-  assign \$42  = spike_tap[46] | spike_tap[47];
-  assign \$43  = spike_tap[48] | spike_tap[49];
-  assign \$44  = spike_tap[50] | spike_tap[51];
-  assign \$45  = spike_tap[52] | spike_tap[53];
-  assign \$46  = spike_tap[54] | spike_tap[55];
-  assign \$47  = spike_tap[56] | spike_tap[57];
-  assign \$48  = spike_tap[58] | spike_tap[59];
-  assign \$49  = spike_tap[60] | spike_tap[61];
-  assign \$50  = spike_tap[62] | spike_tap[63];
-  assign \$51  = spike_tap[0] | spike_tap[1];
-  assign \$52  = spike_tap[2] | spike_tap[3];
-  assign \$53  = spike_tap[4] | spike_tap[5];
-  assign \$54  = spike_tap[6] | spike_tap[7];
-  assign \$55  = spike_tap[8] | spike_tap[9];
-  assign \$56  = spike_tap[10] | spike_tap[11];
-  assign \$57  = spike_tap[12] | spike_tap[13];
-  assign \$58  = spike_tap[14] | spike_tap[15];
-  assign \$59  = spike_tap[16] | spike_tap[17];
-  assign \$60  = spike_tap[18] | spike_tap[19];
-  assign \$61  = spike_tap[20] | spike_tap[21];
-  assign \$62  = spike_tap[22] | spike_tap[23];
-  assign \$63  = spike_tap[24] | spike_tap[25];
-  assign \$64  = spike_tap[26] | spike_tap[27];
-  assign \$65  = spike_tap[28] | spike_tap[29];
-  assign \$66  = spike_tap[30] | spike_tap[31];
-  assign \$67  = spike_tap[32] | spike_tap[33];
-  assign \$68  = spike_tap[34] | spike_tap[35];
-  assign \$69  = spike_tap[36] | spike_tap[37];
-  assign \$70  = spike_tap[38] | spike_tap[39];
-  assign \$71  = spike_tap[40] | spike_tap[41];
-  assign \$72  = spike_tap[42] | spike_tap[43];
-  assign \$73  = spike_tap[44] | spike_tap[45];
-  assign \$74  = spike_tap[46] | spike_tap[47];
-  assign \$75  = spike_tap[48] | spike_tap[49];
-  assign \$76  = spike_tap[50] | spike_tap[51];
-  assign \$77  = spike_tap[52] | spike_tap[53];
-  assign \$78  = spike_tap[54] | spike_tap[55];
-  assign \$79  = spike_tap[56] | spike_tap[57];
-  assign \$80  = spike_tap[58] | spike_tap[59];
-  assign \$81  = spike_tap[60] | spike_tap[61];
-  assign \$82  = spike_tap[62] | spike_tap[63];
-  assign \$83  = ~ { \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
-  assign \$84  = \$83  + 1'h1;
-  assign \$85  = { 1'h0, \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19  } & \$84 ;
-  assign \$86  = | { \$85 [31], \$85 [29], \$85 [27], \$85 [25], \$85 [23], \$85 [21], \$85 [19], \$85 [17], \$85 [15], \$85 [13], \$85 [11], \$85 [9], \$85 [7], \$85 [5], \$85 [3], \$85 [1] };
-  assign \$87  = | { \$85 [31:30], \$85 [27:26], \$85 [23:22], \$85 [19:18], \$85 [15:14], \$85 [11:10], \$85 [7:6], \$85 [3:2] };
-  assign \$88  = | { \$85 [31:28], \$85 [23:20], \$85 [15:12], \$85 [7:4] };
-  assign \$89  = | { \$85 [31:24], \$85 [15:8] };
-  assign \$90  = | \$85 [31:16];
-  assign \$91  = spike_tap[0] | spike_tap[1];
-  assign \$92  = spike_tap[2] | spike_tap[3];
-  assign \$93  = spike_tap[4] | spike_tap[5];
-  assign \$94  = spike_tap[6] | spike_tap[7];
-  assign \$95  = spike_tap[8] | spike_tap[9];
-  assign \$96  = spike_tap[10] | spike_tap[11];
-  assign \$97  = spike_tap[12] | spike_tap[13];
-  assign \$98  = spike_tap[14] | spike_tap[15];
-  assign \$99  = spike_tap[16] | spike_tap[17];
-  assign \$100  = spike_tap[18] | spike_tap[19];
-  assign \$101  = spike_tap[20] | spike_tap[21];
-  assign \$102  = spike_tap[22] | spike_tap[23];
-  assign \$103  = spike_tap[24] | spike_tap[25];
-  assign \$104  = spike_tap[26] | spike_tap[27];
-  assign \$105  = spike_tap[28] | spike_tap[29];
-  assign \$106  = spike_tap[30] | spike_tap[31];
-  assign \$107  = spike_tap[32] | spike_tap[33];
-  assign \$108  = spike_tap[34] | spike_tap[35];
-  assign \$109  = spike_tap[36] | spike_tap[37];
-  assign \$110  = spike_tap[38] | spike_tap[39];
-  assign \$111  = spike_tap[40] | spike_tap[41];
-  assign \$112  = spike_tap[42] | spike_tap[43];
-  assign \$113  = spike_tap[44] | spike_tap[45];
-  assign \$114  = spike_tap[46] | spike_tap[47];
-  assign \$115  = spike_tap[48] | spike_tap[49];
-  assign \$116  = spike_tap[50] | spike_tap[51];
-  assign \$117  = spike_tap[52] | spike_tap[53];
-  assign \$118  = spike_tap[54] | spike_tap[55];
-  assign \$119  = spike_tap[56] | spike_tap[57];
-  assign \$120  = spike_tap[58] | spike_tap[59];
-  assign \$121  = spike_tap[60] | spike_tap[61];
-  assign \$122  = spike_tap[62] | spike_tap[63];
-  assign st_w__en = | { \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91  };
+  assign \$9  = unmapped - prev_unmapped;
+  assign count__unmapped_words = | \$9 [31:0];
+  assign \$10  = clamp_pulse | clamp_duty;
+  assign count__safety_clamps = \$10  | clamp_lanes;
+  assign \$11  = spike_tap[0] | spike_tap[1];
+  assign \$12  = spike_tap[2] | spike_tap[3];
+  assign \$13  = spike_tap[4] | spike_tap[5];
+  assign \$14  = spike_tap[6] | spike_tap[7];
+  assign \$15  = spike_tap[8] | spike_tap[9];
+  assign \$16  = spike_tap[10] | spike_tap[11];
+  assign \$17  = spike_tap[12] | spike_tap[13];
+  assign \$18  = spike_tap[14] | spike_tap[15];
+  assign \$19  = spike_tap[16] | spike_tap[17];
+  assign \$20  = spike_tap[18] | spike_tap[19];
+  assign \$21  = spike_tap[20] | spike_tap[21];
+  assign \$22  = spike_tap[22] | spike_tap[23];
+  assign \$23  = spike_tap[24] | spike_tap[25];
+  assign \$24  = spike_tap[26] | spike_tap[27];
+  assign \$25  = spike_tap[28] | spike_tap[29];
+  assign \$26  = spike_tap[30] | spike_tap[31];
+  assign \$27  = spike_tap[32] | spike_tap[33];
+  assign \$28  = spike_tap[34] | spike_tap[35];
+  assign \$29  = spike_tap[36] | spike_tap[37];
+  assign \$30  = spike_tap[38] | spike_tap[39];
+  assign \$31  = spike_tap[40] | spike_tap[41];
+  assign \$32  = spike_tap[42] | spike_tap[43];
+  assign \$33  = spike_tap[44] | spike_tap[45];
+  assign \$34  = spike_tap[46] | spike_tap[47];
+  assign \$35  = spike_tap[48] | spike_tap[49];
+  assign \$36  = spike_tap[50] | spike_tap[51];
+  assign \$37  = spike_tap[52] | spike_tap[53];
+  assign \$38  = spike_tap[54] | spike_tap[55];
+  assign \$39  = spike_tap[56] | spike_tap[57];
+  assign \$40  = spike_tap[58] | spike_tap[59];
+  assign \$41  = spike_tap[60] | spike_tap[61];
+  assign \$42  = spike_tap[62] | spike_tap[63];
+  assign \$43  = spike_tap[0] | spike_tap[1];
+  assign \$44  = spike_tap[2] | spike_tap[3];
+  assign \$45  = spike_tap[4] | spike_tap[5];
+  assign \$46  = spike_tap[6] | spike_tap[7];
+  assign \$47  = spike_tap[8] | spike_tap[9];
+  assign \$48  = spike_tap[10] | spike_tap[11];
+  assign \$49  = spike_tap[12] | spike_tap[13];
+  assign \$50  = spike_tap[14] | spike_tap[15];
+  assign \$51  = spike_tap[16] | spike_tap[17];
+  assign \$52  = spike_tap[18] | spike_tap[19];
+  assign \$53  = spike_tap[20] | spike_tap[21];
+  assign \$54  = spike_tap[22] | spike_tap[23];
+  assign \$55  = spike_tap[24] | spike_tap[25];
+  assign \$56  = spike_tap[26] | spike_tap[27];
+  assign \$57  = spike_tap[28] | spike_tap[29];
+  assign \$58  = spike_tap[30] | spike_tap[31];
+  assign \$59  = spike_tap[32] | spike_tap[33];
+  assign \$60  = spike_tap[34] | spike_tap[35];
+  assign \$61  = spike_tap[36] | spike_tap[37];
+  assign \$62  = spike_tap[38] | spike_tap[39];
+  assign \$63  = spike_tap[40] | spike_tap[41];
+  assign \$64  = spike_tap[42] | spike_tap[43];
+  assign \$65  = spike_tap[44] | spike_tap[45];
+  assign \$66  = spike_tap[46] | spike_tap[47];
+  assign \$67  = spike_tap[48] | spike_tap[49];
+  assign \$68  = spike_tap[50] | spike_tap[51];
+  assign \$69  = spike_tap[52] | spike_tap[53];
+  assign \$70  = spike_tap[54] | spike_tap[55];
+  assign \$71  = spike_tap[56] | spike_tap[57];
+  assign \$72  = spike_tap[58] | spike_tap[59];
+  assign \$73  = spike_tap[60] | spike_tap[61];
+  assign \$74  = spike_tap[62] | spike_tap[63];
+  assign \$75  = ~ { \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$76  = \$75  + 1'h1;
+  assign \$77  = { 1'h0, \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  } & \$76 ;
+  assign \$78  = | { \$77 [31], \$77 [29], \$77 [27], \$77 [25], \$77 [23], \$77 [21], \$77 [19], \$77 [17], \$77 [15], \$77 [13], \$77 [11], \$77 [9], \$77 [7], \$77 [5], \$77 [3], \$77 [1] };
+  assign \$79  = | { \$77 [31:30], \$77 [27:26], \$77 [23:22], \$77 [19:18], \$77 [15:14], \$77 [11:10], \$77 [7:6], \$77 [3:2] };
+  assign \$80  = | { \$77 [31:28], \$77 [23:20], \$77 [15:12], \$77 [7:4] };
+  assign \$81  = | { \$77 [31:24], \$77 [15:8] };
+  assign \$82  = | \$77 [31:16];
+  assign \$83  = spike_tap[0] | spike_tap[1];
+  assign \$84  = spike_tap[2] | spike_tap[3];
+  assign \$85  = spike_tap[4] | spike_tap[5];
+  assign \$86  = spike_tap[6] | spike_tap[7];
+  assign \$87  = spike_tap[8] | spike_tap[9];
+  assign \$88  = spike_tap[10] | spike_tap[11];
+  assign \$89  = spike_tap[12] | spike_tap[13];
+  assign \$90  = spike_tap[14] | spike_tap[15];
+  assign \$91  = spike_tap[16] | spike_tap[17];
+  assign \$92  = spike_tap[18] | spike_tap[19];
+  assign \$93  = spike_tap[20] | spike_tap[21];
+  assign \$94  = spike_tap[22] | spike_tap[23];
+  assign \$95  = spike_tap[24] | spike_tap[25];
+  assign \$96  = spike_tap[26] | spike_tap[27];
+  assign \$97  = spike_tap[28] | spike_tap[29];
+  assign \$98  = spike_tap[30] | spike_tap[31];
+  assign \$99  = spike_tap[32] | spike_tap[33];
+  assign \$100  = spike_tap[34] | spike_tap[35];
+  assign \$101  = spike_tap[36] | spike_tap[37];
+  assign \$102  = spike_tap[38] | spike_tap[39];
+  assign \$103  = spike_tap[40] | spike_tap[41];
+  assign \$104  = spike_tap[42] | spike_tap[43];
+  assign \$105  = spike_tap[44] | spike_tap[45];
+  assign \$106  = spike_tap[46] | spike_tap[47];
+  assign \$107  = spike_tap[48] | spike_tap[49];
+  assign \$108  = spike_tap[50] | spike_tap[51];
+  assign \$109  = spike_tap[52] | spike_tap[53];
+  assign \$110  = spike_tap[54] | spike_tap[55];
+  assign \$111  = spike_tap[56] | spike_tap[57];
+  assign \$112  = spike_tap[58] | spike_tap[59];
+  assign \$113  = spike_tap[60] | spike_tap[61];
+  assign \$114  = spike_tap[62] | spike_tap[63];
+  assign st_w__en = | { \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83  };
   assign led_bit = led >> lane;
-  assign \$123  = st_w__data - start;
-  assign elapsed = \$123 [15:0] + 2'h2;
+  assign \$115  = st_w__data - start;
+  assign elapsed = \$115 [15:0] + 2'h2;
   assign latency__valid = armed & led_bit;
-  assign \$124  = elapsed > 16'hffff;
-  assign \$125  = \$124  ? 17'h0ffff : elapsed;
-  assign \$126  = aer__valid & aer__ready;
-  assign \$127  = blk + 1'h1;
-  assign \$128  = aer__payload[64] ? 17'h00000 : \$127 ;
-  assign \$129  = \$11 [33:0] - \$13 [1:0];
-  assign \$300  = theta_select * 5'h10;
-  assign \$130  = theta >> \$300 ;
-  assign \$131  = st_w__data + 1'h1;
-  assign \$132  = fire_lane < 7'h40;
-  assign \$133  = count__stim_fires & \$132 ;
-  assign \$134  = pulse >> lane;
-  assign \$135  = ~ pulse_d;
-  assign \$136  = led_bit | \$135 ;
-  assign \$137  = pulse >> fire_lane[5:0];
+  assign \$116  = elapsed > 16'hffff;
+  assign \$117  = \$116  ? 17'h0ffff : elapsed;
+  assign \$118  = \$3 [33:0] - \$5 [1:0];
+  assign \$270  = theta_select * 5'h10;
+  assign \$119  = theta >> \$270 ;
+  assign \$120  = st_w__data + 1'h1;
+  assign \$121  = fire_lane < 7'h40;
+  assign \$122  = count__stim_fires & \$121 ;
+  assign \$123  = pulse >> lane;
+  assign \$124  = ~ pulse_d;
+  assign \$125  = led_bit | \$124 ;
+  assign \$126  = pulse >> fire_lane[5:0];
   always @(posedge clk)
-    locked <= \$138 ;
+    prev_framing_errors <= \$127 ;
   always @(posedge clk)
-    last_stim <= \$139 ;
+    prev_detections <= \$128 ;
   always @(posedge clk)
-    blk <= \$140 ;
+    prev_unmapped <= \$129 ;
   always @(posedge clk)
-    lock_stim <= \$141 ;
+    prev_lost <= \$130 ;
   always @(posedge clk)
-    prev_framing_errors <= \$142 ;
+    lost_due <= \$131 ;
   always @(posedge clk)
-    prev_detections <= \$143 ;
+    theta_value <= \$132 ;
   always @(posedge clk)
-    prev_unmapped <= \$144 ;
+    st_w__data <= \$133 ;
   always @(posedge clk)
-    prev_lost <= \$145 ;
+    stamp2 <= \$134 ;
   always @(posedge clk)
-    lost_due <= \$146 ;
+    pulse_d <= \$135 ;
   always @(posedge clk)
-    theta_value <= \$147 ;
+    armed <= \$136 ;
   always @(posedge clk)
-    st_w__data <= \$148 ;
+    lane <= \$137 ;
   always @(posedge clk)
-    stamp2 <= \$149 ;
-  always @(posedge clk)
-    pulse_d <= \$150 ;
-  always @(posedge clk)
-    armed <= \$151 ;
-  always @(posedge clk)
-    lane <= \$152 ;
-  always @(posedge clk)
-    start <= \$153 ;
+    start <= \$138 ;
+  \core.aer_merge  aer_merge (
+    .block_words(block_words),
+    .clk(clk),
+    .host__payload(host__payload),
+    .host__ready(host__ready),
+    .host__valid(host__valid),
+    .out__payload(aer__payload),
+    .out__ready(aer__ready),
+    .out__valid(aer__valid),
+    .restart(restart),
+    .rst(rst),
+    .stim__payload(\stim__payload$148 ),
+    .stim__ready(\stim__ready$150 ),
+    .stim__valid(\stim__valid$152 )
+  );
   \core.aer_path  aer_path (
     .clk(clk),
     .detections(detections),
@@ -786,7 +798,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .samples__payload(samples__payload),
     .samples__ready(\samples__ready$50 ),
     .samples__valid(\samples__valid$48 ),
-    .soft_reset(soft_reset),
+    .soft_reset(restart),
     .source(source),
     .spikes(spike_tap),
     .stim__payload(routed__payload),
@@ -801,14 +813,14 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .unmapped(unmapped)
   );
   \core.bank  bank (
-    .aer_block_words(aer_block_words),
+    .aer_block_words(block_words),
     .aer_source(source),
     .clk(clk),
     .count__aer_words(count__aer_words),
-    .count__detections(\$16 [1:0]),
+    .count__detections(\$8 [1:0]),
     .count__frames(count__frames),
     .count__framing_errors(count__framing_errors),
-    .count__overflows(\$13 [1:0]),
+    .count__overflows(\$5 [1:0]),
     .count__routed_entries(count__routed_entries),
     .count__safety_clamps(count__safety_clamps),
     .count__stim_fires(count__stim_fires),
@@ -827,7 +839,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .lane_codes__addr(code_wr__addr),
     .lane_codes__data(code_wr__data),
     .lane_codes__en(code_wr__en),
-    .latency__cycles(\$125 [15:0]),
+    .latency__cycles(\$117 [15:0]),
     .latency__valid(latency__valid),
     .leak_shift(leak_shift),
     .polarity__addr(polarity_write__addr),
@@ -864,7 +876,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .safety_max_duty(max_duty),
     .safety_max_lanes(max_lanes),
     .safety_max_pulse(max_pulse),
-    .soft_reset(soft_reset),
+    .soft_reset(restart),
     .theta__addr(theta_wr__addr),
     .theta__data(theta_wr__data),
     .theta__en(theta_wr__en),
@@ -895,7 +907,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$6386$0 (homeo_src__data),
+    .\port$6379$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -910,9 +922,9 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .spikes__valid(spikes__valid),
     .src_wr__addr(src_wr__addr),
     .src_wr__en(src_wr__en),
-    .stim__payload(\stim__payload$149 ),
-    .stim__ready(\stim__ready$153 ),
-    .stim__valid(\stim__valid$144 ),
+    .stim__payload(\stim__payload$148 ),
+    .stim__ready(\stim__ready$150 ),
+    .stim__valid(\stim__valid$152 ),
     .stim_lost(stim_lost),
     .target_wr__addr(target_wr__addr),
     .target_wr__data(target_wr__data),
@@ -927,170 +939,121 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = locked;
-    if (\$126 ) begin
-      \$138  = 1'h0;
-    end else if (aer__valid) begin
-      \$138  = 1'h1;
-    end
-    if (soft_reset) begin
-      \$138  = 1'h0;
+    \$127  = framing_errors;
+    if (restart) begin
+      \$127  = 32'd0;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$127  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = last_stim;
-    if (\$126 ) begin
-      \$139  = sel_stim;
+    \$128  = detections;
+    if (restart) begin
+      \$128  = 32'd0;
     end
     if (rst) begin
-      \$139  = 1'h0;
+      \$128  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = blk;
-    if (\$126 ) begin
-      \$140  = \$128 [15:0];
-    end
-    if (soft_reset) begin
-      \$140  = 16'h0000;
+    \$129  = unmapped;
+    if (restart) begin
+      \$129  = 32'd0;
     end
     if (rst) begin
-      \$140  = 16'h0000;
+      \$129  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = lock_stim;
-    if (\$126 ) begin
-    end else if (aer__valid) begin
-      \$141  = sel_stim;
+    \$130  = lost;
+    if (restart) begin
+      \$130  = 32'd0;
     end
     if (rst) begin
-      \$141  = 1'h0;
+      \$130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = framing_errors;
-    if (soft_reset) begin
-      \$142  = 32'd0;
-    end
+    \$131  = \$118 [32:0];
     if (rst) begin
-      \$142  = 32'd0;
+      \$131  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = detections;
-    if (soft_reset) begin
-      \$143  = 32'd0;
-    end
+    \$132  = \$119 ;
     if (rst) begin
-      \$143  = 32'd0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = unmapped;
-    if (soft_reset) begin
-      \$144  = 32'd0;
-    end
+    \$133  = \$120 [15:0];
     if (rst) begin
-      \$144  = 32'd0;
+      \$133  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = lost;
-    if (soft_reset) begin
-      \$145  = 32'd0;
-    end
+    \$134  = st_r__data;
     if (rst) begin
-      \$145  = 32'd0;
+      \$134  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \$129 [32:0];
-    if (rst) begin
-      \$146  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \$130 ;
-    if (rst) begin
-      \$147  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \$131 [15:0];
-    if (rst) begin
-      \$148  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = st_r__data;
-    if (rst) begin
-      \$149  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = pulse_d;
+    \$135  = pulse_d;
     if (armed) begin
-      \$150  = \$134 ;
-    end else if (\$133 ) begin
-      \$150  = \$137 ;
+      \$135  = \$123 ;
+    end else if (\$122 ) begin
+      \$135  = \$126 ;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = armed;
+    \$136  = armed;
     if (armed) begin
-      if (\$136 ) begin
-        \$151  = 1'h0;
+      if (\$125 ) begin
+        \$136  = 1'h0;
       end
-    end else if (\$133 ) begin
-      \$151  = 1'h1;
+    end else if (\$122 ) begin
+      \$136  = 1'h1;
     end
-    if (soft_reset) begin
-      \$151  = 1'h0;
+    if (restart) begin
+      \$136  = 1'h0;
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = lane;
+    \$137  = lane;
     if (armed) begin
-    end else if (\$133 ) begin
-      \$152  = fire_lane[5:0];
+    end else if (\$122 ) begin
+      \$137  = fire_lane[5:0];
     end
     if (rst) begin
-      \$152  = 6'h00;
+      \$137  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = start;
+    \$138  = start;
     if (armed) begin
-    end else if (\$133 ) begin
-      \$153  = stamp2;
+    end else if (\$122 ) begin
+      \$138  = stamp2;
     end
     if (rst) begin
-      \$153  = 16'h0000;
+      \$138  = 16'h0000;
     end
   end
   assign \s_axil__araddr$28  = s_axil__araddr;
@@ -1160,18 +1123,29 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign routed__ready = stim__ready;
   assign stim__valid = routed__valid;
   assign \led$141  = led;
+  assign \host__payload$143  = host__payload;
+  assign \host__ready$145  = host__ready;
+  assign \host__valid$147  = host__valid;
+  assign \stim__payload$149  = \stim__payload$148 ;
+  assign \stim__ready$151  = \stim__ready$150 ;
+  assign \stim__valid$153  = \stim__valid$152 ;
+  assign out__payload = aer__payload;
+  assign out__ready = aer__ready;
+  assign out__valid = aer__valid;
+  assign aer_block_words = block_words;
+  assign soft_reset = restart;
   assign spikes__payload = host__payload;
-  assign lost_total = \$11 [33:0];
-  assign lost_inc = \$13 [1:0];
-  assign count__detections = \$16 [1:0];
-  assign count__overflows = \$13 [1:0];
+  assign lost_total = \$3 [33:0];
+  assign lost_inc = \$5 [1:0];
+  assign count__detections = \$8 [1:0];
+  assign count__overflows = \$5 [1:0];
   assign fire = count__stim_fires;
   assign safety_duty_window = 20'hf4240;
-  assign probe_row_onehot = \$85 [31:0];
+  assign probe_row_onehot = \$77 [31:0];
   assign st_w__addr = probe_row_index;
   assign cyc = st_w__data;
   assign st_r__addr = routed__payload[33:29];
-  assign latency__cycles = \$125 [15:0];
+  assign latency__cycles = \$117 [15:0];
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -1204,10 +1178,24 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign \host__payload.source  = host__payload[27:20];
   assign \host__payload.type  = host__payload[31:28];
   assign \host__payload.timestamp  = host__payload[63:32];
-  assign \stim__payload$149.address  = \stim__payload$149 [19:0];
-  assign \stim__payload$149.source  = \stim__payload$149 [27:20];
-  assign \stim__payload$149.type  = \stim__payload$149 [31:28];
-  assign \stim__payload$149.timestamp  = \stim__payload$149 [63:32];
+  assign \host__payload$143.address  = host__payload[19:0];
+  assign \host__payload$143.source  = host__payload[27:20];
+  assign \host__payload$143.type  = host__payload[31:28];
+  assign \host__payload$143.timestamp  = host__payload[63:32];
+  assign \stim__payload$148.address  = \stim__payload$148 [19:0];
+  assign \stim__payload$148.source  = \stim__payload$148 [27:20];
+  assign \stim__payload$148.type  = \stim__payload$148 [31:28];
+  assign \stim__payload$148.timestamp  = \stim__payload$148 [63:32];
+  assign \stim__payload$149.address  = \stim__payload$148 [19:0];
+  assign \stim__payload$149.source  = \stim__payload$148 [27:20];
+  assign \stim__payload$149.type  = \stim__payload$148 [31:28];
+  assign \stim__payload$149.timestamp  = \stim__payload$148 [63:32];
+  assign \out__payload.data  = aer__payload[63:0];
+  assign \out__payload.data.address  = aer__payload[19:0];
+  assign \out__payload.data.source  = aer__payload[27:20];
+  assign \out__payload.data.type  = aer__payload[31:28];
+  assign \out__payload.data.timestamp  = aer__payload[63:32];
+  assign \out__payload.last  = aer__payload[64];
   assign \spikes__payload.address  = host__payload[19:0];
   assign \spikes__payload.source  = host__payload[27:20];
   assign \spikes__payload.type  = host__payload[31:28];
@@ -1276,17 +1264,183 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign \theta[61]  = theta[991:976];
   assign \theta[62]  = theta[1007:992];
   assign \theta[63]  = theta[1023:1008];
-  assign probe_row_index[4] = \$90 ;
-  assign probe_row_index[3] = \$89 ;
-  assign probe_row_index[2] = \$88 ;
-  assign probe_row_index[1] = \$87 ;
-  assign probe_row_index[0] = \$86 ;
-  assign aer__payload[64] = \$7 ;
-  assign aer__payload[63:0] = \$5 ;
+  assign probe_row_index[4] = \$82 ;
+  assign probe_row_index[3] = \$81 ;
+  assign probe_row_index[2] = \$80 ;
+  assign probe_row_index[1] = \$79 ;
+  assign probe_row_index[0] = \$78 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path (clk, rst, samples__valid, host__ready, samples__ready, stim__valid, soft_reset, refractory, source, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, fanout_write__en, fanout_write__addr, fanout_write__data, table_write__en, table_write__addr, table_write__data
+module \core.aer_merge (clk, rst, stim__payload, out__valid, host__ready, stim__ready, restart, block_words, host__valid, host__payload, stim__valid, out__payload, out__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire [16:0] \$10 ;
+  wire [16:0] \$11 ;
+  reg \$12 ;
+  reg \$13 ;
+  reg [15:0] \$14 ;
+  reg \$15 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire [63:0] \$5 ;
+  wire [16:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [15:0] blk = 16'h0000;
+  input [15:0] block_words;
+  wire [15:0] block_words;
+  input clk;
+  wire clk;
+  input [63:0] host__payload;
+  wire [63:0] host__payload;
+  wire [19:0] \host__payload.address ;
+  wire [7:0] \host__payload.source ;
+  wire [31:0] \host__payload.timestamp ;
+  (* enum_base_type = "AERType" *)
+  (* enum_value_0000 = "SPIKE" *)
+  (* enum_value_0001 = "STIM" *)
+  (* enum_value_0010 = "TICK" *)
+  (* enum_value_0011 = "OVERFLOW" *)
+  wire [3:0] \host__payload.type ;
+  output host__ready;
+  wire host__ready;
+  input host__valid;
+  wire host__valid;
+  reg last_stim = 1'h0;
+  reg lock_stim = 1'h0;
+  reg locked = 1'h0;
+  output [64:0] out__payload;
+  wire [64:0] out__payload;
+  wire [63:0] \out__payload.data ;
+  wire [19:0] \out__payload.data.address ;
+  wire [7:0] \out__payload.data.source ;
+  wire [31:0] \out__payload.data.timestamp ;
+  (* enum_base_type = "AERType" *)
+  (* enum_value_0000 = "SPIKE" *)
+  (* enum_value_0001 = "STIM" *)
+  (* enum_value_0010 = "TICK" *)
+  (* enum_value_0011 = "OVERFLOW" *)
+  wire [3:0] \out__payload.data.type ;
+  wire \out__payload.last ;
+  input out__ready;
+  wire out__ready;
+  output out__valid;
+  wire out__valid;
+  input restart;
+  wire restart;
+  input rst;
+  wire rst;
+  wire sel_stim;
+  input [63:0] stim__payload;
+  wire [63:0] stim__payload;
+  wire [19:0] \stim__payload.address ;
+  wire [7:0] \stim__payload.source ;
+  wire [31:0] \stim__payload.timestamp ;
+  (* enum_base_type = "AERType" *)
+  (* enum_value_0000 = "SPIKE" *)
+  (* enum_value_0001 = "STIM" *)
+  (* enum_value_0010 = "TICK" *)
+  (* enum_value_0011 = "OVERFLOW" *)
+  wire [3:0] \stim__payload.type ;
+  output stim__ready;
+  wire stim__ready;
+  input stim__valid;
+  wire stim__valid;
+  assign \$1  = ~ host__valid;
+  assign \$2  = ~ last_stim;
+  assign \$3  = \$1  | \$2 ;
+  assign \$4  = stim__valid & \$3 ;
+  assign sel_stim = locked ? lock_stim : \$4 ;
+  assign out__valid = sel_stim ? stim__valid : host__valid;
+  assign \$5  = sel_stim ? stim__payload : host__payload;
+  assign \$6  = blk + 1'h1;
+  assign \$7  = \$6  >= block_words;
+  assign \$8  = ~ sel_stim;
+  assign host__ready = out__ready & \$8 ;
+  assign stim__ready = out__ready & sel_stim;
+  assign \$9  = out__valid & out__ready;
+  assign \$10  = blk + 1'h1;
+  assign \$11  = out__payload[64] ? 17'h00000 : \$10 ;
+  always @(posedge clk)
+    locked <= \$12 ;
+  always @(posedge clk)
+    last_stim <= \$13 ;
+  always @(posedge clk)
+    blk <= \$14 ;
+  always @(posedge clk)
+    lock_stim <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$12  = locked;
+    if (\$9 ) begin
+      \$12  = 1'h0;
+    end else if (out__valid) begin
+      \$12  = 1'h1;
+    end
+    if (restart) begin
+      \$12  = 1'h0;
+    end
+    if (rst) begin
+      \$12  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$13  = last_stim;
+    if (\$9 ) begin
+      \$13  = sel_stim;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$14  = blk;
+    if (\$9 ) begin
+      \$14  = \$11 [15:0];
+    end
+    if (restart) begin
+      \$14  = 16'h0000;
+    end
+    if (rst) begin
+      \$14  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$15  = lock_stim;
+    if (\$9 ) begin
+    end else if (out__valid) begin
+      \$15  = sel_stim;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  assign \out__payload.data  = out__payload[63:0];
+  assign \out__payload.data.address  = out__payload[19:0];
+  assign \out__payload.data.source  = out__payload[27:20];
+  assign \out__payload.data.type  = out__payload[31:28];
+  assign \out__payload.data.timestamp  = out__payload[63:32];
+  assign \out__payload.last  = out__payload[64];
+  assign \host__payload.address  = host__payload[19:0];
+  assign \host__payload.source  = host__payload[27:20];
+  assign \host__payload.type  = host__payload[31:28];
+  assign \host__payload.timestamp  = host__payload[63:32];
+  assign \stim__payload.address  = stim__payload[19:0];
+  assign \stim__payload.source  = stim__payload[27:20];
+  assign \stim__payload.type  = stim__payload[31:28];
+  assign \stim__payload.timestamp  = stim__payload[63:32];
+  assign out__payload[64] = \$7 ;
+  assign out__payload[63:0] = \$5 ;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, host__ready, soft_reset, refractory, source, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, fanout_write__en, fanout_write__addr, fanout_write__data, table_write__en, table_write__addr, table_write__data
 , frame_tick, now, spikes, framing_errors, detections, lost, stim__payload, host__valid, host__payload, unmapped, stim__ready, samples__payload);
   wire [63:0] aer__payload;
   wire [63:0] \aer__payload$7 ;
@@ -1623,7 +1777,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_reset, refractory, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, frame_tick, frame, spikes, timestamp, frames, framing_errors, detections, samples__payload);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -2055,7 +2209,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   assign pol_w__en = \$5  & \$6 ;
   assign samples__ready = ~ sweeping;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     error = 1'h0;
     if (accept) begin
       if (samples__payload[32]) begin
@@ -2066,7 +2220,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez (pol_r__data[1:0])
       2'h0:
@@ -2080,7 +2234,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez (pol_r__data[3:2])
       2'h0:
@@ -2094,7 +2248,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     if (sweeping) begin
       st_w__addr = sweep_row;
@@ -2103,7 +2257,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     if (sweeping) begin
       st_w__data = 34'h000000000;
@@ -2112,7 +2266,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     if (sweeping) begin
       st_w__en = 1'h1;
@@ -2121,7 +2275,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$76  = 1'h0;
     if (accept) begin
       if (samples__payload[32]) begin
@@ -2136,7 +2290,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$77  = thr_r__addr;
     if (accept) begin
       if (samples__payload[32]) begin
@@ -2155,7 +2309,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$78  = discard;
     if (accept) begin
       if (samples__payload[32]) begin
@@ -2172,7 +2326,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$79  = frame;
     if (accept) begin
       if (samples__payload[32]) begin
@@ -2187,7 +2341,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$80  = process;
     if (soft_reset) begin
       \$80  = 1'h0;
@@ -2197,7 +2351,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$81  = thr_r__addr;
     if (soft_reset) begin
       \$81  = 5'h00;
@@ -2207,7 +2361,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$82  = samples__payload[31:0];
     if (soft_reset) begin
       \$82  = 32'd0;
@@ -2217,7 +2371,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$83  = frame;
     if (soft_reset) begin
       \$83  = 32'd0;
@@ -2227,7 +2381,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$84  = sweep_row;
     if (sweeping) begin
       \$84  = \$68 [4:0];
@@ -2240,7 +2394,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$85  = sweeping;
     if (sweeping) begin
       if (\$69 ) begin
@@ -2255,7 +2409,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$86  = \$72 [63:0];
     if (soft_reset) begin
       \$86  = 64'h0000000000000000;
@@ -2265,7 +2419,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$87  = s1_frame;
     if (soft_reset) begin
       \$87  = 32'd0;
@@ -2275,7 +2429,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$73 , 1'h0 })
       2'b1?:
@@ -2291,7 +2445,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$74 , 1'h0 })
       2'b1?:
@@ -2307,7 +2461,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$75 , 1'h0 })
       2'b1?:
@@ -2353,7 +2507,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes, timestamp, aer__valid, aer__payload, words, lost, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire [65:0] \$10 ;
   wire \$100 ;
@@ -4111,7 +4265,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   assign \$217  = now[15:14] != prev_tag;
   assign \$218  = now[15:14] - 2'h2;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (grant_idx[5:0])
       6'h00:
@@ -4245,7 +4399,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     reported = 1'h0;
     if (advance) begin
       if (\$690 ) begin
@@ -4256,7 +4410,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$706  = now[15:14];
     if (soft_reset) begin
       \$706  = 2'h0;
@@ -4266,7 +4420,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$707  = \$695 ;
     if (soft_reset) begin
       \$707  = 64'h0000000000000000;
@@ -4276,7 +4430,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$708  = stored0;
     if (store[0]) begin
       \$708  = timestamp[15:0];
@@ -4289,7 +4443,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$709  = stored1;
     if (store[1]) begin
       \$709  = timestamp[15:0];
@@ -4302,7 +4456,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$710  = stored2;
     if (store[2]) begin
       \$710  = timestamp[15:0];
@@ -4315,7 +4469,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$711  = stored3;
     if (store[3]) begin
       \$711  = timestamp[15:0];
@@ -4328,7 +4482,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$712  = stored4;
     if (store[4]) begin
       \$712  = timestamp[15:0];
@@ -4341,7 +4495,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$713  = stored5;
     if (store[5]) begin
       \$713  = timestamp[15:0];
@@ -4354,7 +4508,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$714  = stored6;
     if (store[6]) begin
       \$714  = timestamp[15:0];
@@ -4367,7 +4521,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$715  = stored7;
     if (store[7]) begin
       \$715  = timestamp[15:0];
@@ -4380,7 +4534,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$716  = stored8;
     if (store[8]) begin
       \$716  = timestamp[15:0];
@@ -4393,7 +4547,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$717  = stored9;
     if (store[9]) begin
       \$717  = timestamp[15:0];
@@ -4406,7 +4560,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$718  = stored10;
     if (store[10]) begin
       \$718  = timestamp[15:0];
@@ -4419,7 +4573,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$719  = stored11;
     if (store[11]) begin
       \$719  = timestamp[15:0];
@@ -4432,7 +4586,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$720  = stored12;
     if (store[12]) begin
       \$720  = timestamp[15:0];
@@ -4445,7 +4599,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$721  = stored13;
     if (store[13]) begin
       \$721  = timestamp[15:0];
@@ -4458,7 +4612,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$722  = stored14;
     if (store[14]) begin
       \$722  = timestamp[15:0];
@@ -4471,7 +4625,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$723  = stored15;
     if (store[15]) begin
       \$723  = timestamp[15:0];
@@ -4484,7 +4638,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$724  = stored16;
     if (store[16]) begin
       \$724  = timestamp[15:0];
@@ -4497,7 +4651,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$725  = stored17;
     if (store[17]) begin
       \$725  = timestamp[15:0];
@@ -4510,7 +4664,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$726  = stored18;
     if (store[18]) begin
       \$726  = timestamp[15:0];
@@ -4523,7 +4677,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$727  = stored19;
     if (store[19]) begin
       \$727  = timestamp[15:0];
@@ -4536,7 +4690,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$728  = stored20;
     if (store[20]) begin
       \$728  = timestamp[15:0];
@@ -4549,7 +4703,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$729  = stored21;
     if (store[21]) begin
       \$729  = timestamp[15:0];
@@ -4562,7 +4716,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$730  = stored22;
     if (store[22]) begin
       \$730  = timestamp[15:0];
@@ -4575,7 +4729,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$731  = stored23;
     if (store[23]) begin
       \$731  = timestamp[15:0];
@@ -4588,7 +4742,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$732  = stored24;
     if (store[24]) begin
       \$732  = timestamp[15:0];
@@ -4601,7 +4755,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$733  = stored25;
     if (store[25]) begin
       \$733  = timestamp[15:0];
@@ -4614,7 +4768,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$734  = stored26;
     if (store[26]) begin
       \$734  = timestamp[15:0];
@@ -4627,7 +4781,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$735  = stored27;
     if (store[27]) begin
       \$735  = timestamp[15:0];
@@ -4640,7 +4794,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$736  = stored28;
     if (store[28]) begin
       \$736  = timestamp[15:0];
@@ -4653,7 +4807,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$737  = stored29;
     if (store[29]) begin
       \$737  = timestamp[15:0];
@@ -4666,7 +4820,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$738  = stored30;
     if (store[30]) begin
       \$738  = timestamp[15:0];
@@ -4679,7 +4833,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$739  = stored31;
     if (store[31]) begin
       \$739  = timestamp[15:0];
@@ -4692,7 +4846,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$740  = stored32;
     if (store[32]) begin
       \$740  = timestamp[15:0];
@@ -4705,7 +4859,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$741  = stored33;
     if (store[33]) begin
       \$741  = timestamp[15:0];
@@ -4718,7 +4872,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$742  = stored34;
     if (store[34]) begin
       \$742  = timestamp[15:0];
@@ -4731,7 +4885,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$743  = stored35;
     if (store[35]) begin
       \$743  = timestamp[15:0];
@@ -4744,7 +4898,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$744  = stored36;
     if (store[36]) begin
       \$744  = timestamp[15:0];
@@ -4757,7 +4911,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$745  = stored37;
     if (store[37]) begin
       \$745  = timestamp[15:0];
@@ -4770,7 +4924,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$746  = stored38;
     if (store[38]) begin
       \$746  = timestamp[15:0];
@@ -4783,7 +4937,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$747  = stored39;
     if (store[39]) begin
       \$747  = timestamp[15:0];
@@ -4796,7 +4950,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$748  = stored40;
     if (store[40]) begin
       \$748  = timestamp[15:0];
@@ -4809,7 +4963,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$749  = stored41;
     if (store[41]) begin
       \$749  = timestamp[15:0];
@@ -4822,7 +4976,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$750  = stored42;
     if (store[42]) begin
       \$750  = timestamp[15:0];
@@ -4835,7 +4989,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$751  = stored43;
     if (store[43]) begin
       \$751  = timestamp[15:0];
@@ -4848,7 +5002,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$752  = stored44;
     if (store[44]) begin
       \$752  = timestamp[15:0];
@@ -4861,7 +5015,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$753  = stored45;
     if (store[45]) begin
       \$753  = timestamp[15:0];
@@ -4874,7 +5028,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$754  = stored46;
     if (store[46]) begin
       \$754  = timestamp[15:0];
@@ -4887,7 +5041,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$755  = stored47;
     if (store[47]) begin
       \$755  = timestamp[15:0];
@@ -4900,7 +5054,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$756  = stored48;
     if (store[48]) begin
       \$756  = timestamp[15:0];
@@ -4913,7 +5067,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$757  = stored49;
     if (store[49]) begin
       \$757  = timestamp[15:0];
@@ -4926,7 +5080,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$758  = stored50;
     if (store[50]) begin
       \$758  = timestamp[15:0];
@@ -4939,7 +5093,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$759  = stored51;
     if (store[51]) begin
       \$759  = timestamp[15:0];
@@ -4952,7 +5106,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$760  = stored52;
     if (store[52]) begin
       \$760  = timestamp[15:0];
@@ -4965,7 +5119,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$761  = stored53;
     if (store[53]) begin
       \$761  = timestamp[15:0];
@@ -4978,7 +5132,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$762  = stored54;
     if (store[54]) begin
       \$762  = timestamp[15:0];
@@ -4991,7 +5145,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$763  = stored55;
     if (store[55]) begin
       \$763  = timestamp[15:0];
@@ -5004,7 +5158,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$764  = stored56;
     if (store[56]) begin
       \$764  = timestamp[15:0];
@@ -5017,7 +5171,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$765  = stored57;
     if (store[57]) begin
       \$765  = timestamp[15:0];
@@ -5030,7 +5184,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$766  = stored58;
     if (store[58]) begin
       \$766  = timestamp[15:0];
@@ -5043,7 +5197,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$767  = stored59;
     if (store[59]) begin
       \$767  = timestamp[15:0];
@@ -5056,7 +5210,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$768  = stored60;
     if (store[60]) begin
       \$768  = timestamp[15:0];
@@ -5069,7 +5223,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$769  = stored61;
     if (store[61]) begin
       \$769  = timestamp[15:0];
@@ -5082,7 +5236,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$770  = stored62;
     if (store[62]) begin
       \$770  = timestamp[15:0];
@@ -5095,7 +5249,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$771  = stored63;
     if (store[63]) begin
       \$771  = timestamp[15:0];
@@ -5108,7 +5262,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$772  = aer__valid;
     if (advance) begin
       \$772  = \$696 ;
@@ -5121,7 +5275,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$773  = aer__payload;
     if (advance) begin
       if (\$697 ) begin
@@ -5146,7 +5300,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$774  = ptr;
     if (advance) begin
       if (\$697 ) begin
@@ -5161,7 +5315,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$775  = \$703 [19:0];
     if (soft_reset) begin
       \$775  = 20'h00000;
@@ -5171,7 +5325,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$704 , 1'h0 })
       2'b1?:
@@ -5187,7 +5341,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$705 , 1'h0 })
       2'b1?:
@@ -5232,8 +5386,8 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_reset, \port__en$10 , \port__addr$6 , \port__data$8 , port__en, port__addr, port__data, aer__valid, aer__payload, stim__payload, host__valid, host__payload, routed, unmapped, stim__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_reset, \port__en$10 , \port__addr$6 , \port__data$8 , port__en, port__addr, port__data, aer__valid, aer__payload, stim__payload, host__valid, host__payload, routed, unmapped, stim__ready, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -6663,7 +6817,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
   assign \$3  = ~ p_valid;
   assign \$4  = ! rd__data[0];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     rd__en = 1'h0;
     if (\$32 ) begin
       rd__en = 1'h1;
@@ -6672,7 +6826,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     rd__addr = 10'h000;
     if (\$32 ) begin
       rd__addr = \$41 [9:0];
@@ -6681,7 +6835,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$86  = rem;
     if (\$64 ) begin
       \$86  = \$72 [4:0];
@@ -6696,7 +6850,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$87  = j;
     if (\$64 ) begin
       \$87  = \$73 [4:0];
@@ -6711,7 +6865,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$88  = p_valid;
     if (\$64 ) begin
       \$88  = 1'h1;
@@ -6728,7 +6882,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$89  = p_word;
     if (\$64 ) begin
       \$89  = busy;
@@ -6743,7 +6897,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$90  = busy;
     if (\$64 ) begin
     end else if (routable) begin
@@ -6757,7 +6911,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$91  = host__valid;
     if (\$75 ) begin
       \$91  = 1'h1;
@@ -6774,7 +6928,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$92  = host__payload;
     if (\$75 ) begin
       \$92  = aer__payload;
@@ -6792,7 +6946,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$84 , 1'h0 })
       2'b1?:
@@ -6808,7 +6962,7 @@ module \core.aer_path.router (rst, host__ready, stim__valid, aer__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$85 , 1'h0 })
       2'b1?:
@@ -6873,7 +7027,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
 , s_axil__wready, s_axil__arready, theta_value, s_axil__bvalid, s_axil__bresp, s_axil__rvalid, s_axil__rdata, s_axil__rresp, enable, homeo_enable, soft_reset, theta_select, refractory, aer_source, aer_block_words, leak_shift, homeo_window, homeo_gain, homeo_shift, theta_min, theta_max
 , safety_max_pulse, safety_max_duty, safety_max_lanes, thresholds__en, thresholds__addr, thresholds__data, polarity__en, polarity__addr, polarity__data, route_count__en, route_count__addr, route_count__data, routes__en, routes__addr, routes__data, theta__en, theta__addr, theta__data, homeo_src__en, homeo_src__addr, homeo_src__data
 , homeo_target__en, homeo_target__addr, homeo_target__data, lane_codes__en, lane_codes__addr, lane_codes__data, pulse_lengths__en, pulse_lengths__addr, pulse_lengths__data, count__stim_fires, s_axil__awaddr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -7979,7 +8133,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   always @(posedge clk)
     pulse_lengths__data <= \$410 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (s_axil__araddr[14:2])
       13'h0000:
@@ -8059,7 +8213,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (s_axil__araddr[14:2])
       13'h0000:
@@ -8139,7 +8293,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$339  = aw_held;
     if (\$204 ) begin
       \$339  = 1'h1;
@@ -8152,7 +8306,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$340  = aw_word;
     if (\$204 ) begin
       \$340  = s_axil__awaddr[14:2];
@@ -8162,7 +8316,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$341  = w_held;
     if (\$205 ) begin
       \$341  = 1'h1;
@@ -8175,7 +8329,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$342  = w_data;
     if (\$205 ) begin
       \$342  = s_axil__wdata;
@@ -8185,7 +8339,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$343  = w_strb;
     if (\$205 ) begin
       \$343  = s_axil__wstrb;
@@ -8195,7 +8349,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$344  = s_axil__bvalid;
     if (\$206 ) begin
       \$344  = 1'h0;
@@ -8208,7 +8362,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$345  = s_axil__bresp;
     if (do_write) begin
       \$345  = \$207 ;
@@ -8218,7 +8372,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$346  = s_axil__rvalid;
     if (\$208 ) begin
       \$346  = 1'h0;
@@ -8231,7 +8385,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$347  = s_axil__rdata;
     if (\$209 ) begin
       \$347  = read_value;
@@ -8241,7 +8395,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$348  = s_axil__rresp;
     if (\$209 ) begin
       \$348  = \$210 ;
@@ -8251,7 +8405,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$349  = enable;
     if (hit_control) begin
       \$349  = \$213 [0];
@@ -8261,7 +8415,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$350  = homeo_enable;
     if (hit_control) begin
       \$350  = \$216 [1];
@@ -8271,49 +8425,49 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$351  = fire_soft_reset;
     if (rst) begin
       \$351  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$352  = fire_clear_counters;
     if (rst) begin
       \$352  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$353  = \$221 ;
     if (rst) begin
       \$353  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$354  = \$226 ;
     if (rst) begin
       \$354  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$355  = \$231 ;
     if (rst) begin
       \$355  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$356  = \$236 ;
     if (rst) begin
       \$356  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$357  = scratch;
     if (hit_scratch) begin
       \$357  = \$239 ;
@@ -8323,7 +8477,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$358  = theta_select;
     if (hit_theta_select) begin
       \$358  = \$242 [5:0];
@@ -8333,7 +8487,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$359  = { 31'h00000000, count__frames };
@@ -8345,7 +8499,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$360  = { 31'h00000000, count__framing_errors };
@@ -8357,7 +8511,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$361  = { 30'h00000000, count__detections };
@@ -8369,7 +8523,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$362  = { 31'h00000000, count__aer_words };
@@ -8381,7 +8535,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$363  = { 30'h00000000, count__overflows };
@@ -8393,7 +8547,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$364  = { 31'h00000000, count__routed_entries };
@@ -8405,7 +8559,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$365  = { 31'h00000000, count__unmapped_words };
@@ -8417,7 +8571,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$366  = { 31'h00000000, count__stim_fires };
@@ -8429,7 +8583,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$367  = { 31'h00000000, count__safety_clamps };
@@ -8441,7 +8595,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$368  = { 31'h00000000, latency__valid };
@@ -8453,7 +8607,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$369  = latency_last;
     if (fire_clear_counters) begin
       \$369  = \$253 ;
@@ -8465,7 +8619,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$370  = latency_max;
     if (fire_clear_counters) begin
       \$370  = \$254 ;
@@ -8477,7 +8631,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$371  = refractory;
     if (hit_refractory) begin
       \$371  = \$259 [15:0];
@@ -8487,7 +8641,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$372  = aer_source;
     if (hit_aer_source) begin
       \$372  = \$262 [7:0];
@@ -8497,7 +8651,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$373  = aer_block_words;
     if (hit_aer_block_words) begin
       \$373  = \$265 [15:0];
@@ -8507,7 +8661,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$374  = leak_shift;
     if (hit_leak_shift) begin
       \$374  = \$268 [3:0];
@@ -8517,7 +8671,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$375  = homeo_window;
     if (hit_homeo_window) begin
       \$375  = \$271 [23:0];
@@ -8527,7 +8681,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$376  = homeo_gain;
     if (hit_homeo_gain) begin
       \$376  = \$274 [16:0];
@@ -8537,7 +8691,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$377  = homeo_shift;
     if (hit_homeo_shift) begin
       \$377  = \$277 [5:0];
@@ -8547,7 +8701,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$378  = theta_min;
     if (hit_theta_min) begin
       \$378  = \$280 [15:0];
@@ -8557,7 +8711,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$379  = theta_max;
     if (hit_theta_max) begin
       \$379  = \$283 [15:0];
@@ -8567,7 +8721,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$380  = safety_max_pulse;
     if (hit_safety_max_pulse) begin
       \$380  = \$286 [19:0];
@@ -8577,7 +8731,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$381  = safety_max_duty;
     if (hit_safety_max_duty) begin
       \$381  = \$289 [19:0];
@@ -8587,7 +8741,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$382  = safety_max_lanes;
     if (hit_safety_max_lanes) begin
       \$382  = \$292 [6:0];
@@ -8597,7 +8751,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$383  = 1'h0;
     if (\$296 ) begin
       if (\$297 ) begin
@@ -8609,7 +8763,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$384  = thresholds__addr;
     if (\$296 ) begin
       if (\$297 ) begin
@@ -8621,7 +8775,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$385  = thresholds__data;
     if (\$296 ) begin
       if (\$297 ) begin
@@ -8633,7 +8787,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$386  = 1'h0;
     if (\$301 ) begin
       if (\$302 ) begin
@@ -8645,7 +8799,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$387  = polarity__addr;
     if (\$301 ) begin
       if (\$302 ) begin
@@ -8657,7 +8811,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$388  = polarity__data;
     if (\$301 ) begin
       if (\$302 ) begin
@@ -8669,7 +8823,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$389  = 1'h0;
     if (\$306 ) begin
       if (\$307 ) begin
@@ -8681,7 +8835,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$390  = route_count__addr;
     if (\$306 ) begin
       if (\$307 ) begin
@@ -8693,7 +8847,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$391  = route_count__data;
     if (\$306 ) begin
       if (\$307 ) begin
@@ -8705,7 +8859,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$392  = 1'h0;
     if (\$311 ) begin
       if (\$313 ) begin
@@ -8717,7 +8871,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$393  = routes_word0;
     if (\$311 ) begin
       if (\$312 ) begin
@@ -8729,7 +8883,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$394  = routes__addr;
     if (\$311 ) begin
       if (\$313 ) begin
@@ -8741,7 +8895,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$395  = routes__data;
     if (\$311 ) begin
       if (\$313 ) begin
@@ -8755,7 +8909,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$396  = 1'h0;
     if (\$317 ) begin
       if (\$318 ) begin
@@ -8767,7 +8921,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$397  = theta__addr;
     if (\$317 ) begin
       if (\$318 ) begin
@@ -8779,7 +8933,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$398  = theta__data;
     if (\$317 ) begin
       if (\$318 ) begin
@@ -8791,7 +8945,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$399  = 1'h0;
     if (\$322 ) begin
       if (\$323 ) begin
@@ -8803,7 +8957,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$400  = homeo_src__addr;
     if (\$322 ) begin
       if (\$323 ) begin
@@ -8815,7 +8969,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$401  = homeo_src__data;
     if (\$322 ) begin
       if (\$323 ) begin
@@ -8827,7 +8981,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$402  = 1'h0;
     if (\$327 ) begin
       if (\$328 ) begin
@@ -8839,7 +8993,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$403  = homeo_target__addr;
     if (\$327 ) begin
       if (\$328 ) begin
@@ -8851,7 +9005,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$404  = homeo_target__data;
     if (\$327 ) begin
       if (\$328 ) begin
@@ -8863,7 +9017,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$405  = 1'h0;
     if (\$332 ) begin
       if (\$333 ) begin
@@ -8875,7 +9029,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$406  = lane_codes__addr;
     if (\$332 ) begin
       if (\$333 ) begin
@@ -8887,7 +9041,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$407  = lane_codes__data;
     if (\$332 ) begin
       if (\$333 ) begin
@@ -8899,7 +9053,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$408  = 1'h0;
     if (\$337 ) begin
       if (\$338 ) begin
@@ -8911,7 +9065,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$409  = pulse_lengths__addr;
     if (\$337 ) begin
       if (\$338 ) begin
@@ -8923,7 +9077,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$410  = pulse_lengths__data;
     if (\$337 ) begin
       if (\$338 ) begin
@@ -9026,8 +9180,8 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path (rst, stim__ready, spikes__valid, routed__valid, stim__payload, enable, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, src_wr__addr
-, \port$6386$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, theta, routed__ready, fire, fire_lane, stim_lost, pulse, stim__valid
+module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__ready, enable, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, src_wr__addr
+, \port$6379$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, theta, routed__ready, fire, fire_lane, stim_lost, pulse, stim__valid
 , led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire \$1 ;
   wire \$10 ;
@@ -9155,8 +9309,8 @@ module \core.stim_path (rst, stim__ready, spikes__valid, routed__valid, stim__pa
   wire [19:0] \max_pulse$93 ;
   wire overrun;
   wire \overrun$73 ;
-  input [5:0] \port$6386$0 ;
-  wire [5:0] \port$6386$0 ;
+  input [5:0] \port$6379$0 ;
+  wire [5:0] \port$6379$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$27 ;
@@ -9490,7 +9644,7 @@ module \core.stim_path (rst, stim__ready, spikes__valid, routed__valid, stim__pa
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$6386$0 (\port$6386$0 ),
+    .\port$6379$0 (\port$6379$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -9514,70 +9668,70 @@ module \core.stim_path (rst, stim__ready, spikes__valid, routed__valid, stim__pa
     .code_wr__addr(code_wr__addr),
     .code_wr__data(code_wr__data),
     .code_wr__en(code_wr__en),
-    .\port$2235$0 (\$1 ),
-    .\port$2236$0 (\$2 ),
-    .\port$2237$0 (\$3 ),
-    .\port$2238$0 (\$4 ),
-    .\port$2239$0 (\$5 ),
-    .\port$2240$0 (\$6 ),
-    .\port$2241$0 (\$7 ),
-    .\port$2242$0 (\$8 ),
-    .\port$2243$0 (\$9 ),
-    .\port$2244$0 (\$10 ),
-    .\port$2245$0 (\$11 ),
-    .\port$2246$0 (\$12 ),
-    .\port$2247$0 (\$13 ),
-    .\port$2248$0 (\$14 ),
-    .\port$2249$0 (\$15 ),
-    .\port$2250$0 (\$16 ),
-    .\port$2251$0 (\$17 ),
-    .\port$2252$0 (\$18 ),
-    .\port$2253$0 (\$19 ),
-    .\port$2254$0 (\$20 ),
-    .\port$2255$0 (\$21 ),
-    .\port$2256$0 (\$22 ),
-    .\port$2257$0 (\$23 ),
-    .\port$2258$0 (\$24 ),
-    .\port$2259$0 (\$25 ),
-    .\port$2260$0 (\$26 ),
-    .\port$2261$0 (\$27 ),
-    .\port$2262$0 (\$28 ),
-    .\port$2263$0 (\$29 ),
-    .\port$2264$0 (\$30 ),
-    .\port$2265$0 (\$31 ),
-    .\port$2266$0 (\$32 ),
-    .\port$2267$0 (\$33 ),
-    .\port$2268$0 (\$34 ),
-    .\port$2269$0 (\$35 ),
-    .\port$2270$0 (\$36 ),
-    .\port$2271$0 (\$37 ),
-    .\port$2272$0 (\$38 ),
-    .\port$2273$0 (\$39 ),
-    .\port$2274$0 (\$40 ),
-    .\port$2275$0 (\$41 ),
-    .\port$2276$0 (\$42 ),
-    .\port$2277$0 (\$43 ),
-    .\port$2278$0 (\$44 ),
-    .\port$2279$0 (\$45 ),
-    .\port$2280$0 (\$46 ),
-    .\port$2281$0 (\$47 ),
-    .\port$2282$0 (\$48 ),
-    .\port$2283$0 (\$49 ),
-    .\port$2284$0 (\$50 ),
-    .\port$2285$0 (\$51 ),
-    .\port$2286$0 (\$52 ),
-    .\port$2287$0 (\$53 ),
-    .\port$2288$0 (\$54 ),
-    .\port$2289$0 (\$55 ),
-    .\port$2290$0 (\$56 ),
-    .\port$2291$0 (\$57 ),
-    .\port$2292$0 (\$58 ),
-    .\port$2293$0 (\$59 ),
-    .\port$2294$0 (\$60 ),
-    .\port$2295$0 (\$61 ),
-    .\port$2296$0 (\$62 ),
-    .\port$2297$0 (\$63 ),
-    .\port$2298$0 (\$64 ),
+    .\port$2217$0 (\$1 ),
+    .\port$2218$0 (\$2 ),
+    .\port$2219$0 (\$3 ),
+    .\port$2220$0 (\$4 ),
+    .\port$2221$0 (\$5 ),
+    .\port$2222$0 (\$6 ),
+    .\port$2223$0 (\$7 ),
+    .\port$2224$0 (\$8 ),
+    .\port$2225$0 (\$9 ),
+    .\port$2226$0 (\$10 ),
+    .\port$2227$0 (\$11 ),
+    .\port$2228$0 (\$12 ),
+    .\port$2229$0 (\$13 ),
+    .\port$2230$0 (\$14 ),
+    .\port$2231$0 (\$15 ),
+    .\port$2232$0 (\$16 ),
+    .\port$2233$0 (\$17 ),
+    .\port$2234$0 (\$18 ),
+    .\port$2235$0 (\$19 ),
+    .\port$2236$0 (\$20 ),
+    .\port$2237$0 (\$21 ),
+    .\port$2238$0 (\$22 ),
+    .\port$2239$0 (\$23 ),
+    .\port$2240$0 (\$24 ),
+    .\port$2241$0 (\$25 ),
+    .\port$2242$0 (\$26 ),
+    .\port$2243$0 (\$27 ),
+    .\port$2244$0 (\$28 ),
+    .\port$2245$0 (\$29 ),
+    .\port$2246$0 (\$30 ),
+    .\port$2247$0 (\$31 ),
+    .\port$2248$0 (\$32 ),
+    .\port$2249$0 (\$33 ),
+    .\port$2250$0 (\$34 ),
+    .\port$2251$0 (\$35 ),
+    .\port$2252$0 (\$36 ),
+    .\port$2253$0 (\$37 ),
+    .\port$2254$0 (\$38 ),
+    .\port$2255$0 (\$39 ),
+    .\port$2256$0 (\$40 ),
+    .\port$2257$0 (\$41 ),
+    .\port$2258$0 (\$42 ),
+    .\port$2259$0 (\$43 ),
+    .\port$2260$0 (\$44 ),
+    .\port$2261$0 (\$45 ),
+    .\port$2262$0 (\$46 ),
+    .\port$2263$0 (\$47 ),
+    .\port$2264$0 (\$48 ),
+    .\port$2265$0 (\$49 ),
+    .\port$2266$0 (\$50 ),
+    .\port$2267$0 (\$51 ),
+    .\port$2268$0 (\$52 ),
+    .\port$2269$0 (\$53 ),
+    .\port$2270$0 (\$54 ),
+    .\port$2271$0 (\$55 ),
+    .\port$2272$0 (\$56 ),
+    .\port$2273$0 (\$57 ),
+    .\port$2274$0 (\$58 ),
+    .\port$2275$0 (\$59 ),
+    .\port$2276$0 (\$60 ),
+    .\port$2277$0 (\$61 ),
+    .\port$2278$0 (\$62 ),
+    .\port$2279$0 (\$63 ),
+    .\port$2280$0 (\$64 ),
     .rst(rst)
   );
   \core.stim_path.safety  safety (
@@ -9589,70 +9743,70 @@ module \core.stim_path (rst, stim__ready, spikes__valid, routed__valid, stim__pa
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$2235$0 (\$1 ),
-    .\port$2236$0 (\$2 ),
-    .\port$2237$0 (\$3 ),
-    .\port$2238$0 (\$4 ),
-    .\port$2239$0 (\$5 ),
-    .\port$2240$0 (\$6 ),
-    .\port$2241$0 (\$7 ),
-    .\port$2242$0 (\$8 ),
-    .\port$2243$0 (\$9 ),
-    .\port$2244$0 (\$10 ),
-    .\port$2245$0 (\$11 ),
-    .\port$2246$0 (\$12 ),
-    .\port$2247$0 (\$13 ),
-    .\port$2248$0 (\$14 ),
-    .\port$2249$0 (\$15 ),
-    .\port$2250$0 (\$16 ),
-    .\port$2251$0 (\$17 ),
-    .\port$2252$0 (\$18 ),
-    .\port$2253$0 (\$19 ),
-    .\port$2254$0 (\$20 ),
-    .\port$2255$0 (\$21 ),
-    .\port$2256$0 (\$22 ),
-    .\port$2257$0 (\$23 ),
-    .\port$2258$0 (\$24 ),
-    .\port$2259$0 (\$25 ),
-    .\port$2260$0 (\$26 ),
-    .\port$2261$0 (\$27 ),
-    .\port$2262$0 (\$28 ),
-    .\port$2263$0 (\$29 ),
-    .\port$2264$0 (\$30 ),
-    .\port$2265$0 (\$31 ),
-    .\port$2266$0 (\$32 ),
-    .\port$2267$0 (\$33 ),
-    .\port$2268$0 (\$34 ),
-    .\port$2269$0 (\$35 ),
-    .\port$2270$0 (\$36 ),
-    .\port$2271$0 (\$37 ),
-    .\port$2272$0 (\$38 ),
-    .\port$2273$0 (\$39 ),
-    .\port$2274$0 (\$40 ),
-    .\port$2275$0 (\$41 ),
-    .\port$2276$0 (\$42 ),
-    .\port$2277$0 (\$43 ),
-    .\port$2278$0 (\$44 ),
-    .\port$2279$0 (\$45 ),
-    .\port$2280$0 (\$46 ),
-    .\port$2281$0 (\$47 ),
-    .\port$2282$0 (\$48 ),
-    .\port$2283$0 (\$49 ),
-    .\port$2284$0 (\$50 ),
-    .\port$2285$0 (\$51 ),
-    .\port$2286$0 (\$52 ),
-    .\port$2287$0 (\$53 ),
-    .\port$2288$0 (\$54 ),
-    .\port$2289$0 (\$55 ),
-    .\port$2290$0 (\$56 ),
-    .\port$2291$0 (\$57 ),
-    .\port$2292$0 (\$58 ),
-    .\port$2293$0 (\$59 ),
-    .\port$2294$0 (\$60 ),
-    .\port$2295$0 (\$61 ),
-    .\port$2296$0 (\$62 ),
-    .\port$2297$0 (\$63 ),
-    .\port$2298$0 (\$64 ),
+    .\port$2217$0 (\$1 ),
+    .\port$2218$0 (\$2 ),
+    .\port$2219$0 (\$3 ),
+    .\port$2220$0 (\$4 ),
+    .\port$2221$0 (\$5 ),
+    .\port$2222$0 (\$6 ),
+    .\port$2223$0 (\$7 ),
+    .\port$2224$0 (\$8 ),
+    .\port$2225$0 (\$9 ),
+    .\port$2226$0 (\$10 ),
+    .\port$2227$0 (\$11 ),
+    .\port$2228$0 (\$12 ),
+    .\port$2229$0 (\$13 ),
+    .\port$2230$0 (\$14 ),
+    .\port$2231$0 (\$15 ),
+    .\port$2232$0 (\$16 ),
+    .\port$2233$0 (\$17 ),
+    .\port$2234$0 (\$18 ),
+    .\port$2235$0 (\$19 ),
+    .\port$2236$0 (\$20 ),
+    .\port$2237$0 (\$21 ),
+    .\port$2238$0 (\$22 ),
+    .\port$2239$0 (\$23 ),
+    .\port$2240$0 (\$24 ),
+    .\port$2241$0 (\$25 ),
+    .\port$2242$0 (\$26 ),
+    .\port$2243$0 (\$27 ),
+    .\port$2244$0 (\$28 ),
+    .\port$2245$0 (\$29 ),
+    .\port$2246$0 (\$30 ),
+    .\port$2247$0 (\$31 ),
+    .\port$2248$0 (\$32 ),
+    .\port$2249$0 (\$33 ),
+    .\port$2250$0 (\$34 ),
+    .\port$2251$0 (\$35 ),
+    .\port$2252$0 (\$36 ),
+    .\port$2253$0 (\$37 ),
+    .\port$2254$0 (\$38 ),
+    .\port$2255$0 (\$39 ),
+    .\port$2256$0 (\$40 ),
+    .\port$2257$0 (\$41 ),
+    .\port$2258$0 (\$42 ),
+    .\port$2259$0 (\$43 ),
+    .\port$2260$0 (\$44 ),
+    .\port$2261$0 (\$45 ),
+    .\port$2262$0 (\$46 ),
+    .\port$2263$0 (\$47 ),
+    .\port$2264$0 (\$48 ),
+    .\port$2265$0 (\$49 ),
+    .\port$2266$0 (\$50 ),
+    .\port$2267$0 (\$51 ),
+    .\port$2268$0 (\$52 ),
+    .\port$2269$0 (\$53 ),
+    .\port$2270$0 (\$54 ),
+    .\port$2271$0 (\$55 ),
+    .\port$2272$0 (\$56 ),
+    .\port$2273$0 (\$57 ),
+    .\port$2274$0 (\$58 ),
+    .\port$2275$0 (\$59 ),
+    .\port$2276$0 (\$60 ),
+    .\port$2277$0 (\$61 ),
+    .\port$2278$0 (\$62 ),
+    .\port$2279$0 (\$63 ),
+    .\port$2280$0 (\$64 ),
     .pulse(pulse),
     .rst(rst)
   );
@@ -9705,8 +9859,8 @@ module \core.stim_path (rst, stim__ready, spikes__valid, routed__valid, stim__pa
   assign \theta_wr__data$41  = theta_wr__data;
   assign \theta_wr__en$43  = theta_wr__en;
   assign \src_wr__addr$45  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$6386$0  };
-  assign \src_wr__data$47  = { 14'h0000, \port$6386$0  };
+  assign src_wr__data = { 14'h0000, \port$6379$0  };
+  assign \src_wr__data$47  = { 14'h0000, \port$6379$0  };
   assign \src_wr__en$49  = src_wr__en;
   assign \target_wr__addr$51  = target_wr__addr;
   assign \target_wr__data$53  = target_wr__data;
@@ -9954,9 +10108,9 @@ module \core.stim_path (rst, stim__ready, spikes__valid, routed__valid, stim__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, gain, shift, theta_min, theta_max, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, src_wr__addr, \port$6386$0 , target_wr__en, target_wr__addr, target_wr__data, frame_tick, spikes__payload, theta
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, gain, shift, theta_min, theta_max, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, src_wr__addr, \port$6379$0 , target_wr__en, target_wr__addr, target_wr__data, frame_tick, spikes__payload, theta
 , window_done, overrun, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -11297,8 +11451,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   wire [15:0] \new ;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$6386$0 ;
-  wire [5:0] \port$6386$0 ;
+  input [5:0] \port$6379$0 ;
+  wire [5:0] \port$6379$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   input rst;
   wire rst;
@@ -13192,7 +13346,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   always @(posedge clk)
     theta63 <= \$1187 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (lane3)
       6'h00:
@@ -13326,7 +13480,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (index)
       6'h00:
@@ -13460,7 +13614,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (index)
       6'h00:
@@ -13594,11 +13748,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$854  = src0;
     if (src_wr__en) begin
       if (\$394 ) begin
-        \$854  = { 14'h0000, \port$6386$0  };
+        \$854  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13606,11 +13760,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$855  = src1;
     if (src_wr__en) begin
       if (\$395 ) begin
-        \$855  = { 14'h0000, \port$6386$0  };
+        \$855  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13618,11 +13772,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$856  = src2;
     if (src_wr__en) begin
       if (\$396 ) begin
-        \$856  = { 14'h0000, \port$6386$0  };
+        \$856  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13630,11 +13784,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$857  = src3;
     if (src_wr__en) begin
       if (\$397 ) begin
-        \$857  = { 14'h0000, \port$6386$0  };
+        \$857  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13642,11 +13796,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$858  = src4;
     if (src_wr__en) begin
       if (\$398 ) begin
-        \$858  = { 14'h0000, \port$6386$0  };
+        \$858  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13654,11 +13808,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$859  = src5;
     if (src_wr__en) begin
       if (\$399 ) begin
-        \$859  = { 14'h0000, \port$6386$0  };
+        \$859  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13666,11 +13820,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$860  = src6;
     if (src_wr__en) begin
       if (\$400 ) begin
-        \$860  = { 14'h0000, \port$6386$0  };
+        \$860  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13678,11 +13832,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$861  = src7;
     if (src_wr__en) begin
       if (\$401 ) begin
-        \$861  = { 14'h0000, \port$6386$0  };
+        \$861  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13690,11 +13844,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$862  = src8;
     if (src_wr__en) begin
       if (\$402 ) begin
-        \$862  = { 14'h0000, \port$6386$0  };
+        \$862  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13702,11 +13856,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$863  = src9;
     if (src_wr__en) begin
       if (\$403 ) begin
-        \$863  = { 14'h0000, \port$6386$0  };
+        \$863  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13714,11 +13868,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$864  = src10;
     if (src_wr__en) begin
       if (\$404 ) begin
-        \$864  = { 14'h0000, \port$6386$0  };
+        \$864  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13726,11 +13880,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$865  = src11;
     if (src_wr__en) begin
       if (\$405 ) begin
-        \$865  = { 14'h0000, \port$6386$0  };
+        \$865  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13738,11 +13892,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$866  = src12;
     if (src_wr__en) begin
       if (\$406 ) begin
-        \$866  = { 14'h0000, \port$6386$0  };
+        \$866  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13750,11 +13904,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$867  = src13;
     if (src_wr__en) begin
       if (\$407 ) begin
-        \$867  = { 14'h0000, \port$6386$0  };
+        \$867  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13762,11 +13916,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$868  = src14;
     if (src_wr__en) begin
       if (\$408 ) begin
-        \$868  = { 14'h0000, \port$6386$0  };
+        \$868  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13774,11 +13928,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$869  = src15;
     if (src_wr__en) begin
       if (\$409 ) begin
-        \$869  = { 14'h0000, \port$6386$0  };
+        \$869  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13786,11 +13940,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$870  = src16;
     if (src_wr__en) begin
       if (\$410 ) begin
-        \$870  = { 14'h0000, \port$6386$0  };
+        \$870  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13798,11 +13952,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$871  = src17;
     if (src_wr__en) begin
       if (\$411 ) begin
-        \$871  = { 14'h0000, \port$6386$0  };
+        \$871  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13810,11 +13964,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$872  = src18;
     if (src_wr__en) begin
       if (\$412 ) begin
-        \$872  = { 14'h0000, \port$6386$0  };
+        \$872  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13822,11 +13976,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$873  = src19;
     if (src_wr__en) begin
       if (\$413 ) begin
-        \$873  = { 14'h0000, \port$6386$0  };
+        \$873  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13834,11 +13988,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$874  = src20;
     if (src_wr__en) begin
       if (\$414 ) begin
-        \$874  = { 14'h0000, \port$6386$0  };
+        \$874  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13846,11 +14000,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$875  = src21;
     if (src_wr__en) begin
       if (\$415 ) begin
-        \$875  = { 14'h0000, \port$6386$0  };
+        \$875  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13858,11 +14012,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$876  = src22;
     if (src_wr__en) begin
       if (\$416 ) begin
-        \$876  = { 14'h0000, \port$6386$0  };
+        \$876  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13870,11 +14024,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$877  = src23;
     if (src_wr__en) begin
       if (\$417 ) begin
-        \$877  = { 14'h0000, \port$6386$0  };
+        \$877  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13882,11 +14036,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$878  = src24;
     if (src_wr__en) begin
       if (\$418 ) begin
-        \$878  = { 14'h0000, \port$6386$0  };
+        \$878  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13894,11 +14048,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$879  = src25;
     if (src_wr__en) begin
       if (\$419 ) begin
-        \$879  = { 14'h0000, \port$6386$0  };
+        \$879  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13906,11 +14060,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$880  = src26;
     if (src_wr__en) begin
       if (\$420 ) begin
-        \$880  = { 14'h0000, \port$6386$0  };
+        \$880  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13918,11 +14072,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$881  = src27;
     if (src_wr__en) begin
       if (\$421 ) begin
-        \$881  = { 14'h0000, \port$6386$0  };
+        \$881  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13930,11 +14084,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$882  = src28;
     if (src_wr__en) begin
       if (\$422 ) begin
-        \$882  = { 14'h0000, \port$6386$0  };
+        \$882  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13942,11 +14096,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$883  = src29;
     if (src_wr__en) begin
       if (\$423 ) begin
-        \$883  = { 14'h0000, \port$6386$0  };
+        \$883  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13954,11 +14108,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$884  = src30;
     if (src_wr__en) begin
       if (\$424 ) begin
-        \$884  = { 14'h0000, \port$6386$0  };
+        \$884  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13966,11 +14120,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$885  = src31;
     if (src_wr__en) begin
       if (\$425 ) begin
-        \$885  = { 14'h0000, \port$6386$0  };
+        \$885  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13978,11 +14132,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$886  = src32;
     if (src_wr__en) begin
       if (\$426 ) begin
-        \$886  = { 14'h0000, \port$6386$0  };
+        \$886  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -13990,11 +14144,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$887  = src33;
     if (src_wr__en) begin
       if (\$427 ) begin
-        \$887  = { 14'h0000, \port$6386$0  };
+        \$887  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14002,11 +14156,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$888  = src34;
     if (src_wr__en) begin
       if (\$428 ) begin
-        \$888  = { 14'h0000, \port$6386$0  };
+        \$888  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14014,11 +14168,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$889  = src35;
     if (src_wr__en) begin
       if (\$429 ) begin
-        \$889  = { 14'h0000, \port$6386$0  };
+        \$889  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14026,11 +14180,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$890  = src36;
     if (src_wr__en) begin
       if (\$430 ) begin
-        \$890  = { 14'h0000, \port$6386$0  };
+        \$890  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14038,11 +14192,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$891  = src37;
     if (src_wr__en) begin
       if (\$431 ) begin
-        \$891  = { 14'h0000, \port$6386$0  };
+        \$891  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14050,11 +14204,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$892  = src38;
     if (src_wr__en) begin
       if (\$432 ) begin
-        \$892  = { 14'h0000, \port$6386$0  };
+        \$892  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14062,11 +14216,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$893  = src39;
     if (src_wr__en) begin
       if (\$433 ) begin
-        \$893  = { 14'h0000, \port$6386$0  };
+        \$893  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14074,11 +14228,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$894  = src40;
     if (src_wr__en) begin
       if (\$434 ) begin
-        \$894  = { 14'h0000, \port$6386$0  };
+        \$894  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14086,11 +14240,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$895  = src41;
     if (src_wr__en) begin
       if (\$435 ) begin
-        \$895  = { 14'h0000, \port$6386$0  };
+        \$895  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14098,11 +14252,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$896  = src42;
     if (src_wr__en) begin
       if (\$436 ) begin
-        \$896  = { 14'h0000, \port$6386$0  };
+        \$896  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14110,11 +14264,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$897  = src43;
     if (src_wr__en) begin
       if (\$437 ) begin
-        \$897  = { 14'h0000, \port$6386$0  };
+        \$897  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14122,11 +14276,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$898  = src44;
     if (src_wr__en) begin
       if (\$438 ) begin
-        \$898  = { 14'h0000, \port$6386$0  };
+        \$898  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14134,11 +14288,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$899  = src45;
     if (src_wr__en) begin
       if (\$439 ) begin
-        \$899  = { 14'h0000, \port$6386$0  };
+        \$899  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14146,11 +14300,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$900  = src46;
     if (src_wr__en) begin
       if (\$440 ) begin
-        \$900  = { 14'h0000, \port$6386$0  };
+        \$900  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14158,11 +14312,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$901  = src47;
     if (src_wr__en) begin
       if (\$441 ) begin
-        \$901  = { 14'h0000, \port$6386$0  };
+        \$901  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14170,11 +14324,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$902  = src48;
     if (src_wr__en) begin
       if (\$442 ) begin
-        \$902  = { 14'h0000, \port$6386$0  };
+        \$902  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14182,11 +14336,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$903  = src49;
     if (src_wr__en) begin
       if (\$443 ) begin
-        \$903  = { 14'h0000, \port$6386$0  };
+        \$903  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14194,11 +14348,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$904  = src50;
     if (src_wr__en) begin
       if (\$444 ) begin
-        \$904  = { 14'h0000, \port$6386$0  };
+        \$904  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14206,11 +14360,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$905  = src51;
     if (src_wr__en) begin
       if (\$445 ) begin
-        \$905  = { 14'h0000, \port$6386$0  };
+        \$905  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14218,11 +14372,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$906  = src52;
     if (src_wr__en) begin
       if (\$446 ) begin
-        \$906  = { 14'h0000, \port$6386$0  };
+        \$906  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14230,11 +14384,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$907  = src53;
     if (src_wr__en) begin
       if (\$447 ) begin
-        \$907  = { 14'h0000, \port$6386$0  };
+        \$907  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14242,11 +14396,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$908  = src54;
     if (src_wr__en) begin
       if (\$448 ) begin
-        \$908  = { 14'h0000, \port$6386$0  };
+        \$908  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14254,11 +14408,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$909  = src55;
     if (src_wr__en) begin
       if (\$449 ) begin
-        \$909  = { 14'h0000, \port$6386$0  };
+        \$909  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14266,11 +14420,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$910  = src56;
     if (src_wr__en) begin
       if (\$450 ) begin
-        \$910  = { 14'h0000, \port$6386$0  };
+        \$910  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14278,11 +14432,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$911  = src57;
     if (src_wr__en) begin
       if (\$451 ) begin
-        \$911  = { 14'h0000, \port$6386$0  };
+        \$911  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14290,11 +14444,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$912  = src58;
     if (src_wr__en) begin
       if (\$452 ) begin
-        \$912  = { 14'h0000, \port$6386$0  };
+        \$912  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14302,11 +14456,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$913  = src59;
     if (src_wr__en) begin
       if (\$453 ) begin
-        \$913  = { 14'h0000, \port$6386$0  };
+        \$913  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14314,11 +14468,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$914  = src60;
     if (src_wr__en) begin
       if (\$454 ) begin
-        \$914  = { 14'h0000, \port$6386$0  };
+        \$914  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14326,11 +14480,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$915  = src61;
     if (src_wr__en) begin
       if (\$455 ) begin
-        \$915  = { 14'h0000, \port$6386$0  };
+        \$915  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14338,11 +14492,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$916  = src62;
     if (src_wr__en) begin
       if (\$456 ) begin
-        \$916  = { 14'h0000, \port$6386$0  };
+        \$916  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14350,11 +14504,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$917  = src63;
     if (src_wr__en) begin
       if (\$457 ) begin
-        \$917  = { 14'h0000, \port$6386$0  };
+        \$917  = { 14'h0000, \port$6379$0  };
       end
     end
     if (rst) begin
@@ -14362,7 +14516,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$918  = target0;
     if (target_wr__en) begin
       if (\$458 ) begin
@@ -14374,7 +14528,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$919  = target1;
     if (target_wr__en) begin
       if (\$459 ) begin
@@ -14386,7 +14540,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$920  = target2;
     if (target_wr__en) begin
       if (\$460 ) begin
@@ -14398,7 +14552,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$921  = target3;
     if (target_wr__en) begin
       if (\$461 ) begin
@@ -14410,7 +14564,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$922  = target4;
     if (target_wr__en) begin
       if (\$462 ) begin
@@ -14422,7 +14576,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$923  = target5;
     if (target_wr__en) begin
       if (\$463 ) begin
@@ -14434,7 +14588,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$924  = target6;
     if (target_wr__en) begin
       if (\$464 ) begin
@@ -14446,7 +14600,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$925  = target7;
     if (target_wr__en) begin
       if (\$465 ) begin
@@ -14458,7 +14612,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$926  = target8;
     if (target_wr__en) begin
       if (\$466 ) begin
@@ -14470,7 +14624,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$927  = target9;
     if (target_wr__en) begin
       if (\$467 ) begin
@@ -14482,7 +14636,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$928  = target10;
     if (target_wr__en) begin
       if (\$468 ) begin
@@ -14494,7 +14648,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$929  = target11;
     if (target_wr__en) begin
       if (\$469 ) begin
@@ -14506,7 +14660,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$930  = target12;
     if (target_wr__en) begin
       if (\$470 ) begin
@@ -14518,7 +14672,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$931  = target13;
     if (target_wr__en) begin
       if (\$471 ) begin
@@ -14530,7 +14684,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$932  = target14;
     if (target_wr__en) begin
       if (\$472 ) begin
@@ -14542,7 +14696,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$933  = target15;
     if (target_wr__en) begin
       if (\$473 ) begin
@@ -14554,7 +14708,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$934  = target16;
     if (target_wr__en) begin
       if (\$474 ) begin
@@ -14566,7 +14720,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$935  = target17;
     if (target_wr__en) begin
       if (\$475 ) begin
@@ -14578,7 +14732,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$936  = target18;
     if (target_wr__en) begin
       if (\$476 ) begin
@@ -14590,7 +14744,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$937  = target19;
     if (target_wr__en) begin
       if (\$477 ) begin
@@ -14602,7 +14756,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$938  = target20;
     if (target_wr__en) begin
       if (\$478 ) begin
@@ -14614,7 +14768,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$939  = target21;
     if (target_wr__en) begin
       if (\$479 ) begin
@@ -14626,7 +14780,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$940  = target22;
     if (target_wr__en) begin
       if (\$480 ) begin
@@ -14638,7 +14792,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$941  = target23;
     if (target_wr__en) begin
       if (\$481 ) begin
@@ -14650,7 +14804,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$942  = target24;
     if (target_wr__en) begin
       if (\$482 ) begin
@@ -14662,7 +14816,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$943  = target25;
     if (target_wr__en) begin
       if (\$483 ) begin
@@ -14674,7 +14828,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$944  = target26;
     if (target_wr__en) begin
       if (\$484 ) begin
@@ -14686,7 +14840,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$945  = target27;
     if (target_wr__en) begin
       if (\$485 ) begin
@@ -14698,7 +14852,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$946  = target28;
     if (target_wr__en) begin
       if (\$486 ) begin
@@ -14710,7 +14864,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$947  = target29;
     if (target_wr__en) begin
       if (\$487 ) begin
@@ -14722,7 +14876,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$948  = target30;
     if (target_wr__en) begin
       if (\$488 ) begin
@@ -14734,7 +14888,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$949  = target31;
     if (target_wr__en) begin
       if (\$489 ) begin
@@ -14746,7 +14900,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$950  = target32;
     if (target_wr__en) begin
       if (\$490 ) begin
@@ -14758,7 +14912,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$951  = target33;
     if (target_wr__en) begin
       if (\$491 ) begin
@@ -14770,7 +14924,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$952  = target34;
     if (target_wr__en) begin
       if (\$492 ) begin
@@ -14782,7 +14936,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$953  = target35;
     if (target_wr__en) begin
       if (\$493 ) begin
@@ -14794,7 +14948,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$954  = target36;
     if (target_wr__en) begin
       if (\$494 ) begin
@@ -14806,7 +14960,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$955  = target37;
     if (target_wr__en) begin
       if (\$495 ) begin
@@ -14818,7 +14972,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$956  = target38;
     if (target_wr__en) begin
       if (\$496 ) begin
@@ -14830,7 +14984,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$957  = target39;
     if (target_wr__en) begin
       if (\$497 ) begin
@@ -14842,7 +14996,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$958  = target40;
     if (target_wr__en) begin
       if (\$498 ) begin
@@ -14854,7 +15008,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$959  = target41;
     if (target_wr__en) begin
       if (\$499 ) begin
@@ -14866,7 +15020,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$960  = target42;
     if (target_wr__en) begin
       if (\$500 ) begin
@@ -14878,7 +15032,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$961  = target43;
     if (target_wr__en) begin
       if (\$501 ) begin
@@ -14890,7 +15044,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$962  = target44;
     if (target_wr__en) begin
       if (\$502 ) begin
@@ -14902,7 +15056,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$963  = target45;
     if (target_wr__en) begin
       if (\$503 ) begin
@@ -14914,7 +15068,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$964  = target46;
     if (target_wr__en) begin
       if (\$504 ) begin
@@ -14926,7 +15080,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$965  = target47;
     if (target_wr__en) begin
       if (\$505 ) begin
@@ -14938,7 +15092,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$966  = target48;
     if (target_wr__en) begin
       if (\$506 ) begin
@@ -14950,7 +15104,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$967  = target49;
     if (target_wr__en) begin
       if (\$507 ) begin
@@ -14962,7 +15116,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$968  = target50;
     if (target_wr__en) begin
       if (\$508 ) begin
@@ -14974,7 +15128,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$969  = target51;
     if (target_wr__en) begin
       if (\$509 ) begin
@@ -14986,7 +15140,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$970  = target52;
     if (target_wr__en) begin
       if (\$510 ) begin
@@ -14998,7 +15152,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$971  = target53;
     if (target_wr__en) begin
       if (\$511 ) begin
@@ -15010,7 +15164,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$972  = target54;
     if (target_wr__en) begin
       if (\$512 ) begin
@@ -15022,7 +15176,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$973  = target55;
     if (target_wr__en) begin
       if (\$513 ) begin
@@ -15034,7 +15188,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$974  = target56;
     if (target_wr__en) begin
       if (\$514 ) begin
@@ -15046,7 +15200,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$975  = target57;
     if (target_wr__en) begin
       if (\$515 ) begin
@@ -15058,7 +15212,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$976  = target58;
     if (target_wr__en) begin
       if (\$516 ) begin
@@ -15070,7 +15224,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$977  = target59;
     if (target_wr__en) begin
       if (\$517 ) begin
@@ -15082,7 +15236,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$978  = target60;
     if (target_wr__en) begin
       if (\$518 ) begin
@@ -15094,7 +15248,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$979  = target61;
     if (target_wr__en) begin
       if (\$519 ) begin
@@ -15106,7 +15260,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$980  = target62;
     if (target_wr__en) begin
       if (\$520 ) begin
@@ -15118,7 +15272,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$981  = target63;
     if (target_wr__en) begin
       if (\$521 ) begin
@@ -15130,7 +15284,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$982  = frames;
     if (frame_tick) begin
       \$982  = \$523 [23:0];
@@ -15140,7 +15294,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$983  = 1'h0;
     if (\$525 ) begin
       \$983  = 1'h1;
@@ -15150,7 +15304,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$984  = 1'h0;
     (* full_case = 32'd1 *)
     if (\$525 ) begin
@@ -15162,7 +15316,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$985  = running;
     if (\$525 ) begin
       \$985  = 1'h1;
@@ -15177,7 +15331,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$986  = index;
     if (\$525 ) begin
       \$986  = 6'h00;
@@ -15190,7 +15344,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$987  = snap0;
     if (\$525 ) begin
       \$987  = \$7 [15:0];
@@ -15200,7 +15354,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$988  = 16'h0000;
@@ -15212,7 +15366,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$989  = snap1;
     if (\$525 ) begin
       \$989  = \$13 [15:0];
@@ -15222,7 +15376,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$990  = 16'h0000;
@@ -15234,7 +15388,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$991  = snap2;
     if (\$525 ) begin
       \$991  = \$19 [15:0];
@@ -15244,7 +15398,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$992  = 16'h0000;
@@ -15256,7 +15410,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$993  = snap3;
     if (\$525 ) begin
       \$993  = \$25 [15:0];
@@ -15266,7 +15420,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$994  = 16'h0000;
@@ -15278,7 +15432,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$995  = snap4;
     if (\$525 ) begin
       \$995  = \$31 [15:0];
@@ -15288,7 +15442,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$996  = 16'h0000;
@@ -15300,7 +15454,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$997  = snap5;
     if (\$525 ) begin
       \$997  = \$37 [15:0];
@@ -15310,7 +15464,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$998  = 16'h0000;
@@ -15322,7 +15476,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$999  = snap6;
     if (\$525 ) begin
       \$999  = \$43 [15:0];
@@ -15332,7 +15486,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1000  = 16'h0000;
@@ -15344,7 +15498,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1001  = snap7;
     if (\$525 ) begin
       \$1001  = \$49 [15:0];
@@ -15354,7 +15508,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1002  = 16'h0000;
@@ -15366,7 +15520,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1003  = snap8;
     if (\$525 ) begin
       \$1003  = \$55 [15:0];
@@ -15376,7 +15530,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1004  = 16'h0000;
@@ -15388,7 +15542,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1005  = snap9;
     if (\$525 ) begin
       \$1005  = \$61 [15:0];
@@ -15398,7 +15552,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1006  = 16'h0000;
@@ -15410,7 +15564,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1007  = snap10;
     if (\$525 ) begin
       \$1007  = \$67 [15:0];
@@ -15420,7 +15574,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1008  = 16'h0000;
@@ -15432,7 +15586,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1009  = snap11;
     if (\$525 ) begin
       \$1009  = \$73 [15:0];
@@ -15442,7 +15596,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1010  = 16'h0000;
@@ -15454,7 +15608,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1011  = snap12;
     if (\$525 ) begin
       \$1011  = \$79 [15:0];
@@ -15464,7 +15618,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1012  = 16'h0000;
@@ -15476,7 +15630,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1013  = snap13;
     if (\$525 ) begin
       \$1013  = \$85 [15:0];
@@ -15486,7 +15640,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1014  = 16'h0000;
@@ -15498,7 +15652,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1015  = snap14;
     if (\$525 ) begin
       \$1015  = \$91 [15:0];
@@ -15508,7 +15662,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1016  = 16'h0000;
@@ -15520,7 +15674,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1017  = snap15;
     if (\$525 ) begin
       \$1017  = \$97 [15:0];
@@ -15530,7 +15684,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1018  = 16'h0000;
@@ -15542,7 +15696,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1019  = snap16;
     if (\$525 ) begin
       \$1019  = \$103 [15:0];
@@ -15552,7 +15706,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1020  = 16'h0000;
@@ -15564,7 +15718,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1021  = snap17;
     if (\$525 ) begin
       \$1021  = \$109 [15:0];
@@ -15574,7 +15728,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1022  = 16'h0000;
@@ -15586,7 +15740,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1023  = snap18;
     if (\$525 ) begin
       \$1023  = \$115 [15:0];
@@ -15596,7 +15750,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1024  = 16'h0000;
@@ -15608,7 +15762,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1025  = snap19;
     if (\$525 ) begin
       \$1025  = \$121 [15:0];
@@ -15618,7 +15772,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1026  = 16'h0000;
@@ -15630,7 +15784,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1027  = snap20;
     if (\$525 ) begin
       \$1027  = \$127 [15:0];
@@ -15640,7 +15794,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1028  = 16'h0000;
@@ -15652,7 +15806,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1029  = snap21;
     if (\$525 ) begin
       \$1029  = \$133 [15:0];
@@ -15662,7 +15816,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1030  = 16'h0000;
@@ -15674,7 +15828,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1031  = snap22;
     if (\$525 ) begin
       \$1031  = \$139 [15:0];
@@ -15684,7 +15838,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1032  = 16'h0000;
@@ -15696,7 +15850,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1033  = snap23;
     if (\$525 ) begin
       \$1033  = \$145 [15:0];
@@ -15706,7 +15860,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1034  = 16'h0000;
@@ -15718,7 +15872,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1035  = snap24;
     if (\$525 ) begin
       \$1035  = \$151 [15:0];
@@ -15728,7 +15882,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1036  = 16'h0000;
@@ -15740,7 +15894,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1037  = snap25;
     if (\$525 ) begin
       \$1037  = \$157 [15:0];
@@ -15750,7 +15904,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1038  = 16'h0000;
@@ -15762,7 +15916,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1039  = snap26;
     if (\$525 ) begin
       \$1039  = \$163 [15:0];
@@ -15772,7 +15926,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1040  = 16'h0000;
@@ -15784,7 +15938,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1041  = snap27;
     if (\$525 ) begin
       \$1041  = \$169 [15:0];
@@ -15794,7 +15948,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1042  = 16'h0000;
@@ -15806,7 +15960,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1043  = snap28;
     if (\$525 ) begin
       \$1043  = \$175 [15:0];
@@ -15816,7 +15970,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1044  = 16'h0000;
@@ -15828,7 +15982,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1045  = snap29;
     if (\$525 ) begin
       \$1045  = \$181 [15:0];
@@ -15838,7 +15992,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1046  = 16'h0000;
@@ -15850,7 +16004,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1047  = snap30;
     if (\$525 ) begin
       \$1047  = \$187 [15:0];
@@ -15860,7 +16014,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1048  = 16'h0000;
@@ -15872,7 +16026,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1049  = snap31;
     if (\$525 ) begin
       \$1049  = \$193 [15:0];
@@ -15882,7 +16036,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1050  = 16'h0000;
@@ -15894,7 +16048,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1051  = snap32;
     if (\$525 ) begin
       \$1051  = \$199 [15:0];
@@ -15904,7 +16058,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1052  = 16'h0000;
@@ -15916,7 +16070,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1053  = snap33;
     if (\$525 ) begin
       \$1053  = \$205 [15:0];
@@ -15926,7 +16080,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1054  = 16'h0000;
@@ -15938,7 +16092,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1055  = snap34;
     if (\$525 ) begin
       \$1055  = \$211 [15:0];
@@ -15948,7 +16102,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1056  = 16'h0000;
@@ -15960,7 +16114,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1057  = snap35;
     if (\$525 ) begin
       \$1057  = \$217 [15:0];
@@ -15970,7 +16124,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1058  = 16'h0000;
@@ -15982,7 +16136,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1059  = snap36;
     if (\$525 ) begin
       \$1059  = \$223 [15:0];
@@ -15992,7 +16146,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1060  = 16'h0000;
@@ -16004,7 +16158,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1061  = snap37;
     if (\$525 ) begin
       \$1061  = \$229 [15:0];
@@ -16014,7 +16168,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1062  = 16'h0000;
@@ -16026,7 +16180,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1063  = snap38;
     if (\$525 ) begin
       \$1063  = \$235 [15:0];
@@ -16036,7 +16190,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1064  = 16'h0000;
@@ -16048,7 +16202,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1065  = snap39;
     if (\$525 ) begin
       \$1065  = \$241 [15:0];
@@ -16058,7 +16212,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1066  = 16'h0000;
@@ -16070,7 +16224,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1067  = snap40;
     if (\$525 ) begin
       \$1067  = \$247 [15:0];
@@ -16080,7 +16234,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1068  = 16'h0000;
@@ -16092,7 +16246,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1069  = snap41;
     if (\$525 ) begin
       \$1069  = \$253 [15:0];
@@ -16102,7 +16256,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1070  = 16'h0000;
@@ -16114,7 +16268,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1071  = snap42;
     if (\$525 ) begin
       \$1071  = \$259 [15:0];
@@ -16124,7 +16278,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1072  = 16'h0000;
@@ -16136,7 +16290,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1073  = snap43;
     if (\$525 ) begin
       \$1073  = \$265 [15:0];
@@ -16146,7 +16300,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1074  = 16'h0000;
@@ -16158,7 +16312,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1075  = snap44;
     if (\$525 ) begin
       \$1075  = \$271 [15:0];
@@ -16168,7 +16322,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1076  = 16'h0000;
@@ -16180,7 +16334,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1077  = snap45;
     if (\$525 ) begin
       \$1077  = \$277 [15:0];
@@ -16190,7 +16344,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1078  = 16'h0000;
@@ -16202,7 +16356,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1079  = snap46;
     if (\$525 ) begin
       \$1079  = \$283 [15:0];
@@ -16212,7 +16366,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1080  = 16'h0000;
@@ -16224,7 +16378,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1081  = snap47;
     if (\$525 ) begin
       \$1081  = \$289 [15:0];
@@ -16234,7 +16388,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1082  = 16'h0000;
@@ -16246,7 +16400,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1083  = snap48;
     if (\$525 ) begin
       \$1083  = \$295 [15:0];
@@ -16256,7 +16410,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1084  = 16'h0000;
@@ -16268,7 +16422,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1085  = snap49;
     if (\$525 ) begin
       \$1085  = \$301 [15:0];
@@ -16278,7 +16432,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1086  = 16'h0000;
@@ -16290,7 +16444,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1087  = snap50;
     if (\$525 ) begin
       \$1087  = \$307 [15:0];
@@ -16300,7 +16454,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1088  = 16'h0000;
@@ -16312,7 +16466,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1089  = snap51;
     if (\$525 ) begin
       \$1089  = \$313 [15:0];
@@ -16322,7 +16476,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1090  = 16'h0000;
@@ -16334,7 +16488,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1091  = snap52;
     if (\$525 ) begin
       \$1091  = \$319 [15:0];
@@ -16344,7 +16498,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1092  = 16'h0000;
@@ -16356,7 +16510,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1093  = snap53;
     if (\$525 ) begin
       \$1093  = \$325 [15:0];
@@ -16366,7 +16520,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1094  = 16'h0000;
@@ -16378,7 +16532,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1095  = snap54;
     if (\$525 ) begin
       \$1095  = \$331 [15:0];
@@ -16388,7 +16542,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1096  = 16'h0000;
@@ -16400,7 +16554,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1097  = snap55;
     if (\$525 ) begin
       \$1097  = \$337 [15:0];
@@ -16410,7 +16564,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1098  = 16'h0000;
@@ -16422,7 +16576,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1099  = snap56;
     if (\$525 ) begin
       \$1099  = \$343 [15:0];
@@ -16432,7 +16586,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1100  = 16'h0000;
@@ -16444,7 +16598,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1101  = snap57;
     if (\$525 ) begin
       \$1101  = \$349 [15:0];
@@ -16454,7 +16608,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1102  = 16'h0000;
@@ -16466,7 +16620,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1103  = snap58;
     if (\$525 ) begin
       \$1103  = \$355 [15:0];
@@ -16476,7 +16630,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1104  = 16'h0000;
@@ -16488,7 +16642,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1105  = snap59;
     if (\$525 ) begin
       \$1105  = \$361 [15:0];
@@ -16498,7 +16652,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1106  = 16'h0000;
@@ -16510,7 +16664,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1107  = snap60;
     if (\$525 ) begin
       \$1107  = \$367 [15:0];
@@ -16520,7 +16674,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1108  = 16'h0000;
@@ -16532,7 +16686,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1109  = snap61;
     if (\$525 ) begin
       \$1109  = \$373 [15:0];
@@ -16542,7 +16696,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1110  = 16'h0000;
@@ -16554,7 +16708,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1111  = snap62;
     if (\$525 ) begin
       \$1111  = \$379 [15:0];
@@ -16564,7 +16718,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1112  = 16'h0000;
@@ -16576,7 +16730,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1113  = snap63;
     if (\$525 ) begin
       \$1113  = \$385 [15:0];
@@ -16586,7 +16740,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     if (\$525 ) begin
       \$1114  = 16'h0000;
@@ -16598,70 +16752,70 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1115  = running;
     if (rst) begin
       \$1115  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1116  = index;
     if (rst) begin
       \$1116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1117  = \$531 [24:0];
     if (rst) begin
       \$1117  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1118  = \$signal ;
     if (rst) begin
       \$1118  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1119  = \$signal$417 ;
     if (rst) begin
       \$1119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1120  = { \$532 [41], \$532  };
     if (rst) begin
       \$1120  = 43'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1121  = \$signal$268 ;
     if (rst) begin
       \$1121  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1122  = \$signal$419 ;
     if (rst) begin
       \$1122  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1123  = \$533 ;
     if (rst) begin
       \$1123  = 43'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1124  = theta0;
     if (\$535 ) begin
       \$1124  = theta_wr__data;
@@ -16673,7 +16827,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1125  = theta1;
     if (\$540 ) begin
       \$1125  = theta_wr__data;
@@ -16685,7 +16839,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1126  = theta2;
     if (\$545 ) begin
       \$1126  = theta_wr__data;
@@ -16697,7 +16851,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1127  = theta3;
     if (\$550 ) begin
       \$1127  = theta_wr__data;
@@ -16709,7 +16863,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1128  = theta4;
     if (\$555 ) begin
       \$1128  = theta_wr__data;
@@ -16721,7 +16875,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1129  = theta5;
     if (\$560 ) begin
       \$1129  = theta_wr__data;
@@ -16733,7 +16887,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1130  = theta6;
     if (\$565 ) begin
       \$1130  = theta_wr__data;
@@ -16745,7 +16899,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1131  = theta7;
     if (\$570 ) begin
       \$1131  = theta_wr__data;
@@ -16757,7 +16911,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1132  = theta8;
     if (\$575 ) begin
       \$1132  = theta_wr__data;
@@ -16769,7 +16923,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1133  = theta9;
     if (\$580 ) begin
       \$1133  = theta_wr__data;
@@ -16781,7 +16935,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1134  = theta10;
     if (\$585 ) begin
       \$1134  = theta_wr__data;
@@ -16793,7 +16947,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1135  = theta11;
     if (\$590 ) begin
       \$1135  = theta_wr__data;
@@ -16805,7 +16959,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1136  = theta12;
     if (\$595 ) begin
       \$1136  = theta_wr__data;
@@ -16817,7 +16971,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1137  = theta13;
     if (\$600 ) begin
       \$1137  = theta_wr__data;
@@ -16829,7 +16983,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1138  = theta14;
     if (\$605 ) begin
       \$1138  = theta_wr__data;
@@ -16841,7 +16995,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1139  = theta15;
     if (\$610 ) begin
       \$1139  = theta_wr__data;
@@ -16853,7 +17007,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1140  = theta16;
     if (\$615 ) begin
       \$1140  = theta_wr__data;
@@ -16865,7 +17019,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1141  = theta17;
     if (\$620 ) begin
       \$1141  = theta_wr__data;
@@ -16877,7 +17031,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1142  = theta18;
     if (\$625 ) begin
       \$1142  = theta_wr__data;
@@ -16889,7 +17043,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1143  = theta19;
     if (\$630 ) begin
       \$1143  = theta_wr__data;
@@ -16901,7 +17055,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1144  = theta20;
     if (\$635 ) begin
       \$1144  = theta_wr__data;
@@ -16913,7 +17067,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1145  = theta21;
     if (\$640 ) begin
       \$1145  = theta_wr__data;
@@ -16925,7 +17079,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1146  = theta22;
     if (\$645 ) begin
       \$1146  = theta_wr__data;
@@ -16937,7 +17091,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1147  = theta23;
     if (\$650 ) begin
       \$1147  = theta_wr__data;
@@ -16949,7 +17103,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1148  = theta24;
     if (\$655 ) begin
       \$1148  = theta_wr__data;
@@ -16961,7 +17115,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1149  = theta25;
     if (\$660 ) begin
       \$1149  = theta_wr__data;
@@ -16973,7 +17127,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1150  = theta26;
     if (\$665 ) begin
       \$1150  = theta_wr__data;
@@ -16985,7 +17139,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1151  = theta27;
     if (\$670 ) begin
       \$1151  = theta_wr__data;
@@ -16997,7 +17151,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1152  = theta28;
     if (\$675 ) begin
       \$1152  = theta_wr__data;
@@ -17009,7 +17163,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1153  = theta29;
     if (\$680 ) begin
       \$1153  = theta_wr__data;
@@ -17021,7 +17175,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1154  = theta30;
     if (\$685 ) begin
       \$1154  = theta_wr__data;
@@ -17033,7 +17187,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1155  = theta31;
     if (\$690 ) begin
       \$1155  = theta_wr__data;
@@ -17045,7 +17199,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1156  = theta32;
     if (\$695 ) begin
       \$1156  = theta_wr__data;
@@ -17057,7 +17211,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1157  = theta33;
     if (\$700 ) begin
       \$1157  = theta_wr__data;
@@ -17069,7 +17223,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1158  = theta34;
     if (\$705 ) begin
       \$1158  = theta_wr__data;
@@ -17081,7 +17235,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1159  = theta35;
     if (\$710 ) begin
       \$1159  = theta_wr__data;
@@ -17093,7 +17247,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1160  = theta36;
     if (\$715 ) begin
       \$1160  = theta_wr__data;
@@ -17105,7 +17259,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1161  = theta37;
     if (\$720 ) begin
       \$1161  = theta_wr__data;
@@ -17117,7 +17271,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1162  = theta38;
     if (\$725 ) begin
       \$1162  = theta_wr__data;
@@ -17129,7 +17283,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1163  = theta39;
     if (\$730 ) begin
       \$1163  = theta_wr__data;
@@ -17141,7 +17295,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1164  = theta40;
     if (\$735 ) begin
       \$1164  = theta_wr__data;
@@ -17153,7 +17307,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1165  = theta41;
     if (\$740 ) begin
       \$1165  = theta_wr__data;
@@ -17165,7 +17319,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1166  = theta42;
     if (\$745 ) begin
       \$1166  = theta_wr__data;
@@ -17177,7 +17331,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1167  = theta43;
     if (\$750 ) begin
       \$1167  = theta_wr__data;
@@ -17189,7 +17343,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1168  = theta44;
     if (\$755 ) begin
       \$1168  = theta_wr__data;
@@ -17201,7 +17355,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1169  = theta45;
     if (\$760 ) begin
       \$1169  = theta_wr__data;
@@ -17213,7 +17367,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1170  = theta46;
     if (\$765 ) begin
       \$1170  = theta_wr__data;
@@ -17225,7 +17379,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1171  = theta47;
     if (\$770 ) begin
       \$1171  = theta_wr__data;
@@ -17237,7 +17391,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1172  = theta48;
     if (\$775 ) begin
       \$1172  = theta_wr__data;
@@ -17249,7 +17403,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1173  = theta49;
     if (\$780 ) begin
       \$1173  = theta_wr__data;
@@ -17261,7 +17415,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1174  = theta50;
     if (\$785 ) begin
       \$1174  = theta_wr__data;
@@ -17273,7 +17427,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1175  = theta51;
     if (\$790 ) begin
       \$1175  = theta_wr__data;
@@ -17285,7 +17439,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1176  = theta52;
     if (\$795 ) begin
       \$1176  = theta_wr__data;
@@ -17297,7 +17451,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1177  = theta53;
     if (\$800 ) begin
       \$1177  = theta_wr__data;
@@ -17309,7 +17463,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1178  = theta54;
     if (\$805 ) begin
       \$1178  = theta_wr__data;
@@ -17321,7 +17475,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1179  = theta55;
     if (\$810 ) begin
       \$1179  = theta_wr__data;
@@ -17333,7 +17487,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1180  = theta56;
     if (\$815 ) begin
       \$1180  = theta_wr__data;
@@ -17345,7 +17499,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1181  = theta57;
     if (\$820 ) begin
       \$1181  = theta_wr__data;
@@ -17357,7 +17511,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1182  = theta58;
     if (\$825 ) begin
       \$1182  = theta_wr__data;
@@ -17369,7 +17523,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1183  = theta59;
     if (\$830 ) begin
       \$1183  = theta_wr__data;
@@ -17381,7 +17535,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1184  = theta60;
     if (\$835 ) begin
       \$1184  = theta_wr__data;
@@ -17393,7 +17547,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1185  = theta61;
     if (\$840 ) begin
       \$1185  = theta_wr__data;
@@ -17405,7 +17559,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1186  = theta62;
     if (\$845 ) begin
       \$1186  = theta_wr__data;
@@ -17417,7 +17571,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1187  = theta63;
     if (\$850 ) begin
       \$1187  = theta_wr__data;
@@ -17495,7 +17649,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   assign count_next63 = \$385 [15:0];
   assign \busy$270  = busy;
   assign \new  = \$393 [15:0];
-  assign src_wr__data = { 14'h0000, \port$6386$0  };
+  assign src_wr__data = { 14'h0000, \port$6379$0  };
   assign \theta[0]  = theta[15:0];
   assign \theta[1]  = theta[31:16];
   assign \theta[2]  = theta[47:32];
@@ -17632,11 +17786,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , \port$2238$0 , \port$2239$0 , \port$2240$0 , \port$2241$0 , \port$2242$0 , \port$2243$0 , \port$2244$0 , \port$2245$0 , \port$2246$0 , \port$2247$0 , \port$2248$0 , \port$2249$0 , \port$2250$0 , \port$2251$0 , \port$2252$0 , \port$2253$0 , \port$2254$0 
-, \port$2255$0 , \port$2256$0 , \port$2257$0 , \port$2258$0 , \port$2259$0 , \port$2260$0 , \port$2261$0 , \port$2262$0 , \port$2263$0 , \port$2264$0 , \port$2265$0 , \port$2266$0 , \port$2267$0 , \port$2268$0 , \port$2269$0 , \port$2270$0 , \port$2271$0 , \port$2272$0 , \port$2273$0 , \port$2274$0 , \port$2275$0 
-, \port$2276$0 , \port$2277$0 , \port$2278$0 , \port$2279$0 , \port$2280$0 , \port$2281$0 , \port$2282$0 , \port$2283$0 , \port$2284$0 , \port$2285$0 , \port$2286$0 , \port$2287$0 , \port$2288$0 , \port$2289$0 , \port$2290$0 , \port$2291$0 , \port$2292$0 , \port$2293$0 , \port$2294$0 , \port$2295$0 , \port$2296$0 
-, \port$2297$0 , \port$2298$0 , code_wr__en, code_wr__addr, code_wr__data, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+module \core.stim_path.lanes (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 , \port$2220$0 , \port$2221$0 , \port$2222$0 , \port$2223$0 , \port$2224$0 , \port$2225$0 , \port$2226$0 , \port$2227$0 , \port$2228$0 , \port$2229$0 , \port$2230$0 , \port$2231$0 , \port$2232$0 , \port$2233$0 , \port$2234$0 , \port$2235$0 , \port$2236$0 
+, \port$2237$0 , \port$2238$0 , \port$2239$0 , \port$2240$0 , \port$2241$0 , \port$2242$0 , \port$2243$0 , \port$2244$0 , \port$2245$0 , \port$2246$0 , \port$2247$0 , \port$2248$0 , \port$2249$0 , \port$2250$0 , \port$2251$0 , \port$2252$0 , \port$2253$0 , \port$2254$0 , \port$2255$0 , \port$2256$0 , \port$2257$0 
+, \port$2258$0 , \port$2259$0 , \port$2260$0 , \port$2261$0 , \port$2262$0 , \port$2263$0 , \port$2264$0 , \port$2265$0 , \port$2266$0 , \port$2267$0 , \port$2268$0 , \port$2269$0 , \port$2270$0 , \port$2271$0 , \port$2272$0 , \port$2273$0 , \port$2274$0 , \port$2275$0 , \port$2276$0 , \port$2277$0 , \port$2278$0 
+, \port$2279$0 , \port$2280$0 , code_wr__en, code_wr__addr, code_wr__data, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -18222,6 +18376,42 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
   reg [15:0] lfsr7 = 16'h856a;
   reg [15:0] lfsr8 = 16'ha459;
   reg [15:0] lfsr9 = 16'hc348;
+  output \port$2217$0 ;
+  wire \port$2217$0 ;
+  output \port$2218$0 ;
+  wire \port$2218$0 ;
+  output \port$2219$0 ;
+  wire \port$2219$0 ;
+  output \port$2220$0 ;
+  wire \port$2220$0 ;
+  output \port$2221$0 ;
+  wire \port$2221$0 ;
+  output \port$2222$0 ;
+  wire \port$2222$0 ;
+  output \port$2223$0 ;
+  wire \port$2223$0 ;
+  output \port$2224$0 ;
+  wire \port$2224$0 ;
+  output \port$2225$0 ;
+  wire \port$2225$0 ;
+  output \port$2226$0 ;
+  wire \port$2226$0 ;
+  output \port$2227$0 ;
+  wire \port$2227$0 ;
+  output \port$2228$0 ;
+  wire \port$2228$0 ;
+  output \port$2229$0 ;
+  wire \port$2229$0 ;
+  output \port$2230$0 ;
+  wire \port$2230$0 ;
+  output \port$2231$0 ;
+  wire \port$2231$0 ;
+  output \port$2232$0 ;
+  wire \port$2232$0 ;
+  output \port$2233$0 ;
+  wire \port$2233$0 ;
+  output \port$2234$0 ;
+  wire \port$2234$0 ;
   output \port$2235$0 ;
   wire \port$2235$0 ;
   output \port$2236$0 ;
@@ -18314,42 +18504,6 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
   wire \port$2279$0 ;
   output \port$2280$0 ;
   wire \port$2280$0 ;
-  output \port$2281$0 ;
-  wire \port$2281$0 ;
-  output \port$2282$0 ;
-  wire \port$2282$0 ;
-  output \port$2283$0 ;
-  wire \port$2283$0 ;
-  output \port$2284$0 ;
-  wire \port$2284$0 ;
-  output \port$2285$0 ;
-  wire \port$2285$0 ;
-  output \port$2286$0 ;
-  wire \port$2286$0 ;
-  output \port$2287$0 ;
-  wire \port$2287$0 ;
-  output \port$2288$0 ;
-  wire \port$2288$0 ;
-  output \port$2289$0 ;
-  wire \port$2289$0 ;
-  output \port$2290$0 ;
-  wire \port$2290$0 ;
-  output \port$2291$0 ;
-  wire \port$2291$0 ;
-  output \port$2292$0 ;
-  wire \port$2292$0 ;
-  output \port$2293$0 ;
-  wire \port$2293$0 ;
-  output \port$2294$0 ;
-  wire \port$2294$0 ;
-  output \port$2295$0 ;
-  wire \port$2295$0 ;
-  output \port$2296$0 ;
-  wire \port$2296$0 ;
-  output \port$2297$0 ;
-  wire \port$2297$0 ;
-  output \port$2298$0 ;
-  wire \port$2298$0 ;
   input rst;
   wire rst;
   always @(posedge clk)
@@ -18929,91 +19083,91 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
   always @(posedge clk)
     lfsr50 <= \$435 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$437  = { lfsr52[14:0], \$223  };
     if (rst) begin
       \$437  = 16'hf56d;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$438  = { lfsr53[14:0], \$226  };
     if (rst) begin
       \$438  = 16'h145c;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$439  = { lfsr54[14:0], \$229  };
     if (rst) begin
       \$439  = 16'h334b;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$440  = { lfsr55[14:0], \$232  };
     if (rst) begin
       \$440  = 16'h523a;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$441  = { lfsr56[14:0], \$235  };
     if (rst) begin
       \$441  = 16'h7129;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$442  = { lfsr57[14:0], \$238  };
     if (rst) begin
       \$442  = 16'h9018;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$443  = { lfsr58[14:0], \$241  };
     if (rst) begin
       \$443  = 16'haf07;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$444  = { lfsr59[14:0], \$244  };
     if (rst) begin
       \$444  = 16'hcdf6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$445  = { lfsr60[14:0], \$247  };
     if (rst) begin
       \$445  = 16'hece5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$446  = { lfsr61[14:0], \$250  };
     if (rst) begin
       \$446  = 16'h0bd4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$447  = { lfsr62[14:0], \$253  };
     if (rst) begin
       \$447  = 16'h2ac3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$448  = { lfsr63[14:0], \$256  };
     if (rst) begin
       \$448  = 16'h49b2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$321  = code0;
     if (code_wr__en) begin
       if (\$1 ) begin
@@ -19025,7 +19179,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$322  = code1;
     if (code_wr__en) begin
       if (\$2 ) begin
@@ -19037,7 +19191,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$323  = code2;
     if (code_wr__en) begin
       if (\$3 ) begin
@@ -19049,7 +19203,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$324  = code3;
     if (code_wr__en) begin
       if (\$4 ) begin
@@ -19061,7 +19215,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$325  = code4;
     if (code_wr__en) begin
       if (\$5 ) begin
@@ -19073,7 +19227,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$326  = code5;
     if (code_wr__en) begin
       if (\$6 ) begin
@@ -19085,7 +19239,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$327  = code6;
     if (code_wr__en) begin
       if (\$7 ) begin
@@ -19097,7 +19251,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$328  = code7;
     if (code_wr__en) begin
       if (\$8 ) begin
@@ -19109,7 +19263,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$329  = code8;
     if (code_wr__en) begin
       if (\$9 ) begin
@@ -19121,7 +19275,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$330  = code9;
     if (code_wr__en) begin
       if (\$10 ) begin
@@ -19133,7 +19287,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$331  = code10;
     if (code_wr__en) begin
       if (\$11 ) begin
@@ -19145,7 +19299,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$332  = code11;
     if (code_wr__en) begin
       if (\$12 ) begin
@@ -19157,7 +19311,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$333  = code12;
     if (code_wr__en) begin
       if (\$13 ) begin
@@ -19169,7 +19323,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$334  = code13;
     if (code_wr__en) begin
       if (\$14 ) begin
@@ -19181,7 +19335,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$335  = code14;
     if (code_wr__en) begin
       if (\$15 ) begin
@@ -19193,7 +19347,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$336  = code15;
     if (code_wr__en) begin
       if (\$16 ) begin
@@ -19205,7 +19359,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$337  = code16;
     if (code_wr__en) begin
       if (\$17 ) begin
@@ -19217,7 +19371,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$338  = code17;
     if (code_wr__en) begin
       if (\$18 ) begin
@@ -19229,7 +19383,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$339  = code18;
     if (code_wr__en) begin
       if (\$19 ) begin
@@ -19241,7 +19395,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$340  = code19;
     if (code_wr__en) begin
       if (\$20 ) begin
@@ -19253,7 +19407,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$341  = code20;
     if (code_wr__en) begin
       if (\$21 ) begin
@@ -19265,7 +19419,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$342  = code21;
     if (code_wr__en) begin
       if (\$22 ) begin
@@ -19277,7 +19431,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$343  = code22;
     if (code_wr__en) begin
       if (\$23 ) begin
@@ -19289,7 +19443,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$344  = code23;
     if (code_wr__en) begin
       if (\$24 ) begin
@@ -19301,7 +19455,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$345  = code24;
     if (code_wr__en) begin
       if (\$25 ) begin
@@ -19313,7 +19467,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$346  = code25;
     if (code_wr__en) begin
       if (\$26 ) begin
@@ -19325,7 +19479,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$347  = code26;
     if (code_wr__en) begin
       if (\$27 ) begin
@@ -19337,7 +19491,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$348  = code27;
     if (code_wr__en) begin
       if (\$28 ) begin
@@ -19349,7 +19503,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$349  = code28;
     if (code_wr__en) begin
       if (\$29 ) begin
@@ -19361,7 +19515,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$350  = code29;
     if (code_wr__en) begin
       if (\$30 ) begin
@@ -19373,7 +19527,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$351  = code30;
     if (code_wr__en) begin
       if (\$31 ) begin
@@ -19385,7 +19539,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$352  = code31;
     if (code_wr__en) begin
       if (\$32 ) begin
@@ -19397,7 +19551,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$353  = code32;
     if (code_wr__en) begin
       if (\$33 ) begin
@@ -19409,7 +19563,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$354  = code33;
     if (code_wr__en) begin
       if (\$34 ) begin
@@ -19421,7 +19575,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$355  = code34;
     if (code_wr__en) begin
       if (\$35 ) begin
@@ -19433,7 +19587,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$356  = code35;
     if (code_wr__en) begin
       if (\$36 ) begin
@@ -19445,7 +19599,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$357  = code36;
     if (code_wr__en) begin
       if (\$37 ) begin
@@ -19457,7 +19611,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$358  = code37;
     if (code_wr__en) begin
       if (\$38 ) begin
@@ -19469,7 +19623,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$359  = code38;
     if (code_wr__en) begin
       if (\$39 ) begin
@@ -19481,7 +19635,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$360  = code39;
     if (code_wr__en) begin
       if (\$40 ) begin
@@ -19493,7 +19647,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$361  = code40;
     if (code_wr__en) begin
       if (\$41 ) begin
@@ -19505,7 +19659,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$362  = code41;
     if (code_wr__en) begin
       if (\$42 ) begin
@@ -19517,7 +19671,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$363  = code42;
     if (code_wr__en) begin
       if (\$43 ) begin
@@ -19529,7 +19683,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$364  = code43;
     if (code_wr__en) begin
       if (\$44 ) begin
@@ -19541,7 +19695,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$365  = code44;
     if (code_wr__en) begin
       if (\$45 ) begin
@@ -19553,7 +19707,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$366  = code45;
     if (code_wr__en) begin
       if (\$46 ) begin
@@ -19565,7 +19719,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$367  = code46;
     if (code_wr__en) begin
       if (\$47 ) begin
@@ -19577,7 +19731,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$368  = code47;
     if (code_wr__en) begin
       if (\$48 ) begin
@@ -19589,7 +19743,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$369  = code48;
     if (code_wr__en) begin
       if (\$49 ) begin
@@ -19601,7 +19755,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$370  = code49;
     if (code_wr__en) begin
       if (\$50 ) begin
@@ -19613,7 +19767,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$371  = code50;
     if (code_wr__en) begin
       if (\$51 ) begin
@@ -19625,7 +19779,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$372  = code51;
     if (code_wr__en) begin
       if (\$52 ) begin
@@ -19637,7 +19791,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$373  = code52;
     if (code_wr__en) begin
       if (\$53 ) begin
@@ -19649,7 +19803,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$374  = code53;
     if (code_wr__en) begin
       if (\$54 ) begin
@@ -19661,7 +19815,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$375  = code54;
     if (code_wr__en) begin
       if (\$55 ) begin
@@ -19673,7 +19827,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$376  = code55;
     if (code_wr__en) begin
       if (\$56 ) begin
@@ -19685,7 +19839,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$377  = code56;
     if (code_wr__en) begin
       if (\$57 ) begin
@@ -19697,7 +19851,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$378  = code57;
     if (code_wr__en) begin
       if (\$58 ) begin
@@ -19709,7 +19863,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$379  = code58;
     if (code_wr__en) begin
       if (\$59 ) begin
@@ -19721,7 +19875,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$380  = code59;
     if (code_wr__en) begin
       if (\$60 ) begin
@@ -19733,7 +19887,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$381  = code60;
     if (code_wr__en) begin
       if (\$61 ) begin
@@ -19745,7 +19899,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$382  = code61;
     if (code_wr__en) begin
       if (\$62 ) begin
@@ -19757,7 +19911,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$383  = code62;
     if (code_wr__en) begin
       if (\$63 ) begin
@@ -19769,7 +19923,7 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$384  = code63;
     if (code_wr__en) begin
       if (\$64 ) begin
@@ -19781,442 +19935,442 @@ module \core.stim_path.lanes (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$385  = { lfsr0[14:0], \$67  };
     if (rst) begin
       \$385  = 16'hace1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$386  = { lfsr1[14:0], \$70  };
     if (rst) begin
       \$386  = 16'hcbd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$387  = { lfsr2[14:0], \$73  };
     if (rst) begin
       \$387  = 16'heabf;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$388  = { lfsr3[14:0], \$76  };
     if (rst) begin
       \$388  = 16'h09ae;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$389  = { lfsr4[14:0], \$79  };
     if (rst) begin
       \$389  = 16'h289d;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$390  = { lfsr5[14:0], \$82  };
     if (rst) begin
       \$390  = 16'h478c;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$391  = { lfsr6[14:0], \$85  };
     if (rst) begin
       \$391  = 16'h667b;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$392  = { lfsr7[14:0], \$88  };
     if (rst) begin
       \$392  = 16'h856a;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$393  = { lfsr8[14:0], \$91  };
     if (rst) begin
       \$393  = 16'ha459;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$394  = { lfsr9[14:0], \$94  };
     if (rst) begin
       \$394  = 16'hc348;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$395  = { lfsr10[14:0], \$97  };
     if (rst) begin
       \$395  = 16'he237;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$396  = { lfsr11[14:0], \$100  };
     if (rst) begin
       \$396  = 16'h0126;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$397  = { lfsr12[14:0], \$103  };
     if (rst) begin
       \$397  = 16'h2015;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$398  = { lfsr13[14:0], \$106  };
     if (rst) begin
       \$398  = 16'h3f04;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$399  = { lfsr14[14:0], \$109  };
     if (rst) begin
       \$399  = 16'h5df3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$400  = { lfsr15[14:0], \$112  };
     if (rst) begin
       \$400  = 16'h7ce2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$401  = { lfsr16[14:0], \$115  };
     if (rst) begin
       \$401  = 16'h9bd1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$402  = { lfsr17[14:0], \$118  };
     if (rst) begin
       \$402  = 16'hbac0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$403  = { lfsr18[14:0], \$121  };
     if (rst) begin
       \$403  = 16'hd9af;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$404  = { lfsr19[14:0], \$124  };
     if (rst) begin
       \$404  = 16'hf89e;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$405  = { lfsr20[14:0], \$127  };
     if (rst) begin
       \$405  = 16'h178d;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$406  = { lfsr21[14:0], \$130  };
     if (rst) begin
       \$406  = 16'h367c;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$407  = { lfsr22[14:0], \$133  };
     if (rst) begin
       \$407  = 16'h556b;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$408  = { lfsr23[14:0], \$136  };
     if (rst) begin
       \$408  = 16'h745a;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$409  = { lfsr24[14:0], \$139  };
     if (rst) begin
       \$409  = 16'h9349;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$410  = { lfsr25[14:0], \$142  };
     if (rst) begin
       \$410  = 16'hb238;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$411  = { lfsr26[14:0], \$145  };
     if (rst) begin
       \$411  = 16'hd127;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$412  = { lfsr27[14:0], \$148  };
     if (rst) begin
       \$412  = 16'hf016;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$413  = { lfsr28[14:0], \$151  };
     if (rst) begin
       \$413  = 16'h0f05;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$414  = { lfsr29[14:0], \$154  };
     if (rst) begin
       \$414  = 16'h2df4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$415  = { lfsr30[14:0], \$157  };
     if (rst) begin
       \$415  = 16'h4ce3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$416  = { lfsr31[14:0], \$160  };
     if (rst) begin
       \$416  = 16'h6bd2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$417  = { lfsr32[14:0], \$163  };
     if (rst) begin
       \$417  = 16'h8ac1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$418  = { lfsr33[14:0], \$166  };
     if (rst) begin
       \$418  = 16'ha9b0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$419  = { lfsr34[14:0], \$169  };
     if (rst) begin
       \$419  = 16'hc89f;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$420  = { lfsr35[14:0], \$172  };
     if (rst) begin
       \$420  = 16'he78e;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$421  = { lfsr36[14:0], \$175  };
     if (rst) begin
       \$421  = 16'h067d;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$422  = { lfsr37[14:0], \$178  };
     if (rst) begin
       \$422  = 16'h256c;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$423  = { lfsr38[14:0], \$181  };
     if (rst) begin
       \$423  = 16'h445b;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$424  = { lfsr39[14:0], \$184  };
     if (rst) begin
       \$424  = 16'h634a;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$425  = { lfsr40[14:0], \$187  };
     if (rst) begin
       \$425  = 16'h8239;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$426  = { lfsr41[14:0], \$190  };
     if (rst) begin
       \$426  = 16'ha128;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$427  = { lfsr42[14:0], \$193  };
     if (rst) begin
       \$427  = 16'hc017;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$428  = { lfsr43[14:0], \$196  };
     if (rst) begin
       \$428  = 16'hdf06;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$429  = { lfsr44[14:0], \$199  };
     if (rst) begin
       \$429  = 16'hfdf5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$430  = { lfsr45[14:0], \$202  };
     if (rst) begin
       \$430  = 16'h1ce4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$431  = { lfsr46[14:0], \$205  };
     if (rst) begin
       \$431  = 16'h3bd3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$432  = { lfsr47[14:0], \$208  };
     if (rst) begin
       \$432  = 16'h5ac2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$433  = { lfsr48[14:0], \$211  };
     if (rst) begin
       \$433  = 16'h79b1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$434  = { lfsr49[14:0], \$214  };
     if (rst) begin
       \$434  = 16'h98a0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$435  = { lfsr50[14:0], \$217  };
     if (rst) begin
       \$435  = 16'hb78f;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$436  = { lfsr51[14:0], \$220  };
     if (rst) begin
       \$436  = 16'hd67e;
     end
   end
   assign bits = { \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257  };
-  assign \port$2235$0  = \$257 ;
-  assign \port$2236$0  = \$258 ;
-  assign \port$2237$0  = \$259 ;
-  assign \port$2238$0  = \$260 ;
-  assign \port$2239$0  = \$261 ;
-  assign \port$2240$0  = \$262 ;
-  assign \port$2241$0  = \$263 ;
-  assign \port$2242$0  = \$264 ;
-  assign \port$2243$0  = \$265 ;
-  assign \port$2244$0  = \$266 ;
-  assign \port$2245$0  = \$267 ;
-  assign \port$2246$0  = \$268 ;
-  assign \port$2247$0  = \$269 ;
-  assign \port$2248$0  = \$270 ;
-  assign \port$2249$0  = \$271 ;
-  assign \port$2250$0  = \$272 ;
-  assign \port$2251$0  = \$273 ;
-  assign \port$2252$0  = \$274 ;
-  assign \port$2253$0  = \$275 ;
-  assign \port$2254$0  = \$276 ;
-  assign \port$2255$0  = \$277 ;
-  assign \port$2256$0  = \$278 ;
-  assign \port$2257$0  = \$279 ;
-  assign \port$2258$0  = \$280 ;
-  assign \port$2259$0  = \$281 ;
-  assign \port$2260$0  = \$282 ;
-  assign \port$2261$0  = \$283 ;
-  assign \port$2262$0  = \$284 ;
-  assign \port$2263$0  = \$285 ;
-  assign \port$2264$0  = \$286 ;
-  assign \port$2265$0  = \$287 ;
-  assign \port$2266$0  = \$288 ;
-  assign \port$2267$0  = \$289 ;
-  assign \port$2268$0  = \$290 ;
-  assign \port$2269$0  = \$291 ;
-  assign \port$2270$0  = \$292 ;
-  assign \port$2271$0  = \$293 ;
-  assign \port$2272$0  = \$294 ;
-  assign \port$2273$0  = \$295 ;
-  assign \port$2274$0  = \$296 ;
-  assign \port$2275$0  = \$297 ;
-  assign \port$2276$0  = \$298 ;
-  assign \port$2277$0  = \$299 ;
-  assign \port$2278$0  = \$300 ;
-  assign \port$2279$0  = \$301 ;
-  assign \port$2280$0  = \$302 ;
-  assign \port$2281$0  = \$303 ;
-  assign \port$2282$0  = \$304 ;
-  assign \port$2283$0  = \$305 ;
-  assign \port$2284$0  = \$306 ;
-  assign \port$2285$0  = \$307 ;
-  assign \port$2286$0  = \$308 ;
-  assign \port$2287$0  = \$309 ;
-  assign \port$2288$0  = \$310 ;
-  assign \port$2289$0  = \$311 ;
-  assign \port$2290$0  = \$312 ;
-  assign \port$2291$0  = \$313 ;
-  assign \port$2292$0  = \$314 ;
-  assign \port$2293$0  = \$315 ;
-  assign \port$2294$0  = \$316 ;
-  assign \port$2295$0  = \$317 ;
-  assign \port$2296$0  = \$318 ;
-  assign \port$2297$0  = \$319 ;
-  assign \port$2298$0  = \$320 ;
+  assign \port$2217$0  = \$257 ;
+  assign \port$2218$0  = \$258 ;
+  assign \port$2219$0  = \$259 ;
+  assign \port$2220$0  = \$260 ;
+  assign \port$2221$0  = \$261 ;
+  assign \port$2222$0  = \$262 ;
+  assign \port$2223$0  = \$263 ;
+  assign \port$2224$0  = \$264 ;
+  assign \port$2225$0  = \$265 ;
+  assign \port$2226$0  = \$266 ;
+  assign \port$2227$0  = \$267 ;
+  assign \port$2228$0  = \$268 ;
+  assign \port$2229$0  = \$269 ;
+  assign \port$2230$0  = \$270 ;
+  assign \port$2231$0  = \$271 ;
+  assign \port$2232$0  = \$272 ;
+  assign \port$2233$0  = \$273 ;
+  assign \port$2234$0  = \$274 ;
+  assign \port$2235$0  = \$275 ;
+  assign \port$2236$0  = \$276 ;
+  assign \port$2237$0  = \$277 ;
+  assign \port$2238$0  = \$278 ;
+  assign \port$2239$0  = \$279 ;
+  assign \port$2240$0  = \$280 ;
+  assign \port$2241$0  = \$281 ;
+  assign \port$2242$0  = \$282 ;
+  assign \port$2243$0  = \$283 ;
+  assign \port$2244$0  = \$284 ;
+  assign \port$2245$0  = \$285 ;
+  assign \port$2246$0  = \$286 ;
+  assign \port$2247$0  = \$287 ;
+  assign \port$2248$0  = \$288 ;
+  assign \port$2249$0  = \$289 ;
+  assign \port$2250$0  = \$290 ;
+  assign \port$2251$0  = \$291 ;
+  assign \port$2252$0  = \$292 ;
+  assign \port$2253$0  = \$293 ;
+  assign \port$2254$0  = \$294 ;
+  assign \port$2255$0  = \$295 ;
+  assign \port$2256$0  = \$296 ;
+  assign \port$2257$0  = \$297 ;
+  assign \port$2258$0  = \$298 ;
+  assign \port$2259$0  = \$299 ;
+  assign \port$2260$0  = \$300 ;
+  assign \port$2261$0  = \$301 ;
+  assign \port$2262$0  = \$302 ;
+  assign \port$2263$0  = \$303 ;
+  assign \port$2264$0  = \$304 ;
+  assign \port$2265$0  = \$305 ;
+  assign \port$2266$0  = \$306 ;
+  assign \port$2267$0  = \$307 ;
+  assign \port$2268$0  = \$308 ;
+  assign \port$2269$0  = \$309 ;
+  assign \port$2270$0  = \$310 ;
+  assign \port$2271$0  = \$311 ;
+  assign \port$2272$0  = \$312 ;
+  assign \port$2273$0  = \$313 ;
+  assign \port$2274$0  = \$314 ;
+  assign \port$2275$0  = \$315 ;
+  assign \port$2276$0  = \$316 ;
+  assign \port$2277$0  = \$317 ;
+  assign \port$2278$0  = \$318 ;
+  assign \port$2279$0  = \$319 ;
+  assign \port$2280$0  = \$320 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.safety (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 , \port$2238$0 , \port$2239$0 , \port$2240$0 , \port$2241$0 , \port$2242$0 , \port$2243$0 , \port$2244$0 , \port$2245$0 , \port$2246$0 , \port$2247$0 , \port$2248$0 , \port$2249$0 , \port$2250$0 , \port$2251$0 , \port$2252$0 , \port$2253$0 , \port$2254$0 
-, \port$2255$0 , \port$2256$0 , \port$2257$0 , \port$2258$0 , \port$2259$0 , \port$2260$0 , \port$2261$0 , \port$2262$0 , \port$2263$0 , \port$2264$0 , \port$2265$0 , \port$2266$0 , \port$2267$0 , \port$2268$0 , \port$2269$0 , \port$2270$0 , \port$2271$0 , \port$2272$0 , \port$2273$0 , \port$2274$0 , \port$2275$0 
-, \port$2276$0 , \port$2277$0 , \port$2278$0 , \port$2279$0 , \port$2280$0 , \port$2281$0 , \port$2282$0 , \port$2283$0 , \port$2284$0 , \port$2285$0 , \port$2286$0 , \port$2287$0 , \port$2288$0 , \port$2289$0 , \port$2290$0 , \port$2291$0 , \port$2292$0 , \port$2293$0 , \port$2294$0 , \port$2295$0 , \port$2296$0 
-, \port$2297$0 , \port$2298$0 , max_pulse, max_duty, max_lanes, pulse, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module \core.stim_path.safety (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 , \port$2220$0 , \port$2221$0 , \port$2222$0 , \port$2223$0 , \port$2224$0 , \port$2225$0 , \port$2226$0 , \port$2227$0 , \port$2228$0 , \port$2229$0 , \port$2230$0 , \port$2231$0 , \port$2232$0 , \port$2233$0 , \port$2234$0 , \port$2235$0 , \port$2236$0 
+, \port$2237$0 , \port$2238$0 , \port$2239$0 , \port$2240$0 , \port$2241$0 , \port$2242$0 , \port$2243$0 , \port$2244$0 , \port$2245$0 , \port$2246$0 , \port$2247$0 , \port$2248$0 , \port$2249$0 , \port$2250$0 , \port$2251$0 , \port$2252$0 , \port$2253$0 , \port$2254$0 , \port$2255$0 , \port$2256$0 , \port$2257$0 
+, \port$2258$0 , \port$2259$0 , \port$2260$0 , \port$2261$0 , \port$2262$0 , \port$2263$0 , \port$2264$0 , \port$2265$0 , \port$2266$0 , \port$2267$0 , \port$2268$0 , \port$2269$0 , \port$2270$0 , \port$2271$0 , \port$2272$0 , \port$2273$0 , \port$2274$0 , \port$2275$0 , \port$2276$0 , \port$2277$0 , \port$2278$0 
+, \port$2279$0 , \port$2280$0 , max_pulse, max_duty, max_lanes, pulse, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -21347,6 +21501,42 @@ module \core.stim_path.safety (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 ,
   wire [19:0] max_pulse_eff;
   wire [63:0] pass1;
   wire [63:0] pass2;
+  input \port$2217$0 ;
+  wire \port$2217$0 ;
+  input \port$2218$0 ;
+  wire \port$2218$0 ;
+  input \port$2219$0 ;
+  wire \port$2219$0 ;
+  input \port$2220$0 ;
+  wire \port$2220$0 ;
+  input \port$2221$0 ;
+  wire \port$2221$0 ;
+  input \port$2222$0 ;
+  wire \port$2222$0 ;
+  input \port$2223$0 ;
+  wire \port$2223$0 ;
+  input \port$2224$0 ;
+  wire \port$2224$0 ;
+  input \port$2225$0 ;
+  wire \port$2225$0 ;
+  input \port$2226$0 ;
+  wire \port$2226$0 ;
+  input \port$2227$0 ;
+  wire \port$2227$0 ;
+  input \port$2228$0 ;
+  wire \port$2228$0 ;
+  input \port$2229$0 ;
+  wire \port$2229$0 ;
+  input \port$2230$0 ;
+  wire \port$2230$0 ;
+  input \port$2231$0 ;
+  wire \port$2231$0 ;
+  input \port$2232$0 ;
+  wire \port$2232$0 ;
+  input \port$2233$0 ;
+  wire \port$2233$0 ;
+  input \port$2234$0 ;
+  wire \port$2234$0 ;
   input \port$2235$0 ;
   wire \port$2235$0 ;
   input \port$2236$0 ;
@@ -21439,42 +21629,6 @@ module \core.stim_path.safety (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 ,
   wire \port$2279$0 ;
   input \port$2280$0 ;
   wire \port$2280$0 ;
-  input \port$2281$0 ;
-  wire \port$2281$0 ;
-  input \port$2282$0 ;
-  wire \port$2282$0 ;
-  input \port$2283$0 ;
-  wire \port$2283$0 ;
-  input \port$2284$0 ;
-  wire \port$2284$0 ;
-  input \port$2285$0 ;
-  wire \port$2285$0 ;
-  input \port$2286$0 ;
-  wire \port$2286$0 ;
-  input \port$2287$0 ;
-  wire \port$2287$0 ;
-  input \port$2288$0 ;
-  wire \port$2288$0 ;
-  input \port$2289$0 ;
-  wire \port$2289$0 ;
-  input \port$2290$0 ;
-  wire \port$2290$0 ;
-  input \port$2291$0 ;
-  wire \port$2291$0 ;
-  input \port$2292$0 ;
-  wire \port$2292$0 ;
-  input \port$2293$0 ;
-  wire \port$2293$0 ;
-  input \port$2294$0 ;
-  wire \port$2294$0 ;
-  input \port$2295$0 ;
-  wire \port$2295$0 ;
-  input \port$2296$0 ;
-  wire \port$2296$0 ;
-  input \port$2297$0 ;
-  wire \port$2297$0 ;
-  input \port$2298$0 ;
-  wire \port$2298$0 ;
   input [63:0] pulse;
   wire [63:0] pulse;
   input rst;
@@ -22714,7 +22868,7 @@ module \core.stim_path.safety (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 ,
   assign \$3  = max_lanes > 7'h40;
   assign max_lanes_eff = \$3  ? 7'h40 : max_lanes;
   assign window_end = window == 20'hf423f;
-  assign want = pulse & { \port$2298$0 , \port$2297$0 , \port$2296$0 , \port$2295$0 , \port$2294$0 , \port$2293$0 , \port$2292$0 , \port$2291$0 , \port$2290$0 , \port$2289$0 , \port$2288$0 , \port$2287$0 , \port$2286$0 , \port$2285$0 , \port$2284$0 , \port$2283$0 , \port$2282$0 , \port$2281$0 , \port$2280$0 , \port$2279$0 , \port$2278$0 , \port$2277$0 , \port$2276$0 , \port$2275$0 , \port$2274$0 , \port$2273$0 , \port$2272$0 , \port$2271$0 , \port$2270$0 , \port$2269$0 , \port$2268$0 , \port$2267$0 , \port$2266$0 , \port$2265$0 , \port$2264$0 , \port$2263$0 , \port$2262$0 , \port$2261$0 , \port$2260$0 , \port$2259$0 , \port$2258$0 , \port$2257$0 , \port$2256$0 , \port$2255$0 , \port$2254$0 , \port$2253$0 , \port$2252$0 , \port$2251$0 , \port$2250$0 , \port$2249$0 , \port$2248$0 , \port$2247$0 , \port$2246$0 , \port$2245$0 , \port$2244$0 , \port$2243$0 , \port$2242$0 , \port$2241$0 , \port$2240$0 , \port$2239$0 , \port$2238$0 , \port$2237$0 , \port$2236$0 , \port$2235$0  };
+  assign want = pulse & { \port$2280$0 , \port$2279$0 , \port$2278$0 , \port$2277$0 , \port$2276$0 , \port$2275$0 , \port$2274$0 , \port$2273$0 , \port$2272$0 , \port$2271$0 , \port$2270$0 , \port$2269$0 , \port$2268$0 , \port$2267$0 , \port$2266$0 , \port$2265$0 , \port$2264$0 , \port$2263$0 , \port$2262$0 , \port$2261$0 , \port$2260$0 , \port$2259$0 , \port$2258$0 , \port$2257$0 , \port$2256$0 , \port$2255$0 , \port$2254$0 , \port$2253$0 , \port$2252$0 , \port$2251$0 , \port$2250$0 , \port$2249$0 , \port$2248$0 , \port$2247$0 , \port$2246$0 , \port$2245$0 , \port$2244$0 , \port$2243$0 , \port$2242$0 , \port$2241$0 , \port$2240$0 , \port$2239$0 , \port$2238$0 , \port$2237$0 , \port$2236$0 , \port$2235$0 , \port$2234$0 , \port$2233$0 , \port$2232$0 , \port$2231$0 , \port$2230$0 , \port$2229$0 , \port$2228$0 , \port$2227$0 , \port$2226$0 , \port$2225$0 , \port$2224$0 , \port$2223$0 , \port$2222$0 , \port$2221$0 , \port$2220$0 , \port$2219$0 , \port$2218$0 , \port$2217$0  };
   assign \$4  = run0 == 20'hfffff;
   assign \$5  = run0 + 1'h1;
   assign \$6  = \$4  ? { 1'h0, run0 } : \$5 ;
@@ -22728,937 +22882,937 @@ module \core.stim_path.safety (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 ,
   assign \$14  = \$12  ? { 1'h0, run1 } : \$13 ;
   assign \$15  = pulse[1] ? \$14  : 21'h000000;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$847  = \$709 [19:0];
     if (rst) begin
       \$847  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$848  = \$7 [19:0];
     if (rst) begin
       \$848  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$849  = \$711 [19:0];
     if (rst) begin
       \$849  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$850  = \$15 [19:0];
     if (rst) begin
       \$850  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$851  = \$713 [19:0];
     if (rst) begin
       \$851  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$852  = \$23 [19:0];
     if (rst) begin
       \$852  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$853  = \$715 [19:0];
     if (rst) begin
       \$853  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$854  = \$31 [19:0];
     if (rst) begin
       \$854  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$855  = \$717 [19:0];
     if (rst) begin
       \$855  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$856  = \$39 [19:0];
     if (rst) begin
       \$856  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$857  = \$719 [19:0];
     if (rst) begin
       \$857  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$858  = \$47 [19:0];
     if (rst) begin
       \$858  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$859  = \$721 [19:0];
     if (rst) begin
       \$859  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$860  = \$55 [19:0];
     if (rst) begin
       \$860  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$861  = \$723 [19:0];
     if (rst) begin
       \$861  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$862  = \$63 [19:0];
     if (rst) begin
       \$862  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$863  = \$725 [19:0];
     if (rst) begin
       \$863  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$864  = \$71 [19:0];
     if (rst) begin
       \$864  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$865  = \$727 [19:0];
     if (rst) begin
       \$865  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$866  = \$79 [19:0];
     if (rst) begin
       \$866  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$867  = \$729 [19:0];
     if (rst) begin
       \$867  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$868  = \$87 [19:0];
     if (rst) begin
       \$868  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$869  = \$731 [19:0];
     if (rst) begin
       \$869  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$870  = \$95 [19:0];
     if (rst) begin
       \$870  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$871  = \$733 [19:0];
     if (rst) begin
       \$871  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$872  = \$103 [19:0];
     if (rst) begin
       \$872  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$873  = \$735 [19:0];
     if (rst) begin
       \$873  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$874  = \$111 [19:0];
     if (rst) begin
       \$874  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$875  = \$737 [19:0];
     if (rst) begin
       \$875  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$876  = \$119 [19:0];
     if (rst) begin
       \$876  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$877  = \$739 [19:0];
     if (rst) begin
       \$877  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$878  = \$127 [19:0];
     if (rst) begin
       \$878  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$879  = \$741 [19:0];
     if (rst) begin
       \$879  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$880  = \$135 [19:0];
     if (rst) begin
       \$880  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$881  = \$743 [19:0];
     if (rst) begin
       \$881  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$882  = \$143 [19:0];
     if (rst) begin
       \$882  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$883  = \$745 [19:0];
     if (rst) begin
       \$883  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$884  = \$151 [19:0];
     if (rst) begin
       \$884  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$885  = \$747 [19:0];
     if (rst) begin
       \$885  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$886  = \$159 [19:0];
     if (rst) begin
       \$886  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$887  = \$749 [19:0];
     if (rst) begin
       \$887  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$888  = \$167 [19:0];
     if (rst) begin
       \$888  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$889  = \$751 [19:0];
     if (rst) begin
       \$889  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$890  = \$175 [19:0];
     if (rst) begin
       \$890  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$891  = \$753 [19:0];
     if (rst) begin
       \$891  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$892  = \$183 [19:0];
     if (rst) begin
       \$892  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$893  = \$755 [19:0];
     if (rst) begin
       \$893  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$894  = \$191 [19:0];
     if (rst) begin
       \$894  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$895  = \$757 [19:0];
     if (rst) begin
       \$895  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$896  = \$199 [19:0];
     if (rst) begin
       \$896  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$897  = \$759 [19:0];
     if (rst) begin
       \$897  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$898  = \$207 [19:0];
     if (rst) begin
       \$898  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$899  = \$761 [19:0];
     if (rst) begin
       \$899  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$900  = \$215 [19:0];
     if (rst) begin
       \$900  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$901  = \$763 [19:0];
     if (rst) begin
       \$901  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$902  = \$223 [19:0];
     if (rst) begin
       \$902  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$903  = \$765 [19:0];
     if (rst) begin
       \$903  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$904  = \$231 [19:0];
     if (rst) begin
       \$904  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$905  = \$767 [19:0];
     if (rst) begin
       \$905  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$906  = \$239 [19:0];
     if (rst) begin
       \$906  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$907  = \$769 [19:0];
     if (rst) begin
       \$907  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$908  = \$247 [19:0];
     if (rst) begin
       \$908  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$909  = \$771 [19:0];
     if (rst) begin
       \$909  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$910  = \$255 [19:0];
     if (rst) begin
       \$910  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$911  = \$773 [19:0];
     if (rst) begin
       \$911  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$912  = \$263 [19:0];
     if (rst) begin
       \$912  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$913  = \$775 [19:0];
     if (rst) begin
       \$913  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$914  = \$271 [19:0];
     if (rst) begin
       \$914  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$915  = \$777 [19:0];
     if (rst) begin
       \$915  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$916  = \$279 [19:0];
     if (rst) begin
       \$916  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$917  = \$779 [19:0];
     if (rst) begin
       \$917  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$918  = \$287 [19:0];
     if (rst) begin
       \$918  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$919  = \$781 [19:0];
     if (rst) begin
       \$919  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$920  = \$295 [19:0];
     if (rst) begin
       \$920  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$921  = \$783 [19:0];
     if (rst) begin
       \$921  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$922  = \$303 [19:0];
     if (rst) begin
       \$922  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$923  = \$785 [19:0];
     if (rst) begin
       \$923  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$924  = \$311 [19:0];
     if (rst) begin
       \$924  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$925  = \$787 [19:0];
     if (rst) begin
       \$925  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$926  = \$319 [19:0];
     if (rst) begin
       \$926  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$927  = \$789 [19:0];
     if (rst) begin
       \$927  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$928  = \$327 [19:0];
     if (rst) begin
       \$928  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$929  = \$791 [19:0];
     if (rst) begin
       \$929  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$930  = \$335 [19:0];
     if (rst) begin
       \$930  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$931  = \$793 [19:0];
     if (rst) begin
       \$931  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$932  = \$343 [19:0];
     if (rst) begin
       \$932  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$933  = \$795 [19:0];
     if (rst) begin
       \$933  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$934  = \$351 [19:0];
     if (rst) begin
       \$934  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$935  = \$797 [19:0];
     if (rst) begin
       \$935  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$936  = \$359 [19:0];
     if (rst) begin
       \$936  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$937  = \$799 [19:0];
     if (rst) begin
       \$937  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$938  = \$367 [19:0];
     if (rst) begin
       \$938  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$939  = \$801 [19:0];
     if (rst) begin
       \$939  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$940  = \$375 [19:0];
     if (rst) begin
       \$940  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$941  = \$803 [19:0];
     if (rst) begin
       \$941  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$942  = \$383 [19:0];
     if (rst) begin
       \$942  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$943  = \$805 [19:0];
     if (rst) begin
       \$943  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$944  = \$391 [19:0];
     if (rst) begin
       \$944  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$945  = \$807 [19:0];
     if (rst) begin
       \$945  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$946  = \$399 [19:0];
     if (rst) begin
       \$946  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$947  = \$809 [19:0];
     if (rst) begin
       \$947  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$948  = \$407 [19:0];
     if (rst) begin
       \$948  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$949  = \$811 [19:0];
     if (rst) begin
       \$949  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$950  = \$415 [19:0];
     if (rst) begin
       \$950  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$951  = \$813 [19:0];
     if (rst) begin
       \$951  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$952  = \$423 [19:0];
     if (rst) begin
       \$952  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$953  = \$815 [19:0];
     if (rst) begin
       \$953  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$954  = \$431 [19:0];
     if (rst) begin
       \$954  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$955  = \$817 [19:0];
     if (rst) begin
       \$955  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$956  = \$439 [19:0];
     if (rst) begin
       \$956  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$957  = \$819 [19:0];
     if (rst) begin
       \$957  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$958  = \$447 [19:0];
     if (rst) begin
       \$958  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$959  = \$821 [19:0];
     if (rst) begin
       \$959  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$960  = \$455 [19:0];
     if (rst) begin
       \$960  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$961  = \$823 [19:0];
     if (rst) begin
       \$961  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$962  = \$463 [19:0];
     if (rst) begin
       \$962  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$963  = \$825 [19:0];
     if (rst) begin
       \$963  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$964  = \$471 [19:0];
     if (rst) begin
       \$964  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$965  = \$827 [19:0];
     if (rst) begin
       \$965  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$966  = \$479 [19:0];
     if (rst) begin
       \$966  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$967  = \$829 [19:0];
     if (rst) begin
       \$967  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$968  = \$487 [19:0];
     if (rst) begin
       \$968  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$969  = \$831 [19:0];
     if (rst) begin
       \$969  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$970  = \$495 [19:0];
     if (rst) begin
       \$970  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$971  = \$833 [19:0];
     if (rst) begin
       \$971  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$972  = \$503 [19:0];
     if (rst) begin
       \$972  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$973  = \$835 [19:0];
     if (rst) begin
       \$973  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$974  = \$511 [19:0];
     if (rst) begin
       \$974  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$975  = \$837 [19:0];
     if (rst) begin
       \$975  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$976  = \final ;
     if (rst) begin
       \$976  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$977  = \$840 ;
     if (rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$978  = \$843 ;
     if (rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$979  = \$846 ;
     if (rst) begin
       \$979  = 1'h0;
     end
   end
-  assign bits = { \port$2298$0 , \port$2297$0 , \port$2296$0 , \port$2295$0 , \port$2294$0 , \port$2293$0 , \port$2292$0 , \port$2291$0 , \port$2290$0 , \port$2289$0 , \port$2288$0 , \port$2287$0 , \port$2286$0 , \port$2285$0 , \port$2284$0 , \port$2283$0 , \port$2282$0 , \port$2281$0 , \port$2280$0 , \port$2279$0 , \port$2278$0 , \port$2277$0 , \port$2276$0 , \port$2275$0 , \port$2274$0 , \port$2273$0 , \port$2272$0 , \port$2271$0 , \port$2270$0 , \port$2269$0 , \port$2268$0 , \port$2267$0 , \port$2266$0 , \port$2265$0 , \port$2264$0 , \port$2263$0 , \port$2262$0 , \port$2261$0 , \port$2260$0 , \port$2259$0 , \port$2258$0 , \port$2257$0 , \port$2256$0 , \port$2255$0 , \port$2254$0 , \port$2253$0 , \port$2252$0 , \port$2251$0 , \port$2250$0 , \port$2249$0 , \port$2248$0 , \port$2247$0 , \port$2246$0 , \port$2245$0 , \port$2244$0 , \port$2243$0 , \port$2242$0 , \port$2241$0 , \port$2240$0 , \port$2239$0 , \port$2238$0 , \port$2237$0 , \port$2236$0 , \port$2235$0  };
+  assign bits = { \port$2280$0 , \port$2279$0 , \port$2278$0 , \port$2277$0 , \port$2276$0 , \port$2275$0 , \port$2274$0 , \port$2273$0 , \port$2272$0 , \port$2271$0 , \port$2270$0 , \port$2269$0 , \port$2268$0 , \port$2267$0 , \port$2266$0 , \port$2265$0 , \port$2264$0 , \port$2263$0 , \port$2262$0 , \port$2261$0 , \port$2260$0 , \port$2259$0 , \port$2258$0 , \port$2257$0 , \port$2256$0 , \port$2255$0 , \port$2254$0 , \port$2253$0 , \port$2252$0 , \port$2251$0 , \port$2250$0 , \port$2249$0 , \port$2248$0 , \port$2247$0 , \port$2246$0 , \port$2245$0 , \port$2244$0 , \port$2243$0 , \port$2242$0 , \port$2241$0 , \port$2240$0 , \port$2239$0 , \port$2238$0 , \port$2237$0 , \port$2236$0 , \port$2235$0 , \port$2234$0 , \port$2233$0 , \port$2232$0 , \port$2231$0 , \port$2230$0 , \port$2229$0 , \port$2228$0 , \port$2227$0 , \port$2226$0 , \port$2225$0 , \port$2224$0 , \port$2223$0 , \port$2222$0 , \port$2221$0 , \port$2220$0 , \port$2219$0 , \port$2218$0 , \port$2217$0  };
   assign run_next0 = \$7 [19:0];
   assign run_next1 = \$15 [19:0];
   assign run_next2 = \$23 [19:0];
@@ -23982,9 +24136,9 @@ module \core.stim_path.safety (rst, \port$2235$0 , \port$2236$0 , \port$2237$0 ,
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, source, leak_shift, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, \theta$283 , ready, fire, fire_lane, bad_lane, stim_lost, pulse, stim__valid, clk
+module \core.stim_path.stim_unit (rst, routed__valid, stim__payload, r_en, source, leak_shift, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, \theta$283 , ready, fire, fire_lane, bad_lane, stim_lost, pulse, stim__valid, clk
 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -26917,7 +27071,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     .w_rdy(w_rdy)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (s1_target[5:0])
       6'h00:
@@ -27051,7 +27205,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (s1_target[5:0])
       6'h00:
@@ -27185,7 +27339,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$916  = length0;
     if (pulse_wr__en) begin
       if (\$1 ) begin
@@ -27197,7 +27351,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$917  = length1;
     if (pulse_wr__en) begin
       if (\$2 ) begin
@@ -27209,7 +27363,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$918  = length2;
     if (pulse_wr__en) begin
       if (\$3 ) begin
@@ -27221,7 +27375,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$919  = length3;
     if (pulse_wr__en) begin
       if (\$4 ) begin
@@ -27233,7 +27387,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$920  = length4;
     if (pulse_wr__en) begin
       if (\$5 ) begin
@@ -27245,7 +27399,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$921  = length5;
     if (pulse_wr__en) begin
       if (\$6 ) begin
@@ -27257,7 +27411,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$922  = length6;
     if (pulse_wr__en) begin
       if (\$7 ) begin
@@ -27269,7 +27423,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$923  = length7;
     if (pulse_wr__en) begin
       if (\$8 ) begin
@@ -27281,7 +27435,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$924  = length8;
     if (pulse_wr__en) begin
       if (\$9 ) begin
@@ -27293,7 +27447,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$925  = length9;
     if (pulse_wr__en) begin
       if (\$10 ) begin
@@ -27305,7 +27459,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$926  = length10;
     if (pulse_wr__en) begin
       if (\$11 ) begin
@@ -27317,7 +27471,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$927  = length11;
     if (pulse_wr__en) begin
       if (\$12 ) begin
@@ -27329,7 +27483,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$928  = length12;
     if (pulse_wr__en) begin
       if (\$13 ) begin
@@ -27341,7 +27495,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$929  = length13;
     if (pulse_wr__en) begin
       if (\$14 ) begin
@@ -27353,7 +27507,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$930  = length14;
     if (pulse_wr__en) begin
       if (\$15 ) begin
@@ -27365,7 +27519,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$931  = length15;
     if (pulse_wr__en) begin
       if (\$16 ) begin
@@ -27377,7 +27531,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$932  = length16;
     if (pulse_wr__en) begin
       if (\$17 ) begin
@@ -27389,7 +27543,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$933  = length17;
     if (pulse_wr__en) begin
       if (\$18 ) begin
@@ -27401,7 +27555,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$934  = length18;
     if (pulse_wr__en) begin
       if (\$19 ) begin
@@ -27413,7 +27567,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$935  = length19;
     if (pulse_wr__en) begin
       if (\$20 ) begin
@@ -27425,7 +27579,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$936  = length20;
     if (pulse_wr__en) begin
       if (\$21 ) begin
@@ -27437,7 +27591,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$937  = length21;
     if (pulse_wr__en) begin
       if (\$22 ) begin
@@ -27449,7 +27603,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$938  = length22;
     if (pulse_wr__en) begin
       if (\$23 ) begin
@@ -27461,7 +27615,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$939  = length23;
     if (pulse_wr__en) begin
       if (\$24 ) begin
@@ -27473,7 +27627,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$940  = length24;
     if (pulse_wr__en) begin
       if (\$25 ) begin
@@ -27485,7 +27639,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$941  = length25;
     if (pulse_wr__en) begin
       if (\$26 ) begin
@@ -27497,7 +27651,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$942  = length26;
     if (pulse_wr__en) begin
       if (\$27 ) begin
@@ -27509,7 +27663,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$943  = length27;
     if (pulse_wr__en) begin
       if (\$28 ) begin
@@ -27521,7 +27675,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$944  = length28;
     if (pulse_wr__en) begin
       if (\$29 ) begin
@@ -27533,7 +27687,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$945  = length29;
     if (pulse_wr__en) begin
       if (\$30 ) begin
@@ -27545,7 +27699,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$946  = length30;
     if (pulse_wr__en) begin
       if (\$31 ) begin
@@ -27557,7 +27711,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$947  = length31;
     if (pulse_wr__en) begin
       if (\$32 ) begin
@@ -27569,7 +27723,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$948  = length32;
     if (pulse_wr__en) begin
       if (\$33 ) begin
@@ -27581,7 +27735,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$949  = length33;
     if (pulse_wr__en) begin
       if (\$34 ) begin
@@ -27593,7 +27747,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$950  = length34;
     if (pulse_wr__en) begin
       if (\$35 ) begin
@@ -27605,7 +27759,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$951  = length35;
     if (pulse_wr__en) begin
       if (\$36 ) begin
@@ -27617,7 +27771,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$952  = length36;
     if (pulse_wr__en) begin
       if (\$37 ) begin
@@ -27629,7 +27783,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$953  = length37;
     if (pulse_wr__en) begin
       if (\$38 ) begin
@@ -27641,7 +27795,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$954  = length38;
     if (pulse_wr__en) begin
       if (\$39 ) begin
@@ -27653,7 +27807,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$955  = length39;
     if (pulse_wr__en) begin
       if (\$40 ) begin
@@ -27665,7 +27819,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$956  = length40;
     if (pulse_wr__en) begin
       if (\$41 ) begin
@@ -27677,7 +27831,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$957  = length41;
     if (pulse_wr__en) begin
       if (\$42 ) begin
@@ -27689,7 +27843,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$958  = length42;
     if (pulse_wr__en) begin
       if (\$43 ) begin
@@ -27701,7 +27855,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$959  = length43;
     if (pulse_wr__en) begin
       if (\$44 ) begin
@@ -27713,7 +27867,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$960  = length44;
     if (pulse_wr__en) begin
       if (\$45 ) begin
@@ -27725,7 +27879,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$961  = length45;
     if (pulse_wr__en) begin
       if (\$46 ) begin
@@ -27737,7 +27891,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$962  = length46;
     if (pulse_wr__en) begin
       if (\$47 ) begin
@@ -27749,7 +27903,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$963  = length47;
     if (pulse_wr__en) begin
       if (\$48 ) begin
@@ -27761,7 +27915,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$964  = length48;
     if (pulse_wr__en) begin
       if (\$49 ) begin
@@ -27773,7 +27927,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$965  = length49;
     if (pulse_wr__en) begin
       if (\$50 ) begin
@@ -27785,7 +27939,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$966  = length50;
     if (pulse_wr__en) begin
       if (\$51 ) begin
@@ -27797,7 +27951,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$967  = length51;
     if (pulse_wr__en) begin
       if (\$52 ) begin
@@ -27809,7 +27963,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$968  = length52;
     if (pulse_wr__en) begin
       if (\$53 ) begin
@@ -27821,7 +27975,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$969  = length53;
     if (pulse_wr__en) begin
       if (\$54 ) begin
@@ -27833,7 +27987,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$970  = length54;
     if (pulse_wr__en) begin
       if (\$55 ) begin
@@ -27845,7 +27999,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$971  = length55;
     if (pulse_wr__en) begin
       if (\$56 ) begin
@@ -27857,7 +28011,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$972  = length56;
     if (pulse_wr__en) begin
       if (\$57 ) begin
@@ -27869,7 +28023,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$973  = length57;
     if (pulse_wr__en) begin
       if (\$58 ) begin
@@ -27881,7 +28035,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$974  = length58;
     if (pulse_wr__en) begin
       if (\$59 ) begin
@@ -27893,7 +28047,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$975  = length59;
     if (pulse_wr__en) begin
       if (\$60 ) begin
@@ -27905,7 +28059,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$976  = length60;
     if (pulse_wr__en) begin
       if (\$61 ) begin
@@ -27917,7 +28071,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$977  = length61;
     if (pulse_wr__en) begin
       if (\$62 ) begin
@@ -27929,7 +28083,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$978  = length62;
     if (pulse_wr__en) begin
       if (\$63 ) begin
@@ -27941,7 +28095,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$979  = length63;
     if (pulse_wr__en) begin
       if (\$64 ) begin
@@ -27953,49 +28107,49 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$980  = 1'h1;
     if (rst) begin
       \$980  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$981  = \$65 ;
     if (rst) begin
       \$981  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$982  = routed__payload[11:0];
     if (rst) begin
       \$982  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$983  = routed__payload[27:12];
     if (rst) begin
       \$983  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$984  = frame_tick;
     if (rst) begin
       \$984  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$985  = frame;
     if (rst) begin
       \$985  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$67 ) begin
       \$986  = \$69 [15:0];
@@ -28007,7 +28161,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$987  = remaining0;
     if (\$71 ) begin
       \$987  = length0;
@@ -28019,7 +28173,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$76 ) begin
       \$988  = \$78 [15:0];
@@ -28031,7 +28185,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$989  = remaining1;
     if (\$80 ) begin
       \$989  = length1;
@@ -28043,7 +28197,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$85 ) begin
       \$990  = \$87 [15:0];
@@ -28055,7 +28209,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$991  = remaining2;
     if (\$89 ) begin
       \$991  = length2;
@@ -28067,7 +28221,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$94 ) begin
       \$992  = \$96 [15:0];
@@ -28079,7 +28233,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$993  = remaining3;
     if (\$98 ) begin
       \$993  = length3;
@@ -28091,7 +28245,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$103 ) begin
       \$994  = \$105 [15:0];
@@ -28103,7 +28257,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$995  = remaining4;
     if (\$107 ) begin
       \$995  = length4;
@@ -28115,7 +28269,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$112 ) begin
       \$996  = \$114 [15:0];
@@ -28127,7 +28281,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$997  = remaining5;
     if (\$116 ) begin
       \$997  = length5;
@@ -28139,7 +28293,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$121 ) begin
       \$998  = \$123 [15:0];
@@ -28151,7 +28305,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$999  = remaining6;
     if (\$125 ) begin
       \$999  = length6;
@@ -28163,7 +28317,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$130 ) begin
       \$1000  = \$132 [15:0];
@@ -28175,7 +28329,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1001  = remaining7;
     if (\$134 ) begin
       \$1001  = length7;
@@ -28187,7 +28341,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$139 ) begin
       \$1002  = \$141 [15:0];
@@ -28199,7 +28353,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1003  = remaining8;
     if (\$143 ) begin
       \$1003  = length8;
@@ -28211,7 +28365,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$148 ) begin
       \$1004  = \$150 [15:0];
@@ -28223,7 +28377,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1005  = remaining9;
     if (\$152 ) begin
       \$1005  = length9;
@@ -28235,7 +28389,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$157 ) begin
       \$1006  = \$159 [15:0];
@@ -28247,7 +28401,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1007  = remaining10;
     if (\$161 ) begin
       \$1007  = length10;
@@ -28259,7 +28413,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$166 ) begin
       \$1008  = \$168 [15:0];
@@ -28271,7 +28425,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1009  = remaining11;
     if (\$170 ) begin
       \$1009  = length11;
@@ -28283,7 +28437,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$175 ) begin
       \$1010  = \$177 [15:0];
@@ -28295,7 +28449,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1011  = remaining12;
     if (\$179 ) begin
       \$1011  = length12;
@@ -28307,7 +28461,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$184 ) begin
       \$1012  = \$186 [15:0];
@@ -28319,7 +28473,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1013  = remaining13;
     if (\$188 ) begin
       \$1013  = length13;
@@ -28331,7 +28485,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$193 ) begin
       \$1014  = \$195 [15:0];
@@ -28343,7 +28497,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1015  = remaining14;
     if (\$197 ) begin
       \$1015  = length14;
@@ -28355,7 +28509,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$202 ) begin
       \$1016  = \$204 [15:0];
@@ -28367,7 +28521,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1017  = remaining15;
     if (\$206 ) begin
       \$1017  = length15;
@@ -28379,7 +28533,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$211 ) begin
       \$1018  = \$213 [15:0];
@@ -28391,7 +28545,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1019  = remaining16;
     if (\$215 ) begin
       \$1019  = length16;
@@ -28403,7 +28557,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$220 ) begin
       \$1020  = \$222 [15:0];
@@ -28415,7 +28569,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1021  = remaining17;
     if (\$224 ) begin
       \$1021  = length17;
@@ -28427,7 +28581,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$229 ) begin
       \$1022  = \$231 [15:0];
@@ -28439,7 +28593,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1023  = remaining18;
     if (\$233 ) begin
       \$1023  = length18;
@@ -28451,7 +28605,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$238 ) begin
       \$1024  = \$240 [15:0];
@@ -28463,7 +28617,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1025  = remaining19;
     if (\$242 ) begin
       \$1025  = length19;
@@ -28475,7 +28629,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$247 ) begin
       \$1026  = \$249 [15:0];
@@ -28487,7 +28641,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1027  = remaining20;
     if (\$251 ) begin
       \$1027  = length20;
@@ -28499,7 +28653,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$256 ) begin
       \$1028  = \$258 [15:0];
@@ -28511,7 +28665,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1029  = remaining21;
     if (\$260 ) begin
       \$1029  = length21;
@@ -28523,7 +28677,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$265 ) begin
       \$1030  = \$267 [15:0];
@@ -28535,7 +28689,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1031  = remaining22;
     if (\$269 ) begin
       \$1031  = length22;
@@ -28547,7 +28701,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$274 ) begin
       \$1032  = \$276 [15:0];
@@ -28559,7 +28713,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1033  = remaining23;
     if (\$278 ) begin
       \$1033  = length23;
@@ -28571,7 +28725,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$283 ) begin
       \$1034  = \$285 [15:0];
@@ -28583,7 +28737,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1035  = remaining24;
     if (\$287 ) begin
       \$1035  = length24;
@@ -28595,7 +28749,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$292 ) begin
       \$1036  = \$294 [15:0];
@@ -28607,7 +28761,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1037  = remaining25;
     if (\$296 ) begin
       \$1037  = length25;
@@ -28619,7 +28773,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$301 ) begin
       \$1038  = \$303 [15:0];
@@ -28631,7 +28785,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1039  = remaining26;
     if (\$305 ) begin
       \$1039  = length26;
@@ -28643,7 +28797,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$310 ) begin
       \$1040  = \$312 [15:0];
@@ -28655,7 +28809,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1041  = remaining27;
     if (\$314 ) begin
       \$1041  = length27;
@@ -28667,7 +28821,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$319 ) begin
       \$1042  = \$321 [15:0];
@@ -28679,7 +28833,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1043  = remaining28;
     if (\$323 ) begin
       \$1043  = length28;
@@ -28691,7 +28845,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$328 ) begin
       \$1044  = \$330 [15:0];
@@ -28703,7 +28857,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1045  = remaining29;
     if (\$332 ) begin
       \$1045  = length29;
@@ -28715,7 +28869,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$337 ) begin
       \$1046  = \$339 [15:0];
@@ -28727,7 +28881,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1047  = remaining30;
     if (\$341 ) begin
       \$1047  = length30;
@@ -28739,7 +28893,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$346 ) begin
       \$1048  = \$348 [15:0];
@@ -28751,7 +28905,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1049  = remaining31;
     if (\$350 ) begin
       \$1049  = length31;
@@ -28763,7 +28917,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$355 ) begin
       \$1050  = \$357 [15:0];
@@ -28775,7 +28929,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1051  = remaining32;
     if (\$359 ) begin
       \$1051  = length32;
@@ -28787,7 +28941,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$364 ) begin
       \$1052  = \$366 [15:0];
@@ -28799,7 +28953,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1053  = remaining33;
     if (\$368 ) begin
       \$1053  = length33;
@@ -28811,7 +28965,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$373 ) begin
       \$1054  = \$375 [15:0];
@@ -28823,7 +28977,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1055  = remaining34;
     if (\$377 ) begin
       \$1055  = length34;
@@ -28835,7 +28989,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$382 ) begin
       \$1056  = \$384 [15:0];
@@ -28847,7 +29001,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1057  = remaining35;
     if (\$386 ) begin
       \$1057  = length35;
@@ -28859,7 +29013,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$391 ) begin
       \$1058  = \$393 [15:0];
@@ -28871,7 +29025,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1059  = remaining36;
     if (\$395 ) begin
       \$1059  = length36;
@@ -28883,7 +29037,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$400 ) begin
       \$1060  = \$402 [15:0];
@@ -28895,7 +29049,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1061  = remaining37;
     if (\$404 ) begin
       \$1061  = length37;
@@ -28907,7 +29061,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$409 ) begin
       \$1062  = \$411 [15:0];
@@ -28919,7 +29073,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1063  = remaining38;
     if (\$413 ) begin
       \$1063  = length38;
@@ -28931,7 +29085,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$418 ) begin
       \$1064  = \$420 [15:0];
@@ -28943,7 +29097,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1065  = remaining39;
     if (\$422 ) begin
       \$1065  = length39;
@@ -28955,7 +29109,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$427 ) begin
       \$1066  = \$429 [15:0];
@@ -28967,7 +29121,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1067  = remaining40;
     if (\$431 ) begin
       \$1067  = length40;
@@ -28979,7 +29133,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$436 ) begin
       \$1068  = \$438 [15:0];
@@ -28991,7 +29145,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1069  = remaining41;
     if (\$440 ) begin
       \$1069  = length41;
@@ -29003,7 +29157,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$445 ) begin
       \$1070  = \$447 [15:0];
@@ -29015,7 +29169,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1071  = remaining42;
     if (\$449 ) begin
       \$1071  = length42;
@@ -29027,7 +29181,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$454 ) begin
       \$1072  = \$456 [15:0];
@@ -29039,7 +29193,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1073  = remaining43;
     if (\$458 ) begin
       \$1073  = length43;
@@ -29051,7 +29205,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$463 ) begin
       \$1074  = \$465 [15:0];
@@ -29063,7 +29217,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1075  = remaining44;
     if (\$467 ) begin
       \$1075  = length44;
@@ -29075,7 +29229,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$472 ) begin
       \$1076  = \$474 [15:0];
@@ -29087,7 +29241,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1077  = remaining45;
     if (\$476 ) begin
       \$1077  = length45;
@@ -29099,7 +29253,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$481 ) begin
       \$1078  = \$483 [15:0];
@@ -29111,7 +29265,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1079  = remaining46;
     if (\$485 ) begin
       \$1079  = length46;
@@ -29123,7 +29277,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$490 ) begin
       \$1080  = \$492 [15:0];
@@ -29135,7 +29289,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1081  = remaining47;
     if (\$494 ) begin
       \$1081  = length47;
@@ -29147,7 +29301,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$499 ) begin
       \$1082  = \$501 [15:0];
@@ -29159,7 +29313,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1083  = remaining48;
     if (\$503 ) begin
       \$1083  = length48;
@@ -29171,7 +29325,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$508 ) begin
       \$1084  = \$510 [15:0];
@@ -29183,7 +29337,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1085  = remaining49;
     if (\$512 ) begin
       \$1085  = length49;
@@ -29195,7 +29349,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$517 ) begin
       \$1086  = \$519 [15:0];
@@ -29207,7 +29361,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1087  = remaining50;
     if (\$521 ) begin
       \$1087  = length50;
@@ -29219,7 +29373,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$526 ) begin
       \$1088  = \$528 [15:0];
@@ -29231,7 +29385,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1089  = remaining51;
     if (\$530 ) begin
       \$1089  = length51;
@@ -29243,7 +29397,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$535 ) begin
       \$1090  = \$537 [15:0];
@@ -29255,7 +29409,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1091  = remaining52;
     if (\$539 ) begin
       \$1091  = length52;
@@ -29267,7 +29421,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$544 ) begin
       \$1092  = \$546 [15:0];
@@ -29279,7 +29433,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1093  = remaining53;
     if (\$548 ) begin
       \$1093  = length53;
@@ -29291,7 +29445,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$553 ) begin
       \$1094  = \$555 [15:0];
@@ -29303,7 +29457,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1095  = remaining54;
     if (\$557 ) begin
       \$1095  = length54;
@@ -29315,7 +29469,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$562 ) begin
       \$1096  = \$564 [15:0];
@@ -29327,7 +29481,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1097  = remaining55;
     if (\$566 ) begin
       \$1097  = length55;
@@ -29339,7 +29493,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$571 ) begin
       \$1098  = \$573 [15:0];
@@ -29351,7 +29505,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1099  = remaining56;
     if (\$575 ) begin
       \$1099  = length56;
@@ -29363,7 +29517,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$580 ) begin
       \$1100  = \$582 [15:0];
@@ -29375,7 +29529,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1101  = remaining57;
     if (\$584 ) begin
       \$1101  = length57;
@@ -29387,7 +29541,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$589 ) begin
       \$1102  = \$591 [15:0];
@@ -29399,7 +29553,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1103  = remaining58;
     if (\$593 ) begin
       \$1103  = length58;
@@ -29411,7 +29565,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$598 ) begin
       \$1104  = \$600 [15:0];
@@ -29423,7 +29577,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1105  = remaining59;
     if (\$602 ) begin
       \$1105  = length59;
@@ -29435,7 +29589,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$607 ) begin
       \$1106  = \$609 [15:0];
@@ -29447,7 +29601,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1107  = remaining60;
     if (\$611 ) begin
       \$1107  = length60;
@@ -29459,7 +29613,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$616 ) begin
       \$1108  = \$618 [15:0];
@@ -29471,7 +29625,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1109  = remaining61;
     if (\$620 ) begin
       \$1109  = length61;
@@ -29483,7 +29637,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$625 ) begin
       \$1110  = \$627 [15:0];
@@ -29495,7 +29649,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1111  = remaining62;
     if (\$629 ) begin
       \$1111  = length62;
@@ -29507,7 +29661,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     if (\$634 ) begin
       \$1112  = \$636 [15:0];
@@ -29519,7 +29673,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1113  = remaining63;
     if (\$638 ) begin
       \$1113  = length63;
@@ -29531,28 +29685,28 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1114  = fired;
     if (rst) begin
       \$1114  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1115  = s1_target;
     if (rst) begin
       \$1115  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1116  = \$643 ;
     if (rst) begin
       \$1116  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1117  = 1'h0;
     if (fired) begin
       (* full_case = 32'd1 *)
@@ -29566,7 +29720,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$1118  = lost;
     if (fired) begin
       (* full_case = 32'd1 *)
@@ -29582,7 +29736,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     w_data = 64'h0000000000000000;
     if (fired) begin
       if (w_rdy) begin
@@ -29593,7 +29747,7 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     w_en = 1'h0;
     if (fired) begin
       if (w_rdy) begin
@@ -29765,8 +29919,8 @@ module \core.stim_path.stim_unit (rst, r_en, routed__valid, stim__payload, sourc
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.stim_unit.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+module \core.stim_path.stim_unit.fifo (rst, w_rdy, r_data, r_en, w_port__data, w_en, r_rdy, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [4:0] \$11 ;
@@ -29903,7 +30057,7 @@ module \core.stim_path.stim_unit.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [3:0];
@@ -29913,7 +30067,7 @@ module \core.stim_path.stim_unit.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [3:0];
@@ -29923,7 +30077,7 @@ module \core.stim_path.stim_unit.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [3:0];
@@ -29936,7 +30090,7 @@ module \core.stim_path.stim_unit.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;

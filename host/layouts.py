@@ -157,6 +157,10 @@ class Layout:
             self.offsets[m.name] = offset
             offset += m.size
         self.size = offset
+        # How unpack reads each scalar member: (name, offset, mask, sign bit or 0, enum).
+        self._plan = tuple(
+            (m.name, self.offsets[m.name], (1 << m.width) - 1, (1 << (m.width - 1)) if m.signed else 0, m.enum)
+            for m in self.members if not m.count and not isinstance(m.width, Layout))
 
     def __getitem__(self, name: str) -> Member:
         for m in self.members:
@@ -236,7 +240,21 @@ def unpack(layout: Layout, bits: int) -> dict:
     """The field values held in ``bits`` (signed members sign-extended, enums as members)."""
     bits = int(bits)
     out = {}
+    for name, off, mask, sign, enum_ in layout._plan:
+        raw = (bits >> off) & mask
+        if sign and raw & sign:
+            raw -= sign << 1
+        if enum_ is not None:
+            try:
+                raw = enum_(raw)
+            except ValueError:
+                pass
+        out[name] = raw
+    if len(out) == len(layout.members):
+        return out
     for m in layout.members:
+        if m.name in out:
+            continue
         off = layout.offsets[m.name]
         mask = (1 << m.element_bits) - 1
         if m.count:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import functools
 
-from .layouts import LANE_BITS
+from .layouts import LANE_BITS, TIMESTAMP_BITS
 
 __all__ = [
     "check_int", "check_uint", "check_addresses", "check_channels", "check_fanout",
-    "check_lanes", "lane_addr_width", "validated", "silence_unused",
+    "check_lanes", "check_ts_bits", "TS_BITS_MIN", "lane_addr_width", "validated", "silence_unused",
 ]
 
 #: Largest number of recording channels (and AER addresses) a core takes.
@@ -45,6 +45,16 @@ def check_uint(name: str, value, bits: int, minimum: int = 0) -> int:
 def check_addresses(n_addresses) -> int:
     """Validate the number of AER addresses (1..4096)."""
     return check_int("n_addresses", n_addresses, 1, MAX_CHANNELS)
+
+
+#: Fewest timestamp bits the AEREncoder keeps per pending spike: the two top bits tag the
+#: epoch (2^(ts_bits-2) frames) a stored stamp belongs to, so at least two more are needed.
+TS_BITS_MIN = 4
+
+
+def check_ts_bits(ts_bits) -> int:
+    """Validate the AEREncoder's stored timestamp width (4..TIMESTAMP_BITS)."""
+    return check_int("ts_bits", ts_bits, TS_BITS_MIN, TIMESTAMP_BITS)
 
 
 def check_channels(n_channels) -> int:

@@ -49,7 +49,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .layouts import ADDRESS_BITS, FCLK_HZ, ROUTE_ENTRY, Polarity
+from .layouts import (ADDRESS_BITS, FCLK_HZ, HOMEO_GAIN_BITS, HOMEO_SHIFT_BITS, HOMEO_TARGET_BITS,
+                      HOMEO_WINDOW_BITS, LATENCY_BITS, ROUTE_ENTRY, THETA_BITS, THETA_MAX, THETA_MIN,
+                      Polarity)
 
 __all__ = [
     "Access", "Field", "Register", "Table", "RegisterMap", "ID_VALUE", "VERSION",
@@ -345,7 +347,7 @@ class RegisterMap:
             reg("scratch", 32, RW, "Free for software; checks the bus"),
             reg("theta_select", _bits_for(K - 1), RW, "Lane whose θ theta_value shows",
                 hi=K - 1),
-            reg("theta_value", 16, RO, "Current θ of lane theta_select (Q8.8)", unit="Q8.8"),
+            reg("theta_value", THETA_BITS, RO, "Current θ of lane theta_select (Q8.8)", unit="Q8.8"),
         ]
         counters = [
             counter("frames", "Sample frames received"),
@@ -360,9 +362,9 @@ class RegisterMap:
             counter("latency_samples", "Loop latency measurements", source="latency"),
         ]
         probe = [
-            reg("latency_last", 16, Access.LATEST, "Last loop latency: SPIKE beat to first LED cycle",
+            reg("latency_last", LATENCY_BITS, Access.LATEST, "Last loop latency: SPIKE beat to first LED cycle",
                 unit="cycles", source="latency"),
-            reg("latency_max", 16, Access.MAXIMUM, "Maximum loop latency since clear_counters",
+            reg("latency_max", LATENCY_BITS, Access.MAXIMUM, "Maximum loop latency since clear_counters",
                 unit="cycles", source="latency"),
         ]
         config = [
@@ -372,13 +374,13 @@ class RegisterMap:
                 unit="words", lo=1, reset=256),
             reg("leak_shift", 4, RW, "StimUnit leak: acc -= acc >> leak_shift per frame (0: no leak)",
                 unit="shift"),
-            reg("homeo_window", 24, RW, "Homeostasis window W", unit="frames", lo=1, reset=3000),
+            reg("homeo_window", HOMEO_WINDOW_BITS, RW, "Homeostasis window W", unit="frames", lo=1, reset=3000),
             # g lies in [2^16, 2^17) so that the integer update agrees with the float rule
             # within 1 LSB (host/models/homeostasis.py): 17 bits, and a 6-bit shift.
-            reg("homeo_gain", 17, RW, "Homeostasis gain g", reset=0),
-            reg("homeo_shift", 6, RW, "Homeostasis shift s", unit="shift"),
-            reg("theta_min", 16, RW, "Lower clamp of θ", unit="Q8.8", reset=64),
-            reg("theta_max", 16, RW, "Upper clamp of θ", unit="Q8.8", reset=512),
+            reg("homeo_gain", HOMEO_GAIN_BITS, RW, "Homeostasis gain g", reset=0),
+            reg("homeo_shift", HOMEO_SHIFT_BITS, RW, "Homeostasis shift s", unit="shift"),
+            reg("theta_min", THETA_BITS, RW, "Lower clamp of θ", unit="Q8.8", reset=THETA_MIN),
+            reg("theta_max", THETA_BITS, RW, "Upper clamp of θ", unit="Q8.8", reset=THETA_MAX),
             # Safety counts clock cycles, not frames: a cap must still end a pulse if frames
             # stop (a stalled DMA). The window is fixed at build time (read-only), so software
             # cannot widen the duty fraction; registers can only tighten the build-time limits.
@@ -413,12 +415,12 @@ class RegisterMap:
                       doc="Signed Q8.8 weight"),
             ), "Route entry slot of address c: index c*F + slot; word 1 commits",
                 layout=ROUTE_ENTRY, index="channel*F+slot"),
-            Table("theta", K, (Field("theta", 16, RW, unit="Q8.8"),),
+            Table("theta", K, (Field("theta", THETA_BITS, RW, unit="Q8.8"),),
                   "StimUnit fire threshold θ_k (Homeostasis moves it)", index="lane"),
             Table("homeo_src", K, (Field("homeo_src", _bits_for(N - 1), RW, hi=N - 1,
                                          unit="channel"),),
                   "Recording channel whose spikes Homeostasis counts for lane k", index="lane"),
-            Table("homeo_target", K, (Field("homeo_target", 24, RW, unit="UQ16.8 spikes/window"),),
+            Table("homeo_target", K, (Field("homeo_target", HOMEO_TARGET_BITS, RW, unit="UQ16.8 spikes/window"),),
                   "Homeostasis target count c* per window (UQ.8)", index="lane"),
             Table("lane_codes", K, (Field("lane_codes", 16, RW, unit="density code"),),
                   "StochasticLanes density code: LED on when LFSR < code", index="lane"),

@@ -7,7 +7,7 @@ short and fast enough for thousands of addresses.
 from __future__ import annotations
 
 from bioloop.host.layouts import ADDRESS_BITS, AERType
-from bioloop.host.parameters import check_addresses
+from bioloop.host.parameters import check_addresses, check_ts_bits
 from bioloop.host.aer import pack_one
 
 __all__ = ["AEREncoder"]
@@ -20,9 +20,7 @@ class AEREncoder:
 
     def __init__(self, n_addresses: int, ts_bits: int = 16, source: int = 0):
         self.n = check_addresses(n_addresses)
-        if not 4 <= ts_bits <= 32:
-            raise ValueError(f"ts_bits must be in 4..32, not {ts_bits}")
-        self.ts_bits = ts_bits
+        self.ts_bits = check_ts_bits(ts_bits)
         self.source = source
         self.reset()
 
@@ -36,6 +34,18 @@ class AEREncoder:
         self.word = 0
         self.words = 0
         self.lost = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing pending, no word offered, no loss to report."""
+        return not (self.pending or self.valid or self.lost_pending)
+
+    def follow(self, now: int) -> None:
+        """What an idle :meth:`step` at frame ``now`` does: the epoch tag follows the frame."""
+        if not self.idle:
+            raise ValueError("AEREncoder.follow needs an idle encoder")
+        if self.ts_bits < 32:
+            self.prev_tag = (now >> (self.ts_bits - 2)) & 3
 
     def _grant(self, req: int) -> int | None:
         if not req:

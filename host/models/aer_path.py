@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from .detector import Detector
 from .aer_encoder import AEREncoder
-from .aer_router import AERRouter, RoutedEntry
+from .aer_router import AERRouter, Routed
 
 __all__ = ["AERPath", "DETECTOR_LATENCY"]
 
@@ -17,7 +17,7 @@ DETECTOR_LATENCY = 2
 class PathStep(NamedTuple):
     accepted: bool
     host: int | None
-    stim: RoutedEntry | None
+    stim: Routed | None
 
 
 class AERPath:
@@ -31,9 +31,58 @@ class AERPath:
         self.detector = Detector(n_channels, thresholds, polarity, refractory)
         self.encoder = AEREncoder(n_channels, ts_bits, source)
         self.router = AERRouter(n_channels, fanout)
+        self.reset()
+
+    def reset(self) -> None:
+        """Every block and the pipeline back to their reset state (``soft_reset``)."""
+        self.detector.reset()
+        self.encoder.reset()
+        self.router.reset()
         self._stage1 = (0, 0)
         self._stage2 = (0, 0)
         self._frame = 0
+
+    @property
+    def frame(self) -> int:
+        """The frame counter as the encoder sees it before the coming edge."""
+        return self._frame
+
+    @property
+    def detected(self) -> int:
+        """Detections (one bit per channel) at the encoder's input before the coming edge."""
+        return self._stage2[0]
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing in flight: no detection in the pipeline, the encoder and router idle."""
+        return not (self._stage1[0] or self._stage2[0]) and self.encoder.idle and self.router.idle
+
+    def step_quiet(self, n: int, samples=None, start: int = 0) -> bool:
+        """``n`` edges while :attr:`quiet`, the outputs ready: with ``samples`` (int16, N), beats
+        ``start .. start+n-1`` of that frame, none holding a detection
+        (:meth:`Detector.first_crossing`); without, no beats. The same as ``n`` steps; returns
+        whether the frame ended."""
+        f0 = self._frame
+        if samples is not None:
+            ended = self.detector.step_quiet(samples, start, n)
+            self._stage1 = self._stage2 = (0, f0)
+            self._frame = self.detector.frame
+        else:
+            ended = False
+            self._stage1 = self._stage2 = (0, self._stage1[1])
+        self.encoder.follow(f0)
+        return ended
+
+    def step_quiet_frames(self, frames) -> int:
+        """Whole frames (int16, (m, N)) from a frame boundary while :attr:`quiet`, up to the first
+        frame with a detection; returns how many were taken (N/2 edges each)."""
+        m = self.detector.step_quiet_frames(frames)
+        if m:
+            f_last = self._frame + m - 1       # the frame visible before the last edge
+            self._stage1 = self._stage2 = (0, f_last)
+            self._frame = self.detector.frame
+            self.encoder.follow(f_last)
+        return m
 
     def step(self, beat: int | None, host_ready: bool = True, stim_ready: bool = True) -> PathStep:
         """``beat`` is a SampleBeat payload (data bits 0-31, TLAST bit 32) or None."""
@@ -46,7 +95,7 @@ class AERPath:
         enc.step(spikes, ts, now, ready)
         self._stage2 = self._stage1
         if beat is not None:
-            hits, frame = self.detector.beat(beat & 0xFFFFFFFF, bool(beat >> 32))
+            hits, frame = self.detector.step(beat)
             self._stage1 = (sum(1 << c for c in hits), frame)
         else:
             self._stage1 = (0, self._stage1[1])

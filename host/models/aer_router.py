@@ -8,7 +8,7 @@ from bioloop.host.layouts import LANE_BITS, ROUTE_ENTRY, ROUTED_ENTRY, AERType, 
 from bioloop.host.parameters import check_addresses, check_fanout
 from bioloop.host.aer import pack_one, unpack_one
 
-__all__ = ["AERRouter", "Route", "RoutedEntry", "unpack_routed", "pack_route"]
+__all__ = ["AERRouter", "Route", "Routed", "unpack_routed", "pack_route"]
 
 
 class Route(NamedTuple):
@@ -18,7 +18,7 @@ class Route(NamedTuple):
     weight: int
 
 
-class RoutedEntry(NamedTuple):
+class Routed(NamedTuple):
     """An entry on the stim port (fields of :data:`bioloop.host.layouts.ROUTED_ENTRY`)."""
     target: int
     weight: int
@@ -26,9 +26,9 @@ class RoutedEntry(NamedTuple):
     timestamp: int
 
 
-def unpack_routed(value: int) -> RoutedEntry:
+def unpack_routed(value: int) -> Routed:
     """Decode a packed :data:`bioloop.host.layouts.ROUTED_ENTRY` (weight signed)."""
-    return RoutedEntry(**unpack(ROUTED_ENTRY, value))
+    return Routed(**unpack(ROUTED_ENTRY, value))
 
 
 def pack_route(route: Route) -> int:
@@ -40,7 +40,7 @@ class StepOut(NamedTuple):
     """What one clock edge handed over: input accepted, host word, stim entry."""
     accepted: bool
     host: int | None
-    stim: RoutedEntry | None
+    stim: Routed | None
 
 
 class AERRouter:
@@ -81,6 +81,11 @@ class AERRouter:
             self.table[address][k] = r
         self.counts[address] = len(routes)
 
+    @property
+    def idle(self) -> bool:
+        """No fanout in progress and no word held on either port."""
+        return not (self.rem or self.p_valid or self.h_valid)
+
     def ready(self, host_ready: bool = True, stim_ready: bool = True) -> bool:
         """The input's ready at this edge (independent of the input's valid)."""
         p_is_stim = self.p_entry.port == Port.STIM
@@ -102,7 +107,7 @@ class AERRouter:
         stim_out = None
         if self.p_valid and p_is_stim and stim_ready:
             a, _, _, ts = unpack_one(self.p_word)
-            stim_out = RoutedEntry(e.target & ((1 << LANE_BITS) - 1), e.weight, a, ts)
+            stim_out = Routed(e.target & ((1 << LANE_BITS) - 1), e.weight, a, ts)
         if p_done:
             self.routed += 1
 

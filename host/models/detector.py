@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from bioloop.host.layouts import Polarity
+from bioloop.host.layouts import SAMPLE_BEAT, Polarity, unpack
 from bioloop.host.parameters import check_channels
 
-__all__ = ["Detector", "beats_from_frames", "beyond"]
+try:        # optional accelerator (DESIGN.md §7): the numpy path gives the same result
+    import numba
+except ImportError:  # pragma: no cover - exercised where numba is absent (the board)
+    numba = None
+
+__all__ = ["Detector", "beats_from_frames", "beyond", "KERNELS"]
 
 
 def beyond(x: np.ndarray, theta: np.ndarray, polarity: np.ndarray) -> np.ndarray:
@@ -89,13 +94,15 @@ class Detector:
         self.detections += int(hit.sum())
         return hit
 
-    def beat(self, data: int, last: bool) -> tuple[list[int], int]:
-        """Process one 32-bit beat; return (detected channels, their frame)."""
+    def step(self, beat: int) -> tuple[list[int], int]:
+        """One clock edge that takes ``beat``, a packed :data:`~bioloop.host.layouts.SAMPLE_BEAT`
+        (two int16 samples and TLAST); return (detected channels, their frame)."""
+        fields = unpack(SAMPLE_BEAT, beat)
+        last = fields["last"]
         frame = self.frame
         hits: list[int] = []
         if not self.discard:
-            lo, hi = data & 0xFFFF, (data >> 16) & 0xFFFF
-            x = np.array([lo, hi], np.uint16).view(np.int16)
+            x = np.array(fields["data"], np.int16)
             c = 2 * self.pos
             hit = self._update(slice(c, c + 2), x)
             hits = [c + j for j in range(2) if hit[j]]
@@ -113,10 +120,68 @@ class Detector:
             self.pos += 1
         return hits, frame
 
+    # -- quiet stretches (used by the Core model's accelerator) ------------------------------
+
+    def first_crossing(self, samples: np.ndarray, start: int) -> int:
+        """Index of the first beat at or after ``start`` of one frame ``samples`` (int16, N)
+        that would hold a detection in the current state; ``N/2`` if none."""
+        c0 = 2 * start
+        hit = (beyond(samples[c0:], self.thresholds[c0:], self.polarity[c0:]) & ~self.prev[c0:]
+               & (self.hold[c0:] == 0))
+        where = np.flatnonzero(hit)
+        return start + int(where[0]) // 2 if where.size else self.n_channels // 2
+
+    def step_quiet(self, samples: np.ndarray, start: int, n: int) -> bool:
+        """``n`` steps with beats ``start .. start+n-1`` of one frame ``samples`` (int16, N),
+        TLAST on the frame's last beat, none holding a detection (see :meth:`first_crossing`).
+        Returns whether the frame ended."""
+        nb = self.n_channels // 2
+        if self.discard or self.pos != start or start + n > nb:
+            raise ValueError(f"step_quiet({start}, {n}) does not continue the frame at beat {self.pos}")
+        channels = slice(2 * start, 2 * (start + n))
+        if self._update(channels, samples[channels]).any():
+            raise ValueError("step_quiet was given a beat with a detection")
+        if start + n == nb:
+            self.pos = 0
+            self.frame += 1
+            self.frames += 1
+            return True
+        self.pos = start + n
+        return False
+
+    def step_quiet_frames(self, frames: np.ndarray, kernel: str | None = None) -> int:
+        """Whole frames (int16, (m, N)) from a frame boundary, up to the first frame that holds
+        a detection; returns how many were taken (each as N/2 steps). ``kernel`` is
+        ``"numba"`` (compiled, when numba is installed) or ``"numpy"``; the default is the
+        first of :data:`KERNELS`. Both give the same state."""
+        kernel = KERNELS[0] if kernel is None else kernel
+        if self.pos or self.discard:
+            raise ValueError("step_quiet_frames needs the model at a frame boundary")
+        if kernel == "numba":
+            if numba is None:
+                raise ValueError("kernel 'numba' needs numba installed; use 'numpy'")
+            hold = self.hold
+            m = _quiet_numba(np.asarray(frames), self.thresholds.astype(np.int32),
+                             self.polarity.astype(np.int8), self.prev, hold)
+        elif kernel == "numpy":
+            m = 0
+            for x in frames:
+                b = beyond(x, self.thresholds, self.polarity)
+                if (b & ~self.prev & (self.hold == 0)).any():
+                    break
+                self.prev = b
+                self.hold = np.maximum(self.hold - 1, 0)
+                m += 1
+        else:
+            raise ValueError(f"kernel must be one of {KERNELS}, not {kernel!r}")
+        self.frame += m
+        self.frames += m
+        return m
+
     def process(self, frames: np.ndarray) -> np.ndarray:
         """Detect over whole frames (T, N) int16; returns int64 (K, 2) rows [frame, channel].
 
-        Equivalent to feeding every beat of every frame through :meth:`beat`,
+        Equivalent to feeding every beat of every frame through :meth:`step`,
         but vectorised over channels. The model must be frame-aligned (no
         pending partial frame).
         """
@@ -126,7 +191,7 @@ class Detector:
         if f.ndim != 2 or f.shape[1] != self.n_channels:
             raise ValueError(f"frames must have shape (T, {self.n_channels}), not {f.shape}")
         if self.pos or self.discard:
-            raise ValueError("the model is in the middle of a frame; use beat() to finish it")
+            raise ValueError("the model is in the middle of a frame; use step() to finish it")
         out = []
         every = slice(0, self.n_channels)
         for t in range(f.shape[0]):
@@ -136,3 +201,30 @@ class Detector:
             self.frame += 1
             self.frames += 1
         return np.array(out, dtype=np.int64).reshape(-1, 2)
+
+
+def _quiet_python(frames, thresholds, polarity, prev, hold):  # pragma: no cover - compiled by numba
+    """:meth:`Detector.step_quiet_frames` as scalar loops for numba, in place; returns the
+    number of frames taken (stopping before the first frame with a detection)."""
+    m, n = frames.shape
+    for t in range(m):
+        for c in range(n):
+            x = np.int32(frames[t, c])
+            th = thresholds[c]
+            p = polarity[c]
+            b = (p == 0 and x <= -th) or (p == 1 and x >= th) or (p == 2 and (x <= -th or x >= th))
+            if b and not prev[c] and hold[c] == 0:
+                return t
+        for c in range(n):
+            x = np.int32(frames[t, c])
+            th = thresholds[c]
+            p = polarity[c]
+            prev[c] = (p == 0 and x <= -th) or (p == 1 and x >= th) or (p == 2 and (x <= -th or x >= th))
+            if hold[c] > 0:
+                hold[c] -= 1
+    return m
+
+
+_quiet_numba = numba.njit(cache=True)(_quiet_python) if numba is not None else None
+#: Kernels of :meth:`Detector.step_quiet_frames`, the default first.
+KERNELS = ("numba", "numpy") if numba is not None else ("numpy",)

@@ -30,24 +30,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bioloop.host.layouts import (HOMEO_COUNT_BITS, HOMEO_GAIN_BITS, HOMEO_SHIFT_BITS, HOMEO_TARGET_BITS,
+                                  HOMEO_WINDOW_BITS, THETA_INIT, THETA_MAX, THETA_MIN)
+
 __all__ = [
     "THETA_MIN_Q88", "THETA_MAX_Q88", "COUNT_BITS", "TARGET_BITS", "GAIN_BITS", "SHIFT_BITS", "WINDOW_BITS",
     "HomeostaticPlasticity", "HomeostasisConstants", "homeostasis_constants", "homeostasis_update",
     "Homeostasis", "clamp",
 ]
 
-THETA_MIN_Q88 = 64
-THETA_MAX_Q88 = 512
+# Defined once in the contract (bioloop.host.layouts); the names this model has always used.
+THETA_MIN_Q88 = THETA_MIN
+THETA_MAX_Q88 = THETA_MAX
 #: Width of the per-lane spike counter (saturating).
-COUNT_BITS = 16
+COUNT_BITS = HOMEO_COUNT_BITS
 #: c*: target count per window, UQ.8 (so up to 65535.996 spikes per window).
-TARGET_BITS = 24
+TARGET_BITS = HOMEO_TARGET_BITS
 #: g: unsigned gain, normalised into [2^16, 2^17) when the shift allows.
-GAIN_BITS = 17
+GAIN_BITS = HOMEO_GAIN_BITS
 #: s: right shift 0 .. 63.
-SHIFT_BITS = 6
+SHIFT_BITS = HOMEO_SHIFT_BITS
 #: W: frames per window (0 means 2^24).
-WINDOW_BITS = 24
+WINDOW_BITS = HOMEO_WINDOW_BITS
 
 
 def clamp(x: int, lo: int, hi: int) -> int:
@@ -189,7 +193,7 @@ class Homeostasis:
 
     UPDATE_LATENCY = 4   # edges from the close to the write of lane 0
 
-    def __init__(self, n_lanes: int, theta_init: int = 256,
+    def __init__(self, n_lanes: int, theta_init: int = THETA_INIT,
                  constants: HomeostasisConstants = HomeostasisConstants(0, 0, 0),
                  theta_min: int = THETA_MIN_Q88, theta_max: int = THETA_MAX_Q88,
                  window_frames: int = 3000, src=None, enable: bool = True):
@@ -229,7 +233,20 @@ class Homeostasis:
         c = self._close_edge
         return c is not None and c + 1 <= self.edge <= c + self.n_lanes + 3
 
-    def clock(self, spike_address=None, tick: bool = False) -> tuple[bool, bool]:
+    def ticks_to_close(self) -> int:
+        """Frame ticks that pass before the one that closes the current window."""
+        w = self.window_frames % (1 << WINDOW_BITS)
+        return (w - 1 - self.frame_count) % (1 << WINDOW_BITS)
+
+    def step_quiet(self, n: int, ticks: int = 0) -> None:
+        """``n`` edges without SPIKE words while no update runs, ``ticks`` of them frame ticks
+        that do not close the window (``ticks <= ticks_to_close()``): the same as those steps."""
+        if self.busy() or ticks > self.ticks_to_close() or ticks > n:
+            raise ValueError("Homeostasis.step_quiet needs no update running and no window closing")
+        self.frame_count = (self.frame_count + ticks) % (1 << WINDOW_BITS)
+        self.edge += n
+
+    def step(self, spike_address=None, tick: bool = False) -> tuple[bool, bool]:
         """One rising edge; returns (window closed, overrun)."""
         e = self.edge
         if self._close_edge is not None and self.enable:

@@ -83,14 +83,14 @@ class StimPath:
         trace = StimPathTrace(led=np.zeros((n_edges, self.n_lanes), dtype=bool))
         for e in range(n_edges):
             theta = self.homeostasis.theta.copy()
-            trace.led[e], _ = self.safety.clock(self.stim_unit.pulse, bits[e])
+            trace.led[e], _ = self.safety.step(self.stim_unit.pulse, bits[e])
             tick = e in ticks
-            word = self.stim_unit.clock(entries.get(e), tick, int(frames[e]), theta)
+            word = self.stim_unit.step(entries.get(e), tick, int(frames[e]), theta)
             if word is not None:
                 trace.stim.append((e, word))
             spike = spikes.get(e)
             address = spike[0] if spike is not None and spike[1] == AERType.SPIKE.value else None
-            closed, overrun = self.homeostasis.clock(address, tick)
+            closed, overrun = self.homeostasis.step(address, tick)
             if closed:
                 trace.closes.append(e)
             trace.overruns += overrun

@@ -77,11 +77,40 @@ class StimUnit:
         self.bad_lane = 0
 
     @property
+    def staged(self):
+        """``(entry, tick, frame)`` sampled at the previous edge (acted on at the coming one),
+        or None before the first edge."""
+        return self._s1
+
+    @property
+    def staged_lane(self) -> int | None:
+        """Lane of the entry sampled at the previous edge (it fires, if at all, at the coming one)."""
+        return None if self._s1 is None or self._s1[0] is None else self._s1[0][0]
+
+    @property
+    def staged_frame(self) -> int:
+        """Frame sampled at the previous edge (the stamp of a STIM word fired at the coming one)."""
+        return 0 if self._s1 is None else self._s1[2]
+
+    def step_quiet(self, frame: int, ticks: int = 0) -> None:
+        """Edges with no entry, when no pulse runs and no tick is staged, ``ticks`` of them with a
+        frame tick (each leaks once), the last sampling ``frame``: the same as those steps."""
+        if self.remaining.any() or (self._s1 is not None and (self._s1[0] is not None or self._s1[1])):
+            raise ValueError("StimUnit.step_quiet needs no pulse, no staged entry and no staged tick")
+        if self.leak_shift:
+            for _ in range(ticks):
+                new = leak(self.acc, self.leak_shift)
+                if np.array_equal(new, self.acc):
+                    break                     # settled: further leaks change nothing
+                self.acc = new
+        self._s1 = (None, False, int(frame))
+
+    @property
     def pulse(self) -> np.ndarray:
         """Pulse envelope visible now (bool per lane)."""
         return self.remaining != 0
 
-    def clock(self, entry=None, tick: bool = False, frame: int = 0, theta=None):
+    def step(self, entry=None, tick: bool = False, frame: int = 0, theta=None):
         """One rising edge.
 
         ``entry`` is ``(target, weight)`` or None, ``tick`` the frame tick and

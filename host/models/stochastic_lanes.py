@@ -183,6 +183,14 @@ class StochasticLanes:
             raise ValueError(f"density codes must be in 0..65535, got {int(c.min())}..{int(c.max())}")
         return self.states(n_cycles) < c[None, :]
 
+    def step(self, codes) -> np.ndarray:
+        """One clock edge: the K output bits of this cycle (compare, then step)."""
+        return self.run(codes, 1)[0]
+
+    def reset(self) -> None:
+        """Back to the seeds."""
+        self.cycle = 0
+
     @staticmethod
     def density(code: int) -> float:
         """Exact density over one full period: (code - 1) / 65535, and 0 for code 0."""

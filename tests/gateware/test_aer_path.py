@@ -77,7 +77,7 @@ class PathTB(TB):
         for i, (beat, *_rest) in enumerate(self.trace):
             if beat is None:
                 continue
-            hits, frame = det.beat(beat & 0xFFFFFFFF, bool(beat >> 32))
+            hits, frame = det.step(beat)
             for c in hits:
                 beat_edge[(frame, c)] = i
         lat, prev = [], None
@@ -129,7 +129,7 @@ async def randomized(dut):
     for a in set(f.address[spike].tolist()):
         ts = f.timestamp[spike][f.address[spike] == a]
         assert (np.diff(ts.astype(np.int64)) > 0).all(), f"address {a} out of order"
-    expected_stim = [router_model.RoutedEntry(t, w, a, ts) for ts, a in got for (_, t, w) in table[a]]
+    expected_stim = [router_model.Routed(t, w, a, ts) for ts, a in got for (_, t, w) in table[a]]
     assert [router_model.unpack_routed(s) for s in tb.stim.payloads] == expected_stim
     assert int(dut.routed.value) == len(expected_stim)
     assert int(dut.unmapped.value) == sum(1 for _, a in got if not table[a])

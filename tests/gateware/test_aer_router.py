@@ -105,7 +105,7 @@ async def randomized(dut):
             unmapped += 1
         for port, target, weight in routes:
             if port == Port.STIM:
-                exp_stim.append(model.RoutedEntry(target, weight, a, ts))
+                exp_stim.append(model.Routed(target, weight, a, ts))
             else:
                 exp_host.append(aer.pack_one(target, src, AERType.SPIKE, ts))
     assert sorted(tb.host.payloads) == sorted(exp_host)

@@ -78,7 +78,7 @@ if cocotb is not None:
             """Scoreboard: every beat's detections, in order, LATENCY cycles after its handshake."""
             expected = []
             for (cycle, p) in self.src.sent[-len(payloads):]:
-                hits, frame = det.beat(p & 0xFFFFFFFF, bool(p >> 32))
+                hits, frame = det.step(p)
                 expected += [(cycle + LATENCY, frame, c) for c in hits]
             got = self.detections[-len(expected):] if expected else []
             assert len(self.detections) >= len(expected)

@@ -82,7 +82,7 @@ def _compare(model: Homeostasis, rec, spikes: dict, ticks: set, words_of):
         assert theta == model.theta.tolist(), f"edge {e}: θ {theta} != model {model.theta.tolist()}"
         assert busy == int(model.busy()), f"edge {e}: busy {busy} != model {model.busy()}"
         assert (done, over) == tuple(map(int, prev)), f"edge {e}: strobes {(done, over)} != {prev}"
-        prev = model.clock(words_of(spikes.get(e)), e in ticks)
+        prev = model.step(words_of(spikes.get(e)), e in ticks)
         closes += prev[0]
         overruns += prev[1]
     return closes, overruns

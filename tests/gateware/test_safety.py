@@ -81,7 +81,7 @@ async def safety_adversarial(dut):
                        case["max_pulse"], case["max_duty"], case["max_lanes"], pulse_bits=p["pulse_bits"])
         want, want_strobes = [], []
         for e in range(EDGES):
-            final, s = model.clock(pulses[e], bits[e])
+            final, s = model.step(pulses[e], bits[e])
             want.append(final)
             want_strobes.append(tuple(map(int, s)))
         # RTL reads at edge e+1 what the model decided at edge e.

@@ -125,7 +125,7 @@ async def stim_run(dut, *, backpressure: float, n: int, seed: int, entry_rate: f
                 expected.append(prev_word)
         else:
             assert not rec_lost[e]
-        prev_word = model.clock(handshakes.get(e), e in ticks, frames[e], thetas)
+        prev_word = model.step(handshakes.get(e), e in ticks, frames[e], thetas)
 
     stims = [w for w in received if unpack_one(w)[2] == AERType.STIM]
     overflow = [unpack_one(w)[0] for w in received if unpack_one(w)[2] == AERType.OVERFLOW]

@@ -207,28 +207,3 @@ def test_frame_leds_and_word_queue():
     q = WordQueue()
     q.extend([1, 2, 3], [False, True, False])
     assert q.take(2, 0.1).tolist() == [1, 2] and len(q) == 1
-
-
-def test_compiled_safety_equals_the_block_model():
-    """The numba Safety kernel the Core model uses equals Safety.clock edge by edge."""
-    from bioloop.host.models.core import _safety_run
-    from bioloop.host.models.safety import Safety
-    rng = np.random.default_rng(12)
-    K, n = 16, 3000
-    a = Safety(K, duty_window=97, limit_pulse=40, limit_duty=30, limit_lanes=5,
-               max_pulse=25, max_duty=20, max_lanes=4, pulse_bits=8)
-    b = Safety(K, duty_window=97, limit_pulse=40, limit_duty=30, limit_lanes=5,
-               max_pulse=25, max_duty=20, max_lanes=4, pulse_bits=8)
-    pulse = rng.random((n, K)) < 0.7
-    pulse[:, :4] = True                      # long envelopes: the pulse cap and the run saturation
-    states = rng.integers(0, 1 << 16, (n, K)).astype(np.uint16)
-    codes = rng.integers(0, 1 << 16, K)
-    want = np.array([a.clock(pulse[t], states[t] < codes)[0] for t in range(n)])
-    out = np.empty((n, K), dtype=bool)
-    clamps = np.zeros(3, dtype=np.int64)
-    strobes = np.zeros(n, dtype=np.bool_)
-    b.win = _safety_run(pulse, states, codes, b.run, b.duty, b.win, b.duty_window, *b.caps,
-                        (1 << b.pulse_bits) - 1, out, clamps, strobes)
-    assert np.array_equal(out, want) and want.any()
-    assert np.array_equal(clamps, a.clamps) and clamps.min() > 0
-    assert b.win == a.win and np.array_equal(b.run, a.run) and np.array_equal(b.duty, a.duty)

@@ -163,19 +163,19 @@ def test_homeostasis_cycle_timing():
     # c* = 1 spike per window, g/2^s = 1: Δθ = (c - 1)·256.
     h = Homeostasis(3, constants=HomeostasisConstants(256, 1, 0), window_frames=2, theta_min=0,
                     theta_max=60000)
-    h.clock(spike_address=1)                           # edge 0
-    h.clock(tick=True)                                 # edge 1
-    closed, _ = h.clock(spike_address=1, tick=True)    # edge 2 closes; this spike still counts
+    h.step(spike_address=1)                           # edge 0
+    h.step(tick=True)                                 # edge 1
+    closed, _ = h.step(spike_address=1, tick=True)    # edge 2 closes; this spike still counts
     assert closed and h.theta.tolist() == [256, 256, 256]
     for _ in range(3):
-        h.clock()                                      # edges 3..5
+        h.step()                                      # edges 3..5
     assert h.theta.tolist() == [256, 256, 256]
     assert h.busy()
-    h.clock()                                          # edge 6 = close + 4: lane 0
+    h.step()                                          # edge 6 = close + 4: lane 0
     assert h.theta.tolist() == [0, 256, 256]
-    h.clock()                                          # edge 7: lane 1 (two spikes)
+    h.step()                                          # edge 7: lane 1 (two spikes)
     assert h.theta.tolist() == [0, 512, 256]
-    h.clock()                                          # edge 8 = close + K + 3: lane 2, last
+    h.step()                                          # edge 8 = close + K + 3: lane 2, last
     assert h.theta.tolist() == [0, 512, 0]
     assert not h.busy()
 
@@ -202,23 +202,23 @@ def test_leak_is_floor():
 def test_stim_unit_cycle_model():
     u = StimUnit(2, pulse_lengths=[3, 0], source=5)
     theta = [256, 256]
-    assert u.clock(entry=(0, 300), frame=7, theta=theta) is None     # edge 0: registered
+    assert u.step(entry=(0, 300), frame=7, theta=theta) is None     # edge 0: registered
     assert not u.pulse.any()
-    word = u.clock(theta=theta)                                      # edge 1: fires
+    word = u.step(theta=theta)                                      # edge 1: fires
     assert unpack_one(word) == (0, 5, AERType.STIM, 7)
     assert u.pulse.tolist() == [True, False] and u.remaining[0] == 3
     for _ in range(10):
-        u.clock(theta=theta)                                         # no frames: the pulse holds
+        u.step(theta=theta)                                         # no frames: the pulse holds
     assert u.remaining[0] == 3
     for _ in range(3):
-        u.clock(tick=True, theta=theta)                              # three frame ticks ...
+        u.step(tick=True, theta=theta)                              # three frame ticks ...
     assert u.remaining[0] == 1                                       # ... two acted on so far
-    u.clock(theta=theta)
+    u.step(theta=theta)
     assert not u.pulse.any()                                         # ended at the 3rd tick
-    u.clock(entry=(1, 1000), theta=theta)
-    assert unpack_one(u.clock(theta=theta))[0] == 1 and not u.pulse.any()   # length 0: no pulse
-    u.clock(entry=(9, 1000), theta=theta)
-    u.clock(theta=theta)
+    u.step(entry=(1, 1000), theta=theta)
+    assert unpack_one(u.step(theta=theta))[0] == 1 and not u.pulse.any()   # length 0: no pulse
+    u.step(entry=(9, 1000), theta=theta)
+    u.step(theta=theta)
     assert u.bad_lane == 1
 
 
@@ -259,6 +259,6 @@ def test_safety_counts_each_cap():
     s = Safety(3, duty_window=10, limit_pulse=4, limit_duty=6, limit_lanes=1)
     on = np.ones(3, dtype=bool)
     for _ in range(8):
-        s.clock(on, on)
+        s.step(on, on)
     assert s.clamps.tolist()[0] == 4            # cycles 5..8 cut by the pulse cap
     assert s.clamps[2] == 4                     # cycles 1..4: lanes 1 and 2 cut by the lit cap
