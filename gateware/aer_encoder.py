@@ -1,6 +1,6 @@
 """AEREncoder: spike vector in, 64-bit AER words out, round-robin, nothing lost silently."""
 
-from amaranth import *
+from amaranth import Array, C, Cat, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

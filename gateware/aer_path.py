@@ -1,6 +1,6 @@
 """AERPath: Detector -> AEREncoder -> AERRouter, one sample stream in, host and stim ports out."""
 
-from amaranth import *
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

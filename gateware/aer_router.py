@@ -1,6 +1,6 @@
 """AERRouter: multicast routing table in block RAM, one entry per cycle, never drops input."""
 
-from amaranth import *
+from amaranth import Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -1,6 +1,6 @@
 """Saturating event counters shared by the blocks (DESIGN.md §5: counters saturate and clear)."""
 
-from amaranth import *
+from amaranth import Module, Signal, Value
 
 __all__ = ["count_saturating"]
 

@@ -1,6 +1,6 @@
 """Detector: per-channel threshold crossing with refractory period (DESIGN.md §4)."""
 
-from amaranth import *
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -11,7 +11,7 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from bioloop.gateware.layouts import LANE_BITS, WritePort
+from bioloop.gateware.layouts import WritePort
 from bioloop.host.models.stochastic_lanes import LFSR_TAPS, MODES as _MODES, lane_seed, shared_permutation
 from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
 
@@ -85,5 +85,5 @@ class StochasticLanes(wiring.Component):
             shared = lfsr("lfsr", lane_seed(self.seed0, 0))
             values = [Cat(*(shared[p] for p in shared_permutation(k))) for k in range(K)]
 
-        m.d.comb += self.bits.eq(Cat(*(v < c for v, c in zip(values, codes))))
+        m.d.comb += self.bits.eq(Cat(*(v < c for v, c in zip(values, codes, strict=True))))
         return m

@@ -76,7 +76,7 @@ def test_detector_quiet_frames_equal_steps(kernel, hit_at):
     assert m == (12 if hit_at is None else hit_at)
     from bioloop.host.models.detector import beats_from_frames
     beats, lasts = beats_from_frames(frames[:m])
-    for beat, last in zip(beats, lasts):
+    for beat, last in zip(beats, lasts, strict=True):
         a.step(int(beat) | (int(last) << 32))
     for attr in ("prev", "hold"):
         assert getattr(a, attr).tobytes() == getattr(b, attr).tobytes(), attr
