@@ -1,53 +1,82 @@
 """Safety: caps on pulse length, duty and lanes lit at once, before the LED pins (DESIGN.md §4).
 
 Bit-exact with :class:`bioloop.host.models.safety.Safety`, which states the
-rules. The hard limits are elaboration parameters, so no register value can
-loosen them: each cap in force is ``min(register, limit)``.
+rules of both cadences. The hard limits are elaboration parameters, so no
+register value can loosen them: each cap in force is ``min(register, limit)``.
 """
 
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from bioloop.gateware.layouts import LANE_BITS
 from bioloop.host.parameters import check_lanes, check_uint, validated
 
-__all__ = ["Safety"]
+__all__ = ["Safety", "CADENCES", "sweep_period"]
+
+#: ``"sweep"``: per-lane state in a memory, one lane visited per cycle (what StimPath and
+#: Core use by default); ``"cycle"``: every lane's counters in flip-flops, decided every cycle
+#: (the original block, the block's own default and the subject of the formal proofs so far).
+CADENCES = ("sweep", "cycle")
+
+
+def sweep_period(n_lanes: int) -> int:
+    """S, the cycles between two visits of a lane in the sweep cadence: K rounded up to a power of 2."""
+    return 1 << max(0, (n_lanes - 1).bit_length())
 
 
 class Safety(wiring.Component):
     """The last stage before the LEDs; no CSR setting bypasses it.
 
-    Lane k wants its LED on when ``pulse[k] & bits[k]``. Per cycle, in order:
-    the pulse-length cap passes only the first ``max_pulse`` cycles of each
-    continuous envelope; the duty cap passes at most ``max_duty`` on-cycles
-    per lane per window of ``duty_window`` cycles; the lit cap passes at most
-    ``max_lanes`` lanes, lowest indices first. The result is registered onto
-    ``led``. A cap that turned off at least one lane in a cycle raises its
-    ``clamp_*`` strobe in the same cycle as ``led``.
+    Lane k wants its LED on when ``pulse[k] & bits[k]``. Three caps: the
+    length of light within one continuous envelope (``max_pulse``), the lit
+    cycles per lane per window of ``duty_window`` cycles (``max_duty``), the
+    lanes lit at once (``max_lanes``). The LED vector is registered; each
+    ``clamp_*`` strobe is one cycle per refusal.
+
+    ``cadence="cycle"`` (default): exact per cycle. Only the first ``max_pulse`` cycles
+    of each envelope light; at most ``max_duty`` on-cycles per lane per
+    window; at most ``max_lanes`` lanes, lowest indices first. Per-lane
+    counters in flip-flops and a prefix count over K lanes.
+
+    ``cadence="sweep"``: a sequencer visits one lane per cycle, each
+    lane every S = :func:`sweep_period` (K) cycles, and keeps the lane's
+    counters in a memory, in units of S cycles. A lane lights only while it
+    holds an *allowance*; the visit grants it for the next S cycles when that
+    cannot break a cap (counting S cycles for every interval with any light,
+    an upper bound), and the StimUnit's ``fire`` admits a lane at once so
+    the first light is not delayed. Every cap holds on every cycle; the
+    rules are in the model's docstring and ``docs/stim_path.md``.
 
     Parameters
     ----------
     n_lanes : int
         K (default 64).
     pulse_bits : int
-        Width of the pulse-length cap and of the run counters (default 20).
+        Width of the pulse-length cap register (default 20).
     duty_window : int
-        Duty window in cycles (default 1_000_000 = 10 ms at 100 MHz), 1 .. 2^32 − 1.
+        Duty window in cycles (default 1_000_000 = 10 ms at 100 MHz), 1 .. 2^32 − 1; the
+        sweep cadence rounds it up to a multiple of S (``self.duty_window`` is the one in force).
     limit_pulse : int
-        Hard ceiling of ``max_pulse`` in cycles (default 500_000 = 5 ms);
-        below 2^pulse_bits − 1.
+        Hard ceiling of ``max_pulse`` in cycles (default 500_000 = 5 ms); below
+        2^pulse_bits − 1; at least S in the sweep cadence.
     limit_duty : int
-        Hard ceiling of ``max_duty`` in on-cycles per window (default half
-        the window), at most ``duty_window``.
+        Hard ceiling of ``max_duty`` in on-cycles per window (default half the
+        window), at most ``duty_window``; at least S in the sweep cadence.
     limit_lanes : int
         Hard ceiling of ``max_lanes`` (default K), at most K.
+    cadence : {"sweep", "cycle"}
+        See above.
 
     Members
     -------
     pulse : In(K), bits : In(K)
         Pulse envelopes (StimUnit) and stochastic bits (StochasticLanes).
+    fire : In(1), fire_lane : In(12)
+        The StimUnit's fire strobe: lane ``fire_lane`` starts an envelope now
+        (sweep cadence: admission; ignored by the cycle cadence).
     max_pulse : In(pulse_bits), max_duty : In(duty bits), max_lanes : In(lit bits)
         Cap registers; reset to the limits.
     led : Out(K)
@@ -70,7 +99,7 @@ class Safety(wiring.Component):
     @validated
     def __init__(self, n_lanes: int = 64, pulse_bits: int = 20, duty_window: int = 1_000_000,
                  limit_pulse: int = 500_000, limit_duty: int | None = None,
-                 limit_lanes: int | None = None):
+                 limit_lanes: int | None = None, cadence: str = "cycle"):
         self.n_lanes = check_lanes(n_lanes)
         if isinstance(pulse_bits, bool) or not isinstance(pulse_bits, int):
             raise TypeError(f"pulse_bits must be an int, not {pulse_bits!r}")
@@ -92,9 +121,24 @@ class Safety(wiring.Component):
         self.limit_lanes = check_uint("limit_lanes", limit_lanes, self.lanes_bits)
         if limit_lanes > n_lanes:
             raise ValueError(f"limit_lanes ({limit_lanes}) must not exceed n_lanes ({n_lanes})")
+        if cadence not in CADENCES:
+            raise ValueError(f"cadence must be one of {CADENCES}, not {cadence!r}")
+        self.cadence = cadence
+        self.period = S = sweep_period(n_lanes) if cadence == "sweep" else 1
+        if cadence == "sweep":
+            # The sweep counts whole sweeps: the window in force is rounded up to a multiple of S
+            # (a longer window with the same cap allows a smaller fraction, never a larger one).
+            self.duty_window = -(-duty_window // S) * S
+            self.duty_bits = max(self.duty_bits, self.duty_window.bit_length())
+            if limit_pulse < S or limit_duty < S:
+                raise ValueError(f"limit_pulse ({limit_pulse}) and limit_duty ({limit_duty}) must be at "
+                                 f"least the sweep period S = {S} cycles (K = {n_lanes} lanes): a lane "
+                                 f"is granted light S cycles at a time")
         super().__init__({
             "pulse": In(n_lanes),
             "bits": In(n_lanes),
+            "fire": In(1),
+            "fire_lane": In(LANE_BITS),
             "max_pulse": In(pulse_bits, init=self.limit_pulse),
             "max_duty": In(self.duty_bits, init=self.limit_duty),
             "max_lanes": In(self.lanes_bits, init=self.limit_lanes),
@@ -104,18 +148,24 @@ class Safety(wiring.Component):
             "clamp_lanes": Out(1),
         })
 
+    def _capped(self, m, register, limit):
+        eff = Signal.like(register, name=f"{register.name}_eff")
+        m.d.comb += eff.eq(Mux(register > limit, limit, register))
+        return eff
+
     def elaborate(self, platform):
         m = Module()
+        cap_pulse = self._capped(m, self.max_pulse, self.limit_pulse)
+        cap_duty = self._capped(m, self.max_duty, self.limit_duty)
+        cap_lanes = self._capped(m, self.max_lanes, self.limit_lanes)
+        if self.cadence == "cycle":
+            self._per_cycle(m, cap_pulse, cap_duty, cap_lanes, platform)
+        else:
+            self._sweep(m, cap_pulse, cap_duty, cap_lanes, platform)
+        return m
+
+    def _per_cycle(self, m, cap_pulse, cap_duty, cap_lanes, platform=None):
         K = self.n_lanes
-
-        def capped(register, limit):
-            eff = Signal.like(register, name=f"{register.name}_eff")
-            m.d.comb += eff.eq(Mux(register > limit, limit, register))
-            return eff
-        cap_pulse = capped(self.max_pulse, self.limit_pulse)
-        cap_duty = capped(self.max_duty, self.limit_duty)
-        cap_lanes = capped(self.max_lanes, self.limit_lanes)
-
         # The duty window.
         window = Signal(range(self.duty_window))
         window_end = Signal()
@@ -176,4 +226,108 @@ class Safety(wiring.Component):
             if hasattr(observer, "duty_pos"):
                 m.d.comb += Assert(observer.duty_pos == Mux(window == 0, W - 1, window - 1),
                                    "observer's duty window is not one cycle behind the block's")
-        return m
+
+    def _sweep(self, m, cap_pulse, cap_duty, cap_lanes, platform=None):
+        K, S = self.n_lanes, self.period
+        sb = S.bit_length() - 1                       # S = 2^sb
+        lim_run = self.limit_pulse >> sb              # counters in units of S cycles
+        lim_duty = self.limit_duty >> sb
+        units_pulse = Signal(range(lim_run + 1))
+        units_duty = Signal(range(lim_duty + 1))
+        m.d.comb += [units_pulse.eq(cap_pulse >> sb), units_duty.eq(cap_duty >> sb)]
+
+        # Per-lane flags in flip-flops; counters in a memory.
+        allow = Signal(K)              # the lane may light (it holds one of the max_lanes slots)
+        budget = Signal(K, init=(1 << K) - 1)   # a fire may admit it before its next visit
+        gap = Signal(K)                # the envelope was low in a cycle since the last visit
+        seen = Signal(K)               # the LED was lit in a cycle since the last visit
+        used = Signal(range(K + 1))    # popcount(allow), kept incrementally
+        word = {"run": range(lim_run + 1), "duty": range(lim_duty + 1), "epoch": 1}
+        layout = data.StructLayout(word)
+        m.submodules.state = state = memory.Memory(shape=layout, depth=K, init=[])
+        wp = state.write_port()
+        rp = state.read_port(transparent_for=(wp,))
+
+        # The sweep: ptr is read, vis (ptr one cycle later) is decided and written.
+        abits = max(1, (K - 1).bit_length())
+        # Reset as if lane S - 1 was read before the first edge: its visit is edge 0, so no
+        # lane's first interval is longer than S cycles.
+        ptr = Signal(max(1, sb))
+        vis = Signal(max(1, sb), init=S - 1)
+        vis_valid = Signal(init=S - 1 < K)
+        n_windows = self.duty_window // S             # sweeps per duty window
+        wcount = Signal(range(n_windows))
+        epoch_ptr = Signal()
+        epoch_vis = Signal()
+        last = ptr == S - 1 if S > 1 else Const(1)
+        m.d.sync += [
+            ptr.eq(Mux(last, 0, ptr + 1) if S > 1 else 0),
+            vis.eq(ptr),
+            vis_valid.eq(ptr < K),
+            epoch_vis.eq(epoch_ptr),
+        ]
+        with m.If(last):
+            m.d.sync += wcount.eq(Mux(wcount == n_windows - 1, 0, wcount + 1))
+            with m.If(wcount == n_windows - 1):
+                m.d.sync += epoch_ptr.eq(~epoch_ptr)
+        m.d.comb += rp.addr.eq(ptr[:abits])
+
+        # Admission by the StimUnit's fire.
+        f = self.fire_lane
+        f_ok = Signal()
+        m.d.comb += f_ok.eq(self.fire & (f < K))
+        fl = f[:abits]
+        fire_acq = Signal()
+        m.d.comb += fire_acq.eq(f_ok & ~allow.bit_select(fl, 1) & budget.bit_select(fl, 1)
+                                & (used < cap_lanes) & (units_pulse != 0) & (units_duty != 0))
+        admit = Signal(K)
+        m.d.comb += admit.eq(Mux(fire_acq, Const(1, K) << fl, 0))
+        led_next = Signal(K)
+        m.d.comb += led_next.eq(self.pulse & self.bits & (allow | admit))
+
+        # The visit of lane v.
+        v = vis[:abits]
+        d = rp.data
+        p_now = self.pulse.bit_select(v, 1)
+        gap_e = gap.bit_select(v, 1) | ~p_now
+        seen_e = seen.bit_select(v, 1) | led_next.bit_select(v, 1)
+        run_n = Signal(range(lim_run + 1))
+        duty_n = Signal(range(lim_duty + 1))
+        m.d.comb += [
+            run_n.eq(Mux(gap_e, p_now, Mux(d.run == lim_run, d.run, d.run + 1))),
+            duty_n.eq(Mux(d.epoch != epoch_vis, 0,
+                          Mux(seen_e & (d.duty != lim_duty), d.duty + 1, d.duty))),
+        ]
+        run_ok, duty_ok, ok = Signal(), Signal(), Signal()
+        m.d.comb += [run_ok.eq(run_n < units_pulse), duty_ok.eq(duty_n < units_duty),
+                     ok.eq(p_now & run_ok & duty_ok)]
+        held = Signal()                               # lane v holds a slot at this edge
+        m.d.comb += held.eq(allow.bit_select(v, 1) | (fire_acq & (fl == v)))
+        # u1 = used + fire_acq; keep needs u1 <= cap, a new grant u1 < cap.
+        u1_le = Mux(fire_acq, used < cap_lanes, used <= cap_lanes)
+        u1_lt = Mux(fire_acq, used + 1 < cap_lanes, used < cap_lanes)
+        grant = Signal()
+        m.d.comb += grant.eq(ok & Mux(held, u1_le, u1_lt))
+
+        with m.If(vis_valid):
+            m.d.comb += [wp.addr.eq(v), wp.en.eq(1), wp.data.run.eq(run_n), wp.data.duty.eq(duty_n),
+                         wp.data.epoch.eq(epoch_vis)]
+        onehot_v = Signal(K)
+        m.d.comb += onehot_v.eq(Mux(vis_valid, Const(1, K) << v, 0))
+        if platform == "formal":
+            # Invariants for k-induction: the slot count is the number of allowances, and it
+            # never exceeds the lanes cap's limit.
+            from amaranth.hdl import Assert
+            m.d.comb += [Assert(used == sum(allow[k] for k in range(K)), "used == popcount(allow)"),
+                         Assert(used <= self.limit_lanes, "allowances within limit_lanes")]
+        m.d.sync += [
+            allow.eq(((allow | admit) & ~onehot_v) | Mux(grant, onehot_v, 0)),
+            budget.eq((budget & ~onehot_v) | Mux(~p_now & (units_pulse != 0) & duty_ok, onehot_v, 0)),
+            gap.eq((gap | ~self.pulse) & ~onehot_v),
+            seen.eq((seen | led_next) & ~onehot_v),
+            used.eq(used + fire_acq + (vis_valid & ~held & grant) - (vis_valid & held & ~grant)),
+            self.led.eq(led_next),
+            self.clamp_pulse.eq(vis_valid & p_now & ~run_ok),
+            self.clamp_duty.eq(vis_valid & p_now & run_ok & ~duty_ok),
+            self.clamp_lanes.eq(vis_valid & ok & ~grant),
+        ]

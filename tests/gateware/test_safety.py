@@ -1,5 +1,8 @@
 """Safety on Verilator against bioloop.host.models.safety.Safety, under adversarial settings.
 
+Both cadences: ``"sweep"`` (one lane visited per cycle, the default) and ``"cycle"``
+(every lane decided every cycle, the original block).
+
 Hypothesis draws the cases on the pytest side (cap register values anywhere
 in their field, far above the hard limits too, and envelope/bit statistics
 from idle to every lane on for hundreds of cycles), and one simulation runs
@@ -7,7 +10,8 @@ them all, with a reset between cases. For every case the LED vector and the
 clamp strobes must equal the model at every edge, and independently of the
 model the RTL output must respect the caps in force: no lane lit beyond
 ``min(max_pulse, limit_pulse)`` cycles of an envelope, no more than
-``min(max_duty, limit_duty)`` on-cycles per lane per window, no more than
+``min(max_duty, limit_duty)`` on-cycles per lane per window (in the sweep cadence a
+lane's windows start at its visits), no more than
 ``min(max_lanes, limit_lanes)`` lanes at once.
 """
 
@@ -30,6 +34,8 @@ from bioloop.sim import bench, runner
 
 DESIGN = {"n_lanes": 8, "pulse_bits": 8, "duty_window": 24, "limit_pulse": 12, "limit_duty": 10,
           "limit_lanes": 5}
+#: The sweep cadence counts in units of S = 8 cycles: the same caps, a few units each.
+SWEEP = {"duty_window": 48, "limit_pulse": 40, "limit_duty": 24}
 CASES_ENV = "BIOLOOP_SAFETY_CASES"
 EDGES = 1200
 
@@ -55,33 +61,42 @@ async def safety_adversarial(dut):
         await tb.reset()
         # Envelopes: a two-state Markov chain per lane; bits: Bernoulli(density).
         on = [False] * K
-        pulses, bits = [], []
+        pulses, bits, fires = [], [], []
         for _ in range(EDGES):
-            on = [(rng.random() >= case["p_off"]) if o else (rng.random() < case["p_on"]) for o in on]
+            nxt = [(rng.random() >= case["p_off"]) if o else (rng.random() < case["p_on"]) for o in on]
+            # Most envelopes start with a fire (as from the StimUnit, one per cycle); some do not.
+            starts = [k for k in range(K) if nxt[k] and not on[k]]
+            fire = starts[0] if starts and rng.random() < 0.8 else -1
+            on = nxt
             pulses.append(on)
             bits.append([rng.random() < case["density"] for _ in range(K)])
+            fires.append(fire)
         pulses = np.array(pulses, dtype=bool)
         bits = np.array(bits, dtype=bool)
         as_int = lambda row: sum(int(b) << k for k, b in enumerate(row))   # noqa: E731
 
         led = []
         strobes = []
-        dut.pulse.value = as_int(pulses[0])
-        dut.bits.value = as_int(bits[0])
+        def drive(e):
+            dut.pulse.value = as_int(pulses[e])
+            dut.bits.value = as_int(bits[e])
+            dut.fire.value = int(fires[e] >= 0)
+            dut.fire_lane.value = max(fires[e], 0)
+        drive(0)
         for e in range(EDGES):
             await RisingEdge(dut.clk)
             led.append(int(dut.led.value))
             strobes.append((int(dut.clamp_pulse.value), int(dut.clamp_duty.value), int(dut.clamp_lanes.value)))
             if e + 1 < EDGES:
-                dut.pulse.value = as_int(pulses[e + 1])
-                dut.bits.value = as_int(bits[e + 1])
+                drive(e + 1)
         got = np.array([_lanes(v, K) for v in led])
 
         model = Safety(K, p["duty_window"], p["limit_pulse"], p["limit_duty"], p["limit_lanes"],
-                       case["max_pulse"], case["max_duty"], case["max_lanes"], pulse_bits=p["pulse_bits"])
+                       case["max_pulse"], case["max_duty"], case["max_lanes"], pulse_bits=p["pulse_bits"],
+                       cadence=p["cadence"])
         want, want_strobes = [], []
         for e in range(EDGES):
-            final, s = model.step(pulses[e], bits[e])
+            final, s = model.step(pulses[e], bits[e], None if fires[e] < 0 else fires[e])
             want.append(final)
             want_strobes.append(tuple(map(int, s)))
         # RTL reads at edge e+1 what the model decided at edge e.
@@ -96,8 +111,17 @@ async def safety_adversarial(dut):
         assert not (out & ~(pulses[:-1] & bits[:-1])).any(), f"case {i}: an LED lit unasked"
         assert out.sum(axis=1).max() <= cap_lanes, f"case {i}: more than {cap_lanes} lanes lit"
         W = p["duty_window"]
-        for w0 in range(0, EDGES - 1, W):
-            assert out[w0:w0 + W].sum(axis=0).max() <= cap_duty, f"case {i}: duty cap exceeded"
+        if p["cadence"] == "cycle":
+            for w0 in range(0, EDGES - 1, W):
+                assert out[w0:w0 + W].sum(axis=0).max() <= cap_duty, f"case {i}: duty cap exceeded"
+        else:
+            # Lane k's windows start at its visits at edges n with (n - 1) mod S == k, every W / S
+            # sweeps; out[n] is the LED registered at edge n.
+            S = model.period
+            for k in range(K):
+                starts = list(range(k + 1, EDGES - 1, W))
+                for a, b in zip(starts, starts[1:] + [EDGES - 1]):
+                    assert out[a + 1:b + 1, k].sum() <= cap_duty, f"case {i}: duty cap exceeded on lane {k}"
         run = np.zeros(K, dtype=int)
         for e in range(EDGES - 1):
             run = np.where(pulses[e], run + 1, 0)
@@ -124,12 +148,12 @@ WORST = {"max_pulse": 255, "max_duty": 31, "max_lanes": 15, "p_on": 1.0, "p_off"
 @settings(max_examples=1, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(cases=st.lists(case_strategy, min_size=5, max_size=5))
-@pytest.mark.parametrize("n_lanes", [DESIGN["n_lanes"]])
-def test_safety_bench(n_lanes, cases):
-    params = dict(DESIGN, n_lanes=n_lanes)
+@pytest.mark.parametrize("cadence", ["sweep", "cycle"])
+def test_safety_bench(cadence, cases):
+    params = dict(DESIGN, cadence=cadence, **(SWEEP if cadence == "sweep" else {}))
     os.environ[CASES_ENV] = json.dumps([WORST, *cases])
     try:
-        result = runner.run(lambda **kw: SafetyRTL(**kw), design=f"safety_k{n_lanes}",
+        result = runner.run(lambda **kw: SafetyRTL(**kw), design=f"safety_{cadence}",
                             test_module="test_safety", bench_params=params)
     finally:
         os.environ.pop(CASES_ENV, None)
@@ -145,7 +169,17 @@ def test_safety_bench(n_lanes, cases):
     ({"duty_window": 10, "limit_duty": 11}, ValueError, "limit_duty"),
     ({"n_lanes": 4, "limit_lanes": 5}, ValueError, "limit_lanes"),
     ({"limit_lanes": 2.0}, TypeError, "limit_lanes"),
+    ({"cadence": "often"}, ValueError, "cadence"),
+    ({"n_lanes": 8, "duty_window": 64, "limit_pulse": 7, "cadence": "sweep"}, ValueError,
+     r"limit_pulse \(7\).*S = 8 cycles"),
+    ({"n_lanes": 8, "duty_window": 64, "limit_duty": 4, "cadence": "sweep"}, ValueError, r"limit_duty \(4\)"),
 ])
 def test_safety_validation(kwargs, exc, word):
     with pytest.raises(exc, match=word):
         SafetyRTL(**kwargs)
+
+
+def test_safety_sweep_rounds_the_window_up_to_whole_sweeps():
+    assert SafetyRTL(64, duty_window=1000, cadence="sweep").duty_window == 1024
+    assert SafetyRTL(128, cadence="sweep").duty_window == 1_000_064
+    assert SafetyRTL(64, duty_window=1000, cadence="cycle").duty_window == 1000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from bioloop.host.models.stochastic_lanes import (
     LFSR_PERIOD, LFSR_TAPS, StochasticLanes, lane_seed, lfsr_states, lfsr_step, scc,
     shared_permutation,
 )
-from bioloop.host.models.safety import Safety
+from bioloop.host.models.safety import KERNELS, Safety, sweep_period
 from bioloop.host.models.stim_unit import StimUnit, integrate, leak
 
 # --- StochasticLanes ----------------------------------------------------------------------
@@ -233,30 +235,75 @@ def test_stim_unit_cycle_model():
     regs=st.tuples(st.integers(0, 1 << 19), st.integers(0, 1 << 10), st.integers(0, 15)),
     seed=st.integers(0, 2**32 - 1),
     density=st.floats(0.0, 1.0),
+    cadence=st.sampled_from(["sweep", "cycle"]),
 )
-def test_safety_caps_hold_for_any_register_values(K, window, limits, regs, seed, density):
+def test_safety_caps_hold_for_any_register_values(K, window, limits, regs, seed, density, cadence):
     lp, ld, ll = limits
-    ld, ll = min(ld, window), min(ll, K)
-    s = Safety(K, window, lp, ld, ll, *regs)
+    S = sweep_period(K) if cadence == "sweep" else 1
+    window = S * -(-window // S)                                     # a multiple of S
+    lp, ld, ll = max(lp, S), max(min(ld, window), S), min(ll, K)
+    s = Safety(K, window, lp, ld, ll, *regs, cadence=cadence)
     cap_pulse, cap_duty, cap_lanes = s.caps
     assert cap_pulse <= lp and cap_duty <= ld and cap_lanes <= ll
     rng = np.random.default_rng(seed)
     n = 400
     pulse = np.repeat(rng.random((n // 20, K)) < 0.7, 20, axis=0)     # long envelopes
     bits = rng.random((n, K)) < density
-    led = s.run_trace(pulse, bits)
+    starts = pulse & ~np.vstack([np.zeros((1, K), dtype=bool), pulse[:-1]])
+    fires = np.where(starts.any(axis=1), starts.argmax(axis=1), -1)  # one fire per cycle at most
+    led = s.run_trace(pulse, bits, fires)
     assert not (led & ~(pulse & bits)).any()                         # never on unless asked
     assert led.sum(axis=1).max(initial=0) <= cap_lanes
-    for w0 in range(0, n, window):
-        assert led[w0:w0 + window].sum(axis=0).max(initial=0) <= cap_duty
+    for k in range(K):
+        # cycle: windows from reset; sweep: lane k's windows start at its visits (edges
+        # n with (n - 1) mod S == k, every window / S sweeps).
+        first = 0 if cadence == "cycle" else k + 1
+        for w0 in range(first, n, window):
+            assert led[w0 + (cadence == "sweep"):w0 + window + (cadence == "sweep"), k].sum() <= cap_duty
     run = np.zeros(K, dtype=int)
     for t in range(n):
         run = np.where(pulse[t], run + 1, 0)
         assert not (led[t] & (run > cap_pulse)).any()
 
 
+def test_safety_run_edges_and_idle_equal_step():
+    """Safety.run_edges (numba and numpy kernels) and idle equal step, in both cadences."""
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        K = int(rng.integers(1, 10))
+        cadence = ("sweep", "cycle")[trial % 2]
+        S = sweep_period(K) if cadence == "sweep" else 1
+        W = S * int(rng.integers(1, 5))
+        lp, ld, ll = int(rng.integers(S, 4 * S + 3)), int(rng.integers(S, W + 1)), int(rng.integers(0, K + 1))
+        regs = (int(rng.integers(0, 2 * lp)), int(rng.integers(0, 2 * ld)), int(rng.integers(0, K + 1)))
+        a, b, c = (Safety(K, W, lp, ld, ll, *regs, pulse_bits=10, cadence=cadence) for _ in range(3))
+        n = int(rng.integers(1, 200))
+        env = np.repeat(rng.random((n // 7 + 1, K)) < 0.5, 7, axis=0)[:n]
+        states = rng.integers(1, 65536, (n, K)).astype(np.uint16)
+        codes = rng.integers(0, 65536, K)
+        fires = np.where(rng.random(n) < 0.3, rng.integers(0, K + 1, n), -1)
+        leds = np.array([a.step(env[i], states[i] < codes, None if fires[i] < 0 else int(fires[i]))[0]
+                         for i in range(n)])
+        for i in range(n):
+            c.step(env[i], states[i] < codes, None if fires[i] < 0 else int(fires[i]))
+        for kernel in KERNELS:
+            d = copy.deepcopy(b)
+            out, _ = d.run_edges(env, states, codes, kernel, fires)
+            assert (out == leds).all() and (a.clamps == d.clamps).all() and a.used == d.used, kernel
+            for name in ("mem", "allow", "gap", "seen", "budget", "run", "duty"):
+                assert (getattr(a, name) == getattr(d, name)).all(), (kernel, name)
+        m = int(rng.integers(1, 60))
+        dark = np.zeros(K, dtype=bool)
+        for _ in range(m):
+            a.step(dark, dark)
+        c.idle(m)
+        for name in ("mem", "allow", "gap", "seen", "budget", "led", "run", "duty", "clamps"):
+            assert (getattr(a, name) == getattr(c, name)).all(), name
+        assert (a.used, a.edge, a.win) == (c.used, c.edge, c.win)
+
+
 def test_safety_counts_each_cap():
-    s = Safety(3, duty_window=10, limit_pulse=4, limit_duty=6, limit_lanes=1)
+    s = Safety(3, duty_window=10, limit_pulse=4, limit_duty=6, limit_lanes=1, cadence="cycle")
     on = np.ones(3, dtype=bool)
     for _ in range(8):
         s.step(on, on)
