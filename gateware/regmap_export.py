@@ -21,7 +21,7 @@ def _field_dict(f) -> dict:
          "signed": f.signed, "reset": f.reset, "min": f.lo, "max": f.hi}
     if f.word:
         d["word"] = f.word
-    for key, value in (("unit", f.unit), ("doc", f.doc), ("source", f.source)):
+    for key, value in (("unit", f.unit), ("doc", f.doc), ("source", f.source), ("reset_rule", f.reset_rule)):
         if value:
             d[key] = value
     if f.access is Access.COUNTER:
@@ -160,15 +160,16 @@ def to_markdown(regmap: RegisterMap) -> str:
                        f"| {f.name} | {bits} | {f.access.value} | {_num(f.reset)} | {_range(f)} "
                        f"| {f.unit} | {_cell(f.doc or r.doc)} |\n")
     out.append("\n## Tables\n\n")
-    out.append("| Base | Table | Entries | Stride | Field | Word | Bits | Range | Unit | Description |\n")
-    out.append("|---|---|---|---|---|---|---|---|---|---|\n")
+    out.append("| Base | Table | Entries | Stride | Field | Word | Bits | Reset | Range | Unit | Description |\n")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|\n")
     for t in regmap.tables:
         for i, f in enumerate(t.fields):
             first = i == 0
             bits = f"{f.lsb + f.width - 1}:{f.lsb}" if f.width > 1 else f"{f.lsb}"
             out.append(f"| {f'0x{t.offset:05X}' if first else ''} | {t.name if first else ''} "
                        f"| {f'{t.depth} [{t.index}]' if first else ''} | {t.stride if first else ''} "
-                       f"| {f.name} | {f.word} | {bits} | {_range(f)} | {f.unit} "
+                       f"| {f.name} | {f.word} | {bits} | {'entry index' if f.reset_rule == 'index' else f.reset} "
+                       f"| {_range(f)} | {f.unit} "
                        f"| {_cell((t.doc if first else '') + ('; ' if first and f.doc else '') + f.doc)} |\n")
     return "".join(out)
 

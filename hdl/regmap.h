@@ -81,7 +81,7 @@
 
 /* theta_value (ro): Current θ of lane theta_select (Q8.8) */
 #define BIOLOOP_THETA_VALUE_OFFSET 0x0050u
-#define BIOLOOP_THETA_VALUE_RESET 0x00000000u
+#define BIOLOOP_THETA_VALUE_RESET 0x00000100u
 #define BIOLOOP_THETA_VALUE_SHIFT 0
 #define BIOLOOP_THETA_VALUE_MASK 0x0000FFFFu
 
@@ -133,7 +133,7 @@
 #define BIOLOOP_STIM_FIRES_SHIFT 0
 #define BIOLOOP_STIM_FIRES_MASK 0xFFFFFFFFu
 
-/* safety_clamps (counter): Stimulations clamped by Safety */
+/* safety_clamps (counter): Cycles in which any Safety cap turned a lane off */
 #define BIOLOOP_SAFETY_CLAMPS_OFFSET 0x00A0u
 #define BIOLOOP_SAFETY_CLAMPS_RESET 0x00000000u
 #define BIOLOOP_SAFETY_CLAMPS_SHIFT 0
@@ -219,7 +219,7 @@
 
 /* safety_duty_window (ro): Safety: window of the duty cap (build-time constant) */
 #define BIOLOOP_SAFETY_DUTY_WINDOW_OFFSET 0x0228u
-#define BIOLOOP_SAFETY_DUTY_WINDOW_RESET 0x00000000u
+#define BIOLOOP_SAFETY_DUTY_WINDOW_RESET 0x000F4240u
 #define BIOLOOP_SAFETY_DUTY_WINDOW_SHIFT 0
 #define BIOLOOP_SAFETY_DUTY_WINDOW_MASK 0x000FFFFFu
 
@@ -242,7 +242,7 @@
 #define BIOLOOP_THRESHOLDS_SHIFT 0
 #define BIOLOOP_THRESHOLDS_MASK 0x0000FFFFu
 
-/* table polarity[channel]: Detector polarity per channel (0 negative, 1 positive, 2 both) */
+/* table polarity[channel]: Detector polarity per channel (0 negative, 1 positive, 2 both, 3 off: never detects) */
 #define BIOLOOP_POLARITY_BASE 0x001100u
 #define BIOLOOP_POLARITY_DEPTH 64u
 #define BIOLOOP_POLARITY_STRIDE 4u

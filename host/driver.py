@@ -341,22 +341,9 @@ class Driver:
         If the ID or the major version read from the bus is not bioloop's.
     """
 
-    # Scalar configuration, one attribute per ``rw`` field of the map.
-    refractory = _Field("Detector refractory period R in frames.")
-    aer_source = _Field("Source field of every AER word (well or chip id).")
-    aer_block_words = _Field("AER words per DMA block: the core asserts TLAST every this many.")
-    leak_shift = _Field("StimUnit leak shift per frame (0: no leak).")
-    homeo_enable = _Field("Let Homeostasis move θ (True/False).")
-    homeo_window = _Field("Homeostasis window W in frames.")
-    homeo_gain = _Field("Homeostasis gain g.")
-    homeo_shift = _Field("Homeostasis shift s.")
-    theta_min = _Field("Lower clamp of θ (Q8.8).")
-    theta_max = _Field("Upper clamp of θ (Q8.8).")
-    safety_max_pulse = _Field("Safety cap: longest pulse in clock cycles.")
-    safety_max_duty = _Field("Safety cap: lit cycles per lane per safety_duty_window.")
-    safety_max_lanes = _Field("Safety cap: lanes lit at once.")
-    scratch = _Field("A register free for software (bus checks).")
-    theta_select = _Field("Lane whose current θ theta_value shows (see theta_now).")
+    # Scalar configuration: one attribute per ``rw`` field of the map, added below the class
+    # by _add_scalar_fields() (names, docs and units from bioloop.host.regmap, written nowhere
+    # else). ``enable`` is the exception: the methods enable()/disable()/enabled() drive it.
 
     def __init__(self, bus: Bus, regmap: RegisterMap | None = None):
         for method in ("read32", "write32", "send_samples", "receive_words"):
@@ -645,3 +632,22 @@ class Driver:
         if words.shape[0] > max_words:
             raise BusError(f"the bus returned {words.shape[0]} words, more than max_words = {max_words}")
         return words
+
+
+#: ``rw`` fields with their own methods instead of a plain attribute.
+_NOT_SCALARS = frozenset({"enable"})
+
+
+def _add_scalar_fields(cls) -> None:
+    """One :class:`_Field` attribute per ``rw`` field of the register map (the names do not
+    depend on N, K, F; ranges are checked against the driver's own map at each write)."""
+    for f in RegisterMap().fields(Access.RW):
+        if f.name in _NOT_SCALARS:
+            continue
+        doc = f.doc + (f" ({f.unit})" if f.unit else "") + "."
+        field = _Field(doc)
+        field.__set_name__(cls, f.name)
+        setattr(cls, f.name, field)
+
+
+_add_scalar_fields(Driver)

@@ -49,7 +49,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .layouts import (ADDRESS_BITS, FCLK_HZ, HOMEO_GAIN_BITS, HOMEO_SHIFT_BITS, HOMEO_TARGET_BITS,
+from .layouts import (THETA_INIT, ADDRESS_BITS, FCLK_HZ, HOMEO_GAIN_BITS, HOMEO_SHIFT_BITS, HOMEO_TARGET_BITS,
                       HOMEO_WINDOW_BITS, LATENCY_BITS, ROUTE_ENTRY, THETA_BITS, THETA_MAX, THETA_MIN,
                       Polarity)
 
@@ -68,6 +68,10 @@ DATA_BITS = 32
 #: AXI response codes (AMBA AXI4-Lite, IHI 0022).
 OKAY = 0b00
 SLVERR = 0b10
+#: Build-time defaults of Core (bioloop.gateware.core.Core) that the map reports as the
+#: values after reset; tests/host/test_regmap_reset.py reads them back from the RTL.
+SAFETY_DUTY_WINDOW = 1_000_000
+PULSE_INIT = 20
 #: First byte address of the table windows (scalar registers stay below).
 TABLE_BASE = 0x1000
 _COUNTER_MAX = (1 << 32) - 1
@@ -126,6 +130,9 @@ class Field:
     member : str
         For fields of a multi-field table: the member of the table's
         ``layout`` that carries the field.
+    reset_rule : str
+        ``"index"`` when each table entry resets to its own index (``reset``
+        is then only the value of entry 0).
     """
     name: str
     width: int
@@ -141,6 +148,7 @@ class Field:
     source: str | None = None
     inc_width: int = 1
     member: str | None = None
+    reset_rule: str = ""
 
     def __post_init__(self):
         if not self.name.isidentifier():
@@ -208,7 +216,7 @@ class Register:
     def reset(self) -> int:
         value = 0
         for f in self.fields:
-            if f.access in (Access.RW, Access.CONST):
+            if f.access in (Access.RW, Access.CONST, Access.RO):
                 value |= f.encode(f.reset)
         return value
 
@@ -342,12 +350,13 @@ class RegisterMap:
                 Field("unmapped", 1, W1C, lsb=2, source="unmapped_words",
                       doc="A SPIKE word had no route"),
                 Field("safety_clamp", 1, W1C, lsb=3, source="safety_clamps",
-                      doc="Safety clamped a stimulation"),
+                      doc="Safety turned off a lane that wanted light (a cap clamped) in some cycle"),
             ), "Sticky status, write 1 to clear"),
             reg("scratch", 32, RW, "Free for software; checks the bus"),
             reg("theta_select", _bits_for(K - 1), RW, "Lane whose θ theta_value shows",
                 hi=K - 1),
-            reg("theta_value", THETA_BITS, RO, "Current θ of lane theta_select (Q8.8)", unit="Q8.8"),
+            reg("theta_value", THETA_BITS, RO, "Current θ of lane theta_select (Q8.8)", unit="Q8.8",
+                reset=THETA_INIT),
         ]
         counters = [
             counter("frames", "Sample frames received"),
@@ -358,7 +367,8 @@ class RegisterMap:
             counter("routed_entries", "Route entries emitted to the stim port"),
             counter("unmapped_words", "SPIKE words without a route"),
             counter("stim_fires", "StimUnit fires"),
-            counter("safety_clamps", "Stimulations clamped by Safety"),
+            reg("safety_clamps", 32, CNT, "Cycles in which any Safety cap turned a lane off",
+                unit="cycles"),
             counter("latency_samples", "Loop latency measurements", source="latency"),
         ]
         probe = [
@@ -386,7 +396,7 @@ class RegisterMap:
             # cannot widen the duty fraction; registers can only tighten the build-time limits.
             reg("safety_max_pulse", 20, RW, "Safety: longest pulse", unit="cycles", reset=500_000),
             reg("safety_duty_window", 20, RO, "Safety: window of the duty cap (build-time constant)",
-                unit="cycles"),
+                unit="cycles", reset=SAFETY_DUTY_WINDOW),
             reg("safety_max_duty", 20, RW, "Safety: lit cycles per lane per window", unit="cycles",
                 reset=500_000),
             reg("safety_max_lanes", _bits_for(K), RW, "Safety: lanes lit at once", unit="lanes",
@@ -399,11 +409,12 @@ class RegisterMap:
         N, K, F = self.N, self.K, self.F
         RW = Access.RW
         return [
-            Table("thresholds", N, (Field("thresholds", 16, RW, hi=32767, unit="ADC codes"),),
+            Table("thresholds", N, (Field("thresholds", 16, RW, hi=32767, unit="ADC codes",
+                                          reset=32767),),
                   "Detector threshold magnitude θ_det[c]", index="channel"),
             Table("polarity", N, (Field("polarity", 2, RW, hi=max(p.value for p in Polarity),
-                                        doc="0 negative, 1 positive, 2 both"),),
-                  "Detector polarity per channel (0 negative, 1 positive, 2 both)",
+                                        doc="0 negative, 1 positive, 2 both, 3 off"),),
+                  "Detector polarity per channel (0 negative, 1 positive, 2 both, 3 off: never detects)",
                   layout=Polarity, index="channel"),
             Table("route_count", N, (Field("route_count", _bits_for(F), RW, hi=F, unit="entries"),),
                   "Number of route entries used per source address", index="channel"),
@@ -415,16 +426,18 @@ class RegisterMap:
                       doc="Signed Q8.8 weight"),
             ), "Route entry slot of address c: index c*F + slot; word 1 commits",
                 layout=ROUTE_ENTRY, index="channel*F+slot"),
-            Table("theta", K, (Field("theta", THETA_BITS, RW, unit="Q8.8"),),
+            Table("theta", K, (Field("theta", THETA_BITS, RW, unit="Q8.8", reset=THETA_INIT),),
                   "StimUnit fire threshold θ_k (Homeostasis moves it)", index="lane"),
             Table("homeo_src", K, (Field("homeo_src", _bits_for(N - 1), RW, hi=N - 1,
-                                         unit="channel"),),
+                                         unit="channel", reset_rule="index",
+                                         doc="Resets to k: lane k watches channel k"),),
                   "Recording channel whose spikes Homeostasis counts for lane k", index="lane"),
             Table("homeo_target", K, (Field("homeo_target", HOMEO_TARGET_BITS, RW, unit="UQ16.8 spikes/window"),),
                   "Homeostasis target count c* per window (UQ.8)", index="lane"),
             Table("lane_codes", K, (Field("lane_codes", 16, RW, unit="density code"),),
                   "StochasticLanes density code: LED on when LFSR < code", index="lane"),
-            Table("pulse_lengths", K, (Field("pulse_lengths", 16, RW, unit="frames"),),
+            Table("pulse_lengths", K, (Field("pulse_lengths", 16, RW, unit="frames",
+                                             reset=PULSE_INIT),),
                   "Pulse length per fire", index="lane"),
         ]
 

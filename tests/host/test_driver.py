@@ -109,6 +109,9 @@ def test_every_rw_field_has_an_accessor():
     rw = {f.name for f in rm.fields(Access.RW)}
     declared = {n for n, v in vars(Driver).items() if type(v).__name__ == "_Field"}
     assert declared | {"enable"} == rw
+    for name in declared:                       # generated from the map: its doc and unit
+        _, f = rm.field(name)
+        assert Driver.__dict__[name].__doc__.startswith(f.doc) and f.unit in Driver.__dict__[name].__doc__
     tables = {t.name for t in rm.tables} - {"routes", "route_count"}
     d = Driver(BankBus(rm))
     assert all(len(getattr(d, t)) == rm.table(t).depth for t in tables)
