@@ -4,7 +4,6 @@ The small sizes run here (seconds each); the default sizes run under BIOLOOP_LON
 See docs/verification.md for what is proved, at which sizes, and what is only tested.
 """
 
-import os
 
 import pytest
 
@@ -15,7 +14,6 @@ pytestmark = pytest.mark.skipif(bool(tools_available()),
                                 reason=f"formal tools missing: {', '.join(tools_available())} "
                                        "(pip install 'bioloop[formal]')")
 
-LONG = os.environ.get("BIOLOOP_LONG") == "1"
 SMALL = [p for p in CATALOGUE if p.size == "small"]
 DEFAULT = [p for p in CATALOGUE if p.size == "default"]
 
@@ -38,7 +36,7 @@ def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
     assert base[0].source.rsplit(":", 1)[1].isdigit() and base[0].step is not None and base[0].trace.is_file()
 
 
-@pytest.mark.skipif(not LONG, reason="default sizes run under BIOLOOP_LONG=1 (make test-long)")
+@pytest.mark.long   # default sizes: BIOLOOP_LONG=1 (make test-long), see tests/conftest.py
 @pytest.mark.parametrize("proof", DEFAULT, ids=lambda p: p.name)
 def test_default_size_proof_holds(proof, tmp_path):
     _check(proof, tmp_path)
