@@ -104,7 +104,7 @@ def pair_stim_with_spikes(words, routes, lookahead: int = 64) -> np.ndarray:
     out = np.full(len(stim_idx), -1, dtype=np.int64)
     types, addrs, ts = f.type.tolist(), f.address.tolist(), f.timestamp.tolist()
     j = 0
-    for i, (t, a, s) in enumerate(zip(types, addrs, ts)):
+    for i, (t, a, s) in enumerate(zip(types, addrs, ts, strict=True)):
         if t == AERType.SPIKE:
             for k in lanes_of.get(a, ()):
                 last_spike[k] = (i, s)

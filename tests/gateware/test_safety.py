@@ -116,11 +116,10 @@ async def safety_adversarial(dut):
                 assert out[w0:w0 + W].sum(axis=0).max() <= cap_duty, f"case {i}: duty cap exceeded"
         else:
             # Lane k's windows start at its visits at edges n with (n - 1) mod S == k, every W / S
-            # sweeps; out[n] is the LED registered at edge n.
-            S = model.period
+            # sweeps (S = model.period); out[n] is the LED registered at edge n.
             for k in range(K):
                 starts = list(range(k + 1, EDGES - 1, W))
-                for a, b in zip(starts, starts[1:] + [EDGES - 1]):
+                for a, b in zip(starts, starts[1:] + [EDGES - 1], strict=True):
                     assert out[a + 1:b + 1, k].sum() <= cap_duty, f"case {i}: duty cap exceeded on lane {k}"
         run = np.zeros(K, dtype=int)
         for e in range(EDGES - 1):

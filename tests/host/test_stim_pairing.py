@@ -35,8 +35,8 @@ def _session():
 def test_stim_stamp_rule_and_pairing():
     words = _session()
     f = unpack(words)
-    spikes = [(int(a), int(t)) for a, ty, t in zip(f.address, f.type, f.timestamp) if ty == AERType.SPIKE]
-    stims = [(int(a), int(t)) for a, ty, t in zip(f.address, f.type, f.timestamp) if ty == AERType.STIM]
+    spikes = [(int(a), int(t)) for a, ty, t in zip(f.address, f.type, f.timestamp, strict=True) if ty == AERType.SPIKE]
+    stims = [(int(a), int(t)) for a, ty, t in zip(f.address, f.type, f.timestamp, strict=True) if ty == AERType.STIM]
     assert spikes == [(3, 5), (15, 20)]
     assert stims == [(1, 5), (2, 21)]           # the last-beat crossing's STIM is one frame later
     pairs = pair_stim_with_spikes(words, {3: {1}, 15: {2}})
