@@ -104,7 +104,7 @@ class ProofResult:
 
 
 _SUMMARY_FAIL = re.compile(r"failed assertion \S+ at (?P<src>\S+?)(?: step (?P<step>\d+))?\s*$")
-_TRACE = re.compile(r"counterexample trace \[(?P<phase>\w+)\]: (?P<path>\S+)")
+_TRACE = re.compile(r"counterexample trace(?: \[(?P<phase>\w+)\])?: (?P<path>\S+)")
 
 
 def _parse(log: str, workdir: Path) -> tuple[str, list[Failure]]:
@@ -116,7 +116,8 @@ def _parse(log: str, workdir: Path) -> tuple[str, list[Failure]]:
     for line in log.splitlines():
         t = _TRACE.search(line)
         if t:
-            phase, trace = t.group("phase"), workdir.parent / t.group("path")
+            # bmc mode names no phase: its only phase is the base case.
+            phase, trace = t.group("phase") or "basecase", workdir.parent / t.group("path")
             continue
         f = _SUMMARY_FAIL.search(line)
         if f and phase:

@@ -67,3 +67,12 @@ def test_bad_arguments_and_missing_tools(tmp_path, monkeypatch):
     monkeypatch.setattr(formal, "tools_available", lambda: ["yowasp-sby"])
     with pytest.raises(FormalToolMissing, match=r"yowasp-sby.*bioloop\[formal\]"):
         prove(Burst(5), name="x", depth=4, workdir=tmp_path)
+
+
+@needs_tools
+def test_a_bmc_failure_names_its_source_line_and_trace(tmp_path):
+    design = Burst(5, slack=1)
+    r = prove(design, name="burst_bmc_fail", depth=8, workdir=tmp_path, mode="bmc")
+    assert r.status == "fail", r.describe()
+    assert r.failures and r.failures[0].phase == "basecase" and r.failures[0].step == 7
+    assert r.failures[0].source == f"{__file__}:{design.assert_line}" and r.failures[0].trace.is_file()
