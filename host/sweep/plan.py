@@ -15,7 +15,16 @@ seeds. A setting is named by its dotted path:
 ``core.n_channels``, ``core.n_lanes``, ``core.fanout``
     the core's elaboration parameters;
 ``seed``
-    the culture seed (``[sweep] seeds = [...]`` is the short form).
+    the culture seed (``[sweep] seeds = [...]`` is the short form);
+``condition``
+    ``"on"`` (the experiment's policies, the default) or ``"off"`` (the
+    experiment's reference run: no policies, its reference settings), as
+    ``bioloop demo`` runs them.
+
+A run's loop settings are the experiment's (``bioloop.host.experiments``:
+the homeostasis experiment's tonic stimulation clock, for example) with the
+file's ``loop.*`` values on top; ``policy.*`` values set fields of the
+experiment's policy (``policy.kp`` of ``RateHomeostasis``).
 
 TOML nesting and quoted dotted keys mean the same thing: ``[grid.loop]
 window_ms = [50, 100]`` and ``[grid] "loop.window_ms" = [50, 100]``.
@@ -81,9 +90,9 @@ SCHEMA = {
     "$defs": {
         "settings": {
             "type": "object",
-            "description": "dotted setting paths (loop.*, culture.*, policy.*, core.*, seed), "
+            "description": "dotted setting paths (loop.*, culture.*, policy.*, core.*, seed, condition), "
                            "as quoted keys or nested tables",
-            "propertyNames": {"pattern": "^(loop|culture|policy|core|seed)(\\..+)?$"},
+            "propertyNames": {"pattern": "^((loop|culture|policy|core)\\..+|seed|condition)$"},
         },
     },
 }
@@ -110,9 +119,11 @@ class Run:
     index : int
         Position in the plan (the table's row order).
     backend, experiment : str
+    condition : str
+        ``"on"`` or ``"off"`` (the experiment's reference).
     seed : int
     loop : dict
-        Every :class:`LoopSettings` field.
+        Every :class:`LoopSettings` field, resolved (experiment, then the file).
     culture : dict
         The culture overrides (dotted ``section.field`` keys) applied to the
         default :class:`CultureConfig`.
@@ -127,6 +138,7 @@ class Run:
     index: int
     backend: str
     experiment: str
+    condition: str
     seed: int
     loop: dict
     culture: dict
@@ -138,7 +150,8 @@ class Run:
         """Everything that determines the run's output, JSON-safe and canonical."""
         from bioloop.host.culture.receipt import package_version
         return {"schema": RUN_SCHEMA, "version": package_version(), "backend": self.backend,
-                "experiment": self.experiment, "seed": self.seed, "loop": self.loop,
+                "experiment": self.experiment, "condition": self.condition, "seed": self.seed,
+                "loop": self.loop,
                 "culture": self.culture_config().to_dict(), "policy": self.policy, "core": self.core}
 
     @property
@@ -167,6 +180,27 @@ class Run:
         """The :class:`LoopSettings` of this run."""
         from bioloop.host.loop import LoopSettings
         return LoopSettings(**self.loop)
+
+    def policies(self) -> list:
+        """Fresh policy objects: the experiment's with ``policy.*`` applied (none when off)."""
+        return _policies(self.experiment, self.condition, self.policy)
+
+
+def _policies(experiment: str, condition: str, params: dict) -> list:
+    from bioloop.host.experiments import experiment as get_experiment
+    if condition == "off":
+        return []
+    policies = get_experiment(experiment).policies()
+    if not params:
+        return policies
+    first = policies[0]
+    names = {f.name for f in dataclasses.fields(first) if f.init and f.name != "name"} \
+        if dataclasses.is_dataclass(first) else set()
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise ValueError(f"policy.{unknown[0]} is not a parameter of the {experiment} experiment's "
+                         f"policy {type(first).__name__}; its parameters: {', '.join(sorted(names)) or 'none'}")
+    return [dataclasses.replace(first, **params), *policies[1:]]
 
 
 @dataclass(frozen=True)
@@ -225,6 +259,9 @@ def _resolve(index: int, base: dict, varied: dict, backend: str, experiment: str
     seed = settings.pop("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**63 - 1:
         raise SweepError(f"{where}: seed must be an integer in 0..2**63-1, not {seed!r}")
+    condition = settings.pop("condition", "on")
+    if condition not in ("on", "off"):
+        raise SweepError(f"{where}: condition must be \"on\" or \"off\", not {condition!r}")
     fields = _loop_fields()
     for path, value in settings.items():
         root, rest = _split(path, where)
@@ -248,16 +285,20 @@ def _resolve(index: int, base: dict, varied: dict, backend: str, experiment: str
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SweepError(f"{where}: {path} must be an integer, not {value!r}")
             core[rest] = value
+    from bioloop.host.experiments import experiment as get_experiment
     from bioloop.host.loop import LoopSettings
     try:
-        full_loop = dataclasses.asdict(LoopSettings(**loop))
+        exp = get_experiment(experiment)
+        on = dataclasses.replace(exp.settings(LoopSettings()), **loop)
+        resolved = on if condition == "on" else exp.reference(on)
+        _policies(experiment, condition, policy)
     except (TypeError, ValueError) as exc:
         raise SweepError(f"{where}: run {index} ({_describe(varied)}): {exc}") from None
-    run = Run(index, backend, experiment, seed, full_loop, dict(sorted(culture.items())),
-              dict(sorted(policy.items())), core, {"seed": seed, **varied} if "seed" not in varied
-              else dict(varied))
+    shown = {"seed": seed, **varied} if "seed" not in varied else dict(varied)
+    run = Run(index, backend, experiment, condition, seed, dataclasses.asdict(resolved),
+              dict(sorted(culture.items())), dict(sorted(policy.items())), core, shown)
     try:
-        run.culture_config()
+        resolved.check_registers(run.culture_config().sample_rate_hz)
     except ValueError as exc:
         raise SweepError(f"{where}: run {index} ({_describe(varied)}): {exc}") from None
     return run

@@ -96,21 +96,14 @@ def _slope(t: np.ndarray, y: np.ndarray) -> float:
 
 def figures_of(result) -> dict:
     """The deterministic figures of one closed-loop run (the sweep table's measured columns)."""
-    from bioloop.host import aer
-    from bioloop.host.bioware.bursts import detect_network_bursts
     s = result.summary()
     target = s["target_rate_hz"]
     b3 = int(len(result.t_s) * 2 / 3)
     theta = result.theta[:, result.controlled].mean(axis=1)
     windows = _window_rates(result)
     last = windows[int(len(windows) * 2 / 3):] if len(windows) else windows
-    f = aer.unpack(result.words)
-    spike = (f.type == aer.AERType.SPIKE.value) & (f.address < len(result.rate_hz[0]))
     duration = len(result.t_s) * result.block_frames / result.sample_rate_hz
-    t0 = int(f.timestamp[spike].min()) if spike.any() else 0
-    times = (f.timestamp[spike].astype(np.int64) - t0) / result.sample_rate_hz
-    bursts = detect_network_bursts(times, f.address[spike].astype(np.int64),
-                                   max(duration, float(times.max()) if times.size else 0.0) or 1.0)
+    bursts_per_min = result.bursts_per_minute()
     lat = s["latency_probe_cycles"]
     counters = s["counters"]
     return {
@@ -123,13 +116,13 @@ def figures_of(result) -> dict:
         "window_rate_std_hz": float(last.std()) if last.size else math.nan,
         "windows_within_15pct": float(np.mean(np.abs(last - target) <= 0.15 * target))
         if last.size else math.nan,
-        "bursts": len(bursts),
-        "bursts_per_min": 60.0 * len(bursts) / duration if duration > 0 else math.nan,
+        "bursts_per_min": bursts_per_min,
         "theta_first_q88": float(theta[0]),
         "theta_last_q88": float(theta[-1]),
         "theta_std_last_third_q88": float(theta[b3:].std()),
         "theta_slope_last_third_q88_per_s": _slope(result.t_s[b3:], theta[b3:]),
         "stims_total": s["stims_total"],
+        "slow_loop_writes": s["slow_loop"]["writes"],
         "led_duty_mean": s["led_duty_mean"],
         "aer_words": s["aer_words"],
         "latency_probe_n": lat["n"],
@@ -145,8 +138,6 @@ def _loop_on_backend(run: Run):
     """Run the closed loop of ``run`` on its backend; return the LoopResult."""
     from bioloop.host.culture import Culture
     from bioloop.host.loop import run_loop
-    if run.experiment != "homeostasis":
-        raise ValueError(f"experiment {run.experiment!r} is not known; known: homeostasis")
     settings = run.loop_settings()
     culture_cfg = run.culture_config()
     from bioloop.host.driver import Driver
@@ -159,7 +150,7 @@ def _loop_on_backend(run: Run):
         bus = VerilatorBus(**run.core, library=build_core_library(**run.core))
     else:
         raise ValueError(f"backend {run.backend!r} is not available to sweeps")
-    return run_loop(Driver(bus), bus, Culture(culture_cfg), settings)
+    return run_loop(Driver(bus), Culture(culture_cfg), settings, policies=run.policies())
 
 
 def _json_safe(obj):
@@ -197,9 +188,9 @@ def execute_run(run: Run, out) -> dict:
         "settings.json": _canonical(run.settings()),
         "summary.json": _canonical(summary),
         "aer.npy": buf.getvalue(),
-        "timing.json": _canonical({"wall_s": wall, "culture_s": figures["duration_s"],
+        "timing.json": _canonical(_json_safe({"wall_s": wall, "culture_s": figures["duration_s"],
                                    "culture_s_per_wall_s": figures["duration_s"] / wall if wall else None,
-                                   "pid": os.getpid()}),
+                                   "pid": os.getpid(), "slow_loop": result.timing()})),
     }
     try:
         with run_folder(final) as stage:

@@ -52,7 +52,10 @@ def gather(sweep: Sweep, out):
             figures = read_summary(path)["figures"]
             row["status"], row["error"] = "done", ""
             t = json.loads((path / "timing.json").read_text())
-            timing.append({"index": run.index, "run_id": run.run_id, **t})
+            loop_timing = t.pop("slow_loop", None) or {}
+            timing.append({"index": run.index, "run_id": run.run_id, **t,
+                           **{f"slow_loop.{k}": v for k, v in loop_timing.items()
+                              if not isinstance(v, (dict, list))}})
         except RunDirError:
             figures = {}
             if failed.exists():

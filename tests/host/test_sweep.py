@@ -52,6 +52,24 @@ def sweep_file(tmp_path, text=SMALL, name="s.toml"):
 
 # --- the plan ---------------------------------------------------------------------
 
+def test_experiment_condition_and_policy_parameters(tmp_path):
+    from bioloop.host.experiments import experiment
+    from bioloop.host.loop import LoopSettings
+    text = SMALL.replace("[grid.loop]\nwindow_ms = [25.0, 50.0]",
+                         "[fixed.policy]\nkp = 0.25\n\n[grid]\ncondition = [\"on\", \"off\"]")
+    sweep = load_sweep(sweep_file(tmp_path, text))
+    on, off = sweep.runs[0], sweep.runs[2]
+    assert (on.condition, off.condition, on.seed, off.seed) == ("on", "off", 1, 1)
+    exp = experiment("homeostasis")
+    expect_on = exp.settings(LoopSettings())
+    assert on.loop["clock_hz"] == expect_on.clock_hz and on.loop["lane_code"] == expect_on.lane_code
+    assert on.loop["duration_s"] == 0.3 and off.loop["duration_s"] == 0.3
+    [policy] = on.policies()
+    assert type(policy) is type(exp.policies()[0]) and policy.kp == 0.25
+    assert off.policies() == []
+    assert on.run_id != off.run_id
+
+
 def test_plan_expands_grid_times_seeds_in_file_order(tmp_path):
     sweep = load_sweep(sweep_file(tmp_path))
     assert [(r.loop["window_ms"], r.seed) for r in sweep.runs] == [
@@ -92,6 +110,9 @@ def test_run_ids_are_deterministic_unique_and_independent_of_spelling(tmp_path):
     ("[sweep]\nseeds = [-1]\n", "seeds"),
     ("[sweep]\nbackend = \"fpga\"\n", "backend"),
     ("[sweep]\nbackend = \"cocotb\"\n", "backend"),
+    ("[sweep]\nexperiment = \"dance\"\n", "unknown experiment 'dance'"),
+    ("[sweep]\n[grid]\ncondition = [\"on\", \"maybe\"]\n", "condition must be"),
+    ("[sweep]\n[fixed]\n\"policy.nope\" = 1.0\n", "policy.nope is not a parameter of the homeostasis"),
     ("[sweep]\nextra = 1\n", "Additional properties"),
     ("[swep]\n", "sweep"),
     ("[sweep]\n[fixed]\n\"core.n_channels\" = 1.5\n", "core.n_channels must be an integer"),
@@ -150,7 +171,7 @@ def test_a_run_equals_the_same_loop_run_directly(embedded):
     sweep, out, _ = embedded
     run = sweep.runs[3]
     bus = ModelBus(**run.core)
-    result = run_loop(Driver(bus), bus, Culture(run.culture_config()), run.loop_settings())
+    result = run_loop(Driver(bus), Culture(run.culture_config()), run.loop_settings(), policies=run.policies())
     assert np.array_equal(np.load(run_dir(out, run) / "aer.npy"), result.words)
     table, _ = gather(sweep, out)
     assert table.loc[3, "abs_rate_error_hz"] == pytest.approx(
