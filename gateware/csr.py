@@ -147,7 +147,17 @@ class CSRBank(wiring.Component):
     <table> : Out(WritePort(addr_width, shape))
         One write port per table window; ``en`` is high for one cycle with
         the entry's index and value (the cycle after the committing write).
+    formal_observer : object or None
+        Formal hook (docs/verification.md), default None. A proof harness
+        may attach an observer of the bus with the counts of requests in
+        flight, ``aw_count``, ``w_count``, ``ar_count`` (accepted, response
+        not yet accepted) and their records in order, ``aw_slots`` (word
+        address), ``w_slots`` (``Cat(wdata, wstrb)``); elaborated for the
+        ``"formal"`` platform, the bank then asserts that its held AW and W,
+        its pending B and its pending R account for exactly those.
     """
+
+    formal_observer = None
 
     @validated
     def __init__(self, regmap: RegisterMap, counter_bits: int = DATA_BITS):
@@ -159,7 +169,7 @@ class CSRBank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        aw_word, do_write, mask, wmasked, write_mapped = self._write_channel(m)
+        aw_word, do_write, mask, wmasked, write_mapped = self._write_channel(m, platform)
         ar_word, read_value, read_mapped = self._read_channel(m)
         value_of = self._registers(m, aw_word, do_write, mask, wmasked)
         table_hits, table_read_hits = self._tables(m, aw_word, ar_word, do_write, wmasked)
@@ -167,7 +177,7 @@ class CSRBank(wiring.Component):
                      write_mapped, read_value, read_mapped)
         return m
 
-    def _write_channel(self, m: Module):
+    def _write_channel(self, m: Module, platform=None):
         """AW and W held independently; the write happens when both are held (no B pending)."""
         bus = self.s_axil
         word_bits = self.regmap.addr_width - 2
@@ -196,6 +206,20 @@ class CSRBank(wiring.Component):
         with m.If(do_write):
             m.d.sync += [aw_held.eq(0), w_held.eq(0), bus.bvalid.eq(1),
                          bus.bresp.eq(Mux(write_mapped, OKAY, SLVERR))]
+
+        # Formal only: the observer's requests in flight are the held AW/W and the pending B.
+        observer = self.formal_observer
+        if platform == "formal" and observer is not None:
+            from amaranth.hdl import Assert
+            aw_rec = Mux(bus.bvalid, observer.aw_slots[1], observer.aw_slots[0])
+            w_rec = Mux(bus.bvalid, observer.w_slots[1], observer.w_slots[0])
+            m.d.comb += [
+                Assert(observer.aw_count == aw_held + bus.bvalid, "AWs in flight are not the held AW and the B"),
+                Assert(observer.w_count == w_held + bus.bvalid, "Ws in flight are not the held W and the B"),
+                Assert(~aw_held | (aw_rec == aw_word), "the held AW is not the observer's"),
+                Assert(~w_held | (w_rec == Cat(w_data, w_strb)), "the held W is not the observer's"),
+                Assert(observer.ar_count == bus.rvalid, "ARs in flight are not the pending R"),
+            ]
 
         return aw_word, do_write, mask, wmasked, write_mapped
 
