@@ -8,11 +8,12 @@ created, so the rest of bioloop imports anywhere. Elsewhere it raises
 Transport, as wired by the block design of ``docs/board.md``:
 
 - CSRs: ``pynq.MMIO`` at :data:`~bioloop.boards.pynq_z2.CSR_BASE` (GP0).
-- Samples: AXI DMA MM2S. The DMA asserts TLAST at the end of each transfer,
-  and the core frames samples by TLAST (DESIGN.md §3), so by default every
-  frame is its own transfer (``frames_per_transfer=1``). That costs one
-  transfer per frame; a core that frames by beat count can take several
-  frames per transfer (set ``frames_per_transfer`` accordingly).
+- Samples: AXI DMA MM2S, in blocks of whole frames, by default 50 ms of
+  frames per transfer (1,000 frames at 20 kHz). The core counts N/2 beats
+  per frame and TLAST is optional (DESIGN.md §3); the DMA raises TLAST on
+  the last beat of each transfer, which is a frame's last beat, so the core
+  takes it as a consistent frame end. One transfer per frame (20,000 a
+  second at 20 kHz) would be far more than a Cortex-A9 can issue from Python.
 - AER words: AXI DMA S2MM into one ``allocate``d uint64 buffer. A receive
   completes at the core's TLAST (every ``aer_block_words`` words); the
   bytes written are read from the DMA's S2MM_LENGTH register (PG021).
@@ -38,7 +39,10 @@ from bioloop.host.bus import BusError, BusTimeout
 
 from .pynq_z2 import CORE_NAME, CSR_BASE, DMA_NAME, S2MM_LENGTH, csr_span
 
-__all__ = ["BoardUnavailable", "PynqBus"]
+__all__ = ["BoardUnavailable", "PynqBus", "MAX_TRANSFER_BYTES"]
+
+#: Longest AXI DMA transfer: the block design's 26-bit buffer length register (PG021).
+MAX_TRANSFER_BYTES = (1 << 26) - 1
 
 
 class BoardUnavailable(RuntimeError):
@@ -75,8 +79,13 @@ class PynqBus:
         Overlay bitstream (with its ``.hwh`` beside it).
     N, K, F : int
         Parameters the bitstream was built with (sizes the CSR window).
-    frames_per_transfer : int
-        Frames per MM2S transfer (see the module docstring).
+    frames_per_transfer : int, optional
+        Frames per MM2S transfer; default ``transfer_s * sample_rate_hz``
+        (see the module docstring). A transfer never exceeds the AXI DMA's
+        26-bit length register (``MAX_TRANSFER_BYTES``).
+    transfer_s, sample_rate_hz : float
+        Duration of sample data per transfer (default 0.05 s) at the
+        recording's sample rate (default 20 kHz).
     max_words : int
         Capacity of the S2MM buffer in AER words; at least the core's
         ``aer_block_words``.
@@ -87,12 +96,18 @@ class PynqBus:
     """
 
     def __init__(self, bitfile: str | None = None, *, N: int = 64, K: int = 64, F: int = 16,
-                 frames_per_transfer: int = 1, max_words: int = 1 << 16,
+                 frames_per_transfer: int | None = None, transfer_s: float = 0.05,
+                 sample_rate_hz: float = 20_000.0, max_words: int = 1 << 16,
                  send_timeout_s: float = 1.0, dma_name: str = DMA_NAME, overlay=None,
                  poll_s: float = 0.0):
         pynq = _import_pynq()
         if overlay is None and bitfile is None:
             raise ValueError("give the overlay's bitfile (or an already loaded overlay)")
+        for name, value in (("transfer_s", transfer_s), ("sample_rate_hz", sample_rate_hz)):
+            if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+                raise ValueError(f"{name} must be a positive number, not {value!r}")
+        if frames_per_transfer is None:
+            frames_per_transfer = max(1, round(transfer_s * sample_rate_hz))
         for name, value in (("frames_per_transfer", frames_per_transfer), ("max_words", max_words)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -159,10 +174,13 @@ class PynqBus:
         buf = self._send_buf
         buf[:frames] = beats
         row_bytes = per_frame * 4
+        per_transfer = max(1, min(self.frames_per_transfer, MAX_TRANSFER_BYTES // row_bytes))
+        if per_transfer < self.frames_per_transfer and per_transfer > 1 and (per_transfer * row_bytes) % 8:
+            per_transfer -= 1          # keep later transfers 8-byte aligned (checked above)
         first = 0
         try:
             while first < frames:
-                n = min(self.frames_per_transfer, frames - first)
+                n = min(per_transfer, frames - first)
                 if first:
                     _wait_idle(channel, self.send_timeout_s, "a sample transfer", self.poll_s)
                 channel.transfer(buf, start=first * row_bytes, nbytes=n * row_bytes)

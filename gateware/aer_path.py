@@ -49,6 +49,8 @@ class AERPath(wiring.Component):
         AER source field.
     frame : Out(32)
         Current frame.
+    frame_end : Out(1)
+        The beat handshaken in this cycle ends a frame (Detector).
     frame_tick : Out(1)
         One cycle per frame.
     spike_tap : Out(N)
@@ -77,6 +79,7 @@ class AERPath(wiring.Component):
             "refractory": In(16),
             "source": In(SOURCE_BITS),
             "frame": Out(TIMESTAMP_BITS),
+            "frame_end": Out(1),
             "frame_tick": Out(1),
             "spike_tap": Out(n_channels),
             "spike_tap_ts": Out(TIMESTAMP_BITS),
@@ -104,6 +107,7 @@ class AERPath(wiring.Component):
             e.now.eq(d.frame),
             e.source.eq(self.source),
             self.frame.eq(d.frame),
+            self.frame_end.eq(d.frame_end),
             self.frame_tick.eq(d.frame_tick),
             self.spike_tap.eq(d.spikes),
             self.spike_tap_ts.eq(d.timestamp),

@@ -213,7 +213,7 @@ class Core(wiring.Component):
         ]
         m.d.sync += lost_due.eq(lost_total - lost_inc)
         m.d.comb += [
-            cnt.frames.eq(self.samples.valid & self.samples.ready & self.samples.payload.last),
+            cnt.frames.eq(ap.frame_end),
             cnt.framing_errors.eq(deltas["framing_errors"] != 0),
             cnt.detections.eq(deltas["detections"][:2]),
             cnt.aer_words.eq(taken),

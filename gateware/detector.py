@@ -30,14 +30,15 @@ class Detector(wiring.Component):
     After reset the state RAM is cleared in ``n_channels // 2`` cycles, during
     which ``samples.ready`` is low.
 
-    Framing: a frame is ``n_channels // 2`` beats, the last with ``last``
-    set. A beat with ``last`` before the end of the frame (early TLAST) ends
-    the frame there; a frame whose final beat lacks ``last`` (late TLAST) has
-    every further beat discarded up to and including the next ``last``. Both
-    count one framing error; beats already processed keep their detections
-    (they were emitted within cycles, before the error could be known), and
-    ``framing_errors`` tells the host to distrust that frame. ``frame``
-    counts every beat with ``last``.
+    Framing (DESIGN.md §3): a frame is ``n_channels // 2`` beats, counted;
+    ``last`` (TLAST) is optional, because the AXI DMA raises it only at the
+    end of a transfer. A beat with ``last`` that is not a frame's last beat
+    (the count says otherwise) is a framing error: it is counted and ends the
+    frame there, so the next beat is channel 0 and 1 of a new frame
+    (resynchronised at that TLAST). Beats already taken keep the channels
+    their position gave them, counted from the frame's first beat; a beat is
+    never assigned a channel from a position other than its count since the
+    last frame end. ``frame`` counts frame ends (by count or TLAST).
 
     Parameters
     ----------
@@ -65,9 +66,12 @@ class Detector(wiring.Component):
     timestamp : Out(32)
         Frame of the detections on ``spikes``.
     frame : Out(32)
-        Index of the frame being received (number of TLASTs seen).
+        Index of the frame being received (frame ends seen).
+    frame_end : Out(1)
+        The beat handshaken in this cycle ends a frame (its last beat by
+        count, or a TLAST).
     frame_tick : Out(1)
-        High for one cycle after each TLAST beat is accepted.
+        High for one cycle after each frame's last beat is accepted.
     clear : In(1)
         Clears the counters.
     frames, framing_errors, detections : Out(32)
@@ -97,6 +101,7 @@ class Detector(wiring.Component):
             "spikes": Out(n_channels),
             "timestamp": Out(TIMESTAMP_BITS),
             "frame": Out(TIMESTAMP_BITS),
+            "frame_end": Out(1),
             "frame_tick": Out(1),
             "clear": In(1),
             "frames": Out(32),
@@ -135,7 +140,6 @@ class Detector(wiring.Component):
         sweep_row = Signal(row_bits)
 
         pos = Signal(row_bits)          # beat position inside the frame
-        discard = Signal()              # late TLAST: drop beats up to the next TLAST
         frame = self.frame
         beat = self.samples.payload
         accept = Signal()
@@ -144,22 +148,19 @@ class Detector(wiring.Component):
             accept.eq(self.samples.valid & self.samples.ready),
         ]
 
-        process = Signal()
-        m.d.comb += process.eq(accept & ~discard)
+        process = accept
         for r in (thr_r, pol_r, st_r):
             m.d.comb += [r.addr.eq(pos), r.en.eq(1)]
 
         error = Signal()
-        m.d.sync += self.frame_tick.eq(0)
-        with m.If(accept):
-            with m.If(beat.last):
-                m.d.sync += [pos.eq(0), discard.eq(0), frame.eq(frame + 1), self.frame_tick.eq(1)]
-                m.d.comb += error.eq(~discard & (pos != nb - 1))
-            with m.Elif(~discard & (pos == nb - 1)):
-                m.d.sync += [pos.eq(0), discard.eq(1)]
-                m.d.comb += error.eq(1)
-            with m.Elif(~discard):
-                m.d.sync += pos.eq(pos + 1)
+        end = self.frame_end
+        m.d.comb += [end.eq(accept & (beat.last | (pos == nb - 1))),
+                     error.eq(accept & beat.last & (pos != nb - 1))]
+        m.d.sync += self.frame_tick.eq(end)
+        with m.If(end):
+            m.d.sync += [pos.eq(0), frame.eq(frame + 1)]
+        with m.Elif(accept):
+            m.d.sync += pos.eq(pos + 1)
 
         # Stage 1: the accepted beat meets its RAM rows.
         s1_valid = Signal()
@@ -211,7 +212,7 @@ class Detector(wiring.Component):
             self.timestamp.eq(s1_frame),
         ]
 
-        count_saturating(m, self.frames, accept & beat.last, self.clear)
+        count_saturating(m, self.frames, end, self.clear)
         count_saturating(m, self.framing_errors, error, self.clear)
         count_saturating(m, self.detections, Mux(s1_valid, hits[0] + hits[1], 0), self.clear)
         return m

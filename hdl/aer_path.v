@@ -3,18 +3,18 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, table_write__addr, table_write__data, table_write__en, fanout_write__addr, fanout_write__data, fanout_write__en, refractory, source, clear, clk, rst, samples__ready
-, host__payload, host__valid, stim__payload, stim__valid, frame, frame_tick, spike_tap, spike_tap_ts, frames, framing_errors, detections, words, lost, routed, unmapped, samples__payload);
+, host__payload, host__valid, stim__payload, stim__valid, frame, frame_end, frame_tick, spike_tap, spike_tap_ts, frames, framing_errors, detections, words, lost, routed, unmapped, samples__payload);
   wire [63:0] aer__payload;
-  wire [63:0] \aer__payload$41 ;
-  wire [19:0] \aer__payload$41.address ;
-  wire [7:0] \aer__payload$41.source ;
-  wire [31:0] \aer__payload$41.timestamp ;
+  wire [63:0] \aer__payload$42 ;
+  wire [19:0] \aer__payload$42.address ;
+  wire [7:0] \aer__payload$42.source ;
+  wire [31:0] \aer__payload$42.timestamp ;
   (* enum_base_type = "AERType" *)
   (* enum_value_0000 = "SPIKE" *)
   (* enum_value_0001 = "STIM" *)
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \aer__payload$41.type ;
+  wire [3:0] \aer__payload$42.type ;
   wire [19:0] \aer__payload.address ;
   wire [7:0] \aer__payload.source ;
   wire [31:0] \aer__payload.timestamp ;
@@ -25,52 +25,55 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \aer__payload.type ;
   wire aer__ready;
-  wire \aer__ready$43 ;
+  wire \aer__ready$44 ;
   wire aer__valid;
-  wire \aer__valid$45 ;
+  wire \aer__valid$46 ;
   input clear;
   wire clear;
-  wire \clear$73 ;
-  wire \clear$74 ;
   wire \clear$75 ;
+  wire \clear$76 ;
+  wire \clear$77 ;
   input clk;
   wire clk;
   output [31:0] detections;
   wire [31:0] detections;
-  wire [31:0] \detections$78 ;
+  wire [31:0] \detections$80 ;
   input [5:0] fanout_write__addr;
   wire [5:0] fanout_write__addr;
-  wire [5:0] \fanout_write__addr$61 ;
+  wire [5:0] \fanout_write__addr$62 ;
   input [4:0] fanout_write__data;
   wire [4:0] fanout_write__data;
-  wire [4:0] \fanout_write__data$62 ;
+  wire [4:0] \fanout_write__data$63 ;
   input fanout_write__en;
   wire fanout_write__en;
-  wire \fanout_write__en$63 ;
+  wire \fanout_write__en$64 ;
   output [31:0] frame;
   wire [31:0] frame;
-  wire [31:0] \frame$70 ;
+  wire [31:0] \frame$71 ;
+  output frame_end;
+  wire frame_end;
+  wire \frame_end$73 ;
   output frame_tick;
   wire frame_tick;
-  wire \frame_tick$72 ;
+  wire \frame_tick$74 ;
   output [31:0] frames;
   wire [31:0] frames;
-  wire [31:0] \frames$76 ;
+  wire [31:0] \frames$78 ;
   output [31:0] framing_errors;
   wire [31:0] framing_errors;
-  wire [31:0] \framing_errors$77 ;
+  wire [31:0] \framing_errors$79 ;
   output [63:0] host__payload;
   wire [63:0] host__payload;
-  wire [63:0] \host__payload$46 ;
-  wire [19:0] \host__payload$46.address ;
-  wire [7:0] \host__payload$46.source ;
-  wire [31:0] \host__payload$46.timestamp ;
+  wire [63:0] \host__payload$47 ;
+  wire [19:0] \host__payload$47.address ;
+  wire [7:0] \host__payload$47.source ;
+  wire [31:0] \host__payload$47.timestamp ;
   (* enum_base_type = "AERType" *)
   (* enum_value_0000 = "SPIKE" *)
   (* enum_value_0001 = "STIM" *)
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \host__payload$46.type ;
+  wire [3:0] \host__payload$47.type ;
   wire [19:0] \host__payload.address ;
   wire [7:0] \host__payload.source ;
   wire [31:0] \host__payload.timestamp ;
@@ -82,17 +85,17 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   wire [3:0] \host__payload.type ;
   input host__ready;
   wire host__ready;
-  wire \host__ready$47 ;
+  wire \host__ready$48 ;
   output host__valid;
   wire host__valid;
-  wire \host__valid$48 ;
+  wire \host__valid$49 ;
   output [31:0] lost;
   wire [31:0] lost;
-  wire [31:0] \lost$80 ;
+  wire [31:0] \lost$82 ;
   wire [31:0] now;
   input [5:0] polarity_write__addr;
   wire [5:0] polarity_write__addr;
-  wire [5:0] \polarity_write__addr$55 ;
+  wire [5:0] \polarity_write__addr$56 ;
   (* enum_base_type = "Polarity" *)
   (* enum_value_00 = "NEGATIVE" *)
   (* enum_value_01 = "POSITIVE" *)
@@ -105,73 +108,73 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   (* enum_value_01 = "POSITIVE" *)
   (* enum_value_10 = "BOTH" *)
   (* enum_value_11 = "OFF" *)
-  wire [1:0] \polarity_write__data$56 ;
+  wire [1:0] \polarity_write__data$57 ;
   input polarity_write__en;
   wire polarity_write__en;
-  wire \polarity_write__en$57 ;
+  wire \polarity_write__en$58 ;
   input [15:0] refractory;
   wire [15:0] refractory;
-  wire [15:0] \refractory$64 ;
+  wire [15:0] \refractory$65 ;
   output [31:0] routed;
   wire [31:0] routed;
-  wire [31:0] \routed$81 ;
+  wire [31:0] \routed$83 ;
   input rst;
   wire rst;
   input [32:0] samples__payload;
   wire [32:0] samples__payload;
-  wire [32:0] \samples__payload$37 ;
-  wire [31:0] \samples__payload$37.data ;
-  wire [15:0] \samples__payload$37.data[0] ;
-  wire [15:0] \samples__payload$37.data[1] ;
-  wire \samples__payload$37.last ;
+  wire [32:0] \samples__payload$38 ;
+  wire [31:0] \samples__payload$38.data ;
+  wire [15:0] \samples__payload$38.data[0] ;
+  wire [15:0] \samples__payload$38.data[1] ;
+  wire \samples__payload$38.last ;
   wire [31:0] \samples__payload.data ;
   wire [15:0] \samples__payload.data[0] ;
   wire [15:0] \samples__payload.data[1] ;
   wire \samples__payload.last ;
   output samples__ready;
   wire samples__ready;
-  wire \samples__ready$38 ;
+  wire \samples__ready$39 ;
   input samples__valid;
   wire samples__valid;
-  wire \samples__valid$39 ;
+  wire \samples__valid$40 ;
   input [7:0] source;
   wire [7:0] source;
-  wire [7:0] \source$71 ;
+  wire [7:0] \source$72 ;
   output [63:0] spike_tap;
   wire [63:0] spike_tap;
   output [31:0] spike_tap_ts;
   wire [31:0] spike_tap_ts;
   wire [63:0] spikes;
-  wire [63:0] \spikes$66 ;
+  wire [63:0] \spikes$67 ;
   output [79:0] stim__payload;
   wire [79:0] stim__payload;
-  wire [79:0] \stim__payload$49 ;
-  wire [19:0] \stim__payload$49.address ;
-  wire [11:0] \stim__payload$49.target ;
-  wire [31:0] \stim__payload$49.timestamp ;
-  wire [15:0] \stim__payload$49.weight ;
+  wire [79:0] \stim__payload$50 ;
+  wire [19:0] \stim__payload$50.address ;
+  wire [11:0] \stim__payload$50.target ;
+  wire [31:0] \stim__payload$50.timestamp ;
+  wire [15:0] \stim__payload$50.weight ;
   wire [19:0] \stim__payload.address ;
   wire [11:0] \stim__payload.target ;
   wire [31:0] \stim__payload.timestamp ;
   wire [15:0] \stim__payload.weight ;
   input stim__ready;
   wire stim__ready;
-  wire \stim__ready$50 ;
+  wire \stim__ready$51 ;
   output stim__valid;
   wire stim__valid;
-  wire \stim__valid$51 ;
+  wire \stim__valid$52 ;
   input [9:0] table_write__addr;
   wire [9:0] table_write__addr;
-  wire [9:0] \table_write__addr$58 ;
+  wire [9:0] \table_write__addr$59 ;
   input [36:0] table_write__data;
   wire [36:0] table_write__data;
-  wire [36:0] \table_write__data$59 ;
+  wire [36:0] \table_write__data$60 ;
   (* enum_base_type = "Port" *)
   (* enum_value_0 = "STIM" *)
   (* enum_value_1 = "HOST" *)
-  wire \table_write__data$59.port ;
-  wire [19:0] \table_write__data$59.target ;
-  wire [15:0] \table_write__data$59.weight ;
+  wire \table_write__data$60.port ;
+  wire [19:0] \table_write__data$60.target ;
+  wire [15:0] \table_write__data$60.weight ;
   (* enum_base_type = "Port" *)
   (* enum_value_0 = "STIM" *)
   (* enum_value_1 = "HOST" *)
@@ -180,29 +183,30 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   wire [15:0] \table_write__data.weight ;
   input table_write__en;
   wire table_write__en;
-  wire \table_write__en$60 ;
+  wire \table_write__en$61 ;
   input [5:0] threshold_write__addr;
   wire [5:0] threshold_write__addr;
-  wire [5:0] \threshold_write__addr$52 ;
+  wire [5:0] \threshold_write__addr$53 ;
   input [15:0] threshold_write__data;
   wire [15:0] threshold_write__data;
-  wire [15:0] \threshold_write__data$53 ;
+  wire [15:0] \threshold_write__data$54 ;
   input threshold_write__en;
   wire threshold_write__en;
-  wire \threshold_write__en$54 ;
+  wire \threshold_write__en$55 ;
   wire [31:0] timestamp;
-  wire [31:0] \timestamp$68 ;
+  wire [31:0] \timestamp$69 ;
   output [31:0] unmapped;
   wire [31:0] unmapped;
-  wire [31:0] \unmapped$82 ;
+  wire [31:0] \unmapped$84 ;
   output [31:0] words;
   wire [31:0] words;
-  wire [31:0] \words$79 ;
+  wire [31:0] \words$81 ;
   \aer_path.detector  detector (
     .clear(clear),
     .clk(clk),
     .detections(detections),
     .frame(frame),
+    .frame_end(frame_end),
     .frame_tick(frame_tick),
     .frames(frames),
     .framing_errors(framing_errors),
@@ -256,49 +260,50 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
     .stim__valid(stim__valid),
     .unmapped(unmapped)
   );
-  assign \samples__payload$37  = samples__payload;
-  assign \samples__ready$38  = samples__ready;
-  assign \samples__valid$39  = samples__valid;
-  assign \aer__payload$41  = aer__payload;
-  assign \aer__ready$43  = aer__ready;
-  assign \aer__valid$45  = aer__valid;
-  assign \host__payload$46  = host__payload;
-  assign \host__ready$47  = host__ready;
-  assign \host__valid$48  = host__valid;
-  assign \stim__payload$49  = stim__payload;
-  assign \stim__ready$50  = stim__ready;
-  assign \stim__valid$51  = stim__valid;
-  assign \threshold_write__addr$52  = threshold_write__addr;
-  assign \threshold_write__data$53  = threshold_write__data;
-  assign \threshold_write__en$54  = threshold_write__en;
-  assign \polarity_write__addr$55  = polarity_write__addr;
-  assign \polarity_write__data$56  = polarity_write__data;
-  assign \polarity_write__en$57  = polarity_write__en;
-  assign \table_write__addr$58  = table_write__addr;
-  assign \table_write__data$59  = table_write__data;
-  assign \table_write__en$60  = table_write__en;
-  assign \fanout_write__addr$61  = fanout_write__addr;
-  assign \fanout_write__data$62  = fanout_write__data;
-  assign \fanout_write__en$63  = fanout_write__en;
-  assign \refractory$64  = refractory;
+  assign \samples__payload$38  = samples__payload;
+  assign \samples__ready$39  = samples__ready;
+  assign \samples__valid$40  = samples__valid;
+  assign \aer__payload$42  = aer__payload;
+  assign \aer__ready$44  = aer__ready;
+  assign \aer__valid$46  = aer__valid;
+  assign \host__payload$47  = host__payload;
+  assign \host__ready$48  = host__ready;
+  assign \host__valid$49  = host__valid;
+  assign \stim__payload$50  = stim__payload;
+  assign \stim__ready$51  = stim__ready;
+  assign \stim__valid$52  = stim__valid;
+  assign \threshold_write__addr$53  = threshold_write__addr;
+  assign \threshold_write__data$54  = threshold_write__data;
+  assign \threshold_write__en$55  = threshold_write__en;
+  assign \polarity_write__addr$56  = polarity_write__addr;
+  assign \polarity_write__data$57  = polarity_write__data;
+  assign \polarity_write__en$58  = polarity_write__en;
+  assign \table_write__addr$59  = table_write__addr;
+  assign \table_write__data$60  = table_write__data;
+  assign \table_write__en$61  = table_write__en;
+  assign \fanout_write__addr$62  = fanout_write__addr;
+  assign \fanout_write__data$63  = fanout_write__data;
+  assign \fanout_write__en$64  = fanout_write__en;
+  assign \refractory$65  = refractory;
   assign spikes = spike_tap;
-  assign \spikes$66  = spike_tap;
+  assign \spikes$67  = spike_tap;
   assign timestamp = spike_tap_ts;
-  assign \timestamp$68  = spike_tap_ts;
+  assign \timestamp$69  = spike_tap_ts;
   assign now = frame;
-  assign \frame$70  = frame;
-  assign \source$71  = source;
-  assign \frame_tick$72  = frame_tick;
-  assign \clear$73  = clear;
-  assign \clear$74  = clear;
+  assign \frame$71  = frame;
+  assign \source$72  = source;
+  assign \frame_end$73  = frame_end;
+  assign \frame_tick$74  = frame_tick;
   assign \clear$75  = clear;
-  assign \frames$76  = frames;
-  assign \framing_errors$77  = framing_errors;
-  assign \detections$78  = detections;
-  assign \words$79  = words;
-  assign \lost$80  = lost;
-  assign \routed$81  = routed;
-  assign \unmapped$82  = unmapped;
+  assign \clear$76  = clear;
+  assign \clear$77  = clear;
+  assign \frames$78  = frames;
+  assign \framing_errors$79  = framing_errors;
+  assign \detections$80  = detections;
+  assign \words$81  = words;
+  assign \lost$82  = lost;
+  assign \routed$83  = routed;
+  assign \unmapped$84  = unmapped;
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -314,44 +319,45 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   assign \table_write__data.port  = table_write__data[0];
   assign \table_write__data.target  = table_write__data[20:1];
   assign \table_write__data.weight  = table_write__data[36:21];
-  assign \samples__payload$37.data  = samples__payload[31:0];
-  assign \samples__payload$37.data[0]  = samples__payload[15:0];
-  assign \samples__payload$37.data[1]  = samples__payload[31:16];
-  assign \samples__payload$37.last  = samples__payload[32];
+  assign \samples__payload$38.data  = samples__payload[31:0];
+  assign \samples__payload$38.data[0]  = samples__payload[15:0];
+  assign \samples__payload$38.data[1]  = samples__payload[31:16];
+  assign \samples__payload$38.last  = samples__payload[32];
   assign \aer__payload.address  = aer__payload[19:0];
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];
   assign \aer__payload.timestamp  = aer__payload[63:32];
-  assign \aer__payload$41.address  = aer__payload[19:0];
-  assign \aer__payload$41.source  = aer__payload[27:20];
-  assign \aer__payload$41.type  = aer__payload[31:28];
-  assign \aer__payload$41.timestamp  = aer__payload[63:32];
-  assign \host__payload$46.address  = host__payload[19:0];
-  assign \host__payload$46.source  = host__payload[27:20];
-  assign \host__payload$46.type  = host__payload[31:28];
-  assign \host__payload$46.timestamp  = host__payload[63:32];
-  assign \stim__payload$49.target  = stim__payload[11:0];
-  assign \stim__payload$49.weight  = stim__payload[27:12];
-  assign \stim__payload$49.address  = stim__payload[47:28];
-  assign \stim__payload$49.timestamp  = stim__payload[79:48];
-  assign \table_write__data$59.port  = table_write__data[0];
-  assign \table_write__data$59.target  = table_write__data[20:1];
-  assign \table_write__data$59.weight  = table_write__data[36:21];
+  assign \aer__payload$42.address  = aer__payload[19:0];
+  assign \aer__payload$42.source  = aer__payload[27:20];
+  assign \aer__payload$42.type  = aer__payload[31:28];
+  assign \aer__payload$42.timestamp  = aer__payload[63:32];
+  assign \host__payload$47.address  = host__payload[19:0];
+  assign \host__payload$47.source  = host__payload[27:20];
+  assign \host__payload$47.type  = host__payload[31:28];
+  assign \host__payload$47.timestamp  = host__payload[63:32];
+  assign \stim__payload$50.target  = stim__payload[11:0];
+  assign \stim__payload$50.weight  = stim__payload[27:12];
+  assign \stim__payload$50.address  = stim__payload[47:28];
+  assign \stim__payload$50.timestamp  = stim__payload[79:48];
+  assign \table_write__data$60.port  = table_write__data[0];
+  assign \table_write__data$60.target  = table_write__data[20:1];
+  assign \table_write__data$60.weight  = table_write__data[36:21];
 endmodule
 
 (* generator = "Amaranth" *)
-module \aer_path.detector (samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, frame_tick, frame, spikes, timestamp, frames, framing_errors, detections, samples__payload);
+module \aer_path.detector (samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, frame_end, frame_tick, frame, spikes, timestamp, frames, framing_errors, detections, samples__payload
+);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
-  wire \$11 ;
+  wire [17:0] \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire [17:0] \$15 ;
+  wire [17:0] \$14 ;
+  wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire [17:0] \$18 ;
+  wire \$18 ;
   wire \$19 ;
   wire [1:0] \$2 ;
   wire \$20 ;
@@ -361,22 +367,22 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [16:0] \$27 ;
+  wire [16:0] \$28 ;
   wire \$29 ;
   wire [1:0] \$3 ;
-  wire \$30 ;
+  wire [16:0] \$30 ;
   wire [16:0] \$31 ;
   wire [16:0] \$32 ;
-  wire \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [17:0] \$37 ;
+  wire [17:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [17:0] \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [5:0] \$4 ;
-  wire [17:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
@@ -385,53 +391,43 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [16:0] \$49 ;
   wire [1:0] \$5 ;
-  wire \$50 ;
+  wire [16:0] \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [16:0] \$52 ;
   wire [16:0] \$53 ;
   wire [16:0] \$54 ;
-  wire \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire \$59 ;
+  wire [1:0] \$55 ;
+  wire [1:0] \$56 ;
+  wire [32:0] \$57 ;
+  wire [5:0] \$58 ;
+  wire [5:0] \$59 ;
   wire [1:0] \$6 ;
-  wire [1:0] \$60 ;
+  wire \$60 ;
   wire [1:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [6:0] \$62 ;
+  wire [128:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [32:0] \$66 ;
-  wire [5:0] \$67 ;
-  wire [5:0] \$68 ;
-  wire \$69 ;
+  wire \$66 ;
+  reg \$67 ;
+  reg [4:0] \$68 ;
+  reg [31:0] \$69 ;
   wire \$7 ;
-  wire [1:0] \$70 ;
-  wire [6:0] \$71 ;
-  wire [128:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  reg \$76 ;
-  reg [4:0] \$77 ;
-  reg \$78 ;
+  reg \$70 ;
+  reg [4:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [4:0] \$74 ;
+  reg \$75 ;
+  reg [63:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [31:0] \$79 ;
   wire \$8 ;
-  reg \$80 ;
-  reg [4:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg [4:0] \$84 ;
-  reg \$85 ;
-  reg [63:0] \$86 ;
-  reg [31:0] \$87 ;
-  reg [31:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg [31:0] \$80 ;
   wire \$9 ;
-  reg [31:0] \$90 ;
   wire accept;
   reg beyond0;
   reg beyond1;
@@ -442,10 +438,11 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   output [31:0] detections;
   reg [31:0] detections = 32'd0;
   wire [32:0] detections_next;
-  reg discard = 1'h0;
-  reg error;
+  wire error;
   output [31:0] frame;
   reg [31:0] frame = 32'd0;
+  output frame_end;
+  wire frame_end;
   output frame_tick;
   reg frame_tick = 1'h0;
   output [31:0] frames;
@@ -476,7 +473,6 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   wire polarity_write__en;
   (* init = 5'h00 *)
   wire [4:0] pos;
-  wire process;
   input [15:0] refractory;
   wire [15:0] refractory;
   input rst;
@@ -660,110 +656,90 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
-  assign accept = samples__valid & samples__ready;
-  assign \$7  = ~ discard;
-  assign process = accept & \$7 ;
-  assign \$8  = ~ discard;
-  assign \$9  = thr_r__addr == 5'h1f;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = ~ discard;
-  assign \$12  = ~ discard;
-  assign \$13  = thr_r__addr != 5'h1f;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = - thr_r__data[15:0];
-  assign \$16  = $signed(s1_data[15:0]) <= $signed(\$15 );
-  assign \$17  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$18  = - thr_r__data[15:0];
-  assign \$19  = $signed(s1_data[15:0]) <= $signed(\$18 );
-  assign \$20  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$21  = \$19  | \$20 ;
+  assign \$14  = - thr_r__data[15:0];
+  assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
+  assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
+  assign \$17  = \$15  | \$16 ;
+  assign \$18  = ~ st_r__data[0];
+  assign \$19  = beyond0 & \$18 ;
+  assign \$20  = ! st_r__data[16:1];
+  assign \$21  = \$19  & \$20 ;
   assign \$22  = ~ st_r__data[0];
   assign \$23  = beyond0 & \$22 ;
   assign \$24  = ! st_r__data[16:1];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = ~ st_r__data[0];
-  assign \$27  = beyond0 & \$26 ;
-  assign \$28  = ! st_r__data[16:1];
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = ! refractory;
-  assign \$31  = refractory - 1'h1;
-  assign \$32  = \$30  ? 17'h00000 : \$31 ;
-  assign \$33  = ! st_r__data[16:1];
-  assign \$34  = st_r__data[16:1] - 1'h1;
-  assign \$35  = \$33  ? 17'h00000 : \$34 ;
-  assign \$36  = \$29  ? \$32  : \$35 ;
-  assign \$37  = - thr_r__data[31:16];
-  assign \$38  = $signed(s1_data[31:16]) <= $signed(\$37 );
-  assign \$39  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
-  assign \$40  = - thr_r__data[31:16];
-  assign \$41  = $signed(s1_data[31:16]) <= $signed(\$40 );
-  assign \$42  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
-  assign \$43  = \$41  | \$42 ;
+  assign \$26  = ! refractory;
+  assign \$27  = refractory - 1'h1;
+  assign \$28  = \$26  ? 17'h00000 : \$27 ;
+  assign \$29  = ! st_r__data[16:1];
+  assign \$30  = st_r__data[16:1] - 1'h1;
+  assign \$31  = \$29  ? 17'h00000 : \$30 ;
+  assign \$32  = \$25  ? \$28  : \$31 ;
+  assign \$33  = - thr_r__data[31:16];
+  assign \$34  = $signed(s1_data[31:16]) <= $signed(\$33 );
+  assign \$35  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
+  assign \$36  = - thr_r__data[31:16];
+  assign \$37  = $signed(s1_data[31:16]) <= $signed(\$36 );
+  assign \$38  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
+  assign \$39  = \$37  | \$38 ;
+  assign \$40  = ~ st_r__data[17];
+  assign \$41  = beyond1 & \$40 ;
+  assign \$42  = ! st_r__data[33:18];
+  assign \$43  = \$41  & \$42 ;
   assign \$44  = ~ st_r__data[17];
   assign \$45  = beyond1 & \$44 ;
   assign \$46  = ! st_r__data[33:18];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = ~ st_r__data[17];
-  assign \$49  = beyond1 & \$48 ;
-  assign \$50  = ! st_r__data[33:18];
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = ! refractory;
-  assign \$53  = refractory - 1'h1;
-  assign \$54  = \$52  ? 17'h00000 : \$53 ;
-  assign \$55  = ! st_r__data[33:18];
-  assign \$56  = st_r__data[33:18] - 1'h1;
-  assign \$57  = \$55  ? 17'h00000 : \$56 ;
-  assign \$58  = \$51  ? \$54  : \$57 ;
-  assign \$59  = accept & samples__payload[32];
-  assign frames_next = frames + \$59 ;
+  assign \$48  = ! refractory;
+  assign \$49  = refractory - 1'h1;
+  assign \$50  = \$48  ? 17'h00000 : \$49 ;
+  assign \$51  = ! st_r__data[33:18];
+  assign \$52  = st_r__data[33:18] - 1'h1;
+  assign \$53  = \$51  ? 17'h00000 : \$52 ;
+  assign \$54  = \$47  ? \$50  : \$53 ;
+  assign frames_next = frames + frame_end;
   assign framing_errors_next = framing_errors + error;
-  assign \$60  = hits[0] + hits[1];
-  assign \$61  = s1_valid ? \$60  : 2'h0;
-  assign detections_next = detections + \$61 ;
-  assign \$62  = ~ discard;
-  assign \$63  = thr_r__addr == 5'h1f;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = ~ discard;
-  assign \$66  = frame + 1'h1;
-  assign \$67  = thr_r__addr + 1'h1;
-  assign \$68  = sweep_row + 1'h1;
-  assign \$69  = sweep_row == 5'h1f;
-  assign \$70  = s1_valid ? hits : 2'h0;
-  assign \$71  = s1_pos * 2'h2;
-  assign \$72  = \$70  << \$71 ;
-  assign \$73  = frames_next > 32'd4294967295;
-  assign \$74  = framing_errors_next > 32'd4294967295;
-  assign \$75  = detections_next > 32'd4294967295;
+  assign \$55  = hits[0] + hits[1];
+  assign \$56  = s1_valid ? \$55  : 2'h0;
+  assign detections_next = detections + \$56 ;
+  assign \$57  = frame + 1'h1;
+  assign \$58  = thr_r__addr + 1'h1;
+  assign \$59  = sweep_row + 1'h1;
+  assign \$60  = sweep_row == 5'h1f;
+  assign \$61  = s1_valid ? hits : 2'h0;
+  assign \$62  = s1_pos * 2'h2;
+  assign \$63  = \$61  << \$62 ;
+  assign \$64  = frames_next > 32'd4294967295;
+  assign \$65  = framing_errors_next > 32'd4294967295;
+  assign \$66  = detections_next > 32'd4294967295;
   always @(posedge clk)
-    frame_tick <= \$76 ;
+    frame_tick <= \$67 ;
   always @(posedge clk)
-    thr_r__addr <= \$77 ;
+    thr_r__addr <= \$68 ;
   always @(posedge clk)
-    discard <= \$78 ;
+    frame <= \$69 ;
   always @(posedge clk)
-    frame <= \$79 ;
+    s1_valid <= \$70 ;
   always @(posedge clk)
-    s1_valid <= \$80 ;
+    s1_pos <= \$71 ;
   always @(posedge clk)
-    s1_pos <= \$81 ;
+    s1_data <= \$72 ;
   always @(posedge clk)
-    s1_data <= \$82 ;
+    s1_frame <= \$73 ;
   always @(posedge clk)
-    s1_frame <= \$83 ;
+    sweep_row <= \$74 ;
   always @(posedge clk)
-    sweep_row <= \$84 ;
+    sweeping <= \$75 ;
   always @(posedge clk)
-    sweeping <= \$85 ;
+    spikes <= \$76 ;
   always @(posedge clk)
-    spikes <= \$86 ;
+    timestamp <= \$77 ;
   always @(posedge clk)
-    timestamp <= \$87 ;
+    frames <= \$78 ;
   always @(posedge clk)
-    frames <= \$88 ;
+    framing_errors <= \$79 ;
   always @(posedge clk)
-    framing_errors <= \$89 ;
-  always @(posedge clk)
-    detections <= \$90 ;
+    detections <= \$80 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -771,27 +747,26 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign \$6  = polarity_write__en ? 2'h3 : 2'h0;
   assign pol_w__en = \$5  & \$6 ;
   assign samples__ready = ~ sweeping;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    error = 1'h0;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        error = \$14 ;
-      end else if (\$10 ) begin
-        error = 1'h1;
-      end
-    end
-  end
+  assign accept = samples__valid & samples__ready;
+  assign \$7  = thr_r__addr == 5'h1f;
+  assign \$8  = samples__payload[32] | \$7 ;
+  assign frame_end = accept & \$8 ;
+  assign \$9  = accept & samples__payload[32];
+  assign \$10  = thr_r__addr != 5'h1f;
+  assign error = \$9  & \$10 ;
+  assign \$11  = - thr_r__data[15:0];
+  assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (pol_r__data[1:0])
       2'h0:
-          beyond0 = \$16 ;
+          beyond0 = \$12 ;
       2'h1:
-          beyond0 = \$17 ;
+          beyond0 = \$13 ;
       2'h2:
-          beyond0 = \$21 ;
+          beyond0 = \$17 ;
       default:
           beyond0 = 1'h0;
     endcase
@@ -801,11 +776,11 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
     (* full_case = 32'd1 *)
     casez (pol_r__data[3:2])
       2'h0:
-          beyond1 = \$38 ;
+          beyond1 = \$34 ;
       2'h1:
-          beyond1 = \$39 ;
+          beyond1 = \$35 ;
       2'h2:
-          beyond1 = \$43 ;
+          beyond1 = \$39 ;
       default:
           beyond1 = 1'h0;
     endcase
@@ -839,53 +814,120 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = 1'h0;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$76  = 1'h1;
-      end
-    end
+    \$67  = frame_end;
     if (rst) begin
-      \$76  = 1'h0;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = thr_r__addr;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$77  = 5'h00;
-      end else if (\$64 ) begin
-        \$77  = 5'h00;
-      end else if (\$65 ) begin
-        \$77  = \$67 [4:0];
-      end
+    \$68  = thr_r__addr;
+    if (frame_end) begin
+      \$68  = 5'h00;
+    end else if (accept) begin
+      \$68  = \$58 [4:0];
     end
     if (rst) begin
-      \$77  = 5'h00;
+      \$68  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = discard;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$78  = 1'h0;
-      end else if (\$64 ) begin
-        \$78  = 1'h1;
-      end
+    \$69  = frame;
+    if (frame_end) begin
+      \$69  = \$57 [31:0];
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$69  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = frame;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$79  = \$66 [31:0];
+    \$70  = accept;
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = thr_r__addr;
+    if (rst) begin
+      \$71  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = samples__payload[31:0];
+    if (rst) begin
+      \$72  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = frame;
+    if (rst) begin
+      \$73  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = sweep_row;
+    if (sweeping) begin
+      \$74  = \$59 [4:0];
+    end
+    if (rst) begin
+      \$74  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = sweeping;
+    if (sweeping) begin
+      if (\$60 ) begin
+        \$75  = 1'h0;
       end
+    end
+    if (rst) begin
+      \$75  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \$63 [63:0];
+    if (rst) begin
+      \$76  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = s1_frame;
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$78  = 32'd0;
+    end else if (\$64 ) begin
+      \$78  = 32'd4294967295;
+    end else begin
+      \$78  = frames_next[31:0];
+    end
+    if (rst) begin
+      \$78  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$79  = 32'd0;
+    end else if (\$65 ) begin
+      \$79  = 32'd4294967295;
+    end else begin
+      \$79  = framing_errors_next[31:0];
     end
     if (rst) begin
       \$79  = 32'd0;
@@ -893,108 +935,16 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = process;
-    if (rst) begin
-      \$80  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = thr_r__addr;
-    if (rst) begin
-      \$81  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = samples__payload[31:0];
-    if (rst) begin
-      \$82  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = frame;
-    if (rst) begin
-      \$83  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = sweep_row;
-    if (sweeping) begin
-      \$84  = \$68 [4:0];
-    end
-    if (rst) begin
-      \$84  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = sweeping;
-    if (sweeping) begin
-      if (\$69 ) begin
-        \$85  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$85  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \$72 [63:0];
-    if (rst) begin
-      \$86  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = s1_frame;
-    if (rst) begin
-      \$87  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$88  = 32'd0;
-    end else if (\$73 ) begin
-      \$88  = 32'd4294967295;
+      \$80  = 32'd0;
+    end else if (\$66 ) begin
+      \$80  = 32'd4294967295;
     end else begin
-      \$88  = frames_next[31:0];
+      \$80  = detections_next[31:0];
     end
     if (rst) begin
-      \$88  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$89  = 32'd0;
-    end else if (\$74 ) begin
-      \$89  = 32'd4294967295;
-    end else begin
-      \$89  = framing_errors_next[31:0];
-    end
-    if (rst) begin
-      \$89  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$90  = 32'd0;
-    end else if (\$75 ) begin
-      \$90  = 32'd4294967295;
-    end else begin
-      \$90  = detections_next[31:0];
-    end
-    if (rst) begin
-      \$90  = 32'd0;
+      \$80  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -1015,12 +965,12 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign \samples__payload.last  = samples__payload[32];
   assign \s1_data[0]  = s1_data[15:0];
   assign \s1_data[1]  = s1_data[31:16];
-  assign new_state[33:18] = \$58 [15:0];
+  assign new_state[33:18] = \$54 [15:0];
   assign new_state[17] = beyond1;
-  assign new_state[16:1] = \$36 [15:0];
+  assign new_state[16:1] = \$32 [15:0];
   assign new_state[0] = beyond0;
-  assign hits[1] = \$47 ;
-  assign hits[0] = \$25 ;
+  assign hits[1] = \$43 ;
+  assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
 endmodule

@@ -22,33 +22,32 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
-  wire [16:0] \$115 ;
-  wire \$116 ;
-  wire [16:0] \$117 ;
-  wire [34:0] \$118 ;
-  wire [15:0] \$119 ;
+  wire [16:0] \$114 ;
+  wire \$115 ;
+  wire [16:0] \$116 ;
+  wire [34:0] \$117 ;
+  wire [15:0] \$118 ;
+  wire [16:0] \$119 ;
   wire \$12 ;
-  wire [16:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  reg [31:0] \$126 ;
   reg [31:0] \$127 ;
   reg [31:0] \$128 ;
   reg [31:0] \$129 ;
   wire \$13 ;
-  reg [31:0] \$130 ;
-  reg [32:0] \$131 ;
+  reg [32:0] \$130 ;
+  reg [15:0] \$131 ;
   reg [15:0] \$132 ;
   reg [15:0] \$133 ;
-  reg [15:0] \$134 ;
+  reg \$134 ;
   reg \$135 ;
-  reg \$136 ;
-  reg [5:0] \$137 ;
-  reg [15:0] \$138 ;
+  reg [5:0] \$136 ;
+  reg [15:0] \$137 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -63,8 +62,8 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
+  wire [10:0] \$267 ;
   wire \$27 ;
-  wire [10:0] \$270 ;
   wire \$28 ;
   wire \$29 ;
   wire [34:0] \$3 ;
@@ -100,7 +99,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [32:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -116,10 +115,10 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire [31:0] \$75 ;
+  wire [31:0] \$74 ;
+  wire [32:0] \$75 ;
   wire [32:0] \$76 ;
-  wire [32:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [32:0] \$8 ;
@@ -133,7 +132,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [32:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
@@ -196,6 +195,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [11:0] fire_lane;
   wire [31:0] frame;
   wire [31:0] \frame$83 ;
+  wire frame_end;
   wire frame_tick;
   wire \frame_tick$81 ;
   wire [31:0] framing_errors;
@@ -606,162 +606,160 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign \$3  = \$2  + stim_lost;
   assign \$4  = \$3 [33:0] > 2'h3;
   assign \$5  = \$4  ? 34'h000000003 : \$3 [33:0];
-  assign \$6  = samples__valid & samples__ready;
-  assign count__frames = \$6  & samples__payload[32];
-  assign \$7  = framing_errors - prev_framing_errors;
-  assign count__framing_errors = | \$7 [31:0];
-  assign \$8  = detections - prev_detections;
+  assign \$6  = framing_errors - prev_framing_errors;
+  assign count__framing_errors = | \$6 [31:0];
+  assign \$7  = detections - prev_detections;
   assign count__aer_words = aer__valid & aer__ready;
   assign count__routed_entries = routed__valid & stim__ready;
-  assign \$9  = unmapped - prev_unmapped;
-  assign count__unmapped_words = | \$9 [31:0];
-  assign \$10  = clamp_pulse | clamp_duty;
-  assign count__safety_clamps = \$10  | clamp_lanes;
-  assign \$11  = spike_tap[0] | spike_tap[1];
-  assign \$12  = spike_tap[2] | spike_tap[3];
-  assign \$13  = spike_tap[4] | spike_tap[5];
-  assign \$14  = spike_tap[6] | spike_tap[7];
-  assign \$15  = spike_tap[8] | spike_tap[9];
-  assign \$16  = spike_tap[10] | spike_tap[11];
-  assign \$17  = spike_tap[12] | spike_tap[13];
-  assign \$18  = spike_tap[14] | spike_tap[15];
-  assign \$19  = spike_tap[16] | spike_tap[17];
-  assign \$20  = spike_tap[18] | spike_tap[19];
-  assign \$21  = spike_tap[20] | spike_tap[21];
-  assign \$22  = spike_tap[22] | spike_tap[23];
-  assign \$23  = spike_tap[24] | spike_tap[25];
-  assign \$24  = spike_tap[26] | spike_tap[27];
-  assign \$25  = spike_tap[28] | spike_tap[29];
-  assign \$26  = spike_tap[30] | spike_tap[31];
-  assign \$27  = spike_tap[32] | spike_tap[33];
-  assign \$28  = spike_tap[34] | spike_tap[35];
-  assign \$29  = spike_tap[36] | spike_tap[37];
-  assign \$30  = spike_tap[38] | spike_tap[39];
-  assign \$31  = spike_tap[40] | spike_tap[41];
-  assign \$32  = spike_tap[42] | spike_tap[43];
-  assign \$33  = spike_tap[44] | spike_tap[45];
-  assign \$34  = spike_tap[46] | spike_tap[47];
-  assign \$35  = spike_tap[48] | spike_tap[49];
-  assign \$36  = spike_tap[50] | spike_tap[51];
-  assign \$37  = spike_tap[52] | spike_tap[53];
-  assign \$38  = spike_tap[54] | spike_tap[55];
-  assign \$39  = spike_tap[56] | spike_tap[57];
-  assign \$40  = spike_tap[58] | spike_tap[59];
-  assign \$41  = spike_tap[60] | spike_tap[61];
-  assign \$42  = spike_tap[62] | spike_tap[63];
-  assign \$43  = spike_tap[0] | spike_tap[1];
-  assign \$44  = spike_tap[2] | spike_tap[3];
-  assign \$45  = spike_tap[4] | spike_tap[5];
-  assign \$46  = spike_tap[6] | spike_tap[7];
-  assign \$47  = spike_tap[8] | spike_tap[9];
-  assign \$48  = spike_tap[10] | spike_tap[11];
-  assign \$49  = spike_tap[12] | spike_tap[13];
-  assign \$50  = spike_tap[14] | spike_tap[15];
-  assign \$51  = spike_tap[16] | spike_tap[17];
-  assign \$52  = spike_tap[18] | spike_tap[19];
-  assign \$53  = spike_tap[20] | spike_tap[21];
-  assign \$54  = spike_tap[22] | spike_tap[23];
-  assign \$55  = spike_tap[24] | spike_tap[25];
-  assign \$56  = spike_tap[26] | spike_tap[27];
-  assign \$57  = spike_tap[28] | spike_tap[29];
-  assign \$58  = spike_tap[30] | spike_tap[31];
-  assign \$59  = spike_tap[32] | spike_tap[33];
-  assign \$60  = spike_tap[34] | spike_tap[35];
-  assign \$61  = spike_tap[36] | spike_tap[37];
-  assign \$62  = spike_tap[38] | spike_tap[39];
-  assign \$63  = spike_tap[40] | spike_tap[41];
-  assign \$64  = spike_tap[42] | spike_tap[43];
-  assign \$65  = spike_tap[44] | spike_tap[45];
-  assign \$66  = spike_tap[46] | spike_tap[47];
-  assign \$67  = spike_tap[48] | spike_tap[49];
-  assign \$68  = spike_tap[50] | spike_tap[51];
-  assign \$69  = spike_tap[52] | spike_tap[53];
-  assign \$70  = spike_tap[54] | spike_tap[55];
-  assign \$71  = spike_tap[56] | spike_tap[57];
-  assign \$72  = spike_tap[58] | spike_tap[59];
-  assign \$73  = spike_tap[60] | spike_tap[61];
-  assign \$74  = spike_tap[62] | spike_tap[63];
-  assign \$75  = ~ { \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
-  assign \$76  = \$75  + 1'h1;
-  assign \$77  = { 1'h0, \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  } & \$76 ;
-  assign \$78  = | { \$77 [31], \$77 [29], \$77 [27], \$77 [25], \$77 [23], \$77 [21], \$77 [19], \$77 [17], \$77 [15], \$77 [13], \$77 [11], \$77 [9], \$77 [7], \$77 [5], \$77 [3], \$77 [1] };
-  assign \$79  = | { \$77 [31:30], \$77 [27:26], \$77 [23:22], \$77 [19:18], \$77 [15:14], \$77 [11:10], \$77 [7:6], \$77 [3:2] };
-  assign \$80  = | { \$77 [31:28], \$77 [23:20], \$77 [15:12], \$77 [7:4] };
-  assign \$81  = | { \$77 [31:24], \$77 [15:8] };
-  assign \$82  = | \$77 [31:16];
-  assign \$83  = spike_tap[0] | spike_tap[1];
-  assign \$84  = spike_tap[2] | spike_tap[3];
-  assign \$85  = spike_tap[4] | spike_tap[5];
-  assign \$86  = spike_tap[6] | spike_tap[7];
-  assign \$87  = spike_tap[8] | spike_tap[9];
-  assign \$88  = spike_tap[10] | spike_tap[11];
-  assign \$89  = spike_tap[12] | spike_tap[13];
-  assign \$90  = spike_tap[14] | spike_tap[15];
-  assign \$91  = spike_tap[16] | spike_tap[17];
-  assign \$92  = spike_tap[18] | spike_tap[19];
-  assign \$93  = spike_tap[20] | spike_tap[21];
-  assign \$94  = spike_tap[22] | spike_tap[23];
-  assign \$95  = spike_tap[24] | spike_tap[25];
-  assign \$96  = spike_tap[26] | spike_tap[27];
-  assign \$97  = spike_tap[28] | spike_tap[29];
-  assign \$98  = spike_tap[30] | spike_tap[31];
-  assign \$99  = spike_tap[32] | spike_tap[33];
-  assign \$100  = spike_tap[34] | spike_tap[35];
-  assign \$101  = spike_tap[36] | spike_tap[37];
-  assign \$102  = spike_tap[38] | spike_tap[39];
-  assign \$103  = spike_tap[40] | spike_tap[41];
-  assign \$104  = spike_tap[42] | spike_tap[43];
-  assign \$105  = spike_tap[44] | spike_tap[45];
-  assign \$106  = spike_tap[46] | spike_tap[47];
-  assign \$107  = spike_tap[48] | spike_tap[49];
-  assign \$108  = spike_tap[50] | spike_tap[51];
-  assign \$109  = spike_tap[52] | spike_tap[53];
-  assign \$110  = spike_tap[54] | spike_tap[55];
-  assign \$111  = spike_tap[56] | spike_tap[57];
-  assign \$112  = spike_tap[58] | spike_tap[59];
-  assign \$113  = spike_tap[60] | spike_tap[61];
-  assign \$114  = spike_tap[62] | spike_tap[63];
-  assign st_w__en = | { \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83  };
+  assign \$8  = unmapped - prev_unmapped;
+  assign count__unmapped_words = | \$8 [31:0];
+  assign \$9  = clamp_pulse | clamp_duty;
+  assign count__safety_clamps = \$9  | clamp_lanes;
+  assign \$10  = spike_tap[0] | spike_tap[1];
+  assign \$11  = spike_tap[2] | spike_tap[3];
+  assign \$12  = spike_tap[4] | spike_tap[5];
+  assign \$13  = spike_tap[6] | spike_tap[7];
+  assign \$14  = spike_tap[8] | spike_tap[9];
+  assign \$15  = spike_tap[10] | spike_tap[11];
+  assign \$16  = spike_tap[12] | spike_tap[13];
+  assign \$17  = spike_tap[14] | spike_tap[15];
+  assign \$18  = spike_tap[16] | spike_tap[17];
+  assign \$19  = spike_tap[18] | spike_tap[19];
+  assign \$20  = spike_tap[20] | spike_tap[21];
+  assign \$21  = spike_tap[22] | spike_tap[23];
+  assign \$22  = spike_tap[24] | spike_tap[25];
+  assign \$23  = spike_tap[26] | spike_tap[27];
+  assign \$24  = spike_tap[28] | spike_tap[29];
+  assign \$25  = spike_tap[30] | spike_tap[31];
+  assign \$26  = spike_tap[32] | spike_tap[33];
+  assign \$27  = spike_tap[34] | spike_tap[35];
+  assign \$28  = spike_tap[36] | spike_tap[37];
+  assign \$29  = spike_tap[38] | spike_tap[39];
+  assign \$30  = spike_tap[40] | spike_tap[41];
+  assign \$31  = spike_tap[42] | spike_tap[43];
+  assign \$32  = spike_tap[44] | spike_tap[45];
+  assign \$33  = spike_tap[46] | spike_tap[47];
+  assign \$34  = spike_tap[48] | spike_tap[49];
+  assign \$35  = spike_tap[50] | spike_tap[51];
+  assign \$36  = spike_tap[52] | spike_tap[53];
+  assign \$37  = spike_tap[54] | spike_tap[55];
+  assign \$38  = spike_tap[56] | spike_tap[57];
+  assign \$39  = spike_tap[58] | spike_tap[59];
+  assign \$40  = spike_tap[60] | spike_tap[61];
+  assign \$41  = spike_tap[62] | spike_tap[63];
+  assign \$42  = spike_tap[0] | spike_tap[1];
+  assign \$43  = spike_tap[2] | spike_tap[3];
+  assign \$44  = spike_tap[4] | spike_tap[5];
+  assign \$45  = spike_tap[6] | spike_tap[7];
+  assign \$46  = spike_tap[8] | spike_tap[9];
+  assign \$47  = spike_tap[10] | spike_tap[11];
+  assign \$48  = spike_tap[12] | spike_tap[13];
+  assign \$49  = spike_tap[14] | spike_tap[15];
+  assign \$50  = spike_tap[16] | spike_tap[17];
+  assign \$51  = spike_tap[18] | spike_tap[19];
+  assign \$52  = spike_tap[20] | spike_tap[21];
+  assign \$53  = spike_tap[22] | spike_tap[23];
+  assign \$54  = spike_tap[24] | spike_tap[25];
+  assign \$55  = spike_tap[26] | spike_tap[27];
+  assign \$56  = spike_tap[28] | spike_tap[29];
+  assign \$57  = spike_tap[30] | spike_tap[31];
+  assign \$58  = spike_tap[32] | spike_tap[33];
+  assign \$59  = spike_tap[34] | spike_tap[35];
+  assign \$60  = spike_tap[36] | spike_tap[37];
+  assign \$61  = spike_tap[38] | spike_tap[39];
+  assign \$62  = spike_tap[40] | spike_tap[41];
+  assign \$63  = spike_tap[42] | spike_tap[43];
+  assign \$64  = spike_tap[44] | spike_tap[45];
+  assign \$65  = spike_tap[46] | spike_tap[47];
+  assign \$66  = spike_tap[48] | spike_tap[49];
+  assign \$67  = spike_tap[50] | spike_tap[51];
+  assign \$68  = spike_tap[52] | spike_tap[53];
+  assign \$69  = spike_tap[54] | spike_tap[55];
+  assign \$70  = spike_tap[56] | spike_tap[57];
+  assign \$71  = spike_tap[58] | spike_tap[59];
+  assign \$72  = spike_tap[60] | spike_tap[61];
+  assign \$73  = spike_tap[62] | spike_tap[63];
+  assign \$74  = ~ { \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42  };
+  assign \$75  = \$74  + 1'h1;
+  assign \$76  = { 1'h0, \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10  } & \$75 ;
+  assign \$77  = | { \$76 [31], \$76 [29], \$76 [27], \$76 [25], \$76 [23], \$76 [21], \$76 [19], \$76 [17], \$76 [15], \$76 [13], \$76 [11], \$76 [9], \$76 [7], \$76 [5], \$76 [3], \$76 [1] };
+  assign \$78  = | { \$76 [31:30], \$76 [27:26], \$76 [23:22], \$76 [19:18], \$76 [15:14], \$76 [11:10], \$76 [7:6], \$76 [3:2] };
+  assign \$79  = | { \$76 [31:28], \$76 [23:20], \$76 [15:12], \$76 [7:4] };
+  assign \$80  = | { \$76 [31:24], \$76 [15:8] };
+  assign \$81  = | \$76 [31:16];
+  assign \$82  = spike_tap[0] | spike_tap[1];
+  assign \$83  = spike_tap[2] | spike_tap[3];
+  assign \$84  = spike_tap[4] | spike_tap[5];
+  assign \$85  = spike_tap[6] | spike_tap[7];
+  assign \$86  = spike_tap[8] | spike_tap[9];
+  assign \$87  = spike_tap[10] | spike_tap[11];
+  assign \$88  = spike_tap[12] | spike_tap[13];
+  assign \$89  = spike_tap[14] | spike_tap[15];
+  assign \$90  = spike_tap[16] | spike_tap[17];
+  assign \$91  = spike_tap[18] | spike_tap[19];
+  assign \$92  = spike_tap[20] | spike_tap[21];
+  assign \$93  = spike_tap[22] | spike_tap[23];
+  assign \$94  = spike_tap[24] | spike_tap[25];
+  assign \$95  = spike_tap[26] | spike_tap[27];
+  assign \$96  = spike_tap[28] | spike_tap[29];
+  assign \$97  = spike_tap[30] | spike_tap[31];
+  assign \$98  = spike_tap[32] | spike_tap[33];
+  assign \$99  = spike_tap[34] | spike_tap[35];
+  assign \$100  = spike_tap[36] | spike_tap[37];
+  assign \$101  = spike_tap[38] | spike_tap[39];
+  assign \$102  = spike_tap[40] | spike_tap[41];
+  assign \$103  = spike_tap[42] | spike_tap[43];
+  assign \$104  = spike_tap[44] | spike_tap[45];
+  assign \$105  = spike_tap[46] | spike_tap[47];
+  assign \$106  = spike_tap[48] | spike_tap[49];
+  assign \$107  = spike_tap[50] | spike_tap[51];
+  assign \$108  = spike_tap[52] | spike_tap[53];
+  assign \$109  = spike_tap[54] | spike_tap[55];
+  assign \$110  = spike_tap[56] | spike_tap[57];
+  assign \$111  = spike_tap[58] | spike_tap[59];
+  assign \$112  = spike_tap[60] | spike_tap[61];
+  assign \$113  = spike_tap[62] | spike_tap[63];
+  assign st_w__en = | { \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82  };
   assign led_bit = led >> lane;
-  assign \$115  = st_w__data - start;
-  assign elapsed = \$115 [15:0] + 2'h2;
+  assign \$114  = st_w__data - start;
+  assign elapsed = \$114 [15:0] + 2'h2;
   assign latency__valid = armed & led_bit;
-  assign \$116  = elapsed > 16'hffff;
-  assign \$117  = \$116  ? 17'h0ffff : elapsed;
-  assign \$118  = \$3 [33:0] - \$5 [1:0];
-  assign \$270  = theta_select * 5'h10;
-  assign \$119  = theta >> \$270 ;
-  assign \$120  = st_w__data + 1'h1;
-  assign \$121  = fire_lane < 7'h40;
-  assign \$122  = count__stim_fires & \$121 ;
-  assign \$123  = pulse >> lane;
-  assign \$124  = ~ pulse_d;
-  assign \$125  = led_bit | \$124 ;
-  assign \$126  = pulse >> fire_lane[5:0];
+  assign \$115  = elapsed > 16'hffff;
+  assign \$116  = \$115  ? 17'h0ffff : elapsed;
+  assign \$117  = \$3 [33:0] - \$5 [1:0];
+  assign \$267  = theta_select * 5'h10;
+  assign \$118  = theta >> \$267 ;
+  assign \$119  = st_w__data + 1'h1;
+  assign \$120  = fire_lane < 7'h40;
+  assign \$121  = count__stim_fires & \$120 ;
+  assign \$122  = pulse >> lane;
+  assign \$123  = ~ pulse_d;
+  assign \$124  = led_bit | \$123 ;
+  assign \$125  = pulse >> fire_lane[5:0];
   always @(posedge clk)
-    prev_framing_errors <= \$127 ;
+    prev_framing_errors <= \$126 ;
   always @(posedge clk)
-    prev_detections <= \$128 ;
+    prev_detections <= \$127 ;
   always @(posedge clk)
-    prev_unmapped <= \$129 ;
+    prev_unmapped <= \$128 ;
   always @(posedge clk)
-    prev_lost <= \$130 ;
+    prev_lost <= \$129 ;
   always @(posedge clk)
-    lost_due <= \$131 ;
+    lost_due <= \$130 ;
   always @(posedge clk)
-    theta_value <= \$132 ;
+    theta_value <= \$131 ;
   always @(posedge clk)
-    st_w__data <= \$133 ;
+    st_w__data <= \$132 ;
   always @(posedge clk)
-    stamp2 <= \$134 ;
+    stamp2 <= \$133 ;
   always @(posedge clk)
-    pulse_d <= \$135 ;
+    pulse_d <= \$134 ;
   always @(posedge clk)
-    armed <= \$136 ;
+    armed <= \$135 ;
   always @(posedge clk)
-    lane <= \$137 ;
+    lane <= \$136 ;
   always @(posedge clk)
-    start <= \$138 ;
+    start <= \$137 ;
   \core.aer_merge  aer_merge (
     .block_words(block_words),
     .clk(clk),
@@ -783,6 +781,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .fanout_write__addr(fanout_write__addr),
     .fanout_write__data(fanout_write__data),
     .fanout_write__en(fanout_write__en),
+    .frame_end(count__frames),
     .frame_tick(frame_tick),
     .framing_errors(framing_errors),
     .host__payload(host__payload),
@@ -817,7 +816,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .aer_source(source),
     .clk(clk),
     .count__aer_words(count__aer_words),
-    .count__detections(\$8 [1:0]),
+    .count__detections(\$7 [1:0]),
     .count__frames(count__frames),
     .count__framing_errors(count__framing_errors),
     .count__overflows(\$5 [1:0]),
@@ -839,7 +838,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .lane_codes__addr(code_wr__addr),
     .lane_codes__data(code_wr__data),
     .lane_codes__en(code_wr__en),
-    .latency__cycles(\$117 [15:0]),
+    .latency__cycles(\$116 [15:0]),
     .latency__valid(latency__valid),
     .leak_shift(leak_shift),
     .polarity__addr(polarity_write__addr),
@@ -907,7 +906,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$6379$0 (homeo_src__data),
+    .\port$6362$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -939,7 +938,17 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = framing_errors;
+    \$126  = framing_errors;
+    if (restart) begin
+      \$126  = 32'd0;
+    end
+    if (rst) begin
+      \$126  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = detections;
     if (restart) begin
       \$127  = 32'd0;
     end
@@ -949,7 +958,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = detections;
+    \$128  = unmapped;
     if (restart) begin
       \$128  = 32'd0;
     end
@@ -959,7 +968,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = unmapped;
+    \$129  = lost;
     if (restart) begin
       \$129  = 32'd0;
     end
@@ -969,49 +978,56 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = lost;
-    if (restart) begin
-      \$130  = 32'd0;
-    end
+    \$130  = \$117 [32:0];
     if (rst) begin
-      \$130  = 32'd0;
+      \$130  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \$118 [32:0];
+    \$131  = \$118 ;
     if (rst) begin
-      \$131  = 33'h000000000;
+      \$131  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \$119 ;
+    \$132  = \$119 [15:0];
     if (rst) begin
       \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \$120 [15:0];
+    \$133  = st_r__data;
     if (rst) begin
       \$133  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = st_r__data;
+    \$134  = pulse_d;
+    if (armed) begin
+      \$134  = \$122 ;
+    end else if (\$121 ) begin
+      \$134  = \$125 ;
+    end
     if (rst) begin
-      \$134  = 16'h0000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = pulse_d;
+    \$135  = armed;
     if (armed) begin
-      \$135  = \$123 ;
-    end else if (\$122 ) begin
-      \$135  = \$126 ;
+      if (\$124 ) begin
+        \$135  = 1'h0;
+      end
+    end else if (\$121 ) begin
+      \$135  = 1'h1;
+    end
+    if (restart) begin
+      \$135  = 1'h0;
     end
     if (rst) begin
       \$135  = 1'h0;
@@ -1019,41 +1035,24 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = armed;
+    \$136  = lane;
     if (armed) begin
-      if (\$125 ) begin
-        \$136  = 1'h0;
-      end
-    end else if (\$122 ) begin
-      \$136  = 1'h1;
-    end
-    if (restart) begin
-      \$136  = 1'h0;
+    end else if (\$121 ) begin
+      \$136  = fire_lane[5:0];
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = lane;
+    \$137  = start;
     if (armed) begin
-    end else if (\$122 ) begin
-      \$137  = fire_lane[5:0];
+    end else if (\$121 ) begin
+      \$137  = stamp2;
     end
     if (rst) begin
-      \$137  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = start;
-    if (armed) begin
-    end else if (\$122 ) begin
-      \$138  = stamp2;
-    end
-    if (rst) begin
-      \$138  = 16'h0000;
+      \$137  = 16'h0000;
     end
   end
   assign \s_axil__araddr$28  = s_axil__araddr;
@@ -1137,15 +1136,16 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign spikes__payload = host__payload;
   assign lost_total = \$3 [33:0];
   assign lost_inc = \$5 [1:0];
-  assign count__detections = \$8 [1:0];
+  assign frame_end = count__frames;
+  assign count__detections = \$7 [1:0];
   assign count__overflows = \$5 [1:0];
   assign fire = count__stim_fires;
   assign safety_duty_window = 20'hf4240;
-  assign probe_row_onehot = \$77 [31:0];
+  assign probe_row_onehot = \$76 [31:0];
   assign st_w__addr = probe_row_index;
   assign cyc = st_w__data;
   assign st_r__addr = routed__payload[33:29];
-  assign latency__cycles = \$117 [15:0];
+  assign latency__cycles = \$116 [15:0];
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -1264,11 +1264,11 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign \theta[61]  = theta[991:976];
   assign \theta[62]  = theta[1007:992];
   assign \theta[63]  = theta[1023:1008];
-  assign probe_row_index[4] = \$82 ;
-  assign probe_row_index[3] = \$81 ;
-  assign probe_row_index[2] = \$80 ;
-  assign probe_row_index[1] = \$79 ;
-  assign probe_row_index[0] = \$78 ;
+  assign probe_row_index[4] = \$81 ;
+  assign probe_row_index[3] = \$80 ;
+  assign probe_row_index[2] = \$79 ;
+  assign probe_row_index[1] = \$78 ;
+  assign probe_row_index[0] = \$77 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1440,8 +1440,8 @@ module \core.aer_merge (clk, rst, stim__payload, out__valid, host__ready, stim__
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, host__ready, soft_reset, refractory, source, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, fanout_write__en, fanout_write__addr, fanout_write__data, table_write__en, table_write__addr, table_write__data
-, frame_tick, now, spikes, framing_errors, detections, lost, stim__payload, host__valid, host__payload, unmapped, stim__ready, samples__payload);
+module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim__valid, host__ready, soft_reset, refractory, source, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, fanout_write__en, fanout_write__addr, fanout_write__data, table_write__en, table_write__addr
+, table_write__data, frame_tick, now, spikes, framing_errors, detections, lost, stim__payload, host__valid, host__payload, unmapped, stim__ready, samples__payload);
   wire [63:0] aer__payload;
   wire [63:0] \aer__payload$7 ;
   wire [19:0] \aer__payload$7.address ;
@@ -1467,14 +1467,14 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, ho
   wire aer__valid;
   wire \aer__valid$11 ;
   wire clear;
-  wire \clear$64 ;
-  wire \clear$65 ;
   wire \clear$66 ;
+  wire \clear$67 ;
+  wire \clear$68 ;
   input clk;
   wire clk;
   output [31:0] detections;
   wire [31:0] detections;
-  wire [31:0] \detections$72 ;
+  wire [31:0] \detections$74 ;
   input [5:0] fanout_write__addr;
   wire [5:0] fanout_write__addr;
   wire [5:0] \fanout_write__addr$43 ;
@@ -1486,14 +1486,17 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, ho
   wire \fanout_write__en$47 ;
   wire [31:0] frame;
   wire [31:0] \frame$58 ;
+  output frame_end;
+  wire frame_end;
+  wire \frame_end$60 ;
   output frame_tick;
   wire frame_tick;
-  wire \frame_tick$60 ;
+  wire \frame_tick$62 ;
   wire [31:0] frames;
-  wire [31:0] \frames$68 ;
+  wire [31:0] \frames$70 ;
   output [31:0] framing_errors;
   wire [31:0] framing_errors;
-  wire [31:0] \framing_errors$70 ;
+  wire [31:0] \framing_errors$72 ;
   output [63:0] host__payload;
   wire [63:0] host__payload;
   wire [63:0] \host__payload$13 ;
@@ -1523,7 +1526,7 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, ho
   wire \host__valid$17 ;
   output [31:0] lost;
   wire [31:0] lost;
-  wire [31:0] \lost$76 ;
+  wire [31:0] \lost$78 ;
   output [31:0] now;
   wire [31:0] now;
   input [5:0] polarity_write__addr;
@@ -1549,7 +1552,7 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, ho
   wire [15:0] refractory;
   wire [15:0] \refractory$49 ;
   wire [31:0] routed;
-  wire [31:0] \routed$78 ;
+  wire [31:0] \routed$80 ;
   input rst;
   wire rst;
   input [32:0] samples__payload;
@@ -1630,13 +1633,14 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, ho
   wire [31:0] \timestamp$53 ;
   output [31:0] unmapped;
   wire [31:0] unmapped;
-  wire [31:0] \unmapped$80 ;
+  wire [31:0] \unmapped$82 ;
   wire [31:0] words;
-  wire [31:0] \words$74 ;
+  wire [31:0] \words$76 ;
   \core.aer_path.detector  detector (
     .clk(clk),
     .detections(detections),
     .frame(now),
+    .frame_end(frame_end),
     .frame_tick(frame_tick),
     .frames(frames),
     .framing_errors(framing_errors),
@@ -1721,20 +1725,21 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, ho
   assign frame = now;
   assign \source$57  = source;
   assign \frame$58  = now;
-  assign \frame_tick$60  = frame_tick;
+  assign \frame_end$60  = frame_end;
+  assign \frame_tick$62  = frame_tick;
   assign spike_tap = spikes;
   assign spike_tap_ts = timestamp;
   assign clear = 1'h0;
-  assign \clear$64  = 1'h0;
-  assign \clear$65  = 1'h0;
   assign \clear$66  = 1'h0;
-  assign \frames$68  = frames;
-  assign \framing_errors$70  = framing_errors;
-  assign \detections$72  = detections;
-  assign \words$74  = words;
-  assign \lost$76  = lost;
-  assign \routed$78  = routed;
-  assign \unmapped$80  = unmapped;
+  assign \clear$67  = 1'h0;
+  assign \clear$68  = 1'h0;
+  assign \frames$70  = frames;
+  assign \framing_errors$72  = framing_errors;
+  assign \detections$74  = detections;
+  assign \words$76  = words;
+  assign \lost$78  = lost;
+  assign \routed$80  = routed;
+  assign \unmapped$82  = unmapped;
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -1776,18 +1781,19 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, stim__valid, ho
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_reset, refractory, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, frame_tick, frame, spikes, timestamp, frames, framing_errors, detections, samples__payload);
+module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_end, soft_reset, refractory, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, frame_tick, frame, spikes, timestamp, frames, framing_errors, detections, samples__payload
+);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
-  wire \$11 ;
+  wire [17:0] \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire [17:0] \$15 ;
+  wire [17:0] \$14 ;
+  wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire [17:0] \$18 ;
+  wire \$18 ;
   wire \$19 ;
   wire [1:0] \$2 ;
   wire \$20 ;
@@ -1797,22 +1803,22 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [16:0] \$27 ;
+  wire [16:0] \$28 ;
   wire \$29 ;
   wire [1:0] \$3 ;
-  wire \$30 ;
+  wire [16:0] \$30 ;
   wire [16:0] \$31 ;
   wire [16:0] \$32 ;
-  wire \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [17:0] \$37 ;
+  wire [17:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [17:0] \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [5:0] \$4 ;
-  wire [17:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
@@ -1821,53 +1827,43 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [16:0] \$49 ;
   wire [1:0] \$5 ;
-  wire \$50 ;
+  wire [16:0] \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [16:0] \$52 ;
   wire [16:0] \$53 ;
   wire [16:0] \$54 ;
-  wire \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire \$59 ;
+  wire [1:0] \$55 ;
+  wire [1:0] \$56 ;
+  wire [32:0] \$57 ;
+  wire [5:0] \$58 ;
+  wire [5:0] \$59 ;
   wire [1:0] \$6 ;
-  wire [1:0] \$60 ;
+  wire \$60 ;
   wire [1:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [6:0] \$62 ;
+  wire [128:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [32:0] \$66 ;
-  wire [5:0] \$67 ;
-  wire [5:0] \$68 ;
-  wire \$69 ;
+  wire \$66 ;
+  reg \$67 ;
+  reg [4:0] \$68 ;
+  reg [31:0] \$69 ;
   wire \$7 ;
-  wire [1:0] \$70 ;
-  wire [6:0] \$71 ;
-  wire [128:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  reg \$76 ;
-  reg [4:0] \$77 ;
-  reg \$78 ;
+  reg \$70 ;
+  reg [4:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [4:0] \$74 ;
+  reg \$75 ;
+  reg [63:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [31:0] \$79 ;
   wire \$8 ;
-  reg \$80 ;
-  reg [4:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg [4:0] \$84 ;
-  reg \$85 ;
-  reg [63:0] \$86 ;
-  reg [31:0] \$87 ;
-  reg [31:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg [31:0] \$80 ;
   wire \$9 ;
-  reg [31:0] \$90 ;
   wire accept;
   reg beyond0;
   reg beyond1;
@@ -1877,10 +1873,11 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   output [31:0] detections;
   reg [31:0] detections = 32'd0;
   wire [32:0] detections_next;
-  reg discard = 1'h0;
-  reg error;
+  wire error;
   output [31:0] frame;
   reg [31:0] frame = 32'd0;
+  output frame_end;
+  wire frame_end;
   output frame_tick;
   reg frame_tick = 1'h0;
   output [31:0] frames;
@@ -1911,7 +1908,6 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   wire polarity_write__en;
   (* init = 5'h00 *)
   wire [4:0] pos;
-  wire process;
   input [15:0] refractory;
   wire [15:0] refractory;
   input rst;
@@ -2097,110 +2093,90 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
-  assign accept = samples__valid & samples__ready;
-  assign \$7  = ~ discard;
-  assign process = accept & \$7 ;
-  assign \$8  = ~ discard;
-  assign \$9  = thr_r__addr == 5'h1f;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = ~ discard;
-  assign \$12  = ~ discard;
-  assign \$13  = thr_r__addr != 5'h1f;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = - thr_r__data[15:0];
-  assign \$16  = $signed(s1_data[15:0]) <= $signed(\$15 );
-  assign \$17  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$18  = - thr_r__data[15:0];
-  assign \$19  = $signed(s1_data[15:0]) <= $signed(\$18 );
-  assign \$20  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$21  = \$19  | \$20 ;
+  assign \$14  = - thr_r__data[15:0];
+  assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
+  assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
+  assign \$17  = \$15  | \$16 ;
+  assign \$18  = ~ st_r__data[0];
+  assign \$19  = beyond0 & \$18 ;
+  assign \$20  = ! st_r__data[16:1];
+  assign \$21  = \$19  & \$20 ;
   assign \$22  = ~ st_r__data[0];
   assign \$23  = beyond0 & \$22 ;
   assign \$24  = ! st_r__data[16:1];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = ~ st_r__data[0];
-  assign \$27  = beyond0 & \$26 ;
-  assign \$28  = ! st_r__data[16:1];
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = ! refractory;
-  assign \$31  = refractory - 1'h1;
-  assign \$32  = \$30  ? 17'h00000 : \$31 ;
-  assign \$33  = ! st_r__data[16:1];
-  assign \$34  = st_r__data[16:1] - 1'h1;
-  assign \$35  = \$33  ? 17'h00000 : \$34 ;
-  assign \$36  = \$29  ? \$32  : \$35 ;
-  assign \$37  = - thr_r__data[31:16];
-  assign \$38  = $signed(s1_data[31:16]) <= $signed(\$37 );
-  assign \$39  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
-  assign \$40  = - thr_r__data[31:16];
-  assign \$41  = $signed(s1_data[31:16]) <= $signed(\$40 );
-  assign \$42  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
-  assign \$43  = \$41  | \$42 ;
+  assign \$26  = ! refractory;
+  assign \$27  = refractory - 1'h1;
+  assign \$28  = \$26  ? 17'h00000 : \$27 ;
+  assign \$29  = ! st_r__data[16:1];
+  assign \$30  = st_r__data[16:1] - 1'h1;
+  assign \$31  = \$29  ? 17'h00000 : \$30 ;
+  assign \$32  = \$25  ? \$28  : \$31 ;
+  assign \$33  = - thr_r__data[31:16];
+  assign \$34  = $signed(s1_data[31:16]) <= $signed(\$33 );
+  assign \$35  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
+  assign \$36  = - thr_r__data[31:16];
+  assign \$37  = $signed(s1_data[31:16]) <= $signed(\$36 );
+  assign \$38  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
+  assign \$39  = \$37  | \$38 ;
+  assign \$40  = ~ st_r__data[17];
+  assign \$41  = beyond1 & \$40 ;
+  assign \$42  = ! st_r__data[33:18];
+  assign \$43  = \$41  & \$42 ;
   assign \$44  = ~ st_r__data[17];
   assign \$45  = beyond1 & \$44 ;
   assign \$46  = ! st_r__data[33:18];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = ~ st_r__data[17];
-  assign \$49  = beyond1 & \$48 ;
-  assign \$50  = ! st_r__data[33:18];
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = ! refractory;
-  assign \$53  = refractory - 1'h1;
-  assign \$54  = \$52  ? 17'h00000 : \$53 ;
-  assign \$55  = ! st_r__data[33:18];
-  assign \$56  = st_r__data[33:18] - 1'h1;
-  assign \$57  = \$55  ? 17'h00000 : \$56 ;
-  assign \$58  = \$51  ? \$54  : \$57 ;
-  assign \$59  = accept & samples__payload[32];
-  assign frames_next = frames + \$59 ;
+  assign \$48  = ! refractory;
+  assign \$49  = refractory - 1'h1;
+  assign \$50  = \$48  ? 17'h00000 : \$49 ;
+  assign \$51  = ! st_r__data[33:18];
+  assign \$52  = st_r__data[33:18] - 1'h1;
+  assign \$53  = \$51  ? 17'h00000 : \$52 ;
+  assign \$54  = \$47  ? \$50  : \$53 ;
+  assign frames_next = frames + frame_end;
   assign framing_errors_next = framing_errors + error;
-  assign \$60  = hits[0] + hits[1];
-  assign \$61  = s1_valid ? \$60  : 2'h0;
-  assign detections_next = detections + \$61 ;
-  assign \$62  = ~ discard;
-  assign \$63  = thr_r__addr == 5'h1f;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = ~ discard;
-  assign \$66  = frame + 1'h1;
-  assign \$67  = thr_r__addr + 1'h1;
-  assign \$68  = sweep_row + 1'h1;
-  assign \$69  = sweep_row == 5'h1f;
-  assign \$70  = s1_valid ? hits : 2'h0;
-  assign \$71  = s1_pos * 2'h2;
-  assign \$72  = \$70  << \$71 ;
-  assign \$73  = frames_next > 32'd4294967295;
-  assign \$74  = framing_errors_next > 32'd4294967295;
-  assign \$75  = detections_next > 32'd4294967295;
+  assign \$55  = hits[0] + hits[1];
+  assign \$56  = s1_valid ? \$55  : 2'h0;
+  assign detections_next = detections + \$56 ;
+  assign \$57  = frame + 1'h1;
+  assign \$58  = thr_r__addr + 1'h1;
+  assign \$59  = sweep_row + 1'h1;
+  assign \$60  = sweep_row == 5'h1f;
+  assign \$61  = s1_valid ? hits : 2'h0;
+  assign \$62  = s1_pos * 2'h2;
+  assign \$63  = \$61  << \$62 ;
+  assign \$64  = frames_next > 32'd4294967295;
+  assign \$65  = framing_errors_next > 32'd4294967295;
+  assign \$66  = detections_next > 32'd4294967295;
   always @(posedge clk)
-    frame_tick <= \$76 ;
+    frame_tick <= \$67 ;
   always @(posedge clk)
-    thr_r__addr <= \$77 ;
+    thr_r__addr <= \$68 ;
   always @(posedge clk)
-    discard <= \$78 ;
+    frame <= \$69 ;
   always @(posedge clk)
-    frame <= \$79 ;
+    s1_valid <= \$70 ;
   always @(posedge clk)
-    s1_valid <= \$80 ;
+    s1_pos <= \$71 ;
   always @(posedge clk)
-    s1_pos <= \$81 ;
+    s1_data <= \$72 ;
   always @(posedge clk)
-    s1_data <= \$82 ;
+    s1_frame <= \$73 ;
   always @(posedge clk)
-    s1_frame <= \$83 ;
+    sweep_row <= \$74 ;
   always @(posedge clk)
-    sweep_row <= \$84 ;
+    sweeping <= \$75 ;
   always @(posedge clk)
-    sweeping <= \$85 ;
+    spikes <= \$76 ;
   always @(posedge clk)
-    spikes <= \$86 ;
+    timestamp <= \$77 ;
   always @(posedge clk)
-    timestamp <= \$87 ;
+    frames <= \$78 ;
   always @(posedge clk)
-    frames <= \$88 ;
+    framing_errors <= \$79 ;
   always @(posedge clk)
-    framing_errors <= \$89 ;
-  always @(posedge clk)
-    detections <= \$90 ;
+    detections <= \$80 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -2208,27 +2184,26 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   assign \$6  = polarity_write__en ? 2'h3 : 2'h0;
   assign pol_w__en = \$5  & \$6 ;
   assign samples__ready = ~ sweeping;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    error = 1'h0;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        error = \$14 ;
-      end else if (\$10 ) begin
-        error = 1'h1;
-      end
-    end
-  end
+  assign accept = samples__valid & samples__ready;
+  assign \$7  = thr_r__addr == 5'h1f;
+  assign \$8  = samples__payload[32] | \$7 ;
+  assign frame_end = accept & \$8 ;
+  assign \$9  = accept & samples__payload[32];
+  assign \$10  = thr_r__addr != 5'h1f;
+  assign error = \$9  & \$10 ;
+  assign \$11  = - thr_r__data[15:0];
+  assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez (pol_r__data[1:0])
       2'h0:
-          beyond0 = \$16 ;
+          beyond0 = \$12 ;
       2'h1:
-          beyond0 = \$17 ;
+          beyond0 = \$13 ;
       2'h2:
-          beyond0 = \$21 ;
+          beyond0 = \$17 ;
       default:
           beyond0 = 1'h0;
     endcase
@@ -2238,11 +2213,11 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
     (* full_case = 32'd1 *)
     casez (pol_r__data[3:2])
       2'h0:
-          beyond1 = \$38 ;
+          beyond1 = \$34 ;
       2'h1:
-          beyond1 = \$39 ;
+          beyond1 = \$35 ;
       2'h2:
-          beyond1 = \$43 ;
+          beyond1 = \$39 ;
       default:
           beyond1 = 1'h0;
     endcase
@@ -2276,63 +2251,155 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = 1'h0;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$76  = 1'h1;
-      end
-    end
+    \$67  = frame_end;
     if (soft_reset) begin
-      \$76  = 1'h0;
+      \$67  = 1'h0;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = thr_r__addr;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$77  = 5'h00;
-      end else if (\$64 ) begin
-        \$77  = 5'h00;
-      end else if (\$65 ) begin
-        \$77  = \$67 [4:0];
-      end
+    \$68  = thr_r__addr;
+    if (frame_end) begin
+      \$68  = 5'h00;
+    end else if (accept) begin
+      \$68  = \$58 [4:0];
     end
     if (soft_reset) begin
-      \$77  = 5'h00;
+      \$68  = 5'h00;
     end
     if (rst) begin
-      \$77  = 5'h00;
+      \$68  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = discard;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$78  = 1'h0;
-      end else if (\$64 ) begin
-        \$78  = 1'h1;
-      end
+    \$69  = frame;
+    if (frame_end) begin
+      \$69  = \$57 [31:0];
     end
     if (soft_reset) begin
-      \$78  = 1'h0;
+      \$69  = 32'd0;
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$69  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$79  = frame;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$79  = \$66 [31:0];
+    \$70  = accept;
+    if (soft_reset) begin
+      \$70  = 1'h0;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$71  = thr_r__addr;
+    if (soft_reset) begin
+      \$71  = 5'h00;
+    end
+    if (rst) begin
+      \$71  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$72  = samples__payload[31:0];
+    if (soft_reset) begin
+      \$72  = 32'd0;
+    end
+    if (rst) begin
+      \$72  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$73  = frame;
+    if (soft_reset) begin
+      \$73  = 32'd0;
+    end
+    if (rst) begin
+      \$73  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$74  = sweep_row;
+    if (sweeping) begin
+      \$74  = \$59 [4:0];
+    end
+    if (soft_reset) begin
+      \$74  = 5'h00;
+    end
+    if (rst) begin
+      \$74  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$75  = sweeping;
+    if (sweeping) begin
+      if (\$60 ) begin
+        \$75  = 1'h0;
       end
     end
+    if (soft_reset) begin
+      \$75  = 1'h1;
+    end
+    if (rst) begin
+      \$75  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$76  = \$63 [63:0];
+    if (soft_reset) begin
+      \$76  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$76  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$77  = s1_frame;
+    if (soft_reset) begin
+      \$77  = 32'd0;
+    end
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$64 , 1'h0 })
+      2'b1?:
+          \$78  = 32'd4294967295;
+      default:
+          \$78  = frames_next[31:0];
+    endcase
+    if (soft_reset) begin
+      \$78  = 32'd0;
+    end
+    if (rst) begin
+      \$78  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$65 , 1'h0 })
+      2'b1?:
+          \$79  = 32'd4294967295;
+      default:
+          \$79  = framing_errors_next[31:0];
+    endcase
     if (soft_reset) begin
       \$79  = 32'd0;
     end
@@ -2342,138 +2409,18 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$80  = process;
-    if (soft_reset) begin
-      \$80  = 1'h0;
-    end
-    if (rst) begin
-      \$80  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = thr_r__addr;
-    if (soft_reset) begin
-      \$81  = 5'h00;
-    end
-    if (rst) begin
-      \$81  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$82  = samples__payload[31:0];
-    if (soft_reset) begin
-      \$82  = 32'd0;
-    end
-    if (rst) begin
-      \$82  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$83  = frame;
-    if (soft_reset) begin
-      \$83  = 32'd0;
-    end
-    if (rst) begin
-      \$83  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$84  = sweep_row;
-    if (sweeping) begin
-      \$84  = \$68 [4:0];
-    end
-    if (soft_reset) begin
-      \$84  = 5'h00;
-    end
-    if (rst) begin
-      \$84  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$85  = sweeping;
-    if (sweeping) begin
-      if (\$69 ) begin
-        \$85  = 1'h0;
-      end
-    end
-    if (soft_reset) begin
-      \$85  = 1'h1;
-    end
-    if (rst) begin
-      \$85  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = \$72 [63:0];
-    if (soft_reset) begin
-      \$86  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$86  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = s1_frame;
-    if (soft_reset) begin
-      \$87  = 32'd0;
-    end
-    if (rst) begin
-      \$87  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$73 , 1'h0 })
+    casez ({ \$66 , 1'h0 })
       2'b1?:
-          \$88  = 32'd4294967295;
+          \$80  = 32'd4294967295;
       default:
-          \$88  = frames_next[31:0];
+          \$80  = detections_next[31:0];
     endcase
     if (soft_reset) begin
-      \$88  = 32'd0;
+      \$80  = 32'd0;
     end
     if (rst) begin
-      \$88  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$74 , 1'h0 })
-      2'b1?:
-          \$89  = 32'd4294967295;
-      default:
-          \$89  = framing_errors_next[31:0];
-    endcase
-    if (soft_reset) begin
-      \$89  = 32'd0;
-    end
-    if (rst) begin
-      \$89  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$75 , 1'h0 })
-      2'b1?:
-          \$90  = 32'd4294967295;
-      default:
-          \$90  = detections_next[31:0];
-    endcase
-    if (soft_reset) begin
-      \$90  = 32'd0;
-    end
-    if (rst) begin
-      \$90  = 32'd0;
+      \$80  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -2495,12 +2442,12 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, soft_r
   assign \samples__payload.last  = samples__payload[32];
   assign \s1_data[0]  = s1_data[15:0];
   assign \s1_data[1]  = s1_data[31:16];
-  assign new_state[33:18] = \$58 [15:0];
+  assign new_state[33:18] = \$54 [15:0];
   assign new_state[17] = beyond1;
-  assign new_state[16:1] = \$36 [15:0];
+  assign new_state[16:1] = \$32 [15:0];
   assign new_state[0] = beyond0;
-  assign hits[1] = \$47 ;
-  assign hits[0] = \$25 ;
+  assign hits[1] = \$43 ;
+  assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
 endmodule
@@ -7023,8 +6970,8 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid, s_axil__bready, s_axil__araddr, s_axil__arvalid, s_axil__rready, clk, rst, count__overflows, count__frames, count__framing_errors, count__detections, count__aer_words, count__routed_entries, count__unmapped_words, count__safety_clamps, latency__valid, latency__cycles, s_axil__awready
-, s_axil__wready, s_axil__arready, theta_value, s_axil__bvalid, s_axil__bresp, s_axil__rvalid, s_axil__rdata, s_axil__rresp, enable, homeo_enable, soft_reset, theta_select, refractory, aer_source, aer_block_words, leak_shift, homeo_window, homeo_gain, homeo_shift, theta_min, theta_max
+module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid, s_axil__bready, s_axil__araddr, s_axil__arvalid, s_axil__rready, clk, rst, count__overflows, count__framing_errors, count__detections, count__aer_words, count__routed_entries, count__unmapped_words, count__safety_clamps, latency__valid, latency__cycles, s_axil__awready, s_axil__wready
+, s_axil__arready, count__frames, theta_value, s_axil__bvalid, s_axil__bresp, s_axil__rvalid, s_axil__rdata, s_axil__rresp, enable, homeo_enable, soft_reset, theta_select, refractory, aer_source, aer_block_words, leak_shift, homeo_window, homeo_gain, homeo_shift, theta_min, theta_max
 , safety_max_pulse, safety_max_duty, safety_max_lanes, thresholds__en, thresholds__addr, thresholds__data, polarity__en, polarity__addr, polarity__data, route_count__en, route_count__addr, route_count__data, routes__en, routes__addr, routes__data, theta__en, theta__addr, theta__data, homeo_src__en, homeo_src__addr, homeo_src__data
 , homeo_target__en, homeo_target__addr, homeo_target__data, lane_codes__en, lane_codes__addr, lane_codes__data, pulse_lengths__en, pulse_lengths__addr, pulse_lengths__data, count__stim_fires, s_axil__awaddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
@@ -9181,7 +9128,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__ready, enable, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, src_wr__addr
-, \port$6379$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, theta, routed__ready, fire, fire_lane, stim_lost, pulse, stim__valid
+, \port$6362$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, theta, routed__ready, fire, fire_lane, stim_lost, pulse, stim__valid
 , led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire \$1 ;
   wire \$10 ;
@@ -9309,8 +9256,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
   wire [19:0] \max_pulse$93 ;
   wire overrun;
   wire \overrun$73 ;
-  input [5:0] \port$6379$0 ;
-  wire [5:0] \port$6379$0 ;
+  input [5:0] \port$6362$0 ;
+  wire [5:0] \port$6362$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$27 ;
@@ -9644,7 +9591,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$6379$0 (\port$6379$0 ),
+    .\port$6362$0 (\port$6362$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -9668,70 +9615,70 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
     .code_wr__addr(code_wr__addr),
     .code_wr__data(code_wr__data),
     .code_wr__en(code_wr__en),
-    .\port$2217$0 (\$1 ),
-    .\port$2218$0 (\$2 ),
-    .\port$2219$0 (\$3 ),
-    .\port$2220$0 (\$4 ),
-    .\port$2221$0 (\$5 ),
-    .\port$2222$0 (\$6 ),
-    .\port$2223$0 (\$7 ),
-    .\port$2224$0 (\$8 ),
-    .\port$2225$0 (\$9 ),
-    .\port$2226$0 (\$10 ),
-    .\port$2227$0 (\$11 ),
-    .\port$2228$0 (\$12 ),
-    .\port$2229$0 (\$13 ),
-    .\port$2230$0 (\$14 ),
-    .\port$2231$0 (\$15 ),
-    .\port$2232$0 (\$16 ),
-    .\port$2233$0 (\$17 ),
-    .\port$2234$0 (\$18 ),
-    .\port$2235$0 (\$19 ),
-    .\port$2236$0 (\$20 ),
-    .\port$2237$0 (\$21 ),
-    .\port$2238$0 (\$22 ),
-    .\port$2239$0 (\$23 ),
-    .\port$2240$0 (\$24 ),
-    .\port$2241$0 (\$25 ),
-    .\port$2242$0 (\$26 ),
-    .\port$2243$0 (\$27 ),
-    .\port$2244$0 (\$28 ),
-    .\port$2245$0 (\$29 ),
-    .\port$2246$0 (\$30 ),
-    .\port$2247$0 (\$31 ),
-    .\port$2248$0 (\$32 ),
-    .\port$2249$0 (\$33 ),
-    .\port$2250$0 (\$34 ),
-    .\port$2251$0 (\$35 ),
-    .\port$2252$0 (\$36 ),
-    .\port$2253$0 (\$37 ),
-    .\port$2254$0 (\$38 ),
-    .\port$2255$0 (\$39 ),
-    .\port$2256$0 (\$40 ),
-    .\port$2257$0 (\$41 ),
-    .\port$2258$0 (\$42 ),
-    .\port$2259$0 (\$43 ),
-    .\port$2260$0 (\$44 ),
-    .\port$2261$0 (\$45 ),
-    .\port$2262$0 (\$46 ),
-    .\port$2263$0 (\$47 ),
-    .\port$2264$0 (\$48 ),
-    .\port$2265$0 (\$49 ),
-    .\port$2266$0 (\$50 ),
-    .\port$2267$0 (\$51 ),
-    .\port$2268$0 (\$52 ),
-    .\port$2269$0 (\$53 ),
-    .\port$2270$0 (\$54 ),
-    .\port$2271$0 (\$55 ),
-    .\port$2272$0 (\$56 ),
-    .\port$2273$0 (\$57 ),
-    .\port$2274$0 (\$58 ),
-    .\port$2275$0 (\$59 ),
-    .\port$2276$0 (\$60 ),
-    .\port$2277$0 (\$61 ),
-    .\port$2278$0 (\$62 ),
-    .\port$2279$0 (\$63 ),
-    .\port$2280$0 (\$64 ),
+    .\port$2200$0 (\$1 ),
+    .\port$2201$0 (\$2 ),
+    .\port$2202$0 (\$3 ),
+    .\port$2203$0 (\$4 ),
+    .\port$2204$0 (\$5 ),
+    .\port$2205$0 (\$6 ),
+    .\port$2206$0 (\$7 ),
+    .\port$2207$0 (\$8 ),
+    .\port$2208$0 (\$9 ),
+    .\port$2209$0 (\$10 ),
+    .\port$2210$0 (\$11 ),
+    .\port$2211$0 (\$12 ),
+    .\port$2212$0 (\$13 ),
+    .\port$2213$0 (\$14 ),
+    .\port$2214$0 (\$15 ),
+    .\port$2215$0 (\$16 ),
+    .\port$2216$0 (\$17 ),
+    .\port$2217$0 (\$18 ),
+    .\port$2218$0 (\$19 ),
+    .\port$2219$0 (\$20 ),
+    .\port$2220$0 (\$21 ),
+    .\port$2221$0 (\$22 ),
+    .\port$2222$0 (\$23 ),
+    .\port$2223$0 (\$24 ),
+    .\port$2224$0 (\$25 ),
+    .\port$2225$0 (\$26 ),
+    .\port$2226$0 (\$27 ),
+    .\port$2227$0 (\$28 ),
+    .\port$2228$0 (\$29 ),
+    .\port$2229$0 (\$30 ),
+    .\port$2230$0 (\$31 ),
+    .\port$2231$0 (\$32 ),
+    .\port$2232$0 (\$33 ),
+    .\port$2233$0 (\$34 ),
+    .\port$2234$0 (\$35 ),
+    .\port$2235$0 (\$36 ),
+    .\port$2236$0 (\$37 ),
+    .\port$2237$0 (\$38 ),
+    .\port$2238$0 (\$39 ),
+    .\port$2239$0 (\$40 ),
+    .\port$2240$0 (\$41 ),
+    .\port$2241$0 (\$42 ),
+    .\port$2242$0 (\$43 ),
+    .\port$2243$0 (\$44 ),
+    .\port$2244$0 (\$45 ),
+    .\port$2245$0 (\$46 ),
+    .\port$2246$0 (\$47 ),
+    .\port$2247$0 (\$48 ),
+    .\port$2248$0 (\$49 ),
+    .\port$2249$0 (\$50 ),
+    .\port$2250$0 (\$51 ),
+    .\port$2251$0 (\$52 ),
+    .\port$2252$0 (\$53 ),
+    .\port$2253$0 (\$54 ),
+    .\port$2254$0 (\$55 ),
+    .\port$2255$0 (\$56 ),
+    .\port$2256$0 (\$57 ),
+    .\port$2257$0 (\$58 ),
+    .\port$2258$0 (\$59 ),
+    .\port$2259$0 (\$60 ),
+    .\port$2260$0 (\$61 ),
+    .\port$2261$0 (\$62 ),
+    .\port$2262$0 (\$63 ),
+    .\port$2263$0 (\$64 ),
     .rst(rst)
   );
   \core.stim_path.safety  safety (
@@ -9743,70 +9690,70 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$2217$0 (\$1 ),
-    .\port$2218$0 (\$2 ),
-    .\port$2219$0 (\$3 ),
-    .\port$2220$0 (\$4 ),
-    .\port$2221$0 (\$5 ),
-    .\port$2222$0 (\$6 ),
-    .\port$2223$0 (\$7 ),
-    .\port$2224$0 (\$8 ),
-    .\port$2225$0 (\$9 ),
-    .\port$2226$0 (\$10 ),
-    .\port$2227$0 (\$11 ),
-    .\port$2228$0 (\$12 ),
-    .\port$2229$0 (\$13 ),
-    .\port$2230$0 (\$14 ),
-    .\port$2231$0 (\$15 ),
-    .\port$2232$0 (\$16 ),
-    .\port$2233$0 (\$17 ),
-    .\port$2234$0 (\$18 ),
-    .\port$2235$0 (\$19 ),
-    .\port$2236$0 (\$20 ),
-    .\port$2237$0 (\$21 ),
-    .\port$2238$0 (\$22 ),
-    .\port$2239$0 (\$23 ),
-    .\port$2240$0 (\$24 ),
-    .\port$2241$0 (\$25 ),
-    .\port$2242$0 (\$26 ),
-    .\port$2243$0 (\$27 ),
-    .\port$2244$0 (\$28 ),
-    .\port$2245$0 (\$29 ),
-    .\port$2246$0 (\$30 ),
-    .\port$2247$0 (\$31 ),
-    .\port$2248$0 (\$32 ),
-    .\port$2249$0 (\$33 ),
-    .\port$2250$0 (\$34 ),
-    .\port$2251$0 (\$35 ),
-    .\port$2252$0 (\$36 ),
-    .\port$2253$0 (\$37 ),
-    .\port$2254$0 (\$38 ),
-    .\port$2255$0 (\$39 ),
-    .\port$2256$0 (\$40 ),
-    .\port$2257$0 (\$41 ),
-    .\port$2258$0 (\$42 ),
-    .\port$2259$0 (\$43 ),
-    .\port$2260$0 (\$44 ),
-    .\port$2261$0 (\$45 ),
-    .\port$2262$0 (\$46 ),
-    .\port$2263$0 (\$47 ),
-    .\port$2264$0 (\$48 ),
-    .\port$2265$0 (\$49 ),
-    .\port$2266$0 (\$50 ),
-    .\port$2267$0 (\$51 ),
-    .\port$2268$0 (\$52 ),
-    .\port$2269$0 (\$53 ),
-    .\port$2270$0 (\$54 ),
-    .\port$2271$0 (\$55 ),
-    .\port$2272$0 (\$56 ),
-    .\port$2273$0 (\$57 ),
-    .\port$2274$0 (\$58 ),
-    .\port$2275$0 (\$59 ),
-    .\port$2276$0 (\$60 ),
-    .\port$2277$0 (\$61 ),
-    .\port$2278$0 (\$62 ),
-    .\port$2279$0 (\$63 ),
-    .\port$2280$0 (\$64 ),
+    .\port$2200$0 (\$1 ),
+    .\port$2201$0 (\$2 ),
+    .\port$2202$0 (\$3 ),
+    .\port$2203$0 (\$4 ),
+    .\port$2204$0 (\$5 ),
+    .\port$2205$0 (\$6 ),
+    .\port$2206$0 (\$7 ),
+    .\port$2207$0 (\$8 ),
+    .\port$2208$0 (\$9 ),
+    .\port$2209$0 (\$10 ),
+    .\port$2210$0 (\$11 ),
+    .\port$2211$0 (\$12 ),
+    .\port$2212$0 (\$13 ),
+    .\port$2213$0 (\$14 ),
+    .\port$2214$0 (\$15 ),
+    .\port$2215$0 (\$16 ),
+    .\port$2216$0 (\$17 ),
+    .\port$2217$0 (\$18 ),
+    .\port$2218$0 (\$19 ),
+    .\port$2219$0 (\$20 ),
+    .\port$2220$0 (\$21 ),
+    .\port$2221$0 (\$22 ),
+    .\port$2222$0 (\$23 ),
+    .\port$2223$0 (\$24 ),
+    .\port$2224$0 (\$25 ),
+    .\port$2225$0 (\$26 ),
+    .\port$2226$0 (\$27 ),
+    .\port$2227$0 (\$28 ),
+    .\port$2228$0 (\$29 ),
+    .\port$2229$0 (\$30 ),
+    .\port$2230$0 (\$31 ),
+    .\port$2231$0 (\$32 ),
+    .\port$2232$0 (\$33 ),
+    .\port$2233$0 (\$34 ),
+    .\port$2234$0 (\$35 ),
+    .\port$2235$0 (\$36 ),
+    .\port$2236$0 (\$37 ),
+    .\port$2237$0 (\$38 ),
+    .\port$2238$0 (\$39 ),
+    .\port$2239$0 (\$40 ),
+    .\port$2240$0 (\$41 ),
+    .\port$2241$0 (\$42 ),
+    .\port$2242$0 (\$43 ),
+    .\port$2243$0 (\$44 ),
+    .\port$2244$0 (\$45 ),
+    .\port$2245$0 (\$46 ),
+    .\port$2246$0 (\$47 ),
+    .\port$2247$0 (\$48 ),
+    .\port$2248$0 (\$49 ),
+    .\port$2249$0 (\$50 ),
+    .\port$2250$0 (\$51 ),
+    .\port$2251$0 (\$52 ),
+    .\port$2252$0 (\$53 ),
+    .\port$2253$0 (\$54 ),
+    .\port$2254$0 (\$55 ),
+    .\port$2255$0 (\$56 ),
+    .\port$2256$0 (\$57 ),
+    .\port$2257$0 (\$58 ),
+    .\port$2258$0 (\$59 ),
+    .\port$2259$0 (\$60 ),
+    .\port$2260$0 (\$61 ),
+    .\port$2261$0 (\$62 ),
+    .\port$2262$0 (\$63 ),
+    .\port$2263$0 (\$64 ),
     .pulse(pulse),
     .rst(rst)
   );
@@ -9859,8 +9806,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
   assign \theta_wr__data$41  = theta_wr__data;
   assign \theta_wr__en$43  = theta_wr__en;
   assign \src_wr__addr$45  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$6379$0  };
-  assign \src_wr__data$47  = { 14'h0000, \port$6379$0  };
+  assign src_wr__data = { 14'h0000, \port$6362$0  };
+  assign \src_wr__data$47  = { 14'h0000, \port$6362$0  };
   assign \src_wr__en$49  = src_wr__en;
   assign \target_wr__addr$51  = target_wr__addr;
   assign \target_wr__data$53  = target_wr__data;
@@ -10108,7 +10055,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, gain, shift, theta_min, theta_max, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, src_wr__addr, \port$6379$0 , target_wr__en, target_wr__addr, target_wr__data, frame_tick, spikes__payload, theta
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, gain, shift, theta_min, theta_max, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, src_wr__addr, \port$6362$0 , target_wr__en, target_wr__addr, target_wr__data, frame_tick, spikes__payload, theta
 , window_done, overrun, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
@@ -11451,8 +11398,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   wire [15:0] \new ;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$6379$0 ;
-  wire [5:0] \port$6379$0 ;
+  input [5:0] \port$6362$0 ;
+  wire [5:0] \port$6362$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   input rst;
   wire rst;
@@ -13752,7 +13699,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$854  = src0;
     if (src_wr__en) begin
       if (\$394 ) begin
-        \$854  = { 14'h0000, \port$6379$0  };
+        \$854  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13764,7 +13711,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$855  = src1;
     if (src_wr__en) begin
       if (\$395 ) begin
-        \$855  = { 14'h0000, \port$6379$0  };
+        \$855  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13776,7 +13723,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$856  = src2;
     if (src_wr__en) begin
       if (\$396 ) begin
-        \$856  = { 14'h0000, \port$6379$0  };
+        \$856  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13788,7 +13735,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$857  = src3;
     if (src_wr__en) begin
       if (\$397 ) begin
-        \$857  = { 14'h0000, \port$6379$0  };
+        \$857  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13800,7 +13747,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$858  = src4;
     if (src_wr__en) begin
       if (\$398 ) begin
-        \$858  = { 14'h0000, \port$6379$0  };
+        \$858  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13812,7 +13759,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$859  = src5;
     if (src_wr__en) begin
       if (\$399 ) begin
-        \$859  = { 14'h0000, \port$6379$0  };
+        \$859  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13824,7 +13771,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$860  = src6;
     if (src_wr__en) begin
       if (\$400 ) begin
-        \$860  = { 14'h0000, \port$6379$0  };
+        \$860  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13836,7 +13783,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$861  = src7;
     if (src_wr__en) begin
       if (\$401 ) begin
-        \$861  = { 14'h0000, \port$6379$0  };
+        \$861  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13848,7 +13795,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$862  = src8;
     if (src_wr__en) begin
       if (\$402 ) begin
-        \$862  = { 14'h0000, \port$6379$0  };
+        \$862  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13860,7 +13807,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$863  = src9;
     if (src_wr__en) begin
       if (\$403 ) begin
-        \$863  = { 14'h0000, \port$6379$0  };
+        \$863  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13872,7 +13819,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$864  = src10;
     if (src_wr__en) begin
       if (\$404 ) begin
-        \$864  = { 14'h0000, \port$6379$0  };
+        \$864  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13884,7 +13831,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$865  = src11;
     if (src_wr__en) begin
       if (\$405 ) begin
-        \$865  = { 14'h0000, \port$6379$0  };
+        \$865  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13896,7 +13843,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$866  = src12;
     if (src_wr__en) begin
       if (\$406 ) begin
-        \$866  = { 14'h0000, \port$6379$0  };
+        \$866  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13908,7 +13855,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$867  = src13;
     if (src_wr__en) begin
       if (\$407 ) begin
-        \$867  = { 14'h0000, \port$6379$0  };
+        \$867  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13920,7 +13867,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$868  = src14;
     if (src_wr__en) begin
       if (\$408 ) begin
-        \$868  = { 14'h0000, \port$6379$0  };
+        \$868  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13932,7 +13879,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$869  = src15;
     if (src_wr__en) begin
       if (\$409 ) begin
-        \$869  = { 14'h0000, \port$6379$0  };
+        \$869  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13944,7 +13891,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$870  = src16;
     if (src_wr__en) begin
       if (\$410 ) begin
-        \$870  = { 14'h0000, \port$6379$0  };
+        \$870  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13956,7 +13903,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$871  = src17;
     if (src_wr__en) begin
       if (\$411 ) begin
-        \$871  = { 14'h0000, \port$6379$0  };
+        \$871  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13968,7 +13915,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$872  = src18;
     if (src_wr__en) begin
       if (\$412 ) begin
-        \$872  = { 14'h0000, \port$6379$0  };
+        \$872  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13980,7 +13927,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$873  = src19;
     if (src_wr__en) begin
       if (\$413 ) begin
-        \$873  = { 14'h0000, \port$6379$0  };
+        \$873  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -13992,7 +13939,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$874  = src20;
     if (src_wr__en) begin
       if (\$414 ) begin
-        \$874  = { 14'h0000, \port$6379$0  };
+        \$874  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14004,7 +13951,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$875  = src21;
     if (src_wr__en) begin
       if (\$415 ) begin
-        \$875  = { 14'h0000, \port$6379$0  };
+        \$875  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14016,7 +13963,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$876  = src22;
     if (src_wr__en) begin
       if (\$416 ) begin
-        \$876  = { 14'h0000, \port$6379$0  };
+        \$876  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14028,7 +13975,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$877  = src23;
     if (src_wr__en) begin
       if (\$417 ) begin
-        \$877  = { 14'h0000, \port$6379$0  };
+        \$877  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14040,7 +13987,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$878  = src24;
     if (src_wr__en) begin
       if (\$418 ) begin
-        \$878  = { 14'h0000, \port$6379$0  };
+        \$878  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14052,7 +13999,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$879  = src25;
     if (src_wr__en) begin
       if (\$419 ) begin
-        \$879  = { 14'h0000, \port$6379$0  };
+        \$879  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14064,7 +14011,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$880  = src26;
     if (src_wr__en) begin
       if (\$420 ) begin
-        \$880  = { 14'h0000, \port$6379$0  };
+        \$880  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14076,7 +14023,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$881  = src27;
     if (src_wr__en) begin
       if (\$421 ) begin
-        \$881  = { 14'h0000, \port$6379$0  };
+        \$881  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14088,7 +14035,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$882  = src28;
     if (src_wr__en) begin
       if (\$422 ) begin
-        \$882  = { 14'h0000, \port$6379$0  };
+        \$882  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14100,7 +14047,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$883  = src29;
     if (src_wr__en) begin
       if (\$423 ) begin
-        \$883  = { 14'h0000, \port$6379$0  };
+        \$883  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14112,7 +14059,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$884  = src30;
     if (src_wr__en) begin
       if (\$424 ) begin
-        \$884  = { 14'h0000, \port$6379$0  };
+        \$884  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14124,7 +14071,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$885  = src31;
     if (src_wr__en) begin
       if (\$425 ) begin
-        \$885  = { 14'h0000, \port$6379$0  };
+        \$885  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14136,7 +14083,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$886  = src32;
     if (src_wr__en) begin
       if (\$426 ) begin
-        \$886  = { 14'h0000, \port$6379$0  };
+        \$886  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14148,7 +14095,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$887  = src33;
     if (src_wr__en) begin
       if (\$427 ) begin
-        \$887  = { 14'h0000, \port$6379$0  };
+        \$887  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14160,7 +14107,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$888  = src34;
     if (src_wr__en) begin
       if (\$428 ) begin
-        \$888  = { 14'h0000, \port$6379$0  };
+        \$888  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14172,7 +14119,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$889  = src35;
     if (src_wr__en) begin
       if (\$429 ) begin
-        \$889  = { 14'h0000, \port$6379$0  };
+        \$889  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14184,7 +14131,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$890  = src36;
     if (src_wr__en) begin
       if (\$430 ) begin
-        \$890  = { 14'h0000, \port$6379$0  };
+        \$890  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14196,7 +14143,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$891  = src37;
     if (src_wr__en) begin
       if (\$431 ) begin
-        \$891  = { 14'h0000, \port$6379$0  };
+        \$891  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14208,7 +14155,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$892  = src38;
     if (src_wr__en) begin
       if (\$432 ) begin
-        \$892  = { 14'h0000, \port$6379$0  };
+        \$892  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14220,7 +14167,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$893  = src39;
     if (src_wr__en) begin
       if (\$433 ) begin
-        \$893  = { 14'h0000, \port$6379$0  };
+        \$893  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14232,7 +14179,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$894  = src40;
     if (src_wr__en) begin
       if (\$434 ) begin
-        \$894  = { 14'h0000, \port$6379$0  };
+        \$894  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14244,7 +14191,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$895  = src41;
     if (src_wr__en) begin
       if (\$435 ) begin
-        \$895  = { 14'h0000, \port$6379$0  };
+        \$895  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14256,7 +14203,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$896  = src42;
     if (src_wr__en) begin
       if (\$436 ) begin
-        \$896  = { 14'h0000, \port$6379$0  };
+        \$896  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14268,7 +14215,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$897  = src43;
     if (src_wr__en) begin
       if (\$437 ) begin
-        \$897  = { 14'h0000, \port$6379$0  };
+        \$897  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14280,7 +14227,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$898  = src44;
     if (src_wr__en) begin
       if (\$438 ) begin
-        \$898  = { 14'h0000, \port$6379$0  };
+        \$898  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14292,7 +14239,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$899  = src45;
     if (src_wr__en) begin
       if (\$439 ) begin
-        \$899  = { 14'h0000, \port$6379$0  };
+        \$899  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14304,7 +14251,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$900  = src46;
     if (src_wr__en) begin
       if (\$440 ) begin
-        \$900  = { 14'h0000, \port$6379$0  };
+        \$900  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14316,7 +14263,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$901  = src47;
     if (src_wr__en) begin
       if (\$441 ) begin
-        \$901  = { 14'h0000, \port$6379$0  };
+        \$901  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14328,7 +14275,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$902  = src48;
     if (src_wr__en) begin
       if (\$442 ) begin
-        \$902  = { 14'h0000, \port$6379$0  };
+        \$902  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14340,7 +14287,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$903  = src49;
     if (src_wr__en) begin
       if (\$443 ) begin
-        \$903  = { 14'h0000, \port$6379$0  };
+        \$903  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14352,7 +14299,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$904  = src50;
     if (src_wr__en) begin
       if (\$444 ) begin
-        \$904  = { 14'h0000, \port$6379$0  };
+        \$904  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14364,7 +14311,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$905  = src51;
     if (src_wr__en) begin
       if (\$445 ) begin
-        \$905  = { 14'h0000, \port$6379$0  };
+        \$905  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14376,7 +14323,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$906  = src52;
     if (src_wr__en) begin
       if (\$446 ) begin
-        \$906  = { 14'h0000, \port$6379$0  };
+        \$906  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14388,7 +14335,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$907  = src53;
     if (src_wr__en) begin
       if (\$447 ) begin
-        \$907  = { 14'h0000, \port$6379$0  };
+        \$907  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14400,7 +14347,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$908  = src54;
     if (src_wr__en) begin
       if (\$448 ) begin
-        \$908  = { 14'h0000, \port$6379$0  };
+        \$908  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14412,7 +14359,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$909  = src55;
     if (src_wr__en) begin
       if (\$449 ) begin
-        \$909  = { 14'h0000, \port$6379$0  };
+        \$909  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14424,7 +14371,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$910  = src56;
     if (src_wr__en) begin
       if (\$450 ) begin
-        \$910  = { 14'h0000, \port$6379$0  };
+        \$910  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14436,7 +14383,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$911  = src57;
     if (src_wr__en) begin
       if (\$451 ) begin
-        \$911  = { 14'h0000, \port$6379$0  };
+        \$911  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14448,7 +14395,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$912  = src58;
     if (src_wr__en) begin
       if (\$452 ) begin
-        \$912  = { 14'h0000, \port$6379$0  };
+        \$912  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14460,7 +14407,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$913  = src59;
     if (src_wr__en) begin
       if (\$453 ) begin
-        \$913  = { 14'h0000, \port$6379$0  };
+        \$913  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14472,7 +14419,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$914  = src60;
     if (src_wr__en) begin
       if (\$454 ) begin
-        \$914  = { 14'h0000, \port$6379$0  };
+        \$914  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14484,7 +14431,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$915  = src61;
     if (src_wr__en) begin
       if (\$455 ) begin
-        \$915  = { 14'h0000, \port$6379$0  };
+        \$915  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14496,7 +14443,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$916  = src62;
     if (src_wr__en) begin
       if (\$456 ) begin
-        \$916  = { 14'h0000, \port$6379$0  };
+        \$916  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -14508,7 +14455,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     \$917  = src63;
     if (src_wr__en) begin
       if (\$457 ) begin
-        \$917  = { 14'h0000, \port$6379$0  };
+        \$917  = { 14'h0000, \port$6362$0  };
       end
     end
     if (rst) begin
@@ -17649,7 +17596,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   assign count_next63 = \$385 [15:0];
   assign \busy$270  = busy;
   assign \new  = \$393 [15:0];
-  assign src_wr__data = { 14'h0000, \port$6379$0  };
+  assign src_wr__data = { 14'h0000, \port$6362$0  };
   assign \theta[0]  = theta[15:0];
   assign \theta[1]  = theta[31:16];
   assign \theta[2]  = theta[47:32];
@@ -17786,10 +17733,10 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.lanes (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 , \port$2220$0 , \port$2221$0 , \port$2222$0 , \port$2223$0 , \port$2224$0 , \port$2225$0 , \port$2226$0 , \port$2227$0 , \port$2228$0 , \port$2229$0 , \port$2230$0 , \port$2231$0 , \port$2232$0 , \port$2233$0 , \port$2234$0 , \port$2235$0 , \port$2236$0 
-, \port$2237$0 , \port$2238$0 , \port$2239$0 , \port$2240$0 , \port$2241$0 , \port$2242$0 , \port$2243$0 , \port$2244$0 , \port$2245$0 , \port$2246$0 , \port$2247$0 , \port$2248$0 , \port$2249$0 , \port$2250$0 , \port$2251$0 , \port$2252$0 , \port$2253$0 , \port$2254$0 , \port$2255$0 , \port$2256$0 , \port$2257$0 
-, \port$2258$0 , \port$2259$0 , \port$2260$0 , \port$2261$0 , \port$2262$0 , \port$2263$0 , \port$2264$0 , \port$2265$0 , \port$2266$0 , \port$2267$0 , \port$2268$0 , \port$2269$0 , \port$2270$0 , \port$2271$0 , \port$2272$0 , \port$2273$0 , \port$2274$0 , \port$2275$0 , \port$2276$0 , \port$2277$0 , \port$2278$0 
-, \port$2279$0 , \port$2280$0 , code_wr__en, code_wr__addr, code_wr__data, clk);
+module \core.stim_path.lanes (rst, \port$2200$0 , \port$2201$0 , \port$2202$0 , \port$2203$0 , \port$2204$0 , \port$2205$0 , \port$2206$0 , \port$2207$0 , \port$2208$0 , \port$2209$0 , \port$2210$0 , \port$2211$0 , \port$2212$0 , \port$2213$0 , \port$2214$0 , \port$2215$0 , \port$2216$0 , \port$2217$0 , \port$2218$0 , \port$2219$0 
+, \port$2220$0 , \port$2221$0 , \port$2222$0 , \port$2223$0 , \port$2224$0 , \port$2225$0 , \port$2226$0 , \port$2227$0 , \port$2228$0 , \port$2229$0 , \port$2230$0 , \port$2231$0 , \port$2232$0 , \port$2233$0 , \port$2234$0 , \port$2235$0 , \port$2236$0 , \port$2237$0 , \port$2238$0 , \port$2239$0 , \port$2240$0 
+, \port$2241$0 , \port$2242$0 , \port$2243$0 , \port$2244$0 , \port$2245$0 , \port$2246$0 , \port$2247$0 , \port$2248$0 , \port$2249$0 , \port$2250$0 , \port$2251$0 , \port$2252$0 , \port$2253$0 , \port$2254$0 , \port$2255$0 , \port$2256$0 , \port$2257$0 , \port$2258$0 , \port$2259$0 , \port$2260$0 , \port$2261$0 
+, \port$2262$0 , \port$2263$0 , code_wr__en, code_wr__addr, code_wr__data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -18376,6 +18323,40 @@ module \core.stim_path.lanes (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 , 
   reg [15:0] lfsr7 = 16'h856a;
   reg [15:0] lfsr8 = 16'ha459;
   reg [15:0] lfsr9 = 16'hc348;
+  output \port$2200$0 ;
+  wire \port$2200$0 ;
+  output \port$2201$0 ;
+  wire \port$2201$0 ;
+  output \port$2202$0 ;
+  wire \port$2202$0 ;
+  output \port$2203$0 ;
+  wire \port$2203$0 ;
+  output \port$2204$0 ;
+  wire \port$2204$0 ;
+  output \port$2205$0 ;
+  wire \port$2205$0 ;
+  output \port$2206$0 ;
+  wire \port$2206$0 ;
+  output \port$2207$0 ;
+  wire \port$2207$0 ;
+  output \port$2208$0 ;
+  wire \port$2208$0 ;
+  output \port$2209$0 ;
+  wire \port$2209$0 ;
+  output \port$2210$0 ;
+  wire \port$2210$0 ;
+  output \port$2211$0 ;
+  wire \port$2211$0 ;
+  output \port$2212$0 ;
+  wire \port$2212$0 ;
+  output \port$2213$0 ;
+  wire \port$2213$0 ;
+  output \port$2214$0 ;
+  wire \port$2214$0 ;
+  output \port$2215$0 ;
+  wire \port$2215$0 ;
+  output \port$2216$0 ;
+  wire \port$2216$0 ;
   output \port$2217$0 ;
   wire \port$2217$0 ;
   output \port$2218$0 ;
@@ -18470,40 +18451,6 @@ module \core.stim_path.lanes (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 , 
   wire \port$2262$0 ;
   output \port$2263$0 ;
   wire \port$2263$0 ;
-  output \port$2264$0 ;
-  wire \port$2264$0 ;
-  output \port$2265$0 ;
-  wire \port$2265$0 ;
-  output \port$2266$0 ;
-  wire \port$2266$0 ;
-  output \port$2267$0 ;
-  wire \port$2267$0 ;
-  output \port$2268$0 ;
-  wire \port$2268$0 ;
-  output \port$2269$0 ;
-  wire \port$2269$0 ;
-  output \port$2270$0 ;
-  wire \port$2270$0 ;
-  output \port$2271$0 ;
-  wire \port$2271$0 ;
-  output \port$2272$0 ;
-  wire \port$2272$0 ;
-  output \port$2273$0 ;
-  wire \port$2273$0 ;
-  output \port$2274$0 ;
-  wire \port$2274$0 ;
-  output \port$2275$0 ;
-  wire \port$2275$0 ;
-  output \port$2276$0 ;
-  wire \port$2276$0 ;
-  output \port$2277$0 ;
-  wire \port$2277$0 ;
-  output \port$2278$0 ;
-  wire \port$2278$0 ;
-  output \port$2279$0 ;
-  wire \port$2279$0 ;
-  output \port$2280$0 ;
-  wire \port$2280$0 ;
   input rst;
   wire rst;
   always @(posedge clk)
@@ -20299,77 +20246,77 @@ module \core.stim_path.lanes (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 , 
     end
   end
   assign bits = { \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257  };
-  assign \port$2217$0  = \$257 ;
-  assign \port$2218$0  = \$258 ;
-  assign \port$2219$0  = \$259 ;
-  assign \port$2220$0  = \$260 ;
-  assign \port$2221$0  = \$261 ;
-  assign \port$2222$0  = \$262 ;
-  assign \port$2223$0  = \$263 ;
-  assign \port$2224$0  = \$264 ;
-  assign \port$2225$0  = \$265 ;
-  assign \port$2226$0  = \$266 ;
-  assign \port$2227$0  = \$267 ;
-  assign \port$2228$0  = \$268 ;
-  assign \port$2229$0  = \$269 ;
-  assign \port$2230$0  = \$270 ;
-  assign \port$2231$0  = \$271 ;
-  assign \port$2232$0  = \$272 ;
-  assign \port$2233$0  = \$273 ;
-  assign \port$2234$0  = \$274 ;
-  assign \port$2235$0  = \$275 ;
-  assign \port$2236$0  = \$276 ;
-  assign \port$2237$0  = \$277 ;
-  assign \port$2238$0  = \$278 ;
-  assign \port$2239$0  = \$279 ;
-  assign \port$2240$0  = \$280 ;
-  assign \port$2241$0  = \$281 ;
-  assign \port$2242$0  = \$282 ;
-  assign \port$2243$0  = \$283 ;
-  assign \port$2244$0  = \$284 ;
-  assign \port$2245$0  = \$285 ;
-  assign \port$2246$0  = \$286 ;
-  assign \port$2247$0  = \$287 ;
-  assign \port$2248$0  = \$288 ;
-  assign \port$2249$0  = \$289 ;
-  assign \port$2250$0  = \$290 ;
-  assign \port$2251$0  = \$291 ;
-  assign \port$2252$0  = \$292 ;
-  assign \port$2253$0  = \$293 ;
-  assign \port$2254$0  = \$294 ;
-  assign \port$2255$0  = \$295 ;
-  assign \port$2256$0  = \$296 ;
-  assign \port$2257$0  = \$297 ;
-  assign \port$2258$0  = \$298 ;
-  assign \port$2259$0  = \$299 ;
-  assign \port$2260$0  = \$300 ;
-  assign \port$2261$0  = \$301 ;
-  assign \port$2262$0  = \$302 ;
-  assign \port$2263$0  = \$303 ;
-  assign \port$2264$0  = \$304 ;
-  assign \port$2265$0  = \$305 ;
-  assign \port$2266$0  = \$306 ;
-  assign \port$2267$0  = \$307 ;
-  assign \port$2268$0  = \$308 ;
-  assign \port$2269$0  = \$309 ;
-  assign \port$2270$0  = \$310 ;
-  assign \port$2271$0  = \$311 ;
-  assign \port$2272$0  = \$312 ;
-  assign \port$2273$0  = \$313 ;
-  assign \port$2274$0  = \$314 ;
-  assign \port$2275$0  = \$315 ;
-  assign \port$2276$0  = \$316 ;
-  assign \port$2277$0  = \$317 ;
-  assign \port$2278$0  = \$318 ;
-  assign \port$2279$0  = \$319 ;
-  assign \port$2280$0  = \$320 ;
+  assign \port$2200$0  = \$257 ;
+  assign \port$2201$0  = \$258 ;
+  assign \port$2202$0  = \$259 ;
+  assign \port$2203$0  = \$260 ;
+  assign \port$2204$0  = \$261 ;
+  assign \port$2205$0  = \$262 ;
+  assign \port$2206$0  = \$263 ;
+  assign \port$2207$0  = \$264 ;
+  assign \port$2208$0  = \$265 ;
+  assign \port$2209$0  = \$266 ;
+  assign \port$2210$0  = \$267 ;
+  assign \port$2211$0  = \$268 ;
+  assign \port$2212$0  = \$269 ;
+  assign \port$2213$0  = \$270 ;
+  assign \port$2214$0  = \$271 ;
+  assign \port$2215$0  = \$272 ;
+  assign \port$2216$0  = \$273 ;
+  assign \port$2217$0  = \$274 ;
+  assign \port$2218$0  = \$275 ;
+  assign \port$2219$0  = \$276 ;
+  assign \port$2220$0  = \$277 ;
+  assign \port$2221$0  = \$278 ;
+  assign \port$2222$0  = \$279 ;
+  assign \port$2223$0  = \$280 ;
+  assign \port$2224$0  = \$281 ;
+  assign \port$2225$0  = \$282 ;
+  assign \port$2226$0  = \$283 ;
+  assign \port$2227$0  = \$284 ;
+  assign \port$2228$0  = \$285 ;
+  assign \port$2229$0  = \$286 ;
+  assign \port$2230$0  = \$287 ;
+  assign \port$2231$0  = \$288 ;
+  assign \port$2232$0  = \$289 ;
+  assign \port$2233$0  = \$290 ;
+  assign \port$2234$0  = \$291 ;
+  assign \port$2235$0  = \$292 ;
+  assign \port$2236$0  = \$293 ;
+  assign \port$2237$0  = \$294 ;
+  assign \port$2238$0  = \$295 ;
+  assign \port$2239$0  = \$296 ;
+  assign \port$2240$0  = \$297 ;
+  assign \port$2241$0  = \$298 ;
+  assign \port$2242$0  = \$299 ;
+  assign \port$2243$0  = \$300 ;
+  assign \port$2244$0  = \$301 ;
+  assign \port$2245$0  = \$302 ;
+  assign \port$2246$0  = \$303 ;
+  assign \port$2247$0  = \$304 ;
+  assign \port$2248$0  = \$305 ;
+  assign \port$2249$0  = \$306 ;
+  assign \port$2250$0  = \$307 ;
+  assign \port$2251$0  = \$308 ;
+  assign \port$2252$0  = \$309 ;
+  assign \port$2253$0  = \$310 ;
+  assign \port$2254$0  = \$311 ;
+  assign \port$2255$0  = \$312 ;
+  assign \port$2256$0  = \$313 ;
+  assign \port$2257$0  = \$314 ;
+  assign \port$2258$0  = \$315 ;
+  assign \port$2259$0  = \$316 ;
+  assign \port$2260$0  = \$317 ;
+  assign \port$2261$0  = \$318 ;
+  assign \port$2262$0  = \$319 ;
+  assign \port$2263$0  = \$320 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.safety (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 , \port$2220$0 , \port$2221$0 , \port$2222$0 , \port$2223$0 , \port$2224$0 , \port$2225$0 , \port$2226$0 , \port$2227$0 , \port$2228$0 , \port$2229$0 , \port$2230$0 , \port$2231$0 , \port$2232$0 , \port$2233$0 , \port$2234$0 , \port$2235$0 , \port$2236$0 
-, \port$2237$0 , \port$2238$0 , \port$2239$0 , \port$2240$0 , \port$2241$0 , \port$2242$0 , \port$2243$0 , \port$2244$0 , \port$2245$0 , \port$2246$0 , \port$2247$0 , \port$2248$0 , \port$2249$0 , \port$2250$0 , \port$2251$0 , \port$2252$0 , \port$2253$0 , \port$2254$0 , \port$2255$0 , \port$2256$0 , \port$2257$0 
-, \port$2258$0 , \port$2259$0 , \port$2260$0 , \port$2261$0 , \port$2262$0 , \port$2263$0 , \port$2264$0 , \port$2265$0 , \port$2266$0 , \port$2267$0 , \port$2268$0 , \port$2269$0 , \port$2270$0 , \port$2271$0 , \port$2272$0 , \port$2273$0 , \port$2274$0 , \port$2275$0 , \port$2276$0 , \port$2277$0 , \port$2278$0 
-, \port$2279$0 , \port$2280$0 , max_pulse, max_duty, max_lanes, pulse, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
+module \core.stim_path.safety (rst, \port$2200$0 , \port$2201$0 , \port$2202$0 , \port$2203$0 , \port$2204$0 , \port$2205$0 , \port$2206$0 , \port$2207$0 , \port$2208$0 , \port$2209$0 , \port$2210$0 , \port$2211$0 , \port$2212$0 , \port$2213$0 , \port$2214$0 , \port$2215$0 , \port$2216$0 , \port$2217$0 , \port$2218$0 , \port$2219$0 
+, \port$2220$0 , \port$2221$0 , \port$2222$0 , \port$2223$0 , \port$2224$0 , \port$2225$0 , \port$2226$0 , \port$2227$0 , \port$2228$0 , \port$2229$0 , \port$2230$0 , \port$2231$0 , \port$2232$0 , \port$2233$0 , \port$2234$0 , \port$2235$0 , \port$2236$0 , \port$2237$0 , \port$2238$0 , \port$2239$0 , \port$2240$0 
+, \port$2241$0 , \port$2242$0 , \port$2243$0 , \port$2244$0 , \port$2245$0 , \port$2246$0 , \port$2247$0 , \port$2248$0 , \port$2249$0 , \port$2250$0 , \port$2251$0 , \port$2252$0 , \port$2253$0 , \port$2254$0 , \port$2255$0 , \port$2256$0 , \port$2257$0 , \port$2258$0 , \port$2259$0 , \port$2260$0 , \port$2261$0 
+, \port$2262$0 , \port$2263$0 , max_pulse, max_duty, max_lanes, pulse, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -21501,6 +21448,40 @@ module \core.stim_path.safety (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 ,
   wire [19:0] max_pulse_eff;
   wire [63:0] pass1;
   wire [63:0] pass2;
+  input \port$2200$0 ;
+  wire \port$2200$0 ;
+  input \port$2201$0 ;
+  wire \port$2201$0 ;
+  input \port$2202$0 ;
+  wire \port$2202$0 ;
+  input \port$2203$0 ;
+  wire \port$2203$0 ;
+  input \port$2204$0 ;
+  wire \port$2204$0 ;
+  input \port$2205$0 ;
+  wire \port$2205$0 ;
+  input \port$2206$0 ;
+  wire \port$2206$0 ;
+  input \port$2207$0 ;
+  wire \port$2207$0 ;
+  input \port$2208$0 ;
+  wire \port$2208$0 ;
+  input \port$2209$0 ;
+  wire \port$2209$0 ;
+  input \port$2210$0 ;
+  wire \port$2210$0 ;
+  input \port$2211$0 ;
+  wire \port$2211$0 ;
+  input \port$2212$0 ;
+  wire \port$2212$0 ;
+  input \port$2213$0 ;
+  wire \port$2213$0 ;
+  input \port$2214$0 ;
+  wire \port$2214$0 ;
+  input \port$2215$0 ;
+  wire \port$2215$0 ;
+  input \port$2216$0 ;
+  wire \port$2216$0 ;
   input \port$2217$0 ;
   wire \port$2217$0 ;
   input \port$2218$0 ;
@@ -21595,40 +21576,6 @@ module \core.stim_path.safety (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 ,
   wire \port$2262$0 ;
   input \port$2263$0 ;
   wire \port$2263$0 ;
-  input \port$2264$0 ;
-  wire \port$2264$0 ;
-  input \port$2265$0 ;
-  wire \port$2265$0 ;
-  input \port$2266$0 ;
-  wire \port$2266$0 ;
-  input \port$2267$0 ;
-  wire \port$2267$0 ;
-  input \port$2268$0 ;
-  wire \port$2268$0 ;
-  input \port$2269$0 ;
-  wire \port$2269$0 ;
-  input \port$2270$0 ;
-  wire \port$2270$0 ;
-  input \port$2271$0 ;
-  wire \port$2271$0 ;
-  input \port$2272$0 ;
-  wire \port$2272$0 ;
-  input \port$2273$0 ;
-  wire \port$2273$0 ;
-  input \port$2274$0 ;
-  wire \port$2274$0 ;
-  input \port$2275$0 ;
-  wire \port$2275$0 ;
-  input \port$2276$0 ;
-  wire \port$2276$0 ;
-  input \port$2277$0 ;
-  wire \port$2277$0 ;
-  input \port$2278$0 ;
-  wire \port$2278$0 ;
-  input \port$2279$0 ;
-  wire \port$2279$0 ;
-  input \port$2280$0 ;
-  wire \port$2280$0 ;
   input [63:0] pulse;
   wire [63:0] pulse;
   input rst;
@@ -22868,7 +22815,7 @@ module \core.stim_path.safety (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 ,
   assign \$3  = max_lanes > 7'h40;
   assign max_lanes_eff = \$3  ? 7'h40 : max_lanes;
   assign window_end = window == 20'hf423f;
-  assign want = pulse & { \port$2280$0 , \port$2279$0 , \port$2278$0 , \port$2277$0 , \port$2276$0 , \port$2275$0 , \port$2274$0 , \port$2273$0 , \port$2272$0 , \port$2271$0 , \port$2270$0 , \port$2269$0 , \port$2268$0 , \port$2267$0 , \port$2266$0 , \port$2265$0 , \port$2264$0 , \port$2263$0 , \port$2262$0 , \port$2261$0 , \port$2260$0 , \port$2259$0 , \port$2258$0 , \port$2257$0 , \port$2256$0 , \port$2255$0 , \port$2254$0 , \port$2253$0 , \port$2252$0 , \port$2251$0 , \port$2250$0 , \port$2249$0 , \port$2248$0 , \port$2247$0 , \port$2246$0 , \port$2245$0 , \port$2244$0 , \port$2243$0 , \port$2242$0 , \port$2241$0 , \port$2240$0 , \port$2239$0 , \port$2238$0 , \port$2237$0 , \port$2236$0 , \port$2235$0 , \port$2234$0 , \port$2233$0 , \port$2232$0 , \port$2231$0 , \port$2230$0 , \port$2229$0 , \port$2228$0 , \port$2227$0 , \port$2226$0 , \port$2225$0 , \port$2224$0 , \port$2223$0 , \port$2222$0 , \port$2221$0 , \port$2220$0 , \port$2219$0 , \port$2218$0 , \port$2217$0  };
+  assign want = pulse & { \port$2263$0 , \port$2262$0 , \port$2261$0 , \port$2260$0 , \port$2259$0 , \port$2258$0 , \port$2257$0 , \port$2256$0 , \port$2255$0 , \port$2254$0 , \port$2253$0 , \port$2252$0 , \port$2251$0 , \port$2250$0 , \port$2249$0 , \port$2248$0 , \port$2247$0 , \port$2246$0 , \port$2245$0 , \port$2244$0 , \port$2243$0 , \port$2242$0 , \port$2241$0 , \port$2240$0 , \port$2239$0 , \port$2238$0 , \port$2237$0 , \port$2236$0 , \port$2235$0 , \port$2234$0 , \port$2233$0 , \port$2232$0 , \port$2231$0 , \port$2230$0 , \port$2229$0 , \port$2228$0 , \port$2227$0 , \port$2226$0 , \port$2225$0 , \port$2224$0 , \port$2223$0 , \port$2222$0 , \port$2221$0 , \port$2220$0 , \port$2219$0 , \port$2218$0 , \port$2217$0 , \port$2216$0 , \port$2215$0 , \port$2214$0 , \port$2213$0 , \port$2212$0 , \port$2211$0 , \port$2210$0 , \port$2209$0 , \port$2208$0 , \port$2207$0 , \port$2206$0 , \port$2205$0 , \port$2204$0 , \port$2203$0 , \port$2202$0 , \port$2201$0 , \port$2200$0  };
   assign \$4  = run0 == 20'hfffff;
   assign \$5  = run0 + 1'h1;
   assign \$6  = \$4  ? { 1'h0, run0 } : \$5 ;
@@ -23812,7 +23759,7 @@ module \core.stim_path.safety (rst, \port$2217$0 , \port$2218$0 , \port$2219$0 ,
       \$979  = 1'h0;
     end
   end
-  assign bits = { \port$2280$0 , \port$2279$0 , \port$2278$0 , \port$2277$0 , \port$2276$0 , \port$2275$0 , \port$2274$0 , \port$2273$0 , \port$2272$0 , \port$2271$0 , \port$2270$0 , \port$2269$0 , \port$2268$0 , \port$2267$0 , \port$2266$0 , \port$2265$0 , \port$2264$0 , \port$2263$0 , \port$2262$0 , \port$2261$0 , \port$2260$0 , \port$2259$0 , \port$2258$0 , \port$2257$0 , \port$2256$0 , \port$2255$0 , \port$2254$0 , \port$2253$0 , \port$2252$0 , \port$2251$0 , \port$2250$0 , \port$2249$0 , \port$2248$0 , \port$2247$0 , \port$2246$0 , \port$2245$0 , \port$2244$0 , \port$2243$0 , \port$2242$0 , \port$2241$0 , \port$2240$0 , \port$2239$0 , \port$2238$0 , \port$2237$0 , \port$2236$0 , \port$2235$0 , \port$2234$0 , \port$2233$0 , \port$2232$0 , \port$2231$0 , \port$2230$0 , \port$2229$0 , \port$2228$0 , \port$2227$0 , \port$2226$0 , \port$2225$0 , \port$2224$0 , \port$2223$0 , \port$2222$0 , \port$2221$0 , \port$2220$0 , \port$2219$0 , \port$2218$0 , \port$2217$0  };
+  assign bits = { \port$2263$0 , \port$2262$0 , \port$2261$0 , \port$2260$0 , \port$2259$0 , \port$2258$0 , \port$2257$0 , \port$2256$0 , \port$2255$0 , \port$2254$0 , \port$2253$0 , \port$2252$0 , \port$2251$0 , \port$2250$0 , \port$2249$0 , \port$2248$0 , \port$2247$0 , \port$2246$0 , \port$2245$0 , \port$2244$0 , \port$2243$0 , \port$2242$0 , \port$2241$0 , \port$2240$0 , \port$2239$0 , \port$2238$0 , \port$2237$0 , \port$2236$0 , \port$2235$0 , \port$2234$0 , \port$2233$0 , \port$2232$0 , \port$2231$0 , \port$2230$0 , \port$2229$0 , \port$2228$0 , \port$2227$0 , \port$2226$0 , \port$2225$0 , \port$2224$0 , \port$2223$0 , \port$2222$0 , \port$2221$0 , \port$2220$0 , \port$2219$0 , \port$2218$0 , \port$2217$0 , \port$2216$0 , \port$2215$0 , \port$2214$0 , \port$2213$0 , \port$2212$0 , \port$2211$0 , \port$2210$0 , \port$2209$0 , \port$2208$0 , \port$2207$0 , \port$2206$0 , \port$2205$0 , \port$2204$0 , \port$2203$0 , \port$2202$0 , \port$2201$0 , \port$2200$0  };
   assign run_next0 = \$7 [19:0];
   assign run_next1 = \$15 [19:0];
   assign run_next2 = \$23 [19:0];

@@ -2,18 +2,19 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module detector(samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, spikes, timestamp, frame, frame_tick, frames, framing_errors, detections, samples__payload);
+module detector(samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, spikes, timestamp, frame, frame_end, frame_tick, frames, framing_errors, detections, samples__payload
+);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
-  wire \$11 ;
+  wire [17:0] \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire [17:0] \$15 ;
+  wire [17:0] \$14 ;
+  wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire [17:0] \$18 ;
+  wire \$18 ;
   wire \$19 ;
   wire [1:0] \$2 ;
   wire \$20 ;
@@ -23,22 +24,22 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [16:0] \$27 ;
+  wire [16:0] \$28 ;
   wire \$29 ;
   wire [1:0] \$3 ;
-  wire \$30 ;
+  wire [16:0] \$30 ;
   wire [16:0] \$31 ;
   wire [16:0] \$32 ;
-  wire \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [17:0] \$37 ;
+  wire [17:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [17:0] \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [5:0] \$4 ;
-  wire [17:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
@@ -47,53 +48,43 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [16:0] \$49 ;
   wire [1:0] \$5 ;
-  wire \$50 ;
+  wire [16:0] \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [16:0] \$52 ;
   wire [16:0] \$53 ;
   wire [16:0] \$54 ;
-  wire \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire \$59 ;
+  wire [1:0] \$55 ;
+  wire [1:0] \$56 ;
+  wire [32:0] \$57 ;
+  wire [5:0] \$58 ;
+  wire [5:0] \$59 ;
   wire [1:0] \$6 ;
-  wire [1:0] \$60 ;
+  wire \$60 ;
   wire [1:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [6:0] \$62 ;
+  wire [128:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [32:0] \$66 ;
-  wire [5:0] \$67 ;
-  wire [5:0] \$68 ;
-  wire \$69 ;
+  wire \$66 ;
+  reg \$67 ;
+  reg [4:0] \$68 ;
+  reg [31:0] \$69 ;
   wire \$7 ;
-  wire [1:0] \$70 ;
-  wire [6:0] \$71 ;
-  wire [128:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  reg \$76 ;
-  reg [4:0] \$77 ;
-  reg \$78 ;
+  reg \$70 ;
+  reg [4:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [4:0] \$74 ;
+  reg \$75 ;
+  reg [63:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [31:0] \$79 ;
   wire \$8 ;
-  reg \$80 ;
-  reg [4:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg [4:0] \$84 ;
-  reg \$85 ;
-  reg [63:0] \$86 ;
-  reg [31:0] \$87 ;
-  reg [31:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg [31:0] \$80 ;
   wire \$9 ;
-  reg [31:0] \$90 ;
   wire accept;
   reg beyond0;
   reg beyond1;
@@ -104,10 +95,11 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   output [31:0] detections;
   reg [31:0] detections = 32'd0;
   wire [32:0] detections_next;
-  reg discard = 1'h0;
-  reg error;
+  wire error;
   output [31:0] frame;
   reg [31:0] frame = 32'd0;
+  output frame_end;
+  wire frame_end;
   output frame_tick;
   reg frame_tick = 1'h0;
   output [31:0] frames;
@@ -138,7 +130,6 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   wire polarity_write__en;
   (* init = 5'h00 *)
   wire [4:0] pos;
-  wire process;
   input [15:0] refractory;
   wire [15:0] refractory;
   input rst;
@@ -322,110 +313,90 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
-  assign accept = samples__valid & samples__ready;
-  assign \$7  = ~ discard;
-  assign process = accept & \$7 ;
-  assign \$8  = ~ discard;
-  assign \$9  = thr_r__addr == 5'h1f;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = ~ discard;
-  assign \$12  = ~ discard;
-  assign \$13  = thr_r__addr != 5'h1f;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = - thr_r__data[15:0];
-  assign \$16  = $signed(s1_data[15:0]) <= $signed(\$15 );
-  assign \$17  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$18  = - thr_r__data[15:0];
-  assign \$19  = $signed(s1_data[15:0]) <= $signed(\$18 );
-  assign \$20  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$21  = \$19  | \$20 ;
+  assign \$14  = - thr_r__data[15:0];
+  assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
+  assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
+  assign \$17  = \$15  | \$16 ;
+  assign \$18  = ~ st_r__data[0];
+  assign \$19  = beyond0 & \$18 ;
+  assign \$20  = ! st_r__data[16:1];
+  assign \$21  = \$19  & \$20 ;
   assign \$22  = ~ st_r__data[0];
   assign \$23  = beyond0 & \$22 ;
   assign \$24  = ! st_r__data[16:1];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = ~ st_r__data[0];
-  assign \$27  = beyond0 & \$26 ;
-  assign \$28  = ! st_r__data[16:1];
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = ! refractory;
-  assign \$31  = refractory - 1'h1;
-  assign \$32  = \$30  ? 17'h00000 : \$31 ;
-  assign \$33  = ! st_r__data[16:1];
-  assign \$34  = st_r__data[16:1] - 1'h1;
-  assign \$35  = \$33  ? 17'h00000 : \$34 ;
-  assign \$36  = \$29  ? \$32  : \$35 ;
-  assign \$37  = - thr_r__data[31:16];
-  assign \$38  = $signed(s1_data[31:16]) <= $signed(\$37 );
-  assign \$39  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
-  assign \$40  = - thr_r__data[31:16];
-  assign \$41  = $signed(s1_data[31:16]) <= $signed(\$40 );
-  assign \$42  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
-  assign \$43  = \$41  | \$42 ;
+  assign \$26  = ! refractory;
+  assign \$27  = refractory - 1'h1;
+  assign \$28  = \$26  ? 17'h00000 : \$27 ;
+  assign \$29  = ! st_r__data[16:1];
+  assign \$30  = st_r__data[16:1] - 1'h1;
+  assign \$31  = \$29  ? 17'h00000 : \$30 ;
+  assign \$32  = \$25  ? \$28  : \$31 ;
+  assign \$33  = - thr_r__data[31:16];
+  assign \$34  = $signed(s1_data[31:16]) <= $signed(\$33 );
+  assign \$35  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
+  assign \$36  = - thr_r__data[31:16];
+  assign \$37  = $signed(s1_data[31:16]) <= $signed(\$36 );
+  assign \$38  = $signed(s1_data[31:16]) >= $signed({ 1'h0, thr_r__data[31:16] });
+  assign \$39  = \$37  | \$38 ;
+  assign \$40  = ~ st_r__data[17];
+  assign \$41  = beyond1 & \$40 ;
+  assign \$42  = ! st_r__data[33:18];
+  assign \$43  = \$41  & \$42 ;
   assign \$44  = ~ st_r__data[17];
   assign \$45  = beyond1 & \$44 ;
   assign \$46  = ! st_r__data[33:18];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = ~ st_r__data[17];
-  assign \$49  = beyond1 & \$48 ;
-  assign \$50  = ! st_r__data[33:18];
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = ! refractory;
-  assign \$53  = refractory - 1'h1;
-  assign \$54  = \$52  ? 17'h00000 : \$53 ;
-  assign \$55  = ! st_r__data[33:18];
-  assign \$56  = st_r__data[33:18] - 1'h1;
-  assign \$57  = \$55  ? 17'h00000 : \$56 ;
-  assign \$58  = \$51  ? \$54  : \$57 ;
-  assign \$59  = accept & samples__payload[32];
-  assign frames_next = frames + \$59 ;
+  assign \$48  = ! refractory;
+  assign \$49  = refractory - 1'h1;
+  assign \$50  = \$48  ? 17'h00000 : \$49 ;
+  assign \$51  = ! st_r__data[33:18];
+  assign \$52  = st_r__data[33:18] - 1'h1;
+  assign \$53  = \$51  ? 17'h00000 : \$52 ;
+  assign \$54  = \$47  ? \$50  : \$53 ;
+  assign frames_next = frames + frame_end;
   assign framing_errors_next = framing_errors + error;
-  assign \$60  = hits[0] + hits[1];
-  assign \$61  = s1_valid ? \$60  : 2'h0;
-  assign detections_next = detections + \$61 ;
-  assign \$62  = ~ discard;
-  assign \$63  = thr_r__addr == 5'h1f;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = ~ discard;
-  assign \$66  = frame + 1'h1;
-  assign \$67  = thr_r__addr + 1'h1;
-  assign \$68  = sweep_row + 1'h1;
-  assign \$69  = sweep_row == 5'h1f;
-  assign \$70  = s1_valid ? hits : 2'h0;
-  assign \$71  = s1_pos * 2'h2;
-  assign \$72  = \$70  << \$71 ;
-  assign \$73  = frames_next > 32'd4294967295;
-  assign \$74  = framing_errors_next > 32'd4294967295;
-  assign \$75  = detections_next > 32'd4294967295;
+  assign \$55  = hits[0] + hits[1];
+  assign \$56  = s1_valid ? \$55  : 2'h0;
+  assign detections_next = detections + \$56 ;
+  assign \$57  = frame + 1'h1;
+  assign \$58  = thr_r__addr + 1'h1;
+  assign \$59  = sweep_row + 1'h1;
+  assign \$60  = sweep_row == 5'h1f;
+  assign \$61  = s1_valid ? hits : 2'h0;
+  assign \$62  = s1_pos * 2'h2;
+  assign \$63  = \$61  << \$62 ;
+  assign \$64  = frames_next > 32'd4294967295;
+  assign \$65  = framing_errors_next > 32'd4294967295;
+  assign \$66  = detections_next > 32'd4294967295;
   always @(posedge clk)
-    frame_tick <= \$76 ;
+    frame_tick <= \$67 ;
   always @(posedge clk)
-    thr_r__addr <= \$77 ;
+    thr_r__addr <= \$68 ;
   always @(posedge clk)
-    discard <= \$78 ;
+    frame <= \$69 ;
   always @(posedge clk)
-    frame <= \$79 ;
+    s1_valid <= \$70 ;
   always @(posedge clk)
-    s1_valid <= \$80 ;
+    s1_pos <= \$71 ;
   always @(posedge clk)
-    s1_pos <= \$81 ;
+    s1_data <= \$72 ;
   always @(posedge clk)
-    s1_data <= \$82 ;
+    s1_frame <= \$73 ;
   always @(posedge clk)
-    s1_frame <= \$83 ;
+    sweep_row <= \$74 ;
   always @(posedge clk)
-    sweep_row <= \$84 ;
+    sweeping <= \$75 ;
   always @(posedge clk)
-    sweeping <= \$85 ;
+    spikes <= \$76 ;
   always @(posedge clk)
-    spikes <= \$86 ;
+    timestamp <= \$77 ;
   always @(posedge clk)
-    timestamp <= \$87 ;
+    frames <= \$78 ;
   always @(posedge clk)
-    frames <= \$88 ;
+    framing_errors <= \$79 ;
   always @(posedge clk)
-    framing_errors <= \$89 ;
-  always @(posedge clk)
-    detections <= \$90 ;
+    detections <= \$80 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -433,27 +404,26 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign \$6  = polarity_write__en ? 2'h3 : 2'h0;
   assign pol_w__en = \$5  & \$6 ;
   assign samples__ready = ~ sweeping;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    error = 1'h0;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        error = \$14 ;
-      end else if (\$10 ) begin
-        error = 1'h1;
-      end
-    end
-  end
+  assign accept = samples__valid & samples__ready;
+  assign \$7  = thr_r__addr == 5'h1f;
+  assign \$8  = samples__payload[32] | \$7 ;
+  assign frame_end = accept & \$8 ;
+  assign \$9  = accept & samples__payload[32];
+  assign \$10  = thr_r__addr != 5'h1f;
+  assign error = \$9  & \$10 ;
+  assign \$11  = - thr_r__data[15:0];
+  assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (pol_r__data[1:0])
       2'h0:
-          beyond0 = \$16 ;
+          beyond0 = \$12 ;
       2'h1:
-          beyond0 = \$17 ;
+          beyond0 = \$13 ;
       2'h2:
-          beyond0 = \$21 ;
+          beyond0 = \$17 ;
       default:
           beyond0 = 1'h0;
     endcase
@@ -463,11 +433,11 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
     (* full_case = 32'd1 *)
     casez (pol_r__data[3:2])
       2'h0:
-          beyond1 = \$38 ;
+          beyond1 = \$34 ;
       2'h1:
-          beyond1 = \$39 ;
+          beyond1 = \$35 ;
       2'h2:
-          beyond1 = \$43 ;
+          beyond1 = \$39 ;
       default:
           beyond1 = 1'h0;
     endcase
@@ -501,53 +471,120 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = 1'h0;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$76  = 1'h1;
-      end
-    end
+    \$67  = frame_end;
     if (rst) begin
-      \$76  = 1'h0;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = thr_r__addr;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$77  = 5'h00;
-      end else if (\$64 ) begin
-        \$77  = 5'h00;
-      end else if (\$65 ) begin
-        \$77  = \$67 [4:0];
-      end
+    \$68  = thr_r__addr;
+    if (frame_end) begin
+      \$68  = 5'h00;
+    end else if (accept) begin
+      \$68  = \$58 [4:0];
     end
     if (rst) begin
-      \$77  = 5'h00;
+      \$68  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = discard;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$78  = 1'h0;
-      end else if (\$64 ) begin
-        \$78  = 1'h1;
-      end
+    \$69  = frame;
+    if (frame_end) begin
+      \$69  = \$57 [31:0];
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$69  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = frame;
-    if (accept) begin
-      if (samples__payload[32]) begin
-        \$79  = \$66 [31:0];
+    \$70  = accept;
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = thr_r__addr;
+    if (rst) begin
+      \$71  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = samples__payload[31:0];
+    if (rst) begin
+      \$72  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = frame;
+    if (rst) begin
+      \$73  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = sweep_row;
+    if (sweeping) begin
+      \$74  = \$59 [4:0];
+    end
+    if (rst) begin
+      \$74  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = sweeping;
+    if (sweeping) begin
+      if (\$60 ) begin
+        \$75  = 1'h0;
       end
+    end
+    if (rst) begin
+      \$75  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \$63 [63:0];
+    if (rst) begin
+      \$76  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = s1_frame;
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$78  = 32'd0;
+    end else if (\$64 ) begin
+      \$78  = 32'd4294967295;
+    end else begin
+      \$78  = frames_next[31:0];
+    end
+    if (rst) begin
+      \$78  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$79  = 32'd0;
+    end else if (\$65 ) begin
+      \$79  = 32'd4294967295;
+    end else begin
+      \$79  = framing_errors_next[31:0];
     end
     if (rst) begin
       \$79  = 32'd0;
@@ -555,108 +592,16 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = process;
-    if (rst) begin
-      \$80  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = thr_r__addr;
-    if (rst) begin
-      \$81  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = samples__payload[31:0];
-    if (rst) begin
-      \$82  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = frame;
-    if (rst) begin
-      \$83  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = sweep_row;
-    if (sweeping) begin
-      \$84  = \$68 [4:0];
-    end
-    if (rst) begin
-      \$84  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = sweeping;
-    if (sweeping) begin
-      if (\$69 ) begin
-        \$85  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$85  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \$72 [63:0];
-    if (rst) begin
-      \$86  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = s1_frame;
-    if (rst) begin
-      \$87  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$88  = 32'd0;
-    end else if (\$73 ) begin
-      \$88  = 32'd4294967295;
+      \$80  = 32'd0;
+    end else if (\$66 ) begin
+      \$80  = 32'd4294967295;
     end else begin
-      \$88  = frames_next[31:0];
+      \$80  = detections_next[31:0];
     end
     if (rst) begin
-      \$88  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$89  = 32'd0;
-    end else if (\$74 ) begin
-      \$89  = 32'd4294967295;
-    end else begin
-      \$89  = framing_errors_next[31:0];
-    end
-    if (rst) begin
-      \$89  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$90  = 32'd0;
-    end else if (\$75 ) begin
-      \$90  = 32'd4294967295;
-    end else begin
-      \$90  = detections_next[31:0];
-    end
-    if (rst) begin
-      \$90  = 32'd0;
+      \$80  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -677,12 +622,12 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign \samples__payload.last  = samples__payload[32];
   assign \s1_data[0]  = s1_data[15:0];
   assign \s1_data[1]  = s1_data[31:16];
-  assign new_state[33:18] = \$58 [15:0];
+  assign new_state[33:18] = \$54 [15:0];
   assign new_state[17] = beyond1;
-  assign new_state[16:1] = \$36 [15:0];
+  assign new_state[16:1] = \$32 [15:0];
   assign new_state[0] = beyond0;
-  assign hits[1] = \$47 ;
-  assign hits[0] = \$25 ;
+  assign hits[1] = \$43 ;
+  assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
 endmodule

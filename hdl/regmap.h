@@ -85,13 +85,13 @@
 #define BIOLOOP_THETA_VALUE_SHIFT 0
 #define BIOLOOP_THETA_VALUE_MASK 0x0000FFFFu
 
-/* frames (counter): Sample frames received */
+/* frames (counter): Sample frames received (N/2 beats, or ended by TLAST) */
 #define BIOLOOP_FRAMES_OFFSET 0x0080u
 #define BIOLOOP_FRAMES_RESET 0x00000000u
 #define BIOLOOP_FRAMES_SHIFT 0
 #define BIOLOOP_FRAMES_MASK 0xFFFFFFFFu
 
-/* framing_errors (counter): Frames with early or late TLAST */
+/* framing_errors (counter): TLASTs not on a frame's last beat (frame ended there) */
 #define BIOLOOP_FRAMING_ERRORS_OFFSET 0x0084u
 #define BIOLOOP_FRAMING_ERRORS_RESET 0x00000000u
 #define BIOLOOP_FRAMING_ERRORS_SHIFT 0

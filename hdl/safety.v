@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module safety(bits, max_pulse, max_duty, max_lanes, clk, rst, led, clamp_pulse, clamp_duty, clamp_lanes, pulse);
+module safety(bits, fire, fire_lane, max_pulse, max_duty, max_lanes, clk, rst, led, clamp_pulse, clamp_duty, clamp_lanes, pulse);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1058,6 +1058,10 @@ module safety(bits, max_pulse, max_duty, max_lanes, clk, rst, led, clamp_pulse, 
   reg [19:0] duty8 = 20'h00000;
   reg [19:0] duty9 = 20'h00000;
   wire [63:0] \final ;
+  input fire;
+  wire fire;
+  input [11:0] fire_lane;
+  wire [11:0] fire_lane;
   wire [6:0] granted0;
   wire [6:0] granted1;
   wire [6:0] granted10;

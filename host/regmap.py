@@ -344,7 +344,7 @@ class RegisterMap:
             ), "Control"),
             Register("status", (
                 Field("framing_error", 1, W1C, lsb=0, source="framing_errors",
-                      doc="A frame had an early or late TLAST"),
+                      doc="A TLAST fell elsewhere than on a frame's last beat"),
                 Field("overflow", 1, W1C, lsb=1, source="overflows",
                       doc="A spike (AEREncoder) or a STIM word (StimUnit FIFO) was lost; an OVERFLOW word reports how many"),
                 Field("unmapped", 1, W1C, lsb=2, source="unmapped_words",
@@ -359,8 +359,8 @@ class RegisterMap:
                 reset=THETA_INIT),
         ]
         counters = [
-            counter("frames", "Sample frames received"),
-            counter("framing_errors", "Frames with early or late TLAST"),
+            counter("frames", "Sample frames received (N/2 beats, or ended by TLAST)"),
+            counter("framing_errors", "TLASTs not on a frame's last beat (frame ended there)"),
             counter("detections", "Detector crossings", inc_width=2),
             counter("aer_words", "AER words sent to the host port"),
             counter("overflows", "Events lost: spikes in the AEREncoder and STIM words in the StimUnit FIFO", inc_width=2),

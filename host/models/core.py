@@ -264,7 +264,8 @@ class Core:
         led = safety.led
         cyc = (e - 1) & _MASK16
         accept = beat is not None and self.enable and e > self.sweep_end
-        last_beat = accept and bool(unpack(SAMPLE_BEAT, beat)["last"])
+        # The beat ends a frame by count or by TLAST (DESIGN.md §3), as the Detector decides.
+        last_beat = accept and path.detector.ends_frame(unpack(SAMPLE_BEAT, beat)["last"])
         spikes_now = path.detected
 
         if self.frame_leds is not None and accept:
@@ -399,10 +400,13 @@ class Core:
 
         Stops early when no beat was accepted for ``timeout`` consecutive edges.
         ``frames`` (int16, (beats // (N/2), N)), when given, are the same samples as whole
-        frames with TLAST on each frame's last beat: quiet frames then go in bulk.
+        frames (TLAST, where set, only on frames' last beats): quiet frames then go in bulk.
         """
         n = len(beats)
         nb = self.N // 2
+        if frames is not None and (self.path.detector.pos or n % nb or np.any(
+                np.asarray(lasts, bool).reshape(-1, nb)[:, :-1])):
+            frames = None          # not frame-aligned, or a TLAST inside a frame: edge by edge
         i = 0
         waited = 0
         while i < n:

@@ -39,8 +39,7 @@ class QuietStretches:
         nb = core.N // 2
         ends_frame = False
         if samples is not None:
-            if not (core.enable and s > core.sweep_end) or det.pos != start or det.discard \
-                    or start + n > nb:
+            if not (core.enable and s > core.sweep_end) or det.pos != start or start + n > nb:
                 return False
             ends_frame = start + n == nb
         tick = core.tick
@@ -120,7 +119,7 @@ class QuietStretches:
         nb = core.N // 2
         s = core.edge_count + 1
         path, det, unit, homeo, safety = core.path, core.path.detector, core.unit, core.homeo, core.safety
-        if nb < 2 or det.pos or det.discard or not (core.enable and s > core.sweep_end):
+        if nb < 2 or det.pos or not (core.enable and s > core.sweep_end):
             return 0
         staged = unit.staged
         if core.clamp_strobe or unit.remaining.any() or safety.run.any() or safety.led.any() \

@@ -82,7 +82,6 @@ class Detector:
         self.hold = np.zeros(self.n_channels, np.int64)
         self.frame = 0
         self.pos = 0
-        self.discard = False
         self.frames = self.framing_errors = self.detections = 0
 
     def _update(self, channels: slice, x: np.ndarray) -> np.ndarray:
@@ -100,25 +99,25 @@ class Detector:
         fields = unpack(SAMPLE_BEAT, beat)
         last = fields["last"]
         frame = self.frame
-        hits: list[int] = []
-        if not self.discard:
-            x = np.array(fields["data"], np.int16)
-            c = 2 * self.pos
-            hit = self._update(slice(c, c + 2), x)
-            hits = [c + j for j in range(2) if hit[j]]
-        nb = self.n_channels // 2
-        if last:
-            if not self.discard and self.pos != nb - 1:
-                self.framing_errors += 1
-            self.pos, self.discard = 0, False
+        x = np.array(fields["data"], np.int16)
+        c = 2 * self.pos
+        hit = self._update(slice(c, c + 2), x)
+        hits = [c + j for j in range(2) if hit[j]]
+        # Frames by count; a TLAST elsewhere than a frame's last beat is a framing error
+        # and ends the frame there: the next beat starts a frame (DESIGN.md §3).
+        if last and not self.ends_frame(False):
+            self.framing_errors += 1
+        if self.ends_frame(last):
+            self.pos = 0
             self.frame += 1
             self.frames += 1
-        elif not self.discard and self.pos == nb - 1:
-            self.pos, self.discard = 0, True
-            self.framing_errors += 1
-        elif not self.discard:
+        else:
             self.pos += 1
         return hits, frame
+
+    def ends_frame(self, last: bool) -> bool:
+        """Whether the next beat taken ends a frame: its last beat by count, or TLAST."""
+        return bool(last) or self.pos == self.n_channels // 2 - 1
 
     # -- quiet stretches (used by the Core model's accelerator) ------------------------------
 
@@ -136,7 +135,7 @@ class Detector:
         TLAST on the frame's last beat, none holding a detection (see :meth:`first_crossing`).
         Returns whether the frame ended."""
         nb = self.n_channels // 2
-        if self.discard or self.pos != start or start + n > nb:
+        if self.pos != start or start + n > nb:
             raise ValueError(f"step_quiet({start}, {n}) does not continue the frame at beat {self.pos}")
         channels = slice(2 * start, 2 * (start + n))
         if self._update(channels, samples[channels]).any():
@@ -155,7 +154,7 @@ class Detector:
         ``"numba"`` (compiled, when numba is installed) or ``"numpy"``; the default is the
         first of :data:`KERNELS`. Both give the same state."""
         kernel = KERNELS[0] if kernel is None else kernel
-        if self.pos or self.discard:
+        if self.pos:
             raise ValueError("step_quiet_frames needs the model at a frame boundary")
         if kernel == "numba":
             if numba is None:
@@ -190,7 +189,7 @@ class Detector:
             raise TypeError(f"frames must be int16 ADC codes, not {f.dtype}")
         if f.ndim != 2 or f.shape[1] != self.n_channels:
             raise ValueError(f"frames must have shape (T, {self.n_channels}), not {f.shape}")
-        if self.pos or self.discard:
+        if self.pos:
             raise ValueError("the model is in the middle of a frame; use step() to finish it")
         out = []
         every = slice(0, self.n_channels)

@@ -148,24 +148,27 @@ def test_driver_over_pynq_bus(fake):
         bus.read32(8192)
 
 
-def test_samples_go_one_frame_per_transfer(fake):
+def test_samples_go_in_blocks_of_whole_frames(fake):
     bus = PynqBus("core.bit", N=8, K=4, F=2)
+    assert bus.frames_per_transfer == 1000          # 50 ms at 20 kHz
     drv = Driver(bus)
     samples = np.arange(-12, 12, dtype=np.int16).reshape(3, 8)
     drv.send_samples(samples)
     send = bus.dma.sendchannel
-    # Each frame is its own DMA transfer, so the DMA's TLAST marks each frame's last beat.
-    assert [e for e in fake.log if e[0] == "send"] == [
-        ("send", "transfer", 0, 16), ("send", "transfer", 16, 16), ("send", "transfer", 32, 16)]
-    assert send.sent == [samples[i].astype("<i2").tobytes() for i in range(3)]
-    # Several frames per transfer for a core that frames by count.
+    # One transfer: the DMA's TLAST falls on the last beat of the last frame.
+    assert [e for e in fake.log if e[0] == "send"] == [("send", "transfer", 0, 48)]
+    assert send.sent == [samples.astype("<i2").tobytes()]
     bus2 = PynqBus("core.bit", N=8, K=4, F=2, frames_per_transfer=2)
     bus2.send_samples(samples.view("<u4"))
     assert bus2.dma.sendchannel.sent == [samples[:2].tobytes(), samples[2:].tobytes()]
+    bus3 = PynqBus("core.bit", N=8, K=4, F=2, transfer_s=0.001, sample_rate_hz=1000)
+    assert bus3.frames_per_transfer == 1
+    bus3.send_samples(samples.view("<u4"))
+    assert bus3.dma.sendchannel.sent == [samples[i].tobytes() for i in range(3)]
 
 
 def test_send_timeout_reports_progress_and_recovers(fake):
-    bus = PynqBus("core.bit", N=8, K=4, F=2, send_timeout_s=0.01)
+    bus = PynqBus("core.bit", N=8, K=4, F=2, send_timeout_s=0.01, frames_per_transfer=1)
     send = bus.dma.sendchannel
     send.stalled = True                      # the core stops taking samples
     beats = np.zeros((3, 4), np.uint32)
@@ -205,6 +208,8 @@ def test_bad_arguments(fake):
         PynqBus()
     with pytest.raises(ValueError, match="frames_per_transfer"):
         PynqBus("core.bit", frames_per_transfer=0)
+    with pytest.raises(ValueError, match="transfer_s"):
+        PynqBus("core.bit", transfer_s=0)
     bus = PynqBus("core.bit", N=8, K=4, F=2)
     with pytest.raises(TypeError, match="uint32"):
         bus.send_samples(np.zeros((2, 4), np.int16))

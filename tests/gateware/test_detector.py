@@ -159,32 +159,40 @@ if cocotb is not None:
         assert got == {(1, c) for c in range(n) if on[c]} | {(1 + R, c) for c in range(n) if on[c] and even[c]}
 
     @cocotb.test()
-    async def framing_errors(dut):
-        """TLAST early and late: counted, resynchronised at the next TLAST, never misassigned afterwards."""
+    async def framing_by_count(dut):
+        """Frames by count, TLAST optional (DESIGN.md §3): none, consistent, and one mid-frame
+        (counted, the frame ends there, the next beat is channel 0 again)."""
         tb = DetectorTB(dut)
         n = tb.n
         nb = n // 2
         await tb.start(0)
         rng = np.random.default_rng(7)
         frames = spiking_frames(rng, 12, n, tb.thresholds, rate=0.2)
+        th, pol = np.array(tb.thresholds), np.array(tb.polarity)
+        side = np.where(pol == Polarity.POSITIVE.value, 1, -1)
+        frames[10, 0], frames[11, 0] = 0, side[0] * th[0]   # channel 0 crosses in frame 11
         beats, last = model.beats_from_frames(frames)
+        last[:] = False                       # no TLAST on frames 0-7 ...
+        last[9 * nb - 1] = True               # ... a consistent one on frame 8's last beat
         beats, last = list(beats), list(last)
-        # frame 2 ends early (drop its last beat's data, move TLAST one beat earlier) if it has 2+ beats
-        if nb >= 2:
-            i = 3 * nb - 1
-            del beats[i], last[i]
-            last[i - 1] = True
-        # frame 5 (after the deletion: index shifted) comes late: one extra beat without TLAST
-        j = (6 * nb - 1) - (1 if nb >= 2 else 0)
-        last[j] = False
-        beats.insert(j + 1, 0x7FFF7FFF)
-        last.insert(j + 1, True)
+        errors = 0
+        if nb >= 2:                           # a transfer cut in the middle of frame 10
+            cut = 10 * nb + nb // 2
+            del beats[cut:11 * nb], last[cut:11 * nb]
+            last[cut - 1] = True
+            errors = 1
         payloads = beat_payloads(np.array(beats, np.uint32), np.array(last))
         await tb.run_beats(payloads)
         det = tb.model(0)
-        tb.check_against(det, payloads)
-        assert int(dut.framing_errors.value) == det.framing_errors == (2 if nb >= 2 else 1)
-        assert int(dut.frames.value) == det.frames == 12
+        expected = tb.check_against(det, payloads)
+        assert int(dut.framing_errors.value) == det.framing_errors == errors
+        assert int(dut.frames.value) == det.frames == 12 == int(dut.frame.value)
+        # Independent truth for the whole frames before the cut: the frame-vectorised model.
+        rows = model.Detector(n, tb.thresholds, tb.polarity, 0).process(frames[:10])
+        assert [(f, c) for _, f, c in expected if f < 10] == [tuple(r) for r in rows.tolist()]
+        # After the resynchronising TLAST the first beat is channels 0 and 1 of frame 11.
+        if pol[0] != Polarity.OFF.value:
+            assert (11, 0) in {(f, c) for _, f, c in expected}
 
     @cocotb.test()
     async def all_channels_at_once(dut):
