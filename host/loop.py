@@ -929,7 +929,8 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
                         np.array(plog["writes"], np.int64), np.array(plog["bursting"], bool), np.array(plog["step"]),
                         np.array(plog["bus"]))
     reports = tuple(slow.reports[n] for n in names)
-    audit.append("end", t_s=n_blocks * B / fs, periods=len(plog["t_s"]), overruns=slow.overruns,
+    # No wall-clock figure goes into the audit log: same seed and settings, same chain (overruns are in timing()).
+    audit.append("end", t_s=n_blocks * B / fs, periods=len(plog["t_s"]),
                  writes=len(slow.writes), stopped={r.name: r.stopped for r in reports if r.stopped},
                  recording_sha256=recording.sha256 if recording is not None else None)
     return LoopResult(settings, fs, B, np.arange(n_blocks) * B / fs, rate, stims, theta, duty,

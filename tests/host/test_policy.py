@@ -311,3 +311,9 @@ def test_pair_update_equals_the_full_stdp_update_on_its_entries():
         m[pairs[:, 0], pairs[:, 1]] = True
         assert np.array_equal(full[m], part[m]) and np.array_equal(part[~m], w[~m])
         assert (full[m] != w[m]).sum() > 20
+
+
+def test_same_seed_same_audit_chain_and_summary():
+    a = _run(policies=[Dims()])[0]
+    b = _run(policies=[Dims()])[0]
+    assert a.audit.head == b.audit.head and a.summary() == b.summary()
