@@ -157,6 +157,9 @@ def test_closed_loop_gives_the_model_backends_words(standin, tmp_path):
     np.testing.assert_array_equal(light.words(), got.words)
 
 
+@pytest.mark.skipif(not __import__("bioloop.host.jit", fromlist=["ENABLED"]).ENABLED,
+                    reason="numba (the [culture] extra) is not installed: the culture's plain-Python "
+                           "path takes minutes here")
 def test_culture_in_the_loop_feels_the_rebuilt_light(standin, tmp_path):
     """Hardware in the loop: the culture on the CPU, its light rebuilt from the STIM words received."""
     from bioloop.boards.run import open_board, run_board
