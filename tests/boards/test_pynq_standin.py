@@ -106,7 +106,8 @@ def test_s2mm_overrun_is_an_error(standin, tmp_path):
 
 
 def test_send_timeout_when_the_core_stalls(standin, tmp_path):
-    bus = PynqBus(make_overlay(tmp_path / "ov") / "bioloop.bit", send_timeout_s=0.05, **CORE)
+    bus = PynqBus(make_overlay(tmp_path / "ov") / "bioloop.bit", send_timeout_s=0.05,
+                  frames_per_transfer=1, **CORE)
     drv = Driver(bus)                                 # not enabled: the core takes no beat
     with pytest.raises(BusTimeout, match="1 of 2 frames were handed"):
         drv.send_samples(np.zeros((2, 8), np.int16))
@@ -116,7 +117,7 @@ def test_send_timeout_when_the_core_stalls(standin, tmp_path):
 
 def test_transfers_keep_the_dma_s_alignment(standin, tmp_path):
     ov = make_overlay(tmp_path / "ov", core={"N": 2, "K": 1, "F": 1})
-    bus = PynqBus(ov / "bioloop.bit", N=2, K=1, F=1)
+    bus = PynqBus(ov / "bioloop.bit", N=2, K=1, F=1, frames_per_transfer=1)
     # one frame of N = 2 is 4 bytes: the second transfer would start off the 64-bit grid
     with pytest.raises(ValueError, match="8-byte boundary"):
         bus.send_samples(np.zeros((3, 1), np.uint32))
