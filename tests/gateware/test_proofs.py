@@ -1,6 +1,6 @@
 """Formal proofs of the gateware (bioloop.sim.proofs.CATALOGUE), each with a mutant that must fail.
 
-Small sizes (seconds to a minute each); the default sizes are out of reach for now (docs/verification.md).
+Small sizes here (seconds each); the default sizes that finish run under BIOLOOP_LONG=1 (make test-long).
 See docs/verification.md for what is proved, at which sizes, and what is only tested.
 """
 
@@ -14,6 +14,7 @@ pytestmark = pytest.mark.skipif(bool(tools_available()),
                                        "(pip install 'bioloop[formal]')")
 
 SMALL = [p for p in CATALOGUE if p.size == "small"]
+DEFAULT = [p for p in CATALOGUE if p.size == "default"]
 
 
 def _check(proof, tmp_path):
@@ -36,6 +37,12 @@ def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
     # A real counterexample from reset (not only an unreachable induction state), with its source line and trace.
     assert base, mutant.describe()
     assert base[0].source.rsplit(":", 1)[1].isdigit() and base[0].step is not None and base[0].trace.is_file()
+
+
+@pytest.mark.long   # default sizes: BIOLOOP_LONG=1 (make test-long), see tests/conftest.py
+@pytest.mark.parametrize("proof", DEFAULT, ids=lambda p: p.name)
+def test_default_size_proof_holds(proof, tmp_path):
+    _check(proof, tmp_path)
 
 
 def test_attach_reaches_the_block_inside_a_mutant():
