@@ -1,6 +1,6 @@
 """AEREncoder: spike vector in, 64-bit AER words out, round-robin, nothing lost silently."""
 
-from amaranth import Array, C, Cat, Module, Mux, Signal, Value
+from amaranth import Array, C, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,15 +13,32 @@ __all__ = ["AEREncoder", "lowest_set"]
 
 
 def lowest_set(m: Module, vector: Value, name: str) -> tuple[Signal, Signal]:
-    """Index of the lowest set bit of ``vector`` and whether any bit is set (log-depth tree)."""
+    """Index of the lowest set bit of ``vector`` and whether any bit is set.
+
+    A tree of 2:1 choices, log2(width) levels deep, with no carry chain: each node keeps the
+    lower half's index if the lower half has a set bit, else the upper half's (issue 14)."""
     width = len(vector)
     bits = max(1, (width - 1).bit_length())
-    onehot = Signal(width, name=f"{name}_onehot")
-    m.d.comb += onehot.eq(vector & (~vector + 1))
+    nodes = [(vector[i], Const(0, 0)) for i in range(width)]      # (any set, index within)
+    level = 0
+    while len(nodes) > 1:
+        nxt = []
+        for j in range(0, len(nodes), 2):
+            if j + 1 == len(nodes):
+                lo_any, lo_idx = nodes[j]
+                nxt.append((lo_any, Cat(lo_idx, Const(0, 1))))
+                continue
+            (lo_any, lo_idx), (hi_any, hi_idx) = nodes[j], nodes[j + 1]
+            any_ = Signal(name=f"{name}_any{level}_{j // 2}")
+            idx = Signal(level + 1, name=f"{name}_idx{level}_{j // 2}")
+            m.d.comb += [any_.eq(lo_any | hi_any),
+                         idx.eq(Mux(lo_any, Cat(lo_idx, Const(0, 1)), Cat(hi_idx, Const(1, 1))))]
+            nxt.append((any_, idx))
+        nodes = nxt
+        level += 1
     index = Signal(bits, name=f"{name}_index")
-    for b in range(bits):
-        m.d.comb += index[b].eq(Cat(onehot[i] for i in range(width) if (i >> b) & 1).any())
-    return index, vector.any()
+    m.d.comb += index.eq(nodes[0][1])
+    return index, nodes[0][0]
 
 
 class AEREncoder(wiring.Component):
@@ -122,8 +139,8 @@ class AEREncoder(wiring.Component):
         # Round-robin over pending | new spikes | overflow report.
         req = Signal(nreq)
         m.d.comb += req.eq(Cat(pending | new, lost_pending != 0))
-        mask = Signal(nreq)
-        m.d.comb += mask.eq(~((C(1, nreq + 1) << ptr) - 1)[:nreq])
+        mask = Signal(nreq)                   # requesters at or above the pointer (no carry chain)
+        m.d.comb += mask.eq(Cat(ptr <= i for i in range(nreq)))
         hi_idx, hi_any = lowest_set(m, req & mask, "rr_hi")
         lo_idx, lo_any = lowest_set(m, req, "rr_lo")
         grant_idx = Signal(ptr_bits)
@@ -175,14 +192,18 @@ class AEREncoder(wiring.Component):
                     m.d.sync += [word.type.eq(AERType.SPIKE), word.address.eq(grant_idx),
                                  word.timestamp.eq(granted_ts)]
 
+        # The losses of a cycle (a popcount over 2n bits) are registered before they are added:
+        # they join lost_pending, and the counter, one cycle later.
+        lost_new = Signal(range(2 * n + 1))
+        m.d.sync += lost_new.eq(n_lost)
         top = (1 << ADDRESS_BITS) - 1
         base = Mux(reported, 0, lost_pending)
         total = Signal(ADDRESS_BITS + 2)
-        m.d.comb += total.eq(base + n_lost)
-        m.d.sync += lost_pending.eq(Mux(total > top, top, total))
+        m.d.comb += total.eq(base + lost_new)
+        m.d.sync += lost_pending.eq(Mux(total[ADDRESS_BITS:].any(), top, total))
 
         count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)
-        count_saturating(m, self.lost, n_lost, self.clear)
+        count_saturating(m, self.lost, lost_new, self.clear)
 
         # Formal only: account for the attached observer's spikes in flight (docs/verification.md).
         observer = self.formal_observer
@@ -193,7 +214,7 @@ class AEREncoder(wiring.Component):
             m.d.comb += [
                 Assert(~self.aer.valid | (word.type == AERType.SPIKE) | (word.type == AERType.OVERFLOW),
                        "the encoder holds a word that is neither SPIKE nor OVERFLOW"),
-                Assert(observer.in_flight == sum(pending[a] for a in range(n)) + lost_pending + held,
-                       "spikes in flight are not all pending, unreported losses or the held word"),
+                Assert(observer.in_flight == sum(pending[a] for a in range(n)) + lost_pending + lost_new + held,
+                       "spikes in flight are not all pending, unreported (or just registered) losses or the held word"),
             ]
         return m

@@ -30,6 +30,7 @@ from .aer_path import AERPath
 from .csr import AXI4LiteSignature, CSRBank
 from .layouts import sample_stream
 from .stim_path import StimPath
+from bioloop.host.models.core_budget import check_core_budget, min_frame_cycles
 
 __all__ = ["Core", "AEROutBeat", "PROBE_OFFSET", "LATENCY_BITS"]
 
@@ -63,6 +64,29 @@ class Core(wiring.Component):
         Safety's elaboration-time window and hard limits (cycles, cycles,
         cycles per window, lanes); the CSRs can only tighten them.
         ``safety_pulse_bits`` is fixed at 20.
+    stim_cadence : {"sweep", "cycle"}
+        The StimUnit's cadence (default "sweep": accumulators and pulse counters
+        in a memory, leaked and counted down by a sequencer after each frame;
+        the Core then holds a frame's last beat while that sequencer runs, so a
+        frame lasts at least ``min_frame_cycles`` = K + 2 cycles; "cycle": the
+        original block, no minimum).
+    lanes_cadence : {"sweep", "cycle"}
+        StochasticLanes' cadence (default "sweep": states and codes in
+        memories, one lane compared and stepped per cycle, each bit held S
+        cycles; "cycle": every lane every cycle; ``lane_mode="shared"``
+        needs "cycle").
+    homeo_cadence : {"sweep", "cycle"}
+        Homeostasis' cadence (default "sweep": spikes counted per recording
+        channel in memory banks, lane tables in memories; "cycle": the
+        original per-lane counters).
+    sample_rate_hz : float
+        The acquisition's frame rate (default 20,000): a parameter set that
+        cannot take a frame in FCLK_HZ / sample_rate_hz cycles, or whose
+        memories do not fit the xc7z020, is refused with the numbers
+        (:mod:`bioloop.host.models.core_budget`).
+    safety_cadence : {"sweep", "cycle"}
+        Safety's cadence (default "sweep": per-lane counters in a memory, one
+        lane visited per cycle; "cycle": the original per-cycle block).
 
     Members
     -------
@@ -84,7 +108,12 @@ class Core(wiring.Component):
                  seed0: int = 0xACE1, lane_mode: str = "independent", pulse_init: int = 20,
                  theta_init: int = THETA_INIT, fifo_depth: int = 16, duty_window: int = 1_000_000,
                  limit_pulse: int = 500_000, limit_duty: int | None = None,
-                 limit_lanes: int | None = None):
+                 limit_lanes: int | None = None, safety_cadence: str = "sweep",
+                 stim_cadence: str = "sweep", homeo_cadence: str = "sweep",
+                 lanes_cadence: str = "sweep", sample_rate_hz: float = 20_000):
+        self.frame_cycles = check_core_budget(n_channels, n_lanes, fanout, sample_rate_hz=sample_rate_hz,
+                                              stim_cadence=stim_cadence)
+        self.min_frame_cycles = min_frame_cycles(n_lanes, stim_cadence)
         self.regmap = RegisterMap(n_channels, n_lanes, fanout)
         self.bank = CSRBank(self.regmap)
         self.aer_path = AERPath(n_channels, fanout)
@@ -92,14 +121,19 @@ class Core(wiring.Component):
                                   theta_init=theta_init, pulse_bits=16, pulse_init=pulse_init,
                                   fifo_depth=fifo_depth, safety_pulse_bits=20,
                                   duty_window=duty_window, limit_pulse=limit_pulse,
-                                  limit_duty=limit_duty, limit_lanes=limit_lanes)
+                                  limit_duty=limit_duty, limit_lanes=limit_lanes,
+                                  safety_cadence=safety_cadence, stim_cadence=stim_cadence,
+                                  homeo_cadence=homeo_cadence, n_channels=n_channels,
+                                  lanes_cadence=lanes_cadence)
         self.n_channels, self.n_lanes, self.fanout = n_channels, n_lanes, fanout
         self.params = dict(seed0=seed0, lane_mode=lane_mode, pulse_init=pulse_init,
                            theta_init=theta_init, fifo_depth=fifo_depth,
                            duty_window=self.stim_path.safety.duty_window,
                            limit_pulse=self.stim_path.safety.limit_pulse,
                            limit_duty=self.stim_path.safety.limit_duty,
-                           limit_lanes=self.stim_path.safety.limit_lanes)
+                           limit_lanes=self.stim_path.safety.limit_lanes,
+                           safety_cadence=safety_cadence, stim_cadence=stim_cadence,
+                           homeo_cadence=homeo_cadence, lanes_cadence=lanes_cadence)
         super().__init__({
             "s_axil": In(AXI4LiteSignature(self.regmap.addr_width)),
             "samples": In(sample_stream()),
@@ -124,13 +158,27 @@ class Core(wiring.Component):
         return m
 
     def _samples_in(self, m: Module) -> None:
-        """Samples into the AER path, gated by ``control.enable``; its configuration and tables."""
-        bank, ap = self.bank, self.aer_path
-        # ---- samples in: gated by control.enable
+        """Samples into the AER path, gated by ``control.enable``; its configuration and tables.
+        A frame's last beat waits while the StimUnit's per-frame sweep runs or is about to start
+        (the minimum frame period)."""
+        bank, ap, sp = self.bank, self.aer_path, self.stim_path
+        hold = Signal()
+        if sp.stim_unit.cadence == "sweep":
+            # The offered beat ends a frame by count or by TLAST, as the Detector decides: keep
+            # its beat position (reset with the AER path, restarted at every frame end).
+            nb = self.n_channels // 2
+            pos = Signal(range(max(2, nb)))
+            with m.If(bank.soft_reset | ap.frame_end):
+                m.d.sync += pos.eq(0)
+            with m.Elif(ap.samples.valid & ap.samples.ready):
+                m.d.sync += pos.eq(pos + 1)
+            ends = Signal()
+            m.d.comb += [ends.eq(self.samples.payload.last | (pos == nb - 1)),
+                         hold.eq(ends & (sp.sweep_busy | ap.frame_tick))]
         m.d.comb += [
             ap.samples.payload.eq(self.samples.payload),
-            ap.samples.valid.eq(self.samples.valid & bank.enable),
-            self.samples.ready.eq(ap.samples.ready & bank.enable),
+            ap.samples.valid.eq(self.samples.valid & bank.enable & ~hold),
+            self.samples.ready.eq(ap.samples.ready & bank.enable & ~hold),
             ap.refractory.eq(bank.refractory),
             ap.source.eq(bank.aer_source),
             ap.clear.eq(0),
@@ -197,21 +245,28 @@ class Core(wiring.Component):
         # ---- counters: increments from stream handshakes, strobes and counter deltas
         cnt = bank.count
         deltas = {}
-        for name in ("framing_errors", "detections", "unmapped", "lost"):
-            prev = Signal(32, name=f"prev_{name}")
-            cur = getattr(ap, name)
+        # A block counter grows by at most 1 (framing errors, unmapped), 2 (detections) or
+        # 2N + 1 (encoder losses) per cycle, so its per-cycle delta is exact in that many low bits:
+        # no 32-bit subtraction on the path.
+        for name, most in (("framing_errors", 1), ("detections", 2), ("unmapped", 1),
+                           ("lost", 2 * self.n_channels + 1)):
+            width = most.bit_length() + 1
+            prev = Signal(width, name=f"prev_{name}")
+            cur = getattr(ap, name)[:width]
             m.d.sync += prev.eq(cur)
             with m.If(soft):
                 m.d.sync += prev.eq(0)
-            deltas[name] = (cur - prev)[:32]
+            deltas[name] = (cur - prev)[:width]
         lost_due = Signal(33)         # encoder losses (and lost STIM words) not yet counted
         lost_total = Signal(34)
         lost_inc = Signal(2)
+        big = Signal()
         m.d.comb += [
             lost_total.eq(lost_due + deltas["lost"] + sp.stim_lost),
-            lost_inc.eq(Mux(lost_total > 3, 3, lost_total)),
+            big.eq(lost_total[2:].any()),                 # > 3, without a compare chain
+            lost_inc.eq(Mux(big, 3, lost_total[:2])),
         ]
-        m.d.sync += lost_due.eq(lost_total - lost_inc)
+        m.d.sync += lost_due.eq(Mux(big, lost_total - 3, 0))
         m.d.comb += [
             cnt.frames.eq(ap.frame_end),
             cnt.framing_errors.eq(deltas["framing_errors"] != 0),
@@ -224,7 +279,8 @@ class Core(wiring.Component):
             cnt.safety_clamps.eq(sp.clamp_pulse | sp.clamp_duty | sp.clamp_lanes),
         ]
         m.d.sync += bank.theta_value.eq(sp.theta[bank.theta_select])
-        m.d.comb += bank.safety_duty_window.eq(sp.safety.duty_window)
+        m.d.comb += [bank.safety_duty_window.eq(sp.safety.duty_window),
+                     bank.min_frame_cycles.eq(self.min_frame_cycles)]
 
     def _latency_probe(self, m: Module) -> None:
         """The latency probe (DESIGN.md §5, §6)."""

@@ -12,7 +12,7 @@ def count_saturating(m: Module, counter: Signal, inc, clear) -> None:
     m.d.comb += total.eq(counter + inc)
     with m.If(clear):
         m.d.sync += counter.eq(0)
-    with m.Elif(total > top):
+    with m.Elif(total[len(counter):].any()):        # a carry out: no wide compare
         m.d.sync += counter.eq(top)
     with m.Else():
         m.d.sync += counter.eq(total)

@@ -7,7 +7,7 @@ Bit-exact with :class:`bioloop.host.models.homeostasis.Homeostasis` (its
 from __future__ import annotations
 
 from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
@@ -15,7 +15,12 @@ from bioloop.gateware.layouts import ADDRESS_BITS, AERType, WritePort, aer_strea
 from bioloop.host.layouts import (HOMEO_COUNT_BITS, HOMEO_GAIN_BITS, HOMEO_SHIFT_BITS, HOMEO_TARGET_BITS,
                                   HOMEO_WINDOW_BITS, THETA_INIT, THETA_MAX, THETA_MIN)
 
-__all__ = ["Homeostasis", "COUNT_BITS", "TARGET_BITS", "GAIN_BITS", "SHIFT_BITS", "WINDOW_BITS"]
+__all__ = ["Homeostasis", "COUNT_BITS", "TARGET_BITS", "GAIN_BITS", "SHIFT_BITS", "WINDOW_BITS",
+           "CADENCES"]
+
+#: ``"sweep"``: per-channel counts and the lane tables in memories (default); ``"cycle"``:
+#: the original block, per-lane counts and tables in flip-flops.
+CADENCES = ("sweep", "cycle")
 
 # The widths of the contract (bioloop.host.layouts), under the names this block uses.
 COUNT_BITS = HOMEO_COUNT_BITS
@@ -38,6 +43,20 @@ class Homeostasis(wiring.Component):
     raises ``overrun`` and its counts carry into the next window. Windows
     must therefore last at least K + 4 cycles.
 
+    That is the ``"cycle"`` cadence (the original block: per-lane sources,
+    counts and targets in flip-flops, K address compares per SPIKE word).
+    The ``"sweep"`` cadence (default) counts spikes per *recording channel*
+    in two memory banks of N counts (one counts while the other is read and
+    then cleared) and keeps the sources and targets in memories: lane i
+    reads its source at c + 1 + i, that channel's count at c + 2 + i and is
+    written at c + 6 + i after a close at edge c; then the read bank is
+    cleared in N cycles, so an update is busy for K + max(5, N) cycles. A
+    lane's count is the count of the channel its source names *when the
+    update reads it*; a source >= N counts nothing. The tables live in
+    memories initialised at configuration (a reset does not restore them);
+    after a reset both count banks are cleared in N cycles, during which
+    ``busy`` is high and SPIKE words are not counted.
+
     Parameters
     ----------
     n_lanes : int
@@ -51,6 +70,10 @@ class Homeostasis(wiring.Component):
     target, gain, shift : int
         Reset values of every lane's c*, and of g and s (default 0: θ does not
         move until the host writes constants from ``homeostasis_constants``).
+    n_channels : int
+        N, the recording channels counted in the sweep cadence (default 64).
+    cadence : {"sweep", "cycle"}
+        See above.
 
     Members
     -------
@@ -85,8 +108,14 @@ class Homeostasis(wiring.Component):
     @validated
     def __init__(self, n_lanes: int = 64, window_frames: int = 3000, theta_init: int = THETA_INIT,
                  theta_min: int = THETA_MIN, theta_max: int = THETA_MAX, target: int = 0, gain: int = 0,
-                 shift: int = 0):
+                 shift: int = 0, n_channels: int = 64, cadence: str = "sweep"):
         self.n_lanes = check_lanes(n_lanes)
+        self.n_channels = check_uint("n_channels", n_channels, 13, minimum=1)
+        if n_channels > 4096:
+            raise ValueError(f"n_channels must be in 1..4096, not {n_channels}")
+        if cadence not in CADENCES:
+            raise ValueError(f"cadence must be one of {CADENCES}, not {cadence!r}")
+        self.cadence = cadence
         check_uint("window_frames", window_frames, WINDOW_BITS)
         check_uint("theta_init", theta_init, 16)
         check_uint("theta_min", theta_min, 16)
@@ -118,71 +147,22 @@ class Homeostasis(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         K = self.n_lanes
-        cmax = (1 << COUNT_BITS) - 1
-
         theta = [Signal(16, init=self.theta_init, name=f"theta{k}") for k in range(K)]
-        src = [Signal(ADDRESS_BITS, init=k % (1 << ADDRESS_BITS), name=f"src{k}") for k in range(K)]
-        count = [Signal(COUNT_BITS, name=f"count{k}") for k in range(K)]
-        snap = Array(Signal(COUNT_BITS, name=f"snap{k}") for k in range(K))
-        target = Array(Signal(TARGET_BITS, init=self.target_init, name=f"target{k}") for k in range(K))
         for k in range(K):
             m.d.comb += self.theta[k].eq(theta[k])
-
-        for port, table in ((self.src_wr, src), (self.target_wr, target)):
-            with m.If(port.en):
-                for k in range(K):
-                    with m.If(port.addr == k):
-                        m.d.sync += table[k].eq(port.data)
-
-        # Counting: every word accepted; each lane compares the address with its source.
-        m.d.comb += self.spikes.ready.eq(1)
-        spike = Signal()
-        m.d.comb += spike.eq(self.spikes.valid & (self.spikes.payload.type == AERType.SPIKE))
-        count_next = []
-        for k in range(K):
-            hit = spike & (self.spikes.payload.address == src[k])
-            nxt = Signal(COUNT_BITS, name=f"count_next{k}")
-            m.d.comb += nxt.eq(Mux(hit & (count[k] != cmax), count[k] + 1, count[k]))
-            count_next.append(nxt)
-
         # Windows of W frame ticks.
         frames = Signal(WINDOW_BITS)
         close = Signal()
         m.d.comb += close.eq(self.frame_tick & (frames == (self.window - 1)[:WINDOW_BITS]))
         with m.If(self.frame_tick):
             m.d.sync += frames.eq(Mux(close, 0, frames + 1))
-
-        # Update pipeline: lane index → diff → product → delta → θ write.
-        running = Signal()
-        index = Signal(range(K))
-        v1, v2, v3 = Signal(), Signal(), Signal()
-        lane1, lane2, lane3 = Signal(range(K)), Signal(range(K)), Signal(range(K))
-        diff1 = Signal(signed(TARGET_BITS + 1))
-        prod2 = Signal(signed(TARGET_BITS + 1 + GAIN_BITS + 1))
-        delta3 = Signal(signed(TARGET_BITS + 1 + GAIN_BITS + 1))
-        busy = Signal()
-        m.d.comb += [busy.eq(running | v1 | v2 | v3), self.busy.eq(busy)]
-
-        m.d.sync += [self.window_done.eq(0), self.overrun.eq(0)]
-        with m.If(close & ~busy):
-            m.d.sync += [running.eq(1), index.eq(0), self.window_done.eq(1)]
-            for k in range(K):
-                m.d.sync += [snap[k].eq(count_next[k]), count[k].eq(0)]
-        with m.Else():
-            m.d.sync += self.overrun.eq(close)
-            for k in range(K):
-                m.d.sync += count[k].eq(count_next[k])
-
-        with m.If(running):
-            m.d.sync += index.eq(index + 1)
-            with m.If(index == K - 1):
-                m.d.sync += running.eq(0)
-        m.d.sync += [
-            v1.eq(running), lane1.eq(index),
-            diff1.eq((snap[index] << 8) - target[index]),
-            v2.eq(v1), lane2.eq(lane1), prod2.eq(diff1 * self.gain),
-            v3.eq(v2), lane3.eq(lane2), delta3.eq(prod2 >> self.shift),
-        ]
+        m.d.comb += self.spikes.ready.eq(1)
+        spike = Signal()
+        m.d.comb += spike.eq(self.spikes.valid & (self.spikes.payload.type == AERType.SPIKE))
+        if self.cadence == "cycle":
+            lane3, v3, delta3 = self._per_lane(m, close, spike)
+        else:
+            lane3, v3, delta3 = self._sweep(m, close, spike)
 
         # Write stage: θ + Δ, clamp (max with θ_min first, then min with θ_max).
         theta_arr = Array(theta)
@@ -200,3 +180,151 @@ class Homeostasis(wiring.Component):
             with m.Elif(v3 & self.enable & (lane3 == k)):
                 m.d.sync += theta[k].eq(new)
         return m
+
+    def _update_tail(self, m, v, lane, diff):
+        """diff → product (g) → delta (>> s): returns (lane, valid, delta) of the write stage."""
+        K = self.n_lanes
+        v2, v3 = Signal(), Signal()
+        lane2, lane3 = Signal(range(K)), Signal(range(K))
+        prod2 = Signal(signed(TARGET_BITS + 1 + GAIN_BITS + 1))
+        delta3 = Signal(signed(TARGET_BITS + 1 + GAIN_BITS + 1))
+        m.d.sync += [
+            v2.eq(v), lane2.eq(lane), prod2.eq(diff * self.gain),
+            v3.eq(v2), lane3.eq(lane2), delta3.eq(prod2 >> self.shift),
+        ]
+        return lane3, v3, delta3, (v2, v3)
+
+    def _per_lane(self, m, close, spike):
+        """The original cadence: per-lane sources, counts, snapshots and targets in flip-flops;
+        every lane compares each SPIKE word's address with its source."""
+        K = self.n_lanes
+        cmax = (1 << COUNT_BITS) - 1
+        src = [Signal(ADDRESS_BITS, init=k % (1 << ADDRESS_BITS), name=f"src{k}") for k in range(K)]
+        count = [Signal(COUNT_BITS, name=f"count{k}") for k in range(K)]
+        snap = Array(Signal(COUNT_BITS, name=f"snap{k}") for k in range(K))
+        target = Array(Signal(TARGET_BITS, init=self.target_init, name=f"target{k}") for k in range(K))
+        for port, table in ((self.src_wr, src), (self.target_wr, target)):
+            with m.If(port.en):
+                for k in range(K):
+                    with m.If(port.addr == k):
+                        m.d.sync += table[k].eq(port.data)
+        count_next = []
+        for k in range(K):
+            hit = spike & (self.spikes.payload.address == src[k])
+            nxt = Signal(COUNT_BITS, name=f"count_next{k}")
+            m.d.comb += nxt.eq(Mux(hit & (count[k] != cmax), count[k] + 1, count[k]))
+            count_next.append(nxt)
+
+        # Update pipeline: lane index → diff → product → delta → θ write.
+        running = Signal()
+        index = Signal(range(K))
+        v1 = Signal()
+        lane1 = Signal(range(K))
+        diff1 = Signal(signed(TARGET_BITS + 1))
+        m.d.sync += [v1.eq(running), lane1.eq(index), diff1.eq((snap[index] << 8) - target[index])]
+        lane3, v3, delta3, tail = self._update_tail(m, v1, lane1, diff1)
+        busy = Signal()
+        m.d.comb += [busy.eq(running | v1 | tail[0] | tail[1]), self.busy.eq(busy)]
+
+        m.d.sync += [self.window_done.eq(0), self.overrun.eq(0)]
+        with m.If(close & ~busy):
+            m.d.sync += [running.eq(1), index.eq(0), self.window_done.eq(1)]
+            for k in range(K):
+                m.d.sync += [snap[k].eq(count_next[k]), count[k].eq(0)]
+        with m.Else():
+            m.d.sync += self.overrun.eq(close)
+            for k in range(K):
+                m.d.sync += count[k].eq(count_next[k])
+        with m.If(running):
+            m.d.sync += index.eq(index + 1)
+            with m.If(index == K - 1):
+                m.d.sync += running.eq(0)
+        return lane3, v3, delta3
+
+    def _sweep(self, m, close, spike):
+        """The sweep cadence: spikes counted per recording channel in two memory banks (one
+        counts while the other is read by the update and then cleared); sources and targets
+        in memories read by the update, one lane per cycle."""
+        K, N = self.n_lanes, self.n_channels
+        cmax = (1 << COUNT_BITS) - 1
+        aw, cw = max(1, (K - 1).bit_length()), max(1, (N - 1).bit_length())
+        m.submodules.sources = sources = memory.Memory(
+            shape=ADDRESS_BITS, depth=K, init=[k % (1 << ADDRESS_BITS) for k in range(K)])
+        m.submodules.targets = targets = memory.Memory(shape=TARGET_BITS, depth=K,
+                                                       init=[self.target_init] * K)
+        for mem, port in ((sources, self.src_wr), (targets, self.target_wr)):
+            wp = mem.write_port()
+            m.d.comb += [wp.addr.eq(port.addr), wp.data.eq(port.data), wp.en.eq(port.en & (port.addr < K))]
+        # Not transparent: a table write is seen from the edge after it (as the models apply it).
+        src_rd = sources.read_port()
+        tgt_rd = targets.read_port()
+        banks = []
+        for b in range(2):
+            mem = memory.Memory(shape=COUNT_BITS, depth=N, init=[])
+            m.submodules[f"counts{b}"] = mem
+            wp = mem.write_port()
+            banks.append((wp, mem.read_port(transparent_for=(wp,)), mem.read_port()))
+
+        # Counting: the word taken at edge n reads its channel's count and writes it + 1 at n + 1.
+        bank = Signal()                                   # the bank that counts
+        addr = self.spikes.payload.address
+        c_valid, c_bank, c_addr = Signal(), Signal(), Signal(cw)
+        # After a reset both banks are cleared in N cycles (memories keep their contents over a
+        # reset); words in those cycles are not counted.
+        rclear = Signal(init=1)
+        rclr = Signal(range(N))
+        with m.If(rclear):
+            m.d.sync += rclr.eq(rclr + 1)
+            with m.If(rclr == N - 1):
+                m.d.sync += rclear.eq(0)
+        m.d.sync += [c_valid.eq(spike & (addr < N) & ~rclear), c_bank.eq(bank), c_addr.eq(addr[:cw])]
+        c_data = Signal(COUNT_BITS)
+        m.d.comb += c_data.eq(Mux(c_bank, banks[1][1].data, banks[0][1].data))
+
+        # Update: lane i's source read at c + 1 + i, its count at c + 2 + i, written at c + 6 + i.
+        running = Signal()
+        clearing = Signal()
+        index = Signal(range(K))
+        clr = Signal(range(N))
+        v1, v2 = Signal(), Signal()
+        lane1, lane2 = Signal(range(K)), Signal(range(K))
+        ok2 = Signal()
+        tgt2 = Signal(TARGET_BITS)
+        m.d.comb += [src_rd.addr.eq(index), tgt_rd.addr.eq(index)]
+        m.d.sync += [v1.eq(running), lane1.eq(index),
+                     v2.eq(v1), lane2.eq(lane1), tgt2.eq(tgt_rd.data), ok2.eq(src_rd.data < N)]
+        old = ~bank                                       # the bank being read and cleared
+        u_data = Signal(COUNT_BITS)
+        m.d.comb += u_data.eq(Mux(ok2, Mux(old, banks[1][2].data, banks[0][2].data), 0))
+        v3s = Signal()
+        lane3s = Signal(range(K))
+        diff3 = Signal(signed(TARGET_BITS + 1))
+        m.d.sync += [v3s.eq(v2), lane3s.eq(lane2), diff3.eq((u_data << 8) - tgt2)]
+        lane3, v3, delta3, tail = self._update_tail(m, v3s, lane3s, diff3)
+        for b, (wp, rd_count, rd_update) in enumerate(banks):
+            m.d.comb += [rd_count.addr.eq(addr[:cw]), rd_update.addr.eq(src_rd.data[:cw])]
+            with m.If(c_valid & (c_bank == b)):
+                m.d.comb += [wp.addr.eq(c_addr), wp.en.eq(1),
+                             wp.data.eq(Mux(c_data == cmax, c_data, c_data + 1))]
+            with m.Elif(clearing & (old == b)):
+                m.d.comb += [wp.addr.eq(clr), wp.en.eq(1), wp.data.eq(0)]
+            with m.Elif(rclear):
+                m.d.comb += [wp.addr.eq(rclr), wp.en.eq(1), wp.data.eq(0)]
+        busy = Signal()
+        m.d.comb += [busy.eq(running | clearing | rclear | v1 | v2 | v3s | tail[0] | tail[1]),
+                     self.busy.eq(busy)]
+
+        m.d.sync += [self.window_done.eq(0), self.overrun.eq(0)]
+        with m.If(close & ~busy):
+            m.d.sync += [running.eq(1), index.eq(0), bank.eq(~bank), self.window_done.eq(1)]
+        with m.Else():
+            m.d.sync += self.overrun.eq(close)
+        with m.If(running):
+            m.d.sync += index.eq(index + 1)
+            with m.If(index == K - 1):
+                m.d.sync += [running.eq(0), clearing.eq(1), clr.eq(0)]
+        with m.If(clearing):
+            m.d.sync += clr.eq(clr + 1)
+            with m.If(clr == N - 1):
+                m.d.sync += clearing.eq(0)
+        return lane3, v3, delta3

@@ -25,7 +25,8 @@ _FORWARD = {
     "lanes": ("code_wr",),
     "homeostasis": ("theta_wr", "src_wr", "target_wr", "window", "gain", "shift", "theta_min",
                     "theta_max", "enable", "busy", "window_done", "overrun"),
-    "stim_unit": ("leak_shift", "source", "pulse_wr", "fire", "fire_lane", "stim_lost", "bad_lane"),
+    "stim_unit": ("leak_shift", "source", "pulse_wr", "fire", "fire_lane", "stim_lost", "bad_lane",
+                  "sweep_busy", "tick_lost"),
     "safety": ("max_pulse", "max_duty", "max_lanes", "clamp_pulse", "clamp_duty", "clamp_lanes"),
 }
 
@@ -41,15 +42,19 @@ class StimPath(wiring.Component):
     ----------
     n_lanes : int
         K (default 64).
-    seed0, lane_mode, code_init
-        As :class:`StochasticLanes` (defaults 0xACE1, "independent", 0).
-    window_frames, theta_init
-        As :class:`Homeostasis` (defaults 3000, 256).
-    pulse_bits, pulse_init, fifo_depth
-        As :class:`StimUnit` (defaults 16, 20 frames, 16).
-    safety_pulse_bits, duty_window, limit_pulse, limit_duty, limit_lanes
-        As :class:`Safety`'s ``pulse_bits``, ... (defaults 20, 1_000_000 cycles,
-        500_000 cycles, duty_window // 2, K).
+    seed0, lane_mode, code_init, lanes_cadence
+        As :class:`StochasticLanes`'s ``seed0``, ``mode``, ``code_init``, ``cadence``
+        (defaults 0xACE1, "independent", 0, "sweep").
+    window_frames, theta_init, n_channels, homeo_cadence
+        As :class:`Homeostasis`'s ``window_frames``, ..., ``cadence`` (defaults 3000, 256, 64,
+        "sweep"; N is the number of recording channels the sweep cadence counts).
+    pulse_bits, pulse_init, fifo_depth, stim_cadence
+        As :class:`StimUnit`'s ``pulse_bits``, ..., ``cadence`` (defaults 16, 20 frames, 16,
+        "sweep").
+    safety_pulse_bits, duty_window, limit_pulse, limit_duty, limit_lanes, safety_cadence
+        As :class:`Safety`'s ``pulse_bits``, ..., ``cadence`` (defaults 20, 1_000_000 cycles,
+        500_000 cycles, duty_window // 2, K, "sweep"). The StimUnit's fire strobe admits
+        the firing lane in Safety's sweep cadence.
 
     Members
     -------
@@ -73,7 +78,7 @@ class StimPath(wiring.Component):
     ``window``, ``gain``, ``shift``, ``theta_min``, ``theta_max``,
     ``enable``, ``busy``, ``window_done``, ``overrun`` (Homeostasis);
     ``leak_shift``, ``source``, ``pulse_wr``, ``fire``, ``fire_lane``,
-    ``stim_lost``, ``bad_lane`` (StimUnit); ``max_pulse``, ``max_duty``,
+    ``stim_lost``, ``bad_lane``, ``sweep_busy``, ``tick_lost`` (StimUnit); ``max_pulse``, ``max_duty``,
     ``max_lanes``, ``clamp_pulse``, ``clamp_duty``, ``clamp_lanes`` (Safety).
     """
 
@@ -82,14 +87,19 @@ class StimPath(wiring.Component):
                  code_init: int = 0, window_frames: int = 3000, theta_init: int = THETA_INIT,
                  pulse_bits: int = 16, pulse_init: int = 20, fifo_depth: int = 16,
                  safety_pulse_bits: int = 20, duty_window: int = 1_000_000, limit_pulse: int = 500_000,
-                 limit_duty: int | None = None, limit_lanes: int | None = None):
+                 limit_duty: int | None = None, limit_lanes: int | None = None,
+                 safety_cadence: str = "sweep", stim_cadence: str = "sweep",
+                 homeo_cadence: str = "sweep", n_channels: int = 64, lanes_cadence: str = "sweep"):
         # Each block validates its own parameters.
-        self.lanes = StochasticLanes(n_lanes, seed0=seed0, mode=lane_mode, code_init=code_init)
-        self.homeostasis = Homeostasis(n_lanes, window_frames=window_frames, theta_init=theta_init)
+        self.lanes = StochasticLanes(n_lanes, seed0=seed0, mode=lane_mode, code_init=code_init,
+                                     cadence=lanes_cadence)
+        self.homeostasis = Homeostasis(n_lanes, window_frames=window_frames, theta_init=theta_init,
+                                       n_channels=n_channels, cadence=homeo_cadence)
         self.stim_unit = StimUnit(n_lanes, pulse_bits=pulse_bits, pulse_init=pulse_init,
-                                  fifo_depth=fifo_depth)
+                                  fifo_depth=fifo_depth, cadence=stim_cadence)
         self.safety = Safety(n_lanes, pulse_bits=safety_pulse_bits, duty_window=duty_window,
-                             limit_pulse=limit_pulse, limit_duty=limit_duty, limit_lanes=limit_lanes)
+                             limit_pulse=limit_pulse, limit_duty=limit_duty, limit_lanes=limit_lanes,
+                             cadence=safety_cadence)
         self.n_lanes = n_lanes
         members = {
             "routed": In(routed_stream()),
@@ -124,6 +134,8 @@ class StimPath(wiring.Component):
             self.theta.eq(homeo.theta),
             safety.pulse.eq(unit.pulse),
             safety.bits.eq(lanes.bits),
+            safety.fire.eq(unit.fire),
+            safety.fire_lane.eq(unit.fire_lane),
             self.led.eq(safety.led),
         ]
         for block, names in _FORWARD.items():

@@ -8,7 +8,7 @@ the arithmetic; the cycle timing is documented there and in
 from __future__ import annotations
 
 from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
@@ -17,7 +17,18 @@ from bioloop.gateware.layouts import (
     routed_stream,
 )
 
-__all__ = ["StimUnit"]
+__all__ = ["StimUnit", "CADENCES", "min_frame_cycles"]
+
+#: ``"sweep"``: accumulators and pulse counters in a memory, leaked and counted down one lane
+#: per cycle after each frame tick (the default); ``"cycle"``: in flip-flops, all lanes at the
+#: tick (the original block).
+CADENCES = ("sweep", "cycle")
+
+
+def min_frame_cycles(n_lanes: int) -> int:
+    """Cycles between the last beats of two frames (TLAST handshakes) that never wait for the
+    StimUnit's sweep when no routed entry arrives during it: K + 2 (docs/stim_path.md)."""
+    return n_lanes + 2
 
 _INT16_MIN, _INT16_MAX = -(1 << 15), (1 << 15) - 1
 
@@ -44,6 +55,19 @@ class StimUnit(wiring.Component):
     of STIM words lost since the last OVERFLOW word, saturating at 2^20 − 1)
     is queued, so the host sees every loss.
 
+    Cadence (an elaboration parameter): ``"sweep"`` (default) keeps the
+    accumulators, pulse counters and pulse lengths in memories; the leak and
+    the countdown of a frame tick are applied by a sequencer, lane i at the
+    edge m + 2 + i after a tick sampled at edge m, plus one edge for every
+    entry integrated meanwhile (entries are never stalled: the sweep yields
+    the memory to them). So a pulse of L frames lasts from the fire to the
+    L-th following sweep visit of its lane. A tick that arrives while a sweep
+    is running is queued (one; a second raises ``tick_lost``); the Core holds
+    a frame's last beat until the sweep is done (``sweep_busy``), which makes a
+    frame last at least :func:`min_frame_cycles` (K + 2) cycles. ``"cycle"``:
+    the original block, every lane in flip-flops, leaked and counted down at
+    the tick (described above).
+
     Parameters
     ----------
     n_lanes : int
@@ -54,6 +78,8 @@ class StimUnit(wiring.Component):
         Reset pulse length of every lane in frames (default 20 = 1 ms at 20 kHz).
     fifo_depth : int
         STIM word FIFO depth (default 16).
+    cadence : {"sweep", "cycle"}
+        See above.
 
     Members
     -------
@@ -80,11 +106,16 @@ class StimUnit(wiring.Component):
         Strobe: lane ``fire_lane`` fired in this cycle (its pulse is visible next cycle).
     stim_lost : Out(1), bad_lane : Out(1)
         Strobes for the counters.
+    sweep_busy : Out(1)
+        Sweep cadence: a frame tick's sweep is running or queued (0 in the cycle cadence).
+    tick_lost : Out(1)
+        Strobe: a frame tick arrived while a sweep ran and another was queued; its leak and
+        countdown are lost (never in the Core, which holds the frame's last beat instead).
     """
 
     @validated
     def __init__(self, n_lanes: int = 64, pulse_bits: int = 16, pulse_init: int = 20,
-                 fifo_depth: int = 16):
+                 fifo_depth: int = 16, cadence: str = "sweep"):
         self.n_lanes = check_lanes(n_lanes)
         if isinstance(pulse_bits, bool) or not isinstance(pulse_bits, int):
             raise TypeError(f"pulse_bits must be an int, not {pulse_bits!r}")
@@ -97,6 +128,11 @@ class StimUnit(wiring.Component):
         if not 2 <= fifo_depth <= 4096:
             raise ValueError(f"fifo_depth must be in 2..4096, not {fifo_depth}")
         self.fifo_depth = fifo_depth
+        if cadence not in CADENCES:
+            raise ValueError(f"cadence must be one of {CADENCES}, not {cadence!r}")
+        self.cadence = cadence
+        #: Fewest cycles between two frame ticks that never wait for the sweep (without entries).
+        self.min_frame_cycles = min_frame_cycles(n_lanes) if cadence == "sweep" else 1
         super().__init__({
             "routed": In(routed_stream()),
             "frame_tick": In(1),
@@ -111,12 +147,66 @@ class StimUnit(wiring.Component):
             "fire_lane": Out(LANE_BITS),
             "stim_lost": Out(1),
             "bad_lane": Out(1),
+            "sweep_busy": Out(1),
+            "tick_lost": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         K = self.n_lanes
 
+        # Stage 1: register the accepted entry, the tick and the frame number.
+        ready = Signal(init=0)
+        m.d.sync += ready.eq(1)                       # 0 only in the reset cycle
+        m.d.comb += self.routed.ready.eq(ready)
+        accept = Signal()
+        m.d.comb += accept.eq(self.routed.valid & ready)
+        s1_valid = Signal()
+        s1_target = Signal(LANE_BITS)
+        s1_weight = Signal(signed(16))
+        s1_tick = Signal()
+        s1_frame = Signal(TIMESTAMP_BITS)
+        m.d.sync += [
+            s1_valid.eq(accept),
+            s1_target.eq(self.routed.payload.target),
+            s1_weight.eq(self.routed.payload.weight),
+            s1_tick.eq(self.frame_tick),
+            s1_frame.eq(self.frame),
+        ]
+
+        # Stage 2: integrate and fire.
+        in_range = Signal()
+        m.d.comb += in_range.eq(s1_target < K)
+        lane = Signal(range(K))
+        m.d.comb += lane.eq(s1_target)
+        theta = Signal(16)
+        m.d.comb += theta.eq(Array(self.theta[k] for k in range(K))[lane])
+        acc_now = Signal(signed(16))
+        total = Signal(signed(17))
+        sat = Signal(signed(16))
+        fired = Signal()
+        integrated = Signal(signed(16))
+        m.d.comb += [
+            total.eq(acc_now + s1_weight),
+            sat.eq(Mux(total > _INT16_MAX, _INT16_MAX, Mux(total < _INT16_MIN, _INT16_MIN, total))),
+            fired.eq(s1_valid & in_range & (sat >= theta)),
+            integrated.eq(Mux(fired, sat - theta, sat)),
+        ]
+        if self.cadence == "cycle":
+            self._lanes_per_cycle(m, lane, s1_valid, in_range, s1_tick, acc_now, fired, integrated)
+        else:
+            self._lanes_sweep(m, lane, accept, s1_valid, in_range, acc_now, fired, integrated)
+        m.d.sync += [
+            self.fire.eq(fired), self.fire_lane.eq(s1_target),
+            self.bad_lane.eq(s1_valid & ~in_range),
+        ]
+        self._stim_words(m, fired, s1_target, s1_frame)
+        return m
+
+    def _lanes_per_cycle(self, m, lane, s1_valid, in_range, s1_tick, acc_now, fired, integrated):
+        """The original cadence: every lane's accumulator and pulse counter in flip-flops; a
+        tick leaks every lane and counts every pulse down in the same cycle."""
+        K = self.n_lanes
         acc = [Signal(signed(16), name=f"acc{k}") for k in range(K)]
         remaining = [Signal(self.pulse_bits, name=f"remaining{k}") for k in range(K)]
         length = [Signal(self.pulse_bits, init=self.pulse_init, name=f"length{k}") for k in range(K)]
@@ -124,43 +214,7 @@ class StimUnit(wiring.Component):
             for k in range(K):
                 with m.If(self.pulse_wr.addr == k):
                     m.d.sync += length[k].eq(self.pulse_wr.data)
-
-        # Stage 1: register the accepted entry, the tick and the frame number.
-        ready = Signal(init=0)
-        m.d.sync += ready.eq(1)                       # 0 only in the reset cycle
-        m.d.comb += self.routed.ready.eq(ready)
-        s1_valid = Signal()
-        s1_target = Signal(LANE_BITS)
-        s1_weight = Signal(signed(16))
-        s1_tick = Signal()
-        s1_frame = Signal(TIMESTAMP_BITS)
-        m.d.sync += [
-            s1_valid.eq(self.routed.valid & ready),
-            s1_target.eq(self.routed.payload.target),
-            s1_weight.eq(self.routed.payload.weight),
-            s1_tick.eq(self.frame_tick),
-            s1_frame.eq(self.frame),
-        ]
-
-        # Stage 2: integrate, fire, leak.
-        in_range = Signal()
-        m.d.comb += in_range.eq(s1_target < K)
-        lane = Signal(range(K))
-        m.d.comb += lane.eq(s1_target)
-        theta = Signal(16)
-        m.d.comb += theta.eq(Array(self.theta[k] for k in range(K))[lane])
-        total = Signal(signed(17))
-        sat = Signal(signed(16))
-        m.d.comb += [
-            total.eq(Array(acc)[lane] + s1_weight),
-            sat.eq(Mux(total > _INT16_MAX, _INT16_MAX, Mux(total < _INT16_MIN, _INT16_MIN, total))),
-        ]
-        fired = Signal()
-        integrated = Signal(signed(16))
-        m.d.comb += [
-            fired.eq(s1_valid & in_range & (sat >= theta)),
-            integrated.eq(Mux(fired, sat - theta, sat)),
-        ]
+        m.d.comb += acc_now.eq(Array(acc)[lane])
         for k in range(K):
             base = Signal(signed(16), name=f"base{k}")
             m.d.comb += base.eq(Mux(s1_valid & in_range & (lane == k), integrated, acc[k]))
@@ -173,12 +227,74 @@ class StimUnit(wiring.Component):
             with m.Elif(s1_tick & (remaining[k] != 0)):
                 m.d.sync += remaining[k].eq(remaining[k] - 1)
             m.d.comb += self.pulse[k].eq(remaining[k] != 0)
-        m.d.sync += [
-            self.fire.eq(fired), self.fire_lane.eq(s1_target),
-            self.bad_lane.eq(s1_valid & ~in_range),
-        ]
 
-        # STIM words through a FIFO; losses become an OVERFLOW word.
+    def _lanes_sweep(self, m, lane, accept, s1_valid, in_range, acc_now, fired, integrated):
+        """The sweep cadence: accumulators and pulse counters in a memory; after each frame
+        tick a sequencer leaks and counts down one lane per cycle, yielding the memory to
+        routed entries (which are never stalled)."""
+        K = self.n_lanes
+        abits = max(1, (K - 1).bit_length())
+        word = data.StructLayout({"acc": signed(16), "remaining": self.pulse_bits})
+        m.submodules.lane_state = state = memory.Memory(shape=word, depth=K, init=[])
+        m.submodules.lengths = lengths = memory.Memory(shape=self.pulse_bits, depth=K,
+                                                        init=[self.pulse_init] * K)
+        wp = state.write_port()
+        rd_entry = state.read_port(transparent_for=(wp,))
+        rd_sweep = state.read_port(transparent_for=(wp,))
+        len_wp = lengths.write_port()
+        len_rd = lengths.read_port(transparent_for=(len_wp,))
+        m.d.comb += [
+            len_wp.addr.eq(self.pulse_wr.addr), len_wp.data.eq(self.pulse_wr.data),
+            len_wp.en.eq(self.pulse_wr.en & (self.pulse_wr.addr < K)),
+            rd_entry.addr.eq(self.routed.payload.target[:abits]),
+            len_rd.addr.eq(self.routed.payload.target[:abits]),
+            acc_now.eq(rd_entry.data.acc),
+        ]
+        env = Signal(K)                                 # the pulse envelopes
+        m.d.comb += self.pulse.eq(env)
+
+        # The sweep: a tick sampled at edge m reads lane i at edge m + 1 + i + (entries taken
+        # meanwhile) and writes it one edge later. An entry taken at an edge holds the sweep
+        # there, so the write port serves one of them per edge.
+        busy = Signal()
+        again = Signal()                                # a tick arrived while busy
+        ptr = Signal(abits)
+        issue = Signal()
+        last = Signal()
+        m.d.comb += [issue.eq(busy & ~accept), last.eq(issue & (ptr == K - 1)),
+                     rd_sweep.addr.eq(ptr)]
+        sw_valid = Signal()
+        sw_lane = Signal(abits)
+        m.d.sync += [sw_valid.eq(issue), sw_lane.eq(ptr), self.tick_lost.eq(0)]
+        with m.If(self.frame_tick & (~busy | last)):
+            m.d.sync += [busy.eq(1), ptr.eq(0)]
+        with m.Elif(self.frame_tick):
+            m.d.sync += [again.eq(1), self.tick_lost.eq(again)]
+            with m.If(issue):
+                m.d.sync += ptr.eq(ptr + 1)
+        with m.Elif(last):
+            m.d.sync += [busy.eq(again), ptr.eq(0), again.eq(0)]
+        with m.Elif(issue):
+            m.d.sync += ptr.eq(ptr + 1)
+        m.d.comb += self.sweep_busy.eq(busy)
+
+        cur = rd_sweep.data
+        leaked = Signal(signed(16))
+        m.d.comb += leaked.eq(Mux(self.leak_shift != 0, cur.acc - (cur.acc >> self.leak_shift), cur.acc))
+        countdown = Signal(self.pulse_bits)
+        m.d.comb += countdown.eq(Mux(cur.remaining != 0, cur.remaining - 1, 0))
+        with m.If(sw_valid):
+            m.d.comb += [wp.addr.eq(sw_lane), wp.en.eq(1), wp.data.acc.eq(leaked),
+                         wp.data.remaining.eq(countdown)]
+            m.d.sync += env.bit_select(sw_lane, 1).eq(countdown != 0)
+        with m.Elif(s1_valid & in_range):
+            m.d.comb += [wp.addr.eq(lane), wp.en.eq(1), wp.data.acc.eq(integrated),
+                         wp.data.remaining.eq(Mux(fired, len_rd.data, rd_entry.data.remaining))]
+            with m.If(fired):
+                m.d.sync += env.bit_select(lane, 1).eq(len_rd.data != 0)
+
+    def _stim_words(self, m, fired, s1_target, s1_frame):
+        """STIM words through a FIFO; losses become an OVERFLOW word."""
         m.submodules.fifo = queue = fifo.SyncFIFOBuffered(width=AERWord.size, depth=self.fifo_depth)
         lost = Signal(ADDRESS_BITS)
         stim_word = Signal(AERWord)
@@ -204,4 +320,3 @@ class StimUnit(wiring.Component):
             self.stim.payload.eq(queue.r_data),
             queue.r_en.eq(self.stim.ready),
         ]
-        return m

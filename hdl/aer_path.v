@@ -709,9 +709,6 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign \$61  = s1_valid ? hits : 2'h0;
   assign \$62  = s1_pos * 2'h2;
   assign \$63  = \$61  << \$62 ;
-  assign \$64  = frames_next > 32'd4294967295;
-  assign \$65  = framing_errors_next > 32'd4294967295;
-  assign \$66  = detections_next > 32'd4294967295;
   always @(posedge clk)
     frame_tick <= \$67 ;
   always @(posedge clk)
@@ -973,229 +970,232 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
+  assign \$64  = frames_next[32];
+  assign \$65  = framing_errors_next[32];
+  assign \$66  = detections_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
 module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, aer__valid, aer__payload, words, lost, source);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
-  wire [65:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire [2:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [2:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire \$10 ;
+  wire [64:0] \$100 ;
+  wire [64:0] \$101 ;
+  wire [64:0] \$102 ;
+  wire [64:0] \$103 ;
+  wire [64:0] \$104 ;
+  wire [64:0] \$105 ;
+  wire [64:0] \$106 ;
+  wire [64:0] \$107 ;
+  wire [64:0] \$108 ;
+  wire [64:0] \$109 ;
   wire \$11 ;
-  wire [2:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [2:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire [2:0] \$118 ;
-  wire \$119 ;
+  wire [64:0] \$110 ;
+  wire [64:0] \$111 ;
+  wire [64:0] \$112 ;
+  wire [64:0] \$113 ;
+  wire [64:0] \$114 ;
+  wire [64:0] \$115 ;
+  wire [64:0] \$116 ;
+  wire [64:0] \$117 ;
+  wire [64:0] \$118 ;
+  wire [64:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [2:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire [2:0] \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [64:0] \$120 ;
+  wire [64:0] \$121 ;
+  wire [64:0] \$122 ;
+  wire [64:0] \$123 ;
+  wire [64:0] \$124 ;
+  wire [64:0] \$125 ;
+  wire [64:0] \$126 ;
+  wire [64:0] \$127 ;
+  wire [64:0] \$128 ;
+  wire [64:0] \$129 ;
   wire \$13 ;
-  wire [2:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [2:0] \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire [2:0] \$138 ;
-  wire \$139 ;
+  wire [64:0] \$130 ;
+  wire [64:0] \$131 ;
+  wire [64:0] \$132 ;
+  wire [64:0] \$133 ;
+  wire [64:0] \$134 ;
+  wire [64:0] \$135 ;
+  wire [64:0] \$136 ;
+  wire [64:0] \$137 ;
+  wire [64:0] \$138 ;
+  wire [64:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire [2:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [2:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [64:0] \$140 ;
+  wire [64:0] \$141 ;
+  wire [64:0] \$142 ;
+  wire [64:0] \$143 ;
+  wire [64:0] \$144 ;
+  wire [64:0] \$145 ;
+  wire [64:0] \$146 ;
+  wire [64:0] \$147 ;
+  wire [64:0] \$148 ;
+  wire [64:0] \$149 ;
   wire \$15 ;
-  wire [2:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire [2:0] \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [2:0] \$158 ;
-  wire \$159 ;
+  wire [64:0] \$150 ;
+  wire [64:0] \$151 ;
+  wire [64:0] \$152 ;
+  wire [64:0] \$153 ;
+  wire [64:0] \$154 ;
+  wire [64:0] \$155 ;
+  wire [64:0] \$156 ;
+  wire [64:0] \$157 ;
+  wire [64:0] \$158 ;
+  wire [64:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [2:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [2:0] \$166 ;
+  wire [64:0] \$160 ;
+  wire [64:0] \$161 ;
+  wire [64:0] \$162 ;
+  wire [64:0] \$163 ;
+  wire [64:0] \$164 ;
+  wire [64:0] \$165 ;
+  wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [190:0] \$168 ;
+  wire [190:0] \$169 ;
   wire \$17 ;
-  wire [2:0] \$170 ;
-  wire \$171 ;
+  wire [63:0] \$170 ;
+  wire [63:0] \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire [2:0] \$174 ;
+  wire [2:0] \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire [2:0] \$178 ;
+  wire [2:0] \$177 ;
+  wire \$178 ;
   wire \$179 ;
-  wire [64:0] \$18 ;
+  wire \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire [2:0] \$182 ;
+  wire [2:0] \$181 ;
+  wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire [2:0] \$186 ;
+  wire [2:0] \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire \$189 ;
-  wire [65:0] \$19 ;
-  wire [2:0] \$190 ;
+  wire [2:0] \$189 ;
+  wire \$19 ;
+  wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire [2:0] \$194 ;
+  wire [2:0] \$193 ;
+  wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
-  wire [2:0] \$198 ;
+  wire [2:0] \$197 ;
+  wire \$198 ;
   wire \$199 ;
   wire [63:0] \$2 ;
-  wire [65:0] \$20 ;
+  wire \$20 ;
   wire \$200 ;
-  wire \$201 ;
-  wire [2:0] \$202 ;
+  wire [2:0] \$201 ;
+  wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire \$205 ;
-  wire [2:0] \$206 ;
+  wire [2:0] \$205 ;
+  wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [2:0] \$209 ;
   wire \$21 ;
-  wire [2:0] \$210 ;
+  wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire [2:0] \$214 ;
+  wire [2:0] \$213 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire [2:0] \$218 ;
+  wire [2:0] \$217 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$221 ;
-  wire [2:0] \$222 ;
+  wire [2:0] \$221 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
-  wire [2:0] \$226 ;
+  wire [2:0] \$225 ;
+  wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [2:0] \$229 ;
   wire \$23 ;
-  wire [2:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire [2:0] \$234 ;
+  wire [2:0] \$233 ;
+  wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
-  wire [2:0] \$238 ;
+  wire [2:0] \$237 ;
+  wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire \$241 ;
-  wire [2:0] \$242 ;
+  wire [2:0] \$241 ;
+  wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire [2:0] \$246 ;
+  wire [2:0] \$245 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [2:0] \$249 ;
   wire \$25 ;
-  wire [2:0] \$250 ;
+  wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire [2:0] \$254 ;
+  wire [2:0] \$253 ;
+  wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire [2:0] \$258 ;
+  wire [2:0] \$257 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
-  wire [2:0] \$262 ;
+  wire [2:0] \$261 ;
+  wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire \$265 ;
-  wire [2:0] \$266 ;
+  wire [2:0] \$265 ;
+  wire \$266 ;
   wire \$267 ;
   wire \$268 ;
-  wire \$269 ;
+  wire [2:0] \$269 ;
   wire \$27 ;
-  wire [2:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire \$273 ;
-  wire [2:0] \$274 ;
+  wire [2:0] \$273 ;
+  wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire \$277 ;
-  wire [2:0] \$278 ;
+  wire [2:0] \$277 ;
+  wire \$278 ;
   wire \$279 ;
-  wire [64:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
-  wire [2:0] \$282 ;
+  wire [2:0] \$281 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire \$285 ;
-  wire [2:0] \$286 ;
+  wire [2:0] \$285 ;
+  wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire \$289 ;
+  wire [2:0] \$289 ;
   wire \$29 ;
-  wire [2:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [63:0] \$293 ;
-  wire [63:0] \$294 ;
-  wire [63:0] \$295 ;
+  wire [2:0] \$293 ;
+  wire \$294 ;
+  wire \$295 ;
   wire \$296 ;
   wire [2:0] \$297 ;
   wire \$298 ;
@@ -1234,7 +1234,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire \$327 ;
   wire \$328 ;
   wire [2:0] \$329 ;
-  wire [190:0] \$33 ;
+  wire \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
@@ -1245,7 +1245,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire [2:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [190:0] \$34 ;
+  wire \$34 ;
   wire \$340 ;
   wire [2:0] \$341 ;
   wire \$342 ;
@@ -1256,7 +1256,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire \$347 ;
   wire \$348 ;
   wire [2:0] \$349 ;
-  wire [63:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -1267,7 +1267,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire [2:0] \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [63:0] \$36 ;
+  wire \$36 ;
   wire \$360 ;
   wire [2:0] \$361 ;
   wire \$362 ;
@@ -1289,7 +1289,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire [2:0] \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [2:0] \$38 ;
+  wire \$38 ;
   wire \$380 ;
   wire [2:0] \$381 ;
   wire \$382 ;
@@ -1311,7 +1311,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire [2:0] \$397 ;
   wire \$398 ;
   wire \$399 ;
-  wire [192:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
   wire \$400 ;
   wire [2:0] \$401 ;
@@ -1334,7 +1334,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire [2:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire [2:0] \$42 ;
+  wire \$42 ;
   wire \$420 ;
   wire [2:0] \$421 ;
   wire \$422 ;
@@ -1343,418 +1343,551 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire [2:0] \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire \$428 ;
-  wire [2:0] \$429 ;
+  wire [63:0] \$428 ;
+  wire [63:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
+  wire [63:0] \$430 ;
   wire \$431 ;
-  wire \$432 ;
-  wire [2:0] \$433 ;
+  wire [2:0] \$432 ;
+  wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire \$436 ;
-  wire [2:0] \$437 ;
+  wire [2:0] \$436 ;
+  wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire [2:0] \$441 ;
+  wire [2:0] \$440 ;
+  wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire \$444 ;
-  wire [2:0] \$445 ;
+  wire [2:0] \$444 ;
+  wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire \$448 ;
-  wire [2:0] \$449 ;
+  wire [2:0] \$448 ;
+  wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
-  wire [2:0] \$453 ;
+  wire [2:0] \$452 ;
+  wire \$453 ;
   wire \$454 ;
   wire \$455 ;
-  wire \$456 ;
-  wire [2:0] \$457 ;
+  wire [2:0] \$456 ;
+  wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire [2:0] \$46 ;
-  wire \$460 ;
-  wire [2:0] \$461 ;
+  wire \$46 ;
+  wire [2:0] \$460 ;
+  wire \$461 ;
   wire \$462 ;
   wire \$463 ;
-  wire \$464 ;
-  wire [2:0] \$465 ;
+  wire [2:0] \$464 ;
+  wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire [2:0] \$469 ;
+  wire [2:0] \$468 ;
+  wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire \$472 ;
-  wire [2:0] \$473 ;
+  wire [2:0] \$472 ;
+  wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire \$476 ;
-  wire [2:0] \$477 ;
+  wire [2:0] \$476 ;
+  wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire [2:0] \$481 ;
+  wire [2:0] \$480 ;
+  wire \$481 ;
   wire \$482 ;
   wire \$483 ;
-  wire \$484 ;
-  wire [2:0] \$485 ;
+  wire [2:0] \$484 ;
+  wire \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire \$488 ;
-  wire [2:0] \$489 ;
+  wire [2:0] \$488 ;
+  wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire \$492 ;
-  wire [2:0] \$493 ;
+  wire [2:0] \$492 ;
+  wire \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire \$496 ;
-  wire [2:0] \$497 ;
+  wire [2:0] \$496 ;
+  wire \$497 ;
   wire \$498 ;
   wire \$499 ;
-  wire [193:0] \$5 ;
-  wire [2:0] \$50 ;
-  wire \$500 ;
-  wire [2:0] \$501 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire [2:0] \$500 ;
+  wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire \$504 ;
-  wire [2:0] \$505 ;
+  wire [2:0] \$504 ;
+  wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire \$508 ;
-  wire [2:0] \$509 ;
+  wire [2:0] \$508 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire \$512 ;
-  wire [2:0] \$513 ;
+  wire [2:0] \$512 ;
+  wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire \$516 ;
-  wire [2:0] \$517 ;
+  wire [2:0] \$516 ;
+  wire \$517 ;
   wire \$518 ;
   wire \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire [2:0] \$521 ;
+  wire [2:0] \$520 ;
+  wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire \$524 ;
-  wire [2:0] \$525 ;
+  wire [2:0] \$524 ;
+  wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire \$528 ;
-  wire [2:0] \$529 ;
+  wire [2:0] \$528 ;
+  wire \$529 ;
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
-  wire \$532 ;
-  wire [2:0] \$533 ;
+  wire [2:0] \$532 ;
+  wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire \$536 ;
-  wire [2:0] \$537 ;
+  wire [2:0] \$536 ;
+  wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire [2:0] \$54 ;
-  wire \$540 ;
-  wire [2:0] \$541 ;
+  wire \$54 ;
+  wire [2:0] \$540 ;
+  wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire \$544 ;
-  wire [2:0] \$545 ;
+  wire [2:0] \$544 ;
+  wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire \$548 ;
-  wire [2:0] \$549 ;
+  wire [2:0] \$548 ;
+  wire \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
-  wire [63:0] \$552 ;
-  wire [63:0] \$553 ;
-  wire [63:0] \$554 ;
-  wire [63:0] \$555 ;
-  wire [63:0] \$556 ;
-  wire [1:0] \$557 ;
-  wire [2:0] \$558 ;
-  wire [1:0] \$559 ;
+  wire [2:0] \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire [2:0] \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [3:0] \$560 ;
-  wire [1:0] \$561 ;
-  wire [4:0] \$562 ;
-  wire [1:0] \$563 ;
-  wire [5:0] \$564 ;
-  wire [1:0] \$565 ;
-  wire [6:0] \$566 ;
-  wire [1:0] \$567 ;
-  wire [7:0] \$568 ;
-  wire [1:0] \$569 ;
+  wire [2:0] \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire [2:0] \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire [2:0] \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  wire [8:0] \$570 ;
-  wire [1:0] \$571 ;
-  wire [9:0] \$572 ;
-  wire [1:0] \$573 ;
-  wire [10:0] \$574 ;
-  wire [1:0] \$575 ;
-  wire [11:0] \$576 ;
-  wire [1:0] \$577 ;
-  wire [12:0] \$578 ;
-  wire [1:0] \$579 ;
-  wire [2:0] \$58 ;
-  wire [13:0] \$580 ;
-  wire [1:0] \$581 ;
-  wire [14:0] \$582 ;
-  wire [1:0] \$583 ;
-  wire [15:0] \$584 ;
-  wire [1:0] \$585 ;
-  wire [16:0] \$586 ;
-  wire [1:0] \$587 ;
-  wire [17:0] \$588 ;
-  wire [1:0] \$589 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire [2:0] \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire [2:0] \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire [2:0] \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire [2:0] \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire [2:0] \$588 ;
+  wire \$589 ;
   wire \$59 ;
-  wire [18:0] \$590 ;
-  wire [1:0] \$591 ;
-  wire [19:0] \$592 ;
-  wire [1:0] \$593 ;
-  wire [20:0] \$594 ;
-  wire [1:0] \$595 ;
-  wire [21:0] \$596 ;
-  wire [1:0] \$597 ;
-  wire [22:0] \$598 ;
-  wire [1:0] \$599 ;
-  wire [64:0] \$6 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire [2:0] \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire [2:0] \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
+  wire \$6 ;
   wire \$60 ;
-  wire [23:0] \$600 ;
-  wire [1:0] \$601 ;
-  wire [24:0] \$602 ;
-  wire [1:0] \$603 ;
-  wire [25:0] \$604 ;
-  wire [1:0] \$605 ;
-  wire [26:0] \$606 ;
-  wire [1:0] \$607 ;
-  wire [27:0] \$608 ;
-  wire [1:0] \$609 ;
+  wire [2:0] \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire [2:0] \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire [2:0] \$608 ;
+  wire \$609 ;
   wire \$61 ;
-  wire [28:0] \$610 ;
-  wire [1:0] \$611 ;
-  wire [29:0] \$612 ;
-  wire [1:0] \$613 ;
-  wire [30:0] \$614 ;
-  wire [1:0] \$615 ;
-  wire [31:0] \$616 ;
-  wire [1:0] \$617 ;
-  wire [32:0] \$618 ;
-  wire [1:0] \$619 ;
-  wire [2:0] \$62 ;
-  wire [33:0] \$620 ;
-  wire [1:0] \$621 ;
-  wire [34:0] \$622 ;
-  wire [1:0] \$623 ;
-  wire [35:0] \$624 ;
-  wire [1:0] \$625 ;
-  wire [36:0] \$626 ;
-  wire [1:0] \$627 ;
-  wire [37:0] \$628 ;
-  wire [1:0] \$629 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire [2:0] \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire [2:0] \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire [2:0] \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire [2:0] \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire [2:0] \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire [38:0] \$630 ;
-  wire [1:0] \$631 ;
-  wire [39:0] \$632 ;
-  wire [1:0] \$633 ;
-  wire [40:0] \$634 ;
-  wire [1:0] \$635 ;
-  wire [41:0] \$636 ;
-  wire [1:0] \$637 ;
-  wire [42:0] \$638 ;
-  wire [1:0] \$639 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire [2:0] \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire [2:0] \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
-  wire [43:0] \$640 ;
-  wire [1:0] \$641 ;
-  wire [44:0] \$642 ;
-  wire [1:0] \$643 ;
-  wire [45:0] \$644 ;
-  wire [1:0] \$645 ;
-  wire [46:0] \$646 ;
-  wire [1:0] \$647 ;
-  wire [47:0] \$648 ;
-  wire [1:0] \$649 ;
+  wire [2:0] \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire [2:0] \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire [2:0] \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  wire [48:0] \$650 ;
-  wire [1:0] \$651 ;
-  wire [49:0] \$652 ;
-  wire [1:0] \$653 ;
-  wire [50:0] \$654 ;
-  wire [1:0] \$655 ;
-  wire [51:0] \$656 ;
-  wire [1:0] \$657 ;
-  wire [52:0] \$658 ;
-  wire [1:0] \$659 ;
-  wire [2:0] \$66 ;
-  wire [53:0] \$660 ;
-  wire [1:0] \$661 ;
-  wire [54:0] \$662 ;
-  wire [1:0] \$663 ;
-  wire [55:0] \$664 ;
-  wire [1:0] \$665 ;
-  wire [56:0] \$666 ;
-  wire [1:0] \$667 ;
-  wire [57:0] \$668 ;
-  wire [1:0] \$669 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire [2:0] \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire [2:0] \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire [2:0] \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire [2:0] \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire [2:0] \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  wire [58:0] \$670 ;
-  wire [1:0] \$671 ;
-  wire [59:0] \$672 ;
-  wire [1:0] \$673 ;
-  wire [60:0] \$674 ;
-  wire [1:0] \$675 ;
-  wire [61:0] \$676 ;
-  wire [1:0] \$677 ;
-  wire [62:0] \$678 ;
-  wire [1:0] \$679 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire [2:0] \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire [2:0] \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  wire [63:0] \$680 ;
-  wire [1:0] \$681 ;
-  wire [64:0] \$682 ;
-  wire [1:0] \$683 ;
-  wire [65:0] \$684 ;
-  wire [63:0] \$685 ;
+  wire [2:0] \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire [2:0] \$684 ;
+  wire \$685 ;
   wire \$686 ;
-  reg [15:0] \$687 ;
-  wire [32:0] \$688 ;
-  wire [32:0] \$689 ;
-  wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire [19:0] \$692 ;
-  wire [20:0] \$693 ;
-  wire \$694 ;
-  wire [63:0] \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire [7:0] \$699 ;
-  wire [64:0] \$7 ;
-  wire [2:0] \$70 ;
-  wire [7:0] \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire [21:0] \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  reg [1:0] \$706 ;
-  reg [63:0] \$707 ;
-  reg [15:0] \$708 ;
-  reg [15:0] \$709 ;
-  wire \$71 ;
-  reg [15:0] \$710 ;
-  reg [15:0] \$711 ;
-  reg [15:0] \$712 ;
-  reg [15:0] \$713 ;
-  reg [15:0] \$714 ;
-  reg [15:0] \$715 ;
-  reg [15:0] \$716 ;
-  reg [15:0] \$717 ;
-  reg [15:0] \$718 ;
-  reg [15:0] \$719 ;
-  wire \$72 ;
-  reg [15:0] \$720 ;
-  reg [15:0] \$721 ;
-  reg [15:0] \$722 ;
-  reg [15:0] \$723 ;
-  reg [15:0] \$724 ;
-  reg [15:0] \$725 ;
-  reg [15:0] \$726 ;
-  reg [15:0] \$727 ;
-  reg [15:0] \$728 ;
-  reg [15:0] \$729 ;
-  wire \$73 ;
-  reg [15:0] \$730 ;
-  reg [15:0] \$731 ;
-  reg [15:0] \$732 ;
-  reg [15:0] \$733 ;
-  reg [15:0] \$734 ;
-  reg [15:0] \$735 ;
-  reg [15:0] \$736 ;
-  reg [15:0] \$737 ;
-  reg [15:0] \$738 ;
-  reg [15:0] \$739 ;
-  wire [2:0] \$74 ;
-  reg [15:0] \$740 ;
-  reg [15:0] \$741 ;
-  reg [15:0] \$742 ;
-  reg [15:0] \$743 ;
-  reg [15:0] \$744 ;
-  reg [15:0] \$745 ;
-  reg [15:0] \$746 ;
-  reg [15:0] \$747 ;
-  reg [15:0] \$748 ;
-  reg [15:0] \$749 ;
-  wire \$75 ;
-  reg [15:0] \$750 ;
-  reg [15:0] \$751 ;
-  reg [15:0] \$752 ;
-  reg [15:0] \$753 ;
-  reg [15:0] \$754 ;
-  reg [15:0] \$755 ;
-  reg [15:0] \$756 ;
-  reg [15:0] \$757 ;
-  reg [15:0] \$758 ;
-  reg [15:0] \$759 ;
-  wire \$76 ;
-  reg [15:0] \$760 ;
-  reg [15:0] \$761 ;
-  reg [15:0] \$762 ;
-  reg [15:0] \$763 ;
-  reg [15:0] \$764 ;
-  reg [15:0] \$765 ;
-  reg [15:0] \$766 ;
-  reg [15:0] \$767 ;
-  reg [15:0] \$768 ;
-  reg [15:0] \$769 ;
-  wire \$77 ;
-  reg [15:0] \$770 ;
-  reg [15:0] \$771 ;
-  reg \$772 ;
-  reg [63:0] \$773 ;
-  reg [6:0] \$774 ;
-  reg [19:0] \$775 ;
-  reg [31:0] \$776 ;
-  reg [31:0] \$777 ;
-  wire [2:0] \$78 ;
-  wire \$79 ;
-  wire [64:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [2:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire [2:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire [65:0] \$9 ;
-  wire [2:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [2:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire [2:0] \$98 ;
-  wire \$99 ;
+  wire [63:0] \$687 ;
+  wire [63:0] \$688 ;
+  wire [63:0] \$689 ;
+  wire [64:0] \$69 ;
+  wire [63:0] \$690 ;
+  wire [63:0] \$691 ;
+  wire [1:0] \$692 ;
+  wire [2:0] \$693 ;
+  wire [1:0] \$694 ;
+  wire [3:0] \$695 ;
+  wire [1:0] \$696 ;
+  wire [4:0] \$697 ;
+  wire [1:0] \$698 ;
+  wire [5:0] \$699 ;
+  wire \$7 ;
+  wire [64:0] \$70 ;
+  wire [1:0] \$700 ;
+  wire [6:0] \$701 ;
+  wire [1:0] \$702 ;
+  wire [7:0] \$703 ;
+  wire [1:0] \$704 ;
+  wire [8:0] \$705 ;
+  wire [1:0] \$706 ;
+  wire [9:0] \$707 ;
+  wire [1:0] \$708 ;
+  wire [10:0] \$709 ;
+  wire [64:0] \$71 ;
+  wire [1:0] \$710 ;
+  wire [11:0] \$711 ;
+  wire [1:0] \$712 ;
+  wire [12:0] \$713 ;
+  wire [1:0] \$714 ;
+  wire [13:0] \$715 ;
+  wire [1:0] \$716 ;
+  wire [14:0] \$717 ;
+  wire [1:0] \$718 ;
+  wire [15:0] \$719 ;
+  wire [64:0] \$72 ;
+  wire [1:0] \$720 ;
+  wire [16:0] \$721 ;
+  wire [1:0] \$722 ;
+  wire [17:0] \$723 ;
+  wire [1:0] \$724 ;
+  wire [18:0] \$725 ;
+  wire [1:0] \$726 ;
+  wire [19:0] \$727 ;
+  wire [1:0] \$728 ;
+  wire [20:0] \$729 ;
+  wire [64:0] \$73 ;
+  wire [1:0] \$730 ;
+  wire [21:0] \$731 ;
+  wire [1:0] \$732 ;
+  wire [22:0] \$733 ;
+  wire [1:0] \$734 ;
+  wire [23:0] \$735 ;
+  wire [1:0] \$736 ;
+  wire [24:0] \$737 ;
+  wire [1:0] \$738 ;
+  wire [25:0] \$739 ;
+  wire [64:0] \$74 ;
+  wire [1:0] \$740 ;
+  wire [26:0] \$741 ;
+  wire [1:0] \$742 ;
+  wire [27:0] \$743 ;
+  wire [1:0] \$744 ;
+  wire [28:0] \$745 ;
+  wire [1:0] \$746 ;
+  wire [29:0] \$747 ;
+  wire [1:0] \$748 ;
+  wire [30:0] \$749 ;
+  wire [64:0] \$75 ;
+  wire [1:0] \$750 ;
+  wire [31:0] \$751 ;
+  wire [1:0] \$752 ;
+  wire [32:0] \$753 ;
+  wire [1:0] \$754 ;
+  wire [33:0] \$755 ;
+  wire [1:0] \$756 ;
+  wire [34:0] \$757 ;
+  wire [1:0] \$758 ;
+  wire [35:0] \$759 ;
+  wire [64:0] \$76 ;
+  wire [1:0] \$760 ;
+  wire [36:0] \$761 ;
+  wire [1:0] \$762 ;
+  wire [37:0] \$763 ;
+  wire [1:0] \$764 ;
+  wire [38:0] \$765 ;
+  wire [1:0] \$766 ;
+  wire [39:0] \$767 ;
+  wire [1:0] \$768 ;
+  wire [40:0] \$769 ;
+  wire [64:0] \$77 ;
+  wire [1:0] \$770 ;
+  wire [41:0] \$771 ;
+  wire [1:0] \$772 ;
+  wire [42:0] \$773 ;
+  wire [1:0] \$774 ;
+  wire [43:0] \$775 ;
+  wire [1:0] \$776 ;
+  wire [44:0] \$777 ;
+  wire [1:0] \$778 ;
+  wire [45:0] \$779 ;
+  wire [64:0] \$78 ;
+  wire [1:0] \$780 ;
+  wire [46:0] \$781 ;
+  wire [1:0] \$782 ;
+  wire [47:0] \$783 ;
+  wire [1:0] \$784 ;
+  wire [48:0] \$785 ;
+  wire [1:0] \$786 ;
+  wire [49:0] \$787 ;
+  wire [1:0] \$788 ;
+  wire [50:0] \$789 ;
+  wire [64:0] \$79 ;
+  wire [1:0] \$790 ;
+  wire [51:0] \$791 ;
+  wire [1:0] \$792 ;
+  wire [52:0] \$793 ;
+  wire [1:0] \$794 ;
+  wire [53:0] \$795 ;
+  wire [1:0] \$796 ;
+  wire [54:0] \$797 ;
+  wire [1:0] \$798 ;
+  wire [55:0] \$799 ;
+  wire \$8 ;
+  wire [64:0] \$80 ;
+  wire [1:0] \$800 ;
+  wire [56:0] \$801 ;
+  wire [1:0] \$802 ;
+  wire [57:0] \$803 ;
+  wire [1:0] \$804 ;
+  wire [58:0] \$805 ;
+  wire [1:0] \$806 ;
+  wire [59:0] \$807 ;
+  wire [1:0] \$808 ;
+  wire [60:0] \$809 ;
+  wire [64:0] \$81 ;
+  wire [1:0] \$810 ;
+  wire [61:0] \$811 ;
+  wire [1:0] \$812 ;
+  wire [62:0] \$813 ;
+  wire [1:0] \$814 ;
+  wire [63:0] \$815 ;
+  wire [1:0] \$816 ;
+  wire [64:0] \$817 ;
+  wire [1:0] \$818 ;
+  wire [65:0] \$819 ;
+  wire [64:0] \$82 ;
+  wire [63:0] \$820 ;
+  wire \$821 ;
+  reg [15:0] \$822 ;
+  wire [32:0] \$823 ;
+  wire [32:0] \$824 ;
+  wire \$825 ;
+  wire [19:0] \$826 ;
+  wire [20:0] \$827 ;
+  wire \$828 ;
+  wire [63:0] \$829 ;
+  wire [64:0] \$83 ;
+  wire \$830 ;
+  wire [7:0] \$831 ;
+  wire [7:0] \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire [21:0] \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  reg [1:0] \$838 ;
+  reg [63:0] \$839 ;
+  wire [64:0] \$84 ;
+  reg [15:0] \$840 ;
+  reg [15:0] \$841 ;
+  reg [15:0] \$842 ;
+  reg [15:0] \$843 ;
+  reg [15:0] \$844 ;
+  reg [15:0] \$845 ;
+  reg [15:0] \$846 ;
+  reg [15:0] \$847 ;
+  reg [15:0] \$848 ;
+  reg [15:0] \$849 ;
+  wire [64:0] \$85 ;
+  reg [15:0] \$850 ;
+  reg [15:0] \$851 ;
+  reg [15:0] \$852 ;
+  reg [15:0] \$853 ;
+  reg [15:0] \$854 ;
+  reg [15:0] \$855 ;
+  reg [15:0] \$856 ;
+  reg [15:0] \$857 ;
+  reg [15:0] \$858 ;
+  reg [15:0] \$859 ;
+  wire [64:0] \$86 ;
+  reg [15:0] \$860 ;
+  reg [15:0] \$861 ;
+  reg [15:0] \$862 ;
+  reg [15:0] \$863 ;
+  reg [15:0] \$864 ;
+  reg [15:0] \$865 ;
+  reg [15:0] \$866 ;
+  reg [15:0] \$867 ;
+  reg [15:0] \$868 ;
+  reg [15:0] \$869 ;
+  wire [64:0] \$87 ;
+  reg [15:0] \$870 ;
+  reg [15:0] \$871 ;
+  reg [15:0] \$872 ;
+  reg [15:0] \$873 ;
+  reg [15:0] \$874 ;
+  reg [15:0] \$875 ;
+  reg [15:0] \$876 ;
+  reg [15:0] \$877 ;
+  reg [15:0] \$878 ;
+  reg [15:0] \$879 ;
+  wire [64:0] \$88 ;
+  reg [15:0] \$880 ;
+  reg [15:0] \$881 ;
+  reg [15:0] \$882 ;
+  reg [15:0] \$883 ;
+  reg [15:0] \$884 ;
+  reg [15:0] \$885 ;
+  reg [15:0] \$886 ;
+  reg [15:0] \$887 ;
+  reg [15:0] \$888 ;
+  reg [15:0] \$889 ;
+  wire [64:0] \$89 ;
+  reg [15:0] \$890 ;
+  reg [15:0] \$891 ;
+  reg [15:0] \$892 ;
+  reg [15:0] \$893 ;
+  reg [15:0] \$894 ;
+  reg [15:0] \$895 ;
+  reg [15:0] \$896 ;
+  reg [15:0] \$897 ;
+  reg [15:0] \$898 ;
+  reg [15:0] \$899 ;
+  wire \$9 ;
+  wire [64:0] \$90 ;
+  reg [15:0] \$900 ;
+  reg [15:0] \$901 ;
+  reg [15:0] \$902 ;
+  reg [15:0] \$903 ;
+  reg \$904 ;
+  reg [63:0] \$905 ;
+  reg [6:0] \$906 ;
+  reg [7:0] \$907 ;
+  reg [19:0] \$908 ;
+  reg [31:0] \$909 ;
+  wire [64:0] \$91 ;
+  reg [31:0] \$910 ;
+  wire [64:0] \$92 ;
+  wire [64:0] \$93 ;
+  wire [64:0] \$94 ;
+  wire [64:0] \$95 ;
+  wire [64:0] \$96 ;
+  wire [64:0] \$97 ;
+  wire [64:0] \$98 ;
+  wire [64:0] \$99 ;
   wire advance;
   output [63:0] aer__payload;
   reg [63:0] aer__payload = 64'h0000000000000000;
@@ -1783,6 +1916,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire [63:0] keep;
   output [31:0] lost;
   reg [31:0] lost = 32'd0;
+  reg [7:0] lost_new = 8'h00;
   wire [32:0] lost_next;
   wire [63:0] lost_now;
   reg [19:0] lost_pending = 20'h00000;
@@ -1795,10 +1929,264 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   reg [6:0] ptr = 7'h00;
   reg reported;
   wire [64:0] req;
+  wire rr_hi_any0_0;
+  wire rr_hi_any0_1;
+  wire rr_hi_any0_10;
+  wire rr_hi_any0_11;
+  wire rr_hi_any0_12;
+  wire rr_hi_any0_13;
+  wire rr_hi_any0_14;
+  wire rr_hi_any0_15;
+  wire rr_hi_any0_16;
+  wire rr_hi_any0_17;
+  wire rr_hi_any0_18;
+  wire rr_hi_any0_19;
+  wire rr_hi_any0_2;
+  wire rr_hi_any0_20;
+  wire rr_hi_any0_21;
+  wire rr_hi_any0_22;
+  wire rr_hi_any0_23;
+  wire rr_hi_any0_24;
+  wire rr_hi_any0_25;
+  wire rr_hi_any0_26;
+  wire rr_hi_any0_27;
+  wire rr_hi_any0_28;
+  wire rr_hi_any0_29;
+  wire rr_hi_any0_3;
+  wire rr_hi_any0_30;
+  wire rr_hi_any0_31;
+  wire rr_hi_any0_4;
+  wire rr_hi_any0_5;
+  wire rr_hi_any0_6;
+  wire rr_hi_any0_7;
+  wire rr_hi_any0_8;
+  wire rr_hi_any0_9;
+  wire rr_hi_any1_0;
+  wire rr_hi_any1_1;
+  wire rr_hi_any1_10;
+  wire rr_hi_any1_11;
+  wire rr_hi_any1_12;
+  wire rr_hi_any1_13;
+  wire rr_hi_any1_14;
+  wire rr_hi_any1_15;
+  wire rr_hi_any1_2;
+  wire rr_hi_any1_3;
+  wire rr_hi_any1_4;
+  wire rr_hi_any1_5;
+  wire rr_hi_any1_6;
+  wire rr_hi_any1_7;
+  wire rr_hi_any1_8;
+  wire rr_hi_any1_9;
+  wire rr_hi_any2_0;
+  wire rr_hi_any2_1;
+  wire rr_hi_any2_2;
+  wire rr_hi_any2_3;
+  wire rr_hi_any2_4;
+  wire rr_hi_any2_5;
+  wire rr_hi_any2_6;
+  wire rr_hi_any2_7;
+  wire rr_hi_any3_0;
+  wire rr_hi_any3_1;
+  wire rr_hi_any3_2;
+  wire rr_hi_any3_3;
+  wire rr_hi_any4_0;
+  wire rr_hi_any4_1;
+  wire rr_hi_any5_0;
+  wire rr_hi_any6_0;
+  wire rr_hi_idx0_0;
+  wire rr_hi_idx0_1;
+  wire rr_hi_idx0_10;
+  wire rr_hi_idx0_11;
+  wire rr_hi_idx0_12;
+  wire rr_hi_idx0_13;
+  wire rr_hi_idx0_14;
+  wire rr_hi_idx0_15;
+  wire rr_hi_idx0_16;
+  wire rr_hi_idx0_17;
+  wire rr_hi_idx0_18;
+  wire rr_hi_idx0_19;
+  wire rr_hi_idx0_2;
+  wire rr_hi_idx0_20;
+  wire rr_hi_idx0_21;
+  wire rr_hi_idx0_22;
+  wire rr_hi_idx0_23;
+  wire rr_hi_idx0_24;
+  wire rr_hi_idx0_25;
+  wire rr_hi_idx0_26;
+  wire rr_hi_idx0_27;
+  wire rr_hi_idx0_28;
+  wire rr_hi_idx0_29;
+  wire rr_hi_idx0_3;
+  wire rr_hi_idx0_30;
+  wire rr_hi_idx0_31;
+  wire rr_hi_idx0_4;
+  wire rr_hi_idx0_5;
+  wire rr_hi_idx0_6;
+  wire rr_hi_idx0_7;
+  wire rr_hi_idx0_8;
+  wire rr_hi_idx0_9;
+  wire [1:0] rr_hi_idx1_0;
+  wire [1:0] rr_hi_idx1_1;
+  wire [1:0] rr_hi_idx1_10;
+  wire [1:0] rr_hi_idx1_11;
+  wire [1:0] rr_hi_idx1_12;
+  wire [1:0] rr_hi_idx1_13;
+  wire [1:0] rr_hi_idx1_14;
+  wire [1:0] rr_hi_idx1_15;
+  wire [1:0] rr_hi_idx1_2;
+  wire [1:0] rr_hi_idx1_3;
+  wire [1:0] rr_hi_idx1_4;
+  wire [1:0] rr_hi_idx1_5;
+  wire [1:0] rr_hi_idx1_6;
+  wire [1:0] rr_hi_idx1_7;
+  wire [1:0] rr_hi_idx1_8;
+  wire [1:0] rr_hi_idx1_9;
+  wire [2:0] rr_hi_idx2_0;
+  wire [2:0] rr_hi_idx2_1;
+  wire [2:0] rr_hi_idx2_2;
+  wire [2:0] rr_hi_idx2_3;
+  wire [2:0] rr_hi_idx2_4;
+  wire [2:0] rr_hi_idx2_5;
+  wire [2:0] rr_hi_idx2_6;
+  wire [2:0] rr_hi_idx2_7;
+  wire [3:0] rr_hi_idx3_0;
+  wire [3:0] rr_hi_idx3_1;
+  wire [3:0] rr_hi_idx3_2;
+  wire [3:0] rr_hi_idx3_3;
+  wire [4:0] rr_hi_idx4_0;
+  wire [4:0] rr_hi_idx4_1;
+  wire [5:0] rr_hi_idx5_0;
+  wire [6:0] rr_hi_idx6_0;
   wire [6:0] rr_hi_index;
-  wire [64:0] rr_hi_onehot;
+  wire rr_lo_any0_0;
+  wire rr_lo_any0_1;
+  wire rr_lo_any0_10;
+  wire rr_lo_any0_11;
+  wire rr_lo_any0_12;
+  wire rr_lo_any0_13;
+  wire rr_lo_any0_14;
+  wire rr_lo_any0_15;
+  wire rr_lo_any0_16;
+  wire rr_lo_any0_17;
+  wire rr_lo_any0_18;
+  wire rr_lo_any0_19;
+  wire rr_lo_any0_2;
+  wire rr_lo_any0_20;
+  wire rr_lo_any0_21;
+  wire rr_lo_any0_22;
+  wire rr_lo_any0_23;
+  wire rr_lo_any0_24;
+  wire rr_lo_any0_25;
+  wire rr_lo_any0_26;
+  wire rr_lo_any0_27;
+  wire rr_lo_any0_28;
+  wire rr_lo_any0_29;
+  wire rr_lo_any0_3;
+  wire rr_lo_any0_30;
+  wire rr_lo_any0_31;
+  wire rr_lo_any0_4;
+  wire rr_lo_any0_5;
+  wire rr_lo_any0_6;
+  wire rr_lo_any0_7;
+  wire rr_lo_any0_8;
+  wire rr_lo_any0_9;
+  wire rr_lo_any1_0;
+  wire rr_lo_any1_1;
+  wire rr_lo_any1_10;
+  wire rr_lo_any1_11;
+  wire rr_lo_any1_12;
+  wire rr_lo_any1_13;
+  wire rr_lo_any1_14;
+  wire rr_lo_any1_15;
+  wire rr_lo_any1_2;
+  wire rr_lo_any1_3;
+  wire rr_lo_any1_4;
+  wire rr_lo_any1_5;
+  wire rr_lo_any1_6;
+  wire rr_lo_any1_7;
+  wire rr_lo_any1_8;
+  wire rr_lo_any1_9;
+  wire rr_lo_any2_0;
+  wire rr_lo_any2_1;
+  wire rr_lo_any2_2;
+  wire rr_lo_any2_3;
+  wire rr_lo_any2_4;
+  wire rr_lo_any2_5;
+  wire rr_lo_any2_6;
+  wire rr_lo_any2_7;
+  wire rr_lo_any3_0;
+  wire rr_lo_any3_1;
+  wire rr_lo_any3_2;
+  wire rr_lo_any3_3;
+  wire rr_lo_any4_0;
+  wire rr_lo_any4_1;
+  wire rr_lo_any5_0;
+  wire rr_lo_any6_0;
+  wire rr_lo_idx0_0;
+  wire rr_lo_idx0_1;
+  wire rr_lo_idx0_10;
+  wire rr_lo_idx0_11;
+  wire rr_lo_idx0_12;
+  wire rr_lo_idx0_13;
+  wire rr_lo_idx0_14;
+  wire rr_lo_idx0_15;
+  wire rr_lo_idx0_16;
+  wire rr_lo_idx0_17;
+  wire rr_lo_idx0_18;
+  wire rr_lo_idx0_19;
+  wire rr_lo_idx0_2;
+  wire rr_lo_idx0_20;
+  wire rr_lo_idx0_21;
+  wire rr_lo_idx0_22;
+  wire rr_lo_idx0_23;
+  wire rr_lo_idx0_24;
+  wire rr_lo_idx0_25;
+  wire rr_lo_idx0_26;
+  wire rr_lo_idx0_27;
+  wire rr_lo_idx0_28;
+  wire rr_lo_idx0_29;
+  wire rr_lo_idx0_3;
+  wire rr_lo_idx0_30;
+  wire rr_lo_idx0_31;
+  wire rr_lo_idx0_4;
+  wire rr_lo_idx0_5;
+  wire rr_lo_idx0_6;
+  wire rr_lo_idx0_7;
+  wire rr_lo_idx0_8;
+  wire rr_lo_idx0_9;
+  wire [1:0] rr_lo_idx1_0;
+  wire [1:0] rr_lo_idx1_1;
+  wire [1:0] rr_lo_idx1_10;
+  wire [1:0] rr_lo_idx1_11;
+  wire [1:0] rr_lo_idx1_12;
+  wire [1:0] rr_lo_idx1_13;
+  wire [1:0] rr_lo_idx1_14;
+  wire [1:0] rr_lo_idx1_15;
+  wire [1:0] rr_lo_idx1_2;
+  wire [1:0] rr_lo_idx1_3;
+  wire [1:0] rr_lo_idx1_4;
+  wire [1:0] rr_lo_idx1_5;
+  wire [1:0] rr_lo_idx1_6;
+  wire [1:0] rr_lo_idx1_7;
+  wire [1:0] rr_lo_idx1_8;
+  wire [1:0] rr_lo_idx1_9;
+  wire [2:0] rr_lo_idx2_0;
+  wire [2:0] rr_lo_idx2_1;
+  wire [2:0] rr_lo_idx2_2;
+  wire [2:0] rr_lo_idx2_3;
+  wire [2:0] rr_lo_idx2_4;
+  wire [2:0] rr_lo_idx2_5;
+  wire [2:0] rr_lo_idx2_6;
+  wire [2:0] rr_lo_idx2_7;
+  wire [3:0] rr_lo_idx3_0;
+  wire [3:0] rr_lo_idx3_1;
+  wire [3:0] rr_lo_idx3_2;
+  wire [3:0] rr_lo_idx3_3;
+  wire [4:0] rr_lo_idx4_0;
+  wire [4:0] rr_lo_idx4_1;
+  wire [5:0] rr_lo_idx5_0;
+  wire [6:0] rr_lo_idx6_0;
   wire [6:0] rr_lo_index;
-  wire [64:0] rr_lo_onehot;
   input rst;
   wire rst;
   input [7:0] source;
@@ -1876,1003 +2264,1391 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   output [31:0] words;
   reg [31:0] words = 32'd0;
   wire [32:0] words_next;
-  assign \$219  = stored45[15:14] == \$218 [1:0];
-  assign \$220  = \$217  & \$219 ;
-  assign \$221  = now[15:14] != prev_tag;
-  assign \$222  = now[15:14] - 2'h2;
-  assign \$223  = stored46[15:14] == \$222 [1:0];
-  assign \$224  = \$221  & \$223 ;
-  assign \$225  = now[15:14] != prev_tag;
-  assign \$226  = now[15:14] - 2'h2;
-  assign \$227  = stored47[15:14] == \$226 [1:0];
-  assign \$228  = \$225  & \$227 ;
-  assign \$229  = now[15:14] != prev_tag;
-  assign \$230  = now[15:14] - 2'h2;
-  assign \$231  = stored48[15:14] == \$230 [1:0];
-  assign \$232  = \$229  & \$231 ;
-  assign \$233  = now[15:14] != prev_tag;
-  assign \$234  = now[15:14] - 2'h2;
-  assign \$235  = stored49[15:14] == \$234 [1:0];
-  assign \$236  = \$233  & \$235 ;
-  assign \$237  = now[15:14] != prev_tag;
-  assign \$238  = now[15:14] - 2'h2;
-  assign \$239  = stored50[15:14] == \$238 [1:0];
-  assign \$240  = \$237  & \$239 ;
-  assign \$241  = now[15:14] != prev_tag;
-  assign \$242  = now[15:14] - 2'h2;
-  assign \$243  = stored51[15:14] == \$242 [1:0];
-  assign \$244  = \$241  & \$243 ;
-  assign \$245  = now[15:14] != prev_tag;
-  assign \$246  = now[15:14] - 2'h2;
-  assign \$247  = stored52[15:14] == \$246 [1:0];
-  assign \$248  = \$245  & \$247 ;
-  assign \$249  = now[15:14] != prev_tag;
-  assign \$250  = now[15:14] - 2'h2;
-  assign \$251  = stored53[15:14] == \$250 [1:0];
-  assign \$252  = \$249  & \$251 ;
-  assign \$253  = now[15:14] != prev_tag;
-  assign \$254  = now[15:14] - 2'h2;
-  assign \$255  = stored54[15:14] == \$254 [1:0];
-  assign \$256  = \$253  & \$255 ;
-  assign \$257  = now[15:14] != prev_tag;
-  assign \$258  = now[15:14] - 2'h2;
-  assign \$259  = stored55[15:14] == \$258 [1:0];
-  assign \$260  = \$257  & \$259 ;
-  assign \$261  = now[15:14] != prev_tag;
-  assign \$262  = now[15:14] - 2'h2;
-  assign \$263  = stored56[15:14] == \$262 [1:0];
-  assign \$264  = \$261  & \$263 ;
-  assign \$265  = now[15:14] != prev_tag;
-  assign \$266  = now[15:14] - 2'h2;
-  assign \$267  = stored57[15:14] == \$266 [1:0];
-  assign \$268  = \$265  & \$267 ;
-  assign \$269  = now[15:14] != prev_tag;
-  assign \$270  = now[15:14] - 2'h2;
-  assign \$271  = stored58[15:14] == \$270 [1:0];
-  assign \$272  = \$269  & \$271 ;
-  assign \$273  = now[15:14] != prev_tag;
-  assign \$274  = now[15:14] - 2'h2;
-  assign \$275  = stored59[15:14] == \$274 [1:0];
-  assign \$276  = \$273  & \$275 ;
-  assign \$277  = now[15:14] != prev_tag;
-  assign \$278  = now[15:14] - 2'h2;
-  assign \$279  = stored60[15:14] == \$278 [1:0];
-  assign \$280  = \$277  & \$279 ;
-  assign \$281  = now[15:14] != prev_tag;
-  assign \$282  = now[15:14] - 2'h2;
-  assign \$283  = stored61[15:14] == \$282 [1:0];
-  assign \$284  = \$281  & \$283 ;
-  assign \$285  = now[15:14] != prev_tag;
-  assign \$286  = now[15:14] - 2'h2;
-  assign \$287  = stored62[15:14] == \$286 [1:0];
-  assign \$288  = \$285  & \$287 ;
-  assign \$289  = now[15:14] != prev_tag;
-  assign \$290  = now[15:14] - 2'h2;
-  assign \$291  = stored63[15:14] == \$290 [1:0];
-  assign \$292  = \$289  & \$291 ;
-  assign \$293  = ~ { \$292 , \$288 , \$284 , \$280 , \$276 , \$272 , \$268 , \$264 , \$260 , \$256 , \$252 , \$248 , \$244 , \$240 , \$236 , \$232 , \$228 , \$224 , \$220 , \$216 , \$212 , \$208 , \$204 , \$200 , \$196 , \$192 , \$188 , \$184 , \$180 , \$176 , \$172 , \$168 , \$164 , \$160 , \$156 , \$152 , \$148 , \$144 , \$140 , \$136 , \$132 , \$128 , \$124 , \$120 , \$116 , \$112 , \$108 , \$104 , \$100 , \$96 , \$92 , \$88 , \$84 , \$80 , \$76 , \$72 , \$68 , \$64 , \$60 , \$56 , \$52 , \$48 , \$44 , \$40  };
-  assign keep = \$36  & \$293 ;
-  assign lost_now = spikes & keep;
-  assign \$294  = ~ \$34 [63:0];
-  assign \$295  = pending & \$294 ;
+  assign \$81  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$82  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_4 = \$81 [8] | \$82 [9];
+  assign \$83  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_4 = \$83 [8] ? 1'h0 : 1'h1;
+  assign \$84  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$85  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_5 = \$84 [10] | \$85 [11];
+  assign \$86  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_5 = \$86 [10] ? 1'h0 : 1'h1;
+  assign \$87  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$88  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_6 = \$87 [12] | \$88 [13];
+  assign \$89  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_6 = \$89 [12] ? 1'h0 : 1'h1;
+  assign \$90  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$91  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_7 = \$90 [14] | \$91 [15];
+  assign \$92  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_7 = \$92 [14] ? 1'h0 : 1'h1;
+  assign \$93  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$94  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_8 = \$93 [16] | \$94 [17];
+  assign \$95  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_8 = \$95 [16] ? 1'h0 : 1'h1;
+  assign \$96  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$97  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_9 = \$96 [18] | \$97 [19];
+  assign \$98  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_9 = \$98 [18] ? 1'h0 : 1'h1;
+  assign \$99  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$100  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_10 = \$99 [20] | \$100 [21];
+  assign \$101  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_10 = \$101 [20] ? 1'h0 : 1'h1;
+  assign \$102  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$103  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_11 = \$102 [22] | \$103 [23];
+  assign \$104  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_11 = \$104 [22] ? 1'h0 : 1'h1;
+  assign \$105  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$106  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_12 = \$105 [24] | \$106 [25];
+  assign \$107  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_12 = \$107 [24] ? 1'h0 : 1'h1;
+  assign \$108  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$109  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_13 = \$108 [26] | \$109 [27];
+  assign \$110  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_13 = \$110 [26] ? 1'h0 : 1'h1;
+  assign \$111  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$112  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_14 = \$111 [28] | \$112 [29];
+  assign \$113  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_14 = \$113 [28] ? 1'h0 : 1'h1;
+  assign \$114  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$115  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_15 = \$114 [30] | \$115 [31];
+  assign \$116  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_15 = \$116 [30] ? 1'h0 : 1'h1;
+  assign \$117  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$118  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_16 = \$117 [32] | \$118 [33];
+  assign \$119  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_16 = \$119 [32] ? 1'h0 : 1'h1;
+  assign \$120  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$121  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_17 = \$120 [34] | \$121 [35];
+  assign \$122  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_17 = \$122 [34] ? 1'h0 : 1'h1;
+  assign \$123  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$124  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_18 = \$123 [36] | \$124 [37];
+  assign \$125  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_18 = \$125 [36] ? 1'h0 : 1'h1;
+  assign \$126  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$127  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_19 = \$126 [38] | \$127 [39];
+  assign \$128  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_19 = \$128 [38] ? 1'h0 : 1'h1;
+  assign \$129  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$130  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_20 = \$129 [40] | \$130 [41];
+  assign \$131  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_20 = \$131 [40] ? 1'h0 : 1'h1;
+  assign \$132  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$133  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_21 = \$132 [42] | \$133 [43];
+  assign \$134  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_21 = \$134 [42] ? 1'h0 : 1'h1;
+  assign \$135  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$136  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_22 = \$135 [44] | \$136 [45];
+  assign \$137  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_22 = \$137 [44] ? 1'h0 : 1'h1;
+  assign \$138  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$139  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_23 = \$138 [46] | \$139 [47];
+  assign \$140  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_23 = \$140 [46] ? 1'h0 : 1'h1;
+  assign \$141  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$142  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_24 = \$141 [48] | \$142 [49];
+  assign \$143  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_24 = \$143 [48] ? 1'h0 : 1'h1;
+  assign \$144  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$145  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_25 = \$144 [50] | \$145 [51];
+  assign \$146  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_25 = \$146 [50] ? 1'h0 : 1'h1;
+  assign \$147  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$148  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_26 = \$147 [52] | \$148 [53];
+  assign \$149  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_26 = \$149 [52] ? 1'h0 : 1'h1;
+  assign \$150  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$151  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_27 = \$150 [54] | \$151 [55];
+  assign \$152  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_27 = \$152 [54] ? 1'h0 : 1'h1;
+  assign \$153  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$154  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_28 = \$153 [56] | \$154 [57];
+  assign \$155  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_28 = \$155 [56] ? 1'h0 : 1'h1;
+  assign \$156  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$157  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_29 = \$156 [58] | \$157 [59];
+  assign \$158  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_29 = \$158 [58] ? 1'h0 : 1'h1;
+  assign \$159  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$160  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_30 = \$159 [60] | \$160 [61];
+  assign \$161  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_30 = \$161 [60] ? 1'h0 : 1'h1;
+  assign \$162  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$163  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_31 = \$162 [62] | \$163 [63];
+  assign \$164  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_31 = \$164 [62] ? 1'h0 : 1'h1;
+  assign rr_hi_any1_0 = rr_hi_any0_0 | rr_hi_any0_1;
+  assign rr_hi_idx1_0 = rr_hi_any0_0 ? { 1'h0, rr_hi_idx0_0 } : { 1'h1, rr_hi_idx0_1 };
+  assign rr_hi_any1_1 = rr_hi_any0_2 | rr_hi_any0_3;
+  assign rr_hi_idx1_1 = rr_hi_any0_2 ? { 1'h0, rr_hi_idx0_2 } : { 1'h1, rr_hi_idx0_3 };
+  assign rr_hi_any1_2 = rr_hi_any0_4 | rr_hi_any0_5;
+  assign rr_hi_idx1_2 = rr_hi_any0_4 ? { 1'h0, rr_hi_idx0_4 } : { 1'h1, rr_hi_idx0_5 };
+  assign rr_hi_any1_3 = rr_hi_any0_6 | rr_hi_any0_7;
+  assign rr_hi_idx1_3 = rr_hi_any0_6 ? { 1'h0, rr_hi_idx0_6 } : { 1'h1, rr_hi_idx0_7 };
+  assign rr_hi_any1_4 = rr_hi_any0_8 | rr_hi_any0_9;
+  assign rr_hi_idx1_4 = rr_hi_any0_8 ? { 1'h0, rr_hi_idx0_8 } : { 1'h1, rr_hi_idx0_9 };
+  assign rr_hi_any1_5 = rr_hi_any0_10 | rr_hi_any0_11;
+  assign rr_hi_idx1_5 = rr_hi_any0_10 ? { 1'h0, rr_hi_idx0_10 } : { 1'h1, rr_hi_idx0_11 };
+  assign rr_hi_any1_6 = rr_hi_any0_12 | rr_hi_any0_13;
+  assign rr_hi_idx1_6 = rr_hi_any0_12 ? { 1'h0, rr_hi_idx0_12 } : { 1'h1, rr_hi_idx0_13 };
+  assign rr_hi_any1_7 = rr_hi_any0_14 | rr_hi_any0_15;
+  assign rr_hi_idx1_7 = rr_hi_any0_14 ? { 1'h0, rr_hi_idx0_14 } : { 1'h1, rr_hi_idx0_15 };
+  assign rr_hi_any1_8 = rr_hi_any0_16 | rr_hi_any0_17;
+  assign rr_hi_idx1_8 = rr_hi_any0_16 ? { 1'h0, rr_hi_idx0_16 } : { 1'h1, rr_hi_idx0_17 };
+  assign rr_hi_any1_9 = rr_hi_any0_18 | rr_hi_any0_19;
+  assign rr_hi_idx1_9 = rr_hi_any0_18 ? { 1'h0, rr_hi_idx0_18 } : { 1'h1, rr_hi_idx0_19 };
+  assign rr_hi_any1_10 = rr_hi_any0_20 | rr_hi_any0_21;
+  assign rr_hi_idx1_10 = rr_hi_any0_20 ? { 1'h0, rr_hi_idx0_20 } : { 1'h1, rr_hi_idx0_21 };
+  assign rr_hi_any1_11 = rr_hi_any0_22 | rr_hi_any0_23;
+  assign rr_hi_idx1_11 = rr_hi_any0_22 ? { 1'h0, rr_hi_idx0_22 } : { 1'h1, rr_hi_idx0_23 };
+  assign rr_hi_any1_12 = rr_hi_any0_24 | rr_hi_any0_25;
+  assign rr_hi_idx1_12 = rr_hi_any0_24 ? { 1'h0, rr_hi_idx0_24 } : { 1'h1, rr_hi_idx0_25 };
+  assign rr_hi_any1_13 = rr_hi_any0_26 | rr_hi_any0_27;
+  assign rr_hi_idx1_13 = rr_hi_any0_26 ? { 1'h0, rr_hi_idx0_26 } : { 1'h1, rr_hi_idx0_27 };
+  assign rr_hi_any1_14 = rr_hi_any0_28 | rr_hi_any0_29;
+  assign rr_hi_idx1_14 = rr_hi_any0_28 ? { 1'h0, rr_hi_idx0_28 } : { 1'h1, rr_hi_idx0_29 };
+  assign rr_hi_any1_15 = rr_hi_any0_30 | rr_hi_any0_31;
+  assign rr_hi_idx1_15 = rr_hi_any0_30 ? { 1'h0, rr_hi_idx0_30 } : { 1'h1, rr_hi_idx0_31 };
+  assign rr_hi_any2_0 = rr_hi_any1_0 | rr_hi_any1_1;
+  assign rr_hi_idx2_0 = rr_hi_any1_0 ? { 1'h0, rr_hi_idx1_0 } : { 1'h1, rr_hi_idx1_1 };
+  assign rr_hi_any2_1 = rr_hi_any1_2 | rr_hi_any1_3;
+  assign rr_hi_idx2_1 = rr_hi_any1_2 ? { 1'h0, rr_hi_idx1_2 } : { 1'h1, rr_hi_idx1_3 };
+  assign rr_hi_any2_2 = rr_hi_any1_4 | rr_hi_any1_5;
+  assign rr_hi_idx2_2 = rr_hi_any1_4 ? { 1'h0, rr_hi_idx1_4 } : { 1'h1, rr_hi_idx1_5 };
+  assign rr_hi_any2_3 = rr_hi_any1_6 | rr_hi_any1_7;
+  assign rr_hi_idx2_3 = rr_hi_any1_6 ? { 1'h0, rr_hi_idx1_6 } : { 1'h1, rr_hi_idx1_7 };
+  assign rr_hi_any2_4 = rr_hi_any1_8 | rr_hi_any1_9;
+  assign rr_hi_idx2_4 = rr_hi_any1_8 ? { 1'h0, rr_hi_idx1_8 } : { 1'h1, rr_hi_idx1_9 };
+  assign rr_hi_any2_5 = rr_hi_any1_10 | rr_hi_any1_11;
+  assign rr_hi_idx2_5 = rr_hi_any1_10 ? { 1'h0, rr_hi_idx1_10 } : { 1'h1, rr_hi_idx1_11 };
+  assign rr_hi_any2_6 = rr_hi_any1_12 | rr_hi_any1_13;
+  assign rr_hi_idx2_6 = rr_hi_any1_12 ? { 1'h0, rr_hi_idx1_12 } : { 1'h1, rr_hi_idx1_13 };
+  assign rr_hi_any2_7 = rr_hi_any1_14 | rr_hi_any1_15;
+  assign rr_hi_idx2_7 = rr_hi_any1_14 ? { 1'h0, rr_hi_idx1_14 } : { 1'h1, rr_hi_idx1_15 };
+  assign rr_hi_any3_0 = rr_hi_any2_0 | rr_hi_any2_1;
+  assign rr_hi_idx3_0 = rr_hi_any2_0 ? { 1'h0, rr_hi_idx2_0 } : { 1'h1, rr_hi_idx2_1 };
+  assign rr_hi_any3_1 = rr_hi_any2_2 | rr_hi_any2_3;
+  assign rr_hi_idx3_1 = rr_hi_any2_2 ? { 1'h0, rr_hi_idx2_2 } : { 1'h1, rr_hi_idx2_3 };
+  assign rr_hi_any3_2 = rr_hi_any2_4 | rr_hi_any2_5;
+  assign rr_hi_idx3_2 = rr_hi_any2_4 ? { 1'h0, rr_hi_idx2_4 } : { 1'h1, rr_hi_idx2_5 };
+  assign rr_hi_any3_3 = rr_hi_any2_6 | rr_hi_any2_7;
+  assign rr_hi_idx3_3 = rr_hi_any2_6 ? { 1'h0, rr_hi_idx2_6 } : { 1'h1, rr_hi_idx2_7 };
+  assign rr_hi_any4_0 = rr_hi_any3_0 | rr_hi_any3_1;
+  assign rr_hi_idx4_0 = rr_hi_any3_0 ? { 1'h0, rr_hi_idx3_0 } : { 1'h1, rr_hi_idx3_1 };
+  assign rr_hi_any4_1 = rr_hi_any3_2 | rr_hi_any3_3;
+  assign rr_hi_idx4_1 = rr_hi_any3_2 ? { 1'h0, rr_hi_idx3_2 } : { 1'h1, rr_hi_idx3_3 };
+  assign rr_hi_any5_0 = rr_hi_any4_0 | rr_hi_any4_1;
+  assign rr_hi_idx5_0 = rr_hi_any4_0 ? { 1'h0, rr_hi_idx4_0 } : { 1'h1, rr_hi_idx4_1 };
+  assign \$165  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any6_0 = rr_hi_any5_0 | \$165 [64];
+  assign rr_hi_idx6_0 = rr_hi_any5_0 ? { 1'h0, rr_hi_idx5_0 } : 7'h40;
+  assign rr_lo_any0_0 = \$2 [0] | \$2 [1];
+  assign rr_lo_idx0_0 = \$2 [0] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_1 = \$2 [2] | \$2 [3];
+  assign rr_lo_idx0_1 = \$2 [2] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_2 = \$2 [4] | \$2 [5];
+  assign rr_lo_idx0_2 = \$2 [4] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_3 = \$2 [6] | \$2 [7];
+  assign rr_lo_idx0_3 = \$2 [6] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_4 = \$2 [8] | \$2 [9];
+  assign rr_lo_idx0_4 = \$2 [8] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_5 = \$2 [10] | \$2 [11];
+  assign rr_lo_idx0_5 = \$2 [10] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_6 = \$2 [12] | \$2 [13];
+  assign rr_lo_idx0_6 = \$2 [12] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_7 = \$2 [14] | \$2 [15];
+  assign rr_lo_idx0_7 = \$2 [14] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_8 = \$2 [16] | \$2 [17];
+  assign rr_lo_idx0_8 = \$2 [16] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_9 = \$2 [18] | \$2 [19];
+  assign rr_lo_idx0_9 = \$2 [18] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_10 = \$2 [20] | \$2 [21];
+  assign rr_lo_idx0_10 = \$2 [20] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_11 = \$2 [22] | \$2 [23];
+  assign rr_lo_idx0_11 = \$2 [22] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_12 = \$2 [24] | \$2 [25];
+  assign rr_lo_idx0_12 = \$2 [24] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_13 = \$2 [26] | \$2 [27];
+  assign rr_lo_idx0_13 = \$2 [26] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_14 = \$2 [28] | \$2 [29];
+  assign rr_lo_idx0_14 = \$2 [28] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_15 = \$2 [30] | \$2 [31];
+  assign rr_lo_idx0_15 = \$2 [30] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_16 = \$2 [32] | \$2 [33];
+  assign rr_lo_idx0_16 = \$2 [32] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_17 = \$2 [34] | \$2 [35];
+  assign rr_lo_idx0_17 = \$2 [34] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_18 = \$2 [36] | \$2 [37];
+  assign rr_lo_idx0_18 = \$2 [36] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_19 = \$2 [38] | \$2 [39];
+  assign rr_lo_idx0_19 = \$2 [38] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_20 = \$2 [40] | \$2 [41];
+  assign rr_lo_idx0_20 = \$2 [40] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_21 = \$2 [42] | \$2 [43];
+  assign rr_lo_idx0_21 = \$2 [42] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_22 = \$2 [44] | \$2 [45];
+  assign rr_lo_idx0_22 = \$2 [44] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_23 = \$2 [46] | \$2 [47];
+  assign rr_lo_idx0_23 = \$2 [46] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_24 = \$2 [48] | \$2 [49];
+  assign rr_lo_idx0_24 = \$2 [48] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_25 = \$2 [50] | \$2 [51];
+  assign rr_lo_idx0_25 = \$2 [50] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_26 = \$2 [52] | \$2 [53];
+  assign rr_lo_idx0_26 = \$2 [52] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_27 = \$2 [54] | \$2 [55];
+  assign rr_lo_idx0_27 = \$2 [54] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_28 = \$2 [56] | \$2 [57];
+  assign rr_lo_idx0_28 = \$2 [56] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_29 = \$2 [58] | \$2 [59];
+  assign rr_lo_idx0_29 = \$2 [58] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_30 = \$2 [60] | \$2 [61];
+  assign rr_lo_idx0_30 = \$2 [60] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_31 = \$2 [62] | \$2 [63];
+  assign rr_lo_idx0_31 = \$2 [62] ? 1'h0 : 1'h1;
+  assign rr_lo_any1_0 = rr_lo_any0_0 | rr_lo_any0_1;
+  assign rr_lo_idx1_0 = rr_lo_any0_0 ? { 1'h0, rr_lo_idx0_0 } : { 1'h1, rr_lo_idx0_1 };
+  assign rr_lo_any1_1 = rr_lo_any0_2 | rr_lo_any0_3;
+  assign rr_lo_idx1_1 = rr_lo_any0_2 ? { 1'h0, rr_lo_idx0_2 } : { 1'h1, rr_lo_idx0_3 };
+  assign rr_lo_any1_2 = rr_lo_any0_4 | rr_lo_any0_5;
+  assign rr_lo_idx1_2 = rr_lo_any0_4 ? { 1'h0, rr_lo_idx0_4 } : { 1'h1, rr_lo_idx0_5 };
+  assign rr_lo_any1_3 = rr_lo_any0_6 | rr_lo_any0_7;
+  assign rr_lo_idx1_3 = rr_lo_any0_6 ? { 1'h0, rr_lo_idx0_6 } : { 1'h1, rr_lo_idx0_7 };
+  assign rr_lo_any1_4 = rr_lo_any0_8 | rr_lo_any0_9;
+  assign rr_lo_idx1_4 = rr_lo_any0_8 ? { 1'h0, rr_lo_idx0_8 } : { 1'h1, rr_lo_idx0_9 };
+  assign rr_lo_any1_5 = rr_lo_any0_10 | rr_lo_any0_11;
+  assign rr_lo_idx1_5 = rr_lo_any0_10 ? { 1'h0, rr_lo_idx0_10 } : { 1'h1, rr_lo_idx0_11 };
+  assign rr_lo_any1_6 = rr_lo_any0_12 | rr_lo_any0_13;
+  assign rr_lo_idx1_6 = rr_lo_any0_12 ? { 1'h0, rr_lo_idx0_12 } : { 1'h1, rr_lo_idx0_13 };
+  assign rr_lo_any1_7 = rr_lo_any0_14 | rr_lo_any0_15;
+  assign rr_lo_idx1_7 = rr_lo_any0_14 ? { 1'h0, rr_lo_idx0_14 } : { 1'h1, rr_lo_idx0_15 };
+  assign rr_lo_any1_8 = rr_lo_any0_16 | rr_lo_any0_17;
+  assign rr_lo_idx1_8 = rr_lo_any0_16 ? { 1'h0, rr_lo_idx0_16 } : { 1'h1, rr_lo_idx0_17 };
+  assign rr_lo_any1_9 = rr_lo_any0_18 | rr_lo_any0_19;
+  assign rr_lo_idx1_9 = rr_lo_any0_18 ? { 1'h0, rr_lo_idx0_18 } : { 1'h1, rr_lo_idx0_19 };
+  assign rr_lo_any1_10 = rr_lo_any0_20 | rr_lo_any0_21;
+  assign rr_lo_idx1_10 = rr_lo_any0_20 ? { 1'h0, rr_lo_idx0_20 } : { 1'h1, rr_lo_idx0_21 };
+  assign rr_lo_any1_11 = rr_lo_any0_22 | rr_lo_any0_23;
+  assign rr_lo_idx1_11 = rr_lo_any0_22 ? { 1'h0, rr_lo_idx0_22 } : { 1'h1, rr_lo_idx0_23 };
+  assign rr_lo_any1_12 = rr_lo_any0_24 | rr_lo_any0_25;
+  assign rr_lo_idx1_12 = rr_lo_any0_24 ? { 1'h0, rr_lo_idx0_24 } : { 1'h1, rr_lo_idx0_25 };
+  assign rr_lo_any1_13 = rr_lo_any0_26 | rr_lo_any0_27;
+  assign rr_lo_idx1_13 = rr_lo_any0_26 ? { 1'h0, rr_lo_idx0_26 } : { 1'h1, rr_lo_idx0_27 };
+  assign rr_lo_any1_14 = rr_lo_any0_28 | rr_lo_any0_29;
+  assign rr_lo_idx1_14 = rr_lo_any0_28 ? { 1'h0, rr_lo_idx0_28 } : { 1'h1, rr_lo_idx0_29 };
+  assign rr_lo_any1_15 = rr_lo_any0_30 | rr_lo_any0_31;
+  assign rr_lo_idx1_15 = rr_lo_any0_30 ? { 1'h0, rr_lo_idx0_30 } : { 1'h1, rr_lo_idx0_31 };
+  assign rr_lo_any2_0 = rr_lo_any1_0 | rr_lo_any1_1;
+  assign rr_lo_idx2_0 = rr_lo_any1_0 ? { 1'h0, rr_lo_idx1_0 } : { 1'h1, rr_lo_idx1_1 };
+  assign rr_lo_any2_1 = rr_lo_any1_2 | rr_lo_any1_3;
+  assign rr_lo_idx2_1 = rr_lo_any1_2 ? { 1'h0, rr_lo_idx1_2 } : { 1'h1, rr_lo_idx1_3 };
+  assign rr_lo_any2_2 = rr_lo_any1_4 | rr_lo_any1_5;
+  assign rr_lo_idx2_2 = rr_lo_any1_4 ? { 1'h0, rr_lo_idx1_4 } : { 1'h1, rr_lo_idx1_5 };
+  assign rr_lo_any2_3 = rr_lo_any1_6 | rr_lo_any1_7;
+  assign rr_lo_idx2_3 = rr_lo_any1_6 ? { 1'h0, rr_lo_idx1_6 } : { 1'h1, rr_lo_idx1_7 };
+  assign rr_lo_any2_4 = rr_lo_any1_8 | rr_lo_any1_9;
+  assign rr_lo_idx2_4 = rr_lo_any1_8 ? { 1'h0, rr_lo_idx1_8 } : { 1'h1, rr_lo_idx1_9 };
+  assign rr_lo_any2_5 = rr_lo_any1_10 | rr_lo_any1_11;
+  assign rr_lo_idx2_5 = rr_lo_any1_10 ? { 1'h0, rr_lo_idx1_10 } : { 1'h1, rr_lo_idx1_11 };
+  assign rr_lo_any2_6 = rr_lo_any1_12 | rr_lo_any1_13;
+  assign rr_lo_idx2_6 = rr_lo_any1_12 ? { 1'h0, rr_lo_idx1_12 } : { 1'h1, rr_lo_idx1_13 };
+  assign rr_lo_any2_7 = rr_lo_any1_14 | rr_lo_any1_15;
+  assign rr_lo_idx2_7 = rr_lo_any1_14 ? { 1'h0, rr_lo_idx1_14 } : { 1'h1, rr_lo_idx1_15 };
+  assign rr_lo_any3_0 = rr_lo_any2_0 | rr_lo_any2_1;
+  assign rr_lo_idx3_0 = rr_lo_any2_0 ? { 1'h0, rr_lo_idx2_0 } : { 1'h1, rr_lo_idx2_1 };
+  assign rr_lo_any3_1 = rr_lo_any2_2 | rr_lo_any2_3;
+  assign rr_lo_idx3_1 = rr_lo_any2_2 ? { 1'h0, rr_lo_idx2_2 } : { 1'h1, rr_lo_idx2_3 };
+  assign rr_lo_any3_2 = rr_lo_any2_4 | rr_lo_any2_5;
+  assign rr_lo_idx3_2 = rr_lo_any2_4 ? { 1'h0, rr_lo_idx2_4 } : { 1'h1, rr_lo_idx2_5 };
+  assign rr_lo_any3_3 = rr_lo_any2_6 | rr_lo_any2_7;
+  assign rr_lo_idx3_3 = rr_lo_any2_6 ? { 1'h0, rr_lo_idx2_6 } : { 1'h1, rr_lo_idx2_7 };
+  assign rr_lo_any4_0 = rr_lo_any3_0 | rr_lo_any3_1;
+  assign rr_lo_idx4_0 = rr_lo_any3_0 ? { 1'h0, rr_lo_idx3_0 } : { 1'h1, rr_lo_idx3_1 };
+  assign rr_lo_any4_1 = rr_lo_any3_2 | rr_lo_any3_3;
+  assign rr_lo_idx4_1 = rr_lo_any3_2 ? { 1'h0, rr_lo_idx3_2 } : { 1'h1, rr_lo_idx3_3 };
+  assign rr_lo_any5_0 = rr_lo_any4_0 | rr_lo_any4_1;
+  assign rr_lo_idx5_0 = rr_lo_any4_0 ? { 1'h0, rr_lo_idx4_0 } : { 1'h1, rr_lo_idx4_1 };
+  assign rr_lo_any6_0 = rr_lo_any5_0 | \$3 ;
+  assign rr_lo_idx6_0 = rr_lo_any5_0 ? { 1'h0, rr_lo_idx5_0 } : 7'h40;
+  assign grant_idx = rr_hi_any6_0 ? rr_hi_idx6_0 : rr_lo_idx6_0;
+  assign granting = advance & rr_lo_any6_0;
+  assign \$166  = grant_idx < 7'h40;
+  assign \$167  = granting & \$166 ;
+  assign \$168  = 1'h1 << grant_idx;
+  assign \$169  = \$167  ? \$168  : 191'h000000000000000000000000000000000000000000000000;
+  assign \$170  = ~ \$169 [63:0];
+  assign \$171  = pending & \$170 ;
+  assign \$172  = now[15:14] != prev_tag;
+  assign \$173  = now[15:14] - 2'h2;
+  assign \$174  = stored0[15:14] == \$173 [1:0];
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = now[15:14] != prev_tag;
+  assign \$177  = now[15:14] - 2'h2;
+  assign \$178  = stored1[15:14] == \$177 [1:0];
+  assign \$179  = \$176  & \$178 ;
+  assign \$180  = now[15:14] != prev_tag;
+  assign \$181  = now[15:14] - 2'h2;
+  assign \$182  = stored2[15:14] == \$181 [1:0];
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = now[15:14] != prev_tag;
+  assign \$185  = now[15:14] - 2'h2;
+  assign \$186  = stored3[15:14] == \$185 [1:0];
+  assign \$187  = \$184  & \$186 ;
+  assign \$188  = now[15:14] != prev_tag;
+  assign \$189  = now[15:14] - 2'h2;
+  assign \$190  = stored4[15:14] == \$189 [1:0];
+  assign \$191  = \$188  & \$190 ;
+  assign \$192  = now[15:14] != prev_tag;
+  assign \$193  = now[15:14] - 2'h2;
+  assign \$194  = stored5[15:14] == \$193 [1:0];
+  assign \$195  = \$192  & \$194 ;
+  assign \$196  = now[15:14] != prev_tag;
+  assign \$197  = now[15:14] - 2'h2;
+  assign \$198  = stored6[15:14] == \$197 [1:0];
+  assign \$199  = \$196  & \$198 ;
+  assign \$200  = now[15:14] != prev_tag;
+  assign \$201  = now[15:14] - 2'h2;
+  assign \$202  = stored7[15:14] == \$201 [1:0];
+  assign \$203  = \$200  & \$202 ;
+  assign \$204  = now[15:14] != prev_tag;
+  assign \$205  = now[15:14] - 2'h2;
+  assign \$206  = stored8[15:14] == \$205 [1:0];
+  assign \$207  = \$204  & \$206 ;
+  assign \$208  = now[15:14] != prev_tag;
+  assign \$209  = now[15:14] - 2'h2;
+  assign \$210  = stored9[15:14] == \$209 [1:0];
+  assign \$211  = \$208  & \$210 ;
+  assign \$212  = now[15:14] != prev_tag;
+  assign \$213  = now[15:14] - 2'h2;
+  assign \$214  = stored10[15:14] == \$213 [1:0];
+  assign \$215  = \$212  & \$214 ;
+  assign \$216  = now[15:14] != prev_tag;
+  assign \$217  = now[15:14] - 2'h2;
+  assign \$218  = stored11[15:14] == \$217 [1:0];
+  assign \$219  = \$216  & \$218 ;
+  assign \$220  = now[15:14] != prev_tag;
+  assign \$221  = now[15:14] - 2'h2;
+  assign \$222  = stored12[15:14] == \$221 [1:0];
+  assign \$223  = \$220  & \$222 ;
+  assign \$224  = now[15:14] != prev_tag;
+  assign \$225  = now[15:14] - 2'h2;
+  assign \$226  = stored13[15:14] == \$225 [1:0];
+  assign \$227  = \$224  & \$226 ;
+  assign \$228  = now[15:14] != prev_tag;
+  assign \$229  = now[15:14] - 2'h2;
+  assign \$230  = stored14[15:14] == \$229 [1:0];
+  assign \$231  = \$228  & \$230 ;
+  assign \$232  = now[15:14] != prev_tag;
+  assign \$233  = now[15:14] - 2'h2;
+  assign \$234  = stored15[15:14] == \$233 [1:0];
+  assign \$235  = \$232  & \$234 ;
+  assign \$236  = now[15:14] != prev_tag;
+  assign \$237  = now[15:14] - 2'h2;
+  assign \$238  = stored16[15:14] == \$237 [1:0];
+  assign \$239  = \$236  & \$238 ;
+  assign \$240  = now[15:14] != prev_tag;
+  assign \$241  = now[15:14] - 2'h2;
+  assign \$242  = stored17[15:14] == \$241 [1:0];
+  assign \$243  = \$240  & \$242 ;
+  assign \$244  = now[15:14] != prev_tag;
+  assign \$245  = now[15:14] - 2'h2;
+  assign \$246  = stored18[15:14] == \$245 [1:0];
+  assign \$247  = \$244  & \$246 ;
+  assign \$248  = now[15:14] != prev_tag;
+  assign \$249  = now[15:14] - 2'h2;
+  assign \$250  = stored19[15:14] == \$249 [1:0];
+  assign \$251  = \$248  & \$250 ;
+  assign \$252  = now[15:14] != prev_tag;
+  assign \$253  = now[15:14] - 2'h2;
+  assign \$254  = stored20[15:14] == \$253 [1:0];
+  assign \$255  = \$252  & \$254 ;
+  assign \$256  = now[15:14] != prev_tag;
+  assign \$257  = now[15:14] - 2'h2;
+  assign \$258  = stored21[15:14] == \$257 [1:0];
+  assign \$259  = \$256  & \$258 ;
+  assign \$260  = now[15:14] != prev_tag;
+  assign \$261  = now[15:14] - 2'h2;
+  assign \$262  = stored22[15:14] == \$261 [1:0];
+  assign \$263  = \$260  & \$262 ;
+  assign \$264  = now[15:14] != prev_tag;
+  assign \$265  = now[15:14] - 2'h2;
+  assign \$266  = stored23[15:14] == \$265 [1:0];
+  assign \$267  = \$264  & \$266 ;
+  assign \$268  = now[15:14] != prev_tag;
+  assign \$269  = now[15:14] - 2'h2;
+  assign \$270  = stored24[15:14] == \$269 [1:0];
+  assign \$271  = \$268  & \$270 ;
+  assign \$272  = now[15:14] != prev_tag;
+  assign \$273  = now[15:14] - 2'h2;
+  assign \$274  = stored25[15:14] == \$273 [1:0];
+  assign \$275  = \$272  & \$274 ;
+  assign \$276  = now[15:14] != prev_tag;
+  assign \$277  = now[15:14] - 2'h2;
+  assign \$278  = stored26[15:14] == \$277 [1:0];
+  assign \$279  = \$276  & \$278 ;
+  assign \$280  = now[15:14] != prev_tag;
+  assign \$281  = now[15:14] - 2'h2;
+  assign \$282  = stored27[15:14] == \$281 [1:0];
+  assign \$283  = \$280  & \$282 ;
+  assign \$284  = now[15:14] != prev_tag;
+  assign \$285  = now[15:14] - 2'h2;
+  assign \$286  = stored28[15:14] == \$285 [1:0];
+  assign \$287  = \$284  & \$286 ;
+  assign \$288  = now[15:14] != prev_tag;
+  assign \$289  = now[15:14] - 2'h2;
+  assign \$290  = stored29[15:14] == \$289 [1:0];
+  assign \$291  = \$288  & \$290 ;
+  assign \$292  = now[15:14] != prev_tag;
+  assign \$293  = now[15:14] - 2'h2;
+  assign \$294  = stored30[15:14] == \$293 [1:0];
+  assign \$295  = \$292  & \$294 ;
   assign \$296  = now[15:14] != prev_tag;
   assign \$297  = now[15:14] - 2'h2;
-  assign \$298  = stored0[15:14] == \$297 [1:0];
+  assign \$298  = stored31[15:14] == \$297 [1:0];
   assign \$299  = \$296  & \$298 ;
   assign \$300  = now[15:14] != prev_tag;
   assign \$301  = now[15:14] - 2'h2;
-  assign \$302  = stored1[15:14] == \$301 [1:0];
+  assign \$302  = stored32[15:14] == \$301 [1:0];
   assign \$303  = \$300  & \$302 ;
   assign \$304  = now[15:14] != prev_tag;
   assign \$305  = now[15:14] - 2'h2;
-  assign \$306  = stored2[15:14] == \$305 [1:0];
+  assign \$306  = stored33[15:14] == \$305 [1:0];
   assign \$307  = \$304  & \$306 ;
   assign \$308  = now[15:14] != prev_tag;
   assign \$309  = now[15:14] - 2'h2;
-  assign \$310  = stored3[15:14] == \$309 [1:0];
+  assign \$310  = stored34[15:14] == \$309 [1:0];
   assign \$311  = \$308  & \$310 ;
   assign \$312  = now[15:14] != prev_tag;
   assign \$313  = now[15:14] - 2'h2;
-  assign \$314  = stored4[15:14] == \$313 [1:0];
+  assign \$314  = stored35[15:14] == \$313 [1:0];
   assign \$315  = \$312  & \$314 ;
   assign \$316  = now[15:14] != prev_tag;
   assign \$317  = now[15:14] - 2'h2;
-  assign \$318  = stored5[15:14] == \$317 [1:0];
+  assign \$318  = stored36[15:14] == \$317 [1:0];
   assign \$319  = \$316  & \$318 ;
   assign \$320  = now[15:14] != prev_tag;
   assign \$321  = now[15:14] - 2'h2;
-  assign \$322  = stored6[15:14] == \$321 [1:0];
+  assign \$322  = stored37[15:14] == \$321 [1:0];
   assign \$323  = \$320  & \$322 ;
   assign \$324  = now[15:14] != prev_tag;
   assign \$325  = now[15:14] - 2'h2;
-  assign \$326  = stored7[15:14] == \$325 [1:0];
+  assign \$326  = stored38[15:14] == \$325 [1:0];
   assign \$327  = \$324  & \$326 ;
   assign \$328  = now[15:14] != prev_tag;
   assign \$329  = now[15:14] - 2'h2;
-  assign \$330  = stored8[15:14] == \$329 [1:0];
+  assign \$330  = stored39[15:14] == \$329 [1:0];
   assign \$331  = \$328  & \$330 ;
   assign \$332  = now[15:14] != prev_tag;
   assign \$333  = now[15:14] - 2'h2;
-  assign \$334  = stored9[15:14] == \$333 [1:0];
+  assign \$334  = stored40[15:14] == \$333 [1:0];
   assign \$335  = \$332  & \$334 ;
   assign \$336  = now[15:14] != prev_tag;
   assign \$337  = now[15:14] - 2'h2;
-  assign \$338  = stored10[15:14] == \$337 [1:0];
+  assign \$338  = stored41[15:14] == \$337 [1:0];
   assign \$339  = \$336  & \$338 ;
   assign \$340  = now[15:14] != prev_tag;
   assign \$341  = now[15:14] - 2'h2;
-  assign \$342  = stored11[15:14] == \$341 [1:0];
+  assign \$342  = stored42[15:14] == \$341 [1:0];
   assign \$343  = \$340  & \$342 ;
   assign \$344  = now[15:14] != prev_tag;
   assign \$345  = now[15:14] - 2'h2;
-  assign \$346  = stored12[15:14] == \$345 [1:0];
+  assign \$346  = stored43[15:14] == \$345 [1:0];
   assign \$347  = \$344  & \$346 ;
   assign \$348  = now[15:14] != prev_tag;
   assign \$349  = now[15:14] - 2'h2;
-  assign \$350  = stored13[15:14] == \$349 [1:0];
+  assign \$350  = stored44[15:14] == \$349 [1:0];
   assign \$351  = \$348  & \$350 ;
   assign \$352  = now[15:14] != prev_tag;
   assign \$353  = now[15:14] - 2'h2;
-  assign \$354  = stored14[15:14] == \$353 [1:0];
+  assign \$354  = stored45[15:14] == \$353 [1:0];
   assign \$355  = \$352  & \$354 ;
   assign \$356  = now[15:14] != prev_tag;
   assign \$357  = now[15:14] - 2'h2;
-  assign \$358  = stored15[15:14] == \$357 [1:0];
+  assign \$358  = stored46[15:14] == \$357 [1:0];
   assign \$359  = \$356  & \$358 ;
   assign \$360  = now[15:14] != prev_tag;
   assign \$361  = now[15:14] - 2'h2;
-  assign \$362  = stored16[15:14] == \$361 [1:0];
+  assign \$362  = stored47[15:14] == \$361 [1:0];
   assign \$363  = \$360  & \$362 ;
   assign \$364  = now[15:14] != prev_tag;
   assign \$365  = now[15:14] - 2'h2;
-  assign \$366  = stored17[15:14] == \$365 [1:0];
+  assign \$366  = stored48[15:14] == \$365 [1:0];
   assign \$367  = \$364  & \$366 ;
   assign \$368  = now[15:14] != prev_tag;
   assign \$369  = now[15:14] - 2'h2;
-  assign \$370  = stored18[15:14] == \$369 [1:0];
+  assign \$370  = stored49[15:14] == \$369 [1:0];
   assign \$371  = \$368  & \$370 ;
   assign \$372  = now[15:14] != prev_tag;
   assign \$373  = now[15:14] - 2'h2;
-  assign \$374  = stored19[15:14] == \$373 [1:0];
+  assign \$374  = stored50[15:14] == \$373 [1:0];
   assign \$375  = \$372  & \$374 ;
   assign \$376  = now[15:14] != prev_tag;
   assign \$377  = now[15:14] - 2'h2;
-  assign \$378  = stored20[15:14] == \$377 [1:0];
+  assign \$378  = stored51[15:14] == \$377 [1:0];
   assign \$379  = \$376  & \$378 ;
   assign \$380  = now[15:14] != prev_tag;
   assign \$381  = now[15:14] - 2'h2;
-  assign \$382  = stored21[15:14] == \$381 [1:0];
+  assign \$382  = stored52[15:14] == \$381 [1:0];
   assign \$383  = \$380  & \$382 ;
   assign \$384  = now[15:14] != prev_tag;
   assign \$385  = now[15:14] - 2'h2;
-  assign \$386  = stored22[15:14] == \$385 [1:0];
+  assign \$386  = stored53[15:14] == \$385 [1:0];
   assign \$387  = \$384  & \$386 ;
   assign \$388  = now[15:14] != prev_tag;
   assign \$389  = now[15:14] - 2'h2;
-  assign \$390  = stored23[15:14] == \$389 [1:0];
+  assign \$390  = stored54[15:14] == \$389 [1:0];
   assign \$391  = \$388  & \$390 ;
   assign \$392  = now[15:14] != prev_tag;
   assign \$393  = now[15:14] - 2'h2;
-  assign \$394  = stored24[15:14] == \$393 [1:0];
+  assign \$394  = stored55[15:14] == \$393 [1:0];
   assign \$395  = \$392  & \$394 ;
   assign \$396  = now[15:14] != prev_tag;
   assign \$397  = now[15:14] - 2'h2;
-  assign \$398  = stored25[15:14] == \$397 [1:0];
+  assign \$398  = stored56[15:14] == \$397 [1:0];
   assign \$399  = \$396  & \$398 ;
   assign \$400  = now[15:14] != prev_tag;
   assign \$401  = now[15:14] - 2'h2;
-  assign \$402  = stored26[15:14] == \$401 [1:0];
+  assign \$402  = stored57[15:14] == \$401 [1:0];
   assign \$403  = \$400  & \$402 ;
   assign \$404  = now[15:14] != prev_tag;
   assign \$405  = now[15:14] - 2'h2;
-  assign \$406  = stored27[15:14] == \$405 [1:0];
+  assign \$406  = stored58[15:14] == \$405 [1:0];
   assign \$407  = \$404  & \$406 ;
   assign \$408  = now[15:14] != prev_tag;
   assign \$409  = now[15:14] - 2'h2;
-  assign \$410  = stored28[15:14] == \$409 [1:0];
+  assign \$410  = stored59[15:14] == \$409 [1:0];
   assign \$411  = \$408  & \$410 ;
   assign \$412  = now[15:14] != prev_tag;
   assign \$413  = now[15:14] - 2'h2;
-  assign \$414  = stored29[15:14] == \$413 [1:0];
+  assign \$414  = stored60[15:14] == \$413 [1:0];
   assign \$415  = \$412  & \$414 ;
   assign \$416  = now[15:14] != prev_tag;
   assign \$417  = now[15:14] - 2'h2;
-  assign \$418  = stored30[15:14] == \$417 [1:0];
+  assign \$418  = stored61[15:14] == \$417 [1:0];
   assign \$419  = \$416  & \$418 ;
   assign \$420  = now[15:14] != prev_tag;
   assign \$421  = now[15:14] - 2'h2;
-  assign \$422  = stored31[15:14] == \$421 [1:0];
+  assign \$422  = stored62[15:14] == \$421 [1:0];
   assign \$423  = \$420  & \$422 ;
   assign \$424  = now[15:14] != prev_tag;
   assign \$425  = now[15:14] - 2'h2;
-  assign \$426  = stored32[15:14] == \$425 [1:0];
+  assign \$426  = stored63[15:14] == \$425 [1:0];
   assign \$427  = \$424  & \$426 ;
-  assign \$428  = now[15:14] != prev_tag;
-  assign \$429  = now[15:14] - 2'h2;
-  assign \$430  = stored33[15:14] == \$429 [1:0];
-  assign \$431  = \$428  & \$430 ;
-  assign \$432  = now[15:14] != prev_tag;
-  assign \$433  = now[15:14] - 2'h2;
-  assign \$434  = stored34[15:14] == \$433 [1:0];
-  assign \$435  = \$432  & \$434 ;
-  assign \$436  = now[15:14] != prev_tag;
-  assign \$437  = now[15:14] - 2'h2;
-  assign \$438  = stored35[15:14] == \$437 [1:0];
-  assign \$439  = \$436  & \$438 ;
-  assign \$440  = now[15:14] != prev_tag;
-  assign \$441  = now[15:14] - 2'h2;
-  assign \$442  = stored36[15:14] == \$441 [1:0];
-  assign \$443  = \$440  & \$442 ;
-  assign \$444  = now[15:14] != prev_tag;
-  assign \$445  = now[15:14] - 2'h2;
-  assign \$446  = stored37[15:14] == \$445 [1:0];
-  assign \$447  = \$444  & \$446 ;
-  assign \$448  = now[15:14] != prev_tag;
-  assign \$449  = now[15:14] - 2'h2;
-  assign \$450  = stored38[15:14] == \$449 [1:0];
-  assign \$451  = \$448  & \$450 ;
-  assign \$452  = now[15:14] != prev_tag;
-  assign \$453  = now[15:14] - 2'h2;
-  assign \$454  = stored39[15:14] == \$453 [1:0];
-  assign \$455  = \$452  & \$454 ;
-  assign \$456  = now[15:14] != prev_tag;
-  assign \$457  = now[15:14] - 2'h2;
-  assign \$458  = stored40[15:14] == \$457 [1:0];
-  assign \$459  = \$456  & \$458 ;
-  assign \$460  = now[15:14] != prev_tag;
-  assign \$461  = now[15:14] - 2'h2;
-  assign \$462  = stored41[15:14] == \$461 [1:0];
-  assign \$463  = \$460  & \$462 ;
-  assign \$464  = now[15:14] != prev_tag;
-  assign \$465  = now[15:14] - 2'h2;
-  assign \$466  = stored42[15:14] == \$465 [1:0];
-  assign \$467  = \$464  & \$466 ;
-  assign \$468  = now[15:14] != prev_tag;
-  assign \$469  = now[15:14] - 2'h2;
-  assign \$470  = stored43[15:14] == \$469 [1:0];
-  assign \$471  = \$468  & \$470 ;
-  assign \$472  = now[15:14] != prev_tag;
-  assign \$473  = now[15:14] - 2'h2;
-  assign \$474  = stored44[15:14] == \$473 [1:0];
-  assign \$475  = \$472  & \$474 ;
-  assign \$476  = now[15:14] != prev_tag;
-  assign \$477  = now[15:14] - 2'h2;
-  assign \$478  = stored45[15:14] == \$477 [1:0];
-  assign \$479  = \$476  & \$478 ;
-  assign \$480  = now[15:14] != prev_tag;
-  assign \$481  = now[15:14] - 2'h2;
-  assign \$482  = stored46[15:14] == \$481 [1:0];
-  assign \$483  = \$480  & \$482 ;
-  assign \$484  = now[15:14] != prev_tag;
-  assign \$485  = now[15:14] - 2'h2;
-  assign \$486  = stored47[15:14] == \$485 [1:0];
-  assign \$487  = \$484  & \$486 ;
-  assign \$488  = now[15:14] != prev_tag;
-  assign \$489  = now[15:14] - 2'h2;
-  assign \$490  = stored48[15:14] == \$489 [1:0];
-  assign \$491  = \$488  & \$490 ;
-  assign \$492  = now[15:14] != prev_tag;
-  assign \$493  = now[15:14] - 2'h2;
-  assign \$494  = stored49[15:14] == \$493 [1:0];
-  assign \$495  = \$492  & \$494 ;
-  assign \$496  = now[15:14] != prev_tag;
-  assign \$497  = now[15:14] - 2'h2;
-  assign \$498  = stored50[15:14] == \$497 [1:0];
-  assign \$499  = \$496  & \$498 ;
-  assign \$500  = now[15:14] != prev_tag;
-  assign \$501  = now[15:14] - 2'h2;
-  assign \$502  = stored51[15:14] == \$501 [1:0];
-  assign \$503  = \$500  & \$502 ;
-  assign \$504  = now[15:14] != prev_tag;
-  assign \$505  = now[15:14] - 2'h2;
-  assign \$506  = stored52[15:14] == \$505 [1:0];
-  assign \$507  = \$504  & \$506 ;
-  assign \$508  = now[15:14] != prev_tag;
-  assign \$509  = now[15:14] - 2'h2;
-  assign \$510  = stored53[15:14] == \$509 [1:0];
-  assign \$511  = \$508  & \$510 ;
-  assign \$512  = now[15:14] != prev_tag;
-  assign \$513  = now[15:14] - 2'h2;
-  assign \$514  = stored54[15:14] == \$513 [1:0];
-  assign \$515  = \$512  & \$514 ;
-  assign \$516  = now[15:14] != prev_tag;
-  assign \$517  = now[15:14] - 2'h2;
-  assign \$518  = stored55[15:14] == \$517 [1:0];
-  assign \$519  = \$516  & \$518 ;
-  assign \$520  = now[15:14] != prev_tag;
-  assign \$521  = now[15:14] - 2'h2;
-  assign \$522  = stored56[15:14] == \$521 [1:0];
-  assign \$523  = \$520  & \$522 ;
-  assign \$524  = now[15:14] != prev_tag;
-  assign \$525  = now[15:14] - 2'h2;
-  assign \$526  = stored57[15:14] == \$525 [1:0];
-  assign \$527  = \$524  & \$526 ;
-  assign \$528  = now[15:14] != prev_tag;
-  assign \$529  = now[15:14] - 2'h2;
-  assign \$530  = stored58[15:14] == \$529 [1:0];
-  assign \$531  = \$528  & \$530 ;
-  assign \$532  = now[15:14] != prev_tag;
-  assign \$533  = now[15:14] - 2'h2;
-  assign \$534  = stored59[15:14] == \$533 [1:0];
-  assign \$535  = \$532  & \$534 ;
-  assign \$536  = now[15:14] != prev_tag;
-  assign \$537  = now[15:14] - 2'h2;
-  assign \$538  = stored60[15:14] == \$537 [1:0];
-  assign \$539  = \$536  & \$538 ;
-  assign \$540  = now[15:14] != prev_tag;
-  assign \$541  = now[15:14] - 2'h2;
-  assign \$542  = stored61[15:14] == \$541 [1:0];
-  assign \$543  = \$540  & \$542 ;
-  assign \$544  = now[15:14] != prev_tag;
-  assign \$545  = now[15:14] - 2'h2;
-  assign \$546  = stored62[15:14] == \$545 [1:0];
-  assign \$547  = \$544  & \$546 ;
-  assign \$548  = now[15:14] != prev_tag;
-  assign \$549  = now[15:14] - 2'h2;
-  assign \$550  = stored63[15:14] == \$549 [1:0];
-  assign \$551  = \$548  & \$550 ;
-  assign flushed = \$295  & { \$551 , \$547 , \$543 , \$539 , \$535 , \$531 , \$527 , \$523 , \$519 , \$515 , \$511 , \$507 , \$503 , \$499 , \$495 , \$491 , \$487 , \$483 , \$479 , \$475 , \$471 , \$467 , \$463 , \$459 , \$455 , \$451 , \$447 , \$443 , \$439 , \$435 , \$431 , \$427 , \$423 , \$419 , \$415 , \$411 , \$407 , \$403 , \$399 , \$395 , \$391 , \$387 , \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347 , \$343 , \$339 , \$335 , \$331 , \$327 , \$323 , \$319 , \$315 , \$311 , \$307 , \$303 , \$299  };
-  assign \$552  = ~ keep;
-  assign \$553  = spikes & \$552 ;
-  assign \$554  = ~ pending;
-  assign \$555  = \$554  & \$34 [63:0];
-  assign \$556  = ~ \$555 ;
-  assign store = \$553  & \$556 ;
-  assign \$557  = lost_now[0] + flushed[0];
-  assign \$558  = 1'h0 + \$557 ;
-  assign \$559  = lost_now[1] + flushed[1];
-  assign \$560  = \$558  + \$559 ;
-  assign \$561  = lost_now[2] + flushed[2];
-  assign \$562  = \$560  + \$561 ;
-  assign \$563  = lost_now[3] + flushed[3];
-  assign \$564  = \$562  + \$563 ;
-  assign \$565  = lost_now[4] + flushed[4];
-  assign \$566  = \$564  + \$565 ;
-  assign \$567  = lost_now[5] + flushed[5];
-  assign \$568  = \$566  + \$567 ;
-  assign \$569  = lost_now[6] + flushed[6];
-  assign \$570  = \$568  + \$569 ;
-  assign \$571  = lost_now[7] + flushed[7];
-  assign \$572  = \$570  + \$571 ;
-  assign \$573  = lost_now[8] + flushed[8];
-  assign \$574  = \$572  + \$573 ;
-  assign \$575  = lost_now[9] + flushed[9];
-  assign \$576  = \$574  + \$575 ;
-  assign \$577  = lost_now[10] + flushed[10];
-  assign \$578  = \$576  + \$577 ;
-  assign \$579  = lost_now[11] + flushed[11];
-  assign \$580  = \$578  + \$579 ;
-  assign \$581  = lost_now[12] + flushed[12];
-  assign \$582  = \$580  + \$581 ;
-  assign \$583  = lost_now[13] + flushed[13];
-  assign \$584  = \$582  + \$583 ;
-  assign \$585  = lost_now[14] + flushed[14];
-  assign \$586  = \$584  + \$585 ;
-  assign \$587  = lost_now[15] + flushed[15];
-  assign \$588  = \$586  + \$587 ;
-  assign \$589  = lost_now[16] + flushed[16];
-  assign \$590  = \$588  + \$589 ;
-  assign \$591  = lost_now[17] + flushed[17];
-  assign \$592  = \$590  + \$591 ;
-  assign \$593  = lost_now[18] + flushed[18];
-  assign \$594  = \$592  + \$593 ;
-  assign \$595  = lost_now[19] + flushed[19];
-  assign \$596  = \$594  + \$595 ;
-  assign \$597  = lost_now[20] + flushed[20];
-  assign \$598  = \$596  + \$597 ;
-  assign \$599  = lost_now[21] + flushed[21];
-  assign \$600  = \$598  + \$599 ;
-  assign \$601  = lost_now[22] + flushed[22];
-  assign \$602  = \$600  + \$601 ;
-  assign \$603  = lost_now[23] + flushed[23];
-  assign \$604  = \$602  + \$603 ;
-  assign \$605  = lost_now[24] + flushed[24];
-  assign \$606  = \$604  + \$605 ;
-  assign \$607  = lost_now[25] + flushed[25];
-  assign \$608  = \$606  + \$607 ;
-  assign \$609  = lost_now[26] + flushed[26];
-  assign \$610  = \$608  + \$609 ;
-  assign \$611  = lost_now[27] + flushed[27];
-  assign \$612  = \$610  + \$611 ;
-  assign \$613  = lost_now[28] + flushed[28];
-  assign \$614  = \$612  + \$613 ;
-  assign \$615  = lost_now[29] + flushed[29];
-  assign \$616  = \$614  + \$615 ;
-  assign \$617  = lost_now[30] + flushed[30];
-  assign \$618  = \$616  + \$617 ;
-  assign \$619  = lost_now[31] + flushed[31];
-  assign \$620  = \$618  + \$619 ;
-  assign \$621  = lost_now[32] + flushed[32];
-  assign \$622  = \$620  + \$621 ;
-  assign \$623  = lost_now[33] + flushed[33];
-  assign \$624  = \$622  + \$623 ;
-  assign \$625  = lost_now[34] + flushed[34];
-  assign \$626  = \$624  + \$625 ;
-  assign \$627  = lost_now[35] + flushed[35];
-  assign \$628  = \$626  + \$627 ;
-  assign \$629  = lost_now[36] + flushed[36];
-  assign \$630  = \$628  + \$629 ;
-  assign \$631  = lost_now[37] + flushed[37];
-  assign \$632  = \$630  + \$631 ;
-  assign \$633  = lost_now[38] + flushed[38];
-  assign \$634  = \$632  + \$633 ;
-  assign \$635  = lost_now[39] + flushed[39];
-  assign \$636  = \$634  + \$635 ;
-  assign \$637  = lost_now[40] + flushed[40];
-  assign \$638  = \$636  + \$637 ;
-  assign \$639  = lost_now[41] + flushed[41];
-  assign \$640  = \$638  + \$639 ;
-  assign \$641  = lost_now[42] + flushed[42];
-  assign \$642  = \$640  + \$641 ;
-  assign \$643  = lost_now[43] + flushed[43];
-  assign \$644  = \$642  + \$643 ;
-  assign \$645  = lost_now[44] + flushed[44];
-  assign \$646  = \$644  + \$645 ;
-  assign \$647  = lost_now[45] + flushed[45];
-  assign \$648  = \$646  + \$647 ;
-  assign \$649  = lost_now[46] + flushed[46];
-  assign \$650  = \$648  + \$649 ;
-  assign \$651  = lost_now[47] + flushed[47];
-  assign \$652  = \$650  + \$651 ;
-  assign \$653  = lost_now[48] + flushed[48];
-  assign \$654  = \$652  + \$653 ;
-  assign \$655  = lost_now[49] + flushed[49];
-  assign \$656  = \$654  + \$655 ;
-  assign \$657  = lost_now[50] + flushed[50];
-  assign \$658  = \$656  + \$657 ;
-  assign \$659  = lost_now[51] + flushed[51];
-  assign \$660  = \$658  + \$659 ;
-  assign \$661  = lost_now[52] + flushed[52];
-  assign \$662  = \$660  + \$661 ;
-  assign \$663  = lost_now[53] + flushed[53];
-  assign \$664  = \$662  + \$663 ;
-  assign \$665  = lost_now[54] + flushed[54];
-  assign \$666  = \$664  + \$665 ;
-  assign \$667  = lost_now[55] + flushed[55];
-  assign \$668  = \$666  + \$667 ;
-  assign \$669  = lost_now[56] + flushed[56];
-  assign \$670  = \$668  + \$669 ;
-  assign \$671  = lost_now[57] + flushed[57];
-  assign \$672  = \$670  + \$671 ;
-  assign \$673  = lost_now[58] + flushed[58];
-  assign \$674  = \$672  + \$673 ;
-  assign \$675  = lost_now[59] + flushed[59];
-  assign \$676  = \$674  + \$675 ;
-  assign \$677  = lost_now[60] + flushed[60];
-  assign \$678  = \$676  + \$677 ;
-  assign \$679  = lost_now[61] + flushed[61];
-  assign \$680  = \$678  + \$679 ;
-  assign \$681  = lost_now[62] + flushed[62];
-  assign \$682  = \$680  + \$681 ;
-  assign \$683  = lost_now[63] + flushed[63];
-  assign \$684  = \$682  + \$683 ;
-  assign \$685  = pending & \$34 [63:0];
-  assign \$686  = | \$685 ;
-  assign \$688  = now - \$687 ;
-  assign \$689  = now - \$688 [15:0];
-  assign granted_ts = \$686  ? \$689 [31:0] : timestamp;
-  assign \$690  = | { \$3 , \$2  };
-  assign \$691  = grant_idx == 7'h40;
-  assign \$692  = reported ? 20'h00000 : lost_pending;
-  assign \$693  = \$692  + \$684 [7:0];
-  assign \$694  = aer__valid & aer__ready;
-  assign words_next = words + \$694 ;
-  assign lost_next = lost + \$684 [7:0];
-  assign \$695  = keep | store;
-  assign \$696  = | { \$3 , \$2  };
-  assign \$697  = | { \$3 , \$2  };
-  assign \$698  = grant_idx == 7'h40;
-  assign \$699  = grant_idx + 1'h1;
-  assign \$700  = \$698  ? 8'h00 : \$699 ;
-  assign \$701  = grant_idx == 7'h40;
-  assign \$702  = \$693  > 20'hfffff;
-  assign \$703  = \$702  ? 22'h0fffff : { 1'h0, \$693  };
-  assign \$704  = words_next > 32'd4294967295;
-  assign \$705  = lost_next > 32'd4294967295;
-  always @(posedge clk)
-    prev_tag <= \$706 ;
-  always @(posedge clk)
-    pending <= \$707 ;
-  always @(posedge clk)
-    stored0 <= \$708 ;
-  always @(posedge clk)
-    stored1 <= \$709 ;
-  always @(posedge clk)
-    stored2 <= \$710 ;
-  always @(posedge clk)
-    stored3 <= \$711 ;
-  always @(posedge clk)
-    stored4 <= \$712 ;
-  always @(posedge clk)
-    stored5 <= \$713 ;
-  always @(posedge clk)
-    stored6 <= \$714 ;
-  always @(posedge clk)
-    stored7 <= \$715 ;
-  always @(posedge clk)
-    stored8 <= \$716 ;
-  always @(posedge clk)
-    stored9 <= \$717 ;
-  always @(posedge clk)
-    stored10 <= \$718 ;
-  always @(posedge clk)
-    stored11 <= \$719 ;
-  always @(posedge clk)
-    stored12 <= \$720 ;
-  always @(posedge clk)
-    stored13 <= \$721 ;
-  always @(posedge clk)
-    stored14 <= \$722 ;
-  always @(posedge clk)
-    stored15 <= \$723 ;
-  always @(posedge clk)
-    stored16 <= \$724 ;
-  always @(posedge clk)
-    stored17 <= \$725 ;
-  always @(posedge clk)
-    stored18 <= \$726 ;
-  always @(posedge clk)
-    stored19 <= \$727 ;
-  always @(posedge clk)
-    stored20 <= \$728 ;
-  always @(posedge clk)
-    stored21 <= \$729 ;
-  always @(posedge clk)
-    stored22 <= \$730 ;
-  always @(posedge clk)
-    stored23 <= \$731 ;
-  always @(posedge clk)
-    stored24 <= \$732 ;
-  always @(posedge clk)
-    stored25 <= \$733 ;
-  always @(posedge clk)
-    stored26 <= \$734 ;
-  always @(posedge clk)
-    stored27 <= \$735 ;
-  always @(posedge clk)
-    stored28 <= \$736 ;
-  always @(posedge clk)
-    stored29 <= \$737 ;
-  always @(posedge clk)
-    stored30 <= \$738 ;
-  always @(posedge clk)
-    stored31 <= \$739 ;
-  always @(posedge clk)
-    stored32 <= \$740 ;
-  always @(posedge clk)
-    stored33 <= \$741 ;
-  always @(posedge clk)
-    stored34 <= \$742 ;
-  always @(posedge clk)
-    stored35 <= \$743 ;
-  always @(posedge clk)
-    stored36 <= \$744 ;
-  always @(posedge clk)
-    stored37 <= \$745 ;
-  always @(posedge clk)
-    stored38 <= \$746 ;
-  always @(posedge clk)
-    stored39 <= \$747 ;
-  always @(posedge clk)
-    stored40 <= \$748 ;
-  always @(posedge clk)
-    stored41 <= \$749 ;
-  always @(posedge clk)
-    stored42 <= \$750 ;
-  always @(posedge clk)
-    stored43 <= \$751 ;
-  always @(posedge clk)
-    stored44 <= \$752 ;
-  always @(posedge clk)
-    stored45 <= \$753 ;
-  always @(posedge clk)
-    stored46 <= \$754 ;
-  always @(posedge clk)
-    stored47 <= \$755 ;
-  always @(posedge clk)
-    stored48 <= \$756 ;
-  always @(posedge clk)
-    stored49 <= \$757 ;
-  always @(posedge clk)
-    stored50 <= \$758 ;
-  always @(posedge clk)
-    stored51 <= \$759 ;
-  always @(posedge clk)
-    stored52 <= \$760 ;
-  always @(posedge clk)
-    stored53 <= \$761 ;
-  always @(posedge clk)
-    stored54 <= \$762 ;
-  always @(posedge clk)
-    stored55 <= \$763 ;
-  always @(posedge clk)
-    stored56 <= \$764 ;
-  always @(posedge clk)
-    stored57 <= \$765 ;
-  always @(posedge clk)
-    stored58 <= \$766 ;
-  always @(posedge clk)
-    stored59 <= \$767 ;
-  always @(posedge clk)
-    stored60 <= \$768 ;
-  always @(posedge clk)
-    stored61 <= \$769 ;
-  always @(posedge clk)
-    stored62 <= \$770 ;
-  always @(posedge clk)
-    stored63 <= \$771 ;
-  always @(posedge clk)
-    aer__valid <= \$772 ;
-  always @(posedge clk)
-    aer__payload <= \$773 ;
-  always @(posedge clk)
-    ptr <= \$774 ;
-  always @(posedge clk)
-    lost_pending <= \$775 ;
-  always @(posedge clk)
-    words <= \$776 ;
-  always @(posedge clk)
-    lost <= \$777 ;
+  assign \$428  = ~ { \$427 , \$423 , \$419 , \$415 , \$411 , \$407 , \$403 , \$399 , \$395 , \$391 , \$387 , \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347 , \$343 , \$339 , \$335 , \$331 , \$327 , \$323 , \$319 , \$315 , \$311 , \$307 , \$303 , \$299 , \$295 , \$291 , \$287 , \$283 , \$279 , \$275 , \$271 , \$267 , \$263 , \$259 , \$255 , \$251 , \$247 , \$243 , \$239 , \$235 , \$231 , \$227 , \$223 , \$219 , \$215 , \$211 , \$207 , \$203 , \$199 , \$195 , \$191 , \$187 , \$183 , \$179 , \$175  };
+  assign keep = \$171  & \$428 ;
+  assign lost_now = spikes & keep;
+  assign \$429  = ~ \$169 [63:0];
+  assign \$430  = pending & \$429 ;
+  assign \$431  = now[15:14] != prev_tag;
+  assign \$432  = now[15:14] - 2'h2;
+  assign \$433  = stored0[15:14] == \$432 [1:0];
+  assign \$434  = \$431  & \$433 ;
+  assign \$435  = now[15:14] != prev_tag;
+  assign \$436  = now[15:14] - 2'h2;
+  assign \$437  = stored1[15:14] == \$436 [1:0];
+  assign \$438  = \$435  & \$437 ;
+  assign \$439  = now[15:14] != prev_tag;
+  assign \$440  = now[15:14] - 2'h2;
+  assign \$441  = stored2[15:14] == \$440 [1:0];
+  assign \$442  = \$439  & \$441 ;
+  assign \$443  = now[15:14] != prev_tag;
+  assign \$444  = now[15:14] - 2'h2;
+  assign \$445  = stored3[15:14] == \$444 [1:0];
+  assign \$446  = \$443  & \$445 ;
+  assign \$447  = now[15:14] != prev_tag;
+  assign \$448  = now[15:14] - 2'h2;
+  assign \$449  = stored4[15:14] == \$448 [1:0];
+  assign \$450  = \$447  & \$449 ;
+  assign \$451  = now[15:14] != prev_tag;
+  assign \$452  = now[15:14] - 2'h2;
+  assign \$453  = stored5[15:14] == \$452 [1:0];
+  assign \$454  = \$451  & \$453 ;
+  assign \$455  = now[15:14] != prev_tag;
+  assign \$456  = now[15:14] - 2'h2;
+  assign \$457  = stored6[15:14] == \$456 [1:0];
+  assign \$458  = \$455  & \$457 ;
+  assign \$459  = now[15:14] != prev_tag;
+  assign \$460  = now[15:14] - 2'h2;
+  assign \$461  = stored7[15:14] == \$460 [1:0];
+  assign \$462  = \$459  & \$461 ;
+  assign \$463  = now[15:14] != prev_tag;
+  assign \$464  = now[15:14] - 2'h2;
+  assign \$465  = stored8[15:14] == \$464 [1:0];
+  assign \$466  = \$463  & \$465 ;
+  assign \$467  = now[15:14] != prev_tag;
+  assign \$468  = now[15:14] - 2'h2;
+  assign \$469  = stored9[15:14] == \$468 [1:0];
+  assign \$470  = \$467  & \$469 ;
+  assign \$471  = now[15:14] != prev_tag;
+  assign \$472  = now[15:14] - 2'h2;
+  assign \$473  = stored10[15:14] == \$472 [1:0];
+  assign \$474  = \$471  & \$473 ;
+  assign \$475  = now[15:14] != prev_tag;
+  assign \$476  = now[15:14] - 2'h2;
+  assign \$477  = stored11[15:14] == \$476 [1:0];
+  assign \$478  = \$475  & \$477 ;
+  assign \$479  = now[15:14] != prev_tag;
+  assign \$480  = now[15:14] - 2'h2;
+  assign \$481  = stored12[15:14] == \$480 [1:0];
+  assign \$482  = \$479  & \$481 ;
+  assign \$483  = now[15:14] != prev_tag;
+  assign \$484  = now[15:14] - 2'h2;
+  assign \$485  = stored13[15:14] == \$484 [1:0];
+  assign \$486  = \$483  & \$485 ;
+  assign \$487  = now[15:14] != prev_tag;
+  assign \$488  = now[15:14] - 2'h2;
+  assign \$489  = stored14[15:14] == \$488 [1:0];
+  assign \$490  = \$487  & \$489 ;
+  assign \$491  = now[15:14] != prev_tag;
+  assign \$492  = now[15:14] - 2'h2;
+  assign \$493  = stored15[15:14] == \$492 [1:0];
+  assign \$494  = \$491  & \$493 ;
+  assign \$495  = now[15:14] != prev_tag;
+  assign \$496  = now[15:14] - 2'h2;
+  assign \$497  = stored16[15:14] == \$496 [1:0];
+  assign \$498  = \$495  & \$497 ;
+  assign \$499  = now[15:14] != prev_tag;
+  assign \$500  = now[15:14] - 2'h2;
+  assign \$501  = stored17[15:14] == \$500 [1:0];
+  assign \$502  = \$499  & \$501 ;
+  assign \$503  = now[15:14] != prev_tag;
+  assign \$504  = now[15:14] - 2'h2;
+  assign \$505  = stored18[15:14] == \$504 [1:0];
+  assign \$506  = \$503  & \$505 ;
+  assign \$507  = now[15:14] != prev_tag;
+  assign \$508  = now[15:14] - 2'h2;
+  assign \$509  = stored19[15:14] == \$508 [1:0];
+  assign \$510  = \$507  & \$509 ;
+  assign \$511  = now[15:14] != prev_tag;
+  assign \$512  = now[15:14] - 2'h2;
+  assign \$513  = stored20[15:14] == \$512 [1:0];
+  assign \$514  = \$511  & \$513 ;
+  assign \$515  = now[15:14] != prev_tag;
+  assign \$516  = now[15:14] - 2'h2;
+  assign \$517  = stored21[15:14] == \$516 [1:0];
+  assign \$518  = \$515  & \$517 ;
+  assign \$519  = now[15:14] != prev_tag;
+  assign \$520  = now[15:14] - 2'h2;
+  assign \$521  = stored22[15:14] == \$520 [1:0];
+  assign \$522  = \$519  & \$521 ;
+  assign \$523  = now[15:14] != prev_tag;
+  assign \$524  = now[15:14] - 2'h2;
+  assign \$525  = stored23[15:14] == \$524 [1:0];
+  assign \$526  = \$523  & \$525 ;
+  assign \$527  = now[15:14] != prev_tag;
+  assign \$528  = now[15:14] - 2'h2;
+  assign \$529  = stored24[15:14] == \$528 [1:0];
+  assign \$530  = \$527  & \$529 ;
+  assign \$531  = now[15:14] != prev_tag;
+  assign \$532  = now[15:14] - 2'h2;
+  assign \$533  = stored25[15:14] == \$532 [1:0];
+  assign \$534  = \$531  & \$533 ;
+  assign \$535  = now[15:14] != prev_tag;
+  assign \$536  = now[15:14] - 2'h2;
+  assign \$537  = stored26[15:14] == \$536 [1:0];
+  assign \$538  = \$535  & \$537 ;
+  assign \$539  = now[15:14] != prev_tag;
+  assign \$540  = now[15:14] - 2'h2;
+  assign \$541  = stored27[15:14] == \$540 [1:0];
+  assign \$542  = \$539  & \$541 ;
+  assign \$543  = now[15:14] != prev_tag;
+  assign \$544  = now[15:14] - 2'h2;
+  assign \$545  = stored28[15:14] == \$544 [1:0];
+  assign \$546  = \$543  & \$545 ;
+  assign \$547  = now[15:14] != prev_tag;
+  assign \$548  = now[15:14] - 2'h2;
+  assign \$549  = stored29[15:14] == \$548 [1:0];
+  assign \$550  = \$547  & \$549 ;
+  assign \$551  = now[15:14] != prev_tag;
+  assign \$552  = now[15:14] - 2'h2;
+  assign \$553  = stored30[15:14] == \$552 [1:0];
+  assign \$554  = \$551  & \$553 ;
+  assign \$555  = now[15:14] != prev_tag;
+  assign \$556  = now[15:14] - 2'h2;
+  assign \$557  = stored31[15:14] == \$556 [1:0];
+  assign \$558  = \$555  & \$557 ;
+  assign \$559  = now[15:14] != prev_tag;
+  assign \$560  = now[15:14] - 2'h2;
+  assign \$561  = stored32[15:14] == \$560 [1:0];
+  assign \$562  = \$559  & \$561 ;
+  assign \$563  = now[15:14] != prev_tag;
+  assign \$564  = now[15:14] - 2'h2;
+  assign \$565  = stored33[15:14] == \$564 [1:0];
+  assign \$566  = \$563  & \$565 ;
+  assign \$567  = now[15:14] != prev_tag;
+  assign \$568  = now[15:14] - 2'h2;
+  assign \$569  = stored34[15:14] == \$568 [1:0];
+  assign \$570  = \$567  & \$569 ;
+  assign \$571  = now[15:14] != prev_tag;
+  assign \$572  = now[15:14] - 2'h2;
+  assign \$573  = stored35[15:14] == \$572 [1:0];
+  assign \$574  = \$571  & \$573 ;
+  assign \$575  = now[15:14] != prev_tag;
+  assign \$576  = now[15:14] - 2'h2;
+  assign \$577  = stored36[15:14] == \$576 [1:0];
+  assign \$578  = \$575  & \$577 ;
+  assign \$579  = now[15:14] != prev_tag;
+  assign \$580  = now[15:14] - 2'h2;
+  assign \$581  = stored37[15:14] == \$580 [1:0];
+  assign \$582  = \$579  & \$581 ;
+  assign \$583  = now[15:14] != prev_tag;
+  assign \$584  = now[15:14] - 2'h2;
+  assign \$585  = stored38[15:14] == \$584 [1:0];
+  assign \$586  = \$583  & \$585 ;
+  assign \$587  = now[15:14] != prev_tag;
+  assign \$588  = now[15:14] - 2'h2;
+  assign \$589  = stored39[15:14] == \$588 [1:0];
+  assign \$590  = \$587  & \$589 ;
+  assign \$591  = now[15:14] != prev_tag;
+  assign \$592  = now[15:14] - 2'h2;
+  assign \$593  = stored40[15:14] == \$592 [1:0];
+  assign \$594  = \$591  & \$593 ;
+  assign \$595  = now[15:14] != prev_tag;
+  assign \$596  = now[15:14] - 2'h2;
+  assign \$597  = stored41[15:14] == \$596 [1:0];
+  assign \$598  = \$595  & \$597 ;
+  assign \$599  = now[15:14] != prev_tag;
+  assign \$600  = now[15:14] - 2'h2;
+  assign \$601  = stored42[15:14] == \$600 [1:0];
+  assign \$602  = \$599  & \$601 ;
+  assign \$603  = now[15:14] != prev_tag;
+  assign \$604  = now[15:14] - 2'h2;
+  assign \$605  = stored43[15:14] == \$604 [1:0];
+  assign \$606  = \$603  & \$605 ;
+  assign \$607  = now[15:14] != prev_tag;
+  assign \$608  = now[15:14] - 2'h2;
+  assign \$609  = stored44[15:14] == \$608 [1:0];
+  assign \$610  = \$607  & \$609 ;
+  assign \$611  = now[15:14] != prev_tag;
+  assign \$612  = now[15:14] - 2'h2;
+  assign \$613  = stored45[15:14] == \$612 [1:0];
+  assign \$614  = \$611  & \$613 ;
+  assign \$615  = now[15:14] != prev_tag;
+  assign \$616  = now[15:14] - 2'h2;
+  assign \$617  = stored46[15:14] == \$616 [1:0];
+  assign \$618  = \$615  & \$617 ;
+  assign \$619  = now[15:14] != prev_tag;
+  assign \$620  = now[15:14] - 2'h2;
+  assign \$621  = stored47[15:14] == \$620 [1:0];
+  assign \$622  = \$619  & \$621 ;
+  assign \$623  = now[15:14] != prev_tag;
+  assign \$624  = now[15:14] - 2'h2;
+  assign \$625  = stored48[15:14] == \$624 [1:0];
+  assign \$626  = \$623  & \$625 ;
+  assign \$627  = now[15:14] != prev_tag;
+  assign \$628  = now[15:14] - 2'h2;
+  assign \$629  = stored49[15:14] == \$628 [1:0];
+  assign \$630  = \$627  & \$629 ;
+  assign \$631  = now[15:14] != prev_tag;
+  assign \$632  = now[15:14] - 2'h2;
+  assign \$633  = stored50[15:14] == \$632 [1:0];
+  assign \$634  = \$631  & \$633 ;
+  assign \$635  = now[15:14] != prev_tag;
+  assign \$636  = now[15:14] - 2'h2;
+  assign \$637  = stored51[15:14] == \$636 [1:0];
+  assign \$638  = \$635  & \$637 ;
+  assign \$639  = now[15:14] != prev_tag;
+  assign \$640  = now[15:14] - 2'h2;
+  assign \$641  = stored52[15:14] == \$640 [1:0];
+  assign \$642  = \$639  & \$641 ;
+  assign \$643  = now[15:14] != prev_tag;
+  assign \$644  = now[15:14] - 2'h2;
+  assign \$645  = stored53[15:14] == \$644 [1:0];
+  assign \$646  = \$643  & \$645 ;
+  assign \$647  = now[15:14] != prev_tag;
+  assign \$648  = now[15:14] - 2'h2;
+  assign \$649  = stored54[15:14] == \$648 [1:0];
+  assign \$650  = \$647  & \$649 ;
+  assign \$651  = now[15:14] != prev_tag;
+  assign \$652  = now[15:14] - 2'h2;
+  assign \$653  = stored55[15:14] == \$652 [1:0];
+  assign \$654  = \$651  & \$653 ;
+  assign \$655  = now[15:14] != prev_tag;
+  assign \$656  = now[15:14] - 2'h2;
+  assign \$657  = stored56[15:14] == \$656 [1:0];
+  assign \$658  = \$655  & \$657 ;
+  assign \$659  = now[15:14] != prev_tag;
+  assign \$660  = now[15:14] - 2'h2;
+  assign \$661  = stored57[15:14] == \$660 [1:0];
+  assign \$662  = \$659  & \$661 ;
+  assign \$663  = now[15:14] != prev_tag;
+  assign \$664  = now[15:14] - 2'h2;
+  assign \$665  = stored58[15:14] == \$664 [1:0];
+  assign \$666  = \$663  & \$665 ;
+  assign \$667  = now[15:14] != prev_tag;
+  assign \$668  = now[15:14] - 2'h2;
+  assign \$669  = stored59[15:14] == \$668 [1:0];
+  assign \$670  = \$667  & \$669 ;
+  assign \$671  = now[15:14] != prev_tag;
+  assign \$672  = now[15:14] - 2'h2;
+  assign \$673  = stored60[15:14] == \$672 [1:0];
+  assign \$674  = \$671  & \$673 ;
+  assign \$675  = now[15:14] != prev_tag;
+  assign \$676  = now[15:14] - 2'h2;
+  assign \$677  = stored61[15:14] == \$676 [1:0];
+  assign \$678  = \$675  & \$677 ;
+  assign \$679  = now[15:14] != prev_tag;
+  assign \$680  = now[15:14] - 2'h2;
+  assign \$681  = stored62[15:14] == \$680 [1:0];
+  assign \$682  = \$679  & \$681 ;
+  assign \$683  = now[15:14] != prev_tag;
+  assign \$684  = now[15:14] - 2'h2;
+  assign \$685  = stored63[15:14] == \$684 [1:0];
+  assign \$686  = \$683  & \$685 ;
+  assign flushed = \$430  & { \$686 , \$682 , \$678 , \$674 , \$670 , \$666 , \$662 , \$658 , \$654 , \$650 , \$646 , \$642 , \$638 , \$634 , \$630 , \$626 , \$622 , \$618 , \$614 , \$610 , \$606 , \$602 , \$598 , \$594 , \$590 , \$586 , \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$558 , \$554 , \$550 , \$546 , \$542 , \$538 , \$534 , \$530 , \$526 , \$522 , \$518 , \$514 , \$510 , \$506 , \$502 , \$498 , \$494 , \$490 , \$486 , \$482 , \$478 , \$474 , \$470 , \$466 , \$462 , \$458 , \$454 , \$450 , \$446 , \$442 , \$438 , \$434  };
+  assign \$687  = ~ keep;
+  assign \$688  = spikes & \$687 ;
+  assign \$689  = ~ pending;
+  assign \$690  = \$689  & \$169 [63:0];
+  assign \$691  = ~ \$690 ;
+  assign store = \$688  & \$691 ;
+  assign \$692  = lost_now[0] + flushed[0];
+  assign \$693  = 1'h0 + \$692 ;
+  assign \$694  = lost_now[1] + flushed[1];
+  assign \$695  = \$693  + \$694 ;
+  assign \$696  = lost_now[2] + flushed[2];
+  assign \$697  = \$695  + \$696 ;
+  assign \$698  = lost_now[3] + flushed[3];
+  assign \$699  = \$697  + \$698 ;
+  assign \$700  = lost_now[4] + flushed[4];
+  assign \$701  = \$699  + \$700 ;
+  assign \$702  = lost_now[5] + flushed[5];
+  assign \$703  = \$701  + \$702 ;
+  assign \$704  = lost_now[6] + flushed[6];
+  assign \$705  = \$703  + \$704 ;
+  assign \$706  = lost_now[7] + flushed[7];
+  assign \$707  = \$705  + \$706 ;
+  assign \$708  = lost_now[8] + flushed[8];
+  assign \$709  = \$707  + \$708 ;
+  assign \$710  = lost_now[9] + flushed[9];
+  assign \$711  = \$709  + \$710 ;
+  assign \$712  = lost_now[10] + flushed[10];
+  assign \$713  = \$711  + \$712 ;
+  assign \$714  = lost_now[11] + flushed[11];
+  assign \$715  = \$713  + \$714 ;
+  assign \$716  = lost_now[12] + flushed[12];
+  assign \$717  = \$715  + \$716 ;
+  assign \$718  = lost_now[13] + flushed[13];
+  assign \$719  = \$717  + \$718 ;
+  assign \$720  = lost_now[14] + flushed[14];
+  assign \$721  = \$719  + \$720 ;
+  assign \$722  = lost_now[15] + flushed[15];
+  assign \$723  = \$721  + \$722 ;
+  assign \$724  = lost_now[16] + flushed[16];
+  assign \$725  = \$723  + \$724 ;
+  assign \$726  = lost_now[17] + flushed[17];
+  assign \$727  = \$725  + \$726 ;
+  assign \$728  = lost_now[18] + flushed[18];
+  assign \$729  = \$727  + \$728 ;
+  assign \$730  = lost_now[19] + flushed[19];
+  assign \$731  = \$729  + \$730 ;
+  assign \$732  = lost_now[20] + flushed[20];
+  assign \$733  = \$731  + \$732 ;
+  assign \$734  = lost_now[21] + flushed[21];
+  assign \$735  = \$733  + \$734 ;
+  assign \$736  = lost_now[22] + flushed[22];
+  assign \$737  = \$735  + \$736 ;
+  assign \$738  = lost_now[23] + flushed[23];
+  assign \$739  = \$737  + \$738 ;
+  assign \$740  = lost_now[24] + flushed[24];
+  assign \$741  = \$739  + \$740 ;
+  assign \$742  = lost_now[25] + flushed[25];
+  assign \$743  = \$741  + \$742 ;
+  assign \$744  = lost_now[26] + flushed[26];
+  assign \$745  = \$743  + \$744 ;
+  assign \$746  = lost_now[27] + flushed[27];
+  assign \$747  = \$745  + \$746 ;
+  assign \$748  = lost_now[28] + flushed[28];
+  assign \$749  = \$747  + \$748 ;
+  assign \$750  = lost_now[29] + flushed[29];
+  assign \$751  = \$749  + \$750 ;
+  assign \$752  = lost_now[30] + flushed[30];
+  assign \$753  = \$751  + \$752 ;
+  assign \$754  = lost_now[31] + flushed[31];
+  assign \$755  = \$753  + \$754 ;
+  assign \$756  = lost_now[32] + flushed[32];
+  assign \$757  = \$755  + \$756 ;
+  assign \$758  = lost_now[33] + flushed[33];
+  assign \$759  = \$757  + \$758 ;
+  assign \$760  = lost_now[34] + flushed[34];
+  assign \$761  = \$759  + \$760 ;
+  assign \$762  = lost_now[35] + flushed[35];
+  assign \$763  = \$761  + \$762 ;
+  assign \$764  = lost_now[36] + flushed[36];
+  assign \$765  = \$763  + \$764 ;
+  assign \$766  = lost_now[37] + flushed[37];
+  assign \$767  = \$765  + \$766 ;
+  assign \$768  = lost_now[38] + flushed[38];
+  assign \$769  = \$767  + \$768 ;
+  assign \$770  = lost_now[39] + flushed[39];
+  assign \$771  = \$769  + \$770 ;
+  assign \$772  = lost_now[40] + flushed[40];
+  assign \$773  = \$771  + \$772 ;
+  assign \$774  = lost_now[41] + flushed[41];
+  assign \$775  = \$773  + \$774 ;
+  assign \$776  = lost_now[42] + flushed[42];
+  assign \$777  = \$775  + \$776 ;
+  assign \$778  = lost_now[43] + flushed[43];
+  assign \$779  = \$777  + \$778 ;
+  assign \$780  = lost_now[44] + flushed[44];
+  assign \$781  = \$779  + \$780 ;
+  assign \$782  = lost_now[45] + flushed[45];
+  assign \$783  = \$781  + \$782 ;
+  assign \$784  = lost_now[46] + flushed[46];
+  assign \$785  = \$783  + \$784 ;
+  assign \$786  = lost_now[47] + flushed[47];
+  assign \$787  = \$785  + \$786 ;
+  assign \$788  = lost_now[48] + flushed[48];
+  assign \$789  = \$787  + \$788 ;
+  assign \$790  = lost_now[49] + flushed[49];
+  assign \$791  = \$789  + \$790 ;
+  assign \$792  = lost_now[50] + flushed[50];
+  assign \$793  = \$791  + \$792 ;
+  assign \$794  = lost_now[51] + flushed[51];
+  assign \$795  = \$793  + \$794 ;
+  assign \$796  = lost_now[52] + flushed[52];
+  assign \$797  = \$795  + \$796 ;
+  assign \$798  = lost_now[53] + flushed[53];
+  assign \$799  = \$797  + \$798 ;
+  assign \$800  = lost_now[54] + flushed[54];
+  assign \$801  = \$799  + \$800 ;
+  assign \$802  = lost_now[55] + flushed[55];
+  assign \$803  = \$801  + \$802 ;
+  assign \$804  = lost_now[56] + flushed[56];
+  assign \$805  = \$803  + \$804 ;
+  assign \$806  = lost_now[57] + flushed[57];
+  assign \$807  = \$805  + \$806 ;
+  assign \$808  = lost_now[58] + flushed[58];
+  assign \$809  = \$807  + \$808 ;
+  assign \$810  = lost_now[59] + flushed[59];
+  assign \$811  = \$809  + \$810 ;
+  assign \$812  = lost_now[60] + flushed[60];
+  assign \$813  = \$811  + \$812 ;
+  assign \$814  = lost_now[61] + flushed[61];
+  assign \$815  = \$813  + \$814 ;
+  assign \$816  = lost_now[62] + flushed[62];
+  assign \$817  = \$815  + \$816 ;
+  assign \$818  = lost_now[63] + flushed[63];
+  assign \$819  = \$817  + \$818 ;
+  assign \$820  = pending & \$169 [63:0];
+  assign \$821  = | \$820 ;
+  assign \$823  = now - \$822 ;
+  assign \$824  = now - \$823 [15:0];
+  assign granted_ts = \$821  ? \$824 [31:0] : timestamp;
+  assign \$825  = grant_idx == 7'h40;
+  assign \$826  = reported ? 20'h00000 : lost_pending;
+  assign \$827  = \$826  + lost_new;
+  assign \$828  = aer__valid & aer__ready;
+  assign words_next = words + \$828 ;
+  assign lost_next = lost + lost_new;
+  assign \$829  = keep | store;
+  assign \$830  = grant_idx == 7'h40;
+  assign \$831  = grant_idx + 1'h1;
+  assign \$832  = \$830  ? 8'h00 : \$831 ;
+  assign \$833  = grant_idx == 7'h40;
+  assign \$835  = \$834  ? 22'h0fffff : { 1'h0, \$827  };
+  always @(posedge clk)
+    prev_tag <= \$838 ;
+  always @(posedge clk)
+    pending <= \$839 ;
+  always @(posedge clk)
+    stored0 <= \$840 ;
+  always @(posedge clk)
+    stored1 <= \$841 ;
+  always @(posedge clk)
+    stored2 <= \$842 ;
+  always @(posedge clk)
+    stored3 <= \$843 ;
+  always @(posedge clk)
+    stored4 <= \$844 ;
+  always @(posedge clk)
+    stored5 <= \$845 ;
+  always @(posedge clk)
+    stored6 <= \$846 ;
+  always @(posedge clk)
+    stored7 <= \$847 ;
+  always @(posedge clk)
+    stored8 <= \$848 ;
+  always @(posedge clk)
+    stored9 <= \$849 ;
+  always @(posedge clk)
+    stored10 <= \$850 ;
+  always @(posedge clk)
+    stored11 <= \$851 ;
+  always @(posedge clk)
+    stored12 <= \$852 ;
+  always @(posedge clk)
+    stored13 <= \$853 ;
+  always @(posedge clk)
+    stored14 <= \$854 ;
+  always @(posedge clk)
+    stored15 <= \$855 ;
+  always @(posedge clk)
+    stored16 <= \$856 ;
+  always @(posedge clk)
+    stored17 <= \$857 ;
+  always @(posedge clk)
+    stored18 <= \$858 ;
+  always @(posedge clk)
+    stored19 <= \$859 ;
+  always @(posedge clk)
+    stored20 <= \$860 ;
+  always @(posedge clk)
+    stored21 <= \$861 ;
+  always @(posedge clk)
+    stored22 <= \$862 ;
+  always @(posedge clk)
+    stored23 <= \$863 ;
+  always @(posedge clk)
+    stored24 <= \$864 ;
+  always @(posedge clk)
+    stored25 <= \$865 ;
+  always @(posedge clk)
+    stored26 <= \$866 ;
+  always @(posedge clk)
+    stored27 <= \$867 ;
+  always @(posedge clk)
+    stored28 <= \$868 ;
+  always @(posedge clk)
+    stored29 <= \$869 ;
+  always @(posedge clk)
+    stored30 <= \$870 ;
+  always @(posedge clk)
+    stored31 <= \$871 ;
+  always @(posedge clk)
+    stored32 <= \$872 ;
+  always @(posedge clk)
+    stored33 <= \$873 ;
+  always @(posedge clk)
+    stored34 <= \$874 ;
+  always @(posedge clk)
+    stored35 <= \$875 ;
+  always @(posedge clk)
+    stored36 <= \$876 ;
+  always @(posedge clk)
+    stored37 <= \$877 ;
+  always @(posedge clk)
+    stored38 <= \$878 ;
+  always @(posedge clk)
+    stored39 <= \$879 ;
+  always @(posedge clk)
+    stored40 <= \$880 ;
+  always @(posedge clk)
+    stored41 <= \$881 ;
+  always @(posedge clk)
+    stored42 <= \$882 ;
+  always @(posedge clk)
+    stored43 <= \$883 ;
+  always @(posedge clk)
+    stored44 <= \$884 ;
+  always @(posedge clk)
+    stored45 <= \$885 ;
+  always @(posedge clk)
+    stored46 <= \$886 ;
+  always @(posedge clk)
+    stored47 <= \$887 ;
+  always @(posedge clk)
+    stored48 <= \$888 ;
+  always @(posedge clk)
+    stored49 <= \$889 ;
+  always @(posedge clk)
+    stored50 <= \$890 ;
+  always @(posedge clk)
+    stored51 <= \$891 ;
+  always @(posedge clk)
+    stored52 <= \$892 ;
+  always @(posedge clk)
+    stored53 <= \$893 ;
+  always @(posedge clk)
+    stored54 <= \$894 ;
+  always @(posedge clk)
+    stored55 <= \$895 ;
+  always @(posedge clk)
+    stored56 <= \$896 ;
+  always @(posedge clk)
+    stored57 <= \$897 ;
+  always @(posedge clk)
+    stored58 <= \$898 ;
+  always @(posedge clk)
+    stored59 <= \$899 ;
+  always @(posedge clk)
+    stored60 <= \$900 ;
+  always @(posedge clk)
+    stored61 <= \$901 ;
+  always @(posedge clk)
+    stored62 <= \$902 ;
+  always @(posedge clk)
+    stored63 <= \$903 ;
+  always @(posedge clk)
+    aer__valid <= \$904 ;
+  always @(posedge clk)
+    aer__payload <= \$905 ;
+  always @(posedge clk)
+    ptr <= \$906 ;
+  always @(posedge clk)
+    lost_new <= \$907 ;
+  always @(posedge clk)
+    lost_pending <= \$908 ;
+  always @(posedge clk)
+    words <= \$909 ;
+  always @(posedge clk)
+    lost <= \$910 ;
   assign \$1  = ~ aer__valid;
   assign advance = \$1  | aer__ready;
   assign \$2  = pending | spikes;
   assign \$3  = | lost_pending;
-  assign \$4  = 1'h1 << ptr;
-  assign \$5  = \$4  - 1'h1;
-  assign mask = ~ \$5 [64:0];
-  assign \$6  = { \$3 , \$2  } & mask;
-  assign \$7  = { \$3 , \$2  } & mask;
-  assign \$8  = ~ \$7 ;
-  assign \$9  = \$8  + 1'h1;
-  assign \$10  = { 1'h0, \$6  } & \$9 ;
-  assign \$11  = | { \$10 [63], \$10 [61], \$10 [59], \$10 [57], \$10 [55], \$10 [53], \$10 [51], \$10 [49], \$10 [47], \$10 [45], \$10 [43], \$10 [41], \$10 [39], \$10 [37], \$10 [35], \$10 [33], \$10 [31], \$10 [29], \$10 [27], \$10 [25], \$10 [23], \$10 [21], \$10 [19], \$10 [17], \$10 [15], \$10 [13], \$10 [11], \$10 [9], \$10 [7], \$10 [5], \$10 [3], \$10 [1] };
-  assign \$12  = | { \$10 [63:62], \$10 [59:58], \$10 [55:54], \$10 [51:50], \$10 [47:46], \$10 [43:42], \$10 [39:38], \$10 [35:34], \$10 [31:30], \$10 [27:26], \$10 [23:22], \$10 [19:18], \$10 [15:14], \$10 [11:10], \$10 [7:6], \$10 [3:2] };
-  assign \$13  = | { \$10 [63:60], \$10 [55:52], \$10 [47:44], \$10 [39:36], \$10 [31:28], \$10 [23:20], \$10 [15:12], \$10 [7:4] };
-  assign \$14  = | { \$10 [63:56], \$10 [47:40], \$10 [31:24], \$10 [15:8] };
-  assign \$15  = | { \$10 [63:48], \$10 [31:16] };
-  assign \$16  = | \$10 [63:32];
-  assign \$18  = ~ { \$3 , \$2  };
-  assign \$19  = \$18  + 1'h1;
-  assign \$20  = { 1'h0, \$3 , \$2  } & \$19 ;
-  assign \$21  = | { \$20 [63], \$20 [61], \$20 [59], \$20 [57], \$20 [55], \$20 [53], \$20 [51], \$20 [49], \$20 [47], \$20 [45], \$20 [43], \$20 [41], \$20 [39], \$20 [37], \$20 [35], \$20 [33], \$20 [31], \$20 [29], \$20 [27], \$20 [25], \$20 [23], \$20 [21], \$20 [19], \$20 [17], \$20 [15], \$20 [13], \$20 [11], \$20 [9], \$20 [7], \$20 [5], \$20 [3], \$20 [1] };
-  assign \$22  = | { \$20 [63:62], \$20 [59:58], \$20 [55:54], \$20 [51:50], \$20 [47:46], \$20 [43:42], \$20 [39:38], \$20 [35:34], \$20 [31:30], \$20 [27:26], \$20 [23:22], \$20 [19:18], \$20 [15:14], \$20 [11:10], \$20 [7:6], \$20 [3:2] };
-  assign \$23  = | { \$20 [63:60], \$20 [55:52], \$20 [47:44], \$20 [39:36], \$20 [31:28], \$20 [23:20], \$20 [15:12], \$20 [7:4] };
-  assign \$24  = | { \$20 [63:56], \$20 [47:40], \$20 [31:24], \$20 [15:8] };
-  assign \$25  = | { \$20 [63:48], \$20 [31:16] };
-  assign \$26  = | \$20 [63:32];
-  assign \$28  = { \$3 , \$2  } & mask;
-  assign \$29  = | \$28 ;
-  assign grant_idx = \$29  ? rr_hi_index : rr_lo_index;
-  assign \$30  = | { \$3 , \$2  };
-  assign granting = advance & \$30 ;
-  assign \$31  = grant_idx < 7'h40;
-  assign \$32  = granting & \$31 ;
-  assign \$33  = 1'h1 << grant_idx;
-  assign \$34  = \$32  ? \$33  : 191'h000000000000000000000000000000000000000000000000;
-  assign \$35  = ~ \$34 [63:0];
-  assign \$36  = pending & \$35 ;
-  assign \$37  = now[15:14] != prev_tag;
-  assign \$38  = now[15:14] - 2'h2;
-  assign \$39  = stored0[15:14] == \$38 [1:0];
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = now[15:14] != prev_tag;
-  assign \$42  = now[15:14] - 2'h2;
-  assign \$43  = stored1[15:14] == \$42 [1:0];
-  assign \$44  = \$41  & \$43 ;
-  assign \$45  = now[15:14] != prev_tag;
-  assign \$46  = now[15:14] - 2'h2;
-  assign \$47  = stored2[15:14] == \$46 [1:0];
-  assign \$48  = \$45  & \$47 ;
-  assign \$49  = now[15:14] != prev_tag;
-  assign \$50  = now[15:14] - 2'h2;
-  assign \$51  = stored3[15:14] == \$50 [1:0];
-  assign \$52  = \$49  & \$51 ;
-  assign \$53  = now[15:14] != prev_tag;
-  assign \$54  = now[15:14] - 2'h2;
-  assign \$55  = stored4[15:14] == \$54 [1:0];
-  assign \$56  = \$53  & \$55 ;
-  assign \$57  = now[15:14] != prev_tag;
-  assign \$58  = now[15:14] - 2'h2;
-  assign \$59  = stored5[15:14] == \$58 [1:0];
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = now[15:14] != prev_tag;
-  assign \$62  = now[15:14] - 2'h2;
-  assign \$63  = stored6[15:14] == \$62 [1:0];
-  assign \$64  = \$61  & \$63 ;
-  assign \$65  = now[15:14] != prev_tag;
-  assign \$66  = now[15:14] - 2'h2;
-  assign \$67  = stored7[15:14] == \$66 [1:0];
-  assign \$68  = \$65  & \$67 ;
-  assign \$69  = now[15:14] != prev_tag;
-  assign \$70  = now[15:14] - 2'h2;
-  assign \$71  = stored8[15:14] == \$70 [1:0];
-  assign \$72  = \$69  & \$71 ;
-  assign \$73  = now[15:14] != prev_tag;
-  assign \$74  = now[15:14] - 2'h2;
-  assign \$75  = stored9[15:14] == \$74 [1:0];
-  assign \$76  = \$73  & \$75 ;
-  assign \$77  = now[15:14] != prev_tag;
-  assign \$78  = now[15:14] - 2'h2;
-  assign \$79  = stored10[15:14] == \$78 [1:0];
-  assign \$80  = \$77  & \$79 ;
-  assign \$81  = now[15:14] != prev_tag;
-  assign \$82  = now[15:14] - 2'h2;
-  assign \$83  = stored11[15:14] == \$82 [1:0];
-  assign \$84  = \$81  & \$83 ;
-  assign \$85  = now[15:14] != prev_tag;
-  assign \$86  = now[15:14] - 2'h2;
-  assign \$87  = stored12[15:14] == \$86 [1:0];
-  assign \$88  = \$85  & \$87 ;
-  assign \$89  = now[15:14] != prev_tag;
-  assign \$90  = now[15:14] - 2'h2;
-  assign \$91  = stored13[15:14] == \$90 [1:0];
-  assign \$92  = \$89  & \$91 ;
-  assign \$93  = now[15:14] != prev_tag;
-  assign \$94  = now[15:14] - 2'h2;
-  assign \$95  = stored14[15:14] == \$94 [1:0];
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = now[15:14] != prev_tag;
-  assign \$98  = now[15:14] - 2'h2;
-  assign \$99  = stored15[15:14] == \$98 [1:0];
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = now[15:14] != prev_tag;
-  assign \$102  = now[15:14] - 2'h2;
-  assign \$103  = stored16[15:14] == \$102 [1:0];
-  assign \$104  = \$101  & \$103 ;
-  assign \$105  = now[15:14] != prev_tag;
-  assign \$106  = now[15:14] - 2'h2;
-  assign \$107  = stored17[15:14] == \$106 [1:0];
-  assign \$108  = \$105  & \$107 ;
-  assign \$109  = now[15:14] != prev_tag;
-  assign \$110  = now[15:14] - 2'h2;
-  assign \$111  = stored18[15:14] == \$110 [1:0];
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = now[15:14] != prev_tag;
-  assign \$114  = now[15:14] - 2'h2;
-  assign \$115  = stored19[15:14] == \$114 [1:0];
-  assign \$116  = \$113  & \$115 ;
-  assign \$117  = now[15:14] != prev_tag;
-  assign \$118  = now[15:14] - 2'h2;
-  assign \$119  = stored20[15:14] == \$118 [1:0];
-  assign \$120  = \$117  & \$119 ;
-  assign \$121  = now[15:14] != prev_tag;
-  assign \$122  = now[15:14] - 2'h2;
-  assign \$123  = stored21[15:14] == \$122 [1:0];
-  assign \$124  = \$121  & \$123 ;
-  assign \$125  = now[15:14] != prev_tag;
-  assign \$126  = now[15:14] - 2'h2;
-  assign \$127  = stored22[15:14] == \$126 [1:0];
-  assign \$128  = \$125  & \$127 ;
-  assign \$129  = now[15:14] != prev_tag;
-  assign \$130  = now[15:14] - 2'h2;
-  assign \$131  = stored23[15:14] == \$130 [1:0];
-  assign \$132  = \$129  & \$131 ;
-  assign \$133  = now[15:14] != prev_tag;
-  assign \$134  = now[15:14] - 2'h2;
-  assign \$135  = stored24[15:14] == \$134 [1:0];
-  assign \$136  = \$133  & \$135 ;
-  assign \$137  = now[15:14] != prev_tag;
-  assign \$138  = now[15:14] - 2'h2;
-  assign \$139  = stored25[15:14] == \$138 [1:0];
-  assign \$140  = \$137  & \$139 ;
-  assign \$141  = now[15:14] != prev_tag;
-  assign \$142  = now[15:14] - 2'h2;
-  assign \$143  = stored26[15:14] == \$142 [1:0];
-  assign \$144  = \$141  & \$143 ;
-  assign \$145  = now[15:14] != prev_tag;
-  assign \$146  = now[15:14] - 2'h2;
-  assign \$147  = stored27[15:14] == \$146 [1:0];
-  assign \$148  = \$145  & \$147 ;
-  assign \$149  = now[15:14] != prev_tag;
-  assign \$150  = now[15:14] - 2'h2;
-  assign \$151  = stored28[15:14] == \$150 [1:0];
-  assign \$152  = \$149  & \$151 ;
-  assign \$153  = now[15:14] != prev_tag;
-  assign \$154  = now[15:14] - 2'h2;
-  assign \$155  = stored29[15:14] == \$154 [1:0];
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = now[15:14] != prev_tag;
-  assign \$158  = now[15:14] - 2'h2;
-  assign \$159  = stored30[15:14] == \$158 [1:0];
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = now[15:14] != prev_tag;
-  assign \$162  = now[15:14] - 2'h2;
-  assign \$163  = stored31[15:14] == \$162 [1:0];
-  assign \$164  = \$161  & \$163 ;
-  assign \$165  = now[15:14] != prev_tag;
-  assign \$166  = now[15:14] - 2'h2;
-  assign \$167  = stored32[15:14] == \$166 [1:0];
-  assign \$168  = \$165  & \$167 ;
-  assign \$169  = now[15:14] != prev_tag;
-  assign \$170  = now[15:14] - 2'h2;
-  assign \$171  = stored33[15:14] == \$170 [1:0];
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = now[15:14] != prev_tag;
-  assign \$174  = now[15:14] - 2'h2;
-  assign \$175  = stored34[15:14] == \$174 [1:0];
-  assign \$176  = \$173  & \$175 ;
-  assign \$177  = now[15:14] != prev_tag;
-  assign \$178  = now[15:14] - 2'h2;
-  assign \$179  = stored35[15:14] == \$178 [1:0];
-  assign \$180  = \$177  & \$179 ;
-  assign \$181  = now[15:14] != prev_tag;
-  assign \$182  = now[15:14] - 2'h2;
-  assign \$183  = stored36[15:14] == \$182 [1:0];
-  assign \$184  = \$181  & \$183 ;
-  assign \$185  = now[15:14] != prev_tag;
-  assign \$186  = now[15:14] - 2'h2;
-  assign \$187  = stored37[15:14] == \$186 [1:0];
-  assign \$188  = \$185  & \$187 ;
-  assign \$189  = now[15:14] != prev_tag;
-  assign \$190  = now[15:14] - 2'h2;
-  assign \$191  = stored38[15:14] == \$190 [1:0];
-  assign \$192  = \$189  & \$191 ;
-  assign \$193  = now[15:14] != prev_tag;
-  assign \$194  = now[15:14] - 2'h2;
-  assign \$195  = stored39[15:14] == \$194 [1:0];
-  assign \$196  = \$193  & \$195 ;
-  assign \$197  = now[15:14] != prev_tag;
-  assign \$198  = now[15:14] - 2'h2;
-  assign \$199  = stored40[15:14] == \$198 [1:0];
-  assign \$200  = \$197  & \$199 ;
-  assign \$201  = now[15:14] != prev_tag;
-  assign \$202  = now[15:14] - 2'h2;
-  assign \$203  = stored41[15:14] == \$202 [1:0];
-  assign \$204  = \$201  & \$203 ;
-  assign \$205  = now[15:14] != prev_tag;
-  assign \$206  = now[15:14] - 2'h2;
-  assign \$207  = stored42[15:14] == \$206 [1:0];
-  assign \$208  = \$205  & \$207 ;
-  assign \$209  = now[15:14] != prev_tag;
-  assign \$210  = now[15:14] - 2'h2;
-  assign \$211  = stored43[15:14] == \$210 [1:0];
-  assign \$212  = \$209  & \$211 ;
-  assign \$213  = now[15:14] != prev_tag;
-  assign \$214  = now[15:14] - 2'h2;
-  assign \$215  = stored44[15:14] == \$214 [1:0];
-  assign \$216  = \$213  & \$215 ;
-  assign \$217  = now[15:14] != prev_tag;
-  assign \$218  = now[15:14] - 2'h2;
+  assign \$4  = ptr <= 1'h0;
+  assign \$5  = ptr <= 1'h1;
+  assign \$6  = ptr <= 2'h2;
+  assign \$7  = ptr <= 2'h3;
+  assign \$8  = ptr <= 3'h4;
+  assign \$9  = ptr <= 3'h5;
+  assign \$10  = ptr <= 3'h6;
+  assign \$11  = ptr <= 3'h7;
+  assign \$12  = ptr <= 4'h8;
+  assign \$13  = ptr <= 4'h9;
+  assign \$14  = ptr <= 4'ha;
+  assign \$15  = ptr <= 4'hb;
+  assign \$16  = ptr <= 4'hc;
+  assign \$17  = ptr <= 4'hd;
+  assign \$18  = ptr <= 4'he;
+  assign \$19  = ptr <= 4'hf;
+  assign \$20  = ptr <= 5'h10;
+  assign \$21  = ptr <= 5'h11;
+  assign \$22  = ptr <= 5'h12;
+  assign \$23  = ptr <= 5'h13;
+  assign \$24  = ptr <= 5'h14;
+  assign \$25  = ptr <= 5'h15;
+  assign \$26  = ptr <= 5'h16;
+  assign \$27  = ptr <= 5'h17;
+  assign \$28  = ptr <= 5'h18;
+  assign \$29  = ptr <= 5'h19;
+  assign \$30  = ptr <= 5'h1a;
+  assign \$31  = ptr <= 5'h1b;
+  assign \$32  = ptr <= 5'h1c;
+  assign \$33  = ptr <= 5'h1d;
+  assign \$34  = ptr <= 5'h1e;
+  assign \$35  = ptr <= 5'h1f;
+  assign \$36  = ptr <= 6'h20;
+  assign \$37  = ptr <= 6'h21;
+  assign \$38  = ptr <= 6'h22;
+  assign \$39  = ptr <= 6'h23;
+  assign \$40  = ptr <= 6'h24;
+  assign \$41  = ptr <= 6'h25;
+  assign \$42  = ptr <= 6'h26;
+  assign \$43  = ptr <= 6'h27;
+  assign \$44  = ptr <= 6'h28;
+  assign \$45  = ptr <= 6'h29;
+  assign \$46  = ptr <= 6'h2a;
+  assign \$47  = ptr <= 6'h2b;
+  assign \$48  = ptr <= 6'h2c;
+  assign \$49  = ptr <= 6'h2d;
+  assign \$50  = ptr <= 6'h2e;
+  assign \$51  = ptr <= 6'h2f;
+  assign \$52  = ptr <= 6'h30;
+  assign \$53  = ptr <= 6'h31;
+  assign \$54  = ptr <= 6'h32;
+  assign \$55  = ptr <= 6'h33;
+  assign \$56  = ptr <= 6'h34;
+  assign \$57  = ptr <= 6'h35;
+  assign \$58  = ptr <= 6'h36;
+  assign \$59  = ptr <= 6'h37;
+  assign \$60  = ptr <= 6'h38;
+  assign \$61  = ptr <= 6'h39;
+  assign \$62  = ptr <= 6'h3a;
+  assign \$63  = ptr <= 6'h3b;
+  assign \$64  = ptr <= 6'h3c;
+  assign \$65  = ptr <= 6'h3d;
+  assign \$66  = ptr <= 6'h3e;
+  assign \$67  = ptr <= 6'h3f;
+  assign \$68  = ptr <= 7'h40;
+  assign \$69  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$70  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_0 = \$69 [0] | \$70 [1];
+  assign \$71  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_0 = \$71 [0] ? 1'h0 : 1'h1;
+  assign \$72  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$73  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_1 = \$72 [2] | \$73 [3];
+  assign \$74  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_1 = \$74 [2] ? 1'h0 : 1'h1;
+  assign \$75  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$76  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_2 = \$75 [4] | \$76 [5];
+  assign \$77  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_2 = \$77 [4] ? 1'h0 : 1'h1;
+  assign \$78  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign \$79  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_any0_3 = \$78 [6] | \$79 [7];
+  assign \$80  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_idx0_3 = \$80 [6] ? 1'h0 : 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (grant_idx[5:0])
       6'h00:
-          \$687  = stored0;
+          \$822  = stored0;
       6'h01:
-          \$687  = stored1;
+          \$822  = stored1;
       6'h02:
-          \$687  = stored2;
+          \$822  = stored2;
       6'h03:
-          \$687  = stored3;
+          \$822  = stored3;
       6'h04:
-          \$687  = stored4;
+          \$822  = stored4;
       6'h05:
-          \$687  = stored5;
+          \$822  = stored5;
       6'h06:
-          \$687  = stored6;
+          \$822  = stored6;
       6'h07:
-          \$687  = stored7;
+          \$822  = stored7;
       6'h08:
-          \$687  = stored8;
+          \$822  = stored8;
       6'h09:
-          \$687  = stored9;
+          \$822  = stored9;
       6'h0a:
-          \$687  = stored10;
+          \$822  = stored10;
       6'h0b:
-          \$687  = stored11;
+          \$822  = stored11;
       6'h0c:
-          \$687  = stored12;
+          \$822  = stored12;
       6'h0d:
-          \$687  = stored13;
+          \$822  = stored13;
       6'h0e:
-          \$687  = stored14;
+          \$822  = stored14;
       6'h0f:
-          \$687  = stored15;
+          \$822  = stored15;
       6'h10:
-          \$687  = stored16;
+          \$822  = stored16;
       6'h11:
-          \$687  = stored17;
+          \$822  = stored17;
       6'h12:
-          \$687  = stored18;
+          \$822  = stored18;
       6'h13:
-          \$687  = stored19;
+          \$822  = stored19;
       6'h14:
-          \$687  = stored20;
+          \$822  = stored20;
       6'h15:
-          \$687  = stored21;
+          \$822  = stored21;
       6'h16:
-          \$687  = stored22;
+          \$822  = stored22;
       6'h17:
-          \$687  = stored23;
+          \$822  = stored23;
       6'h18:
-          \$687  = stored24;
+          \$822  = stored24;
       6'h19:
-          \$687  = stored25;
+          \$822  = stored25;
       6'h1a:
-          \$687  = stored26;
+          \$822  = stored26;
       6'h1b:
-          \$687  = stored27;
+          \$822  = stored27;
       6'h1c:
-          \$687  = stored28;
+          \$822  = stored28;
       6'h1d:
-          \$687  = stored29;
+          \$822  = stored29;
       6'h1e:
-          \$687  = stored30;
+          \$822  = stored30;
       6'h1f:
-          \$687  = stored31;
+          \$822  = stored31;
       6'h20:
-          \$687  = stored32;
+          \$822  = stored32;
       6'h21:
-          \$687  = stored33;
+          \$822  = stored33;
       6'h22:
-          \$687  = stored34;
+          \$822  = stored34;
       6'h23:
-          \$687  = stored35;
+          \$822  = stored35;
       6'h24:
-          \$687  = stored36;
+          \$822  = stored36;
       6'h25:
-          \$687  = stored37;
+          \$822  = stored37;
       6'h26:
-          \$687  = stored38;
+          \$822  = stored38;
       6'h27:
-          \$687  = stored39;
+          \$822  = stored39;
       6'h28:
-          \$687  = stored40;
+          \$822  = stored40;
       6'h29:
-          \$687  = stored41;
+          \$822  = stored41;
       6'h2a:
-          \$687  = stored42;
+          \$822  = stored42;
       6'h2b:
-          \$687  = stored43;
+          \$822  = stored43;
       6'h2c:
-          \$687  = stored44;
+          \$822  = stored44;
       6'h2d:
-          \$687  = stored45;
+          \$822  = stored45;
       6'h2e:
-          \$687  = stored46;
+          \$822  = stored46;
       6'h2f:
-          \$687  = stored47;
+          \$822  = stored47;
       6'h30:
-          \$687  = stored48;
+          \$822  = stored48;
       6'h31:
-          \$687  = stored49;
+          \$822  = stored49;
       6'h32:
-          \$687  = stored50;
+          \$822  = stored50;
       6'h33:
-          \$687  = stored51;
+          \$822  = stored51;
       6'h34:
-          \$687  = stored52;
+          \$822  = stored52;
       6'h35:
-          \$687  = stored53;
+          \$822  = stored53;
       6'h36:
-          \$687  = stored54;
+          \$822  = stored54;
       6'h37:
-          \$687  = stored55;
+          \$822  = stored55;
       6'h38:
-          \$687  = stored56;
+          \$822  = stored56;
       6'h39:
-          \$687  = stored57;
+          \$822  = stored57;
       6'h3a:
-          \$687  = stored58;
+          \$822  = stored58;
       6'h3b:
-          \$687  = stored59;
+          \$822  = stored59;
       6'h3c:
-          \$687  = stored60;
+          \$822  = stored60;
       6'h3d:
-          \$687  = stored61;
+          \$822  = stored61;
       6'h3e:
-          \$687  = stored62;
+          \$822  = stored62;
       6'h3f:
-          \$687  = stored63;
+          \$822  = stored63;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     reported = 1'h0;
     if (advance) begin
-      if (\$690 ) begin
-        if (\$691 ) begin
+      if (rr_lo_any6_0) begin
+        if (\$825 ) begin
           reported = 1'h1;
         end
       end
@@ -2880,763 +3656,758 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$706  = now[15:14];
+    \$838  = now[15:14];
     if (rst) begin
-      \$706  = 2'h0;
+      \$838  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$707  = \$695 ;
+    \$839  = \$829 ;
     if (rst) begin
-      \$707  = 64'h0000000000000000;
+      \$839  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$708  = stored0;
+    \$840  = stored0;
     if (store[0]) begin
-      \$708  = timestamp[15:0];
+      \$840  = timestamp[15:0];
     end
     if (rst) begin
-      \$708  = 16'h0000;
+      \$840  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$709  = stored1;
+    \$841  = stored1;
     if (store[1]) begin
-      \$709  = timestamp[15:0];
+      \$841  = timestamp[15:0];
     end
     if (rst) begin
-      \$709  = 16'h0000;
+      \$841  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$710  = stored2;
+    \$842  = stored2;
     if (store[2]) begin
-      \$710  = timestamp[15:0];
+      \$842  = timestamp[15:0];
     end
     if (rst) begin
-      \$710  = 16'h0000;
+      \$842  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$711  = stored3;
+    \$843  = stored3;
     if (store[3]) begin
-      \$711  = timestamp[15:0];
+      \$843  = timestamp[15:0];
     end
     if (rst) begin
-      \$711  = 16'h0000;
+      \$843  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$712  = stored4;
+    \$844  = stored4;
     if (store[4]) begin
-      \$712  = timestamp[15:0];
+      \$844  = timestamp[15:0];
     end
     if (rst) begin
-      \$712  = 16'h0000;
+      \$844  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$713  = stored5;
+    \$845  = stored5;
     if (store[5]) begin
-      \$713  = timestamp[15:0];
+      \$845  = timestamp[15:0];
     end
     if (rst) begin
-      \$713  = 16'h0000;
+      \$845  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$714  = stored6;
+    \$846  = stored6;
     if (store[6]) begin
-      \$714  = timestamp[15:0];
+      \$846  = timestamp[15:0];
     end
     if (rst) begin
-      \$714  = 16'h0000;
+      \$846  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$715  = stored7;
+    \$847  = stored7;
     if (store[7]) begin
-      \$715  = timestamp[15:0];
+      \$847  = timestamp[15:0];
     end
     if (rst) begin
-      \$715  = 16'h0000;
+      \$847  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$716  = stored8;
+    \$848  = stored8;
     if (store[8]) begin
-      \$716  = timestamp[15:0];
+      \$848  = timestamp[15:0];
     end
     if (rst) begin
-      \$716  = 16'h0000;
+      \$848  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$717  = stored9;
+    \$849  = stored9;
     if (store[9]) begin
-      \$717  = timestamp[15:0];
+      \$849  = timestamp[15:0];
     end
     if (rst) begin
-      \$717  = 16'h0000;
+      \$849  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$718  = stored10;
+    \$850  = stored10;
     if (store[10]) begin
-      \$718  = timestamp[15:0];
+      \$850  = timestamp[15:0];
     end
     if (rst) begin
-      \$718  = 16'h0000;
+      \$850  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$719  = stored11;
+    \$851  = stored11;
     if (store[11]) begin
-      \$719  = timestamp[15:0];
+      \$851  = timestamp[15:0];
     end
     if (rst) begin
-      \$719  = 16'h0000;
+      \$851  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$720  = stored12;
+    \$852  = stored12;
     if (store[12]) begin
-      \$720  = timestamp[15:0];
+      \$852  = timestamp[15:0];
     end
     if (rst) begin
-      \$720  = 16'h0000;
+      \$852  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$721  = stored13;
+    \$853  = stored13;
     if (store[13]) begin
-      \$721  = timestamp[15:0];
+      \$853  = timestamp[15:0];
     end
     if (rst) begin
-      \$721  = 16'h0000;
+      \$853  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$722  = stored14;
+    \$854  = stored14;
     if (store[14]) begin
-      \$722  = timestamp[15:0];
+      \$854  = timestamp[15:0];
     end
     if (rst) begin
-      \$722  = 16'h0000;
+      \$854  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$723  = stored15;
+    \$855  = stored15;
     if (store[15]) begin
-      \$723  = timestamp[15:0];
+      \$855  = timestamp[15:0];
     end
     if (rst) begin
-      \$723  = 16'h0000;
+      \$855  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$724  = stored16;
+    \$856  = stored16;
     if (store[16]) begin
-      \$724  = timestamp[15:0];
+      \$856  = timestamp[15:0];
     end
     if (rst) begin
-      \$724  = 16'h0000;
+      \$856  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$725  = stored17;
+    \$857  = stored17;
     if (store[17]) begin
-      \$725  = timestamp[15:0];
+      \$857  = timestamp[15:0];
     end
     if (rst) begin
-      \$725  = 16'h0000;
+      \$857  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$726  = stored18;
+    \$858  = stored18;
     if (store[18]) begin
-      \$726  = timestamp[15:0];
+      \$858  = timestamp[15:0];
     end
     if (rst) begin
-      \$726  = 16'h0000;
+      \$858  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$727  = stored19;
+    \$859  = stored19;
     if (store[19]) begin
-      \$727  = timestamp[15:0];
+      \$859  = timestamp[15:0];
     end
     if (rst) begin
-      \$727  = 16'h0000;
+      \$859  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$728  = stored20;
+    \$860  = stored20;
     if (store[20]) begin
-      \$728  = timestamp[15:0];
+      \$860  = timestamp[15:0];
     end
     if (rst) begin
-      \$728  = 16'h0000;
+      \$860  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$729  = stored21;
+    \$861  = stored21;
     if (store[21]) begin
-      \$729  = timestamp[15:0];
+      \$861  = timestamp[15:0];
     end
     if (rst) begin
-      \$729  = 16'h0000;
+      \$861  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$730  = stored22;
+    \$862  = stored22;
     if (store[22]) begin
-      \$730  = timestamp[15:0];
+      \$862  = timestamp[15:0];
     end
     if (rst) begin
-      \$730  = 16'h0000;
+      \$862  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$731  = stored23;
+    \$863  = stored23;
     if (store[23]) begin
-      \$731  = timestamp[15:0];
+      \$863  = timestamp[15:0];
     end
     if (rst) begin
-      \$731  = 16'h0000;
+      \$863  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$732  = stored24;
+    \$864  = stored24;
     if (store[24]) begin
-      \$732  = timestamp[15:0];
+      \$864  = timestamp[15:0];
     end
     if (rst) begin
-      \$732  = 16'h0000;
+      \$864  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$733  = stored25;
+    \$865  = stored25;
     if (store[25]) begin
-      \$733  = timestamp[15:0];
+      \$865  = timestamp[15:0];
     end
     if (rst) begin
-      \$733  = 16'h0000;
+      \$865  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$734  = stored26;
+    \$866  = stored26;
     if (store[26]) begin
-      \$734  = timestamp[15:0];
+      \$866  = timestamp[15:0];
     end
     if (rst) begin
-      \$734  = 16'h0000;
+      \$866  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$735  = stored27;
+    \$867  = stored27;
     if (store[27]) begin
-      \$735  = timestamp[15:0];
+      \$867  = timestamp[15:0];
     end
     if (rst) begin
-      \$735  = 16'h0000;
+      \$867  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$736  = stored28;
+    \$868  = stored28;
     if (store[28]) begin
-      \$736  = timestamp[15:0];
+      \$868  = timestamp[15:0];
     end
     if (rst) begin
-      \$736  = 16'h0000;
+      \$868  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$737  = stored29;
+    \$869  = stored29;
     if (store[29]) begin
-      \$737  = timestamp[15:0];
+      \$869  = timestamp[15:0];
     end
     if (rst) begin
-      \$737  = 16'h0000;
+      \$869  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$738  = stored30;
+    \$870  = stored30;
     if (store[30]) begin
-      \$738  = timestamp[15:0];
+      \$870  = timestamp[15:0];
     end
     if (rst) begin
-      \$738  = 16'h0000;
+      \$870  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$739  = stored31;
+    \$871  = stored31;
     if (store[31]) begin
-      \$739  = timestamp[15:0];
+      \$871  = timestamp[15:0];
     end
     if (rst) begin
-      \$739  = 16'h0000;
+      \$871  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$740  = stored32;
+    \$872  = stored32;
     if (store[32]) begin
-      \$740  = timestamp[15:0];
+      \$872  = timestamp[15:0];
     end
     if (rst) begin
-      \$740  = 16'h0000;
+      \$872  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$741  = stored33;
+    \$873  = stored33;
     if (store[33]) begin
-      \$741  = timestamp[15:0];
+      \$873  = timestamp[15:0];
     end
     if (rst) begin
-      \$741  = 16'h0000;
+      \$873  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$742  = stored34;
+    \$874  = stored34;
     if (store[34]) begin
-      \$742  = timestamp[15:0];
+      \$874  = timestamp[15:0];
     end
     if (rst) begin
-      \$742  = 16'h0000;
+      \$874  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$743  = stored35;
+    \$875  = stored35;
     if (store[35]) begin
-      \$743  = timestamp[15:0];
+      \$875  = timestamp[15:0];
     end
     if (rst) begin
-      \$743  = 16'h0000;
+      \$875  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$744  = stored36;
+    \$876  = stored36;
     if (store[36]) begin
-      \$744  = timestamp[15:0];
+      \$876  = timestamp[15:0];
     end
     if (rst) begin
-      \$744  = 16'h0000;
+      \$876  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$745  = stored37;
+    \$877  = stored37;
     if (store[37]) begin
-      \$745  = timestamp[15:0];
+      \$877  = timestamp[15:0];
     end
     if (rst) begin
-      \$745  = 16'h0000;
+      \$877  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$746  = stored38;
+    \$878  = stored38;
     if (store[38]) begin
-      \$746  = timestamp[15:0];
+      \$878  = timestamp[15:0];
     end
     if (rst) begin
-      \$746  = 16'h0000;
+      \$878  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$747  = stored39;
+    \$879  = stored39;
     if (store[39]) begin
-      \$747  = timestamp[15:0];
+      \$879  = timestamp[15:0];
     end
     if (rst) begin
-      \$747  = 16'h0000;
+      \$879  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$748  = stored40;
+    \$880  = stored40;
     if (store[40]) begin
-      \$748  = timestamp[15:0];
+      \$880  = timestamp[15:0];
     end
     if (rst) begin
-      \$748  = 16'h0000;
+      \$880  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$749  = stored41;
+    \$881  = stored41;
     if (store[41]) begin
-      \$749  = timestamp[15:0];
+      \$881  = timestamp[15:0];
     end
     if (rst) begin
-      \$749  = 16'h0000;
+      \$881  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$750  = stored42;
+    \$882  = stored42;
     if (store[42]) begin
-      \$750  = timestamp[15:0];
+      \$882  = timestamp[15:0];
     end
     if (rst) begin
-      \$750  = 16'h0000;
+      \$882  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$751  = stored43;
+    \$883  = stored43;
     if (store[43]) begin
-      \$751  = timestamp[15:0];
+      \$883  = timestamp[15:0];
     end
     if (rst) begin
-      \$751  = 16'h0000;
+      \$883  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$752  = stored44;
+    \$884  = stored44;
     if (store[44]) begin
-      \$752  = timestamp[15:0];
+      \$884  = timestamp[15:0];
     end
     if (rst) begin
-      \$752  = 16'h0000;
+      \$884  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$753  = stored45;
+    \$885  = stored45;
     if (store[45]) begin
-      \$753  = timestamp[15:0];
+      \$885  = timestamp[15:0];
     end
     if (rst) begin
-      \$753  = 16'h0000;
+      \$885  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$754  = stored46;
+    \$886  = stored46;
     if (store[46]) begin
-      \$754  = timestamp[15:0];
+      \$886  = timestamp[15:0];
     end
     if (rst) begin
-      \$754  = 16'h0000;
+      \$886  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$755  = stored47;
+    \$887  = stored47;
     if (store[47]) begin
-      \$755  = timestamp[15:0];
+      \$887  = timestamp[15:0];
     end
     if (rst) begin
-      \$755  = 16'h0000;
+      \$887  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$756  = stored48;
+    \$888  = stored48;
     if (store[48]) begin
-      \$756  = timestamp[15:0];
+      \$888  = timestamp[15:0];
     end
     if (rst) begin
-      \$756  = 16'h0000;
+      \$888  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$757  = stored49;
+    \$889  = stored49;
     if (store[49]) begin
-      \$757  = timestamp[15:0];
+      \$889  = timestamp[15:0];
     end
     if (rst) begin
-      \$757  = 16'h0000;
+      \$889  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$758  = stored50;
+    \$890  = stored50;
     if (store[50]) begin
-      \$758  = timestamp[15:0];
+      \$890  = timestamp[15:0];
     end
     if (rst) begin
-      \$758  = 16'h0000;
+      \$890  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$759  = stored51;
+    \$891  = stored51;
     if (store[51]) begin
-      \$759  = timestamp[15:0];
+      \$891  = timestamp[15:0];
     end
     if (rst) begin
-      \$759  = 16'h0000;
+      \$891  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$760  = stored52;
+    \$892  = stored52;
     if (store[52]) begin
-      \$760  = timestamp[15:0];
+      \$892  = timestamp[15:0];
     end
     if (rst) begin
-      \$760  = 16'h0000;
+      \$892  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$761  = stored53;
+    \$893  = stored53;
     if (store[53]) begin
-      \$761  = timestamp[15:0];
+      \$893  = timestamp[15:0];
     end
     if (rst) begin
-      \$761  = 16'h0000;
+      \$893  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$762  = stored54;
+    \$894  = stored54;
     if (store[54]) begin
-      \$762  = timestamp[15:0];
+      \$894  = timestamp[15:0];
     end
     if (rst) begin
-      \$762  = 16'h0000;
+      \$894  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$763  = stored55;
+    \$895  = stored55;
     if (store[55]) begin
-      \$763  = timestamp[15:0];
+      \$895  = timestamp[15:0];
     end
     if (rst) begin
-      \$763  = 16'h0000;
+      \$895  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$764  = stored56;
+    \$896  = stored56;
     if (store[56]) begin
-      \$764  = timestamp[15:0];
+      \$896  = timestamp[15:0];
     end
     if (rst) begin
-      \$764  = 16'h0000;
+      \$896  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$765  = stored57;
+    \$897  = stored57;
     if (store[57]) begin
-      \$765  = timestamp[15:0];
+      \$897  = timestamp[15:0];
     end
     if (rst) begin
-      \$765  = 16'h0000;
+      \$897  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$766  = stored58;
+    \$898  = stored58;
     if (store[58]) begin
-      \$766  = timestamp[15:0];
+      \$898  = timestamp[15:0];
     end
     if (rst) begin
-      \$766  = 16'h0000;
+      \$898  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$767  = stored59;
+    \$899  = stored59;
     if (store[59]) begin
-      \$767  = timestamp[15:0];
+      \$899  = timestamp[15:0];
     end
     if (rst) begin
-      \$767  = 16'h0000;
+      \$899  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$768  = stored60;
+    \$900  = stored60;
     if (store[60]) begin
-      \$768  = timestamp[15:0];
+      \$900  = timestamp[15:0];
     end
     if (rst) begin
-      \$768  = 16'h0000;
+      \$900  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$769  = stored61;
+    \$901  = stored61;
     if (store[61]) begin
-      \$769  = timestamp[15:0];
+      \$901  = timestamp[15:0];
     end
     if (rst) begin
-      \$769  = 16'h0000;
+      \$901  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$770  = stored62;
+    \$902  = stored62;
     if (store[62]) begin
-      \$770  = timestamp[15:0];
+      \$902  = timestamp[15:0];
     end
     if (rst) begin
-      \$770  = 16'h0000;
+      \$902  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$771  = stored63;
+    \$903  = stored63;
     if (store[63]) begin
-      \$771  = timestamp[15:0];
+      \$903  = timestamp[15:0];
     end
     if (rst) begin
-      \$771  = 16'h0000;
+      \$903  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$772  = aer__valid;
+    \$904  = aer__valid;
     if (advance) begin
-      \$772  = \$696 ;
+      \$904  = rr_lo_any6_0;
     end
     if (rst) begin
-      \$772  = 1'h0;
+      \$904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$773  = aer__payload;
+    \$905  = aer__payload;
     if (advance) begin
-      if (\$697 ) begin
-        \$773 [27:20] = source;
+      if (rr_lo_any6_0) begin
+        \$905 [27:20] = source;
         (* full_case = 32'd1 *)
-        if (\$701 ) begin
-          \$773 [31:28] = 4'h3;
-          \$773 [19:0] = lost_pending;
-          \$773 [63:32] = now;
+        if (\$833 ) begin
+          \$905 [31:28] = 4'h3;
+          \$905 [19:0] = lost_pending;
+          \$905 [63:32] = now;
         end else begin
-          \$773 [31:28] = 4'h0;
-          \$773 [19:0] = { 13'h0000, grant_idx };
-          \$773 [63:32] = granted_ts;
+          \$905 [31:28] = 4'h0;
+          \$905 [19:0] = { 13'h0000, grant_idx };
+          \$905 [63:32] = granted_ts;
         end
       end
     end
     if (rst) begin
-      \$773  = 64'h0000000000000000;
+      \$905  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$774  = ptr;
+    \$906  = ptr;
     if (advance) begin
-      if (\$697 ) begin
-        \$774  = \$700 [6:0];
+      if (rr_lo_any6_0) begin
+        \$906  = \$832 [6:0];
       end
     end
     if (rst) begin
-      \$774  = 7'h00;
+      \$906  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$775  = \$703 [19:0];
+    \$907  = \$819 [7:0];
     if (rst) begin
-      \$775  = 20'h00000;
+      \$907  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$776  = 32'd0;
-    end else if (\$704 ) begin
-      \$776  = 32'd4294967295;
-    end else begin
-      \$776  = words_next[31:0];
-    end
+    \$908  = \$835 [19:0];
     if (rst) begin
-      \$776  = 32'd0;
+      \$908  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$777  = 32'd0;
-    end else if (\$705 ) begin
-      \$777  = 32'd4294967295;
+      \$909  = 32'd0;
+    end else if (\$836 ) begin
+      \$909  = 32'd4294967295;
     end else begin
-      \$777  = lost_next[31:0];
+      \$909  = words_next[31:0];
     end
     if (rst) begin
-      \$777  = 32'd0;
+      \$909  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$910  = 32'd0;
+    end else if (\$837 ) begin
+      \$910  = 32'd4294967295;
+    end else begin
+      \$910  = lost_next[31:0];
+    end
+    if (rst) begin
+      \$910  = 32'd0;
     end
   end
   assign req = { \$3 , \$2  };
-  assign rr_hi_onehot = \$10 [64:0];
-  assign rr_lo_onehot = \$20 [64:0];
-  assign g = \$34 [63:0];
-  assign n_lost = \$684 [7:0];
-  assign total = { 1'h0, \$693  };
+  assign mask = { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign rr_hi_index = rr_hi_idx6_0;
+  assign rr_lo_index = rr_lo_idx6_0;
+  assign g = \$169 [63:0];
+  assign n_lost = \$819 [7:0];
+  assign total = { 1'h0, \$827  };
   assign \aer__payload.address  = aer__payload[19:0];
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];
   assign \aer__payload.timestamp  = aer__payload[63:32];
-  assign rr_lo_index[6] = \$27 ;
-  assign rr_lo_index[5] = \$26 ;
-  assign rr_lo_index[4] = \$25 ;
-  assign rr_lo_index[3] = \$24 ;
-  assign rr_lo_index[2] = \$23 ;
-  assign rr_lo_index[1] = \$22 ;
-  assign rr_lo_index[0] = \$21 ;
-  assign rr_hi_index[6] = \$17 ;
-  assign rr_hi_index[5] = \$16 ;
-  assign rr_hi_index[4] = \$15 ;
-  assign rr_hi_index[3] = \$14 ;
-  assign rr_hi_index[2] = \$13 ;
-  assign rr_hi_index[1] = \$12 ;
-  assign rr_hi_index[0] = \$11 ;
-  assign \$17  = \$10 [64];
-  assign \$27  = \$20 [64];
+  assign \$834  = \$827 [20];
+  assign \$836  = words_next[32];
+  assign \$837  = lost_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5044,8 +5815,6 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   assign \$80  = p_valid & \$79 ;
   assign \$81  = ! rd__data[0];
   assign \$83  = \$80  & \$82 ;
-  assign \$84  = routed_next > 32'd4294967295;
-  assign \$85  = unmapped_next > 32'd4294967295;
   always @(posedge clk)
     rem <= \$86 ;
   always @(posedge clk)
@@ -5245,6 +6014,8 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   assign stim__payload[47:28] = p_word[19:0];
   assign stim__payload[27:12] = rd__data[36:21];
   assign stim__payload[11:0] = rd__data[12:1];
+  assign \$84  = routed_next[32];
+  assign \$85  = unmapped_next[32];
   assign \$15  = rd__data[0];
   assign \$82  = rd__data[0];
 endmodule

@@ -1406,8 +1406,6 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   assign \$80  = p_valid & \$79 ;
   assign \$81  = ! rd__data[0];
   assign \$83  = \$80  & \$82 ;
-  assign \$84  = routed_next > 32'd4294967295;
-  assign \$85  = unmapped_next > 32'd4294967295;
   always @(posedge clk)
     rem <= \$86 ;
   always @(posedge clk)
@@ -1607,6 +1605,8 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   assign stim__payload[47:28] = p_word[19:0];
   assign stim__payload[27:12] = rd__data[36:21];
   assign stim__payload[11:0] = rd__data[12:1];
+  assign \$84  = routed_next[32];
+  assign \$85  = unmapped_next[32];
   assign \$15  = rd__data[0];
   assign \$82  = rd__data[0];
 endmodule

@@ -366,9 +366,6 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign \$61  = s1_valid ? hits : 2'h0;
   assign \$62  = s1_pos * 2'h2;
   assign \$63  = \$61  << \$62 ;
-  assign \$64  = frames_next > 32'd4294967295;
-  assign \$65  = framing_errors_next > 32'd4294967295;
-  assign \$66  = detections_next > 32'd4294967295;
   always @(posedge clk)
     frame_tick <= \$67 ;
   always @(posedge clk)
@@ -630,4 +627,7 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
+  assign \$64  = frames_next[32];
+  assign \$65  = framing_errors_next[32];
+  assign \$66  = detections_next[32];
 endmodule

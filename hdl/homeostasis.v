@@ -5,1333 +5,498 @@
 module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, theta_wr__en, src_wr__addr, src_wr__data, src_wr__en, target_wr__addr, target_wr__data, target_wr__en, window, gain, shift, theta_min, theta_max, enable, clk, rst, spikes__ready, theta
 , busy, window_done, overrun, spikes__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
+  wire [24:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [15:0] \$1000 ;
-  reg [15:0] \$1001 ;
-  reg [15:0] \$1002 ;
-  reg [15:0] \$1003 ;
-  reg [15:0] \$1004 ;
-  reg [15:0] \$1005 ;
-  reg [15:0] \$1006 ;
-  reg [15:0] \$1007 ;
-  reg [15:0] \$1008 ;
-  reg [15:0] \$1009 ;
   wire \$101 ;
-  reg [15:0] \$1010 ;
-  reg [15:0] \$1011 ;
-  reg [15:0] \$1012 ;
-  reg [15:0] \$1013 ;
-  reg [15:0] \$1014 ;
-  reg [15:0] \$1015 ;
-  reg [15:0] \$1016 ;
-  reg [15:0] \$1017 ;
-  reg [15:0] \$1018 ;
-  reg [15:0] \$1019 ;
-  wire [16:0] \$102 ;
-  reg [15:0] \$1020 ;
-  reg [15:0] \$1021 ;
-  reg [15:0] \$1022 ;
-  reg [15:0] \$1023 ;
-  reg [15:0] \$1024 ;
-  reg [15:0] \$1025 ;
-  reg [15:0] \$1026 ;
-  reg [15:0] \$1027 ;
-  reg [15:0] \$1028 ;
-  reg [15:0] \$1029 ;
-  wire [16:0] \$103 ;
-  reg [15:0] \$1030 ;
-  reg [15:0] \$1031 ;
-  reg [15:0] \$1032 ;
-  reg [15:0] \$1033 ;
-  reg [15:0] \$1034 ;
-  reg [15:0] \$1035 ;
-  reg [15:0] \$1036 ;
-  reg [15:0] \$1037 ;
-  reg [15:0] \$1038 ;
-  reg [15:0] \$1039 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
-  reg [15:0] \$1040 ;
-  reg [15:0] \$1041 ;
-  reg [15:0] \$1042 ;
-  reg [15:0] \$1043 ;
-  reg [15:0] \$1044 ;
-  reg [15:0] \$1045 ;
-  reg [15:0] \$1046 ;
-  reg [15:0] \$1047 ;
-  reg [15:0] \$1048 ;
-  reg [15:0] \$1049 ;
   wire \$105 ;
-  reg [15:0] \$1050 ;
-  reg [15:0] \$1051 ;
-  reg [15:0] \$1052 ;
-  reg [15:0] \$1053 ;
-  reg [15:0] \$1054 ;
-  reg [15:0] \$1055 ;
-  reg [15:0] \$1056 ;
-  reg [15:0] \$1057 ;
-  reg [15:0] \$1058 ;
-  reg [15:0] \$1059 ;
   wire \$106 ;
-  reg [15:0] \$1060 ;
-  reg [15:0] \$1061 ;
-  reg [15:0] \$1062 ;
-  reg [15:0] \$1063 ;
-  reg [15:0] \$1064 ;
-  reg [15:0] \$1065 ;
-  reg [15:0] \$1066 ;
-  reg [15:0] \$1067 ;
-  reg [15:0] \$1068 ;
-  reg [15:0] \$1069 ;
   wire \$107 ;
-  reg [15:0] \$1070 ;
-  reg [15:0] \$1071 ;
-  reg [15:0] \$1072 ;
-  reg [15:0] \$1073 ;
-  reg [15:0] \$1074 ;
-  reg [15:0] \$1075 ;
-  reg [15:0] \$1076 ;
-  reg [15:0] \$1077 ;
-  reg [15:0] \$1078 ;
-  reg [15:0] \$1079 ;
-  wire [16:0] \$108 ;
-  reg [15:0] \$1080 ;
-  reg [15:0] \$1081 ;
-  reg [15:0] \$1082 ;
-  reg [15:0] \$1083 ;
-  reg [15:0] \$1084 ;
-  reg [15:0] \$1085 ;
-  reg [15:0] \$1086 ;
-  reg [15:0] \$1087 ;
-  reg [15:0] \$1088 ;
-  reg [15:0] \$1089 ;
-  wire [16:0] \$109 ;
-  reg [15:0] \$1090 ;
-  reg [15:0] \$1091 ;
-  reg [15:0] \$1092 ;
-  reg [15:0] \$1093 ;
-  reg [15:0] \$1094 ;
-  reg [15:0] \$1095 ;
-  reg [15:0] \$1096 ;
-  reg [15:0] \$1097 ;
-  reg [15:0] \$1098 ;
-  reg [15:0] \$1099 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  reg [15:0] \$1100 ;
-  reg [15:0] \$1101 ;
-  reg [15:0] \$1102 ;
-  reg [15:0] \$1103 ;
-  reg [15:0] \$1104 ;
-  reg [15:0] \$1105 ;
-  reg [15:0] \$1106 ;
-  reg [15:0] \$1107 ;
-  reg [15:0] \$1108 ;
-  reg [15:0] \$1109 ;
   wire \$111 ;
-  reg [15:0] \$1110 ;
-  reg [15:0] \$1111 ;
-  reg [15:0] \$1112 ;
-  reg [15:0] \$1113 ;
-  reg [15:0] \$1114 ;
-  reg \$1115 ;
-  reg [5:0] \$1116 ;
-  reg [24:0] \$1117 ;
-  reg \$1118 ;
-  reg [5:0] \$1119 ;
   wire \$112 ;
-  reg [42:0] \$1120 ;
-  reg \$1121 ;
-  reg [5:0] \$1122 ;
-  reg [42:0] \$1123 ;
-  reg [15:0] \$1124 ;
-  reg [15:0] \$1125 ;
-  reg [15:0] \$1126 ;
-  reg [15:0] \$1127 ;
-  reg [15:0] \$1128 ;
-  reg [15:0] \$1129 ;
   wire \$113 ;
-  reg [15:0] \$1130 ;
-  reg [15:0] \$1131 ;
-  reg [15:0] \$1132 ;
-  reg [15:0] \$1133 ;
-  reg [15:0] \$1134 ;
-  reg [15:0] \$1135 ;
-  reg [15:0] \$1136 ;
-  reg [15:0] \$1137 ;
-  reg [15:0] \$1138 ;
-  reg [15:0] \$1139 ;
-  wire [16:0] \$114 ;
-  reg [15:0] \$1140 ;
-  reg [15:0] \$1141 ;
-  reg [15:0] \$1142 ;
-  reg [15:0] \$1143 ;
-  reg [15:0] \$1144 ;
-  reg [15:0] \$1145 ;
-  reg [15:0] \$1146 ;
-  reg [15:0] \$1147 ;
-  reg [15:0] \$1148 ;
-  reg [15:0] \$1149 ;
-  wire [16:0] \$115 ;
-  reg [15:0] \$1150 ;
-  reg [15:0] \$1151 ;
-  reg [15:0] \$1152 ;
-  reg [15:0] \$1153 ;
-  reg [15:0] \$1154 ;
-  reg [15:0] \$1155 ;
-  reg [15:0] \$1156 ;
-  reg [15:0] \$1157 ;
-  reg [15:0] \$1158 ;
-  reg [15:0] \$1159 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
-  reg [15:0] \$1160 ;
-  reg [15:0] \$1161 ;
-  reg [15:0] \$1162 ;
-  reg [15:0] \$1163 ;
-  reg [15:0] \$1164 ;
-  reg [15:0] \$1165 ;
-  reg [15:0] \$1166 ;
-  reg [15:0] \$1167 ;
-  reg [15:0] \$1168 ;
-  reg [15:0] \$1169 ;
   wire \$117 ;
-  reg [15:0] \$1170 ;
-  reg [15:0] \$1171 ;
-  reg [15:0] \$1172 ;
-  reg [15:0] \$1173 ;
-  reg [15:0] \$1174 ;
-  reg [15:0] \$1175 ;
-  reg [15:0] \$1176 ;
-  reg [15:0] \$1177 ;
-  reg [15:0] \$1178 ;
-  reg [15:0] \$1179 ;
   wire \$118 ;
-  reg [15:0] \$1180 ;
-  reg [15:0] \$1181 ;
-  reg [15:0] \$1182 ;
-  reg [15:0] \$1183 ;
-  reg [15:0] \$1184 ;
-  reg [15:0] \$1185 ;
-  reg [15:0] \$1186 ;
-  reg [15:0] \$1187 ;
   wire \$119 ;
-  wire [16:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
+  wire \$126 ;
+  wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [16:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
+  wire \$132 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
-  wire \$14 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [16:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [16:0] \$144 ;
-  wire [16:0] \$145 ;
+  wire \$144 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
+  wire [16:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
+  wire \$156 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [16:0] \$162 ;
-  wire [16:0] \$163 ;
+  wire \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [16:0] \$168 ;
-  wire [16:0] \$169 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [16:0] \$174 ;
-  wire [16:0] \$175 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [16:0] \$18 ;
-  wire [16:0] \$180 ;
-  wire [16:0] \$181 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [16:0] \$186 ;
-  wire [16:0] \$187 ;
+  wire \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [16:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [16:0] \$192 ;
-  wire [16:0] \$193 ;
+  wire \$192 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [16:0] \$198 ;
-  wire [16:0] \$199 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [16:0] \$204 ;
-  wire [16:0] \$205 ;
+  wire \$204 ;
+  wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [16:0] \$210 ;
-  wire [16:0] \$211 ;
+  wire \$210 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire [16:0] \$216 ;
-  wire [16:0] \$217 ;
+  wire \$216 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire \$22 ;
+  wire [16:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [16:0] \$222 ;
-  wire [16:0] \$223 ;
+  wire \$222 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [16:0] \$228 ;
-  wire [16:0] \$229 ;
-  wire \$23 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire [16:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [16:0] \$234 ;
-  wire [16:0] \$235 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [16:0] \$24 ;
-  wire [16:0] \$240 ;
-  wire [16:0] \$241 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [16:0] \$246 ;
-  wire [16:0] \$247 ;
+  wire \$246 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [16:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [16:0] \$252 ;
-  wire [16:0] \$253 ;
+  wire \$252 ;
+  wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire [16:0] \$258 ;
-  wire [16:0] \$259 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [16:0] \$264 ;
-  wire [16:0] \$265 ;
+  wire \$264 ;
+  wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [16:0] \$270 ;
-  wire [16:0] \$271 ;
+  wire \$270 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire [16:0] \$276 ;
-  wire [16:0] \$277 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [16:0] \$282 ;
-  wire [16:0] \$283 ;
+  wire \$282 ;
+  wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire [16:0] \$288 ;
-  wire [16:0] \$289 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire [16:0] \$294 ;
-  wire [16:0] \$295 ;
+  wire \$294 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$300 ;
-  wire [16:0] \$301 ;
+  reg [15:0] \$30 ;
+  wire \$300 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [16:0] \$306 ;
-  wire [16:0] \$307 ;
+  wire \$306 ;
+  wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [16:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire [16:0] \$312 ;
-  wire [16:0] \$313 ;
+  wire \$312 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [16:0] \$318 ;
-  wire [16:0] \$319 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [16:0] \$324 ;
-  wire [16:0] \$325 ;
+  wire \$324 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire \$33 ;
-  wire [16:0] \$330 ;
-  wire [16:0] \$331 ;
+  wire [43:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [16:0] \$336 ;
-  wire [16:0] \$337 ;
+  wire \$336 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire \$34 ;
+  wire [24:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [16:0] \$342 ;
-  wire [16:0] \$343 ;
+  wire \$342 ;
+  wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [16:0] \$348 ;
-  wire [16:0] \$349 ;
-  wire \$35 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire [24:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [16:0] \$354 ;
-  wire [16:0] \$355 ;
+  wire \$354 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [16:0] \$36 ;
-  wire [16:0] \$360 ;
-  wire [16:0] \$361 ;
+  wire [6:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire [16:0] \$366 ;
-  wire [16:0] \$367 ;
+  wire \$366 ;
+  wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire [16:0] \$37 ;
+  wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [16:0] \$372 ;
-  wire [16:0] \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire [16:0] \$378 ;
-  wire [16:0] \$379 ;
+  wire \$372 ;
+  wire \$373 ;
+  reg [23:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg [5:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire [16:0] \$384 ;
-  wire [16:0] \$385 ;
-  wire [24:0] \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  reg \$380 ;
+  reg [5:0] \$381 ;
+  reg \$382 ;
+  reg [5:0] \$383 ;
+  reg [23:0] \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg [5:0] \$387 ;
+  reg [24:0] \$388 ;
+  reg \$389 ;
   wire \$39 ;
-  reg [15:0] \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire [43:0] \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [5:0] \$390 ;
+  reg [42:0] \$391 ;
+  reg \$392 ;
+  reg [5:0] \$393 ;
+  reg [42:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg [5:0] \$398 ;
+  reg \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  reg \$400 ;
+  reg [5:0] \$401 ;
+  reg [15:0] \$402 ;
+  reg [15:0] \$403 ;
+  reg [15:0] \$404 ;
+  reg [15:0] \$405 ;
+  reg [15:0] \$406 ;
+  reg [15:0] \$407 ;
+  reg [15:0] \$408 ;
+  reg [15:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire [16:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire [16:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  reg [15:0] \$410 ;
+  reg [15:0] \$411 ;
+  reg [15:0] \$412 ;
+  reg [15:0] \$413 ;
+  reg [15:0] \$414 ;
+  reg [15:0] \$415 ;
+  reg [15:0] \$416 ;
+  reg [15:0] \$417 ;
+  reg [15:0] \$418 ;
+  reg [15:0] \$419 ;
+  wire \$42 ;
+  reg [15:0] \$420 ;
+  reg [15:0] \$421 ;
+  reg [15:0] \$422 ;
+  reg [15:0] \$423 ;
+  reg [15:0] \$424 ;
+  reg [15:0] \$425 ;
+  reg [15:0] \$426 ;
+  reg [15:0] \$427 ;
+  reg [15:0] \$428 ;
+  reg [15:0] \$429 ;
+  wire [30:0] \$43 ;
+  reg [15:0] \$430 ;
+  reg [15:0] \$431 ;
+  reg [15:0] \$432 ;
+  reg [15:0] \$433 ;
+  reg [15:0] \$434 ;
+  reg [15:0] \$435 ;
+  reg [15:0] \$436 ;
+  reg [15:0] \$437 ;
+  reg [15:0] \$438 ;
+  reg [15:0] \$439 ;
+  wire [31:0] \$44 ;
+  reg [15:0] \$440 ;
+  reg [15:0] \$441 ;
+  reg [15:0] \$442 ;
+  reg [15:0] \$443 ;
+  reg [15:0] \$444 ;
+  reg [15:0] \$445 ;
+  reg [15:0] \$446 ;
+  reg [15:0] \$447 ;
+  reg [15:0] \$448 ;
+  reg [15:0] \$449 ;
+  wire [41:0] \$45 ;
+  reg [15:0] \$450 ;
+  reg [15:0] \$451 ;
+  reg [15:0] \$452 ;
+  reg [15:0] \$453 ;
+  reg [15:0] \$454 ;
+  reg [15:0] \$455 ;
+  reg [15:0] \$456 ;
+  reg [15:0] \$457 ;
+  reg [15:0] \$458 ;
+  reg [15:0] \$459 ;
+  wire [42:0] \$46 ;
+  reg [15:0] \$460 ;
+  reg [15:0] \$461 ;
+  reg [15:0] \$462 ;
+  reg [15:0] \$463 ;
+  reg [15:0] \$464 ;
+  reg [15:0] \$465 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire [16:0] \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire [16:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [6:0] \$50 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire [24:0] \$522 ;
-  wire [24:0] \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire [6:0] \$526 ;
-  wire \$527 ;
-  reg [15:0] \$528 ;
-  wire [30:0] \$529 ;
+  wire [6:0] \$52 ;
   wire \$53 ;
-  reg [23:0] \$530 ;
-  wire [31:0] \$531 ;
-  wire [41:0] \$532 ;
-  wire [42:0] \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
-  wire [16:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire [16:0] \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
-  wire [16:0] \$6 ;
-  wire [16:0] \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
-  wire [16:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
-  wire [16:0] \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
-  wire [16:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
-  wire [16:0] \$7 ;
+  wire [15:0] \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
-  wire [16:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
-  wire [16:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
-  wire [16:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
-  wire [16:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
-  wire [16:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
-  wire [16:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  reg [19:0] \$854 ;
-  reg [19:0] \$855 ;
-  reg [19:0] \$856 ;
-  reg [19:0] \$857 ;
-  reg [19:0] \$858 ;
-  reg [19:0] \$859 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
-  reg [19:0] \$860 ;
-  reg [19:0] \$861 ;
-  reg [19:0] \$862 ;
-  reg [19:0] \$863 ;
-  reg [19:0] \$864 ;
-  reg [19:0] \$865 ;
-  reg [19:0] \$866 ;
-  reg [19:0] \$867 ;
-  reg [19:0] \$868 ;
-  reg [19:0] \$869 ;
   wire \$87 ;
-  reg [19:0] \$870 ;
-  reg [19:0] \$871 ;
-  reg [19:0] \$872 ;
-  reg [19:0] \$873 ;
-  reg [19:0] \$874 ;
-  reg [19:0] \$875 ;
-  reg [19:0] \$876 ;
-  reg [19:0] \$877 ;
-  reg [19:0] \$878 ;
-  reg [19:0] \$879 ;
   wire \$88 ;
-  reg [19:0] \$880 ;
-  reg [19:0] \$881 ;
-  reg [19:0] \$882 ;
-  reg [19:0] \$883 ;
-  reg [19:0] \$884 ;
-  reg [19:0] \$885 ;
-  reg [19:0] \$886 ;
-  reg [19:0] \$887 ;
-  reg [19:0] \$888 ;
-  reg [19:0] \$889 ;
   wire \$89 ;
-  reg [19:0] \$890 ;
-  reg [19:0] \$891 ;
-  reg [19:0] \$892 ;
-  reg [19:0] \$893 ;
-  reg [19:0] \$894 ;
-  reg [19:0] \$895 ;
-  reg [19:0] \$896 ;
-  reg [19:0] \$897 ;
-  reg [19:0] \$898 ;
-  reg [19:0] \$899 ;
   wire \$9 ;
-  wire [16:0] \$90 ;
-  reg [19:0] \$900 ;
-  reg [19:0] \$901 ;
-  reg [19:0] \$902 ;
-  reg [19:0] \$903 ;
-  reg [19:0] \$904 ;
-  reg [19:0] \$905 ;
-  reg [19:0] \$906 ;
-  reg [19:0] \$907 ;
-  reg [19:0] \$908 ;
-  reg [19:0] \$909 ;
-  wire [16:0] \$91 ;
-  reg [19:0] \$910 ;
-  reg [19:0] \$911 ;
-  reg [19:0] \$912 ;
-  reg [19:0] \$913 ;
-  reg [19:0] \$914 ;
-  reg [19:0] \$915 ;
-  reg [19:0] \$916 ;
-  reg [19:0] \$917 ;
-  reg [23:0] \$918 ;
-  reg [23:0] \$919 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
-  reg [23:0] \$920 ;
-  reg [23:0] \$921 ;
-  reg [23:0] \$922 ;
-  reg [23:0] \$923 ;
-  reg [23:0] \$924 ;
-  reg [23:0] \$925 ;
-  reg [23:0] \$926 ;
-  reg [23:0] \$927 ;
-  reg [23:0] \$928 ;
-  reg [23:0] \$929 ;
   wire \$93 ;
-  reg [23:0] \$930 ;
-  reg [23:0] \$931 ;
-  reg [23:0] \$932 ;
-  reg [23:0] \$933 ;
-  reg [23:0] \$934 ;
-  reg [23:0] \$935 ;
-  reg [23:0] \$936 ;
-  reg [23:0] \$937 ;
-  reg [23:0] \$938 ;
-  reg [23:0] \$939 ;
   wire \$94 ;
-  reg [23:0] \$940 ;
-  reg [23:0] \$941 ;
-  reg [23:0] \$942 ;
-  reg [23:0] \$943 ;
-  reg [23:0] \$944 ;
-  reg [23:0] \$945 ;
-  reg [23:0] \$946 ;
-  reg [23:0] \$947 ;
-  reg [23:0] \$948 ;
-  reg [23:0] \$949 ;
   wire \$95 ;
-  reg [23:0] \$950 ;
-  reg [23:0] \$951 ;
-  reg [23:0] \$952 ;
-  reg [23:0] \$953 ;
-  reg [23:0] \$954 ;
-  reg [23:0] \$955 ;
-  reg [23:0] \$956 ;
-  reg [23:0] \$957 ;
-  reg [23:0] \$958 ;
-  reg [23:0] \$959 ;
-  wire [16:0] \$96 ;
-  reg [23:0] \$960 ;
-  reg [23:0] \$961 ;
-  reg [23:0] \$962 ;
-  reg [23:0] \$963 ;
-  reg [23:0] \$964 ;
-  reg [23:0] \$965 ;
-  reg [23:0] \$966 ;
-  reg [23:0] \$967 ;
-  reg [23:0] \$968 ;
-  reg [23:0] \$969 ;
-  wire [16:0] \$97 ;
-  reg [23:0] \$970 ;
-  reg [23:0] \$971 ;
-  reg [23:0] \$972 ;
-  reg [23:0] \$973 ;
-  reg [23:0] \$974 ;
-  reg [23:0] \$975 ;
-  reg [23:0] \$976 ;
-  reg [23:0] \$977 ;
-  reg [23:0] \$978 ;
-  reg [23:0] \$979 ;
+  wire \$96 ;
+  wire \$97 ;
   wire \$98 ;
-  reg [23:0] \$980 ;
-  reg [23:0] \$981 ;
-  reg [23:0] \$982 ;
-  reg \$983 ;
-  reg \$984 ;
-  reg \$985 ;
-  reg [5:0] \$986 ;
-  reg [15:0] \$987 ;
-  reg [15:0] \$988 ;
-  reg [15:0] \$989 ;
   wire \$99 ;
-  reg [15:0] \$990 ;
-  reg [15:0] \$991 ;
-  reg [15:0] \$992 ;
-  reg [15:0] \$993 ;
-  reg [15:0] \$994 ;
-  reg [15:0] \$995 ;
-  reg [15:0] \$996 ;
-  reg [15:0] \$997 ;
-  reg [15:0] \$998 ;
-  reg [15:0] \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$287  = 1'h0;
-  reg [5:0] \$signal$423  = 6'h00;
-  reg [5:0] \$signal$425  = 6'h00;
+  reg \$signal$113  = 1'h0;
+  reg \$signal$129  = 1'h0;
+  reg \$signal$132  = 1'h0;
+  reg [5:0] \$signal$139  = 6'h00;
+  reg [5:0] \$signal$145  = 6'h00;
+  wire [5:0] \$signature__addr ;
+  wire [5:0] \$signature__addr$111 ;
+  wire [5:0] \$signature__addr$122 ;
+  wire [5:0] \$signature__addr$123 ;
+  wire [15:0] \$signature__data ;
+  wire [15:0] \$signature__data$101 ;
+  wire [15:0] \$signature__data$108 ;
+  wire [15:0] \$signature__data$109 ;
+  reg bank = 1'h0;
   output busy;
   wire busy;
-  wire \busy$284 ;
+  wire \busy$127 ;
+  reg [5:0] c_addr = 6'h00;
+  wire [15:0] c_data;
+  reg clearing = 1'h0;
   input clk;
   wire clk;
   wire close;
-  reg [15:0] count0 = 16'h0000;
-  reg [15:0] count1 = 16'h0000;
-  reg [15:0] count10 = 16'h0000;
-  reg [15:0] count11 = 16'h0000;
-  reg [15:0] count12 = 16'h0000;
-  reg [15:0] count13 = 16'h0000;
-  reg [15:0] count14 = 16'h0000;
-  reg [15:0] count15 = 16'h0000;
-  reg [15:0] count16 = 16'h0000;
-  reg [15:0] count17 = 16'h0000;
-  reg [15:0] count18 = 16'h0000;
-  reg [15:0] count19 = 16'h0000;
-  reg [15:0] count2 = 16'h0000;
-  reg [15:0] count20 = 16'h0000;
-  reg [15:0] count21 = 16'h0000;
-  reg [15:0] count22 = 16'h0000;
-  reg [15:0] count23 = 16'h0000;
-  reg [15:0] count24 = 16'h0000;
-  reg [15:0] count25 = 16'h0000;
-  reg [15:0] count26 = 16'h0000;
-  reg [15:0] count27 = 16'h0000;
-  reg [15:0] count28 = 16'h0000;
-  reg [15:0] count29 = 16'h0000;
-  reg [15:0] count3 = 16'h0000;
-  reg [15:0] count30 = 16'h0000;
-  reg [15:0] count31 = 16'h0000;
-  reg [15:0] count32 = 16'h0000;
-  reg [15:0] count33 = 16'h0000;
-  reg [15:0] count34 = 16'h0000;
-  reg [15:0] count35 = 16'h0000;
-  reg [15:0] count36 = 16'h0000;
-  reg [15:0] count37 = 16'h0000;
-  reg [15:0] count38 = 16'h0000;
-  reg [15:0] count39 = 16'h0000;
-  reg [15:0] count4 = 16'h0000;
-  reg [15:0] count40 = 16'h0000;
-  reg [15:0] count41 = 16'h0000;
-  reg [15:0] count42 = 16'h0000;
-  reg [15:0] count43 = 16'h0000;
-  reg [15:0] count44 = 16'h0000;
-  reg [15:0] count45 = 16'h0000;
-  reg [15:0] count46 = 16'h0000;
-  reg [15:0] count47 = 16'h0000;
-  reg [15:0] count48 = 16'h0000;
-  reg [15:0] count49 = 16'h0000;
-  reg [15:0] count5 = 16'h0000;
-  reg [15:0] count50 = 16'h0000;
-  reg [15:0] count51 = 16'h0000;
-  reg [15:0] count52 = 16'h0000;
-  reg [15:0] count53 = 16'h0000;
-  reg [15:0] count54 = 16'h0000;
-  reg [15:0] count55 = 16'h0000;
-  reg [15:0] count56 = 16'h0000;
-  reg [15:0] count57 = 16'h0000;
-  reg [15:0] count58 = 16'h0000;
-  reg [15:0] count59 = 16'h0000;
-  reg [15:0] count6 = 16'h0000;
-  reg [15:0] count60 = 16'h0000;
-  reg [15:0] count61 = 16'h0000;
-  reg [15:0] count62 = 16'h0000;
-  reg [15:0] count63 = 16'h0000;
-  reg [15:0] count7 = 16'h0000;
-  reg [15:0] count8 = 16'h0000;
-  reg [15:0] count9 = 16'h0000;
-  wire [15:0] count_next0;
-  wire [15:0] count_next1;
-  wire [15:0] count_next10;
-  wire [15:0] count_next11;
-  wire [15:0] count_next12;
-  wire [15:0] count_next13;
-  wire [15:0] count_next14;
-  wire [15:0] count_next15;
-  wire [15:0] count_next16;
-  wire [15:0] count_next17;
-  wire [15:0] count_next18;
-  wire [15:0] count_next19;
-  wire [15:0] count_next2;
-  wire [15:0] count_next20;
-  wire [15:0] count_next21;
-  wire [15:0] count_next22;
-  wire [15:0] count_next23;
-  wire [15:0] count_next24;
-  wire [15:0] count_next25;
-  wire [15:0] count_next26;
-  wire [15:0] count_next27;
-  wire [15:0] count_next28;
-  wire [15:0] count_next29;
-  wire [15:0] count_next3;
-  wire [15:0] count_next30;
-  wire [15:0] count_next31;
-  wire [15:0] count_next32;
-  wire [15:0] count_next33;
-  wire [15:0] count_next34;
-  wire [15:0] count_next35;
-  wire [15:0] count_next36;
-  wire [15:0] count_next37;
-  wire [15:0] count_next38;
-  wire [15:0] count_next39;
-  wire [15:0] count_next4;
-  wire [15:0] count_next40;
-  wire [15:0] count_next41;
-  wire [15:0] count_next42;
-  wire [15:0] count_next43;
-  wire [15:0] count_next44;
-  wire [15:0] count_next45;
-  wire [15:0] count_next46;
-  wire [15:0] count_next47;
-  wire [15:0] count_next48;
-  wire [15:0] count_next49;
-  wire [15:0] count_next5;
-  wire [15:0] count_next50;
-  wire [15:0] count_next51;
-  wire [15:0] count_next52;
-  wire [15:0] count_next53;
-  wire [15:0] count_next54;
-  wire [15:0] count_next55;
-  wire [15:0] count_next56;
-  wire [15:0] count_next57;
-  wire [15:0] count_next58;
-  wire [15:0] count_next59;
-  wire [15:0] count_next6;
-  wire [15:0] count_next60;
-  wire [15:0] count_next61;
-  wire [15:0] count_next62;
-  wire [15:0] count_next63;
-  wire [15:0] count_next7;
-  wire [15:0] count_next8;
-  wire [15:0] count_next9;
+  reg [5:0] clr = 6'h00;
   reg [42:0] delta3 = 43'h00000000000;
-  reg [24:0] diff1 = 25'h0000000;
+  reg [24:0] diff3 = 25'h0000000;
   input enable;
   wire enable;
   input frame_tick;
@@ -1339,82 +504,24 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   reg [23:0] frames = 24'h000000;
   input [16:0] gain;
   wire [16:0] gain;
-  reg [5:0] index = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] index;
+  reg [5:0] lane2 = 6'h00;
   reg [5:0] lane3 = 6'h00;
+  reg [5:0] lane3s = 6'h00;
   wire [43:0] low;
   wire [15:0] \new ;
+  reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
   reg [42:0] prod2 = 43'h00000000000;
+  reg rclear = 1'h1;
+  reg [5:0] rclr = 6'h00;
   input rst;
   wire rst;
   reg running = 1'h0;
   input [5:0] shift;
   wire [5:0] shift;
-  reg [15:0] snap0 = 16'h0000;
-  reg [15:0] snap1 = 16'h0000;
-  reg [15:0] snap10 = 16'h0000;
-  reg [15:0] snap11 = 16'h0000;
-  reg [15:0] snap12 = 16'h0000;
-  reg [15:0] snap13 = 16'h0000;
-  reg [15:0] snap14 = 16'h0000;
-  reg [15:0] snap15 = 16'h0000;
-  reg [15:0] snap16 = 16'h0000;
-  reg [15:0] snap17 = 16'h0000;
-  reg [15:0] snap18 = 16'h0000;
-  reg [15:0] snap19 = 16'h0000;
-  reg [15:0] snap2 = 16'h0000;
-  reg [15:0] snap20 = 16'h0000;
-  reg [15:0] snap21 = 16'h0000;
-  reg [15:0] snap22 = 16'h0000;
-  reg [15:0] snap23 = 16'h0000;
-  reg [15:0] snap24 = 16'h0000;
-  reg [15:0] snap25 = 16'h0000;
-  reg [15:0] snap26 = 16'h0000;
-  reg [15:0] snap27 = 16'h0000;
-  reg [15:0] snap28 = 16'h0000;
-  reg [15:0] snap29 = 16'h0000;
-  reg [15:0] snap3 = 16'h0000;
-  reg [15:0] snap30 = 16'h0000;
-  reg [15:0] snap31 = 16'h0000;
-  reg [15:0] snap32 = 16'h0000;
-  reg [15:0] snap33 = 16'h0000;
-  reg [15:0] snap34 = 16'h0000;
-  reg [15:0] snap35 = 16'h0000;
-  reg [15:0] snap36 = 16'h0000;
-  reg [15:0] snap37 = 16'h0000;
-  reg [15:0] snap38 = 16'h0000;
-  reg [15:0] snap39 = 16'h0000;
-  reg [15:0] snap4 = 16'h0000;
-  reg [15:0] snap40 = 16'h0000;
-  reg [15:0] snap41 = 16'h0000;
-  reg [15:0] snap42 = 16'h0000;
-  reg [15:0] snap43 = 16'h0000;
-  reg [15:0] snap44 = 16'h0000;
-  reg [15:0] snap45 = 16'h0000;
-  reg [15:0] snap46 = 16'h0000;
-  reg [15:0] snap47 = 16'h0000;
-  reg [15:0] snap48 = 16'h0000;
-  reg [15:0] snap49 = 16'h0000;
-  reg [15:0] snap5 = 16'h0000;
-  reg [15:0] snap50 = 16'h0000;
-  reg [15:0] snap51 = 16'h0000;
-  reg [15:0] snap52 = 16'h0000;
-  reg [15:0] snap53 = 16'h0000;
-  reg [15:0] snap54 = 16'h0000;
-  reg [15:0] snap55 = 16'h0000;
-  reg [15:0] snap56 = 16'h0000;
-  reg [15:0] snap57 = 16'h0000;
-  reg [15:0] snap58 = 16'h0000;
-  reg [15:0] snap59 = 16'h0000;
-  reg [15:0] snap6 = 16'h0000;
-  reg [15:0] snap60 = 16'h0000;
-  reg [15:0] snap61 = 16'h0000;
-  reg [15:0] snap62 = 16'h0000;
-  reg [15:0] snap63 = 16'h0000;
-  reg [15:0] snap7 = 16'h0000;
-  reg [15:0] snap8 = 16'h0000;
-  reg [15:0] snap9 = 16'h0000;
   wire spike;
   input [63:0] spikes__payload;
   wire [63:0] spikes__payload;
@@ -1431,70 +538,8 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire spikes__ready;
   input spikes__valid;
   wire spikes__valid;
-  reg [19:0] src0 = 20'h00000;
-  reg [19:0] src1 = 20'h00001;
-  reg [19:0] src10 = 20'h0000a;
-  reg [19:0] src11 = 20'h0000b;
-  reg [19:0] src12 = 20'h0000c;
-  reg [19:0] src13 = 20'h0000d;
-  reg [19:0] src14 = 20'h0000e;
-  reg [19:0] src15 = 20'h0000f;
-  reg [19:0] src16 = 20'h00010;
-  reg [19:0] src17 = 20'h00011;
-  reg [19:0] src18 = 20'h00012;
-  reg [19:0] src19 = 20'h00013;
-  reg [19:0] src2 = 20'h00002;
-  reg [19:0] src20 = 20'h00014;
-  reg [19:0] src21 = 20'h00015;
-  reg [19:0] src22 = 20'h00016;
-  reg [19:0] src23 = 20'h00017;
-  reg [19:0] src24 = 20'h00018;
-  reg [19:0] src25 = 20'h00019;
-  reg [19:0] src26 = 20'h0001a;
-  reg [19:0] src27 = 20'h0001b;
-  reg [19:0] src28 = 20'h0001c;
-  reg [19:0] src29 = 20'h0001d;
-  reg [19:0] src3 = 20'h00003;
-  reg [19:0] src30 = 20'h0001e;
-  reg [19:0] src31 = 20'h0001f;
-  reg [19:0] src32 = 20'h00020;
-  reg [19:0] src33 = 20'h00021;
-  reg [19:0] src34 = 20'h00022;
-  reg [19:0] src35 = 20'h00023;
-  reg [19:0] src36 = 20'h00024;
-  reg [19:0] src37 = 20'h00025;
-  reg [19:0] src38 = 20'h00026;
-  reg [19:0] src39 = 20'h00027;
-  reg [19:0] src4 = 20'h00004;
-  reg [19:0] src40 = 20'h00028;
-  reg [19:0] src41 = 20'h00029;
-  reg [19:0] src42 = 20'h0002a;
-  reg [19:0] src43 = 20'h0002b;
-  reg [19:0] src44 = 20'h0002c;
-  reg [19:0] src45 = 20'h0002d;
-  reg [19:0] src46 = 20'h0002e;
-  reg [19:0] src47 = 20'h0002f;
-  reg [19:0] src48 = 20'h00030;
-  reg [19:0] src49 = 20'h00031;
-  reg [19:0] src5 = 20'h00005;
-  reg [19:0] src50 = 20'h00032;
-  reg [19:0] src51 = 20'h00033;
-  reg [19:0] src52 = 20'h00034;
-  reg [19:0] src53 = 20'h00035;
-  reg [19:0] src54 = 20'h00036;
-  reg [19:0] src55 = 20'h00037;
-  reg [19:0] src56 = 20'h00038;
-  reg [19:0] src57 = 20'h00039;
-  reg [19:0] src58 = 20'h0003a;
-  reg [19:0] src59 = 20'h0003b;
-  reg [19:0] src6 = 20'h00006;
-  reg [19:0] src60 = 20'h0003c;
-  reg [19:0] src61 = 20'h0003d;
-  reg [19:0] src62 = 20'h0003e;
-  reg [19:0] src63 = 20'h0003f;
-  reg [19:0] src7 = 20'h00007;
-  reg [19:0] src8 = 20'h00008;
-  reg [19:0] src9 = 20'h00009;
+  reg [5:0] src_rd__addr = 6'h00;
+  wire [19:0] src_rd__data;
   input [5:0] src_wr__addr;
   wire [5:0] src_wr__addr;
   input [19:0] src_wr__data;
@@ -1502,76 +547,16 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   input src_wr__en;
   wire src_wr__en;
   wire [43:0] summed;
-  reg [23:0] target0 = 24'h000000;
-  reg [23:0] target1 = 24'h000000;
-  reg [23:0] target10 = 24'h000000;
-  reg [23:0] target11 = 24'h000000;
-  reg [23:0] target12 = 24'h000000;
-  reg [23:0] target13 = 24'h000000;
-  reg [23:0] target14 = 24'h000000;
-  reg [23:0] target15 = 24'h000000;
-  reg [23:0] target16 = 24'h000000;
-  reg [23:0] target17 = 24'h000000;
-  reg [23:0] target18 = 24'h000000;
-  reg [23:0] target19 = 24'h000000;
-  reg [23:0] target2 = 24'h000000;
-  reg [23:0] target20 = 24'h000000;
-  reg [23:0] target21 = 24'h000000;
-  reg [23:0] target22 = 24'h000000;
-  reg [23:0] target23 = 24'h000000;
-  reg [23:0] target24 = 24'h000000;
-  reg [23:0] target25 = 24'h000000;
-  reg [23:0] target26 = 24'h000000;
-  reg [23:0] target27 = 24'h000000;
-  reg [23:0] target28 = 24'h000000;
-  reg [23:0] target29 = 24'h000000;
-  reg [23:0] target3 = 24'h000000;
-  reg [23:0] target30 = 24'h000000;
-  reg [23:0] target31 = 24'h000000;
-  reg [23:0] target32 = 24'h000000;
-  reg [23:0] target33 = 24'h000000;
-  reg [23:0] target34 = 24'h000000;
-  reg [23:0] target35 = 24'h000000;
-  reg [23:0] target36 = 24'h000000;
-  reg [23:0] target37 = 24'h000000;
-  reg [23:0] target38 = 24'h000000;
-  reg [23:0] target39 = 24'h000000;
-  reg [23:0] target4 = 24'h000000;
-  reg [23:0] target40 = 24'h000000;
-  reg [23:0] target41 = 24'h000000;
-  reg [23:0] target42 = 24'h000000;
-  reg [23:0] target43 = 24'h000000;
-  reg [23:0] target44 = 24'h000000;
-  reg [23:0] target45 = 24'h000000;
-  reg [23:0] target46 = 24'h000000;
-  reg [23:0] target47 = 24'h000000;
-  reg [23:0] target48 = 24'h000000;
-  reg [23:0] target49 = 24'h000000;
-  reg [23:0] target5 = 24'h000000;
-  reg [23:0] target50 = 24'h000000;
-  reg [23:0] target51 = 24'h000000;
-  reg [23:0] target52 = 24'h000000;
-  reg [23:0] target53 = 24'h000000;
-  reg [23:0] target54 = 24'h000000;
-  reg [23:0] target55 = 24'h000000;
-  reg [23:0] target56 = 24'h000000;
-  reg [23:0] target57 = 24'h000000;
-  reg [23:0] target58 = 24'h000000;
-  reg [23:0] target59 = 24'h000000;
-  reg [23:0] target6 = 24'h000000;
-  reg [23:0] target60 = 24'h000000;
-  reg [23:0] target61 = 24'h000000;
-  reg [23:0] target62 = 24'h000000;
-  reg [23:0] target63 = 24'h000000;
-  reg [23:0] target7 = 24'h000000;
-  reg [23:0] target8 = 24'h000000;
-  reg [23:0] target9 = 24'h000000;
   input [5:0] target_wr__addr;
   wire [5:0] target_wr__addr;
   input [23:0] target_wr__data;
   wire [23:0] target_wr__data;
   input target_wr__en;
   wire target_wr__en;
+  reg [23:0] tgt2 = 24'h000000;
+  (* init = 6'h00 *)
+  wire [5:0] tgt_rd__addr;
+  wire [23:0] tgt_rd__data;
   output [1023:0] theta;
   wire [1023:0] theta;
   reg [15:0] theta0 = 16'h0100;
@@ -1712,5836 +697,2127 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire [15:0] theta_wr__data;
   input theta_wr__en;
   wire theta_wr__en;
+  wire [15:0] u_data;
+  reg v2 = 1'h0;
   reg v3 = 1'h0;
+  reg v3s = 1'h0;
   input [23:0] window;
   wire [23:0] window;
   output window_done;
   reg window_done = 1'h0;
-  assign \$1  = ! spikes__payload[31:28];
-  assign spike = spikes__valid & \$1 ;
-  assign \$2  = spikes__payload[19:0] == src0;
-  assign \$3  = spike & \$2 ;
-  assign \$4  = count0 != 16'hffff;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = count0 + 1'h1;
-  assign \$7  = \$5  ? \$6  : { 1'h0, count0 };
-  assign \$8  = spikes__payload[19:0] == src1;
-  assign \$9  = spike & \$8 ;
-  assign \$10  = count1 != 16'hffff;
-  assign \$11  = \$9  & \$10 ;
-  assign \$12  = count1 + 1'h1;
-  assign \$13  = \$11  ? \$12  : { 1'h0, count1 };
-  assign \$14  = spikes__payload[19:0] == src2;
-  assign \$15  = spike & \$14 ;
-  assign \$16  = count2 != 16'hffff;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = count2 + 1'h1;
-  assign \$19  = \$17  ? \$18  : { 1'h0, count2 };
-  assign \$20  = spikes__payload[19:0] == src3;
-  assign \$21  = spike & \$20 ;
-  assign \$22  = count3 != 16'hffff;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = count3 + 1'h1;
-  assign \$25  = \$23  ? \$24  : { 1'h0, count3 };
-  assign \$26  = spikes__payload[19:0] == src4;
-  assign \$27  = spike & \$26 ;
-  assign \$28  = count4 != 16'hffff;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = count4 + 1'h1;
-  assign \$31  = \$29  ? \$30  : { 1'h0, count4 };
-  assign \$32  = spikes__payload[19:0] == src5;
-  assign \$33  = spike & \$32 ;
-  assign \$34  = count5 != 16'hffff;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = count5 + 1'h1;
-  assign \$37  = \$35  ? \$36  : { 1'h0, count5 };
-  assign \$38  = spikes__payload[19:0] == src6;
+  wire [5:0] wp__addr;
+  reg [5:0] \wp__addr$116 ;
+  reg [5:0] \wp__addr$124 ;
+  wire [5:0] \wp__addr$95 ;
+  wire [19:0] wp__data;
+  reg [15:0] \wp__data$119 ;
+  reg [15:0] \wp__data$126 ;
+  wire [23:0] \wp__data$96 ;
+  wire wp__en;
+  reg \wp__en$118 ;
+  reg \wp__en$125 ;
+  wire \wp__en$97 ;
+  reg [15:0] counts0 [63:0];
+  initial begin
+    counts0[0] = 16'h0000;
+    counts0[1] = 16'h0000;
+    counts0[2] = 16'h0000;
+    counts0[3] = 16'h0000;
+    counts0[4] = 16'h0000;
+    counts0[5] = 16'h0000;
+    counts0[6] = 16'h0000;
+    counts0[7] = 16'h0000;
+    counts0[8] = 16'h0000;
+    counts0[9] = 16'h0000;
+    counts0[10] = 16'h0000;
+    counts0[11] = 16'h0000;
+    counts0[12] = 16'h0000;
+    counts0[13] = 16'h0000;
+    counts0[14] = 16'h0000;
+    counts0[15] = 16'h0000;
+    counts0[16] = 16'h0000;
+    counts0[17] = 16'h0000;
+    counts0[18] = 16'h0000;
+    counts0[19] = 16'h0000;
+    counts0[20] = 16'h0000;
+    counts0[21] = 16'h0000;
+    counts0[22] = 16'h0000;
+    counts0[23] = 16'h0000;
+    counts0[24] = 16'h0000;
+    counts0[25] = 16'h0000;
+    counts0[26] = 16'h0000;
+    counts0[27] = 16'h0000;
+    counts0[28] = 16'h0000;
+    counts0[29] = 16'h0000;
+    counts0[30] = 16'h0000;
+    counts0[31] = 16'h0000;
+    counts0[32] = 16'h0000;
+    counts0[33] = 16'h0000;
+    counts0[34] = 16'h0000;
+    counts0[35] = 16'h0000;
+    counts0[36] = 16'h0000;
+    counts0[37] = 16'h0000;
+    counts0[38] = 16'h0000;
+    counts0[39] = 16'h0000;
+    counts0[40] = 16'h0000;
+    counts0[41] = 16'h0000;
+    counts0[42] = 16'h0000;
+    counts0[43] = 16'h0000;
+    counts0[44] = 16'h0000;
+    counts0[45] = 16'h0000;
+    counts0[46] = 16'h0000;
+    counts0[47] = 16'h0000;
+    counts0[48] = 16'h0000;
+    counts0[49] = 16'h0000;
+    counts0[50] = 16'h0000;
+    counts0[51] = 16'h0000;
+    counts0[52] = 16'h0000;
+    counts0[53] = 16'h0000;
+    counts0[54] = 16'h0000;
+    counts0[55] = 16'h0000;
+    counts0[56] = 16'h0000;
+    counts0[57] = 16'h0000;
+    counts0[58] = 16'h0000;
+    counts0[59] = 16'h0000;
+    counts0[60] = 16'h0000;
+    counts0[61] = 16'h0000;
+    counts0[62] = 16'h0000;
+    counts0[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (\wp__en$118 )
+      counts0[\wp__addr$116 ] <= \wp__data$119 ;
+  end
+  reg [15:0] _0_;
+  reg [5:0] _1_;
+  always @(posedge clk) begin
+    _0_ <= counts0[src_rd__data[5:0]];
+    _1_ <= spikes__payload[5:0];
+  end
+  assign \$signature__data$108  = _0_;
+  assign \$signature__data  = counts0[_1_];
+  reg [15:0] counts1 [63:0];
+  initial begin
+    counts1[0] = 16'h0000;
+    counts1[1] = 16'h0000;
+    counts1[2] = 16'h0000;
+    counts1[3] = 16'h0000;
+    counts1[4] = 16'h0000;
+    counts1[5] = 16'h0000;
+    counts1[6] = 16'h0000;
+    counts1[7] = 16'h0000;
+    counts1[8] = 16'h0000;
+    counts1[9] = 16'h0000;
+    counts1[10] = 16'h0000;
+    counts1[11] = 16'h0000;
+    counts1[12] = 16'h0000;
+    counts1[13] = 16'h0000;
+    counts1[14] = 16'h0000;
+    counts1[15] = 16'h0000;
+    counts1[16] = 16'h0000;
+    counts1[17] = 16'h0000;
+    counts1[18] = 16'h0000;
+    counts1[19] = 16'h0000;
+    counts1[20] = 16'h0000;
+    counts1[21] = 16'h0000;
+    counts1[22] = 16'h0000;
+    counts1[23] = 16'h0000;
+    counts1[24] = 16'h0000;
+    counts1[25] = 16'h0000;
+    counts1[26] = 16'h0000;
+    counts1[27] = 16'h0000;
+    counts1[28] = 16'h0000;
+    counts1[29] = 16'h0000;
+    counts1[30] = 16'h0000;
+    counts1[31] = 16'h0000;
+    counts1[32] = 16'h0000;
+    counts1[33] = 16'h0000;
+    counts1[34] = 16'h0000;
+    counts1[35] = 16'h0000;
+    counts1[36] = 16'h0000;
+    counts1[37] = 16'h0000;
+    counts1[38] = 16'h0000;
+    counts1[39] = 16'h0000;
+    counts1[40] = 16'h0000;
+    counts1[41] = 16'h0000;
+    counts1[42] = 16'h0000;
+    counts1[43] = 16'h0000;
+    counts1[44] = 16'h0000;
+    counts1[45] = 16'h0000;
+    counts1[46] = 16'h0000;
+    counts1[47] = 16'h0000;
+    counts1[48] = 16'h0000;
+    counts1[49] = 16'h0000;
+    counts1[50] = 16'h0000;
+    counts1[51] = 16'h0000;
+    counts1[52] = 16'h0000;
+    counts1[53] = 16'h0000;
+    counts1[54] = 16'h0000;
+    counts1[55] = 16'h0000;
+    counts1[56] = 16'h0000;
+    counts1[57] = 16'h0000;
+    counts1[58] = 16'h0000;
+    counts1[59] = 16'h0000;
+    counts1[60] = 16'h0000;
+    counts1[61] = 16'h0000;
+    counts1[62] = 16'h0000;
+    counts1[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (\wp__en$125 )
+      counts1[\wp__addr$124 ] <= \wp__data$126 ;
+  end
+  reg [15:0] _2_;
+  reg [5:0] _3_;
+  always @(posedge clk) begin
+    _2_ <= counts1[src_rd__data[5:0]];
+    _3_ <= spikes__payload[5:0];
+  end
+  assign \$signature__data$109  = _2_;
+  assign \$signature__data$101  = counts1[_3_];
+  reg [19:0] sources [63:0];
+  initial begin
+    sources[0] = 20'h00000;
+    sources[1] = 20'h00001;
+    sources[2] = 20'h00002;
+    sources[3] = 20'h00003;
+    sources[4] = 20'h00004;
+    sources[5] = 20'h00005;
+    sources[6] = 20'h00006;
+    sources[7] = 20'h00007;
+    sources[8] = 20'h00008;
+    sources[9] = 20'h00009;
+    sources[10] = 20'h0000a;
+    sources[11] = 20'h0000b;
+    sources[12] = 20'h0000c;
+    sources[13] = 20'h0000d;
+    sources[14] = 20'h0000e;
+    sources[15] = 20'h0000f;
+    sources[16] = 20'h00010;
+    sources[17] = 20'h00011;
+    sources[18] = 20'h00012;
+    sources[19] = 20'h00013;
+    sources[20] = 20'h00014;
+    sources[21] = 20'h00015;
+    sources[22] = 20'h00016;
+    sources[23] = 20'h00017;
+    sources[24] = 20'h00018;
+    sources[25] = 20'h00019;
+    sources[26] = 20'h0001a;
+    sources[27] = 20'h0001b;
+    sources[28] = 20'h0001c;
+    sources[29] = 20'h0001d;
+    sources[30] = 20'h0001e;
+    sources[31] = 20'h0001f;
+    sources[32] = 20'h00020;
+    sources[33] = 20'h00021;
+    sources[34] = 20'h00022;
+    sources[35] = 20'h00023;
+    sources[36] = 20'h00024;
+    sources[37] = 20'h00025;
+    sources[38] = 20'h00026;
+    sources[39] = 20'h00027;
+    sources[40] = 20'h00028;
+    sources[41] = 20'h00029;
+    sources[42] = 20'h0002a;
+    sources[43] = 20'h0002b;
+    sources[44] = 20'h0002c;
+    sources[45] = 20'h0002d;
+    sources[46] = 20'h0002e;
+    sources[47] = 20'h0002f;
+    sources[48] = 20'h00030;
+    sources[49] = 20'h00031;
+    sources[50] = 20'h00032;
+    sources[51] = 20'h00033;
+    sources[52] = 20'h00034;
+    sources[53] = 20'h00035;
+    sources[54] = 20'h00036;
+    sources[55] = 20'h00037;
+    sources[56] = 20'h00038;
+    sources[57] = 20'h00039;
+    sources[58] = 20'h0003a;
+    sources[59] = 20'h0003b;
+    sources[60] = 20'h0003c;
+    sources[61] = 20'h0003d;
+    sources[62] = 20'h0003e;
+    sources[63] = 20'h0003f;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      sources[src_wr__addr] <= src_wr__data;
+  end
+  reg [19:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= sources[src_rd__addr];
+  end
+  assign src_rd__data = _4_;
+  reg [23:0] targets [63:0];
+  initial begin
+    targets[0] = 24'h000000;
+    targets[1] = 24'h000000;
+    targets[2] = 24'h000000;
+    targets[3] = 24'h000000;
+    targets[4] = 24'h000000;
+    targets[5] = 24'h000000;
+    targets[6] = 24'h000000;
+    targets[7] = 24'h000000;
+    targets[8] = 24'h000000;
+    targets[9] = 24'h000000;
+    targets[10] = 24'h000000;
+    targets[11] = 24'h000000;
+    targets[12] = 24'h000000;
+    targets[13] = 24'h000000;
+    targets[14] = 24'h000000;
+    targets[15] = 24'h000000;
+    targets[16] = 24'h000000;
+    targets[17] = 24'h000000;
+    targets[18] = 24'h000000;
+    targets[19] = 24'h000000;
+    targets[20] = 24'h000000;
+    targets[21] = 24'h000000;
+    targets[22] = 24'h000000;
+    targets[23] = 24'h000000;
+    targets[24] = 24'h000000;
+    targets[25] = 24'h000000;
+    targets[26] = 24'h000000;
+    targets[27] = 24'h000000;
+    targets[28] = 24'h000000;
+    targets[29] = 24'h000000;
+    targets[30] = 24'h000000;
+    targets[31] = 24'h000000;
+    targets[32] = 24'h000000;
+    targets[33] = 24'h000000;
+    targets[34] = 24'h000000;
+    targets[35] = 24'h000000;
+    targets[36] = 24'h000000;
+    targets[37] = 24'h000000;
+    targets[38] = 24'h000000;
+    targets[39] = 24'h000000;
+    targets[40] = 24'h000000;
+    targets[41] = 24'h000000;
+    targets[42] = 24'h000000;
+    targets[43] = 24'h000000;
+    targets[44] = 24'h000000;
+    targets[45] = 24'h000000;
+    targets[46] = 24'h000000;
+    targets[47] = 24'h000000;
+    targets[48] = 24'h000000;
+    targets[49] = 24'h000000;
+    targets[50] = 24'h000000;
+    targets[51] = 24'h000000;
+    targets[52] = 24'h000000;
+    targets[53] = 24'h000000;
+    targets[54] = 24'h000000;
+    targets[55] = 24'h000000;
+    targets[56] = 24'h000000;
+    targets[57] = 24'h000000;
+    targets[58] = 24'h000000;
+    targets[59] = 24'h000000;
+    targets[60] = 24'h000000;
+    targets[61] = 24'h000000;
+    targets[62] = 24'h000000;
+    targets[63] = 24'h000000;
+  end
+  always @(posedge clk) begin
+    if (\wp__en$97 )
+      targets[target_wr__addr] <= target_wr__data;
+  end
+  reg [23:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= targets[src_rd__addr];
+  end
+  assign tgt_rd__data = _5_;
+  always @(posedge clk)
+    theta37 <= \$439 ;
+  always @(posedge clk)
+    theta38 <= \$440 ;
+  always @(posedge clk)
+    theta39 <= \$441 ;
+  always @(posedge clk)
+    theta40 <= \$442 ;
+  always @(posedge clk)
+    theta41 <= \$443 ;
+  always @(posedge clk)
+    theta42 <= \$444 ;
+  always @(posedge clk)
+    theta43 <= \$445 ;
+  always @(posedge clk)
+    theta44 <= \$446 ;
+  always @(posedge clk)
+    theta45 <= \$447 ;
+  always @(posedge clk)
+    theta46 <= \$448 ;
+  always @(posedge clk)
+    theta47 <= \$449 ;
+  always @(posedge clk)
+    theta48 <= \$450 ;
+  always @(posedge clk)
+    theta49 <= \$451 ;
+  always @(posedge clk)
+    theta50 <= \$452 ;
+  always @(posedge clk)
+    theta51 <= \$453 ;
+  always @(posedge clk)
+    theta52 <= \$454 ;
+  always @(posedge clk)
+    theta53 <= \$455 ;
+  always @(posedge clk)
+    theta54 <= \$456 ;
+  always @(posedge clk)
+    theta55 <= \$457 ;
+  always @(posedge clk)
+    theta56 <= \$458 ;
+  always @(posedge clk)
+    theta57 <= \$459 ;
+  always @(posedge clk)
+    theta58 <= \$460 ;
+  always @(posedge clk)
+    theta59 <= \$461 ;
+  always @(posedge clk)
+    theta60 <= \$462 ;
+  always @(posedge clk)
+    theta61 <= \$463 ;
+  always @(posedge clk)
+    theta62 <= \$464 ;
+  always @(posedge clk)
+    theta63 <= \$465 ;
+  assign \$1  = window - 1'h1;
+  assign \$2  = frames == \$1 [23:0];
+  assign close = frame_tick & \$2 ;
+  assign \$3  = ! spikes__payload[31:28];
+  assign spike = spikes__valid & \$3 ;
+  assign \$4  = src_wr__addr < 7'h40;
+  assign wp__en = src_wr__en & \$4 ;
+  assign \$5  = target_wr__addr < 7'h40;
+  assign \wp__en$97  = target_wr__en & \$5 ;
+  assign c_data = \$signal  ? \$signature__data$101  : \$signature__data ;
+  assign \$6  = ~ bank;
+  assign \$7  = bank ? \$signature__data$108  : \$signature__data$109 ;
+  assign u_data = ok2 ? \$7  : 16'h0000;
+  assign \$8  = ! \$signal ;
+  assign \$9  = \$signal$113  & \$8 ;
+  assign \$10  = ~ bank;
+  assign \$12  = clearing & \$11 ;
+  assign \$13  = c_data == 16'hffff;
+  assign \$14  = c_data + 1'h1;
+  assign \$15  = \$13  ? { 1'h0, c_data } : \$14 ;
+  assign \$17  = \$signal$113  & \$16 ;
+  assign \$18  = ~ bank;
+  assign \$20  = clearing & \$19 ;
+  assign \$21  = c_data == 16'hffff;
+  assign \$22  = c_data + 1'h1;
+  assign \$23  = \$21  ? { 1'h0, c_data } : \$22 ;
+  assign \$24  = running | clearing;
+  assign \$25  = \$24  | rclear;
+  assign \$26  = \$25  | \$signal$129 ;
+  assign \$27  = \$26  | v2;
+  assign \$28  = \$27  | v3s;
+  assign \$29  = \$28  | \$signal$132 ;
+  assign busy = \$29  | v3;
+  assign summed = $signed({ 1'h0, \$30  }) + $signed(delta3);
+  assign \$31  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign low = \$31  ? { 28'h0000000, theta_min } : summed;
+  assign \$32  = $signed(low) > $signed({ 1'h0, theta_max });
+  assign \$33  = \$32  ? { 28'h0000000, theta_max } : low;
+  assign \$34  = frames + 1'h1;
+  assign \$35  = close ? 25'h0000000 : \$34 ;
+  assign \$36  = rclr + 1'h1;
+  assign \$37  = rclr == 6'h3f;
+  assign \$38  = spikes__payload[19:0] < 7'h40;
   assign \$39  = spike & \$38 ;
-  assign \$40  = count6 != 16'hffff;
+  assign \$40  = ~ rclear;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = count6 + 1'h1;
-  assign \$43  = \$41  ? \$42  : { 1'h0, count6 };
-  assign \$44  = spikes__payload[19:0] == src7;
-  assign \$45  = spike & \$44 ;
-  assign \$46  = count7 != 16'hffff;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = count7 + 1'h1;
-  assign \$49  = \$47  ? \$48  : { 1'h0, count7 };
-  assign \$50  = spikes__payload[19:0] == src8;
-  assign \$51  = spike & \$50 ;
-  assign \$52  = count8 != 16'hffff;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = count8 + 1'h1;
-  assign \$55  = \$53  ? \$54  : { 1'h0, count8 };
-  assign \$56  = spikes__payload[19:0] == src9;
-  assign \$57  = spike & \$56 ;
-  assign \$58  = count9 != 16'hffff;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = count9 + 1'h1;
-  assign \$61  = \$59  ? \$60  : { 1'h0, count9 };
-  assign \$62  = spikes__payload[19:0] == src10;
-  assign \$63  = spike & \$62 ;
-  assign \$64  = count10 != 16'hffff;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = count10 + 1'h1;
-  assign \$67  = \$65  ? \$66  : { 1'h0, count10 };
-  assign \$68  = spikes__payload[19:0] == src11;
-  assign \$69  = spike & \$68 ;
-  assign \$70  = count11 != 16'hffff;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = count11 + 1'h1;
-  assign \$73  = \$71  ? \$72  : { 1'h0, count11 };
-  assign \$74  = spikes__payload[19:0] == src12;
-  assign \$75  = spike & \$74 ;
-  assign \$76  = count12 != 16'hffff;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = count12 + 1'h1;
-  assign \$79  = \$77  ? \$78  : { 1'h0, count12 };
-  assign \$80  = spikes__payload[19:0] == src13;
-  assign \$81  = spike & \$80 ;
-  assign \$82  = count13 != 16'hffff;
+  assign \$42  = src_rd__data < 7'h40;
+  assign \$44  = \$43  - tgt2;
+  assign \$45  = $signed(diff3) * $signed({ 1'h0, gain });
+  assign \$46  = $signed(prod2) >>> shift;
+  assign \$47  = ~ busy;
+  assign \$48  = close & \$47 ;
+  assign \$49  = ~ bank;
+  assign \$50  = src_rd__addr + 1'h1;
+  assign \$51  = src_rd__addr == 6'h3f;
+  assign \$52  = clr + 1'h1;
+  assign \$53  = clr == 6'h3f;
+  assign \$54  = ! theta_wr__addr;
+  assign \$55  = theta_wr__en & \$54 ;
+  assign \$56  = v3 & enable;
+  assign \$57  = ! lane3;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = theta_wr__addr == 1'h1;
+  assign \$60  = theta_wr__en & \$59 ;
+  assign \$61  = v3 & enable;
+  assign \$62  = lane3 == 1'h1;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = theta_wr__addr == 2'h2;
+  assign \$65  = theta_wr__en & \$64 ;
+  assign \$66  = v3 & enable;
+  assign \$67  = lane3 == 2'h2;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = theta_wr__addr == 2'h3;
+  assign \$70  = theta_wr__en & \$69 ;
+  assign \$71  = v3 & enable;
+  assign \$72  = lane3 == 2'h3;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = theta_wr__addr == 3'h4;
+  assign \$75  = theta_wr__en & \$74 ;
+  assign \$76  = v3 & enable;
+  assign \$77  = lane3 == 3'h4;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = theta_wr__addr == 3'h5;
+  assign \$80  = theta_wr__en & \$79 ;
+  assign \$81  = v3 & enable;
+  assign \$82  = lane3 == 3'h5;
   assign \$83  = \$81  & \$82 ;
-  assign \$84  = count13 + 1'h1;
-  assign \$85  = \$83  ? \$84  : { 1'h0, count13 };
-  assign \$86  = spikes__payload[19:0] == src14;
-  assign \$87  = spike & \$86 ;
-  assign \$88  = count14 != 16'hffff;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = count14 + 1'h1;
-  assign \$91  = \$89  ? \$90  : { 1'h0, count14 };
-  assign \$92  = spikes__payload[19:0] == src15;
-  assign \$93  = spike & \$92 ;
-  assign \$94  = count15 != 16'hffff;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = count15 + 1'h1;
-  assign \$97  = \$95  ? \$96  : { 1'h0, count15 };
-  assign \$98  = spikes__payload[19:0] == src16;
-  assign \$99  = spike & \$98 ;
-  assign \$100  = count16 != 16'hffff;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = count16 + 1'h1;
-  assign \$103  = \$101  ? \$102  : { 1'h0, count16 };
-  assign \$104  = spikes__payload[19:0] == src17;
-  assign \$105  = spike & \$104 ;
-  assign \$106  = count17 != 16'hffff;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = count17 + 1'h1;
-  assign \$109  = \$107  ? \$108  : { 1'h0, count17 };
-  assign \$110  = spikes__payload[19:0] == src18;
-  assign \$111  = spike & \$110 ;
-  assign \$112  = count18 != 16'hffff;
+  assign \$84  = theta_wr__addr == 3'h6;
+  assign \$85  = theta_wr__en & \$84 ;
+  assign \$86  = v3 & enable;
+  assign \$87  = lane3 == 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = theta_wr__addr == 3'h7;
+  assign \$90  = theta_wr__en & \$89 ;
+  assign \$91  = v3 & enable;
+  assign \$92  = lane3 == 3'h7;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = theta_wr__addr == 4'h8;
+  assign \$95  = theta_wr__en & \$94 ;
+  assign \$96  = v3 & enable;
+  assign \$97  = lane3 == 4'h8;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = theta_wr__addr == 4'h9;
+  assign \$100  = theta_wr__en & \$99 ;
+  assign \$101  = v3 & enable;
+  assign \$102  = lane3 == 4'h9;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = theta_wr__addr == 4'ha;
+  assign \$105  = theta_wr__en & \$104 ;
+  assign \$106  = v3 & enable;
+  assign \$107  = lane3 == 4'ha;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = theta_wr__addr == 4'hb;
+  assign \$110  = theta_wr__en & \$109 ;
+  assign \$111  = v3 & enable;
+  assign \$112  = lane3 == 4'hb;
   assign \$113  = \$111  & \$112 ;
-  assign \$114  = count18 + 1'h1;
-  assign \$115  = \$113  ? \$114  : { 1'h0, count18 };
-  assign \$116  = spikes__payload[19:0] == src19;
-  assign \$117  = spike & \$116 ;
-  assign \$118  = count19 != 16'hffff;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = count19 + 1'h1;
-  assign \$121  = \$119  ? \$120  : { 1'h0, count19 };
-  assign \$122  = spikes__payload[19:0] == src20;
-  assign \$123  = spike & \$122 ;
-  assign \$124  = count20 != 16'hffff;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = count20 + 1'h1;
-  assign \$127  = \$125  ? \$126  : { 1'h0, count20 };
-  assign \$128  = spikes__payload[19:0] == src21;
-  assign \$129  = spike & \$128 ;
-  assign \$130  = count21 != 16'hffff;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = count21 + 1'h1;
-  assign \$133  = \$131  ? \$132  : { 1'h0, count21 };
-  assign \$134  = spikes__payload[19:0] == src22;
-  assign \$135  = spike & \$134 ;
-  assign \$136  = count22 != 16'hffff;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = count22 + 1'h1;
-  assign \$139  = \$137  ? \$138  : { 1'h0, count22 };
-  assign \$140  = spikes__payload[19:0] == src23;
-  assign \$141  = spike & \$140 ;
-  assign \$142  = count23 != 16'hffff;
+  assign \$114  = theta_wr__addr == 4'hc;
+  assign \$115  = theta_wr__en & \$114 ;
+  assign \$116  = v3 & enable;
+  assign \$117  = lane3 == 4'hc;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = theta_wr__addr == 4'hd;
+  assign \$120  = theta_wr__en & \$119 ;
+  assign \$121  = v3 & enable;
+  assign \$122  = lane3 == 4'hd;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = theta_wr__addr == 4'he;
+  assign \$125  = theta_wr__en & \$124 ;
+  assign \$126  = v3 & enable;
+  assign \$127  = lane3 == 4'he;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = theta_wr__addr == 4'hf;
+  assign \$130  = theta_wr__en & \$129 ;
+  assign \$131  = v3 & enable;
+  assign \$132  = lane3 == 4'hf;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = theta_wr__addr == 5'h10;
+  assign \$135  = theta_wr__en & \$134 ;
+  assign \$136  = v3 & enable;
+  assign \$137  = lane3 == 5'h10;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = theta_wr__addr == 5'h11;
+  assign \$140  = theta_wr__en & \$139 ;
+  assign \$141  = v3 & enable;
+  assign \$142  = lane3 == 5'h11;
   assign \$143  = \$141  & \$142 ;
-  assign \$144  = count23 + 1'h1;
-  assign \$145  = \$143  ? \$144  : { 1'h0, count23 };
-  assign \$146  = spikes__payload[19:0] == src24;
-  assign \$147  = spike & \$146 ;
-  assign \$148  = count24 != 16'hffff;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = count24 + 1'h1;
-  assign \$151  = \$149  ? \$150  : { 1'h0, count24 };
-  assign \$152  = spikes__payload[19:0] == src25;
-  assign \$153  = spike & \$152 ;
-  assign \$154  = count25 != 16'hffff;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = count25 + 1'h1;
-  assign \$157  = \$155  ? \$156  : { 1'h0, count25 };
-  assign \$158  = spikes__payload[19:0] == src26;
-  assign \$159  = spike & \$158 ;
-  assign \$160  = count26 != 16'hffff;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = count26 + 1'h1;
-  assign \$163  = \$161  ? \$162  : { 1'h0, count26 };
-  assign \$164  = spikes__payload[19:0] == src27;
-  assign \$165  = spike & \$164 ;
-  assign \$166  = count27 != 16'hffff;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = count27 + 1'h1;
-  assign \$169  = \$167  ? \$168  : { 1'h0, count27 };
-  assign \$170  = spikes__payload[19:0] == src28;
-  assign \$171  = spike & \$170 ;
-  assign \$172  = count28 != 16'hffff;
+  assign \$144  = theta_wr__addr == 5'h12;
+  assign \$145  = theta_wr__en & \$144 ;
+  assign \$146  = v3 & enable;
+  assign \$147  = lane3 == 5'h12;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = theta_wr__addr == 5'h13;
+  assign \$150  = theta_wr__en & \$149 ;
+  assign \$151  = v3 & enable;
+  assign \$152  = lane3 == 5'h13;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = theta_wr__addr == 5'h14;
+  assign \$155  = theta_wr__en & \$154 ;
+  assign \$156  = v3 & enable;
+  assign \$157  = lane3 == 5'h14;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = theta_wr__addr == 5'h15;
+  assign \$160  = theta_wr__en & \$159 ;
+  assign \$161  = v3 & enable;
+  assign \$162  = lane3 == 5'h15;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = theta_wr__addr == 5'h16;
+  assign \$165  = theta_wr__en & \$164 ;
+  assign \$166  = v3 & enable;
+  assign \$167  = lane3 == 5'h16;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = theta_wr__addr == 5'h17;
+  assign \$170  = theta_wr__en & \$169 ;
+  assign \$171  = v3 & enable;
+  assign \$172  = lane3 == 5'h17;
   assign \$173  = \$171  & \$172 ;
-  assign \$174  = count28 + 1'h1;
-  assign \$175  = \$173  ? \$174  : { 1'h0, count28 };
-  assign \$176  = spikes__payload[19:0] == src29;
-  assign \$177  = spike & \$176 ;
-  assign \$178  = count29 != 16'hffff;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = count29 + 1'h1;
-  assign \$181  = \$179  ? \$180  : { 1'h0, count29 };
-  assign \$182  = spikes__payload[19:0] == src30;
-  assign \$183  = spike & \$182 ;
-  assign \$184  = count30 != 16'hffff;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = count30 + 1'h1;
-  assign \$187  = \$185  ? \$186  : { 1'h0, count30 };
-  assign \$188  = spikes__payload[19:0] == src31;
-  assign \$189  = spike & \$188 ;
-  assign \$190  = count31 != 16'hffff;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = count31 + 1'h1;
-  assign \$193  = \$191  ? \$192  : { 1'h0, count31 };
-  assign \$194  = spikes__payload[19:0] == src32;
-  assign \$195  = spike & \$194 ;
-  assign \$196  = count32 != 16'hffff;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = count32 + 1'h1;
-  assign \$199  = \$197  ? \$198  : { 1'h0, count32 };
-  assign \$200  = spikes__payload[19:0] == src33;
-  assign \$201  = spike & \$200 ;
-  assign \$202  = count33 != 16'hffff;
+  assign \$174  = theta_wr__addr == 5'h18;
+  assign \$175  = theta_wr__en & \$174 ;
+  assign \$176  = v3 & enable;
+  assign \$177  = lane3 == 5'h18;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = theta_wr__addr == 5'h19;
+  assign \$180  = theta_wr__en & \$179 ;
+  assign \$181  = v3 & enable;
+  assign \$182  = lane3 == 5'h19;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = theta_wr__addr == 5'h1a;
+  assign \$185  = theta_wr__en & \$184 ;
+  assign \$186  = v3 & enable;
+  assign \$187  = lane3 == 5'h1a;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = theta_wr__addr == 5'h1b;
+  assign \$190  = theta_wr__en & \$189 ;
+  assign \$191  = v3 & enable;
+  assign \$192  = lane3 == 5'h1b;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = theta_wr__addr == 5'h1c;
+  assign \$195  = theta_wr__en & \$194 ;
+  assign \$196  = v3 & enable;
+  assign \$197  = lane3 == 5'h1c;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = theta_wr__addr == 5'h1d;
+  assign \$200  = theta_wr__en & \$199 ;
+  assign \$201  = v3 & enable;
+  assign \$202  = lane3 == 5'h1d;
   assign \$203  = \$201  & \$202 ;
-  assign \$204  = count33 + 1'h1;
-  assign \$205  = \$203  ? \$204  : { 1'h0, count33 };
-  assign \$206  = spikes__payload[19:0] == src34;
-  assign \$207  = spike & \$206 ;
-  assign \$208  = count34 != 16'hffff;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = count34 + 1'h1;
-  assign \$211  = \$209  ? \$210  : { 1'h0, count34 };
-  assign \$212  = spikes__payload[19:0] == src35;
-  assign \$213  = spike & \$212 ;
-  assign \$214  = count35 != 16'hffff;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = count35 + 1'h1;
-  assign \$217  = \$215  ? \$216  : { 1'h0, count35 };
-  assign \$218  = spikes__payload[19:0] == src36;
-  assign \$219  = spike & \$218 ;
-  assign \$220  = count36 != 16'hffff;
-  assign \$221  = \$219  & \$220 ;
-  assign \$222  = count36 + 1'h1;
-  assign \$223  = \$221  ? \$222  : { 1'h0, count36 };
-  assign \$224  = spikes__payload[19:0] == src37;
-  assign \$225  = spike & \$224 ;
-  assign \$226  = count37 != 16'hffff;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = count37 + 1'h1;
-  assign \$229  = \$227  ? \$228  : { 1'h0, count37 };
-  assign \$230  = spikes__payload[19:0] == src38;
-  assign \$231  = spike & \$230 ;
-  assign \$232  = count38 != 16'hffff;
+  assign \$204  = theta_wr__addr == 5'h1e;
+  assign \$205  = theta_wr__en & \$204 ;
+  assign \$206  = v3 & enable;
+  assign \$207  = lane3 == 5'h1e;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = theta_wr__addr == 5'h1f;
+  assign \$210  = theta_wr__en & \$209 ;
+  assign \$211  = v3 & enable;
+  assign \$212  = lane3 == 5'h1f;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = theta_wr__addr == 6'h20;
+  assign \$215  = theta_wr__en & \$214 ;
+  assign \$216  = v3 & enable;
+  assign \$217  = lane3 == 6'h20;
+  assign \$218  = \$216  & \$217 ;
+  assign \$219  = theta_wr__addr == 6'h21;
+  assign \$220  = theta_wr__en & \$219 ;
+  assign \$221  = v3 & enable;
+  assign \$222  = lane3 == 6'h21;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = theta_wr__addr == 6'h22;
+  assign \$225  = theta_wr__en & \$224 ;
+  assign \$226  = v3 & enable;
+  assign \$227  = lane3 == 6'h22;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = theta_wr__addr == 6'h23;
+  assign \$230  = theta_wr__en & \$229 ;
+  assign \$231  = v3 & enable;
+  assign \$232  = lane3 == 6'h23;
   assign \$233  = \$231  & \$232 ;
-  assign \$234  = count38 + 1'h1;
-  assign \$235  = \$233  ? \$234  : { 1'h0, count38 };
-  assign \$236  = spikes__payload[19:0] == src39;
-  assign \$237  = spike & \$236 ;
-  assign \$238  = count39 != 16'hffff;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = count39 + 1'h1;
-  assign \$241  = \$239  ? \$240  : { 1'h0, count39 };
-  assign \$242  = spikes__payload[19:0] == src40;
-  assign \$243  = spike & \$242 ;
-  assign \$244  = count40 != 16'hffff;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = count40 + 1'h1;
-  assign \$247  = \$245  ? \$246  : { 1'h0, count40 };
-  assign \$248  = spikes__payload[19:0] == src41;
-  assign \$249  = spike & \$248 ;
-  assign \$250  = count41 != 16'hffff;
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = count41 + 1'h1;
-  assign \$253  = \$251  ? \$252  : { 1'h0, count41 };
-  assign \$254  = spikes__payload[19:0] == src42;
-  assign \$255  = spike & \$254 ;
-  assign \$256  = count42 != 16'hffff;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = count42 + 1'h1;
-  assign \$259  = \$257  ? \$258  : { 1'h0, count42 };
-  assign \$260  = spikes__payload[19:0] == src43;
-  assign \$261  = spike & \$260 ;
-  assign \$262  = count43 != 16'hffff;
+  assign \$234  = theta_wr__addr == 6'h24;
+  assign \$235  = theta_wr__en & \$234 ;
+  assign \$236  = v3 & enable;
+  assign \$237  = lane3 == 6'h24;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = theta_wr__addr == 6'h25;
+  assign \$240  = theta_wr__en & \$239 ;
+  assign \$241  = v3 & enable;
+  assign \$242  = lane3 == 6'h25;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = theta_wr__addr == 6'h26;
+  assign \$245  = theta_wr__en & \$244 ;
+  assign \$246  = v3 & enable;
+  assign \$247  = lane3 == 6'h26;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = theta_wr__addr == 6'h27;
+  assign \$250  = theta_wr__en & \$249 ;
+  assign \$251  = v3 & enable;
+  assign \$252  = lane3 == 6'h27;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = theta_wr__addr == 6'h28;
+  assign \$255  = theta_wr__en & \$254 ;
+  assign \$256  = v3 & enable;
+  assign \$257  = lane3 == 6'h28;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = theta_wr__addr == 6'h29;
+  assign \$260  = theta_wr__en & \$259 ;
+  assign \$261  = v3 & enable;
+  assign \$262  = lane3 == 6'h29;
   assign \$263  = \$261  & \$262 ;
-  assign \$264  = count43 + 1'h1;
-  assign \$265  = \$263  ? \$264  : { 1'h0, count43 };
-  assign \$266  = spikes__payload[19:0] == src44;
-  assign \$267  = spike & \$266 ;
-  assign \$268  = count44 != 16'hffff;
-  assign \$269  = \$267  & \$268 ;
-  assign \$270  = count44 + 1'h1;
-  assign \$271  = \$269  ? \$270  : { 1'h0, count44 };
-  assign \$272  = spikes__payload[19:0] == src45;
-  assign \$273  = spike & \$272 ;
-  assign \$274  = count45 != 16'hffff;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = count45 + 1'h1;
-  assign \$277  = \$275  ? \$276  : { 1'h0, count45 };
-  assign \$278  = spikes__payload[19:0] == src46;
-  assign \$279  = spike & \$278 ;
-  assign \$280  = count46 != 16'hffff;
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = count46 + 1'h1;
-  assign \$283  = \$281  ? \$282  : { 1'h0, count46 };
-  assign \$284  = spikes__payload[19:0] == src47;
-  assign \$285  = spike & \$284 ;
-  assign \$286  = count47 != 16'hffff;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = count47 + 1'h1;
-  assign \$289  = \$287  ? \$288  : { 1'h0, count47 };
-  assign \$290  = spikes__payload[19:0] == src48;
-  assign \$291  = spike & \$290 ;
-  assign \$292  = count48 != 16'hffff;
+  assign \$264  = theta_wr__addr == 6'h2a;
+  assign \$265  = theta_wr__en & \$264 ;
+  assign \$266  = v3 & enable;
+  assign \$267  = lane3 == 6'h2a;
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = theta_wr__addr == 6'h2b;
+  assign \$270  = theta_wr__en & \$269 ;
+  assign \$271  = v3 & enable;
+  assign \$272  = lane3 == 6'h2b;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = theta_wr__addr == 6'h2c;
+  assign \$275  = theta_wr__en & \$274 ;
+  assign \$276  = v3 & enable;
+  assign \$277  = lane3 == 6'h2c;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = theta_wr__addr == 6'h2d;
+  assign \$280  = theta_wr__en & \$279 ;
+  assign \$281  = v3 & enable;
+  assign \$282  = lane3 == 6'h2d;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = theta_wr__addr == 6'h2e;
+  assign \$285  = theta_wr__en & \$284 ;
+  assign \$286  = v3 & enable;
+  assign \$287  = lane3 == 6'h2e;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = theta_wr__addr == 6'h2f;
+  assign \$290  = theta_wr__en & \$289 ;
+  assign \$291  = v3 & enable;
+  assign \$292  = lane3 == 6'h2f;
   assign \$293  = \$291  & \$292 ;
-  assign \$294  = count48 + 1'h1;
-  assign \$295  = \$293  ? \$294  : { 1'h0, count48 };
-  assign \$296  = spikes__payload[19:0] == src49;
-  assign \$297  = spike & \$296 ;
-  assign \$298  = count49 != 16'hffff;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = count49 + 1'h1;
-  assign \$301  = \$299  ? \$300  : { 1'h0, count49 };
-  assign \$302  = spikes__payload[19:0] == src50;
-  assign \$303  = spike & \$302 ;
-  assign \$304  = count50 != 16'hffff;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = count50 + 1'h1;
-  assign \$307  = \$305  ? \$306  : { 1'h0, count50 };
-  assign \$308  = spikes__payload[19:0] == src51;
-  assign \$309  = spike & \$308 ;
-  assign \$310  = count51 != 16'hffff;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = count51 + 1'h1;
-  assign \$313  = \$311  ? \$312  : { 1'h0, count51 };
-  assign \$314  = spikes__payload[19:0] == src52;
-  assign \$315  = spike & \$314 ;
-  assign \$316  = count52 != 16'hffff;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = count52 + 1'h1;
-  assign \$319  = \$317  ? \$318  : { 1'h0, count52 };
-  assign \$320  = spikes__payload[19:0] == src53;
-  assign \$321  = spike & \$320 ;
-  assign \$322  = count53 != 16'hffff;
+  assign \$294  = theta_wr__addr == 6'h30;
+  assign \$295  = theta_wr__en & \$294 ;
+  assign \$296  = v3 & enable;
+  assign \$297  = lane3 == 6'h30;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = theta_wr__addr == 6'h31;
+  assign \$300  = theta_wr__en & \$299 ;
+  assign \$301  = v3 & enable;
+  assign \$302  = lane3 == 6'h31;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = theta_wr__addr == 6'h32;
+  assign \$305  = theta_wr__en & \$304 ;
+  assign \$306  = v3 & enable;
+  assign \$307  = lane3 == 6'h32;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = theta_wr__addr == 6'h33;
+  assign \$310  = theta_wr__en & \$309 ;
+  assign \$311  = v3 & enable;
+  assign \$312  = lane3 == 6'h33;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = theta_wr__addr == 6'h34;
+  assign \$315  = theta_wr__en & \$314 ;
+  assign \$316  = v3 & enable;
+  assign \$317  = lane3 == 6'h34;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = theta_wr__addr == 6'h35;
+  assign \$320  = theta_wr__en & \$319 ;
+  assign \$321  = v3 & enable;
+  assign \$322  = lane3 == 6'h35;
   assign \$323  = \$321  & \$322 ;
-  assign \$324  = count53 + 1'h1;
-  assign \$325  = \$323  ? \$324  : { 1'h0, count53 };
-  assign \$326  = spikes__payload[19:0] == src54;
-  assign \$327  = spike & \$326 ;
-  assign \$328  = count54 != 16'hffff;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = count54 + 1'h1;
-  assign \$331  = \$329  ? \$330  : { 1'h0, count54 };
-  assign \$332  = spikes__payload[19:0] == src55;
-  assign \$333  = spike & \$332 ;
-  assign \$334  = count55 != 16'hffff;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = count55 + 1'h1;
-  assign \$337  = \$335  ? \$336  : { 1'h0, count55 };
-  assign \$338  = spikes__payload[19:0] == src56;
-  assign \$339  = spike & \$338 ;
-  assign \$340  = count56 != 16'hffff;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = count56 + 1'h1;
-  assign \$343  = \$341  ? \$342  : { 1'h0, count56 };
-  assign \$344  = spikes__payload[19:0] == src57;
-  assign \$345  = spike & \$344 ;
-  assign \$346  = count57 != 16'hffff;
-  assign \$347  = \$345  & \$346 ;
-  assign \$348  = count57 + 1'h1;
-  assign \$349  = \$347  ? \$348  : { 1'h0, count57 };
-  assign \$350  = spikes__payload[19:0] == src58;
-  assign \$351  = spike & \$350 ;
-  assign \$352  = count58 != 16'hffff;
+  assign \$324  = theta_wr__addr == 6'h36;
+  assign \$325  = theta_wr__en & \$324 ;
+  assign \$326  = v3 & enable;
+  assign \$327  = lane3 == 6'h36;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = theta_wr__addr == 6'h37;
+  assign \$330  = theta_wr__en & \$329 ;
+  assign \$331  = v3 & enable;
+  assign \$332  = lane3 == 6'h37;
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = theta_wr__addr == 6'h38;
+  assign \$335  = theta_wr__en & \$334 ;
+  assign \$336  = v3 & enable;
+  assign \$337  = lane3 == 6'h38;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = theta_wr__addr == 6'h39;
+  assign \$340  = theta_wr__en & \$339 ;
+  assign \$341  = v3 & enable;
+  assign \$342  = lane3 == 6'h39;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = theta_wr__addr == 6'h3a;
+  assign \$345  = theta_wr__en & \$344 ;
+  assign \$346  = v3 & enable;
+  assign \$347  = lane3 == 6'h3a;
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = theta_wr__addr == 6'h3b;
+  assign \$350  = theta_wr__en & \$349 ;
+  assign \$351  = v3 & enable;
+  assign \$352  = lane3 == 6'h3b;
   assign \$353  = \$351  & \$352 ;
-  assign \$354  = count58 + 1'h1;
-  assign \$355  = \$353  ? \$354  : { 1'h0, count58 };
-  assign \$356  = spikes__payload[19:0] == src59;
-  assign \$357  = spike & \$356 ;
-  assign \$358  = count59 != 16'hffff;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = count59 + 1'h1;
-  assign \$361  = \$359  ? \$360  : { 1'h0, count59 };
-  assign \$362  = spikes__payload[19:0] == src60;
-  assign \$363  = spike & \$362 ;
-  assign \$364  = count60 != 16'hffff;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = count60 + 1'h1;
-  assign \$367  = \$365  ? \$366  : { 1'h0, count60 };
-  assign \$368  = spikes__payload[19:0] == src61;
-  assign \$369  = spike & \$368 ;
-  assign \$370  = count61 != 16'hffff;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = count61 + 1'h1;
-  assign \$373  = \$371  ? \$372  : { 1'h0, count61 };
-  assign \$374  = spikes__payload[19:0] == src62;
-  assign \$375  = spike & \$374 ;
-  assign \$376  = count62 != 16'hffff;
-  assign \$377  = \$375  & \$376 ;
-  assign \$378  = count62 + 1'h1;
-  assign \$379  = \$377  ? \$378  : { 1'h0, count62 };
-  assign \$380  = spikes__payload[19:0] == src63;
-  assign \$381  = spike & \$380 ;
-  assign \$382  = count63 != 16'hffff;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = count63 + 1'h1;
-  assign \$385  = \$383  ? \$384  : { 1'h0, count63 };
-  assign \$386  = window - 1'h1;
-  assign \$387  = frames == \$386 [23:0];
-  assign close = frame_tick & \$387 ;
-  assign \$388  = running | \$signal ;
-  assign \$389  = \$388  | \$signal$287 ;
-  assign busy = \$389  | v3;
-  assign summed = $signed({ 1'h0, \$390  }) + $signed(delta3);
-  assign \$391  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign low = \$391  ? { 28'h0000000, theta_min } : summed;
-  assign \$392  = $signed(low) > $signed({ 1'h0, theta_max });
-  assign \$393  = \$392  ? { 28'h0000000, theta_max } : low;
-  assign \$394  = ! src_wr__addr;
-  assign \$395  = src_wr__addr == 1'h1;
-  assign \$396  = src_wr__addr == 2'h2;
-  assign \$397  = src_wr__addr == 2'h3;
-  assign \$398  = src_wr__addr == 3'h4;
-  assign \$399  = src_wr__addr == 3'h5;
-  assign \$400  = src_wr__addr == 3'h6;
-  assign \$401  = src_wr__addr == 3'h7;
-  assign \$402  = src_wr__addr == 4'h8;
-  assign \$403  = src_wr__addr == 4'h9;
-  assign \$404  = src_wr__addr == 4'ha;
-  assign \$405  = src_wr__addr == 4'hb;
-  assign \$406  = src_wr__addr == 4'hc;
-  assign \$407  = src_wr__addr == 4'hd;
-  assign \$408  = src_wr__addr == 4'he;
-  assign \$409  = src_wr__addr == 4'hf;
-  assign \$410  = src_wr__addr == 5'h10;
-  assign \$411  = src_wr__addr == 5'h11;
-  assign \$412  = src_wr__addr == 5'h12;
-  assign \$413  = src_wr__addr == 5'h13;
-  assign \$414  = src_wr__addr == 5'h14;
-  assign \$415  = src_wr__addr == 5'h15;
-  assign \$416  = src_wr__addr == 5'h16;
-  assign \$417  = src_wr__addr == 5'h17;
-  assign \$418  = src_wr__addr == 5'h18;
-  assign \$419  = src_wr__addr == 5'h19;
-  assign \$420  = src_wr__addr == 5'h1a;
-  assign \$421  = src_wr__addr == 5'h1b;
-  assign \$422  = src_wr__addr == 5'h1c;
-  assign \$423  = src_wr__addr == 5'h1d;
-  assign \$424  = src_wr__addr == 5'h1e;
-  assign \$425  = src_wr__addr == 5'h1f;
-  assign \$426  = src_wr__addr == 6'h20;
-  assign \$427  = src_wr__addr == 6'h21;
-  assign \$428  = src_wr__addr == 6'h22;
-  assign \$429  = src_wr__addr == 6'h23;
-  assign \$430  = src_wr__addr == 6'h24;
-  assign \$431  = src_wr__addr == 6'h25;
-  assign \$432  = src_wr__addr == 6'h26;
-  assign \$433  = src_wr__addr == 6'h27;
-  assign \$434  = src_wr__addr == 6'h28;
-  assign \$435  = src_wr__addr == 6'h29;
-  assign \$436  = src_wr__addr == 6'h2a;
-  assign \$437  = src_wr__addr == 6'h2b;
-  assign \$438  = src_wr__addr == 6'h2c;
-  assign \$439  = src_wr__addr == 6'h2d;
-  assign \$440  = src_wr__addr == 6'h2e;
-  assign \$441  = src_wr__addr == 6'h2f;
-  assign \$442  = src_wr__addr == 6'h30;
-  assign \$443  = src_wr__addr == 6'h31;
-  assign \$444  = src_wr__addr == 6'h32;
-  assign \$445  = src_wr__addr == 6'h33;
-  assign \$446  = src_wr__addr == 6'h34;
-  assign \$447  = src_wr__addr == 6'h35;
-  assign \$448  = src_wr__addr == 6'h36;
-  assign \$449  = src_wr__addr == 6'h37;
-  assign \$450  = src_wr__addr == 6'h38;
-  assign \$451  = src_wr__addr == 6'h39;
-  assign \$452  = src_wr__addr == 6'h3a;
-  assign \$453  = src_wr__addr == 6'h3b;
-  assign \$454  = src_wr__addr == 6'h3c;
-  assign \$455  = src_wr__addr == 6'h3d;
-  assign \$456  = src_wr__addr == 6'h3e;
-  assign \$457  = src_wr__addr == 6'h3f;
-  assign \$458  = ! target_wr__addr;
-  assign \$459  = target_wr__addr == 1'h1;
-  assign \$460  = target_wr__addr == 2'h2;
-  assign \$461  = target_wr__addr == 2'h3;
-  assign \$462  = target_wr__addr == 3'h4;
-  assign \$463  = target_wr__addr == 3'h5;
-  assign \$464  = target_wr__addr == 3'h6;
-  assign \$465  = target_wr__addr == 3'h7;
-  assign \$466  = target_wr__addr == 4'h8;
-  assign \$467  = target_wr__addr == 4'h9;
-  assign \$468  = target_wr__addr == 4'ha;
-  assign \$469  = target_wr__addr == 4'hb;
-  assign \$470  = target_wr__addr == 4'hc;
-  assign \$471  = target_wr__addr == 4'hd;
-  assign \$472  = target_wr__addr == 4'he;
-  assign \$473  = target_wr__addr == 4'hf;
-  assign \$474  = target_wr__addr == 5'h10;
-  assign \$475  = target_wr__addr == 5'h11;
-  assign \$476  = target_wr__addr == 5'h12;
-  assign \$477  = target_wr__addr == 5'h13;
-  assign \$478  = target_wr__addr == 5'h14;
-  assign \$479  = target_wr__addr == 5'h15;
-  assign \$480  = target_wr__addr == 5'h16;
-  assign \$481  = target_wr__addr == 5'h17;
-  assign \$482  = target_wr__addr == 5'h18;
-  assign \$483  = target_wr__addr == 5'h19;
-  assign \$484  = target_wr__addr == 5'h1a;
-  assign \$485  = target_wr__addr == 5'h1b;
-  assign \$486  = target_wr__addr == 5'h1c;
-  assign \$487  = target_wr__addr == 5'h1d;
-  assign \$488  = target_wr__addr == 5'h1e;
-  assign \$489  = target_wr__addr == 5'h1f;
-  assign \$490  = target_wr__addr == 6'h20;
-  assign \$491  = target_wr__addr == 6'h21;
-  assign \$492  = target_wr__addr == 6'h22;
-  assign \$493  = target_wr__addr == 6'h23;
-  assign \$494  = target_wr__addr == 6'h24;
-  assign \$495  = target_wr__addr == 6'h25;
-  assign \$496  = target_wr__addr == 6'h26;
-  assign \$497  = target_wr__addr == 6'h27;
-  assign \$498  = target_wr__addr == 6'h28;
-  assign \$499  = target_wr__addr == 6'h29;
-  assign \$500  = target_wr__addr == 6'h2a;
-  assign \$501  = target_wr__addr == 6'h2b;
-  assign \$502  = target_wr__addr == 6'h2c;
-  assign \$503  = target_wr__addr == 6'h2d;
-  assign \$504  = target_wr__addr == 6'h2e;
-  assign \$505  = target_wr__addr == 6'h2f;
-  assign \$506  = target_wr__addr == 6'h30;
-  assign \$507  = target_wr__addr == 6'h31;
-  assign \$508  = target_wr__addr == 6'h32;
-  assign \$509  = target_wr__addr == 6'h33;
-  assign \$510  = target_wr__addr == 6'h34;
-  assign \$511  = target_wr__addr == 6'h35;
-  assign \$512  = target_wr__addr == 6'h36;
-  assign \$513  = target_wr__addr == 6'h37;
-  assign \$514  = target_wr__addr == 6'h38;
-  assign \$515  = target_wr__addr == 6'h39;
-  assign \$516  = target_wr__addr == 6'h3a;
-  assign \$517  = target_wr__addr == 6'h3b;
-  assign \$518  = target_wr__addr == 6'h3c;
-  assign \$519  = target_wr__addr == 6'h3d;
-  assign \$520  = target_wr__addr == 6'h3e;
-  assign \$521  = target_wr__addr == 6'h3f;
-  assign \$522  = frames + 1'h1;
-  assign \$523  = close ? 25'h0000000 : \$522 ;
-  assign \$524  = ~ busy;
-  assign \$525  = close & \$524 ;
-  assign \$526  = index + 1'h1;
-  assign \$527  = index == 6'h3f;
-  assign \$531  = \$529  - \$530 ;
-  assign \$532  = $signed(diff1) * $signed({ 1'h0, gain });
-  assign \$533  = $signed(prod2) >>> shift;
-  assign \$534  = ! theta_wr__addr;
-  assign \$535  = theta_wr__en & \$534 ;
-  assign \$536  = v3 & enable;
-  assign \$537  = ! lane3;
-  assign \$538  = \$536  & \$537 ;
-  assign \$539  = theta_wr__addr == 1'h1;
-  assign \$540  = theta_wr__en & \$539 ;
-  assign \$541  = v3 & enable;
-  assign \$542  = lane3 == 1'h1;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = theta_wr__addr == 2'h2;
-  assign \$545  = theta_wr__en & \$544 ;
-  assign \$546  = v3 & enable;
-  assign \$547  = lane3 == 2'h2;
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = theta_wr__addr == 2'h3;
-  assign \$550  = theta_wr__en & \$549 ;
-  assign \$551  = v3 & enable;
-  assign \$552  = lane3 == 2'h3;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = theta_wr__addr == 3'h4;
-  assign \$555  = theta_wr__en & \$554 ;
-  assign \$556  = v3 & enable;
-  assign \$557  = lane3 == 3'h4;
-  assign \$558  = \$556  & \$557 ;
-  assign \$559  = theta_wr__addr == 3'h5;
-  assign \$560  = theta_wr__en & \$559 ;
-  assign \$561  = v3 & enable;
-  assign \$562  = lane3 == 3'h5;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = theta_wr__addr == 3'h6;
-  assign \$565  = theta_wr__en & \$564 ;
-  assign \$566  = v3 & enable;
-  assign \$567  = lane3 == 3'h6;
-  assign \$568  = \$566  & \$567 ;
-  assign \$569  = theta_wr__addr == 3'h7;
-  assign \$570  = theta_wr__en & \$569 ;
-  assign \$571  = v3 & enable;
-  assign \$572  = lane3 == 3'h7;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = theta_wr__addr == 4'h8;
-  assign \$575  = theta_wr__en & \$574 ;
-  assign \$576  = v3 & enable;
-  assign \$577  = lane3 == 4'h8;
-  assign \$578  = \$576  & \$577 ;
-  assign \$579  = theta_wr__addr == 4'h9;
-  assign \$580  = theta_wr__en & \$579 ;
-  assign \$581  = v3 & enable;
-  assign \$582  = lane3 == 4'h9;
-  assign \$583  = \$581  & \$582 ;
-  assign \$584  = theta_wr__addr == 4'ha;
-  assign \$585  = theta_wr__en & \$584 ;
-  assign \$586  = v3 & enable;
-  assign \$587  = lane3 == 4'ha;
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = theta_wr__addr == 4'hb;
-  assign \$590  = theta_wr__en & \$589 ;
-  assign \$591  = v3 & enable;
-  assign \$592  = lane3 == 4'hb;
-  assign \$593  = \$591  & \$592 ;
-  assign \$594  = theta_wr__addr == 4'hc;
-  assign \$595  = theta_wr__en & \$594 ;
-  assign \$596  = v3 & enable;
-  assign \$597  = lane3 == 4'hc;
-  assign \$598  = \$596  & \$597 ;
-  assign \$599  = theta_wr__addr == 4'hd;
-  assign \$600  = theta_wr__en & \$599 ;
-  assign \$601  = v3 & enable;
-  assign \$602  = lane3 == 4'hd;
-  assign \$603  = \$601  & \$602 ;
-  assign \$604  = theta_wr__addr == 4'he;
-  assign \$605  = theta_wr__en & \$604 ;
-  assign \$606  = v3 & enable;
-  assign \$607  = lane3 == 4'he;
-  assign \$608  = \$606  & \$607 ;
-  assign \$609  = theta_wr__addr == 4'hf;
-  assign \$610  = theta_wr__en & \$609 ;
-  assign \$611  = v3 & enable;
-  assign \$612  = lane3 == 4'hf;
-  assign \$613  = \$611  & \$612 ;
-  assign \$614  = theta_wr__addr == 5'h10;
-  assign \$615  = theta_wr__en & \$614 ;
-  assign \$616  = v3 & enable;
-  assign \$617  = lane3 == 5'h10;
-  assign \$618  = \$616  & \$617 ;
-  assign \$619  = theta_wr__addr == 5'h11;
-  assign \$620  = theta_wr__en & \$619 ;
-  assign \$621  = v3 & enable;
-  assign \$622  = lane3 == 5'h11;
-  assign \$623  = \$621  & \$622 ;
-  assign \$624  = theta_wr__addr == 5'h12;
-  assign \$625  = theta_wr__en & \$624 ;
-  assign \$626  = v3 & enable;
-  assign \$627  = lane3 == 5'h12;
-  assign \$628  = \$626  & \$627 ;
-  assign \$629  = theta_wr__addr == 5'h13;
-  assign \$630  = theta_wr__en & \$629 ;
-  assign \$631  = v3 & enable;
-  assign \$632  = lane3 == 5'h13;
-  assign \$633  = \$631  & \$632 ;
-  assign \$634  = theta_wr__addr == 5'h14;
-  assign \$635  = theta_wr__en & \$634 ;
-  assign \$636  = v3 & enable;
-  assign \$637  = lane3 == 5'h14;
-  assign \$638  = \$636  & \$637 ;
-  assign \$639  = theta_wr__addr == 5'h15;
-  assign \$640  = theta_wr__en & \$639 ;
-  assign \$641  = v3 & enable;
-  assign \$642  = lane3 == 5'h15;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = theta_wr__addr == 5'h16;
-  assign \$645  = theta_wr__en & \$644 ;
-  assign \$646  = v3 & enable;
-  assign \$647  = lane3 == 5'h16;
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = theta_wr__addr == 5'h17;
-  assign \$650  = theta_wr__en & \$649 ;
-  assign \$651  = v3 & enable;
-  assign \$652  = lane3 == 5'h17;
-  assign \$653  = \$651  & \$652 ;
-  assign \$654  = theta_wr__addr == 5'h18;
-  assign \$655  = theta_wr__en & \$654 ;
-  assign \$656  = v3 & enable;
-  assign \$657  = lane3 == 5'h18;
-  assign \$658  = \$656  & \$657 ;
-  assign \$659  = theta_wr__addr == 5'h19;
-  assign \$660  = theta_wr__en & \$659 ;
-  assign \$661  = v3 & enable;
-  assign \$662  = lane3 == 5'h19;
-  assign \$663  = \$661  & \$662 ;
-  assign \$664  = theta_wr__addr == 5'h1a;
-  assign \$665  = theta_wr__en & \$664 ;
-  assign \$666  = v3 & enable;
-  assign \$667  = lane3 == 5'h1a;
-  assign \$668  = \$666  & \$667 ;
-  assign \$669  = theta_wr__addr == 5'h1b;
-  assign \$670  = theta_wr__en & \$669 ;
-  assign \$671  = v3 & enable;
-  assign \$672  = lane3 == 5'h1b;
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = theta_wr__addr == 5'h1c;
-  assign \$675  = theta_wr__en & \$674 ;
-  assign \$676  = v3 & enable;
-  assign \$677  = lane3 == 5'h1c;
-  assign \$678  = \$676  & \$677 ;
-  assign \$679  = theta_wr__addr == 5'h1d;
-  assign \$680  = theta_wr__en & \$679 ;
-  assign \$681  = v3 & enable;
-  assign \$682  = lane3 == 5'h1d;
-  assign \$683  = \$681  & \$682 ;
-  assign \$684  = theta_wr__addr == 5'h1e;
-  assign \$685  = theta_wr__en & \$684 ;
-  assign \$686  = v3 & enable;
-  assign \$687  = lane3 == 5'h1e;
-  assign \$688  = \$686  & \$687 ;
-  assign \$689  = theta_wr__addr == 5'h1f;
-  assign \$690  = theta_wr__en & \$689 ;
-  assign \$691  = v3 & enable;
-  assign \$692  = lane3 == 5'h1f;
-  assign \$693  = \$691  & \$692 ;
-  assign \$694  = theta_wr__addr == 6'h20;
-  assign \$695  = theta_wr__en & \$694 ;
-  assign \$696  = v3 & enable;
-  assign \$697  = lane3 == 6'h20;
-  assign \$698  = \$696  & \$697 ;
-  assign \$699  = theta_wr__addr == 6'h21;
-  assign \$700  = theta_wr__en & \$699 ;
-  assign \$701  = v3 & enable;
-  assign \$702  = lane3 == 6'h21;
-  assign \$703  = \$701  & \$702 ;
-  assign \$704  = theta_wr__addr == 6'h22;
-  assign \$705  = theta_wr__en & \$704 ;
-  assign \$706  = v3 & enable;
-  assign \$707  = lane3 == 6'h22;
-  assign \$708  = \$706  & \$707 ;
-  assign \$709  = theta_wr__addr == 6'h23;
-  assign \$710  = theta_wr__en & \$709 ;
-  assign \$711  = v3 & enable;
-  assign \$712  = lane3 == 6'h23;
-  assign \$713  = \$711  & \$712 ;
-  assign \$714  = theta_wr__addr == 6'h24;
-  assign \$715  = theta_wr__en & \$714 ;
-  assign \$716  = v3 & enable;
-  assign \$717  = lane3 == 6'h24;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = theta_wr__addr == 6'h25;
-  assign \$720  = theta_wr__en & \$719 ;
-  assign \$721  = v3 & enable;
-  assign \$722  = lane3 == 6'h25;
-  assign \$723  = \$721  & \$722 ;
-  assign \$724  = theta_wr__addr == 6'h26;
-  assign \$725  = theta_wr__en & \$724 ;
-  assign \$726  = v3 & enable;
-  assign \$727  = lane3 == 6'h26;
-  assign \$728  = \$726  & \$727 ;
-  assign \$729  = theta_wr__addr == 6'h27;
-  assign \$730  = theta_wr__en & \$729 ;
-  assign \$731  = v3 & enable;
-  assign \$732  = lane3 == 6'h27;
-  assign \$733  = \$731  & \$732 ;
-  assign \$734  = theta_wr__addr == 6'h28;
-  assign \$735  = theta_wr__en & \$734 ;
-  assign \$736  = v3 & enable;
-  assign \$737  = lane3 == 6'h28;
-  assign \$738  = \$736  & \$737 ;
-  assign \$739  = theta_wr__addr == 6'h29;
-  assign \$740  = theta_wr__en & \$739 ;
-  assign \$741  = v3 & enable;
-  assign \$742  = lane3 == 6'h29;
-  assign \$743  = \$741  & \$742 ;
-  assign \$744  = theta_wr__addr == 6'h2a;
-  assign \$745  = theta_wr__en & \$744 ;
-  assign \$746  = v3 & enable;
-  assign \$747  = lane3 == 6'h2a;
-  assign \$748  = \$746  & \$747 ;
-  assign \$749  = theta_wr__addr == 6'h2b;
-  assign \$750  = theta_wr__en & \$749 ;
-  assign \$751  = v3 & enable;
-  assign \$752  = lane3 == 6'h2b;
-  assign \$753  = \$751  & \$752 ;
-  assign \$754  = theta_wr__addr == 6'h2c;
-  assign \$755  = theta_wr__en & \$754 ;
-  assign \$756  = v3 & enable;
-  assign \$757  = lane3 == 6'h2c;
-  assign \$758  = \$756  & \$757 ;
-  assign \$759  = theta_wr__addr == 6'h2d;
-  assign \$760  = theta_wr__en & \$759 ;
-  assign \$761  = v3 & enable;
-  assign \$762  = lane3 == 6'h2d;
-  assign \$763  = \$761  & \$762 ;
-  assign \$764  = theta_wr__addr == 6'h2e;
-  assign \$765  = theta_wr__en & \$764 ;
-  assign \$766  = v3 & enable;
-  assign \$767  = lane3 == 6'h2e;
-  assign \$768  = \$766  & \$767 ;
-  assign \$769  = theta_wr__addr == 6'h2f;
-  assign \$770  = theta_wr__en & \$769 ;
-  assign \$771  = v3 & enable;
-  assign \$772  = lane3 == 6'h2f;
-  assign \$773  = \$771  & \$772 ;
-  assign \$774  = theta_wr__addr == 6'h30;
-  assign \$775  = theta_wr__en & \$774 ;
-  assign \$776  = v3 & enable;
-  assign \$777  = lane3 == 6'h30;
-  assign \$778  = \$776  & \$777 ;
-  assign \$779  = theta_wr__addr == 6'h31;
-  assign \$780  = theta_wr__en & \$779 ;
-  assign \$781  = v3 & enable;
-  assign \$782  = lane3 == 6'h31;
-  assign \$783  = \$781  & \$782 ;
-  assign \$784  = theta_wr__addr == 6'h32;
-  assign \$785  = theta_wr__en & \$784 ;
-  assign \$786  = v3 & enable;
-  assign \$787  = lane3 == 6'h32;
-  assign \$788  = \$786  & \$787 ;
-  assign \$789  = theta_wr__addr == 6'h33;
-  assign \$790  = theta_wr__en & \$789 ;
-  assign \$791  = v3 & enable;
-  assign \$792  = lane3 == 6'h33;
-  assign \$793  = \$791  & \$792 ;
-  assign \$794  = theta_wr__addr == 6'h34;
-  assign \$795  = theta_wr__en & \$794 ;
-  assign \$796  = v3 & enable;
-  assign \$797  = lane3 == 6'h34;
-  assign \$798  = \$796  & \$797 ;
-  assign \$799  = theta_wr__addr == 6'h35;
-  assign \$800  = theta_wr__en & \$799 ;
-  assign \$801  = v3 & enable;
-  assign \$802  = lane3 == 6'h35;
-  assign \$803  = \$801  & \$802 ;
-  assign \$804  = theta_wr__addr == 6'h36;
-  assign \$805  = theta_wr__en & \$804 ;
-  assign \$806  = v3 & enable;
-  assign \$807  = lane3 == 6'h36;
-  assign \$808  = \$806  & \$807 ;
-  assign \$809  = theta_wr__addr == 6'h37;
-  assign \$810  = theta_wr__en & \$809 ;
-  assign \$811  = v3 & enable;
-  assign \$812  = lane3 == 6'h37;
-  assign \$813  = \$811  & \$812 ;
-  assign \$814  = theta_wr__addr == 6'h38;
-  assign \$815  = theta_wr__en & \$814 ;
-  assign \$816  = v3 & enable;
-  assign \$817  = lane3 == 6'h38;
-  assign \$818  = \$816  & \$817 ;
-  assign \$819  = theta_wr__addr == 6'h39;
-  assign \$820  = theta_wr__en & \$819 ;
-  assign \$821  = v3 & enable;
-  assign \$822  = lane3 == 6'h39;
-  assign \$823  = \$821  & \$822 ;
-  assign \$824  = theta_wr__addr == 6'h3a;
-  assign \$825  = theta_wr__en & \$824 ;
-  assign \$826  = v3 & enable;
-  assign \$827  = lane3 == 6'h3a;
-  assign \$828  = \$826  & \$827 ;
-  assign \$829  = theta_wr__addr == 6'h3b;
-  assign \$830  = theta_wr__en & \$829 ;
-  assign \$831  = v3 & enable;
-  assign \$832  = lane3 == 6'h3b;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = theta_wr__addr == 6'h3c;
-  assign \$835  = theta_wr__en & \$834 ;
-  assign \$836  = v3 & enable;
-  assign \$837  = lane3 == 6'h3c;
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = theta_wr__addr == 6'h3d;
-  assign \$840  = theta_wr__en & \$839 ;
-  assign \$841  = v3 & enable;
-  assign \$842  = lane3 == 6'h3d;
-  assign \$843  = \$841  & \$842 ;
-  assign \$844  = theta_wr__addr == 6'h3e;
-  assign \$845  = theta_wr__en & \$844 ;
-  assign \$846  = v3 & enable;
-  assign \$847  = lane3 == 6'h3e;
-  assign \$848  = \$846  & \$847 ;
-  assign \$849  = theta_wr__addr == 6'h3f;
-  assign \$850  = theta_wr__en & \$849 ;
-  assign \$851  = v3 & enable;
-  assign \$852  = lane3 == 6'h3f;
-  assign \$853  = \$851  & \$852 ;
-  always @(posedge clk)
-    src0 <= \$854 ;
-  always @(posedge clk)
-    src1 <= \$855 ;
-  always @(posedge clk)
-    src2 <= \$856 ;
-  always @(posedge clk)
-    src3 <= \$857 ;
-  always @(posedge clk)
-    src4 <= \$858 ;
-  always @(posedge clk)
-    src5 <= \$859 ;
-  always @(posedge clk)
-    src6 <= \$860 ;
-  always @(posedge clk)
-    src7 <= \$861 ;
-  always @(posedge clk)
-    src8 <= \$862 ;
-  always @(posedge clk)
-    src9 <= \$863 ;
-  always @(posedge clk)
-    src10 <= \$864 ;
-  always @(posedge clk)
-    src11 <= \$865 ;
-  always @(posedge clk)
-    src12 <= \$866 ;
-  always @(posedge clk)
-    src13 <= \$867 ;
-  always @(posedge clk)
-    src14 <= \$868 ;
-  always @(posedge clk)
-    src15 <= \$869 ;
-  always @(posedge clk)
-    src16 <= \$870 ;
-  always @(posedge clk)
-    src17 <= \$871 ;
-  always @(posedge clk)
-    src18 <= \$872 ;
-  always @(posedge clk)
-    src19 <= \$873 ;
-  always @(posedge clk)
-    src20 <= \$874 ;
-  always @(posedge clk)
-    src21 <= \$875 ;
-  always @(posedge clk)
-    src22 <= \$876 ;
-  always @(posedge clk)
-    src23 <= \$877 ;
-  always @(posedge clk)
-    src24 <= \$878 ;
-  always @(posedge clk)
-    src25 <= \$879 ;
-  always @(posedge clk)
-    src26 <= \$880 ;
-  always @(posedge clk)
-    src27 <= \$881 ;
-  always @(posedge clk)
-    src28 <= \$882 ;
-  always @(posedge clk)
-    src29 <= \$883 ;
-  always @(posedge clk)
-    src30 <= \$884 ;
-  always @(posedge clk)
-    src31 <= \$885 ;
-  always @(posedge clk)
-    src32 <= \$886 ;
-  always @(posedge clk)
-    src33 <= \$887 ;
-  always @(posedge clk)
-    src34 <= \$888 ;
-  always @(posedge clk)
-    src35 <= \$889 ;
-  always @(posedge clk)
-    src36 <= \$890 ;
-  always @(posedge clk)
-    src37 <= \$891 ;
-  always @(posedge clk)
-    src38 <= \$892 ;
-  always @(posedge clk)
-    src39 <= \$893 ;
-  always @(posedge clk)
-    src40 <= \$894 ;
-  always @(posedge clk)
-    src41 <= \$895 ;
-  always @(posedge clk)
-    src42 <= \$896 ;
-  always @(posedge clk)
-    src43 <= \$897 ;
-  always @(posedge clk)
-    src44 <= \$898 ;
-  always @(posedge clk)
-    src45 <= \$899 ;
-  always @(posedge clk)
-    src46 <= \$900 ;
-  always @(posedge clk)
-    src47 <= \$901 ;
-  always @(posedge clk)
-    src48 <= \$902 ;
-  always @(posedge clk)
-    src49 <= \$903 ;
-  always @(posedge clk)
-    src50 <= \$904 ;
-  always @(posedge clk)
-    src51 <= \$905 ;
-  always @(posedge clk)
-    src52 <= \$906 ;
-  always @(posedge clk)
-    src53 <= \$907 ;
-  always @(posedge clk)
-    src54 <= \$908 ;
-  always @(posedge clk)
-    src55 <= \$909 ;
-  always @(posedge clk)
-    src56 <= \$910 ;
-  always @(posedge clk)
-    src57 <= \$911 ;
-  always @(posedge clk)
-    src58 <= \$912 ;
-  always @(posedge clk)
-    src59 <= \$913 ;
-  always @(posedge clk)
-    src60 <= \$914 ;
-  always @(posedge clk)
-    src61 <= \$915 ;
-  always @(posedge clk)
-    src62 <= \$916 ;
-  always @(posedge clk)
-    src63 <= \$917 ;
-  always @(posedge clk)
-    target0 <= \$918 ;
-  always @(posedge clk)
-    target1 <= \$919 ;
-  always @(posedge clk)
-    target2 <= \$920 ;
-  always @(posedge clk)
-    target3 <= \$921 ;
-  always @(posedge clk)
-    target4 <= \$922 ;
-  always @(posedge clk)
-    target5 <= \$923 ;
-  always @(posedge clk)
-    target6 <= \$924 ;
-  always @(posedge clk)
-    target7 <= \$925 ;
-  always @(posedge clk)
-    target8 <= \$926 ;
-  always @(posedge clk)
-    target9 <= \$927 ;
-  always @(posedge clk)
-    target10 <= \$928 ;
-  always @(posedge clk)
-    target11 <= \$929 ;
-  always @(posedge clk)
-    target12 <= \$930 ;
-  always @(posedge clk)
-    target13 <= \$931 ;
-  always @(posedge clk)
-    target14 <= \$932 ;
-  always @(posedge clk)
-    target15 <= \$933 ;
-  always @(posedge clk)
-    target16 <= \$934 ;
-  always @(posedge clk)
-    target17 <= \$935 ;
-  always @(posedge clk)
-    target18 <= \$936 ;
-  always @(posedge clk)
-    target19 <= \$937 ;
-  always @(posedge clk)
-    target20 <= \$938 ;
-  always @(posedge clk)
-    target21 <= \$939 ;
-  always @(posedge clk)
-    target22 <= \$940 ;
-  always @(posedge clk)
-    target23 <= \$941 ;
-  always @(posedge clk)
-    target24 <= \$942 ;
-  always @(posedge clk)
-    target25 <= \$943 ;
-  always @(posedge clk)
-    target26 <= \$944 ;
-  always @(posedge clk)
-    target27 <= \$945 ;
-  always @(posedge clk)
-    target28 <= \$946 ;
-  always @(posedge clk)
-    target29 <= \$947 ;
-  always @(posedge clk)
-    target30 <= \$948 ;
-  always @(posedge clk)
-    target31 <= \$949 ;
-  always @(posedge clk)
-    target32 <= \$950 ;
-  always @(posedge clk)
-    target33 <= \$951 ;
-  always @(posedge clk)
-    target34 <= \$952 ;
-  always @(posedge clk)
-    target35 <= \$953 ;
-  always @(posedge clk)
-    target36 <= \$954 ;
-  always @(posedge clk)
-    target37 <= \$955 ;
-  always @(posedge clk)
-    target38 <= \$956 ;
-  always @(posedge clk)
-    target39 <= \$957 ;
-  always @(posedge clk)
-    target40 <= \$958 ;
-  always @(posedge clk)
-    target41 <= \$959 ;
-  always @(posedge clk)
-    target42 <= \$960 ;
-  always @(posedge clk)
-    target43 <= \$961 ;
-  always @(posedge clk)
-    target44 <= \$962 ;
-  always @(posedge clk)
-    target45 <= \$963 ;
-  always @(posedge clk)
-    target46 <= \$964 ;
-  always @(posedge clk)
-    target47 <= \$965 ;
-  always @(posedge clk)
-    target48 <= \$966 ;
-  always @(posedge clk)
-    target49 <= \$967 ;
-  always @(posedge clk)
-    target50 <= \$968 ;
-  always @(posedge clk)
-    target51 <= \$969 ;
-  always @(posedge clk)
-    target52 <= \$970 ;
-  always @(posedge clk)
-    target53 <= \$971 ;
-  always @(posedge clk)
-    target54 <= \$972 ;
-  always @(posedge clk)
-    target55 <= \$973 ;
-  always @(posedge clk)
-    target56 <= \$974 ;
-  always @(posedge clk)
-    target57 <= \$975 ;
-  always @(posedge clk)
-    target58 <= \$976 ;
-  always @(posedge clk)
-    target59 <= \$977 ;
-  always @(posedge clk)
-    target60 <= \$978 ;
-  always @(posedge clk)
-    target61 <= \$979 ;
-  always @(posedge clk)
-    target62 <= \$980 ;
-  always @(posedge clk)
-    target63 <= \$981 ;
-  always @(posedge clk)
-    frames <= \$982 ;
-  always @(posedge clk)
-    window_done <= \$983 ;
-  always @(posedge clk)
-    overrun <= \$984 ;
-  always @(posedge clk)
-    running <= \$985 ;
-  always @(posedge clk)
-    index <= \$986 ;
-  always @(posedge clk)
-    snap0 <= \$987 ;
-  always @(posedge clk)
-    count0 <= \$988 ;
-  always @(posedge clk)
-    snap1 <= \$989 ;
-  always @(posedge clk)
-    count1 <= \$990 ;
-  always @(posedge clk)
-    snap2 <= \$991 ;
-  always @(posedge clk)
-    count2 <= \$992 ;
-  always @(posedge clk)
-    snap3 <= \$993 ;
-  always @(posedge clk)
-    count3 <= \$994 ;
-  always @(posedge clk)
-    snap4 <= \$995 ;
-  always @(posedge clk)
-    count4 <= \$996 ;
-  always @(posedge clk)
-    snap5 <= \$997 ;
-  always @(posedge clk)
-    count5 <= \$998 ;
-  always @(posedge clk)
-    snap6 <= \$999 ;
-  always @(posedge clk)
-    count6 <= \$1000 ;
-  always @(posedge clk)
-    snap7 <= \$1001 ;
-  always @(posedge clk)
-    count7 <= \$1002 ;
-  always @(posedge clk)
-    snap8 <= \$1003 ;
+  assign \$354  = theta_wr__addr == 6'h3c;
+  assign \$355  = theta_wr__en & \$354 ;
+  assign \$356  = v3 & enable;
+  assign \$357  = lane3 == 6'h3c;
+  assign \$358  = \$356  & \$357 ;
+  assign \$359  = theta_wr__addr == 6'h3d;
+  assign \$360  = theta_wr__en & \$359 ;
+  assign \$361  = v3 & enable;
+  assign \$362  = lane3 == 6'h3d;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = theta_wr__addr == 6'h3e;
+  assign \$365  = theta_wr__en & \$364 ;
+  assign \$366  = v3 & enable;
+  assign \$367  = lane3 == 6'h3e;
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = theta_wr__addr == 6'h3f;
+  assign \$370  = theta_wr__en & \$369 ;
+  assign \$371  = v3 & enable;
+  assign \$372  = lane3 == 6'h3f;
+  assign \$373  = \$371  & \$372 ;
   always @(posedge clk)
-    count8 <= \$1004 ;
+    frames <= \$374 ;
   always @(posedge clk)
-    snap9 <= \$1005 ;
+    rclr <= \$375 ;
   always @(posedge clk)
-    count9 <= \$1006 ;
+    rclear <= \$376 ;
   always @(posedge clk)
-    snap10 <= \$1007 ;
+    \$signal$113  <= \$377 ;
   always @(posedge clk)
-    count10 <= \$1008 ;
+    \$signal  <= \$378 ;
   always @(posedge clk)
-    snap11 <= \$1009 ;
+    c_addr <= \$379 ;
   always @(posedge clk)
-    count11 <= \$1010 ;
+    \$signal$129  <= \$380 ;
   always @(posedge clk)
-    snap12 <= \$1011 ;
+    \$signal$139  <= \$381 ;
   always @(posedge clk)
-    count12 <= \$1012 ;
+    v2 <= \$382 ;
   always @(posedge clk)
-    snap13 <= \$1013 ;
+    lane2 <= \$383 ;
   always @(posedge clk)
-    count13 <= \$1014 ;
+    tgt2 <= \$384 ;
   always @(posedge clk)
-    snap14 <= \$1015 ;
+    ok2 <= \$385 ;
   always @(posedge clk)
-    count14 <= \$1016 ;
+    v3s <= \$386 ;
   always @(posedge clk)
-    snap15 <= \$1017 ;
+    lane3s <= \$387 ;
   always @(posedge clk)
-    count15 <= \$1018 ;
+    diff3 <= \$388 ;
   always @(posedge clk)
-    snap16 <= \$1019 ;
+    \$signal$132  <= \$389 ;
   always @(posedge clk)
-    count16 <= \$1020 ;
+    \$signal$145  <= \$390 ;
   always @(posedge clk)
-    snap17 <= \$1021 ;
+    prod2 <= \$391 ;
   always @(posedge clk)
-    count17 <= \$1022 ;
+    v3 <= \$392 ;
   always @(posedge clk)
-    snap18 <= \$1023 ;
+    lane3 <= \$393 ;
   always @(posedge clk)
-    count18 <= \$1024 ;
+    delta3 <= \$394 ;
   always @(posedge clk)
-    snap19 <= \$1025 ;
+    window_done <= \$395 ;
   always @(posedge clk)
-    count19 <= \$1026 ;
+    overrun <= \$396 ;
   always @(posedge clk)
-    snap20 <= \$1027 ;
+    running <= \$397 ;
   always @(posedge clk)
-    count20 <= \$1028 ;
+    src_rd__addr <= \$398 ;
   always @(posedge clk)
-    snap21 <= \$1029 ;
+    bank <= \$399 ;
   always @(posedge clk)
-    count21 <= \$1030 ;
+    clearing <= \$400 ;
   always @(posedge clk)
-    snap22 <= \$1031 ;
+    clr <= \$401 ;
   always @(posedge clk)
-    count22 <= \$1032 ;
+    theta0 <= \$402 ;
   always @(posedge clk)
-    snap23 <= \$1033 ;
+    theta1 <= \$403 ;
   always @(posedge clk)
-    count23 <= \$1034 ;
+    theta2 <= \$404 ;
   always @(posedge clk)
-    snap24 <= \$1035 ;
+    theta3 <= \$405 ;
   always @(posedge clk)
-    count24 <= \$1036 ;
+    theta4 <= \$406 ;
   always @(posedge clk)
-    snap25 <= \$1037 ;
+    theta5 <= \$407 ;
   always @(posedge clk)
-    count25 <= \$1038 ;
+    theta6 <= \$408 ;
   always @(posedge clk)
-    snap26 <= \$1039 ;
+    theta7 <= \$409 ;
   always @(posedge clk)
-    count26 <= \$1040 ;
+    theta8 <= \$410 ;
   always @(posedge clk)
-    snap27 <= \$1041 ;
+    theta9 <= \$411 ;
   always @(posedge clk)
-    count27 <= \$1042 ;
+    theta10 <= \$412 ;
   always @(posedge clk)
-    snap28 <= \$1043 ;
+    theta11 <= \$413 ;
   always @(posedge clk)
-    count28 <= \$1044 ;
-  always @(posedge clk)
-    snap29 <= \$1045 ;
-  always @(posedge clk)
-    count29 <= \$1046 ;
-  always @(posedge clk)
-    snap30 <= \$1047 ;
-  always @(posedge clk)
-    count30 <= \$1048 ;
-  always @(posedge clk)
-    snap31 <= \$1049 ;
-  always @(posedge clk)
-    count31 <= \$1050 ;
-  always @(posedge clk)
-    snap32 <= \$1051 ;
-  always @(posedge clk)
-    count32 <= \$1052 ;
-  always @(posedge clk)
-    snap33 <= \$1053 ;
-  always @(posedge clk)
-    count33 <= \$1054 ;
-  always @(posedge clk)
-    snap34 <= \$1055 ;
-  always @(posedge clk)
-    count34 <= \$1056 ;
-  always @(posedge clk)
-    snap35 <= \$1057 ;
-  always @(posedge clk)
-    count35 <= \$1058 ;
-  always @(posedge clk)
-    snap36 <= \$1059 ;
-  always @(posedge clk)
-    count36 <= \$1060 ;
-  always @(posedge clk)
-    snap37 <= \$1061 ;
-  always @(posedge clk)
-    count37 <= \$1062 ;
-  always @(posedge clk)
-    snap38 <= \$1063 ;
-  always @(posedge clk)
-    count38 <= \$1064 ;
-  always @(posedge clk)
-    snap39 <= \$1065 ;
-  always @(posedge clk)
-    count39 <= \$1066 ;
-  always @(posedge clk)
-    snap40 <= \$1067 ;
-  always @(posedge clk)
-    count40 <= \$1068 ;
-  always @(posedge clk)
-    snap41 <= \$1069 ;
-  always @(posedge clk)
-    count41 <= \$1070 ;
-  always @(posedge clk)
-    snap42 <= \$1071 ;
-  always @(posedge clk)
-    count42 <= \$1072 ;
-  always @(posedge clk)
-    snap43 <= \$1073 ;
-  always @(posedge clk)
-    count43 <= \$1074 ;
-  always @(posedge clk)
-    snap44 <= \$1075 ;
-  always @(posedge clk)
-    count44 <= \$1076 ;
-  always @(posedge clk)
-    snap45 <= \$1077 ;
-  always @(posedge clk)
-    count45 <= \$1078 ;
-  always @(posedge clk)
-    snap46 <= \$1079 ;
-  always @(posedge clk)
-    count46 <= \$1080 ;
-  always @(posedge clk)
-    snap47 <= \$1081 ;
-  always @(posedge clk)
-    count47 <= \$1082 ;
-  always @(posedge clk)
-    snap48 <= \$1083 ;
-  always @(posedge clk)
-    count48 <= \$1084 ;
-  always @(posedge clk)
-    snap49 <= \$1085 ;
-  always @(posedge clk)
-    count49 <= \$1086 ;
-  always @(posedge clk)
-    snap50 <= \$1087 ;
-  always @(posedge clk)
-    count50 <= \$1088 ;
-  always @(posedge clk)
-    snap51 <= \$1089 ;
-  always @(posedge clk)
-    count51 <= \$1090 ;
-  always @(posedge clk)
-    snap52 <= \$1091 ;
-  always @(posedge clk)
-    count52 <= \$1092 ;
-  always @(posedge clk)
-    snap53 <= \$1093 ;
-  always @(posedge clk)
-    count53 <= \$1094 ;
-  always @(posedge clk)
-    snap54 <= \$1095 ;
-  always @(posedge clk)
-    count54 <= \$1096 ;
-  always @(posedge clk)
-    snap55 <= \$1097 ;
-  always @(posedge clk)
-    count55 <= \$1098 ;
-  always @(posedge clk)
-    snap56 <= \$1099 ;
-  always @(posedge clk)
-    count56 <= \$1100 ;
-  always @(posedge clk)
-    snap57 <= \$1101 ;
-  always @(posedge clk)
-    count57 <= \$1102 ;
-  always @(posedge clk)
-    snap58 <= \$1103 ;
-  always @(posedge clk)
-    count58 <= \$1104 ;
-  always @(posedge clk)
-    snap59 <= \$1105 ;
-  always @(posedge clk)
-    count59 <= \$1106 ;
-  always @(posedge clk)
-    snap60 <= \$1107 ;
-  always @(posedge clk)
-    count60 <= \$1108 ;
-  always @(posedge clk)
-    snap61 <= \$1109 ;
-  always @(posedge clk)
-    count61 <= \$1110 ;
-  always @(posedge clk)
-    snap62 <= \$1111 ;
-  always @(posedge clk)
-    count62 <= \$1112 ;
-  always @(posedge clk)
-    snap63 <= \$1113 ;
-  always @(posedge clk)
-    count63 <= \$1114 ;
-  always @(posedge clk)
-    \$signal  <= \$1115 ;
-  always @(posedge clk)
-    \$signal$423  <= \$1116 ;
-  always @(posedge clk)
-    diff1 <= \$1117 ;
-  always @(posedge clk)
-    \$signal$287  <= \$1118 ;
-  always @(posedge clk)
-    \$signal$425  <= \$1119 ;
-  always @(posedge clk)
-    prod2 <= \$1120 ;
-  always @(posedge clk)
-    v3 <= \$1121 ;
-  always @(posedge clk)
-    lane3 <= \$1122 ;
-  always @(posedge clk)
-    delta3 <= \$1123 ;
-  always @(posedge clk)
-    theta0 <= \$1124 ;
-  always @(posedge clk)
-    theta1 <= \$1125 ;
-  always @(posedge clk)
-    theta2 <= \$1126 ;
-  always @(posedge clk)
-    theta3 <= \$1127 ;
-  always @(posedge clk)
-    theta4 <= \$1128 ;
-  always @(posedge clk)
-    theta5 <= \$1129 ;
-  always @(posedge clk)
-    theta6 <= \$1130 ;
-  always @(posedge clk)
-    theta7 <= \$1131 ;
-  always @(posedge clk)
-    theta8 <= \$1132 ;
-  always @(posedge clk)
-    theta9 <= \$1133 ;
-  always @(posedge clk)
-    theta10 <= \$1134 ;
-  always @(posedge clk)
-    theta11 <= \$1135 ;
-  always @(posedge clk)
-    theta12 <= \$1136 ;
-  always @(posedge clk)
-    theta13 <= \$1137 ;
-  always @(posedge clk)
-    theta14 <= \$1138 ;
-  always @(posedge clk)
-    theta15 <= \$1139 ;
-  always @(posedge clk)
-    theta16 <= \$1140 ;
-  always @(posedge clk)
-    theta17 <= \$1141 ;
-  always @(posedge clk)
-    theta18 <= \$1142 ;
-  always @(posedge clk)
-    theta19 <= \$1143 ;
-  always @(posedge clk)
-    theta20 <= \$1144 ;
-  always @(posedge clk)
-    theta21 <= \$1145 ;
-  always @(posedge clk)
-    theta22 <= \$1146 ;
-  always @(posedge clk)
-    theta23 <= \$1147 ;
-  always @(posedge clk)
-    theta24 <= \$1148 ;
-  always @(posedge clk)
-    theta25 <= \$1149 ;
-  always @(posedge clk)
-    theta26 <= \$1150 ;
-  always @(posedge clk)
-    theta27 <= \$1151 ;
-  always @(posedge clk)
-    theta28 <= \$1152 ;
-  always @(posedge clk)
-    theta29 <= \$1153 ;
-  always @(posedge clk)
-    theta30 <= \$1154 ;
-  always @(posedge clk)
-    theta31 <= \$1155 ;
-  always @(posedge clk)
-    theta32 <= \$1156 ;
-  always @(posedge clk)
-    theta33 <= \$1157 ;
-  always @(posedge clk)
-    theta34 <= \$1158 ;
-  always @(posedge clk)
-    theta35 <= \$1159 ;
-  always @(posedge clk)
-    theta36 <= \$1160 ;
-  always @(posedge clk)
-    theta37 <= \$1161 ;
-  always @(posedge clk)
-    theta38 <= \$1162 ;
-  always @(posedge clk)
-    theta39 <= \$1163 ;
-  always @(posedge clk)
-    theta40 <= \$1164 ;
-  always @(posedge clk)
-    theta41 <= \$1165 ;
-  always @(posedge clk)
-    theta42 <= \$1166 ;
-  always @(posedge clk)
-    theta43 <= \$1167 ;
-  always @(posedge clk)
-    theta44 <= \$1168 ;
-  always @(posedge clk)
-    theta45 <= \$1169 ;
-  always @(posedge clk)
-    theta46 <= \$1170 ;
-  always @(posedge clk)
-    theta47 <= \$1171 ;
-  always @(posedge clk)
-    theta48 <= \$1172 ;
-  always @(posedge clk)
-    theta49 <= \$1173 ;
-  always @(posedge clk)
-    theta50 <= \$1174 ;
-  always @(posedge clk)
-    theta51 <= \$1175 ;
-  always @(posedge clk)
-    theta52 <= \$1176 ;
-  always @(posedge clk)
-    theta53 <= \$1177 ;
-  always @(posedge clk)
-    theta54 <= \$1178 ;
-  always @(posedge clk)
-    theta55 <= \$1179 ;
-  always @(posedge clk)
-    theta56 <= \$1180 ;
-  always @(posedge clk)
-    theta57 <= \$1181 ;
-  always @(posedge clk)
-    theta58 <= \$1182 ;
-  always @(posedge clk)
-    theta59 <= \$1183 ;
-  always @(posedge clk)
-    theta60 <= \$1184 ;
-  always @(posedge clk)
-    theta61 <= \$1185 ;
-  always @(posedge clk)
-    theta62 <= \$1186 ;
-  always @(posedge clk)
-    theta63 <= \$1187 ;
+    theta12 <= \$414 ;
+  always @(posedge clk)
+    theta13 <= \$415 ;
+  always @(posedge clk)
+    theta14 <= \$416 ;
+  always @(posedge clk)
+    theta15 <= \$417 ;
+  always @(posedge clk)
+    theta16 <= \$418 ;
+  always @(posedge clk)
+    theta17 <= \$419 ;
+  always @(posedge clk)
+    theta18 <= \$420 ;
+  always @(posedge clk)
+    theta19 <= \$421 ;
+  always @(posedge clk)
+    theta20 <= \$422 ;
+  always @(posedge clk)
+    theta21 <= \$423 ;
+  always @(posedge clk)
+    theta22 <= \$424 ;
+  always @(posedge clk)
+    theta23 <= \$425 ;
+  always @(posedge clk)
+    theta24 <= \$426 ;
+  always @(posedge clk)
+    theta25 <= \$427 ;
+  always @(posedge clk)
+    theta26 <= \$428 ;
+  always @(posedge clk)
+    theta27 <= \$429 ;
+  always @(posedge clk)
+    theta28 <= \$430 ;
+  always @(posedge clk)
+    theta29 <= \$431 ;
+  always @(posedge clk)
+    theta30 <= \$432 ;
+  always @(posedge clk)
+    theta31 <= \$433 ;
+  always @(posedge clk)
+    theta32 <= \$434 ;
+  always @(posedge clk)
+    theta33 <= \$435 ;
+  always @(posedge clk)
+    theta34 <= \$436 ;
+  always @(posedge clk)
+    theta35 <= \$437 ;
+  always @(posedge clk)
+    theta36 <= \$438 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = theta38;
+    if (\$245 ) begin
+      \$440  = theta_wr__data;
+    end else if (\$248 ) begin
+      \$440  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$440  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = theta39;
+    if (\$250 ) begin
+      \$441  = theta_wr__data;
+    end else if (\$253 ) begin
+      \$441  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$441  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = theta40;
+    if (\$255 ) begin
+      \$442  = theta_wr__data;
+    end else if (\$258 ) begin
+      \$442  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$442  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = theta41;
+    if (\$260 ) begin
+      \$443  = theta_wr__data;
+    end else if (\$263 ) begin
+      \$443  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$443  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = theta42;
+    if (\$265 ) begin
+      \$444  = theta_wr__data;
+    end else if (\$268 ) begin
+      \$444  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$444  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = theta43;
+    if (\$270 ) begin
+      \$445  = theta_wr__data;
+    end else if (\$273 ) begin
+      \$445  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$445  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = theta44;
+    if (\$275 ) begin
+      \$446  = theta_wr__data;
+    end else if (\$278 ) begin
+      \$446  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$446  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = theta45;
+    if (\$280 ) begin
+      \$447  = theta_wr__data;
+    end else if (\$283 ) begin
+      \$447  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$447  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = theta46;
+    if (\$285 ) begin
+      \$448  = theta_wr__data;
+    end else if (\$288 ) begin
+      \$448  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$448  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = theta47;
+    if (\$290 ) begin
+      \$449  = theta_wr__data;
+    end else if (\$293 ) begin
+      \$449  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$449  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = theta48;
+    if (\$295 ) begin
+      \$450  = theta_wr__data;
+    end else if (\$298 ) begin
+      \$450  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$450  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = theta49;
+    if (\$300 ) begin
+      \$451  = theta_wr__data;
+    end else if (\$303 ) begin
+      \$451  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$451  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = theta50;
+    if (\$305 ) begin
+      \$452  = theta_wr__data;
+    end else if (\$308 ) begin
+      \$452  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$452  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = theta51;
+    if (\$310 ) begin
+      \$453  = theta_wr__data;
+    end else if (\$313 ) begin
+      \$453  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$453  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = theta52;
+    if (\$315 ) begin
+      \$454  = theta_wr__data;
+    end else if (\$318 ) begin
+      \$454  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$454  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = theta53;
+    if (\$320 ) begin
+      \$455  = theta_wr__data;
+    end else if (\$323 ) begin
+      \$455  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$455  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = theta54;
+    if (\$325 ) begin
+      \$456  = theta_wr__data;
+    end else if (\$328 ) begin
+      \$456  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$456  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = theta55;
+    if (\$330 ) begin
+      \$457  = theta_wr__data;
+    end else if (\$333 ) begin
+      \$457  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$457  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = theta56;
+    if (\$335 ) begin
+      \$458  = theta_wr__data;
+    end else if (\$338 ) begin
+      \$458  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$458  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = theta57;
+    if (\$340 ) begin
+      \$459  = theta_wr__data;
+    end else if (\$343 ) begin
+      \$459  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$459  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = theta58;
+    if (\$345 ) begin
+      \$460  = theta_wr__data;
+    end else if (\$348 ) begin
+      \$460  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$460  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = theta59;
+    if (\$350 ) begin
+      \$461  = theta_wr__data;
+    end else if (\$353 ) begin
+      \$461  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$461  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = theta60;
+    if (\$355 ) begin
+      \$462  = theta_wr__data;
+    end else if (\$358 ) begin
+      \$462  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$462  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = theta61;
+    if (\$360 ) begin
+      \$463  = theta_wr__data;
+    end else if (\$363 ) begin
+      \$463  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$463  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = theta62;
+    if (\$365 ) begin
+      \$464  = theta_wr__data;
+    end else if (\$368 ) begin
+      \$464  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$464  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = theta63;
+    if (\$370 ) begin
+      \$465  = theta_wr__data;
+    end else if (\$373 ) begin
+      \$465  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$465  = 16'h0100;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (lane3)
       6'h00:
-          \$390  = theta0;
+          \$30  = theta0;
       6'h01:
-          \$390  = theta1;
+          \$30  = theta1;
       6'h02:
-          \$390  = theta2;
+          \$30  = theta2;
       6'h03:
-          \$390  = theta3;
+          \$30  = theta3;
       6'h04:
-          \$390  = theta4;
+          \$30  = theta4;
       6'h05:
-          \$390  = theta5;
+          \$30  = theta5;
       6'h06:
-          \$390  = theta6;
+          \$30  = theta6;
       6'h07:
-          \$390  = theta7;
+          \$30  = theta7;
       6'h08:
-          \$390  = theta8;
+          \$30  = theta8;
       6'h09:
-          \$390  = theta9;
+          \$30  = theta9;
       6'h0a:
-          \$390  = theta10;
+          \$30  = theta10;
       6'h0b:
-          \$390  = theta11;
+          \$30  = theta11;
       6'h0c:
-          \$390  = theta12;
+          \$30  = theta12;
       6'h0d:
-          \$390  = theta13;
+          \$30  = theta13;
       6'h0e:
-          \$390  = theta14;
+          \$30  = theta14;
       6'h0f:
-          \$390  = theta15;
+          \$30  = theta15;
       6'h10:
-          \$390  = theta16;
+          \$30  = theta16;
       6'h11:
-          \$390  = theta17;
+          \$30  = theta17;
       6'h12:
-          \$390  = theta18;
+          \$30  = theta18;
       6'h13:
-          \$390  = theta19;
+          \$30  = theta19;
       6'h14:
-          \$390  = theta20;
+          \$30  = theta20;
       6'h15:
-          \$390  = theta21;
+          \$30  = theta21;
       6'h16:
-          \$390  = theta22;
+          \$30  = theta22;
       6'h17:
-          \$390  = theta23;
+          \$30  = theta23;
       6'h18:
-          \$390  = theta24;
+          \$30  = theta24;
       6'h19:
-          \$390  = theta25;
+          \$30  = theta25;
       6'h1a:
-          \$390  = theta26;
+          \$30  = theta26;
       6'h1b:
-          \$390  = theta27;
+          \$30  = theta27;
       6'h1c:
-          \$390  = theta28;
+          \$30  = theta28;
       6'h1d:
-          \$390  = theta29;
+          \$30  = theta29;
       6'h1e:
-          \$390  = theta30;
+          \$30  = theta30;
       6'h1f:
-          \$390  = theta31;
+          \$30  = theta31;
       6'h20:
-          \$390  = theta32;
+          \$30  = theta32;
       6'h21:
-          \$390  = theta33;
+          \$30  = theta33;
       6'h22:
-          \$390  = theta34;
+          \$30  = theta34;
       6'h23:
-          \$390  = theta35;
+          \$30  = theta35;
       6'h24:
-          \$390  = theta36;
+          \$30  = theta36;
       6'h25:
-          \$390  = theta37;
+          \$30  = theta37;
       6'h26:
-          \$390  = theta38;
+          \$30  = theta38;
       6'h27:
-          \$390  = theta39;
+          \$30  = theta39;
       6'h28:
-          \$390  = theta40;
+          \$30  = theta40;
       6'h29:
-          \$390  = theta41;
+          \$30  = theta41;
       6'h2a:
-          \$390  = theta42;
+          \$30  = theta42;
       6'h2b:
-          \$390  = theta43;
+          \$30  = theta43;
       6'h2c:
-          \$390  = theta44;
+          \$30  = theta44;
       6'h2d:
-          \$390  = theta45;
+          \$30  = theta45;
       6'h2e:
-          \$390  = theta46;
+          \$30  = theta46;
       6'h2f:
-          \$390  = theta47;
+          \$30  = theta47;
       6'h30:
-          \$390  = theta48;
+          \$30  = theta48;
       6'h31:
-          \$390  = theta49;
+          \$30  = theta49;
       6'h32:
-          \$390  = theta50;
+          \$30  = theta50;
       6'h33:
-          \$390  = theta51;
+          \$30  = theta51;
       6'h34:
-          \$390  = theta52;
+          \$30  = theta52;
       6'h35:
-          \$390  = theta53;
+          \$30  = theta53;
       6'h36:
-          \$390  = theta54;
+          \$30  = theta54;
       6'h37:
-          \$390  = theta55;
+          \$30  = theta55;
       6'h38:
-          \$390  = theta56;
+          \$30  = theta56;
       6'h39:
-          \$390  = theta57;
+          \$30  = theta57;
       6'h3a:
-          \$390  = theta58;
+          \$30  = theta58;
       6'h3b:
-          \$390  = theta59;
+          \$30  = theta59;
       6'h3c:
-          \$390  = theta60;
+          \$30  = theta60;
       6'h3d:
-          \$390  = theta61;
+          \$30  = theta61;
       6'h3e:
-          \$390  = theta62;
+          \$30  = theta62;
       6'h3f:
-          \$390  = theta63;
+          \$30  = theta63;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (index)
-      6'h00:
-          \$528  = snap0;
-      6'h01:
-          \$528  = snap1;
-      6'h02:
-          \$528  = snap2;
-      6'h03:
-          \$528  = snap3;
-      6'h04:
-          \$528  = snap4;
-      6'h05:
-          \$528  = snap5;
-      6'h06:
-          \$528  = snap6;
-      6'h07:
-          \$528  = snap7;
-      6'h08:
-          \$528  = snap8;
-      6'h09:
-          \$528  = snap9;
-      6'h0a:
-          \$528  = snap10;
-      6'h0b:
-          \$528  = snap11;
-      6'h0c:
-          \$528  = snap12;
-      6'h0d:
-          \$528  = snap13;
-      6'h0e:
-          \$528  = snap14;
-      6'h0f:
-          \$528  = snap15;
-      6'h10:
-          \$528  = snap16;
-      6'h11:
-          \$528  = snap17;
-      6'h12:
-          \$528  = snap18;
-      6'h13:
-          \$528  = snap19;
-      6'h14:
-          \$528  = snap20;
-      6'h15:
-          \$528  = snap21;
-      6'h16:
-          \$528  = snap22;
-      6'h17:
-          \$528  = snap23;
-      6'h18:
-          \$528  = snap24;
-      6'h19:
-          \$528  = snap25;
-      6'h1a:
-          \$528  = snap26;
-      6'h1b:
-          \$528  = snap27;
-      6'h1c:
-          \$528  = snap28;
-      6'h1d:
-          \$528  = snap29;
-      6'h1e:
-          \$528  = snap30;
-      6'h1f:
-          \$528  = snap31;
-      6'h20:
-          \$528  = snap32;
-      6'h21:
-          \$528  = snap33;
-      6'h22:
-          \$528  = snap34;
-      6'h23:
-          \$528  = snap35;
-      6'h24:
-          \$528  = snap36;
-      6'h25:
-          \$528  = snap37;
-      6'h26:
-          \$528  = snap38;
-      6'h27:
-          \$528  = snap39;
-      6'h28:
-          \$528  = snap40;
-      6'h29:
-          \$528  = snap41;
-      6'h2a:
-          \$528  = snap42;
-      6'h2b:
-          \$528  = snap43;
-      6'h2c:
-          \$528  = snap44;
-      6'h2d:
-          \$528  = snap45;
-      6'h2e:
-          \$528  = snap46;
-      6'h2f:
-          \$528  = snap47;
-      6'h30:
-          \$528  = snap48;
-      6'h31:
-          \$528  = snap49;
-      6'h32:
-          \$528  = snap50;
-      6'h33:
-          \$528  = snap51;
-      6'h34:
-          \$528  = snap52;
-      6'h35:
-          \$528  = snap53;
-      6'h36:
-          \$528  = snap54;
-      6'h37:
-          \$528  = snap55;
-      6'h38:
-          \$528  = snap56;
-      6'h39:
-          \$528  = snap57;
-      6'h3a:
-          \$528  = snap58;
-      6'h3b:
-          \$528  = snap59;
-      6'h3c:
-          \$528  = snap60;
-      6'h3d:
-          \$528  = snap61;
-      6'h3e:
-          \$528  = snap62;
-      6'h3f:
-          \$528  = snap63;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (index)
-      6'h00:
-          \$530  = target0;
-      6'h01:
-          \$530  = target1;
-      6'h02:
-          \$530  = target2;
-      6'h03:
-          \$530  = target3;
-      6'h04:
-          \$530  = target4;
-      6'h05:
-          \$530  = target5;
-      6'h06:
-          \$530  = target6;
-      6'h07:
-          \$530  = target7;
-      6'h08:
-          \$530  = target8;
-      6'h09:
-          \$530  = target9;
-      6'h0a:
-          \$530  = target10;
-      6'h0b:
-          \$530  = target11;
-      6'h0c:
-          \$530  = target12;
-      6'h0d:
-          \$530  = target13;
-      6'h0e:
-          \$530  = target14;
-      6'h0f:
-          \$530  = target15;
-      6'h10:
-          \$530  = target16;
-      6'h11:
-          \$530  = target17;
-      6'h12:
-          \$530  = target18;
-      6'h13:
-          \$530  = target19;
-      6'h14:
-          \$530  = target20;
-      6'h15:
-          \$530  = target21;
-      6'h16:
-          \$530  = target22;
-      6'h17:
-          \$530  = target23;
-      6'h18:
-          \$530  = target24;
-      6'h19:
-          \$530  = target25;
-      6'h1a:
-          \$530  = target26;
-      6'h1b:
-          \$530  = target27;
-      6'h1c:
-          \$530  = target28;
-      6'h1d:
-          \$530  = target29;
-      6'h1e:
-          \$530  = target30;
-      6'h1f:
-          \$530  = target31;
-      6'h20:
-          \$530  = target32;
-      6'h21:
-          \$530  = target33;
-      6'h22:
-          \$530  = target34;
-      6'h23:
-          \$530  = target35;
-      6'h24:
-          \$530  = target36;
-      6'h25:
-          \$530  = target37;
-      6'h26:
-          \$530  = target38;
-      6'h27:
-          \$530  = target39;
-      6'h28:
-          \$530  = target40;
-      6'h29:
-          \$530  = target41;
-      6'h2a:
-          \$530  = target42;
-      6'h2b:
-          \$530  = target43;
-      6'h2c:
-          \$530  = target44;
-      6'h2d:
-          \$530  = target45;
-      6'h2e:
-          \$530  = target46;
-      6'h2f:
-          \$530  = target47;
-      6'h30:
-          \$530  = target48;
-      6'h31:
-          \$530  = target49;
-      6'h32:
-          \$530  = target50;
-      6'h33:
-          \$530  = target51;
-      6'h34:
-          \$530  = target52;
-      6'h35:
-          \$530  = target53;
-      6'h36:
-          \$530  = target54;
-      6'h37:
-          \$530  = target55;
-      6'h38:
-          \$530  = target56;
-      6'h39:
-          \$530  = target57;
-      6'h3a:
-          \$530  = target58;
-      6'h3b:
-          \$530  = target59;
-      6'h3c:
-          \$530  = target60;
-      6'h3d:
-          \$530  = target61;
-      6'h3e:
-          \$530  = target62;
-      6'h3f:
-          \$530  = target63;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = src0;
-    if (src_wr__en) begin
-      if (\$394 ) begin
-        \$854  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$854  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = src1;
-    if (src_wr__en) begin
-      if (\$395 ) begin
-        \$855  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$855  = 20'h00001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = src2;
-    if (src_wr__en) begin
-      if (\$396 ) begin
-        \$856  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$856  = 20'h00002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = src3;
-    if (src_wr__en) begin
-      if (\$397 ) begin
-        \$857  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$857  = 20'h00003;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = src4;
-    if (src_wr__en) begin
-      if (\$398 ) begin
-        \$858  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$858  = 20'h00004;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = src5;
-    if (src_wr__en) begin
-      if (\$399 ) begin
-        \$859  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$859  = 20'h00005;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = src6;
-    if (src_wr__en) begin
-      if (\$400 ) begin
-        \$860  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$860  = 20'h00006;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = src7;
-    if (src_wr__en) begin
-      if (\$401 ) begin
-        \$861  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$861  = 20'h00007;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = src8;
-    if (src_wr__en) begin
-      if (\$402 ) begin
-        \$862  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$862  = 20'h00008;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = src9;
-    if (src_wr__en) begin
-      if (\$403 ) begin
-        \$863  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$863  = 20'h00009;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = src10;
-    if (src_wr__en) begin
-      if (\$404 ) begin
-        \$864  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$864  = 20'h0000a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = src11;
-    if (src_wr__en) begin
-      if (\$405 ) begin
-        \$865  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$865  = 20'h0000b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = src12;
-    if (src_wr__en) begin
-      if (\$406 ) begin
-        \$866  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$866  = 20'h0000c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = src13;
-    if (src_wr__en) begin
-      if (\$407 ) begin
-        \$867  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$867  = 20'h0000d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = src14;
-    if (src_wr__en) begin
-      if (\$408 ) begin
-        \$868  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$868  = 20'h0000e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = src15;
-    if (src_wr__en) begin
-      if (\$409 ) begin
-        \$869  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$869  = 20'h0000f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = src16;
-    if (src_wr__en) begin
-      if (\$410 ) begin
-        \$870  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$870  = 20'h00010;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = src17;
-    if (src_wr__en) begin
-      if (\$411 ) begin
-        \$871  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$871  = 20'h00011;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = src18;
-    if (src_wr__en) begin
-      if (\$412 ) begin
-        \$872  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$872  = 20'h00012;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = src19;
-    if (src_wr__en) begin
-      if (\$413 ) begin
-        \$873  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$873  = 20'h00013;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = src20;
-    if (src_wr__en) begin
-      if (\$414 ) begin
-        \$874  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$874  = 20'h00014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = src21;
-    if (src_wr__en) begin
-      if (\$415 ) begin
-        \$875  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$875  = 20'h00015;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = src22;
-    if (src_wr__en) begin
-      if (\$416 ) begin
-        \$876  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$876  = 20'h00016;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = src23;
-    if (src_wr__en) begin
-      if (\$417 ) begin
-        \$877  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$877  = 20'h00017;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = src24;
-    if (src_wr__en) begin
-      if (\$418 ) begin
-        \$878  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$878  = 20'h00018;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = src25;
-    if (src_wr__en) begin
-      if (\$419 ) begin
-        \$879  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$879  = 20'h00019;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = src26;
-    if (src_wr__en) begin
-      if (\$420 ) begin
-        \$880  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$880  = 20'h0001a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = src27;
-    if (src_wr__en) begin
-      if (\$421 ) begin
-        \$881  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$881  = 20'h0001b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = src28;
-    if (src_wr__en) begin
-      if (\$422 ) begin
-        \$882  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$882  = 20'h0001c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = src29;
-    if (src_wr__en) begin
-      if (\$423 ) begin
-        \$883  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$883  = 20'h0001d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = src30;
-    if (src_wr__en) begin
-      if (\$424 ) begin
-        \$884  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$884  = 20'h0001e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = src31;
-    if (src_wr__en) begin
-      if (\$425 ) begin
-        \$885  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$885  = 20'h0001f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = src32;
-    if (src_wr__en) begin
-      if (\$426 ) begin
-        \$886  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$886  = 20'h00020;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = src33;
-    if (src_wr__en) begin
-      if (\$427 ) begin
-        \$887  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$887  = 20'h00021;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = src34;
-    if (src_wr__en) begin
-      if (\$428 ) begin
-        \$888  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$888  = 20'h00022;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = src35;
-    if (src_wr__en) begin
-      if (\$429 ) begin
-        \$889  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$889  = 20'h00023;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = src36;
-    if (src_wr__en) begin
-      if (\$430 ) begin
-        \$890  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$890  = 20'h00024;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = src37;
-    if (src_wr__en) begin
-      if (\$431 ) begin
-        \$891  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$891  = 20'h00025;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = src38;
-    if (src_wr__en) begin
-      if (\$432 ) begin
-        \$892  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$892  = 20'h00026;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = src39;
-    if (src_wr__en) begin
-      if (\$433 ) begin
-        \$893  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$893  = 20'h00027;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = src40;
-    if (src_wr__en) begin
-      if (\$434 ) begin
-        \$894  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$894  = 20'h00028;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = src41;
-    if (src_wr__en) begin
-      if (\$435 ) begin
-        \$895  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$895  = 20'h00029;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = src42;
-    if (src_wr__en) begin
-      if (\$436 ) begin
-        \$896  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$896  = 20'h0002a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = src43;
-    if (src_wr__en) begin
-      if (\$437 ) begin
-        \$897  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$897  = 20'h0002b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = src44;
-    if (src_wr__en) begin
-      if (\$438 ) begin
-        \$898  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$898  = 20'h0002c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = src45;
-    if (src_wr__en) begin
-      if (\$439 ) begin
-        \$899  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$899  = 20'h0002d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = src46;
-    if (src_wr__en) begin
-      if (\$440 ) begin
-        \$900  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$900  = 20'h0002e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = src47;
-    if (src_wr__en) begin
-      if (\$441 ) begin
-        \$901  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$901  = 20'h0002f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = src48;
-    if (src_wr__en) begin
-      if (\$442 ) begin
-        \$902  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$902  = 20'h00030;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = src49;
-    if (src_wr__en) begin
-      if (\$443 ) begin
-        \$903  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$903  = 20'h00031;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = src50;
-    if (src_wr__en) begin
-      if (\$444 ) begin
-        \$904  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$904  = 20'h00032;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = src51;
-    if (src_wr__en) begin
-      if (\$445 ) begin
-        \$905  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$905  = 20'h00033;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = src52;
-    if (src_wr__en) begin
-      if (\$446 ) begin
-        \$906  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$906  = 20'h00034;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = src53;
-    if (src_wr__en) begin
-      if (\$447 ) begin
-        \$907  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$907  = 20'h00035;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = src54;
-    if (src_wr__en) begin
-      if (\$448 ) begin
-        \$908  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$908  = 20'h00036;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = src55;
-    if (src_wr__en) begin
-      if (\$449 ) begin
-        \$909  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$909  = 20'h00037;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = src56;
-    if (src_wr__en) begin
-      if (\$450 ) begin
-        \$910  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$910  = 20'h00038;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = src57;
-    if (src_wr__en) begin
-      if (\$451 ) begin
-        \$911  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$911  = 20'h00039;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = src58;
-    if (src_wr__en) begin
-      if (\$452 ) begin
-        \$912  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$912  = 20'h0003a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = src59;
-    if (src_wr__en) begin
-      if (\$453 ) begin
-        \$913  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$913  = 20'h0003b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = src60;
-    if (src_wr__en) begin
-      if (\$454 ) begin
-        \$914  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$914  = 20'h0003c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = src61;
-    if (src_wr__en) begin
-      if (\$455 ) begin
-        \$915  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$915  = 20'h0003d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = src62;
-    if (src_wr__en) begin
-      if (\$456 ) begin
-        \$916  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$916  = 20'h0003e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = src63;
-    if (src_wr__en) begin
-      if (\$457 ) begin
-        \$917  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$917  = 20'h0003f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = target0;
-    if (target_wr__en) begin
-      if (\$458 ) begin
-        \$918  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$918  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = target1;
-    if (target_wr__en) begin
-      if (\$459 ) begin
-        \$919  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$919  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = target2;
-    if (target_wr__en) begin
-      if (\$460 ) begin
-        \$920  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$920  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = target3;
-    if (target_wr__en) begin
-      if (\$461 ) begin
-        \$921  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$921  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = target4;
-    if (target_wr__en) begin
-      if (\$462 ) begin
-        \$922  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$922  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = target5;
-    if (target_wr__en) begin
-      if (\$463 ) begin
-        \$923  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$923  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = target6;
-    if (target_wr__en) begin
-      if (\$464 ) begin
-        \$924  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$924  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = target7;
-    if (target_wr__en) begin
-      if (\$465 ) begin
-        \$925  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$925  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = target8;
-    if (target_wr__en) begin
-      if (\$466 ) begin
-        \$926  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$926  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = target9;
-    if (target_wr__en) begin
-      if (\$467 ) begin
-        \$927  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$927  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = target10;
-    if (target_wr__en) begin
-      if (\$468 ) begin
-        \$928  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$928  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = target11;
-    if (target_wr__en) begin
-      if (\$469 ) begin
-        \$929  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$929  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = target12;
-    if (target_wr__en) begin
-      if (\$470 ) begin
-        \$930  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$930  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = target13;
-    if (target_wr__en) begin
-      if (\$471 ) begin
-        \$931  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$931  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = target14;
-    if (target_wr__en) begin
-      if (\$472 ) begin
-        \$932  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$932  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = target15;
-    if (target_wr__en) begin
-      if (\$473 ) begin
-        \$933  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$933  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = target16;
-    if (target_wr__en) begin
-      if (\$474 ) begin
-        \$934  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$934  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = target17;
-    if (target_wr__en) begin
-      if (\$475 ) begin
-        \$935  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$935  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = target18;
-    if (target_wr__en) begin
-      if (\$476 ) begin
-        \$936  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$936  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = target19;
-    if (target_wr__en) begin
-      if (\$477 ) begin
-        \$937  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$937  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = target20;
-    if (target_wr__en) begin
-      if (\$478 ) begin
-        \$938  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$938  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = target21;
-    if (target_wr__en) begin
-      if (\$479 ) begin
-        \$939  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$939  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = target22;
-    if (target_wr__en) begin
-      if (\$480 ) begin
-        \$940  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$940  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = target23;
-    if (target_wr__en) begin
-      if (\$481 ) begin
-        \$941  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$941  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = target24;
-    if (target_wr__en) begin
-      if (\$482 ) begin
-        \$942  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$942  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = target25;
-    if (target_wr__en) begin
-      if (\$483 ) begin
-        \$943  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$943  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = target26;
-    if (target_wr__en) begin
-      if (\$484 ) begin
-        \$944  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$944  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = target27;
-    if (target_wr__en) begin
-      if (\$485 ) begin
-        \$945  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$945  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = target28;
-    if (target_wr__en) begin
-      if (\$486 ) begin
-        \$946  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$946  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = target29;
-    if (target_wr__en) begin
-      if (\$487 ) begin
-        \$947  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$947  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = target30;
-    if (target_wr__en) begin
-      if (\$488 ) begin
-        \$948  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$948  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = target31;
-    if (target_wr__en) begin
-      if (\$489 ) begin
-        \$949  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$949  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = target32;
-    if (target_wr__en) begin
-      if (\$490 ) begin
-        \$950  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$950  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = target33;
-    if (target_wr__en) begin
-      if (\$491 ) begin
-        \$951  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$951  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = target34;
-    if (target_wr__en) begin
-      if (\$492 ) begin
-        \$952  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$952  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = target35;
-    if (target_wr__en) begin
-      if (\$493 ) begin
-        \$953  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$953  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = target36;
-    if (target_wr__en) begin
-      if (\$494 ) begin
-        \$954  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$954  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = target37;
-    if (target_wr__en) begin
-      if (\$495 ) begin
-        \$955  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$955  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = target38;
-    if (target_wr__en) begin
-      if (\$496 ) begin
-        \$956  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$956  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = target39;
-    if (target_wr__en) begin
-      if (\$497 ) begin
-        \$957  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$957  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = target40;
-    if (target_wr__en) begin
-      if (\$498 ) begin
-        \$958  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$958  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = target41;
-    if (target_wr__en) begin
-      if (\$499 ) begin
-        \$959  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$959  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = target42;
-    if (target_wr__en) begin
-      if (\$500 ) begin
-        \$960  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$960  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = target43;
-    if (target_wr__en) begin
-      if (\$501 ) begin
-        \$961  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$961  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = target44;
-    if (target_wr__en) begin
-      if (\$502 ) begin
-        \$962  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$962  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = target45;
-    if (target_wr__en) begin
-      if (\$503 ) begin
-        \$963  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$963  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = target46;
-    if (target_wr__en) begin
-      if (\$504 ) begin
-        \$964  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$964  = 24'h000000;
+    \wp__addr$116  = 6'h00;
+    if (\$9 ) begin
+      \wp__addr$116  = c_addr;
+    end else if (\$12 ) begin
+      \wp__addr$116  = clr;
+    end else if (rclear) begin
+      \wp__addr$116  = rclr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = target47;
-    if (target_wr__en) begin
-      if (\$505 ) begin
-        \$965  = target_wr__data;
-      end
+    \wp__en$118  = 1'h0;
+    if (\$9 ) begin
+      \wp__en$118  = 1'h1;
+    end else if (\$12 ) begin
+      \wp__en$118  = 1'h1;
+    end else if (rclear) begin
+      \wp__en$118  = 1'h1;
     end
-    if (rst) begin
-      \$965  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = target48;
-    if (target_wr__en) begin
-      if (\$506 ) begin
-        \$966  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$966  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = target49;
-    if (target_wr__en) begin
-      if (\$507 ) begin
-        \$967  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$967  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = target50;
-    if (target_wr__en) begin
-      if (\$508 ) begin
-        \$968  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$968  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = target51;
-    if (target_wr__en) begin
-      if (\$509 ) begin
-        \$969  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$969  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = target52;
-    if (target_wr__en) begin
-      if (\$510 ) begin
-        \$970  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$970  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = target53;
-    if (target_wr__en) begin
-      if (\$511 ) begin
-        \$971  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$971  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = target54;
-    if (target_wr__en) begin
-      if (\$512 ) begin
-        \$972  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$972  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = target55;
-    if (target_wr__en) begin
-      if (\$513 ) begin
-        \$973  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$973  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = target56;
-    if (target_wr__en) begin
-      if (\$514 ) begin
-        \$974  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$974  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = target57;
-    if (target_wr__en) begin
-      if (\$515 ) begin
-        \$975  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$975  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = target58;
-    if (target_wr__en) begin
-      if (\$516 ) begin
-        \$976  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$976  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = target59;
-    if (target_wr__en) begin
-      if (\$517 ) begin
-        \$977  = target_wr__data;
-      end
+    \wp__data$119  = 16'h0000;
+    if (\$9 ) begin
+      \wp__data$119  = \$15 [15:0];
+    end else if (\$12 ) begin
+      \wp__data$119  = 16'h0000;
+    end else if (rclear) begin
+      \wp__data$119  = 16'h0000;
     end
-    if (rst) begin
-      \$977  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = target60;
-    if (target_wr__en) begin
-      if (\$518 ) begin
-        \$978  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$978  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = target61;
-    if (target_wr__en) begin
-      if (\$519 ) begin
-        \$979  = target_wr__data;
-      end
+    \wp__addr$124  = 6'h00;
+    if (\$17 ) begin
+      \wp__addr$124  = c_addr;
+    end else if (\$20 ) begin
+      \wp__addr$124  = clr;
+    end else if (rclear) begin
+      \wp__addr$124  = rclr;
     end
-    if (rst) begin
-      \$979  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = target62;
-    if (target_wr__en) begin
-      if (\$520 ) begin
-        \$980  = target_wr__data;
-      end
+    \wp__en$125  = 1'h0;
+    if (\$17 ) begin
+      \wp__en$125  = 1'h1;
+    end else if (\$20 ) begin
+      \wp__en$125  = 1'h1;
+    end else if (rclear) begin
+      \wp__en$125  = 1'h1;
     end
-    if (rst) begin
-      \$980  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = target63;
-    if (target_wr__en) begin
-      if (\$521 ) begin
-        \$981  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$981  = 24'h000000;
+    \wp__data$126  = 16'h0000;
+    if (\$17 ) begin
+      \wp__data$126  = \$23 [15:0];
+    end else if (\$20 ) begin
+      \wp__data$126  = 16'h0000;
+    end else if (rclear) begin
+      \wp__data$126  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = frames;
+    \$374  = frames;
     if (frame_tick) begin
-      \$982  = \$523 [23:0];
+      \$374  = \$35 [23:0];
     end
     if (rst) begin
-      \$982  = 24'h000000;
+      \$374  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = 1'h0;
-    if (\$525 ) begin
-      \$983  = 1'h1;
+    \$375  = rclr;
+    if (rclear) begin
+      \$375  = \$36 [5:0];
     end
     if (rst) begin
-      \$983  = 1'h0;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-    end else begin
-      \$984  = close;
-    end
-    if (rst) begin
-      \$984  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = running;
-    if (\$525 ) begin
-      \$985  = 1'h1;
-    end
-    if (running) begin
-      if (\$527 ) begin
-        \$985  = 1'h0;
+    \$376  = rclear;
+    if (rclear) begin
+      if (\$37 ) begin
+        \$376  = 1'h0;
       end
     end
     if (rst) begin
-      \$985  = 1'h0;
+      \$376  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = index;
-    if (\$525 ) begin
-      \$986  = 6'h00;
+    \$377  = \$41 ;
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = bank;
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = spikes__payload[5:0];
+    if (rst) begin
+      \$379  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = running;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = src_rd__addr;
+    if (rst) begin
+      \$381  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = \$signal$129 ;
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = \$signal$139 ;
+    if (rst) begin
+      \$383  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = tgt_rd__data;
+    if (rst) begin
+      \$384  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = \$42 ;
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = v2;
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = lane2;
+    if (rst) begin
+      \$387  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = \$44 [24:0];
+    if (rst) begin
+      \$388  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = v3s;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = lane3s;
+    if (rst) begin
+      \$390  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = { \$45 [41], \$45  };
+    if (rst) begin
+      \$391  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = \$signal$132 ;
+    if (rst) begin
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = \$signal$145 ;
+    if (rst) begin
+      \$393  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = \$46 ;
+    if (rst) begin
+      \$394  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = 1'h0;
+    if (\$48 ) begin
+      \$395  = 1'h1;
+    end
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$48 ) begin
+    end else begin
+      \$396  = close;
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = running;
+    if (\$48 ) begin
+      \$397  = 1'h1;
     end
     if (running) begin
-      \$986  = \$526 [5:0];
+      if (\$51 ) begin
+        \$397  = 1'h0;
+      end
     end
     if (rst) begin
-      \$986  = 6'h00;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = snap0;
-    if (\$525 ) begin
-      \$987  = \$7 [15:0];
+    \$398  = src_rd__addr;
+    if (\$48 ) begin
+      \$398  = 6'h00;
     end
-    if (rst) begin
-      \$987  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$988  = 16'h0000;
-    end else begin
-      \$988  = \$7 [15:0];
-    end
-    if (rst) begin
-      \$988  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = snap1;
-    if (\$525 ) begin
-      \$989  = \$13 [15:0];
-    end
-    if (rst) begin
-      \$989  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$990  = 16'h0000;
-    end else begin
-      \$990  = \$13 [15:0];
-    end
-    if (rst) begin
-      \$990  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = snap2;
-    if (\$525 ) begin
-      \$991  = \$19 [15:0];
-    end
-    if (rst) begin
-      \$991  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$992  = 16'h0000;
-    end else begin
-      \$992  = \$19 [15:0];
-    end
-    if (rst) begin
-      \$992  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = snap3;
-    if (\$525 ) begin
-      \$993  = \$25 [15:0];
-    end
-    if (rst) begin
-      \$993  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$994  = 16'h0000;
-    end else begin
-      \$994  = \$25 [15:0];
-    end
-    if (rst) begin
-      \$994  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = snap4;
-    if (\$525 ) begin
-      \$995  = \$31 [15:0];
-    end
-    if (rst) begin
-      \$995  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$996  = 16'h0000;
-    end else begin
-      \$996  = \$31 [15:0];
-    end
-    if (rst) begin
-      \$996  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = snap5;
-    if (\$525 ) begin
-      \$997  = \$37 [15:0];
-    end
-    if (rst) begin
-      \$997  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$998  = 16'h0000;
-    end else begin
-      \$998  = \$37 [15:0];
-    end
-    if (rst) begin
-      \$998  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = snap6;
-    if (\$525 ) begin
-      \$999  = \$43 [15:0];
-    end
-    if (rst) begin
-      \$999  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1000  = 16'h0000;
-    end else begin
-      \$1000  = \$43 [15:0];
-    end
-    if (rst) begin
-      \$1000  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = snap7;
-    if (\$525 ) begin
-      \$1001  = \$49 [15:0];
-    end
-    if (rst) begin
-      \$1001  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1002  = 16'h0000;
-    end else begin
-      \$1002  = \$49 [15:0];
-    end
-    if (rst) begin
-      \$1002  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = snap8;
-    if (\$525 ) begin
-      \$1003  = \$55 [15:0];
-    end
-    if (rst) begin
-      \$1003  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1004  = 16'h0000;
-    end else begin
-      \$1004  = \$55 [15:0];
-    end
-    if (rst) begin
-      \$1004  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = snap9;
-    if (\$525 ) begin
-      \$1005  = \$61 [15:0];
-    end
-    if (rst) begin
-      \$1005  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1006  = 16'h0000;
-    end else begin
-      \$1006  = \$61 [15:0];
-    end
-    if (rst) begin
-      \$1006  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = snap10;
-    if (\$525 ) begin
-      \$1007  = \$67 [15:0];
-    end
-    if (rst) begin
-      \$1007  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1008  = 16'h0000;
-    end else begin
-      \$1008  = \$67 [15:0];
-    end
-    if (rst) begin
-      \$1008  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = snap11;
-    if (\$525 ) begin
-      \$1009  = \$73 [15:0];
-    end
-    if (rst) begin
-      \$1009  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1010  = 16'h0000;
-    end else begin
-      \$1010  = \$73 [15:0];
-    end
-    if (rst) begin
-      \$1010  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = snap12;
-    if (\$525 ) begin
-      \$1011  = \$79 [15:0];
-    end
-    if (rst) begin
-      \$1011  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1012  = 16'h0000;
-    end else begin
-      \$1012  = \$79 [15:0];
-    end
-    if (rst) begin
-      \$1012  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = snap13;
-    if (\$525 ) begin
-      \$1013  = \$85 [15:0];
-    end
-    if (rst) begin
-      \$1013  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1014  = 16'h0000;
-    end else begin
-      \$1014  = \$85 [15:0];
-    end
-    if (rst) begin
-      \$1014  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = snap14;
-    if (\$525 ) begin
-      \$1015  = \$91 [15:0];
-    end
-    if (rst) begin
-      \$1015  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1016  = 16'h0000;
-    end else begin
-      \$1016  = \$91 [15:0];
-    end
-    if (rst) begin
-      \$1016  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = snap15;
-    if (\$525 ) begin
-      \$1017  = \$97 [15:0];
-    end
-    if (rst) begin
-      \$1017  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1018  = 16'h0000;
-    end else begin
-      \$1018  = \$97 [15:0];
-    end
-    if (rst) begin
-      \$1018  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = snap16;
-    if (\$525 ) begin
-      \$1019  = \$103 [15:0];
-    end
-    if (rst) begin
-      \$1019  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1020  = 16'h0000;
-    end else begin
-      \$1020  = \$103 [15:0];
-    end
-    if (rst) begin
-      \$1020  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = snap17;
-    if (\$525 ) begin
-      \$1021  = \$109 [15:0];
-    end
-    if (rst) begin
-      \$1021  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1022  = 16'h0000;
-    end else begin
-      \$1022  = \$109 [15:0];
-    end
-    if (rst) begin
-      \$1022  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = snap18;
-    if (\$525 ) begin
-      \$1023  = \$115 [15:0];
-    end
-    if (rst) begin
-      \$1023  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1024  = 16'h0000;
-    end else begin
-      \$1024  = \$115 [15:0];
-    end
-    if (rst) begin
-      \$1024  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = snap19;
-    if (\$525 ) begin
-      \$1025  = \$121 [15:0];
-    end
-    if (rst) begin
-      \$1025  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1026  = 16'h0000;
-    end else begin
-      \$1026  = \$121 [15:0];
-    end
-    if (rst) begin
-      \$1026  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = snap20;
-    if (\$525 ) begin
-      \$1027  = \$127 [15:0];
-    end
-    if (rst) begin
-      \$1027  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1028  = 16'h0000;
-    end else begin
-      \$1028  = \$127 [15:0];
-    end
-    if (rst) begin
-      \$1028  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = snap21;
-    if (\$525 ) begin
-      \$1029  = \$133 [15:0];
-    end
-    if (rst) begin
-      \$1029  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1030  = 16'h0000;
-    end else begin
-      \$1030  = \$133 [15:0];
-    end
-    if (rst) begin
-      \$1030  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = snap22;
-    if (\$525 ) begin
-      \$1031  = \$139 [15:0];
-    end
-    if (rst) begin
-      \$1031  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1032  = 16'h0000;
-    end else begin
-      \$1032  = \$139 [15:0];
-    end
-    if (rst) begin
-      \$1032  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = snap23;
-    if (\$525 ) begin
-      \$1033  = \$145 [15:0];
-    end
-    if (rst) begin
-      \$1033  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1034  = 16'h0000;
-    end else begin
-      \$1034  = \$145 [15:0];
-    end
-    if (rst) begin
-      \$1034  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = snap24;
-    if (\$525 ) begin
-      \$1035  = \$151 [15:0];
-    end
-    if (rst) begin
-      \$1035  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1036  = 16'h0000;
-    end else begin
-      \$1036  = \$151 [15:0];
-    end
-    if (rst) begin
-      \$1036  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = snap25;
-    if (\$525 ) begin
-      \$1037  = \$157 [15:0];
-    end
-    if (rst) begin
-      \$1037  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1038  = 16'h0000;
-    end else begin
-      \$1038  = \$157 [15:0];
-    end
-    if (rst) begin
-      \$1038  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = snap26;
-    if (\$525 ) begin
-      \$1039  = \$163 [15:0];
-    end
-    if (rst) begin
-      \$1039  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1040  = 16'h0000;
-    end else begin
-      \$1040  = \$163 [15:0];
-    end
-    if (rst) begin
-      \$1040  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = snap27;
-    if (\$525 ) begin
-      \$1041  = \$169 [15:0];
-    end
-    if (rst) begin
-      \$1041  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1042  = 16'h0000;
-    end else begin
-      \$1042  = \$169 [15:0];
-    end
-    if (rst) begin
-      \$1042  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = snap28;
-    if (\$525 ) begin
-      \$1043  = \$175 [15:0];
-    end
-    if (rst) begin
-      \$1043  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1044  = 16'h0000;
-    end else begin
-      \$1044  = \$175 [15:0];
-    end
-    if (rst) begin
-      \$1044  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = snap29;
-    if (\$525 ) begin
-      \$1045  = \$181 [15:0];
-    end
-    if (rst) begin
-      \$1045  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1046  = 16'h0000;
-    end else begin
-      \$1046  = \$181 [15:0];
-    end
-    if (rst) begin
-      \$1046  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = snap30;
-    if (\$525 ) begin
-      \$1047  = \$187 [15:0];
-    end
-    if (rst) begin
-      \$1047  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1048  = 16'h0000;
-    end else begin
-      \$1048  = \$187 [15:0];
-    end
-    if (rst) begin
-      \$1048  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = snap31;
-    if (\$525 ) begin
-      \$1049  = \$193 [15:0];
-    end
-    if (rst) begin
-      \$1049  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1050  = 16'h0000;
-    end else begin
-      \$1050  = \$193 [15:0];
-    end
-    if (rst) begin
-      \$1050  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = snap32;
-    if (\$525 ) begin
-      \$1051  = \$199 [15:0];
-    end
-    if (rst) begin
-      \$1051  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1052  = 16'h0000;
-    end else begin
-      \$1052  = \$199 [15:0];
-    end
-    if (rst) begin
-      \$1052  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = snap33;
-    if (\$525 ) begin
-      \$1053  = \$205 [15:0];
-    end
-    if (rst) begin
-      \$1053  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1054  = 16'h0000;
-    end else begin
-      \$1054  = \$205 [15:0];
-    end
-    if (rst) begin
-      \$1054  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = snap34;
-    if (\$525 ) begin
-      \$1055  = \$211 [15:0];
-    end
-    if (rst) begin
-      \$1055  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1056  = 16'h0000;
-    end else begin
-      \$1056  = \$211 [15:0];
-    end
-    if (rst) begin
-      \$1056  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = snap35;
-    if (\$525 ) begin
-      \$1057  = \$217 [15:0];
-    end
-    if (rst) begin
-      \$1057  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1058  = 16'h0000;
-    end else begin
-      \$1058  = \$217 [15:0];
-    end
-    if (rst) begin
-      \$1058  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = snap36;
-    if (\$525 ) begin
-      \$1059  = \$223 [15:0];
-    end
-    if (rst) begin
-      \$1059  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1060  = 16'h0000;
-    end else begin
-      \$1060  = \$223 [15:0];
-    end
-    if (rst) begin
-      \$1060  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = snap37;
-    if (\$525 ) begin
-      \$1061  = \$229 [15:0];
-    end
-    if (rst) begin
-      \$1061  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1062  = 16'h0000;
-    end else begin
-      \$1062  = \$229 [15:0];
-    end
-    if (rst) begin
-      \$1062  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = snap38;
-    if (\$525 ) begin
-      \$1063  = \$235 [15:0];
-    end
-    if (rst) begin
-      \$1063  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1064  = 16'h0000;
-    end else begin
-      \$1064  = \$235 [15:0];
-    end
-    if (rst) begin
-      \$1064  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = snap39;
-    if (\$525 ) begin
-      \$1065  = \$241 [15:0];
-    end
-    if (rst) begin
-      \$1065  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1066  = 16'h0000;
-    end else begin
-      \$1066  = \$241 [15:0];
-    end
-    if (rst) begin
-      \$1066  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = snap40;
-    if (\$525 ) begin
-      \$1067  = \$247 [15:0];
-    end
-    if (rst) begin
-      \$1067  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1068  = 16'h0000;
-    end else begin
-      \$1068  = \$247 [15:0];
-    end
-    if (rst) begin
-      \$1068  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = snap41;
-    if (\$525 ) begin
-      \$1069  = \$253 [15:0];
-    end
-    if (rst) begin
-      \$1069  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1070  = 16'h0000;
-    end else begin
-      \$1070  = \$253 [15:0];
-    end
-    if (rst) begin
-      \$1070  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = snap42;
-    if (\$525 ) begin
-      \$1071  = \$259 [15:0];
-    end
-    if (rst) begin
-      \$1071  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1072  = 16'h0000;
-    end else begin
-      \$1072  = \$259 [15:0];
-    end
-    if (rst) begin
-      \$1072  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = snap43;
-    if (\$525 ) begin
-      \$1073  = \$265 [15:0];
-    end
-    if (rst) begin
-      \$1073  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1074  = 16'h0000;
-    end else begin
-      \$1074  = \$265 [15:0];
-    end
-    if (rst) begin
-      \$1074  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = snap44;
-    if (\$525 ) begin
-      \$1075  = \$271 [15:0];
-    end
-    if (rst) begin
-      \$1075  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1076  = 16'h0000;
-    end else begin
-      \$1076  = \$271 [15:0];
-    end
-    if (rst) begin
-      \$1076  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = snap45;
-    if (\$525 ) begin
-      \$1077  = \$277 [15:0];
-    end
-    if (rst) begin
-      \$1077  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1078  = 16'h0000;
-    end else begin
-      \$1078  = \$277 [15:0];
-    end
-    if (rst) begin
-      \$1078  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = snap46;
-    if (\$525 ) begin
-      \$1079  = \$283 [15:0];
-    end
-    if (rst) begin
-      \$1079  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1080  = 16'h0000;
-    end else begin
-      \$1080  = \$283 [15:0];
-    end
-    if (rst) begin
-      \$1080  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = snap47;
-    if (\$525 ) begin
-      \$1081  = \$289 [15:0];
-    end
-    if (rst) begin
-      \$1081  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1082  = 16'h0000;
-    end else begin
-      \$1082  = \$289 [15:0];
-    end
-    if (rst) begin
-      \$1082  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = snap48;
-    if (\$525 ) begin
-      \$1083  = \$295 [15:0];
-    end
-    if (rst) begin
-      \$1083  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1084  = 16'h0000;
-    end else begin
-      \$1084  = \$295 [15:0];
-    end
-    if (rst) begin
-      \$1084  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = snap49;
-    if (\$525 ) begin
-      \$1085  = \$301 [15:0];
-    end
-    if (rst) begin
-      \$1085  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1086  = 16'h0000;
-    end else begin
-      \$1086  = \$301 [15:0];
-    end
-    if (rst) begin
-      \$1086  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = snap50;
-    if (\$525 ) begin
-      \$1087  = \$307 [15:0];
-    end
-    if (rst) begin
-      \$1087  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1088  = 16'h0000;
-    end else begin
-      \$1088  = \$307 [15:0];
-    end
-    if (rst) begin
-      \$1088  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = snap51;
-    if (\$525 ) begin
-      \$1089  = \$313 [15:0];
-    end
-    if (rst) begin
-      \$1089  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1090  = 16'h0000;
-    end else begin
-      \$1090  = \$313 [15:0];
-    end
-    if (rst) begin
-      \$1090  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = snap52;
-    if (\$525 ) begin
-      \$1091  = \$319 [15:0];
-    end
-    if (rst) begin
-      \$1091  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1092  = 16'h0000;
-    end else begin
-      \$1092  = \$319 [15:0];
-    end
-    if (rst) begin
-      \$1092  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = snap53;
-    if (\$525 ) begin
-      \$1093  = \$325 [15:0];
-    end
-    if (rst) begin
-      \$1093  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1094  = 16'h0000;
-    end else begin
-      \$1094  = \$325 [15:0];
-    end
-    if (rst) begin
-      \$1094  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = snap54;
-    if (\$525 ) begin
-      \$1095  = \$331 [15:0];
-    end
-    if (rst) begin
-      \$1095  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1096  = 16'h0000;
-    end else begin
-      \$1096  = \$331 [15:0];
-    end
-    if (rst) begin
-      \$1096  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = snap55;
-    if (\$525 ) begin
-      \$1097  = \$337 [15:0];
-    end
-    if (rst) begin
-      \$1097  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1098  = 16'h0000;
-    end else begin
-      \$1098  = \$337 [15:0];
-    end
-    if (rst) begin
-      \$1098  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = snap56;
-    if (\$525 ) begin
-      \$1099  = \$343 [15:0];
-    end
-    if (rst) begin
-      \$1099  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1100  = 16'h0000;
-    end else begin
-      \$1100  = \$343 [15:0];
-    end
-    if (rst) begin
-      \$1100  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = snap57;
-    if (\$525 ) begin
-      \$1101  = \$349 [15:0];
-    end
-    if (rst) begin
-      \$1101  = 16'h0000;
+    if (running) begin
+      \$398  = \$50 [5:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1102  = 16'h0000;
-    end else begin
-      \$1102  = \$349 [15:0];
-    end
-    if (rst) begin
-      \$1102  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = snap58;
-    if (\$525 ) begin
-      \$1103  = \$355 [15:0];
-    end
-    if (rst) begin
-      \$1103  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1104  = 16'h0000;
-    end else begin
-      \$1104  = \$355 [15:0];
-    end
-    if (rst) begin
-      \$1104  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = snap59;
-    if (\$525 ) begin
-      \$1105  = \$361 [15:0];
-    end
-    if (rst) begin
-      \$1105  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1106  = 16'h0000;
-    end else begin
-      \$1106  = \$361 [15:0];
-    end
-    if (rst) begin
-      \$1106  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = snap60;
-    if (\$525 ) begin
-      \$1107  = \$367 [15:0];
-    end
-    if (rst) begin
-      \$1107  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1108  = 16'h0000;
-    end else begin
-      \$1108  = \$367 [15:0];
-    end
-    if (rst) begin
-      \$1108  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = snap61;
-    if (\$525 ) begin
-      \$1109  = \$373 [15:0];
-    end
-    if (rst) begin
-      \$1109  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1110  = 16'h0000;
-    end else begin
-      \$1110  = \$373 [15:0];
-    end
-    if (rst) begin
-      \$1110  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = snap62;
-    if (\$525 ) begin
-      \$1111  = \$379 [15:0];
-    end
-    if (rst) begin
-      \$1111  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1112  = 16'h0000;
-    end else begin
-      \$1112  = \$379 [15:0];
-    end
-    if (rst) begin
-      \$1112  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = snap63;
-    if (\$525 ) begin
-      \$1113  = \$385 [15:0];
-    end
-    if (rst) begin
-      \$1113  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1114  = 16'h0000;
-    end else begin
-      \$1114  = \$385 [15:0];
-    end
-    if (rst) begin
-      \$1114  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = running;
-    if (rst) begin
-      \$1115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = index;
-    if (rst) begin
-      \$1116  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \$531 [24:0];
-    if (rst) begin
-      \$1117  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = \$signal ;
-    if (rst) begin
-      \$1118  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \$signal$423 ;
-    if (rst) begin
-      \$1119  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = { \$532 [41], \$532  };
-    if (rst) begin
-      \$1120  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \$signal$287 ;
-    if (rst) begin
-      \$1121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = \$signal$425 ;
-    if (rst) begin
-      \$1122  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \$533 ;
-    if (rst) begin
-      \$1123  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = theta0;
-    if (\$535 ) begin
-      \$1124  = theta_wr__data;
-    end else if (\$538 ) begin
-      \$1124  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1124  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = theta1;
-    if (\$540 ) begin
-      \$1125  = theta_wr__data;
-    end else if (\$543 ) begin
-      \$1125  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1125  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = theta2;
-    if (\$545 ) begin
-      \$1126  = theta_wr__data;
-    end else if (\$548 ) begin
-      \$1126  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1126  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = theta3;
-    if (\$550 ) begin
-      \$1127  = theta_wr__data;
-    end else if (\$553 ) begin
-      \$1127  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1127  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = theta4;
-    if (\$555 ) begin
-      \$1128  = theta_wr__data;
-    end else if (\$558 ) begin
-      \$1128  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1128  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = theta5;
-    if (\$560 ) begin
-      \$1129  = theta_wr__data;
-    end else if (\$563 ) begin
-      \$1129  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1129  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = theta6;
-    if (\$565 ) begin
-      \$1130  = theta_wr__data;
-    end else if (\$568 ) begin
-      \$1130  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1130  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = theta7;
-    if (\$570 ) begin
-      \$1131  = theta_wr__data;
-    end else if (\$573 ) begin
-      \$1131  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1131  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = theta8;
-    if (\$575 ) begin
-      \$1132  = theta_wr__data;
-    end else if (\$578 ) begin
-      \$1132  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1132  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = theta9;
-    if (\$580 ) begin
-      \$1133  = theta_wr__data;
-    end else if (\$583 ) begin
-      \$1133  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1133  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = theta10;
-    if (\$585 ) begin
-      \$1134  = theta_wr__data;
-    end else if (\$588 ) begin
-      \$1134  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1134  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = theta11;
-    if (\$590 ) begin
-      \$1135  = theta_wr__data;
-    end else if (\$593 ) begin
-      \$1135  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1135  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = theta12;
-    if (\$595 ) begin
-      \$1136  = theta_wr__data;
-    end else if (\$598 ) begin
-      \$1136  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1136  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = theta13;
-    if (\$600 ) begin
-      \$1137  = theta_wr__data;
-    end else if (\$603 ) begin
-      \$1137  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1137  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = theta14;
-    if (\$605 ) begin
-      \$1138  = theta_wr__data;
-    end else if (\$608 ) begin
-      \$1138  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1138  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = theta15;
-    if (\$610 ) begin
-      \$1139  = theta_wr__data;
-    end else if (\$613 ) begin
-      \$1139  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1139  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = theta16;
-    if (\$615 ) begin
-      \$1140  = theta_wr__data;
-    end else if (\$618 ) begin
-      \$1140  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1140  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = theta17;
-    if (\$620 ) begin
-      \$1141  = theta_wr__data;
-    end else if (\$623 ) begin
-      \$1141  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1141  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = theta18;
-    if (\$625 ) begin
-      \$1142  = theta_wr__data;
-    end else if (\$628 ) begin
-      \$1142  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1142  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = theta19;
-    if (\$630 ) begin
-      \$1143  = theta_wr__data;
-    end else if (\$633 ) begin
-      \$1143  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1143  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = theta20;
-    if (\$635 ) begin
-      \$1144  = theta_wr__data;
-    end else if (\$638 ) begin
-      \$1144  = \$393 [15:0];
-    end
     if (rst) begin
-      \$1144  = 16'h0100;
+      \$398  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = theta21;
-    if (\$640 ) begin
-      \$1145  = theta_wr__data;
-    end else if (\$643 ) begin
-      \$1145  = \$393 [15:0];
+    \$399  = bank;
+    if (\$48 ) begin
+      \$399  = \$49 ;
     end
     if (rst) begin
-      \$1145  = 16'h0100;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = theta22;
-    if (\$645 ) begin
-      \$1146  = theta_wr__data;
-    end else if (\$648 ) begin
-      \$1146  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1146  = 16'h0100;
+    \$400  = clearing;
+    if (running) begin
+      if (\$51 ) begin
+        \$400  = 1'h1;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = theta23;
-    if (\$650 ) begin
-      \$1147  = theta_wr__data;
-    end else if (\$653 ) begin
-      \$1147  = \$393 [15:0];
+    if (clearing) begin
+      if (\$53 ) begin
+        \$400  = 1'h0;
+      end
     end
     if (rst) begin
-      \$1147  = 16'h0100;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = theta24;
-    if (\$655 ) begin
-      \$1148  = theta_wr__data;
-    end else if (\$658 ) begin
-      \$1148  = \$393 [15:0];
+    \$401  = clr;
+    if (running) begin
+      if (\$51 ) begin
+        \$401  = 6'h00;
+      end
     end
-    if (rst) begin
-      \$1148  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = theta25;
-    if (\$660 ) begin
-      \$1149  = theta_wr__data;
-    end else if (\$663 ) begin
-      \$1149  = \$393 [15:0];
+    if (clearing) begin
+      \$401  = \$52 [5:0];
     end
     if (rst) begin
-      \$1149  = 16'h0100;
+      \$401  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = theta26;
-    if (\$665 ) begin
-      \$1150  = theta_wr__data;
-    end else if (\$668 ) begin
-      \$1150  = \$393 [15:0];
+    \$402  = theta0;
+    if (\$55 ) begin
+      \$402  = theta_wr__data;
+    end else if (\$58 ) begin
+      \$402  = \$33 [15:0];
     end
     if (rst) begin
-      \$1150  = 16'h0100;
+      \$402  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = theta27;
-    if (\$670 ) begin
-      \$1151  = theta_wr__data;
-    end else if (\$673 ) begin
-      \$1151  = \$393 [15:0];
+    \$403  = theta1;
+    if (\$60 ) begin
+      \$403  = theta_wr__data;
+    end else if (\$63 ) begin
+      \$403  = \$33 [15:0];
     end
     if (rst) begin
-      \$1151  = 16'h0100;
+      \$403  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = theta28;
-    if (\$675 ) begin
-      \$1152  = theta_wr__data;
-    end else if (\$678 ) begin
-      \$1152  = \$393 [15:0];
+    \$404  = theta2;
+    if (\$65 ) begin
+      \$404  = theta_wr__data;
+    end else if (\$68 ) begin
+      \$404  = \$33 [15:0];
     end
     if (rst) begin
-      \$1152  = 16'h0100;
+      \$404  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = theta29;
-    if (\$680 ) begin
-      \$1153  = theta_wr__data;
-    end else if (\$683 ) begin
-      \$1153  = \$393 [15:0];
+    \$405  = theta3;
+    if (\$70 ) begin
+      \$405  = theta_wr__data;
+    end else if (\$73 ) begin
+      \$405  = \$33 [15:0];
     end
     if (rst) begin
-      \$1153  = 16'h0100;
+      \$405  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = theta30;
-    if (\$685 ) begin
-      \$1154  = theta_wr__data;
-    end else if (\$688 ) begin
-      \$1154  = \$393 [15:0];
+    \$406  = theta4;
+    if (\$75 ) begin
+      \$406  = theta_wr__data;
+    end else if (\$78 ) begin
+      \$406  = \$33 [15:0];
     end
     if (rst) begin
-      \$1154  = 16'h0100;
+      \$406  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = theta31;
-    if (\$690 ) begin
-      \$1155  = theta_wr__data;
-    end else if (\$693 ) begin
-      \$1155  = \$393 [15:0];
+    \$407  = theta5;
+    if (\$80 ) begin
+      \$407  = theta_wr__data;
+    end else if (\$83 ) begin
+      \$407  = \$33 [15:0];
     end
     if (rst) begin
-      \$1155  = 16'h0100;
+      \$407  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = theta32;
-    if (\$695 ) begin
-      \$1156  = theta_wr__data;
-    end else if (\$698 ) begin
-      \$1156  = \$393 [15:0];
+    \$408  = theta6;
+    if (\$85 ) begin
+      \$408  = theta_wr__data;
+    end else if (\$88 ) begin
+      \$408  = \$33 [15:0];
     end
     if (rst) begin
-      \$1156  = 16'h0100;
+      \$408  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = theta33;
-    if (\$700 ) begin
-      \$1157  = theta_wr__data;
-    end else if (\$703 ) begin
-      \$1157  = \$393 [15:0];
+    \$409  = theta7;
+    if (\$90 ) begin
+      \$409  = theta_wr__data;
+    end else if (\$93 ) begin
+      \$409  = \$33 [15:0];
     end
     if (rst) begin
-      \$1157  = 16'h0100;
+      \$409  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = theta34;
-    if (\$705 ) begin
-      \$1158  = theta_wr__data;
-    end else if (\$708 ) begin
-      \$1158  = \$393 [15:0];
+    \$410  = theta8;
+    if (\$95 ) begin
+      \$410  = theta_wr__data;
+    end else if (\$98 ) begin
+      \$410  = \$33 [15:0];
     end
     if (rst) begin
-      \$1158  = 16'h0100;
+      \$410  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = theta35;
-    if (\$710 ) begin
-      \$1159  = theta_wr__data;
-    end else if (\$713 ) begin
-      \$1159  = \$393 [15:0];
+    \$411  = theta9;
+    if (\$100 ) begin
+      \$411  = theta_wr__data;
+    end else if (\$103 ) begin
+      \$411  = \$33 [15:0];
     end
     if (rst) begin
-      \$1159  = 16'h0100;
+      \$411  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = theta36;
-    if (\$715 ) begin
-      \$1160  = theta_wr__data;
-    end else if (\$718 ) begin
-      \$1160  = \$393 [15:0];
+    \$412  = theta10;
+    if (\$105 ) begin
+      \$412  = theta_wr__data;
+    end else if (\$108 ) begin
+      \$412  = \$33 [15:0];
     end
     if (rst) begin
-      \$1160  = 16'h0100;
+      \$412  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = theta37;
-    if (\$720 ) begin
-      \$1161  = theta_wr__data;
-    end else if (\$723 ) begin
-      \$1161  = \$393 [15:0];
+    \$413  = theta11;
+    if (\$110 ) begin
+      \$413  = theta_wr__data;
+    end else if (\$113 ) begin
+      \$413  = \$33 [15:0];
     end
     if (rst) begin
-      \$1161  = 16'h0100;
+      \$413  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = theta38;
-    if (\$725 ) begin
-      \$1162  = theta_wr__data;
-    end else if (\$728 ) begin
-      \$1162  = \$393 [15:0];
+    \$414  = theta12;
+    if (\$115 ) begin
+      \$414  = theta_wr__data;
+    end else if (\$118 ) begin
+      \$414  = \$33 [15:0];
     end
     if (rst) begin
-      \$1162  = 16'h0100;
+      \$414  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = theta39;
-    if (\$730 ) begin
-      \$1163  = theta_wr__data;
-    end else if (\$733 ) begin
-      \$1163  = \$393 [15:0];
+    \$415  = theta13;
+    if (\$120 ) begin
+      \$415  = theta_wr__data;
+    end else if (\$123 ) begin
+      \$415  = \$33 [15:0];
     end
     if (rst) begin
-      \$1163  = 16'h0100;
+      \$415  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = theta40;
-    if (\$735 ) begin
-      \$1164  = theta_wr__data;
-    end else if (\$738 ) begin
-      \$1164  = \$393 [15:0];
+    \$416  = theta14;
+    if (\$125 ) begin
+      \$416  = theta_wr__data;
+    end else if (\$128 ) begin
+      \$416  = \$33 [15:0];
     end
     if (rst) begin
-      \$1164  = 16'h0100;
+      \$416  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = theta41;
-    if (\$740 ) begin
-      \$1165  = theta_wr__data;
-    end else if (\$743 ) begin
-      \$1165  = \$393 [15:0];
+    \$417  = theta15;
+    if (\$130 ) begin
+      \$417  = theta_wr__data;
+    end else if (\$133 ) begin
+      \$417  = \$33 [15:0];
     end
     if (rst) begin
-      \$1165  = 16'h0100;
+      \$417  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = theta42;
-    if (\$745 ) begin
-      \$1166  = theta_wr__data;
-    end else if (\$748 ) begin
-      \$1166  = \$393 [15:0];
+    \$418  = theta16;
+    if (\$135 ) begin
+      \$418  = theta_wr__data;
+    end else if (\$138 ) begin
+      \$418  = \$33 [15:0];
     end
     if (rst) begin
-      \$1166  = 16'h0100;
+      \$418  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = theta43;
-    if (\$750 ) begin
-      \$1167  = theta_wr__data;
-    end else if (\$753 ) begin
-      \$1167  = \$393 [15:0];
+    \$419  = theta17;
+    if (\$140 ) begin
+      \$419  = theta_wr__data;
+    end else if (\$143 ) begin
+      \$419  = \$33 [15:0];
     end
     if (rst) begin
-      \$1167  = 16'h0100;
+      \$419  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = theta44;
-    if (\$755 ) begin
-      \$1168  = theta_wr__data;
-    end else if (\$758 ) begin
-      \$1168  = \$393 [15:0];
+    \$420  = theta18;
+    if (\$145 ) begin
+      \$420  = theta_wr__data;
+    end else if (\$148 ) begin
+      \$420  = \$33 [15:0];
     end
     if (rst) begin
-      \$1168  = 16'h0100;
+      \$420  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = theta45;
-    if (\$760 ) begin
-      \$1169  = theta_wr__data;
-    end else if (\$763 ) begin
-      \$1169  = \$393 [15:0];
+    \$421  = theta19;
+    if (\$150 ) begin
+      \$421  = theta_wr__data;
+    end else if (\$153 ) begin
+      \$421  = \$33 [15:0];
     end
     if (rst) begin
-      \$1169  = 16'h0100;
+      \$421  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = theta46;
-    if (\$765 ) begin
-      \$1170  = theta_wr__data;
-    end else if (\$768 ) begin
-      \$1170  = \$393 [15:0];
+    \$422  = theta20;
+    if (\$155 ) begin
+      \$422  = theta_wr__data;
+    end else if (\$158 ) begin
+      \$422  = \$33 [15:0];
     end
     if (rst) begin
-      \$1170  = 16'h0100;
+      \$422  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = theta47;
-    if (\$770 ) begin
-      \$1171  = theta_wr__data;
-    end else if (\$773 ) begin
-      \$1171  = \$393 [15:0];
+    \$423  = theta21;
+    if (\$160 ) begin
+      \$423  = theta_wr__data;
+    end else if (\$163 ) begin
+      \$423  = \$33 [15:0];
     end
     if (rst) begin
-      \$1171  = 16'h0100;
+      \$423  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = theta48;
-    if (\$775 ) begin
-      \$1172  = theta_wr__data;
-    end else if (\$778 ) begin
-      \$1172  = \$393 [15:0];
+    \$424  = theta22;
+    if (\$165 ) begin
+      \$424  = theta_wr__data;
+    end else if (\$168 ) begin
+      \$424  = \$33 [15:0];
     end
     if (rst) begin
-      \$1172  = 16'h0100;
+      \$424  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = theta49;
-    if (\$780 ) begin
-      \$1173  = theta_wr__data;
-    end else if (\$783 ) begin
-      \$1173  = \$393 [15:0];
+    \$425  = theta23;
+    if (\$170 ) begin
+      \$425  = theta_wr__data;
+    end else if (\$173 ) begin
+      \$425  = \$33 [15:0];
     end
     if (rst) begin
-      \$1173  = 16'h0100;
+      \$425  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = theta50;
-    if (\$785 ) begin
-      \$1174  = theta_wr__data;
-    end else if (\$788 ) begin
-      \$1174  = \$393 [15:0];
+    \$426  = theta24;
+    if (\$175 ) begin
+      \$426  = theta_wr__data;
+    end else if (\$178 ) begin
+      \$426  = \$33 [15:0];
     end
     if (rst) begin
-      \$1174  = 16'h0100;
+      \$426  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = theta51;
-    if (\$790 ) begin
-      \$1175  = theta_wr__data;
-    end else if (\$793 ) begin
-      \$1175  = \$393 [15:0];
+    \$427  = theta25;
+    if (\$180 ) begin
+      \$427  = theta_wr__data;
+    end else if (\$183 ) begin
+      \$427  = \$33 [15:0];
     end
     if (rst) begin
-      \$1175  = 16'h0100;
+      \$427  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = theta52;
-    if (\$795 ) begin
-      \$1176  = theta_wr__data;
-    end else if (\$798 ) begin
-      \$1176  = \$393 [15:0];
+    \$428  = theta26;
+    if (\$185 ) begin
+      \$428  = theta_wr__data;
+    end else if (\$188 ) begin
+      \$428  = \$33 [15:0];
     end
     if (rst) begin
-      \$1176  = 16'h0100;
+      \$428  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = theta53;
-    if (\$800 ) begin
-      \$1177  = theta_wr__data;
-    end else if (\$803 ) begin
-      \$1177  = \$393 [15:0];
+    \$429  = theta27;
+    if (\$190 ) begin
+      \$429  = theta_wr__data;
+    end else if (\$193 ) begin
+      \$429  = \$33 [15:0];
     end
     if (rst) begin
-      \$1177  = 16'h0100;
+      \$429  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = theta54;
-    if (\$805 ) begin
-      \$1178  = theta_wr__data;
-    end else if (\$808 ) begin
-      \$1178  = \$393 [15:0];
+    \$430  = theta28;
+    if (\$195 ) begin
+      \$430  = theta_wr__data;
+    end else if (\$198 ) begin
+      \$430  = \$33 [15:0];
     end
     if (rst) begin
-      \$1178  = 16'h0100;
+      \$430  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = theta55;
-    if (\$810 ) begin
-      \$1179  = theta_wr__data;
-    end else if (\$813 ) begin
-      \$1179  = \$393 [15:0];
+    \$431  = theta29;
+    if (\$200 ) begin
+      \$431  = theta_wr__data;
+    end else if (\$203 ) begin
+      \$431  = \$33 [15:0];
     end
     if (rst) begin
-      \$1179  = 16'h0100;
+      \$431  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = theta56;
-    if (\$815 ) begin
-      \$1180  = theta_wr__data;
-    end else if (\$818 ) begin
-      \$1180  = \$393 [15:0];
+    \$432  = theta30;
+    if (\$205 ) begin
+      \$432  = theta_wr__data;
+    end else if (\$208 ) begin
+      \$432  = \$33 [15:0];
     end
     if (rst) begin
-      \$1180  = 16'h0100;
+      \$432  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = theta57;
-    if (\$820 ) begin
-      \$1181  = theta_wr__data;
-    end else if (\$823 ) begin
-      \$1181  = \$393 [15:0];
+    \$433  = theta31;
+    if (\$210 ) begin
+      \$433  = theta_wr__data;
+    end else if (\$213 ) begin
+      \$433  = \$33 [15:0];
     end
     if (rst) begin
-      \$1181  = 16'h0100;
+      \$433  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = theta58;
-    if (\$825 ) begin
-      \$1182  = theta_wr__data;
-    end else if (\$828 ) begin
-      \$1182  = \$393 [15:0];
+    \$434  = theta32;
+    if (\$215 ) begin
+      \$434  = theta_wr__data;
+    end else if (\$218 ) begin
+      \$434  = \$33 [15:0];
     end
     if (rst) begin
-      \$1182  = 16'h0100;
+      \$434  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = theta59;
-    if (\$830 ) begin
-      \$1183  = theta_wr__data;
-    end else if (\$833 ) begin
-      \$1183  = \$393 [15:0];
+    \$435  = theta33;
+    if (\$220 ) begin
+      \$435  = theta_wr__data;
+    end else if (\$223 ) begin
+      \$435  = \$33 [15:0];
     end
     if (rst) begin
-      \$1183  = 16'h0100;
+      \$435  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = theta60;
-    if (\$835 ) begin
-      \$1184  = theta_wr__data;
-    end else if (\$838 ) begin
-      \$1184  = \$393 [15:0];
+    \$436  = theta34;
+    if (\$225 ) begin
+      \$436  = theta_wr__data;
+    end else if (\$228 ) begin
+      \$436  = \$33 [15:0];
     end
     if (rst) begin
-      \$1184  = 16'h0100;
+      \$436  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = theta61;
-    if (\$840 ) begin
-      \$1185  = theta_wr__data;
-    end else if (\$843 ) begin
-      \$1185  = \$393 [15:0];
+    \$437  = theta35;
+    if (\$230 ) begin
+      \$437  = theta_wr__data;
+    end else if (\$233 ) begin
+      \$437  = \$33 [15:0];
     end
     if (rst) begin
-      \$1185  = 16'h0100;
+      \$437  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = theta62;
-    if (\$845 ) begin
-      \$1186  = theta_wr__data;
-    end else if (\$848 ) begin
-      \$1186  = \$393 [15:0];
+    \$438  = theta36;
+    if (\$235 ) begin
+      \$438  = theta_wr__data;
+    end else if (\$238 ) begin
+      \$438  = \$33 [15:0];
     end
     if (rst) begin
-      \$1186  = 16'h0100;
+      \$438  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = theta63;
-    if (\$850 ) begin
-      \$1187  = theta_wr__data;
-    end else if (\$853 ) begin
-      \$1187  = \$393 [15:0];
+    \$439  = theta37;
+    if (\$240 ) begin
+      \$439  = theta_wr__data;
+    end else if (\$243 ) begin
+      \$439  = \$33 [15:0];
     end
     if (rst) begin
-      \$1187  = 16'h0100;
+      \$439  = 16'h0100;
     end
   end
-  assign count_next0 = \$7 [15:0];
-  assign count_next1 = \$13 [15:0];
-  assign count_next2 = \$19 [15:0];
-  assign count_next3 = \$25 [15:0];
-  assign count_next4 = \$31 [15:0];
-  assign count_next5 = \$37 [15:0];
-  assign count_next6 = \$43 [15:0];
-  assign count_next7 = \$49 [15:0];
-  assign count_next8 = \$55 [15:0];
-  assign count_next9 = \$61 [15:0];
-  assign count_next10 = \$67 [15:0];
-  assign count_next11 = \$73 [15:0];
-  assign count_next12 = \$79 [15:0];
-  assign count_next13 = \$85 [15:0];
-  assign count_next14 = \$91 [15:0];
-  assign count_next15 = \$97 [15:0];
-  assign count_next16 = \$103 [15:0];
-  assign count_next17 = \$109 [15:0];
-  assign count_next18 = \$115 [15:0];
-  assign count_next19 = \$121 [15:0];
-  assign count_next20 = \$127 [15:0];
-  assign count_next21 = \$133 [15:0];
-  assign count_next22 = \$139 [15:0];
-  assign count_next23 = \$145 [15:0];
-  assign count_next24 = \$151 [15:0];
-  assign count_next25 = \$157 [15:0];
-  assign count_next26 = \$163 [15:0];
-  assign count_next27 = \$169 [15:0];
-  assign count_next28 = \$175 [15:0];
-  assign count_next29 = \$181 [15:0];
-  assign count_next30 = \$187 [15:0];
-  assign count_next31 = \$193 [15:0];
-  assign count_next32 = \$199 [15:0];
-  assign count_next33 = \$205 [15:0];
-  assign count_next34 = \$211 [15:0];
-  assign count_next35 = \$217 [15:0];
-  assign count_next36 = \$223 [15:0];
-  assign count_next37 = \$229 [15:0];
-  assign count_next38 = \$235 [15:0];
-  assign count_next39 = \$241 [15:0];
-  assign count_next40 = \$247 [15:0];
-  assign count_next41 = \$253 [15:0];
-  assign count_next42 = \$259 [15:0];
-  assign count_next43 = \$265 [15:0];
-  assign count_next44 = \$271 [15:0];
-  assign count_next45 = \$277 [15:0];
-  assign count_next46 = \$283 [15:0];
-  assign count_next47 = \$289 [15:0];
-  assign count_next48 = \$295 [15:0];
-  assign count_next49 = \$301 [15:0];
-  assign count_next50 = \$307 [15:0];
-  assign count_next51 = \$313 [15:0];
-  assign count_next52 = \$319 [15:0];
-  assign count_next53 = \$325 [15:0];
-  assign count_next54 = \$331 [15:0];
-  assign count_next55 = \$337 [15:0];
-  assign count_next56 = \$343 [15:0];
-  assign count_next57 = \$349 [15:0];
-  assign count_next58 = \$355 [15:0];
-  assign count_next59 = \$361 [15:0];
-  assign count_next60 = \$367 [15:0];
-  assign count_next61 = \$373 [15:0];
-  assign count_next62 = \$379 [15:0];
-  assign count_next63 = \$385 [15:0];
-  assign \busy$284  = busy;
-  assign \new  = \$393 [15:0];
+  assign wp__addr = src_wr__addr;
+  assign wp__data = src_wr__data;
+  assign \wp__addr$95  = target_wr__addr;
+  assign \wp__data$96  = target_wr__data;
+  assign index = src_rd__addr;
+  assign tgt_rd__addr = src_rd__addr;
+  assign \$signature__addr  = spikes__payload[5:0];
+  assign \$signature__addr$111  = src_rd__data[5:0];
+  assign \$signature__addr$122  = spikes__payload[5:0];
+  assign \$signature__addr$123  = src_rd__data[5:0];
+  assign \busy$127  = busy;
+  assign \new  = \$33 [15:0];
   assign spikes__ready = 1'h1;
   assign \spikes__payload.address  = spikes__payload[19:0];
   assign \spikes__payload.source  = spikes__payload[27:20];
@@ -7675,5 +2951,8 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   assign theta[47:32] = theta2;
   assign theta[31:16] = theta1;
   assign theta[15:0] = theta0;
-  assign \$529  = { 7'h00, \$528 , 8'h00 };
+  assign \$16  = \$signal ;
+  assign \$19  = \$18 ;
+  assign \$43  = { 7'h00, u_data, 8'h00 };
+  assign \$11  = bank;
 endmodule

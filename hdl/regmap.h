@@ -4,7 +4,7 @@
 #define BIOLOOP_REGMAP_H
 
 #define BIOLOOP_ID 0x424C4F50u
-#define BIOLOOP_VERSION 0x00010000u
+#define BIOLOOP_VERSION 0x00010001u
 #define BIOLOOP_ADDR_WIDTH 15
 
 /* id (const): Identifies a bioloop core: ASCII 'BLOP' */
@@ -15,7 +15,7 @@
 
 /* version (const): Register map version (major << 16 | minor) */
 #define BIOLOOP_VERSION_OFFSET 0x0004u
-#define BIOLOOP_VERSION_RESET 0x00010000u
+#define BIOLOOP_VERSION_RESET 0x00010001u
 #define BIOLOOP_VERSION_SHIFT 0
 #define BIOLOOP_VERSION_MASK 0xFFFFFFFFu
 
@@ -42,6 +42,12 @@
 #define BIOLOOP_FCLK_HZ_RESET 0x05F5E100u
 #define BIOLOOP_FCLK_HZ_SHIFT 0
 #define BIOLOOP_FCLK_HZ_MASK 0xFFFFFFFFu
+
+/* min_frame_cycles (ro): Fewest clock cycles between two frames' last beats (build-time constant; a last beat waits until then) */
+#define BIOLOOP_MIN_FRAME_CYCLES_OFFSET 0x0018u
+#define BIOLOOP_MIN_FRAME_CYCLES_RESET 0x00000000u
+#define BIOLOOP_MIN_FRAME_CYCLES_SHIFT 0
+#define BIOLOOP_MIN_FRAME_CYCLES_MASK 0x0000FFFFu
 
 /* control (mixed): Control */
 #define BIOLOOP_CONTROL_OFFSET 0x0040u

@@ -4,184 +4,122 @@
 (* generator = "Amaranth" *)
 module stim_path(routed__valid, spikes__payload, spikes__valid, frame_tick, frame, stim__ready, code_wr__addr, code_wr__data, code_wr__en, theta_wr__addr, theta_wr__data, theta_wr__en, src_wr__addr, src_wr__data, src_wr__en, target_wr__addr, target_wr__data, target_wr__en, window, gain, shift
 , theta_min, theta_max, enable, leak_shift, source, pulse_wr__addr, pulse_wr__data, pulse_wr__en, max_pulse, max_duty, max_lanes, clk, rst, routed__ready, spikes__ready, led, stim__payload, stim__valid, theta, busy, window_done
-, overrun, fire, fire_lane, stim_lost, bad_lane, clamp_pulse, clamp_duty, clamp_lanes, routed__payload);
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire \$9 ;
+, overrun, fire, fire_lane, stim_lost, bad_lane, sweep_busy, tick_lost, clamp_pulse, clamp_duty, clamp_lanes, routed__payload);
   output bad_lane;
   wire bad_lane;
-  wire \bad_lane$99 ;
+  wire \bad_lane$103 ;
   wire [63:0] bits;
-  wire [63:0] \bits$68 ;
+  wire [63:0] \bits$70 ;
   output busy;
   wire busy;
-  wire \busy$88 ;
+  wire \busy$94 ;
   output clamp_duty;
   wire clamp_duty;
-  wire \clamp_duty$104 ;
+  wire \clamp_duty$110 ;
   output clamp_lanes;
   wire clamp_lanes;
-  wire \clamp_lanes$105 ;
+  wire \clamp_lanes$111 ;
   output clamp_pulse;
   wire clamp_pulse;
-  wire \clamp_pulse$103 ;
+  wire \clamp_pulse$109 ;
   input clk;
   wire clk;
   input [5:0] code_wr__addr;
   wire [5:0] code_wr__addr;
-  wire [5:0] \code_wr__addr$70 ;
+  wire [5:0] \code_wr__addr$76 ;
   input [15:0] code_wr__data;
   wire [15:0] code_wr__data;
-  wire [15:0] \code_wr__data$71 ;
+  wire [15:0] \code_wr__data$77 ;
   input code_wr__en;
   wire code_wr__en;
-  wire \code_wr__en$72 ;
+  wire \code_wr__en$78 ;
   input enable;
   wire enable;
-  wire \enable$87 ;
+  wire \enable$93 ;
   output fire;
   wire fire;
-  wire \fire$96 ;
+  wire \fire$71 ;
+  wire \fire$72 ;
   output [11:0] fire_lane;
   wire [11:0] fire_lane;
-  wire [11:0] \fire_lane$97 ;
+  wire [11:0] \fire_lane$73 ;
+  wire [11:0] \fire_lane$74 ;
   input [31:0] frame;
   wire [31:0] frame;
-  wire [31:0] \frame$62 ;
+  wire [31:0] \frame$64 ;
   input frame_tick;
   wire frame_tick;
-  wire \frame_tick$60 ;
-  wire \frame_tick$61 ;
+  wire \frame_tick$62 ;
+  wire \frame_tick$63 ;
   input [16:0] gain;
   wire [16:0] gain;
-  wire [16:0] \gain$83 ;
+  wire [16:0] \gain$89 ;
   input [3:0] leak_shift;
   wire [3:0] leak_shift;
-  wire [3:0] \leak_shift$91 ;
+  wire [3:0] \leak_shift$97 ;
   output [63:0] led;
   wire [63:0] led;
-  wire [63:0] \led$69 ;
+  wire [63:0] \led$75 ;
   input [19:0] max_duty;
   wire [19:0] max_duty;
-  wire [19:0] \max_duty$101 ;
+  wire [19:0] \max_duty$107 ;
   input [6:0] max_lanes;
   wire [6:0] max_lanes;
-  wire [6:0] \max_lanes$102 ;
+  wire [6:0] \max_lanes$108 ;
   input [19:0] max_pulse;
   wire [19:0] max_pulse;
-  wire [19:0] \max_pulse$100 ;
+  wire [19:0] \max_pulse$106 ;
   output overrun;
   wire overrun;
-  wire \overrun$90 ;
+  wire \overrun$96 ;
   wire [63:0] pulse;
-  wire [63:0] \pulse$66 ;
+  wire [63:0] \pulse$68 ;
   input [5:0] pulse_wr__addr;
   wire [5:0] pulse_wr__addr;
-  wire [5:0] \pulse_wr__addr$93 ;
+  wire [5:0] \pulse_wr__addr$99 ;
   input [15:0] pulse_wr__data;
   wire [15:0] pulse_wr__data;
-  wire [15:0] \pulse_wr__data$94 ;
+  wire [15:0] \pulse_wr__data$100 ;
   input pulse_wr__en;
   wire pulse_wr__en;
-  wire \pulse_wr__en$95 ;
+  wire \pulse_wr__en$101 ;
   input [79:0] routed__payload;
   wire [79:0] routed__payload;
-  wire [79:0] \routed__payload$51 ;
-  wire [19:0] \routed__payload$51.address ;
-  wire [11:0] \routed__payload$51.target ;
-  wire [31:0] \routed__payload$51.timestamp ;
-  wire [15:0] \routed__payload$51.weight ;
+  wire [79:0] \routed__payload$53 ;
+  wire [19:0] \routed__payload$53.address ;
+  wire [11:0] \routed__payload$53.target ;
+  wire [31:0] \routed__payload$53.timestamp ;
+  wire [15:0] \routed__payload$53.weight ;
   wire [19:0] \routed__payload.address ;
   wire [11:0] \routed__payload.target ;
   wire [31:0] \routed__payload.timestamp ;
   wire [15:0] \routed__payload.weight ;
   output routed__ready;
   wire routed__ready;
-  wire \routed__ready$52 ;
+  wire \routed__ready$54 ;
   input routed__valid;
   wire routed__valid;
-  wire \routed__valid$53 ;
+  wire \routed__valid$55 ;
   input rst;
   wire rst;
   input [5:0] shift;
   wire [5:0] shift;
-  wire [5:0] \shift$84 ;
+  wire [5:0] \shift$90 ;
   input [7:0] source;
   wire [7:0] source;
-  wire [7:0] \source$92 ;
+  wire [7:0] \source$98 ;
   input [63:0] spikes__payload;
   wire [63:0] spikes__payload;
-  wire [63:0] \spikes__payload$54 ;
-  wire [19:0] \spikes__payload$54.address ;
-  wire [7:0] \spikes__payload$54.source ;
-  wire [31:0] \spikes__payload$54.timestamp ;
+  wire [63:0] \spikes__payload$56 ;
+  wire [19:0] \spikes__payload$56.address ;
+  wire [7:0] \spikes__payload$56.source ;
+  wire [31:0] \spikes__payload$56.timestamp ;
   (* enum_base_type = "AERType" *)
   (* enum_value_0000 = "SPIKE" *)
   (* enum_value_0001 = "STIM" *)
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \spikes__payload$54.type ;
+  wire [3:0] \spikes__payload$56.type ;
   wire [19:0] \spikes__payload.address ;
   wire [7:0] \spikes__payload.source ;
   wire [31:0] \spikes__payload.timestamp ;
@@ -193,31 +131,31 @@ module stim_path(routed__valid, spikes__payload, spikes__valid, frame_tick, fram
   wire [3:0] \spikes__payload.type ;
   output spikes__ready;
   wire spikes__ready;
-  wire \spikes__ready$55 ;
+  wire \spikes__ready$57 ;
   input spikes__valid;
   wire spikes__valid;
-  wire \spikes__valid$56 ;
+  wire \spikes__valid$58 ;
   input [5:0] src_wr__addr;
   wire [5:0] src_wr__addr;
-  wire [5:0] \src_wr__addr$76 ;
+  wire [5:0] \src_wr__addr$82 ;
   input [19:0] src_wr__data;
   wire [19:0] src_wr__data;
-  wire [19:0] \src_wr__data$77 ;
+  wire [19:0] \src_wr__data$83 ;
   input src_wr__en;
   wire src_wr__en;
-  wire \src_wr__en$78 ;
+  wire \src_wr__en$84 ;
   output [63:0] stim__payload;
   wire [63:0] stim__payload;
-  wire [63:0] \stim__payload$57 ;
-  wire [19:0] \stim__payload$57.address ;
-  wire [7:0] \stim__payload$57.source ;
-  wire [31:0] \stim__payload$57.timestamp ;
+  wire [63:0] \stim__payload$59 ;
+  wire [19:0] \stim__payload$59.address ;
+  wire [7:0] \stim__payload$59.source ;
+  wire [31:0] \stim__payload$59.timestamp ;
   (* enum_base_type = "AERType" *)
   (* enum_value_0000 = "SPIKE" *)
   (* enum_value_0001 = "STIM" *)
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \stim__payload$57.type ;
+  wire [3:0] \stim__payload$59.type ;
   wire [19:0] \stim__payload.address ;
   wire [7:0] \stim__payload.source ;
   wire [31:0] \stim__payload.timestamp ;
@@ -229,154 +167,157 @@ module stim_path(routed__valid, spikes__payload, spikes__valid, frame_tick, fram
   wire [3:0] \stim__payload.type ;
   input stim__ready;
   wire stim__ready;
-  wire \stim__ready$58 ;
+  wire \stim__ready$60 ;
   output stim__valid;
   wire stim__valid;
-  wire \stim__valid$59 ;
+  wire \stim__valid$61 ;
   output stim_lost;
   wire stim_lost;
-  wire \stim_lost$98 ;
+  wire \stim_lost$102 ;
+  output sweep_busy;
+  wire sweep_busy;
+  wire \sweep_busy$104 ;
   input [5:0] target_wr__addr;
   wire [5:0] target_wr__addr;
-  wire [5:0] \target_wr__addr$79 ;
+  wire [5:0] \target_wr__addr$85 ;
   input [23:0] target_wr__data;
   wire [23:0] target_wr__data;
-  wire [23:0] \target_wr__data$80 ;
+  wire [23:0] \target_wr__data$86 ;
   input target_wr__en;
   wire target_wr__en;
-  wire \target_wr__en$81 ;
+  wire \target_wr__en$87 ;
   output [1023:0] theta;
   wire [1023:0] theta;
-  wire [1023:0] \theta$63 ;
-  wire [15:0] \theta$63[0] ;
-  wire [15:0] \theta$63[10] ;
-  wire [15:0] \theta$63[11] ;
-  wire [15:0] \theta$63[12] ;
-  wire [15:0] \theta$63[13] ;
-  wire [15:0] \theta$63[14] ;
-  wire [15:0] \theta$63[15] ;
-  wire [15:0] \theta$63[16] ;
-  wire [15:0] \theta$63[17] ;
-  wire [15:0] \theta$63[18] ;
-  wire [15:0] \theta$63[19] ;
-  wire [15:0] \theta$63[1] ;
-  wire [15:0] \theta$63[20] ;
-  wire [15:0] \theta$63[21] ;
-  wire [15:0] \theta$63[22] ;
-  wire [15:0] \theta$63[23] ;
-  wire [15:0] \theta$63[24] ;
-  wire [15:0] \theta$63[25] ;
-  wire [15:0] \theta$63[26] ;
-  wire [15:0] \theta$63[27] ;
-  wire [15:0] \theta$63[28] ;
-  wire [15:0] \theta$63[29] ;
-  wire [15:0] \theta$63[2] ;
-  wire [15:0] \theta$63[30] ;
-  wire [15:0] \theta$63[31] ;
-  wire [15:0] \theta$63[32] ;
-  wire [15:0] \theta$63[33] ;
-  wire [15:0] \theta$63[34] ;
-  wire [15:0] \theta$63[35] ;
-  wire [15:0] \theta$63[36] ;
-  wire [15:0] \theta$63[37] ;
-  wire [15:0] \theta$63[38] ;
-  wire [15:0] \theta$63[39] ;
-  wire [15:0] \theta$63[3] ;
-  wire [15:0] \theta$63[40] ;
-  wire [15:0] \theta$63[41] ;
-  wire [15:0] \theta$63[42] ;
-  wire [15:0] \theta$63[43] ;
-  wire [15:0] \theta$63[44] ;
-  wire [15:0] \theta$63[45] ;
-  wire [15:0] \theta$63[46] ;
-  wire [15:0] \theta$63[47] ;
-  wire [15:0] \theta$63[48] ;
-  wire [15:0] \theta$63[49] ;
-  wire [15:0] \theta$63[4] ;
-  wire [15:0] \theta$63[50] ;
-  wire [15:0] \theta$63[51] ;
-  wire [15:0] \theta$63[52] ;
-  wire [15:0] \theta$63[53] ;
-  wire [15:0] \theta$63[54] ;
-  wire [15:0] \theta$63[55] ;
-  wire [15:0] \theta$63[56] ;
-  wire [15:0] \theta$63[57] ;
-  wire [15:0] \theta$63[58] ;
-  wire [15:0] \theta$63[59] ;
-  wire [15:0] \theta$63[5] ;
-  wire [15:0] \theta$63[60] ;
-  wire [15:0] \theta$63[61] ;
-  wire [15:0] \theta$63[62] ;
-  wire [15:0] \theta$63[63] ;
-  wire [15:0] \theta$63[6] ;
-  wire [15:0] \theta$63[7] ;
-  wire [15:0] \theta$63[8] ;
-  wire [15:0] \theta$63[9] ;
-  wire [1023:0] \theta$64 ;
-  wire [15:0] \theta$64[0] ;
-  wire [15:0] \theta$64[10] ;
-  wire [15:0] \theta$64[11] ;
-  wire [15:0] \theta$64[12] ;
-  wire [15:0] \theta$64[13] ;
-  wire [15:0] \theta$64[14] ;
-  wire [15:0] \theta$64[15] ;
-  wire [15:0] \theta$64[16] ;
-  wire [15:0] \theta$64[17] ;
-  wire [15:0] \theta$64[18] ;
-  wire [15:0] \theta$64[19] ;
-  wire [15:0] \theta$64[1] ;
-  wire [15:0] \theta$64[20] ;
-  wire [15:0] \theta$64[21] ;
-  wire [15:0] \theta$64[22] ;
-  wire [15:0] \theta$64[23] ;
-  wire [15:0] \theta$64[24] ;
-  wire [15:0] \theta$64[25] ;
-  wire [15:0] \theta$64[26] ;
-  wire [15:0] \theta$64[27] ;
-  wire [15:0] \theta$64[28] ;
-  wire [15:0] \theta$64[29] ;
-  wire [15:0] \theta$64[2] ;
-  wire [15:0] \theta$64[30] ;
-  wire [15:0] \theta$64[31] ;
-  wire [15:0] \theta$64[32] ;
-  wire [15:0] \theta$64[33] ;
-  wire [15:0] \theta$64[34] ;
-  wire [15:0] \theta$64[35] ;
-  wire [15:0] \theta$64[36] ;
-  wire [15:0] \theta$64[37] ;
-  wire [15:0] \theta$64[38] ;
-  wire [15:0] \theta$64[39] ;
-  wire [15:0] \theta$64[3] ;
-  wire [15:0] \theta$64[40] ;
-  wire [15:0] \theta$64[41] ;
-  wire [15:0] \theta$64[42] ;
-  wire [15:0] \theta$64[43] ;
-  wire [15:0] \theta$64[44] ;
-  wire [15:0] \theta$64[45] ;
-  wire [15:0] \theta$64[46] ;
-  wire [15:0] \theta$64[47] ;
-  wire [15:0] \theta$64[48] ;
-  wire [15:0] \theta$64[49] ;
-  wire [15:0] \theta$64[4] ;
-  wire [15:0] \theta$64[50] ;
-  wire [15:0] \theta$64[51] ;
-  wire [15:0] \theta$64[52] ;
-  wire [15:0] \theta$64[53] ;
-  wire [15:0] \theta$64[54] ;
-  wire [15:0] \theta$64[55] ;
-  wire [15:0] \theta$64[56] ;
-  wire [15:0] \theta$64[57] ;
-  wire [15:0] \theta$64[58] ;
-  wire [15:0] \theta$64[59] ;
-  wire [15:0] \theta$64[5] ;
-  wire [15:0] \theta$64[60] ;
-  wire [15:0] \theta$64[61] ;
-  wire [15:0] \theta$64[62] ;
-  wire [15:0] \theta$64[63] ;
-  wire [15:0] \theta$64[6] ;
-  wire [15:0] \theta$64[7] ;
-  wire [15:0] \theta$64[8] ;
-  wire [15:0] \theta$64[9] ;
+  wire [1023:0] \theta$65 ;
+  wire [15:0] \theta$65[0] ;
+  wire [15:0] \theta$65[10] ;
+  wire [15:0] \theta$65[11] ;
+  wire [15:0] \theta$65[12] ;
+  wire [15:0] \theta$65[13] ;
+  wire [15:0] \theta$65[14] ;
+  wire [15:0] \theta$65[15] ;
+  wire [15:0] \theta$65[16] ;
+  wire [15:0] \theta$65[17] ;
+  wire [15:0] \theta$65[18] ;
+  wire [15:0] \theta$65[19] ;
+  wire [15:0] \theta$65[1] ;
+  wire [15:0] \theta$65[20] ;
+  wire [15:0] \theta$65[21] ;
+  wire [15:0] \theta$65[22] ;
+  wire [15:0] \theta$65[23] ;
+  wire [15:0] \theta$65[24] ;
+  wire [15:0] \theta$65[25] ;
+  wire [15:0] \theta$65[26] ;
+  wire [15:0] \theta$65[27] ;
+  wire [15:0] \theta$65[28] ;
+  wire [15:0] \theta$65[29] ;
+  wire [15:0] \theta$65[2] ;
+  wire [15:0] \theta$65[30] ;
+  wire [15:0] \theta$65[31] ;
+  wire [15:0] \theta$65[32] ;
+  wire [15:0] \theta$65[33] ;
+  wire [15:0] \theta$65[34] ;
+  wire [15:0] \theta$65[35] ;
+  wire [15:0] \theta$65[36] ;
+  wire [15:0] \theta$65[37] ;
+  wire [15:0] \theta$65[38] ;
+  wire [15:0] \theta$65[39] ;
+  wire [15:0] \theta$65[3] ;
+  wire [15:0] \theta$65[40] ;
+  wire [15:0] \theta$65[41] ;
+  wire [15:0] \theta$65[42] ;
+  wire [15:0] \theta$65[43] ;
+  wire [15:0] \theta$65[44] ;
+  wire [15:0] \theta$65[45] ;
+  wire [15:0] \theta$65[46] ;
+  wire [15:0] \theta$65[47] ;
+  wire [15:0] \theta$65[48] ;
+  wire [15:0] \theta$65[49] ;
+  wire [15:0] \theta$65[4] ;
+  wire [15:0] \theta$65[50] ;
+  wire [15:0] \theta$65[51] ;
+  wire [15:0] \theta$65[52] ;
+  wire [15:0] \theta$65[53] ;
+  wire [15:0] \theta$65[54] ;
+  wire [15:0] \theta$65[55] ;
+  wire [15:0] \theta$65[56] ;
+  wire [15:0] \theta$65[57] ;
+  wire [15:0] \theta$65[58] ;
+  wire [15:0] \theta$65[59] ;
+  wire [15:0] \theta$65[5] ;
+  wire [15:0] \theta$65[60] ;
+  wire [15:0] \theta$65[61] ;
+  wire [15:0] \theta$65[62] ;
+  wire [15:0] \theta$65[63] ;
+  wire [15:0] \theta$65[6] ;
+  wire [15:0] \theta$65[7] ;
+  wire [15:0] \theta$65[8] ;
+  wire [15:0] \theta$65[9] ;
+  wire [1023:0] \theta$66 ;
+  wire [15:0] \theta$66[0] ;
+  wire [15:0] \theta$66[10] ;
+  wire [15:0] \theta$66[11] ;
+  wire [15:0] \theta$66[12] ;
+  wire [15:0] \theta$66[13] ;
+  wire [15:0] \theta$66[14] ;
+  wire [15:0] \theta$66[15] ;
+  wire [15:0] \theta$66[16] ;
+  wire [15:0] \theta$66[17] ;
+  wire [15:0] \theta$66[18] ;
+  wire [15:0] \theta$66[19] ;
+  wire [15:0] \theta$66[1] ;
+  wire [15:0] \theta$66[20] ;
+  wire [15:0] \theta$66[21] ;
+  wire [15:0] \theta$66[22] ;
+  wire [15:0] \theta$66[23] ;
+  wire [15:0] \theta$66[24] ;
+  wire [15:0] \theta$66[25] ;
+  wire [15:0] \theta$66[26] ;
+  wire [15:0] \theta$66[27] ;
+  wire [15:0] \theta$66[28] ;
+  wire [15:0] \theta$66[29] ;
+  wire [15:0] \theta$66[2] ;
+  wire [15:0] \theta$66[30] ;
+  wire [15:0] \theta$66[31] ;
+  wire [15:0] \theta$66[32] ;
+  wire [15:0] \theta$66[33] ;
+  wire [15:0] \theta$66[34] ;
+  wire [15:0] \theta$66[35] ;
+  wire [15:0] \theta$66[36] ;
+  wire [15:0] \theta$66[37] ;
+  wire [15:0] \theta$66[38] ;
+  wire [15:0] \theta$66[39] ;
+  wire [15:0] \theta$66[3] ;
+  wire [15:0] \theta$66[40] ;
+  wire [15:0] \theta$66[41] ;
+  wire [15:0] \theta$66[42] ;
+  wire [15:0] \theta$66[43] ;
+  wire [15:0] \theta$66[44] ;
+  wire [15:0] \theta$66[45] ;
+  wire [15:0] \theta$66[46] ;
+  wire [15:0] \theta$66[47] ;
+  wire [15:0] \theta$66[48] ;
+  wire [15:0] \theta$66[49] ;
+  wire [15:0] \theta$66[4] ;
+  wire [15:0] \theta$66[50] ;
+  wire [15:0] \theta$66[51] ;
+  wire [15:0] \theta$66[52] ;
+  wire [15:0] \theta$66[53] ;
+  wire [15:0] \theta$66[54] ;
+  wire [15:0] \theta$66[55] ;
+  wire [15:0] \theta$66[56] ;
+  wire [15:0] \theta$66[57] ;
+  wire [15:0] \theta$66[58] ;
+  wire [15:0] \theta$66[59] ;
+  wire [15:0] \theta$66[5] ;
+  wire [15:0] \theta$66[60] ;
+  wire [15:0] \theta$66[61] ;
+  wire [15:0] \theta$66[62] ;
+  wire [15:0] \theta$66[63] ;
+  wire [15:0] \theta$66[6] ;
+  wire [15:0] \theta$66[7] ;
+  wire [15:0] \theta$66[8] ;
+  wire [15:0] \theta$66[9] ;
   wire [15:0] \theta[0] ;
   wire [15:0] \theta[10] ;
   wire [15:0] \theta[11] ;
@@ -443,25 +384,28 @@ module stim_path(routed__valid, spikes__payload, spikes__valid, frame_tick, fram
   wire [15:0] \theta[9] ;
   input [15:0] theta_max;
   wire [15:0] theta_max;
-  wire [15:0] \theta_max$86 ;
+  wire [15:0] \theta_max$92 ;
   input [15:0] theta_min;
   wire [15:0] theta_min;
-  wire [15:0] \theta_min$85 ;
+  wire [15:0] \theta_min$91 ;
   input [5:0] theta_wr__addr;
   wire [5:0] theta_wr__addr;
-  wire [5:0] \theta_wr__addr$73 ;
+  wire [5:0] \theta_wr__addr$79 ;
   input [15:0] theta_wr__data;
   wire [15:0] theta_wr__data;
-  wire [15:0] \theta_wr__data$74 ;
+  wire [15:0] \theta_wr__data$80 ;
   input theta_wr__en;
   wire theta_wr__en;
-  wire \theta_wr__en$75 ;
+  wire \theta_wr__en$81 ;
+  output tick_lost;
+  wire tick_lost;
+  wire \tick_lost$105 ;
   input [23:0] window;
   wire [23:0] window;
-  wire [23:0] \window$82 ;
+  wire [23:0] \window$88 ;
   output window_done;
   wire window_done;
-  wire \window_done$89 ;
+  wire \window_done$95 ;
   \stim_path.homeostasis  homeostasis (
     .busy(busy),
     .clk(clk),
@@ -473,11 +417,7 @@ module stim_path(routed__valid, spikes__payload, spikes__valid, frame_tick, fram
     .shift(shift),
     .spikes__payload(spikes__payload),
     .spikes__valid(spikes__valid),
-    .src_wr__addr(src_wr__addr),
-    .src_wr__data(src_wr__data),
     .src_wr__en(src_wr__en),
-    .target_wr__addr(target_wr__addr),
-    .target_wr__data(target_wr__data),
     .target_wr__en(target_wr__en),
     .theta(theta),
     .theta_max(theta_max),
@@ -486,166 +426,47 @@ module stim_path(routed__valid, spikes__payload, spikes__valid, frame_tick, fram
     .theta_wr__data(theta_wr__data),
     .theta_wr__en(theta_wr__en),
     .window(window),
-    .window_done(window_done)
+    .window_done(window_done),
+    .wp__addr(src_wr__addr),
+    .\wp__addr$79 (target_wr__addr),
+    .wp__data(src_wr__data),
+    .\wp__data$81 (target_wr__data)
   );
   \stim_path.lanes  lanes (
+    .bits(bits),
     .clk(clk),
-    .code_wr__addr(code_wr__addr),
-    .code_wr__data(code_wr__data),
+    .code_wp__addr(code_wr__addr),
+    .code_wp__data(code_wr__data),
     .code_wr__en(code_wr__en),
-    .\port$387$0 (\$1 ),
-    .\port$388$0 (\$2 ),
-    .\port$389$0 (\$3 ),
-    .\port$390$0 (\$4 ),
-    .\port$391$0 (\$5 ),
-    .\port$392$0 (\$6 ),
-    .\port$393$0 (\$7 ),
-    .\port$394$0 (\$8 ),
-    .\port$395$0 (\$9 ),
-    .\port$396$0 (\$10 ),
-    .\port$397$0 (\$11 ),
-    .\port$398$0 (\$12 ),
-    .\port$399$0 (\$13 ),
-    .\port$400$0 (\$14 ),
-    .\port$401$0 (\$15 ),
-    .\port$402$0 (\$16 ),
-    .\port$403$0 (\$17 ),
-    .\port$404$0 (\$18 ),
-    .\port$405$0 (\$19 ),
-    .\port$406$0 (\$20 ),
-    .\port$407$0 (\$21 ),
-    .\port$408$0 (\$22 ),
-    .\port$409$0 (\$23 ),
-    .\port$410$0 (\$24 ),
-    .\port$411$0 (\$25 ),
-    .\port$412$0 (\$26 ),
-    .\port$413$0 (\$27 ),
-    .\port$414$0 (\$28 ),
-    .\port$415$0 (\$29 ),
-    .\port$416$0 (\$30 ),
-    .\port$417$0 (\$31 ),
-    .\port$418$0 (\$32 ),
-    .\port$419$0 (\$33 ),
-    .\port$420$0 (\$34 ),
-    .\port$421$0 (\$35 ),
-    .\port$422$0 (\$36 ),
-    .\port$423$0 (\$37 ),
-    .\port$424$0 (\$38 ),
-    .\port$425$0 (\$39 ),
-    .\port$426$0 (\$40 ),
-    .\port$427$0 (\$41 ),
-    .\port$428$0 (\$42 ),
-    .\port$429$0 (\$43 ),
-    .\port$430$0 (\$44 ),
-    .\port$431$0 (\$45 ),
-    .\port$432$0 (\$46 ),
-    .\port$433$0 (\$47 ),
-    .\port$434$0 (\$48 ),
-    .\port$435$0 (\$49 ),
-    .\port$436$0 (\$50 ),
-    .\port$437$0 (\$51 ),
-    .\port$438$0 (\$52 ),
-    .\port$439$0 (\$53 ),
-    .\port$440$0 (\$54 ),
-    .\port$441$0 (\$55 ),
-    .\port$442$0 (\$56 ),
-    .\port$443$0 (\$57 ),
-    .\port$444$0 (\$58 ),
-    .\port$445$0 (\$59 ),
-    .\port$446$0 (\$60 ),
-    .\port$447$0 (\$61 ),
-    .\port$448$0 (\$62 ),
-    .\port$449$0 (\$63 ),
-    .\port$450$0 (\$64 ),
     .rst(rst)
   );
   \stim_path.safety  safety (
+    .bits(bits),
     .clamp_duty(clamp_duty),
     .clamp_lanes(clamp_lanes),
     .clamp_pulse(clamp_pulse),
     .clk(clk),
+    .fire(fire),
+    .fire_lane(fire_lane),
     .led(led),
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$387$0 (\$1 ),
-    .\port$388$0 (\$2 ),
-    .\port$389$0 (\$3 ),
-    .\port$390$0 (\$4 ),
-    .\port$391$0 (\$5 ),
-    .\port$392$0 (\$6 ),
-    .\port$393$0 (\$7 ),
-    .\port$394$0 (\$8 ),
-    .\port$395$0 (\$9 ),
-    .\port$396$0 (\$10 ),
-    .\port$397$0 (\$11 ),
-    .\port$398$0 (\$12 ),
-    .\port$399$0 (\$13 ),
-    .\port$400$0 (\$14 ),
-    .\port$401$0 (\$15 ),
-    .\port$402$0 (\$16 ),
-    .\port$403$0 (\$17 ),
-    .\port$404$0 (\$18 ),
-    .\port$405$0 (\$19 ),
-    .\port$406$0 (\$20 ),
-    .\port$407$0 (\$21 ),
-    .\port$408$0 (\$22 ),
-    .\port$409$0 (\$23 ),
-    .\port$410$0 (\$24 ),
-    .\port$411$0 (\$25 ),
-    .\port$412$0 (\$26 ),
-    .\port$413$0 (\$27 ),
-    .\port$414$0 (\$28 ),
-    .\port$415$0 (\$29 ),
-    .\port$416$0 (\$30 ),
-    .\port$417$0 (\$31 ),
-    .\port$418$0 (\$32 ),
-    .\port$419$0 (\$33 ),
-    .\port$420$0 (\$34 ),
-    .\port$421$0 (\$35 ),
-    .\port$422$0 (\$36 ),
-    .\port$423$0 (\$37 ),
-    .\port$424$0 (\$38 ),
-    .\port$425$0 (\$39 ),
-    .\port$426$0 (\$40 ),
-    .\port$427$0 (\$41 ),
-    .\port$428$0 (\$42 ),
-    .\port$429$0 (\$43 ),
-    .\port$430$0 (\$44 ),
-    .\port$431$0 (\$45 ),
-    .\port$432$0 (\$46 ),
-    .\port$433$0 (\$47 ),
-    .\port$434$0 (\$48 ),
-    .\port$435$0 (\$49 ),
-    .\port$436$0 (\$50 ),
-    .\port$437$0 (\$51 ),
-    .\port$438$0 (\$52 ),
-    .\port$439$0 (\$53 ),
-    .\port$440$0 (\$54 ),
-    .\port$441$0 (\$55 ),
-    .\port$442$0 (\$56 ),
-    .\port$443$0 (\$57 ),
-    .\port$444$0 (\$58 ),
-    .\port$445$0 (\$59 ),
-    .\port$446$0 (\$60 ),
-    .\port$447$0 (\$61 ),
-    .\port$448$0 (\$62 ),
-    .\port$449$0 (\$63 ),
-    .\port$450$0 (\$64 ),
     .pulse(pulse),
     .rst(rst)
   );
   \stim_path.stim_unit  stim_unit (
     .bad_lane(bad_lane),
+    .busy(sweep_busy),
     .clk(clk),
+    .env(pulse),
     .fire(fire),
     .fire_lane(fire_lane),
     .frame(frame),
     .frame_tick(frame_tick),
     .leak_shift(leak_shift),
-    .pulse(pulse),
-    .pulse_wr__addr(pulse_wr__addr),
-    .pulse_wr__data(pulse_wr__data),
+    .len_wp__addr(pulse_wr__addr),
+    .len_wp__data(pulse_wr__data),
     .pulse_wr__en(pulse_wr__en),
     .r_en(stim__ready),
     .ready(routed__ready),
@@ -656,62 +477,66 @@ module stim_path(routed__valid, spikes__payload, spikes__valid, frame_tick, fram
     .stim__payload(stim__payload),
     .stim__valid(stim__valid),
     .stim_lost(stim_lost),
-    .\theta$283 (theta)
+    .\theta$35 (theta),
+    .tick_lost(tick_lost)
   );
-  assign \routed__payload$51  = routed__payload;
-  assign \routed__ready$52  = routed__ready;
-  assign \routed__valid$53  = routed__valid;
-  assign \spikes__payload$54  = spikes__payload;
-  assign \spikes__ready$55  = 1'h1;
-  assign \spikes__valid$56  = spikes__valid;
-  assign \stim__payload$57  = stim__payload;
-  assign \stim__ready$58  = stim__ready;
-  assign \stim__valid$59  = stim__valid;
-  assign \frame_tick$60  = frame_tick;
-  assign \frame_tick$61  = frame_tick;
-  assign \frame$62  = frame;
-  assign \theta$63  = theta;
-  assign \theta$64  = theta;
-  assign \pulse$66  = pulse;
-  assign bits = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  };
-  assign \bits$68  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  };
-  assign \led$69  = led;
-  assign \code_wr__addr$70  = code_wr__addr;
-  assign \code_wr__data$71  = code_wr__data;
-  assign \code_wr__en$72  = code_wr__en;
-  assign \theta_wr__addr$73  = theta_wr__addr;
-  assign \theta_wr__data$74  = theta_wr__data;
-  assign \theta_wr__en$75  = theta_wr__en;
-  assign \src_wr__addr$76  = src_wr__addr;
-  assign \src_wr__data$77  = src_wr__data;
-  assign \src_wr__en$78  = src_wr__en;
-  assign \target_wr__addr$79  = target_wr__addr;
-  assign \target_wr__data$80  = target_wr__data;
-  assign \target_wr__en$81  = target_wr__en;
-  assign \window$82  = window;
-  assign \gain$83  = gain;
-  assign \shift$84  = shift;
-  assign \theta_min$85  = theta_min;
-  assign \theta_max$86  = theta_max;
-  assign \enable$87  = enable;
-  assign \busy$88  = busy;
-  assign \window_done$89  = window_done;
-  assign \overrun$90  = overrun;
-  assign \leak_shift$91  = leak_shift;
-  assign \source$92  = source;
-  assign \pulse_wr__addr$93  = pulse_wr__addr;
-  assign \pulse_wr__data$94  = pulse_wr__data;
-  assign \pulse_wr__en$95  = pulse_wr__en;
-  assign \fire$96  = fire;
-  assign \fire_lane$97  = fire_lane;
-  assign \stim_lost$98  = stim_lost;
-  assign \bad_lane$99  = bad_lane;
-  assign \max_pulse$100  = max_pulse;
-  assign \max_duty$101  = max_duty;
-  assign \max_lanes$102  = max_lanes;
-  assign \clamp_pulse$103  = clamp_pulse;
-  assign \clamp_duty$104  = clamp_duty;
-  assign \clamp_lanes$105  = clamp_lanes;
+  assign \routed__payload$53  = routed__payload;
+  assign \routed__ready$54  = routed__ready;
+  assign \routed__valid$55  = routed__valid;
+  assign \spikes__payload$56  = spikes__payload;
+  assign \spikes__ready$57  = 1'h1;
+  assign \spikes__valid$58  = spikes__valid;
+  assign \stim__payload$59  = stim__payload;
+  assign \stim__ready$60  = stim__ready;
+  assign \stim__valid$61  = stim__valid;
+  assign \frame_tick$62  = frame_tick;
+  assign \frame_tick$63  = frame_tick;
+  assign \frame$64  = frame;
+  assign \theta$65  = theta;
+  assign \theta$66  = theta;
+  assign \pulse$68  = pulse;
+  assign \bits$70  = bits;
+  assign \fire$71  = fire;
+  assign \fire$72  = fire;
+  assign \fire_lane$73  = fire_lane;
+  assign \fire_lane$74  = fire_lane;
+  assign \led$75  = led;
+  assign \code_wr__addr$76  = code_wr__addr;
+  assign \code_wr__data$77  = code_wr__data;
+  assign \code_wr__en$78  = code_wr__en;
+  assign \theta_wr__addr$79  = theta_wr__addr;
+  assign \theta_wr__data$80  = theta_wr__data;
+  assign \theta_wr__en$81  = theta_wr__en;
+  assign \src_wr__addr$82  = src_wr__addr;
+  assign \src_wr__data$83  = src_wr__data;
+  assign \src_wr__en$84  = src_wr__en;
+  assign \target_wr__addr$85  = target_wr__addr;
+  assign \target_wr__data$86  = target_wr__data;
+  assign \target_wr__en$87  = target_wr__en;
+  assign \window$88  = window;
+  assign \gain$89  = gain;
+  assign \shift$90  = shift;
+  assign \theta_min$91  = theta_min;
+  assign \theta_max$92  = theta_max;
+  assign \enable$93  = enable;
+  assign \busy$94  = busy;
+  assign \window_done$95  = window_done;
+  assign \overrun$96  = overrun;
+  assign \leak_shift$97  = leak_shift;
+  assign \source$98  = source;
+  assign \pulse_wr__addr$99  = pulse_wr__addr;
+  assign \pulse_wr__data$100  = pulse_wr__data;
+  assign \pulse_wr__en$101  = pulse_wr__en;
+  assign \stim_lost$102  = stim_lost;
+  assign \bad_lane$103  = bad_lane;
+  assign \sweep_busy$104  = sweep_busy;
+  assign \tick_lost$105  = tick_lost;
+  assign \max_pulse$106  = max_pulse;
+  assign \max_duty$107  = max_duty;
+  assign \max_lanes$108  = max_lanes;
+  assign \clamp_pulse$109  = clamp_pulse;
+  assign \clamp_duty$110  = clamp_duty;
+  assign \clamp_lanes$111  = clamp_lanes;
   assign spikes__ready = 1'h1;
   assign \routed__payload.target  = routed__payload[11:0];
   assign \routed__payload.weight  = routed__payload[27:12];
@@ -789,1479 +614,644 @@ module stim_path(routed__valid, spikes__payload, spikes__valid, frame_tick, fram
   assign \theta[61]  = theta[991:976];
   assign \theta[62]  = theta[1007:992];
   assign \theta[63]  = theta[1023:1008];
-  assign \routed__payload$51.target  = routed__payload[11:0];
-  assign \routed__payload$51.weight  = routed__payload[27:12];
-  assign \routed__payload$51.address  = routed__payload[47:28];
-  assign \routed__payload$51.timestamp  = routed__payload[79:48];
-  assign \spikes__payload$54.address  = spikes__payload[19:0];
-  assign \spikes__payload$54.source  = spikes__payload[27:20];
-  assign \spikes__payload$54.type  = spikes__payload[31:28];
-  assign \spikes__payload$54.timestamp  = spikes__payload[63:32];
-  assign \stim__payload$57.address  = stim__payload[19:0];
-  assign \stim__payload$57.source  = stim__payload[27:20];
-  assign \stim__payload$57.type  = stim__payload[31:28];
-  assign \stim__payload$57.timestamp  = stim__payload[63:32];
-  assign \theta$63[0]  = theta[15:0];
-  assign \theta$63[1]  = theta[31:16];
-  assign \theta$63[2]  = theta[47:32];
-  assign \theta$63[3]  = theta[63:48];
-  assign \theta$63[4]  = theta[79:64];
-  assign \theta$63[5]  = theta[95:80];
-  assign \theta$63[6]  = theta[111:96];
-  assign \theta$63[7]  = theta[127:112];
-  assign \theta$63[8]  = theta[143:128];
-  assign \theta$63[9]  = theta[159:144];
-  assign \theta$63[10]  = theta[175:160];
-  assign \theta$63[11]  = theta[191:176];
-  assign \theta$63[12]  = theta[207:192];
-  assign \theta$63[13]  = theta[223:208];
-  assign \theta$63[14]  = theta[239:224];
-  assign \theta$63[15]  = theta[255:240];
-  assign \theta$63[16]  = theta[271:256];
-  assign \theta$63[17]  = theta[287:272];
-  assign \theta$63[18]  = theta[303:288];
-  assign \theta$63[19]  = theta[319:304];
-  assign \theta$63[20]  = theta[335:320];
-  assign \theta$63[21]  = theta[351:336];
-  assign \theta$63[22]  = theta[367:352];
-  assign \theta$63[23]  = theta[383:368];
-  assign \theta$63[24]  = theta[399:384];
-  assign \theta$63[25]  = theta[415:400];
-  assign \theta$63[26]  = theta[431:416];
-  assign \theta$63[27]  = theta[447:432];
-  assign \theta$63[28]  = theta[463:448];
-  assign \theta$63[29]  = theta[479:464];
-  assign \theta$63[30]  = theta[495:480];
-  assign \theta$63[31]  = theta[511:496];
-  assign \theta$63[32]  = theta[527:512];
-  assign \theta$63[33]  = theta[543:528];
-  assign \theta$63[34]  = theta[559:544];
-  assign \theta$63[35]  = theta[575:560];
-  assign \theta$63[36]  = theta[591:576];
-  assign \theta$63[37]  = theta[607:592];
-  assign \theta$63[38]  = theta[623:608];
-  assign \theta$63[39]  = theta[639:624];
-  assign \theta$63[40]  = theta[655:640];
-  assign \theta$63[41]  = theta[671:656];
-  assign \theta$63[42]  = theta[687:672];
-  assign \theta$63[43]  = theta[703:688];
-  assign \theta$63[44]  = theta[719:704];
-  assign \theta$63[45]  = theta[735:720];
-  assign \theta$63[46]  = theta[751:736];
-  assign \theta$63[47]  = theta[767:752];
-  assign \theta$63[48]  = theta[783:768];
-  assign \theta$63[49]  = theta[799:784];
-  assign \theta$63[50]  = theta[815:800];
-  assign \theta$63[51]  = theta[831:816];
-  assign \theta$63[52]  = theta[847:832];
-  assign \theta$63[53]  = theta[863:848];
-  assign \theta$63[54]  = theta[879:864];
-  assign \theta$63[55]  = theta[895:880];
-  assign \theta$63[56]  = theta[911:896];
-  assign \theta$63[57]  = theta[927:912];
-  assign \theta$63[58]  = theta[943:928];
-  assign \theta$63[59]  = theta[959:944];
-  assign \theta$63[60]  = theta[975:960];
-  assign \theta$63[61]  = theta[991:976];
-  assign \theta$63[62]  = theta[1007:992];
-  assign \theta$63[63]  = theta[1023:1008];
-  assign \theta$64[0]  = theta[15:0];
-  assign \theta$64[1]  = theta[31:16];
-  assign \theta$64[2]  = theta[47:32];
-  assign \theta$64[3]  = theta[63:48];
-  assign \theta$64[4]  = theta[79:64];
-  assign \theta$64[5]  = theta[95:80];
-  assign \theta$64[6]  = theta[111:96];
-  assign \theta$64[7]  = theta[127:112];
-  assign \theta$64[8]  = theta[143:128];
-  assign \theta$64[9]  = theta[159:144];
-  assign \theta$64[10]  = theta[175:160];
-  assign \theta$64[11]  = theta[191:176];
-  assign \theta$64[12]  = theta[207:192];
-  assign \theta$64[13]  = theta[223:208];
-  assign \theta$64[14]  = theta[239:224];
-  assign \theta$64[15]  = theta[255:240];
-  assign \theta$64[16]  = theta[271:256];
-  assign \theta$64[17]  = theta[287:272];
-  assign \theta$64[18]  = theta[303:288];
-  assign \theta$64[19]  = theta[319:304];
-  assign \theta$64[20]  = theta[335:320];
-  assign \theta$64[21]  = theta[351:336];
-  assign \theta$64[22]  = theta[367:352];
-  assign \theta$64[23]  = theta[383:368];
-  assign \theta$64[24]  = theta[399:384];
-  assign \theta$64[25]  = theta[415:400];
-  assign \theta$64[26]  = theta[431:416];
-  assign \theta$64[27]  = theta[447:432];
-  assign \theta$64[28]  = theta[463:448];
-  assign \theta$64[29]  = theta[479:464];
-  assign \theta$64[30]  = theta[495:480];
-  assign \theta$64[31]  = theta[511:496];
-  assign \theta$64[32]  = theta[527:512];
-  assign \theta$64[33]  = theta[543:528];
-  assign \theta$64[34]  = theta[559:544];
-  assign \theta$64[35]  = theta[575:560];
-  assign \theta$64[36]  = theta[591:576];
-  assign \theta$64[37]  = theta[607:592];
-  assign \theta$64[38]  = theta[623:608];
-  assign \theta$64[39]  = theta[639:624];
-  assign \theta$64[40]  = theta[655:640];
-  assign \theta$64[41]  = theta[671:656];
-  assign \theta$64[42]  = theta[687:672];
-  assign \theta$64[43]  = theta[703:688];
-  assign \theta$64[44]  = theta[719:704];
-  assign \theta$64[45]  = theta[735:720];
-  assign \theta$64[46]  = theta[751:736];
-  assign \theta$64[47]  = theta[767:752];
-  assign \theta$64[48]  = theta[783:768];
-  assign \theta$64[49]  = theta[799:784];
-  assign \theta$64[50]  = theta[815:800];
-  assign \theta$64[51]  = theta[831:816];
-  assign \theta$64[52]  = theta[847:832];
-  assign \theta$64[53]  = theta[863:848];
-  assign \theta$64[54]  = theta[879:864];
-  assign \theta$64[55]  = theta[895:880];
-  assign \theta$64[56]  = theta[911:896];
-  assign \theta$64[57]  = theta[927:912];
-  assign \theta$64[58]  = theta[943:928];
-  assign \theta$64[59]  = theta[959:944];
-  assign \theta$64[60]  = theta[975:960];
-  assign \theta$64[61]  = theta[991:976];
-  assign \theta$64[62]  = theta[1007:992];
-  assign \theta$64[63]  = theta[1023:1008];
+  assign \routed__payload$53.target  = routed__payload[11:0];
+  assign \routed__payload$53.weight  = routed__payload[27:12];
+  assign \routed__payload$53.address  = routed__payload[47:28];
+  assign \routed__payload$53.timestamp  = routed__payload[79:48];
+  assign \spikes__payload$56.address  = spikes__payload[19:0];
+  assign \spikes__payload$56.source  = spikes__payload[27:20];
+  assign \spikes__payload$56.type  = spikes__payload[31:28];
+  assign \spikes__payload$56.timestamp  = spikes__payload[63:32];
+  assign \stim__payload$59.address  = stim__payload[19:0];
+  assign \stim__payload$59.source  = stim__payload[27:20];
+  assign \stim__payload$59.type  = stim__payload[31:28];
+  assign \stim__payload$59.timestamp  = stim__payload[63:32];
+  assign \theta$65[0]  = theta[15:0];
+  assign \theta$65[1]  = theta[31:16];
+  assign \theta$65[2]  = theta[47:32];
+  assign \theta$65[3]  = theta[63:48];
+  assign \theta$65[4]  = theta[79:64];
+  assign \theta$65[5]  = theta[95:80];
+  assign \theta$65[6]  = theta[111:96];
+  assign \theta$65[7]  = theta[127:112];
+  assign \theta$65[8]  = theta[143:128];
+  assign \theta$65[9]  = theta[159:144];
+  assign \theta$65[10]  = theta[175:160];
+  assign \theta$65[11]  = theta[191:176];
+  assign \theta$65[12]  = theta[207:192];
+  assign \theta$65[13]  = theta[223:208];
+  assign \theta$65[14]  = theta[239:224];
+  assign \theta$65[15]  = theta[255:240];
+  assign \theta$65[16]  = theta[271:256];
+  assign \theta$65[17]  = theta[287:272];
+  assign \theta$65[18]  = theta[303:288];
+  assign \theta$65[19]  = theta[319:304];
+  assign \theta$65[20]  = theta[335:320];
+  assign \theta$65[21]  = theta[351:336];
+  assign \theta$65[22]  = theta[367:352];
+  assign \theta$65[23]  = theta[383:368];
+  assign \theta$65[24]  = theta[399:384];
+  assign \theta$65[25]  = theta[415:400];
+  assign \theta$65[26]  = theta[431:416];
+  assign \theta$65[27]  = theta[447:432];
+  assign \theta$65[28]  = theta[463:448];
+  assign \theta$65[29]  = theta[479:464];
+  assign \theta$65[30]  = theta[495:480];
+  assign \theta$65[31]  = theta[511:496];
+  assign \theta$65[32]  = theta[527:512];
+  assign \theta$65[33]  = theta[543:528];
+  assign \theta$65[34]  = theta[559:544];
+  assign \theta$65[35]  = theta[575:560];
+  assign \theta$65[36]  = theta[591:576];
+  assign \theta$65[37]  = theta[607:592];
+  assign \theta$65[38]  = theta[623:608];
+  assign \theta$65[39]  = theta[639:624];
+  assign \theta$65[40]  = theta[655:640];
+  assign \theta$65[41]  = theta[671:656];
+  assign \theta$65[42]  = theta[687:672];
+  assign \theta$65[43]  = theta[703:688];
+  assign \theta$65[44]  = theta[719:704];
+  assign \theta$65[45]  = theta[735:720];
+  assign \theta$65[46]  = theta[751:736];
+  assign \theta$65[47]  = theta[767:752];
+  assign \theta$65[48]  = theta[783:768];
+  assign \theta$65[49]  = theta[799:784];
+  assign \theta$65[50]  = theta[815:800];
+  assign \theta$65[51]  = theta[831:816];
+  assign \theta$65[52]  = theta[847:832];
+  assign \theta$65[53]  = theta[863:848];
+  assign \theta$65[54]  = theta[879:864];
+  assign \theta$65[55]  = theta[895:880];
+  assign \theta$65[56]  = theta[911:896];
+  assign \theta$65[57]  = theta[927:912];
+  assign \theta$65[58]  = theta[943:928];
+  assign \theta$65[59]  = theta[959:944];
+  assign \theta$65[60]  = theta[975:960];
+  assign \theta$65[61]  = theta[991:976];
+  assign \theta$65[62]  = theta[1007:992];
+  assign \theta$65[63]  = theta[1023:1008];
+  assign \theta$66[0]  = theta[15:0];
+  assign \theta$66[1]  = theta[31:16];
+  assign \theta$66[2]  = theta[47:32];
+  assign \theta$66[3]  = theta[63:48];
+  assign \theta$66[4]  = theta[79:64];
+  assign \theta$66[5]  = theta[95:80];
+  assign \theta$66[6]  = theta[111:96];
+  assign \theta$66[7]  = theta[127:112];
+  assign \theta$66[8]  = theta[143:128];
+  assign \theta$66[9]  = theta[159:144];
+  assign \theta$66[10]  = theta[175:160];
+  assign \theta$66[11]  = theta[191:176];
+  assign \theta$66[12]  = theta[207:192];
+  assign \theta$66[13]  = theta[223:208];
+  assign \theta$66[14]  = theta[239:224];
+  assign \theta$66[15]  = theta[255:240];
+  assign \theta$66[16]  = theta[271:256];
+  assign \theta$66[17]  = theta[287:272];
+  assign \theta$66[18]  = theta[303:288];
+  assign \theta$66[19]  = theta[319:304];
+  assign \theta$66[20]  = theta[335:320];
+  assign \theta$66[21]  = theta[351:336];
+  assign \theta$66[22]  = theta[367:352];
+  assign \theta$66[23]  = theta[383:368];
+  assign \theta$66[24]  = theta[399:384];
+  assign \theta$66[25]  = theta[415:400];
+  assign \theta$66[26]  = theta[431:416];
+  assign \theta$66[27]  = theta[447:432];
+  assign \theta$66[28]  = theta[463:448];
+  assign \theta$66[29]  = theta[479:464];
+  assign \theta$66[30]  = theta[495:480];
+  assign \theta$66[31]  = theta[511:496];
+  assign \theta$66[32]  = theta[527:512];
+  assign \theta$66[33]  = theta[543:528];
+  assign \theta$66[34]  = theta[559:544];
+  assign \theta$66[35]  = theta[575:560];
+  assign \theta$66[36]  = theta[591:576];
+  assign \theta$66[37]  = theta[607:592];
+  assign \theta$66[38]  = theta[623:608];
+  assign \theta$66[39]  = theta[639:624];
+  assign \theta$66[40]  = theta[655:640];
+  assign \theta$66[41]  = theta[671:656];
+  assign \theta$66[42]  = theta[687:672];
+  assign \theta$66[43]  = theta[703:688];
+  assign \theta$66[44]  = theta[719:704];
+  assign \theta$66[45]  = theta[735:720];
+  assign \theta$66[46]  = theta[751:736];
+  assign \theta$66[47]  = theta[767:752];
+  assign \theta$66[48]  = theta[783:768];
+  assign \theta$66[49]  = theta[799:784];
+  assign \theta$66[50]  = theta[815:800];
+  assign \theta$66[51]  = theta[831:816];
+  assign \theta$66[52]  = theta[847:832];
+  assign \theta$66[53]  = theta[863:848];
+  assign \theta$66[54]  = theta[879:864];
+  assign \theta$66[55]  = theta[895:880];
+  assign \theta$66[56]  = theta[911:896];
+  assign \theta$66[57]  = theta[927:912];
+  assign \theta$66[58]  = theta[943:928];
+  assign \theta$66[59]  = theta[959:944];
+  assign \theta$66[60]  = theta[975:960];
+  assign \theta$66[61]  = theta[991:976];
+  assign \theta$66[62]  = theta[1007:992];
+  assign \theta$66[63]  = theta[1023:1008];
 endmodule
 
 (* generator = "Amaranth" *)
-module \stim_path.homeostasis (spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, theta_wr__en, src_wr__addr, src_wr__data, src_wr__en, target_wr__addr, target_wr__data, target_wr__en, window, gain, shift, theta_min, theta_max, enable, clk, rst, busy, theta
+module \stim_path.homeostasis (spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, theta_wr__en, wp__addr, wp__data, src_wr__en, \wp__addr$79 , \wp__data$81 , target_wr__en, window, gain, shift, theta_min, theta_max, enable, clk, rst, busy, theta
 , window_done, overrun, spikes__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
+  wire [24:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [15:0] \$1000 ;
-  reg [15:0] \$1001 ;
-  reg [15:0] \$1002 ;
-  reg [15:0] \$1003 ;
-  reg [15:0] \$1004 ;
-  reg [15:0] \$1005 ;
-  reg [15:0] \$1006 ;
-  reg [15:0] \$1007 ;
-  reg [15:0] \$1008 ;
-  reg [15:0] \$1009 ;
   wire \$101 ;
-  reg [15:0] \$1010 ;
-  reg [15:0] \$1011 ;
-  reg [15:0] \$1012 ;
-  reg [15:0] \$1013 ;
-  reg [15:0] \$1014 ;
-  reg [15:0] \$1015 ;
-  reg [15:0] \$1016 ;
-  reg [15:0] \$1017 ;
-  reg [15:0] \$1018 ;
-  reg [15:0] \$1019 ;
-  wire [16:0] \$102 ;
-  reg [15:0] \$1020 ;
-  reg [15:0] \$1021 ;
-  reg [15:0] \$1022 ;
-  reg [15:0] \$1023 ;
-  reg [15:0] \$1024 ;
-  reg [15:0] \$1025 ;
-  reg [15:0] \$1026 ;
-  reg [15:0] \$1027 ;
-  reg [15:0] \$1028 ;
-  reg [15:0] \$1029 ;
-  wire [16:0] \$103 ;
-  reg [15:0] \$1030 ;
-  reg [15:0] \$1031 ;
-  reg [15:0] \$1032 ;
-  reg [15:0] \$1033 ;
-  reg [15:0] \$1034 ;
-  reg [15:0] \$1035 ;
-  reg [15:0] \$1036 ;
-  reg [15:0] \$1037 ;
-  reg [15:0] \$1038 ;
-  reg [15:0] \$1039 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
-  reg [15:0] \$1040 ;
-  reg [15:0] \$1041 ;
-  reg [15:0] \$1042 ;
-  reg [15:0] \$1043 ;
-  reg [15:0] \$1044 ;
-  reg [15:0] \$1045 ;
-  reg [15:0] \$1046 ;
-  reg [15:0] \$1047 ;
-  reg [15:0] \$1048 ;
-  reg [15:0] \$1049 ;
   wire \$105 ;
-  reg [15:0] \$1050 ;
-  reg [15:0] \$1051 ;
-  reg [15:0] \$1052 ;
-  reg [15:0] \$1053 ;
-  reg [15:0] \$1054 ;
-  reg [15:0] \$1055 ;
-  reg [15:0] \$1056 ;
-  reg [15:0] \$1057 ;
-  reg [15:0] \$1058 ;
-  reg [15:0] \$1059 ;
   wire \$106 ;
-  reg [15:0] \$1060 ;
-  reg [15:0] \$1061 ;
-  reg [15:0] \$1062 ;
-  reg [15:0] \$1063 ;
-  reg [15:0] \$1064 ;
-  reg [15:0] \$1065 ;
-  reg [15:0] \$1066 ;
-  reg [15:0] \$1067 ;
-  reg [15:0] \$1068 ;
-  reg [15:0] \$1069 ;
   wire \$107 ;
-  reg [15:0] \$1070 ;
-  reg [15:0] \$1071 ;
-  reg [15:0] \$1072 ;
-  reg [15:0] \$1073 ;
-  reg [15:0] \$1074 ;
-  reg [15:0] \$1075 ;
-  reg [15:0] \$1076 ;
-  reg [15:0] \$1077 ;
-  reg [15:0] \$1078 ;
-  reg [15:0] \$1079 ;
-  wire [16:0] \$108 ;
-  reg [15:0] \$1080 ;
-  reg [15:0] \$1081 ;
-  reg [15:0] \$1082 ;
-  reg [15:0] \$1083 ;
-  reg [15:0] \$1084 ;
-  reg [15:0] \$1085 ;
-  reg [15:0] \$1086 ;
-  reg [15:0] \$1087 ;
-  reg [15:0] \$1088 ;
-  reg [15:0] \$1089 ;
-  wire [16:0] \$109 ;
-  reg [15:0] \$1090 ;
-  reg [15:0] \$1091 ;
-  reg [15:0] \$1092 ;
-  reg [15:0] \$1093 ;
-  reg [15:0] \$1094 ;
-  reg [15:0] \$1095 ;
-  reg [15:0] \$1096 ;
-  reg [15:0] \$1097 ;
-  reg [15:0] \$1098 ;
-  reg [15:0] \$1099 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  reg [15:0] \$1100 ;
-  reg [15:0] \$1101 ;
-  reg [15:0] \$1102 ;
-  reg [15:0] \$1103 ;
-  reg [15:0] \$1104 ;
-  reg [15:0] \$1105 ;
-  reg [15:0] \$1106 ;
-  reg [15:0] \$1107 ;
-  reg [15:0] \$1108 ;
-  reg [15:0] \$1109 ;
   wire \$111 ;
-  reg [15:0] \$1110 ;
-  reg [15:0] \$1111 ;
-  reg [15:0] \$1112 ;
-  reg [15:0] \$1113 ;
-  reg [15:0] \$1114 ;
-  reg \$1115 ;
-  reg [5:0] \$1116 ;
-  reg [24:0] \$1117 ;
-  reg \$1118 ;
-  reg [5:0] \$1119 ;
   wire \$112 ;
-  reg [42:0] \$1120 ;
-  reg \$1121 ;
-  reg [5:0] \$1122 ;
-  reg [42:0] \$1123 ;
-  reg [15:0] \$1124 ;
-  reg [15:0] \$1125 ;
-  reg [15:0] \$1126 ;
-  reg [15:0] \$1127 ;
-  reg [15:0] \$1128 ;
-  reg [15:0] \$1129 ;
   wire \$113 ;
-  reg [15:0] \$1130 ;
-  reg [15:0] \$1131 ;
-  reg [15:0] \$1132 ;
-  reg [15:0] \$1133 ;
-  reg [15:0] \$1134 ;
-  reg [15:0] \$1135 ;
-  reg [15:0] \$1136 ;
-  reg [15:0] \$1137 ;
-  reg [15:0] \$1138 ;
-  reg [15:0] \$1139 ;
-  wire [16:0] \$114 ;
-  reg [15:0] \$1140 ;
-  reg [15:0] \$1141 ;
-  reg [15:0] \$1142 ;
-  reg [15:0] \$1143 ;
-  reg [15:0] \$1144 ;
-  reg [15:0] \$1145 ;
-  reg [15:0] \$1146 ;
-  reg [15:0] \$1147 ;
-  reg [15:0] \$1148 ;
-  reg [15:0] \$1149 ;
-  wire [16:0] \$115 ;
-  reg [15:0] \$1150 ;
-  reg [15:0] \$1151 ;
-  reg [15:0] \$1152 ;
-  reg [15:0] \$1153 ;
-  reg [15:0] \$1154 ;
-  reg [15:0] \$1155 ;
-  reg [15:0] \$1156 ;
-  reg [15:0] \$1157 ;
-  reg [15:0] \$1158 ;
-  reg [15:0] \$1159 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
-  reg [15:0] \$1160 ;
-  reg [15:0] \$1161 ;
-  reg [15:0] \$1162 ;
-  reg [15:0] \$1163 ;
-  reg [15:0] \$1164 ;
-  reg [15:0] \$1165 ;
-  reg [15:0] \$1166 ;
-  reg [15:0] \$1167 ;
-  reg [15:0] \$1168 ;
-  reg [15:0] \$1169 ;
   wire \$117 ;
-  reg [15:0] \$1170 ;
-  reg [15:0] \$1171 ;
-  reg [15:0] \$1172 ;
-  reg [15:0] \$1173 ;
-  reg [15:0] \$1174 ;
-  reg [15:0] \$1175 ;
-  reg [15:0] \$1176 ;
-  reg [15:0] \$1177 ;
-  reg [15:0] \$1178 ;
-  reg [15:0] \$1179 ;
   wire \$118 ;
-  reg [15:0] \$1180 ;
-  reg [15:0] \$1181 ;
-  reg [15:0] \$1182 ;
-  reg [15:0] \$1183 ;
-  reg [15:0] \$1184 ;
-  reg [15:0] \$1185 ;
-  reg [15:0] \$1186 ;
-  reg [15:0] \$1187 ;
   wire \$119 ;
-  wire [16:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
+  wire \$126 ;
+  wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [16:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
+  wire \$132 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
-  wire \$14 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [16:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [16:0] \$144 ;
-  wire [16:0] \$145 ;
+  wire \$144 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
+  wire [16:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
+  wire \$156 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [16:0] \$162 ;
-  wire [16:0] \$163 ;
+  wire \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [16:0] \$168 ;
-  wire [16:0] \$169 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [16:0] \$174 ;
-  wire [16:0] \$175 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [16:0] \$18 ;
-  wire [16:0] \$180 ;
-  wire [16:0] \$181 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [16:0] \$186 ;
-  wire [16:0] \$187 ;
+  wire \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [16:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [16:0] \$192 ;
-  wire [16:0] \$193 ;
+  wire \$192 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [16:0] \$198 ;
-  wire [16:0] \$199 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [16:0] \$204 ;
-  wire [16:0] \$205 ;
+  wire \$204 ;
+  wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [16:0] \$210 ;
-  wire [16:0] \$211 ;
+  wire \$210 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire [16:0] \$216 ;
-  wire [16:0] \$217 ;
+  wire \$216 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire \$22 ;
+  wire [16:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [16:0] \$222 ;
-  wire [16:0] \$223 ;
+  wire \$222 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [16:0] \$228 ;
-  wire [16:0] \$229 ;
-  wire \$23 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire [16:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [16:0] \$234 ;
-  wire [16:0] \$235 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [16:0] \$24 ;
-  wire [16:0] \$240 ;
-  wire [16:0] \$241 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [16:0] \$246 ;
-  wire [16:0] \$247 ;
+  wire \$246 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [16:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [16:0] \$252 ;
-  wire [16:0] \$253 ;
+  wire \$252 ;
+  wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire [16:0] \$258 ;
-  wire [16:0] \$259 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [16:0] \$264 ;
-  wire [16:0] \$265 ;
+  wire \$264 ;
+  wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [16:0] \$270 ;
-  wire [16:0] \$271 ;
+  wire \$270 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire [16:0] \$276 ;
-  wire [16:0] \$277 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [16:0] \$282 ;
-  wire [16:0] \$283 ;
+  wire \$282 ;
+  wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire [16:0] \$288 ;
-  wire [16:0] \$289 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire [16:0] \$294 ;
-  wire [16:0] \$295 ;
+  wire \$294 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$300 ;
-  wire [16:0] \$301 ;
+  reg [15:0] \$30 ;
+  wire \$300 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [16:0] \$306 ;
-  wire [16:0] \$307 ;
+  wire \$306 ;
+  wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [16:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire [16:0] \$312 ;
-  wire [16:0] \$313 ;
+  wire \$312 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [16:0] \$318 ;
-  wire [16:0] \$319 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [16:0] \$324 ;
-  wire [16:0] \$325 ;
+  wire \$324 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire \$33 ;
-  wire [16:0] \$330 ;
-  wire [16:0] \$331 ;
+  wire [43:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [16:0] \$336 ;
-  wire [16:0] \$337 ;
+  wire \$336 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire \$34 ;
+  wire [24:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [16:0] \$342 ;
-  wire [16:0] \$343 ;
+  wire \$342 ;
+  wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [16:0] \$348 ;
-  wire [16:0] \$349 ;
-  wire \$35 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire [24:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [16:0] \$354 ;
-  wire [16:0] \$355 ;
+  wire \$354 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [16:0] \$36 ;
-  wire [16:0] \$360 ;
-  wire [16:0] \$361 ;
+  wire [6:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire [16:0] \$366 ;
-  wire [16:0] \$367 ;
+  wire \$366 ;
+  wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire [16:0] \$37 ;
+  wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [16:0] \$372 ;
-  wire [16:0] \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire [16:0] \$378 ;
-  wire [16:0] \$379 ;
+  wire \$372 ;
+  wire \$373 ;
+  reg [23:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg [5:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire [16:0] \$384 ;
-  wire [16:0] \$385 ;
-  wire [24:0] \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  reg \$380 ;
+  reg [5:0] \$381 ;
+  reg \$382 ;
+  reg [5:0] \$383 ;
+  reg [23:0] \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg [5:0] \$387 ;
+  reg [24:0] \$388 ;
+  reg \$389 ;
   wire \$39 ;
-  reg [15:0] \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire [43:0] \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [5:0] \$390 ;
+  reg [42:0] \$391 ;
+  reg \$392 ;
+  reg [5:0] \$393 ;
+  reg [42:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg [5:0] \$398 ;
+  reg \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  reg \$400 ;
+  reg [5:0] \$401 ;
+  reg [15:0] \$402 ;
+  reg [15:0] \$403 ;
+  reg [15:0] \$404 ;
+  reg [15:0] \$405 ;
+  reg [15:0] \$406 ;
+  reg [15:0] \$407 ;
+  reg [15:0] \$408 ;
+  reg [15:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire [16:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire [16:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  reg [15:0] \$410 ;
+  reg [15:0] \$411 ;
+  reg [15:0] \$412 ;
+  reg [15:0] \$413 ;
+  reg [15:0] \$414 ;
+  reg [15:0] \$415 ;
+  reg [15:0] \$416 ;
+  reg [15:0] \$417 ;
+  reg [15:0] \$418 ;
+  reg [15:0] \$419 ;
+  wire \$42 ;
+  reg [15:0] \$420 ;
+  reg [15:0] \$421 ;
+  reg [15:0] \$422 ;
+  reg [15:0] \$423 ;
+  reg [15:0] \$424 ;
+  reg [15:0] \$425 ;
+  reg [15:0] \$426 ;
+  reg [15:0] \$427 ;
+  reg [15:0] \$428 ;
+  reg [15:0] \$429 ;
+  wire [30:0] \$43 ;
+  reg [15:0] \$430 ;
+  reg [15:0] \$431 ;
+  reg [15:0] \$432 ;
+  reg [15:0] \$433 ;
+  reg [15:0] \$434 ;
+  reg [15:0] \$435 ;
+  reg [15:0] \$436 ;
+  reg [15:0] \$437 ;
+  reg [15:0] \$438 ;
+  reg [15:0] \$439 ;
+  wire [31:0] \$44 ;
+  reg [15:0] \$440 ;
+  reg [15:0] \$441 ;
+  reg [15:0] \$442 ;
+  reg [15:0] \$443 ;
+  reg [15:0] \$444 ;
+  reg [15:0] \$445 ;
+  reg [15:0] \$446 ;
+  reg [15:0] \$447 ;
+  reg [15:0] \$448 ;
+  reg [15:0] \$449 ;
+  wire [41:0] \$45 ;
+  reg [15:0] \$450 ;
+  reg [15:0] \$451 ;
+  reg [15:0] \$452 ;
+  reg [15:0] \$453 ;
+  reg [15:0] \$454 ;
+  reg [15:0] \$455 ;
+  reg [15:0] \$456 ;
+  reg [15:0] \$457 ;
+  reg [15:0] \$458 ;
+  reg [15:0] \$459 ;
+  wire [42:0] \$46 ;
+  reg [15:0] \$460 ;
+  reg [15:0] \$461 ;
+  reg [15:0] \$462 ;
+  reg [15:0] \$463 ;
+  reg [15:0] \$464 ;
+  reg [15:0] \$465 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire [16:0] \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire [16:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [6:0] \$50 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire [24:0] \$522 ;
-  wire [24:0] \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire [6:0] \$526 ;
-  wire \$527 ;
-  reg [15:0] \$528 ;
-  wire [30:0] \$529 ;
+  wire [6:0] \$52 ;
   wire \$53 ;
-  reg [23:0] \$530 ;
-  wire [31:0] \$531 ;
-  wire [41:0] \$532 ;
-  wire [42:0] \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
-  wire [16:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire [16:0] \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
-  wire [16:0] \$6 ;
-  wire [16:0] \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
-  wire [16:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
-  wire [16:0] \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
-  wire [16:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
-  wire [16:0] \$7 ;
+  wire [15:0] \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
-  wire [16:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
-  wire [16:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
-  wire [16:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
-  wire [16:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
-  wire [16:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
-  wire [16:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  reg [19:0] \$854 ;
-  reg [19:0] \$855 ;
-  reg [19:0] \$856 ;
-  reg [19:0] \$857 ;
-  reg [19:0] \$858 ;
-  reg [19:0] \$859 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
-  reg [19:0] \$860 ;
-  reg [19:0] \$861 ;
-  reg [19:0] \$862 ;
-  reg [19:0] \$863 ;
-  reg [19:0] \$864 ;
-  reg [19:0] \$865 ;
-  reg [19:0] \$866 ;
-  reg [19:0] \$867 ;
-  reg [19:0] \$868 ;
-  reg [19:0] \$869 ;
   wire \$87 ;
-  reg [19:0] \$870 ;
-  reg [19:0] \$871 ;
-  reg [19:0] \$872 ;
-  reg [19:0] \$873 ;
-  reg [19:0] \$874 ;
-  reg [19:0] \$875 ;
-  reg [19:0] \$876 ;
-  reg [19:0] \$877 ;
-  reg [19:0] \$878 ;
-  reg [19:0] \$879 ;
   wire \$88 ;
-  reg [19:0] \$880 ;
-  reg [19:0] \$881 ;
-  reg [19:0] \$882 ;
-  reg [19:0] \$883 ;
-  reg [19:0] \$884 ;
-  reg [19:0] \$885 ;
-  reg [19:0] \$886 ;
-  reg [19:0] \$887 ;
-  reg [19:0] \$888 ;
-  reg [19:0] \$889 ;
   wire \$89 ;
-  reg [19:0] \$890 ;
-  reg [19:0] \$891 ;
-  reg [19:0] \$892 ;
-  reg [19:0] \$893 ;
-  reg [19:0] \$894 ;
-  reg [19:0] \$895 ;
-  reg [19:0] \$896 ;
-  reg [19:0] \$897 ;
-  reg [19:0] \$898 ;
-  reg [19:0] \$899 ;
   wire \$9 ;
-  wire [16:0] \$90 ;
-  reg [19:0] \$900 ;
-  reg [19:0] \$901 ;
-  reg [19:0] \$902 ;
-  reg [19:0] \$903 ;
-  reg [19:0] \$904 ;
-  reg [19:0] \$905 ;
-  reg [19:0] \$906 ;
-  reg [19:0] \$907 ;
-  reg [19:0] \$908 ;
-  reg [19:0] \$909 ;
-  wire [16:0] \$91 ;
-  reg [19:0] \$910 ;
-  reg [19:0] \$911 ;
-  reg [19:0] \$912 ;
-  reg [19:0] \$913 ;
-  reg [19:0] \$914 ;
-  reg [19:0] \$915 ;
-  reg [19:0] \$916 ;
-  reg [19:0] \$917 ;
-  reg [23:0] \$918 ;
-  reg [23:0] \$919 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
-  reg [23:0] \$920 ;
-  reg [23:0] \$921 ;
-  reg [23:0] \$922 ;
-  reg [23:0] \$923 ;
-  reg [23:0] \$924 ;
-  reg [23:0] \$925 ;
-  reg [23:0] \$926 ;
-  reg [23:0] \$927 ;
-  reg [23:0] \$928 ;
-  reg [23:0] \$929 ;
   wire \$93 ;
-  reg [23:0] \$930 ;
-  reg [23:0] \$931 ;
-  reg [23:0] \$932 ;
-  reg [23:0] \$933 ;
-  reg [23:0] \$934 ;
-  reg [23:0] \$935 ;
-  reg [23:0] \$936 ;
-  reg [23:0] \$937 ;
-  reg [23:0] \$938 ;
-  reg [23:0] \$939 ;
   wire \$94 ;
-  reg [23:0] \$940 ;
-  reg [23:0] \$941 ;
-  reg [23:0] \$942 ;
-  reg [23:0] \$943 ;
-  reg [23:0] \$944 ;
-  reg [23:0] \$945 ;
-  reg [23:0] \$946 ;
-  reg [23:0] \$947 ;
-  reg [23:0] \$948 ;
-  reg [23:0] \$949 ;
   wire \$95 ;
-  reg [23:0] \$950 ;
-  reg [23:0] \$951 ;
-  reg [23:0] \$952 ;
-  reg [23:0] \$953 ;
-  reg [23:0] \$954 ;
-  reg [23:0] \$955 ;
-  reg [23:0] \$956 ;
-  reg [23:0] \$957 ;
-  reg [23:0] \$958 ;
-  reg [23:0] \$959 ;
-  wire [16:0] \$96 ;
-  reg [23:0] \$960 ;
-  reg [23:0] \$961 ;
-  reg [23:0] \$962 ;
-  reg [23:0] \$963 ;
-  reg [23:0] \$964 ;
-  reg [23:0] \$965 ;
-  reg [23:0] \$966 ;
-  reg [23:0] \$967 ;
-  reg [23:0] \$968 ;
-  reg [23:0] \$969 ;
-  wire [16:0] \$97 ;
-  reg [23:0] \$970 ;
-  reg [23:0] \$971 ;
-  reg [23:0] \$972 ;
-  reg [23:0] \$973 ;
-  reg [23:0] \$974 ;
-  reg [23:0] \$975 ;
-  reg [23:0] \$976 ;
-  reg [23:0] \$977 ;
-  reg [23:0] \$978 ;
-  reg [23:0] \$979 ;
+  wire \$96 ;
+  wire \$97 ;
   wire \$98 ;
-  reg [23:0] \$980 ;
-  reg [23:0] \$981 ;
-  reg [23:0] \$982 ;
-  reg \$983 ;
-  reg \$984 ;
-  reg \$985 ;
-  reg [5:0] \$986 ;
-  reg [15:0] \$987 ;
-  reg [15:0] \$988 ;
-  reg [15:0] \$989 ;
   wire \$99 ;
-  reg [15:0] \$990 ;
-  reg [15:0] \$991 ;
-  reg [15:0] \$992 ;
-  reg [15:0] \$993 ;
-  reg [15:0] \$994 ;
-  reg [15:0] \$995 ;
-  reg [15:0] \$996 ;
-  reg [15:0] \$997 ;
-  reg [15:0] \$998 ;
-  reg [15:0] \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$268  = 1'h0;
-  reg [5:0] \$signal$417  = 6'h00;
-  reg [5:0] \$signal$419  = 6'h00;
+  reg \$signal$100  = 1'h0;
+  reg \$signal$116  = 1'h0;
+  reg \$signal$119  = 1'h0;
+  reg [5:0] \$signal$131  = 6'h00;
+  reg [5:0] \$signal$137  = 6'h00;
+  wire [5:0] \$signature__addr ;
+  wire [5:0] \$signature__addr$109 ;
+  wire [5:0] \$signature__addr$110 ;
+  wire [5:0] \$signature__addr$98 ;
+  wire [15:0] \$signature__data ;
+  wire [15:0] \$signature__data$88 ;
+  wire [15:0] \$signature__data$95 ;
+  wire [15:0] \$signature__data$96 ;
+  reg bank = 1'h0;
   output busy;
   wire busy;
-  wire \busy$270 ;
+  wire \busy$121 ;
+  reg [5:0] c_addr = 6'h00;
+  wire [15:0] c_data;
+  reg clearing = 1'h0;
   input clk;
   wire clk;
   wire close;
-  reg [15:0] count0 = 16'h0000;
-  reg [15:0] count1 = 16'h0000;
-  reg [15:0] count10 = 16'h0000;
-  reg [15:0] count11 = 16'h0000;
-  reg [15:0] count12 = 16'h0000;
-  reg [15:0] count13 = 16'h0000;
-  reg [15:0] count14 = 16'h0000;
-  reg [15:0] count15 = 16'h0000;
-  reg [15:0] count16 = 16'h0000;
-  reg [15:0] count17 = 16'h0000;
-  reg [15:0] count18 = 16'h0000;
-  reg [15:0] count19 = 16'h0000;
-  reg [15:0] count2 = 16'h0000;
-  reg [15:0] count20 = 16'h0000;
-  reg [15:0] count21 = 16'h0000;
-  reg [15:0] count22 = 16'h0000;
-  reg [15:0] count23 = 16'h0000;
-  reg [15:0] count24 = 16'h0000;
-  reg [15:0] count25 = 16'h0000;
-  reg [15:0] count26 = 16'h0000;
-  reg [15:0] count27 = 16'h0000;
-  reg [15:0] count28 = 16'h0000;
-  reg [15:0] count29 = 16'h0000;
-  reg [15:0] count3 = 16'h0000;
-  reg [15:0] count30 = 16'h0000;
-  reg [15:0] count31 = 16'h0000;
-  reg [15:0] count32 = 16'h0000;
-  reg [15:0] count33 = 16'h0000;
-  reg [15:0] count34 = 16'h0000;
-  reg [15:0] count35 = 16'h0000;
-  reg [15:0] count36 = 16'h0000;
-  reg [15:0] count37 = 16'h0000;
-  reg [15:0] count38 = 16'h0000;
-  reg [15:0] count39 = 16'h0000;
-  reg [15:0] count4 = 16'h0000;
-  reg [15:0] count40 = 16'h0000;
-  reg [15:0] count41 = 16'h0000;
-  reg [15:0] count42 = 16'h0000;
-  reg [15:0] count43 = 16'h0000;
-  reg [15:0] count44 = 16'h0000;
-  reg [15:0] count45 = 16'h0000;
-  reg [15:0] count46 = 16'h0000;
-  reg [15:0] count47 = 16'h0000;
-  reg [15:0] count48 = 16'h0000;
-  reg [15:0] count49 = 16'h0000;
-  reg [15:0] count5 = 16'h0000;
-  reg [15:0] count50 = 16'h0000;
-  reg [15:0] count51 = 16'h0000;
-  reg [15:0] count52 = 16'h0000;
-  reg [15:0] count53 = 16'h0000;
-  reg [15:0] count54 = 16'h0000;
-  reg [15:0] count55 = 16'h0000;
-  reg [15:0] count56 = 16'h0000;
-  reg [15:0] count57 = 16'h0000;
-  reg [15:0] count58 = 16'h0000;
-  reg [15:0] count59 = 16'h0000;
-  reg [15:0] count6 = 16'h0000;
-  reg [15:0] count60 = 16'h0000;
-  reg [15:0] count61 = 16'h0000;
-  reg [15:0] count62 = 16'h0000;
-  reg [15:0] count63 = 16'h0000;
-  reg [15:0] count7 = 16'h0000;
-  reg [15:0] count8 = 16'h0000;
-  reg [15:0] count9 = 16'h0000;
-  wire [15:0] count_next0;
-  wire [15:0] count_next1;
-  wire [15:0] count_next10;
-  wire [15:0] count_next11;
-  wire [15:0] count_next12;
-  wire [15:0] count_next13;
-  wire [15:0] count_next14;
-  wire [15:0] count_next15;
-  wire [15:0] count_next16;
-  wire [15:0] count_next17;
-  wire [15:0] count_next18;
-  wire [15:0] count_next19;
-  wire [15:0] count_next2;
-  wire [15:0] count_next20;
-  wire [15:0] count_next21;
-  wire [15:0] count_next22;
-  wire [15:0] count_next23;
-  wire [15:0] count_next24;
-  wire [15:0] count_next25;
-  wire [15:0] count_next26;
-  wire [15:0] count_next27;
-  wire [15:0] count_next28;
-  wire [15:0] count_next29;
-  wire [15:0] count_next3;
-  wire [15:0] count_next30;
-  wire [15:0] count_next31;
-  wire [15:0] count_next32;
-  wire [15:0] count_next33;
-  wire [15:0] count_next34;
-  wire [15:0] count_next35;
-  wire [15:0] count_next36;
-  wire [15:0] count_next37;
-  wire [15:0] count_next38;
-  wire [15:0] count_next39;
-  wire [15:0] count_next4;
-  wire [15:0] count_next40;
-  wire [15:0] count_next41;
-  wire [15:0] count_next42;
-  wire [15:0] count_next43;
-  wire [15:0] count_next44;
-  wire [15:0] count_next45;
-  wire [15:0] count_next46;
-  wire [15:0] count_next47;
-  wire [15:0] count_next48;
-  wire [15:0] count_next49;
-  wire [15:0] count_next5;
-  wire [15:0] count_next50;
-  wire [15:0] count_next51;
-  wire [15:0] count_next52;
-  wire [15:0] count_next53;
-  wire [15:0] count_next54;
-  wire [15:0] count_next55;
-  wire [15:0] count_next56;
-  wire [15:0] count_next57;
-  wire [15:0] count_next58;
-  wire [15:0] count_next59;
-  wire [15:0] count_next6;
-  wire [15:0] count_next60;
-  wire [15:0] count_next61;
-  wire [15:0] count_next62;
-  wire [15:0] count_next63;
-  wire [15:0] count_next7;
-  wire [15:0] count_next8;
-  wire [15:0] count_next9;
+  reg [5:0] clr = 6'h00;
   reg [42:0] delta3 = 43'h00000000000;
-  reg [24:0] diff1 = 25'h0000000;
+  reg [24:0] diff3 = 25'h0000000;
   input enable;
   wire enable;
   input frame_tick;
@@ -2269,82 +1259,24 @@ module \stim_path.homeostasis (spikes__valid, frame_tick, theta_wr__addr, theta_
   reg [23:0] frames = 24'h000000;
   input [16:0] gain;
   wire [16:0] gain;
-  reg [5:0] index = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] index;
+  reg [5:0] lane2 = 6'h00;
   reg [5:0] lane3 = 6'h00;
+  reg [5:0] lane3s = 6'h00;
   wire [43:0] low;
   wire [15:0] \new ;
+  reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
   reg [42:0] prod2 = 43'h00000000000;
+  reg rclear = 1'h1;
+  reg [5:0] rclr = 6'h00;
   input rst;
   wire rst;
   reg running = 1'h0;
   input [5:0] shift;
   wire [5:0] shift;
-  reg [15:0] snap0 = 16'h0000;
-  reg [15:0] snap1 = 16'h0000;
-  reg [15:0] snap10 = 16'h0000;
-  reg [15:0] snap11 = 16'h0000;
-  reg [15:0] snap12 = 16'h0000;
-  reg [15:0] snap13 = 16'h0000;
-  reg [15:0] snap14 = 16'h0000;
-  reg [15:0] snap15 = 16'h0000;
-  reg [15:0] snap16 = 16'h0000;
-  reg [15:0] snap17 = 16'h0000;
-  reg [15:0] snap18 = 16'h0000;
-  reg [15:0] snap19 = 16'h0000;
-  reg [15:0] snap2 = 16'h0000;
-  reg [15:0] snap20 = 16'h0000;
-  reg [15:0] snap21 = 16'h0000;
-  reg [15:0] snap22 = 16'h0000;
-  reg [15:0] snap23 = 16'h0000;
-  reg [15:0] snap24 = 16'h0000;
-  reg [15:0] snap25 = 16'h0000;
-  reg [15:0] snap26 = 16'h0000;
-  reg [15:0] snap27 = 16'h0000;
-  reg [15:0] snap28 = 16'h0000;
-  reg [15:0] snap29 = 16'h0000;
-  reg [15:0] snap3 = 16'h0000;
-  reg [15:0] snap30 = 16'h0000;
-  reg [15:0] snap31 = 16'h0000;
-  reg [15:0] snap32 = 16'h0000;
-  reg [15:0] snap33 = 16'h0000;
-  reg [15:0] snap34 = 16'h0000;
-  reg [15:0] snap35 = 16'h0000;
-  reg [15:0] snap36 = 16'h0000;
-  reg [15:0] snap37 = 16'h0000;
-  reg [15:0] snap38 = 16'h0000;
-  reg [15:0] snap39 = 16'h0000;
-  reg [15:0] snap4 = 16'h0000;
-  reg [15:0] snap40 = 16'h0000;
-  reg [15:0] snap41 = 16'h0000;
-  reg [15:0] snap42 = 16'h0000;
-  reg [15:0] snap43 = 16'h0000;
-  reg [15:0] snap44 = 16'h0000;
-  reg [15:0] snap45 = 16'h0000;
-  reg [15:0] snap46 = 16'h0000;
-  reg [15:0] snap47 = 16'h0000;
-  reg [15:0] snap48 = 16'h0000;
-  reg [15:0] snap49 = 16'h0000;
-  reg [15:0] snap5 = 16'h0000;
-  reg [15:0] snap50 = 16'h0000;
-  reg [15:0] snap51 = 16'h0000;
-  reg [15:0] snap52 = 16'h0000;
-  reg [15:0] snap53 = 16'h0000;
-  reg [15:0] snap54 = 16'h0000;
-  reg [15:0] snap55 = 16'h0000;
-  reg [15:0] snap56 = 16'h0000;
-  reg [15:0] snap57 = 16'h0000;
-  reg [15:0] snap58 = 16'h0000;
-  reg [15:0] snap59 = 16'h0000;
-  reg [15:0] snap6 = 16'h0000;
-  reg [15:0] snap60 = 16'h0000;
-  reg [15:0] snap61 = 16'h0000;
-  reg [15:0] snap62 = 16'h0000;
-  reg [15:0] snap63 = 16'h0000;
-  reg [15:0] snap7 = 16'h0000;
-  reg [15:0] snap8 = 16'h0000;
-  reg [15:0] snap9 = 16'h0000;
   wire spike;
   input [63:0] spikes__payload;
   wire [63:0] spikes__payload;
@@ -2360,147 +1292,21 @@ module \stim_path.homeostasis (spikes__valid, frame_tick, theta_wr__addr, theta_
   wire spikes__ready;
   input spikes__valid;
   wire spikes__valid;
-  reg [19:0] src0 = 20'h00000;
-  reg [19:0] src1 = 20'h00001;
-  reg [19:0] src10 = 20'h0000a;
-  reg [19:0] src11 = 20'h0000b;
-  reg [19:0] src12 = 20'h0000c;
-  reg [19:0] src13 = 20'h0000d;
-  reg [19:0] src14 = 20'h0000e;
-  reg [19:0] src15 = 20'h0000f;
-  reg [19:0] src16 = 20'h00010;
-  reg [19:0] src17 = 20'h00011;
-  reg [19:0] src18 = 20'h00012;
-  reg [19:0] src19 = 20'h00013;
-  reg [19:0] src2 = 20'h00002;
-  reg [19:0] src20 = 20'h00014;
-  reg [19:0] src21 = 20'h00015;
-  reg [19:0] src22 = 20'h00016;
-  reg [19:0] src23 = 20'h00017;
-  reg [19:0] src24 = 20'h00018;
-  reg [19:0] src25 = 20'h00019;
-  reg [19:0] src26 = 20'h0001a;
-  reg [19:0] src27 = 20'h0001b;
-  reg [19:0] src28 = 20'h0001c;
-  reg [19:0] src29 = 20'h0001d;
-  reg [19:0] src3 = 20'h00003;
-  reg [19:0] src30 = 20'h0001e;
-  reg [19:0] src31 = 20'h0001f;
-  reg [19:0] src32 = 20'h00020;
-  reg [19:0] src33 = 20'h00021;
-  reg [19:0] src34 = 20'h00022;
-  reg [19:0] src35 = 20'h00023;
-  reg [19:0] src36 = 20'h00024;
-  reg [19:0] src37 = 20'h00025;
-  reg [19:0] src38 = 20'h00026;
-  reg [19:0] src39 = 20'h00027;
-  reg [19:0] src4 = 20'h00004;
-  reg [19:0] src40 = 20'h00028;
-  reg [19:0] src41 = 20'h00029;
-  reg [19:0] src42 = 20'h0002a;
-  reg [19:0] src43 = 20'h0002b;
-  reg [19:0] src44 = 20'h0002c;
-  reg [19:0] src45 = 20'h0002d;
-  reg [19:0] src46 = 20'h0002e;
-  reg [19:0] src47 = 20'h0002f;
-  reg [19:0] src48 = 20'h00030;
-  reg [19:0] src49 = 20'h00031;
-  reg [19:0] src5 = 20'h00005;
-  reg [19:0] src50 = 20'h00032;
-  reg [19:0] src51 = 20'h00033;
-  reg [19:0] src52 = 20'h00034;
-  reg [19:0] src53 = 20'h00035;
-  reg [19:0] src54 = 20'h00036;
-  reg [19:0] src55 = 20'h00037;
-  reg [19:0] src56 = 20'h00038;
-  reg [19:0] src57 = 20'h00039;
-  reg [19:0] src58 = 20'h0003a;
-  reg [19:0] src59 = 20'h0003b;
-  reg [19:0] src6 = 20'h00006;
-  reg [19:0] src60 = 20'h0003c;
-  reg [19:0] src61 = 20'h0003d;
-  reg [19:0] src62 = 20'h0003e;
-  reg [19:0] src63 = 20'h0003f;
-  reg [19:0] src7 = 20'h00007;
-  reg [19:0] src8 = 20'h00008;
-  reg [19:0] src9 = 20'h00009;
-  input [5:0] src_wr__addr;
+  reg [5:0] src_rd__addr = 6'h00;
+  wire [19:0] src_rd__data;
   wire [5:0] src_wr__addr;
-  input [19:0] src_wr__data;
   wire [19:0] src_wr__data;
   input src_wr__en;
   wire src_wr__en;
   wire [43:0] summed;
-  reg [23:0] target0 = 24'h000000;
-  reg [23:0] target1 = 24'h000000;
-  reg [23:0] target10 = 24'h000000;
-  reg [23:0] target11 = 24'h000000;
-  reg [23:0] target12 = 24'h000000;
-  reg [23:0] target13 = 24'h000000;
-  reg [23:0] target14 = 24'h000000;
-  reg [23:0] target15 = 24'h000000;
-  reg [23:0] target16 = 24'h000000;
-  reg [23:0] target17 = 24'h000000;
-  reg [23:0] target18 = 24'h000000;
-  reg [23:0] target19 = 24'h000000;
-  reg [23:0] target2 = 24'h000000;
-  reg [23:0] target20 = 24'h000000;
-  reg [23:0] target21 = 24'h000000;
-  reg [23:0] target22 = 24'h000000;
-  reg [23:0] target23 = 24'h000000;
-  reg [23:0] target24 = 24'h000000;
-  reg [23:0] target25 = 24'h000000;
-  reg [23:0] target26 = 24'h000000;
-  reg [23:0] target27 = 24'h000000;
-  reg [23:0] target28 = 24'h000000;
-  reg [23:0] target29 = 24'h000000;
-  reg [23:0] target3 = 24'h000000;
-  reg [23:0] target30 = 24'h000000;
-  reg [23:0] target31 = 24'h000000;
-  reg [23:0] target32 = 24'h000000;
-  reg [23:0] target33 = 24'h000000;
-  reg [23:0] target34 = 24'h000000;
-  reg [23:0] target35 = 24'h000000;
-  reg [23:0] target36 = 24'h000000;
-  reg [23:0] target37 = 24'h000000;
-  reg [23:0] target38 = 24'h000000;
-  reg [23:0] target39 = 24'h000000;
-  reg [23:0] target4 = 24'h000000;
-  reg [23:0] target40 = 24'h000000;
-  reg [23:0] target41 = 24'h000000;
-  reg [23:0] target42 = 24'h000000;
-  reg [23:0] target43 = 24'h000000;
-  reg [23:0] target44 = 24'h000000;
-  reg [23:0] target45 = 24'h000000;
-  reg [23:0] target46 = 24'h000000;
-  reg [23:0] target47 = 24'h000000;
-  reg [23:0] target48 = 24'h000000;
-  reg [23:0] target49 = 24'h000000;
-  reg [23:0] target5 = 24'h000000;
-  reg [23:0] target50 = 24'h000000;
-  reg [23:0] target51 = 24'h000000;
-  reg [23:0] target52 = 24'h000000;
-  reg [23:0] target53 = 24'h000000;
-  reg [23:0] target54 = 24'h000000;
-  reg [23:0] target55 = 24'h000000;
-  reg [23:0] target56 = 24'h000000;
-  reg [23:0] target57 = 24'h000000;
-  reg [23:0] target58 = 24'h000000;
-  reg [23:0] target59 = 24'h000000;
-  reg [23:0] target6 = 24'h000000;
-  reg [23:0] target60 = 24'h000000;
-  reg [23:0] target61 = 24'h000000;
-  reg [23:0] target62 = 24'h000000;
-  reg [23:0] target63 = 24'h000000;
-  reg [23:0] target7 = 24'h000000;
-  reg [23:0] target8 = 24'h000000;
-  reg [23:0] target9 = 24'h000000;
-  input [5:0] target_wr__addr;
   wire [5:0] target_wr__addr;
-  input [23:0] target_wr__data;
   wire [23:0] target_wr__data;
   input target_wr__en;
   wire target_wr__en;
+  reg [23:0] tgt2 = 24'h000000;
+  (* init = 6'h00 *)
+  wire [5:0] tgt_rd__addr;
+  wire [23:0] tgt_rd__data;
   output [1023:0] theta;
   wire [1023:0] theta;
   reg [15:0] theta0 = 16'h0100;
@@ -2641,5837 +1447,2132 @@ module \stim_path.homeostasis (spikes__valid, frame_tick, theta_wr__addr, theta_
   wire [15:0] theta_wr__data;
   input theta_wr__en;
   wire theta_wr__en;
+  wire [15:0] u_data;
+  reg v2 = 1'h0;
   reg v3 = 1'h0;
+  reg v3s = 1'h0;
   input [23:0] window;
   wire [23:0] window;
   output window_done;
   reg window_done = 1'h0;
-  assign \$1  = ! spikes__payload[31:28];
-  assign spike = spikes__valid & \$1 ;
-  assign \$2  = spikes__payload[19:0] == src0;
-  assign \$3  = spike & \$2 ;
-  assign \$4  = count0 != 16'hffff;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = count0 + 1'h1;
-  assign \$7  = \$5  ? \$6  : { 1'h0, count0 };
-  assign \$8  = spikes__payload[19:0] == src1;
-  assign \$9  = spike & \$8 ;
-  assign \$10  = count1 != 16'hffff;
-  assign \$11  = \$9  & \$10 ;
-  assign \$12  = count1 + 1'h1;
-  assign \$13  = \$11  ? \$12  : { 1'h0, count1 };
-  assign \$14  = spikes__payload[19:0] == src2;
-  assign \$15  = spike & \$14 ;
-  assign \$16  = count2 != 16'hffff;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = count2 + 1'h1;
-  assign \$19  = \$17  ? \$18  : { 1'h0, count2 };
-  assign \$20  = spikes__payload[19:0] == src3;
-  assign \$21  = spike & \$20 ;
-  assign \$22  = count3 != 16'hffff;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = count3 + 1'h1;
-  assign \$25  = \$23  ? \$24  : { 1'h0, count3 };
-  assign \$26  = spikes__payload[19:0] == src4;
-  assign \$27  = spike & \$26 ;
-  assign \$28  = count4 != 16'hffff;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = count4 + 1'h1;
-  assign \$31  = \$29  ? \$30  : { 1'h0, count4 };
-  assign \$32  = spikes__payload[19:0] == src5;
-  assign \$33  = spike & \$32 ;
-  assign \$34  = count5 != 16'hffff;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = count5 + 1'h1;
-  assign \$37  = \$35  ? \$36  : { 1'h0, count5 };
-  assign \$38  = spikes__payload[19:0] == src6;
+  input [5:0] wp__addr;
+  wire [5:0] wp__addr;
+  reg [5:0] \wp__addr$103 ;
+  reg [5:0] \wp__addr$111 ;
+  input [5:0] \wp__addr$79 ;
+  wire [5:0] \wp__addr$79 ;
+  input [19:0] wp__data;
+  wire [19:0] wp__data;
+  reg [15:0] \wp__data$106 ;
+  reg [15:0] \wp__data$113 ;
+  input [23:0] \wp__data$81 ;
+  wire [23:0] \wp__data$81 ;
+  wire wp__en;
+  reg \wp__en$105 ;
+  reg \wp__en$112 ;
+  wire \wp__en$83 ;
+  reg [15:0] counts0 [63:0];
+  initial begin
+    counts0[0] = 16'h0000;
+    counts0[1] = 16'h0000;
+    counts0[2] = 16'h0000;
+    counts0[3] = 16'h0000;
+    counts0[4] = 16'h0000;
+    counts0[5] = 16'h0000;
+    counts0[6] = 16'h0000;
+    counts0[7] = 16'h0000;
+    counts0[8] = 16'h0000;
+    counts0[9] = 16'h0000;
+    counts0[10] = 16'h0000;
+    counts0[11] = 16'h0000;
+    counts0[12] = 16'h0000;
+    counts0[13] = 16'h0000;
+    counts0[14] = 16'h0000;
+    counts0[15] = 16'h0000;
+    counts0[16] = 16'h0000;
+    counts0[17] = 16'h0000;
+    counts0[18] = 16'h0000;
+    counts0[19] = 16'h0000;
+    counts0[20] = 16'h0000;
+    counts0[21] = 16'h0000;
+    counts0[22] = 16'h0000;
+    counts0[23] = 16'h0000;
+    counts0[24] = 16'h0000;
+    counts0[25] = 16'h0000;
+    counts0[26] = 16'h0000;
+    counts0[27] = 16'h0000;
+    counts0[28] = 16'h0000;
+    counts0[29] = 16'h0000;
+    counts0[30] = 16'h0000;
+    counts0[31] = 16'h0000;
+    counts0[32] = 16'h0000;
+    counts0[33] = 16'h0000;
+    counts0[34] = 16'h0000;
+    counts0[35] = 16'h0000;
+    counts0[36] = 16'h0000;
+    counts0[37] = 16'h0000;
+    counts0[38] = 16'h0000;
+    counts0[39] = 16'h0000;
+    counts0[40] = 16'h0000;
+    counts0[41] = 16'h0000;
+    counts0[42] = 16'h0000;
+    counts0[43] = 16'h0000;
+    counts0[44] = 16'h0000;
+    counts0[45] = 16'h0000;
+    counts0[46] = 16'h0000;
+    counts0[47] = 16'h0000;
+    counts0[48] = 16'h0000;
+    counts0[49] = 16'h0000;
+    counts0[50] = 16'h0000;
+    counts0[51] = 16'h0000;
+    counts0[52] = 16'h0000;
+    counts0[53] = 16'h0000;
+    counts0[54] = 16'h0000;
+    counts0[55] = 16'h0000;
+    counts0[56] = 16'h0000;
+    counts0[57] = 16'h0000;
+    counts0[58] = 16'h0000;
+    counts0[59] = 16'h0000;
+    counts0[60] = 16'h0000;
+    counts0[61] = 16'h0000;
+    counts0[62] = 16'h0000;
+    counts0[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (\wp__en$105 )
+      counts0[\wp__addr$103 ] <= \wp__data$106 ;
+  end
+  reg [15:0] _0_;
+  reg [5:0] _1_;
+  always @(posedge clk) begin
+    _0_ <= counts0[src_rd__data[5:0]];
+    _1_ <= spikes__payload[5:0];
+  end
+  assign \$signature__data$95  = _0_;
+  assign \$signature__data  = counts0[_1_];
+  reg [15:0] counts1 [63:0];
+  initial begin
+    counts1[0] = 16'h0000;
+    counts1[1] = 16'h0000;
+    counts1[2] = 16'h0000;
+    counts1[3] = 16'h0000;
+    counts1[4] = 16'h0000;
+    counts1[5] = 16'h0000;
+    counts1[6] = 16'h0000;
+    counts1[7] = 16'h0000;
+    counts1[8] = 16'h0000;
+    counts1[9] = 16'h0000;
+    counts1[10] = 16'h0000;
+    counts1[11] = 16'h0000;
+    counts1[12] = 16'h0000;
+    counts1[13] = 16'h0000;
+    counts1[14] = 16'h0000;
+    counts1[15] = 16'h0000;
+    counts1[16] = 16'h0000;
+    counts1[17] = 16'h0000;
+    counts1[18] = 16'h0000;
+    counts1[19] = 16'h0000;
+    counts1[20] = 16'h0000;
+    counts1[21] = 16'h0000;
+    counts1[22] = 16'h0000;
+    counts1[23] = 16'h0000;
+    counts1[24] = 16'h0000;
+    counts1[25] = 16'h0000;
+    counts1[26] = 16'h0000;
+    counts1[27] = 16'h0000;
+    counts1[28] = 16'h0000;
+    counts1[29] = 16'h0000;
+    counts1[30] = 16'h0000;
+    counts1[31] = 16'h0000;
+    counts1[32] = 16'h0000;
+    counts1[33] = 16'h0000;
+    counts1[34] = 16'h0000;
+    counts1[35] = 16'h0000;
+    counts1[36] = 16'h0000;
+    counts1[37] = 16'h0000;
+    counts1[38] = 16'h0000;
+    counts1[39] = 16'h0000;
+    counts1[40] = 16'h0000;
+    counts1[41] = 16'h0000;
+    counts1[42] = 16'h0000;
+    counts1[43] = 16'h0000;
+    counts1[44] = 16'h0000;
+    counts1[45] = 16'h0000;
+    counts1[46] = 16'h0000;
+    counts1[47] = 16'h0000;
+    counts1[48] = 16'h0000;
+    counts1[49] = 16'h0000;
+    counts1[50] = 16'h0000;
+    counts1[51] = 16'h0000;
+    counts1[52] = 16'h0000;
+    counts1[53] = 16'h0000;
+    counts1[54] = 16'h0000;
+    counts1[55] = 16'h0000;
+    counts1[56] = 16'h0000;
+    counts1[57] = 16'h0000;
+    counts1[58] = 16'h0000;
+    counts1[59] = 16'h0000;
+    counts1[60] = 16'h0000;
+    counts1[61] = 16'h0000;
+    counts1[62] = 16'h0000;
+    counts1[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (\wp__en$112 )
+      counts1[\wp__addr$111 ] <= \wp__data$113 ;
+  end
+  reg [15:0] _2_;
+  reg [5:0] _3_;
+  always @(posedge clk) begin
+    _2_ <= counts1[src_rd__data[5:0]];
+    _3_ <= spikes__payload[5:0];
+  end
+  assign \$signature__data$96  = _2_;
+  assign \$signature__data$88  = counts1[_3_];
+  reg [19:0] sources [63:0];
+  initial begin
+    sources[0] = 20'h00000;
+    sources[1] = 20'h00001;
+    sources[2] = 20'h00002;
+    sources[3] = 20'h00003;
+    sources[4] = 20'h00004;
+    sources[5] = 20'h00005;
+    sources[6] = 20'h00006;
+    sources[7] = 20'h00007;
+    sources[8] = 20'h00008;
+    sources[9] = 20'h00009;
+    sources[10] = 20'h0000a;
+    sources[11] = 20'h0000b;
+    sources[12] = 20'h0000c;
+    sources[13] = 20'h0000d;
+    sources[14] = 20'h0000e;
+    sources[15] = 20'h0000f;
+    sources[16] = 20'h00010;
+    sources[17] = 20'h00011;
+    sources[18] = 20'h00012;
+    sources[19] = 20'h00013;
+    sources[20] = 20'h00014;
+    sources[21] = 20'h00015;
+    sources[22] = 20'h00016;
+    sources[23] = 20'h00017;
+    sources[24] = 20'h00018;
+    sources[25] = 20'h00019;
+    sources[26] = 20'h0001a;
+    sources[27] = 20'h0001b;
+    sources[28] = 20'h0001c;
+    sources[29] = 20'h0001d;
+    sources[30] = 20'h0001e;
+    sources[31] = 20'h0001f;
+    sources[32] = 20'h00020;
+    sources[33] = 20'h00021;
+    sources[34] = 20'h00022;
+    sources[35] = 20'h00023;
+    sources[36] = 20'h00024;
+    sources[37] = 20'h00025;
+    sources[38] = 20'h00026;
+    sources[39] = 20'h00027;
+    sources[40] = 20'h00028;
+    sources[41] = 20'h00029;
+    sources[42] = 20'h0002a;
+    sources[43] = 20'h0002b;
+    sources[44] = 20'h0002c;
+    sources[45] = 20'h0002d;
+    sources[46] = 20'h0002e;
+    sources[47] = 20'h0002f;
+    sources[48] = 20'h00030;
+    sources[49] = 20'h00031;
+    sources[50] = 20'h00032;
+    sources[51] = 20'h00033;
+    sources[52] = 20'h00034;
+    sources[53] = 20'h00035;
+    sources[54] = 20'h00036;
+    sources[55] = 20'h00037;
+    sources[56] = 20'h00038;
+    sources[57] = 20'h00039;
+    sources[58] = 20'h0003a;
+    sources[59] = 20'h0003b;
+    sources[60] = 20'h0003c;
+    sources[61] = 20'h0003d;
+    sources[62] = 20'h0003e;
+    sources[63] = 20'h0003f;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      sources[wp__addr] <= wp__data;
+  end
+  reg [19:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= sources[src_rd__addr];
+  end
+  assign src_rd__data = _4_;
+  reg [23:0] targets [63:0];
+  initial begin
+    targets[0] = 24'h000000;
+    targets[1] = 24'h000000;
+    targets[2] = 24'h000000;
+    targets[3] = 24'h000000;
+    targets[4] = 24'h000000;
+    targets[5] = 24'h000000;
+    targets[6] = 24'h000000;
+    targets[7] = 24'h000000;
+    targets[8] = 24'h000000;
+    targets[9] = 24'h000000;
+    targets[10] = 24'h000000;
+    targets[11] = 24'h000000;
+    targets[12] = 24'h000000;
+    targets[13] = 24'h000000;
+    targets[14] = 24'h000000;
+    targets[15] = 24'h000000;
+    targets[16] = 24'h000000;
+    targets[17] = 24'h000000;
+    targets[18] = 24'h000000;
+    targets[19] = 24'h000000;
+    targets[20] = 24'h000000;
+    targets[21] = 24'h000000;
+    targets[22] = 24'h000000;
+    targets[23] = 24'h000000;
+    targets[24] = 24'h000000;
+    targets[25] = 24'h000000;
+    targets[26] = 24'h000000;
+    targets[27] = 24'h000000;
+    targets[28] = 24'h000000;
+    targets[29] = 24'h000000;
+    targets[30] = 24'h000000;
+    targets[31] = 24'h000000;
+    targets[32] = 24'h000000;
+    targets[33] = 24'h000000;
+    targets[34] = 24'h000000;
+    targets[35] = 24'h000000;
+    targets[36] = 24'h000000;
+    targets[37] = 24'h000000;
+    targets[38] = 24'h000000;
+    targets[39] = 24'h000000;
+    targets[40] = 24'h000000;
+    targets[41] = 24'h000000;
+    targets[42] = 24'h000000;
+    targets[43] = 24'h000000;
+    targets[44] = 24'h000000;
+    targets[45] = 24'h000000;
+    targets[46] = 24'h000000;
+    targets[47] = 24'h000000;
+    targets[48] = 24'h000000;
+    targets[49] = 24'h000000;
+    targets[50] = 24'h000000;
+    targets[51] = 24'h000000;
+    targets[52] = 24'h000000;
+    targets[53] = 24'h000000;
+    targets[54] = 24'h000000;
+    targets[55] = 24'h000000;
+    targets[56] = 24'h000000;
+    targets[57] = 24'h000000;
+    targets[58] = 24'h000000;
+    targets[59] = 24'h000000;
+    targets[60] = 24'h000000;
+    targets[61] = 24'h000000;
+    targets[62] = 24'h000000;
+    targets[63] = 24'h000000;
+  end
+  always @(posedge clk) begin
+    if (\wp__en$83 )
+      targets[\wp__addr$79 ] <= \wp__data$81 ;
+  end
+  reg [23:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= targets[src_rd__addr];
+  end
+  assign tgt_rd__data = _5_;
+  always @(posedge clk)
+    theta37 <= \$439 ;
+  always @(posedge clk)
+    theta38 <= \$440 ;
+  always @(posedge clk)
+    theta39 <= \$441 ;
+  always @(posedge clk)
+    theta40 <= \$442 ;
+  always @(posedge clk)
+    theta41 <= \$443 ;
+  always @(posedge clk)
+    theta42 <= \$444 ;
+  always @(posedge clk)
+    theta43 <= \$445 ;
+  always @(posedge clk)
+    theta44 <= \$446 ;
+  always @(posedge clk)
+    theta45 <= \$447 ;
+  always @(posedge clk)
+    theta46 <= \$448 ;
+  always @(posedge clk)
+    theta47 <= \$449 ;
+  always @(posedge clk)
+    theta48 <= \$450 ;
+  always @(posedge clk)
+    theta49 <= \$451 ;
+  always @(posedge clk)
+    theta50 <= \$452 ;
+  always @(posedge clk)
+    theta51 <= \$453 ;
+  always @(posedge clk)
+    theta52 <= \$454 ;
+  always @(posedge clk)
+    theta53 <= \$455 ;
+  always @(posedge clk)
+    theta54 <= \$456 ;
+  always @(posedge clk)
+    theta55 <= \$457 ;
+  always @(posedge clk)
+    theta56 <= \$458 ;
+  always @(posedge clk)
+    theta57 <= \$459 ;
+  always @(posedge clk)
+    theta58 <= \$460 ;
+  always @(posedge clk)
+    theta59 <= \$461 ;
+  always @(posedge clk)
+    theta60 <= \$462 ;
+  always @(posedge clk)
+    theta61 <= \$463 ;
+  always @(posedge clk)
+    theta62 <= \$464 ;
+  always @(posedge clk)
+    theta63 <= \$465 ;
+  assign \$1  = window - 1'h1;
+  assign \$2  = frames == \$1 [23:0];
+  assign close = frame_tick & \$2 ;
+  assign \$3  = ! spikes__payload[31:28];
+  assign spike = spikes__valid & \$3 ;
+  assign \$4  = wp__addr < 7'h40;
+  assign wp__en = src_wr__en & \$4 ;
+  assign \$5  = \wp__addr$79  < 7'h40;
+  assign \wp__en$83  = target_wr__en & \$5 ;
+  assign c_data = \$signal  ? \$signature__data$88  : \$signature__data ;
+  assign \$6  = ~ bank;
+  assign \$7  = bank ? \$signature__data$95  : \$signature__data$96 ;
+  assign u_data = ok2 ? \$7  : 16'h0000;
+  assign \$8  = ! \$signal ;
+  assign \$9  = \$signal$100  & \$8 ;
+  assign \$10  = ~ bank;
+  assign \$12  = clearing & \$11 ;
+  assign \$13  = c_data == 16'hffff;
+  assign \$14  = c_data + 1'h1;
+  assign \$15  = \$13  ? { 1'h0, c_data } : \$14 ;
+  assign \$17  = \$signal$100  & \$16 ;
+  assign \$18  = ~ bank;
+  assign \$20  = clearing & \$19 ;
+  assign \$21  = c_data == 16'hffff;
+  assign \$22  = c_data + 1'h1;
+  assign \$23  = \$21  ? { 1'h0, c_data } : \$22 ;
+  assign \$24  = running | clearing;
+  assign \$25  = \$24  | rclear;
+  assign \$26  = \$25  | \$signal$116 ;
+  assign \$27  = \$26  | v2;
+  assign \$28  = \$27  | v3s;
+  assign \$29  = \$28  | \$signal$119 ;
+  assign busy = \$29  | v3;
+  assign summed = $signed({ 1'h0, \$30  }) + $signed(delta3);
+  assign \$31  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign low = \$31  ? { 28'h0000000, theta_min } : summed;
+  assign \$32  = $signed(low) > $signed({ 1'h0, theta_max });
+  assign \$33  = \$32  ? { 28'h0000000, theta_max } : low;
+  assign \$34  = frames + 1'h1;
+  assign \$35  = close ? 25'h0000000 : \$34 ;
+  assign \$36  = rclr + 1'h1;
+  assign \$37  = rclr == 6'h3f;
+  assign \$38  = spikes__payload[19:0] < 7'h40;
   assign \$39  = spike & \$38 ;
-  assign \$40  = count6 != 16'hffff;
+  assign \$40  = ~ rclear;
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = count6 + 1'h1;
-  assign \$43  = \$41  ? \$42  : { 1'h0, count6 };
-  assign \$44  = spikes__payload[19:0] == src7;
-  assign \$45  = spike & \$44 ;
-  assign \$46  = count7 != 16'hffff;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = count7 + 1'h1;
-  assign \$49  = \$47  ? \$48  : { 1'h0, count7 };
-  assign \$50  = spikes__payload[19:0] == src8;
-  assign \$51  = spike & \$50 ;
-  assign \$52  = count8 != 16'hffff;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = count8 + 1'h1;
-  assign \$55  = \$53  ? \$54  : { 1'h0, count8 };
-  assign \$56  = spikes__payload[19:0] == src9;
-  assign \$57  = spike & \$56 ;
-  assign \$58  = count9 != 16'hffff;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = count9 + 1'h1;
-  assign \$61  = \$59  ? \$60  : { 1'h0, count9 };
-  assign \$62  = spikes__payload[19:0] == src10;
-  assign \$63  = spike & \$62 ;
-  assign \$64  = count10 != 16'hffff;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = count10 + 1'h1;
-  assign \$67  = \$65  ? \$66  : { 1'h0, count10 };
-  assign \$68  = spikes__payload[19:0] == src11;
-  assign \$69  = spike & \$68 ;
-  assign \$70  = count11 != 16'hffff;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = count11 + 1'h1;
-  assign \$73  = \$71  ? \$72  : { 1'h0, count11 };
-  assign \$74  = spikes__payload[19:0] == src12;
-  assign \$75  = spike & \$74 ;
-  assign \$76  = count12 != 16'hffff;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = count12 + 1'h1;
-  assign \$79  = \$77  ? \$78  : { 1'h0, count12 };
-  assign \$80  = spikes__payload[19:0] == src13;
-  assign \$81  = spike & \$80 ;
-  assign \$82  = count13 != 16'hffff;
+  assign \$42  = src_rd__data < 7'h40;
+  assign \$44  = \$43  - tgt2;
+  assign \$45  = $signed(diff3) * $signed({ 1'h0, gain });
+  assign \$46  = $signed(prod2) >>> shift;
+  assign \$47  = ~ busy;
+  assign \$48  = close & \$47 ;
+  assign \$49  = ~ bank;
+  assign \$50  = src_rd__addr + 1'h1;
+  assign \$51  = src_rd__addr == 6'h3f;
+  assign \$52  = clr + 1'h1;
+  assign \$53  = clr == 6'h3f;
+  assign \$54  = ! theta_wr__addr;
+  assign \$55  = theta_wr__en & \$54 ;
+  assign \$56  = v3 & enable;
+  assign \$57  = ! lane3;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = theta_wr__addr == 1'h1;
+  assign \$60  = theta_wr__en & \$59 ;
+  assign \$61  = v3 & enable;
+  assign \$62  = lane3 == 1'h1;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = theta_wr__addr == 2'h2;
+  assign \$65  = theta_wr__en & \$64 ;
+  assign \$66  = v3 & enable;
+  assign \$67  = lane3 == 2'h2;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = theta_wr__addr == 2'h3;
+  assign \$70  = theta_wr__en & \$69 ;
+  assign \$71  = v3 & enable;
+  assign \$72  = lane3 == 2'h3;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = theta_wr__addr == 3'h4;
+  assign \$75  = theta_wr__en & \$74 ;
+  assign \$76  = v3 & enable;
+  assign \$77  = lane3 == 3'h4;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = theta_wr__addr == 3'h5;
+  assign \$80  = theta_wr__en & \$79 ;
+  assign \$81  = v3 & enable;
+  assign \$82  = lane3 == 3'h5;
   assign \$83  = \$81  & \$82 ;
-  assign \$84  = count13 + 1'h1;
-  assign \$85  = \$83  ? \$84  : { 1'h0, count13 };
-  assign \$86  = spikes__payload[19:0] == src14;
-  assign \$87  = spike & \$86 ;
-  assign \$88  = count14 != 16'hffff;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = count14 + 1'h1;
-  assign \$91  = \$89  ? \$90  : { 1'h0, count14 };
-  assign \$92  = spikes__payload[19:0] == src15;
-  assign \$93  = spike & \$92 ;
-  assign \$94  = count15 != 16'hffff;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = count15 + 1'h1;
-  assign \$97  = \$95  ? \$96  : { 1'h0, count15 };
-  assign \$98  = spikes__payload[19:0] == src16;
-  assign \$99  = spike & \$98 ;
-  assign \$100  = count16 != 16'hffff;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = count16 + 1'h1;
-  assign \$103  = \$101  ? \$102  : { 1'h0, count16 };
-  assign \$104  = spikes__payload[19:0] == src17;
-  assign \$105  = spike & \$104 ;
-  assign \$106  = count17 != 16'hffff;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = count17 + 1'h1;
-  assign \$109  = \$107  ? \$108  : { 1'h0, count17 };
-  assign \$110  = spikes__payload[19:0] == src18;
-  assign \$111  = spike & \$110 ;
-  assign \$112  = count18 != 16'hffff;
+  assign \$84  = theta_wr__addr == 3'h6;
+  assign \$85  = theta_wr__en & \$84 ;
+  assign \$86  = v3 & enable;
+  assign \$87  = lane3 == 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = theta_wr__addr == 3'h7;
+  assign \$90  = theta_wr__en & \$89 ;
+  assign \$91  = v3 & enable;
+  assign \$92  = lane3 == 3'h7;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = theta_wr__addr == 4'h8;
+  assign \$95  = theta_wr__en & \$94 ;
+  assign \$96  = v3 & enable;
+  assign \$97  = lane3 == 4'h8;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = theta_wr__addr == 4'h9;
+  assign \$100  = theta_wr__en & \$99 ;
+  assign \$101  = v3 & enable;
+  assign \$102  = lane3 == 4'h9;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = theta_wr__addr == 4'ha;
+  assign \$105  = theta_wr__en & \$104 ;
+  assign \$106  = v3 & enable;
+  assign \$107  = lane3 == 4'ha;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = theta_wr__addr == 4'hb;
+  assign \$110  = theta_wr__en & \$109 ;
+  assign \$111  = v3 & enable;
+  assign \$112  = lane3 == 4'hb;
   assign \$113  = \$111  & \$112 ;
-  assign \$114  = count18 + 1'h1;
-  assign \$115  = \$113  ? \$114  : { 1'h0, count18 };
-  assign \$116  = spikes__payload[19:0] == src19;
-  assign \$117  = spike & \$116 ;
-  assign \$118  = count19 != 16'hffff;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = count19 + 1'h1;
-  assign \$121  = \$119  ? \$120  : { 1'h0, count19 };
-  assign \$122  = spikes__payload[19:0] == src20;
-  assign \$123  = spike & \$122 ;
-  assign \$124  = count20 != 16'hffff;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = count20 + 1'h1;
-  assign \$127  = \$125  ? \$126  : { 1'h0, count20 };
-  assign \$128  = spikes__payload[19:0] == src21;
-  assign \$129  = spike & \$128 ;
-  assign \$130  = count21 != 16'hffff;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = count21 + 1'h1;
-  assign \$133  = \$131  ? \$132  : { 1'h0, count21 };
-  assign \$134  = spikes__payload[19:0] == src22;
-  assign \$135  = spike & \$134 ;
-  assign \$136  = count22 != 16'hffff;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = count22 + 1'h1;
-  assign \$139  = \$137  ? \$138  : { 1'h0, count22 };
-  assign \$140  = spikes__payload[19:0] == src23;
-  assign \$141  = spike & \$140 ;
-  assign \$142  = count23 != 16'hffff;
+  assign \$114  = theta_wr__addr == 4'hc;
+  assign \$115  = theta_wr__en & \$114 ;
+  assign \$116  = v3 & enable;
+  assign \$117  = lane3 == 4'hc;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = theta_wr__addr == 4'hd;
+  assign \$120  = theta_wr__en & \$119 ;
+  assign \$121  = v3 & enable;
+  assign \$122  = lane3 == 4'hd;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = theta_wr__addr == 4'he;
+  assign \$125  = theta_wr__en & \$124 ;
+  assign \$126  = v3 & enable;
+  assign \$127  = lane3 == 4'he;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = theta_wr__addr == 4'hf;
+  assign \$130  = theta_wr__en & \$129 ;
+  assign \$131  = v3 & enable;
+  assign \$132  = lane3 == 4'hf;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = theta_wr__addr == 5'h10;
+  assign \$135  = theta_wr__en & \$134 ;
+  assign \$136  = v3 & enable;
+  assign \$137  = lane3 == 5'h10;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = theta_wr__addr == 5'h11;
+  assign \$140  = theta_wr__en & \$139 ;
+  assign \$141  = v3 & enable;
+  assign \$142  = lane3 == 5'h11;
   assign \$143  = \$141  & \$142 ;
-  assign \$144  = count23 + 1'h1;
-  assign \$145  = \$143  ? \$144  : { 1'h0, count23 };
-  assign \$146  = spikes__payload[19:0] == src24;
-  assign \$147  = spike & \$146 ;
-  assign \$148  = count24 != 16'hffff;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = count24 + 1'h1;
-  assign \$151  = \$149  ? \$150  : { 1'h0, count24 };
-  assign \$152  = spikes__payload[19:0] == src25;
-  assign \$153  = spike & \$152 ;
-  assign \$154  = count25 != 16'hffff;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = count25 + 1'h1;
-  assign \$157  = \$155  ? \$156  : { 1'h0, count25 };
-  assign \$158  = spikes__payload[19:0] == src26;
-  assign \$159  = spike & \$158 ;
-  assign \$160  = count26 != 16'hffff;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = count26 + 1'h1;
-  assign \$163  = \$161  ? \$162  : { 1'h0, count26 };
-  assign \$164  = spikes__payload[19:0] == src27;
-  assign \$165  = spike & \$164 ;
-  assign \$166  = count27 != 16'hffff;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = count27 + 1'h1;
-  assign \$169  = \$167  ? \$168  : { 1'h0, count27 };
-  assign \$170  = spikes__payload[19:0] == src28;
-  assign \$171  = spike & \$170 ;
-  assign \$172  = count28 != 16'hffff;
+  assign \$144  = theta_wr__addr == 5'h12;
+  assign \$145  = theta_wr__en & \$144 ;
+  assign \$146  = v3 & enable;
+  assign \$147  = lane3 == 5'h12;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = theta_wr__addr == 5'h13;
+  assign \$150  = theta_wr__en & \$149 ;
+  assign \$151  = v3 & enable;
+  assign \$152  = lane3 == 5'h13;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = theta_wr__addr == 5'h14;
+  assign \$155  = theta_wr__en & \$154 ;
+  assign \$156  = v3 & enable;
+  assign \$157  = lane3 == 5'h14;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = theta_wr__addr == 5'h15;
+  assign \$160  = theta_wr__en & \$159 ;
+  assign \$161  = v3 & enable;
+  assign \$162  = lane3 == 5'h15;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = theta_wr__addr == 5'h16;
+  assign \$165  = theta_wr__en & \$164 ;
+  assign \$166  = v3 & enable;
+  assign \$167  = lane3 == 5'h16;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = theta_wr__addr == 5'h17;
+  assign \$170  = theta_wr__en & \$169 ;
+  assign \$171  = v3 & enable;
+  assign \$172  = lane3 == 5'h17;
   assign \$173  = \$171  & \$172 ;
-  assign \$174  = count28 + 1'h1;
-  assign \$175  = \$173  ? \$174  : { 1'h0, count28 };
-  assign \$176  = spikes__payload[19:0] == src29;
-  assign \$177  = spike & \$176 ;
-  assign \$178  = count29 != 16'hffff;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = count29 + 1'h1;
-  assign \$181  = \$179  ? \$180  : { 1'h0, count29 };
-  assign \$182  = spikes__payload[19:0] == src30;
-  assign \$183  = spike & \$182 ;
-  assign \$184  = count30 != 16'hffff;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = count30 + 1'h1;
-  assign \$187  = \$185  ? \$186  : { 1'h0, count30 };
-  assign \$188  = spikes__payload[19:0] == src31;
-  assign \$189  = spike & \$188 ;
-  assign \$190  = count31 != 16'hffff;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = count31 + 1'h1;
-  assign \$193  = \$191  ? \$192  : { 1'h0, count31 };
-  assign \$194  = spikes__payload[19:0] == src32;
-  assign \$195  = spike & \$194 ;
-  assign \$196  = count32 != 16'hffff;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = count32 + 1'h1;
-  assign \$199  = \$197  ? \$198  : { 1'h0, count32 };
-  assign \$200  = spikes__payload[19:0] == src33;
-  assign \$201  = spike & \$200 ;
-  assign \$202  = count33 != 16'hffff;
+  assign \$174  = theta_wr__addr == 5'h18;
+  assign \$175  = theta_wr__en & \$174 ;
+  assign \$176  = v3 & enable;
+  assign \$177  = lane3 == 5'h18;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = theta_wr__addr == 5'h19;
+  assign \$180  = theta_wr__en & \$179 ;
+  assign \$181  = v3 & enable;
+  assign \$182  = lane3 == 5'h19;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = theta_wr__addr == 5'h1a;
+  assign \$185  = theta_wr__en & \$184 ;
+  assign \$186  = v3 & enable;
+  assign \$187  = lane3 == 5'h1a;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = theta_wr__addr == 5'h1b;
+  assign \$190  = theta_wr__en & \$189 ;
+  assign \$191  = v3 & enable;
+  assign \$192  = lane3 == 5'h1b;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = theta_wr__addr == 5'h1c;
+  assign \$195  = theta_wr__en & \$194 ;
+  assign \$196  = v3 & enable;
+  assign \$197  = lane3 == 5'h1c;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = theta_wr__addr == 5'h1d;
+  assign \$200  = theta_wr__en & \$199 ;
+  assign \$201  = v3 & enable;
+  assign \$202  = lane3 == 5'h1d;
   assign \$203  = \$201  & \$202 ;
-  assign \$204  = count33 + 1'h1;
-  assign \$205  = \$203  ? \$204  : { 1'h0, count33 };
-  assign \$206  = spikes__payload[19:0] == src34;
-  assign \$207  = spike & \$206 ;
-  assign \$208  = count34 != 16'hffff;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = count34 + 1'h1;
-  assign \$211  = \$209  ? \$210  : { 1'h0, count34 };
-  assign \$212  = spikes__payload[19:0] == src35;
-  assign \$213  = spike & \$212 ;
-  assign \$214  = count35 != 16'hffff;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = count35 + 1'h1;
-  assign \$217  = \$215  ? \$216  : { 1'h0, count35 };
-  assign \$218  = spikes__payload[19:0] == src36;
-  assign \$219  = spike & \$218 ;
-  assign \$220  = count36 != 16'hffff;
-  assign \$221  = \$219  & \$220 ;
-  assign \$222  = count36 + 1'h1;
-  assign \$223  = \$221  ? \$222  : { 1'h0, count36 };
-  assign \$224  = spikes__payload[19:0] == src37;
-  assign \$225  = spike & \$224 ;
-  assign \$226  = count37 != 16'hffff;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = count37 + 1'h1;
-  assign \$229  = \$227  ? \$228  : { 1'h0, count37 };
-  assign \$230  = spikes__payload[19:0] == src38;
-  assign \$231  = spike & \$230 ;
-  assign \$232  = count38 != 16'hffff;
+  assign \$204  = theta_wr__addr == 5'h1e;
+  assign \$205  = theta_wr__en & \$204 ;
+  assign \$206  = v3 & enable;
+  assign \$207  = lane3 == 5'h1e;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = theta_wr__addr == 5'h1f;
+  assign \$210  = theta_wr__en & \$209 ;
+  assign \$211  = v3 & enable;
+  assign \$212  = lane3 == 5'h1f;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = theta_wr__addr == 6'h20;
+  assign \$215  = theta_wr__en & \$214 ;
+  assign \$216  = v3 & enable;
+  assign \$217  = lane3 == 6'h20;
+  assign \$218  = \$216  & \$217 ;
+  assign \$219  = theta_wr__addr == 6'h21;
+  assign \$220  = theta_wr__en & \$219 ;
+  assign \$221  = v3 & enable;
+  assign \$222  = lane3 == 6'h21;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = theta_wr__addr == 6'h22;
+  assign \$225  = theta_wr__en & \$224 ;
+  assign \$226  = v3 & enable;
+  assign \$227  = lane3 == 6'h22;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = theta_wr__addr == 6'h23;
+  assign \$230  = theta_wr__en & \$229 ;
+  assign \$231  = v3 & enable;
+  assign \$232  = lane3 == 6'h23;
   assign \$233  = \$231  & \$232 ;
-  assign \$234  = count38 + 1'h1;
-  assign \$235  = \$233  ? \$234  : { 1'h0, count38 };
-  assign \$236  = spikes__payload[19:0] == src39;
-  assign \$237  = spike & \$236 ;
-  assign \$238  = count39 != 16'hffff;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = count39 + 1'h1;
-  assign \$241  = \$239  ? \$240  : { 1'h0, count39 };
-  assign \$242  = spikes__payload[19:0] == src40;
-  assign \$243  = spike & \$242 ;
-  assign \$244  = count40 != 16'hffff;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = count40 + 1'h1;
-  assign \$247  = \$245  ? \$246  : { 1'h0, count40 };
-  assign \$248  = spikes__payload[19:0] == src41;
-  assign \$249  = spike & \$248 ;
-  assign \$250  = count41 != 16'hffff;
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = count41 + 1'h1;
-  assign \$253  = \$251  ? \$252  : { 1'h0, count41 };
-  assign \$254  = spikes__payload[19:0] == src42;
-  assign \$255  = spike & \$254 ;
-  assign \$256  = count42 != 16'hffff;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = count42 + 1'h1;
-  assign \$259  = \$257  ? \$258  : { 1'h0, count42 };
-  assign \$260  = spikes__payload[19:0] == src43;
-  assign \$261  = spike & \$260 ;
-  assign \$262  = count43 != 16'hffff;
+  assign \$234  = theta_wr__addr == 6'h24;
+  assign \$235  = theta_wr__en & \$234 ;
+  assign \$236  = v3 & enable;
+  assign \$237  = lane3 == 6'h24;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = theta_wr__addr == 6'h25;
+  assign \$240  = theta_wr__en & \$239 ;
+  assign \$241  = v3 & enable;
+  assign \$242  = lane3 == 6'h25;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = theta_wr__addr == 6'h26;
+  assign \$245  = theta_wr__en & \$244 ;
+  assign \$246  = v3 & enable;
+  assign \$247  = lane3 == 6'h26;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = theta_wr__addr == 6'h27;
+  assign \$250  = theta_wr__en & \$249 ;
+  assign \$251  = v3 & enable;
+  assign \$252  = lane3 == 6'h27;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = theta_wr__addr == 6'h28;
+  assign \$255  = theta_wr__en & \$254 ;
+  assign \$256  = v3 & enable;
+  assign \$257  = lane3 == 6'h28;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = theta_wr__addr == 6'h29;
+  assign \$260  = theta_wr__en & \$259 ;
+  assign \$261  = v3 & enable;
+  assign \$262  = lane3 == 6'h29;
   assign \$263  = \$261  & \$262 ;
-  assign \$264  = count43 + 1'h1;
-  assign \$265  = \$263  ? \$264  : { 1'h0, count43 };
-  assign \$266  = spikes__payload[19:0] == src44;
-  assign \$267  = spike & \$266 ;
-  assign \$268  = count44 != 16'hffff;
-  assign \$269  = \$267  & \$268 ;
-  assign \$270  = count44 + 1'h1;
-  assign \$271  = \$269  ? \$270  : { 1'h0, count44 };
-  assign \$272  = spikes__payload[19:0] == src45;
-  assign \$273  = spike & \$272 ;
-  assign \$274  = count45 != 16'hffff;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = count45 + 1'h1;
-  assign \$277  = \$275  ? \$276  : { 1'h0, count45 };
-  assign \$278  = spikes__payload[19:0] == src46;
-  assign \$279  = spike & \$278 ;
-  assign \$280  = count46 != 16'hffff;
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = count46 + 1'h1;
-  assign \$283  = \$281  ? \$282  : { 1'h0, count46 };
-  assign \$284  = spikes__payload[19:0] == src47;
-  assign \$285  = spike & \$284 ;
-  assign \$286  = count47 != 16'hffff;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = count47 + 1'h1;
-  assign \$289  = \$287  ? \$288  : { 1'h0, count47 };
-  assign \$290  = spikes__payload[19:0] == src48;
-  assign \$291  = spike & \$290 ;
-  assign \$292  = count48 != 16'hffff;
+  assign \$264  = theta_wr__addr == 6'h2a;
+  assign \$265  = theta_wr__en & \$264 ;
+  assign \$266  = v3 & enable;
+  assign \$267  = lane3 == 6'h2a;
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = theta_wr__addr == 6'h2b;
+  assign \$270  = theta_wr__en & \$269 ;
+  assign \$271  = v3 & enable;
+  assign \$272  = lane3 == 6'h2b;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = theta_wr__addr == 6'h2c;
+  assign \$275  = theta_wr__en & \$274 ;
+  assign \$276  = v3 & enable;
+  assign \$277  = lane3 == 6'h2c;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = theta_wr__addr == 6'h2d;
+  assign \$280  = theta_wr__en & \$279 ;
+  assign \$281  = v3 & enable;
+  assign \$282  = lane3 == 6'h2d;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = theta_wr__addr == 6'h2e;
+  assign \$285  = theta_wr__en & \$284 ;
+  assign \$286  = v3 & enable;
+  assign \$287  = lane3 == 6'h2e;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = theta_wr__addr == 6'h2f;
+  assign \$290  = theta_wr__en & \$289 ;
+  assign \$291  = v3 & enable;
+  assign \$292  = lane3 == 6'h2f;
   assign \$293  = \$291  & \$292 ;
-  assign \$294  = count48 + 1'h1;
-  assign \$295  = \$293  ? \$294  : { 1'h0, count48 };
-  assign \$296  = spikes__payload[19:0] == src49;
-  assign \$297  = spike & \$296 ;
-  assign \$298  = count49 != 16'hffff;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = count49 + 1'h1;
-  assign \$301  = \$299  ? \$300  : { 1'h0, count49 };
-  assign \$302  = spikes__payload[19:0] == src50;
-  assign \$303  = spike & \$302 ;
-  assign \$304  = count50 != 16'hffff;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = count50 + 1'h1;
-  assign \$307  = \$305  ? \$306  : { 1'h0, count50 };
-  assign \$308  = spikes__payload[19:0] == src51;
-  assign \$309  = spike & \$308 ;
-  assign \$310  = count51 != 16'hffff;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = count51 + 1'h1;
-  assign \$313  = \$311  ? \$312  : { 1'h0, count51 };
-  assign \$314  = spikes__payload[19:0] == src52;
-  assign \$315  = spike & \$314 ;
-  assign \$316  = count52 != 16'hffff;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = count52 + 1'h1;
-  assign \$319  = \$317  ? \$318  : { 1'h0, count52 };
-  assign \$320  = spikes__payload[19:0] == src53;
-  assign \$321  = spike & \$320 ;
-  assign \$322  = count53 != 16'hffff;
+  assign \$294  = theta_wr__addr == 6'h30;
+  assign \$295  = theta_wr__en & \$294 ;
+  assign \$296  = v3 & enable;
+  assign \$297  = lane3 == 6'h30;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = theta_wr__addr == 6'h31;
+  assign \$300  = theta_wr__en & \$299 ;
+  assign \$301  = v3 & enable;
+  assign \$302  = lane3 == 6'h31;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = theta_wr__addr == 6'h32;
+  assign \$305  = theta_wr__en & \$304 ;
+  assign \$306  = v3 & enable;
+  assign \$307  = lane3 == 6'h32;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = theta_wr__addr == 6'h33;
+  assign \$310  = theta_wr__en & \$309 ;
+  assign \$311  = v3 & enable;
+  assign \$312  = lane3 == 6'h33;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = theta_wr__addr == 6'h34;
+  assign \$315  = theta_wr__en & \$314 ;
+  assign \$316  = v3 & enable;
+  assign \$317  = lane3 == 6'h34;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = theta_wr__addr == 6'h35;
+  assign \$320  = theta_wr__en & \$319 ;
+  assign \$321  = v3 & enable;
+  assign \$322  = lane3 == 6'h35;
   assign \$323  = \$321  & \$322 ;
-  assign \$324  = count53 + 1'h1;
-  assign \$325  = \$323  ? \$324  : { 1'h0, count53 };
-  assign \$326  = spikes__payload[19:0] == src54;
-  assign \$327  = spike & \$326 ;
-  assign \$328  = count54 != 16'hffff;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = count54 + 1'h1;
-  assign \$331  = \$329  ? \$330  : { 1'h0, count54 };
-  assign \$332  = spikes__payload[19:0] == src55;
-  assign \$333  = spike & \$332 ;
-  assign \$334  = count55 != 16'hffff;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = count55 + 1'h1;
-  assign \$337  = \$335  ? \$336  : { 1'h0, count55 };
-  assign \$338  = spikes__payload[19:0] == src56;
-  assign \$339  = spike & \$338 ;
-  assign \$340  = count56 != 16'hffff;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = count56 + 1'h1;
-  assign \$343  = \$341  ? \$342  : { 1'h0, count56 };
-  assign \$344  = spikes__payload[19:0] == src57;
-  assign \$345  = spike & \$344 ;
-  assign \$346  = count57 != 16'hffff;
-  assign \$347  = \$345  & \$346 ;
-  assign \$348  = count57 + 1'h1;
-  assign \$349  = \$347  ? \$348  : { 1'h0, count57 };
-  assign \$350  = spikes__payload[19:0] == src58;
-  assign \$351  = spike & \$350 ;
-  assign \$352  = count58 != 16'hffff;
+  assign \$324  = theta_wr__addr == 6'h36;
+  assign \$325  = theta_wr__en & \$324 ;
+  assign \$326  = v3 & enable;
+  assign \$327  = lane3 == 6'h36;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = theta_wr__addr == 6'h37;
+  assign \$330  = theta_wr__en & \$329 ;
+  assign \$331  = v3 & enable;
+  assign \$332  = lane3 == 6'h37;
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = theta_wr__addr == 6'h38;
+  assign \$335  = theta_wr__en & \$334 ;
+  assign \$336  = v3 & enable;
+  assign \$337  = lane3 == 6'h38;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = theta_wr__addr == 6'h39;
+  assign \$340  = theta_wr__en & \$339 ;
+  assign \$341  = v3 & enable;
+  assign \$342  = lane3 == 6'h39;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = theta_wr__addr == 6'h3a;
+  assign \$345  = theta_wr__en & \$344 ;
+  assign \$346  = v3 & enable;
+  assign \$347  = lane3 == 6'h3a;
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = theta_wr__addr == 6'h3b;
+  assign \$350  = theta_wr__en & \$349 ;
+  assign \$351  = v3 & enable;
+  assign \$352  = lane3 == 6'h3b;
   assign \$353  = \$351  & \$352 ;
-  assign \$354  = count58 + 1'h1;
-  assign \$355  = \$353  ? \$354  : { 1'h0, count58 };
-  assign \$356  = spikes__payload[19:0] == src59;
-  assign \$357  = spike & \$356 ;
-  assign \$358  = count59 != 16'hffff;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = count59 + 1'h1;
-  assign \$361  = \$359  ? \$360  : { 1'h0, count59 };
-  assign \$362  = spikes__payload[19:0] == src60;
-  assign \$363  = spike & \$362 ;
-  assign \$364  = count60 != 16'hffff;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = count60 + 1'h1;
-  assign \$367  = \$365  ? \$366  : { 1'h0, count60 };
-  assign \$368  = spikes__payload[19:0] == src61;
-  assign \$369  = spike & \$368 ;
-  assign \$370  = count61 != 16'hffff;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = count61 + 1'h1;
-  assign \$373  = \$371  ? \$372  : { 1'h0, count61 };
-  assign \$374  = spikes__payload[19:0] == src62;
-  assign \$375  = spike & \$374 ;
-  assign \$376  = count62 != 16'hffff;
-  assign \$377  = \$375  & \$376 ;
-  assign \$378  = count62 + 1'h1;
-  assign \$379  = \$377  ? \$378  : { 1'h0, count62 };
-  assign \$380  = spikes__payload[19:0] == src63;
-  assign \$381  = spike & \$380 ;
-  assign \$382  = count63 != 16'hffff;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = count63 + 1'h1;
-  assign \$385  = \$383  ? \$384  : { 1'h0, count63 };
-  assign \$386  = window - 1'h1;
-  assign \$387  = frames == \$386 [23:0];
-  assign close = frame_tick & \$387 ;
-  assign \$388  = running | \$signal ;
-  assign \$389  = \$388  | \$signal$268 ;
-  assign busy = \$389  | v3;
-  assign summed = $signed({ 1'h0, \$390  }) + $signed(delta3);
-  assign \$391  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign low = \$391  ? { 28'h0000000, theta_min } : summed;
-  assign \$392  = $signed(low) > $signed({ 1'h0, theta_max });
-  assign \$393  = \$392  ? { 28'h0000000, theta_max } : low;
-  assign \$394  = ! src_wr__addr;
-  assign \$395  = src_wr__addr == 1'h1;
-  assign \$396  = src_wr__addr == 2'h2;
-  assign \$397  = src_wr__addr == 2'h3;
-  assign \$398  = src_wr__addr == 3'h4;
-  assign \$399  = src_wr__addr == 3'h5;
-  assign \$400  = src_wr__addr == 3'h6;
-  assign \$401  = src_wr__addr == 3'h7;
-  assign \$402  = src_wr__addr == 4'h8;
-  assign \$403  = src_wr__addr == 4'h9;
-  assign \$404  = src_wr__addr == 4'ha;
-  assign \$405  = src_wr__addr == 4'hb;
-  assign \$406  = src_wr__addr == 4'hc;
-  assign \$407  = src_wr__addr == 4'hd;
-  assign \$408  = src_wr__addr == 4'he;
-  assign \$409  = src_wr__addr == 4'hf;
-  assign \$410  = src_wr__addr == 5'h10;
-  assign \$411  = src_wr__addr == 5'h11;
-  assign \$412  = src_wr__addr == 5'h12;
-  assign \$413  = src_wr__addr == 5'h13;
-  assign \$414  = src_wr__addr == 5'h14;
-  assign \$415  = src_wr__addr == 5'h15;
-  assign \$416  = src_wr__addr == 5'h16;
-  assign \$417  = src_wr__addr == 5'h17;
-  assign \$418  = src_wr__addr == 5'h18;
-  assign \$419  = src_wr__addr == 5'h19;
-  assign \$420  = src_wr__addr == 5'h1a;
-  assign \$421  = src_wr__addr == 5'h1b;
-  assign \$422  = src_wr__addr == 5'h1c;
-  assign \$423  = src_wr__addr == 5'h1d;
-  assign \$424  = src_wr__addr == 5'h1e;
-  assign \$425  = src_wr__addr == 5'h1f;
-  assign \$426  = src_wr__addr == 6'h20;
-  assign \$427  = src_wr__addr == 6'h21;
-  assign \$428  = src_wr__addr == 6'h22;
-  assign \$429  = src_wr__addr == 6'h23;
-  assign \$430  = src_wr__addr == 6'h24;
-  assign \$431  = src_wr__addr == 6'h25;
-  assign \$432  = src_wr__addr == 6'h26;
-  assign \$433  = src_wr__addr == 6'h27;
-  assign \$434  = src_wr__addr == 6'h28;
-  assign \$435  = src_wr__addr == 6'h29;
-  assign \$436  = src_wr__addr == 6'h2a;
-  assign \$437  = src_wr__addr == 6'h2b;
-  assign \$438  = src_wr__addr == 6'h2c;
-  assign \$439  = src_wr__addr == 6'h2d;
-  assign \$440  = src_wr__addr == 6'h2e;
-  assign \$441  = src_wr__addr == 6'h2f;
-  assign \$442  = src_wr__addr == 6'h30;
-  assign \$443  = src_wr__addr == 6'h31;
-  assign \$444  = src_wr__addr == 6'h32;
-  assign \$445  = src_wr__addr == 6'h33;
-  assign \$446  = src_wr__addr == 6'h34;
-  assign \$447  = src_wr__addr == 6'h35;
-  assign \$448  = src_wr__addr == 6'h36;
-  assign \$449  = src_wr__addr == 6'h37;
-  assign \$450  = src_wr__addr == 6'h38;
-  assign \$451  = src_wr__addr == 6'h39;
-  assign \$452  = src_wr__addr == 6'h3a;
-  assign \$453  = src_wr__addr == 6'h3b;
-  assign \$454  = src_wr__addr == 6'h3c;
-  assign \$455  = src_wr__addr == 6'h3d;
-  assign \$456  = src_wr__addr == 6'h3e;
-  assign \$457  = src_wr__addr == 6'h3f;
-  assign \$458  = ! target_wr__addr;
-  assign \$459  = target_wr__addr == 1'h1;
-  assign \$460  = target_wr__addr == 2'h2;
-  assign \$461  = target_wr__addr == 2'h3;
-  assign \$462  = target_wr__addr == 3'h4;
-  assign \$463  = target_wr__addr == 3'h5;
-  assign \$464  = target_wr__addr == 3'h6;
-  assign \$465  = target_wr__addr == 3'h7;
-  assign \$466  = target_wr__addr == 4'h8;
-  assign \$467  = target_wr__addr == 4'h9;
-  assign \$468  = target_wr__addr == 4'ha;
-  assign \$469  = target_wr__addr == 4'hb;
-  assign \$470  = target_wr__addr == 4'hc;
-  assign \$471  = target_wr__addr == 4'hd;
-  assign \$472  = target_wr__addr == 4'he;
-  assign \$473  = target_wr__addr == 4'hf;
-  assign \$474  = target_wr__addr == 5'h10;
-  assign \$475  = target_wr__addr == 5'h11;
-  assign \$476  = target_wr__addr == 5'h12;
-  assign \$477  = target_wr__addr == 5'h13;
-  assign \$478  = target_wr__addr == 5'h14;
-  assign \$479  = target_wr__addr == 5'h15;
-  assign \$480  = target_wr__addr == 5'h16;
-  assign \$481  = target_wr__addr == 5'h17;
-  assign \$482  = target_wr__addr == 5'h18;
-  assign \$483  = target_wr__addr == 5'h19;
-  assign \$484  = target_wr__addr == 5'h1a;
-  assign \$485  = target_wr__addr == 5'h1b;
-  assign \$486  = target_wr__addr == 5'h1c;
-  assign \$487  = target_wr__addr == 5'h1d;
-  assign \$488  = target_wr__addr == 5'h1e;
-  assign \$489  = target_wr__addr == 5'h1f;
-  assign \$490  = target_wr__addr == 6'h20;
-  assign \$491  = target_wr__addr == 6'h21;
-  assign \$492  = target_wr__addr == 6'h22;
-  assign \$493  = target_wr__addr == 6'h23;
-  assign \$494  = target_wr__addr == 6'h24;
-  assign \$495  = target_wr__addr == 6'h25;
-  assign \$496  = target_wr__addr == 6'h26;
-  assign \$497  = target_wr__addr == 6'h27;
-  assign \$498  = target_wr__addr == 6'h28;
-  assign \$499  = target_wr__addr == 6'h29;
-  assign \$500  = target_wr__addr == 6'h2a;
-  assign \$501  = target_wr__addr == 6'h2b;
-  assign \$502  = target_wr__addr == 6'h2c;
-  assign \$503  = target_wr__addr == 6'h2d;
-  assign \$504  = target_wr__addr == 6'h2e;
-  assign \$505  = target_wr__addr == 6'h2f;
-  assign \$506  = target_wr__addr == 6'h30;
-  assign \$507  = target_wr__addr == 6'h31;
-  assign \$508  = target_wr__addr == 6'h32;
-  assign \$509  = target_wr__addr == 6'h33;
-  assign \$510  = target_wr__addr == 6'h34;
-  assign \$511  = target_wr__addr == 6'h35;
-  assign \$512  = target_wr__addr == 6'h36;
-  assign \$513  = target_wr__addr == 6'h37;
-  assign \$514  = target_wr__addr == 6'h38;
-  assign \$515  = target_wr__addr == 6'h39;
-  assign \$516  = target_wr__addr == 6'h3a;
-  assign \$517  = target_wr__addr == 6'h3b;
-  assign \$518  = target_wr__addr == 6'h3c;
-  assign \$519  = target_wr__addr == 6'h3d;
-  assign \$520  = target_wr__addr == 6'h3e;
-  assign \$521  = target_wr__addr == 6'h3f;
-  assign \$522  = frames + 1'h1;
-  assign \$523  = close ? 25'h0000000 : \$522 ;
-  assign \$524  = ~ busy;
-  assign \$525  = close & \$524 ;
-  assign \$526  = index + 1'h1;
-  assign \$527  = index == 6'h3f;
-  assign \$531  = \$529  - \$530 ;
-  assign \$532  = $signed(diff1) * $signed({ 1'h0, gain });
-  assign \$533  = $signed(prod2) >>> shift;
-  assign \$534  = ! theta_wr__addr;
-  assign \$535  = theta_wr__en & \$534 ;
-  assign \$536  = v3 & enable;
-  assign \$537  = ! lane3;
-  assign \$538  = \$536  & \$537 ;
-  assign \$539  = theta_wr__addr == 1'h1;
-  assign \$540  = theta_wr__en & \$539 ;
-  assign \$541  = v3 & enable;
-  assign \$542  = lane3 == 1'h1;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = theta_wr__addr == 2'h2;
-  assign \$545  = theta_wr__en & \$544 ;
-  assign \$546  = v3 & enable;
-  assign \$547  = lane3 == 2'h2;
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = theta_wr__addr == 2'h3;
-  assign \$550  = theta_wr__en & \$549 ;
-  assign \$551  = v3 & enable;
-  assign \$552  = lane3 == 2'h3;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = theta_wr__addr == 3'h4;
-  assign \$555  = theta_wr__en & \$554 ;
-  assign \$556  = v3 & enable;
-  assign \$557  = lane3 == 3'h4;
-  assign \$558  = \$556  & \$557 ;
-  assign \$559  = theta_wr__addr == 3'h5;
-  assign \$560  = theta_wr__en & \$559 ;
-  assign \$561  = v3 & enable;
-  assign \$562  = lane3 == 3'h5;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = theta_wr__addr == 3'h6;
-  assign \$565  = theta_wr__en & \$564 ;
-  assign \$566  = v3 & enable;
-  assign \$567  = lane3 == 3'h6;
-  assign \$568  = \$566  & \$567 ;
-  assign \$569  = theta_wr__addr == 3'h7;
-  assign \$570  = theta_wr__en & \$569 ;
-  assign \$571  = v3 & enable;
-  assign \$572  = lane3 == 3'h7;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = theta_wr__addr == 4'h8;
-  assign \$575  = theta_wr__en & \$574 ;
-  assign \$576  = v3 & enable;
-  assign \$577  = lane3 == 4'h8;
-  assign \$578  = \$576  & \$577 ;
-  assign \$579  = theta_wr__addr == 4'h9;
-  assign \$580  = theta_wr__en & \$579 ;
-  assign \$581  = v3 & enable;
-  assign \$582  = lane3 == 4'h9;
-  assign \$583  = \$581  & \$582 ;
-  assign \$584  = theta_wr__addr == 4'ha;
-  assign \$585  = theta_wr__en & \$584 ;
-  assign \$586  = v3 & enable;
-  assign \$587  = lane3 == 4'ha;
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = theta_wr__addr == 4'hb;
-  assign \$590  = theta_wr__en & \$589 ;
-  assign \$591  = v3 & enable;
-  assign \$592  = lane3 == 4'hb;
-  assign \$593  = \$591  & \$592 ;
-  assign \$594  = theta_wr__addr == 4'hc;
-  assign \$595  = theta_wr__en & \$594 ;
-  assign \$596  = v3 & enable;
-  assign \$597  = lane3 == 4'hc;
-  assign \$598  = \$596  & \$597 ;
-  assign \$599  = theta_wr__addr == 4'hd;
-  assign \$600  = theta_wr__en & \$599 ;
-  assign \$601  = v3 & enable;
-  assign \$602  = lane3 == 4'hd;
-  assign \$603  = \$601  & \$602 ;
-  assign \$604  = theta_wr__addr == 4'he;
-  assign \$605  = theta_wr__en & \$604 ;
-  assign \$606  = v3 & enable;
-  assign \$607  = lane3 == 4'he;
-  assign \$608  = \$606  & \$607 ;
-  assign \$609  = theta_wr__addr == 4'hf;
-  assign \$610  = theta_wr__en & \$609 ;
-  assign \$611  = v3 & enable;
-  assign \$612  = lane3 == 4'hf;
-  assign \$613  = \$611  & \$612 ;
-  assign \$614  = theta_wr__addr == 5'h10;
-  assign \$615  = theta_wr__en & \$614 ;
-  assign \$616  = v3 & enable;
-  assign \$617  = lane3 == 5'h10;
-  assign \$618  = \$616  & \$617 ;
-  assign \$619  = theta_wr__addr == 5'h11;
-  assign \$620  = theta_wr__en & \$619 ;
-  assign \$621  = v3 & enable;
-  assign \$622  = lane3 == 5'h11;
-  assign \$623  = \$621  & \$622 ;
-  assign \$624  = theta_wr__addr == 5'h12;
-  assign \$625  = theta_wr__en & \$624 ;
-  assign \$626  = v3 & enable;
-  assign \$627  = lane3 == 5'h12;
-  assign \$628  = \$626  & \$627 ;
-  assign \$629  = theta_wr__addr == 5'h13;
-  assign \$630  = theta_wr__en & \$629 ;
-  assign \$631  = v3 & enable;
-  assign \$632  = lane3 == 5'h13;
-  assign \$633  = \$631  & \$632 ;
-  assign \$634  = theta_wr__addr == 5'h14;
-  assign \$635  = theta_wr__en & \$634 ;
-  assign \$636  = v3 & enable;
-  assign \$637  = lane3 == 5'h14;
-  assign \$638  = \$636  & \$637 ;
-  assign \$639  = theta_wr__addr == 5'h15;
-  assign \$640  = theta_wr__en & \$639 ;
-  assign \$641  = v3 & enable;
-  assign \$642  = lane3 == 5'h15;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = theta_wr__addr == 5'h16;
-  assign \$645  = theta_wr__en & \$644 ;
-  assign \$646  = v3 & enable;
-  assign \$647  = lane3 == 5'h16;
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = theta_wr__addr == 5'h17;
-  assign \$650  = theta_wr__en & \$649 ;
-  assign \$651  = v3 & enable;
-  assign \$652  = lane3 == 5'h17;
-  assign \$653  = \$651  & \$652 ;
-  assign \$654  = theta_wr__addr == 5'h18;
-  assign \$655  = theta_wr__en & \$654 ;
-  assign \$656  = v3 & enable;
-  assign \$657  = lane3 == 5'h18;
-  assign \$658  = \$656  & \$657 ;
-  assign \$659  = theta_wr__addr == 5'h19;
-  assign \$660  = theta_wr__en & \$659 ;
-  assign \$661  = v3 & enable;
-  assign \$662  = lane3 == 5'h19;
-  assign \$663  = \$661  & \$662 ;
-  assign \$664  = theta_wr__addr == 5'h1a;
-  assign \$665  = theta_wr__en & \$664 ;
-  assign \$666  = v3 & enable;
-  assign \$667  = lane3 == 5'h1a;
-  assign \$668  = \$666  & \$667 ;
-  assign \$669  = theta_wr__addr == 5'h1b;
-  assign \$670  = theta_wr__en & \$669 ;
-  assign \$671  = v3 & enable;
-  assign \$672  = lane3 == 5'h1b;
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = theta_wr__addr == 5'h1c;
-  assign \$675  = theta_wr__en & \$674 ;
-  assign \$676  = v3 & enable;
-  assign \$677  = lane3 == 5'h1c;
-  assign \$678  = \$676  & \$677 ;
-  assign \$679  = theta_wr__addr == 5'h1d;
-  assign \$680  = theta_wr__en & \$679 ;
-  assign \$681  = v3 & enable;
-  assign \$682  = lane3 == 5'h1d;
-  assign \$683  = \$681  & \$682 ;
-  assign \$684  = theta_wr__addr == 5'h1e;
-  assign \$685  = theta_wr__en & \$684 ;
-  assign \$686  = v3 & enable;
-  assign \$687  = lane3 == 5'h1e;
-  assign \$688  = \$686  & \$687 ;
-  assign \$689  = theta_wr__addr == 5'h1f;
-  assign \$690  = theta_wr__en & \$689 ;
-  assign \$691  = v3 & enable;
-  assign \$692  = lane3 == 5'h1f;
-  assign \$693  = \$691  & \$692 ;
-  assign \$694  = theta_wr__addr == 6'h20;
-  assign \$695  = theta_wr__en & \$694 ;
-  assign \$696  = v3 & enable;
-  assign \$697  = lane3 == 6'h20;
-  assign \$698  = \$696  & \$697 ;
-  assign \$699  = theta_wr__addr == 6'h21;
-  assign \$700  = theta_wr__en & \$699 ;
-  assign \$701  = v3 & enable;
-  assign \$702  = lane3 == 6'h21;
-  assign \$703  = \$701  & \$702 ;
-  assign \$704  = theta_wr__addr == 6'h22;
-  assign \$705  = theta_wr__en & \$704 ;
-  assign \$706  = v3 & enable;
-  assign \$707  = lane3 == 6'h22;
-  assign \$708  = \$706  & \$707 ;
-  assign \$709  = theta_wr__addr == 6'h23;
-  assign \$710  = theta_wr__en & \$709 ;
-  assign \$711  = v3 & enable;
-  assign \$712  = lane3 == 6'h23;
-  assign \$713  = \$711  & \$712 ;
-  assign \$714  = theta_wr__addr == 6'h24;
-  assign \$715  = theta_wr__en & \$714 ;
-  assign \$716  = v3 & enable;
-  assign \$717  = lane3 == 6'h24;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = theta_wr__addr == 6'h25;
-  assign \$720  = theta_wr__en & \$719 ;
-  assign \$721  = v3 & enable;
-  assign \$722  = lane3 == 6'h25;
-  assign \$723  = \$721  & \$722 ;
-  assign \$724  = theta_wr__addr == 6'h26;
-  assign \$725  = theta_wr__en & \$724 ;
-  assign \$726  = v3 & enable;
-  assign \$727  = lane3 == 6'h26;
-  assign \$728  = \$726  & \$727 ;
-  assign \$729  = theta_wr__addr == 6'h27;
-  assign \$730  = theta_wr__en & \$729 ;
-  assign \$731  = v3 & enable;
-  assign \$732  = lane3 == 6'h27;
-  assign \$733  = \$731  & \$732 ;
-  assign \$734  = theta_wr__addr == 6'h28;
-  assign \$735  = theta_wr__en & \$734 ;
-  assign \$736  = v3 & enable;
-  assign \$737  = lane3 == 6'h28;
-  assign \$738  = \$736  & \$737 ;
-  assign \$739  = theta_wr__addr == 6'h29;
-  assign \$740  = theta_wr__en & \$739 ;
-  assign \$741  = v3 & enable;
-  assign \$742  = lane3 == 6'h29;
-  assign \$743  = \$741  & \$742 ;
-  assign \$744  = theta_wr__addr == 6'h2a;
-  assign \$745  = theta_wr__en & \$744 ;
-  assign \$746  = v3 & enable;
-  assign \$747  = lane3 == 6'h2a;
-  assign \$748  = \$746  & \$747 ;
-  assign \$749  = theta_wr__addr == 6'h2b;
-  assign \$750  = theta_wr__en & \$749 ;
-  assign \$751  = v3 & enable;
-  assign \$752  = lane3 == 6'h2b;
-  assign \$753  = \$751  & \$752 ;
-  assign \$754  = theta_wr__addr == 6'h2c;
-  assign \$755  = theta_wr__en & \$754 ;
-  assign \$756  = v3 & enable;
-  assign \$757  = lane3 == 6'h2c;
-  assign \$758  = \$756  & \$757 ;
-  assign \$759  = theta_wr__addr == 6'h2d;
-  assign \$760  = theta_wr__en & \$759 ;
-  assign \$761  = v3 & enable;
-  assign \$762  = lane3 == 6'h2d;
-  assign \$763  = \$761  & \$762 ;
-  assign \$764  = theta_wr__addr == 6'h2e;
-  assign \$765  = theta_wr__en & \$764 ;
-  assign \$766  = v3 & enable;
-  assign \$767  = lane3 == 6'h2e;
-  assign \$768  = \$766  & \$767 ;
-  assign \$769  = theta_wr__addr == 6'h2f;
-  assign \$770  = theta_wr__en & \$769 ;
-  assign \$771  = v3 & enable;
-  assign \$772  = lane3 == 6'h2f;
-  assign \$773  = \$771  & \$772 ;
-  assign \$774  = theta_wr__addr == 6'h30;
-  assign \$775  = theta_wr__en & \$774 ;
-  assign \$776  = v3 & enable;
-  assign \$777  = lane3 == 6'h30;
-  assign \$778  = \$776  & \$777 ;
-  assign \$779  = theta_wr__addr == 6'h31;
-  assign \$780  = theta_wr__en & \$779 ;
-  assign \$781  = v3 & enable;
-  assign \$782  = lane3 == 6'h31;
-  assign \$783  = \$781  & \$782 ;
-  assign \$784  = theta_wr__addr == 6'h32;
-  assign \$785  = theta_wr__en & \$784 ;
-  assign \$786  = v3 & enable;
-  assign \$787  = lane3 == 6'h32;
-  assign \$788  = \$786  & \$787 ;
-  assign \$789  = theta_wr__addr == 6'h33;
-  assign \$790  = theta_wr__en & \$789 ;
-  assign \$791  = v3 & enable;
-  assign \$792  = lane3 == 6'h33;
-  assign \$793  = \$791  & \$792 ;
-  assign \$794  = theta_wr__addr == 6'h34;
-  assign \$795  = theta_wr__en & \$794 ;
-  assign \$796  = v3 & enable;
-  assign \$797  = lane3 == 6'h34;
-  assign \$798  = \$796  & \$797 ;
-  assign \$799  = theta_wr__addr == 6'h35;
-  assign \$800  = theta_wr__en & \$799 ;
-  assign \$801  = v3 & enable;
-  assign \$802  = lane3 == 6'h35;
-  assign \$803  = \$801  & \$802 ;
-  assign \$804  = theta_wr__addr == 6'h36;
-  assign \$805  = theta_wr__en & \$804 ;
-  assign \$806  = v3 & enable;
-  assign \$807  = lane3 == 6'h36;
-  assign \$808  = \$806  & \$807 ;
-  assign \$809  = theta_wr__addr == 6'h37;
-  assign \$810  = theta_wr__en & \$809 ;
-  assign \$811  = v3 & enable;
-  assign \$812  = lane3 == 6'h37;
-  assign \$813  = \$811  & \$812 ;
-  assign \$814  = theta_wr__addr == 6'h38;
-  assign \$815  = theta_wr__en & \$814 ;
-  assign \$816  = v3 & enable;
-  assign \$817  = lane3 == 6'h38;
-  assign \$818  = \$816  & \$817 ;
-  assign \$819  = theta_wr__addr == 6'h39;
-  assign \$820  = theta_wr__en & \$819 ;
-  assign \$821  = v3 & enable;
-  assign \$822  = lane3 == 6'h39;
-  assign \$823  = \$821  & \$822 ;
-  assign \$824  = theta_wr__addr == 6'h3a;
-  assign \$825  = theta_wr__en & \$824 ;
-  assign \$826  = v3 & enable;
-  assign \$827  = lane3 == 6'h3a;
-  assign \$828  = \$826  & \$827 ;
-  assign \$829  = theta_wr__addr == 6'h3b;
-  assign \$830  = theta_wr__en & \$829 ;
-  assign \$831  = v3 & enable;
-  assign \$832  = lane3 == 6'h3b;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = theta_wr__addr == 6'h3c;
-  assign \$835  = theta_wr__en & \$834 ;
-  assign \$836  = v3 & enable;
-  assign \$837  = lane3 == 6'h3c;
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = theta_wr__addr == 6'h3d;
-  assign \$840  = theta_wr__en & \$839 ;
-  assign \$841  = v3 & enable;
-  assign \$842  = lane3 == 6'h3d;
-  assign \$843  = \$841  & \$842 ;
-  assign \$844  = theta_wr__addr == 6'h3e;
-  assign \$845  = theta_wr__en & \$844 ;
-  assign \$846  = v3 & enable;
-  assign \$847  = lane3 == 6'h3e;
-  assign \$848  = \$846  & \$847 ;
-  assign \$849  = theta_wr__addr == 6'h3f;
-  assign \$850  = theta_wr__en & \$849 ;
-  assign \$851  = v3 & enable;
-  assign \$852  = lane3 == 6'h3f;
-  assign \$853  = \$851  & \$852 ;
-  always @(posedge clk)
-    src0 <= \$854 ;
-  always @(posedge clk)
-    src1 <= \$855 ;
-  always @(posedge clk)
-    src2 <= \$856 ;
-  always @(posedge clk)
-    src3 <= \$857 ;
-  always @(posedge clk)
-    src4 <= \$858 ;
-  always @(posedge clk)
-    src5 <= \$859 ;
-  always @(posedge clk)
-    src6 <= \$860 ;
-  always @(posedge clk)
-    src7 <= \$861 ;
-  always @(posedge clk)
-    src8 <= \$862 ;
-  always @(posedge clk)
-    src9 <= \$863 ;
-  always @(posedge clk)
-    src10 <= \$864 ;
-  always @(posedge clk)
-    src11 <= \$865 ;
-  always @(posedge clk)
-    src12 <= \$866 ;
-  always @(posedge clk)
-    src13 <= \$867 ;
-  always @(posedge clk)
-    src14 <= \$868 ;
-  always @(posedge clk)
-    src15 <= \$869 ;
-  always @(posedge clk)
-    src16 <= \$870 ;
-  always @(posedge clk)
-    src17 <= \$871 ;
-  always @(posedge clk)
-    src18 <= \$872 ;
-  always @(posedge clk)
-    src19 <= \$873 ;
-  always @(posedge clk)
-    src20 <= \$874 ;
-  always @(posedge clk)
-    src21 <= \$875 ;
-  always @(posedge clk)
-    src22 <= \$876 ;
-  always @(posedge clk)
-    src23 <= \$877 ;
-  always @(posedge clk)
-    src24 <= \$878 ;
-  always @(posedge clk)
-    src25 <= \$879 ;
-  always @(posedge clk)
-    src26 <= \$880 ;
-  always @(posedge clk)
-    src27 <= \$881 ;
-  always @(posedge clk)
-    src28 <= \$882 ;
-  always @(posedge clk)
-    src29 <= \$883 ;
-  always @(posedge clk)
-    src30 <= \$884 ;
-  always @(posedge clk)
-    src31 <= \$885 ;
-  always @(posedge clk)
-    src32 <= \$886 ;
-  always @(posedge clk)
-    src33 <= \$887 ;
-  always @(posedge clk)
-    src34 <= \$888 ;
-  always @(posedge clk)
-    src35 <= \$889 ;
-  always @(posedge clk)
-    src36 <= \$890 ;
-  always @(posedge clk)
-    src37 <= \$891 ;
-  always @(posedge clk)
-    src38 <= \$892 ;
-  always @(posedge clk)
-    src39 <= \$893 ;
-  always @(posedge clk)
-    src40 <= \$894 ;
-  always @(posedge clk)
-    src41 <= \$895 ;
-  always @(posedge clk)
-    src42 <= \$896 ;
-  always @(posedge clk)
-    src43 <= \$897 ;
-  always @(posedge clk)
-    src44 <= \$898 ;
-  always @(posedge clk)
-    src45 <= \$899 ;
-  always @(posedge clk)
-    src46 <= \$900 ;
-  always @(posedge clk)
-    src47 <= \$901 ;
-  always @(posedge clk)
-    src48 <= \$902 ;
-  always @(posedge clk)
-    src49 <= \$903 ;
-  always @(posedge clk)
-    src50 <= \$904 ;
-  always @(posedge clk)
-    src51 <= \$905 ;
-  always @(posedge clk)
-    src52 <= \$906 ;
-  always @(posedge clk)
-    src53 <= \$907 ;
-  always @(posedge clk)
-    src54 <= \$908 ;
-  always @(posedge clk)
-    src55 <= \$909 ;
-  always @(posedge clk)
-    src56 <= \$910 ;
-  always @(posedge clk)
-    src57 <= \$911 ;
-  always @(posedge clk)
-    src58 <= \$912 ;
-  always @(posedge clk)
-    src59 <= \$913 ;
-  always @(posedge clk)
-    src60 <= \$914 ;
-  always @(posedge clk)
-    src61 <= \$915 ;
-  always @(posedge clk)
-    src62 <= \$916 ;
-  always @(posedge clk)
-    src63 <= \$917 ;
-  always @(posedge clk)
-    target0 <= \$918 ;
-  always @(posedge clk)
-    target1 <= \$919 ;
-  always @(posedge clk)
-    target2 <= \$920 ;
-  always @(posedge clk)
-    target3 <= \$921 ;
-  always @(posedge clk)
-    target4 <= \$922 ;
-  always @(posedge clk)
-    target5 <= \$923 ;
-  always @(posedge clk)
-    target6 <= \$924 ;
-  always @(posedge clk)
-    target7 <= \$925 ;
-  always @(posedge clk)
-    target8 <= \$926 ;
-  always @(posedge clk)
-    target9 <= \$927 ;
-  always @(posedge clk)
-    target10 <= \$928 ;
-  always @(posedge clk)
-    target11 <= \$929 ;
-  always @(posedge clk)
-    target12 <= \$930 ;
-  always @(posedge clk)
-    target13 <= \$931 ;
-  always @(posedge clk)
-    target14 <= \$932 ;
-  always @(posedge clk)
-    target15 <= \$933 ;
-  always @(posedge clk)
-    target16 <= \$934 ;
-  always @(posedge clk)
-    target17 <= \$935 ;
-  always @(posedge clk)
-    target18 <= \$936 ;
-  always @(posedge clk)
-    target19 <= \$937 ;
-  always @(posedge clk)
-    target20 <= \$938 ;
-  always @(posedge clk)
-    target21 <= \$939 ;
-  always @(posedge clk)
-    target22 <= \$940 ;
-  always @(posedge clk)
-    target23 <= \$941 ;
-  always @(posedge clk)
-    target24 <= \$942 ;
-  always @(posedge clk)
-    target25 <= \$943 ;
-  always @(posedge clk)
-    target26 <= \$944 ;
-  always @(posedge clk)
-    target27 <= \$945 ;
-  always @(posedge clk)
-    target28 <= \$946 ;
-  always @(posedge clk)
-    target29 <= \$947 ;
-  always @(posedge clk)
-    target30 <= \$948 ;
-  always @(posedge clk)
-    target31 <= \$949 ;
-  always @(posedge clk)
-    target32 <= \$950 ;
-  always @(posedge clk)
-    target33 <= \$951 ;
-  always @(posedge clk)
-    target34 <= \$952 ;
-  always @(posedge clk)
-    target35 <= \$953 ;
-  always @(posedge clk)
-    target36 <= \$954 ;
-  always @(posedge clk)
-    target37 <= \$955 ;
-  always @(posedge clk)
-    target38 <= \$956 ;
-  always @(posedge clk)
-    target39 <= \$957 ;
-  always @(posedge clk)
-    target40 <= \$958 ;
-  always @(posedge clk)
-    target41 <= \$959 ;
-  always @(posedge clk)
-    target42 <= \$960 ;
-  always @(posedge clk)
-    target43 <= \$961 ;
-  always @(posedge clk)
-    target44 <= \$962 ;
-  always @(posedge clk)
-    target45 <= \$963 ;
-  always @(posedge clk)
-    target46 <= \$964 ;
-  always @(posedge clk)
-    target47 <= \$965 ;
-  always @(posedge clk)
-    target48 <= \$966 ;
-  always @(posedge clk)
-    target49 <= \$967 ;
-  always @(posedge clk)
-    target50 <= \$968 ;
-  always @(posedge clk)
-    target51 <= \$969 ;
-  always @(posedge clk)
-    target52 <= \$970 ;
-  always @(posedge clk)
-    target53 <= \$971 ;
-  always @(posedge clk)
-    target54 <= \$972 ;
-  always @(posedge clk)
-    target55 <= \$973 ;
-  always @(posedge clk)
-    target56 <= \$974 ;
-  always @(posedge clk)
-    target57 <= \$975 ;
-  always @(posedge clk)
-    target58 <= \$976 ;
-  always @(posedge clk)
-    target59 <= \$977 ;
-  always @(posedge clk)
-    target60 <= \$978 ;
-  always @(posedge clk)
-    target61 <= \$979 ;
-  always @(posedge clk)
-    target62 <= \$980 ;
-  always @(posedge clk)
-    target63 <= \$981 ;
-  always @(posedge clk)
-    frames <= \$982 ;
-  always @(posedge clk)
-    window_done <= \$983 ;
-  always @(posedge clk)
-    overrun <= \$984 ;
-  always @(posedge clk)
-    running <= \$985 ;
-  always @(posedge clk)
-    index <= \$986 ;
-  always @(posedge clk)
-    snap0 <= \$987 ;
-  always @(posedge clk)
-    count0 <= \$988 ;
-  always @(posedge clk)
-    snap1 <= \$989 ;
-  always @(posedge clk)
-    count1 <= \$990 ;
-  always @(posedge clk)
-    snap2 <= \$991 ;
-  always @(posedge clk)
-    count2 <= \$992 ;
-  always @(posedge clk)
-    snap3 <= \$993 ;
-  always @(posedge clk)
-    count3 <= \$994 ;
-  always @(posedge clk)
-    snap4 <= \$995 ;
-  always @(posedge clk)
-    count4 <= \$996 ;
-  always @(posedge clk)
-    snap5 <= \$997 ;
-  always @(posedge clk)
-    count5 <= \$998 ;
-  always @(posedge clk)
-    snap6 <= \$999 ;
-  always @(posedge clk)
-    count6 <= \$1000 ;
-  always @(posedge clk)
-    snap7 <= \$1001 ;
-  always @(posedge clk)
-    count7 <= \$1002 ;
-  always @(posedge clk)
-    snap8 <= \$1003 ;
+  assign \$354  = theta_wr__addr == 6'h3c;
+  assign \$355  = theta_wr__en & \$354 ;
+  assign \$356  = v3 & enable;
+  assign \$357  = lane3 == 6'h3c;
+  assign \$358  = \$356  & \$357 ;
+  assign \$359  = theta_wr__addr == 6'h3d;
+  assign \$360  = theta_wr__en & \$359 ;
+  assign \$361  = v3 & enable;
+  assign \$362  = lane3 == 6'h3d;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = theta_wr__addr == 6'h3e;
+  assign \$365  = theta_wr__en & \$364 ;
+  assign \$366  = v3 & enable;
+  assign \$367  = lane3 == 6'h3e;
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = theta_wr__addr == 6'h3f;
+  assign \$370  = theta_wr__en & \$369 ;
+  assign \$371  = v3 & enable;
+  assign \$372  = lane3 == 6'h3f;
+  assign \$373  = \$371  & \$372 ;
   always @(posedge clk)
-    count8 <= \$1004 ;
+    frames <= \$374 ;
   always @(posedge clk)
-    snap9 <= \$1005 ;
+    rclr <= \$375 ;
   always @(posedge clk)
-    count9 <= \$1006 ;
+    rclear <= \$376 ;
   always @(posedge clk)
-    snap10 <= \$1007 ;
+    \$signal$100  <= \$377 ;
   always @(posedge clk)
-    count10 <= \$1008 ;
+    \$signal  <= \$378 ;
   always @(posedge clk)
-    snap11 <= \$1009 ;
+    c_addr <= \$379 ;
   always @(posedge clk)
-    count11 <= \$1010 ;
+    \$signal$116  <= \$380 ;
   always @(posedge clk)
-    snap12 <= \$1011 ;
+    \$signal$131  <= \$381 ;
   always @(posedge clk)
-    count12 <= \$1012 ;
+    v2 <= \$382 ;
   always @(posedge clk)
-    snap13 <= \$1013 ;
+    lane2 <= \$383 ;
   always @(posedge clk)
-    count13 <= \$1014 ;
+    tgt2 <= \$384 ;
   always @(posedge clk)
-    snap14 <= \$1015 ;
+    ok2 <= \$385 ;
   always @(posedge clk)
-    count14 <= \$1016 ;
+    v3s <= \$386 ;
   always @(posedge clk)
-    snap15 <= \$1017 ;
+    lane3s <= \$387 ;
   always @(posedge clk)
-    count15 <= \$1018 ;
+    diff3 <= \$388 ;
   always @(posedge clk)
-    snap16 <= \$1019 ;
+    \$signal$119  <= \$389 ;
   always @(posedge clk)
-    count16 <= \$1020 ;
+    \$signal$137  <= \$390 ;
   always @(posedge clk)
-    snap17 <= \$1021 ;
+    prod2 <= \$391 ;
   always @(posedge clk)
-    count17 <= \$1022 ;
+    v3 <= \$392 ;
   always @(posedge clk)
-    snap18 <= \$1023 ;
+    lane3 <= \$393 ;
   always @(posedge clk)
-    count18 <= \$1024 ;
+    delta3 <= \$394 ;
   always @(posedge clk)
-    snap19 <= \$1025 ;
+    window_done <= \$395 ;
   always @(posedge clk)
-    count19 <= \$1026 ;
+    overrun <= \$396 ;
   always @(posedge clk)
-    snap20 <= \$1027 ;
+    running <= \$397 ;
   always @(posedge clk)
-    count20 <= \$1028 ;
+    src_rd__addr <= \$398 ;
   always @(posedge clk)
-    snap21 <= \$1029 ;
+    bank <= \$399 ;
   always @(posedge clk)
-    count21 <= \$1030 ;
+    clearing <= \$400 ;
   always @(posedge clk)
-    snap22 <= \$1031 ;
+    clr <= \$401 ;
   always @(posedge clk)
-    count22 <= \$1032 ;
+    theta0 <= \$402 ;
   always @(posedge clk)
-    snap23 <= \$1033 ;
+    theta1 <= \$403 ;
   always @(posedge clk)
-    count23 <= \$1034 ;
+    theta2 <= \$404 ;
   always @(posedge clk)
-    snap24 <= \$1035 ;
+    theta3 <= \$405 ;
   always @(posedge clk)
-    count24 <= \$1036 ;
+    theta4 <= \$406 ;
   always @(posedge clk)
-    snap25 <= \$1037 ;
+    theta5 <= \$407 ;
   always @(posedge clk)
-    count25 <= \$1038 ;
+    theta6 <= \$408 ;
   always @(posedge clk)
-    snap26 <= \$1039 ;
+    theta7 <= \$409 ;
   always @(posedge clk)
-    count26 <= \$1040 ;
+    theta8 <= \$410 ;
   always @(posedge clk)
-    snap27 <= \$1041 ;
+    theta9 <= \$411 ;
   always @(posedge clk)
-    count27 <= \$1042 ;
+    theta10 <= \$412 ;
   always @(posedge clk)
-    snap28 <= \$1043 ;
+    theta11 <= \$413 ;
   always @(posedge clk)
-    count28 <= \$1044 ;
-  always @(posedge clk)
-    snap29 <= \$1045 ;
-  always @(posedge clk)
-    count29 <= \$1046 ;
-  always @(posedge clk)
-    snap30 <= \$1047 ;
-  always @(posedge clk)
-    count30 <= \$1048 ;
-  always @(posedge clk)
-    snap31 <= \$1049 ;
-  always @(posedge clk)
-    count31 <= \$1050 ;
-  always @(posedge clk)
-    snap32 <= \$1051 ;
-  always @(posedge clk)
-    count32 <= \$1052 ;
-  always @(posedge clk)
-    snap33 <= \$1053 ;
-  always @(posedge clk)
-    count33 <= \$1054 ;
-  always @(posedge clk)
-    snap34 <= \$1055 ;
-  always @(posedge clk)
-    count34 <= \$1056 ;
-  always @(posedge clk)
-    snap35 <= \$1057 ;
-  always @(posedge clk)
-    count35 <= \$1058 ;
-  always @(posedge clk)
-    snap36 <= \$1059 ;
-  always @(posedge clk)
-    count36 <= \$1060 ;
-  always @(posedge clk)
-    snap37 <= \$1061 ;
-  always @(posedge clk)
-    count37 <= \$1062 ;
-  always @(posedge clk)
-    snap38 <= \$1063 ;
-  always @(posedge clk)
-    count38 <= \$1064 ;
-  always @(posedge clk)
-    snap39 <= \$1065 ;
-  always @(posedge clk)
-    count39 <= \$1066 ;
-  always @(posedge clk)
-    snap40 <= \$1067 ;
-  always @(posedge clk)
-    count40 <= \$1068 ;
-  always @(posedge clk)
-    snap41 <= \$1069 ;
-  always @(posedge clk)
-    count41 <= \$1070 ;
-  always @(posedge clk)
-    snap42 <= \$1071 ;
-  always @(posedge clk)
-    count42 <= \$1072 ;
-  always @(posedge clk)
-    snap43 <= \$1073 ;
-  always @(posedge clk)
-    count43 <= \$1074 ;
-  always @(posedge clk)
-    snap44 <= \$1075 ;
-  always @(posedge clk)
-    count44 <= \$1076 ;
-  always @(posedge clk)
-    snap45 <= \$1077 ;
-  always @(posedge clk)
-    count45 <= \$1078 ;
-  always @(posedge clk)
-    snap46 <= \$1079 ;
-  always @(posedge clk)
-    count46 <= \$1080 ;
-  always @(posedge clk)
-    snap47 <= \$1081 ;
-  always @(posedge clk)
-    count47 <= \$1082 ;
-  always @(posedge clk)
-    snap48 <= \$1083 ;
-  always @(posedge clk)
-    count48 <= \$1084 ;
-  always @(posedge clk)
-    snap49 <= \$1085 ;
-  always @(posedge clk)
-    count49 <= \$1086 ;
-  always @(posedge clk)
-    snap50 <= \$1087 ;
-  always @(posedge clk)
-    count50 <= \$1088 ;
-  always @(posedge clk)
-    snap51 <= \$1089 ;
-  always @(posedge clk)
-    count51 <= \$1090 ;
-  always @(posedge clk)
-    snap52 <= \$1091 ;
-  always @(posedge clk)
-    count52 <= \$1092 ;
-  always @(posedge clk)
-    snap53 <= \$1093 ;
-  always @(posedge clk)
-    count53 <= \$1094 ;
-  always @(posedge clk)
-    snap54 <= \$1095 ;
-  always @(posedge clk)
-    count54 <= \$1096 ;
-  always @(posedge clk)
-    snap55 <= \$1097 ;
-  always @(posedge clk)
-    count55 <= \$1098 ;
-  always @(posedge clk)
-    snap56 <= \$1099 ;
-  always @(posedge clk)
-    count56 <= \$1100 ;
-  always @(posedge clk)
-    snap57 <= \$1101 ;
-  always @(posedge clk)
-    count57 <= \$1102 ;
-  always @(posedge clk)
-    snap58 <= \$1103 ;
-  always @(posedge clk)
-    count58 <= \$1104 ;
-  always @(posedge clk)
-    snap59 <= \$1105 ;
-  always @(posedge clk)
-    count59 <= \$1106 ;
-  always @(posedge clk)
-    snap60 <= \$1107 ;
-  always @(posedge clk)
-    count60 <= \$1108 ;
-  always @(posedge clk)
-    snap61 <= \$1109 ;
-  always @(posedge clk)
-    count61 <= \$1110 ;
-  always @(posedge clk)
-    snap62 <= \$1111 ;
-  always @(posedge clk)
-    count62 <= \$1112 ;
-  always @(posedge clk)
-    snap63 <= \$1113 ;
-  always @(posedge clk)
-    count63 <= \$1114 ;
-  always @(posedge clk)
-    \$signal  <= \$1115 ;
-  always @(posedge clk)
-    \$signal$417  <= \$1116 ;
-  always @(posedge clk)
-    diff1 <= \$1117 ;
-  always @(posedge clk)
-    \$signal$268  <= \$1118 ;
-  always @(posedge clk)
-    \$signal$419  <= \$1119 ;
-  always @(posedge clk)
-    prod2 <= \$1120 ;
-  always @(posedge clk)
-    v3 <= \$1121 ;
-  always @(posedge clk)
-    lane3 <= \$1122 ;
-  always @(posedge clk)
-    delta3 <= \$1123 ;
-  always @(posedge clk)
-    theta0 <= \$1124 ;
-  always @(posedge clk)
-    theta1 <= \$1125 ;
-  always @(posedge clk)
-    theta2 <= \$1126 ;
-  always @(posedge clk)
-    theta3 <= \$1127 ;
-  always @(posedge clk)
-    theta4 <= \$1128 ;
-  always @(posedge clk)
-    theta5 <= \$1129 ;
-  always @(posedge clk)
-    theta6 <= \$1130 ;
-  always @(posedge clk)
-    theta7 <= \$1131 ;
-  always @(posedge clk)
-    theta8 <= \$1132 ;
-  always @(posedge clk)
-    theta9 <= \$1133 ;
-  always @(posedge clk)
-    theta10 <= \$1134 ;
-  always @(posedge clk)
-    theta11 <= \$1135 ;
-  always @(posedge clk)
-    theta12 <= \$1136 ;
-  always @(posedge clk)
-    theta13 <= \$1137 ;
-  always @(posedge clk)
-    theta14 <= \$1138 ;
-  always @(posedge clk)
-    theta15 <= \$1139 ;
-  always @(posedge clk)
-    theta16 <= \$1140 ;
-  always @(posedge clk)
-    theta17 <= \$1141 ;
-  always @(posedge clk)
-    theta18 <= \$1142 ;
-  always @(posedge clk)
-    theta19 <= \$1143 ;
-  always @(posedge clk)
-    theta20 <= \$1144 ;
-  always @(posedge clk)
-    theta21 <= \$1145 ;
-  always @(posedge clk)
-    theta22 <= \$1146 ;
-  always @(posedge clk)
-    theta23 <= \$1147 ;
-  always @(posedge clk)
-    theta24 <= \$1148 ;
-  always @(posedge clk)
-    theta25 <= \$1149 ;
-  always @(posedge clk)
-    theta26 <= \$1150 ;
-  always @(posedge clk)
-    theta27 <= \$1151 ;
-  always @(posedge clk)
-    theta28 <= \$1152 ;
-  always @(posedge clk)
-    theta29 <= \$1153 ;
-  always @(posedge clk)
-    theta30 <= \$1154 ;
-  always @(posedge clk)
-    theta31 <= \$1155 ;
-  always @(posedge clk)
-    theta32 <= \$1156 ;
-  always @(posedge clk)
-    theta33 <= \$1157 ;
-  always @(posedge clk)
-    theta34 <= \$1158 ;
-  always @(posedge clk)
-    theta35 <= \$1159 ;
-  always @(posedge clk)
-    theta36 <= \$1160 ;
-  always @(posedge clk)
-    theta37 <= \$1161 ;
-  always @(posedge clk)
-    theta38 <= \$1162 ;
-  always @(posedge clk)
-    theta39 <= \$1163 ;
-  always @(posedge clk)
-    theta40 <= \$1164 ;
-  always @(posedge clk)
-    theta41 <= \$1165 ;
-  always @(posedge clk)
-    theta42 <= \$1166 ;
-  always @(posedge clk)
-    theta43 <= \$1167 ;
-  always @(posedge clk)
-    theta44 <= \$1168 ;
-  always @(posedge clk)
-    theta45 <= \$1169 ;
-  always @(posedge clk)
-    theta46 <= \$1170 ;
-  always @(posedge clk)
-    theta47 <= \$1171 ;
-  always @(posedge clk)
-    theta48 <= \$1172 ;
-  always @(posedge clk)
-    theta49 <= \$1173 ;
-  always @(posedge clk)
-    theta50 <= \$1174 ;
-  always @(posedge clk)
-    theta51 <= \$1175 ;
-  always @(posedge clk)
-    theta52 <= \$1176 ;
-  always @(posedge clk)
-    theta53 <= \$1177 ;
-  always @(posedge clk)
-    theta54 <= \$1178 ;
-  always @(posedge clk)
-    theta55 <= \$1179 ;
-  always @(posedge clk)
-    theta56 <= \$1180 ;
-  always @(posedge clk)
-    theta57 <= \$1181 ;
-  always @(posedge clk)
-    theta58 <= \$1182 ;
-  always @(posedge clk)
-    theta59 <= \$1183 ;
-  always @(posedge clk)
-    theta60 <= \$1184 ;
-  always @(posedge clk)
-    theta61 <= \$1185 ;
-  always @(posedge clk)
-    theta62 <= \$1186 ;
-  always @(posedge clk)
-    theta63 <= \$1187 ;
+    theta12 <= \$414 ;
+  always @(posedge clk)
+    theta13 <= \$415 ;
+  always @(posedge clk)
+    theta14 <= \$416 ;
+  always @(posedge clk)
+    theta15 <= \$417 ;
+  always @(posedge clk)
+    theta16 <= \$418 ;
+  always @(posedge clk)
+    theta17 <= \$419 ;
+  always @(posedge clk)
+    theta18 <= \$420 ;
+  always @(posedge clk)
+    theta19 <= \$421 ;
+  always @(posedge clk)
+    theta20 <= \$422 ;
+  always @(posedge clk)
+    theta21 <= \$423 ;
+  always @(posedge clk)
+    theta22 <= \$424 ;
+  always @(posedge clk)
+    theta23 <= \$425 ;
+  always @(posedge clk)
+    theta24 <= \$426 ;
+  always @(posedge clk)
+    theta25 <= \$427 ;
+  always @(posedge clk)
+    theta26 <= \$428 ;
+  always @(posedge clk)
+    theta27 <= \$429 ;
+  always @(posedge clk)
+    theta28 <= \$430 ;
+  always @(posedge clk)
+    theta29 <= \$431 ;
+  always @(posedge clk)
+    theta30 <= \$432 ;
+  always @(posedge clk)
+    theta31 <= \$433 ;
+  always @(posedge clk)
+    theta32 <= \$434 ;
+  always @(posedge clk)
+    theta33 <= \$435 ;
+  always @(posedge clk)
+    theta34 <= \$436 ;
+  always @(posedge clk)
+    theta35 <= \$437 ;
+  always @(posedge clk)
+    theta36 <= \$438 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = theta38;
+    if (\$245 ) begin
+      \$440  = theta_wr__data;
+    end else if (\$248 ) begin
+      \$440  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$440  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = theta39;
+    if (\$250 ) begin
+      \$441  = theta_wr__data;
+    end else if (\$253 ) begin
+      \$441  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$441  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = theta40;
+    if (\$255 ) begin
+      \$442  = theta_wr__data;
+    end else if (\$258 ) begin
+      \$442  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$442  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = theta41;
+    if (\$260 ) begin
+      \$443  = theta_wr__data;
+    end else if (\$263 ) begin
+      \$443  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$443  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = theta42;
+    if (\$265 ) begin
+      \$444  = theta_wr__data;
+    end else if (\$268 ) begin
+      \$444  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$444  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = theta43;
+    if (\$270 ) begin
+      \$445  = theta_wr__data;
+    end else if (\$273 ) begin
+      \$445  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$445  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = theta44;
+    if (\$275 ) begin
+      \$446  = theta_wr__data;
+    end else if (\$278 ) begin
+      \$446  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$446  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = theta45;
+    if (\$280 ) begin
+      \$447  = theta_wr__data;
+    end else if (\$283 ) begin
+      \$447  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$447  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = theta46;
+    if (\$285 ) begin
+      \$448  = theta_wr__data;
+    end else if (\$288 ) begin
+      \$448  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$448  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = theta47;
+    if (\$290 ) begin
+      \$449  = theta_wr__data;
+    end else if (\$293 ) begin
+      \$449  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$449  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = theta48;
+    if (\$295 ) begin
+      \$450  = theta_wr__data;
+    end else if (\$298 ) begin
+      \$450  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$450  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = theta49;
+    if (\$300 ) begin
+      \$451  = theta_wr__data;
+    end else if (\$303 ) begin
+      \$451  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$451  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = theta50;
+    if (\$305 ) begin
+      \$452  = theta_wr__data;
+    end else if (\$308 ) begin
+      \$452  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$452  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = theta51;
+    if (\$310 ) begin
+      \$453  = theta_wr__data;
+    end else if (\$313 ) begin
+      \$453  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$453  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = theta52;
+    if (\$315 ) begin
+      \$454  = theta_wr__data;
+    end else if (\$318 ) begin
+      \$454  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$454  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = theta53;
+    if (\$320 ) begin
+      \$455  = theta_wr__data;
+    end else if (\$323 ) begin
+      \$455  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$455  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = theta54;
+    if (\$325 ) begin
+      \$456  = theta_wr__data;
+    end else if (\$328 ) begin
+      \$456  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$456  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = theta55;
+    if (\$330 ) begin
+      \$457  = theta_wr__data;
+    end else if (\$333 ) begin
+      \$457  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$457  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = theta56;
+    if (\$335 ) begin
+      \$458  = theta_wr__data;
+    end else if (\$338 ) begin
+      \$458  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$458  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = theta57;
+    if (\$340 ) begin
+      \$459  = theta_wr__data;
+    end else if (\$343 ) begin
+      \$459  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$459  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = theta58;
+    if (\$345 ) begin
+      \$460  = theta_wr__data;
+    end else if (\$348 ) begin
+      \$460  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$460  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = theta59;
+    if (\$350 ) begin
+      \$461  = theta_wr__data;
+    end else if (\$353 ) begin
+      \$461  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$461  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = theta60;
+    if (\$355 ) begin
+      \$462  = theta_wr__data;
+    end else if (\$358 ) begin
+      \$462  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$462  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = theta61;
+    if (\$360 ) begin
+      \$463  = theta_wr__data;
+    end else if (\$363 ) begin
+      \$463  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$463  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = theta62;
+    if (\$365 ) begin
+      \$464  = theta_wr__data;
+    end else if (\$368 ) begin
+      \$464  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$464  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = theta63;
+    if (\$370 ) begin
+      \$465  = theta_wr__data;
+    end else if (\$373 ) begin
+      \$465  = \$33 [15:0];
+    end
+    if (rst) begin
+      \$465  = 16'h0100;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (lane3)
       6'h00:
-          \$390  = theta0;
+          \$30  = theta0;
       6'h01:
-          \$390  = theta1;
+          \$30  = theta1;
       6'h02:
-          \$390  = theta2;
+          \$30  = theta2;
       6'h03:
-          \$390  = theta3;
+          \$30  = theta3;
       6'h04:
-          \$390  = theta4;
+          \$30  = theta4;
       6'h05:
-          \$390  = theta5;
+          \$30  = theta5;
       6'h06:
-          \$390  = theta6;
+          \$30  = theta6;
       6'h07:
-          \$390  = theta7;
+          \$30  = theta7;
       6'h08:
-          \$390  = theta8;
+          \$30  = theta8;
       6'h09:
-          \$390  = theta9;
+          \$30  = theta9;
       6'h0a:
-          \$390  = theta10;
+          \$30  = theta10;
       6'h0b:
-          \$390  = theta11;
+          \$30  = theta11;
       6'h0c:
-          \$390  = theta12;
+          \$30  = theta12;
       6'h0d:
-          \$390  = theta13;
+          \$30  = theta13;
       6'h0e:
-          \$390  = theta14;
+          \$30  = theta14;
       6'h0f:
-          \$390  = theta15;
+          \$30  = theta15;
       6'h10:
-          \$390  = theta16;
+          \$30  = theta16;
       6'h11:
-          \$390  = theta17;
+          \$30  = theta17;
       6'h12:
-          \$390  = theta18;
+          \$30  = theta18;
       6'h13:
-          \$390  = theta19;
+          \$30  = theta19;
       6'h14:
-          \$390  = theta20;
+          \$30  = theta20;
       6'h15:
-          \$390  = theta21;
+          \$30  = theta21;
       6'h16:
-          \$390  = theta22;
+          \$30  = theta22;
       6'h17:
-          \$390  = theta23;
+          \$30  = theta23;
       6'h18:
-          \$390  = theta24;
+          \$30  = theta24;
       6'h19:
-          \$390  = theta25;
+          \$30  = theta25;
       6'h1a:
-          \$390  = theta26;
+          \$30  = theta26;
       6'h1b:
-          \$390  = theta27;
+          \$30  = theta27;
       6'h1c:
-          \$390  = theta28;
+          \$30  = theta28;
       6'h1d:
-          \$390  = theta29;
+          \$30  = theta29;
       6'h1e:
-          \$390  = theta30;
+          \$30  = theta30;
       6'h1f:
-          \$390  = theta31;
+          \$30  = theta31;
       6'h20:
-          \$390  = theta32;
+          \$30  = theta32;
       6'h21:
-          \$390  = theta33;
+          \$30  = theta33;
       6'h22:
-          \$390  = theta34;
+          \$30  = theta34;
       6'h23:
-          \$390  = theta35;
+          \$30  = theta35;
       6'h24:
-          \$390  = theta36;
+          \$30  = theta36;
       6'h25:
-          \$390  = theta37;
+          \$30  = theta37;
       6'h26:
-          \$390  = theta38;
+          \$30  = theta38;
       6'h27:
-          \$390  = theta39;
+          \$30  = theta39;
       6'h28:
-          \$390  = theta40;
+          \$30  = theta40;
       6'h29:
-          \$390  = theta41;
+          \$30  = theta41;
       6'h2a:
-          \$390  = theta42;
+          \$30  = theta42;
       6'h2b:
-          \$390  = theta43;
+          \$30  = theta43;
       6'h2c:
-          \$390  = theta44;
+          \$30  = theta44;
       6'h2d:
-          \$390  = theta45;
+          \$30  = theta45;
       6'h2e:
-          \$390  = theta46;
+          \$30  = theta46;
       6'h2f:
-          \$390  = theta47;
+          \$30  = theta47;
       6'h30:
-          \$390  = theta48;
+          \$30  = theta48;
       6'h31:
-          \$390  = theta49;
+          \$30  = theta49;
       6'h32:
-          \$390  = theta50;
+          \$30  = theta50;
       6'h33:
-          \$390  = theta51;
+          \$30  = theta51;
       6'h34:
-          \$390  = theta52;
+          \$30  = theta52;
       6'h35:
-          \$390  = theta53;
+          \$30  = theta53;
       6'h36:
-          \$390  = theta54;
+          \$30  = theta54;
       6'h37:
-          \$390  = theta55;
+          \$30  = theta55;
       6'h38:
-          \$390  = theta56;
+          \$30  = theta56;
       6'h39:
-          \$390  = theta57;
+          \$30  = theta57;
       6'h3a:
-          \$390  = theta58;
+          \$30  = theta58;
       6'h3b:
-          \$390  = theta59;
+          \$30  = theta59;
       6'h3c:
-          \$390  = theta60;
+          \$30  = theta60;
       6'h3d:
-          \$390  = theta61;
+          \$30  = theta61;
       6'h3e:
-          \$390  = theta62;
+          \$30  = theta62;
       6'h3f:
-          \$390  = theta63;
+          \$30  = theta63;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (index)
-      6'h00:
-          \$528  = snap0;
-      6'h01:
-          \$528  = snap1;
-      6'h02:
-          \$528  = snap2;
-      6'h03:
-          \$528  = snap3;
-      6'h04:
-          \$528  = snap4;
-      6'h05:
-          \$528  = snap5;
-      6'h06:
-          \$528  = snap6;
-      6'h07:
-          \$528  = snap7;
-      6'h08:
-          \$528  = snap8;
-      6'h09:
-          \$528  = snap9;
-      6'h0a:
-          \$528  = snap10;
-      6'h0b:
-          \$528  = snap11;
-      6'h0c:
-          \$528  = snap12;
-      6'h0d:
-          \$528  = snap13;
-      6'h0e:
-          \$528  = snap14;
-      6'h0f:
-          \$528  = snap15;
-      6'h10:
-          \$528  = snap16;
-      6'h11:
-          \$528  = snap17;
-      6'h12:
-          \$528  = snap18;
-      6'h13:
-          \$528  = snap19;
-      6'h14:
-          \$528  = snap20;
-      6'h15:
-          \$528  = snap21;
-      6'h16:
-          \$528  = snap22;
-      6'h17:
-          \$528  = snap23;
-      6'h18:
-          \$528  = snap24;
-      6'h19:
-          \$528  = snap25;
-      6'h1a:
-          \$528  = snap26;
-      6'h1b:
-          \$528  = snap27;
-      6'h1c:
-          \$528  = snap28;
-      6'h1d:
-          \$528  = snap29;
-      6'h1e:
-          \$528  = snap30;
-      6'h1f:
-          \$528  = snap31;
-      6'h20:
-          \$528  = snap32;
-      6'h21:
-          \$528  = snap33;
-      6'h22:
-          \$528  = snap34;
-      6'h23:
-          \$528  = snap35;
-      6'h24:
-          \$528  = snap36;
-      6'h25:
-          \$528  = snap37;
-      6'h26:
-          \$528  = snap38;
-      6'h27:
-          \$528  = snap39;
-      6'h28:
-          \$528  = snap40;
-      6'h29:
-          \$528  = snap41;
-      6'h2a:
-          \$528  = snap42;
-      6'h2b:
-          \$528  = snap43;
-      6'h2c:
-          \$528  = snap44;
-      6'h2d:
-          \$528  = snap45;
-      6'h2e:
-          \$528  = snap46;
-      6'h2f:
-          \$528  = snap47;
-      6'h30:
-          \$528  = snap48;
-      6'h31:
-          \$528  = snap49;
-      6'h32:
-          \$528  = snap50;
-      6'h33:
-          \$528  = snap51;
-      6'h34:
-          \$528  = snap52;
-      6'h35:
-          \$528  = snap53;
-      6'h36:
-          \$528  = snap54;
-      6'h37:
-          \$528  = snap55;
-      6'h38:
-          \$528  = snap56;
-      6'h39:
-          \$528  = snap57;
-      6'h3a:
-          \$528  = snap58;
-      6'h3b:
-          \$528  = snap59;
-      6'h3c:
-          \$528  = snap60;
-      6'h3d:
-          \$528  = snap61;
-      6'h3e:
-          \$528  = snap62;
-      6'h3f:
-          \$528  = snap63;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (index)
-      6'h00:
-          \$530  = target0;
-      6'h01:
-          \$530  = target1;
-      6'h02:
-          \$530  = target2;
-      6'h03:
-          \$530  = target3;
-      6'h04:
-          \$530  = target4;
-      6'h05:
-          \$530  = target5;
-      6'h06:
-          \$530  = target6;
-      6'h07:
-          \$530  = target7;
-      6'h08:
-          \$530  = target8;
-      6'h09:
-          \$530  = target9;
-      6'h0a:
-          \$530  = target10;
-      6'h0b:
-          \$530  = target11;
-      6'h0c:
-          \$530  = target12;
-      6'h0d:
-          \$530  = target13;
-      6'h0e:
-          \$530  = target14;
-      6'h0f:
-          \$530  = target15;
-      6'h10:
-          \$530  = target16;
-      6'h11:
-          \$530  = target17;
-      6'h12:
-          \$530  = target18;
-      6'h13:
-          \$530  = target19;
-      6'h14:
-          \$530  = target20;
-      6'h15:
-          \$530  = target21;
-      6'h16:
-          \$530  = target22;
-      6'h17:
-          \$530  = target23;
-      6'h18:
-          \$530  = target24;
-      6'h19:
-          \$530  = target25;
-      6'h1a:
-          \$530  = target26;
-      6'h1b:
-          \$530  = target27;
-      6'h1c:
-          \$530  = target28;
-      6'h1d:
-          \$530  = target29;
-      6'h1e:
-          \$530  = target30;
-      6'h1f:
-          \$530  = target31;
-      6'h20:
-          \$530  = target32;
-      6'h21:
-          \$530  = target33;
-      6'h22:
-          \$530  = target34;
-      6'h23:
-          \$530  = target35;
-      6'h24:
-          \$530  = target36;
-      6'h25:
-          \$530  = target37;
-      6'h26:
-          \$530  = target38;
-      6'h27:
-          \$530  = target39;
-      6'h28:
-          \$530  = target40;
-      6'h29:
-          \$530  = target41;
-      6'h2a:
-          \$530  = target42;
-      6'h2b:
-          \$530  = target43;
-      6'h2c:
-          \$530  = target44;
-      6'h2d:
-          \$530  = target45;
-      6'h2e:
-          \$530  = target46;
-      6'h2f:
-          \$530  = target47;
-      6'h30:
-          \$530  = target48;
-      6'h31:
-          \$530  = target49;
-      6'h32:
-          \$530  = target50;
-      6'h33:
-          \$530  = target51;
-      6'h34:
-          \$530  = target52;
-      6'h35:
-          \$530  = target53;
-      6'h36:
-          \$530  = target54;
-      6'h37:
-          \$530  = target55;
-      6'h38:
-          \$530  = target56;
-      6'h39:
-          \$530  = target57;
-      6'h3a:
-          \$530  = target58;
-      6'h3b:
-          \$530  = target59;
-      6'h3c:
-          \$530  = target60;
-      6'h3d:
-          \$530  = target61;
-      6'h3e:
-          \$530  = target62;
-      6'h3f:
-          \$530  = target63;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = src0;
-    if (src_wr__en) begin
-      if (\$394 ) begin
-        \$854  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$854  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = src1;
-    if (src_wr__en) begin
-      if (\$395 ) begin
-        \$855  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$855  = 20'h00001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = src2;
-    if (src_wr__en) begin
-      if (\$396 ) begin
-        \$856  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$856  = 20'h00002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = src3;
-    if (src_wr__en) begin
-      if (\$397 ) begin
-        \$857  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$857  = 20'h00003;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = src4;
-    if (src_wr__en) begin
-      if (\$398 ) begin
-        \$858  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$858  = 20'h00004;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = src5;
-    if (src_wr__en) begin
-      if (\$399 ) begin
-        \$859  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$859  = 20'h00005;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = src6;
-    if (src_wr__en) begin
-      if (\$400 ) begin
-        \$860  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$860  = 20'h00006;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = src7;
-    if (src_wr__en) begin
-      if (\$401 ) begin
-        \$861  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$861  = 20'h00007;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = src8;
-    if (src_wr__en) begin
-      if (\$402 ) begin
-        \$862  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$862  = 20'h00008;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = src9;
-    if (src_wr__en) begin
-      if (\$403 ) begin
-        \$863  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$863  = 20'h00009;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = src10;
-    if (src_wr__en) begin
-      if (\$404 ) begin
-        \$864  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$864  = 20'h0000a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = src11;
-    if (src_wr__en) begin
-      if (\$405 ) begin
-        \$865  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$865  = 20'h0000b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = src12;
-    if (src_wr__en) begin
-      if (\$406 ) begin
-        \$866  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$866  = 20'h0000c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = src13;
-    if (src_wr__en) begin
-      if (\$407 ) begin
-        \$867  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$867  = 20'h0000d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = src14;
-    if (src_wr__en) begin
-      if (\$408 ) begin
-        \$868  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$868  = 20'h0000e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = src15;
-    if (src_wr__en) begin
-      if (\$409 ) begin
-        \$869  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$869  = 20'h0000f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = src16;
-    if (src_wr__en) begin
-      if (\$410 ) begin
-        \$870  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$870  = 20'h00010;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = src17;
-    if (src_wr__en) begin
-      if (\$411 ) begin
-        \$871  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$871  = 20'h00011;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = src18;
-    if (src_wr__en) begin
-      if (\$412 ) begin
-        \$872  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$872  = 20'h00012;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = src19;
-    if (src_wr__en) begin
-      if (\$413 ) begin
-        \$873  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$873  = 20'h00013;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = src20;
-    if (src_wr__en) begin
-      if (\$414 ) begin
-        \$874  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$874  = 20'h00014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = src21;
-    if (src_wr__en) begin
-      if (\$415 ) begin
-        \$875  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$875  = 20'h00015;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = src22;
-    if (src_wr__en) begin
-      if (\$416 ) begin
-        \$876  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$876  = 20'h00016;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = src23;
-    if (src_wr__en) begin
-      if (\$417 ) begin
-        \$877  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$877  = 20'h00017;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = src24;
-    if (src_wr__en) begin
-      if (\$418 ) begin
-        \$878  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$878  = 20'h00018;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = src25;
-    if (src_wr__en) begin
-      if (\$419 ) begin
-        \$879  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$879  = 20'h00019;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = src26;
-    if (src_wr__en) begin
-      if (\$420 ) begin
-        \$880  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$880  = 20'h0001a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = src27;
-    if (src_wr__en) begin
-      if (\$421 ) begin
-        \$881  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$881  = 20'h0001b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = src28;
-    if (src_wr__en) begin
-      if (\$422 ) begin
-        \$882  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$882  = 20'h0001c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = src29;
-    if (src_wr__en) begin
-      if (\$423 ) begin
-        \$883  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$883  = 20'h0001d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = src30;
-    if (src_wr__en) begin
-      if (\$424 ) begin
-        \$884  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$884  = 20'h0001e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = src31;
-    if (src_wr__en) begin
-      if (\$425 ) begin
-        \$885  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$885  = 20'h0001f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = src32;
-    if (src_wr__en) begin
-      if (\$426 ) begin
-        \$886  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$886  = 20'h00020;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = src33;
-    if (src_wr__en) begin
-      if (\$427 ) begin
-        \$887  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$887  = 20'h00021;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = src34;
-    if (src_wr__en) begin
-      if (\$428 ) begin
-        \$888  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$888  = 20'h00022;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = src35;
-    if (src_wr__en) begin
-      if (\$429 ) begin
-        \$889  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$889  = 20'h00023;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = src36;
-    if (src_wr__en) begin
-      if (\$430 ) begin
-        \$890  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$890  = 20'h00024;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = src37;
-    if (src_wr__en) begin
-      if (\$431 ) begin
-        \$891  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$891  = 20'h00025;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = src38;
-    if (src_wr__en) begin
-      if (\$432 ) begin
-        \$892  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$892  = 20'h00026;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = src39;
-    if (src_wr__en) begin
-      if (\$433 ) begin
-        \$893  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$893  = 20'h00027;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = src40;
-    if (src_wr__en) begin
-      if (\$434 ) begin
-        \$894  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$894  = 20'h00028;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = src41;
-    if (src_wr__en) begin
-      if (\$435 ) begin
-        \$895  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$895  = 20'h00029;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = src42;
-    if (src_wr__en) begin
-      if (\$436 ) begin
-        \$896  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$896  = 20'h0002a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = src43;
-    if (src_wr__en) begin
-      if (\$437 ) begin
-        \$897  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$897  = 20'h0002b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = src44;
-    if (src_wr__en) begin
-      if (\$438 ) begin
-        \$898  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$898  = 20'h0002c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = src45;
-    if (src_wr__en) begin
-      if (\$439 ) begin
-        \$899  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$899  = 20'h0002d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = src46;
-    if (src_wr__en) begin
-      if (\$440 ) begin
-        \$900  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$900  = 20'h0002e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = src47;
-    if (src_wr__en) begin
-      if (\$441 ) begin
-        \$901  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$901  = 20'h0002f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = src48;
-    if (src_wr__en) begin
-      if (\$442 ) begin
-        \$902  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$902  = 20'h00030;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = src49;
-    if (src_wr__en) begin
-      if (\$443 ) begin
-        \$903  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$903  = 20'h00031;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = src50;
-    if (src_wr__en) begin
-      if (\$444 ) begin
-        \$904  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$904  = 20'h00032;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = src51;
-    if (src_wr__en) begin
-      if (\$445 ) begin
-        \$905  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$905  = 20'h00033;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = src52;
-    if (src_wr__en) begin
-      if (\$446 ) begin
-        \$906  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$906  = 20'h00034;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = src53;
-    if (src_wr__en) begin
-      if (\$447 ) begin
-        \$907  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$907  = 20'h00035;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = src54;
-    if (src_wr__en) begin
-      if (\$448 ) begin
-        \$908  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$908  = 20'h00036;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = src55;
-    if (src_wr__en) begin
-      if (\$449 ) begin
-        \$909  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$909  = 20'h00037;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = src56;
-    if (src_wr__en) begin
-      if (\$450 ) begin
-        \$910  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$910  = 20'h00038;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = src57;
-    if (src_wr__en) begin
-      if (\$451 ) begin
-        \$911  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$911  = 20'h00039;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = src58;
-    if (src_wr__en) begin
-      if (\$452 ) begin
-        \$912  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$912  = 20'h0003a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = src59;
-    if (src_wr__en) begin
-      if (\$453 ) begin
-        \$913  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$913  = 20'h0003b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = src60;
-    if (src_wr__en) begin
-      if (\$454 ) begin
-        \$914  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$914  = 20'h0003c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = src61;
-    if (src_wr__en) begin
-      if (\$455 ) begin
-        \$915  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$915  = 20'h0003d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = src62;
-    if (src_wr__en) begin
-      if (\$456 ) begin
-        \$916  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$916  = 20'h0003e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = src63;
-    if (src_wr__en) begin
-      if (\$457 ) begin
-        \$917  = src_wr__data;
-      end
-    end
-    if (rst) begin
-      \$917  = 20'h0003f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = target0;
-    if (target_wr__en) begin
-      if (\$458 ) begin
-        \$918  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$918  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = target1;
-    if (target_wr__en) begin
-      if (\$459 ) begin
-        \$919  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$919  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = target2;
-    if (target_wr__en) begin
-      if (\$460 ) begin
-        \$920  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$920  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = target3;
-    if (target_wr__en) begin
-      if (\$461 ) begin
-        \$921  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$921  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = target4;
-    if (target_wr__en) begin
-      if (\$462 ) begin
-        \$922  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$922  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = target5;
-    if (target_wr__en) begin
-      if (\$463 ) begin
-        \$923  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$923  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = target6;
-    if (target_wr__en) begin
-      if (\$464 ) begin
-        \$924  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$924  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = target7;
-    if (target_wr__en) begin
-      if (\$465 ) begin
-        \$925  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$925  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = target8;
-    if (target_wr__en) begin
-      if (\$466 ) begin
-        \$926  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$926  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = target9;
-    if (target_wr__en) begin
-      if (\$467 ) begin
-        \$927  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$927  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = target10;
-    if (target_wr__en) begin
-      if (\$468 ) begin
-        \$928  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$928  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = target11;
-    if (target_wr__en) begin
-      if (\$469 ) begin
-        \$929  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$929  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = target12;
-    if (target_wr__en) begin
-      if (\$470 ) begin
-        \$930  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$930  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = target13;
-    if (target_wr__en) begin
-      if (\$471 ) begin
-        \$931  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$931  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = target14;
-    if (target_wr__en) begin
-      if (\$472 ) begin
-        \$932  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$932  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = target15;
-    if (target_wr__en) begin
-      if (\$473 ) begin
-        \$933  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$933  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = target16;
-    if (target_wr__en) begin
-      if (\$474 ) begin
-        \$934  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$934  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = target17;
-    if (target_wr__en) begin
-      if (\$475 ) begin
-        \$935  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$935  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = target18;
-    if (target_wr__en) begin
-      if (\$476 ) begin
-        \$936  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$936  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = target19;
-    if (target_wr__en) begin
-      if (\$477 ) begin
-        \$937  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$937  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = target20;
-    if (target_wr__en) begin
-      if (\$478 ) begin
-        \$938  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$938  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = target21;
-    if (target_wr__en) begin
-      if (\$479 ) begin
-        \$939  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$939  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = target22;
-    if (target_wr__en) begin
-      if (\$480 ) begin
-        \$940  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$940  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = target23;
-    if (target_wr__en) begin
-      if (\$481 ) begin
-        \$941  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$941  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = target24;
-    if (target_wr__en) begin
-      if (\$482 ) begin
-        \$942  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$942  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = target25;
-    if (target_wr__en) begin
-      if (\$483 ) begin
-        \$943  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$943  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = target26;
-    if (target_wr__en) begin
-      if (\$484 ) begin
-        \$944  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$944  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = target27;
-    if (target_wr__en) begin
-      if (\$485 ) begin
-        \$945  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$945  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = target28;
-    if (target_wr__en) begin
-      if (\$486 ) begin
-        \$946  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$946  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = target29;
-    if (target_wr__en) begin
-      if (\$487 ) begin
-        \$947  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$947  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = target30;
-    if (target_wr__en) begin
-      if (\$488 ) begin
-        \$948  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$948  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = target31;
-    if (target_wr__en) begin
-      if (\$489 ) begin
-        \$949  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$949  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = target32;
-    if (target_wr__en) begin
-      if (\$490 ) begin
-        \$950  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$950  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = target33;
-    if (target_wr__en) begin
-      if (\$491 ) begin
-        \$951  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$951  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = target34;
-    if (target_wr__en) begin
-      if (\$492 ) begin
-        \$952  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$952  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = target35;
-    if (target_wr__en) begin
-      if (\$493 ) begin
-        \$953  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$953  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = target36;
-    if (target_wr__en) begin
-      if (\$494 ) begin
-        \$954  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$954  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = target37;
-    if (target_wr__en) begin
-      if (\$495 ) begin
-        \$955  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$955  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = target38;
-    if (target_wr__en) begin
-      if (\$496 ) begin
-        \$956  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$956  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = target39;
-    if (target_wr__en) begin
-      if (\$497 ) begin
-        \$957  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$957  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = target40;
-    if (target_wr__en) begin
-      if (\$498 ) begin
-        \$958  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$958  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = target41;
-    if (target_wr__en) begin
-      if (\$499 ) begin
-        \$959  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$959  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = target42;
-    if (target_wr__en) begin
-      if (\$500 ) begin
-        \$960  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$960  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = target43;
-    if (target_wr__en) begin
-      if (\$501 ) begin
-        \$961  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$961  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = target44;
-    if (target_wr__en) begin
-      if (\$502 ) begin
-        \$962  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$962  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = target45;
-    if (target_wr__en) begin
-      if (\$503 ) begin
-        \$963  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$963  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = target46;
-    if (target_wr__en) begin
-      if (\$504 ) begin
-        \$964  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$964  = 24'h000000;
+    \wp__addr$103  = 6'h00;
+    if (\$9 ) begin
+      \wp__addr$103  = c_addr;
+    end else if (\$12 ) begin
+      \wp__addr$103  = clr;
+    end else if (rclear) begin
+      \wp__addr$103  = rclr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = target47;
-    if (target_wr__en) begin
-      if (\$505 ) begin
-        \$965  = target_wr__data;
-      end
+    \wp__en$105  = 1'h0;
+    if (\$9 ) begin
+      \wp__en$105  = 1'h1;
+    end else if (\$12 ) begin
+      \wp__en$105  = 1'h1;
+    end else if (rclear) begin
+      \wp__en$105  = 1'h1;
     end
-    if (rst) begin
-      \$965  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = target48;
-    if (target_wr__en) begin
-      if (\$506 ) begin
-        \$966  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$966  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = target49;
-    if (target_wr__en) begin
-      if (\$507 ) begin
-        \$967  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$967  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = target50;
-    if (target_wr__en) begin
-      if (\$508 ) begin
-        \$968  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$968  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = target51;
-    if (target_wr__en) begin
-      if (\$509 ) begin
-        \$969  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$969  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = target52;
-    if (target_wr__en) begin
-      if (\$510 ) begin
-        \$970  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$970  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = target53;
-    if (target_wr__en) begin
-      if (\$511 ) begin
-        \$971  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$971  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = target54;
-    if (target_wr__en) begin
-      if (\$512 ) begin
-        \$972  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$972  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = target55;
-    if (target_wr__en) begin
-      if (\$513 ) begin
-        \$973  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$973  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = target56;
-    if (target_wr__en) begin
-      if (\$514 ) begin
-        \$974  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$974  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = target57;
-    if (target_wr__en) begin
-      if (\$515 ) begin
-        \$975  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$975  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = target58;
-    if (target_wr__en) begin
-      if (\$516 ) begin
-        \$976  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$976  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = target59;
-    if (target_wr__en) begin
-      if (\$517 ) begin
-        \$977  = target_wr__data;
-      end
+    \wp__data$106  = 16'h0000;
+    if (\$9 ) begin
+      \wp__data$106  = \$15 [15:0];
+    end else if (\$12 ) begin
+      \wp__data$106  = 16'h0000;
+    end else if (rclear) begin
+      \wp__data$106  = 16'h0000;
     end
-    if (rst) begin
-      \$977  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = target60;
-    if (target_wr__en) begin
-      if (\$518 ) begin
-        \$978  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$978  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = target61;
-    if (target_wr__en) begin
-      if (\$519 ) begin
-        \$979  = target_wr__data;
-      end
+    \wp__addr$111  = 6'h00;
+    if (\$17 ) begin
+      \wp__addr$111  = c_addr;
+    end else if (\$20 ) begin
+      \wp__addr$111  = clr;
+    end else if (rclear) begin
+      \wp__addr$111  = rclr;
     end
-    if (rst) begin
-      \$979  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = target62;
-    if (target_wr__en) begin
-      if (\$520 ) begin
-        \$980  = target_wr__data;
-      end
+    \wp__en$112  = 1'h0;
+    if (\$17 ) begin
+      \wp__en$112  = 1'h1;
+    end else if (\$20 ) begin
+      \wp__en$112  = 1'h1;
+    end else if (rclear) begin
+      \wp__en$112  = 1'h1;
     end
-    if (rst) begin
-      \$980  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = target63;
-    if (target_wr__en) begin
-      if (\$521 ) begin
-        \$981  = target_wr__data;
-      end
-    end
-    if (rst) begin
-      \$981  = 24'h000000;
+    \wp__data$113  = 16'h0000;
+    if (\$17 ) begin
+      \wp__data$113  = \$23 [15:0];
+    end else if (\$20 ) begin
+      \wp__data$113  = 16'h0000;
+    end else if (rclear) begin
+      \wp__data$113  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = frames;
+    \$374  = frames;
     if (frame_tick) begin
-      \$982  = \$523 [23:0];
+      \$374  = \$35 [23:0];
     end
     if (rst) begin
-      \$982  = 24'h000000;
+      \$374  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = 1'h0;
-    if (\$525 ) begin
-      \$983  = 1'h1;
+    \$375  = rclr;
+    if (rclear) begin
+      \$375  = \$36 [5:0];
     end
     if (rst) begin
-      \$983  = 1'h0;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-    end else begin
-      \$984  = close;
-    end
-    if (rst) begin
-      \$984  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = running;
-    if (\$525 ) begin
-      \$985  = 1'h1;
-    end
-    if (running) begin
-      if (\$527 ) begin
-        \$985  = 1'h0;
+    \$376  = rclear;
+    if (rclear) begin
+      if (\$37 ) begin
+        \$376  = 1'h0;
       end
     end
     if (rst) begin
-      \$985  = 1'h0;
+      \$376  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = index;
-    if (\$525 ) begin
-      \$986  = 6'h00;
+    \$377  = \$41 ;
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = bank;
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = spikes__payload[5:0];
+    if (rst) begin
+      \$379  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = running;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = src_rd__addr;
+    if (rst) begin
+      \$381  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = \$signal$116 ;
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = \$signal$131 ;
+    if (rst) begin
+      \$383  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = tgt_rd__data;
+    if (rst) begin
+      \$384  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = \$42 ;
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = v2;
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = lane2;
+    if (rst) begin
+      \$387  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = \$44 [24:0];
+    if (rst) begin
+      \$388  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = v3s;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = lane3s;
+    if (rst) begin
+      \$390  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = { \$45 [41], \$45  };
+    if (rst) begin
+      \$391  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = \$signal$119 ;
+    if (rst) begin
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = \$signal$137 ;
+    if (rst) begin
+      \$393  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = \$46 ;
+    if (rst) begin
+      \$394  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = 1'h0;
+    if (\$48 ) begin
+      \$395  = 1'h1;
+    end
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$48 ) begin
+    end else begin
+      \$396  = close;
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = running;
+    if (\$48 ) begin
+      \$397  = 1'h1;
     end
     if (running) begin
-      \$986  = \$526 [5:0];
+      if (\$51 ) begin
+        \$397  = 1'h0;
+      end
     end
     if (rst) begin
-      \$986  = 6'h00;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = snap0;
-    if (\$525 ) begin
-      \$987  = \$7 [15:0];
+    \$398  = src_rd__addr;
+    if (\$48 ) begin
+      \$398  = 6'h00;
     end
-    if (rst) begin
-      \$987  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$988  = 16'h0000;
-    end else begin
-      \$988  = \$7 [15:0];
-    end
-    if (rst) begin
-      \$988  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = snap1;
-    if (\$525 ) begin
-      \$989  = \$13 [15:0];
-    end
-    if (rst) begin
-      \$989  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$990  = 16'h0000;
-    end else begin
-      \$990  = \$13 [15:0];
-    end
-    if (rst) begin
-      \$990  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = snap2;
-    if (\$525 ) begin
-      \$991  = \$19 [15:0];
-    end
-    if (rst) begin
-      \$991  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$992  = 16'h0000;
-    end else begin
-      \$992  = \$19 [15:0];
-    end
-    if (rst) begin
-      \$992  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = snap3;
-    if (\$525 ) begin
-      \$993  = \$25 [15:0];
-    end
-    if (rst) begin
-      \$993  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$994  = 16'h0000;
-    end else begin
-      \$994  = \$25 [15:0];
-    end
-    if (rst) begin
-      \$994  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = snap4;
-    if (\$525 ) begin
-      \$995  = \$31 [15:0];
-    end
-    if (rst) begin
-      \$995  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$996  = 16'h0000;
-    end else begin
-      \$996  = \$31 [15:0];
-    end
-    if (rst) begin
-      \$996  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = snap5;
-    if (\$525 ) begin
-      \$997  = \$37 [15:0];
-    end
-    if (rst) begin
-      \$997  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$998  = 16'h0000;
-    end else begin
-      \$998  = \$37 [15:0];
-    end
-    if (rst) begin
-      \$998  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = snap6;
-    if (\$525 ) begin
-      \$999  = \$43 [15:0];
-    end
-    if (rst) begin
-      \$999  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1000  = 16'h0000;
-    end else begin
-      \$1000  = \$43 [15:0];
-    end
-    if (rst) begin
-      \$1000  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = snap7;
-    if (\$525 ) begin
-      \$1001  = \$49 [15:0];
-    end
-    if (rst) begin
-      \$1001  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1002  = 16'h0000;
-    end else begin
-      \$1002  = \$49 [15:0];
-    end
-    if (rst) begin
-      \$1002  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = snap8;
-    if (\$525 ) begin
-      \$1003  = \$55 [15:0];
-    end
-    if (rst) begin
-      \$1003  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1004  = 16'h0000;
-    end else begin
-      \$1004  = \$55 [15:0];
-    end
-    if (rst) begin
-      \$1004  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = snap9;
-    if (\$525 ) begin
-      \$1005  = \$61 [15:0];
-    end
-    if (rst) begin
-      \$1005  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1006  = 16'h0000;
-    end else begin
-      \$1006  = \$61 [15:0];
-    end
-    if (rst) begin
-      \$1006  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = snap10;
-    if (\$525 ) begin
-      \$1007  = \$67 [15:0];
-    end
-    if (rst) begin
-      \$1007  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1008  = 16'h0000;
-    end else begin
-      \$1008  = \$67 [15:0];
-    end
-    if (rst) begin
-      \$1008  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = snap11;
-    if (\$525 ) begin
-      \$1009  = \$73 [15:0];
-    end
-    if (rst) begin
-      \$1009  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1010  = 16'h0000;
-    end else begin
-      \$1010  = \$73 [15:0];
-    end
-    if (rst) begin
-      \$1010  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = snap12;
-    if (\$525 ) begin
-      \$1011  = \$79 [15:0];
-    end
-    if (rst) begin
-      \$1011  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1012  = 16'h0000;
-    end else begin
-      \$1012  = \$79 [15:0];
-    end
-    if (rst) begin
-      \$1012  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = snap13;
-    if (\$525 ) begin
-      \$1013  = \$85 [15:0];
-    end
-    if (rst) begin
-      \$1013  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1014  = 16'h0000;
-    end else begin
-      \$1014  = \$85 [15:0];
-    end
-    if (rst) begin
-      \$1014  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = snap14;
-    if (\$525 ) begin
-      \$1015  = \$91 [15:0];
-    end
-    if (rst) begin
-      \$1015  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1016  = 16'h0000;
-    end else begin
-      \$1016  = \$91 [15:0];
-    end
-    if (rst) begin
-      \$1016  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = snap15;
-    if (\$525 ) begin
-      \$1017  = \$97 [15:0];
-    end
-    if (rst) begin
-      \$1017  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1018  = 16'h0000;
-    end else begin
-      \$1018  = \$97 [15:0];
-    end
-    if (rst) begin
-      \$1018  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = snap16;
-    if (\$525 ) begin
-      \$1019  = \$103 [15:0];
-    end
-    if (rst) begin
-      \$1019  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1020  = 16'h0000;
-    end else begin
-      \$1020  = \$103 [15:0];
-    end
-    if (rst) begin
-      \$1020  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = snap17;
-    if (\$525 ) begin
-      \$1021  = \$109 [15:0];
-    end
-    if (rst) begin
-      \$1021  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1022  = 16'h0000;
-    end else begin
-      \$1022  = \$109 [15:0];
-    end
-    if (rst) begin
-      \$1022  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = snap18;
-    if (\$525 ) begin
-      \$1023  = \$115 [15:0];
-    end
-    if (rst) begin
-      \$1023  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1024  = 16'h0000;
-    end else begin
-      \$1024  = \$115 [15:0];
-    end
-    if (rst) begin
-      \$1024  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = snap19;
-    if (\$525 ) begin
-      \$1025  = \$121 [15:0];
-    end
-    if (rst) begin
-      \$1025  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1026  = 16'h0000;
-    end else begin
-      \$1026  = \$121 [15:0];
-    end
-    if (rst) begin
-      \$1026  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = snap20;
-    if (\$525 ) begin
-      \$1027  = \$127 [15:0];
-    end
-    if (rst) begin
-      \$1027  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1028  = 16'h0000;
-    end else begin
-      \$1028  = \$127 [15:0];
-    end
-    if (rst) begin
-      \$1028  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = snap21;
-    if (\$525 ) begin
-      \$1029  = \$133 [15:0];
-    end
-    if (rst) begin
-      \$1029  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1030  = 16'h0000;
-    end else begin
-      \$1030  = \$133 [15:0];
-    end
-    if (rst) begin
-      \$1030  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = snap22;
-    if (\$525 ) begin
-      \$1031  = \$139 [15:0];
-    end
-    if (rst) begin
-      \$1031  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1032  = 16'h0000;
-    end else begin
-      \$1032  = \$139 [15:0];
-    end
-    if (rst) begin
-      \$1032  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = snap23;
-    if (\$525 ) begin
-      \$1033  = \$145 [15:0];
-    end
-    if (rst) begin
-      \$1033  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1034  = 16'h0000;
-    end else begin
-      \$1034  = \$145 [15:0];
-    end
-    if (rst) begin
-      \$1034  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = snap24;
-    if (\$525 ) begin
-      \$1035  = \$151 [15:0];
-    end
-    if (rst) begin
-      \$1035  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1036  = 16'h0000;
-    end else begin
-      \$1036  = \$151 [15:0];
-    end
-    if (rst) begin
-      \$1036  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = snap25;
-    if (\$525 ) begin
-      \$1037  = \$157 [15:0];
-    end
-    if (rst) begin
-      \$1037  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1038  = 16'h0000;
-    end else begin
-      \$1038  = \$157 [15:0];
-    end
-    if (rst) begin
-      \$1038  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = snap26;
-    if (\$525 ) begin
-      \$1039  = \$163 [15:0];
-    end
-    if (rst) begin
-      \$1039  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1040  = 16'h0000;
-    end else begin
-      \$1040  = \$163 [15:0];
-    end
-    if (rst) begin
-      \$1040  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = snap27;
-    if (\$525 ) begin
-      \$1041  = \$169 [15:0];
-    end
-    if (rst) begin
-      \$1041  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1042  = 16'h0000;
-    end else begin
-      \$1042  = \$169 [15:0];
-    end
-    if (rst) begin
-      \$1042  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = snap28;
-    if (\$525 ) begin
-      \$1043  = \$175 [15:0];
-    end
-    if (rst) begin
-      \$1043  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1044  = 16'h0000;
-    end else begin
-      \$1044  = \$175 [15:0];
-    end
-    if (rst) begin
-      \$1044  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = snap29;
-    if (\$525 ) begin
-      \$1045  = \$181 [15:0];
-    end
-    if (rst) begin
-      \$1045  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1046  = 16'h0000;
-    end else begin
-      \$1046  = \$181 [15:0];
-    end
-    if (rst) begin
-      \$1046  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = snap30;
-    if (\$525 ) begin
-      \$1047  = \$187 [15:0];
-    end
-    if (rst) begin
-      \$1047  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1048  = 16'h0000;
-    end else begin
-      \$1048  = \$187 [15:0];
-    end
-    if (rst) begin
-      \$1048  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = snap31;
-    if (\$525 ) begin
-      \$1049  = \$193 [15:0];
-    end
-    if (rst) begin
-      \$1049  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1050  = 16'h0000;
-    end else begin
-      \$1050  = \$193 [15:0];
-    end
-    if (rst) begin
-      \$1050  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = snap32;
-    if (\$525 ) begin
-      \$1051  = \$199 [15:0];
-    end
-    if (rst) begin
-      \$1051  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1052  = 16'h0000;
-    end else begin
-      \$1052  = \$199 [15:0];
-    end
-    if (rst) begin
-      \$1052  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = snap33;
-    if (\$525 ) begin
-      \$1053  = \$205 [15:0];
-    end
-    if (rst) begin
-      \$1053  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1054  = 16'h0000;
-    end else begin
-      \$1054  = \$205 [15:0];
-    end
-    if (rst) begin
-      \$1054  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = snap34;
-    if (\$525 ) begin
-      \$1055  = \$211 [15:0];
-    end
-    if (rst) begin
-      \$1055  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1056  = 16'h0000;
-    end else begin
-      \$1056  = \$211 [15:0];
-    end
-    if (rst) begin
-      \$1056  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = snap35;
-    if (\$525 ) begin
-      \$1057  = \$217 [15:0];
-    end
-    if (rst) begin
-      \$1057  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1058  = 16'h0000;
-    end else begin
-      \$1058  = \$217 [15:0];
-    end
-    if (rst) begin
-      \$1058  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = snap36;
-    if (\$525 ) begin
-      \$1059  = \$223 [15:0];
-    end
-    if (rst) begin
-      \$1059  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1060  = 16'h0000;
-    end else begin
-      \$1060  = \$223 [15:0];
-    end
-    if (rst) begin
-      \$1060  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = snap37;
-    if (\$525 ) begin
-      \$1061  = \$229 [15:0];
-    end
-    if (rst) begin
-      \$1061  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1062  = 16'h0000;
-    end else begin
-      \$1062  = \$229 [15:0];
-    end
-    if (rst) begin
-      \$1062  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = snap38;
-    if (\$525 ) begin
-      \$1063  = \$235 [15:0];
-    end
-    if (rst) begin
-      \$1063  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1064  = 16'h0000;
-    end else begin
-      \$1064  = \$235 [15:0];
-    end
-    if (rst) begin
-      \$1064  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = snap39;
-    if (\$525 ) begin
-      \$1065  = \$241 [15:0];
-    end
-    if (rst) begin
-      \$1065  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1066  = 16'h0000;
-    end else begin
-      \$1066  = \$241 [15:0];
-    end
-    if (rst) begin
-      \$1066  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = snap40;
-    if (\$525 ) begin
-      \$1067  = \$247 [15:0];
-    end
-    if (rst) begin
-      \$1067  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1068  = 16'h0000;
-    end else begin
-      \$1068  = \$247 [15:0];
-    end
-    if (rst) begin
-      \$1068  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = snap41;
-    if (\$525 ) begin
-      \$1069  = \$253 [15:0];
-    end
-    if (rst) begin
-      \$1069  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1070  = 16'h0000;
-    end else begin
-      \$1070  = \$253 [15:0];
-    end
-    if (rst) begin
-      \$1070  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = snap42;
-    if (\$525 ) begin
-      \$1071  = \$259 [15:0];
-    end
-    if (rst) begin
-      \$1071  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1072  = 16'h0000;
-    end else begin
-      \$1072  = \$259 [15:0];
-    end
-    if (rst) begin
-      \$1072  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = snap43;
-    if (\$525 ) begin
-      \$1073  = \$265 [15:0];
-    end
-    if (rst) begin
-      \$1073  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1074  = 16'h0000;
-    end else begin
-      \$1074  = \$265 [15:0];
-    end
-    if (rst) begin
-      \$1074  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = snap44;
-    if (\$525 ) begin
-      \$1075  = \$271 [15:0];
-    end
-    if (rst) begin
-      \$1075  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1076  = 16'h0000;
-    end else begin
-      \$1076  = \$271 [15:0];
-    end
-    if (rst) begin
-      \$1076  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = snap45;
-    if (\$525 ) begin
-      \$1077  = \$277 [15:0];
-    end
-    if (rst) begin
-      \$1077  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1078  = 16'h0000;
-    end else begin
-      \$1078  = \$277 [15:0];
-    end
-    if (rst) begin
-      \$1078  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = snap46;
-    if (\$525 ) begin
-      \$1079  = \$283 [15:0];
-    end
-    if (rst) begin
-      \$1079  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1080  = 16'h0000;
-    end else begin
-      \$1080  = \$283 [15:0];
-    end
-    if (rst) begin
-      \$1080  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = snap47;
-    if (\$525 ) begin
-      \$1081  = \$289 [15:0];
-    end
-    if (rst) begin
-      \$1081  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1082  = 16'h0000;
-    end else begin
-      \$1082  = \$289 [15:0];
-    end
-    if (rst) begin
-      \$1082  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = snap48;
-    if (\$525 ) begin
-      \$1083  = \$295 [15:0];
-    end
-    if (rst) begin
-      \$1083  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1084  = 16'h0000;
-    end else begin
-      \$1084  = \$295 [15:0];
-    end
-    if (rst) begin
-      \$1084  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = snap49;
-    if (\$525 ) begin
-      \$1085  = \$301 [15:0];
-    end
-    if (rst) begin
-      \$1085  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1086  = 16'h0000;
-    end else begin
-      \$1086  = \$301 [15:0];
-    end
-    if (rst) begin
-      \$1086  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = snap50;
-    if (\$525 ) begin
-      \$1087  = \$307 [15:0];
-    end
-    if (rst) begin
-      \$1087  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1088  = 16'h0000;
-    end else begin
-      \$1088  = \$307 [15:0];
-    end
-    if (rst) begin
-      \$1088  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = snap51;
-    if (\$525 ) begin
-      \$1089  = \$313 [15:0];
-    end
-    if (rst) begin
-      \$1089  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1090  = 16'h0000;
-    end else begin
-      \$1090  = \$313 [15:0];
-    end
-    if (rst) begin
-      \$1090  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = snap52;
-    if (\$525 ) begin
-      \$1091  = \$319 [15:0];
-    end
-    if (rst) begin
-      \$1091  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1092  = 16'h0000;
-    end else begin
-      \$1092  = \$319 [15:0];
-    end
-    if (rst) begin
-      \$1092  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = snap53;
-    if (\$525 ) begin
-      \$1093  = \$325 [15:0];
-    end
-    if (rst) begin
-      \$1093  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1094  = 16'h0000;
-    end else begin
-      \$1094  = \$325 [15:0];
-    end
-    if (rst) begin
-      \$1094  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = snap54;
-    if (\$525 ) begin
-      \$1095  = \$331 [15:0];
-    end
-    if (rst) begin
-      \$1095  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1096  = 16'h0000;
-    end else begin
-      \$1096  = \$331 [15:0];
-    end
-    if (rst) begin
-      \$1096  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = snap55;
-    if (\$525 ) begin
-      \$1097  = \$337 [15:0];
-    end
-    if (rst) begin
-      \$1097  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1098  = 16'h0000;
-    end else begin
-      \$1098  = \$337 [15:0];
-    end
-    if (rst) begin
-      \$1098  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = snap56;
-    if (\$525 ) begin
-      \$1099  = \$343 [15:0];
-    end
-    if (rst) begin
-      \$1099  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1100  = 16'h0000;
-    end else begin
-      \$1100  = \$343 [15:0];
-    end
-    if (rst) begin
-      \$1100  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = snap57;
-    if (\$525 ) begin
-      \$1101  = \$349 [15:0];
-    end
-    if (rst) begin
-      \$1101  = 16'h0000;
+    if (running) begin
+      \$398  = \$50 [5:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1102  = 16'h0000;
-    end else begin
-      \$1102  = \$349 [15:0];
-    end
-    if (rst) begin
-      \$1102  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = snap58;
-    if (\$525 ) begin
-      \$1103  = \$355 [15:0];
-    end
-    if (rst) begin
-      \$1103  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1104  = 16'h0000;
-    end else begin
-      \$1104  = \$355 [15:0];
-    end
-    if (rst) begin
-      \$1104  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = snap59;
-    if (\$525 ) begin
-      \$1105  = \$361 [15:0];
-    end
-    if (rst) begin
-      \$1105  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1106  = 16'h0000;
-    end else begin
-      \$1106  = \$361 [15:0];
-    end
-    if (rst) begin
-      \$1106  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = snap60;
-    if (\$525 ) begin
-      \$1107  = \$367 [15:0];
-    end
-    if (rst) begin
-      \$1107  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1108  = 16'h0000;
-    end else begin
-      \$1108  = \$367 [15:0];
-    end
-    if (rst) begin
-      \$1108  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = snap61;
-    if (\$525 ) begin
-      \$1109  = \$373 [15:0];
-    end
-    if (rst) begin
-      \$1109  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1110  = 16'h0000;
-    end else begin
-      \$1110  = \$373 [15:0];
-    end
-    if (rst) begin
-      \$1110  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = snap62;
-    if (\$525 ) begin
-      \$1111  = \$379 [15:0];
-    end
-    if (rst) begin
-      \$1111  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1112  = 16'h0000;
-    end else begin
-      \$1112  = \$379 [15:0];
-    end
-    if (rst) begin
-      \$1112  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = snap63;
-    if (\$525 ) begin
-      \$1113  = \$385 [15:0];
-    end
-    if (rst) begin
-      \$1113  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$525 ) begin
-      \$1114  = 16'h0000;
-    end else begin
-      \$1114  = \$385 [15:0];
-    end
-    if (rst) begin
-      \$1114  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = running;
-    if (rst) begin
-      \$1115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = index;
-    if (rst) begin
-      \$1116  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \$531 [24:0];
-    if (rst) begin
-      \$1117  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = \$signal ;
-    if (rst) begin
-      \$1118  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \$signal$417 ;
-    if (rst) begin
-      \$1119  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = { \$532 [41], \$532  };
-    if (rst) begin
-      \$1120  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \$signal$268 ;
-    if (rst) begin
-      \$1121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = \$signal$419 ;
-    if (rst) begin
-      \$1122  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \$533 ;
-    if (rst) begin
-      \$1123  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = theta0;
-    if (\$535 ) begin
-      \$1124  = theta_wr__data;
-    end else if (\$538 ) begin
-      \$1124  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1124  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = theta1;
-    if (\$540 ) begin
-      \$1125  = theta_wr__data;
-    end else if (\$543 ) begin
-      \$1125  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1125  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = theta2;
-    if (\$545 ) begin
-      \$1126  = theta_wr__data;
-    end else if (\$548 ) begin
-      \$1126  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1126  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = theta3;
-    if (\$550 ) begin
-      \$1127  = theta_wr__data;
-    end else if (\$553 ) begin
-      \$1127  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1127  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = theta4;
-    if (\$555 ) begin
-      \$1128  = theta_wr__data;
-    end else if (\$558 ) begin
-      \$1128  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1128  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = theta5;
-    if (\$560 ) begin
-      \$1129  = theta_wr__data;
-    end else if (\$563 ) begin
-      \$1129  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1129  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = theta6;
-    if (\$565 ) begin
-      \$1130  = theta_wr__data;
-    end else if (\$568 ) begin
-      \$1130  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1130  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = theta7;
-    if (\$570 ) begin
-      \$1131  = theta_wr__data;
-    end else if (\$573 ) begin
-      \$1131  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1131  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = theta8;
-    if (\$575 ) begin
-      \$1132  = theta_wr__data;
-    end else if (\$578 ) begin
-      \$1132  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1132  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = theta9;
-    if (\$580 ) begin
-      \$1133  = theta_wr__data;
-    end else if (\$583 ) begin
-      \$1133  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1133  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = theta10;
-    if (\$585 ) begin
-      \$1134  = theta_wr__data;
-    end else if (\$588 ) begin
-      \$1134  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1134  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = theta11;
-    if (\$590 ) begin
-      \$1135  = theta_wr__data;
-    end else if (\$593 ) begin
-      \$1135  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1135  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = theta12;
-    if (\$595 ) begin
-      \$1136  = theta_wr__data;
-    end else if (\$598 ) begin
-      \$1136  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1136  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = theta13;
-    if (\$600 ) begin
-      \$1137  = theta_wr__data;
-    end else if (\$603 ) begin
-      \$1137  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1137  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = theta14;
-    if (\$605 ) begin
-      \$1138  = theta_wr__data;
-    end else if (\$608 ) begin
-      \$1138  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1138  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = theta15;
-    if (\$610 ) begin
-      \$1139  = theta_wr__data;
-    end else if (\$613 ) begin
-      \$1139  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1139  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = theta16;
-    if (\$615 ) begin
-      \$1140  = theta_wr__data;
-    end else if (\$618 ) begin
-      \$1140  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1140  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = theta17;
-    if (\$620 ) begin
-      \$1141  = theta_wr__data;
-    end else if (\$623 ) begin
-      \$1141  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1141  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = theta18;
-    if (\$625 ) begin
-      \$1142  = theta_wr__data;
-    end else if (\$628 ) begin
-      \$1142  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1142  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = theta19;
-    if (\$630 ) begin
-      \$1143  = theta_wr__data;
-    end else if (\$633 ) begin
-      \$1143  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1143  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = theta20;
-    if (\$635 ) begin
-      \$1144  = theta_wr__data;
-    end else if (\$638 ) begin
-      \$1144  = \$393 [15:0];
-    end
     if (rst) begin
-      \$1144  = 16'h0100;
+      \$398  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = theta21;
-    if (\$640 ) begin
-      \$1145  = theta_wr__data;
-    end else if (\$643 ) begin
-      \$1145  = \$393 [15:0];
+    \$399  = bank;
+    if (\$48 ) begin
+      \$399  = \$49 ;
     end
     if (rst) begin
-      \$1145  = 16'h0100;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = theta22;
-    if (\$645 ) begin
-      \$1146  = theta_wr__data;
-    end else if (\$648 ) begin
-      \$1146  = \$393 [15:0];
-    end
-    if (rst) begin
-      \$1146  = 16'h0100;
+    \$400  = clearing;
+    if (running) begin
+      if (\$51 ) begin
+        \$400  = 1'h1;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = theta23;
-    if (\$650 ) begin
-      \$1147  = theta_wr__data;
-    end else if (\$653 ) begin
-      \$1147  = \$393 [15:0];
+    if (clearing) begin
+      if (\$53 ) begin
+        \$400  = 1'h0;
+      end
     end
     if (rst) begin
-      \$1147  = 16'h0100;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = theta24;
-    if (\$655 ) begin
-      \$1148  = theta_wr__data;
-    end else if (\$658 ) begin
-      \$1148  = \$393 [15:0];
+    \$401  = clr;
+    if (running) begin
+      if (\$51 ) begin
+        \$401  = 6'h00;
+      end
     end
-    if (rst) begin
-      \$1148  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = theta25;
-    if (\$660 ) begin
-      \$1149  = theta_wr__data;
-    end else if (\$663 ) begin
-      \$1149  = \$393 [15:0];
+    if (clearing) begin
+      \$401  = \$52 [5:0];
     end
     if (rst) begin
-      \$1149  = 16'h0100;
+      \$401  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = theta26;
-    if (\$665 ) begin
-      \$1150  = theta_wr__data;
-    end else if (\$668 ) begin
-      \$1150  = \$393 [15:0];
+    \$402  = theta0;
+    if (\$55 ) begin
+      \$402  = theta_wr__data;
+    end else if (\$58 ) begin
+      \$402  = \$33 [15:0];
     end
     if (rst) begin
-      \$1150  = 16'h0100;
+      \$402  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = theta27;
-    if (\$670 ) begin
-      \$1151  = theta_wr__data;
-    end else if (\$673 ) begin
-      \$1151  = \$393 [15:0];
+    \$403  = theta1;
+    if (\$60 ) begin
+      \$403  = theta_wr__data;
+    end else if (\$63 ) begin
+      \$403  = \$33 [15:0];
     end
     if (rst) begin
-      \$1151  = 16'h0100;
+      \$403  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = theta28;
-    if (\$675 ) begin
-      \$1152  = theta_wr__data;
-    end else if (\$678 ) begin
-      \$1152  = \$393 [15:0];
+    \$404  = theta2;
+    if (\$65 ) begin
+      \$404  = theta_wr__data;
+    end else if (\$68 ) begin
+      \$404  = \$33 [15:0];
     end
     if (rst) begin
-      \$1152  = 16'h0100;
+      \$404  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = theta29;
-    if (\$680 ) begin
-      \$1153  = theta_wr__data;
-    end else if (\$683 ) begin
-      \$1153  = \$393 [15:0];
+    \$405  = theta3;
+    if (\$70 ) begin
+      \$405  = theta_wr__data;
+    end else if (\$73 ) begin
+      \$405  = \$33 [15:0];
     end
     if (rst) begin
-      \$1153  = 16'h0100;
+      \$405  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = theta30;
-    if (\$685 ) begin
-      \$1154  = theta_wr__data;
-    end else if (\$688 ) begin
-      \$1154  = \$393 [15:0];
+    \$406  = theta4;
+    if (\$75 ) begin
+      \$406  = theta_wr__data;
+    end else if (\$78 ) begin
+      \$406  = \$33 [15:0];
     end
     if (rst) begin
-      \$1154  = 16'h0100;
+      \$406  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = theta31;
-    if (\$690 ) begin
-      \$1155  = theta_wr__data;
-    end else if (\$693 ) begin
-      \$1155  = \$393 [15:0];
+    \$407  = theta5;
+    if (\$80 ) begin
+      \$407  = theta_wr__data;
+    end else if (\$83 ) begin
+      \$407  = \$33 [15:0];
     end
     if (rst) begin
-      \$1155  = 16'h0100;
+      \$407  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = theta32;
-    if (\$695 ) begin
-      \$1156  = theta_wr__data;
-    end else if (\$698 ) begin
-      \$1156  = \$393 [15:0];
+    \$408  = theta6;
+    if (\$85 ) begin
+      \$408  = theta_wr__data;
+    end else if (\$88 ) begin
+      \$408  = \$33 [15:0];
     end
     if (rst) begin
-      \$1156  = 16'h0100;
+      \$408  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = theta33;
-    if (\$700 ) begin
-      \$1157  = theta_wr__data;
-    end else if (\$703 ) begin
-      \$1157  = \$393 [15:0];
+    \$409  = theta7;
+    if (\$90 ) begin
+      \$409  = theta_wr__data;
+    end else if (\$93 ) begin
+      \$409  = \$33 [15:0];
     end
     if (rst) begin
-      \$1157  = 16'h0100;
+      \$409  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = theta34;
-    if (\$705 ) begin
-      \$1158  = theta_wr__data;
-    end else if (\$708 ) begin
-      \$1158  = \$393 [15:0];
+    \$410  = theta8;
+    if (\$95 ) begin
+      \$410  = theta_wr__data;
+    end else if (\$98 ) begin
+      \$410  = \$33 [15:0];
     end
     if (rst) begin
-      \$1158  = 16'h0100;
+      \$410  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = theta35;
-    if (\$710 ) begin
-      \$1159  = theta_wr__data;
-    end else if (\$713 ) begin
-      \$1159  = \$393 [15:0];
+    \$411  = theta9;
+    if (\$100 ) begin
+      \$411  = theta_wr__data;
+    end else if (\$103 ) begin
+      \$411  = \$33 [15:0];
     end
     if (rst) begin
-      \$1159  = 16'h0100;
+      \$411  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = theta36;
-    if (\$715 ) begin
-      \$1160  = theta_wr__data;
-    end else if (\$718 ) begin
-      \$1160  = \$393 [15:0];
+    \$412  = theta10;
+    if (\$105 ) begin
+      \$412  = theta_wr__data;
+    end else if (\$108 ) begin
+      \$412  = \$33 [15:0];
     end
     if (rst) begin
-      \$1160  = 16'h0100;
+      \$412  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = theta37;
-    if (\$720 ) begin
-      \$1161  = theta_wr__data;
-    end else if (\$723 ) begin
-      \$1161  = \$393 [15:0];
+    \$413  = theta11;
+    if (\$110 ) begin
+      \$413  = theta_wr__data;
+    end else if (\$113 ) begin
+      \$413  = \$33 [15:0];
     end
     if (rst) begin
-      \$1161  = 16'h0100;
+      \$413  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = theta38;
-    if (\$725 ) begin
-      \$1162  = theta_wr__data;
-    end else if (\$728 ) begin
-      \$1162  = \$393 [15:0];
+    \$414  = theta12;
+    if (\$115 ) begin
+      \$414  = theta_wr__data;
+    end else if (\$118 ) begin
+      \$414  = \$33 [15:0];
     end
     if (rst) begin
-      \$1162  = 16'h0100;
+      \$414  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = theta39;
-    if (\$730 ) begin
-      \$1163  = theta_wr__data;
-    end else if (\$733 ) begin
-      \$1163  = \$393 [15:0];
+    \$415  = theta13;
+    if (\$120 ) begin
+      \$415  = theta_wr__data;
+    end else if (\$123 ) begin
+      \$415  = \$33 [15:0];
     end
     if (rst) begin
-      \$1163  = 16'h0100;
+      \$415  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = theta40;
-    if (\$735 ) begin
-      \$1164  = theta_wr__data;
-    end else if (\$738 ) begin
-      \$1164  = \$393 [15:0];
+    \$416  = theta14;
+    if (\$125 ) begin
+      \$416  = theta_wr__data;
+    end else if (\$128 ) begin
+      \$416  = \$33 [15:0];
     end
     if (rst) begin
-      \$1164  = 16'h0100;
+      \$416  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = theta41;
-    if (\$740 ) begin
-      \$1165  = theta_wr__data;
-    end else if (\$743 ) begin
-      \$1165  = \$393 [15:0];
+    \$417  = theta15;
+    if (\$130 ) begin
+      \$417  = theta_wr__data;
+    end else if (\$133 ) begin
+      \$417  = \$33 [15:0];
     end
     if (rst) begin
-      \$1165  = 16'h0100;
+      \$417  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = theta42;
-    if (\$745 ) begin
-      \$1166  = theta_wr__data;
-    end else if (\$748 ) begin
-      \$1166  = \$393 [15:0];
+    \$418  = theta16;
+    if (\$135 ) begin
+      \$418  = theta_wr__data;
+    end else if (\$138 ) begin
+      \$418  = \$33 [15:0];
     end
     if (rst) begin
-      \$1166  = 16'h0100;
+      \$418  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = theta43;
-    if (\$750 ) begin
-      \$1167  = theta_wr__data;
-    end else if (\$753 ) begin
-      \$1167  = \$393 [15:0];
+    \$419  = theta17;
+    if (\$140 ) begin
+      \$419  = theta_wr__data;
+    end else if (\$143 ) begin
+      \$419  = \$33 [15:0];
     end
     if (rst) begin
-      \$1167  = 16'h0100;
+      \$419  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = theta44;
-    if (\$755 ) begin
-      \$1168  = theta_wr__data;
-    end else if (\$758 ) begin
-      \$1168  = \$393 [15:0];
+    \$420  = theta18;
+    if (\$145 ) begin
+      \$420  = theta_wr__data;
+    end else if (\$148 ) begin
+      \$420  = \$33 [15:0];
     end
     if (rst) begin
-      \$1168  = 16'h0100;
+      \$420  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = theta45;
-    if (\$760 ) begin
-      \$1169  = theta_wr__data;
-    end else if (\$763 ) begin
-      \$1169  = \$393 [15:0];
+    \$421  = theta19;
+    if (\$150 ) begin
+      \$421  = theta_wr__data;
+    end else if (\$153 ) begin
+      \$421  = \$33 [15:0];
     end
     if (rst) begin
-      \$1169  = 16'h0100;
+      \$421  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = theta46;
-    if (\$765 ) begin
-      \$1170  = theta_wr__data;
-    end else if (\$768 ) begin
-      \$1170  = \$393 [15:0];
+    \$422  = theta20;
+    if (\$155 ) begin
+      \$422  = theta_wr__data;
+    end else if (\$158 ) begin
+      \$422  = \$33 [15:0];
     end
     if (rst) begin
-      \$1170  = 16'h0100;
+      \$422  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = theta47;
-    if (\$770 ) begin
-      \$1171  = theta_wr__data;
-    end else if (\$773 ) begin
-      \$1171  = \$393 [15:0];
+    \$423  = theta21;
+    if (\$160 ) begin
+      \$423  = theta_wr__data;
+    end else if (\$163 ) begin
+      \$423  = \$33 [15:0];
     end
     if (rst) begin
-      \$1171  = 16'h0100;
+      \$423  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = theta48;
-    if (\$775 ) begin
-      \$1172  = theta_wr__data;
-    end else if (\$778 ) begin
-      \$1172  = \$393 [15:0];
+    \$424  = theta22;
+    if (\$165 ) begin
+      \$424  = theta_wr__data;
+    end else if (\$168 ) begin
+      \$424  = \$33 [15:0];
     end
     if (rst) begin
-      \$1172  = 16'h0100;
+      \$424  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = theta49;
-    if (\$780 ) begin
-      \$1173  = theta_wr__data;
-    end else if (\$783 ) begin
-      \$1173  = \$393 [15:0];
+    \$425  = theta23;
+    if (\$170 ) begin
+      \$425  = theta_wr__data;
+    end else if (\$173 ) begin
+      \$425  = \$33 [15:0];
     end
     if (rst) begin
-      \$1173  = 16'h0100;
+      \$425  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = theta50;
-    if (\$785 ) begin
-      \$1174  = theta_wr__data;
-    end else if (\$788 ) begin
-      \$1174  = \$393 [15:0];
+    \$426  = theta24;
+    if (\$175 ) begin
+      \$426  = theta_wr__data;
+    end else if (\$178 ) begin
+      \$426  = \$33 [15:0];
     end
     if (rst) begin
-      \$1174  = 16'h0100;
+      \$426  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = theta51;
-    if (\$790 ) begin
-      \$1175  = theta_wr__data;
-    end else if (\$793 ) begin
-      \$1175  = \$393 [15:0];
+    \$427  = theta25;
+    if (\$180 ) begin
+      \$427  = theta_wr__data;
+    end else if (\$183 ) begin
+      \$427  = \$33 [15:0];
     end
     if (rst) begin
-      \$1175  = 16'h0100;
+      \$427  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = theta52;
-    if (\$795 ) begin
-      \$1176  = theta_wr__data;
-    end else if (\$798 ) begin
-      \$1176  = \$393 [15:0];
+    \$428  = theta26;
+    if (\$185 ) begin
+      \$428  = theta_wr__data;
+    end else if (\$188 ) begin
+      \$428  = \$33 [15:0];
     end
     if (rst) begin
-      \$1176  = 16'h0100;
+      \$428  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = theta53;
-    if (\$800 ) begin
-      \$1177  = theta_wr__data;
-    end else if (\$803 ) begin
-      \$1177  = \$393 [15:0];
+    \$429  = theta27;
+    if (\$190 ) begin
+      \$429  = theta_wr__data;
+    end else if (\$193 ) begin
+      \$429  = \$33 [15:0];
     end
     if (rst) begin
-      \$1177  = 16'h0100;
+      \$429  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = theta54;
-    if (\$805 ) begin
-      \$1178  = theta_wr__data;
-    end else if (\$808 ) begin
-      \$1178  = \$393 [15:0];
+    \$430  = theta28;
+    if (\$195 ) begin
+      \$430  = theta_wr__data;
+    end else if (\$198 ) begin
+      \$430  = \$33 [15:0];
     end
     if (rst) begin
-      \$1178  = 16'h0100;
+      \$430  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = theta55;
-    if (\$810 ) begin
-      \$1179  = theta_wr__data;
-    end else if (\$813 ) begin
-      \$1179  = \$393 [15:0];
+    \$431  = theta29;
+    if (\$200 ) begin
+      \$431  = theta_wr__data;
+    end else if (\$203 ) begin
+      \$431  = \$33 [15:0];
     end
     if (rst) begin
-      \$1179  = 16'h0100;
+      \$431  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = theta56;
-    if (\$815 ) begin
-      \$1180  = theta_wr__data;
-    end else if (\$818 ) begin
-      \$1180  = \$393 [15:0];
+    \$432  = theta30;
+    if (\$205 ) begin
+      \$432  = theta_wr__data;
+    end else if (\$208 ) begin
+      \$432  = \$33 [15:0];
     end
     if (rst) begin
-      \$1180  = 16'h0100;
+      \$432  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = theta57;
-    if (\$820 ) begin
-      \$1181  = theta_wr__data;
-    end else if (\$823 ) begin
-      \$1181  = \$393 [15:0];
+    \$433  = theta31;
+    if (\$210 ) begin
+      \$433  = theta_wr__data;
+    end else if (\$213 ) begin
+      \$433  = \$33 [15:0];
     end
     if (rst) begin
-      \$1181  = 16'h0100;
+      \$433  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = theta58;
-    if (\$825 ) begin
-      \$1182  = theta_wr__data;
-    end else if (\$828 ) begin
-      \$1182  = \$393 [15:0];
+    \$434  = theta32;
+    if (\$215 ) begin
+      \$434  = theta_wr__data;
+    end else if (\$218 ) begin
+      \$434  = \$33 [15:0];
     end
     if (rst) begin
-      \$1182  = 16'h0100;
+      \$434  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = theta59;
-    if (\$830 ) begin
-      \$1183  = theta_wr__data;
-    end else if (\$833 ) begin
-      \$1183  = \$393 [15:0];
+    \$435  = theta33;
+    if (\$220 ) begin
+      \$435  = theta_wr__data;
+    end else if (\$223 ) begin
+      \$435  = \$33 [15:0];
     end
     if (rst) begin
-      \$1183  = 16'h0100;
+      \$435  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = theta60;
-    if (\$835 ) begin
-      \$1184  = theta_wr__data;
-    end else if (\$838 ) begin
-      \$1184  = \$393 [15:0];
+    \$436  = theta34;
+    if (\$225 ) begin
+      \$436  = theta_wr__data;
+    end else if (\$228 ) begin
+      \$436  = \$33 [15:0];
     end
     if (rst) begin
-      \$1184  = 16'h0100;
+      \$436  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = theta61;
-    if (\$840 ) begin
-      \$1185  = theta_wr__data;
-    end else if (\$843 ) begin
-      \$1185  = \$393 [15:0];
+    \$437  = theta35;
+    if (\$230 ) begin
+      \$437  = theta_wr__data;
+    end else if (\$233 ) begin
+      \$437  = \$33 [15:0];
     end
     if (rst) begin
-      \$1185  = 16'h0100;
+      \$437  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = theta62;
-    if (\$845 ) begin
-      \$1186  = theta_wr__data;
-    end else if (\$848 ) begin
-      \$1186  = \$393 [15:0];
+    \$438  = theta36;
+    if (\$235 ) begin
+      \$438  = theta_wr__data;
+    end else if (\$238 ) begin
+      \$438  = \$33 [15:0];
     end
     if (rst) begin
-      \$1186  = 16'h0100;
+      \$438  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = theta63;
-    if (\$850 ) begin
-      \$1187  = theta_wr__data;
-    end else if (\$853 ) begin
-      \$1187  = \$393 [15:0];
+    \$439  = theta37;
+    if (\$240 ) begin
+      \$439  = theta_wr__data;
+    end else if (\$243 ) begin
+      \$439  = \$33 [15:0];
     end
     if (rst) begin
-      \$1187  = 16'h0100;
+      \$439  = 16'h0100;
     end
   end
   assign spikes__ready = 1'h1;
-  assign count_next0 = \$7 [15:0];
-  assign count_next1 = \$13 [15:0];
-  assign count_next2 = \$19 [15:0];
-  assign count_next3 = \$25 [15:0];
-  assign count_next4 = \$31 [15:0];
-  assign count_next5 = \$37 [15:0];
-  assign count_next6 = \$43 [15:0];
-  assign count_next7 = \$49 [15:0];
-  assign count_next8 = \$55 [15:0];
-  assign count_next9 = \$61 [15:0];
-  assign count_next10 = \$67 [15:0];
-  assign count_next11 = \$73 [15:0];
-  assign count_next12 = \$79 [15:0];
-  assign count_next13 = \$85 [15:0];
-  assign count_next14 = \$91 [15:0];
-  assign count_next15 = \$97 [15:0];
-  assign count_next16 = \$103 [15:0];
-  assign count_next17 = \$109 [15:0];
-  assign count_next18 = \$115 [15:0];
-  assign count_next19 = \$121 [15:0];
-  assign count_next20 = \$127 [15:0];
-  assign count_next21 = \$133 [15:0];
-  assign count_next22 = \$139 [15:0];
-  assign count_next23 = \$145 [15:0];
-  assign count_next24 = \$151 [15:0];
-  assign count_next25 = \$157 [15:0];
-  assign count_next26 = \$163 [15:0];
-  assign count_next27 = \$169 [15:0];
-  assign count_next28 = \$175 [15:0];
-  assign count_next29 = \$181 [15:0];
-  assign count_next30 = \$187 [15:0];
-  assign count_next31 = \$193 [15:0];
-  assign count_next32 = \$199 [15:0];
-  assign count_next33 = \$205 [15:0];
-  assign count_next34 = \$211 [15:0];
-  assign count_next35 = \$217 [15:0];
-  assign count_next36 = \$223 [15:0];
-  assign count_next37 = \$229 [15:0];
-  assign count_next38 = \$235 [15:0];
-  assign count_next39 = \$241 [15:0];
-  assign count_next40 = \$247 [15:0];
-  assign count_next41 = \$253 [15:0];
-  assign count_next42 = \$259 [15:0];
-  assign count_next43 = \$265 [15:0];
-  assign count_next44 = \$271 [15:0];
-  assign count_next45 = \$277 [15:0];
-  assign count_next46 = \$283 [15:0];
-  assign count_next47 = \$289 [15:0];
-  assign count_next48 = \$295 [15:0];
-  assign count_next49 = \$301 [15:0];
-  assign count_next50 = \$307 [15:0];
-  assign count_next51 = \$313 [15:0];
-  assign count_next52 = \$319 [15:0];
-  assign count_next53 = \$325 [15:0];
-  assign count_next54 = \$331 [15:0];
-  assign count_next55 = \$337 [15:0];
-  assign count_next56 = \$343 [15:0];
-  assign count_next57 = \$349 [15:0];
-  assign count_next58 = \$355 [15:0];
-  assign count_next59 = \$361 [15:0];
-  assign count_next60 = \$367 [15:0];
-  assign count_next61 = \$373 [15:0];
-  assign count_next62 = \$379 [15:0];
-  assign count_next63 = \$385 [15:0];
-  assign \busy$270  = busy;
-  assign \new  = \$393 [15:0];
+  assign src_wr__addr = wp__addr;
+  assign src_wr__data = wp__data;
+  assign target_wr__addr = \wp__addr$79 ;
+  assign target_wr__data = \wp__data$81 ;
+  assign index = src_rd__addr;
+  assign tgt_rd__addr = src_rd__addr;
+  assign \$signature__addr  = spikes__payload[5:0];
+  assign \$signature__addr$98  = src_rd__data[5:0];
+  assign \$signature__addr$109  = spikes__payload[5:0];
+  assign \$signature__addr$110  = src_rd__data[5:0];
+  assign \busy$121  = busy;
+  assign \new  = \$33 [15:0];
   assign \theta[0]  = theta[15:0];
   assign \theta[1]  = theta[31:16];
   assign \theta[2]  = theta[47:32];
@@ -8604,15 +3705,461 @@ module \stim_path.homeostasis (spikes__valid, frame_tick, theta_wr__addr, theta_
   assign theta[47:32] = theta2;
   assign theta[31:16] = theta1;
   assign theta[15:0] = theta0;
-  assign \$529  = { 7'h00, \$528 , 8'h00 };
+  assign \$16  = \$signal ;
+  assign \$19  = \$18 ;
+  assign \$43  = { 7'h00, u_data, 8'h00 };
+  assign \$11  = bank;
 endmodule
 
 (* generator = "Amaranth" *)
-module \stim_path.lanes (code_wr__data, code_wr__en, clk, rst, \port$387$0 , \port$388$0 , \port$389$0 , \port$390$0 , \port$391$0 , \port$392$0 , \port$393$0 , \port$394$0 , \port$395$0 , \port$396$0 , \port$397$0 , \port$398$0 , \port$399$0 , \port$400$0 , \port$401$0 , \port$402$0 , \port$403$0 
-, \port$404$0 , \port$405$0 , \port$406$0 , \port$407$0 , \port$408$0 , \port$409$0 , \port$410$0 , \port$411$0 , \port$412$0 , \port$413$0 , \port$414$0 , \port$415$0 , \port$416$0 , \port$417$0 , \port$418$0 , \port$419$0 , \port$420$0 , \port$421$0 , \port$422$0 , \port$423$0 , \port$424$0 
-, \port$425$0 , \port$426$0 , \port$427$0 , \port$428$0 , \port$429$0 , \port$430$0 , \port$431$0 , \port$432$0 , \port$433$0 , \port$434$0 , \port$435$0 , \port$436$0 , \port$437$0 , \port$438$0 , \port$439$0 , \port$440$0 , \port$441$0 , \port$442$0 , \port$443$0 , \port$444$0 , \port$445$0 
-, \port$446$0 , \port$447$0 , \port$448$0 , \port$449$0 , \port$450$0 , code_wr__addr);
+module \stim_path.lanes (code_wp__data, code_wr__en, clk, rst, bits, code_wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [16:0] \$13 ;
+  wire \$14 ;
+  reg [5:0] \$15 ;
+  reg [5:0] \$16 ;
+  reg \$17 ;
+  reg \$18 ;
+  reg [15:0] \$19 ;
+  wire \$2 ;
+  reg [63:0] \$20 ;
+  wire \$3 ;
+  wire [15:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire [6:0] \$8 ;
+  wire \$9 ;
+  reg [15:0] acc = 16'hace1;
+  output [63:0] bits;
+  reg [63:0] bits = 64'h0000000000000000;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] \bits$20 ;
+  input clk;
+  wire clk;
+  (* init = 6'h00 *)
+  wire [5:0] code_rd__addr;
+  wire [15:0] code_rd__data;
+  input [5:0] code_wp__addr;
+  wire [5:0] code_wp__addr;
+  input [15:0] code_wp__data;
+  wire [15:0] code_wp__data;
+  wire code_wp__en;
+  wire [5:0] code_wr__addr;
+  wire [15:0] code_wr__data;
+  input code_wr__en;
+  wire code_wr__en;
+  wire [15:0] cur;
+  reg first = 1'h1;
+  (* init = 6'h00 *)
+  wire [5:0] ptr;
+  wire [15:0] raw;
+  input rst;
+  wire rst;
+  reg [5:0] st_rd__addr = 6'h00;
+  wire [15:0] st_rd__data;
+  reg [5:0] st_wp__addr;
+  reg [15:0] st_wp__data;
+  reg st_wp__en;
+  reg [5:0] vis = 6'h3f;
+  reg vis_valid = 1'h1;
+  reg [15:0] codes [63:0];
+  initial begin
+    codes[0] = 16'h0000;
+    codes[1] = 16'h0000;
+    codes[2] = 16'h0000;
+    codes[3] = 16'h0000;
+    codes[4] = 16'h0000;
+    codes[5] = 16'h0000;
+    codes[6] = 16'h0000;
+    codes[7] = 16'h0000;
+    codes[8] = 16'h0000;
+    codes[9] = 16'h0000;
+    codes[10] = 16'h0000;
+    codes[11] = 16'h0000;
+    codes[12] = 16'h0000;
+    codes[13] = 16'h0000;
+    codes[14] = 16'h0000;
+    codes[15] = 16'h0000;
+    codes[16] = 16'h0000;
+    codes[17] = 16'h0000;
+    codes[18] = 16'h0000;
+    codes[19] = 16'h0000;
+    codes[20] = 16'h0000;
+    codes[21] = 16'h0000;
+    codes[22] = 16'h0000;
+    codes[23] = 16'h0000;
+    codes[24] = 16'h0000;
+    codes[25] = 16'h0000;
+    codes[26] = 16'h0000;
+    codes[27] = 16'h0000;
+    codes[28] = 16'h0000;
+    codes[29] = 16'h0000;
+    codes[30] = 16'h0000;
+    codes[31] = 16'h0000;
+    codes[32] = 16'h0000;
+    codes[33] = 16'h0000;
+    codes[34] = 16'h0000;
+    codes[35] = 16'h0000;
+    codes[36] = 16'h0000;
+    codes[37] = 16'h0000;
+    codes[38] = 16'h0000;
+    codes[39] = 16'h0000;
+    codes[40] = 16'h0000;
+    codes[41] = 16'h0000;
+    codes[42] = 16'h0000;
+    codes[43] = 16'h0000;
+    codes[44] = 16'h0000;
+    codes[45] = 16'h0000;
+    codes[46] = 16'h0000;
+    codes[47] = 16'h0000;
+    codes[48] = 16'h0000;
+    codes[49] = 16'h0000;
+    codes[50] = 16'h0000;
+    codes[51] = 16'h0000;
+    codes[52] = 16'h0000;
+    codes[53] = 16'h0000;
+    codes[54] = 16'h0000;
+    codes[55] = 16'h0000;
+    codes[56] = 16'h0000;
+    codes[57] = 16'h0000;
+    codes[58] = 16'h0000;
+    codes[59] = 16'h0000;
+    codes[60] = 16'h0000;
+    codes[61] = 16'h0000;
+    codes[62] = 16'h0000;
+    codes[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (code_wp__en)
+      codes[code_wp__addr] <= code_wp__data;
+  end
+  reg [5:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= st_rd__addr;
+  end
+  assign code_rd__data = codes[_0_];
+  reg [15:0] states [63:0];
+  initial begin
+    states[0] = 16'h0000;
+    states[1] = 16'h0000;
+    states[2] = 16'h0000;
+    states[3] = 16'h0000;
+    states[4] = 16'h0000;
+    states[5] = 16'h0000;
+    states[6] = 16'h0000;
+    states[7] = 16'h0000;
+    states[8] = 16'h0000;
+    states[9] = 16'h0000;
+    states[10] = 16'h0000;
+    states[11] = 16'h0000;
+    states[12] = 16'h0000;
+    states[13] = 16'h0000;
+    states[14] = 16'h0000;
+    states[15] = 16'h0000;
+    states[16] = 16'h0000;
+    states[17] = 16'h0000;
+    states[18] = 16'h0000;
+    states[19] = 16'h0000;
+    states[20] = 16'h0000;
+    states[21] = 16'h0000;
+    states[22] = 16'h0000;
+    states[23] = 16'h0000;
+    states[24] = 16'h0000;
+    states[25] = 16'h0000;
+    states[26] = 16'h0000;
+    states[27] = 16'h0000;
+    states[28] = 16'h0000;
+    states[29] = 16'h0000;
+    states[30] = 16'h0000;
+    states[31] = 16'h0000;
+    states[32] = 16'h0000;
+    states[33] = 16'h0000;
+    states[34] = 16'h0000;
+    states[35] = 16'h0000;
+    states[36] = 16'h0000;
+    states[37] = 16'h0000;
+    states[38] = 16'h0000;
+    states[39] = 16'h0000;
+    states[40] = 16'h0000;
+    states[41] = 16'h0000;
+    states[42] = 16'h0000;
+    states[43] = 16'h0000;
+    states[44] = 16'h0000;
+    states[45] = 16'h0000;
+    states[46] = 16'h0000;
+    states[47] = 16'h0000;
+    states[48] = 16'h0000;
+    states[49] = 16'h0000;
+    states[50] = 16'h0000;
+    states[51] = 16'h0000;
+    states[52] = 16'h0000;
+    states[53] = 16'h0000;
+    states[54] = 16'h0000;
+    states[55] = 16'h0000;
+    states[56] = 16'h0000;
+    states[57] = 16'h0000;
+    states[58] = 16'h0000;
+    states[59] = 16'h0000;
+    states[60] = 16'h0000;
+    states[61] = 16'h0000;
+    states[62] = 16'h0000;
+    states[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (st_wp__en)
+      states[st_wp__addr] <= st_wp__data;
+  end
+  reg [5:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= st_rd__addr;
+  end
+  assign st_rd__data = states[_1_];
+  assign \$1  = code_wp__addr < 7'h40;
+  assign code_wp__en = code_wr__en & \$1 ;
+  assign \$2  = vis == 6'h3f;
+  assign raw = \$2  ? 16'h49b2 : acc;
+  assign \$3  = ! raw;
+  assign \$4  = \$3  ? 16'h0001 : raw;
+  assign cur = first ? \$4  : st_rd__data;
+  assign \$5  = cur[15] ^ cur[13];
+  assign \$6  = \$5  ^ cur[12];
+  assign \$7  = \$6  ^ cur[10];
+  assign \$8  = st_rd__addr + 1'h1;
+  assign \$9  = st_rd__addr < 7'h40;
+  assign \$10  = vis == 6'h3e;
+  assign \$11  = vis != 6'h3f;
+  assign \$12  = first & \$11 ;
+  assign \$13  = acc + 13'h1eef;
+  assign \$14  = cur < code_rd__data;
+  always @(posedge clk)
+    st_rd__addr <= \$15 ;
+  always @(posedge clk)
+    vis <= \$16 ;
+  always @(posedge clk)
+    vis_valid <= \$17 ;
+  always @(posedge clk)
+    first <= \$18 ;
+  always @(posedge clk)
+    acc <= \$19 ;
+  always @(posedge clk)
+    bits <= \$20 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    st_wp__addr = 6'h00;
+    if (vis_valid) begin
+      st_wp__addr = vis;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    st_wp__en = 1'h0;
+    if (vis_valid) begin
+      st_wp__en = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    st_wp__data = 16'h0000;
+    if (vis_valid) begin
+      st_wp__data = { cur[14:0], \$7  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$15  = \$8 [5:0];
+    if (rst) begin
+      \$15  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$16  = st_rd__addr;
+    if (rst) begin
+      \$16  = 6'h3f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$17  = \$9 ;
+    if (rst) begin
+      \$17  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$18  = first;
+    if (\$10 ) begin
+      \$18  = 1'h0;
+    end
+    if (rst) begin
+      \$18  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = acc;
+    if (\$12 ) begin
+      \$19  = \$13 [15:0];
+    end
+    if (rst) begin
+      \$19  = 16'hace1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = bits;
+    if (vis_valid) begin
+      (* full_case = 32'd1 *)
+      casez (vis)
+        6'h00:
+            \$20 [0] = \$14 ;
+        6'h01:
+            \$20 [1] = \$14 ;
+        6'h02:
+            \$20 [2] = \$14 ;
+        6'h03:
+            \$20 [3] = \$14 ;
+        6'h04:
+            \$20 [4] = \$14 ;
+        6'h05:
+            \$20 [5] = \$14 ;
+        6'h06:
+            \$20 [6] = \$14 ;
+        6'h07:
+            \$20 [7] = \$14 ;
+        6'h08:
+            \$20 [8] = \$14 ;
+        6'h09:
+            \$20 [9] = \$14 ;
+        6'h0a:
+            \$20 [10] = \$14 ;
+        6'h0b:
+            \$20 [11] = \$14 ;
+        6'h0c:
+            \$20 [12] = \$14 ;
+        6'h0d:
+            \$20 [13] = \$14 ;
+        6'h0e:
+            \$20 [14] = \$14 ;
+        6'h0f:
+            \$20 [15] = \$14 ;
+        6'h10:
+            \$20 [16] = \$14 ;
+        6'h11:
+            \$20 [17] = \$14 ;
+        6'h12:
+            \$20 [18] = \$14 ;
+        6'h13:
+            \$20 [19] = \$14 ;
+        6'h14:
+            \$20 [20] = \$14 ;
+        6'h15:
+            \$20 [21] = \$14 ;
+        6'h16:
+            \$20 [22] = \$14 ;
+        6'h17:
+            \$20 [23] = \$14 ;
+        6'h18:
+            \$20 [24] = \$14 ;
+        6'h19:
+            \$20 [25] = \$14 ;
+        6'h1a:
+            \$20 [26] = \$14 ;
+        6'h1b:
+            \$20 [27] = \$14 ;
+        6'h1c:
+            \$20 [28] = \$14 ;
+        6'h1d:
+            \$20 [29] = \$14 ;
+        6'h1e:
+            \$20 [30] = \$14 ;
+        6'h1f:
+            \$20 [31] = \$14 ;
+        6'h20:
+            \$20 [32] = \$14 ;
+        6'h21:
+            \$20 [33] = \$14 ;
+        6'h22:
+            \$20 [34] = \$14 ;
+        6'h23:
+            \$20 [35] = \$14 ;
+        6'h24:
+            \$20 [36] = \$14 ;
+        6'h25:
+            \$20 [37] = \$14 ;
+        6'h26:
+            \$20 [38] = \$14 ;
+        6'h27:
+            \$20 [39] = \$14 ;
+        6'h28:
+            \$20 [40] = \$14 ;
+        6'h29:
+            \$20 [41] = \$14 ;
+        6'h2a:
+            \$20 [42] = \$14 ;
+        6'h2b:
+            \$20 [43] = \$14 ;
+        6'h2c:
+            \$20 [44] = \$14 ;
+        6'h2d:
+            \$20 [45] = \$14 ;
+        6'h2e:
+            \$20 [46] = \$14 ;
+        6'h2f:
+            \$20 [47] = \$14 ;
+        6'h30:
+            \$20 [48] = \$14 ;
+        6'h31:
+            \$20 [49] = \$14 ;
+        6'h32:
+            \$20 [50] = \$14 ;
+        6'h33:
+            \$20 [51] = \$14 ;
+        6'h34:
+            \$20 [52] = \$14 ;
+        6'h35:
+            \$20 [53] = \$14 ;
+        6'h36:
+            \$20 [54] = \$14 ;
+        6'h37:
+            \$20 [55] = \$14 ;
+        6'h38:
+            \$20 [56] = \$14 ;
+        6'h39:
+            \$20 [57] = \$14 ;
+        6'h3a:
+            \$20 [58] = \$14 ;
+        6'h3b:
+            \$20 [59] = \$14 ;
+        6'h3c:
+            \$20 [60] = \$14 ;
+        6'h3d:
+            \$20 [61] = \$14 ;
+        6'h3e:
+            \$20 [62] = \$14 ;
+        6'h3f:
+            \$20 [63] = \$14 ;
+      endcase
+    end
+    if (rst) begin
+      \$20  = 64'h0000000000000000;
+    end
+  end
+  assign code_wr__addr = code_wp__addr;
+  assign code_wr__data = code_wp__data;
+  assign ptr = st_rd__addr;
+  assign code_rd__addr = st_rd__addr;
+  assign \bits$20  = bits;
+endmodule
+
+(* generator = "Amaranth" *)
+module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire_lane, led, clamp_pulse, clamp_duty, clamp_lanes, max_pulse);
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -8621,3558 +4168,125 @@ module \stim_path.lanes (code_wr__data, code_wr__en, clk, rst, \port$387$0 , \po
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [5:0] \$106 ;
+  reg [5:0] \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [13:0] \$110 ;
+  reg \$111 ;
+  reg [63:0] \$112 ;
+  reg [63:0] \$113 ;
+  reg [63:0] \$114 ;
+  reg [63:0] \$115 ;
+  reg [6:0] \$116 ;
+  reg [63:0] \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  reg \$120 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [126:0] \$17 ;
+  wire [126:0] \$18 ;
+  wire [63:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [63:0] \$20 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [13:0] \$27 ;
+  wire [13:0] \$28 ;
+  wire [13:0] \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  reg [15:0] \$321 ;
-  reg [15:0] \$322 ;
-  reg [15:0] \$323 ;
-  reg [15:0] \$324 ;
-  reg [15:0] \$325 ;
-  reg [15:0] \$326 ;
-  reg [15:0] \$327 ;
-  reg [15:0] \$328 ;
-  reg [15:0] \$329 ;
   wire \$33 ;
-  reg [15:0] \$330 ;
-  reg [15:0] \$331 ;
-  reg [15:0] \$332 ;
-  reg [15:0] \$333 ;
-  reg [15:0] \$334 ;
-  reg [15:0] \$335 ;
-  reg [15:0] \$336 ;
-  reg [15:0] \$337 ;
-  reg [15:0] \$338 ;
-  reg [15:0] \$339 ;
   wire \$34 ;
-  reg [15:0] \$340 ;
-  reg [15:0] \$341 ;
-  reg [15:0] \$342 ;
-  reg [15:0] \$343 ;
-  reg [15:0] \$344 ;
-  reg [15:0] \$345 ;
-  reg [15:0] \$346 ;
-  reg [15:0] \$347 ;
-  reg [15:0] \$348 ;
-  reg [15:0] \$349 ;
   wire \$35 ;
-  reg [15:0] \$350 ;
-  reg [15:0] \$351 ;
-  reg [15:0] \$352 ;
-  reg [15:0] \$353 ;
-  reg [15:0] \$354 ;
-  reg [15:0] \$355 ;
-  reg [15:0] \$356 ;
-  reg [15:0] \$357 ;
-  reg [15:0] \$358 ;
-  reg [15:0] \$359 ;
-  wire \$36 ;
-  reg [15:0] \$360 ;
-  reg [15:0] \$361 ;
-  reg [15:0] \$362 ;
-  reg [15:0] \$363 ;
-  reg [15:0] \$364 ;
-  reg [15:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [15:0] \$369 ;
-  wire \$37 ;
-  reg [15:0] \$370 ;
-  reg [15:0] \$371 ;
-  reg [15:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [15:0] \$375 ;
-  reg [15:0] \$376 ;
-  reg [15:0] \$377 ;
-  reg [15:0] \$378 ;
-  reg [15:0] \$379 ;
-  wire \$38 ;
-  reg [15:0] \$380 ;
-  reg [15:0] \$381 ;
-  reg [15:0] \$382 ;
-  reg [15:0] \$383 ;
-  reg [15:0] \$384 ;
-  reg [15:0] \$385 ;
-  reg [15:0] \$386 ;
-  reg [15:0] \$387 ;
-  reg [15:0] \$388 ;
-  reg [15:0] \$389 ;
+  wire [13:0] \$36 ;
+  wire [13:0] \$37 ;
+  wire [13:0] \$38 ;
   wire \$39 ;
-  reg [15:0] \$390 ;
-  reg [15:0] \$391 ;
-  reg [15:0] \$392 ;
-  reg [15:0] \$393 ;
-  reg [15:0] \$394 ;
-  reg [15:0] \$395 ;
-  reg [15:0] \$396 ;
-  reg [15:0] \$397 ;
-  reg [15:0] \$398 ;
-  reg [15:0] \$399 ;
-  wire \$4 ;
+  wire [19:0] \$4 ;
   wire \$40 ;
-  reg [15:0] \$400 ;
-  reg [15:0] \$401 ;
-  reg [15:0] \$402 ;
-  reg [15:0] \$403 ;
-  reg [15:0] \$404 ;
-  reg [15:0] \$405 ;
-  reg [15:0] \$406 ;
-  reg [15:0] \$407 ;
-  reg [15:0] \$408 ;
-  reg [15:0] \$409 ;
   wire \$41 ;
-  reg [15:0] \$410 ;
-  reg [15:0] \$411 ;
-  reg [15:0] \$412 ;
-  reg [15:0] \$413 ;
-  reg [15:0] \$414 ;
-  reg [15:0] \$415 ;
-  reg [15:0] \$416 ;
-  reg [15:0] \$417 ;
-  reg [15:0] \$418 ;
-  reg [15:0] \$419 ;
   wire \$42 ;
-  reg [15:0] \$420 ;
-  reg [15:0] \$421 ;
-  reg [15:0] \$422 ;
-  reg [15:0] \$423 ;
-  reg [15:0] \$424 ;
-  reg [15:0] \$425 ;
-  reg [15:0] \$426 ;
-  reg [15:0] \$427 ;
-  reg [15:0] \$428 ;
-  reg [15:0] \$429 ;
   wire \$43 ;
-  reg [15:0] \$430 ;
-  reg [15:0] \$431 ;
-  reg [15:0] \$432 ;
-  reg [15:0] \$433 ;
-  reg [15:0] \$434 ;
-  reg [15:0] \$435 ;
-  reg [15:0] \$436 ;
-  reg [15:0] \$437 ;
-  reg [15:0] \$438 ;
-  reg [15:0] \$439 ;
   wire \$44 ;
-  reg [15:0] \$440 ;
-  reg [15:0] \$441 ;
-  reg [15:0] \$442 ;
-  reg [15:0] \$443 ;
-  reg [15:0] \$444 ;
-  reg [15:0] \$445 ;
-  reg [15:0] \$446 ;
-  reg [15:0] \$447 ;
-  reg [15:0] \$448 ;
   wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
+  wire [7:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [19:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  wire [126:0] \$52 ;
+  wire [126:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  wire [6:0] \$55 ;
+  wire [6:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [63:0] \$64 ;
+  wire [63:0] \$65 ;
+  wire [63:0] \$66 ;
+  wire [63:0] \$67 ;
+  wire [63:0] \$68 ;
+  wire [63:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [63:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [63:0] \$76 ;
+  wire [63:0] \$77 ;
+  wire [63:0] \$78 ;
+  wire [63:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
+  wire [63:0] \$80 ;
+  wire [63:0] \$81 ;
+  wire [63:0] \$82 ;
+  wire [63:0] \$83 ;
+  wire [63:0] \$84 ;
+  wire [7:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [8:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  wire [9:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  wire \$signal ;
+  wire \$signal$29 ;
+  wire [63:0] admit;
+  reg [63:0] allow = 64'h0000000000000000;
+  input [63:0] bits;
   wire [63:0] bits;
-  input clk;
-  wire clk;
-  reg [15:0] code0 = 16'h0000;
-  reg [15:0] code1 = 16'h0000;
-  reg [15:0] code10 = 16'h0000;
-  reg [15:0] code11 = 16'h0000;
-  reg [15:0] code12 = 16'h0000;
-  reg [15:0] code13 = 16'h0000;
-  reg [15:0] code14 = 16'h0000;
-  reg [15:0] code15 = 16'h0000;
-  reg [15:0] code16 = 16'h0000;
-  reg [15:0] code17 = 16'h0000;
-  reg [15:0] code18 = 16'h0000;
-  reg [15:0] code19 = 16'h0000;
-  reg [15:0] code2 = 16'h0000;
-  reg [15:0] code20 = 16'h0000;
-  reg [15:0] code21 = 16'h0000;
-  reg [15:0] code22 = 16'h0000;
-  reg [15:0] code23 = 16'h0000;
-  reg [15:0] code24 = 16'h0000;
-  reg [15:0] code25 = 16'h0000;
-  reg [15:0] code26 = 16'h0000;
-  reg [15:0] code27 = 16'h0000;
-  reg [15:0] code28 = 16'h0000;
-  reg [15:0] code29 = 16'h0000;
-  reg [15:0] code3 = 16'h0000;
-  reg [15:0] code30 = 16'h0000;
-  reg [15:0] code31 = 16'h0000;
-  reg [15:0] code32 = 16'h0000;
-  reg [15:0] code33 = 16'h0000;
-  reg [15:0] code34 = 16'h0000;
-  reg [15:0] code35 = 16'h0000;
-  reg [15:0] code36 = 16'h0000;
-  reg [15:0] code37 = 16'h0000;
-  reg [15:0] code38 = 16'h0000;
-  reg [15:0] code39 = 16'h0000;
-  reg [15:0] code4 = 16'h0000;
-  reg [15:0] code40 = 16'h0000;
-  reg [15:0] code41 = 16'h0000;
-  reg [15:0] code42 = 16'h0000;
-  reg [15:0] code43 = 16'h0000;
-  reg [15:0] code44 = 16'h0000;
-  reg [15:0] code45 = 16'h0000;
-  reg [15:0] code46 = 16'h0000;
-  reg [15:0] code47 = 16'h0000;
-  reg [15:0] code48 = 16'h0000;
-  reg [15:0] code49 = 16'h0000;
-  reg [15:0] code5 = 16'h0000;
-  reg [15:0] code50 = 16'h0000;
-  reg [15:0] code51 = 16'h0000;
-  reg [15:0] code52 = 16'h0000;
-  reg [15:0] code53 = 16'h0000;
-  reg [15:0] code54 = 16'h0000;
-  reg [15:0] code55 = 16'h0000;
-  reg [15:0] code56 = 16'h0000;
-  reg [15:0] code57 = 16'h0000;
-  reg [15:0] code58 = 16'h0000;
-  reg [15:0] code59 = 16'h0000;
-  reg [15:0] code6 = 16'h0000;
-  reg [15:0] code60 = 16'h0000;
-  reg [15:0] code61 = 16'h0000;
-  reg [15:0] code62 = 16'h0000;
-  reg [15:0] code63 = 16'h0000;
-  reg [15:0] code7 = 16'h0000;
-  reg [15:0] code8 = 16'h0000;
-  reg [15:0] code9 = 16'h0000;
-  input [5:0] code_wr__addr;
-  wire [5:0] code_wr__addr;
-  input [15:0] code_wr__data;
-  wire [15:0] code_wr__data;
-  input code_wr__en;
-  wire code_wr__en;
-  reg [15:0] lfsr0 = 16'hace1;
-  reg [15:0] lfsr1 = 16'hcbd0;
-  reg [15:0] lfsr10 = 16'he237;
-  reg [15:0] lfsr11 = 16'h0126;
-  reg [15:0] lfsr12 = 16'h2015;
-  reg [15:0] lfsr13 = 16'h3f04;
-  reg [15:0] lfsr14 = 16'h5df3;
-  reg [15:0] lfsr15 = 16'h7ce2;
-  reg [15:0] lfsr16 = 16'h9bd1;
-  reg [15:0] lfsr17 = 16'hbac0;
-  reg [15:0] lfsr18 = 16'hd9af;
-  reg [15:0] lfsr19 = 16'hf89e;
-  reg [15:0] lfsr2 = 16'heabf;
-  reg [15:0] lfsr20 = 16'h178d;
-  reg [15:0] lfsr21 = 16'h367c;
-  reg [15:0] lfsr22 = 16'h556b;
-  reg [15:0] lfsr23 = 16'h745a;
-  reg [15:0] lfsr24 = 16'h9349;
-  reg [15:0] lfsr25 = 16'hb238;
-  reg [15:0] lfsr26 = 16'hd127;
-  reg [15:0] lfsr27 = 16'hf016;
-  reg [15:0] lfsr28 = 16'h0f05;
-  reg [15:0] lfsr29 = 16'h2df4;
-  reg [15:0] lfsr3 = 16'h09ae;
-  reg [15:0] lfsr30 = 16'h4ce3;
-  reg [15:0] lfsr31 = 16'h6bd2;
-  reg [15:0] lfsr32 = 16'h8ac1;
-  reg [15:0] lfsr33 = 16'ha9b0;
-  reg [15:0] lfsr34 = 16'hc89f;
-  reg [15:0] lfsr35 = 16'he78e;
-  reg [15:0] lfsr36 = 16'h067d;
-  reg [15:0] lfsr37 = 16'h256c;
-  reg [15:0] lfsr38 = 16'h445b;
-  reg [15:0] lfsr39 = 16'h634a;
-  reg [15:0] lfsr4 = 16'h289d;
-  reg [15:0] lfsr40 = 16'h8239;
-  reg [15:0] lfsr41 = 16'ha128;
-  reg [15:0] lfsr42 = 16'hc017;
-  reg [15:0] lfsr43 = 16'hdf06;
-  reg [15:0] lfsr44 = 16'hfdf5;
-  reg [15:0] lfsr45 = 16'h1ce4;
-  reg [15:0] lfsr46 = 16'h3bd3;
-  reg [15:0] lfsr47 = 16'h5ac2;
-  reg [15:0] lfsr48 = 16'h79b1;
-  reg [15:0] lfsr49 = 16'h98a0;
-  reg [15:0] lfsr5 = 16'h478c;
-  reg [15:0] lfsr50 = 16'hb78f;
-  reg [15:0] lfsr51 = 16'hd67e;
-  reg [15:0] lfsr52 = 16'hf56d;
-  reg [15:0] lfsr53 = 16'h145c;
-  reg [15:0] lfsr54 = 16'h334b;
-  reg [15:0] lfsr55 = 16'h523a;
-  reg [15:0] lfsr56 = 16'h7129;
-  reg [15:0] lfsr57 = 16'h9018;
-  reg [15:0] lfsr58 = 16'haf07;
-  reg [15:0] lfsr59 = 16'hcdf6;
-  reg [15:0] lfsr6 = 16'h667b;
-  reg [15:0] lfsr60 = 16'hece5;
-  reg [15:0] lfsr61 = 16'h0bd4;
-  reg [15:0] lfsr62 = 16'h2ac3;
-  reg [15:0] lfsr63 = 16'h49b2;
-  reg [15:0] lfsr7 = 16'h856a;
-  reg [15:0] lfsr8 = 16'ha459;
-  reg [15:0] lfsr9 = 16'hc348;
-  output \port$387$0 ;
-  wire \port$387$0 ;
-  output \port$388$0 ;
-  wire \port$388$0 ;
-  output \port$389$0 ;
-  wire \port$389$0 ;
-  output \port$390$0 ;
-  wire \port$390$0 ;
-  output \port$391$0 ;
-  wire \port$391$0 ;
-  output \port$392$0 ;
-  wire \port$392$0 ;
-  output \port$393$0 ;
-  wire \port$393$0 ;
-  output \port$394$0 ;
-  wire \port$394$0 ;
-  output \port$395$0 ;
-  wire \port$395$0 ;
-  output \port$396$0 ;
-  wire \port$396$0 ;
-  output \port$397$0 ;
-  wire \port$397$0 ;
-  output \port$398$0 ;
-  wire \port$398$0 ;
-  output \port$399$0 ;
-  wire \port$399$0 ;
-  output \port$400$0 ;
-  wire \port$400$0 ;
-  output \port$401$0 ;
-  wire \port$401$0 ;
-  output \port$402$0 ;
-  wire \port$402$0 ;
-  output \port$403$0 ;
-  wire \port$403$0 ;
-  output \port$404$0 ;
-  wire \port$404$0 ;
-  output \port$405$0 ;
-  wire \port$405$0 ;
-  output \port$406$0 ;
-  wire \port$406$0 ;
-  output \port$407$0 ;
-  wire \port$407$0 ;
-  output \port$408$0 ;
-  wire \port$408$0 ;
-  output \port$409$0 ;
-  wire \port$409$0 ;
-  output \port$410$0 ;
-  wire \port$410$0 ;
-  output \port$411$0 ;
-  wire \port$411$0 ;
-  output \port$412$0 ;
-  wire \port$412$0 ;
-  output \port$413$0 ;
-  wire \port$413$0 ;
-  output \port$414$0 ;
-  wire \port$414$0 ;
-  output \port$415$0 ;
-  wire \port$415$0 ;
-  output \port$416$0 ;
-  wire \port$416$0 ;
-  output \port$417$0 ;
-  wire \port$417$0 ;
-  output \port$418$0 ;
-  wire \port$418$0 ;
-  output \port$419$0 ;
-  wire \port$419$0 ;
-  output \port$420$0 ;
-  wire \port$420$0 ;
-  output \port$421$0 ;
-  wire \port$421$0 ;
-  output \port$422$0 ;
-  wire \port$422$0 ;
-  output \port$423$0 ;
-  wire \port$423$0 ;
-  output \port$424$0 ;
-  wire \port$424$0 ;
-  output \port$425$0 ;
-  wire \port$425$0 ;
-  output \port$426$0 ;
-  wire \port$426$0 ;
-  output \port$427$0 ;
-  wire \port$427$0 ;
-  output \port$428$0 ;
-  wire \port$428$0 ;
-  output \port$429$0 ;
-  wire \port$429$0 ;
-  output \port$430$0 ;
-  wire \port$430$0 ;
-  output \port$431$0 ;
-  wire \port$431$0 ;
-  output \port$432$0 ;
-  wire \port$432$0 ;
-  output \port$433$0 ;
-  wire \port$433$0 ;
-  output \port$434$0 ;
-  wire \port$434$0 ;
-  output \port$435$0 ;
-  wire \port$435$0 ;
-  output \port$436$0 ;
-  wire \port$436$0 ;
-  output \port$437$0 ;
-  wire \port$437$0 ;
-  output \port$438$0 ;
-  wire \port$438$0 ;
-  output \port$439$0 ;
-  wire \port$439$0 ;
-  output \port$440$0 ;
-  wire \port$440$0 ;
-  output \port$441$0 ;
-  wire \port$441$0 ;
-  output \port$442$0 ;
-  wire \port$442$0 ;
-  output \port$443$0 ;
-  wire \port$443$0 ;
-  output \port$444$0 ;
-  wire \port$444$0 ;
-  output \port$445$0 ;
-  wire \port$445$0 ;
-  output \port$446$0 ;
-  wire \port$446$0 ;
-  output \port$447$0 ;
-  wire \port$447$0 ;
-  output \port$448$0 ;
-  wire \port$448$0 ;
-  output \port$449$0 ;
-  wire \port$449$0 ;
-  output \port$450$0 ;
-  wire \port$450$0 ;
-  input rst;
-  wire rst;
-  always @(posedge clk)
-    lfsr51 <= \$436 ;
-  always @(posedge clk)
-    lfsr52 <= \$437 ;
-  always @(posedge clk)
-    lfsr53 <= \$438 ;
-  always @(posedge clk)
-    lfsr54 <= \$439 ;
-  always @(posedge clk)
-    lfsr55 <= \$440 ;
-  always @(posedge clk)
-    lfsr56 <= \$441 ;
-  always @(posedge clk)
-    lfsr57 <= \$442 ;
-  always @(posedge clk)
-    lfsr58 <= \$443 ;
-  always @(posedge clk)
-    lfsr59 <= \$444 ;
-  always @(posedge clk)
-    lfsr60 <= \$445 ;
-  always @(posedge clk)
-    lfsr61 <= \$446 ;
-  always @(posedge clk)
-    lfsr62 <= \$447 ;
-  always @(posedge clk)
-    lfsr63 <= \$448 ;
-  assign \$1  = ! code_wr__addr;
-  assign \$2  = code_wr__addr == 1'h1;
-  assign \$3  = code_wr__addr == 2'h2;
-  assign \$4  = code_wr__addr == 2'h3;
-  assign \$5  = code_wr__addr == 3'h4;
-  assign \$6  = code_wr__addr == 3'h5;
-  assign \$7  = code_wr__addr == 3'h6;
-  assign \$8  = code_wr__addr == 3'h7;
-  assign \$9  = code_wr__addr == 4'h8;
-  assign \$10  = code_wr__addr == 4'h9;
-  assign \$11  = code_wr__addr == 4'ha;
-  assign \$12  = code_wr__addr == 4'hb;
-  assign \$13  = code_wr__addr == 4'hc;
-  assign \$14  = code_wr__addr == 4'hd;
-  assign \$15  = code_wr__addr == 4'he;
-  assign \$16  = code_wr__addr == 4'hf;
-  assign \$17  = code_wr__addr == 5'h10;
-  assign \$18  = code_wr__addr == 5'h11;
-  assign \$19  = code_wr__addr == 5'h12;
-  assign \$20  = code_wr__addr == 5'h13;
-  assign \$21  = code_wr__addr == 5'h14;
-  assign \$22  = code_wr__addr == 5'h15;
-  assign \$23  = code_wr__addr == 5'h16;
-  assign \$24  = code_wr__addr == 5'h17;
-  assign \$25  = code_wr__addr == 5'h18;
-  assign \$26  = code_wr__addr == 5'h19;
-  assign \$27  = code_wr__addr == 5'h1a;
-  assign \$28  = code_wr__addr == 5'h1b;
-  assign \$29  = code_wr__addr == 5'h1c;
-  assign \$30  = code_wr__addr == 5'h1d;
-  assign \$31  = code_wr__addr == 5'h1e;
-  assign \$32  = code_wr__addr == 5'h1f;
-  assign \$33  = code_wr__addr == 6'h20;
-  assign \$34  = code_wr__addr == 6'h21;
-  assign \$35  = code_wr__addr == 6'h22;
-  assign \$36  = code_wr__addr == 6'h23;
-  assign \$37  = code_wr__addr == 6'h24;
-  assign \$38  = code_wr__addr == 6'h25;
-  assign \$39  = code_wr__addr == 6'h26;
-  assign \$40  = code_wr__addr == 6'h27;
-  assign \$41  = code_wr__addr == 6'h28;
-  assign \$42  = code_wr__addr == 6'h29;
-  assign \$43  = code_wr__addr == 6'h2a;
-  assign \$44  = code_wr__addr == 6'h2b;
-  assign \$45  = code_wr__addr == 6'h2c;
-  assign \$46  = code_wr__addr == 6'h2d;
-  assign \$47  = code_wr__addr == 6'h2e;
-  assign \$48  = code_wr__addr == 6'h2f;
-  assign \$49  = code_wr__addr == 6'h30;
-  assign \$50  = code_wr__addr == 6'h31;
-  assign \$51  = code_wr__addr == 6'h32;
-  assign \$52  = code_wr__addr == 6'h33;
-  assign \$53  = code_wr__addr == 6'h34;
-  assign \$54  = code_wr__addr == 6'h35;
-  assign \$55  = code_wr__addr == 6'h36;
-  assign \$56  = code_wr__addr == 6'h37;
-  assign \$57  = code_wr__addr == 6'h38;
-  assign \$58  = code_wr__addr == 6'h39;
-  assign \$59  = code_wr__addr == 6'h3a;
-  assign \$60  = code_wr__addr == 6'h3b;
-  assign \$61  = code_wr__addr == 6'h3c;
-  assign \$62  = code_wr__addr == 6'h3d;
-  assign \$63  = code_wr__addr == 6'h3e;
-  assign \$64  = code_wr__addr == 6'h3f;
-  assign \$65  = lfsr0[15] ^ lfsr0[13];
-  assign \$66  = \$65  ^ lfsr0[12];
-  assign \$67  = \$66  ^ lfsr0[10];
-  assign \$68  = lfsr1[15] ^ lfsr1[13];
-  assign \$69  = \$68  ^ lfsr1[12];
-  assign \$70  = \$69  ^ lfsr1[10];
-  assign \$71  = lfsr2[15] ^ lfsr2[13];
-  assign \$72  = \$71  ^ lfsr2[12];
-  assign \$73  = \$72  ^ lfsr2[10];
-  assign \$74  = lfsr3[15] ^ lfsr3[13];
-  assign \$75  = \$74  ^ lfsr3[12];
-  assign \$76  = \$75  ^ lfsr3[10];
-  assign \$77  = lfsr4[15] ^ lfsr4[13];
-  assign \$78  = \$77  ^ lfsr4[12];
-  assign \$79  = \$78  ^ lfsr4[10];
-  assign \$80  = lfsr5[15] ^ lfsr5[13];
-  assign \$81  = \$80  ^ lfsr5[12];
-  assign \$82  = \$81  ^ lfsr5[10];
-  assign \$83  = lfsr6[15] ^ lfsr6[13];
-  assign \$84  = \$83  ^ lfsr6[12];
-  assign \$85  = \$84  ^ lfsr6[10];
-  assign \$86  = lfsr7[15] ^ lfsr7[13];
-  assign \$87  = \$86  ^ lfsr7[12];
-  assign \$88  = \$87  ^ lfsr7[10];
-  assign \$89  = lfsr8[15] ^ lfsr8[13];
-  assign \$90  = \$89  ^ lfsr8[12];
-  assign \$91  = \$90  ^ lfsr8[10];
-  assign \$92  = lfsr9[15] ^ lfsr9[13];
-  assign \$93  = \$92  ^ lfsr9[12];
-  assign \$94  = \$93  ^ lfsr9[10];
-  assign \$95  = lfsr10[15] ^ lfsr10[13];
-  assign \$96  = \$95  ^ lfsr10[12];
-  assign \$97  = \$96  ^ lfsr10[10];
-  assign \$98  = lfsr11[15] ^ lfsr11[13];
-  assign \$99  = \$98  ^ lfsr11[12];
-  assign \$100  = \$99  ^ lfsr11[10];
-  assign \$101  = lfsr12[15] ^ lfsr12[13];
-  assign \$102  = \$101  ^ lfsr12[12];
-  assign \$103  = \$102  ^ lfsr12[10];
-  assign \$104  = lfsr13[15] ^ lfsr13[13];
-  assign \$105  = \$104  ^ lfsr13[12];
-  assign \$106  = \$105  ^ lfsr13[10];
-  assign \$107  = lfsr14[15] ^ lfsr14[13];
-  assign \$108  = \$107  ^ lfsr14[12];
-  assign \$109  = \$108  ^ lfsr14[10];
-  assign \$110  = lfsr15[15] ^ lfsr15[13];
-  assign \$111  = \$110  ^ lfsr15[12];
-  assign \$112  = \$111  ^ lfsr15[10];
-  assign \$113  = lfsr16[15] ^ lfsr16[13];
-  assign \$114  = \$113  ^ lfsr16[12];
-  assign \$115  = \$114  ^ lfsr16[10];
-  assign \$116  = lfsr17[15] ^ lfsr17[13];
-  assign \$117  = \$116  ^ lfsr17[12];
-  assign \$118  = \$117  ^ lfsr17[10];
-  assign \$119  = lfsr18[15] ^ lfsr18[13];
-  assign \$120  = \$119  ^ lfsr18[12];
-  assign \$121  = \$120  ^ lfsr18[10];
-  assign \$122  = lfsr19[15] ^ lfsr19[13];
-  assign \$123  = \$122  ^ lfsr19[12];
-  assign \$124  = \$123  ^ lfsr19[10];
-  assign \$125  = lfsr20[15] ^ lfsr20[13];
-  assign \$126  = \$125  ^ lfsr20[12];
-  assign \$127  = \$126  ^ lfsr20[10];
-  assign \$128  = lfsr21[15] ^ lfsr21[13];
-  assign \$129  = \$128  ^ lfsr21[12];
-  assign \$130  = \$129  ^ lfsr21[10];
-  assign \$131  = lfsr22[15] ^ lfsr22[13];
-  assign \$132  = \$131  ^ lfsr22[12];
-  assign \$133  = \$132  ^ lfsr22[10];
-  assign \$134  = lfsr23[15] ^ lfsr23[13];
-  assign \$135  = \$134  ^ lfsr23[12];
-  assign \$136  = \$135  ^ lfsr23[10];
-  assign \$137  = lfsr24[15] ^ lfsr24[13];
-  assign \$138  = \$137  ^ lfsr24[12];
-  assign \$139  = \$138  ^ lfsr24[10];
-  assign \$140  = lfsr25[15] ^ lfsr25[13];
-  assign \$141  = \$140  ^ lfsr25[12];
-  assign \$142  = \$141  ^ lfsr25[10];
-  assign \$143  = lfsr26[15] ^ lfsr26[13];
-  assign \$144  = \$143  ^ lfsr26[12];
-  assign \$145  = \$144  ^ lfsr26[10];
-  assign \$146  = lfsr27[15] ^ lfsr27[13];
-  assign \$147  = \$146  ^ lfsr27[12];
-  assign \$148  = \$147  ^ lfsr27[10];
-  assign \$149  = lfsr28[15] ^ lfsr28[13];
-  assign \$150  = \$149  ^ lfsr28[12];
-  assign \$151  = \$150  ^ lfsr28[10];
-  assign \$152  = lfsr29[15] ^ lfsr29[13];
-  assign \$153  = \$152  ^ lfsr29[12];
-  assign \$154  = \$153  ^ lfsr29[10];
-  assign \$155  = lfsr30[15] ^ lfsr30[13];
-  assign \$156  = \$155  ^ lfsr30[12];
-  assign \$157  = \$156  ^ lfsr30[10];
-  assign \$158  = lfsr31[15] ^ lfsr31[13];
-  assign \$159  = \$158  ^ lfsr31[12];
-  assign \$160  = \$159  ^ lfsr31[10];
-  assign \$161  = lfsr32[15] ^ lfsr32[13];
-  assign \$162  = \$161  ^ lfsr32[12];
-  assign \$163  = \$162  ^ lfsr32[10];
-  assign \$164  = lfsr33[15] ^ lfsr33[13];
-  assign \$165  = \$164  ^ lfsr33[12];
-  assign \$166  = \$165  ^ lfsr33[10];
-  assign \$167  = lfsr34[15] ^ lfsr34[13];
-  assign \$168  = \$167  ^ lfsr34[12];
-  assign \$169  = \$168  ^ lfsr34[10];
-  assign \$170  = lfsr35[15] ^ lfsr35[13];
-  assign \$171  = \$170  ^ lfsr35[12];
-  assign \$172  = \$171  ^ lfsr35[10];
-  assign \$173  = lfsr36[15] ^ lfsr36[13];
-  assign \$174  = \$173  ^ lfsr36[12];
-  assign \$175  = \$174  ^ lfsr36[10];
-  assign \$176  = lfsr37[15] ^ lfsr37[13];
-  assign \$177  = \$176  ^ lfsr37[12];
-  assign \$178  = \$177  ^ lfsr37[10];
-  assign \$179  = lfsr38[15] ^ lfsr38[13];
-  assign \$180  = \$179  ^ lfsr38[12];
-  assign \$181  = \$180  ^ lfsr38[10];
-  assign \$182  = lfsr39[15] ^ lfsr39[13];
-  assign \$183  = \$182  ^ lfsr39[12];
-  assign \$184  = \$183  ^ lfsr39[10];
-  assign \$185  = lfsr40[15] ^ lfsr40[13];
-  assign \$186  = \$185  ^ lfsr40[12];
-  assign \$187  = \$186  ^ lfsr40[10];
-  assign \$188  = lfsr41[15] ^ lfsr41[13];
-  assign \$189  = \$188  ^ lfsr41[12];
-  assign \$190  = \$189  ^ lfsr41[10];
-  assign \$191  = lfsr42[15] ^ lfsr42[13];
-  assign \$192  = \$191  ^ lfsr42[12];
-  assign \$193  = \$192  ^ lfsr42[10];
-  assign \$194  = lfsr43[15] ^ lfsr43[13];
-  assign \$195  = \$194  ^ lfsr43[12];
-  assign \$196  = \$195  ^ lfsr43[10];
-  assign \$197  = lfsr44[15] ^ lfsr44[13];
-  assign \$198  = \$197  ^ lfsr44[12];
-  assign \$199  = \$198  ^ lfsr44[10];
-  assign \$200  = lfsr45[15] ^ lfsr45[13];
-  assign \$201  = \$200  ^ lfsr45[12];
-  assign \$202  = \$201  ^ lfsr45[10];
-  assign \$203  = lfsr46[15] ^ lfsr46[13];
-  assign \$204  = \$203  ^ lfsr46[12];
-  assign \$205  = \$204  ^ lfsr46[10];
-  assign \$206  = lfsr47[15] ^ lfsr47[13];
-  assign \$207  = \$206  ^ lfsr47[12];
-  assign \$208  = \$207  ^ lfsr47[10];
-  assign \$209  = lfsr48[15] ^ lfsr48[13];
-  assign \$210  = \$209  ^ lfsr48[12];
-  assign \$211  = \$210  ^ lfsr48[10];
-  assign \$212  = lfsr49[15] ^ lfsr49[13];
-  assign \$213  = \$212  ^ lfsr49[12];
-  assign \$214  = \$213  ^ lfsr49[10];
-  assign \$215  = lfsr50[15] ^ lfsr50[13];
-  assign \$216  = \$215  ^ lfsr50[12];
-  assign \$217  = \$216  ^ lfsr50[10];
-  assign \$218  = lfsr51[15] ^ lfsr51[13];
-  assign \$219  = \$218  ^ lfsr51[12];
-  assign \$220  = \$219  ^ lfsr51[10];
-  assign \$221  = lfsr52[15] ^ lfsr52[13];
-  assign \$222  = \$221  ^ lfsr52[12];
-  assign \$223  = \$222  ^ lfsr52[10];
-  assign \$224  = lfsr53[15] ^ lfsr53[13];
-  assign \$225  = \$224  ^ lfsr53[12];
-  assign \$226  = \$225  ^ lfsr53[10];
-  assign \$227  = lfsr54[15] ^ lfsr54[13];
-  assign \$228  = \$227  ^ lfsr54[12];
-  assign \$229  = \$228  ^ lfsr54[10];
-  assign \$230  = lfsr55[15] ^ lfsr55[13];
-  assign \$231  = \$230  ^ lfsr55[12];
-  assign \$232  = \$231  ^ lfsr55[10];
-  assign \$233  = lfsr56[15] ^ lfsr56[13];
-  assign \$234  = \$233  ^ lfsr56[12];
-  assign \$235  = \$234  ^ lfsr56[10];
-  assign \$236  = lfsr57[15] ^ lfsr57[13];
-  assign \$237  = \$236  ^ lfsr57[12];
-  assign \$238  = \$237  ^ lfsr57[10];
-  assign \$239  = lfsr58[15] ^ lfsr58[13];
-  assign \$240  = \$239  ^ lfsr58[12];
-  assign \$241  = \$240  ^ lfsr58[10];
-  assign \$242  = lfsr59[15] ^ lfsr59[13];
-  assign \$243  = \$242  ^ lfsr59[12];
-  assign \$244  = \$243  ^ lfsr59[10];
-  assign \$245  = lfsr60[15] ^ lfsr60[13];
-  assign \$246  = \$245  ^ lfsr60[12];
-  assign \$247  = \$246  ^ lfsr60[10];
-  assign \$248  = lfsr61[15] ^ lfsr61[13];
-  assign \$249  = \$248  ^ lfsr61[12];
-  assign \$250  = \$249  ^ lfsr61[10];
-  assign \$251  = lfsr62[15] ^ lfsr62[13];
-  assign \$252  = \$251  ^ lfsr62[12];
-  assign \$253  = \$252  ^ lfsr62[10];
-  assign \$254  = lfsr63[15] ^ lfsr63[13];
-  assign \$255  = \$254  ^ lfsr63[12];
-  assign \$256  = \$255  ^ lfsr63[10];
-  assign \$257  = lfsr0 < code0;
-  assign \$258  = lfsr1 < code1;
-  assign \$259  = lfsr2 < code2;
-  assign \$260  = lfsr3 < code3;
-  assign \$261  = lfsr4 < code4;
-  assign \$262  = lfsr5 < code5;
-  assign \$263  = lfsr6 < code6;
-  assign \$264  = lfsr7 < code7;
-  assign \$265  = lfsr8 < code8;
-  assign \$266  = lfsr9 < code9;
-  assign \$267  = lfsr10 < code10;
-  assign \$268  = lfsr11 < code11;
-  assign \$269  = lfsr12 < code12;
-  assign \$270  = lfsr13 < code13;
-  assign \$271  = lfsr14 < code14;
-  assign \$272  = lfsr15 < code15;
-  assign \$273  = lfsr16 < code16;
-  assign \$274  = lfsr17 < code17;
-  assign \$275  = lfsr18 < code18;
-  assign \$276  = lfsr19 < code19;
-  assign \$277  = lfsr20 < code20;
-  assign \$278  = lfsr21 < code21;
-  assign \$279  = lfsr22 < code22;
-  assign \$280  = lfsr23 < code23;
-  assign \$281  = lfsr24 < code24;
-  assign \$282  = lfsr25 < code25;
-  assign \$283  = lfsr26 < code26;
-  assign \$284  = lfsr27 < code27;
-  assign \$285  = lfsr28 < code28;
-  assign \$286  = lfsr29 < code29;
-  assign \$287  = lfsr30 < code30;
-  assign \$288  = lfsr31 < code31;
-  assign \$289  = lfsr32 < code32;
-  assign \$290  = lfsr33 < code33;
-  assign \$291  = lfsr34 < code34;
-  assign \$292  = lfsr35 < code35;
-  assign \$293  = lfsr36 < code36;
-  assign \$294  = lfsr37 < code37;
-  assign \$295  = lfsr38 < code38;
-  assign \$296  = lfsr39 < code39;
-  assign \$297  = lfsr40 < code40;
-  assign \$298  = lfsr41 < code41;
-  assign \$299  = lfsr42 < code42;
-  assign \$300  = lfsr43 < code43;
-  assign \$301  = lfsr44 < code44;
-  assign \$302  = lfsr45 < code45;
-  assign \$303  = lfsr46 < code46;
-  assign \$304  = lfsr47 < code47;
-  assign \$305  = lfsr48 < code48;
-  assign \$306  = lfsr49 < code49;
-  assign \$307  = lfsr50 < code50;
-  assign \$308  = lfsr51 < code51;
-  assign \$309  = lfsr52 < code52;
-  assign \$310  = lfsr53 < code53;
-  assign \$311  = lfsr54 < code54;
-  assign \$312  = lfsr55 < code55;
-  assign \$313  = lfsr56 < code56;
-  assign \$314  = lfsr57 < code57;
-  assign \$315  = lfsr58 < code58;
-  assign \$316  = lfsr59 < code59;
-  assign \$317  = lfsr60 < code60;
-  assign \$318  = lfsr61 < code61;
-  assign \$319  = lfsr62 < code62;
-  assign \$320  = lfsr63 < code63;
-  always @(posedge clk)
-    code0 <= \$321 ;
-  always @(posedge clk)
-    code1 <= \$322 ;
-  always @(posedge clk)
-    code2 <= \$323 ;
-  always @(posedge clk)
-    code3 <= \$324 ;
-  always @(posedge clk)
-    code4 <= \$325 ;
-  always @(posedge clk)
-    code5 <= \$326 ;
-  always @(posedge clk)
-    code6 <= \$327 ;
-  always @(posedge clk)
-    code7 <= \$328 ;
-  always @(posedge clk)
-    code8 <= \$329 ;
-  always @(posedge clk)
-    code9 <= \$330 ;
-  always @(posedge clk)
-    code10 <= \$331 ;
-  always @(posedge clk)
-    code11 <= \$332 ;
-  always @(posedge clk)
-    code12 <= \$333 ;
-  always @(posedge clk)
-    code13 <= \$334 ;
-  always @(posedge clk)
-    code14 <= \$335 ;
-  always @(posedge clk)
-    code15 <= \$336 ;
-  always @(posedge clk)
-    code16 <= \$337 ;
-  always @(posedge clk)
-    code17 <= \$338 ;
-  always @(posedge clk)
-    code18 <= \$339 ;
-  always @(posedge clk)
-    code19 <= \$340 ;
-  always @(posedge clk)
-    code20 <= \$341 ;
-  always @(posedge clk)
-    code21 <= \$342 ;
-  always @(posedge clk)
-    code22 <= \$343 ;
-  always @(posedge clk)
-    code23 <= \$344 ;
-  always @(posedge clk)
-    code24 <= \$345 ;
-  always @(posedge clk)
-    code25 <= \$346 ;
-  always @(posedge clk)
-    code26 <= \$347 ;
-  always @(posedge clk)
-    code27 <= \$348 ;
-  always @(posedge clk)
-    code28 <= \$349 ;
-  always @(posedge clk)
-    code29 <= \$350 ;
-  always @(posedge clk)
-    code30 <= \$351 ;
-  always @(posedge clk)
-    code31 <= \$352 ;
-  always @(posedge clk)
-    code32 <= \$353 ;
-  always @(posedge clk)
-    code33 <= \$354 ;
-  always @(posedge clk)
-    code34 <= \$355 ;
-  always @(posedge clk)
-    code35 <= \$356 ;
-  always @(posedge clk)
-    code36 <= \$357 ;
-  always @(posedge clk)
-    code37 <= \$358 ;
-  always @(posedge clk)
-    code38 <= \$359 ;
-  always @(posedge clk)
-    code39 <= \$360 ;
-  always @(posedge clk)
-    code40 <= \$361 ;
-  always @(posedge clk)
-    code41 <= \$362 ;
-  always @(posedge clk)
-    code42 <= \$363 ;
-  always @(posedge clk)
-    code43 <= \$364 ;
-  always @(posedge clk)
-    code44 <= \$365 ;
-  always @(posedge clk)
-    code45 <= \$366 ;
-  always @(posedge clk)
-    code46 <= \$367 ;
-  always @(posedge clk)
-    code47 <= \$368 ;
-  always @(posedge clk)
-    code48 <= \$369 ;
-  always @(posedge clk)
-    code49 <= \$370 ;
-  always @(posedge clk)
-    code50 <= \$371 ;
-  always @(posedge clk)
-    code51 <= \$372 ;
-  always @(posedge clk)
-    code52 <= \$373 ;
-  always @(posedge clk)
-    code53 <= \$374 ;
-  always @(posedge clk)
-    code54 <= \$375 ;
-  always @(posedge clk)
-    code55 <= \$376 ;
-  always @(posedge clk)
-    code56 <= \$377 ;
-  always @(posedge clk)
-    code57 <= \$378 ;
-  always @(posedge clk)
-    code58 <= \$379 ;
-  always @(posedge clk)
-    code59 <= \$380 ;
-  always @(posedge clk)
-    code60 <= \$381 ;
-  always @(posedge clk)
-    code61 <= \$382 ;
-  always @(posedge clk)
-    code62 <= \$383 ;
-  always @(posedge clk)
-    code63 <= \$384 ;
-  always @(posedge clk)
-    lfsr0 <= \$385 ;
-  always @(posedge clk)
-    lfsr1 <= \$386 ;
-  always @(posedge clk)
-    lfsr2 <= \$387 ;
-  always @(posedge clk)
-    lfsr3 <= \$388 ;
-  always @(posedge clk)
-    lfsr4 <= \$389 ;
-  always @(posedge clk)
-    lfsr5 <= \$390 ;
-  always @(posedge clk)
-    lfsr6 <= \$391 ;
-  always @(posedge clk)
-    lfsr7 <= \$392 ;
-  always @(posedge clk)
-    lfsr8 <= \$393 ;
-  always @(posedge clk)
-    lfsr9 <= \$394 ;
-  always @(posedge clk)
-    lfsr10 <= \$395 ;
-  always @(posedge clk)
-    lfsr11 <= \$396 ;
-  always @(posedge clk)
-    lfsr12 <= \$397 ;
-  always @(posedge clk)
-    lfsr13 <= \$398 ;
-  always @(posedge clk)
-    lfsr14 <= \$399 ;
-  always @(posedge clk)
-    lfsr15 <= \$400 ;
-  always @(posedge clk)
-    lfsr16 <= \$401 ;
-  always @(posedge clk)
-    lfsr17 <= \$402 ;
-  always @(posedge clk)
-    lfsr18 <= \$403 ;
-  always @(posedge clk)
-    lfsr19 <= \$404 ;
-  always @(posedge clk)
-    lfsr20 <= \$405 ;
-  always @(posedge clk)
-    lfsr21 <= \$406 ;
-  always @(posedge clk)
-    lfsr22 <= \$407 ;
-  always @(posedge clk)
-    lfsr23 <= \$408 ;
-  always @(posedge clk)
-    lfsr24 <= \$409 ;
-  always @(posedge clk)
-    lfsr25 <= \$410 ;
-  always @(posedge clk)
-    lfsr26 <= \$411 ;
-  always @(posedge clk)
-    lfsr27 <= \$412 ;
-  always @(posedge clk)
-    lfsr28 <= \$413 ;
-  always @(posedge clk)
-    lfsr29 <= \$414 ;
-  always @(posedge clk)
-    lfsr30 <= \$415 ;
-  always @(posedge clk)
-    lfsr31 <= \$416 ;
-  always @(posedge clk)
-    lfsr32 <= \$417 ;
-  always @(posedge clk)
-    lfsr33 <= \$418 ;
-  always @(posedge clk)
-    lfsr34 <= \$419 ;
-  always @(posedge clk)
-    lfsr35 <= \$420 ;
-  always @(posedge clk)
-    lfsr36 <= \$421 ;
-  always @(posedge clk)
-    lfsr37 <= \$422 ;
-  always @(posedge clk)
-    lfsr38 <= \$423 ;
-  always @(posedge clk)
-    lfsr39 <= \$424 ;
-  always @(posedge clk)
-    lfsr40 <= \$425 ;
-  always @(posedge clk)
-    lfsr41 <= \$426 ;
-  always @(posedge clk)
-    lfsr42 <= \$427 ;
-  always @(posedge clk)
-    lfsr43 <= \$428 ;
-  always @(posedge clk)
-    lfsr44 <= \$429 ;
-  always @(posedge clk)
-    lfsr45 <= \$430 ;
-  always @(posedge clk)
-    lfsr46 <= \$431 ;
-  always @(posedge clk)
-    lfsr47 <= \$432 ;
-  always @(posedge clk)
-    lfsr48 <= \$433 ;
-  always @(posedge clk)
-    lfsr49 <= \$434 ;
-  always @(posedge clk)
-    lfsr50 <= \$435 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = { lfsr52[14:0], \$223  };
-    if (rst) begin
-      \$437  = 16'hf56d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = { lfsr53[14:0], \$226  };
-    if (rst) begin
-      \$438  = 16'h145c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = { lfsr54[14:0], \$229  };
-    if (rst) begin
-      \$439  = 16'h334b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = { lfsr55[14:0], \$232  };
-    if (rst) begin
-      \$440  = 16'h523a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = { lfsr56[14:0], \$235  };
-    if (rst) begin
-      \$441  = 16'h7129;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = { lfsr57[14:0], \$238  };
-    if (rst) begin
-      \$442  = 16'h9018;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = { lfsr58[14:0], \$241  };
-    if (rst) begin
-      \$443  = 16'haf07;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = { lfsr59[14:0], \$244  };
-    if (rst) begin
-      \$444  = 16'hcdf6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = { lfsr60[14:0], \$247  };
-    if (rst) begin
-      \$445  = 16'hece5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = { lfsr61[14:0], \$250  };
-    if (rst) begin
-      \$446  = 16'h0bd4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = { lfsr62[14:0], \$253  };
-    if (rst) begin
-      \$447  = 16'h2ac3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = { lfsr63[14:0], \$256  };
-    if (rst) begin
-      \$448  = 16'h49b2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = code0;
-    if (code_wr__en) begin
-      if (\$1 ) begin
-        \$321  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$321  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = code1;
-    if (code_wr__en) begin
-      if (\$2 ) begin
-        \$322  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$322  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = code2;
-    if (code_wr__en) begin
-      if (\$3 ) begin
-        \$323  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$323  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = code3;
-    if (code_wr__en) begin
-      if (\$4 ) begin
-        \$324  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$324  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = code4;
-    if (code_wr__en) begin
-      if (\$5 ) begin
-        \$325  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$325  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = code5;
-    if (code_wr__en) begin
-      if (\$6 ) begin
-        \$326  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$326  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = code6;
-    if (code_wr__en) begin
-      if (\$7 ) begin
-        \$327  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$327  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = code7;
-    if (code_wr__en) begin
-      if (\$8 ) begin
-        \$328  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$328  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = code8;
-    if (code_wr__en) begin
-      if (\$9 ) begin
-        \$329  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$329  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = code9;
-    if (code_wr__en) begin
-      if (\$10 ) begin
-        \$330  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$330  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = code10;
-    if (code_wr__en) begin
-      if (\$11 ) begin
-        \$331  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$331  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = code11;
-    if (code_wr__en) begin
-      if (\$12 ) begin
-        \$332  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$332  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = code12;
-    if (code_wr__en) begin
-      if (\$13 ) begin
-        \$333  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$333  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = code13;
-    if (code_wr__en) begin
-      if (\$14 ) begin
-        \$334  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$334  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = code14;
-    if (code_wr__en) begin
-      if (\$15 ) begin
-        \$335  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$335  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = code15;
-    if (code_wr__en) begin
-      if (\$16 ) begin
-        \$336  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$336  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = code16;
-    if (code_wr__en) begin
-      if (\$17 ) begin
-        \$337  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$337  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = code17;
-    if (code_wr__en) begin
-      if (\$18 ) begin
-        \$338  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$338  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = code18;
-    if (code_wr__en) begin
-      if (\$19 ) begin
-        \$339  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$339  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = code19;
-    if (code_wr__en) begin
-      if (\$20 ) begin
-        \$340  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$340  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = code20;
-    if (code_wr__en) begin
-      if (\$21 ) begin
-        \$341  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$341  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = code21;
-    if (code_wr__en) begin
-      if (\$22 ) begin
-        \$342  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$342  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = code22;
-    if (code_wr__en) begin
-      if (\$23 ) begin
-        \$343  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$343  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = code23;
-    if (code_wr__en) begin
-      if (\$24 ) begin
-        \$344  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$344  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = code24;
-    if (code_wr__en) begin
-      if (\$25 ) begin
-        \$345  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$345  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = code25;
-    if (code_wr__en) begin
-      if (\$26 ) begin
-        \$346  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$346  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = code26;
-    if (code_wr__en) begin
-      if (\$27 ) begin
-        \$347  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$347  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = code27;
-    if (code_wr__en) begin
-      if (\$28 ) begin
-        \$348  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$348  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = code28;
-    if (code_wr__en) begin
-      if (\$29 ) begin
-        \$349  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$349  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = code29;
-    if (code_wr__en) begin
-      if (\$30 ) begin
-        \$350  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$350  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = code30;
-    if (code_wr__en) begin
-      if (\$31 ) begin
-        \$351  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$351  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = code31;
-    if (code_wr__en) begin
-      if (\$32 ) begin
-        \$352  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$352  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = code32;
-    if (code_wr__en) begin
-      if (\$33 ) begin
-        \$353  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$353  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = code33;
-    if (code_wr__en) begin
-      if (\$34 ) begin
-        \$354  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$354  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = code34;
-    if (code_wr__en) begin
-      if (\$35 ) begin
-        \$355  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$355  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = code35;
-    if (code_wr__en) begin
-      if (\$36 ) begin
-        \$356  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$356  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = code36;
-    if (code_wr__en) begin
-      if (\$37 ) begin
-        \$357  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$357  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = code37;
-    if (code_wr__en) begin
-      if (\$38 ) begin
-        \$358  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$358  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = code38;
-    if (code_wr__en) begin
-      if (\$39 ) begin
-        \$359  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$359  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = code39;
-    if (code_wr__en) begin
-      if (\$40 ) begin
-        \$360  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$360  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = code40;
-    if (code_wr__en) begin
-      if (\$41 ) begin
-        \$361  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$361  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = code41;
-    if (code_wr__en) begin
-      if (\$42 ) begin
-        \$362  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$362  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = code42;
-    if (code_wr__en) begin
-      if (\$43 ) begin
-        \$363  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$363  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = code43;
-    if (code_wr__en) begin
-      if (\$44 ) begin
-        \$364  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$364  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = code44;
-    if (code_wr__en) begin
-      if (\$45 ) begin
-        \$365  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$365  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = code45;
-    if (code_wr__en) begin
-      if (\$46 ) begin
-        \$366  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$366  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = code46;
-    if (code_wr__en) begin
-      if (\$47 ) begin
-        \$367  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$367  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = code47;
-    if (code_wr__en) begin
-      if (\$48 ) begin
-        \$368  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$368  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = code48;
-    if (code_wr__en) begin
-      if (\$49 ) begin
-        \$369  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$369  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = code49;
-    if (code_wr__en) begin
-      if (\$50 ) begin
-        \$370  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$370  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = code50;
-    if (code_wr__en) begin
-      if (\$51 ) begin
-        \$371  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$371  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = code51;
-    if (code_wr__en) begin
-      if (\$52 ) begin
-        \$372  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$372  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = code52;
-    if (code_wr__en) begin
-      if (\$53 ) begin
-        \$373  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$373  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = code53;
-    if (code_wr__en) begin
-      if (\$54 ) begin
-        \$374  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$374  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = code54;
-    if (code_wr__en) begin
-      if (\$55 ) begin
-        \$375  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$375  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = code55;
-    if (code_wr__en) begin
-      if (\$56 ) begin
-        \$376  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$376  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = code56;
-    if (code_wr__en) begin
-      if (\$57 ) begin
-        \$377  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$377  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = code57;
-    if (code_wr__en) begin
-      if (\$58 ) begin
-        \$378  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$378  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = code58;
-    if (code_wr__en) begin
-      if (\$59 ) begin
-        \$379  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$379  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = code59;
-    if (code_wr__en) begin
-      if (\$60 ) begin
-        \$380  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$380  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = code60;
-    if (code_wr__en) begin
-      if (\$61 ) begin
-        \$381  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$381  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = code61;
-    if (code_wr__en) begin
-      if (\$62 ) begin
-        \$382  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$382  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = code62;
-    if (code_wr__en) begin
-      if (\$63 ) begin
-        \$383  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$383  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = code63;
-    if (code_wr__en) begin
-      if (\$64 ) begin
-        \$384  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$384  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = { lfsr0[14:0], \$67  };
-    if (rst) begin
-      \$385  = 16'hace1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = { lfsr1[14:0], \$70  };
-    if (rst) begin
-      \$386  = 16'hcbd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = { lfsr2[14:0], \$73  };
-    if (rst) begin
-      \$387  = 16'heabf;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = { lfsr3[14:0], \$76  };
-    if (rst) begin
-      \$388  = 16'h09ae;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = { lfsr4[14:0], \$79  };
-    if (rst) begin
-      \$389  = 16'h289d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = { lfsr5[14:0], \$82  };
-    if (rst) begin
-      \$390  = 16'h478c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = { lfsr6[14:0], \$85  };
-    if (rst) begin
-      \$391  = 16'h667b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = { lfsr7[14:0], \$88  };
-    if (rst) begin
-      \$392  = 16'h856a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = { lfsr8[14:0], \$91  };
-    if (rst) begin
-      \$393  = 16'ha459;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = { lfsr9[14:0], \$94  };
-    if (rst) begin
-      \$394  = 16'hc348;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = { lfsr10[14:0], \$97  };
-    if (rst) begin
-      \$395  = 16'he237;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = { lfsr11[14:0], \$100  };
-    if (rst) begin
-      \$396  = 16'h0126;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = { lfsr12[14:0], \$103  };
-    if (rst) begin
-      \$397  = 16'h2015;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = { lfsr13[14:0], \$106  };
-    if (rst) begin
-      \$398  = 16'h3f04;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = { lfsr14[14:0], \$109  };
-    if (rst) begin
-      \$399  = 16'h5df3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = { lfsr15[14:0], \$112  };
-    if (rst) begin
-      \$400  = 16'h7ce2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = { lfsr16[14:0], \$115  };
-    if (rst) begin
-      \$401  = 16'h9bd1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = { lfsr17[14:0], \$118  };
-    if (rst) begin
-      \$402  = 16'hbac0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = { lfsr18[14:0], \$121  };
-    if (rst) begin
-      \$403  = 16'hd9af;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = { lfsr19[14:0], \$124  };
-    if (rst) begin
-      \$404  = 16'hf89e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = { lfsr20[14:0], \$127  };
-    if (rst) begin
-      \$405  = 16'h178d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = { lfsr21[14:0], \$130  };
-    if (rst) begin
-      \$406  = 16'h367c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = { lfsr22[14:0], \$133  };
-    if (rst) begin
-      \$407  = 16'h556b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = { lfsr23[14:0], \$136  };
-    if (rst) begin
-      \$408  = 16'h745a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = { lfsr24[14:0], \$139  };
-    if (rst) begin
-      \$409  = 16'h9349;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = { lfsr25[14:0], \$142  };
-    if (rst) begin
-      \$410  = 16'hb238;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = { lfsr26[14:0], \$145  };
-    if (rst) begin
-      \$411  = 16'hd127;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = { lfsr27[14:0], \$148  };
-    if (rst) begin
-      \$412  = 16'hf016;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = { lfsr28[14:0], \$151  };
-    if (rst) begin
-      \$413  = 16'h0f05;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = { lfsr29[14:0], \$154  };
-    if (rst) begin
-      \$414  = 16'h2df4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = { lfsr30[14:0], \$157  };
-    if (rst) begin
-      \$415  = 16'h4ce3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = { lfsr31[14:0], \$160  };
-    if (rst) begin
-      \$416  = 16'h6bd2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = { lfsr32[14:0], \$163  };
-    if (rst) begin
-      \$417  = 16'h8ac1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = { lfsr33[14:0], \$166  };
-    if (rst) begin
-      \$418  = 16'ha9b0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = { lfsr34[14:0], \$169  };
-    if (rst) begin
-      \$419  = 16'hc89f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = { lfsr35[14:0], \$172  };
-    if (rst) begin
-      \$420  = 16'he78e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = { lfsr36[14:0], \$175  };
-    if (rst) begin
-      \$421  = 16'h067d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = { lfsr37[14:0], \$178  };
-    if (rst) begin
-      \$422  = 16'h256c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = { lfsr38[14:0], \$181  };
-    if (rst) begin
-      \$423  = 16'h445b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = { lfsr39[14:0], \$184  };
-    if (rst) begin
-      \$424  = 16'h634a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = { lfsr40[14:0], \$187  };
-    if (rst) begin
-      \$425  = 16'h8239;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = { lfsr41[14:0], \$190  };
-    if (rst) begin
-      \$426  = 16'ha128;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = { lfsr42[14:0], \$193  };
-    if (rst) begin
-      \$427  = 16'hc017;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = { lfsr43[14:0], \$196  };
-    if (rst) begin
-      \$428  = 16'hdf06;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = { lfsr44[14:0], \$199  };
-    if (rst) begin
-      \$429  = 16'hfdf5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = { lfsr45[14:0], \$202  };
-    if (rst) begin
-      \$430  = 16'h1ce4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = { lfsr46[14:0], \$205  };
-    if (rst) begin
-      \$431  = 16'h3bd3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = { lfsr47[14:0], \$208  };
-    if (rst) begin
-      \$432  = 16'h5ac2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = { lfsr48[14:0], \$211  };
-    if (rst) begin
-      \$433  = 16'h79b1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = { lfsr49[14:0], \$214  };
-    if (rst) begin
-      \$434  = 16'h98a0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = { lfsr50[14:0], \$217  };
-    if (rst) begin
-      \$435  = 16'hb78f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = { lfsr51[14:0], \$220  };
-    if (rst) begin
-      \$436  = 16'hd67e;
-    end
-  end
-  assign bits = { \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257  };
-  assign \port$387$0  = \$257 ;
-  assign \port$388$0  = \$258 ;
-  assign \port$389$0  = \$259 ;
-  assign \port$390$0  = \$260 ;
-  assign \port$391$0  = \$261 ;
-  assign \port$392$0  = \$262 ;
-  assign \port$393$0  = \$263 ;
-  assign \port$394$0  = \$264 ;
-  assign \port$395$0  = \$265 ;
-  assign \port$396$0  = \$266 ;
-  assign \port$397$0  = \$267 ;
-  assign \port$398$0  = \$268 ;
-  assign \port$399$0  = \$269 ;
-  assign \port$400$0  = \$270 ;
-  assign \port$401$0  = \$271 ;
-  assign \port$402$0  = \$272 ;
-  assign \port$403$0  = \$273 ;
-  assign \port$404$0  = \$274 ;
-  assign \port$405$0  = \$275 ;
-  assign \port$406$0  = \$276 ;
-  assign \port$407$0  = \$277 ;
-  assign \port$408$0  = \$278 ;
-  assign \port$409$0  = \$279 ;
-  assign \port$410$0  = \$280 ;
-  assign \port$411$0  = \$281 ;
-  assign \port$412$0  = \$282 ;
-  assign \port$413$0  = \$283 ;
-  assign \port$414$0  = \$284 ;
-  assign \port$415$0  = \$285 ;
-  assign \port$416$0  = \$286 ;
-  assign \port$417$0  = \$287 ;
-  assign \port$418$0  = \$288 ;
-  assign \port$419$0  = \$289 ;
-  assign \port$420$0  = \$290 ;
-  assign \port$421$0  = \$291 ;
-  assign \port$422$0  = \$292 ;
-  assign \port$423$0  = \$293 ;
-  assign \port$424$0  = \$294 ;
-  assign \port$425$0  = \$295 ;
-  assign \port$426$0  = \$296 ;
-  assign \port$427$0  = \$297 ;
-  assign \port$428$0  = \$298 ;
-  assign \port$429$0  = \$299 ;
-  assign \port$430$0  = \$300 ;
-  assign \port$431$0  = \$301 ;
-  assign \port$432$0  = \$302 ;
-  assign \port$433$0  = \$303 ;
-  assign \port$434$0  = \$304 ;
-  assign \port$435$0  = \$305 ;
-  assign \port$436$0  = \$306 ;
-  assign \port$437$0  = \$307 ;
-  assign \port$438$0  = \$308 ;
-  assign \port$439$0  = \$309 ;
-  assign \port$440$0  = \$310 ;
-  assign \port$441$0  = \$311 ;
-  assign \port$442$0  = \$312 ;
-  assign \port$443$0  = \$313 ;
-  assign \port$444$0  = \$314 ;
-  assign \port$445$0  = \$315 ;
-  assign \port$446$0  = \$316 ;
-  assign \port$447$0  = \$317 ;
-  assign \port$448$0  = \$318 ;
-  assign \port$449$0  = \$319 ;
-  assign \port$450$0  = \$320 ;
-endmodule
-
-(* generator = "Amaranth" *)
-module \stim_path.safety (max_duty, max_lanes, clk, rst, \port$387$0 , \port$388$0 , \port$389$0 , \port$390$0 , \port$391$0 , \port$392$0 , \port$393$0 , \port$394$0 , \port$395$0 , \port$396$0 , \port$397$0 , \port$398$0 , \port$399$0 , \port$400$0 , \port$401$0 , \port$402$0 , \port$403$0 
-, \port$404$0 , \port$405$0 , \port$406$0 , \port$407$0 , \port$408$0 , \port$409$0 , \port$410$0 , \port$411$0 , \port$412$0 , \port$413$0 , \port$414$0 , \port$415$0 , \port$416$0 , \port$417$0 , \port$418$0 , \port$419$0 , \port$420$0 , \port$421$0 , \port$422$0 , \port$423$0 , \port$424$0 
-, \port$425$0 , \port$426$0 , \port$427$0 , \port$428$0 , \port$429$0 , \port$430$0 , \port$431$0 , \port$432$0 , \port$433$0 , \port$434$0 , \port$435$0 , \port$436$0 , \port$437$0 , \port$438$0 , \port$439$0 , \port$440$0 , \port$441$0 , \port$442$0 , \port$443$0 , \port$444$0 , \port$445$0 
-, \port$446$0 , \port$447$0 , \port$448$0 , \port$449$0 , \port$450$0 , pulse, led, clamp_pulse, clamp_duty, clamp_lanes, max_pulse);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire [20:0] \$101 ;
-  wire [20:0] \$102 ;
-  wire [20:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [20:0] \$109 ;
-  wire \$11 ;
-  wire [20:0] \$110 ;
-  wire [20:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire [20:0] \$117 ;
-  wire [20:0] \$118 ;
-  wire [20:0] \$119 ;
-  wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire [20:0] \$125 ;
-  wire [20:0] \$126 ;
-  wire [20:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire [20:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire [20:0] \$133 ;
-  wire [20:0] \$134 ;
-  wire [20:0] \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [20:0] \$14 ;
-  wire \$140 ;
-  wire [20:0] \$141 ;
-  wire [20:0] \$142 ;
-  wire [20:0] \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [20:0] \$149 ;
-  wire [20:0] \$15 ;
-  wire [20:0] \$150 ;
-  wire [20:0] \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire [20:0] \$157 ;
-  wire [20:0] \$158 ;
-  wire [20:0] \$159 ;
-  wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [20:0] \$165 ;
-  wire [20:0] \$166 ;
-  wire [20:0] \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [20:0] \$173 ;
-  wire [20:0] \$174 ;
-  wire [20:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire [20:0] \$181 ;
-  wire [20:0] \$182 ;
-  wire [20:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [20:0] \$189 ;
-  wire \$19 ;
-  wire [20:0] \$190 ;
-  wire [20:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire [20:0] \$197 ;
-  wire [20:0] \$198 ;
-  wire [20:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire [20:0] \$205 ;
-  wire [20:0] \$206 ;
-  wire [20:0] \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [20:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [20:0] \$213 ;
-  wire [20:0] \$214 ;
-  wire [20:0] \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire [20:0] \$22 ;
-  wire \$220 ;
-  wire [20:0] \$221 ;
-  wire [20:0] \$222 ;
-  wire [20:0] \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [20:0] \$229 ;
-  wire [20:0] \$23 ;
-  wire [20:0] \$230 ;
-  wire [20:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire [20:0] \$237 ;
-  wire [20:0] \$238 ;
-  wire [20:0] \$239 ;
-  wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [20:0] \$245 ;
-  wire [20:0] \$246 ;
-  wire [20:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire [20:0] \$253 ;
-  wire [20:0] \$254 ;
-  wire [20:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire [20:0] \$261 ;
-  wire [20:0] \$262 ;
-  wire [20:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [20:0] \$269 ;
-  wire \$27 ;
-  wire [20:0] \$270 ;
-  wire [20:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire [20:0] \$277 ;
-  wire [20:0] \$278 ;
-  wire [20:0] \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire [20:0] \$285 ;
-  wire [20:0] \$286 ;
-  wire [20:0] \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire [20:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire [20:0] \$293 ;
-  wire [20:0] \$294 ;
-  wire [20:0] \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
-  wire \$3 ;
-  wire [20:0] \$30 ;
-  wire \$300 ;
-  wire [20:0] \$301 ;
-  wire [20:0] \$302 ;
-  wire [20:0] \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire [20:0] \$309 ;
-  wire [20:0] \$31 ;
-  wire [20:0] \$310 ;
-  wire [20:0] \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire [20:0] \$317 ;
-  wire [20:0] \$318 ;
-  wire [20:0] \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire [20:0] \$325 ;
-  wire [20:0] \$326 ;
-  wire [20:0] \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire [20:0] \$333 ;
-  wire [20:0] \$334 ;
-  wire [20:0] \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire [20:0] \$341 ;
-  wire [20:0] \$342 ;
-  wire [20:0] \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire [20:0] \$349 ;
-  wire \$35 ;
-  wire [20:0] \$350 ;
-  wire [20:0] \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire [20:0] \$357 ;
-  wire [20:0] \$358 ;
-  wire [20:0] \$359 ;
-  wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire [20:0] \$365 ;
-  wire [20:0] \$366 ;
-  wire [20:0] \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire [20:0] \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire [20:0] \$373 ;
-  wire [20:0] \$374 ;
-  wire [20:0] \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire [20:0] \$38 ;
-  wire \$380 ;
-  wire [20:0] \$381 ;
-  wire [20:0] \$382 ;
-  wire [20:0] \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire [20:0] \$389 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$390 ;
-  wire [20:0] \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire [20:0] \$397 ;
-  wire [20:0] \$398 ;
-  wire [20:0] \$399 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire [20:0] \$405 ;
-  wire [20:0] \$406 ;
-  wire [20:0] \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire [20:0] \$413 ;
-  wire [20:0] \$414 ;
-  wire [20:0] \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
-  wire [20:0] \$421 ;
-  wire [20:0] \$422 ;
-  wire [20:0] \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire [20:0] \$429 ;
-  wire \$43 ;
-  wire [20:0] \$430 ;
-  wire [20:0] \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire [20:0] \$437 ;
-  wire [20:0] \$438 ;
-  wire [20:0] \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire [20:0] \$445 ;
-  wire [20:0] \$446 ;
-  wire [20:0] \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire [20:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire [20:0] \$453 ;
-  wire [20:0] \$454 ;
-  wire [20:0] \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire [20:0] \$46 ;
-  wire \$460 ;
-  wire [20:0] \$461 ;
-  wire [20:0] \$462 ;
-  wire [20:0] \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire [20:0] \$469 ;
-  wire [20:0] \$47 ;
-  wire [20:0] \$470 ;
-  wire [20:0] \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire [20:0] \$477 ;
-  wire [20:0] \$478 ;
-  wire [20:0] \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire [20:0] \$485 ;
-  wire [20:0] \$486 ;
-  wire [20:0] \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire [20:0] \$493 ;
-  wire [20:0] \$494 ;
-  wire [20:0] \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
-  wire [20:0] \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire [20:0] \$501 ;
-  wire [20:0] \$502 ;
-  wire [20:0] \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire [20:0] \$509 ;
-  wire \$51 ;
-  wire [20:0] \$510 ;
-  wire [20:0] \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire [7:0] \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire [7:0] \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire [7:0] \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire [7:0] \$527 ;
-  wire \$528 ;
-  wire \$529 ;
-  wire [20:0] \$53 ;
-  wire [7:0] \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire [7:0] \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire [7:0] \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire [7:0] \$539 ;
-  wire [20:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire [7:0] \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire [7:0] \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire [7:0] \$548 ;
-  wire \$549 ;
-  wire [20:0] \$55 ;
-  wire \$550 ;
-  wire [7:0] \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire [7:0] \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire [7:0] \$557 ;
-  wire \$558 ;
-  wire \$559 ;
-  wire \$56 ;
-  wire [7:0] \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire [7:0] \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire [7:0] \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire [7:0] \$569 ;
-  wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire [7:0] \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire [7:0] \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire [7:0] \$578 ;
-  wire \$579 ;
-  wire \$58 ;
-  wire \$580 ;
-  wire [7:0] \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire [7:0] \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire [7:0] \$587 ;
-  wire \$588 ;
-  wire \$589 ;
-  wire \$59 ;
-  wire [7:0] \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire [7:0] \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire [7:0] \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire [7:0] \$599 ;
-  wire [20:0] \$6 ;
-  wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire [7:0] \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire [7:0] \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire [7:0] \$608 ;
-  wire \$609 ;
-  wire [20:0] \$61 ;
-  wire \$610 ;
-  wire [7:0] \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire [7:0] \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire [7:0] \$617 ;
-  wire \$618 ;
-  wire \$619 ;
-  wire [20:0] \$62 ;
-  wire [7:0] \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire [7:0] \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire [7:0] \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire [7:0] \$629 ;
-  wire [20:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire [7:0] \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire [7:0] \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire [7:0] \$638 ;
-  wire \$639 ;
-  wire \$64 ;
-  wire \$640 ;
-  wire [7:0] \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire [7:0] \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire [7:0] \$647 ;
-  wire \$648 ;
-  wire \$649 ;
-  wire \$65 ;
-  wire [7:0] \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire [7:0] \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire [7:0] \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire [7:0] \$659 ;
-  wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire [7:0] \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire [7:0] \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire [7:0] \$668 ;
-  wire \$669 ;
-  wire \$67 ;
-  wire \$670 ;
-  wire [7:0] \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire [7:0] \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire [7:0] \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire \$68 ;
-  wire [7:0] \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire [7:0] \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire [7:0] \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire [7:0] \$689 ;
-  wire [20:0] \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire [7:0] \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire [7:0] \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire [7:0] \$698 ;
-  wire \$699 ;
-  wire [20:0] \$7 ;
-  wire [20:0] \$70 ;
-  wire \$700 ;
-  wire [7:0] \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire [7:0] \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire [7:0] \$707 ;
-  wire [20:0] \$708 ;
-  wire [20:0] \$709 ;
-  wire [20:0] \$71 ;
-  wire [20:0] \$710 ;
-  wire [20:0] \$711 ;
-  wire [20:0] \$712 ;
-  wire [20:0] \$713 ;
-  wire [20:0] \$714 ;
-  wire [20:0] \$715 ;
-  wire [20:0] \$716 ;
-  wire [20:0] \$717 ;
-  wire [20:0] \$718 ;
-  wire [20:0] \$719 ;
-  wire \$72 ;
-  wire [20:0] \$720 ;
-  wire [20:0] \$721 ;
-  wire [20:0] \$722 ;
-  wire [20:0] \$723 ;
-  wire [20:0] \$724 ;
-  wire [20:0] \$725 ;
-  wire [20:0] \$726 ;
-  wire [20:0] \$727 ;
-  wire [20:0] \$728 ;
-  wire [20:0] \$729 ;
-  wire \$73 ;
-  wire [20:0] \$730 ;
-  wire [20:0] \$731 ;
-  wire [20:0] \$732 ;
-  wire [20:0] \$733 ;
-  wire [20:0] \$734 ;
-  wire [20:0] \$735 ;
-  wire [20:0] \$736 ;
-  wire [20:0] \$737 ;
-  wire [20:0] \$738 ;
-  wire [20:0] \$739 ;
-  wire \$74 ;
-  wire [20:0] \$740 ;
-  wire [20:0] \$741 ;
-  wire [20:0] \$742 ;
-  wire [20:0] \$743 ;
-  wire [20:0] \$744 ;
-  wire [20:0] \$745 ;
-  wire [20:0] \$746 ;
-  wire [20:0] \$747 ;
-  wire [20:0] \$748 ;
-  wire [20:0] \$749 ;
-  wire \$75 ;
-  wire [20:0] \$750 ;
-  wire [20:0] \$751 ;
-  wire [20:0] \$752 ;
-  wire [20:0] \$753 ;
-  wire [20:0] \$754 ;
-  wire [20:0] \$755 ;
-  wire [20:0] \$756 ;
-  wire [20:0] \$757 ;
-  wire [20:0] \$758 ;
-  wire [20:0] \$759 ;
-  wire \$76 ;
-  wire [20:0] \$760 ;
-  wire [20:0] \$761 ;
-  wire [20:0] \$762 ;
-  wire [20:0] \$763 ;
-  wire [20:0] \$764 ;
-  wire [20:0] \$765 ;
-  wire [20:0] \$766 ;
-  wire [20:0] \$767 ;
-  wire [20:0] \$768 ;
-  wire [20:0] \$769 ;
-  wire [20:0] \$77 ;
-  wire [20:0] \$770 ;
-  wire [20:0] \$771 ;
-  wire [20:0] \$772 ;
-  wire [20:0] \$773 ;
-  wire [20:0] \$774 ;
-  wire [20:0] \$775 ;
-  wire [20:0] \$776 ;
-  wire [20:0] \$777 ;
-  wire [20:0] \$778 ;
-  wire [20:0] \$779 ;
-  wire [20:0] \$78 ;
-  wire [20:0] \$780 ;
-  wire [20:0] \$781 ;
-  wire [20:0] \$782 ;
-  wire [20:0] \$783 ;
-  wire [20:0] \$784 ;
-  wire [20:0] \$785 ;
-  wire [20:0] \$786 ;
-  wire [20:0] \$787 ;
-  wire [20:0] \$788 ;
-  wire [20:0] \$789 ;
-  wire [20:0] \$79 ;
-  wire [20:0] \$790 ;
-  wire [20:0] \$791 ;
-  wire [20:0] \$792 ;
-  wire [20:0] \$793 ;
-  wire [20:0] \$794 ;
-  wire [20:0] \$795 ;
-  wire [20:0] \$796 ;
-  wire [20:0] \$797 ;
-  wire [20:0] \$798 ;
-  wire [20:0] \$799 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire [20:0] \$800 ;
-  wire [20:0] \$801 ;
-  wire [20:0] \$802 ;
-  wire [20:0] \$803 ;
-  wire [20:0] \$804 ;
-  wire [20:0] \$805 ;
-  wire [20:0] \$806 ;
-  wire [20:0] \$807 ;
-  wire [20:0] \$808 ;
-  wire [20:0] \$809 ;
-  wire \$81 ;
-  wire [20:0] \$810 ;
-  wire [20:0] \$811 ;
-  wire [20:0] \$812 ;
-  wire [20:0] \$813 ;
-  wire [20:0] \$814 ;
-  wire [20:0] \$815 ;
-  wire [20:0] \$816 ;
-  wire [20:0] \$817 ;
-  wire [20:0] \$818 ;
-  wire [20:0] \$819 ;
-  wire \$82 ;
-  wire [20:0] \$820 ;
-  wire [20:0] \$821 ;
-  wire [20:0] \$822 ;
-  wire [20:0] \$823 ;
-  wire [20:0] \$824 ;
-  wire [20:0] \$825 ;
-  wire [20:0] \$826 ;
-  wire [20:0] \$827 ;
-  wire [20:0] \$828 ;
-  wire [20:0] \$829 ;
-  wire \$83 ;
-  wire [20:0] \$830 ;
-  wire [20:0] \$831 ;
-  wire [20:0] \$832 ;
-  wire [20:0] \$833 ;
-  wire [20:0] \$834 ;
-  wire [20:0] \$835 ;
-  wire [20:0] \$836 ;
-  wire [20:0] \$837 ;
-  wire [63:0] \$838 ;
-  wire [63:0] \$839 ;
-  wire \$84 ;
-  wire \$840 ;
-  wire [63:0] \$841 ;
-  wire [63:0] \$842 ;
-  wire \$843 ;
-  wire [63:0] \$844 ;
-  wire [63:0] \$845 ;
-  wire \$846 ;
-  reg [19:0] \$847 ;
-  reg [19:0] \$848 ;
-  reg [19:0] \$849 ;
-  wire [20:0] \$85 ;
-  reg [19:0] \$850 ;
-  reg [19:0] \$851 ;
-  reg [19:0] \$852 ;
-  reg [19:0] \$853 ;
-  reg [19:0] \$854 ;
-  reg [19:0] \$855 ;
-  reg [19:0] \$856 ;
-  reg [19:0] \$857 ;
-  reg [19:0] \$858 ;
-  reg [19:0] \$859 ;
-  wire [20:0] \$86 ;
-  reg [19:0] \$860 ;
-  reg [19:0] \$861 ;
-  reg [19:0] \$862 ;
-  reg [19:0] \$863 ;
-  reg [19:0] \$864 ;
-  reg [19:0] \$865 ;
-  reg [19:0] \$866 ;
-  reg [19:0] \$867 ;
-  reg [19:0] \$868 ;
-  reg [19:0] \$869 ;
-  wire [20:0] \$87 ;
-  reg [19:0] \$870 ;
-  reg [19:0] \$871 ;
-  reg [19:0] \$872 ;
-  reg [19:0] \$873 ;
-  reg [19:0] \$874 ;
-  reg [19:0] \$875 ;
-  reg [19:0] \$876 ;
-  reg [19:0] \$877 ;
-  reg [19:0] \$878 ;
-  reg [19:0] \$879 ;
-  wire \$88 ;
-  reg [19:0] \$880 ;
-  reg [19:0] \$881 ;
-  reg [19:0] \$882 ;
-  reg [19:0] \$883 ;
-  reg [19:0] \$884 ;
-  reg [19:0] \$885 ;
-  reg [19:0] \$886 ;
-  reg [19:0] \$887 ;
-  reg [19:0] \$888 ;
-  reg [19:0] \$889 ;
-  wire \$89 ;
-  reg [19:0] \$890 ;
-  reg [19:0] \$891 ;
-  reg [19:0] \$892 ;
-  reg [19:0] \$893 ;
-  reg [19:0] \$894 ;
-  reg [19:0] \$895 ;
-  reg [19:0] \$896 ;
-  reg [19:0] \$897 ;
-  reg [19:0] \$898 ;
-  reg [19:0] \$899 ;
-  wire \$9 ;
-  wire \$90 ;
-  reg [19:0] \$900 ;
-  reg [19:0] \$901 ;
-  reg [19:0] \$902 ;
-  reg [19:0] \$903 ;
-  reg [19:0] \$904 ;
-  reg [19:0] \$905 ;
-  reg [19:0] \$906 ;
-  reg [19:0] \$907 ;
-  reg [19:0] \$908 ;
-  reg [19:0] \$909 ;
-  wire \$91 ;
-  reg [19:0] \$910 ;
-  reg [19:0] \$911 ;
-  reg [19:0] \$912 ;
-  reg [19:0] \$913 ;
-  reg [19:0] \$914 ;
-  reg [19:0] \$915 ;
-  reg [19:0] \$916 ;
-  reg [19:0] \$917 ;
-  reg [19:0] \$918 ;
-  reg [19:0] \$919 ;
-  wire \$92 ;
-  reg [19:0] \$920 ;
-  reg [19:0] \$921 ;
-  reg [19:0] \$922 ;
-  reg [19:0] \$923 ;
-  reg [19:0] \$924 ;
-  reg [19:0] \$925 ;
-  reg [19:0] \$926 ;
-  reg [19:0] \$927 ;
-  reg [19:0] \$928 ;
-  reg [19:0] \$929 ;
-  wire [20:0] \$93 ;
-  reg [19:0] \$930 ;
-  reg [19:0] \$931 ;
-  reg [19:0] \$932 ;
-  reg [19:0] \$933 ;
-  reg [19:0] \$934 ;
-  reg [19:0] \$935 ;
-  reg [19:0] \$936 ;
-  reg [19:0] \$937 ;
-  reg [19:0] \$938 ;
-  reg [19:0] \$939 ;
-  wire [20:0] \$94 ;
-  reg [19:0] \$940 ;
-  reg [19:0] \$941 ;
-  reg [19:0] \$942 ;
-  reg [19:0] \$943 ;
-  reg [19:0] \$944 ;
-  reg [19:0] \$945 ;
-  reg [19:0] \$946 ;
-  reg [19:0] \$947 ;
-  reg [19:0] \$948 ;
-  reg [19:0] \$949 ;
-  wire [20:0] \$95 ;
-  reg [19:0] \$950 ;
-  reg [19:0] \$951 ;
-  reg [19:0] \$952 ;
-  reg [19:0] \$953 ;
-  reg [19:0] \$954 ;
-  reg [19:0] \$955 ;
-  reg [19:0] \$956 ;
-  reg [19:0] \$957 ;
-  reg [19:0] \$958 ;
-  reg [19:0] \$959 ;
-  wire \$96 ;
-  reg [19:0] \$960 ;
-  reg [19:0] \$961 ;
-  reg [19:0] \$962 ;
-  reg [19:0] \$963 ;
-  reg [19:0] \$964 ;
-  reg [19:0] \$965 ;
-  reg [19:0] \$966 ;
-  reg [19:0] \$967 ;
-  reg [19:0] \$968 ;
-  reg [19:0] \$969 ;
-  wire \$97 ;
-  reg [19:0] \$970 ;
-  reg [19:0] \$971 ;
-  reg [19:0] \$972 ;
-  reg [19:0] \$973 ;
-  reg [19:0] \$974 ;
-  reg [19:0] \$975 ;
-  reg [63:0] \$976 ;
-  reg \$977 ;
-  reg \$978 ;
-  reg \$979 ;
-  wire \$98 ;
-  wire \$99 ;
-  wire [63:0] bits;
+  reg [63:0] budget = 64'hffffffffffffffff;
   output clamp_duty;
   reg clamp_duty = 1'h0;
   output clamp_lanes;
@@ -12181,137 +4295,21 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, \port$387$0 , \port$388
   reg clamp_pulse = 1'h0;
   input clk;
   wire clk;
-  reg [19:0] duty0 = 20'h00000;
-  reg [19:0] duty1 = 20'h00000;
-  reg [19:0] duty10 = 20'h00000;
-  reg [19:0] duty11 = 20'h00000;
-  reg [19:0] duty12 = 20'h00000;
-  reg [19:0] duty13 = 20'h00000;
-  reg [19:0] duty14 = 20'h00000;
-  reg [19:0] duty15 = 20'h00000;
-  reg [19:0] duty16 = 20'h00000;
-  reg [19:0] duty17 = 20'h00000;
-  reg [19:0] duty18 = 20'h00000;
-  reg [19:0] duty19 = 20'h00000;
-  reg [19:0] duty2 = 20'h00000;
-  reg [19:0] duty20 = 20'h00000;
-  reg [19:0] duty21 = 20'h00000;
-  reg [19:0] duty22 = 20'h00000;
-  reg [19:0] duty23 = 20'h00000;
-  reg [19:0] duty24 = 20'h00000;
-  reg [19:0] duty25 = 20'h00000;
-  reg [19:0] duty26 = 20'h00000;
-  reg [19:0] duty27 = 20'h00000;
-  reg [19:0] duty28 = 20'h00000;
-  reg [19:0] duty29 = 20'h00000;
-  reg [19:0] duty3 = 20'h00000;
-  reg [19:0] duty30 = 20'h00000;
-  reg [19:0] duty31 = 20'h00000;
-  reg [19:0] duty32 = 20'h00000;
-  reg [19:0] duty33 = 20'h00000;
-  reg [19:0] duty34 = 20'h00000;
-  reg [19:0] duty35 = 20'h00000;
-  reg [19:0] duty36 = 20'h00000;
-  reg [19:0] duty37 = 20'h00000;
-  reg [19:0] duty38 = 20'h00000;
-  reg [19:0] duty39 = 20'h00000;
-  reg [19:0] duty4 = 20'h00000;
-  reg [19:0] duty40 = 20'h00000;
-  reg [19:0] duty41 = 20'h00000;
-  reg [19:0] duty42 = 20'h00000;
-  reg [19:0] duty43 = 20'h00000;
-  reg [19:0] duty44 = 20'h00000;
-  reg [19:0] duty45 = 20'h00000;
-  reg [19:0] duty46 = 20'h00000;
-  reg [19:0] duty47 = 20'h00000;
-  reg [19:0] duty48 = 20'h00000;
-  reg [19:0] duty49 = 20'h00000;
-  reg [19:0] duty5 = 20'h00000;
-  reg [19:0] duty50 = 20'h00000;
-  reg [19:0] duty51 = 20'h00000;
-  reg [19:0] duty52 = 20'h00000;
-  reg [19:0] duty53 = 20'h00000;
-  reg [19:0] duty54 = 20'h00000;
-  reg [19:0] duty55 = 20'h00000;
-  reg [19:0] duty56 = 20'h00000;
-  reg [19:0] duty57 = 20'h00000;
-  reg [19:0] duty58 = 20'h00000;
-  reg [19:0] duty59 = 20'h00000;
-  reg [19:0] duty6 = 20'h00000;
-  reg [19:0] duty60 = 20'h00000;
-  reg [19:0] duty61 = 20'h00000;
-  reg [19:0] duty62 = 20'h00000;
-  reg [19:0] duty63 = 20'h00000;
-  reg [19:0] duty7 = 20'h00000;
-  reg [19:0] duty8 = 20'h00000;
-  reg [19:0] duty9 = 20'h00000;
-  wire [63:0] \final ;
-  wire [6:0] granted0;
-  wire [6:0] granted1;
-  wire [6:0] granted10;
-  wire [6:0] granted11;
-  wire [6:0] granted12;
-  wire [6:0] granted13;
-  wire [6:0] granted14;
-  wire [6:0] granted15;
-  wire [6:0] granted16;
-  wire [6:0] granted17;
-  wire [6:0] granted18;
-  wire [6:0] granted19;
-  wire [6:0] granted2;
-  wire [6:0] granted20;
-  wire [6:0] granted21;
-  wire [6:0] granted22;
-  wire [6:0] granted23;
-  wire [6:0] granted24;
-  wire [6:0] granted25;
-  wire [6:0] granted26;
-  wire [6:0] granted27;
-  wire [6:0] granted28;
-  wire [6:0] granted29;
-  wire [6:0] granted3;
-  wire [6:0] granted30;
-  wire [6:0] granted31;
-  wire [6:0] granted32;
-  wire [6:0] granted33;
-  wire [6:0] granted34;
-  wire [6:0] granted35;
-  wire [6:0] granted36;
-  wire [6:0] granted37;
-  wire [6:0] granted38;
-  wire [6:0] granted39;
-  wire [6:0] granted4;
-  wire [6:0] granted40;
-  wire [6:0] granted41;
-  wire [6:0] granted42;
-  wire [6:0] granted43;
-  wire [6:0] granted44;
-  wire [6:0] granted45;
-  wire [6:0] granted46;
-  wire [6:0] granted47;
-  wire [6:0] granted48;
-  wire [6:0] granted49;
-  wire [6:0] granted5;
-  wire [6:0] granted50;
-  wire [6:0] granted51;
-  wire [6:0] granted52;
-  wire [6:0] granted53;
-  wire [6:0] granted54;
-  wire [6:0] granted55;
-  wire [6:0] granted56;
-  wire [6:0] granted57;
-  wire [6:0] granted58;
-  wire [6:0] granted59;
-  wire [6:0] granted6;
-  wire [6:0] granted60;
-  wire [6:0] granted61;
-  wire [6:0] granted62;
-  wire [6:0] granted63;
-  wire [6:0] granted7;
-  wire [6:0] granted8;
-  wire [6:0] granted9;
+  wire [12:0] duty_n;
+  reg epoch_ptr = 1'h0;
+  reg epoch_vis = 1'h0;
+  wire f_ok;
+  input fire;
+  wire fire;
+  wire fire_acq;
+  input [11:0] fire_lane;
+  wire [11:0] fire_lane;
+  reg [63:0] gap = 64'h0000000000000000;
+  wire grant;
+  wire held;
   output [63:0] led;
   reg [63:0] led = 64'h0000000000000000;
+  wire [63:0] led_next;
   input [19:0] max_duty;
   wire [19:0] max_duty;
   wire [19:0] max_duty_eff;
@@ -12321,3896 +4319,477 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, \port$387$0 , \port$388
   input [19:0] max_pulse;
   wire [19:0] max_pulse;
   wire [19:0] max_pulse_eff;
-  wire [63:0] pass1;
-  wire [63:0] pass2;
-  input \port$387$0 ;
-  wire \port$387$0 ;
-  input \port$388$0 ;
-  wire \port$388$0 ;
-  input \port$389$0 ;
-  wire \port$389$0 ;
-  input \port$390$0 ;
-  wire \port$390$0 ;
-  input \port$391$0 ;
-  wire \port$391$0 ;
-  input \port$392$0 ;
-  wire \port$392$0 ;
-  input \port$393$0 ;
-  wire \port$393$0 ;
-  input \port$394$0 ;
-  wire \port$394$0 ;
-  input \port$395$0 ;
-  wire \port$395$0 ;
-  input \port$396$0 ;
-  wire \port$396$0 ;
-  input \port$397$0 ;
-  wire \port$397$0 ;
-  input \port$398$0 ;
-  wire \port$398$0 ;
-  input \port$399$0 ;
-  wire \port$399$0 ;
-  input \port$400$0 ;
-  wire \port$400$0 ;
-  input \port$401$0 ;
-  wire \port$401$0 ;
-  input \port$402$0 ;
-  wire \port$402$0 ;
-  input \port$403$0 ;
-  wire \port$403$0 ;
-  input \port$404$0 ;
-  wire \port$404$0 ;
-  input \port$405$0 ;
-  wire \port$405$0 ;
-  input \port$406$0 ;
-  wire \port$406$0 ;
-  input \port$407$0 ;
-  wire \port$407$0 ;
-  input \port$408$0 ;
-  wire \port$408$0 ;
-  input \port$409$0 ;
-  wire \port$409$0 ;
-  input \port$410$0 ;
-  wire \port$410$0 ;
-  input \port$411$0 ;
-  wire \port$411$0 ;
-  input \port$412$0 ;
-  wire \port$412$0 ;
-  input \port$413$0 ;
-  wire \port$413$0 ;
-  input \port$414$0 ;
-  wire \port$414$0 ;
-  input \port$415$0 ;
-  wire \port$415$0 ;
-  input \port$416$0 ;
-  wire \port$416$0 ;
-  input \port$417$0 ;
-  wire \port$417$0 ;
-  input \port$418$0 ;
-  wire \port$418$0 ;
-  input \port$419$0 ;
-  wire \port$419$0 ;
-  input \port$420$0 ;
-  wire \port$420$0 ;
-  input \port$421$0 ;
-  wire \port$421$0 ;
-  input \port$422$0 ;
-  wire \port$422$0 ;
-  input \port$423$0 ;
-  wire \port$423$0 ;
-  input \port$424$0 ;
-  wire \port$424$0 ;
-  input \port$425$0 ;
-  wire \port$425$0 ;
-  input \port$426$0 ;
-  wire \port$426$0 ;
-  input \port$427$0 ;
-  wire \port$427$0 ;
-  input \port$428$0 ;
-  wire \port$428$0 ;
-  input \port$429$0 ;
-  wire \port$429$0 ;
-  input \port$430$0 ;
-  wire \port$430$0 ;
-  input \port$431$0 ;
-  wire \port$431$0 ;
-  input \port$432$0 ;
-  wire \port$432$0 ;
-  input \port$433$0 ;
-  wire \port$433$0 ;
-  input \port$434$0 ;
-  wire \port$434$0 ;
-  input \port$435$0 ;
-  wire \port$435$0 ;
-  input \port$436$0 ;
-  wire \port$436$0 ;
-  input \port$437$0 ;
-  wire \port$437$0 ;
-  input \port$438$0 ;
-  wire \port$438$0 ;
-  input \port$439$0 ;
-  wire \port$439$0 ;
-  input \port$440$0 ;
-  wire \port$440$0 ;
-  input \port$441$0 ;
-  wire \port$441$0 ;
-  input \port$442$0 ;
-  wire \port$442$0 ;
-  input \port$443$0 ;
-  wire \port$443$0 ;
-  input \port$444$0 ;
-  wire \port$444$0 ;
-  input \port$445$0 ;
-  wire \port$445$0 ;
-  input \port$446$0 ;
-  wire \port$446$0 ;
-  input \port$447$0 ;
-  wire \port$447$0 ;
-  input \port$448$0 ;
-  wire \port$448$0 ;
-  input \port$449$0 ;
-  wire \port$449$0 ;
-  input \port$450$0 ;
-  wire \port$450$0 ;
+  wire ok;
+  wire [63:0] onehot_v;
+  (* init = 6'h00 *)
+  wire [5:0] ptr;
   input [63:0] pulse;
   wire [63:0] pulse;
+  reg [5:0] rp__addr = 6'h00;
+  wire [26:0] rp__data;
+  wire [12:0] \rp__data.duty ;
+  wire \rp__data.epoch ;
+  wire [12:0] \rp__data.run ;
   input rst;
   wire rst;
-  reg [19:0] run0 = 20'h00000;
-  reg [19:0] run1 = 20'h00000;
-  reg [19:0] run10 = 20'h00000;
-  reg [19:0] run11 = 20'h00000;
-  reg [19:0] run12 = 20'h00000;
-  reg [19:0] run13 = 20'h00000;
-  reg [19:0] run14 = 20'h00000;
-  reg [19:0] run15 = 20'h00000;
-  reg [19:0] run16 = 20'h00000;
-  reg [19:0] run17 = 20'h00000;
-  reg [19:0] run18 = 20'h00000;
-  reg [19:0] run19 = 20'h00000;
-  reg [19:0] run2 = 20'h00000;
-  reg [19:0] run20 = 20'h00000;
-  reg [19:0] run21 = 20'h00000;
-  reg [19:0] run22 = 20'h00000;
-  reg [19:0] run23 = 20'h00000;
-  reg [19:0] run24 = 20'h00000;
-  reg [19:0] run25 = 20'h00000;
-  reg [19:0] run26 = 20'h00000;
-  reg [19:0] run27 = 20'h00000;
-  reg [19:0] run28 = 20'h00000;
-  reg [19:0] run29 = 20'h00000;
-  reg [19:0] run3 = 20'h00000;
-  reg [19:0] run30 = 20'h00000;
-  reg [19:0] run31 = 20'h00000;
-  reg [19:0] run32 = 20'h00000;
-  reg [19:0] run33 = 20'h00000;
-  reg [19:0] run34 = 20'h00000;
-  reg [19:0] run35 = 20'h00000;
-  reg [19:0] run36 = 20'h00000;
-  reg [19:0] run37 = 20'h00000;
-  reg [19:0] run38 = 20'h00000;
-  reg [19:0] run39 = 20'h00000;
-  reg [19:0] run4 = 20'h00000;
-  reg [19:0] run40 = 20'h00000;
-  reg [19:0] run41 = 20'h00000;
-  reg [19:0] run42 = 20'h00000;
-  reg [19:0] run43 = 20'h00000;
-  reg [19:0] run44 = 20'h00000;
-  reg [19:0] run45 = 20'h00000;
-  reg [19:0] run46 = 20'h00000;
-  reg [19:0] run47 = 20'h00000;
-  reg [19:0] run48 = 20'h00000;
-  reg [19:0] run49 = 20'h00000;
-  reg [19:0] run5 = 20'h00000;
-  reg [19:0] run50 = 20'h00000;
-  reg [19:0] run51 = 20'h00000;
-  reg [19:0] run52 = 20'h00000;
-  reg [19:0] run53 = 20'h00000;
-  reg [19:0] run54 = 20'h00000;
-  reg [19:0] run55 = 20'h00000;
-  reg [19:0] run56 = 20'h00000;
-  reg [19:0] run57 = 20'h00000;
-  reg [19:0] run58 = 20'h00000;
-  reg [19:0] run59 = 20'h00000;
-  reg [19:0] run6 = 20'h00000;
-  reg [19:0] run60 = 20'h00000;
-  reg [19:0] run61 = 20'h00000;
-  reg [19:0] run62 = 20'h00000;
-  reg [19:0] run63 = 20'h00000;
-  reg [19:0] run7 = 20'h00000;
-  reg [19:0] run8 = 20'h00000;
-  reg [19:0] run9 = 20'h00000;
-  wire [19:0] run_next0;
-  wire [19:0] run_next1;
-  wire [19:0] run_next10;
-  wire [19:0] run_next11;
-  wire [19:0] run_next12;
-  wire [19:0] run_next13;
-  wire [19:0] run_next14;
-  wire [19:0] run_next15;
-  wire [19:0] run_next16;
-  wire [19:0] run_next17;
-  wire [19:0] run_next18;
-  wire [19:0] run_next19;
-  wire [19:0] run_next2;
-  wire [19:0] run_next20;
-  wire [19:0] run_next21;
-  wire [19:0] run_next22;
-  wire [19:0] run_next23;
-  wire [19:0] run_next24;
-  wire [19:0] run_next25;
-  wire [19:0] run_next26;
-  wire [19:0] run_next27;
-  wire [19:0] run_next28;
-  wire [19:0] run_next29;
-  wire [19:0] run_next3;
-  wire [19:0] run_next30;
-  wire [19:0] run_next31;
-  wire [19:0] run_next32;
-  wire [19:0] run_next33;
-  wire [19:0] run_next34;
-  wire [19:0] run_next35;
-  wire [19:0] run_next36;
-  wire [19:0] run_next37;
-  wire [19:0] run_next38;
-  wire [19:0] run_next39;
-  wire [19:0] run_next4;
-  wire [19:0] run_next40;
-  wire [19:0] run_next41;
-  wire [19:0] run_next42;
-  wire [19:0] run_next43;
-  wire [19:0] run_next44;
-  wire [19:0] run_next45;
-  wire [19:0] run_next46;
-  wire [19:0] run_next47;
-  wire [19:0] run_next48;
-  wire [19:0] run_next49;
-  wire [19:0] run_next5;
-  wire [19:0] run_next50;
-  wire [19:0] run_next51;
-  wire [19:0] run_next52;
-  wire [19:0] run_next53;
-  wire [19:0] run_next54;
-  wire [19:0] run_next55;
-  wire [19:0] run_next56;
-  wire [19:0] run_next57;
-  wire [19:0] run_next58;
-  wire [19:0] run_next59;
-  wire [19:0] run_next6;
-  wire [19:0] run_next60;
-  wire [19:0] run_next61;
-  wire [19:0] run_next62;
-  wire [19:0] run_next63;
-  wire [19:0] run_next7;
-  wire [19:0] run_next8;
-  wire [19:0] run_next9;
-  wire [63:0] want;
-  reg [19:0] window = 20'h00000;
-  wire window_end;
-  assign \$16  = \$15 [19:0] <= max_pulse_eff;
-  assign \$17  = want[1] & \$16 ;
-  assign \$18  = duty1 < max_duty_eff;
-  assign \$19  = pass1[1] & \$18 ;
-  assign \$20  = run2 == 20'hfffff;
-  assign \$21  = run2 + 1'h1;
-  assign \$22  = \$20  ? { 1'h0, run2 } : \$21 ;
-  assign \$23  = pulse[2] ? \$22  : 21'h000000;
-  assign \$24  = \$23 [19:0] <= max_pulse_eff;
-  assign \$25  = want[2] & \$24 ;
-  assign \$26  = duty2 < max_duty_eff;
-  assign \$27  = pass1[2] & \$26 ;
-  assign \$28  = run3 == 20'hfffff;
-  assign \$29  = run3 + 1'h1;
-  assign \$30  = \$28  ? { 1'h0, run3 } : \$29 ;
-  assign \$31  = pulse[3] ? \$30  : 21'h000000;
-  assign \$32  = \$31 [19:0] <= max_pulse_eff;
-  assign \$33  = want[3] & \$32 ;
-  assign \$34  = duty3 < max_duty_eff;
-  assign \$35  = pass1[3] & \$34 ;
-  assign \$36  = run4 == 20'hfffff;
-  assign \$37  = run4 + 1'h1;
-  assign \$38  = \$36  ? { 1'h0, run4 } : \$37 ;
-  assign \$39  = pulse[4] ? \$38  : 21'h000000;
-  assign \$40  = \$39 [19:0] <= max_pulse_eff;
-  assign \$41  = want[4] & \$40 ;
-  assign \$42  = duty4 < max_duty_eff;
-  assign \$43  = pass1[4] & \$42 ;
-  assign \$44  = run5 == 20'hfffff;
-  assign \$45  = run5 + 1'h1;
-  assign \$46  = \$44  ? { 1'h0, run5 } : \$45 ;
-  assign \$47  = pulse[5] ? \$46  : 21'h000000;
-  assign \$48  = \$47 [19:0] <= max_pulse_eff;
-  assign \$49  = want[5] & \$48 ;
-  assign \$50  = duty5 < max_duty_eff;
-  assign \$51  = pass1[5] & \$50 ;
-  assign \$52  = run6 == 20'hfffff;
-  assign \$53  = run6 + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, run6 } : \$53 ;
-  assign \$55  = pulse[6] ? \$54  : 21'h000000;
-  assign \$56  = \$55 [19:0] <= max_pulse_eff;
-  assign \$57  = want[6] & \$56 ;
-  assign \$58  = duty6 < max_duty_eff;
-  assign \$59  = pass1[6] & \$58 ;
-  assign \$60  = run7 == 20'hfffff;
-  assign \$61  = run7 + 1'h1;
-  assign \$62  = \$60  ? { 1'h0, run7 } : \$61 ;
-  assign \$63  = pulse[7] ? \$62  : 21'h000000;
-  assign \$64  = \$63 [19:0] <= max_pulse_eff;
-  assign \$65  = want[7] & \$64 ;
-  assign \$66  = duty7 < max_duty_eff;
-  assign \$67  = pass1[7] & \$66 ;
-  assign \$68  = run8 == 20'hfffff;
-  assign \$69  = run8 + 1'h1;
-  assign \$70  = \$68  ? { 1'h0, run8 } : \$69 ;
-  assign \$71  = pulse[8] ? \$70  : 21'h000000;
-  assign \$72  = \$71 [19:0] <= max_pulse_eff;
-  assign \$73  = want[8] & \$72 ;
-  assign \$74  = duty8 < max_duty_eff;
-  assign \$75  = pass1[8] & \$74 ;
-  assign \$76  = run9 == 20'hfffff;
-  assign \$77  = run9 + 1'h1;
-  assign \$78  = \$76  ? { 1'h0, run9 } : \$77 ;
-  assign \$79  = pulse[9] ? \$78  : 21'h000000;
-  assign \$80  = \$79 [19:0] <= max_pulse_eff;
-  assign \$81  = want[9] & \$80 ;
-  assign \$82  = duty9 < max_duty_eff;
-  assign \$83  = pass1[9] & \$82 ;
-  assign \$84  = run10 == 20'hfffff;
-  assign \$85  = run10 + 1'h1;
-  assign \$86  = \$84  ? { 1'h0, run10 } : \$85 ;
-  assign \$87  = pulse[10] ? \$86  : 21'h000000;
-  assign \$88  = \$87 [19:0] <= max_pulse_eff;
-  assign \$89  = want[10] & \$88 ;
-  assign \$90  = duty10 < max_duty_eff;
-  assign \$91  = pass1[10] & \$90 ;
-  assign \$92  = run11 == 20'hfffff;
-  assign \$93  = run11 + 1'h1;
-  assign \$94  = \$92  ? { 1'h0, run11 } : \$93 ;
-  assign \$95  = pulse[11] ? \$94  : 21'h000000;
-  assign \$96  = \$95 [19:0] <= max_pulse_eff;
-  assign \$97  = want[11] & \$96 ;
-  assign \$98  = duty11 < max_duty_eff;
-  assign \$99  = pass1[11] & \$98 ;
-  assign \$100  = run12 == 20'hfffff;
-  assign \$101  = run12 + 1'h1;
-  assign \$102  = \$100  ? { 1'h0, run12 } : \$101 ;
-  assign \$103  = pulse[12] ? \$102  : 21'h000000;
-  assign \$104  = \$103 [19:0] <= max_pulse_eff;
-  assign \$105  = want[12] & \$104 ;
-  assign \$106  = duty12 < max_duty_eff;
-  assign \$107  = pass1[12] & \$106 ;
-  assign \$108  = run13 == 20'hfffff;
-  assign \$109  = run13 + 1'h1;
-  assign \$110  = \$108  ? { 1'h0, run13 } : \$109 ;
-  assign \$111  = pulse[13] ? \$110  : 21'h000000;
-  assign \$112  = \$111 [19:0] <= max_pulse_eff;
-  assign \$113  = want[13] & \$112 ;
-  assign \$114  = duty13 < max_duty_eff;
-  assign \$115  = pass1[13] & \$114 ;
-  assign \$116  = run14 == 20'hfffff;
-  assign \$117  = run14 + 1'h1;
-  assign \$118  = \$116  ? { 1'h0, run14 } : \$117 ;
-  assign \$119  = pulse[14] ? \$118  : 21'h000000;
-  assign \$120  = \$119 [19:0] <= max_pulse_eff;
-  assign \$121  = want[14] & \$120 ;
-  assign \$122  = duty14 < max_duty_eff;
-  assign \$123  = pass1[14] & \$122 ;
-  assign \$124  = run15 == 20'hfffff;
-  assign \$125  = run15 + 1'h1;
-  assign \$126  = \$124  ? { 1'h0, run15 } : \$125 ;
-  assign \$127  = pulse[15] ? \$126  : 21'h000000;
-  assign \$128  = \$127 [19:0] <= max_pulse_eff;
-  assign \$129  = want[15] & \$128 ;
-  assign \$130  = duty15 < max_duty_eff;
-  assign \$131  = pass1[15] & \$130 ;
-  assign \$132  = run16 == 20'hfffff;
-  assign \$133  = run16 + 1'h1;
-  assign \$134  = \$132  ? { 1'h0, run16 } : \$133 ;
-  assign \$135  = pulse[16] ? \$134  : 21'h000000;
-  assign \$136  = \$135 [19:0] <= max_pulse_eff;
-  assign \$137  = want[16] & \$136 ;
-  assign \$138  = duty16 < max_duty_eff;
-  assign \$139  = pass1[16] & \$138 ;
-  assign \$140  = run17 == 20'hfffff;
-  assign \$141  = run17 + 1'h1;
-  assign \$142  = \$140  ? { 1'h0, run17 } : \$141 ;
-  assign \$143  = pulse[17] ? \$142  : 21'h000000;
-  assign \$144  = \$143 [19:0] <= max_pulse_eff;
-  assign \$145  = want[17] & \$144 ;
-  assign \$146  = duty17 < max_duty_eff;
-  assign \$147  = pass1[17] & \$146 ;
-  assign \$148  = run18 == 20'hfffff;
-  assign \$149  = run18 + 1'h1;
-  assign \$150  = \$148  ? { 1'h0, run18 } : \$149 ;
-  assign \$151  = pulse[18] ? \$150  : 21'h000000;
-  assign \$152  = \$151 [19:0] <= max_pulse_eff;
-  assign \$153  = want[18] & \$152 ;
-  assign \$154  = duty18 < max_duty_eff;
-  assign \$155  = pass1[18] & \$154 ;
-  assign \$156  = run19 == 20'hfffff;
-  assign \$157  = run19 + 1'h1;
-  assign \$158  = \$156  ? { 1'h0, run19 } : \$157 ;
-  assign \$159  = pulse[19] ? \$158  : 21'h000000;
-  assign \$160  = \$159 [19:0] <= max_pulse_eff;
-  assign \$161  = want[19] & \$160 ;
-  assign \$162  = duty19 < max_duty_eff;
-  assign \$163  = pass1[19] & \$162 ;
-  assign \$164  = run20 == 20'hfffff;
-  assign \$165  = run20 + 1'h1;
-  assign \$166  = \$164  ? { 1'h0, run20 } : \$165 ;
-  assign \$167  = pulse[20] ? \$166  : 21'h000000;
-  assign \$168  = \$167 [19:0] <= max_pulse_eff;
-  assign \$169  = want[20] & \$168 ;
-  assign \$170  = duty20 < max_duty_eff;
-  assign \$171  = pass1[20] & \$170 ;
-  assign \$172  = run21 == 20'hfffff;
-  assign \$173  = run21 + 1'h1;
-  assign \$174  = \$172  ? { 1'h0, run21 } : \$173 ;
-  assign \$175  = pulse[21] ? \$174  : 21'h000000;
-  assign \$176  = \$175 [19:0] <= max_pulse_eff;
-  assign \$177  = want[21] & \$176 ;
-  assign \$178  = duty21 < max_duty_eff;
-  assign \$179  = pass1[21] & \$178 ;
-  assign \$180  = run22 == 20'hfffff;
-  assign \$181  = run22 + 1'h1;
-  assign \$182  = \$180  ? { 1'h0, run22 } : \$181 ;
-  assign \$183  = pulse[22] ? \$182  : 21'h000000;
-  assign \$184  = \$183 [19:0] <= max_pulse_eff;
-  assign \$185  = want[22] & \$184 ;
-  assign \$186  = duty22 < max_duty_eff;
-  assign \$187  = pass1[22] & \$186 ;
-  assign \$188  = run23 == 20'hfffff;
-  assign \$189  = run23 + 1'h1;
-  assign \$190  = \$188  ? { 1'h0, run23 } : \$189 ;
-  assign \$191  = pulse[23] ? \$190  : 21'h000000;
-  assign \$192  = \$191 [19:0] <= max_pulse_eff;
-  assign \$193  = want[23] & \$192 ;
-  assign \$194  = duty23 < max_duty_eff;
-  assign \$195  = pass1[23] & \$194 ;
-  assign \$196  = run24 == 20'hfffff;
-  assign \$197  = run24 + 1'h1;
-  assign \$198  = \$196  ? { 1'h0, run24 } : \$197 ;
-  assign \$199  = pulse[24] ? \$198  : 21'h000000;
-  assign \$200  = \$199 [19:0] <= max_pulse_eff;
-  assign \$201  = want[24] & \$200 ;
-  assign \$202  = duty24 < max_duty_eff;
-  assign \$203  = pass1[24] & \$202 ;
-  assign \$204  = run25 == 20'hfffff;
-  assign \$205  = run25 + 1'h1;
-  assign \$206  = \$204  ? { 1'h0, run25 } : \$205 ;
-  assign \$207  = pulse[25] ? \$206  : 21'h000000;
-  assign \$208  = \$207 [19:0] <= max_pulse_eff;
-  assign \$209  = want[25] & \$208 ;
-  assign \$210  = duty25 < max_duty_eff;
-  assign \$211  = pass1[25] & \$210 ;
-  assign \$212  = run26 == 20'hfffff;
-  assign \$213  = run26 + 1'h1;
-  assign \$214  = \$212  ? { 1'h0, run26 } : \$213 ;
-  assign \$215  = pulse[26] ? \$214  : 21'h000000;
-  assign \$216  = \$215 [19:0] <= max_pulse_eff;
-  assign \$217  = want[26] & \$216 ;
-  assign \$218  = duty26 < max_duty_eff;
-  assign \$219  = pass1[26] & \$218 ;
-  assign \$220  = run27 == 20'hfffff;
-  assign \$221  = run27 + 1'h1;
-  assign \$222  = \$220  ? { 1'h0, run27 } : \$221 ;
-  assign \$223  = pulse[27] ? \$222  : 21'h000000;
-  assign \$224  = \$223 [19:0] <= max_pulse_eff;
-  assign \$225  = want[27] & \$224 ;
-  assign \$226  = duty27 < max_duty_eff;
-  assign \$227  = pass1[27] & \$226 ;
-  assign \$228  = run28 == 20'hfffff;
-  assign \$229  = run28 + 1'h1;
-  assign \$230  = \$228  ? { 1'h0, run28 } : \$229 ;
-  assign \$231  = pulse[28] ? \$230  : 21'h000000;
-  assign \$232  = \$231 [19:0] <= max_pulse_eff;
-  assign \$233  = want[28] & \$232 ;
-  assign \$234  = duty28 < max_duty_eff;
-  assign \$235  = pass1[28] & \$234 ;
-  assign \$236  = run29 == 20'hfffff;
-  assign \$237  = run29 + 1'h1;
-  assign \$238  = \$236  ? { 1'h0, run29 } : \$237 ;
-  assign \$239  = pulse[29] ? \$238  : 21'h000000;
-  assign \$240  = \$239 [19:0] <= max_pulse_eff;
-  assign \$241  = want[29] & \$240 ;
-  assign \$242  = duty29 < max_duty_eff;
-  assign \$243  = pass1[29] & \$242 ;
-  assign \$244  = run30 == 20'hfffff;
-  assign \$245  = run30 + 1'h1;
-  assign \$246  = \$244  ? { 1'h0, run30 } : \$245 ;
-  assign \$247  = pulse[30] ? \$246  : 21'h000000;
-  assign \$248  = \$247 [19:0] <= max_pulse_eff;
-  assign \$249  = want[30] & \$248 ;
-  assign \$250  = duty30 < max_duty_eff;
-  assign \$251  = pass1[30] & \$250 ;
-  assign \$252  = run31 == 20'hfffff;
-  assign \$253  = run31 + 1'h1;
-  assign \$254  = \$252  ? { 1'h0, run31 } : \$253 ;
-  assign \$255  = pulse[31] ? \$254  : 21'h000000;
-  assign \$256  = \$255 [19:0] <= max_pulse_eff;
-  assign \$257  = want[31] & \$256 ;
-  assign \$258  = duty31 < max_duty_eff;
-  assign \$259  = pass1[31] & \$258 ;
-  assign \$260  = run32 == 20'hfffff;
-  assign \$261  = run32 + 1'h1;
-  assign \$262  = \$260  ? { 1'h0, run32 } : \$261 ;
-  assign \$263  = pulse[32] ? \$262  : 21'h000000;
-  assign \$264  = \$263 [19:0] <= max_pulse_eff;
-  assign \$265  = want[32] & \$264 ;
-  assign \$266  = duty32 < max_duty_eff;
-  assign \$267  = pass1[32] & \$266 ;
-  assign \$268  = run33 == 20'hfffff;
-  assign \$269  = run33 + 1'h1;
-  assign \$270  = \$268  ? { 1'h0, run33 } : \$269 ;
-  assign \$271  = pulse[33] ? \$270  : 21'h000000;
-  assign \$272  = \$271 [19:0] <= max_pulse_eff;
-  assign \$273  = want[33] & \$272 ;
-  assign \$274  = duty33 < max_duty_eff;
-  assign \$275  = pass1[33] & \$274 ;
-  assign \$276  = run34 == 20'hfffff;
-  assign \$277  = run34 + 1'h1;
-  assign \$278  = \$276  ? { 1'h0, run34 } : \$277 ;
-  assign \$279  = pulse[34] ? \$278  : 21'h000000;
-  assign \$280  = \$279 [19:0] <= max_pulse_eff;
-  assign \$281  = want[34] & \$280 ;
-  assign \$282  = duty34 < max_duty_eff;
-  assign \$283  = pass1[34] & \$282 ;
-  assign \$284  = run35 == 20'hfffff;
-  assign \$285  = run35 + 1'h1;
-  assign \$286  = \$284  ? { 1'h0, run35 } : \$285 ;
-  assign \$287  = pulse[35] ? \$286  : 21'h000000;
-  assign \$288  = \$287 [19:0] <= max_pulse_eff;
-  assign \$289  = want[35] & \$288 ;
-  assign \$290  = duty35 < max_duty_eff;
-  assign \$291  = pass1[35] & \$290 ;
-  assign \$292  = run36 == 20'hfffff;
-  assign \$293  = run36 + 1'h1;
-  assign \$294  = \$292  ? { 1'h0, run36 } : \$293 ;
-  assign \$295  = pulse[36] ? \$294  : 21'h000000;
-  assign \$296  = \$295 [19:0] <= max_pulse_eff;
-  assign \$297  = want[36] & \$296 ;
-  assign \$298  = duty36 < max_duty_eff;
-  assign \$299  = pass1[36] & \$298 ;
-  assign \$300  = run37 == 20'hfffff;
-  assign \$301  = run37 + 1'h1;
-  assign \$302  = \$300  ? { 1'h0, run37 } : \$301 ;
-  assign \$303  = pulse[37] ? \$302  : 21'h000000;
-  assign \$304  = \$303 [19:0] <= max_pulse_eff;
-  assign \$305  = want[37] & \$304 ;
-  assign \$306  = duty37 < max_duty_eff;
-  assign \$307  = pass1[37] & \$306 ;
-  assign \$308  = run38 == 20'hfffff;
-  assign \$309  = run38 + 1'h1;
-  assign \$310  = \$308  ? { 1'h0, run38 } : \$309 ;
-  assign \$311  = pulse[38] ? \$310  : 21'h000000;
-  assign \$312  = \$311 [19:0] <= max_pulse_eff;
-  assign \$313  = want[38] & \$312 ;
-  assign \$314  = duty38 < max_duty_eff;
-  assign \$315  = pass1[38] & \$314 ;
-  assign \$316  = run39 == 20'hfffff;
-  assign \$317  = run39 + 1'h1;
-  assign \$318  = \$316  ? { 1'h0, run39 } : \$317 ;
-  assign \$319  = pulse[39] ? \$318  : 21'h000000;
-  assign \$320  = \$319 [19:0] <= max_pulse_eff;
-  assign \$321  = want[39] & \$320 ;
-  assign \$322  = duty39 < max_duty_eff;
-  assign \$323  = pass1[39] & \$322 ;
-  assign \$324  = run40 == 20'hfffff;
-  assign \$325  = run40 + 1'h1;
-  assign \$326  = \$324  ? { 1'h0, run40 } : \$325 ;
-  assign \$327  = pulse[40] ? \$326  : 21'h000000;
-  assign \$328  = \$327 [19:0] <= max_pulse_eff;
-  assign \$329  = want[40] & \$328 ;
-  assign \$330  = duty40 < max_duty_eff;
-  assign \$331  = pass1[40] & \$330 ;
-  assign \$332  = run41 == 20'hfffff;
-  assign \$333  = run41 + 1'h1;
-  assign \$334  = \$332  ? { 1'h0, run41 } : \$333 ;
-  assign \$335  = pulse[41] ? \$334  : 21'h000000;
-  assign \$336  = \$335 [19:0] <= max_pulse_eff;
-  assign \$337  = want[41] & \$336 ;
-  assign \$338  = duty41 < max_duty_eff;
-  assign \$339  = pass1[41] & \$338 ;
-  assign \$340  = run42 == 20'hfffff;
-  assign \$341  = run42 + 1'h1;
-  assign \$342  = \$340  ? { 1'h0, run42 } : \$341 ;
-  assign \$343  = pulse[42] ? \$342  : 21'h000000;
-  assign \$344  = \$343 [19:0] <= max_pulse_eff;
-  assign \$345  = want[42] & \$344 ;
-  assign \$346  = duty42 < max_duty_eff;
-  assign \$347  = pass1[42] & \$346 ;
-  assign \$348  = run43 == 20'hfffff;
-  assign \$349  = run43 + 1'h1;
-  assign \$350  = \$348  ? { 1'h0, run43 } : \$349 ;
-  assign \$351  = pulse[43] ? \$350  : 21'h000000;
-  assign \$352  = \$351 [19:0] <= max_pulse_eff;
-  assign \$353  = want[43] & \$352 ;
-  assign \$354  = duty43 < max_duty_eff;
-  assign \$355  = pass1[43] & \$354 ;
-  assign \$356  = run44 == 20'hfffff;
-  assign \$357  = run44 + 1'h1;
-  assign \$358  = \$356  ? { 1'h0, run44 } : \$357 ;
-  assign \$359  = pulse[44] ? \$358  : 21'h000000;
-  assign \$360  = \$359 [19:0] <= max_pulse_eff;
-  assign \$361  = want[44] & \$360 ;
-  assign \$362  = duty44 < max_duty_eff;
-  assign \$363  = pass1[44] & \$362 ;
-  assign \$364  = run45 == 20'hfffff;
-  assign \$365  = run45 + 1'h1;
-  assign \$366  = \$364  ? { 1'h0, run45 } : \$365 ;
-  assign \$367  = pulse[45] ? \$366  : 21'h000000;
-  assign \$368  = \$367 [19:0] <= max_pulse_eff;
-  assign \$369  = want[45] & \$368 ;
-  assign \$370  = duty45 < max_duty_eff;
-  assign \$371  = pass1[45] & \$370 ;
-  assign \$372  = run46 == 20'hfffff;
-  assign \$373  = run46 + 1'h1;
-  assign \$374  = \$372  ? { 1'h0, run46 } : \$373 ;
-  assign \$375  = pulse[46] ? \$374  : 21'h000000;
-  assign \$376  = \$375 [19:0] <= max_pulse_eff;
-  assign \$377  = want[46] & \$376 ;
-  assign \$378  = duty46 < max_duty_eff;
-  assign \$379  = pass1[46] & \$378 ;
-  assign \$380  = run47 == 20'hfffff;
-  assign \$381  = run47 + 1'h1;
-  assign \$382  = \$380  ? { 1'h0, run47 } : \$381 ;
-  assign \$383  = pulse[47] ? \$382  : 21'h000000;
-  assign \$384  = \$383 [19:0] <= max_pulse_eff;
-  assign \$385  = want[47] & \$384 ;
-  assign \$386  = duty47 < max_duty_eff;
-  assign \$387  = pass1[47] & \$386 ;
-  assign \$388  = run48 == 20'hfffff;
-  assign \$389  = run48 + 1'h1;
-  assign \$390  = \$388  ? { 1'h0, run48 } : \$389 ;
-  assign \$391  = pulse[48] ? \$390  : 21'h000000;
-  assign \$392  = \$391 [19:0] <= max_pulse_eff;
-  assign \$393  = want[48] & \$392 ;
-  assign \$394  = duty48 < max_duty_eff;
-  assign \$395  = pass1[48] & \$394 ;
-  assign \$396  = run49 == 20'hfffff;
-  assign \$397  = run49 + 1'h1;
-  assign \$398  = \$396  ? { 1'h0, run49 } : \$397 ;
-  assign \$399  = pulse[49] ? \$398  : 21'h000000;
-  assign \$400  = \$399 [19:0] <= max_pulse_eff;
-  assign \$401  = want[49] & \$400 ;
-  assign \$402  = duty49 < max_duty_eff;
-  assign \$403  = pass1[49] & \$402 ;
-  assign \$404  = run50 == 20'hfffff;
-  assign \$405  = run50 + 1'h1;
-  assign \$406  = \$404  ? { 1'h0, run50 } : \$405 ;
-  assign \$407  = pulse[50] ? \$406  : 21'h000000;
-  assign \$408  = \$407 [19:0] <= max_pulse_eff;
-  assign \$409  = want[50] & \$408 ;
-  assign \$410  = duty50 < max_duty_eff;
-  assign \$411  = pass1[50] & \$410 ;
-  assign \$412  = run51 == 20'hfffff;
-  assign \$413  = run51 + 1'h1;
-  assign \$414  = \$412  ? { 1'h0, run51 } : \$413 ;
-  assign \$415  = pulse[51] ? \$414  : 21'h000000;
-  assign \$416  = \$415 [19:0] <= max_pulse_eff;
-  assign \$417  = want[51] & \$416 ;
-  assign \$418  = duty51 < max_duty_eff;
-  assign \$419  = pass1[51] & \$418 ;
-  assign \$420  = run52 == 20'hfffff;
-  assign \$421  = run52 + 1'h1;
-  assign \$422  = \$420  ? { 1'h0, run52 } : \$421 ;
-  assign \$423  = pulse[52] ? \$422  : 21'h000000;
-  assign \$424  = \$423 [19:0] <= max_pulse_eff;
-  assign \$425  = want[52] & \$424 ;
-  assign \$426  = duty52 < max_duty_eff;
-  assign \$427  = pass1[52] & \$426 ;
-  assign \$428  = run53 == 20'hfffff;
-  assign \$429  = run53 + 1'h1;
-  assign \$430  = \$428  ? { 1'h0, run53 } : \$429 ;
-  assign \$431  = pulse[53] ? \$430  : 21'h000000;
-  assign \$432  = \$431 [19:0] <= max_pulse_eff;
-  assign \$433  = want[53] & \$432 ;
-  assign \$434  = duty53 < max_duty_eff;
-  assign \$435  = pass1[53] & \$434 ;
-  assign \$436  = run54 == 20'hfffff;
-  assign \$437  = run54 + 1'h1;
-  assign \$438  = \$436  ? { 1'h0, run54 } : \$437 ;
-  assign \$439  = pulse[54] ? \$438  : 21'h000000;
-  assign \$440  = \$439 [19:0] <= max_pulse_eff;
-  assign \$441  = want[54] & \$440 ;
-  assign \$442  = duty54 < max_duty_eff;
-  assign \$443  = pass1[54] & \$442 ;
-  assign \$444  = run55 == 20'hfffff;
-  assign \$445  = run55 + 1'h1;
-  assign \$446  = \$444  ? { 1'h0, run55 } : \$445 ;
-  assign \$447  = pulse[55] ? \$446  : 21'h000000;
-  assign \$448  = \$447 [19:0] <= max_pulse_eff;
-  assign \$449  = want[55] & \$448 ;
-  assign \$450  = duty55 < max_duty_eff;
-  assign \$451  = pass1[55] & \$450 ;
-  assign \$452  = run56 == 20'hfffff;
-  assign \$453  = run56 + 1'h1;
-  assign \$454  = \$452  ? { 1'h0, run56 } : \$453 ;
-  assign \$455  = pulse[56] ? \$454  : 21'h000000;
-  assign \$456  = \$455 [19:0] <= max_pulse_eff;
-  assign \$457  = want[56] & \$456 ;
-  assign \$458  = duty56 < max_duty_eff;
-  assign \$459  = pass1[56] & \$458 ;
-  assign \$460  = run57 == 20'hfffff;
-  assign \$461  = run57 + 1'h1;
-  assign \$462  = \$460  ? { 1'h0, run57 } : \$461 ;
-  assign \$463  = pulse[57] ? \$462  : 21'h000000;
-  assign \$464  = \$463 [19:0] <= max_pulse_eff;
-  assign \$465  = want[57] & \$464 ;
-  assign \$466  = duty57 < max_duty_eff;
-  assign \$467  = pass1[57] & \$466 ;
-  assign \$468  = run58 == 20'hfffff;
-  assign \$469  = run58 + 1'h1;
-  assign \$470  = \$468  ? { 1'h0, run58 } : \$469 ;
-  assign \$471  = pulse[58] ? \$470  : 21'h000000;
-  assign \$472  = \$471 [19:0] <= max_pulse_eff;
-  assign \$473  = want[58] & \$472 ;
-  assign \$474  = duty58 < max_duty_eff;
-  assign \$475  = pass1[58] & \$474 ;
-  assign \$476  = run59 == 20'hfffff;
-  assign \$477  = run59 + 1'h1;
-  assign \$478  = \$476  ? { 1'h0, run59 } : \$477 ;
-  assign \$479  = pulse[59] ? \$478  : 21'h000000;
-  assign \$480  = \$479 [19:0] <= max_pulse_eff;
-  assign \$481  = want[59] & \$480 ;
-  assign \$482  = duty59 < max_duty_eff;
-  assign \$483  = pass1[59] & \$482 ;
-  assign \$484  = run60 == 20'hfffff;
-  assign \$485  = run60 + 1'h1;
-  assign \$486  = \$484  ? { 1'h0, run60 } : \$485 ;
-  assign \$487  = pulse[60] ? \$486  : 21'h000000;
-  assign \$488  = \$487 [19:0] <= max_pulse_eff;
-  assign \$489  = want[60] & \$488 ;
-  assign \$490  = duty60 < max_duty_eff;
-  assign \$491  = pass1[60] & \$490 ;
-  assign \$492  = run61 == 20'hfffff;
-  assign \$493  = run61 + 1'h1;
-  assign \$494  = \$492  ? { 1'h0, run61 } : \$493 ;
-  assign \$495  = pulse[61] ? \$494  : 21'h000000;
-  assign \$496  = \$495 [19:0] <= max_pulse_eff;
-  assign \$497  = want[61] & \$496 ;
-  assign \$498  = duty61 < max_duty_eff;
-  assign \$499  = pass1[61] & \$498 ;
-  assign \$500  = run62 == 20'hfffff;
-  assign \$501  = run62 + 1'h1;
-  assign \$502  = \$500  ? { 1'h0, run62 } : \$501 ;
-  assign \$503  = pulse[62] ? \$502  : 21'h000000;
-  assign \$504  = \$503 [19:0] <= max_pulse_eff;
-  assign \$505  = want[62] & \$504 ;
-  assign \$506  = duty62 < max_duty_eff;
-  assign \$507  = pass1[62] & \$506 ;
-  assign \$508  = run63 == 20'hfffff;
-  assign \$509  = run63 + 1'h1;
-  assign \$510  = \$508  ? { 1'h0, run63 } : \$509 ;
-  assign \$511  = pulse[63] ? \$510  : 21'h000000;
-  assign \$512  = \$511 [19:0] <= max_pulse_eff;
-  assign \$513  = want[63] & \$512 ;
-  assign \$514  = duty63 < max_duty_eff;
-  assign \$515  = pass1[63] & \$514 ;
-  assign \$516  = 1'h0 < max_lanes_eff;
-  assign \$517  = pass2[0] & \$516 ;
-  assign \$518  = 1'h0 + pass2[0];
-  assign \$519  = \$518 [6:0] < max_lanes_eff;
-  assign \$520  = pass2[1] & \$519 ;
-  assign \$521  = \$518 [6:0] + pass2[1];
-  assign \$522  = \$521 [6:0] < max_lanes_eff;
-  assign \$523  = pass2[2] & \$522 ;
-  assign \$524  = \$521 [6:0] + pass2[2];
-  assign \$525  = \$524 [6:0] < max_lanes_eff;
-  assign \$526  = pass2[3] & \$525 ;
-  assign \$527  = \$524 [6:0] + pass2[3];
-  assign \$528  = \$527 [6:0] < max_lanes_eff;
-  assign \$529  = pass2[4] & \$528 ;
-  assign \$530  = \$527 [6:0] + pass2[4];
-  assign \$531  = \$530 [6:0] < max_lanes_eff;
-  assign \$532  = pass2[5] & \$531 ;
-  assign \$533  = \$530 [6:0] + pass2[5];
-  assign \$534  = \$533 [6:0] < max_lanes_eff;
-  assign \$535  = pass2[6] & \$534 ;
-  assign \$536  = \$533 [6:0] + pass2[6];
-  assign \$537  = \$536 [6:0] < max_lanes_eff;
-  assign \$538  = pass2[7] & \$537 ;
-  assign \$539  = \$536 [6:0] + pass2[7];
-  assign \$540  = \$539 [6:0] < max_lanes_eff;
-  assign \$541  = pass2[8] & \$540 ;
-  assign \$542  = \$539 [6:0] + pass2[8];
-  assign \$543  = \$542 [6:0] < max_lanes_eff;
-  assign \$544  = pass2[9] & \$543 ;
-  assign \$545  = \$542 [6:0] + pass2[9];
-  assign \$546  = \$545 [6:0] < max_lanes_eff;
-  assign \$547  = pass2[10] & \$546 ;
-  assign \$548  = \$545 [6:0] + pass2[10];
-  assign \$549  = \$548 [6:0] < max_lanes_eff;
-  assign \$550  = pass2[11] & \$549 ;
-  assign \$551  = \$548 [6:0] + pass2[11];
-  assign \$552  = \$551 [6:0] < max_lanes_eff;
-  assign \$553  = pass2[12] & \$552 ;
-  assign \$554  = \$551 [6:0] + pass2[12];
-  assign \$555  = \$554 [6:0] < max_lanes_eff;
-  assign \$556  = pass2[13] & \$555 ;
-  assign \$557  = \$554 [6:0] + pass2[13];
-  assign \$558  = \$557 [6:0] < max_lanes_eff;
-  assign \$559  = pass2[14] & \$558 ;
-  assign \$560  = \$557 [6:0] + pass2[14];
-  assign \$561  = \$560 [6:0] < max_lanes_eff;
-  assign \$562  = pass2[15] & \$561 ;
-  assign \$563  = \$560 [6:0] + pass2[15];
-  assign \$564  = \$563 [6:0] < max_lanes_eff;
-  assign \$565  = pass2[16] & \$564 ;
-  assign \$566  = \$563 [6:0] + pass2[16];
-  assign \$567  = \$566 [6:0] < max_lanes_eff;
-  assign \$568  = pass2[17] & \$567 ;
-  assign \$569  = \$566 [6:0] + pass2[17];
-  assign \$570  = \$569 [6:0] < max_lanes_eff;
-  assign \$571  = pass2[18] & \$570 ;
-  assign \$572  = \$569 [6:0] + pass2[18];
-  assign \$573  = \$572 [6:0] < max_lanes_eff;
-  assign \$574  = pass2[19] & \$573 ;
-  assign \$575  = \$572 [6:0] + pass2[19];
-  assign \$576  = \$575 [6:0] < max_lanes_eff;
-  assign \$577  = pass2[20] & \$576 ;
-  assign \$578  = \$575 [6:0] + pass2[20];
-  assign \$579  = \$578 [6:0] < max_lanes_eff;
-  assign \$580  = pass2[21] & \$579 ;
-  assign \$581  = \$578 [6:0] + pass2[21];
-  assign \$582  = \$581 [6:0] < max_lanes_eff;
-  assign \$583  = pass2[22] & \$582 ;
-  assign \$584  = \$581 [6:0] + pass2[22];
-  assign \$585  = \$584 [6:0] < max_lanes_eff;
-  assign \$586  = pass2[23] & \$585 ;
-  assign \$587  = \$584 [6:0] + pass2[23];
-  assign \$588  = \$587 [6:0] < max_lanes_eff;
-  assign \$589  = pass2[24] & \$588 ;
-  assign \$590  = \$587 [6:0] + pass2[24];
-  assign \$591  = \$590 [6:0] < max_lanes_eff;
-  assign \$592  = pass2[25] & \$591 ;
-  assign \$593  = \$590 [6:0] + pass2[25];
-  assign \$594  = \$593 [6:0] < max_lanes_eff;
-  assign \$595  = pass2[26] & \$594 ;
-  assign \$596  = \$593 [6:0] + pass2[26];
-  assign \$597  = \$596 [6:0] < max_lanes_eff;
-  assign \$598  = pass2[27] & \$597 ;
-  assign \$599  = \$596 [6:0] + pass2[27];
-  assign \$600  = \$599 [6:0] < max_lanes_eff;
-  assign \$601  = pass2[28] & \$600 ;
-  assign \$602  = \$599 [6:0] + pass2[28];
-  assign \$603  = \$602 [6:0] < max_lanes_eff;
-  assign \$604  = pass2[29] & \$603 ;
-  assign \$605  = \$602 [6:0] + pass2[29];
-  assign \$606  = \$605 [6:0] < max_lanes_eff;
-  assign \$607  = pass2[30] & \$606 ;
-  assign \$608  = \$605 [6:0] + pass2[30];
-  assign \$609  = \$608 [6:0] < max_lanes_eff;
-  assign \$610  = pass2[31] & \$609 ;
-  assign \$611  = \$608 [6:0] + pass2[31];
-  assign \$612  = \$611 [6:0] < max_lanes_eff;
-  assign \$613  = pass2[32] & \$612 ;
-  assign \$614  = \$611 [6:0] + pass2[32];
-  assign \$615  = \$614 [6:0] < max_lanes_eff;
-  assign \$616  = pass2[33] & \$615 ;
-  assign \$617  = \$614 [6:0] + pass2[33];
-  assign \$618  = \$617 [6:0] < max_lanes_eff;
-  assign \$619  = pass2[34] & \$618 ;
-  assign \$620  = \$617 [6:0] + pass2[34];
-  assign \$621  = \$620 [6:0] < max_lanes_eff;
-  assign \$622  = pass2[35] & \$621 ;
-  assign \$623  = \$620 [6:0] + pass2[35];
-  assign \$624  = \$623 [6:0] < max_lanes_eff;
-  assign \$625  = pass2[36] & \$624 ;
-  assign \$626  = \$623 [6:0] + pass2[36];
-  assign \$627  = \$626 [6:0] < max_lanes_eff;
-  assign \$628  = pass2[37] & \$627 ;
-  assign \$629  = \$626 [6:0] + pass2[37];
-  assign \$630  = \$629 [6:0] < max_lanes_eff;
-  assign \$631  = pass2[38] & \$630 ;
-  assign \$632  = \$629 [6:0] + pass2[38];
-  assign \$633  = \$632 [6:0] < max_lanes_eff;
-  assign \$634  = pass2[39] & \$633 ;
-  assign \$635  = \$632 [6:0] + pass2[39];
-  assign \$636  = \$635 [6:0] < max_lanes_eff;
-  assign \$637  = pass2[40] & \$636 ;
-  assign \$638  = \$635 [6:0] + pass2[40];
-  assign \$639  = \$638 [6:0] < max_lanes_eff;
-  assign \$640  = pass2[41] & \$639 ;
-  assign \$641  = \$638 [6:0] + pass2[41];
-  assign \$642  = \$641 [6:0] < max_lanes_eff;
-  assign \$643  = pass2[42] & \$642 ;
-  assign \$644  = \$641 [6:0] + pass2[42];
-  assign \$645  = \$644 [6:0] < max_lanes_eff;
-  assign \$646  = pass2[43] & \$645 ;
-  assign \$647  = \$644 [6:0] + pass2[43];
-  assign \$648  = \$647 [6:0] < max_lanes_eff;
-  assign \$649  = pass2[44] & \$648 ;
-  assign \$650  = \$647 [6:0] + pass2[44];
-  assign \$651  = \$650 [6:0] < max_lanes_eff;
-  assign \$652  = pass2[45] & \$651 ;
-  assign \$653  = \$650 [6:0] + pass2[45];
-  assign \$654  = \$653 [6:0] < max_lanes_eff;
-  assign \$655  = pass2[46] & \$654 ;
-  assign \$656  = \$653 [6:0] + pass2[46];
-  assign \$657  = \$656 [6:0] < max_lanes_eff;
-  assign \$658  = pass2[47] & \$657 ;
-  assign \$659  = \$656 [6:0] + pass2[47];
-  assign \$660  = \$659 [6:0] < max_lanes_eff;
-  assign \$661  = pass2[48] & \$660 ;
-  assign \$662  = \$659 [6:0] + pass2[48];
-  assign \$663  = \$662 [6:0] < max_lanes_eff;
-  assign \$664  = pass2[49] & \$663 ;
-  assign \$665  = \$662 [6:0] + pass2[49];
-  assign \$666  = \$665 [6:0] < max_lanes_eff;
-  assign \$667  = pass2[50] & \$666 ;
-  assign \$668  = \$665 [6:0] + pass2[50];
-  assign \$669  = \$668 [6:0] < max_lanes_eff;
-  assign \$670  = pass2[51] & \$669 ;
-  assign \$671  = \$668 [6:0] + pass2[51];
-  assign \$672  = \$671 [6:0] < max_lanes_eff;
-  assign \$673  = pass2[52] & \$672 ;
-  assign \$674  = \$671 [6:0] + pass2[52];
-  assign \$675  = \$674 [6:0] < max_lanes_eff;
-  assign \$676  = pass2[53] & \$675 ;
-  assign \$677  = \$674 [6:0] + pass2[53];
-  assign \$678  = \$677 [6:0] < max_lanes_eff;
-  assign \$679  = pass2[54] & \$678 ;
-  assign \$680  = \$677 [6:0] + pass2[54];
-  assign \$681  = \$680 [6:0] < max_lanes_eff;
-  assign \$682  = pass2[55] & \$681 ;
-  assign \$683  = \$680 [6:0] + pass2[55];
-  assign \$684  = \$683 [6:0] < max_lanes_eff;
-  assign \$685  = pass2[56] & \$684 ;
-  assign \$686  = \$683 [6:0] + pass2[56];
-  assign \$687  = \$686 [6:0] < max_lanes_eff;
-  assign \$688  = pass2[57] & \$687 ;
-  assign \$689  = \$686 [6:0] + pass2[57];
-  assign \$690  = \$689 [6:0] < max_lanes_eff;
-  assign \$691  = pass2[58] & \$690 ;
-  assign \$692  = \$689 [6:0] + pass2[58];
-  assign \$693  = \$692 [6:0] < max_lanes_eff;
-  assign \$694  = pass2[59] & \$693 ;
-  assign \$695  = \$692 [6:0] + pass2[59];
-  assign \$696  = \$695 [6:0] < max_lanes_eff;
-  assign \$697  = pass2[60] & \$696 ;
-  assign \$698  = \$695 [6:0] + pass2[60];
-  assign \$699  = \$698 [6:0] < max_lanes_eff;
-  assign \$700  = pass2[61] & \$699 ;
-  assign \$701  = \$698 [6:0] + pass2[61];
-  assign \$702  = \$701 [6:0] < max_lanes_eff;
-  assign \$703  = pass2[62] & \$702 ;
-  assign \$704  = \$701 [6:0] + pass2[62];
-  assign \$705  = \$704 [6:0] < max_lanes_eff;
-  assign \$706  = pass2[63] & \$705 ;
-  assign \$707  = \$704 [6:0] + pass2[63];
-  assign \$708  = window + 1'h1;
-  assign \$709  = window_end ? 21'h000000 : \$708 ;
-  assign \$710  = duty0 + \final [0];
-  assign \$711  = window_end ? 21'h000000 : \$710 ;
-  assign \$712  = duty1 + \final [1];
-  assign \$713  = window_end ? 21'h000000 : \$712 ;
-  assign \$714  = duty2 + \final [2];
-  assign \$715  = window_end ? 21'h000000 : \$714 ;
-  assign \$716  = duty3 + \final [3];
-  assign \$717  = window_end ? 21'h000000 : \$716 ;
-  assign \$718  = duty4 + \final [4];
-  assign \$719  = window_end ? 21'h000000 : \$718 ;
-  assign \$720  = duty5 + \final [5];
-  assign \$721  = window_end ? 21'h000000 : \$720 ;
-  assign \$722  = duty6 + \final [6];
-  assign \$723  = window_end ? 21'h000000 : \$722 ;
-  assign \$724  = duty7 + \final [7];
-  assign \$725  = window_end ? 21'h000000 : \$724 ;
-  assign \$726  = duty8 + \final [8];
-  assign \$727  = window_end ? 21'h000000 : \$726 ;
-  assign \$728  = duty9 + \final [9];
-  assign \$729  = window_end ? 21'h000000 : \$728 ;
-  assign \$730  = duty10 + \final [10];
-  assign \$731  = window_end ? 21'h000000 : \$730 ;
-  assign \$732  = duty11 + \final [11];
-  assign \$733  = window_end ? 21'h000000 : \$732 ;
-  assign \$734  = duty12 + \final [12];
-  assign \$735  = window_end ? 21'h000000 : \$734 ;
-  assign \$736  = duty13 + \final [13];
-  assign \$737  = window_end ? 21'h000000 : \$736 ;
-  assign \$738  = duty14 + \final [14];
-  assign \$739  = window_end ? 21'h000000 : \$738 ;
-  assign \$740  = duty15 + \final [15];
-  assign \$741  = window_end ? 21'h000000 : \$740 ;
-  assign \$742  = duty16 + \final [16];
-  assign \$743  = window_end ? 21'h000000 : \$742 ;
-  assign \$744  = duty17 + \final [17];
-  assign \$745  = window_end ? 21'h000000 : \$744 ;
-  assign \$746  = duty18 + \final [18];
-  assign \$747  = window_end ? 21'h000000 : \$746 ;
-  assign \$748  = duty19 + \final [19];
-  assign \$749  = window_end ? 21'h000000 : \$748 ;
-  assign \$750  = duty20 + \final [20];
-  assign \$751  = window_end ? 21'h000000 : \$750 ;
-  assign \$752  = duty21 + \final [21];
-  assign \$753  = window_end ? 21'h000000 : \$752 ;
-  assign \$754  = duty22 + \final [22];
-  assign \$755  = window_end ? 21'h000000 : \$754 ;
-  assign \$756  = duty23 + \final [23];
-  assign \$757  = window_end ? 21'h000000 : \$756 ;
-  assign \$758  = duty24 + \final [24];
-  assign \$759  = window_end ? 21'h000000 : \$758 ;
-  assign \$760  = duty25 + \final [25];
-  assign \$761  = window_end ? 21'h000000 : \$760 ;
-  assign \$762  = duty26 + \final [26];
-  assign \$763  = window_end ? 21'h000000 : \$762 ;
-  assign \$764  = duty27 + \final [27];
-  assign \$765  = window_end ? 21'h000000 : \$764 ;
-  assign \$766  = duty28 + \final [28];
-  assign \$767  = window_end ? 21'h000000 : \$766 ;
-  assign \$768  = duty29 + \final [29];
-  assign \$769  = window_end ? 21'h000000 : \$768 ;
-  assign \$770  = duty30 + \final [30];
-  assign \$771  = window_end ? 21'h000000 : \$770 ;
-  assign \$772  = duty31 + \final [31];
-  assign \$773  = window_end ? 21'h000000 : \$772 ;
-  assign \$774  = duty32 + \final [32];
-  assign \$775  = window_end ? 21'h000000 : \$774 ;
-  assign \$776  = duty33 + \final [33];
-  assign \$777  = window_end ? 21'h000000 : \$776 ;
-  assign \$778  = duty34 + \final [34];
-  assign \$779  = window_end ? 21'h000000 : \$778 ;
-  assign \$780  = duty35 + \final [35];
-  assign \$781  = window_end ? 21'h000000 : \$780 ;
-  assign \$782  = duty36 + \final [36];
-  assign \$783  = window_end ? 21'h000000 : \$782 ;
-  assign \$784  = duty37 + \final [37];
-  assign \$785  = window_end ? 21'h000000 : \$784 ;
-  assign \$786  = duty38 + \final [38];
-  assign \$787  = window_end ? 21'h000000 : \$786 ;
-  assign \$788  = duty39 + \final [39];
-  assign \$789  = window_end ? 21'h000000 : \$788 ;
-  assign \$790  = duty40 + \final [40];
-  assign \$791  = window_end ? 21'h000000 : \$790 ;
-  assign \$792  = duty41 + \final [41];
-  assign \$793  = window_end ? 21'h000000 : \$792 ;
-  assign \$794  = duty42 + \final [42];
-  assign \$795  = window_end ? 21'h000000 : \$794 ;
-  assign \$796  = duty43 + \final [43];
-  assign \$797  = window_end ? 21'h000000 : \$796 ;
-  assign \$798  = duty44 + \final [44];
-  assign \$799  = window_end ? 21'h000000 : \$798 ;
-  assign \$800  = duty45 + \final [45];
-  assign \$801  = window_end ? 21'h000000 : \$800 ;
-  assign \$802  = duty46 + \final [46];
-  assign \$803  = window_end ? 21'h000000 : \$802 ;
-  assign \$804  = duty47 + \final [47];
-  assign \$805  = window_end ? 21'h000000 : \$804 ;
-  assign \$806  = duty48 + \final [48];
-  assign \$807  = window_end ? 21'h000000 : \$806 ;
-  assign \$808  = duty49 + \final [49];
-  assign \$809  = window_end ? 21'h000000 : \$808 ;
-  assign \$810  = duty50 + \final [50];
-  assign \$811  = window_end ? 21'h000000 : \$810 ;
-  assign \$812  = duty51 + \final [51];
-  assign \$813  = window_end ? 21'h000000 : \$812 ;
-  assign \$814  = duty52 + \final [52];
-  assign \$815  = window_end ? 21'h000000 : \$814 ;
-  assign \$816  = duty53 + \final [53];
-  assign \$817  = window_end ? 21'h000000 : \$816 ;
-  assign \$818  = duty54 + \final [54];
-  assign \$819  = window_end ? 21'h000000 : \$818 ;
-  assign \$820  = duty55 + \final [55];
-  assign \$821  = window_end ? 21'h000000 : \$820 ;
-  assign \$822  = duty56 + \final [56];
-  assign \$823  = window_end ? 21'h000000 : \$822 ;
-  assign \$824  = duty57 + \final [57];
-  assign \$825  = window_end ? 21'h000000 : \$824 ;
-  assign \$826  = duty58 + \final [58];
-  assign \$827  = window_end ? 21'h000000 : \$826 ;
-  assign \$828  = duty59 + \final [59];
-  assign \$829  = window_end ? 21'h000000 : \$828 ;
-  assign \$830  = duty60 + \final [60];
-  assign \$831  = window_end ? 21'h000000 : \$830 ;
-  assign \$832  = duty61 + \final [61];
-  assign \$833  = window_end ? 21'h000000 : \$832 ;
-  assign \$834  = duty62 + \final [62];
-  assign \$835  = window_end ? 21'h000000 : \$834 ;
-  assign \$836  = duty63 + \final [63];
-  assign \$837  = window_end ? 21'h000000 : \$836 ;
-  assign \$838  = ~ pass1;
-  assign \$839  = want & \$838 ;
-  assign \$840  = | \$839 ;
-  assign \$841  = ~ pass2;
-  assign \$842  = pass1 & \$841 ;
-  assign \$843  = | \$842 ;
-  assign \$844  = ~ \final ;
-  assign \$845  = pass2 & \$844 ;
-  assign \$846  = | \$845 ;
-  always @(posedge clk)
-    window <= \$847 ;
-  always @(posedge clk)
-    run0 <= \$848 ;
-  always @(posedge clk)
-    duty0 <= \$849 ;
-  always @(posedge clk)
-    run1 <= \$850 ;
-  always @(posedge clk)
-    duty1 <= \$851 ;
-  always @(posedge clk)
-    run2 <= \$852 ;
-  always @(posedge clk)
-    duty2 <= \$853 ;
-  always @(posedge clk)
-    run3 <= \$854 ;
-  always @(posedge clk)
-    duty3 <= \$855 ;
-  always @(posedge clk)
-    run4 <= \$856 ;
-  always @(posedge clk)
-    duty4 <= \$857 ;
-  always @(posedge clk)
-    run5 <= \$858 ;
-  always @(posedge clk)
-    duty5 <= \$859 ;
-  always @(posedge clk)
-    run6 <= \$860 ;
-  always @(posedge clk)
-    duty6 <= \$861 ;
-  always @(posedge clk)
-    run7 <= \$862 ;
-  always @(posedge clk)
-    duty7 <= \$863 ;
-  always @(posedge clk)
-    run8 <= \$864 ;
-  always @(posedge clk)
-    duty8 <= \$865 ;
-  always @(posedge clk)
-    run9 <= \$866 ;
-  always @(posedge clk)
-    duty9 <= \$867 ;
-  always @(posedge clk)
-    run10 <= \$868 ;
-  always @(posedge clk)
-    duty10 <= \$869 ;
-  always @(posedge clk)
-    run11 <= \$870 ;
-  always @(posedge clk)
-    duty11 <= \$871 ;
-  always @(posedge clk)
-    run12 <= \$872 ;
-  always @(posedge clk)
-    duty12 <= \$873 ;
-  always @(posedge clk)
-    run13 <= \$874 ;
-  always @(posedge clk)
-    duty13 <= \$875 ;
-  always @(posedge clk)
-    run14 <= \$876 ;
-  always @(posedge clk)
-    duty14 <= \$877 ;
-  always @(posedge clk)
-    run15 <= \$878 ;
-  always @(posedge clk)
-    duty15 <= \$879 ;
-  always @(posedge clk)
-    run16 <= \$880 ;
-  always @(posedge clk)
-    duty16 <= \$881 ;
-  always @(posedge clk)
-    run17 <= \$882 ;
-  always @(posedge clk)
-    duty17 <= \$883 ;
-  always @(posedge clk)
-    run18 <= \$884 ;
-  always @(posedge clk)
-    duty18 <= \$885 ;
-  always @(posedge clk)
-    run19 <= \$886 ;
-  always @(posedge clk)
-    duty19 <= \$887 ;
-  always @(posedge clk)
-    run20 <= \$888 ;
-  always @(posedge clk)
-    duty20 <= \$889 ;
-  always @(posedge clk)
-    run21 <= \$890 ;
-  always @(posedge clk)
-    duty21 <= \$891 ;
-  always @(posedge clk)
-    run22 <= \$892 ;
-  always @(posedge clk)
-    duty22 <= \$893 ;
-  always @(posedge clk)
-    run23 <= \$894 ;
-  always @(posedge clk)
-    duty23 <= \$895 ;
-  always @(posedge clk)
-    run24 <= \$896 ;
-  always @(posedge clk)
-    duty24 <= \$897 ;
-  always @(posedge clk)
-    run25 <= \$898 ;
-  always @(posedge clk)
-    duty25 <= \$899 ;
-  always @(posedge clk)
-    run26 <= \$900 ;
-  always @(posedge clk)
-    duty26 <= \$901 ;
-  always @(posedge clk)
-    run27 <= \$902 ;
-  always @(posedge clk)
-    duty27 <= \$903 ;
-  always @(posedge clk)
-    run28 <= \$904 ;
-  always @(posedge clk)
-    duty28 <= \$905 ;
-  always @(posedge clk)
-    run29 <= \$906 ;
-  always @(posedge clk)
-    duty29 <= \$907 ;
-  always @(posedge clk)
-    run30 <= \$908 ;
-  always @(posedge clk)
-    duty30 <= \$909 ;
-  always @(posedge clk)
-    run31 <= \$910 ;
-  always @(posedge clk)
-    duty31 <= \$911 ;
-  always @(posedge clk)
-    run32 <= \$912 ;
-  always @(posedge clk)
-    duty32 <= \$913 ;
-  always @(posedge clk)
-    run33 <= \$914 ;
-  always @(posedge clk)
-    duty33 <= \$915 ;
-  always @(posedge clk)
-    run34 <= \$916 ;
-  always @(posedge clk)
-    duty34 <= \$917 ;
-  always @(posedge clk)
-    run35 <= \$918 ;
-  always @(posedge clk)
-    duty35 <= \$919 ;
-  always @(posedge clk)
-    run36 <= \$920 ;
-  always @(posedge clk)
-    duty36 <= \$921 ;
-  always @(posedge clk)
-    run37 <= \$922 ;
-  always @(posedge clk)
-    duty37 <= \$923 ;
-  always @(posedge clk)
-    run38 <= \$924 ;
-  always @(posedge clk)
-    duty38 <= \$925 ;
-  always @(posedge clk)
-    run39 <= \$926 ;
-  always @(posedge clk)
-    duty39 <= \$927 ;
-  always @(posedge clk)
-    run40 <= \$928 ;
-  always @(posedge clk)
-    duty40 <= \$929 ;
-  always @(posedge clk)
-    run41 <= \$930 ;
-  always @(posedge clk)
-    duty41 <= \$931 ;
-  always @(posedge clk)
-    run42 <= \$932 ;
-  always @(posedge clk)
-    duty42 <= \$933 ;
-  always @(posedge clk)
-    run43 <= \$934 ;
-  always @(posedge clk)
-    duty43 <= \$935 ;
-  always @(posedge clk)
-    run44 <= \$936 ;
-  always @(posedge clk)
-    duty44 <= \$937 ;
-  always @(posedge clk)
-    run45 <= \$938 ;
-  always @(posedge clk)
-    duty45 <= \$939 ;
-  always @(posedge clk)
-    run46 <= \$940 ;
-  always @(posedge clk)
-    duty46 <= \$941 ;
-  always @(posedge clk)
-    run47 <= \$942 ;
-  always @(posedge clk)
-    duty47 <= \$943 ;
-  always @(posedge clk)
-    run48 <= \$944 ;
-  always @(posedge clk)
-    duty48 <= \$945 ;
-  always @(posedge clk)
-    run49 <= \$946 ;
-  always @(posedge clk)
-    duty49 <= \$947 ;
-  always @(posedge clk)
-    run50 <= \$948 ;
-  always @(posedge clk)
-    duty50 <= \$949 ;
-  always @(posedge clk)
-    run51 <= \$950 ;
-  always @(posedge clk)
-    duty51 <= \$951 ;
-  always @(posedge clk)
-    run52 <= \$952 ;
-  always @(posedge clk)
-    duty52 <= \$953 ;
-  always @(posedge clk)
-    run53 <= \$954 ;
-  always @(posedge clk)
-    duty53 <= \$955 ;
-  always @(posedge clk)
-    run54 <= \$956 ;
-  always @(posedge clk)
-    duty54 <= \$957 ;
-  always @(posedge clk)
-    run55 <= \$958 ;
-  always @(posedge clk)
-    duty55 <= \$959 ;
-  always @(posedge clk)
-    run56 <= \$960 ;
-  always @(posedge clk)
-    duty56 <= \$961 ;
-  always @(posedge clk)
-    run57 <= \$962 ;
-  always @(posedge clk)
-    duty57 <= \$963 ;
-  always @(posedge clk)
-    run58 <= \$964 ;
-  always @(posedge clk)
-    duty58 <= \$965 ;
-  always @(posedge clk)
-    run59 <= \$966 ;
-  always @(posedge clk)
-    duty59 <= \$967 ;
-  always @(posedge clk)
-    run60 <= \$968 ;
-  always @(posedge clk)
-    duty60 <= \$969 ;
-  always @(posedge clk)
-    run61 <= \$970 ;
-  always @(posedge clk)
-    duty61 <= \$971 ;
-  always @(posedge clk)
-    run62 <= \$972 ;
-  always @(posedge clk)
-    duty62 <= \$973 ;
-  always @(posedge clk)
-    run63 <= \$974 ;
-  always @(posedge clk)
-    duty63 <= \$975 ;
-  always @(posedge clk)
-    led <= \$976 ;
-  always @(posedge clk)
-    clamp_pulse <= \$977 ;
-  always @(posedge clk)
-    clamp_duty <= \$978 ;
-  always @(posedge clk)
-    clamp_lanes <= \$979 ;
+  wire [12:0] run_n;
+  reg [63:0] seen = 64'h0000000000000000;
+  wire [12:0] units_duty;
+  wire [12:0] units_pulse;
+  reg [6:0] used = 7'h00;
+  reg [5:0] vis = 6'h3f;
+  reg vis_valid = 1'h1;
+  reg [13:0] wcount = 14'h0000;
+  reg [5:0] wp__addr;
+  reg [26:0] wp__data;
+  wire [12:0] \wp__data.duty ;
+  wire \wp__data.epoch ;
+  wire [12:0] \wp__data.run ;
+  reg wp__en;
+  reg [26:0] state [63:0];
+  initial begin
+    state[0] = 27'h0000000;
+    state[1] = 27'h0000000;
+    state[2] = 27'h0000000;
+    state[3] = 27'h0000000;
+    state[4] = 27'h0000000;
+    state[5] = 27'h0000000;
+    state[6] = 27'h0000000;
+    state[7] = 27'h0000000;
+    state[8] = 27'h0000000;
+    state[9] = 27'h0000000;
+    state[10] = 27'h0000000;
+    state[11] = 27'h0000000;
+    state[12] = 27'h0000000;
+    state[13] = 27'h0000000;
+    state[14] = 27'h0000000;
+    state[15] = 27'h0000000;
+    state[16] = 27'h0000000;
+    state[17] = 27'h0000000;
+    state[18] = 27'h0000000;
+    state[19] = 27'h0000000;
+    state[20] = 27'h0000000;
+    state[21] = 27'h0000000;
+    state[22] = 27'h0000000;
+    state[23] = 27'h0000000;
+    state[24] = 27'h0000000;
+    state[25] = 27'h0000000;
+    state[26] = 27'h0000000;
+    state[27] = 27'h0000000;
+    state[28] = 27'h0000000;
+    state[29] = 27'h0000000;
+    state[30] = 27'h0000000;
+    state[31] = 27'h0000000;
+    state[32] = 27'h0000000;
+    state[33] = 27'h0000000;
+    state[34] = 27'h0000000;
+    state[35] = 27'h0000000;
+    state[36] = 27'h0000000;
+    state[37] = 27'h0000000;
+    state[38] = 27'h0000000;
+    state[39] = 27'h0000000;
+    state[40] = 27'h0000000;
+    state[41] = 27'h0000000;
+    state[42] = 27'h0000000;
+    state[43] = 27'h0000000;
+    state[44] = 27'h0000000;
+    state[45] = 27'h0000000;
+    state[46] = 27'h0000000;
+    state[47] = 27'h0000000;
+    state[48] = 27'h0000000;
+    state[49] = 27'h0000000;
+    state[50] = 27'h0000000;
+    state[51] = 27'h0000000;
+    state[52] = 27'h0000000;
+    state[53] = 27'h0000000;
+    state[54] = 27'h0000000;
+    state[55] = 27'h0000000;
+    state[56] = 27'h0000000;
+    state[57] = 27'h0000000;
+    state[58] = 27'h0000000;
+    state[59] = 27'h0000000;
+    state[60] = 27'h0000000;
+    state[61] = 27'h0000000;
+    state[62] = 27'h0000000;
+    state[63] = 27'h0000000;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      state[wp__addr] <= wp__data;
+  end
+  reg [5:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= rp__addr;
+  end
+  assign rp__data = state[_0_];
   assign \$1  = max_pulse > 19'h7a120;
   assign max_pulse_eff = \$1  ? 20'h7a120 : max_pulse;
   assign \$2  = max_duty > 19'h7a120;
   assign max_duty_eff = \$2  ? 20'h7a120 : max_duty;
   assign \$3  = max_lanes > 7'h40;
   assign max_lanes_eff = \$3  ? 7'h40 : max_lanes;
-  assign window_end = window == 20'hf423f;
-  assign want = pulse & { \port$450$0 , \port$449$0 , \port$448$0 , \port$447$0 , \port$446$0 , \port$445$0 , \port$444$0 , \port$443$0 , \port$442$0 , \port$441$0 , \port$440$0 , \port$439$0 , \port$438$0 , \port$437$0 , \port$436$0 , \port$435$0 , \port$434$0 , \port$433$0 , \port$432$0 , \port$431$0 , \port$430$0 , \port$429$0 , \port$428$0 , \port$427$0 , \port$426$0 , \port$425$0 , \port$424$0 , \port$423$0 , \port$422$0 , \port$421$0 , \port$420$0 , \port$419$0 , \port$418$0 , \port$417$0 , \port$416$0 , \port$415$0 , \port$414$0 , \port$413$0 , \port$412$0 , \port$411$0 , \port$410$0 , \port$409$0 , \port$408$0 , \port$407$0 , \port$406$0 , \port$405$0 , \port$404$0 , \port$403$0 , \port$402$0 , \port$401$0 , \port$400$0 , \port$399$0 , \port$398$0 , \port$397$0 , \port$396$0 , \port$395$0 , \port$394$0 , \port$393$0 , \port$392$0 , \port$391$0 , \port$390$0 , \port$389$0 , \port$388$0 , \port$387$0  };
-  assign \$4  = run0 == 20'hfffff;
-  assign \$5  = run0 + 1'h1;
-  assign \$6  = \$4  ? { 1'h0, run0 } : \$5 ;
-  assign \$7  = pulse[0] ? \$6  : 21'h000000;
-  assign \$8  = \$7 [19:0] <= max_pulse_eff;
-  assign \$9  = want[0] & \$8 ;
-  assign \$10  = duty0 < max_duty_eff;
-  assign \$11  = pass1[0] & \$10 ;
-  assign \$12  = run1 == 20'hfffff;
-  assign \$13  = run1 + 1'h1;
-  assign \$14  = \$12  ? { 1'h0, run1 } : \$13 ;
-  assign \$15  = pulse[1] ? \$14  : 21'h000000;
+  assign \$6  = fire_lane < 7'h40;
+  assign f_ok = fire & \$6 ;
+  assign \$7  = allow >> fire_lane[5:0];
+  assign \$8  = ~ \$7 ;
+  assign \$9  = f_ok & \$8 ;
+  assign \$10  = budget >> fire_lane[5:0];
+  assign \$11  = \$9  & \$10 ;
+  assign \$12  = used < max_lanes_eff;
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = | \$4 [12:0];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = | \$5 [12:0];
+  assign fire_acq = \$15  & \$16 ;
+  assign \$17  = 1'h1 << fire_lane[5:0];
+  assign \$18  = fire_acq ? \$17  : 127'h00000000000000000000000000000000;
+  assign \$19  = pulse & bits;
+  assign \$20  = allow | \$18 [63:0];
+  assign led_next = \$19  & \$20 ;
+  assign \$21  = gap >> vis;
+  assign \$22  = pulse >> vis;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  | \$23 ;
+  assign \$25  = pulse >> vis;
+  assign \$26  = rp__data[12:0] == 13'h1e84;
+  assign \$27  = rp__data[12:0] + 1'h1;
+  assign \$28  = \$26  ? { 1'h0, rp__data[12:0] } : \$27 ;
+  assign \$29  = \$24  ? { 13'h0000, \$25  } : \$28 ;
+  assign \$30  = rp__data[26] != epoch_vis;
+  assign \$31  = seen >> vis;
+  assign \$32  = led_next >> vis;
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = rp__data[25:13] != 13'h1e84;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = rp__data[25:13] + 1'h1;
+  assign \$37  = \$35  ? \$36  : { 1'h0, rp__data[25:13] };
+  assign \$38  = \$30  ? 14'h0000 : \$37 ;
+  assign \$signal  = \$29 [12:0] < \$4 [12:0];
+  assign \$signal$29  = \$38 [12:0] < \$5 [12:0];
+  assign \$39  = pulse >> vis;
+  assign \$40  = \$39  & \$signal ;
+  assign ok = \$40  & \$signal$29 ;
+  assign \$41  = allow >> vis;
+  assign \$42  = fire_lane[5:0] == vis;
+  assign \$43  = fire_acq & \$42 ;
+  assign held = \$41  | \$43 ;
+  assign \$44  = used < max_lanes_eff;
+  assign \$45  = used <= max_lanes_eff;
+  assign \$46  = fire_acq ? \$44  : \$45 ;
+  assign \$47  = used + 1'h1;
+  assign \$48  = \$47  < max_lanes_eff;
+  assign \$49  = used < max_lanes_eff;
+  assign \$50  = fire_acq ? \$48  : \$49 ;
+  assign \$51  = held ? \$46  : \$50 ;
+  assign grant = ok & \$51 ;
+  assign \$52  = 1'h1 << vis;
+  assign \$53  = vis_valid ? \$52  : 127'h00000000000000000000000000000000;
+  assign \$54  = rp__addr == 6'h3f;
+  assign \$55  = rp__addr + 1'h1;
+  assign \$56  = \$54  ? 7'h00 : \$55 ;
+  assign \$57  = rp__addr < 7'h40;
+  assign \$58  = rp__addr == 6'h3f;
+  assign \$59  = wcount == 14'h3d08;
+  assign \$60  = wcount + 1'h1;
+  assign \$61  = \$59  ? 15'h0000 : \$60 ;
+  assign \$62  = wcount == 14'h3d08;
+  assign \$63  = ~ epoch_ptr;
+  assign \$64  = allow | \$18 [63:0];
+  assign \$65  = ~ \$53 [63:0];
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = grant ? \$53 [63:0] : 64'h0000000000000000;
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = ~ \$53 [63:0];
+  assign \$70  = budget & \$69 ;
+  assign \$71  = pulse >> vis;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = | \$4 [12:0];
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$74  & \$signal$29 ;
+  assign \$76  = \$75  ? \$53 [63:0] : 64'h0000000000000000;
+  assign \$77  = \$70  | \$76 ;
+  assign \$78  = ~ pulse;
+  assign \$79  = gap | \$78 ;
+  assign \$80  = ~ \$53 [63:0];
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = seen | led_next;
+  assign \$83  = ~ \$53 [63:0];
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = used + fire_acq;
+  assign \$86  = ~ held;
+  assign \$87  = vis_valid & \$86 ;
+  assign \$88  = \$87  & grant;
+  assign \$89  = \$85  + \$88 ;
+  assign \$90  = vis_valid & held;
+  assign \$91  = ~ grant;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = \$89  - \$92 ;
+  assign \$94  = pulse >> vis;
+  assign \$95  = vis_valid & \$94 ;
+  assign \$96  = ~ \$signal ;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = pulse >> vis;
+  assign \$99  = vis_valid & \$98 ;
+  assign \$100  = \$99  & \$signal ;
+  assign \$101  = ~ \$signal$29 ;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = vis_valid & ok;
+  assign \$104  = ~ grant;
+  assign \$105  = \$103  & \$104 ;
+  always @(posedge clk)
+    rp__addr <= \$106 ;
+  always @(posedge clk)
+    vis <= \$107 ;
+  always @(posedge clk)
+    vis_valid <= \$108 ;
+  always @(posedge clk)
+    epoch_vis <= \$109 ;
+  always @(posedge clk)
+    wcount <= \$110 ;
+  always @(posedge clk)
+    epoch_ptr <= \$111 ;
+  always @(posedge clk)
+    allow <= \$112 ;
+  always @(posedge clk)
+    budget <= \$113 ;
+  always @(posedge clk)
+    gap <= \$114 ;
+  always @(posedge clk)
+    seen <= \$115 ;
+  always @(posedge clk)
+    used <= \$116 ;
+  always @(posedge clk)
+    led <= \$117 ;
+  always @(posedge clk)
+    clamp_pulse <= \$118 ;
+  always @(posedge clk)
+    clamp_duty <= \$119 ;
+  always @(posedge clk)
+    clamp_lanes <= \$120 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$847  = \$709 [19:0];
-    if (rst) begin
-      \$847  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$848  = \$7 [19:0];
-    if (rst) begin
-      \$848  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$849  = \$711 [19:0];
-    if (rst) begin
-      \$849  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$850  = \$15 [19:0];
-    if (rst) begin
-      \$850  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$851  = \$713 [19:0];
-    if (rst) begin
-      \$851  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$852  = \$23 [19:0];
-    if (rst) begin
-      \$852  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$853  = \$715 [19:0];
-    if (rst) begin
-      \$853  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$854  = \$31 [19:0];
-    if (rst) begin
-      \$854  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$855  = \$717 [19:0];
-    if (rst) begin
-      \$855  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$856  = \$39 [19:0];
-    if (rst) begin
-      \$856  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$857  = \$719 [19:0];
-    if (rst) begin
-      \$857  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$858  = \$47 [19:0];
-    if (rst) begin
-      \$858  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$859  = \$721 [19:0];
-    if (rst) begin
-      \$859  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$860  = \$55 [19:0];
-    if (rst) begin
-      \$860  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$861  = \$723 [19:0];
-    if (rst) begin
-      \$861  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$862  = \$63 [19:0];
-    if (rst) begin
-      \$862  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$863  = \$725 [19:0];
-    if (rst) begin
-      \$863  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$864  = \$71 [19:0];
-    if (rst) begin
-      \$864  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$865  = \$727 [19:0];
-    if (rst) begin
-      \$865  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$866  = \$79 [19:0];
-    if (rst) begin
-      \$866  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$867  = \$729 [19:0];
-    if (rst) begin
-      \$867  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$868  = \$87 [19:0];
-    if (rst) begin
-      \$868  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$869  = \$731 [19:0];
-    if (rst) begin
-      \$869  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$870  = \$95 [19:0];
-    if (rst) begin
-      \$870  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$871  = \$733 [19:0];
-    if (rst) begin
-      \$871  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$872  = \$103 [19:0];
-    if (rst) begin
-      \$872  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$873  = \$735 [19:0];
-    if (rst) begin
-      \$873  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$874  = \$111 [19:0];
-    if (rst) begin
-      \$874  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$875  = \$737 [19:0];
-    if (rst) begin
-      \$875  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$876  = \$119 [19:0];
-    if (rst) begin
-      \$876  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$877  = \$739 [19:0];
-    if (rst) begin
-      \$877  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$878  = \$127 [19:0];
-    if (rst) begin
-      \$878  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$879  = \$741 [19:0];
-    if (rst) begin
-      \$879  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$880  = \$135 [19:0];
-    if (rst) begin
-      \$880  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$881  = \$743 [19:0];
-    if (rst) begin
-      \$881  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$882  = \$143 [19:0];
-    if (rst) begin
-      \$882  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$883  = \$745 [19:0];
-    if (rst) begin
-      \$883  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$884  = \$151 [19:0];
-    if (rst) begin
-      \$884  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$885  = \$747 [19:0];
-    if (rst) begin
-      \$885  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$886  = \$159 [19:0];
-    if (rst) begin
-      \$886  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$887  = \$749 [19:0];
-    if (rst) begin
-      \$887  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$888  = \$167 [19:0];
-    if (rst) begin
-      \$888  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$889  = \$751 [19:0];
-    if (rst) begin
-      \$889  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$890  = \$175 [19:0];
-    if (rst) begin
-      \$890  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$891  = \$753 [19:0];
-    if (rst) begin
-      \$891  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$892  = \$183 [19:0];
-    if (rst) begin
-      \$892  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$893  = \$755 [19:0];
-    if (rst) begin
-      \$893  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$894  = \$191 [19:0];
-    if (rst) begin
-      \$894  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$895  = \$757 [19:0];
-    if (rst) begin
-      \$895  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$896  = \$199 [19:0];
-    if (rst) begin
-      \$896  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$897  = \$759 [19:0];
-    if (rst) begin
-      \$897  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$898  = \$207 [19:0];
-    if (rst) begin
-      \$898  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$899  = \$761 [19:0];
-    if (rst) begin
-      \$899  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$900  = \$215 [19:0];
-    if (rst) begin
-      \$900  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$901  = \$763 [19:0];
-    if (rst) begin
-      \$901  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$902  = \$223 [19:0];
-    if (rst) begin
-      \$902  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$903  = \$765 [19:0];
-    if (rst) begin
-      \$903  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$904  = \$231 [19:0];
-    if (rst) begin
-      \$904  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$905  = \$767 [19:0];
-    if (rst) begin
-      \$905  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$906  = \$239 [19:0];
-    if (rst) begin
-      \$906  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$907  = \$769 [19:0];
-    if (rst) begin
-      \$907  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$908  = \$247 [19:0];
-    if (rst) begin
-      \$908  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$909  = \$771 [19:0];
-    if (rst) begin
-      \$909  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$910  = \$255 [19:0];
-    if (rst) begin
-      \$910  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$911  = \$773 [19:0];
-    if (rst) begin
-      \$911  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$912  = \$263 [19:0];
-    if (rst) begin
-      \$912  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$913  = \$775 [19:0];
-    if (rst) begin
-      \$913  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$914  = \$271 [19:0];
-    if (rst) begin
-      \$914  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$915  = \$777 [19:0];
-    if (rst) begin
-      \$915  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$916  = \$279 [19:0];
-    if (rst) begin
-      \$916  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$917  = \$779 [19:0];
-    if (rst) begin
-      \$917  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$918  = \$287 [19:0];
-    if (rst) begin
-      \$918  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$919  = \$781 [19:0];
-    if (rst) begin
-      \$919  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$920  = \$295 [19:0];
-    if (rst) begin
-      \$920  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$921  = \$783 [19:0];
-    if (rst) begin
-      \$921  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$922  = \$303 [19:0];
-    if (rst) begin
-      \$922  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$923  = \$785 [19:0];
-    if (rst) begin
-      \$923  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$924  = \$311 [19:0];
-    if (rst) begin
-      \$924  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$925  = \$787 [19:0];
-    if (rst) begin
-      \$925  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$926  = \$319 [19:0];
-    if (rst) begin
-      \$926  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$927  = \$789 [19:0];
-    if (rst) begin
-      \$927  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$928  = \$327 [19:0];
-    if (rst) begin
-      \$928  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$929  = \$791 [19:0];
-    if (rst) begin
-      \$929  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$930  = \$335 [19:0];
-    if (rst) begin
-      \$930  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$931  = \$793 [19:0];
-    if (rst) begin
-      \$931  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$932  = \$343 [19:0];
-    if (rst) begin
-      \$932  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$933  = \$795 [19:0];
-    if (rst) begin
-      \$933  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$934  = \$351 [19:0];
-    if (rst) begin
-      \$934  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$935  = \$797 [19:0];
-    if (rst) begin
-      \$935  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$936  = \$359 [19:0];
-    if (rst) begin
-      \$936  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$937  = \$799 [19:0];
-    if (rst) begin
-      \$937  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$938  = \$367 [19:0];
-    if (rst) begin
-      \$938  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$939  = \$801 [19:0];
-    if (rst) begin
-      \$939  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$940  = \$375 [19:0];
-    if (rst) begin
-      \$940  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$941  = \$803 [19:0];
-    if (rst) begin
-      \$941  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$942  = \$383 [19:0];
-    if (rst) begin
-      \$942  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$943  = \$805 [19:0];
-    if (rst) begin
-      \$943  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$944  = \$391 [19:0];
-    if (rst) begin
-      \$944  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$945  = \$807 [19:0];
-    if (rst) begin
-      \$945  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$946  = \$399 [19:0];
-    if (rst) begin
-      \$946  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$947  = \$809 [19:0];
-    if (rst) begin
-      \$947  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$948  = \$407 [19:0];
-    if (rst) begin
-      \$948  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$949  = \$811 [19:0];
-    if (rst) begin
-      \$949  = 20'h00000;
+    wp__addr = 6'h00;
+    if (vis_valid) begin
+      wp__addr = vis;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$950  = \$415 [19:0];
-    if (rst) begin
-      \$950  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$951  = \$813 [19:0];
-    if (rst) begin
-      \$951  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$952  = \$423 [19:0];
-    if (rst) begin
-      \$952  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$953  = \$815 [19:0];
-    if (rst) begin
-      \$953  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$954  = \$431 [19:0];
-    if (rst) begin
-      \$954  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$955  = \$817 [19:0];
-    if (rst) begin
-      \$955  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$956  = \$439 [19:0];
-    if (rst) begin
-      \$956  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$957  = \$819 [19:0];
-    if (rst) begin
-      \$957  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$958  = \$447 [19:0];
-    if (rst) begin
-      \$958  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$959  = \$821 [19:0];
-    if (rst) begin
-      \$959  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$960  = \$455 [19:0];
-    if (rst) begin
-      \$960  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$961  = \$823 [19:0];
-    if (rst) begin
-      \$961  = 20'h00000;
+    wp__en = 1'h0;
+    if (vis_valid) begin
+      wp__en = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$962  = \$463 [19:0];
-    if (rst) begin
-      \$962  = 20'h00000;
+    wp__data = 27'h0000000;
+    if (vis_valid) begin
+      wp__data[12:0] = \$29 [12:0];
+      wp__data[25:13] = \$38 [12:0];
+      wp__data[26] = epoch_vis;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$963  = \$825 [19:0];
+    \$106  = \$56 [5:0];
     if (rst) begin
-      \$963  = 20'h00000;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$964  = \$471 [19:0];
+    \$107  = rp__addr;
     if (rst) begin
-      \$964  = 20'h00000;
+      \$107  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$965  = \$827 [19:0];
+    \$108  = \$57 ;
     if (rst) begin
-      \$965  = 20'h00000;
+      \$108  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$966  = \$479 [19:0];
+    \$109  = epoch_ptr;
     if (rst) begin
-      \$966  = 20'h00000;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$967  = \$829 [19:0];
-    if (rst) begin
-      \$967  = 20'h00000;
+    \$110  = wcount;
+    if (\$58 ) begin
+      \$110  = \$61 [13:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$968  = \$487 [19:0];
     if (rst) begin
-      \$968  = 20'h00000;
+      \$110  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$969  = \$831 [19:0];
-    if (rst) begin
-      \$969  = 20'h00000;
+    \$111  = epoch_ptr;
+    if (\$58 ) begin
+      if (\$62 ) begin
+        \$111  = \$63 ;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$970  = \$495 [19:0];
     if (rst) begin
-      \$970  = 20'h00000;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$971  = \$833 [19:0];
+    \$112  = \$68 ;
     if (rst) begin
-      \$971  = 20'h00000;
+      \$112  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$972  = \$503 [19:0];
+    \$113  = \$77 ;
     if (rst) begin
-      \$972  = 20'h00000;
+      \$113  = 64'hffffffffffffffff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$973  = \$835 [19:0];
+    \$114  = \$81 ;
     if (rst) begin
-      \$973  = 20'h00000;
+      \$114  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$974  = \$511 [19:0];
+    \$115  = \$84 ;
     if (rst) begin
-      \$974  = 20'h00000;
+      \$115  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$975  = \$837 [19:0];
+    \$116  = \$93 [6:0];
     if (rst) begin
-      \$975  = 20'h00000;
+      \$116  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$976  = \final ;
+    \$117  = led_next;
     if (rst) begin
-      \$976  = 64'h0000000000000000;
+      \$117  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$977  = \$840 ;
+    \$118  = \$97 ;
     if (rst) begin
-      \$977  = 1'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$978  = \$843 ;
+    \$119  = \$102 ;
     if (rst) begin
-      \$978  = 1'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$979  = \$846 ;
+    \$120  = \$105 ;
     if (rst) begin
-      \$979  = 1'h0;
+      \$120  = 1'h0;
     end
   end
-  assign bits = { \port$450$0 , \port$449$0 , \port$448$0 , \port$447$0 , \port$446$0 , \port$445$0 , \port$444$0 , \port$443$0 , \port$442$0 , \port$441$0 , \port$440$0 , \port$439$0 , \port$438$0 , \port$437$0 , \port$436$0 , \port$435$0 , \port$434$0 , \port$433$0 , \port$432$0 , \port$431$0 , \port$430$0 , \port$429$0 , \port$428$0 , \port$427$0 , \port$426$0 , \port$425$0 , \port$424$0 , \port$423$0 , \port$422$0 , \port$421$0 , \port$420$0 , \port$419$0 , \port$418$0 , \port$417$0 , \port$416$0 , \port$415$0 , \port$414$0 , \port$413$0 , \port$412$0 , \port$411$0 , \port$410$0 , \port$409$0 , \port$408$0 , \port$407$0 , \port$406$0 , \port$405$0 , \port$404$0 , \port$403$0 , \port$402$0 , \port$401$0 , \port$400$0 , \port$399$0 , \port$398$0 , \port$397$0 , \port$396$0 , \port$395$0 , \port$394$0 , \port$393$0 , \port$392$0 , \port$391$0 , \port$390$0 , \port$389$0 , \port$388$0 , \port$387$0  };
-  assign run_next0 = \$7 [19:0];
-  assign run_next1 = \$15 [19:0];
-  assign run_next2 = \$23 [19:0];
-  assign run_next3 = \$31 [19:0];
-  assign run_next4 = \$39 [19:0];
-  assign run_next5 = \$47 [19:0];
-  assign run_next6 = \$55 [19:0];
-  assign run_next7 = \$63 [19:0];
-  assign run_next8 = \$71 [19:0];
-  assign run_next9 = \$79 [19:0];
-  assign run_next10 = \$87 [19:0];
-  assign run_next11 = \$95 [19:0];
-  assign run_next12 = \$103 [19:0];
-  assign run_next13 = \$111 [19:0];
-  assign run_next14 = \$119 [19:0];
-  assign run_next15 = \$127 [19:0];
-  assign run_next16 = \$135 [19:0];
-  assign run_next17 = \$143 [19:0];
-  assign run_next18 = \$151 [19:0];
-  assign run_next19 = \$159 [19:0];
-  assign run_next20 = \$167 [19:0];
-  assign run_next21 = \$175 [19:0];
-  assign run_next22 = \$183 [19:0];
-  assign run_next23 = \$191 [19:0];
-  assign run_next24 = \$199 [19:0];
-  assign run_next25 = \$207 [19:0];
-  assign run_next26 = \$215 [19:0];
-  assign run_next27 = \$223 [19:0];
-  assign run_next28 = \$231 [19:0];
-  assign run_next29 = \$239 [19:0];
-  assign run_next30 = \$247 [19:0];
-  assign run_next31 = \$255 [19:0];
-  assign run_next32 = \$263 [19:0];
-  assign run_next33 = \$271 [19:0];
-  assign run_next34 = \$279 [19:0];
-  assign run_next35 = \$287 [19:0];
-  assign run_next36 = \$295 [19:0];
-  assign run_next37 = \$303 [19:0];
-  assign run_next38 = \$311 [19:0];
-  assign run_next39 = \$319 [19:0];
-  assign run_next40 = \$327 [19:0];
-  assign run_next41 = \$335 [19:0];
-  assign run_next42 = \$343 [19:0];
-  assign run_next43 = \$351 [19:0];
-  assign run_next44 = \$359 [19:0];
-  assign run_next45 = \$367 [19:0];
-  assign run_next46 = \$375 [19:0];
-  assign run_next47 = \$383 [19:0];
-  assign run_next48 = \$391 [19:0];
-  assign run_next49 = \$399 [19:0];
-  assign run_next50 = \$407 [19:0];
-  assign run_next51 = \$415 [19:0];
-  assign run_next52 = \$423 [19:0];
-  assign run_next53 = \$431 [19:0];
-  assign run_next54 = \$439 [19:0];
-  assign run_next55 = \$447 [19:0];
-  assign run_next56 = \$455 [19:0];
-  assign run_next57 = \$463 [19:0];
-  assign run_next58 = \$471 [19:0];
-  assign run_next59 = \$479 [19:0];
-  assign run_next60 = \$487 [19:0];
-  assign run_next61 = \$495 [19:0];
-  assign run_next62 = \$503 [19:0];
-  assign run_next63 = \$511 [19:0];
-  assign granted0 = \$518 [6:0];
-  assign granted1 = \$521 [6:0];
-  assign granted2 = \$524 [6:0];
-  assign granted3 = \$527 [6:0];
-  assign granted4 = \$530 [6:0];
-  assign granted5 = \$533 [6:0];
-  assign granted6 = \$536 [6:0];
-  assign granted7 = \$539 [6:0];
-  assign granted8 = \$542 [6:0];
-  assign granted9 = \$545 [6:0];
-  assign granted10 = \$548 [6:0];
-  assign granted11 = \$551 [6:0];
-  assign granted12 = \$554 [6:0];
-  assign granted13 = \$557 [6:0];
-  assign granted14 = \$560 [6:0];
-  assign granted15 = \$563 [6:0];
-  assign granted16 = \$566 [6:0];
-  assign granted17 = \$569 [6:0];
-  assign granted18 = \$572 [6:0];
-  assign granted19 = \$575 [6:0];
-  assign granted20 = \$578 [6:0];
-  assign granted21 = \$581 [6:0];
-  assign granted22 = \$584 [6:0];
-  assign granted23 = \$587 [6:0];
-  assign granted24 = \$590 [6:0];
-  assign granted25 = \$593 [6:0];
-  assign granted26 = \$596 [6:0];
-  assign granted27 = \$599 [6:0];
-  assign granted28 = \$602 [6:0];
-  assign granted29 = \$605 [6:0];
-  assign granted30 = \$608 [6:0];
-  assign granted31 = \$611 [6:0];
-  assign granted32 = \$614 [6:0];
-  assign granted33 = \$617 [6:0];
-  assign granted34 = \$620 [6:0];
-  assign granted35 = \$623 [6:0];
-  assign granted36 = \$626 [6:0];
-  assign granted37 = \$629 [6:0];
-  assign granted38 = \$632 [6:0];
-  assign granted39 = \$635 [6:0];
-  assign granted40 = \$638 [6:0];
-  assign granted41 = \$641 [6:0];
-  assign granted42 = \$644 [6:0];
-  assign granted43 = \$647 [6:0];
-  assign granted44 = \$650 [6:0];
-  assign granted45 = \$653 [6:0];
-  assign granted46 = \$656 [6:0];
-  assign granted47 = \$659 [6:0];
-  assign granted48 = \$662 [6:0];
-  assign granted49 = \$665 [6:0];
-  assign granted50 = \$668 [6:0];
-  assign granted51 = \$671 [6:0];
-  assign granted52 = \$674 [6:0];
-  assign granted53 = \$677 [6:0];
-  assign granted54 = \$680 [6:0];
-  assign granted55 = \$683 [6:0];
-  assign granted56 = \$686 [6:0];
-  assign granted57 = \$689 [6:0];
-  assign granted58 = \$692 [6:0];
-  assign granted59 = \$695 [6:0];
-  assign granted60 = \$698 [6:0];
-  assign granted61 = \$701 [6:0];
-  assign granted62 = \$704 [6:0];
-  assign granted63 = \$707 [6:0];
-  assign \final [63] = \$706 ;
-  assign \final [62] = \$703 ;
-  assign \final [61] = \$700 ;
-  assign \final [60] = \$697 ;
-  assign \final [59] = \$694 ;
-  assign \final [58] = \$691 ;
-  assign \final [57] = \$688 ;
-  assign \final [56] = \$685 ;
-  assign \final [55] = \$682 ;
-  assign \final [54] = \$679 ;
-  assign \final [53] = \$676 ;
-  assign \final [52] = \$673 ;
-  assign \final [51] = \$670 ;
-  assign \final [50] = \$667 ;
-  assign \final [49] = \$664 ;
-  assign \final [48] = \$661 ;
-  assign \final [47] = \$658 ;
-  assign \final [46] = \$655 ;
-  assign \final [45] = \$652 ;
-  assign \final [44] = \$649 ;
-  assign \final [43] = \$646 ;
-  assign \final [42] = \$643 ;
-  assign \final [41] = \$640 ;
-  assign \final [40] = \$637 ;
-  assign \final [39] = \$634 ;
-  assign \final [38] = \$631 ;
-  assign \final [37] = \$628 ;
-  assign \final [36] = \$625 ;
-  assign \final [35] = \$622 ;
-  assign \final [34] = \$619 ;
-  assign \final [33] = \$616 ;
-  assign \final [32] = \$613 ;
-  assign \final [31] = \$610 ;
-  assign \final [30] = \$607 ;
-  assign \final [29] = \$604 ;
-  assign \final [28] = \$601 ;
-  assign \final [27] = \$598 ;
-  assign \final [26] = \$595 ;
-  assign \final [25] = \$592 ;
-  assign \final [24] = \$589 ;
-  assign \final [23] = \$586 ;
-  assign \final [22] = \$583 ;
-  assign \final [21] = \$580 ;
-  assign \final [20] = \$577 ;
-  assign \final [19] = \$574 ;
-  assign \final [18] = \$571 ;
-  assign \final [17] = \$568 ;
-  assign \final [16] = \$565 ;
-  assign \final [15] = \$562 ;
-  assign \final [14] = \$559 ;
-  assign \final [13] = \$556 ;
-  assign \final [12] = \$553 ;
-  assign \final [11] = \$550 ;
-  assign \final [10] = \$547 ;
-  assign \final [9] = \$544 ;
-  assign \final [8] = \$541 ;
-  assign \final [7] = \$538 ;
-  assign \final [6] = \$535 ;
-  assign \final [5] = \$532 ;
-  assign \final [4] = \$529 ;
-  assign \final [3] = \$526 ;
-  assign \final [2] = \$523 ;
-  assign \final [1] = \$520 ;
-  assign \final [0] = \$517 ;
-  assign pass2[63] = \$515 ;
-  assign pass2[62] = \$507 ;
-  assign pass2[61] = \$499 ;
-  assign pass2[60] = \$491 ;
-  assign pass2[59] = \$483 ;
-  assign pass2[58] = \$475 ;
-  assign pass2[57] = \$467 ;
-  assign pass2[56] = \$459 ;
-  assign pass2[55] = \$451 ;
-  assign pass2[54] = \$443 ;
-  assign pass2[53] = \$435 ;
-  assign pass2[52] = \$427 ;
-  assign pass2[51] = \$419 ;
-  assign pass2[50] = \$411 ;
-  assign pass2[49] = \$403 ;
-  assign pass2[48] = \$395 ;
-  assign pass2[47] = \$387 ;
-  assign pass2[46] = \$379 ;
-  assign pass2[45] = \$371 ;
-  assign pass2[44] = \$363 ;
-  assign pass2[43] = \$355 ;
-  assign pass2[42] = \$347 ;
-  assign pass2[41] = \$339 ;
-  assign pass2[40] = \$331 ;
-  assign pass2[39] = \$323 ;
-  assign pass2[38] = \$315 ;
-  assign pass2[37] = \$307 ;
-  assign pass2[36] = \$299 ;
-  assign pass2[35] = \$291 ;
-  assign pass2[34] = \$283 ;
-  assign pass2[33] = \$275 ;
-  assign pass2[32] = \$267 ;
-  assign pass2[31] = \$259 ;
-  assign pass2[30] = \$251 ;
-  assign pass2[29] = \$243 ;
-  assign pass2[28] = \$235 ;
-  assign pass2[27] = \$227 ;
-  assign pass2[26] = \$219 ;
-  assign pass2[25] = \$211 ;
-  assign pass2[24] = \$203 ;
-  assign pass2[23] = \$195 ;
-  assign pass2[22] = \$187 ;
-  assign pass2[21] = \$179 ;
-  assign pass2[20] = \$171 ;
-  assign pass2[19] = \$163 ;
-  assign pass2[18] = \$155 ;
-  assign pass2[17] = \$147 ;
-  assign pass2[16] = \$139 ;
-  assign pass2[15] = \$131 ;
-  assign pass2[14] = \$123 ;
-  assign pass2[13] = \$115 ;
-  assign pass2[12] = \$107 ;
-  assign pass2[11] = \$99 ;
-  assign pass2[10] = \$91 ;
-  assign pass2[9] = \$83 ;
-  assign pass2[8] = \$75 ;
-  assign pass2[7] = \$67 ;
-  assign pass2[6] = \$59 ;
-  assign pass2[5] = \$51 ;
-  assign pass2[4] = \$43 ;
-  assign pass2[3] = \$35 ;
-  assign pass2[2] = \$27 ;
-  assign pass2[1] = \$19 ;
-  assign pass2[0] = \$11 ;
-  assign pass1[63] = \$513 ;
-  assign pass1[62] = \$505 ;
-  assign pass1[61] = \$497 ;
-  assign pass1[60] = \$489 ;
-  assign pass1[59] = \$481 ;
-  assign pass1[58] = \$473 ;
-  assign pass1[57] = \$465 ;
-  assign pass1[56] = \$457 ;
-  assign pass1[55] = \$449 ;
-  assign pass1[54] = \$441 ;
-  assign pass1[53] = \$433 ;
-  assign pass1[52] = \$425 ;
-  assign pass1[51] = \$417 ;
-  assign pass1[50] = \$409 ;
-  assign pass1[49] = \$401 ;
-  assign pass1[48] = \$393 ;
-  assign pass1[47] = \$385 ;
-  assign pass1[46] = \$377 ;
-  assign pass1[45] = \$369 ;
-  assign pass1[44] = \$361 ;
-  assign pass1[43] = \$353 ;
-  assign pass1[42] = \$345 ;
-  assign pass1[41] = \$337 ;
-  assign pass1[40] = \$329 ;
-  assign pass1[39] = \$321 ;
-  assign pass1[38] = \$313 ;
-  assign pass1[37] = \$305 ;
-  assign pass1[36] = \$297 ;
-  assign pass1[35] = \$289 ;
-  assign pass1[34] = \$281 ;
-  assign pass1[33] = \$273 ;
-  assign pass1[32] = \$265 ;
-  assign pass1[31] = \$257 ;
-  assign pass1[30] = \$249 ;
-  assign pass1[29] = \$241 ;
-  assign pass1[28] = \$233 ;
-  assign pass1[27] = \$225 ;
-  assign pass1[26] = \$217 ;
-  assign pass1[25] = \$209 ;
-  assign pass1[24] = \$201 ;
-  assign pass1[23] = \$193 ;
-  assign pass1[22] = \$185 ;
-  assign pass1[21] = \$177 ;
-  assign pass1[20] = \$169 ;
-  assign pass1[19] = \$161 ;
-  assign pass1[18] = \$153 ;
-  assign pass1[17] = \$145 ;
-  assign pass1[16] = \$137 ;
-  assign pass1[15] = \$129 ;
-  assign pass1[14] = \$121 ;
-  assign pass1[13] = \$113 ;
-  assign pass1[12] = \$105 ;
-  assign pass1[11] = \$97 ;
-  assign pass1[10] = \$89 ;
-  assign pass1[9] = \$81 ;
-  assign pass1[8] = \$73 ;
-  assign pass1[7] = \$65 ;
-  assign pass1[6] = \$57 ;
-  assign pass1[5] = \$49 ;
-  assign pass1[4] = \$41 ;
-  assign pass1[3] = \$33 ;
-  assign pass1[2] = \$25 ;
-  assign pass1[1] = \$17 ;
-  assign pass1[0] = \$9 ;
+  assign units_pulse = \$4 [12:0];
+  assign units_duty = \$5 [12:0];
+  assign ptr = rp__addr;
+  assign admit = \$18 [63:0];
+  assign run_n = \$29 [12:0];
+  assign duty_n = \$38 [12:0];
+  assign onehot_v = \$53 [63:0];
+  assign \rp__data.run  = rp__data[12:0];
+  assign \rp__data.duty  = rp__data[25:13];
+  assign \rp__data.epoch  = rp__data[26];
+  assign \wp__data.run  = wp__data[12:0];
+  assign \wp__data.duty  = wp__data[25:13];
+  assign \wp__data.epoch  = wp__data[26];
+  assign \$4  = { 6'h00, max_pulse_eff[19:6] };
+  assign \$5  = { 6'h00, max_duty_eff[19:6] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift, source, pulse_wr__addr, pulse_wr__data, pulse_wr__en, clk, rst, stim__payload, \theta$283 , ready, fire, fire_lane, bad_lane, stim_lost, pulse, stim__valid, routed__payload
-);
+module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift, source, len_wp__addr, len_wp__data, pulse_wr__en, clk, rst, stim__payload, \theta$35 , ready, tick_lost, busy, env, fire, fire_lane, bad_lane, stim_lost
+, stim__valid, routed__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  reg [15:0] \$1000 ;
-  reg [15:0] \$1001 ;
-  reg [15:0] \$1002 ;
-  reg [15:0] \$1003 ;
-  reg [15:0] \$1004 ;
-  reg [15:0] \$1005 ;
-  reg [15:0] \$1006 ;
-  reg [15:0] \$1007 ;
-  reg [15:0] \$1008 ;
-  reg [15:0] \$1009 ;
-  wire [16:0] \$101 ;
-  reg [15:0] \$1010 ;
-  reg [15:0] \$1011 ;
-  reg [15:0] \$1012 ;
-  reg [15:0] \$1013 ;
-  reg [15:0] \$1014 ;
-  reg [15:0] \$1015 ;
-  reg [15:0] \$1016 ;
-  reg [15:0] \$1017 ;
-  reg [15:0] \$1018 ;
-  reg [15:0] \$1019 ;
-  wire \$102 ;
-  reg [15:0] \$1020 ;
-  reg [15:0] \$1021 ;
-  reg [15:0] \$1022 ;
-  reg [15:0] \$1023 ;
-  reg [15:0] \$1024 ;
-  reg [15:0] \$1025 ;
-  reg [15:0] \$1026 ;
-  reg [15:0] \$1027 ;
-  reg [15:0] \$1028 ;
-  reg [15:0] \$1029 ;
-  wire \$103 ;
-  reg [15:0] \$1030 ;
-  reg [15:0] \$1031 ;
-  reg [15:0] \$1032 ;
-  reg [15:0] \$1033 ;
-  reg [15:0] \$1034 ;
-  reg [15:0] \$1035 ;
-  reg [15:0] \$1036 ;
-  reg [15:0] \$1037 ;
-  reg [15:0] \$1038 ;
-  reg [15:0] \$1039 ;
-  wire [15:0] \$104 ;
-  reg [15:0] \$1040 ;
-  reg [15:0] \$1041 ;
-  reg [15:0] \$1042 ;
-  reg [15:0] \$1043 ;
-  reg [15:0] \$1044 ;
-  reg [15:0] \$1045 ;
-  reg [15:0] \$1046 ;
-  reg [15:0] \$1047 ;
-  reg [15:0] \$1048 ;
-  reg [15:0] \$1049 ;
-  wire [16:0] \$105 ;
-  reg [15:0] \$1050 ;
-  reg [15:0] \$1051 ;
-  reg [15:0] \$1052 ;
-  reg [15:0] \$1053 ;
-  reg [15:0] \$1054 ;
-  reg [15:0] \$1055 ;
-  reg [15:0] \$1056 ;
-  reg [15:0] \$1057 ;
-  reg [15:0] \$1058 ;
-  reg [15:0] \$1059 ;
-  wire \$106 ;
-  reg [15:0] \$1060 ;
-  reg [15:0] \$1061 ;
-  reg [15:0] \$1062 ;
-  reg [15:0] \$1063 ;
-  reg [15:0] \$1064 ;
-  reg [15:0] \$1065 ;
-  reg [15:0] \$1066 ;
-  reg [15:0] \$1067 ;
-  reg [15:0] \$1068 ;
-  reg [15:0] \$1069 ;
-  wire \$107 ;
-  reg [15:0] \$1070 ;
-  reg [15:0] \$1071 ;
-  reg [15:0] \$1072 ;
-  reg [15:0] \$1073 ;
-  reg [15:0] \$1074 ;
-  reg [15:0] \$1075 ;
-  reg [15:0] \$1076 ;
-  reg [15:0] \$1077 ;
-  reg [15:0] \$1078 ;
-  reg [15:0] \$1079 ;
-  wire \$108 ;
-  reg [15:0] \$1080 ;
-  reg [15:0] \$1081 ;
-  reg [15:0] \$1082 ;
-  reg [15:0] \$1083 ;
-  reg [15:0] \$1084 ;
-  reg [15:0] \$1085 ;
-  reg [15:0] \$1086 ;
-  reg [15:0] \$1087 ;
-  reg [15:0] \$1088 ;
-  reg [15:0] \$1089 ;
-  wire \$109 ;
-  reg [15:0] \$1090 ;
-  reg [15:0] \$1091 ;
-  reg [15:0] \$1092 ;
-  reg [15:0] \$1093 ;
-  reg [15:0] \$1094 ;
-  reg [15:0] \$1095 ;
-  reg [15:0] \$1096 ;
-  reg [15:0] \$1097 ;
-  reg [15:0] \$1098 ;
-  reg [15:0] \$1099 ;
   wire \$11 ;
-  wire [16:0] \$110 ;
-  reg [15:0] \$1100 ;
-  reg [15:0] \$1101 ;
-  reg [15:0] \$1102 ;
-  reg [15:0] \$1103 ;
-  reg [15:0] \$1104 ;
-  reg [15:0] \$1105 ;
-  reg [15:0] \$1106 ;
-  reg [15:0] \$1107 ;
-  reg [15:0] \$1108 ;
-  reg [15:0] \$1109 ;
-  wire \$111 ;
-  reg [15:0] \$1110 ;
-  reg [15:0] \$1111 ;
-  reg [15:0] \$1112 ;
-  reg [15:0] \$1113 ;
-  reg \$1114 ;
-  reg [11:0] \$1115 ;
-  reg \$1116 ;
-  reg \$1117 ;
-  reg [19:0] \$1118 ;
-  wire \$112 ;
-  wire [15:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [16:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [15:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [16:0] \$128 ;
-  wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire [15:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire [16:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire [15:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [16:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [15:0] \$149 ;
-  wire \$15 ;
-  wire [16:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [16:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [15:0] \$158 ;
-  wire [16:0] \$159 ;
+  wire [20:0] \$14 ;
+  wire [20:0] \$15 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [16:0] \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [15:0] \$167 ;
-  wire [16:0] \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [16:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire [15:0] \$176 ;
-  wire [16:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire [16:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [15:0] \$185 ;
-  wire [16:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire [16:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [15:0] \$194 ;
-  wire [16:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [16:0] \$18 ;
+  wire [16:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire [16:0] \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [15:0] \$203 ;
-  wire [16:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [16:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire [15:0] \$212 ;
-  wire [16:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire [16:0] \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire [15:0] \$221 ;
-  wire [16:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire [16:0] \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire [15:0] \$230 ;
-  wire [16:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire [16:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire [15:0] \$239 ;
+  wire [17:0] \$22 ;
+  wire [17:0] \$23 ;
   wire \$24 ;
-  wire [16:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [16:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire [15:0] \$248 ;
-  wire [16:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire [16:0] \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire [15:0] \$257 ;
-  wire [16:0] \$258 ;
-  wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [16:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [15:0] \$266 ;
-  wire [16:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire [16:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire [15:0] \$275 ;
-  wire [16:0] \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire [16:0] \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire [15:0] \$284 ;
-  wire [16:0] \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire [16:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire [15:0] \$293 ;
-  wire [16:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire [16:0] \$299 ;
+  wire [15:0] \$28 ;
+  wire [16:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire [15:0] \$302 ;
-  wire [16:0] \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire [16:0] \$308 ;
-  wire \$309 ;
+  wire [16:0] \$30 ;
   wire \$31 ;
-  wire \$310 ;
-  wire [15:0] \$311 ;
-  wire [16:0] \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire [16:0] \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire [15:0] \$320 ;
-  wire [16:0] \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire [16:0] \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire [15:0] \$329 ;
-  wire \$33 ;
-  wire [16:0] \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire [16:0] \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [15:0] \$338 ;
-  wire [16:0] \$339 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire [16:0] \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire [15:0] \$347 ;
-  wire [16:0] \$348 ;
-  wire \$349 ;
-  wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire [16:0] \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire [15:0] \$356 ;
-  wire [16:0] \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [15:0] \$35 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire [16:0] \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire [15:0] \$365 ;
-  wire [16:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire [16:0] \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire [15:0] \$374 ;
-  wire [16:0] \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire [16:0] \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire [15:0] \$383 ;
-  wire [16:0] \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire [16:0] \$389 ;
-  wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire [15:0] \$392 ;
-  wire [16:0] \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire [16:0] \$398 ;
-  wire \$399 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire [15:0] \$401 ;
-  wire [16:0] \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire [16:0] \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire [15:0] \$410 ;
-  wire [16:0] \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire [16:0] \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire [15:0] \$419 ;
-  wire \$42 ;
-  wire [16:0] \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire [16:0] \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire [15:0] \$428 ;
-  wire [16:0] \$429 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire [16:0] \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire [15:0] \$437 ;
-  wire [16:0] \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [16:0] \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire [15:0] \$446 ;
-  wire [16:0] \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [16:0] \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire [15:0] \$455 ;
-  wire [16:0] \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire [16:0] \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire [15:0] \$464 ;
-  wire [16:0] \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire [16:0] \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire [15:0] \$473 ;
-  wire [16:0] \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire [16:0] \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire [15:0] \$482 ;
-  wire [16:0] \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire [16:0] \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire [15:0] \$491 ;
-  wire [16:0] \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire [16:0] \$497 ;
-  wire \$498 ;
-  wire \$499 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire [15:0] \$500 ;
-  wire [16:0] \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire [16:0] \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire [15:0] \$509 ;
-  wire \$51 ;
-  wire [16:0] \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire [16:0] \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire [15:0] \$518 ;
-  wire [16:0] \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire [16:0] \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire [15:0] \$527 ;
-  wire [16:0] \$528 ;
-  wire \$529 ;
-  wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire [16:0] \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire [15:0] \$536 ;
-  wire [16:0] \$537 ;
-  wire \$538 ;
-  wire \$539 ;
-  wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire [16:0] \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire [15:0] \$545 ;
-  wire [16:0] \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire \$55 ;
-  wire \$550 ;
-  wire [16:0] \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire [15:0] \$554 ;
-  wire [16:0] \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
-  wire \$56 ;
-  wire [16:0] \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire [15:0] \$563 ;
-  wire [16:0] \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire [16:0] \$569 ;
-  wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire [15:0] \$572 ;
-  wire [16:0] \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire [16:0] \$578 ;
-  wire \$579 ;
-  wire \$58 ;
-  wire \$580 ;
-  wire [15:0] \$581 ;
-  wire [16:0] \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire [16:0] \$587 ;
-  wire \$588 ;
-  wire \$589 ;
-  wire \$59 ;
-  wire [15:0] \$590 ;
-  wire [16:0] \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire [16:0] \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire [15:0] \$599 ;
+  reg \$38 ;
+  reg \$39 ;
+  wire [6:0] \$4 ;
+  reg [11:0] \$40 ;
+  reg [15:0] \$41 ;
+  reg \$42 ;
+  reg [31:0] \$43 ;
+  reg \$44 ;
+  reg [5:0] \$45 ;
+  reg \$46 ;
+  reg \$47 ;
+  reg [5:0] \$48 ;
+  reg \$49 ;
+  wire [6:0] \$5 ;
+  reg [63:0] \$50 ;
+  reg \$51 ;
+  reg [11:0] \$52 ;
+  reg \$53 ;
+  reg \$54 ;
+  reg [19:0] \$55 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [16:0] \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire [16:0] \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire [15:0] \$608 ;
-  wire [16:0] \$609 ;
-  wire \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire [16:0] \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire [15:0] \$617 ;
-  wire [16:0] \$618 ;
-  wire \$619 ;
-  wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire [16:0] \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire [15:0] \$626 ;
-  wire [16:0] \$627 ;
-  wire \$628 ;
-  wire \$629 ;
-  wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire [16:0] \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire [15:0] \$635 ;
-  wire [16:0] \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
-  wire \$64 ;
-  wire \$640 ;
-  wire [16:0] \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire [20:0] \$647 ;
-  wire [20:0] \$648 ;
-  reg [15:0] \$649 ;
-  wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire [16:0] \$652 ;
-  wire [16:0] \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire [17:0] \$656 ;
-  wire [17:0] \$657 ;
-  wire \$658 ;
-  wire \$659 ;
-  wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
-  wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire [15:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
-  wire [16:0] \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
-  wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
-  wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
-  wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
-  wire [16:0] \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
-  wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
-  wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
-  wire [15:0] \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
-  wire [16:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
-  wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
-  wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
-  wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
-  wire [16:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
-  wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
-  wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
-  wire [15:0] \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
-  wire [16:0] \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
-  wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
-  wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
-  wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  reg [15:0] \$916 ;
-  reg [15:0] \$917 ;
-  reg [15:0] \$918 ;
-  reg [15:0] \$919 ;
-  wire [16:0] \$92 ;
-  reg [15:0] \$920 ;
-  reg [15:0] \$921 ;
-  reg [15:0] \$922 ;
-  reg [15:0] \$923 ;
-  reg [15:0] \$924 ;
-  reg [15:0] \$925 ;
-  reg [15:0] \$926 ;
-  reg [15:0] \$927 ;
-  reg [15:0] \$928 ;
-  reg [15:0] \$929 ;
-  wire \$93 ;
-  reg [15:0] \$930 ;
-  reg [15:0] \$931 ;
-  reg [15:0] \$932 ;
-  reg [15:0] \$933 ;
-  reg [15:0] \$934 ;
-  reg [15:0] \$935 ;
-  reg [15:0] \$936 ;
-  reg [15:0] \$937 ;
-  reg [15:0] \$938 ;
-  reg [15:0] \$939 ;
-  wire \$94 ;
-  reg [15:0] \$940 ;
-  reg [15:0] \$941 ;
-  reg [15:0] \$942 ;
-  reg [15:0] \$943 ;
-  reg [15:0] \$944 ;
-  reg [15:0] \$945 ;
-  reg [15:0] \$946 ;
-  reg [15:0] \$947 ;
-  reg [15:0] \$948 ;
-  reg [15:0] \$949 ;
-  wire [15:0] \$95 ;
-  reg [15:0] \$950 ;
-  reg [15:0] \$951 ;
-  reg [15:0] \$952 ;
-  reg [15:0] \$953 ;
-  reg [15:0] \$954 ;
-  reg [15:0] \$955 ;
-  reg [15:0] \$956 ;
-  reg [15:0] \$957 ;
-  reg [15:0] \$958 ;
-  reg [15:0] \$959 ;
-  wire [16:0] \$96 ;
-  reg [15:0] \$960 ;
-  reg [15:0] \$961 ;
-  reg [15:0] \$962 ;
-  reg [15:0] \$963 ;
-  reg [15:0] \$964 ;
-  reg [15:0] \$965 ;
-  reg [15:0] \$966 ;
-  reg [15:0] \$967 ;
-  reg [15:0] \$968 ;
-  reg [15:0] \$969 ;
-  wire \$97 ;
-  reg [15:0] \$970 ;
-  reg [15:0] \$971 ;
-  reg [15:0] \$972 ;
-  reg [15:0] \$973 ;
-  reg [15:0] \$974 ;
-  reg [15:0] \$975 ;
-  reg [15:0] \$976 ;
-  reg [15:0] \$977 ;
-  reg [15:0] \$978 ;
-  reg [15:0] \$979 ;
-  wire \$98 ;
-  reg \$980 ;
-  reg \$981 ;
-  reg [11:0] \$982 ;
-  reg [15:0] \$983 ;
-  reg \$984 ;
-  reg [31:0] \$985 ;
-  reg [15:0] \$986 ;
-  reg [15:0] \$987 ;
-  reg [15:0] \$988 ;
-  reg [15:0] \$989 ;
-  wire \$99 ;
-  reg [15:0] \$990 ;
-  reg [15:0] \$991 ;
-  reg [15:0] \$992 ;
-  reg [15:0] \$993 ;
-  reg [15:0] \$994 ;
-  reg [15:0] \$995 ;
-  reg [15:0] \$996 ;
-  reg [15:0] \$997 ;
-  reg [15:0] \$998 ;
-  reg [15:0] \$999 ;
-  reg [15:0] acc0 = 16'h0000;
-  reg [15:0] acc1 = 16'h0000;
-  reg [15:0] acc10 = 16'h0000;
-  reg [15:0] acc11 = 16'h0000;
-  reg [15:0] acc12 = 16'h0000;
-  reg [15:0] acc13 = 16'h0000;
-  reg [15:0] acc14 = 16'h0000;
-  reg [15:0] acc15 = 16'h0000;
-  reg [15:0] acc16 = 16'h0000;
-  reg [15:0] acc17 = 16'h0000;
-  reg [15:0] acc18 = 16'h0000;
-  reg [15:0] acc19 = 16'h0000;
-  reg [15:0] acc2 = 16'h0000;
-  reg [15:0] acc20 = 16'h0000;
-  reg [15:0] acc21 = 16'h0000;
-  reg [15:0] acc22 = 16'h0000;
-  reg [15:0] acc23 = 16'h0000;
-  reg [15:0] acc24 = 16'h0000;
-  reg [15:0] acc25 = 16'h0000;
-  reg [15:0] acc26 = 16'h0000;
-  reg [15:0] acc27 = 16'h0000;
-  reg [15:0] acc28 = 16'h0000;
-  reg [15:0] acc29 = 16'h0000;
-  reg [15:0] acc3 = 16'h0000;
-  reg [15:0] acc30 = 16'h0000;
-  reg [15:0] acc31 = 16'h0000;
-  reg [15:0] acc32 = 16'h0000;
-  reg [15:0] acc33 = 16'h0000;
-  reg [15:0] acc34 = 16'h0000;
-  reg [15:0] acc35 = 16'h0000;
-  reg [15:0] acc36 = 16'h0000;
-  reg [15:0] acc37 = 16'h0000;
-  reg [15:0] acc38 = 16'h0000;
-  reg [15:0] acc39 = 16'h0000;
-  reg [15:0] acc4 = 16'h0000;
-  reg [15:0] acc40 = 16'h0000;
-  reg [15:0] acc41 = 16'h0000;
-  reg [15:0] acc42 = 16'h0000;
-  reg [15:0] acc43 = 16'h0000;
-  reg [15:0] acc44 = 16'h0000;
-  reg [15:0] acc45 = 16'h0000;
-  reg [15:0] acc46 = 16'h0000;
-  reg [15:0] acc47 = 16'h0000;
-  reg [15:0] acc48 = 16'h0000;
-  reg [15:0] acc49 = 16'h0000;
-  reg [15:0] acc5 = 16'h0000;
-  reg [15:0] acc50 = 16'h0000;
-  reg [15:0] acc51 = 16'h0000;
-  reg [15:0] acc52 = 16'h0000;
-  reg [15:0] acc53 = 16'h0000;
-  reg [15:0] acc54 = 16'h0000;
-  reg [15:0] acc55 = 16'h0000;
-  reg [15:0] acc56 = 16'h0000;
-  reg [15:0] acc57 = 16'h0000;
-  reg [15:0] acc58 = 16'h0000;
-  reg [15:0] acc59 = 16'h0000;
-  reg [15:0] acc6 = 16'h0000;
-  reg [15:0] acc60 = 16'h0000;
-  reg [15:0] acc61 = 16'h0000;
-  reg [15:0] acc62 = 16'h0000;
-  reg [15:0] acc63 = 16'h0000;
-  reg [15:0] acc7 = 16'h0000;
-  reg [15:0] acc8 = 16'h0000;
-  reg [15:0] acc9 = 16'h0000;
+  wire [15:0] acc_now;
+  wire accept;
+  reg again = 1'h0;
   output bad_lane;
   reg bad_lane = 1'h0;
-  wire [15:0] base0;
-  wire [15:0] base1;
-  wire [15:0] base10;
-  wire [15:0] base11;
-  wire [15:0] base12;
-  wire [15:0] base13;
-  wire [15:0] base14;
-  wire [15:0] base15;
-  wire [15:0] base16;
-  wire [15:0] base17;
-  wire [15:0] base18;
-  wire [15:0] base19;
-  wire [15:0] base2;
-  wire [15:0] base20;
-  wire [15:0] base21;
-  wire [15:0] base22;
-  wire [15:0] base23;
-  wire [15:0] base24;
-  wire [15:0] base25;
-  wire [15:0] base26;
-  wire [15:0] base27;
-  wire [15:0] base28;
-  wire [15:0] base29;
-  wire [15:0] base3;
-  wire [15:0] base30;
-  wire [15:0] base31;
-  wire [15:0] base32;
-  wire [15:0] base33;
-  wire [15:0] base34;
-  wire [15:0] base35;
-  wire [15:0] base36;
-  wire [15:0] base37;
-  wire [15:0] base38;
-  wire [15:0] base39;
-  wire [15:0] base4;
-  wire [15:0] base40;
-  wire [15:0] base41;
-  wire [15:0] base42;
-  wire [15:0] base43;
-  wire [15:0] base44;
-  wire [15:0] base45;
-  wire [15:0] base46;
-  wire [15:0] base47;
-  wire [15:0] base48;
-  wire [15:0] base49;
-  wire [15:0] base5;
-  wire [15:0] base50;
-  wire [15:0] base51;
-  wire [15:0] base52;
-  wire [15:0] base53;
-  wire [15:0] base54;
-  wire [15:0] base55;
-  wire [15:0] base56;
-  wire [15:0] base57;
-  wire [15:0] base58;
-  wire [15:0] base59;
-  wire [15:0] base6;
-  wire [15:0] base60;
-  wire [15:0] base61;
-  wire [15:0] base62;
-  wire [15:0] base63;
-  wire [15:0] base7;
-  wire [15:0] base8;
-  wire [15:0] base9;
+  output busy;
+  reg busy = 1'h0;
   input clk;
   wire clk;
+  wire [15:0] countdown;
+  output [63:0] env;
+  reg [63:0] env = 64'h0000000000000000;
   output fire;
   reg fire = 1'h0;
   output [11:0] fire_lane;
@@ -16222,73 +4801,19 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
   wire frame_tick;
   wire in_range;
   wire [15:0] integrated;
+  wire issue;
   wire [5:0] lane;
+  wire last;
   input [3:0] leak_shift;
   wire [3:0] leak_shift;
-  reg [15:0] length0 = 16'h0014;
-  reg [15:0] length1 = 16'h0014;
-  reg [15:0] length10 = 16'h0014;
-  reg [15:0] length11 = 16'h0014;
-  reg [15:0] length12 = 16'h0014;
-  reg [15:0] length13 = 16'h0014;
-  reg [15:0] length14 = 16'h0014;
-  reg [15:0] length15 = 16'h0014;
-  reg [15:0] length16 = 16'h0014;
-  reg [15:0] length17 = 16'h0014;
-  reg [15:0] length18 = 16'h0014;
-  reg [15:0] length19 = 16'h0014;
-  reg [15:0] length2 = 16'h0014;
-  reg [15:0] length20 = 16'h0014;
-  reg [15:0] length21 = 16'h0014;
-  reg [15:0] length22 = 16'h0014;
-  reg [15:0] length23 = 16'h0014;
-  reg [15:0] length24 = 16'h0014;
-  reg [15:0] length25 = 16'h0014;
-  reg [15:0] length26 = 16'h0014;
-  reg [15:0] length27 = 16'h0014;
-  reg [15:0] length28 = 16'h0014;
-  reg [15:0] length29 = 16'h0014;
-  reg [15:0] length3 = 16'h0014;
-  reg [15:0] length30 = 16'h0014;
-  reg [15:0] length31 = 16'h0014;
-  reg [15:0] length32 = 16'h0014;
-  reg [15:0] length33 = 16'h0014;
-  reg [15:0] length34 = 16'h0014;
-  reg [15:0] length35 = 16'h0014;
-  reg [15:0] length36 = 16'h0014;
-  reg [15:0] length37 = 16'h0014;
-  reg [15:0] length38 = 16'h0014;
-  reg [15:0] length39 = 16'h0014;
-  reg [15:0] length4 = 16'h0014;
-  reg [15:0] length40 = 16'h0014;
-  reg [15:0] length41 = 16'h0014;
-  reg [15:0] length42 = 16'h0014;
-  reg [15:0] length43 = 16'h0014;
-  reg [15:0] length44 = 16'h0014;
-  reg [15:0] length45 = 16'h0014;
-  reg [15:0] length46 = 16'h0014;
-  reg [15:0] length47 = 16'h0014;
-  reg [15:0] length48 = 16'h0014;
-  reg [15:0] length49 = 16'h0014;
-  reg [15:0] length5 = 16'h0014;
-  reg [15:0] length50 = 16'h0014;
-  reg [15:0] length51 = 16'h0014;
-  reg [15:0] length52 = 16'h0014;
-  reg [15:0] length53 = 16'h0014;
-  reg [15:0] length54 = 16'h0014;
-  reg [15:0] length55 = 16'h0014;
-  reg [15:0] length56 = 16'h0014;
-  reg [15:0] length57 = 16'h0014;
-  reg [15:0] length58 = 16'h0014;
-  reg [15:0] length59 = 16'h0014;
-  reg [15:0] length6 = 16'h0014;
-  reg [15:0] length60 = 16'h0014;
-  reg [15:0] length61 = 16'h0014;
-  reg [15:0] length62 = 16'h0014;
-  reg [15:0] length63 = 16'h0014;
-  reg [15:0] length7 = 16'h0014;
-  reg [15:0] length8 = 16'h0014;
-  reg [15:0] length9 = 16'h0014;
+  wire [15:0] leaked;
+  wire [5:0] len_rd__addr;
+  wire [15:0] len_rd__data;
+  input [5:0] len_wp__addr;
+  wire [5:0] len_wp__addr;
+  input [15:0] len_wp__data;
+  wire [15:0] len_wp__data;
+  wire len_wp__en;
   reg [19:0] lost = 20'h00000;
   wire [63:0] overflow_word;
   wire [19:0] \overflow_word.address ;
@@ -16300,11 +4825,10 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \overflow_word.type ;
-  output [63:0] pulse;
+  reg [5:0] ptr = 6'h00;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] pulse;
-  input [5:0] pulse_wr__addr;
   wire [5:0] pulse_wr__addr;
-  input [15:0] pulse_wr__data;
   wire [15:0] pulse_wr__data;
   input pulse_wr__en;
   wire pulse_wr__en;
@@ -16312,72 +4836,17 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
   input r_en;
   wire r_en;
   wire r_rdy;
+  wire [5:0] rd_entry__addr;
+  wire [31:0] rd_entry__data;
+  wire [15:0] \rd_entry__data.acc ;
+  wire [15:0] \rd_entry__data.remaining ;
+  (* init = 6'h00 *)
+  wire [5:0] rd_sweep__addr;
+  wire [31:0] rd_sweep__data;
+  wire [15:0] \rd_sweep__data.acc ;
+  wire [15:0] \rd_sweep__data.remaining ;
   output ready;
   reg ready = 1'h0;
-  reg [15:0] remaining0 = 16'h0000;
-  reg [15:0] remaining1 = 16'h0000;
-  reg [15:0] remaining10 = 16'h0000;
-  reg [15:0] remaining11 = 16'h0000;
-  reg [15:0] remaining12 = 16'h0000;
-  reg [15:0] remaining13 = 16'h0000;
-  reg [15:0] remaining14 = 16'h0000;
-  reg [15:0] remaining15 = 16'h0000;
-  reg [15:0] remaining16 = 16'h0000;
-  reg [15:0] remaining17 = 16'h0000;
-  reg [15:0] remaining18 = 16'h0000;
-  reg [15:0] remaining19 = 16'h0000;
-  reg [15:0] remaining2 = 16'h0000;
-  reg [15:0] remaining20 = 16'h0000;
-  reg [15:0] remaining21 = 16'h0000;
-  reg [15:0] remaining22 = 16'h0000;
-  reg [15:0] remaining23 = 16'h0000;
-  reg [15:0] remaining24 = 16'h0000;
-  reg [15:0] remaining25 = 16'h0000;
-  reg [15:0] remaining26 = 16'h0000;
-  reg [15:0] remaining27 = 16'h0000;
-  reg [15:0] remaining28 = 16'h0000;
-  reg [15:0] remaining29 = 16'h0000;
-  reg [15:0] remaining3 = 16'h0000;
-  reg [15:0] remaining30 = 16'h0000;
-  reg [15:0] remaining31 = 16'h0000;
-  reg [15:0] remaining32 = 16'h0000;
-  reg [15:0] remaining33 = 16'h0000;
-  reg [15:0] remaining34 = 16'h0000;
-  reg [15:0] remaining35 = 16'h0000;
-  reg [15:0] remaining36 = 16'h0000;
-  reg [15:0] remaining37 = 16'h0000;
-  reg [15:0] remaining38 = 16'h0000;
-  reg [15:0] remaining39 = 16'h0000;
-  reg [15:0] remaining4 = 16'h0000;
-  reg [15:0] remaining40 = 16'h0000;
-  reg [15:0] remaining41 = 16'h0000;
-  reg [15:0] remaining42 = 16'h0000;
-  reg [15:0] remaining43 = 16'h0000;
-  reg [15:0] remaining44 = 16'h0000;
-  reg [15:0] remaining45 = 16'h0000;
-  reg [15:0] remaining46 = 16'h0000;
-  reg [15:0] remaining47 = 16'h0000;
-  reg [15:0] remaining48 = 16'h0000;
-  reg [15:0] remaining49 = 16'h0000;
-  reg [15:0] remaining5 = 16'h0000;
-  reg [15:0] remaining50 = 16'h0000;
-  reg [15:0] remaining51 = 16'h0000;
-  reg [15:0] remaining52 = 16'h0000;
-  reg [15:0] remaining53 = 16'h0000;
-  reg [15:0] remaining54 = 16'h0000;
-  reg [15:0] remaining55 = 16'h0000;
-  reg [15:0] remaining56 = 16'h0000;
-  reg [15:0] remaining57 = 16'h0000;
-  reg [15:0] remaining58 = 16'h0000;
-  reg [15:0] remaining59 = 16'h0000;
-  reg [15:0] remaining6 = 16'h0000;
-  reg [15:0] remaining60 = 16'h0000;
-  reg [15:0] remaining61 = 16'h0000;
-  reg [15:0] remaining62 = 16'h0000;
-  reg [15:0] remaining63 = 16'h0000;
-  reg [15:0] remaining7 = 16'h0000;
-  reg [15:0] remaining8 = 16'h0000;
-  reg [15:0] remaining9 = 16'h0000;
   input [79:0] routed__payload;
   wire [79:0] routed__payload;
   wire [19:0] \routed__payload.address ;
@@ -16424,1464 +4893,323 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \stim_word.type ;
+  reg [5:0] sw_lane = 6'h00;
+  reg sw_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire sweep_busy;
   reg [15:0] theta;
-  input [1023:0] \theta$283 ;
-  wire [1023:0] \theta$283 ;
-  wire [15:0] \theta$283[0] ;
-  wire [15:0] \theta$283[10] ;
-  wire [15:0] \theta$283[11] ;
-  wire [15:0] \theta$283[12] ;
-  wire [15:0] \theta$283[13] ;
-  wire [15:0] \theta$283[14] ;
-  wire [15:0] \theta$283[15] ;
-  wire [15:0] \theta$283[16] ;
-  wire [15:0] \theta$283[17] ;
-  wire [15:0] \theta$283[18] ;
-  wire [15:0] \theta$283[19] ;
-  wire [15:0] \theta$283[1] ;
-  wire [15:0] \theta$283[20] ;
-  wire [15:0] \theta$283[21] ;
-  wire [15:0] \theta$283[22] ;
-  wire [15:0] \theta$283[23] ;
-  wire [15:0] \theta$283[24] ;
-  wire [15:0] \theta$283[25] ;
-  wire [15:0] \theta$283[26] ;
-  wire [15:0] \theta$283[27] ;
-  wire [15:0] \theta$283[28] ;
-  wire [15:0] \theta$283[29] ;
-  wire [15:0] \theta$283[2] ;
-  wire [15:0] \theta$283[30] ;
-  wire [15:0] \theta$283[31] ;
-  wire [15:0] \theta$283[32] ;
-  wire [15:0] \theta$283[33] ;
-  wire [15:0] \theta$283[34] ;
-  wire [15:0] \theta$283[35] ;
-  wire [15:0] \theta$283[36] ;
-  wire [15:0] \theta$283[37] ;
-  wire [15:0] \theta$283[38] ;
-  wire [15:0] \theta$283[39] ;
-  wire [15:0] \theta$283[3] ;
-  wire [15:0] \theta$283[40] ;
-  wire [15:0] \theta$283[41] ;
-  wire [15:0] \theta$283[42] ;
-  wire [15:0] \theta$283[43] ;
-  wire [15:0] \theta$283[44] ;
-  wire [15:0] \theta$283[45] ;
-  wire [15:0] \theta$283[46] ;
-  wire [15:0] \theta$283[47] ;
-  wire [15:0] \theta$283[48] ;
-  wire [15:0] \theta$283[49] ;
-  wire [15:0] \theta$283[4] ;
-  wire [15:0] \theta$283[50] ;
-  wire [15:0] \theta$283[51] ;
-  wire [15:0] \theta$283[52] ;
-  wire [15:0] \theta$283[53] ;
-  wire [15:0] \theta$283[54] ;
-  wire [15:0] \theta$283[55] ;
-  wire [15:0] \theta$283[56] ;
-  wire [15:0] \theta$283[57] ;
-  wire [15:0] \theta$283[58] ;
-  wire [15:0] \theta$283[59] ;
-  wire [15:0] \theta$283[5] ;
-  wire [15:0] \theta$283[60] ;
-  wire [15:0] \theta$283[61] ;
-  wire [15:0] \theta$283[62] ;
-  wire [15:0] \theta$283[63] ;
-  wire [15:0] \theta$283[6] ;
-  wire [15:0] \theta$283[7] ;
-  wire [15:0] \theta$283[8] ;
-  wire [15:0] \theta$283[9] ;
+  input [1023:0] \theta$35 ;
+  wire [1023:0] \theta$35 ;
+  wire [15:0] \theta$35[0] ;
+  wire [15:0] \theta$35[10] ;
+  wire [15:0] \theta$35[11] ;
+  wire [15:0] \theta$35[12] ;
+  wire [15:0] \theta$35[13] ;
+  wire [15:0] \theta$35[14] ;
+  wire [15:0] \theta$35[15] ;
+  wire [15:0] \theta$35[16] ;
+  wire [15:0] \theta$35[17] ;
+  wire [15:0] \theta$35[18] ;
+  wire [15:0] \theta$35[19] ;
+  wire [15:0] \theta$35[1] ;
+  wire [15:0] \theta$35[20] ;
+  wire [15:0] \theta$35[21] ;
+  wire [15:0] \theta$35[22] ;
+  wire [15:0] \theta$35[23] ;
+  wire [15:0] \theta$35[24] ;
+  wire [15:0] \theta$35[25] ;
+  wire [15:0] \theta$35[26] ;
+  wire [15:0] \theta$35[27] ;
+  wire [15:0] \theta$35[28] ;
+  wire [15:0] \theta$35[29] ;
+  wire [15:0] \theta$35[2] ;
+  wire [15:0] \theta$35[30] ;
+  wire [15:0] \theta$35[31] ;
+  wire [15:0] \theta$35[32] ;
+  wire [15:0] \theta$35[33] ;
+  wire [15:0] \theta$35[34] ;
+  wire [15:0] \theta$35[35] ;
+  wire [15:0] \theta$35[36] ;
+  wire [15:0] \theta$35[37] ;
+  wire [15:0] \theta$35[38] ;
+  wire [15:0] \theta$35[39] ;
+  wire [15:0] \theta$35[3] ;
+  wire [15:0] \theta$35[40] ;
+  wire [15:0] \theta$35[41] ;
+  wire [15:0] \theta$35[42] ;
+  wire [15:0] \theta$35[43] ;
+  wire [15:0] \theta$35[44] ;
+  wire [15:0] \theta$35[45] ;
+  wire [15:0] \theta$35[46] ;
+  wire [15:0] \theta$35[47] ;
+  wire [15:0] \theta$35[48] ;
+  wire [15:0] \theta$35[49] ;
+  wire [15:0] \theta$35[4] ;
+  wire [15:0] \theta$35[50] ;
+  wire [15:0] \theta$35[51] ;
+  wire [15:0] \theta$35[52] ;
+  wire [15:0] \theta$35[53] ;
+  wire [15:0] \theta$35[54] ;
+  wire [15:0] \theta$35[55] ;
+  wire [15:0] \theta$35[56] ;
+  wire [15:0] \theta$35[57] ;
+  wire [15:0] \theta$35[58] ;
+  wire [15:0] \theta$35[59] ;
+  wire [15:0] \theta$35[5] ;
+  wire [15:0] \theta$35[60] ;
+  wire [15:0] \theta$35[61] ;
+  wire [15:0] \theta$35[62] ;
+  wire [15:0] \theta$35[63] ;
+  wire [15:0] \theta$35[6] ;
+  wire [15:0] \theta$35[7] ;
+  wire [15:0] \theta$35[8] ;
+  wire [15:0] \theta$35[9] ;
+  output tick_lost;
+  reg tick_lost = 1'h0;
   wire [16:0] total;
   reg [63:0] w_data;
   reg w_en;
   wire w_rdy;
-  assign \$1  = ! pulse_wr__addr;
-  assign \$2  = pulse_wr__addr == 1'h1;
-  assign \$3  = pulse_wr__addr == 2'h2;
-  assign \$4  = pulse_wr__addr == 2'h3;
-  assign \$5  = pulse_wr__addr == 3'h4;
-  assign \$6  = pulse_wr__addr == 3'h5;
-  assign \$7  = pulse_wr__addr == 3'h6;
-  assign \$8  = pulse_wr__addr == 3'h7;
-  assign \$9  = pulse_wr__addr == 4'h8;
-  assign \$10  = pulse_wr__addr == 4'h9;
-  assign \$11  = pulse_wr__addr == 4'ha;
-  assign \$12  = pulse_wr__addr == 4'hb;
-  assign \$13  = pulse_wr__addr == 4'hc;
-  assign \$14  = pulse_wr__addr == 4'hd;
-  assign \$15  = pulse_wr__addr == 4'he;
-  assign \$16  = pulse_wr__addr == 4'hf;
-  assign \$17  = pulse_wr__addr == 5'h10;
-  assign \$18  = pulse_wr__addr == 5'h11;
-  assign \$19  = pulse_wr__addr == 5'h12;
-  assign \$20  = pulse_wr__addr == 5'h13;
-  assign \$21  = pulse_wr__addr == 5'h14;
-  assign \$22  = pulse_wr__addr == 5'h15;
-  assign \$23  = pulse_wr__addr == 5'h16;
-  assign \$24  = pulse_wr__addr == 5'h17;
-  assign \$25  = pulse_wr__addr == 5'h18;
-  assign \$26  = pulse_wr__addr == 5'h19;
-  assign \$27  = pulse_wr__addr == 5'h1a;
-  assign \$28  = pulse_wr__addr == 5'h1b;
-  assign \$29  = pulse_wr__addr == 5'h1c;
-  assign \$30  = pulse_wr__addr == 5'h1d;
-  assign \$31  = pulse_wr__addr == 5'h1e;
-  assign \$32  = pulse_wr__addr == 5'h1f;
-  assign \$33  = pulse_wr__addr == 6'h20;
-  assign \$34  = pulse_wr__addr == 6'h21;
-  assign \$35  = pulse_wr__addr == 6'h22;
-  assign \$36  = pulse_wr__addr == 6'h23;
-  assign \$37  = pulse_wr__addr == 6'h24;
-  assign \$38  = pulse_wr__addr == 6'h25;
-  assign \$39  = pulse_wr__addr == 6'h26;
-  assign \$40  = pulse_wr__addr == 6'h27;
-  assign \$41  = pulse_wr__addr == 6'h28;
-  assign \$42  = pulse_wr__addr == 6'h29;
-  assign \$43  = pulse_wr__addr == 6'h2a;
-  assign \$44  = pulse_wr__addr == 6'h2b;
-  assign \$45  = pulse_wr__addr == 6'h2c;
-  assign \$46  = pulse_wr__addr == 6'h2d;
-  assign \$47  = pulse_wr__addr == 6'h2e;
-  assign \$48  = pulse_wr__addr == 6'h2f;
-  assign \$49  = pulse_wr__addr == 6'h30;
-  assign \$50  = pulse_wr__addr == 6'h31;
-  assign \$51  = pulse_wr__addr == 6'h32;
-  assign \$52  = pulse_wr__addr == 6'h33;
-  assign \$53  = pulse_wr__addr == 6'h34;
-  assign \$54  = pulse_wr__addr == 6'h35;
-  assign \$55  = pulse_wr__addr == 6'h36;
-  assign \$56  = pulse_wr__addr == 6'h37;
-  assign \$57  = pulse_wr__addr == 6'h38;
-  assign \$58  = pulse_wr__addr == 6'h39;
-  assign \$59  = pulse_wr__addr == 6'h3a;
-  assign \$60  = pulse_wr__addr == 6'h3b;
-  assign \$61  = pulse_wr__addr == 6'h3c;
-  assign \$62  = pulse_wr__addr == 6'h3d;
-  assign \$63  = pulse_wr__addr == 6'h3e;
-  assign \$64  = pulse_wr__addr == 6'h3f;
-  assign \$65  = routed__valid & ready;
-  assign \$66  = | leak_shift;
-  assign \$67  = s1_tick & \$66 ;
-  assign \$68  = $signed(base0) >>> leak_shift;
-  assign \$69  = $signed(base0) - $signed(\$68 );
-  assign \$70  = ! s1_target[5:0];
-  assign \$71  = fired & \$70 ;
-  assign \$72  = | remaining0;
-  assign \$73  = s1_tick & \$72 ;
-  assign \$74  = remaining0 - 1'h1;
-  assign \$75  = | leak_shift;
-  assign \$76  = s1_tick & \$75 ;
-  assign \$77  = $signed(base1) >>> leak_shift;
-  assign \$78  = $signed(base1) - $signed(\$77 );
-  assign \$79  = s1_target[5:0] == 1'h1;
-  assign \$80  = fired & \$79 ;
-  assign \$81  = | remaining1;
-  assign \$82  = s1_tick & \$81 ;
-  assign \$83  = remaining1 - 1'h1;
-  assign \$84  = | leak_shift;
-  assign \$85  = s1_tick & \$84 ;
-  assign \$86  = $signed(base2) >>> leak_shift;
-  assign \$87  = $signed(base2) - $signed(\$86 );
-  assign \$88  = s1_target[5:0] == 2'h2;
-  assign \$89  = fired & \$88 ;
-  assign \$90  = | remaining2;
-  assign \$91  = s1_tick & \$90 ;
-  assign \$92  = remaining2 - 1'h1;
-  assign \$93  = | leak_shift;
-  assign \$94  = s1_tick & \$93 ;
-  assign \$95  = $signed(base3) >>> leak_shift;
-  assign \$96  = $signed(base3) - $signed(\$95 );
-  assign \$97  = s1_target[5:0] == 2'h3;
-  assign \$98  = fired & \$97 ;
-  assign \$99  = | remaining3;
-  assign \$100  = s1_tick & \$99 ;
-  assign \$101  = remaining3 - 1'h1;
-  assign \$102  = | leak_shift;
-  assign \$103  = s1_tick & \$102 ;
-  assign \$104  = $signed(base4) >>> leak_shift;
-  assign \$105  = $signed(base4) - $signed(\$104 );
-  assign \$106  = s1_target[5:0] == 3'h4;
-  assign \$107  = fired & \$106 ;
-  assign \$108  = | remaining4;
-  assign \$109  = s1_tick & \$108 ;
-  assign \$110  = remaining4 - 1'h1;
-  assign \$111  = | leak_shift;
-  assign \$112  = s1_tick & \$111 ;
-  assign \$113  = $signed(base5) >>> leak_shift;
-  assign \$114  = $signed(base5) - $signed(\$113 );
-  assign \$115  = s1_target[5:0] == 3'h5;
-  assign \$116  = fired & \$115 ;
-  assign \$117  = | remaining5;
-  assign \$118  = s1_tick & \$117 ;
-  assign \$119  = remaining5 - 1'h1;
-  assign \$120  = | leak_shift;
-  assign \$121  = s1_tick & \$120 ;
-  assign \$122  = $signed(base6) >>> leak_shift;
-  assign \$123  = $signed(base6) - $signed(\$122 );
-  assign \$124  = s1_target[5:0] == 3'h6;
-  assign \$125  = fired & \$124 ;
-  assign \$126  = | remaining6;
-  assign \$127  = s1_tick & \$126 ;
-  assign \$128  = remaining6 - 1'h1;
-  assign \$129  = | leak_shift;
-  assign \$130  = s1_tick & \$129 ;
-  assign \$131  = $signed(base7) >>> leak_shift;
-  assign \$132  = $signed(base7) - $signed(\$131 );
-  assign \$133  = s1_target[5:0] == 3'h7;
-  assign \$134  = fired & \$133 ;
-  assign \$135  = | remaining7;
-  assign \$136  = s1_tick & \$135 ;
-  assign \$137  = remaining7 - 1'h1;
-  assign \$138  = | leak_shift;
-  assign \$139  = s1_tick & \$138 ;
-  assign \$140  = $signed(base8) >>> leak_shift;
-  assign \$141  = $signed(base8) - $signed(\$140 );
-  assign \$142  = s1_target[5:0] == 4'h8;
-  assign \$143  = fired & \$142 ;
-  assign \$144  = | remaining8;
-  assign \$145  = s1_tick & \$144 ;
-  assign \$146  = remaining8 - 1'h1;
-  assign \$147  = | leak_shift;
-  assign \$148  = s1_tick & \$147 ;
-  assign \$149  = $signed(base9) >>> leak_shift;
-  assign \$150  = $signed(base9) - $signed(\$149 );
-  assign \$151  = s1_target[5:0] == 4'h9;
-  assign \$152  = fired & \$151 ;
-  assign \$153  = | remaining9;
-  assign \$154  = s1_tick & \$153 ;
-  assign \$155  = remaining9 - 1'h1;
-  assign \$156  = | leak_shift;
-  assign \$157  = s1_tick & \$156 ;
-  assign \$158  = $signed(base10) >>> leak_shift;
-  assign \$159  = $signed(base10) - $signed(\$158 );
-  assign \$160  = s1_target[5:0] == 4'ha;
-  assign \$161  = fired & \$160 ;
-  assign \$162  = | remaining10;
-  assign \$163  = s1_tick & \$162 ;
-  assign \$164  = remaining10 - 1'h1;
-  assign \$165  = | leak_shift;
-  assign \$166  = s1_tick & \$165 ;
-  assign \$167  = $signed(base11) >>> leak_shift;
-  assign \$168  = $signed(base11) - $signed(\$167 );
-  assign \$169  = s1_target[5:0] == 4'hb;
-  assign \$170  = fired & \$169 ;
-  assign \$171  = | remaining11;
-  assign \$172  = s1_tick & \$171 ;
-  assign \$173  = remaining11 - 1'h1;
-  assign \$174  = | leak_shift;
-  assign \$175  = s1_tick & \$174 ;
-  assign \$176  = $signed(base12) >>> leak_shift;
-  assign \$177  = $signed(base12) - $signed(\$176 );
-  assign \$178  = s1_target[5:0] == 4'hc;
-  assign \$179  = fired & \$178 ;
-  assign \$180  = | remaining12;
-  assign \$181  = s1_tick & \$180 ;
-  assign \$182  = remaining12 - 1'h1;
-  assign \$183  = | leak_shift;
-  assign \$184  = s1_tick & \$183 ;
-  assign \$185  = $signed(base13) >>> leak_shift;
-  assign \$186  = $signed(base13) - $signed(\$185 );
-  assign \$187  = s1_target[5:0] == 4'hd;
-  assign \$188  = fired & \$187 ;
-  assign \$189  = | remaining13;
-  assign \$190  = s1_tick & \$189 ;
-  assign \$191  = remaining13 - 1'h1;
-  assign \$192  = | leak_shift;
-  assign \$193  = s1_tick & \$192 ;
-  assign \$194  = $signed(base14) >>> leak_shift;
-  assign \$195  = $signed(base14) - $signed(\$194 );
-  assign \$196  = s1_target[5:0] == 4'he;
-  assign \$197  = fired & \$196 ;
-  assign \$198  = | remaining14;
-  assign \$199  = s1_tick & \$198 ;
-  assign \$200  = remaining14 - 1'h1;
-  assign \$201  = | leak_shift;
-  assign \$202  = s1_tick & \$201 ;
-  assign \$203  = $signed(base15) >>> leak_shift;
-  assign \$204  = $signed(base15) - $signed(\$203 );
-  assign \$205  = s1_target[5:0] == 4'hf;
-  assign \$206  = fired & \$205 ;
-  assign \$207  = | remaining15;
-  assign \$208  = s1_tick & \$207 ;
-  assign \$209  = remaining15 - 1'h1;
-  assign \$210  = | leak_shift;
-  assign \$211  = s1_tick & \$210 ;
-  assign \$212  = $signed(base16) >>> leak_shift;
-  assign \$213  = $signed(base16) - $signed(\$212 );
-  assign \$214  = s1_target[5:0] == 5'h10;
-  assign \$215  = fired & \$214 ;
-  assign \$216  = | remaining16;
-  assign \$217  = s1_tick & \$216 ;
-  assign \$218  = remaining16 - 1'h1;
-  assign \$219  = | leak_shift;
-  assign \$220  = s1_tick & \$219 ;
-  assign \$221  = $signed(base17) >>> leak_shift;
-  assign \$222  = $signed(base17) - $signed(\$221 );
-  assign \$223  = s1_target[5:0] == 5'h11;
-  assign \$224  = fired & \$223 ;
-  assign \$225  = | remaining17;
-  assign \$226  = s1_tick & \$225 ;
-  assign \$227  = remaining17 - 1'h1;
-  assign \$228  = | leak_shift;
-  assign \$229  = s1_tick & \$228 ;
-  assign \$230  = $signed(base18) >>> leak_shift;
-  assign \$231  = $signed(base18) - $signed(\$230 );
-  assign \$232  = s1_target[5:0] == 5'h12;
-  assign \$233  = fired & \$232 ;
-  assign \$234  = | remaining18;
-  assign \$235  = s1_tick & \$234 ;
-  assign \$236  = remaining18 - 1'h1;
-  assign \$237  = | leak_shift;
-  assign \$238  = s1_tick & \$237 ;
-  assign \$239  = $signed(base19) >>> leak_shift;
-  assign \$240  = $signed(base19) - $signed(\$239 );
-  assign \$241  = s1_target[5:0] == 5'h13;
-  assign \$242  = fired & \$241 ;
-  assign \$243  = | remaining19;
-  assign \$244  = s1_tick & \$243 ;
-  assign \$245  = remaining19 - 1'h1;
-  assign \$246  = | leak_shift;
-  assign \$247  = s1_tick & \$246 ;
-  assign \$248  = $signed(base20) >>> leak_shift;
-  assign \$249  = $signed(base20) - $signed(\$248 );
-  assign \$250  = s1_target[5:0] == 5'h14;
-  assign \$251  = fired & \$250 ;
-  assign \$252  = | remaining20;
-  assign \$253  = s1_tick & \$252 ;
-  assign \$254  = remaining20 - 1'h1;
-  assign \$255  = | leak_shift;
-  assign \$256  = s1_tick & \$255 ;
-  assign \$257  = $signed(base21) >>> leak_shift;
-  assign \$258  = $signed(base21) - $signed(\$257 );
-  assign \$259  = s1_target[5:0] == 5'h15;
-  assign \$260  = fired & \$259 ;
-  assign \$261  = | remaining21;
-  assign \$262  = s1_tick & \$261 ;
-  assign \$263  = remaining21 - 1'h1;
-  assign \$264  = | leak_shift;
-  assign \$265  = s1_tick & \$264 ;
-  assign \$266  = $signed(base22) >>> leak_shift;
-  assign \$267  = $signed(base22) - $signed(\$266 );
-  assign \$268  = s1_target[5:0] == 5'h16;
-  assign \$269  = fired & \$268 ;
-  assign \$270  = | remaining22;
-  assign \$271  = s1_tick & \$270 ;
-  assign \$272  = remaining22 - 1'h1;
-  assign \$273  = | leak_shift;
-  assign \$274  = s1_tick & \$273 ;
-  assign \$275  = $signed(base23) >>> leak_shift;
-  assign \$276  = $signed(base23) - $signed(\$275 );
-  assign \$277  = s1_target[5:0] == 5'h17;
-  assign \$278  = fired & \$277 ;
-  assign \$279  = | remaining23;
-  assign \$280  = s1_tick & \$279 ;
-  assign \$281  = remaining23 - 1'h1;
-  assign \$282  = | leak_shift;
-  assign \$283  = s1_tick & \$282 ;
-  assign \$284  = $signed(base24) >>> leak_shift;
-  assign \$285  = $signed(base24) - $signed(\$284 );
-  assign \$286  = s1_target[5:0] == 5'h18;
-  assign \$287  = fired & \$286 ;
-  assign \$288  = | remaining24;
-  assign \$289  = s1_tick & \$288 ;
-  assign \$290  = remaining24 - 1'h1;
-  assign \$291  = | leak_shift;
-  assign \$292  = s1_tick & \$291 ;
-  assign \$293  = $signed(base25) >>> leak_shift;
-  assign \$294  = $signed(base25) - $signed(\$293 );
-  assign \$295  = s1_target[5:0] == 5'h19;
-  assign \$296  = fired & \$295 ;
-  assign \$297  = | remaining25;
-  assign \$298  = s1_tick & \$297 ;
-  assign \$299  = remaining25 - 1'h1;
-  assign \$300  = | leak_shift;
-  assign \$301  = s1_tick & \$300 ;
-  assign \$302  = $signed(base26) >>> leak_shift;
-  assign \$303  = $signed(base26) - $signed(\$302 );
-  assign \$304  = s1_target[5:0] == 5'h1a;
-  assign \$305  = fired & \$304 ;
-  assign \$306  = | remaining26;
-  assign \$307  = s1_tick & \$306 ;
-  assign \$308  = remaining26 - 1'h1;
-  assign \$309  = | leak_shift;
-  assign \$310  = s1_tick & \$309 ;
-  assign \$311  = $signed(base27) >>> leak_shift;
-  assign \$312  = $signed(base27) - $signed(\$311 );
-  assign \$313  = s1_target[5:0] == 5'h1b;
-  assign \$314  = fired & \$313 ;
-  assign \$315  = | remaining27;
-  assign \$316  = s1_tick & \$315 ;
-  assign \$317  = remaining27 - 1'h1;
-  assign \$318  = | leak_shift;
-  assign \$319  = s1_tick & \$318 ;
-  assign \$320  = $signed(base28) >>> leak_shift;
-  assign \$321  = $signed(base28) - $signed(\$320 );
-  assign \$322  = s1_target[5:0] == 5'h1c;
-  assign \$323  = fired & \$322 ;
-  assign \$324  = | remaining28;
-  assign \$325  = s1_tick & \$324 ;
-  assign \$326  = remaining28 - 1'h1;
-  assign \$327  = | leak_shift;
-  assign \$328  = s1_tick & \$327 ;
-  assign \$329  = $signed(base29) >>> leak_shift;
-  assign \$330  = $signed(base29) - $signed(\$329 );
-  assign \$331  = s1_target[5:0] == 5'h1d;
-  assign \$332  = fired & \$331 ;
-  assign \$333  = | remaining29;
-  assign \$334  = s1_tick & \$333 ;
-  assign \$335  = remaining29 - 1'h1;
-  assign \$336  = | leak_shift;
-  assign \$337  = s1_tick & \$336 ;
-  assign \$338  = $signed(base30) >>> leak_shift;
-  assign \$339  = $signed(base30) - $signed(\$338 );
-  assign \$340  = s1_target[5:0] == 5'h1e;
-  assign \$341  = fired & \$340 ;
-  assign \$342  = | remaining30;
-  assign \$343  = s1_tick & \$342 ;
-  assign \$344  = remaining30 - 1'h1;
-  assign \$345  = | leak_shift;
-  assign \$346  = s1_tick & \$345 ;
-  assign \$347  = $signed(base31) >>> leak_shift;
-  assign \$348  = $signed(base31) - $signed(\$347 );
-  assign \$349  = s1_target[5:0] == 5'h1f;
-  assign \$350  = fired & \$349 ;
-  assign \$351  = | remaining31;
-  assign \$352  = s1_tick & \$351 ;
-  assign \$353  = remaining31 - 1'h1;
-  assign \$354  = | leak_shift;
-  assign \$355  = s1_tick & \$354 ;
-  assign \$356  = $signed(base32) >>> leak_shift;
-  assign \$357  = $signed(base32) - $signed(\$356 );
-  assign \$358  = s1_target[5:0] == 6'h20;
-  assign \$359  = fired & \$358 ;
-  assign \$360  = | remaining32;
-  assign \$361  = s1_tick & \$360 ;
-  assign \$362  = remaining32 - 1'h1;
-  assign \$363  = | leak_shift;
-  assign \$364  = s1_tick & \$363 ;
-  assign \$365  = $signed(base33) >>> leak_shift;
-  assign \$366  = $signed(base33) - $signed(\$365 );
-  assign \$367  = s1_target[5:0] == 6'h21;
-  assign \$368  = fired & \$367 ;
-  assign \$369  = | remaining33;
-  assign \$370  = s1_tick & \$369 ;
-  assign \$371  = remaining33 - 1'h1;
-  assign \$372  = | leak_shift;
-  assign \$373  = s1_tick & \$372 ;
-  assign \$374  = $signed(base34) >>> leak_shift;
-  assign \$375  = $signed(base34) - $signed(\$374 );
-  assign \$376  = s1_target[5:0] == 6'h22;
-  assign \$377  = fired & \$376 ;
-  assign \$378  = | remaining34;
-  assign \$379  = s1_tick & \$378 ;
-  assign \$380  = remaining34 - 1'h1;
-  assign \$381  = | leak_shift;
-  assign \$382  = s1_tick & \$381 ;
-  assign \$383  = $signed(base35) >>> leak_shift;
-  assign \$384  = $signed(base35) - $signed(\$383 );
-  assign \$385  = s1_target[5:0] == 6'h23;
-  assign \$386  = fired & \$385 ;
-  assign \$387  = | remaining35;
-  assign \$388  = s1_tick & \$387 ;
-  assign \$389  = remaining35 - 1'h1;
-  assign \$390  = | leak_shift;
-  assign \$391  = s1_tick & \$390 ;
-  assign \$392  = $signed(base36) >>> leak_shift;
-  assign \$393  = $signed(base36) - $signed(\$392 );
-  assign \$394  = s1_target[5:0] == 6'h24;
-  assign \$395  = fired & \$394 ;
-  assign \$396  = | remaining36;
-  assign \$397  = s1_tick & \$396 ;
-  assign \$398  = remaining36 - 1'h1;
-  assign \$399  = | leak_shift;
-  assign \$400  = s1_tick & \$399 ;
-  assign \$401  = $signed(base37) >>> leak_shift;
-  assign \$402  = $signed(base37) - $signed(\$401 );
-  assign \$403  = s1_target[5:0] == 6'h25;
-  assign \$404  = fired & \$403 ;
-  assign \$405  = | remaining37;
-  assign \$406  = s1_tick & \$405 ;
-  assign \$407  = remaining37 - 1'h1;
-  assign \$408  = | leak_shift;
-  assign \$409  = s1_tick & \$408 ;
-  assign \$410  = $signed(base38) >>> leak_shift;
-  assign \$411  = $signed(base38) - $signed(\$410 );
-  assign \$412  = s1_target[5:0] == 6'h26;
-  assign \$413  = fired & \$412 ;
-  assign \$414  = | remaining38;
-  assign \$415  = s1_tick & \$414 ;
-  assign \$416  = remaining38 - 1'h1;
-  assign \$417  = | leak_shift;
-  assign \$418  = s1_tick & \$417 ;
-  assign \$419  = $signed(base39) >>> leak_shift;
-  assign \$420  = $signed(base39) - $signed(\$419 );
-  assign \$421  = s1_target[5:0] == 6'h27;
-  assign \$422  = fired & \$421 ;
-  assign \$423  = | remaining39;
-  assign \$424  = s1_tick & \$423 ;
-  assign \$425  = remaining39 - 1'h1;
-  assign \$426  = | leak_shift;
-  assign \$427  = s1_tick & \$426 ;
-  assign \$428  = $signed(base40) >>> leak_shift;
-  assign \$429  = $signed(base40) - $signed(\$428 );
-  assign \$430  = s1_target[5:0] == 6'h28;
-  assign \$431  = fired & \$430 ;
-  assign \$432  = | remaining40;
-  assign \$433  = s1_tick & \$432 ;
-  assign \$434  = remaining40 - 1'h1;
-  assign \$435  = | leak_shift;
-  assign \$436  = s1_tick & \$435 ;
-  assign \$437  = $signed(base41) >>> leak_shift;
-  assign \$438  = $signed(base41) - $signed(\$437 );
-  assign \$439  = s1_target[5:0] == 6'h29;
-  assign \$440  = fired & \$439 ;
-  assign \$441  = | remaining41;
-  assign \$442  = s1_tick & \$441 ;
-  assign \$443  = remaining41 - 1'h1;
-  assign \$444  = | leak_shift;
-  assign \$445  = s1_tick & \$444 ;
-  assign \$446  = $signed(base42) >>> leak_shift;
-  assign \$447  = $signed(base42) - $signed(\$446 );
-  assign \$448  = s1_target[5:0] == 6'h2a;
-  assign \$449  = fired & \$448 ;
-  assign \$450  = | remaining42;
-  assign \$451  = s1_tick & \$450 ;
-  assign \$452  = remaining42 - 1'h1;
-  assign \$453  = | leak_shift;
-  assign \$454  = s1_tick & \$453 ;
-  assign \$455  = $signed(base43) >>> leak_shift;
-  assign \$456  = $signed(base43) - $signed(\$455 );
-  assign \$457  = s1_target[5:0] == 6'h2b;
-  assign \$458  = fired & \$457 ;
-  assign \$459  = | remaining43;
-  assign \$460  = s1_tick & \$459 ;
-  assign \$461  = remaining43 - 1'h1;
-  assign \$462  = | leak_shift;
-  assign \$463  = s1_tick & \$462 ;
-  assign \$464  = $signed(base44) >>> leak_shift;
-  assign \$465  = $signed(base44) - $signed(\$464 );
-  assign \$466  = s1_target[5:0] == 6'h2c;
-  assign \$467  = fired & \$466 ;
-  assign \$468  = | remaining44;
-  assign \$469  = s1_tick & \$468 ;
-  assign \$470  = remaining44 - 1'h1;
-  assign \$471  = | leak_shift;
-  assign \$472  = s1_tick & \$471 ;
-  assign \$473  = $signed(base45) >>> leak_shift;
-  assign \$474  = $signed(base45) - $signed(\$473 );
-  assign \$475  = s1_target[5:0] == 6'h2d;
-  assign \$476  = fired & \$475 ;
-  assign \$477  = | remaining45;
-  assign \$478  = s1_tick & \$477 ;
-  assign \$479  = remaining45 - 1'h1;
-  assign \$480  = | leak_shift;
-  assign \$481  = s1_tick & \$480 ;
-  assign \$482  = $signed(base46) >>> leak_shift;
-  assign \$483  = $signed(base46) - $signed(\$482 );
-  assign \$484  = s1_target[5:0] == 6'h2e;
-  assign \$485  = fired & \$484 ;
-  assign \$486  = | remaining46;
-  assign \$487  = s1_tick & \$486 ;
-  assign \$488  = remaining46 - 1'h1;
-  assign \$489  = | leak_shift;
-  assign \$490  = s1_tick & \$489 ;
-  assign \$491  = $signed(base47) >>> leak_shift;
-  assign \$492  = $signed(base47) - $signed(\$491 );
-  assign \$493  = s1_target[5:0] == 6'h2f;
-  assign \$494  = fired & \$493 ;
-  assign \$495  = | remaining47;
-  assign \$496  = s1_tick & \$495 ;
-  assign \$497  = remaining47 - 1'h1;
-  assign \$498  = | leak_shift;
-  assign \$499  = s1_tick & \$498 ;
-  assign \$500  = $signed(base48) >>> leak_shift;
-  assign \$501  = $signed(base48) - $signed(\$500 );
-  assign \$502  = s1_target[5:0] == 6'h30;
-  assign \$503  = fired & \$502 ;
-  assign \$504  = | remaining48;
-  assign \$505  = s1_tick & \$504 ;
-  assign \$506  = remaining48 - 1'h1;
-  assign \$507  = | leak_shift;
-  assign \$508  = s1_tick & \$507 ;
-  assign \$509  = $signed(base49) >>> leak_shift;
-  assign \$510  = $signed(base49) - $signed(\$509 );
-  assign \$511  = s1_target[5:0] == 6'h31;
-  assign \$512  = fired & \$511 ;
-  assign \$513  = | remaining49;
-  assign \$514  = s1_tick & \$513 ;
-  assign \$515  = remaining49 - 1'h1;
-  assign \$516  = | leak_shift;
-  assign \$517  = s1_tick & \$516 ;
-  assign \$518  = $signed(base50) >>> leak_shift;
-  assign \$519  = $signed(base50) - $signed(\$518 );
-  assign \$520  = s1_target[5:0] == 6'h32;
-  assign \$521  = fired & \$520 ;
-  assign \$522  = | remaining50;
-  assign \$523  = s1_tick & \$522 ;
-  assign \$524  = remaining50 - 1'h1;
-  assign \$525  = | leak_shift;
-  assign \$526  = s1_tick & \$525 ;
-  assign \$527  = $signed(base51) >>> leak_shift;
-  assign \$528  = $signed(base51) - $signed(\$527 );
-  assign \$529  = s1_target[5:0] == 6'h33;
-  assign \$530  = fired & \$529 ;
-  assign \$531  = | remaining51;
-  assign \$532  = s1_tick & \$531 ;
-  assign \$533  = remaining51 - 1'h1;
-  assign \$534  = | leak_shift;
-  assign \$535  = s1_tick & \$534 ;
-  assign \$536  = $signed(base52) >>> leak_shift;
-  assign \$537  = $signed(base52) - $signed(\$536 );
-  assign \$538  = s1_target[5:0] == 6'h34;
-  assign \$539  = fired & \$538 ;
-  assign \$540  = | remaining52;
-  assign \$541  = s1_tick & \$540 ;
-  assign \$542  = remaining52 - 1'h1;
-  assign \$543  = | leak_shift;
-  assign \$544  = s1_tick & \$543 ;
-  assign \$545  = $signed(base53) >>> leak_shift;
-  assign \$546  = $signed(base53) - $signed(\$545 );
-  assign \$547  = s1_target[5:0] == 6'h35;
-  assign \$548  = fired & \$547 ;
-  assign \$549  = | remaining53;
-  assign \$550  = s1_tick & \$549 ;
-  assign \$551  = remaining53 - 1'h1;
-  assign \$552  = | leak_shift;
-  assign \$553  = s1_tick & \$552 ;
-  assign \$554  = $signed(base54) >>> leak_shift;
-  assign \$555  = $signed(base54) - $signed(\$554 );
-  assign \$556  = s1_target[5:0] == 6'h36;
-  assign \$557  = fired & \$556 ;
-  assign \$558  = | remaining54;
-  assign \$559  = s1_tick & \$558 ;
-  assign \$560  = remaining54 - 1'h1;
-  assign \$561  = | leak_shift;
-  assign \$562  = s1_tick & \$561 ;
-  assign \$563  = $signed(base55) >>> leak_shift;
-  assign \$564  = $signed(base55) - $signed(\$563 );
-  assign \$565  = s1_target[5:0] == 6'h37;
-  assign \$566  = fired & \$565 ;
-  assign \$567  = | remaining55;
-  assign \$568  = s1_tick & \$567 ;
-  assign \$569  = remaining55 - 1'h1;
-  assign \$570  = | leak_shift;
-  assign \$571  = s1_tick & \$570 ;
-  assign \$572  = $signed(base56) >>> leak_shift;
-  assign \$573  = $signed(base56) - $signed(\$572 );
-  assign \$574  = s1_target[5:0] == 6'h38;
-  assign \$575  = fired & \$574 ;
-  assign \$576  = | remaining56;
-  assign \$577  = s1_tick & \$576 ;
-  assign \$578  = remaining56 - 1'h1;
-  assign \$579  = | leak_shift;
-  assign \$580  = s1_tick & \$579 ;
-  assign \$581  = $signed(base57) >>> leak_shift;
-  assign \$582  = $signed(base57) - $signed(\$581 );
-  assign \$583  = s1_target[5:0] == 6'h39;
-  assign \$584  = fired & \$583 ;
-  assign \$585  = | remaining57;
-  assign \$586  = s1_tick & \$585 ;
-  assign \$587  = remaining57 - 1'h1;
-  assign \$588  = | leak_shift;
-  assign \$589  = s1_tick & \$588 ;
-  assign \$590  = $signed(base58) >>> leak_shift;
-  assign \$591  = $signed(base58) - $signed(\$590 );
-  assign \$592  = s1_target[5:0] == 6'h3a;
-  assign \$593  = fired & \$592 ;
-  assign \$594  = | remaining58;
-  assign \$595  = s1_tick & \$594 ;
-  assign \$596  = remaining58 - 1'h1;
-  assign \$597  = | leak_shift;
-  assign \$598  = s1_tick & \$597 ;
-  assign \$599  = $signed(base59) >>> leak_shift;
-  assign \$600  = $signed(base59) - $signed(\$599 );
-  assign \$601  = s1_target[5:0] == 6'h3b;
-  assign \$602  = fired & \$601 ;
-  assign \$603  = | remaining59;
-  assign \$604  = s1_tick & \$603 ;
-  assign \$605  = remaining59 - 1'h1;
-  assign \$606  = | leak_shift;
-  assign \$607  = s1_tick & \$606 ;
-  assign \$608  = $signed(base60) >>> leak_shift;
-  assign \$609  = $signed(base60) - $signed(\$608 );
-  assign \$610  = s1_target[5:0] == 6'h3c;
-  assign \$611  = fired & \$610 ;
-  assign \$612  = | remaining60;
-  assign \$613  = s1_tick & \$612 ;
-  assign \$614  = remaining60 - 1'h1;
-  assign \$615  = | leak_shift;
-  assign \$616  = s1_tick & \$615 ;
-  assign \$617  = $signed(base61) >>> leak_shift;
-  assign \$618  = $signed(base61) - $signed(\$617 );
-  assign \$619  = s1_target[5:0] == 6'h3d;
-  assign \$620  = fired & \$619 ;
-  assign \$621  = | remaining61;
-  assign \$622  = s1_tick & \$621 ;
-  assign \$623  = remaining61 - 1'h1;
-  assign \$624  = | leak_shift;
-  assign \$625  = s1_tick & \$624 ;
-  assign \$626  = $signed(base62) >>> leak_shift;
-  assign \$627  = $signed(base62) - $signed(\$626 );
-  assign \$628  = s1_target[5:0] == 6'h3e;
-  assign \$629  = fired & \$628 ;
-  assign \$630  = | remaining62;
-  assign \$631  = s1_tick & \$630 ;
-  assign \$632  = remaining62 - 1'h1;
-  assign \$633  = | leak_shift;
-  assign \$634  = s1_tick & \$633 ;
-  assign \$635  = $signed(base63) >>> leak_shift;
-  assign \$636  = $signed(base63) - $signed(\$635 );
-  assign \$637  = s1_target[5:0] == 6'h3f;
-  assign \$638  = fired & \$637 ;
-  assign \$639  = | remaining63;
-  assign \$640  = s1_tick & \$639 ;
-  assign \$641  = remaining63 - 1'h1;
-  assign \$642  = ~ in_range;
-  assign \$643  = s1_valid & \$642 ;
-  assign \$644  = | lost;
-  assign \$645  = \$644  & w_rdy;
-  assign \$646  = lost == 20'hfffff;
-  assign \$647  = lost + 1'h1;
-  assign \$648  = \$646  ? { 1'h0, lost } : \$647 ;
+  reg [5:0] wp__addr;
+  reg [31:0] wp__data;
+  wire [15:0] \wp__data.acc ;
+  wire [15:0] \wp__data.remaining ;
+  reg wp__en;
+  reg [31:0] lane_state [63:0];
+  initial begin
+    lane_state[0] = 32'd0;
+    lane_state[1] = 32'd0;
+    lane_state[2] = 32'd0;
+    lane_state[3] = 32'd0;
+    lane_state[4] = 32'd0;
+    lane_state[5] = 32'd0;
+    lane_state[6] = 32'd0;
+    lane_state[7] = 32'd0;
+    lane_state[8] = 32'd0;
+    lane_state[9] = 32'd0;
+    lane_state[10] = 32'd0;
+    lane_state[11] = 32'd0;
+    lane_state[12] = 32'd0;
+    lane_state[13] = 32'd0;
+    lane_state[14] = 32'd0;
+    lane_state[15] = 32'd0;
+    lane_state[16] = 32'd0;
+    lane_state[17] = 32'd0;
+    lane_state[18] = 32'd0;
+    lane_state[19] = 32'd0;
+    lane_state[20] = 32'd0;
+    lane_state[21] = 32'd0;
+    lane_state[22] = 32'd0;
+    lane_state[23] = 32'd0;
+    lane_state[24] = 32'd0;
+    lane_state[25] = 32'd0;
+    lane_state[26] = 32'd0;
+    lane_state[27] = 32'd0;
+    lane_state[28] = 32'd0;
+    lane_state[29] = 32'd0;
+    lane_state[30] = 32'd0;
+    lane_state[31] = 32'd0;
+    lane_state[32] = 32'd0;
+    lane_state[33] = 32'd0;
+    lane_state[34] = 32'd0;
+    lane_state[35] = 32'd0;
+    lane_state[36] = 32'd0;
+    lane_state[37] = 32'd0;
+    lane_state[38] = 32'd0;
+    lane_state[39] = 32'd0;
+    lane_state[40] = 32'd0;
+    lane_state[41] = 32'd0;
+    lane_state[42] = 32'd0;
+    lane_state[43] = 32'd0;
+    lane_state[44] = 32'd0;
+    lane_state[45] = 32'd0;
+    lane_state[46] = 32'd0;
+    lane_state[47] = 32'd0;
+    lane_state[48] = 32'd0;
+    lane_state[49] = 32'd0;
+    lane_state[50] = 32'd0;
+    lane_state[51] = 32'd0;
+    lane_state[52] = 32'd0;
+    lane_state[53] = 32'd0;
+    lane_state[54] = 32'd0;
+    lane_state[55] = 32'd0;
+    lane_state[56] = 32'd0;
+    lane_state[57] = 32'd0;
+    lane_state[58] = 32'd0;
+    lane_state[59] = 32'd0;
+    lane_state[60] = 32'd0;
+    lane_state[61] = 32'd0;
+    lane_state[62] = 32'd0;
+    lane_state[63] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      lane_state[wp__addr] <= wp__data;
+  end
+  reg [5:0] _0_;
+  reg [5:0] _1_;
+  always @(posedge clk) begin
+    _0_ <= ptr;
+    _1_ <= routed__payload[5:0];
+  end
+  assign rd_sweep__data = lane_state[_0_];
+  assign rd_entry__data = lane_state[_1_];
+  reg [15:0] lengths [63:0];
+  initial begin
+    lengths[0] = 16'h0014;
+    lengths[1] = 16'h0014;
+    lengths[2] = 16'h0014;
+    lengths[3] = 16'h0014;
+    lengths[4] = 16'h0014;
+    lengths[5] = 16'h0014;
+    lengths[6] = 16'h0014;
+    lengths[7] = 16'h0014;
+    lengths[8] = 16'h0014;
+    lengths[9] = 16'h0014;
+    lengths[10] = 16'h0014;
+    lengths[11] = 16'h0014;
+    lengths[12] = 16'h0014;
+    lengths[13] = 16'h0014;
+    lengths[14] = 16'h0014;
+    lengths[15] = 16'h0014;
+    lengths[16] = 16'h0014;
+    lengths[17] = 16'h0014;
+    lengths[18] = 16'h0014;
+    lengths[19] = 16'h0014;
+    lengths[20] = 16'h0014;
+    lengths[21] = 16'h0014;
+    lengths[22] = 16'h0014;
+    lengths[23] = 16'h0014;
+    lengths[24] = 16'h0014;
+    lengths[25] = 16'h0014;
+    lengths[26] = 16'h0014;
+    lengths[27] = 16'h0014;
+    lengths[28] = 16'h0014;
+    lengths[29] = 16'h0014;
+    lengths[30] = 16'h0014;
+    lengths[31] = 16'h0014;
+    lengths[32] = 16'h0014;
+    lengths[33] = 16'h0014;
+    lengths[34] = 16'h0014;
+    lengths[35] = 16'h0014;
+    lengths[36] = 16'h0014;
+    lengths[37] = 16'h0014;
+    lengths[38] = 16'h0014;
+    lengths[39] = 16'h0014;
+    lengths[40] = 16'h0014;
+    lengths[41] = 16'h0014;
+    lengths[42] = 16'h0014;
+    lengths[43] = 16'h0014;
+    lengths[44] = 16'h0014;
+    lengths[45] = 16'h0014;
+    lengths[46] = 16'h0014;
+    lengths[47] = 16'h0014;
+    lengths[48] = 16'h0014;
+    lengths[49] = 16'h0014;
+    lengths[50] = 16'h0014;
+    lengths[51] = 16'h0014;
+    lengths[52] = 16'h0014;
+    lengths[53] = 16'h0014;
+    lengths[54] = 16'h0014;
+    lengths[55] = 16'h0014;
+    lengths[56] = 16'h0014;
+    lengths[57] = 16'h0014;
+    lengths[58] = 16'h0014;
+    lengths[59] = 16'h0014;
+    lengths[60] = 16'h0014;
+    lengths[61] = 16'h0014;
+    lengths[62] = 16'h0014;
+    lengths[63] = 16'h0014;
+  end
+  always @(posedge clk) begin
+    if (len_wp__en)
+      lengths[len_wp__addr] <= len_wp__data;
+  end
+  reg [5:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= routed__payload[5:0];
+  end
+  assign len_rd__data = lengths[_2_];
+  assign \$37  = \$36  & w_rdy;
+  always @(posedge clk)
+    ready <= \$38 ;
+  always @(posedge clk)
+    s1_valid <= \$39 ;
+  always @(posedge clk)
+    s1_target <= \$40 ;
+  always @(posedge clk)
+    s1_weight <= \$41 ;
+  always @(posedge clk)
+    s1_tick <= \$42 ;
+  always @(posedge clk)
+    s1_frame <= \$43 ;
+  always @(posedge clk)
+    sw_valid <= \$44 ;
+  always @(posedge clk)
+    sw_lane <= \$45 ;
+  always @(posedge clk)
+    tick_lost <= \$46 ;
+  always @(posedge clk)
+    busy <= \$47 ;
+  always @(posedge clk)
+    ptr <= \$48 ;
+  always @(posedge clk)
+    again <= \$49 ;
+  always @(posedge clk)
+    env <= \$50 ;
+  always @(posedge clk)
+    fire <= \$51 ;
+  always @(posedge clk)
+    fire_lane <= \$52 ;
+  always @(posedge clk)
+    bad_lane <= \$53 ;
+  always @(posedge clk)
+    stim_lost <= \$54 ;
+  always @(posedge clk)
+    lost <= \$55 ;
+  assign \$1  = ~ busy;
+  assign \$2  = \$1  | last;
+  assign \$3  = frame_tick & \$2 ;
+  assign \$4  = ptr + 1'h1;
+  assign \$5  = ptr + 1'h1;
+  assign \$6  = s1_valid & in_range;
+  assign \$7  = | \$33 [15:0];
+  assign \$8  = | len_rd__data;
+  assign \$9  = ~ in_range;
+  assign \$10  = s1_valid & \$9 ;
+  assign \$11  = | lost;
+  assign \$12  = \$11  & w_rdy;
+  assign \$13  = lost == 20'hfffff;
+  assign \$14  = lost + 1'h1;
+  assign \$15  = \$13  ? { 1'h0, lost } : \$14 ;
+  assign accept = routed__valid & ready;
   assign in_range = s1_target < 7'h40;
-  assign total = $signed(\$649 ) + $signed(s1_weight);
-  assign \$650  = $signed(total) > $signed(16'h7fff);
-  assign \$651  = $signed(total) < $signed(16'h8000);
-  assign \$652  = \$651  ? 17'h18000 : total;
-  assign \$653  = \$650  ? 17'h07fff : \$652 ;
-  assign \$654  = s1_valid & in_range;
-  assign \$655  = $signed(\$653 [15:0]) >= $signed({ 1'h0, theta });
-  assign fired = \$654  & \$655 ;
-  assign \$656  = $signed(\$653 [15:0]) - $signed({ 1'h0, theta });
-  assign \$657  = fired ? \$656  : { \$653 [15], \$653 [15], \$653 [15:0] };
-  assign \$658  = s1_valid & in_range;
-  assign \$659  = ! s1_target[5:0];
-  assign \$660  = \$658  & \$659 ;
-  assign base0 = \$660  ? \$657 [15:0] : acc0;
-  assign \$661  = | remaining0;
-  assign \$662  = s1_valid & in_range;
-  assign \$663  = s1_target[5:0] == 1'h1;
-  assign \$664  = \$662  & \$663 ;
-  assign base1 = \$664  ? \$657 [15:0] : acc1;
-  assign \$665  = | remaining1;
-  assign \$666  = s1_valid & in_range;
-  assign \$667  = s1_target[5:0] == 2'h2;
-  assign \$668  = \$666  & \$667 ;
-  assign base2 = \$668  ? \$657 [15:0] : acc2;
-  assign \$669  = | remaining2;
-  assign \$670  = s1_valid & in_range;
-  assign \$671  = s1_target[5:0] == 2'h3;
-  assign \$672  = \$670  & \$671 ;
-  assign base3 = \$672  ? \$657 [15:0] : acc3;
-  assign \$673  = | remaining3;
-  assign \$674  = s1_valid & in_range;
-  assign \$675  = s1_target[5:0] == 3'h4;
-  assign \$676  = \$674  & \$675 ;
-  assign base4 = \$676  ? \$657 [15:0] : acc4;
-  assign \$677  = | remaining4;
-  assign \$678  = s1_valid & in_range;
-  assign \$679  = s1_target[5:0] == 3'h5;
-  assign \$680  = \$678  & \$679 ;
-  assign base5 = \$680  ? \$657 [15:0] : acc5;
-  assign \$681  = | remaining5;
-  assign \$682  = s1_valid & in_range;
-  assign \$683  = s1_target[5:0] == 3'h6;
-  assign \$684  = \$682  & \$683 ;
-  assign base6 = \$684  ? \$657 [15:0] : acc6;
-  assign \$685  = | remaining6;
-  assign \$686  = s1_valid & in_range;
-  assign \$687  = s1_target[5:0] == 3'h7;
-  assign \$688  = \$686  & \$687 ;
-  assign base7 = \$688  ? \$657 [15:0] : acc7;
-  assign \$689  = | remaining7;
-  assign \$690  = s1_valid & in_range;
-  assign \$691  = s1_target[5:0] == 4'h8;
-  assign \$692  = \$690  & \$691 ;
-  assign base8 = \$692  ? \$657 [15:0] : acc8;
-  assign \$693  = | remaining8;
-  assign \$694  = s1_valid & in_range;
-  assign \$695  = s1_target[5:0] == 4'h9;
-  assign \$696  = \$694  & \$695 ;
-  assign base9 = \$696  ? \$657 [15:0] : acc9;
-  assign \$697  = | remaining9;
-  assign \$698  = s1_valid & in_range;
-  assign \$699  = s1_target[5:0] == 4'ha;
-  assign \$700  = \$698  & \$699 ;
-  assign base10 = \$700  ? \$657 [15:0] : acc10;
-  assign \$701  = | remaining10;
-  assign \$702  = s1_valid & in_range;
-  assign \$703  = s1_target[5:0] == 4'hb;
-  assign \$704  = \$702  & \$703 ;
-  assign base11 = \$704  ? \$657 [15:0] : acc11;
-  assign \$705  = | remaining11;
-  assign \$706  = s1_valid & in_range;
-  assign \$707  = s1_target[5:0] == 4'hc;
-  assign \$708  = \$706  & \$707 ;
-  assign base12 = \$708  ? \$657 [15:0] : acc12;
-  assign \$709  = | remaining12;
-  assign \$710  = s1_valid & in_range;
-  assign \$711  = s1_target[5:0] == 4'hd;
-  assign \$712  = \$710  & \$711 ;
-  assign base13 = \$712  ? \$657 [15:0] : acc13;
-  assign \$713  = | remaining13;
-  assign \$714  = s1_valid & in_range;
-  assign \$715  = s1_target[5:0] == 4'he;
-  assign \$716  = \$714  & \$715 ;
-  assign base14 = \$716  ? \$657 [15:0] : acc14;
-  assign \$717  = | remaining14;
-  assign \$718  = s1_valid & in_range;
-  assign \$719  = s1_target[5:0] == 4'hf;
-  assign \$720  = \$718  & \$719 ;
-  assign base15 = \$720  ? \$657 [15:0] : acc15;
-  assign \$721  = | remaining15;
-  assign \$722  = s1_valid & in_range;
-  assign \$723  = s1_target[5:0] == 5'h10;
-  assign \$724  = \$722  & \$723 ;
-  assign base16 = \$724  ? \$657 [15:0] : acc16;
-  assign \$725  = | remaining16;
-  assign \$726  = s1_valid & in_range;
-  assign \$727  = s1_target[5:0] == 5'h11;
-  assign \$728  = \$726  & \$727 ;
-  assign base17 = \$728  ? \$657 [15:0] : acc17;
-  assign \$729  = | remaining17;
-  assign \$730  = s1_valid & in_range;
-  assign \$731  = s1_target[5:0] == 5'h12;
-  assign \$732  = \$730  & \$731 ;
-  assign base18 = \$732  ? \$657 [15:0] : acc18;
-  assign \$733  = | remaining18;
-  assign \$734  = s1_valid & in_range;
-  assign \$735  = s1_target[5:0] == 5'h13;
-  assign \$736  = \$734  & \$735 ;
-  assign base19 = \$736  ? \$657 [15:0] : acc19;
-  assign \$737  = | remaining19;
-  assign \$738  = s1_valid & in_range;
-  assign \$739  = s1_target[5:0] == 5'h14;
-  assign \$740  = \$738  & \$739 ;
-  assign base20 = \$740  ? \$657 [15:0] : acc20;
-  assign \$741  = | remaining20;
-  assign \$742  = s1_valid & in_range;
-  assign \$743  = s1_target[5:0] == 5'h15;
-  assign \$744  = \$742  & \$743 ;
-  assign base21 = \$744  ? \$657 [15:0] : acc21;
-  assign \$745  = | remaining21;
-  assign \$746  = s1_valid & in_range;
-  assign \$747  = s1_target[5:0] == 5'h16;
-  assign \$748  = \$746  & \$747 ;
-  assign base22 = \$748  ? \$657 [15:0] : acc22;
-  assign \$749  = | remaining22;
-  assign \$750  = s1_valid & in_range;
-  assign \$751  = s1_target[5:0] == 5'h17;
-  assign \$752  = \$750  & \$751 ;
-  assign base23 = \$752  ? \$657 [15:0] : acc23;
-  assign \$753  = | remaining23;
-  assign \$754  = s1_valid & in_range;
-  assign \$755  = s1_target[5:0] == 5'h18;
-  assign \$756  = \$754  & \$755 ;
-  assign base24 = \$756  ? \$657 [15:0] : acc24;
-  assign \$757  = | remaining24;
-  assign \$758  = s1_valid & in_range;
-  assign \$759  = s1_target[5:0] == 5'h19;
-  assign \$760  = \$758  & \$759 ;
-  assign base25 = \$760  ? \$657 [15:0] : acc25;
-  assign \$761  = | remaining25;
-  assign \$762  = s1_valid & in_range;
-  assign \$763  = s1_target[5:0] == 5'h1a;
-  assign \$764  = \$762  & \$763 ;
-  assign base26 = \$764  ? \$657 [15:0] : acc26;
-  assign \$765  = | remaining26;
-  assign \$766  = s1_valid & in_range;
-  assign \$767  = s1_target[5:0] == 5'h1b;
-  assign \$768  = \$766  & \$767 ;
-  assign base27 = \$768  ? \$657 [15:0] : acc27;
-  assign \$769  = | remaining27;
-  assign \$770  = s1_valid & in_range;
-  assign \$771  = s1_target[5:0] == 5'h1c;
-  assign \$772  = \$770  & \$771 ;
-  assign base28 = \$772  ? \$657 [15:0] : acc28;
-  assign \$773  = | remaining28;
-  assign \$774  = s1_valid & in_range;
-  assign \$775  = s1_target[5:0] == 5'h1d;
-  assign \$776  = \$774  & \$775 ;
-  assign base29 = \$776  ? \$657 [15:0] : acc29;
-  assign \$777  = | remaining29;
-  assign \$778  = s1_valid & in_range;
-  assign \$779  = s1_target[5:0] == 5'h1e;
-  assign \$780  = \$778  & \$779 ;
-  assign base30 = \$780  ? \$657 [15:0] : acc30;
-  assign \$781  = | remaining30;
-  assign \$782  = s1_valid & in_range;
-  assign \$783  = s1_target[5:0] == 5'h1f;
-  assign \$784  = \$782  & \$783 ;
-  assign base31 = \$784  ? \$657 [15:0] : acc31;
-  assign \$785  = | remaining31;
-  assign \$786  = s1_valid & in_range;
-  assign \$787  = s1_target[5:0] == 6'h20;
-  assign \$788  = \$786  & \$787 ;
-  assign base32 = \$788  ? \$657 [15:0] : acc32;
-  assign \$789  = | remaining32;
-  assign \$790  = s1_valid & in_range;
-  assign \$791  = s1_target[5:0] == 6'h21;
-  assign \$792  = \$790  & \$791 ;
-  assign base33 = \$792  ? \$657 [15:0] : acc33;
-  assign \$793  = | remaining33;
-  assign \$794  = s1_valid & in_range;
-  assign \$795  = s1_target[5:0] == 6'h22;
-  assign \$796  = \$794  & \$795 ;
-  assign base34 = \$796  ? \$657 [15:0] : acc34;
-  assign \$797  = | remaining34;
-  assign \$798  = s1_valid & in_range;
-  assign \$799  = s1_target[5:0] == 6'h23;
-  assign \$800  = \$798  & \$799 ;
-  assign base35 = \$800  ? \$657 [15:0] : acc35;
-  assign \$801  = | remaining35;
-  assign \$802  = s1_valid & in_range;
-  assign \$803  = s1_target[5:0] == 6'h24;
-  assign \$804  = \$802  & \$803 ;
-  assign base36 = \$804  ? \$657 [15:0] : acc36;
-  assign \$805  = | remaining36;
-  assign \$806  = s1_valid & in_range;
-  assign \$807  = s1_target[5:0] == 6'h25;
-  assign \$808  = \$806  & \$807 ;
-  assign base37 = \$808  ? \$657 [15:0] : acc37;
-  assign \$809  = | remaining37;
-  assign \$810  = s1_valid & in_range;
-  assign \$811  = s1_target[5:0] == 6'h26;
-  assign \$812  = \$810  & \$811 ;
-  assign base38 = \$812  ? \$657 [15:0] : acc38;
-  assign \$813  = | remaining38;
-  assign \$814  = s1_valid & in_range;
-  assign \$815  = s1_target[5:0] == 6'h27;
-  assign \$816  = \$814  & \$815 ;
-  assign base39 = \$816  ? \$657 [15:0] : acc39;
-  assign \$817  = | remaining39;
-  assign \$818  = s1_valid & in_range;
-  assign \$819  = s1_target[5:0] == 6'h28;
-  assign \$820  = \$818  & \$819 ;
-  assign base40 = \$820  ? \$657 [15:0] : acc40;
-  assign \$821  = | remaining40;
-  assign \$822  = s1_valid & in_range;
-  assign \$823  = s1_target[5:0] == 6'h29;
-  assign \$824  = \$822  & \$823 ;
-  assign base41 = \$824  ? \$657 [15:0] : acc41;
-  assign \$825  = | remaining41;
-  assign \$826  = s1_valid & in_range;
-  assign \$827  = s1_target[5:0] == 6'h2a;
-  assign \$828  = \$826  & \$827 ;
-  assign base42 = \$828  ? \$657 [15:0] : acc42;
-  assign \$829  = | remaining42;
-  assign \$830  = s1_valid & in_range;
-  assign \$831  = s1_target[5:0] == 6'h2b;
-  assign \$832  = \$830  & \$831 ;
-  assign base43 = \$832  ? \$657 [15:0] : acc43;
-  assign \$833  = | remaining43;
-  assign \$834  = s1_valid & in_range;
-  assign \$835  = s1_target[5:0] == 6'h2c;
-  assign \$836  = \$834  & \$835 ;
-  assign base44 = \$836  ? \$657 [15:0] : acc44;
-  assign \$837  = | remaining44;
-  assign \$838  = s1_valid & in_range;
-  assign \$839  = s1_target[5:0] == 6'h2d;
-  assign \$840  = \$838  & \$839 ;
-  assign base45 = \$840  ? \$657 [15:0] : acc45;
-  assign \$841  = | remaining45;
-  assign \$842  = s1_valid & in_range;
-  assign \$843  = s1_target[5:0] == 6'h2e;
-  assign \$844  = \$842  & \$843 ;
-  assign base46 = \$844  ? \$657 [15:0] : acc46;
-  assign \$845  = | remaining46;
-  assign \$846  = s1_valid & in_range;
-  assign \$847  = s1_target[5:0] == 6'h2f;
-  assign \$848  = \$846  & \$847 ;
-  assign base47 = \$848  ? \$657 [15:0] : acc47;
-  assign \$849  = | remaining47;
-  assign \$850  = s1_valid & in_range;
-  assign \$851  = s1_target[5:0] == 6'h30;
-  assign \$852  = \$850  & \$851 ;
-  assign base48 = \$852  ? \$657 [15:0] : acc48;
-  assign \$853  = | remaining48;
-  assign \$854  = s1_valid & in_range;
-  assign \$855  = s1_target[5:0] == 6'h31;
-  assign \$856  = \$854  & \$855 ;
-  assign base49 = \$856  ? \$657 [15:0] : acc49;
-  assign \$857  = | remaining49;
-  assign \$858  = s1_valid & in_range;
-  assign \$859  = s1_target[5:0] == 6'h32;
-  assign \$860  = \$858  & \$859 ;
-  assign base50 = \$860  ? \$657 [15:0] : acc50;
-  assign \$861  = | remaining50;
-  assign \$862  = s1_valid & in_range;
-  assign \$863  = s1_target[5:0] == 6'h33;
-  assign \$864  = \$862  & \$863 ;
-  assign base51 = \$864  ? \$657 [15:0] : acc51;
-  assign \$865  = | remaining51;
-  assign \$866  = s1_valid & in_range;
-  assign \$867  = s1_target[5:0] == 6'h34;
-  assign \$868  = \$866  & \$867 ;
-  assign base52 = \$868  ? \$657 [15:0] : acc52;
-  assign \$869  = | remaining52;
-  assign \$870  = s1_valid & in_range;
-  assign \$871  = s1_target[5:0] == 6'h35;
-  assign \$872  = \$870  & \$871 ;
-  assign base53 = \$872  ? \$657 [15:0] : acc53;
-  assign \$873  = | remaining53;
-  assign \$874  = s1_valid & in_range;
-  assign \$875  = s1_target[5:0] == 6'h36;
-  assign \$876  = \$874  & \$875 ;
-  assign base54 = \$876  ? \$657 [15:0] : acc54;
-  assign \$877  = | remaining54;
-  assign \$878  = s1_valid & in_range;
-  assign \$879  = s1_target[5:0] == 6'h37;
-  assign \$880  = \$878  & \$879 ;
-  assign base55 = \$880  ? \$657 [15:0] : acc55;
-  assign \$881  = | remaining55;
-  assign \$882  = s1_valid & in_range;
-  assign \$883  = s1_target[5:0] == 6'h38;
-  assign \$884  = \$882  & \$883 ;
-  assign base56 = \$884  ? \$657 [15:0] : acc56;
-  assign \$885  = | remaining56;
-  assign \$886  = s1_valid & in_range;
-  assign \$887  = s1_target[5:0] == 6'h39;
-  assign \$888  = \$886  & \$887 ;
-  assign base57 = \$888  ? \$657 [15:0] : acc57;
-  assign \$889  = | remaining57;
-  assign \$890  = s1_valid & in_range;
-  assign \$891  = s1_target[5:0] == 6'h3a;
-  assign \$892  = \$890  & \$891 ;
-  assign base58 = \$892  ? \$657 [15:0] : acc58;
-  assign \$893  = | remaining58;
-  assign \$894  = s1_valid & in_range;
-  assign \$895  = s1_target[5:0] == 6'h3b;
-  assign \$896  = \$894  & \$895 ;
-  assign base59 = \$896  ? \$657 [15:0] : acc59;
-  assign \$897  = | remaining59;
-  assign \$898  = s1_valid & in_range;
-  assign \$899  = s1_target[5:0] == 6'h3c;
-  assign \$900  = \$898  & \$899 ;
-  assign base60 = \$900  ? \$657 [15:0] : acc60;
-  assign \$901  = | remaining60;
-  assign \$902  = s1_valid & in_range;
-  assign \$903  = s1_target[5:0] == 6'h3d;
-  assign \$904  = \$902  & \$903 ;
-  assign base61 = \$904  ? \$657 [15:0] : acc61;
-  assign \$905  = | remaining61;
-  assign \$906  = s1_valid & in_range;
-  assign \$907  = s1_target[5:0] == 6'h3e;
-  assign \$908  = \$906  & \$907 ;
-  assign base62 = \$908  ? \$657 [15:0] : acc62;
-  assign \$909  = | remaining62;
-  assign \$910  = s1_valid & in_range;
-  assign \$911  = s1_target[5:0] == 6'h3f;
-  assign \$912  = \$910  & \$911 ;
-  assign base63 = \$912  ? \$657 [15:0] : acc63;
-  assign \$913  = | remaining63;
-  assign \$914  = | lost;
-  assign \$915  = \$914  & w_rdy;
-  always @(posedge clk)
-    length0 <= \$916 ;
-  always @(posedge clk)
-    length1 <= \$917 ;
-  always @(posedge clk)
-    length2 <= \$918 ;
-  always @(posedge clk)
-    length3 <= \$919 ;
-  always @(posedge clk)
-    length4 <= \$920 ;
-  always @(posedge clk)
-    length5 <= \$921 ;
-  always @(posedge clk)
-    length6 <= \$922 ;
-  always @(posedge clk)
-    length7 <= \$923 ;
-  always @(posedge clk)
-    length8 <= \$924 ;
-  always @(posedge clk)
-    length9 <= \$925 ;
-  always @(posedge clk)
-    length10 <= \$926 ;
-  always @(posedge clk)
-    length11 <= \$927 ;
-  always @(posedge clk)
-    length12 <= \$928 ;
-  always @(posedge clk)
-    length13 <= \$929 ;
-  always @(posedge clk)
-    length14 <= \$930 ;
-  always @(posedge clk)
-    length15 <= \$931 ;
-  always @(posedge clk)
-    length16 <= \$932 ;
-  always @(posedge clk)
-    length17 <= \$933 ;
-  always @(posedge clk)
-    length18 <= \$934 ;
-  always @(posedge clk)
-    length19 <= \$935 ;
-  always @(posedge clk)
-    length20 <= \$936 ;
-  always @(posedge clk)
-    length21 <= \$937 ;
-  always @(posedge clk)
-    length22 <= \$938 ;
-  always @(posedge clk)
-    length23 <= \$939 ;
-  always @(posedge clk)
-    length24 <= \$940 ;
-  always @(posedge clk)
-    length25 <= \$941 ;
-  always @(posedge clk)
-    length26 <= \$942 ;
-  always @(posedge clk)
-    length27 <= \$943 ;
-  always @(posedge clk)
-    length28 <= \$944 ;
-  always @(posedge clk)
-    length29 <= \$945 ;
-  always @(posedge clk)
-    length30 <= \$946 ;
-  always @(posedge clk)
-    length31 <= \$947 ;
-  always @(posedge clk)
-    length32 <= \$948 ;
-  always @(posedge clk)
-    length33 <= \$949 ;
-  always @(posedge clk)
-    length34 <= \$950 ;
-  always @(posedge clk)
-    length35 <= \$951 ;
-  always @(posedge clk)
-    length36 <= \$952 ;
-  always @(posedge clk)
-    length37 <= \$953 ;
-  always @(posedge clk)
-    length38 <= \$954 ;
-  always @(posedge clk)
-    length39 <= \$955 ;
-  always @(posedge clk)
-    length40 <= \$956 ;
-  always @(posedge clk)
-    length41 <= \$957 ;
-  always @(posedge clk)
-    length42 <= \$958 ;
-  always @(posedge clk)
-    length43 <= \$959 ;
-  always @(posedge clk)
-    length44 <= \$960 ;
-  always @(posedge clk)
-    length45 <= \$961 ;
-  always @(posedge clk)
-    length46 <= \$962 ;
-  always @(posedge clk)
-    length47 <= \$963 ;
-  always @(posedge clk)
-    length48 <= \$964 ;
-  always @(posedge clk)
-    length49 <= \$965 ;
-  always @(posedge clk)
-    length50 <= \$966 ;
-  always @(posedge clk)
-    length51 <= \$967 ;
-  always @(posedge clk)
-    length52 <= \$968 ;
-  always @(posedge clk)
-    length53 <= \$969 ;
-  always @(posedge clk)
-    length54 <= \$970 ;
-  always @(posedge clk)
-    length55 <= \$971 ;
-  always @(posedge clk)
-    length56 <= \$972 ;
-  always @(posedge clk)
-    length57 <= \$973 ;
-  always @(posedge clk)
-    length58 <= \$974 ;
-  always @(posedge clk)
-    length59 <= \$975 ;
-  always @(posedge clk)
-    length60 <= \$976 ;
-  always @(posedge clk)
-    length61 <= \$977 ;
-  always @(posedge clk)
-    length62 <= \$978 ;
-  always @(posedge clk)
-    length63 <= \$979 ;
-  always @(posedge clk)
-    ready <= \$980 ;
-  always @(posedge clk)
-    s1_valid <= \$981 ;
-  always @(posedge clk)
-    s1_target <= \$982 ;
-  always @(posedge clk)
-    s1_weight <= \$983 ;
-  always @(posedge clk)
-    s1_tick <= \$984 ;
-  always @(posedge clk)
-    s1_frame <= \$985 ;
-  always @(posedge clk)
-    acc0 <= \$986 ;
-  always @(posedge clk)
-    remaining0 <= \$987 ;
-  always @(posedge clk)
-    acc1 <= \$988 ;
-  always @(posedge clk)
-    remaining1 <= \$989 ;
-  always @(posedge clk)
-    acc2 <= \$990 ;
-  always @(posedge clk)
-    remaining2 <= \$991 ;
-  always @(posedge clk)
-    acc3 <= \$992 ;
-  always @(posedge clk)
-    remaining3 <= \$993 ;
-  always @(posedge clk)
-    acc4 <= \$994 ;
-  always @(posedge clk)
-    remaining4 <= \$995 ;
-  always @(posedge clk)
-    acc5 <= \$996 ;
-  always @(posedge clk)
-    remaining5 <= \$997 ;
-  always @(posedge clk)
-    acc6 <= \$998 ;
-  always @(posedge clk)
-    remaining6 <= \$999 ;
-  always @(posedge clk)
-    acc7 <= \$1000 ;
-  always @(posedge clk)
-    remaining7 <= \$1001 ;
-  always @(posedge clk)
-    acc8 <= \$1002 ;
-  always @(posedge clk)
-    remaining8 <= \$1003 ;
-  always @(posedge clk)
-    acc9 <= \$1004 ;
-  always @(posedge clk)
-    remaining9 <= \$1005 ;
-  always @(posedge clk)
-    acc10 <= \$1006 ;
-  always @(posedge clk)
-    remaining10 <= \$1007 ;
-  always @(posedge clk)
-    acc11 <= \$1008 ;
-  always @(posedge clk)
-    remaining11 <= \$1009 ;
-  always @(posedge clk)
-    acc12 <= \$1010 ;
-  always @(posedge clk)
-    remaining12 <= \$1011 ;
-  always @(posedge clk)
-    acc13 <= \$1012 ;
-  always @(posedge clk)
-    remaining13 <= \$1013 ;
-  always @(posedge clk)
-    acc14 <= \$1014 ;
-  always @(posedge clk)
-    remaining14 <= \$1015 ;
-  always @(posedge clk)
-    acc15 <= \$1016 ;
-  always @(posedge clk)
-    remaining15 <= \$1017 ;
-  always @(posedge clk)
-    acc16 <= \$1018 ;
-  always @(posedge clk)
-    remaining16 <= \$1019 ;
-  always @(posedge clk)
-    acc17 <= \$1020 ;
-  always @(posedge clk)
-    remaining17 <= \$1021 ;
-  always @(posedge clk)
-    acc18 <= \$1022 ;
-  always @(posedge clk)
-    remaining18 <= \$1023 ;
-  always @(posedge clk)
-    acc19 <= \$1024 ;
-  always @(posedge clk)
-    remaining19 <= \$1025 ;
-  always @(posedge clk)
-    acc20 <= \$1026 ;
-  always @(posedge clk)
-    remaining20 <= \$1027 ;
-  always @(posedge clk)
-    acc21 <= \$1028 ;
-  always @(posedge clk)
-    remaining21 <= \$1029 ;
-  always @(posedge clk)
-    acc22 <= \$1030 ;
-  always @(posedge clk)
-    remaining22 <= \$1031 ;
-  always @(posedge clk)
-    acc23 <= \$1032 ;
-  always @(posedge clk)
-    remaining23 <= \$1033 ;
-  always @(posedge clk)
-    acc24 <= \$1034 ;
-  always @(posedge clk)
-    remaining24 <= \$1035 ;
-  always @(posedge clk)
-    acc25 <= \$1036 ;
-  always @(posedge clk)
-    remaining25 <= \$1037 ;
-  always @(posedge clk)
-    acc26 <= \$1038 ;
-  always @(posedge clk)
-    remaining26 <= \$1039 ;
-  always @(posedge clk)
-    acc27 <= \$1040 ;
-  always @(posedge clk)
-    remaining27 <= \$1041 ;
-  always @(posedge clk)
-    acc28 <= \$1042 ;
-  always @(posedge clk)
-    remaining28 <= \$1043 ;
-  always @(posedge clk)
-    acc29 <= \$1044 ;
-  always @(posedge clk)
-    remaining29 <= \$1045 ;
-  always @(posedge clk)
-    acc30 <= \$1046 ;
-  always @(posedge clk)
-    remaining30 <= \$1047 ;
-  always @(posedge clk)
-    acc31 <= \$1048 ;
-  always @(posedge clk)
-    remaining31 <= \$1049 ;
-  always @(posedge clk)
-    acc32 <= \$1050 ;
-  always @(posedge clk)
-    remaining32 <= \$1051 ;
-  always @(posedge clk)
-    acc33 <= \$1052 ;
-  always @(posedge clk)
-    remaining33 <= \$1053 ;
-  always @(posedge clk)
-    acc34 <= \$1054 ;
-  always @(posedge clk)
-    remaining34 <= \$1055 ;
-  always @(posedge clk)
-    acc35 <= \$1056 ;
-  always @(posedge clk)
-    remaining35 <= \$1057 ;
-  always @(posedge clk)
-    acc36 <= \$1058 ;
-  always @(posedge clk)
-    remaining36 <= \$1059 ;
-  always @(posedge clk)
-    acc37 <= \$1060 ;
-  always @(posedge clk)
-    remaining37 <= \$1061 ;
-  always @(posedge clk)
-    acc38 <= \$1062 ;
-  always @(posedge clk)
-    remaining38 <= \$1063 ;
-  always @(posedge clk)
-    acc39 <= \$1064 ;
-  always @(posedge clk)
-    remaining39 <= \$1065 ;
-  always @(posedge clk)
-    acc40 <= \$1066 ;
-  always @(posedge clk)
-    remaining40 <= \$1067 ;
-  always @(posedge clk)
-    acc41 <= \$1068 ;
-  always @(posedge clk)
-    remaining41 <= \$1069 ;
-  always @(posedge clk)
-    acc42 <= \$1070 ;
-  always @(posedge clk)
-    remaining42 <= \$1071 ;
-  always @(posedge clk)
-    acc43 <= \$1072 ;
-  always @(posedge clk)
-    remaining43 <= \$1073 ;
-  always @(posedge clk)
-    acc44 <= \$1074 ;
-  always @(posedge clk)
-    remaining44 <= \$1075 ;
-  always @(posedge clk)
-    acc45 <= \$1076 ;
-  always @(posedge clk)
-    remaining45 <= \$1077 ;
-  always @(posedge clk)
-    acc46 <= \$1078 ;
-  always @(posedge clk)
-    remaining46 <= \$1079 ;
-  always @(posedge clk)
-    acc47 <= \$1080 ;
-  always @(posedge clk)
-    remaining47 <= \$1081 ;
-  always @(posedge clk)
-    acc48 <= \$1082 ;
-  always @(posedge clk)
-    remaining48 <= \$1083 ;
-  always @(posedge clk)
-    acc49 <= \$1084 ;
-  always @(posedge clk)
-    remaining49 <= \$1085 ;
-  always @(posedge clk)
-    acc50 <= \$1086 ;
-  always @(posedge clk)
-    remaining50 <= \$1087 ;
-  always @(posedge clk)
-    acc51 <= \$1088 ;
-  always @(posedge clk)
-    remaining51 <= \$1089 ;
-  always @(posedge clk)
-    acc52 <= \$1090 ;
-  always @(posedge clk)
-    remaining52 <= \$1091 ;
-  always @(posedge clk)
-    acc53 <= \$1092 ;
-  always @(posedge clk)
-    remaining53 <= \$1093 ;
-  always @(posedge clk)
-    acc54 <= \$1094 ;
-  always @(posedge clk)
-    remaining54 <= \$1095 ;
-  always @(posedge clk)
-    acc55 <= \$1096 ;
-  always @(posedge clk)
-    remaining55 <= \$1097 ;
-  always @(posedge clk)
-    acc56 <= \$1098 ;
-  always @(posedge clk)
-    remaining56 <= \$1099 ;
-  always @(posedge clk)
-    acc57 <= \$1100 ;
-  always @(posedge clk)
-    remaining57 <= \$1101 ;
-  always @(posedge clk)
-    acc58 <= \$1102 ;
-  always @(posedge clk)
-    remaining58 <= \$1103 ;
-  always @(posedge clk)
-    acc59 <= \$1104 ;
-  always @(posedge clk)
-    remaining59 <= \$1105 ;
-  always @(posedge clk)
-    acc60 <= \$1106 ;
-  always @(posedge clk)
-    remaining60 <= \$1107 ;
-  always @(posedge clk)
-    acc61 <= \$1108 ;
-  always @(posedge clk)
-    remaining61 <= \$1109 ;
-  always @(posedge clk)
-    acc62 <= \$1110 ;
-  always @(posedge clk)
-    remaining62 <= \$1111 ;
-  always @(posedge clk)
-    acc63 <= \$1112 ;
-  always @(posedge clk)
-    remaining63 <= \$1113 ;
-  always @(posedge clk)
-    fire <= \$1114 ;
-  always @(posedge clk)
-    fire_lane <= \$1115 ;
-  always @(posedge clk)
-    bad_lane <= \$1116 ;
-  always @(posedge clk)
-    stim_lost <= \$1117 ;
-  always @(posedge clk)
-    lost <= \$1118 ;
+  assign total = $signed(rd_entry__data[15:0]) + $signed(s1_weight);
+  assign \$16  = $signed(total) > $signed(16'h7fff);
+  assign \$17  = $signed(total) < $signed(16'h8000);
+  assign \$18  = \$17  ? 17'h18000 : total;
+  assign \$19  = \$16  ? 17'h07fff : \$18 ;
+  assign \$20  = s1_valid & in_range;
+  assign \$21  = $signed(\$19 [15:0]) >= $signed({ 1'h0, theta });
+  assign fired = \$20  & \$21 ;
+  assign \$22  = $signed(\$19 [15:0]) - $signed({ 1'h0, theta });
+  assign \$23  = fired ? \$22  : { \$19 [15], \$19 [15], \$19 [15:0] };
+  assign \$24  = len_wp__addr < 7'h40;
+  assign len_wp__en = pulse_wr__en & \$24 ;
+  assign \$25  = ~ accept;
+  assign issue = busy & \$25 ;
+  assign \$26  = ptr == 6'h3f;
+  assign last = issue & \$26 ;
+  assign \$27  = | leak_shift;
+  assign \$28  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
+  assign \$29  = $signed(rd_sweep__data[15:0]) - $signed(\$28 );
+  assign \$30  = \$27  ? \$29  : { rd_sweep__data[15], rd_sweep__data[15:0] };
+  assign \$31  = | rd_sweep__data[31:16];
+  assign \$32  = rd_sweep__data[31:16] - 1'h1;
+  assign \$33  = \$31  ? \$32  : 17'h00000;
+  assign \$34  = s1_valid & in_range;
+  assign \$35  = fired ? len_rd__data : rd_entry__data[31:16];
+  assign \$36  = | lost;
   \stim_path.stim_unit.fifo  fifo (
     .clk(clk),
     .r_data(stim__payload),
@@ -17894,2667 +5222,467 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_target[5:0])
-      6'h00:
-          theta = \theta$283 [15:0];
-      6'h01:
-          theta = \theta$283 [31:16];
-      6'h02:
-          theta = \theta$283 [47:32];
-      6'h03:
-          theta = \theta$283 [63:48];
-      6'h04:
-          theta = \theta$283 [79:64];
-      6'h05:
-          theta = \theta$283 [95:80];
-      6'h06:
-          theta = \theta$283 [111:96];
-      6'h07:
-          theta = \theta$283 [127:112];
-      6'h08:
-          theta = \theta$283 [143:128];
-      6'h09:
-          theta = \theta$283 [159:144];
-      6'h0a:
-          theta = \theta$283 [175:160];
-      6'h0b:
-          theta = \theta$283 [191:176];
-      6'h0c:
-          theta = \theta$283 [207:192];
-      6'h0d:
-          theta = \theta$283 [223:208];
-      6'h0e:
-          theta = \theta$283 [239:224];
-      6'h0f:
-          theta = \theta$283 [255:240];
-      6'h10:
-          theta = \theta$283 [271:256];
-      6'h11:
-          theta = \theta$283 [287:272];
-      6'h12:
-          theta = \theta$283 [303:288];
-      6'h13:
-          theta = \theta$283 [319:304];
-      6'h14:
-          theta = \theta$283 [335:320];
-      6'h15:
-          theta = \theta$283 [351:336];
-      6'h16:
-          theta = \theta$283 [367:352];
-      6'h17:
-          theta = \theta$283 [383:368];
-      6'h18:
-          theta = \theta$283 [399:384];
-      6'h19:
-          theta = \theta$283 [415:400];
-      6'h1a:
-          theta = \theta$283 [431:416];
-      6'h1b:
-          theta = \theta$283 [447:432];
-      6'h1c:
-          theta = \theta$283 [463:448];
-      6'h1d:
-          theta = \theta$283 [479:464];
-      6'h1e:
-          theta = \theta$283 [495:480];
-      6'h1f:
-          theta = \theta$283 [511:496];
-      6'h20:
-          theta = \theta$283 [527:512];
-      6'h21:
-          theta = \theta$283 [543:528];
-      6'h22:
-          theta = \theta$283 [559:544];
-      6'h23:
-          theta = \theta$283 [575:560];
-      6'h24:
-          theta = \theta$283 [591:576];
-      6'h25:
-          theta = \theta$283 [607:592];
-      6'h26:
-          theta = \theta$283 [623:608];
-      6'h27:
-          theta = \theta$283 [639:624];
-      6'h28:
-          theta = \theta$283 [655:640];
-      6'h29:
-          theta = \theta$283 [671:656];
-      6'h2a:
-          theta = \theta$283 [687:672];
-      6'h2b:
-          theta = \theta$283 [703:688];
-      6'h2c:
-          theta = \theta$283 [719:704];
-      6'h2d:
-          theta = \theta$283 [735:720];
-      6'h2e:
-          theta = \theta$283 [751:736];
-      6'h2f:
-          theta = \theta$283 [767:752];
-      6'h30:
-          theta = \theta$283 [783:768];
-      6'h31:
-          theta = \theta$283 [799:784];
-      6'h32:
-          theta = \theta$283 [815:800];
-      6'h33:
-          theta = \theta$283 [831:816];
-      6'h34:
-          theta = \theta$283 [847:832];
-      6'h35:
-          theta = \theta$283 [863:848];
-      6'h36:
-          theta = \theta$283 [879:864];
-      6'h37:
-          theta = \theta$283 [895:880];
-      6'h38:
-          theta = \theta$283 [911:896];
-      6'h39:
-          theta = \theta$283 [927:912];
-      6'h3a:
-          theta = \theta$283 [943:928];
-      6'h3b:
-          theta = \theta$283 [959:944];
-      6'h3c:
-          theta = \theta$283 [975:960];
-      6'h3d:
-          theta = \theta$283 [991:976];
-      6'h3e:
-          theta = \theta$283 [1007:992];
-      6'h3f:
-          theta = \theta$283 [1023:1008];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_target[5:0])
-      6'h00:
-          \$649  = acc0;
-      6'h01:
-          \$649  = acc1;
-      6'h02:
-          \$649  = acc2;
-      6'h03:
-          \$649  = acc3;
-      6'h04:
-          \$649  = acc4;
-      6'h05:
-          \$649  = acc5;
-      6'h06:
-          \$649  = acc6;
-      6'h07:
-          \$649  = acc7;
-      6'h08:
-          \$649  = acc8;
-      6'h09:
-          \$649  = acc9;
-      6'h0a:
-          \$649  = acc10;
-      6'h0b:
-          \$649  = acc11;
-      6'h0c:
-          \$649  = acc12;
-      6'h0d:
-          \$649  = acc13;
-      6'h0e:
-          \$649  = acc14;
-      6'h0f:
-          \$649  = acc15;
-      6'h10:
-          \$649  = acc16;
-      6'h11:
-          \$649  = acc17;
-      6'h12:
-          \$649  = acc18;
-      6'h13:
-          \$649  = acc19;
-      6'h14:
-          \$649  = acc20;
-      6'h15:
-          \$649  = acc21;
-      6'h16:
-          \$649  = acc22;
-      6'h17:
-          \$649  = acc23;
-      6'h18:
-          \$649  = acc24;
-      6'h19:
-          \$649  = acc25;
-      6'h1a:
-          \$649  = acc26;
-      6'h1b:
-          \$649  = acc27;
-      6'h1c:
-          \$649  = acc28;
-      6'h1d:
-          \$649  = acc29;
-      6'h1e:
-          \$649  = acc30;
-      6'h1f:
-          \$649  = acc31;
-      6'h20:
-          \$649  = acc32;
-      6'h21:
-          \$649  = acc33;
-      6'h22:
-          \$649  = acc34;
-      6'h23:
-          \$649  = acc35;
-      6'h24:
-          \$649  = acc36;
-      6'h25:
-          \$649  = acc37;
-      6'h26:
-          \$649  = acc38;
-      6'h27:
-          \$649  = acc39;
-      6'h28:
-          \$649  = acc40;
-      6'h29:
-          \$649  = acc41;
-      6'h2a:
-          \$649  = acc42;
-      6'h2b:
-          \$649  = acc43;
-      6'h2c:
-          \$649  = acc44;
-      6'h2d:
-          \$649  = acc45;
-      6'h2e:
-          \$649  = acc46;
-      6'h2f:
-          \$649  = acc47;
-      6'h30:
-          \$649  = acc48;
-      6'h31:
-          \$649  = acc49;
-      6'h32:
-          \$649  = acc50;
-      6'h33:
-          \$649  = acc51;
-      6'h34:
-          \$649  = acc52;
-      6'h35:
-          \$649  = acc53;
-      6'h36:
-          \$649  = acc54;
-      6'h37:
-          \$649  = acc55;
-      6'h38:
-          \$649  = acc56;
-      6'h39:
-          \$649  = acc57;
-      6'h3a:
-          \$649  = acc58;
-      6'h3b:
-          \$649  = acc59;
-      6'h3c:
-          \$649  = acc60;
-      6'h3d:
-          \$649  = acc61;
-      6'h3e:
-          \$649  = acc62;
-      6'h3f:
-          \$649  = acc63;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$916  = length0;
-    if (pulse_wr__en) begin
-      if (\$1 ) begin
-        \$916  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$916  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$917  = length1;
-    if (pulse_wr__en) begin
-      if (\$2 ) begin
-        \$917  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$917  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$918  = length2;
-    if (pulse_wr__en) begin
-      if (\$3 ) begin
-        \$918  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$918  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$919  = length3;
-    if (pulse_wr__en) begin
-      if (\$4 ) begin
-        \$919  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$919  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$920  = length4;
-    if (pulse_wr__en) begin
-      if (\$5 ) begin
-        \$920  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$920  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$921  = length5;
-    if (pulse_wr__en) begin
-      if (\$6 ) begin
-        \$921  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$921  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$922  = length6;
-    if (pulse_wr__en) begin
-      if (\$7 ) begin
-        \$922  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$922  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$923  = length7;
-    if (pulse_wr__en) begin
-      if (\$8 ) begin
-        \$923  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$923  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$924  = length8;
-    if (pulse_wr__en) begin
-      if (\$9 ) begin
-        \$924  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$924  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$925  = length9;
-    if (pulse_wr__en) begin
-      if (\$10 ) begin
-        \$925  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$925  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$926  = length10;
-    if (pulse_wr__en) begin
-      if (\$11 ) begin
-        \$926  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$926  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$927  = length11;
-    if (pulse_wr__en) begin
-      if (\$12 ) begin
-        \$927  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$927  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$928  = length12;
-    if (pulse_wr__en) begin
-      if (\$13 ) begin
-        \$928  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$928  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$929  = length13;
-    if (pulse_wr__en) begin
-      if (\$14 ) begin
-        \$929  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$929  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$930  = length14;
-    if (pulse_wr__en) begin
-      if (\$15 ) begin
-        \$930  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$930  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$931  = length15;
-    if (pulse_wr__en) begin
-      if (\$16 ) begin
-        \$931  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$931  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$932  = length16;
-    if (pulse_wr__en) begin
-      if (\$17 ) begin
-        \$932  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$932  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$933  = length17;
-    if (pulse_wr__en) begin
-      if (\$18 ) begin
-        \$933  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$933  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$934  = length18;
-    if (pulse_wr__en) begin
-      if (\$19 ) begin
-        \$934  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$934  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$935  = length19;
-    if (pulse_wr__en) begin
-      if (\$20 ) begin
-        \$935  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$935  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$936  = length20;
-    if (pulse_wr__en) begin
-      if (\$21 ) begin
-        \$936  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$936  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$937  = length21;
-    if (pulse_wr__en) begin
-      if (\$22 ) begin
-        \$937  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$937  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$938  = length22;
-    if (pulse_wr__en) begin
-      if (\$23 ) begin
-        \$938  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$938  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$939  = length23;
-    if (pulse_wr__en) begin
-      if (\$24 ) begin
-        \$939  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$939  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$940  = length24;
-    if (pulse_wr__en) begin
-      if (\$25 ) begin
-        \$940  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$940  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$941  = length25;
-    if (pulse_wr__en) begin
-      if (\$26 ) begin
-        \$941  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$941  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$942  = length26;
-    if (pulse_wr__en) begin
-      if (\$27 ) begin
-        \$942  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$942  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$943  = length27;
-    if (pulse_wr__en) begin
-      if (\$28 ) begin
-        \$943  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$943  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$944  = length28;
-    if (pulse_wr__en) begin
-      if (\$29 ) begin
-        \$944  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$944  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$945  = length29;
-    if (pulse_wr__en) begin
-      if (\$30 ) begin
-        \$945  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$945  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$946  = length30;
-    if (pulse_wr__en) begin
-      if (\$31 ) begin
-        \$946  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$946  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$947  = length31;
-    if (pulse_wr__en) begin
-      if (\$32 ) begin
-        \$947  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$947  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$948  = length32;
-    if (pulse_wr__en) begin
-      if (\$33 ) begin
-        \$948  = pulse_wr__data;
-      end
-    end
+    \$38  = 1'h1;
     if (rst) begin
-      \$948  = 16'h0014;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$949  = length33;
-    if (pulse_wr__en) begin
-      if (\$34 ) begin
-        \$949  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$949  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$950  = length34;
-    if (pulse_wr__en) begin
-      if (\$35 ) begin
-        \$950  = pulse_wr__data;
-      end
-    end
+    \$39  = accept;
     if (rst) begin
-      \$950  = 16'h0014;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$951  = length35;
-    if (pulse_wr__en) begin
-      if (\$36 ) begin
-        \$951  = pulse_wr__data;
-      end
-    end
+    \$40  = routed__payload[11:0];
     if (rst) begin
-      \$951  = 16'h0014;
+      \$40  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$952  = length36;
-    if (pulse_wr__en) begin
-      if (\$37 ) begin
-        \$952  = pulse_wr__data;
-      end
-    end
+    \$41  = routed__payload[27:12];
     if (rst) begin
-      \$952  = 16'h0014;
+      \$41  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$953  = length37;
-    if (pulse_wr__en) begin
-      if (\$38 ) begin
-        \$953  = pulse_wr__data;
-      end
-    end
+    \$42  = frame_tick;
     if (rst) begin
-      \$953  = 16'h0014;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$954  = length38;
-    if (pulse_wr__en) begin
-      if (\$39 ) begin
-        \$954  = pulse_wr__data;
-      end
-    end
+    \$43  = frame;
     if (rst) begin
-      \$954  = 16'h0014;
+      \$43  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$955  = length39;
-    if (pulse_wr__en) begin
-      if (\$40 ) begin
-        \$955  = pulse_wr__data;
-      end
-    end
+    \$44  = issue;
     if (rst) begin
-      \$955  = 16'h0014;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$956  = length40;
-    if (pulse_wr__en) begin
-      if (\$41 ) begin
-        \$956  = pulse_wr__data;
-      end
-    end
+    \$45  = ptr;
     if (rst) begin
-      \$956  = 16'h0014;
+      \$45  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$957  = length41;
-    if (pulse_wr__en) begin
-      if (\$42 ) begin
-        \$957  = pulse_wr__data;
-      end
+    \$46  = 1'h0;
+    if (\$3 ) begin
+    end else if (frame_tick) begin
+      \$46  = again;
     end
     if (rst) begin
-      \$957  = 16'h0014;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$958  = length42;
-    if (pulse_wr__en) begin
-      if (\$43 ) begin
-        \$958  = pulse_wr__data;
-      end
+    \$47  = busy;
+    if (\$3 ) begin
+      \$47  = 1'h1;
+    end else if (frame_tick) begin
+    end else if (last) begin
+      \$47  = again;
     end
     if (rst) begin
-      \$958  = 16'h0014;
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$959  = length43;
-    if (pulse_wr__en) begin
-      if (\$44 ) begin
-        \$959  = pulse_wr__data;
+    \$48  = ptr;
+    if (\$3 ) begin
+      \$48  = 6'h00;
+    end else if (frame_tick) begin
+      if (issue) begin
+        \$48  = \$4 [5:0];
       end
-    end
-    if (rst) begin
-      \$959  = 16'h0014;
+    end else if (last) begin
+      \$48  = 6'h00;
+    end else if (issue) begin
+      \$48  = \$5 [5:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$960  = length44;
-    if (pulse_wr__en) begin
-      if (\$45 ) begin
-        \$960  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$960  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$961  = length45;
-    if (pulse_wr__en) begin
-      if (\$46 ) begin
-        \$961  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$961  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$962  = length46;
-    if (pulse_wr__en) begin
-      if (\$47 ) begin
-        \$962  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$962  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$963  = length47;
-    if (pulse_wr__en) begin
-      if (\$48 ) begin
-        \$963  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$963  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$964  = length48;
-    if (pulse_wr__en) begin
-      if (\$49 ) begin
-        \$964  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$964  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$965  = length49;
-    if (pulse_wr__en) begin
-      if (\$50 ) begin
-        \$965  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$965  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$966  = length50;
-    if (pulse_wr__en) begin
-      if (\$51 ) begin
-        \$966  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$966  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$967  = length51;
-    if (pulse_wr__en) begin
-      if (\$52 ) begin
-        \$967  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$967  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$968  = length52;
-    if (pulse_wr__en) begin
-      if (\$53 ) begin
-        \$968  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$968  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$969  = length53;
-    if (pulse_wr__en) begin
-      if (\$54 ) begin
-        \$969  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$969  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$970  = length54;
-    if (pulse_wr__en) begin
-      if (\$55 ) begin
-        \$970  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$970  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$971  = length55;
-    if (pulse_wr__en) begin
-      if (\$56 ) begin
-        \$971  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$971  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$972  = length56;
-    if (pulse_wr__en) begin
-      if (\$57 ) begin
-        \$972  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$972  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$973  = length57;
-    if (pulse_wr__en) begin
-      if (\$58 ) begin
-        \$973  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$973  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$974  = length58;
-    if (pulse_wr__en) begin
-      if (\$59 ) begin
-        \$974  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$974  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$975  = length59;
-    if (pulse_wr__en) begin
-      if (\$60 ) begin
-        \$975  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$975  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$976  = length60;
-    if (pulse_wr__en) begin
-      if (\$61 ) begin
-        \$976  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$976  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$977  = length61;
-    if (pulse_wr__en) begin
-      if (\$62 ) begin
-        \$977  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$977  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$978  = length62;
-    if (pulse_wr__en) begin
-      if (\$63 ) begin
-        \$978  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$978  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$979  = length63;
-    if (pulse_wr__en) begin
-      if (\$64 ) begin
-        \$979  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$979  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$980  = 1'h1;
-    if (rst) begin
-      \$980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$981  = \$65 ;
-    if (rst) begin
-      \$981  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$982  = routed__payload[11:0];
-    if (rst) begin
-      \$982  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$983  = routed__payload[27:12];
-    if (rst) begin
-      \$983  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$984  = frame_tick;
-    if (rst) begin
-      \$984  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$985  = frame;
-    if (rst) begin
-      \$985  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$67 ) begin
-      \$986  = \$69 [15:0];
-    end else begin
-      \$986  = base0;
-    end
-    if (rst) begin
-      \$986  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$987  = remaining0;
-    if (\$71 ) begin
-      \$987  = length0;
-    end else if (\$73 ) begin
-      \$987  = \$74 [15:0];
-    end
-    if (rst) begin
-      \$987  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$76 ) begin
-      \$988  = \$78 [15:0];
-    end else begin
-      \$988  = base1;
-    end
-    if (rst) begin
-      \$988  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$989  = remaining1;
-    if (\$80 ) begin
-      \$989  = length1;
-    end else if (\$82 ) begin
-      \$989  = \$83 [15:0];
-    end
-    if (rst) begin
-      \$989  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$85 ) begin
-      \$990  = \$87 [15:0];
-    end else begin
-      \$990  = base2;
-    end
-    if (rst) begin
-      \$990  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$991  = remaining2;
-    if (\$89 ) begin
-      \$991  = length2;
-    end else if (\$91 ) begin
-      \$991  = \$92 [15:0];
-    end
-    if (rst) begin
-      \$991  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$94 ) begin
-      \$992  = \$96 [15:0];
-    end else begin
-      \$992  = base3;
-    end
-    if (rst) begin
-      \$992  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$993  = remaining3;
-    if (\$98 ) begin
-      \$993  = length3;
-    end else if (\$100 ) begin
-      \$993  = \$101 [15:0];
-    end
-    if (rst) begin
-      \$993  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$103 ) begin
-      \$994  = \$105 [15:0];
-    end else begin
-      \$994  = base4;
-    end
-    if (rst) begin
-      \$994  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$995  = remaining4;
-    if (\$107 ) begin
-      \$995  = length4;
-    end else if (\$109 ) begin
-      \$995  = \$110 [15:0];
-    end
-    if (rst) begin
-      \$995  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$112 ) begin
-      \$996  = \$114 [15:0];
-    end else begin
-      \$996  = base5;
-    end
-    if (rst) begin
-      \$996  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$997  = remaining5;
-    if (\$116 ) begin
-      \$997  = length5;
-    end else if (\$118 ) begin
-      \$997  = \$119 [15:0];
-    end
-    if (rst) begin
-      \$997  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$121 ) begin
-      \$998  = \$123 [15:0];
-    end else begin
-      \$998  = base6;
-    end
-    if (rst) begin
-      \$998  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$999  = remaining6;
-    if (\$125 ) begin
-      \$999  = length6;
-    end else if (\$127 ) begin
-      \$999  = \$128 [15:0];
-    end
-    if (rst) begin
-      \$999  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$130 ) begin
-      \$1000  = \$132 [15:0];
-    end else begin
-      \$1000  = base7;
-    end
-    if (rst) begin
-      \$1000  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1001  = remaining7;
-    if (\$134 ) begin
-      \$1001  = length7;
-    end else if (\$136 ) begin
-      \$1001  = \$137 [15:0];
-    end
-    if (rst) begin
-      \$1001  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$139 ) begin
-      \$1002  = \$141 [15:0];
-    end else begin
-      \$1002  = base8;
-    end
-    if (rst) begin
-      \$1002  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1003  = remaining8;
-    if (\$143 ) begin
-      \$1003  = length8;
-    end else if (\$145 ) begin
-      \$1003  = \$146 [15:0];
-    end
-    if (rst) begin
-      \$1003  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$148 ) begin
-      \$1004  = \$150 [15:0];
-    end else begin
-      \$1004  = base9;
-    end
-    if (rst) begin
-      \$1004  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1005  = remaining9;
-    if (\$152 ) begin
-      \$1005  = length9;
-    end else if (\$154 ) begin
-      \$1005  = \$155 [15:0];
-    end
-    if (rst) begin
-      \$1005  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$157 ) begin
-      \$1006  = \$159 [15:0];
-    end else begin
-      \$1006  = base10;
-    end
-    if (rst) begin
-      \$1006  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1007  = remaining10;
-    if (\$161 ) begin
-      \$1007  = length10;
-    end else if (\$163 ) begin
-      \$1007  = \$164 [15:0];
-    end
-    if (rst) begin
-      \$1007  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$166 ) begin
-      \$1008  = \$168 [15:0];
-    end else begin
-      \$1008  = base11;
-    end
-    if (rst) begin
-      \$1008  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1009  = remaining11;
-    if (\$170 ) begin
-      \$1009  = length11;
-    end else if (\$172 ) begin
-      \$1009  = \$173 [15:0];
-    end
-    if (rst) begin
-      \$1009  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$175 ) begin
-      \$1010  = \$177 [15:0];
-    end else begin
-      \$1010  = base12;
-    end
-    if (rst) begin
-      \$1010  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1011  = remaining12;
-    if (\$179 ) begin
-      \$1011  = length12;
-    end else if (\$181 ) begin
-      \$1011  = \$182 [15:0];
-    end
-    if (rst) begin
-      \$1011  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$184 ) begin
-      \$1012  = \$186 [15:0];
-    end else begin
-      \$1012  = base13;
-    end
-    if (rst) begin
-      \$1012  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1013  = remaining13;
-    if (\$188 ) begin
-      \$1013  = length13;
-    end else if (\$190 ) begin
-      \$1013  = \$191 [15:0];
-    end
-    if (rst) begin
-      \$1013  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$193 ) begin
-      \$1014  = \$195 [15:0];
-    end else begin
-      \$1014  = base14;
-    end
-    if (rst) begin
-      \$1014  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1015  = remaining14;
-    if (\$197 ) begin
-      \$1015  = length14;
-    end else if (\$199 ) begin
-      \$1015  = \$200 [15:0];
-    end
-    if (rst) begin
-      \$1015  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$202 ) begin
-      \$1016  = \$204 [15:0];
-    end else begin
-      \$1016  = base15;
-    end
-    if (rst) begin
-      \$1016  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1017  = remaining15;
-    if (\$206 ) begin
-      \$1017  = length15;
-    end else if (\$208 ) begin
-      \$1017  = \$209 [15:0];
-    end
-    if (rst) begin
-      \$1017  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$211 ) begin
-      \$1018  = \$213 [15:0];
-    end else begin
-      \$1018  = base16;
-    end
-    if (rst) begin
-      \$1018  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1019  = remaining16;
-    if (\$215 ) begin
-      \$1019  = length16;
-    end else if (\$217 ) begin
-      \$1019  = \$218 [15:0];
-    end
-    if (rst) begin
-      \$1019  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$220 ) begin
-      \$1020  = \$222 [15:0];
-    end else begin
-      \$1020  = base17;
-    end
-    if (rst) begin
-      \$1020  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1021  = remaining17;
-    if (\$224 ) begin
-      \$1021  = length17;
-    end else if (\$226 ) begin
-      \$1021  = \$227 [15:0];
-    end
-    if (rst) begin
-      \$1021  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$229 ) begin
-      \$1022  = \$231 [15:0];
-    end else begin
-      \$1022  = base18;
-    end
-    if (rst) begin
-      \$1022  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1023  = remaining18;
-    if (\$233 ) begin
-      \$1023  = length18;
-    end else if (\$235 ) begin
-      \$1023  = \$236 [15:0];
-    end
-    if (rst) begin
-      \$1023  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$238 ) begin
-      \$1024  = \$240 [15:0];
-    end else begin
-      \$1024  = base19;
-    end
-    if (rst) begin
-      \$1024  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1025  = remaining19;
-    if (\$242 ) begin
-      \$1025  = length19;
-    end else if (\$244 ) begin
-      \$1025  = \$245 [15:0];
-    end
-    if (rst) begin
-      \$1025  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$247 ) begin
-      \$1026  = \$249 [15:0];
-    end else begin
-      \$1026  = base20;
-    end
-    if (rst) begin
-      \$1026  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1027  = remaining20;
-    if (\$251 ) begin
-      \$1027  = length20;
-    end else if (\$253 ) begin
-      \$1027  = \$254 [15:0];
-    end
-    if (rst) begin
-      \$1027  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$256 ) begin
-      \$1028  = \$258 [15:0];
-    end else begin
-      \$1028  = base21;
-    end
-    if (rst) begin
-      \$1028  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1029  = remaining21;
-    if (\$260 ) begin
-      \$1029  = length21;
-    end else if (\$262 ) begin
-      \$1029  = \$263 [15:0];
-    end
-    if (rst) begin
-      \$1029  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$265 ) begin
-      \$1030  = \$267 [15:0];
-    end else begin
-      \$1030  = base22;
-    end
-    if (rst) begin
-      \$1030  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1031  = remaining22;
-    if (\$269 ) begin
-      \$1031  = length22;
-    end else if (\$271 ) begin
-      \$1031  = \$272 [15:0];
-    end
-    if (rst) begin
-      \$1031  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$274 ) begin
-      \$1032  = \$276 [15:0];
-    end else begin
-      \$1032  = base23;
-    end
-    if (rst) begin
-      \$1032  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1033  = remaining23;
-    if (\$278 ) begin
-      \$1033  = length23;
-    end else if (\$280 ) begin
-      \$1033  = \$281 [15:0];
-    end
-    if (rst) begin
-      \$1033  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$283 ) begin
-      \$1034  = \$285 [15:0];
-    end else begin
-      \$1034  = base24;
-    end
-    if (rst) begin
-      \$1034  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1035  = remaining24;
-    if (\$287 ) begin
-      \$1035  = length24;
-    end else if (\$289 ) begin
-      \$1035  = \$290 [15:0];
-    end
-    if (rst) begin
-      \$1035  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$292 ) begin
-      \$1036  = \$294 [15:0];
-    end else begin
-      \$1036  = base25;
-    end
-    if (rst) begin
-      \$1036  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1037  = remaining25;
-    if (\$296 ) begin
-      \$1037  = length25;
-    end else if (\$298 ) begin
-      \$1037  = \$299 [15:0];
-    end
-    if (rst) begin
-      \$1037  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$301 ) begin
-      \$1038  = \$303 [15:0];
-    end else begin
-      \$1038  = base26;
-    end
-    if (rst) begin
-      \$1038  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1039  = remaining26;
-    if (\$305 ) begin
-      \$1039  = length26;
-    end else if (\$307 ) begin
-      \$1039  = \$308 [15:0];
-    end
-    if (rst) begin
-      \$1039  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$310 ) begin
-      \$1040  = \$312 [15:0];
-    end else begin
-      \$1040  = base27;
-    end
-    if (rst) begin
-      \$1040  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1041  = remaining27;
-    if (\$314 ) begin
-      \$1041  = length27;
-    end else if (\$316 ) begin
-      \$1041  = \$317 [15:0];
-    end
-    if (rst) begin
-      \$1041  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$319 ) begin
-      \$1042  = \$321 [15:0];
-    end else begin
-      \$1042  = base28;
-    end
-    if (rst) begin
-      \$1042  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1043  = remaining28;
-    if (\$323 ) begin
-      \$1043  = length28;
-    end else if (\$325 ) begin
-      \$1043  = \$326 [15:0];
-    end
-    if (rst) begin
-      \$1043  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$328 ) begin
-      \$1044  = \$330 [15:0];
-    end else begin
-      \$1044  = base29;
-    end
-    if (rst) begin
-      \$1044  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1045  = remaining29;
-    if (\$332 ) begin
-      \$1045  = length29;
-    end else if (\$334 ) begin
-      \$1045  = \$335 [15:0];
-    end
-    if (rst) begin
-      \$1045  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$337 ) begin
-      \$1046  = \$339 [15:0];
-    end else begin
-      \$1046  = base30;
-    end
-    if (rst) begin
-      \$1046  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1047  = remaining30;
-    if (\$341 ) begin
-      \$1047  = length30;
-    end else if (\$343 ) begin
-      \$1047  = \$344 [15:0];
-    end
-    if (rst) begin
-      \$1047  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$346 ) begin
-      \$1048  = \$348 [15:0];
-    end else begin
-      \$1048  = base31;
-    end
-    if (rst) begin
-      \$1048  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1049  = remaining31;
-    if (\$350 ) begin
-      \$1049  = length31;
-    end else if (\$352 ) begin
-      \$1049  = \$353 [15:0];
-    end
-    if (rst) begin
-      \$1049  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$355 ) begin
-      \$1050  = \$357 [15:0];
-    end else begin
-      \$1050  = base32;
-    end
-    if (rst) begin
-      \$1050  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1051  = remaining32;
-    if (\$359 ) begin
-      \$1051  = length32;
-    end else if (\$361 ) begin
-      \$1051  = \$362 [15:0];
-    end
-    if (rst) begin
-      \$1051  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$364 ) begin
-      \$1052  = \$366 [15:0];
-    end else begin
-      \$1052  = base33;
-    end
-    if (rst) begin
-      \$1052  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1053  = remaining33;
-    if (\$368 ) begin
-      \$1053  = length33;
-    end else if (\$370 ) begin
-      \$1053  = \$371 [15:0];
-    end
-    if (rst) begin
-      \$1053  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$373 ) begin
-      \$1054  = \$375 [15:0];
-    end else begin
-      \$1054  = base34;
-    end
-    if (rst) begin
-      \$1054  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1055  = remaining34;
-    if (\$377 ) begin
-      \$1055  = length34;
-    end else if (\$379 ) begin
-      \$1055  = \$380 [15:0];
-    end
-    if (rst) begin
-      \$1055  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$382 ) begin
-      \$1056  = \$384 [15:0];
-    end else begin
-      \$1056  = base35;
-    end
-    if (rst) begin
-      \$1056  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1057  = remaining35;
-    if (\$386 ) begin
-      \$1057  = length35;
-    end else if (\$388 ) begin
-      \$1057  = \$389 [15:0];
-    end
-    if (rst) begin
-      \$1057  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$391 ) begin
-      \$1058  = \$393 [15:0];
-    end else begin
-      \$1058  = base36;
-    end
-    if (rst) begin
-      \$1058  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1059  = remaining36;
-    if (\$395 ) begin
-      \$1059  = length36;
-    end else if (\$397 ) begin
-      \$1059  = \$398 [15:0];
-    end
-    if (rst) begin
-      \$1059  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$400 ) begin
-      \$1060  = \$402 [15:0];
-    end else begin
-      \$1060  = base37;
-    end
-    if (rst) begin
-      \$1060  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1061  = remaining37;
-    if (\$404 ) begin
-      \$1061  = length37;
-    end else if (\$406 ) begin
-      \$1061  = \$407 [15:0];
-    end
-    if (rst) begin
-      \$1061  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$409 ) begin
-      \$1062  = \$411 [15:0];
-    end else begin
-      \$1062  = base38;
-    end
-    if (rst) begin
-      \$1062  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1063  = remaining38;
-    if (\$413 ) begin
-      \$1063  = length38;
-    end else if (\$415 ) begin
-      \$1063  = \$416 [15:0];
-    end
-    if (rst) begin
-      \$1063  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$418 ) begin
-      \$1064  = \$420 [15:0];
-    end else begin
-      \$1064  = base39;
-    end
-    if (rst) begin
-      \$1064  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1065  = remaining39;
-    if (\$422 ) begin
-      \$1065  = length39;
-    end else if (\$424 ) begin
-      \$1065  = \$425 [15:0];
-    end
-    if (rst) begin
-      \$1065  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$427 ) begin
-      \$1066  = \$429 [15:0];
-    end else begin
-      \$1066  = base40;
-    end
-    if (rst) begin
-      \$1066  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1067  = remaining40;
-    if (\$431 ) begin
-      \$1067  = length40;
-    end else if (\$433 ) begin
-      \$1067  = \$434 [15:0];
-    end
-    if (rst) begin
-      \$1067  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$436 ) begin
-      \$1068  = \$438 [15:0];
-    end else begin
-      \$1068  = base41;
-    end
-    if (rst) begin
-      \$1068  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1069  = remaining41;
-    if (\$440 ) begin
-      \$1069  = length41;
-    end else if (\$442 ) begin
-      \$1069  = \$443 [15:0];
-    end
-    if (rst) begin
-      \$1069  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$445 ) begin
-      \$1070  = \$447 [15:0];
-    end else begin
-      \$1070  = base42;
-    end
-    if (rst) begin
-      \$1070  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1071  = remaining42;
-    if (\$449 ) begin
-      \$1071  = length42;
-    end else if (\$451 ) begin
-      \$1071  = \$452 [15:0];
-    end
-    if (rst) begin
-      \$1071  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$454 ) begin
-      \$1072  = \$456 [15:0];
-    end else begin
-      \$1072  = base43;
-    end
-    if (rst) begin
-      \$1072  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1073  = remaining43;
-    if (\$458 ) begin
-      \$1073  = length43;
-    end else if (\$460 ) begin
-      \$1073  = \$461 [15:0];
-    end
-    if (rst) begin
-      \$1073  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$463 ) begin
-      \$1074  = \$465 [15:0];
-    end else begin
-      \$1074  = base44;
-    end
-    if (rst) begin
-      \$1074  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1075  = remaining44;
-    if (\$467 ) begin
-      \$1075  = length44;
-    end else if (\$469 ) begin
-      \$1075  = \$470 [15:0];
-    end
-    if (rst) begin
-      \$1075  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$472 ) begin
-      \$1076  = \$474 [15:0];
-    end else begin
-      \$1076  = base45;
-    end
-    if (rst) begin
-      \$1076  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1077  = remaining45;
-    if (\$476 ) begin
-      \$1077  = length45;
-    end else if (\$478 ) begin
-      \$1077  = \$479 [15:0];
-    end
-    if (rst) begin
-      \$1077  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$481 ) begin
-      \$1078  = \$483 [15:0];
-    end else begin
-      \$1078  = base46;
-    end
-    if (rst) begin
-      \$1078  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1079  = remaining46;
-    if (\$485 ) begin
-      \$1079  = length46;
-    end else if (\$487 ) begin
-      \$1079  = \$488 [15:0];
-    end
-    if (rst) begin
-      \$1079  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$490 ) begin
-      \$1080  = \$492 [15:0];
-    end else begin
-      \$1080  = base47;
-    end
-    if (rst) begin
-      \$1080  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1081  = remaining47;
-    if (\$494 ) begin
-      \$1081  = length47;
-    end else if (\$496 ) begin
-      \$1081  = \$497 [15:0];
-    end
-    if (rst) begin
-      \$1081  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$499 ) begin
-      \$1082  = \$501 [15:0];
-    end else begin
-      \$1082  = base48;
-    end
-    if (rst) begin
-      \$1082  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1083  = remaining48;
-    if (\$503 ) begin
-      \$1083  = length48;
-    end else if (\$505 ) begin
-      \$1083  = \$506 [15:0];
-    end
-    if (rst) begin
-      \$1083  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$508 ) begin
-      \$1084  = \$510 [15:0];
-    end else begin
-      \$1084  = base49;
-    end
-    if (rst) begin
-      \$1084  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1085  = remaining49;
-    if (\$512 ) begin
-      \$1085  = length49;
-    end else if (\$514 ) begin
-      \$1085  = \$515 [15:0];
-    end
-    if (rst) begin
-      \$1085  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$517 ) begin
-      \$1086  = \$519 [15:0];
-    end else begin
-      \$1086  = base50;
-    end
-    if (rst) begin
-      \$1086  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1087  = remaining50;
-    if (\$521 ) begin
-      \$1087  = length50;
-    end else if (\$523 ) begin
-      \$1087  = \$524 [15:0];
-    end
-    if (rst) begin
-      \$1087  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$526 ) begin
-      \$1088  = \$528 [15:0];
-    end else begin
-      \$1088  = base51;
-    end
-    if (rst) begin
-      \$1088  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1089  = remaining51;
-    if (\$530 ) begin
-      \$1089  = length51;
-    end else if (\$532 ) begin
-      \$1089  = \$533 [15:0];
-    end
-    if (rst) begin
-      \$1089  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$535 ) begin
-      \$1090  = \$537 [15:0];
-    end else begin
-      \$1090  = base52;
-    end
-    if (rst) begin
-      \$1090  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1091  = remaining52;
-    if (\$539 ) begin
-      \$1091  = length52;
-    end else if (\$541 ) begin
-      \$1091  = \$542 [15:0];
-    end
-    if (rst) begin
-      \$1091  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$544 ) begin
-      \$1092  = \$546 [15:0];
-    end else begin
-      \$1092  = base53;
-    end
-    if (rst) begin
-      \$1092  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1093  = remaining53;
-    if (\$548 ) begin
-      \$1093  = length53;
-    end else if (\$550 ) begin
-      \$1093  = \$551 [15:0];
-    end
-    if (rst) begin
-      \$1093  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$553 ) begin
-      \$1094  = \$555 [15:0];
-    end else begin
-      \$1094  = base54;
-    end
-    if (rst) begin
-      \$1094  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1095  = remaining54;
-    if (\$557 ) begin
-      \$1095  = length54;
-    end else if (\$559 ) begin
-      \$1095  = \$560 [15:0];
-    end
-    if (rst) begin
-      \$1095  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$562 ) begin
-      \$1096  = \$564 [15:0];
-    end else begin
-      \$1096  = base55;
-    end
-    if (rst) begin
-      \$1096  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1097  = remaining55;
-    if (\$566 ) begin
-      \$1097  = length55;
-    end else if (\$568 ) begin
-      \$1097  = \$569 [15:0];
-    end
-    if (rst) begin
-      \$1097  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$571 ) begin
-      \$1098  = \$573 [15:0];
-    end else begin
-      \$1098  = base56;
-    end
-    if (rst) begin
-      \$1098  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1099  = remaining56;
-    if (\$575 ) begin
-      \$1099  = length56;
-    end else if (\$577 ) begin
-      \$1099  = \$578 [15:0];
-    end
-    if (rst) begin
-      \$1099  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$580 ) begin
-      \$1100  = \$582 [15:0];
-    end else begin
-      \$1100  = base57;
-    end
-    if (rst) begin
-      \$1100  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1101  = remaining57;
-    if (\$584 ) begin
-      \$1101  = length57;
-    end else if (\$586 ) begin
-      \$1101  = \$587 [15:0];
-    end
-    if (rst) begin
-      \$1101  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$589 ) begin
-      \$1102  = \$591 [15:0];
-    end else begin
-      \$1102  = base58;
-    end
-    if (rst) begin
-      \$1102  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1103  = remaining58;
-    if (\$593 ) begin
-      \$1103  = length58;
-    end else if (\$595 ) begin
-      \$1103  = \$596 [15:0];
-    end
-    if (rst) begin
-      \$1103  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$598 ) begin
-      \$1104  = \$600 [15:0];
-    end else begin
-      \$1104  = base59;
-    end
-    if (rst) begin
-      \$1104  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1105  = remaining59;
-    if (\$602 ) begin
-      \$1105  = length59;
-    end else if (\$604 ) begin
-      \$1105  = \$605 [15:0];
-    end
-    if (rst) begin
-      \$1105  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$607 ) begin
-      \$1106  = \$609 [15:0];
-    end else begin
-      \$1106  = base60;
-    end
-    if (rst) begin
-      \$1106  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1107  = remaining60;
-    if (\$611 ) begin
-      \$1107  = length60;
-    end else if (\$613 ) begin
-      \$1107  = \$614 [15:0];
-    end
-    if (rst) begin
-      \$1107  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$616 ) begin
-      \$1108  = \$618 [15:0];
-    end else begin
-      \$1108  = base61;
-    end
-    if (rst) begin
-      \$1108  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1109  = remaining61;
-    if (\$620 ) begin
-      \$1109  = length61;
-    end else if (\$622 ) begin
-      \$1109  = \$623 [15:0];
-    end
-    if (rst) begin
-      \$1109  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$625 ) begin
-      \$1110  = \$627 [15:0];
-    end else begin
-      \$1110  = base62;
-    end
-    if (rst) begin
-      \$1110  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1111  = remaining62;
-    if (\$629 ) begin
-      \$1111  = length62;
-    end else if (\$631 ) begin
-      \$1111  = \$632 [15:0];
-    end
-    if (rst) begin
-      \$1111  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$634 ) begin
-      \$1112  = \$636 [15:0];
-    end else begin
-      \$1112  = base63;
-    end
-    if (rst) begin
-      \$1112  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1113  = remaining63;
-    if (\$638 ) begin
-      \$1113  = length63;
-    end else if (\$640 ) begin
-      \$1113  = \$641 [15:0];
-    end
-    if (rst) begin
-      \$1113  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1114  = fired;
-    if (rst) begin
-      \$1114  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1115  = s1_target;
-    if (rst) begin
-      \$1115  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1116  = \$643 ;
     if (rst) begin
-      \$1116  = 1'h0;
+      \$48  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1117  = 1'h0;
+    \$49  = again;
+    if (\$3 ) begin
+    end else if (frame_tick) begin
+      \$49  = 1'h1;
+    end else if (last) begin
+      \$49  = 1'h0;
+    end
+    if (rst) begin
+      \$49  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$50  = env;
+    if (sw_valid) begin
+      (* full_case = 32'd1 *)
+      casez (sw_lane)
+        6'h00:
+            \$50 [0] = \$7 ;
+        6'h01:
+            \$50 [1] = \$7 ;
+        6'h02:
+            \$50 [2] = \$7 ;
+        6'h03:
+            \$50 [3] = \$7 ;
+        6'h04:
+            \$50 [4] = \$7 ;
+        6'h05:
+            \$50 [5] = \$7 ;
+        6'h06:
+            \$50 [6] = \$7 ;
+        6'h07:
+            \$50 [7] = \$7 ;
+        6'h08:
+            \$50 [8] = \$7 ;
+        6'h09:
+            \$50 [9] = \$7 ;
+        6'h0a:
+            \$50 [10] = \$7 ;
+        6'h0b:
+            \$50 [11] = \$7 ;
+        6'h0c:
+            \$50 [12] = \$7 ;
+        6'h0d:
+            \$50 [13] = \$7 ;
+        6'h0e:
+            \$50 [14] = \$7 ;
+        6'h0f:
+            \$50 [15] = \$7 ;
+        6'h10:
+            \$50 [16] = \$7 ;
+        6'h11:
+            \$50 [17] = \$7 ;
+        6'h12:
+            \$50 [18] = \$7 ;
+        6'h13:
+            \$50 [19] = \$7 ;
+        6'h14:
+            \$50 [20] = \$7 ;
+        6'h15:
+            \$50 [21] = \$7 ;
+        6'h16:
+            \$50 [22] = \$7 ;
+        6'h17:
+            \$50 [23] = \$7 ;
+        6'h18:
+            \$50 [24] = \$7 ;
+        6'h19:
+            \$50 [25] = \$7 ;
+        6'h1a:
+            \$50 [26] = \$7 ;
+        6'h1b:
+            \$50 [27] = \$7 ;
+        6'h1c:
+            \$50 [28] = \$7 ;
+        6'h1d:
+            \$50 [29] = \$7 ;
+        6'h1e:
+            \$50 [30] = \$7 ;
+        6'h1f:
+            \$50 [31] = \$7 ;
+        6'h20:
+            \$50 [32] = \$7 ;
+        6'h21:
+            \$50 [33] = \$7 ;
+        6'h22:
+            \$50 [34] = \$7 ;
+        6'h23:
+            \$50 [35] = \$7 ;
+        6'h24:
+            \$50 [36] = \$7 ;
+        6'h25:
+            \$50 [37] = \$7 ;
+        6'h26:
+            \$50 [38] = \$7 ;
+        6'h27:
+            \$50 [39] = \$7 ;
+        6'h28:
+            \$50 [40] = \$7 ;
+        6'h29:
+            \$50 [41] = \$7 ;
+        6'h2a:
+            \$50 [42] = \$7 ;
+        6'h2b:
+            \$50 [43] = \$7 ;
+        6'h2c:
+            \$50 [44] = \$7 ;
+        6'h2d:
+            \$50 [45] = \$7 ;
+        6'h2e:
+            \$50 [46] = \$7 ;
+        6'h2f:
+            \$50 [47] = \$7 ;
+        6'h30:
+            \$50 [48] = \$7 ;
+        6'h31:
+            \$50 [49] = \$7 ;
+        6'h32:
+            \$50 [50] = \$7 ;
+        6'h33:
+            \$50 [51] = \$7 ;
+        6'h34:
+            \$50 [52] = \$7 ;
+        6'h35:
+            \$50 [53] = \$7 ;
+        6'h36:
+            \$50 [54] = \$7 ;
+        6'h37:
+            \$50 [55] = \$7 ;
+        6'h38:
+            \$50 [56] = \$7 ;
+        6'h39:
+            \$50 [57] = \$7 ;
+        6'h3a:
+            \$50 [58] = \$7 ;
+        6'h3b:
+            \$50 [59] = \$7 ;
+        6'h3c:
+            \$50 [60] = \$7 ;
+        6'h3d:
+            \$50 [61] = \$7 ;
+        6'h3e:
+            \$50 [62] = \$7 ;
+        6'h3f:
+            \$50 [63] = \$7 ;
+      endcase
+    end else if (\$6 ) begin
+      if (fired) begin
+        (* full_case = 32'd1 *)
+        casez (s1_target[5:0])
+          6'h00:
+              \$50 [0] = \$8 ;
+          6'h01:
+              \$50 [1] = \$8 ;
+          6'h02:
+              \$50 [2] = \$8 ;
+          6'h03:
+              \$50 [3] = \$8 ;
+          6'h04:
+              \$50 [4] = \$8 ;
+          6'h05:
+              \$50 [5] = \$8 ;
+          6'h06:
+              \$50 [6] = \$8 ;
+          6'h07:
+              \$50 [7] = \$8 ;
+          6'h08:
+              \$50 [8] = \$8 ;
+          6'h09:
+              \$50 [9] = \$8 ;
+          6'h0a:
+              \$50 [10] = \$8 ;
+          6'h0b:
+              \$50 [11] = \$8 ;
+          6'h0c:
+              \$50 [12] = \$8 ;
+          6'h0d:
+              \$50 [13] = \$8 ;
+          6'h0e:
+              \$50 [14] = \$8 ;
+          6'h0f:
+              \$50 [15] = \$8 ;
+          6'h10:
+              \$50 [16] = \$8 ;
+          6'h11:
+              \$50 [17] = \$8 ;
+          6'h12:
+              \$50 [18] = \$8 ;
+          6'h13:
+              \$50 [19] = \$8 ;
+          6'h14:
+              \$50 [20] = \$8 ;
+          6'h15:
+              \$50 [21] = \$8 ;
+          6'h16:
+              \$50 [22] = \$8 ;
+          6'h17:
+              \$50 [23] = \$8 ;
+          6'h18:
+              \$50 [24] = \$8 ;
+          6'h19:
+              \$50 [25] = \$8 ;
+          6'h1a:
+              \$50 [26] = \$8 ;
+          6'h1b:
+              \$50 [27] = \$8 ;
+          6'h1c:
+              \$50 [28] = \$8 ;
+          6'h1d:
+              \$50 [29] = \$8 ;
+          6'h1e:
+              \$50 [30] = \$8 ;
+          6'h1f:
+              \$50 [31] = \$8 ;
+          6'h20:
+              \$50 [32] = \$8 ;
+          6'h21:
+              \$50 [33] = \$8 ;
+          6'h22:
+              \$50 [34] = \$8 ;
+          6'h23:
+              \$50 [35] = \$8 ;
+          6'h24:
+              \$50 [36] = \$8 ;
+          6'h25:
+              \$50 [37] = \$8 ;
+          6'h26:
+              \$50 [38] = \$8 ;
+          6'h27:
+              \$50 [39] = \$8 ;
+          6'h28:
+              \$50 [40] = \$8 ;
+          6'h29:
+              \$50 [41] = \$8 ;
+          6'h2a:
+              \$50 [42] = \$8 ;
+          6'h2b:
+              \$50 [43] = \$8 ;
+          6'h2c:
+              \$50 [44] = \$8 ;
+          6'h2d:
+              \$50 [45] = \$8 ;
+          6'h2e:
+              \$50 [46] = \$8 ;
+          6'h2f:
+              \$50 [47] = \$8 ;
+          6'h30:
+              \$50 [48] = \$8 ;
+          6'h31:
+              \$50 [49] = \$8 ;
+          6'h32:
+              \$50 [50] = \$8 ;
+          6'h33:
+              \$50 [51] = \$8 ;
+          6'h34:
+              \$50 [52] = \$8 ;
+          6'h35:
+              \$50 [53] = \$8 ;
+          6'h36:
+              \$50 [54] = \$8 ;
+          6'h37:
+              \$50 [55] = \$8 ;
+          6'h38:
+              \$50 [56] = \$8 ;
+          6'h39:
+              \$50 [57] = \$8 ;
+          6'h3a:
+              \$50 [58] = \$8 ;
+          6'h3b:
+              \$50 [59] = \$8 ;
+          6'h3c:
+              \$50 [60] = \$8 ;
+          6'h3d:
+              \$50 [61] = \$8 ;
+          6'h3e:
+              \$50 [62] = \$8 ;
+          6'h3f:
+              \$50 [63] = \$8 ;
+        endcase
+      end
+    end
+    if (rst) begin
+      \$50  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$51  = fired;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$52  = s1_target;
+    if (rst) begin
+      \$52  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$53  = \$10 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$54  = 1'h0;
     if (fired) begin
       (* full_case = 32'd1 *)
       if (w_rdy) begin
       end else begin
-        \$1117  = 1'h1;
+        \$54  = 1'h1;
       end
     end
     if (rst) begin
-      \$1117  = 1'h0;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1118  = lost;
+    \$55  = lost;
     if (fired) begin
       (* full_case = 32'd1 *)
       if (w_rdy) begin
       end else begin
-        \$1118  = \$648 [19:0];
+        \$55  = \$15 [19:0];
       end
-    end else if (\$645 ) begin
-      \$1118  = 20'h00000;
+    end else if (\$12 ) begin
+      \$55  = 20'h00000;
     end
     if (rst) begin
-      \$1118  = 20'h00000;
+      \$55  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    wp__addr = 6'h00;
+    if (sw_valid) begin
+      wp__addr = sw_lane;
+    end else if (\$34 ) begin
+      wp__addr = s1_target[5:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    wp__en = 1'h0;
+    if (sw_valid) begin
+      wp__en = 1'h1;
+    end else if (\$34 ) begin
+      wp__en = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    wp__data = 32'd0;
+    if (sw_valid) begin
+      wp__data[15:0] = \$30 [15:0];
+      wp__data[31:16] = \$33 [15:0];
+    end else if (\$34 ) begin
+      wp__data[15:0] = \$23 [15:0];
+      wp__data[31:16] = \$35 ;
     end
   end
   always @* begin
@@ -20564,7 +5692,7 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
       if (w_rdy) begin
         w_data = stim_word;
       end
-    end else if (\$915 ) begin
+    end else if (\$37 ) begin
       w_data = overflow_word;
     end
   end
@@ -20575,14 +5703,158 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
       if (w_rdy) begin
         w_en = 1'h1;
       end
-    end else if (\$915 ) begin
+    end else if (\$37 ) begin
       w_en = 1'h1;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s1_target[5:0])
+      6'h00:
+          theta = \theta$35 [15:0];
+      6'h01:
+          theta = \theta$35 [31:16];
+      6'h02:
+          theta = \theta$35 [47:32];
+      6'h03:
+          theta = \theta$35 [63:48];
+      6'h04:
+          theta = \theta$35 [79:64];
+      6'h05:
+          theta = \theta$35 [95:80];
+      6'h06:
+          theta = \theta$35 [111:96];
+      6'h07:
+          theta = \theta$35 [127:112];
+      6'h08:
+          theta = \theta$35 [143:128];
+      6'h09:
+          theta = \theta$35 [159:144];
+      6'h0a:
+          theta = \theta$35 [175:160];
+      6'h0b:
+          theta = \theta$35 [191:176];
+      6'h0c:
+          theta = \theta$35 [207:192];
+      6'h0d:
+          theta = \theta$35 [223:208];
+      6'h0e:
+          theta = \theta$35 [239:224];
+      6'h0f:
+          theta = \theta$35 [255:240];
+      6'h10:
+          theta = \theta$35 [271:256];
+      6'h11:
+          theta = \theta$35 [287:272];
+      6'h12:
+          theta = \theta$35 [303:288];
+      6'h13:
+          theta = \theta$35 [319:304];
+      6'h14:
+          theta = \theta$35 [335:320];
+      6'h15:
+          theta = \theta$35 [351:336];
+      6'h16:
+          theta = \theta$35 [367:352];
+      6'h17:
+          theta = \theta$35 [383:368];
+      6'h18:
+          theta = \theta$35 [399:384];
+      6'h19:
+          theta = \theta$35 [415:400];
+      6'h1a:
+          theta = \theta$35 [431:416];
+      6'h1b:
+          theta = \theta$35 [447:432];
+      6'h1c:
+          theta = \theta$35 [463:448];
+      6'h1d:
+          theta = \theta$35 [479:464];
+      6'h1e:
+          theta = \theta$35 [495:480];
+      6'h1f:
+          theta = \theta$35 [511:496];
+      6'h20:
+          theta = \theta$35 [527:512];
+      6'h21:
+          theta = \theta$35 [543:528];
+      6'h22:
+          theta = \theta$35 [559:544];
+      6'h23:
+          theta = \theta$35 [575:560];
+      6'h24:
+          theta = \theta$35 [591:576];
+      6'h25:
+          theta = \theta$35 [607:592];
+      6'h26:
+          theta = \theta$35 [623:608];
+      6'h27:
+          theta = \theta$35 [639:624];
+      6'h28:
+          theta = \theta$35 [655:640];
+      6'h29:
+          theta = \theta$35 [671:656];
+      6'h2a:
+          theta = \theta$35 [687:672];
+      6'h2b:
+          theta = \theta$35 [703:688];
+      6'h2c:
+          theta = \theta$35 [719:704];
+      6'h2d:
+          theta = \theta$35 [735:720];
+      6'h2e:
+          theta = \theta$35 [751:736];
+      6'h2f:
+          theta = \theta$35 [767:752];
+      6'h30:
+          theta = \theta$35 [783:768];
+      6'h31:
+          theta = \theta$35 [799:784];
+      6'h32:
+          theta = \theta$35 [815:800];
+      6'h33:
+          theta = \theta$35 [831:816];
+      6'h34:
+          theta = \theta$35 [847:832];
+      6'h35:
+          theta = \theta$35 [863:848];
+      6'h36:
+          theta = \theta$35 [879:864];
+      6'h37:
+          theta = \theta$35 [895:880];
+      6'h38:
+          theta = \theta$35 [911:896];
+      6'h39:
+          theta = \theta$35 [927:912];
+      6'h3a:
+          theta = \theta$35 [943:928];
+      6'h3b:
+          theta = \theta$35 [959:944];
+      6'h3c:
+          theta = \theta$35 [975:960];
+      6'h3d:
+          theta = \theta$35 [991:976];
+      6'h3e:
+          theta = \theta$35 [1007:992];
+      6'h3f:
+          theta = \theta$35 [1023:1008];
+    endcase
+  end
+  assign countdown = \$33 [15:0];
   assign lane = s1_target[5:0];
   assign routed__ready = ready;
-  assign sat = \$653 [15:0];
-  assign integrated = \$657 [15:0];
+  assign acc_now = rd_entry__data[15:0];
+  assign sat = \$19 [15:0];
+  assign integrated = \$23 [15:0];
+  assign pulse_wr__addr = len_wp__addr;
+  assign pulse_wr__data = len_wp__data;
+  assign rd_entry__addr = routed__payload[5:0];
+  assign len_rd__addr = routed__payload[5:0];
+  assign pulse = env;
+  assign rd_sweep__addr = ptr;
+  assign sweep_busy = busy;
+  assign leaked = \$30 [15:0];
   assign r_rdy = stim__valid;
   assign r_data = stim__payload;
   assign stim__ready = r_en;
@@ -20590,70 +5862,76 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
   assign \routed__payload.weight  = routed__payload[27:12];
   assign \routed__payload.address  = routed__payload[47:28];
   assign \routed__payload.timestamp  = routed__payload[79:48];
-  assign \theta$283[0]  = \theta$283 [15:0];
-  assign \theta$283[1]  = \theta$283 [31:16];
-  assign \theta$283[2]  = \theta$283 [47:32];
-  assign \theta$283[3]  = \theta$283 [63:48];
-  assign \theta$283[4]  = \theta$283 [79:64];
-  assign \theta$283[5]  = \theta$283 [95:80];
-  assign \theta$283[6]  = \theta$283 [111:96];
-  assign \theta$283[7]  = \theta$283 [127:112];
-  assign \theta$283[8]  = \theta$283 [143:128];
-  assign \theta$283[9]  = \theta$283 [159:144];
-  assign \theta$283[10]  = \theta$283 [175:160];
-  assign \theta$283[11]  = \theta$283 [191:176];
-  assign \theta$283[12]  = \theta$283 [207:192];
-  assign \theta$283[13]  = \theta$283 [223:208];
-  assign \theta$283[14]  = \theta$283 [239:224];
-  assign \theta$283[15]  = \theta$283 [255:240];
-  assign \theta$283[16]  = \theta$283 [271:256];
-  assign \theta$283[17]  = \theta$283 [287:272];
-  assign \theta$283[18]  = \theta$283 [303:288];
-  assign \theta$283[19]  = \theta$283 [319:304];
-  assign \theta$283[20]  = \theta$283 [335:320];
-  assign \theta$283[21]  = \theta$283 [351:336];
-  assign \theta$283[22]  = \theta$283 [367:352];
-  assign \theta$283[23]  = \theta$283 [383:368];
-  assign \theta$283[24]  = \theta$283 [399:384];
-  assign \theta$283[25]  = \theta$283 [415:400];
-  assign \theta$283[26]  = \theta$283 [431:416];
-  assign \theta$283[27]  = \theta$283 [447:432];
-  assign \theta$283[28]  = \theta$283 [463:448];
-  assign \theta$283[29]  = \theta$283 [479:464];
-  assign \theta$283[30]  = \theta$283 [495:480];
-  assign \theta$283[31]  = \theta$283 [511:496];
-  assign \theta$283[32]  = \theta$283 [527:512];
-  assign \theta$283[33]  = \theta$283 [543:528];
-  assign \theta$283[34]  = \theta$283 [559:544];
-  assign \theta$283[35]  = \theta$283 [575:560];
-  assign \theta$283[36]  = \theta$283 [591:576];
-  assign \theta$283[37]  = \theta$283 [607:592];
-  assign \theta$283[38]  = \theta$283 [623:608];
-  assign \theta$283[39]  = \theta$283 [639:624];
-  assign \theta$283[40]  = \theta$283 [655:640];
-  assign \theta$283[41]  = \theta$283 [671:656];
-  assign \theta$283[42]  = \theta$283 [687:672];
-  assign \theta$283[43]  = \theta$283 [703:688];
-  assign \theta$283[44]  = \theta$283 [719:704];
-  assign \theta$283[45]  = \theta$283 [735:720];
-  assign \theta$283[46]  = \theta$283 [751:736];
-  assign \theta$283[47]  = \theta$283 [767:752];
-  assign \theta$283[48]  = \theta$283 [783:768];
-  assign \theta$283[49]  = \theta$283 [799:784];
-  assign \theta$283[50]  = \theta$283 [815:800];
-  assign \theta$283[51]  = \theta$283 [831:816];
-  assign \theta$283[52]  = \theta$283 [847:832];
-  assign \theta$283[53]  = \theta$283 [863:848];
-  assign \theta$283[54]  = \theta$283 [879:864];
-  assign \theta$283[55]  = \theta$283 [895:880];
-  assign \theta$283[56]  = \theta$283 [911:896];
-  assign \theta$283[57]  = \theta$283 [927:912];
-  assign \theta$283[58]  = \theta$283 [943:928];
-  assign \theta$283[59]  = \theta$283 [959:944];
-  assign \theta$283[60]  = \theta$283 [975:960];
-  assign \theta$283[61]  = \theta$283 [991:976];
-  assign \theta$283[62]  = \theta$283 [1007:992];
-  assign \theta$283[63]  = \theta$283 [1023:1008];
+  assign \theta$35[0]  = \theta$35 [15:0];
+  assign \theta$35[1]  = \theta$35 [31:16];
+  assign \theta$35[2]  = \theta$35 [47:32];
+  assign \theta$35[3]  = \theta$35 [63:48];
+  assign \theta$35[4]  = \theta$35 [79:64];
+  assign \theta$35[5]  = \theta$35 [95:80];
+  assign \theta$35[6]  = \theta$35 [111:96];
+  assign \theta$35[7]  = \theta$35 [127:112];
+  assign \theta$35[8]  = \theta$35 [143:128];
+  assign \theta$35[9]  = \theta$35 [159:144];
+  assign \theta$35[10]  = \theta$35 [175:160];
+  assign \theta$35[11]  = \theta$35 [191:176];
+  assign \theta$35[12]  = \theta$35 [207:192];
+  assign \theta$35[13]  = \theta$35 [223:208];
+  assign \theta$35[14]  = \theta$35 [239:224];
+  assign \theta$35[15]  = \theta$35 [255:240];
+  assign \theta$35[16]  = \theta$35 [271:256];
+  assign \theta$35[17]  = \theta$35 [287:272];
+  assign \theta$35[18]  = \theta$35 [303:288];
+  assign \theta$35[19]  = \theta$35 [319:304];
+  assign \theta$35[20]  = \theta$35 [335:320];
+  assign \theta$35[21]  = \theta$35 [351:336];
+  assign \theta$35[22]  = \theta$35 [367:352];
+  assign \theta$35[23]  = \theta$35 [383:368];
+  assign \theta$35[24]  = \theta$35 [399:384];
+  assign \theta$35[25]  = \theta$35 [415:400];
+  assign \theta$35[26]  = \theta$35 [431:416];
+  assign \theta$35[27]  = \theta$35 [447:432];
+  assign \theta$35[28]  = \theta$35 [463:448];
+  assign \theta$35[29]  = \theta$35 [479:464];
+  assign \theta$35[30]  = \theta$35 [495:480];
+  assign \theta$35[31]  = \theta$35 [511:496];
+  assign \theta$35[32]  = \theta$35 [527:512];
+  assign \theta$35[33]  = \theta$35 [543:528];
+  assign \theta$35[34]  = \theta$35 [559:544];
+  assign \theta$35[35]  = \theta$35 [575:560];
+  assign \theta$35[36]  = \theta$35 [591:576];
+  assign \theta$35[37]  = \theta$35 [607:592];
+  assign \theta$35[38]  = \theta$35 [623:608];
+  assign \theta$35[39]  = \theta$35 [639:624];
+  assign \theta$35[40]  = \theta$35 [655:640];
+  assign \theta$35[41]  = \theta$35 [671:656];
+  assign \theta$35[42]  = \theta$35 [687:672];
+  assign \theta$35[43]  = \theta$35 [703:688];
+  assign \theta$35[44]  = \theta$35 [719:704];
+  assign \theta$35[45]  = \theta$35 [735:720];
+  assign \theta$35[46]  = \theta$35 [751:736];
+  assign \theta$35[47]  = \theta$35 [767:752];
+  assign \theta$35[48]  = \theta$35 [783:768];
+  assign \theta$35[49]  = \theta$35 [799:784];
+  assign \theta$35[50]  = \theta$35 [815:800];
+  assign \theta$35[51]  = \theta$35 [831:816];
+  assign \theta$35[52]  = \theta$35 [847:832];
+  assign \theta$35[53]  = \theta$35 [863:848];
+  assign \theta$35[54]  = \theta$35 [879:864];
+  assign \theta$35[55]  = \theta$35 [895:880];
+  assign \theta$35[56]  = \theta$35 [911:896];
+  assign \theta$35[57]  = \theta$35 [927:912];
+  assign \theta$35[58]  = \theta$35 [943:928];
+  assign \theta$35[59]  = \theta$35 [959:944];
+  assign \theta$35[60]  = \theta$35 [975:960];
+  assign \theta$35[61]  = \theta$35 [991:976];
+  assign \theta$35[62]  = \theta$35 [1007:992];
+  assign \theta$35[63]  = \theta$35 [1023:1008];
+  assign \rd_entry__data.acc  = rd_entry__data[15:0];
+  assign \rd_entry__data.remaining  = rd_entry__data[31:16];
+  assign \rd_sweep__data.acc  = rd_sweep__data[15:0];
+  assign \rd_sweep__data.remaining  = rd_sweep__data[31:16];
+  assign \wp__data.acc  = wp__data[15:0];
+  assign \wp__data.remaining  = wp__data[31:16];
   assign \stim_word.address  = stim_word[19:0];
   assign \stim_word.source  = stim_word[27:20];
   assign \stim_word.type  = stim_word[31:28];
@@ -20674,70 +5952,6 @@ module \stim_path.stim_unit (routed__valid, frame_tick, frame, r_en, leak_shift,
   assign stim_word[31:28] = 4'h1;
   assign stim_word[27:20] = source;
   assign stim_word[19:0] = { 8'h00, s1_target };
-  assign pulse[63] = \$913 ;
-  assign pulse[62] = \$909 ;
-  assign pulse[61] = \$905 ;
-  assign pulse[60] = \$901 ;
-  assign pulse[59] = \$897 ;
-  assign pulse[58] = \$893 ;
-  assign pulse[57] = \$889 ;
-  assign pulse[56] = \$885 ;
-  assign pulse[55] = \$881 ;
-  assign pulse[54] = \$877 ;
-  assign pulse[53] = \$873 ;
-  assign pulse[52] = \$869 ;
-  assign pulse[51] = \$865 ;
-  assign pulse[50] = \$861 ;
-  assign pulse[49] = \$857 ;
-  assign pulse[48] = \$853 ;
-  assign pulse[47] = \$849 ;
-  assign pulse[46] = \$845 ;
-  assign pulse[45] = \$841 ;
-  assign pulse[44] = \$837 ;
-  assign pulse[43] = \$833 ;
-  assign pulse[42] = \$829 ;
-  assign pulse[41] = \$825 ;
-  assign pulse[40] = \$821 ;
-  assign pulse[39] = \$817 ;
-  assign pulse[38] = \$813 ;
-  assign pulse[37] = \$809 ;
-  assign pulse[36] = \$805 ;
-  assign pulse[35] = \$801 ;
-  assign pulse[34] = \$797 ;
-  assign pulse[33] = \$793 ;
-  assign pulse[32] = \$789 ;
-  assign pulse[31] = \$785 ;
-  assign pulse[30] = \$781 ;
-  assign pulse[29] = \$777 ;
-  assign pulse[28] = \$773 ;
-  assign pulse[27] = \$769 ;
-  assign pulse[26] = \$765 ;
-  assign pulse[25] = \$761 ;
-  assign pulse[24] = \$757 ;
-  assign pulse[23] = \$753 ;
-  assign pulse[22] = \$749 ;
-  assign pulse[21] = \$745 ;
-  assign pulse[20] = \$741 ;
-  assign pulse[19] = \$737 ;
-  assign pulse[18] = \$733 ;
-  assign pulse[17] = \$729 ;
-  assign pulse[16] = \$725 ;
-  assign pulse[15] = \$721 ;
-  assign pulse[14] = \$717 ;
-  assign pulse[13] = \$713 ;
-  assign pulse[12] = \$709 ;
-  assign pulse[11] = \$705 ;
-  assign pulse[10] = \$701 ;
-  assign pulse[9] = \$697 ;
-  assign pulse[8] = \$693 ;
-  assign pulse[7] = \$689 ;
-  assign pulse[6] = \$685 ;
-  assign pulse[5] = \$681 ;
-  assign pulse[4] = \$677 ;
-  assign pulse[3] = \$673 ;
-  assign pulse[2] = \$669 ;
-  assign pulse[1] = \$665 ;
-  assign pulse[0] = \$661 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -2,1259 +2,76 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pulse_wr__addr, pulse_wr__data, pulse_wr__en, stim__ready, clk, rst, routed__ready, pulse, stim__payload, stim__valid, fire, fire_lane, stim_lost, bad_lane, routed__payload
-);
+module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pulse_wr__addr, pulse_wr__data, pulse_wr__en, stim__ready, clk, rst, routed__ready, pulse, stim__payload, stim__valid, fire, fire_lane, stim_lost, bad_lane, sweep_busy
+, tick_lost, routed__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  reg [15:0] \$1000 ;
-  reg [15:0] \$1001 ;
-  reg [15:0] \$1002 ;
-  reg [15:0] \$1003 ;
-  reg [15:0] \$1004 ;
-  reg [15:0] \$1005 ;
-  reg [15:0] \$1006 ;
-  reg [15:0] \$1007 ;
-  reg [15:0] \$1008 ;
-  reg [15:0] \$1009 ;
-  wire [16:0] \$101 ;
-  reg [15:0] \$1010 ;
-  reg [15:0] \$1011 ;
-  reg [15:0] \$1012 ;
-  reg [15:0] \$1013 ;
-  reg [15:0] \$1014 ;
-  reg [15:0] \$1015 ;
-  reg [15:0] \$1016 ;
-  reg [15:0] \$1017 ;
-  reg [15:0] \$1018 ;
-  reg [15:0] \$1019 ;
-  wire \$102 ;
-  reg [15:0] \$1020 ;
-  reg [15:0] \$1021 ;
-  reg [15:0] \$1022 ;
-  reg [15:0] \$1023 ;
-  reg [15:0] \$1024 ;
-  reg [15:0] \$1025 ;
-  reg [15:0] \$1026 ;
-  reg [15:0] \$1027 ;
-  reg [15:0] \$1028 ;
-  reg [15:0] \$1029 ;
-  wire \$103 ;
-  reg [15:0] \$1030 ;
-  reg [15:0] \$1031 ;
-  reg [15:0] \$1032 ;
-  reg [15:0] \$1033 ;
-  reg [15:0] \$1034 ;
-  reg [15:0] \$1035 ;
-  reg [15:0] \$1036 ;
-  reg [15:0] \$1037 ;
-  reg [15:0] \$1038 ;
-  reg [15:0] \$1039 ;
-  wire [15:0] \$104 ;
-  reg [15:0] \$1040 ;
-  reg [15:0] \$1041 ;
-  reg [15:0] \$1042 ;
-  reg [15:0] \$1043 ;
-  reg [15:0] \$1044 ;
-  reg [15:0] \$1045 ;
-  reg [15:0] \$1046 ;
-  reg [15:0] \$1047 ;
-  reg [15:0] \$1048 ;
-  reg [15:0] \$1049 ;
-  wire [16:0] \$105 ;
-  reg [15:0] \$1050 ;
-  reg [15:0] \$1051 ;
-  reg [15:0] \$1052 ;
-  reg [15:0] \$1053 ;
-  reg [15:0] \$1054 ;
-  reg [15:0] \$1055 ;
-  reg [15:0] \$1056 ;
-  reg [15:0] \$1057 ;
-  reg [15:0] \$1058 ;
-  reg [15:0] \$1059 ;
-  wire \$106 ;
-  reg [15:0] \$1060 ;
-  reg [15:0] \$1061 ;
-  reg [15:0] \$1062 ;
-  reg [15:0] \$1063 ;
-  reg [15:0] \$1064 ;
-  reg [15:0] \$1065 ;
-  reg [15:0] \$1066 ;
-  reg [15:0] \$1067 ;
-  reg [15:0] \$1068 ;
-  reg [15:0] \$1069 ;
-  wire \$107 ;
-  reg [15:0] \$1070 ;
-  reg [15:0] \$1071 ;
-  reg [15:0] \$1072 ;
-  reg [15:0] \$1073 ;
-  reg [15:0] \$1074 ;
-  reg [15:0] \$1075 ;
-  reg [15:0] \$1076 ;
-  reg [15:0] \$1077 ;
-  reg [15:0] \$1078 ;
-  reg [15:0] \$1079 ;
-  wire \$108 ;
-  reg [15:0] \$1080 ;
-  reg [15:0] \$1081 ;
-  reg [15:0] \$1082 ;
-  reg [15:0] \$1083 ;
-  reg [15:0] \$1084 ;
-  reg [15:0] \$1085 ;
-  reg [15:0] \$1086 ;
-  reg [15:0] \$1087 ;
-  reg [15:0] \$1088 ;
-  reg [15:0] \$1089 ;
-  wire \$109 ;
-  reg [15:0] \$1090 ;
-  reg [15:0] \$1091 ;
-  reg [15:0] \$1092 ;
-  reg [15:0] \$1093 ;
-  reg [15:0] \$1094 ;
-  reg [15:0] \$1095 ;
-  reg [15:0] \$1096 ;
-  reg [15:0] \$1097 ;
-  reg [15:0] \$1098 ;
-  reg [15:0] \$1099 ;
   wire \$11 ;
-  wire [16:0] \$110 ;
-  reg [15:0] \$1100 ;
-  reg [15:0] \$1101 ;
-  reg [15:0] \$1102 ;
-  reg [15:0] \$1103 ;
-  reg [15:0] \$1104 ;
-  reg [15:0] \$1105 ;
-  reg [15:0] \$1106 ;
-  reg [15:0] \$1107 ;
-  reg [15:0] \$1108 ;
-  reg [15:0] \$1109 ;
-  wire \$111 ;
-  reg [15:0] \$1110 ;
-  reg [15:0] \$1111 ;
-  reg [15:0] \$1112 ;
-  reg [15:0] \$1113 ;
-  reg \$1114 ;
-  reg [11:0] \$1115 ;
-  reg \$1116 ;
-  reg \$1117 ;
-  reg [19:0] \$1118 ;
-  wire \$112 ;
-  wire [15:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [16:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [15:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [16:0] \$128 ;
-  wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire [15:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire [16:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire [15:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [16:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [15:0] \$149 ;
-  wire \$15 ;
-  wire [16:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [16:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [15:0] \$158 ;
-  wire [16:0] \$159 ;
+  wire [20:0] \$14 ;
+  wire [20:0] \$15 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [16:0] \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [15:0] \$167 ;
-  wire [16:0] \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [16:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire [15:0] \$176 ;
-  wire [16:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire [16:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [15:0] \$185 ;
-  wire [16:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire [16:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [15:0] \$194 ;
-  wire [16:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [16:0] \$18 ;
+  wire [16:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire [16:0] \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [15:0] \$203 ;
-  wire [16:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [16:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire [15:0] \$212 ;
-  wire [16:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire [16:0] \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire [15:0] \$221 ;
-  wire [16:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire [16:0] \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire [15:0] \$230 ;
-  wire [16:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire [16:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire [15:0] \$239 ;
+  wire [17:0] \$22 ;
+  wire [17:0] \$23 ;
   wire \$24 ;
-  wire [16:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [16:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire [15:0] \$248 ;
-  wire [16:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire [16:0] \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire [15:0] \$257 ;
-  wire [16:0] \$258 ;
-  wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [16:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [15:0] \$266 ;
-  wire [16:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire [16:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire [15:0] \$275 ;
-  wire [16:0] \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire [16:0] \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire [15:0] \$284 ;
-  wire [16:0] \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire [16:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire [15:0] \$293 ;
-  wire [16:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire [16:0] \$299 ;
+  wire [15:0] \$28 ;
+  wire [16:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire [15:0] \$302 ;
-  wire [16:0] \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire [16:0] \$308 ;
-  wire \$309 ;
+  wire [16:0] \$30 ;
   wire \$31 ;
-  wire \$310 ;
-  wire [15:0] \$311 ;
-  wire [16:0] \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire [16:0] \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire [15:0] \$320 ;
-  wire [16:0] \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire [16:0] \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire [15:0] \$329 ;
-  wire \$33 ;
-  wire [16:0] \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire [16:0] \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [15:0] \$338 ;
-  wire [16:0] \$339 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire [16:0] \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire [15:0] \$347 ;
-  wire [16:0] \$348 ;
-  wire \$349 ;
-  wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire [16:0] \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire [15:0] \$356 ;
-  wire [16:0] \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [15:0] \$35 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire [16:0] \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire [15:0] \$365 ;
-  wire [16:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire [16:0] \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire [15:0] \$374 ;
-  wire [16:0] \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire [16:0] \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire [15:0] \$383 ;
-  wire [16:0] \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire [16:0] \$389 ;
-  wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire [15:0] \$392 ;
-  wire [16:0] \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire [16:0] \$398 ;
-  wire \$399 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire [15:0] \$401 ;
-  wire [16:0] \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire [16:0] \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire [15:0] \$410 ;
-  wire [16:0] \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire [16:0] \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire [15:0] \$419 ;
-  wire \$42 ;
-  wire [16:0] \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire [16:0] \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire [15:0] \$428 ;
-  wire [16:0] \$429 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire [16:0] \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire [15:0] \$437 ;
-  wire [16:0] \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [16:0] \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire [15:0] \$446 ;
-  wire [16:0] \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [16:0] \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire [15:0] \$455 ;
-  wire [16:0] \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire [16:0] \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire [15:0] \$464 ;
-  wire [16:0] \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire [16:0] \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire [15:0] \$473 ;
-  wire [16:0] \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire [16:0] \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire [15:0] \$482 ;
-  wire [16:0] \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire [16:0] \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire [15:0] \$491 ;
-  wire [16:0] \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire [16:0] \$497 ;
-  wire \$498 ;
-  wire \$499 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire [15:0] \$500 ;
-  wire [16:0] \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire [16:0] \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire [15:0] \$509 ;
-  wire \$51 ;
-  wire [16:0] \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire [16:0] \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire [15:0] \$518 ;
-  wire [16:0] \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire [16:0] \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire [15:0] \$527 ;
-  wire [16:0] \$528 ;
-  wire \$529 ;
-  wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire [16:0] \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire [15:0] \$536 ;
-  wire [16:0] \$537 ;
-  wire \$538 ;
-  wire \$539 ;
-  wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire [16:0] \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire [15:0] \$545 ;
-  wire [16:0] \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire \$55 ;
-  wire \$550 ;
-  wire [16:0] \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire [15:0] \$554 ;
-  wire [16:0] \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
-  wire \$56 ;
-  wire [16:0] \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire [15:0] \$563 ;
-  wire [16:0] \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire [16:0] \$569 ;
-  wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire [15:0] \$572 ;
-  wire [16:0] \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire [16:0] \$578 ;
-  wire \$579 ;
-  wire \$58 ;
-  wire \$580 ;
-  wire [15:0] \$581 ;
-  wire [16:0] \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire [16:0] \$587 ;
-  wire \$588 ;
-  wire \$589 ;
-  wire \$59 ;
-  wire [15:0] \$590 ;
-  wire [16:0] \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire [16:0] \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire [15:0] \$599 ;
+  reg \$38 ;
+  reg \$39 ;
+  wire [6:0] \$4 ;
+  reg [11:0] \$40 ;
+  reg [15:0] \$41 ;
+  reg \$42 ;
+  reg [31:0] \$43 ;
+  reg \$44 ;
+  reg [5:0] \$45 ;
+  reg \$46 ;
+  reg \$47 ;
+  reg [5:0] \$48 ;
+  reg \$49 ;
+  wire [6:0] \$5 ;
+  reg [63:0] \$50 ;
+  reg \$51 ;
+  reg [11:0] \$52 ;
+  reg \$53 ;
+  reg \$54 ;
+  reg [19:0] \$55 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [16:0] \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire [16:0] \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire [15:0] \$608 ;
-  wire [16:0] \$609 ;
-  wire \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire [16:0] \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire [15:0] \$617 ;
-  wire [16:0] \$618 ;
-  wire \$619 ;
-  wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire [16:0] \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire [15:0] \$626 ;
-  wire [16:0] \$627 ;
-  wire \$628 ;
-  wire \$629 ;
-  wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire [16:0] \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire [15:0] \$635 ;
-  wire [16:0] \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
-  wire \$64 ;
-  wire \$640 ;
-  wire [16:0] \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire [20:0] \$647 ;
-  wire [20:0] \$648 ;
-  reg [15:0] \$649 ;
-  wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire [16:0] \$652 ;
-  wire [16:0] \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire [17:0] \$656 ;
-  wire [17:0] \$657 ;
-  wire \$658 ;
-  wire \$659 ;
-  wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
-  wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire [15:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
-  wire [16:0] \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
-  wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
-  wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
-  wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
-  wire [16:0] \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
-  wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
-  wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
-  wire [15:0] \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
-  wire [16:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
-  wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
-  wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
-  wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
-  wire [16:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
-  wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
-  wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
-  wire [15:0] \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
-  wire [16:0] \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
-  wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
-  wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
-  wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  reg [15:0] \$916 ;
-  reg [15:0] \$917 ;
-  reg [15:0] \$918 ;
-  reg [15:0] \$919 ;
-  wire [16:0] \$92 ;
-  reg [15:0] \$920 ;
-  reg [15:0] \$921 ;
-  reg [15:0] \$922 ;
-  reg [15:0] \$923 ;
-  reg [15:0] \$924 ;
-  reg [15:0] \$925 ;
-  reg [15:0] \$926 ;
-  reg [15:0] \$927 ;
-  reg [15:0] \$928 ;
-  reg [15:0] \$929 ;
-  wire \$93 ;
-  reg [15:0] \$930 ;
-  reg [15:0] \$931 ;
-  reg [15:0] \$932 ;
-  reg [15:0] \$933 ;
-  reg [15:0] \$934 ;
-  reg [15:0] \$935 ;
-  reg [15:0] \$936 ;
-  reg [15:0] \$937 ;
-  reg [15:0] \$938 ;
-  reg [15:0] \$939 ;
-  wire \$94 ;
-  reg [15:0] \$940 ;
-  reg [15:0] \$941 ;
-  reg [15:0] \$942 ;
-  reg [15:0] \$943 ;
-  reg [15:0] \$944 ;
-  reg [15:0] \$945 ;
-  reg [15:0] \$946 ;
-  reg [15:0] \$947 ;
-  reg [15:0] \$948 ;
-  reg [15:0] \$949 ;
-  wire [15:0] \$95 ;
-  reg [15:0] \$950 ;
-  reg [15:0] \$951 ;
-  reg [15:0] \$952 ;
-  reg [15:0] \$953 ;
-  reg [15:0] \$954 ;
-  reg [15:0] \$955 ;
-  reg [15:0] \$956 ;
-  reg [15:0] \$957 ;
-  reg [15:0] \$958 ;
-  reg [15:0] \$959 ;
-  wire [16:0] \$96 ;
-  reg [15:0] \$960 ;
-  reg [15:0] \$961 ;
-  reg [15:0] \$962 ;
-  reg [15:0] \$963 ;
-  reg [15:0] \$964 ;
-  reg [15:0] \$965 ;
-  reg [15:0] \$966 ;
-  reg [15:0] \$967 ;
-  reg [15:0] \$968 ;
-  reg [15:0] \$969 ;
-  wire \$97 ;
-  reg [15:0] \$970 ;
-  reg [15:0] \$971 ;
-  reg [15:0] \$972 ;
-  reg [15:0] \$973 ;
-  reg [15:0] \$974 ;
-  reg [15:0] \$975 ;
-  reg [15:0] \$976 ;
-  reg [15:0] \$977 ;
-  reg [15:0] \$978 ;
-  reg [15:0] \$979 ;
-  wire \$98 ;
-  reg \$980 ;
-  reg \$981 ;
-  reg [11:0] \$982 ;
-  reg [15:0] \$983 ;
-  reg \$984 ;
-  reg [31:0] \$985 ;
-  reg [15:0] \$986 ;
-  reg [15:0] \$987 ;
-  reg [15:0] \$988 ;
-  reg [15:0] \$989 ;
-  wire \$99 ;
-  reg [15:0] \$990 ;
-  reg [15:0] \$991 ;
-  reg [15:0] \$992 ;
-  reg [15:0] \$993 ;
-  reg [15:0] \$994 ;
-  reg [15:0] \$995 ;
-  reg [15:0] \$996 ;
-  reg [15:0] \$997 ;
-  reg [15:0] \$998 ;
-  reg [15:0] \$999 ;
-  reg [15:0] acc0 = 16'h0000;
-  reg [15:0] acc1 = 16'h0000;
-  reg [15:0] acc10 = 16'h0000;
-  reg [15:0] acc11 = 16'h0000;
-  reg [15:0] acc12 = 16'h0000;
-  reg [15:0] acc13 = 16'h0000;
-  reg [15:0] acc14 = 16'h0000;
-  reg [15:0] acc15 = 16'h0000;
-  reg [15:0] acc16 = 16'h0000;
-  reg [15:0] acc17 = 16'h0000;
-  reg [15:0] acc18 = 16'h0000;
-  reg [15:0] acc19 = 16'h0000;
-  reg [15:0] acc2 = 16'h0000;
-  reg [15:0] acc20 = 16'h0000;
-  reg [15:0] acc21 = 16'h0000;
-  reg [15:0] acc22 = 16'h0000;
-  reg [15:0] acc23 = 16'h0000;
-  reg [15:0] acc24 = 16'h0000;
-  reg [15:0] acc25 = 16'h0000;
-  reg [15:0] acc26 = 16'h0000;
-  reg [15:0] acc27 = 16'h0000;
-  reg [15:0] acc28 = 16'h0000;
-  reg [15:0] acc29 = 16'h0000;
-  reg [15:0] acc3 = 16'h0000;
-  reg [15:0] acc30 = 16'h0000;
-  reg [15:0] acc31 = 16'h0000;
-  reg [15:0] acc32 = 16'h0000;
-  reg [15:0] acc33 = 16'h0000;
-  reg [15:0] acc34 = 16'h0000;
-  reg [15:0] acc35 = 16'h0000;
-  reg [15:0] acc36 = 16'h0000;
-  reg [15:0] acc37 = 16'h0000;
-  reg [15:0] acc38 = 16'h0000;
-  reg [15:0] acc39 = 16'h0000;
-  reg [15:0] acc4 = 16'h0000;
-  reg [15:0] acc40 = 16'h0000;
-  reg [15:0] acc41 = 16'h0000;
-  reg [15:0] acc42 = 16'h0000;
-  reg [15:0] acc43 = 16'h0000;
-  reg [15:0] acc44 = 16'h0000;
-  reg [15:0] acc45 = 16'h0000;
-  reg [15:0] acc46 = 16'h0000;
-  reg [15:0] acc47 = 16'h0000;
-  reg [15:0] acc48 = 16'h0000;
-  reg [15:0] acc49 = 16'h0000;
-  reg [15:0] acc5 = 16'h0000;
-  reg [15:0] acc50 = 16'h0000;
-  reg [15:0] acc51 = 16'h0000;
-  reg [15:0] acc52 = 16'h0000;
-  reg [15:0] acc53 = 16'h0000;
-  reg [15:0] acc54 = 16'h0000;
-  reg [15:0] acc55 = 16'h0000;
-  reg [15:0] acc56 = 16'h0000;
-  reg [15:0] acc57 = 16'h0000;
-  reg [15:0] acc58 = 16'h0000;
-  reg [15:0] acc59 = 16'h0000;
-  reg [15:0] acc6 = 16'h0000;
-  reg [15:0] acc60 = 16'h0000;
-  reg [15:0] acc61 = 16'h0000;
-  reg [15:0] acc62 = 16'h0000;
-  reg [15:0] acc63 = 16'h0000;
-  reg [15:0] acc7 = 16'h0000;
-  reg [15:0] acc8 = 16'h0000;
-  reg [15:0] acc9 = 16'h0000;
+  wire [15:0] acc_now;
+  wire accept;
+  reg again = 1'h0;
   output bad_lane;
   reg bad_lane = 1'h0;
-  wire [15:0] base0;
-  wire [15:0] base1;
-  wire [15:0] base10;
-  wire [15:0] base11;
-  wire [15:0] base12;
-  wire [15:0] base13;
-  wire [15:0] base14;
-  wire [15:0] base15;
-  wire [15:0] base16;
-  wire [15:0] base17;
-  wire [15:0] base18;
-  wire [15:0] base19;
-  wire [15:0] base2;
-  wire [15:0] base20;
-  wire [15:0] base21;
-  wire [15:0] base22;
-  wire [15:0] base23;
-  wire [15:0] base24;
-  wire [15:0] base25;
-  wire [15:0] base26;
-  wire [15:0] base27;
-  wire [15:0] base28;
-  wire [15:0] base29;
-  wire [15:0] base3;
-  wire [15:0] base30;
-  wire [15:0] base31;
-  wire [15:0] base32;
-  wire [15:0] base33;
-  wire [15:0] base34;
-  wire [15:0] base35;
-  wire [15:0] base36;
-  wire [15:0] base37;
-  wire [15:0] base38;
-  wire [15:0] base39;
-  wire [15:0] base4;
-  wire [15:0] base40;
-  wire [15:0] base41;
-  wire [15:0] base42;
-  wire [15:0] base43;
-  wire [15:0] base44;
-  wire [15:0] base45;
-  wire [15:0] base46;
-  wire [15:0] base47;
-  wire [15:0] base48;
-  wire [15:0] base49;
-  wire [15:0] base5;
-  wire [15:0] base50;
-  wire [15:0] base51;
-  wire [15:0] base52;
-  wire [15:0] base53;
-  wire [15:0] base54;
-  wire [15:0] base55;
-  wire [15:0] base56;
-  wire [15:0] base57;
-  wire [15:0] base58;
-  wire [15:0] base59;
-  wire [15:0] base6;
-  wire [15:0] base60;
-  wire [15:0] base61;
-  wire [15:0] base62;
-  wire [15:0] base63;
-  wire [15:0] base7;
-  wire [15:0] base8;
-  wire [15:0] base9;
+  (* init = 1'h0 *)
+  wire busy;
   input clk;
   wire clk;
+  wire [15:0] countdown;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] env;
   output fire;
   reg fire = 1'h0;
   output [11:0] fire_lane;
@@ -1266,73 +83,17 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   wire frame_tick;
   wire in_range;
   wire [15:0] integrated;
+  wire issue;
   wire [5:0] lane;
+  wire last;
   input [3:0] leak_shift;
   wire [3:0] leak_shift;
-  reg [15:0] length0 = 16'h0014;
-  reg [15:0] length1 = 16'h0014;
-  reg [15:0] length10 = 16'h0014;
-  reg [15:0] length11 = 16'h0014;
-  reg [15:0] length12 = 16'h0014;
-  reg [15:0] length13 = 16'h0014;
-  reg [15:0] length14 = 16'h0014;
-  reg [15:0] length15 = 16'h0014;
-  reg [15:0] length16 = 16'h0014;
-  reg [15:0] length17 = 16'h0014;
-  reg [15:0] length18 = 16'h0014;
-  reg [15:0] length19 = 16'h0014;
-  reg [15:0] length2 = 16'h0014;
-  reg [15:0] length20 = 16'h0014;
-  reg [15:0] length21 = 16'h0014;
-  reg [15:0] length22 = 16'h0014;
-  reg [15:0] length23 = 16'h0014;
-  reg [15:0] length24 = 16'h0014;
-  reg [15:0] length25 = 16'h0014;
-  reg [15:0] length26 = 16'h0014;
-  reg [15:0] length27 = 16'h0014;
-  reg [15:0] length28 = 16'h0014;
-  reg [15:0] length29 = 16'h0014;
-  reg [15:0] length3 = 16'h0014;
-  reg [15:0] length30 = 16'h0014;
-  reg [15:0] length31 = 16'h0014;
-  reg [15:0] length32 = 16'h0014;
-  reg [15:0] length33 = 16'h0014;
-  reg [15:0] length34 = 16'h0014;
-  reg [15:0] length35 = 16'h0014;
-  reg [15:0] length36 = 16'h0014;
-  reg [15:0] length37 = 16'h0014;
-  reg [15:0] length38 = 16'h0014;
-  reg [15:0] length39 = 16'h0014;
-  reg [15:0] length4 = 16'h0014;
-  reg [15:0] length40 = 16'h0014;
-  reg [15:0] length41 = 16'h0014;
-  reg [15:0] length42 = 16'h0014;
-  reg [15:0] length43 = 16'h0014;
-  reg [15:0] length44 = 16'h0014;
-  reg [15:0] length45 = 16'h0014;
-  reg [15:0] length46 = 16'h0014;
-  reg [15:0] length47 = 16'h0014;
-  reg [15:0] length48 = 16'h0014;
-  reg [15:0] length49 = 16'h0014;
-  reg [15:0] length5 = 16'h0014;
-  reg [15:0] length50 = 16'h0014;
-  reg [15:0] length51 = 16'h0014;
-  reg [15:0] length52 = 16'h0014;
-  reg [15:0] length53 = 16'h0014;
-  reg [15:0] length54 = 16'h0014;
-  reg [15:0] length55 = 16'h0014;
-  reg [15:0] length56 = 16'h0014;
-  reg [15:0] length57 = 16'h0014;
-  reg [15:0] length58 = 16'h0014;
-  reg [15:0] length59 = 16'h0014;
-  reg [15:0] length6 = 16'h0014;
-  reg [15:0] length60 = 16'h0014;
-  reg [15:0] length61 = 16'h0014;
-  reg [15:0] length62 = 16'h0014;
-  reg [15:0] length63 = 16'h0014;
-  reg [15:0] length7 = 16'h0014;
-  reg [15:0] length8 = 16'h0014;
-  reg [15:0] length9 = 16'h0014;
+  wire [15:0] leaked;
+  wire [5:0] len_rd__addr;
+  wire [15:0] len_rd__data;
+  wire [5:0] len_wp__addr;
+  wire [15:0] len_wp__data;
+  wire len_wp__en;
   reg [19:0] lost = 20'h00000;
   wire [63:0] overflow_word;
   wire [19:0] \overflow_word.address ;
@@ -1344,8 +105,9 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \overflow_word.type ;
+  reg [5:0] ptr = 6'h00;
   output [63:0] pulse;
-  wire [63:0] pulse;
+  reg [63:0] pulse = 64'h0000000000000000;
   input [5:0] pulse_wr__addr;
   wire [5:0] pulse_wr__addr;
   input [15:0] pulse_wr__data;
@@ -1355,72 +117,17 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   wire [63:0] r_data;
   wire r_en;
   wire r_rdy;
+  wire [5:0] rd_entry__addr;
+  wire [31:0] rd_entry__data;
+  wire [15:0] \rd_entry__data.acc ;
+  wire [15:0] \rd_entry__data.remaining ;
+  (* init = 6'h00 *)
+  wire [5:0] rd_sweep__addr;
+  wire [31:0] rd_sweep__data;
+  wire [15:0] \rd_sweep__data.acc ;
+  wire [15:0] \rd_sweep__data.remaining ;
   (* init = 1'h0 *)
   wire ready;
-  reg [15:0] remaining0 = 16'h0000;
-  reg [15:0] remaining1 = 16'h0000;
-  reg [15:0] remaining10 = 16'h0000;
-  reg [15:0] remaining11 = 16'h0000;
-  reg [15:0] remaining12 = 16'h0000;
-  reg [15:0] remaining13 = 16'h0000;
-  reg [15:0] remaining14 = 16'h0000;
-  reg [15:0] remaining15 = 16'h0000;
-  reg [15:0] remaining16 = 16'h0000;
-  reg [15:0] remaining17 = 16'h0000;
-  reg [15:0] remaining18 = 16'h0000;
-  reg [15:0] remaining19 = 16'h0000;
-  reg [15:0] remaining2 = 16'h0000;
-  reg [15:0] remaining20 = 16'h0000;
-  reg [15:0] remaining21 = 16'h0000;
-  reg [15:0] remaining22 = 16'h0000;
-  reg [15:0] remaining23 = 16'h0000;
-  reg [15:0] remaining24 = 16'h0000;
-  reg [15:0] remaining25 = 16'h0000;
-  reg [15:0] remaining26 = 16'h0000;
-  reg [15:0] remaining27 = 16'h0000;
-  reg [15:0] remaining28 = 16'h0000;
-  reg [15:0] remaining29 = 16'h0000;
-  reg [15:0] remaining3 = 16'h0000;
-  reg [15:0] remaining30 = 16'h0000;
-  reg [15:0] remaining31 = 16'h0000;
-  reg [15:0] remaining32 = 16'h0000;
-  reg [15:0] remaining33 = 16'h0000;
-  reg [15:0] remaining34 = 16'h0000;
-  reg [15:0] remaining35 = 16'h0000;
-  reg [15:0] remaining36 = 16'h0000;
-  reg [15:0] remaining37 = 16'h0000;
-  reg [15:0] remaining38 = 16'h0000;
-  reg [15:0] remaining39 = 16'h0000;
-  reg [15:0] remaining4 = 16'h0000;
-  reg [15:0] remaining40 = 16'h0000;
-  reg [15:0] remaining41 = 16'h0000;
-  reg [15:0] remaining42 = 16'h0000;
-  reg [15:0] remaining43 = 16'h0000;
-  reg [15:0] remaining44 = 16'h0000;
-  reg [15:0] remaining45 = 16'h0000;
-  reg [15:0] remaining46 = 16'h0000;
-  reg [15:0] remaining47 = 16'h0000;
-  reg [15:0] remaining48 = 16'h0000;
-  reg [15:0] remaining49 = 16'h0000;
-  reg [15:0] remaining5 = 16'h0000;
-  reg [15:0] remaining50 = 16'h0000;
-  reg [15:0] remaining51 = 16'h0000;
-  reg [15:0] remaining52 = 16'h0000;
-  reg [15:0] remaining53 = 16'h0000;
-  reg [15:0] remaining54 = 16'h0000;
-  reg [15:0] remaining55 = 16'h0000;
-  reg [15:0] remaining56 = 16'h0000;
-  reg [15:0] remaining57 = 16'h0000;
-  reg [15:0] remaining58 = 16'h0000;
-  reg [15:0] remaining59 = 16'h0000;
-  reg [15:0] remaining6 = 16'h0000;
-  reg [15:0] remaining60 = 16'h0000;
-  reg [15:0] remaining61 = 16'h0000;
-  reg [15:0] remaining62 = 16'h0000;
-  reg [15:0] remaining63 = 16'h0000;
-  reg [15:0] remaining7 = 16'h0000;
-  reg [15:0] remaining8 = 16'h0000;
-  reg [15:0] remaining9 = 16'h0000;
   input [79:0] routed__payload;
   wire [79:0] routed__payload;
   wire [19:0] \routed__payload.address ;
@@ -1468,9 +175,13 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \stim_word.type ;
+  reg [5:0] sw_lane = 6'h00;
+  reg sw_valid = 1'h0;
+  output sweep_busy;
+  reg sweep_busy = 1'h0;
   input [1023:0] theta;
   wire [1023:0] theta;
-  reg [15:0] \theta$288 ;
+  reg [15:0] \theta$45 ;
   wire [15:0] \theta[0] ;
   wire [15:0] \theta[10] ;
   wire [15:0] \theta[11] ;
@@ -1535,1397 +246,252 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   wire [15:0] \theta[7] ;
   wire [15:0] \theta[8] ;
   wire [15:0] \theta[9] ;
+  output tick_lost;
+  reg tick_lost = 1'h0;
   wire [16:0] total;
   reg [63:0] w_data;
   reg w_en;
   wire w_rdy;
-  assign \$1  = ! pulse_wr__addr;
-  assign \$2  = pulse_wr__addr == 1'h1;
-  assign \$3  = pulse_wr__addr == 2'h2;
-  assign \$4  = pulse_wr__addr == 2'h3;
-  assign \$5  = pulse_wr__addr == 3'h4;
-  assign \$6  = pulse_wr__addr == 3'h5;
-  assign \$7  = pulse_wr__addr == 3'h6;
-  assign \$8  = pulse_wr__addr == 3'h7;
-  assign \$9  = pulse_wr__addr == 4'h8;
-  assign \$10  = pulse_wr__addr == 4'h9;
-  assign \$11  = pulse_wr__addr == 4'ha;
-  assign \$12  = pulse_wr__addr == 4'hb;
-  assign \$13  = pulse_wr__addr == 4'hc;
-  assign \$14  = pulse_wr__addr == 4'hd;
-  assign \$15  = pulse_wr__addr == 4'he;
-  assign \$16  = pulse_wr__addr == 4'hf;
-  assign \$17  = pulse_wr__addr == 5'h10;
-  assign \$18  = pulse_wr__addr == 5'h11;
-  assign \$19  = pulse_wr__addr == 5'h12;
-  assign \$20  = pulse_wr__addr == 5'h13;
-  assign \$21  = pulse_wr__addr == 5'h14;
-  assign \$22  = pulse_wr__addr == 5'h15;
-  assign \$23  = pulse_wr__addr == 5'h16;
-  assign \$24  = pulse_wr__addr == 5'h17;
-  assign \$25  = pulse_wr__addr == 5'h18;
-  assign \$26  = pulse_wr__addr == 5'h19;
-  assign \$27  = pulse_wr__addr == 5'h1a;
-  assign \$28  = pulse_wr__addr == 5'h1b;
-  assign \$29  = pulse_wr__addr == 5'h1c;
-  assign \$30  = pulse_wr__addr == 5'h1d;
-  assign \$31  = pulse_wr__addr == 5'h1e;
-  assign \$32  = pulse_wr__addr == 5'h1f;
-  assign \$33  = pulse_wr__addr == 6'h20;
-  assign \$34  = pulse_wr__addr == 6'h21;
-  assign \$35  = pulse_wr__addr == 6'h22;
-  assign \$36  = pulse_wr__addr == 6'h23;
-  assign \$37  = pulse_wr__addr == 6'h24;
-  assign \$38  = pulse_wr__addr == 6'h25;
-  assign \$39  = pulse_wr__addr == 6'h26;
-  assign \$40  = pulse_wr__addr == 6'h27;
-  assign \$41  = pulse_wr__addr == 6'h28;
-  assign \$42  = pulse_wr__addr == 6'h29;
-  assign \$43  = pulse_wr__addr == 6'h2a;
-  assign \$44  = pulse_wr__addr == 6'h2b;
-  assign \$45  = pulse_wr__addr == 6'h2c;
-  assign \$46  = pulse_wr__addr == 6'h2d;
-  assign \$47  = pulse_wr__addr == 6'h2e;
-  assign \$48  = pulse_wr__addr == 6'h2f;
-  assign \$49  = pulse_wr__addr == 6'h30;
-  assign \$50  = pulse_wr__addr == 6'h31;
-  assign \$51  = pulse_wr__addr == 6'h32;
-  assign \$52  = pulse_wr__addr == 6'h33;
-  assign \$53  = pulse_wr__addr == 6'h34;
-  assign \$54  = pulse_wr__addr == 6'h35;
-  assign \$55  = pulse_wr__addr == 6'h36;
-  assign \$56  = pulse_wr__addr == 6'h37;
-  assign \$57  = pulse_wr__addr == 6'h38;
-  assign \$58  = pulse_wr__addr == 6'h39;
-  assign \$59  = pulse_wr__addr == 6'h3a;
-  assign \$60  = pulse_wr__addr == 6'h3b;
-  assign \$61  = pulse_wr__addr == 6'h3c;
-  assign \$62  = pulse_wr__addr == 6'h3d;
-  assign \$63  = pulse_wr__addr == 6'h3e;
-  assign \$64  = pulse_wr__addr == 6'h3f;
-  assign \$65  = routed__valid & routed__ready;
-  assign \$66  = | leak_shift;
-  assign \$67  = s1_tick & \$66 ;
-  assign \$68  = $signed(base0) >>> leak_shift;
-  assign \$69  = $signed(base0) - $signed(\$68 );
-  assign \$70  = ! s1_target[5:0];
-  assign \$71  = fired & \$70 ;
-  assign \$72  = | remaining0;
-  assign \$73  = s1_tick & \$72 ;
-  assign \$74  = remaining0 - 1'h1;
-  assign \$75  = | leak_shift;
-  assign \$76  = s1_tick & \$75 ;
-  assign \$77  = $signed(base1) >>> leak_shift;
-  assign \$78  = $signed(base1) - $signed(\$77 );
-  assign \$79  = s1_target[5:0] == 1'h1;
-  assign \$80  = fired & \$79 ;
-  assign \$81  = | remaining1;
-  assign \$82  = s1_tick & \$81 ;
-  assign \$83  = remaining1 - 1'h1;
-  assign \$84  = | leak_shift;
-  assign \$85  = s1_tick & \$84 ;
-  assign \$86  = $signed(base2) >>> leak_shift;
-  assign \$87  = $signed(base2) - $signed(\$86 );
-  assign \$88  = s1_target[5:0] == 2'h2;
-  assign \$89  = fired & \$88 ;
-  assign \$90  = | remaining2;
-  assign \$91  = s1_tick & \$90 ;
-  assign \$92  = remaining2 - 1'h1;
-  assign \$93  = | leak_shift;
-  assign \$94  = s1_tick & \$93 ;
-  assign \$95  = $signed(base3) >>> leak_shift;
-  assign \$96  = $signed(base3) - $signed(\$95 );
-  assign \$97  = s1_target[5:0] == 2'h3;
-  assign \$98  = fired & \$97 ;
-  assign \$99  = | remaining3;
-  assign \$100  = s1_tick & \$99 ;
-  assign \$101  = remaining3 - 1'h1;
-  assign \$102  = | leak_shift;
-  assign \$103  = s1_tick & \$102 ;
-  assign \$104  = $signed(base4) >>> leak_shift;
-  assign \$105  = $signed(base4) - $signed(\$104 );
-  assign \$106  = s1_target[5:0] == 3'h4;
-  assign \$107  = fired & \$106 ;
-  assign \$108  = | remaining4;
-  assign \$109  = s1_tick & \$108 ;
-  assign \$110  = remaining4 - 1'h1;
-  assign \$111  = | leak_shift;
-  assign \$112  = s1_tick & \$111 ;
-  assign \$113  = $signed(base5) >>> leak_shift;
-  assign \$114  = $signed(base5) - $signed(\$113 );
-  assign \$115  = s1_target[5:0] == 3'h5;
-  assign \$116  = fired & \$115 ;
-  assign \$117  = | remaining5;
-  assign \$118  = s1_tick & \$117 ;
-  assign \$119  = remaining5 - 1'h1;
-  assign \$120  = | leak_shift;
-  assign \$121  = s1_tick & \$120 ;
-  assign \$122  = $signed(base6) >>> leak_shift;
-  assign \$123  = $signed(base6) - $signed(\$122 );
-  assign \$124  = s1_target[5:0] == 3'h6;
-  assign \$125  = fired & \$124 ;
-  assign \$126  = | remaining6;
-  assign \$127  = s1_tick & \$126 ;
-  assign \$128  = remaining6 - 1'h1;
-  assign \$129  = | leak_shift;
-  assign \$130  = s1_tick & \$129 ;
-  assign \$131  = $signed(base7) >>> leak_shift;
-  assign \$132  = $signed(base7) - $signed(\$131 );
-  assign \$133  = s1_target[5:0] == 3'h7;
-  assign \$134  = fired & \$133 ;
-  assign \$135  = | remaining7;
-  assign \$136  = s1_tick & \$135 ;
-  assign \$137  = remaining7 - 1'h1;
-  assign \$138  = | leak_shift;
-  assign \$139  = s1_tick & \$138 ;
-  assign \$140  = $signed(base8) >>> leak_shift;
-  assign \$141  = $signed(base8) - $signed(\$140 );
-  assign \$142  = s1_target[5:0] == 4'h8;
-  assign \$143  = fired & \$142 ;
-  assign \$144  = | remaining8;
-  assign \$145  = s1_tick & \$144 ;
-  assign \$146  = remaining8 - 1'h1;
-  assign \$147  = | leak_shift;
-  assign \$148  = s1_tick & \$147 ;
-  assign \$149  = $signed(base9) >>> leak_shift;
-  assign \$150  = $signed(base9) - $signed(\$149 );
-  assign \$151  = s1_target[5:0] == 4'h9;
-  assign \$152  = fired & \$151 ;
-  assign \$153  = | remaining9;
-  assign \$154  = s1_tick & \$153 ;
-  assign \$155  = remaining9 - 1'h1;
-  assign \$156  = | leak_shift;
-  assign \$157  = s1_tick & \$156 ;
-  assign \$158  = $signed(base10) >>> leak_shift;
-  assign \$159  = $signed(base10) - $signed(\$158 );
-  assign \$160  = s1_target[5:0] == 4'ha;
-  assign \$161  = fired & \$160 ;
-  assign \$162  = | remaining10;
-  assign \$163  = s1_tick & \$162 ;
-  assign \$164  = remaining10 - 1'h1;
-  assign \$165  = | leak_shift;
-  assign \$166  = s1_tick & \$165 ;
-  assign \$167  = $signed(base11) >>> leak_shift;
-  assign \$168  = $signed(base11) - $signed(\$167 );
-  assign \$169  = s1_target[5:0] == 4'hb;
-  assign \$170  = fired & \$169 ;
-  assign \$171  = | remaining11;
-  assign \$172  = s1_tick & \$171 ;
-  assign \$173  = remaining11 - 1'h1;
-  assign \$174  = | leak_shift;
-  assign \$175  = s1_tick & \$174 ;
-  assign \$176  = $signed(base12) >>> leak_shift;
-  assign \$177  = $signed(base12) - $signed(\$176 );
-  assign \$178  = s1_target[5:0] == 4'hc;
-  assign \$179  = fired & \$178 ;
-  assign \$180  = | remaining12;
-  assign \$181  = s1_tick & \$180 ;
-  assign \$182  = remaining12 - 1'h1;
-  assign \$183  = | leak_shift;
-  assign \$184  = s1_tick & \$183 ;
-  assign \$185  = $signed(base13) >>> leak_shift;
-  assign \$186  = $signed(base13) - $signed(\$185 );
-  assign \$187  = s1_target[5:0] == 4'hd;
-  assign \$188  = fired & \$187 ;
-  assign \$189  = | remaining13;
-  assign \$190  = s1_tick & \$189 ;
-  assign \$191  = remaining13 - 1'h1;
-  assign \$192  = | leak_shift;
-  assign \$193  = s1_tick & \$192 ;
-  assign \$194  = $signed(base14) >>> leak_shift;
-  assign \$195  = $signed(base14) - $signed(\$194 );
-  assign \$196  = s1_target[5:0] == 4'he;
-  assign \$197  = fired & \$196 ;
-  assign \$198  = | remaining14;
-  assign \$199  = s1_tick & \$198 ;
-  assign \$200  = remaining14 - 1'h1;
-  assign \$201  = | leak_shift;
-  assign \$202  = s1_tick & \$201 ;
-  assign \$203  = $signed(base15) >>> leak_shift;
-  assign \$204  = $signed(base15) - $signed(\$203 );
-  assign \$205  = s1_target[5:0] == 4'hf;
-  assign \$206  = fired & \$205 ;
-  assign \$207  = | remaining15;
-  assign \$208  = s1_tick & \$207 ;
-  assign \$209  = remaining15 - 1'h1;
-  assign \$210  = | leak_shift;
-  assign \$211  = s1_tick & \$210 ;
-  assign \$212  = $signed(base16) >>> leak_shift;
-  assign \$213  = $signed(base16) - $signed(\$212 );
-  assign \$214  = s1_target[5:0] == 5'h10;
-  assign \$215  = fired & \$214 ;
-  assign \$216  = | remaining16;
-  assign \$217  = s1_tick & \$216 ;
-  assign \$218  = remaining16 - 1'h1;
-  assign \$219  = | leak_shift;
-  assign \$220  = s1_tick & \$219 ;
-  assign \$221  = $signed(base17) >>> leak_shift;
-  assign \$222  = $signed(base17) - $signed(\$221 );
-  assign \$223  = s1_target[5:0] == 5'h11;
-  assign \$224  = fired & \$223 ;
-  assign \$225  = | remaining17;
-  assign \$226  = s1_tick & \$225 ;
-  assign \$227  = remaining17 - 1'h1;
-  assign \$228  = | leak_shift;
-  assign \$229  = s1_tick & \$228 ;
-  assign \$230  = $signed(base18) >>> leak_shift;
-  assign \$231  = $signed(base18) - $signed(\$230 );
-  assign \$232  = s1_target[5:0] == 5'h12;
-  assign \$233  = fired & \$232 ;
-  assign \$234  = | remaining18;
-  assign \$235  = s1_tick & \$234 ;
-  assign \$236  = remaining18 - 1'h1;
-  assign \$237  = | leak_shift;
-  assign \$238  = s1_tick & \$237 ;
-  assign \$239  = $signed(base19) >>> leak_shift;
-  assign \$240  = $signed(base19) - $signed(\$239 );
-  assign \$241  = s1_target[5:0] == 5'h13;
-  assign \$242  = fired & \$241 ;
-  assign \$243  = | remaining19;
-  assign \$244  = s1_tick & \$243 ;
-  assign \$245  = remaining19 - 1'h1;
-  assign \$246  = | leak_shift;
-  assign \$247  = s1_tick & \$246 ;
-  assign \$248  = $signed(base20) >>> leak_shift;
-  assign \$249  = $signed(base20) - $signed(\$248 );
-  assign \$250  = s1_target[5:0] == 5'h14;
-  assign \$251  = fired & \$250 ;
-  assign \$252  = | remaining20;
-  assign \$253  = s1_tick & \$252 ;
-  assign \$254  = remaining20 - 1'h1;
-  assign \$255  = | leak_shift;
-  assign \$256  = s1_tick & \$255 ;
-  assign \$257  = $signed(base21) >>> leak_shift;
-  assign \$258  = $signed(base21) - $signed(\$257 );
-  assign \$259  = s1_target[5:0] == 5'h15;
-  assign \$260  = fired & \$259 ;
-  assign \$261  = | remaining21;
-  assign \$262  = s1_tick & \$261 ;
-  assign \$263  = remaining21 - 1'h1;
-  assign \$264  = | leak_shift;
-  assign \$265  = s1_tick & \$264 ;
-  assign \$266  = $signed(base22) >>> leak_shift;
-  assign \$267  = $signed(base22) - $signed(\$266 );
-  assign \$268  = s1_target[5:0] == 5'h16;
-  assign \$269  = fired & \$268 ;
-  assign \$270  = | remaining22;
-  assign \$271  = s1_tick & \$270 ;
-  assign \$272  = remaining22 - 1'h1;
-  assign \$273  = | leak_shift;
-  assign \$274  = s1_tick & \$273 ;
-  assign \$275  = $signed(base23) >>> leak_shift;
-  assign \$276  = $signed(base23) - $signed(\$275 );
-  assign \$277  = s1_target[5:0] == 5'h17;
-  assign \$278  = fired & \$277 ;
-  assign \$279  = | remaining23;
-  assign \$280  = s1_tick & \$279 ;
-  assign \$281  = remaining23 - 1'h1;
-  assign \$282  = | leak_shift;
-  assign \$283  = s1_tick & \$282 ;
-  assign \$284  = $signed(base24) >>> leak_shift;
-  assign \$285  = $signed(base24) - $signed(\$284 );
-  assign \$286  = s1_target[5:0] == 5'h18;
-  assign \$287  = fired & \$286 ;
-  assign \$288  = | remaining24;
-  assign \$289  = s1_tick & \$288 ;
-  assign \$290  = remaining24 - 1'h1;
-  assign \$291  = | leak_shift;
-  assign \$292  = s1_tick & \$291 ;
-  assign \$293  = $signed(base25) >>> leak_shift;
-  assign \$294  = $signed(base25) - $signed(\$293 );
-  assign \$295  = s1_target[5:0] == 5'h19;
-  assign \$296  = fired & \$295 ;
-  assign \$297  = | remaining25;
-  assign \$298  = s1_tick & \$297 ;
-  assign \$299  = remaining25 - 1'h1;
-  assign \$300  = | leak_shift;
-  assign \$301  = s1_tick & \$300 ;
-  assign \$302  = $signed(base26) >>> leak_shift;
-  assign \$303  = $signed(base26) - $signed(\$302 );
-  assign \$304  = s1_target[5:0] == 5'h1a;
-  assign \$305  = fired & \$304 ;
-  assign \$306  = | remaining26;
-  assign \$307  = s1_tick & \$306 ;
-  assign \$308  = remaining26 - 1'h1;
-  assign \$309  = | leak_shift;
-  assign \$310  = s1_tick & \$309 ;
-  assign \$311  = $signed(base27) >>> leak_shift;
-  assign \$312  = $signed(base27) - $signed(\$311 );
-  assign \$313  = s1_target[5:0] == 5'h1b;
-  assign \$314  = fired & \$313 ;
-  assign \$315  = | remaining27;
-  assign \$316  = s1_tick & \$315 ;
-  assign \$317  = remaining27 - 1'h1;
-  assign \$318  = | leak_shift;
-  assign \$319  = s1_tick & \$318 ;
-  assign \$320  = $signed(base28) >>> leak_shift;
-  assign \$321  = $signed(base28) - $signed(\$320 );
-  assign \$322  = s1_target[5:0] == 5'h1c;
-  assign \$323  = fired & \$322 ;
-  assign \$324  = | remaining28;
-  assign \$325  = s1_tick & \$324 ;
-  assign \$326  = remaining28 - 1'h1;
-  assign \$327  = | leak_shift;
-  assign \$328  = s1_tick & \$327 ;
-  assign \$329  = $signed(base29) >>> leak_shift;
-  assign \$330  = $signed(base29) - $signed(\$329 );
-  assign \$331  = s1_target[5:0] == 5'h1d;
-  assign \$332  = fired & \$331 ;
-  assign \$333  = | remaining29;
-  assign \$334  = s1_tick & \$333 ;
-  assign \$335  = remaining29 - 1'h1;
-  assign \$336  = | leak_shift;
-  assign \$337  = s1_tick & \$336 ;
-  assign \$338  = $signed(base30) >>> leak_shift;
-  assign \$339  = $signed(base30) - $signed(\$338 );
-  assign \$340  = s1_target[5:0] == 5'h1e;
-  assign \$341  = fired & \$340 ;
-  assign \$342  = | remaining30;
-  assign \$343  = s1_tick & \$342 ;
-  assign \$344  = remaining30 - 1'h1;
-  assign \$345  = | leak_shift;
-  assign \$346  = s1_tick & \$345 ;
-  assign \$347  = $signed(base31) >>> leak_shift;
-  assign \$348  = $signed(base31) - $signed(\$347 );
-  assign \$349  = s1_target[5:0] == 5'h1f;
-  assign \$350  = fired & \$349 ;
-  assign \$351  = | remaining31;
-  assign \$352  = s1_tick & \$351 ;
-  assign \$353  = remaining31 - 1'h1;
-  assign \$354  = | leak_shift;
-  assign \$355  = s1_tick & \$354 ;
-  assign \$356  = $signed(base32) >>> leak_shift;
-  assign \$357  = $signed(base32) - $signed(\$356 );
-  assign \$358  = s1_target[5:0] == 6'h20;
-  assign \$359  = fired & \$358 ;
-  assign \$360  = | remaining32;
-  assign \$361  = s1_tick & \$360 ;
-  assign \$362  = remaining32 - 1'h1;
-  assign \$363  = | leak_shift;
-  assign \$364  = s1_tick & \$363 ;
-  assign \$365  = $signed(base33) >>> leak_shift;
-  assign \$366  = $signed(base33) - $signed(\$365 );
-  assign \$367  = s1_target[5:0] == 6'h21;
-  assign \$368  = fired & \$367 ;
-  assign \$369  = | remaining33;
-  assign \$370  = s1_tick & \$369 ;
-  assign \$371  = remaining33 - 1'h1;
-  assign \$372  = | leak_shift;
-  assign \$373  = s1_tick & \$372 ;
-  assign \$374  = $signed(base34) >>> leak_shift;
-  assign \$375  = $signed(base34) - $signed(\$374 );
-  assign \$376  = s1_target[5:0] == 6'h22;
-  assign \$377  = fired & \$376 ;
-  assign \$378  = | remaining34;
-  assign \$379  = s1_tick & \$378 ;
-  assign \$380  = remaining34 - 1'h1;
-  assign \$381  = | leak_shift;
-  assign \$382  = s1_tick & \$381 ;
-  assign \$383  = $signed(base35) >>> leak_shift;
-  assign \$384  = $signed(base35) - $signed(\$383 );
-  assign \$385  = s1_target[5:0] == 6'h23;
-  assign \$386  = fired & \$385 ;
-  assign \$387  = | remaining35;
-  assign \$388  = s1_tick & \$387 ;
-  assign \$389  = remaining35 - 1'h1;
-  assign \$390  = | leak_shift;
-  assign \$391  = s1_tick & \$390 ;
-  assign \$392  = $signed(base36) >>> leak_shift;
-  assign \$393  = $signed(base36) - $signed(\$392 );
-  assign \$394  = s1_target[5:0] == 6'h24;
-  assign \$395  = fired & \$394 ;
-  assign \$396  = | remaining36;
-  assign \$397  = s1_tick & \$396 ;
-  assign \$398  = remaining36 - 1'h1;
-  assign \$399  = | leak_shift;
-  assign \$400  = s1_tick & \$399 ;
-  assign \$401  = $signed(base37) >>> leak_shift;
-  assign \$402  = $signed(base37) - $signed(\$401 );
-  assign \$403  = s1_target[5:0] == 6'h25;
-  assign \$404  = fired & \$403 ;
-  assign \$405  = | remaining37;
-  assign \$406  = s1_tick & \$405 ;
-  assign \$407  = remaining37 - 1'h1;
-  assign \$408  = | leak_shift;
-  assign \$409  = s1_tick & \$408 ;
-  assign \$410  = $signed(base38) >>> leak_shift;
-  assign \$411  = $signed(base38) - $signed(\$410 );
-  assign \$412  = s1_target[5:0] == 6'h26;
-  assign \$413  = fired & \$412 ;
-  assign \$414  = | remaining38;
-  assign \$415  = s1_tick & \$414 ;
-  assign \$416  = remaining38 - 1'h1;
-  assign \$417  = | leak_shift;
-  assign \$418  = s1_tick & \$417 ;
-  assign \$419  = $signed(base39) >>> leak_shift;
-  assign \$420  = $signed(base39) - $signed(\$419 );
-  assign \$421  = s1_target[5:0] == 6'h27;
-  assign \$422  = fired & \$421 ;
-  assign \$423  = | remaining39;
-  assign \$424  = s1_tick & \$423 ;
-  assign \$425  = remaining39 - 1'h1;
-  assign \$426  = | leak_shift;
-  assign \$427  = s1_tick & \$426 ;
-  assign \$428  = $signed(base40) >>> leak_shift;
-  assign \$429  = $signed(base40) - $signed(\$428 );
-  assign \$430  = s1_target[5:0] == 6'h28;
-  assign \$431  = fired & \$430 ;
-  assign \$432  = | remaining40;
-  assign \$433  = s1_tick & \$432 ;
-  assign \$434  = remaining40 - 1'h1;
-  assign \$435  = | leak_shift;
-  assign \$436  = s1_tick & \$435 ;
-  assign \$437  = $signed(base41) >>> leak_shift;
-  assign \$438  = $signed(base41) - $signed(\$437 );
-  assign \$439  = s1_target[5:0] == 6'h29;
-  assign \$440  = fired & \$439 ;
-  assign \$441  = | remaining41;
-  assign \$442  = s1_tick & \$441 ;
-  assign \$443  = remaining41 - 1'h1;
-  assign \$444  = | leak_shift;
-  assign \$445  = s1_tick & \$444 ;
-  assign \$446  = $signed(base42) >>> leak_shift;
-  assign \$447  = $signed(base42) - $signed(\$446 );
-  assign \$448  = s1_target[5:0] == 6'h2a;
-  assign \$449  = fired & \$448 ;
-  assign \$450  = | remaining42;
-  assign \$451  = s1_tick & \$450 ;
-  assign \$452  = remaining42 - 1'h1;
-  assign \$453  = | leak_shift;
-  assign \$454  = s1_tick & \$453 ;
-  assign \$455  = $signed(base43) >>> leak_shift;
-  assign \$456  = $signed(base43) - $signed(\$455 );
-  assign \$457  = s1_target[5:0] == 6'h2b;
-  assign \$458  = fired & \$457 ;
-  assign \$459  = | remaining43;
-  assign \$460  = s1_tick & \$459 ;
-  assign \$461  = remaining43 - 1'h1;
-  assign \$462  = | leak_shift;
-  assign \$463  = s1_tick & \$462 ;
-  assign \$464  = $signed(base44) >>> leak_shift;
-  assign \$465  = $signed(base44) - $signed(\$464 );
-  assign \$466  = s1_target[5:0] == 6'h2c;
-  assign \$467  = fired & \$466 ;
-  assign \$468  = | remaining44;
-  assign \$469  = s1_tick & \$468 ;
-  assign \$470  = remaining44 - 1'h1;
-  assign \$471  = | leak_shift;
-  assign \$472  = s1_tick & \$471 ;
-  assign \$473  = $signed(base45) >>> leak_shift;
-  assign \$474  = $signed(base45) - $signed(\$473 );
-  assign \$475  = s1_target[5:0] == 6'h2d;
-  assign \$476  = fired & \$475 ;
-  assign \$477  = | remaining45;
-  assign \$478  = s1_tick & \$477 ;
-  assign \$479  = remaining45 - 1'h1;
-  assign \$480  = | leak_shift;
-  assign \$481  = s1_tick & \$480 ;
-  assign \$482  = $signed(base46) >>> leak_shift;
-  assign \$483  = $signed(base46) - $signed(\$482 );
-  assign \$484  = s1_target[5:0] == 6'h2e;
-  assign \$485  = fired & \$484 ;
-  assign \$486  = | remaining46;
-  assign \$487  = s1_tick & \$486 ;
-  assign \$488  = remaining46 - 1'h1;
-  assign \$489  = | leak_shift;
-  assign \$490  = s1_tick & \$489 ;
-  assign \$491  = $signed(base47) >>> leak_shift;
-  assign \$492  = $signed(base47) - $signed(\$491 );
-  assign \$493  = s1_target[5:0] == 6'h2f;
-  assign \$494  = fired & \$493 ;
-  assign \$495  = | remaining47;
-  assign \$496  = s1_tick & \$495 ;
-  assign \$497  = remaining47 - 1'h1;
-  assign \$498  = | leak_shift;
-  assign \$499  = s1_tick & \$498 ;
-  assign \$500  = $signed(base48) >>> leak_shift;
-  assign \$501  = $signed(base48) - $signed(\$500 );
-  assign \$502  = s1_target[5:0] == 6'h30;
-  assign \$503  = fired & \$502 ;
-  assign \$504  = | remaining48;
-  assign \$505  = s1_tick & \$504 ;
-  assign \$506  = remaining48 - 1'h1;
-  assign \$507  = | leak_shift;
-  assign \$508  = s1_tick & \$507 ;
-  assign \$509  = $signed(base49) >>> leak_shift;
-  assign \$510  = $signed(base49) - $signed(\$509 );
-  assign \$511  = s1_target[5:0] == 6'h31;
-  assign \$512  = fired & \$511 ;
-  assign \$513  = | remaining49;
-  assign \$514  = s1_tick & \$513 ;
-  assign \$515  = remaining49 - 1'h1;
-  assign \$516  = | leak_shift;
-  assign \$517  = s1_tick & \$516 ;
-  assign \$518  = $signed(base50) >>> leak_shift;
-  assign \$519  = $signed(base50) - $signed(\$518 );
-  assign \$520  = s1_target[5:0] == 6'h32;
-  assign \$521  = fired & \$520 ;
-  assign \$522  = | remaining50;
-  assign \$523  = s1_tick & \$522 ;
-  assign \$524  = remaining50 - 1'h1;
-  assign \$525  = | leak_shift;
-  assign \$526  = s1_tick & \$525 ;
-  assign \$527  = $signed(base51) >>> leak_shift;
-  assign \$528  = $signed(base51) - $signed(\$527 );
-  assign \$529  = s1_target[5:0] == 6'h33;
-  assign \$530  = fired & \$529 ;
-  assign \$531  = | remaining51;
-  assign \$532  = s1_tick & \$531 ;
-  assign \$533  = remaining51 - 1'h1;
-  assign \$534  = | leak_shift;
-  assign \$535  = s1_tick & \$534 ;
-  assign \$536  = $signed(base52) >>> leak_shift;
-  assign \$537  = $signed(base52) - $signed(\$536 );
-  assign \$538  = s1_target[5:0] == 6'h34;
-  assign \$539  = fired & \$538 ;
-  assign \$540  = | remaining52;
-  assign \$541  = s1_tick & \$540 ;
-  assign \$542  = remaining52 - 1'h1;
-  assign \$543  = | leak_shift;
-  assign \$544  = s1_tick & \$543 ;
-  assign \$545  = $signed(base53) >>> leak_shift;
-  assign \$546  = $signed(base53) - $signed(\$545 );
-  assign \$547  = s1_target[5:0] == 6'h35;
-  assign \$548  = fired & \$547 ;
-  assign \$549  = | remaining53;
-  assign \$550  = s1_tick & \$549 ;
-  assign \$551  = remaining53 - 1'h1;
-  assign \$552  = | leak_shift;
-  assign \$553  = s1_tick & \$552 ;
-  assign \$554  = $signed(base54) >>> leak_shift;
-  assign \$555  = $signed(base54) - $signed(\$554 );
-  assign \$556  = s1_target[5:0] == 6'h36;
-  assign \$557  = fired & \$556 ;
-  assign \$558  = | remaining54;
-  assign \$559  = s1_tick & \$558 ;
-  assign \$560  = remaining54 - 1'h1;
-  assign \$561  = | leak_shift;
-  assign \$562  = s1_tick & \$561 ;
-  assign \$563  = $signed(base55) >>> leak_shift;
-  assign \$564  = $signed(base55) - $signed(\$563 );
-  assign \$565  = s1_target[5:0] == 6'h37;
-  assign \$566  = fired & \$565 ;
-  assign \$567  = | remaining55;
-  assign \$568  = s1_tick & \$567 ;
-  assign \$569  = remaining55 - 1'h1;
-  assign \$570  = | leak_shift;
-  assign \$571  = s1_tick & \$570 ;
-  assign \$572  = $signed(base56) >>> leak_shift;
-  assign \$573  = $signed(base56) - $signed(\$572 );
-  assign \$574  = s1_target[5:0] == 6'h38;
-  assign \$575  = fired & \$574 ;
-  assign \$576  = | remaining56;
-  assign \$577  = s1_tick & \$576 ;
-  assign \$578  = remaining56 - 1'h1;
-  assign \$579  = | leak_shift;
-  assign \$580  = s1_tick & \$579 ;
-  assign \$581  = $signed(base57) >>> leak_shift;
-  assign \$582  = $signed(base57) - $signed(\$581 );
-  assign \$583  = s1_target[5:0] == 6'h39;
-  assign \$584  = fired & \$583 ;
-  assign \$585  = | remaining57;
-  assign \$586  = s1_tick & \$585 ;
-  assign \$587  = remaining57 - 1'h1;
-  assign \$588  = | leak_shift;
-  assign \$589  = s1_tick & \$588 ;
-  assign \$590  = $signed(base58) >>> leak_shift;
-  assign \$591  = $signed(base58) - $signed(\$590 );
-  assign \$592  = s1_target[5:0] == 6'h3a;
-  assign \$593  = fired & \$592 ;
-  assign \$594  = | remaining58;
-  assign \$595  = s1_tick & \$594 ;
-  assign \$596  = remaining58 - 1'h1;
-  assign \$597  = | leak_shift;
-  assign \$598  = s1_tick & \$597 ;
-  assign \$599  = $signed(base59) >>> leak_shift;
-  assign \$600  = $signed(base59) - $signed(\$599 );
-  assign \$601  = s1_target[5:0] == 6'h3b;
-  assign \$602  = fired & \$601 ;
-  assign \$603  = | remaining59;
-  assign \$604  = s1_tick & \$603 ;
-  assign \$605  = remaining59 - 1'h1;
-  assign \$606  = | leak_shift;
-  assign \$607  = s1_tick & \$606 ;
-  assign \$608  = $signed(base60) >>> leak_shift;
-  assign \$609  = $signed(base60) - $signed(\$608 );
-  assign \$610  = s1_target[5:0] == 6'h3c;
-  assign \$611  = fired & \$610 ;
-  assign \$612  = | remaining60;
-  assign \$613  = s1_tick & \$612 ;
-  assign \$614  = remaining60 - 1'h1;
-  assign \$615  = | leak_shift;
-  assign \$616  = s1_tick & \$615 ;
-  assign \$617  = $signed(base61) >>> leak_shift;
-  assign \$618  = $signed(base61) - $signed(\$617 );
-  assign \$619  = s1_target[5:0] == 6'h3d;
-  assign \$620  = fired & \$619 ;
-  assign \$621  = | remaining61;
-  assign \$622  = s1_tick & \$621 ;
-  assign \$623  = remaining61 - 1'h1;
-  assign \$624  = | leak_shift;
-  assign \$625  = s1_tick & \$624 ;
-  assign \$626  = $signed(base62) >>> leak_shift;
-  assign \$627  = $signed(base62) - $signed(\$626 );
-  assign \$628  = s1_target[5:0] == 6'h3e;
-  assign \$629  = fired & \$628 ;
-  assign \$630  = | remaining62;
-  assign \$631  = s1_tick & \$630 ;
-  assign \$632  = remaining62 - 1'h1;
-  assign \$633  = | leak_shift;
-  assign \$634  = s1_tick & \$633 ;
-  assign \$635  = $signed(base63) >>> leak_shift;
-  assign \$636  = $signed(base63) - $signed(\$635 );
-  assign \$637  = s1_target[5:0] == 6'h3f;
-  assign \$638  = fired & \$637 ;
-  assign \$639  = | remaining63;
-  assign \$640  = s1_tick & \$639 ;
-  assign \$641  = remaining63 - 1'h1;
-  assign \$642  = ~ in_range;
-  assign \$643  = s1_valid & \$642 ;
-  assign \$644  = | lost;
-  assign \$645  = \$644  & w_rdy;
-  assign \$646  = lost == 20'hfffff;
-  assign \$647  = lost + 1'h1;
-  assign \$648  = \$646  ? { 1'h0, lost } : \$647 ;
+  reg [5:0] wp__addr;
+  reg [31:0] wp__data;
+  wire [15:0] \wp__data.acc ;
+  wire [15:0] \wp__data.remaining ;
+  reg wp__en;
+  reg [31:0] lane_state [63:0];
+  initial begin
+    lane_state[0] = 32'd0;
+    lane_state[1] = 32'd0;
+    lane_state[2] = 32'd0;
+    lane_state[3] = 32'd0;
+    lane_state[4] = 32'd0;
+    lane_state[5] = 32'd0;
+    lane_state[6] = 32'd0;
+    lane_state[7] = 32'd0;
+    lane_state[8] = 32'd0;
+    lane_state[9] = 32'd0;
+    lane_state[10] = 32'd0;
+    lane_state[11] = 32'd0;
+    lane_state[12] = 32'd0;
+    lane_state[13] = 32'd0;
+    lane_state[14] = 32'd0;
+    lane_state[15] = 32'd0;
+    lane_state[16] = 32'd0;
+    lane_state[17] = 32'd0;
+    lane_state[18] = 32'd0;
+    lane_state[19] = 32'd0;
+    lane_state[20] = 32'd0;
+    lane_state[21] = 32'd0;
+    lane_state[22] = 32'd0;
+    lane_state[23] = 32'd0;
+    lane_state[24] = 32'd0;
+    lane_state[25] = 32'd0;
+    lane_state[26] = 32'd0;
+    lane_state[27] = 32'd0;
+    lane_state[28] = 32'd0;
+    lane_state[29] = 32'd0;
+    lane_state[30] = 32'd0;
+    lane_state[31] = 32'd0;
+    lane_state[32] = 32'd0;
+    lane_state[33] = 32'd0;
+    lane_state[34] = 32'd0;
+    lane_state[35] = 32'd0;
+    lane_state[36] = 32'd0;
+    lane_state[37] = 32'd0;
+    lane_state[38] = 32'd0;
+    lane_state[39] = 32'd0;
+    lane_state[40] = 32'd0;
+    lane_state[41] = 32'd0;
+    lane_state[42] = 32'd0;
+    lane_state[43] = 32'd0;
+    lane_state[44] = 32'd0;
+    lane_state[45] = 32'd0;
+    lane_state[46] = 32'd0;
+    lane_state[47] = 32'd0;
+    lane_state[48] = 32'd0;
+    lane_state[49] = 32'd0;
+    lane_state[50] = 32'd0;
+    lane_state[51] = 32'd0;
+    lane_state[52] = 32'd0;
+    lane_state[53] = 32'd0;
+    lane_state[54] = 32'd0;
+    lane_state[55] = 32'd0;
+    lane_state[56] = 32'd0;
+    lane_state[57] = 32'd0;
+    lane_state[58] = 32'd0;
+    lane_state[59] = 32'd0;
+    lane_state[60] = 32'd0;
+    lane_state[61] = 32'd0;
+    lane_state[62] = 32'd0;
+    lane_state[63] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      lane_state[wp__addr] <= wp__data;
+  end
+  reg [5:0] _0_;
+  reg [5:0] _1_;
+  always @(posedge clk) begin
+    _0_ <= ptr;
+    _1_ <= routed__payload[5:0];
+  end
+  assign rd_sweep__data = lane_state[_0_];
+  assign rd_entry__data = lane_state[_1_];
+  reg [15:0] lengths [63:0];
+  initial begin
+    lengths[0] = 16'h0014;
+    lengths[1] = 16'h0014;
+    lengths[2] = 16'h0014;
+    lengths[3] = 16'h0014;
+    lengths[4] = 16'h0014;
+    lengths[5] = 16'h0014;
+    lengths[6] = 16'h0014;
+    lengths[7] = 16'h0014;
+    lengths[8] = 16'h0014;
+    lengths[9] = 16'h0014;
+    lengths[10] = 16'h0014;
+    lengths[11] = 16'h0014;
+    lengths[12] = 16'h0014;
+    lengths[13] = 16'h0014;
+    lengths[14] = 16'h0014;
+    lengths[15] = 16'h0014;
+    lengths[16] = 16'h0014;
+    lengths[17] = 16'h0014;
+    lengths[18] = 16'h0014;
+    lengths[19] = 16'h0014;
+    lengths[20] = 16'h0014;
+    lengths[21] = 16'h0014;
+    lengths[22] = 16'h0014;
+    lengths[23] = 16'h0014;
+    lengths[24] = 16'h0014;
+    lengths[25] = 16'h0014;
+    lengths[26] = 16'h0014;
+    lengths[27] = 16'h0014;
+    lengths[28] = 16'h0014;
+    lengths[29] = 16'h0014;
+    lengths[30] = 16'h0014;
+    lengths[31] = 16'h0014;
+    lengths[32] = 16'h0014;
+    lengths[33] = 16'h0014;
+    lengths[34] = 16'h0014;
+    lengths[35] = 16'h0014;
+    lengths[36] = 16'h0014;
+    lengths[37] = 16'h0014;
+    lengths[38] = 16'h0014;
+    lengths[39] = 16'h0014;
+    lengths[40] = 16'h0014;
+    lengths[41] = 16'h0014;
+    lengths[42] = 16'h0014;
+    lengths[43] = 16'h0014;
+    lengths[44] = 16'h0014;
+    lengths[45] = 16'h0014;
+    lengths[46] = 16'h0014;
+    lengths[47] = 16'h0014;
+    lengths[48] = 16'h0014;
+    lengths[49] = 16'h0014;
+    lengths[50] = 16'h0014;
+    lengths[51] = 16'h0014;
+    lengths[52] = 16'h0014;
+    lengths[53] = 16'h0014;
+    lengths[54] = 16'h0014;
+    lengths[55] = 16'h0014;
+    lengths[56] = 16'h0014;
+    lengths[57] = 16'h0014;
+    lengths[58] = 16'h0014;
+    lengths[59] = 16'h0014;
+    lengths[60] = 16'h0014;
+    lengths[61] = 16'h0014;
+    lengths[62] = 16'h0014;
+    lengths[63] = 16'h0014;
+  end
+  always @(posedge clk) begin
+    if (len_wp__en)
+      lengths[pulse_wr__addr] <= pulse_wr__data;
+  end
+  reg [5:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= routed__payload[5:0];
+  end
+  assign len_rd__data = lengths[_2_];
+  assign \$37  = \$36  & w_rdy;
+  always @(posedge clk)
+    routed__ready <= \$38 ;
+  always @(posedge clk)
+    s1_valid <= \$39 ;
+  always @(posedge clk)
+    s1_target <= \$40 ;
+  always @(posedge clk)
+    s1_weight <= \$41 ;
+  always @(posedge clk)
+    s1_tick <= \$42 ;
+  always @(posedge clk)
+    s1_frame <= \$43 ;
+  always @(posedge clk)
+    sw_valid <= \$44 ;
+  always @(posedge clk)
+    sw_lane <= \$45 ;
+  always @(posedge clk)
+    tick_lost <= \$46 ;
+  always @(posedge clk)
+    sweep_busy <= \$47 ;
+  always @(posedge clk)
+    ptr <= \$48 ;
+  always @(posedge clk)
+    again <= \$49 ;
+  always @(posedge clk)
+    pulse <= \$50 ;
+  always @(posedge clk)
+    fire <= \$51 ;
+  always @(posedge clk)
+    fire_lane <= \$52 ;
+  always @(posedge clk)
+    bad_lane <= \$53 ;
+  always @(posedge clk)
+    stim_lost <= \$54 ;
+  always @(posedge clk)
+    lost <= \$55 ;
+  assign \$1  = ~ sweep_busy;
+  assign \$2  = \$1  | last;
+  assign \$3  = frame_tick & \$2 ;
+  assign \$4  = ptr + 1'h1;
+  assign \$5  = ptr + 1'h1;
+  assign \$6  = s1_valid & in_range;
+  assign \$7  = | \$33 [15:0];
+  assign \$8  = | len_rd__data;
+  assign \$9  = ~ in_range;
+  assign \$10  = s1_valid & \$9 ;
+  assign \$11  = | lost;
+  assign \$12  = \$11  & w_rdy;
+  assign \$13  = lost == 20'hfffff;
+  assign \$14  = lost + 1'h1;
+  assign \$15  = \$13  ? { 1'h0, lost } : \$14 ;
+  assign accept = routed__valid & routed__ready;
   assign in_range = s1_target < 7'h40;
-  assign total = $signed(\$649 ) + $signed(s1_weight);
-  assign \$650  = $signed(total) > $signed(16'h7fff);
-  assign \$651  = $signed(total) < $signed(16'h8000);
-  assign \$652  = \$651  ? 17'h18000 : total;
-  assign \$653  = \$650  ? 17'h07fff : \$652 ;
-  assign \$654  = s1_valid & in_range;
-  assign \$655  = $signed(\$653 [15:0]) >= $signed({ 1'h0, \theta$288  });
-  assign fired = \$654  & \$655 ;
-  assign \$656  = $signed(\$653 [15:0]) - $signed({ 1'h0, \theta$288  });
-  assign \$657  = fired ? \$656  : { \$653 [15], \$653 [15], \$653 [15:0] };
-  assign \$658  = s1_valid & in_range;
-  assign \$659  = ! s1_target[5:0];
-  assign \$660  = \$658  & \$659 ;
-  assign base0 = \$660  ? \$657 [15:0] : acc0;
-  assign \$661  = | remaining0;
-  assign \$662  = s1_valid & in_range;
-  assign \$663  = s1_target[5:0] == 1'h1;
-  assign \$664  = \$662  & \$663 ;
-  assign base1 = \$664  ? \$657 [15:0] : acc1;
-  assign \$665  = | remaining1;
-  assign \$666  = s1_valid & in_range;
-  assign \$667  = s1_target[5:0] == 2'h2;
-  assign \$668  = \$666  & \$667 ;
-  assign base2 = \$668  ? \$657 [15:0] : acc2;
-  assign \$669  = | remaining2;
-  assign \$670  = s1_valid & in_range;
-  assign \$671  = s1_target[5:0] == 2'h3;
-  assign \$672  = \$670  & \$671 ;
-  assign base3 = \$672  ? \$657 [15:0] : acc3;
-  assign \$673  = | remaining3;
-  assign \$674  = s1_valid & in_range;
-  assign \$675  = s1_target[5:0] == 3'h4;
-  assign \$676  = \$674  & \$675 ;
-  assign base4 = \$676  ? \$657 [15:0] : acc4;
-  assign \$677  = | remaining4;
-  assign \$678  = s1_valid & in_range;
-  assign \$679  = s1_target[5:0] == 3'h5;
-  assign \$680  = \$678  & \$679 ;
-  assign base5 = \$680  ? \$657 [15:0] : acc5;
-  assign \$681  = | remaining5;
-  assign \$682  = s1_valid & in_range;
-  assign \$683  = s1_target[5:0] == 3'h6;
-  assign \$684  = \$682  & \$683 ;
-  assign base6 = \$684  ? \$657 [15:0] : acc6;
-  assign \$685  = | remaining6;
-  assign \$686  = s1_valid & in_range;
-  assign \$687  = s1_target[5:0] == 3'h7;
-  assign \$688  = \$686  & \$687 ;
-  assign base7 = \$688  ? \$657 [15:0] : acc7;
-  assign \$689  = | remaining7;
-  assign \$690  = s1_valid & in_range;
-  assign \$691  = s1_target[5:0] == 4'h8;
-  assign \$692  = \$690  & \$691 ;
-  assign base8 = \$692  ? \$657 [15:0] : acc8;
-  assign \$693  = | remaining8;
-  assign \$694  = s1_valid & in_range;
-  assign \$695  = s1_target[5:0] == 4'h9;
-  assign \$696  = \$694  & \$695 ;
-  assign base9 = \$696  ? \$657 [15:0] : acc9;
-  assign \$697  = | remaining9;
-  assign \$698  = s1_valid & in_range;
-  assign \$699  = s1_target[5:0] == 4'ha;
-  assign \$700  = \$698  & \$699 ;
-  assign base10 = \$700  ? \$657 [15:0] : acc10;
-  assign \$701  = | remaining10;
-  assign \$702  = s1_valid & in_range;
-  assign \$703  = s1_target[5:0] == 4'hb;
-  assign \$704  = \$702  & \$703 ;
-  assign base11 = \$704  ? \$657 [15:0] : acc11;
-  assign \$705  = | remaining11;
-  assign \$706  = s1_valid & in_range;
-  assign \$707  = s1_target[5:0] == 4'hc;
-  assign \$708  = \$706  & \$707 ;
-  assign base12 = \$708  ? \$657 [15:0] : acc12;
-  assign \$709  = | remaining12;
-  assign \$710  = s1_valid & in_range;
-  assign \$711  = s1_target[5:0] == 4'hd;
-  assign \$712  = \$710  & \$711 ;
-  assign base13 = \$712  ? \$657 [15:0] : acc13;
-  assign \$713  = | remaining13;
-  assign \$714  = s1_valid & in_range;
-  assign \$715  = s1_target[5:0] == 4'he;
-  assign \$716  = \$714  & \$715 ;
-  assign base14 = \$716  ? \$657 [15:0] : acc14;
-  assign \$717  = | remaining14;
-  assign \$718  = s1_valid & in_range;
-  assign \$719  = s1_target[5:0] == 4'hf;
-  assign \$720  = \$718  & \$719 ;
-  assign base15 = \$720  ? \$657 [15:0] : acc15;
-  assign \$721  = | remaining15;
-  assign \$722  = s1_valid & in_range;
-  assign \$723  = s1_target[5:0] == 5'h10;
-  assign \$724  = \$722  & \$723 ;
-  assign base16 = \$724  ? \$657 [15:0] : acc16;
-  assign \$725  = | remaining16;
-  assign \$726  = s1_valid & in_range;
-  assign \$727  = s1_target[5:0] == 5'h11;
-  assign \$728  = \$726  & \$727 ;
-  assign base17 = \$728  ? \$657 [15:0] : acc17;
-  assign \$729  = | remaining17;
-  assign \$730  = s1_valid & in_range;
-  assign \$731  = s1_target[5:0] == 5'h12;
-  assign \$732  = \$730  & \$731 ;
-  assign base18 = \$732  ? \$657 [15:0] : acc18;
-  assign \$733  = | remaining18;
-  assign \$734  = s1_valid & in_range;
-  assign \$735  = s1_target[5:0] == 5'h13;
-  assign \$736  = \$734  & \$735 ;
-  assign base19 = \$736  ? \$657 [15:0] : acc19;
-  assign \$737  = | remaining19;
-  assign \$738  = s1_valid & in_range;
-  assign \$739  = s1_target[5:0] == 5'h14;
-  assign \$740  = \$738  & \$739 ;
-  assign base20 = \$740  ? \$657 [15:0] : acc20;
-  assign \$741  = | remaining20;
-  assign \$742  = s1_valid & in_range;
-  assign \$743  = s1_target[5:0] == 5'h15;
-  assign \$744  = \$742  & \$743 ;
-  assign base21 = \$744  ? \$657 [15:0] : acc21;
-  assign \$745  = | remaining21;
-  assign \$746  = s1_valid & in_range;
-  assign \$747  = s1_target[5:0] == 5'h16;
-  assign \$748  = \$746  & \$747 ;
-  assign base22 = \$748  ? \$657 [15:0] : acc22;
-  assign \$749  = | remaining22;
-  assign \$750  = s1_valid & in_range;
-  assign \$751  = s1_target[5:0] == 5'h17;
-  assign \$752  = \$750  & \$751 ;
-  assign base23 = \$752  ? \$657 [15:0] : acc23;
-  assign \$753  = | remaining23;
-  assign \$754  = s1_valid & in_range;
-  assign \$755  = s1_target[5:0] == 5'h18;
-  assign \$756  = \$754  & \$755 ;
-  assign base24 = \$756  ? \$657 [15:0] : acc24;
-  assign \$757  = | remaining24;
-  assign \$758  = s1_valid & in_range;
-  assign \$759  = s1_target[5:0] == 5'h19;
-  assign \$760  = \$758  & \$759 ;
-  assign base25 = \$760  ? \$657 [15:0] : acc25;
-  assign \$761  = | remaining25;
-  assign \$762  = s1_valid & in_range;
-  assign \$763  = s1_target[5:0] == 5'h1a;
-  assign \$764  = \$762  & \$763 ;
-  assign base26 = \$764  ? \$657 [15:0] : acc26;
-  assign \$765  = | remaining26;
-  assign \$766  = s1_valid & in_range;
-  assign \$767  = s1_target[5:0] == 5'h1b;
-  assign \$768  = \$766  & \$767 ;
-  assign base27 = \$768  ? \$657 [15:0] : acc27;
-  assign \$769  = | remaining27;
-  assign \$770  = s1_valid & in_range;
-  assign \$771  = s1_target[5:0] == 5'h1c;
-  assign \$772  = \$770  & \$771 ;
-  assign base28 = \$772  ? \$657 [15:0] : acc28;
-  assign \$773  = | remaining28;
-  assign \$774  = s1_valid & in_range;
-  assign \$775  = s1_target[5:0] == 5'h1d;
-  assign \$776  = \$774  & \$775 ;
-  assign base29 = \$776  ? \$657 [15:0] : acc29;
-  assign \$777  = | remaining29;
-  assign \$778  = s1_valid & in_range;
-  assign \$779  = s1_target[5:0] == 5'h1e;
-  assign \$780  = \$778  & \$779 ;
-  assign base30 = \$780  ? \$657 [15:0] : acc30;
-  assign \$781  = | remaining30;
-  assign \$782  = s1_valid & in_range;
-  assign \$783  = s1_target[5:0] == 5'h1f;
-  assign \$784  = \$782  & \$783 ;
-  assign base31 = \$784  ? \$657 [15:0] : acc31;
-  assign \$785  = | remaining31;
-  assign \$786  = s1_valid & in_range;
-  assign \$787  = s1_target[5:0] == 6'h20;
-  assign \$788  = \$786  & \$787 ;
-  assign base32 = \$788  ? \$657 [15:0] : acc32;
-  assign \$789  = | remaining32;
-  assign \$790  = s1_valid & in_range;
-  assign \$791  = s1_target[5:0] == 6'h21;
-  assign \$792  = \$790  & \$791 ;
-  assign base33 = \$792  ? \$657 [15:0] : acc33;
-  assign \$793  = | remaining33;
-  assign \$794  = s1_valid & in_range;
-  assign \$795  = s1_target[5:0] == 6'h22;
-  assign \$796  = \$794  & \$795 ;
-  assign base34 = \$796  ? \$657 [15:0] : acc34;
-  assign \$797  = | remaining34;
-  assign \$798  = s1_valid & in_range;
-  assign \$799  = s1_target[5:0] == 6'h23;
-  assign \$800  = \$798  & \$799 ;
-  assign base35 = \$800  ? \$657 [15:0] : acc35;
-  assign \$801  = | remaining35;
-  assign \$802  = s1_valid & in_range;
-  assign \$803  = s1_target[5:0] == 6'h24;
-  assign \$804  = \$802  & \$803 ;
-  assign base36 = \$804  ? \$657 [15:0] : acc36;
-  assign \$805  = | remaining36;
-  assign \$806  = s1_valid & in_range;
-  assign \$807  = s1_target[5:0] == 6'h25;
-  assign \$808  = \$806  & \$807 ;
-  assign base37 = \$808  ? \$657 [15:0] : acc37;
-  assign \$809  = | remaining37;
-  assign \$810  = s1_valid & in_range;
-  assign \$811  = s1_target[5:0] == 6'h26;
-  assign \$812  = \$810  & \$811 ;
-  assign base38 = \$812  ? \$657 [15:0] : acc38;
-  assign \$813  = | remaining38;
-  assign \$814  = s1_valid & in_range;
-  assign \$815  = s1_target[5:0] == 6'h27;
-  assign \$816  = \$814  & \$815 ;
-  assign base39 = \$816  ? \$657 [15:0] : acc39;
-  assign \$817  = | remaining39;
-  assign \$818  = s1_valid & in_range;
-  assign \$819  = s1_target[5:0] == 6'h28;
-  assign \$820  = \$818  & \$819 ;
-  assign base40 = \$820  ? \$657 [15:0] : acc40;
-  assign \$821  = | remaining40;
-  assign \$822  = s1_valid & in_range;
-  assign \$823  = s1_target[5:0] == 6'h29;
-  assign \$824  = \$822  & \$823 ;
-  assign base41 = \$824  ? \$657 [15:0] : acc41;
-  assign \$825  = | remaining41;
-  assign \$826  = s1_valid & in_range;
-  assign \$827  = s1_target[5:0] == 6'h2a;
-  assign \$828  = \$826  & \$827 ;
-  assign base42 = \$828  ? \$657 [15:0] : acc42;
-  assign \$829  = | remaining42;
-  assign \$830  = s1_valid & in_range;
-  assign \$831  = s1_target[5:0] == 6'h2b;
-  assign \$832  = \$830  & \$831 ;
-  assign base43 = \$832  ? \$657 [15:0] : acc43;
-  assign \$833  = | remaining43;
-  assign \$834  = s1_valid & in_range;
-  assign \$835  = s1_target[5:0] == 6'h2c;
-  assign \$836  = \$834  & \$835 ;
-  assign base44 = \$836  ? \$657 [15:0] : acc44;
-  assign \$837  = | remaining44;
-  assign \$838  = s1_valid & in_range;
-  assign \$839  = s1_target[5:0] == 6'h2d;
-  assign \$840  = \$838  & \$839 ;
-  assign base45 = \$840  ? \$657 [15:0] : acc45;
-  assign \$841  = | remaining45;
-  assign \$842  = s1_valid & in_range;
-  assign \$843  = s1_target[5:0] == 6'h2e;
-  assign \$844  = \$842  & \$843 ;
-  assign base46 = \$844  ? \$657 [15:0] : acc46;
-  assign \$845  = | remaining46;
-  assign \$846  = s1_valid & in_range;
-  assign \$847  = s1_target[5:0] == 6'h2f;
-  assign \$848  = \$846  & \$847 ;
-  assign base47 = \$848  ? \$657 [15:0] : acc47;
-  assign \$849  = | remaining47;
-  assign \$850  = s1_valid & in_range;
-  assign \$851  = s1_target[5:0] == 6'h30;
-  assign \$852  = \$850  & \$851 ;
-  assign base48 = \$852  ? \$657 [15:0] : acc48;
-  assign \$853  = | remaining48;
-  assign \$854  = s1_valid & in_range;
-  assign \$855  = s1_target[5:0] == 6'h31;
-  assign \$856  = \$854  & \$855 ;
-  assign base49 = \$856  ? \$657 [15:0] : acc49;
-  assign \$857  = | remaining49;
-  assign \$858  = s1_valid & in_range;
-  assign \$859  = s1_target[5:0] == 6'h32;
-  assign \$860  = \$858  & \$859 ;
-  assign base50 = \$860  ? \$657 [15:0] : acc50;
-  assign \$861  = | remaining50;
-  assign \$862  = s1_valid & in_range;
-  assign \$863  = s1_target[5:0] == 6'h33;
-  assign \$864  = \$862  & \$863 ;
-  assign base51 = \$864  ? \$657 [15:0] : acc51;
-  assign \$865  = | remaining51;
-  assign \$866  = s1_valid & in_range;
-  assign \$867  = s1_target[5:0] == 6'h34;
-  assign \$868  = \$866  & \$867 ;
-  assign base52 = \$868  ? \$657 [15:0] : acc52;
-  assign \$869  = | remaining52;
-  assign \$870  = s1_valid & in_range;
-  assign \$871  = s1_target[5:0] == 6'h35;
-  assign \$872  = \$870  & \$871 ;
-  assign base53 = \$872  ? \$657 [15:0] : acc53;
-  assign \$873  = | remaining53;
-  assign \$874  = s1_valid & in_range;
-  assign \$875  = s1_target[5:0] == 6'h36;
-  assign \$876  = \$874  & \$875 ;
-  assign base54 = \$876  ? \$657 [15:0] : acc54;
-  assign \$877  = | remaining54;
-  assign \$878  = s1_valid & in_range;
-  assign \$879  = s1_target[5:0] == 6'h37;
-  assign \$880  = \$878  & \$879 ;
-  assign base55 = \$880  ? \$657 [15:0] : acc55;
-  assign \$881  = | remaining55;
-  assign \$882  = s1_valid & in_range;
-  assign \$883  = s1_target[5:0] == 6'h38;
-  assign \$884  = \$882  & \$883 ;
-  assign base56 = \$884  ? \$657 [15:0] : acc56;
-  assign \$885  = | remaining56;
-  assign \$886  = s1_valid & in_range;
-  assign \$887  = s1_target[5:0] == 6'h39;
-  assign \$888  = \$886  & \$887 ;
-  assign base57 = \$888  ? \$657 [15:0] : acc57;
-  assign \$889  = | remaining57;
-  assign \$890  = s1_valid & in_range;
-  assign \$891  = s1_target[5:0] == 6'h3a;
-  assign \$892  = \$890  & \$891 ;
-  assign base58 = \$892  ? \$657 [15:0] : acc58;
-  assign \$893  = | remaining58;
-  assign \$894  = s1_valid & in_range;
-  assign \$895  = s1_target[5:0] == 6'h3b;
-  assign \$896  = \$894  & \$895 ;
-  assign base59 = \$896  ? \$657 [15:0] : acc59;
-  assign \$897  = | remaining59;
-  assign \$898  = s1_valid & in_range;
-  assign \$899  = s1_target[5:0] == 6'h3c;
-  assign \$900  = \$898  & \$899 ;
-  assign base60 = \$900  ? \$657 [15:0] : acc60;
-  assign \$901  = | remaining60;
-  assign \$902  = s1_valid & in_range;
-  assign \$903  = s1_target[5:0] == 6'h3d;
-  assign \$904  = \$902  & \$903 ;
-  assign base61 = \$904  ? \$657 [15:0] : acc61;
-  assign \$905  = | remaining61;
-  assign \$906  = s1_valid & in_range;
-  assign \$907  = s1_target[5:0] == 6'h3e;
-  assign \$908  = \$906  & \$907 ;
-  assign base62 = \$908  ? \$657 [15:0] : acc62;
-  assign \$909  = | remaining62;
-  assign \$910  = s1_valid & in_range;
-  assign \$911  = s1_target[5:0] == 6'h3f;
-  assign \$912  = \$910  & \$911 ;
-  assign base63 = \$912  ? \$657 [15:0] : acc63;
-  assign \$913  = | remaining63;
-  assign \$914  = | lost;
-  assign \$915  = \$914  & w_rdy;
-  always @(posedge clk)
-    length0 <= \$916 ;
-  always @(posedge clk)
-    length1 <= \$917 ;
-  always @(posedge clk)
-    length2 <= \$918 ;
-  always @(posedge clk)
-    length3 <= \$919 ;
-  always @(posedge clk)
-    length4 <= \$920 ;
-  always @(posedge clk)
-    length5 <= \$921 ;
-  always @(posedge clk)
-    length6 <= \$922 ;
-  always @(posedge clk)
-    length7 <= \$923 ;
-  always @(posedge clk)
-    length8 <= \$924 ;
-  always @(posedge clk)
-    length9 <= \$925 ;
-  always @(posedge clk)
-    length10 <= \$926 ;
-  always @(posedge clk)
-    length11 <= \$927 ;
-  always @(posedge clk)
-    length12 <= \$928 ;
-  always @(posedge clk)
-    length13 <= \$929 ;
-  always @(posedge clk)
-    length14 <= \$930 ;
-  always @(posedge clk)
-    length15 <= \$931 ;
-  always @(posedge clk)
-    length16 <= \$932 ;
-  always @(posedge clk)
-    length17 <= \$933 ;
-  always @(posedge clk)
-    length18 <= \$934 ;
-  always @(posedge clk)
-    length19 <= \$935 ;
-  always @(posedge clk)
-    length20 <= \$936 ;
-  always @(posedge clk)
-    length21 <= \$937 ;
-  always @(posedge clk)
-    length22 <= \$938 ;
-  always @(posedge clk)
-    length23 <= \$939 ;
-  always @(posedge clk)
-    length24 <= \$940 ;
-  always @(posedge clk)
-    length25 <= \$941 ;
-  always @(posedge clk)
-    length26 <= \$942 ;
-  always @(posedge clk)
-    length27 <= \$943 ;
-  always @(posedge clk)
-    length28 <= \$944 ;
-  always @(posedge clk)
-    length29 <= \$945 ;
-  always @(posedge clk)
-    length30 <= \$946 ;
-  always @(posedge clk)
-    length31 <= \$947 ;
-  always @(posedge clk)
-    length32 <= \$948 ;
-  always @(posedge clk)
-    length33 <= \$949 ;
-  always @(posedge clk)
-    length34 <= \$950 ;
-  always @(posedge clk)
-    length35 <= \$951 ;
-  always @(posedge clk)
-    length36 <= \$952 ;
-  always @(posedge clk)
-    length37 <= \$953 ;
-  always @(posedge clk)
-    length38 <= \$954 ;
-  always @(posedge clk)
-    length39 <= \$955 ;
-  always @(posedge clk)
-    length40 <= \$956 ;
-  always @(posedge clk)
-    length41 <= \$957 ;
-  always @(posedge clk)
-    length42 <= \$958 ;
-  always @(posedge clk)
-    length43 <= \$959 ;
-  always @(posedge clk)
-    length44 <= \$960 ;
-  always @(posedge clk)
-    length45 <= \$961 ;
-  always @(posedge clk)
-    length46 <= \$962 ;
-  always @(posedge clk)
-    length47 <= \$963 ;
-  always @(posedge clk)
-    length48 <= \$964 ;
-  always @(posedge clk)
-    length49 <= \$965 ;
-  always @(posedge clk)
-    length50 <= \$966 ;
-  always @(posedge clk)
-    length51 <= \$967 ;
-  always @(posedge clk)
-    length52 <= \$968 ;
-  always @(posedge clk)
-    length53 <= \$969 ;
-  always @(posedge clk)
-    length54 <= \$970 ;
-  always @(posedge clk)
-    length55 <= \$971 ;
-  always @(posedge clk)
-    length56 <= \$972 ;
-  always @(posedge clk)
-    length57 <= \$973 ;
-  always @(posedge clk)
-    length58 <= \$974 ;
-  always @(posedge clk)
-    length59 <= \$975 ;
-  always @(posedge clk)
-    length60 <= \$976 ;
-  always @(posedge clk)
-    length61 <= \$977 ;
-  always @(posedge clk)
-    length62 <= \$978 ;
-  always @(posedge clk)
-    length63 <= \$979 ;
-  always @(posedge clk)
-    routed__ready <= \$980 ;
-  always @(posedge clk)
-    s1_valid <= \$981 ;
-  always @(posedge clk)
-    s1_target <= \$982 ;
-  always @(posedge clk)
-    s1_weight <= \$983 ;
-  always @(posedge clk)
-    s1_tick <= \$984 ;
-  always @(posedge clk)
-    s1_frame <= \$985 ;
-  always @(posedge clk)
-    acc0 <= \$986 ;
-  always @(posedge clk)
-    remaining0 <= \$987 ;
-  always @(posedge clk)
-    acc1 <= \$988 ;
-  always @(posedge clk)
-    remaining1 <= \$989 ;
-  always @(posedge clk)
-    acc2 <= \$990 ;
-  always @(posedge clk)
-    remaining2 <= \$991 ;
-  always @(posedge clk)
-    acc3 <= \$992 ;
-  always @(posedge clk)
-    remaining3 <= \$993 ;
-  always @(posedge clk)
-    acc4 <= \$994 ;
-  always @(posedge clk)
-    remaining4 <= \$995 ;
-  always @(posedge clk)
-    acc5 <= \$996 ;
-  always @(posedge clk)
-    remaining5 <= \$997 ;
-  always @(posedge clk)
-    acc6 <= \$998 ;
-  always @(posedge clk)
-    remaining6 <= \$999 ;
-  always @(posedge clk)
-    acc7 <= \$1000 ;
-  always @(posedge clk)
-    remaining7 <= \$1001 ;
-  always @(posedge clk)
-    acc8 <= \$1002 ;
-  always @(posedge clk)
-    remaining8 <= \$1003 ;
-  always @(posedge clk)
-    acc9 <= \$1004 ;
-  always @(posedge clk)
-    remaining9 <= \$1005 ;
-  always @(posedge clk)
-    acc10 <= \$1006 ;
-  always @(posedge clk)
-    remaining10 <= \$1007 ;
-  always @(posedge clk)
-    acc11 <= \$1008 ;
-  always @(posedge clk)
-    remaining11 <= \$1009 ;
-  always @(posedge clk)
-    acc12 <= \$1010 ;
-  always @(posedge clk)
-    remaining12 <= \$1011 ;
-  always @(posedge clk)
-    acc13 <= \$1012 ;
-  always @(posedge clk)
-    remaining13 <= \$1013 ;
-  always @(posedge clk)
-    acc14 <= \$1014 ;
-  always @(posedge clk)
-    remaining14 <= \$1015 ;
-  always @(posedge clk)
-    acc15 <= \$1016 ;
-  always @(posedge clk)
-    remaining15 <= \$1017 ;
-  always @(posedge clk)
-    acc16 <= \$1018 ;
-  always @(posedge clk)
-    remaining16 <= \$1019 ;
-  always @(posedge clk)
-    acc17 <= \$1020 ;
-  always @(posedge clk)
-    remaining17 <= \$1021 ;
-  always @(posedge clk)
-    acc18 <= \$1022 ;
-  always @(posedge clk)
-    remaining18 <= \$1023 ;
-  always @(posedge clk)
-    acc19 <= \$1024 ;
-  always @(posedge clk)
-    remaining19 <= \$1025 ;
-  always @(posedge clk)
-    acc20 <= \$1026 ;
-  always @(posedge clk)
-    remaining20 <= \$1027 ;
-  always @(posedge clk)
-    acc21 <= \$1028 ;
-  always @(posedge clk)
-    remaining21 <= \$1029 ;
-  always @(posedge clk)
-    acc22 <= \$1030 ;
-  always @(posedge clk)
-    remaining22 <= \$1031 ;
-  always @(posedge clk)
-    acc23 <= \$1032 ;
-  always @(posedge clk)
-    remaining23 <= \$1033 ;
-  always @(posedge clk)
-    acc24 <= \$1034 ;
-  always @(posedge clk)
-    remaining24 <= \$1035 ;
-  always @(posedge clk)
-    acc25 <= \$1036 ;
-  always @(posedge clk)
-    remaining25 <= \$1037 ;
-  always @(posedge clk)
-    acc26 <= \$1038 ;
-  always @(posedge clk)
-    remaining26 <= \$1039 ;
-  always @(posedge clk)
-    acc27 <= \$1040 ;
-  always @(posedge clk)
-    remaining27 <= \$1041 ;
-  always @(posedge clk)
-    acc28 <= \$1042 ;
-  always @(posedge clk)
-    remaining28 <= \$1043 ;
-  always @(posedge clk)
-    acc29 <= \$1044 ;
-  always @(posedge clk)
-    remaining29 <= \$1045 ;
-  always @(posedge clk)
-    acc30 <= \$1046 ;
-  always @(posedge clk)
-    remaining30 <= \$1047 ;
-  always @(posedge clk)
-    acc31 <= \$1048 ;
-  always @(posedge clk)
-    remaining31 <= \$1049 ;
-  always @(posedge clk)
-    acc32 <= \$1050 ;
-  always @(posedge clk)
-    remaining32 <= \$1051 ;
-  always @(posedge clk)
-    acc33 <= \$1052 ;
-  always @(posedge clk)
-    remaining33 <= \$1053 ;
-  always @(posedge clk)
-    acc34 <= \$1054 ;
-  always @(posedge clk)
-    remaining34 <= \$1055 ;
-  always @(posedge clk)
-    acc35 <= \$1056 ;
-  always @(posedge clk)
-    remaining35 <= \$1057 ;
-  always @(posedge clk)
-    acc36 <= \$1058 ;
-  always @(posedge clk)
-    remaining36 <= \$1059 ;
-  always @(posedge clk)
-    acc37 <= \$1060 ;
-  always @(posedge clk)
-    remaining37 <= \$1061 ;
-  always @(posedge clk)
-    acc38 <= \$1062 ;
-  always @(posedge clk)
-    remaining38 <= \$1063 ;
-  always @(posedge clk)
-    acc39 <= \$1064 ;
-  always @(posedge clk)
-    remaining39 <= \$1065 ;
-  always @(posedge clk)
-    acc40 <= \$1066 ;
-  always @(posedge clk)
-    remaining40 <= \$1067 ;
-  always @(posedge clk)
-    acc41 <= \$1068 ;
-  always @(posedge clk)
-    remaining41 <= \$1069 ;
-  always @(posedge clk)
-    acc42 <= \$1070 ;
-  always @(posedge clk)
-    remaining42 <= \$1071 ;
-  always @(posedge clk)
-    acc43 <= \$1072 ;
-  always @(posedge clk)
-    remaining43 <= \$1073 ;
-  always @(posedge clk)
-    acc44 <= \$1074 ;
-  always @(posedge clk)
-    remaining44 <= \$1075 ;
-  always @(posedge clk)
-    acc45 <= \$1076 ;
-  always @(posedge clk)
-    remaining45 <= \$1077 ;
-  always @(posedge clk)
-    acc46 <= \$1078 ;
-  always @(posedge clk)
-    remaining46 <= \$1079 ;
-  always @(posedge clk)
-    acc47 <= \$1080 ;
-  always @(posedge clk)
-    remaining47 <= \$1081 ;
-  always @(posedge clk)
-    acc48 <= \$1082 ;
-  always @(posedge clk)
-    remaining48 <= \$1083 ;
-  always @(posedge clk)
-    acc49 <= \$1084 ;
-  always @(posedge clk)
-    remaining49 <= \$1085 ;
-  always @(posedge clk)
-    acc50 <= \$1086 ;
-  always @(posedge clk)
-    remaining50 <= \$1087 ;
-  always @(posedge clk)
-    acc51 <= \$1088 ;
-  always @(posedge clk)
-    remaining51 <= \$1089 ;
-  always @(posedge clk)
-    acc52 <= \$1090 ;
-  always @(posedge clk)
-    remaining52 <= \$1091 ;
-  always @(posedge clk)
-    acc53 <= \$1092 ;
-  always @(posedge clk)
-    remaining53 <= \$1093 ;
-  always @(posedge clk)
-    acc54 <= \$1094 ;
-  always @(posedge clk)
-    remaining54 <= \$1095 ;
-  always @(posedge clk)
-    acc55 <= \$1096 ;
-  always @(posedge clk)
-    remaining55 <= \$1097 ;
-  always @(posedge clk)
-    acc56 <= \$1098 ;
-  always @(posedge clk)
-    remaining56 <= \$1099 ;
-  always @(posedge clk)
-    acc57 <= \$1100 ;
-  always @(posedge clk)
-    remaining57 <= \$1101 ;
-  always @(posedge clk)
-    acc58 <= \$1102 ;
-  always @(posedge clk)
-    remaining58 <= \$1103 ;
-  always @(posedge clk)
-    acc59 <= \$1104 ;
-  always @(posedge clk)
-    remaining59 <= \$1105 ;
-  always @(posedge clk)
-    acc60 <= \$1106 ;
-  always @(posedge clk)
-    remaining60 <= \$1107 ;
-  always @(posedge clk)
-    acc61 <= \$1108 ;
-  always @(posedge clk)
-    remaining61 <= \$1109 ;
-  always @(posedge clk)
-    acc62 <= \$1110 ;
-  always @(posedge clk)
-    remaining62 <= \$1111 ;
-  always @(posedge clk)
-    acc63 <= \$1112 ;
-  always @(posedge clk)
-    remaining63 <= \$1113 ;
-  always @(posedge clk)
-    fire <= \$1114 ;
-  always @(posedge clk)
-    fire_lane <= \$1115 ;
-  always @(posedge clk)
-    bad_lane <= \$1116 ;
-  always @(posedge clk)
-    stim_lost <= \$1117 ;
-  always @(posedge clk)
-    lost <= \$1118 ;
+  assign total = $signed(rd_entry__data[15:0]) + $signed(s1_weight);
+  assign \$16  = $signed(total) > $signed(16'h7fff);
+  assign \$17  = $signed(total) < $signed(16'h8000);
+  assign \$18  = \$17  ? 17'h18000 : total;
+  assign \$19  = \$16  ? 17'h07fff : \$18 ;
+  assign \$20  = s1_valid & in_range;
+  assign \$21  = $signed(\$19 [15:0]) >= $signed({ 1'h0, \theta$45  });
+  assign fired = \$20  & \$21 ;
+  assign \$22  = $signed(\$19 [15:0]) - $signed({ 1'h0, \theta$45  });
+  assign \$23  = fired ? \$22  : { \$19 [15], \$19 [15], \$19 [15:0] };
+  assign \$24  = pulse_wr__addr < 7'h40;
+  assign len_wp__en = pulse_wr__en & \$24 ;
+  assign \$25  = ~ accept;
+  assign issue = sweep_busy & \$25 ;
+  assign \$26  = ptr == 6'h3f;
+  assign last = issue & \$26 ;
+  assign \$27  = | leak_shift;
+  assign \$28  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
+  assign \$29  = $signed(rd_sweep__data[15:0]) - $signed(\$28 );
+  assign \$30  = \$27  ? \$29  : { rd_sweep__data[15], rd_sweep__data[15:0] };
+  assign \$31  = | rd_sweep__data[31:16];
+  assign \$32  = rd_sweep__data[31:16] - 1'h1;
+  assign \$33  = \$31  ? \$32  : 17'h00000;
+  assign \$34  = s1_valid & in_range;
+  assign \$35  = fired ? len_rd__data : rd_entry__data[31:16];
+  assign \$36  = | lost;
   \stim_unit.fifo  fifo (
     .clk(clk),
     .r_data(stim__payload),
@@ -2938,2667 +504,467 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_target[5:0])
-      6'h00:
-          \theta$288  = theta[15:0];
-      6'h01:
-          \theta$288  = theta[31:16];
-      6'h02:
-          \theta$288  = theta[47:32];
-      6'h03:
-          \theta$288  = theta[63:48];
-      6'h04:
-          \theta$288  = theta[79:64];
-      6'h05:
-          \theta$288  = theta[95:80];
-      6'h06:
-          \theta$288  = theta[111:96];
-      6'h07:
-          \theta$288  = theta[127:112];
-      6'h08:
-          \theta$288  = theta[143:128];
-      6'h09:
-          \theta$288  = theta[159:144];
-      6'h0a:
-          \theta$288  = theta[175:160];
-      6'h0b:
-          \theta$288  = theta[191:176];
-      6'h0c:
-          \theta$288  = theta[207:192];
-      6'h0d:
-          \theta$288  = theta[223:208];
-      6'h0e:
-          \theta$288  = theta[239:224];
-      6'h0f:
-          \theta$288  = theta[255:240];
-      6'h10:
-          \theta$288  = theta[271:256];
-      6'h11:
-          \theta$288  = theta[287:272];
-      6'h12:
-          \theta$288  = theta[303:288];
-      6'h13:
-          \theta$288  = theta[319:304];
-      6'h14:
-          \theta$288  = theta[335:320];
-      6'h15:
-          \theta$288  = theta[351:336];
-      6'h16:
-          \theta$288  = theta[367:352];
-      6'h17:
-          \theta$288  = theta[383:368];
-      6'h18:
-          \theta$288  = theta[399:384];
-      6'h19:
-          \theta$288  = theta[415:400];
-      6'h1a:
-          \theta$288  = theta[431:416];
-      6'h1b:
-          \theta$288  = theta[447:432];
-      6'h1c:
-          \theta$288  = theta[463:448];
-      6'h1d:
-          \theta$288  = theta[479:464];
-      6'h1e:
-          \theta$288  = theta[495:480];
-      6'h1f:
-          \theta$288  = theta[511:496];
-      6'h20:
-          \theta$288  = theta[527:512];
-      6'h21:
-          \theta$288  = theta[543:528];
-      6'h22:
-          \theta$288  = theta[559:544];
-      6'h23:
-          \theta$288  = theta[575:560];
-      6'h24:
-          \theta$288  = theta[591:576];
-      6'h25:
-          \theta$288  = theta[607:592];
-      6'h26:
-          \theta$288  = theta[623:608];
-      6'h27:
-          \theta$288  = theta[639:624];
-      6'h28:
-          \theta$288  = theta[655:640];
-      6'h29:
-          \theta$288  = theta[671:656];
-      6'h2a:
-          \theta$288  = theta[687:672];
-      6'h2b:
-          \theta$288  = theta[703:688];
-      6'h2c:
-          \theta$288  = theta[719:704];
-      6'h2d:
-          \theta$288  = theta[735:720];
-      6'h2e:
-          \theta$288  = theta[751:736];
-      6'h2f:
-          \theta$288  = theta[767:752];
-      6'h30:
-          \theta$288  = theta[783:768];
-      6'h31:
-          \theta$288  = theta[799:784];
-      6'h32:
-          \theta$288  = theta[815:800];
-      6'h33:
-          \theta$288  = theta[831:816];
-      6'h34:
-          \theta$288  = theta[847:832];
-      6'h35:
-          \theta$288  = theta[863:848];
-      6'h36:
-          \theta$288  = theta[879:864];
-      6'h37:
-          \theta$288  = theta[895:880];
-      6'h38:
-          \theta$288  = theta[911:896];
-      6'h39:
-          \theta$288  = theta[927:912];
-      6'h3a:
-          \theta$288  = theta[943:928];
-      6'h3b:
-          \theta$288  = theta[959:944];
-      6'h3c:
-          \theta$288  = theta[975:960];
-      6'h3d:
-          \theta$288  = theta[991:976];
-      6'h3e:
-          \theta$288  = theta[1007:992];
-      6'h3f:
-          \theta$288  = theta[1023:1008];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_target[5:0])
-      6'h00:
-          \$649  = acc0;
-      6'h01:
-          \$649  = acc1;
-      6'h02:
-          \$649  = acc2;
-      6'h03:
-          \$649  = acc3;
-      6'h04:
-          \$649  = acc4;
-      6'h05:
-          \$649  = acc5;
-      6'h06:
-          \$649  = acc6;
-      6'h07:
-          \$649  = acc7;
-      6'h08:
-          \$649  = acc8;
-      6'h09:
-          \$649  = acc9;
-      6'h0a:
-          \$649  = acc10;
-      6'h0b:
-          \$649  = acc11;
-      6'h0c:
-          \$649  = acc12;
-      6'h0d:
-          \$649  = acc13;
-      6'h0e:
-          \$649  = acc14;
-      6'h0f:
-          \$649  = acc15;
-      6'h10:
-          \$649  = acc16;
-      6'h11:
-          \$649  = acc17;
-      6'h12:
-          \$649  = acc18;
-      6'h13:
-          \$649  = acc19;
-      6'h14:
-          \$649  = acc20;
-      6'h15:
-          \$649  = acc21;
-      6'h16:
-          \$649  = acc22;
-      6'h17:
-          \$649  = acc23;
-      6'h18:
-          \$649  = acc24;
-      6'h19:
-          \$649  = acc25;
-      6'h1a:
-          \$649  = acc26;
-      6'h1b:
-          \$649  = acc27;
-      6'h1c:
-          \$649  = acc28;
-      6'h1d:
-          \$649  = acc29;
-      6'h1e:
-          \$649  = acc30;
-      6'h1f:
-          \$649  = acc31;
-      6'h20:
-          \$649  = acc32;
-      6'h21:
-          \$649  = acc33;
-      6'h22:
-          \$649  = acc34;
-      6'h23:
-          \$649  = acc35;
-      6'h24:
-          \$649  = acc36;
-      6'h25:
-          \$649  = acc37;
-      6'h26:
-          \$649  = acc38;
-      6'h27:
-          \$649  = acc39;
-      6'h28:
-          \$649  = acc40;
-      6'h29:
-          \$649  = acc41;
-      6'h2a:
-          \$649  = acc42;
-      6'h2b:
-          \$649  = acc43;
-      6'h2c:
-          \$649  = acc44;
-      6'h2d:
-          \$649  = acc45;
-      6'h2e:
-          \$649  = acc46;
-      6'h2f:
-          \$649  = acc47;
-      6'h30:
-          \$649  = acc48;
-      6'h31:
-          \$649  = acc49;
-      6'h32:
-          \$649  = acc50;
-      6'h33:
-          \$649  = acc51;
-      6'h34:
-          \$649  = acc52;
-      6'h35:
-          \$649  = acc53;
-      6'h36:
-          \$649  = acc54;
-      6'h37:
-          \$649  = acc55;
-      6'h38:
-          \$649  = acc56;
-      6'h39:
-          \$649  = acc57;
-      6'h3a:
-          \$649  = acc58;
-      6'h3b:
-          \$649  = acc59;
-      6'h3c:
-          \$649  = acc60;
-      6'h3d:
-          \$649  = acc61;
-      6'h3e:
-          \$649  = acc62;
-      6'h3f:
-          \$649  = acc63;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = length0;
-    if (pulse_wr__en) begin
-      if (\$1 ) begin
-        \$916  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$916  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = length1;
-    if (pulse_wr__en) begin
-      if (\$2 ) begin
-        \$917  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$917  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = length2;
-    if (pulse_wr__en) begin
-      if (\$3 ) begin
-        \$918  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$918  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = length3;
-    if (pulse_wr__en) begin
-      if (\$4 ) begin
-        \$919  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$919  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = length4;
-    if (pulse_wr__en) begin
-      if (\$5 ) begin
-        \$920  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$920  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = length5;
-    if (pulse_wr__en) begin
-      if (\$6 ) begin
-        \$921  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$921  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = length6;
-    if (pulse_wr__en) begin
-      if (\$7 ) begin
-        \$922  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$922  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = length7;
-    if (pulse_wr__en) begin
-      if (\$8 ) begin
-        \$923  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$923  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = length8;
-    if (pulse_wr__en) begin
-      if (\$9 ) begin
-        \$924  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$924  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = length9;
-    if (pulse_wr__en) begin
-      if (\$10 ) begin
-        \$925  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$925  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = length10;
-    if (pulse_wr__en) begin
-      if (\$11 ) begin
-        \$926  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$926  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = length11;
-    if (pulse_wr__en) begin
-      if (\$12 ) begin
-        \$927  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$927  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = length12;
-    if (pulse_wr__en) begin
-      if (\$13 ) begin
-        \$928  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$928  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = length13;
-    if (pulse_wr__en) begin
-      if (\$14 ) begin
-        \$929  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$929  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = length14;
-    if (pulse_wr__en) begin
-      if (\$15 ) begin
-        \$930  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$930  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = length15;
-    if (pulse_wr__en) begin
-      if (\$16 ) begin
-        \$931  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$931  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = length16;
-    if (pulse_wr__en) begin
-      if (\$17 ) begin
-        \$932  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$932  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = length17;
-    if (pulse_wr__en) begin
-      if (\$18 ) begin
-        \$933  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$933  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = length18;
-    if (pulse_wr__en) begin
-      if (\$19 ) begin
-        \$934  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$934  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = length19;
-    if (pulse_wr__en) begin
-      if (\$20 ) begin
-        \$935  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$935  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = length20;
-    if (pulse_wr__en) begin
-      if (\$21 ) begin
-        \$936  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$936  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = length21;
-    if (pulse_wr__en) begin
-      if (\$22 ) begin
-        \$937  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$937  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = length22;
-    if (pulse_wr__en) begin
-      if (\$23 ) begin
-        \$938  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$938  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = length23;
-    if (pulse_wr__en) begin
-      if (\$24 ) begin
-        \$939  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$939  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = length24;
-    if (pulse_wr__en) begin
-      if (\$25 ) begin
-        \$940  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$940  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = length25;
-    if (pulse_wr__en) begin
-      if (\$26 ) begin
-        \$941  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$941  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = length26;
-    if (pulse_wr__en) begin
-      if (\$27 ) begin
-        \$942  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$942  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = length27;
-    if (pulse_wr__en) begin
-      if (\$28 ) begin
-        \$943  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$943  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = length28;
-    if (pulse_wr__en) begin
-      if (\$29 ) begin
-        \$944  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$944  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = length29;
-    if (pulse_wr__en) begin
-      if (\$30 ) begin
-        \$945  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$945  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = length30;
-    if (pulse_wr__en) begin
-      if (\$31 ) begin
-        \$946  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$946  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = length31;
-    if (pulse_wr__en) begin
-      if (\$32 ) begin
-        \$947  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$947  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = length32;
-    if (pulse_wr__en) begin
-      if (\$33 ) begin
-        \$948  = pulse_wr__data;
-      end
-    end
+    \$38  = 1'h1;
     if (rst) begin
-      \$948  = 16'h0014;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = length33;
-    if (pulse_wr__en) begin
-      if (\$34 ) begin
-        \$949  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$949  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = length34;
-    if (pulse_wr__en) begin
-      if (\$35 ) begin
-        \$950  = pulse_wr__data;
-      end
-    end
+    \$39  = accept;
     if (rst) begin
-      \$950  = 16'h0014;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = length35;
-    if (pulse_wr__en) begin
-      if (\$36 ) begin
-        \$951  = pulse_wr__data;
-      end
-    end
+    \$40  = routed__payload[11:0];
     if (rst) begin
-      \$951  = 16'h0014;
+      \$40  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = length36;
-    if (pulse_wr__en) begin
-      if (\$37 ) begin
-        \$952  = pulse_wr__data;
-      end
-    end
+    \$41  = routed__payload[27:12];
     if (rst) begin
-      \$952  = 16'h0014;
+      \$41  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = length37;
-    if (pulse_wr__en) begin
-      if (\$38 ) begin
-        \$953  = pulse_wr__data;
-      end
-    end
+    \$42  = frame_tick;
     if (rst) begin
-      \$953  = 16'h0014;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = length38;
-    if (pulse_wr__en) begin
-      if (\$39 ) begin
-        \$954  = pulse_wr__data;
-      end
-    end
+    \$43  = frame;
     if (rst) begin
-      \$954  = 16'h0014;
+      \$43  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = length39;
-    if (pulse_wr__en) begin
-      if (\$40 ) begin
-        \$955  = pulse_wr__data;
-      end
-    end
+    \$44  = issue;
     if (rst) begin
-      \$955  = 16'h0014;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = length40;
-    if (pulse_wr__en) begin
-      if (\$41 ) begin
-        \$956  = pulse_wr__data;
-      end
-    end
+    \$45  = ptr;
     if (rst) begin
-      \$956  = 16'h0014;
+      \$45  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = length41;
-    if (pulse_wr__en) begin
-      if (\$42 ) begin
-        \$957  = pulse_wr__data;
-      end
+    \$46  = 1'h0;
+    if (\$3 ) begin
+    end else if (frame_tick) begin
+      \$46  = again;
     end
     if (rst) begin
-      \$957  = 16'h0014;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = length42;
-    if (pulse_wr__en) begin
-      if (\$43 ) begin
-        \$958  = pulse_wr__data;
-      end
+    \$47  = sweep_busy;
+    if (\$3 ) begin
+      \$47  = 1'h1;
+    end else if (frame_tick) begin
+    end else if (last) begin
+      \$47  = again;
     end
     if (rst) begin
-      \$958  = 16'h0014;
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = length43;
-    if (pulse_wr__en) begin
-      if (\$44 ) begin
-        \$959  = pulse_wr__data;
+    \$48  = ptr;
+    if (\$3 ) begin
+      \$48  = 6'h00;
+    end else if (frame_tick) begin
+      if (issue) begin
+        \$48  = \$4 [5:0];
       end
-    end
-    if (rst) begin
-      \$959  = 16'h0014;
+    end else if (last) begin
+      \$48  = 6'h00;
+    end else if (issue) begin
+      \$48  = \$5 [5:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = length44;
-    if (pulse_wr__en) begin
-      if (\$45 ) begin
-        \$960  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$960  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = length45;
-    if (pulse_wr__en) begin
-      if (\$46 ) begin
-        \$961  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$961  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = length46;
-    if (pulse_wr__en) begin
-      if (\$47 ) begin
-        \$962  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$962  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = length47;
-    if (pulse_wr__en) begin
-      if (\$48 ) begin
-        \$963  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$963  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = length48;
-    if (pulse_wr__en) begin
-      if (\$49 ) begin
-        \$964  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$964  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = length49;
-    if (pulse_wr__en) begin
-      if (\$50 ) begin
-        \$965  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$965  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = length50;
-    if (pulse_wr__en) begin
-      if (\$51 ) begin
-        \$966  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$966  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = length51;
-    if (pulse_wr__en) begin
-      if (\$52 ) begin
-        \$967  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$967  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = length52;
-    if (pulse_wr__en) begin
-      if (\$53 ) begin
-        \$968  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$968  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = length53;
-    if (pulse_wr__en) begin
-      if (\$54 ) begin
-        \$969  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$969  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = length54;
-    if (pulse_wr__en) begin
-      if (\$55 ) begin
-        \$970  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$970  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = length55;
-    if (pulse_wr__en) begin
-      if (\$56 ) begin
-        \$971  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$971  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = length56;
-    if (pulse_wr__en) begin
-      if (\$57 ) begin
-        \$972  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$972  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = length57;
-    if (pulse_wr__en) begin
-      if (\$58 ) begin
-        \$973  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$973  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = length58;
-    if (pulse_wr__en) begin
-      if (\$59 ) begin
-        \$974  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$974  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = length59;
-    if (pulse_wr__en) begin
-      if (\$60 ) begin
-        \$975  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$975  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = length60;
-    if (pulse_wr__en) begin
-      if (\$61 ) begin
-        \$976  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$976  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = length61;
-    if (pulse_wr__en) begin
-      if (\$62 ) begin
-        \$977  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$977  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = length62;
-    if (pulse_wr__en) begin
-      if (\$63 ) begin
-        \$978  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$978  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = length63;
-    if (pulse_wr__en) begin
-      if (\$64 ) begin
-        \$979  = pulse_wr__data;
-      end
-    end
-    if (rst) begin
-      \$979  = 16'h0014;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = 1'h1;
-    if (rst) begin
-      \$980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \$65 ;
-    if (rst) begin
-      \$981  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = routed__payload[11:0];
-    if (rst) begin
-      \$982  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = routed__payload[27:12];
-    if (rst) begin
-      \$983  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = frame_tick;
-    if (rst) begin
-      \$984  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = frame;
-    if (rst) begin
-      \$985  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$67 ) begin
-      \$986  = \$69 [15:0];
-    end else begin
-      \$986  = base0;
-    end
-    if (rst) begin
-      \$986  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = remaining0;
-    if (\$71 ) begin
-      \$987  = length0;
-    end else if (\$73 ) begin
-      \$987  = \$74 [15:0];
-    end
-    if (rst) begin
-      \$987  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$76 ) begin
-      \$988  = \$78 [15:0];
-    end else begin
-      \$988  = base1;
-    end
-    if (rst) begin
-      \$988  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = remaining1;
-    if (\$80 ) begin
-      \$989  = length1;
-    end else if (\$82 ) begin
-      \$989  = \$83 [15:0];
-    end
-    if (rst) begin
-      \$989  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$85 ) begin
-      \$990  = \$87 [15:0];
-    end else begin
-      \$990  = base2;
-    end
-    if (rst) begin
-      \$990  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = remaining2;
-    if (\$89 ) begin
-      \$991  = length2;
-    end else if (\$91 ) begin
-      \$991  = \$92 [15:0];
-    end
-    if (rst) begin
-      \$991  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$94 ) begin
-      \$992  = \$96 [15:0];
-    end else begin
-      \$992  = base3;
-    end
-    if (rst) begin
-      \$992  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = remaining3;
-    if (\$98 ) begin
-      \$993  = length3;
-    end else if (\$100 ) begin
-      \$993  = \$101 [15:0];
-    end
-    if (rst) begin
-      \$993  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$103 ) begin
-      \$994  = \$105 [15:0];
-    end else begin
-      \$994  = base4;
-    end
-    if (rst) begin
-      \$994  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = remaining4;
-    if (\$107 ) begin
-      \$995  = length4;
-    end else if (\$109 ) begin
-      \$995  = \$110 [15:0];
-    end
-    if (rst) begin
-      \$995  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$112 ) begin
-      \$996  = \$114 [15:0];
-    end else begin
-      \$996  = base5;
-    end
-    if (rst) begin
-      \$996  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = remaining5;
-    if (\$116 ) begin
-      \$997  = length5;
-    end else if (\$118 ) begin
-      \$997  = \$119 [15:0];
-    end
-    if (rst) begin
-      \$997  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$121 ) begin
-      \$998  = \$123 [15:0];
-    end else begin
-      \$998  = base6;
-    end
-    if (rst) begin
-      \$998  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = remaining6;
-    if (\$125 ) begin
-      \$999  = length6;
-    end else if (\$127 ) begin
-      \$999  = \$128 [15:0];
-    end
-    if (rst) begin
-      \$999  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$130 ) begin
-      \$1000  = \$132 [15:0];
-    end else begin
-      \$1000  = base7;
-    end
-    if (rst) begin
-      \$1000  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = remaining7;
-    if (\$134 ) begin
-      \$1001  = length7;
-    end else if (\$136 ) begin
-      \$1001  = \$137 [15:0];
-    end
-    if (rst) begin
-      \$1001  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$139 ) begin
-      \$1002  = \$141 [15:0];
-    end else begin
-      \$1002  = base8;
-    end
-    if (rst) begin
-      \$1002  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = remaining8;
-    if (\$143 ) begin
-      \$1003  = length8;
-    end else if (\$145 ) begin
-      \$1003  = \$146 [15:0];
-    end
-    if (rst) begin
-      \$1003  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$148 ) begin
-      \$1004  = \$150 [15:0];
-    end else begin
-      \$1004  = base9;
-    end
-    if (rst) begin
-      \$1004  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = remaining9;
-    if (\$152 ) begin
-      \$1005  = length9;
-    end else if (\$154 ) begin
-      \$1005  = \$155 [15:0];
-    end
-    if (rst) begin
-      \$1005  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$157 ) begin
-      \$1006  = \$159 [15:0];
-    end else begin
-      \$1006  = base10;
-    end
-    if (rst) begin
-      \$1006  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = remaining10;
-    if (\$161 ) begin
-      \$1007  = length10;
-    end else if (\$163 ) begin
-      \$1007  = \$164 [15:0];
-    end
-    if (rst) begin
-      \$1007  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$166 ) begin
-      \$1008  = \$168 [15:0];
-    end else begin
-      \$1008  = base11;
-    end
-    if (rst) begin
-      \$1008  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = remaining11;
-    if (\$170 ) begin
-      \$1009  = length11;
-    end else if (\$172 ) begin
-      \$1009  = \$173 [15:0];
-    end
-    if (rst) begin
-      \$1009  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$175 ) begin
-      \$1010  = \$177 [15:0];
-    end else begin
-      \$1010  = base12;
-    end
-    if (rst) begin
-      \$1010  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = remaining12;
-    if (\$179 ) begin
-      \$1011  = length12;
-    end else if (\$181 ) begin
-      \$1011  = \$182 [15:0];
-    end
-    if (rst) begin
-      \$1011  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$184 ) begin
-      \$1012  = \$186 [15:0];
-    end else begin
-      \$1012  = base13;
-    end
-    if (rst) begin
-      \$1012  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = remaining13;
-    if (\$188 ) begin
-      \$1013  = length13;
-    end else if (\$190 ) begin
-      \$1013  = \$191 [15:0];
-    end
-    if (rst) begin
-      \$1013  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$193 ) begin
-      \$1014  = \$195 [15:0];
-    end else begin
-      \$1014  = base14;
-    end
-    if (rst) begin
-      \$1014  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = remaining14;
-    if (\$197 ) begin
-      \$1015  = length14;
-    end else if (\$199 ) begin
-      \$1015  = \$200 [15:0];
-    end
-    if (rst) begin
-      \$1015  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$202 ) begin
-      \$1016  = \$204 [15:0];
-    end else begin
-      \$1016  = base15;
-    end
-    if (rst) begin
-      \$1016  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = remaining15;
-    if (\$206 ) begin
-      \$1017  = length15;
-    end else if (\$208 ) begin
-      \$1017  = \$209 [15:0];
-    end
-    if (rst) begin
-      \$1017  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$211 ) begin
-      \$1018  = \$213 [15:0];
-    end else begin
-      \$1018  = base16;
-    end
-    if (rst) begin
-      \$1018  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = remaining16;
-    if (\$215 ) begin
-      \$1019  = length16;
-    end else if (\$217 ) begin
-      \$1019  = \$218 [15:0];
-    end
-    if (rst) begin
-      \$1019  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$220 ) begin
-      \$1020  = \$222 [15:0];
-    end else begin
-      \$1020  = base17;
-    end
-    if (rst) begin
-      \$1020  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = remaining17;
-    if (\$224 ) begin
-      \$1021  = length17;
-    end else if (\$226 ) begin
-      \$1021  = \$227 [15:0];
-    end
-    if (rst) begin
-      \$1021  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$229 ) begin
-      \$1022  = \$231 [15:0];
-    end else begin
-      \$1022  = base18;
-    end
-    if (rst) begin
-      \$1022  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = remaining18;
-    if (\$233 ) begin
-      \$1023  = length18;
-    end else if (\$235 ) begin
-      \$1023  = \$236 [15:0];
-    end
-    if (rst) begin
-      \$1023  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$238 ) begin
-      \$1024  = \$240 [15:0];
-    end else begin
-      \$1024  = base19;
-    end
-    if (rst) begin
-      \$1024  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = remaining19;
-    if (\$242 ) begin
-      \$1025  = length19;
-    end else if (\$244 ) begin
-      \$1025  = \$245 [15:0];
-    end
-    if (rst) begin
-      \$1025  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$247 ) begin
-      \$1026  = \$249 [15:0];
-    end else begin
-      \$1026  = base20;
-    end
-    if (rst) begin
-      \$1026  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = remaining20;
-    if (\$251 ) begin
-      \$1027  = length20;
-    end else if (\$253 ) begin
-      \$1027  = \$254 [15:0];
-    end
-    if (rst) begin
-      \$1027  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$256 ) begin
-      \$1028  = \$258 [15:0];
-    end else begin
-      \$1028  = base21;
-    end
-    if (rst) begin
-      \$1028  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = remaining21;
-    if (\$260 ) begin
-      \$1029  = length21;
-    end else if (\$262 ) begin
-      \$1029  = \$263 [15:0];
-    end
-    if (rst) begin
-      \$1029  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$265 ) begin
-      \$1030  = \$267 [15:0];
-    end else begin
-      \$1030  = base22;
-    end
-    if (rst) begin
-      \$1030  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = remaining22;
-    if (\$269 ) begin
-      \$1031  = length22;
-    end else if (\$271 ) begin
-      \$1031  = \$272 [15:0];
-    end
-    if (rst) begin
-      \$1031  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$274 ) begin
-      \$1032  = \$276 [15:0];
-    end else begin
-      \$1032  = base23;
-    end
-    if (rst) begin
-      \$1032  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = remaining23;
-    if (\$278 ) begin
-      \$1033  = length23;
-    end else if (\$280 ) begin
-      \$1033  = \$281 [15:0];
-    end
-    if (rst) begin
-      \$1033  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$283 ) begin
-      \$1034  = \$285 [15:0];
-    end else begin
-      \$1034  = base24;
-    end
-    if (rst) begin
-      \$1034  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = remaining24;
-    if (\$287 ) begin
-      \$1035  = length24;
-    end else if (\$289 ) begin
-      \$1035  = \$290 [15:0];
-    end
-    if (rst) begin
-      \$1035  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$292 ) begin
-      \$1036  = \$294 [15:0];
-    end else begin
-      \$1036  = base25;
-    end
-    if (rst) begin
-      \$1036  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = remaining25;
-    if (\$296 ) begin
-      \$1037  = length25;
-    end else if (\$298 ) begin
-      \$1037  = \$299 [15:0];
-    end
-    if (rst) begin
-      \$1037  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$301 ) begin
-      \$1038  = \$303 [15:0];
-    end else begin
-      \$1038  = base26;
-    end
-    if (rst) begin
-      \$1038  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = remaining26;
-    if (\$305 ) begin
-      \$1039  = length26;
-    end else if (\$307 ) begin
-      \$1039  = \$308 [15:0];
-    end
-    if (rst) begin
-      \$1039  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$310 ) begin
-      \$1040  = \$312 [15:0];
-    end else begin
-      \$1040  = base27;
-    end
-    if (rst) begin
-      \$1040  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = remaining27;
-    if (\$314 ) begin
-      \$1041  = length27;
-    end else if (\$316 ) begin
-      \$1041  = \$317 [15:0];
-    end
-    if (rst) begin
-      \$1041  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$319 ) begin
-      \$1042  = \$321 [15:0];
-    end else begin
-      \$1042  = base28;
-    end
-    if (rst) begin
-      \$1042  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = remaining28;
-    if (\$323 ) begin
-      \$1043  = length28;
-    end else if (\$325 ) begin
-      \$1043  = \$326 [15:0];
-    end
-    if (rst) begin
-      \$1043  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$328 ) begin
-      \$1044  = \$330 [15:0];
-    end else begin
-      \$1044  = base29;
-    end
-    if (rst) begin
-      \$1044  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = remaining29;
-    if (\$332 ) begin
-      \$1045  = length29;
-    end else if (\$334 ) begin
-      \$1045  = \$335 [15:0];
-    end
-    if (rst) begin
-      \$1045  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$337 ) begin
-      \$1046  = \$339 [15:0];
-    end else begin
-      \$1046  = base30;
-    end
-    if (rst) begin
-      \$1046  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = remaining30;
-    if (\$341 ) begin
-      \$1047  = length30;
-    end else if (\$343 ) begin
-      \$1047  = \$344 [15:0];
-    end
-    if (rst) begin
-      \$1047  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$346 ) begin
-      \$1048  = \$348 [15:0];
-    end else begin
-      \$1048  = base31;
-    end
-    if (rst) begin
-      \$1048  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = remaining31;
-    if (\$350 ) begin
-      \$1049  = length31;
-    end else if (\$352 ) begin
-      \$1049  = \$353 [15:0];
-    end
-    if (rst) begin
-      \$1049  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$355 ) begin
-      \$1050  = \$357 [15:0];
-    end else begin
-      \$1050  = base32;
-    end
-    if (rst) begin
-      \$1050  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = remaining32;
-    if (\$359 ) begin
-      \$1051  = length32;
-    end else if (\$361 ) begin
-      \$1051  = \$362 [15:0];
-    end
-    if (rst) begin
-      \$1051  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$364 ) begin
-      \$1052  = \$366 [15:0];
-    end else begin
-      \$1052  = base33;
-    end
-    if (rst) begin
-      \$1052  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = remaining33;
-    if (\$368 ) begin
-      \$1053  = length33;
-    end else if (\$370 ) begin
-      \$1053  = \$371 [15:0];
-    end
-    if (rst) begin
-      \$1053  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$373 ) begin
-      \$1054  = \$375 [15:0];
-    end else begin
-      \$1054  = base34;
-    end
-    if (rst) begin
-      \$1054  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = remaining34;
-    if (\$377 ) begin
-      \$1055  = length34;
-    end else if (\$379 ) begin
-      \$1055  = \$380 [15:0];
-    end
-    if (rst) begin
-      \$1055  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$382 ) begin
-      \$1056  = \$384 [15:0];
-    end else begin
-      \$1056  = base35;
-    end
-    if (rst) begin
-      \$1056  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = remaining35;
-    if (\$386 ) begin
-      \$1057  = length35;
-    end else if (\$388 ) begin
-      \$1057  = \$389 [15:0];
-    end
-    if (rst) begin
-      \$1057  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$391 ) begin
-      \$1058  = \$393 [15:0];
-    end else begin
-      \$1058  = base36;
-    end
-    if (rst) begin
-      \$1058  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = remaining36;
-    if (\$395 ) begin
-      \$1059  = length36;
-    end else if (\$397 ) begin
-      \$1059  = \$398 [15:0];
-    end
-    if (rst) begin
-      \$1059  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$400 ) begin
-      \$1060  = \$402 [15:0];
-    end else begin
-      \$1060  = base37;
-    end
-    if (rst) begin
-      \$1060  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = remaining37;
-    if (\$404 ) begin
-      \$1061  = length37;
-    end else if (\$406 ) begin
-      \$1061  = \$407 [15:0];
-    end
-    if (rst) begin
-      \$1061  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$409 ) begin
-      \$1062  = \$411 [15:0];
-    end else begin
-      \$1062  = base38;
-    end
-    if (rst) begin
-      \$1062  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = remaining38;
-    if (\$413 ) begin
-      \$1063  = length38;
-    end else if (\$415 ) begin
-      \$1063  = \$416 [15:0];
-    end
-    if (rst) begin
-      \$1063  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$418 ) begin
-      \$1064  = \$420 [15:0];
-    end else begin
-      \$1064  = base39;
-    end
-    if (rst) begin
-      \$1064  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = remaining39;
-    if (\$422 ) begin
-      \$1065  = length39;
-    end else if (\$424 ) begin
-      \$1065  = \$425 [15:0];
-    end
-    if (rst) begin
-      \$1065  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$427 ) begin
-      \$1066  = \$429 [15:0];
-    end else begin
-      \$1066  = base40;
-    end
-    if (rst) begin
-      \$1066  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = remaining40;
-    if (\$431 ) begin
-      \$1067  = length40;
-    end else if (\$433 ) begin
-      \$1067  = \$434 [15:0];
-    end
-    if (rst) begin
-      \$1067  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$436 ) begin
-      \$1068  = \$438 [15:0];
-    end else begin
-      \$1068  = base41;
-    end
-    if (rst) begin
-      \$1068  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = remaining41;
-    if (\$440 ) begin
-      \$1069  = length41;
-    end else if (\$442 ) begin
-      \$1069  = \$443 [15:0];
-    end
-    if (rst) begin
-      \$1069  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$445 ) begin
-      \$1070  = \$447 [15:0];
-    end else begin
-      \$1070  = base42;
-    end
-    if (rst) begin
-      \$1070  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = remaining42;
-    if (\$449 ) begin
-      \$1071  = length42;
-    end else if (\$451 ) begin
-      \$1071  = \$452 [15:0];
-    end
-    if (rst) begin
-      \$1071  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$454 ) begin
-      \$1072  = \$456 [15:0];
-    end else begin
-      \$1072  = base43;
-    end
-    if (rst) begin
-      \$1072  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = remaining43;
-    if (\$458 ) begin
-      \$1073  = length43;
-    end else if (\$460 ) begin
-      \$1073  = \$461 [15:0];
-    end
-    if (rst) begin
-      \$1073  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$463 ) begin
-      \$1074  = \$465 [15:0];
-    end else begin
-      \$1074  = base44;
-    end
-    if (rst) begin
-      \$1074  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = remaining44;
-    if (\$467 ) begin
-      \$1075  = length44;
-    end else if (\$469 ) begin
-      \$1075  = \$470 [15:0];
-    end
-    if (rst) begin
-      \$1075  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$472 ) begin
-      \$1076  = \$474 [15:0];
-    end else begin
-      \$1076  = base45;
-    end
-    if (rst) begin
-      \$1076  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = remaining45;
-    if (\$476 ) begin
-      \$1077  = length45;
-    end else if (\$478 ) begin
-      \$1077  = \$479 [15:0];
-    end
-    if (rst) begin
-      \$1077  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$481 ) begin
-      \$1078  = \$483 [15:0];
-    end else begin
-      \$1078  = base46;
-    end
-    if (rst) begin
-      \$1078  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = remaining46;
-    if (\$485 ) begin
-      \$1079  = length46;
-    end else if (\$487 ) begin
-      \$1079  = \$488 [15:0];
-    end
-    if (rst) begin
-      \$1079  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$490 ) begin
-      \$1080  = \$492 [15:0];
-    end else begin
-      \$1080  = base47;
-    end
-    if (rst) begin
-      \$1080  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = remaining47;
-    if (\$494 ) begin
-      \$1081  = length47;
-    end else if (\$496 ) begin
-      \$1081  = \$497 [15:0];
-    end
-    if (rst) begin
-      \$1081  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$499 ) begin
-      \$1082  = \$501 [15:0];
-    end else begin
-      \$1082  = base48;
-    end
-    if (rst) begin
-      \$1082  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = remaining48;
-    if (\$503 ) begin
-      \$1083  = length48;
-    end else if (\$505 ) begin
-      \$1083  = \$506 [15:0];
-    end
-    if (rst) begin
-      \$1083  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$508 ) begin
-      \$1084  = \$510 [15:0];
-    end else begin
-      \$1084  = base49;
-    end
-    if (rst) begin
-      \$1084  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = remaining49;
-    if (\$512 ) begin
-      \$1085  = length49;
-    end else if (\$514 ) begin
-      \$1085  = \$515 [15:0];
-    end
-    if (rst) begin
-      \$1085  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$517 ) begin
-      \$1086  = \$519 [15:0];
-    end else begin
-      \$1086  = base50;
-    end
-    if (rst) begin
-      \$1086  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = remaining50;
-    if (\$521 ) begin
-      \$1087  = length50;
-    end else if (\$523 ) begin
-      \$1087  = \$524 [15:0];
-    end
-    if (rst) begin
-      \$1087  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$526 ) begin
-      \$1088  = \$528 [15:0];
-    end else begin
-      \$1088  = base51;
-    end
-    if (rst) begin
-      \$1088  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = remaining51;
-    if (\$530 ) begin
-      \$1089  = length51;
-    end else if (\$532 ) begin
-      \$1089  = \$533 [15:0];
-    end
-    if (rst) begin
-      \$1089  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$535 ) begin
-      \$1090  = \$537 [15:0];
-    end else begin
-      \$1090  = base52;
-    end
-    if (rst) begin
-      \$1090  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = remaining52;
-    if (\$539 ) begin
-      \$1091  = length52;
-    end else if (\$541 ) begin
-      \$1091  = \$542 [15:0];
-    end
-    if (rst) begin
-      \$1091  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$544 ) begin
-      \$1092  = \$546 [15:0];
-    end else begin
-      \$1092  = base53;
-    end
-    if (rst) begin
-      \$1092  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = remaining53;
-    if (\$548 ) begin
-      \$1093  = length53;
-    end else if (\$550 ) begin
-      \$1093  = \$551 [15:0];
-    end
-    if (rst) begin
-      \$1093  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$553 ) begin
-      \$1094  = \$555 [15:0];
-    end else begin
-      \$1094  = base54;
-    end
-    if (rst) begin
-      \$1094  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = remaining54;
-    if (\$557 ) begin
-      \$1095  = length54;
-    end else if (\$559 ) begin
-      \$1095  = \$560 [15:0];
-    end
-    if (rst) begin
-      \$1095  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$562 ) begin
-      \$1096  = \$564 [15:0];
-    end else begin
-      \$1096  = base55;
-    end
-    if (rst) begin
-      \$1096  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = remaining55;
-    if (\$566 ) begin
-      \$1097  = length55;
-    end else if (\$568 ) begin
-      \$1097  = \$569 [15:0];
-    end
-    if (rst) begin
-      \$1097  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$571 ) begin
-      \$1098  = \$573 [15:0];
-    end else begin
-      \$1098  = base56;
-    end
-    if (rst) begin
-      \$1098  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = remaining56;
-    if (\$575 ) begin
-      \$1099  = length56;
-    end else if (\$577 ) begin
-      \$1099  = \$578 [15:0];
-    end
-    if (rst) begin
-      \$1099  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$580 ) begin
-      \$1100  = \$582 [15:0];
-    end else begin
-      \$1100  = base57;
-    end
-    if (rst) begin
-      \$1100  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = remaining57;
-    if (\$584 ) begin
-      \$1101  = length57;
-    end else if (\$586 ) begin
-      \$1101  = \$587 [15:0];
-    end
-    if (rst) begin
-      \$1101  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$589 ) begin
-      \$1102  = \$591 [15:0];
-    end else begin
-      \$1102  = base58;
-    end
-    if (rst) begin
-      \$1102  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = remaining58;
-    if (\$593 ) begin
-      \$1103  = length58;
-    end else if (\$595 ) begin
-      \$1103  = \$596 [15:0];
-    end
-    if (rst) begin
-      \$1103  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$598 ) begin
-      \$1104  = \$600 [15:0];
-    end else begin
-      \$1104  = base59;
-    end
-    if (rst) begin
-      \$1104  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = remaining59;
-    if (\$602 ) begin
-      \$1105  = length59;
-    end else if (\$604 ) begin
-      \$1105  = \$605 [15:0];
-    end
-    if (rst) begin
-      \$1105  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$607 ) begin
-      \$1106  = \$609 [15:0];
-    end else begin
-      \$1106  = base60;
-    end
-    if (rst) begin
-      \$1106  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = remaining60;
-    if (\$611 ) begin
-      \$1107  = length60;
-    end else if (\$613 ) begin
-      \$1107  = \$614 [15:0];
-    end
-    if (rst) begin
-      \$1107  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$616 ) begin
-      \$1108  = \$618 [15:0];
-    end else begin
-      \$1108  = base61;
-    end
-    if (rst) begin
-      \$1108  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = remaining61;
-    if (\$620 ) begin
-      \$1109  = length61;
-    end else if (\$622 ) begin
-      \$1109  = \$623 [15:0];
-    end
-    if (rst) begin
-      \$1109  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$625 ) begin
-      \$1110  = \$627 [15:0];
-    end else begin
-      \$1110  = base62;
-    end
-    if (rst) begin
-      \$1110  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = remaining62;
-    if (\$629 ) begin
-      \$1111  = length62;
-    end else if (\$631 ) begin
-      \$1111  = \$632 [15:0];
-    end
-    if (rst) begin
-      \$1111  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$634 ) begin
-      \$1112  = \$636 [15:0];
-    end else begin
-      \$1112  = base63;
-    end
-    if (rst) begin
-      \$1112  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = remaining63;
-    if (\$638 ) begin
-      \$1113  = length63;
-    end else if (\$640 ) begin
-      \$1113  = \$641 [15:0];
-    end
-    if (rst) begin
-      \$1113  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = fired;
-    if (rst) begin
-      \$1114  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = s1_target;
-    if (rst) begin
-      \$1115  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = \$643 ;
     if (rst) begin
-      \$1116  = 1'h0;
+      \$48  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = 1'h0;
+    \$49  = again;
+    if (\$3 ) begin
+    end else if (frame_tick) begin
+      \$49  = 1'h1;
+    end else if (last) begin
+      \$49  = 1'h0;
+    end
+    if (rst) begin
+      \$49  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = pulse;
+    if (sw_valid) begin
+      (* full_case = 32'd1 *)
+      casez (sw_lane)
+        6'h00:
+            \$50 [0] = \$7 ;
+        6'h01:
+            \$50 [1] = \$7 ;
+        6'h02:
+            \$50 [2] = \$7 ;
+        6'h03:
+            \$50 [3] = \$7 ;
+        6'h04:
+            \$50 [4] = \$7 ;
+        6'h05:
+            \$50 [5] = \$7 ;
+        6'h06:
+            \$50 [6] = \$7 ;
+        6'h07:
+            \$50 [7] = \$7 ;
+        6'h08:
+            \$50 [8] = \$7 ;
+        6'h09:
+            \$50 [9] = \$7 ;
+        6'h0a:
+            \$50 [10] = \$7 ;
+        6'h0b:
+            \$50 [11] = \$7 ;
+        6'h0c:
+            \$50 [12] = \$7 ;
+        6'h0d:
+            \$50 [13] = \$7 ;
+        6'h0e:
+            \$50 [14] = \$7 ;
+        6'h0f:
+            \$50 [15] = \$7 ;
+        6'h10:
+            \$50 [16] = \$7 ;
+        6'h11:
+            \$50 [17] = \$7 ;
+        6'h12:
+            \$50 [18] = \$7 ;
+        6'h13:
+            \$50 [19] = \$7 ;
+        6'h14:
+            \$50 [20] = \$7 ;
+        6'h15:
+            \$50 [21] = \$7 ;
+        6'h16:
+            \$50 [22] = \$7 ;
+        6'h17:
+            \$50 [23] = \$7 ;
+        6'h18:
+            \$50 [24] = \$7 ;
+        6'h19:
+            \$50 [25] = \$7 ;
+        6'h1a:
+            \$50 [26] = \$7 ;
+        6'h1b:
+            \$50 [27] = \$7 ;
+        6'h1c:
+            \$50 [28] = \$7 ;
+        6'h1d:
+            \$50 [29] = \$7 ;
+        6'h1e:
+            \$50 [30] = \$7 ;
+        6'h1f:
+            \$50 [31] = \$7 ;
+        6'h20:
+            \$50 [32] = \$7 ;
+        6'h21:
+            \$50 [33] = \$7 ;
+        6'h22:
+            \$50 [34] = \$7 ;
+        6'h23:
+            \$50 [35] = \$7 ;
+        6'h24:
+            \$50 [36] = \$7 ;
+        6'h25:
+            \$50 [37] = \$7 ;
+        6'h26:
+            \$50 [38] = \$7 ;
+        6'h27:
+            \$50 [39] = \$7 ;
+        6'h28:
+            \$50 [40] = \$7 ;
+        6'h29:
+            \$50 [41] = \$7 ;
+        6'h2a:
+            \$50 [42] = \$7 ;
+        6'h2b:
+            \$50 [43] = \$7 ;
+        6'h2c:
+            \$50 [44] = \$7 ;
+        6'h2d:
+            \$50 [45] = \$7 ;
+        6'h2e:
+            \$50 [46] = \$7 ;
+        6'h2f:
+            \$50 [47] = \$7 ;
+        6'h30:
+            \$50 [48] = \$7 ;
+        6'h31:
+            \$50 [49] = \$7 ;
+        6'h32:
+            \$50 [50] = \$7 ;
+        6'h33:
+            \$50 [51] = \$7 ;
+        6'h34:
+            \$50 [52] = \$7 ;
+        6'h35:
+            \$50 [53] = \$7 ;
+        6'h36:
+            \$50 [54] = \$7 ;
+        6'h37:
+            \$50 [55] = \$7 ;
+        6'h38:
+            \$50 [56] = \$7 ;
+        6'h39:
+            \$50 [57] = \$7 ;
+        6'h3a:
+            \$50 [58] = \$7 ;
+        6'h3b:
+            \$50 [59] = \$7 ;
+        6'h3c:
+            \$50 [60] = \$7 ;
+        6'h3d:
+            \$50 [61] = \$7 ;
+        6'h3e:
+            \$50 [62] = \$7 ;
+        6'h3f:
+            \$50 [63] = \$7 ;
+      endcase
+    end else if (\$6 ) begin
+      if (fired) begin
+        (* full_case = 32'd1 *)
+        casez (s1_target[5:0])
+          6'h00:
+              \$50 [0] = \$8 ;
+          6'h01:
+              \$50 [1] = \$8 ;
+          6'h02:
+              \$50 [2] = \$8 ;
+          6'h03:
+              \$50 [3] = \$8 ;
+          6'h04:
+              \$50 [4] = \$8 ;
+          6'h05:
+              \$50 [5] = \$8 ;
+          6'h06:
+              \$50 [6] = \$8 ;
+          6'h07:
+              \$50 [7] = \$8 ;
+          6'h08:
+              \$50 [8] = \$8 ;
+          6'h09:
+              \$50 [9] = \$8 ;
+          6'h0a:
+              \$50 [10] = \$8 ;
+          6'h0b:
+              \$50 [11] = \$8 ;
+          6'h0c:
+              \$50 [12] = \$8 ;
+          6'h0d:
+              \$50 [13] = \$8 ;
+          6'h0e:
+              \$50 [14] = \$8 ;
+          6'h0f:
+              \$50 [15] = \$8 ;
+          6'h10:
+              \$50 [16] = \$8 ;
+          6'h11:
+              \$50 [17] = \$8 ;
+          6'h12:
+              \$50 [18] = \$8 ;
+          6'h13:
+              \$50 [19] = \$8 ;
+          6'h14:
+              \$50 [20] = \$8 ;
+          6'h15:
+              \$50 [21] = \$8 ;
+          6'h16:
+              \$50 [22] = \$8 ;
+          6'h17:
+              \$50 [23] = \$8 ;
+          6'h18:
+              \$50 [24] = \$8 ;
+          6'h19:
+              \$50 [25] = \$8 ;
+          6'h1a:
+              \$50 [26] = \$8 ;
+          6'h1b:
+              \$50 [27] = \$8 ;
+          6'h1c:
+              \$50 [28] = \$8 ;
+          6'h1d:
+              \$50 [29] = \$8 ;
+          6'h1e:
+              \$50 [30] = \$8 ;
+          6'h1f:
+              \$50 [31] = \$8 ;
+          6'h20:
+              \$50 [32] = \$8 ;
+          6'h21:
+              \$50 [33] = \$8 ;
+          6'h22:
+              \$50 [34] = \$8 ;
+          6'h23:
+              \$50 [35] = \$8 ;
+          6'h24:
+              \$50 [36] = \$8 ;
+          6'h25:
+              \$50 [37] = \$8 ;
+          6'h26:
+              \$50 [38] = \$8 ;
+          6'h27:
+              \$50 [39] = \$8 ;
+          6'h28:
+              \$50 [40] = \$8 ;
+          6'h29:
+              \$50 [41] = \$8 ;
+          6'h2a:
+              \$50 [42] = \$8 ;
+          6'h2b:
+              \$50 [43] = \$8 ;
+          6'h2c:
+              \$50 [44] = \$8 ;
+          6'h2d:
+              \$50 [45] = \$8 ;
+          6'h2e:
+              \$50 [46] = \$8 ;
+          6'h2f:
+              \$50 [47] = \$8 ;
+          6'h30:
+              \$50 [48] = \$8 ;
+          6'h31:
+              \$50 [49] = \$8 ;
+          6'h32:
+              \$50 [50] = \$8 ;
+          6'h33:
+              \$50 [51] = \$8 ;
+          6'h34:
+              \$50 [52] = \$8 ;
+          6'h35:
+              \$50 [53] = \$8 ;
+          6'h36:
+              \$50 [54] = \$8 ;
+          6'h37:
+              \$50 [55] = \$8 ;
+          6'h38:
+              \$50 [56] = \$8 ;
+          6'h39:
+              \$50 [57] = \$8 ;
+          6'h3a:
+              \$50 [58] = \$8 ;
+          6'h3b:
+              \$50 [59] = \$8 ;
+          6'h3c:
+              \$50 [60] = \$8 ;
+          6'h3d:
+              \$50 [61] = \$8 ;
+          6'h3e:
+              \$50 [62] = \$8 ;
+          6'h3f:
+              \$50 [63] = \$8 ;
+        endcase
+      end
+    end
+    if (rst) begin
+      \$50  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = fired;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = s1_target;
+    if (rst) begin
+      \$52  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = \$10 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = 1'h0;
     if (fired) begin
       (* full_case = 32'd1 *)
       if (w_rdy) begin
       end else begin
-        \$1117  = 1'h1;
+        \$54  = 1'h1;
       end
     end
     if (rst) begin
-      \$1117  = 1'h0;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = lost;
+    \$55  = lost;
     if (fired) begin
       (* full_case = 32'd1 *)
       if (w_rdy) begin
       end else begin
-        \$1118  = \$648 [19:0];
+        \$55  = \$15 [19:0];
       end
-    end else if (\$645 ) begin
-      \$1118  = 20'h00000;
+    end else if (\$12 ) begin
+      \$55  = 20'h00000;
     end
     if (rst) begin
-      \$1118  = 20'h00000;
+      \$55  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wp__addr = 6'h00;
+    if (sw_valid) begin
+      wp__addr = sw_lane;
+    end else if (\$34 ) begin
+      wp__addr = s1_target[5:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wp__en = 1'h0;
+    if (sw_valid) begin
+      wp__en = 1'h1;
+    end else if (\$34 ) begin
+      wp__en = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wp__data = 32'd0;
+    if (sw_valid) begin
+      wp__data[15:0] = \$30 [15:0];
+      wp__data[31:16] = \$33 [15:0];
+    end else if (\$34 ) begin
+      wp__data[15:0] = \$23 [15:0];
+      wp__data[31:16] = \$35 ;
     end
   end
   always @* begin
@@ -5608,7 +974,7 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
       if (w_rdy) begin
         w_data = stim_word;
       end
-    end else if (\$915 ) begin
+    end else if (\$37 ) begin
       w_data = overflow_word;
     end
   end
@@ -5619,14 +985,158 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
       if (w_rdy) begin
         w_en = 1'h1;
       end
-    end else if (\$915 ) begin
+    end else if (\$37 ) begin
       w_en = 1'h1;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s1_target[5:0])
+      6'h00:
+          \theta$45  = theta[15:0];
+      6'h01:
+          \theta$45  = theta[31:16];
+      6'h02:
+          \theta$45  = theta[47:32];
+      6'h03:
+          \theta$45  = theta[63:48];
+      6'h04:
+          \theta$45  = theta[79:64];
+      6'h05:
+          \theta$45  = theta[95:80];
+      6'h06:
+          \theta$45  = theta[111:96];
+      6'h07:
+          \theta$45  = theta[127:112];
+      6'h08:
+          \theta$45  = theta[143:128];
+      6'h09:
+          \theta$45  = theta[159:144];
+      6'h0a:
+          \theta$45  = theta[175:160];
+      6'h0b:
+          \theta$45  = theta[191:176];
+      6'h0c:
+          \theta$45  = theta[207:192];
+      6'h0d:
+          \theta$45  = theta[223:208];
+      6'h0e:
+          \theta$45  = theta[239:224];
+      6'h0f:
+          \theta$45  = theta[255:240];
+      6'h10:
+          \theta$45  = theta[271:256];
+      6'h11:
+          \theta$45  = theta[287:272];
+      6'h12:
+          \theta$45  = theta[303:288];
+      6'h13:
+          \theta$45  = theta[319:304];
+      6'h14:
+          \theta$45  = theta[335:320];
+      6'h15:
+          \theta$45  = theta[351:336];
+      6'h16:
+          \theta$45  = theta[367:352];
+      6'h17:
+          \theta$45  = theta[383:368];
+      6'h18:
+          \theta$45  = theta[399:384];
+      6'h19:
+          \theta$45  = theta[415:400];
+      6'h1a:
+          \theta$45  = theta[431:416];
+      6'h1b:
+          \theta$45  = theta[447:432];
+      6'h1c:
+          \theta$45  = theta[463:448];
+      6'h1d:
+          \theta$45  = theta[479:464];
+      6'h1e:
+          \theta$45  = theta[495:480];
+      6'h1f:
+          \theta$45  = theta[511:496];
+      6'h20:
+          \theta$45  = theta[527:512];
+      6'h21:
+          \theta$45  = theta[543:528];
+      6'h22:
+          \theta$45  = theta[559:544];
+      6'h23:
+          \theta$45  = theta[575:560];
+      6'h24:
+          \theta$45  = theta[591:576];
+      6'h25:
+          \theta$45  = theta[607:592];
+      6'h26:
+          \theta$45  = theta[623:608];
+      6'h27:
+          \theta$45  = theta[639:624];
+      6'h28:
+          \theta$45  = theta[655:640];
+      6'h29:
+          \theta$45  = theta[671:656];
+      6'h2a:
+          \theta$45  = theta[687:672];
+      6'h2b:
+          \theta$45  = theta[703:688];
+      6'h2c:
+          \theta$45  = theta[719:704];
+      6'h2d:
+          \theta$45  = theta[735:720];
+      6'h2e:
+          \theta$45  = theta[751:736];
+      6'h2f:
+          \theta$45  = theta[767:752];
+      6'h30:
+          \theta$45  = theta[783:768];
+      6'h31:
+          \theta$45  = theta[799:784];
+      6'h32:
+          \theta$45  = theta[815:800];
+      6'h33:
+          \theta$45  = theta[831:816];
+      6'h34:
+          \theta$45  = theta[847:832];
+      6'h35:
+          \theta$45  = theta[863:848];
+      6'h36:
+          \theta$45  = theta[879:864];
+      6'h37:
+          \theta$45  = theta[895:880];
+      6'h38:
+          \theta$45  = theta[911:896];
+      6'h39:
+          \theta$45  = theta[927:912];
+      6'h3a:
+          \theta$45  = theta[943:928];
+      6'h3b:
+          \theta$45  = theta[959:944];
+      6'h3c:
+          \theta$45  = theta[975:960];
+      6'h3d:
+          \theta$45  = theta[991:976];
+      6'h3e:
+          \theta$45  = theta[1007:992];
+      6'h3f:
+          \theta$45  = theta[1023:1008];
+    endcase
+  end
   assign ready = routed__ready;
+  assign busy = sweep_busy;
+  assign env = pulse;
+  assign countdown = \$33 [15:0];
   assign lane = s1_target[5:0];
-  assign sat = \$653 [15:0];
-  assign integrated = \$657 [15:0];
+  assign acc_now = rd_entry__data[15:0];
+  assign sat = \$19 [15:0];
+  assign integrated = \$23 [15:0];
+  assign len_wp__addr = pulse_wr__addr;
+  assign len_wp__data = pulse_wr__data;
+  assign rd_entry__addr = routed__payload[5:0];
+  assign len_rd__addr = routed__payload[5:0];
+  assign rd_sweep__addr = ptr;
+  assign leaked = \$30 [15:0];
   assign r_rdy = stim__valid;
   assign r_data = stim__payload;
   assign r_en = stim__ready;
@@ -5702,6 +1212,12 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   assign \stim__payload.source  = stim__payload[27:20];
   assign \stim__payload.type  = stim__payload[31:28];
   assign \stim__payload.timestamp  = stim__payload[63:32];
+  assign \rd_entry__data.acc  = rd_entry__data[15:0];
+  assign \rd_entry__data.remaining  = rd_entry__data[31:16];
+  assign \rd_sweep__data.acc  = rd_sweep__data[15:0];
+  assign \rd_sweep__data.remaining  = rd_sweep__data[31:16];
+  assign \wp__data.acc  = wp__data[15:0];
+  assign \wp__data.remaining  = wp__data[31:16];
   assign \stim_word.address  = stim_word[19:0];
   assign \stim_word.source  = stim_word[27:20];
   assign \stim_word.type  = stim_word[31:28];
@@ -5718,70 +1234,6 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   assign stim_word[31:28] = 4'h1;
   assign stim_word[27:20] = source;
   assign stim_word[19:0] = { 8'h00, s1_target };
-  assign pulse[63] = \$913 ;
-  assign pulse[62] = \$909 ;
-  assign pulse[61] = \$905 ;
-  assign pulse[60] = \$901 ;
-  assign pulse[59] = \$897 ;
-  assign pulse[58] = \$893 ;
-  assign pulse[57] = \$889 ;
-  assign pulse[56] = \$885 ;
-  assign pulse[55] = \$881 ;
-  assign pulse[54] = \$877 ;
-  assign pulse[53] = \$873 ;
-  assign pulse[52] = \$869 ;
-  assign pulse[51] = \$865 ;
-  assign pulse[50] = \$861 ;
-  assign pulse[49] = \$857 ;
-  assign pulse[48] = \$853 ;
-  assign pulse[47] = \$849 ;
-  assign pulse[46] = \$845 ;
-  assign pulse[45] = \$841 ;
-  assign pulse[44] = \$837 ;
-  assign pulse[43] = \$833 ;
-  assign pulse[42] = \$829 ;
-  assign pulse[41] = \$825 ;
-  assign pulse[40] = \$821 ;
-  assign pulse[39] = \$817 ;
-  assign pulse[38] = \$813 ;
-  assign pulse[37] = \$809 ;
-  assign pulse[36] = \$805 ;
-  assign pulse[35] = \$801 ;
-  assign pulse[34] = \$797 ;
-  assign pulse[33] = \$793 ;
-  assign pulse[32] = \$789 ;
-  assign pulse[31] = \$785 ;
-  assign pulse[30] = \$781 ;
-  assign pulse[29] = \$777 ;
-  assign pulse[28] = \$773 ;
-  assign pulse[27] = \$769 ;
-  assign pulse[26] = \$765 ;
-  assign pulse[25] = \$761 ;
-  assign pulse[24] = \$757 ;
-  assign pulse[23] = \$753 ;
-  assign pulse[22] = \$749 ;
-  assign pulse[21] = \$745 ;
-  assign pulse[20] = \$741 ;
-  assign pulse[19] = \$737 ;
-  assign pulse[18] = \$733 ;
-  assign pulse[17] = \$729 ;
-  assign pulse[16] = \$725 ;
-  assign pulse[15] = \$721 ;
-  assign pulse[14] = \$717 ;
-  assign pulse[13] = \$713 ;
-  assign pulse[12] = \$709 ;
-  assign pulse[11] = \$705 ;
-  assign pulse[10] = \$701 ;
-  assign pulse[9] = \$697 ;
-  assign pulse[8] = \$693 ;
-  assign pulse[7] = \$689 ;
-  assign pulse[6] = \$685 ;
-  assign pulse[5] = \$681 ;
-  assign pulse[4] = \$677 ;
-  assign pulse[3] = \$673 ;
-  assign pulse[2] = \$669 ;
-  assign pulse[1] = \$665 ;
-  assign pulse[0] = \$661 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -6,2383 +6,443 @@ module stochastic_lanes(code_wr__data, code_wr__en, clk, rst, bits, code_wr__add
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [16:0] \$13 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [5:0] \$15 ;
+  reg [5:0] \$16 ;
+  reg \$17 ;
+  reg \$18 ;
+  reg [15:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
-  wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [63:0] \$20 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  reg [15:0] \$321 ;
-  reg [15:0] \$322 ;
-  reg [15:0] \$323 ;
-  reg [15:0] \$324 ;
-  reg [15:0] \$325 ;
-  reg [15:0] \$326 ;
-  reg [15:0] \$327 ;
-  reg [15:0] \$328 ;
-  reg [15:0] \$329 ;
-  wire \$33 ;
-  reg [15:0] \$330 ;
-  reg [15:0] \$331 ;
-  reg [15:0] \$332 ;
-  reg [15:0] \$333 ;
-  reg [15:0] \$334 ;
-  reg [15:0] \$335 ;
-  reg [15:0] \$336 ;
-  reg [15:0] \$337 ;
-  reg [15:0] \$338 ;
-  reg [15:0] \$339 ;
-  wire \$34 ;
-  reg [15:0] \$340 ;
-  reg [15:0] \$341 ;
-  reg [15:0] \$342 ;
-  reg [15:0] \$343 ;
-  reg [15:0] \$344 ;
-  reg [15:0] \$345 ;
-  reg [15:0] \$346 ;
-  reg [15:0] \$347 ;
-  reg [15:0] \$348 ;
-  reg [15:0] \$349 ;
-  wire \$35 ;
-  reg [15:0] \$350 ;
-  reg [15:0] \$351 ;
-  reg [15:0] \$352 ;
-  reg [15:0] \$353 ;
-  reg [15:0] \$354 ;
-  reg [15:0] \$355 ;
-  reg [15:0] \$356 ;
-  reg [15:0] \$357 ;
-  reg [15:0] \$358 ;
-  reg [15:0] \$359 ;
-  wire \$36 ;
-  reg [15:0] \$360 ;
-  reg [15:0] \$361 ;
-  reg [15:0] \$362 ;
-  reg [15:0] \$363 ;
-  reg [15:0] \$364 ;
-  reg [15:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [15:0] \$369 ;
-  wire \$37 ;
-  reg [15:0] \$370 ;
-  reg [15:0] \$371 ;
-  reg [15:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [15:0] \$375 ;
-  reg [15:0] \$376 ;
-  reg [15:0] \$377 ;
-  reg [15:0] \$378 ;
-  reg [15:0] \$379 ;
-  wire \$38 ;
-  reg [15:0] \$380 ;
-  reg [15:0] \$381 ;
-  reg [15:0] \$382 ;
-  reg [15:0] \$383 ;
-  reg [15:0] \$384 ;
-  reg [15:0] \$385 ;
-  reg [15:0] \$386 ;
-  reg [15:0] \$387 ;
-  reg [15:0] \$388 ;
-  reg [15:0] \$389 ;
-  wire \$39 ;
-  reg [15:0] \$390 ;
-  reg [15:0] \$391 ;
-  reg [15:0] \$392 ;
-  reg [15:0] \$393 ;
-  reg [15:0] \$394 ;
-  reg [15:0] \$395 ;
-  reg [15:0] \$396 ;
-  reg [15:0] \$397 ;
-  reg [15:0] \$398 ;
-  reg [15:0] \$399 ;
-  wire \$4 ;
-  wire \$40 ;
-  reg [15:0] \$400 ;
-  reg [15:0] \$401 ;
-  reg [15:0] \$402 ;
-  reg [15:0] \$403 ;
-  reg [15:0] \$404 ;
-  reg [15:0] \$405 ;
-  reg [15:0] \$406 ;
-  reg [15:0] \$407 ;
-  reg [15:0] \$408 ;
-  reg [15:0] \$409 ;
-  wire \$41 ;
-  reg [15:0] \$410 ;
-  reg [15:0] \$411 ;
-  reg [15:0] \$412 ;
-  reg [15:0] \$413 ;
-  reg [15:0] \$414 ;
-  reg [15:0] \$415 ;
-  reg [15:0] \$416 ;
-  reg [15:0] \$417 ;
-  reg [15:0] \$418 ;
-  reg [15:0] \$419 ;
-  wire \$42 ;
-  reg [15:0] \$420 ;
-  reg [15:0] \$421 ;
-  reg [15:0] \$422 ;
-  reg [15:0] \$423 ;
-  reg [15:0] \$424 ;
-  reg [15:0] \$425 ;
-  reg [15:0] \$426 ;
-  reg [15:0] \$427 ;
-  reg [15:0] \$428 ;
-  reg [15:0] \$429 ;
-  wire \$43 ;
-  reg [15:0] \$430 ;
-  reg [15:0] \$431 ;
-  reg [15:0] \$432 ;
-  reg [15:0] \$433 ;
-  reg [15:0] \$434 ;
-  reg [15:0] \$435 ;
-  reg [15:0] \$436 ;
-  reg [15:0] \$437 ;
-  reg [15:0] \$438 ;
-  reg [15:0] \$439 ;
-  wire \$44 ;
-  reg [15:0] \$440 ;
-  reg [15:0] \$441 ;
-  reg [15:0] \$442 ;
-  reg [15:0] \$443 ;
-  reg [15:0] \$444 ;
-  reg [15:0] \$445 ;
-  reg [15:0] \$446 ;
-  reg [15:0] \$447 ;
-  reg [15:0] \$448 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [15:0] \$4 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [6:0] \$8 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [15:0] acc = 16'hace1;
   output [63:0] bits;
-  wire [63:0] bits;
+  reg [63:0] bits = 64'h0000000000000000;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] \bits$22 ;
   input clk;
   wire clk;
-  reg [15:0] code0 = 16'h0000;
-  reg [15:0] code1 = 16'h0000;
-  reg [15:0] code10 = 16'h0000;
-  reg [15:0] code11 = 16'h0000;
-  reg [15:0] code12 = 16'h0000;
-  reg [15:0] code13 = 16'h0000;
-  reg [15:0] code14 = 16'h0000;
-  reg [15:0] code15 = 16'h0000;
-  reg [15:0] code16 = 16'h0000;
-  reg [15:0] code17 = 16'h0000;
-  reg [15:0] code18 = 16'h0000;
-  reg [15:0] code19 = 16'h0000;
-  reg [15:0] code2 = 16'h0000;
-  reg [15:0] code20 = 16'h0000;
-  reg [15:0] code21 = 16'h0000;
-  reg [15:0] code22 = 16'h0000;
-  reg [15:0] code23 = 16'h0000;
-  reg [15:0] code24 = 16'h0000;
-  reg [15:0] code25 = 16'h0000;
-  reg [15:0] code26 = 16'h0000;
-  reg [15:0] code27 = 16'h0000;
-  reg [15:0] code28 = 16'h0000;
-  reg [15:0] code29 = 16'h0000;
-  reg [15:0] code3 = 16'h0000;
-  reg [15:0] code30 = 16'h0000;
-  reg [15:0] code31 = 16'h0000;
-  reg [15:0] code32 = 16'h0000;
-  reg [15:0] code33 = 16'h0000;
-  reg [15:0] code34 = 16'h0000;
-  reg [15:0] code35 = 16'h0000;
-  reg [15:0] code36 = 16'h0000;
-  reg [15:0] code37 = 16'h0000;
-  reg [15:0] code38 = 16'h0000;
-  reg [15:0] code39 = 16'h0000;
-  reg [15:0] code4 = 16'h0000;
-  reg [15:0] code40 = 16'h0000;
-  reg [15:0] code41 = 16'h0000;
-  reg [15:0] code42 = 16'h0000;
-  reg [15:0] code43 = 16'h0000;
-  reg [15:0] code44 = 16'h0000;
-  reg [15:0] code45 = 16'h0000;
-  reg [15:0] code46 = 16'h0000;
-  reg [15:0] code47 = 16'h0000;
-  reg [15:0] code48 = 16'h0000;
-  reg [15:0] code49 = 16'h0000;
-  reg [15:0] code5 = 16'h0000;
-  reg [15:0] code50 = 16'h0000;
-  reg [15:0] code51 = 16'h0000;
-  reg [15:0] code52 = 16'h0000;
-  reg [15:0] code53 = 16'h0000;
-  reg [15:0] code54 = 16'h0000;
-  reg [15:0] code55 = 16'h0000;
-  reg [15:0] code56 = 16'h0000;
-  reg [15:0] code57 = 16'h0000;
-  reg [15:0] code58 = 16'h0000;
-  reg [15:0] code59 = 16'h0000;
-  reg [15:0] code6 = 16'h0000;
-  reg [15:0] code60 = 16'h0000;
-  reg [15:0] code61 = 16'h0000;
-  reg [15:0] code62 = 16'h0000;
-  reg [15:0] code63 = 16'h0000;
-  reg [15:0] code7 = 16'h0000;
-  reg [15:0] code8 = 16'h0000;
-  reg [15:0] code9 = 16'h0000;
+  (* init = 6'h00 *)
+  wire [5:0] code_rd__addr;
+  wire [15:0] code_rd__data;
+  wire [5:0] code_wp__addr;
+  wire [15:0] code_wp__data;
+  wire code_wp__en;
   input [5:0] code_wr__addr;
   wire [5:0] code_wr__addr;
   input [15:0] code_wr__data;
   wire [15:0] code_wr__data;
   input code_wr__en;
   wire code_wr__en;
-  reg [15:0] lfsr0 = 16'hace1;
-  reg [15:0] lfsr1 = 16'hcbd0;
-  reg [15:0] lfsr10 = 16'he237;
-  reg [15:0] lfsr11 = 16'h0126;
-  reg [15:0] lfsr12 = 16'h2015;
-  reg [15:0] lfsr13 = 16'h3f04;
-  reg [15:0] lfsr14 = 16'h5df3;
-  reg [15:0] lfsr15 = 16'h7ce2;
-  reg [15:0] lfsr16 = 16'h9bd1;
-  reg [15:0] lfsr17 = 16'hbac0;
-  reg [15:0] lfsr18 = 16'hd9af;
-  reg [15:0] lfsr19 = 16'hf89e;
-  reg [15:0] lfsr2 = 16'heabf;
-  reg [15:0] lfsr20 = 16'h178d;
-  reg [15:0] lfsr21 = 16'h367c;
-  reg [15:0] lfsr22 = 16'h556b;
-  reg [15:0] lfsr23 = 16'h745a;
-  reg [15:0] lfsr24 = 16'h9349;
-  reg [15:0] lfsr25 = 16'hb238;
-  reg [15:0] lfsr26 = 16'hd127;
-  reg [15:0] lfsr27 = 16'hf016;
-  reg [15:0] lfsr28 = 16'h0f05;
-  reg [15:0] lfsr29 = 16'h2df4;
-  reg [15:0] lfsr3 = 16'h09ae;
-  reg [15:0] lfsr30 = 16'h4ce3;
-  reg [15:0] lfsr31 = 16'h6bd2;
-  reg [15:0] lfsr32 = 16'h8ac1;
-  reg [15:0] lfsr33 = 16'ha9b0;
-  reg [15:0] lfsr34 = 16'hc89f;
-  reg [15:0] lfsr35 = 16'he78e;
-  reg [15:0] lfsr36 = 16'h067d;
-  reg [15:0] lfsr37 = 16'h256c;
-  reg [15:0] lfsr38 = 16'h445b;
-  reg [15:0] lfsr39 = 16'h634a;
-  reg [15:0] lfsr4 = 16'h289d;
-  reg [15:0] lfsr40 = 16'h8239;
-  reg [15:0] lfsr41 = 16'ha128;
-  reg [15:0] lfsr42 = 16'hc017;
-  reg [15:0] lfsr43 = 16'hdf06;
-  reg [15:0] lfsr44 = 16'hfdf5;
-  reg [15:0] lfsr45 = 16'h1ce4;
-  reg [15:0] lfsr46 = 16'h3bd3;
-  reg [15:0] lfsr47 = 16'h5ac2;
-  reg [15:0] lfsr48 = 16'h79b1;
-  reg [15:0] lfsr49 = 16'h98a0;
-  reg [15:0] lfsr5 = 16'h478c;
-  reg [15:0] lfsr50 = 16'hb78f;
-  reg [15:0] lfsr51 = 16'hd67e;
-  reg [15:0] lfsr52 = 16'hf56d;
-  reg [15:0] lfsr53 = 16'h145c;
-  reg [15:0] lfsr54 = 16'h334b;
-  reg [15:0] lfsr55 = 16'h523a;
-  reg [15:0] lfsr56 = 16'h7129;
-  reg [15:0] lfsr57 = 16'h9018;
-  reg [15:0] lfsr58 = 16'haf07;
-  reg [15:0] lfsr59 = 16'hcdf6;
-  reg [15:0] lfsr6 = 16'h667b;
-  reg [15:0] lfsr60 = 16'hece5;
-  reg [15:0] lfsr61 = 16'h0bd4;
-  reg [15:0] lfsr62 = 16'h2ac3;
-  reg [15:0] lfsr63 = 16'h49b2;
-  reg [15:0] lfsr7 = 16'h856a;
-  reg [15:0] lfsr8 = 16'ha459;
-  reg [15:0] lfsr9 = 16'hc348;
+  wire [15:0] cur;
+  reg first = 1'h1;
+  (* init = 6'h00 *)
+  wire [5:0] ptr;
+  wire [15:0] raw;
   input rst;
   wire rst;
-  always @(posedge clk)
-    lfsr51 <= \$436 ;
-  always @(posedge clk)
-    lfsr52 <= \$437 ;
-  always @(posedge clk)
-    lfsr53 <= \$438 ;
-  always @(posedge clk)
-    lfsr54 <= \$439 ;
-  always @(posedge clk)
-    lfsr55 <= \$440 ;
-  always @(posedge clk)
-    lfsr56 <= \$441 ;
-  always @(posedge clk)
-    lfsr57 <= \$442 ;
-  always @(posedge clk)
-    lfsr58 <= \$443 ;
-  always @(posedge clk)
-    lfsr59 <= \$444 ;
-  always @(posedge clk)
-    lfsr60 <= \$445 ;
-  always @(posedge clk)
-    lfsr61 <= \$446 ;
-  always @(posedge clk)
-    lfsr62 <= \$447 ;
-  always @(posedge clk)
-    lfsr63 <= \$448 ;
-  assign \$1  = ! code_wr__addr;
-  assign \$2  = code_wr__addr == 1'h1;
-  assign \$3  = code_wr__addr == 2'h2;
-  assign \$4  = code_wr__addr == 2'h3;
-  assign \$5  = code_wr__addr == 3'h4;
-  assign \$6  = code_wr__addr == 3'h5;
-  assign \$7  = code_wr__addr == 3'h6;
-  assign \$8  = code_wr__addr == 3'h7;
-  assign \$9  = code_wr__addr == 4'h8;
-  assign \$10  = code_wr__addr == 4'h9;
-  assign \$11  = code_wr__addr == 4'ha;
-  assign \$12  = code_wr__addr == 4'hb;
-  assign \$13  = code_wr__addr == 4'hc;
-  assign \$14  = code_wr__addr == 4'hd;
-  assign \$15  = code_wr__addr == 4'he;
-  assign \$16  = code_wr__addr == 4'hf;
-  assign \$17  = code_wr__addr == 5'h10;
-  assign \$18  = code_wr__addr == 5'h11;
-  assign \$19  = code_wr__addr == 5'h12;
-  assign \$20  = code_wr__addr == 5'h13;
-  assign \$21  = code_wr__addr == 5'h14;
-  assign \$22  = code_wr__addr == 5'h15;
-  assign \$23  = code_wr__addr == 5'h16;
-  assign \$24  = code_wr__addr == 5'h17;
-  assign \$25  = code_wr__addr == 5'h18;
-  assign \$26  = code_wr__addr == 5'h19;
-  assign \$27  = code_wr__addr == 5'h1a;
-  assign \$28  = code_wr__addr == 5'h1b;
-  assign \$29  = code_wr__addr == 5'h1c;
-  assign \$30  = code_wr__addr == 5'h1d;
-  assign \$31  = code_wr__addr == 5'h1e;
-  assign \$32  = code_wr__addr == 5'h1f;
-  assign \$33  = code_wr__addr == 6'h20;
-  assign \$34  = code_wr__addr == 6'h21;
-  assign \$35  = code_wr__addr == 6'h22;
-  assign \$36  = code_wr__addr == 6'h23;
-  assign \$37  = code_wr__addr == 6'h24;
-  assign \$38  = code_wr__addr == 6'h25;
-  assign \$39  = code_wr__addr == 6'h26;
-  assign \$40  = code_wr__addr == 6'h27;
-  assign \$41  = code_wr__addr == 6'h28;
-  assign \$42  = code_wr__addr == 6'h29;
-  assign \$43  = code_wr__addr == 6'h2a;
-  assign \$44  = code_wr__addr == 6'h2b;
-  assign \$45  = code_wr__addr == 6'h2c;
-  assign \$46  = code_wr__addr == 6'h2d;
-  assign \$47  = code_wr__addr == 6'h2e;
-  assign \$48  = code_wr__addr == 6'h2f;
-  assign \$49  = code_wr__addr == 6'h30;
-  assign \$50  = code_wr__addr == 6'h31;
-  assign \$51  = code_wr__addr == 6'h32;
-  assign \$52  = code_wr__addr == 6'h33;
-  assign \$53  = code_wr__addr == 6'h34;
-  assign \$54  = code_wr__addr == 6'h35;
-  assign \$55  = code_wr__addr == 6'h36;
-  assign \$56  = code_wr__addr == 6'h37;
-  assign \$57  = code_wr__addr == 6'h38;
-  assign \$58  = code_wr__addr == 6'h39;
-  assign \$59  = code_wr__addr == 6'h3a;
-  assign \$60  = code_wr__addr == 6'h3b;
-  assign \$61  = code_wr__addr == 6'h3c;
-  assign \$62  = code_wr__addr == 6'h3d;
-  assign \$63  = code_wr__addr == 6'h3e;
-  assign \$64  = code_wr__addr == 6'h3f;
-  assign \$65  = lfsr0[15] ^ lfsr0[13];
-  assign \$66  = \$65  ^ lfsr0[12];
-  assign \$67  = \$66  ^ lfsr0[10];
-  assign \$68  = lfsr1[15] ^ lfsr1[13];
-  assign \$69  = \$68  ^ lfsr1[12];
-  assign \$70  = \$69  ^ lfsr1[10];
-  assign \$71  = lfsr2[15] ^ lfsr2[13];
-  assign \$72  = \$71  ^ lfsr2[12];
-  assign \$73  = \$72  ^ lfsr2[10];
-  assign \$74  = lfsr3[15] ^ lfsr3[13];
-  assign \$75  = \$74  ^ lfsr3[12];
-  assign \$76  = \$75  ^ lfsr3[10];
-  assign \$77  = lfsr4[15] ^ lfsr4[13];
-  assign \$78  = \$77  ^ lfsr4[12];
-  assign \$79  = \$78  ^ lfsr4[10];
-  assign \$80  = lfsr5[15] ^ lfsr5[13];
-  assign \$81  = \$80  ^ lfsr5[12];
-  assign \$82  = \$81  ^ lfsr5[10];
-  assign \$83  = lfsr6[15] ^ lfsr6[13];
-  assign \$84  = \$83  ^ lfsr6[12];
-  assign \$85  = \$84  ^ lfsr6[10];
-  assign \$86  = lfsr7[15] ^ lfsr7[13];
-  assign \$87  = \$86  ^ lfsr7[12];
-  assign \$88  = \$87  ^ lfsr7[10];
-  assign \$89  = lfsr8[15] ^ lfsr8[13];
-  assign \$90  = \$89  ^ lfsr8[12];
-  assign \$91  = \$90  ^ lfsr8[10];
-  assign \$92  = lfsr9[15] ^ lfsr9[13];
-  assign \$93  = \$92  ^ lfsr9[12];
-  assign \$94  = \$93  ^ lfsr9[10];
-  assign \$95  = lfsr10[15] ^ lfsr10[13];
-  assign \$96  = \$95  ^ lfsr10[12];
-  assign \$97  = \$96  ^ lfsr10[10];
-  assign \$98  = lfsr11[15] ^ lfsr11[13];
-  assign \$99  = \$98  ^ lfsr11[12];
-  assign \$100  = \$99  ^ lfsr11[10];
-  assign \$101  = lfsr12[15] ^ lfsr12[13];
-  assign \$102  = \$101  ^ lfsr12[12];
-  assign \$103  = \$102  ^ lfsr12[10];
-  assign \$104  = lfsr13[15] ^ lfsr13[13];
-  assign \$105  = \$104  ^ lfsr13[12];
-  assign \$106  = \$105  ^ lfsr13[10];
-  assign \$107  = lfsr14[15] ^ lfsr14[13];
-  assign \$108  = \$107  ^ lfsr14[12];
-  assign \$109  = \$108  ^ lfsr14[10];
-  assign \$110  = lfsr15[15] ^ lfsr15[13];
-  assign \$111  = \$110  ^ lfsr15[12];
-  assign \$112  = \$111  ^ lfsr15[10];
-  assign \$113  = lfsr16[15] ^ lfsr16[13];
-  assign \$114  = \$113  ^ lfsr16[12];
-  assign \$115  = \$114  ^ lfsr16[10];
-  assign \$116  = lfsr17[15] ^ lfsr17[13];
-  assign \$117  = \$116  ^ lfsr17[12];
-  assign \$118  = \$117  ^ lfsr17[10];
-  assign \$119  = lfsr18[15] ^ lfsr18[13];
-  assign \$120  = \$119  ^ lfsr18[12];
-  assign \$121  = \$120  ^ lfsr18[10];
-  assign \$122  = lfsr19[15] ^ lfsr19[13];
-  assign \$123  = \$122  ^ lfsr19[12];
-  assign \$124  = \$123  ^ lfsr19[10];
-  assign \$125  = lfsr20[15] ^ lfsr20[13];
-  assign \$126  = \$125  ^ lfsr20[12];
-  assign \$127  = \$126  ^ lfsr20[10];
-  assign \$128  = lfsr21[15] ^ lfsr21[13];
-  assign \$129  = \$128  ^ lfsr21[12];
-  assign \$130  = \$129  ^ lfsr21[10];
-  assign \$131  = lfsr22[15] ^ lfsr22[13];
-  assign \$132  = \$131  ^ lfsr22[12];
-  assign \$133  = \$132  ^ lfsr22[10];
-  assign \$134  = lfsr23[15] ^ lfsr23[13];
-  assign \$135  = \$134  ^ lfsr23[12];
-  assign \$136  = \$135  ^ lfsr23[10];
-  assign \$137  = lfsr24[15] ^ lfsr24[13];
-  assign \$138  = \$137  ^ lfsr24[12];
-  assign \$139  = \$138  ^ lfsr24[10];
-  assign \$140  = lfsr25[15] ^ lfsr25[13];
-  assign \$141  = \$140  ^ lfsr25[12];
-  assign \$142  = \$141  ^ lfsr25[10];
-  assign \$143  = lfsr26[15] ^ lfsr26[13];
-  assign \$144  = \$143  ^ lfsr26[12];
-  assign \$145  = \$144  ^ lfsr26[10];
-  assign \$146  = lfsr27[15] ^ lfsr27[13];
-  assign \$147  = \$146  ^ lfsr27[12];
-  assign \$148  = \$147  ^ lfsr27[10];
-  assign \$149  = lfsr28[15] ^ lfsr28[13];
-  assign \$150  = \$149  ^ lfsr28[12];
-  assign \$151  = \$150  ^ lfsr28[10];
-  assign \$152  = lfsr29[15] ^ lfsr29[13];
-  assign \$153  = \$152  ^ lfsr29[12];
-  assign \$154  = \$153  ^ lfsr29[10];
-  assign \$155  = lfsr30[15] ^ lfsr30[13];
-  assign \$156  = \$155  ^ lfsr30[12];
-  assign \$157  = \$156  ^ lfsr30[10];
-  assign \$158  = lfsr31[15] ^ lfsr31[13];
-  assign \$159  = \$158  ^ lfsr31[12];
-  assign \$160  = \$159  ^ lfsr31[10];
-  assign \$161  = lfsr32[15] ^ lfsr32[13];
-  assign \$162  = \$161  ^ lfsr32[12];
-  assign \$163  = \$162  ^ lfsr32[10];
-  assign \$164  = lfsr33[15] ^ lfsr33[13];
-  assign \$165  = \$164  ^ lfsr33[12];
-  assign \$166  = \$165  ^ lfsr33[10];
-  assign \$167  = lfsr34[15] ^ lfsr34[13];
-  assign \$168  = \$167  ^ lfsr34[12];
-  assign \$169  = \$168  ^ lfsr34[10];
-  assign \$170  = lfsr35[15] ^ lfsr35[13];
-  assign \$171  = \$170  ^ lfsr35[12];
-  assign \$172  = \$171  ^ lfsr35[10];
-  assign \$173  = lfsr36[15] ^ lfsr36[13];
-  assign \$174  = \$173  ^ lfsr36[12];
-  assign \$175  = \$174  ^ lfsr36[10];
-  assign \$176  = lfsr37[15] ^ lfsr37[13];
-  assign \$177  = \$176  ^ lfsr37[12];
-  assign \$178  = \$177  ^ lfsr37[10];
-  assign \$179  = lfsr38[15] ^ lfsr38[13];
-  assign \$180  = \$179  ^ lfsr38[12];
-  assign \$181  = \$180  ^ lfsr38[10];
-  assign \$182  = lfsr39[15] ^ lfsr39[13];
-  assign \$183  = \$182  ^ lfsr39[12];
-  assign \$184  = \$183  ^ lfsr39[10];
-  assign \$185  = lfsr40[15] ^ lfsr40[13];
-  assign \$186  = \$185  ^ lfsr40[12];
-  assign \$187  = \$186  ^ lfsr40[10];
-  assign \$188  = lfsr41[15] ^ lfsr41[13];
-  assign \$189  = \$188  ^ lfsr41[12];
-  assign \$190  = \$189  ^ lfsr41[10];
-  assign \$191  = lfsr42[15] ^ lfsr42[13];
-  assign \$192  = \$191  ^ lfsr42[12];
-  assign \$193  = \$192  ^ lfsr42[10];
-  assign \$194  = lfsr43[15] ^ lfsr43[13];
-  assign \$195  = \$194  ^ lfsr43[12];
-  assign \$196  = \$195  ^ lfsr43[10];
-  assign \$197  = lfsr44[15] ^ lfsr44[13];
-  assign \$198  = \$197  ^ lfsr44[12];
-  assign \$199  = \$198  ^ lfsr44[10];
-  assign \$200  = lfsr45[15] ^ lfsr45[13];
-  assign \$201  = \$200  ^ lfsr45[12];
-  assign \$202  = \$201  ^ lfsr45[10];
-  assign \$203  = lfsr46[15] ^ lfsr46[13];
-  assign \$204  = \$203  ^ lfsr46[12];
-  assign \$205  = \$204  ^ lfsr46[10];
-  assign \$206  = lfsr47[15] ^ lfsr47[13];
-  assign \$207  = \$206  ^ lfsr47[12];
-  assign \$208  = \$207  ^ lfsr47[10];
-  assign \$209  = lfsr48[15] ^ lfsr48[13];
-  assign \$210  = \$209  ^ lfsr48[12];
-  assign \$211  = \$210  ^ lfsr48[10];
-  assign \$212  = lfsr49[15] ^ lfsr49[13];
-  assign \$213  = \$212  ^ lfsr49[12];
-  assign \$214  = \$213  ^ lfsr49[10];
-  assign \$215  = lfsr50[15] ^ lfsr50[13];
-  assign \$216  = \$215  ^ lfsr50[12];
-  assign \$217  = \$216  ^ lfsr50[10];
-  assign \$218  = lfsr51[15] ^ lfsr51[13];
-  assign \$219  = \$218  ^ lfsr51[12];
-  assign \$220  = \$219  ^ lfsr51[10];
-  assign \$221  = lfsr52[15] ^ lfsr52[13];
-  assign \$222  = \$221  ^ lfsr52[12];
-  assign \$223  = \$222  ^ lfsr52[10];
-  assign \$224  = lfsr53[15] ^ lfsr53[13];
-  assign \$225  = \$224  ^ lfsr53[12];
-  assign \$226  = \$225  ^ lfsr53[10];
-  assign \$227  = lfsr54[15] ^ lfsr54[13];
-  assign \$228  = \$227  ^ lfsr54[12];
-  assign \$229  = \$228  ^ lfsr54[10];
-  assign \$230  = lfsr55[15] ^ lfsr55[13];
-  assign \$231  = \$230  ^ lfsr55[12];
-  assign \$232  = \$231  ^ lfsr55[10];
-  assign \$233  = lfsr56[15] ^ lfsr56[13];
-  assign \$234  = \$233  ^ lfsr56[12];
-  assign \$235  = \$234  ^ lfsr56[10];
-  assign \$236  = lfsr57[15] ^ lfsr57[13];
-  assign \$237  = \$236  ^ lfsr57[12];
-  assign \$238  = \$237  ^ lfsr57[10];
-  assign \$239  = lfsr58[15] ^ lfsr58[13];
-  assign \$240  = \$239  ^ lfsr58[12];
-  assign \$241  = \$240  ^ lfsr58[10];
-  assign \$242  = lfsr59[15] ^ lfsr59[13];
-  assign \$243  = \$242  ^ lfsr59[12];
-  assign \$244  = \$243  ^ lfsr59[10];
-  assign \$245  = lfsr60[15] ^ lfsr60[13];
-  assign \$246  = \$245  ^ lfsr60[12];
-  assign \$247  = \$246  ^ lfsr60[10];
-  assign \$248  = lfsr61[15] ^ lfsr61[13];
-  assign \$249  = \$248  ^ lfsr61[12];
-  assign \$250  = \$249  ^ lfsr61[10];
-  assign \$251  = lfsr62[15] ^ lfsr62[13];
-  assign \$252  = \$251  ^ lfsr62[12];
-  assign \$253  = \$252  ^ lfsr62[10];
-  assign \$254  = lfsr63[15] ^ lfsr63[13];
-  assign \$255  = \$254  ^ lfsr63[12];
-  assign \$256  = \$255  ^ lfsr63[10];
-  assign \$257  = lfsr0 < code0;
-  assign \$258  = lfsr1 < code1;
-  assign \$259  = lfsr2 < code2;
-  assign \$260  = lfsr3 < code3;
-  assign \$261  = lfsr4 < code4;
-  assign \$262  = lfsr5 < code5;
-  assign \$263  = lfsr6 < code6;
-  assign \$264  = lfsr7 < code7;
-  assign \$265  = lfsr8 < code8;
-  assign \$266  = lfsr9 < code9;
-  assign \$267  = lfsr10 < code10;
-  assign \$268  = lfsr11 < code11;
-  assign \$269  = lfsr12 < code12;
-  assign \$270  = lfsr13 < code13;
-  assign \$271  = lfsr14 < code14;
-  assign \$272  = lfsr15 < code15;
-  assign \$273  = lfsr16 < code16;
-  assign \$274  = lfsr17 < code17;
-  assign \$275  = lfsr18 < code18;
-  assign \$276  = lfsr19 < code19;
-  assign \$277  = lfsr20 < code20;
-  assign \$278  = lfsr21 < code21;
-  assign \$279  = lfsr22 < code22;
-  assign \$280  = lfsr23 < code23;
-  assign \$281  = lfsr24 < code24;
-  assign \$282  = lfsr25 < code25;
-  assign \$283  = lfsr26 < code26;
-  assign \$284  = lfsr27 < code27;
-  assign \$285  = lfsr28 < code28;
-  assign \$286  = lfsr29 < code29;
-  assign \$287  = lfsr30 < code30;
-  assign \$288  = lfsr31 < code31;
-  assign \$289  = lfsr32 < code32;
-  assign \$290  = lfsr33 < code33;
-  assign \$291  = lfsr34 < code34;
-  assign \$292  = lfsr35 < code35;
-  assign \$293  = lfsr36 < code36;
-  assign \$294  = lfsr37 < code37;
-  assign \$295  = lfsr38 < code38;
-  assign \$296  = lfsr39 < code39;
-  assign \$297  = lfsr40 < code40;
-  assign \$298  = lfsr41 < code41;
-  assign \$299  = lfsr42 < code42;
-  assign \$300  = lfsr43 < code43;
-  assign \$301  = lfsr44 < code44;
-  assign \$302  = lfsr45 < code45;
-  assign \$303  = lfsr46 < code46;
-  assign \$304  = lfsr47 < code47;
-  assign \$305  = lfsr48 < code48;
-  assign \$306  = lfsr49 < code49;
-  assign \$307  = lfsr50 < code50;
-  assign \$308  = lfsr51 < code51;
-  assign \$309  = lfsr52 < code52;
-  assign \$310  = lfsr53 < code53;
-  assign \$311  = lfsr54 < code54;
-  assign \$312  = lfsr55 < code55;
-  assign \$313  = lfsr56 < code56;
-  assign \$314  = lfsr57 < code57;
-  assign \$315  = lfsr58 < code58;
-  assign \$316  = lfsr59 < code59;
-  assign \$317  = lfsr60 < code60;
-  assign \$318  = lfsr61 < code61;
-  assign \$319  = lfsr62 < code62;
-  assign \$320  = lfsr63 < code63;
-  always @(posedge clk)
-    code0 <= \$321 ;
-  always @(posedge clk)
-    code1 <= \$322 ;
-  always @(posedge clk)
-    code2 <= \$323 ;
-  always @(posedge clk)
-    code3 <= \$324 ;
-  always @(posedge clk)
-    code4 <= \$325 ;
-  always @(posedge clk)
-    code5 <= \$326 ;
-  always @(posedge clk)
-    code6 <= \$327 ;
-  always @(posedge clk)
-    code7 <= \$328 ;
-  always @(posedge clk)
-    code8 <= \$329 ;
-  always @(posedge clk)
-    code9 <= \$330 ;
-  always @(posedge clk)
-    code10 <= \$331 ;
-  always @(posedge clk)
-    code11 <= \$332 ;
-  always @(posedge clk)
-    code12 <= \$333 ;
-  always @(posedge clk)
-    code13 <= \$334 ;
-  always @(posedge clk)
-    code14 <= \$335 ;
-  always @(posedge clk)
-    code15 <= \$336 ;
-  always @(posedge clk)
-    code16 <= \$337 ;
-  always @(posedge clk)
-    code17 <= \$338 ;
-  always @(posedge clk)
-    code18 <= \$339 ;
-  always @(posedge clk)
-    code19 <= \$340 ;
-  always @(posedge clk)
-    code20 <= \$341 ;
-  always @(posedge clk)
-    code21 <= \$342 ;
-  always @(posedge clk)
-    code22 <= \$343 ;
-  always @(posedge clk)
-    code23 <= \$344 ;
-  always @(posedge clk)
-    code24 <= \$345 ;
-  always @(posedge clk)
-    code25 <= \$346 ;
-  always @(posedge clk)
-    code26 <= \$347 ;
-  always @(posedge clk)
-    code27 <= \$348 ;
-  always @(posedge clk)
-    code28 <= \$349 ;
-  always @(posedge clk)
-    code29 <= \$350 ;
-  always @(posedge clk)
-    code30 <= \$351 ;
-  always @(posedge clk)
-    code31 <= \$352 ;
-  always @(posedge clk)
-    code32 <= \$353 ;
-  always @(posedge clk)
-    code33 <= \$354 ;
-  always @(posedge clk)
-    code34 <= \$355 ;
-  always @(posedge clk)
-    code35 <= \$356 ;
-  always @(posedge clk)
-    code36 <= \$357 ;
-  always @(posedge clk)
-    code37 <= \$358 ;
-  always @(posedge clk)
-    code38 <= \$359 ;
-  always @(posedge clk)
-    code39 <= \$360 ;
-  always @(posedge clk)
-    code40 <= \$361 ;
-  always @(posedge clk)
-    code41 <= \$362 ;
-  always @(posedge clk)
-    code42 <= \$363 ;
-  always @(posedge clk)
-    code43 <= \$364 ;
-  always @(posedge clk)
-    code44 <= \$365 ;
-  always @(posedge clk)
-    code45 <= \$366 ;
-  always @(posedge clk)
-    code46 <= \$367 ;
-  always @(posedge clk)
-    code47 <= \$368 ;
-  always @(posedge clk)
-    code48 <= \$369 ;
-  always @(posedge clk)
-    code49 <= \$370 ;
-  always @(posedge clk)
-    code50 <= \$371 ;
-  always @(posedge clk)
-    code51 <= \$372 ;
-  always @(posedge clk)
-    code52 <= \$373 ;
-  always @(posedge clk)
-    code53 <= \$374 ;
-  always @(posedge clk)
-    code54 <= \$375 ;
-  always @(posedge clk)
-    code55 <= \$376 ;
-  always @(posedge clk)
-    code56 <= \$377 ;
-  always @(posedge clk)
-    code57 <= \$378 ;
-  always @(posedge clk)
-    code58 <= \$379 ;
-  always @(posedge clk)
-    code59 <= \$380 ;
-  always @(posedge clk)
-    code60 <= \$381 ;
-  always @(posedge clk)
-    code61 <= \$382 ;
-  always @(posedge clk)
-    code62 <= \$383 ;
-  always @(posedge clk)
-    code63 <= \$384 ;
-  always @(posedge clk)
-    lfsr0 <= \$385 ;
-  always @(posedge clk)
-    lfsr1 <= \$386 ;
-  always @(posedge clk)
-    lfsr2 <= \$387 ;
-  always @(posedge clk)
-    lfsr3 <= \$388 ;
-  always @(posedge clk)
-    lfsr4 <= \$389 ;
-  always @(posedge clk)
-    lfsr5 <= \$390 ;
-  always @(posedge clk)
-    lfsr6 <= \$391 ;
-  always @(posedge clk)
-    lfsr7 <= \$392 ;
-  always @(posedge clk)
-    lfsr8 <= \$393 ;
-  always @(posedge clk)
-    lfsr9 <= \$394 ;
-  always @(posedge clk)
-    lfsr10 <= \$395 ;
-  always @(posedge clk)
-    lfsr11 <= \$396 ;
-  always @(posedge clk)
-    lfsr12 <= \$397 ;
-  always @(posedge clk)
-    lfsr13 <= \$398 ;
-  always @(posedge clk)
-    lfsr14 <= \$399 ;
-  always @(posedge clk)
-    lfsr15 <= \$400 ;
-  always @(posedge clk)
-    lfsr16 <= \$401 ;
-  always @(posedge clk)
-    lfsr17 <= \$402 ;
-  always @(posedge clk)
-    lfsr18 <= \$403 ;
-  always @(posedge clk)
-    lfsr19 <= \$404 ;
-  always @(posedge clk)
-    lfsr20 <= \$405 ;
-  always @(posedge clk)
-    lfsr21 <= \$406 ;
-  always @(posedge clk)
-    lfsr22 <= \$407 ;
-  always @(posedge clk)
-    lfsr23 <= \$408 ;
-  always @(posedge clk)
-    lfsr24 <= \$409 ;
-  always @(posedge clk)
-    lfsr25 <= \$410 ;
-  always @(posedge clk)
-    lfsr26 <= \$411 ;
-  always @(posedge clk)
-    lfsr27 <= \$412 ;
-  always @(posedge clk)
-    lfsr28 <= \$413 ;
-  always @(posedge clk)
-    lfsr29 <= \$414 ;
-  always @(posedge clk)
-    lfsr30 <= \$415 ;
-  always @(posedge clk)
-    lfsr31 <= \$416 ;
-  always @(posedge clk)
-    lfsr32 <= \$417 ;
-  always @(posedge clk)
-    lfsr33 <= \$418 ;
-  always @(posedge clk)
-    lfsr34 <= \$419 ;
-  always @(posedge clk)
-    lfsr35 <= \$420 ;
-  always @(posedge clk)
-    lfsr36 <= \$421 ;
-  always @(posedge clk)
-    lfsr37 <= \$422 ;
-  always @(posedge clk)
-    lfsr38 <= \$423 ;
-  always @(posedge clk)
-    lfsr39 <= \$424 ;
-  always @(posedge clk)
-    lfsr40 <= \$425 ;
-  always @(posedge clk)
-    lfsr41 <= \$426 ;
-  always @(posedge clk)
-    lfsr42 <= \$427 ;
-  always @(posedge clk)
-    lfsr43 <= \$428 ;
-  always @(posedge clk)
-    lfsr44 <= \$429 ;
+  reg [5:0] st_rd__addr = 6'h00;
+  wire [15:0] st_rd__data;
+  reg [5:0] st_wp__addr;
+  reg [15:0] st_wp__data;
+  reg st_wp__en;
+  reg [5:0] vis = 6'h3f;
+  reg vis_valid = 1'h1;
+  reg [15:0] codes [63:0];
+  initial begin
+    codes[0] = 16'h0000;
+    codes[1] = 16'h0000;
+    codes[2] = 16'h0000;
+    codes[3] = 16'h0000;
+    codes[4] = 16'h0000;
+    codes[5] = 16'h0000;
+    codes[6] = 16'h0000;
+    codes[7] = 16'h0000;
+    codes[8] = 16'h0000;
+    codes[9] = 16'h0000;
+    codes[10] = 16'h0000;
+    codes[11] = 16'h0000;
+    codes[12] = 16'h0000;
+    codes[13] = 16'h0000;
+    codes[14] = 16'h0000;
+    codes[15] = 16'h0000;
+    codes[16] = 16'h0000;
+    codes[17] = 16'h0000;
+    codes[18] = 16'h0000;
+    codes[19] = 16'h0000;
+    codes[20] = 16'h0000;
+    codes[21] = 16'h0000;
+    codes[22] = 16'h0000;
+    codes[23] = 16'h0000;
+    codes[24] = 16'h0000;
+    codes[25] = 16'h0000;
+    codes[26] = 16'h0000;
+    codes[27] = 16'h0000;
+    codes[28] = 16'h0000;
+    codes[29] = 16'h0000;
+    codes[30] = 16'h0000;
+    codes[31] = 16'h0000;
+    codes[32] = 16'h0000;
+    codes[33] = 16'h0000;
+    codes[34] = 16'h0000;
+    codes[35] = 16'h0000;
+    codes[36] = 16'h0000;
+    codes[37] = 16'h0000;
+    codes[38] = 16'h0000;
+    codes[39] = 16'h0000;
+    codes[40] = 16'h0000;
+    codes[41] = 16'h0000;
+    codes[42] = 16'h0000;
+    codes[43] = 16'h0000;
+    codes[44] = 16'h0000;
+    codes[45] = 16'h0000;
+    codes[46] = 16'h0000;
+    codes[47] = 16'h0000;
+    codes[48] = 16'h0000;
+    codes[49] = 16'h0000;
+    codes[50] = 16'h0000;
+    codes[51] = 16'h0000;
+    codes[52] = 16'h0000;
+    codes[53] = 16'h0000;
+    codes[54] = 16'h0000;
+    codes[55] = 16'h0000;
+    codes[56] = 16'h0000;
+    codes[57] = 16'h0000;
+    codes[58] = 16'h0000;
+    codes[59] = 16'h0000;
+    codes[60] = 16'h0000;
+    codes[61] = 16'h0000;
+    codes[62] = 16'h0000;
+    codes[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (code_wp__en)
+      codes[code_wr__addr] <= code_wr__data;
+  end
+  reg [5:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= st_rd__addr;
+  end
+  assign code_rd__data = codes[_0_];
+  reg [15:0] states [63:0];
+  initial begin
+    states[0] = 16'h0000;
+    states[1] = 16'h0000;
+    states[2] = 16'h0000;
+    states[3] = 16'h0000;
+    states[4] = 16'h0000;
+    states[5] = 16'h0000;
+    states[6] = 16'h0000;
+    states[7] = 16'h0000;
+    states[8] = 16'h0000;
+    states[9] = 16'h0000;
+    states[10] = 16'h0000;
+    states[11] = 16'h0000;
+    states[12] = 16'h0000;
+    states[13] = 16'h0000;
+    states[14] = 16'h0000;
+    states[15] = 16'h0000;
+    states[16] = 16'h0000;
+    states[17] = 16'h0000;
+    states[18] = 16'h0000;
+    states[19] = 16'h0000;
+    states[20] = 16'h0000;
+    states[21] = 16'h0000;
+    states[22] = 16'h0000;
+    states[23] = 16'h0000;
+    states[24] = 16'h0000;
+    states[25] = 16'h0000;
+    states[26] = 16'h0000;
+    states[27] = 16'h0000;
+    states[28] = 16'h0000;
+    states[29] = 16'h0000;
+    states[30] = 16'h0000;
+    states[31] = 16'h0000;
+    states[32] = 16'h0000;
+    states[33] = 16'h0000;
+    states[34] = 16'h0000;
+    states[35] = 16'h0000;
+    states[36] = 16'h0000;
+    states[37] = 16'h0000;
+    states[38] = 16'h0000;
+    states[39] = 16'h0000;
+    states[40] = 16'h0000;
+    states[41] = 16'h0000;
+    states[42] = 16'h0000;
+    states[43] = 16'h0000;
+    states[44] = 16'h0000;
+    states[45] = 16'h0000;
+    states[46] = 16'h0000;
+    states[47] = 16'h0000;
+    states[48] = 16'h0000;
+    states[49] = 16'h0000;
+    states[50] = 16'h0000;
+    states[51] = 16'h0000;
+    states[52] = 16'h0000;
+    states[53] = 16'h0000;
+    states[54] = 16'h0000;
+    states[55] = 16'h0000;
+    states[56] = 16'h0000;
+    states[57] = 16'h0000;
+    states[58] = 16'h0000;
+    states[59] = 16'h0000;
+    states[60] = 16'h0000;
+    states[61] = 16'h0000;
+    states[62] = 16'h0000;
+    states[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (st_wp__en)
+      states[st_wp__addr] <= st_wp__data;
+  end
+  reg [5:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= st_rd__addr;
+  end
+  assign st_rd__data = states[_1_];
+  assign \$1  = code_wr__addr < 7'h40;
+  assign code_wp__en = code_wr__en & \$1 ;
+  assign \$2  = vis == 6'h3f;
+  assign raw = \$2  ? 16'h49b2 : acc;
+  assign \$3  = ! raw;
+  assign \$4  = \$3  ? 16'h0001 : raw;
+  assign cur = first ? \$4  : st_rd__data;
+  assign \$5  = cur[15] ^ cur[13];
+  assign \$6  = \$5  ^ cur[12];
+  assign \$7  = \$6  ^ cur[10];
+  assign \$8  = st_rd__addr + 1'h1;
+  assign \$9  = st_rd__addr < 7'h40;
+  assign \$10  = vis == 6'h3e;
+  assign \$11  = vis != 6'h3f;
+  assign \$12  = first & \$11 ;
+  assign \$13  = acc + 13'h1eef;
+  assign \$14  = cur < code_rd__data;
   always @(posedge clk)
-    lfsr45 <= \$430 ;
+    st_rd__addr <= \$15 ;
   always @(posedge clk)
-    lfsr46 <= \$431 ;
+    vis <= \$16 ;
   always @(posedge clk)
-    lfsr47 <= \$432 ;
+    vis_valid <= \$17 ;
   always @(posedge clk)
-    lfsr48 <= \$433 ;
+    first <= \$18 ;
   always @(posedge clk)
-    lfsr49 <= \$434 ;
+    acc <= \$19 ;
   always @(posedge clk)
-    lfsr50 <= \$435 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = { lfsr52[14:0], \$223  };
-    if (rst) begin
-      \$437  = 16'hf56d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = { lfsr53[14:0], \$226  };
-    if (rst) begin
-      \$438  = 16'h145c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = { lfsr54[14:0], \$229  };
-    if (rst) begin
-      \$439  = 16'h334b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = { lfsr55[14:0], \$232  };
-    if (rst) begin
-      \$440  = 16'h523a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = { lfsr56[14:0], \$235  };
-    if (rst) begin
-      \$441  = 16'h7129;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = { lfsr57[14:0], \$238  };
-    if (rst) begin
-      \$442  = 16'h9018;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = { lfsr58[14:0], \$241  };
-    if (rst) begin
-      \$443  = 16'haf07;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = { lfsr59[14:0], \$244  };
-    if (rst) begin
-      \$444  = 16'hcdf6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = { lfsr60[14:0], \$247  };
-    if (rst) begin
-      \$445  = 16'hece5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = { lfsr61[14:0], \$250  };
-    if (rst) begin
-      \$446  = 16'h0bd4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = { lfsr62[14:0], \$253  };
-    if (rst) begin
-      \$447  = 16'h2ac3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = { lfsr63[14:0], \$256  };
-    if (rst) begin
-      \$448  = 16'h49b2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = code0;
-    if (code_wr__en) begin
-      if (\$1 ) begin
-        \$321  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$321  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = code1;
-    if (code_wr__en) begin
-      if (\$2 ) begin
-        \$322  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$322  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = code2;
-    if (code_wr__en) begin
-      if (\$3 ) begin
-        \$323  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$323  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = code3;
-    if (code_wr__en) begin
-      if (\$4 ) begin
-        \$324  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$324  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = code4;
-    if (code_wr__en) begin
-      if (\$5 ) begin
-        \$325  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$325  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = code5;
-    if (code_wr__en) begin
-      if (\$6 ) begin
-        \$326  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$326  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = code6;
-    if (code_wr__en) begin
-      if (\$7 ) begin
-        \$327  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$327  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = code7;
-    if (code_wr__en) begin
-      if (\$8 ) begin
-        \$328  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$328  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = code8;
-    if (code_wr__en) begin
-      if (\$9 ) begin
-        \$329  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$329  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = code9;
-    if (code_wr__en) begin
-      if (\$10 ) begin
-        \$330  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$330  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = code10;
-    if (code_wr__en) begin
-      if (\$11 ) begin
-        \$331  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$331  = 16'h0000;
-    end
-  end
+    bits <= \$20 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = code11;
-    if (code_wr__en) begin
-      if (\$12 ) begin
-        \$332  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$332  = 16'h0000;
+    st_wp__addr = 6'h00;
+    if (vis_valid) begin
+      st_wp__addr = vis;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = code12;
-    if (code_wr__en) begin
-      if (\$13 ) begin
-        \$333  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$333  = 16'h0000;
+    st_wp__en = 1'h0;
+    if (vis_valid) begin
+      st_wp__en = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = code13;
-    if (code_wr__en) begin
-      if (\$14 ) begin
-        \$334  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$334  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = code14;
-    if (code_wr__en) begin
-      if (\$15 ) begin
-        \$335  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$335  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = code15;
-    if (code_wr__en) begin
-      if (\$16 ) begin
-        \$336  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$336  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = code16;
-    if (code_wr__en) begin
-      if (\$17 ) begin
-        \$337  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$337  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = code17;
-    if (code_wr__en) begin
-      if (\$18 ) begin
-        \$338  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$338  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = code18;
-    if (code_wr__en) begin
-      if (\$19 ) begin
-        \$339  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$339  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = code19;
-    if (code_wr__en) begin
-      if (\$20 ) begin
-        \$340  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$340  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = code20;
-    if (code_wr__en) begin
-      if (\$21 ) begin
-        \$341  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$341  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = code21;
-    if (code_wr__en) begin
-      if (\$22 ) begin
-        \$342  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$342  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = code22;
-    if (code_wr__en) begin
-      if (\$23 ) begin
-        \$343  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$343  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = code23;
-    if (code_wr__en) begin
-      if (\$24 ) begin
-        \$344  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$344  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = code24;
-    if (code_wr__en) begin
-      if (\$25 ) begin
-        \$345  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$345  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = code25;
-    if (code_wr__en) begin
-      if (\$26 ) begin
-        \$346  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$346  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = code26;
-    if (code_wr__en) begin
-      if (\$27 ) begin
-        \$347  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$347  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = code27;
-    if (code_wr__en) begin
-      if (\$28 ) begin
-        \$348  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$348  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = code28;
-    if (code_wr__en) begin
-      if (\$29 ) begin
-        \$349  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$349  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = code29;
-    if (code_wr__en) begin
-      if (\$30 ) begin
-        \$350  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$350  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = code30;
-    if (code_wr__en) begin
-      if (\$31 ) begin
-        \$351  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$351  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = code31;
-    if (code_wr__en) begin
-      if (\$32 ) begin
-        \$352  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$352  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = code32;
-    if (code_wr__en) begin
-      if (\$33 ) begin
-        \$353  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$353  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = code33;
-    if (code_wr__en) begin
-      if (\$34 ) begin
-        \$354  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$354  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = code34;
-    if (code_wr__en) begin
-      if (\$35 ) begin
-        \$355  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$355  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = code35;
-    if (code_wr__en) begin
-      if (\$36 ) begin
-        \$356  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$356  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = code36;
-    if (code_wr__en) begin
-      if (\$37 ) begin
-        \$357  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$357  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = code37;
-    if (code_wr__en) begin
-      if (\$38 ) begin
-        \$358  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$358  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = code38;
-    if (code_wr__en) begin
-      if (\$39 ) begin
-        \$359  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$359  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = code39;
-    if (code_wr__en) begin
-      if (\$40 ) begin
-        \$360  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$360  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = code40;
-    if (code_wr__en) begin
-      if (\$41 ) begin
-        \$361  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$361  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = code41;
-    if (code_wr__en) begin
-      if (\$42 ) begin
-        \$362  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$362  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = code42;
-    if (code_wr__en) begin
-      if (\$43 ) begin
-        \$363  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$363  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = code43;
-    if (code_wr__en) begin
-      if (\$44 ) begin
-        \$364  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$364  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = code44;
-    if (code_wr__en) begin
-      if (\$45 ) begin
-        \$365  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$365  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = code45;
-    if (code_wr__en) begin
-      if (\$46 ) begin
-        \$366  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$366  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = code46;
-    if (code_wr__en) begin
-      if (\$47 ) begin
-        \$367  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$367  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = code47;
-    if (code_wr__en) begin
-      if (\$48 ) begin
-        \$368  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$368  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = code48;
-    if (code_wr__en) begin
-      if (\$49 ) begin
-        \$369  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$369  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = code49;
-    if (code_wr__en) begin
-      if (\$50 ) begin
-        \$370  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$370  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = code50;
-    if (code_wr__en) begin
-      if (\$51 ) begin
-        \$371  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$371  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = code51;
-    if (code_wr__en) begin
-      if (\$52 ) begin
-        \$372  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$372  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = code52;
-    if (code_wr__en) begin
-      if (\$53 ) begin
-        \$373  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$373  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = code53;
-    if (code_wr__en) begin
-      if (\$54 ) begin
-        \$374  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$374  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = code54;
-    if (code_wr__en) begin
-      if (\$55 ) begin
-        \$375  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$375  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = code55;
-    if (code_wr__en) begin
-      if (\$56 ) begin
-        \$376  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$376  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = code56;
-    if (code_wr__en) begin
-      if (\$57 ) begin
-        \$377  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$377  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = code57;
-    if (code_wr__en) begin
-      if (\$58 ) begin
-        \$378  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$378  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = code58;
-    if (code_wr__en) begin
-      if (\$59 ) begin
-        \$379  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$379  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = code59;
-    if (code_wr__en) begin
-      if (\$60 ) begin
-        \$380  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$380  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = code60;
-    if (code_wr__en) begin
-      if (\$61 ) begin
-        \$381  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$381  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = code61;
-    if (code_wr__en) begin
-      if (\$62 ) begin
-        \$382  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$382  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = code62;
-    if (code_wr__en) begin
-      if (\$63 ) begin
-        \$383  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$383  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = code63;
-    if (code_wr__en) begin
-      if (\$64 ) begin
-        \$384  = code_wr__data;
-      end
-    end
-    if (rst) begin
-      \$384  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = { lfsr0[14:0], \$67  };
-    if (rst) begin
-      \$385  = 16'hace1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = { lfsr1[14:0], \$70  };
-    if (rst) begin
-      \$386  = 16'hcbd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = { lfsr2[14:0], \$73  };
-    if (rst) begin
-      \$387  = 16'heabf;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = { lfsr3[14:0], \$76  };
-    if (rst) begin
-      \$388  = 16'h09ae;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = { lfsr4[14:0], \$79  };
-    if (rst) begin
-      \$389  = 16'h289d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = { lfsr5[14:0], \$82  };
-    if (rst) begin
-      \$390  = 16'h478c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = { lfsr6[14:0], \$85  };
-    if (rst) begin
-      \$391  = 16'h667b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = { lfsr7[14:0], \$88  };
-    if (rst) begin
-      \$392  = 16'h856a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = { lfsr8[14:0], \$91  };
-    if (rst) begin
-      \$393  = 16'ha459;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = { lfsr9[14:0], \$94  };
-    if (rst) begin
-      \$394  = 16'hc348;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = { lfsr10[14:0], \$97  };
-    if (rst) begin
-      \$395  = 16'he237;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = { lfsr11[14:0], \$100  };
-    if (rst) begin
-      \$396  = 16'h0126;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = { lfsr12[14:0], \$103  };
-    if (rst) begin
-      \$397  = 16'h2015;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = { lfsr13[14:0], \$106  };
-    if (rst) begin
-      \$398  = 16'h3f04;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = { lfsr14[14:0], \$109  };
-    if (rst) begin
-      \$399  = 16'h5df3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = { lfsr15[14:0], \$112  };
-    if (rst) begin
-      \$400  = 16'h7ce2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = { lfsr16[14:0], \$115  };
-    if (rst) begin
-      \$401  = 16'h9bd1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = { lfsr17[14:0], \$118  };
-    if (rst) begin
-      \$402  = 16'hbac0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = { lfsr18[14:0], \$121  };
-    if (rst) begin
-      \$403  = 16'hd9af;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = { lfsr19[14:0], \$124  };
-    if (rst) begin
-      \$404  = 16'hf89e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = { lfsr20[14:0], \$127  };
-    if (rst) begin
-      \$405  = 16'h178d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = { lfsr21[14:0], \$130  };
-    if (rst) begin
-      \$406  = 16'h367c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = { lfsr22[14:0], \$133  };
-    if (rst) begin
-      \$407  = 16'h556b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = { lfsr23[14:0], \$136  };
-    if (rst) begin
-      \$408  = 16'h745a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = { lfsr24[14:0], \$139  };
-    if (rst) begin
-      \$409  = 16'h9349;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = { lfsr25[14:0], \$142  };
-    if (rst) begin
-      \$410  = 16'hb238;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = { lfsr26[14:0], \$145  };
-    if (rst) begin
-      \$411  = 16'hd127;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = { lfsr27[14:0], \$148  };
-    if (rst) begin
-      \$412  = 16'hf016;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = { lfsr28[14:0], \$151  };
-    if (rst) begin
-      \$413  = 16'h0f05;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = { lfsr29[14:0], \$154  };
-    if (rst) begin
-      \$414  = 16'h2df4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = { lfsr30[14:0], \$157  };
-    if (rst) begin
-      \$415  = 16'h4ce3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = { lfsr31[14:0], \$160  };
-    if (rst) begin
-      \$416  = 16'h6bd2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = { lfsr32[14:0], \$163  };
-    if (rst) begin
-      \$417  = 16'h8ac1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = { lfsr33[14:0], \$166  };
-    if (rst) begin
-      \$418  = 16'ha9b0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = { lfsr34[14:0], \$169  };
-    if (rst) begin
-      \$419  = 16'hc89f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = { lfsr35[14:0], \$172  };
-    if (rst) begin
-      \$420  = 16'he78e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = { lfsr36[14:0], \$175  };
-    if (rst) begin
-      \$421  = 16'h067d;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = { lfsr37[14:0], \$178  };
-    if (rst) begin
-      \$422  = 16'h256c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = { lfsr38[14:0], \$181  };
-    if (rst) begin
-      \$423  = 16'h445b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = { lfsr39[14:0], \$184  };
-    if (rst) begin
-      \$424  = 16'h634a;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = { lfsr40[14:0], \$187  };
-    if (rst) begin
-      \$425  = 16'h8239;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = { lfsr41[14:0], \$190  };
-    if (rst) begin
-      \$426  = 16'ha128;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = { lfsr42[14:0], \$193  };
-    if (rst) begin
-      \$427  = 16'hc017;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = { lfsr43[14:0], \$196  };
-    if (rst) begin
-      \$428  = 16'hdf06;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = { lfsr44[14:0], \$199  };
-    if (rst) begin
-      \$429  = 16'hfdf5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = { lfsr45[14:0], \$202  };
-    if (rst) begin
-      \$430  = 16'h1ce4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = { lfsr46[14:0], \$205  };
-    if (rst) begin
-      \$431  = 16'h3bd3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = { lfsr47[14:0], \$208  };
-    if (rst) begin
-      \$432  = 16'h5ac2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = { lfsr48[14:0], \$211  };
-    if (rst) begin
-      \$433  = 16'h79b1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = { lfsr49[14:0], \$214  };
-    if (rst) begin
-      \$434  = 16'h98a0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = { lfsr50[14:0], \$217  };
-    if (rst) begin
-      \$435  = 16'hb78f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = { lfsr51[14:0], \$220  };
-    if (rst) begin
-      \$436  = 16'hd67e;
-    end
-  end
-  assign bits = { \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257  };
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    st_wp__data = 16'h0000;
+    if (vis_valid) begin
+      st_wp__data = { cur[14:0], \$7  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$15  = \$8 [5:0];
+    if (rst) begin
+      \$15  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$16  = st_rd__addr;
+    if (rst) begin
+      \$16  = 6'h3f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$17  = \$9 ;
+    if (rst) begin
+      \$17  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$18  = first;
+    if (\$10 ) begin
+      \$18  = 1'h0;
+    end
+    if (rst) begin
+      \$18  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$19  = acc;
+    if (\$12 ) begin
+      \$19  = \$13 [15:0];
+    end
+    if (rst) begin
+      \$19  = 16'hace1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$20  = bits;
+    if (vis_valid) begin
+      (* full_case = 32'd1 *)
+      casez (vis)
+        6'h00:
+            \$20 [0] = \$14 ;
+        6'h01:
+            \$20 [1] = \$14 ;
+        6'h02:
+            \$20 [2] = \$14 ;
+        6'h03:
+            \$20 [3] = \$14 ;
+        6'h04:
+            \$20 [4] = \$14 ;
+        6'h05:
+            \$20 [5] = \$14 ;
+        6'h06:
+            \$20 [6] = \$14 ;
+        6'h07:
+            \$20 [7] = \$14 ;
+        6'h08:
+            \$20 [8] = \$14 ;
+        6'h09:
+            \$20 [9] = \$14 ;
+        6'h0a:
+            \$20 [10] = \$14 ;
+        6'h0b:
+            \$20 [11] = \$14 ;
+        6'h0c:
+            \$20 [12] = \$14 ;
+        6'h0d:
+            \$20 [13] = \$14 ;
+        6'h0e:
+            \$20 [14] = \$14 ;
+        6'h0f:
+            \$20 [15] = \$14 ;
+        6'h10:
+            \$20 [16] = \$14 ;
+        6'h11:
+            \$20 [17] = \$14 ;
+        6'h12:
+            \$20 [18] = \$14 ;
+        6'h13:
+            \$20 [19] = \$14 ;
+        6'h14:
+            \$20 [20] = \$14 ;
+        6'h15:
+            \$20 [21] = \$14 ;
+        6'h16:
+            \$20 [22] = \$14 ;
+        6'h17:
+            \$20 [23] = \$14 ;
+        6'h18:
+            \$20 [24] = \$14 ;
+        6'h19:
+            \$20 [25] = \$14 ;
+        6'h1a:
+            \$20 [26] = \$14 ;
+        6'h1b:
+            \$20 [27] = \$14 ;
+        6'h1c:
+            \$20 [28] = \$14 ;
+        6'h1d:
+            \$20 [29] = \$14 ;
+        6'h1e:
+            \$20 [30] = \$14 ;
+        6'h1f:
+            \$20 [31] = \$14 ;
+        6'h20:
+            \$20 [32] = \$14 ;
+        6'h21:
+            \$20 [33] = \$14 ;
+        6'h22:
+            \$20 [34] = \$14 ;
+        6'h23:
+            \$20 [35] = \$14 ;
+        6'h24:
+            \$20 [36] = \$14 ;
+        6'h25:
+            \$20 [37] = \$14 ;
+        6'h26:
+            \$20 [38] = \$14 ;
+        6'h27:
+            \$20 [39] = \$14 ;
+        6'h28:
+            \$20 [40] = \$14 ;
+        6'h29:
+            \$20 [41] = \$14 ;
+        6'h2a:
+            \$20 [42] = \$14 ;
+        6'h2b:
+            \$20 [43] = \$14 ;
+        6'h2c:
+            \$20 [44] = \$14 ;
+        6'h2d:
+            \$20 [45] = \$14 ;
+        6'h2e:
+            \$20 [46] = \$14 ;
+        6'h2f:
+            \$20 [47] = \$14 ;
+        6'h30:
+            \$20 [48] = \$14 ;
+        6'h31:
+            \$20 [49] = \$14 ;
+        6'h32:
+            \$20 [50] = \$14 ;
+        6'h33:
+            \$20 [51] = \$14 ;
+        6'h34:
+            \$20 [52] = \$14 ;
+        6'h35:
+            \$20 [53] = \$14 ;
+        6'h36:
+            \$20 [54] = \$14 ;
+        6'h37:
+            \$20 [55] = \$14 ;
+        6'h38:
+            \$20 [56] = \$14 ;
+        6'h39:
+            \$20 [57] = \$14 ;
+        6'h3a:
+            \$20 [58] = \$14 ;
+        6'h3b:
+            \$20 [59] = \$14 ;
+        6'h3c:
+            \$20 [60] = \$14 ;
+        6'h3d:
+            \$20 [61] = \$14 ;
+        6'h3e:
+            \$20 [62] = \$14 ;
+        6'h3f:
+            \$20 [63] = \$14 ;
+      endcase
+    end
+    if (rst) begin
+      \$20  = 64'h0000000000000000;
+    end
+  end
+  assign code_wp__addr = code_wr__addr;
+  assign code_wp__data = code_wr__data;
+  assign ptr = st_rd__addr;
+  assign code_rd__addr = st_rd__addr;
+  assign \bits$22  = bits;
 endmodule

@@ -538,6 +538,11 @@ class Driver:
                             self.read_register("latency_samples"))
 
     @property
+    def min_frame_cycles(self) -> int:
+        """Fewest clock cycles between two frames' last beats (fixed when the core was built)."""
+        return self._read_field("min_frame_cycles")
+
+    @property
     def safety_duty_window(self) -> int:
         """Safety: the duty cap's window in clock cycles (fixed when the core was built)."""
         return self._read_field("safety_duty_window")

@@ -62,7 +62,7 @@ __all__ = [
 ID_VALUE = 0x424C4F50
 #: Register map version: major in bits 31-16, minor in bits 15-0. Bump the
 #: major when an existing register moves or changes meaning.
-VERSION = (1 << 16) | 0
+VERSION = (1 << 16) | 1
 #: AXI4-Lite data width.
 DATA_BITS = 32
 #: AXI response codes (AMBA AXI4-Lite, IHI 0022).
@@ -332,6 +332,8 @@ class RegisterMap:
             const("n_lanes", K, "Stim lanes K"),
             const("fanout", F, "Maximum route fanout F per source address"),
             const("fclk_hz", FCLK_HZ, "Fabric clock in Hz (cycles to ns)"),
+            reg("min_frame_cycles", 16, RO, "Fewest clock cycles between two frames' last beats "
+                "(build-time constant; a last beat waits until then)", unit="cycles"),
         ]
         control = [
             Register("control", (

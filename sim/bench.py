@@ -228,8 +228,8 @@ class StreamSink:
         self.valid = getattr(tb.dut, f"{name}__valid")
         self.ready = getattr(tb.dut, f"{name}__ready")
         self.payload = getattr(tb.dut, f"{name}__payload")
+        self._rng = rng
         self.backpressure = backpressure
-        self._pause = pauses(backpressure, rng)
         self.received: list[tuple[int, int]] = []
         self.first_valid: list[int] = []
         self._valid_since = None
@@ -238,6 +238,16 @@ class StreamSink:
         first = next(self._pause) if not isinstance(backpressure, numbers.Real) else backpressure >= 1
         self.ready.value = 0 if first else 1
         cocotb.start_soon(self._run())
+
+    @property
+    def backpressure(self):
+        """The probability or pattern of paused cycles; setting it takes effect from the next edge."""
+        return self._backpressure
+
+    @backpressure.setter
+    def backpressure(self, value):
+        self._backpressure = value
+        self._pause = pauses(value, self._rng)
 
     @property
     def payloads(self) -> list[int]:

@@ -28,6 +28,7 @@ class AEREncoder:
         self.pending = 0
         self.stored = [0] * self.n
         self.lost_pending = 0
+        self.lost_new = 0
         self.ptr = 0
         self.prev_tag = 0
         self.valid = False
@@ -107,7 +108,10 @@ class AEREncoder:
         for a in range(n):
             if (store >> a) & 1:
                 self.stored[a] = timestamp & mask
+        # This cycle's losses are registered first and added one cycle later (the gateware's
+        # lost_new register keeps the popcount off the adder's path).
         top = (1 << ADDRESS_BITS) - 1
-        self.lost_pending = min((0 if reported else self.lost_pending) + n_lost, top)
-        self.lost = min(self.lost + n_lost, _MASK32)
+        self.lost_pending = min((0 if reported else self.lost_pending) + self.lost_new, top)
+        self.lost = min(self.lost + self.lost_new, _MASK32)
+        self.lost_new = n_lost
         return out

@@ -36,6 +36,7 @@ from .core_fast import QuietStretches
 from .homeostasis import Homeostasis, HomeostasisConstants
 from .stochastic_lanes import StochasticLanes
 from .aer_router import Route
+from .core_budget import check_core_budget, min_frame_cycles
 from .safety import Safety
 from .stim_unit import StimUnit
 
@@ -59,22 +60,29 @@ class Core:
                  seed0: int = 0xACE1, lane_mode: str = "independent", pulse_init: int = 20,
                  theta_init: int = THETA_INIT, fifo_depth: int = 16, duty_window: int = 1_000_000,
                  limit_pulse: int = 500_000, limit_duty: int | None = None,
-                 limit_lanes: int | None = None):
+                 limit_lanes: int | None = None, safety_cadence: str = "sweep",
+                 stim_cadence: str = "sweep", homeo_cadence: str = "sweep",
+                 lanes_cadence: str = "sweep", sample_rate_hz: float = 20_000):
+        check_core_budget(n_channels, n_lanes, fanout, sample_rate_hz=sample_rate_hz,
+                          stim_cadence=stim_cadence)
         self.regmap = rm = RegisterMap(n_channels, n_lanes, fanout)
         N, K, F = n_channels, n_lanes, fanout
         self.N, self.K, self.F = N, K, F
         self.bank = CSRBankModel(rm)
-        self.bank.set_input("safety_duty_window", duty_window)
+        self.bank.set_input("min_frame_cycles", min_frame_cycles(n_lanes, stim_cadence))
         v = self.bank.values
         self.path = AERPath(N, F, refractory=v["refractory"], source=v["aer_source"])
-        self.unit = StimUnit(K, pulse_lengths=pulse_init, leak_shift=v["leak_shift"], source=v["aer_source"])
+        self.unit = StimUnit(K, pulse_lengths=pulse_init, leak_shift=v["leak_shift"], source=v["aer_source"],
+                             cadence=stim_cadence)
         self.homeo = Homeostasis(K, theta_init=theta_init, window_frames=v["homeo_window"],
                                  theta_min=v["theta_min"], theta_max=v["theta_max"],
-                                 enable=bool(v["homeo_enable"]))
+                                 enable=bool(v["homeo_enable"]), n_channels=N, cadence=homeo_cadence)
         limit_duty = duty_window // 2 if limit_duty is None else limit_duty
         limit_lanes = K if limit_lanes is None else limit_lanes
-        self.safety = Safety(K, duty_window, limit_pulse, limit_duty, limit_lanes, pulse_bits=20)
-        self.lanes = StochasticLanes(K, seed0, lane_mode)
+        self.safety = Safety(K, duty_window, limit_pulse, limit_duty, limit_lanes, pulse_bits=20,
+                             cadence=safety_cadence)
+        self.bank.set_input("safety_duty_window", self.safety.duty_window)   # rounded to whole sweeps
+        self.lanes = StochasticLanes(K, seed0, lane_mode, cadence=lanes_cadence)
         self.codes = np.zeros(K, dtype=np.int64)
         self.targets = np.zeros(K, dtype=np.int64)
         self.fifo_depth = fifo_depth
@@ -153,6 +161,8 @@ class Core:
             self.homeo.constants = HomeostasisConstants(self.targets.copy(), self.homeo.constants.gain,
                                                         self.homeo.constants.shift)
         elif name == "lane_codes":
+            # Visits before this edge used the old code: fix the bits they left first.
+            self.lanes.bits(self.codes, 0, edge=max(self.edge_count, self.lanes.edge))
             self.codes[entry] = fields["lane_codes"]
         elif name == "pulse_lengths":
             self.unit.pulse_lengths[entry] = fields["pulse_lengths"]
@@ -178,7 +188,7 @@ class Core:
             return False
         if self.stim_lost_reg or self.stim_lost_strobe or self.fire_strobe is not None or self.armed:
             return False
-        if self.lost_due or self.unit.staged_lane is not None:
+        if self.lost_due or self.unit.staged_lane is not None or enc.lost_new:
             return False
         if (self.prev["framing_errors"] != p.detector.framing_errors or self.prev["unmapped"] != r.unmapped
                 or self.prev["lost"] != enc.lost):
@@ -235,9 +245,35 @@ class Core:
 
     # -- one edge ------------------------------------------------------------------------
 
-    def ready(self) -> bool:
-        """samples.ready before the coming edge."""
-        return self.enable and self.edge_count + 1 > self.sweep_end
+    def ready(self, last: bool = False) -> bool:
+        """samples.ready before the coming edge, for a beat with TLAST ``last``."""
+        return self.enable and self.edge_count + 1 > self.sweep_end and not (last and self._hold())
+
+    def _hold(self) -> bool:
+        """A frame's last beat waits: the StimUnit's sweep runs or is about to start."""
+        return self.unit.cadence == "sweep" and (self.unit.busy or self.tick)
+
+    def frame_wait(self) -> int:
+        """Edges from now until a frame's last beat can be taken, if no routed entry arrives."""
+        u = self.unit
+        if u.cadence != "sweep":
+            return 0
+        busy, ptr, again, tick = u.busy, u.ptr, u.again, self.tick
+        w = 0
+        while busy or tick:
+            last = busy and ptr == self.K - 1
+            if tick and (not busy or last):
+                busy, ptr = True, 0
+            elif tick:
+                again = True
+                ptr += 1
+            elif last:
+                busy, ptr, again = again, 0, False
+            elif busy:
+                ptr += 1
+            tick = False
+            w += 1
+        return w
 
     def step(self, beat: int | None = None, out_ready: bool = True) -> bool:
         """One rising edge with ``beat`` (SampleBeat payload, TLAST in bit 32) offered; returns
@@ -260,12 +296,14 @@ class Core:
         r_en = out_ready and sel_stim
         tick, frame = self.tick, path.frame
         theta = homeo.theta.copy()
-        pulse = unit.remaining != 0
+        pulse = unit.pulse.copy()
         led = safety.led
+        fire_now = self.fire_strobe
         cyc = (e - 1) & _MASK16
-        accept = beat is not None and self.enable and e > self.sweep_end
         # The beat ends a frame by count or by TLAST (DESIGN.md §3), as the Detector decides.
-        last_beat = accept and path.detector.ends_frame(unpack(SAMPLE_BEAT, beat)["last"])
+        beat_last = beat is not None and path.detector.ends_frame(unpack(SAMPLE_BEAT, beat)["last"])
+        accept = beat is not None and self.ready(beat_last)
+        last_beat = accept and beat_last
         spikes_now = path.detected
 
         if self.frame_leds is not None and accept:
@@ -356,7 +394,7 @@ class Core:
         fired = unit.fires != fired_before
         self.fire_strobe = (s1_lane if fired else None)
         homeo.step(spike_addr, tick)
-        self.clamp_strobe = self._safety_edge(e, pulse)
+        self.clamp_strobe = self._safety_edge(e, pulse, fire_now)
 
         # STIM FIFO: write side, then read side, as the RTL's registers update together
         w_rdy = len(self.inner) != self.fifo_depth - 1
@@ -387,12 +425,23 @@ class Core:
         self.edge_count = e
         return accepted
 
-    def _safety_edge(self, e: int, pulse: np.ndarray) -> bool:
-        """Safety at edge ``e`` with the lane states of that edge (index e - 1 since reset).
-        Returns whether a cap clamped (the strobe the bank counts at the next edge)."""
-        self.lanes.cycle = e - 1
-        _, strobe = self.safety.run_edges(pulse[None, :], self.lanes.states(1, advance=False), self.codes)
+    def _safety_edge(self, e: int, pulse: np.ndarray, fire_lane: int | None) -> bool:
+        """Safety at edge ``e`` with the lane bits of that edge (index e - 1 since reset) and the
+        StimUnit's fire strobe visible before it. Returns whether a cap clamped (the strobe the
+        bank counts at the next edge)."""
+        states, codes = self.lane_bits(e - 1, 1)
+        fires = np.array([-1 if fire_lane is None else fire_lane], dtype=np.int64)
+        _, strobe = self.safety.run_edges(pulse[None, :], states, codes, fires=fires)
         return bool(strobe[0])
+
+    def lane_bits(self, edge: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The lanes at block edges ``edge .. edge + n - 1`` as (values, codes) whose ``values <
+        codes`` are the stochastic bits (the form Safety's kernels take)."""
+        if self.lanes.cadence == "cycle":
+            self.lanes.cycle = edge
+            return self.lanes.states(n, advance=False), self.codes
+        bits = self.lanes.bits(self.codes, n, edge=edge)
+        return (~bits).astype(np.uint16), np.ones(self.K, dtype=np.int64)
 
     def run_beats(self, beats: np.ndarray, lasts: np.ndarray, out_ready: bool = True,
                   timeout: int | None = None, frames: np.ndarray | None = None) -> int:
@@ -418,6 +467,13 @@ class Core:
                         continue
                 frame, pos = frames[i // nb], i % nb
                 stop = self.path.detector.first_crossing(frame, pos)
+                if stop == nb and self.frame_wait() > stop - pos - 1:
+                    # The last beat must wait for the StimUnit's sweep: the beats before it in
+                    # bulk, then the waiting edges in bulk (ready is low: nothing is taken).
+                    if stop - pos > 1:
+                        stop -= 1
+                    elif self.accelerator.beats(self.frame_wait(), None):
+                        continue
                 if stop > pos and self.accelerator.beats(stop - pos, frame, pos):
                     i += stop - pos
                     continue

@@ -42,17 +42,16 @@ class QuietStretches:
             if not (core.enable and s > core.sweep_end) or det.pos != start or start + n > nb:
                 return False
             ends_frame = start + n == nb
+        if ends_frame and core.frame_wait() > n - 1:
+            return False                      # the last beat would wait for the StimUnit's sweep
         tick = core.tick
         f0 = path.frame
         if samples is None and not tick and self._dark_idle(n, f0):
             return True
-        # StimUnit: a tick acts one edge after it is sampled; with no entries nothing else moves.
-        pulses = [unit.remaining != 0]
-        unit.step(None, tick, f0, homeo.theta)
-        pulses.append(unit.remaining != 0)
-        if n > 1:
-            unit.step(None, False, f0, homeo.theta)
-            pulses.append(unit.remaining != 0)
+        # StimUnit: no entries; the tick's leak and countdown (all lanes one edge after it is
+        # sampled in the cycle cadence, lane by lane in the sweep cadence).
+        pulse_before = unit.pulse.copy()
+        after = unit.quiet(n, tick, f0)
         # Homeostasis: the tick at the first edge, then edge by edge only while an update runs.
         homeo.step(None, tick)
         left = n - 1
@@ -64,19 +63,17 @@ class QuietStretches:
         # Safety and the lanes.
         led_before = safety.led
         clamp_in = core.clamp_strobe
-        if not (pulses[0].any() or pulses[1].any() or pulses[-1].any() or safety.run.any()):
+        if not (pulse_before.any() or after.any()):
             safety.idle(n)
             led_sum = led_before.astype(np.int64)
             strobes = 0
             core.clamp_strobe = False
         else:
             env = np.empty((n, core.K), dtype=bool)
-            env[0] = pulses[0]
-            if n > 1:
-                env[1] = pulses[1]
-                env[2:] = pulses[2]
-            core.lanes.cycle = s - 1
-            out, strobe_edges = safety.run_edges(env, core.lanes.states(n, advance=False), core.codes)
+            env[0] = pulse_before
+            env[1:] = after[:-1]
+            states, codes = core.lane_bits(s - 1, n)
+            out, strobe_edges = safety.run_edges(env, states, codes)
             led_sum = led_before.astype(np.int64) + out[:-1].sum(axis=0)
             strobes = int(strobe_edges[:-1].sum())
             core.clamp_strobe = bool(strobe_edges[-1])
@@ -101,7 +98,8 @@ class QuietStretches:
         unit, homeo, safety = core.unit, core.homeo, core.safety
         staged = unit.staged
         if (staged is not None and staged[1]) or core.clamp_strobe or unit.remaining.any() \
-                or safety.run.any() or safety.led.any() or homeo.busy():
+                or safety.run.any() or safety.led.any() or homeo.busy() or homeo.word_pending \
+                or unit.sweeping:
             return False
         unit.step_quiet(f0)
         homeo.step_quiet(n)
@@ -123,16 +121,20 @@ class QuietStretches:
             return 0
         staged = unit.staged
         if core.clamp_strobe or unit.remaining.any() or safety.run.any() or safety.led.any() \
-                or (staged is not None and staged[1]):
+                or (staged is not None and staged[1]) or unit.sweeping:
             return 0
-        if homeo.busy():
+        if homeo.busy() or homeo.word_pending:
             return 0
+        # Edges per frame: N/2 beats, the last one held until the StimUnit's sweep of the
+        # previous frame is done (the minimum frame period, without entries).
+        first = max(nb - 1, core.frame_wait()) + 1
+        period = max(nb, core.K + 2) if unit.cadence == "sweep" else nb
         # Ticks that do not close a window: the tick closing it is left to beats().
         m = min(len(frames), homeo.ticks_to_close() + (0 if core.tick else 1))
         due = core.next_config_edge()
         if due is not None:
-            m = min(m, (due - s) // nb)
-        if m <= 0 or not core.quiet(s, s + m * nb - 1):
+            m = min(m, (due - s - first) // period + 1)
+        if m <= 0 or not core.quiet(s, s + first + (m - 1) * period - 1):
             return 0
         f_first = path.frame
         m = path.step_quiet_frames(frames[:m])
@@ -141,12 +143,13 @@ class QuietStretches:
         ticks = m if core.tick else m - 1
         f_last = f_first + m - 1          # the frame number visible before the last edge
         unit.step_quiet(f_last, ticks)    # no entries, no pulses; each tick leaks once
-        homeo.step_quiet(m * nb, ticks)
-        safety.idle(m * nb)
+        n_edges = first + (m - 1) * period
+        homeo.step_quiet(n_edges, ticks)
+        safety.idle(n_edges)
         core.count("frames", m)
         if core.frame_leds is not None:
             core.frame_leds.add_frames(np.zeros((m, core.K), dtype=np.int64), np.full(m, nb))
         core.tick = True
         core.stamp_pipe[1] = core.stamp_pipe[0]
-        core.edge_count += m * nb
+        core.edge_count += n_edges
         return m

@@ -189,14 +189,42 @@ class Homeostasis:
         ``homeo_src[k]``, the recording channel lane k watches (default k).
     enable : bool
         When False windows close and counts reset but θ is not written.
+    n_channels : int
+        N, the recording channels counted in the sweep cadence.
+    cadence : {"sweep", "cycle"}
+        ``"cycle"`` as above; ``"sweep"`` (the gateware's default) counts per recording
+        channel in two banks and reads lane i's source at edge c + 1 + i, that channel's
+        count at c + 2 + i (0 if the source is >= N), its target at c + 1 + i, g at
+        c + 4 + i, s at c + 5 + i, and writes θ_i at c + 6 + i; then clears the read bank
+        in N edges. A window closing while any of it runs (edges c + 1 .. c + K + max(5, N))
+        is an overrun. After reset both banks are cleared in N edges (``busy``; words not
+        counted); a model made later than the reset is told with :meth:`since_reset`.
+
+    Table and θ writes by the caller take effect from the next edge (a host θ write in the
+    same edge as an update of that lane wins: assign θ after that edge's ``clock``).
     """
 
-    UPDATE_LATENCY = 4   # edges from the close to the write of lane 0
+    UPDATE_LATENCY = 4   # edges from the close to the write of lane 0 (cycle cadence)
+    SWEEP_LATENCY = 6    # the same, sweep cadence
 
     def __init__(self, n_lanes: int, theta_init: int = THETA_INIT,
                  constants: HomeostasisConstants = HomeostasisConstants(0, 0, 0),
                  theta_min: int = THETA_MIN_Q88, theta_max: int = THETA_MAX_Q88,
-                 window_frames: int = 3000, src=None, enable: bool = True):
+                 window_frames: int = 3000, src=None, enable: bool = True, n_channels: int = 64,
+                 cadence: str = "sweep"):
+        if cadence not in ("sweep", "cycle"):
+            raise ValueError(f"cadence must be 'sweep' or 'cycle', not {cadence!r}")
+        self.cadence = cadence
+        self.n_channels = n_channels
+        # sweep cadence registers (see the gateware)
+        self.bank_counts = np.zeros((2, n_channels), dtype=np.int64)
+        self.bank = 0
+        self.running = self.clearing = False
+        self.index = self.clr = 0
+        self._word = None                     # (bank, channel) of the word taken at the last edge
+        self.rclear = cadence == "sweep"      # both banks are cleared in the N edges after reset
+        self.rclr = 0
+        self._s1 = self._s2 = self._s3 = self._t2 = self._t3 = None
         if n_lanes < 1:
             raise ValueError(f"n_lanes must be >= 1, not {n_lanes}")
         self.n_lanes = n_lanes
@@ -230,6 +258,9 @@ class Homeostasis:
 
     def busy(self) -> bool:
         """An update is in flight at the current edge."""
+        if self.cadence == "sweep":
+            return bool(self.running or self.clearing or self.rclear or self._s1 or self._s2
+                        or self._s3 or self._t2 or self._t3)
         c = self._close_edge
         return c is not None and c + 1 <= self.edge <= c + self.n_lanes + 3
 
@@ -241,13 +272,27 @@ class Homeostasis:
     def step_quiet(self, n: int, ticks: int = 0) -> None:
         """``n`` edges without SPIKE words while no update runs, ``ticks`` of them frame ticks
         that do not close the window (``ticks <= ticks_to_close()``): the same as those steps."""
-        if self.busy() or ticks > self.ticks_to_close() or ticks > n:
+        if self.busy() or self._word is not None or ticks > self.ticks_to_close() or ticks > n:
             raise ValueError("Homeostasis.step_quiet needs no update running and no window closing")
         self.frame_count = (self.frame_count + ticks) % (1 << WINDOW_BITS)
         self.edge += n
 
+    @property
+    def word_pending(self) -> bool:
+        """A SPIKE word taken at the last edge is still to be counted (sweep cadence)."""
+        return self._word is not None
+
+    def since_reset(self, edges: int) -> None:
+        """A model made ``edges`` edges after the reset (with no window closed since): the
+        sweep cadence's reset clear of the count banks has advanced that far."""
+        if self.cadence == "sweep":
+            self.rclr = min(self.rclr + edges, self.n_channels)
+            self.rclear = self.rclr < self.n_channels
+
     def step(self, spike_address=None, tick: bool = False) -> tuple[bool, bool]:
         """One rising edge; returns (window closed, overrun)."""
+        if self.cadence == "sweep":
+            return self._clock_sweep(spike_address, tick)
         e = self.edge
         if self._close_edge is not None and self.enable:
             i = e - self._close_edge - self.UPDATE_LATENCY
@@ -271,5 +316,70 @@ class Homeostasis:
                 self._close_edge = e
                 counts = np.zeros_like(counts)
         self.counts = counts
+        self.edge += 1
+        return closed, overrun
+
+    def _close(self, tick: bool) -> bool:
+        """The frame counter at a tick; True if this tick completes a window."""
+        if not tick:
+            return False
+        close = self.frame_count == (self.window_frames - 1) % (1 << WINDOW_BITS)
+        self.frame_count = 0 if close else (self.frame_count + 1) % (1 << WINDOW_BITS)
+        return close
+
+    def _clock_sweep(self, spike_address, tick):
+        K, N = self.n_lanes, self.n_channels
+        k = self.constants
+        busy = self.busy()
+        old = 1 - self.bank
+        # Write stage, then the pipeline registers (each from the values before the edge).
+        if self._t3 is not None and self.enable:
+            lane, delta = self._t3
+            self.theta[lane] = clamp(int(self.theta[lane]) + delta, self.theta_min, self.theta_max)
+        t3 = (self._t2[0], self._t2[1] >> int(k.shift)) if self._t2 is not None else None
+        t2 = (self._s3[0], self._s3[1] * int(k.gain)) if self._s3 is not None else None
+        s3 = None
+        if self._s2 is not None:
+            lane, tgt, count = self._s2
+            s3 = (lane, (count << 8) - tgt)
+        s2 = None
+        if self._s1 is not None:
+            lane, src, tgt = self._s1
+            count = int(self.bank_counts[old][src]) if 0 <= src < N else 0
+            s2 = (lane, tgt, count)
+        s1 = None
+        if self.running:
+            c_star = np.broadcast_to(np.asarray(k.c_star, dtype=np.int64), (K,))
+            s1 = (self.index, int(self.src[self.index]), int(c_star[self.index]))
+        # Counting: the word taken at the last edge is written now; this edge's word is read.
+        if self._word is not None:
+            b, ch = self._word
+            self.bank_counts[b][ch] = min(self.bank_counts[b][ch] + 1, (1 << COUNT_BITS) - 1)
+        if self.clearing:
+            self.bank_counts[old][self.clr] = 0
+            if self.clr == N - 1:
+                self.clearing = False
+            self.clr += 1
+        self._word = (self.bank, spike_address) \
+            if spike_address is not None and 0 <= spike_address < N and not self.rclear else None
+        if self.rclear:
+            self.bank_counts[:, self.rclr] = 0
+            self.rclr += 1
+            self.rclear = self.rclr < N
+        if self.running:
+            if self.index == K - 1:
+                self.running, self.clearing, self.clr = False, True, 0
+            self.index += 1
+        self._s1, self._s2, self._s3, self._t2, self._t3 = s1, s2, s3, t2, t3
+        closed = overrun = False
+        if self._close(tick):
+            if busy:
+                overrun = True
+                self.overruns += 1
+            else:
+                closed = True
+                self.windows += 1
+                self.running, self.index = True, 0
+                self.bank = 1 - self.bank
         self.edge += 1
         return closed, overrun

@@ -52,17 +52,16 @@ class StimPath:
     lane_steps : int
         How many cycles the LFSRs already ran (since reset) when the run starts.
     stim_unit, homeostasis, safety : models configured by the caller.
-    seed0, lane_mode : LFSR seed and mode.
+    seed0, lane_mode, lanes_cadence : LFSR seed, mode and the lanes' cadence.
     """
 
     def __init__(self, n_lanes: int, codes, stim_unit: StimUnit, homeostasis: Homeostasis,
                  safety: Safety, lane_steps: int = 0, seed0: int = 0xACE1,
-                 lane_mode: str = "independent"):
+                 lane_mode: str = "independent", lanes_cadence: str = "sweep"):
         self.n_lanes = n_lanes
         self.codes = np.broadcast_to(np.asarray(codes, dtype=np.int64), (n_lanes,)).copy()
-        self.lanes = StochasticLanes(n_lanes, seed0, lane_mode)
-        if lane_steps:
-            self.lanes.states(lane_steps)
+        self.lanes = StochasticLanes(n_lanes, seed0, lane_mode, cadence=lanes_cadence)
+        self.lane_steps = lane_steps
         self.stim_unit = stim_unit
         self.homeostasis = homeostasis
         self.safety = safety
@@ -79,13 +78,18 @@ class StimPath:
         spikes = spikes or {}
         ticks = set(ticks or ())
         frames = np.zeros(n_edges, dtype=np.int64) if frames is None else np.asarray(frames)
-        bits = self.lanes.run(self.codes, n_edges)
+        bits = self.lanes.bits(self.codes, n_edges, edge=self.lane_steps)
+        self.lane_steps += n_edges
         trace = StimPathTrace(led=np.zeros((n_edges, self.n_lanes), dtype=bool))
+        fire_lane = None                 # the StimUnit's fire strobe, visible one edge after the fire
         for e in range(n_edges):
             theta = self.homeostasis.theta.copy()
-            trace.led[e], _ = self.safety.step(self.stim_unit.pulse, bits[e])
+            trace.led[e], _ = self.safety.step(self.stim_unit.pulse, bits[e], fire_lane)
             tick = e in ticks
+            s1 = self.stim_unit._s1
+            fires = self.stim_unit.fires
             word = self.stim_unit.step(entries.get(e), tick, int(frames[e]), theta)
+            fire_lane = s1[0][0] if self.stim_unit.fires != fires else None
             if word is not None:
                 trace.stim.append((e, word))
             spike = spikes.get(e)

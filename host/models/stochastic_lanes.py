@@ -21,6 +21,19 @@ exact density; what it costs is correlation between lanes, measured with
 
 All of it is vectorised: the full LFSR period is computed once and every
 lane is a phase (independent mode) or a permuted copy (shared mode) of it.
+
+Cadence (an elaboration parameter of the gateware): ``"cycle"`` (the
+original block) compares and steps every lane every cycle, as above.
+``"sweep"`` (the default, independent mode only) keeps the states and codes
+in memories and visits one lane per cycle: lane k at the edges n with
+(n − 1) mod S = k (S = K rounded up to a power of two; edge 0 is the first
+after reset and visits lane S − 1), where it compares its state with the
+code in force and steps; the result is held in a flip-flop until the next
+visit. So lane k's j-th visit compares the j-th state of its stream (the
+seed first, exactly the stream of the cycle cadence), each bit lasts S
+cycles, and before its first visit a lane's bit is 0. The density over a
+period is unchanged; the bit rate is f_clk / S (1.56 MHz at K = 64).
+:meth:`StochasticLanes.bits` gives the bits of either cadence.
 """
 
 from __future__ import annotations
@@ -31,8 +44,15 @@ import numpy as np
 
 __all__ = [
     "LFSR_TAPS", "LFSR_BITS", "LFSR_PERIOD", "SEED_STRIDE", "lfsr_step", "lane_seed", "lfsr_states",
-    "shared_permutation", "permute_bits", "StochasticLanes", "scc", "MODES",
+    "shared_permutation", "permute_bits", "StochasticLanes", "scc", "MODES", "CADENCES", "sweep_period",
 ]
+
+CADENCES = ("sweep", "cycle")
+
+
+def sweep_period(n_lanes: int) -> int:
+    """S, the cycles between two visits of a lane in the sweep cadence: K rounded up to a power of 2."""
+    return 1 << max(0, (n_lanes - 1).bit_length())
 
 #: Bit indices of the state XORed into bit 0 on each left shift; the
 #: polynomial is x^16 + x^14 + x^13 + x^11 + 1 (exponent e taps bit e - 1).
@@ -133,9 +153,18 @@ class StochasticLanes:
     mode : {"independent", "shared"}
         One LFSR per lane, or one shared LFSR read through
         :func:`shared_permutation`.
+    cadence : {"cycle", "sweep"}
+        See the module docstring (the model's default is the cycle cadence; :meth:`bits`
+        serves both).
     """
 
-    def __init__(self, n_lanes: int, seed0: int = 0xACE1, mode: str = "independent"):
+    def __init__(self, n_lanes: int, seed0: int = 0xACE1, mode: str = "independent",
+                 cadence: str = "cycle"):
+        if cadence not in CADENCES:
+            raise ValueError(f"cadence must be one of {CADENCES}, not {cadence!r}")
+        if cadence == "sweep" and mode != "independent":
+            raise ValueError("the sweep cadence keeps one state per lane: mode must be 'independent'")
+        self.cadence = cadence
         if not isinstance(n_lanes, (int, np.integer)) or n_lanes < 1:
             raise ValueError(f"n_lanes must be a positive integer, not {n_lanes!r}")
         if not isinstance(seed0, (int, np.integer)) or not 0 <= seed0 <= 0xFFFF:
@@ -151,6 +180,10 @@ class StochasticLanes:
         else:
             self._phase = np.full(self.n_lanes, pos[lane_seed(seed0, 0)], dtype=np.int64)
         self.cycle = 0  # steps taken so far
+        # sweep cadence: the bits held before edge `edge`, and the edge itself
+        self.period = sweep_period(self.n_lanes)
+        self.held = np.zeros(self.n_lanes, dtype=bool)
+        self.edge = 0
 
     def states(self, n_cycles: int, advance: bool = True) -> np.ndarray:
         """The lane values compared with the codes in the next ``n_cycles`` cycles, shape (n, K).
@@ -190,6 +223,35 @@ class StochasticLanes:
     def reset(self) -> None:
         """Back to the seeds."""
         self.cycle = 0
+
+    def bits(self, codes, n: int, edge: int | None = None) -> np.ndarray:
+        """The bits seen before edges ``edge .. edge + n - 1`` (edge 0: the first after reset;
+        default: where the last call ended), shape (n, K), with ``codes`` in force at every
+        visit in that stretch; advances to ``edge + n``. Stretches must not go back in time."""
+        c = np.broadcast_to(np.asarray(codes, dtype=np.int64), (self.n_lanes,))
+        t0 = self.edge if edge is None else int(edge)
+        if self.cadence == "cycle":
+            self.cycle = t0
+            return self.states(n) < c[None, :]
+        if t0 < self.edge:
+            raise ValueError(f"edge {t0} is before edge {self.edge}, where the lanes already are")
+        rows = self._sweep_rows(c, t0, n + 1)
+        self.held = rows[-1].copy()
+        self.edge = t0 + n
+        return rows[:-1]
+
+    def _sweep_rows(self, c, t0: int, n: int) -> np.ndarray:
+        # Bits before edges t0 .. t0 + n - 1. Lane k's visits: t = first_k + j S, j >= 0, with
+        # first_k = (k + 1) mod S; visit j compares state j with the code of that edge.
+        S, K = self.period, self.n_lanes
+        first = (np.arange(K) + 1) % S
+        t = t0 + np.arange(n)[:, None]
+        j = (t - 1 - first[None, :]) // S                # the latest visit at or before t - 1
+        fresh = (j >= 0) & (first[None, :] + j * S >= self.edge)   # visited since the held bits
+        seq, _ = _period()
+        value = seq[(self._phase[None, :] + np.maximum(j, 0)) % LFSR_PERIOD] < c[None, :]
+        held = np.broadcast_to(self.held, (n, K)) & (j >= 0)
+        return np.where(fresh, value, held)
 
     @staticmethod
     def density(code: int) -> float:

@@ -427,3 +427,28 @@ def test_core_latency_traffic(traffic, backpressure, frames):
     assert probe["latency_max"] <= r["l_loop"]["max"]
     assert probe["latency_last"] in r["l_loop_values"]
 
+
+@pytest.mark.parametrize("kwargs,exc,words", [
+    # K = 4096 lanes need K + 2 = 4098 cycles per frame; at 40 kHz a frame has 2,500.
+    (dict(n_channels=64, n_lanes=4096, fanout=16, sample_rate_hz=40_000), ValueError,
+     ["needs 4098 cycles per frame", "a frame lasts 2500 cycles"]),
+    # 4096 x 256 routes of 37 bits need 38.8 Mb; the part has 140 x 36 Kb.
+    (dict(n_channels=4096, n_lanes=64, fanout=256), ValueError,
+     ["38,797,312", "5,160,960 bits of block RAM"]),
+    (dict(n_channels=64, n_lanes=64, fanout=16, sample_rate_hz="20k"), TypeError, ["sample_rate_hz"]),
+])
+def test_core_refuses_what_it_cannot_run(kwargs, exc, words):
+    """Bad parameter sets are refused at elaboration, by the gateware and the model alike, with the
+    numbers in the message."""
+    from bioloop.host.models.core import Core as CoreModel
+    for cls in (Core, CoreModel):
+        with pytest.raises(exc) as info:
+            cls(**kwargs)
+        assert all(w in str(info.value) for w in words), str(info.value)
+
+
+def test_min_frame_cycles_is_published():
+    """The minimum frame period (K + 2 with the StimUnit's sweep, 1 without) is a constant register."""
+    for kwargs, want in ((dict(), 66), (dict(stim_cadence="cycle"), 1)):
+        drv = Driver(ModelBus(n_channels=8, n_lanes=64, fanout=2, **kwargs))
+        assert drv.min_frame_cycles == want

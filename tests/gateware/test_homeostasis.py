@@ -3,7 +3,8 @@
 ``homeo_scoreboard``: random thresholds (some outside the clamp bounds),
 random homeo_src (with duplicates), random constants, random SPIKE and
 non-SPIKE words with random idle cycles, frame ticks at random intervals
-(some windows too short, so overruns happen); θ of every lane, ``busy``,
+(some windows too short, so overruns happen), both cadences (the sweep one
+counts per channel, N = 6, and some words carry addresses >= N); θ of every lane, ``busy``,
 ``window_done`` and ``overrun`` are compared with the cycle model at every
 edge, and the input word count is checked against what the bench sent.
 
@@ -121,7 +122,8 @@ async def homeo_scoreboard(dut):
     rec = await _run(dut, K, spikes, ticks, n)
 
     model = Homeostasis(K, constants=consts, theta_min=lo, theta_max=hi, window_frames=window,
-                        src=srcs)
+                        src=srcs, n_channels=p["n_channels"], cadence=p["cadence"])
+    model.since_reset(1 << 20)            # the count banks were cleared during the setup
     model.theta[:] = thetas
     closes, overruns = _compare(model, rec, spikes, ticks, _spike_address)
     counted = sum(1 for w in spikes.values() if _spike_address(w) is not None)
@@ -131,7 +133,8 @@ async def homeo_scoreboard(dut):
 
 @cocotb.test()
 async def homeo_direction(dut):
-    K = runner.params()["n_lanes"]
+    p = runner.params()
+    K = p["n_lanes"]
     # 1 kHz frames, windows of 20 frames, target 100 Hz = 2 spikes per window, τ = 20 s.
     consts = homeostasis_constants(100.0, 20000.0, 20, 1000.0)
     assert consts.c_star == 2 * 256
@@ -151,7 +154,9 @@ async def homeo_direction(dut):
                 e += 1
     n = windows * 20 * frame_cycles + K + 8
     rec = await _run(dut, K, spikes, ticks, n)
-    model = Homeostasis(K, constants=consts, theta_min=lo, theta_max=hi, window_frames=20)
+    model = Homeostasis(K, constants=consts, theta_min=lo, theta_max=hi, window_frames=20,
+                        n_channels=p["n_channels"], cadence=p["cadence"])
+    model.since_reset(1 << 20)            # the count banks were cleared during the setup
     _compare(model, rec, spikes, ticks, _spike_address)
 
     final = rec[-1][0]
@@ -163,18 +168,23 @@ async def homeo_direction(dut):
     assert all(b >= a for a, b in zip(history, history[1:], strict=False)), "θ of an over-active lane never falls"
     # Cycles from the closing tick to the last lane written.
     close = min(t for t in ticks if t >= 19 * frame_cycles)
-    span = range(close, close + K + 10)       # ends before the next window closes
+    span = range(close, close + K + 16)       # ends before the next window closes
     changed = [e for e in span if rec[e][0] != rec[e - 1][0]]
     busy = [e for e in span if rec[e][1]]
     runner.report(update_cycles=len(busy), first_write=changed[0] - close if changed else None)
 
 
-@pytest.mark.parametrize("n_lanes", [4])
-def test_homeostasis_bench(n_lanes):
-    result = runner.run(lambda n_lanes: HomeostasisRTL(n_lanes), design=f"homeo_k{n_lanes}",
-                        test_module="test_homeostasis", bench_params={"n_lanes": n_lanes})
+@pytest.mark.parametrize("cadence", ["sweep", "cycle"])
+def test_homeostasis_bench(cadence):
+    # N = 6 channels: the scoreboard's words also carry addresses 6 and 7, which count nowhere.
+    params = {"n_lanes": 4, "n_channels": 6, "cadence": cadence}
+    result = runner.run(lambda n_lanes, n_channels, cadence: HomeostasisRTL(
+                            n_lanes, n_channels=n_channels, cadence=cadence),
+                        design=f"homeo_{cadence}", test_module="test_homeostasis", bench_params=params)
     assert result["closes"] > 50 and result["overruns"] > 0
-    assert result["update_cycles"] == n_lanes + 3      # busy from close+1 to close+K+3
+    K, N = params["n_lanes"], params["n_channels"]
+    # busy from close+1 to close+K+3 (cycle) or to close+K+max(5, N) (sweep: update, then clear)
+    assert result["update_cycles"] == (K + 3 if cadence == "cycle" else K + max(5, N))
 
 
 @pytest.mark.parametrize("kwargs,exc,word", [
@@ -185,6 +195,8 @@ def test_homeostasis_bench(n_lanes):
     ({"gain": 1 << GAIN_BITS}, ValueError, "gain"),
     ({"shift": 64}, ValueError, "shift"),
     ({"theta_max": "512"}, TypeError, "theta_max"),
+    ({"cadence": "often"}, ValueError, "cadence"),
+    ({"n_channels": 0}, ValueError, "n_channels"),
 ])
 def test_homeostasis_validation(kwargs, exc, word):
     with pytest.raises(exc, match=word):

@@ -137,10 +137,12 @@ async def stim_path_scoreboard(dut):
         StimUnit(K, pulse_lengths=lengths, leak_shift=regs["leak_shift"], source=regs["source"]),
         Homeostasis(K, constants=consts, theta_min=64, theta_max=512, window_frames=regs["window"], src=srcs),
         Safety(K, p["duty_window"], p["limit_pulse"], p["limit_duty"], p["limit_lanes"],
-               regs["max_pulse"], regs["max_duty"], regs["max_lanes"], pulse_bits=p["pulse_bits"]),
+               regs["max_pulse"], regs["max_duty"], regs["max_lanes"], pulse_bits=p["pulse_bits"],
+               cadence="sweep"),
         lane_steps=setup_edges)
     model.homeostasis.theta[:] = thetas
-    model.safety.win = setup_edges % p["duty_window"]
+    model.safety.idle(setup_edges)
+    model.homeostasis.since_reset(setup_edges)
     spikes = {e: (w & 0xFFFFF, (w >> 28) & 0xF) for e, w in spike_at.items()}
     trace = model.run(n, {e: h for e, h in handshakes.items()}, spikes, ticks, np.array(frames))
 
@@ -170,7 +172,7 @@ async def stim_path_latency(dut):
     await _setup(dut, {"code_wr": [0xFFFF] * K, "theta_wr": [256] * K, "pulse_wr": [10] * K},
                  dict(DEFAULT_REGS))
     dut.stim__ready.value = 1
-    dut.frame_tick.value = 1          # a frame per cycle: pulses of 10 frames last 10 cycles
+    ticker = cocotb.start_soon(_ticks(dut, K + 2))      # frames as short as the StimUnit allows
     results = []
     for lane in range(K):
         dut.routed__payload.value = pack_routed(lane, 256)
@@ -189,8 +191,9 @@ async def stim_path_latency(dut):
             e += 1
             assert e < 50, f"lane {lane}: LED never lit"
         results.append((e - handshake, e - fire))
-        for _ in range(20):
+        for _ in range(12 * (K + 2) + 10):     # the 10-frame pulse ends; Safety frees the slot
             await RisingEdge(dut.clk)
+    ticker.cancel()
     entry_to_led = {r[0] for r in results}
     fire_to_led = {r[1] for r in results}
     assert entry_to_led == {ENTRY_TO_LED}, f"entry-to-LED latency {entry_to_led}, expected {ENTRY_TO_LED}"
@@ -201,12 +204,14 @@ async def stim_path_latency(dut):
 async def stim_path_intensity(dut):
     p = runner.params()
     K = p["n_lanes"]
-    length = p["limit_pulse"]
+    length = p["limit_pulse"] - 16    # Safety's sweep cadence counts whole 4-cycle (S) intervals
+    period = K + 2                    # frames as short as the StimUnit allows
     codes = [0x2000, 0x8000, 0xC000, 0xFFFF, 0x5555, 0x1000][:K]
-    await _setup(dut, {"code_wr": codes, "theta_wr": [256] * K, "pulse_wr": [length] * K},
-                 dict(DEFAULT_REGS, max_pulse=length, max_duty=p["limit_duty"], max_lanes=K))
+    frames = length // period + 2     # a pulse longer than the measured stretch
+    await _setup(dut, {"code_wr": codes, "theta_wr": [256] * K, "pulse_wr": [frames] * K},
+                 dict(DEFAULT_REGS, max_pulse=p["limit_pulse"], max_duty=p["limit_duty"], max_lanes=K))
     dut.stim__ready.value = 1
-    dut.frame_tick.value = 1          # a frame per cycle: a pulse of L frames lasts L cycles
+    ticker = cocotb.start_soon(_ticks(dut, period))
     means = {}
     for lane in range(K):
         dut.routed__payload.value = pack_routed(lane, 256)
@@ -219,7 +224,7 @@ async def stim_path_intensity(dut):
         for _ in range(length):
             await RisingEdge(dut.clk)
             on += (int(dut.led.value) >> lane) & 1
-        for _ in range(4):
+        for _ in range(3 * period + 4):
             await RisingEdge(dut.clk)
         assert int(dut.led.value) == 0, "LED still on after the pulse"
         density = (codes[lane] - 1) / 65535
@@ -227,7 +232,16 @@ async def stim_path_intensity(dut):
         means[f"{codes[lane]:#06x}"] = on / length
         assert abs(on / length - density) <= bound, (
             f"lane {lane}: mean LED intensity {on / length:.4f} outside {density:.4f} ± {bound:.4f}")
+    ticker.cancel()
     runner.report(intensity=means)
+
+
+async def _ticks(dut, period: int):
+    """Drive frame_tick high one cycle in every ``period``."""
+    while True:
+        for i in range(period):
+            dut.frame_tick.value = int(i == 0)
+            await RisingEdge(dut.clk)
 
 
 @pytest.mark.parametrize("n_lanes", [4])

@@ -109,7 +109,7 @@ async def stim_run(dut, *, backpressure: float, n: int, seed: int, entry_rate: f
         if int(dut.stim__valid.value):
             received.append(int(dut.stim__payload.value))
 
-    model = StimUnit(K, pulse_lengths=lengths, leak_shift=leak_shift, source=source)
+    model = StimUnit(K, pulse_lengths=lengths, leak_shift=leak_shift, source=source, cadence=p["cadence"])
     expected, lost = [], 0
     prev_word = None
     for e in range(n):
@@ -151,12 +151,12 @@ async def stim_overflow(dut):
     runner.report(**{f"overflow_{k}": v for k, v in r.items()})
 
 
-@pytest.mark.parametrize("n_lanes,fifo_depth", [(4, 8)])
-def test_stim_unit_bench(n_lanes, fifo_depth):
-    result = runner.run(lambda n_lanes, fifo_depth: StimUnitRTL(n_lanes, pulse_bits=8, pulse_init=10,
-                                                                         fifo_depth=fifo_depth),
-                        design=f"stim_unit_k{n_lanes}", test_module="test_stim_unit",
-                        bench_params={"n_lanes": n_lanes, "fifo_depth": fifo_depth})
+@pytest.mark.parametrize("n_lanes,fifo_depth,cadence", [(4, 8, "sweep"), (4, 8, "cycle")])
+def test_stim_unit_bench(n_lanes, fifo_depth, cadence):
+    result = runner.run(lambda n_lanes, fifo_depth, cadence: StimUnitRTL(
+                            n_lanes, pulse_bits=8, pulse_init=10, fifo_depth=fifo_depth, cadence=cadence),
+                        design=f"stim_unit_k{n_lanes}_{cadence}", test_module="test_stim_unit",
+                        bench_params={"n_lanes": n_lanes, "fifo_depth": fifo_depth, "cadence": cadence})
     assert result["scoreboard_fires"] > 500 and result["overflow_lost"] > 0
 
 
@@ -166,6 +166,7 @@ def test_stim_unit_bench(n_lanes, fifo_depth):
     ({"pulse_bits": 8, "pulse_init": 256}, ValueError, "pulse_init"),
     ({"fifo_depth": 1}, ValueError, "fifo_depth"),
     ({"fifo_depth": 8.0}, TypeError, "fifo_depth"),
+    ({"cadence": "often"}, ValueError, "cadence"),
 ])
 def test_stim_unit_validation(kwargs, exc, word):
     with pytest.raises(exc, match=word):

@@ -10,7 +10,10 @@ lane's bit for more than one full LFSR period, then checks:
 - over windows of 4096 cycles the mean stays within a 5-sigma Bernoulli
   bound of the density;
 - a code written mid-run takes effect on the next cycle;
-and reports the SCC of adjacent lanes (docs/bench/stim.md).
+and reports the SCC of adjacent lanes (docs/bench/stim.md). Both cadences: in
+the sweep cadence each bit lasts S cycles (S = 4 at K = 4), so a period is S x
+65535 cycles, the first S recorded cycles (visits before the codes were all
+written) are skipped, and the Bernoulli bound counts one sample per S cycles.
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ def _bits(values: list[int], n_lanes: int) -> np.ndarray:
 @cocotb.test()
 async def lanes_full_period(dut):
     p = runner.params()
-    K, mode = p["n_lanes"], p["mode"]
+    K, mode, cadence = p["n_lanes"], p["mode"], p["cadence"]
+    S = (1 << max(0, (K - 1).bit_length())) if cadence == "sweep" else 1
+    skip = S if cadence == "sweep" else 0
+    period = S * LFSR_PERIOD
     rng = random.Random(runner.seed(p.get("seed", 1)))
     tb = bench.TB(dut)
     dut.code_wr__en.value = 0
@@ -55,28 +61,29 @@ async def lanes_full_period(dut):
     edge += 1
     start = edge + 1                  # first recorded edge: all codes in force
     trace = []
-    for _ in range(PERIOD_PLUS):
+    for _ in range(S * PERIOD_PLUS):
         await RisingEdge(dut.clk)
         trace.append(int(dut.bits.value))
-    got = _bits(trace, K)
+    got = _bits(trace, K)[skip:]
 
-    model = StochasticLanes(K, mode=mode)
-    model.states(start - 1)           # the steps taken before the first recorded edge
-    want = model.run(codes, PERIOD_PLUS)
+    model = StochasticLanes(K, mode=mode, cadence=cadence)
+    # The value read after edge `start` is what the lanes show before their edge start - 1 (their
+    # edge 0 is the first one out of reset).
+    want = model.bits(codes, S * PERIOD_PLUS, edge=start - 1)[skip:]
     mismatch = np.argwhere(got != want)
     assert mismatch.size == 0, (
         f"{len(mismatch)} lane-cycles differ from the model; first at cycle {mismatch[0][0]}, "
         f"lane {mismatch[0][1]}")
 
-    ones = got[:LFSR_PERIOD].sum(axis=0)
-    exact = np.array([max(c - 1, 0) for c in codes])
+    ones = got[:period].sum(axis=0)
+    exact = np.array([S * max(c - 1, 0) for c in codes])
     assert np.array_equal(ones, exact), "density over one full period is not (code - 1) / 65535"
 
-    n = 4096
-    for w0 in range(0, LFSR_PERIOD - n, 9973):
+    n = 4096 * S
+    for w0 in range(0, period - n, 9973 * S):
         mean = got[w0:w0 + n].mean(axis=0)
         p_k = np.array([StochasticLanes.density(c) for c in codes])
-        bound = 5 * np.sqrt(p_k * (1 - p_k) / n) + 1.0 / n
+        bound = 5 * np.sqrt(p_k * (1 - p_k) / (n // S)) + 1.0 / (n // S)
         worst = int(np.argmax(np.abs(mean - p_k) - bound))
         assert np.all(np.abs(mean - p_k) <= bound), (
             f"lane {worst}: mean {mean[worst]:.4f} over cycles {w0}..{w0 + n} is outside the "
@@ -84,27 +91,30 @@ async def lanes_full_period(dut):
 
     # Adjacent-lane correlation at one code for all lanes, over a full period.
     mid = [0x8000] * K
-    edge = start + PERIOD_PLUS - 1
+    edge = start + S * PERIOD_PLUS - 1
     edge += await write_table(dut, "code_wr", mid)
     trace = []
-    for _ in range(LFSR_PERIOD):
+    for _ in range(period + skip):
         await RisingEdge(dut.clk)
         trace.append(int(dut.bits.value))
-    got = _bits(trace, K)
-    model = StochasticLanes(K, mode=mode)
-    model.states(edge)
-    assert np.array_equal(got, model.run(mid, LFSR_PERIOD))
+    got = _bits(trace, K)[skip:]
+    if cadence == "cycle":
+        want = StochasticLanes(K, mode=mode).bits(mid, period, edge=edge)
+    else:
+        want = model.bits(mid, period + skip, edge=edge)[skip:]
+    assert np.array_equal(got, want)
     sccs = [scc(got[:, k], got[:, k + 1]) for k in range(K - 1)]
     runner.report(scc_mean=float(np.mean(sccs)) if sccs else 0.0,
                  scc_max_abs=float(np.max(np.abs(sccs))) if sccs else 0.0,
-                 cycles=PERIOD_PLUS + LFSR_PERIOD)
+                 cycles=(PERIOD_PLUS + LFSR_PERIOD) * S)
 
 
-@pytest.mark.parametrize("n_lanes,mode", [(64, "independent"), (8, "shared")])
-def test_lanes_bench(n_lanes, mode):
-    params = {"n_lanes": n_lanes, "mode": mode}
-    result = runner.run(lambda n_lanes, mode: StochasticLanesRTL(n_lanes, mode=mode),
-                        design=f"stochastic_lanes_k{n_lanes}_{mode}", test_module="test_stochastic_lanes",
+@pytest.mark.parametrize("n_lanes,mode,cadence", [(64, "independent", "cycle"), (8, "shared", "cycle"),
+                                                 (4, "independent", "sweep")])
+def test_lanes_bench(n_lanes, mode, cadence):
+    params = {"n_lanes": n_lanes, "mode": mode, "cadence": cadence}
+    result = runner.run(lambda n_lanes, mode, cadence: StochasticLanesRTL(n_lanes, mode=mode, cadence=cadence),
+                        design=f"stochastic_lanes_k{n_lanes}_{mode}_{cadence}", test_module="test_stochastic_lanes",
                         bench_params=params)
     assert result["cycles"] > 2 * LFSR_PERIOD
 
@@ -122,7 +132,9 @@ def test_rtl_seeds_follow_the_design_formula():
     import re
     from amaranth.back import rtlil
     for seed0 in (0xACE1, 0, 0x10000 - 7919):
-        text = rtlil.convert(StochasticLanesRTL(6, seed0=seed0))
+        # the cycle cadence holds one seeded register per lane (the sweep cadence's streams are
+        # checked against the model in the bench)
+        text = rtlil.convert(StochasticLanesRTL(6, seed0=seed0, cadence="cycle"))
         inits = {name: int(bits, 2) for bits, name in
                  re.findall(r"attribute \\init 16'([01]{16})\n\s*wire width 16 \\(lfsr\d+)\n", text)}
         assert inits == {f"lfsr{k}": (((seed0 + 7919 * k) % 65536) or 1) for k in range(6)}, seed0
@@ -135,6 +147,8 @@ def test_rtl_seeds_follow_the_design_formula():
     ({"n_lanes": 4, "seed0": 1 << 16}, ValueError, "seed0"),
     ({"n_lanes": 4, "mode": "fast"}, ValueError, "fast"),
     ({"n_lanes": 4, "code_init": -1}, ValueError, "code_init"),
+    ({"n_lanes": 4, "cadence": "often"}, ValueError, "cadence"),
+    ({"n_lanes": 4, "mode": "shared"}, ValueError, "sweep cadence"),
 ])
 def test_lanes_validation(kwargs, exc, word):
     with pytest.raises(exc, match=word):

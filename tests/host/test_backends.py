@@ -75,17 +75,21 @@ def test_loop_latency_and_probe():
     assert drv.latency_probe == (7, 7, 1)
     leds = bus.leds()
     assert leds.shape == (6, 4) and leds.dtype == np.float32
-    # Frame f's beats are taken at edges s + 4f .. s + 4f + 3 (s: frame 0). The crossing's beat is
-    # taken at h = s + 9; the LED reads high from h + 7 = s + 16, the first beat of frame 4. The
-    # fire (h + 5, in frame 3) loads 2 frames; each frame tick counts down one edge after it is
-    # sampled (s + 17 and s + 21), so the envelope ends at s + 21 and the registered LED reads
-    # low from s + 23: 4 of frame 4's cycles and 3 of frame 5's are lit.
-    assert leds[:4].sum() == 0 and leds[4, 1] == 1.0 and leds[5, 1] == 0.75
+    # K = 4 lanes: a frame lasts at least K + 2 = 6 cycles (the last beat waits for the StimUnit's
+    # sweep of the previous frame). Frame 0's beats are taken at s .. s + 3 (s: its first beat);
+    # frame f >= 1 at e_f, e_f + 1, e_f + 2 and its last beat at e_f + 5, e_f = s + 4 + 6 (f - 1).
+    # The crossing's beat (frame 2, beat 1) is taken at h = s + 11; the LED reads high from
+    # h + 7 = s + 18. The StimUnit takes the entry at h + 4 = s + 15, before frame 2's last beat
+    # (also taken at s + 15): the STIM word says frame 2. The fire (s + 16) loads 2 frames; the
+    # sweeps after frame 2's and frame 3's last beats (s + 15, s + 21) write lane 1 at s + 19 and
+    # s + 25, so the envelope ends at s + 25 and the LED reads low from s + 27. Frame 3's beats
+    # (s + 16, 17, 18, 21): 2 of 4 lit; frame 4's (s + 22, 23, 24, 27): 3 of 4.
+    assert leds[:3].sum() == 0 and leds[3, 1] == 0.5 and leds[4, 1] == 0.75 and leds[5].sum() == 0
     assert leds[:, [0, 2, 3]].sum() == 0
     words = unpack(drv.receive_words())
     assert list(np.asarray(words.type)) == [AERType.SPIKE.value, AERType.STIM.value]
-    # the STIM word carries the frame in which the StimUnit took the routed entry (h + 4: frame 3)
-    assert list(np.asarray(words.timestamp)) == [2, 3]
+    # the STIM word carries the frame in which the StimUnit took the routed entry (h + 4: frame 2)
+    assert list(np.asarray(words.timestamp)) == [2, 2]
 
 
 def _session(bus, drv, frames):

