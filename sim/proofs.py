@@ -567,6 +567,7 @@ class Proof:
     params: dict
     depth: int
     mode: str = "prove"
+    mutant_depth: int | None = None      # a deeper base case for a mutant whose counterexample is longer
 
     def harness(self, mutant: bool = False):
         """The harness over the block (or over its looser mutant)."""
@@ -609,7 +610,7 @@ SAFETY_DEFAULT = dict(n_lanes=64, pulse_bits=20, duty_window=1_000_000, limit_pu
 CATALOGUE = [
     *(Proof(f"safety_{cap}_small", "safety", cap, "small", SAFETY_SMALL, 4) for cap in ("pulse", "lanes", "duty")),
     Proof("aer_encoder_conservation_small", "aer_encoder", "conservation", "small",
-          dict(n_addresses=3, ts_bits=4), 4),
+          dict(n_addresses=3, ts_bits=4), 4, mutant_depth=8),
     Proof("csr_bank_axi4lite_small", "csr_bank", "axi4lite", "small", dict(regmap=(4, 2, 2), counter_bits=4), 4),
     Proof("aer_router_delivery_small", "aer_router", "delivery", "small", dict(n_addresses=2, fanout=2), 6,
           mode="bmc"),

@@ -40,7 +40,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
                 times.append(r.seconds)
                 status.add(r.status)
                 if p.size == "small":
-                    r = prove(p.harness(mutant=True), name=f"{p.name}_mutant_{i}", depth=p.depth, workdir=tmp,
+                    r = prove(p.harness(mutant=True), name=f"{p.name}_mutant_{i}", depth=p.mutant_depth or p.depth, workdir=tmp,
                               mode=p.mode)
                     mutant_times.append(r.seconds)
                     mutant_status.add(r.status)

@@ -30,7 +30,7 @@ def test_catalogue_names_are_unique():
 @pytest.mark.parametrize("proof", SMALL, ids=lambda p: p.name)
 def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
     _check(proof, tmp_path)
-    mutant = prove(proof.harness(mutant=True), name=f"{proof.name}_mutant", depth=proof.depth,
+    mutant = prove(proof.harness(mutant=True), name=f"{proof.name}_mutant", depth=proof.mutant_depth or proof.depth,
                    workdir=tmp_path, mode=proof.mode)
     assert mutant.status == "fail", mutant.describe()
     base = [f for f in mutant.failures if f.phase == "basecase"]
