@@ -433,12 +433,16 @@ if cocotb is not None:
         rng = random.Random(11)
         scalars = {f.name: rng.randint(f.lo, f.hi) for f in rm.fields(Access.RW)
                    if f.name not in ("enable", "homeo_enable")}
+        # The driver keeps theta_min <= theta_max (it refuses the other order): draw them as a pair.
+        scalars["theta_min"], scalars["theta_max"] = sorted((scalars["theta_min"], scalars["theta_max"]))
 
         def session():
             drv = Driver(bus)
             assert (drv.N, drv.K, drv.F) == (rm.N, rm.K, rm.F)
+            drv.set_theta_limits(scalars["theta_min"], scalars["theta_max"])
             for name, value in scalars.items():
-                setattr(drv, name, value)
+                if name not in ("theta_min", "theta_max"):
+                    setattr(drv, name, value)
             readback = {name: getattr(drv, name) for name in scalars}
             drv.enable()
             drv.homeo_enable = True
