@@ -247,7 +247,7 @@ class Homeostasis(wiring.Component):
         in memories read by the update, one lane per cycle."""
         K, N = self.n_lanes, self.n_channels
         cmax = (1 << COUNT_BITS) - 1
-        aw, cw = max(1, (K - 1).bit_length()), max(1, (N - 1).bit_length())
+        cw = max(1, (N - 1).bit_length())
         m.submodules.sources = sources = memory.Memory(
             shape=ADDRESS_BITS, depth=K, init=[k % (1 << ADDRESS_BITS) for k in range(K)])
         m.submodules.targets = targets = memory.Memory(shape=TARGET_BITS, depth=K,
