@@ -45,7 +45,7 @@
 
 /* min_frame_cycles (ro): Fewest clock cycles between two frames' last beats (build-time constant; a last beat waits until then) */
 #define BIOLOOP_MIN_FRAME_CYCLES_OFFSET 0x0018u
-#define BIOLOOP_MIN_FRAME_CYCLES_RESET 0x00000000u
+#define BIOLOOP_MIN_FRAME_CYCLES_RESET 0x00000042u
 #define BIOLOOP_MIN_FRAME_CYCLES_SHIFT 0
 #define BIOLOOP_MIN_FRAME_CYCLES_MASK 0x0000FFFFu
 

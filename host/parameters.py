@@ -84,11 +84,18 @@ def lane_addr_width(n_lanes: int) -> int:
     return max(1, (n_lanes - 1).bit_length())
 
 
-def silence_unused(*objs) -> None:
-    """Mark components as deliberately unused (Amaranth's ``MustUse``): they were refused."""
+def silence_unused(*objs, _seen=None) -> None:
+    """Mark components as deliberately unused (Amaranth's ``MustUse``): they were refused.
+
+    Sub-components a refused component already built (an ``AERPath``'s Detector, say) are
+    silenced too, however deep."""
+    seen = set() if _seen is None else _seen
     for obj in objs:
-        if hasattr(obj, "_MustUse__used"):
-            obj._MustUse__silence = True
+        if id(obj) in seen or not hasattr(obj, "_MustUse__used"):
+            continue
+        seen.add(id(obj))
+        obj._MustUse__silence = True
+        silence_unused(*vars(obj).values(), _seen=seen)
 
 
 def validated(init):

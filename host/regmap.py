@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from .layouts import (THETA_INIT, ADDRESS_BITS, FCLK_HZ, HOMEO_GAIN_BITS, HOMEO_SHIFT_BITS, HOMEO_TARGET_BITS,
                       HOMEO_WINDOW_BITS, LATENCY_BITS, ROUTE_ENTRY, THETA_BITS, THETA_MAX, THETA_MIN,
                       Polarity)
+from .models.core_budget import min_frame_cycles
 
 __all__ = [
     "Access", "Field", "Register", "Table", "RegisterMap", "ID_VALUE", "VERSION",
@@ -333,7 +334,8 @@ class RegisterMap:
             const("fanout", F, "Maximum route fanout F per source address"),
             const("fclk_hz", FCLK_HZ, "Fabric clock in Hz (cycles to ns)"),
             reg("min_frame_cycles", 16, RO, "Fewest clock cycles between two frames' last beats "
-                "(build-time constant; a last beat waits until then)", unit="cycles"),
+                "(build-time constant; a last beat waits until then)", unit="cycles",
+                reset=min_frame_cycles(K, "sweep")),       # the Core's default cadence
         ]
         control = [
             Register("control", (

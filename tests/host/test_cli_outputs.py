@@ -136,7 +136,8 @@ def test_demo_cocotb_is_quiet_unless_verbose(tmp_path, monkeypatch):
         calls.append(quiet)
         on_phase("build")
         on_phase("simulate")
-        return cli._run_model(*args, progress=None)
+        seed, settings, _progress, policies, recording = args      # as the CLI passes them
+        return cli._run_model(seed, settings, None, policies=policies, recording=recording)
     monkeypatch.setattr(hil, "run_with_cocotb", fake)
     res = _demo("--backend", "cocotb", "--no-compare", "--out", tmp_path / "q")
     assert res.exit_code == 0, res.output

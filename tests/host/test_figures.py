@@ -88,8 +88,16 @@ def test_theta_has_one_unit_in_table_and_figure():
 
 
 def test_raster_says_which_condition_it_shows():
-    assert "homeostasis on" in figures.raster_figure(synthetic_result()).axes[0].get_title()
-    assert "homeostasis off" in figures.raster_figure(synthetic_result(homeostasis=False)).axes[0].get_title()
+    from dataclasses import replace
+
+    from bioloop.host.loop import PolicyReport
+    gateware = replace(synthetic_result(), policies=(PolicyReport("homeostasis", 0),))
+    assert "homeostasis on" in figures.raster_figure(gateware).axes[0].get_title()
+    off = replace(synthetic_result(homeostasis=False), policies=(PolicyReport("homeostasis", 0),))
+    assert "homeostasis off" in figures.raster_figure(off).axes[0].get_title()
+    assert "no policy" in figures.raster_figure(synthetic_result()).axes[0].get_title()
+    burst = replace(synthetic_result(), policies=(PolicyReport("burst-control", 0),))
+    assert "burst-control" in figures.raster_figure(burst).axes[0].get_title()
     title = figures.raster_figure(synthetic_result(duration_s=0.2)).axes[0].get_title()
     assert 0.15 < float(re.search(r"last ([\d.]+) s", title).group(1)) <= 0.2     # not "last 2 s" of a 0.2 s run
 
