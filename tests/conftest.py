@@ -83,3 +83,16 @@ def _group_node_ids(items):
             continue
         from _pytest.nodeid import NodeId   # pytest >= 9.2: the id is structured
         item._id = NodeId.parse(f"{nodeid}@{'_'.join(groups)}")
+
+
+@pytest.fixture(scope="session")
+def core_library():
+    """The compiled Verilator Core (N, K, F) = (64, 64, 16), built once per session and cached on disk.
+
+    Skips only when an optional build tool is missing (the message names it); a failed build fails.
+    """
+    from bioloop.sim.verilated_core import ToolchainMissing, build_core_library
+    try:
+        return build_core_library(64, 64, 16)
+    except ToolchainMissing as exc:
+        pytest.skip(f"missing optional tool for the compiled Verilator backend: {exc}")

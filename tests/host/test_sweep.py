@@ -318,15 +318,11 @@ def test_real_scheduler_survives_a_killed_worker(embedded, tmp_path):
             _stop(p)
 
 
-def test_verilator_backend_gives_the_model_runs_words(embedded, tmp_path):
-    """A sweep on the compiled RTL: the same AER log as the same run on the model, bit for bit."""
-    from bioloop.sim.verilated_core import BuildError, build_core_library
-    try:
-        build_core_library(64, 64, 16)
-    except BuildError as exc:                  # only a missing toolchain skips
-        if "no C++ compiler" in str(exc) or "no 'make'" in str(exc):
-            pytest.skip(str(exc))
-        raise
+def test_verilator_backend_gives_the_model_runs_words(embedded, core_library, tmp_path):
+    """A sweep on the compiled RTL: the same AER log as the same run on the model, bit for bit.
+
+    ``core_library`` (tests/conftest.py) builds the 64x64x16 library the workers load from the cache.
+    """
     sweep, ref_out, _ = embedded
     text = SMALL.replace('backend = "model"', 'backend = "verilator"').replace(
         "seeds = [1, 2]", "seeds = [2]").replace("window_ms = [25.0, 50.0]", "window_ms = [50.0]")
