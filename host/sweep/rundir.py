@@ -80,14 +80,6 @@ def read_summary(path) -> dict:
     return json.loads((Path(path) / "summary.json").read_text())
 
 
-def _window_rates(result, seconds: float = 1.0) -> np.ndarray:
-    """Mean controlled-channel rate in consecutive windows of ``seconds`` (whole windows only)."""
-    per = max(1, int(round(seconds * result.sample_rate_hz / result.block_frames)))
-    r = result.rate_hz[:, result.controlled].mean(axis=1)
-    n = len(r) // per
-    return r[: n * per].reshape(n, per).mean(axis=1) if n else r[:0]
-
-
 def _slope(t: np.ndarray, y: np.ndarray) -> float:
     if len(t) < 2 or np.ptp(t) == 0:
         return 0.0
@@ -100,7 +92,7 @@ def figures_of(result) -> dict:
     target = s["target_rate_hz"]
     b3 = int(len(result.t_s) * 2 / 3)
     theta = result.theta[:, result.controlled].mean(axis=1)
-    windows = _window_rates(result)
+    windows = result.window_rates(1.0)
     last = windows[int(len(windows) * 2 / 3):] if len(windows) else windows
     duration = len(result.t_s) * result.block_frames / result.sample_rate_hz
     bursts_per_min = result.bursts_per_minute()
