@@ -10,10 +10,7 @@ BOARD_VENV  ?= .venv-board
 BOARD_PY    := $(BOARD_VENV)/bin/python
 BOARD_STAMP := $(BOARD_VENV)/.bioloop-installed
 # The board-facing tests (docs/install.md): they run in both venvs.
-# Of test_pynq_standin.py only the no-board test for now: in this venv, run in one process with the
-# other board tests, two stand-in tests see a core that takes samples while disabled (open, issue 11).
-BOARD_TESTS ?= tests/boards/test_pynq_backend.py \
-	tests/boards/test_pynq_standin.py::test_bioloop_board_with_pynq_but_no_board_says_so_in_one_line \
+BOARD_TESTS ?= tests/boards/test_pynq_backend.py tests/boards/test_pynq_standin.py \
 	tests/host/test_driver.py tests/host/test_light_imports.py tests/host/test_jit.py \
 	tests/host/test_observation.py tests/host/test_observation_properties.py \
 	tests/host/test_spike_buffer.py tests/host/test_spike_buffer_properties.py tests/host/test_noise.py \

@@ -158,9 +158,10 @@ def board_info(overlay):
 @click.option("--block-ms", type=click.FloatRange(min=0.05), default=None,
               help="Frames exchanged with the core per loop step, in ms  [default: 50 for a recording, "
                    "5 for the culture, whose light follows one block late]")
-@click.option("--frames-per-transfer", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Frames per MM2S DMA transfer. The DMA raises TLAST only at a transfer's end: 1 for a "
-                   "core that needs TLAST on every frame; a core that counts frames takes a whole block.")
+@click.option("--frames-per-transfer", type=click.IntRange(min=1), default=None,
+              help="Frames per MM2S DMA transfer (the DMA raises TLAST at a transfer's end; the core counts "
+                   "frames, so TLAST is optional)  [default: one loop block per transfer, --block-ms of "
+                   "frames: 1,000 for a 20 kHz recording]")
 @click.option("--force", is_flag=True, help="Replace an earlier run directory as a whole.")
 def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neurons, target_rate,
               experiment, aer_block, block_ms, frames_per_transfer, force):
@@ -194,7 +195,6 @@ def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neuro
         except (OSError, ValueError) as exc:
             raise RuntimeFailure(f"cannot read the recording {source}: {exc}") from None
     h = _open_board(overlay)
-    h.bus.frames_per_transfer = frames_per_transfer
     try:
         if recording is None:
             from bioloop.host.culture import Culture, CultureConfig, RunReceipt
@@ -218,6 +218,9 @@ def board_run(overlay, source, duration, out, realtime, sample_rate, seed, neuro
 
             def receipt():
                 return _recording_receipt(source, fs, codes)
+        fs = float(src.config.sample_rate_hz)
+        # One DMA transfer per loop block by default: TLAST on the block's last frame.
+        h.bus.frames_per_transfer = frames_per_transfer or max(1, int(round(settings.block_ms * fs / 1000.0)))
         try:
             result, _ = run_board(h, src, settings, realtime=realtime == "on", aer_block_words=aer_block,
                                   policies=policies)
@@ -265,7 +268,8 @@ def _write_run(out: Path, force: bool, result, receipt: dict, h, settings) -> No
         (stage / "receipt.json").write_text(json.dumps(receipt, indent=2, sort_keys=True, default=float) + "\n")
         np.save(stage / "aer.npy", result.words)
         (stage / "summary.json").write_text(json.dumps(
-            _summary(h, homeostasis_on=result.summary()), indent=2, sort_keys=True, default=float) + "\n")
+            _summary(h, homeostasis_on=result.summary(), frames_per_transfer=h.bus.frames_per_transfer),
+            indent=2, sort_keys=True, default=float) + "\n")
         try:
             from bioloop.host import figures
             names += [p.name for p in figures.write_all(result, stage)]

@@ -115,6 +115,8 @@ class _Logic:
         # reads, "stall_after_frames": frames after which the core takes no more samples}.
         self.faults = {k: v for k, v in manifest.get("standin", {}).items() if k != "core"}
         self._beats_in = 0
+        #: Transfers started on each channel (a measurement the board's DMA does not offer).
+        self.transfers = {"mm2s": 0, "s2mm": 0}
 
     # -- AXI4-Lite slave of the core ----------------------------------------------------------
 
@@ -178,6 +180,7 @@ class _Logic:
         self.regs[MM2S_DMASR] &= ~(_IDLE | _IOC)
         self._busy[MM2S_DMASR] = True
         self._mm2s = (beats, 0)
+        self.transfers["mm2s"] += 1
         self._advance()
 
     def _start_s2mm(self, nbytes: int) -> None:
@@ -187,6 +190,7 @@ class _Logic:
         self.regs[S2MM_DMASR] &= ~(_IDLE | _IOC)
         self._busy[S2MM_DMASR] = True
         self._s2mm = (self.regs[S2MM_DA], nbytes)
+        self.transfers["s2mm"] += 1
         self._advance()
 
     # -- the hardware moving ------------------------------------------------------------------
@@ -214,19 +218,24 @@ class _Logic:
             return 0
         bus, core = self.bus, self.bus.core
         nb = self.n_channels // 2
-        stall = self.faults.get("stall_after_frames")
-        if stall is not None and self._beats_in >= int(stall) * nb:
-            return 0
         lasts = np.zeros(len(beats), bool)
         lasts[-1] = True
-        # The model's bulk path needs whole frames, each closed by TLAST: a one-frame transfer.
-        frames = beats.view(np.int16).reshape(1, self.n_channels) if len(beats) == nb else None
+        stall = self.faults.get("stall_after_frames")
+        if stall is not None:                  # the core takes no beat past the stall, mid-transfer too
+            room = max(0, int(stall) * nb - self._beats_in)
+            beats, lasts = beats[:room], lasts[:room]
+            if not len(beats):
+                return 0
+        # The core counts N/2 beats per frame (TLAST optional, DESIGN.md §3): a transfer of whole
+        # frames, TLAST on its last beat, may go through the model's bulk path as frames.
+        # (run_beats itself falls back to edge by edge when the core is inside a frame).
+        frames = beats.view(np.int16).reshape(-1, self.n_channels) if len(beats) % nb == 0 else None
         core.frame_leds = bus._leds
         try:
             taken = core.run_beats(beats, lasts, timeout=bus.timing.send_timeout_edges, frames=frames)
         finally:
             core.frame_leds = None
-        if taken == len(beats):
+        if taken == len(beats) and lasts[-1]:
             core.idle(bus.timing.drain_edges)
         self._beats_in += taken
         return taken

@@ -158,6 +158,27 @@ def test_closed_loop_gives_the_model_backends_words(standin, tmp_path):
     np.testing.assert_array_equal(light.words(), got.words)
 
 
+@pytest.mark.parametrize("frames_per_transfer", [1, 37, 100])
+def test_any_transfer_size_gives_the_model_backends_words(standin, tmp_path, frames_per_transfer):
+    """The core counts frames (TLAST optional): a DMA transfer of one frame, of a whole 5 ms block
+    (100 frames, `bioloop board run`'s default) or of a size that splits frames across blocks
+    unevenly gives the model backend's words."""
+    from bioloop.boards.run import RecordingReplay, open_board, run_board
+    from bioloop.host.loop import LoopSettings
+    codes, fs = spiky_recording(frames=3000), 20_000.0
+    settings = LoopSettings(duration_s=0.05, block_ms=5.0, calibration_ms=50.0, target_rate_hz=20.0)
+    want = _model_loop(codes, fs, settings)
+    h = open_board(make_overlay(tmp_path / "ov"))
+    h.bus.frames_per_transfer = frames_per_transfer
+    got, _ = run_board(h, RecordingReplay(codes, fs, h.driver.K), settings, realtime=False,
+                       aer_block_words=16)
+    blocks = 10
+    assert h.bus.overlay.logic.transfers["mm2s"] == blocks * -(-100 // frames_per_transfer)
+    assert want.words.size > 20
+    assert want.words.size - 16 < got.words.size <= want.words.size
+    np.testing.assert_array_equal(got.words, want.words[:got.words.size])
+
+
 @pytest.mark.skipif(not __import__("bioloop.host.jit", fromlist=["ENABLED"]).ENABLED,
                     reason="numba (the [culture] extra) is not installed: the culture's plain-Python "
                            "path takes minutes here")
@@ -281,6 +302,7 @@ def test_bioloop_board_run_replays_a_recording(tmp_path):
     np.testing.assert_array_equal(words, want.words[:words.size])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["backend"] == "pynq-standin" and summary["homeostasis_on"]["aer_words"] == words.size
+    assert summary["frames_per_transfer"] == 1000          # the default: one 50 ms block per transfer
     assert json.loads((out / "receipt.json").read_text())["frames"] == 8000
 
 
