@@ -12,7 +12,9 @@
 The folder is staged beside ``<out>`` and renamed into place as a whole
 (:func:`bioloop.host.output_files.run_folder`), so an interrupted or failed
 generation leaves nothing that looks complete. An earlier build folder is
-replaced only with ``force``; any other non-empty folder is refused.
+replaced only with ``force``; any other non-empty folder is refused. The
+folder is byte for byte the same for the same inputs: the manifest carries a
+``created_utc`` only when ``SOURCE_DATE_EPOCH`` is set, and then that time.
 
 :func:`run_vivado` then runs the script; on success ``overlay/`` holds
 ``bioloop.bit``, ``bioloop.hwh`` and the manifest with their sha256. On
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 import platform
 import re
 import shutil
@@ -119,7 +122,7 @@ def _core_verilog(N: int, K: int, F: int) -> str:
     return verilog.convert(Core(N, K, F), name="core", emit_src=False)
 
 
-def _manifest(board: str, N: int, K: int, F: int, csr_range: int, core_sha256: str) -> dict:
+def _manifest(board: str, N: int, K: int, F: int, csr_range: int, core_sha256: str, created: dict) -> dict:
     from bioloop.host.regmap import ID_VALUE, VERSION
 
     from .vivado import pinned_lanes
@@ -146,9 +149,23 @@ def _manifest(board: str, N: int, K: int, F: int, csr_range: int, core_sha256: s
             "python": platform.python_version(),
             "vivado": None,
         },
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "files": {},
+        **created,
     }
+
+
+def _created() -> dict:
+    """``created_utc`` from ``SOURCE_DATE_EPOCH`` when it is set (reproducible-builds.org), else
+    nothing: the same inputs give the same bytes, so no wall-clock time goes into the folder."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is None:
+        return {}
+    try:
+        stamp = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise BuildSettingsError(f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970, "
+                                 f"not {epoch!r}") from None
+    return {"created_utc": stamp.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 #: The file that marks a folder as a ``bioloop build`` folder (replaceable with ``force``).
@@ -181,6 +198,7 @@ def generate(out: Path, *, board: str = pynq_z2.BOARD, N: int = 64, K: int = 64,
     from .vivado import build_script, constraints, pinned_lanes
     from .wrapper import top_wrapper
     csr_range = check_settings(board, N, K, F)
+    created = _created()
     out = check_out(out, force)
     core_v = _core_verilog(N, K, F)
     wrapper_v = top_wrapper(N, K, F, led_width=pinned_lanes(K))
@@ -192,7 +210,7 @@ def generate(out: Path, *, board: str = pynq_z2.BOARD, N: int = 64, K: int = 64,
         (tmp / "constraints" / "bioloop.xdc").write_text(constraints(K))
         (tmp / "build.tcl").write_text(build_script(N, K, F, csr_range=csr_range))
         digest = hashlib.sha256((core_v + wrapper_v).encode()).hexdigest()
-        manifest_mod.write(tmp / MARK, _manifest(board, N, K, F, csr_range, digest))
+        manifest_mod.write(tmp / MARK, _manifest(board, N, K, F, csr_range, digest, created))
     return BuildFolder(out)
 
 

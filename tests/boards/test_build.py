@@ -77,6 +77,29 @@ def test_manifest_files_and_format(tmp_path, built):
         manifest.read(tmp_path / "missing.json")
 
 
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_two_builds_of_the_same_inputs_are_byte_identical(tmp_path, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    a = generate(tmp_path / "a", N=8, K=4, F=2)
+    b = generate(tmp_path / "b", N=8, K=4, F=2)
+    first, second = _tree(a.root), _tree(b.root)
+    assert len(first) == 5 and first == second
+    assert "created_utc" not in manifest.read(a.manifest)      # no wall-clock time in the folder
+
+
+def test_source_date_epoch_sets_the_creation_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")      # 2023-11-14 22:13:20 UTC
+    a = generate(tmp_path / "a", N=8, K=4, F=2)
+    assert manifest.read(a.manifest)["created_utc"] == "2023-11-14T22:13:20Z"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    res = _invoke([*SMALL, "--out", str(tmp_path / "c")])
+    assert "SOURCE_DATE_EPOCH must be a whole number" in _one_line_error(res, 2)
+    assert not (tmp_path / "c").exists()
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--board", "zedboard"], "unknown board 'zedboard'"),
     (["--channels", "7"], "N = 7 must be even"),
