@@ -89,9 +89,20 @@ class Safety(wiring.Component):
         ``"formal"`` platform, Safety then asserts how its own state
         explains the observer's documented counters (per lane ``k``):
         ``lit_run[k]`` (consecutive lit cycles before this one),
-        ``duty_pos`` (the observer's duty-window phase) and
-        ``lit_in_window[k]`` (lit cycles of the observer's window before
-        this one). Any attribute the observer lacks is not linked.
+        ``duty_pos`` (the observer's duty-window phase, ``e mod W`` after
+        edge ``e``) and ``lit_in_window[k]`` (lit cycles of the observer's
+        window before this one); for the sweep cadence also
+        ``window_total[k]`` (with this cycle's) and ``age``
+        (``min(e + 1, W + S + 3)``), see :class:`bioloop.sim.proofs.SafetyCaps`.
+        Any attribute the observer lacks is not linked. The sweep cadence
+        also states its own invariants under the formal platform (with or
+        without an observer), reading its memory through extra
+        asynchronous read ports that exist only there.
+
+    A reset does not clear the sweep cadence's memory, so its first sweep
+    after a reset starts no new duty window (the counts stored before the
+    reset are kept, an upper bound); from power-on (memory zero) that makes
+    no difference.
     """
 
     formal_observer = None
@@ -259,7 +270,12 @@ class Safety(wiring.Component):
         wcount = Signal(range(n_windows))
         epoch_ptr = Signal()
         epoch_vis = Signal()
+        # The first sweep after reset: the memory may still hold the counts of a run before the
+        # reset (a reset does not clear it), whose window bit means nothing in the new time base;
+        # so no visit of this sweep starts a new window (the stored count is kept, an upper bound).
+        fresh = Signal(init=1)
         last = ptr == S - 1 if S > 1 else Const(1)
+        m.d.sync += fresh.eq(fresh & ~last)
         m.d.sync += [
             ptr.eq(Mux(last, 0, ptr + 1) if S > 1 else 0),
             vis.eq(ptr),
@@ -295,7 +311,7 @@ class Safety(wiring.Component):
         duty_n = Signal(range(lim_duty + 1))
         m.d.comb += [
             run_n.eq(Mux(gap_e, p_now, Mux(d.run == lim_run, d.run, d.run + 1))),
-            duty_n.eq(Mux(d.epoch != epoch_vis, 0,
+            duty_n.eq(Mux((d.epoch != epoch_vis) & ~fresh, 0,
                           Mux(seen_e & (d.duty != lim_duty), d.duty + 1, d.duty))),
         ]
         run_ok, duty_ok, ok = Signal(), Signal(), Signal()
@@ -315,11 +331,7 @@ class Safety(wiring.Component):
         onehot_v = Signal(K)
         m.d.comb += onehot_v.eq(Mux(vis_valid, Const(1, K) << v, 0))
         if platform == "formal":
-            # Invariants for k-induction: the slot count is the number of allowances, and it
-            # never exceeds the lanes cap's limit.
-            from amaranth.hdl import Assert
-            m.d.comb += [Assert(used == sum(allow[k] for k in range(K)), "used == popcount(allow)"),
-                         Assert(used <= self.limit_lanes, "allowances within limit_lanes")]
+            self._sweep_formal(m, locals())
         m.d.sync += [
             allow.eq(((allow | admit) & ~onehot_v) | Mux(grant, onehot_v, 0)),
             budget.eq((budget & ~onehot_v) | Mux(~p_now & (units_pulse != 0) & duty_ok, onehot_v, 0)),
@@ -331,3 +343,110 @@ class Safety(wiring.Component):
             self.clamp_duty.eq(vis_valid & p_now & run_ok & ~duty_ok),
             self.clamp_lanes.eq(vis_valid & ok & ~grant),
         ]
+
+    def _sweep_formal(self, m, v):
+        """Formal only (sweep cadence): the invariants that make the caps provable by k-induction.
+
+        The block's own state first (sequencer, window bits, slot count, memory bounds), then,
+        if an observer is attached, how that state bounds the observer's counters
+        (docs/verification.md). ``v`` is the namespace of :meth:`_sweep`.
+        """
+        from amaranth.hdl import Assert
+        K, S, abits = self.n_lanes, self.period, v["abits"]
+        W, n_windows = self.duty_window, v["n_windows"]
+        ptr, vis, vis_valid, wcount = v["ptr"], v["vis"], v["vis_valid"], v["wcount"]
+        epoch_ptr, epoch_vis, fresh = v["epoch_ptr"], v["epoch_vis"], v["fresh"]
+        allow, budget, gap, seen, used = v["allow"], v["budget"], v["gap"], v["seen"], v["used"]
+        state, rp, lim_run, lim_duty = v["state"], v["rp"], v["lim_run"], v["lim_duty"]
+        u_pulse, u_duty, cap_lanes = v["units_pulse"], v["units_duty"], v["cap_lanes"]
+        led = self.led
+
+        # Edges since reset, saturating at S + 1 (formal only): 0 is the reset state.
+        since = Signal(range(S + 2), name="formal_since")
+        m.d.sync += since.eq(Mux(since == S + 1, since, since + 1))
+        rows = [state.read_port(domain="comb") for _ in range(K)]
+        for k, r in enumerate(rows):
+            m.d.comb += r.addr.eq(k)
+        mask = S - 1
+        g = wcount * S + ptr                        # (edges since reset + 1) mod W, after reset 0
+        reset_state = since == 0
+        m.d.comb += [
+            Assert(used == sum(allow[k] for k in range(K)), "used == popcount(allow)"),
+            Assert(used <= cap_lanes, "allowances within the lanes cap"),
+            Assert(vis == ((ptr - 1) & mask) if S > 1 else vis == 0, "vis is the lane read one edge ago"),
+            Assert(vis_valid == (vis < K), "vis_valid"),
+            Assert(wcount < n_windows, "window count in range"),
+            Assert(fresh == (since < S), "the first sweep lasts S edges"),
+            Assert((since >= S) | (vis == ((since - 1) & mask)), "the first sweep starts at lane S - 1"),
+            Assert(epoch_vis == (epoch_ptr ^ ((ptr == 0) & (wcount == 0) & ~reset_state)),
+                   "epoch_vis is epoch_ptr one edge late"),
+            Assert(~reset_state | ((allow == 0) & (budget == (1 << K) - 1) & (gap == 0) & (seen == 0)
+                                   & (led == 0) & (epoch_ptr == 0) & (epoch_vis == 0) & (wcount == 0)),
+                   "the reset state"),
+            Assert(~vis_valid | reset_state | (rp.data.as_value() == rows[0].data.as_value() if K == 1 else
+                                               rp.data.as_value() == _pick(m, [r.data.as_value() for r in rows],
+                                                                           vis[:abits])),
+                   "the read register holds the visited lane's word"),
+        ]
+        last_vis = (vis - 1) & mask
+        for k in range(K):
+            row = rows[k].data
+            t = ((k - vis) & mask) + 1                               # edges to lane k's next visit
+            visited = since >= (k + 2 if k < S - 1 else 1)           # visited since reset
+            # Window bit of lane k's last visit: a window boundary lies between it and the next edge.
+            x = S - t + 1
+            crossed = (((g - 1) % W) < x) if W > 1 else Const(1)
+            first_window = (k == S - 1) & (since <= S)
+            m.d.comb += [
+                Assert((row.run <= lim_run) & (row.duty <= lim_duty), f"lane {k}: counters in range"),
+                Assert(~visited | (row.epoch == (epoch_vis ^ (crossed & ~first_window))),
+                       f"lane {k}: window bit is its last visit's"),
+                Assert(~visited | ~allow[k] | ((row.run < u_pulse) & (row.duty < u_duty)),
+                       f"lane {k}: an allowance is within both caps"),
+                Assert(~visited | ~budget[k] | ((row.run == 0) & (u_pulse != 0) & (row.duty < u_duty)),
+                       f"lane {k}: a budget is within both caps"),
+                Assert(~visited | ~seen[k] | (row.duty < u_duty), f"lane {k}: light since the visit was allowed"),
+                Assert(~led[k] | allow[k] | ((k == last_vis) & ~reset_state & ((row.run <= u_pulse) | (since <= S))),
+                       f"lane {k}: a lit lane holds its allowance or lost it at the last edge"),
+                Assert(~(led[k] | allow[k] | seen[k]) | ((u_pulse != 0) & (u_duty != 0)),
+                       f"lane {k}: lit, allowed or seen lit only if both caps allow light"),
+            ]
+        observer = self.formal_observer
+        if observer is None:
+            return
+        if hasattr(observer, "age"):
+            age, top = observer.age, W + S + 3
+            m.d.comb += [Assert(since == Mux(age > S + 1, S + 1, age), "edges since reset"),
+                         Assert(age <= top, "the observer's age saturates at W + S + 3"),
+                         Assert((age == top) | (observer.duty_pos == (age + W - 1) % W),
+                                "the observer's phase is its age - 1 mod W"),
+                         Assert(((observer.duty_pos + 1) % W) == g, "the observer's window phase")]
+        for k in range(K):
+            row = rows[k].data
+            t = ((k - vis) & mask) + 1
+            visited = since >= (k + 2 if k < S - 1 else 1)
+            if hasattr(observer, "lit_run"):
+                run = observer.lit_run[k]
+                m.d.comb += [
+                    Assert(~led[k] | (since > S) | (run + 1 <= since), f"lane {k}: lit at most since reset"),
+                    Assert(~led[k] | ~visited | (run + 1 <= Mux(gap[k], 0, row.run * S) + S - t),
+                           f"lane {k}: the lit run is within the intervals counted"),
+                ]
+            if hasattr(observer, "window_total"):
+                total = observer.window_total[k]
+                ud = Mux(row.duty > u_duty, u_duty, row.duty)
+                after_first = (observer.duty_pos == (k + 1) % W) & (observer.age >= W + k + 2)
+                m.d.comb += [
+                    Assert(visited | (total <= Mux(seen[k], since, 0)), f"lane {k}: lit at most since reset"),
+                    Assert(~visited | after_first | (total <= ud * S + Mux(seen[k], S - t, 0)),
+                           f"lane {k}: the window's light is within the intervals counted"),
+                ]
+
+
+def _pick(m, values, index):
+    out = Signal.like(values[0], name="formal_pick")
+    with m.Switch(index):
+        for i, val in enumerate(values):
+            with m.Case(i):
+                m.d.comb += out.eq(val)
+    return out

@@ -4168,23 +4168,29 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  reg [5:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  reg [13:0] \$110 ;
+  wire \$110 ;
   reg \$111 ;
-  reg [63:0] \$112 ;
-  reg [63:0] \$113 ;
-  reg [63:0] \$114 ;
-  reg [63:0] \$115 ;
-  reg [6:0] \$116 ;
-  reg [63:0] \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg [13:0] \$116 ;
+  reg \$117 ;
+  reg [63:0] \$118 ;
+  reg [63:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
+  reg [63:0] \$120 ;
+  reg [63:0] \$121 ;
+  reg [6:0] \$122 ;
+  reg [63:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -4210,78 +4216,78 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [13:0] \$36 ;
-  wire [13:0] \$37 ;
+  wire \$36 ;
+  wire \$37 ;
   wire [13:0] \$38 ;
-  wire \$39 ;
+  wire [13:0] \$39 ;
   wire [19:0] \$4 ;
-  wire \$40 ;
+  wire [13:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [7:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [7:0] \$49 ;
   wire [19:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [126:0] \$52 ;
-  wire [126:0] \$53 ;
-  wire \$54 ;
-  wire [6:0] \$55 ;
-  wire [6:0] \$56 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [126:0] \$54 ;
+  wire [126:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [14:0] \$60 ;
-  wire [14:0] \$61 ;
+  wire [6:0] \$60 ;
+  wire [6:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [63:0] \$64 ;
-  wire [63:0] \$65 ;
-  wire [63:0] \$66 ;
-  wire [63:0] \$67 ;
-  wire [63:0] \$68 ;
+  wire \$64 ;
+  wire [14:0] \$65 ;
+  wire [14:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
   wire [63:0] \$69 ;
   wire \$7 ;
   wire [63:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [63:0] \$76 ;
-  wire [63:0] \$77 ;
-  wire [63:0] \$78 ;
-  wire [63:0] \$79 ;
+  wire [63:0] \$71 ;
+  wire [63:0] \$72 ;
+  wire [63:0] \$73 ;
+  wire [63:0] \$74 ;
+  wire [63:0] \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [63:0] \$80 ;
+  wire \$80 ;
   wire [63:0] \$81 ;
   wire [63:0] \$82 ;
   wire [63:0] \$83 ;
   wire [63:0] \$84 ;
-  wire [7:0] \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [8:0] \$89 ;
+  wire [63:0] \$85 ;
+  wire [63:0] \$86 ;
+  wire [63:0] \$87 ;
+  wire [63:0] \$88 ;
+  wire [63:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [7:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [9:0] \$93 ;
-  wire \$94 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [9:0] \$98 ;
   wire \$99 ;
   wire \$signal ;
-  wire \$signal$29 ;
+  wire \$signal$30 ;
   wire [63:0] admit;
   reg [63:0] allow = 64'h0000000000000000;
   input [63:0] bits;
@@ -4304,6 +4310,7 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire fire_acq;
   input [11:0] fire_lane;
   wire [11:0] fire_lane;
+  reg fresh = 1'h1;
   reg [63:0] gap = 64'h0000000000000000;
   wire grant;
   wire held;
@@ -4456,116 +4463,123 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   assign \$28  = \$26  ? { 1'h0, rp__data[12:0] } : \$27 ;
   assign \$29  = \$24  ? { 13'h0000, \$25  } : \$28 ;
   assign \$30  = rp__data[26] != epoch_vis;
-  assign \$31  = seen >> vis;
-  assign \$32  = led_next >> vis;
-  assign \$33  = \$31  | \$32 ;
-  assign \$34  = rp__data[25:13] != 13'h1e84;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = rp__data[25:13] + 1'h1;
-  assign \$37  = \$35  ? \$36  : { 1'h0, rp__data[25:13] };
-  assign \$38  = \$30  ? 14'h0000 : \$37 ;
+  assign \$31  = ~ fresh;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = seen >> vis;
+  assign \$34  = led_next >> vis;
+  assign \$35  = \$33  | \$34 ;
+  assign \$36  = rp__data[25:13] != 13'h1e84;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = rp__data[25:13] + 1'h1;
+  assign \$39  = \$37  ? \$38  : { 1'h0, rp__data[25:13] };
+  assign \$40  = \$32  ? 14'h0000 : \$39 ;
   assign \$signal  = \$29 [12:0] < \$4 [12:0];
-  assign \$signal$29  = \$38 [12:0] < \$5 [12:0];
-  assign \$39  = pulse >> vis;
-  assign \$40  = \$39  & \$signal ;
-  assign ok = \$40  & \$signal$29 ;
-  assign \$41  = allow >> vis;
-  assign \$42  = fire_lane[5:0] == vis;
-  assign \$43  = fire_acq & \$42 ;
-  assign held = \$41  | \$43 ;
-  assign \$44  = used < max_lanes_eff;
-  assign \$45  = used <= max_lanes_eff;
-  assign \$46  = fire_acq ? \$44  : \$45 ;
-  assign \$47  = used + 1'h1;
-  assign \$48  = \$47  < max_lanes_eff;
-  assign \$49  = used < max_lanes_eff;
-  assign \$50  = fire_acq ? \$48  : \$49 ;
-  assign \$51  = held ? \$46  : \$50 ;
-  assign grant = ok & \$51 ;
-  assign \$52  = 1'h1 << vis;
-  assign \$53  = vis_valid ? \$52  : 127'h00000000000000000000000000000000;
-  assign \$54  = rp__addr == 6'h3f;
-  assign \$55  = rp__addr + 1'h1;
-  assign \$56  = \$54  ? 7'h00 : \$55 ;
-  assign \$57  = rp__addr < 7'h40;
-  assign \$58  = rp__addr == 6'h3f;
-  assign \$59  = wcount == 14'h3d08;
-  assign \$60  = wcount + 1'h1;
-  assign \$61  = \$59  ? 15'h0000 : \$60 ;
-  assign \$62  = wcount == 14'h3d08;
-  assign \$63  = ~ epoch_ptr;
-  assign \$64  = allow | \$18 [63:0];
-  assign \$65  = ~ \$53 [63:0];
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = grant ? \$53 [63:0] : 64'h0000000000000000;
-  assign \$68  = \$66  | \$67 ;
-  assign \$69  = ~ \$53 [63:0];
-  assign \$70  = budget & \$69 ;
-  assign \$71  = pulse >> vis;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = | \$4 [12:0];
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$74  & \$signal$29 ;
-  assign \$76  = \$75  ? \$53 [63:0] : 64'h0000000000000000;
-  assign \$77  = \$70  | \$76 ;
-  assign \$78  = ~ pulse;
-  assign \$79  = gap | \$78 ;
-  assign \$80  = ~ \$53 [63:0];
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = seen | led_next;
-  assign \$83  = ~ \$53 [63:0];
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = used + fire_acq;
-  assign \$86  = ~ held;
-  assign \$87  = vis_valid & \$86 ;
-  assign \$88  = \$87  & grant;
-  assign \$89  = \$85  + \$88 ;
-  assign \$90  = vis_valid & held;
-  assign \$91  = ~ grant;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = \$89  - \$92 ;
-  assign \$94  = pulse >> vis;
-  assign \$95  = vis_valid & \$94 ;
-  assign \$96  = ~ \$signal ;
+  assign \$signal$30  = \$40 [12:0] < \$5 [12:0];
+  assign \$41  = pulse >> vis;
+  assign \$42  = \$41  & \$signal ;
+  assign ok = \$42  & \$signal$30 ;
+  assign \$43  = allow >> vis;
+  assign \$44  = fire_lane[5:0] == vis;
+  assign \$45  = fire_acq & \$44 ;
+  assign held = \$43  | \$45 ;
+  assign \$46  = used < max_lanes_eff;
+  assign \$47  = used <= max_lanes_eff;
+  assign \$48  = fire_acq ? \$46  : \$47 ;
+  assign \$49  = used + 1'h1;
+  assign \$50  = \$49  < max_lanes_eff;
+  assign \$51  = used < max_lanes_eff;
+  assign \$52  = fire_acq ? \$50  : \$51 ;
+  assign \$53  = held ? \$48  : \$52 ;
+  assign grant = ok & \$53 ;
+  assign \$54  = 1'h1 << vis;
+  assign \$55  = vis_valid ? \$54  : 127'h00000000000000000000000000000000;
+  assign \$56  = rp__addr == 6'h3f;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = fresh & \$57 ;
+  assign \$59  = rp__addr == 6'h3f;
+  assign \$60  = rp__addr + 1'h1;
+  assign \$61  = \$59  ? 7'h00 : \$60 ;
+  assign \$62  = rp__addr < 7'h40;
+  assign \$63  = rp__addr == 6'h3f;
+  assign \$64  = wcount == 14'h3d08;
+  assign \$65  = wcount + 1'h1;
+  assign \$66  = \$64  ? 15'h0000 : \$65 ;
+  assign \$67  = wcount == 14'h3d08;
+  assign \$68  = ~ epoch_ptr;
+  assign \$69  = allow | \$18 [63:0];
+  assign \$70  = ~ \$55 [63:0];
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = grant ? \$55 [63:0] : 64'h0000000000000000;
+  assign \$73  = \$71  | \$72 ;
+  assign \$74  = ~ \$55 [63:0];
+  assign \$75  = budget & \$74 ;
+  assign \$76  = pulse >> vis;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = | \$4 [12:0];
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = \$79  & \$signal$30 ;
+  assign \$81  = \$80  ? \$55 [63:0] : 64'h0000000000000000;
+  assign \$82  = \$75  | \$81 ;
+  assign \$83  = ~ pulse;
+  assign \$84  = gap | \$83 ;
+  assign \$85  = ~ \$55 [63:0];
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = seen | led_next;
+  assign \$88  = ~ \$55 [63:0];
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = used + fire_acq;
+  assign \$91  = ~ held;
+  assign \$92  = vis_valid & \$91 ;
+  assign \$93  = \$92  & grant;
+  assign \$94  = \$90  + \$93 ;
+  assign \$95  = vis_valid & held;
+  assign \$96  = ~ grant;
   assign \$97  = \$95  & \$96 ;
-  assign \$98  = pulse >> vis;
-  assign \$99  = vis_valid & \$98 ;
-  assign \$100  = \$99  & \$signal ;
-  assign \$101  = ~ \$signal$29 ;
+  assign \$98  = \$94  - \$97 ;
+  assign \$99  = pulse >> vis;
+  assign \$100  = vis_valid & \$99 ;
+  assign \$101  = ~ \$signal ;
   assign \$102  = \$100  & \$101 ;
-  assign \$103  = vis_valid & ok;
-  assign \$104  = ~ grant;
-  assign \$105  = \$103  & \$104 ;
+  assign \$103  = pulse >> vis;
+  assign \$104  = vis_valid & \$103 ;
+  assign \$105  = \$104  & \$signal ;
+  assign \$106  = ~ \$signal$30 ;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = vis_valid & ok;
+  assign \$109  = ~ grant;
+  assign \$110  = \$108  & \$109 ;
   always @(posedge clk)
-    rp__addr <= \$106 ;
+    fresh <= \$111 ;
   always @(posedge clk)
-    vis <= \$107 ;
+    rp__addr <= \$112 ;
   always @(posedge clk)
-    vis_valid <= \$108 ;
+    vis <= \$113 ;
   always @(posedge clk)
-    epoch_vis <= \$109 ;
+    vis_valid <= \$114 ;
   always @(posedge clk)
-    wcount <= \$110 ;
+    epoch_vis <= \$115 ;
   always @(posedge clk)
-    epoch_ptr <= \$111 ;
+    wcount <= \$116 ;
   always @(posedge clk)
-    allow <= \$112 ;
+    epoch_ptr <= \$117 ;
   always @(posedge clk)
-    budget <= \$113 ;
+    allow <= \$118 ;
   always @(posedge clk)
-    gap <= \$114 ;
+    budget <= \$119 ;
   always @(posedge clk)
-    seen <= \$115 ;
+    gap <= \$120 ;
   always @(posedge clk)
-    used <= \$116 ;
+    seen <= \$121 ;
   always @(posedge clk)
-    led <= \$117 ;
+    used <= \$122 ;
   always @(posedge clk)
-    clamp_pulse <= \$118 ;
+    led <= \$123 ;
   always @(posedge clk)
-    clamp_duty <= \$119 ;
+    clamp_pulse <= \$124 ;
   always @(posedge clk)
-    clamp_lanes <= \$120 ;
+    clamp_duty <= \$125 ;
+  always @(posedge clk)
+    clamp_lanes <= \$126 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     wp__addr = 6'h00;
@@ -4585,121 +4599,128 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
     wp__data = 27'h0000000;
     if (vis_valid) begin
       wp__data[12:0] = \$29 [12:0];
-      wp__data[25:13] = \$38 [12:0];
+      wp__data[25:13] = \$40 [12:0];
       wp__data[26] = epoch_vis;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$106  = \$56 [5:0];
+    \$111  = \$58 ;
     if (rst) begin
-      \$106  = 6'h00;
+      \$111  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$107  = rp__addr;
+    \$112  = \$61 [5:0];
     if (rst) begin
-      \$107  = 6'h3f;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$108  = \$57 ;
+    \$113  = rp__addr;
     if (rst) begin
-      \$108  = 1'h1;
+      \$113  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$109  = epoch_ptr;
+    \$114  = \$62 ;
     if (rst) begin
-      \$109  = 1'h0;
+      \$114  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$110  = wcount;
-    if (\$58 ) begin
-      \$110  = \$61 [13:0];
-    end
+    \$115  = epoch_ptr;
     if (rst) begin
-      \$110  = 14'h0000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$111  = epoch_ptr;
-    if (\$58 ) begin
-      if (\$62 ) begin
-        \$111  = \$63 ;
+    \$116  = wcount;
+    if (\$63 ) begin
+      \$116  = \$66 [13:0];
+    end
+    if (rst) begin
+      \$116  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$117  = epoch_ptr;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        \$117  = \$68 ;
       end
     end
     if (rst) begin
-      \$111  = 1'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$112  = \$68 ;
+    \$118  = \$73 ;
     if (rst) begin
-      \$112  = 64'h0000000000000000;
+      \$118  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$113  = \$77 ;
+    \$119  = \$82 ;
     if (rst) begin
-      \$113  = 64'hffffffffffffffff;
+      \$119  = 64'hffffffffffffffff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$114  = \$81 ;
+    \$120  = \$86 ;
     if (rst) begin
-      \$114  = 64'h0000000000000000;
+      \$120  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$115  = \$84 ;
+    \$121  = \$89 ;
     if (rst) begin
-      \$115  = 64'h0000000000000000;
+      \$121  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$116  = \$93 [6:0];
+    \$122  = \$98 [6:0];
     if (rst) begin
-      \$116  = 7'h00;
+      \$122  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$117  = led_next;
+    \$123  = led_next;
     if (rst) begin
-      \$117  = 64'h0000000000000000;
+      \$123  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$118  = \$97 ;
+    \$124  = \$102 ;
     if (rst) begin
-      \$118  = 1'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = \$102 ;
+    \$125  = \$107 ;
     if (rst) begin
-      \$119  = 1'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = \$105 ;
+    \$126  = \$110 ;
     if (rst) begin
-      \$120  = 1'h0;
+      \$126  = 1'h0;
     end
   end
   assign units_pulse = \$4 [12:0];
@@ -4707,8 +4728,8 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   assign ptr = rp__addr;
   assign admit = \$18 [63:0];
   assign run_n = \$29 [12:0];
-  assign duty_n = \$38 [12:0];
-  assign onehot_v = \$53 [63:0];
+  assign duty_n = \$40 [12:0];
+  assign onehot_v = \$55 [63:0];
   assign \rp__data.run  = rp__data[12:0];
   assign \rp__data.duty  = rp__data[25:13];
   assign \rp__data.epoch  = rp__data[26];

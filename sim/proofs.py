@@ -11,10 +11,11 @@ its internals; a block adds its own invariants when elaborated for the
 Properties (docs/verification.md):
 
 :class:`SafetyCaps`
-    For any register programming and any pulse/bit input: no lane lit more
-    than ``min(max_pulse, limit_pulse)`` consecutive cycles; at most
-    ``min(max_lanes, limit_lanes)`` lanes lit at once; no lane lit more than
-    ``min(max_duty, limit_duty)`` cycles in any duty window.
+    For any register programming and any pulse/bit/fire input, in either
+    cadence: no lane lit more than ``min(max_pulse, limit_pulse)``
+    consecutive cycles; at most ``min(max_lanes, limit_lanes)`` lanes lit
+    at once; no lane lit more than ``min(max_duty, limit_duty)`` cycles in
+    any of its duty windows.
 """
 
 from __future__ import annotations
@@ -56,8 +57,42 @@ def attach(block, observer):
         block.formal_observer = observer
 
 
-class SafetyCaps(Elaboratable):
-    """Safety's three caps, observed at the LED outputs.
+class _Harness(Elaboratable):
+    """A proof harness. ``link`` (default True): attach the observer to the block's formal hook.
+
+    A mutant's harness is built with ``link=False``: the wrapped block's hook would state how
+    *its* state explains counters of the *mutant's* outputs, which the mutant breaks by
+    construction, so the mutant must fail on the property itself (a plain bounded check).
+    """
+
+    link = True
+
+
+class SafetyCaps(_Harness):
+    """Safety's three caps, observed at the LED outputs, for either cadence.
+
+    Every cap register is ``AnyConst``; ``pulse``, ``bits``, ``fire`` and
+    ``fire_lane`` are ``AnySeq``; nothing is assumed. Asserted, with
+    ``e`` the index of the edge after which an LED value is seen (edge 0
+    the first after reset):
+
+    - pulse: no lane lit more than ``min(max_pulse, limit_pulse)``
+      consecutive cycles;
+    - lanes: at most ``min(max_lanes, limit_lanes)`` lanes lit at once;
+    - duty: no lane lit more than ``min(max_duty, limit_duty)`` cycles in
+      one of its duty windows of ``W = duty_window`` cycles (the window in
+      force). Cycle cadence: the windows are the LED values after edges
+      ``jW .. jW + W - 1``. Sweep cadence: lane ``k``'s windows are the LED
+      values after edges ``W + k + 2 + jW .. 2W + k + 1 + jW`` (they start
+      just after the lane's visits at edges ``(n - 1) mod W == k``, the
+      interval ending at such a visit counting in the window before), and
+      its first window, from reset, is edges ``0 .. W + k + 1``.
+
+    The observer (``Observer``, attached to the block's formal hook):
+    ``lit_run[k]``, ``duty_pos`` (``e mod W``), ``lit_in_window[k]`` (lit
+    cycles of the current window before this one), ``window_total[k]``
+    (with this one) and, for the sweep cadence, ``age``
+    (``min(e + 1, W + S + 3)``).
 
     Parameters
     ----------
@@ -83,9 +118,11 @@ class SafetyCaps(Elaboratable):
         m.d.comb += [
             dut.max_pulse.eq(max_pulse), dut.max_duty.eq(max_duty), dut.max_lanes.eq(max_lanes),
             dut.pulse.eq(AnySeq(K)), dut.bits.eq(AnySeq(K)),
+            dut.fire.eq(AnySeq(1)), dut.fire_lane.eq(AnySeq(len(dut.fire_lane))),
         ]
         led = dut.led
         spec = Observer()
+        sweep = getattr(dut, "cadence", "cycle") == "sweep"
 
         if "pulse" in self.caps:
             cap = _min(max_pulse, dut.limit_pulse)
@@ -106,19 +143,33 @@ class SafetyCaps(Elaboratable):
         if "duty" in self.caps:
             W = dut.duty_window
             cap = _min(max_duty, dut.limit_duty)
-            # The LED is registered: the LED of cycle t belongs to the window of cycle t - 1,
-            # so the observer's window starts one cycle after the block's (position W - 1 at reset).
+            # duty_pos = e mod W in the cycle after edge e (edge 0 is the first after reset; W - 1 at reset).
+            # Cycle cadence: the LED of cycle t belongs to the window of cycle t - 1, so the windows start
+            # at the LED after edges e = 0 mod W. Sweep cadence: lane k's windows start at the LED after
+            # edges e = W + k + 2 + jW (the first window, from reset, is k + 2 cycles longer).
             pos = Signal(range(W), init=W - 1, name="duty_pos")
             m.d.sync += pos.eq(Mux(pos == W - 1, 0, pos + 1))
-            spec.duty_pos, spec.lit_in_window = pos, []
+            spec.duty_pos, spec.lit_in_window, spec.window_total = pos, [], []
+            if sweep:
+                S = dut.period
+                top = W + S + 3
+                spec.age = age = Signal(range(top + 1), name="age")     # min(e + 1, top) after edge e
+                m.d.sync += age.eq(Mux(age == top, top, age + 1))
             for k in range(K):
-                before = Signal(range(W + 1), name=f"lit_in_window{k}")
+                before = Signal(range(2 * W + 1), name=f"lit_in_window{k}")
                 spec.lit_in_window.append(before)
-                total = Mux(pos == 0, 0, before) + led[k]
+                if sweep:
+                    starts = (pos == (k + 2) % W) & (age >= W + k + 3)
+                else:
+                    starts = pos == 0
+                total = Signal(range(2 * W + 2), name=f"window_total{k}")
+                m.d.comb += total.eq(Mux(starts, 0, before) + led[k])
+                spec.window_total.append(total)
                 m.d.sync += before.eq(total)
                 m.d.comb += Assert(total <= cap, f"lane {k} lit more than min(max_duty, limit_duty) "
                                                  "cycles in a duty window")
-        attach(dut, spec)
+        if self.link:
+            attach(dut, spec)
         return m
 
 
@@ -148,7 +199,7 @@ def mapped_predicate(regmap, addr):
     return out
 
 
-class CSRBankProtocol(Elaboratable):
+class CSRBankProtocol(_Harness):
     """The CSR bank as an AXI4-Lite slave, for any master that follows AXI4-Lite and any datapath input.
 
     Assumed of the master (AMBA AXI4-Lite, IHI 0022): a VALID, once high,
@@ -260,7 +311,8 @@ class CSRBankProtocol(Elaboratable):
             Assert(~bus.rvalid | (bus.rresp == Mux(mapped_word(ar_head), OKAY, SLVERR)),
                    "RRESP is not SLVERR exactly for an unmapped address"),
         ]
-        attach(dut, spec)
+        if self.link:
+            attach(dut, spec)
 
         # Pulses: exactly one cycle per write of 1, on the first cycle of its B response.
         head_word = aw_head
@@ -339,7 +391,7 @@ def _stream_holds(m, stream, what):
                        f"{what}: VALID dropped or payload changed before READY")
 
 
-class EncoderConservation(Elaboratable):
+class EncoderConservation(_Harness):
     """AEREncoder: every spike that enters leaves as one SPIKE word or is counted in one OVERFLOW report.
 
     Any spike vector, timestamps, source, clear and backpressure (``aer.ready``)
@@ -385,7 +437,8 @@ class EncoderConservation(Elaboratable):
                    "a word is neither SPIKE for a mapped address nor OVERFLOW"),
         ]
         _stream_holds(m, dut.aer, "aer")
-        attach(dut, spec)
+        if self.link:
+            attach(dut, spec)
         return m
 
 
@@ -403,7 +456,7 @@ def looser_encoder(encoder):
     return Mutant(encoder, loosen)
 
 
-class RouterDelivery(Elaboratable):
+class RouterDelivery(_Harness):
     """AERRouter: every accepted word is delivered once, with exactly the fanout its table row says.
 
     Any input word, any backpressure on ``host`` and ``stim``, any table
@@ -570,8 +623,10 @@ class Proof:
     mutant_depth: int | None = None      # a deeper base case for a mutant whose counterexample is longer
 
     def harness(self, mutant: bool = False):
-        """The harness over the block (or over its looser mutant)."""
-        return _BUILD[self.block](self.params, self.prop, mutant)
+        """The harness over the block (or over its looser mutant, not linked to the block's hook)."""
+        h = _BUILD[self.block](self.params, self.prop, mutant)
+        h.link = not mutant
+        return h
 
 
 def _safety(params, prop, mutant):
@@ -603,12 +658,16 @@ _BUILD = {"safety": _safety, "aer_encoder": _encoder, "aer_router": _router, "cs
 
 SAFETY_SMALL = dict(n_lanes=4, pulse_bits=4, duty_window=8, limit_pulse=5, limit_duty=4)
 SAFETY_DEFAULT = dict(n_lanes=64, pulse_bits=20, duty_window=1_000_000, limit_pulse=500_000)
+#: The sweep cadence (the Core's): S = 4 cycles per visit, 2 sweeps per duty window, caps of up to 2 units.
+SAFETY_SWEEP_SMALL = dict(n_lanes=4, pulse_bits=4, duty_window=8, limit_pulse=8, limit_duty=8, cadence="sweep")
 
 #: Every proof: ``size="small"`` ones run in ``make test``, ``size="default"`` ones (the block's default
 #: parameters) under BIOLOOP_LONG=1. Safety's pulse cap at K = 64 with 20-bit counters did not finish k-induction
 #: in 15 minutes on the shared 2-core machine, so Safety has no default-size entry (docs/verification.md).
 CATALOGUE = [
     *(Proof(f"safety_{cap}_small", "safety", cap, "small", SAFETY_SMALL, 4) for cap in ("pulse", "lanes", "duty")),
+    *(Proof(f"safety_sweep_{cap}_small", "safety", cap, "small", SAFETY_SWEEP_SMALL, 3, mutant_depth=8)
+      for cap in ("pulse", "lanes", "duty")),
     Proof("aer_encoder_conservation_small", "aer_encoder", "conservation", "small",
           dict(n_addresses=3, ts_bits=4), 4, mutant_depth=8),
     Proof("csr_bank_axi4lite_small", "csr_bank", "axi4lite", "small", dict(regmap=(4, 2, 2), counter_bits=4), 4),

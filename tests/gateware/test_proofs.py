@@ -7,6 +7,7 @@ See docs/verification.md for what is proved, at which sizes, and what is only te
 import pytest
 
 from bioloop.sim.formal import prove, tools_available
+from bioloop.sim import proofs
 from bioloop.sim.proofs import CATALOGUE, Mutant, Observer, attach
 
 pytestmark = pytest.mark.skipif(bool(tools_available()),
@@ -37,6 +38,8 @@ def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
     # A real counterexample from reset (not only an unreachable induction state), with its source line and trace.
     assert base, mutant.describe()
     assert base[0].source.rsplit(":", 1)[1].isdigit() and base[0].step is not None and base[0].trace.is_file()
+    # ... of the property itself (a harness assertion), not of a block's linking invariant.
+    assert base[0].source.rsplit(":", 1)[0] == proofs.__file__, mutant.describe()
 
 
 @pytest.mark.long   # default sizes: BIOLOOP_LONG=1 (make test-long), see tests/conftest.py
