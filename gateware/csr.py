@@ -154,7 +154,12 @@ class CSRBank(wiring.Component):
         not yet accepted) and their records in order, ``aw_slots`` (word
         address), ``w_slots`` (``Cat(wdata, wstrb)``); elaborated for the
         ``"formal"`` platform, the bank then asserts that its held AW and W,
-        its pending B and its pending R account for exactly those.
+        its pending B and its pending R account for exactly those. An
+        observer of the registers may add ``status``, ``counts`` and
+        ``probes``, dicts of field name to the value a read would see in
+        this cycle (:func:`bioloop.sim.proofs.CSRBankProtocol`); the bank
+        then asserts that its sticky bits, counters and latency values are
+        those.
     """
 
     formal_observer = None
@@ -171,7 +176,7 @@ class CSRBank(wiring.Component):
         m = Module()
         aw_word, do_write, mask, wmasked, write_mapped = self._write_channel(m, platform)
         ar_word, read_value, read_mapped = self._read_channel(m)
-        value_of = self._registers(m, aw_word, do_write, mask, wmasked)
+        value_of = self._registers(m, aw_word, do_write, mask, wmasked, platform)
         table_hits, table_read_hits = self._tables(m, aw_word, ar_word, do_write, wmasked)
         self._decode(m, aw_word, ar_word, value_of, table_hits, table_read_hits,
                      write_mapped, read_value, read_mapped)
@@ -240,9 +245,12 @@ class CSRBank(wiring.Component):
 
         return ar_word, read_value, read_mapped
 
-    def _registers(self, m: Module, aw_word, do_write, mask, wmasked) -> dict:
+    def _registers(self, m: Module, aw_word, do_write, mask, wmasked, platform=None) -> dict:
         """Storage, read values and write effects of every scalar register."""
         rm = self.regmap
+        # Formal only: the observer's view of each status bit, counter and probe value is this bank's.
+        observer = self.formal_observer if platform == "formal" else None
+        links = []
         # ---- registers: storage, read values, write effects
         clear_now = Signal()          # clear_counters written this cycle
         value_of = {}                 # register name -> 32-bit read value expression
@@ -275,6 +283,7 @@ class CSRBank(wiring.Component):
                     event = self._increment(src) != 0
                     m.d.sync += bit.eq((bit & ~(hit & wmasked[f.lsb])) | event)
                     parts = parts | (bit << f.lsb)
+                    links.append(("status", f.name, bit))
                 elif f.access is Access.COUNTER:
                     width = self.counter_bits
                     count = Signal(width, name=f"count_{f.name}")
@@ -286,6 +295,7 @@ class CSRBank(wiring.Component):
                     with m.Else():
                         m.d.sync += count.eq(Mux(total[-1], (1 << width) - 1, total))
                     parts = parts | (count << f.lsb)
+                    links.append(("counts", f.name, count))
                 elif f.access in (Access.LATEST, Access.MAXIMUM):
                     probe = getattr(self, f.source)
                     value = Signal(f.width, name=f"{f.name}")
@@ -299,10 +309,17 @@ class CSRBank(wiring.Component):
                     with m.Elif(probe.valid):
                         m.d.sync += value.eq(new)
                     parts = parts | (value << f.lsb)
+                    links.append(("probes", f.name, value))
                 else:  # pragma: no cover - the map validates accesses
                     raise AssertionError(f.access)
             value_of[reg.name] = parts
 
+        if observer is not None:
+            from amaranth.hdl import Assert
+            for kind, name, state in links:
+                seen = getattr(observer, kind, {})
+                if name in seen:
+                    m.d.comb += Assert(state == seen[name], f"{name}: the observer's value is not the bank's")
         return value_of
 
     def _tables(self, m: Module, aw_word, ar_word, do_write, wmasked):

@@ -371,6 +371,7 @@ class Safety(wiring.Component):
         g = wcount * S + ptr                        # (edges since reset + 1) mod W, after reset 0
         reset_state = since == 0
         m.d.comb += [
+            Assert(since <= S + 1, "edges since reset saturate at S + 1"),
             Assert(used == sum(allow[k] for k in range(K)), "used == popcount(allow)"),
             Assert(used <= cap_lanes, "allowances within the lanes cap"),
             Assert(vis == ((ptr - 1) & mask) if S > 1 else vis == 0, "vis is the lane read one edge ago"),

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.asserts import AnyConst, AnySeq   # not re-exported by amaranth.hdl in 0.5
 from amaranth.hdl import Assert, Assume
 
-__all__ = ["Observer", "attach", "SafetyCaps", "CSRBankProtocol", "Mutant", "looser_safety", "looser_csr_bank", "EncoderConservation", "looser_encoder", "RouterDelivery", "looser_router", "Proof", "CATALOGUE", "mapped_predicate"]
+__all__ = ["Observer", "attach", "SafetyCaps", "CSRBankProtocol", "Mutant", "looser_safety", "looser_csr_bank", "looser_csr_reads", "EncoderConservation", "looser_encoder", "RouterDelivery", "looser_router", "Proof", "CATALOGUE", "mapped_predicate"]
 
 
 def _min(a, b):
@@ -216,9 +216,10 @@ class CSRBankProtocol(_Harness):
       it (on the first cycle of that write's B response), and never otherwise.
     """
 
-    def __init__(self, bank, max_outstanding: int = 2):
+    def __init__(self, bank, max_outstanding: int = 2, registers: bool = False):
         self.bank = bank
         self.max_outstanding = max_outstanding
+        self.registers = registers
 
     def elaborate(self, platform):
         from bioloop.host.regmap import OKAY, SLVERR, Access
@@ -302,7 +303,16 @@ class CSRBankProtocol(_Harness):
         aw_count, aw_head = fifo("aw", aw - 2, aw_hs, bus.awaddr[2:aw], b_hs)
         w_rec = Cat(bus.wdata, bus.wstrb)
         w_count, w_head = fifo("w", len(w_rec), w_hs, w_rec, b_hs)
-        ar_count, ar_head = fifo("ar", aw - 2, ar_hs, bus.araddr[2:aw], r_hs)
+        b_first = bus.bvalid & ~b_wait
+        if self.registers:
+            # Each AR is remembered with the word its R must carry: the registers as of its handshake.
+            expected = _register_values(m, dut, spec, b_first, aw_head, w_head, bus.araddr[2:aw])
+            ar_count, ar_rec = fifo("ar", aw - 2 + 32, ar_hs, Cat(bus.araddr[2:aw], expected), r_hs)
+            ar_head = ar_rec[:aw - 2]
+            m.d.comb += Assert(~bus.rvalid | (bus.rdata == ar_rec[aw - 2:]),
+                               "RDATA is not the register's value at the AR handshake")
+        else:
+            ar_count, ar_head = fifo("ar", aw - 2, ar_hs, bus.araddr[2:aw], r_hs)
         m.d.comb += [
             Assert(~bus.bvalid | ((aw_count >= 1) & (w_count >= 1)), "B response without an AW and a W"),
             Assert(~bus.rvalid | (ar_count >= 1), "R response without an AR"),
@@ -317,7 +327,6 @@ class CSRBankProtocol(_Harness):
         # Pulses: exactly one cycle per write of 1, on the first cycle of its B response.
         head_word = aw_head
         head_data, head_strb = w_head[:32], w_head[32:36]
-        b_first = bus.bvalid & ~b_wait
         for f in pulses:
             reg, _ = regmap.field(f.name)
             byte = f.lsb // 8
@@ -325,6 +334,110 @@ class CSRBankProtocol(_Harness):
             m.d.comb += Assert(getattr(dut, f.name) == (b_first & sets),
                                f"{f.name} is not high exactly on the first B cycle of a write of 1")
         return m
+
+
+def _register_values(m, dut, spec, b_first, aw_head, w_head, word):
+    """The CSR bank's registers as the map specifies them; returns the word a read of ``word`` must see.
+
+    A write takes effect on the first cycle of its B response (the observer
+    cannot see the bank commit it earlier): ``rw`` fields become the written
+    bytes merged with the old ones by WSTRB; a 1 written (and strobed) to a
+    ``w1c`` bit clears it, all other bits of the register untouched; a 1 to
+    ``clear_counters`` zeroes every counter, ``latest`` and ``maximum``.
+    Datapath inputs act at the next edge: an event of a ``w1c`` bit's
+    source counter sets it (an event in the cycle before a clearing write's
+    B survives the clear, and so does a counter increment or a latency
+    measurement in the cycle before a clearing B); counters add their
+    increments and saturate at ``2**counter_bits - 1``; ``latest`` keeps the
+    last measurement, ``maximum`` the largest; ``ro`` fields read their input
+    and ``const`` fields their value. ``pulse`` fields, tables and unmapped
+    addresses read 0.
+
+    Records on ``spec`` (the bank's formal hook links them): ``status``,
+    ``counts``, ``probes``: dicts of field name to the value a read sees in
+    this cycle; ``rw``: the same for every ``rw`` field.
+    """
+    from bioloop.host.regmap import DATA_BITS, Access
+    regmap = dut.regmap
+    head_word, head_data, head_strb = aw_head, w_head[:DATA_BITS], w_head[DATA_BITS:DATA_BITS + 4]
+    mask = Cat(*[head_strb[b].replicate(8) for b in range(4)])
+
+    def written(reg):
+        return b_first & (head_word == (reg.offset >> 2))
+
+    def prev(value, name):
+        r = Signal.like(value, name=f"prev_{name}", init=0)
+        m.d.sync += r.eq(value)
+        return r
+
+    def increment(f):
+        return getattr(dut.count, f.name) if f.source is None else getattr(dut, f.source).valid
+
+    (clear_field,) = [f for f in regmap.fields(Access.PULSE) if f.name == "clear_counters"]
+    clear_reg, _ = regmap.field(clear_field.name)
+    clearing = written(clear_reg) & head_data[clear_field.lsb] & head_strb[clear_field.lsb // 8]
+    top = (1 << dut.counter_bits) - 1
+    spec.rw, spec.status, spec.counts, spec.probes = {}, {}, {}, {}
+    values = {}
+    for reg in regmap.registers:
+        old_word = Const(0, DATA_BITS)
+        for f in reg.fields:
+            if f.access is Access.RW:
+                held = Signal(f.width, name=f"spec_{f.name}", init=f.encode(f.reset) >> f.lsb)
+                spec.rw[f.name] = held
+                old_word = old_word | (held << f.lsb)
+        merged = (head_data & mask) | (old_word & ~mask)
+        word_value = Const(0, DATA_BITS)
+        for f in reg.fields:
+            if f.access is Access.CONST:
+                now = Const(f.encode(f.reset) >> f.lsb, f.width)
+            elif f.access is Access.RO:
+                now = Value.cast(getattr(dut, f.name)).as_unsigned()
+            elif f.access is Access.RW:
+                held = spec.rw[f.name]
+                now = Signal(f.width, name=f"spec_{f.name}_now")
+                m.d.comb += now.eq(Mux(written(reg), merged[f.lsb:f.lsb + f.width], held))
+                m.d.sync += held.eq(now)
+                m.d.comb += Assert(Value.cast(getattr(dut, f.name)).as_unsigned() == now,
+                                   f"{f.name} does not hold the last value written to it")
+            elif f.access is Access.W1C:
+                src = regmap.field(f.source)[1]
+                event = increment(src) != 0
+                held = Signal(name=f"spec_{f.name}")
+                now = Signal(name=f"spec_{f.name}_now")
+                cleared = written(reg) & head_data[f.lsb] & head_strb[f.lsb // 8]
+                m.d.comb += now.eq(Mux(cleared, prev(event, f"event_{f.name}"), held))
+                m.d.sync += held.eq(now | event)
+                spec.status[f.name] = now
+            elif f.access is Access.COUNTER:
+                inc = increment(f)
+                held = Signal(dut.counter_bits, name=f"spec_{f.name}")
+                now = Signal(dut.counter_bits, name=f"spec_{f.name}_now")
+                last_inc = prev(inc, f"inc_{f.name}")
+                m.d.comb += now.eq(Mux(clearing, Mux(last_inc > top, top, last_inc), held))
+                total = now + inc
+                m.d.sync += held.eq(Mux(total > top, top, total))
+                spec.counts[f.name] = now
+            elif f.access in (Access.LATEST, Access.MAXIMUM):
+                probe = getattr(dut, f.source)
+                cycles = probe.cycles[:f.width]
+                held = Signal(f.width, name=f"spec_{f.name}")
+                now = Signal(f.width, name=f"spec_{f.name}_now")
+                was = prev(probe.valid, f"valid_{f.name}")
+                m.d.comb += now.eq(Mux(clearing, Mux(was, prev(cycles, f"cycles_{f.name}"), 0), held))
+                new = cycles if f.access is Access.LATEST else Mux(cycles > now, cycles, now)
+                m.d.sync += held.eq(Mux(probe.valid, new, now))
+                spec.probes[f.name] = now
+            else:                                   # PULSE: reads 0
+                continue
+            word_value = word_value | (now << f.lsb)
+        values[reg.offset >> 2] = word_value
+    expected = Signal(DATA_BITS, name="spec_read_word")
+    with m.Switch(word):
+        for w, value in values.items():
+            with m.Case(w):
+                m.d.comb += expected.eq(value)
+    return expected
 
 
 class Mutant(wiring.Component):
@@ -380,6 +493,21 @@ def looser_csr_bank(bank):
     """The CSR bank one response looser: every write is answered OKAY, mapped or not."""
     from bioloop.host.regmap import OKAY
     return Mutant(bank, lambda m, inner, outputs: {("s_axil", "bresp"): OKAY})
+
+
+def looser_csr_reads(bank):
+    """The CSR bank one count looser: a read of a counter returns one count more than it counted."""
+    from bioloop.host.regmap import Access
+
+    def loosen(m, inner, outputs):
+        bus = inner.s_axil
+        words = [reg.offset >> 2 for reg in inner.regmap.registers
+                 if any(f.access is Access.COUNTER for f in reg.fields)]
+        counter_read = Signal(name="counter_read")
+        with m.If(bus.arvalid & bus.arready):
+            m.d.sync += counter_read.eq(Cat(bus.araddr[2:] == w for w in words).any())
+        return {("s_axil", "rdata"): bus.rdata + counter_read}
+    return Mutant(bank, loosen)
 
 
 def _stream_holds(m, stream, what):
@@ -651,6 +779,8 @@ def _csr_bank(params, prop, mutant):
     from bioloop.gateware.csr import CSRBank
     from bioloop.host.regmap import RegisterMap
     block = CSRBank(RegisterMap(*params["regmap"]), counter_bits=params["counter_bits"])
+    if prop == "registers":
+        return CSRBankProtocol(looser_csr_reads(block) if mutant else block, registers=True)
     return CSRBankProtocol(looser_csr_bank(block) if mutant else block)
 
 
@@ -671,8 +801,11 @@ CATALOGUE = [
     Proof("aer_encoder_conservation_small", "aer_encoder", "conservation", "small",
           dict(n_addresses=3, ts_bits=4), 4, mutant_depth=8),
     Proof("csr_bank_axi4lite_small", "csr_bank", "axi4lite", "small", dict(regmap=(4, 2, 2), counter_bits=4), 4),
+    Proof("csr_bank_registers_small", "csr_bank", "registers", "small", dict(regmap=(4, 2, 2), counter_bits=4), 4),
     Proof("aer_router_delivery_small", "aer_router", "delivery", "small", dict(n_addresses=2, fanout=2), 6,
           mode="bmc"),
     Proof("csr_bank_axi4lite_default", "csr_bank", "axi4lite", "default", dict(regmap=(64, 64, 16), counter_bits=32),
           4),
+    Proof("csr_bank_registers_default", "csr_bank", "registers", "default",
+          dict(regmap=(64, 64, 16), counter_bits=32), 4),
 ]
