@@ -419,6 +419,7 @@ class Safety(wiring.Component):
             age, top = observer.age, W + S + 3
             m.d.comb += [Assert(since == Mux(age > S + 1, S + 1, age), "edges since reset"),
                          Assert(age <= top, "the observer's age saturates at W + S + 3"),
+                         Assert(observer.duty_pos < W, "the observer's phase is below W"),
                          Assert((age == top) | (observer.duty_pos == (age + W - 1) % W),
                                 "the observer's phase is its age - 1 mod W"),
                          Assert(((observer.duty_pos + 1) % W) == g, "the observer's window phase")]

