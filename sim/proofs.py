@@ -81,7 +81,11 @@ class SafetyCaps(_Harness):
     - lanes: at most ``min(max_lanes, limit_lanes)`` lanes lit at once;
     - duty: no lane lit more than ``min(max_duty, limit_duty)`` cycles in
       one of its duty windows of ``W = duty_window`` cycles (the window in
-      force). Cycle cadence: the windows are the LED values after edges
+      force).
+
+    Sweep cadence: the pulse and duty caps asserted are the sweep's rule,
+    ``S * floor(cap / S)`` cycles with ``S`` the sweep period (the counters
+    count S-cycle intervals), which is at most the cap. Cycle cadence: the windows are the LED values after edges
       ``jW .. jW + W - 1``. Sweep cadence: lane ``k``'s windows are the LED
       values after edges ``W + k + 2 + jW .. 2W + k + 1 + jW`` (they start
       just after the lane's visits at edges ``(n - 1) mod W == k``, the
@@ -124,8 +128,16 @@ class SafetyCaps(_Harness):
         spec = Observer()
         sweep = getattr(dut, "cadence", "cycle") == "sweep"
 
+        # The sweep cadence grants light S cycles at a time and counts in units of S cycles: its caps
+        # in force are S * floor(cap / S) cycles, at most the cap (docs/verification.md).
+        def in_force(cap):
+            if not sweep:
+                return cap
+            sb = dut.period.bit_length() - 1
+            return (cap >> sb) << sb
+
         if "pulse" in self.caps:
-            cap = _min(max_pulse, dut.limit_pulse)
+            cap = in_force(_min(max_pulse, dut.limit_pulse))
             top = dut.limit_pulse + 1                  # saturate just above any legal run
             spec.lit_run = []
             for k in range(K):
@@ -142,7 +154,7 @@ class SafetyCaps(_Harness):
 
         if "duty" in self.caps:
             W = dut.duty_window
-            cap = _min(max_duty, dut.limit_duty)
+            cap = in_force(_min(max_duty, dut.limit_duty))
             # duty_pos = e mod W in the cycle after edge e (edge 0 is the first after reset; W - 1 at reset).
             # Cycle cadence: the LED of cycle t belongs to the window of cycle t - 1, so the windows start
             # at the LED after edges e = 0 mod W. Sweep cadence: lane k's windows start at the LED after
@@ -731,9 +743,9 @@ class Proof:
     name : str
         ``block_property_size``, unique; names the proof's work folder.
     block, prop, size : str
-        What is proved (``size`` is ``"small"``, run by ``make test``, or
-        ``"default"``, the block's default parameters, run under
-        ``BIOLOOP_LONG=1``).
+        What is proved (``size`` is ``"small"``, run by ``make test``;
+        ``"medium"``, a larger size, or ``"default"``, the block's default
+        parameters, both run under ``BIOLOOP_LONG=1``).
     params : dict
         The block's elaboration parameters.
     depth : int
@@ -790,6 +802,9 @@ SAFETY_SMALL = dict(n_lanes=4, pulse_bits=4, duty_window=8, limit_pulse=5, limit
 SAFETY_DEFAULT = dict(n_lanes=64, pulse_bits=20, duty_window=1_000_000, limit_pulse=500_000)
 #: The sweep cadence (the Core's): S = 4 cycles per visit, 2 sweeps per duty window, caps of up to 2 units.
 SAFETY_SWEEP_SMALL = dict(n_lanes=4, pulse_bits=4, duty_window=8, limit_pulse=8, limit_duty=8, cadence="sweep")
+#: The sweep cadence at the size of its cocotb bench (tests/gateware/test_safety.py): S = 8, 6 sweeps per window.
+SAFETY_SWEEP_MEDIUM = dict(n_lanes=8, pulse_bits=8, duty_window=48, limit_pulse=40, limit_duty=24, limit_lanes=5,
+                           cadence="sweep")
 
 #: Every proof: ``size="small"`` ones run in ``make test``, ``size="default"`` ones (the block's default
 #: parameters) under BIOLOOP_LONG=1. Safety's pulse cap at K = 64 with 20-bit counters did not finish k-induction
@@ -797,6 +812,8 @@ SAFETY_SWEEP_SMALL = dict(n_lanes=4, pulse_bits=4, duty_window=8, limit_pulse=8,
 CATALOGUE = [
     *(Proof(f"safety_{cap}_small", "safety", cap, "small", SAFETY_SMALL, 4) for cap in ("pulse", "lanes", "duty")),
     *(Proof(f"safety_sweep_{cap}_small", "safety", cap, "small", SAFETY_SWEEP_SMALL, 3, mutant_depth=8)
+      for cap in ("pulse", "lanes", "duty")),
+    *(Proof(f"safety_sweep_{cap}_medium", "safety", cap, "medium", SAFETY_SWEEP_MEDIUM, 3)
       for cap in ("pulse", "lanes", "duty")),
     Proof("aer_encoder_conservation_small", "aer_encoder", "conservation", "small",
           dict(n_addresses=3, ts_bits=4), 4, mutant_depth=8),

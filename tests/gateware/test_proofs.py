@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(bool(tools_available()),
                                        "(pip install 'bioloop[formal]')")
 
 SMALL = [p for p in CATALOGUE if p.size == "small"]
-DEFAULT = [p for p in CATALOGUE if p.size == "default"]
+LARGER = [p for p in CATALOGUE if p.size != "small"]     # "medium" and the blocks' "default" sizes
 
 
 def _check(proof, tmp_path):
@@ -42,9 +42,9 @@ def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
     assert base[0].source.rsplit(":", 1)[0] == proofs.__file__, mutant.describe()
 
 
-@pytest.mark.long   # default sizes: BIOLOOP_LONG=1 (make test-long), see tests/conftest.py
-@pytest.mark.parametrize("proof", DEFAULT, ids=lambda p: p.name)
-def test_default_size_proof_holds(proof, tmp_path):
+@pytest.mark.long   # larger and default sizes: BIOLOOP_LONG=1 (make test-long), see tests/conftest.py
+@pytest.mark.parametrize("proof", LARGER, ids=lambda p: p.name)
+def test_larger_size_proof_holds(proof, tmp_path):
     _check(proof, tmp_path)
 
 
