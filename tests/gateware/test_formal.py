@@ -76,3 +76,15 @@ def test_a_bmc_failure_names_its_source_line_and_trace(tmp_path):
     assert r.status == "fail", r.describe()
     assert r.failures and r.failures[0].phase == "basecase" and r.failures[0].step == 7
     assert r.failures[0].source == f"{__file__}:{design.assert_line}" and r.failures[0].trace.is_file()
+
+
+@needs_tools
+def test_a_timeout_ends_the_proof_and_says_so(tmp_path):
+    r = prove(Burst(5), name="burst_timeout", depth=8, workdir=tmp_path, timeout_s=0.01)
+    assert r.status == "timeout" and not r.proved and r.seconds < 30, r.describe()
+
+
+@needs_tools
+def test_cpu_time_is_reported(tmp_path):
+    r = prove(Burst(5), name="burst_cpu", depth=8, workdir=tmp_path)
+    assert r.proved and 0 < r.cpu_seconds and "CPU" in r.describe(), r.describe()
