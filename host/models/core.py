@@ -24,8 +24,8 @@ from collections import deque
 
 import numpy as np
 
-from bioloop.host.layouts import (AER_WORD, LATENCY_BITS, PROBE_OFFSET, SAMPLE_BEAT, THETA_INIT, AERType, Port,
-                                  unpack)
+from bioloop.host.layouts import (ADDRESS_BITS, AER_WORD, LATENCY_BITS, PROBE_OFFSET, SAMPLE_BEAT, THETA_INIT,
+                                  TYPE_BITS, AERType, Port)
 from bioloop.host.regmap import RegisterMap
 from bioloop.host.models.csr import CSRBankModel
 from bioloop.host.aer import pack_one
@@ -44,6 +44,9 @@ __all__ = ["Core", "PROBE_OFFSET", "LATENCY_BITS"]
 
 _MASK16 = (1 << LATENCY_BITS) - 1
 _LAST = SAMPLE_BEAT.offsets["last"]
+_TYPE, _ADDRESS = AER_WORD.offsets["type"], AER_WORD.offsets["address"]
+_TYPE_MASK = (1 << TYPE_BITS) - 1
+_ADDRESS_MASK = (1 << ADDRESS_BITS) - 1
 
 
 class Core:
@@ -120,6 +123,7 @@ class Core:
         self.lasts: list[bool] = []
         self.frame_leds = None           # a FrameLeds (bioloop.host.backends) while sending
         self._incs: dict[str, int] = {}  # counter increments not yet handed to the bank
+        self._observed: list[tuple] = [] # edges whose observers are not run yet (settle())
 
     # -- configuration -------------------------------------------------------------------
 
@@ -178,15 +182,16 @@ class Core:
         return min(self._pending) if self._pending else None
 
     def quiet(self, first: int | None = None, last: int | None = None) -> bool:
-        """Nothing in flight (AER path, output merge, STIM FIFO, probe, strobes, counter
-        deltas) and no configuration change due at edges ``first .. last`` (default: the
-        coming edge). Quiet edges can be taken in bulk (:mod:`bioloop.host.models.core_fast`)."""
+        """Nothing in flight (AER path, output merge, STIM FIFO, strobes, counter deltas) and no
+        configuration change due at edges ``first .. last`` (default: the coming edge). Quiet
+        edges can be taken in bulk (:mod:`bioloop.host.models.core_fast`); the observers
+        (Safety, the probe) may be busy."""
         first = self.edge_count + 1 if first is None else first
         last = first if last is None else last
         p, enc, r = self.path, self.path.encoder, self.path.router
         if not p.quiet or not self.merge.idle or self.inner or self.r_rdy:
             return False
-        if self.stim_lost_reg or self.stim_lost_strobe or self.fire_strobe is not None or self.armed:
+        if self.stim_lost_reg or self.stim_lost_strobe or self.fire_strobe is not None:
             return False
         if self.lost_due or self.unit.staged_lane is not None or enc.lost_new:
             return False
@@ -211,6 +216,7 @@ class Core:
         table entries from the one after that; ``clear_counters`` acts at
         this edge, ``soft_reset`` resets the AER path at the next one.
         """
+        self.settle()
         self._flush()
         n_tables = len(self.bank.table_writes)
         n_pulses = len(self.bank.pulses)
@@ -227,6 +233,7 @@ class Core:
 
     def csr_read(self, addr: int) -> tuple[int, int]:
         """``(data, resp)`` the bank registers at the coming edge."""
+        self.settle()
         self._flush()
         sel = self.bank.values["theta_select"]
         if sel < self.K:
@@ -282,12 +289,11 @@ class Core:
         pending = self._pending.pop(e, None)
         self._soft = False
         if pending:
+            self.settle()                  # the observers ran with the configuration before
             for action in pending:
                 action()
         soft = self._soft
-        bank = self.bank
-        path, router, unit, homeo, safety = self.path, self.path.router, self.unit, self.homeo, self.safety
-        K = self.K
+        path, router, unit, homeo = self.path, self.path.router, self.unit, self.homeo
 
         # ---- values before the edge
         hv, sv = router.h_valid, self.r_rdy
@@ -295,36 +301,33 @@ class Core:
         host_ready = out_ready and not sel_stim
         r_en = out_ready and sel_stim
         tick, frame = self.tick, path.frame
-        theta = homeo.theta.copy()
+        theta = homeo.theta              # the StimUnit reads it before Homeostasis steps
         pulse = unit.pulse.copy()
-        led = safety.led
         fire_now = self.fire_strobe
         cyc = (e - 1) & _MASK16
         # The beat ends a frame by count or by TLAST (DESIGN.md §3), as the Detector decides.
-        beat_last = beat is not None and path.detector.ends_frame(unpack(SAMPLE_BEAT, beat)["last"])
+        beat_last = beat is not None and path.detector.ends_frame((beat >> _LAST) & 1)
         accept = beat is not None and self.ready(beat_last)
         last_beat = accept and beat_last
         spikes_now = path.detected
-
-        if self.frame_leds is not None and accept:
-            self.frame_leds.add(led, last_beat)
 
         # ---- counters (increments visible before the edge)
         inc = {}
         if last_beat:
             inc["frames"] = 1
         det, enc = path.detector, path.encoder
-        d_fe = det.framing_errors - self.prev["framing_errors"]
-        d_un = router.unmapped - self.prev["unmapped"]
-        d_lost = enc.lost - self.prev["lost"]
-        self.prev = {"framing_errors": det.framing_errors, "unmapped": router.unmapped, "lost": enc.lost}
+        prev = self.prev
+        d_fe = det.framing_errors - prev["framing_errors"]
+        d_un = router.unmapped - prev["unmapped"]
+        d_lost = enc.lost - prev["lost"]
+        if d_fe or d_un or d_lost:
+            self.prev = {"framing_errors": det.framing_errors, "unmapped": router.unmapped, "lost": enc.lost}
         if d_fe:
             inc["framing_errors"] = 1
         if d_un:
             inc["unmapped_words"] = 1
-        n_det = bin(spikes_now).count("1")
-        if n_det:
-            inc["detections"] = n_det
+        if spikes_now:
+            inc["detections"] = bin(spikes_now).count("1")
         total = self.lost_due + d_lost + int(self.stim_lost_strobe)
         lost_inc = min(total, 3)
         self.lost_due = total - lost_inc
@@ -332,25 +335,15 @@ class Core:
             inc["overflows"] = lost_inc
         if self.fire_strobe is not None:
             inc["stim_fires"] = 1
-        if self.clamp_strobe:
-            inc["safety_clamps"] = 1
 
-        # ---- latency probe
-        if self.armed:
-            lit = bool(led[self.probe_lane])
-            if lit:
-                elapsed = ((cyc - self.probe_start) & _MASK16) + PROBE_OFFSET
-                self.probes.append(min(elapsed, _MASK16))
-                bank.measure("latency", min(elapsed, _MASK16))
-            self.pulse_d_next = bool(pulse[self.probe_lane])
-            if lit or not self.pulse_d:
-                self.armed = False
-            self.pulse_d = self.pulse_d_next
-        elif self.fire_strobe is not None and self.fire_strobe < K:
-            self.armed = True
-            self.probe_lane = self.fire_strobe
-            self.probe_start = self.stamp_pipe[1]
-            self.pulse_d = bool(pulse[self.fire_strobe])
+        # ---- observers: Safety with the lanes, the LED sums of the frame, the latency probe.
+        # Nothing else reads them within an edge, so the accelerated model logs the edge and
+        # runs them over many edges at once (settle()); the reference runs them here.
+        seen = (e, pulse, fire_now, accept, last_beat, soft, self.stamp_pipe[1], self.frame_leds)
+        if self.fast:
+            self._observed.append(seen)
+        else:
+            self._observe(*seen)
 
         # ---- AER output merge
         word = self.r_data if sel_stim else router.h_word
@@ -364,7 +357,6 @@ class Core:
         if soft:
             self._reset_aer_path(e)
             self.merge.restart()
-            self.armed = False
             step_stim = None
             step_host = None
             accepted = False
@@ -383,10 +375,8 @@ class Core:
 
         # ---- StimPath
         spike_addr = None
-        if step_host is not None:
-            host_word = unpack(AER_WORD, step_host)
-            if host_word["type"] == AERType.SPIKE:
-                spike_addr = host_word["address"]
+        if step_host is not None and (step_host >> _TYPE) & _TYPE_MASK == AERType.SPIKE:
+            spike_addr = (step_host >> _ADDRESS) & _ADDRESS_MASK
         s1_frame, s1_lane = unit.staged_frame, unit.staged_lane
         entry = (step_stim.target, step_stim.weight) if step_stim is not None else None
         fired_before = unit.fires
@@ -394,7 +384,6 @@ class Core:
         fired = unit.fires != fired_before
         self.fire_strobe = (s1_lane if fired else None)
         homeo.step(spike_addr, tick)
-        self.clamp_strobe = self._safety_edge(e, pulse, fire_now)
 
         # STIM FIFO: write side, then read side, as the RTL's registers update together
         w_rdy = len(self.inner) != self.fifo_depth - 1
@@ -425,14 +414,112 @@ class Core:
         self.edge_count = e
         return accepted
 
-    def _safety_edge(self, e: int, pulse: np.ndarray, fire_lane: int | None) -> bool:
-        """Safety at edge ``e`` with the lane bits of that edge (index e - 1 since reset) and the
-        StimUnit's fire strobe visible before it. Returns whether a cap clamped (the strobe the
-        bank counts at the next edge)."""
+    # -- the observers: Safety, the lanes, the LED sums of a frame, the latency probe -------
+
+    def _observe(self, e: int, pulse: np.ndarray, fire_lane: int | None, accept: bool, last_beat: bool,
+                 soft: bool, stamp: int, frame_leds) -> None:
+        """The observers at edge ``e``, edge by edge (the reference for :meth:`settle`):
+        ``pulse`` the envelopes and ``fire_lane`` the StimUnit's fire strobe visible before the
+        edge, ``accept``/``last_beat`` the beat handshake, ``soft`` the soft reset, ``stamp`` the
+        probe's stamp aligned with the fire strobe, ``frame_leds`` where the frame's LED sums go."""
+        led = self.safety.led
+        if frame_leds is not None and accept:
+            frame_leds.add(led, last_beat)
+        if self.clamp_strobe:
+            self.count("safety_clamps", 1)
+        self._probe(e, led, pulse, fire_lane, soft, stamp)
+        # Safety at edge e with the lane bits of that edge (index e - 1 since reset); a cap that
+        # clamped raises the strobe the bank counts at the next edge.
         states, codes = self.lane_bits(e - 1, 1)
         fires = np.array([-1 if fire_lane is None else fire_lane], dtype=np.int64)
         _, strobe = self.safety.run_edges(pulse[None, :], states, codes, fires=fires)
-        return bool(strobe[0])
+        self.clamp_strobe = bool(strobe[0])
+
+    def _probe(self, e: int, led: np.ndarray, pulse: np.ndarray, fire_lane: int | None, soft: bool,
+               stamp: int) -> None:
+        """The latency probe at edge ``e``, ``led`` the LED vector read at it: armed by a fire, it
+        measures when the fired lane's LED reads high, and gives up when the envelope ended."""
+        if self.armed:
+            lit = bool(led[self.probe_lane])
+            if lit:
+                cyc = (e - 1) & _MASK16
+                elapsed = min(((cyc - self.probe_start) & _MASK16) + PROBE_OFFSET, _MASK16)
+                self.probes.append(elapsed)
+                self.bank.measure("latency", elapsed)
+            pulse_d_next = bool(pulse[self.probe_lane])
+            if lit or not self.pulse_d:
+                self.armed = False
+            self.pulse_d = pulse_d_next
+        elif fire_lane is not None and fire_lane < self.K:
+            self.armed = True
+            self.probe_lane = fire_lane
+            self.probe_start = stamp
+            self.pulse_d = bool(pulse[fire_lane])
+        if soft:
+            self.armed = False
+
+    def probe_quiet(self, e0: int, lit: np.ndarray, pulse: np.ndarray) -> None:
+        """The probe over edges ``e0 ..`` without a fire strobe or soft reset: ``lit`` (n,) the
+        probed lane's LED read at each edge, ``pulse`` (n,) its envelope before each. The same
+        as :meth:`_probe` edge by edge."""
+        if not self.armed or not len(lit):
+            return
+        pulse_d = np.empty(len(lit), dtype=bool)     # the envelope one edge earlier
+        pulse_d[0] = self.pulse_d
+        pulse_d[1:] = pulse[:-1]
+        stop = np.flatnonzero(lit | ~pulse_d)
+        if not stop.size:
+            self.pulse_d = bool(pulse[-1])
+            return
+        i = int(stop[0])
+        if lit[i]:
+            cyc = (e0 + i - 1) & _MASK16
+            elapsed = min(((cyc - self.probe_start) & _MASK16) + PROBE_OFFSET, _MASK16)
+            self.probes.append(elapsed)
+            self.bank.measure("latency", elapsed)
+        self.armed = False
+        self.pulse_d = bool(pulse[i])
+
+    def settle(self) -> None:
+        """Run the observers over the edges :meth:`step` logged (the accelerated model defers
+        them): Safety over all of them at once, then the LED sums and the probe with the LED
+        vectors it gave. The same as :meth:`_observe` edge by edge."""
+        log = self._observed
+        if not log:
+            return
+        self._observed = []
+        n = len(log)
+        e0 = log[0][0]
+        pulses = np.array([r[1] for r in log], dtype=bool)
+        fires = np.array([-1 if r[2] is None else r[2] for r in log], dtype=np.int64)
+        states, codes = self.lane_bits(e0 - 1, n)
+        led0 = self.safety.led
+        out, strobes = self.safety.run_edges(pulses, states, codes, fires=fires)
+        leds = np.empty_like(out)                  # the LED vector read at each edge
+        leds[0] = led0
+        leds[1:] = out[:-1]
+        clamps = int(self.clamp_strobe) + int(np.count_nonzero(strobes[:-1]))
+        self.clamp_strobe = bool(strobes[-1])
+        if clamps:
+            self.count("safety_clamps", clamps)
+        # LED sums: the accepted beats of each frame (a frame may span settles).
+        seg, target = [], None
+        for i, r in enumerate(log):
+            if r[3] and r[7] is not None:
+                if r[7] is not target and seg:
+                    target.add_sum(leds[seg].sum(axis=0), len(seg), False)
+                    seg = []
+                target = r[7]
+                seg.append(i)
+                if r[4]:
+                    target.add_sum(leds[seg].sum(axis=0), len(seg), True)
+                    seg = []
+        if seg:
+            target.add_sum(leds[seg].sum(axis=0), len(seg), False)
+        # The probe: only while armed, at a fire or at a soft reset.
+        for i, (e, pulse, fire_lane, _, _, soft, stamp, _) in enumerate(log):
+            if self.armed or fire_lane is not None or soft:
+                self._probe(e, leds[i], pulse, fire_lane, soft, stamp)
 
     def lane_bits(self, edge: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The lanes at block edges ``edge .. edge + n - 1`` as (values, codes) whose ``values <
@@ -486,6 +573,7 @@ class Core:
                 waited += 1
                 if timeout is not None and waited >= timeout:
                     break
+        self.settle()
         return i
 
     def idle(self, n: int, out_ready: bool = True) -> None:
@@ -500,3 +588,4 @@ class Core:
                     continue
             self.step(None, out_ready)
             n -= 1
+        self.settle()

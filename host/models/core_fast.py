@@ -35,6 +35,7 @@ class QuietStretches:
         s = core.edge_count + 1
         if not core.fast or not core.quiet(s, s + n - 1):
             return False
+        core.settle()                         # the observers of the edges stepped so far
         path, det, unit, homeo, safety = core.path, core.path.detector, core.unit, core.homeo, core.safety
         nb = core.N // 2
         ends_frame = False
@@ -68,6 +69,10 @@ class QuietStretches:
             led_sum = led_before.astype(np.int64)
             strobes = 0
             core.clamp_strobe = False
+            if core.armed:
+                lit = np.zeros(n, dtype=bool)
+                lit[0] = led_before[core.probe_lane]
+                core.probe_quiet(s, lit, np.zeros(n, dtype=bool))
         else:
             env = np.empty((n, core.K), dtype=bool)
             env[0] = pulse_before
@@ -77,6 +82,12 @@ class QuietStretches:
             led_sum = led_before.astype(np.int64) + out[:-1].sum(axis=0)
             strobes = int(strobe_edges[:-1].sum())
             core.clamp_strobe = bool(strobe_edges[-1])
+            if core.armed:
+                k = core.probe_lane
+                lit = np.empty(n, dtype=bool)
+                lit[0] = led_before[k]
+                lit[1:] = out[:-1, k]
+                core.probe_quiet(s, lit, env[:, k])
         if clamp_in or strobes:
             core.count("safety_clamps", int(clamp_in) + strobes)
         # The AER path: the Detector takes the beats; the pipeline stays empty.
@@ -99,7 +110,7 @@ class QuietStretches:
         staged = unit.staged
         if (staged is not None and staged[1]) or core.clamp_strobe or unit.remaining.any() \
                 or safety.run.any() or safety.led.any() or homeo.busy() or homeo.word_pending \
-                or unit.sweeping:
+                or unit.sweeping or core.armed:
             return False
         unit.step_quiet(f0)
         homeo.step_quiet(n)
@@ -114,6 +125,7 @@ class QuietStretches:
         possible from the start of ``frames`` (int16, (m, N)), up to the first crossing or
         the next homeostasis window close. Returns the number of frames taken (0: none)."""
         core = self.core
+        core.settle()                     # the observers of the edges stepped so far
         nb = core.N // 2
         s = core.edge_count + 1
         path, det, unit, homeo, safety = core.path, core.path.detector, core.unit, core.homeo, core.safety
@@ -121,7 +133,7 @@ class QuietStretches:
             return 0
         staged = unit.staged
         if core.clamp_strobe or unit.remaining.any() or safety.run.any() or safety.led.any() \
-                or (staged is not None and staged[1]) or unit.sweeping:
+                or (staged is not None and staged[1]) or unit.sweeping or core.armed:
             return 0
         if homeo.busy() or homeo.word_pending:
             return 0

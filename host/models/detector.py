@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from bioloop.host.layouts import SAMPLE_BEAT, Polarity, unpack
+from bioloop.host import jit
+from bioloop.host.layouts import SAMPLE_BEAT, SAMPLE_BITS, Polarity
 from bioloop.host.parameters import check_channels
 
-try:        # optional accelerator (DESIGN.md §7): the numpy path gives the same result
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is absent (the board)
-    numba = None
-
 __all__ = ["Detector", "beats_from_frames", "beyond", "KERNELS"]
+
+_LAST = SAMPLE_BEAT.offsets["last"]
+_DATA = SAMPLE_BEAT.offsets["data"]
+_SAMPLE = SAMPLE_BITS
+_SAMPLE_MASK = (1 << SAMPLE_BITS) - 1
+_SAMPLE_SIGN = 1 << (SAMPLE_BITS - 1)
+_NEGATIVE, _POSITIVE, _BOTH = Polarity.NEGATIVE.value, Polarity.POSITIVE.value, Polarity.BOTH.value
 
 
 def beyond(x: np.ndarray, theta: np.ndarray, polarity: np.ndarray) -> np.ndarray:
@@ -96,13 +99,30 @@ class Detector:
     def step(self, beat: int) -> tuple[list[int], int]:
         """One clock edge that takes ``beat``, a packed :data:`~bioloop.host.layouts.SAMPLE_BEAT`
         (two int16 samples and TLAST); return (detected channels, their frame)."""
-        fields = unpack(SAMPLE_BEAT, beat)
-        last = fields["last"]
+        last = (beat >> _LAST) & 1
         frame = self.frame
-        x = np.array(fields["data"], np.int16)
+        hits = []
         c = 2 * self.pos
-        hit = self._update(slice(c, c + 2), x)
-        hits = [c + j for j in range(2) if hit[j]]
+        # The crossing rule of _update on the beat's two channels, in scalars (one edge of the
+        # Core model is mostly this).
+        refractory = self.refractory
+        for j in (0, 1):
+            ch = c + j
+            x = (beat >> (_DATA + j * _SAMPLE)) & _SAMPLE_MASK
+            if x & _SAMPLE_SIGN:
+                x -= _SAMPLE_SIGN << 1
+            th = int(self.thresholds[ch])
+            p = self.polarity[ch]
+            b = (x <= -th if p == _NEGATIVE else x >= th if p == _POSITIVE
+                 else (x <= -th or x >= th) if p == _BOTH else False)
+            hold = int(self.hold[ch])
+            if b and not self.prev[ch] and hold == 0:
+                hits.append(ch)
+                self.hold[ch] = max(refractory, 1) - 1
+                self.detections += 1
+            elif hold:
+                self.hold[ch] = hold - 1
+            self.prev[ch] = b
         # Frames by count; a TLAST elsewhere than a frame's last beat is a framing error
         # and ends the frame there: the next beat starts a frame (DESIGN.md §3).
         if last and not self.ends_frame(False):
@@ -157,8 +177,8 @@ class Detector:
         if self.pos:
             raise ValueError("step_quiet_frames needs the model at a frame boundary")
         if kernel == "numba":
-            if numba is None:
-                raise ValueError("kernel 'numba' needs numba installed; use 'numpy'")
+            if not jit.ENABLED:
+                raise ValueError("kernel 'numba' needs numba installed (and BIOLOOP_NUMBA not 0); use 'numpy'")
             hold = self.hold
             m = _quiet_numba(np.asarray(frames), self.thresholds.astype(np.int32),
                              self.polarity.astype(np.int8), self.prev, hold)
@@ -224,6 +244,6 @@ def _quiet_python(frames, thresholds, polarity, prev, hold):  # pragma: no cover
     return m
 
 
-_quiet_numba = numba.njit(cache=True)(_quiet_python) if numba is not None else None
+_quiet_numba = jit.njit(cache=True)(_quiet_python)
 #: Kernels of :meth:`Detector.step_quiet_frames`, the default first.
-KERNELS = ("numba", "numpy") if numba is not None else ("numpy",)
+KERNELS = ("numba", "numpy") if jit.ENABLED else ("numpy",)

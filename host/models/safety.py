@@ -58,10 +58,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:        # optional accelerator (DESIGN.md §7): the numpy path gives the same bytes
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is absent (the board)
-    numba = None
+from bioloop.host import jit
 
 __all__ = ["Safety", "KERNELS", "CADENCES", "sweep_period", "sweep_kernel"]
 
@@ -237,8 +234,8 @@ class Safety:
         strobe_edges = np.zeros(n, dtype=np.bool_)
         codes = np.asarray(codes, dtype=np.int64)
         if kernel == "numba":
-            if numba is None:
-                raise ValueError("kernel 'numba' needs numba installed; use 'numpy'")
+            if not jit.ENABLED:
+                raise ValueError("kernel 'numba' needs numba installed (and BIOLOOP_NUMBA not 0); use 'numpy'")
             clamps = np.zeros(3, dtype=np.int64)
             cap_pulse, cap_duty, cap_lanes = self.caps
             if self.cadence == "cycle":
@@ -431,7 +428,7 @@ def _edges_python(env, states, codes, run, duty, win, duty_window, cap_pulse, ca
     return win
 
 
-_edges_numba = numba.njit(cache=True)(_edges_python) if numba is not None else None
-_sweep_numba = numba.njit(cache=True)(sweep_kernel) if numba is not None else None
+_edges_numba = jit.njit(cache=True)(_edges_python)
+_sweep_numba = jit.njit(cache=True)(sweep_kernel)
 #: Kernels of :meth:`Safety.run_edges`, the default first.
-KERNELS = ("numba", "numpy") if numba is not None else ("numpy",)
+KERNELS = ("numba", "numpy") if jit.ENABLED else ("numpy",)

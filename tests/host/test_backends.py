@@ -122,13 +122,23 @@ def _session(bus, drv, frames):
     return out, drv.counters, drv.latency_probe, [drv.theta_now(k) for k in range(4)]
 
 
-def test_bulk_path_is_exact():
-    """Quiet frames taken in bulk give what edge-by-edge stepping gives, bit for bit."""
+CADENCES = {"sweep": {}, "cycle": dict(safety_cadence="cycle", stim_cadence="cycle", homeo_cadence="cycle",
+                                        lanes_cadence="cycle")}
+
+
+@pytest.mark.parametrize("traffic", ["sparse", "busy"])
+@pytest.mark.parametrize("cadence", sorted(CADENCES))
+def test_bulk_path_is_exact(cadence, traffic):
+    """The accelerated model (quiet stretches in bulk, the observers run over many edges at once)
+    gives what edge-by-edge stepping gives, bit for bit: sparse traffic (mostly quiet frames) and
+    busy traffic (crossings in most frames, pulses and the probe running), CSR writes between
+    blocks, a soft reset, both cadences of the blocks."""
     rng = np.random.default_rng(2)
-    frames = spiking_frames(rng, 1200, 8, np.full(8, 900), rate=0.004, burst_prob=0.01)
+    rate = 0.004 if traffic == "sparse" else 0.05
+    frames = spiking_frames(rng, 1200, 8, np.full(8, 900), rate=rate, burst_prob=0.01)
     results = []
     for fast in (True, False):
-        bus, drv = _bus()
+        bus, drv = _bus(**CADENCES[cadence])
         bus.core.fast = fast
         results.append(_session(bus, drv, frames))
     (a, ca, pa, ta), (b, cb, pb, tb) = results
