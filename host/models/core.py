@@ -30,6 +30,7 @@ from bioloop.host.regmap import RegisterMap
 from bioloop.host.models.csr import CSRBankModel
 from bioloop.host.aer import pack_one
 
+from . import core_kernel
 from .aer_merge import AERMerge
 from .aer_path import AERPath
 from .core_fast import QuietStretches
@@ -43,6 +44,8 @@ from .stim_unit import StimUnit
 __all__ = ["Core", "PROBE_OFFSET", "LATENCY_BITS"]
 
 _MASK16 = (1 << LATENCY_BITS) - 1
+#: Shorter idle stretches are stepped in Python (the compiled kernel's set-up costs more).
+_KERNEL_MIN_EDGES = 64
 _LAST = SAMPLE_BEAT.offsets["last"]
 _TYPE, _ADDRESS = AER_WORD.offsets["type"], AER_WORD.offsets["address"]
 _TYPE_MASK = (1 << TYPE_BITS) - 1
@@ -124,6 +127,7 @@ class Core:
         self.frame_leds = None           # a FrameLeds (bioloop.host.backends) while sending
         self._incs: dict[str, int] = {}  # counter increments not yet handed to the bank
         self._observed: list[tuple] = [] # edges whose observers are not run yet (settle())
+        self._routes = None              # route_arrays(), until the next table write
 
     # -- configuration -------------------------------------------------------------------
 
@@ -144,8 +148,19 @@ class Core:
         h.enable = bool(v["homeo_enable"])
         self.safety.set_caps(v["safety_max_pulse"], v["safety_max_duty"], v["safety_max_lanes"])
 
+    def route_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The routing table as int64 arrays: port, target, weight (N, F) and the counts (N,)."""
+        if self._routes is None:
+            r = self.path.router
+            a = np.array([[(int(e.port), e.target, e.weight) for e in row] for row in r.table], dtype=np.int64)
+            self._routes = (np.ascontiguousarray(a[:, :, 0]), np.ascontiguousarray(a[:, :, 1]),
+                            np.ascontiguousarray(a[:, :, 2]), np.array(r.counts, dtype=np.int64))
+        return self._routes
+
     def _apply_table(self, name: str, entry: int, fields: dict) -> None:
         F = self.F
+        if name in ("route_count", "routes"):
+            self._routes = None
         if name == "thresholds":
             self.path.detector.thresholds[entry] = fields["thresholds"]
         elif name == "polarity":
@@ -538,6 +553,8 @@ class Core:
         ``frames`` (int16, (beats // (N/2), N)), when given, are the same samples as whole
         frames (TLAST, where set, only on frames' last beats): quiet frames then go in bulk.
         """
+        if out_ready and core_kernel.usable(self):
+            return core_kernel.run(self, beats, lasts, timeout=timeout)
         n = len(beats)
         nb = self.N // 2
         if frames is not None and (self.path.detector.pos or n % nb or np.any(
@@ -578,6 +595,9 @@ class Core:
 
     def idle(self, n: int, out_ready: bool = True) -> None:
         """``n`` edges without a sample beat."""
+        if out_ready and n >= _KERNEL_MIN_EDGES and core_kernel.usable(self):
+            core_kernel.run(self, n=n)
+            return
         while n > 0:
             if out_ready and self.fast:
                 s = self.edge_count + 1

@@ -243,7 +243,7 @@ class Safety:
                                         self.duty_window, cap_pulse, cap_duty, cap_lanes,
                                         (1 << self.pulse_bits) - 1, out, clamps, strobe_edges)
             else:
-                self.used = int(_sweep_numba(
+                self.used = int(sweep_kernel_numba(
                     pulse, np.asarray(states), codes, fires, self.allow, self.budget, self.gap,
                     self.seen, self.mem, out, clamps, strobe_edges, self.edge, self.period,
                     self.n_sweeps, cap_pulse >> self.sb, cap_duty >> self.sb, cap_lanes,
@@ -429,6 +429,6 @@ def _edges_python(env, states, codes, run, duty, win, duty_window, cap_pulse, ca
 
 
 _edges_numba = jit.njit(cache=True)(_edges_python)
-_sweep_numba = jit.njit(cache=True)(sweep_kernel)
+sweep_kernel_numba = jit.njit(cache=True)(sweep_kernel)
 #: Kernels of :meth:`Safety.run_edges`, the default first.
 KERNELS = ("numba", "numpy") if jit.ENABLED else ("numpy",)

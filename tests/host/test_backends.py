@@ -15,7 +15,9 @@ from bioloop.gateware.layouts import AERType
 from bioloop.host.aer import unpack
 from bioloop.host.backends import BusTiming, FrameLeds, ModelBus, WordQueue
 from bioloop.host.bus import Bus, BusError, BusTimeout
+from bioloop.host import jit
 from bioloop.host.driver import Driver
+from bioloop.host.models import core_kernel
 from bioloop.host.models.detector import Detector as DetectorModel
 from bioloop.sim.stimulus import spiking_frames
 
@@ -149,6 +151,48 @@ def test_bulk_path_is_exact(cadence, traffic):
     assert ca["frames"] == 1250                      # counters run on through a soft reset ...
     ts = np.asarray(unpack(a[-1][0]).timestamp)
     assert ts.size and ts.max() < 50                 # ... the datapath's frame count restarts
+
+
+@pytest.mark.parametrize("form", ["compiled", "python"])
+def test_core_kernel_equals_core_step(form, monkeypatch):
+    """The compiled kernel of the Core model (host/models/core_kernel.py) gives what Core.step gives
+    edge by edge, byte for byte: busy traffic (crossings in most frames, every lane routed, pulses,
+    clamps and the probe running), CSR accesses long enough that configuration changes act inside
+    the kernel's stretches, a soft reset. ``python``: the kernel's plain Python form (what numba
+    compiles), which also runs without numba."""
+    if form == "compiled" and not jit.ENABLED:
+        pytest.skip("the compiled form needs numba (the [culture] extra)")
+    if form == "python":
+        monkeypatch.setattr(jit, "ENABLED", True)
+        monkeypatch.setattr(core_kernel, "core_edges", getattr(core_kernel.core_edges, "py_func",
+                                                               core_kernel.core_edges))
+    taken = []
+    run = core_kernel.run
+    monkeypatch.setattr(core_kernel, "run", lambda core, *a, **kw: taken.append(1) or run(core, *a, **kw))
+    rng = np.random.default_rng(7)
+    frames = spiking_frames(rng, 400 if form == "python" else 1200, 8, np.full(8, 900), rate=0.06,
+                            burst_prob=0.02)
+    timing = BusTiming(csr_edges=120)
+    results = []
+    for fast in (True, False):
+        bus, drv = _bus(timing=timing)
+        bus.core.fast = fast
+        results.append(_session(bus, drv, frames))
+    assert len(taken) > 10
+    (a, ca, pa, ta), (b, cb, pb, tb) = results
+    for (wa, la), (wb, lb) in zip(a, b, strict=True):
+        assert np.array_equal(wa, wb) and np.array_equal(la, lb)
+    assert ca == cb and pa == pb and ta == tb
+    assert ca["stim_fires"] > 20 and ca["safety_clamps"] > 0 and pa.samples > 0 and ca["overflows"] == 0
+
+
+def test_core_kernel_mirrors_the_block_models():
+    """The kernel restates the block models' edges; it is used only while they are those it was
+    written against. A failure here means a block model changed: bring core_kernel.core_edges to
+    the new model (test_core_kernel_equals_core_step tells when it is), then its MIRRORS digests."""
+    now = core_kernel.mirror_digests()
+    changed = [name for name, digest in core_kernel.MIRRORS.items() if now[name] != digest]
+    assert not changed, f"changed since core_kernel.core_edges was written: {changed}"
 
 
 def test_send_timeout_then_continue():
