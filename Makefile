@@ -58,7 +58,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench.py
 
 demo: $(STAMP)
-	$(VENV)/bin/bioloop demo --duration 4 --force
+	$(VENV)/bin/bioloop demo --force
 
 # The PYNQ-Z2 overlay in build/pynq-z2/overlay: Vivado runs when it is on PATH; otherwise
 # everything is written and the one command left is printed (docs/board.md).

@@ -4,12 +4,16 @@ One :meth:`Core.step` is one rising clock edge. Every block reads the values
 the others showed *before* the edge, as flip-flops do; the wiring, the AER
 output merge, the counters and the latency probe follow
 :mod:`bioloop.gateware.core` line by line (``docs/core.md`` lists the
-timing). Long stretches in which nothing can happen but free-running state
-(LFSRs, Safety's duty window, pulse envelopes, frame ticks) are taken by
-:meth:`Core.run_beats` and :meth:`Core.idle` in bulk through the accelerator
-of :mod:`bioloop.host.models.core_fast`, which uses only the public methods of
-the block models, without changing a bit of the result (``Core.fast = False``
-turns it off); the equivalence with the RTL is a test
+timing). Three accelerations, none changing a bit of the result
+(``Core.fast = False`` turns them off; ``docs/core.md``, "The model"): with
+numba, :meth:`Core.run_beats` and :meth:`Core.idle` run the edges in one
+compiled loop (:mod:`bioloop.host.models.core_kernel`); otherwise the
+observers (Safety with the lanes, the frame LED sums, the probe) are logged by
+:meth:`Core.step` and run over many edges at once (:meth:`Core.settle`), and
+long stretches in which nothing can happen but free-running state (LFSRs,
+Safety's duty window, pulse envelopes, frame ticks) are taken in bulk through
+:mod:`bioloop.host.models.core_fast`, which uses only the public methods of
+the block models. The equivalence with the RTL is a test
 (``tests/gateware/test_core.py``).
 
 Configuration changes go through :meth:`csr_write` at the edge the RTL's
