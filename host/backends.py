@@ -18,8 +18,11 @@ The timing contract, in clock edges of the core (``FCLK_HZ``):
   ``read_edge`` (what cocotbext-axi's AXI-Lite master takes on the RTL);
   the sample stream is idle meanwhile;
 - ``send_samples`` offers one beat per edge, frames back to back, each beat
-  held until accepted, then ``drain_edges`` idle edges; if no beat is taken
-  for ``send_timeout_edges`` edges (``control.enable`` is 0), the rest of
+  held until accepted, then ``drain_edges`` idle edges; TLAST goes on the
+  block's last beat only (``tlast="block"``, as the board's DMA transfers
+  end) or on every frame's last beat (``tlast="frame"``): the core counts
+  N/2 beats per frame either way, so the words and LEDs are the same; if
+  no beat is taken for ``send_timeout_edges`` edges (``control.enable`` is 0), the rest of
   the block is dropped and :class:`~bioloop.host.bus.BusTimeout` says how
   many frames went in;
 - the AER output is always ready (a DMA that keeps up);
@@ -45,7 +48,8 @@ from bioloop.host.regmap import SLVERR
 from .bus import BusError, BusTimeout
 from .models.core import Core
 
-__all__ = ["BusTiming", "FrameLeds", "WordQueue", "SimulatedBus", "ModelBus", "check_beats", "send_timeout"]
+__all__ = ["BusTiming", "FrameLeds", "WordQueue", "SimulatedBus", "ModelBus", "check_beats", "check_tlast",
+           "send_timeout"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,17 @@ def check_beats(beats, n_channels: int) -> np.ndarray:
     if a.ndim != 2 or a.shape[1] != n_channels // 2:
         raise ValueError(f"sample beats must have shape (frames, {n_channels // 2}), not {a.shape}")
     return np.ascontiguousarray(a)
+
+
+def check_tlast(tlast) -> str:
+    """``tlast`` of a simulated bus: ``"block"`` (TLAST at the end of each ``send_samples`` block) or
+    ``"frame"`` (on every frame's last beat)."""
+    if not isinstance(tlast, str):
+        raise TypeError(f"tlast must be 'block' or 'frame', not {tlast!r}")
+    if tlast not in ("block", "frame"):
+        raise ValueError(f"tlast must be 'block' (TLAST at the end of each send) or 'frame' (on every "
+                         f"frame's last beat), not {tlast!r}")
+    return tlast
 
 
 def check_address(addr, addr_width: int) -> int:
@@ -206,14 +221,18 @@ class ModelBus(SimulatedBus):
         The edge timing (default ``BusTiming()``), the same as the Verilator backends'.
     dma_blocks : bool
         Deliver AER words only in whole TLAST blocks (as the PYNQ DMA does).
+    tlast : {"block", "frame"}
+        Sample TLAST at the end of each ``send_samples`` block (the board's way) or on every frame.
     **core_params
         Further parameters of :class:`bioloop.gateware.core.Core` (``seed0``,
         ``pulse_init``, ``duty_window``...).
     """
 
     def __init__(self, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, *,
-                 timing: BusTiming | None = None, dma_blocks: bool = False, **core_params):
+                 timing: BusTiming | None = None, dma_blocks: bool = False, tlast: str = "block",
+                 **core_params):
         self.timing = timing or BusTiming()
+        self.tlast = check_tlast(tlast)
         if self.timing.start_edges < n_channels // 2:
             raise ValueError(f"start_edges = {self.timing.start_edges} is shorter than the "
                              f"Detector's reset sweep of {n_channels // 2} edges")
@@ -265,7 +284,8 @@ class ModelBus(SimulatedBus):
             return
         flat = beats.reshape(-1)
         lasts = np.zeros(flat.shape, dtype=bool)
-        lasts[beats.shape[1] - 1::beats.shape[1]] = True
+        lasts[beats.shape[1] - 1::beats.shape[1]] = self.tlast == "frame"
+        lasts[-1] = True
         c = self.core
         c.frame_leds = self._leds
         try:
@@ -277,7 +297,7 @@ class ModelBus(SimulatedBus):
             c.idle(self.timing.drain_edges)
         self._collect()
         if taken < len(flat):
-            raise send_timeout(self.timing, taken, len(flat), int(lasts[:taken].sum()), beats.shape[0])
+            raise send_timeout(self.timing, taken, len(flat), taken // beats.shape[1], beats.shape[0])
 
     def idle(self, edges: int) -> None:
         """Let the core run ``edges`` edges with no input (words produced meanwhile are queued)."""

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bioloop.host.backends import check_tlast
+
 __all__ = ["BuildError", "LibraryMismatch", "CoreLibrary", "VerilatedCore", "build_core_library",
            "library_key", "build_dir", "DEFAULT_PARAMS"]
 
@@ -245,10 +247,11 @@ _SIGNATURES = {
     "bl_idle": ([_vp, _u64], None),
     "bl_edges": ([_vp], _u64),
     "bl_aer_stalls": ([_vp], _u64),
+    "bl_tlasts": ([_vp], _u64),
     "bl_aer_pending": ([_vp], _u64),
     "bl_aer_pop": ([_vp, _vp, _vp, _u64], _u64),
     "bl_csr": ([_vp, _i32, _u32, ctypes.POINTER(_u32), _i32], _i32),
-    "bl_push": ([_vp, _vp, _u64, _u32, _u64, _vp, _vp, ctypes.POINTER(_u64)], _u64),
+    "bl_push": ([_vp, _vp, _u64, _u32, _i32, _u64, _vp, _vp, ctypes.POINTER(_u64)], _u64),
     "bl_aer_backpressure": ([_vp, _u32, _u64], None),
     "bl_trace": ([_vp, _i32], None),
     "bl_trace_len": ([_vp, _i32], _u64),
@@ -349,6 +352,11 @@ class VerilatedCore:
         return int(self._lib.bl_aer_stalls(self._handle()))
 
     @property
+    def tlasts(self) -> int:
+        """Sample beats with TLAST the core took since reset."""
+        return int(self._lib.bl_tlasts(self._handle()))
+
+    @property
     def aer_pending(self) -> int:
         """Words in the AER buffer."""
         return int(self._lib.bl_aer_pending(self._handle()))
@@ -365,11 +373,15 @@ class VerilatedCore:
         resp = self._lib.bl_csr(self._handle(), int(bool(write)), int(addr), ctypes.byref(d), int(edges))
         return int(resp), int(d.value)
 
-    def push(self, beats: np.ndarray, timeout: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """Offer ``beats`` (uint32, (frames, N/2), C-contiguous), TLAST on each row's last beat.
+    def push(self, beats: np.ndarray, timeout: int, tlast: str = "block") -> tuple[int, np.ndarray, np.ndarray]:
+        """Offer ``beats`` (uint32, (frames, N/2), C-contiguous), one per edge, each held until taken.
 
-        Returns ``(taken, lit, cycles)``: the beats the core took, and for each frame whose
-        last beat went in its lit cycles per LED (uint32, (frames, K)) and its cycles.
+        ``tlast``: ``"block"`` sets TLAST on the last beat of ``beats`` only (a DMA transfer of
+        whole frames, as the board sends them), ``"frame"`` on each row's last beat. Either way a
+        frame ends at its N/2-th accepted beat (or at a TLAST, as the core's Detector ends it).
+
+        Returns ``(taken, lit, cycles)``: the beats the core took, and for each frame that ended
+        its lit cycles per LED (uint32, (frames, K)) and its cycles.
         """
         if not isinstance(beats, np.ndarray) or beats.dtype != np.uint32 or beats.ndim != 2 \
                 or not beats.flags.c_contiguous:
@@ -378,11 +390,12 @@ class VerilatedCore:
             raise ValueError(f"beats must have shape (frames, {self.n_channels // 2}), not {beats.shape}")
         if int(timeout) < 1:
             raise ValueError(f"timeout must be at least 1 edge, not {timeout}")
+        every_frame = check_tlast(tlast) == "frame"
         rows, per_frame = beats.shape
-        lit = np.empty((rows, self.n_lanes), dtype=np.uint32)
-        cycles = np.empty(rows, dtype=np.uint32)
-        taken = self._lib.bl_push(self._handle(), beats.ctypes.data, beats.size, per_frame, int(timeout),
-                                  lit.ctypes.data, cycles.ctypes.data, ctypes.byref(self._frames))
+        lit = np.empty((rows + 1, self.n_lanes), dtype=np.uint32)     # + a frame carried from before
+        cycles = np.empty(rows + 1, dtype=np.uint32)
+        taken = self._lib.bl_push(self._handle(), beats.ctypes.data, beats.size, per_frame, every_frame,
+                                  int(timeout), lit.ctypes.data, cycles.ctypes.data, ctypes.byref(self._frames))
         n = self._frames.value
         return int(taken), lit[:n], cycles[:n]
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from bioloop.host.regmap import SLVERR, RegisterMap
 from bioloop.host.backends import BusTiming, FrameLeds, SimulatedBus, WordQueue, check_address, check_beats, \
-    send_timeout
+    check_tlast, send_timeout
 from bioloop.host.bus import BusError
 
 from .verilated_core import CoreLibrary, VerilatedCore
@@ -59,6 +59,9 @@ class VerilatorBus(SimulatedBus):
         The edge timing (default ``BusTiming()``), the same as the other simulated backends'.
     dma_blocks : bool
         Deliver AER words only in whole TLAST blocks (as the PYNQ DMA does).
+    tlast : {"block", "frame"}
+        Sample TLAST at the end of each ``send_samples`` block (the board's way, default) or on
+        every frame's last beat; the core counts N/2 beats per frame either way.
     aer_capacity : int
         Words the AER buffer holds between two :meth:`receive_words` calls (default 2^20).
     library : CoreLibrary or path, optional
@@ -71,9 +74,10 @@ class VerilatorBus(SimulatedBus):
     """
 
     def __init__(self, n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, *,
-                 timing: BusTiming | None = None, dma_blocks: bool = False, aer_capacity: int = 1 << 20,
-                 library: CoreLibrary | None = None, **core_params):
+                 timing: BusTiming | None = None, dma_blocks: bool = False, tlast: str = "block",
+                 aer_capacity: int = 1 << 20, library: CoreLibrary | None = None, **core_params):
         self.timing = timing or BusTiming()
+        self.tlast = check_tlast(tlast)
         if self.timing.start_edges < n_channels // 2:
             raise ValueError(f"start_edges = {self.timing.start_edges} is shorter than the "
                              f"Detector's reset sweep of {n_channels // 2} edges")
@@ -144,7 +148,7 @@ class VerilatorBus(SimulatedBus):
         beats = check_beats(beats, self.n_channels)
         if beats.shape[0] == 0:
             return
-        taken, lit, cycles = self.core.push(beats, self.timing.send_timeout_edges)
+        taken, lit, cycles = self.core.push(beats, self.timing.send_timeout_edges, self.tlast)
         if len(cycles):
             self._leds.add_counts(lit, cycles)
         total = beats.size

@@ -79,6 +79,7 @@ struct Sim {
     bool aer_ready = true, tvalid = false, tlast = false, awvalid = false, wvalid = false, arvalid = false;
     uint64_t edges = 0;           // edges whose handshakes were read, since reset release
     uint64_t stalls = 0;          // edges at which a word waited on the full buffer
+    uint64_t tlasts = 0;          // accepted sample beats that carried TLAST
     std::vector<uint64_t> words;  // the AER buffer
     std::vector<uint8_t> lasts;
     std::size_t capacity;
@@ -112,7 +113,7 @@ struct Sim {
         t.rst = 0;       // ... and released for the edge after
         aer_ready = true;
         tvalid = tlast = awvalid = wvalid = arvalid = false;
-        edges = stalls = 0;
+        edges = stalls = tlasts = 0;
         words.clear();
         lasts.clear();
         std::fill(lit.begin(), lit.end(), 0);
@@ -229,6 +230,8 @@ BL_EXPORT uint64_t bl_edges(void* h) { return static_cast<Sim*>(h)->edges; }
 
 BL_EXPORT uint64_t bl_aer_stalls(void* h) { return static_cast<Sim*>(h)->stalls; }
 
+BL_EXPORT uint64_t bl_tlasts(void* h) { return static_cast<Sim*>(h)->tlasts; }
+
 BL_EXPORT uint64_t bl_aer_pending(void* h) { return static_cast<Sim*>(h)->words.size(); }
 
 // Move up to `max` words (and their TLAST flags) out of the AER buffer, oldest first.
@@ -274,12 +277,15 @@ BL_EXPORT int32_t bl_csr(void* h, int32_t write, uint32_t addr, uint32_t* data, 
     return resp;
 }
 
-// Offer `n` beats one per edge, each held until the core takes it; TLAST on every
-// `per_frame`-th beat. Stops when no beat was taken for `timeout` edges. For every frame whose
-// last beat went in, writes its lit cycles per lane (BL_K uint32) to `lit_out` and its cycles
-// (accepted beats, including any carried from an earlier call) to `cycles_out`; `*frames` is
-// their number. Returns the number of beats taken.
-BL_EXPORT uint64_t bl_push(void* h, const uint32_t* beats, uint64_t n, uint32_t per_frame,
+// Offer `n` beats one per edge, each held until the core takes it. TLAST: with `every_frame`, on
+// every `per_frame`-th beat; otherwise only on the block's last beat (as a DMA transfer of whole
+// frames ends, DESIGN.md §3: the core counts a frame's beats, TLAST is optional). Stops when no
+// beat was taken for `timeout` edges. A frame ends, as in the core's Detector, at its
+// `per_frame`-th accepted beat or at an accepted beat with TLAST, whichever comes first. For every
+// frame that ended, writes its lit cycles per lane (BL_K uint32) to `lit_out` and its cycles
+// (accepted beats, including any carried from an earlier call) to `cycles_out`; `*frames` is their
+// number. Returns the number of beats taken.
+BL_EXPORT uint64_t bl_push(void* h, const uint32_t* beats, uint64_t n, uint32_t per_frame, int32_t every_frame,
                            uint64_t timeout, uint32_t* lit_out, uint32_t* cycles_out, uint64_t* frames) {
     Sim& s = *static_cast<Sim*>(h);
     Vbioloop_core_sim& t = *s.top;
@@ -289,15 +295,16 @@ BL_EXPORT uint64_t bl_push(void* h, const uint32_t* beats, uint64_t n, uint32_t 
     while (i < n) {
         t.s_axis_samples_tvalid = 1;
         t.s_axis_samples_tdata = beats[i];
-        t.s_axis_samples_tlast = (i % per_frame) == per_frame - 1;
+        t.s_axis_samples_tlast = every_frame ? (i % per_frame) == per_frame - 1 : i == n - 1;
         s.advance();
         const bool took = t.s_axis_samples_tready;   // valid is high at this edge
         if (took) {
             if (s.tracing) s.beat_edges.push_back(s.edges + 1);
             add_led(lit, t.led);
             ++s.frame_beats;
+            s.tlasts += s.tlast;
             waited = 0;
-            if (s.tlast) {
+            if (s.tlast || s.frame_beats == per_frame) {
                 std::memcpy(lit_out + closed * BL_K, lit, BL_K * sizeof(uint32_t));
                 cycles_out[closed++] = s.frame_beats;
                 std::fill(s.lit.begin(), s.lit.end(), 0);

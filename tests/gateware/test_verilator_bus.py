@@ -3,7 +3,8 @@
 Its bit-for-bit equivalence with the ``model`` and ``cocotb`` backends over one
 second of culture is ``tests/gateware/test_core.py::test_core_equivalence``.
 Here: the closed loop and the demo run on it unchanged and give what they give
-on the model; a session that times out; the AER buffer holding the core's ready
+on the model; TLAST per block or per frame gives the same core on both; a
+session that times out; the AER buffer holding the core's ready
 low instead of dropping words; two cores in one process; the build cache; and
 typed errors for bad input.
 
@@ -126,6 +127,55 @@ def test_latency_as_on_cocotb(library):
 
 
 # ---------------------------------------------------------------------------------------
+# frames by count (DESIGN.md §3): TLAST at the end of each block, as the board's DMA sends it,
+# or on every frame, gives the same core
+
+def _tlast_spy(bus):
+    """The number of sample beats with TLAST the core took so far."""
+    if isinstance(bus, VerilatorBus):
+        return lambda: bus.core.tlasts
+    sent, run_beats = [], bus.core.run_beats
+
+    def spy(beats, lasts, *args, **kwargs):
+        taken = run_beats(beats, lasts, *args, **kwargs)
+        sent.append(int(np.asarray(lasts[:taken]).sum()))
+        return taken
+    bus.core.run_beats = spy
+    return lambda: sum(sent)
+
+
+def test_tlast_per_block_or_per_frame_gives_the_same_words_and_leds(library):
+    frames, th = latency_frames("culture", 1200, seed=3)
+    sizes = [1, 37, 400, 262, 500]                         # uneven blocks of whole frames
+    runs = {}
+    for backend in ("model", "verilator"):
+        for tlast in ("frame", "block"):
+            bus = (ModelBus(N, K, F, tlast=tlast) if backend == "model"
+                   else VerilatorBus(N, K, F, tlast=tlast, library=library))
+            tlasts = _tlast_spy(bus)
+            drv = Driver(bus)
+            latency_program(drv, th)
+            drv.clear_counters()
+            words, leds, at = [], [], 0
+            for n in sizes:
+                drv.send_samples(frames[at:at + n])
+                at += n
+                words.append(drv.receive_words())
+                leds.append(bus.leds())
+            counters = drv.counters
+            assert tlasts() == (len(frames) if tlast == "frame" else len(sizes)), (backend, tlast)
+            assert counters["frames"] == len(frames) and counters["framing_errors"] == 0, (backend, tlast)
+            runs[backend, tlast] = (np.concatenate(words), np.concatenate(leds))
+    want_words, want_leds = runs["model", "frame"]
+    types = np.asarray(unpack(want_words).type)
+    assert (types == AERType.SPIKE.value).sum() > 50 and (types == AERType.STIM.value).sum() > 50
+    assert want_leds.shape == (len(frames), K) and want_leds.any()
+    for key, (words, leds) in runs.items():
+        assert np.array_equal(words, want_words), key
+        assert np.array_equal(leds, want_leds), key
+
+
+# ---------------------------------------------------------------------------------------
 # the AER buffer: a full buffer holds the core's ready low, nothing is dropped
 
 def test_full_aer_buffer_stalls_the_core_and_loses_nothing(library):
@@ -237,6 +287,14 @@ def test_bad_input(library):
         bus.core.push(np.zeros((2, N), dtype=np.uint32)[:, ::2], 100)     # a strided view
     with pytest.raises(ValueError, match="shape"):
         bus.core.push(np.zeros((2, N), dtype=np.uint32), 100)
+    with pytest.raises(ValueError, match="tlast must be 'block'"):
+        VerilatorBus(N, K, F, library=library, tlast="sometimes")
+    with pytest.raises(TypeError, match="tlast"):
+        VerilatorBus(N, K, F, library=library, tlast=True)
+    with pytest.raises(ValueError, match="tlast must be 'block'"):
+        ModelBus(N, K, F, tlast="never")
+    with pytest.raises(ValueError, match="tlast must be 'block'"):
+        bus.core.push(np.zeros((2, N // 2), dtype=np.uint32), 100, tlast="row")
     with pytest.raises(TypeError, match="aer_capacity"):
         VerilatorBus(N, K, F, library=library, aer_capacity=1.5)
     with pytest.raises(ValueError, match="aer_capacity"):
