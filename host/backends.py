@@ -160,8 +160,8 @@ class WordQueue:
         self._lasts: list[bool] = []
 
     def extend(self, words, lasts) -> None:
-        self._words.extend(int(w) for w in words)
-        self._lasts.extend(bool(x) for x in lasts)
+        self._words.extend(np.asarray(words, dtype=np.uint64).tolist())      # Python ints, converted in C
+        self._lasts.extend(np.asarray(lasts, dtype=bool).tolist())
 
     def __len__(self):
         return len(self._words)

@@ -126,19 +126,28 @@ def speed_session(driver, bus, frames: np.ndarray, block: int = 2000) -> dict:
             "counters": driver.counters}
 
 
-def loop_session(driver, bus, duration_s: float, seed: int = 1) -> dict:
-    """The demo's closed loop (``bioloop demo``'s settings, homeostasis on) for ``duration_s`` of
-    culture after its calibration, timed: wall and CPU seconds, culture seconds (calibration
-    included) and the core's clock edges."""
+def loop_session(driver, bus, duration_s: float, seed: int = 1, experiment: str | None = None) -> dict:
+    """The closed loop for ``duration_s`` of culture after its calibration, timed: wall and CPU
+    seconds, culture seconds (calibration included) and the core's clock edges.
+
+    ``experiment=None``: ``run_loop``'s defaults (gateware homeostasis on). ``experiment="homeostasis"``
+    (or another of :data:`bioloop.host.experiments.EXPERIMENTS`): its "on" run, as ``bioloop demo``
+    runs it (settings and policies)."""
     import time
 
     from bioloop.host.culture import Culture, CultureConfig
     from bioloop.host.loop import LoopSettings, run_loop
     settings = LoopSettings(duration_s=duration_s)
+    policies = None
+    if experiment is not None:
+        from bioloop.host.experiments import DEFAULT_TARGET_HZ, experiment as get_experiment
+        exp = get_experiment(experiment)
+        settings = exp.settings(LoopSettings(duration_s=duration_s, target_rate_hz=DEFAULT_TARGET_HZ))
+        policies = exp.policies()
     culture = Culture(CultureConfig(seed=seed))
     edges0 = bus.edges
     t0, c0 = time.perf_counter(), time.process_time()
-    result = run_loop(driver, bus, culture, settings)
+    result = run_loop(driver, culture, settings, policies=policies)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"wall_s": wall, "cpu_s": cpu, "culture_s": duration_s + settings.calibration_ms / 1000.0,
             "edges": bus.edges - edges0, "words": len(result.words)}
