@@ -238,6 +238,19 @@ def test_key_follows_hdl(tmp_path, monkeypatch):
     assert library_key(N, K, F) != before
 
 
+def test_profile_guided_build_is_in_the_key(monkeypatch, library):
+    """The default build is gcc-PGO'd (an instrumented build, a training run, the kept build);
+    BIOLOOP_VERILATOR_PGO=0 asks for another library, never the PGO'd one from the cache."""
+    import json
+    recipe = json.loads((library.path.parent / "build.json").read_text())
+    assert recipe["pgo"] == verilated_core._pgo()
+    if recipe["pgo"]:
+        assert recipe["train_s"] > 0
+    monkeypatch.setenv("BIOLOOP_VERILATOR_PGO", "0")
+    assert not verilated_core._pgo()
+    assert library_key(N, K, F) != library.key or not recipe["pgo"]
+
+
 def test_missing_compiler_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler-bioloop")
     with pytest.raises(ToolchainMissing, match="no C.. compiler") as err:
