@@ -183,14 +183,18 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
     nb = N // 2
     n_stamps = stamps.shape[0]
     depth = S[FIFO_DEPTH]
-    # Safety's kernel takes (1, K) rows.
-    env1 = np.zeros((1, K), dtype=np.bool_)
+    # Safety's kernel takes (1, K) rows: the envelopes (u_env, read before the StimUnit steps),
+    # the lanes' bits as states < 1, and the LED vector it registers (sf_led).
     st1 = np.zeros((1, K), dtype=np.uint16)
+    for k in range(K):
+        st1[0, k] = 0 if l_held[k] else 1
     ones = np.ones(K, dtype=np.int64)
     fire1 = np.zeros(1, dtype=np.int64)
-    out1 = np.zeros((1, K), dtype=np.bool_)
     strobe1 = np.zeros(1, dtype=np.bool_)
-    pulse = np.zeros(K, dtype=np.bool_)
+    n_pend = 0
+    for q in range(N):
+        if enc_pending[q]:
+            n_pend += 1
     i = i0
     waited = waited0
     edges = 0
@@ -225,8 +229,6 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
         r_en = sel_stim
         tick = S[TICK] != 0
         frame = S[PFRAME]
-        for k in range(K):
-            pulse[k] = u_env[k]
         fire_now = S[FIRE_STROBE]
         cyc = (e - 1) & _MASK16
         have_beat = n_beats >= 0
@@ -266,7 +268,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
         # ---- observers: LED sums, the probe, Safety with the lanes' bits
         if accept:
             for k in range(K):
-                led_sums[nf, k] += sf_led[k]
+                led_sums[nf, k] += sf_led[0, k]
             led_cycles[nf] += 1
             if last_beat:
                 nf += 1
@@ -274,12 +276,12 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
             counters[C_CLAMPS] += 1
         if S[P_ARMED]:
             lane = S[P_LANE]
-            lit = sf_led[lane]
+            lit = sf_led[0, lane]
             if lit:
                 el = min(((cyc - S[P_START]) & _MASK16) + PROBE_OFFSET, _MASK16)
                 probes_out[npb] = el
                 npb += 1
-            nxt = pulse[lane]
+            nxt = u_env[0, lane]
             if lit or not S[P_PULSE_D]:
                 S[P_ARMED] = 0
             S[P_PULSE_D] = nxt
@@ -287,17 +289,13 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
             S[P_ARMED] = 1
             S[P_LANE] = fire_now
             S[P_START] = S[STAMP1]
-            S[P_PULSE_D] = pulse[fire_now]
-        for k in range(K):
-            env1[0, k] = pulse[k]
-            st1[0, k] = 0 if l_held[k] else 1
+            S[P_PULSE_D] = u_env[0, fire_now]
         fire1[0] = fire_now
-        S[SF_USED] = sweep_kernel_numba(env1, st1, ones, fire1, sf_allow, sf_budget, sf_gap, sf_seen, sf_mem, out1,
-                                  sf_clamps, strobe1, S[SF_EDGE], S[SF_PERIOD], S[SF_NSWEEPS], S[SF_UPULSE],
-                                  S[SF_UDUTY], S[SF_CAPLANES], S[SF_LIMRUN], S[SF_LIMDUTY], S[SF_USED])
+        S[SF_USED] = sweep_kernel_numba(u_env, st1, ones, fire1, sf_allow, sf_budget, sf_gap, sf_seen, sf_mem,
+                                        sf_led, sf_clamps, strobe1, S[SF_EDGE], S[SF_PERIOD], S[SF_NSWEEPS],
+                                        S[SF_UPULSE], S[SF_UDUTY], S[SF_CAPLANES], S[SF_LIMRUN], S[SF_LIMDUTY],
+                                        S[SF_USED])
         S[SF_EDGE] += 1
-        for k in range(K):
-            sf_led[k] = out1[0, k]
         S[SF_CLAMP] = 1 if strobe1[0] else 0
         # the lanes' sweep visits lane (t - 1) mod S at block edge t = e - 1
         t = e - 1
@@ -308,6 +306,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
             if t >= first:
                 j = (t - first) // lp
                 l_held[v] = l_seq[(l_phase[v] + j) % LFSR_PERIOD] < l_codes[v]
+                st1[0, v] = 0 if l_held[v] else 1
 
         # ---- AER output merge
         word = S[R_DATA] if sel_stim else S[R_HWORD]
@@ -407,7 +406,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
             old_tag = 0
         # grant: round robin over pending | spikes | (overflow request at index N)
         idx = -1
-        if e_adv:
+        if e_adv and (n_pend or spikes or S[E_LOST_PENDING]):
             ptr = S[E_PTR]
             for q in range(ptr, n_enc + 1):
                 if q == n_enc:
@@ -430,14 +429,20 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
         n_lost = 0
         was_g = idx >= 0 and idx < n_enc and enc_pending[idx]
         # stale pending addresses (not granted) are lost; spikes on kept addresses are lost
-        for q in range(n_enc):
-            if enc_pending[q]:
-                st = stale_any and ((enc_stored[q] >> (ts_bits - 2)) & 3) == old_tag
-                if q == idx:
-                    enc_pending[q] = False           # granted
-                elif st:
-                    n_lost += 1
-                    enc_pending[q] = False
+        if stale_any and n_pend:
+            for q in range(n_enc):
+                if enc_pending[q]:
+                    st = ((enc_stored[q] >> (ts_bits - 2)) & 3) == old_tag
+                    if q == idx:
+                        enc_pending[q] = False           # granted
+                        n_pend -= 1
+                    elif st:
+                        n_lost += 1
+                        enc_pending[q] = False
+                        n_pend -= 1
+        elif was_g:
+            enc_pending[idx] = False                     # granted
+            n_pend -= 1
         # (pending now holds `keep`); the spikes: kept addresses lose them, others store them
         new_word = 0
         if idx >= 0:
@@ -459,6 +464,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
                     pass
                 else:
                     enc_pending[q] = True
+                    n_pend += 1
                     enc_stored[q] = sts & ts_mask
         reported = False
         if e_adv:
@@ -548,7 +554,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
                 if fired:
                     S[U_FIRES] += 1
                     u_rem[tg] = u_len[tg]
-                    u_env[tg] = u_rem[tg] != 0
+                    u_env[0, tg] = u_rem[tg] != 0
                     stim_word = _pack(tg, S[U_SOURCE], _STIM, s1_frame)
             else:
                 S[U_BADLANE] += 1
@@ -557,7 +563,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
             if S[U_LEAK]:
                 u_acc[k] = u_acc[k] - (u_acc[k] >> S[U_LEAK])
             u_rem[k] = max(u_rem[k] - 1, 0)
-            u_env[k] = u_rem[k] != 0
+            u_env[0, k] = u_rem[k] != 0
         # _sweep_step(entry is not None, tick)
         issue = S[U_BUSY] != 0 and not stim_valid
         ulast = issue and S[U_PTR] == K - 1
@@ -776,7 +782,7 @@ class _State:
         if entry is not None:
             S[U_S1_TARGET], S[U_S1_WEIGHT] = entry
         S[U_S1_TICK], S[U_S1_FRAME], S[U_LEAK], S[U_SOURCE] = s_tick, s_frame, u.leak_shift, u.source
-        self.u_env = u.env.copy()
+        self.u_env = u.env.copy()[None, :]             # (1, K): Safety's kernel takes rows
         S[H_BANK], S[H_RUNNING], S[H_CLEARING], S[H_INDEX], S[H_CLR] = h.bank, h.running, h.clearing, h.index, h.clr
         if h._word is not None:
             S[H_WORD], (S[H_WORD_BANK], S[H_WORD_CH]) = 1, h._word
@@ -800,7 +806,7 @@ class _State:
         S[SF_EDGE], S[SF_USED], S[SF_PERIOD], S[SF_NSWEEPS] = sf.edge, sf.used, sf.period, sf.n_sweeps
         S[SF_UPULSE], S[SF_UDUTY], S[SF_CAPLANES] = cap_pulse >> sf.sb, cap_duty >> sf.sb, cap_lanes
         S[SF_LIMRUN], S[SF_LIMDUTY], S[SF_CLAMP] = sf.lim_units[0], sf.lim_units[1], c.clamp_strobe
-        self.sf_led = sf.led.copy()
+        self.sf_led = sf.led.copy()[None, :]
         self.sf_clamps = np.zeros(3, dtype=np.int64)
         # the lanes' held bits are those before block edge e - 1 of the coming edge e
         ln.bits(c.codes, 0, edge=max(c.edge_count, ln.edge))
@@ -843,7 +849,7 @@ class _State:
         u.ticks_lost, u.fires, u.bad_lane = int(S[U_TICKSLOST]), int(S[U_FIRES]), int(S[U_BADLANE])
         entry = (int(S[U_S1_TARGET]), int(S[U_S1_WEIGHT])) if S[U_S1_ENTRY] else None
         u._s1 = (entry, bool(S[U_S1_TICK]), int(S[U_S1_FRAME]))
-        u.env = self.u_env
+        u.env = self.u_env[0].copy()
         h.bank, h.running, h.clearing = int(S[H_BANK]), bool(S[H_RUNNING]), bool(S[H_CLEARING])
         h.index, h.clr = int(S[H_INDEX]), int(S[H_CLR])
         h._word = (int(S[H_WORD_BANK]), int(S[H_WORD_CH])) if S[H_WORD] else None
@@ -856,7 +862,7 @@ class _State:
         h._t3 = stage(H_T3, H_T3_LANE, H_T3_DELTA)
         h.frame_count, h.edge = int(S[H_FRAMECOUNT]), int(S[H_EDGE])
         h.windows, h.overruns = int(S[H_WINDOWS]), int(S[H_OVERRUNS])
-        sf.edge, sf.used, sf.led = int(S[SF_EDGE]), int(S[SF_USED]), self.sf_led
+        sf.edge, sf.used, sf.led = int(S[SF_EDGE]), int(S[SF_USED]), self.sf_led[0].copy()
         sf.clamps += self.sf_clamps
         c.clamp_strobe = bool(S[SF_CLAMP])
         ln.held, ln.edge = self.l_held, int(S[EDGE])
@@ -908,8 +914,9 @@ def run(core, beats=None, lasts=None, n: int = 0, timeout: int | None = None) ->
         det, u, h, sf = core.path.detector, core.unit, core.homeo, core.safety
         enc_pending, enc_stored = st.enc_pending, st.enc_stored
         port, target, weight, counts = st.table
-        led_sums = np.zeros((_BUF, K), dtype=np.int64)
-        led_cycles = np.zeros(_BUF, dtype=np.int64)
+        rows = 2 if n_beats < 0 else min(_BUF, (n_beats - i) // max(1, core.N // 2 - 1) + 3)
+        led_sums = np.zeros((rows, K), dtype=np.int64)
+        led_cycles = np.zeros(rows, dtype=np.int64)
         counters[:] = 0
         core_edges(st.S, beats, lasts, i, n_beats, left, -1 if due is None else due,
                    0 if timeout is None else timeout, waited,
