@@ -52,6 +52,10 @@ if settings is not None:
 def pytest_configure(config):
     if importlib.util.find_spec("amaranth") is not None:
         config.addinivalue_line("filterwarnings", "ignore::amaranth.hdl.UnusedElaboratable")
+    if hasattr(config.option, "loadscopereorder"):
+        # The controller keeps the workers' order (heaviest first, _heaviest_first) instead of
+        # sorting the units by their number of tests.
+        config.option.loadscopereorder = False
 
 
 def pytest_report_header(config):
@@ -71,6 +75,61 @@ def pytest_collection_modifyitems(config, items):
             items[:] = keep
     if getattr(config.option, "loadgroup", False):   # set on xdist workers under --dist loadgroup
         _group_node_ids(items)
+        _heaviest_first(items)
+
+
+#: Estimated CPU seconds of the costly tests (node id prefix -> seconds; the longest prefix wins),
+#: from ``BIOLOOP_TEST_CPU`` logs of a cold run; everything else counts 0.5 s. Only the order of
+#: the work units (an ``xdist_group`` or a single test) depends on it, never what runs.
+COST = {
+    "tests/gateware/test_core.py": 60.0,
+    "tests/gateware/test_verilator_bus.py": 30.0,
+    "tests/gateware/test_regmap_reset.py": 30.0,
+    "tests/gateware/test_hil_quiet.py": 30.0,
+    "tests/gateware/test_formal.py": 5.0,
+    "tests/gateware/test_proofs.py": 8.0,
+    "tests/gateware/test_aer_path.py::test_aer_path": 25.0,
+    "tests/gateware/test_aer_router.py::test_router": 15.0,
+    "tests/gateware/test_aer_encoder.py::test_encoder": 12.0,
+    "tests/gateware/test_aer_merge.py::test_aer_merge": 8.0,
+    "tests/gateware/test_detector.py::test_detector": 12.0,
+    "tests/gateware/test_csr.py::test_csr_bank": 25.0,
+    "tests/gateware/test_stochastic_lanes.py::test_lanes_bench": 30.0,
+    "tests/gateware/test_safety.py::test_safety_bench": 20.0,
+    "tests/gateware/test_homeostasis.py::test_homeostasis_bench": 15.0,
+    "tests/gateware/test_stim_unit.py::test_stim_unit_bench": 15.0,
+    "tests/gateware/test_stim_path.py::test_stim_path_bench": 20.0,
+    "tests/gateware/test_hdl.py": 3.0,
+    "tests/host/test_sweep.py": 15.0,
+    "tests/host/test_loop.py": 15.0,
+    "tests/host/test_cli_outputs.py::test_demo": 10.0,
+    "tests/host/test_culture.py": 3.0,
+    "tests/sim/test_benches.py::test_bench_runs_at_a_tiny_size": 10.0,
+}
+
+
+def _cost(nodeid: str) -> float:
+    best, cost = -1, 0.5
+    for prefix, seconds in COST.items():
+        if nodeid.startswith(prefix) and len(prefix) > best:
+            best, cost = len(prefix), seconds
+    return cost
+
+
+def _heaviest_first(items):
+    """Order the work units heaviest first (LPT), keeping each unit's tests in their order.
+
+    ``--dist loadgroup`` hands a worker one unit (a group, or a single test) at a time, in
+    collection order (tests/conftest.py turns xdist's by-size reordering off): a heavy unit
+    handed out last leaves the other worker idle at the end.
+    """
+    units: dict[str, list] = {}
+    for item in items:
+        nodeid = item.nodeid
+        key = nodeid[nodeid.rfind("@") + 1:] if nodeid.rfind("@") > nodeid.rfind("]") else nodeid
+        units.setdefault(key, []).append(item)
+    order = sorted(units.values(), key=lambda unit: -sum(_cost(i.nodeid) for i in unit))
+    items[:] = [item for unit in order for item in unit]
 
 
 def _group_node_ids(items):
@@ -83,6 +142,28 @@ def _group_node_ids(items):
             continue
         from _pytest.nodeid import NodeId   # pytest >= 9.2: the id is structured
         item._id = NodeId.parse(f"{nodeid}@{'_'.join(groups)}")
+
+
+#: ``BIOLOOP_TEST_CPU=<file>``: append one line per test, ``<cpu s> <wall s> <node id>``, where
+#: cpu is the process's and its waited-for children's (builds, simulators) user + system time:
+#: what a test costs on an idle core, readable even on a loaded machine.
+_CPU_LOG = os.environ.get("BIOLOOP_TEST_CPU")
+
+
+def _cpu_s() -> float:
+    import resource
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+if _CPU_LOG:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        import time
+        c0, t0 = _cpu_s(), time.perf_counter()
+        yield
+        with open(_CPU_LOG, "a") as f:
+            f.write(f"{_cpu_s() - c0:.2f} {time.perf_counter() - t0:.2f} {item.nodeid}\n")
 
 
 @pytest.fixture(scope="session")

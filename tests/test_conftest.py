@@ -57,3 +57,18 @@ def test_xdist_groups_share_one_worker(suite, monkeypatch, tmp_path):
     r.assert_outcomes(passed=4)         # the workers deselect the long ones
     workers = log.read_text().split()
     assert len(workers) == 3 and len(set(workers)) == 1 and workers[0].startswith("gw"), workers
+
+
+def test_heaviest_units_first_groups_kept_together():
+    import conftest
+
+    class Item:
+        def __init__(self, nodeid):
+            self.nodeid = nodeid
+
+    ids = ["tests/a.py::cheap", "tests/host/test_sweep.py::one@sweep", "tests/b.py::cheap",
+           "tests/gateware/test_core.py::core@core", "tests/host/test_sweep.py::two@sweep"]
+    items = [Item(n) for n in ids]
+    conftest._heaviest_first(items)
+    # test_core's unit (60 s) before the sweep group (2 x 15 s), the cheap singles last in their order
+    assert [i.nodeid for i in items] == [ids[3], ids[1], ids[4], ids[0], ids[2]]

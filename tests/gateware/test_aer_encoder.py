@@ -187,8 +187,9 @@ async def stale_flush(dut):
     assert int((f.type == 0).sum()) + m.lost == n
 
 
-@pytest.mark.parametrize("n_addresses,ts_bits,backpressure", [
-    (64, 16, 0.0), (64, 16, 0.5), (5, 6, 0.3), (1, 4, 0.7)])
+@pytest.mark.parametrize("n_addresses,ts_bits,backpressure", [   # 64 addresses: long (tests/conftest.py)
+    pytest.param(64, 16, 0.0, marks=pytest.mark.long), pytest.param(64, 16, 0.5, marks=pytest.mark.long),
+    (5, 6, 0.3), (1, 4, 0.7)])
 @pytest.mark.parametrize("cycles", [800, pytest.param(4000, marks=pytest.mark.long)])
 def test_encoder(n_addresses, ts_bits, backpressure, cycles):
     report = runner.run(_factory, design="aer_encoder", test_module="test_aer_encoder",

@@ -151,8 +151,9 @@ async def throughput(dut):
                   host_copy_latency=tb.host.received[-1][0] - c_in)
 
 
-@pytest.mark.parametrize("n_addresses,fanout,idle,host_bp,stim_bp", [
-    (64, 16, 0.0, 0.0, 0.0), (64, 16, 0.3, 0.4, 0.4), (8, 1, 0.2, 0.6, 0.1), (5, 3, 0.5, 0.1, 0.7)])
+@pytest.mark.parametrize("n_addresses,fanout,idle,host_bp,stim_bp", [   # 64 addresses: long (tests/conftest.py)
+    pytest.param(64, 16, 0.0, 0.0, 0.0, marks=pytest.mark.long),
+    pytest.param(64, 16, 0.3, 0.4, 0.4, marks=pytest.mark.long), (8, 1, 0.2, 0.6, 0.1), (5, 3, 0.5, 0.1, 0.7)])
 @pytest.mark.parametrize("words", [400, pytest.param(2000, marks=pytest.mark.long)])
 def test_router(n_addresses, fanout, idle, host_bp, stim_bp, words):
     report = runner.run(_factory, design="aer_router", test_module="test_aer_router",

@@ -497,7 +497,7 @@ def _params(N, K, F, counter_bits, ops):
 
 @pytest.mark.parametrize("N,K,F,counter_bits,ops", [
     (4, 4, 2, 6, 500),                        # small counters: saturation is reached
-    (64, 64, 16, 32, 150),                    # the default Core size
+    pytest.param(64, 64, 16, 32, 150, marks=pytest.mark.long),   # the default Core size
     pytest.param(4, 4, 2, 6, 1200, marks=pytest.mark.long),
     pytest.param(64, 64, 16, 32, 800, marks=pytest.mark.long),
 ])

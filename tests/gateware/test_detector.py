@@ -237,7 +237,8 @@ if cocotb is not None:
         assert int(dut.detections.value) == 0 and int(dut.frames.value) == 0
 
 
-@pytest.mark.parametrize("n_channels,idle", [(2, 0.0), (64, 0.0), (64, 0.3), (6, 0.5),
+@pytest.mark.parametrize("n_channels,idle", [(2, 0.0), pytest.param(64, 0.0, marks=pytest.mark.long),
+                                              pytest.param(64, 0.3, marks=pytest.mark.long), (6, 0.5),
                                               (6, [1, 1, 1, 0])])   # one beat in four, deterministic
 @pytest.mark.parametrize("frames", [150, pytest.param(600, marks=pytest.mark.long)])
 def test_detector(n_channels, idle, frames):

@@ -109,8 +109,8 @@ async def lanes_full_period(dut):
                  cycles=(PERIOD_PLUS + LFSR_PERIOD) * S)
 
 
-@pytest.mark.parametrize("n_lanes,mode,cadence", [(64, "independent", "cycle"), (8, "shared", "cycle"),
-                                                 (4, "independent", "sweep")])
+@pytest.mark.parametrize("n_lanes,mode,cadence", [pytest.param(64, "independent", "cycle", marks=pytest.mark.long),
+                                                 (8, "shared", "cycle"), (4, "independent", "sweep")])
 def test_lanes_bench(n_lanes, mode, cadence):
     params = {"n_lanes": n_lanes, "mode": mode, "cadence": cadence}
     result = runner.run(lambda n_lanes, mode, cadence: StochasticLanesRTL(n_lanes, mode=mode, cadence=cadence),

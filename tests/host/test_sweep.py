@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("dask.distributed", reason="bioloop sweep needs the sweep extra (dask[distributed])")
+# One worker runs the module, so the module fixture `embedded` (a 2-worker LocalCluster sweep) runs once.
+pytestmark = pytest.mark.xdist_group("sweep_embedded")
 import pandas as pd  # noqa: E402
 
 from bioloop.host.sweep import SweepError, load_sweep, parse_sweep  # noqa: E402
