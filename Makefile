@@ -42,7 +42,7 @@ venv-board: $(BOARD_STAMP)
 
 test: $(STAMP) $(BOARD_STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q --durations=20
 	$(MAKE) --no-print-directory test-board
 
 test-board: $(BOARD_STAMP)

@@ -16,13 +16,17 @@ amaranth's UnusedElaboratable warning
     is installed (the board profile has none, and an unknown warning
     category in pyproject.toml would stop pytest).
 
-Grouping for ``--dist loadgroup``
-    Tests that share a Verilator build (``sim.runner`` keys a build directory
-    by design, parameters and xdist worker) or a heavy module fixture carry
-    ``pytest.mark.xdist_group(name)``, so one worker builds once and runs
-    them all; ungrouped tests are spread freely. pytest-xdist 3.8 tells the
-    scheduler a test's group by appending ``@group`` to its node id, which
-    pytest 9.2's structured node ids ignore (pytest-xdist issue #1386, fix
+Grouping and order for ``--dist loadgroup``
+    Tests that share a Verilator build (``sim.runner`` builds each distinct
+    design once, under a file lock, whichever worker asks first) or a heavy
+    module fixture carry ``pytest.mark.xdist_group(name)``, so one worker
+    builds once and runs them all; a tests/gateware module's tests without
+    one share a group named after the module. The units of work (a group, or
+    a single test) are handed out heaviest first (``COST``, estimated CPU
+    seconds), so no heavy unit starts last. ``BIOLOOP_TEST_CPU=<file>`` logs
+    each test's CPU seconds (what it costs on an idle core) to refresh ``COST``.
+    pytest-xdist 3.8 tells the scheduler a test's group by appending ``@group``
+    to its node id, which pytest 9.2's structured node ids ignore (pytest-xdist issue #1386, fix
     pending in PR #1388): :func:`_group_node_ids` appends it itself until
     then, and stays idle once xdist does.
 """
@@ -74,8 +78,31 @@ def pytest_collection_modifyitems(config, items):
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
     if getattr(config.option, "loadgroup", False):   # set on xdist workers under --dist loadgroup
+        _group_gateware_modules(items)
         _group_node_ids(items)
         _heaviest_first(items)
+
+
+#: Modules whose tests need the same build as an existing group: the compiled 64x64x16 Core
+#: (``core_library``, also built by test_core's equivalence test) and the 8x4x2 cocotb Core.
+MODULE_GROUPS = {
+    "test_verilator_bus": "core_n64_k64_f16",
+    "test_regmap_reset": "core_n64_k64_f16",
+    "test_hil_quiet": "core_n8_k4_f2",
+}
+
+
+def _group_gateware_modules(items):
+    """A tests/gateware module's tests without an ``xdist_group`` share one, named after the module.
+
+    Its benches mostly simulate the same designs: on one worker, a design is built once while
+    the other worker does other work (on two, one would wait for the other's build).
+    """
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path.startswith("tests/gateware/") and item.get_closest_marker("xdist_group") is None:
+            module = path.rsplit("/", 1)[1].removesuffix(".py")
+            item.add_marker(pytest.mark.xdist_group(MODULE_GROUPS.get(module, module)))
 
 
 #: Estimated CPU seconds of the costly tests (node id prefix -> seconds; the longest prefix wins),

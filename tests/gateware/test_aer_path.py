@@ -169,7 +169,8 @@ async def isolated_latency(dut):
 
 @pytest.mark.parametrize("n_channels,fanout,idle,host_bp,stim_bp,rate", [   # N = 64: long (tests/conftest.py)
     pytest.param(64, 16, 0.0, 0.0, 0.0, 0.01, marks=pytest.mark.long),
-    pytest.param(64, 16, 0.2, 0.3, 0.3, 0.01, marks=pytest.mark.long), (8, 4, 0.4, 0.5, 0.2, 0.05),
+    pytest.param(64, 16, 0.2, 0.3, 0.3, 0.01, marks=pytest.mark.long),
+    (8, 4, 0.0, 0.0, 0.0, 0.05), (8, 4, 0.4, 0.5, 0.2, 0.05),   # unstalled: full throughput checked
     # deterministic idle and backpressure patterns (sim.bench.pauses: 1 = pause that cycle)
     (8, 4, [1, 0], [0, 0, 1], [1, 1, 1, 0], 0.05)])
 @pytest.mark.parametrize("frames", [200, pytest.param(1000, marks=pytest.mark.long)])
