@@ -9,6 +9,8 @@ walls) / runs``: time a worker slot spent on anything but running bioloop
 
 from __future__ import annotations
 
+import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -46,9 +48,13 @@ def bench_sweep(workers=(1, 2), text: str = SWEEP_16) -> list[dict]:
     rows = []
     for n in workers:
         with tempfile.TemporaryDirectory() as tmp:
+            load0 = os.getloadavg()[0]
+            cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             outcome = run_sweep(sweep, Path(tmp), workers=n)
             wall = time.perf_counter() - t0
+            cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            load1 = os.getloadavg()[0]
             if outcome.failed:
                 raise RuntimeError(f"bench sweep failed: {outcome.failed}")
             write_tables(sweep, Path(tmp))
@@ -61,6 +67,10 @@ def bench_sweep(workers=(1, 2), text: str = SWEEP_16) -> list[dict]:
             "run_wall_min_s": float(run_walls.min()), "run_wall_max_s": float(run_walls.max()),
             "overhead_per_task_s": (n * wall - float(run_walls.sum())) / len(sweep.runs),
             "culture_s_per_wall_s": float(timing["culture_s"].sum()) / wall,
+            # CPU seconds of the worker processes (reaped when the cluster closes): the cost
+            # of the sweep whatever else runs on the machine
+            "workers_cpu_s": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+            "load_avg": (load0, load1),
         })
     return rows
 
@@ -74,14 +84,19 @@ def fragment(rows: list[dict], machine: str) -> str:
         "calibration, default culture, 2 x 2 grid x 4 seeds), fresh output folder, embedded",
         "LocalCluster with single-threaded worker processes; the sweep wall time includes",
         "starting the cluster. Overhead per task = (workers x sweep wall - sum of run walls) / runs.",
+        "Wall times grow with whatever else runs on the machine: the 1-minute load average at the",
+        "start and end of each sweep is given, and the CPU seconds of the worker processes",
+        "(user + system, all runs and the workers' start) are the figure that does not depend on it.",
         "",
         "| workers | sweep wall (s) | sum of run walls (s) | run wall p50 [min, max] (s) "
-        "| overhead per task (s) | culture s per wall s |",
-        "|---|---|---|---|---|---|",
+        "| overhead per task (s) | culture s per wall s | workers' CPU (s) | load average |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        load = r.get("load_avg", (float("nan"),) * 2)
         lines.append(f"| {r['workers']} | {r['sweep_wall_s']:.1f} | {r['run_wall_sum_s']:.1f} | "
                      f"{r['run_wall_p50_s']:.2f} [{r['run_wall_min_s']:.2f}, {r['run_wall_max_s']:.2f}] | "
-                     f"{r['overhead_per_task_s']:.2f} | {r['culture_s_per_wall_s']:.2f} |")
+                     f"{r['overhead_per_task_s']:.2f} | {r['culture_s_per_wall_s']:.2f} | "
+                     f"{r.get('workers_cpu_s', float('nan')):.1f} | {load[0]:.1f} -> {load[1]:.1f} |")
     lines.append("")
     return "\n".join(lines)
