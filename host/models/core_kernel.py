@@ -67,7 +67,7 @@ MIRRORS = {
     "Homeostasis._clock_sweep": "2d1d156df45acb34",
     "Homeostasis._close": "4acdc5f6fcb77fed",
     "Homeostasis.busy": "e5a52d320e8f950b",
-    "StochasticLanes._sweep_rows": "6fe764ff326fdbb8",
+    "StochasticLanes._sweep_rows": "bb1121a91a82274c",
     "Core.step": "bae70f37173dfd77",
     "Core._probe": "ef23fddbd02dac7e",
     "Core._observe": "d596048e2d98d684",

@@ -42,6 +42,8 @@ import functools
 
 import numpy as np
 
+from bioloop.host import jit
+
 __all__ = [
     "LFSR_TAPS", "LFSR_BITS", "LFSR_PERIOD", "SEED_STRIDE", "lfsr_step", "lane_seed", "lfsr_states",
     "shared_permutation", "permute_bits", "StochasticLanes", "scc", "MODES", "CADENCES", "sweep_period",
@@ -240,11 +242,18 @@ class StochasticLanes:
         self.edge = t0 + n
         return rows[:-1]
 
-    def _sweep_rows(self, c, t0: int, n: int) -> np.ndarray:
+    def _sweep_rows(self, c, t0: int, n: int, kernel: str | None = None) -> np.ndarray:
         # Bits before edges t0 .. t0 + n - 1. Lane k's visits: t = first_k + j S, j >= 0, with
         # first_k = (k + 1) mod S; visit j compares state j with the code of that edge.
+        # ``kernel``: "numba" (compiled, when numba is installed) or "numpy"; default the first
+        # of KERNELS; both give the same bits.
         S, K = self.period, self.n_lanes
         first = (np.arange(K) + 1) % S
+        if (KERNELS[0] if kernel is None else kernel) == "numba":
+            out = np.empty((n, K), dtype=bool)
+            seq, _ = _period()
+            _sweep_rows_kernel(first, self._phase, seq, np.ascontiguousarray(c), self.held, self.edge, t0, S, out)
+            return out
         t = t0 + np.arange(n)[:, None]
         j = (t - 1 - first[None, :]) // S                # the latest visit at or before t - 1
         fresh = (j >= 0) & (first[None, :] + j * S >= self.edge)   # visited since the held bits
@@ -259,6 +268,26 @@ class StochasticLanes:
         if not 0 <= code <= 0xFFFF:
             raise ValueError(f"density code must be in 0..65535, not {code}")
         return 0.0 if code == 0 else (code - 1) / LFSR_PERIOD
+
+
+@jit.njit(cache=True)
+def _sweep_rows_kernel(first, phase, seq, c, held, edge, t0, S, out):
+    """:meth:`StochasticLanes._sweep_rows` in scalar loops (compiled by numba), into ``out`` (n, K)."""
+    n, K = out.shape
+    for i in range(n):
+        t = t0 + i
+        for k in range(K):
+            j = (t - 1 - first[k]) // S
+            if j < 0:
+                out[i, k] = False
+            elif first[k] + j * S >= edge:
+                out[i, k] = seq[(phase[k] + j) % LFSR_PERIOD] < c[k]
+            else:
+                out[i, k] = held[k]
+
+
+#: Kernels of the sweep cadence's bits, the default first.
+KERNELS = ("numba", "numpy") if jit.ENABLED else ("numpy",)
 
 
 def scc(x, y) -> float:
