@@ -7,6 +7,7 @@ checkout. The long run also installs that wheel into a fresh venv and builds the
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -28,8 +29,13 @@ def _in_wheel(path: Path) -> str:
 def wheel(tmp_path_factory):
     if not (ROOT / "pyproject.toml").exists():
         pytest.skip("not a source checkout: there is no project to build a wheel of")
+    # A copy of the checkout without its venvs, build caches and outputs: setuptools builds in the
+    # source folder (build/, *.egg-info), which must neither be left in the checkout nor reused.
+    src = tmp_path_factory.mktemp("src") / "bioloop"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "sim_build", "build", "runs", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"))
     out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (built,) = out.glob("bioloop-*.whl")
