@@ -934,8 +934,10 @@ def run(core, beats=None, lasts=None, n: int = 0, timeout: int | None = None) ->
             core.lasts.extend(bool(x) for x in wlasts[:nw])
         fl = core.frame_leds
         if fl is not None:
-            for f in range(nf):
-                fl.add_sum(led_sums[f], int(led_cycles[f]), True)
+            if nf:       # the first frame closes the one open before; the others at once
+                fl.add_sum(led_sums[0], int(led_cycles[0]), True)
+            if nf > 1:
+                fl.add_counts(led_sums[1:nf], led_cycles[1:nf])
             if led_cycles[nf]:
                 fl.add_sum(led_sums[nf], int(led_cycles[nf]), False)
         for v in probes[:npb]:
