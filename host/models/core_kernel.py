@@ -92,13 +92,16 @@ def mirror_digests() -> dict[str, str]:
 
 _digest_ok: bool | None = None
 
+#: Set False to keep the kernel off in this process (the Python path runs; for comparisons).
+active = True
+
 
 def usable(core) -> bool:
     """The kernel can take this Core's edges: numba is there, the block models are those it
     restates, every block in its sweep cadence (lanes independent), and frame numbers far from
     the 31-bit range (the kernel holds AER words in int64)."""
     global _digest_ok
-    if not jit.ENABLED or not core.fast:
+    if not active or not jit.ENABLED or not core.fast:
         return False
     if _digest_ok is None:
         try:

@@ -23,7 +23,7 @@ from bioloop.sim.measure import DOCS_BENCH
 __all__ = ["BENCHES", "DOCS_BENCH", "run", "assemble", "main"]
 
 #: Every bench, in the order of docs/benchmarks.md.
-BENCHES = ["aer_path", "stim", "core", "verilator", "board", "area_timing", "board_host", "loop", "slow_loop",
+BENCHES = ["aer_path", "stim", "core", "model", "verilator", "board", "area_timing", "board_host", "loop", "slow_loop",
            "driver", "observation", "bioware", "culture", "culture_bursts", "codec", "sweep", "formal"]
 
 
