@@ -46,6 +46,7 @@ from .aer_router import AERRouter, Route
 from .detector import Detector
 from .homeostasis import COUNT_BITS, WINDOW_BITS, Homeostasis
 from .safety import sweep_kernel_numba
+from . import stim_unit
 from .stim_unit import INT16_MAX, INT16_MIN, StimUnit
 from .stochastic_lanes import LFSR_PERIOD, StochasticLanes, _period
 
@@ -71,11 +72,14 @@ MIRRORS = {
     "Core.step": "bae70f37173dfd77",
     "Core._probe": "ef23fddbd02dac7e",
     "Core._observe": "d596048e2d98d684",
+    "stim_unit.integrate": "100bdc501bac1aad",
+    "stim_unit.leak": "20e005f87ff0e19e",
 }
 
+# where the mirrored functions live: the block models and the stim_unit module (integrate, leak)
 _CLASSES = {"Detector": Detector, "AEREncoder": AEREncoder, "AERRouter": AERRouter, "AERPath": AERPath,
             "AERMerge": AERMerge, "StimUnit": StimUnit, "Homeostasis": Homeostasis,
-            "StochasticLanes": StochasticLanes}
+            "StochasticLanes": StochasticLanes, "stim_unit": stim_unit}
 
 
 def mirror_digests() -> dict[str, str]:
