@@ -8,8 +8,10 @@ and what to compare it with ("off"):
   clock (docs/loop.md explains why not the per-lane gateware integrators);
   off: the same clock at its initial intensity, no feedback.
 - ``burst-control``: distributed stimulation against network bursts
-  (Wagenaar, Madhavan, Pine & Potter 2005); off: the culture without
-  stimulation. Compared in bursts per minute.
+  (Wagenaar, Madhavan, Pine & Potter 2005): 50 single-lane pulses per
+  second cycling over all 60 lanes, their strength fed back from the tonic
+  population rate (:class:`~bioloop.host.policy.BurstControl`); off: the
+  culture without stimulation. Compared in bursts per minute.
 - ``plasticity``: route weights channel c -> lanes of its neighbours under
   the bioware STDP rule (Bi & Poo 1998); off: the same routes with fixed
   weights.
@@ -22,7 +24,7 @@ from typing import Callable
 
 from bioloop.host.policy import BurstControl, Plasticity, RateHomeostasis
 
-__all__ = ["Experiment", "EXPERIMENTS", "experiment", "TONIC", "DEFAULT_TARGET_HZ"]
+__all__ = ["Experiment", "EXPERIMENTS", "experiment", "TONIC", "DISTRIBUTED", "DEFAULT_TARGET_HZ"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class Experiment:
 #: 1/8 the culture keeps bursting under the light (docs/loop.md); the controllers start here.
 TONIC = {"clock_hz": 100.0, "lane_code": 0x4000, "theta0_q88": 2048, "homeostasis": False}
 
+#: Distributed stimulation (burst-control): the 4 spare channels tick at 20 Hz each, staggered by 12.5 ms, so
+#: every 50 ms control period has 4 stimulation slots (80/s) for the policy to fill; no spike-triggered light
+#: (the channels' own routes have weight 0); full-intensity 2 ms pulses until the controller moves them.
+DISTRIBUTED = {"clock_hz": 20.0, "weight_q88": 0, "lane_code": 0xFFFF, "theta0_q88": 2048, "pulse_ms": 2.0,
+               "homeostasis": False, "target_rate_hz": BurstControl.target_hz}
+
 #: The rate the homeostasis experiment holds unless told otherwise (detections per second per channel):
 #: inside the tonic regime (docs/loop.md).
 DEFAULT_TARGET_HZ = 300.0
@@ -66,7 +74,7 @@ EXPERIMENTS = {
         "controller on", "controller off"),
     "burst-control": Experiment(
         "burst-control", "network bursts suppressed by distributed stimulation (Wagenaar et al. 2005)",
-        lambda s: replace(s, **TONIC), lambda: [BurstControl()],
+        lambda s: replace(s, **DISTRIBUTED), lambda: [BurstControl()],
         lambda s: replace(s, homeostasis=False, weight_q88=0, clock_hz=0.0),
         "burst control on", "no stimulation"),
     "plasticity": Experiment(

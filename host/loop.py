@@ -111,6 +111,17 @@ class LoopSettings:
         stimulation; plasticity's synapses c -> k).
     burst_window_s : float
         Trailing window of the network-burst analysis.
+    sort_units : int
+        Sorting in the slow loop (0: off): every control period the host
+        cuts the period's detections out of the samples it streamed and sorts
+        them per electrode into this many units
+        (:class:`~bioloop.host.bioware.sorting.ChannelSorter`, PCA + k-means;
+        a channel is fitted once on its first ``sort_fit_spikes``
+        detections). The per-unit rates go into the observation
+        (``Observation.unit_rates_hz``), the audit log (one ``units`` entry
+        per period) and ``LoopResult.unit_rates_hz``.
+    sort_fit_spikes : int
+        Detections a channel collects before its sorter is fitted.
     clock_hz : float
         Stimulation clock (0: off). The core's spare channels (those beyond
         the culture's electrodes) carry a synthetic negative spike at this
@@ -142,6 +153,8 @@ class LoopSettings:
     neighbours: int = 0
     burst_window_s: float = 2.0
     clock_hz: float = 0.0
+    sort_units: int = 0
+    sort_fit_spikes: int = 150
 
     def __post_init__(self):
         for name in ("duration_s", "block_ms", "calibration_ms", "threshold_sigma", "target_rate_hz",
@@ -168,6 +181,12 @@ class LoopSettings:
         if isinstance(self.clock_hz, bool) or not isinstance(self.clock_hz, (int, float)) \
                 or not math.isfinite(self.clock_hz) or not 0 <= self.clock_hz <= 1000:
             raise ValueError(f"clock_hz must be a number in 0..1000, not {self.clock_hz!r}")
+        for name, lo, hi in (("sort_units", 0, 8), ("sort_fit_spikes", 2, 100_000)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+        if self.sort_units and self.sort_fit_spikes < self.sort_units:
+            raise ValueError(f"sort_fit_spikes = {self.sort_fit_spikes} is below sort_units = {self.sort_units}")
         if self.theta_min_q88 > self.theta_max_q88:
             raise ValueError(f"theta_min_q88 = {self.theta_min_q88} is above theta_max_q88 = {self.theta_max_q88}")
 
@@ -230,8 +249,9 @@ class PeriodLog:
     """Per control period: end time, population rate, mean θ, writes, burst flag, host step and bus time.
 
     ``step_s`` is the host's own work (drain, observation, session, bursts,
-    policies, checks); ``bus_s`` the bus transactions of the period (θ
-    read-back, writes), which on the simulated backends simulate the core.
+    sorting, policies, checks); ``bus_s`` the bus transactions of the period
+    (θ read-back, writes), which on the simulated backends simulate the core;
+    ``sort_s`` the part of ``step_s`` spent sorting (0 without sorting).
     """
     t_s: np.ndarray
     population_rate_hz: np.ndarray
@@ -240,6 +260,7 @@ class PeriodLog:
     bursting: np.ndarray
     step_s: np.ndarray
     bus_s: np.ndarray
+    sort_s: np.ndarray | None = None
 
 
 class CodecRecorder:
@@ -336,6 +357,11 @@ class LoopResult:
     recording : RecordingReport or None
     buffer_report : dict
         The SpikeBuffer's admission report.
+    n_neurons : int
+        Neurons of the culture (0 for a recording): the scale of
+        :meth:`truth_bursts_per_minute`.
+    unit_rates_hz : ndarray (P, n_electrodes, units) or None
+        With ``settings.sort_units``: the sorted units' rates, period by period.
     """
 
     settings: LoopSettings
@@ -359,6 +385,8 @@ class LoopResult:
     writes: list = field(default_factory=list)
     recording: RecordingReport | None = None
     buffer_report: dict = field(default_factory=dict)
+    n_neurons: int = 0
+    unit_rates_hz: np.ndarray | None = None
 
     @property
     def condition(self) -> str:
@@ -416,14 +444,45 @@ class LoopResult:
                 out[period:] = value
         return out
 
-    def bursts_per_minute(self, window_s: float | None = None) -> float:
-        """Network bursts per minute in the SPIKE words of the run (the loop's own burst analysis)."""
+    def bursts_per_minute(self, skip_s: float = 0.0) -> float:
+        """Network bursts per minute in the SPIKE words of the run (the loop's own burst analysis, :func:`_bursts`).
+
+        ``skip_s``: culture seconds left out at the start (the culture's start-up).
+        """
         f = aer.unpack(self.words)
         spike = (f.type == AERType.SPIKE.value) & np.isin(f.address, self.controlled)
         t = f.timestamp[spike].astype(np.float64) / self.sample_rate_hz
         dur = len(self.t_s) * self.block_frames / self.sample_rate_hz
-        b = _bursts(t, f.address[spike].astype(np.int64), dur, 0.0, len(self.controlled))
-        return len(b) / dur * 60.0
+        keep = t >= skip_s
+        if dur <= skip_s:
+            return float("nan")
+        b = _bursts(t[keep], f.address[spike][keep].astype(np.int64), dur - skip_s, skip_s, len(self.controlled))
+        return len(b) / (dur - skip_s) * 60.0
+
+    def truth_bursts_per_minute(self, skip_s: float = 0.0) -> float:
+        """Network bursts per minute in the culture's ground truth, by the culture's own detector.
+
+        The population count of all neurons in 10 ms bins (from the
+        ground-truth spikes of every block, ``truth_rate_hz``), active at 5 %
+        of the neurons, merged across 100 ms: the detector and settings of
+        :meth:`bioloop.host.culture.Culture.summary` and of the culture bench,
+        so the figure compares with the unstimulated culture's
+        (docs/culture.md). NaN when the culture's size is unknown (a
+        recording) or the run is shorter than ``skip_s`` plus one bin.
+        """
+        from bioloop.host.culture.culture import BURST_MERGE_MS
+        if not self.n_neurons:
+            return float("nan")
+        per_block = np.rint(self.truth_rate_hz * max(1, len(self.controlled)) * self.block_frames
+                            / self.sample_rate_hz)
+        k = max(1, int(round(0.010 * self.sample_rate_hz / self.block_frames)))    # blocks per 10 ms bin
+        x = per_block[int(round(skip_s * self.sample_rate_hz / self.block_frames)):]
+        x = x[:len(x) // k * k].reshape(-1, k).sum(axis=1)
+        if not len(x):
+            return float("nan")
+        b = network_bursts(x, self.n_neurons, max_gap_bins=int(round(BURST_MERGE_MS / (k * self.block_frames
+                                                                                     / self.sample_rate_hz * 1e3))))
+        return len(b) / (len(x) * k * self.block_frames / self.sample_rate_hz) * 60.0
 
     def timing(self) -> dict:
         """Wall-clock figures of the slow loop (they differ between runs; :meth:`summary` holds none).
@@ -434,7 +493,10 @@ class LoopResult:
         """
         p = self.periods
         step = p.step_s if p is not None else np.zeros(0)
+        sort = p.sort_s if p is not None and p.sort_s is not None and self.settings.sort_units else np.zeros(0)
         return {"step_ms_p50": float(np.percentile(step, 50) * 1e3) if step.size else None,
+                "sort_ms_p50": float(np.percentile(sort, 50) * 1e3) if sort.size else None,
+                "sort_ms_p99": float(np.percentile(sort, 99) * 1e3) if sort.size else None,
                 "step_ms_p99": float(np.percentile(step, 99) * 1e3) if step.size else None,
                 "bus_ms_p50": float(np.percentile(p.bus_s, 50) * 1e3) if step.size else None,
                 "overruns": int(self.overruns), "control_period_ms": self.settings.control_period_ms}
@@ -462,6 +524,7 @@ class LoopResult:
             "truth_rate_last_third_hz": float(self.truth_rate_hz[-third:].mean()),
             "aer_words": int(self.words.size),
             "bursts_per_minute": self.bursts_per_minute(),
+            "truth_bursts_per_minute": _json_float(self.truth_bursts_per_minute()),
             "latency_probe_cycles": {
                 "n": int(lat.size),
                 "p50": float(np.percentile(lat, 50)) if lat.size else None,
@@ -487,6 +550,11 @@ class LoopResult:
 CLOCK_SPIKE, CLOCK_THRESHOLD = -1000, 100
 
 
+def _json_float(x: float):
+    """None for NaN (JSON has no NaN)."""
+    return None if not math.isfinite(x) else float(x)
+
+
 def _drift(t, x) -> float:
     """Change of ``x`` over ``t`` by a straight-line fit, relative to its mean (0 when undefined)."""
     t, x = np.asarray(t, np.float64), np.asarray(x, np.float64)
@@ -499,15 +567,28 @@ def _frames(ms: float, fs: float) -> int:
     return max(1, int(round(ms * fs / 1000.0)))
 
 
+#: The loop's network-burst floor: detections per second per channel in a 25 ms bin (see :func:`_bursts`).
+BURST_FLOOR_HZ = 160.0
+
+
 def _bursts(times_s, channels, duration_s, t_start_s, n_channels: int = 60):
     """The loop's network-burst analysis on SPIKE trains: the population-rate method of the bioware.
 
     Spikes of all channels are counted in 25 ms bins; a bin is active when
-    its count reaches ``max(n_channels / 2, mean + 4 sqrt(mean), 3)``
-    (:func:`bioloop.host.bioware.bursts.network_bursts`: half as many spikes
-    as channels in 25 ms, and beyond the Poisson fluctuation of the mean, so
-    a tonically driven culture is not one long burst); runs closer than
-    75 ms are one burst.
+    its count reaches ``max(BURST_FLOOR_HZ · n_channels · 25 ms, mean +
+    4 sqrt(mean), 3)`` (:func:`bioloop.host.bioware.bursts.network_bursts`);
+    runs closer than 75 ms are one burst. The floor, 160 detections per
+    second per channel (240 spikes per bin over 60 channels), is the
+    culture detector's criterion (5 % of the neurons in 10 ms, 5 Hz per
+    neuron, docs/culture.md) seen through the electrodes: the default
+    culture gives about 2.2 detections per spike (about 30 Hz per channel
+    at 0.8 Hz per neuron). It sits above the culture's own background and
+    above the response to one light pulse (at most about 200 spikes per bin
+    over 60 channels under the burst-control stimulation), and far below a
+    network burst (peaks of 600-900 per bin). The earlier floor (half a
+    spike per channel per bin, 20 Hz) was below the culture's background
+    rate, so the threshold rested on mean + 4 sqrt(mean) alone, and single
+    evoked responses crossed it.
     """
     bin_s = 0.025
     t = np.asarray(times_s, np.float64)
@@ -516,7 +597,7 @@ def _bursts(times_s, channels, duration_s, t_start_s, n_channels: int = 60):
     idx = np.clip(((t - t_start_s) / bin_s).astype(np.int64), 0, nb - 1)
     counts = np.bincount(idx, minlength=nb)
     out = []
-    for lo, hi in network_bursts(counts, n_channels, min_fraction=0.5, max_gap_bins=3):
+    for lo, hi in network_bursts(counts, n_channels, min_fraction=BURST_FLOOR_HZ * bin_s, max_gap_bins=3):
         sel = (idx >= lo) & (idx < hi)
         out.append(NetworkBurst(t_start_s + lo * bin_s, t_start_s + hi * bin_s, int(sel.sum()),
                                 int(np.unique(c[sel]).size)))
@@ -631,12 +712,16 @@ class SlowLoop:
     audit : BioAuditLog
     frame_period_ns : Fraction
         Length of one frame.
+    sorter : ChannelSorter, optional
+        Sorting in the loop (``LoopSettings.sort_units``): :meth:`step` then
+        needs the period's samples.
     """
 
     #: Observations kept in ``state.history``.
     HISTORY = 200
 
-    def __init__(self, driver, state: LoopState, policies, audit: BioAuditLog, frame_period_ns: Fraction):
+    def __init__(self, driver, state: LoopState, policies, audit: BioAuditLog, frame_period_ns: Fraction,
+                 sorter=None):
         self.driver = driver
         self.state = state
         self.policies = list(policies)
@@ -652,6 +737,8 @@ class SlowLoop:
         self._period = 0
         self._bus_s = 0.0
         self._theta = np.zeros(driver.K, np.int64)
+        self.sorter = sorter
+        self.last_sort_s = 0.0
 
     def start(self, t_s: float) -> None:
         """Let the policies with a ``start(state)`` make their first writes."""
@@ -672,11 +759,13 @@ class SlowLoop:
         self._bus_s += time.perf_counter() - t0
         return self._theta
 
-    def step(self, words: np.ndarray, f0: int, f1: int, stims: np.ndarray) -> Observation:
+    def step(self, words: np.ndarray, f0: int, f1: int, stims: np.ndarray, codes: np.ndarray | None = None) -> Observation:
         """One control period covering frames ``[f0, f1)``: observe, analyse, ask the policies, write.
 
         ``words`` are the AER words received during the period, ``stims``
-        the STIM words per lane already counted by the fast loop.
+        the STIM words per lane already counted by the fast loop, ``codes``
+        the samples streamed in the period (frames ``f0 .. f1 - 1``, needed
+        only for sorting).
         """
         t_begin = time.perf_counter()
         self._bus_s = 0.0
@@ -705,10 +794,23 @@ class SlowLoop:
         self._recent_c = np.concatenate([self._recent_c[old], ch[mine]])
         bursts = tuple(_bursts(self._recent_t, self._recent_c, t1_s - w0, w0, max(1, ctl.size)))
         bursting = bool(bursts) and bursts[-1].end_s >= t1_s - 0.05
+        unit_rates = None
+        t_sort = time.perf_counter()
+        if self.sorter is not None:
+            if codes is None:
+                raise ValueError("sorting in the loop needs the period's samples (codes)")
+            fw = aer.unpack(words)
+            det = (fw.type == AERType.SPIKE.value) & (fw.address < self.sorter.n_channels)
+            sc, su = self.sorter.push(np.asarray(codes), f0, fw.timestamp[det].astype(np.int64),
+                                      fw.address[det].astype(np.int64))
+            unit_rates = self.sorter.unit_rates(sc, su, period_s)
+            self.audit.append("units", t_s=t1_s, period=self._period,
+                              rates_hz=np.round(unit_rates, 1).tolist())
+        self.last_sort_s = time.perf_counter() - t_sort
         theta = self.read_theta()
         obs = Observation(self._period, t1_s, period_s, res.rates_hz, features, t_s, ch, stims.copy(), theta.copy(),
                           float(res.rates_hz[ctl].mean()) if ctl.size else 0.0, res.health,
-                          tuple(b for b in bursts if b.end_s >= t0_s), bursting)
+                          tuple(b for b in bursts if b.end_s >= t0_s), bursting, unit_rates)
         n_writes = 0
         for p in list(self.active):
             n_writes += self._run_policy(p, lambda p=p: p.step(obs, st), obs, t1_s)
@@ -858,7 +960,7 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
     if weights is not None:
         session.stdp_pairs = np.array([(c, k) for c, lanes in routes.items() for k in lanes if k != c],
                                       np.int64).reshape(-1, 2)
-    state = LoopState(N, K, controlled, fs, settings, session)
+    state = LoopState(N, K, controlled, fs, settings, session, clock=dict(clock))
     # A recording replayed on the board has no seed or config digest; a Culture has both.
     seed = getattr(culture.config, "seed", None)
     digest = culture.config.digest() if callable(getattr(culture.config, "digest", None)) else None
@@ -867,7 +969,11 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
     audit.append("start", t_s=0.0, policies=names, settings=asdict(settings), routes={str(c): v for c, v in routes.items()},
                  culture_config_hash=digest)
     frame_period_ns = Fraction(10**9) / Fraction(fs).limit_denominator(10**6)
-    slow = SlowLoop(driver, state, policies, audit, frame_period_ns)
+    sorter = None
+    if settings.sort_units:
+        from bioloop.host.bioware.sorting import ChannelSorter
+        sorter = ChannelSorter(n_el, settings.sort_units, fit_spikes=settings.sort_fit_spikes)
+    slow = SlowLoop(driver, state, policies, audit, frame_period_ns, sorter=sorter)
     slow.start(0.0)
 
     B = _frames(settings.block_ms, fs)
@@ -878,8 +984,8 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
     theta = np.zeros((n_blocks, K), np.int64)
     duty = np.zeros((n_blocks, K))
     truth = np.zeros(n_blocks)
-    latencies, logs, pending = [], [], []
-    plog = {k: [] for k in ("t_s", "rate", "theta", "writes", "bursting", "step", "bus")}
+    latencies, logs, pending, pending_codes = [], [], [], []
+    plog = {k: [] for k in ("t_s", "rate", "theta", "writes", "bursting", "step", "bus", "sort", "units")}
     current_theta = np.full(K, settings.theta0_q88, np.int64)
     period_start, led_next = 0, None
     for b in range(n_blocks):
@@ -898,6 +1004,8 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
         led_next = leds[:, :n_lanes_culture]
         logs.append(words)
         pending.append(words)
+        if sorter is not None:
+            pending_codes.append(block.codes)
         f = aer.unpack(words)
         spike = (f.type == AERType.SPIKE.value) & (f.address < N)   # relays to host-side neurons excluded
         np.add.at(rate[b], f.address[spike].astype(np.int64), 1)
@@ -909,7 +1017,8 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
             latencies.append(driver.latency_probe.last)
         if (b + 1) % per_period == 0 or b == n_blocks - 1:
             obs = slow.step(np.concatenate(pending), period_start * B, (b + 1) * B,
-                            stims[period_start:b + 1].sum(axis=0))
+                            stims[period_start:b + 1].sum(axis=0),
+                            np.concatenate(pending_codes) if sorter is not None else None)
             current_theta = obs.theta_q88
             theta[period_start:b + 1] = current_theta
             plog["t_s"].append(obs.t_s)
@@ -919,7 +1028,10 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
             plog["bursting"].append(obs.bursting)
             plog["step"].append(slow.last_step_s)
             plog["bus"].append(slow.last_bus_s)
-            pending, period_start = [], b + 1
+            plog["sort"].append(slow.last_sort_s)
+            if obs.unit_rates_hz is not None:
+                plog["units"].append(obs.unit_rates_hz)
+            pending, pending_codes, period_start = [], [], b + 1
         if progress is not None:
             progress(b + 1, n_blocks)
     rate *= fs / B
@@ -927,7 +1039,7 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
     recording = recorder.finish() if recorder is not None else None
     periods = PeriodLog(np.array(plog["t_s"]), np.array(plog["rate"]), np.array(plog["theta"]),
                         np.array(plog["writes"], np.int64), np.array(plog["bursting"], bool), np.array(plog["step"]),
-                        np.array(plog["bus"]))
+                        np.array(plog["bus"]), np.array(plog["sort"]))
     reports = tuple(slow.reports[n] for n in names)
     # No wall-clock figure goes into the audit log: same seed and settings, same chain (overruns are in timing()).
     audit.append("end", t_s=n_blocks * B / fs, periods=len(plog["t_s"]),
@@ -936,4 +1048,5 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
     return LoopResult(settings, fs, B, np.arange(n_blocks) * B / fs, rate, stims, theta, duty,
                       np.array(latencies, np.int64), np.concatenate(logs) if logs else np.zeros(0, np.uint64),
                       truth, dict(driver.counters), controlled, routes, periods, reports, slow.overruns, audit,
-                      slow.writes, recording, slow.buffer.admission_report())
+                      slow.writes, recording, slow.buffer.admission_report(), int(getattr(culture, "n_neurons", 0)),
+                      np.array(plog["units"]) if plog["units"] else None)

@@ -116,6 +116,10 @@ class Observation:
         are still under way.
     bursting : bool
         A network burst is under way at the end of the period.
+    unit_rates_hz : ndarray (n_electrodes, units) or None
+        With sorting in the loop (``LoopSettings.sort_units``): spikes per
+        second of every sorted unit in the period (unit u of channel c at
+        ``[c, u - 1]``); None without sorting.
     """
     period: int
     t_s: float
@@ -130,6 +134,7 @@ class Observation:
     health: dict
     bursts: tuple
     bursting: bool
+    unit_rates_hz: np.ndarray | None = None
 
     def summary(self) -> dict:
         """The JSON-safe figures the audit log records with every write."""
@@ -160,6 +165,10 @@ class LoopState:
         The last value the loop wrote per ``(register, index)``.
     history : list
         Earlier observations of this run, oldest first (bounded).
+    clock : dict
+        The stimulation clock (``LoopSettings.clock_hz``): ``{spare channel:
+        [lanes]}`` as programmed; every clock spike on a spare channel
+        enters the routes of that channel, which a policy may rewrite.
     """
     n_channels: int
     n_lanes: int
@@ -169,6 +178,7 @@ class LoopState:
     session: Any
     written: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    clock: dict = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -311,24 +321,128 @@ class RateHomeostasis:
 
 
 @dataclass
-class BurstControl(RateHomeostasis):
+class BurstControl:
     """Closed-loop suppression of network bursts by distributed stimulation (Wagenaar et al. 2005).
 
-    Wagenaar, Madhavan, Pine & Potter (J. Neurosci. 2005) abolished the
-    spontaneous bursts of cortical cultures with stimulation distributed
-    over many electrodes, its rate adjusted by feedback on the recorded
-    firing rate: the network is kept busy with many small, scattered
-    responses, so the synaptic resources a burst needs never build up.
+    Wagenaar, Madhavan, Pine & Potter (J. Neurosci. 25:680, 2005) turned the
+    burst-dominated activity of cortical cultures into dispersed firing with
+    background stimulation at an aggregate rate of tens of stimuli per
+    second (up to 50/s) spread over many electrodes, one electrode per
+    stimulus, cycling; fine-tuning the stimulus strength by closed-loop
+    feedback on the recorded firing rate improved the control further (their
+    abstract: distributing the stimuli and closed-loop fine-tuning of their
+    strength "greatly enhanced burst control"). The network is kept busy with
+    many small, scattered responses, so the synaptic resources a burst needs
+    never build up.
 
-    Here the stimulation clock (``LoopSettings.clock_hz``) lights every lane
-    tonically, and the policy sets the light's intensity (the lanes'
-    density codes) by feedback on the population rate, holding the tonic
-    rate ``target_hz`` at which the in-silico culture no longer bursts
-    (docs/loop.md measures where that regime starts). It is the
-    :class:`RateHomeostasis` controller with the tonic rate as its target.
+    Here one stimulus is one light pulse (``LoopSettings.pulse_ms``) on one
+    lane. The stimulation clock (``LoopSettings.clock_hz``) gives every spare
+    channel of the core one synthetic spike per slot; every control period
+    this policy points the routes of as many spare channels as the aggregate
+    ``rate_hz`` needs to the next lanes of a fixed shuffled cycle over all
+    controlled lanes (the others get no route: that slot stays dark), so the
+    stimuli are spread over every electrode in turn. Each route's weight is
+    the lane's θ, so every slot fires exactly one pulse and leaves the lane's
+    accumulator at 0. The strength is the lanes' density code (the light's
+    intensity), moved by a proportional-integral controller on the log of
+    the tonic population rate (the median of the period rates over the last
+    ``window_s``, so a burst's brief surge does not count as tonic activity)
+    against ``target_hz``: when the culture falls quiet, the stimuli get
+    stronger before resources for a burst can build up. Only the lanes about
+    to be stimulated get their code written.
+
+    Parameters
+    ----------
+    rate_hz : float
+        Aggregate stimuli per second over all lanes (Wagenaar et al.: 50).
+    target_hz : float
+        Tonic detection rate per channel to hold (median of the period rates).
+    window_s : float
+        Window of the median.
+    kp, ki : float
+        Proportional gain (per unit log error) and integral gain (per unit
+        log error per second) on log code.
+    max_step : float
+        Largest change of log code per period.
+    code_min, code_max : int
+        Range of the density code.
+    seed : int
+        Seed of the shuffled lane cycle.
     """
-    target_hz: float | None = 300.0
+    rate_hz: float = 50.0
+    target_hz: float = 30.0
+    window_s: float = 1.0
+    kp: float = 0.5
+    ki: float = 1.0
+    max_step: float = 0.05
+    code_min: int = 0x1000
+    code_max: int = 0xFFFF
+    seed: int = 0
     name: str = "burst-control"
+    _cycle: list = field(default_factory=list, init=False, repr=False)
+    _next: int = field(default=0, init=False, repr=False)
+    _owed: float = field(default=0.0, init=False, repr=False)
+    _log_code: float | None = field(default=None, init=False, repr=False)
+    _integral: float = field(default=0.0, init=False, repr=False)
+
+    def start(self, state):
+        clock = getattr(state, "clock", {}) or {}
+        s = state.settings
+        slots = len(clock) * s.clock_hz * s.control_period_ms / 1000.0
+        need = self.rate_hz * s.control_period_ms / 1000.0
+        if not clock or slots + 1e-9 < math.ceil(need):
+            raise ValueError(f"burst-control needs {math.ceil(need)} stimulation slots per control period for "
+                             f"{self.rate_hz:g} stimuli/s; the stimulation clock gives {slots:g} "
+                             f"({len(clock)} spare channels at clock_hz = {s.clock_hz:g})")
+        if abs(slots - round(slots)) > 1e-9:
+            raise ValueError(f"burst-control needs a whole number of clock slots per control period, not {slots:g}: "
+                             f"set clock_hz so that clock_hz x control_period_ms / 1000 is an integer")
+        self._cycle = [int(k) for k in np.random.default_rng(self.seed).permutation(state.controlled)]
+        self._log_code = math.log(max(1, s.lane_code))
+        self._base = self._log_code
+        theta = np.full(state.n_lanes, s.theta0_q88, np.int64)
+        return self._schedule(state, theta, max(1, s.lane_code), "first period's stimuli")
+
+    def _schedule(self, state, theta, code, why):
+        """Routes of the spare channels (and the codes of their lanes) for the next control period."""
+        s = state.settings
+        spare = sorted(state.clock)
+        self._owed += self.rate_hz * s.control_period_ms / 1000.0
+        n = min(len(spare), int(self._owed))
+        self._owed -= n
+        # n of the slots, spread evenly over the period (the clock staggers the spare channels).
+        chosen = [spare[int(i * len(spare) / n)] for i in range(n)] if n else []
+        out = []
+        for ch in spare:
+            if ch in chosen:
+                k = self._cycle[self._next % len(self._cycle)]
+                self._next += 1
+                if state.written.get(("lane_codes", k), s.lane_code) != code:
+                    out.append(Write("lane_codes", code, index=k, reason=why))
+                w = int(min(max(int(theta[k]), 1), 32767))
+                entries = (("stim", k, w),)
+            else:
+                entries = ()
+            if state.written.get(("routes", ch)) != entries:
+                out.append(Write("routes", entries, index=ch,
+                                 reason=f"distributed stimulation, {self.rate_hz:g}/s over {len(self._cycle)} lanes"))
+        return out
+
+    def step(self, obs, state):
+        n = max(1, int(round(self.window_s / obs.period_s)))
+        recent = (state.history + [obs])[-n:]
+        tonic = float(np.median([o.population_rate_hz for o in recent]))
+        if len(recent) >= n:
+            err = math.log(max(tonic, 0.05 * self.target_hz) / self.target_hz)   # > 0: busier than the target
+            self._integral -= self.ki * err * obs.period_s
+            self._integral = float(np.clip(self._integral, math.log(self.code_min) - self._base,
+                                           math.log(self.code_max) - self._base))
+            wanted = self._base + self._integral - self.kp * err
+            step = float(np.clip(wanted - self._log_code, -self.max_step, self.max_step))
+            self._log_code = float(np.clip(self._log_code + step, math.log(self.code_min), math.log(self.code_max)))
+        code = int(np.clip(round(math.exp(self._log_code)), self.code_min, self.code_max))
+        why = f"tonic rate {tonic:.1f} Hz (median over {len(recent) * obs.period_s:g} s) vs target {self.target_hz:g} Hz"
+        return self._schedule(state, obs.theta_q88, code, why)
 
 
 @dataclass

@@ -24,6 +24,7 @@ __all__ = ["BENCHES", "DOCS_BENCH", "run", "assemble", "main"]
 
 #: Every bench, in the order of docs/benchmarks.md.
 BENCHES = ["aer_path", "stim", "core", "model", "verilator", "board", "area_timing", "board_host", "loop", "slow_loop",
+           "burst_control",
            "driver", "observation", "bioware", "culture", "culture_bursts", "codec", "sweep", "formal"]
 
 

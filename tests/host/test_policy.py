@@ -272,7 +272,7 @@ def _obs(period, rate, theta=2048):
                        np.zeros(64, int), np.full(64, theta), float(rate), {"status": "healthy"}, (), False)
 
 
-@pytest.mark.parametrize("cls,target", [("RateHomeostasis", 300.0), ("BurstControl", 300.0)])
+@pytest.mark.parametrize("cls,target", [("RateHomeostasis", 300.0)])
 def test_rate_controller_settles_a_log_plant_without_overshooting_far(cls, target):
     """Against an independent plant (rate = 300 Hz at density 1/4, growing as the density^1.3, 1 s lag)."""
     from bioloop.host import policy as P
@@ -317,3 +317,110 @@ def test_same_seed_same_audit_chain_and_summary():
     a = _run(policies=[Dims()])[0]
     b = _run(policies=[Dims()])[0]
     assert a.audit.head == b.audit.head and a.summary() == b.summary()
+
+
+def _burst_state(**kw):
+    from dataclasses import replace
+
+    from bioloop.host.experiments import DISTRIBUTED
+    from bioloop.host.policy import LoopState
+    s = replace(LoopSettings(), **{**DISTRIBUTED, **kw})
+    clock = {60: list(range(0, 16)), 61: list(range(16, 32)), 62: list(range(32, 48)), 63: list(range(48, 60))}
+    return LoopState(64, 64, np.arange(60), 20000.0, s, None, clock=clock)
+
+
+def _apply(state, writes):
+    for w in writes:
+        state.written[(w.register, w.index)] = w.value
+
+
+def test_burst_control_spreads_50_single_lane_stimuli_per_second_over_every_lane():
+    """Wagenaar et al. 2005: one electrode per stimulus, cycling over all of them, at the aggregate rate."""
+    from bioloop.host.policy import BurstControl
+    state = _burst_state()
+    bc = BurstControl()
+    _apply(state, bc.start(state))
+    stimulated = []
+    for period in range(240):                                  # 12 s
+        routes = {ch: state.written[("routes", ch)] for ch in state.clock}
+        lanes = [e[1] for entries in routes.values() for e in entries]
+        assert all(len(entries) <= 1 for entries in routes.values())      # one lane per slot
+        assert len(set(lanes)) == len(lanes)                              # no lane twice in a period
+        assert all(e[2] == 2048 for entries in routes.values() for e in entries)  # weight = θ: one fire
+        stimulated += lanes
+        obs = _obs(period, 30.0)                                          # at the target: intensity kept
+        _apply(state, bc.step(obs, state))
+        state.history.append(obs)
+    assert len(stimulated) == 50 * 12                                     # 50 stimuli per second
+    counts = np.bincount(stimulated, minlength=60)
+    assert counts.min() == counts.max() == 10                             # every lane in turn
+    assert len(set(stimulated[:60])) == 60
+
+
+def test_burst_control_strengthens_the_stimuli_when_the_culture_falls_quiet_and_weakens_them_when_busy():
+    from bioloop.host.policy import BurstControl
+    for tonic, direction in ((10.0, +1), (90.0, -1)):
+        state = _burst_state(lane_code=0x8000)
+        bc = BurstControl()
+        _apply(state, bc.start(state))
+        codes = []
+        for period in range(200):
+            obs = _obs(period, tonic)
+            for w in bc.step(obs, state):
+                _apply(state, [w])
+                if w.register == "lane_codes":
+                    assert bc.code_min <= w.value <= bc.code_max
+                    codes.append(w.value)
+            state.history.append(obs)
+        assert codes and np.sign(codes[-1] - 0x8000) == direction
+        assert codes[-1] == (bc.code_max if direction > 0 else bc.code_min)    # clamped, not wound up beyond
+
+
+def test_burst_control_median_ignores_a_burst_surge():
+    """The tonic rate is the median over 1 s: a 250 ms burst does not make the controller dim the light."""
+    from bioloop.host.policy import BurstControl
+    state = _burst_state(lane_code=0x8000)
+    bc = BurstControl()
+    _apply(state, bc.start(state))
+    codes = []
+    for period in range(100):
+        rate = 400.0 if period % 40 < 5 else 30.0               # a burst every 2 s, at the target otherwise
+        obs = _obs(period, rate)
+        writes = bc.step(obs, state)
+        _apply(state, writes)
+        codes += [w.value for w in writes if w.register == "lane_codes" and w.value != 0x8000]
+        state.history.append(obs)
+    assert not codes                                             # nothing to correct
+
+
+def test_burst_control_without_enough_clock_slots_is_stopped_before_any_write():
+    from bioloop.host.policy import BurstControl
+    state = _burst_state()
+    state.clock = {}
+    with pytest.raises(ValueError, match="stimulation slots"):
+        BurstControl().start(state)
+    state = _burst_state(clock_hz=10.0)                        # 4 x 10 Hz x 50 ms = 2 slots < 3 needed
+    with pytest.raises(ValueError, match="stimulation slots"):
+        BurstControl().start(state)
+
+
+def test_loop_burst_detector_counts_network_bursts_not_evoked_responses():
+    """Synthetic trains: tonic 30 Hz per channel, a local response of 80 spikes in 10 ms on 5 electrodes
+    50 times a second, and three network bursts (all 60 channels at 300 Hz for 200 ms)."""
+    from bioloop.host.loop import _bursts
+    rng = np.random.default_rng(0)
+    dur = 20.0
+    t = [rng.uniform(0, dur, int(30 * 60 * dur))]
+    c = [rng.integers(0, 60, t[0].size)]
+    for k, t0 in enumerate(np.arange(0.01, dur, 0.02)):
+        t.append(t0 + rng.uniform(0, 0.01, 80))
+        c.append(rng.choice(np.roll(np.arange(60), -5 * (k % 12))[:5], 80))
+    tonic_t, tonic_c = np.concatenate(t), np.concatenate(c)
+    assert _bursts(tonic_t, tonic_c, dur, 0.0, 60) == []
+    starts = (3.0, 9.5, 15.2)
+    for b0 in starts:
+        t.append(b0 + rng.uniform(0, 0.2, 60 * 60))
+        c.append(rng.integers(0, 60, 60 * 60))
+    found = _bursts(np.concatenate(t), np.concatenate(c), dur, 0.0, 60)
+    assert [round(b.start_s, 1) for b in found] == [3.0, 9.5, 15.2]
+    assert all(0.15 <= b.end_s - b.start_s <= 0.3 for b in found)
