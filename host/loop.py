@@ -960,6 +960,9 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
     if weights is not None:
         session.stdp_pairs = np.array([(c, k) for c, lanes in routes.items() for k in lanes if k != c],
                                       np.int64).reshape(-1, 2)
+    for p in policies:
+        if callable(getattr(p, "configure_session", None)):
+            p.configure_session(session)
     state = LoopState(N, K, controlled, fs, settings, session, clock=dict(clock))
     # A recording replayed on the board has no seed or config digest; a Culture has both.
     seed = getattr(culture.config, "seed", None)

@@ -461,11 +461,32 @@ class Plasticity:
     routes : dict
         ``{c: [k, ...]}``, the lanes each channel routes to (the loop's
         initial routes when None).
+    rule : str
+        ``"stdp"`` (default), ``"bcm"`` (the session's
+        :class:`~bioloop.host.bioware.plasticity.BCMPlasticity` on each
+        period's rates instead: Bienenstock, Cooper & Munro 1982) or
+        ``"stdp+bcm"`` (both, STDP first).
+    bcm : BCMPlasticity, optional
+        The BCM rule's parameters (its defaults when None).
     """
     routes: dict | None = None
+    rule: str = "stdp"
+    bcm: Any = None
     name: str = "plasticity"
     #: The loop gives the session a weight matrix (and so runs STDP) only for policies that need it.
     needs_weights = True
+
+    def __post_init__(self):
+        if self.rule not in ("stdp", "bcm", "stdp+bcm"):
+            raise ValueError(f"rule must be 'stdp', 'bcm' or 'stdp+bcm', not {self.rule!r}")
+
+    def configure_session(self, session) -> None:
+        """Set the session's rules for this policy (the loop calls it before the first period)."""
+        from bioloop.host.bioware.plasticity import BCMPlasticity
+        if "stdp" not in self.rule:
+            session.stdp = None
+        if "bcm" in self.rule:
+            session.bcm = self.bcm if self.bcm is not None else BCMPlasticity()
 
     def step(self, obs, state):
         w = state.session.weights_q88
@@ -473,9 +494,13 @@ class Plasticity:
         for c, lanes in self.routes.items():
             entries = tuple(("stim", int(k), int(w[c, k])) for k in lanes)
             if state.written.get(("routes", int(c))) != entries:
-                out.append(Write("routes", entries, index=int(c), reason="STDP (Bi & Poo 1998) on SPIKE timing"))
+                out.append(Write("routes", entries, index=int(c), reason=_RULE_REASON[self.rule]))
         return out
 
+
+_RULE_REASON = {"stdp": "STDP (Bi & Poo 1998) on SPIKE timing",
+                "bcm": "BCM (Bienenstock, Cooper & Munro 1982) on the period's SPIKE rates",
+                "stdp+bcm": "STDP on SPIKE timing, then BCM on the period's rates"}
 
 #: Built-in policies by the name ``bioloop demo --experiment`` uses.
 POLICIES = {"homeostasis": Homeostasis, "rate-homeostasis": RateHomeostasis, "burst-control": BurstControl,

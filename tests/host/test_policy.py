@@ -424,3 +424,28 @@ def test_loop_burst_detector_counts_network_bursts_not_evoked_responses():
     found = _bursts(np.concatenate(t), np.concatenate(c), dur, 0.0, 60)
     assert [round(b.start_s, 1) for b in found] == [3.0, 9.5, 15.2]
     assert all(0.15 <= b.end_s - b.start_s <= 0.3 for b in found)
+
+
+def test_plasticity_with_bcm_follows_the_bcm_rule_on_the_period_rates():
+    """BCM as the option: the route weights against the rule run on the per-period rates of the AER log."""
+    from bioloop.host.bioware.plasticity import BCMPlasticity
+    s = LoopSettings(duration_s=0.5, calibration_ms=100.0, theta0_q88=256, homeostasis=False, neighbours=2)
+    result, drv, _ = _run(s, policies=[Plasticity(rule="bcm")], seed=4)
+    f = aer.unpack(result.words)
+    spike = (f.type == AERType.SPIKE.value) & (f.address < 64)
+    period_frames = result.block_frames * int(s.control_period_ms / s.block_ms)
+    rule = BCMPlasticity()
+    w = np.zeros((64, 64), np.int64)
+    for c, lanes in result.routes.items():
+        w[c, lanes] = s.weight_q88
+    for p in range(len(result.periods.t_s)):
+        sel = spike & (f.timestamp // period_frames == p)
+        rates = np.bincount(f.address[sel].astype(int), minlength=64) / (s.control_period_ms / 1000)
+        w = rule.update(w, rates, rates, s.control_period_ms)
+    moved = [(c, k) for c, lanes in result.routes.items() for k in lanes if w[c, k] != s.weight_q88]
+    assert len(moved) >= 10, "too few synapses moved to test the rule"
+    for c, lanes in result.routes.items():
+        got = {t: wq for _, t, wq in drv.routes.get(c)}
+        assert all(got[k] == w[c, k] for k in lanes), c
+    with pytest.raises(ValueError, match="rule"):
+        Plasticity(rule="hebb")
