@@ -975,7 +975,7 @@ def run_loop(driver, culture, settings: LoopSettings = LoopSettings(), policies=
     sorter = None
     if settings.sort_units:
         from bioloop.host.bioware.sorting import ChannelSorter
-        sorter = ChannelSorter(n_el, settings.sort_units, fit_spikes=settings.sort_fit_spikes)
+        sorter = ChannelSorter(n_el, settings.sort_units, fit_spikes=settings.sort_fit_spikes, max_fits_per_call=1)
     slow = SlowLoop(driver, state, policies, audit, frame_period_ns, sorter=sorter)
     slow.start(0.0)
 

@@ -125,3 +125,15 @@ def test_sorting_in_the_loop_puts_unit_rates_in_the_observation_and_the_audit():
     assert t["sort_ms_p50"] is not None and r.periods.sort_s.shape == (P,)
     with pytest.raises(ValueError, match="sort_units"):
         LoopSettings(sort_units=9)
+
+
+def test_the_loop_fits_at_most_one_electrode_per_period(recording):
+    """Fits cost milliseconds each: the loop's sorter spreads them, one electrode per call."""
+    _, block, frames, channels = recording
+    sorter = ChannelSorter(60, 2, fit_spikes=20, max_fits_per_call=1)
+    done = []
+    for f0 in range(0, 20 * 1000, 1000):
+        sel = (frames >= f0) & (frames < f0 + 1000)
+        sorter.push(block.codes[f0:f0 + 1000], f0, frames[sel], channels[sel])
+        done.append(int(sorter.fitted.sum()))
+    assert all(b - a <= 1 for a, b in zip([0] + done, done, strict=False)) and done[-1] >= 10
