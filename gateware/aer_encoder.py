@@ -47,10 +47,15 @@ class AEREncoder(wiring.Component):
     Each cycle, the addresses set in ``spikes`` (all stamped with
     ``timestamp``) become pending. One pending address per cycle is granted,
     round-robin, and leaves as a SPIKE word; the word is held while
-    ``aer.ready`` is low. A spike on an address that is still pending (and
+    ``aer.ready`` is low. Behind the output register a skid register takes
+    one more granted word while the output is held, and granting pauses only
+    while the skid register is full: ``aer.ready`` drives no grant logic
+    (issue 14). A spike on an address that is still pending (and
     not granted in that cycle) is lost. Losses accumulate into an OVERFLOW
     word (address = losses since the previous OVERFLOW word, saturating at
-    2^20-1) that takes part in the round-robin as requester ``n_addresses``.
+    2^20-1) that takes part in the round-robin as requester ``n_addresses``;
+    a loss joins that count two cycles after the cycle it happens in (the
+    lost addresses are registered, then counted).
     A new spike is eligible in the cycle it arrives.
 
     Worst-case wait: with ``aer.ready`` high, a pending address is granted
@@ -123,8 +128,13 @@ class AEREncoder(wiring.Component):
         ptr = Signal(ptr_bits)
 
         new = self.spikes
+        # The output is a register with a skid register behind it (issue 14): the encoder grants
+        # whenever the skid register is empty, so ``aer.ready`` reaches no grant logic; it only
+        # chooses where the granted word goes and moves the skid word out.
+        skid_valid = Signal()
+        skid_word = Signal.like(self.aer.payload)
         advance = Signal()
-        m.d.comb += advance.eq(~self.aer.valid | self.aer.ready)
+        m.d.comb += advance.eq(~skid_valid)
 
         # Epoch flush keeps the rebuilt timestamps exact (see class docstring).
         if b < TIMESTAMP_BITS:
@@ -153,24 +163,20 @@ class AEREncoder(wiring.Component):
         was = pending
         keep = Signal(n)
         m.d.comb += keep.eq(was & ~g & ~stale)
-        lost_now = Signal(n)
-        flushed = Signal(n)
-        m.d.comb += [
-            lost_now.eq(new & keep),
-            flushed.eq(was & ~g & stale),
-        ]
         store = Signal(n)
         m.d.comb += store.eq(new & ~keep & ~(~was & g))
         m.d.sync += pending.eq(keep | store)
         for a in range(n):
             with m.If(store[a]):
                 m.d.sync += stored[a].eq(self.timestamp[:b])
+        # This cycle's losses (a new spike on a pending address; stale spikes flushed), one bit
+        # per address: registered as a vector, counted in the next cycle (no popcount behind a
+        # grant), added to the report one cycle after that.
+        lost_vec = Signal(n)
+        m.d.sync += lost_vec.eq((new & keep) | (was & ~g & stale))
 
-        n_lost = Signal(range(2 * n + 1))
-        m.d.comb += n_lost.eq(sum(lost_now[a] + flushed[a] for a in range(n)))
-
-        # Output register.
-        word = self.aer.payload
+        # The granted word.
+        nw = Signal.like(self.aer.payload)
         granted_ts = Signal(TIMESTAMP_BITS)
         gstored = Array(stored)[grant_idx[:max(1, (n - 1).bit_length())] if n > 1 else 0]
         if b < TIMESTAMP_BITS:
@@ -178,24 +184,32 @@ class AEREncoder(wiring.Component):
         else:
             rebuilt = gstored
         m.d.comb += granted_ts.eq(Mux((was & g).any(), rebuilt, self.timestamp))
-
         reported = Signal()
-        with m.If(advance):
-            m.d.sync += self.aer.valid.eq(lo_any)
-            with m.If(lo_any):
-                m.d.sync += [word.source.eq(self.source), ptr.eq(Mux(grant_idx == nreq - 1, 0, grant_idx + 1))]
-                with m.If(grant_idx == n):
-                    m.d.comb += reported.eq(1)
-                    m.d.sync += [word.type.eq(AERType.OVERFLOW), word.address.eq(lost_pending),
-                                 word.timestamp.eq(self.now)]
-                with m.Else():
-                    m.d.sync += [word.type.eq(AERType.SPIKE), word.address.eq(grant_idx),
-                                 word.timestamp.eq(granted_ts)]
+        m.d.comb += [reported.eq(granting & (grant_idx == n)), nw.source.eq(self.source)]
+        with m.If(grant_idx == n):
+            m.d.comb += [nw.type.eq(AERType.OVERFLOW), nw.address.eq(lost_pending),
+                         nw.timestamp.eq(self.now)]
+        with m.Else():
+            m.d.comb += [nw.type.eq(AERType.SPIKE), nw.address.eq(grant_idx),
+                         nw.timestamp.eq(granted_ts)]
+        with m.If(granting):
+            m.d.sync += ptr.eq(Mux(grant_idx == nreq - 1, 0, grant_idx + 1))
 
-        # The losses of a cycle (a popcount over 2n bits) are registered before they are added:
-        # they join lost_pending, and the counter, one cycle later.
-        lost_new = Signal(range(2 * n + 1))
-        m.d.sync += lost_new.eq(n_lost)
+        # Output and skid registers.
+        word = self.aer.payload
+        with m.If(skid_valid):
+            with m.If(self.aer.ready):
+                m.d.sync += [word.eq(skid_word), skid_valid.eq(0)]
+        with m.Elif(granting):
+            with m.If(self.aer.valid & ~self.aer.ready):
+                m.d.sync += [skid_valid.eq(1), skid_word.eq(nw)]
+            with m.Else():
+                m.d.sync += [self.aer.valid.eq(1), word.eq(nw)]
+        with m.Elif(self.aer.ready):
+            m.d.sync += self.aer.valid.eq(0)
+
+        lost_new = Signal(range(n + 1))
+        m.d.sync += lost_new.eq(sum(lost_vec[a] for a in range(n)))
         top = (1 << ADDRESS_BITS) - 1
         base = Mux(reported, 0, lost_pending)
         total = Signal(ADDRESS_BITS + 2)
@@ -209,12 +223,18 @@ class AEREncoder(wiring.Component):
         observer = self.formal_observer
         if platform == "formal" and observer is not None:
             from amaranth.hdl import Assert
-            held = Mux(self.aer.valid, Mux(word.type == AERType.SPIKE, 1,
-                                           Mux(word.type == AERType.OVERFLOW, word.address, 0)), 0)
+            def held_by(valid, w):
+                return Mux(valid, Mux(w.type == AERType.SPIKE, 1, Mux(w.type == AERType.OVERFLOW, w.address, 0)), 0)
+            held = held_by(self.aer.valid, word) + held_by(skid_valid, skid_word)
             m.d.comb += [
                 Assert(~self.aer.valid | (word.type == AERType.SPIKE) | (word.type == AERType.OVERFLOW),
                        "the encoder holds a word that is neither SPIKE nor OVERFLOW"),
-                Assert(observer.in_flight == sum(pending[a] for a in range(n)) + lost_pending + lost_new + held,
-                       "spikes in flight are not all pending, unreported (or just registered) losses or the held word"),
+                Assert(~skid_valid | self.aer.valid, "the skid register is full behind an empty output"),
+                Assert(~skid_valid | ((skid_word.type == AERType.SPIKE) & (skid_word.address < n))
+                       | (skid_word.type == AERType.OVERFLOW),
+                       "the skid register holds a word that is neither SPIKE for an address nor OVERFLOW"),
+                Assert(observer.in_flight == sum(pending[a] for a in range(n)) + lost_pending + lost_new
+                       + sum(lost_vec[a] for a in range(n)) + held,
+                       "spikes in flight are not all pending, unreported (or just registered) losses or the held words"),
             ]
         return m

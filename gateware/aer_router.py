@@ -27,7 +27,9 @@ class AERRouter(wiring.Component):
 
     Timing: one word per cycle when every fanout is 0 or 1, otherwise one
     entry per cycle. The host copy is valid one cycle after the input
-    handshake, the first stim entry too.
+    handshake, the first stim entry too. The entries' port bits are kept a
+    second time in LUTRAM and registered at the read, so ``aer.ready`` and
+    the output valids depend on no block RAM output (issue 14).
 
     Table writes take effect for words accepted after the write; rewrite a
     route while traffic for that address is quiet to avoid a mixed fanout.
@@ -85,6 +87,15 @@ class AERRouter(wiring.Component):
             m.d.comb += [port.addr.eq(wp.addr), port.data.eq(wp.data), port.en.eq(wp.en)]
         rd = entries.read_port()
         cnt_rd = counts.read_port(domain="comb")
+        # The port bit of every entry again in LUTRAM, read with the block RAM at the issue and
+        # registered: the handshake logic (ready, which output) then depends on no block RAM
+        # output, whose clock-to-out (about 2.5 ns on the xc7z020) started the core's longest path
+        # (issue 14). The RAM's data goes only into registers (the host word, the StimUnit).
+        m.submodules.ports = ports = memory.Memory(shape=1, depth=n * F, init=[])
+        pw = ports.write_port()
+        m.d.comb += [pw.addr.eq(self.table_write.addr), pw.data.eq(self.table_write.data.port != Port.STIM),
+                     pw.en.eq(self.table_write.en)]
+        port_rd = ports.read_port(domain="comb")
 
         word = self.aer.payload
         # Fan-out sequencer: the SPIKE word being expanded and its next entry.
@@ -99,7 +110,8 @@ class AERRouter(wiring.Component):
         h_valid = self.host.valid
         h_word = self.host.payload
 
-        p_is_stim = entry.port == Port.STIM
+        p_host = Signal()                  # the port of the entry on rd.data, registered at its issue
+        p_is_stim = ~p_host
         h_free = ~h_valid | self.host.ready
         p_done = p_valid & Mux(p_is_stim, self.stim.ready, h_free)
         advance = ~p_valid | p_done
@@ -122,12 +134,15 @@ class AERRouter(wiring.Component):
 
         issue_busy = (rem != 0) & advance
         m.d.comb += rd.en.eq(0)    # the read port's enable defaults to 1: hold the entry while stalled
+        m.d.comb += port_rd.addr.eq(rd.addr)
         with m.If(issue_busy):
             m.d.comb += [rd.addr.eq(busy.address[:self.addr_bits] * F + j), rd.en.eq(1)]
-            m.d.sync += [rem.eq(rem - 1), j.eq(j + 1), p_valid.eq(1), p_word.eq(busy)]
+            m.d.sync += [rem.eq(rem - 1), j.eq(j + 1), p_valid.eq(1), p_word.eq(busy),
+                         p_host.eq(port_rd.data)]
         with m.Elif(routable):
             m.d.comb += [rd.addr.eq(word.address[:self.addr_bits] * F), rd.en.eq(1)]
-            m.d.sync += [rem.eq(cnt_rd.data - 1), j.eq(1), busy.eq(word), p_valid.eq(1), p_word.eq(word)]
+            m.d.sync += [rem.eq(cnt_rd.data - 1), j.eq(1), busy.eq(word), p_valid.eq(1), p_word.eq(word),
+                         p_host.eq(port_rd.data)]
         with m.Elif(advance):
             m.d.sync += p_valid.eq(0)
 

@@ -28,18 +28,22 @@ class AEREncoder:
         self.pending = 0
         self.stored = [0] * self.n
         self.lost_pending = 0
-        self.lost_new = 0
+        self.lost_vec = 0                # losses of the last cycle, not yet counted
+        self.lost_new = 0                # losses counted, not yet added to the report
         self.ptr = 0
         self.prev_tag = 0
         self.valid = False
         self.word = 0
+        self.skid_valid = False          # the skid register behind the output register
+        self.skid_word = 0
         self.words = 0
         self.lost = 0
 
     @property
     def idle(self) -> bool:
-        """Nothing pending, no word offered, no loss to report."""
-        return not (self.pending or self.valid or self.lost_pending)
+        """Nothing pending, no word offered or in the skid register, no loss to count or report."""
+        return not (self.pending or self.valid or self.skid_valid or self.lost_pending or self.lost_vec
+                    or self.lost_new)
 
     def follow(self, now: int) -> None:
         """What an idle :meth:`step` at frame ``now`` does: the epoch tag follows the frame."""
@@ -66,7 +70,7 @@ class AEREncoder:
         out = self.word if (self.valid and ready) else None
         if out is not None:
             self.words += 1
-        advance = (not self.valid) or ready
+        advance = not self.skid_valid
 
         stale = 0
         if b < 32:
@@ -84,34 +88,43 @@ class AEREncoder:
 
         was = self.pending
         keep = was & ~g & ~stale
-        n_lost = bin(spikes & keep).count("1") + bin(was & ~g & stale).count("1")
+        lost_vec = (spikes & keep) | (was & ~g & stale)
         store = spikes & ~keep & ~(~was & g)
 
         reported = False
-        if advance:
-            self.valid = idx is not None
-            if idx is not None:
-                self.ptr = 0 if idx == n else idx + 1
-                if idx == n:
-                    reported = True
-                    self.word = pack_one(self.lost_pending, self.source, AERType.OVERFLOW, now)
+        if idx is not None:
+            self.ptr = 0 if idx == n else idx + 1
+            if idx == n:
+                reported = True
+                new = pack_one(self.lost_pending, self.source, AERType.OVERFLOW, now)
+            else:
+                if was & g:
+                    age = (now - self.stored[idx]) & ((1 << b) - 1)
+                    ts = (now - age) & _MASK32
                 else:
-                    if was & g:
-                        age = (now - self.stored[idx]) & ((1 << b) - 1)
-                        ts = (now - age) & _MASK32
-                    else:
-                        ts = timestamp
-                    self.word = pack_one(idx, self.source, AERType.SPIKE, ts)
+                    ts = timestamp
+                new = pack_one(idx, self.source, AERType.SPIKE, ts)
+        if self.skid_valid:
+            if ready:
+                self.word, self.skid_valid = self.skid_word, False
+        elif idx is not None:
+            if self.valid and not ready:
+                self.skid_valid, self.skid_word = True, new
+            else:
+                self.valid, self.word = True, new
+        elif ready:
+            self.valid = False
 
         self.pending = keep | store
         mask = (1 << b) - 1
         for a in range(n):
             if (store >> a) & 1:
                 self.stored[a] = timestamp & mask
-        # This cycle's losses are registered first and added one cycle later (the gateware's
-        # lost_new register keeps the popcount off the adder's path).
+        # This cycle's losses are registered as a vector, counted at the next edge and added at
+        # the one after (the gateware keeps the popcount away from the grant and the adder).
         top = (1 << ADDRESS_BITS) - 1
         self.lost_pending = min((0 if reported else self.lost_pending) + self.lost_new, top)
         self.lost = min(self.lost + self.lost_new, _MASK32)
-        self.lost_new = n_lost
+        self.lost_new = bin(self.lost_vec).count("1")
+        self.lost_vec = lost_vec
         return out
