@@ -278,7 +278,8 @@ class Core(wiring.Component):
             cnt.stim_fires.eq(sp.fire),
             cnt.safety_clamps.eq(sp.clamp_pulse | sp.clamp_duty | sp.clamp_lanes),
         ]
-        m.d.sync += bank.theta_value.eq(sp.theta[bank.theta_select])
+        m.d.comb += sp.theta_sel.eq(bank.theta_select)
+        m.d.sync += bank.theta_value.eq(sp.theta_value)
         m.d.comb += [bank.safety_duty_window.eq(sp.safety.duty_window),
                      bank.min_frame_cycles.eq(self.min_frame_cycles)]
 

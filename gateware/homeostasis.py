@@ -7,7 +7,7 @@ Bit-exact with :class:`bioloop.host.models.homeostasis.Homeostasis` (its
 from __future__ import annotations
 
 from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
@@ -95,8 +95,15 @@ class Homeostasis(wiring.Component):
         Clamp bounds, Q8.8; if θ_min > θ_max, θ_max wins.
     enable : In(1)
         Reset 1. When 0, windows close and counts clear but θ is not written.
-    theta : Out(ArrayLayout(16, K))
-        The current thresholds, to the StimUnit.
+    theta_addr : In(lane_addr_width(K)), theta_data : Out(16)
+        θ of lane ``theta_addr``, combinationally (the StimUnit's read port).
+    theta_sel : In(lane_addr_width(K)), theta_value : Out(16)
+        θ of lane ``theta_sel``, combinationally (the register map's read-back).
+
+    θ lives in LUTRAM (issue 14): two banks, one written by the host and one by
+    the update, and a 2-bit tag per lane saying which holds the lane's θ (or
+    that it still has its reset value), so both writers land in the same cycle
+    and a reset returns every θ to ``theta_init``, exactly as flip-flops did.
     busy : Out(1)
         An update is in flight.
     window_done : Out(1)
@@ -138,7 +145,10 @@ class Homeostasis(wiring.Component):
             "theta_min": In(16, init=theta_min),
             "theta_max": In(16, init=theta_max),
             "enable": In(1, init=1),
-            "theta": Out(data.ArrayLayout(16, n_lanes)),
+            "theta_addr": In(aw),
+            "theta_data": Out(16),
+            "theta_sel": In(aw),
+            "theta_value": Out(16),
             "busy": Out(1),
             "window_done": Out(1),
             "overrun": Out(1),
@@ -147,9 +157,6 @@ class Homeostasis(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         K = self.n_lanes
-        theta = [Signal(16, init=self.theta_init, name=f"theta{k}") for k in range(K)]
-        for k in range(K):
-            m.d.comb += self.theta[k].eq(theta[k])
         # Windows of W frame ticks.
         frames = Signal(WINDOW_BITS)
         close = Signal()
@@ -164,21 +171,51 @@ class Homeostasis(wiring.Component):
         else:
             lane3, v3, delta3 = self._sweep(m, close, spike)
 
+        # θ (issue 14): two LUTRAM banks, one written by the host, one by the update, each with
+        # three asynchronous read ports (the StimUnit, the update, the read-back), and per lane
+        # a 2-bit tag in flip-flops naming where its current θ is: the reset value, the update's
+        # bank or the host's bank. The two writers never share a write port, so a host write and
+        # an update in the same cycle both land; if they are for the same lane the host's wins
+        # (its tag). A reset returns every tag, hence every θ, to ``theta_init``.
+        aw = max(1, (K - 1).bit_length())
+        UPD, HOST = 1, 2                                  # tag 0: the reset value
+        m.submodules.theta_upd = upd = memory.Memory(shape=16, depth=K, init=[self.theta_init] * K)
+        m.submodules.theta_host = host = memory.Memory(shape=16, depth=K, init=[])
+        tag = Array(Signal(2, name=f"theta_tag{k}") for k in range(K))
+        reads = ((self.theta_addr, self.theta_data), (lane3, None), (self.theta_sel, self.theta_value))
+        values = []
+        for i, (addr, out) in enumerate(reads):
+            a = addr[:aw] if K > 1 else 0
+            ru, rh = upd.read_port(domain="comb"), host.read_port(domain="comb")
+            m.d.comb += [ru.addr.eq(a), rh.addr.eq(a)]
+            t = tag[a]
+            value = Signal(16, name=f"theta_read{i}")
+            m.d.comb += value.eq(Mux(t == HOST, rh.data, Mux(t == UPD, ru.data, self.theta_init)))
+            if out is not None:
+                m.d.comb += out.eq(value)
+            values.append(value)
+        theta_now = values[1]
+
         # Write stage: θ + Δ, clamp (max with θ_min first, then min with θ_max).
-        theta_arr = Array(theta)
         summed = Signal(signed(delta3.shape().width + 1))
         low = Signal(signed(delta3.shape().width + 1))
         new = Signal(16)
         m.d.comb += [
-            summed.eq(theta_arr[lane3] + delta3),
+            summed.eq(theta_now + delta3),
             low.eq(Mux(summed < self.theta_min, self.theta_min, summed)),
             new.eq(Mux(low > self.theta_max, self.theta_max, low)),
         ]
-        for k in range(K):
-            with m.If(self.theta_wr.en & (self.theta_wr.addr == k)):
-                m.d.sync += theta[k].eq(self.theta_wr.data)
-            with m.Elif(v3 & self.enable & (lane3 == k)):
-                m.d.sync += theta[k].eq(new)
+        wu, wh = upd.write_port(), host.write_port()
+        upd_en = v3 & self.enable
+        host_en = self.theta_wr.en & (self.theta_wr.addr < K)
+        m.d.comb += [
+            wu.addr.eq(lane3), wu.data.eq(new), wu.en.eq(upd_en),
+            wh.addr.eq(self.theta_wr.addr), wh.data.eq(self.theta_wr.data), wh.en.eq(host_en),
+        ]
+        with m.If(upd_en):
+            m.d.sync += tag[lane3].eq(UPD)
+        with m.If(host_en):
+            m.d.sync += tag[self.theta_wr.addr[:aw] if K > 1 else 0].eq(HOST)
         return m
 
     def _update_tail(self, m, v, lane, diff):

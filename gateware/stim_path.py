@@ -7,13 +7,13 @@ Composes Homeostasis, StimUnit, StochasticLanes and Safety; bit-exact with
 from __future__ import annotations
 
 from amaranth import Module
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from bioloop.gateware.homeostasis import Homeostasis
 from bioloop.gateware.stochastic_lanes import StochasticLanes
 from bioloop.host.layouts import THETA_INIT
-from bioloop.host.parameters import validated
+from bioloop.host.parameters import lane_addr_width, validated
 from bioloop.gateware.layouts import TIMESTAMP_BITS, aer_stream, routed_stream
 from bioloop.gateware.safety import Safety
 from bioloop.gateware.stim_unit import StimUnit
@@ -70,8 +70,8 @@ class StimPath(wiring.Component):
         LED drive after Safety.
     stim : Out(aer_stream())
         STIM words (and OVERFLOW words counting lost STIM words) to the host port.
-    theta : Out(ArrayLayout(16, K))
-        Current thresholds, for read-back.
+    theta_sel : In(lane_addr_width(K)), theta_value : Out(16)
+        θ of lane ``theta_sel``, combinationally, for read-back.
 
     All other members are those of the blocks, under the same names:
     ``code_wr`` (StochasticLanes); ``theta_wr``, ``src_wr``, ``target_wr``,
@@ -108,7 +108,8 @@ class StimPath(wiring.Component):
             "frame": In(TIMESTAMP_BITS),
             "led": Out(n_lanes),
             "stim": Out(aer_stream()),
-            "theta": Out(data.ArrayLayout(16, n_lanes)),
+            "theta_sel": In(lane_addr_width(n_lanes)),
+            "theta_value": Out(16),
         }
         for block, names in _FORWARD.items():
             sig = getattr(self, block).signature
@@ -130,8 +131,10 @@ class StimPath(wiring.Component):
             homeo.frame_tick.eq(self.frame_tick),
             unit.frame_tick.eq(self.frame_tick),
             unit.frame.eq(self.frame),
-            unit.theta.eq(homeo.theta),
-            self.theta.eq(homeo.theta),
+            homeo.theta_addr.eq(unit.theta_addr),
+            unit.theta_data.eq(homeo.theta_data),
+            homeo.theta_sel.eq(self.theta_sel),
+            self.theta_value.eq(homeo.theta_value),
             safety.pulse.eq(unit.pulse),
             safety.bits.eq(lanes.bits),
             safety.fire.eq(unit.fire),

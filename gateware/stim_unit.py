@@ -90,8 +90,9 @@ class StimUnit(wiring.Component):
         One cycle per frame: the leak.
     frame : In(32)
         Current frame number, the STIM words' timestamp.
-    theta : In(ArrayLayout(16, K))
-        Firing thresholds θ_k, unsigned Q8.8 (from Homeostasis).
+    theta_addr : Out(lane_addr_width(K)), theta_data : In(16)
+        A read port into the firing thresholds θ_k, unsigned Q8.8 (Homeostasis' θ
+        memory): ``theta_data`` must be θ of lane ``theta_addr`` combinationally.
     leak_shift : In(4)
         Leak shift per frame; 0 disables the leak. Reset 0.
     source : In(8)
@@ -137,7 +138,8 @@ class StimUnit(wiring.Component):
             "routed": In(routed_stream()),
             "frame_tick": In(1),
             "frame": In(TIMESTAMP_BITS),
-            "theta": In(data.ArrayLayout(16, n_lanes)),
+            "theta_addr": Out(lane_addr_width(n_lanes)),
+            "theta_data": In(16),
             "leak_shift": In(4),
             "source": In(SOURCE_BITS),
             "pulse_wr": In(WritePort(lane_addr_width(n_lanes), pulse_bits)),
@@ -180,7 +182,7 @@ class StimUnit(wiring.Component):
         lane = Signal(range(K))
         m.d.comb += lane.eq(s1_target)
         theta = Signal(16)
-        m.d.comb += theta.eq(Array(self.theta[k] for k in range(K))[lane])
+        m.d.comb += [self.theta_addr.eq(s1_target), theta.eq(self.theta_data)]
         acc_now = Signal(signed(16))
         total = Signal(signed(17))
         sat = Signal(signed(16))

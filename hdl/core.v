@@ -626,29 +626,28 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [5:0] \$1555 ;
   wire [34:0] \$1556 ;
   wire [34:0] \$1557 ;
-  wire [15:0] \$1558 ;
-  wire [16:0] \$1559 ;
+  wire [16:0] \$1558 ;
+  wire \$1559 ;
   wire \$156 ;
   wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
   wire \$1564 ;
-  wire \$1565 ;
-  reg [4:0] \$1566 ;
-  reg [1:0] \$1567 ;
-  reg [2:0] \$1568 ;
-  reg [1:0] \$1569 ;
+  reg [4:0] \$1565 ;
+  reg [1:0] \$1566 ;
+  reg [2:0] \$1567 ;
+  reg [1:0] \$1568 ;
+  reg [8:0] \$1569 ;
   wire \$157 ;
-  reg [8:0] \$1570 ;
-  reg [32:0] \$1571 ;
+  reg [32:0] \$1570 ;
+  reg [15:0] \$1571 ;
   reg [15:0] \$1572 ;
   reg [15:0] \$1573 ;
-  reg [15:0] \$1574 ;
+  reg \$1574 ;
   reg \$1575 ;
-  reg \$1576 ;
-  reg [5:0] \$1577 ;
-  reg [15:0] \$1578 ;
+  reg [5:0] \$1576 ;
+  reg [15:0] \$1577 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
@@ -832,7 +831,6 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [10:0] \$3213 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
@@ -1977,71 +1975,6 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [5:0] target_wr__addr;
   wire [23:0] target_wr__data;
   wire target_wr__en;
-  wire [1023:0] theta;
-  wire [15:0] \theta[0] ;
-  wire [15:0] \theta[10] ;
-  wire [15:0] \theta[11] ;
-  wire [15:0] \theta[12] ;
-  wire [15:0] \theta[13] ;
-  wire [15:0] \theta[14] ;
-  wire [15:0] \theta[15] ;
-  wire [15:0] \theta[16] ;
-  wire [15:0] \theta[17] ;
-  wire [15:0] \theta[18] ;
-  wire [15:0] \theta[19] ;
-  wire [15:0] \theta[1] ;
-  wire [15:0] \theta[20] ;
-  wire [15:0] \theta[21] ;
-  wire [15:0] \theta[22] ;
-  wire [15:0] \theta[23] ;
-  wire [15:0] \theta[24] ;
-  wire [15:0] \theta[25] ;
-  wire [15:0] \theta[26] ;
-  wire [15:0] \theta[27] ;
-  wire [15:0] \theta[28] ;
-  wire [15:0] \theta[29] ;
-  wire [15:0] \theta[2] ;
-  wire [15:0] \theta[30] ;
-  wire [15:0] \theta[31] ;
-  wire [15:0] \theta[32] ;
-  wire [15:0] \theta[33] ;
-  wire [15:0] \theta[34] ;
-  wire [15:0] \theta[35] ;
-  wire [15:0] \theta[36] ;
-  wire [15:0] \theta[37] ;
-  wire [15:0] \theta[38] ;
-  wire [15:0] \theta[39] ;
-  wire [15:0] \theta[3] ;
-  wire [15:0] \theta[40] ;
-  wire [15:0] \theta[41] ;
-  wire [15:0] \theta[42] ;
-  wire [15:0] \theta[43] ;
-  wire [15:0] \theta[44] ;
-  wire [15:0] \theta[45] ;
-  wire [15:0] \theta[46] ;
-  wire [15:0] \theta[47] ;
-  wire [15:0] \theta[48] ;
-  wire [15:0] \theta[49] ;
-  wire [15:0] \theta[4] ;
-  wire [15:0] \theta[50] ;
-  wire [15:0] \theta[51] ;
-  wire [15:0] \theta[52] ;
-  wire [15:0] \theta[53] ;
-  wire [15:0] \theta[54] ;
-  wire [15:0] \theta[55] ;
-  wire [15:0] \theta[56] ;
-  wire [15:0] \theta[57] ;
-  wire [15:0] \theta[58] ;
-  wire [15:0] \theta[59] ;
-  wire [15:0] \theta[5] ;
-  wire [15:0] \theta[60] ;
-  wire [15:0] \theta[61] ;
-  wire [15:0] \theta[62] ;
-  wire [15:0] \theta[63] ;
-  wire [15:0] \theta[6] ;
-  wire [15:0] \theta[7] ;
-  wire [15:0] \theta[8] ;
-  wire [15:0] \theta[9] ;
   wire [5:0] theta__addr;
   wire [15:0] theta__data;
   wire theta__en;
@@ -2049,8 +1982,10 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [15:0] \theta_max$97 ;
   wire [15:0] theta_min;
   wire [15:0] \theta_min$95 ;
+  wire [5:0] theta_sel;
   wire [5:0] theta_select;
   reg [15:0] theta_value = 16'h0000;
+  wire [15:0] \theta_value$275 ;
   wire [5:0] theta_wr__addr;
   wire [15:0] theta_wr__data;
   wire theta_wr__en;
@@ -3740,41 +3675,39 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign \$1555  = pos + 1'h1;
   assign \$1556  = \$9 [33:0] - 2'h3;
   assign \$1557  = big ? \$1556  : 35'h000000000;
-  assign \$3213  = theta_select * 5'h10;
-  assign \$1558  = theta >> \$3213 ;
-  assign \$1559  = st_w__data + 1'h1;
-  assign \$1560  = fire_lane < 7'h40;
-  assign \$1561  = count__stim_fires & \$1560 ;
-  assign \$1562  = pulse >> lane;
-  assign \$1563  = ~ pulse_d;
-  assign \$1564  = led_bit | \$1563 ;
-  assign \$1565  = pulse >> fire_lane[5:0];
+  assign \$1558  = st_w__data + 1'h1;
+  assign \$1559  = fire_lane < 7'h40;
+  assign \$1560  = count__stim_fires & \$1559 ;
+  assign \$1561  = pulse >> lane;
+  assign \$1562  = ~ pulse_d;
+  assign \$1563  = led_bit | \$1562 ;
+  assign \$1564  = pulse >> fire_lane[5:0];
   always @(posedge clk)
-    pos <= \$1566 ;
+    pos <= \$1565 ;
   always @(posedge clk)
-    prev_framing_errors <= \$1567 ;
+    prev_framing_errors <= \$1566 ;
   always @(posedge clk)
-    prev_detections <= \$1568 ;
+    prev_detections <= \$1567 ;
   always @(posedge clk)
-    prev_unmapped <= \$1569 ;
+    prev_unmapped <= \$1568 ;
   always @(posedge clk)
-    prev_lost <= \$1570 ;
+    prev_lost <= \$1569 ;
   always @(posedge clk)
-    lost_due <= \$1571 ;
+    lost_due <= \$1570 ;
   always @(posedge clk)
-    theta_value <= \$1572 ;
+    theta_value <= \$1571 ;
   always @(posedge clk)
-    st_w__data <= \$1573 ;
+    st_w__data <= \$1572 ;
   always @(posedge clk)
-    stamp2 <= \$1574 ;
+    stamp2 <= \$1573 ;
   always @(posedge clk)
-    pulse_d <= \$1575 ;
+    pulse_d <= \$1574 ;
   always @(posedge clk)
-    armed <= \$1576 ;
+    armed <= \$1575 ;
   always @(posedge clk)
-    lane <= \$1577 ;
+    lane <= \$1576 ;
   always @(posedge clk)
-    start <= \$1578 ;
+    start <= \$1577 ;
   \core.aer_merge  aer_merge (
     .block_words(block_words),
     .clk(clk),
@@ -3896,7 +3829,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .theta__en(theta_wr__en),
     .theta_max(theta_max),
     .theta_min(theta_min),
-    .theta_select(theta_select),
+    .theta_select(theta_sel),
     .theta_value(theta_value),
     .thresholds__addr(threshold_write__addr),
     .thresholds__data(threshold_write__data),
@@ -3921,7 +3854,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$5113$0 (homeo_src__data),
+    .\port$4778$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -3944,9 +3877,10 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .target_wr__addr(target_wr__addr),
     .target_wr__data(target_wr__data),
     .target_wr__en(target_wr__en),
-    .theta(theta),
     .theta_max(theta_max),
     .theta_min(theta_min),
+    .theta_sel(theta_sel),
+    .theta_value(\theta_value$275 ),
     .theta_wr__addr(theta_wr__addr),
     .theta_wr__data(theta_wr__data),
     .theta_wr__en(theta_wr__en),
@@ -3954,91 +3888,108 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1566  = pos;
+    \$1565  = pos;
     if (\$1553 ) begin
-      \$1566  = 5'h00;
+      \$1565  = 5'h00;
     end else if (\$1554 ) begin
-      \$1566  = \$1555 [4:0];
+      \$1565  = \$1555 [4:0];
     end
     if (rst) begin
-      \$1566  = 5'h00;
+      \$1565  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1567  = framing_errors[1:0];
+    \$1566  = framing_errors[1:0];
     if (restart) begin
-      \$1567  = 2'h0;
+      \$1566  = 2'h0;
     end
     if (rst) begin
-      \$1567  = 2'h0;
+      \$1566  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1568  = detections[2:0];
+    \$1567  = detections[2:0];
     if (restart) begin
-      \$1568  = 3'h0;
+      \$1567  = 3'h0;
     end
     if (rst) begin
-      \$1568  = 3'h0;
+      \$1567  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1569  = unmapped[1:0];
+    \$1568  = unmapped[1:0];
     if (restart) begin
-      \$1569  = 2'h0;
+      \$1568  = 2'h0;
     end
     if (rst) begin
-      \$1569  = 2'h0;
+      \$1568  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1570  = lost[8:0];
+    \$1569  = lost[8:0];
     if (restart) begin
-      \$1570  = 9'h000;
+      \$1569  = 9'h000;
     end
     if (rst) begin
-      \$1570  = 9'h000;
+      \$1569  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1571  = \$1557 [32:0];
+    \$1570  = \$1557 [32:0];
     if (rst) begin
-      \$1571  = 33'h000000000;
+      \$1570  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1572  = \$1558 ;
+    \$1571  = \theta_value$275 ;
+    if (rst) begin
+      \$1571  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1572  = \$1558 [15:0];
     if (rst) begin
       \$1572  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1573  = \$1559 [15:0];
+    \$1573  = st_r__data;
     if (rst) begin
       \$1573  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1574  = st_r__data;
+    \$1574  = pulse_d;
+    if (armed) begin
+      \$1574  = \$1561 ;
+    end else if (\$1560 ) begin
+      \$1574  = \$1564 ;
+    end
     if (rst) begin
-      \$1574  = 16'h0000;
+      \$1574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1575  = pulse_d;
+    \$1575  = armed;
     if (armed) begin
-      \$1575  = \$1562 ;
-    end else if (\$1561 ) begin
-      \$1575  = \$1565 ;
+      if (\$1563 ) begin
+        \$1575  = 1'h0;
+      end
+    end else if (\$1560 ) begin
+      \$1575  = 1'h1;
+    end
+    if (restart) begin
+      \$1575  = 1'h0;
     end
     if (rst) begin
       \$1575  = 1'h0;
@@ -4046,41 +3997,24 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1576  = armed;
+    \$1576  = lane;
     if (armed) begin
-      if (\$1564 ) begin
-        \$1576  = 1'h0;
-      end
-    end else if (\$1561 ) begin
-      \$1576  = 1'h1;
-    end
-    if (restart) begin
-      \$1576  = 1'h0;
+    end else if (\$1560 ) begin
+      \$1576  = fire_lane[5:0];
     end
     if (rst) begin
-      \$1576  = 1'h0;
+      \$1576  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1577  = lane;
+    \$1577  = start;
     if (armed) begin
-    end else if (\$1561 ) begin
-      \$1577  = fire_lane[5:0];
+    end else if (\$1560 ) begin
+      \$1577  = stamp2;
     end
     if (rst) begin
-      \$1577  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1578  = start;
-    if (armed) begin
-    end else if (\$1561 ) begin
-      \$1578  = stamp2;
-    end
-    if (rst) begin
-      \$1578  = 16'h0000;
+      \$1577  = 16'h0000;
     end
   end
   assign \s_axil__araddr$28  = s_axil__araddr;
@@ -4167,6 +4101,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign count__detections = \$11 [1:0];
   assign count__overflows = lost_inc;
   assign fire = count__stim_fires;
+  assign theta_select = theta_sel;
   assign safety_duty_window = 20'hf4240;
   assign min_frame_cycles = 16'h0042;
   assign probe_row_index = probe_row_idx4_0;
@@ -4229,70 +4164,6 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign \spikes__payload.source  = host__payload[27:20];
   assign \spikes__payload.type  = host__payload[31:28];
   assign \spikes__payload.timestamp  = host__payload[63:32];
-  assign \theta[0]  = theta[15:0];
-  assign \theta[1]  = theta[31:16];
-  assign \theta[2]  = theta[47:32];
-  assign \theta[3]  = theta[63:48];
-  assign \theta[4]  = theta[79:64];
-  assign \theta[5]  = theta[95:80];
-  assign \theta[6]  = theta[111:96];
-  assign \theta[7]  = theta[127:112];
-  assign \theta[8]  = theta[143:128];
-  assign \theta[9]  = theta[159:144];
-  assign \theta[10]  = theta[175:160];
-  assign \theta[11]  = theta[191:176];
-  assign \theta[12]  = theta[207:192];
-  assign \theta[13]  = theta[223:208];
-  assign \theta[14]  = theta[239:224];
-  assign \theta[15]  = theta[255:240];
-  assign \theta[16]  = theta[271:256];
-  assign \theta[17]  = theta[287:272];
-  assign \theta[18]  = theta[303:288];
-  assign \theta[19]  = theta[319:304];
-  assign \theta[20]  = theta[335:320];
-  assign \theta[21]  = theta[351:336];
-  assign \theta[22]  = theta[367:352];
-  assign \theta[23]  = theta[383:368];
-  assign \theta[24]  = theta[399:384];
-  assign \theta[25]  = theta[415:400];
-  assign \theta[26]  = theta[431:416];
-  assign \theta[27]  = theta[447:432];
-  assign \theta[28]  = theta[463:448];
-  assign \theta[29]  = theta[479:464];
-  assign \theta[30]  = theta[495:480];
-  assign \theta[31]  = theta[511:496];
-  assign \theta[32]  = theta[527:512];
-  assign \theta[33]  = theta[543:528];
-  assign \theta[34]  = theta[559:544];
-  assign \theta[35]  = theta[575:560];
-  assign \theta[36]  = theta[591:576];
-  assign \theta[37]  = theta[607:592];
-  assign \theta[38]  = theta[623:608];
-  assign \theta[39]  = theta[639:624];
-  assign \theta[40]  = theta[655:640];
-  assign \theta[41]  = theta[671:656];
-  assign \theta[42]  = theta[687:672];
-  assign \theta[43]  = theta[703:688];
-  assign \theta[44]  = theta[719:704];
-  assign \theta[45]  = theta[735:720];
-  assign \theta[46]  = theta[751:736];
-  assign \theta[47]  = theta[767:752];
-  assign \theta[48]  = theta[783:768];
-  assign \theta[49]  = theta[799:784];
-  assign \theta[50]  = theta[815:800];
-  assign \theta[51]  = theta[831:816];
-  assign \theta[52]  = theta[847:832];
-  assign \theta[53]  = theta[863:848];
-  assign \theta[54]  = theta[879:864];
-  assign \theta[55]  = theta[895:880];
-  assign \theta[56]  = theta[911:896];
-  assign \theta[57]  = theta[927:912];
-  assign \theta[58]  = theta[943:928];
-  assign \theta[59]  = theta[959:944];
-  assign \theta[60]  = theta[975:960];
-  assign \theta[61]  = theta[991:976];
-  assign \theta[62]  = theta[1007:992];
-  assign \theta[63]  = theta[1023:1008];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5477,9 +5348,9 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes, timestamp, aer__valid, aer__payload, words, lost, clk);
+module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes, timestamp, aer__payload, aer__valid, words, lost, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire \$1 ;
+  wire [63:0] \$1 ;
   wire \$10 ;
   wire [64:0] \$100 ;
   wire [64:0] \$101 ;
@@ -5552,319 +5423,319 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire [64:0] \$162 ;
   wire [64:0] \$163 ;
   wire [64:0] \$164 ;
-  wire [64:0] \$165 ;
+  wire \$165 ;
   wire \$166 ;
-  wire \$167 ;
+  wire [190:0] \$167 ;
   wire [190:0] \$168 ;
-  wire [190:0] \$169 ;
+  wire [63:0] \$169 ;
   wire \$17 ;
   wire [63:0] \$170 ;
-  wire [63:0] \$171 ;
-  wire \$172 ;
-  wire [2:0] \$173 ;
+  wire \$171 ;
+  wire [2:0] \$172 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
-  wire [2:0] \$177 ;
+  wire [2:0] \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire [2:0] \$181 ;
+  wire [2:0] \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire [2:0] \$185 ;
+  wire [2:0] \$184 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire [2:0] \$189 ;
+  wire [2:0] \$188 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  wire [2:0] \$193 ;
+  wire [2:0] \$192 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
-  wire [2:0] \$197 ;
+  wire [2:0] \$196 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  wire [63:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire [2:0] \$201 ;
+  wire [2:0] \$200 ;
+  wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire \$204 ;
-  wire [2:0] \$205 ;
+  wire [2:0] \$204 ;
+  wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire [2:0] \$209 ;
+  wire [2:0] \$208 ;
+  wire \$209 ;
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire \$212 ;
-  wire [2:0] \$213 ;
+  wire [2:0] \$212 ;
+  wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire \$216 ;
-  wire [2:0] \$217 ;
+  wire [2:0] \$216 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire [2:0] \$221 ;
+  wire [2:0] \$220 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire [2:0] \$225 ;
+  wire [2:0] \$224 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
-  wire [2:0] \$229 ;
+  wire [2:0] \$228 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
-  wire [2:0] \$233 ;
+  wire [2:0] \$232 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire \$236 ;
-  wire [2:0] \$237 ;
+  wire [2:0] \$236 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire [2:0] \$241 ;
+  wire [2:0] \$240 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
-  wire [2:0] \$245 ;
+  wire [2:0] \$244 ;
+  wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
-  wire [2:0] \$249 ;
+  wire [2:0] \$248 ;
+  wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
-  wire [2:0] \$253 ;
+  wire [2:0] \$252 ;
+  wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire \$256 ;
-  wire [2:0] \$257 ;
+  wire [2:0] \$256 ;
+  wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire [2:0] \$261 ;
+  wire [2:0] \$260 ;
+  wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire \$264 ;
-  wire [2:0] \$265 ;
+  wire [2:0] \$264 ;
+  wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire [2:0] \$269 ;
+  wire [2:0] \$268 ;
+  wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
-  wire \$272 ;
-  wire [2:0] \$273 ;
+  wire [2:0] \$272 ;
+  wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire \$276 ;
-  wire [2:0] \$277 ;
+  wire [2:0] \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire [2:0] \$281 ;
+  wire [2:0] \$280 ;
+  wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
-  wire [2:0] \$285 ;
+  wire [2:0] \$284 ;
+  wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire \$288 ;
-  wire [2:0] \$289 ;
+  wire [2:0] \$288 ;
+  wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
-  wire [2:0] \$293 ;
+  wire [2:0] \$292 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire \$296 ;
-  wire [2:0] \$297 ;
+  wire [2:0] \$296 ;
+  wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire [2:0] \$301 ;
+  wire [2:0] \$300 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
-  wire [2:0] \$305 ;
+  wire [2:0] \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire \$308 ;
-  wire [2:0] \$309 ;
+  wire [2:0] \$308 ;
+  wire \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire \$312 ;
-  wire [2:0] \$313 ;
+  wire [2:0] \$312 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
-  wire [2:0] \$317 ;
+  wire [2:0] \$316 ;
+  wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire [2:0] \$321 ;
+  wire [2:0] \$320 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire [2:0] \$325 ;
+  wire [2:0] \$324 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
-  wire [2:0] \$329 ;
+  wire [2:0] \$328 ;
+  wire \$329 ;
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire \$332 ;
-  wire [2:0] \$333 ;
+  wire [2:0] \$332 ;
+  wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
-  wire [2:0] \$337 ;
+  wire [2:0] \$336 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire [2:0] \$341 ;
+  wire [2:0] \$340 ;
+  wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire \$344 ;
-  wire [2:0] \$345 ;
+  wire [2:0] \$344 ;
+  wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
-  wire [2:0] \$349 ;
+  wire [2:0] \$348 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
-  wire [2:0] \$353 ;
+  wire [2:0] \$352 ;
+  wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire \$356 ;
-  wire [2:0] \$357 ;
+  wire [2:0] \$356 ;
+  wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire [2:0] \$361 ;
+  wire [2:0] \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
-  wire [2:0] \$365 ;
+  wire [2:0] \$364 ;
+  wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
-  wire [2:0] \$369 ;
+  wire [2:0] \$368 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire \$372 ;
-  wire [2:0] \$373 ;
+  wire [2:0] \$372 ;
+  wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
-  wire [2:0] \$377 ;
+  wire [2:0] \$376 ;
+  wire \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire [2:0] \$381 ;
+  wire [2:0] \$380 ;
+  wire \$381 ;
   wire \$382 ;
   wire \$383 ;
-  wire \$384 ;
-  wire [2:0] \$385 ;
+  wire [2:0] \$384 ;
+  wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire \$388 ;
-  wire [2:0] \$389 ;
+  wire [2:0] \$388 ;
+  wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
-  wire [2:0] \$393 ;
+  wire [2:0] \$392 ;
+  wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire \$396 ;
-  wire [2:0] \$397 ;
+  wire [2:0] \$396 ;
+  wire \$397 ;
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire [2:0] \$401 ;
+  wire [2:0] \$400 ;
+  wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire \$404 ;
-  wire [2:0] \$405 ;
+  wire [2:0] \$404 ;
+  wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire \$408 ;
-  wire [2:0] \$409 ;
+  wire [2:0] \$408 ;
+  wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
-  wire \$412 ;
-  wire [2:0] \$413 ;
+  wire [2:0] \$412 ;
+  wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire \$416 ;
-  wire [2:0] \$417 ;
+  wire [2:0] \$416 ;
+  wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire [2:0] \$421 ;
+  wire [2:0] \$420 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire \$424 ;
-  wire [2:0] \$425 ;
+  wire [2:0] \$424 ;
+  wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
+  wire [63:0] \$427 ;
   wire [63:0] \$428 ;
   wire [63:0] \$429 ;
   wire \$43 ;
   wire [63:0] \$430 ;
-  wire \$431 ;
-  wire [2:0] \$432 ;
-  wire \$433 ;
+  wire [63:0] \$431 ;
+  wire [63:0] \$432 ;
+  wire [63:0] \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire [2:0] \$436 ;
-  wire \$437 ;
+  reg [15:0] \$435 ;
+  wire [32:0] \$436 ;
+  wire [32:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [2:0] \$440 ;
-  wire \$441 ;
+  wire [19:0] \$440 ;
+  wire [20:0] \$441 ;
   wire \$442 ;
-  wire \$443 ;
-  wire [2:0] \$444 ;
-  wire \$445 ;
-  wire \$446 ;
+  wire [63:0] \$443 ;
+  wire [63:0] \$444 ;
+  wire [63:0] \$445 ;
+  wire [63:0] \$446 ;
   wire \$447 ;
   wire [2:0] \$448 ;
   wire \$449 ;
@@ -6123,7 +5994,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [64:0] \$68 ;
   wire [2:0] \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -6131,256 +6002,199 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire [2:0] \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire [63:0] \$687 ;
-  wire [63:0] \$688 ;
-  wire [63:0] \$689 ;
+  wire \$687 ;
+  wire [2:0] \$688 ;
+  wire \$689 ;
   wire [64:0] \$69 ;
-  wire [63:0] \$690 ;
-  wire [63:0] \$691 ;
-  wire [1:0] \$692 ;
-  wire [2:0] \$693 ;
-  wire [1:0] \$694 ;
-  wire [3:0] \$695 ;
-  wire [1:0] \$696 ;
-  wire [4:0] \$697 ;
-  wire [1:0] \$698 ;
-  wire [5:0] \$699 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire [2:0] \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire [2:0] \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire [64:0] \$70 ;
-  wire [1:0] \$700 ;
-  wire [6:0] \$701 ;
-  wire [1:0] \$702 ;
-  wire [7:0] \$703 ;
-  wire [1:0] \$704 ;
-  wire [8:0] \$705 ;
-  wire [1:0] \$706 ;
-  wire [9:0] \$707 ;
-  wire [1:0] \$708 ;
-  wire [10:0] \$709 ;
+  wire [2:0] \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire [63:0] \$703 ;
+  wire [63:0] \$704 ;
+  wire \$705 ;
+  wire [7:0] \$706 ;
+  wire [7:0] \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire [64:0] \$71 ;
   wire [1:0] \$710 ;
-  wire [11:0] \$711 ;
-  wire [1:0] \$712 ;
-  wire [12:0] \$713 ;
-  wire [1:0] \$714 ;
-  wire [13:0] \$715 ;
-  wire [1:0] \$716 ;
-  wire [14:0] \$717 ;
-  wire [1:0] \$718 ;
-  wire [15:0] \$719 ;
+  wire [2:0] \$711 ;
+  wire [3:0] \$712 ;
+  wire [4:0] \$713 ;
+  wire [5:0] \$714 ;
+  wire [6:0] \$715 ;
+  wire [7:0] \$716 ;
+  wire [8:0] \$717 ;
+  wire [9:0] \$718 ;
+  wire [10:0] \$719 ;
   wire [64:0] \$72 ;
-  wire [1:0] \$720 ;
-  wire [16:0] \$721 ;
-  wire [1:0] \$722 ;
-  wire [17:0] \$723 ;
-  wire [1:0] \$724 ;
-  wire [18:0] \$725 ;
-  wire [1:0] \$726 ;
-  wire [19:0] \$727 ;
-  wire [1:0] \$728 ;
+  wire [11:0] \$720 ;
+  wire [12:0] \$721 ;
+  wire [13:0] \$722 ;
+  wire [14:0] \$723 ;
+  wire [15:0] \$724 ;
+  wire [16:0] \$725 ;
+  wire [17:0] \$726 ;
+  wire [18:0] \$727 ;
+  wire [19:0] \$728 ;
   wire [20:0] \$729 ;
   wire [64:0] \$73 ;
-  wire [1:0] \$730 ;
-  wire [21:0] \$731 ;
-  wire [1:0] \$732 ;
-  wire [22:0] \$733 ;
-  wire [1:0] \$734 ;
-  wire [23:0] \$735 ;
-  wire [1:0] \$736 ;
-  wire [24:0] \$737 ;
-  wire [1:0] \$738 ;
-  wire [25:0] \$739 ;
+  wire [21:0] \$730 ;
+  wire [22:0] \$731 ;
+  wire [23:0] \$732 ;
+  wire [24:0] \$733 ;
+  wire [25:0] \$734 ;
+  wire [26:0] \$735 ;
+  wire [27:0] \$736 ;
+  wire [28:0] \$737 ;
+  wire [29:0] \$738 ;
+  wire [30:0] \$739 ;
   wire [64:0] \$74 ;
-  wire [1:0] \$740 ;
-  wire [26:0] \$741 ;
-  wire [1:0] \$742 ;
-  wire [27:0] \$743 ;
-  wire [1:0] \$744 ;
-  wire [28:0] \$745 ;
-  wire [1:0] \$746 ;
-  wire [29:0] \$747 ;
-  wire [1:0] \$748 ;
-  wire [30:0] \$749 ;
+  wire [31:0] \$740 ;
+  wire [32:0] \$741 ;
+  wire [33:0] \$742 ;
+  wire [34:0] \$743 ;
+  wire [35:0] \$744 ;
+  wire [36:0] \$745 ;
+  wire [37:0] \$746 ;
+  wire [38:0] \$747 ;
+  wire [39:0] \$748 ;
+  wire [40:0] \$749 ;
   wire [64:0] \$75 ;
-  wire [1:0] \$750 ;
-  wire [31:0] \$751 ;
-  wire [1:0] \$752 ;
-  wire [32:0] \$753 ;
-  wire [1:0] \$754 ;
-  wire [33:0] \$755 ;
-  wire [1:0] \$756 ;
-  wire [34:0] \$757 ;
-  wire [1:0] \$758 ;
-  wire [35:0] \$759 ;
+  wire [41:0] \$750 ;
+  wire [42:0] \$751 ;
+  wire [43:0] \$752 ;
+  wire [44:0] \$753 ;
+  wire [45:0] \$754 ;
+  wire [46:0] \$755 ;
+  wire [47:0] \$756 ;
+  wire [48:0] \$757 ;
+  wire [49:0] \$758 ;
+  wire [50:0] \$759 ;
   wire [64:0] \$76 ;
-  wire [1:0] \$760 ;
-  wire [36:0] \$761 ;
-  wire [1:0] \$762 ;
-  wire [37:0] \$763 ;
-  wire [1:0] \$764 ;
-  wire [38:0] \$765 ;
-  wire [1:0] \$766 ;
-  wire [39:0] \$767 ;
-  wire [1:0] \$768 ;
-  wire [40:0] \$769 ;
+  wire [51:0] \$760 ;
+  wire [52:0] \$761 ;
+  wire [53:0] \$762 ;
+  wire [54:0] \$763 ;
+  wire [55:0] \$764 ;
+  wire [56:0] \$765 ;
+  wire [57:0] \$766 ;
+  wire [58:0] \$767 ;
+  wire [59:0] \$768 ;
+  wire [60:0] \$769 ;
   wire [64:0] \$77 ;
-  wire [1:0] \$770 ;
-  wire [41:0] \$771 ;
-  wire [1:0] \$772 ;
-  wire [42:0] \$773 ;
-  wire [1:0] \$774 ;
-  wire [43:0] \$775 ;
-  wire [1:0] \$776 ;
-  wire [44:0] \$777 ;
-  wire [1:0] \$778 ;
-  wire [45:0] \$779 ;
+  wire [61:0] \$770 ;
+  wire [62:0] \$771 ;
+  wire [63:0] \$772 ;
+  wire [64:0] \$773 ;
+  wire \$774 ;
+  wire [21:0] \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  reg [1:0] \$778 ;
+  reg [63:0] \$779 ;
   wire [64:0] \$78 ;
-  wire [1:0] \$780 ;
-  wire [46:0] \$781 ;
-  wire [1:0] \$782 ;
-  wire [47:0] \$783 ;
-  wire [1:0] \$784 ;
-  wire [48:0] \$785 ;
-  wire [1:0] \$786 ;
-  wire [49:0] \$787 ;
-  wire [1:0] \$788 ;
-  wire [50:0] \$789 ;
+  reg [15:0] \$780 ;
+  reg [15:0] \$781 ;
+  reg [15:0] \$782 ;
+  reg [15:0] \$783 ;
+  reg [15:0] \$784 ;
+  reg [15:0] \$785 ;
+  reg [15:0] \$786 ;
+  reg [15:0] \$787 ;
+  reg [15:0] \$788 ;
+  reg [15:0] \$789 ;
   wire [64:0] \$79 ;
-  wire [1:0] \$790 ;
-  wire [51:0] \$791 ;
-  wire [1:0] \$792 ;
-  wire [52:0] \$793 ;
-  wire [1:0] \$794 ;
-  wire [53:0] \$795 ;
-  wire [1:0] \$796 ;
-  wire [54:0] \$797 ;
-  wire [1:0] \$798 ;
-  wire [55:0] \$799 ;
+  reg [15:0] \$790 ;
+  reg [15:0] \$791 ;
+  reg [15:0] \$792 ;
+  reg [15:0] \$793 ;
+  reg [15:0] \$794 ;
+  reg [15:0] \$795 ;
+  reg [15:0] \$796 ;
+  reg [15:0] \$797 ;
+  reg [15:0] \$798 ;
+  reg [15:0] \$799 ;
   wire \$8 ;
   wire [64:0] \$80 ;
-  wire [1:0] \$800 ;
-  wire [56:0] \$801 ;
-  wire [1:0] \$802 ;
-  wire [57:0] \$803 ;
-  wire [1:0] \$804 ;
-  wire [58:0] \$805 ;
-  wire [1:0] \$806 ;
-  wire [59:0] \$807 ;
-  wire [1:0] \$808 ;
-  wire [60:0] \$809 ;
+  reg [15:0] \$800 ;
+  reg [15:0] \$801 ;
+  reg [15:0] \$802 ;
+  reg [15:0] \$803 ;
+  reg [15:0] \$804 ;
+  reg [15:0] \$805 ;
+  reg [15:0] \$806 ;
+  reg [15:0] \$807 ;
+  reg [15:0] \$808 ;
+  reg [15:0] \$809 ;
   wire [64:0] \$81 ;
-  wire [1:0] \$810 ;
-  wire [61:0] \$811 ;
-  wire [1:0] \$812 ;
-  wire [62:0] \$813 ;
-  wire [1:0] \$814 ;
-  wire [63:0] \$815 ;
-  wire [1:0] \$816 ;
-  wire [64:0] \$817 ;
-  wire [1:0] \$818 ;
-  wire [65:0] \$819 ;
+  reg [15:0] \$810 ;
+  reg [15:0] \$811 ;
+  reg [15:0] \$812 ;
+  reg [15:0] \$813 ;
+  reg [15:0] \$814 ;
+  reg [15:0] \$815 ;
+  reg [15:0] \$816 ;
+  reg [15:0] \$817 ;
+  reg [15:0] \$818 ;
+  reg [15:0] \$819 ;
   wire [64:0] \$82 ;
-  wire [63:0] \$820 ;
-  wire \$821 ;
+  reg [15:0] \$820 ;
+  reg [15:0] \$821 ;
   reg [15:0] \$822 ;
-  wire [32:0] \$823 ;
-  wire [32:0] \$824 ;
-  wire \$825 ;
-  wire [19:0] \$826 ;
-  wire [20:0] \$827 ;
-  wire \$828 ;
-  wire [63:0] \$829 ;
+  reg [15:0] \$823 ;
+  reg [15:0] \$824 ;
+  reg [15:0] \$825 ;
+  reg [15:0] \$826 ;
+  reg [15:0] \$827 ;
+  reg [15:0] \$828 ;
+  reg [15:0] \$829 ;
   wire [64:0] \$83 ;
-  wire \$830 ;
-  wire [7:0] \$831 ;
-  wire [7:0] \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire [21:0] \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  reg [1:0] \$838 ;
-  reg [63:0] \$839 ;
+  reg [15:0] \$830 ;
+  reg [15:0] \$831 ;
+  reg [15:0] \$832 ;
+  reg [15:0] \$833 ;
+  reg [15:0] \$834 ;
+  reg [15:0] \$835 ;
+  reg [15:0] \$836 ;
+  reg [15:0] \$837 ;
+  reg [15:0] \$838 ;
+  reg [15:0] \$839 ;
   wire [64:0] \$84 ;
   reg [15:0] \$840 ;
   reg [15:0] \$841 ;
   reg [15:0] \$842 ;
   reg [15:0] \$843 ;
-  reg [15:0] \$844 ;
-  reg [15:0] \$845 ;
-  reg [15:0] \$846 ;
-  reg [15:0] \$847 ;
-  reg [15:0] \$848 ;
-  reg [15:0] \$849 ;
+  reg [63:0] \$844 ;
+  reg [6:0] \$845 ;
+  reg [63:0] \$846 ;
+  reg \$847 ;
+  reg [63:0] \$848 ;
+  reg \$849 ;
   wire [64:0] \$85 ;
-  reg [15:0] \$850 ;
-  reg [15:0] \$851 ;
-  reg [15:0] \$852 ;
-  reg [15:0] \$853 ;
-  reg [15:0] \$854 ;
-  reg [15:0] \$855 ;
-  reg [15:0] \$856 ;
-  reg [15:0] \$857 ;
-  reg [15:0] \$858 ;
-  reg [15:0] \$859 ;
+  reg [6:0] \$850 ;
+  reg [19:0] \$851 ;
+  reg [31:0] \$852 ;
+  reg [31:0] \$853 ;
   wire [64:0] \$86 ;
-  reg [15:0] \$860 ;
-  reg [15:0] \$861 ;
-  reg [15:0] \$862 ;
-  reg [15:0] \$863 ;
-  reg [15:0] \$864 ;
-  reg [15:0] \$865 ;
-  reg [15:0] \$866 ;
-  reg [15:0] \$867 ;
-  reg [15:0] \$868 ;
-  reg [15:0] \$869 ;
   wire [64:0] \$87 ;
-  reg [15:0] \$870 ;
-  reg [15:0] \$871 ;
-  reg [15:0] \$872 ;
-  reg [15:0] \$873 ;
-  reg [15:0] \$874 ;
-  reg [15:0] \$875 ;
-  reg [15:0] \$876 ;
-  reg [15:0] \$877 ;
-  reg [15:0] \$878 ;
-  reg [15:0] \$879 ;
   wire [64:0] \$88 ;
-  reg [15:0] \$880 ;
-  reg [15:0] \$881 ;
-  reg [15:0] \$882 ;
-  reg [15:0] \$883 ;
-  reg [15:0] \$884 ;
-  reg [15:0] \$885 ;
-  reg [15:0] \$886 ;
-  reg [15:0] \$887 ;
-  reg [15:0] \$888 ;
-  reg [15:0] \$889 ;
   wire [64:0] \$89 ;
-  reg [15:0] \$890 ;
-  reg [15:0] \$891 ;
-  reg [15:0] \$892 ;
-  reg [15:0] \$893 ;
-  reg [15:0] \$894 ;
-  reg [15:0] \$895 ;
-  reg [15:0] \$896 ;
-  reg [15:0] \$897 ;
-  reg [15:0] \$898 ;
-  reg [15:0] \$899 ;
   wire \$9 ;
   wire [64:0] \$90 ;
-  reg [15:0] \$900 ;
-  reg [15:0] \$901 ;
-  reg [15:0] \$902 ;
-  reg [15:0] \$903 ;
-  reg \$904 ;
-  reg [63:0] \$905 ;
-  reg [6:0] \$906 ;
-  reg [7:0] \$907 ;
-  reg [19:0] \$908 ;
-  reg [31:0] \$909 ;
   wire [64:0] \$91 ;
-  reg [31:0] \$910 ;
   wire [64:0] \$92 ;
   wire [64:0] \$93 ;
   wire [64:0] \$94 ;
@@ -6408,7 +6222,6 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire clear;
   input clk;
   wire clk;
-  wire [63:0] flushed;
   wire [63:0] g;
   wire [6:0] grant_idx;
   wire [31:0] granted_ts;
@@ -6416,18 +6229,27 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire [63:0] keep;
   output [31:0] lost;
   reg [31:0] lost = 32'd0;
-  reg [7:0] lost_new = 8'h00;
+  reg [6:0] lost_new = 7'h00;
   wire [32:0] lost_next;
-  wire [63:0] lost_now;
   reg [19:0] lost_pending = 20'h00000;
+  reg [63:0] lost_vec = 64'h0000000000000000;
   wire [64:0] mask;
-  wire [7:0] n_lost;
   input [31:0] now;
   wire [31:0] now;
+  reg [63:0] nw;
+  wire [19:0] \nw.address ;
+  wire [7:0] \nw.source ;
+  wire [31:0] \nw.timestamp ;
+  (* enum_base_type = "AERType" *)
+  (* enum_value_0000 = "SPIKE" *)
+  (* enum_value_0001 = "STIM" *)
+  (* enum_value_0010 = "TICK" *)
+  (* enum_value_0011 = "OVERFLOW" *)
+  wire [3:0] \nw.type ;
   reg [63:0] pending = 64'h0000000000000000;
   reg [1:0] prev_tag = 2'h0;
   reg [6:0] ptr = 7'h00;
-  reg reported;
+  wire reported;
   wire [64:0] req;
   wire rr_hi_any0_0;
   wire rr_hi_any0_1;
@@ -6689,6 +6511,17 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire [6:0] rr_lo_index;
   input rst;
   wire rst;
+  reg skid_valid = 1'h0;
+  reg [63:0] skid_word = 64'h0000000000000000;
+  wire [19:0] \skid_word.address ;
+  wire [7:0] \skid_word.source ;
+  wire [31:0] \skid_word.timestamp ;
+  (* enum_base_type = "AERType" *)
+  (* enum_value_0000 = "SPIKE" *)
+  (* enum_value_0001 = "STIM" *)
+  (* enum_value_0010 = "TICK" *)
+  (* enum_value_0011 = "OVERFLOW" *)
+  wire [3:0] \skid_word.type ;
   input soft_reset;
   wire soft_reset;
   input [7:0] source;
@@ -6766,146 +6599,88 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   output [31:0] words;
   reg [31:0] words = 32'd0;
   wire [32:0] words_next;
-  assign \$81  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$82  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_4 = \$81 [8] | \$82 [9];
-  assign \$83  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_4 = \$83 [8] ? 1'h0 : 1'h1;
-  assign \$84  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$85  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_5 = \$84 [10] | \$85 [11];
-  assign \$86  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_5 = \$86 [10] ? 1'h0 : 1'h1;
-  assign \$87  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$88  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_6 = \$87 [12] | \$88 [13];
-  assign \$89  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_6 = \$89 [12] ? 1'h0 : 1'h1;
-  assign \$90  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$91  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_7 = \$90 [14] | \$91 [15];
-  assign \$92  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_7 = \$92 [14] ? 1'h0 : 1'h1;
-  assign \$93  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$94  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_8 = \$93 [16] | \$94 [17];
-  assign \$95  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_8 = \$95 [16] ? 1'h0 : 1'h1;
-  assign \$96  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$97  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_9 = \$96 [18] | \$97 [19];
-  assign \$98  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_9 = \$98 [18] ? 1'h0 : 1'h1;
-  assign \$99  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$100  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_10 = \$99 [20] | \$100 [21];
-  assign \$101  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_10 = \$101 [20] ? 1'h0 : 1'h1;
-  assign \$102  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$103  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_11 = \$102 [22] | \$103 [23];
-  assign \$104  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_11 = \$104 [22] ? 1'h0 : 1'h1;
-  assign \$105  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$106  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_12 = \$105 [24] | \$106 [25];
-  assign \$107  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_12 = \$107 [24] ? 1'h0 : 1'h1;
-  assign \$108  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$109  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_13 = \$108 [26] | \$109 [27];
-  assign \$110  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_13 = \$110 [26] ? 1'h0 : 1'h1;
-  assign \$111  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$112  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_14 = \$111 [28] | \$112 [29];
-  assign \$113  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_14 = \$113 [28] ? 1'h0 : 1'h1;
-  assign \$114  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$115  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_15 = \$114 [30] | \$115 [31];
-  assign \$116  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_15 = \$116 [30] ? 1'h0 : 1'h1;
-  assign \$117  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$118  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_16 = \$117 [32] | \$118 [33];
-  assign \$119  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_16 = \$119 [32] ? 1'h0 : 1'h1;
-  assign \$120  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$121  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_17 = \$120 [34] | \$121 [35];
-  assign \$122  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_17 = \$122 [34] ? 1'h0 : 1'h1;
-  assign \$123  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$124  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_18 = \$123 [36] | \$124 [37];
-  assign \$125  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_18 = \$125 [36] ? 1'h0 : 1'h1;
-  assign \$126  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$127  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_19 = \$126 [38] | \$127 [39];
-  assign \$128  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_19 = \$128 [38] ? 1'h0 : 1'h1;
-  assign \$129  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$130  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_20 = \$129 [40] | \$130 [41];
-  assign \$131  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_20 = \$131 [40] ? 1'h0 : 1'h1;
-  assign \$132  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$133  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_21 = \$132 [42] | \$133 [43];
-  assign \$134  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_21 = \$134 [42] ? 1'h0 : 1'h1;
-  assign \$135  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$136  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_22 = \$135 [44] | \$136 [45];
-  assign \$137  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_22 = \$137 [44] ? 1'h0 : 1'h1;
-  assign \$138  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$139  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_23 = \$138 [46] | \$139 [47];
-  assign \$140  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_23 = \$140 [46] ? 1'h0 : 1'h1;
-  assign \$141  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$142  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_24 = \$141 [48] | \$142 [49];
-  assign \$143  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_24 = \$143 [48] ? 1'h0 : 1'h1;
-  assign \$144  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$145  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_25 = \$144 [50] | \$145 [51];
-  assign \$146  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_25 = \$146 [50] ? 1'h0 : 1'h1;
-  assign \$147  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$148  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_26 = \$147 [52] | \$148 [53];
-  assign \$149  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_26 = \$149 [52] ? 1'h0 : 1'h1;
-  assign \$150  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$151  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_27 = \$150 [54] | \$151 [55];
-  assign \$152  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_27 = \$152 [54] ? 1'h0 : 1'h1;
-  assign \$153  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$154  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_28 = \$153 [56] | \$154 [57];
-  assign \$155  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_28 = \$155 [56] ? 1'h0 : 1'h1;
-  assign \$156  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$157  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_29 = \$156 [58] | \$157 [59];
-  assign \$158  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_29 = \$158 [58] ? 1'h0 : 1'h1;
-  assign \$159  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$160  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_30 = \$159 [60] | \$160 [61];
-  assign \$161  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_30 = \$161 [60] ? 1'h0 : 1'h1;
-  assign \$162  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$163  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_31 = \$162 [62] | \$163 [63];
-  assign \$164  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_31 = \$164 [62] ? 1'h0 : 1'h1;
+  assign \$115  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_15 = \$115 [30] ? 1'h0 : 1'h1;
+  assign \$116  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$117  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_16 = \$116 [32] | \$117 [33];
+  assign \$118  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_16 = \$118 [32] ? 1'h0 : 1'h1;
+  assign \$119  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$120  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_17 = \$119 [34] | \$120 [35];
+  assign \$121  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_17 = \$121 [34] ? 1'h0 : 1'h1;
+  assign \$122  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$123  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_18 = \$122 [36] | \$123 [37];
+  assign \$124  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_18 = \$124 [36] ? 1'h0 : 1'h1;
+  assign \$125  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$126  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_19 = \$125 [38] | \$126 [39];
+  assign \$127  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_19 = \$127 [38] ? 1'h0 : 1'h1;
+  assign \$128  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$129  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_20 = \$128 [40] | \$129 [41];
+  assign \$130  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_20 = \$130 [40] ? 1'h0 : 1'h1;
+  assign \$131  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$132  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_21 = \$131 [42] | \$132 [43];
+  assign \$133  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_21 = \$133 [42] ? 1'h0 : 1'h1;
+  assign \$134  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$135  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_22 = \$134 [44] | \$135 [45];
+  assign \$136  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_22 = \$136 [44] ? 1'h0 : 1'h1;
+  assign \$137  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$138  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_23 = \$137 [46] | \$138 [47];
+  assign \$139  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_23 = \$139 [46] ? 1'h0 : 1'h1;
+  assign \$140  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$141  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_24 = \$140 [48] | \$141 [49];
+  assign \$142  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_24 = \$142 [48] ? 1'h0 : 1'h1;
+  assign \$143  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$144  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_25 = \$143 [50] | \$144 [51];
+  assign \$145  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_25 = \$145 [50] ? 1'h0 : 1'h1;
+  assign \$146  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$147  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_26 = \$146 [52] | \$147 [53];
+  assign \$148  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_26 = \$148 [52] ? 1'h0 : 1'h1;
+  assign \$149  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$150  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_27 = \$149 [54] | \$150 [55];
+  assign \$151  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_27 = \$151 [54] ? 1'h0 : 1'h1;
+  assign \$152  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$153  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_28 = \$152 [56] | \$153 [57];
+  assign \$154  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_28 = \$154 [56] ? 1'h0 : 1'h1;
+  assign \$155  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$156  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_29 = \$155 [58] | \$156 [59];
+  assign \$157  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_29 = \$157 [58] ? 1'h0 : 1'h1;
+  assign \$158  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$159  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_30 = \$158 [60] | \$159 [61];
+  assign \$160  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_30 = \$160 [60] ? 1'h0 : 1'h1;
+  assign \$161  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$162  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_31 = \$161 [62] | \$162 [63];
+  assign \$163  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_31 = \$163 [62] ? 1'h0 : 1'h1;
   assign rr_hi_any1_0 = rr_hi_any0_0 | rr_hi_any0_1;
   assign rr_hi_idx1_0 = rr_hi_any0_0 ? { 1'h0, rr_hi_idx0_0 } : { 1'h1, rr_hi_idx0_1 };
   assign rr_hi_any1_1 = rr_hi_any0_2 | rr_hi_any0_3;
@@ -6968,73 +6743,73 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   assign rr_hi_idx4_1 = rr_hi_any3_2 ? { 1'h0, rr_hi_idx3_2 } : { 1'h1, rr_hi_idx3_3 };
   assign rr_hi_any5_0 = rr_hi_any4_0 | rr_hi_any4_1;
   assign rr_hi_idx5_0 = rr_hi_any4_0 ? { 1'h0, rr_hi_idx4_0 } : { 1'h1, rr_hi_idx4_1 };
-  assign \$165  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any6_0 = rr_hi_any5_0 | \$165 [64];
+  assign \$164  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any6_0 = rr_hi_any5_0 | \$164 [64];
   assign rr_hi_idx6_0 = rr_hi_any5_0 ? { 1'h0, rr_hi_idx5_0 } : 7'h40;
-  assign rr_lo_any0_0 = \$2 [0] | \$2 [1];
-  assign rr_lo_idx0_0 = \$2 [0] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_1 = \$2 [2] | \$2 [3];
-  assign rr_lo_idx0_1 = \$2 [2] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_2 = \$2 [4] | \$2 [5];
-  assign rr_lo_idx0_2 = \$2 [4] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_3 = \$2 [6] | \$2 [7];
-  assign rr_lo_idx0_3 = \$2 [6] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_4 = \$2 [8] | \$2 [9];
-  assign rr_lo_idx0_4 = \$2 [8] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_5 = \$2 [10] | \$2 [11];
-  assign rr_lo_idx0_5 = \$2 [10] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_6 = \$2 [12] | \$2 [13];
-  assign rr_lo_idx0_6 = \$2 [12] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_7 = \$2 [14] | \$2 [15];
-  assign rr_lo_idx0_7 = \$2 [14] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_8 = \$2 [16] | \$2 [17];
-  assign rr_lo_idx0_8 = \$2 [16] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_9 = \$2 [18] | \$2 [19];
-  assign rr_lo_idx0_9 = \$2 [18] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_10 = \$2 [20] | \$2 [21];
-  assign rr_lo_idx0_10 = \$2 [20] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_11 = \$2 [22] | \$2 [23];
-  assign rr_lo_idx0_11 = \$2 [22] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_12 = \$2 [24] | \$2 [25];
-  assign rr_lo_idx0_12 = \$2 [24] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_13 = \$2 [26] | \$2 [27];
-  assign rr_lo_idx0_13 = \$2 [26] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_14 = \$2 [28] | \$2 [29];
-  assign rr_lo_idx0_14 = \$2 [28] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_15 = \$2 [30] | \$2 [31];
-  assign rr_lo_idx0_15 = \$2 [30] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_16 = \$2 [32] | \$2 [33];
-  assign rr_lo_idx0_16 = \$2 [32] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_17 = \$2 [34] | \$2 [35];
-  assign rr_lo_idx0_17 = \$2 [34] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_18 = \$2 [36] | \$2 [37];
-  assign rr_lo_idx0_18 = \$2 [36] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_19 = \$2 [38] | \$2 [39];
-  assign rr_lo_idx0_19 = \$2 [38] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_20 = \$2 [40] | \$2 [41];
-  assign rr_lo_idx0_20 = \$2 [40] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_21 = \$2 [42] | \$2 [43];
-  assign rr_lo_idx0_21 = \$2 [42] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_22 = \$2 [44] | \$2 [45];
-  assign rr_lo_idx0_22 = \$2 [44] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_23 = \$2 [46] | \$2 [47];
-  assign rr_lo_idx0_23 = \$2 [46] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_24 = \$2 [48] | \$2 [49];
-  assign rr_lo_idx0_24 = \$2 [48] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_25 = \$2 [50] | \$2 [51];
-  assign rr_lo_idx0_25 = \$2 [50] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_26 = \$2 [52] | \$2 [53];
-  assign rr_lo_idx0_26 = \$2 [52] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_27 = \$2 [54] | \$2 [55];
-  assign rr_lo_idx0_27 = \$2 [54] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_28 = \$2 [56] | \$2 [57];
-  assign rr_lo_idx0_28 = \$2 [56] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_29 = \$2 [58] | \$2 [59];
-  assign rr_lo_idx0_29 = \$2 [58] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_30 = \$2 [60] | \$2 [61];
-  assign rr_lo_idx0_30 = \$2 [60] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_31 = \$2 [62] | \$2 [63];
-  assign rr_lo_idx0_31 = \$2 [62] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_0 = \$1 [0] | \$1 [1];
+  assign rr_lo_idx0_0 = \$1 [0] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_1 = \$1 [2] | \$1 [3];
+  assign rr_lo_idx0_1 = \$1 [2] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_2 = \$1 [4] | \$1 [5];
+  assign rr_lo_idx0_2 = \$1 [4] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_3 = \$1 [6] | \$1 [7];
+  assign rr_lo_idx0_3 = \$1 [6] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_4 = \$1 [8] | \$1 [9];
+  assign rr_lo_idx0_4 = \$1 [8] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_5 = \$1 [10] | \$1 [11];
+  assign rr_lo_idx0_5 = \$1 [10] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_6 = \$1 [12] | \$1 [13];
+  assign rr_lo_idx0_6 = \$1 [12] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_7 = \$1 [14] | \$1 [15];
+  assign rr_lo_idx0_7 = \$1 [14] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_8 = \$1 [16] | \$1 [17];
+  assign rr_lo_idx0_8 = \$1 [16] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_9 = \$1 [18] | \$1 [19];
+  assign rr_lo_idx0_9 = \$1 [18] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_10 = \$1 [20] | \$1 [21];
+  assign rr_lo_idx0_10 = \$1 [20] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_11 = \$1 [22] | \$1 [23];
+  assign rr_lo_idx0_11 = \$1 [22] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_12 = \$1 [24] | \$1 [25];
+  assign rr_lo_idx0_12 = \$1 [24] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_13 = \$1 [26] | \$1 [27];
+  assign rr_lo_idx0_13 = \$1 [26] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_14 = \$1 [28] | \$1 [29];
+  assign rr_lo_idx0_14 = \$1 [28] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_15 = \$1 [30] | \$1 [31];
+  assign rr_lo_idx0_15 = \$1 [30] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_16 = \$1 [32] | \$1 [33];
+  assign rr_lo_idx0_16 = \$1 [32] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_17 = \$1 [34] | \$1 [35];
+  assign rr_lo_idx0_17 = \$1 [34] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_18 = \$1 [36] | \$1 [37];
+  assign rr_lo_idx0_18 = \$1 [36] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_19 = \$1 [38] | \$1 [39];
+  assign rr_lo_idx0_19 = \$1 [38] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_20 = \$1 [40] | \$1 [41];
+  assign rr_lo_idx0_20 = \$1 [40] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_21 = \$1 [42] | \$1 [43];
+  assign rr_lo_idx0_21 = \$1 [42] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_22 = \$1 [44] | \$1 [45];
+  assign rr_lo_idx0_22 = \$1 [44] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_23 = \$1 [46] | \$1 [47];
+  assign rr_lo_idx0_23 = \$1 [46] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_24 = \$1 [48] | \$1 [49];
+  assign rr_lo_idx0_24 = \$1 [48] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_25 = \$1 [50] | \$1 [51];
+  assign rr_lo_idx0_25 = \$1 [50] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_26 = \$1 [52] | \$1 [53];
+  assign rr_lo_idx0_26 = \$1 [52] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_27 = \$1 [54] | \$1 [55];
+  assign rr_lo_idx0_27 = \$1 [54] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_28 = \$1 [56] | \$1 [57];
+  assign rr_lo_idx0_28 = \$1 [56] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_29 = \$1 [58] | \$1 [59];
+  assign rr_lo_idx0_29 = \$1 [58] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_30 = \$1 [60] | \$1 [61];
+  assign rr_lo_idx0_30 = \$1 [60] ? 1'h0 : 1'h1;
+  assign rr_lo_any0_31 = \$1 [62] | \$1 [63];
+  assign rr_lo_idx0_31 = \$1 [62] ? 1'h0 : 1'h1;
   assign rr_lo_any1_0 = rr_lo_any0_0 | rr_lo_any0_1;
   assign rr_lo_idx1_0 = rr_lo_any0_0 ? { 1'h0, rr_lo_idx0_0 } : { 1'h1, rr_lo_idx0_1 };
   assign rr_lo_any1_1 = rr_lo_any0_2 | rr_lo_any0_3;
@@ -7097,1089 +6872,1874 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   assign rr_lo_idx4_1 = rr_lo_any3_2 ? { 1'h0, rr_lo_idx3_2 } : { 1'h1, rr_lo_idx3_3 };
   assign rr_lo_any5_0 = rr_lo_any4_0 | rr_lo_any4_1;
   assign rr_lo_idx5_0 = rr_lo_any4_0 ? { 1'h0, rr_lo_idx4_0 } : { 1'h1, rr_lo_idx4_1 };
-  assign rr_lo_any6_0 = rr_lo_any5_0 | \$3 ;
+  assign rr_lo_any6_0 = rr_lo_any5_0 | \$2 ;
   assign rr_lo_idx6_0 = rr_lo_any5_0 ? { 1'h0, rr_lo_idx5_0 } : 7'h40;
   assign grant_idx = rr_hi_any6_0 ? rr_hi_idx6_0 : rr_lo_idx6_0;
   assign granting = advance & rr_lo_any6_0;
-  assign \$166  = grant_idx < 7'h40;
-  assign \$167  = granting & \$166 ;
-  assign \$168  = 1'h1 << grant_idx;
-  assign \$169  = \$167  ? \$168  : 191'h000000000000000000000000000000000000000000000000;
-  assign \$170  = ~ \$169 [63:0];
-  assign \$171  = pending & \$170 ;
-  assign \$172  = now[15:14] != prev_tag;
-  assign \$173  = now[15:14] - 2'h2;
-  assign \$174  = stored0[15:14] == \$173 [1:0];
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = now[15:14] != prev_tag;
-  assign \$177  = now[15:14] - 2'h2;
-  assign \$178  = stored1[15:14] == \$177 [1:0];
-  assign \$179  = \$176  & \$178 ;
-  assign \$180  = now[15:14] != prev_tag;
-  assign \$181  = now[15:14] - 2'h2;
-  assign \$182  = stored2[15:14] == \$181 [1:0];
-  assign \$183  = \$180  & \$182 ;
-  assign \$184  = now[15:14] != prev_tag;
-  assign \$185  = now[15:14] - 2'h2;
-  assign \$186  = stored3[15:14] == \$185 [1:0];
-  assign \$187  = \$184  & \$186 ;
-  assign \$188  = now[15:14] != prev_tag;
-  assign \$189  = now[15:14] - 2'h2;
-  assign \$190  = stored4[15:14] == \$189 [1:0];
-  assign \$191  = \$188  & \$190 ;
-  assign \$192  = now[15:14] != prev_tag;
-  assign \$193  = now[15:14] - 2'h2;
-  assign \$194  = stored5[15:14] == \$193 [1:0];
-  assign \$195  = \$192  & \$194 ;
-  assign \$196  = now[15:14] != prev_tag;
-  assign \$197  = now[15:14] - 2'h2;
-  assign \$198  = stored6[15:14] == \$197 [1:0];
-  assign \$199  = \$196  & \$198 ;
-  assign \$200  = now[15:14] != prev_tag;
-  assign \$201  = now[15:14] - 2'h2;
-  assign \$202  = stored7[15:14] == \$201 [1:0];
-  assign \$203  = \$200  & \$202 ;
-  assign \$204  = now[15:14] != prev_tag;
-  assign \$205  = now[15:14] - 2'h2;
-  assign \$206  = stored8[15:14] == \$205 [1:0];
-  assign \$207  = \$204  & \$206 ;
-  assign \$208  = now[15:14] != prev_tag;
-  assign \$209  = now[15:14] - 2'h2;
-  assign \$210  = stored9[15:14] == \$209 [1:0];
-  assign \$211  = \$208  & \$210 ;
-  assign \$212  = now[15:14] != prev_tag;
-  assign \$213  = now[15:14] - 2'h2;
-  assign \$214  = stored10[15:14] == \$213 [1:0];
-  assign \$215  = \$212  & \$214 ;
-  assign \$216  = now[15:14] != prev_tag;
-  assign \$217  = now[15:14] - 2'h2;
-  assign \$218  = stored11[15:14] == \$217 [1:0];
-  assign \$219  = \$216  & \$218 ;
-  assign \$220  = now[15:14] != prev_tag;
-  assign \$221  = now[15:14] - 2'h2;
-  assign \$222  = stored12[15:14] == \$221 [1:0];
-  assign \$223  = \$220  & \$222 ;
-  assign \$224  = now[15:14] != prev_tag;
-  assign \$225  = now[15:14] - 2'h2;
-  assign \$226  = stored13[15:14] == \$225 [1:0];
-  assign \$227  = \$224  & \$226 ;
-  assign \$228  = now[15:14] != prev_tag;
-  assign \$229  = now[15:14] - 2'h2;
-  assign \$230  = stored14[15:14] == \$229 [1:0];
-  assign \$231  = \$228  & \$230 ;
-  assign \$232  = now[15:14] != prev_tag;
-  assign \$233  = now[15:14] - 2'h2;
-  assign \$234  = stored15[15:14] == \$233 [1:0];
-  assign \$235  = \$232  & \$234 ;
-  assign \$236  = now[15:14] != prev_tag;
-  assign \$237  = now[15:14] - 2'h2;
-  assign \$238  = stored16[15:14] == \$237 [1:0];
-  assign \$239  = \$236  & \$238 ;
-  assign \$240  = now[15:14] != prev_tag;
-  assign \$241  = now[15:14] - 2'h2;
-  assign \$242  = stored17[15:14] == \$241 [1:0];
-  assign \$243  = \$240  & \$242 ;
-  assign \$244  = now[15:14] != prev_tag;
-  assign \$245  = now[15:14] - 2'h2;
-  assign \$246  = stored18[15:14] == \$245 [1:0];
-  assign \$247  = \$244  & \$246 ;
-  assign \$248  = now[15:14] != prev_tag;
-  assign \$249  = now[15:14] - 2'h2;
-  assign \$250  = stored19[15:14] == \$249 [1:0];
-  assign \$251  = \$248  & \$250 ;
-  assign \$252  = now[15:14] != prev_tag;
-  assign \$253  = now[15:14] - 2'h2;
-  assign \$254  = stored20[15:14] == \$253 [1:0];
-  assign \$255  = \$252  & \$254 ;
-  assign \$256  = now[15:14] != prev_tag;
-  assign \$257  = now[15:14] - 2'h2;
-  assign \$258  = stored21[15:14] == \$257 [1:0];
-  assign \$259  = \$256  & \$258 ;
-  assign \$260  = now[15:14] != prev_tag;
-  assign \$261  = now[15:14] - 2'h2;
-  assign \$262  = stored22[15:14] == \$261 [1:0];
-  assign \$263  = \$260  & \$262 ;
-  assign \$264  = now[15:14] != prev_tag;
-  assign \$265  = now[15:14] - 2'h2;
-  assign \$266  = stored23[15:14] == \$265 [1:0];
-  assign \$267  = \$264  & \$266 ;
-  assign \$268  = now[15:14] != prev_tag;
-  assign \$269  = now[15:14] - 2'h2;
-  assign \$270  = stored24[15:14] == \$269 [1:0];
-  assign \$271  = \$268  & \$270 ;
-  assign \$272  = now[15:14] != prev_tag;
-  assign \$273  = now[15:14] - 2'h2;
-  assign \$274  = stored25[15:14] == \$273 [1:0];
-  assign \$275  = \$272  & \$274 ;
-  assign \$276  = now[15:14] != prev_tag;
-  assign \$277  = now[15:14] - 2'h2;
-  assign \$278  = stored26[15:14] == \$277 [1:0];
-  assign \$279  = \$276  & \$278 ;
-  assign \$280  = now[15:14] != prev_tag;
-  assign \$281  = now[15:14] - 2'h2;
-  assign \$282  = stored27[15:14] == \$281 [1:0];
-  assign \$283  = \$280  & \$282 ;
-  assign \$284  = now[15:14] != prev_tag;
-  assign \$285  = now[15:14] - 2'h2;
-  assign \$286  = stored28[15:14] == \$285 [1:0];
-  assign \$287  = \$284  & \$286 ;
-  assign \$288  = now[15:14] != prev_tag;
-  assign \$289  = now[15:14] - 2'h2;
-  assign \$290  = stored29[15:14] == \$289 [1:0];
-  assign \$291  = \$288  & \$290 ;
-  assign \$292  = now[15:14] != prev_tag;
-  assign \$293  = now[15:14] - 2'h2;
-  assign \$294  = stored30[15:14] == \$293 [1:0];
-  assign \$295  = \$292  & \$294 ;
-  assign \$296  = now[15:14] != prev_tag;
-  assign \$297  = now[15:14] - 2'h2;
-  assign \$298  = stored31[15:14] == \$297 [1:0];
-  assign \$299  = \$296  & \$298 ;
-  assign \$300  = now[15:14] != prev_tag;
-  assign \$301  = now[15:14] - 2'h2;
-  assign \$302  = stored32[15:14] == \$301 [1:0];
-  assign \$303  = \$300  & \$302 ;
-  assign \$304  = now[15:14] != prev_tag;
-  assign \$305  = now[15:14] - 2'h2;
-  assign \$306  = stored33[15:14] == \$305 [1:0];
-  assign \$307  = \$304  & \$306 ;
-  assign \$308  = now[15:14] != prev_tag;
-  assign \$309  = now[15:14] - 2'h2;
-  assign \$310  = stored34[15:14] == \$309 [1:0];
-  assign \$311  = \$308  & \$310 ;
-  assign \$312  = now[15:14] != prev_tag;
-  assign \$313  = now[15:14] - 2'h2;
-  assign \$314  = stored35[15:14] == \$313 [1:0];
-  assign \$315  = \$312  & \$314 ;
-  assign \$316  = now[15:14] != prev_tag;
-  assign \$317  = now[15:14] - 2'h2;
-  assign \$318  = stored36[15:14] == \$317 [1:0];
-  assign \$319  = \$316  & \$318 ;
-  assign \$320  = now[15:14] != prev_tag;
-  assign \$321  = now[15:14] - 2'h2;
-  assign \$322  = stored37[15:14] == \$321 [1:0];
-  assign \$323  = \$320  & \$322 ;
-  assign \$324  = now[15:14] != prev_tag;
-  assign \$325  = now[15:14] - 2'h2;
-  assign \$326  = stored38[15:14] == \$325 [1:0];
-  assign \$327  = \$324  & \$326 ;
-  assign \$328  = now[15:14] != prev_tag;
-  assign \$329  = now[15:14] - 2'h2;
-  assign \$330  = stored39[15:14] == \$329 [1:0];
-  assign \$331  = \$328  & \$330 ;
-  assign \$332  = now[15:14] != prev_tag;
-  assign \$333  = now[15:14] - 2'h2;
-  assign \$334  = stored40[15:14] == \$333 [1:0];
-  assign \$335  = \$332  & \$334 ;
-  assign \$336  = now[15:14] != prev_tag;
-  assign \$337  = now[15:14] - 2'h2;
-  assign \$338  = stored41[15:14] == \$337 [1:0];
-  assign \$339  = \$336  & \$338 ;
-  assign \$340  = now[15:14] != prev_tag;
-  assign \$341  = now[15:14] - 2'h2;
-  assign \$342  = stored42[15:14] == \$341 [1:0];
-  assign \$343  = \$340  & \$342 ;
-  assign \$344  = now[15:14] != prev_tag;
-  assign \$345  = now[15:14] - 2'h2;
-  assign \$346  = stored43[15:14] == \$345 [1:0];
-  assign \$347  = \$344  & \$346 ;
-  assign \$348  = now[15:14] != prev_tag;
-  assign \$349  = now[15:14] - 2'h2;
-  assign \$350  = stored44[15:14] == \$349 [1:0];
-  assign \$351  = \$348  & \$350 ;
-  assign \$352  = now[15:14] != prev_tag;
-  assign \$353  = now[15:14] - 2'h2;
-  assign \$354  = stored45[15:14] == \$353 [1:0];
-  assign \$355  = \$352  & \$354 ;
-  assign \$356  = now[15:14] != prev_tag;
-  assign \$357  = now[15:14] - 2'h2;
-  assign \$358  = stored46[15:14] == \$357 [1:0];
-  assign \$359  = \$356  & \$358 ;
-  assign \$360  = now[15:14] != prev_tag;
-  assign \$361  = now[15:14] - 2'h2;
-  assign \$362  = stored47[15:14] == \$361 [1:0];
-  assign \$363  = \$360  & \$362 ;
-  assign \$364  = now[15:14] != prev_tag;
-  assign \$365  = now[15:14] - 2'h2;
-  assign \$366  = stored48[15:14] == \$365 [1:0];
-  assign \$367  = \$364  & \$366 ;
-  assign \$368  = now[15:14] != prev_tag;
-  assign \$369  = now[15:14] - 2'h2;
-  assign \$370  = stored49[15:14] == \$369 [1:0];
-  assign \$371  = \$368  & \$370 ;
-  assign \$372  = now[15:14] != prev_tag;
-  assign \$373  = now[15:14] - 2'h2;
-  assign \$374  = stored50[15:14] == \$373 [1:0];
-  assign \$375  = \$372  & \$374 ;
-  assign \$376  = now[15:14] != prev_tag;
-  assign \$377  = now[15:14] - 2'h2;
-  assign \$378  = stored51[15:14] == \$377 [1:0];
-  assign \$379  = \$376  & \$378 ;
-  assign \$380  = now[15:14] != prev_tag;
-  assign \$381  = now[15:14] - 2'h2;
-  assign \$382  = stored52[15:14] == \$381 [1:0];
-  assign \$383  = \$380  & \$382 ;
-  assign \$384  = now[15:14] != prev_tag;
-  assign \$385  = now[15:14] - 2'h2;
-  assign \$386  = stored53[15:14] == \$385 [1:0];
-  assign \$387  = \$384  & \$386 ;
-  assign \$388  = now[15:14] != prev_tag;
-  assign \$389  = now[15:14] - 2'h2;
-  assign \$390  = stored54[15:14] == \$389 [1:0];
-  assign \$391  = \$388  & \$390 ;
-  assign \$392  = now[15:14] != prev_tag;
-  assign \$393  = now[15:14] - 2'h2;
-  assign \$394  = stored55[15:14] == \$393 [1:0];
-  assign \$395  = \$392  & \$394 ;
-  assign \$396  = now[15:14] != prev_tag;
-  assign \$397  = now[15:14] - 2'h2;
-  assign \$398  = stored56[15:14] == \$397 [1:0];
-  assign \$399  = \$396  & \$398 ;
-  assign \$400  = now[15:14] != prev_tag;
-  assign \$401  = now[15:14] - 2'h2;
-  assign \$402  = stored57[15:14] == \$401 [1:0];
-  assign \$403  = \$400  & \$402 ;
-  assign \$404  = now[15:14] != prev_tag;
-  assign \$405  = now[15:14] - 2'h2;
-  assign \$406  = stored58[15:14] == \$405 [1:0];
-  assign \$407  = \$404  & \$406 ;
-  assign \$408  = now[15:14] != prev_tag;
-  assign \$409  = now[15:14] - 2'h2;
-  assign \$410  = stored59[15:14] == \$409 [1:0];
-  assign \$411  = \$408  & \$410 ;
-  assign \$412  = now[15:14] != prev_tag;
-  assign \$413  = now[15:14] - 2'h2;
-  assign \$414  = stored60[15:14] == \$413 [1:0];
-  assign \$415  = \$412  & \$414 ;
-  assign \$416  = now[15:14] != prev_tag;
-  assign \$417  = now[15:14] - 2'h2;
-  assign \$418  = stored61[15:14] == \$417 [1:0];
-  assign \$419  = \$416  & \$418 ;
-  assign \$420  = now[15:14] != prev_tag;
-  assign \$421  = now[15:14] - 2'h2;
-  assign \$422  = stored62[15:14] == \$421 [1:0];
-  assign \$423  = \$420  & \$422 ;
-  assign \$424  = now[15:14] != prev_tag;
-  assign \$425  = now[15:14] - 2'h2;
-  assign \$426  = stored63[15:14] == \$425 [1:0];
-  assign \$427  = \$424  & \$426 ;
-  assign \$428  = ~ { \$427 , \$423 , \$419 , \$415 , \$411 , \$407 , \$403 , \$399 , \$395 , \$391 , \$387 , \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347 , \$343 , \$339 , \$335 , \$331 , \$327 , \$323 , \$319 , \$315 , \$311 , \$307 , \$303 , \$299 , \$295 , \$291 , \$287 , \$283 , \$279 , \$275 , \$271 , \$267 , \$263 , \$259 , \$255 , \$251 , \$247 , \$243 , \$239 , \$235 , \$231 , \$227 , \$223 , \$219 , \$215 , \$211 , \$207 , \$203 , \$199 , \$195 , \$191 , \$187 , \$183 , \$179 , \$175  };
-  assign keep = \$171  & \$428 ;
-  assign lost_now = spikes & keep;
-  assign \$429  = ~ \$169 [63:0];
-  assign \$430  = pending & \$429 ;
-  assign \$431  = now[15:14] != prev_tag;
-  assign \$432  = now[15:14] - 2'h2;
-  assign \$433  = stored0[15:14] == \$432 [1:0];
-  assign \$434  = \$431  & \$433 ;
-  assign \$435  = now[15:14] != prev_tag;
-  assign \$436  = now[15:14] - 2'h2;
-  assign \$437  = stored1[15:14] == \$436 [1:0];
-  assign \$438  = \$435  & \$437 ;
-  assign \$439  = now[15:14] != prev_tag;
-  assign \$440  = now[15:14] - 2'h2;
-  assign \$441  = stored2[15:14] == \$440 [1:0];
-  assign \$442  = \$439  & \$441 ;
-  assign \$443  = now[15:14] != prev_tag;
-  assign \$444  = now[15:14] - 2'h2;
-  assign \$445  = stored3[15:14] == \$444 [1:0];
-  assign \$446  = \$443  & \$445 ;
+  assign \$165  = grant_idx < 7'h40;
+  assign \$166  = granting & \$165 ;
+  assign \$167  = 1'h1 << grant_idx;
+  assign \$168  = \$166  ? \$167  : 191'h000000000000000000000000000000000000000000000000;
+  assign \$169  = ~ \$168 [63:0];
+  assign \$170  = pending & \$169 ;
+  assign \$171  = now[15:14] != prev_tag;
+  assign \$172  = now[15:14] - 2'h2;
+  assign \$173  = stored0[15:14] == \$172 [1:0];
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = now[15:14] != prev_tag;
+  assign \$176  = now[15:14] - 2'h2;
+  assign \$177  = stored1[15:14] == \$176 [1:0];
+  assign \$178  = \$175  & \$177 ;
+  assign \$179  = now[15:14] != prev_tag;
+  assign \$180  = now[15:14] - 2'h2;
+  assign \$181  = stored2[15:14] == \$180 [1:0];
+  assign \$182  = \$179  & \$181 ;
+  assign \$183  = now[15:14] != prev_tag;
+  assign \$184  = now[15:14] - 2'h2;
+  assign \$185  = stored3[15:14] == \$184 [1:0];
+  assign \$186  = \$183  & \$185 ;
+  assign \$187  = now[15:14] != prev_tag;
+  assign \$188  = now[15:14] - 2'h2;
+  assign \$189  = stored4[15:14] == \$188 [1:0];
+  assign \$190  = \$187  & \$189 ;
+  assign \$191  = now[15:14] != prev_tag;
+  assign \$192  = now[15:14] - 2'h2;
+  assign \$193  = stored5[15:14] == \$192 [1:0];
+  assign \$194  = \$191  & \$193 ;
+  assign \$195  = now[15:14] != prev_tag;
+  assign \$196  = now[15:14] - 2'h2;
+  assign \$197  = stored6[15:14] == \$196 [1:0];
+  assign \$198  = \$195  & \$197 ;
+  assign \$199  = now[15:14] != prev_tag;
+  assign \$200  = now[15:14] - 2'h2;
+  assign \$201  = stored7[15:14] == \$200 [1:0];
+  assign \$202  = \$199  & \$201 ;
+  assign \$203  = now[15:14] != prev_tag;
+  assign \$204  = now[15:14] - 2'h2;
+  assign \$205  = stored8[15:14] == \$204 [1:0];
+  assign \$206  = \$203  & \$205 ;
+  assign \$207  = now[15:14] != prev_tag;
+  assign \$208  = now[15:14] - 2'h2;
+  assign \$209  = stored9[15:14] == \$208 [1:0];
+  assign \$210  = \$207  & \$209 ;
+  assign \$211  = now[15:14] != prev_tag;
+  assign \$212  = now[15:14] - 2'h2;
+  assign \$213  = stored10[15:14] == \$212 [1:0];
+  assign \$214  = \$211  & \$213 ;
+  assign \$215  = now[15:14] != prev_tag;
+  assign \$216  = now[15:14] - 2'h2;
+  assign \$217  = stored11[15:14] == \$216 [1:0];
+  assign \$218  = \$215  & \$217 ;
+  assign \$219  = now[15:14] != prev_tag;
+  assign \$220  = now[15:14] - 2'h2;
+  assign \$221  = stored12[15:14] == \$220 [1:0];
+  assign \$222  = \$219  & \$221 ;
+  assign \$223  = now[15:14] != prev_tag;
+  assign \$224  = now[15:14] - 2'h2;
+  assign \$225  = stored13[15:14] == \$224 [1:0];
+  assign \$226  = \$223  & \$225 ;
+  assign \$227  = now[15:14] != prev_tag;
+  assign \$228  = now[15:14] - 2'h2;
+  assign \$229  = stored14[15:14] == \$228 [1:0];
+  assign \$230  = \$227  & \$229 ;
+  assign \$231  = now[15:14] != prev_tag;
+  assign \$232  = now[15:14] - 2'h2;
+  assign \$233  = stored15[15:14] == \$232 [1:0];
+  assign \$234  = \$231  & \$233 ;
+  assign \$235  = now[15:14] != prev_tag;
+  assign \$236  = now[15:14] - 2'h2;
+  assign \$237  = stored16[15:14] == \$236 [1:0];
+  assign \$238  = \$235  & \$237 ;
+  assign \$239  = now[15:14] != prev_tag;
+  assign \$240  = now[15:14] - 2'h2;
+  assign \$241  = stored17[15:14] == \$240 [1:0];
+  assign \$242  = \$239  & \$241 ;
+  assign \$243  = now[15:14] != prev_tag;
+  assign \$244  = now[15:14] - 2'h2;
+  assign \$245  = stored18[15:14] == \$244 [1:0];
+  assign \$246  = \$243  & \$245 ;
+  assign \$247  = now[15:14] != prev_tag;
+  assign \$248  = now[15:14] - 2'h2;
+  assign \$249  = stored19[15:14] == \$248 [1:0];
+  assign \$250  = \$247  & \$249 ;
+  assign \$251  = now[15:14] != prev_tag;
+  assign \$252  = now[15:14] - 2'h2;
+  assign \$253  = stored20[15:14] == \$252 [1:0];
+  assign \$254  = \$251  & \$253 ;
+  assign \$255  = now[15:14] != prev_tag;
+  assign \$256  = now[15:14] - 2'h2;
+  assign \$257  = stored21[15:14] == \$256 [1:0];
+  assign \$258  = \$255  & \$257 ;
+  assign \$259  = now[15:14] != prev_tag;
+  assign \$260  = now[15:14] - 2'h2;
+  assign \$261  = stored22[15:14] == \$260 [1:0];
+  assign \$262  = \$259  & \$261 ;
+  assign \$263  = now[15:14] != prev_tag;
+  assign \$264  = now[15:14] - 2'h2;
+  assign \$265  = stored23[15:14] == \$264 [1:0];
+  assign \$266  = \$263  & \$265 ;
+  assign \$267  = now[15:14] != prev_tag;
+  assign \$268  = now[15:14] - 2'h2;
+  assign \$269  = stored24[15:14] == \$268 [1:0];
+  assign \$270  = \$267  & \$269 ;
+  assign \$271  = now[15:14] != prev_tag;
+  assign \$272  = now[15:14] - 2'h2;
+  assign \$273  = stored25[15:14] == \$272 [1:0];
+  assign \$274  = \$271  & \$273 ;
+  assign \$275  = now[15:14] != prev_tag;
+  assign \$276  = now[15:14] - 2'h2;
+  assign \$277  = stored26[15:14] == \$276 [1:0];
+  assign \$278  = \$275  & \$277 ;
+  assign \$279  = now[15:14] != prev_tag;
+  assign \$280  = now[15:14] - 2'h2;
+  assign \$281  = stored27[15:14] == \$280 [1:0];
+  assign \$282  = \$279  & \$281 ;
+  assign \$283  = now[15:14] != prev_tag;
+  assign \$284  = now[15:14] - 2'h2;
+  assign \$285  = stored28[15:14] == \$284 [1:0];
+  assign \$286  = \$283  & \$285 ;
+  assign \$287  = now[15:14] != prev_tag;
+  assign \$288  = now[15:14] - 2'h2;
+  assign \$289  = stored29[15:14] == \$288 [1:0];
+  assign \$290  = \$287  & \$289 ;
+  assign \$291  = now[15:14] != prev_tag;
+  assign \$292  = now[15:14] - 2'h2;
+  assign \$293  = stored30[15:14] == \$292 [1:0];
+  assign \$294  = \$291  & \$293 ;
+  assign \$295  = now[15:14] != prev_tag;
+  assign \$296  = now[15:14] - 2'h2;
+  assign \$297  = stored31[15:14] == \$296 [1:0];
+  assign \$298  = \$295  & \$297 ;
+  assign \$299  = now[15:14] != prev_tag;
+  assign \$300  = now[15:14] - 2'h2;
+  assign \$301  = stored32[15:14] == \$300 [1:0];
+  assign \$302  = \$299  & \$301 ;
+  assign \$303  = now[15:14] != prev_tag;
+  assign \$304  = now[15:14] - 2'h2;
+  assign \$305  = stored33[15:14] == \$304 [1:0];
+  assign \$306  = \$303  & \$305 ;
+  assign \$307  = now[15:14] != prev_tag;
+  assign \$308  = now[15:14] - 2'h2;
+  assign \$309  = stored34[15:14] == \$308 [1:0];
+  assign \$310  = \$307  & \$309 ;
+  assign \$311  = now[15:14] != prev_tag;
+  assign \$312  = now[15:14] - 2'h2;
+  assign \$313  = stored35[15:14] == \$312 [1:0];
+  assign \$314  = \$311  & \$313 ;
+  assign \$315  = now[15:14] != prev_tag;
+  assign \$316  = now[15:14] - 2'h2;
+  assign \$317  = stored36[15:14] == \$316 [1:0];
+  assign \$318  = \$315  & \$317 ;
+  assign \$319  = now[15:14] != prev_tag;
+  assign \$320  = now[15:14] - 2'h2;
+  assign \$321  = stored37[15:14] == \$320 [1:0];
+  assign \$322  = \$319  & \$321 ;
+  assign \$323  = now[15:14] != prev_tag;
+  assign \$324  = now[15:14] - 2'h2;
+  assign \$325  = stored38[15:14] == \$324 [1:0];
+  assign \$326  = \$323  & \$325 ;
+  assign \$327  = now[15:14] != prev_tag;
+  assign \$328  = now[15:14] - 2'h2;
+  assign \$329  = stored39[15:14] == \$328 [1:0];
+  assign \$330  = \$327  & \$329 ;
+  assign \$331  = now[15:14] != prev_tag;
+  assign \$332  = now[15:14] - 2'h2;
+  assign \$333  = stored40[15:14] == \$332 [1:0];
+  assign \$334  = \$331  & \$333 ;
+  assign \$335  = now[15:14] != prev_tag;
+  assign \$336  = now[15:14] - 2'h2;
+  assign \$337  = stored41[15:14] == \$336 [1:0];
+  assign \$338  = \$335  & \$337 ;
+  assign \$339  = now[15:14] != prev_tag;
+  assign \$340  = now[15:14] - 2'h2;
+  assign \$341  = stored42[15:14] == \$340 [1:0];
+  assign \$342  = \$339  & \$341 ;
+  assign \$343  = now[15:14] != prev_tag;
+  assign \$344  = now[15:14] - 2'h2;
+  assign \$345  = stored43[15:14] == \$344 [1:0];
+  assign \$346  = \$343  & \$345 ;
+  assign \$347  = now[15:14] != prev_tag;
+  assign \$348  = now[15:14] - 2'h2;
+  assign \$349  = stored44[15:14] == \$348 [1:0];
+  assign \$350  = \$347  & \$349 ;
+  assign \$351  = now[15:14] != prev_tag;
+  assign \$352  = now[15:14] - 2'h2;
+  assign \$353  = stored45[15:14] == \$352 [1:0];
+  assign \$354  = \$351  & \$353 ;
+  assign \$355  = now[15:14] != prev_tag;
+  assign \$356  = now[15:14] - 2'h2;
+  assign \$357  = stored46[15:14] == \$356 [1:0];
+  assign \$358  = \$355  & \$357 ;
+  assign \$359  = now[15:14] != prev_tag;
+  assign \$360  = now[15:14] - 2'h2;
+  assign \$361  = stored47[15:14] == \$360 [1:0];
+  assign \$362  = \$359  & \$361 ;
+  assign \$363  = now[15:14] != prev_tag;
+  assign \$364  = now[15:14] - 2'h2;
+  assign \$365  = stored48[15:14] == \$364 [1:0];
+  assign \$366  = \$363  & \$365 ;
+  assign \$367  = now[15:14] != prev_tag;
+  assign \$368  = now[15:14] - 2'h2;
+  assign \$369  = stored49[15:14] == \$368 [1:0];
+  assign \$370  = \$367  & \$369 ;
+  assign \$371  = now[15:14] != prev_tag;
+  assign \$372  = now[15:14] - 2'h2;
+  assign \$373  = stored50[15:14] == \$372 [1:0];
+  assign \$374  = \$371  & \$373 ;
+  assign \$375  = now[15:14] != prev_tag;
+  assign \$376  = now[15:14] - 2'h2;
+  assign \$377  = stored51[15:14] == \$376 [1:0];
+  assign \$378  = \$375  & \$377 ;
+  assign \$379  = now[15:14] != prev_tag;
+  assign \$380  = now[15:14] - 2'h2;
+  assign \$381  = stored52[15:14] == \$380 [1:0];
+  assign \$382  = \$379  & \$381 ;
+  assign \$383  = now[15:14] != prev_tag;
+  assign \$384  = now[15:14] - 2'h2;
+  assign \$385  = stored53[15:14] == \$384 [1:0];
+  assign \$386  = \$383  & \$385 ;
+  assign \$387  = now[15:14] != prev_tag;
+  assign \$388  = now[15:14] - 2'h2;
+  assign \$389  = stored54[15:14] == \$388 [1:0];
+  assign \$390  = \$387  & \$389 ;
+  assign \$391  = now[15:14] != prev_tag;
+  assign \$392  = now[15:14] - 2'h2;
+  assign \$393  = stored55[15:14] == \$392 [1:0];
+  assign \$394  = \$391  & \$393 ;
+  assign \$395  = now[15:14] != prev_tag;
+  assign \$396  = now[15:14] - 2'h2;
+  assign \$397  = stored56[15:14] == \$396 [1:0];
+  assign \$398  = \$395  & \$397 ;
+  assign \$399  = now[15:14] != prev_tag;
+  assign \$400  = now[15:14] - 2'h2;
+  assign \$401  = stored57[15:14] == \$400 [1:0];
+  assign \$402  = \$399  & \$401 ;
+  assign \$403  = now[15:14] != prev_tag;
+  assign \$404  = now[15:14] - 2'h2;
+  assign \$405  = stored58[15:14] == \$404 [1:0];
+  assign \$406  = \$403  & \$405 ;
+  assign \$407  = now[15:14] != prev_tag;
+  assign \$408  = now[15:14] - 2'h2;
+  assign \$409  = stored59[15:14] == \$408 [1:0];
+  assign \$410  = \$407  & \$409 ;
+  assign \$411  = now[15:14] != prev_tag;
+  assign \$412  = now[15:14] - 2'h2;
+  assign \$413  = stored60[15:14] == \$412 [1:0];
+  assign \$414  = \$411  & \$413 ;
+  assign \$415  = now[15:14] != prev_tag;
+  assign \$416  = now[15:14] - 2'h2;
+  assign \$417  = stored61[15:14] == \$416 [1:0];
+  assign \$418  = \$415  & \$417 ;
+  assign \$419  = now[15:14] != prev_tag;
+  assign \$420  = now[15:14] - 2'h2;
+  assign \$421  = stored62[15:14] == \$420 [1:0];
+  assign \$422  = \$419  & \$421 ;
+  assign \$423  = now[15:14] != prev_tag;
+  assign \$424  = now[15:14] - 2'h2;
+  assign \$425  = stored63[15:14] == \$424 [1:0];
+  assign \$426  = \$423  & \$425 ;
+  assign \$427  = ~ { \$426 , \$422 , \$418 , \$414 , \$410 , \$406 , \$402 , \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350 , \$346 , \$342 , \$338 , \$334 , \$330 , \$326 , \$322 , \$318 , \$314 , \$310 , \$306 , \$302 , \$298 , \$294 , \$290 , \$286 , \$282 , \$278 , \$274 , \$270 , \$266 , \$262 , \$258 , \$254 , \$250 , \$246 , \$242 , \$238 , \$234 , \$230 , \$226 , \$222 , \$218 , \$214 , \$210 , \$206 , \$202 , \$198 , \$194 , \$190 , \$186 , \$182 , \$178 , \$174  };
+  assign keep = \$170  & \$427 ;
+  assign \$428  = ~ keep;
+  assign \$429  = spikes & \$428 ;
+  assign \$430  = ~ pending;
+  assign \$431  = \$430  & \$168 [63:0];
+  assign \$432  = ~ \$431 ;
+  assign store = \$429  & \$432 ;
+  assign \$433  = pending & \$168 [63:0];
+  assign \$434  = | \$433 ;
+  assign \$436  = now - \$435 ;
+  assign \$437  = now - \$436 [15:0];
+  assign granted_ts = \$434  ? \$437 [31:0] : timestamp;
+  assign \$438  = grant_idx == 7'h40;
+  assign reported = granting & \$438 ;
+  assign \$439  = grant_idx == 7'h40;
+  assign \$440  = reported ? 20'h00000 : lost_pending;
+  assign \$441  = \$440  + lost_new;
+  assign \$442  = aer__valid & aer__ready;
+  assign words_next = words + \$442 ;
+  assign lost_next = lost + lost_new;
+  assign \$443  = keep | store;
+  assign \$444  = spikes & keep;
+  assign \$445  = ~ \$168 [63:0];
+  assign \$446  = pending & \$445 ;
   assign \$447  = now[15:14] != prev_tag;
   assign \$448  = now[15:14] - 2'h2;
-  assign \$449  = stored4[15:14] == \$448 [1:0];
+  assign \$449  = stored0[15:14] == \$448 [1:0];
   assign \$450  = \$447  & \$449 ;
   assign \$451  = now[15:14] != prev_tag;
   assign \$452  = now[15:14] - 2'h2;
-  assign \$453  = stored5[15:14] == \$452 [1:0];
+  assign \$453  = stored1[15:14] == \$452 [1:0];
   assign \$454  = \$451  & \$453 ;
   assign \$455  = now[15:14] != prev_tag;
   assign \$456  = now[15:14] - 2'h2;
-  assign \$457  = stored6[15:14] == \$456 [1:0];
+  assign \$457  = stored2[15:14] == \$456 [1:0];
   assign \$458  = \$455  & \$457 ;
   assign \$459  = now[15:14] != prev_tag;
   assign \$460  = now[15:14] - 2'h2;
-  assign \$461  = stored7[15:14] == \$460 [1:0];
+  assign \$461  = stored3[15:14] == \$460 [1:0];
   assign \$462  = \$459  & \$461 ;
   assign \$463  = now[15:14] != prev_tag;
   assign \$464  = now[15:14] - 2'h2;
-  assign \$465  = stored8[15:14] == \$464 [1:0];
+  assign \$465  = stored4[15:14] == \$464 [1:0];
   assign \$466  = \$463  & \$465 ;
   assign \$467  = now[15:14] != prev_tag;
   assign \$468  = now[15:14] - 2'h2;
-  assign \$469  = stored9[15:14] == \$468 [1:0];
+  assign \$469  = stored5[15:14] == \$468 [1:0];
   assign \$470  = \$467  & \$469 ;
   assign \$471  = now[15:14] != prev_tag;
   assign \$472  = now[15:14] - 2'h2;
-  assign \$473  = stored10[15:14] == \$472 [1:0];
+  assign \$473  = stored6[15:14] == \$472 [1:0];
   assign \$474  = \$471  & \$473 ;
   assign \$475  = now[15:14] != prev_tag;
   assign \$476  = now[15:14] - 2'h2;
-  assign \$477  = stored11[15:14] == \$476 [1:0];
+  assign \$477  = stored7[15:14] == \$476 [1:0];
   assign \$478  = \$475  & \$477 ;
   assign \$479  = now[15:14] != prev_tag;
   assign \$480  = now[15:14] - 2'h2;
-  assign \$481  = stored12[15:14] == \$480 [1:0];
+  assign \$481  = stored8[15:14] == \$480 [1:0];
   assign \$482  = \$479  & \$481 ;
   assign \$483  = now[15:14] != prev_tag;
   assign \$484  = now[15:14] - 2'h2;
-  assign \$485  = stored13[15:14] == \$484 [1:0];
+  assign \$485  = stored9[15:14] == \$484 [1:0];
   assign \$486  = \$483  & \$485 ;
   assign \$487  = now[15:14] != prev_tag;
   assign \$488  = now[15:14] - 2'h2;
-  assign \$489  = stored14[15:14] == \$488 [1:0];
+  assign \$489  = stored10[15:14] == \$488 [1:0];
   assign \$490  = \$487  & \$489 ;
   assign \$491  = now[15:14] != prev_tag;
   assign \$492  = now[15:14] - 2'h2;
-  assign \$493  = stored15[15:14] == \$492 [1:0];
+  assign \$493  = stored11[15:14] == \$492 [1:0];
   assign \$494  = \$491  & \$493 ;
   assign \$495  = now[15:14] != prev_tag;
   assign \$496  = now[15:14] - 2'h2;
-  assign \$497  = stored16[15:14] == \$496 [1:0];
+  assign \$497  = stored12[15:14] == \$496 [1:0];
   assign \$498  = \$495  & \$497 ;
   assign \$499  = now[15:14] != prev_tag;
   assign \$500  = now[15:14] - 2'h2;
-  assign \$501  = stored17[15:14] == \$500 [1:0];
+  assign \$501  = stored13[15:14] == \$500 [1:0];
   assign \$502  = \$499  & \$501 ;
   assign \$503  = now[15:14] != prev_tag;
   assign \$504  = now[15:14] - 2'h2;
-  assign \$505  = stored18[15:14] == \$504 [1:0];
+  assign \$505  = stored14[15:14] == \$504 [1:0];
   assign \$506  = \$503  & \$505 ;
   assign \$507  = now[15:14] != prev_tag;
   assign \$508  = now[15:14] - 2'h2;
-  assign \$509  = stored19[15:14] == \$508 [1:0];
+  assign \$509  = stored15[15:14] == \$508 [1:0];
   assign \$510  = \$507  & \$509 ;
   assign \$511  = now[15:14] != prev_tag;
   assign \$512  = now[15:14] - 2'h2;
-  assign \$513  = stored20[15:14] == \$512 [1:0];
+  assign \$513  = stored16[15:14] == \$512 [1:0];
   assign \$514  = \$511  & \$513 ;
   assign \$515  = now[15:14] != prev_tag;
   assign \$516  = now[15:14] - 2'h2;
-  assign \$517  = stored21[15:14] == \$516 [1:0];
+  assign \$517  = stored17[15:14] == \$516 [1:0];
   assign \$518  = \$515  & \$517 ;
   assign \$519  = now[15:14] != prev_tag;
   assign \$520  = now[15:14] - 2'h2;
-  assign \$521  = stored22[15:14] == \$520 [1:0];
+  assign \$521  = stored18[15:14] == \$520 [1:0];
   assign \$522  = \$519  & \$521 ;
   assign \$523  = now[15:14] != prev_tag;
   assign \$524  = now[15:14] - 2'h2;
-  assign \$525  = stored23[15:14] == \$524 [1:0];
+  assign \$525  = stored19[15:14] == \$524 [1:0];
   assign \$526  = \$523  & \$525 ;
   assign \$527  = now[15:14] != prev_tag;
   assign \$528  = now[15:14] - 2'h2;
-  assign \$529  = stored24[15:14] == \$528 [1:0];
+  assign \$529  = stored20[15:14] == \$528 [1:0];
   assign \$530  = \$527  & \$529 ;
   assign \$531  = now[15:14] != prev_tag;
   assign \$532  = now[15:14] - 2'h2;
-  assign \$533  = stored25[15:14] == \$532 [1:0];
+  assign \$533  = stored21[15:14] == \$532 [1:0];
   assign \$534  = \$531  & \$533 ;
   assign \$535  = now[15:14] != prev_tag;
   assign \$536  = now[15:14] - 2'h2;
-  assign \$537  = stored26[15:14] == \$536 [1:0];
+  assign \$537  = stored22[15:14] == \$536 [1:0];
   assign \$538  = \$535  & \$537 ;
   assign \$539  = now[15:14] != prev_tag;
   assign \$540  = now[15:14] - 2'h2;
-  assign \$541  = stored27[15:14] == \$540 [1:0];
+  assign \$541  = stored23[15:14] == \$540 [1:0];
   assign \$542  = \$539  & \$541 ;
   assign \$543  = now[15:14] != prev_tag;
   assign \$544  = now[15:14] - 2'h2;
-  assign \$545  = stored28[15:14] == \$544 [1:0];
+  assign \$545  = stored24[15:14] == \$544 [1:0];
   assign \$546  = \$543  & \$545 ;
   assign \$547  = now[15:14] != prev_tag;
   assign \$548  = now[15:14] - 2'h2;
-  assign \$549  = stored29[15:14] == \$548 [1:0];
+  assign \$549  = stored25[15:14] == \$548 [1:0];
   assign \$550  = \$547  & \$549 ;
   assign \$551  = now[15:14] != prev_tag;
   assign \$552  = now[15:14] - 2'h2;
-  assign \$553  = stored30[15:14] == \$552 [1:0];
+  assign \$553  = stored26[15:14] == \$552 [1:0];
   assign \$554  = \$551  & \$553 ;
   assign \$555  = now[15:14] != prev_tag;
   assign \$556  = now[15:14] - 2'h2;
-  assign \$557  = stored31[15:14] == \$556 [1:0];
+  assign \$557  = stored27[15:14] == \$556 [1:0];
   assign \$558  = \$555  & \$557 ;
   assign \$559  = now[15:14] != prev_tag;
   assign \$560  = now[15:14] - 2'h2;
-  assign \$561  = stored32[15:14] == \$560 [1:0];
+  assign \$561  = stored28[15:14] == \$560 [1:0];
   assign \$562  = \$559  & \$561 ;
   assign \$563  = now[15:14] != prev_tag;
   assign \$564  = now[15:14] - 2'h2;
-  assign \$565  = stored33[15:14] == \$564 [1:0];
+  assign \$565  = stored29[15:14] == \$564 [1:0];
   assign \$566  = \$563  & \$565 ;
   assign \$567  = now[15:14] != prev_tag;
   assign \$568  = now[15:14] - 2'h2;
-  assign \$569  = stored34[15:14] == \$568 [1:0];
+  assign \$569  = stored30[15:14] == \$568 [1:0];
   assign \$570  = \$567  & \$569 ;
   assign \$571  = now[15:14] != prev_tag;
   assign \$572  = now[15:14] - 2'h2;
-  assign \$573  = stored35[15:14] == \$572 [1:0];
+  assign \$573  = stored31[15:14] == \$572 [1:0];
   assign \$574  = \$571  & \$573 ;
   assign \$575  = now[15:14] != prev_tag;
   assign \$576  = now[15:14] - 2'h2;
-  assign \$577  = stored36[15:14] == \$576 [1:0];
+  assign \$577  = stored32[15:14] == \$576 [1:0];
   assign \$578  = \$575  & \$577 ;
   assign \$579  = now[15:14] != prev_tag;
   assign \$580  = now[15:14] - 2'h2;
-  assign \$581  = stored37[15:14] == \$580 [1:0];
+  assign \$581  = stored33[15:14] == \$580 [1:0];
   assign \$582  = \$579  & \$581 ;
   assign \$583  = now[15:14] != prev_tag;
   assign \$584  = now[15:14] - 2'h2;
-  assign \$585  = stored38[15:14] == \$584 [1:0];
+  assign \$585  = stored34[15:14] == \$584 [1:0];
   assign \$586  = \$583  & \$585 ;
   assign \$587  = now[15:14] != prev_tag;
   assign \$588  = now[15:14] - 2'h2;
-  assign \$589  = stored39[15:14] == \$588 [1:0];
+  assign \$589  = stored35[15:14] == \$588 [1:0];
   assign \$590  = \$587  & \$589 ;
   assign \$591  = now[15:14] != prev_tag;
   assign \$592  = now[15:14] - 2'h2;
-  assign \$593  = stored40[15:14] == \$592 [1:0];
+  assign \$593  = stored36[15:14] == \$592 [1:0];
   assign \$594  = \$591  & \$593 ;
   assign \$595  = now[15:14] != prev_tag;
   assign \$596  = now[15:14] - 2'h2;
-  assign \$597  = stored41[15:14] == \$596 [1:0];
+  assign \$597  = stored37[15:14] == \$596 [1:0];
   assign \$598  = \$595  & \$597 ;
   assign \$599  = now[15:14] != prev_tag;
   assign \$600  = now[15:14] - 2'h2;
-  assign \$601  = stored42[15:14] == \$600 [1:0];
+  assign \$601  = stored38[15:14] == \$600 [1:0];
   assign \$602  = \$599  & \$601 ;
   assign \$603  = now[15:14] != prev_tag;
   assign \$604  = now[15:14] - 2'h2;
-  assign \$605  = stored43[15:14] == \$604 [1:0];
+  assign \$605  = stored39[15:14] == \$604 [1:0];
   assign \$606  = \$603  & \$605 ;
   assign \$607  = now[15:14] != prev_tag;
   assign \$608  = now[15:14] - 2'h2;
-  assign \$609  = stored44[15:14] == \$608 [1:0];
+  assign \$609  = stored40[15:14] == \$608 [1:0];
   assign \$610  = \$607  & \$609 ;
   assign \$611  = now[15:14] != prev_tag;
   assign \$612  = now[15:14] - 2'h2;
-  assign \$613  = stored45[15:14] == \$612 [1:0];
+  assign \$613  = stored41[15:14] == \$612 [1:0];
   assign \$614  = \$611  & \$613 ;
   assign \$615  = now[15:14] != prev_tag;
   assign \$616  = now[15:14] - 2'h2;
-  assign \$617  = stored46[15:14] == \$616 [1:0];
+  assign \$617  = stored42[15:14] == \$616 [1:0];
   assign \$618  = \$615  & \$617 ;
   assign \$619  = now[15:14] != prev_tag;
   assign \$620  = now[15:14] - 2'h2;
-  assign \$621  = stored47[15:14] == \$620 [1:0];
+  assign \$621  = stored43[15:14] == \$620 [1:0];
   assign \$622  = \$619  & \$621 ;
   assign \$623  = now[15:14] != prev_tag;
   assign \$624  = now[15:14] - 2'h2;
-  assign \$625  = stored48[15:14] == \$624 [1:0];
+  assign \$625  = stored44[15:14] == \$624 [1:0];
   assign \$626  = \$623  & \$625 ;
   assign \$627  = now[15:14] != prev_tag;
   assign \$628  = now[15:14] - 2'h2;
-  assign \$629  = stored49[15:14] == \$628 [1:0];
+  assign \$629  = stored45[15:14] == \$628 [1:0];
   assign \$630  = \$627  & \$629 ;
   assign \$631  = now[15:14] != prev_tag;
   assign \$632  = now[15:14] - 2'h2;
-  assign \$633  = stored50[15:14] == \$632 [1:0];
+  assign \$633  = stored46[15:14] == \$632 [1:0];
   assign \$634  = \$631  & \$633 ;
   assign \$635  = now[15:14] != prev_tag;
   assign \$636  = now[15:14] - 2'h2;
-  assign \$637  = stored51[15:14] == \$636 [1:0];
+  assign \$637  = stored47[15:14] == \$636 [1:0];
   assign \$638  = \$635  & \$637 ;
   assign \$639  = now[15:14] != prev_tag;
   assign \$640  = now[15:14] - 2'h2;
-  assign \$641  = stored52[15:14] == \$640 [1:0];
+  assign \$641  = stored48[15:14] == \$640 [1:0];
   assign \$642  = \$639  & \$641 ;
   assign \$643  = now[15:14] != prev_tag;
   assign \$644  = now[15:14] - 2'h2;
-  assign \$645  = stored53[15:14] == \$644 [1:0];
+  assign \$645  = stored49[15:14] == \$644 [1:0];
   assign \$646  = \$643  & \$645 ;
   assign \$647  = now[15:14] != prev_tag;
   assign \$648  = now[15:14] - 2'h2;
-  assign \$649  = stored54[15:14] == \$648 [1:0];
+  assign \$649  = stored50[15:14] == \$648 [1:0];
   assign \$650  = \$647  & \$649 ;
   assign \$651  = now[15:14] != prev_tag;
   assign \$652  = now[15:14] - 2'h2;
-  assign \$653  = stored55[15:14] == \$652 [1:0];
+  assign \$653  = stored51[15:14] == \$652 [1:0];
   assign \$654  = \$651  & \$653 ;
   assign \$655  = now[15:14] != prev_tag;
   assign \$656  = now[15:14] - 2'h2;
-  assign \$657  = stored56[15:14] == \$656 [1:0];
+  assign \$657  = stored52[15:14] == \$656 [1:0];
   assign \$658  = \$655  & \$657 ;
   assign \$659  = now[15:14] != prev_tag;
   assign \$660  = now[15:14] - 2'h2;
-  assign \$661  = stored57[15:14] == \$660 [1:0];
+  assign \$661  = stored53[15:14] == \$660 [1:0];
   assign \$662  = \$659  & \$661 ;
   assign \$663  = now[15:14] != prev_tag;
   assign \$664  = now[15:14] - 2'h2;
-  assign \$665  = stored58[15:14] == \$664 [1:0];
+  assign \$665  = stored54[15:14] == \$664 [1:0];
   assign \$666  = \$663  & \$665 ;
   assign \$667  = now[15:14] != prev_tag;
   assign \$668  = now[15:14] - 2'h2;
-  assign \$669  = stored59[15:14] == \$668 [1:0];
+  assign \$669  = stored55[15:14] == \$668 [1:0];
   assign \$670  = \$667  & \$669 ;
   assign \$671  = now[15:14] != prev_tag;
   assign \$672  = now[15:14] - 2'h2;
-  assign \$673  = stored60[15:14] == \$672 [1:0];
+  assign \$673  = stored56[15:14] == \$672 [1:0];
   assign \$674  = \$671  & \$673 ;
   assign \$675  = now[15:14] != prev_tag;
   assign \$676  = now[15:14] - 2'h2;
-  assign \$677  = stored61[15:14] == \$676 [1:0];
+  assign \$677  = stored57[15:14] == \$676 [1:0];
   assign \$678  = \$675  & \$677 ;
   assign \$679  = now[15:14] != prev_tag;
   assign \$680  = now[15:14] - 2'h2;
-  assign \$681  = stored62[15:14] == \$680 [1:0];
+  assign \$681  = stored58[15:14] == \$680 [1:0];
   assign \$682  = \$679  & \$681 ;
   assign \$683  = now[15:14] != prev_tag;
   assign \$684  = now[15:14] - 2'h2;
-  assign \$685  = stored63[15:14] == \$684 [1:0];
+  assign \$685  = stored59[15:14] == \$684 [1:0];
   assign \$686  = \$683  & \$685 ;
-  assign flushed = \$430  & { \$686 , \$682 , \$678 , \$674 , \$670 , \$666 , \$662 , \$658 , \$654 , \$650 , \$646 , \$642 , \$638 , \$634 , \$630 , \$626 , \$622 , \$618 , \$614 , \$610 , \$606 , \$602 , \$598 , \$594 , \$590 , \$586 , \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$558 , \$554 , \$550 , \$546 , \$542 , \$538 , \$534 , \$530 , \$526 , \$522 , \$518 , \$514 , \$510 , \$506 , \$502 , \$498 , \$494 , \$490 , \$486 , \$482 , \$478 , \$474 , \$470 , \$466 , \$462 , \$458 , \$454 , \$450 , \$446 , \$442 , \$438 , \$434  };
-  assign \$687  = ~ keep;
-  assign \$688  = spikes & \$687 ;
-  assign \$689  = ~ pending;
-  assign \$690  = \$689  & \$169 [63:0];
-  assign \$691  = ~ \$690 ;
-  assign store = \$688  & \$691 ;
-  assign \$692  = lost_now[0] + flushed[0];
-  assign \$693  = 1'h0 + \$692 ;
-  assign \$694  = lost_now[1] + flushed[1];
-  assign \$695  = \$693  + \$694 ;
-  assign \$696  = lost_now[2] + flushed[2];
-  assign \$697  = \$695  + \$696 ;
-  assign \$698  = lost_now[3] + flushed[3];
-  assign \$699  = \$697  + \$698 ;
-  assign \$700  = lost_now[4] + flushed[4];
-  assign \$701  = \$699  + \$700 ;
-  assign \$702  = lost_now[5] + flushed[5];
-  assign \$703  = \$701  + \$702 ;
-  assign \$704  = lost_now[6] + flushed[6];
-  assign \$705  = \$703  + \$704 ;
-  assign \$706  = lost_now[7] + flushed[7];
-  assign \$707  = \$705  + \$706 ;
-  assign \$708  = lost_now[8] + flushed[8];
-  assign \$709  = \$707  + \$708 ;
-  assign \$710  = lost_now[9] + flushed[9];
-  assign \$711  = \$709  + \$710 ;
-  assign \$712  = lost_now[10] + flushed[10];
-  assign \$713  = \$711  + \$712 ;
-  assign \$714  = lost_now[11] + flushed[11];
-  assign \$715  = \$713  + \$714 ;
-  assign \$716  = lost_now[12] + flushed[12];
-  assign \$717  = \$715  + \$716 ;
-  assign \$718  = lost_now[13] + flushed[13];
-  assign \$719  = \$717  + \$718 ;
-  assign \$720  = lost_now[14] + flushed[14];
-  assign \$721  = \$719  + \$720 ;
-  assign \$722  = lost_now[15] + flushed[15];
-  assign \$723  = \$721  + \$722 ;
-  assign \$724  = lost_now[16] + flushed[16];
-  assign \$725  = \$723  + \$724 ;
-  assign \$726  = lost_now[17] + flushed[17];
-  assign \$727  = \$725  + \$726 ;
-  assign \$728  = lost_now[18] + flushed[18];
-  assign \$729  = \$727  + \$728 ;
-  assign \$730  = lost_now[19] + flushed[19];
-  assign \$731  = \$729  + \$730 ;
-  assign \$732  = lost_now[20] + flushed[20];
-  assign \$733  = \$731  + \$732 ;
-  assign \$734  = lost_now[21] + flushed[21];
-  assign \$735  = \$733  + \$734 ;
-  assign \$736  = lost_now[22] + flushed[22];
-  assign \$737  = \$735  + \$736 ;
-  assign \$738  = lost_now[23] + flushed[23];
-  assign \$739  = \$737  + \$738 ;
-  assign \$740  = lost_now[24] + flushed[24];
-  assign \$741  = \$739  + \$740 ;
-  assign \$742  = lost_now[25] + flushed[25];
-  assign \$743  = \$741  + \$742 ;
-  assign \$744  = lost_now[26] + flushed[26];
-  assign \$745  = \$743  + \$744 ;
-  assign \$746  = lost_now[27] + flushed[27];
-  assign \$747  = \$745  + \$746 ;
-  assign \$748  = lost_now[28] + flushed[28];
-  assign \$749  = \$747  + \$748 ;
-  assign \$750  = lost_now[29] + flushed[29];
-  assign \$751  = \$749  + \$750 ;
-  assign \$752  = lost_now[30] + flushed[30];
-  assign \$753  = \$751  + \$752 ;
-  assign \$754  = lost_now[31] + flushed[31];
-  assign \$755  = \$753  + \$754 ;
-  assign \$756  = lost_now[32] + flushed[32];
-  assign \$757  = \$755  + \$756 ;
-  assign \$758  = lost_now[33] + flushed[33];
-  assign \$759  = \$757  + \$758 ;
-  assign \$760  = lost_now[34] + flushed[34];
-  assign \$761  = \$759  + \$760 ;
-  assign \$762  = lost_now[35] + flushed[35];
-  assign \$763  = \$761  + \$762 ;
-  assign \$764  = lost_now[36] + flushed[36];
-  assign \$765  = \$763  + \$764 ;
-  assign \$766  = lost_now[37] + flushed[37];
-  assign \$767  = \$765  + \$766 ;
-  assign \$768  = lost_now[38] + flushed[38];
-  assign \$769  = \$767  + \$768 ;
-  assign \$770  = lost_now[39] + flushed[39];
-  assign \$771  = \$769  + \$770 ;
-  assign \$772  = lost_now[40] + flushed[40];
-  assign \$773  = \$771  + \$772 ;
-  assign \$774  = lost_now[41] + flushed[41];
-  assign \$775  = \$773  + \$774 ;
-  assign \$776  = lost_now[42] + flushed[42];
-  assign \$777  = \$775  + \$776 ;
-  assign \$778  = lost_now[43] + flushed[43];
-  assign \$779  = \$777  + \$778 ;
-  assign \$780  = lost_now[44] + flushed[44];
-  assign \$781  = \$779  + \$780 ;
-  assign \$782  = lost_now[45] + flushed[45];
-  assign \$783  = \$781  + \$782 ;
-  assign \$784  = lost_now[46] + flushed[46];
-  assign \$785  = \$783  + \$784 ;
-  assign \$786  = lost_now[47] + flushed[47];
-  assign \$787  = \$785  + \$786 ;
-  assign \$788  = lost_now[48] + flushed[48];
-  assign \$789  = \$787  + \$788 ;
-  assign \$790  = lost_now[49] + flushed[49];
-  assign \$791  = \$789  + \$790 ;
-  assign \$792  = lost_now[50] + flushed[50];
-  assign \$793  = \$791  + \$792 ;
-  assign \$794  = lost_now[51] + flushed[51];
-  assign \$795  = \$793  + \$794 ;
-  assign \$796  = lost_now[52] + flushed[52];
-  assign \$797  = \$795  + \$796 ;
-  assign \$798  = lost_now[53] + flushed[53];
-  assign \$799  = \$797  + \$798 ;
-  assign \$800  = lost_now[54] + flushed[54];
-  assign \$801  = \$799  + \$800 ;
-  assign \$802  = lost_now[55] + flushed[55];
-  assign \$803  = \$801  + \$802 ;
-  assign \$804  = lost_now[56] + flushed[56];
-  assign \$805  = \$803  + \$804 ;
-  assign \$806  = lost_now[57] + flushed[57];
-  assign \$807  = \$805  + \$806 ;
-  assign \$808  = lost_now[58] + flushed[58];
-  assign \$809  = \$807  + \$808 ;
-  assign \$810  = lost_now[59] + flushed[59];
-  assign \$811  = \$809  + \$810 ;
-  assign \$812  = lost_now[60] + flushed[60];
-  assign \$813  = \$811  + \$812 ;
-  assign \$814  = lost_now[61] + flushed[61];
-  assign \$815  = \$813  + \$814 ;
-  assign \$816  = lost_now[62] + flushed[62];
-  assign \$817  = \$815  + \$816 ;
-  assign \$818  = lost_now[63] + flushed[63];
-  assign \$819  = \$817  + \$818 ;
-  assign \$820  = pending & \$169 [63:0];
-  assign \$821  = | \$820 ;
-  assign \$823  = now - \$822 ;
-  assign \$824  = now - \$823 [15:0];
-  assign granted_ts = \$821  ? \$824 [31:0] : timestamp;
-  assign \$825  = grant_idx == 7'h40;
-  assign \$826  = reported ? 20'h00000 : lost_pending;
-  assign \$827  = \$826  + lost_new;
-  assign \$828  = aer__valid & aer__ready;
-  assign words_next = words + \$828 ;
-  assign lost_next = lost + lost_new;
-  assign \$829  = keep | store;
-  assign \$830  = grant_idx == 7'h40;
-  assign \$831  = grant_idx + 1'h1;
-  assign \$832  = \$830  ? 8'h00 : \$831 ;
-  assign \$833  = grant_idx == 7'h40;
-  assign \$835  = \$834  ? 22'h0fffff : { 1'h0, \$827  };
+  assign \$687  = now[15:14] != prev_tag;
+  assign \$688  = now[15:14] - 2'h2;
+  assign \$689  = stored60[15:14] == \$688 [1:0];
+  assign \$690  = \$687  & \$689 ;
+  assign \$691  = now[15:14] != prev_tag;
+  assign \$692  = now[15:14] - 2'h2;
+  assign \$693  = stored61[15:14] == \$692 [1:0];
+  assign \$694  = \$691  & \$693 ;
+  assign \$695  = now[15:14] != prev_tag;
+  assign \$696  = now[15:14] - 2'h2;
+  assign \$697  = stored62[15:14] == \$696 [1:0];
+  assign \$698  = \$695  & \$697 ;
+  assign \$699  = now[15:14] != prev_tag;
+  assign \$700  = now[15:14] - 2'h2;
+  assign \$701  = stored63[15:14] == \$700 [1:0];
+  assign \$702  = \$699  & \$701 ;
+  assign \$703  = \$446  & { \$702 , \$698 , \$694 , \$690 , \$686 , \$682 , \$678 , \$674 , \$670 , \$666 , \$662 , \$658 , \$654 , \$650 , \$646 , \$642 , \$638 , \$634 , \$630 , \$626 , \$622 , \$618 , \$614 , \$610 , \$606 , \$602 , \$598 , \$594 , \$590 , \$586 , \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$558 , \$554 , \$550 , \$546 , \$542 , \$538 , \$534 , \$530 , \$526 , \$522 , \$518 , \$514 , \$510 , \$506 , \$502 , \$498 , \$494 , \$490 , \$486 , \$482 , \$478 , \$474 , \$470 , \$466 , \$462 , \$458 , \$454 , \$450  };
+  assign \$704  = \$444  | \$703 ;
+  assign \$705  = grant_idx == 7'h40;
+  assign \$706  = grant_idx + 1'h1;
+  assign \$707  = \$705  ? 8'h00 : \$706 ;
+  assign \$708  = ~ aer__ready;
+  assign \$709  = aer__valid & \$708 ;
+  assign \$710  = 1'h0 + lost_vec[0];
+  assign \$711  = \$710  + lost_vec[1];
+  assign \$712  = \$711  + lost_vec[2];
+  assign \$713  = \$712  + lost_vec[3];
+  assign \$714  = \$713  + lost_vec[4];
+  assign \$715  = \$714  + lost_vec[5];
+  assign \$716  = \$715  + lost_vec[6];
+  assign \$717  = \$716  + lost_vec[7];
+  assign \$718  = \$717  + lost_vec[8];
+  assign \$719  = \$718  + lost_vec[9];
+  assign \$720  = \$719  + lost_vec[10];
+  assign \$721  = \$720  + lost_vec[11];
+  assign \$722  = \$721  + lost_vec[12];
+  assign \$723  = \$722  + lost_vec[13];
+  assign \$724  = \$723  + lost_vec[14];
+  assign \$725  = \$724  + lost_vec[15];
+  assign \$726  = \$725  + lost_vec[16];
+  assign \$727  = \$726  + lost_vec[17];
+  assign \$728  = \$727  + lost_vec[18];
+  assign \$729  = \$728  + lost_vec[19];
+  assign \$730  = \$729  + lost_vec[20];
+  assign \$731  = \$730  + lost_vec[21];
+  assign \$732  = \$731  + lost_vec[22];
+  assign \$733  = \$732  + lost_vec[23];
+  assign \$734  = \$733  + lost_vec[24];
+  assign \$735  = \$734  + lost_vec[25];
+  assign \$736  = \$735  + lost_vec[26];
+  assign \$737  = \$736  + lost_vec[27];
+  assign \$738  = \$737  + lost_vec[28];
+  assign \$739  = \$738  + lost_vec[29];
+  assign \$740  = \$739  + lost_vec[30];
+  assign \$741  = \$740  + lost_vec[31];
+  assign \$742  = \$741  + lost_vec[32];
+  assign \$743  = \$742  + lost_vec[33];
+  assign \$744  = \$743  + lost_vec[34];
+  assign \$745  = \$744  + lost_vec[35];
+  assign \$746  = \$745  + lost_vec[36];
+  assign \$747  = \$746  + lost_vec[37];
+  assign \$748  = \$747  + lost_vec[38];
+  assign \$749  = \$748  + lost_vec[39];
+  assign \$750  = \$749  + lost_vec[40];
+  assign \$751  = \$750  + lost_vec[41];
+  assign \$752  = \$751  + lost_vec[42];
+  assign \$753  = \$752  + lost_vec[43];
+  assign \$754  = \$753  + lost_vec[44];
+  assign \$755  = \$754  + lost_vec[45];
+  assign \$756  = \$755  + lost_vec[46];
+  assign \$757  = \$756  + lost_vec[47];
+  assign \$758  = \$757  + lost_vec[48];
+  assign \$759  = \$758  + lost_vec[49];
+  assign \$760  = \$759  + lost_vec[50];
+  assign \$761  = \$760  + lost_vec[51];
+  assign \$762  = \$761  + lost_vec[52];
+  assign \$763  = \$762  + lost_vec[53];
+  assign \$764  = \$763  + lost_vec[54];
+  assign \$765  = \$764  + lost_vec[55];
+  assign \$766  = \$765  + lost_vec[56];
+  assign \$767  = \$766  + lost_vec[57];
+  assign \$768  = \$767  + lost_vec[58];
+  assign \$769  = \$768  + lost_vec[59];
+  assign \$770  = \$769  + lost_vec[60];
+  assign \$771  = \$770  + lost_vec[61];
+  assign \$772  = \$771  + lost_vec[62];
+  assign \$773  = \$772  + lost_vec[63];
+  assign \$775  = \$774  ? 22'h0fffff : { 1'h0, \$441  };
   always @(posedge clk)
-    prev_tag <= \$838 ;
+    prev_tag <= \$778 ;
   always @(posedge clk)
-    pending <= \$839 ;
+    pending <= \$779 ;
   always @(posedge clk)
-    stored0 <= \$840 ;
+    stored0 <= \$780 ;
   always @(posedge clk)
-    stored1 <= \$841 ;
+    stored1 <= \$781 ;
   always @(posedge clk)
-    stored2 <= \$842 ;
+    stored2 <= \$782 ;
   always @(posedge clk)
-    stored3 <= \$843 ;
+    stored3 <= \$783 ;
   always @(posedge clk)
-    stored4 <= \$844 ;
+    stored4 <= \$784 ;
   always @(posedge clk)
-    stored5 <= \$845 ;
+    stored5 <= \$785 ;
   always @(posedge clk)
-    stored6 <= \$846 ;
+    stored6 <= \$786 ;
   always @(posedge clk)
-    stored7 <= \$847 ;
+    stored7 <= \$787 ;
   always @(posedge clk)
-    stored8 <= \$848 ;
+    stored8 <= \$788 ;
   always @(posedge clk)
-    stored9 <= \$849 ;
+    stored9 <= \$789 ;
   always @(posedge clk)
-    stored10 <= \$850 ;
+    stored10 <= \$790 ;
   always @(posedge clk)
-    stored11 <= \$851 ;
+    stored11 <= \$791 ;
   always @(posedge clk)
-    stored12 <= \$852 ;
+    stored12 <= \$792 ;
   always @(posedge clk)
-    stored13 <= \$853 ;
+    stored13 <= \$793 ;
   always @(posedge clk)
-    stored14 <= \$854 ;
+    stored14 <= \$794 ;
   always @(posedge clk)
-    stored15 <= \$855 ;
+    stored15 <= \$795 ;
   always @(posedge clk)
-    stored16 <= \$856 ;
+    stored16 <= \$796 ;
   always @(posedge clk)
-    stored17 <= \$857 ;
+    stored17 <= \$797 ;
   always @(posedge clk)
-    stored18 <= \$858 ;
+    stored18 <= \$798 ;
   always @(posedge clk)
-    stored19 <= \$859 ;
+    stored19 <= \$799 ;
   always @(posedge clk)
-    stored20 <= \$860 ;
+    stored20 <= \$800 ;
   always @(posedge clk)
-    stored21 <= \$861 ;
+    stored21 <= \$801 ;
   always @(posedge clk)
-    stored22 <= \$862 ;
+    stored22 <= \$802 ;
   always @(posedge clk)
-    stored23 <= \$863 ;
+    stored23 <= \$803 ;
   always @(posedge clk)
-    stored24 <= \$864 ;
+    stored24 <= \$804 ;
   always @(posedge clk)
-    stored25 <= \$865 ;
+    stored25 <= \$805 ;
   always @(posedge clk)
-    stored26 <= \$866 ;
+    stored26 <= \$806 ;
   always @(posedge clk)
-    stored27 <= \$867 ;
+    stored27 <= \$807 ;
   always @(posedge clk)
-    stored28 <= \$868 ;
+    stored28 <= \$808 ;
   always @(posedge clk)
-    stored29 <= \$869 ;
+    stored29 <= \$809 ;
   always @(posedge clk)
-    stored30 <= \$870 ;
+    stored30 <= \$810 ;
   always @(posedge clk)
-    stored31 <= \$871 ;
+    stored31 <= \$811 ;
   always @(posedge clk)
-    stored32 <= \$872 ;
+    stored32 <= \$812 ;
   always @(posedge clk)
-    stored33 <= \$873 ;
+    stored33 <= \$813 ;
   always @(posedge clk)
-    stored34 <= \$874 ;
+    stored34 <= \$814 ;
   always @(posedge clk)
-    stored35 <= \$875 ;
+    stored35 <= \$815 ;
   always @(posedge clk)
-    stored36 <= \$876 ;
+    stored36 <= \$816 ;
   always @(posedge clk)
-    stored37 <= \$877 ;
+    stored37 <= \$817 ;
   always @(posedge clk)
-    stored38 <= \$878 ;
+    stored38 <= \$818 ;
   always @(posedge clk)
-    stored39 <= \$879 ;
+    stored39 <= \$819 ;
   always @(posedge clk)
-    stored40 <= \$880 ;
+    stored40 <= \$820 ;
   always @(posedge clk)
-    stored41 <= \$881 ;
+    stored41 <= \$821 ;
   always @(posedge clk)
-    stored42 <= \$882 ;
+    stored42 <= \$822 ;
   always @(posedge clk)
-    stored43 <= \$883 ;
+    stored43 <= \$823 ;
   always @(posedge clk)
-    stored44 <= \$884 ;
+    stored44 <= \$824 ;
   always @(posedge clk)
-    stored45 <= \$885 ;
+    stored45 <= \$825 ;
   always @(posedge clk)
-    stored46 <= \$886 ;
+    stored46 <= \$826 ;
   always @(posedge clk)
-    stored47 <= \$887 ;
+    stored47 <= \$827 ;
   always @(posedge clk)
-    stored48 <= \$888 ;
+    stored48 <= \$828 ;
   always @(posedge clk)
-    stored49 <= \$889 ;
+    stored49 <= \$829 ;
   always @(posedge clk)
-    stored50 <= \$890 ;
+    stored50 <= \$830 ;
   always @(posedge clk)
-    stored51 <= \$891 ;
+    stored51 <= \$831 ;
   always @(posedge clk)
-    stored52 <= \$892 ;
+    stored52 <= \$832 ;
   always @(posedge clk)
-    stored53 <= \$893 ;
+    stored53 <= \$833 ;
   always @(posedge clk)
-    stored54 <= \$894 ;
+    stored54 <= \$834 ;
   always @(posedge clk)
-    stored55 <= \$895 ;
+    stored55 <= \$835 ;
   always @(posedge clk)
-    stored56 <= \$896 ;
+    stored56 <= \$836 ;
   always @(posedge clk)
-    stored57 <= \$897 ;
+    stored57 <= \$837 ;
   always @(posedge clk)
-    stored58 <= \$898 ;
+    stored58 <= \$838 ;
   always @(posedge clk)
-    stored59 <= \$899 ;
+    stored59 <= \$839 ;
   always @(posedge clk)
-    stored60 <= \$900 ;
+    stored60 <= \$840 ;
   always @(posedge clk)
-    stored61 <= \$901 ;
+    stored61 <= \$841 ;
   always @(posedge clk)
-    stored62 <= \$902 ;
+    stored62 <= \$842 ;
   always @(posedge clk)
-    stored63 <= \$903 ;
+    stored63 <= \$843 ;
   always @(posedge clk)
-    aer__valid <= \$904 ;
+    lost_vec <= \$844 ;
   always @(posedge clk)
-    aer__payload <= \$905 ;
+    ptr <= \$845 ;
   always @(posedge clk)
-    ptr <= \$906 ;
+    aer__payload <= \$846 ;
   always @(posedge clk)
-    lost_new <= \$907 ;
+    skid_valid <= \$847 ;
   always @(posedge clk)
-    lost_pending <= \$908 ;
+    skid_word <= \$848 ;
   always @(posedge clk)
-    words <= \$909 ;
+    aer__valid <= \$849 ;
   always @(posedge clk)
-    lost <= \$910 ;
-  assign \$1  = ~ aer__valid;
-  assign advance = \$1  | aer__ready;
-  assign \$2  = pending | spikes;
-  assign \$3  = | lost_pending;
-  assign \$4  = ptr <= 1'h0;
-  assign \$5  = ptr <= 1'h1;
-  assign \$6  = ptr <= 2'h2;
-  assign \$7  = ptr <= 2'h3;
-  assign \$8  = ptr <= 3'h4;
-  assign \$9  = ptr <= 3'h5;
-  assign \$10  = ptr <= 3'h6;
-  assign \$11  = ptr <= 3'h7;
-  assign \$12  = ptr <= 4'h8;
-  assign \$13  = ptr <= 4'h9;
-  assign \$14  = ptr <= 4'ha;
-  assign \$15  = ptr <= 4'hb;
-  assign \$16  = ptr <= 4'hc;
-  assign \$17  = ptr <= 4'hd;
-  assign \$18  = ptr <= 4'he;
-  assign \$19  = ptr <= 4'hf;
-  assign \$20  = ptr <= 5'h10;
-  assign \$21  = ptr <= 5'h11;
-  assign \$22  = ptr <= 5'h12;
-  assign \$23  = ptr <= 5'h13;
-  assign \$24  = ptr <= 5'h14;
-  assign \$25  = ptr <= 5'h15;
-  assign \$26  = ptr <= 5'h16;
-  assign \$27  = ptr <= 5'h17;
-  assign \$28  = ptr <= 5'h18;
-  assign \$29  = ptr <= 5'h19;
-  assign \$30  = ptr <= 5'h1a;
-  assign \$31  = ptr <= 5'h1b;
-  assign \$32  = ptr <= 5'h1c;
-  assign \$33  = ptr <= 5'h1d;
-  assign \$34  = ptr <= 5'h1e;
-  assign \$35  = ptr <= 5'h1f;
-  assign \$36  = ptr <= 6'h20;
-  assign \$37  = ptr <= 6'h21;
-  assign \$38  = ptr <= 6'h22;
-  assign \$39  = ptr <= 6'h23;
-  assign \$40  = ptr <= 6'h24;
-  assign \$41  = ptr <= 6'h25;
-  assign \$42  = ptr <= 6'h26;
-  assign \$43  = ptr <= 6'h27;
-  assign \$44  = ptr <= 6'h28;
-  assign \$45  = ptr <= 6'h29;
-  assign \$46  = ptr <= 6'h2a;
-  assign \$47  = ptr <= 6'h2b;
-  assign \$48  = ptr <= 6'h2c;
-  assign \$49  = ptr <= 6'h2d;
-  assign \$50  = ptr <= 6'h2e;
-  assign \$51  = ptr <= 6'h2f;
-  assign \$52  = ptr <= 6'h30;
-  assign \$53  = ptr <= 6'h31;
-  assign \$54  = ptr <= 6'h32;
-  assign \$55  = ptr <= 6'h33;
-  assign \$56  = ptr <= 6'h34;
-  assign \$57  = ptr <= 6'h35;
-  assign \$58  = ptr <= 6'h36;
-  assign \$59  = ptr <= 6'h37;
-  assign \$60  = ptr <= 6'h38;
-  assign \$61  = ptr <= 6'h39;
-  assign \$62  = ptr <= 6'h3a;
-  assign \$63  = ptr <= 6'h3b;
-  assign \$64  = ptr <= 6'h3c;
-  assign \$65  = ptr <= 6'h3d;
-  assign \$66  = ptr <= 6'h3e;
-  assign \$67  = ptr <= 6'h3f;
-  assign \$68  = ptr <= 7'h40;
-  assign \$69  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$70  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_0 = \$69 [0] | \$70 [1];
-  assign \$71  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_0 = \$71 [0] ? 1'h0 : 1'h1;
-  assign \$72  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$73  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_1 = \$72 [2] | \$73 [3];
-  assign \$74  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_1 = \$74 [2] ? 1'h0 : 1'h1;
-  assign \$75  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$76  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_2 = \$75 [4] | \$76 [5];
-  assign \$77  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_2 = \$77 [4] ? 1'h0 : 1'h1;
-  assign \$78  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign \$79  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_any0_3 = \$78 [6] | \$79 [7];
-  assign \$80  = { \$3 , \$2  } & { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
-  assign rr_hi_idx0_3 = \$80 [6] ? 1'h0 : 1'h1;
+    lost_new <= \$850 ;
+  always @(posedge clk)
+    lost_pending <= \$851 ;
+  always @(posedge clk)
+    words <= \$852 ;
+  always @(posedge clk)
+    lost <= \$853 ;
+  assign advance = ~ skid_valid;
+  assign \$1  = pending | spikes;
+  assign \$2  = | lost_pending;
+  assign \$3  = ptr <= 1'h0;
+  assign \$4  = ptr <= 1'h1;
+  assign \$5  = ptr <= 2'h2;
+  assign \$6  = ptr <= 2'h3;
+  assign \$7  = ptr <= 3'h4;
+  assign \$8  = ptr <= 3'h5;
+  assign \$9  = ptr <= 3'h6;
+  assign \$10  = ptr <= 3'h7;
+  assign \$11  = ptr <= 4'h8;
+  assign \$12  = ptr <= 4'h9;
+  assign \$13  = ptr <= 4'ha;
+  assign \$14  = ptr <= 4'hb;
+  assign \$15  = ptr <= 4'hc;
+  assign \$16  = ptr <= 4'hd;
+  assign \$17  = ptr <= 4'he;
+  assign \$18  = ptr <= 4'hf;
+  assign \$19  = ptr <= 5'h10;
+  assign \$20  = ptr <= 5'h11;
+  assign \$21  = ptr <= 5'h12;
+  assign \$22  = ptr <= 5'h13;
+  assign \$23  = ptr <= 5'h14;
+  assign \$24  = ptr <= 5'h15;
+  assign \$25  = ptr <= 5'h16;
+  assign \$26  = ptr <= 5'h17;
+  assign \$27  = ptr <= 5'h18;
+  assign \$28  = ptr <= 5'h19;
+  assign \$29  = ptr <= 5'h1a;
+  assign \$30  = ptr <= 5'h1b;
+  assign \$31  = ptr <= 5'h1c;
+  assign \$32  = ptr <= 5'h1d;
+  assign \$33  = ptr <= 5'h1e;
+  assign \$34  = ptr <= 5'h1f;
+  assign \$35  = ptr <= 6'h20;
+  assign \$36  = ptr <= 6'h21;
+  assign \$37  = ptr <= 6'h22;
+  assign \$38  = ptr <= 6'h23;
+  assign \$39  = ptr <= 6'h24;
+  assign \$40  = ptr <= 6'h25;
+  assign \$41  = ptr <= 6'h26;
+  assign \$42  = ptr <= 6'h27;
+  assign \$43  = ptr <= 6'h28;
+  assign \$44  = ptr <= 6'h29;
+  assign \$45  = ptr <= 6'h2a;
+  assign \$46  = ptr <= 6'h2b;
+  assign \$47  = ptr <= 6'h2c;
+  assign \$48  = ptr <= 6'h2d;
+  assign \$49  = ptr <= 6'h2e;
+  assign \$50  = ptr <= 6'h2f;
+  assign \$51  = ptr <= 6'h30;
+  assign \$52  = ptr <= 6'h31;
+  assign \$53  = ptr <= 6'h32;
+  assign \$54  = ptr <= 6'h33;
+  assign \$55  = ptr <= 6'h34;
+  assign \$56  = ptr <= 6'h35;
+  assign \$57  = ptr <= 6'h36;
+  assign \$58  = ptr <= 6'h37;
+  assign \$59  = ptr <= 6'h38;
+  assign \$60  = ptr <= 6'h39;
+  assign \$61  = ptr <= 6'h3a;
+  assign \$62  = ptr <= 6'h3b;
+  assign \$63  = ptr <= 6'h3c;
+  assign \$64  = ptr <= 6'h3d;
+  assign \$65  = ptr <= 6'h3e;
+  assign \$66  = ptr <= 6'h3f;
+  assign \$67  = ptr <= 7'h40;
+  assign \$68  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$69  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_0 = \$68 [0] | \$69 [1];
+  assign \$70  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_0 = \$70 [0] ? 1'h0 : 1'h1;
+  assign \$71  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$72  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_1 = \$71 [2] | \$72 [3];
+  assign \$73  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_1 = \$73 [2] ? 1'h0 : 1'h1;
+  assign \$74  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$75  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_2 = \$74 [4] | \$75 [5];
+  assign \$76  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_2 = \$76 [4] ? 1'h0 : 1'h1;
+  assign \$77  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$78  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_3 = \$77 [6] | \$78 [7];
+  assign \$79  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_3 = \$79 [6] ? 1'h0 : 1'h1;
+  assign \$80  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$81  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_4 = \$80 [8] | \$81 [9];
+  assign \$82  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_4 = \$82 [8] ? 1'h0 : 1'h1;
+  assign \$83  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$84  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_5 = \$83 [10] | \$84 [11];
+  assign \$85  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_5 = \$85 [10] ? 1'h0 : 1'h1;
+  assign \$86  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$87  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_6 = \$86 [12] | \$87 [13];
+  assign \$88  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_6 = \$88 [12] ? 1'h0 : 1'h1;
+  assign \$89  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$90  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_7 = \$89 [14] | \$90 [15];
+  assign \$91  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_7 = \$91 [14] ? 1'h0 : 1'h1;
+  assign \$92  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$93  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_8 = \$92 [16] | \$93 [17];
+  assign \$94  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_8 = \$94 [16] ? 1'h0 : 1'h1;
+  assign \$95  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$96  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_9 = \$95 [18] | \$96 [19];
+  assign \$97  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_9 = \$97 [18] ? 1'h0 : 1'h1;
+  assign \$98  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$99  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_10 = \$98 [20] | \$99 [21];
+  assign \$100  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_10 = \$100 [20] ? 1'h0 : 1'h1;
+  assign \$101  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$102  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_11 = \$101 [22] | \$102 [23];
+  assign \$103  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_11 = \$103 [22] ? 1'h0 : 1'h1;
+  assign \$104  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$105  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_12 = \$104 [24] | \$105 [25];
+  assign \$106  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_12 = \$106 [24] ? 1'h0 : 1'h1;
+  assign \$107  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$108  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_13 = \$107 [26] | \$108 [27];
+  assign \$109  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_13 = \$109 [26] ? 1'h0 : 1'h1;
+  assign \$110  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$111  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_14 = \$110 [28] | \$111 [29];
+  assign \$112  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_idx0_14 = \$112 [28] ? 1'h0 : 1'h1;
+  assign \$113  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$114  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign rr_hi_any0_15 = \$113 [30] | \$114 [31];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (grant_idx[5:0])
       6'h00:
-          \$822  = stored0;
+          \$435  = stored0;
       6'h01:
-          \$822  = stored1;
+          \$435  = stored1;
       6'h02:
-          \$822  = stored2;
+          \$435  = stored2;
       6'h03:
-          \$822  = stored3;
+          \$435  = stored3;
       6'h04:
-          \$822  = stored4;
+          \$435  = stored4;
       6'h05:
-          \$822  = stored5;
+          \$435  = stored5;
       6'h06:
-          \$822  = stored6;
+          \$435  = stored6;
       6'h07:
-          \$822  = stored7;
+          \$435  = stored7;
       6'h08:
-          \$822  = stored8;
+          \$435  = stored8;
       6'h09:
-          \$822  = stored9;
+          \$435  = stored9;
       6'h0a:
-          \$822  = stored10;
+          \$435  = stored10;
       6'h0b:
-          \$822  = stored11;
+          \$435  = stored11;
       6'h0c:
-          \$822  = stored12;
+          \$435  = stored12;
       6'h0d:
-          \$822  = stored13;
+          \$435  = stored13;
       6'h0e:
-          \$822  = stored14;
+          \$435  = stored14;
       6'h0f:
-          \$822  = stored15;
+          \$435  = stored15;
       6'h10:
-          \$822  = stored16;
+          \$435  = stored16;
       6'h11:
-          \$822  = stored17;
+          \$435  = stored17;
       6'h12:
-          \$822  = stored18;
+          \$435  = stored18;
       6'h13:
-          \$822  = stored19;
+          \$435  = stored19;
       6'h14:
-          \$822  = stored20;
+          \$435  = stored20;
       6'h15:
-          \$822  = stored21;
+          \$435  = stored21;
       6'h16:
-          \$822  = stored22;
+          \$435  = stored22;
       6'h17:
-          \$822  = stored23;
+          \$435  = stored23;
       6'h18:
-          \$822  = stored24;
+          \$435  = stored24;
       6'h19:
-          \$822  = stored25;
+          \$435  = stored25;
       6'h1a:
-          \$822  = stored26;
+          \$435  = stored26;
       6'h1b:
-          \$822  = stored27;
+          \$435  = stored27;
       6'h1c:
-          \$822  = stored28;
+          \$435  = stored28;
       6'h1d:
-          \$822  = stored29;
+          \$435  = stored29;
       6'h1e:
-          \$822  = stored30;
+          \$435  = stored30;
       6'h1f:
-          \$822  = stored31;
+          \$435  = stored31;
       6'h20:
-          \$822  = stored32;
+          \$435  = stored32;
       6'h21:
-          \$822  = stored33;
+          \$435  = stored33;
       6'h22:
-          \$822  = stored34;
+          \$435  = stored34;
       6'h23:
-          \$822  = stored35;
+          \$435  = stored35;
       6'h24:
-          \$822  = stored36;
+          \$435  = stored36;
       6'h25:
-          \$822  = stored37;
+          \$435  = stored37;
       6'h26:
-          \$822  = stored38;
+          \$435  = stored38;
       6'h27:
-          \$822  = stored39;
+          \$435  = stored39;
       6'h28:
-          \$822  = stored40;
+          \$435  = stored40;
       6'h29:
-          \$822  = stored41;
+          \$435  = stored41;
       6'h2a:
-          \$822  = stored42;
+          \$435  = stored42;
       6'h2b:
-          \$822  = stored43;
+          \$435  = stored43;
       6'h2c:
-          \$822  = stored44;
+          \$435  = stored44;
       6'h2d:
-          \$822  = stored45;
+          \$435  = stored45;
       6'h2e:
-          \$822  = stored46;
+          \$435  = stored46;
       6'h2f:
-          \$822  = stored47;
+          \$435  = stored47;
       6'h30:
-          \$822  = stored48;
+          \$435  = stored48;
       6'h31:
-          \$822  = stored49;
+          \$435  = stored49;
       6'h32:
-          \$822  = stored50;
+          \$435  = stored50;
       6'h33:
-          \$822  = stored51;
+          \$435  = stored51;
       6'h34:
-          \$822  = stored52;
+          \$435  = stored52;
       6'h35:
-          \$822  = stored53;
+          \$435  = stored53;
       6'h36:
-          \$822  = stored54;
+          \$435  = stored54;
       6'h37:
-          \$822  = stored55;
+          \$435  = stored55;
       6'h38:
-          \$822  = stored56;
+          \$435  = stored56;
       6'h39:
-          \$822  = stored57;
+          \$435  = stored57;
       6'h3a:
-          \$822  = stored58;
+          \$435  = stored58;
       6'h3b:
-          \$822  = stored59;
+          \$435  = stored59;
       6'h3c:
-          \$822  = stored60;
+          \$435  = stored60;
       6'h3d:
-          \$822  = stored61;
+          \$435  = stored61;
       6'h3e:
-          \$822  = stored62;
+          \$435  = stored62;
       6'h3f:
-          \$822  = stored63;
+          \$435  = stored63;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    reported = 1'h0;
-    if (advance) begin
-      if (rr_lo_any6_0) begin
-        if (\$825 ) begin
-          reported = 1'h1;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (\$439 ) begin
+      nw[31:28] = 4'h3;
+      nw[19:0] = lost_pending;
+      nw[63:32] = now;
+    end else begin
+      nw[31:28] = 4'h0;
+      nw[19:0] = { 13'h0000, grant_idx };
+      nw[63:32] = granted_ts;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$838  = now[15:14];
+    \$778  = now[15:14];
     if (soft_reset) begin
-      \$838  = 2'h0;
+      \$778  = 2'h0;
     end
     if (rst) begin
-      \$838  = 2'h0;
+      \$778  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$839  = \$829 ;
+    \$779  = \$443 ;
     if (soft_reset) begin
-      \$839  = 64'h0000000000000000;
+      \$779  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$839  = 64'h0000000000000000;
+      \$779  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$840  = stored0;
+    \$780  = stored0;
     if (store[0]) begin
+      \$780  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$780  = 16'h0000;
+    end
+    if (rst) begin
+      \$780  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$781  = stored1;
+    if (store[1]) begin
+      \$781  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$781  = 16'h0000;
+    end
+    if (rst) begin
+      \$781  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$782  = stored2;
+    if (store[2]) begin
+      \$782  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$782  = 16'h0000;
+    end
+    if (rst) begin
+      \$782  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$783  = stored3;
+    if (store[3]) begin
+      \$783  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$783  = 16'h0000;
+    end
+    if (rst) begin
+      \$783  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$784  = stored4;
+    if (store[4]) begin
+      \$784  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$784  = 16'h0000;
+    end
+    if (rst) begin
+      \$784  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$785  = stored5;
+    if (store[5]) begin
+      \$785  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$785  = 16'h0000;
+    end
+    if (rst) begin
+      \$785  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$786  = stored6;
+    if (store[6]) begin
+      \$786  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$786  = 16'h0000;
+    end
+    if (rst) begin
+      \$786  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$787  = stored7;
+    if (store[7]) begin
+      \$787  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$787  = 16'h0000;
+    end
+    if (rst) begin
+      \$787  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$788  = stored8;
+    if (store[8]) begin
+      \$788  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$788  = 16'h0000;
+    end
+    if (rst) begin
+      \$788  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$789  = stored9;
+    if (store[9]) begin
+      \$789  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$789  = 16'h0000;
+    end
+    if (rst) begin
+      \$789  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$790  = stored10;
+    if (store[10]) begin
+      \$790  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$790  = 16'h0000;
+    end
+    if (rst) begin
+      \$790  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$791  = stored11;
+    if (store[11]) begin
+      \$791  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$791  = 16'h0000;
+    end
+    if (rst) begin
+      \$791  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$792  = stored12;
+    if (store[12]) begin
+      \$792  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$792  = 16'h0000;
+    end
+    if (rst) begin
+      \$792  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$793  = stored13;
+    if (store[13]) begin
+      \$793  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$793  = 16'h0000;
+    end
+    if (rst) begin
+      \$793  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$794  = stored14;
+    if (store[14]) begin
+      \$794  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$794  = 16'h0000;
+    end
+    if (rst) begin
+      \$794  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$795  = stored15;
+    if (store[15]) begin
+      \$795  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$795  = 16'h0000;
+    end
+    if (rst) begin
+      \$795  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$796  = stored16;
+    if (store[16]) begin
+      \$796  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$796  = 16'h0000;
+    end
+    if (rst) begin
+      \$796  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$797  = stored17;
+    if (store[17]) begin
+      \$797  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$797  = 16'h0000;
+    end
+    if (rst) begin
+      \$797  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$798  = stored18;
+    if (store[18]) begin
+      \$798  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$798  = 16'h0000;
+    end
+    if (rst) begin
+      \$798  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$799  = stored19;
+    if (store[19]) begin
+      \$799  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$799  = 16'h0000;
+    end
+    if (rst) begin
+      \$799  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$800  = stored20;
+    if (store[20]) begin
+      \$800  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$800  = 16'h0000;
+    end
+    if (rst) begin
+      \$800  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$801  = stored21;
+    if (store[21]) begin
+      \$801  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$801  = 16'h0000;
+    end
+    if (rst) begin
+      \$801  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$802  = stored22;
+    if (store[22]) begin
+      \$802  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$802  = 16'h0000;
+    end
+    if (rst) begin
+      \$802  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$803  = stored23;
+    if (store[23]) begin
+      \$803  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$803  = 16'h0000;
+    end
+    if (rst) begin
+      \$803  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$804  = stored24;
+    if (store[24]) begin
+      \$804  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$804  = 16'h0000;
+    end
+    if (rst) begin
+      \$804  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$805  = stored25;
+    if (store[25]) begin
+      \$805  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$805  = 16'h0000;
+    end
+    if (rst) begin
+      \$805  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$806  = stored26;
+    if (store[26]) begin
+      \$806  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$806  = 16'h0000;
+    end
+    if (rst) begin
+      \$806  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$807  = stored27;
+    if (store[27]) begin
+      \$807  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$807  = 16'h0000;
+    end
+    if (rst) begin
+      \$807  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$808  = stored28;
+    if (store[28]) begin
+      \$808  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$808  = 16'h0000;
+    end
+    if (rst) begin
+      \$808  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$809  = stored29;
+    if (store[29]) begin
+      \$809  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$809  = 16'h0000;
+    end
+    if (rst) begin
+      \$809  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$810  = stored30;
+    if (store[30]) begin
+      \$810  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$810  = 16'h0000;
+    end
+    if (rst) begin
+      \$810  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$811  = stored31;
+    if (store[31]) begin
+      \$811  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$811  = 16'h0000;
+    end
+    if (rst) begin
+      \$811  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$812  = stored32;
+    if (store[32]) begin
+      \$812  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$812  = 16'h0000;
+    end
+    if (rst) begin
+      \$812  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$813  = stored33;
+    if (store[33]) begin
+      \$813  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$813  = 16'h0000;
+    end
+    if (rst) begin
+      \$813  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$814  = stored34;
+    if (store[34]) begin
+      \$814  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$814  = 16'h0000;
+    end
+    if (rst) begin
+      \$814  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$815  = stored35;
+    if (store[35]) begin
+      \$815  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$815  = 16'h0000;
+    end
+    if (rst) begin
+      \$815  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$816  = stored36;
+    if (store[36]) begin
+      \$816  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$816  = 16'h0000;
+    end
+    if (rst) begin
+      \$816  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$817  = stored37;
+    if (store[37]) begin
+      \$817  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$817  = 16'h0000;
+    end
+    if (rst) begin
+      \$817  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$818  = stored38;
+    if (store[38]) begin
+      \$818  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$818  = 16'h0000;
+    end
+    if (rst) begin
+      \$818  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$819  = stored39;
+    if (store[39]) begin
+      \$819  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$819  = 16'h0000;
+    end
+    if (rst) begin
+      \$819  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$820  = stored40;
+    if (store[40]) begin
+      \$820  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$820  = 16'h0000;
+    end
+    if (rst) begin
+      \$820  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$821  = stored41;
+    if (store[41]) begin
+      \$821  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$821  = 16'h0000;
+    end
+    if (rst) begin
+      \$821  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$822  = stored42;
+    if (store[42]) begin
+      \$822  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$822  = 16'h0000;
+    end
+    if (rst) begin
+      \$822  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$823  = stored43;
+    if (store[43]) begin
+      \$823  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$823  = 16'h0000;
+    end
+    if (rst) begin
+      \$823  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$824  = stored44;
+    if (store[44]) begin
+      \$824  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$824  = 16'h0000;
+    end
+    if (rst) begin
+      \$824  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$825  = stored45;
+    if (store[45]) begin
+      \$825  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$825  = 16'h0000;
+    end
+    if (rst) begin
+      \$825  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$826  = stored46;
+    if (store[46]) begin
+      \$826  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$826  = 16'h0000;
+    end
+    if (rst) begin
+      \$826  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$827  = stored47;
+    if (store[47]) begin
+      \$827  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$827  = 16'h0000;
+    end
+    if (rst) begin
+      \$827  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$828  = stored48;
+    if (store[48]) begin
+      \$828  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$828  = 16'h0000;
+    end
+    if (rst) begin
+      \$828  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$829  = stored49;
+    if (store[49]) begin
+      \$829  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$829  = 16'h0000;
+    end
+    if (rst) begin
+      \$829  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$830  = stored50;
+    if (store[50]) begin
+      \$830  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$830  = 16'h0000;
+    end
+    if (rst) begin
+      \$830  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$831  = stored51;
+    if (store[51]) begin
+      \$831  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$831  = 16'h0000;
+    end
+    if (rst) begin
+      \$831  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$832  = stored52;
+    if (store[52]) begin
+      \$832  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$832  = 16'h0000;
+    end
+    if (rst) begin
+      \$832  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$833  = stored53;
+    if (store[53]) begin
+      \$833  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$833  = 16'h0000;
+    end
+    if (rst) begin
+      \$833  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$834  = stored54;
+    if (store[54]) begin
+      \$834  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$834  = 16'h0000;
+    end
+    if (rst) begin
+      \$834  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$835  = stored55;
+    if (store[55]) begin
+      \$835  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$835  = 16'h0000;
+    end
+    if (rst) begin
+      \$835  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$836  = stored56;
+    if (store[56]) begin
+      \$836  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$836  = 16'h0000;
+    end
+    if (rst) begin
+      \$836  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$837  = stored57;
+    if (store[57]) begin
+      \$837  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$837  = 16'h0000;
+    end
+    if (rst) begin
+      \$837  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$838  = stored58;
+    if (store[58]) begin
+      \$838  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$838  = 16'h0000;
+    end
+    if (rst) begin
+      \$838  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$839  = stored59;
+    if (store[59]) begin
+      \$839  = timestamp[15:0];
+    end
+    if (soft_reset) begin
+      \$839  = 16'h0000;
+    end
+    if (rst) begin
+      \$839  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$840  = stored60;
+    if (store[60]) begin
       \$840  = timestamp[15:0];
     end
     if (soft_reset) begin
@@ -8191,8 +8751,8 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$841  = stored1;
-    if (store[1]) begin
+    \$841  = stored61;
+    if (store[61]) begin
       \$841  = timestamp[15:0];
     end
     if (soft_reset) begin
@@ -8204,8 +8764,8 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$842  = stored2;
-    if (store[2]) begin
+    \$842  = stored62;
+    if (store[62]) begin
       \$842  = timestamp[15:0];
     end
     if (soft_reset) begin
@@ -8217,8 +8777,8 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$843  = stored3;
-    if (store[3]) begin
+    \$843  = stored63;
+    if (store[63]) begin
       \$843  = timestamp[15:0];
     end
     if (soft_reset) begin
@@ -8230,908 +8790,183 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$844  = stored4;
-    if (store[4]) begin
-      \$844  = timestamp[15:0];
-    end
+    \$844  = \$704 ;
     if (soft_reset) begin
-      \$844  = 16'h0000;
+      \$844  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$844  = 16'h0000;
+      \$844  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$845  = stored5;
-    if (store[5]) begin
-      \$845  = timestamp[15:0];
+    \$845  = ptr;
+    if (granting) begin
+      \$845  = \$707 [6:0];
     end
     if (soft_reset) begin
-      \$845  = 16'h0000;
+      \$845  = 7'h00;
     end
     if (rst) begin
-      \$845  = 16'h0000;
+      \$845  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$846  = stored6;
-    if (store[6]) begin
-      \$846  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$846  = 16'h0000;
-    end
-    if (rst) begin
-      \$846  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$847  = stored7;
-    if (store[7]) begin
-      \$847  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$847  = 16'h0000;
-    end
-    if (rst) begin
-      \$847  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$848  = stored8;
-    if (store[8]) begin
-      \$848  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$848  = 16'h0000;
-    end
-    if (rst) begin
-      \$848  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$849  = stored9;
-    if (store[9]) begin
-      \$849  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$849  = 16'h0000;
-    end
-    if (rst) begin
-      \$849  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$850  = stored10;
-    if (store[10]) begin
-      \$850  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$850  = 16'h0000;
-    end
-    if (rst) begin
-      \$850  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$851  = stored11;
-    if (store[11]) begin
-      \$851  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$851  = 16'h0000;
-    end
-    if (rst) begin
-      \$851  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$852  = stored12;
-    if (store[12]) begin
-      \$852  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$852  = 16'h0000;
-    end
-    if (rst) begin
-      \$852  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$853  = stored13;
-    if (store[13]) begin
-      \$853  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$853  = 16'h0000;
-    end
-    if (rst) begin
-      \$853  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$854  = stored14;
-    if (store[14]) begin
-      \$854  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$854  = 16'h0000;
-    end
-    if (rst) begin
-      \$854  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$855  = stored15;
-    if (store[15]) begin
-      \$855  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$855  = 16'h0000;
-    end
-    if (rst) begin
-      \$855  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$856  = stored16;
-    if (store[16]) begin
-      \$856  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$856  = 16'h0000;
-    end
-    if (rst) begin
-      \$856  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$857  = stored17;
-    if (store[17]) begin
-      \$857  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$857  = 16'h0000;
-    end
-    if (rst) begin
-      \$857  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$858  = stored18;
-    if (store[18]) begin
-      \$858  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$858  = 16'h0000;
-    end
-    if (rst) begin
-      \$858  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$859  = stored19;
-    if (store[19]) begin
-      \$859  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$859  = 16'h0000;
-    end
-    if (rst) begin
-      \$859  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$860  = stored20;
-    if (store[20]) begin
-      \$860  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$860  = 16'h0000;
-    end
-    if (rst) begin
-      \$860  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$861  = stored21;
-    if (store[21]) begin
-      \$861  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$861  = 16'h0000;
-    end
-    if (rst) begin
-      \$861  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$862  = stored22;
-    if (store[22]) begin
-      \$862  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$862  = 16'h0000;
-    end
-    if (rst) begin
-      \$862  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$863  = stored23;
-    if (store[23]) begin
-      \$863  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$863  = 16'h0000;
-    end
-    if (rst) begin
-      \$863  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$864  = stored24;
-    if (store[24]) begin
-      \$864  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$864  = 16'h0000;
-    end
-    if (rst) begin
-      \$864  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$865  = stored25;
-    if (store[25]) begin
-      \$865  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$865  = 16'h0000;
-    end
-    if (rst) begin
-      \$865  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$866  = stored26;
-    if (store[26]) begin
-      \$866  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$866  = 16'h0000;
-    end
-    if (rst) begin
-      \$866  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$867  = stored27;
-    if (store[27]) begin
-      \$867  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$867  = 16'h0000;
-    end
-    if (rst) begin
-      \$867  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$868  = stored28;
-    if (store[28]) begin
-      \$868  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$868  = 16'h0000;
-    end
-    if (rst) begin
-      \$868  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$869  = stored29;
-    if (store[29]) begin
-      \$869  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$869  = 16'h0000;
-    end
-    if (rst) begin
-      \$869  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$870  = stored30;
-    if (store[30]) begin
-      \$870  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$870  = 16'h0000;
-    end
-    if (rst) begin
-      \$870  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$871  = stored31;
-    if (store[31]) begin
-      \$871  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$871  = 16'h0000;
-    end
-    if (rst) begin
-      \$871  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$872  = stored32;
-    if (store[32]) begin
-      \$872  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$872  = 16'h0000;
-    end
-    if (rst) begin
-      \$872  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$873  = stored33;
-    if (store[33]) begin
-      \$873  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$873  = 16'h0000;
-    end
-    if (rst) begin
-      \$873  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$874  = stored34;
-    if (store[34]) begin
-      \$874  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$874  = 16'h0000;
-    end
-    if (rst) begin
-      \$874  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$875  = stored35;
-    if (store[35]) begin
-      \$875  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$875  = 16'h0000;
-    end
-    if (rst) begin
-      \$875  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$876  = stored36;
-    if (store[36]) begin
-      \$876  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$876  = 16'h0000;
-    end
-    if (rst) begin
-      \$876  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$877  = stored37;
-    if (store[37]) begin
-      \$877  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$877  = 16'h0000;
-    end
-    if (rst) begin
-      \$877  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$878  = stored38;
-    if (store[38]) begin
-      \$878  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$878  = 16'h0000;
-    end
-    if (rst) begin
-      \$878  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$879  = stored39;
-    if (store[39]) begin
-      \$879  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$879  = 16'h0000;
-    end
-    if (rst) begin
-      \$879  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$880  = stored40;
-    if (store[40]) begin
-      \$880  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$880  = 16'h0000;
-    end
-    if (rst) begin
-      \$880  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$881  = stored41;
-    if (store[41]) begin
-      \$881  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$881  = 16'h0000;
-    end
-    if (rst) begin
-      \$881  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$882  = stored42;
-    if (store[42]) begin
-      \$882  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$882  = 16'h0000;
-    end
-    if (rst) begin
-      \$882  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$883  = stored43;
-    if (store[43]) begin
-      \$883  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$883  = 16'h0000;
-    end
-    if (rst) begin
-      \$883  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$884  = stored44;
-    if (store[44]) begin
-      \$884  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$884  = 16'h0000;
-    end
-    if (rst) begin
-      \$884  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$885  = stored45;
-    if (store[45]) begin
-      \$885  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$885  = 16'h0000;
-    end
-    if (rst) begin
-      \$885  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$886  = stored46;
-    if (store[46]) begin
-      \$886  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$886  = 16'h0000;
-    end
-    if (rst) begin
-      \$886  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$887  = stored47;
-    if (store[47]) begin
-      \$887  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$887  = 16'h0000;
-    end
-    if (rst) begin
-      \$887  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$888  = stored48;
-    if (store[48]) begin
-      \$888  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$888  = 16'h0000;
-    end
-    if (rst) begin
-      \$888  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$889  = stored49;
-    if (store[49]) begin
-      \$889  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$889  = 16'h0000;
-    end
-    if (rst) begin
-      \$889  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$890  = stored50;
-    if (store[50]) begin
-      \$890  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$890  = 16'h0000;
-    end
-    if (rst) begin
-      \$890  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$891  = stored51;
-    if (store[51]) begin
-      \$891  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$891  = 16'h0000;
-    end
-    if (rst) begin
-      \$891  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$892  = stored52;
-    if (store[52]) begin
-      \$892  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$892  = 16'h0000;
-    end
-    if (rst) begin
-      \$892  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$893  = stored53;
-    if (store[53]) begin
-      \$893  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$893  = 16'h0000;
-    end
-    if (rst) begin
-      \$893  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$894  = stored54;
-    if (store[54]) begin
-      \$894  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$894  = 16'h0000;
-    end
-    if (rst) begin
-      \$894  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$895  = stored55;
-    if (store[55]) begin
-      \$895  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$895  = 16'h0000;
-    end
-    if (rst) begin
-      \$895  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$896  = stored56;
-    if (store[56]) begin
-      \$896  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$896  = 16'h0000;
-    end
-    if (rst) begin
-      \$896  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$897  = stored57;
-    if (store[57]) begin
-      \$897  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$897  = 16'h0000;
-    end
-    if (rst) begin
-      \$897  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$898  = stored58;
-    if (store[58]) begin
-      \$898  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$898  = 16'h0000;
-    end
-    if (rst) begin
-      \$898  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$899  = stored59;
-    if (store[59]) begin
-      \$899  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$899  = 16'h0000;
-    end
-    if (rst) begin
-      \$899  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$900  = stored60;
-    if (store[60]) begin
-      \$900  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$900  = 16'h0000;
-    end
-    if (rst) begin
-      \$900  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$901  = stored61;
-    if (store[61]) begin
-      \$901  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$901  = 16'h0000;
-    end
-    if (rst) begin
-      \$901  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$902  = stored62;
-    if (store[62]) begin
-      \$902  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$902  = 16'h0000;
-    end
-    if (rst) begin
-      \$902  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$903  = stored63;
-    if (store[63]) begin
-      \$903  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$903  = 16'h0000;
-    end
-    if (rst) begin
-      \$903  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$904  = aer__valid;
-    if (advance) begin
-      \$904  = rr_lo_any6_0;
-    end
-    if (soft_reset) begin
-      \$904  = 1'h0;
-    end
-    if (rst) begin
-      \$904  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$905  = aer__payload;
-    if (advance) begin
-      if (rr_lo_any6_0) begin
-        \$905 [27:20] = source;
-        (* full_case = 32'd1 *)
-        if (\$833 ) begin
-          \$905 [31:28] = 4'h3;
-          \$905 [19:0] = lost_pending;
-          \$905 [63:32] = now;
-        end else begin
-          \$905 [31:28] = 4'h0;
-          \$905 [19:0] = { 13'h0000, grant_idx };
-          \$905 [63:32] = granted_ts;
-        end
+    \$846  = aer__payload;
+    if (skid_valid) begin
+      if (aer__ready) begin
+        \$846  = skid_word;
+      end
+    end else if (granting) begin
+      (* full_case = 32'd1 *)
+      if (\$709 ) begin
+      end else begin
+        \$846  = nw;
       end
     end
     if (soft_reset) begin
-      \$905  = 64'h0000000000000000;
+      \$846  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$905  = 64'h0000000000000000;
+      \$846  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$906  = ptr;
-    if (advance) begin
-      if (rr_lo_any6_0) begin
-        \$906  = \$832 [6:0];
+    \$847  = skid_valid;
+    if (skid_valid) begin
+      if (aer__ready) begin
+        \$847  = 1'h0;
+      end
+    end else if (granting) begin
+      if (\$709 ) begin
+        \$847  = 1'h1;
       end
     end
     if (soft_reset) begin
-      \$906  = 7'h00;
+      \$847  = 1'h0;
     end
     if (rst) begin
-      \$906  = 7'h00;
+      \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$907  = \$819 [7:0];
+    \$848  = skid_word;
+    if (skid_valid) begin
+    end else if (granting) begin
+      if (\$709 ) begin
+        \$848  = nw;
+      end
+    end
     if (soft_reset) begin
-      \$907  = 8'h00;
+      \$848  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$907  = 8'h00;
+      \$848  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$908  = \$835 [19:0];
+    \$849  = aer__valid;
+    if (skid_valid) begin
+    end else if (granting) begin
+      (* full_case = 32'd1 *)
+      if (\$709 ) begin
+      end else begin
+        \$849  = 1'h1;
+      end
+    end else if (aer__ready) begin
+      \$849  = 1'h0;
+    end
     if (soft_reset) begin
-      \$908  = 20'h00000;
+      \$849  = 1'h0;
     end
     if (rst) begin
-      \$908  = 20'h00000;
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$850  = \$773 [6:0];
+    if (soft_reset) begin
+      \$850  = 7'h00;
+    end
+    if (rst) begin
+      \$850  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$851  = \$775 [19:0];
+    if (soft_reset) begin
+      \$851  = 20'h00000;
+    end
+    if (rst) begin
+      \$851  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$836 , 1'h0 })
+    casez ({ \$776 , 1'h0 })
       2'b1?:
-          \$909  = 32'd4294967295;
+          \$852  = 32'd4294967295;
       default:
-          \$909  = words_next[31:0];
+          \$852  = words_next[31:0];
     endcase
     if (soft_reset) begin
-      \$909  = 32'd0;
+      \$852  = 32'd0;
     end
     if (rst) begin
-      \$909  = 32'd0;
+      \$852  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$837 , 1'h0 })
+    casez ({ \$777 , 1'h0 })
       2'b1?:
-          \$910  = 32'd4294967295;
+          \$853  = 32'd4294967295;
       default:
-          \$910  = lost_next[31:0];
+          \$853  = lost_next[31:0];
     endcase
     if (soft_reset) begin
-      \$910  = 32'd0;
+      \$853  = 32'd0;
     end
     if (rst) begin
-      \$910  = 32'd0;
+      \$853  = 32'd0;
     end
   end
-  assign req = { \$3 , \$2  };
-  assign mask = { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4  };
+  assign req = { \$2 , \$1  };
+  assign mask = { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
   assign rr_hi_index = rr_hi_idx6_0;
   assign rr_lo_index = rr_lo_idx6_0;
-  assign g = \$169 [63:0];
-  assign n_lost = \$819 [7:0];
-  assign total = { 1'h0, \$827  };
+  assign g = \$168 [63:0];
+  assign total = { 1'h0, \$441  };
   assign clear = 1'h0;
+  assign \nw.address  = nw[19:0];
+  assign \nw.source  = nw[27:20];
+  assign \nw.type  = nw[31:28];
+  assign \nw.timestamp  = nw[63:32];
   assign \aer__payload.address  = aer__payload[19:0];
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];
   assign \aer__payload.timestamp  = aer__payload[63:32];
-  assign \$834  = \$827 [20];
-  assign \$836  = words_next[32];
-  assign \$837  = lost_next[32];
+  assign \skid_word.address  = skid_word[19:0];
+  assign \skid_word.source  = skid_word[27:20];
+  assign \skid_word.type  = skid_word[31:28];
+  assign \skid_word.timestamp  = skid_word[63:32];
+  always @*
+    nw[27:20] = source;
+  assign \$774  = \$441 [20];
+  assign \$776  = words_next[32];
+  assign \$777  = lost_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_reset, \port__en$10 , \port__addr$6 , \port__data$8 , port__en, port__addr, port__data, aer__valid, aer__payload, stim__payload, host__valid, host__payload, routed, unmapped, stim__ready, clk);
+module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_reset, \port__en$10 , \port__addr$6 , \port__data$8 , port__en, port__addr, port__data, aer__payload, aer__valid, stim__payload, host__valid, host__payload, routed, unmapped, stim__ready, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -9222,11 +9057,12 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   reg \$88 ;
   reg [63:0] \$89 ;
   wire \$9 ;
-  reg [63:0] \$90 ;
-  reg \$91 ;
-  reg [63:0] \$92 ;
-  reg [31:0] \$93 ;
+  reg \$90 ;
+  reg [63:0] \$91 ;
+  reg \$92 ;
+  reg [63:0] \$93 ;
   reg [31:0] \$94 ;
+  reg [31:0] \$95 ;
   input [63:0] aer__payload;
   wire [63:0] aer__payload;
   wire [19:0] \aer__payload.address ;
@@ -9276,6 +9112,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   output host__valid;
   reg host__valid = 1'h0;
   reg [4:0] j = 5'h00;
+  reg p_host = 1'h0;
   reg p_valid = 1'h0;
   reg [63:0] p_word = 64'h0000000000000000;
   wire [19:0] \p_word.address ;
@@ -9305,7 +9142,12 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   wire port__en;
   input \port__en$10 ;
   wire \port__en$10 ;
-  reg [9:0] rd__addr;
+  reg [9:0] port_rd__addr;
+  wire port_rd__data;
+  wire [9:0] pw__addr;
+  wire pw__data;
+  wire pw__en;
+  wire [9:0] rd__addr;
   wire [36:0] rd__data;
   (* enum_base_type = "Port" *)
   (* enum_value_0 = "STIM" *)
@@ -10451,20 +10293,1054 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   reg [36:0] _0_;
   always @(posedge clk) begin
     if (rd__en) begin
-      _0_ <= entries[rd__addr];
+      _0_ <= entries[port_rd__addr];
     end
   end
   assign rd__data = _0_;
+  reg [0:0] ports [1023:0];
+  initial begin
+    ports[0] = 1'h0;
+    ports[1] = 1'h0;
+    ports[2] = 1'h0;
+    ports[3] = 1'h0;
+    ports[4] = 1'h0;
+    ports[5] = 1'h0;
+    ports[6] = 1'h0;
+    ports[7] = 1'h0;
+    ports[8] = 1'h0;
+    ports[9] = 1'h0;
+    ports[10] = 1'h0;
+    ports[11] = 1'h0;
+    ports[12] = 1'h0;
+    ports[13] = 1'h0;
+    ports[14] = 1'h0;
+    ports[15] = 1'h0;
+    ports[16] = 1'h0;
+    ports[17] = 1'h0;
+    ports[18] = 1'h0;
+    ports[19] = 1'h0;
+    ports[20] = 1'h0;
+    ports[21] = 1'h0;
+    ports[22] = 1'h0;
+    ports[23] = 1'h0;
+    ports[24] = 1'h0;
+    ports[25] = 1'h0;
+    ports[26] = 1'h0;
+    ports[27] = 1'h0;
+    ports[28] = 1'h0;
+    ports[29] = 1'h0;
+    ports[30] = 1'h0;
+    ports[31] = 1'h0;
+    ports[32] = 1'h0;
+    ports[33] = 1'h0;
+    ports[34] = 1'h0;
+    ports[35] = 1'h0;
+    ports[36] = 1'h0;
+    ports[37] = 1'h0;
+    ports[38] = 1'h0;
+    ports[39] = 1'h0;
+    ports[40] = 1'h0;
+    ports[41] = 1'h0;
+    ports[42] = 1'h0;
+    ports[43] = 1'h0;
+    ports[44] = 1'h0;
+    ports[45] = 1'h0;
+    ports[46] = 1'h0;
+    ports[47] = 1'h0;
+    ports[48] = 1'h0;
+    ports[49] = 1'h0;
+    ports[50] = 1'h0;
+    ports[51] = 1'h0;
+    ports[52] = 1'h0;
+    ports[53] = 1'h0;
+    ports[54] = 1'h0;
+    ports[55] = 1'h0;
+    ports[56] = 1'h0;
+    ports[57] = 1'h0;
+    ports[58] = 1'h0;
+    ports[59] = 1'h0;
+    ports[60] = 1'h0;
+    ports[61] = 1'h0;
+    ports[62] = 1'h0;
+    ports[63] = 1'h0;
+    ports[64] = 1'h0;
+    ports[65] = 1'h0;
+    ports[66] = 1'h0;
+    ports[67] = 1'h0;
+    ports[68] = 1'h0;
+    ports[69] = 1'h0;
+    ports[70] = 1'h0;
+    ports[71] = 1'h0;
+    ports[72] = 1'h0;
+    ports[73] = 1'h0;
+    ports[74] = 1'h0;
+    ports[75] = 1'h0;
+    ports[76] = 1'h0;
+    ports[77] = 1'h0;
+    ports[78] = 1'h0;
+    ports[79] = 1'h0;
+    ports[80] = 1'h0;
+    ports[81] = 1'h0;
+    ports[82] = 1'h0;
+    ports[83] = 1'h0;
+    ports[84] = 1'h0;
+    ports[85] = 1'h0;
+    ports[86] = 1'h0;
+    ports[87] = 1'h0;
+    ports[88] = 1'h0;
+    ports[89] = 1'h0;
+    ports[90] = 1'h0;
+    ports[91] = 1'h0;
+    ports[92] = 1'h0;
+    ports[93] = 1'h0;
+    ports[94] = 1'h0;
+    ports[95] = 1'h0;
+    ports[96] = 1'h0;
+    ports[97] = 1'h0;
+    ports[98] = 1'h0;
+    ports[99] = 1'h0;
+    ports[100] = 1'h0;
+    ports[101] = 1'h0;
+    ports[102] = 1'h0;
+    ports[103] = 1'h0;
+    ports[104] = 1'h0;
+    ports[105] = 1'h0;
+    ports[106] = 1'h0;
+    ports[107] = 1'h0;
+    ports[108] = 1'h0;
+    ports[109] = 1'h0;
+    ports[110] = 1'h0;
+    ports[111] = 1'h0;
+    ports[112] = 1'h0;
+    ports[113] = 1'h0;
+    ports[114] = 1'h0;
+    ports[115] = 1'h0;
+    ports[116] = 1'h0;
+    ports[117] = 1'h0;
+    ports[118] = 1'h0;
+    ports[119] = 1'h0;
+    ports[120] = 1'h0;
+    ports[121] = 1'h0;
+    ports[122] = 1'h0;
+    ports[123] = 1'h0;
+    ports[124] = 1'h0;
+    ports[125] = 1'h0;
+    ports[126] = 1'h0;
+    ports[127] = 1'h0;
+    ports[128] = 1'h0;
+    ports[129] = 1'h0;
+    ports[130] = 1'h0;
+    ports[131] = 1'h0;
+    ports[132] = 1'h0;
+    ports[133] = 1'h0;
+    ports[134] = 1'h0;
+    ports[135] = 1'h0;
+    ports[136] = 1'h0;
+    ports[137] = 1'h0;
+    ports[138] = 1'h0;
+    ports[139] = 1'h0;
+    ports[140] = 1'h0;
+    ports[141] = 1'h0;
+    ports[142] = 1'h0;
+    ports[143] = 1'h0;
+    ports[144] = 1'h0;
+    ports[145] = 1'h0;
+    ports[146] = 1'h0;
+    ports[147] = 1'h0;
+    ports[148] = 1'h0;
+    ports[149] = 1'h0;
+    ports[150] = 1'h0;
+    ports[151] = 1'h0;
+    ports[152] = 1'h0;
+    ports[153] = 1'h0;
+    ports[154] = 1'h0;
+    ports[155] = 1'h0;
+    ports[156] = 1'h0;
+    ports[157] = 1'h0;
+    ports[158] = 1'h0;
+    ports[159] = 1'h0;
+    ports[160] = 1'h0;
+    ports[161] = 1'h0;
+    ports[162] = 1'h0;
+    ports[163] = 1'h0;
+    ports[164] = 1'h0;
+    ports[165] = 1'h0;
+    ports[166] = 1'h0;
+    ports[167] = 1'h0;
+    ports[168] = 1'h0;
+    ports[169] = 1'h0;
+    ports[170] = 1'h0;
+    ports[171] = 1'h0;
+    ports[172] = 1'h0;
+    ports[173] = 1'h0;
+    ports[174] = 1'h0;
+    ports[175] = 1'h0;
+    ports[176] = 1'h0;
+    ports[177] = 1'h0;
+    ports[178] = 1'h0;
+    ports[179] = 1'h0;
+    ports[180] = 1'h0;
+    ports[181] = 1'h0;
+    ports[182] = 1'h0;
+    ports[183] = 1'h0;
+    ports[184] = 1'h0;
+    ports[185] = 1'h0;
+    ports[186] = 1'h0;
+    ports[187] = 1'h0;
+    ports[188] = 1'h0;
+    ports[189] = 1'h0;
+    ports[190] = 1'h0;
+    ports[191] = 1'h0;
+    ports[192] = 1'h0;
+    ports[193] = 1'h0;
+    ports[194] = 1'h0;
+    ports[195] = 1'h0;
+    ports[196] = 1'h0;
+    ports[197] = 1'h0;
+    ports[198] = 1'h0;
+    ports[199] = 1'h0;
+    ports[200] = 1'h0;
+    ports[201] = 1'h0;
+    ports[202] = 1'h0;
+    ports[203] = 1'h0;
+    ports[204] = 1'h0;
+    ports[205] = 1'h0;
+    ports[206] = 1'h0;
+    ports[207] = 1'h0;
+    ports[208] = 1'h0;
+    ports[209] = 1'h0;
+    ports[210] = 1'h0;
+    ports[211] = 1'h0;
+    ports[212] = 1'h0;
+    ports[213] = 1'h0;
+    ports[214] = 1'h0;
+    ports[215] = 1'h0;
+    ports[216] = 1'h0;
+    ports[217] = 1'h0;
+    ports[218] = 1'h0;
+    ports[219] = 1'h0;
+    ports[220] = 1'h0;
+    ports[221] = 1'h0;
+    ports[222] = 1'h0;
+    ports[223] = 1'h0;
+    ports[224] = 1'h0;
+    ports[225] = 1'h0;
+    ports[226] = 1'h0;
+    ports[227] = 1'h0;
+    ports[228] = 1'h0;
+    ports[229] = 1'h0;
+    ports[230] = 1'h0;
+    ports[231] = 1'h0;
+    ports[232] = 1'h0;
+    ports[233] = 1'h0;
+    ports[234] = 1'h0;
+    ports[235] = 1'h0;
+    ports[236] = 1'h0;
+    ports[237] = 1'h0;
+    ports[238] = 1'h0;
+    ports[239] = 1'h0;
+    ports[240] = 1'h0;
+    ports[241] = 1'h0;
+    ports[242] = 1'h0;
+    ports[243] = 1'h0;
+    ports[244] = 1'h0;
+    ports[245] = 1'h0;
+    ports[246] = 1'h0;
+    ports[247] = 1'h0;
+    ports[248] = 1'h0;
+    ports[249] = 1'h0;
+    ports[250] = 1'h0;
+    ports[251] = 1'h0;
+    ports[252] = 1'h0;
+    ports[253] = 1'h0;
+    ports[254] = 1'h0;
+    ports[255] = 1'h0;
+    ports[256] = 1'h0;
+    ports[257] = 1'h0;
+    ports[258] = 1'h0;
+    ports[259] = 1'h0;
+    ports[260] = 1'h0;
+    ports[261] = 1'h0;
+    ports[262] = 1'h0;
+    ports[263] = 1'h0;
+    ports[264] = 1'h0;
+    ports[265] = 1'h0;
+    ports[266] = 1'h0;
+    ports[267] = 1'h0;
+    ports[268] = 1'h0;
+    ports[269] = 1'h0;
+    ports[270] = 1'h0;
+    ports[271] = 1'h0;
+    ports[272] = 1'h0;
+    ports[273] = 1'h0;
+    ports[274] = 1'h0;
+    ports[275] = 1'h0;
+    ports[276] = 1'h0;
+    ports[277] = 1'h0;
+    ports[278] = 1'h0;
+    ports[279] = 1'h0;
+    ports[280] = 1'h0;
+    ports[281] = 1'h0;
+    ports[282] = 1'h0;
+    ports[283] = 1'h0;
+    ports[284] = 1'h0;
+    ports[285] = 1'h0;
+    ports[286] = 1'h0;
+    ports[287] = 1'h0;
+    ports[288] = 1'h0;
+    ports[289] = 1'h0;
+    ports[290] = 1'h0;
+    ports[291] = 1'h0;
+    ports[292] = 1'h0;
+    ports[293] = 1'h0;
+    ports[294] = 1'h0;
+    ports[295] = 1'h0;
+    ports[296] = 1'h0;
+    ports[297] = 1'h0;
+    ports[298] = 1'h0;
+    ports[299] = 1'h0;
+    ports[300] = 1'h0;
+    ports[301] = 1'h0;
+    ports[302] = 1'h0;
+    ports[303] = 1'h0;
+    ports[304] = 1'h0;
+    ports[305] = 1'h0;
+    ports[306] = 1'h0;
+    ports[307] = 1'h0;
+    ports[308] = 1'h0;
+    ports[309] = 1'h0;
+    ports[310] = 1'h0;
+    ports[311] = 1'h0;
+    ports[312] = 1'h0;
+    ports[313] = 1'h0;
+    ports[314] = 1'h0;
+    ports[315] = 1'h0;
+    ports[316] = 1'h0;
+    ports[317] = 1'h0;
+    ports[318] = 1'h0;
+    ports[319] = 1'h0;
+    ports[320] = 1'h0;
+    ports[321] = 1'h0;
+    ports[322] = 1'h0;
+    ports[323] = 1'h0;
+    ports[324] = 1'h0;
+    ports[325] = 1'h0;
+    ports[326] = 1'h0;
+    ports[327] = 1'h0;
+    ports[328] = 1'h0;
+    ports[329] = 1'h0;
+    ports[330] = 1'h0;
+    ports[331] = 1'h0;
+    ports[332] = 1'h0;
+    ports[333] = 1'h0;
+    ports[334] = 1'h0;
+    ports[335] = 1'h0;
+    ports[336] = 1'h0;
+    ports[337] = 1'h0;
+    ports[338] = 1'h0;
+    ports[339] = 1'h0;
+    ports[340] = 1'h0;
+    ports[341] = 1'h0;
+    ports[342] = 1'h0;
+    ports[343] = 1'h0;
+    ports[344] = 1'h0;
+    ports[345] = 1'h0;
+    ports[346] = 1'h0;
+    ports[347] = 1'h0;
+    ports[348] = 1'h0;
+    ports[349] = 1'h0;
+    ports[350] = 1'h0;
+    ports[351] = 1'h0;
+    ports[352] = 1'h0;
+    ports[353] = 1'h0;
+    ports[354] = 1'h0;
+    ports[355] = 1'h0;
+    ports[356] = 1'h0;
+    ports[357] = 1'h0;
+    ports[358] = 1'h0;
+    ports[359] = 1'h0;
+    ports[360] = 1'h0;
+    ports[361] = 1'h0;
+    ports[362] = 1'h0;
+    ports[363] = 1'h0;
+    ports[364] = 1'h0;
+    ports[365] = 1'h0;
+    ports[366] = 1'h0;
+    ports[367] = 1'h0;
+    ports[368] = 1'h0;
+    ports[369] = 1'h0;
+    ports[370] = 1'h0;
+    ports[371] = 1'h0;
+    ports[372] = 1'h0;
+    ports[373] = 1'h0;
+    ports[374] = 1'h0;
+    ports[375] = 1'h0;
+    ports[376] = 1'h0;
+    ports[377] = 1'h0;
+    ports[378] = 1'h0;
+    ports[379] = 1'h0;
+    ports[380] = 1'h0;
+    ports[381] = 1'h0;
+    ports[382] = 1'h0;
+    ports[383] = 1'h0;
+    ports[384] = 1'h0;
+    ports[385] = 1'h0;
+    ports[386] = 1'h0;
+    ports[387] = 1'h0;
+    ports[388] = 1'h0;
+    ports[389] = 1'h0;
+    ports[390] = 1'h0;
+    ports[391] = 1'h0;
+    ports[392] = 1'h0;
+    ports[393] = 1'h0;
+    ports[394] = 1'h0;
+    ports[395] = 1'h0;
+    ports[396] = 1'h0;
+    ports[397] = 1'h0;
+    ports[398] = 1'h0;
+    ports[399] = 1'h0;
+    ports[400] = 1'h0;
+    ports[401] = 1'h0;
+    ports[402] = 1'h0;
+    ports[403] = 1'h0;
+    ports[404] = 1'h0;
+    ports[405] = 1'h0;
+    ports[406] = 1'h0;
+    ports[407] = 1'h0;
+    ports[408] = 1'h0;
+    ports[409] = 1'h0;
+    ports[410] = 1'h0;
+    ports[411] = 1'h0;
+    ports[412] = 1'h0;
+    ports[413] = 1'h0;
+    ports[414] = 1'h0;
+    ports[415] = 1'h0;
+    ports[416] = 1'h0;
+    ports[417] = 1'h0;
+    ports[418] = 1'h0;
+    ports[419] = 1'h0;
+    ports[420] = 1'h0;
+    ports[421] = 1'h0;
+    ports[422] = 1'h0;
+    ports[423] = 1'h0;
+    ports[424] = 1'h0;
+    ports[425] = 1'h0;
+    ports[426] = 1'h0;
+    ports[427] = 1'h0;
+    ports[428] = 1'h0;
+    ports[429] = 1'h0;
+    ports[430] = 1'h0;
+    ports[431] = 1'h0;
+    ports[432] = 1'h0;
+    ports[433] = 1'h0;
+    ports[434] = 1'h0;
+    ports[435] = 1'h0;
+    ports[436] = 1'h0;
+    ports[437] = 1'h0;
+    ports[438] = 1'h0;
+    ports[439] = 1'h0;
+    ports[440] = 1'h0;
+    ports[441] = 1'h0;
+    ports[442] = 1'h0;
+    ports[443] = 1'h0;
+    ports[444] = 1'h0;
+    ports[445] = 1'h0;
+    ports[446] = 1'h0;
+    ports[447] = 1'h0;
+    ports[448] = 1'h0;
+    ports[449] = 1'h0;
+    ports[450] = 1'h0;
+    ports[451] = 1'h0;
+    ports[452] = 1'h0;
+    ports[453] = 1'h0;
+    ports[454] = 1'h0;
+    ports[455] = 1'h0;
+    ports[456] = 1'h0;
+    ports[457] = 1'h0;
+    ports[458] = 1'h0;
+    ports[459] = 1'h0;
+    ports[460] = 1'h0;
+    ports[461] = 1'h0;
+    ports[462] = 1'h0;
+    ports[463] = 1'h0;
+    ports[464] = 1'h0;
+    ports[465] = 1'h0;
+    ports[466] = 1'h0;
+    ports[467] = 1'h0;
+    ports[468] = 1'h0;
+    ports[469] = 1'h0;
+    ports[470] = 1'h0;
+    ports[471] = 1'h0;
+    ports[472] = 1'h0;
+    ports[473] = 1'h0;
+    ports[474] = 1'h0;
+    ports[475] = 1'h0;
+    ports[476] = 1'h0;
+    ports[477] = 1'h0;
+    ports[478] = 1'h0;
+    ports[479] = 1'h0;
+    ports[480] = 1'h0;
+    ports[481] = 1'h0;
+    ports[482] = 1'h0;
+    ports[483] = 1'h0;
+    ports[484] = 1'h0;
+    ports[485] = 1'h0;
+    ports[486] = 1'h0;
+    ports[487] = 1'h0;
+    ports[488] = 1'h0;
+    ports[489] = 1'h0;
+    ports[490] = 1'h0;
+    ports[491] = 1'h0;
+    ports[492] = 1'h0;
+    ports[493] = 1'h0;
+    ports[494] = 1'h0;
+    ports[495] = 1'h0;
+    ports[496] = 1'h0;
+    ports[497] = 1'h0;
+    ports[498] = 1'h0;
+    ports[499] = 1'h0;
+    ports[500] = 1'h0;
+    ports[501] = 1'h0;
+    ports[502] = 1'h0;
+    ports[503] = 1'h0;
+    ports[504] = 1'h0;
+    ports[505] = 1'h0;
+    ports[506] = 1'h0;
+    ports[507] = 1'h0;
+    ports[508] = 1'h0;
+    ports[509] = 1'h0;
+    ports[510] = 1'h0;
+    ports[511] = 1'h0;
+    ports[512] = 1'h0;
+    ports[513] = 1'h0;
+    ports[514] = 1'h0;
+    ports[515] = 1'h0;
+    ports[516] = 1'h0;
+    ports[517] = 1'h0;
+    ports[518] = 1'h0;
+    ports[519] = 1'h0;
+    ports[520] = 1'h0;
+    ports[521] = 1'h0;
+    ports[522] = 1'h0;
+    ports[523] = 1'h0;
+    ports[524] = 1'h0;
+    ports[525] = 1'h0;
+    ports[526] = 1'h0;
+    ports[527] = 1'h0;
+    ports[528] = 1'h0;
+    ports[529] = 1'h0;
+    ports[530] = 1'h0;
+    ports[531] = 1'h0;
+    ports[532] = 1'h0;
+    ports[533] = 1'h0;
+    ports[534] = 1'h0;
+    ports[535] = 1'h0;
+    ports[536] = 1'h0;
+    ports[537] = 1'h0;
+    ports[538] = 1'h0;
+    ports[539] = 1'h0;
+    ports[540] = 1'h0;
+    ports[541] = 1'h0;
+    ports[542] = 1'h0;
+    ports[543] = 1'h0;
+    ports[544] = 1'h0;
+    ports[545] = 1'h0;
+    ports[546] = 1'h0;
+    ports[547] = 1'h0;
+    ports[548] = 1'h0;
+    ports[549] = 1'h0;
+    ports[550] = 1'h0;
+    ports[551] = 1'h0;
+    ports[552] = 1'h0;
+    ports[553] = 1'h0;
+    ports[554] = 1'h0;
+    ports[555] = 1'h0;
+    ports[556] = 1'h0;
+    ports[557] = 1'h0;
+    ports[558] = 1'h0;
+    ports[559] = 1'h0;
+    ports[560] = 1'h0;
+    ports[561] = 1'h0;
+    ports[562] = 1'h0;
+    ports[563] = 1'h0;
+    ports[564] = 1'h0;
+    ports[565] = 1'h0;
+    ports[566] = 1'h0;
+    ports[567] = 1'h0;
+    ports[568] = 1'h0;
+    ports[569] = 1'h0;
+    ports[570] = 1'h0;
+    ports[571] = 1'h0;
+    ports[572] = 1'h0;
+    ports[573] = 1'h0;
+    ports[574] = 1'h0;
+    ports[575] = 1'h0;
+    ports[576] = 1'h0;
+    ports[577] = 1'h0;
+    ports[578] = 1'h0;
+    ports[579] = 1'h0;
+    ports[580] = 1'h0;
+    ports[581] = 1'h0;
+    ports[582] = 1'h0;
+    ports[583] = 1'h0;
+    ports[584] = 1'h0;
+    ports[585] = 1'h0;
+    ports[586] = 1'h0;
+    ports[587] = 1'h0;
+    ports[588] = 1'h0;
+    ports[589] = 1'h0;
+    ports[590] = 1'h0;
+    ports[591] = 1'h0;
+    ports[592] = 1'h0;
+    ports[593] = 1'h0;
+    ports[594] = 1'h0;
+    ports[595] = 1'h0;
+    ports[596] = 1'h0;
+    ports[597] = 1'h0;
+    ports[598] = 1'h0;
+    ports[599] = 1'h0;
+    ports[600] = 1'h0;
+    ports[601] = 1'h0;
+    ports[602] = 1'h0;
+    ports[603] = 1'h0;
+    ports[604] = 1'h0;
+    ports[605] = 1'h0;
+    ports[606] = 1'h0;
+    ports[607] = 1'h0;
+    ports[608] = 1'h0;
+    ports[609] = 1'h0;
+    ports[610] = 1'h0;
+    ports[611] = 1'h0;
+    ports[612] = 1'h0;
+    ports[613] = 1'h0;
+    ports[614] = 1'h0;
+    ports[615] = 1'h0;
+    ports[616] = 1'h0;
+    ports[617] = 1'h0;
+    ports[618] = 1'h0;
+    ports[619] = 1'h0;
+    ports[620] = 1'h0;
+    ports[621] = 1'h0;
+    ports[622] = 1'h0;
+    ports[623] = 1'h0;
+    ports[624] = 1'h0;
+    ports[625] = 1'h0;
+    ports[626] = 1'h0;
+    ports[627] = 1'h0;
+    ports[628] = 1'h0;
+    ports[629] = 1'h0;
+    ports[630] = 1'h0;
+    ports[631] = 1'h0;
+    ports[632] = 1'h0;
+    ports[633] = 1'h0;
+    ports[634] = 1'h0;
+    ports[635] = 1'h0;
+    ports[636] = 1'h0;
+    ports[637] = 1'h0;
+    ports[638] = 1'h0;
+    ports[639] = 1'h0;
+    ports[640] = 1'h0;
+    ports[641] = 1'h0;
+    ports[642] = 1'h0;
+    ports[643] = 1'h0;
+    ports[644] = 1'h0;
+    ports[645] = 1'h0;
+    ports[646] = 1'h0;
+    ports[647] = 1'h0;
+    ports[648] = 1'h0;
+    ports[649] = 1'h0;
+    ports[650] = 1'h0;
+    ports[651] = 1'h0;
+    ports[652] = 1'h0;
+    ports[653] = 1'h0;
+    ports[654] = 1'h0;
+    ports[655] = 1'h0;
+    ports[656] = 1'h0;
+    ports[657] = 1'h0;
+    ports[658] = 1'h0;
+    ports[659] = 1'h0;
+    ports[660] = 1'h0;
+    ports[661] = 1'h0;
+    ports[662] = 1'h0;
+    ports[663] = 1'h0;
+    ports[664] = 1'h0;
+    ports[665] = 1'h0;
+    ports[666] = 1'h0;
+    ports[667] = 1'h0;
+    ports[668] = 1'h0;
+    ports[669] = 1'h0;
+    ports[670] = 1'h0;
+    ports[671] = 1'h0;
+    ports[672] = 1'h0;
+    ports[673] = 1'h0;
+    ports[674] = 1'h0;
+    ports[675] = 1'h0;
+    ports[676] = 1'h0;
+    ports[677] = 1'h0;
+    ports[678] = 1'h0;
+    ports[679] = 1'h0;
+    ports[680] = 1'h0;
+    ports[681] = 1'h0;
+    ports[682] = 1'h0;
+    ports[683] = 1'h0;
+    ports[684] = 1'h0;
+    ports[685] = 1'h0;
+    ports[686] = 1'h0;
+    ports[687] = 1'h0;
+    ports[688] = 1'h0;
+    ports[689] = 1'h0;
+    ports[690] = 1'h0;
+    ports[691] = 1'h0;
+    ports[692] = 1'h0;
+    ports[693] = 1'h0;
+    ports[694] = 1'h0;
+    ports[695] = 1'h0;
+    ports[696] = 1'h0;
+    ports[697] = 1'h0;
+    ports[698] = 1'h0;
+    ports[699] = 1'h0;
+    ports[700] = 1'h0;
+    ports[701] = 1'h0;
+    ports[702] = 1'h0;
+    ports[703] = 1'h0;
+    ports[704] = 1'h0;
+    ports[705] = 1'h0;
+    ports[706] = 1'h0;
+    ports[707] = 1'h0;
+    ports[708] = 1'h0;
+    ports[709] = 1'h0;
+    ports[710] = 1'h0;
+    ports[711] = 1'h0;
+    ports[712] = 1'h0;
+    ports[713] = 1'h0;
+    ports[714] = 1'h0;
+    ports[715] = 1'h0;
+    ports[716] = 1'h0;
+    ports[717] = 1'h0;
+    ports[718] = 1'h0;
+    ports[719] = 1'h0;
+    ports[720] = 1'h0;
+    ports[721] = 1'h0;
+    ports[722] = 1'h0;
+    ports[723] = 1'h0;
+    ports[724] = 1'h0;
+    ports[725] = 1'h0;
+    ports[726] = 1'h0;
+    ports[727] = 1'h0;
+    ports[728] = 1'h0;
+    ports[729] = 1'h0;
+    ports[730] = 1'h0;
+    ports[731] = 1'h0;
+    ports[732] = 1'h0;
+    ports[733] = 1'h0;
+    ports[734] = 1'h0;
+    ports[735] = 1'h0;
+    ports[736] = 1'h0;
+    ports[737] = 1'h0;
+    ports[738] = 1'h0;
+    ports[739] = 1'h0;
+    ports[740] = 1'h0;
+    ports[741] = 1'h0;
+    ports[742] = 1'h0;
+    ports[743] = 1'h0;
+    ports[744] = 1'h0;
+    ports[745] = 1'h0;
+    ports[746] = 1'h0;
+    ports[747] = 1'h0;
+    ports[748] = 1'h0;
+    ports[749] = 1'h0;
+    ports[750] = 1'h0;
+    ports[751] = 1'h0;
+    ports[752] = 1'h0;
+    ports[753] = 1'h0;
+    ports[754] = 1'h0;
+    ports[755] = 1'h0;
+    ports[756] = 1'h0;
+    ports[757] = 1'h0;
+    ports[758] = 1'h0;
+    ports[759] = 1'h0;
+    ports[760] = 1'h0;
+    ports[761] = 1'h0;
+    ports[762] = 1'h0;
+    ports[763] = 1'h0;
+    ports[764] = 1'h0;
+    ports[765] = 1'h0;
+    ports[766] = 1'h0;
+    ports[767] = 1'h0;
+    ports[768] = 1'h0;
+    ports[769] = 1'h0;
+    ports[770] = 1'h0;
+    ports[771] = 1'h0;
+    ports[772] = 1'h0;
+    ports[773] = 1'h0;
+    ports[774] = 1'h0;
+    ports[775] = 1'h0;
+    ports[776] = 1'h0;
+    ports[777] = 1'h0;
+    ports[778] = 1'h0;
+    ports[779] = 1'h0;
+    ports[780] = 1'h0;
+    ports[781] = 1'h0;
+    ports[782] = 1'h0;
+    ports[783] = 1'h0;
+    ports[784] = 1'h0;
+    ports[785] = 1'h0;
+    ports[786] = 1'h0;
+    ports[787] = 1'h0;
+    ports[788] = 1'h0;
+    ports[789] = 1'h0;
+    ports[790] = 1'h0;
+    ports[791] = 1'h0;
+    ports[792] = 1'h0;
+    ports[793] = 1'h0;
+    ports[794] = 1'h0;
+    ports[795] = 1'h0;
+    ports[796] = 1'h0;
+    ports[797] = 1'h0;
+    ports[798] = 1'h0;
+    ports[799] = 1'h0;
+    ports[800] = 1'h0;
+    ports[801] = 1'h0;
+    ports[802] = 1'h0;
+    ports[803] = 1'h0;
+    ports[804] = 1'h0;
+    ports[805] = 1'h0;
+    ports[806] = 1'h0;
+    ports[807] = 1'h0;
+    ports[808] = 1'h0;
+    ports[809] = 1'h0;
+    ports[810] = 1'h0;
+    ports[811] = 1'h0;
+    ports[812] = 1'h0;
+    ports[813] = 1'h0;
+    ports[814] = 1'h0;
+    ports[815] = 1'h0;
+    ports[816] = 1'h0;
+    ports[817] = 1'h0;
+    ports[818] = 1'h0;
+    ports[819] = 1'h0;
+    ports[820] = 1'h0;
+    ports[821] = 1'h0;
+    ports[822] = 1'h0;
+    ports[823] = 1'h0;
+    ports[824] = 1'h0;
+    ports[825] = 1'h0;
+    ports[826] = 1'h0;
+    ports[827] = 1'h0;
+    ports[828] = 1'h0;
+    ports[829] = 1'h0;
+    ports[830] = 1'h0;
+    ports[831] = 1'h0;
+    ports[832] = 1'h0;
+    ports[833] = 1'h0;
+    ports[834] = 1'h0;
+    ports[835] = 1'h0;
+    ports[836] = 1'h0;
+    ports[837] = 1'h0;
+    ports[838] = 1'h0;
+    ports[839] = 1'h0;
+    ports[840] = 1'h0;
+    ports[841] = 1'h0;
+    ports[842] = 1'h0;
+    ports[843] = 1'h0;
+    ports[844] = 1'h0;
+    ports[845] = 1'h0;
+    ports[846] = 1'h0;
+    ports[847] = 1'h0;
+    ports[848] = 1'h0;
+    ports[849] = 1'h0;
+    ports[850] = 1'h0;
+    ports[851] = 1'h0;
+    ports[852] = 1'h0;
+    ports[853] = 1'h0;
+    ports[854] = 1'h0;
+    ports[855] = 1'h0;
+    ports[856] = 1'h0;
+    ports[857] = 1'h0;
+    ports[858] = 1'h0;
+    ports[859] = 1'h0;
+    ports[860] = 1'h0;
+    ports[861] = 1'h0;
+    ports[862] = 1'h0;
+    ports[863] = 1'h0;
+    ports[864] = 1'h0;
+    ports[865] = 1'h0;
+    ports[866] = 1'h0;
+    ports[867] = 1'h0;
+    ports[868] = 1'h0;
+    ports[869] = 1'h0;
+    ports[870] = 1'h0;
+    ports[871] = 1'h0;
+    ports[872] = 1'h0;
+    ports[873] = 1'h0;
+    ports[874] = 1'h0;
+    ports[875] = 1'h0;
+    ports[876] = 1'h0;
+    ports[877] = 1'h0;
+    ports[878] = 1'h0;
+    ports[879] = 1'h0;
+    ports[880] = 1'h0;
+    ports[881] = 1'h0;
+    ports[882] = 1'h0;
+    ports[883] = 1'h0;
+    ports[884] = 1'h0;
+    ports[885] = 1'h0;
+    ports[886] = 1'h0;
+    ports[887] = 1'h0;
+    ports[888] = 1'h0;
+    ports[889] = 1'h0;
+    ports[890] = 1'h0;
+    ports[891] = 1'h0;
+    ports[892] = 1'h0;
+    ports[893] = 1'h0;
+    ports[894] = 1'h0;
+    ports[895] = 1'h0;
+    ports[896] = 1'h0;
+    ports[897] = 1'h0;
+    ports[898] = 1'h0;
+    ports[899] = 1'h0;
+    ports[900] = 1'h0;
+    ports[901] = 1'h0;
+    ports[902] = 1'h0;
+    ports[903] = 1'h0;
+    ports[904] = 1'h0;
+    ports[905] = 1'h0;
+    ports[906] = 1'h0;
+    ports[907] = 1'h0;
+    ports[908] = 1'h0;
+    ports[909] = 1'h0;
+    ports[910] = 1'h0;
+    ports[911] = 1'h0;
+    ports[912] = 1'h0;
+    ports[913] = 1'h0;
+    ports[914] = 1'h0;
+    ports[915] = 1'h0;
+    ports[916] = 1'h0;
+    ports[917] = 1'h0;
+    ports[918] = 1'h0;
+    ports[919] = 1'h0;
+    ports[920] = 1'h0;
+    ports[921] = 1'h0;
+    ports[922] = 1'h0;
+    ports[923] = 1'h0;
+    ports[924] = 1'h0;
+    ports[925] = 1'h0;
+    ports[926] = 1'h0;
+    ports[927] = 1'h0;
+    ports[928] = 1'h0;
+    ports[929] = 1'h0;
+    ports[930] = 1'h0;
+    ports[931] = 1'h0;
+    ports[932] = 1'h0;
+    ports[933] = 1'h0;
+    ports[934] = 1'h0;
+    ports[935] = 1'h0;
+    ports[936] = 1'h0;
+    ports[937] = 1'h0;
+    ports[938] = 1'h0;
+    ports[939] = 1'h0;
+    ports[940] = 1'h0;
+    ports[941] = 1'h0;
+    ports[942] = 1'h0;
+    ports[943] = 1'h0;
+    ports[944] = 1'h0;
+    ports[945] = 1'h0;
+    ports[946] = 1'h0;
+    ports[947] = 1'h0;
+    ports[948] = 1'h0;
+    ports[949] = 1'h0;
+    ports[950] = 1'h0;
+    ports[951] = 1'h0;
+    ports[952] = 1'h0;
+    ports[953] = 1'h0;
+    ports[954] = 1'h0;
+    ports[955] = 1'h0;
+    ports[956] = 1'h0;
+    ports[957] = 1'h0;
+    ports[958] = 1'h0;
+    ports[959] = 1'h0;
+    ports[960] = 1'h0;
+    ports[961] = 1'h0;
+    ports[962] = 1'h0;
+    ports[963] = 1'h0;
+    ports[964] = 1'h0;
+    ports[965] = 1'h0;
+    ports[966] = 1'h0;
+    ports[967] = 1'h0;
+    ports[968] = 1'h0;
+    ports[969] = 1'h0;
+    ports[970] = 1'h0;
+    ports[971] = 1'h0;
+    ports[972] = 1'h0;
+    ports[973] = 1'h0;
+    ports[974] = 1'h0;
+    ports[975] = 1'h0;
+    ports[976] = 1'h0;
+    ports[977] = 1'h0;
+    ports[978] = 1'h0;
+    ports[979] = 1'h0;
+    ports[980] = 1'h0;
+    ports[981] = 1'h0;
+    ports[982] = 1'h0;
+    ports[983] = 1'h0;
+    ports[984] = 1'h0;
+    ports[985] = 1'h0;
+    ports[986] = 1'h0;
+    ports[987] = 1'h0;
+    ports[988] = 1'h0;
+    ports[989] = 1'h0;
+    ports[990] = 1'h0;
+    ports[991] = 1'h0;
+    ports[992] = 1'h0;
+    ports[993] = 1'h0;
+    ports[994] = 1'h0;
+    ports[995] = 1'h0;
+    ports[996] = 1'h0;
+    ports[997] = 1'h0;
+    ports[998] = 1'h0;
+    ports[999] = 1'h0;
+    ports[1000] = 1'h0;
+    ports[1001] = 1'h0;
+    ports[1002] = 1'h0;
+    ports[1003] = 1'h0;
+    ports[1004] = 1'h0;
+    ports[1005] = 1'h0;
+    ports[1006] = 1'h0;
+    ports[1007] = 1'h0;
+    ports[1008] = 1'h0;
+    ports[1009] = 1'h0;
+    ports[1010] = 1'h0;
+    ports[1011] = 1'h0;
+    ports[1012] = 1'h0;
+    ports[1013] = 1'h0;
+    ports[1014] = 1'h0;
+    ports[1015] = 1'h0;
+    ports[1016] = 1'h0;
+    ports[1017] = 1'h0;
+    ports[1018] = 1'h0;
+    ports[1019] = 1'h0;
+    ports[1020] = 1'h0;
+    ports[1021] = 1'h0;
+    ports[1022] = 1'h0;
+    ports[1023] = 1'h0;
+  end
+  always @(posedge clk) begin
+    if (port__en)
+      ports[port__addr] <= pw__data;
+  end
+  assign port_rd__data = ports[port_rd__addr];
+  assign \$3  = ~ p_valid;
+  assign \$4  = ~ p_host;
   assign \$5  = ~ host__valid;
   assign \$6  = \$5  | host__ready;
-  assign \$7  = rd__data[0] ? \$6  : stim__ready;
+  assign \$7  = p_host ? \$6  : stim__ready;
   assign \$8  = p_valid & \$7 ;
   assign \$9  = \$3  | \$8 ;
   assign \$10  = \$2  & \$9 ;
   assign \$11  = ~ host__valid;
   assign \$12  = \$11  | host__ready;
   assign \$13  = \$10  & \$12 ;
-  assign \$14  = ! rd__data[0];
+  assign \$14  = ~ p_host;
   assign \$16  = p_valid & \$15 ;
   assign \$17  = ~ \$16 ;
   assign aer__ready = \$13  & \$17 ;
@@ -10477,27 +11353,27 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   assign routable = \$22  & \$23 ;
   assign \$24  = | rem;
   assign \$25  = ~ p_valid;
-  assign \$26  = ! rd__data[0];
+  assign \$26  = ~ p_host;
   assign \$27  = ~ host__valid;
   assign \$28  = \$27  | host__ready;
-  assign \$29  = rd__data[0] ? \$28  : stim__ready;
+  assign \$29  = p_host ? \$28  : stim__ready;
   assign \$30  = p_valid & \$29 ;
   assign \$31  = \$25  | \$30 ;
   assign \$32  = \$24  & \$31 ;
   assign \$33  = ~ p_valid;
-  assign \$34  = ! rd__data[0];
+  assign \$34  = ~ p_host;
   assign \$35  = ~ host__valid;
   assign \$36  = \$35  | host__ready;
-  assign \$37  = rd__data[0] ? \$36  : stim__ready;
+  assign \$37  = p_host ? \$36  : stim__ready;
   assign \$38  = p_valid & \$37 ;
   assign \$39  = \$33  | \$38 ;
   assign \$40  = busy[5:0] * 5'h10;
   assign \$41  = \$40  + j;
   assign \$42  = aer__payload[5:0] * 5'h10;
-  assign \$43  = ! rd__data[0];
+  assign \$43  = ~ p_host;
   assign \$44  = ~ host__valid;
   assign \$45  = \$44  | host__ready;
-  assign \$46  = rd__data[0] ? \$45  : stim__ready;
+  assign \$46  = p_host ? \$45  : stim__ready;
   assign \$47  = p_valid & \$46 ;
   assign routed_next = routed + \$47 ;
   assign \$48  = aer__valid & aer__ready;
@@ -10511,30 +11387,30 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   assign unmapped_next = unmapped + \$55 ;
   assign \$56  = | rem;
   assign \$57  = ~ p_valid;
-  assign \$58  = ! rd__data[0];
+  assign \$58  = ~ p_host;
   assign \$59  = ~ host__valid;
   assign \$60  = \$59  | host__ready;
-  assign \$61  = rd__data[0] ? \$60  : stim__ready;
+  assign \$61  = p_host ? \$60  : stim__ready;
   assign \$62  = p_valid & \$61 ;
   assign \$63  = \$57  | \$62 ;
   assign \$64  = \$56  & \$63 ;
   assign \$65  = ~ p_valid;
-  assign \$66  = ! rd__data[0];
+  assign \$66  = ~ p_host;
   assign \$67  = ~ host__valid;
   assign \$68  = \$67  | host__ready;
-  assign \$69  = rd__data[0] ? \$68  : stim__ready;
+  assign \$69  = p_host ? \$68  : stim__ready;
   assign \$70  = p_valid & \$69 ;
   assign \$71  = \$65  | \$70 ;
   assign \$72  = rem - 1'h1;
   assign \$73  = j + 1'h1;
   assign \$74  = cnt_rd__data - 1'h1;
   assign \$75  = aer__valid & aer__ready;
-  assign \$76  = ! rd__data[0];
+  assign \$76  = ~ p_host;
   assign \$77  = ~ host__valid;
   assign \$78  = \$77  | host__ready;
-  assign \$79  = rd__data[0] ? \$78  : stim__ready;
+  assign \$79  = p_host ? \$78  : stim__ready;
   assign \$80  = p_valid & \$79 ;
-  assign \$81  = ! rd__data[0];
+  assign \$81  = ~ p_host;
   assign \$83  = \$80  & \$82 ;
   always @(posedge clk)
     rem <= \$86 ;
@@ -10545,20 +11421,20 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   always @(posedge clk)
     p_word <= \$89 ;
   always @(posedge clk)
-    busy <= \$90 ;
+    p_host <= \$90 ;
   always @(posedge clk)
-    host__valid <= \$91 ;
+    busy <= \$91 ;
   always @(posedge clk)
-    host__payload <= \$92 ;
+    host__valid <= \$92 ;
   always @(posedge clk)
-    routed <= \$93 ;
+    host__payload <= \$93 ;
   always @(posedge clk)
-    unmapped <= \$94 ;
-  assign \$1  = ! rd__data[0];
+    routed <= \$94 ;
+  always @(posedge clk)
+    unmapped <= \$95 ;
+  assign \$1  = ~ p_host;
   assign stim__valid = p_valid & \$1 ;
   assign \$2  = ! rem;
-  assign \$3  = ~ p_valid;
-  assign \$4  = ! rd__data[0];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     rd__en = 1'h0;
@@ -10570,11 +11446,11 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    rd__addr = 10'h000;
+    port_rd__addr = 10'h000;
     if (\$32 ) begin
-      rd__addr = \$41 [9:0];
+      port_rd__addr = \$41 [9:0];
     end else if (routable) begin
-      rd__addr = \$42 [9:0];
+      port_rd__addr = \$42 [9:0];
     end
   end
   always @* begin
@@ -10641,51 +11517,66 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$90  = busy;
+    \$90  = p_host;
+    if (\$64 ) begin
+      \$90  = port_rd__data;
+    end else if (routable) begin
+      \$90  = port_rd__data;
+    end
+    if (soft_reset) begin
+      \$90  = 1'h0;
+    end
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$91  = busy;
     if (\$64 ) begin
     end else if (routable) begin
-      \$90  = aer__payload;
+      \$91  = aer__payload;
     end
     if (soft_reset) begin
-      \$90  = 64'h0000000000000000;
+      \$91  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$90  = 64'h0000000000000000;
+      \$91  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$91  = host__valid;
+    \$92  = host__valid;
     if (\$75 ) begin
-      \$91  = 1'h1;
+      \$92  = 1'h1;
     end else if (\$83 ) begin
-      \$91  = 1'h1;
+      \$92  = 1'h1;
     end else if (host__ready) begin
-      \$91  = 1'h0;
+      \$92  = 1'h0;
     end
     if (soft_reset) begin
-      \$91  = 1'h0;
+      \$92  = 1'h0;
     end
     if (rst) begin
-      \$91  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$92  = host__payload;
+    \$93  = host__payload;
     if (\$75 ) begin
-      \$92  = aer__payload;
+      \$93  = aer__payload;
     end else if (\$83 ) begin
-      \$92 [19:0] = rd__data[20:1];
-      \$92 [27:20] = p_word[27:20];
-      \$92 [31:28] = 4'h0;
-      \$92 [63:32] = p_word[63:32];
+      \$93 [19:0] = rd__data[20:1];
+      \$93 [27:20] = p_word[27:20];
+      \$93 [31:28] = 4'h0;
+      \$93 [63:32] = p_word[63:32];
     end
     if (soft_reset) begin
-      \$92  = 64'h0000000000000000;
+      \$93  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$92  = 64'h0000000000000000;
+      \$93  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -10693,15 +11584,15 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     (* full_case = 32'd1 *)
     casez ({ \$84 , 1'h0 })
       2'b1?:
-          \$93  = 32'd4294967295;
+          \$94  = 32'd4294967295;
       default:
-          \$93  = routed_next[31:0];
+          \$94  = routed_next[31:0];
     endcase
     if (soft_reset) begin
-      \$93  = 32'd0;
+      \$94  = 32'd0;
     end
     if (rst) begin
-      \$93  = 32'd0;
+      \$94  = 32'd0;
     end
   end
   always @* begin
@@ -10709,15 +11600,15 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     (* full_case = 32'd1 *)
     casez ({ \$85 , 1'h0 })
       2'b1?:
-          \$94  = 32'd4294967295;
+          \$95  = 32'd4294967295;
       default:
-          \$94  = unmapped_next[31:0];
+          \$95  = unmapped_next[31:0];
     endcase
     if (soft_reset) begin
-      \$94  = 32'd0;
+      \$95  = 32'd0;
     end
     if (rst) begin
-      \$94  = 32'd0;
+      \$95  = 32'd0;
     end
   end
   assign table_write__addr = port__addr;
@@ -10726,7 +11617,10 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   assign fanout_write__addr = \port__addr$6 ;
   assign fanout_write__data = \port__data$8 ;
   assign fanout_write__en = \port__en$10 ;
+  assign pw__addr = port__addr;
+  assign pw__en = port__en;
   assign cnt_rd__addr = aer__payload[5:0];
+  assign rd__addr = port_rd__addr;
   assign clear = 1'h0;
   assign \port__data.port  = port__data[0];
   assign \port__data.target  = port__data[20:1];
@@ -10734,13 +11628,13 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   assign \table_write__data.port  = port__data[0];
   assign \table_write__data.target  = port__data[20:1];
   assign \table_write__data.weight  = port__data[36:21];
-  assign \rd__data.port  = rd__data[0];
-  assign \rd__data.target  = rd__data[20:1];
-  assign \rd__data.weight  = rd__data[36:21];
   assign \stim__payload.target  = stim__payload[11:0];
   assign \stim__payload.weight  = stim__payload[27:12];
   assign \stim__payload.address  = stim__payload[47:28];
   assign \stim__payload.timestamp  = stim__payload[79:48];
+  assign \rd__data.port  = rd__data[0];
+  assign \rd__data.target  = rd__data[20:1];
+  assign \rd__data.weight  = rd__data[36:21];
   assign \p_word.address  = p_word[19:0];
   assign \p_word.source  = p_word[27:20];
   assign \p_word.type  = p_word[31:28];
@@ -10761,10 +11655,11 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   assign stim__payload[47:28] = p_word[19:0];
   assign stim__payload[27:12] = rd__data[36:21];
   assign stim__payload[11:0] = rd__data[12:1];
+  assign \$15  = p_host;
+  assign \$82  = p_host;
   assign \$84  = routed_next[32];
   assign \$85  = unmapped_next[32];
-  assign \$15  = rd__data[0];
-  assign \$82  = rd__data[0];
+  assign pw__data = port__data[0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -12941,46 +13836,46 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__ready, enable, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, src_wr__addr
-, \port$5113$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, theta, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
-, stim__valid, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
+module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__payload, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data
+, src_wr__en, src_wr__addr, \port$4778$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
+, stim_lost, stim__valid, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
-  wire \bad_lane$93 ;
+  wire \bad_lane$98 ;
   wire [63:0] bits;
-  wire [63:0] \bits$29 ;
+  wire [63:0] \bits$34 ;
   wire busy;
-  wire \busy$73 ;
+  wire \busy$78 ;
   output clamp_duty;
   wire clamp_duty;
-  wire \clamp_duty$107 ;
+  wire \clamp_duty$112 ;
   output clamp_lanes;
   wire clamp_lanes;
-  wire \clamp_lanes$109 ;
+  wire \clamp_lanes$114 ;
   output clamp_pulse;
   wire clamp_pulse;
-  wire \clamp_pulse$105 ;
+  wire \clamp_pulse$110 ;
   input clk;
   wire clk;
   input [5:0] code_wr__addr;
   wire [5:0] code_wr__addr;
-  wire [5:0] \code_wr__addr$37 ;
+  wire [5:0] \code_wr__addr$42 ;
   input [15:0] code_wr__data;
   wire [15:0] code_wr__data;
-  wire [15:0] \code_wr__data$39 ;
+  wire [15:0] \code_wr__data$44 ;
   input code_wr__en;
   wire code_wr__en;
-  wire \code_wr__en$41 ;
+  wire \code_wr__en$46 ;
   input enable;
   wire enable;
-  wire \enable$71 ;
+  wire \enable$76 ;
   output fire;
   wire fire;
-  wire \fire$31 ;
-  wire \fire$88 ;
+  wire \fire$36 ;
+  wire \fire$93 ;
   output [11:0] fire_lane;
   wire [11:0] fire_lane;
-  wire [11:0] \fire_lane$33 ;
-  wire [11:0] \fire_lane$89 ;
+  wire [11:0] \fire_lane$38 ;
+  wire [11:0] \fire_lane$94 ;
   input [31:0] frame;
   wire [31:0] frame;
   wire [31:0] \frame$22 ;
@@ -12990,38 +13885,38 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
   wire \frame_tick$20 ;
   input [16:0] gain;
   wire [16:0] gain;
-  wire [16:0] \gain$63 ;
+  wire [16:0] \gain$68 ;
   input [3:0] leak_shift;
   wire [3:0] leak_shift;
-  wire [3:0] \leak_shift$79 ;
+  wire [3:0] \leak_shift$84 ;
   output [63:0] led;
   wire [63:0] led;
-  wire [63:0] \led$35 ;
+  wire [63:0] \led$40 ;
   input [19:0] max_duty;
   wire [19:0] max_duty;
-  wire [19:0] \max_duty$101 ;
+  wire [19:0] \max_duty$106 ;
   input [6:0] max_lanes;
   wire [6:0] max_lanes;
-  wire [6:0] \max_lanes$103 ;
+  wire [6:0] \max_lanes$108 ;
   input [19:0] max_pulse;
   wire [19:0] max_pulse;
-  wire [19:0] \max_pulse$99 ;
+  wire [19:0] \max_pulse$104 ;
   wire overrun;
-  wire \overrun$77 ;
-  input [5:0] \port$5113$0 ;
-  wire [5:0] \port$5113$0 ;
+  wire \overrun$82 ;
+  input [5:0] \port$4778$0 ;
+  wire [5:0] \port$4778$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
-  wire [63:0] \pulse$27 ;
+  wire [63:0] \pulse$32 ;
   input [5:0] pulse_wr__addr;
   wire [5:0] pulse_wr__addr;
-  wire [5:0] \pulse_wr__addr$83 ;
+  wire [5:0] \pulse_wr__addr$88 ;
   input [15:0] pulse_wr__data;
   wire [15:0] pulse_wr__data;
-  wire [15:0] \pulse_wr__data$85 ;
+  wire [15:0] \pulse_wr__data$90 ;
   input pulse_wr__en;
   wire pulse_wr__en;
-  wire \pulse_wr__en$87 ;
+  wire \pulse_wr__en$92 ;
   input [79:0] routed__payload;
   wire [79:0] routed__payload;
   wire [79:0] \routed__payload$1 ;
@@ -13043,10 +13938,10 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
   wire rst;
   input [5:0] shift;
   wire [5:0] shift;
-  wire [5:0] \shift$65 ;
+  wire [5:0] \shift$70 ;
   input [7:0] source;
   wire [7:0] source;
-  wire [7:0] \source$81 ;
+  wire [7:0] \source$86 ;
   input [63:0] spikes__payload;
   wire [63:0] spikes__payload;
   wire [63:0] \spikes__payload$7 ;
@@ -13075,12 +13970,12 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
   wire \spikes__valid$11 ;
   input [5:0] src_wr__addr;
   wire [5:0] src_wr__addr;
-  wire [5:0] \src_wr__addr$49 ;
+  wire [5:0] \src_wr__addr$54 ;
   wire [19:0] src_wr__data;
-  wire [19:0] \src_wr__data$51 ;
+  wire [19:0] \src_wr__data$56 ;
   input src_wr__en;
   wire src_wr__en;
-  wire \src_wr__en$53 ;
+  wire \src_wr__en$58 ;
   output [63:0] stim__payload;
   wire [63:0] stim__payload;
   wire [63:0] \stim__payload$13 ;
@@ -13110,237 +14005,51 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
   wire \stim__valid$17 ;
   output stim_lost;
   wire stim_lost;
-  wire \stim_lost$91 ;
+  wire \stim_lost$96 ;
   output sweep_busy;
   wire sweep_busy;
-  wire \sweep_busy$95 ;
+  wire \sweep_busy$100 ;
   input [5:0] target_wr__addr;
   wire [5:0] target_wr__addr;
-  wire [5:0] \target_wr__addr$55 ;
+  wire [5:0] \target_wr__addr$60 ;
   input [23:0] target_wr__data;
   wire [23:0] target_wr__data;
-  wire [23:0] \target_wr__data$57 ;
+  wire [23:0] \target_wr__data$62 ;
   input target_wr__en;
   wire target_wr__en;
-  wire \target_wr__en$59 ;
-  output [1023:0] theta;
-  wire [1023:0] theta;
-  wire [1023:0] \theta$24 ;
-  wire [15:0] \theta$24[0] ;
-  wire [15:0] \theta$24[10] ;
-  wire [15:0] \theta$24[11] ;
-  wire [15:0] \theta$24[12] ;
-  wire [15:0] \theta$24[13] ;
-  wire [15:0] \theta$24[14] ;
-  wire [15:0] \theta$24[15] ;
-  wire [15:0] \theta$24[16] ;
-  wire [15:0] \theta$24[17] ;
-  wire [15:0] \theta$24[18] ;
-  wire [15:0] \theta$24[19] ;
-  wire [15:0] \theta$24[1] ;
-  wire [15:0] \theta$24[20] ;
-  wire [15:0] \theta$24[21] ;
-  wire [15:0] \theta$24[22] ;
-  wire [15:0] \theta$24[23] ;
-  wire [15:0] \theta$24[24] ;
-  wire [15:0] \theta$24[25] ;
-  wire [15:0] \theta$24[26] ;
-  wire [15:0] \theta$24[27] ;
-  wire [15:0] \theta$24[28] ;
-  wire [15:0] \theta$24[29] ;
-  wire [15:0] \theta$24[2] ;
-  wire [15:0] \theta$24[30] ;
-  wire [15:0] \theta$24[31] ;
-  wire [15:0] \theta$24[32] ;
-  wire [15:0] \theta$24[33] ;
-  wire [15:0] \theta$24[34] ;
-  wire [15:0] \theta$24[35] ;
-  wire [15:0] \theta$24[36] ;
-  wire [15:0] \theta$24[37] ;
-  wire [15:0] \theta$24[38] ;
-  wire [15:0] \theta$24[39] ;
-  wire [15:0] \theta$24[3] ;
-  wire [15:0] \theta$24[40] ;
-  wire [15:0] \theta$24[41] ;
-  wire [15:0] \theta$24[42] ;
-  wire [15:0] \theta$24[43] ;
-  wire [15:0] \theta$24[44] ;
-  wire [15:0] \theta$24[45] ;
-  wire [15:0] \theta$24[46] ;
-  wire [15:0] \theta$24[47] ;
-  wire [15:0] \theta$24[48] ;
-  wire [15:0] \theta$24[49] ;
-  wire [15:0] \theta$24[4] ;
-  wire [15:0] \theta$24[50] ;
-  wire [15:0] \theta$24[51] ;
-  wire [15:0] \theta$24[52] ;
-  wire [15:0] \theta$24[53] ;
-  wire [15:0] \theta$24[54] ;
-  wire [15:0] \theta$24[55] ;
-  wire [15:0] \theta$24[56] ;
-  wire [15:0] \theta$24[57] ;
-  wire [15:0] \theta$24[58] ;
-  wire [15:0] \theta$24[59] ;
-  wire [15:0] \theta$24[5] ;
-  wire [15:0] \theta$24[60] ;
-  wire [15:0] \theta$24[61] ;
-  wire [15:0] \theta$24[62] ;
-  wire [15:0] \theta$24[63] ;
-  wire [15:0] \theta$24[6] ;
-  wire [15:0] \theta$24[7] ;
-  wire [15:0] \theta$24[8] ;
-  wire [15:0] \theta$24[9] ;
-  wire [1023:0] \theta$25 ;
-  wire [15:0] \theta$25[0] ;
-  wire [15:0] \theta$25[10] ;
-  wire [15:0] \theta$25[11] ;
-  wire [15:0] \theta$25[12] ;
-  wire [15:0] \theta$25[13] ;
-  wire [15:0] \theta$25[14] ;
-  wire [15:0] \theta$25[15] ;
-  wire [15:0] \theta$25[16] ;
-  wire [15:0] \theta$25[17] ;
-  wire [15:0] \theta$25[18] ;
-  wire [15:0] \theta$25[19] ;
-  wire [15:0] \theta$25[1] ;
-  wire [15:0] \theta$25[20] ;
-  wire [15:0] \theta$25[21] ;
-  wire [15:0] \theta$25[22] ;
-  wire [15:0] \theta$25[23] ;
-  wire [15:0] \theta$25[24] ;
-  wire [15:0] \theta$25[25] ;
-  wire [15:0] \theta$25[26] ;
-  wire [15:0] \theta$25[27] ;
-  wire [15:0] \theta$25[28] ;
-  wire [15:0] \theta$25[29] ;
-  wire [15:0] \theta$25[2] ;
-  wire [15:0] \theta$25[30] ;
-  wire [15:0] \theta$25[31] ;
-  wire [15:0] \theta$25[32] ;
-  wire [15:0] \theta$25[33] ;
-  wire [15:0] \theta$25[34] ;
-  wire [15:0] \theta$25[35] ;
-  wire [15:0] \theta$25[36] ;
-  wire [15:0] \theta$25[37] ;
-  wire [15:0] \theta$25[38] ;
-  wire [15:0] \theta$25[39] ;
-  wire [15:0] \theta$25[3] ;
-  wire [15:0] \theta$25[40] ;
-  wire [15:0] \theta$25[41] ;
-  wire [15:0] \theta$25[42] ;
-  wire [15:0] \theta$25[43] ;
-  wire [15:0] \theta$25[44] ;
-  wire [15:0] \theta$25[45] ;
-  wire [15:0] \theta$25[46] ;
-  wire [15:0] \theta$25[47] ;
-  wire [15:0] \theta$25[48] ;
-  wire [15:0] \theta$25[49] ;
-  wire [15:0] \theta$25[4] ;
-  wire [15:0] \theta$25[50] ;
-  wire [15:0] \theta$25[51] ;
-  wire [15:0] \theta$25[52] ;
-  wire [15:0] \theta$25[53] ;
-  wire [15:0] \theta$25[54] ;
-  wire [15:0] \theta$25[55] ;
-  wire [15:0] \theta$25[56] ;
-  wire [15:0] \theta$25[57] ;
-  wire [15:0] \theta$25[58] ;
-  wire [15:0] \theta$25[59] ;
-  wire [15:0] \theta$25[5] ;
-  wire [15:0] \theta$25[60] ;
-  wire [15:0] \theta$25[61] ;
-  wire [15:0] \theta$25[62] ;
-  wire [15:0] \theta$25[63] ;
-  wire [15:0] \theta$25[6] ;
-  wire [15:0] \theta$25[7] ;
-  wire [15:0] \theta$25[8] ;
-  wire [15:0] \theta$25[9] ;
-  wire [15:0] \theta[0] ;
-  wire [15:0] \theta[10] ;
-  wire [15:0] \theta[11] ;
-  wire [15:0] \theta[12] ;
-  wire [15:0] \theta[13] ;
-  wire [15:0] \theta[14] ;
-  wire [15:0] \theta[15] ;
-  wire [15:0] \theta[16] ;
-  wire [15:0] \theta[17] ;
-  wire [15:0] \theta[18] ;
-  wire [15:0] \theta[19] ;
-  wire [15:0] \theta[1] ;
-  wire [15:0] \theta[20] ;
-  wire [15:0] \theta[21] ;
-  wire [15:0] \theta[22] ;
-  wire [15:0] \theta[23] ;
-  wire [15:0] \theta[24] ;
-  wire [15:0] \theta[25] ;
-  wire [15:0] \theta[26] ;
-  wire [15:0] \theta[27] ;
-  wire [15:0] \theta[28] ;
-  wire [15:0] \theta[29] ;
-  wire [15:0] \theta[2] ;
-  wire [15:0] \theta[30] ;
-  wire [15:0] \theta[31] ;
-  wire [15:0] \theta[32] ;
-  wire [15:0] \theta[33] ;
-  wire [15:0] \theta[34] ;
-  wire [15:0] \theta[35] ;
-  wire [15:0] \theta[36] ;
-  wire [15:0] \theta[37] ;
-  wire [15:0] \theta[38] ;
-  wire [15:0] \theta[39] ;
-  wire [15:0] \theta[3] ;
-  wire [15:0] \theta[40] ;
-  wire [15:0] \theta[41] ;
-  wire [15:0] \theta[42] ;
-  wire [15:0] \theta[43] ;
-  wire [15:0] \theta[44] ;
-  wire [15:0] \theta[45] ;
-  wire [15:0] \theta[46] ;
-  wire [15:0] \theta[47] ;
-  wire [15:0] \theta[48] ;
-  wire [15:0] \theta[49] ;
-  wire [15:0] \theta[4] ;
-  wire [15:0] \theta[50] ;
-  wire [15:0] \theta[51] ;
-  wire [15:0] \theta[52] ;
-  wire [15:0] \theta[53] ;
-  wire [15:0] \theta[54] ;
-  wire [15:0] \theta[55] ;
-  wire [15:0] \theta[56] ;
-  wire [15:0] \theta[57] ;
-  wire [15:0] \theta[58] ;
-  wire [15:0] \theta[59] ;
-  wire [15:0] \theta[5] ;
-  wire [15:0] \theta[60] ;
-  wire [15:0] \theta[61] ;
-  wire [15:0] \theta[62] ;
-  wire [15:0] \theta[63] ;
-  wire [15:0] \theta[6] ;
-  wire [15:0] \theta[7] ;
-  wire [15:0] \theta[8] ;
-  wire [15:0] \theta[9] ;
+  wire \target_wr__en$64 ;
+  wire [5:0] theta_addr;
+  wire [5:0] \theta_addr$24 ;
+  wire [15:0] theta_data;
+  wire [15:0] \theta_data$26 ;
   input [15:0] theta_max;
   wire [15:0] theta_max;
-  wire [15:0] \theta_max$69 ;
+  wire [15:0] \theta_max$74 ;
   input [15:0] theta_min;
   wire [15:0] theta_min;
-  wire [15:0] \theta_min$67 ;
+  wire [15:0] \theta_min$72 ;
+  input [5:0] theta_sel;
+  wire [5:0] theta_sel;
+  wire [5:0] \theta_sel$28 ;
+  output [15:0] theta_value;
+  wire [15:0] theta_value;
+  wire [15:0] \theta_value$30 ;
   input [5:0] theta_wr__addr;
   wire [5:0] theta_wr__addr;
-  wire [5:0] \theta_wr__addr$43 ;
+  wire [5:0] \theta_wr__addr$48 ;
   input [15:0] theta_wr__data;
   wire [15:0] theta_wr__data;
-  wire [15:0] \theta_wr__data$45 ;
+  wire [15:0] \theta_wr__data$50 ;
   input theta_wr__en;
   wire theta_wr__en;
-  wire \theta_wr__en$47 ;
+  wire \theta_wr__en$52 ;
   wire tick_lost;
-  wire \tick_lost$97 ;
+  wire \tick_lost$102 ;
   input [23:0] window;
   wire [23:0] window;
-  wire [23:0] \window$61 ;
+  wire [23:0] \window$66 ;
   wire window_done;
-  wire \window_done$75 ;
+  wire \window_done$80 ;
   \core.stim_path.homeostasis  homeostasis (
     .busy(busy),
     .clk(clk),
@@ -13348,24 +14057,27 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$5113$0 (\port$5113$0 ),
+    .\port$4778$0 (\port$4778$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
     .spikes__valid(spikes__valid),
     .src_wr__en(src_wr__en),
     .target_wr__en(target_wr__en),
-    .theta(theta),
+    .theta_addr(theta_addr),
     .theta_max(theta_max),
     .theta_min(theta_min),
-    .theta_wr__addr(theta_wr__addr),
-    .theta_wr__data(theta_wr__data),
+    .theta_read0(theta_data),
+    .theta_read2(theta_value),
+    .theta_sel(theta_sel),
     .theta_wr__en(theta_wr__en),
+    .wh__addr(theta_wr__addr),
+    .wh__data(theta_wr__data),
     .window(window),
     .window_done(window_done),
     .wp__addr(src_wr__addr),
-    .\wp__addr$79 (target_wr__addr),
-    .\wp__data$81 (target_wr__data)
+    .\wp__addr$14 (target_wr__addr),
+    .\wp__data$16 (target_wr__data)
   );
   \core.stim_path.lanes  lanes (
     .bits(bits),
@@ -13399,6 +14111,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
     .fire_lane(fire_lane),
     .frame(frame),
     .frame_tick(frame_tick),
+    .lane(theta_addr),
     .leak_shift(leak_shift),
     .len_wp__addr(pulse_wr__addr),
     .len_wp__data(pulse_wr__data),
@@ -13412,7 +14125,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
     .stim__payload(stim__payload),
     .stim__valid(stim__valid),
     .stim_lost(stim_lost),
-    .\theta$35 (theta),
+    .theta(theta_data),
     .tick_lost(tick_lost)
   );
   assign \routed__payload$1  = routed__payload;
@@ -13428,52 +14141,54 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
   assign \frame_tick$19  = frame_tick;
   assign \frame_tick$20  = frame_tick;
   assign \frame$22  = frame;
-  assign \theta$24  = theta;
-  assign \theta$25  = theta;
-  assign \pulse$27  = pulse;
-  assign \bits$29  = bits;
-  assign \fire$31  = fire;
-  assign \fire_lane$33  = fire_lane;
-  assign \led$35  = led;
-  assign \code_wr__addr$37  = code_wr__addr;
-  assign \code_wr__data$39  = code_wr__data;
-  assign \code_wr__en$41  = code_wr__en;
-  assign \theta_wr__addr$43  = theta_wr__addr;
-  assign \theta_wr__data$45  = theta_wr__data;
-  assign \theta_wr__en$47  = theta_wr__en;
-  assign \src_wr__addr$49  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$5113$0  };
-  assign \src_wr__data$51  = { 14'h0000, \port$5113$0  };
-  assign \src_wr__en$53  = src_wr__en;
-  assign \target_wr__addr$55  = target_wr__addr;
-  assign \target_wr__data$57  = target_wr__data;
-  assign \target_wr__en$59  = target_wr__en;
-  assign \window$61  = window;
-  assign \gain$63  = gain;
-  assign \shift$65  = shift;
-  assign \theta_min$67  = theta_min;
-  assign \theta_max$69  = theta_max;
-  assign \enable$71  = enable;
-  assign \busy$73  = busy;
-  assign \window_done$75  = window_done;
-  assign \overrun$77  = overrun;
-  assign \leak_shift$79  = leak_shift;
-  assign \source$81  = source;
-  assign \pulse_wr__addr$83  = pulse_wr__addr;
-  assign \pulse_wr__data$85  = pulse_wr__data;
-  assign \pulse_wr__en$87  = pulse_wr__en;
-  assign \fire$88  = fire;
-  assign \fire_lane$89  = fire_lane;
-  assign \stim_lost$91  = stim_lost;
-  assign \bad_lane$93  = bad_lane;
-  assign \sweep_busy$95  = sweep_busy;
-  assign \tick_lost$97  = tick_lost;
-  assign \max_pulse$99  = max_pulse;
-  assign \max_duty$101  = max_duty;
-  assign \max_lanes$103  = max_lanes;
-  assign \clamp_pulse$105  = clamp_pulse;
-  assign \clamp_duty$107  = clamp_duty;
-  assign \clamp_lanes$109  = clamp_lanes;
+  assign \theta_addr$24  = theta_addr;
+  assign \theta_data$26  = theta_data;
+  assign \theta_sel$28  = theta_sel;
+  assign \theta_value$30  = theta_value;
+  assign \pulse$32  = pulse;
+  assign \bits$34  = bits;
+  assign \fire$36  = fire;
+  assign \fire_lane$38  = fire_lane;
+  assign \led$40  = led;
+  assign \code_wr__addr$42  = code_wr__addr;
+  assign \code_wr__data$44  = code_wr__data;
+  assign \code_wr__en$46  = code_wr__en;
+  assign \theta_wr__addr$48  = theta_wr__addr;
+  assign \theta_wr__data$50  = theta_wr__data;
+  assign \theta_wr__en$52  = theta_wr__en;
+  assign \src_wr__addr$54  = src_wr__addr;
+  assign src_wr__data = { 14'h0000, \port$4778$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$4778$0  };
+  assign \src_wr__en$58  = src_wr__en;
+  assign \target_wr__addr$60  = target_wr__addr;
+  assign \target_wr__data$62  = target_wr__data;
+  assign \target_wr__en$64  = target_wr__en;
+  assign \window$66  = window;
+  assign \gain$68  = gain;
+  assign \shift$70  = shift;
+  assign \theta_min$72  = theta_min;
+  assign \theta_max$74  = theta_max;
+  assign \enable$76  = enable;
+  assign \busy$78  = busy;
+  assign \window_done$80  = window_done;
+  assign \overrun$82  = overrun;
+  assign \leak_shift$84  = leak_shift;
+  assign \source$86  = source;
+  assign \pulse_wr__addr$88  = pulse_wr__addr;
+  assign \pulse_wr__data$90  = pulse_wr__data;
+  assign \pulse_wr__en$92  = pulse_wr__en;
+  assign \fire$93  = fire;
+  assign \fire_lane$94  = fire_lane;
+  assign \stim_lost$96  = stim_lost;
+  assign \bad_lane$98  = bad_lane;
+  assign \sweep_busy$100  = sweep_busy;
+  assign \tick_lost$102  = tick_lost;
+  assign \max_pulse$104  = max_pulse;
+  assign \max_duty$106  = max_duty;
+  assign \max_lanes$108  = max_lanes;
+  assign \clamp_pulse$110  = clamp_pulse;
+  assign \clamp_duty$112  = clamp_duty;
+  assign \clamp_lanes$114  = clamp_lanes;
   assign \routed__payload.target  = routed__payload[11:0];
   assign \routed__payload.weight  = routed__payload[27:12];
   assign \routed__payload.address  = routed__payload[47:28];
@@ -13498,687 +14213,203 @@ module \core.stim_path (rst, spikes__valid, routed__valid, stim__payload, stim__
   assign \stim__payload$13.source  = stim__payload[27:20];
   assign \stim__payload$13.type  = stim__payload[31:28];
   assign \stim__payload$13.timestamp  = stim__payload[63:32];
-  assign \theta[0]  = theta[15:0];
-  assign \theta[1]  = theta[31:16];
-  assign \theta[2]  = theta[47:32];
-  assign \theta[3]  = theta[63:48];
-  assign \theta[4]  = theta[79:64];
-  assign \theta[5]  = theta[95:80];
-  assign \theta[6]  = theta[111:96];
-  assign \theta[7]  = theta[127:112];
-  assign \theta[8]  = theta[143:128];
-  assign \theta[9]  = theta[159:144];
-  assign \theta[10]  = theta[175:160];
-  assign \theta[11]  = theta[191:176];
-  assign \theta[12]  = theta[207:192];
-  assign \theta[13]  = theta[223:208];
-  assign \theta[14]  = theta[239:224];
-  assign \theta[15]  = theta[255:240];
-  assign \theta[16]  = theta[271:256];
-  assign \theta[17]  = theta[287:272];
-  assign \theta[18]  = theta[303:288];
-  assign \theta[19]  = theta[319:304];
-  assign \theta[20]  = theta[335:320];
-  assign \theta[21]  = theta[351:336];
-  assign \theta[22]  = theta[367:352];
-  assign \theta[23]  = theta[383:368];
-  assign \theta[24]  = theta[399:384];
-  assign \theta[25]  = theta[415:400];
-  assign \theta[26]  = theta[431:416];
-  assign \theta[27]  = theta[447:432];
-  assign \theta[28]  = theta[463:448];
-  assign \theta[29]  = theta[479:464];
-  assign \theta[30]  = theta[495:480];
-  assign \theta[31]  = theta[511:496];
-  assign \theta[32]  = theta[527:512];
-  assign \theta[33]  = theta[543:528];
-  assign \theta[34]  = theta[559:544];
-  assign \theta[35]  = theta[575:560];
-  assign \theta[36]  = theta[591:576];
-  assign \theta[37]  = theta[607:592];
-  assign \theta[38]  = theta[623:608];
-  assign \theta[39]  = theta[639:624];
-  assign \theta[40]  = theta[655:640];
-  assign \theta[41]  = theta[671:656];
-  assign \theta[42]  = theta[687:672];
-  assign \theta[43]  = theta[703:688];
-  assign \theta[44]  = theta[719:704];
-  assign \theta[45]  = theta[735:720];
-  assign \theta[46]  = theta[751:736];
-  assign \theta[47]  = theta[767:752];
-  assign \theta[48]  = theta[783:768];
-  assign \theta[49]  = theta[799:784];
-  assign \theta[50]  = theta[815:800];
-  assign \theta[51]  = theta[831:816];
-  assign \theta[52]  = theta[847:832];
-  assign \theta[53]  = theta[863:848];
-  assign \theta[54]  = theta[879:864];
-  assign \theta[55]  = theta[895:880];
-  assign \theta[56]  = theta[911:896];
-  assign \theta[57]  = theta[927:912];
-  assign \theta[58]  = theta[943:928];
-  assign \theta[59]  = theta[959:944];
-  assign \theta[60]  = theta[975:960];
-  assign \theta[61]  = theta[991:976];
-  assign \theta[62]  = theta[1007:992];
-  assign \theta[63]  = theta[1023:1008];
-  assign \theta$24[0]  = theta[15:0];
-  assign \theta$24[1]  = theta[31:16];
-  assign \theta$24[2]  = theta[47:32];
-  assign \theta$24[3]  = theta[63:48];
-  assign \theta$24[4]  = theta[79:64];
-  assign \theta$24[5]  = theta[95:80];
-  assign \theta$24[6]  = theta[111:96];
-  assign \theta$24[7]  = theta[127:112];
-  assign \theta$24[8]  = theta[143:128];
-  assign \theta$24[9]  = theta[159:144];
-  assign \theta$24[10]  = theta[175:160];
-  assign \theta$24[11]  = theta[191:176];
-  assign \theta$24[12]  = theta[207:192];
-  assign \theta$24[13]  = theta[223:208];
-  assign \theta$24[14]  = theta[239:224];
-  assign \theta$24[15]  = theta[255:240];
-  assign \theta$24[16]  = theta[271:256];
-  assign \theta$24[17]  = theta[287:272];
-  assign \theta$24[18]  = theta[303:288];
-  assign \theta$24[19]  = theta[319:304];
-  assign \theta$24[20]  = theta[335:320];
-  assign \theta$24[21]  = theta[351:336];
-  assign \theta$24[22]  = theta[367:352];
-  assign \theta$24[23]  = theta[383:368];
-  assign \theta$24[24]  = theta[399:384];
-  assign \theta$24[25]  = theta[415:400];
-  assign \theta$24[26]  = theta[431:416];
-  assign \theta$24[27]  = theta[447:432];
-  assign \theta$24[28]  = theta[463:448];
-  assign \theta$24[29]  = theta[479:464];
-  assign \theta$24[30]  = theta[495:480];
-  assign \theta$24[31]  = theta[511:496];
-  assign \theta$24[32]  = theta[527:512];
-  assign \theta$24[33]  = theta[543:528];
-  assign \theta$24[34]  = theta[559:544];
-  assign \theta$24[35]  = theta[575:560];
-  assign \theta$24[36]  = theta[591:576];
-  assign \theta$24[37]  = theta[607:592];
-  assign \theta$24[38]  = theta[623:608];
-  assign \theta$24[39]  = theta[639:624];
-  assign \theta$24[40]  = theta[655:640];
-  assign \theta$24[41]  = theta[671:656];
-  assign \theta$24[42]  = theta[687:672];
-  assign \theta$24[43]  = theta[703:688];
-  assign \theta$24[44]  = theta[719:704];
-  assign \theta$24[45]  = theta[735:720];
-  assign \theta$24[46]  = theta[751:736];
-  assign \theta$24[47]  = theta[767:752];
-  assign \theta$24[48]  = theta[783:768];
-  assign \theta$24[49]  = theta[799:784];
-  assign \theta$24[50]  = theta[815:800];
-  assign \theta$24[51]  = theta[831:816];
-  assign \theta$24[52]  = theta[847:832];
-  assign \theta$24[53]  = theta[863:848];
-  assign \theta$24[54]  = theta[879:864];
-  assign \theta$24[55]  = theta[895:880];
-  assign \theta$24[56]  = theta[911:896];
-  assign \theta$24[57]  = theta[927:912];
-  assign \theta$24[58]  = theta[943:928];
-  assign \theta$24[59]  = theta[959:944];
-  assign \theta$24[60]  = theta[975:960];
-  assign \theta$24[61]  = theta[991:976];
-  assign \theta$24[62]  = theta[1007:992];
-  assign \theta$24[63]  = theta[1023:1008];
-  assign \theta$25[0]  = theta[15:0];
-  assign \theta$25[1]  = theta[31:16];
-  assign \theta$25[2]  = theta[47:32];
-  assign \theta$25[3]  = theta[63:48];
-  assign \theta$25[4]  = theta[79:64];
-  assign \theta$25[5]  = theta[95:80];
-  assign \theta$25[6]  = theta[111:96];
-  assign \theta$25[7]  = theta[127:112];
-  assign \theta$25[8]  = theta[143:128];
-  assign \theta$25[9]  = theta[159:144];
-  assign \theta$25[10]  = theta[175:160];
-  assign \theta$25[11]  = theta[191:176];
-  assign \theta$25[12]  = theta[207:192];
-  assign \theta$25[13]  = theta[223:208];
-  assign \theta$25[14]  = theta[239:224];
-  assign \theta$25[15]  = theta[255:240];
-  assign \theta$25[16]  = theta[271:256];
-  assign \theta$25[17]  = theta[287:272];
-  assign \theta$25[18]  = theta[303:288];
-  assign \theta$25[19]  = theta[319:304];
-  assign \theta$25[20]  = theta[335:320];
-  assign \theta$25[21]  = theta[351:336];
-  assign \theta$25[22]  = theta[367:352];
-  assign \theta$25[23]  = theta[383:368];
-  assign \theta$25[24]  = theta[399:384];
-  assign \theta$25[25]  = theta[415:400];
-  assign \theta$25[26]  = theta[431:416];
-  assign \theta$25[27]  = theta[447:432];
-  assign \theta$25[28]  = theta[463:448];
-  assign \theta$25[29]  = theta[479:464];
-  assign \theta$25[30]  = theta[495:480];
-  assign \theta$25[31]  = theta[511:496];
-  assign \theta$25[32]  = theta[527:512];
-  assign \theta$25[33]  = theta[543:528];
-  assign \theta$25[34]  = theta[559:544];
-  assign \theta$25[35]  = theta[575:560];
-  assign \theta$25[36]  = theta[591:576];
-  assign \theta$25[37]  = theta[607:592];
-  assign \theta$25[38]  = theta[623:608];
-  assign \theta$25[39]  = theta[639:624];
-  assign \theta$25[40]  = theta[655:640];
-  assign \theta$25[41]  = theta[671:656];
-  assign \theta$25[42]  = theta[687:672];
-  assign \theta$25[43]  = theta[703:688];
-  assign \theta$25[44]  = theta[719:704];
-  assign \theta$25[45]  = theta[735:720];
-  assign \theta$25[46]  = theta[751:736];
-  assign \theta$25[47]  = theta[767:752];
-  assign \theta$25[48]  = theta[783:768];
-  assign \theta$25[49]  = theta[799:784];
-  assign \theta$25[50]  = theta[815:800];
-  assign \theta$25[51]  = theta[831:816];
-  assign \theta$25[52]  = theta[847:832];
-  assign \theta$25[53]  = theta[863:848];
-  assign \theta$25[54]  = theta[879:864];
-  assign \theta$25[55]  = theta[895:880];
-  assign \theta$25[56]  = theta[911:896];
-  assign \theta$25[57]  = theta[927:912];
-  assign \theta$25[58]  = theta[943:928];
-  assign \theta$25[59]  = theta[959:944];
-  assign \theta$25[60]  = theta[975:960];
-  assign \theta$25[61]  = theta[991:976];
-  assign \theta$25[62]  = theta[1007:992];
-  assign \theta$25[63]  = theta[1023:1008];
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, gain, shift, theta_min, theta_max, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en, wp__addr, \port$5113$0 , target_wr__en, \wp__addr$79 , \wp__data$81 , frame_tick, spikes__payload, theta
-, window_done, overrun, clk);
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$4778$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+, frame_tick, spikes__payload, window_done, overrun, theta_addr, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [24:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [1:0] \$100 ;
+  reg [1:0] \$101 ;
+  reg [1:0] \$102 ;
+  reg [1:0] \$103 ;
+  reg [1:0] \$104 ;
+  reg [1:0] \$105 ;
+  reg [1:0] \$106 ;
+  reg [1:0] \$107 ;
+  reg [1:0] \$108 ;
+  reg [1:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [1:0] \$110 ;
+  reg [1:0] \$111 ;
+  reg [1:0] \$112 ;
+  reg [1:0] \$113 ;
+  reg [1:0] \$114 ;
+  reg [1:0] \$115 ;
+  reg [1:0] \$116 ;
+  reg [1:0] \$117 ;
+  reg [1:0] \$118 ;
+  reg [1:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  reg [1:0] \$120 ;
+  reg [1:0] \$121 ;
+  reg [1:0] \$122 ;
+  reg [1:0] \$123 ;
+  reg [1:0] \$124 ;
+  reg [1:0] \$125 ;
+  reg [1:0] \$126 ;
+  reg [1:0] \$127 ;
+  reg [1:0] \$128 ;
+  reg [1:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  reg [1:0] \$130 ;
+  reg [1:0] \$131 ;
+  reg [1:0] \$132 ;
+  reg [1:0] \$133 ;
+  reg [1:0] \$134 ;
+  reg [1:0] \$135 ;
+  reg [1:0] \$136 ;
+  reg [1:0] \$137 ;
+  reg [1:0] \$138 ;
+  reg [1:0] \$139 ;
   wire [16:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  reg [1:0] \$140 ;
+  reg [1:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [1:0] \$144 ;
+  reg [1:0] \$145 ;
+  reg [1:0] \$146 ;
+  reg [1:0] \$147 ;
+  reg [1:0] \$148 ;
+  reg [1:0] \$149 ;
   wire [16:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  reg [1:0] \$150 ;
+  reg [1:0] \$151 ;
+  reg [1:0] \$152 ;
+  reg [1:0] \$153 ;
+  reg [1:0] \$154 ;
+  reg [1:0] \$155 ;
+  reg [1:0] \$156 ;
+  reg [1:0] \$157 ;
+  reg [1:0] \$158 ;
+  reg [1:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  reg [1:0] \$160 ;
+  reg [1:0] \$161 ;
+  reg [1:0] \$162 ;
+  reg [1:0] \$163 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
   wire [16:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
   wire [16:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
   wire \$3 ;
-  reg [15:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  reg [1:0] \$30 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire [43:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire [24:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire [24:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire [6:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  reg [23:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg \$378 ;
-  reg [5:0] \$379 ;
+  reg [1:0] \$32 ;
+  wire \$33 ;
+  wire [15:0] \$34 ;
+  reg [1:0] \$35 ;
+  wire \$36 ;
+  reg [1:0] \$37 ;
   wire \$38 ;
-  reg \$380 ;
-  reg [5:0] \$381 ;
-  reg \$382 ;
-  reg [5:0] \$383 ;
-  reg [23:0] \$384 ;
-  reg \$385 ;
-  reg \$386 ;
-  reg [5:0] \$387 ;
-  reg [24:0] \$388 ;
-  reg \$389 ;
-  wire \$39 ;
-  reg [5:0] \$390 ;
-  reg [42:0] \$391 ;
-  reg \$392 ;
-  reg [5:0] \$393 ;
-  reg [42:0] \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg [5:0] \$398 ;
-  reg \$399 ;
+  wire [15:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  reg \$400 ;
-  reg [5:0] \$401 ;
-  reg [15:0] \$402 ;
-  reg [15:0] \$403 ;
-  reg [15:0] \$404 ;
-  reg [15:0] \$405 ;
-  reg [15:0] \$406 ;
-  reg [15:0] \$407 ;
-  reg [15:0] \$408 ;
-  reg [15:0] \$409 ;
+  reg [1:0] \$40 ;
   wire \$41 ;
-  reg [15:0] \$410 ;
-  reg [15:0] \$411 ;
-  reg [15:0] \$412 ;
-  reg [15:0] \$413 ;
-  reg [15:0] \$414 ;
-  reg [15:0] \$415 ;
-  reg [15:0] \$416 ;
-  reg [15:0] \$417 ;
-  reg [15:0] \$418 ;
-  reg [15:0] \$419 ;
-  wire \$42 ;
-  reg [15:0] \$420 ;
-  reg [15:0] \$421 ;
-  reg [15:0] \$422 ;
-  reg [15:0] \$423 ;
-  reg [15:0] \$424 ;
-  reg [15:0] \$425 ;
-  reg [15:0] \$426 ;
-  reg [15:0] \$427 ;
-  reg [15:0] \$428 ;
-  reg [15:0] \$429 ;
-  wire [30:0] \$43 ;
-  reg [15:0] \$430 ;
-  reg [15:0] \$431 ;
-  reg [15:0] \$432 ;
-  reg [15:0] \$433 ;
-  reg [15:0] \$434 ;
-  reg [15:0] \$435 ;
-  reg [15:0] \$436 ;
-  reg [15:0] \$437 ;
-  reg [15:0] \$438 ;
-  reg [15:0] \$439 ;
-  wire [31:0] \$44 ;
-  reg [15:0] \$440 ;
-  reg [15:0] \$441 ;
-  reg [15:0] \$442 ;
-  reg [15:0] \$443 ;
-  reg [15:0] \$444 ;
-  reg [15:0] \$445 ;
-  reg [15:0] \$446 ;
-  reg [15:0] \$447 ;
-  reg [15:0] \$448 ;
-  reg [15:0] \$449 ;
-  wire [41:0] \$45 ;
-  reg [15:0] \$450 ;
-  reg [15:0] \$451 ;
-  reg [15:0] \$452 ;
-  reg [15:0] \$453 ;
-  reg [15:0] \$454 ;
-  reg [15:0] \$455 ;
-  reg [15:0] \$456 ;
-  reg [15:0] \$457 ;
-  reg [15:0] \$458 ;
-  reg [15:0] \$459 ;
-  wire [42:0] \$46 ;
-  reg [15:0] \$460 ;
-  reg [15:0] \$461 ;
-  reg [15:0] \$462 ;
-  reg [15:0] \$463 ;
-  reg [15:0] \$464 ;
-  reg [15:0] \$465 ;
-  wire \$47 ;
+  reg [1:0] \$42 ;
+  wire \$43 ;
+  wire [15:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [43:0] \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [24:0] \$49 ;
   wire \$5 ;
-  wire [6:0] \$50 ;
-  wire \$51 ;
-  wire [6:0] \$52 ;
+  wire [24:0] \$50 ;
+  wire [6:0] \$51 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [30:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [41:0] \$60 ;
+  wire [42:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [6:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [6:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [15:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [23:0] \$72 ;
+  reg [5:0] \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg [5:0] \$77 ;
+  reg \$78 ;
+  reg [5:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg \$80 ;
+  reg [5:0] \$81 ;
+  reg [23:0] \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [5:0] \$85 ;
+  reg [24:0] \$86 ;
+  reg \$87 ;
+  reg [5:0] \$88 ;
+  reg [42:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg \$90 ;
+  reg [5:0] \$91 ;
+  reg [42:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [5:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [5:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$100  = 1'h0;
-  reg \$signal$116  = 1'h0;
-  reg \$signal$119  = 1'h0;
-  reg [5:0] \$signal$131  = 6'h00;
-  reg [5:0] \$signal$137  = 6'h00;
+  reg [5:0] \$signal$159  = 6'h00;
+  reg [5:0] \$signal$165  = 6'h00;
+  reg \$signal$35  = 1'h0;
+  reg \$signal$51  = 1'h0;
+  reg \$signal$54  = 1'h0;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$109 ;
-  wire [5:0] \$signature__addr$110 ;
-  wire [5:0] \$signature__addr$98 ;
+  reg [5:0] \$signature__addr$128  = 6'h00;
+  wire [5:0] \$signature__addr$134 ;
+  (* init = 6'h00 *)
+  wire [5:0] \$signature__addr$147 ;
+  wire [5:0] \$signature__addr$33 ;
+  wire [5:0] \$signature__addr$44 ;
+  wire [5:0] \$signature__addr$45 ;
+  wire [5:0] \$signature__addr$57 ;
   wire [15:0] \$signature__data ;
-  wire [15:0] \$signature__data$88 ;
-  wire [15:0] \$signature__data$95 ;
-  wire [15:0] \$signature__data$96 ;
+  wire [15:0] \$signature__data$125 ;
+  wire [15:0] \$signature__data$132 ;
+  wire [15:0] \$signature__data$138 ;
+  wire [15:0] \$signature__data$148 ;
+  wire [15:0] \$signature__data$23 ;
+  wire [15:0] \$signature__data$30 ;
+  wire [15:0] \$signature__data$31 ;
+  wire \$signature__en ;
   reg bank = 1'h0;
   output busy;
   wire busy;
-  wire \busy$121 ;
+  wire \busy$56 ;
   reg [5:0] c_addr = 6'h00;
   wire [15:0] c_data;
   reg clearing = 1'h0;
@@ -14198,18 +14429,26 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   (* init = 6'h00 *)
   wire [5:0] index;
   reg [5:0] lane2 = 6'h00;
-  reg [5:0] lane3 = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] lane3;
   reg [5:0] lane3s = 6'h00;
   wire [43:0] low;
   wire [15:0] \new ;
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$5113$0 ;
-  wire [5:0] \port$5113$0 ;
+  input [5:0] \port$4778$0 ;
+  wire [5:0] \port$4778$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
+  wire [5:0] rh__addr;
+  (* init = 6'h00 *)
+  wire [5:0] \rh__addr$130 ;
+  wire [5:0] \rh__addr$136 ;
+  wire [15:0] rh__data;
+  wire [15:0] \rh__data$133 ;
+  wire [15:0] \rh__data$139 ;
   input rst;
   wire rst;
   reg running = 1'h0;
@@ -14245,143 +14484,86 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   (* init = 6'h00 *)
   wire [5:0] tgt_rd__addr;
   wire [23:0] tgt_rd__data;
-  output [1023:0] theta;
-  wire [1023:0] theta;
-  reg [15:0] theta0 = 16'h0100;
-  reg [15:0] theta1 = 16'h0100;
-  reg [15:0] theta10 = 16'h0100;
-  reg [15:0] theta11 = 16'h0100;
-  reg [15:0] theta12 = 16'h0100;
-  reg [15:0] theta13 = 16'h0100;
-  reg [15:0] theta14 = 16'h0100;
-  reg [15:0] theta15 = 16'h0100;
-  reg [15:0] theta16 = 16'h0100;
-  reg [15:0] theta17 = 16'h0100;
-  reg [15:0] theta18 = 16'h0100;
-  reg [15:0] theta19 = 16'h0100;
-  reg [15:0] theta2 = 16'h0100;
-  reg [15:0] theta20 = 16'h0100;
-  reg [15:0] theta21 = 16'h0100;
-  reg [15:0] theta22 = 16'h0100;
-  reg [15:0] theta23 = 16'h0100;
-  reg [15:0] theta24 = 16'h0100;
-  reg [15:0] theta25 = 16'h0100;
-  reg [15:0] theta26 = 16'h0100;
-  reg [15:0] theta27 = 16'h0100;
-  reg [15:0] theta28 = 16'h0100;
-  reg [15:0] theta29 = 16'h0100;
-  reg [15:0] theta3 = 16'h0100;
-  reg [15:0] theta30 = 16'h0100;
-  reg [15:0] theta31 = 16'h0100;
-  reg [15:0] theta32 = 16'h0100;
-  reg [15:0] theta33 = 16'h0100;
-  reg [15:0] theta34 = 16'h0100;
-  reg [15:0] theta35 = 16'h0100;
-  reg [15:0] theta36 = 16'h0100;
-  reg [15:0] theta37 = 16'h0100;
-  reg [15:0] theta38 = 16'h0100;
-  reg [15:0] theta39 = 16'h0100;
-  reg [15:0] theta4 = 16'h0100;
-  reg [15:0] theta40 = 16'h0100;
-  reg [15:0] theta41 = 16'h0100;
-  reg [15:0] theta42 = 16'h0100;
-  reg [15:0] theta43 = 16'h0100;
-  reg [15:0] theta44 = 16'h0100;
-  reg [15:0] theta45 = 16'h0100;
-  reg [15:0] theta46 = 16'h0100;
-  reg [15:0] theta47 = 16'h0100;
-  reg [15:0] theta48 = 16'h0100;
-  reg [15:0] theta49 = 16'h0100;
-  reg [15:0] theta5 = 16'h0100;
-  reg [15:0] theta50 = 16'h0100;
-  reg [15:0] theta51 = 16'h0100;
-  reg [15:0] theta52 = 16'h0100;
-  reg [15:0] theta53 = 16'h0100;
-  reg [15:0] theta54 = 16'h0100;
-  reg [15:0] theta55 = 16'h0100;
-  reg [15:0] theta56 = 16'h0100;
-  reg [15:0] theta57 = 16'h0100;
-  reg [15:0] theta58 = 16'h0100;
-  reg [15:0] theta59 = 16'h0100;
-  reg [15:0] theta6 = 16'h0100;
-  reg [15:0] theta60 = 16'h0100;
-  reg [15:0] theta61 = 16'h0100;
-  reg [15:0] theta62 = 16'h0100;
-  reg [15:0] theta63 = 16'h0100;
-  reg [15:0] theta7 = 16'h0100;
-  reg [15:0] theta8 = 16'h0100;
-  reg [15:0] theta9 = 16'h0100;
-  wire [15:0] \theta[0] ;
-  wire [15:0] \theta[10] ;
-  wire [15:0] \theta[11] ;
-  wire [15:0] \theta[12] ;
-  wire [15:0] \theta[13] ;
-  wire [15:0] \theta[14] ;
-  wire [15:0] \theta[15] ;
-  wire [15:0] \theta[16] ;
-  wire [15:0] \theta[17] ;
-  wire [15:0] \theta[18] ;
-  wire [15:0] \theta[19] ;
-  wire [15:0] \theta[1] ;
-  wire [15:0] \theta[20] ;
-  wire [15:0] \theta[21] ;
-  wire [15:0] \theta[22] ;
-  wire [15:0] \theta[23] ;
-  wire [15:0] \theta[24] ;
-  wire [15:0] \theta[25] ;
-  wire [15:0] \theta[26] ;
-  wire [15:0] \theta[27] ;
-  wire [15:0] \theta[28] ;
-  wire [15:0] \theta[29] ;
-  wire [15:0] \theta[2] ;
-  wire [15:0] \theta[30] ;
-  wire [15:0] \theta[31] ;
-  wire [15:0] \theta[32] ;
-  wire [15:0] \theta[33] ;
-  wire [15:0] \theta[34] ;
-  wire [15:0] \theta[35] ;
-  wire [15:0] \theta[36] ;
-  wire [15:0] \theta[37] ;
-  wire [15:0] \theta[38] ;
-  wire [15:0] \theta[39] ;
-  wire [15:0] \theta[3] ;
-  wire [15:0] \theta[40] ;
-  wire [15:0] \theta[41] ;
-  wire [15:0] \theta[42] ;
-  wire [15:0] \theta[43] ;
-  wire [15:0] \theta[44] ;
-  wire [15:0] \theta[45] ;
-  wire [15:0] \theta[46] ;
-  wire [15:0] \theta[47] ;
-  wire [15:0] \theta[48] ;
-  wire [15:0] \theta[49] ;
-  wire [15:0] \theta[4] ;
-  wire [15:0] \theta[50] ;
-  wire [15:0] \theta[51] ;
-  wire [15:0] \theta[52] ;
-  wire [15:0] \theta[53] ;
-  wire [15:0] \theta[54] ;
-  wire [15:0] \theta[55] ;
-  wire [15:0] \theta[56] ;
-  wire [15:0] \theta[57] ;
-  wire [15:0] \theta[58] ;
-  wire [15:0] \theta[59] ;
-  wire [15:0] \theta[5] ;
-  wire [15:0] \theta[60] ;
-  wire [15:0] \theta[61] ;
-  wire [15:0] \theta[62] ;
-  wire [15:0] \theta[63] ;
-  wire [15:0] \theta[6] ;
-  wire [15:0] \theta[7] ;
-  wire [15:0] \theta[8] ;
-  wire [15:0] \theta[9] ;
+  input [5:0] theta_addr;
+  wire [5:0] theta_addr;
+  wire [15:0] theta_data;
   input [15:0] theta_max;
   wire [15:0] theta_max;
   input [15:0] theta_min;
   wire [15:0] theta_min;
-  input [5:0] theta_wr__addr;
+  output [15:0] theta_read0;
+  wire [15:0] theta_read0;
+  wire [15:0] theta_read1;
+  output [15:0] theta_read2;
+  wire [15:0] theta_read2;
+  input [5:0] theta_sel;
+  wire [5:0] theta_sel;
+  reg [1:0] theta_tag0 = 2'h0;
+  reg [1:0] theta_tag1 = 2'h0;
+  reg [1:0] theta_tag10 = 2'h0;
+  reg [1:0] theta_tag11 = 2'h0;
+  reg [1:0] theta_tag12 = 2'h0;
+  reg [1:0] theta_tag13 = 2'h0;
+  reg [1:0] theta_tag14 = 2'h0;
+  reg [1:0] theta_tag15 = 2'h0;
+  reg [1:0] theta_tag16 = 2'h0;
+  reg [1:0] theta_tag17 = 2'h0;
+  reg [1:0] theta_tag18 = 2'h0;
+  reg [1:0] theta_tag19 = 2'h0;
+  reg [1:0] theta_tag2 = 2'h0;
+  reg [1:0] theta_tag20 = 2'h0;
+  reg [1:0] theta_tag21 = 2'h0;
+  reg [1:0] theta_tag22 = 2'h0;
+  reg [1:0] theta_tag23 = 2'h0;
+  reg [1:0] theta_tag24 = 2'h0;
+  reg [1:0] theta_tag25 = 2'h0;
+  reg [1:0] theta_tag26 = 2'h0;
+  reg [1:0] theta_tag27 = 2'h0;
+  reg [1:0] theta_tag28 = 2'h0;
+  reg [1:0] theta_tag29 = 2'h0;
+  reg [1:0] theta_tag3 = 2'h0;
+  reg [1:0] theta_tag30 = 2'h0;
+  reg [1:0] theta_tag31 = 2'h0;
+  reg [1:0] theta_tag32 = 2'h0;
+  reg [1:0] theta_tag33 = 2'h0;
+  reg [1:0] theta_tag34 = 2'h0;
+  reg [1:0] theta_tag35 = 2'h0;
+  reg [1:0] theta_tag36 = 2'h0;
+  reg [1:0] theta_tag37 = 2'h0;
+  reg [1:0] theta_tag38 = 2'h0;
+  reg [1:0] theta_tag39 = 2'h0;
+  reg [1:0] theta_tag4 = 2'h0;
+  reg [1:0] theta_tag40 = 2'h0;
+  reg [1:0] theta_tag41 = 2'h0;
+  reg [1:0] theta_tag42 = 2'h0;
+  reg [1:0] theta_tag43 = 2'h0;
+  reg [1:0] theta_tag44 = 2'h0;
+  reg [1:0] theta_tag45 = 2'h0;
+  reg [1:0] theta_tag46 = 2'h0;
+  reg [1:0] theta_tag47 = 2'h0;
+  reg [1:0] theta_tag48 = 2'h0;
+  reg [1:0] theta_tag49 = 2'h0;
+  reg [1:0] theta_tag5 = 2'h0;
+  reg [1:0] theta_tag50 = 2'h0;
+  reg [1:0] theta_tag51 = 2'h0;
+  reg [1:0] theta_tag52 = 2'h0;
+  reg [1:0] theta_tag53 = 2'h0;
+  reg [1:0] theta_tag54 = 2'h0;
+  reg [1:0] theta_tag55 = 2'h0;
+  reg [1:0] theta_tag56 = 2'h0;
+  reg [1:0] theta_tag57 = 2'h0;
+  reg [1:0] theta_tag58 = 2'h0;
+  reg [1:0] theta_tag59 = 2'h0;
+  reg [1:0] theta_tag6 = 2'h0;
+  reg [1:0] theta_tag60 = 2'h0;
+  reg [1:0] theta_tag61 = 2'h0;
+  reg [1:0] theta_tag62 = 2'h0;
+  reg [1:0] theta_tag63 = 2'h0;
+  reg [1:0] theta_tag7 = 2'h0;
+  reg [1:0] theta_tag8 = 2'h0;
+  reg [1:0] theta_tag9 = 2'h0;
+  wire [15:0] theta_value;
   wire [5:0] theta_wr__addr;
-  input [15:0] theta_wr__data;
   wire [15:0] theta_wr__data;
   input theta_wr__en;
   wire theta_wr__en;
@@ -14389,25 +14571,30 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v3s = 1'h0;
+  input [5:0] wh__addr;
+  wire [5:0] wh__addr;
+  input [15:0] wh__data;
+  wire [15:0] wh__data;
+  wire wh__en;
   input [23:0] window;
   wire [23:0] window;
   output window_done;
   reg window_done = 1'h0;
   input [5:0] wp__addr;
   wire [5:0] wp__addr;
-  reg [5:0] \wp__addr$103 ;
-  reg [5:0] \wp__addr$111 ;
-  input [5:0] \wp__addr$79 ;
-  wire [5:0] \wp__addr$79 ;
+  input [5:0] \wp__addr$14 ;
+  wire [5:0] \wp__addr$14 ;
+  reg [5:0] \wp__addr$38 ;
+  reg [5:0] \wp__addr$46 ;
   wire [19:0] wp__data;
-  reg [15:0] \wp__data$106 ;
-  reg [15:0] \wp__data$113 ;
-  input [23:0] \wp__data$81 ;
-  wire [23:0] \wp__data$81 ;
+  input [23:0] \wp__data$16 ;
+  wire [23:0] \wp__data$16 ;
+  reg [15:0] \wp__data$41 ;
+  reg [15:0] \wp__data$48 ;
   wire wp__en;
-  reg \wp__en$105 ;
-  reg \wp__en$112 ;
-  wire \wp__en$83 ;
+  wire \wp__en$18 ;
+  reg \wp__en$40 ;
+  reg \wp__en$47 ;
   reg [15:0] counts0 [63:0];
   initial begin
     counts0[0] = 16'h0000;
@@ -14476,8 +14663,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     counts0[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$105 )
-      counts0[\wp__addr$103 ] <= \wp__data$106 ;
+    if (\wp__en$40 )
+      counts0[\wp__addr$38 ] <= \wp__data$41 ;
   end
   reg [15:0] _0_;
   reg [5:0] _1_;
@@ -14485,7 +14672,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     _0_ <= counts0[src_rd__data[5:0]];
     _1_ <= spikes__payload[5:0];
   end
-  assign \$signature__data$95  = _0_;
+  assign \$signature__data$30  = _0_;
   assign \$signature__data  = counts0[_1_];
   reg [15:0] counts1 [63:0];
   initial begin
@@ -14555,8 +14742,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     counts1[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$112 )
-      counts1[\wp__addr$111 ] <= \wp__data$113 ;
+    if (\wp__en$47 )
+      counts1[\wp__addr$46 ] <= \wp__data$48 ;
   end
   reg [15:0] _2_;
   reg [5:0] _3_;
@@ -14564,8 +14751,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     _2_ <= counts1[src_rd__data[5:0]];
     _3_ <= spikes__payload[5:0];
   end
-  assign \$signature__data$96  = _2_;
-  assign \$signature__data$88  = counts1[_3_];
+  assign \$signature__data$31  = _2_;
+  assign \$signature__data$23  = counts1[_3_];
   reg [19:0] sources [63:0];
   initial begin
     sources[0] = 20'h00000;
@@ -14635,7 +14822,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$5113$0  };
+      sources[wp__addr] <= { 14'h0000, \port$4778$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -14710,68 +14897,162 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
     targets[63] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$83 )
-      targets[\wp__addr$79 ] <= \wp__data$81 ;
+    if (\wp__en$18 )
+      targets[\wp__addr$14 ] <= \wp__data$16 ;
   end
   reg [23:0] _5_;
   always @(posedge clk) begin
     _5_ <= targets[src_rd__addr];
   end
   assign tgt_rd__data = _5_;
-  always @(posedge clk)
-    theta37 <= \$439 ;
-  always @(posedge clk)
-    theta38 <= \$440 ;
-  always @(posedge clk)
-    theta39 <= \$441 ;
-  always @(posedge clk)
-    theta40 <= \$442 ;
-  always @(posedge clk)
-    theta41 <= \$443 ;
-  always @(posedge clk)
-    theta42 <= \$444 ;
-  always @(posedge clk)
-    theta43 <= \$445 ;
-  always @(posedge clk)
-    theta44 <= \$446 ;
-  always @(posedge clk)
-    theta45 <= \$447 ;
-  always @(posedge clk)
-    theta46 <= \$448 ;
-  always @(posedge clk)
-    theta47 <= \$449 ;
-  always @(posedge clk)
-    theta48 <= \$450 ;
-  always @(posedge clk)
-    theta49 <= \$451 ;
-  always @(posedge clk)
-    theta50 <= \$452 ;
-  always @(posedge clk)
-    theta51 <= \$453 ;
-  always @(posedge clk)
-    theta52 <= \$454 ;
-  always @(posedge clk)
-    theta53 <= \$455 ;
-  always @(posedge clk)
-    theta54 <= \$456 ;
-  always @(posedge clk)
-    theta55 <= \$457 ;
-  always @(posedge clk)
-    theta56 <= \$458 ;
-  always @(posedge clk)
-    theta57 <= \$459 ;
-  always @(posedge clk)
-    theta58 <= \$460 ;
-  always @(posedge clk)
-    theta59 <= \$461 ;
-  always @(posedge clk)
-    theta60 <= \$462 ;
-  always @(posedge clk)
-    theta61 <= \$463 ;
-  always @(posedge clk)
-    theta62 <= \$464 ;
-  always @(posedge clk)
-    theta63 <= \$465 ;
+  reg [15:0] theta_host [63:0];
+  initial begin
+    theta_host[0] = 16'h0000;
+    theta_host[1] = 16'h0000;
+    theta_host[2] = 16'h0000;
+    theta_host[3] = 16'h0000;
+    theta_host[4] = 16'h0000;
+    theta_host[5] = 16'h0000;
+    theta_host[6] = 16'h0000;
+    theta_host[7] = 16'h0000;
+    theta_host[8] = 16'h0000;
+    theta_host[9] = 16'h0000;
+    theta_host[10] = 16'h0000;
+    theta_host[11] = 16'h0000;
+    theta_host[12] = 16'h0000;
+    theta_host[13] = 16'h0000;
+    theta_host[14] = 16'h0000;
+    theta_host[15] = 16'h0000;
+    theta_host[16] = 16'h0000;
+    theta_host[17] = 16'h0000;
+    theta_host[18] = 16'h0000;
+    theta_host[19] = 16'h0000;
+    theta_host[20] = 16'h0000;
+    theta_host[21] = 16'h0000;
+    theta_host[22] = 16'h0000;
+    theta_host[23] = 16'h0000;
+    theta_host[24] = 16'h0000;
+    theta_host[25] = 16'h0000;
+    theta_host[26] = 16'h0000;
+    theta_host[27] = 16'h0000;
+    theta_host[28] = 16'h0000;
+    theta_host[29] = 16'h0000;
+    theta_host[30] = 16'h0000;
+    theta_host[31] = 16'h0000;
+    theta_host[32] = 16'h0000;
+    theta_host[33] = 16'h0000;
+    theta_host[34] = 16'h0000;
+    theta_host[35] = 16'h0000;
+    theta_host[36] = 16'h0000;
+    theta_host[37] = 16'h0000;
+    theta_host[38] = 16'h0000;
+    theta_host[39] = 16'h0000;
+    theta_host[40] = 16'h0000;
+    theta_host[41] = 16'h0000;
+    theta_host[42] = 16'h0000;
+    theta_host[43] = 16'h0000;
+    theta_host[44] = 16'h0000;
+    theta_host[45] = 16'h0000;
+    theta_host[46] = 16'h0000;
+    theta_host[47] = 16'h0000;
+    theta_host[48] = 16'h0000;
+    theta_host[49] = 16'h0000;
+    theta_host[50] = 16'h0000;
+    theta_host[51] = 16'h0000;
+    theta_host[52] = 16'h0000;
+    theta_host[53] = 16'h0000;
+    theta_host[54] = 16'h0000;
+    theta_host[55] = 16'h0000;
+    theta_host[56] = 16'h0000;
+    theta_host[57] = 16'h0000;
+    theta_host[58] = 16'h0000;
+    theta_host[59] = 16'h0000;
+    theta_host[60] = 16'h0000;
+    theta_host[61] = 16'h0000;
+    theta_host[62] = 16'h0000;
+    theta_host[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (wh__en)
+      theta_host[wh__addr] <= wh__data;
+  end
+  assign \rh__data$139  = theta_host[theta_sel];
+  assign \rh__data$133  = theta_host[\$signature__addr$128 ];
+  assign rh__data = theta_host[theta_addr];
+  reg [15:0] theta_upd [63:0];
+  initial begin
+    theta_upd[0] = 16'h0100;
+    theta_upd[1] = 16'h0100;
+    theta_upd[2] = 16'h0100;
+    theta_upd[3] = 16'h0100;
+    theta_upd[4] = 16'h0100;
+    theta_upd[5] = 16'h0100;
+    theta_upd[6] = 16'h0100;
+    theta_upd[7] = 16'h0100;
+    theta_upd[8] = 16'h0100;
+    theta_upd[9] = 16'h0100;
+    theta_upd[10] = 16'h0100;
+    theta_upd[11] = 16'h0100;
+    theta_upd[12] = 16'h0100;
+    theta_upd[13] = 16'h0100;
+    theta_upd[14] = 16'h0100;
+    theta_upd[15] = 16'h0100;
+    theta_upd[16] = 16'h0100;
+    theta_upd[17] = 16'h0100;
+    theta_upd[18] = 16'h0100;
+    theta_upd[19] = 16'h0100;
+    theta_upd[20] = 16'h0100;
+    theta_upd[21] = 16'h0100;
+    theta_upd[22] = 16'h0100;
+    theta_upd[23] = 16'h0100;
+    theta_upd[24] = 16'h0100;
+    theta_upd[25] = 16'h0100;
+    theta_upd[26] = 16'h0100;
+    theta_upd[27] = 16'h0100;
+    theta_upd[28] = 16'h0100;
+    theta_upd[29] = 16'h0100;
+    theta_upd[30] = 16'h0100;
+    theta_upd[31] = 16'h0100;
+    theta_upd[32] = 16'h0100;
+    theta_upd[33] = 16'h0100;
+    theta_upd[34] = 16'h0100;
+    theta_upd[35] = 16'h0100;
+    theta_upd[36] = 16'h0100;
+    theta_upd[37] = 16'h0100;
+    theta_upd[38] = 16'h0100;
+    theta_upd[39] = 16'h0100;
+    theta_upd[40] = 16'h0100;
+    theta_upd[41] = 16'h0100;
+    theta_upd[42] = 16'h0100;
+    theta_upd[43] = 16'h0100;
+    theta_upd[44] = 16'h0100;
+    theta_upd[45] = 16'h0100;
+    theta_upd[46] = 16'h0100;
+    theta_upd[47] = 16'h0100;
+    theta_upd[48] = 16'h0100;
+    theta_upd[49] = 16'h0100;
+    theta_upd[50] = 16'h0100;
+    theta_upd[51] = 16'h0100;
+    theta_upd[52] = 16'h0100;
+    theta_upd[53] = 16'h0100;
+    theta_upd[54] = 16'h0100;
+    theta_upd[55] = 16'h0100;
+    theta_upd[56] = 16'h0100;
+    theta_upd[57] = 16'h0100;
+    theta_upd[58] = 16'h0100;
+    theta_upd[59] = 16'h0100;
+    theta_upd[60] = 16'h0100;
+    theta_upd[61] = 16'h0100;
+    theta_upd[62] = 16'h0100;
+    theta_upd[63] = 16'h0100;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      theta_upd[\$signature__addr$128 ] <= \$47 [15:0];
+  end
+  assign \$signature__data$138  = theta_upd[theta_sel];
+  assign \$signature__data$132  = theta_upd[\$signature__addr$128 ];
+  assign \$signature__data$125  = theta_upd[theta_addr];
   assign \$1  = window - 1'h1;
   assign \$2  = frames == \$1 [23:0];
   assign close = frame_tick & \$2 ;
@@ -14779,20 +15060,20 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   assign spike = spikes__valid & \$3 ;
   assign \$4  = wp__addr < 7'h40;
   assign wp__en = src_wr__en & \$4 ;
-  assign \$5  = \wp__addr$79  < 7'h40;
-  assign \wp__en$83  = target_wr__en & \$5 ;
-  assign c_data = \$signal  ? \$signature__data$88  : \$signature__data ;
+  assign \$5  = \wp__addr$14  < 7'h40;
+  assign \wp__en$18  = target_wr__en & \$5 ;
+  assign c_data = \$signal  ? \$signature__data$23  : \$signature__data ;
   assign \$6  = ~ bank;
-  assign \$7  = bank ? \$signature__data$95  : \$signature__data$96 ;
+  assign \$7  = bank ? \$signature__data$30  : \$signature__data$31 ;
   assign u_data = ok2 ? \$7  : 16'h0000;
   assign \$8  = ! \$signal ;
-  assign \$9  = \$signal$100  & \$8 ;
+  assign \$9  = \$signal$35  & \$8 ;
   assign \$10  = ~ bank;
   assign \$12  = clearing & \$11 ;
   assign \$13  = c_data == 16'hffff;
   assign \$14  = c_data + 1'h1;
   assign \$15  = \$13  ? { 1'h0, c_data } : \$14 ;
-  assign \$17  = \$signal$100  & \$16 ;
+  assign \$17  = \$signal$35  & \$16 ;
   assign \$18  = ~ bank;
   assign \$20  = clearing & \$19 ;
   assign \$21  = c_data == 16'hffff;
@@ -14800,1852 +15081,10672 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, enable, window, ga
   assign \$23  = \$21  ? { 1'h0, c_data } : \$22 ;
   assign \$24  = running | clearing;
   assign \$25  = \$24  | rclear;
-  assign \$26  = \$25  | \$signal$116 ;
+  assign \$26  = \$25  | \$signal$51 ;
   assign \$27  = \$26  | v2;
   assign \$28  = \$27  | v3s;
-  assign \$29  = \$28  | \$signal$119 ;
+  assign \$29  = \$28  | \$signal$54 ;
   assign busy = \$29  | v3;
-  assign summed = $signed({ 1'h0, \$30  }) + $signed(delta3);
-  assign \$31  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign low = \$31  ? { 28'h0000000, theta_min } : summed;
-  assign \$32  = $signed(low) > $signed({ 1'h0, theta_max });
-  assign \$33  = \$32  ? { 28'h0000000, theta_max } : low;
-  assign \$34  = frames + 1'h1;
-  assign \$35  = close ? 25'h0000000 : \$34 ;
-  assign \$36  = rclr + 1'h1;
-  assign \$37  = rclr == 6'h3f;
-  assign \$38  = spikes__payload[19:0] < 7'h40;
-  assign \$39  = spike & \$38 ;
-  assign \$40  = ~ rclear;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = src_rd__data < 7'h40;
-  assign \$44  = \$43  - tgt2;
-  assign \$45  = $signed(diff3) * $signed({ 1'h0, gain });
-  assign \$46  = $signed(prod2) >>> shift;
-  assign \$47  = ~ busy;
-  assign \$48  = close & \$47 ;
-  assign \$49  = ~ bank;
-  assign \$50  = src_rd__addr + 1'h1;
-  assign \$51  = src_rd__addr == 6'h3f;
-  assign \$52  = clr + 1'h1;
-  assign \$53  = clr == 6'h3f;
-  assign \$54  = ! theta_wr__addr;
-  assign \$55  = theta_wr__en & \$54 ;
-  assign \$56  = v3 & enable;
-  assign \$57  = ! lane3;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = theta_wr__addr == 1'h1;
-  assign \$60  = theta_wr__en & \$59 ;
-  assign \$61  = v3 & enable;
-  assign \$62  = lane3 == 1'h1;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = theta_wr__addr == 2'h2;
-  assign \$65  = theta_wr__en & \$64 ;
-  assign \$66  = v3 & enable;
-  assign \$67  = lane3 == 2'h2;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = theta_wr__addr == 2'h3;
-  assign \$70  = theta_wr__en & \$69 ;
-  assign \$71  = v3 & enable;
-  assign \$72  = lane3 == 2'h3;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = theta_wr__addr == 3'h4;
-  assign \$75  = theta_wr__en & \$74 ;
-  assign \$76  = v3 & enable;
-  assign \$77  = lane3 == 3'h4;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = theta_wr__addr == 3'h5;
-  assign \$80  = theta_wr__en & \$79 ;
-  assign \$81  = v3 & enable;
-  assign \$82  = lane3 == 3'h5;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = theta_wr__addr == 3'h6;
-  assign \$85  = theta_wr__en & \$84 ;
-  assign \$86  = v3 & enable;
-  assign \$87  = lane3 == 3'h6;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = theta_wr__addr == 3'h7;
-  assign \$90  = theta_wr__en & \$89 ;
-  assign \$91  = v3 & enable;
-  assign \$92  = lane3 == 3'h7;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = theta_wr__addr == 4'h8;
-  assign \$95  = theta_wr__en & \$94 ;
-  assign \$96  = v3 & enable;
-  assign \$97  = lane3 == 4'h8;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = theta_wr__addr == 4'h9;
-  assign \$100  = theta_wr__en & \$99 ;
-  assign \$101  = v3 & enable;
-  assign \$102  = lane3 == 4'h9;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = theta_wr__addr == 4'ha;
-  assign \$105  = theta_wr__en & \$104 ;
-  assign \$106  = v3 & enable;
-  assign \$107  = lane3 == 4'ha;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = theta_wr__addr == 4'hb;
-  assign \$110  = theta_wr__en & \$109 ;
-  assign \$111  = v3 & enable;
-  assign \$112  = lane3 == 4'hb;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = theta_wr__addr == 4'hc;
-  assign \$115  = theta_wr__en & \$114 ;
-  assign \$116  = v3 & enable;
-  assign \$117  = lane3 == 4'hc;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = theta_wr__addr == 4'hd;
-  assign \$120  = theta_wr__en & \$119 ;
-  assign \$121  = v3 & enable;
-  assign \$122  = lane3 == 4'hd;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = theta_wr__addr == 4'he;
-  assign \$125  = theta_wr__en & \$124 ;
-  assign \$126  = v3 & enable;
-  assign \$127  = lane3 == 4'he;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = theta_wr__addr == 4'hf;
-  assign \$130  = theta_wr__en & \$129 ;
-  assign \$131  = v3 & enable;
-  assign \$132  = lane3 == 4'hf;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = theta_wr__addr == 5'h10;
-  assign \$135  = theta_wr__en & \$134 ;
-  assign \$136  = v3 & enable;
-  assign \$137  = lane3 == 5'h10;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = theta_wr__addr == 5'h11;
-  assign \$140  = theta_wr__en & \$139 ;
-  assign \$141  = v3 & enable;
-  assign \$142  = lane3 == 5'h11;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = theta_wr__addr == 5'h12;
-  assign \$145  = theta_wr__en & \$144 ;
-  assign \$146  = v3 & enable;
-  assign \$147  = lane3 == 5'h12;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = theta_wr__addr == 5'h13;
-  assign \$150  = theta_wr__en & \$149 ;
-  assign \$151  = v3 & enable;
-  assign \$152  = lane3 == 5'h13;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = theta_wr__addr == 5'h14;
-  assign \$155  = theta_wr__en & \$154 ;
-  assign \$156  = v3 & enable;
-  assign \$157  = lane3 == 5'h14;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = theta_wr__addr == 5'h15;
-  assign \$160  = theta_wr__en & \$159 ;
-  assign \$161  = v3 & enable;
-  assign \$162  = lane3 == 5'h15;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = theta_wr__addr == 5'h16;
-  assign \$165  = theta_wr__en & \$164 ;
-  assign \$166  = v3 & enable;
-  assign \$167  = lane3 == 5'h16;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = theta_wr__addr == 5'h17;
-  assign \$170  = theta_wr__en & \$169 ;
-  assign \$171  = v3 & enable;
-  assign \$172  = lane3 == 5'h17;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = theta_wr__addr == 5'h18;
-  assign \$175  = theta_wr__en & \$174 ;
-  assign \$176  = v3 & enable;
-  assign \$177  = lane3 == 5'h18;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = theta_wr__addr == 5'h19;
-  assign \$180  = theta_wr__en & \$179 ;
-  assign \$181  = v3 & enable;
-  assign \$182  = lane3 == 5'h19;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = theta_wr__addr == 5'h1a;
-  assign \$185  = theta_wr__en & \$184 ;
-  assign \$186  = v3 & enable;
-  assign \$187  = lane3 == 5'h1a;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = theta_wr__addr == 5'h1b;
-  assign \$190  = theta_wr__en & \$189 ;
-  assign \$191  = v3 & enable;
-  assign \$192  = lane3 == 5'h1b;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = theta_wr__addr == 5'h1c;
-  assign \$195  = theta_wr__en & \$194 ;
-  assign \$196  = v3 & enable;
-  assign \$197  = lane3 == 5'h1c;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = theta_wr__addr == 5'h1d;
-  assign \$200  = theta_wr__en & \$199 ;
-  assign \$201  = v3 & enable;
-  assign \$202  = lane3 == 5'h1d;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = theta_wr__addr == 5'h1e;
-  assign \$205  = theta_wr__en & \$204 ;
-  assign \$206  = v3 & enable;
-  assign \$207  = lane3 == 5'h1e;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = theta_wr__addr == 5'h1f;
-  assign \$210  = theta_wr__en & \$209 ;
-  assign \$211  = v3 & enable;
-  assign \$212  = lane3 == 5'h1f;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = theta_wr__addr == 6'h20;
-  assign \$215  = theta_wr__en & \$214 ;
-  assign \$216  = v3 & enable;
-  assign \$217  = lane3 == 6'h20;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = theta_wr__addr == 6'h21;
-  assign \$220  = theta_wr__en & \$219 ;
-  assign \$221  = v3 & enable;
-  assign \$222  = lane3 == 6'h21;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = theta_wr__addr == 6'h22;
-  assign \$225  = theta_wr__en & \$224 ;
-  assign \$226  = v3 & enable;
-  assign \$227  = lane3 == 6'h22;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = theta_wr__addr == 6'h23;
-  assign \$230  = theta_wr__en & \$229 ;
-  assign \$231  = v3 & enable;
-  assign \$232  = lane3 == 6'h23;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = theta_wr__addr == 6'h24;
-  assign \$235  = theta_wr__en & \$234 ;
-  assign \$236  = v3 & enable;
-  assign \$237  = lane3 == 6'h24;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = theta_wr__addr == 6'h25;
-  assign \$240  = theta_wr__en & \$239 ;
-  assign \$241  = v3 & enable;
-  assign \$242  = lane3 == 6'h25;
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = theta_wr__addr == 6'h26;
-  assign \$245  = theta_wr__en & \$244 ;
-  assign \$246  = v3 & enable;
-  assign \$247  = lane3 == 6'h26;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = theta_wr__addr == 6'h27;
-  assign \$250  = theta_wr__en & \$249 ;
-  assign \$251  = v3 & enable;
-  assign \$252  = lane3 == 6'h27;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = theta_wr__addr == 6'h28;
-  assign \$255  = theta_wr__en & \$254 ;
-  assign \$256  = v3 & enable;
-  assign \$257  = lane3 == 6'h28;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = theta_wr__addr == 6'h29;
-  assign \$260  = theta_wr__en & \$259 ;
-  assign \$261  = v3 & enable;
-  assign \$262  = lane3 == 6'h29;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = theta_wr__addr == 6'h2a;
-  assign \$265  = theta_wr__en & \$264 ;
-  assign \$266  = v3 & enable;
-  assign \$267  = lane3 == 6'h2a;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = theta_wr__addr == 6'h2b;
-  assign \$270  = theta_wr__en & \$269 ;
-  assign \$271  = v3 & enable;
-  assign \$272  = lane3 == 6'h2b;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = theta_wr__addr == 6'h2c;
-  assign \$275  = theta_wr__en & \$274 ;
-  assign \$276  = v3 & enable;
-  assign \$277  = lane3 == 6'h2c;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = theta_wr__addr == 6'h2d;
-  assign \$280  = theta_wr__en & \$279 ;
-  assign \$281  = v3 & enable;
-  assign \$282  = lane3 == 6'h2d;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = theta_wr__addr == 6'h2e;
-  assign \$285  = theta_wr__en & \$284 ;
-  assign \$286  = v3 & enable;
-  assign \$287  = lane3 == 6'h2e;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = theta_wr__addr == 6'h2f;
-  assign \$290  = theta_wr__en & \$289 ;
-  assign \$291  = v3 & enable;
-  assign \$292  = lane3 == 6'h2f;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = theta_wr__addr == 6'h30;
-  assign \$295  = theta_wr__en & \$294 ;
-  assign \$296  = v3 & enable;
-  assign \$297  = lane3 == 6'h30;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = theta_wr__addr == 6'h31;
-  assign \$300  = theta_wr__en & \$299 ;
-  assign \$301  = v3 & enable;
-  assign \$302  = lane3 == 6'h31;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = theta_wr__addr == 6'h32;
-  assign \$305  = theta_wr__en & \$304 ;
-  assign \$306  = v3 & enable;
-  assign \$307  = lane3 == 6'h32;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = theta_wr__addr == 6'h33;
-  assign \$310  = theta_wr__en & \$309 ;
-  assign \$311  = v3 & enable;
-  assign \$312  = lane3 == 6'h33;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = theta_wr__addr == 6'h34;
-  assign \$315  = theta_wr__en & \$314 ;
-  assign \$316  = v3 & enable;
-  assign \$317  = lane3 == 6'h34;
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = theta_wr__addr == 6'h35;
-  assign \$320  = theta_wr__en & \$319 ;
-  assign \$321  = v3 & enable;
-  assign \$322  = lane3 == 6'h35;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = theta_wr__addr == 6'h36;
-  assign \$325  = theta_wr__en & \$324 ;
-  assign \$326  = v3 & enable;
-  assign \$327  = lane3 == 6'h36;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = theta_wr__addr == 6'h37;
-  assign \$330  = theta_wr__en & \$329 ;
-  assign \$331  = v3 & enable;
-  assign \$332  = lane3 == 6'h37;
-  assign \$333  = \$331  & \$332 ;
-  assign \$334  = theta_wr__addr == 6'h38;
-  assign \$335  = theta_wr__en & \$334 ;
-  assign \$336  = v3 & enable;
-  assign \$337  = lane3 == 6'h38;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = theta_wr__addr == 6'h39;
-  assign \$340  = theta_wr__en & \$339 ;
-  assign \$341  = v3 & enable;
-  assign \$342  = lane3 == 6'h39;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = theta_wr__addr == 6'h3a;
-  assign \$345  = theta_wr__en & \$344 ;
-  assign \$346  = v3 & enable;
-  assign \$347  = lane3 == 6'h3a;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = theta_wr__addr == 6'h3b;
-  assign \$350  = theta_wr__en & \$349 ;
-  assign \$351  = v3 & enable;
-  assign \$352  = lane3 == 6'h3b;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = theta_wr__addr == 6'h3c;
-  assign \$355  = theta_wr__en & \$354 ;
-  assign \$356  = v3 & enable;
-  assign \$357  = lane3 == 6'h3c;
-  assign \$358  = \$356  & \$357 ;
-  assign \$359  = theta_wr__addr == 6'h3d;
-  assign \$360  = theta_wr__en & \$359 ;
-  assign \$361  = v3 & enable;
-  assign \$362  = lane3 == 6'h3d;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = theta_wr__addr == 6'h3e;
-  assign \$365  = theta_wr__en & \$364 ;
-  assign \$366  = v3 & enable;
-  assign \$367  = lane3 == 6'h3e;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = theta_wr__addr == 6'h3f;
-  assign \$370  = theta_wr__en & \$369 ;
-  assign \$371  = v3 & enable;
-  assign \$372  = lane3 == 6'h3f;
-  assign \$373  = \$371  & \$372 ;
-  always @(posedge clk)
-    frames <= \$374 ;
-  always @(posedge clk)
-    rclr <= \$375 ;
-  always @(posedge clk)
-    rclear <= \$376 ;
-  always @(posedge clk)
-    \$signal$100  <= \$377 ;
-  always @(posedge clk)
-    \$signal  <= \$378 ;
-  always @(posedge clk)
-    c_addr <= \$379 ;
-  always @(posedge clk)
-    \$signal$116  <= \$380 ;
-  always @(posedge clk)
-    \$signal$131  <= \$381 ;
-  always @(posedge clk)
-    v2 <= \$382 ;
-  always @(posedge clk)
-    lane2 <= \$383 ;
-  always @(posedge clk)
-    tgt2 <= \$384 ;
-  always @(posedge clk)
-    ok2 <= \$385 ;
-  always @(posedge clk)
-    v3s <= \$386 ;
-  always @(posedge clk)
-    lane3s <= \$387 ;
-  always @(posedge clk)
-    diff3 <= \$388 ;
-  always @(posedge clk)
-    \$signal$119  <= \$389 ;
-  always @(posedge clk)
-    \$signal$137  <= \$390 ;
-  always @(posedge clk)
-    prod2 <= \$391 ;
-  always @(posedge clk)
-    v3 <= \$392 ;
-  always @(posedge clk)
-    lane3 <= \$393 ;
-  always @(posedge clk)
-    delta3 <= \$394 ;
-  always @(posedge clk)
-    window_done <= \$395 ;
-  always @(posedge clk)
-    overrun <= \$396 ;
-  always @(posedge clk)
-    running <= \$397 ;
-  always @(posedge clk)
-    src_rd__addr <= \$398 ;
-  always @(posedge clk)
-    bank <= \$399 ;
-  always @(posedge clk)
-    clearing <= \$400 ;
-  always @(posedge clk)
-    clr <= \$401 ;
-  always @(posedge clk)
-    theta0 <= \$402 ;
-  always @(posedge clk)
-    theta1 <= \$403 ;
-  always @(posedge clk)
-    theta2 <= \$404 ;
-  always @(posedge clk)
-    theta3 <= \$405 ;
-  always @(posedge clk)
-    theta4 <= \$406 ;
-  always @(posedge clk)
-    theta5 <= \$407 ;
-  always @(posedge clk)
-    theta6 <= \$408 ;
-  always @(posedge clk)
-    theta7 <= \$409 ;
-  always @(posedge clk)
-    theta8 <= \$410 ;
-  always @(posedge clk)
-    theta9 <= \$411 ;
-  always @(posedge clk)
-    theta10 <= \$412 ;
-  always @(posedge clk)
-    theta11 <= \$413 ;
-  always @(posedge clk)
-    theta12 <= \$414 ;
-  always @(posedge clk)
-    theta13 <= \$415 ;
-  always @(posedge clk)
-    theta14 <= \$416 ;
-  always @(posedge clk)
-    theta15 <= \$417 ;
-  always @(posedge clk)
-    theta16 <= \$418 ;
-  always @(posedge clk)
-    theta17 <= \$419 ;
-  always @(posedge clk)
-    theta18 <= \$420 ;
-  always @(posedge clk)
-    theta19 <= \$421 ;
-  always @(posedge clk)
-    theta20 <= \$422 ;
-  always @(posedge clk)
-    theta21 <= \$423 ;
-  always @(posedge clk)
-    theta22 <= \$424 ;
-  always @(posedge clk)
-    theta23 <= \$425 ;
-  always @(posedge clk)
-    theta24 <= \$426 ;
-  always @(posedge clk)
-    theta25 <= \$427 ;
-  always @(posedge clk)
-    theta26 <= \$428 ;
-  always @(posedge clk)
-    theta27 <= \$429 ;
-  always @(posedge clk)
-    theta28 <= \$430 ;
-  always @(posedge clk)
-    theta29 <= \$431 ;
-  always @(posedge clk)
-    theta30 <= \$432 ;
-  always @(posedge clk)
-    theta31 <= \$433 ;
-  always @(posedge clk)
-    theta32 <= \$434 ;
-  always @(posedge clk)
-    theta33 <= \$435 ;
-  always @(posedge clk)
-    theta34 <= \$436 ;
-  always @(posedge clk)
-    theta35 <= \$437 ;
-  always @(posedge clk)
-    theta36 <= \$438 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$440  = theta38;
-    if (\$245 ) begin
-      \$440  = theta_wr__data;
-    end else if (\$248 ) begin
-      \$440  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$440  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$441  = theta39;
-    if (\$250 ) begin
-      \$441  = theta_wr__data;
-    end else if (\$253 ) begin
-      \$441  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$441  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$442  = theta40;
-    if (\$255 ) begin
-      \$442  = theta_wr__data;
-    end else if (\$258 ) begin
-      \$442  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$442  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$443  = theta41;
-    if (\$260 ) begin
-      \$443  = theta_wr__data;
-    end else if (\$263 ) begin
-      \$443  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$443  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$444  = theta42;
-    if (\$265 ) begin
-      \$444  = theta_wr__data;
-    end else if (\$268 ) begin
-      \$444  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$444  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$445  = theta43;
-    if (\$270 ) begin
-      \$445  = theta_wr__data;
-    end else if (\$273 ) begin
-      \$445  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$445  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$446  = theta44;
-    if (\$275 ) begin
-      \$446  = theta_wr__data;
-    end else if (\$278 ) begin
-      \$446  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$446  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$447  = theta45;
-    if (\$280 ) begin
-      \$447  = theta_wr__data;
-    end else if (\$283 ) begin
-      \$447  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$447  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$448  = theta46;
-    if (\$285 ) begin
-      \$448  = theta_wr__data;
-    end else if (\$288 ) begin
-      \$448  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$448  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$449  = theta47;
-    if (\$290 ) begin
-      \$449  = theta_wr__data;
-    end else if (\$293 ) begin
-      \$449  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$449  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$450  = theta48;
-    if (\$295 ) begin
-      \$450  = theta_wr__data;
-    end else if (\$298 ) begin
-      \$450  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$450  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$451  = theta49;
-    if (\$300 ) begin
-      \$451  = theta_wr__data;
-    end else if (\$303 ) begin
-      \$451  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$451  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$452  = theta50;
-    if (\$305 ) begin
-      \$452  = theta_wr__data;
-    end else if (\$308 ) begin
-      \$452  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$452  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$453  = theta51;
-    if (\$310 ) begin
-      \$453  = theta_wr__data;
-    end else if (\$313 ) begin
-      \$453  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$453  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$454  = theta52;
-    if (\$315 ) begin
-      \$454  = theta_wr__data;
-    end else if (\$318 ) begin
-      \$454  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$454  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$455  = theta53;
-    if (\$320 ) begin
-      \$455  = theta_wr__data;
-    end else if (\$323 ) begin
-      \$455  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$455  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$456  = theta54;
-    if (\$325 ) begin
-      \$456  = theta_wr__data;
-    end else if (\$328 ) begin
-      \$456  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$456  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$457  = theta55;
-    if (\$330 ) begin
-      \$457  = theta_wr__data;
-    end else if (\$333 ) begin
-      \$457  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$457  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$458  = theta56;
-    if (\$335 ) begin
-      \$458  = theta_wr__data;
-    end else if (\$338 ) begin
-      \$458  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$458  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$459  = theta57;
-    if (\$340 ) begin
-      \$459  = theta_wr__data;
-    end else if (\$343 ) begin
-      \$459  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$459  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$460  = theta58;
-    if (\$345 ) begin
-      \$460  = theta_wr__data;
-    end else if (\$348 ) begin
-      \$460  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$460  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$461  = theta59;
-    if (\$350 ) begin
-      \$461  = theta_wr__data;
-    end else if (\$353 ) begin
-      \$461  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$461  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$462  = theta60;
-    if (\$355 ) begin
-      \$462  = theta_wr__data;
-    end else if (\$358 ) begin
-      \$462  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$462  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$463  = theta61;
-    if (\$360 ) begin
-      \$463  = theta_wr__data;
-    end else if (\$363 ) begin
-      \$463  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$463  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$464  = theta62;
-    if (\$365 ) begin
-      \$464  = theta_wr__data;
-    end else if (\$368 ) begin
-      \$464  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$464  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$465  = theta63;
-    if (\$370 ) begin
-      \$465  = theta_wr__data;
-    end else if (\$373 ) begin
-      \$465  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$465  = 16'h0100;
-    end
-  end
+  assign \$31  = \$30  == 2'h2;
+  assign \$33  = \$32  == 1'h1;
+  assign \$34  = \$33  ? \$signature__data$125  : 16'h0100;
+  assign theta_read0 = \$31  ? rh__data : \$34 ;
+  assign \$36  = \$35  == 2'h2;
+  assign \$38  = \$37  == 1'h1;
+  assign \$39  = \$38  ? \$signature__data$132  : 16'h0100;
+  assign theta_read1 = \$36  ? \rh__data$133  : \$39 ;
+  assign \$41  = \$40  == 2'h2;
+  assign \$43  = \$42  == 1'h1;
+  assign \$44  = \$43  ? \$signature__data$138  : 16'h0100;
+  assign theta_read2 = \$41  ? \rh__data$139  : \$44 ;
+  assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3);
+  assign \$45  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign low = \$45  ? { 28'h0000000, theta_min } : summed;
+  assign \$46  = $signed(low) > $signed({ 1'h0, theta_max });
+  assign \$47  = \$46  ? { 28'h0000000, theta_max } : low;
+  assign \$signature__en  = v3 & enable;
+  assign \$48  = wh__addr < 7'h40;
+  assign wh__en = theta_wr__en & \$48 ;
+  assign \$49  = frames + 1'h1;
+  assign \$50  = close ? 25'h0000000 : \$49 ;
+  assign \$51  = rclr + 1'h1;
+  assign \$52  = rclr == 6'h3f;
+  assign \$53  = spikes__payload[19:0] < 7'h40;
+  assign \$54  = spike & \$53 ;
+  assign \$55  = ~ rclear;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = src_rd__data < 7'h40;
+  assign \$59  = \$58  - tgt2;
+  assign \$60  = $signed(diff3) * $signed({ 1'h0, gain });
+  assign \$61  = $signed(prod2) >>> shift;
+  assign \$62  = ~ busy;
+  assign \$63  = close & \$62 ;
+  assign \$64  = ~ bank;
+  assign \$65  = src_rd__addr + 1'h1;
+  assign \$66  = src_rd__addr == 6'h3f;
+  assign \$67  = clr + 1'h1;
+  assign \$68  = clr == 6'h3f;
+  assign \$69  = v3 & enable;
+  assign \$70  = wh__addr < 7'h40;
+  assign \$71  = theta_wr__en & \$70 ;
+  always @(posedge clk)
+    frames <= \$72 ;
+  always @(posedge clk)
+    rclr <= \$73 ;
+  always @(posedge clk)
+    rclear <= \$74 ;
+  always @(posedge clk)
+    \$signal$35  <= \$75 ;
+  always @(posedge clk)
+    \$signal  <= \$76 ;
+  always @(posedge clk)
+    c_addr <= \$77 ;
+  always @(posedge clk)
+    \$signal$51  <= \$78 ;
+  always @(posedge clk)
+    \$signal$159  <= \$79 ;
+  always @(posedge clk)
+    v2 <= \$80 ;
+  always @(posedge clk)
+    lane2 <= \$81 ;
+  always @(posedge clk)
+    tgt2 <= \$82 ;
+  always @(posedge clk)
+    ok2 <= \$83 ;
+  always @(posedge clk)
+    v3s <= \$84 ;
+  always @(posedge clk)
+    lane3s <= \$85 ;
+  always @(posedge clk)
+    diff3 <= \$86 ;
+  always @(posedge clk)
+    \$signal$54  <= \$87 ;
+  always @(posedge clk)
+    \$signal$165  <= \$88 ;
+  always @(posedge clk)
+    prod2 <= \$89 ;
+  always @(posedge clk)
+    v3 <= \$90 ;
+  always @(posedge clk)
+    \$signature__addr$128  <= \$91 ;
+  always @(posedge clk)
+    delta3 <= \$92 ;
+  always @(posedge clk)
+    window_done <= \$93 ;
+  always @(posedge clk)
+    overrun <= \$94 ;
+  always @(posedge clk)
+    running <= \$95 ;
+  always @(posedge clk)
+    src_rd__addr <= \$96 ;
+  always @(posedge clk)
+    bank <= \$97 ;
+  always @(posedge clk)
+    clearing <= \$98 ;
+  always @(posedge clk)
+    clr <= \$99 ;
+  always @(posedge clk)
+    theta_tag0 <= \$100 ;
+  always @(posedge clk)
+    theta_tag1 <= \$101 ;
+  always @(posedge clk)
+    theta_tag2 <= \$102 ;
+  always @(posedge clk)
+    theta_tag3 <= \$103 ;
+  always @(posedge clk)
+    theta_tag4 <= \$104 ;
+  always @(posedge clk)
+    theta_tag5 <= \$105 ;
+  always @(posedge clk)
+    theta_tag6 <= \$106 ;
+  always @(posedge clk)
+    theta_tag7 <= \$107 ;
+  always @(posedge clk)
+    theta_tag8 <= \$108 ;
+  always @(posedge clk)
+    theta_tag9 <= \$109 ;
+  always @(posedge clk)
+    theta_tag10 <= \$110 ;
+  always @(posedge clk)
+    theta_tag11 <= \$111 ;
+  always @(posedge clk)
+    theta_tag12 <= \$112 ;
+  always @(posedge clk)
+    theta_tag13 <= \$113 ;
+  always @(posedge clk)
+    theta_tag14 <= \$114 ;
+  always @(posedge clk)
+    theta_tag15 <= \$115 ;
+  always @(posedge clk)
+    theta_tag16 <= \$116 ;
+  always @(posedge clk)
+    theta_tag17 <= \$117 ;
+  always @(posedge clk)
+    theta_tag18 <= \$118 ;
+  always @(posedge clk)
+    theta_tag19 <= \$119 ;
+  always @(posedge clk)
+    theta_tag20 <= \$120 ;
+  always @(posedge clk)
+    theta_tag21 <= \$121 ;
+  always @(posedge clk)
+    theta_tag22 <= \$122 ;
+  always @(posedge clk)
+    theta_tag23 <= \$123 ;
+  always @(posedge clk)
+    theta_tag24 <= \$124 ;
+  always @(posedge clk)
+    theta_tag25 <= \$125 ;
+  always @(posedge clk)
+    theta_tag26 <= \$126 ;
+  always @(posedge clk)
+    theta_tag27 <= \$127 ;
+  always @(posedge clk)
+    theta_tag28 <= \$128 ;
+  always @(posedge clk)
+    theta_tag29 <= \$129 ;
+  always @(posedge clk)
+    theta_tag30 <= \$130 ;
+  always @(posedge clk)
+    theta_tag31 <= \$131 ;
+  always @(posedge clk)
+    theta_tag32 <= \$132 ;
+  always @(posedge clk)
+    theta_tag33 <= \$133 ;
+  always @(posedge clk)
+    theta_tag34 <= \$134 ;
+  always @(posedge clk)
+    theta_tag35 <= \$135 ;
+  always @(posedge clk)
+    theta_tag36 <= \$136 ;
+  always @(posedge clk)
+    theta_tag37 <= \$137 ;
+  always @(posedge clk)
+    theta_tag38 <= \$138 ;
+  always @(posedge clk)
+    theta_tag39 <= \$139 ;
+  always @(posedge clk)
+    theta_tag40 <= \$140 ;
+  always @(posedge clk)
+    theta_tag41 <= \$141 ;
+  always @(posedge clk)
+    theta_tag42 <= \$142 ;
+  always @(posedge clk)
+    theta_tag43 <= \$143 ;
+  always @(posedge clk)
+    theta_tag44 <= \$144 ;
+  always @(posedge clk)
+    theta_tag45 <= \$145 ;
+  always @(posedge clk)
+    theta_tag46 <= \$146 ;
+  always @(posedge clk)
+    theta_tag47 <= \$147 ;
+  always @(posedge clk)
+    theta_tag48 <= \$148 ;
+  always @(posedge clk)
+    theta_tag49 <= \$149 ;
+  always @(posedge clk)
+    theta_tag50 <= \$150 ;
+  always @(posedge clk)
+    theta_tag51 <= \$151 ;
+  always @(posedge clk)
+    theta_tag52 <= \$152 ;
+  always @(posedge clk)
+    theta_tag53 <= \$153 ;
+  always @(posedge clk)
+    theta_tag54 <= \$154 ;
+  always @(posedge clk)
+    theta_tag55 <= \$155 ;
+  always @(posedge clk)
+    theta_tag56 <= \$156 ;
+  always @(posedge clk)
+    theta_tag57 <= \$157 ;
+  always @(posedge clk)
+    theta_tag58 <= \$158 ;
+  always @(posedge clk)
+    theta_tag59 <= \$159 ;
+  always @(posedge clk)
+    theta_tag60 <= \$160 ;
+  always @(posedge clk)
+    theta_tag61 <= \$161 ;
+  always @(posedge clk)
+    theta_tag62 <= \$162 ;
+  always @(posedge clk)
+    theta_tag63 <= \$163 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (lane3)
+    casez (theta_addr)
       6'h00:
-          \$30  = theta0;
+          \$30  = theta_tag0;
       6'h01:
-          \$30  = theta1;
+          \$30  = theta_tag1;
       6'h02:
-          \$30  = theta2;
+          \$30  = theta_tag2;
       6'h03:
-          \$30  = theta3;
+          \$30  = theta_tag3;
       6'h04:
-          \$30  = theta4;
+          \$30  = theta_tag4;
       6'h05:
-          \$30  = theta5;
+          \$30  = theta_tag5;
       6'h06:
-          \$30  = theta6;
+          \$30  = theta_tag6;
       6'h07:
-          \$30  = theta7;
+          \$30  = theta_tag7;
       6'h08:
-          \$30  = theta8;
+          \$30  = theta_tag8;
       6'h09:
-          \$30  = theta9;
+          \$30  = theta_tag9;
       6'h0a:
-          \$30  = theta10;
+          \$30  = theta_tag10;
       6'h0b:
-          \$30  = theta11;
+          \$30  = theta_tag11;
       6'h0c:
-          \$30  = theta12;
+          \$30  = theta_tag12;
       6'h0d:
-          \$30  = theta13;
+          \$30  = theta_tag13;
       6'h0e:
-          \$30  = theta14;
+          \$30  = theta_tag14;
       6'h0f:
-          \$30  = theta15;
+          \$30  = theta_tag15;
       6'h10:
-          \$30  = theta16;
+          \$30  = theta_tag16;
       6'h11:
-          \$30  = theta17;
+          \$30  = theta_tag17;
       6'h12:
-          \$30  = theta18;
+          \$30  = theta_tag18;
       6'h13:
-          \$30  = theta19;
+          \$30  = theta_tag19;
       6'h14:
-          \$30  = theta20;
+          \$30  = theta_tag20;
       6'h15:
-          \$30  = theta21;
+          \$30  = theta_tag21;
       6'h16:
-          \$30  = theta22;
+          \$30  = theta_tag22;
       6'h17:
-          \$30  = theta23;
+          \$30  = theta_tag23;
       6'h18:
-          \$30  = theta24;
+          \$30  = theta_tag24;
       6'h19:
-          \$30  = theta25;
+          \$30  = theta_tag25;
       6'h1a:
-          \$30  = theta26;
+          \$30  = theta_tag26;
       6'h1b:
-          \$30  = theta27;
+          \$30  = theta_tag27;
       6'h1c:
-          \$30  = theta28;
+          \$30  = theta_tag28;
       6'h1d:
-          \$30  = theta29;
+          \$30  = theta_tag29;
       6'h1e:
-          \$30  = theta30;
+          \$30  = theta_tag30;
       6'h1f:
-          \$30  = theta31;
+          \$30  = theta_tag31;
       6'h20:
-          \$30  = theta32;
+          \$30  = theta_tag32;
       6'h21:
-          \$30  = theta33;
+          \$30  = theta_tag33;
       6'h22:
-          \$30  = theta34;
+          \$30  = theta_tag34;
       6'h23:
-          \$30  = theta35;
+          \$30  = theta_tag35;
       6'h24:
-          \$30  = theta36;
+          \$30  = theta_tag36;
       6'h25:
-          \$30  = theta37;
+          \$30  = theta_tag37;
       6'h26:
-          \$30  = theta38;
+          \$30  = theta_tag38;
       6'h27:
-          \$30  = theta39;
+          \$30  = theta_tag39;
       6'h28:
-          \$30  = theta40;
+          \$30  = theta_tag40;
       6'h29:
-          \$30  = theta41;
+          \$30  = theta_tag41;
       6'h2a:
-          \$30  = theta42;
+          \$30  = theta_tag42;
       6'h2b:
-          \$30  = theta43;
+          \$30  = theta_tag43;
       6'h2c:
-          \$30  = theta44;
+          \$30  = theta_tag44;
       6'h2d:
-          \$30  = theta45;
+          \$30  = theta_tag45;
       6'h2e:
-          \$30  = theta46;
+          \$30  = theta_tag46;
       6'h2f:
-          \$30  = theta47;
+          \$30  = theta_tag47;
       6'h30:
-          \$30  = theta48;
+          \$30  = theta_tag48;
       6'h31:
-          \$30  = theta49;
+          \$30  = theta_tag49;
       6'h32:
-          \$30  = theta50;
+          \$30  = theta_tag50;
       6'h33:
-          \$30  = theta51;
+          \$30  = theta_tag51;
       6'h34:
-          \$30  = theta52;
+          \$30  = theta_tag52;
       6'h35:
-          \$30  = theta53;
+          \$30  = theta_tag53;
       6'h36:
-          \$30  = theta54;
+          \$30  = theta_tag54;
       6'h37:
-          \$30  = theta55;
+          \$30  = theta_tag55;
       6'h38:
-          \$30  = theta56;
+          \$30  = theta_tag56;
       6'h39:
-          \$30  = theta57;
+          \$30  = theta_tag57;
       6'h3a:
-          \$30  = theta58;
+          \$30  = theta_tag58;
       6'h3b:
-          \$30  = theta59;
+          \$30  = theta_tag59;
       6'h3c:
-          \$30  = theta60;
+          \$30  = theta_tag60;
       6'h3d:
-          \$30  = theta61;
+          \$30  = theta_tag61;
       6'h3e:
-          \$30  = theta62;
+          \$30  = theta_tag62;
       6'h3f:
-          \$30  = theta63;
+          \$30  = theta_tag63;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \wp__addr$103  = 6'h00;
-    if (\$9 ) begin
-      \wp__addr$103  = c_addr;
-    end else if (\$12 ) begin
-      \wp__addr$103  = clr;
-    end else if (rclear) begin
-      \wp__addr$103  = rclr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \wp__en$105  = 1'h0;
-    if (\$9 ) begin
-      \wp__en$105  = 1'h1;
-    end else if (\$12 ) begin
-      \wp__en$105  = 1'h1;
-    end else if (rclear) begin
-      \wp__en$105  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \wp__data$106  = 16'h0000;
-    if (\$9 ) begin
-      \wp__data$106  = \$15 [15:0];
-    end else if (\$12 ) begin
-      \wp__data$106  = 16'h0000;
-    end else if (rclear) begin
-      \wp__data$106  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \wp__addr$111  = 6'h00;
-    if (\$17 ) begin
-      \wp__addr$111  = c_addr;
-    end else if (\$20 ) begin
-      \wp__addr$111  = clr;
-    end else if (rclear) begin
-      \wp__addr$111  = rclr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \wp__en$112  = 1'h0;
-    if (\$17 ) begin
-      \wp__en$112  = 1'h1;
-    end else if (\$20 ) begin
-      \wp__en$112  = 1'h1;
-    end else if (rclear) begin
-      \wp__en$112  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \wp__data$113  = 16'h0000;
-    if (\$17 ) begin
-      \wp__data$113  = \$23 [15:0];
-    end else if (\$20 ) begin
-      \wp__data$113  = 16'h0000;
-    end else if (rclear) begin
-      \wp__data$113  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$374  = frames;
-    if (frame_tick) begin
-      \$374  = \$35 [23:0];
-    end
-    if (rst) begin
-      \$374  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$375  = rclr;
-    if (rclear) begin
-      \$375  = \$36 [5:0];
-    end
-    if (rst) begin
-      \$375  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$376  = rclear;
-    if (rclear) begin
-      if (\$37 ) begin
-        \$376  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$376  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$377  = \$41 ;
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$378  = bank;
-    if (rst) begin
-      \$378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$379  = spikes__payload[5:0];
-    if (rst) begin
-      \$379  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$380  = running;
-    if (rst) begin
-      \$380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$381  = src_rd__addr;
-    if (rst) begin
-      \$381  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$382  = \$signal$116 ;
-    if (rst) begin
-      \$382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$383  = \$signal$131 ;
-    if (rst) begin
-      \$383  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$384  = tgt_rd__data;
-    if (rst) begin
-      \$384  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$385  = \$42 ;
-    if (rst) begin
-      \$385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$386  = v2;
-    if (rst) begin
-      \$386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$387  = lane2;
-    if (rst) begin
-      \$387  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$388  = \$44 [24:0];
-    if (rst) begin
-      \$388  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$389  = v3s;
-    if (rst) begin
-      \$389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$390  = lane3s;
-    if (rst) begin
-      \$390  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$391  = { \$45 [41], \$45  };
-    if (rst) begin
-      \$391  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$392  = \$signal$119 ;
-    if (rst) begin
-      \$392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$393  = \$signal$137 ;
-    if (rst) begin
-      \$393  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$394  = \$46 ;
-    if (rst) begin
-      \$394  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$395  = 1'h0;
-    if (\$48 ) begin
-      \$395  = 1'h1;
-    end
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$396  = 1'h0;
     (* full_case = 32'd1 *)
-    if (\$48 ) begin
+    casez (theta_addr)
+      6'h00:
+          \$32  = theta_tag0;
+      6'h01:
+          \$32  = theta_tag1;
+      6'h02:
+          \$32  = theta_tag2;
+      6'h03:
+          \$32  = theta_tag3;
+      6'h04:
+          \$32  = theta_tag4;
+      6'h05:
+          \$32  = theta_tag5;
+      6'h06:
+          \$32  = theta_tag6;
+      6'h07:
+          \$32  = theta_tag7;
+      6'h08:
+          \$32  = theta_tag8;
+      6'h09:
+          \$32  = theta_tag9;
+      6'h0a:
+          \$32  = theta_tag10;
+      6'h0b:
+          \$32  = theta_tag11;
+      6'h0c:
+          \$32  = theta_tag12;
+      6'h0d:
+          \$32  = theta_tag13;
+      6'h0e:
+          \$32  = theta_tag14;
+      6'h0f:
+          \$32  = theta_tag15;
+      6'h10:
+          \$32  = theta_tag16;
+      6'h11:
+          \$32  = theta_tag17;
+      6'h12:
+          \$32  = theta_tag18;
+      6'h13:
+          \$32  = theta_tag19;
+      6'h14:
+          \$32  = theta_tag20;
+      6'h15:
+          \$32  = theta_tag21;
+      6'h16:
+          \$32  = theta_tag22;
+      6'h17:
+          \$32  = theta_tag23;
+      6'h18:
+          \$32  = theta_tag24;
+      6'h19:
+          \$32  = theta_tag25;
+      6'h1a:
+          \$32  = theta_tag26;
+      6'h1b:
+          \$32  = theta_tag27;
+      6'h1c:
+          \$32  = theta_tag28;
+      6'h1d:
+          \$32  = theta_tag29;
+      6'h1e:
+          \$32  = theta_tag30;
+      6'h1f:
+          \$32  = theta_tag31;
+      6'h20:
+          \$32  = theta_tag32;
+      6'h21:
+          \$32  = theta_tag33;
+      6'h22:
+          \$32  = theta_tag34;
+      6'h23:
+          \$32  = theta_tag35;
+      6'h24:
+          \$32  = theta_tag36;
+      6'h25:
+          \$32  = theta_tag37;
+      6'h26:
+          \$32  = theta_tag38;
+      6'h27:
+          \$32  = theta_tag39;
+      6'h28:
+          \$32  = theta_tag40;
+      6'h29:
+          \$32  = theta_tag41;
+      6'h2a:
+          \$32  = theta_tag42;
+      6'h2b:
+          \$32  = theta_tag43;
+      6'h2c:
+          \$32  = theta_tag44;
+      6'h2d:
+          \$32  = theta_tag45;
+      6'h2e:
+          \$32  = theta_tag46;
+      6'h2f:
+          \$32  = theta_tag47;
+      6'h30:
+          \$32  = theta_tag48;
+      6'h31:
+          \$32  = theta_tag49;
+      6'h32:
+          \$32  = theta_tag50;
+      6'h33:
+          \$32  = theta_tag51;
+      6'h34:
+          \$32  = theta_tag52;
+      6'h35:
+          \$32  = theta_tag53;
+      6'h36:
+          \$32  = theta_tag54;
+      6'h37:
+          \$32  = theta_tag55;
+      6'h38:
+          \$32  = theta_tag56;
+      6'h39:
+          \$32  = theta_tag57;
+      6'h3a:
+          \$32  = theta_tag58;
+      6'h3b:
+          \$32  = theta_tag59;
+      6'h3c:
+          \$32  = theta_tag60;
+      6'h3d:
+          \$32  = theta_tag61;
+      6'h3e:
+          \$32  = theta_tag62;
+      6'h3f:
+          \$32  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signature__addr$128 )
+      6'h00:
+          \$35  = theta_tag0;
+      6'h01:
+          \$35  = theta_tag1;
+      6'h02:
+          \$35  = theta_tag2;
+      6'h03:
+          \$35  = theta_tag3;
+      6'h04:
+          \$35  = theta_tag4;
+      6'h05:
+          \$35  = theta_tag5;
+      6'h06:
+          \$35  = theta_tag6;
+      6'h07:
+          \$35  = theta_tag7;
+      6'h08:
+          \$35  = theta_tag8;
+      6'h09:
+          \$35  = theta_tag9;
+      6'h0a:
+          \$35  = theta_tag10;
+      6'h0b:
+          \$35  = theta_tag11;
+      6'h0c:
+          \$35  = theta_tag12;
+      6'h0d:
+          \$35  = theta_tag13;
+      6'h0e:
+          \$35  = theta_tag14;
+      6'h0f:
+          \$35  = theta_tag15;
+      6'h10:
+          \$35  = theta_tag16;
+      6'h11:
+          \$35  = theta_tag17;
+      6'h12:
+          \$35  = theta_tag18;
+      6'h13:
+          \$35  = theta_tag19;
+      6'h14:
+          \$35  = theta_tag20;
+      6'h15:
+          \$35  = theta_tag21;
+      6'h16:
+          \$35  = theta_tag22;
+      6'h17:
+          \$35  = theta_tag23;
+      6'h18:
+          \$35  = theta_tag24;
+      6'h19:
+          \$35  = theta_tag25;
+      6'h1a:
+          \$35  = theta_tag26;
+      6'h1b:
+          \$35  = theta_tag27;
+      6'h1c:
+          \$35  = theta_tag28;
+      6'h1d:
+          \$35  = theta_tag29;
+      6'h1e:
+          \$35  = theta_tag30;
+      6'h1f:
+          \$35  = theta_tag31;
+      6'h20:
+          \$35  = theta_tag32;
+      6'h21:
+          \$35  = theta_tag33;
+      6'h22:
+          \$35  = theta_tag34;
+      6'h23:
+          \$35  = theta_tag35;
+      6'h24:
+          \$35  = theta_tag36;
+      6'h25:
+          \$35  = theta_tag37;
+      6'h26:
+          \$35  = theta_tag38;
+      6'h27:
+          \$35  = theta_tag39;
+      6'h28:
+          \$35  = theta_tag40;
+      6'h29:
+          \$35  = theta_tag41;
+      6'h2a:
+          \$35  = theta_tag42;
+      6'h2b:
+          \$35  = theta_tag43;
+      6'h2c:
+          \$35  = theta_tag44;
+      6'h2d:
+          \$35  = theta_tag45;
+      6'h2e:
+          \$35  = theta_tag46;
+      6'h2f:
+          \$35  = theta_tag47;
+      6'h30:
+          \$35  = theta_tag48;
+      6'h31:
+          \$35  = theta_tag49;
+      6'h32:
+          \$35  = theta_tag50;
+      6'h33:
+          \$35  = theta_tag51;
+      6'h34:
+          \$35  = theta_tag52;
+      6'h35:
+          \$35  = theta_tag53;
+      6'h36:
+          \$35  = theta_tag54;
+      6'h37:
+          \$35  = theta_tag55;
+      6'h38:
+          \$35  = theta_tag56;
+      6'h39:
+          \$35  = theta_tag57;
+      6'h3a:
+          \$35  = theta_tag58;
+      6'h3b:
+          \$35  = theta_tag59;
+      6'h3c:
+          \$35  = theta_tag60;
+      6'h3d:
+          \$35  = theta_tag61;
+      6'h3e:
+          \$35  = theta_tag62;
+      6'h3f:
+          \$35  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signature__addr$128 )
+      6'h00:
+          \$37  = theta_tag0;
+      6'h01:
+          \$37  = theta_tag1;
+      6'h02:
+          \$37  = theta_tag2;
+      6'h03:
+          \$37  = theta_tag3;
+      6'h04:
+          \$37  = theta_tag4;
+      6'h05:
+          \$37  = theta_tag5;
+      6'h06:
+          \$37  = theta_tag6;
+      6'h07:
+          \$37  = theta_tag7;
+      6'h08:
+          \$37  = theta_tag8;
+      6'h09:
+          \$37  = theta_tag9;
+      6'h0a:
+          \$37  = theta_tag10;
+      6'h0b:
+          \$37  = theta_tag11;
+      6'h0c:
+          \$37  = theta_tag12;
+      6'h0d:
+          \$37  = theta_tag13;
+      6'h0e:
+          \$37  = theta_tag14;
+      6'h0f:
+          \$37  = theta_tag15;
+      6'h10:
+          \$37  = theta_tag16;
+      6'h11:
+          \$37  = theta_tag17;
+      6'h12:
+          \$37  = theta_tag18;
+      6'h13:
+          \$37  = theta_tag19;
+      6'h14:
+          \$37  = theta_tag20;
+      6'h15:
+          \$37  = theta_tag21;
+      6'h16:
+          \$37  = theta_tag22;
+      6'h17:
+          \$37  = theta_tag23;
+      6'h18:
+          \$37  = theta_tag24;
+      6'h19:
+          \$37  = theta_tag25;
+      6'h1a:
+          \$37  = theta_tag26;
+      6'h1b:
+          \$37  = theta_tag27;
+      6'h1c:
+          \$37  = theta_tag28;
+      6'h1d:
+          \$37  = theta_tag29;
+      6'h1e:
+          \$37  = theta_tag30;
+      6'h1f:
+          \$37  = theta_tag31;
+      6'h20:
+          \$37  = theta_tag32;
+      6'h21:
+          \$37  = theta_tag33;
+      6'h22:
+          \$37  = theta_tag34;
+      6'h23:
+          \$37  = theta_tag35;
+      6'h24:
+          \$37  = theta_tag36;
+      6'h25:
+          \$37  = theta_tag37;
+      6'h26:
+          \$37  = theta_tag38;
+      6'h27:
+          \$37  = theta_tag39;
+      6'h28:
+          \$37  = theta_tag40;
+      6'h29:
+          \$37  = theta_tag41;
+      6'h2a:
+          \$37  = theta_tag42;
+      6'h2b:
+          \$37  = theta_tag43;
+      6'h2c:
+          \$37  = theta_tag44;
+      6'h2d:
+          \$37  = theta_tag45;
+      6'h2e:
+          \$37  = theta_tag46;
+      6'h2f:
+          \$37  = theta_tag47;
+      6'h30:
+          \$37  = theta_tag48;
+      6'h31:
+          \$37  = theta_tag49;
+      6'h32:
+          \$37  = theta_tag50;
+      6'h33:
+          \$37  = theta_tag51;
+      6'h34:
+          \$37  = theta_tag52;
+      6'h35:
+          \$37  = theta_tag53;
+      6'h36:
+          \$37  = theta_tag54;
+      6'h37:
+          \$37  = theta_tag55;
+      6'h38:
+          \$37  = theta_tag56;
+      6'h39:
+          \$37  = theta_tag57;
+      6'h3a:
+          \$37  = theta_tag58;
+      6'h3b:
+          \$37  = theta_tag59;
+      6'h3c:
+          \$37  = theta_tag60;
+      6'h3d:
+          \$37  = theta_tag61;
+      6'h3e:
+          \$37  = theta_tag62;
+      6'h3f:
+          \$37  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    (* full_case = 32'd1 *)
+    casez (theta_sel)
+      6'h00:
+          \$40  = theta_tag0;
+      6'h01:
+          \$40  = theta_tag1;
+      6'h02:
+          \$40  = theta_tag2;
+      6'h03:
+          \$40  = theta_tag3;
+      6'h04:
+          \$40  = theta_tag4;
+      6'h05:
+          \$40  = theta_tag5;
+      6'h06:
+          \$40  = theta_tag6;
+      6'h07:
+          \$40  = theta_tag7;
+      6'h08:
+          \$40  = theta_tag8;
+      6'h09:
+          \$40  = theta_tag9;
+      6'h0a:
+          \$40  = theta_tag10;
+      6'h0b:
+          \$40  = theta_tag11;
+      6'h0c:
+          \$40  = theta_tag12;
+      6'h0d:
+          \$40  = theta_tag13;
+      6'h0e:
+          \$40  = theta_tag14;
+      6'h0f:
+          \$40  = theta_tag15;
+      6'h10:
+          \$40  = theta_tag16;
+      6'h11:
+          \$40  = theta_tag17;
+      6'h12:
+          \$40  = theta_tag18;
+      6'h13:
+          \$40  = theta_tag19;
+      6'h14:
+          \$40  = theta_tag20;
+      6'h15:
+          \$40  = theta_tag21;
+      6'h16:
+          \$40  = theta_tag22;
+      6'h17:
+          \$40  = theta_tag23;
+      6'h18:
+          \$40  = theta_tag24;
+      6'h19:
+          \$40  = theta_tag25;
+      6'h1a:
+          \$40  = theta_tag26;
+      6'h1b:
+          \$40  = theta_tag27;
+      6'h1c:
+          \$40  = theta_tag28;
+      6'h1d:
+          \$40  = theta_tag29;
+      6'h1e:
+          \$40  = theta_tag30;
+      6'h1f:
+          \$40  = theta_tag31;
+      6'h20:
+          \$40  = theta_tag32;
+      6'h21:
+          \$40  = theta_tag33;
+      6'h22:
+          \$40  = theta_tag34;
+      6'h23:
+          \$40  = theta_tag35;
+      6'h24:
+          \$40  = theta_tag36;
+      6'h25:
+          \$40  = theta_tag37;
+      6'h26:
+          \$40  = theta_tag38;
+      6'h27:
+          \$40  = theta_tag39;
+      6'h28:
+          \$40  = theta_tag40;
+      6'h29:
+          \$40  = theta_tag41;
+      6'h2a:
+          \$40  = theta_tag42;
+      6'h2b:
+          \$40  = theta_tag43;
+      6'h2c:
+          \$40  = theta_tag44;
+      6'h2d:
+          \$40  = theta_tag45;
+      6'h2e:
+          \$40  = theta_tag46;
+      6'h2f:
+          \$40  = theta_tag47;
+      6'h30:
+          \$40  = theta_tag48;
+      6'h31:
+          \$40  = theta_tag49;
+      6'h32:
+          \$40  = theta_tag50;
+      6'h33:
+          \$40  = theta_tag51;
+      6'h34:
+          \$40  = theta_tag52;
+      6'h35:
+          \$40  = theta_tag53;
+      6'h36:
+          \$40  = theta_tag54;
+      6'h37:
+          \$40  = theta_tag55;
+      6'h38:
+          \$40  = theta_tag56;
+      6'h39:
+          \$40  = theta_tag57;
+      6'h3a:
+          \$40  = theta_tag58;
+      6'h3b:
+          \$40  = theta_tag59;
+      6'h3c:
+          \$40  = theta_tag60;
+      6'h3d:
+          \$40  = theta_tag61;
+      6'h3e:
+          \$40  = theta_tag62;
+      6'h3f:
+          \$40  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    (* full_case = 32'd1 *)
+    casez (theta_sel)
+      6'h00:
+          \$42  = theta_tag0;
+      6'h01:
+          \$42  = theta_tag1;
+      6'h02:
+          \$42  = theta_tag2;
+      6'h03:
+          \$42  = theta_tag3;
+      6'h04:
+          \$42  = theta_tag4;
+      6'h05:
+          \$42  = theta_tag5;
+      6'h06:
+          \$42  = theta_tag6;
+      6'h07:
+          \$42  = theta_tag7;
+      6'h08:
+          \$42  = theta_tag8;
+      6'h09:
+          \$42  = theta_tag9;
+      6'h0a:
+          \$42  = theta_tag10;
+      6'h0b:
+          \$42  = theta_tag11;
+      6'h0c:
+          \$42  = theta_tag12;
+      6'h0d:
+          \$42  = theta_tag13;
+      6'h0e:
+          \$42  = theta_tag14;
+      6'h0f:
+          \$42  = theta_tag15;
+      6'h10:
+          \$42  = theta_tag16;
+      6'h11:
+          \$42  = theta_tag17;
+      6'h12:
+          \$42  = theta_tag18;
+      6'h13:
+          \$42  = theta_tag19;
+      6'h14:
+          \$42  = theta_tag20;
+      6'h15:
+          \$42  = theta_tag21;
+      6'h16:
+          \$42  = theta_tag22;
+      6'h17:
+          \$42  = theta_tag23;
+      6'h18:
+          \$42  = theta_tag24;
+      6'h19:
+          \$42  = theta_tag25;
+      6'h1a:
+          \$42  = theta_tag26;
+      6'h1b:
+          \$42  = theta_tag27;
+      6'h1c:
+          \$42  = theta_tag28;
+      6'h1d:
+          \$42  = theta_tag29;
+      6'h1e:
+          \$42  = theta_tag30;
+      6'h1f:
+          \$42  = theta_tag31;
+      6'h20:
+          \$42  = theta_tag32;
+      6'h21:
+          \$42  = theta_tag33;
+      6'h22:
+          \$42  = theta_tag34;
+      6'h23:
+          \$42  = theta_tag35;
+      6'h24:
+          \$42  = theta_tag36;
+      6'h25:
+          \$42  = theta_tag37;
+      6'h26:
+          \$42  = theta_tag38;
+      6'h27:
+          \$42  = theta_tag39;
+      6'h28:
+          \$42  = theta_tag40;
+      6'h29:
+          \$42  = theta_tag41;
+      6'h2a:
+          \$42  = theta_tag42;
+      6'h2b:
+          \$42  = theta_tag43;
+      6'h2c:
+          \$42  = theta_tag44;
+      6'h2d:
+          \$42  = theta_tag45;
+      6'h2e:
+          \$42  = theta_tag46;
+      6'h2f:
+          \$42  = theta_tag47;
+      6'h30:
+          \$42  = theta_tag48;
+      6'h31:
+          \$42  = theta_tag49;
+      6'h32:
+          \$42  = theta_tag50;
+      6'h33:
+          \$42  = theta_tag51;
+      6'h34:
+          \$42  = theta_tag52;
+      6'h35:
+          \$42  = theta_tag53;
+      6'h36:
+          \$42  = theta_tag54;
+      6'h37:
+          \$42  = theta_tag55;
+      6'h38:
+          \$42  = theta_tag56;
+      6'h39:
+          \$42  = theta_tag57;
+      6'h3a:
+          \$42  = theta_tag58;
+      6'h3b:
+          \$42  = theta_tag59;
+      6'h3c:
+          \$42  = theta_tag60;
+      6'h3d:
+          \$42  = theta_tag61;
+      6'h3e:
+          \$42  = theta_tag62;
+      6'h3f:
+          \$42  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \wp__addr$38  = 6'h00;
+    if (\$9 ) begin
+      \wp__addr$38  = c_addr;
+    end else if (\$12 ) begin
+      \wp__addr$38  = clr;
+    end else if (rclear) begin
+      \wp__addr$38  = rclr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \wp__en$40  = 1'h0;
+    if (\$9 ) begin
+      \wp__en$40  = 1'h1;
+    end else if (\$12 ) begin
+      \wp__en$40  = 1'h1;
+    end else if (rclear) begin
+      \wp__en$40  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \wp__data$41  = 16'h0000;
+    if (\$9 ) begin
+      \wp__data$41  = \$15 [15:0];
+    end else if (\$12 ) begin
+      \wp__data$41  = 16'h0000;
+    end else if (rclear) begin
+      \wp__data$41  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \wp__addr$46  = 6'h00;
+    if (\$17 ) begin
+      \wp__addr$46  = c_addr;
+    end else if (\$20 ) begin
+      \wp__addr$46  = clr;
+    end else if (rclear) begin
+      \wp__addr$46  = rclr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \wp__en$47  = 1'h0;
+    if (\$17 ) begin
+      \wp__en$47  = 1'h1;
+    end else if (\$20 ) begin
+      \wp__en$47  = 1'h1;
+    end else if (rclear) begin
+      \wp__en$47  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \wp__data$48  = 16'h0000;
+    if (\$17 ) begin
+      \wp__data$48  = \$23 [15:0];
+    end else if (\$20 ) begin
+      \wp__data$48  = 16'h0000;
+    end else if (rclear) begin
+      \wp__data$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$72  = frames;
+    if (frame_tick) begin
+      \$72  = \$50 [23:0];
+    end
+    if (rst) begin
+      \$72  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$73  = rclr;
+    if (rclear) begin
+      \$73  = \$51 [5:0];
+    end
+    if (rst) begin
+      \$73  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$74  = rclear;
+    if (rclear) begin
+      if (\$52 ) begin
+        \$74  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$74  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$75  = \$56 ;
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$76  = bank;
+    if (rst) begin
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$77  = spikes__payload[5:0];
+    if (rst) begin
+      \$77  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$78  = running;
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$79  = src_rd__addr;
+    if (rst) begin
+      \$79  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$80  = \$signal$51 ;
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$81  = \$signal$159 ;
+    if (rst) begin
+      \$81  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$82  = tgt_rd__data;
+    if (rst) begin
+      \$82  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$83  = \$57 ;
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$84  = v2;
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$85  = lane2;
+    if (rst) begin
+      \$85  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$86  = \$59 [24:0];
+    if (rst) begin
+      \$86  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$87  = v3s;
+    if (rst) begin
+      \$87  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$88  = lane3s;
+    if (rst) begin
+      \$88  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$89  = { \$60 [41], \$60  };
+    if (rst) begin
+      \$89  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$90  = \$signal$54 ;
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$91  = \$signal$165 ;
+    if (rst) begin
+      \$91  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$92  = \$61 ;
+    if (rst) begin
+      \$92  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$93  = 1'h0;
+    if (\$63 ) begin
+      \$93  = 1'h1;
+    end
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$94  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$63 ) begin
     end else begin
-      \$396  = close;
+      \$94  = close;
     end
     if (rst) begin
-      \$396  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$397  = running;
-    if (\$48 ) begin
-      \$397  = 1'h1;
+    \$95  = running;
+    if (\$63 ) begin
+      \$95  = 1'h1;
     end
     if (running) begin
-      if (\$51 ) begin
-        \$397  = 1'h0;
+      if (\$66 ) begin
+        \$95  = 1'h0;
       end
     end
     if (rst) begin
-      \$397  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$398  = src_rd__addr;
-    if (\$48 ) begin
-      \$398  = 6'h00;
+    \$96  = src_rd__addr;
+    if (\$63 ) begin
+      \$96  = 6'h00;
     end
     if (running) begin
-      \$398  = \$50 [5:0];
+      \$96  = \$65 [5:0];
     end
     if (rst) begin
-      \$398  = 6'h00;
+      \$96  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$399  = bank;
-    if (\$48 ) begin
-      \$399  = \$49 ;
+    \$97  = bank;
+    if (\$63 ) begin
+      \$97  = \$64 ;
     end
     if (rst) begin
-      \$399  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$400  = clearing;
+    \$98  = clearing;
     if (running) begin
-      if (\$51 ) begin
-        \$400  = 1'h1;
-      end
-    end
-    if (clearing) begin
-      if (\$53 ) begin
-        \$400  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$401  = clr;
-    if (running) begin
-      if (\$51 ) begin
-        \$401  = 6'h00;
+      if (\$66 ) begin
+        \$98  = 1'h1;
       end
     end
     if (clearing) begin
-      \$401  = \$52 [5:0];
+      if (\$68 ) begin
+        \$98  = 1'h0;
+      end
     end
     if (rst) begin
-      \$401  = 6'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$402  = theta0;
-    if (\$55 ) begin
-      \$402  = theta_wr__data;
-    end else if (\$58 ) begin
-      \$402  = \$33 [15:0];
+    \$99  = clr;
+    if (running) begin
+      if (\$66 ) begin
+        \$99  = 6'h00;
+      end
+    end
+    if (clearing) begin
+      \$99  = \$67 [5:0];
     end
     if (rst) begin
-      \$402  = 16'h0100;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$403  = theta1;
-    if (\$60 ) begin
-      \$403  = theta_wr__data;
-    end else if (\$63 ) begin
-      \$403  = \$33 [15:0];
+    \$100  = theta_tag0;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            \$100  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            \$100  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$403  = 16'h0100;
+      \$100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$404  = theta2;
-    if (\$65 ) begin
-      \$404  = theta_wr__data;
-    end else if (\$68 ) begin
-      \$404  = \$33 [15:0];
+    \$101  = theta_tag1;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            \$101  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            \$101  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$404  = 16'h0100;
+      \$101  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$405  = theta3;
-    if (\$70 ) begin
-      \$405  = theta_wr__data;
-    end else if (\$73 ) begin
-      \$405  = \$33 [15:0];
+    \$102  = theta_tag2;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            \$102  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            \$102  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$405  = 16'h0100;
+      \$102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$406  = theta4;
-    if (\$75 ) begin
-      \$406  = theta_wr__data;
-    end else if (\$78 ) begin
-      \$406  = \$33 [15:0];
+    \$103  = theta_tag3;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            \$103  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            \$103  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$406  = 16'h0100;
+      \$103  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$407  = theta5;
-    if (\$80 ) begin
-      \$407  = theta_wr__data;
-    end else if (\$83 ) begin
-      \$407  = \$33 [15:0];
+    \$104  = theta_tag4;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            \$104  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            \$104  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$407  = 16'h0100;
+      \$104  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$408  = theta6;
-    if (\$85 ) begin
-      \$408  = theta_wr__data;
-    end else if (\$88 ) begin
-      \$408  = \$33 [15:0];
+    \$105  = theta_tag5;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            \$105  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            \$105  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$408  = 16'h0100;
+      \$105  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$409  = theta7;
-    if (\$90 ) begin
-      \$409  = theta_wr__data;
-    end else if (\$93 ) begin
-      \$409  = \$33 [15:0];
+    \$106  = theta_tag6;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            \$106  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            \$106  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$409  = 16'h0100;
+      \$106  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$410  = theta8;
-    if (\$95 ) begin
-      \$410  = theta_wr__data;
-    end else if (\$98 ) begin
-      \$410  = \$33 [15:0];
+    \$107  = theta_tag7;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            \$107  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            \$107  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$410  = 16'h0100;
+      \$107  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$411  = theta9;
-    if (\$100 ) begin
-      \$411  = theta_wr__data;
-    end else if (\$103 ) begin
-      \$411  = \$33 [15:0];
+    \$108  = theta_tag8;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            \$108  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            \$108  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$411  = 16'h0100;
+      \$108  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$412  = theta10;
-    if (\$105 ) begin
-      \$412  = theta_wr__data;
-    end else if (\$108 ) begin
-      \$412  = \$33 [15:0];
+    \$109  = theta_tag9;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            \$109  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            \$109  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$412  = 16'h0100;
+      \$109  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$413  = theta11;
-    if (\$110 ) begin
-      \$413  = theta_wr__data;
-    end else if (\$113 ) begin
-      \$413  = \$33 [15:0];
+    \$110  = theta_tag10;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            \$110  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            \$110  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$413  = 16'h0100;
+      \$110  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$414  = theta12;
-    if (\$115 ) begin
-      \$414  = theta_wr__data;
-    end else if (\$118 ) begin
-      \$414  = \$33 [15:0];
+    \$111  = theta_tag11;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            \$111  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            \$111  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$414  = 16'h0100;
+      \$111  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$415  = theta13;
-    if (\$120 ) begin
-      \$415  = theta_wr__data;
-    end else if (\$123 ) begin
-      \$415  = \$33 [15:0];
+    \$112  = theta_tag12;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            \$112  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            \$112  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$415  = 16'h0100;
+      \$112  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$416  = theta14;
-    if (\$125 ) begin
-      \$416  = theta_wr__data;
-    end else if (\$128 ) begin
-      \$416  = \$33 [15:0];
+    \$113  = theta_tag13;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            \$113  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            \$113  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$416  = 16'h0100;
+      \$113  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$417  = theta15;
-    if (\$130 ) begin
-      \$417  = theta_wr__data;
-    end else if (\$133 ) begin
-      \$417  = \$33 [15:0];
+    \$114  = theta_tag14;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            \$114  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            \$114  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$417  = 16'h0100;
+      \$114  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$418  = theta16;
-    if (\$135 ) begin
-      \$418  = theta_wr__data;
-    end else if (\$138 ) begin
-      \$418  = \$33 [15:0];
+    \$115  = theta_tag15;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            \$115  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            \$115  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$418  = 16'h0100;
+      \$115  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$419  = theta17;
-    if (\$140 ) begin
-      \$419  = theta_wr__data;
-    end else if (\$143 ) begin
-      \$419  = \$33 [15:0];
+    \$116  = theta_tag16;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            \$116  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            \$116  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$419  = 16'h0100;
+      \$116  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$420  = theta18;
-    if (\$145 ) begin
-      \$420  = theta_wr__data;
-    end else if (\$148 ) begin
-      \$420  = \$33 [15:0];
+    \$117  = theta_tag17;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            \$117  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            \$117  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$420  = 16'h0100;
+      \$117  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$421  = theta19;
-    if (\$150 ) begin
-      \$421  = theta_wr__data;
-    end else if (\$153 ) begin
-      \$421  = \$33 [15:0];
+    \$118  = theta_tag18;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            \$118  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            \$118  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$421  = 16'h0100;
+      \$118  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$422  = theta20;
-    if (\$155 ) begin
-      \$422  = theta_wr__data;
-    end else if (\$158 ) begin
-      \$422  = \$33 [15:0];
+    \$119  = theta_tag19;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            \$119  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            \$119  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$422  = 16'h0100;
+      \$119  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$423  = theta21;
-    if (\$160 ) begin
-      \$423  = theta_wr__data;
-    end else if (\$163 ) begin
-      \$423  = \$33 [15:0];
+    \$120  = theta_tag20;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            \$120  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            \$120  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$423  = 16'h0100;
+      \$120  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$424  = theta22;
-    if (\$165 ) begin
-      \$424  = theta_wr__data;
-    end else if (\$168 ) begin
-      \$424  = \$33 [15:0];
+    \$121  = theta_tag21;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            \$121  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            \$121  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$424  = 16'h0100;
+      \$121  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$425  = theta23;
-    if (\$170 ) begin
-      \$425  = theta_wr__data;
-    end else if (\$173 ) begin
-      \$425  = \$33 [15:0];
+    \$122  = theta_tag22;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            \$122  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            \$122  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$425  = 16'h0100;
+      \$122  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$426  = theta24;
-    if (\$175 ) begin
-      \$426  = theta_wr__data;
-    end else if (\$178 ) begin
-      \$426  = \$33 [15:0];
+    \$123  = theta_tag23;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            \$123  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            \$123  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$426  = 16'h0100;
+      \$123  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$427  = theta25;
-    if (\$180 ) begin
-      \$427  = theta_wr__data;
-    end else if (\$183 ) begin
-      \$427  = \$33 [15:0];
+    \$124  = theta_tag24;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            \$124  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            \$124  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$427  = 16'h0100;
+      \$124  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$428  = theta26;
-    if (\$185 ) begin
-      \$428  = theta_wr__data;
-    end else if (\$188 ) begin
-      \$428  = \$33 [15:0];
+    \$125  = theta_tag25;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            \$125  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            \$125  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$428  = 16'h0100;
+      \$125  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$429  = theta27;
-    if (\$190 ) begin
-      \$429  = theta_wr__data;
-    end else if (\$193 ) begin
-      \$429  = \$33 [15:0];
+    \$126  = theta_tag26;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            \$126  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            \$126  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$429  = 16'h0100;
+      \$126  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$430  = theta28;
-    if (\$195 ) begin
-      \$430  = theta_wr__data;
-    end else if (\$198 ) begin
-      \$430  = \$33 [15:0];
+    \$127  = theta_tag27;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            \$127  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            \$127  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$430  = 16'h0100;
+      \$127  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$431  = theta29;
-    if (\$200 ) begin
-      \$431  = theta_wr__data;
-    end else if (\$203 ) begin
-      \$431  = \$33 [15:0];
+    \$128  = theta_tag28;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            \$128  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            \$128  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$431  = 16'h0100;
+      \$128  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$432  = theta30;
-    if (\$205 ) begin
-      \$432  = theta_wr__data;
-    end else if (\$208 ) begin
-      \$432  = \$33 [15:0];
+    \$129  = theta_tag29;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            \$129  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            \$129  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$432  = 16'h0100;
+      \$129  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$433  = theta31;
-    if (\$210 ) begin
-      \$433  = theta_wr__data;
-    end else if (\$213 ) begin
-      \$433  = \$33 [15:0];
+    \$130  = theta_tag30;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            \$130  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            \$130  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$433  = 16'h0100;
+      \$130  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$434  = theta32;
-    if (\$215 ) begin
-      \$434  = theta_wr__data;
-    end else if (\$218 ) begin
-      \$434  = \$33 [15:0];
+    \$131  = theta_tag31;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            \$131  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            \$131  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$434  = 16'h0100;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$435  = theta33;
-    if (\$220 ) begin
-      \$435  = theta_wr__data;
-    end else if (\$223 ) begin
-      \$435  = \$33 [15:0];
+    \$132  = theta_tag32;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            \$132  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            \$132  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$435  = 16'h0100;
+      \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$436  = theta34;
-    if (\$225 ) begin
-      \$436  = theta_wr__data;
-    end else if (\$228 ) begin
-      \$436  = \$33 [15:0];
+    \$133  = theta_tag33;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            \$133  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            \$133  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$436  = 16'h0100;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$437  = theta35;
-    if (\$230 ) begin
-      \$437  = theta_wr__data;
-    end else if (\$233 ) begin
-      \$437  = \$33 [15:0];
+    \$134  = theta_tag34;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            \$134  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            \$134  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$437  = 16'h0100;
+      \$134  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$438  = theta36;
-    if (\$235 ) begin
-      \$438  = theta_wr__data;
-    end else if (\$238 ) begin
-      \$438  = \$33 [15:0];
+    \$135  = theta_tag35;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            \$135  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            \$135  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$438  = 16'h0100;
+      \$135  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$439  = theta37;
-    if (\$240 ) begin
-      \$439  = theta_wr__data;
-    end else if (\$243 ) begin
-      \$439  = \$33 [15:0];
+    \$136  = theta_tag36;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            \$136  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            \$136  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$439  = 16'h0100;
+      \$136  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$137  = theta_tag37;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            \$137  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            \$137  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$137  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$138  = theta_tag38;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            \$138  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            \$138  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$138  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$139  = theta_tag39;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            \$139  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            \$139  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$139  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$140  = theta_tag40;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            \$140  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            \$140  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$140  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$141  = theta_tag41;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            \$141  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            \$141  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$141  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$142  = theta_tag42;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            \$142  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            \$142  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$142  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$143  = theta_tag43;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            \$143  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            \$143  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$143  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$144  = theta_tag44;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            \$144  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            \$144  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$144  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$145  = theta_tag45;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            \$145  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            \$145  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$145  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$146  = theta_tag46;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            \$146  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            \$146  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$146  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$147  = theta_tag47;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            \$147  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            \$147  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$147  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$148  = theta_tag48;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            \$148  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            \$148  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$148  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$149  = theta_tag49;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            \$149  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            \$149  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$149  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$150  = theta_tag50;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            \$150  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            \$150  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$150  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$151  = theta_tag51;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            \$151  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            \$151  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$151  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$152  = theta_tag52;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            \$152  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            \$152  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$152  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$153  = theta_tag53;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            \$153  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            \$153  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$153  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$154  = theta_tag54;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            \$154  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            \$154  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$154  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$155  = theta_tag55;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            \$155  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            \$155  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$155  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$156  = theta_tag56;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            \$156  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            \$156  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$156  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$157  = theta_tag57;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            \$157  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            \$157  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$157  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$158  = theta_tag58;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            \$158  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            \$158  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$158  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$159  = theta_tag59;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            \$159  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            \$159  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$159  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$160  = theta_tag60;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            \$160  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            \$160  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$160  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$161  = theta_tag61;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            \$161  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            \$161  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$161  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$162  = theta_tag62;
+    if (\$69 ) begin
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            /* empty */;
+        6'h3e:
+            \$162  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            /* empty */;
+        6'h3e:
+            \$162  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$162  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$163  = theta_tag63;
+    if (\$69 ) begin
+      (* full_case = 32'd1 *)
+      casez (\$signature__addr$128 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            /* empty */;
+        6'h3e:
+            /* empty */;
+        6'h3f:
+            \$163  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      (* full_case = 32'd1 *)
+      casez (wh__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            /* empty */;
+        6'h3e:
+            /* empty */;
+        6'h3f:
+            \$163  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$163  = 2'h0;
     end
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$5113$0  };
-  assign src_wr__data = { 14'h0000, \port$5113$0  };
-  assign target_wr__addr = \wp__addr$79 ;
-  assign target_wr__data = \wp__data$81 ;
+  assign wp__data = { 14'h0000, \port$4778$0  };
+  assign src_wr__data = { 14'h0000, \port$4778$0  };
+  assign target_wr__addr = \wp__addr$14 ;
+  assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
   assign tgt_rd__addr = src_rd__addr;
   assign \$signature__addr  = spikes__payload[5:0];
-  assign \$signature__addr$98  = src_rd__data[5:0];
-  assign \$signature__addr$109  = spikes__payload[5:0];
-  assign \$signature__addr$110  = src_rd__data[5:0];
-  assign \busy$121  = busy;
-  assign \new  = \$33 [15:0];
-  assign \theta[0]  = theta[15:0];
-  assign \theta[1]  = theta[31:16];
-  assign \theta[2]  = theta[47:32];
-  assign \theta[3]  = theta[63:48];
-  assign \theta[4]  = theta[79:64];
-  assign \theta[5]  = theta[95:80];
-  assign \theta[6]  = theta[111:96];
-  assign \theta[7]  = theta[127:112];
-  assign \theta[8]  = theta[143:128];
-  assign \theta[9]  = theta[159:144];
-  assign \theta[10]  = theta[175:160];
-  assign \theta[11]  = theta[191:176];
-  assign \theta[12]  = theta[207:192];
-  assign \theta[13]  = theta[223:208];
-  assign \theta[14]  = theta[239:224];
-  assign \theta[15]  = theta[255:240];
-  assign \theta[16]  = theta[271:256];
-  assign \theta[17]  = theta[287:272];
-  assign \theta[18]  = theta[303:288];
-  assign \theta[19]  = theta[319:304];
-  assign \theta[20]  = theta[335:320];
-  assign \theta[21]  = theta[351:336];
-  assign \theta[22]  = theta[367:352];
-  assign \theta[23]  = theta[383:368];
-  assign \theta[24]  = theta[399:384];
-  assign \theta[25]  = theta[415:400];
-  assign \theta[26]  = theta[431:416];
-  assign \theta[27]  = theta[447:432];
-  assign \theta[28]  = theta[463:448];
-  assign \theta[29]  = theta[479:464];
-  assign \theta[30]  = theta[495:480];
-  assign \theta[31]  = theta[511:496];
-  assign \theta[32]  = theta[527:512];
-  assign \theta[33]  = theta[543:528];
-  assign \theta[34]  = theta[559:544];
-  assign \theta[35]  = theta[575:560];
-  assign \theta[36]  = theta[591:576];
-  assign \theta[37]  = theta[607:592];
-  assign \theta[38]  = theta[623:608];
-  assign \theta[39]  = theta[639:624];
-  assign \theta[40]  = theta[655:640];
-  assign \theta[41]  = theta[671:656];
-  assign \theta[42]  = theta[687:672];
-  assign \theta[43]  = theta[703:688];
-  assign \theta[44]  = theta[719:704];
-  assign \theta[45]  = theta[735:720];
-  assign \theta[46]  = theta[751:736];
-  assign \theta[47]  = theta[767:752];
-  assign \theta[48]  = theta[783:768];
-  assign \theta[49]  = theta[799:784];
-  assign \theta[50]  = theta[815:800];
-  assign \theta[51]  = theta[831:816];
-  assign \theta[52]  = theta[847:832];
-  assign \theta[53]  = theta[863:848];
-  assign \theta[54]  = theta[879:864];
-  assign \theta[55]  = theta[895:880];
-  assign \theta[56]  = theta[911:896];
-  assign \theta[57]  = theta[927:912];
-  assign \theta[58]  = theta[943:928];
-  assign \theta[59]  = theta[959:944];
-  assign \theta[60]  = theta[975:960];
-  assign \theta[61]  = theta[991:976];
-  assign \theta[62]  = theta[1007:992];
-  assign \theta[63]  = theta[1023:1008];
+  assign \$signature__addr$33  = src_rd__data[5:0];
+  assign \$signature__addr$44  = spikes__payload[5:0];
+  assign \$signature__addr$45  = src_rd__data[5:0];
+  assign \busy$56  = busy;
+  assign \$signature__addr$57  = theta_addr;
+  assign rh__addr = theta_addr;
+  assign theta_data = theta_read0;
+  assign lane3 = \$signature__addr$128 ;
+  assign \rh__addr$130  = \$signature__addr$128 ;
+  assign \$signature__addr$134  = theta_sel;
+  assign \rh__addr$136  = theta_sel;
+  assign theta_value = theta_read2;
+  assign \new  = \$47 [15:0];
+  assign \$signature__addr$147  = \$signature__addr$128 ;
+  assign \$signature__data$148  = \$47 [15:0];
+  assign theta_wr__addr = wh__addr;
+  assign theta_wr__data = wh__data;
   assign \spikes__payload.address  = spikes__payload[19:0];
   assign \spikes__payload.source  = spikes__payload[27:20];
   assign \spikes__payload.type  = spikes__payload[31:28];
   assign \spikes__payload.timestamp  = spikes__payload[63:32];
-  assign theta[1023:1008] = theta63;
-  assign theta[1007:992] = theta62;
-  assign theta[991:976] = theta61;
-  assign theta[975:960] = theta60;
-  assign theta[959:944] = theta59;
-  assign theta[943:928] = theta58;
-  assign theta[927:912] = theta57;
-  assign theta[911:896] = theta56;
-  assign theta[895:880] = theta55;
-  assign theta[879:864] = theta54;
-  assign theta[863:848] = theta53;
-  assign theta[847:832] = theta52;
-  assign theta[831:816] = theta51;
-  assign theta[815:800] = theta50;
-  assign theta[799:784] = theta49;
-  assign theta[783:768] = theta48;
-  assign theta[767:752] = theta47;
-  assign theta[751:736] = theta46;
-  assign theta[735:720] = theta45;
-  assign theta[719:704] = theta44;
-  assign theta[703:688] = theta43;
-  assign theta[687:672] = theta42;
-  assign theta[671:656] = theta41;
-  assign theta[655:640] = theta40;
-  assign theta[639:624] = theta39;
-  assign theta[623:608] = theta38;
-  assign theta[607:592] = theta37;
-  assign theta[591:576] = theta36;
-  assign theta[575:560] = theta35;
-  assign theta[559:544] = theta34;
-  assign theta[543:528] = theta33;
-  assign theta[527:512] = theta32;
-  assign theta[511:496] = theta31;
-  assign theta[495:480] = theta30;
-  assign theta[479:464] = theta29;
-  assign theta[463:448] = theta28;
-  assign theta[447:432] = theta27;
-  assign theta[431:416] = theta26;
-  assign theta[415:400] = theta25;
-  assign theta[399:384] = theta24;
-  assign theta[383:368] = theta23;
-  assign theta[367:352] = theta22;
-  assign theta[351:336] = theta21;
-  assign theta[335:320] = theta20;
-  assign theta[319:304] = theta19;
-  assign theta[303:288] = theta18;
-  assign theta[287:272] = theta17;
-  assign theta[271:256] = theta16;
-  assign theta[255:240] = theta15;
-  assign theta[239:224] = theta14;
-  assign theta[223:208] = theta13;
-  assign theta[207:192] = theta12;
-  assign theta[191:176] = theta11;
-  assign theta[175:160] = theta10;
-  assign theta[159:144] = theta9;
-  assign theta[143:128] = theta8;
-  assign theta[127:112] = theta7;
-  assign theta[111:96] = theta6;
-  assign theta[95:80] = theta5;
-  assign theta[79:64] = theta4;
-  assign theta[63:48] = theta3;
-  assign theta[47:32] = theta2;
-  assign theta[31:16] = theta1;
-  assign theta[15:0] = theta0;
   assign \$16  = \$signal ;
   assign \$19  = \$18 ;
-  assign \$43  = { 7'h00, u_data, 8'h00 };
+  assign \$58  = { 7'h00, u_data, 8'h00 };
   assign \$11  = bank;
 endmodule
 
@@ -17679,8 +26780,8 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.stim_unit (rst, routed__valid, stim__payload, r_en, source, leak_shift, pulse_wr__en, len_wp__addr, len_wp__data, frame_tick, frame, routed__payload, \theta$35 , ready, tick_lost, busy, env, fire, fire_lane, bad_lane, stim_lost
-, stim__valid, clk);
+module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en, source, leak_shift, pulse_wr__en, len_wp__addr, len_wp__data, frame_tick, frame, routed__payload, ready, lane, tick_lost, busy, env, fire, fire_lane, bad_lane
+, stim_lost, stim__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -17761,6 +26862,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, stim__payload, r_en, sourc
   wire in_range;
   wire [15:0] integrated;
   wire issue;
+  output [5:0] lane;
   wire [5:0] lane;
   wire last;
   input [3:0] leak_shift;
@@ -17856,73 +26958,10 @@ module \core.stim_path.stim_unit (rst, routed__valid, stim__payload, r_en, sourc
   reg sw_valid = 1'h0;
   (* init = 1'h0 *)
   wire sweep_busy;
-  reg [15:0] theta;
-  input [1023:0] \theta$35 ;
-  wire [1023:0] \theta$35 ;
-  wire [15:0] \theta$35[0] ;
-  wire [15:0] \theta$35[10] ;
-  wire [15:0] \theta$35[11] ;
-  wire [15:0] \theta$35[12] ;
-  wire [15:0] \theta$35[13] ;
-  wire [15:0] \theta$35[14] ;
-  wire [15:0] \theta$35[15] ;
-  wire [15:0] \theta$35[16] ;
-  wire [15:0] \theta$35[17] ;
-  wire [15:0] \theta$35[18] ;
-  wire [15:0] \theta$35[19] ;
-  wire [15:0] \theta$35[1] ;
-  wire [15:0] \theta$35[20] ;
-  wire [15:0] \theta$35[21] ;
-  wire [15:0] \theta$35[22] ;
-  wire [15:0] \theta$35[23] ;
-  wire [15:0] \theta$35[24] ;
-  wire [15:0] \theta$35[25] ;
-  wire [15:0] \theta$35[26] ;
-  wire [15:0] \theta$35[27] ;
-  wire [15:0] \theta$35[28] ;
-  wire [15:0] \theta$35[29] ;
-  wire [15:0] \theta$35[2] ;
-  wire [15:0] \theta$35[30] ;
-  wire [15:0] \theta$35[31] ;
-  wire [15:0] \theta$35[32] ;
-  wire [15:0] \theta$35[33] ;
-  wire [15:0] \theta$35[34] ;
-  wire [15:0] \theta$35[35] ;
-  wire [15:0] \theta$35[36] ;
-  wire [15:0] \theta$35[37] ;
-  wire [15:0] \theta$35[38] ;
-  wire [15:0] \theta$35[39] ;
-  wire [15:0] \theta$35[3] ;
-  wire [15:0] \theta$35[40] ;
-  wire [15:0] \theta$35[41] ;
-  wire [15:0] \theta$35[42] ;
-  wire [15:0] \theta$35[43] ;
-  wire [15:0] \theta$35[44] ;
-  wire [15:0] \theta$35[45] ;
-  wire [15:0] \theta$35[46] ;
-  wire [15:0] \theta$35[47] ;
-  wire [15:0] \theta$35[48] ;
-  wire [15:0] \theta$35[49] ;
-  wire [15:0] \theta$35[4] ;
-  wire [15:0] \theta$35[50] ;
-  wire [15:0] \theta$35[51] ;
-  wire [15:0] \theta$35[52] ;
-  wire [15:0] \theta$35[53] ;
-  wire [15:0] \theta$35[54] ;
-  wire [15:0] \theta$35[55] ;
-  wire [15:0] \theta$35[56] ;
-  wire [15:0] \theta$35[57] ;
-  wire [15:0] \theta$35[58] ;
-  wire [15:0] \theta$35[59] ;
-  wire [15:0] \theta$35[5] ;
-  wire [15:0] \theta$35[60] ;
-  wire [15:0] \theta$35[61] ;
-  wire [15:0] \theta$35[62] ;
-  wire [15:0] \theta$35[63] ;
-  wire [15:0] \theta$35[6] ;
-  wire [15:0] \theta$35[7] ;
-  wire [15:0] \theta$35[8] ;
-  wire [15:0] \theta$35[9] ;
+  input [15:0] theta;
+  wire [15:0] theta;
+  wire [5:0] theta_addr;
+  wire [15:0] theta_data;
   output tick_lost;
   reg tick_lost = 1'h0;
   wire [16:0] total;
@@ -18089,7 +27128,6 @@ module \core.stim_path.stim_unit (rst, routed__valid, stim__payload, r_en, sourc
     _2_ <= routed__payload[5:0];
   end
   assign len_rd__data = lengths[_2_];
-  assign \$37  = \$36  & w_rdy;
   always @(posedge clk)
     ready <= \$38 ;
   always @(posedge clk)
@@ -18169,6 +27207,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, stim__payload, r_en, sourc
   assign \$34  = s1_valid & in_range;
   assign \$35  = fired ? len_rd__data : rd_entry__data[31:16];
   assign \$36  = | lost;
+  assign \$37  = \$36  & w_rdy;
   \core.stim_path.stim_unit.fifo  fifo (
     .clk(clk),
     .r_data(stim__payload),
@@ -18666,143 +27705,10 @@ module \core.stim_path.stim_unit (rst, routed__valid, stim__payload, r_en, sourc
       w_en = 1'h1;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_target[5:0])
-      6'h00:
-          theta = \theta$35 [15:0];
-      6'h01:
-          theta = \theta$35 [31:16];
-      6'h02:
-          theta = \theta$35 [47:32];
-      6'h03:
-          theta = \theta$35 [63:48];
-      6'h04:
-          theta = \theta$35 [79:64];
-      6'h05:
-          theta = \theta$35 [95:80];
-      6'h06:
-          theta = \theta$35 [111:96];
-      6'h07:
-          theta = \theta$35 [127:112];
-      6'h08:
-          theta = \theta$35 [143:128];
-      6'h09:
-          theta = \theta$35 [159:144];
-      6'h0a:
-          theta = \theta$35 [175:160];
-      6'h0b:
-          theta = \theta$35 [191:176];
-      6'h0c:
-          theta = \theta$35 [207:192];
-      6'h0d:
-          theta = \theta$35 [223:208];
-      6'h0e:
-          theta = \theta$35 [239:224];
-      6'h0f:
-          theta = \theta$35 [255:240];
-      6'h10:
-          theta = \theta$35 [271:256];
-      6'h11:
-          theta = \theta$35 [287:272];
-      6'h12:
-          theta = \theta$35 [303:288];
-      6'h13:
-          theta = \theta$35 [319:304];
-      6'h14:
-          theta = \theta$35 [335:320];
-      6'h15:
-          theta = \theta$35 [351:336];
-      6'h16:
-          theta = \theta$35 [367:352];
-      6'h17:
-          theta = \theta$35 [383:368];
-      6'h18:
-          theta = \theta$35 [399:384];
-      6'h19:
-          theta = \theta$35 [415:400];
-      6'h1a:
-          theta = \theta$35 [431:416];
-      6'h1b:
-          theta = \theta$35 [447:432];
-      6'h1c:
-          theta = \theta$35 [463:448];
-      6'h1d:
-          theta = \theta$35 [479:464];
-      6'h1e:
-          theta = \theta$35 [495:480];
-      6'h1f:
-          theta = \theta$35 [511:496];
-      6'h20:
-          theta = \theta$35 [527:512];
-      6'h21:
-          theta = \theta$35 [543:528];
-      6'h22:
-          theta = \theta$35 [559:544];
-      6'h23:
-          theta = \theta$35 [575:560];
-      6'h24:
-          theta = \theta$35 [591:576];
-      6'h25:
-          theta = \theta$35 [607:592];
-      6'h26:
-          theta = \theta$35 [623:608];
-      6'h27:
-          theta = \theta$35 [639:624];
-      6'h28:
-          theta = \theta$35 [655:640];
-      6'h29:
-          theta = \theta$35 [671:656];
-      6'h2a:
-          theta = \theta$35 [687:672];
-      6'h2b:
-          theta = \theta$35 [703:688];
-      6'h2c:
-          theta = \theta$35 [719:704];
-      6'h2d:
-          theta = \theta$35 [735:720];
-      6'h2e:
-          theta = \theta$35 [751:736];
-      6'h2f:
-          theta = \theta$35 [767:752];
-      6'h30:
-          theta = \theta$35 [783:768];
-      6'h31:
-          theta = \theta$35 [799:784];
-      6'h32:
-          theta = \theta$35 [815:800];
-      6'h33:
-          theta = \theta$35 [831:816];
-      6'h34:
-          theta = \theta$35 [847:832];
-      6'h35:
-          theta = \theta$35 [863:848];
-      6'h36:
-          theta = \theta$35 [879:864];
-      6'h37:
-          theta = \theta$35 [895:880];
-      6'h38:
-          theta = \theta$35 [911:896];
-      6'h39:
-          theta = \theta$35 [927:912];
-      6'h3a:
-          theta = \theta$35 [943:928];
-      6'h3b:
-          theta = \theta$35 [959:944];
-      6'h3c:
-          theta = \theta$35 [975:960];
-      6'h3d:
-          theta = \theta$35 [991:976];
-      6'h3e:
-          theta = \theta$35 [1007:992];
-      6'h3f:
-          theta = \theta$35 [1023:1008];
-    endcase
-  end
   assign countdown = \$33 [15:0];
-  assign lane = s1_target[5:0];
   assign routed__ready = ready;
+  assign theta_addr = s1_target[5:0];
+  assign theta_data = theta;
   assign acc_now = rd_entry__data[15:0];
   assign sat = \$19 [15:0];
   assign integrated = \$23 [15:0];
@@ -18817,74 +27723,11 @@ module \core.stim_path.stim_unit (rst, routed__valid, stim__payload, r_en, sourc
   assign r_rdy = stim__valid;
   assign r_data = stim__payload;
   assign stim__ready = r_en;
+  assign lane = s1_target[5:0];
   assign \routed__payload.target  = routed__payload[11:0];
   assign \routed__payload.weight  = routed__payload[27:12];
   assign \routed__payload.address  = routed__payload[47:28];
   assign \routed__payload.timestamp  = routed__payload[79:48];
-  assign \theta$35[0]  = \theta$35 [15:0];
-  assign \theta$35[1]  = \theta$35 [31:16];
-  assign \theta$35[2]  = \theta$35 [47:32];
-  assign \theta$35[3]  = \theta$35 [63:48];
-  assign \theta$35[4]  = \theta$35 [79:64];
-  assign \theta$35[5]  = \theta$35 [95:80];
-  assign \theta$35[6]  = \theta$35 [111:96];
-  assign \theta$35[7]  = \theta$35 [127:112];
-  assign \theta$35[8]  = \theta$35 [143:128];
-  assign \theta$35[9]  = \theta$35 [159:144];
-  assign \theta$35[10]  = \theta$35 [175:160];
-  assign \theta$35[11]  = \theta$35 [191:176];
-  assign \theta$35[12]  = \theta$35 [207:192];
-  assign \theta$35[13]  = \theta$35 [223:208];
-  assign \theta$35[14]  = \theta$35 [239:224];
-  assign \theta$35[15]  = \theta$35 [255:240];
-  assign \theta$35[16]  = \theta$35 [271:256];
-  assign \theta$35[17]  = \theta$35 [287:272];
-  assign \theta$35[18]  = \theta$35 [303:288];
-  assign \theta$35[19]  = \theta$35 [319:304];
-  assign \theta$35[20]  = \theta$35 [335:320];
-  assign \theta$35[21]  = \theta$35 [351:336];
-  assign \theta$35[22]  = \theta$35 [367:352];
-  assign \theta$35[23]  = \theta$35 [383:368];
-  assign \theta$35[24]  = \theta$35 [399:384];
-  assign \theta$35[25]  = \theta$35 [415:400];
-  assign \theta$35[26]  = \theta$35 [431:416];
-  assign \theta$35[27]  = \theta$35 [447:432];
-  assign \theta$35[28]  = \theta$35 [463:448];
-  assign \theta$35[29]  = \theta$35 [479:464];
-  assign \theta$35[30]  = \theta$35 [495:480];
-  assign \theta$35[31]  = \theta$35 [511:496];
-  assign \theta$35[32]  = \theta$35 [527:512];
-  assign \theta$35[33]  = \theta$35 [543:528];
-  assign \theta$35[34]  = \theta$35 [559:544];
-  assign \theta$35[35]  = \theta$35 [575:560];
-  assign \theta$35[36]  = \theta$35 [591:576];
-  assign \theta$35[37]  = \theta$35 [607:592];
-  assign \theta$35[38]  = \theta$35 [623:608];
-  assign \theta$35[39]  = \theta$35 [639:624];
-  assign \theta$35[40]  = \theta$35 [655:640];
-  assign \theta$35[41]  = \theta$35 [671:656];
-  assign \theta$35[42]  = \theta$35 [687:672];
-  assign \theta$35[43]  = \theta$35 [703:688];
-  assign \theta$35[44]  = \theta$35 [719:704];
-  assign \theta$35[45]  = \theta$35 [735:720];
-  assign \theta$35[46]  = \theta$35 [751:736];
-  assign \theta$35[47]  = \theta$35 [767:752];
-  assign \theta$35[48]  = \theta$35 [783:768];
-  assign \theta$35[49]  = \theta$35 [799:784];
-  assign \theta$35[50]  = \theta$35 [815:800];
-  assign \theta$35[51]  = \theta$35 [831:816];
-  assign \theta$35[52]  = \theta$35 [847:832];
-  assign \theta$35[53]  = \theta$35 [863:848];
-  assign \theta$35[54]  = \theta$35 [879:864];
-  assign \theta$35[55]  = \theta$35 [895:880];
-  assign \theta$35[56]  = \theta$35 [911:896];
-  assign \theta$35[57]  = \theta$35 [927:912];
-  assign \theta$35[58]  = \theta$35 [943:928];
-  assign \theta$35[59]  = \theta$35 [959:944];
-  assign \theta$35[60]  = \theta$35 [975:960];
-  assign \theta$35[61]  = \theta$35 [991:976];
-  assign \theta$35[62]  = \theta$35 [1007:992];
-  assign \theta$35[63]  = \theta$35 [1023:1008];
   assign \rd_entry__data.acc  = rd_entry__data[15:0];
   assign \rd_entry__data.remaining  = rd_entry__data[31:16];
   assign \rd_sweep__data.acc  = rd_sweep__data[15:0];

@@ -2,492 +2,200 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, theta_wr__en, src_wr__addr, src_wr__data, src_wr__en, target_wr__addr, target_wr__data, target_wr__en, window, gain, shift, theta_min, theta_max, enable, clk, rst, spikes__ready, theta
-, busy, window_done, overrun, spikes__payload);
+module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, theta_wr__en, src_wr__addr, src_wr__data, src_wr__en, target_wr__addr, target_wr__data, target_wr__en, window, gain, shift, theta_min, theta_max, enable, theta_addr, theta_sel, clk, rst
+, spikes__ready, theta_data, theta_value, busy, window_done, overrun, spikes__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [24:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [1:0] \$100 ;
+  reg [1:0] \$101 ;
+  reg [1:0] \$102 ;
+  reg [1:0] \$103 ;
+  reg [1:0] \$104 ;
+  reg [1:0] \$105 ;
+  reg [1:0] \$106 ;
+  reg [1:0] \$107 ;
+  reg [1:0] \$108 ;
+  reg [1:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [1:0] \$110 ;
+  reg [1:0] \$111 ;
+  reg [1:0] \$112 ;
+  reg [1:0] \$113 ;
+  reg [1:0] \$114 ;
+  reg [1:0] \$115 ;
+  reg [1:0] \$116 ;
+  reg [1:0] \$117 ;
+  reg [1:0] \$118 ;
+  reg [1:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  reg [1:0] \$120 ;
+  reg [1:0] \$121 ;
+  reg [1:0] \$122 ;
+  reg [1:0] \$123 ;
+  reg [1:0] \$124 ;
+  reg [1:0] \$125 ;
+  reg [1:0] \$126 ;
+  reg [1:0] \$127 ;
+  reg [1:0] \$128 ;
+  reg [1:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  reg [1:0] \$130 ;
+  reg [1:0] \$131 ;
+  reg [1:0] \$132 ;
+  reg [1:0] \$133 ;
+  reg [1:0] \$134 ;
+  reg [1:0] \$135 ;
+  reg [1:0] \$136 ;
+  reg [1:0] \$137 ;
+  reg [1:0] \$138 ;
+  reg [1:0] \$139 ;
   wire [16:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  reg [1:0] \$140 ;
+  reg [1:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [1:0] \$144 ;
+  reg [1:0] \$145 ;
+  reg [1:0] \$146 ;
+  reg [1:0] \$147 ;
+  reg [1:0] \$148 ;
+  reg [1:0] \$149 ;
   wire [16:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  reg [1:0] \$150 ;
+  reg [1:0] \$151 ;
+  reg [1:0] \$152 ;
+  reg [1:0] \$153 ;
+  reg [1:0] \$154 ;
+  reg [1:0] \$155 ;
+  reg [1:0] \$156 ;
+  reg [1:0] \$157 ;
+  reg [1:0] \$158 ;
+  reg [1:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  reg [1:0] \$160 ;
+  reg [1:0] \$161 ;
+  reg [1:0] \$162 ;
+  reg [1:0] \$163 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
   wire [16:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
   wire [16:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
   wire \$3 ;
-  reg [15:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  reg [1:0] \$30 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire [43:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire [24:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire [24:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire [6:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  reg [23:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg \$378 ;
-  reg [5:0] \$379 ;
+  reg [1:0] \$32 ;
+  wire \$33 ;
+  wire [15:0] \$34 ;
+  reg [1:0] \$35 ;
+  wire \$36 ;
+  reg [1:0] \$37 ;
   wire \$38 ;
-  reg \$380 ;
-  reg [5:0] \$381 ;
-  reg \$382 ;
-  reg [5:0] \$383 ;
-  reg [23:0] \$384 ;
-  reg \$385 ;
-  reg \$386 ;
-  reg [5:0] \$387 ;
-  reg [24:0] \$388 ;
-  reg \$389 ;
-  wire \$39 ;
-  reg [5:0] \$390 ;
-  reg [42:0] \$391 ;
-  reg \$392 ;
-  reg [5:0] \$393 ;
-  reg [42:0] \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg [5:0] \$398 ;
-  reg \$399 ;
+  wire [15:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  reg \$400 ;
-  reg [5:0] \$401 ;
-  reg [15:0] \$402 ;
-  reg [15:0] \$403 ;
-  reg [15:0] \$404 ;
-  reg [15:0] \$405 ;
-  reg [15:0] \$406 ;
-  reg [15:0] \$407 ;
-  reg [15:0] \$408 ;
-  reg [15:0] \$409 ;
+  reg [1:0] \$40 ;
   wire \$41 ;
-  reg [15:0] \$410 ;
-  reg [15:0] \$411 ;
-  reg [15:0] \$412 ;
-  reg [15:0] \$413 ;
-  reg [15:0] \$414 ;
-  reg [15:0] \$415 ;
-  reg [15:0] \$416 ;
-  reg [15:0] \$417 ;
-  reg [15:0] \$418 ;
-  reg [15:0] \$419 ;
-  wire \$42 ;
-  reg [15:0] \$420 ;
-  reg [15:0] \$421 ;
-  reg [15:0] \$422 ;
-  reg [15:0] \$423 ;
-  reg [15:0] \$424 ;
-  reg [15:0] \$425 ;
-  reg [15:0] \$426 ;
-  reg [15:0] \$427 ;
-  reg [15:0] \$428 ;
-  reg [15:0] \$429 ;
-  wire [30:0] \$43 ;
-  reg [15:0] \$430 ;
-  reg [15:0] \$431 ;
-  reg [15:0] \$432 ;
-  reg [15:0] \$433 ;
-  reg [15:0] \$434 ;
-  reg [15:0] \$435 ;
-  reg [15:0] \$436 ;
-  reg [15:0] \$437 ;
-  reg [15:0] \$438 ;
-  reg [15:0] \$439 ;
-  wire [31:0] \$44 ;
-  reg [15:0] \$440 ;
-  reg [15:0] \$441 ;
-  reg [15:0] \$442 ;
-  reg [15:0] \$443 ;
-  reg [15:0] \$444 ;
-  reg [15:0] \$445 ;
-  reg [15:0] \$446 ;
-  reg [15:0] \$447 ;
-  reg [15:0] \$448 ;
-  reg [15:0] \$449 ;
-  wire [41:0] \$45 ;
-  reg [15:0] \$450 ;
-  reg [15:0] \$451 ;
-  reg [15:0] \$452 ;
-  reg [15:0] \$453 ;
-  reg [15:0] \$454 ;
-  reg [15:0] \$455 ;
-  reg [15:0] \$456 ;
-  reg [15:0] \$457 ;
-  reg [15:0] \$458 ;
-  reg [15:0] \$459 ;
-  wire [42:0] \$46 ;
-  reg [15:0] \$460 ;
-  reg [15:0] \$461 ;
-  reg [15:0] \$462 ;
-  reg [15:0] \$463 ;
-  reg [15:0] \$464 ;
-  reg [15:0] \$465 ;
-  wire \$47 ;
+  reg [1:0] \$42 ;
+  wire \$43 ;
+  wire [15:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [43:0] \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [24:0] \$49 ;
   wire \$5 ;
-  wire [6:0] \$50 ;
-  wire \$51 ;
-  wire [6:0] \$52 ;
+  wire [24:0] \$50 ;
+  wire [6:0] \$51 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [30:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [41:0] \$60 ;
+  wire [42:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [6:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [6:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [15:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [23:0] \$72 ;
+  reg [5:0] \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg [5:0] \$77 ;
+  reg \$78 ;
+  reg [5:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg \$80 ;
+  reg [5:0] \$81 ;
+  reg [23:0] \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [5:0] \$85 ;
+  reg [24:0] \$86 ;
+  reg \$87 ;
+  reg [5:0] \$88 ;
+  reg [42:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg \$90 ;
+  reg [5:0] \$91 ;
+  reg [42:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [5:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [5:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$113  = 1'h0;
-  reg \$signal$129  = 1'h0;
-  reg \$signal$132  = 1'h0;
-  reg [5:0] \$signal$139  = 6'h00;
-  reg [5:0] \$signal$145  = 6'h00;
+  reg [5:0] \$signal$163  = 6'h00;
+  reg [5:0] \$signal$169  = 6'h00;
+  reg \$signal$52  = 1'h0;
+  reg \$signal$68  = 1'h0;
+  reg \$signal$71  = 1'h0;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$111 ;
-  wire [5:0] \$signature__addr$122 ;
-  wire [5:0] \$signature__addr$123 ;
+  reg [5:0] \$signature__addr$142  = 6'h00;
+  wire [5:0] \$signature__addr$148 ;
+  (* init = 6'h00 *)
+  wire [5:0] \$signature__addr$157 ;
+  wire [5:0] \$signature__addr$50 ;
+  wire [5:0] \$signature__addr$61 ;
+  wire [5:0] \$signature__addr$62 ;
+  wire [5:0] \$signature__addr$73 ;
   wire [15:0] \$signature__data ;
-  wire [15:0] \$signature__data$101 ;
-  wire [15:0] \$signature__data$108 ;
-  wire [15:0] \$signature__data$109 ;
+  wire [15:0] \$signature__data$140 ;
+  wire [15:0] \$signature__data$146 ;
+  wire [15:0] \$signature__data$151 ;
+  wire [15:0] \$signature__data$158 ;
+  wire [15:0] \$signature__data$40 ;
+  wire [15:0] \$signature__data$47 ;
+  wire [15:0] \$signature__data$48 ;
+  wire \$signature__en ;
   reg bank = 1'h0;
   output busy;
   wire busy;
-  wire \busy$127 ;
+  wire \busy$66 ;
   reg [5:0] c_addr = 6'h00;
   wire [15:0] c_data;
   reg clearing = 1'h0;
@@ -507,7 +215,8 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   (* init = 6'h00 *)
   wire [5:0] index;
   reg [5:0] lane2 = 6'h00;
-  reg [5:0] lane3 = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] lane3;
   reg [5:0] lane3s = 6'h00;
   wire [43:0] low;
   wire [15:0] \new ;
@@ -517,6 +226,13 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
+  wire [5:0] rh__addr;
+  (* init = 6'h00 *)
+  wire [5:0] \rh__addr$144 ;
+  wire [5:0] \rh__addr$149 ;
+  wire [15:0] rh__data;
+  wire [15:0] \rh__data$147 ;
+  wire [15:0] \rh__data$152 ;
   input rst;
   wire rst;
   reg running = 1'h0;
@@ -557,140 +273,85 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   (* init = 6'h00 *)
   wire [5:0] tgt_rd__addr;
   wire [23:0] tgt_rd__data;
-  output [1023:0] theta;
-  wire [1023:0] theta;
-  reg [15:0] theta0 = 16'h0100;
-  reg [15:0] theta1 = 16'h0100;
-  reg [15:0] theta10 = 16'h0100;
-  reg [15:0] theta11 = 16'h0100;
-  reg [15:0] theta12 = 16'h0100;
-  reg [15:0] theta13 = 16'h0100;
-  reg [15:0] theta14 = 16'h0100;
-  reg [15:0] theta15 = 16'h0100;
-  reg [15:0] theta16 = 16'h0100;
-  reg [15:0] theta17 = 16'h0100;
-  reg [15:0] theta18 = 16'h0100;
-  reg [15:0] theta19 = 16'h0100;
-  reg [15:0] theta2 = 16'h0100;
-  reg [15:0] theta20 = 16'h0100;
-  reg [15:0] theta21 = 16'h0100;
-  reg [15:0] theta22 = 16'h0100;
-  reg [15:0] theta23 = 16'h0100;
-  reg [15:0] theta24 = 16'h0100;
-  reg [15:0] theta25 = 16'h0100;
-  reg [15:0] theta26 = 16'h0100;
-  reg [15:0] theta27 = 16'h0100;
-  reg [15:0] theta28 = 16'h0100;
-  reg [15:0] theta29 = 16'h0100;
-  reg [15:0] theta3 = 16'h0100;
-  reg [15:0] theta30 = 16'h0100;
-  reg [15:0] theta31 = 16'h0100;
-  reg [15:0] theta32 = 16'h0100;
-  reg [15:0] theta33 = 16'h0100;
-  reg [15:0] theta34 = 16'h0100;
-  reg [15:0] theta35 = 16'h0100;
-  reg [15:0] theta36 = 16'h0100;
-  reg [15:0] theta37 = 16'h0100;
-  reg [15:0] theta38 = 16'h0100;
-  reg [15:0] theta39 = 16'h0100;
-  reg [15:0] theta4 = 16'h0100;
-  reg [15:0] theta40 = 16'h0100;
-  reg [15:0] theta41 = 16'h0100;
-  reg [15:0] theta42 = 16'h0100;
-  reg [15:0] theta43 = 16'h0100;
-  reg [15:0] theta44 = 16'h0100;
-  reg [15:0] theta45 = 16'h0100;
-  reg [15:0] theta46 = 16'h0100;
-  reg [15:0] theta47 = 16'h0100;
-  reg [15:0] theta48 = 16'h0100;
-  reg [15:0] theta49 = 16'h0100;
-  reg [15:0] theta5 = 16'h0100;
-  reg [15:0] theta50 = 16'h0100;
-  reg [15:0] theta51 = 16'h0100;
-  reg [15:0] theta52 = 16'h0100;
-  reg [15:0] theta53 = 16'h0100;
-  reg [15:0] theta54 = 16'h0100;
-  reg [15:0] theta55 = 16'h0100;
-  reg [15:0] theta56 = 16'h0100;
-  reg [15:0] theta57 = 16'h0100;
-  reg [15:0] theta58 = 16'h0100;
-  reg [15:0] theta59 = 16'h0100;
-  reg [15:0] theta6 = 16'h0100;
-  reg [15:0] theta60 = 16'h0100;
-  reg [15:0] theta61 = 16'h0100;
-  reg [15:0] theta62 = 16'h0100;
-  reg [15:0] theta63 = 16'h0100;
-  reg [15:0] theta7 = 16'h0100;
-  reg [15:0] theta8 = 16'h0100;
-  reg [15:0] theta9 = 16'h0100;
-  wire [15:0] \theta[0] ;
-  wire [15:0] \theta[10] ;
-  wire [15:0] \theta[11] ;
-  wire [15:0] \theta[12] ;
-  wire [15:0] \theta[13] ;
-  wire [15:0] \theta[14] ;
-  wire [15:0] \theta[15] ;
-  wire [15:0] \theta[16] ;
-  wire [15:0] \theta[17] ;
-  wire [15:0] \theta[18] ;
-  wire [15:0] \theta[19] ;
-  wire [15:0] \theta[1] ;
-  wire [15:0] \theta[20] ;
-  wire [15:0] \theta[21] ;
-  wire [15:0] \theta[22] ;
-  wire [15:0] \theta[23] ;
-  wire [15:0] \theta[24] ;
-  wire [15:0] \theta[25] ;
-  wire [15:0] \theta[26] ;
-  wire [15:0] \theta[27] ;
-  wire [15:0] \theta[28] ;
-  wire [15:0] \theta[29] ;
-  wire [15:0] \theta[2] ;
-  wire [15:0] \theta[30] ;
-  wire [15:0] \theta[31] ;
-  wire [15:0] \theta[32] ;
-  wire [15:0] \theta[33] ;
-  wire [15:0] \theta[34] ;
-  wire [15:0] \theta[35] ;
-  wire [15:0] \theta[36] ;
-  wire [15:0] \theta[37] ;
-  wire [15:0] \theta[38] ;
-  wire [15:0] \theta[39] ;
-  wire [15:0] \theta[3] ;
-  wire [15:0] \theta[40] ;
-  wire [15:0] \theta[41] ;
-  wire [15:0] \theta[42] ;
-  wire [15:0] \theta[43] ;
-  wire [15:0] \theta[44] ;
-  wire [15:0] \theta[45] ;
-  wire [15:0] \theta[46] ;
-  wire [15:0] \theta[47] ;
-  wire [15:0] \theta[48] ;
-  wire [15:0] \theta[49] ;
-  wire [15:0] \theta[4] ;
-  wire [15:0] \theta[50] ;
-  wire [15:0] \theta[51] ;
-  wire [15:0] \theta[52] ;
-  wire [15:0] \theta[53] ;
-  wire [15:0] \theta[54] ;
-  wire [15:0] \theta[55] ;
-  wire [15:0] \theta[56] ;
-  wire [15:0] \theta[57] ;
-  wire [15:0] \theta[58] ;
-  wire [15:0] \theta[59] ;
-  wire [15:0] \theta[5] ;
-  wire [15:0] \theta[60] ;
-  wire [15:0] \theta[61] ;
-  wire [15:0] \theta[62] ;
-  wire [15:0] \theta[63] ;
-  wire [15:0] \theta[6] ;
-  wire [15:0] \theta[7] ;
-  wire [15:0] \theta[8] ;
-  wire [15:0] \theta[9] ;
+  input [5:0] theta_addr;
+  wire [5:0] theta_addr;
+  output [15:0] theta_data;
+  wire [15:0] theta_data;
   input [15:0] theta_max;
   wire [15:0] theta_max;
   input [15:0] theta_min;
   wire [15:0] theta_min;
+  wire [15:0] theta_read0;
+  wire [15:0] theta_read1;
+  wire [15:0] theta_read2;
+  input [5:0] theta_sel;
+  wire [5:0] theta_sel;
+  reg [1:0] theta_tag0 = 2'h0;
+  reg [1:0] theta_tag1 = 2'h0;
+  reg [1:0] theta_tag10 = 2'h0;
+  reg [1:0] theta_tag11 = 2'h0;
+  reg [1:0] theta_tag12 = 2'h0;
+  reg [1:0] theta_tag13 = 2'h0;
+  reg [1:0] theta_tag14 = 2'h0;
+  reg [1:0] theta_tag15 = 2'h0;
+  reg [1:0] theta_tag16 = 2'h0;
+  reg [1:0] theta_tag17 = 2'h0;
+  reg [1:0] theta_tag18 = 2'h0;
+  reg [1:0] theta_tag19 = 2'h0;
+  reg [1:0] theta_tag2 = 2'h0;
+  reg [1:0] theta_tag20 = 2'h0;
+  reg [1:0] theta_tag21 = 2'h0;
+  reg [1:0] theta_tag22 = 2'h0;
+  reg [1:0] theta_tag23 = 2'h0;
+  reg [1:0] theta_tag24 = 2'h0;
+  reg [1:0] theta_tag25 = 2'h0;
+  reg [1:0] theta_tag26 = 2'h0;
+  reg [1:0] theta_tag27 = 2'h0;
+  reg [1:0] theta_tag28 = 2'h0;
+  reg [1:0] theta_tag29 = 2'h0;
+  reg [1:0] theta_tag3 = 2'h0;
+  reg [1:0] theta_tag30 = 2'h0;
+  reg [1:0] theta_tag31 = 2'h0;
+  reg [1:0] theta_tag32 = 2'h0;
+  reg [1:0] theta_tag33 = 2'h0;
+  reg [1:0] theta_tag34 = 2'h0;
+  reg [1:0] theta_tag35 = 2'h0;
+  reg [1:0] theta_tag36 = 2'h0;
+  reg [1:0] theta_tag37 = 2'h0;
+  reg [1:0] theta_tag38 = 2'h0;
+  reg [1:0] theta_tag39 = 2'h0;
+  reg [1:0] theta_tag4 = 2'h0;
+  reg [1:0] theta_tag40 = 2'h0;
+  reg [1:0] theta_tag41 = 2'h0;
+  reg [1:0] theta_tag42 = 2'h0;
+  reg [1:0] theta_tag43 = 2'h0;
+  reg [1:0] theta_tag44 = 2'h0;
+  reg [1:0] theta_tag45 = 2'h0;
+  reg [1:0] theta_tag46 = 2'h0;
+  reg [1:0] theta_tag47 = 2'h0;
+  reg [1:0] theta_tag48 = 2'h0;
+  reg [1:0] theta_tag49 = 2'h0;
+  reg [1:0] theta_tag5 = 2'h0;
+  reg [1:0] theta_tag50 = 2'h0;
+  reg [1:0] theta_tag51 = 2'h0;
+  reg [1:0] theta_tag52 = 2'h0;
+  reg [1:0] theta_tag53 = 2'h0;
+  reg [1:0] theta_tag54 = 2'h0;
+  reg [1:0] theta_tag55 = 2'h0;
+  reg [1:0] theta_tag56 = 2'h0;
+  reg [1:0] theta_tag57 = 2'h0;
+  reg [1:0] theta_tag58 = 2'h0;
+  reg [1:0] theta_tag59 = 2'h0;
+  reg [1:0] theta_tag6 = 2'h0;
+  reg [1:0] theta_tag60 = 2'h0;
+  reg [1:0] theta_tag61 = 2'h0;
+  reg [1:0] theta_tag62 = 2'h0;
+  reg [1:0] theta_tag63 = 2'h0;
+  reg [1:0] theta_tag7 = 2'h0;
+  reg [1:0] theta_tag8 = 2'h0;
+  reg [1:0] theta_tag9 = 2'h0;
+  output [15:0] theta_value;
+  wire [15:0] theta_value;
   input [5:0] theta_wr__addr;
   wire [5:0] theta_wr__addr;
   input [15:0] theta_wr__data;
@@ -701,22 +362,25 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v3s = 1'h0;
+  wire [5:0] wh__addr;
+  wire [15:0] wh__data;
+  wire wh__en;
   input [23:0] window;
   wire [23:0] window;
   output window_done;
   reg window_done = 1'h0;
   wire [5:0] wp__addr;
-  reg [5:0] \wp__addr$116 ;
-  reg [5:0] \wp__addr$124 ;
-  wire [5:0] \wp__addr$95 ;
+  wire [5:0] \wp__addr$34 ;
+  reg [5:0] \wp__addr$55 ;
+  reg [5:0] \wp__addr$63 ;
   wire [19:0] wp__data;
-  reg [15:0] \wp__data$119 ;
-  reg [15:0] \wp__data$126 ;
-  wire [23:0] \wp__data$96 ;
+  wire [23:0] \wp__data$35 ;
+  reg [15:0] \wp__data$58 ;
+  reg [15:0] \wp__data$65 ;
   wire wp__en;
-  reg \wp__en$118 ;
-  reg \wp__en$125 ;
-  wire \wp__en$97 ;
+  wire \wp__en$36 ;
+  reg \wp__en$57 ;
+  reg \wp__en$64 ;
   reg [15:0] counts0 [63:0];
   initial begin
     counts0[0] = 16'h0000;
@@ -785,8 +449,8 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     counts0[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$118 )
-      counts0[\wp__addr$116 ] <= \wp__data$119 ;
+    if (\wp__en$57 )
+      counts0[\wp__addr$55 ] <= \wp__data$58 ;
   end
   reg [15:0] _0_;
   reg [5:0] _1_;
@@ -794,7 +458,7 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     _0_ <= counts0[src_rd__data[5:0]];
     _1_ <= spikes__payload[5:0];
   end
-  assign \$signature__data$108  = _0_;
+  assign \$signature__data$47  = _0_;
   assign \$signature__data  = counts0[_1_];
   reg [15:0] counts1 [63:0];
   initial begin
@@ -864,8 +528,8 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     counts1[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$125 )
-      counts1[\wp__addr$124 ] <= \wp__data$126 ;
+    if (\wp__en$64 )
+      counts1[\wp__addr$63 ] <= \wp__data$65 ;
   end
   reg [15:0] _2_;
   reg [5:0] _3_;
@@ -873,8 +537,8 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     _2_ <= counts1[src_rd__data[5:0]];
     _3_ <= spikes__payload[5:0];
   end
-  assign \$signature__data$109  = _2_;
-  assign \$signature__data$101  = counts1[_3_];
+  assign \$signature__data$48  = _2_;
+  assign \$signature__data$40  = counts1[_3_];
   reg [19:0] sources [63:0];
   initial begin
     sources[0] = 20'h00000;
@@ -1019,7 +683,7 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     targets[63] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$97 )
+    if (\wp__en$36 )
       targets[target_wr__addr] <= target_wr__data;
   end
   reg [23:0] _5_;
@@ -1027,60 +691,154 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     _5_ <= targets[src_rd__addr];
   end
   assign tgt_rd__data = _5_;
-  always @(posedge clk)
-    theta37 <= \$439 ;
-  always @(posedge clk)
-    theta38 <= \$440 ;
-  always @(posedge clk)
-    theta39 <= \$441 ;
-  always @(posedge clk)
-    theta40 <= \$442 ;
-  always @(posedge clk)
-    theta41 <= \$443 ;
-  always @(posedge clk)
-    theta42 <= \$444 ;
-  always @(posedge clk)
-    theta43 <= \$445 ;
-  always @(posedge clk)
-    theta44 <= \$446 ;
-  always @(posedge clk)
-    theta45 <= \$447 ;
-  always @(posedge clk)
-    theta46 <= \$448 ;
-  always @(posedge clk)
-    theta47 <= \$449 ;
-  always @(posedge clk)
-    theta48 <= \$450 ;
-  always @(posedge clk)
-    theta49 <= \$451 ;
-  always @(posedge clk)
-    theta50 <= \$452 ;
-  always @(posedge clk)
-    theta51 <= \$453 ;
-  always @(posedge clk)
-    theta52 <= \$454 ;
-  always @(posedge clk)
-    theta53 <= \$455 ;
-  always @(posedge clk)
-    theta54 <= \$456 ;
-  always @(posedge clk)
-    theta55 <= \$457 ;
-  always @(posedge clk)
-    theta56 <= \$458 ;
-  always @(posedge clk)
-    theta57 <= \$459 ;
-  always @(posedge clk)
-    theta58 <= \$460 ;
-  always @(posedge clk)
-    theta59 <= \$461 ;
-  always @(posedge clk)
-    theta60 <= \$462 ;
-  always @(posedge clk)
-    theta61 <= \$463 ;
-  always @(posedge clk)
-    theta62 <= \$464 ;
-  always @(posedge clk)
-    theta63 <= \$465 ;
+  reg [15:0] theta_host [63:0];
+  initial begin
+    theta_host[0] = 16'h0000;
+    theta_host[1] = 16'h0000;
+    theta_host[2] = 16'h0000;
+    theta_host[3] = 16'h0000;
+    theta_host[4] = 16'h0000;
+    theta_host[5] = 16'h0000;
+    theta_host[6] = 16'h0000;
+    theta_host[7] = 16'h0000;
+    theta_host[8] = 16'h0000;
+    theta_host[9] = 16'h0000;
+    theta_host[10] = 16'h0000;
+    theta_host[11] = 16'h0000;
+    theta_host[12] = 16'h0000;
+    theta_host[13] = 16'h0000;
+    theta_host[14] = 16'h0000;
+    theta_host[15] = 16'h0000;
+    theta_host[16] = 16'h0000;
+    theta_host[17] = 16'h0000;
+    theta_host[18] = 16'h0000;
+    theta_host[19] = 16'h0000;
+    theta_host[20] = 16'h0000;
+    theta_host[21] = 16'h0000;
+    theta_host[22] = 16'h0000;
+    theta_host[23] = 16'h0000;
+    theta_host[24] = 16'h0000;
+    theta_host[25] = 16'h0000;
+    theta_host[26] = 16'h0000;
+    theta_host[27] = 16'h0000;
+    theta_host[28] = 16'h0000;
+    theta_host[29] = 16'h0000;
+    theta_host[30] = 16'h0000;
+    theta_host[31] = 16'h0000;
+    theta_host[32] = 16'h0000;
+    theta_host[33] = 16'h0000;
+    theta_host[34] = 16'h0000;
+    theta_host[35] = 16'h0000;
+    theta_host[36] = 16'h0000;
+    theta_host[37] = 16'h0000;
+    theta_host[38] = 16'h0000;
+    theta_host[39] = 16'h0000;
+    theta_host[40] = 16'h0000;
+    theta_host[41] = 16'h0000;
+    theta_host[42] = 16'h0000;
+    theta_host[43] = 16'h0000;
+    theta_host[44] = 16'h0000;
+    theta_host[45] = 16'h0000;
+    theta_host[46] = 16'h0000;
+    theta_host[47] = 16'h0000;
+    theta_host[48] = 16'h0000;
+    theta_host[49] = 16'h0000;
+    theta_host[50] = 16'h0000;
+    theta_host[51] = 16'h0000;
+    theta_host[52] = 16'h0000;
+    theta_host[53] = 16'h0000;
+    theta_host[54] = 16'h0000;
+    theta_host[55] = 16'h0000;
+    theta_host[56] = 16'h0000;
+    theta_host[57] = 16'h0000;
+    theta_host[58] = 16'h0000;
+    theta_host[59] = 16'h0000;
+    theta_host[60] = 16'h0000;
+    theta_host[61] = 16'h0000;
+    theta_host[62] = 16'h0000;
+    theta_host[63] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (wh__en)
+      theta_host[theta_wr__addr] <= theta_wr__data;
+  end
+  assign \rh__data$152  = theta_host[theta_sel];
+  assign \rh__data$147  = theta_host[\$signature__addr$142 ];
+  assign rh__data = theta_host[theta_addr];
+  reg [15:0] theta_upd [63:0];
+  initial begin
+    theta_upd[0] = 16'h0100;
+    theta_upd[1] = 16'h0100;
+    theta_upd[2] = 16'h0100;
+    theta_upd[3] = 16'h0100;
+    theta_upd[4] = 16'h0100;
+    theta_upd[5] = 16'h0100;
+    theta_upd[6] = 16'h0100;
+    theta_upd[7] = 16'h0100;
+    theta_upd[8] = 16'h0100;
+    theta_upd[9] = 16'h0100;
+    theta_upd[10] = 16'h0100;
+    theta_upd[11] = 16'h0100;
+    theta_upd[12] = 16'h0100;
+    theta_upd[13] = 16'h0100;
+    theta_upd[14] = 16'h0100;
+    theta_upd[15] = 16'h0100;
+    theta_upd[16] = 16'h0100;
+    theta_upd[17] = 16'h0100;
+    theta_upd[18] = 16'h0100;
+    theta_upd[19] = 16'h0100;
+    theta_upd[20] = 16'h0100;
+    theta_upd[21] = 16'h0100;
+    theta_upd[22] = 16'h0100;
+    theta_upd[23] = 16'h0100;
+    theta_upd[24] = 16'h0100;
+    theta_upd[25] = 16'h0100;
+    theta_upd[26] = 16'h0100;
+    theta_upd[27] = 16'h0100;
+    theta_upd[28] = 16'h0100;
+    theta_upd[29] = 16'h0100;
+    theta_upd[30] = 16'h0100;
+    theta_upd[31] = 16'h0100;
+    theta_upd[32] = 16'h0100;
+    theta_upd[33] = 16'h0100;
+    theta_upd[34] = 16'h0100;
+    theta_upd[35] = 16'h0100;
+    theta_upd[36] = 16'h0100;
+    theta_upd[37] = 16'h0100;
+    theta_upd[38] = 16'h0100;
+    theta_upd[39] = 16'h0100;
+    theta_upd[40] = 16'h0100;
+    theta_upd[41] = 16'h0100;
+    theta_upd[42] = 16'h0100;
+    theta_upd[43] = 16'h0100;
+    theta_upd[44] = 16'h0100;
+    theta_upd[45] = 16'h0100;
+    theta_upd[46] = 16'h0100;
+    theta_upd[47] = 16'h0100;
+    theta_upd[48] = 16'h0100;
+    theta_upd[49] = 16'h0100;
+    theta_upd[50] = 16'h0100;
+    theta_upd[51] = 16'h0100;
+    theta_upd[52] = 16'h0100;
+    theta_upd[53] = 16'h0100;
+    theta_upd[54] = 16'h0100;
+    theta_upd[55] = 16'h0100;
+    theta_upd[56] = 16'h0100;
+    theta_upd[57] = 16'h0100;
+    theta_upd[58] = 16'h0100;
+    theta_upd[59] = 16'h0100;
+    theta_upd[60] = 16'h0100;
+    theta_upd[61] = 16'h0100;
+    theta_upd[62] = 16'h0100;
+    theta_upd[63] = 16'h0100;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      theta_upd[\$signature__addr$142 ] <= \$47 [15:0];
+  end
+  assign \$signature__data$151  = theta_upd[theta_sel];
+  assign \$signature__data$146  = theta_upd[\$signature__addr$142 ];
+  assign \$signature__data$140  = theta_upd[theta_addr];
   assign \$1  = window - 1'h1;
   assign \$2  = frames == \$1 [23:0];
   assign close = frame_tick & \$2 ;
@@ -1089,19 +847,19 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   assign \$4  = src_wr__addr < 7'h40;
   assign wp__en = src_wr__en & \$4 ;
   assign \$5  = target_wr__addr < 7'h40;
-  assign \wp__en$97  = target_wr__en & \$5 ;
-  assign c_data = \$signal  ? \$signature__data$101  : \$signature__data ;
+  assign \wp__en$36  = target_wr__en & \$5 ;
+  assign c_data = \$signal  ? \$signature__data$40  : \$signature__data ;
   assign \$6  = ~ bank;
-  assign \$7  = bank ? \$signature__data$108  : \$signature__data$109 ;
+  assign \$7  = bank ? \$signature__data$47  : \$signature__data$48 ;
   assign u_data = ok2 ? \$7  : 16'h0000;
   assign \$8  = ! \$signal ;
-  assign \$9  = \$signal$113  & \$8 ;
+  assign \$9  = \$signal$52  & \$8 ;
   assign \$10  = ~ bank;
   assign \$12  = clearing & \$11 ;
   assign \$13  = c_data == 16'hffff;
   assign \$14  = c_data + 1'h1;
   assign \$15  = \$13  ? { 1'h0, c_data } : \$14 ;
-  assign \$17  = \$signal$113  & \$16 ;
+  assign \$17  = \$signal$52  & \$16 ;
   assign \$18  = ~ bank;
   assign \$20  = clearing & \$19 ;
   assign \$21  = c_data == 16'hffff;
@@ -1109,1850 +867,10670 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   assign \$23  = \$21  ? { 1'h0, c_data } : \$22 ;
   assign \$24  = running | clearing;
   assign \$25  = \$24  | rclear;
-  assign \$26  = \$25  | \$signal$129 ;
+  assign \$26  = \$25  | \$signal$68 ;
   assign \$27  = \$26  | v2;
   assign \$28  = \$27  | v3s;
-  assign \$29  = \$28  | \$signal$132 ;
+  assign \$29  = \$28  | \$signal$71 ;
   assign busy = \$29  | v3;
-  assign summed = $signed({ 1'h0, \$30  }) + $signed(delta3);
-  assign \$31  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign low = \$31  ? { 28'h0000000, theta_min } : summed;
-  assign \$32  = $signed(low) > $signed({ 1'h0, theta_max });
-  assign \$33  = \$32  ? { 28'h0000000, theta_max } : low;
-  assign \$34  = frames + 1'h1;
-  assign \$35  = close ? 25'h0000000 : \$34 ;
-  assign \$36  = rclr + 1'h1;
-  assign \$37  = rclr == 6'h3f;
-  assign \$38  = spikes__payload[19:0] < 7'h40;
-  assign \$39  = spike & \$38 ;
-  assign \$40  = ~ rclear;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = src_rd__data < 7'h40;
-  assign \$44  = \$43  - tgt2;
-  assign \$45  = $signed(diff3) * $signed({ 1'h0, gain });
-  assign \$46  = $signed(prod2) >>> shift;
-  assign \$47  = ~ busy;
-  assign \$48  = close & \$47 ;
-  assign \$49  = ~ bank;
-  assign \$50  = src_rd__addr + 1'h1;
-  assign \$51  = src_rd__addr == 6'h3f;
-  assign \$52  = clr + 1'h1;
-  assign \$53  = clr == 6'h3f;
-  assign \$54  = ! theta_wr__addr;
-  assign \$55  = theta_wr__en & \$54 ;
-  assign \$56  = v3 & enable;
-  assign \$57  = ! lane3;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = theta_wr__addr == 1'h1;
-  assign \$60  = theta_wr__en & \$59 ;
-  assign \$61  = v3 & enable;
-  assign \$62  = lane3 == 1'h1;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = theta_wr__addr == 2'h2;
-  assign \$65  = theta_wr__en & \$64 ;
-  assign \$66  = v3 & enable;
-  assign \$67  = lane3 == 2'h2;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = theta_wr__addr == 2'h3;
-  assign \$70  = theta_wr__en & \$69 ;
-  assign \$71  = v3 & enable;
-  assign \$72  = lane3 == 2'h3;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = theta_wr__addr == 3'h4;
-  assign \$75  = theta_wr__en & \$74 ;
-  assign \$76  = v3 & enable;
-  assign \$77  = lane3 == 3'h4;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = theta_wr__addr == 3'h5;
-  assign \$80  = theta_wr__en & \$79 ;
-  assign \$81  = v3 & enable;
-  assign \$82  = lane3 == 3'h5;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = theta_wr__addr == 3'h6;
-  assign \$85  = theta_wr__en & \$84 ;
-  assign \$86  = v3 & enable;
-  assign \$87  = lane3 == 3'h6;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = theta_wr__addr == 3'h7;
-  assign \$90  = theta_wr__en & \$89 ;
-  assign \$91  = v3 & enable;
-  assign \$92  = lane3 == 3'h7;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = theta_wr__addr == 4'h8;
-  assign \$95  = theta_wr__en & \$94 ;
-  assign \$96  = v3 & enable;
-  assign \$97  = lane3 == 4'h8;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = theta_wr__addr == 4'h9;
-  assign \$100  = theta_wr__en & \$99 ;
-  assign \$101  = v3 & enable;
-  assign \$102  = lane3 == 4'h9;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = theta_wr__addr == 4'ha;
-  assign \$105  = theta_wr__en & \$104 ;
-  assign \$106  = v3 & enable;
-  assign \$107  = lane3 == 4'ha;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = theta_wr__addr == 4'hb;
-  assign \$110  = theta_wr__en & \$109 ;
-  assign \$111  = v3 & enable;
-  assign \$112  = lane3 == 4'hb;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = theta_wr__addr == 4'hc;
-  assign \$115  = theta_wr__en & \$114 ;
-  assign \$116  = v3 & enable;
-  assign \$117  = lane3 == 4'hc;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = theta_wr__addr == 4'hd;
-  assign \$120  = theta_wr__en & \$119 ;
-  assign \$121  = v3 & enable;
-  assign \$122  = lane3 == 4'hd;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = theta_wr__addr == 4'he;
-  assign \$125  = theta_wr__en & \$124 ;
-  assign \$126  = v3 & enable;
-  assign \$127  = lane3 == 4'he;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = theta_wr__addr == 4'hf;
-  assign \$130  = theta_wr__en & \$129 ;
-  assign \$131  = v3 & enable;
-  assign \$132  = lane3 == 4'hf;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = theta_wr__addr == 5'h10;
-  assign \$135  = theta_wr__en & \$134 ;
-  assign \$136  = v3 & enable;
-  assign \$137  = lane3 == 5'h10;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = theta_wr__addr == 5'h11;
-  assign \$140  = theta_wr__en & \$139 ;
-  assign \$141  = v3 & enable;
-  assign \$142  = lane3 == 5'h11;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = theta_wr__addr == 5'h12;
-  assign \$145  = theta_wr__en & \$144 ;
-  assign \$146  = v3 & enable;
-  assign \$147  = lane3 == 5'h12;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = theta_wr__addr == 5'h13;
-  assign \$150  = theta_wr__en & \$149 ;
-  assign \$151  = v3 & enable;
-  assign \$152  = lane3 == 5'h13;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = theta_wr__addr == 5'h14;
-  assign \$155  = theta_wr__en & \$154 ;
-  assign \$156  = v3 & enable;
-  assign \$157  = lane3 == 5'h14;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = theta_wr__addr == 5'h15;
-  assign \$160  = theta_wr__en & \$159 ;
-  assign \$161  = v3 & enable;
-  assign \$162  = lane3 == 5'h15;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = theta_wr__addr == 5'h16;
-  assign \$165  = theta_wr__en & \$164 ;
-  assign \$166  = v3 & enable;
-  assign \$167  = lane3 == 5'h16;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = theta_wr__addr == 5'h17;
-  assign \$170  = theta_wr__en & \$169 ;
-  assign \$171  = v3 & enable;
-  assign \$172  = lane3 == 5'h17;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = theta_wr__addr == 5'h18;
-  assign \$175  = theta_wr__en & \$174 ;
-  assign \$176  = v3 & enable;
-  assign \$177  = lane3 == 5'h18;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = theta_wr__addr == 5'h19;
-  assign \$180  = theta_wr__en & \$179 ;
-  assign \$181  = v3 & enable;
-  assign \$182  = lane3 == 5'h19;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = theta_wr__addr == 5'h1a;
-  assign \$185  = theta_wr__en & \$184 ;
-  assign \$186  = v3 & enable;
-  assign \$187  = lane3 == 5'h1a;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = theta_wr__addr == 5'h1b;
-  assign \$190  = theta_wr__en & \$189 ;
-  assign \$191  = v3 & enable;
-  assign \$192  = lane3 == 5'h1b;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = theta_wr__addr == 5'h1c;
-  assign \$195  = theta_wr__en & \$194 ;
-  assign \$196  = v3 & enable;
-  assign \$197  = lane3 == 5'h1c;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = theta_wr__addr == 5'h1d;
-  assign \$200  = theta_wr__en & \$199 ;
-  assign \$201  = v3 & enable;
-  assign \$202  = lane3 == 5'h1d;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = theta_wr__addr == 5'h1e;
-  assign \$205  = theta_wr__en & \$204 ;
-  assign \$206  = v3 & enable;
-  assign \$207  = lane3 == 5'h1e;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = theta_wr__addr == 5'h1f;
-  assign \$210  = theta_wr__en & \$209 ;
-  assign \$211  = v3 & enable;
-  assign \$212  = lane3 == 5'h1f;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = theta_wr__addr == 6'h20;
-  assign \$215  = theta_wr__en & \$214 ;
-  assign \$216  = v3 & enable;
-  assign \$217  = lane3 == 6'h20;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = theta_wr__addr == 6'h21;
-  assign \$220  = theta_wr__en & \$219 ;
-  assign \$221  = v3 & enable;
-  assign \$222  = lane3 == 6'h21;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = theta_wr__addr == 6'h22;
-  assign \$225  = theta_wr__en & \$224 ;
-  assign \$226  = v3 & enable;
-  assign \$227  = lane3 == 6'h22;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = theta_wr__addr == 6'h23;
-  assign \$230  = theta_wr__en & \$229 ;
-  assign \$231  = v3 & enable;
-  assign \$232  = lane3 == 6'h23;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = theta_wr__addr == 6'h24;
-  assign \$235  = theta_wr__en & \$234 ;
-  assign \$236  = v3 & enable;
-  assign \$237  = lane3 == 6'h24;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = theta_wr__addr == 6'h25;
-  assign \$240  = theta_wr__en & \$239 ;
-  assign \$241  = v3 & enable;
-  assign \$242  = lane3 == 6'h25;
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = theta_wr__addr == 6'h26;
-  assign \$245  = theta_wr__en & \$244 ;
-  assign \$246  = v3 & enable;
-  assign \$247  = lane3 == 6'h26;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = theta_wr__addr == 6'h27;
-  assign \$250  = theta_wr__en & \$249 ;
-  assign \$251  = v3 & enable;
-  assign \$252  = lane3 == 6'h27;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = theta_wr__addr == 6'h28;
-  assign \$255  = theta_wr__en & \$254 ;
-  assign \$256  = v3 & enable;
-  assign \$257  = lane3 == 6'h28;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = theta_wr__addr == 6'h29;
-  assign \$260  = theta_wr__en & \$259 ;
-  assign \$261  = v3 & enable;
-  assign \$262  = lane3 == 6'h29;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = theta_wr__addr == 6'h2a;
-  assign \$265  = theta_wr__en & \$264 ;
-  assign \$266  = v3 & enable;
-  assign \$267  = lane3 == 6'h2a;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = theta_wr__addr == 6'h2b;
-  assign \$270  = theta_wr__en & \$269 ;
-  assign \$271  = v3 & enable;
-  assign \$272  = lane3 == 6'h2b;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = theta_wr__addr == 6'h2c;
-  assign \$275  = theta_wr__en & \$274 ;
-  assign \$276  = v3 & enable;
-  assign \$277  = lane3 == 6'h2c;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = theta_wr__addr == 6'h2d;
-  assign \$280  = theta_wr__en & \$279 ;
-  assign \$281  = v3 & enable;
-  assign \$282  = lane3 == 6'h2d;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = theta_wr__addr == 6'h2e;
-  assign \$285  = theta_wr__en & \$284 ;
-  assign \$286  = v3 & enable;
-  assign \$287  = lane3 == 6'h2e;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = theta_wr__addr == 6'h2f;
-  assign \$290  = theta_wr__en & \$289 ;
-  assign \$291  = v3 & enable;
-  assign \$292  = lane3 == 6'h2f;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = theta_wr__addr == 6'h30;
-  assign \$295  = theta_wr__en & \$294 ;
-  assign \$296  = v3 & enable;
-  assign \$297  = lane3 == 6'h30;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = theta_wr__addr == 6'h31;
-  assign \$300  = theta_wr__en & \$299 ;
-  assign \$301  = v3 & enable;
-  assign \$302  = lane3 == 6'h31;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = theta_wr__addr == 6'h32;
-  assign \$305  = theta_wr__en & \$304 ;
-  assign \$306  = v3 & enable;
-  assign \$307  = lane3 == 6'h32;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = theta_wr__addr == 6'h33;
-  assign \$310  = theta_wr__en & \$309 ;
-  assign \$311  = v3 & enable;
-  assign \$312  = lane3 == 6'h33;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = theta_wr__addr == 6'h34;
-  assign \$315  = theta_wr__en & \$314 ;
-  assign \$316  = v3 & enable;
-  assign \$317  = lane3 == 6'h34;
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = theta_wr__addr == 6'h35;
-  assign \$320  = theta_wr__en & \$319 ;
-  assign \$321  = v3 & enable;
-  assign \$322  = lane3 == 6'h35;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = theta_wr__addr == 6'h36;
-  assign \$325  = theta_wr__en & \$324 ;
-  assign \$326  = v3 & enable;
-  assign \$327  = lane3 == 6'h36;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = theta_wr__addr == 6'h37;
-  assign \$330  = theta_wr__en & \$329 ;
-  assign \$331  = v3 & enable;
-  assign \$332  = lane3 == 6'h37;
-  assign \$333  = \$331  & \$332 ;
-  assign \$334  = theta_wr__addr == 6'h38;
-  assign \$335  = theta_wr__en & \$334 ;
-  assign \$336  = v3 & enable;
-  assign \$337  = lane3 == 6'h38;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = theta_wr__addr == 6'h39;
-  assign \$340  = theta_wr__en & \$339 ;
-  assign \$341  = v3 & enable;
-  assign \$342  = lane3 == 6'h39;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = theta_wr__addr == 6'h3a;
-  assign \$345  = theta_wr__en & \$344 ;
-  assign \$346  = v3 & enable;
-  assign \$347  = lane3 == 6'h3a;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = theta_wr__addr == 6'h3b;
-  assign \$350  = theta_wr__en & \$349 ;
-  assign \$351  = v3 & enable;
-  assign \$352  = lane3 == 6'h3b;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = theta_wr__addr == 6'h3c;
-  assign \$355  = theta_wr__en & \$354 ;
-  assign \$356  = v3 & enable;
-  assign \$357  = lane3 == 6'h3c;
-  assign \$358  = \$356  & \$357 ;
-  assign \$359  = theta_wr__addr == 6'h3d;
-  assign \$360  = theta_wr__en & \$359 ;
-  assign \$361  = v3 & enable;
-  assign \$362  = lane3 == 6'h3d;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = theta_wr__addr == 6'h3e;
-  assign \$365  = theta_wr__en & \$364 ;
-  assign \$366  = v3 & enable;
-  assign \$367  = lane3 == 6'h3e;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = theta_wr__addr == 6'h3f;
-  assign \$370  = theta_wr__en & \$369 ;
-  assign \$371  = v3 & enable;
-  assign \$372  = lane3 == 6'h3f;
-  assign \$373  = \$371  & \$372 ;
-  always @(posedge clk)
-    frames <= \$374 ;
-  always @(posedge clk)
-    rclr <= \$375 ;
-  always @(posedge clk)
-    rclear <= \$376 ;
-  always @(posedge clk)
-    \$signal$113  <= \$377 ;
-  always @(posedge clk)
-    \$signal  <= \$378 ;
-  always @(posedge clk)
-    c_addr <= \$379 ;
-  always @(posedge clk)
-    \$signal$129  <= \$380 ;
-  always @(posedge clk)
-    \$signal$139  <= \$381 ;
-  always @(posedge clk)
-    v2 <= \$382 ;
-  always @(posedge clk)
-    lane2 <= \$383 ;
-  always @(posedge clk)
-    tgt2 <= \$384 ;
-  always @(posedge clk)
-    ok2 <= \$385 ;
-  always @(posedge clk)
-    v3s <= \$386 ;
-  always @(posedge clk)
-    lane3s <= \$387 ;
-  always @(posedge clk)
-    diff3 <= \$388 ;
-  always @(posedge clk)
-    \$signal$132  <= \$389 ;
-  always @(posedge clk)
-    \$signal$145  <= \$390 ;
-  always @(posedge clk)
-    prod2 <= \$391 ;
-  always @(posedge clk)
-    v3 <= \$392 ;
-  always @(posedge clk)
-    lane3 <= \$393 ;
-  always @(posedge clk)
-    delta3 <= \$394 ;
-  always @(posedge clk)
-    window_done <= \$395 ;
-  always @(posedge clk)
-    overrun <= \$396 ;
-  always @(posedge clk)
-    running <= \$397 ;
-  always @(posedge clk)
-    src_rd__addr <= \$398 ;
-  always @(posedge clk)
-    bank <= \$399 ;
-  always @(posedge clk)
-    clearing <= \$400 ;
-  always @(posedge clk)
-    clr <= \$401 ;
-  always @(posedge clk)
-    theta0 <= \$402 ;
-  always @(posedge clk)
-    theta1 <= \$403 ;
-  always @(posedge clk)
-    theta2 <= \$404 ;
-  always @(posedge clk)
-    theta3 <= \$405 ;
-  always @(posedge clk)
-    theta4 <= \$406 ;
-  always @(posedge clk)
-    theta5 <= \$407 ;
-  always @(posedge clk)
-    theta6 <= \$408 ;
-  always @(posedge clk)
-    theta7 <= \$409 ;
-  always @(posedge clk)
-    theta8 <= \$410 ;
-  always @(posedge clk)
-    theta9 <= \$411 ;
-  always @(posedge clk)
-    theta10 <= \$412 ;
-  always @(posedge clk)
-    theta11 <= \$413 ;
-  always @(posedge clk)
-    theta12 <= \$414 ;
-  always @(posedge clk)
-    theta13 <= \$415 ;
-  always @(posedge clk)
-    theta14 <= \$416 ;
-  always @(posedge clk)
-    theta15 <= \$417 ;
-  always @(posedge clk)
-    theta16 <= \$418 ;
-  always @(posedge clk)
-    theta17 <= \$419 ;
-  always @(posedge clk)
-    theta18 <= \$420 ;
-  always @(posedge clk)
-    theta19 <= \$421 ;
-  always @(posedge clk)
-    theta20 <= \$422 ;
-  always @(posedge clk)
-    theta21 <= \$423 ;
-  always @(posedge clk)
-    theta22 <= \$424 ;
-  always @(posedge clk)
-    theta23 <= \$425 ;
-  always @(posedge clk)
-    theta24 <= \$426 ;
-  always @(posedge clk)
-    theta25 <= \$427 ;
-  always @(posedge clk)
-    theta26 <= \$428 ;
-  always @(posedge clk)
-    theta27 <= \$429 ;
-  always @(posedge clk)
-    theta28 <= \$430 ;
-  always @(posedge clk)
-    theta29 <= \$431 ;
-  always @(posedge clk)
-    theta30 <= \$432 ;
-  always @(posedge clk)
-    theta31 <= \$433 ;
-  always @(posedge clk)
-    theta32 <= \$434 ;
-  always @(posedge clk)
-    theta33 <= \$435 ;
-  always @(posedge clk)
-    theta34 <= \$436 ;
-  always @(posedge clk)
-    theta35 <= \$437 ;
-  always @(posedge clk)
-    theta36 <= \$438 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = theta38;
-    if (\$245 ) begin
-      \$440  = theta_wr__data;
-    end else if (\$248 ) begin
-      \$440  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$440  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = theta39;
-    if (\$250 ) begin
-      \$441  = theta_wr__data;
-    end else if (\$253 ) begin
-      \$441  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$441  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = theta40;
-    if (\$255 ) begin
-      \$442  = theta_wr__data;
-    end else if (\$258 ) begin
-      \$442  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$442  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = theta41;
-    if (\$260 ) begin
-      \$443  = theta_wr__data;
-    end else if (\$263 ) begin
-      \$443  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$443  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = theta42;
-    if (\$265 ) begin
-      \$444  = theta_wr__data;
-    end else if (\$268 ) begin
-      \$444  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$444  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = theta43;
-    if (\$270 ) begin
-      \$445  = theta_wr__data;
-    end else if (\$273 ) begin
-      \$445  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$445  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = theta44;
-    if (\$275 ) begin
-      \$446  = theta_wr__data;
-    end else if (\$278 ) begin
-      \$446  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$446  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = theta45;
-    if (\$280 ) begin
-      \$447  = theta_wr__data;
-    end else if (\$283 ) begin
-      \$447  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$447  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = theta46;
-    if (\$285 ) begin
-      \$448  = theta_wr__data;
-    end else if (\$288 ) begin
-      \$448  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$448  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = theta47;
-    if (\$290 ) begin
-      \$449  = theta_wr__data;
-    end else if (\$293 ) begin
-      \$449  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$449  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = theta48;
-    if (\$295 ) begin
-      \$450  = theta_wr__data;
-    end else if (\$298 ) begin
-      \$450  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$450  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = theta49;
-    if (\$300 ) begin
-      \$451  = theta_wr__data;
-    end else if (\$303 ) begin
-      \$451  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$451  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = theta50;
-    if (\$305 ) begin
-      \$452  = theta_wr__data;
-    end else if (\$308 ) begin
-      \$452  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$452  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = theta51;
-    if (\$310 ) begin
-      \$453  = theta_wr__data;
-    end else if (\$313 ) begin
-      \$453  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$453  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = theta52;
-    if (\$315 ) begin
-      \$454  = theta_wr__data;
-    end else if (\$318 ) begin
-      \$454  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$454  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = theta53;
-    if (\$320 ) begin
-      \$455  = theta_wr__data;
-    end else if (\$323 ) begin
-      \$455  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$455  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = theta54;
-    if (\$325 ) begin
-      \$456  = theta_wr__data;
-    end else if (\$328 ) begin
-      \$456  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$456  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = theta55;
-    if (\$330 ) begin
-      \$457  = theta_wr__data;
-    end else if (\$333 ) begin
-      \$457  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$457  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = theta56;
-    if (\$335 ) begin
-      \$458  = theta_wr__data;
-    end else if (\$338 ) begin
-      \$458  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$458  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = theta57;
-    if (\$340 ) begin
-      \$459  = theta_wr__data;
-    end else if (\$343 ) begin
-      \$459  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$459  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = theta58;
-    if (\$345 ) begin
-      \$460  = theta_wr__data;
-    end else if (\$348 ) begin
-      \$460  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$460  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = theta59;
-    if (\$350 ) begin
-      \$461  = theta_wr__data;
-    end else if (\$353 ) begin
-      \$461  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$461  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = theta60;
-    if (\$355 ) begin
-      \$462  = theta_wr__data;
-    end else if (\$358 ) begin
-      \$462  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$462  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = theta61;
-    if (\$360 ) begin
-      \$463  = theta_wr__data;
-    end else if (\$363 ) begin
-      \$463  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$463  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = theta62;
-    if (\$365 ) begin
-      \$464  = theta_wr__data;
-    end else if (\$368 ) begin
-      \$464  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$464  = 16'h0100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = theta63;
-    if (\$370 ) begin
-      \$465  = theta_wr__data;
-    end else if (\$373 ) begin
-      \$465  = \$33 [15:0];
-    end
-    if (rst) begin
-      \$465  = 16'h0100;
-    end
-  end
+  assign \$31  = \$30  == 2'h2;
+  assign \$33  = \$32  == 1'h1;
+  assign \$34  = \$33  ? \$signature__data$140  : 16'h0100;
+  assign theta_data = \$31  ? rh__data : \$34 ;
+  assign \$36  = \$35  == 2'h2;
+  assign \$38  = \$37  == 1'h1;
+  assign \$39  = \$38  ? \$signature__data$146  : 16'h0100;
+  assign theta_read1 = \$36  ? \rh__data$147  : \$39 ;
+  assign \$41  = \$40  == 2'h2;
+  assign \$43  = \$42  == 1'h1;
+  assign \$44  = \$43  ? \$signature__data$151  : 16'h0100;
+  assign theta_value = \$41  ? \rh__data$152  : \$44 ;
+  assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3);
+  assign \$45  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign low = \$45  ? { 28'h0000000, theta_min } : summed;
+  assign \$46  = $signed(low) > $signed({ 1'h0, theta_max });
+  assign \$47  = \$46  ? { 28'h0000000, theta_max } : low;
+  assign \$signature__en  = v3 & enable;
+  assign \$48  = theta_wr__addr < 7'h40;
+  assign wh__en = theta_wr__en & \$48 ;
+  assign \$49  = frames + 1'h1;
+  assign \$50  = close ? 25'h0000000 : \$49 ;
+  assign \$51  = rclr + 1'h1;
+  assign \$52  = rclr == 6'h3f;
+  assign \$53  = spikes__payload[19:0] < 7'h40;
+  assign \$54  = spike & \$53 ;
+  assign \$55  = ~ rclear;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = src_rd__data < 7'h40;
+  assign \$59  = \$58  - tgt2;
+  assign \$60  = $signed(diff3) * $signed({ 1'h0, gain });
+  assign \$61  = $signed(prod2) >>> shift;
+  assign \$62  = ~ busy;
+  assign \$63  = close & \$62 ;
+  assign \$64  = ~ bank;
+  assign \$65  = src_rd__addr + 1'h1;
+  assign \$66  = src_rd__addr == 6'h3f;
+  assign \$67  = clr + 1'h1;
+  assign \$68  = clr == 6'h3f;
+  assign \$69  = v3 & enable;
+  assign \$70  = theta_wr__addr < 7'h40;
+  assign \$71  = theta_wr__en & \$70 ;
+  always @(posedge clk)
+    frames <= \$72 ;
+  always @(posedge clk)
+    rclr <= \$73 ;
+  always @(posedge clk)
+    rclear <= \$74 ;
+  always @(posedge clk)
+    \$signal$52  <= \$75 ;
+  always @(posedge clk)
+    \$signal  <= \$76 ;
+  always @(posedge clk)
+    c_addr <= \$77 ;
+  always @(posedge clk)
+    \$signal$68  <= \$78 ;
+  always @(posedge clk)
+    \$signal$163  <= \$79 ;
+  always @(posedge clk)
+    v2 <= \$80 ;
+  always @(posedge clk)
+    lane2 <= \$81 ;
+  always @(posedge clk)
+    tgt2 <= \$82 ;
+  always @(posedge clk)
+    ok2 <= \$83 ;
+  always @(posedge clk)
+    v3s <= \$84 ;
+  always @(posedge clk)
+    lane3s <= \$85 ;
+  always @(posedge clk)
+    diff3 <= \$86 ;
+  always @(posedge clk)
+    \$signal$71  <= \$87 ;
+  always @(posedge clk)
+    \$signal$169  <= \$88 ;
+  always @(posedge clk)
+    prod2 <= \$89 ;
+  always @(posedge clk)
+    v3 <= \$90 ;
+  always @(posedge clk)
+    \$signature__addr$142  <= \$91 ;
+  always @(posedge clk)
+    delta3 <= \$92 ;
+  always @(posedge clk)
+    window_done <= \$93 ;
+  always @(posedge clk)
+    overrun <= \$94 ;
+  always @(posedge clk)
+    running <= \$95 ;
+  always @(posedge clk)
+    src_rd__addr <= \$96 ;
+  always @(posedge clk)
+    bank <= \$97 ;
+  always @(posedge clk)
+    clearing <= \$98 ;
+  always @(posedge clk)
+    clr <= \$99 ;
+  always @(posedge clk)
+    theta_tag0 <= \$100 ;
+  always @(posedge clk)
+    theta_tag1 <= \$101 ;
+  always @(posedge clk)
+    theta_tag2 <= \$102 ;
+  always @(posedge clk)
+    theta_tag3 <= \$103 ;
+  always @(posedge clk)
+    theta_tag4 <= \$104 ;
+  always @(posedge clk)
+    theta_tag5 <= \$105 ;
+  always @(posedge clk)
+    theta_tag6 <= \$106 ;
+  always @(posedge clk)
+    theta_tag7 <= \$107 ;
+  always @(posedge clk)
+    theta_tag8 <= \$108 ;
+  always @(posedge clk)
+    theta_tag9 <= \$109 ;
+  always @(posedge clk)
+    theta_tag10 <= \$110 ;
+  always @(posedge clk)
+    theta_tag11 <= \$111 ;
+  always @(posedge clk)
+    theta_tag12 <= \$112 ;
+  always @(posedge clk)
+    theta_tag13 <= \$113 ;
+  always @(posedge clk)
+    theta_tag14 <= \$114 ;
+  always @(posedge clk)
+    theta_tag15 <= \$115 ;
+  always @(posedge clk)
+    theta_tag16 <= \$116 ;
+  always @(posedge clk)
+    theta_tag17 <= \$117 ;
+  always @(posedge clk)
+    theta_tag18 <= \$118 ;
+  always @(posedge clk)
+    theta_tag19 <= \$119 ;
+  always @(posedge clk)
+    theta_tag20 <= \$120 ;
+  always @(posedge clk)
+    theta_tag21 <= \$121 ;
+  always @(posedge clk)
+    theta_tag22 <= \$122 ;
+  always @(posedge clk)
+    theta_tag23 <= \$123 ;
+  always @(posedge clk)
+    theta_tag24 <= \$124 ;
+  always @(posedge clk)
+    theta_tag25 <= \$125 ;
+  always @(posedge clk)
+    theta_tag26 <= \$126 ;
+  always @(posedge clk)
+    theta_tag27 <= \$127 ;
+  always @(posedge clk)
+    theta_tag28 <= \$128 ;
+  always @(posedge clk)
+    theta_tag29 <= \$129 ;
+  always @(posedge clk)
+    theta_tag30 <= \$130 ;
+  always @(posedge clk)
+    theta_tag31 <= \$131 ;
+  always @(posedge clk)
+    theta_tag32 <= \$132 ;
+  always @(posedge clk)
+    theta_tag33 <= \$133 ;
+  always @(posedge clk)
+    theta_tag34 <= \$134 ;
+  always @(posedge clk)
+    theta_tag35 <= \$135 ;
+  always @(posedge clk)
+    theta_tag36 <= \$136 ;
+  always @(posedge clk)
+    theta_tag37 <= \$137 ;
+  always @(posedge clk)
+    theta_tag38 <= \$138 ;
+  always @(posedge clk)
+    theta_tag39 <= \$139 ;
+  always @(posedge clk)
+    theta_tag40 <= \$140 ;
+  always @(posedge clk)
+    theta_tag41 <= \$141 ;
+  always @(posedge clk)
+    theta_tag42 <= \$142 ;
+  always @(posedge clk)
+    theta_tag43 <= \$143 ;
+  always @(posedge clk)
+    theta_tag44 <= \$144 ;
+  always @(posedge clk)
+    theta_tag45 <= \$145 ;
+  always @(posedge clk)
+    theta_tag46 <= \$146 ;
+  always @(posedge clk)
+    theta_tag47 <= \$147 ;
+  always @(posedge clk)
+    theta_tag48 <= \$148 ;
+  always @(posedge clk)
+    theta_tag49 <= \$149 ;
+  always @(posedge clk)
+    theta_tag50 <= \$150 ;
+  always @(posedge clk)
+    theta_tag51 <= \$151 ;
+  always @(posedge clk)
+    theta_tag52 <= \$152 ;
+  always @(posedge clk)
+    theta_tag53 <= \$153 ;
+  always @(posedge clk)
+    theta_tag54 <= \$154 ;
+  always @(posedge clk)
+    theta_tag55 <= \$155 ;
+  always @(posedge clk)
+    theta_tag56 <= \$156 ;
+  always @(posedge clk)
+    theta_tag57 <= \$157 ;
+  always @(posedge clk)
+    theta_tag58 <= \$158 ;
+  always @(posedge clk)
+    theta_tag59 <= \$159 ;
+  always @(posedge clk)
+    theta_tag60 <= \$160 ;
+  always @(posedge clk)
+    theta_tag61 <= \$161 ;
+  always @(posedge clk)
+    theta_tag62 <= \$162 ;
+  always @(posedge clk)
+    theta_tag63 <= \$163 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (lane3)
+    casez (theta_addr)
       6'h00:
-          \$30  = theta0;
+          \$30  = theta_tag0;
       6'h01:
-          \$30  = theta1;
+          \$30  = theta_tag1;
       6'h02:
-          \$30  = theta2;
+          \$30  = theta_tag2;
       6'h03:
-          \$30  = theta3;
+          \$30  = theta_tag3;
       6'h04:
-          \$30  = theta4;
+          \$30  = theta_tag4;
       6'h05:
-          \$30  = theta5;
+          \$30  = theta_tag5;
       6'h06:
-          \$30  = theta6;
+          \$30  = theta_tag6;
       6'h07:
-          \$30  = theta7;
+          \$30  = theta_tag7;
       6'h08:
-          \$30  = theta8;
+          \$30  = theta_tag8;
       6'h09:
-          \$30  = theta9;
+          \$30  = theta_tag9;
       6'h0a:
-          \$30  = theta10;
+          \$30  = theta_tag10;
       6'h0b:
-          \$30  = theta11;
+          \$30  = theta_tag11;
       6'h0c:
-          \$30  = theta12;
+          \$30  = theta_tag12;
       6'h0d:
-          \$30  = theta13;
+          \$30  = theta_tag13;
       6'h0e:
-          \$30  = theta14;
+          \$30  = theta_tag14;
       6'h0f:
-          \$30  = theta15;
+          \$30  = theta_tag15;
       6'h10:
-          \$30  = theta16;
+          \$30  = theta_tag16;
       6'h11:
-          \$30  = theta17;
+          \$30  = theta_tag17;
       6'h12:
-          \$30  = theta18;
+          \$30  = theta_tag18;
       6'h13:
-          \$30  = theta19;
+          \$30  = theta_tag19;
       6'h14:
-          \$30  = theta20;
+          \$30  = theta_tag20;
       6'h15:
-          \$30  = theta21;
+          \$30  = theta_tag21;
       6'h16:
-          \$30  = theta22;
+          \$30  = theta_tag22;
       6'h17:
-          \$30  = theta23;
+          \$30  = theta_tag23;
       6'h18:
-          \$30  = theta24;
+          \$30  = theta_tag24;
       6'h19:
-          \$30  = theta25;
+          \$30  = theta_tag25;
       6'h1a:
-          \$30  = theta26;
+          \$30  = theta_tag26;
       6'h1b:
-          \$30  = theta27;
+          \$30  = theta_tag27;
       6'h1c:
-          \$30  = theta28;
+          \$30  = theta_tag28;
       6'h1d:
-          \$30  = theta29;
+          \$30  = theta_tag29;
       6'h1e:
-          \$30  = theta30;
+          \$30  = theta_tag30;
       6'h1f:
-          \$30  = theta31;
+          \$30  = theta_tag31;
       6'h20:
-          \$30  = theta32;
+          \$30  = theta_tag32;
       6'h21:
-          \$30  = theta33;
+          \$30  = theta_tag33;
       6'h22:
-          \$30  = theta34;
+          \$30  = theta_tag34;
       6'h23:
-          \$30  = theta35;
+          \$30  = theta_tag35;
       6'h24:
-          \$30  = theta36;
+          \$30  = theta_tag36;
       6'h25:
-          \$30  = theta37;
+          \$30  = theta_tag37;
       6'h26:
-          \$30  = theta38;
+          \$30  = theta_tag38;
       6'h27:
-          \$30  = theta39;
+          \$30  = theta_tag39;
       6'h28:
-          \$30  = theta40;
+          \$30  = theta_tag40;
       6'h29:
-          \$30  = theta41;
+          \$30  = theta_tag41;
       6'h2a:
-          \$30  = theta42;
+          \$30  = theta_tag42;
       6'h2b:
-          \$30  = theta43;
+          \$30  = theta_tag43;
       6'h2c:
-          \$30  = theta44;
+          \$30  = theta_tag44;
       6'h2d:
-          \$30  = theta45;
+          \$30  = theta_tag45;
       6'h2e:
-          \$30  = theta46;
+          \$30  = theta_tag46;
       6'h2f:
-          \$30  = theta47;
+          \$30  = theta_tag47;
       6'h30:
-          \$30  = theta48;
+          \$30  = theta_tag48;
       6'h31:
-          \$30  = theta49;
+          \$30  = theta_tag49;
       6'h32:
-          \$30  = theta50;
+          \$30  = theta_tag50;
       6'h33:
-          \$30  = theta51;
+          \$30  = theta_tag51;
       6'h34:
-          \$30  = theta52;
+          \$30  = theta_tag52;
       6'h35:
-          \$30  = theta53;
+          \$30  = theta_tag53;
       6'h36:
-          \$30  = theta54;
+          \$30  = theta_tag54;
       6'h37:
-          \$30  = theta55;
+          \$30  = theta_tag55;
       6'h38:
-          \$30  = theta56;
+          \$30  = theta_tag56;
       6'h39:
-          \$30  = theta57;
+          \$30  = theta_tag57;
       6'h3a:
-          \$30  = theta58;
+          \$30  = theta_tag58;
       6'h3b:
-          \$30  = theta59;
+          \$30  = theta_tag59;
       6'h3c:
-          \$30  = theta60;
+          \$30  = theta_tag60;
       6'h3d:
-          \$30  = theta61;
+          \$30  = theta_tag61;
       6'h3e:
-          \$30  = theta62;
+          \$30  = theta_tag62;
       6'h3f:
-          \$30  = theta63;
+          \$30  = theta_tag63;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__addr$116  = 6'h00;
-    if (\$9 ) begin
-      \wp__addr$116  = c_addr;
-    end else if (\$12 ) begin
-      \wp__addr$116  = clr;
-    end else if (rclear) begin
-      \wp__addr$116  = rclr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__en$118  = 1'h0;
-    if (\$9 ) begin
-      \wp__en$118  = 1'h1;
-    end else if (\$12 ) begin
-      \wp__en$118  = 1'h1;
-    end else if (rclear) begin
-      \wp__en$118  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__data$119  = 16'h0000;
-    if (\$9 ) begin
-      \wp__data$119  = \$15 [15:0];
-    end else if (\$12 ) begin
-      \wp__data$119  = 16'h0000;
-    end else if (rclear) begin
-      \wp__data$119  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__addr$124  = 6'h00;
-    if (\$17 ) begin
-      \wp__addr$124  = c_addr;
-    end else if (\$20 ) begin
-      \wp__addr$124  = clr;
-    end else if (rclear) begin
-      \wp__addr$124  = rclr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__en$125  = 1'h0;
-    if (\$17 ) begin
-      \wp__en$125  = 1'h1;
-    end else if (\$20 ) begin
-      \wp__en$125  = 1'h1;
-    end else if (rclear) begin
-      \wp__en$125  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__data$126  = 16'h0000;
-    if (\$17 ) begin
-      \wp__data$126  = \$23 [15:0];
-    end else if (\$20 ) begin
-      \wp__data$126  = 16'h0000;
-    end else if (rclear) begin
-      \wp__data$126  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = frames;
-    if (frame_tick) begin
-      \$374  = \$35 [23:0];
-    end
-    if (rst) begin
-      \$374  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = rclr;
-    if (rclear) begin
-      \$375  = \$36 [5:0];
-    end
-    if (rst) begin
-      \$375  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = rclear;
-    if (rclear) begin
-      if (\$37 ) begin
-        \$376  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$376  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \$41 ;
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = bank;
-    if (rst) begin
-      \$378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = spikes__payload[5:0];
-    if (rst) begin
-      \$379  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = running;
-    if (rst) begin
-      \$380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = src_rd__addr;
-    if (rst) begin
-      \$381  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \$signal$129 ;
-    if (rst) begin
-      \$382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \$signal$139 ;
-    if (rst) begin
-      \$383  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = tgt_rd__data;
-    if (rst) begin
-      \$384  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \$42 ;
-    if (rst) begin
-      \$385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = v2;
-    if (rst) begin
-      \$386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = lane2;
-    if (rst) begin
-      \$387  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \$44 [24:0];
-    if (rst) begin
-      \$388  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = v3s;
-    if (rst) begin
-      \$389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = lane3s;
-    if (rst) begin
-      \$390  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = { \$45 [41], \$45  };
-    if (rst) begin
-      \$391  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = \$signal$132 ;
-    if (rst) begin
-      \$392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \$signal$145 ;
-    if (rst) begin
-      \$393  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \$46 ;
-    if (rst) begin
-      \$394  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = 1'h0;
-    if (\$48 ) begin
-      \$395  = 1'h1;
-    end
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = 1'h0;
     (* full_case = 32'd1 *)
-    if (\$48 ) begin
+    casez (theta_addr)
+      6'h00:
+          \$32  = theta_tag0;
+      6'h01:
+          \$32  = theta_tag1;
+      6'h02:
+          \$32  = theta_tag2;
+      6'h03:
+          \$32  = theta_tag3;
+      6'h04:
+          \$32  = theta_tag4;
+      6'h05:
+          \$32  = theta_tag5;
+      6'h06:
+          \$32  = theta_tag6;
+      6'h07:
+          \$32  = theta_tag7;
+      6'h08:
+          \$32  = theta_tag8;
+      6'h09:
+          \$32  = theta_tag9;
+      6'h0a:
+          \$32  = theta_tag10;
+      6'h0b:
+          \$32  = theta_tag11;
+      6'h0c:
+          \$32  = theta_tag12;
+      6'h0d:
+          \$32  = theta_tag13;
+      6'h0e:
+          \$32  = theta_tag14;
+      6'h0f:
+          \$32  = theta_tag15;
+      6'h10:
+          \$32  = theta_tag16;
+      6'h11:
+          \$32  = theta_tag17;
+      6'h12:
+          \$32  = theta_tag18;
+      6'h13:
+          \$32  = theta_tag19;
+      6'h14:
+          \$32  = theta_tag20;
+      6'h15:
+          \$32  = theta_tag21;
+      6'h16:
+          \$32  = theta_tag22;
+      6'h17:
+          \$32  = theta_tag23;
+      6'h18:
+          \$32  = theta_tag24;
+      6'h19:
+          \$32  = theta_tag25;
+      6'h1a:
+          \$32  = theta_tag26;
+      6'h1b:
+          \$32  = theta_tag27;
+      6'h1c:
+          \$32  = theta_tag28;
+      6'h1d:
+          \$32  = theta_tag29;
+      6'h1e:
+          \$32  = theta_tag30;
+      6'h1f:
+          \$32  = theta_tag31;
+      6'h20:
+          \$32  = theta_tag32;
+      6'h21:
+          \$32  = theta_tag33;
+      6'h22:
+          \$32  = theta_tag34;
+      6'h23:
+          \$32  = theta_tag35;
+      6'h24:
+          \$32  = theta_tag36;
+      6'h25:
+          \$32  = theta_tag37;
+      6'h26:
+          \$32  = theta_tag38;
+      6'h27:
+          \$32  = theta_tag39;
+      6'h28:
+          \$32  = theta_tag40;
+      6'h29:
+          \$32  = theta_tag41;
+      6'h2a:
+          \$32  = theta_tag42;
+      6'h2b:
+          \$32  = theta_tag43;
+      6'h2c:
+          \$32  = theta_tag44;
+      6'h2d:
+          \$32  = theta_tag45;
+      6'h2e:
+          \$32  = theta_tag46;
+      6'h2f:
+          \$32  = theta_tag47;
+      6'h30:
+          \$32  = theta_tag48;
+      6'h31:
+          \$32  = theta_tag49;
+      6'h32:
+          \$32  = theta_tag50;
+      6'h33:
+          \$32  = theta_tag51;
+      6'h34:
+          \$32  = theta_tag52;
+      6'h35:
+          \$32  = theta_tag53;
+      6'h36:
+          \$32  = theta_tag54;
+      6'h37:
+          \$32  = theta_tag55;
+      6'h38:
+          \$32  = theta_tag56;
+      6'h39:
+          \$32  = theta_tag57;
+      6'h3a:
+          \$32  = theta_tag58;
+      6'h3b:
+          \$32  = theta_tag59;
+      6'h3c:
+          \$32  = theta_tag60;
+      6'h3d:
+          \$32  = theta_tag61;
+      6'h3e:
+          \$32  = theta_tag62;
+      6'h3f:
+          \$32  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signature__addr$142 )
+      6'h00:
+          \$35  = theta_tag0;
+      6'h01:
+          \$35  = theta_tag1;
+      6'h02:
+          \$35  = theta_tag2;
+      6'h03:
+          \$35  = theta_tag3;
+      6'h04:
+          \$35  = theta_tag4;
+      6'h05:
+          \$35  = theta_tag5;
+      6'h06:
+          \$35  = theta_tag6;
+      6'h07:
+          \$35  = theta_tag7;
+      6'h08:
+          \$35  = theta_tag8;
+      6'h09:
+          \$35  = theta_tag9;
+      6'h0a:
+          \$35  = theta_tag10;
+      6'h0b:
+          \$35  = theta_tag11;
+      6'h0c:
+          \$35  = theta_tag12;
+      6'h0d:
+          \$35  = theta_tag13;
+      6'h0e:
+          \$35  = theta_tag14;
+      6'h0f:
+          \$35  = theta_tag15;
+      6'h10:
+          \$35  = theta_tag16;
+      6'h11:
+          \$35  = theta_tag17;
+      6'h12:
+          \$35  = theta_tag18;
+      6'h13:
+          \$35  = theta_tag19;
+      6'h14:
+          \$35  = theta_tag20;
+      6'h15:
+          \$35  = theta_tag21;
+      6'h16:
+          \$35  = theta_tag22;
+      6'h17:
+          \$35  = theta_tag23;
+      6'h18:
+          \$35  = theta_tag24;
+      6'h19:
+          \$35  = theta_tag25;
+      6'h1a:
+          \$35  = theta_tag26;
+      6'h1b:
+          \$35  = theta_tag27;
+      6'h1c:
+          \$35  = theta_tag28;
+      6'h1d:
+          \$35  = theta_tag29;
+      6'h1e:
+          \$35  = theta_tag30;
+      6'h1f:
+          \$35  = theta_tag31;
+      6'h20:
+          \$35  = theta_tag32;
+      6'h21:
+          \$35  = theta_tag33;
+      6'h22:
+          \$35  = theta_tag34;
+      6'h23:
+          \$35  = theta_tag35;
+      6'h24:
+          \$35  = theta_tag36;
+      6'h25:
+          \$35  = theta_tag37;
+      6'h26:
+          \$35  = theta_tag38;
+      6'h27:
+          \$35  = theta_tag39;
+      6'h28:
+          \$35  = theta_tag40;
+      6'h29:
+          \$35  = theta_tag41;
+      6'h2a:
+          \$35  = theta_tag42;
+      6'h2b:
+          \$35  = theta_tag43;
+      6'h2c:
+          \$35  = theta_tag44;
+      6'h2d:
+          \$35  = theta_tag45;
+      6'h2e:
+          \$35  = theta_tag46;
+      6'h2f:
+          \$35  = theta_tag47;
+      6'h30:
+          \$35  = theta_tag48;
+      6'h31:
+          \$35  = theta_tag49;
+      6'h32:
+          \$35  = theta_tag50;
+      6'h33:
+          \$35  = theta_tag51;
+      6'h34:
+          \$35  = theta_tag52;
+      6'h35:
+          \$35  = theta_tag53;
+      6'h36:
+          \$35  = theta_tag54;
+      6'h37:
+          \$35  = theta_tag55;
+      6'h38:
+          \$35  = theta_tag56;
+      6'h39:
+          \$35  = theta_tag57;
+      6'h3a:
+          \$35  = theta_tag58;
+      6'h3b:
+          \$35  = theta_tag59;
+      6'h3c:
+          \$35  = theta_tag60;
+      6'h3d:
+          \$35  = theta_tag61;
+      6'h3e:
+          \$35  = theta_tag62;
+      6'h3f:
+          \$35  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signature__addr$142 )
+      6'h00:
+          \$37  = theta_tag0;
+      6'h01:
+          \$37  = theta_tag1;
+      6'h02:
+          \$37  = theta_tag2;
+      6'h03:
+          \$37  = theta_tag3;
+      6'h04:
+          \$37  = theta_tag4;
+      6'h05:
+          \$37  = theta_tag5;
+      6'h06:
+          \$37  = theta_tag6;
+      6'h07:
+          \$37  = theta_tag7;
+      6'h08:
+          \$37  = theta_tag8;
+      6'h09:
+          \$37  = theta_tag9;
+      6'h0a:
+          \$37  = theta_tag10;
+      6'h0b:
+          \$37  = theta_tag11;
+      6'h0c:
+          \$37  = theta_tag12;
+      6'h0d:
+          \$37  = theta_tag13;
+      6'h0e:
+          \$37  = theta_tag14;
+      6'h0f:
+          \$37  = theta_tag15;
+      6'h10:
+          \$37  = theta_tag16;
+      6'h11:
+          \$37  = theta_tag17;
+      6'h12:
+          \$37  = theta_tag18;
+      6'h13:
+          \$37  = theta_tag19;
+      6'h14:
+          \$37  = theta_tag20;
+      6'h15:
+          \$37  = theta_tag21;
+      6'h16:
+          \$37  = theta_tag22;
+      6'h17:
+          \$37  = theta_tag23;
+      6'h18:
+          \$37  = theta_tag24;
+      6'h19:
+          \$37  = theta_tag25;
+      6'h1a:
+          \$37  = theta_tag26;
+      6'h1b:
+          \$37  = theta_tag27;
+      6'h1c:
+          \$37  = theta_tag28;
+      6'h1d:
+          \$37  = theta_tag29;
+      6'h1e:
+          \$37  = theta_tag30;
+      6'h1f:
+          \$37  = theta_tag31;
+      6'h20:
+          \$37  = theta_tag32;
+      6'h21:
+          \$37  = theta_tag33;
+      6'h22:
+          \$37  = theta_tag34;
+      6'h23:
+          \$37  = theta_tag35;
+      6'h24:
+          \$37  = theta_tag36;
+      6'h25:
+          \$37  = theta_tag37;
+      6'h26:
+          \$37  = theta_tag38;
+      6'h27:
+          \$37  = theta_tag39;
+      6'h28:
+          \$37  = theta_tag40;
+      6'h29:
+          \$37  = theta_tag41;
+      6'h2a:
+          \$37  = theta_tag42;
+      6'h2b:
+          \$37  = theta_tag43;
+      6'h2c:
+          \$37  = theta_tag44;
+      6'h2d:
+          \$37  = theta_tag45;
+      6'h2e:
+          \$37  = theta_tag46;
+      6'h2f:
+          \$37  = theta_tag47;
+      6'h30:
+          \$37  = theta_tag48;
+      6'h31:
+          \$37  = theta_tag49;
+      6'h32:
+          \$37  = theta_tag50;
+      6'h33:
+          \$37  = theta_tag51;
+      6'h34:
+          \$37  = theta_tag52;
+      6'h35:
+          \$37  = theta_tag53;
+      6'h36:
+          \$37  = theta_tag54;
+      6'h37:
+          \$37  = theta_tag55;
+      6'h38:
+          \$37  = theta_tag56;
+      6'h39:
+          \$37  = theta_tag57;
+      6'h3a:
+          \$37  = theta_tag58;
+      6'h3b:
+          \$37  = theta_tag59;
+      6'h3c:
+          \$37  = theta_tag60;
+      6'h3d:
+          \$37  = theta_tag61;
+      6'h3e:
+          \$37  = theta_tag62;
+      6'h3f:
+          \$37  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (theta_sel)
+      6'h00:
+          \$40  = theta_tag0;
+      6'h01:
+          \$40  = theta_tag1;
+      6'h02:
+          \$40  = theta_tag2;
+      6'h03:
+          \$40  = theta_tag3;
+      6'h04:
+          \$40  = theta_tag4;
+      6'h05:
+          \$40  = theta_tag5;
+      6'h06:
+          \$40  = theta_tag6;
+      6'h07:
+          \$40  = theta_tag7;
+      6'h08:
+          \$40  = theta_tag8;
+      6'h09:
+          \$40  = theta_tag9;
+      6'h0a:
+          \$40  = theta_tag10;
+      6'h0b:
+          \$40  = theta_tag11;
+      6'h0c:
+          \$40  = theta_tag12;
+      6'h0d:
+          \$40  = theta_tag13;
+      6'h0e:
+          \$40  = theta_tag14;
+      6'h0f:
+          \$40  = theta_tag15;
+      6'h10:
+          \$40  = theta_tag16;
+      6'h11:
+          \$40  = theta_tag17;
+      6'h12:
+          \$40  = theta_tag18;
+      6'h13:
+          \$40  = theta_tag19;
+      6'h14:
+          \$40  = theta_tag20;
+      6'h15:
+          \$40  = theta_tag21;
+      6'h16:
+          \$40  = theta_tag22;
+      6'h17:
+          \$40  = theta_tag23;
+      6'h18:
+          \$40  = theta_tag24;
+      6'h19:
+          \$40  = theta_tag25;
+      6'h1a:
+          \$40  = theta_tag26;
+      6'h1b:
+          \$40  = theta_tag27;
+      6'h1c:
+          \$40  = theta_tag28;
+      6'h1d:
+          \$40  = theta_tag29;
+      6'h1e:
+          \$40  = theta_tag30;
+      6'h1f:
+          \$40  = theta_tag31;
+      6'h20:
+          \$40  = theta_tag32;
+      6'h21:
+          \$40  = theta_tag33;
+      6'h22:
+          \$40  = theta_tag34;
+      6'h23:
+          \$40  = theta_tag35;
+      6'h24:
+          \$40  = theta_tag36;
+      6'h25:
+          \$40  = theta_tag37;
+      6'h26:
+          \$40  = theta_tag38;
+      6'h27:
+          \$40  = theta_tag39;
+      6'h28:
+          \$40  = theta_tag40;
+      6'h29:
+          \$40  = theta_tag41;
+      6'h2a:
+          \$40  = theta_tag42;
+      6'h2b:
+          \$40  = theta_tag43;
+      6'h2c:
+          \$40  = theta_tag44;
+      6'h2d:
+          \$40  = theta_tag45;
+      6'h2e:
+          \$40  = theta_tag46;
+      6'h2f:
+          \$40  = theta_tag47;
+      6'h30:
+          \$40  = theta_tag48;
+      6'h31:
+          \$40  = theta_tag49;
+      6'h32:
+          \$40  = theta_tag50;
+      6'h33:
+          \$40  = theta_tag51;
+      6'h34:
+          \$40  = theta_tag52;
+      6'h35:
+          \$40  = theta_tag53;
+      6'h36:
+          \$40  = theta_tag54;
+      6'h37:
+          \$40  = theta_tag55;
+      6'h38:
+          \$40  = theta_tag56;
+      6'h39:
+          \$40  = theta_tag57;
+      6'h3a:
+          \$40  = theta_tag58;
+      6'h3b:
+          \$40  = theta_tag59;
+      6'h3c:
+          \$40  = theta_tag60;
+      6'h3d:
+          \$40  = theta_tag61;
+      6'h3e:
+          \$40  = theta_tag62;
+      6'h3f:
+          \$40  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (theta_sel)
+      6'h00:
+          \$42  = theta_tag0;
+      6'h01:
+          \$42  = theta_tag1;
+      6'h02:
+          \$42  = theta_tag2;
+      6'h03:
+          \$42  = theta_tag3;
+      6'h04:
+          \$42  = theta_tag4;
+      6'h05:
+          \$42  = theta_tag5;
+      6'h06:
+          \$42  = theta_tag6;
+      6'h07:
+          \$42  = theta_tag7;
+      6'h08:
+          \$42  = theta_tag8;
+      6'h09:
+          \$42  = theta_tag9;
+      6'h0a:
+          \$42  = theta_tag10;
+      6'h0b:
+          \$42  = theta_tag11;
+      6'h0c:
+          \$42  = theta_tag12;
+      6'h0d:
+          \$42  = theta_tag13;
+      6'h0e:
+          \$42  = theta_tag14;
+      6'h0f:
+          \$42  = theta_tag15;
+      6'h10:
+          \$42  = theta_tag16;
+      6'h11:
+          \$42  = theta_tag17;
+      6'h12:
+          \$42  = theta_tag18;
+      6'h13:
+          \$42  = theta_tag19;
+      6'h14:
+          \$42  = theta_tag20;
+      6'h15:
+          \$42  = theta_tag21;
+      6'h16:
+          \$42  = theta_tag22;
+      6'h17:
+          \$42  = theta_tag23;
+      6'h18:
+          \$42  = theta_tag24;
+      6'h19:
+          \$42  = theta_tag25;
+      6'h1a:
+          \$42  = theta_tag26;
+      6'h1b:
+          \$42  = theta_tag27;
+      6'h1c:
+          \$42  = theta_tag28;
+      6'h1d:
+          \$42  = theta_tag29;
+      6'h1e:
+          \$42  = theta_tag30;
+      6'h1f:
+          \$42  = theta_tag31;
+      6'h20:
+          \$42  = theta_tag32;
+      6'h21:
+          \$42  = theta_tag33;
+      6'h22:
+          \$42  = theta_tag34;
+      6'h23:
+          \$42  = theta_tag35;
+      6'h24:
+          \$42  = theta_tag36;
+      6'h25:
+          \$42  = theta_tag37;
+      6'h26:
+          \$42  = theta_tag38;
+      6'h27:
+          \$42  = theta_tag39;
+      6'h28:
+          \$42  = theta_tag40;
+      6'h29:
+          \$42  = theta_tag41;
+      6'h2a:
+          \$42  = theta_tag42;
+      6'h2b:
+          \$42  = theta_tag43;
+      6'h2c:
+          \$42  = theta_tag44;
+      6'h2d:
+          \$42  = theta_tag45;
+      6'h2e:
+          \$42  = theta_tag46;
+      6'h2f:
+          \$42  = theta_tag47;
+      6'h30:
+          \$42  = theta_tag48;
+      6'h31:
+          \$42  = theta_tag49;
+      6'h32:
+          \$42  = theta_tag50;
+      6'h33:
+          \$42  = theta_tag51;
+      6'h34:
+          \$42  = theta_tag52;
+      6'h35:
+          \$42  = theta_tag53;
+      6'h36:
+          \$42  = theta_tag54;
+      6'h37:
+          \$42  = theta_tag55;
+      6'h38:
+          \$42  = theta_tag56;
+      6'h39:
+          \$42  = theta_tag57;
+      6'h3a:
+          \$42  = theta_tag58;
+      6'h3b:
+          \$42  = theta_tag59;
+      6'h3c:
+          \$42  = theta_tag60;
+      6'h3d:
+          \$42  = theta_tag61;
+      6'h3e:
+          \$42  = theta_tag62;
+      6'h3f:
+          \$42  = theta_tag63;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \wp__addr$55  = 6'h00;
+    if (\$9 ) begin
+      \wp__addr$55  = c_addr;
+    end else if (\$12 ) begin
+      \wp__addr$55  = clr;
+    end else if (rclear) begin
+      \wp__addr$55  = rclr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \wp__en$57  = 1'h0;
+    if (\$9 ) begin
+      \wp__en$57  = 1'h1;
+    end else if (\$12 ) begin
+      \wp__en$57  = 1'h1;
+    end else if (rclear) begin
+      \wp__en$57  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \wp__data$58  = 16'h0000;
+    if (\$9 ) begin
+      \wp__data$58  = \$15 [15:0];
+    end else if (\$12 ) begin
+      \wp__data$58  = 16'h0000;
+    end else if (rclear) begin
+      \wp__data$58  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \wp__addr$63  = 6'h00;
+    if (\$17 ) begin
+      \wp__addr$63  = c_addr;
+    end else if (\$20 ) begin
+      \wp__addr$63  = clr;
+    end else if (rclear) begin
+      \wp__addr$63  = rclr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \wp__en$64  = 1'h0;
+    if (\$17 ) begin
+      \wp__en$64  = 1'h1;
+    end else if (\$20 ) begin
+      \wp__en$64  = 1'h1;
+    end else if (rclear) begin
+      \wp__en$64  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \wp__data$65  = 16'h0000;
+    if (\$17 ) begin
+      \wp__data$65  = \$23 [15:0];
+    end else if (\$20 ) begin
+      \wp__data$65  = 16'h0000;
+    end else if (rclear) begin
+      \wp__data$65  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = frames;
+    if (frame_tick) begin
+      \$72  = \$50 [23:0];
+    end
+    if (rst) begin
+      \$72  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = rclr;
+    if (rclear) begin
+      \$73  = \$51 [5:0];
+    end
+    if (rst) begin
+      \$73  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = rclear;
+    if (rclear) begin
+      if (\$52 ) begin
+        \$74  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$74  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = \$56 ;
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = bank;
+    if (rst) begin
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = spikes__payload[5:0];
+    if (rst) begin
+      \$77  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = running;
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = src_rd__addr;
+    if (rst) begin
+      \$79  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = \$signal$68 ;
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = \$signal$163 ;
+    if (rst) begin
+      \$81  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = tgt_rd__data;
+    if (rst) begin
+      \$82  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = \$57 ;
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = v2;
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = lane2;
+    if (rst) begin
+      \$85  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = \$59 [24:0];
+    if (rst) begin
+      \$86  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = v3s;
+    if (rst) begin
+      \$87  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = lane3s;
+    if (rst) begin
+      \$88  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = { \$60 [41], \$60  };
+    if (rst) begin
+      \$89  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \$signal$71 ;
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = \$signal$169 ;
+    if (rst) begin
+      \$91  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = \$61 ;
+    if (rst) begin
+      \$92  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = 1'h0;
+    if (\$63 ) begin
+      \$93  = 1'h1;
+    end
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$63 ) begin
     end else begin
-      \$396  = close;
+      \$94  = close;
     end
     if (rst) begin
-      \$396  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = running;
-    if (\$48 ) begin
-      \$397  = 1'h1;
+    \$95  = running;
+    if (\$63 ) begin
+      \$95  = 1'h1;
     end
     if (running) begin
-      if (\$51 ) begin
-        \$397  = 1'h0;
+      if (\$66 ) begin
+        \$95  = 1'h0;
       end
     end
     if (rst) begin
-      \$397  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = src_rd__addr;
-    if (\$48 ) begin
-      \$398  = 6'h00;
+    \$96  = src_rd__addr;
+    if (\$63 ) begin
+      \$96  = 6'h00;
     end
     if (running) begin
-      \$398  = \$50 [5:0];
+      \$96  = \$65 [5:0];
     end
     if (rst) begin
-      \$398  = 6'h00;
+      \$96  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = bank;
-    if (\$48 ) begin
-      \$399  = \$49 ;
+    \$97  = bank;
+    if (\$63 ) begin
+      \$97  = \$64 ;
     end
     if (rst) begin
-      \$399  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = clearing;
+    \$98  = clearing;
     if (running) begin
-      if (\$51 ) begin
-        \$400  = 1'h1;
-      end
-    end
-    if (clearing) begin
-      if (\$53 ) begin
-        \$400  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = clr;
-    if (running) begin
-      if (\$51 ) begin
-        \$401  = 6'h00;
+      if (\$66 ) begin
+        \$98  = 1'h1;
       end
     end
     if (clearing) begin
-      \$401  = \$52 [5:0];
+      if (\$68 ) begin
+        \$98  = 1'h0;
+      end
     end
     if (rst) begin
-      \$401  = 6'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = theta0;
-    if (\$55 ) begin
-      \$402  = theta_wr__data;
-    end else if (\$58 ) begin
-      \$402  = \$33 [15:0];
+    \$99  = clr;
+    if (running) begin
+      if (\$66 ) begin
+        \$99  = 6'h00;
+      end
+    end
+    if (clearing) begin
+      \$99  = \$67 [5:0];
     end
     if (rst) begin
-      \$402  = 16'h0100;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = theta1;
-    if (\$60 ) begin
-      \$403  = theta_wr__data;
-    end else if (\$63 ) begin
-      \$403  = \$33 [15:0];
+    \$100  = theta_tag0;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            \$100  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            \$100  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$403  = 16'h0100;
+      \$100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = theta2;
-    if (\$65 ) begin
-      \$404  = theta_wr__data;
-    end else if (\$68 ) begin
-      \$404  = \$33 [15:0];
+    \$101  = theta_tag1;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            \$101  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            \$101  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$404  = 16'h0100;
+      \$101  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = theta3;
-    if (\$70 ) begin
-      \$405  = theta_wr__data;
-    end else if (\$73 ) begin
-      \$405  = \$33 [15:0];
+    \$102  = theta_tag2;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            \$102  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            \$102  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$405  = 16'h0100;
+      \$102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = theta4;
-    if (\$75 ) begin
-      \$406  = theta_wr__data;
-    end else if (\$78 ) begin
-      \$406  = \$33 [15:0];
+    \$103  = theta_tag3;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            \$103  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            \$103  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$406  = 16'h0100;
+      \$103  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = theta5;
-    if (\$80 ) begin
-      \$407  = theta_wr__data;
-    end else if (\$83 ) begin
-      \$407  = \$33 [15:0];
+    \$104  = theta_tag4;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            \$104  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            \$104  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$407  = 16'h0100;
+      \$104  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = theta6;
-    if (\$85 ) begin
-      \$408  = theta_wr__data;
-    end else if (\$88 ) begin
-      \$408  = \$33 [15:0];
+    \$105  = theta_tag5;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            \$105  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            \$105  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$408  = 16'h0100;
+      \$105  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = theta7;
-    if (\$90 ) begin
-      \$409  = theta_wr__data;
-    end else if (\$93 ) begin
-      \$409  = \$33 [15:0];
+    \$106  = theta_tag6;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            \$106  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            \$106  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$409  = 16'h0100;
+      \$106  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = theta8;
-    if (\$95 ) begin
-      \$410  = theta_wr__data;
-    end else if (\$98 ) begin
-      \$410  = \$33 [15:0];
+    \$107  = theta_tag7;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            \$107  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            \$107  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$410  = 16'h0100;
+      \$107  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = theta9;
-    if (\$100 ) begin
-      \$411  = theta_wr__data;
-    end else if (\$103 ) begin
-      \$411  = \$33 [15:0];
+    \$108  = theta_tag8;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            \$108  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            \$108  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$411  = 16'h0100;
+      \$108  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = theta10;
-    if (\$105 ) begin
-      \$412  = theta_wr__data;
-    end else if (\$108 ) begin
-      \$412  = \$33 [15:0];
+    \$109  = theta_tag9;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            \$109  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            \$109  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$412  = 16'h0100;
+      \$109  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = theta11;
-    if (\$110 ) begin
-      \$413  = theta_wr__data;
-    end else if (\$113 ) begin
-      \$413  = \$33 [15:0];
+    \$110  = theta_tag10;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            \$110  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            \$110  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$413  = 16'h0100;
+      \$110  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = theta12;
-    if (\$115 ) begin
-      \$414  = theta_wr__data;
-    end else if (\$118 ) begin
-      \$414  = \$33 [15:0];
+    \$111  = theta_tag11;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            \$111  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            \$111  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$414  = 16'h0100;
+      \$111  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = theta13;
-    if (\$120 ) begin
-      \$415  = theta_wr__data;
-    end else if (\$123 ) begin
-      \$415  = \$33 [15:0];
+    \$112  = theta_tag12;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            \$112  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            \$112  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$415  = 16'h0100;
+      \$112  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = theta14;
-    if (\$125 ) begin
-      \$416  = theta_wr__data;
-    end else if (\$128 ) begin
-      \$416  = \$33 [15:0];
+    \$113  = theta_tag13;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            \$113  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            \$113  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$416  = 16'h0100;
+      \$113  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = theta15;
-    if (\$130 ) begin
-      \$417  = theta_wr__data;
-    end else if (\$133 ) begin
-      \$417  = \$33 [15:0];
+    \$114  = theta_tag14;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            \$114  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            \$114  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$417  = 16'h0100;
+      \$114  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = theta16;
-    if (\$135 ) begin
-      \$418  = theta_wr__data;
-    end else if (\$138 ) begin
-      \$418  = \$33 [15:0];
+    \$115  = theta_tag15;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            \$115  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            \$115  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$418  = 16'h0100;
+      \$115  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = theta17;
-    if (\$140 ) begin
-      \$419  = theta_wr__data;
-    end else if (\$143 ) begin
-      \$419  = \$33 [15:0];
+    \$116  = theta_tag16;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            \$116  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            \$116  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$419  = 16'h0100;
+      \$116  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = theta18;
-    if (\$145 ) begin
-      \$420  = theta_wr__data;
-    end else if (\$148 ) begin
-      \$420  = \$33 [15:0];
+    \$117  = theta_tag17;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            \$117  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            \$117  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$420  = 16'h0100;
+      \$117  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = theta19;
-    if (\$150 ) begin
-      \$421  = theta_wr__data;
-    end else if (\$153 ) begin
-      \$421  = \$33 [15:0];
+    \$118  = theta_tag18;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            \$118  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            \$118  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$421  = 16'h0100;
+      \$118  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = theta20;
-    if (\$155 ) begin
-      \$422  = theta_wr__data;
-    end else if (\$158 ) begin
-      \$422  = \$33 [15:0];
+    \$119  = theta_tag19;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            \$119  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            \$119  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$422  = 16'h0100;
+      \$119  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = theta21;
-    if (\$160 ) begin
-      \$423  = theta_wr__data;
-    end else if (\$163 ) begin
-      \$423  = \$33 [15:0];
+    \$120  = theta_tag20;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            \$120  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            \$120  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$423  = 16'h0100;
+      \$120  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = theta22;
-    if (\$165 ) begin
-      \$424  = theta_wr__data;
-    end else if (\$168 ) begin
-      \$424  = \$33 [15:0];
+    \$121  = theta_tag21;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            \$121  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            \$121  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$424  = 16'h0100;
+      \$121  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = theta23;
-    if (\$170 ) begin
-      \$425  = theta_wr__data;
-    end else if (\$173 ) begin
-      \$425  = \$33 [15:0];
+    \$122  = theta_tag22;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            \$122  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            \$122  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$425  = 16'h0100;
+      \$122  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = theta24;
-    if (\$175 ) begin
-      \$426  = theta_wr__data;
-    end else if (\$178 ) begin
-      \$426  = \$33 [15:0];
+    \$123  = theta_tag23;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            \$123  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            \$123  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$426  = 16'h0100;
+      \$123  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = theta25;
-    if (\$180 ) begin
-      \$427  = theta_wr__data;
-    end else if (\$183 ) begin
-      \$427  = \$33 [15:0];
+    \$124  = theta_tag24;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            \$124  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            \$124  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$427  = 16'h0100;
+      \$124  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = theta26;
-    if (\$185 ) begin
-      \$428  = theta_wr__data;
-    end else if (\$188 ) begin
-      \$428  = \$33 [15:0];
+    \$125  = theta_tag25;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            \$125  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            \$125  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$428  = 16'h0100;
+      \$125  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = theta27;
-    if (\$190 ) begin
-      \$429  = theta_wr__data;
-    end else if (\$193 ) begin
-      \$429  = \$33 [15:0];
+    \$126  = theta_tag26;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            \$126  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            \$126  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$429  = 16'h0100;
+      \$126  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = theta28;
-    if (\$195 ) begin
-      \$430  = theta_wr__data;
-    end else if (\$198 ) begin
-      \$430  = \$33 [15:0];
+    \$127  = theta_tag27;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            \$127  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            \$127  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$430  = 16'h0100;
+      \$127  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = theta29;
-    if (\$200 ) begin
-      \$431  = theta_wr__data;
-    end else if (\$203 ) begin
-      \$431  = \$33 [15:0];
+    \$128  = theta_tag28;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            \$128  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            \$128  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$431  = 16'h0100;
+      \$128  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = theta30;
-    if (\$205 ) begin
-      \$432  = theta_wr__data;
-    end else if (\$208 ) begin
-      \$432  = \$33 [15:0];
+    \$129  = theta_tag29;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            \$129  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            \$129  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$432  = 16'h0100;
+      \$129  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = theta31;
-    if (\$210 ) begin
-      \$433  = theta_wr__data;
-    end else if (\$213 ) begin
-      \$433  = \$33 [15:0];
+    \$130  = theta_tag30;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            \$130  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            \$130  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$433  = 16'h0100;
+      \$130  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = theta32;
-    if (\$215 ) begin
-      \$434  = theta_wr__data;
-    end else if (\$218 ) begin
-      \$434  = \$33 [15:0];
+    \$131  = theta_tag31;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            \$131  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            \$131  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$434  = 16'h0100;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = theta33;
-    if (\$220 ) begin
-      \$435  = theta_wr__data;
-    end else if (\$223 ) begin
-      \$435  = \$33 [15:0];
+    \$132  = theta_tag32;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            \$132  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            \$132  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$435  = 16'h0100;
+      \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = theta34;
-    if (\$225 ) begin
-      \$436  = theta_wr__data;
-    end else if (\$228 ) begin
-      \$436  = \$33 [15:0];
+    \$133  = theta_tag33;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            \$133  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            \$133  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$436  = 16'h0100;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = theta35;
-    if (\$230 ) begin
-      \$437  = theta_wr__data;
-    end else if (\$233 ) begin
-      \$437  = \$33 [15:0];
+    \$134  = theta_tag34;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            \$134  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            \$134  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$437  = 16'h0100;
+      \$134  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = theta36;
-    if (\$235 ) begin
-      \$438  = theta_wr__data;
-    end else if (\$238 ) begin
-      \$438  = \$33 [15:0];
+    \$135  = theta_tag35;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            \$135  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            \$135  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$438  = 16'h0100;
+      \$135  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = theta37;
-    if (\$240 ) begin
-      \$439  = theta_wr__data;
-    end else if (\$243 ) begin
-      \$439  = \$33 [15:0];
+    \$136  = theta_tag36;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            \$136  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            \$136  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$439  = 16'h0100;
+      \$136  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = theta_tag37;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            \$137  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            \$137  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$137  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = theta_tag38;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            \$138  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            \$138  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$138  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = theta_tag39;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            \$139  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            \$139  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$139  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = theta_tag40;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            \$140  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            \$140  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$140  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = theta_tag41;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            \$141  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            \$141  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$141  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = theta_tag42;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            \$142  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            \$142  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$142  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = theta_tag43;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            \$143  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            \$143  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$143  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = theta_tag44;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            \$144  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            \$144  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$144  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = theta_tag45;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            \$145  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            \$145  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$145  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = theta_tag46;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            \$146  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            \$146  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$146  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = theta_tag47;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            \$147  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            \$147  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$147  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = theta_tag48;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            \$148  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            \$148  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$148  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = theta_tag49;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            \$149  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            \$149  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$149  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = theta_tag50;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            \$150  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            \$150  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$150  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = theta_tag51;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            \$151  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            \$151  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$151  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = theta_tag52;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            \$152  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            \$152  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$152  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = theta_tag53;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            \$153  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            \$153  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$153  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = theta_tag54;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            \$154  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            \$154  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$154  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = theta_tag55;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            \$155  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            \$155  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$155  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = theta_tag56;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            \$156  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            \$156  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$156  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = theta_tag57;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            \$157  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            \$157  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$157  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = theta_tag58;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            \$158  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            \$158  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$158  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = theta_tag59;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            \$159  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            \$159  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$159  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = theta_tag60;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            \$160  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            \$160  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$160  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = theta_tag61;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            \$161  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            \$161  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$161  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = theta_tag62;
+    if (\$69 ) begin
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            /* empty */;
+        6'h3e:
+            \$162  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            /* empty */;
+        6'h3e:
+            \$162  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$162  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = theta_tag63;
+    if (\$69 ) begin
+      (* full_case = 32'd1 *)
+      casez (\$signature__addr$142 )
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            /* empty */;
+        6'h3e:
+            /* empty */;
+        6'h3f:
+            \$163  = 2'h1;
+      endcase
+    end
+    if (\$71 ) begin
+      (* full_case = 32'd1 *)
+      casez (theta_wr__addr)
+        6'h00:
+            /* empty */;
+        6'h01:
+            /* empty */;
+        6'h02:
+            /* empty */;
+        6'h03:
+            /* empty */;
+        6'h04:
+            /* empty */;
+        6'h05:
+            /* empty */;
+        6'h06:
+            /* empty */;
+        6'h07:
+            /* empty */;
+        6'h08:
+            /* empty */;
+        6'h09:
+            /* empty */;
+        6'h0a:
+            /* empty */;
+        6'h0b:
+            /* empty */;
+        6'h0c:
+            /* empty */;
+        6'h0d:
+            /* empty */;
+        6'h0e:
+            /* empty */;
+        6'h0f:
+            /* empty */;
+        6'h10:
+            /* empty */;
+        6'h11:
+            /* empty */;
+        6'h12:
+            /* empty */;
+        6'h13:
+            /* empty */;
+        6'h14:
+            /* empty */;
+        6'h15:
+            /* empty */;
+        6'h16:
+            /* empty */;
+        6'h17:
+            /* empty */;
+        6'h18:
+            /* empty */;
+        6'h19:
+            /* empty */;
+        6'h1a:
+            /* empty */;
+        6'h1b:
+            /* empty */;
+        6'h1c:
+            /* empty */;
+        6'h1d:
+            /* empty */;
+        6'h1e:
+            /* empty */;
+        6'h1f:
+            /* empty */;
+        6'h20:
+            /* empty */;
+        6'h21:
+            /* empty */;
+        6'h22:
+            /* empty */;
+        6'h23:
+            /* empty */;
+        6'h24:
+            /* empty */;
+        6'h25:
+            /* empty */;
+        6'h26:
+            /* empty */;
+        6'h27:
+            /* empty */;
+        6'h28:
+            /* empty */;
+        6'h29:
+            /* empty */;
+        6'h2a:
+            /* empty */;
+        6'h2b:
+            /* empty */;
+        6'h2c:
+            /* empty */;
+        6'h2d:
+            /* empty */;
+        6'h2e:
+            /* empty */;
+        6'h2f:
+            /* empty */;
+        6'h30:
+            /* empty */;
+        6'h31:
+            /* empty */;
+        6'h32:
+            /* empty */;
+        6'h33:
+            /* empty */;
+        6'h34:
+            /* empty */;
+        6'h35:
+            /* empty */;
+        6'h36:
+            /* empty */;
+        6'h37:
+            /* empty */;
+        6'h38:
+            /* empty */;
+        6'h39:
+            /* empty */;
+        6'h3a:
+            /* empty */;
+        6'h3b:
+            /* empty */;
+        6'h3c:
+            /* empty */;
+        6'h3d:
+            /* empty */;
+        6'h3e:
+            /* empty */;
+        6'h3f:
+            \$163  = 2'h2;
+      endcase
+    end
+    if (rst) begin
+      \$163  = 2'h0;
     end
   end
   assign wp__addr = src_wr__addr;
   assign wp__data = src_wr__data;
-  assign \wp__addr$95  = target_wr__addr;
-  assign \wp__data$96  = target_wr__data;
+  assign \wp__addr$34  = target_wr__addr;
+  assign \wp__data$35  = target_wr__data;
   assign index = src_rd__addr;
   assign tgt_rd__addr = src_rd__addr;
   assign \$signature__addr  = spikes__payload[5:0];
-  assign \$signature__addr$111  = src_rd__data[5:0];
-  assign \$signature__addr$122  = spikes__payload[5:0];
-  assign \$signature__addr$123  = src_rd__data[5:0];
-  assign \busy$127  = busy;
-  assign \new  = \$33 [15:0];
+  assign \$signature__addr$50  = src_rd__data[5:0];
+  assign \$signature__addr$61  = spikes__payload[5:0];
+  assign \$signature__addr$62  = src_rd__data[5:0];
+  assign \busy$66  = busy;
+  assign \$signature__addr$73  = theta_addr;
+  assign rh__addr = theta_addr;
+  assign theta_read0 = theta_data;
+  assign lane3 = \$signature__addr$142 ;
+  assign \rh__addr$144  = \$signature__addr$142 ;
+  assign \$signature__addr$148  = theta_sel;
+  assign \rh__addr$149  = theta_sel;
+  assign theta_read2 = theta_value;
+  assign \new  = \$47 [15:0];
+  assign \$signature__addr$157  = \$signature__addr$142 ;
+  assign \$signature__data$158  = \$47 [15:0];
+  assign wh__addr = theta_wr__addr;
+  assign wh__data = theta_wr__data;
   assign spikes__ready = 1'h1;
   assign \spikes__payload.address  = spikes__payload[19:0];
   assign \spikes__payload.source  = spikes__payload[27:20];
   assign \spikes__payload.type  = spikes__payload[31:28];
   assign \spikes__payload.timestamp  = spikes__payload[63:32];
-  assign \theta[0]  = theta[15:0];
-  assign \theta[1]  = theta[31:16];
-  assign \theta[2]  = theta[47:32];
-  assign \theta[3]  = theta[63:48];
-  assign \theta[4]  = theta[79:64];
-  assign \theta[5]  = theta[95:80];
-  assign \theta[6]  = theta[111:96];
-  assign \theta[7]  = theta[127:112];
-  assign \theta[8]  = theta[143:128];
-  assign \theta[9]  = theta[159:144];
-  assign \theta[10]  = theta[175:160];
-  assign \theta[11]  = theta[191:176];
-  assign \theta[12]  = theta[207:192];
-  assign \theta[13]  = theta[223:208];
-  assign \theta[14]  = theta[239:224];
-  assign \theta[15]  = theta[255:240];
-  assign \theta[16]  = theta[271:256];
-  assign \theta[17]  = theta[287:272];
-  assign \theta[18]  = theta[303:288];
-  assign \theta[19]  = theta[319:304];
-  assign \theta[20]  = theta[335:320];
-  assign \theta[21]  = theta[351:336];
-  assign \theta[22]  = theta[367:352];
-  assign \theta[23]  = theta[383:368];
-  assign \theta[24]  = theta[399:384];
-  assign \theta[25]  = theta[415:400];
-  assign \theta[26]  = theta[431:416];
-  assign \theta[27]  = theta[447:432];
-  assign \theta[28]  = theta[463:448];
-  assign \theta[29]  = theta[479:464];
-  assign \theta[30]  = theta[495:480];
-  assign \theta[31]  = theta[511:496];
-  assign \theta[32]  = theta[527:512];
-  assign \theta[33]  = theta[543:528];
-  assign \theta[34]  = theta[559:544];
-  assign \theta[35]  = theta[575:560];
-  assign \theta[36]  = theta[591:576];
-  assign \theta[37]  = theta[607:592];
-  assign \theta[38]  = theta[623:608];
-  assign \theta[39]  = theta[639:624];
-  assign \theta[40]  = theta[655:640];
-  assign \theta[41]  = theta[671:656];
-  assign \theta[42]  = theta[687:672];
-  assign \theta[43]  = theta[703:688];
-  assign \theta[44]  = theta[719:704];
-  assign \theta[45]  = theta[735:720];
-  assign \theta[46]  = theta[751:736];
-  assign \theta[47]  = theta[767:752];
-  assign \theta[48]  = theta[783:768];
-  assign \theta[49]  = theta[799:784];
-  assign \theta[50]  = theta[815:800];
-  assign \theta[51]  = theta[831:816];
-  assign \theta[52]  = theta[847:832];
-  assign \theta[53]  = theta[863:848];
-  assign \theta[54]  = theta[879:864];
-  assign \theta[55]  = theta[895:880];
-  assign \theta[56]  = theta[911:896];
-  assign \theta[57]  = theta[927:912];
-  assign \theta[58]  = theta[943:928];
-  assign \theta[59]  = theta[959:944];
-  assign \theta[60]  = theta[975:960];
-  assign \theta[61]  = theta[991:976];
-  assign \theta[62]  = theta[1007:992];
-  assign \theta[63]  = theta[1023:1008];
-  assign theta[1023:1008] = theta63;
-  assign theta[1007:992] = theta62;
-  assign theta[991:976] = theta61;
-  assign theta[975:960] = theta60;
-  assign theta[959:944] = theta59;
-  assign theta[943:928] = theta58;
-  assign theta[927:912] = theta57;
-  assign theta[911:896] = theta56;
-  assign theta[895:880] = theta55;
-  assign theta[879:864] = theta54;
-  assign theta[863:848] = theta53;
-  assign theta[847:832] = theta52;
-  assign theta[831:816] = theta51;
-  assign theta[815:800] = theta50;
-  assign theta[799:784] = theta49;
-  assign theta[783:768] = theta48;
-  assign theta[767:752] = theta47;
-  assign theta[751:736] = theta46;
-  assign theta[735:720] = theta45;
-  assign theta[719:704] = theta44;
-  assign theta[703:688] = theta43;
-  assign theta[687:672] = theta42;
-  assign theta[671:656] = theta41;
-  assign theta[655:640] = theta40;
-  assign theta[639:624] = theta39;
-  assign theta[623:608] = theta38;
-  assign theta[607:592] = theta37;
-  assign theta[591:576] = theta36;
-  assign theta[575:560] = theta35;
-  assign theta[559:544] = theta34;
-  assign theta[543:528] = theta33;
-  assign theta[527:512] = theta32;
-  assign theta[511:496] = theta31;
-  assign theta[495:480] = theta30;
-  assign theta[479:464] = theta29;
-  assign theta[463:448] = theta28;
-  assign theta[447:432] = theta27;
-  assign theta[431:416] = theta26;
-  assign theta[415:400] = theta25;
-  assign theta[399:384] = theta24;
-  assign theta[383:368] = theta23;
-  assign theta[367:352] = theta22;
-  assign theta[351:336] = theta21;
-  assign theta[335:320] = theta20;
-  assign theta[319:304] = theta19;
-  assign theta[303:288] = theta18;
-  assign theta[287:272] = theta17;
-  assign theta[271:256] = theta16;
-  assign theta[255:240] = theta15;
-  assign theta[239:224] = theta14;
-  assign theta[223:208] = theta13;
-  assign theta[207:192] = theta12;
-  assign theta[191:176] = theta11;
-  assign theta[175:160] = theta10;
-  assign theta[159:144] = theta9;
-  assign theta[143:128] = theta8;
-  assign theta[127:112] = theta7;
-  assign theta[111:96] = theta6;
-  assign theta[95:80] = theta5;
-  assign theta[79:64] = theta4;
-  assign theta[63:48] = theta3;
-  assign theta[47:32] = theta2;
-  assign theta[31:16] = theta1;
-  assign theta[15:0] = theta0;
   assign \$16  = \$signal ;
   assign \$19  = \$18 ;
-  assign \$43  = { 7'h00, u_data, 8'h00 };
+  assign \$58  = { 7'h00, u_data, 8'h00 };
   assign \$11  = bank;
 endmodule

@@ -2,8 +2,8 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pulse_wr__addr, pulse_wr__data, pulse_wr__en, stim__ready, clk, rst, routed__ready, pulse, stim__payload, stim__valid, fire, fire_lane, stim_lost, bad_lane, sweep_busy
-, tick_lost, routed__payload);
+module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, source, pulse_wr__addr, pulse_wr__data, pulse_wr__en, stim__ready, clk, rst, routed__ready, theta_addr, pulse, stim__payload, stim__valid, fire, fire_lane, stim_lost, bad_lane
+, sweep_busy, tick_lost, routed__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -179,73 +179,11 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   reg sw_valid = 1'h0;
   output sweep_busy;
   reg sweep_busy = 1'h0;
-  input [1023:0] theta;
-  wire [1023:0] theta;
-  reg [15:0] \theta$45 ;
-  wire [15:0] \theta[0] ;
-  wire [15:0] \theta[10] ;
-  wire [15:0] \theta[11] ;
-  wire [15:0] \theta[12] ;
-  wire [15:0] \theta[13] ;
-  wire [15:0] \theta[14] ;
-  wire [15:0] \theta[15] ;
-  wire [15:0] \theta[16] ;
-  wire [15:0] \theta[17] ;
-  wire [15:0] \theta[18] ;
-  wire [15:0] \theta[19] ;
-  wire [15:0] \theta[1] ;
-  wire [15:0] \theta[20] ;
-  wire [15:0] \theta[21] ;
-  wire [15:0] \theta[22] ;
-  wire [15:0] \theta[23] ;
-  wire [15:0] \theta[24] ;
-  wire [15:0] \theta[25] ;
-  wire [15:0] \theta[26] ;
-  wire [15:0] \theta[27] ;
-  wire [15:0] \theta[28] ;
-  wire [15:0] \theta[29] ;
-  wire [15:0] \theta[2] ;
-  wire [15:0] \theta[30] ;
-  wire [15:0] \theta[31] ;
-  wire [15:0] \theta[32] ;
-  wire [15:0] \theta[33] ;
-  wire [15:0] \theta[34] ;
-  wire [15:0] \theta[35] ;
-  wire [15:0] \theta[36] ;
-  wire [15:0] \theta[37] ;
-  wire [15:0] \theta[38] ;
-  wire [15:0] \theta[39] ;
-  wire [15:0] \theta[3] ;
-  wire [15:0] \theta[40] ;
-  wire [15:0] \theta[41] ;
-  wire [15:0] \theta[42] ;
-  wire [15:0] \theta[43] ;
-  wire [15:0] \theta[44] ;
-  wire [15:0] \theta[45] ;
-  wire [15:0] \theta[46] ;
-  wire [15:0] \theta[47] ;
-  wire [15:0] \theta[48] ;
-  wire [15:0] \theta[49] ;
-  wire [15:0] \theta[4] ;
-  wire [15:0] \theta[50] ;
-  wire [15:0] \theta[51] ;
-  wire [15:0] \theta[52] ;
-  wire [15:0] \theta[53] ;
-  wire [15:0] \theta[54] ;
-  wire [15:0] \theta[55] ;
-  wire [15:0] \theta[56] ;
-  wire [15:0] \theta[57] ;
-  wire [15:0] \theta[58] ;
-  wire [15:0] \theta[59] ;
-  wire [15:0] \theta[5] ;
-  wire [15:0] \theta[60] ;
-  wire [15:0] \theta[61] ;
-  wire [15:0] \theta[62] ;
-  wire [15:0] \theta[63] ;
-  wire [15:0] \theta[6] ;
-  wire [15:0] \theta[7] ;
-  wire [15:0] \theta[8] ;
-  wire [15:0] \theta[9] ;
+  wire [15:0] theta;
+  output [5:0] theta_addr;
+  wire [5:0] theta_addr;
+  input [15:0] theta_data;
+  wire [15:0] theta_data;
   output tick_lost;
   reg tick_lost = 1'h0;
   wire [16:0] total;
@@ -412,7 +350,6 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
     _2_ <= routed__payload[5:0];
   end
   assign len_rd__data = lengths[_2_];
-  assign \$37  = \$36  & w_rdy;
   always @(posedge clk)
     routed__ready <= \$38 ;
   always @(posedge clk)
@@ -472,9 +409,9 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   assign \$18  = \$17  ? 17'h18000 : total;
   assign \$19  = \$16  ? 17'h07fff : \$18 ;
   assign \$20  = s1_valid & in_range;
-  assign \$21  = $signed(\$19 [15:0]) >= $signed({ 1'h0, \theta$45  });
+  assign \$21  = $signed(\$19 [15:0]) >= $signed({ 1'h0, theta_data });
   assign fired = \$20  & \$21 ;
-  assign \$22  = $signed(\$19 [15:0]) - $signed({ 1'h0, \theta$45  });
+  assign \$22  = $signed(\$19 [15:0]) - $signed({ 1'h0, theta_data });
   assign \$23  = fired ? \$22  : { \$19 [15], \$19 [15], \$19 [15:0] };
   assign \$24  = pulse_wr__addr < 7'h40;
   assign len_wp__en = pulse_wr__en & \$24 ;
@@ -492,6 +429,7 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   assign \$34  = s1_valid & in_range;
   assign \$35  = fired ? len_rd__data : rd_entry__data[31:16];
   assign \$36  = | lost;
+  assign \$37  = \$36  & w_rdy;
   \stim_unit.fifo  fifo (
     .clk(clk),
     .r_data(stim__payload),
@@ -989,145 +927,12 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
       w_en = 1'h1;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_target[5:0])
-      6'h00:
-          \theta$45  = theta[15:0];
-      6'h01:
-          \theta$45  = theta[31:16];
-      6'h02:
-          \theta$45  = theta[47:32];
-      6'h03:
-          \theta$45  = theta[63:48];
-      6'h04:
-          \theta$45  = theta[79:64];
-      6'h05:
-          \theta$45  = theta[95:80];
-      6'h06:
-          \theta$45  = theta[111:96];
-      6'h07:
-          \theta$45  = theta[127:112];
-      6'h08:
-          \theta$45  = theta[143:128];
-      6'h09:
-          \theta$45  = theta[159:144];
-      6'h0a:
-          \theta$45  = theta[175:160];
-      6'h0b:
-          \theta$45  = theta[191:176];
-      6'h0c:
-          \theta$45  = theta[207:192];
-      6'h0d:
-          \theta$45  = theta[223:208];
-      6'h0e:
-          \theta$45  = theta[239:224];
-      6'h0f:
-          \theta$45  = theta[255:240];
-      6'h10:
-          \theta$45  = theta[271:256];
-      6'h11:
-          \theta$45  = theta[287:272];
-      6'h12:
-          \theta$45  = theta[303:288];
-      6'h13:
-          \theta$45  = theta[319:304];
-      6'h14:
-          \theta$45  = theta[335:320];
-      6'h15:
-          \theta$45  = theta[351:336];
-      6'h16:
-          \theta$45  = theta[367:352];
-      6'h17:
-          \theta$45  = theta[383:368];
-      6'h18:
-          \theta$45  = theta[399:384];
-      6'h19:
-          \theta$45  = theta[415:400];
-      6'h1a:
-          \theta$45  = theta[431:416];
-      6'h1b:
-          \theta$45  = theta[447:432];
-      6'h1c:
-          \theta$45  = theta[463:448];
-      6'h1d:
-          \theta$45  = theta[479:464];
-      6'h1e:
-          \theta$45  = theta[495:480];
-      6'h1f:
-          \theta$45  = theta[511:496];
-      6'h20:
-          \theta$45  = theta[527:512];
-      6'h21:
-          \theta$45  = theta[543:528];
-      6'h22:
-          \theta$45  = theta[559:544];
-      6'h23:
-          \theta$45  = theta[575:560];
-      6'h24:
-          \theta$45  = theta[591:576];
-      6'h25:
-          \theta$45  = theta[607:592];
-      6'h26:
-          \theta$45  = theta[623:608];
-      6'h27:
-          \theta$45  = theta[639:624];
-      6'h28:
-          \theta$45  = theta[655:640];
-      6'h29:
-          \theta$45  = theta[671:656];
-      6'h2a:
-          \theta$45  = theta[687:672];
-      6'h2b:
-          \theta$45  = theta[703:688];
-      6'h2c:
-          \theta$45  = theta[719:704];
-      6'h2d:
-          \theta$45  = theta[735:720];
-      6'h2e:
-          \theta$45  = theta[751:736];
-      6'h2f:
-          \theta$45  = theta[767:752];
-      6'h30:
-          \theta$45  = theta[783:768];
-      6'h31:
-          \theta$45  = theta[799:784];
-      6'h32:
-          \theta$45  = theta[815:800];
-      6'h33:
-          \theta$45  = theta[831:816];
-      6'h34:
-          \theta$45  = theta[847:832];
-      6'h35:
-          \theta$45  = theta[863:848];
-      6'h36:
-          \theta$45  = theta[879:864];
-      6'h37:
-          \theta$45  = theta[895:880];
-      6'h38:
-          \theta$45  = theta[911:896];
-      6'h39:
-          \theta$45  = theta[927:912];
-      6'h3a:
-          \theta$45  = theta[943:928];
-      6'h3b:
-          \theta$45  = theta[959:944];
-      6'h3c:
-          \theta$45  = theta[975:960];
-      6'h3d:
-          \theta$45  = theta[991:976];
-      6'h3e:
-          \theta$45  = theta[1007:992];
-      6'h3f:
-          \theta$45  = theta[1023:1008];
-    endcase
-  end
   assign ready = routed__ready;
   assign busy = sweep_busy;
   assign env = pulse;
   assign countdown = \$33 [15:0];
   assign lane = s1_target[5:0];
+  assign theta = theta_data;
   assign acc_now = rd_entry__data[15:0];
   assign sat = \$19 [15:0];
   assign integrated = \$23 [15:0];
@@ -1140,74 +945,11 @@ module stim_unit(routed__valid, frame_tick, frame, theta, leak_shift, source, pu
   assign r_rdy = stim__valid;
   assign r_data = stim__payload;
   assign r_en = stim__ready;
+  assign theta_addr = s1_target[5:0];
   assign \routed__payload.target  = routed__payload[11:0];
   assign \routed__payload.weight  = routed__payload[27:12];
   assign \routed__payload.address  = routed__payload[47:28];
   assign \routed__payload.timestamp  = routed__payload[79:48];
-  assign \theta[0]  = theta[15:0];
-  assign \theta[1]  = theta[31:16];
-  assign \theta[2]  = theta[47:32];
-  assign \theta[3]  = theta[63:48];
-  assign \theta[4]  = theta[79:64];
-  assign \theta[5]  = theta[95:80];
-  assign \theta[6]  = theta[111:96];
-  assign \theta[7]  = theta[127:112];
-  assign \theta[8]  = theta[143:128];
-  assign \theta[9]  = theta[159:144];
-  assign \theta[10]  = theta[175:160];
-  assign \theta[11]  = theta[191:176];
-  assign \theta[12]  = theta[207:192];
-  assign \theta[13]  = theta[223:208];
-  assign \theta[14]  = theta[239:224];
-  assign \theta[15]  = theta[255:240];
-  assign \theta[16]  = theta[271:256];
-  assign \theta[17]  = theta[287:272];
-  assign \theta[18]  = theta[303:288];
-  assign \theta[19]  = theta[319:304];
-  assign \theta[20]  = theta[335:320];
-  assign \theta[21]  = theta[351:336];
-  assign \theta[22]  = theta[367:352];
-  assign \theta[23]  = theta[383:368];
-  assign \theta[24]  = theta[399:384];
-  assign \theta[25]  = theta[415:400];
-  assign \theta[26]  = theta[431:416];
-  assign \theta[27]  = theta[447:432];
-  assign \theta[28]  = theta[463:448];
-  assign \theta[29]  = theta[479:464];
-  assign \theta[30]  = theta[495:480];
-  assign \theta[31]  = theta[511:496];
-  assign \theta[32]  = theta[527:512];
-  assign \theta[33]  = theta[543:528];
-  assign \theta[34]  = theta[559:544];
-  assign \theta[35]  = theta[575:560];
-  assign \theta[36]  = theta[591:576];
-  assign \theta[37]  = theta[607:592];
-  assign \theta[38]  = theta[623:608];
-  assign \theta[39]  = theta[639:624];
-  assign \theta[40]  = theta[655:640];
-  assign \theta[41]  = theta[671:656];
-  assign \theta[42]  = theta[687:672];
-  assign \theta[43]  = theta[703:688];
-  assign \theta[44]  = theta[719:704];
-  assign \theta[45]  = theta[735:720];
-  assign \theta[46]  = theta[751:736];
-  assign \theta[47]  = theta[767:752];
-  assign \theta[48]  = theta[783:768];
-  assign \theta[49]  = theta[799:784];
-  assign \theta[50]  = theta[815:800];
-  assign \theta[51]  = theta[831:816];
-  assign \theta[52]  = theta[847:832];
-  assign \theta[53]  = theta[863:848];
-  assign \theta[54]  = theta[879:864];
-  assign \theta[55]  = theta[895:880];
-  assign \theta[56]  = theta[911:896];
-  assign \theta[57]  = theta[927:912];
-  assign \theta[58]  = theta[943:928];
-  assign \theta[59]  = theta[959:944];
-  assign \theta[60]  = theta[975:960];
-  assign \theta[61]  = theta[991:976];
-  assign \theta[62]  = theta[1007:992];
-  assign \theta[63]  = theta[1023:1008];
   assign \stim__payload.address  = stim__payload[19:0];
   assign \stim__payload.source  = stim__payload[27:20];
   assign \stim__payload.type  = stim__payload[31:28];

@@ -30,10 +30,6 @@ from bioloop.host.models.homeostasis import (
 from bioloop.sim import bench, runner
 
 
-def _thetas(value: int, K: int) -> list[int]:
-    return [(value >> (16 * k)) & 0xFFFF for k in range(K)]
-
-
 async def _setup(dut, thetas, srcs, k: HomeostasisConstants, window, lo, hi):
     """Reset, drive the registers, write θ, homeo_src and the targets (c*, scalar or per lane)."""
     from stim_tables import write_table
@@ -64,23 +60,29 @@ async def _run(dut, K, spikes: dict, ticks: set, n: int):
         dut.spikes__valid.value = int(w is not None)
         dut.spikes__payload.value = w if w is not None else 0
         dut.frame_tick.value = int(e in ticks)
+        dut.theta_sel.value = e % K          # θ lives in memory: one lane read back per edge
 
     rec = []
     drive(0)
     for e in range(n):
         await RisingEdge(dut.clk)
         assert int(dut.spikes__ready.value) == 1, f"spikes stalled at edge {e}"
-        rec.append((_thetas(int(dut.theta.value), K), int(dut.busy.value),
+        rec.append(((e % K, int(dut.theta_value.value)), int(dut.busy.value),
                     int(dut.window_done.value), int(dut.overrun.value)))
         drive(e + 1)
     return rec
 
 
-def _compare(model: Homeostasis, rec, spikes: dict, ticks: set, words_of):
+def _compare(model: Homeostasis, rec, spikes: dict, ticks: set, words_of, history=None):
+    """The RTL's θ read-back (one lane per edge), busy and strobes against the model at every
+    edge; ``history`` (a list) receives the model's whole θ vector before each edge."""
     closes = overruns = 0
     prev = (False, False)
     for e, (theta, busy, done, over) in enumerate(rec):
-        assert theta == model.theta.tolist(), f"edge {e}: θ {theta} != model {model.theta.tolist()}"
+        lane, value = theta
+        if history is not None:
+            history.append(model.theta.tolist())
+        assert value == model.theta[lane], f"edge {e}: θ of lane {lane} {value} != model {model.theta[lane]}"
         assert busy == int(model.busy()), f"edge {e}: busy {busy} != model {model.busy()}"
         assert (done, over) == tuple(map(int, prev)), f"edge {e}: strobes {(done, over)} != {prev}"
         prev = model.step(words_of(spikes.get(e)), e in ticks)
@@ -157,19 +159,20 @@ async def homeo_direction(dut):
     model = Homeostasis(K, constants=consts, theta_min=lo, theta_max=hi, window_frames=20,
                         n_channels=p["n_channels"], cadence=p["cadence"])
     model.since_reset(1 << 20)            # the count banks were cleared during the setup
-    _compare(model, rec, spikes, ticks, _spike_address)
+    thetas = []                           # θ of every lane per edge: the model's, checked against the RTL
+    _compare(model, rec, spikes, ticks, _spike_address, thetas)
 
-    final = rec[-1][0]
+    final = thetas[-1]
     assert final[0] == hi, f"busy lane should clamp at exactly {hi}, got {final[0]}"
     assert final[1] == lo, f"silent lane should clamp at exactly {lo}, got {final[1]}"
     assert final[2] == 256, "a lane at the target rate must not move"
     assert 256 < final[3] < hi, "a lane above target must rise"
-    history = [r[0][3] for r in rec]
+    history = [t[3] for t in thetas]
     assert all(b >= a for a, b in zip(history, history[1:], strict=False)), "θ of an over-active lane never falls"
     # Cycles from the closing tick to the last lane written.
     close = min(t for t in ticks if t >= 19 * frame_cycles)
     span = range(close, close + K + 16)       # ends before the next window closes
-    changed = [e for e in span if rec[e][0] != rec[e - 1][0]]
+    changed = [e for e in span if thetas[e] != thetas[e - 1]]
     busy = [e for e in span if rec[e][1]]
     runner.report(update_cycles=len(busy), first_write=changed[0] - close if changed else None)
 

@@ -16,7 +16,7 @@ import random
 
 import cocotb
 import pytest
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
 
 from bioloop.gateware.layouts import RoutedEntry
 from bioloop.gateware.stim_unit import StimUnit as StimUnitRTL
@@ -51,7 +51,17 @@ async def stim_run(dut, *, backpressure: float, n: int, seed: int, entry_rate: f
     lengths = [rng.choice([0, 1, rng.randrange(2, 6)]) for _ in range(K)]      # frames
     leak_shift = rng.choice([0, 1, 3, 15])
     source = rng.randrange(256)
-    dut.theta.value = sum(t << (16 * k) for k, t in enumerate(thetas))
+
+    async def theta_memory():
+        """θ as Homeostasis' memory serves it: θ of lane theta_addr (a register of the unit,
+        read at its next edge), set here between the edges."""
+        while True:
+            await FallingEdge(dut.clk)
+            a = int(dut.theta_addr.value)
+            dut.theta_data.value = thetas[a] if a < K else 0
+
+    dut.theta_data.value = 0
+    cocotb.start_soon(theta_memory())
     dut.leak_shift.value = leak_shift
     dut.source.value = source
     await tb.reset()
