@@ -28,7 +28,7 @@ class AEREncoder:
         self.pending = 0
         self.stored = [0] * self.n
         self.lost_pending = 0
-        self.lost_vec = 0                # losses of the last cycle, not yet counted
+        self.lost_reg = 0                # addresses lost in the last cycle (the gateware's registered vector, counted)
         self.lost_new = 0                # losses counted, not yet added to the report
         self.ptr = 0
         self.prev_tag = 0
@@ -42,7 +42,7 @@ class AEREncoder:
     @property
     def idle(self) -> bool:
         """Nothing pending, no word offered or in the skid register, no loss to count or report."""
-        return not (self.pending or self.valid or self.skid_valid or self.lost_pending or self.lost_vec
+        return not (self.pending or self.valid or self.skid_valid or self.lost_pending or self.lost_reg
                     or self.lost_new)
 
     def follow(self, now: int) -> None:
@@ -125,6 +125,6 @@ class AEREncoder:
         top = (1 << ADDRESS_BITS) - 1
         self.lost_pending = min((0 if reported else self.lost_pending) + self.lost_new, top)
         self.lost = min(self.lost + self.lost_new, _MASK32)
-        self.lost_new = bin(self.lost_vec).count("1")
-        self.lost_vec = lost_vec
+        self.lost_new = self.lost_reg
+        self.lost_reg = bin(lost_vec).count("1")
         return out

@@ -56,7 +56,7 @@ __all__ = ["MIRRORS", "mirror_digests", "usable", "run", "core_edges"]
 #: written against (``mirror_digests()`` gives the current ones).
 MIRRORS = {
     "Detector.step": "16d6e6ed429a3b93",
-    "AEREncoder.step": "fe969fc2fe9bb66e",
+    "AEREncoder.step": "fdda33c1da71fa7f",
     "AEREncoder._grant": "92bd6a1b67ae4646",
     "AERRouter.step": "cadab63c48210a97",
     "AERRouter.ready": "f6d81f8946540c2f",
@@ -136,7 +136,8 @@ def usable(core) -> bool:
 (H_FRAMECOUNT, H_EDGE, H_WINDOWS, H_OVERRUNS,) = range(105, 109)
 (SF_EDGE, SF_USED, SF_PERIOD, SF_NSWEEPS, SF_UPULSE, SF_UDUTY, SF_CAPLANES, SF_LIMRUN, SF_LIMDUTY, SF_CLAMP,) = range(109, 119)
 (L_PERIOD, P_ARMED, P_LANE, P_START, P_PULSE_D,) = range(119, 124)
-N_SLOTS = 124
+(E_SKID_VALID, E_SKID_WORD, E_LOST_REG,) = range(124, 127)
+N_SLOTS = 127
 
 #: Counter increments the kernel hands back (names of the register map), in this order.
 COUNTERS = ("frames", "framing_errors", "unmapped_words", "detections", "overflows", "stim_fires",
@@ -401,7 +402,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
         # encoder.step(spikes, ts, now, r_ready)
         if S[E_VALID] and r_ready:
             S[E_WORDS] += 1
-        e_adv = (not S[E_VALID]) or r_ready
+        e_adv = not S[E_SKID_VALID]                      # the skid register is empty
         n_enc = N
         if ts_bits < 32:
             tag = (now >> (ts_bits - 2)) & 3
@@ -474,17 +475,29 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
                     n_pend += 1
                     enc_stored[q] = sts & ts_mask
         reported = False
-        if e_adv:
-            S[E_VALID] = 1 if idx >= 0 else 0
-            if idx >= 0:
-                S[E_PTR] = 0 if idx == n_enc else idx + 1
-                if idx == n_enc:
-                    reported = True
+        if idx >= 0:
+            S[E_PTR] = 0 if idx == n_enc else idx + 1
+            if idx == n_enc:
+                reported = True
+        # the output register and the skid register behind it
+        if S[E_SKID_VALID]:
+            if r_ready:
+                S[E_WORD] = S[E_SKID_WORD]
+                S[E_SKID_VALID] = 0
+        elif idx >= 0:
+            if S[E_VALID] and not r_ready:
+                S[E_SKID_VALID] = 1
+                S[E_SKID_WORD] = new_word
+            else:
+                S[E_VALID] = 1
                 S[E_WORD] = new_word
+        elif r_ready:
+            S[E_VALID] = 0
         top = (1 << ADDRESS_BITS) - 1
         S[E_LOST_PENDING] = min((0 if reported else S[E_LOST_PENDING]) + S[E_LOST_NEW], top)
         S[E_LOST] = min(S[E_LOST] + S[E_LOST_NEW], _TS_MASK)
-        S[E_LOST_NEW] = n_lost
+        S[E_LOST_NEW] = S[E_LOST_REG]                    # counted a cycle after the losses
+        S[E_LOST_REG] = n_lost
         # pipeline registers and the detector
         S[ST2_BITS] = S[ST1_BITS]
         S[ST2_BASE] = S[ST1_BASE]
@@ -774,6 +787,7 @@ class _State:
         S[E_LOST_PENDING], S[E_LOST_NEW], S[E_PTR] = enc.lost_pending, enc.lost_new, enc.ptr
         S[E_PREV_TAG], S[E_VALID], S[E_WORD] = enc.prev_tag, enc.valid, enc.word
         S[E_WORDS], S[E_LOST], S[E_SOURCE], S[E_TSBITS] = enc.words, enc.lost, enc.source, enc.ts_bits
+        S[E_SKID_VALID], S[E_SKID_WORD], S[E_LOST_REG] = enc.skid_valid, enc.skid_word, enc.lost_reg
         self.enc_pending = np.array([(enc.pending >> q) & 1 for q in range(N)], dtype=np.bool_)
         self.enc_stored = np.array(enc.stored, dtype=np.int64)
         S[R_REM], S[R_J], S[R_BUSY], S[R_PVALID], S[R_PWORD] = r.rem, r.j, r.busy, r.p_valid, r.p_word
@@ -842,6 +856,7 @@ class _State:
         enc.lost_pending, enc.lost_new, enc.ptr = int(S[E_LOST_PENDING]), int(S[E_LOST_NEW]), int(S[E_PTR])
         enc.prev_tag, enc.valid, enc.word = int(S[E_PREV_TAG]), bool(S[E_VALID]), int(S[E_WORD])
         enc.words, enc.lost = int(S[E_WORDS]), int(S[E_LOST])
+        enc.skid_valid, enc.skid_word, enc.lost_reg = bool(S[E_SKID_VALID]), int(S[E_SKID_WORD]), int(S[E_LOST_REG])
         enc.pending = sum(1 << int(q) for q in np.flatnonzero(self.enc_pending))
         enc.stored = [int(x) for x in self.enc_stored]
         r.rem, r.j, r.busy, r.p_valid, r.p_word = int(S[R_REM]), int(S[R_J]), int(S[R_BUSY]), bool(S[R_PVALID]), \
