@@ -144,3 +144,15 @@ def test_demo_cocotb_is_quiet_unless_verbose(tmp_path, monkeypatch):
     res = _demo("--backend", "cocotb", "--no-compare", "--out", tmp_path / "v", "-v")
     assert res.exit_code == 0, res.output
     assert calls == [True, False]
+
+
+def test_demo_prints_the_target_the_experiment_holds(tmp_path):
+    """burst-control holds its own tonic rate (BurstControl.target_hz), not --target-rate: the table
+    and summary.json say the rate the run was measured against."""
+    from bioloop.host.policy import BurstControl
+    res = _demo("--experiment", "burst-control", "--out", tmp_path / "run", "--target-rate", "300")
+    assert res.exit_code == 0, res.output
+    row = next(ln for ln in res.output.splitlines() if "target rate" in ln)
+    assert [c.strip() for c in row.split("│")[2:4]] == [f"{BurstControl.target_hz:.2f}"] * 2
+    comparison = json.loads((tmp_path / "run" / "summary.json").read_text())["comparison"]
+    assert comparison["target_rate_hz"] == BurstControl.target_hz != 300
