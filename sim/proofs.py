@@ -606,16 +606,30 @@ class RouterDelivery(_Harness):
     accepted word: the host port carries its copy first, then one SPIKE relay
     per HOST entry of its row, in row order; the stim port carries one entry
     per STIM entry, in row order, with the word's address and timestamp;
-    nothing else (no duplicate); and all of it is out before the next word
-    is accepted. Every output stream holds VALID and its payload until READY.
+    nothing else (no duplicate). Words are served in the order accepted: the
+    stim port serves the oldest word with STIM entries left, the host port a
+    word's copy as soon as the word is accepted, otherwise the next relay of
+    the oldest word with relays left. At most ``in_service`` words are
+    being delivered at once: a word is accepted only when, of the words
+    before it, at most ``in_service - 1`` are not fully delivered (1: all of
+    the last word is out before the next is accepted). Every output stream
+    holds VALID and its payload until READY.
 
     Assumed: table writes only while no input word is offered and nothing of
-    the last word is outstanding; fanout values at most ``fanout`` (the
-    driver checks them); table addresses within the table.
+    any word is outstanding; fanout values at most ``fanout`` (the driver
+    checks them); table addresses within the table.
+
+    The observer (attached to the block's formal hook): ``entries``,
+    ``counts`` (its copy of the table) and ``slots``, oldest first, each with
+    ``word``, ``count`` (the row's fanout at acceptance, 0 for a word with
+    no entries), ``copy_sent``, ``stim_next`` and ``host_next`` (the row
+    index after the last STIM entry / HOST relay delivered); an empty slot
+    has its copy sent and count 0.
     """
 
-    def __init__(self, router):
+    def __init__(self, router, in_service: int = 1):
         self.router = router
+        self.in_service = in_service
 
     def elaborate(self, platform):
         from bioloop.gateware.layouts import AERType, AERWord, Port, RouteEntry
@@ -646,65 +660,103 @@ class RouterDelivery(_Harness):
             with m.If(fw.en & (fw.addr == a)):
                 m.d.sync += counts[a].eq(fw.data)
 
-        # The word in service and what of it has left.
-        cur = Signal(AERWord, name="cur_word")
-        cnt = Signal(range(F + 1), name="cur_count")
-        copy_sent = Signal(init=1, name="copy_sent")
-        stim_j = Signal(range(F + 1), name="stim_next")
-        host_j = Signal(range(F + 1), name="host_next")
-        row = [Signal(RouteEntry, name=f"row{j}") for j in range(F)]
-        for j in range(F):
-            m.d.comb += row[j].eq(entries[0] if n == 1 else
-                                  _select(m, entries, cur.address * F + j, f"row_sel{j}"))
+        # The words in service (accepted, something of them not delivered yet), oldest first, and
+        # what of each has left: the copy, the STIM entries below stim_next, the HOST relays below
+        # host_next (indices into the word's table row, as it stood when the word was accepted).
+        Q = self.in_service
+        slots = []
+        for i in range(Q):
+            slot = Observer()
+            slot.word = Signal(AERWord, name=f"slot{i}_word")
+            slot.count = Signal(range(F + 1), name=f"slot{i}_count")
+            slot.copy_sent = Signal(init=1, name=f"slot{i}_copy_sent")
+            slot.stim_next = Signal(range(F + 1), name=f"slot{i}_stim_next")
+            slot.host_next = Signal(range(F + 1), name=f"slot{i}_host_next")
+            slot.row = [Signal(RouteEntry, name=f"slot{i}_row{j}") for j in range(F)]
+            for j in range(F):
+                m.d.comb += slot.row[j].eq(entries[j] if n == 1 else
+                                           _select(m, entries, slot.word.address * F + j, f"slot{i}_row_sel{j}"))
+            slots.append(slot)
 
-        def first(kind_stim, start, name):
+        def first(slot, kind_stim, start, name):
             found, idx = Signal(name=f"{name}_found"), Signal(range(F + 1), name=f"{name}_idx")
             for j in reversed(range(F)):
-                ok = (j >= start) & (j < cnt) & ((row[j].port == Port.STIM) == kind_stim)
+                ok = (j >= start) & (j < slot.count) & ((slot.row[j].port == Port.STIM) == kind_stim)
                 with m.If(ok):
                     m.d.comb += [found.eq(1), idx.eq(j)]
             return found, idx
 
-        s_found, s_idx = first(True, stim_j, "next_stim")
-        h_found, h_idx = first(False, host_j, "next_host")
+        def outstanding(slot, copy_sent, stim_next, host_next):
+            return (~copy_sent
+                    | Cat((j >= stim_next) & (j < slot.count) & (slot.row[j].port == Port.STIM) for j in range(F)).any()
+                    | Cat((j >= host_next) & (j < slot.count) & (slot.row[j].port != Port.STIM)
+                          for j in range(F)).any())
+
         s_hs = dut.stim.valid & dut.stim.ready
         h_hs = dut.host.valid & dut.host.ready
-        s_entry = Signal(RouteEntry, name="expected_stim")
-        h_entry = Signal(RouteEntry, name="expected_host")
-        m.d.comb += [s_entry.eq(_select(m, row, s_idx, "stim_row")), h_entry.eq(_select(m, row, h_idx, "host_row"))]
         sp, hp = dut.stim.payload, dut.host.payload
-        m.d.comb += Assert(~s_hs | (s_found & (sp.target == s_entry.target[:LANE_BITS])
-                                    & (sp.weight == s_entry.weight) & (sp.address == cur.address)
-                                    & (sp.timestamp == cur.timestamp)),
-                           "a stim entry that the table row does not call for next")
-        m.d.comb += Assert(~h_hs | Mux(~copy_sent, hp.as_value() == cur.as_value(),
-                                       h_found & (hp.address == h_entry.target) & (hp.source == cur.source)
-                                       & (hp.type == AERType.SPIKE) & (hp.timestamp == cur.timestamp)),
-                           "a host word that is neither the copy nor the next HOST relay of the row")
-        stim_next = Mux(s_hs, s_idx + 1, stim_j)
-        host_next = Mux(h_hs & copy_sent, h_idx + 1, host_j)
-        copy_next = copy_sent | h_hs
-        # Outstanding after this cycle's handshakes.
-        left = Signal(name="outstanding")
-        m.d.comb += left.eq(~copy_next | Cat((j >= stim_next) & (j < cnt) & (row[j].port == Port.STIM)
-                                            for j in range(F)).any()
-                            | Cat((j >= host_next) & (j < cnt) & (row[j].port != Port.STIM) for j in range(F)).any())
+        # The stim port serves the oldest word with STIM entries left, in row order.
+        # The host port: a word's copy as soon as it is accepted (it comes first), otherwise the next
+        # HOST relay of the oldest word with relays left, in row order.
+        stim_ok, host_ok = Const(0), Const(0)
+        stim_taken, relay_taken = Const(0), Const(0)
+        copy_pending = Cat(~slot.copy_sent for slot in slots).any()
+        nexts = []
+        for i, slot in enumerate(slots):
+            s_found, s_idx = first(slot, True, slot.stim_next, f"slot{i}_next_stim")
+            h_found, h_idx = first(slot, False, slot.host_next, f"slot{i}_next_host")
+            s_entry = _select(m, slot.row, s_idx, f"slot{i}_stim_row")
+            h_entry = _select(m, slot.row, h_idx, f"slot{i}_host_row")
+            w = slot.word
+            s_here = s_found & ~stim_taken            # this slot serves the stim port now
+            h_here = h_found & ~relay_taken & ~copy_pending
+            stim_ok = stim_ok | (s_here & (sp.target == s_entry.target[:LANE_BITS]) & (sp.weight == s_entry.weight)
+                                 & (sp.address == w.address) & (sp.timestamp == w.timestamp))
+            host_ok = host_ok | (~slot.copy_sent & (hp.as_value() == w.as_value())) | (
+                h_here & (hp.address == h_entry.target) & (hp.source == w.source) & (hp.type == AERType.SPIKE)
+                & (hp.timestamp == w.timestamp))
+            copy_next = slot.copy_sent | h_hs
+            stim_next = Mux(s_hs & s_here, s_idx + 1, slot.stim_next)
+            host_next = Mux(h_hs & h_here, h_idx + 1, slot.host_next)
+            nexts.append((copy_next, stim_next, host_next, outstanding(slot, copy_next, stim_next, host_next)))
+            stim_taken, relay_taken = stim_taken | s_found, relay_taken | h_found
+        m.d.comb += [
+            Assert(~s_hs | stim_ok, "a stim entry that no table row calls for next"),
+            Assert(~h_hs | host_ok, "a host word that is neither a word's copy nor the next HOST relay of a row"),
+            Assert(sum(~slot.copy_sent for slot in slots) <= 1, "two copies pending on the host port"),
+        ]
+        alive = [nxt[3] for nxt in nexts]
         accept = dut.aer.valid & dut.aer.ready
-        m.d.comb += Assert(~accept | ~left, "a word accepted before the last one was delivered")
+        n_alive = sum(alive)
+        m.d.comb += Assert(~accept | (n_alive <= Q - 1),
+                           "a word accepted while " + ("the last one" if Q == 1 else f"{Q} words")
+                           + " were not delivered")
         busy = Signal(name="busy")
-        m.d.comb += busy.eq(~copy_sent | Cat((j >= stim_j) & (j < cnt) & (row[j].port == Port.STIM)
-                                            for j in range(F)).any()
-                            | Cat((j >= host_j) & (j < cnt) & (row[j].port != Port.STIM) for j in range(F)).any())
+        m.d.comb += busy.eq(Cat(outstanding(slot, slot.copy_sent, slot.stim_next, slot.host_next)
+                                for slot in slots).any())
         m.d.comb += Assume(~(tw.en | fw.en) | (~dut.aer.valid & ~busy))
         word = dut.aer.payload
         lookup = Mux((word.type == AERType.SPIKE) & (word.address < n),
                      _select(m, counts, word.address, "count_sel") if n > 1 else counts[0], 0)
-        with m.If(accept):
-            m.d.sync += [cur.eq(word), cnt.eq(lookup), copy_sent.eq(0), stim_j.eq(0), host_j.eq(0)]
-        with m.Else():
-            # A delivered word is done: later table writes do not make its row outstanding again.
-            m.d.sync += [copy_sent.eq(copy_next), stim_j.eq(stim_next), host_j.eq(host_next),
-                         cnt.eq(Mux(left, cnt, 0))]
+        # Words fully delivered leave; the others move down; an accepted word takes the next place.
+        # (An empty place has its copy sent and no entries: later table writes cannot revive it.)
+        for k, target in enumerate(slots):
+            m.d.sync += [target.copy_sent.eq(1), target.count.eq(0)]
+            placed = Const(0)
+            for i, (slot, (copy_next, stim_next, host_next, live)) in enumerate(zip(slots, nexts, strict=True)):
+                here = live & (sum(alive[:i]) == k) if i else live & (k == 0)
+                with m.If(here & ~placed):
+                    m.d.sync += [target.word.eq(slot.word), target.count.eq(slot.count),
+                                 target.copy_sent.eq(copy_next), target.stim_next.eq(stim_next),
+                                 target.host_next.eq(host_next)]
+                placed = placed | here
+            with m.If(accept & (n_alive == k)):
+                m.d.sync += [target.word.eq(word), target.count.eq(lookup), target.copy_sent.eq(0),
+                             target.stim_next.eq(0), target.host_next.eq(0)]
+        spec = Observer()
+        spec.entries, spec.counts, spec.slots = entries, counts, slots
+        if self.link:
+            attach(dut, spec)
         _stream_holds(m, dut.host, "host")
         _stream_holds(m, dut.stim, "stim")
         return m
