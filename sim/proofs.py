@@ -624,7 +624,7 @@ class RouterDelivery(_Harness):
     ``word``, ``count`` (the row's fanout at acceptance, 0 for a word with
     no entries), ``copy_sent``, ``stim_next`` and ``host_next`` (the row
     index after the last STIM entry / HOST relay delivered); an empty slot
-    has its copy sent and count 0.
+    has its copy sent and count, stim_next and host_next 0.
     """
 
     def __init__(self, router, in_service: int = 1):
@@ -741,7 +741,7 @@ class RouterDelivery(_Harness):
         # Words fully delivered leave; the others move down; an accepted word takes the next place.
         # (An empty place has its copy sent and no entries: later table writes cannot revive it.)
         for k, target in enumerate(slots):
-            m.d.sync += [target.copy_sent.eq(1), target.count.eq(0)]
+            m.d.sync += [target.copy_sent.eq(1), target.count.eq(0), target.stim_next.eq(0), target.host_next.eq(0)]
             placed = Const(0)
             for i, (slot, (copy_next, stim_next, host_next, live)) in enumerate(zip(slots, nexts, strict=True)):
                 here = live & (sum(alive[:i]) == k) if i else live & (k == 0)
@@ -813,6 +813,15 @@ class Proof:
     depth: int
     mode: str = "prove"
     mutant_depth: int | None = None      # a deeper base case for a mutant whose counterexample is longer
+    presat: bool = True                  # smtbmc's check that the assumptions can hold (bioloop.sim.formal.prove)
+
+    def run(self, workdir, mutant: bool = False, name: str | None = None, **kwargs):
+        """Prove it (or fail its mutant) with :func:`bioloop.sim.formal.prove`; returns the ProofResult."""
+        from bioloop.sim.formal import prove
+        name = name or (f"{self.name}_mutant" if mutant else self.name)
+        depth = (self.mutant_depth or self.depth) if mutant else self.depth
+        return prove(self.harness(mutant), name=name, depth=depth, workdir=workdir, mode=self.mode,
+                     presat=self.presat, **kwargs)
 
     def harness(self, mutant: bool = False):
         """The harness over the block (or over its looser mutant, not linked to the block's hook)."""
@@ -871,8 +880,8 @@ CATALOGUE = [
           dict(n_addresses=3, ts_bits=4), 4, mutant_depth=8),
     Proof("csr_bank_axi4lite_small", "csr_bank", "axi4lite", "small", dict(regmap=(4, 2, 2), counter_bits=4), 4),
     Proof("csr_bank_registers_small", "csr_bank", "registers", "small", dict(regmap=(4, 2, 2), counter_bits=4), 4),
-    Proof("aer_router_delivery_small", "aer_router", "delivery", "small", dict(n_addresses=2, fanout=2), 6,
-          mode="bmc"),
+    Proof("aer_router_delivery_small", "aer_router", "delivery", "small", dict(n_addresses=2, fanout=2), 3,
+          mutant_depth=6, presat=False),
     Proof("csr_bank_axi4lite_default", "csr_bank", "axi4lite", "default", dict(regmap=(64, 64, 16), counter_bits=32),
           4),
     Proof("csr_bank_registers_default", "csr_bank", "registers", "default",

@@ -19,7 +19,6 @@ def _fmt(times):
 
 
 def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
-    from bioloop.sim.formal import prove
     from bioloop.sim.proofs import CATALOGUE
     from bioloop.sim.formal import tools_available
     out = Path(out)
@@ -39,13 +38,12 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         for p in proofs:
             times, cpus, mutant_times, status, mutant_status = [], [], [], set(), set()
             for i in range(repeats):
-                r = prove(p.harness(), name=f"{p.name}_{i}", depth=p.depth, workdir=tmp, mode=p.mode)
+                r = p.run(tmp, name=f"{p.name}_{i}")
                 times.append(r.seconds)
                 cpus.append(r.cpu_seconds)
                 status.add(r.status)
                 if p.size == "small":
-                    r = prove(p.harness(mutant=True), name=f"{p.name}_mutant_{i}", depth=p.mutant_depth or p.depth, workdir=tmp,
-                              mode=p.mode)
+                    r = p.run(tmp, mutant=True, name=f"{p.name}_mutant_{i}")
                     mutant_times.append(r.seconds)
                     mutant_status.add(r.status)
                     if i == 0:

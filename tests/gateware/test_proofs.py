@@ -6,7 +6,7 @@ See docs/verification.md for what is proved, at which sizes, and what is only te
 
 import pytest
 
-from bioloop.sim.formal import prove, tools_available
+from bioloop.sim.formal import tools_available
 from bioloop.sim import proofs
 from bioloop.sim.proofs import CATALOGUE, Mutant, Observer, attach
 
@@ -19,7 +19,7 @@ LARGER = [p for p in CATALOGUE if p.size != "small"]     # "medium" and the bloc
 
 
 def _check(proof, tmp_path):
-    result = prove(proof.harness(), name=proof.name, depth=proof.depth, workdir=tmp_path, mode=proof.mode)
+    result = proof.run(tmp_path)
     assert result.proved, result.describe()
     assert not result.failures
 
@@ -31,8 +31,7 @@ def test_catalogue_names_are_unique():
 @pytest.mark.parametrize("proof", SMALL, ids=lambda p: p.name)
 def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
     _check(proof, tmp_path)
-    mutant = prove(proof.harness(mutant=True), name=f"{proof.name}_mutant", depth=proof.mutant_depth or proof.depth,
-                   workdir=tmp_path, mode=proof.mode)
+    mutant = proof.run(tmp_path, mutant=True)
     assert mutant.status == "fail", mutant.describe()
     base = [f for f in mutant.failures if f.phase == "basecase"]
     # A real counterexample from reset (not only an unreachable induction state), with its source line and trace.
