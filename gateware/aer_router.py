@@ -57,7 +57,19 @@ class AERRouter(wiring.Component):
         Clears the counters.
     routed, unmapped : Out(32)
         Saturating counters of entries emitted and unmapped SPIKE words.
+    formal_observer : object or None
+        Formal hook (docs/verification.md), default None. A proof harness
+        (:class:`bioloop.sim.proofs.RouterDelivery`) may attach an observer
+        with its copy of the table (``entries``, ``counts``) and one slot
+        (``slots[0]``: the word in service, its row, its ``count``,
+        ``copy_sent``, ``stim_next``, ``host_next``); elaborated for the
+        ``"formal"`` platform, the router then asserts that its tables are
+        the observer's and how its sequencer, output stage and host register
+        account for what of the word is not yet delivered. Nothing of it
+        exists on any other platform.
     """
+
+    formal_observer = None
 
     @validated
     def __init__(self, n_addresses: int = 64, fanout: int = 16):
@@ -159,7 +171,77 @@ class AERRouter(wiring.Component):
         with m.Elif(self.host.ready):
             m.d.sync += h_valid.eq(0)
 
+        if platform == "formal":
+            self._formal(m, entries, counts, ports, busy, rem, j, p_valid, p_word, entry, p_host)
+
         count_saturating(m, self.routed, p_done, self.clear)
         count_saturating(m, self.unmapped,
                          accept & (word.type == AERType.SPIKE) & ~(in_range & (cnt_rd.data != 0)), self.clear)
         return m
+
+    def _formal(self, m, entries, counts, ports, busy, rem, j, p_valid, p_word, entry, p_host):
+        """Formal only: how the router's state explains the attached observer's (docs/verification.md)."""
+        from amaranth import Cat
+        from amaranth.hdl import Assert
+        n, F = self.n_addresses, self.fanout
+        m.d.comb += [Assert(~(rem != 0) | p_valid, "entries left to issue only behind an issued one"),
+                     Assert((j <= F) & (rem <= F), "sequencer in range")]
+        obs = self.formal_observer
+        if obs is None:
+            return
+        # The table is the observer's copy of it.
+        for e in range(n * F):
+            r = entries.read_port(domain="comb")
+            rp = ports.read_port(domain="comb")
+            m.d.comb += [r.addr.eq(e), rp.addr.eq(e),
+                         Assert(r.data.as_value() == obs.entries[e].as_value(), f"table entry {e}"),
+                         Assert(rp.data == (obs.entries[e].port != Port.STIM), f"port bit of table entry {e}")]
+        for a in range(n):
+            r = counts.read_port(domain="comb")
+            m.d.comb += [r.addr.eq(a), Assert((r.data == obs.counts[a]) & (r.data <= F), f"table fanout {a}")]
+        (slot,) = obs.slots
+        row = slot.row
+        issuing = p_valid | (rem != 0)
+        hand = Signal(range(F + 1), name="formal_handed")    # entries of the word that left the output stage
+        m.d.comb += hand.eq(Mux(issuing, j - p_valid, slot.count))
+        is_stim = [row[k].port == Port.STIM for k in range(F)]
+        h_word = self.host.payload
+        # The first HOST relay not yet delivered, if it has left the output stage.
+        h_found, h_idx = Signal(name="formal_relay_found"), Signal(range(F + 1), name="formal_relay_idx")
+        for k in reversed(range(F)):
+            with m.If((k >= slot.host_next) & (k < hand) & ~is_stim[k]):
+                m.d.comb += [h_found.eq(1), h_idx.eq(k)]
+        relay = Signal(RouteEntry, name="formal_relay")
+        m.d.comb += relay.eq(_pick(m, [r.as_value() for r in row], h_idx))
+        relay_held = self.host.valid & slot.copy_sent
+        m.d.comb += [
+            Assert((slot.count <= F) & (slot.stim_next <= F) & (slot.host_next <= F), "observer in range"),
+            Assert(~issuing | ((busy.as_value() == slot.word.as_value()) & (p_word.as_value() == slot.word.as_value())
+                               & (j + rem == slot.count) & (j >= 1)), "the word being issued is the observer's"),
+            Assert(~p_valid | (entry.as_value() == _pick(m, [r.as_value() for r in row], j - 1)),
+                   "the output stage holds row entry j - 1"),
+            Assert(~p_valid | (p_host == (entry.port != Port.STIM)), "the registered port bit is the entry's"),
+            Assert(slot.stim_next <= hand, "no STIM entry delivered before it left the output stage"),
+            Assert(~Cat((k >= slot.stim_next) & (k < hand) & is_stim[k] for k in range(F)).any(),
+                   "a STIM entry left the output stage but was not delivered"),
+            Assert(slot.host_next <= hand, "no relay delivered before it left the output stage"),
+            Assert(~slot.copy_sent | ~self.host.valid | h_found, "the host register holds a relay"),
+            Assert(~relay_held | ((h_word.address == relay.target) & (h_word.source == slot.word.source)
+                                  & (h_word.type == AERType.SPIKE) & (h_word.timestamp == slot.word.timestamp)),
+                   "the host register holds the next relay"),
+            Assert(~Cat((k >= slot.host_next) & (k < hand) & ~is_stim[k] & ~(relay_held & (k == h_idx))
+                        for k in range(F)).any(), "a relay left the output stage but is neither held nor delivered"),
+            Assert(slot.copy_sent | (self.host.valid & (h_word.as_value() == slot.word.as_value())),
+                   "the copy not yet delivered is in the host register"),
+            Assert((slot.count == 0) | ((slot.word.type == AERType.SPIKE) & (slot.word.address < n)),
+                   "only a SPIKE word of the table has entries"),
+        ]
+
+
+def _pick(m, values, index):
+    out = Signal.like(values[0], name="formal_pick")
+    with m.Switch(index):
+        for i, v in enumerate(values):
+            with m.Case(i):
+                m.d.comb += out.eq(v)
+    return out
