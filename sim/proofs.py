@@ -15,7 +15,19 @@ Properties (docs/verification.md):
     cadence: no lane lit more than ``min(max_pulse, limit_pulse)``
     consecutive cycles; at most ``min(max_lanes, limit_lanes)`` lanes lit
     at once; no lane lit more than ``min(max_duty, limit_duty)`` cycles in
-    any of its duty windows.
+    any of its duty windows (the sweep cadence: ``S * floor(cap / S)``).
+:class:`EncoderConservation`
+    AEREncoder: every spike leaves as one SPIKE word or is counted in one
+    OVERFLOW report.
+:class:`CSRBankProtocol`
+    CSRBank: AXI4-Lite (one response per request, in order, held until
+    READY, SLVERR exactly for unmapped addresses, pulse fields), and with
+    ``registers=True`` every read value and ``rw`` output as the map says.
+:class:`RouterDelivery`
+    AERRouter: every accepted word delivered once, with exactly its row's
+    fanout, under any backpressure.
+
+:data:`CATALOGUE` lists every proof with its sizes; :meth:`Proof.run` runs one.
 """
 
 from __future__ import annotations
