@@ -67,8 +67,14 @@ def test_heaviest_units_first_groups_kept_together():
             self.nodeid = nodeid
 
     ids = ["tests/a.py::cheap", "tests/host/test_sweep.py::one@sweep", "tests/b.py::cheap",
-           "tests/gateware/test_core.py::core@core", "tests/host/test_sweep.py::two@sweep"]
+           "tests/gateware/test_core.py::test_core_equivalence@core", "tests/host/test_sweep.py::two@sweep"]
     items = [Item(n) for n in ids]
     conftest._heaviest_first(items)
-    # test_core's unit (60 s) before the sweep group (2 x 15 s), the cheap singles last in their order
+    # the equivalence test (130 s) before the sweep group (2 x 4.5 s), the cheap singles last in their order
     assert [i.nodeid for i in items] == [ids[3], ids[1], ids[4], ids[0], ids[2]]
+    # inside a unit, the tests that need the compiled Core (core_library) come first
+    a, b = Item("tests/x.py::a@g"), Item("tests/x.py::b@g")
+    b.fixturenames = ["core_library"]
+    units = [a, b]
+    conftest._heaviest_first(units)
+    assert units == [b, a]

@@ -266,6 +266,7 @@ def test_bad_types_and_values():
         Detector(4, polarity=[0, 0, 0])
 
 
+@pytest.mark.long   # the largest size, 4096 channels: about 12 CPU s of elaboration (tests/conftest.py)
 def test_max_channels_elaborates():
     from amaranth.back import rtlil
     assert "state_mem" in rtlil.convert(Detector(4096))
