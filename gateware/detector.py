@@ -214,5 +214,5 @@ class Detector(wiring.Component):
 
         count_saturating(m, self.frames, end, self.clear)
         count_saturating(m, self.framing_errors, error, self.clear)
-        count_saturating(m, self.detections, Mux(s1_valid, hits[0] + hits[1], 0), self.clear)
+        count_saturating(m, self.detections, Mux(s1_valid, hits[0] + hits[1], 0), self.clear, most=2)
         return m

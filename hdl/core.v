@@ -3854,7 +3854,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$4778$0 (homeo_src__data),
+    .\port$4782$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -4729,35 +4729,36 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   wire [16:0] \$52 ;
   wire [16:0] \$53 ;
   wire [16:0] \$54 ;
-  wire [1:0] \$55 ;
-  wire [1:0] \$56 ;
-  wire [32:0] \$57 ;
-  wire [5:0] \$58 ;
-  wire [5:0] \$59 ;
+  wire [32:0] \$55 ;
+  wire [5:0] \$56 ;
+  wire [5:0] \$57 ;
+  wire \$58 ;
+  wire [1:0] \$59 ;
   wire [1:0] \$6 ;
-  wire \$60 ;
-  wire [1:0] \$61 ;
-  wire [6:0] \$62 ;
-  wire [128:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg [31:0] \$69 ;
+  wire [6:0] \$60 ;
+  wire [128:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [1:0] \$64 ;
+  wire [1:0] \$65 ;
+  wire [31:0] \$66 ;
+  wire [31:0] \$67 ;
+  reg \$68 ;
+  reg [4:0] \$69 ;
   wire \$7 ;
-  reg \$70 ;
-  reg [4:0] \$71 ;
-  reg [31:0] \$72 ;
+  reg [31:0] \$70 ;
+  reg \$71 ;
+  reg [4:0] \$72 ;
   reg [31:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg \$75 ;
-  reg [63:0] \$76 ;
-  reg [31:0] \$77 ;
+  reg [31:0] \$74 ;
+  reg [4:0] \$75 ;
+  reg \$76 ;
+  reg [63:0] \$77 ;
   reg [31:0] \$78 ;
   reg [31:0] \$79 ;
   wire \$8 ;
   reg [31:0] \$80 ;
+  reg [31:0] \$81 ;
   wire \$9 ;
   wire accept;
   reg beyond0;
@@ -4767,7 +4768,8 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   wire clk;
   output [31:0] detections;
   reg [31:0] detections = 32'd0;
-  wire [32:0] detections_next;
+  wire [32:0] detections_plus1;
+  wire [32:0] detections_plus2;
   wire error;
   output [31:0] frame;
   reg [31:0] frame = 32'd0;
@@ -4988,6 +4990,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   assign \$14  = - thr_r__data[15:0];
   assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
   assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
@@ -5031,44 +5034,47 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign \$54  = \$47  ? \$50  : \$53 ;
   assign frames_next = frames + frame_end;
   assign framing_errors_next = framing_errors + error;
-  assign \$55  = hits[0] + hits[1];
-  assign \$56  = s1_valid ? \$55  : 2'h0;
-  assign detections_next = detections + \$56 ;
-  assign \$57  = frame + 1'h1;
-  assign \$58  = thr_r__addr + 1'h1;
-  assign \$59  = sweep_row + 1'h1;
-  assign \$60  = sweep_row == 5'h1f;
-  assign \$61  = s1_valid ? hits : 2'h0;
-  assign \$62  = s1_pos * 2'h2;
-  assign \$63  = \$61  << \$62 ;
+  assign detections_plus1 = detections + 1'h1;
+  assign detections_plus2 = detections + 2'h2;
+  assign \$55  = frame + 1'h1;
+  assign \$56  = thr_r__addr + 1'h1;
+  assign \$57  = sweep_row + 1'h1;
+  assign \$58  = sweep_row == 5'h1f;
+  assign \$59  = s1_valid ? hits : 2'h0;
+  assign \$60  = s1_pos * 2'h2;
+  assign \$61  = \$59  << \$60 ;
+  assign \$64  = hits[0] + hits[1];
+  assign \$65  = s1_valid ? \$64  : 2'h0;
+  assign \$66  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
+  assign \$67  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
   always @(posedge clk)
-    frame_tick <= \$67 ;
+    frame_tick <= \$68 ;
   always @(posedge clk)
-    thr_r__addr <= \$68 ;
+    thr_r__addr <= \$69 ;
   always @(posedge clk)
-    frame <= \$69 ;
+    frame <= \$70 ;
   always @(posedge clk)
-    s1_valid <= \$70 ;
+    s1_valid <= \$71 ;
   always @(posedge clk)
-    s1_pos <= \$71 ;
+    s1_pos <= \$72 ;
   always @(posedge clk)
-    s1_data <= \$72 ;
+    s1_data <= \$73 ;
   always @(posedge clk)
-    s1_frame <= \$73 ;
+    s1_frame <= \$74 ;
   always @(posedge clk)
-    sweep_row <= \$74 ;
+    sweep_row <= \$75 ;
   always @(posedge clk)
-    sweeping <= \$75 ;
+    sweeping <= \$76 ;
   always @(posedge clk)
-    spikes <= \$76 ;
+    spikes <= \$77 ;
   always @(posedge clk)
-    timestamp <= \$77 ;
+    timestamp <= \$78 ;
   always @(posedge clk)
-    frames <= \$78 ;
+    frames <= \$79 ;
   always @(posedge clk)
-    framing_errors <= \$79 ;
+    framing_errors <= \$80 ;
   always @(posedge clk)
-    detections <= \$80 ;
+    detections <= \$81 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -5085,7 +5091,6 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign error = \$9  & \$10 ;
   assign \$11  = - thr_r__data[15:0];
   assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
-  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
@@ -5143,75 +5148,65 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = frame_end;
+    \$68  = frame_end;
     if (soft_reset) begin
-      \$67  = 1'h0;
+      \$68  = 1'h0;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = thr_r__addr;
+    \$69  = thr_r__addr;
     if (frame_end) begin
-      \$68  = 5'h00;
+      \$69  = 5'h00;
     end else if (accept) begin
-      \$68  = \$58 [4:0];
+      \$69  = \$56 [4:0];
     end
     if (soft_reset) begin
-      \$68  = 5'h00;
+      \$69  = 5'h00;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$69  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = frame;
+    \$70  = frame;
     if (frame_end) begin
-      \$69  = \$57 [31:0];
+      \$70  = \$55 [31:0];
     end
     if (soft_reset) begin
-      \$69  = 32'd0;
+      \$70  = 32'd0;
     end
     if (rst) begin
-      \$69  = 32'd0;
+      \$70  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = accept;
+    \$71  = accept;
     if (soft_reset) begin
-      \$70  = 1'h0;
+      \$71  = 1'h0;
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = thr_r__addr;
+    \$72  = thr_r__addr;
     if (soft_reset) begin
-      \$71  = 5'h00;
+      \$72  = 5'h00;
     end
     if (rst) begin
-      \$71  = 5'h00;
+      \$72  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = samples__payload[31:0];
-    if (soft_reset) begin
-      \$72  = 32'd0;
-    end
-    if (rst) begin
-      \$72  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = frame;
+    \$73  = samples__payload[31:0];
     if (soft_reset) begin
       \$73  = 32'd0;
     end
@@ -5221,61 +5216,55 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = sweep_row;
-    if (sweeping) begin
-      \$74  = \$59 [4:0];
-    end
+    \$74  = frame;
     if (soft_reset) begin
-      \$74  = 5'h00;
+      \$74  = 32'd0;
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = sweeping;
+    \$75  = sweep_row;
     if (sweeping) begin
-      if (\$60 ) begin
-        \$75  = 1'h0;
+      \$75  = \$57 [4:0];
+    end
+    if (soft_reset) begin
+      \$75  = 5'h00;
+    end
+    if (rst) begin
+      \$75  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$76  = sweeping;
+    if (sweeping) begin
+      if (\$58 ) begin
+        \$76  = 1'h0;
       end
     end
     if (soft_reset) begin
-      \$75  = 1'h1;
+      \$76  = 1'h1;
     end
     if (rst) begin
-      \$75  = 1'h1;
+      \$76  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = \$63 [63:0];
+    \$77  = \$61 [63:0];
     if (soft_reset) begin
-      \$76  = 64'h0000000000000000;
+      \$77  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$76  = 64'h0000000000000000;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = s1_frame;
-    if (soft_reset) begin
-      \$77  = 32'd0;
-    end
-    if (rst) begin
-      \$77  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$64 , 1'h0 })
-      2'b1?:
-          \$78  = 32'd4294967295;
-      default:
-          \$78  = frames_next[31:0];
-    endcase
+    \$78  = s1_frame;
     if (soft_reset) begin
       \$78  = 32'd0;
     end
@@ -5286,11 +5275,11 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$65 , 1'h0 })
+    casez ({ \$62 , 1'h0 })
       2'b1?:
           \$79  = 32'd4294967295;
       default:
-          \$79  = framing_errors_next[31:0];
+          \$79  = frames_next[31:0];
     endcase
     if (soft_reset) begin
       \$79  = 32'd0;
@@ -5302,17 +5291,33 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$66 , 1'h0 })
+    casez ({ \$63 , 1'h0 })
       2'b1?:
           \$80  = 32'd4294967295;
       default:
-          \$80  = detections_next[31:0];
+          \$80  = framing_errors_next[31:0];
     endcase
     if (soft_reset) begin
       \$80  = 32'd0;
     end
     if (rst) begin
       \$80  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$81  = detections;
+    casez (\$65 )
+      2'h1:
+          \$81  = \$66 ;
+      2'h2:
+          \$81  = \$67 ;
+    endcase
+    if (soft_reset) begin
+      \$81  = 32'd0;
+    end
+    if (rst) begin
+      \$81  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -5342,9 +5347,8 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
-  assign \$64  = frames_next[32];
-  assign \$65  = framing_errors_next[32];
-  assign \$66  = detections_next[32];
+  assign \$62  = frames_next[32];
+  assign \$63  = framing_errors_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13837,7 +13841,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__payload, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data
-, src_wr__en, src_wr__addr, \port$4778$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
+, src_wr__en, src_wr__addr, \port$4782$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
 , stim_lost, stim__valid, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -13903,8 +13907,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$4778$0 ;
-  wire [5:0] \port$4778$0 ;
+  input [5:0] \port$4782$0 ;
+  wire [5:0] \port$4782$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -14057,7 +14061,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$4778$0 (\port$4778$0 ),
+    .\port$4782$0 (\port$4782$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -14157,8 +14161,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$4778$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$4778$0  };
+  assign src_wr__data = { 14'h0000, \port$4782$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$4782$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -14216,7 +14220,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$4778$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$4782$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, spikes__payload, window_done, overrun, theta_addr, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [24:0] \$1 ;
@@ -14437,8 +14441,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$4778$0 ;
-  wire [5:0] \port$4778$0 ;
+  input [5:0] \port$4782$0 ;
+  wire [5:0] \port$4782$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
@@ -14822,7 +14826,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$4778$0  };
+      sources[wp__addr] <= { 14'h0000, \port$4782$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -25716,8 +25720,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$4778$0  };
-  assign src_wr__data = { 14'h0000, \port$4778$0  };
+  assign wp__data = { 14'h0000, \port$4782$0  };
+  assign src_wr__data = { 14'h0000, \port$4782$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
