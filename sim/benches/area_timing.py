@@ -17,12 +17,19 @@ from bioloop.sim.measure import DOCS_BENCH, cpu_model
 
 
 def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
-    from bioloop.gateware.area_timing import CASES, fragment, measure_core
+    from bioloop.gateware.area_timing import CASES, measure_core
     cases = [("(2, 1, 1), smoke", (2, 1, 1), {})] if smoke else CASES
     results = []
     for title, (N, K, F), params in cases:
         print(f"measuring {title} ...", flush=True)
         results.append((title, measure_core(N, K, F, **params)))
+    return write(results, out)
+
+
+def write(results, out: Path = DOCS_BENCH, note: str = "", extra: str = "") -> Path:
+    """``docs/bench/area_timing.md`` from ``[(title, AreaTiming), ...]``; ``note`` is added to the
+    header, ``extra`` (Markdown) after the sections."""
+    from bioloop.gateware.area_timing import fragment
     header = "\n".join([
         "## Area and timing on the xc7z020 (issue 14)",
         "",
@@ -32,8 +39,9 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         "flattened: `ltp` after cutting at flip-flops, RAMs and DSPs (levels of the longest "
         "combinational path) and `sta` with the cell delays of `cells_sim.v` (arrival before routing). "
         "Budget (DESIGN.md §4, issue 14): (64, 64, 16) within 10 % of 53,200 LUTs and 106,400 FFs, "
-        "(256, 64, 16) within 25 %, worst pre-route arrival <= 6 ns, <= 8 LUT levels.",
+        "(256, 64, 16) within 25 %, worst pre-route arrival <= 6 ns, <= 8 LUT levels."
+        + (f" {note}" if note else ""),
     ])
     path = Path(out) / "area_timing.md"
-    path.write_text(fragment(results, header).rstrip() + "\n")
+    path.write_text(fragment(results, header).rstrip() + "\n" + (f"\n{extra.strip()}\n" if extra else ""))
     return path
