@@ -249,4 +249,7 @@ def clean(design: str | None = None) -> None:
         return
     for d in root.iterdir():
         if design is None or d.name.startswith(design + "-"):
-            shutil.rmtree(d, ignore_errors=True)
+            if d.is_dir():
+                shutil.rmtree(d, ignore_errors=True)
+            else:
+                d.unlink(missing_ok=True)          # a build's .lock file
