@@ -160,21 +160,11 @@ def _figure(results, seeds, gt_on, gt_off, path, figures):
     ax.legend()
     ax = fig.add_subplot(gs[2, 2:])
     r = results[0]
-    ax.plot(r.periods.t_s, np.array([_code_at(r, p) for p in range(len(r.periods.t_s))]) / 65535, lw=1)
+    ax.plot(r.periods.t_s, r.lane_code_trajectory() / 65535, lw=1)
     ax.set_ylabel("pulse intensity (lane density)")
     ax.set_xlabel("culture time (s)")
     ax.set_title(f"seed {seeds[0]}: intensity set by the controller")
     _save(fig, path)
-
-
-def _code_at(r, p):
-    code = r.settings.lane_code
-    for period, _, reg, _, value in r.writes:
-        if period > p:
-            break
-        if reg == "lane_codes":
-            code = value
-    return code
 
 
 if __name__ == "__main__":

@@ -368,7 +368,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
 
 def _code_drift(r):
     b0 = int(len(r.periods.t_s) * 2 / 3)
-    codes = np.array([_code(r, p) for p in range(len(r.periods.t_s))], np.float64)[b0:]
+    codes = r.lane_code_trajectory()[b0:]
     t = r.periods.t_s[b0:]
     if len(t) < 3 or codes.mean() == 0:
         return 0.0
@@ -386,7 +386,7 @@ def _hold_figure(runs, holds, path):
     for r, h in zip(runs, holds, strict=False):
         w = r.window_rates(1.0)
         ax1.plot(np.arange(len(w)) + 0.5, w, marker="o", label=f"seed {r.audit.experiment_id.split('seed')[-1]}")
-        ax2.plot(r.periods.t_s, np.array([_code(r, p) for p in range(len(r.periods.t_s))]) / 65535, lw=1)
+        ax2.plot(r.periods.t_s, r.lane_code_trajectory() / 65535, lw=1)
     t = runs[0].settings.target_rate_hz
     ax1.axhspan(0.85 * t, 1.15 * t, color="tab:green", alpha=0.15, label="target ±15 %")
     ax1.axvline(holds[0]["settle_s"], color="k", ls=":", label="settled")
@@ -395,16 +395,6 @@ def _hold_figure(runs, holds, path):
     ax2.set_ylabel("lane density (code / 65535)")
     ax2.set_xlabel("culture time (s)")
     _save(fig, path)
-
-
-def _code(r, p):
-    code = r.settings.lane_code
-    for period, policy, reg, idx, value in r.writes:
-        if period > p:
-            break
-        if reg == "lane_codes":
-            code = value
-    return code
 
 
 if __name__ == "__main__":
