@@ -40,19 +40,25 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
     # more than a period and measures SCC at code 0x8000 on the RTL's own output.
     rtl = []
     for k, mode in ((8, "shared"),) if smoke else ((64, "independent"), (8, "shared")):
-        r = runner.run(lambda n_lanes, mode: StochasticLanesRTL(n_lanes, mode=mode),
-                       design=f"stochastic_lanes_k{k}_{mode}", test_module="test_stochastic_lanes",
-                       bench_params={"n_lanes": k, "mode": mode})
+        # The cycle cadence: a new bit every cycle (the sweep cadence holds each bit S cycles and has
+        # no shared mode; its streams are the same sequences, docs/stim_path.md).
+        r = runner.run(lambda n_lanes, mode, cadence: StochasticLanesRTL(n_lanes, mode=mode, cadence=cadence),
+                       design=f"stochastic_lanes_k{k}_{mode}_cycle", test_module="test_stochastic_lanes",
+                       bench_params={"n_lanes": k, "mode": mode, "cadence": "cycle"})
         rtl.append([f"{mode}, K = {k}", r["cycles"], f'{r["scc_mean"]:+.6f}', f'{r["scc_max_abs"]:.6f}'])
 
-    homeo = runner.run(lambda n_lanes: Homeostasis(n_lanes), design=f"homeo_bench_k{K}",
-                       test_module="test_homeostasis", bench_params={"n_lanes": K},
-                       testcase="homeo_direction")
+    homeo = {cadence: runner.run(lambda n_lanes, n_channels, cadence: Homeostasis(
+                                     n_lanes, n_channels=n_channels, cadence=cadence),
+                                 design=f"homeo_bench_k{K}_{cadence}", test_module="test_homeostasis",
+                                 bench_params={"n_lanes": K, "n_channels": K, "cadence": cadence},
+                                 testcase="homeo_direction")
+             for cadence in ("cycle", "sweep")}
     path = runner.run(lambda n_lanes: StimPath(n_lanes, pulse_init=10), design=f"stim_path_bench_k{K}",
                       test_module="test_stim_path", bench_params={"n_lanes": K},
                       testcase="stim_path_latency")
 
-    assert homeo["update_cycles"] == K + 3 and path["entry_to_led"] == 3, (homeo, path)
+    assert homeo["cycle"]["update_cycles"] == K + 3 and path["entry_to_led"] == 3, (homeo, path)
+    assert homeo["sweep"]["update_cycles"] == K + max(5, K), homeo
     text = [
         f"## Stim path (StimUnit, StochasticLanes, Homeostasis, Safety), K = {K}\n",
         f"Machine: {machine()}. Regenerate with `make bench` (`bioloop.sim.benches.stim`).\n",
@@ -61,15 +67,17 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
             ["routed entry handshake -> first LED-high cycle (code 0xFFFF, weight >= θ)",
              path["entry_to_led"], path["entry_to_led"] * 10],
             ["fire (accumulator crosses θ) -> first LED-high cycle", path["fire_to_led"], path["fire_to_led"] * 10],
-            ["homeostasis: window close -> first θ written (lane 0)", homeo["first_write"] - 1,
-             (homeo["first_write"] - 1) * 10],
-            [f"homeostasis: update of all K = {K} lanes (busy cycles; K + 3)", homeo["update_cycles"],
-             homeo["update_cycles"] * 10],
+            *([f"homeostasis ({c} cadence): window close -> first θ written (lane 0)",
+               homeo[c]["first_write"] - 1, (homeo[c]["first_write"] - 1) * 10] for c in homeo),
+            [f"homeostasis (cycle cadence): update of all K = {K} lanes (busy cycles; K + 3)",
+             homeo["cycle"]["update_cycles"], homeo["cycle"]["update_cycles"] * 10],
+            ["homeostasis (sweep cadence, N = K): update, then the count bank cleared (busy cycles; "
+             "K + max(5, N))", homeo["sweep"]["update_cycles"], homeo["sweep"]["update_cycles"] * 10],
         ]),
         "L_loop of DESIGN.md §6 is L_aer (AER path, above) with the router's stim port in place of its "
         f"host-port hop, plus the {path['entry_to_led']} cycles here: 4 + {path['entry_to_led']} = "
-        f"{4 + path['entry_to_led']} cycles, as measured on Core. One homeostasis update per window; a window must last at "
-        f"least K + 4 = {K + 4} cycles (a window that closes while the update runs is counted as an overrun "
+        f"{4 + path['entry_to_led']} cycles, as measured on Core. One homeostasis update per window; in the cycle "
+        f"cadence a window must last at least K + 4 = {K + 4} cycles (a window that closes while the update runs is counted as an overrun "
         "and its counts carry into the next window). Fire-to-LED and entry-to-LED do not depend on K.\n",
         "### Stream correlation of adjacent lanes\n",
         "SCC (Alaghi & Hayes 2013) of lanes k and k+1 over one full LFSR period (65535 cycles), "
