@@ -34,7 +34,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False, seeds=(1, 2, 3), duration=
             f"(target {s.target_rate_hz:g} Hz per channel, τ {s.tau_homeo_ms:g} ms, window {s.window_ms:g} ms, "
             f"θ₀ {s.theta0_q88 / 256:g}, weight {s.weight_q88 / 256:g}, lane density code {s.lane_code:#06x}), "
             f"{duration:g} s of culture time per run, 60 controlled channels. Rates are detections per second "
-            "per controlled channel; the spontaneous rate of the culture is about 15-40 Hz. With homeostasis on, the rate swings around the target with stimulation-triggered network bursts (docs/loop.md); the last-third mean is what converges.\n",
+            "per controlled channel; the spontaneous rate of the culture is about 15-40 Hz. This is the gateware homeostasis alone (`run_loop`'s defaults, no host policy), not the demo's default experiment: with it on, the rate rises from the spontaneous level but stays about 20 Hz below the 60 Hz target in the last third, because stimulation-triggered network bursts keep the per-lane integral controller from holding a rate below the culture's tonic regime (docs/loop.md). The demo's default (a host rate controller at 300 Hz on a stimulation clock) holds its target and is measured in the slow-loop section below.\n",
             markdown_table(head, rows)]
     path = Path(out) / "loop.md"
     path.write_text("\n".join(text))
