@@ -86,14 +86,15 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         "### Simulation speed\n",
         "The culture's int16 frames through the core with a demo-like programming "
         "(`bioloop.sim.core_bench.speed_session`: homeostasis on, channel c routed to lane c, "
-        "2000-frame blocks, words and LEDs read after each), timed around the streaming part; one "
-        "frame is 32 cycles (one beat per cycle, back to back). Culture time at 20 kHz.\n",
+        "2000-frame blocks, words and LEDs read after each), timed around the streaming part; a frame is 32 beats and takes "
+        "at least the core's minimum frame period, K + 2 = 66 cycles (the StimUnit's sweep). Culture time "
+        "at 20 kHz. The model's cycle count is its edges; the cocotb row counts 32 cycles per frame "
+        "(\"~\", a lower bound).\n",
         markdown_table(["backend", "culture s", "wall s", "culture s per wall s", "core cycles per wall s"],
                        speed),
         f"\nThe cocotb figure excludes the build (cached in `sim_build/`) and the simulator start; "
-        f"with them the call took {rtl_outer:.0f} s. The model takes quiet stretches (no crossing in "
-        "flight, no configuration change due) in bulk, in numba for frames without light; it is "
-        "bit-identical to the RTL (`tests/gateware/test_core.py`), and the bulk path to its own "
+        f"with them the call took {rtl_outer:.0f} s. The model runs its edges in one compiled loop (numba) and "
+        "quiet stretches in bulk (docs/core.md); it is bit-identical to the RTL (`tests/gateware/test_core.py`), and the bulk path to its own "
         "edge-by-edge path (`tests/host/test_backends.py`).\n",
     ]
     path = Path(out) / "core.md"
