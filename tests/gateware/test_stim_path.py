@@ -169,8 +169,12 @@ async def stim_path_scoreboard(dut):
 @cocotb.test()
 async def stim_path_latency(dut):
     K = runner.params()["n_lanes"]
-    await _setup(dut, {"code_wr": [0xFFFF] * K, "theta_wr": [256] * K, "pulse_wr": [10] * K},
-                 dict(DEFAULT_REGS))
+    # Safety's sweep cadence grants light S cycles at a time (S = K rounded up to a power of two) and
+    # its caps are S * floor(cap / S): the caps must be a few visits long, or nothing is ever lit.
+    S = 1 << max(0, (K - 1).bit_length())
+    regs = dict(DEFAULT_REGS, max_pulse=max(DEFAULT_REGS["max_pulse"], 4 * S),
+                max_duty=max(DEFAULT_REGS["max_duty"], 12 * S))
+    await _setup(dut, {"code_wr": [0xFFFF] * K, "theta_wr": [256] * K, "pulse_wr": [10] * K}, regs)
     dut.stim__ready.value = 1
     ticker = cocotb.start_soon(_ticks(dut, K + 2))      # frames as short as the StimUnit allows
     results = []
