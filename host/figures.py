@@ -170,6 +170,14 @@ def write_all(result, outdir: Path, reference=None) -> list[Path]:
             latency(result, outdir / "latency.png")]
 
 
+def controlled_spikes(result):
+    """The SPIKE words of the controlled channels: (times in s, addresses), and the run's duration in s."""
+    f = aer.unpack(result.words)
+    spike = (f.type == AERType.SPIKE.value) & np.isin(f.address, result.controlled)
+    t = f.timestamp[spike].astype(np.float64) / result.sample_rate_hz
+    return t, f.address[spike].astype(np.int64), len(result.t_s) * result.block_frames / result.sample_rate_hz
+
+
 def bursts_figure(result, reference=None):
     """Population rate of the controlled channels (50 ms bins) with the detected network bursts, on vs reference."""
     from bioloop.host.loop import _bursts
@@ -178,14 +186,11 @@ def bursts_figure(result, reference=None):
     fig, axes = plt.subplots(len(runs), 1, figsize=(11, 3.2 * len(runs)), sharex=True, squeeze=False,
                              layout="constrained")
     for ax, res in zip(axes[:, 0], runs, strict=False):
-        f = aer.unpack(res.words)
-        spike = (f.type == AERType.SPIKE.value) & np.isin(f.address, res.controlled)
-        t = f.timestamp[spike].astype(np.float64) / res.sample_rate_hz
-        dur = len(res.t_s) * res.block_frames / res.sample_rate_hz
+        t, addresses, dur = controlled_spikes(res)
         edges = np.arange(0.0, dur + 0.05, 0.05)
         counts, _ = np.histogram(t, edges)
         ax.plot(edges[:-1], counts / 0.05 / len(res.controlled), color="k", lw=0.7)
-        found = _bursts(t, f.address[spike].astype(np.int64), dur, 0.0, len(res.controlled))
+        found = _bursts(t, addresses, dur, 0.0, len(res.controlled))
         for b in found:
             ax.axvspan(b.start_s, b.end_s, color="tab:orange", alpha=0.3, lw=0)
         ax.set_ylabel("Hz per channel")

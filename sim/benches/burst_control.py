@@ -125,23 +125,18 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
 
 
 def _figure(results, seeds, gt_on, gt_off, path, figures):
-    from bioloop.host.figures import _plt, _save
+    from bioloop.host.figures import _plt, _save, controlled_spikes
     from bioloop.host.loop import _bursts
-    from bioloop.host import aer
-    from bioloop.host.layouts import AERType
     plt = _plt()
     fig = plt.figure(figsize=(12, 8), layout="constrained")
     gs = fig.add_gridspec(3, 4)
     for row, (res, label) in enumerate(((results[0], "burst control on"), (results[1], "no stimulation"))):
         ax = fig.add_subplot(gs[row, :])
-        f = aer.unpack(res.words)
-        spike = (f.type == AERType.SPIKE.value) & np.isin(f.address, res.controlled)
-        t = f.timestamp[spike].astype(np.float64) / res.sample_rate_hz
-        dur = len(res.t_s) * res.block_frames / res.sample_rate_hz
+        t, addresses, dur = controlled_spikes(res)
         edges = np.arange(0.0, dur + 0.025, 0.025)
         counts, _ = np.histogram(t, edges)
         ax.plot(edges[:-1], counts / 0.025 / len(res.controlled), color="k", lw=0.5)
-        found = [b for b in _bursts(t, f.address[spike].astype(np.int64), dur, 0.0, len(res.controlled))
+        found = [b for b in _bursts(t, addresses, dur, 0.0, len(res.controlled))
                  if b.start_s >= SKIP_S]
         for b in found:
             ax.axvspan(b.start_s, b.end_s, color="tab:orange", alpha=0.4, lw=0)

@@ -123,3 +123,16 @@ def test_figures_are_written_aside_with_plain_permissions(tmp_path):
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert stat.S_IMODE(os.stat(p).st_mode) == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode)
+
+
+def test_controlled_spikes_and_the_bursts_figure(tmp_path):
+    """The controlled channels' SPIKE words, read word by word with the layout, and the bursts figure drawn."""
+    from bioloop.host.layouts import AER_WORD, unpack
+    r = synthetic_result()
+    t, addresses, dur = figures.controlled_spikes(r)
+    fields = [unpack(AER_WORD, int(w)) for w in r.words]
+    want = [f for f in fields if f["type"] == AERType.SPIKE and f["address"] in set(r.controlled.tolist())]
+    assert len(want) > 0 and addresses.tolist() == [f["address"] for f in want]
+    assert np.allclose(t, [f["timestamp"] / r.sample_rate_hz for f in want])
+    assert dur == len(r.t_s) * r.block_frames / r.sample_rate_hz
+    assert figures.bursts(r, tmp_path / "bursts.png", reference=r).stat().st_size > 0
