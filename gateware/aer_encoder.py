@@ -1,11 +1,12 @@
-"""AEREncoder: spike vector in, 64-bit AER words out, round-robin, nothing lost silently."""
+"""AEREncoder: spikes in, 64-bit AER words out (a queue or a round-robin), nothing lost silently."""
 
 from amaranth import Array, C, Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .counter import count_saturating
-from bioloop.host.parameters import check_addresses, check_ts_bits, validated
+from bioloop.host.parameters import (check_addresses, check_encoder_cadence, check_queue_depth,
+                                     check_ts_bits, validated)
 
 from .layouts import ADDRESS_BITS, SOURCE_BITS, TIMESTAMP_BITS, AERType, aer_stream
 
@@ -42,42 +43,71 @@ def lowest_set(m: Module, vector: Value, name: str) -> tuple[Signal, Signal]:
 
 
 class AEREncoder(wiring.Component):
-    """Address-event encoder with one pending bit per address and round-robin grant.
+    """Address-event encoder: spikes in, one AER word per cycle out, nothing lost silently.
 
-    Each cycle, the addresses set in ``spikes`` (all stamped with
-    ``timestamp``) become pending. One pending address per cycle is granted,
-    round-robin, and leaves as a SPIKE word; the word is held while
-    ``aer.ready`` is low. Behind the output register a skid register takes
-    one more granted word while the output is held, and granting pauses only
-    while the skid register is full: ``aer.ready`` drives no grant logic
-    (issue 14). A spike on an address that is still pending (and
-    not granted in that cycle) is lost. Losses accumulate into an OVERFLOW
-    word (address = losses since the previous OVERFLOW word, saturating at
-    2^20-1) that takes part in the round-robin as requester ``n_addresses``;
-    a loss joins that count two cycles after the cycle it happens in (the
-    lost addresses are registered, then counted).
-    A new spike is eligible in the cycle it arrives.
+    Two cadences (elaboration parameter ``cadence``, issue 14: spend cycles,
+    not area). Both emit at most one word per cycle behind an output register
+    with a skid register: the word is held while ``aer.ready`` is low, the
+    skid register takes one more word while the output is held, and words are
+    made only while the skid register is empty, so ``aer.ready`` drives no
+    grant logic. Both count every spike they cannot keep and report it in an
+    OVERFLOW word (address = losses since the previous OVERFLOW word,
+    saturating at 2^20-1, timestamp ``now``). A new spike is eligible in the
+    cycle it arrives: an idle encoder hands it over one edge later.
 
-    Worst-case wait: with ``aer.ready`` high, a pending address is granted
-    within ``n_addresses + 1`` cycles (every other requester is granted at
-    most once before the pointer reaches it).
+    ``cadence="queue"`` (the Core's default): the input rule is the
+    Detector's, at most one *beat* of spikes per cycle: ``spikes`` has bits
+    only within one pair of addresses ``2j, 2j+1``. A cycle's spikes form one
+    entry (pair ``j``, its two hit bits, the 32-bit ``timestamp``) of a queue
+    of ``queue_depth`` entries in distributed RAM (LUTRAM, asynchronous read).
+    Words leave in arrival order, one per cycle, ``2j`` before ``2j+1`` of a
+    double entry; when the queue is empty and the output can take a word,
+    the first spike of the cycle's entry goes out directly (bypass) and only a
+    second one is queued. An entry that arrives while the queue is full (a
+    pop in the same cycle frees a place) is lost, its one or two spikes
+    counted at that edge. OVERFLOW words take a cycle in which no spike word
+    is waiting, or, after ``queue_depth`` spike words since the last OVERFLOW
+    word, the next cycle: a loss is reported within ``queue_depth + 1`` words.
+    With ``aer.ready`` high the queue never overflows when
+    ``queue_depth >= ceil(n_addresses / 2)``: each address is a detection at
+    most every other sample of its channel, so words waiting never exceed
+    n_addresses / 2 (docs/aer_path.md). Timestamps are stored whole: no
+    epoch, no stall limit.
 
-    Pending timestamps are kept as their ``ts_bits`` low bits and rebuilt
-    from ``now`` when granted; to keep that exact, a spike still pending a
-    whole epoch of 2^(ts_bits-2) frames after it arrived (only possible if
-    the host stalls the stream that long) is dropped and counted as lost.
+    ``cadence="cycle"`` (the original block): any spike vector. Each cycle,
+    the addresses set in ``spikes`` (all stamped with ``timestamp``) become
+    pending; one pending address per cycle is granted, round-robin, and
+    leaves as a SPIKE word. A spike on an address that is still pending (and
+    not granted in that cycle) is lost. The OVERFLOW report takes part in the
+    round-robin as requester ``n_addresses``; a loss joins that count two
+    cycles after the cycle it happens in (the lost addresses are registered,
+    then counted). Worst-case wait: with ``aer.ready`` high, a pending
+    address is granted within ``n_addresses + 1`` cycles. Pending timestamps
+    are kept as their ``ts_bits`` low bits and rebuilt from ``now`` when
+    granted; to keep that exact, a spike still pending a whole epoch of
+    2^(ts_bits-2) frames after it arrived (only possible if the host stalls
+    the stream that long) is dropped and counted as lost.
 
     Parameters
     ----------
     n_addresses : int
         Width of the spike vector, 1..4096.
     ts_bits : int
-        Stored timestamp bits per pending address, 4..32 (default 16).
+        Stored timestamp bits per pending address, 4..32 (default 16; the
+        cycle cadence only).
+    cadence : {"cycle", "queue"}
+        Default "cycle" (the block's original behaviour; the Core and the
+        AERPath choose "queue").
+    queue_depth : int or None
+        Queue entries (queue cadence): a power of two, 2..256 (the queue
+        lives in LUTRAM with an asynchronous read; refused above 256 with
+        the numbers); default ``ceil(n_addresses / 2)`` rounded up to a
+        power of two (lossless with ready high), at most 256.
 
     Members
     -------
     spikes : In(n_addresses)
-        New spikes this cycle.
+        New spikes this cycle (queue cadence: within one pair ``2j, 2j+1``).
     timestamp : In(32)
         Frame of the spikes on ``spikes``.
     now : In(32)
@@ -95,16 +125,24 @@ class AEREncoder(wiring.Component):
         may attach an observer with a signal ``in_flight`` (spikes that
         entered minus SPIKE words and OVERFLOW counts that left); elaborated
         for the ``"formal"`` platform, the encoder then asserts that its
-        pending spikes, its unreported losses and the word it holds on
-        ``aer`` account for exactly ``in_flight``.
+        pending (cycle) or queued (queue) spikes, its unreported losses and
+        the words it holds on ``aer`` account for exactly ``in_flight``. In
+        the queue cadence it also *assumes* its input rule (one pair per
+        cycle) on the ``"formal"`` platform, whether or not an observer is
+        attached.
     """
 
     formal_observer = None
 
     @validated
-    def __init__(self, n_addresses: int = 64, *, ts_bits: int = 16):
+    def __init__(self, n_addresses: int = 64, *, ts_bits: int = 16, cadence: str = "cycle",
+                 queue_depth: int | None = None):
         self.n_addresses = check_addresses(n_addresses)
         self.ts_bits = check_ts_bits(ts_bits)
+        self.cadence = check_encoder_cadence(cadence)
+        if self.cadence == "cycle" and queue_depth is not None:
+            raise ValueError(f"queue_depth={queue_depth} applies to cadence='queue' only, not 'cycle'")
+        self.queue_depth = check_queue_depth(n_addresses, queue_depth) if self.cadence == "queue" else None
         super().__init__({
             "spikes": In(n_addresses),
             "timestamp": In(TIMESTAMP_BITS),
@@ -117,6 +155,11 @@ class AEREncoder(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if self.cadence == "queue":
+            return self._elaborate_queue(platform)
+        return self._elaborate_cycle(platform)
+
+    def _elaborate_cycle(self, platform):
         m = Module()
         n, b = self.n_addresses, self.ts_bits
         nreq = n + 1                         # requester n is the OVERFLOW word
@@ -237,4 +280,146 @@ class AEREncoder(wiring.Component):
                        + sum(lost_vec[a] for a in range(n)) + held,
                        "spikes in flight are not all pending, unreported (or just registered) losses or the held words"),
             ]
+        return m
+
+    def _elaborate_queue(self, platform):
+        m = Module()
+        n, depth = self.n_addresses, self.queue_depth
+        pairs = (n + 1) // 2
+        jw = max(1, (pairs - 1).bit_length())
+        pw = (depth - 1).bit_length()
+        spikes = Cat(self.spikes, C(0, 2 * pairs - n))
+
+        # The cycle's entry: at most one pair has spikes (the input rule), so the pair index is an
+        # OR over the pairs whose index has that bit set (no priority encoder), and the hit bits
+        # are an OR over the even and the odd addresses.
+        occupied = Cat(spikes[2 * j] | spikes[2 * j + 1] for j in range(pairs))
+        in_j = Signal(jw)
+        in_hits = Signal(2)
+        m.d.comb += [
+            in_j.eq(Cat(Cat(occupied[j] for j in range(pairs) if (j >> k) & 1).any() if pairs > 1 << k else C(0, 1)
+                        for k in range(jw))),
+            in_hits.eq(Cat(Cat(spikes[0::2]).any(), Cat(spikes[1::2]).any())),
+        ]
+
+        # The queue: entries (pair, hits, timestamp) in LUTRAM, read asynchronously at its head.
+        entry_bits = jw + 2 + TIMESTAMP_BITS
+        m.submodules.queue = queue = memory.Memory(shape=entry_bits, depth=depth, init=[])
+        wp = queue.write_port()
+        rp = queue.read_port(domain="comb")
+        rd, wr = Signal(pw), Signal(pw)
+        level = Signal(range(depth + 1))
+        half = Signal()                      # the head is a double entry whose 2j word has left
+        since = Signal(range(depth + 1))     # SPIKE words since the last OVERFLOW word, saturating
+        lost_pending = Signal(ADDRESS_BITS)  # losses not yet reported, saturating
+        m.d.comb += rp.addr.eq(rd)
+        head_j, head_hits, head_ts = rp.data[:jw], rp.data[jw:jw + 2], rp.data[jw + 2:]
+
+        skid_valid = Signal()
+        skid_word = Signal.like(self.aer.payload)
+        advance = Signal()
+        m.d.comb += advance.eq(~skid_valid)
+
+        empty = Signal()
+        m.d.comb += empty.eq(level == 0)
+        src_j = Signal(jw)
+        src_hits = Signal(2)
+        src_ts = Signal(TIMESTAMP_BITS)
+        src_half = Signal()
+        m.d.comb += [
+            src_j.eq(Mux(empty, in_j, head_j)), src_hits.eq(Mux(empty, in_hits, head_hits)),
+            src_ts.eq(Mux(empty, self.timestamp, head_ts)), src_half.eq(~empty & half),
+        ]
+        both = src_hits == 0b11
+        spike_req = ~empty | in_hits.any()
+        overflow_req = lost_pending != 0
+        grant_ovf, grant_spk = Signal(), Signal()
+        m.d.comb += [
+            grant_ovf.eq(advance & overflow_req & (~spike_req | (since == depth))),
+            grant_spk.eq(advance & spike_req & ~grant_ovf),
+        ]
+        pop = Signal()
+        m.d.comb += pop.eq(grant_spk & ~empty & (~both | half))
+        with m.If(grant_spk):
+            m.d.sync += half.eq(both & ~src_half)
+        push_want = Signal()
+        push = Signal()
+        m.d.comb += [
+            push_want.eq(in_hits.any() & ~(empty & grant_spk & ~both)),
+            push.eq(push_want & ((level != depth) | pop)),
+            wp.addr.eq(wr), wp.data.eq(Cat(in_j, in_hits, self.timestamp)), wp.en.eq(push),
+        ]
+        lost_now = Signal(2)
+        m.d.comb += lost_now.eq(Mux(push_want & ~push, in_hits[0] + in_hits[1], 0))
+        m.d.sync += [rd.eq(rd + pop), wr.eq(wr + push), level.eq(level + push - pop)]
+        with m.If(grant_ovf):
+            m.d.sync += since.eq(0)
+        with m.Elif(grant_spk & (since != depth)):
+            m.d.sync += since.eq(since + 1)
+
+        # The word: the lower remaining spike of the source entry, or the OVERFLOW report.
+        nw = Signal.like(self.aer.payload)
+        second = src_hits[1] & (~src_hits[0] | src_half)
+        m.d.comb += nw.source.eq(self.source)
+        with m.If(grant_ovf):
+            m.d.comb += [nw.type.eq(AERType.OVERFLOW), nw.address.eq(lost_pending), nw.timestamp.eq(self.now)]
+        with m.Else():
+            m.d.comb += [nw.type.eq(AERType.SPIKE), nw.address.eq(Cat(second, src_j)), nw.timestamp.eq(src_ts)]
+        granting = grant_ovf | grant_spk
+
+        word = self.aer.payload
+        with m.If(skid_valid):
+            with m.If(self.aer.ready):
+                m.d.sync += [word.eq(skid_word), skid_valid.eq(0)]
+        with m.Elif(granting):
+            with m.If(self.aer.valid & ~self.aer.ready):
+                m.d.sync += [skid_valid.eq(1), skid_word.eq(nw)]
+            with m.Else():
+                m.d.sync += [self.aer.valid.eq(1), word.eq(nw)]
+        with m.Elif(self.aer.ready):
+            m.d.sync += self.aer.valid.eq(0)
+
+        top = (1 << ADDRESS_BITS) - 1
+        total = Signal(ADDRESS_BITS + 1)
+        m.d.comb += total.eq(Mux(grant_ovf, 0, lost_pending) + lost_now)
+        m.d.sync += lost_pending.eq(Mux(total[ADDRESS_BITS], top, total))
+        count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)
+        count_saturating(m, self.lost, lost_now, self.clear, most=2)
+
+        if platform == "formal":
+            from amaranth.hdl import Assert, Assume
+            # The input rule (one beat's pair per cycle) is part of this cadence's specification.
+            m.d.comb += Assume((occupied & (occupied - 1)) == 0)
+            observer = self.formal_observer
+            if observer is not None:
+                # Every live entry's spikes, read through one asynchronous port per row (formal only).
+                live_words = []
+                for s in range(depth):
+                    row = queue.read_port(domain="comb")
+                    m.d.comb += row.addr.eq(s)
+                    row_j, hits = row.data[:jw], row.data[jw:jw + 2]
+                    live = ((s - rd)[:pw] < level) if depth > 1 else level != 0
+                    m.d.comb += Assert(~live | ((hits != 0) & (Cat(hits[1], row_j) < n) & (row_j < pairs)),
+                                       "a queued entry holds no spike, or one beyond the addresses")
+                    live_words.append(Mux(live, hits[0] + hits[1], 0))
+
+                def held_by(valid, w):
+                    return Mux(valid, Mux(w.type == AERType.SPIKE, 1, Mux(w.type == AERType.OVERFLOW, w.address, 0)), 0)
+                held = held_by(self.aer.valid, word) + held_by(skid_valid, skid_word)
+                m.d.comb += [
+                    Assert(level <= depth, "the queue holds more entries than its depth"),
+                    Assert(since <= depth, "the SPIKE words since the last report count beyond the depth"),
+                    Assert(~self.aer.valid | (word.type == AERType.OVERFLOW) | (word.address < n),
+                           "the encoder holds a SPIKE word beyond the addresses"),
+                    Assert(((wr - rd)[:pw] == level[:pw]), "the queue's pointers disagree with its level"),
+                    Assert(~half | (~empty & (head_hits == 0b11)), "half set without a double entry at the head"),
+                    Assert(~self.aer.valid | (word.type == AERType.SPIKE) | (word.type == AERType.OVERFLOW),
+                           "the encoder holds a word that is neither SPIKE nor OVERFLOW"),
+                    Assert(~skid_valid | self.aer.valid, "the skid register is full behind an empty output"),
+                    Assert(~skid_valid | ((skid_word.type == AERType.SPIKE) & (skid_word.address < n))
+                           | (skid_word.type == AERType.OVERFLOW),
+                           "the skid register holds a word that is neither SPIKE for an address nor OVERFLOW"),
+                    Assert(observer.in_flight == sum(live_words) - half + lost_pending + held,
+                           "spikes in flight are not all queued, unreported losses or the held words"),
+                ]
         return m

@@ -21,10 +21,11 @@ class AERPath(wiring.Component):
     """The first half of the fast loop (DESIGN.md §1).
 
     L_aer (handshake of the beat carrying a crossing to valid of its SPIKE
-    word on ``host`` with ready high) is 4 cycles: 2 in the Detector (RAM
-    read, decision), 1 in the AEREncoder (grant), 1 in the AERRouter (host
-    copy). Pending spikes wait at most ``n_channels + 1`` further cycles in
-    the encoder's round-robin.
+    word on ``host`` with ready high) is 4 cycles for a spike that finds the
+    encoder idle: 2 in the Detector (RAM read, decision), 1 in the AEREncoder
+    (grant), 1 in the AERRouter (host copy). Waiting spikes wait in the
+    encoder's queue, in arrival order (queue cadence), or at most
+    ``n_channels + 1`` further cycles in its round-robin (cycle cadence).
 
     Parameters
     ----------
@@ -35,7 +36,14 @@ class AERPath(wiring.Component):
     thresholds, polarity : optional
         Reset contents of the Detector's RAMs.
     ts_bits : int
-        AEREncoder pending-timestamp bits.
+        AEREncoder pending-timestamp bits (cycle cadence).
+    encoder_cadence : {"queue", "cycle"}
+        The AEREncoder's cadence (default "queue": the Detector's beat of
+        detections queued in LUTRAM, one word per cycle in arrival order;
+        "cycle": the original per-address pending bits and round-robin).
+    queue_depth : int or None
+        The AEREncoder's queue entries (queue cadence; default N/2 rounded
+        up to a power of two, at most 256).
 
     Members
     -------
@@ -62,9 +70,9 @@ class AERPath(wiring.Component):
 
     @validated
     def __init__(self, n_channels: int = 64, fanout: int = 16, *, thresholds=None, polarity=None,
-                 ts_bits: int = 16):
+                 ts_bits: int = 16, encoder_cadence: str = "queue", queue_depth: int | None = None):
         self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity)
-        self.encoder = AEREncoder(n_channels, ts_bits=ts_bits)
+        self.encoder = AEREncoder(n_channels, ts_bits=ts_bits, cadence=encoder_cadence, queue_depth=queue_depth)
         self.router = AERRouter(n_channels, fanout)
         self.n_channels, self.fanout = n_channels, fanout
         d, r = self.detector, self.router

@@ -79,6 +79,12 @@ class Core(wiring.Component):
         Homeostasis' cadence (default "sweep": spikes counted per recording
         channel in memory banks, lane tables in memories; "cycle": the
         original per-lane counters).
+    encoder_cadence : {"queue", "cycle"}
+        The AEREncoder's cadence (default "queue": each cycle's beat of
+        detections is one entry of a LUTRAM queue of N/2 entries (rounded up
+        to a power of two, at most 256), words leave one per cycle in arrival
+        order, lossless with the output ready; "cycle": the original
+        per-address pending bits and round-robin).
     sample_rate_hz : float
         The acquisition's frame rate (default 20,000): a parameter set that
         cannot take a frame in FCLK_HZ / sample_rate_hz cycles, or whose
@@ -110,13 +116,14 @@ class Core(wiring.Component):
                  limit_pulse: int = 500_000, limit_duty: int | None = None,
                  limit_lanes: int | None = None, safety_cadence: str = "sweep",
                  stim_cadence: str = "sweep", homeo_cadence: str = "sweep",
-                 lanes_cadence: str = "sweep", sample_rate_hz: float = 20_000):
+                 lanes_cadence: str = "sweep", encoder_cadence: str = "queue",
+                 sample_rate_hz: float = 20_000):
         self.frame_cycles = check_core_budget(n_channels, n_lanes, fanout, sample_rate_hz=sample_rate_hz,
                                               stim_cadence=stim_cadence)
         self.min_frame_cycles = min_frame_cycles(n_lanes, stim_cadence)
         self.regmap = RegisterMap(n_channels, n_lanes, fanout)
         self.bank = CSRBank(self.regmap)
-        self.aer_path = AERPath(n_channels, fanout)
+        self.aer_path = AERPath(n_channels, fanout, encoder_cadence=encoder_cadence)
         self.stim_path = StimPath(n_lanes, seed0=seed0, lane_mode=lane_mode, code_init=0,
                                   theta_init=theta_init, pulse_bits=16, pulse_init=pulse_init,
                                   fifo_depth=fifo_depth, safety_pulse_bits=20,
@@ -133,7 +140,8 @@ class Core(wiring.Component):
                            limit_duty=self.stim_path.safety.limit_duty,
                            limit_lanes=self.stim_path.safety.limit_lanes,
                            safety_cadence=safety_cadence, stim_cadence=stim_cadence,
-                           homeo_cadence=homeo_cadence, lanes_cadence=lanes_cadence)
+                           homeo_cadence=homeo_cadence, lanes_cadence=lanes_cadence,
+                           encoder_cadence=encoder_cadence)
         super().__init__({
             "s_axil": In(AXI4LiteSignature(self.regmap.addr_width)),
             "samples": In(sample_stream()),

@@ -3854,7 +3854,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$4782$0 (homeo_src__data),
+    .\port$6190$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -5354,859 +5354,2640 @@ endmodule
 (* generator = "Amaranth" *)
 module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes, timestamp, aer__payload, aer__valid, words, lost, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [63:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
-  wire [64:0] \$100 ;
-  wire [64:0] \$101 ;
-  wire [64:0] \$102 ;
-  wire [64:0] \$103 ;
-  wire [64:0] \$104 ;
-  wire [64:0] \$105 ;
-  wire [64:0] \$106 ;
-  wire [64:0] \$107 ;
-  wire [64:0] \$108 ;
-  wire [64:0] \$109 ;
+  wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
+  wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
+  wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
+  wire \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
+  wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
-  wire [64:0] \$110 ;
-  wire [64:0] \$111 ;
-  wire [64:0] \$112 ;
-  wire [64:0] \$113 ;
-  wire [64:0] \$114 ;
-  wire [64:0] \$115 ;
-  wire [64:0] \$116 ;
-  wire [64:0] \$117 ;
-  wire [64:0] \$118 ;
-  wire [64:0] \$119 ;
+  wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
+  wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
+  wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
+  wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
+  wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
-  wire [64:0] \$120 ;
-  wire [64:0] \$121 ;
-  wire [64:0] \$122 ;
-  wire [64:0] \$123 ;
-  wire [64:0] \$124 ;
-  wire [64:0] \$125 ;
-  wire [64:0] \$126 ;
-  wire [64:0] \$127 ;
-  wire [64:0] \$128 ;
-  wire [64:0] \$129 ;
+  wire \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
+  wire \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
+  wire \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
+  wire \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
+  wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
+  wire \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
+  wire \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
+  wire \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
+  wire \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
-  wire [64:0] \$130 ;
-  wire [64:0] \$131 ;
-  wire [64:0] \$132 ;
-  wire [64:0] \$133 ;
-  wire [64:0] \$134 ;
-  wire [64:0] \$135 ;
-  wire [64:0] \$136 ;
-  wire [64:0] \$137 ;
-  wire [64:0] \$138 ;
-  wire [64:0] \$139 ;
+  wire \$130 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
+  wire \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
+  wire \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
+  wire \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
+  wire \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
+  wire \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
+  wire \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
+  wire \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  wire \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
-  wire [64:0] \$140 ;
-  wire [64:0] \$141 ;
-  wire [64:0] \$142 ;
-  wire [64:0] \$143 ;
-  wire [64:0] \$144 ;
-  wire [64:0] \$145 ;
-  wire [64:0] \$146 ;
-  wire [64:0] \$147 ;
-  wire [64:0] \$148 ;
-  wire [64:0] \$149 ;
+  wire \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
+  wire \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
+  wire \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
+  wire \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
+  wire \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
+  wire \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
+  wire \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
+  wire \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
+  wire \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
-  wire [64:0] \$150 ;
-  wire [64:0] \$151 ;
-  wire [64:0] \$152 ;
-  wire [64:0] \$153 ;
-  wire [64:0] \$154 ;
-  wire [64:0] \$155 ;
-  wire [64:0] \$156 ;
-  wire [64:0] \$157 ;
-  wire [64:0] \$158 ;
-  wire [64:0] \$159 ;
+  wire \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
+  wire \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
+  wire \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
+  wire \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
+  wire \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
+  wire \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
+  wire \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
+  wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
+  wire \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
+  wire \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire \$16 ;
-  wire [64:0] \$160 ;
-  wire [64:0] \$161 ;
-  wire [64:0] \$162 ;
-  wire [64:0] \$163 ;
-  wire [64:0] \$164 ;
+  wire \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
+  wire \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
+  wire \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
+  wire \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
+  wire \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
   wire \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
   wire \$166 ;
-  wire [190:0] \$167 ;
-  wire [190:0] \$168 ;
-  wire [63:0] \$169 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
+  wire \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
+  wire \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
+  wire \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
-  wire [63:0] \$170 ;
+  wire \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire \$171 ;
-  wire [2:0] \$172 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
+  wire \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
   wire \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire \$175 ;
-  wire [2:0] \$176 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
   wire \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
   wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
   wire \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire \$18 ;
-  wire [2:0] \$180 ;
+  wire \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
   wire \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
   wire \$183 ;
-  wire [2:0] \$184 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
+  wire \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
   wire \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire \$187 ;
-  wire [2:0] \$188 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
+  wire \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
   wire \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire \$19 ;
   wire \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
   wire \$191 ;
-  wire [2:0] \$192 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
+  wire \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
   wire \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
   wire \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
   wire \$195 ;
-  wire [2:0] \$196 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
+  wire \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
   wire \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
   wire \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
   wire \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
-  wire [2:0] \$200 ;
+  wire \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
   wire \$201 ;
+  wire \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
   wire \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
   wire \$203 ;
-  wire [2:0] \$204 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
+  wire \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
   wire \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
   wire \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
   wire \$207 ;
-  wire [2:0] \$208 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
+  wire \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
   wire \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire \$21 ;
   wire \$210 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire \$211 ;
-  wire [2:0] \$212 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  wire \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
   wire \$213 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
   wire \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
   wire \$215 ;
-  wire [2:0] \$216 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
+  wire \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
   wire \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
   wire \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
   wire \$219 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
   wire \$22 ;
-  wire [2:0] \$220 ;
+  wire \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
   wire \$221 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
   wire \$222 ;
+  wire \$2220 ;
+  wire \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
   wire \$223 ;
-  wire [2:0] \$224 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
+  wire \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
   wire \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
   wire \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
   wire \$227 ;
-  wire [2:0] \$228 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
+  wire \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
   wire \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire \$23 ;
   wire \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
   wire \$231 ;
-  wire [2:0] \$232 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire \$2319 ;
+  wire \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
   wire \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
   wire \$234 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire \$2349 ;
   wire \$235 ;
-  wire [2:0] \$236 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire \$2353 ;
+  wire \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
+  wire \$236 ;
+  wire \$2360 ;
+  wire \$2361 ;
+  wire \$2362 ;
+  wire \$2363 ;
+  wire \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
   wire \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
   wire \$238 ;
+  wire \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
   wire \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire \$24 ;
-  wire [2:0] \$240 ;
+  wire \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
   wire \$241 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
   wire \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
   wire \$243 ;
-  wire [2:0] \$244 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
+  wire \$244 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
   wire \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
   wire \$246 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
   wire \$247 ;
-  wire [2:0] \$248 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
+  wire \$248 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
   wire \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
   wire \$25 ;
   wire \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
   wire \$251 ;
-  wire [2:0] \$252 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
+  wire \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
   wire \$253 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
   wire \$254 ;
+  wire \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
   wire \$255 ;
-  wire [2:0] \$256 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
+  wire \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
   wire \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire \$2579 ;
   wire \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
   wire \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire [1:0] \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
-  wire [2:0] \$260 ;
+  wire \$260 ;
+  wire \$2600 ;
+  wire [19:0] \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire [5:0] \$2606 ;
+  wire [5:0] \$2607 ;
+  wire [6:0] \$2608 ;
+  wire [7:0] \$2609 ;
   wire \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire [6:0] \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire [20:0] \$2616 ;
+  wire \$2617 ;
+  wire [31:0] \$2618 ;
+  wire [31:0] \$2619 ;
   wire \$262 ;
+  reg \$2620 ;
+  reg [4:0] \$2621 ;
+  reg [4:0] \$2622 ;
+  reg [5:0] \$2623 ;
+  reg [5:0] \$2624 ;
+  reg [63:0] \$2625 ;
+  reg \$2626 ;
+  reg [63:0] \$2627 ;
+  reg \$2628 ;
+  reg [19:0] \$2629 ;
   wire \$263 ;
-  wire [2:0] \$264 ;
+  reg [31:0] \$2630 ;
+  reg [31:0] \$2631 ;
+  wire \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire [2:0] \$268 ;
+  wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
-  wire [2:0] \$272 ;
+  wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire [2:0] \$276 ;
+  wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [2:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [2:0] \$284 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire [2:0] \$288 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [2:0] \$292 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire [2:0] \$296 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [2:0] \$300 ;
+  wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [2:0] \$304 ;
+  wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [2:0] \$308 ;
+  wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire [2:0] \$312 ;
+  wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [2:0] \$316 ;
+  wire \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire [2:0] \$320 ;
+  wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [2:0] \$324 ;
+  wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [2:0] \$328 ;
+  wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire [2:0] \$332 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [2:0] \$336 ;
+  wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [2:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [2:0] \$344 ;
+  wire \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [2:0] \$348 ;
+  wire \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [2:0] \$352 ;
+  wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [2:0] \$356 ;
+  wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [2:0] \$360 ;
+  wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [2:0] \$364 ;
+  wire \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire [2:0] \$368 ;
+  wire \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [2:0] \$372 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [2:0] \$376 ;
+  wire \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [2:0] \$380 ;
+  wire \$380 ;
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
-  wire [2:0] \$384 ;
+  wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [2:0] \$388 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire [2:0] \$392 ;
+  wire \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire [2:0] \$396 ;
+  wire \$396 ;
   wire \$397 ;
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [2:0] \$400 ;
+  wire \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [2:0] \$404 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [2:0] \$408 ;
+  wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
-  wire [2:0] \$412 ;
+  wire \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [2:0] \$416 ;
+  wire \$416 ;
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire [2:0] \$420 ;
+  wire \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [2:0] \$424 ;
+  wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [63:0] \$427 ;
-  wire [63:0] \$428 ;
-  wire [63:0] \$429 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [63:0] \$430 ;
-  wire [63:0] \$431 ;
-  wire [63:0] \$432 ;
-  wire [63:0] \$433 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
   wire \$434 ;
-  reg [15:0] \$435 ;
-  wire [32:0] \$436 ;
-  wire [32:0] \$437 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [19:0] \$440 ;
-  wire [20:0] \$441 ;
+  wire \$440 ;
+  wire \$441 ;
   wire \$442 ;
-  wire [63:0] \$443 ;
-  wire [63:0] \$444 ;
-  wire [63:0] \$445 ;
-  wire [63:0] \$446 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
   wire \$447 ;
-  wire [2:0] \$448 ;
+  wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [2:0] \$452 ;
+  wire \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
-  wire [2:0] \$456 ;
+  wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire [2:0] \$460 ;
+  wire \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
-  wire [2:0] \$464 ;
+  wire \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire [2:0] \$468 ;
+  wire \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire [2:0] \$472 ;
+  wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire [2:0] \$476 ;
+  wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [2:0] \$480 ;
+  wire \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
-  wire [2:0] \$484 ;
+  wire \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire [2:0] \$488 ;
+  wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire [2:0] \$492 ;
+  wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire [2:0] \$496 ;
+  wire \$496 ;
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [2:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire [2:0] \$504 ;
+  wire \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [2:0] \$508 ;
+  wire \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire [2:0] \$512 ;
+  wire \$512 ;
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire [2:0] \$516 ;
+  wire \$516 ;
   wire \$517 ;
   wire \$518 ;
   wire \$519 ;
   wire \$52 ;
-  wire [2:0] \$520 ;
+  wire \$520 ;
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire [2:0] \$524 ;
+  wire \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire [2:0] \$528 ;
+  wire \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
-  wire [2:0] \$532 ;
+  wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [2:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire [2:0] \$540 ;
+  wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [2:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire [2:0] \$548 ;
+  wire \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
-  wire [2:0] \$552 ;
+  wire \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire [2:0] \$556 ;
+  wire \$556 ;
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire [2:0] \$560 ;
+  wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [2:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
-  wire [2:0] \$568 ;
+  wire \$568 ;
   wire \$569 ;
   wire \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire [2:0] \$572 ;
+  wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire [2:0] \$576 ;
+  wire \$576 ;
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
   wire \$58 ;
-  wire [2:0] \$580 ;
+  wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire [2:0] \$584 ;
+  wire \$584 ;
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire [2:0] \$588 ;
+  wire \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
-  wire [2:0] \$592 ;
+  wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire [2:0] \$596 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [2:0] \$600 ;
+  wire \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
-  wire [2:0] \$604 ;
+  wire \$604 ;
   wire \$605 ;
   wire \$606 ;
   wire \$607 ;
-  wire [2:0] \$608 ;
+  wire \$608 ;
   wire \$609 ;
   wire \$61 ;
   wire \$610 ;
   wire \$611 ;
-  wire [2:0] \$612 ;
+  wire \$612 ;
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
-  wire [2:0] \$616 ;
+  wire \$616 ;
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
   wire \$62 ;
-  wire [2:0] \$620 ;
+  wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [2:0] \$624 ;
+  wire \$624 ;
   wire \$625 ;
   wire \$626 ;
   wire \$627 ;
-  wire [2:0] \$628 ;
+  wire \$628 ;
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
-  wire [2:0] \$632 ;
+  wire \$632 ;
   wire \$633 ;
   wire \$634 ;
   wire \$635 ;
-  wire [2:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire [2:0] \$640 ;
+  wire \$640 ;
   wire \$641 ;
   wire \$642 ;
   wire \$643 ;
-  wire [2:0] \$644 ;
+  wire \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
-  wire [2:0] \$648 ;
+  wire \$648 ;
   wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire [2:0] \$652 ;
+  wire \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire [2:0] \$656 ;
+  wire \$656 ;
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire [2:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
-  wire [2:0] \$664 ;
+  wire \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
-  wire [2:0] \$668 ;
+  wire \$668 ;
   wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire [2:0] \$672 ;
+  wire \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire [2:0] \$676 ;
+  wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire [64:0] \$68 ;
-  wire [2:0] \$680 ;
+  wire \$68 ;
+  wire \$680 ;
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
-  wire [2:0] \$684 ;
+  wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
-  wire [2:0] \$688 ;
+  wire \$688 ;
   wire \$689 ;
-  wire [64:0] \$69 ;
+  wire \$69 ;
   wire \$690 ;
   wire \$691 ;
-  wire [2:0] \$692 ;
+  wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire [2:0] \$696 ;
+  wire \$696 ;
   wire \$697 ;
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
-  wire [64:0] \$70 ;
-  wire [2:0] \$700 ;
+  wire \$70 ;
+  wire \$700 ;
   wire \$701 ;
   wire \$702 ;
-  wire [63:0] \$703 ;
-  wire [63:0] \$704 ;
+  wire \$703 ;
+  wire \$704 ;
   wire \$705 ;
-  wire [7:0] \$706 ;
-  wire [7:0] \$707 ;
+  wire \$706 ;
+  wire \$707 ;
   wire \$708 ;
   wire \$709 ;
-  wire [64:0] \$71 ;
-  wire [1:0] \$710 ;
-  wire [2:0] \$711 ;
-  wire [3:0] \$712 ;
-  wire [4:0] \$713 ;
-  wire [5:0] \$714 ;
-  wire [6:0] \$715 ;
-  wire [7:0] \$716 ;
-  wire [8:0] \$717 ;
-  wire [9:0] \$718 ;
-  wire [10:0] \$719 ;
-  wire [64:0] \$72 ;
-  wire [11:0] \$720 ;
-  wire [12:0] \$721 ;
-  wire [13:0] \$722 ;
-  wire [14:0] \$723 ;
-  wire [15:0] \$724 ;
-  wire [16:0] \$725 ;
-  wire [17:0] \$726 ;
-  wire [18:0] \$727 ;
-  wire [19:0] \$728 ;
-  wire [20:0] \$729 ;
-  wire [64:0] \$73 ;
-  wire [21:0] \$730 ;
-  wire [22:0] \$731 ;
-  wire [23:0] \$732 ;
-  wire [24:0] \$733 ;
-  wire [25:0] \$734 ;
-  wire [26:0] \$735 ;
-  wire [27:0] \$736 ;
-  wire [28:0] \$737 ;
-  wire [29:0] \$738 ;
-  wire [30:0] \$739 ;
-  wire [64:0] \$74 ;
-  wire [31:0] \$740 ;
-  wire [32:0] \$741 ;
-  wire [33:0] \$742 ;
-  wire [34:0] \$743 ;
-  wire [35:0] \$744 ;
-  wire [36:0] \$745 ;
-  wire [37:0] \$746 ;
-  wire [38:0] \$747 ;
-  wire [39:0] \$748 ;
-  wire [40:0] \$749 ;
-  wire [64:0] \$75 ;
-  wire [41:0] \$750 ;
-  wire [42:0] \$751 ;
-  wire [43:0] \$752 ;
-  wire [44:0] \$753 ;
-  wire [45:0] \$754 ;
-  wire [46:0] \$755 ;
-  wire [47:0] \$756 ;
-  wire [48:0] \$757 ;
-  wire [49:0] \$758 ;
-  wire [50:0] \$759 ;
-  wire [64:0] \$76 ;
-  wire [51:0] \$760 ;
-  wire [52:0] \$761 ;
-  wire [53:0] \$762 ;
-  wire [54:0] \$763 ;
-  wire [55:0] \$764 ;
-  wire [56:0] \$765 ;
-  wire [57:0] \$766 ;
-  wire [58:0] \$767 ;
-  wire [59:0] \$768 ;
-  wire [60:0] \$769 ;
-  wire [64:0] \$77 ;
-  wire [61:0] \$770 ;
-  wire [62:0] \$771 ;
-  wire [63:0] \$772 ;
-  wire [64:0] \$773 ;
+  wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
   wire \$774 ;
-  wire [21:0] \$775 ;
+  wire \$775 ;
   wire \$776 ;
   wire \$777 ;
-  reg [1:0] \$778 ;
-  reg [63:0] \$779 ;
-  wire [64:0] \$78 ;
-  reg [15:0] \$780 ;
-  reg [15:0] \$781 ;
-  reg [15:0] \$782 ;
-  reg [15:0] \$783 ;
-  reg [15:0] \$784 ;
-  reg [15:0] \$785 ;
-  reg [15:0] \$786 ;
-  reg [15:0] \$787 ;
-  reg [15:0] \$788 ;
-  reg [15:0] \$789 ;
-  wire [64:0] \$79 ;
-  reg [15:0] \$790 ;
-  reg [15:0] \$791 ;
-  reg [15:0] \$792 ;
-  reg [15:0] \$793 ;
-  reg [15:0] \$794 ;
-  reg [15:0] \$795 ;
-  reg [15:0] \$796 ;
-  reg [15:0] \$797 ;
-  reg [15:0] \$798 ;
-  reg [15:0] \$799 ;
+  wire \$778 ;
+  wire \$779 ;
+  wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
+  wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
-  wire [64:0] \$80 ;
-  reg [15:0] \$800 ;
-  reg [15:0] \$801 ;
-  reg [15:0] \$802 ;
-  reg [15:0] \$803 ;
-  reg [15:0] \$804 ;
-  reg [15:0] \$805 ;
-  reg [15:0] \$806 ;
-  reg [15:0] \$807 ;
-  reg [15:0] \$808 ;
-  reg [15:0] \$809 ;
-  wire [64:0] \$81 ;
-  reg [15:0] \$810 ;
-  reg [15:0] \$811 ;
-  reg [15:0] \$812 ;
-  reg [15:0] \$813 ;
-  reg [15:0] \$814 ;
-  reg [15:0] \$815 ;
-  reg [15:0] \$816 ;
-  reg [15:0] \$817 ;
-  reg [15:0] \$818 ;
-  reg [15:0] \$819 ;
-  wire [64:0] \$82 ;
-  reg [15:0] \$820 ;
-  reg [15:0] \$821 ;
-  reg [15:0] \$822 ;
-  reg [15:0] \$823 ;
-  reg [15:0] \$824 ;
-  reg [15:0] \$825 ;
-  reg [15:0] \$826 ;
-  reg [15:0] \$827 ;
-  reg [15:0] \$828 ;
-  reg [15:0] \$829 ;
-  wire [64:0] \$83 ;
-  reg [15:0] \$830 ;
-  reg [15:0] \$831 ;
-  reg [15:0] \$832 ;
-  reg [15:0] \$833 ;
-  reg [15:0] \$834 ;
-  reg [15:0] \$835 ;
-  reg [15:0] \$836 ;
-  reg [15:0] \$837 ;
-  reg [15:0] \$838 ;
-  reg [15:0] \$839 ;
-  wire [64:0] \$84 ;
-  reg [15:0] \$840 ;
-  reg [15:0] \$841 ;
-  reg [15:0] \$842 ;
-  reg [15:0] \$843 ;
-  reg [63:0] \$844 ;
-  reg [6:0] \$845 ;
-  reg [63:0] \$846 ;
-  reg \$847 ;
-  reg [63:0] \$848 ;
-  reg \$849 ;
-  wire [64:0] \$85 ;
-  reg [6:0] \$850 ;
-  reg [19:0] \$851 ;
-  reg [31:0] \$852 ;
-  reg [31:0] \$853 ;
-  wire [64:0] \$86 ;
-  wire [64:0] \$87 ;
-  wire [64:0] \$88 ;
-  wire [64:0] \$89 ;
+  wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
+  wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
+  wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
+  wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
+  wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
+  wire \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
-  wire [64:0] \$90 ;
-  wire [64:0] \$91 ;
-  wire [64:0] \$92 ;
-  wire [64:0] \$93 ;
-  wire [64:0] \$94 ;
-  wire [64:0] \$95 ;
-  wire [64:0] \$96 ;
-  wire [64:0] \$97 ;
-  wire [64:0] \$98 ;
-  wire [64:0] \$99 ;
+  wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
+  wire \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
+  wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
+  wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
+  wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
+  wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
+  wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
+  wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  (* init = 5'h00 *)
+  wire [4:0] \$signal ;
+  wire \$signal$16 ;
   wire advance;
   output [63:0] aer__payload;
   reg [63:0] aer__payload = 64'h0000000000000000;
@@ -6226,18 +8007,18 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire clear;
   input clk;
   wire clk;
-  wire [63:0] g;
-  wire [6:0] grant_idx;
-  wire [31:0] granted_ts;
-  wire granting;
-  wire [63:0] keep;
+  wire empty;
+  wire grant_spk;
+  reg half = 1'h0;
+  wire [1:0] in_hits;
+  wire [4:0] in_j;
+  reg [5:0] level = 6'h00;
   output [31:0] lost;
   reg [31:0] lost = 32'd0;
-  reg [6:0] lost_new = 7'h00;
-  wire [32:0] lost_next;
+  wire [1:0] lost_now;
   reg [19:0] lost_pending = 20'h00000;
-  reg [63:0] lost_vec = 64'h0000000000000000;
-  wire [64:0] mask;
+  wire [32:0] lost_plus1;
+  wire [32:0] lost_plus2;
   input [31:0] now;
   wire [31:0] now;
   reg [63:0] nw;
@@ -6250,271 +8031,14 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \nw.type ;
-  reg [63:0] pending = 64'h0000000000000000;
-  reg [1:0] prev_tag = 2'h0;
-  reg [6:0] ptr = 7'h00;
-  wire reported;
-  wire [64:0] req;
-  wire rr_hi_any0_0;
-  wire rr_hi_any0_1;
-  wire rr_hi_any0_10;
-  wire rr_hi_any0_11;
-  wire rr_hi_any0_12;
-  wire rr_hi_any0_13;
-  wire rr_hi_any0_14;
-  wire rr_hi_any0_15;
-  wire rr_hi_any0_16;
-  wire rr_hi_any0_17;
-  wire rr_hi_any0_18;
-  wire rr_hi_any0_19;
-  wire rr_hi_any0_2;
-  wire rr_hi_any0_20;
-  wire rr_hi_any0_21;
-  wire rr_hi_any0_22;
-  wire rr_hi_any0_23;
-  wire rr_hi_any0_24;
-  wire rr_hi_any0_25;
-  wire rr_hi_any0_26;
-  wire rr_hi_any0_27;
-  wire rr_hi_any0_28;
-  wire rr_hi_any0_29;
-  wire rr_hi_any0_3;
-  wire rr_hi_any0_30;
-  wire rr_hi_any0_31;
-  wire rr_hi_any0_4;
-  wire rr_hi_any0_5;
-  wire rr_hi_any0_6;
-  wire rr_hi_any0_7;
-  wire rr_hi_any0_8;
-  wire rr_hi_any0_9;
-  wire rr_hi_any1_0;
-  wire rr_hi_any1_1;
-  wire rr_hi_any1_10;
-  wire rr_hi_any1_11;
-  wire rr_hi_any1_12;
-  wire rr_hi_any1_13;
-  wire rr_hi_any1_14;
-  wire rr_hi_any1_15;
-  wire rr_hi_any1_2;
-  wire rr_hi_any1_3;
-  wire rr_hi_any1_4;
-  wire rr_hi_any1_5;
-  wire rr_hi_any1_6;
-  wire rr_hi_any1_7;
-  wire rr_hi_any1_8;
-  wire rr_hi_any1_9;
-  wire rr_hi_any2_0;
-  wire rr_hi_any2_1;
-  wire rr_hi_any2_2;
-  wire rr_hi_any2_3;
-  wire rr_hi_any2_4;
-  wire rr_hi_any2_5;
-  wire rr_hi_any2_6;
-  wire rr_hi_any2_7;
-  wire rr_hi_any3_0;
-  wire rr_hi_any3_1;
-  wire rr_hi_any3_2;
-  wire rr_hi_any3_3;
-  wire rr_hi_any4_0;
-  wire rr_hi_any4_1;
-  wire rr_hi_any5_0;
-  wire rr_hi_any6_0;
-  wire rr_hi_idx0_0;
-  wire rr_hi_idx0_1;
-  wire rr_hi_idx0_10;
-  wire rr_hi_idx0_11;
-  wire rr_hi_idx0_12;
-  wire rr_hi_idx0_13;
-  wire rr_hi_idx0_14;
-  wire rr_hi_idx0_15;
-  wire rr_hi_idx0_16;
-  wire rr_hi_idx0_17;
-  wire rr_hi_idx0_18;
-  wire rr_hi_idx0_19;
-  wire rr_hi_idx0_2;
-  wire rr_hi_idx0_20;
-  wire rr_hi_idx0_21;
-  wire rr_hi_idx0_22;
-  wire rr_hi_idx0_23;
-  wire rr_hi_idx0_24;
-  wire rr_hi_idx0_25;
-  wire rr_hi_idx0_26;
-  wire rr_hi_idx0_27;
-  wire rr_hi_idx0_28;
-  wire rr_hi_idx0_29;
-  wire rr_hi_idx0_3;
-  wire rr_hi_idx0_30;
-  wire rr_hi_idx0_31;
-  wire rr_hi_idx0_4;
-  wire rr_hi_idx0_5;
-  wire rr_hi_idx0_6;
-  wire rr_hi_idx0_7;
-  wire rr_hi_idx0_8;
-  wire rr_hi_idx0_9;
-  wire [1:0] rr_hi_idx1_0;
-  wire [1:0] rr_hi_idx1_1;
-  wire [1:0] rr_hi_idx1_10;
-  wire [1:0] rr_hi_idx1_11;
-  wire [1:0] rr_hi_idx1_12;
-  wire [1:0] rr_hi_idx1_13;
-  wire [1:0] rr_hi_idx1_14;
-  wire [1:0] rr_hi_idx1_15;
-  wire [1:0] rr_hi_idx1_2;
-  wire [1:0] rr_hi_idx1_3;
-  wire [1:0] rr_hi_idx1_4;
-  wire [1:0] rr_hi_idx1_5;
-  wire [1:0] rr_hi_idx1_6;
-  wire [1:0] rr_hi_idx1_7;
-  wire [1:0] rr_hi_idx1_8;
-  wire [1:0] rr_hi_idx1_9;
-  wire [2:0] rr_hi_idx2_0;
-  wire [2:0] rr_hi_idx2_1;
-  wire [2:0] rr_hi_idx2_2;
-  wire [2:0] rr_hi_idx2_3;
-  wire [2:0] rr_hi_idx2_4;
-  wire [2:0] rr_hi_idx2_5;
-  wire [2:0] rr_hi_idx2_6;
-  wire [2:0] rr_hi_idx2_7;
-  wire [3:0] rr_hi_idx3_0;
-  wire [3:0] rr_hi_idx3_1;
-  wire [3:0] rr_hi_idx3_2;
-  wire [3:0] rr_hi_idx3_3;
-  wire [4:0] rr_hi_idx4_0;
-  wire [4:0] rr_hi_idx4_1;
-  wire [5:0] rr_hi_idx5_0;
-  wire [6:0] rr_hi_idx6_0;
-  wire [6:0] rr_hi_index;
-  wire rr_lo_any0_0;
-  wire rr_lo_any0_1;
-  wire rr_lo_any0_10;
-  wire rr_lo_any0_11;
-  wire rr_lo_any0_12;
-  wire rr_lo_any0_13;
-  wire rr_lo_any0_14;
-  wire rr_lo_any0_15;
-  wire rr_lo_any0_16;
-  wire rr_lo_any0_17;
-  wire rr_lo_any0_18;
-  wire rr_lo_any0_19;
-  wire rr_lo_any0_2;
-  wire rr_lo_any0_20;
-  wire rr_lo_any0_21;
-  wire rr_lo_any0_22;
-  wire rr_lo_any0_23;
-  wire rr_lo_any0_24;
-  wire rr_lo_any0_25;
-  wire rr_lo_any0_26;
-  wire rr_lo_any0_27;
-  wire rr_lo_any0_28;
-  wire rr_lo_any0_29;
-  wire rr_lo_any0_3;
-  wire rr_lo_any0_30;
-  wire rr_lo_any0_31;
-  wire rr_lo_any0_4;
-  wire rr_lo_any0_5;
-  wire rr_lo_any0_6;
-  wire rr_lo_any0_7;
-  wire rr_lo_any0_8;
-  wire rr_lo_any0_9;
-  wire rr_lo_any1_0;
-  wire rr_lo_any1_1;
-  wire rr_lo_any1_10;
-  wire rr_lo_any1_11;
-  wire rr_lo_any1_12;
-  wire rr_lo_any1_13;
-  wire rr_lo_any1_14;
-  wire rr_lo_any1_15;
-  wire rr_lo_any1_2;
-  wire rr_lo_any1_3;
-  wire rr_lo_any1_4;
-  wire rr_lo_any1_5;
-  wire rr_lo_any1_6;
-  wire rr_lo_any1_7;
-  wire rr_lo_any1_8;
-  wire rr_lo_any1_9;
-  wire rr_lo_any2_0;
-  wire rr_lo_any2_1;
-  wire rr_lo_any2_2;
-  wire rr_lo_any2_3;
-  wire rr_lo_any2_4;
-  wire rr_lo_any2_5;
-  wire rr_lo_any2_6;
-  wire rr_lo_any2_7;
-  wire rr_lo_any3_0;
-  wire rr_lo_any3_1;
-  wire rr_lo_any3_2;
-  wire rr_lo_any3_3;
-  wire rr_lo_any4_0;
-  wire rr_lo_any4_1;
-  wire rr_lo_any5_0;
-  wire rr_lo_any6_0;
-  wire rr_lo_idx0_0;
-  wire rr_lo_idx0_1;
-  wire rr_lo_idx0_10;
-  wire rr_lo_idx0_11;
-  wire rr_lo_idx0_12;
-  wire rr_lo_idx0_13;
-  wire rr_lo_idx0_14;
-  wire rr_lo_idx0_15;
-  wire rr_lo_idx0_16;
-  wire rr_lo_idx0_17;
-  wire rr_lo_idx0_18;
-  wire rr_lo_idx0_19;
-  wire rr_lo_idx0_2;
-  wire rr_lo_idx0_20;
-  wire rr_lo_idx0_21;
-  wire rr_lo_idx0_22;
-  wire rr_lo_idx0_23;
-  wire rr_lo_idx0_24;
-  wire rr_lo_idx0_25;
-  wire rr_lo_idx0_26;
-  wire rr_lo_idx0_27;
-  wire rr_lo_idx0_28;
-  wire rr_lo_idx0_29;
-  wire rr_lo_idx0_3;
-  wire rr_lo_idx0_30;
-  wire rr_lo_idx0_31;
-  wire rr_lo_idx0_4;
-  wire rr_lo_idx0_5;
-  wire rr_lo_idx0_6;
-  wire rr_lo_idx0_7;
-  wire rr_lo_idx0_8;
-  wire rr_lo_idx0_9;
-  wire [1:0] rr_lo_idx1_0;
-  wire [1:0] rr_lo_idx1_1;
-  wire [1:0] rr_lo_idx1_10;
-  wire [1:0] rr_lo_idx1_11;
-  wire [1:0] rr_lo_idx1_12;
-  wire [1:0] rr_lo_idx1_13;
-  wire [1:0] rr_lo_idx1_14;
-  wire [1:0] rr_lo_idx1_15;
-  wire [1:0] rr_lo_idx1_2;
-  wire [1:0] rr_lo_idx1_3;
-  wire [1:0] rr_lo_idx1_4;
-  wire [1:0] rr_lo_idx1_5;
-  wire [1:0] rr_lo_idx1_6;
-  wire [1:0] rr_lo_idx1_7;
-  wire [1:0] rr_lo_idx1_8;
-  wire [1:0] rr_lo_idx1_9;
-  wire [2:0] rr_lo_idx2_0;
-  wire [2:0] rr_lo_idx2_1;
-  wire [2:0] rr_lo_idx2_2;
-  wire [2:0] rr_lo_idx2_3;
-  wire [2:0] rr_lo_idx2_4;
-  wire [2:0] rr_lo_idx2_5;
-  wire [2:0] rr_lo_idx2_6;
-  wire [2:0] rr_lo_idx2_7;
-  wire [3:0] rr_lo_idx3_0;
-  wire [3:0] rr_lo_idx3_1;
-  wire [3:0] rr_lo_idx3_2;
-  wire [3:0] rr_lo_idx3_3;
-  wire [4:0] rr_lo_idx4_0;
-  wire [4:0] rr_lo_idx4_1;
-  wire [5:0] rr_lo_idx5_0;
-  wire [6:0] rr_lo_idx6_0;
-  wire [6:0] rr_lo_index;
+  wire pop;
+  wire push;
+  wire push_want;
+  reg [4:0] rp__addr = 5'h00;
+  wire [38:0] rp__data;
   input rst;
   wire rst;
+  reg [5:0] since = 6'h00;
   reg skid_valid = 1'h0;
   reg [63:0] skid_word = 64'h0000000000000000;
   wire [19:0] \skid_word.address ;
@@ -6532,2423 +8056,2914 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire [7:0] source;
   input [63:0] spikes;
   wire [63:0] spikes;
-  wire [63:0] store;
-  reg [15:0] stored0 = 16'h0000;
-  reg [15:0] stored1 = 16'h0000;
-  reg [15:0] stored10 = 16'h0000;
-  reg [15:0] stored11 = 16'h0000;
-  reg [15:0] stored12 = 16'h0000;
-  reg [15:0] stored13 = 16'h0000;
-  reg [15:0] stored14 = 16'h0000;
-  reg [15:0] stored15 = 16'h0000;
-  reg [15:0] stored16 = 16'h0000;
-  reg [15:0] stored17 = 16'h0000;
-  reg [15:0] stored18 = 16'h0000;
-  reg [15:0] stored19 = 16'h0000;
-  reg [15:0] stored2 = 16'h0000;
-  reg [15:0] stored20 = 16'h0000;
-  reg [15:0] stored21 = 16'h0000;
-  reg [15:0] stored22 = 16'h0000;
-  reg [15:0] stored23 = 16'h0000;
-  reg [15:0] stored24 = 16'h0000;
-  reg [15:0] stored25 = 16'h0000;
-  reg [15:0] stored26 = 16'h0000;
-  reg [15:0] stored27 = 16'h0000;
-  reg [15:0] stored28 = 16'h0000;
-  reg [15:0] stored29 = 16'h0000;
-  reg [15:0] stored3 = 16'h0000;
-  reg [15:0] stored30 = 16'h0000;
-  reg [15:0] stored31 = 16'h0000;
-  reg [15:0] stored32 = 16'h0000;
-  reg [15:0] stored33 = 16'h0000;
-  reg [15:0] stored34 = 16'h0000;
-  reg [15:0] stored35 = 16'h0000;
-  reg [15:0] stored36 = 16'h0000;
-  reg [15:0] stored37 = 16'h0000;
-  reg [15:0] stored38 = 16'h0000;
-  reg [15:0] stored39 = 16'h0000;
-  reg [15:0] stored4 = 16'h0000;
-  reg [15:0] stored40 = 16'h0000;
-  reg [15:0] stored41 = 16'h0000;
-  reg [15:0] stored42 = 16'h0000;
-  reg [15:0] stored43 = 16'h0000;
-  reg [15:0] stored44 = 16'h0000;
-  reg [15:0] stored45 = 16'h0000;
-  reg [15:0] stored46 = 16'h0000;
-  reg [15:0] stored47 = 16'h0000;
-  reg [15:0] stored48 = 16'h0000;
-  reg [15:0] stored49 = 16'h0000;
-  reg [15:0] stored5 = 16'h0000;
-  reg [15:0] stored50 = 16'h0000;
-  reg [15:0] stored51 = 16'h0000;
-  reg [15:0] stored52 = 16'h0000;
-  reg [15:0] stored53 = 16'h0000;
-  reg [15:0] stored54 = 16'h0000;
-  reg [15:0] stored55 = 16'h0000;
-  reg [15:0] stored56 = 16'h0000;
-  reg [15:0] stored57 = 16'h0000;
-  reg [15:0] stored58 = 16'h0000;
-  reg [15:0] stored59 = 16'h0000;
-  reg [15:0] stored6 = 16'h0000;
-  reg [15:0] stored60 = 16'h0000;
-  reg [15:0] stored61 = 16'h0000;
-  reg [15:0] stored62 = 16'h0000;
-  reg [15:0] stored63 = 16'h0000;
-  reg [15:0] stored7 = 16'h0000;
-  reg [15:0] stored8 = 16'h0000;
-  reg [15:0] stored9 = 16'h0000;
+  wire src_half;
+  wire [1:0] src_hits;
+  wire [4:0] src_j;
+  wire [31:0] src_ts;
   input [31:0] timestamp;
   wire [31:0] timestamp;
-  wire [21:0] total;
+  wire [20:0] total;
   output [31:0] words;
   reg [31:0] words = 32'd0;
   wire [32:0] words_next;
-  assign \$115  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_15 = \$115 [30] ? 1'h0 : 1'h1;
-  assign \$116  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$117  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_16 = \$116 [32] | \$117 [33];
-  assign \$118  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_16 = \$118 [32] ? 1'h0 : 1'h1;
-  assign \$119  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$120  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_17 = \$119 [34] | \$120 [35];
-  assign \$121  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_17 = \$121 [34] ? 1'h0 : 1'h1;
-  assign \$122  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$123  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_18 = \$122 [36] | \$123 [37];
-  assign \$124  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_18 = \$124 [36] ? 1'h0 : 1'h1;
-  assign \$125  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$126  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_19 = \$125 [38] | \$126 [39];
-  assign \$127  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_19 = \$127 [38] ? 1'h0 : 1'h1;
-  assign \$128  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$129  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_20 = \$128 [40] | \$129 [41];
-  assign \$130  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_20 = \$130 [40] ? 1'h0 : 1'h1;
-  assign \$131  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$132  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_21 = \$131 [42] | \$132 [43];
-  assign \$133  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_21 = \$133 [42] ? 1'h0 : 1'h1;
-  assign \$134  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$135  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_22 = \$134 [44] | \$135 [45];
-  assign \$136  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_22 = \$136 [44] ? 1'h0 : 1'h1;
-  assign \$137  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$138  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_23 = \$137 [46] | \$138 [47];
-  assign \$139  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_23 = \$139 [46] ? 1'h0 : 1'h1;
-  assign \$140  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$141  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_24 = \$140 [48] | \$141 [49];
-  assign \$142  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_24 = \$142 [48] ? 1'h0 : 1'h1;
-  assign \$143  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$144  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_25 = \$143 [50] | \$144 [51];
-  assign \$145  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_25 = \$145 [50] ? 1'h0 : 1'h1;
-  assign \$146  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$147  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_26 = \$146 [52] | \$147 [53];
-  assign \$148  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_26 = \$148 [52] ? 1'h0 : 1'h1;
-  assign \$149  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$150  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_27 = \$149 [54] | \$150 [55];
-  assign \$151  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_27 = \$151 [54] ? 1'h0 : 1'h1;
-  assign \$152  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$153  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_28 = \$152 [56] | \$153 [57];
-  assign \$154  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_28 = \$154 [56] ? 1'h0 : 1'h1;
-  assign \$155  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$156  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_29 = \$155 [58] | \$156 [59];
-  assign \$157  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_29 = \$157 [58] ? 1'h0 : 1'h1;
-  assign \$158  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$159  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_30 = \$158 [60] | \$159 [61];
-  assign \$160  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_30 = \$160 [60] ? 1'h0 : 1'h1;
-  assign \$161  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$162  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_31 = \$161 [62] | \$162 [63];
-  assign \$163  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_31 = \$163 [62] ? 1'h0 : 1'h1;
-  assign rr_hi_any1_0 = rr_hi_any0_0 | rr_hi_any0_1;
-  assign rr_hi_idx1_0 = rr_hi_any0_0 ? { 1'h0, rr_hi_idx0_0 } : { 1'h1, rr_hi_idx0_1 };
-  assign rr_hi_any1_1 = rr_hi_any0_2 | rr_hi_any0_3;
-  assign rr_hi_idx1_1 = rr_hi_any0_2 ? { 1'h0, rr_hi_idx0_2 } : { 1'h1, rr_hi_idx0_3 };
-  assign rr_hi_any1_2 = rr_hi_any0_4 | rr_hi_any0_5;
-  assign rr_hi_idx1_2 = rr_hi_any0_4 ? { 1'h0, rr_hi_idx0_4 } : { 1'h1, rr_hi_idx0_5 };
-  assign rr_hi_any1_3 = rr_hi_any0_6 | rr_hi_any0_7;
-  assign rr_hi_idx1_3 = rr_hi_any0_6 ? { 1'h0, rr_hi_idx0_6 } : { 1'h1, rr_hi_idx0_7 };
-  assign rr_hi_any1_4 = rr_hi_any0_8 | rr_hi_any0_9;
-  assign rr_hi_idx1_4 = rr_hi_any0_8 ? { 1'h0, rr_hi_idx0_8 } : { 1'h1, rr_hi_idx0_9 };
-  assign rr_hi_any1_5 = rr_hi_any0_10 | rr_hi_any0_11;
-  assign rr_hi_idx1_5 = rr_hi_any0_10 ? { 1'h0, rr_hi_idx0_10 } : { 1'h1, rr_hi_idx0_11 };
-  assign rr_hi_any1_6 = rr_hi_any0_12 | rr_hi_any0_13;
-  assign rr_hi_idx1_6 = rr_hi_any0_12 ? { 1'h0, rr_hi_idx0_12 } : { 1'h1, rr_hi_idx0_13 };
-  assign rr_hi_any1_7 = rr_hi_any0_14 | rr_hi_any0_15;
-  assign rr_hi_idx1_7 = rr_hi_any0_14 ? { 1'h0, rr_hi_idx0_14 } : { 1'h1, rr_hi_idx0_15 };
-  assign rr_hi_any1_8 = rr_hi_any0_16 | rr_hi_any0_17;
-  assign rr_hi_idx1_8 = rr_hi_any0_16 ? { 1'h0, rr_hi_idx0_16 } : { 1'h1, rr_hi_idx0_17 };
-  assign rr_hi_any1_9 = rr_hi_any0_18 | rr_hi_any0_19;
-  assign rr_hi_idx1_9 = rr_hi_any0_18 ? { 1'h0, rr_hi_idx0_18 } : { 1'h1, rr_hi_idx0_19 };
-  assign rr_hi_any1_10 = rr_hi_any0_20 | rr_hi_any0_21;
-  assign rr_hi_idx1_10 = rr_hi_any0_20 ? { 1'h0, rr_hi_idx0_20 } : { 1'h1, rr_hi_idx0_21 };
-  assign rr_hi_any1_11 = rr_hi_any0_22 | rr_hi_any0_23;
-  assign rr_hi_idx1_11 = rr_hi_any0_22 ? { 1'h0, rr_hi_idx0_22 } : { 1'h1, rr_hi_idx0_23 };
-  assign rr_hi_any1_12 = rr_hi_any0_24 | rr_hi_any0_25;
-  assign rr_hi_idx1_12 = rr_hi_any0_24 ? { 1'h0, rr_hi_idx0_24 } : { 1'h1, rr_hi_idx0_25 };
-  assign rr_hi_any1_13 = rr_hi_any0_26 | rr_hi_any0_27;
-  assign rr_hi_idx1_13 = rr_hi_any0_26 ? { 1'h0, rr_hi_idx0_26 } : { 1'h1, rr_hi_idx0_27 };
-  assign rr_hi_any1_14 = rr_hi_any0_28 | rr_hi_any0_29;
-  assign rr_hi_idx1_14 = rr_hi_any0_28 ? { 1'h0, rr_hi_idx0_28 } : { 1'h1, rr_hi_idx0_29 };
-  assign rr_hi_any1_15 = rr_hi_any0_30 | rr_hi_any0_31;
-  assign rr_hi_idx1_15 = rr_hi_any0_30 ? { 1'h0, rr_hi_idx0_30 } : { 1'h1, rr_hi_idx0_31 };
-  assign rr_hi_any2_0 = rr_hi_any1_0 | rr_hi_any1_1;
-  assign rr_hi_idx2_0 = rr_hi_any1_0 ? { 1'h0, rr_hi_idx1_0 } : { 1'h1, rr_hi_idx1_1 };
-  assign rr_hi_any2_1 = rr_hi_any1_2 | rr_hi_any1_3;
-  assign rr_hi_idx2_1 = rr_hi_any1_2 ? { 1'h0, rr_hi_idx1_2 } : { 1'h1, rr_hi_idx1_3 };
-  assign rr_hi_any2_2 = rr_hi_any1_4 | rr_hi_any1_5;
-  assign rr_hi_idx2_2 = rr_hi_any1_4 ? { 1'h0, rr_hi_idx1_4 } : { 1'h1, rr_hi_idx1_5 };
-  assign rr_hi_any2_3 = rr_hi_any1_6 | rr_hi_any1_7;
-  assign rr_hi_idx2_3 = rr_hi_any1_6 ? { 1'h0, rr_hi_idx1_6 } : { 1'h1, rr_hi_idx1_7 };
-  assign rr_hi_any2_4 = rr_hi_any1_8 | rr_hi_any1_9;
-  assign rr_hi_idx2_4 = rr_hi_any1_8 ? { 1'h0, rr_hi_idx1_8 } : { 1'h1, rr_hi_idx1_9 };
-  assign rr_hi_any2_5 = rr_hi_any1_10 | rr_hi_any1_11;
-  assign rr_hi_idx2_5 = rr_hi_any1_10 ? { 1'h0, rr_hi_idx1_10 } : { 1'h1, rr_hi_idx1_11 };
-  assign rr_hi_any2_6 = rr_hi_any1_12 | rr_hi_any1_13;
-  assign rr_hi_idx2_6 = rr_hi_any1_12 ? { 1'h0, rr_hi_idx1_12 } : { 1'h1, rr_hi_idx1_13 };
-  assign rr_hi_any2_7 = rr_hi_any1_14 | rr_hi_any1_15;
-  assign rr_hi_idx2_7 = rr_hi_any1_14 ? { 1'h0, rr_hi_idx1_14 } : { 1'h1, rr_hi_idx1_15 };
-  assign rr_hi_any3_0 = rr_hi_any2_0 | rr_hi_any2_1;
-  assign rr_hi_idx3_0 = rr_hi_any2_0 ? { 1'h0, rr_hi_idx2_0 } : { 1'h1, rr_hi_idx2_1 };
-  assign rr_hi_any3_1 = rr_hi_any2_2 | rr_hi_any2_3;
-  assign rr_hi_idx3_1 = rr_hi_any2_2 ? { 1'h0, rr_hi_idx2_2 } : { 1'h1, rr_hi_idx2_3 };
-  assign rr_hi_any3_2 = rr_hi_any2_4 | rr_hi_any2_5;
-  assign rr_hi_idx3_2 = rr_hi_any2_4 ? { 1'h0, rr_hi_idx2_4 } : { 1'h1, rr_hi_idx2_5 };
-  assign rr_hi_any3_3 = rr_hi_any2_6 | rr_hi_any2_7;
-  assign rr_hi_idx3_3 = rr_hi_any2_6 ? { 1'h0, rr_hi_idx2_6 } : { 1'h1, rr_hi_idx2_7 };
-  assign rr_hi_any4_0 = rr_hi_any3_0 | rr_hi_any3_1;
-  assign rr_hi_idx4_0 = rr_hi_any3_0 ? { 1'h0, rr_hi_idx3_0 } : { 1'h1, rr_hi_idx3_1 };
-  assign rr_hi_any4_1 = rr_hi_any3_2 | rr_hi_any3_3;
-  assign rr_hi_idx4_1 = rr_hi_any3_2 ? { 1'h0, rr_hi_idx3_2 } : { 1'h1, rr_hi_idx3_3 };
-  assign rr_hi_any5_0 = rr_hi_any4_0 | rr_hi_any4_1;
-  assign rr_hi_idx5_0 = rr_hi_any4_0 ? { 1'h0, rr_hi_idx4_0 } : { 1'h1, rr_hi_idx4_1 };
-  assign \$164  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any6_0 = rr_hi_any5_0 | \$164 [64];
-  assign rr_hi_idx6_0 = rr_hi_any5_0 ? { 1'h0, rr_hi_idx5_0 } : 7'h40;
-  assign rr_lo_any0_0 = \$1 [0] | \$1 [1];
-  assign rr_lo_idx0_0 = \$1 [0] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_1 = \$1 [2] | \$1 [3];
-  assign rr_lo_idx0_1 = \$1 [2] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_2 = \$1 [4] | \$1 [5];
-  assign rr_lo_idx0_2 = \$1 [4] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_3 = \$1 [6] | \$1 [7];
-  assign rr_lo_idx0_3 = \$1 [6] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_4 = \$1 [8] | \$1 [9];
-  assign rr_lo_idx0_4 = \$1 [8] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_5 = \$1 [10] | \$1 [11];
-  assign rr_lo_idx0_5 = \$1 [10] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_6 = \$1 [12] | \$1 [13];
-  assign rr_lo_idx0_6 = \$1 [12] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_7 = \$1 [14] | \$1 [15];
-  assign rr_lo_idx0_7 = \$1 [14] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_8 = \$1 [16] | \$1 [17];
-  assign rr_lo_idx0_8 = \$1 [16] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_9 = \$1 [18] | \$1 [19];
-  assign rr_lo_idx0_9 = \$1 [18] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_10 = \$1 [20] | \$1 [21];
-  assign rr_lo_idx0_10 = \$1 [20] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_11 = \$1 [22] | \$1 [23];
-  assign rr_lo_idx0_11 = \$1 [22] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_12 = \$1 [24] | \$1 [25];
-  assign rr_lo_idx0_12 = \$1 [24] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_13 = \$1 [26] | \$1 [27];
-  assign rr_lo_idx0_13 = \$1 [26] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_14 = \$1 [28] | \$1 [29];
-  assign rr_lo_idx0_14 = \$1 [28] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_15 = \$1 [30] | \$1 [31];
-  assign rr_lo_idx0_15 = \$1 [30] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_16 = \$1 [32] | \$1 [33];
-  assign rr_lo_idx0_16 = \$1 [32] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_17 = \$1 [34] | \$1 [35];
-  assign rr_lo_idx0_17 = \$1 [34] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_18 = \$1 [36] | \$1 [37];
-  assign rr_lo_idx0_18 = \$1 [36] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_19 = \$1 [38] | \$1 [39];
-  assign rr_lo_idx0_19 = \$1 [38] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_20 = \$1 [40] | \$1 [41];
-  assign rr_lo_idx0_20 = \$1 [40] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_21 = \$1 [42] | \$1 [43];
-  assign rr_lo_idx0_21 = \$1 [42] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_22 = \$1 [44] | \$1 [45];
-  assign rr_lo_idx0_22 = \$1 [44] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_23 = \$1 [46] | \$1 [47];
-  assign rr_lo_idx0_23 = \$1 [46] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_24 = \$1 [48] | \$1 [49];
-  assign rr_lo_idx0_24 = \$1 [48] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_25 = \$1 [50] | \$1 [51];
-  assign rr_lo_idx0_25 = \$1 [50] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_26 = \$1 [52] | \$1 [53];
-  assign rr_lo_idx0_26 = \$1 [52] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_27 = \$1 [54] | \$1 [55];
-  assign rr_lo_idx0_27 = \$1 [54] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_28 = \$1 [56] | \$1 [57];
-  assign rr_lo_idx0_28 = \$1 [56] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_29 = \$1 [58] | \$1 [59];
-  assign rr_lo_idx0_29 = \$1 [58] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_30 = \$1 [60] | \$1 [61];
-  assign rr_lo_idx0_30 = \$1 [60] ? 1'h0 : 1'h1;
-  assign rr_lo_any0_31 = \$1 [62] | \$1 [63];
-  assign rr_lo_idx0_31 = \$1 [62] ? 1'h0 : 1'h1;
-  assign rr_lo_any1_0 = rr_lo_any0_0 | rr_lo_any0_1;
-  assign rr_lo_idx1_0 = rr_lo_any0_0 ? { 1'h0, rr_lo_idx0_0 } : { 1'h1, rr_lo_idx0_1 };
-  assign rr_lo_any1_1 = rr_lo_any0_2 | rr_lo_any0_3;
-  assign rr_lo_idx1_1 = rr_lo_any0_2 ? { 1'h0, rr_lo_idx0_2 } : { 1'h1, rr_lo_idx0_3 };
-  assign rr_lo_any1_2 = rr_lo_any0_4 | rr_lo_any0_5;
-  assign rr_lo_idx1_2 = rr_lo_any0_4 ? { 1'h0, rr_lo_idx0_4 } : { 1'h1, rr_lo_idx0_5 };
-  assign rr_lo_any1_3 = rr_lo_any0_6 | rr_lo_any0_7;
-  assign rr_lo_idx1_3 = rr_lo_any0_6 ? { 1'h0, rr_lo_idx0_6 } : { 1'h1, rr_lo_idx0_7 };
-  assign rr_lo_any1_4 = rr_lo_any0_8 | rr_lo_any0_9;
-  assign rr_lo_idx1_4 = rr_lo_any0_8 ? { 1'h0, rr_lo_idx0_8 } : { 1'h1, rr_lo_idx0_9 };
-  assign rr_lo_any1_5 = rr_lo_any0_10 | rr_lo_any0_11;
-  assign rr_lo_idx1_5 = rr_lo_any0_10 ? { 1'h0, rr_lo_idx0_10 } : { 1'h1, rr_lo_idx0_11 };
-  assign rr_lo_any1_6 = rr_lo_any0_12 | rr_lo_any0_13;
-  assign rr_lo_idx1_6 = rr_lo_any0_12 ? { 1'h0, rr_lo_idx0_12 } : { 1'h1, rr_lo_idx0_13 };
-  assign rr_lo_any1_7 = rr_lo_any0_14 | rr_lo_any0_15;
-  assign rr_lo_idx1_7 = rr_lo_any0_14 ? { 1'h0, rr_lo_idx0_14 } : { 1'h1, rr_lo_idx0_15 };
-  assign rr_lo_any1_8 = rr_lo_any0_16 | rr_lo_any0_17;
-  assign rr_lo_idx1_8 = rr_lo_any0_16 ? { 1'h0, rr_lo_idx0_16 } : { 1'h1, rr_lo_idx0_17 };
-  assign rr_lo_any1_9 = rr_lo_any0_18 | rr_lo_any0_19;
-  assign rr_lo_idx1_9 = rr_lo_any0_18 ? { 1'h0, rr_lo_idx0_18 } : { 1'h1, rr_lo_idx0_19 };
-  assign rr_lo_any1_10 = rr_lo_any0_20 | rr_lo_any0_21;
-  assign rr_lo_idx1_10 = rr_lo_any0_20 ? { 1'h0, rr_lo_idx0_20 } : { 1'h1, rr_lo_idx0_21 };
-  assign rr_lo_any1_11 = rr_lo_any0_22 | rr_lo_any0_23;
-  assign rr_lo_idx1_11 = rr_lo_any0_22 ? { 1'h0, rr_lo_idx0_22 } : { 1'h1, rr_lo_idx0_23 };
-  assign rr_lo_any1_12 = rr_lo_any0_24 | rr_lo_any0_25;
-  assign rr_lo_idx1_12 = rr_lo_any0_24 ? { 1'h0, rr_lo_idx0_24 } : { 1'h1, rr_lo_idx0_25 };
-  assign rr_lo_any1_13 = rr_lo_any0_26 | rr_lo_any0_27;
-  assign rr_lo_idx1_13 = rr_lo_any0_26 ? { 1'h0, rr_lo_idx0_26 } : { 1'h1, rr_lo_idx0_27 };
-  assign rr_lo_any1_14 = rr_lo_any0_28 | rr_lo_any0_29;
-  assign rr_lo_idx1_14 = rr_lo_any0_28 ? { 1'h0, rr_lo_idx0_28 } : { 1'h1, rr_lo_idx0_29 };
-  assign rr_lo_any1_15 = rr_lo_any0_30 | rr_lo_any0_31;
-  assign rr_lo_idx1_15 = rr_lo_any0_30 ? { 1'h0, rr_lo_idx0_30 } : { 1'h1, rr_lo_idx0_31 };
-  assign rr_lo_any2_0 = rr_lo_any1_0 | rr_lo_any1_1;
-  assign rr_lo_idx2_0 = rr_lo_any1_0 ? { 1'h0, rr_lo_idx1_0 } : { 1'h1, rr_lo_idx1_1 };
-  assign rr_lo_any2_1 = rr_lo_any1_2 | rr_lo_any1_3;
-  assign rr_lo_idx2_1 = rr_lo_any1_2 ? { 1'h0, rr_lo_idx1_2 } : { 1'h1, rr_lo_idx1_3 };
-  assign rr_lo_any2_2 = rr_lo_any1_4 | rr_lo_any1_5;
-  assign rr_lo_idx2_2 = rr_lo_any1_4 ? { 1'h0, rr_lo_idx1_4 } : { 1'h1, rr_lo_idx1_5 };
-  assign rr_lo_any2_3 = rr_lo_any1_6 | rr_lo_any1_7;
-  assign rr_lo_idx2_3 = rr_lo_any1_6 ? { 1'h0, rr_lo_idx1_6 } : { 1'h1, rr_lo_idx1_7 };
-  assign rr_lo_any2_4 = rr_lo_any1_8 | rr_lo_any1_9;
-  assign rr_lo_idx2_4 = rr_lo_any1_8 ? { 1'h0, rr_lo_idx1_8 } : { 1'h1, rr_lo_idx1_9 };
-  assign rr_lo_any2_5 = rr_lo_any1_10 | rr_lo_any1_11;
-  assign rr_lo_idx2_5 = rr_lo_any1_10 ? { 1'h0, rr_lo_idx1_10 } : { 1'h1, rr_lo_idx1_11 };
-  assign rr_lo_any2_6 = rr_lo_any1_12 | rr_lo_any1_13;
-  assign rr_lo_idx2_6 = rr_lo_any1_12 ? { 1'h0, rr_lo_idx1_12 } : { 1'h1, rr_lo_idx1_13 };
-  assign rr_lo_any2_7 = rr_lo_any1_14 | rr_lo_any1_15;
-  assign rr_lo_idx2_7 = rr_lo_any1_14 ? { 1'h0, rr_lo_idx1_14 } : { 1'h1, rr_lo_idx1_15 };
-  assign rr_lo_any3_0 = rr_lo_any2_0 | rr_lo_any2_1;
-  assign rr_lo_idx3_0 = rr_lo_any2_0 ? { 1'h0, rr_lo_idx2_0 } : { 1'h1, rr_lo_idx2_1 };
-  assign rr_lo_any3_1 = rr_lo_any2_2 | rr_lo_any2_3;
-  assign rr_lo_idx3_1 = rr_lo_any2_2 ? { 1'h0, rr_lo_idx2_2 } : { 1'h1, rr_lo_idx2_3 };
-  assign rr_lo_any3_2 = rr_lo_any2_4 | rr_lo_any2_5;
-  assign rr_lo_idx3_2 = rr_lo_any2_4 ? { 1'h0, rr_lo_idx2_4 } : { 1'h1, rr_lo_idx2_5 };
-  assign rr_lo_any3_3 = rr_lo_any2_6 | rr_lo_any2_7;
-  assign rr_lo_idx3_3 = rr_lo_any2_6 ? { 1'h0, rr_lo_idx2_6 } : { 1'h1, rr_lo_idx2_7 };
-  assign rr_lo_any4_0 = rr_lo_any3_0 | rr_lo_any3_1;
-  assign rr_lo_idx4_0 = rr_lo_any3_0 ? { 1'h0, rr_lo_idx3_0 } : { 1'h1, rr_lo_idx3_1 };
-  assign rr_lo_any4_1 = rr_lo_any3_2 | rr_lo_any3_3;
-  assign rr_lo_idx4_1 = rr_lo_any3_2 ? { 1'h0, rr_lo_idx3_2 } : { 1'h1, rr_lo_idx3_3 };
-  assign rr_lo_any5_0 = rr_lo_any4_0 | rr_lo_any4_1;
-  assign rr_lo_idx5_0 = rr_lo_any4_0 ? { 1'h0, rr_lo_idx4_0 } : { 1'h1, rr_lo_idx4_1 };
-  assign rr_lo_any6_0 = rr_lo_any5_0 | \$2 ;
-  assign rr_lo_idx6_0 = rr_lo_any5_0 ? { 1'h0, rr_lo_idx5_0 } : 7'h40;
-  assign grant_idx = rr_hi_any6_0 ? rr_hi_idx6_0 : rr_lo_idx6_0;
-  assign granting = advance & rr_lo_any6_0;
-  assign \$165  = grant_idx < 7'h40;
-  assign \$166  = granting & \$165 ;
-  assign \$167  = 1'h1 << grant_idx;
-  assign \$168  = \$166  ? \$167  : 191'h000000000000000000000000000000000000000000000000;
-  assign \$169  = ~ \$168 [63:0];
-  assign \$170  = pending & \$169 ;
-  assign \$171  = now[15:14] != prev_tag;
-  assign \$172  = now[15:14] - 2'h2;
-  assign \$173  = stored0[15:14] == \$172 [1:0];
-  assign \$174  = \$171  & \$173 ;
-  assign \$175  = now[15:14] != prev_tag;
-  assign \$176  = now[15:14] - 2'h2;
-  assign \$177  = stored1[15:14] == \$176 [1:0];
-  assign \$178  = \$175  & \$177 ;
-  assign \$179  = now[15:14] != prev_tag;
-  assign \$180  = now[15:14] - 2'h2;
-  assign \$181  = stored2[15:14] == \$180 [1:0];
-  assign \$182  = \$179  & \$181 ;
-  assign \$183  = now[15:14] != prev_tag;
-  assign \$184  = now[15:14] - 2'h2;
-  assign \$185  = stored3[15:14] == \$184 [1:0];
-  assign \$186  = \$183  & \$185 ;
-  assign \$187  = now[15:14] != prev_tag;
-  assign \$188  = now[15:14] - 2'h2;
-  assign \$189  = stored4[15:14] == \$188 [1:0];
-  assign \$190  = \$187  & \$189 ;
-  assign \$191  = now[15:14] != prev_tag;
-  assign \$192  = now[15:14] - 2'h2;
-  assign \$193  = stored5[15:14] == \$192 [1:0];
-  assign \$194  = \$191  & \$193 ;
-  assign \$195  = now[15:14] != prev_tag;
-  assign \$196  = now[15:14] - 2'h2;
-  assign \$197  = stored6[15:14] == \$196 [1:0];
-  assign \$198  = \$195  & \$197 ;
-  assign \$199  = now[15:14] != prev_tag;
-  assign \$200  = now[15:14] - 2'h2;
-  assign \$201  = stored7[15:14] == \$200 [1:0];
-  assign \$202  = \$199  & \$201 ;
-  assign \$203  = now[15:14] != prev_tag;
-  assign \$204  = now[15:14] - 2'h2;
-  assign \$205  = stored8[15:14] == \$204 [1:0];
-  assign \$206  = \$203  & \$205 ;
-  assign \$207  = now[15:14] != prev_tag;
-  assign \$208  = now[15:14] - 2'h2;
-  assign \$209  = stored9[15:14] == \$208 [1:0];
-  assign \$210  = \$207  & \$209 ;
-  assign \$211  = now[15:14] != prev_tag;
-  assign \$212  = now[15:14] - 2'h2;
-  assign \$213  = stored10[15:14] == \$212 [1:0];
-  assign \$214  = \$211  & \$213 ;
-  assign \$215  = now[15:14] != prev_tag;
-  assign \$216  = now[15:14] - 2'h2;
-  assign \$217  = stored11[15:14] == \$216 [1:0];
-  assign \$218  = \$215  & \$217 ;
-  assign \$219  = now[15:14] != prev_tag;
-  assign \$220  = now[15:14] - 2'h2;
-  assign \$221  = stored12[15:14] == \$220 [1:0];
-  assign \$222  = \$219  & \$221 ;
-  assign \$223  = now[15:14] != prev_tag;
-  assign \$224  = now[15:14] - 2'h2;
-  assign \$225  = stored13[15:14] == \$224 [1:0];
-  assign \$226  = \$223  & \$225 ;
-  assign \$227  = now[15:14] != prev_tag;
-  assign \$228  = now[15:14] - 2'h2;
-  assign \$229  = stored14[15:14] == \$228 [1:0];
-  assign \$230  = \$227  & \$229 ;
-  assign \$231  = now[15:14] != prev_tag;
-  assign \$232  = now[15:14] - 2'h2;
-  assign \$233  = stored15[15:14] == \$232 [1:0];
-  assign \$234  = \$231  & \$233 ;
-  assign \$235  = now[15:14] != prev_tag;
-  assign \$236  = now[15:14] - 2'h2;
-  assign \$237  = stored16[15:14] == \$236 [1:0];
-  assign \$238  = \$235  & \$237 ;
-  assign \$239  = now[15:14] != prev_tag;
-  assign \$240  = now[15:14] - 2'h2;
-  assign \$241  = stored17[15:14] == \$240 [1:0];
-  assign \$242  = \$239  & \$241 ;
-  assign \$243  = now[15:14] != prev_tag;
-  assign \$244  = now[15:14] - 2'h2;
-  assign \$245  = stored18[15:14] == \$244 [1:0];
-  assign \$246  = \$243  & \$245 ;
-  assign \$247  = now[15:14] != prev_tag;
-  assign \$248  = now[15:14] - 2'h2;
-  assign \$249  = stored19[15:14] == \$248 [1:0];
-  assign \$250  = \$247  & \$249 ;
-  assign \$251  = now[15:14] != prev_tag;
-  assign \$252  = now[15:14] - 2'h2;
-  assign \$253  = stored20[15:14] == \$252 [1:0];
-  assign \$254  = \$251  & \$253 ;
-  assign \$255  = now[15:14] != prev_tag;
-  assign \$256  = now[15:14] - 2'h2;
-  assign \$257  = stored21[15:14] == \$256 [1:0];
-  assign \$258  = \$255  & \$257 ;
-  assign \$259  = now[15:14] != prev_tag;
-  assign \$260  = now[15:14] - 2'h2;
-  assign \$261  = stored22[15:14] == \$260 [1:0];
-  assign \$262  = \$259  & \$261 ;
-  assign \$263  = now[15:14] != prev_tag;
-  assign \$264  = now[15:14] - 2'h2;
-  assign \$265  = stored23[15:14] == \$264 [1:0];
-  assign \$266  = \$263  & \$265 ;
-  assign \$267  = now[15:14] != prev_tag;
-  assign \$268  = now[15:14] - 2'h2;
-  assign \$269  = stored24[15:14] == \$268 [1:0];
-  assign \$270  = \$267  & \$269 ;
-  assign \$271  = now[15:14] != prev_tag;
-  assign \$272  = now[15:14] - 2'h2;
-  assign \$273  = stored25[15:14] == \$272 [1:0];
-  assign \$274  = \$271  & \$273 ;
-  assign \$275  = now[15:14] != prev_tag;
-  assign \$276  = now[15:14] - 2'h2;
-  assign \$277  = stored26[15:14] == \$276 [1:0];
-  assign \$278  = \$275  & \$277 ;
-  assign \$279  = now[15:14] != prev_tag;
-  assign \$280  = now[15:14] - 2'h2;
-  assign \$281  = stored27[15:14] == \$280 [1:0];
-  assign \$282  = \$279  & \$281 ;
-  assign \$283  = now[15:14] != prev_tag;
-  assign \$284  = now[15:14] - 2'h2;
-  assign \$285  = stored28[15:14] == \$284 [1:0];
-  assign \$286  = \$283  & \$285 ;
-  assign \$287  = now[15:14] != prev_tag;
-  assign \$288  = now[15:14] - 2'h2;
-  assign \$289  = stored29[15:14] == \$288 [1:0];
-  assign \$290  = \$287  & \$289 ;
-  assign \$291  = now[15:14] != prev_tag;
-  assign \$292  = now[15:14] - 2'h2;
-  assign \$293  = stored30[15:14] == \$292 [1:0];
-  assign \$294  = \$291  & \$293 ;
-  assign \$295  = now[15:14] != prev_tag;
-  assign \$296  = now[15:14] - 2'h2;
-  assign \$297  = stored31[15:14] == \$296 [1:0];
-  assign \$298  = \$295  & \$297 ;
-  assign \$299  = now[15:14] != prev_tag;
-  assign \$300  = now[15:14] - 2'h2;
-  assign \$301  = stored32[15:14] == \$300 [1:0];
-  assign \$302  = \$299  & \$301 ;
-  assign \$303  = now[15:14] != prev_tag;
-  assign \$304  = now[15:14] - 2'h2;
-  assign \$305  = stored33[15:14] == \$304 [1:0];
-  assign \$306  = \$303  & \$305 ;
-  assign \$307  = now[15:14] != prev_tag;
-  assign \$308  = now[15:14] - 2'h2;
-  assign \$309  = stored34[15:14] == \$308 [1:0];
-  assign \$310  = \$307  & \$309 ;
-  assign \$311  = now[15:14] != prev_tag;
-  assign \$312  = now[15:14] - 2'h2;
-  assign \$313  = stored35[15:14] == \$312 [1:0];
-  assign \$314  = \$311  & \$313 ;
-  assign \$315  = now[15:14] != prev_tag;
-  assign \$316  = now[15:14] - 2'h2;
-  assign \$317  = stored36[15:14] == \$316 [1:0];
-  assign \$318  = \$315  & \$317 ;
-  assign \$319  = now[15:14] != prev_tag;
-  assign \$320  = now[15:14] - 2'h2;
-  assign \$321  = stored37[15:14] == \$320 [1:0];
-  assign \$322  = \$319  & \$321 ;
-  assign \$323  = now[15:14] != prev_tag;
-  assign \$324  = now[15:14] - 2'h2;
-  assign \$325  = stored38[15:14] == \$324 [1:0];
-  assign \$326  = \$323  & \$325 ;
-  assign \$327  = now[15:14] != prev_tag;
-  assign \$328  = now[15:14] - 2'h2;
-  assign \$329  = stored39[15:14] == \$328 [1:0];
-  assign \$330  = \$327  & \$329 ;
-  assign \$331  = now[15:14] != prev_tag;
-  assign \$332  = now[15:14] - 2'h2;
-  assign \$333  = stored40[15:14] == \$332 [1:0];
-  assign \$334  = \$331  & \$333 ;
-  assign \$335  = now[15:14] != prev_tag;
-  assign \$336  = now[15:14] - 2'h2;
-  assign \$337  = stored41[15:14] == \$336 [1:0];
-  assign \$338  = \$335  & \$337 ;
-  assign \$339  = now[15:14] != prev_tag;
-  assign \$340  = now[15:14] - 2'h2;
-  assign \$341  = stored42[15:14] == \$340 [1:0];
-  assign \$342  = \$339  & \$341 ;
-  assign \$343  = now[15:14] != prev_tag;
-  assign \$344  = now[15:14] - 2'h2;
-  assign \$345  = stored43[15:14] == \$344 [1:0];
-  assign \$346  = \$343  & \$345 ;
-  assign \$347  = now[15:14] != prev_tag;
-  assign \$348  = now[15:14] - 2'h2;
-  assign \$349  = stored44[15:14] == \$348 [1:0];
-  assign \$350  = \$347  & \$349 ;
-  assign \$351  = now[15:14] != prev_tag;
-  assign \$352  = now[15:14] - 2'h2;
-  assign \$353  = stored45[15:14] == \$352 [1:0];
-  assign \$354  = \$351  & \$353 ;
-  assign \$355  = now[15:14] != prev_tag;
-  assign \$356  = now[15:14] - 2'h2;
-  assign \$357  = stored46[15:14] == \$356 [1:0];
-  assign \$358  = \$355  & \$357 ;
-  assign \$359  = now[15:14] != prev_tag;
-  assign \$360  = now[15:14] - 2'h2;
-  assign \$361  = stored47[15:14] == \$360 [1:0];
-  assign \$362  = \$359  & \$361 ;
-  assign \$363  = now[15:14] != prev_tag;
-  assign \$364  = now[15:14] - 2'h2;
-  assign \$365  = stored48[15:14] == \$364 [1:0];
-  assign \$366  = \$363  & \$365 ;
-  assign \$367  = now[15:14] != prev_tag;
-  assign \$368  = now[15:14] - 2'h2;
-  assign \$369  = stored49[15:14] == \$368 [1:0];
-  assign \$370  = \$367  & \$369 ;
-  assign \$371  = now[15:14] != prev_tag;
-  assign \$372  = now[15:14] - 2'h2;
-  assign \$373  = stored50[15:14] == \$372 [1:0];
-  assign \$374  = \$371  & \$373 ;
-  assign \$375  = now[15:14] != prev_tag;
-  assign \$376  = now[15:14] - 2'h2;
-  assign \$377  = stored51[15:14] == \$376 [1:0];
-  assign \$378  = \$375  & \$377 ;
-  assign \$379  = now[15:14] != prev_tag;
-  assign \$380  = now[15:14] - 2'h2;
-  assign \$381  = stored52[15:14] == \$380 [1:0];
-  assign \$382  = \$379  & \$381 ;
-  assign \$383  = now[15:14] != prev_tag;
-  assign \$384  = now[15:14] - 2'h2;
-  assign \$385  = stored53[15:14] == \$384 [1:0];
-  assign \$386  = \$383  & \$385 ;
-  assign \$387  = now[15:14] != prev_tag;
-  assign \$388  = now[15:14] - 2'h2;
-  assign \$389  = stored54[15:14] == \$388 [1:0];
-  assign \$390  = \$387  & \$389 ;
-  assign \$391  = now[15:14] != prev_tag;
-  assign \$392  = now[15:14] - 2'h2;
-  assign \$393  = stored55[15:14] == \$392 [1:0];
-  assign \$394  = \$391  & \$393 ;
-  assign \$395  = now[15:14] != prev_tag;
-  assign \$396  = now[15:14] - 2'h2;
-  assign \$397  = stored56[15:14] == \$396 [1:0];
-  assign \$398  = \$395  & \$397 ;
-  assign \$399  = now[15:14] != prev_tag;
-  assign \$400  = now[15:14] - 2'h2;
-  assign \$401  = stored57[15:14] == \$400 [1:0];
-  assign \$402  = \$399  & \$401 ;
-  assign \$403  = now[15:14] != prev_tag;
-  assign \$404  = now[15:14] - 2'h2;
-  assign \$405  = stored58[15:14] == \$404 [1:0];
-  assign \$406  = \$403  & \$405 ;
-  assign \$407  = now[15:14] != prev_tag;
-  assign \$408  = now[15:14] - 2'h2;
-  assign \$409  = stored59[15:14] == \$408 [1:0];
-  assign \$410  = \$407  & \$409 ;
-  assign \$411  = now[15:14] != prev_tag;
-  assign \$412  = now[15:14] - 2'h2;
-  assign \$413  = stored60[15:14] == \$412 [1:0];
-  assign \$414  = \$411  & \$413 ;
-  assign \$415  = now[15:14] != prev_tag;
-  assign \$416  = now[15:14] - 2'h2;
-  assign \$417  = stored61[15:14] == \$416 [1:0];
-  assign \$418  = \$415  & \$417 ;
-  assign \$419  = now[15:14] != prev_tag;
-  assign \$420  = now[15:14] - 2'h2;
-  assign \$421  = stored62[15:14] == \$420 [1:0];
-  assign \$422  = \$419  & \$421 ;
-  assign \$423  = now[15:14] != prev_tag;
-  assign \$424  = now[15:14] - 2'h2;
-  assign \$425  = stored63[15:14] == \$424 [1:0];
-  assign \$426  = \$423  & \$425 ;
-  assign \$427  = ~ { \$426 , \$422 , \$418 , \$414 , \$410 , \$406 , \$402 , \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350 , \$346 , \$342 , \$338 , \$334 , \$330 , \$326 , \$322 , \$318 , \$314 , \$310 , \$306 , \$302 , \$298 , \$294 , \$290 , \$286 , \$282 , \$278 , \$274 , \$270 , \$266 , \$262 , \$258 , \$254 , \$250 , \$246 , \$242 , \$238 , \$234 , \$230 , \$226 , \$222 , \$218 , \$214 , \$210 , \$206 , \$202 , \$198 , \$194 , \$190 , \$186 , \$182 , \$178 , \$174  };
-  assign keep = \$170  & \$427 ;
-  assign \$428  = ~ keep;
-  assign \$429  = spikes & \$428 ;
-  assign \$430  = ~ pending;
-  assign \$431  = \$430  & \$168 [63:0];
-  assign \$432  = ~ \$431 ;
-  assign store = \$429  & \$432 ;
-  assign \$433  = pending & \$168 [63:0];
-  assign \$434  = | \$433 ;
-  assign \$436  = now - \$435 ;
-  assign \$437  = now - \$436 [15:0];
-  assign granted_ts = \$434  ? \$437 [31:0] : timestamp;
-  assign \$438  = grant_idx == 7'h40;
-  assign reported = granting & \$438 ;
-  assign \$439  = grant_idx == 7'h40;
-  assign \$440  = reported ? 20'h00000 : lost_pending;
-  assign \$441  = \$440  + lost_new;
-  assign \$442  = aer__valid & aer__ready;
-  assign words_next = words + \$442 ;
-  assign lost_next = lost + lost_new;
-  assign \$443  = keep | store;
-  assign \$444  = spikes & keep;
-  assign \$445  = ~ \$168 [63:0];
-  assign \$446  = pending & \$445 ;
-  assign \$447  = now[15:14] != prev_tag;
-  assign \$448  = now[15:14] - 2'h2;
-  assign \$449  = stored0[15:14] == \$448 [1:0];
-  assign \$450  = \$447  & \$449 ;
-  assign \$451  = now[15:14] != prev_tag;
-  assign \$452  = now[15:14] - 2'h2;
-  assign \$453  = stored1[15:14] == \$452 [1:0];
-  assign \$454  = \$451  & \$453 ;
-  assign \$455  = now[15:14] != prev_tag;
-  assign \$456  = now[15:14] - 2'h2;
-  assign \$457  = stored2[15:14] == \$456 [1:0];
-  assign \$458  = \$455  & \$457 ;
-  assign \$459  = now[15:14] != prev_tag;
-  assign \$460  = now[15:14] - 2'h2;
-  assign \$461  = stored3[15:14] == \$460 [1:0];
-  assign \$462  = \$459  & \$461 ;
-  assign \$463  = now[15:14] != prev_tag;
-  assign \$464  = now[15:14] - 2'h2;
-  assign \$465  = stored4[15:14] == \$464 [1:0];
-  assign \$466  = \$463  & \$465 ;
-  assign \$467  = now[15:14] != prev_tag;
-  assign \$468  = now[15:14] - 2'h2;
-  assign \$469  = stored5[15:14] == \$468 [1:0];
-  assign \$470  = \$467  & \$469 ;
-  assign \$471  = now[15:14] != prev_tag;
-  assign \$472  = now[15:14] - 2'h2;
-  assign \$473  = stored6[15:14] == \$472 [1:0];
-  assign \$474  = \$471  & \$473 ;
-  assign \$475  = now[15:14] != prev_tag;
-  assign \$476  = now[15:14] - 2'h2;
-  assign \$477  = stored7[15:14] == \$476 [1:0];
-  assign \$478  = \$475  & \$477 ;
-  assign \$479  = now[15:14] != prev_tag;
-  assign \$480  = now[15:14] - 2'h2;
-  assign \$481  = stored8[15:14] == \$480 [1:0];
-  assign \$482  = \$479  & \$481 ;
-  assign \$483  = now[15:14] != prev_tag;
-  assign \$484  = now[15:14] - 2'h2;
-  assign \$485  = stored9[15:14] == \$484 [1:0];
-  assign \$486  = \$483  & \$485 ;
-  assign \$487  = now[15:14] != prev_tag;
-  assign \$488  = now[15:14] - 2'h2;
-  assign \$489  = stored10[15:14] == \$488 [1:0];
-  assign \$490  = \$487  & \$489 ;
-  assign \$491  = now[15:14] != prev_tag;
-  assign \$492  = now[15:14] - 2'h2;
-  assign \$493  = stored11[15:14] == \$492 [1:0];
-  assign \$494  = \$491  & \$493 ;
-  assign \$495  = now[15:14] != prev_tag;
-  assign \$496  = now[15:14] - 2'h2;
-  assign \$497  = stored12[15:14] == \$496 [1:0];
-  assign \$498  = \$495  & \$497 ;
-  assign \$499  = now[15:14] != prev_tag;
-  assign \$500  = now[15:14] - 2'h2;
-  assign \$501  = stored13[15:14] == \$500 [1:0];
-  assign \$502  = \$499  & \$501 ;
-  assign \$503  = now[15:14] != prev_tag;
-  assign \$504  = now[15:14] - 2'h2;
-  assign \$505  = stored14[15:14] == \$504 [1:0];
-  assign \$506  = \$503  & \$505 ;
-  assign \$507  = now[15:14] != prev_tag;
-  assign \$508  = now[15:14] - 2'h2;
-  assign \$509  = stored15[15:14] == \$508 [1:0];
-  assign \$510  = \$507  & \$509 ;
-  assign \$511  = now[15:14] != prev_tag;
-  assign \$512  = now[15:14] - 2'h2;
-  assign \$513  = stored16[15:14] == \$512 [1:0];
-  assign \$514  = \$511  & \$513 ;
-  assign \$515  = now[15:14] != prev_tag;
-  assign \$516  = now[15:14] - 2'h2;
-  assign \$517  = stored17[15:14] == \$516 [1:0];
-  assign \$518  = \$515  & \$517 ;
-  assign \$519  = now[15:14] != prev_tag;
-  assign \$520  = now[15:14] - 2'h2;
-  assign \$521  = stored18[15:14] == \$520 [1:0];
-  assign \$522  = \$519  & \$521 ;
-  assign \$523  = now[15:14] != prev_tag;
-  assign \$524  = now[15:14] - 2'h2;
-  assign \$525  = stored19[15:14] == \$524 [1:0];
-  assign \$526  = \$523  & \$525 ;
-  assign \$527  = now[15:14] != prev_tag;
-  assign \$528  = now[15:14] - 2'h2;
-  assign \$529  = stored20[15:14] == \$528 [1:0];
-  assign \$530  = \$527  & \$529 ;
-  assign \$531  = now[15:14] != prev_tag;
-  assign \$532  = now[15:14] - 2'h2;
-  assign \$533  = stored21[15:14] == \$532 [1:0];
-  assign \$534  = \$531  & \$533 ;
-  assign \$535  = now[15:14] != prev_tag;
-  assign \$536  = now[15:14] - 2'h2;
-  assign \$537  = stored22[15:14] == \$536 [1:0];
-  assign \$538  = \$535  & \$537 ;
-  assign \$539  = now[15:14] != prev_tag;
-  assign \$540  = now[15:14] - 2'h2;
-  assign \$541  = stored23[15:14] == \$540 [1:0];
-  assign \$542  = \$539  & \$541 ;
-  assign \$543  = now[15:14] != prev_tag;
-  assign \$544  = now[15:14] - 2'h2;
-  assign \$545  = stored24[15:14] == \$544 [1:0];
-  assign \$546  = \$543  & \$545 ;
-  assign \$547  = now[15:14] != prev_tag;
-  assign \$548  = now[15:14] - 2'h2;
-  assign \$549  = stored25[15:14] == \$548 [1:0];
-  assign \$550  = \$547  & \$549 ;
-  assign \$551  = now[15:14] != prev_tag;
-  assign \$552  = now[15:14] - 2'h2;
-  assign \$553  = stored26[15:14] == \$552 [1:0];
-  assign \$554  = \$551  & \$553 ;
-  assign \$555  = now[15:14] != prev_tag;
-  assign \$556  = now[15:14] - 2'h2;
-  assign \$557  = stored27[15:14] == \$556 [1:0];
-  assign \$558  = \$555  & \$557 ;
-  assign \$559  = now[15:14] != prev_tag;
-  assign \$560  = now[15:14] - 2'h2;
-  assign \$561  = stored28[15:14] == \$560 [1:0];
-  assign \$562  = \$559  & \$561 ;
-  assign \$563  = now[15:14] != prev_tag;
-  assign \$564  = now[15:14] - 2'h2;
-  assign \$565  = stored29[15:14] == \$564 [1:0];
-  assign \$566  = \$563  & \$565 ;
-  assign \$567  = now[15:14] != prev_tag;
-  assign \$568  = now[15:14] - 2'h2;
-  assign \$569  = stored30[15:14] == \$568 [1:0];
-  assign \$570  = \$567  & \$569 ;
-  assign \$571  = now[15:14] != prev_tag;
-  assign \$572  = now[15:14] - 2'h2;
-  assign \$573  = stored31[15:14] == \$572 [1:0];
-  assign \$574  = \$571  & \$573 ;
-  assign \$575  = now[15:14] != prev_tag;
-  assign \$576  = now[15:14] - 2'h2;
-  assign \$577  = stored32[15:14] == \$576 [1:0];
-  assign \$578  = \$575  & \$577 ;
-  assign \$579  = now[15:14] != prev_tag;
-  assign \$580  = now[15:14] - 2'h2;
-  assign \$581  = stored33[15:14] == \$580 [1:0];
-  assign \$582  = \$579  & \$581 ;
-  assign \$583  = now[15:14] != prev_tag;
-  assign \$584  = now[15:14] - 2'h2;
-  assign \$585  = stored34[15:14] == \$584 [1:0];
-  assign \$586  = \$583  & \$585 ;
-  assign \$587  = now[15:14] != prev_tag;
-  assign \$588  = now[15:14] - 2'h2;
-  assign \$589  = stored35[15:14] == \$588 [1:0];
-  assign \$590  = \$587  & \$589 ;
-  assign \$591  = now[15:14] != prev_tag;
-  assign \$592  = now[15:14] - 2'h2;
-  assign \$593  = stored36[15:14] == \$592 [1:0];
-  assign \$594  = \$591  & \$593 ;
-  assign \$595  = now[15:14] != prev_tag;
-  assign \$596  = now[15:14] - 2'h2;
-  assign \$597  = stored37[15:14] == \$596 [1:0];
-  assign \$598  = \$595  & \$597 ;
-  assign \$599  = now[15:14] != prev_tag;
-  assign \$600  = now[15:14] - 2'h2;
-  assign \$601  = stored38[15:14] == \$600 [1:0];
-  assign \$602  = \$599  & \$601 ;
-  assign \$603  = now[15:14] != prev_tag;
-  assign \$604  = now[15:14] - 2'h2;
-  assign \$605  = stored39[15:14] == \$604 [1:0];
-  assign \$606  = \$603  & \$605 ;
-  assign \$607  = now[15:14] != prev_tag;
-  assign \$608  = now[15:14] - 2'h2;
-  assign \$609  = stored40[15:14] == \$608 [1:0];
-  assign \$610  = \$607  & \$609 ;
-  assign \$611  = now[15:14] != prev_tag;
-  assign \$612  = now[15:14] - 2'h2;
-  assign \$613  = stored41[15:14] == \$612 [1:0];
-  assign \$614  = \$611  & \$613 ;
-  assign \$615  = now[15:14] != prev_tag;
-  assign \$616  = now[15:14] - 2'h2;
-  assign \$617  = stored42[15:14] == \$616 [1:0];
-  assign \$618  = \$615  & \$617 ;
-  assign \$619  = now[15:14] != prev_tag;
-  assign \$620  = now[15:14] - 2'h2;
-  assign \$621  = stored43[15:14] == \$620 [1:0];
-  assign \$622  = \$619  & \$621 ;
-  assign \$623  = now[15:14] != prev_tag;
-  assign \$624  = now[15:14] - 2'h2;
-  assign \$625  = stored44[15:14] == \$624 [1:0];
-  assign \$626  = \$623  & \$625 ;
-  assign \$627  = now[15:14] != prev_tag;
-  assign \$628  = now[15:14] - 2'h2;
-  assign \$629  = stored45[15:14] == \$628 [1:0];
-  assign \$630  = \$627  & \$629 ;
-  assign \$631  = now[15:14] != prev_tag;
-  assign \$632  = now[15:14] - 2'h2;
-  assign \$633  = stored46[15:14] == \$632 [1:0];
-  assign \$634  = \$631  & \$633 ;
-  assign \$635  = now[15:14] != prev_tag;
-  assign \$636  = now[15:14] - 2'h2;
-  assign \$637  = stored47[15:14] == \$636 [1:0];
-  assign \$638  = \$635  & \$637 ;
-  assign \$639  = now[15:14] != prev_tag;
-  assign \$640  = now[15:14] - 2'h2;
-  assign \$641  = stored48[15:14] == \$640 [1:0];
-  assign \$642  = \$639  & \$641 ;
-  assign \$643  = now[15:14] != prev_tag;
-  assign \$644  = now[15:14] - 2'h2;
-  assign \$645  = stored49[15:14] == \$644 [1:0];
-  assign \$646  = \$643  & \$645 ;
-  assign \$647  = now[15:14] != prev_tag;
-  assign \$648  = now[15:14] - 2'h2;
-  assign \$649  = stored50[15:14] == \$648 [1:0];
-  assign \$650  = \$647  & \$649 ;
-  assign \$651  = now[15:14] != prev_tag;
-  assign \$652  = now[15:14] - 2'h2;
-  assign \$653  = stored51[15:14] == \$652 [1:0];
-  assign \$654  = \$651  & \$653 ;
-  assign \$655  = now[15:14] != prev_tag;
-  assign \$656  = now[15:14] - 2'h2;
-  assign \$657  = stored52[15:14] == \$656 [1:0];
-  assign \$658  = \$655  & \$657 ;
-  assign \$659  = now[15:14] != prev_tag;
-  assign \$660  = now[15:14] - 2'h2;
-  assign \$661  = stored53[15:14] == \$660 [1:0];
-  assign \$662  = \$659  & \$661 ;
-  assign \$663  = now[15:14] != prev_tag;
-  assign \$664  = now[15:14] - 2'h2;
-  assign \$665  = stored54[15:14] == \$664 [1:0];
-  assign \$666  = \$663  & \$665 ;
-  assign \$667  = now[15:14] != prev_tag;
-  assign \$668  = now[15:14] - 2'h2;
-  assign \$669  = stored55[15:14] == \$668 [1:0];
-  assign \$670  = \$667  & \$669 ;
-  assign \$671  = now[15:14] != prev_tag;
-  assign \$672  = now[15:14] - 2'h2;
-  assign \$673  = stored56[15:14] == \$672 [1:0];
-  assign \$674  = \$671  & \$673 ;
-  assign \$675  = now[15:14] != prev_tag;
-  assign \$676  = now[15:14] - 2'h2;
-  assign \$677  = stored57[15:14] == \$676 [1:0];
-  assign \$678  = \$675  & \$677 ;
-  assign \$679  = now[15:14] != prev_tag;
-  assign \$680  = now[15:14] - 2'h2;
-  assign \$681  = stored58[15:14] == \$680 [1:0];
-  assign \$682  = \$679  & \$681 ;
-  assign \$683  = now[15:14] != prev_tag;
-  assign \$684  = now[15:14] - 2'h2;
-  assign \$685  = stored59[15:14] == \$684 [1:0];
-  assign \$686  = \$683  & \$685 ;
-  assign \$687  = now[15:14] != prev_tag;
-  assign \$688  = now[15:14] - 2'h2;
-  assign \$689  = stored60[15:14] == \$688 [1:0];
-  assign \$690  = \$687  & \$689 ;
-  assign \$691  = now[15:14] != prev_tag;
-  assign \$692  = now[15:14] - 2'h2;
-  assign \$693  = stored61[15:14] == \$692 [1:0];
-  assign \$694  = \$691  & \$693 ;
-  assign \$695  = now[15:14] != prev_tag;
-  assign \$696  = now[15:14] - 2'h2;
-  assign \$697  = stored62[15:14] == \$696 [1:0];
-  assign \$698  = \$695  & \$697 ;
-  assign \$699  = now[15:14] != prev_tag;
-  assign \$700  = now[15:14] - 2'h2;
-  assign \$701  = stored63[15:14] == \$700 [1:0];
-  assign \$702  = \$699  & \$701 ;
-  assign \$703  = \$446  & { \$702 , \$698 , \$694 , \$690 , \$686 , \$682 , \$678 , \$674 , \$670 , \$666 , \$662 , \$658 , \$654 , \$650 , \$646 , \$642 , \$638 , \$634 , \$630 , \$626 , \$622 , \$618 , \$614 , \$610 , \$606 , \$602 , \$598 , \$594 , \$590 , \$586 , \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$558 , \$554 , \$550 , \$546 , \$542 , \$538 , \$534 , \$530 , \$526 , \$522 , \$518 , \$514 , \$510 , \$506 , \$502 , \$498 , \$494 , \$490 , \$486 , \$482 , \$478 , \$474 , \$470 , \$466 , \$462 , \$458 , \$454 , \$450  };
-  assign \$704  = \$444  | \$703 ;
-  assign \$705  = grant_idx == 7'h40;
-  assign \$706  = grant_idx + 1'h1;
-  assign \$707  = \$705  ? 8'h00 : \$706 ;
-  assign \$708  = ~ aer__ready;
-  assign \$709  = aer__valid & \$708 ;
-  assign \$710  = 1'h0 + lost_vec[0];
-  assign \$711  = \$710  + lost_vec[1];
-  assign \$712  = \$711  + lost_vec[2];
-  assign \$713  = \$712  + lost_vec[3];
-  assign \$714  = \$713  + lost_vec[4];
-  assign \$715  = \$714  + lost_vec[5];
-  assign \$716  = \$715  + lost_vec[6];
-  assign \$717  = \$716  + lost_vec[7];
-  assign \$718  = \$717  + lost_vec[8];
-  assign \$719  = \$718  + lost_vec[9];
-  assign \$720  = \$719  + lost_vec[10];
-  assign \$721  = \$720  + lost_vec[11];
-  assign \$722  = \$721  + lost_vec[12];
-  assign \$723  = \$722  + lost_vec[13];
-  assign \$724  = \$723  + lost_vec[14];
-  assign \$725  = \$724  + lost_vec[15];
-  assign \$726  = \$725  + lost_vec[16];
-  assign \$727  = \$726  + lost_vec[17];
-  assign \$728  = \$727  + lost_vec[18];
-  assign \$729  = \$728  + lost_vec[19];
-  assign \$730  = \$729  + lost_vec[20];
-  assign \$731  = \$730  + lost_vec[21];
-  assign \$732  = \$731  + lost_vec[22];
-  assign \$733  = \$732  + lost_vec[23];
-  assign \$734  = \$733  + lost_vec[24];
-  assign \$735  = \$734  + lost_vec[25];
-  assign \$736  = \$735  + lost_vec[26];
-  assign \$737  = \$736  + lost_vec[27];
-  assign \$738  = \$737  + lost_vec[28];
-  assign \$739  = \$738  + lost_vec[29];
-  assign \$740  = \$739  + lost_vec[30];
-  assign \$741  = \$740  + lost_vec[31];
-  assign \$742  = \$741  + lost_vec[32];
-  assign \$743  = \$742  + lost_vec[33];
-  assign \$744  = \$743  + lost_vec[34];
-  assign \$745  = \$744  + lost_vec[35];
-  assign \$746  = \$745  + lost_vec[36];
-  assign \$747  = \$746  + lost_vec[37];
-  assign \$748  = \$747  + lost_vec[38];
-  assign \$749  = \$748  + lost_vec[39];
-  assign \$750  = \$749  + lost_vec[40];
-  assign \$751  = \$750  + lost_vec[41];
-  assign \$752  = \$751  + lost_vec[42];
-  assign \$753  = \$752  + lost_vec[43];
-  assign \$754  = \$753  + lost_vec[44];
-  assign \$755  = \$754  + lost_vec[45];
-  assign \$756  = \$755  + lost_vec[46];
-  assign \$757  = \$756  + lost_vec[47];
-  assign \$758  = \$757  + lost_vec[48];
-  assign \$759  = \$758  + lost_vec[49];
-  assign \$760  = \$759  + lost_vec[50];
-  assign \$761  = \$760  + lost_vec[51];
-  assign \$762  = \$761  + lost_vec[52];
-  assign \$763  = \$762  + lost_vec[53];
-  assign \$764  = \$763  + lost_vec[54];
-  assign \$765  = \$764  + lost_vec[55];
-  assign \$766  = \$765  + lost_vec[56];
-  assign \$767  = \$766  + lost_vec[57];
-  assign \$768  = \$767  + lost_vec[58];
-  assign \$769  = \$768  + lost_vec[59];
-  assign \$770  = \$769  + lost_vec[60];
-  assign \$771  = \$770  + lost_vec[61];
-  assign \$772  = \$771  + lost_vec[62];
-  assign \$773  = \$772  + lost_vec[63];
-  assign \$775  = \$774  ? 22'h0fffff : { 1'h0, \$441  };
-  always @(posedge clk)
-    prev_tag <= \$778 ;
-  always @(posedge clk)
-    pending <= \$779 ;
-  always @(posedge clk)
-    stored0 <= \$780 ;
-  always @(posedge clk)
-    stored1 <= \$781 ;
-  always @(posedge clk)
-    stored2 <= \$782 ;
-  always @(posedge clk)
-    stored3 <= \$783 ;
-  always @(posedge clk)
-    stored4 <= \$784 ;
-  always @(posedge clk)
-    stored5 <= \$785 ;
-  always @(posedge clk)
-    stored6 <= \$786 ;
-  always @(posedge clk)
-    stored7 <= \$787 ;
-  always @(posedge clk)
-    stored8 <= \$788 ;
-  always @(posedge clk)
-    stored9 <= \$789 ;
-  always @(posedge clk)
-    stored10 <= \$790 ;
-  always @(posedge clk)
-    stored11 <= \$791 ;
-  always @(posedge clk)
-    stored12 <= \$792 ;
-  always @(posedge clk)
-    stored13 <= \$793 ;
-  always @(posedge clk)
-    stored14 <= \$794 ;
-  always @(posedge clk)
-    stored15 <= \$795 ;
-  always @(posedge clk)
-    stored16 <= \$796 ;
-  always @(posedge clk)
-    stored17 <= \$797 ;
-  always @(posedge clk)
-    stored18 <= \$798 ;
-  always @(posedge clk)
-    stored19 <= \$799 ;
-  always @(posedge clk)
-    stored20 <= \$800 ;
-  always @(posedge clk)
-    stored21 <= \$801 ;
-  always @(posedge clk)
-    stored22 <= \$802 ;
-  always @(posedge clk)
-    stored23 <= \$803 ;
-  always @(posedge clk)
-    stored24 <= \$804 ;
-  always @(posedge clk)
-    stored25 <= \$805 ;
-  always @(posedge clk)
-    stored26 <= \$806 ;
-  always @(posedge clk)
-    stored27 <= \$807 ;
-  always @(posedge clk)
-    stored28 <= \$808 ;
-  always @(posedge clk)
-    stored29 <= \$809 ;
-  always @(posedge clk)
-    stored30 <= \$810 ;
-  always @(posedge clk)
-    stored31 <= \$811 ;
-  always @(posedge clk)
-    stored32 <= \$812 ;
-  always @(posedge clk)
-    stored33 <= \$813 ;
-  always @(posedge clk)
-    stored34 <= \$814 ;
-  always @(posedge clk)
-    stored35 <= \$815 ;
-  always @(posedge clk)
-    stored36 <= \$816 ;
-  always @(posedge clk)
-    stored37 <= \$817 ;
-  always @(posedge clk)
-    stored38 <= \$818 ;
-  always @(posedge clk)
-    stored39 <= \$819 ;
-  always @(posedge clk)
-    stored40 <= \$820 ;
-  always @(posedge clk)
-    stored41 <= \$821 ;
-  always @(posedge clk)
-    stored42 <= \$822 ;
-  always @(posedge clk)
-    stored43 <= \$823 ;
-  always @(posedge clk)
-    stored44 <= \$824 ;
-  always @(posedge clk)
-    stored45 <= \$825 ;
-  always @(posedge clk)
-    stored46 <= \$826 ;
-  always @(posedge clk)
-    stored47 <= \$827 ;
-  always @(posedge clk)
-    stored48 <= \$828 ;
-  always @(posedge clk)
-    stored49 <= \$829 ;
-  always @(posedge clk)
-    stored50 <= \$830 ;
-  always @(posedge clk)
-    stored51 <= \$831 ;
-  always @(posedge clk)
-    stored52 <= \$832 ;
-  always @(posedge clk)
-    stored53 <= \$833 ;
-  always @(posedge clk)
-    stored54 <= \$834 ;
-  always @(posedge clk)
-    stored55 <= \$835 ;
-  always @(posedge clk)
-    stored56 <= \$836 ;
-  always @(posedge clk)
-    stored57 <= \$837 ;
-  always @(posedge clk)
-    stored58 <= \$838 ;
-  always @(posedge clk)
-    stored59 <= \$839 ;
-  always @(posedge clk)
-    stored60 <= \$840 ;
-  always @(posedge clk)
-    stored61 <= \$841 ;
-  always @(posedge clk)
-    stored62 <= \$842 ;
-  always @(posedge clk)
-    stored63 <= \$843 ;
-  always @(posedge clk)
-    lost_vec <= \$844 ;
-  always @(posedge clk)
-    ptr <= \$845 ;
-  always @(posedge clk)
-    aer__payload <= \$846 ;
-  always @(posedge clk)
-    skid_valid <= \$847 ;
-  always @(posedge clk)
-    skid_word <= \$848 ;
-  always @(posedge clk)
-    aer__valid <= \$849 ;
-  always @(posedge clk)
-    lost_new <= \$850 ;
-  always @(posedge clk)
-    lost_pending <= \$851 ;
-  always @(posedge clk)
-    words <= \$852 ;
-  always @(posedge clk)
-    lost <= \$853 ;
-  assign advance = ~ skid_valid;
-  assign \$1  = pending | spikes;
-  assign \$2  = | lost_pending;
-  assign \$3  = ptr <= 1'h0;
-  assign \$4  = ptr <= 1'h1;
-  assign \$5  = ptr <= 2'h2;
-  assign \$6  = ptr <= 2'h3;
-  assign \$7  = ptr <= 3'h4;
-  assign \$8  = ptr <= 3'h5;
-  assign \$9  = ptr <= 3'h6;
-  assign \$10  = ptr <= 3'h7;
-  assign \$11  = ptr <= 4'h8;
-  assign \$12  = ptr <= 4'h9;
-  assign \$13  = ptr <= 4'ha;
-  assign \$14  = ptr <= 4'hb;
-  assign \$15  = ptr <= 4'hc;
-  assign \$16  = ptr <= 4'hd;
-  assign \$17  = ptr <= 4'he;
-  assign \$18  = ptr <= 4'hf;
-  assign \$19  = ptr <= 5'h10;
-  assign \$20  = ptr <= 5'h11;
-  assign \$21  = ptr <= 5'h12;
-  assign \$22  = ptr <= 5'h13;
-  assign \$23  = ptr <= 5'h14;
-  assign \$24  = ptr <= 5'h15;
-  assign \$25  = ptr <= 5'h16;
-  assign \$26  = ptr <= 5'h17;
-  assign \$27  = ptr <= 5'h18;
-  assign \$28  = ptr <= 5'h19;
-  assign \$29  = ptr <= 5'h1a;
-  assign \$30  = ptr <= 5'h1b;
-  assign \$31  = ptr <= 5'h1c;
-  assign \$32  = ptr <= 5'h1d;
-  assign \$33  = ptr <= 5'h1e;
-  assign \$34  = ptr <= 5'h1f;
-  assign \$35  = ptr <= 6'h20;
-  assign \$36  = ptr <= 6'h21;
-  assign \$37  = ptr <= 6'h22;
-  assign \$38  = ptr <= 6'h23;
-  assign \$39  = ptr <= 6'h24;
-  assign \$40  = ptr <= 6'h25;
-  assign \$41  = ptr <= 6'h26;
-  assign \$42  = ptr <= 6'h27;
-  assign \$43  = ptr <= 6'h28;
-  assign \$44  = ptr <= 6'h29;
-  assign \$45  = ptr <= 6'h2a;
-  assign \$46  = ptr <= 6'h2b;
-  assign \$47  = ptr <= 6'h2c;
-  assign \$48  = ptr <= 6'h2d;
-  assign \$49  = ptr <= 6'h2e;
-  assign \$50  = ptr <= 6'h2f;
-  assign \$51  = ptr <= 6'h30;
-  assign \$52  = ptr <= 6'h31;
-  assign \$53  = ptr <= 6'h32;
-  assign \$54  = ptr <= 6'h33;
-  assign \$55  = ptr <= 6'h34;
-  assign \$56  = ptr <= 6'h35;
-  assign \$57  = ptr <= 6'h36;
-  assign \$58  = ptr <= 6'h37;
-  assign \$59  = ptr <= 6'h38;
-  assign \$60  = ptr <= 6'h39;
-  assign \$61  = ptr <= 6'h3a;
-  assign \$62  = ptr <= 6'h3b;
-  assign \$63  = ptr <= 6'h3c;
-  assign \$64  = ptr <= 6'h3d;
-  assign \$65  = ptr <= 6'h3e;
-  assign \$66  = ptr <= 6'h3f;
-  assign \$67  = ptr <= 7'h40;
-  assign \$68  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$69  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_0 = \$68 [0] | \$69 [1];
-  assign \$70  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_0 = \$70 [0] ? 1'h0 : 1'h1;
-  assign \$71  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$72  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_1 = \$71 [2] | \$72 [3];
-  assign \$73  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_1 = \$73 [2] ? 1'h0 : 1'h1;
-  assign \$74  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$75  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_2 = \$74 [4] | \$75 [5];
-  assign \$76  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_2 = \$76 [4] ? 1'h0 : 1'h1;
-  assign \$77  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$78  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_3 = \$77 [6] | \$78 [7];
-  assign \$79  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_3 = \$79 [6] ? 1'h0 : 1'h1;
-  assign \$80  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$81  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_4 = \$80 [8] | \$81 [9];
-  assign \$82  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_4 = \$82 [8] ? 1'h0 : 1'h1;
-  assign \$83  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$84  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_5 = \$83 [10] | \$84 [11];
-  assign \$85  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_5 = \$85 [10] ? 1'h0 : 1'h1;
-  assign \$86  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$87  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_6 = \$86 [12] | \$87 [13];
-  assign \$88  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_6 = \$88 [12] ? 1'h0 : 1'h1;
-  assign \$89  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$90  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_7 = \$89 [14] | \$90 [15];
-  assign \$91  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_7 = \$91 [14] ? 1'h0 : 1'h1;
-  assign \$92  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$93  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_8 = \$92 [16] | \$93 [17];
-  assign \$94  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_8 = \$94 [16] ? 1'h0 : 1'h1;
-  assign \$95  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$96  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_9 = \$95 [18] | \$96 [19];
-  assign \$97  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_9 = \$97 [18] ? 1'h0 : 1'h1;
-  assign \$98  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$99  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_10 = \$98 [20] | \$99 [21];
-  assign \$100  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_10 = \$100 [20] ? 1'h0 : 1'h1;
-  assign \$101  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$102  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_11 = \$101 [22] | \$102 [23];
-  assign \$103  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_11 = \$103 [22] ? 1'h0 : 1'h1;
-  assign \$104  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$105  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_12 = \$104 [24] | \$105 [25];
-  assign \$106  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_12 = \$106 [24] ? 1'h0 : 1'h1;
-  assign \$107  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$108  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_13 = \$107 [26] | \$108 [27];
-  assign \$109  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_13 = \$109 [26] ? 1'h0 : 1'h1;
-  assign \$110  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$111  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_14 = \$110 [28] | \$111 [29];
-  assign \$112  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_idx0_14 = \$112 [28] ? 1'h0 : 1'h1;
-  assign \$113  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$114  = { \$2 , \$1  } & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_any0_15 = \$113 [30] | \$114 [31];
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (grant_idx[5:0])
-      6'h00:
-          \$435  = stored0;
-      6'h01:
-          \$435  = stored1;
-      6'h02:
-          \$435  = stored2;
-      6'h03:
-          \$435  = stored3;
-      6'h04:
-          \$435  = stored4;
-      6'h05:
-          \$435  = stored5;
-      6'h06:
-          \$435  = stored6;
-      6'h07:
-          \$435  = stored7;
-      6'h08:
-          \$435  = stored8;
-      6'h09:
-          \$435  = stored9;
-      6'h0a:
-          \$435  = stored10;
-      6'h0b:
-          \$435  = stored11;
-      6'h0c:
-          \$435  = stored12;
-      6'h0d:
-          \$435  = stored13;
-      6'h0e:
-          \$435  = stored14;
-      6'h0f:
-          \$435  = stored15;
-      6'h10:
-          \$435  = stored16;
-      6'h11:
-          \$435  = stored17;
-      6'h12:
-          \$435  = stored18;
-      6'h13:
-          \$435  = stored19;
-      6'h14:
-          \$435  = stored20;
-      6'h15:
-          \$435  = stored21;
-      6'h16:
-          \$435  = stored22;
-      6'h17:
-          \$435  = stored23;
-      6'h18:
-          \$435  = stored24;
-      6'h19:
-          \$435  = stored25;
-      6'h1a:
-          \$435  = stored26;
-      6'h1b:
-          \$435  = stored27;
-      6'h1c:
-          \$435  = stored28;
-      6'h1d:
-          \$435  = stored29;
-      6'h1e:
-          \$435  = stored30;
-      6'h1f:
-          \$435  = stored31;
-      6'h20:
-          \$435  = stored32;
-      6'h21:
-          \$435  = stored33;
-      6'h22:
-          \$435  = stored34;
-      6'h23:
-          \$435  = stored35;
-      6'h24:
-          \$435  = stored36;
-      6'h25:
-          \$435  = stored37;
-      6'h26:
-          \$435  = stored38;
-      6'h27:
-          \$435  = stored39;
-      6'h28:
-          \$435  = stored40;
-      6'h29:
-          \$435  = stored41;
-      6'h2a:
-          \$435  = stored42;
-      6'h2b:
-          \$435  = stored43;
-      6'h2c:
-          \$435  = stored44;
-      6'h2d:
-          \$435  = stored45;
-      6'h2e:
-          \$435  = stored46;
-      6'h2f:
-          \$435  = stored47;
-      6'h30:
-          \$435  = stored48;
-      6'h31:
-          \$435  = stored49;
-      6'h32:
-          \$435  = stored50;
-      6'h33:
-          \$435  = stored51;
-      6'h34:
-          \$435  = stored52;
-      6'h35:
-          \$435  = stored53;
-      6'h36:
-          \$435  = stored54;
-      6'h37:
-          \$435  = stored55;
-      6'h38:
-          \$435  = stored56;
-      6'h39:
-          \$435  = stored57;
-      6'h3a:
-          \$435  = stored58;
-      6'h3b:
-          \$435  = stored59;
-      6'h3c:
-          \$435  = stored60;
-      6'h3d:
-          \$435  = stored61;
-      6'h3e:
-          \$435  = stored62;
-      6'h3f:
-          \$435  = stored63;
-    endcase
+  reg [4:0] wp__addr = 5'h00;
+  wire [38:0] wp__data;
+  wire wp__en;
+  (* init = 5'h00 *)
+  wire [4:0] wr;
+  reg [38:0] queue [31:0];
+  initial begin
+    queue[0] = 39'h0000000000;
+    queue[1] = 39'h0000000000;
+    queue[2] = 39'h0000000000;
+    queue[3] = 39'h0000000000;
+    queue[4] = 39'h0000000000;
+    queue[5] = 39'h0000000000;
+    queue[6] = 39'h0000000000;
+    queue[7] = 39'h0000000000;
+    queue[8] = 39'h0000000000;
+    queue[9] = 39'h0000000000;
+    queue[10] = 39'h0000000000;
+    queue[11] = 39'h0000000000;
+    queue[12] = 39'h0000000000;
+    queue[13] = 39'h0000000000;
+    queue[14] = 39'h0000000000;
+    queue[15] = 39'h0000000000;
+    queue[16] = 39'h0000000000;
+    queue[17] = 39'h0000000000;
+    queue[18] = 39'h0000000000;
+    queue[19] = 39'h0000000000;
+    queue[20] = 39'h0000000000;
+    queue[21] = 39'h0000000000;
+    queue[22] = 39'h0000000000;
+    queue[23] = 39'h0000000000;
+    queue[24] = 39'h0000000000;
+    queue[25] = 39'h0000000000;
+    queue[26] = 39'h0000000000;
+    queue[27] = 39'h0000000000;
+    queue[28] = 39'h0000000000;
+    queue[29] = 39'h0000000000;
+    queue[30] = 39'h0000000000;
+    queue[31] = 39'h0000000000;
   end
+  always @(posedge clk) begin
+    if (push)
+      queue[wp__addr] <= { timestamp, \$2567 , \$2566 , \$2565 , \$2052 , \$1539 , \$1026 , \$513  };
+  end
+  assign rp__data = queue[rp__addr];
+  assign \$1  = spikes[0] | spikes[1];
+  assign \$2  = spikes[2] | spikes[3];
+  assign \$3  = spikes[4] | spikes[5];
+  assign \$4  = spikes[6] | spikes[7];
+  assign \$5  = spikes[8] | spikes[9];
+  assign \$6  = spikes[10] | spikes[11];
+  assign \$7  = spikes[12] | spikes[13];
+  assign \$8  = spikes[14] | spikes[15];
+  assign \$9  = spikes[16] | spikes[17];
+  assign \$10  = spikes[18] | spikes[19];
+  assign \$11  = spikes[20] | spikes[21];
+  assign \$12  = spikes[22] | spikes[23];
+  assign \$13  = spikes[24] | spikes[25];
+  assign \$14  = spikes[26] | spikes[27];
+  assign \$15  = spikes[28] | spikes[29];
+  assign \$16  = spikes[30] | spikes[31];
+  assign \$17  = spikes[32] | spikes[33];
+  assign \$18  = spikes[34] | spikes[35];
+  assign \$19  = spikes[36] | spikes[37];
+  assign \$20  = spikes[38] | spikes[39];
+  assign \$21  = spikes[40] | spikes[41];
+  assign \$22  = spikes[42] | spikes[43];
+  assign \$23  = spikes[44] | spikes[45];
+  assign \$24  = spikes[46] | spikes[47];
+  assign \$25  = spikes[48] | spikes[49];
+  assign \$26  = spikes[50] | spikes[51];
+  assign \$27  = spikes[52] | spikes[53];
+  assign \$28  = spikes[54] | spikes[55];
+  assign \$29  = spikes[56] | spikes[57];
+  assign \$30  = spikes[58] | spikes[59];
+  assign \$31  = spikes[60] | spikes[61];
+  assign \$32  = spikes[62] | spikes[63];
+  assign \$33  = spikes[0] | spikes[1];
+  assign \$34  = spikes[2] | spikes[3];
+  assign \$35  = spikes[4] | spikes[5];
+  assign \$36  = spikes[6] | spikes[7];
+  assign \$37  = spikes[8] | spikes[9];
+  assign \$38  = spikes[10] | spikes[11];
+  assign \$39  = spikes[12] | spikes[13];
+  assign \$40  = spikes[14] | spikes[15];
+  assign \$41  = spikes[16] | spikes[17];
+  assign \$42  = spikes[18] | spikes[19];
+  assign \$43  = spikes[20] | spikes[21];
+  assign \$44  = spikes[22] | spikes[23];
+  assign \$45  = spikes[24] | spikes[25];
+  assign \$46  = spikes[26] | spikes[27];
+  assign \$47  = spikes[28] | spikes[29];
+  assign \$48  = spikes[30] | spikes[31];
+  assign \$49  = spikes[32] | spikes[33];
+  assign \$50  = spikes[34] | spikes[35];
+  assign \$51  = spikes[36] | spikes[37];
+  assign \$52  = spikes[38] | spikes[39];
+  assign \$53  = spikes[40] | spikes[41];
+  assign \$54  = spikes[42] | spikes[43];
+  assign \$55  = spikes[44] | spikes[45];
+  assign \$56  = spikes[46] | spikes[47];
+  assign \$57  = spikes[48] | spikes[49];
+  assign \$58  = spikes[50] | spikes[51];
+  assign \$59  = spikes[52] | spikes[53];
+  assign \$60  = spikes[54] | spikes[55];
+  assign \$61  = spikes[56] | spikes[57];
+  assign \$62  = spikes[58] | spikes[59];
+  assign \$63  = spikes[60] | spikes[61];
+  assign \$64  = spikes[62] | spikes[63];
+  assign \$65  = spikes[0] | spikes[1];
+  assign \$66  = spikes[2] | spikes[3];
+  assign \$67  = spikes[4] | spikes[5];
+  assign \$68  = spikes[6] | spikes[7];
+  assign \$69  = spikes[8] | spikes[9];
+  assign \$70  = spikes[10] | spikes[11];
+  assign \$71  = spikes[12] | spikes[13];
+  assign \$72  = spikes[14] | spikes[15];
+  assign \$73  = spikes[16] | spikes[17];
+  assign \$74  = spikes[18] | spikes[19];
+  assign \$75  = spikes[20] | spikes[21];
+  assign \$76  = spikes[22] | spikes[23];
+  assign \$77  = spikes[24] | spikes[25];
+  assign \$78  = spikes[26] | spikes[27];
+  assign \$79  = spikes[28] | spikes[29];
+  assign \$80  = spikes[30] | spikes[31];
+  assign \$81  = spikes[32] | spikes[33];
+  assign \$82  = spikes[34] | spikes[35];
+  assign \$83  = spikes[36] | spikes[37];
+  assign \$84  = spikes[38] | spikes[39];
+  assign \$85  = spikes[40] | spikes[41];
+  assign \$86  = spikes[42] | spikes[43];
+  assign \$87  = spikes[44] | spikes[45];
+  assign \$88  = spikes[46] | spikes[47];
+  assign \$89  = spikes[48] | spikes[49];
+  assign \$90  = spikes[50] | spikes[51];
+  assign \$91  = spikes[52] | spikes[53];
+  assign \$92  = spikes[54] | spikes[55];
+  assign \$93  = spikes[56] | spikes[57];
+  assign \$94  = spikes[58] | spikes[59];
+  assign \$95  = spikes[60] | spikes[61];
+  assign \$96  = spikes[62] | spikes[63];
+  assign \$97  = spikes[0] | spikes[1];
+  assign \$98  = spikes[2] | spikes[3];
+  assign \$99  = spikes[4] | spikes[5];
+  assign \$100  = spikes[6] | spikes[7];
+  assign \$101  = spikes[8] | spikes[9];
+  assign \$102  = spikes[10] | spikes[11];
+  assign \$103  = spikes[12] | spikes[13];
+  assign \$104  = spikes[14] | spikes[15];
+  assign \$105  = spikes[16] | spikes[17];
+  assign \$106  = spikes[18] | spikes[19];
+  assign \$107  = spikes[20] | spikes[21];
+  assign \$108  = spikes[22] | spikes[23];
+  assign \$109  = spikes[24] | spikes[25];
+  assign \$110  = spikes[26] | spikes[27];
+  assign \$111  = spikes[28] | spikes[29];
+  assign \$112  = spikes[30] | spikes[31];
+  assign \$113  = spikes[32] | spikes[33];
+  assign \$114  = spikes[34] | spikes[35];
+  assign \$115  = spikes[36] | spikes[37];
+  assign \$116  = spikes[38] | spikes[39];
+  assign \$117  = spikes[40] | spikes[41];
+  assign \$118  = spikes[42] | spikes[43];
+  assign \$119  = spikes[44] | spikes[45];
+  assign \$120  = spikes[46] | spikes[47];
+  assign \$121  = spikes[48] | spikes[49];
+  assign \$122  = spikes[50] | spikes[51];
+  assign \$123  = spikes[52] | spikes[53];
+  assign \$124  = spikes[54] | spikes[55];
+  assign \$125  = spikes[56] | spikes[57];
+  assign \$126  = spikes[58] | spikes[59];
+  assign \$127  = spikes[60] | spikes[61];
+  assign \$128  = spikes[62] | spikes[63];
+  assign \$129  = spikes[0] | spikes[1];
+  assign \$130  = spikes[2] | spikes[3];
+  assign \$131  = spikes[4] | spikes[5];
+  assign \$132  = spikes[6] | spikes[7];
+  assign \$133  = spikes[8] | spikes[9];
+  assign \$134  = spikes[10] | spikes[11];
+  assign \$135  = spikes[12] | spikes[13];
+  assign \$136  = spikes[14] | spikes[15];
+  assign \$137  = spikes[16] | spikes[17];
+  assign \$138  = spikes[18] | spikes[19];
+  assign \$139  = spikes[20] | spikes[21];
+  assign \$140  = spikes[22] | spikes[23];
+  assign \$141  = spikes[24] | spikes[25];
+  assign \$142  = spikes[26] | spikes[27];
+  assign \$143  = spikes[28] | spikes[29];
+  assign \$144  = spikes[30] | spikes[31];
+  assign \$145  = spikes[32] | spikes[33];
+  assign \$146  = spikes[34] | spikes[35];
+  assign \$147  = spikes[36] | spikes[37];
+  assign \$148  = spikes[38] | spikes[39];
+  assign \$149  = spikes[40] | spikes[41];
+  assign \$150  = spikes[42] | spikes[43];
+  assign \$151  = spikes[44] | spikes[45];
+  assign \$152  = spikes[46] | spikes[47];
+  assign \$153  = spikes[48] | spikes[49];
+  assign \$154  = spikes[50] | spikes[51];
+  assign \$155  = spikes[52] | spikes[53];
+  assign \$156  = spikes[54] | spikes[55];
+  assign \$157  = spikes[56] | spikes[57];
+  assign \$158  = spikes[58] | spikes[59];
+  assign \$159  = spikes[60] | spikes[61];
+  assign \$160  = spikes[62] | spikes[63];
+  assign \$161  = spikes[0] | spikes[1];
+  assign \$162  = spikes[2] | spikes[3];
+  assign \$163  = spikes[4] | spikes[5];
+  assign \$164  = spikes[6] | spikes[7];
+  assign \$165  = spikes[8] | spikes[9];
+  assign \$166  = spikes[10] | spikes[11];
+  assign \$167  = spikes[12] | spikes[13];
+  assign \$168  = spikes[14] | spikes[15];
+  assign \$169  = spikes[16] | spikes[17];
+  assign \$170  = spikes[18] | spikes[19];
+  assign \$171  = spikes[20] | spikes[21];
+  assign \$172  = spikes[22] | spikes[23];
+  assign \$173  = spikes[24] | spikes[25];
+  assign \$174  = spikes[26] | spikes[27];
+  assign \$175  = spikes[28] | spikes[29];
+  assign \$176  = spikes[30] | spikes[31];
+  assign \$177  = spikes[32] | spikes[33];
+  assign \$178  = spikes[34] | spikes[35];
+  assign \$179  = spikes[36] | spikes[37];
+  assign \$180  = spikes[38] | spikes[39];
+  assign \$181  = spikes[40] | spikes[41];
+  assign \$182  = spikes[42] | spikes[43];
+  assign \$183  = spikes[44] | spikes[45];
+  assign \$184  = spikes[46] | spikes[47];
+  assign \$185  = spikes[48] | spikes[49];
+  assign \$186  = spikes[50] | spikes[51];
+  assign \$187  = spikes[52] | spikes[53];
+  assign \$188  = spikes[54] | spikes[55];
+  assign \$189  = spikes[56] | spikes[57];
+  assign \$190  = spikes[58] | spikes[59];
+  assign \$191  = spikes[60] | spikes[61];
+  assign \$192  = spikes[62] | spikes[63];
+  assign \$193  = spikes[0] | spikes[1];
+  assign \$194  = spikes[2] | spikes[3];
+  assign \$195  = spikes[4] | spikes[5];
+  assign \$196  = spikes[6] | spikes[7];
+  assign \$197  = spikes[8] | spikes[9];
+  assign \$198  = spikes[10] | spikes[11];
+  assign \$199  = spikes[12] | spikes[13];
+  assign \$200  = spikes[14] | spikes[15];
+  assign \$201  = spikes[16] | spikes[17];
+  assign \$202  = spikes[18] | spikes[19];
+  assign \$203  = spikes[20] | spikes[21];
+  assign \$204  = spikes[22] | spikes[23];
+  assign \$205  = spikes[24] | spikes[25];
+  assign \$206  = spikes[26] | spikes[27];
+  assign \$207  = spikes[28] | spikes[29];
+  assign \$208  = spikes[30] | spikes[31];
+  assign \$209  = spikes[32] | spikes[33];
+  assign \$210  = spikes[34] | spikes[35];
+  assign \$211  = spikes[36] | spikes[37];
+  assign \$212  = spikes[38] | spikes[39];
+  assign \$213  = spikes[40] | spikes[41];
+  assign \$214  = spikes[42] | spikes[43];
+  assign \$215  = spikes[44] | spikes[45];
+  assign \$216  = spikes[46] | spikes[47];
+  assign \$217  = spikes[48] | spikes[49];
+  assign \$218  = spikes[50] | spikes[51];
+  assign \$219  = spikes[52] | spikes[53];
+  assign \$220  = spikes[54] | spikes[55];
+  assign \$221  = spikes[56] | spikes[57];
+  assign \$222  = spikes[58] | spikes[59];
+  assign \$223  = spikes[60] | spikes[61];
+  assign \$224  = spikes[62] | spikes[63];
+  assign \$225  = spikes[0] | spikes[1];
+  assign \$226  = spikes[2] | spikes[3];
+  assign \$227  = spikes[4] | spikes[5];
+  assign \$228  = spikes[6] | spikes[7];
+  assign \$229  = spikes[8] | spikes[9];
+  assign \$230  = spikes[10] | spikes[11];
+  assign \$231  = spikes[12] | spikes[13];
+  assign \$232  = spikes[14] | spikes[15];
+  assign \$233  = spikes[16] | spikes[17];
+  assign \$234  = spikes[18] | spikes[19];
+  assign \$235  = spikes[20] | spikes[21];
+  assign \$236  = spikes[22] | spikes[23];
+  assign \$237  = spikes[24] | spikes[25];
+  assign \$238  = spikes[26] | spikes[27];
+  assign \$239  = spikes[28] | spikes[29];
+  assign \$240  = spikes[30] | spikes[31];
+  assign \$241  = spikes[32] | spikes[33];
+  assign \$242  = spikes[34] | spikes[35];
+  assign \$243  = spikes[36] | spikes[37];
+  assign \$244  = spikes[38] | spikes[39];
+  assign \$245  = spikes[40] | spikes[41];
+  assign \$246  = spikes[42] | spikes[43];
+  assign \$247  = spikes[44] | spikes[45];
+  assign \$248  = spikes[46] | spikes[47];
+  assign \$249  = spikes[48] | spikes[49];
+  assign \$250  = spikes[50] | spikes[51];
+  assign \$251  = spikes[52] | spikes[53];
+  assign \$252  = spikes[54] | spikes[55];
+  assign \$253  = spikes[56] | spikes[57];
+  assign \$254  = spikes[58] | spikes[59];
+  assign \$255  = spikes[60] | spikes[61];
+  assign \$256  = spikes[62] | spikes[63];
+  assign \$257  = spikes[0] | spikes[1];
+  assign \$258  = spikes[2] | spikes[3];
+  assign \$259  = spikes[4] | spikes[5];
+  assign \$260  = spikes[6] | spikes[7];
+  assign \$261  = spikes[8] | spikes[9];
+  assign \$262  = spikes[10] | spikes[11];
+  assign \$263  = spikes[12] | spikes[13];
+  assign \$264  = spikes[14] | spikes[15];
+  assign \$265  = spikes[16] | spikes[17];
+  assign \$266  = spikes[18] | spikes[19];
+  assign \$267  = spikes[20] | spikes[21];
+  assign \$268  = spikes[22] | spikes[23];
+  assign \$269  = spikes[24] | spikes[25];
+  assign \$270  = spikes[26] | spikes[27];
+  assign \$271  = spikes[28] | spikes[29];
+  assign \$272  = spikes[30] | spikes[31];
+  assign \$273  = spikes[32] | spikes[33];
+  assign \$274  = spikes[34] | spikes[35];
+  assign \$275  = spikes[36] | spikes[37];
+  assign \$276  = spikes[38] | spikes[39];
+  assign \$277  = spikes[40] | spikes[41];
+  assign \$278  = spikes[42] | spikes[43];
+  assign \$279  = spikes[44] | spikes[45];
+  assign \$280  = spikes[46] | spikes[47];
+  assign \$281  = spikes[48] | spikes[49];
+  assign \$282  = spikes[50] | spikes[51];
+  assign \$283  = spikes[52] | spikes[53];
+  assign \$284  = spikes[54] | spikes[55];
+  assign \$285  = spikes[56] | spikes[57];
+  assign \$286  = spikes[58] | spikes[59];
+  assign \$287  = spikes[60] | spikes[61];
+  assign \$288  = spikes[62] | spikes[63];
+  assign \$289  = spikes[0] | spikes[1];
+  assign \$290  = spikes[2] | spikes[3];
+  assign \$291  = spikes[4] | spikes[5];
+  assign \$292  = spikes[6] | spikes[7];
+  assign \$293  = spikes[8] | spikes[9];
+  assign \$294  = spikes[10] | spikes[11];
+  assign \$295  = spikes[12] | spikes[13];
+  assign \$296  = spikes[14] | spikes[15];
+  assign \$297  = spikes[16] | spikes[17];
+  assign \$298  = spikes[18] | spikes[19];
+  assign \$299  = spikes[20] | spikes[21];
+  assign \$300  = spikes[22] | spikes[23];
+  assign \$301  = spikes[24] | spikes[25];
+  assign \$302  = spikes[26] | spikes[27];
+  assign \$303  = spikes[28] | spikes[29];
+  assign \$304  = spikes[30] | spikes[31];
+  assign \$305  = spikes[32] | spikes[33];
+  assign \$306  = spikes[34] | spikes[35];
+  assign \$307  = spikes[36] | spikes[37];
+  assign \$308  = spikes[38] | spikes[39];
+  assign \$309  = spikes[40] | spikes[41];
+  assign \$310  = spikes[42] | spikes[43];
+  assign \$311  = spikes[44] | spikes[45];
+  assign \$312  = spikes[46] | spikes[47];
+  assign \$313  = spikes[48] | spikes[49];
+  assign \$314  = spikes[50] | spikes[51];
+  assign \$315  = spikes[52] | spikes[53];
+  assign \$316  = spikes[54] | spikes[55];
+  assign \$317  = spikes[56] | spikes[57];
+  assign \$318  = spikes[58] | spikes[59];
+  assign \$319  = spikes[60] | spikes[61];
+  assign \$320  = spikes[62] | spikes[63];
+  assign \$321  = spikes[0] | spikes[1];
+  assign \$322  = spikes[2] | spikes[3];
+  assign \$323  = spikes[4] | spikes[5];
+  assign \$324  = spikes[6] | spikes[7];
+  assign \$325  = spikes[8] | spikes[9];
+  assign \$326  = spikes[10] | spikes[11];
+  assign \$327  = spikes[12] | spikes[13];
+  assign \$328  = spikes[14] | spikes[15];
+  assign \$329  = spikes[16] | spikes[17];
+  assign \$330  = spikes[18] | spikes[19];
+  assign \$331  = spikes[20] | spikes[21];
+  assign \$332  = spikes[22] | spikes[23];
+  assign \$333  = spikes[24] | spikes[25];
+  assign \$334  = spikes[26] | spikes[27];
+  assign \$335  = spikes[28] | spikes[29];
+  assign \$336  = spikes[30] | spikes[31];
+  assign \$337  = spikes[32] | spikes[33];
+  assign \$338  = spikes[34] | spikes[35];
+  assign \$339  = spikes[36] | spikes[37];
+  assign \$340  = spikes[38] | spikes[39];
+  assign \$341  = spikes[40] | spikes[41];
+  assign \$342  = spikes[42] | spikes[43];
+  assign \$343  = spikes[44] | spikes[45];
+  assign \$344  = spikes[46] | spikes[47];
+  assign \$345  = spikes[48] | spikes[49];
+  assign \$346  = spikes[50] | spikes[51];
+  assign \$347  = spikes[52] | spikes[53];
+  assign \$348  = spikes[54] | spikes[55];
+  assign \$349  = spikes[56] | spikes[57];
+  assign \$350  = spikes[58] | spikes[59];
+  assign \$351  = spikes[60] | spikes[61];
+  assign \$352  = spikes[62] | spikes[63];
+  assign \$353  = spikes[0] | spikes[1];
+  assign \$354  = spikes[2] | spikes[3];
+  assign \$355  = spikes[4] | spikes[5];
+  assign \$356  = spikes[6] | spikes[7];
+  assign \$357  = spikes[8] | spikes[9];
+  assign \$358  = spikes[10] | spikes[11];
+  assign \$359  = spikes[12] | spikes[13];
+  assign \$360  = spikes[14] | spikes[15];
+  assign \$361  = spikes[16] | spikes[17];
+  assign \$362  = spikes[18] | spikes[19];
+  assign \$363  = spikes[20] | spikes[21];
+  assign \$364  = spikes[22] | spikes[23];
+  assign \$365  = spikes[24] | spikes[25];
+  assign \$366  = spikes[26] | spikes[27];
+  assign \$367  = spikes[28] | spikes[29];
+  assign \$368  = spikes[30] | spikes[31];
+  assign \$369  = spikes[32] | spikes[33];
+  assign \$370  = spikes[34] | spikes[35];
+  assign \$371  = spikes[36] | spikes[37];
+  assign \$372  = spikes[38] | spikes[39];
+  assign \$373  = spikes[40] | spikes[41];
+  assign \$374  = spikes[42] | spikes[43];
+  assign \$375  = spikes[44] | spikes[45];
+  assign \$376  = spikes[46] | spikes[47];
+  assign \$377  = spikes[48] | spikes[49];
+  assign \$378  = spikes[50] | spikes[51];
+  assign \$379  = spikes[52] | spikes[53];
+  assign \$380  = spikes[54] | spikes[55];
+  assign \$381  = spikes[56] | spikes[57];
+  assign \$382  = spikes[58] | spikes[59];
+  assign \$383  = spikes[60] | spikes[61];
+  assign \$384  = spikes[62] | spikes[63];
+  assign \$385  = spikes[0] | spikes[1];
+  assign \$386  = spikes[2] | spikes[3];
+  assign \$387  = spikes[4] | spikes[5];
+  assign \$388  = spikes[6] | spikes[7];
+  assign \$389  = spikes[8] | spikes[9];
+  assign \$390  = spikes[10] | spikes[11];
+  assign \$391  = spikes[12] | spikes[13];
+  assign \$392  = spikes[14] | spikes[15];
+  assign \$393  = spikes[16] | spikes[17];
+  assign \$394  = spikes[18] | spikes[19];
+  assign \$395  = spikes[20] | spikes[21];
+  assign \$396  = spikes[22] | spikes[23];
+  assign \$397  = spikes[24] | spikes[25];
+  assign \$398  = spikes[26] | spikes[27];
+  assign \$399  = spikes[28] | spikes[29];
+  assign \$400  = spikes[30] | spikes[31];
+  assign \$401  = spikes[32] | spikes[33];
+  assign \$402  = spikes[34] | spikes[35];
+  assign \$403  = spikes[36] | spikes[37];
+  assign \$404  = spikes[38] | spikes[39];
+  assign \$405  = spikes[40] | spikes[41];
+  assign \$406  = spikes[42] | spikes[43];
+  assign \$407  = spikes[44] | spikes[45];
+  assign \$408  = spikes[46] | spikes[47];
+  assign \$409  = spikes[48] | spikes[49];
+  assign \$410  = spikes[50] | spikes[51];
+  assign \$411  = spikes[52] | spikes[53];
+  assign \$412  = spikes[54] | spikes[55];
+  assign \$413  = spikes[56] | spikes[57];
+  assign \$414  = spikes[58] | spikes[59];
+  assign \$415  = spikes[60] | spikes[61];
+  assign \$416  = spikes[62] | spikes[63];
+  assign \$417  = spikes[0] | spikes[1];
+  assign \$418  = spikes[2] | spikes[3];
+  assign \$419  = spikes[4] | spikes[5];
+  assign \$420  = spikes[6] | spikes[7];
+  assign \$421  = spikes[8] | spikes[9];
+  assign \$422  = spikes[10] | spikes[11];
+  assign \$423  = spikes[12] | spikes[13];
+  assign \$424  = spikes[14] | spikes[15];
+  assign \$425  = spikes[16] | spikes[17];
+  assign \$426  = spikes[18] | spikes[19];
+  assign \$427  = spikes[20] | spikes[21];
+  assign \$428  = spikes[22] | spikes[23];
+  assign \$429  = spikes[24] | spikes[25];
+  assign \$430  = spikes[26] | spikes[27];
+  assign \$431  = spikes[28] | spikes[29];
+  assign \$432  = spikes[30] | spikes[31];
+  assign \$433  = spikes[32] | spikes[33];
+  assign \$434  = spikes[34] | spikes[35];
+  assign \$435  = spikes[36] | spikes[37];
+  assign \$436  = spikes[38] | spikes[39];
+  assign \$437  = spikes[40] | spikes[41];
+  assign \$438  = spikes[42] | spikes[43];
+  assign \$439  = spikes[44] | spikes[45];
+  assign \$440  = spikes[46] | spikes[47];
+  assign \$441  = spikes[48] | spikes[49];
+  assign \$442  = spikes[50] | spikes[51];
+  assign \$443  = spikes[52] | spikes[53];
+  assign \$444  = spikes[54] | spikes[55];
+  assign \$445  = spikes[56] | spikes[57];
+  assign \$446  = spikes[58] | spikes[59];
+  assign \$447  = spikes[60] | spikes[61];
+  assign \$448  = spikes[62] | spikes[63];
+  assign \$449  = spikes[0] | spikes[1];
+  assign \$450  = spikes[2] | spikes[3];
+  assign \$451  = spikes[4] | spikes[5];
+  assign \$452  = spikes[6] | spikes[7];
+  assign \$453  = spikes[8] | spikes[9];
+  assign \$454  = spikes[10] | spikes[11];
+  assign \$455  = spikes[12] | spikes[13];
+  assign \$456  = spikes[14] | spikes[15];
+  assign \$457  = spikes[16] | spikes[17];
+  assign \$458  = spikes[18] | spikes[19];
+  assign \$459  = spikes[20] | spikes[21];
+  assign \$460  = spikes[22] | spikes[23];
+  assign \$461  = spikes[24] | spikes[25];
+  assign \$462  = spikes[26] | spikes[27];
+  assign \$463  = spikes[28] | spikes[29];
+  assign \$464  = spikes[30] | spikes[31];
+  assign \$465  = spikes[32] | spikes[33];
+  assign \$466  = spikes[34] | spikes[35];
+  assign \$467  = spikes[36] | spikes[37];
+  assign \$468  = spikes[38] | spikes[39];
+  assign \$469  = spikes[40] | spikes[41];
+  assign \$470  = spikes[42] | spikes[43];
+  assign \$471  = spikes[44] | spikes[45];
+  assign \$472  = spikes[46] | spikes[47];
+  assign \$473  = spikes[48] | spikes[49];
+  assign \$474  = spikes[50] | spikes[51];
+  assign \$475  = spikes[52] | spikes[53];
+  assign \$476  = spikes[54] | spikes[55];
+  assign \$477  = spikes[56] | spikes[57];
+  assign \$478  = spikes[58] | spikes[59];
+  assign \$479  = spikes[60] | spikes[61];
+  assign \$480  = spikes[62] | spikes[63];
+  assign \$481  = spikes[0] | spikes[1];
+  assign \$482  = spikes[2] | spikes[3];
+  assign \$483  = spikes[4] | spikes[5];
+  assign \$484  = spikes[6] | spikes[7];
+  assign \$485  = spikes[8] | spikes[9];
+  assign \$486  = spikes[10] | spikes[11];
+  assign \$487  = spikes[12] | spikes[13];
+  assign \$488  = spikes[14] | spikes[15];
+  assign \$489  = spikes[16] | spikes[17];
+  assign \$490  = spikes[18] | spikes[19];
+  assign \$491  = spikes[20] | spikes[21];
+  assign \$492  = spikes[22] | spikes[23];
+  assign \$493  = spikes[24] | spikes[25];
+  assign \$494  = spikes[26] | spikes[27];
+  assign \$495  = spikes[28] | spikes[29];
+  assign \$496  = spikes[30] | spikes[31];
+  assign \$497  = spikes[32] | spikes[33];
+  assign \$498  = spikes[34] | spikes[35];
+  assign \$499  = spikes[36] | spikes[37];
+  assign \$500  = spikes[38] | spikes[39];
+  assign \$501  = spikes[40] | spikes[41];
+  assign \$502  = spikes[42] | spikes[43];
+  assign \$503  = spikes[44] | spikes[45];
+  assign \$504  = spikes[46] | spikes[47];
+  assign \$505  = spikes[48] | spikes[49];
+  assign \$506  = spikes[50] | spikes[51];
+  assign \$507  = spikes[52] | spikes[53];
+  assign \$508  = spikes[54] | spikes[55];
+  assign \$509  = spikes[56] | spikes[57];
+  assign \$510  = spikes[58] | spikes[59];
+  assign \$511  = spikes[60] | spikes[61];
+  assign \$512  = spikes[62] | spikes[63];
+  assign \$513  = | { \$512 , \$478 , \$444 , \$410 , \$376 , \$342 , \$308 , \$274 , \$240 , \$206 , \$172 , \$138 , \$104 , \$70 , \$36 , \$2  };
+  assign \$514  = spikes[0] | spikes[1];
+  assign \$515  = spikes[2] | spikes[3];
+  assign \$516  = spikes[4] | spikes[5];
+  assign \$517  = spikes[6] | spikes[7];
+  assign \$518  = spikes[8] | spikes[9];
+  assign \$519  = spikes[10] | spikes[11];
+  assign \$520  = spikes[12] | spikes[13];
+  assign \$521  = spikes[14] | spikes[15];
+  assign \$522  = spikes[16] | spikes[17];
+  assign \$523  = spikes[18] | spikes[19];
+  assign \$524  = spikes[20] | spikes[21];
+  assign \$525  = spikes[22] | spikes[23];
+  assign \$526  = spikes[24] | spikes[25];
+  assign \$527  = spikes[26] | spikes[27];
+  assign \$528  = spikes[28] | spikes[29];
+  assign \$529  = spikes[30] | spikes[31];
+  assign \$530  = spikes[32] | spikes[33];
+  assign \$531  = spikes[34] | spikes[35];
+  assign \$532  = spikes[36] | spikes[37];
+  assign \$533  = spikes[38] | spikes[39];
+  assign \$534  = spikes[40] | spikes[41];
+  assign \$535  = spikes[42] | spikes[43];
+  assign \$536  = spikes[44] | spikes[45];
+  assign \$537  = spikes[46] | spikes[47];
+  assign \$538  = spikes[48] | spikes[49];
+  assign \$539  = spikes[50] | spikes[51];
+  assign \$540  = spikes[52] | spikes[53];
+  assign \$541  = spikes[54] | spikes[55];
+  assign \$542  = spikes[56] | spikes[57];
+  assign \$543  = spikes[58] | spikes[59];
+  assign \$544  = spikes[60] | spikes[61];
+  assign \$545  = spikes[62] | spikes[63];
+  assign \$546  = spikes[0] | spikes[1];
+  assign \$547  = spikes[2] | spikes[3];
+  assign \$548  = spikes[4] | spikes[5];
+  assign \$549  = spikes[6] | spikes[7];
+  assign \$550  = spikes[8] | spikes[9];
+  assign \$551  = spikes[10] | spikes[11];
+  assign \$552  = spikes[12] | spikes[13];
+  assign \$553  = spikes[14] | spikes[15];
+  assign \$554  = spikes[16] | spikes[17];
+  assign \$555  = spikes[18] | spikes[19];
+  assign \$556  = spikes[20] | spikes[21];
+  assign \$557  = spikes[22] | spikes[23];
+  assign \$558  = spikes[24] | spikes[25];
+  assign \$559  = spikes[26] | spikes[27];
+  assign \$560  = spikes[28] | spikes[29];
+  assign \$561  = spikes[30] | spikes[31];
+  assign \$562  = spikes[32] | spikes[33];
+  assign \$563  = spikes[34] | spikes[35];
+  assign \$564  = spikes[36] | spikes[37];
+  assign \$565  = spikes[38] | spikes[39];
+  assign \$566  = spikes[40] | spikes[41];
+  assign \$567  = spikes[42] | spikes[43];
+  assign \$568  = spikes[44] | spikes[45];
+  assign \$569  = spikes[46] | spikes[47];
+  assign \$570  = spikes[48] | spikes[49];
+  assign \$571  = spikes[50] | spikes[51];
+  assign \$572  = spikes[52] | spikes[53];
+  assign \$573  = spikes[54] | spikes[55];
+  assign \$574  = spikes[56] | spikes[57];
+  assign \$575  = spikes[58] | spikes[59];
+  assign \$576  = spikes[60] | spikes[61];
+  assign \$577  = spikes[62] | spikes[63];
+  assign \$578  = spikes[0] | spikes[1];
+  assign \$579  = spikes[2] | spikes[3];
+  assign \$580  = spikes[4] | spikes[5];
+  assign \$581  = spikes[6] | spikes[7];
+  assign \$582  = spikes[8] | spikes[9];
+  assign \$583  = spikes[10] | spikes[11];
+  assign \$584  = spikes[12] | spikes[13];
+  assign \$585  = spikes[14] | spikes[15];
+  assign \$586  = spikes[16] | spikes[17];
+  assign \$587  = spikes[18] | spikes[19];
+  assign \$588  = spikes[20] | spikes[21];
+  assign \$589  = spikes[22] | spikes[23];
+  assign \$590  = spikes[24] | spikes[25];
+  assign \$591  = spikes[26] | spikes[27];
+  assign \$592  = spikes[28] | spikes[29];
+  assign \$593  = spikes[30] | spikes[31];
+  assign \$594  = spikes[32] | spikes[33];
+  assign \$595  = spikes[34] | spikes[35];
+  assign \$596  = spikes[36] | spikes[37];
+  assign \$597  = spikes[38] | spikes[39];
+  assign \$598  = spikes[40] | spikes[41];
+  assign \$599  = spikes[42] | spikes[43];
+  assign \$600  = spikes[44] | spikes[45];
+  assign \$601  = spikes[46] | spikes[47];
+  assign \$602  = spikes[48] | spikes[49];
+  assign \$603  = spikes[50] | spikes[51];
+  assign \$604  = spikes[52] | spikes[53];
+  assign \$605  = spikes[54] | spikes[55];
+  assign \$606  = spikes[56] | spikes[57];
+  assign \$607  = spikes[58] | spikes[59];
+  assign \$608  = spikes[60] | spikes[61];
+  assign \$609  = spikes[62] | spikes[63];
+  assign \$610  = spikes[0] | spikes[1];
+  assign \$611  = spikes[2] | spikes[3];
+  assign \$612  = spikes[4] | spikes[5];
+  assign \$613  = spikes[6] | spikes[7];
+  assign \$614  = spikes[8] | spikes[9];
+  assign \$615  = spikes[10] | spikes[11];
+  assign \$616  = spikes[12] | spikes[13];
+  assign \$617  = spikes[14] | spikes[15];
+  assign \$618  = spikes[16] | spikes[17];
+  assign \$619  = spikes[18] | spikes[19];
+  assign \$620  = spikes[20] | spikes[21];
+  assign \$621  = spikes[22] | spikes[23];
+  assign \$622  = spikes[24] | spikes[25];
+  assign \$623  = spikes[26] | spikes[27];
+  assign \$624  = spikes[28] | spikes[29];
+  assign \$625  = spikes[30] | spikes[31];
+  assign \$626  = spikes[32] | spikes[33];
+  assign \$627  = spikes[34] | spikes[35];
+  assign \$628  = spikes[36] | spikes[37];
+  assign \$629  = spikes[38] | spikes[39];
+  assign \$630  = spikes[40] | spikes[41];
+  assign \$631  = spikes[42] | spikes[43];
+  assign \$632  = spikes[44] | spikes[45];
+  assign \$633  = spikes[46] | spikes[47];
+  assign \$634  = spikes[48] | spikes[49];
+  assign \$635  = spikes[50] | spikes[51];
+  assign \$636  = spikes[52] | spikes[53];
+  assign \$637  = spikes[54] | spikes[55];
+  assign \$638  = spikes[56] | spikes[57];
+  assign \$639  = spikes[58] | spikes[59];
+  assign \$640  = spikes[60] | spikes[61];
+  assign \$641  = spikes[62] | spikes[63];
+  assign \$642  = spikes[0] | spikes[1];
+  assign \$643  = spikes[2] | spikes[3];
+  assign \$644  = spikes[4] | spikes[5];
+  assign \$645  = spikes[6] | spikes[7];
+  assign \$646  = spikes[8] | spikes[9];
+  assign \$647  = spikes[10] | spikes[11];
+  assign \$648  = spikes[12] | spikes[13];
+  assign \$649  = spikes[14] | spikes[15];
+  assign \$650  = spikes[16] | spikes[17];
+  assign \$651  = spikes[18] | spikes[19];
+  assign \$652  = spikes[20] | spikes[21];
+  assign \$653  = spikes[22] | spikes[23];
+  assign \$654  = spikes[24] | spikes[25];
+  assign \$655  = spikes[26] | spikes[27];
+  assign \$656  = spikes[28] | spikes[29];
+  assign \$657  = spikes[30] | spikes[31];
+  assign \$658  = spikes[32] | spikes[33];
+  assign \$659  = spikes[34] | spikes[35];
+  assign \$660  = spikes[36] | spikes[37];
+  assign \$661  = spikes[38] | spikes[39];
+  assign \$662  = spikes[40] | spikes[41];
+  assign \$663  = spikes[42] | spikes[43];
+  assign \$664  = spikes[44] | spikes[45];
+  assign \$665  = spikes[46] | spikes[47];
+  assign \$666  = spikes[48] | spikes[49];
+  assign \$667  = spikes[50] | spikes[51];
+  assign \$668  = spikes[52] | spikes[53];
+  assign \$669  = spikes[54] | spikes[55];
+  assign \$670  = spikes[56] | spikes[57];
+  assign \$671  = spikes[58] | spikes[59];
+  assign \$672  = spikes[60] | spikes[61];
+  assign \$673  = spikes[62] | spikes[63];
+  assign \$674  = spikes[0] | spikes[1];
+  assign \$675  = spikes[2] | spikes[3];
+  assign \$676  = spikes[4] | spikes[5];
+  assign \$677  = spikes[6] | spikes[7];
+  assign \$678  = spikes[8] | spikes[9];
+  assign \$679  = spikes[10] | spikes[11];
+  assign \$680  = spikes[12] | spikes[13];
+  assign \$681  = spikes[14] | spikes[15];
+  assign \$682  = spikes[16] | spikes[17];
+  assign \$683  = spikes[18] | spikes[19];
+  assign \$684  = spikes[20] | spikes[21];
+  assign \$685  = spikes[22] | spikes[23];
+  assign \$686  = spikes[24] | spikes[25];
+  assign \$687  = spikes[26] | spikes[27];
+  assign \$688  = spikes[28] | spikes[29];
+  assign \$689  = spikes[30] | spikes[31];
+  assign \$690  = spikes[32] | spikes[33];
+  assign \$691  = spikes[34] | spikes[35];
+  assign \$692  = spikes[36] | spikes[37];
+  assign \$693  = spikes[38] | spikes[39];
+  assign \$694  = spikes[40] | spikes[41];
+  assign \$695  = spikes[42] | spikes[43];
+  assign \$696  = spikes[44] | spikes[45];
+  assign \$697  = spikes[46] | spikes[47];
+  assign \$698  = spikes[48] | spikes[49];
+  assign \$699  = spikes[50] | spikes[51];
+  assign \$700  = spikes[52] | spikes[53];
+  assign \$701  = spikes[54] | spikes[55];
+  assign \$702  = spikes[56] | spikes[57];
+  assign \$703  = spikes[58] | spikes[59];
+  assign \$704  = spikes[60] | spikes[61];
+  assign \$705  = spikes[62] | spikes[63];
+  assign \$706  = spikes[0] | spikes[1];
+  assign \$707  = spikes[2] | spikes[3];
+  assign \$708  = spikes[4] | spikes[5];
+  assign \$709  = spikes[6] | spikes[7];
+  assign \$710  = spikes[8] | spikes[9];
+  assign \$711  = spikes[10] | spikes[11];
+  assign \$712  = spikes[12] | spikes[13];
+  assign \$713  = spikes[14] | spikes[15];
+  assign \$714  = spikes[16] | spikes[17];
+  assign \$715  = spikes[18] | spikes[19];
+  assign \$716  = spikes[20] | spikes[21];
+  assign \$717  = spikes[22] | spikes[23];
+  assign \$718  = spikes[24] | spikes[25];
+  assign \$719  = spikes[26] | spikes[27];
+  assign \$720  = spikes[28] | spikes[29];
+  assign \$721  = spikes[30] | spikes[31];
+  assign \$722  = spikes[32] | spikes[33];
+  assign \$723  = spikes[34] | spikes[35];
+  assign \$724  = spikes[36] | spikes[37];
+  assign \$725  = spikes[38] | spikes[39];
+  assign \$726  = spikes[40] | spikes[41];
+  assign \$727  = spikes[42] | spikes[43];
+  assign \$728  = spikes[44] | spikes[45];
+  assign \$729  = spikes[46] | spikes[47];
+  assign \$730  = spikes[48] | spikes[49];
+  assign \$731  = spikes[50] | spikes[51];
+  assign \$732  = spikes[52] | spikes[53];
+  assign \$733  = spikes[54] | spikes[55];
+  assign \$734  = spikes[56] | spikes[57];
+  assign \$735  = spikes[58] | spikes[59];
+  assign \$736  = spikes[60] | spikes[61];
+  assign \$737  = spikes[62] | spikes[63];
+  assign \$738  = spikes[0] | spikes[1];
+  assign \$739  = spikes[2] | spikes[3];
+  assign \$740  = spikes[4] | spikes[5];
+  assign \$741  = spikes[6] | spikes[7];
+  assign \$742  = spikes[8] | spikes[9];
+  assign \$743  = spikes[10] | spikes[11];
+  assign \$744  = spikes[12] | spikes[13];
+  assign \$745  = spikes[14] | spikes[15];
+  assign \$746  = spikes[16] | spikes[17];
+  assign \$747  = spikes[18] | spikes[19];
+  assign \$748  = spikes[20] | spikes[21];
+  assign \$749  = spikes[22] | spikes[23];
+  assign \$750  = spikes[24] | spikes[25];
+  assign \$751  = spikes[26] | spikes[27];
+  assign \$752  = spikes[28] | spikes[29];
+  assign \$753  = spikes[30] | spikes[31];
+  assign \$754  = spikes[32] | spikes[33];
+  assign \$755  = spikes[34] | spikes[35];
+  assign \$756  = spikes[36] | spikes[37];
+  assign \$757  = spikes[38] | spikes[39];
+  assign \$758  = spikes[40] | spikes[41];
+  assign \$759  = spikes[42] | spikes[43];
+  assign \$760  = spikes[44] | spikes[45];
+  assign \$761  = spikes[46] | spikes[47];
+  assign \$762  = spikes[48] | spikes[49];
+  assign \$763  = spikes[50] | spikes[51];
+  assign \$764  = spikes[52] | spikes[53];
+  assign \$765  = spikes[54] | spikes[55];
+  assign \$766  = spikes[56] | spikes[57];
+  assign \$767  = spikes[58] | spikes[59];
+  assign \$768  = spikes[60] | spikes[61];
+  assign \$769  = spikes[62] | spikes[63];
+  assign \$770  = spikes[0] | spikes[1];
+  assign \$771  = spikes[2] | spikes[3];
+  assign \$772  = spikes[4] | spikes[5];
+  assign \$773  = spikes[6] | spikes[7];
+  assign \$774  = spikes[8] | spikes[9];
+  assign \$775  = spikes[10] | spikes[11];
+  assign \$776  = spikes[12] | spikes[13];
+  assign \$777  = spikes[14] | spikes[15];
+  assign \$778  = spikes[16] | spikes[17];
+  assign \$779  = spikes[18] | spikes[19];
+  assign \$780  = spikes[20] | spikes[21];
+  assign \$781  = spikes[22] | spikes[23];
+  assign \$782  = spikes[24] | spikes[25];
+  assign \$783  = spikes[26] | spikes[27];
+  assign \$784  = spikes[28] | spikes[29];
+  assign \$785  = spikes[30] | spikes[31];
+  assign \$786  = spikes[32] | spikes[33];
+  assign \$787  = spikes[34] | spikes[35];
+  assign \$788  = spikes[36] | spikes[37];
+  assign \$789  = spikes[38] | spikes[39];
+  assign \$790  = spikes[40] | spikes[41];
+  assign \$791  = spikes[42] | spikes[43];
+  assign \$792  = spikes[44] | spikes[45];
+  assign \$793  = spikes[46] | spikes[47];
+  assign \$794  = spikes[48] | spikes[49];
+  assign \$795  = spikes[50] | spikes[51];
+  assign \$796  = spikes[52] | spikes[53];
+  assign \$797  = spikes[54] | spikes[55];
+  assign \$798  = spikes[56] | spikes[57];
+  assign \$799  = spikes[58] | spikes[59];
+  assign \$800  = spikes[60] | spikes[61];
+  assign \$801  = spikes[62] | spikes[63];
+  assign \$802  = spikes[0] | spikes[1];
+  assign \$803  = spikes[2] | spikes[3];
+  assign \$804  = spikes[4] | spikes[5];
+  assign \$805  = spikes[6] | spikes[7];
+  assign \$806  = spikes[8] | spikes[9];
+  assign \$807  = spikes[10] | spikes[11];
+  assign \$808  = spikes[12] | spikes[13];
+  assign \$809  = spikes[14] | spikes[15];
+  assign \$810  = spikes[16] | spikes[17];
+  assign \$811  = spikes[18] | spikes[19];
+  assign \$812  = spikes[20] | spikes[21];
+  assign \$813  = spikes[22] | spikes[23];
+  assign \$814  = spikes[24] | spikes[25];
+  assign \$815  = spikes[26] | spikes[27];
+  assign \$816  = spikes[28] | spikes[29];
+  assign \$817  = spikes[30] | spikes[31];
+  assign \$818  = spikes[32] | spikes[33];
+  assign \$819  = spikes[34] | spikes[35];
+  assign \$820  = spikes[36] | spikes[37];
+  assign \$821  = spikes[38] | spikes[39];
+  assign \$822  = spikes[40] | spikes[41];
+  assign \$823  = spikes[42] | spikes[43];
+  assign \$824  = spikes[44] | spikes[45];
+  assign \$825  = spikes[46] | spikes[47];
+  assign \$826  = spikes[48] | spikes[49];
+  assign \$827  = spikes[50] | spikes[51];
+  assign \$828  = spikes[52] | spikes[53];
+  assign \$829  = spikes[54] | spikes[55];
+  assign \$830  = spikes[56] | spikes[57];
+  assign \$831  = spikes[58] | spikes[59];
+  assign \$832  = spikes[60] | spikes[61];
+  assign \$833  = spikes[62] | spikes[63];
+  assign \$834  = spikes[0] | spikes[1];
+  assign \$835  = spikes[2] | spikes[3];
+  assign \$836  = spikes[4] | spikes[5];
+  assign \$837  = spikes[6] | spikes[7];
+  assign \$838  = spikes[8] | spikes[9];
+  assign \$839  = spikes[10] | spikes[11];
+  assign \$840  = spikes[12] | spikes[13];
+  assign \$841  = spikes[14] | spikes[15];
+  assign \$842  = spikes[16] | spikes[17];
+  assign \$843  = spikes[18] | spikes[19];
+  assign \$844  = spikes[20] | spikes[21];
+  assign \$845  = spikes[22] | spikes[23];
+  assign \$846  = spikes[24] | spikes[25];
+  assign \$847  = spikes[26] | spikes[27];
+  assign \$848  = spikes[28] | spikes[29];
+  assign \$849  = spikes[30] | spikes[31];
+  assign \$850  = spikes[32] | spikes[33];
+  assign \$851  = spikes[34] | spikes[35];
+  assign \$852  = spikes[36] | spikes[37];
+  assign \$853  = spikes[38] | spikes[39];
+  assign \$854  = spikes[40] | spikes[41];
+  assign \$855  = spikes[42] | spikes[43];
+  assign \$856  = spikes[44] | spikes[45];
+  assign \$857  = spikes[46] | spikes[47];
+  assign \$858  = spikes[48] | spikes[49];
+  assign \$859  = spikes[50] | spikes[51];
+  assign \$860  = spikes[52] | spikes[53];
+  assign \$861  = spikes[54] | spikes[55];
+  assign \$862  = spikes[56] | spikes[57];
+  assign \$863  = spikes[58] | spikes[59];
+  assign \$864  = spikes[60] | spikes[61];
+  assign \$865  = spikes[62] | spikes[63];
+  assign \$866  = spikes[0] | spikes[1];
+  assign \$867  = spikes[2] | spikes[3];
+  assign \$868  = spikes[4] | spikes[5];
+  assign \$869  = spikes[6] | spikes[7];
+  assign \$870  = spikes[8] | spikes[9];
+  assign \$871  = spikes[10] | spikes[11];
+  assign \$872  = spikes[12] | spikes[13];
+  assign \$873  = spikes[14] | spikes[15];
+  assign \$874  = spikes[16] | spikes[17];
+  assign \$875  = spikes[18] | spikes[19];
+  assign \$876  = spikes[20] | spikes[21];
+  assign \$877  = spikes[22] | spikes[23];
+  assign \$878  = spikes[24] | spikes[25];
+  assign \$879  = spikes[26] | spikes[27];
+  assign \$880  = spikes[28] | spikes[29];
+  assign \$881  = spikes[30] | spikes[31];
+  assign \$882  = spikes[32] | spikes[33];
+  assign \$883  = spikes[34] | spikes[35];
+  assign \$884  = spikes[36] | spikes[37];
+  assign \$885  = spikes[38] | spikes[39];
+  assign \$886  = spikes[40] | spikes[41];
+  assign \$887  = spikes[42] | spikes[43];
+  assign \$888  = spikes[44] | spikes[45];
+  assign \$889  = spikes[46] | spikes[47];
+  assign \$890  = spikes[48] | spikes[49];
+  assign \$891  = spikes[50] | spikes[51];
+  assign \$892  = spikes[52] | spikes[53];
+  assign \$893  = spikes[54] | spikes[55];
+  assign \$894  = spikes[56] | spikes[57];
+  assign \$895  = spikes[58] | spikes[59];
+  assign \$896  = spikes[60] | spikes[61];
+  assign \$897  = spikes[62] | spikes[63];
+  assign \$898  = spikes[0] | spikes[1];
+  assign \$899  = spikes[2] | spikes[3];
+  assign \$900  = spikes[4] | spikes[5];
+  assign \$901  = spikes[6] | spikes[7];
+  assign \$902  = spikes[8] | spikes[9];
+  assign \$903  = spikes[10] | spikes[11];
+  assign \$904  = spikes[12] | spikes[13];
+  assign \$905  = spikes[14] | spikes[15];
+  assign \$906  = spikes[16] | spikes[17];
+  assign \$907  = spikes[18] | spikes[19];
+  assign \$908  = spikes[20] | spikes[21];
+  assign \$909  = spikes[22] | spikes[23];
+  assign \$910  = spikes[24] | spikes[25];
+  assign \$911  = spikes[26] | spikes[27];
+  assign \$912  = spikes[28] | spikes[29];
+  assign \$913  = spikes[30] | spikes[31];
+  assign \$914  = spikes[32] | spikes[33];
+  assign \$915  = spikes[34] | spikes[35];
+  assign \$916  = spikes[36] | spikes[37];
+  assign \$917  = spikes[38] | spikes[39];
+  assign \$918  = spikes[40] | spikes[41];
+  assign \$919  = spikes[42] | spikes[43];
+  assign \$920  = spikes[44] | spikes[45];
+  assign \$921  = spikes[46] | spikes[47];
+  assign \$922  = spikes[48] | spikes[49];
+  assign \$923  = spikes[50] | spikes[51];
+  assign \$924  = spikes[52] | spikes[53];
+  assign \$925  = spikes[54] | spikes[55];
+  assign \$926  = spikes[56] | spikes[57];
+  assign \$927  = spikes[58] | spikes[59];
+  assign \$928  = spikes[60] | spikes[61];
+  assign \$929  = spikes[62] | spikes[63];
+  assign \$930  = spikes[0] | spikes[1];
+  assign \$931  = spikes[2] | spikes[3];
+  assign \$932  = spikes[4] | spikes[5];
+  assign \$933  = spikes[6] | spikes[7];
+  assign \$934  = spikes[8] | spikes[9];
+  assign \$935  = spikes[10] | spikes[11];
+  assign \$936  = spikes[12] | spikes[13];
+  assign \$937  = spikes[14] | spikes[15];
+  assign \$938  = spikes[16] | spikes[17];
+  assign \$939  = spikes[18] | spikes[19];
+  assign \$940  = spikes[20] | spikes[21];
+  assign \$941  = spikes[22] | spikes[23];
+  assign \$942  = spikes[24] | spikes[25];
+  assign \$943  = spikes[26] | spikes[27];
+  assign \$944  = spikes[28] | spikes[29];
+  assign \$945  = spikes[30] | spikes[31];
+  assign \$946  = spikes[32] | spikes[33];
+  assign \$947  = spikes[34] | spikes[35];
+  assign \$948  = spikes[36] | spikes[37];
+  assign \$949  = spikes[38] | spikes[39];
+  assign \$950  = spikes[40] | spikes[41];
+  assign \$951  = spikes[42] | spikes[43];
+  assign \$952  = spikes[44] | spikes[45];
+  assign \$953  = spikes[46] | spikes[47];
+  assign \$954  = spikes[48] | spikes[49];
+  assign \$955  = spikes[50] | spikes[51];
+  assign \$956  = spikes[52] | spikes[53];
+  assign \$957  = spikes[54] | spikes[55];
+  assign \$958  = spikes[56] | spikes[57];
+  assign \$959  = spikes[58] | spikes[59];
+  assign \$960  = spikes[60] | spikes[61];
+  assign \$961  = spikes[62] | spikes[63];
+  assign \$962  = spikes[0] | spikes[1];
+  assign \$963  = spikes[2] | spikes[3];
+  assign \$964  = spikes[4] | spikes[5];
+  assign \$965  = spikes[6] | spikes[7];
+  assign \$966  = spikes[8] | spikes[9];
+  assign \$967  = spikes[10] | spikes[11];
+  assign \$968  = spikes[12] | spikes[13];
+  assign \$969  = spikes[14] | spikes[15];
+  assign \$970  = spikes[16] | spikes[17];
+  assign \$971  = spikes[18] | spikes[19];
+  assign \$972  = spikes[20] | spikes[21];
+  assign \$973  = spikes[22] | spikes[23];
+  assign \$974  = spikes[24] | spikes[25];
+  assign \$975  = spikes[26] | spikes[27];
+  assign \$976  = spikes[28] | spikes[29];
+  assign \$977  = spikes[30] | spikes[31];
+  assign \$978  = spikes[32] | spikes[33];
+  assign \$979  = spikes[34] | spikes[35];
+  assign \$980  = spikes[36] | spikes[37];
+  assign \$981  = spikes[38] | spikes[39];
+  assign \$982  = spikes[40] | spikes[41];
+  assign \$983  = spikes[42] | spikes[43];
+  assign \$984  = spikes[44] | spikes[45];
+  assign \$985  = spikes[46] | spikes[47];
+  assign \$986  = spikes[48] | spikes[49];
+  assign \$987  = spikes[50] | spikes[51];
+  assign \$988  = spikes[52] | spikes[53];
+  assign \$989  = spikes[54] | spikes[55];
+  assign \$990  = spikes[56] | spikes[57];
+  assign \$991  = spikes[58] | spikes[59];
+  assign \$992  = spikes[60] | spikes[61];
+  assign \$993  = spikes[62] | spikes[63];
+  assign \$994  = spikes[0] | spikes[1];
+  assign \$995  = spikes[2] | spikes[3];
+  assign \$996  = spikes[4] | spikes[5];
+  assign \$997  = spikes[6] | spikes[7];
+  assign \$998  = spikes[8] | spikes[9];
+  assign \$999  = spikes[10] | spikes[11];
+  assign \$1000  = spikes[12] | spikes[13];
+  assign \$1001  = spikes[14] | spikes[15];
+  assign \$1002  = spikes[16] | spikes[17];
+  assign \$1003  = spikes[18] | spikes[19];
+  assign \$1004  = spikes[20] | spikes[21];
+  assign \$1005  = spikes[22] | spikes[23];
+  assign \$1006  = spikes[24] | spikes[25];
+  assign \$1007  = spikes[26] | spikes[27];
+  assign \$1008  = spikes[28] | spikes[29];
+  assign \$1009  = spikes[30] | spikes[31];
+  assign \$1010  = spikes[32] | spikes[33];
+  assign \$1011  = spikes[34] | spikes[35];
+  assign \$1012  = spikes[36] | spikes[37];
+  assign \$1013  = spikes[38] | spikes[39];
+  assign \$1014  = spikes[40] | spikes[41];
+  assign \$1015  = spikes[42] | spikes[43];
+  assign \$1016  = spikes[44] | spikes[45];
+  assign \$1017  = spikes[46] | spikes[47];
+  assign \$1018  = spikes[48] | spikes[49];
+  assign \$1019  = spikes[50] | spikes[51];
+  assign \$1020  = spikes[52] | spikes[53];
+  assign \$1021  = spikes[54] | spikes[55];
+  assign \$1022  = spikes[56] | spikes[57];
+  assign \$1023  = spikes[58] | spikes[59];
+  assign \$1024  = spikes[60] | spikes[61];
+  assign \$1025  = spikes[62] | spikes[63];
+  assign \$1026  = | { \$1025 , \$992 , \$957 , \$924 , \$889 , \$856 , \$821 , \$788 , \$753 , \$720 , \$685 , \$652 , \$617 , \$584 , \$549 , \$516  };
+  assign \$1027  = spikes[0] | spikes[1];
+  assign \$1028  = spikes[2] | spikes[3];
+  assign \$1029  = spikes[4] | spikes[5];
+  assign \$1030  = spikes[6] | spikes[7];
+  assign \$1031  = spikes[8] | spikes[9];
+  assign \$1032  = spikes[10] | spikes[11];
+  assign \$1033  = spikes[12] | spikes[13];
+  assign \$1034  = spikes[14] | spikes[15];
+  assign \$1035  = spikes[16] | spikes[17];
+  assign \$1036  = spikes[18] | spikes[19];
+  assign \$1037  = spikes[20] | spikes[21];
+  assign \$1038  = spikes[22] | spikes[23];
+  assign \$1039  = spikes[24] | spikes[25];
+  assign \$1040  = spikes[26] | spikes[27];
+  assign \$1041  = spikes[28] | spikes[29];
+  assign \$1042  = spikes[30] | spikes[31];
+  assign \$1043  = spikes[32] | spikes[33];
+  assign \$1044  = spikes[34] | spikes[35];
+  assign \$1045  = spikes[36] | spikes[37];
+  assign \$1046  = spikes[38] | spikes[39];
+  assign \$1047  = spikes[40] | spikes[41];
+  assign \$1048  = spikes[42] | spikes[43];
+  assign \$1049  = spikes[44] | spikes[45];
+  assign \$1050  = spikes[46] | spikes[47];
+  assign \$1051  = spikes[48] | spikes[49];
+  assign \$1052  = spikes[50] | spikes[51];
+  assign \$1053  = spikes[52] | spikes[53];
+  assign \$1054  = spikes[54] | spikes[55];
+  assign \$1055  = spikes[56] | spikes[57];
+  assign \$1056  = spikes[58] | spikes[59];
+  assign \$1057  = spikes[60] | spikes[61];
+  assign \$1058  = spikes[62] | spikes[63];
+  assign \$1059  = spikes[0] | spikes[1];
+  assign \$1060  = spikes[2] | spikes[3];
+  assign \$1061  = spikes[4] | spikes[5];
+  assign \$1062  = spikes[6] | spikes[7];
+  assign \$1063  = spikes[8] | spikes[9];
+  assign \$1064  = spikes[10] | spikes[11];
+  assign \$1065  = spikes[12] | spikes[13];
+  assign \$1066  = spikes[14] | spikes[15];
+  assign \$1067  = spikes[16] | spikes[17];
+  assign \$1068  = spikes[18] | spikes[19];
+  assign \$1069  = spikes[20] | spikes[21];
+  assign \$1070  = spikes[22] | spikes[23];
+  assign \$1071  = spikes[24] | spikes[25];
+  assign \$1072  = spikes[26] | spikes[27];
+  assign \$1073  = spikes[28] | spikes[29];
+  assign \$1074  = spikes[30] | spikes[31];
+  assign \$1075  = spikes[32] | spikes[33];
+  assign \$1076  = spikes[34] | spikes[35];
+  assign \$1077  = spikes[36] | spikes[37];
+  assign \$1078  = spikes[38] | spikes[39];
+  assign \$1079  = spikes[40] | spikes[41];
+  assign \$1080  = spikes[42] | spikes[43];
+  assign \$1081  = spikes[44] | spikes[45];
+  assign \$1082  = spikes[46] | spikes[47];
+  assign \$1083  = spikes[48] | spikes[49];
+  assign \$1084  = spikes[50] | spikes[51];
+  assign \$1085  = spikes[52] | spikes[53];
+  assign \$1086  = spikes[54] | spikes[55];
+  assign \$1087  = spikes[56] | spikes[57];
+  assign \$1088  = spikes[58] | spikes[59];
+  assign \$1089  = spikes[60] | spikes[61];
+  assign \$1090  = spikes[62] | spikes[63];
+  assign \$1091  = spikes[0] | spikes[1];
+  assign \$1092  = spikes[2] | spikes[3];
+  assign \$1093  = spikes[4] | spikes[5];
+  assign \$1094  = spikes[6] | spikes[7];
+  assign \$1095  = spikes[8] | spikes[9];
+  assign \$1096  = spikes[10] | spikes[11];
+  assign \$1097  = spikes[12] | spikes[13];
+  assign \$1098  = spikes[14] | spikes[15];
+  assign \$1099  = spikes[16] | spikes[17];
+  assign \$1100  = spikes[18] | spikes[19];
+  assign \$1101  = spikes[20] | spikes[21];
+  assign \$1102  = spikes[22] | spikes[23];
+  assign \$1103  = spikes[24] | spikes[25];
+  assign \$1104  = spikes[26] | spikes[27];
+  assign \$1105  = spikes[28] | spikes[29];
+  assign \$1106  = spikes[30] | spikes[31];
+  assign \$1107  = spikes[32] | spikes[33];
+  assign \$1108  = spikes[34] | spikes[35];
+  assign \$1109  = spikes[36] | spikes[37];
+  assign \$1110  = spikes[38] | spikes[39];
+  assign \$1111  = spikes[40] | spikes[41];
+  assign \$1112  = spikes[42] | spikes[43];
+  assign \$1113  = spikes[44] | spikes[45];
+  assign \$1114  = spikes[46] | spikes[47];
+  assign \$1115  = spikes[48] | spikes[49];
+  assign \$1116  = spikes[50] | spikes[51];
+  assign \$1117  = spikes[52] | spikes[53];
+  assign \$1118  = spikes[54] | spikes[55];
+  assign \$1119  = spikes[56] | spikes[57];
+  assign \$1120  = spikes[58] | spikes[59];
+  assign \$1121  = spikes[60] | spikes[61];
+  assign \$1122  = spikes[62] | spikes[63];
+  assign \$1123  = spikes[0] | spikes[1];
+  assign \$1124  = spikes[2] | spikes[3];
+  assign \$1125  = spikes[4] | spikes[5];
+  assign \$1126  = spikes[6] | spikes[7];
+  assign \$1127  = spikes[8] | spikes[9];
+  assign \$1128  = spikes[10] | spikes[11];
+  assign \$1129  = spikes[12] | spikes[13];
+  assign \$1130  = spikes[14] | spikes[15];
+  assign \$1131  = spikes[16] | spikes[17];
+  assign \$1132  = spikes[18] | spikes[19];
+  assign \$1133  = spikes[20] | spikes[21];
+  assign \$1134  = spikes[22] | spikes[23];
+  assign \$1135  = spikes[24] | spikes[25];
+  assign \$1136  = spikes[26] | spikes[27];
+  assign \$1137  = spikes[28] | spikes[29];
+  assign \$1138  = spikes[30] | spikes[31];
+  assign \$1139  = spikes[32] | spikes[33];
+  assign \$1140  = spikes[34] | spikes[35];
+  assign \$1141  = spikes[36] | spikes[37];
+  assign \$1142  = spikes[38] | spikes[39];
+  assign \$1143  = spikes[40] | spikes[41];
+  assign \$1144  = spikes[42] | spikes[43];
+  assign \$1145  = spikes[44] | spikes[45];
+  assign \$1146  = spikes[46] | spikes[47];
+  assign \$1147  = spikes[48] | spikes[49];
+  assign \$1148  = spikes[50] | spikes[51];
+  assign \$1149  = spikes[52] | spikes[53];
+  assign \$1150  = spikes[54] | spikes[55];
+  assign \$1151  = spikes[56] | spikes[57];
+  assign \$1152  = spikes[58] | spikes[59];
+  assign \$1153  = spikes[60] | spikes[61];
+  assign \$1154  = spikes[62] | spikes[63];
+  assign \$1155  = spikes[0] | spikes[1];
+  assign \$1156  = spikes[2] | spikes[3];
+  assign \$1157  = spikes[4] | spikes[5];
+  assign \$1158  = spikes[6] | spikes[7];
+  assign \$1159  = spikes[8] | spikes[9];
+  assign \$1160  = spikes[10] | spikes[11];
+  assign \$1161  = spikes[12] | spikes[13];
+  assign \$1162  = spikes[14] | spikes[15];
+  assign \$1163  = spikes[16] | spikes[17];
+  assign \$1164  = spikes[18] | spikes[19];
+  assign \$1165  = spikes[20] | spikes[21];
+  assign \$1166  = spikes[22] | spikes[23];
+  assign \$1167  = spikes[24] | spikes[25];
+  assign \$1168  = spikes[26] | spikes[27];
+  assign \$1169  = spikes[28] | spikes[29];
+  assign \$1170  = spikes[30] | spikes[31];
+  assign \$1171  = spikes[32] | spikes[33];
+  assign \$1172  = spikes[34] | spikes[35];
+  assign \$1173  = spikes[36] | spikes[37];
+  assign \$1174  = spikes[38] | spikes[39];
+  assign \$1175  = spikes[40] | spikes[41];
+  assign \$1176  = spikes[42] | spikes[43];
+  assign \$1177  = spikes[44] | spikes[45];
+  assign \$1178  = spikes[46] | spikes[47];
+  assign \$1179  = spikes[48] | spikes[49];
+  assign \$1180  = spikes[50] | spikes[51];
+  assign \$1181  = spikes[52] | spikes[53];
+  assign \$1182  = spikes[54] | spikes[55];
+  assign \$1183  = spikes[56] | spikes[57];
+  assign \$1184  = spikes[58] | spikes[59];
+  assign \$1185  = spikes[60] | spikes[61];
+  assign \$1186  = spikes[62] | spikes[63];
+  assign \$1187  = spikes[0] | spikes[1];
+  assign \$1188  = spikes[2] | spikes[3];
+  assign \$1189  = spikes[4] | spikes[5];
+  assign \$1190  = spikes[6] | spikes[7];
+  assign \$1191  = spikes[8] | spikes[9];
+  assign \$1192  = spikes[10] | spikes[11];
+  assign \$1193  = spikes[12] | spikes[13];
+  assign \$1194  = spikes[14] | spikes[15];
+  assign \$1195  = spikes[16] | spikes[17];
+  assign \$1196  = spikes[18] | spikes[19];
+  assign \$1197  = spikes[20] | spikes[21];
+  assign \$1198  = spikes[22] | spikes[23];
+  assign \$1199  = spikes[24] | spikes[25];
+  assign \$1200  = spikes[26] | spikes[27];
+  assign \$1201  = spikes[28] | spikes[29];
+  assign \$1202  = spikes[30] | spikes[31];
+  assign \$1203  = spikes[32] | spikes[33];
+  assign \$1204  = spikes[34] | spikes[35];
+  assign \$1205  = spikes[36] | spikes[37];
+  assign \$1206  = spikes[38] | spikes[39];
+  assign \$1207  = spikes[40] | spikes[41];
+  assign \$1208  = spikes[42] | spikes[43];
+  assign \$1209  = spikes[44] | spikes[45];
+  assign \$1210  = spikes[46] | spikes[47];
+  assign \$1211  = spikes[48] | spikes[49];
+  assign \$1212  = spikes[50] | spikes[51];
+  assign \$1213  = spikes[52] | spikes[53];
+  assign \$1214  = spikes[54] | spikes[55];
+  assign \$1215  = spikes[56] | spikes[57];
+  assign \$1216  = spikes[58] | spikes[59];
+  assign \$1217  = spikes[60] | spikes[61];
+  assign \$1218  = spikes[62] | spikes[63];
+  assign \$1219  = spikes[0] | spikes[1];
+  assign \$1220  = spikes[2] | spikes[3];
+  assign \$1221  = spikes[4] | spikes[5];
+  assign \$1222  = spikes[6] | spikes[7];
+  assign \$1223  = spikes[8] | spikes[9];
+  assign \$1224  = spikes[10] | spikes[11];
+  assign \$1225  = spikes[12] | spikes[13];
+  assign \$1226  = spikes[14] | spikes[15];
+  assign \$1227  = spikes[16] | spikes[17];
+  assign \$1228  = spikes[18] | spikes[19];
+  assign \$1229  = spikes[20] | spikes[21];
+  assign \$1230  = spikes[22] | spikes[23];
+  assign \$1231  = spikes[24] | spikes[25];
+  assign \$1232  = spikes[26] | spikes[27];
+  assign \$1233  = spikes[28] | spikes[29];
+  assign \$1234  = spikes[30] | spikes[31];
+  assign \$1235  = spikes[32] | spikes[33];
+  assign \$1236  = spikes[34] | spikes[35];
+  assign \$1237  = spikes[36] | spikes[37];
+  assign \$1238  = spikes[38] | spikes[39];
+  assign \$1239  = spikes[40] | spikes[41];
+  assign \$1240  = spikes[42] | spikes[43];
+  assign \$1241  = spikes[44] | spikes[45];
+  assign \$1242  = spikes[46] | spikes[47];
+  assign \$1243  = spikes[48] | spikes[49];
+  assign \$1244  = spikes[50] | spikes[51];
+  assign \$1245  = spikes[52] | spikes[53];
+  assign \$1246  = spikes[54] | spikes[55];
+  assign \$1247  = spikes[56] | spikes[57];
+  assign \$1248  = spikes[58] | spikes[59];
+  assign \$1249  = spikes[60] | spikes[61];
+  assign \$1250  = spikes[62] | spikes[63];
+  assign \$1251  = spikes[0] | spikes[1];
+  assign \$1252  = spikes[2] | spikes[3];
+  assign \$1253  = spikes[4] | spikes[5];
+  assign \$1254  = spikes[6] | spikes[7];
+  assign \$1255  = spikes[8] | spikes[9];
+  assign \$1256  = spikes[10] | spikes[11];
+  assign \$1257  = spikes[12] | spikes[13];
+  assign \$1258  = spikes[14] | spikes[15];
+  assign \$1259  = spikes[16] | spikes[17];
+  assign \$1260  = spikes[18] | spikes[19];
+  assign \$1261  = spikes[20] | spikes[21];
+  assign \$1262  = spikes[22] | spikes[23];
+  assign \$1263  = spikes[24] | spikes[25];
+  assign \$1264  = spikes[26] | spikes[27];
+  assign \$1265  = spikes[28] | spikes[29];
+  assign \$1266  = spikes[30] | spikes[31];
+  assign \$1267  = spikes[32] | spikes[33];
+  assign \$1268  = spikes[34] | spikes[35];
+  assign \$1269  = spikes[36] | spikes[37];
+  assign \$1270  = spikes[38] | spikes[39];
+  assign \$1271  = spikes[40] | spikes[41];
+  assign \$1272  = spikes[42] | spikes[43];
+  assign \$1273  = spikes[44] | spikes[45];
+  assign \$1274  = spikes[46] | spikes[47];
+  assign \$1275  = spikes[48] | spikes[49];
+  assign \$1276  = spikes[50] | spikes[51];
+  assign \$1277  = spikes[52] | spikes[53];
+  assign \$1278  = spikes[54] | spikes[55];
+  assign \$1279  = spikes[56] | spikes[57];
+  assign \$1280  = spikes[58] | spikes[59];
+  assign \$1281  = spikes[60] | spikes[61];
+  assign \$1282  = spikes[62] | spikes[63];
+  assign \$1283  = spikes[0] | spikes[1];
+  assign \$1284  = spikes[2] | spikes[3];
+  assign \$1285  = spikes[4] | spikes[5];
+  assign \$1286  = spikes[6] | spikes[7];
+  assign \$1287  = spikes[8] | spikes[9];
+  assign \$1288  = spikes[10] | spikes[11];
+  assign \$1289  = spikes[12] | spikes[13];
+  assign \$1290  = spikes[14] | spikes[15];
+  assign \$1291  = spikes[16] | spikes[17];
+  assign \$1292  = spikes[18] | spikes[19];
+  assign \$1293  = spikes[20] | spikes[21];
+  assign \$1294  = spikes[22] | spikes[23];
+  assign \$1295  = spikes[24] | spikes[25];
+  assign \$1296  = spikes[26] | spikes[27];
+  assign \$1297  = spikes[28] | spikes[29];
+  assign \$1298  = spikes[30] | spikes[31];
+  assign \$1299  = spikes[32] | spikes[33];
+  assign \$1300  = spikes[34] | spikes[35];
+  assign \$1301  = spikes[36] | spikes[37];
+  assign \$1302  = spikes[38] | spikes[39];
+  assign \$1303  = spikes[40] | spikes[41];
+  assign \$1304  = spikes[42] | spikes[43];
+  assign \$1305  = spikes[44] | spikes[45];
+  assign \$1306  = spikes[46] | spikes[47];
+  assign \$1307  = spikes[48] | spikes[49];
+  assign \$1308  = spikes[50] | spikes[51];
+  assign \$1309  = spikes[52] | spikes[53];
+  assign \$1310  = spikes[54] | spikes[55];
+  assign \$1311  = spikes[56] | spikes[57];
+  assign \$1312  = spikes[58] | spikes[59];
+  assign \$1313  = spikes[60] | spikes[61];
+  assign \$1314  = spikes[62] | spikes[63];
+  assign \$1315  = spikes[0] | spikes[1];
+  assign \$1316  = spikes[2] | spikes[3];
+  assign \$1317  = spikes[4] | spikes[5];
+  assign \$1318  = spikes[6] | spikes[7];
+  assign \$1319  = spikes[8] | spikes[9];
+  assign \$1320  = spikes[10] | spikes[11];
+  assign \$1321  = spikes[12] | spikes[13];
+  assign \$1322  = spikes[14] | spikes[15];
+  assign \$1323  = spikes[16] | spikes[17];
+  assign \$1324  = spikes[18] | spikes[19];
+  assign \$1325  = spikes[20] | spikes[21];
+  assign \$1326  = spikes[22] | spikes[23];
+  assign \$1327  = spikes[24] | spikes[25];
+  assign \$1328  = spikes[26] | spikes[27];
+  assign \$1329  = spikes[28] | spikes[29];
+  assign \$1330  = spikes[30] | spikes[31];
+  assign \$1331  = spikes[32] | spikes[33];
+  assign \$1332  = spikes[34] | spikes[35];
+  assign \$1333  = spikes[36] | spikes[37];
+  assign \$1334  = spikes[38] | spikes[39];
+  assign \$1335  = spikes[40] | spikes[41];
+  assign \$1336  = spikes[42] | spikes[43];
+  assign \$1337  = spikes[44] | spikes[45];
+  assign \$1338  = spikes[46] | spikes[47];
+  assign \$1339  = spikes[48] | spikes[49];
+  assign \$1340  = spikes[50] | spikes[51];
+  assign \$1341  = spikes[52] | spikes[53];
+  assign \$1342  = spikes[54] | spikes[55];
+  assign \$1343  = spikes[56] | spikes[57];
+  assign \$1344  = spikes[58] | spikes[59];
+  assign \$1345  = spikes[60] | spikes[61];
+  assign \$1346  = spikes[62] | spikes[63];
+  assign \$1347  = spikes[0] | spikes[1];
+  assign \$1348  = spikes[2] | spikes[3];
+  assign \$1349  = spikes[4] | spikes[5];
+  assign \$1350  = spikes[6] | spikes[7];
+  assign \$1351  = spikes[8] | spikes[9];
+  assign \$1352  = spikes[10] | spikes[11];
+  assign \$1353  = spikes[12] | spikes[13];
+  assign \$1354  = spikes[14] | spikes[15];
+  assign \$1355  = spikes[16] | spikes[17];
+  assign \$1356  = spikes[18] | spikes[19];
+  assign \$1357  = spikes[20] | spikes[21];
+  assign \$1358  = spikes[22] | spikes[23];
+  assign \$1359  = spikes[24] | spikes[25];
+  assign \$1360  = spikes[26] | spikes[27];
+  assign \$1361  = spikes[28] | spikes[29];
+  assign \$1362  = spikes[30] | spikes[31];
+  assign \$1363  = spikes[32] | spikes[33];
+  assign \$1364  = spikes[34] | spikes[35];
+  assign \$1365  = spikes[36] | spikes[37];
+  assign \$1366  = spikes[38] | spikes[39];
+  assign \$1367  = spikes[40] | spikes[41];
+  assign \$1368  = spikes[42] | spikes[43];
+  assign \$1369  = spikes[44] | spikes[45];
+  assign \$1370  = spikes[46] | spikes[47];
+  assign \$1371  = spikes[48] | spikes[49];
+  assign \$1372  = spikes[50] | spikes[51];
+  assign \$1373  = spikes[52] | spikes[53];
+  assign \$1374  = spikes[54] | spikes[55];
+  assign \$1375  = spikes[56] | spikes[57];
+  assign \$1376  = spikes[58] | spikes[59];
+  assign \$1377  = spikes[60] | spikes[61];
+  assign \$1378  = spikes[62] | spikes[63];
+  assign \$1379  = spikes[0] | spikes[1];
+  assign \$1380  = spikes[2] | spikes[3];
+  assign \$1381  = spikes[4] | spikes[5];
+  assign \$1382  = spikes[6] | spikes[7];
+  assign \$1383  = spikes[8] | spikes[9];
+  assign \$1384  = spikes[10] | spikes[11];
+  assign \$1385  = spikes[12] | spikes[13];
+  assign \$1386  = spikes[14] | spikes[15];
+  assign \$1387  = spikes[16] | spikes[17];
+  assign \$1388  = spikes[18] | spikes[19];
+  assign \$1389  = spikes[20] | spikes[21];
+  assign \$1390  = spikes[22] | spikes[23];
+  assign \$1391  = spikes[24] | spikes[25];
+  assign \$1392  = spikes[26] | spikes[27];
+  assign \$1393  = spikes[28] | spikes[29];
+  assign \$1394  = spikes[30] | spikes[31];
+  assign \$1395  = spikes[32] | spikes[33];
+  assign \$1396  = spikes[34] | spikes[35];
+  assign \$1397  = spikes[36] | spikes[37];
+  assign \$1398  = spikes[38] | spikes[39];
+  assign \$1399  = spikes[40] | spikes[41];
+  assign \$1400  = spikes[42] | spikes[43];
+  assign \$1401  = spikes[44] | spikes[45];
+  assign \$1402  = spikes[46] | spikes[47];
+  assign \$1403  = spikes[48] | spikes[49];
+  assign \$1404  = spikes[50] | spikes[51];
+  assign \$1405  = spikes[52] | spikes[53];
+  assign \$1406  = spikes[54] | spikes[55];
+  assign \$1407  = spikes[56] | spikes[57];
+  assign \$1408  = spikes[58] | spikes[59];
+  assign \$1409  = spikes[60] | spikes[61];
+  assign \$1410  = spikes[62] | spikes[63];
+  assign \$1411  = spikes[0] | spikes[1];
+  assign \$1412  = spikes[2] | spikes[3];
+  assign \$1413  = spikes[4] | spikes[5];
+  assign \$1414  = spikes[6] | spikes[7];
+  assign \$1415  = spikes[8] | spikes[9];
+  assign \$1416  = spikes[10] | spikes[11];
+  assign \$1417  = spikes[12] | spikes[13];
+  assign \$1418  = spikes[14] | spikes[15];
+  assign \$1419  = spikes[16] | spikes[17];
+  assign \$1420  = spikes[18] | spikes[19];
+  assign \$1421  = spikes[20] | spikes[21];
+  assign \$1422  = spikes[22] | spikes[23];
+  assign \$1423  = spikes[24] | spikes[25];
+  assign \$1424  = spikes[26] | spikes[27];
+  assign \$1425  = spikes[28] | spikes[29];
+  assign \$1426  = spikes[30] | spikes[31];
+  assign \$1427  = spikes[32] | spikes[33];
+  assign \$1428  = spikes[34] | spikes[35];
+  assign \$1429  = spikes[36] | spikes[37];
+  assign \$1430  = spikes[38] | spikes[39];
+  assign \$1431  = spikes[40] | spikes[41];
+  assign \$1432  = spikes[42] | spikes[43];
+  assign \$1433  = spikes[44] | spikes[45];
+  assign \$1434  = spikes[46] | spikes[47];
+  assign \$1435  = spikes[48] | spikes[49];
+  assign \$1436  = spikes[50] | spikes[51];
+  assign \$1437  = spikes[52] | spikes[53];
+  assign \$1438  = spikes[54] | spikes[55];
+  assign \$1439  = spikes[56] | spikes[57];
+  assign \$1440  = spikes[58] | spikes[59];
+  assign \$1441  = spikes[60] | spikes[61];
+  assign \$1442  = spikes[62] | spikes[63];
+  assign \$1443  = spikes[0] | spikes[1];
+  assign \$1444  = spikes[2] | spikes[3];
+  assign \$1445  = spikes[4] | spikes[5];
+  assign \$1446  = spikes[6] | spikes[7];
+  assign \$1447  = spikes[8] | spikes[9];
+  assign \$1448  = spikes[10] | spikes[11];
+  assign \$1449  = spikes[12] | spikes[13];
+  assign \$1450  = spikes[14] | spikes[15];
+  assign \$1451  = spikes[16] | spikes[17];
+  assign \$1452  = spikes[18] | spikes[19];
+  assign \$1453  = spikes[20] | spikes[21];
+  assign \$1454  = spikes[22] | spikes[23];
+  assign \$1455  = spikes[24] | spikes[25];
+  assign \$1456  = spikes[26] | spikes[27];
+  assign \$1457  = spikes[28] | spikes[29];
+  assign \$1458  = spikes[30] | spikes[31];
+  assign \$1459  = spikes[32] | spikes[33];
+  assign \$1460  = spikes[34] | spikes[35];
+  assign \$1461  = spikes[36] | spikes[37];
+  assign \$1462  = spikes[38] | spikes[39];
+  assign \$1463  = spikes[40] | spikes[41];
+  assign \$1464  = spikes[42] | spikes[43];
+  assign \$1465  = spikes[44] | spikes[45];
+  assign \$1466  = spikes[46] | spikes[47];
+  assign \$1467  = spikes[48] | spikes[49];
+  assign \$1468  = spikes[50] | spikes[51];
+  assign \$1469  = spikes[52] | spikes[53];
+  assign \$1470  = spikes[54] | spikes[55];
+  assign \$1471  = spikes[56] | spikes[57];
+  assign \$1472  = spikes[58] | spikes[59];
+  assign \$1473  = spikes[60] | spikes[61];
+  assign \$1474  = spikes[62] | spikes[63];
+  assign \$1475  = spikes[0] | spikes[1];
+  assign \$1476  = spikes[2] | spikes[3];
+  assign \$1477  = spikes[4] | spikes[5];
+  assign \$1478  = spikes[6] | spikes[7];
+  assign \$1479  = spikes[8] | spikes[9];
+  assign \$1480  = spikes[10] | spikes[11];
+  assign \$1481  = spikes[12] | spikes[13];
+  assign \$1482  = spikes[14] | spikes[15];
+  assign \$1483  = spikes[16] | spikes[17];
+  assign \$1484  = spikes[18] | spikes[19];
+  assign \$1485  = spikes[20] | spikes[21];
+  assign \$1486  = spikes[22] | spikes[23];
+  assign \$1487  = spikes[24] | spikes[25];
+  assign \$1488  = spikes[26] | spikes[27];
+  assign \$1489  = spikes[28] | spikes[29];
+  assign \$1490  = spikes[30] | spikes[31];
+  assign \$1491  = spikes[32] | spikes[33];
+  assign \$1492  = spikes[34] | spikes[35];
+  assign \$1493  = spikes[36] | spikes[37];
+  assign \$1494  = spikes[38] | spikes[39];
+  assign \$1495  = spikes[40] | spikes[41];
+  assign \$1496  = spikes[42] | spikes[43];
+  assign \$1497  = spikes[44] | spikes[45];
+  assign \$1498  = spikes[46] | spikes[47];
+  assign \$1499  = spikes[48] | spikes[49];
+  assign \$1500  = spikes[50] | spikes[51];
+  assign \$1501  = spikes[52] | spikes[53];
+  assign \$1502  = spikes[54] | spikes[55];
+  assign \$1503  = spikes[56] | spikes[57];
+  assign \$1504  = spikes[58] | spikes[59];
+  assign \$1505  = spikes[60] | spikes[61];
+  assign \$1506  = spikes[62] | spikes[63];
+  assign \$1507  = spikes[0] | spikes[1];
+  assign \$1508  = spikes[2] | spikes[3];
+  assign \$1509  = spikes[4] | spikes[5];
+  assign \$1510  = spikes[6] | spikes[7];
+  assign \$1511  = spikes[8] | spikes[9];
+  assign \$1512  = spikes[10] | spikes[11];
+  assign \$1513  = spikes[12] | spikes[13];
+  assign \$1514  = spikes[14] | spikes[15];
+  assign \$1515  = spikes[16] | spikes[17];
+  assign \$1516  = spikes[18] | spikes[19];
+  assign \$1517  = spikes[20] | spikes[21];
+  assign \$1518  = spikes[22] | spikes[23];
+  assign \$1519  = spikes[24] | spikes[25];
+  assign \$1520  = spikes[26] | spikes[27];
+  assign \$1521  = spikes[28] | spikes[29];
+  assign \$1522  = spikes[30] | spikes[31];
+  assign \$1523  = spikes[32] | spikes[33];
+  assign \$1524  = spikes[34] | spikes[35];
+  assign \$1525  = spikes[36] | spikes[37];
+  assign \$1526  = spikes[38] | spikes[39];
+  assign \$1527  = spikes[40] | spikes[41];
+  assign \$1528  = spikes[42] | spikes[43];
+  assign \$1529  = spikes[44] | spikes[45];
+  assign \$1530  = spikes[46] | spikes[47];
+  assign \$1531  = spikes[48] | spikes[49];
+  assign \$1532  = spikes[50] | spikes[51];
+  assign \$1533  = spikes[52] | spikes[53];
+  assign \$1534  = spikes[54] | spikes[55];
+  assign \$1535  = spikes[56] | spikes[57];
+  assign \$1536  = spikes[58] | spikes[59];
+  assign \$1537  = spikes[60] | spikes[61];
+  assign \$1538  = spikes[62] | spikes[63];
+  assign \$1539  = | { \$1538 , \$1505 , \$1472 , \$1439 , \$1402 , \$1369 , \$1336 , \$1303 , \$1266 , \$1233 , \$1200 , \$1167 , \$1130 , \$1097 , \$1064 , \$1031  };
+  assign \$1540  = spikes[0] | spikes[1];
+  assign \$1541  = spikes[2] | spikes[3];
+  assign \$1542  = spikes[4] | spikes[5];
+  assign \$1543  = spikes[6] | spikes[7];
+  assign \$1544  = spikes[8] | spikes[9];
+  assign \$1545  = spikes[10] | spikes[11];
+  assign \$1546  = spikes[12] | spikes[13];
+  assign \$1547  = spikes[14] | spikes[15];
+  assign \$1548  = spikes[16] | spikes[17];
+  assign \$1549  = spikes[18] | spikes[19];
+  assign \$1550  = spikes[20] | spikes[21];
+  assign \$1551  = spikes[22] | spikes[23];
+  assign \$1552  = spikes[24] | spikes[25];
+  assign \$1553  = spikes[26] | spikes[27];
+  assign \$1554  = spikes[28] | spikes[29];
+  assign \$1555  = spikes[30] | spikes[31];
+  assign \$1556  = spikes[32] | spikes[33];
+  assign \$1557  = spikes[34] | spikes[35];
+  assign \$1558  = spikes[36] | spikes[37];
+  assign \$1559  = spikes[38] | spikes[39];
+  assign \$1560  = spikes[40] | spikes[41];
+  assign \$1561  = spikes[42] | spikes[43];
+  assign \$1562  = spikes[44] | spikes[45];
+  assign \$1563  = spikes[46] | spikes[47];
+  assign \$1564  = spikes[48] | spikes[49];
+  assign \$1565  = spikes[50] | spikes[51];
+  assign \$1566  = spikes[52] | spikes[53];
+  assign \$1567  = spikes[54] | spikes[55];
+  assign \$1568  = spikes[56] | spikes[57];
+  assign \$1569  = spikes[58] | spikes[59];
+  assign \$1570  = spikes[60] | spikes[61];
+  assign \$1571  = spikes[62] | spikes[63];
+  assign \$1572  = spikes[0] | spikes[1];
+  assign \$1573  = spikes[2] | spikes[3];
+  assign \$1574  = spikes[4] | spikes[5];
+  assign \$1575  = spikes[6] | spikes[7];
+  assign \$1576  = spikes[8] | spikes[9];
+  assign \$1577  = spikes[10] | spikes[11];
+  assign \$1578  = spikes[12] | spikes[13];
+  assign \$1579  = spikes[14] | spikes[15];
+  assign \$1580  = spikes[16] | spikes[17];
+  assign \$1581  = spikes[18] | spikes[19];
+  assign \$1582  = spikes[20] | spikes[21];
+  assign \$1583  = spikes[22] | spikes[23];
+  assign \$1584  = spikes[24] | spikes[25];
+  assign \$1585  = spikes[26] | spikes[27];
+  assign \$1586  = spikes[28] | spikes[29];
+  assign \$1587  = spikes[30] | spikes[31];
+  assign \$1588  = spikes[32] | spikes[33];
+  assign \$1589  = spikes[34] | spikes[35];
+  assign \$1590  = spikes[36] | spikes[37];
+  assign \$1591  = spikes[38] | spikes[39];
+  assign \$1592  = spikes[40] | spikes[41];
+  assign \$1593  = spikes[42] | spikes[43];
+  assign \$1594  = spikes[44] | spikes[45];
+  assign \$1595  = spikes[46] | spikes[47];
+  assign \$1596  = spikes[48] | spikes[49];
+  assign \$1597  = spikes[50] | spikes[51];
+  assign \$1598  = spikes[52] | spikes[53];
+  assign \$1599  = spikes[54] | spikes[55];
+  assign \$1600  = spikes[56] | spikes[57];
+  assign \$1601  = spikes[58] | spikes[59];
+  assign \$1602  = spikes[60] | spikes[61];
+  assign \$1603  = spikes[62] | spikes[63];
+  assign \$1604  = spikes[0] | spikes[1];
+  assign \$1605  = spikes[2] | spikes[3];
+  assign \$1606  = spikes[4] | spikes[5];
+  assign \$1607  = spikes[6] | spikes[7];
+  assign \$1608  = spikes[8] | spikes[9];
+  assign \$1609  = spikes[10] | spikes[11];
+  assign \$1610  = spikes[12] | spikes[13];
+  assign \$1611  = spikes[14] | spikes[15];
+  assign \$1612  = spikes[16] | spikes[17];
+  assign \$1613  = spikes[18] | spikes[19];
+  assign \$1614  = spikes[20] | spikes[21];
+  assign \$1615  = spikes[22] | spikes[23];
+  assign \$1616  = spikes[24] | spikes[25];
+  assign \$1617  = spikes[26] | spikes[27];
+  assign \$1618  = spikes[28] | spikes[29];
+  assign \$1619  = spikes[30] | spikes[31];
+  assign \$1620  = spikes[32] | spikes[33];
+  assign \$1621  = spikes[34] | spikes[35];
+  assign \$1622  = spikes[36] | spikes[37];
+  assign \$1623  = spikes[38] | spikes[39];
+  assign \$1624  = spikes[40] | spikes[41];
+  assign \$1625  = spikes[42] | spikes[43];
+  assign \$1626  = spikes[44] | spikes[45];
+  assign \$1627  = spikes[46] | spikes[47];
+  assign \$1628  = spikes[48] | spikes[49];
+  assign \$1629  = spikes[50] | spikes[51];
+  assign \$1630  = spikes[52] | spikes[53];
+  assign \$1631  = spikes[54] | spikes[55];
+  assign \$1632  = spikes[56] | spikes[57];
+  assign \$1633  = spikes[58] | spikes[59];
+  assign \$1634  = spikes[60] | spikes[61];
+  assign \$1635  = spikes[62] | spikes[63];
+  assign \$1636  = spikes[0] | spikes[1];
+  assign \$1637  = spikes[2] | spikes[3];
+  assign \$1638  = spikes[4] | spikes[5];
+  assign \$1639  = spikes[6] | spikes[7];
+  assign \$1640  = spikes[8] | spikes[9];
+  assign \$1641  = spikes[10] | spikes[11];
+  assign \$1642  = spikes[12] | spikes[13];
+  assign \$1643  = spikes[14] | spikes[15];
+  assign \$1644  = spikes[16] | spikes[17];
+  assign \$1645  = spikes[18] | spikes[19];
+  assign \$1646  = spikes[20] | spikes[21];
+  assign \$1647  = spikes[22] | spikes[23];
+  assign \$1648  = spikes[24] | spikes[25];
+  assign \$1649  = spikes[26] | spikes[27];
+  assign \$1650  = spikes[28] | spikes[29];
+  assign \$1651  = spikes[30] | spikes[31];
+  assign \$1652  = spikes[32] | spikes[33];
+  assign \$1653  = spikes[34] | spikes[35];
+  assign \$1654  = spikes[36] | spikes[37];
+  assign \$1655  = spikes[38] | spikes[39];
+  assign \$1656  = spikes[40] | spikes[41];
+  assign \$1657  = spikes[42] | spikes[43];
+  assign \$1658  = spikes[44] | spikes[45];
+  assign \$1659  = spikes[46] | spikes[47];
+  assign \$1660  = spikes[48] | spikes[49];
+  assign \$1661  = spikes[50] | spikes[51];
+  assign \$1662  = spikes[52] | spikes[53];
+  assign \$1663  = spikes[54] | spikes[55];
+  assign \$1664  = spikes[56] | spikes[57];
+  assign \$1665  = spikes[58] | spikes[59];
+  assign \$1666  = spikes[60] | spikes[61];
+  assign \$1667  = spikes[62] | spikes[63];
+  assign \$1668  = spikes[0] | spikes[1];
+  assign \$1669  = spikes[2] | spikes[3];
+  assign \$1670  = spikes[4] | spikes[5];
+  assign \$1671  = spikes[6] | spikes[7];
+  assign \$1672  = spikes[8] | spikes[9];
+  assign \$1673  = spikes[10] | spikes[11];
+  assign \$1674  = spikes[12] | spikes[13];
+  assign \$1675  = spikes[14] | spikes[15];
+  assign \$1676  = spikes[16] | spikes[17];
+  assign \$1677  = spikes[18] | spikes[19];
+  assign \$1678  = spikes[20] | spikes[21];
+  assign \$1679  = spikes[22] | spikes[23];
+  assign \$1680  = spikes[24] | spikes[25];
+  assign \$1681  = spikes[26] | spikes[27];
+  assign \$1682  = spikes[28] | spikes[29];
+  assign \$1683  = spikes[30] | spikes[31];
+  assign \$1684  = spikes[32] | spikes[33];
+  assign \$1685  = spikes[34] | spikes[35];
+  assign \$1686  = spikes[36] | spikes[37];
+  assign \$1687  = spikes[38] | spikes[39];
+  assign \$1688  = spikes[40] | spikes[41];
+  assign \$1689  = spikes[42] | spikes[43];
+  assign \$1690  = spikes[44] | spikes[45];
+  assign \$1691  = spikes[46] | spikes[47];
+  assign \$1692  = spikes[48] | spikes[49];
+  assign \$1693  = spikes[50] | spikes[51];
+  assign \$1694  = spikes[52] | spikes[53];
+  assign \$1695  = spikes[54] | spikes[55];
+  assign \$1696  = spikes[56] | spikes[57];
+  assign \$1697  = spikes[58] | spikes[59];
+  assign \$1698  = spikes[60] | spikes[61];
+  assign \$1699  = spikes[62] | spikes[63];
+  assign \$1700  = spikes[0] | spikes[1];
+  assign \$1701  = spikes[2] | spikes[3];
+  assign \$1702  = spikes[4] | spikes[5];
+  assign \$1703  = spikes[6] | spikes[7];
+  assign \$1704  = spikes[8] | spikes[9];
+  assign \$1705  = spikes[10] | spikes[11];
+  assign \$1706  = spikes[12] | spikes[13];
+  assign \$1707  = spikes[14] | spikes[15];
+  assign \$1708  = spikes[16] | spikes[17];
+  assign \$1709  = spikes[18] | spikes[19];
+  assign \$1710  = spikes[20] | spikes[21];
+  assign \$1711  = spikes[22] | spikes[23];
+  assign \$1712  = spikes[24] | spikes[25];
+  assign \$1713  = spikes[26] | spikes[27];
+  assign \$1714  = spikes[28] | spikes[29];
+  assign \$1715  = spikes[30] | spikes[31];
+  assign \$1716  = spikes[32] | spikes[33];
+  assign \$1717  = spikes[34] | spikes[35];
+  assign \$1718  = spikes[36] | spikes[37];
+  assign \$1719  = spikes[38] | spikes[39];
+  assign \$1720  = spikes[40] | spikes[41];
+  assign \$1721  = spikes[42] | spikes[43];
+  assign \$1722  = spikes[44] | spikes[45];
+  assign \$1723  = spikes[46] | spikes[47];
+  assign \$1724  = spikes[48] | spikes[49];
+  assign \$1725  = spikes[50] | spikes[51];
+  assign \$1726  = spikes[52] | spikes[53];
+  assign \$1727  = spikes[54] | spikes[55];
+  assign \$1728  = spikes[56] | spikes[57];
+  assign \$1729  = spikes[58] | spikes[59];
+  assign \$1730  = spikes[60] | spikes[61];
+  assign \$1731  = spikes[62] | spikes[63];
+  assign \$1732  = spikes[0] | spikes[1];
+  assign \$1733  = spikes[2] | spikes[3];
+  assign \$1734  = spikes[4] | spikes[5];
+  assign \$1735  = spikes[6] | spikes[7];
+  assign \$1736  = spikes[8] | spikes[9];
+  assign \$1737  = spikes[10] | spikes[11];
+  assign \$1738  = spikes[12] | spikes[13];
+  assign \$1739  = spikes[14] | spikes[15];
+  assign \$1740  = spikes[16] | spikes[17];
+  assign \$1741  = spikes[18] | spikes[19];
+  assign \$1742  = spikes[20] | spikes[21];
+  assign \$1743  = spikes[22] | spikes[23];
+  assign \$1744  = spikes[24] | spikes[25];
+  assign \$1745  = spikes[26] | spikes[27];
+  assign \$1746  = spikes[28] | spikes[29];
+  assign \$1747  = spikes[30] | spikes[31];
+  assign \$1748  = spikes[32] | spikes[33];
+  assign \$1749  = spikes[34] | spikes[35];
+  assign \$1750  = spikes[36] | spikes[37];
+  assign \$1751  = spikes[38] | spikes[39];
+  assign \$1752  = spikes[40] | spikes[41];
+  assign \$1753  = spikes[42] | spikes[43];
+  assign \$1754  = spikes[44] | spikes[45];
+  assign \$1755  = spikes[46] | spikes[47];
+  assign \$1756  = spikes[48] | spikes[49];
+  assign \$1757  = spikes[50] | spikes[51];
+  assign \$1758  = spikes[52] | spikes[53];
+  assign \$1759  = spikes[54] | spikes[55];
+  assign \$1760  = spikes[56] | spikes[57];
+  assign \$1761  = spikes[58] | spikes[59];
+  assign \$1762  = spikes[60] | spikes[61];
+  assign \$1763  = spikes[62] | spikes[63];
+  assign \$1764  = spikes[0] | spikes[1];
+  assign \$1765  = spikes[2] | spikes[3];
+  assign \$1766  = spikes[4] | spikes[5];
+  assign \$1767  = spikes[6] | spikes[7];
+  assign \$1768  = spikes[8] | spikes[9];
+  assign \$1769  = spikes[10] | spikes[11];
+  assign \$1770  = spikes[12] | spikes[13];
+  assign \$1771  = spikes[14] | spikes[15];
+  assign \$1772  = spikes[16] | spikes[17];
+  assign \$1773  = spikes[18] | spikes[19];
+  assign \$1774  = spikes[20] | spikes[21];
+  assign \$1775  = spikes[22] | spikes[23];
+  assign \$1776  = spikes[24] | spikes[25];
+  assign \$1777  = spikes[26] | spikes[27];
+  assign \$1778  = spikes[28] | spikes[29];
+  assign \$1779  = spikes[30] | spikes[31];
+  assign \$1780  = spikes[32] | spikes[33];
+  assign \$1781  = spikes[34] | spikes[35];
+  assign \$1782  = spikes[36] | spikes[37];
+  assign \$1783  = spikes[38] | spikes[39];
+  assign \$1784  = spikes[40] | spikes[41];
+  assign \$1785  = spikes[42] | spikes[43];
+  assign \$1786  = spikes[44] | spikes[45];
+  assign \$1787  = spikes[46] | spikes[47];
+  assign \$1788  = spikes[48] | spikes[49];
+  assign \$1789  = spikes[50] | spikes[51];
+  assign \$1790  = spikes[52] | spikes[53];
+  assign \$1791  = spikes[54] | spikes[55];
+  assign \$1792  = spikes[56] | spikes[57];
+  assign \$1793  = spikes[58] | spikes[59];
+  assign \$1794  = spikes[60] | spikes[61];
+  assign \$1795  = spikes[62] | spikes[63];
+  assign \$1796  = spikes[0] | spikes[1];
+  assign \$1797  = spikes[2] | spikes[3];
+  assign \$1798  = spikes[4] | spikes[5];
+  assign \$1799  = spikes[6] | spikes[7];
+  assign \$1800  = spikes[8] | spikes[9];
+  assign \$1801  = spikes[10] | spikes[11];
+  assign \$1802  = spikes[12] | spikes[13];
+  assign \$1803  = spikes[14] | spikes[15];
+  assign \$1804  = spikes[16] | spikes[17];
+  assign \$1805  = spikes[18] | spikes[19];
+  assign \$1806  = spikes[20] | spikes[21];
+  assign \$1807  = spikes[22] | spikes[23];
+  assign \$1808  = spikes[24] | spikes[25];
+  assign \$1809  = spikes[26] | spikes[27];
+  assign \$1810  = spikes[28] | spikes[29];
+  assign \$1811  = spikes[30] | spikes[31];
+  assign \$1812  = spikes[32] | spikes[33];
+  assign \$1813  = spikes[34] | spikes[35];
+  assign \$1814  = spikes[36] | spikes[37];
+  assign \$1815  = spikes[38] | spikes[39];
+  assign \$1816  = spikes[40] | spikes[41];
+  assign \$1817  = spikes[42] | spikes[43];
+  assign \$1818  = spikes[44] | spikes[45];
+  assign \$1819  = spikes[46] | spikes[47];
+  assign \$1820  = spikes[48] | spikes[49];
+  assign \$1821  = spikes[50] | spikes[51];
+  assign \$1822  = spikes[52] | spikes[53];
+  assign \$1823  = spikes[54] | spikes[55];
+  assign \$1824  = spikes[56] | spikes[57];
+  assign \$1825  = spikes[58] | spikes[59];
+  assign \$1826  = spikes[60] | spikes[61];
+  assign \$1827  = spikes[62] | spikes[63];
+  assign \$1828  = spikes[0] | spikes[1];
+  assign \$1829  = spikes[2] | spikes[3];
+  assign \$1830  = spikes[4] | spikes[5];
+  assign \$1831  = spikes[6] | spikes[7];
+  assign \$1832  = spikes[8] | spikes[9];
+  assign \$1833  = spikes[10] | spikes[11];
+  assign \$1834  = spikes[12] | spikes[13];
+  assign \$1835  = spikes[14] | spikes[15];
+  assign \$1836  = spikes[16] | spikes[17];
+  assign \$1837  = spikes[18] | spikes[19];
+  assign \$1838  = spikes[20] | spikes[21];
+  assign \$1839  = spikes[22] | spikes[23];
+  assign \$1840  = spikes[24] | spikes[25];
+  assign \$1841  = spikes[26] | spikes[27];
+  assign \$1842  = spikes[28] | spikes[29];
+  assign \$1843  = spikes[30] | spikes[31];
+  assign \$1844  = spikes[32] | spikes[33];
+  assign \$1845  = spikes[34] | spikes[35];
+  assign \$1846  = spikes[36] | spikes[37];
+  assign \$1847  = spikes[38] | spikes[39];
+  assign \$1848  = spikes[40] | spikes[41];
+  assign \$1849  = spikes[42] | spikes[43];
+  assign \$1850  = spikes[44] | spikes[45];
+  assign \$1851  = spikes[46] | spikes[47];
+  assign \$1852  = spikes[48] | spikes[49];
+  assign \$1853  = spikes[50] | spikes[51];
+  assign \$1854  = spikes[52] | spikes[53];
+  assign \$1855  = spikes[54] | spikes[55];
+  assign \$1856  = spikes[56] | spikes[57];
+  assign \$1857  = spikes[58] | spikes[59];
+  assign \$1858  = spikes[60] | spikes[61];
+  assign \$1859  = spikes[62] | spikes[63];
+  assign \$1860  = spikes[0] | spikes[1];
+  assign \$1861  = spikes[2] | spikes[3];
+  assign \$1862  = spikes[4] | spikes[5];
+  assign \$1863  = spikes[6] | spikes[7];
+  assign \$1864  = spikes[8] | spikes[9];
+  assign \$1865  = spikes[10] | spikes[11];
+  assign \$1866  = spikes[12] | spikes[13];
+  assign \$1867  = spikes[14] | spikes[15];
+  assign \$1868  = spikes[16] | spikes[17];
+  assign \$1869  = spikes[18] | spikes[19];
+  assign \$1870  = spikes[20] | spikes[21];
+  assign \$1871  = spikes[22] | spikes[23];
+  assign \$1872  = spikes[24] | spikes[25];
+  assign \$1873  = spikes[26] | spikes[27];
+  assign \$1874  = spikes[28] | spikes[29];
+  assign \$1875  = spikes[30] | spikes[31];
+  assign \$1876  = spikes[32] | spikes[33];
+  assign \$1877  = spikes[34] | spikes[35];
+  assign \$1878  = spikes[36] | spikes[37];
+  assign \$1879  = spikes[38] | spikes[39];
+  assign \$1880  = spikes[40] | spikes[41];
+  assign \$1881  = spikes[42] | spikes[43];
+  assign \$1882  = spikes[44] | spikes[45];
+  assign \$1883  = spikes[46] | spikes[47];
+  assign \$1884  = spikes[48] | spikes[49];
+  assign \$1885  = spikes[50] | spikes[51];
+  assign \$1886  = spikes[52] | spikes[53];
+  assign \$1887  = spikes[54] | spikes[55];
+  assign \$1888  = spikes[56] | spikes[57];
+  assign \$1889  = spikes[58] | spikes[59];
+  assign \$1890  = spikes[60] | spikes[61];
+  assign \$1891  = spikes[62] | spikes[63];
+  assign \$1892  = spikes[0] | spikes[1];
+  assign \$1893  = spikes[2] | spikes[3];
+  assign \$1894  = spikes[4] | spikes[5];
+  assign \$1895  = spikes[6] | spikes[7];
+  assign \$1896  = spikes[8] | spikes[9];
+  assign \$1897  = spikes[10] | spikes[11];
+  assign \$1898  = spikes[12] | spikes[13];
+  assign \$1899  = spikes[14] | spikes[15];
+  assign \$1900  = spikes[16] | spikes[17];
+  assign \$1901  = spikes[18] | spikes[19];
+  assign \$1902  = spikes[20] | spikes[21];
+  assign \$1903  = spikes[22] | spikes[23];
+  assign \$1904  = spikes[24] | spikes[25];
+  assign \$1905  = spikes[26] | spikes[27];
+  assign \$1906  = spikes[28] | spikes[29];
+  assign \$1907  = spikes[30] | spikes[31];
+  assign \$1908  = spikes[32] | spikes[33];
+  assign \$1909  = spikes[34] | spikes[35];
+  assign \$1910  = spikes[36] | spikes[37];
+  assign \$1911  = spikes[38] | spikes[39];
+  assign \$1912  = spikes[40] | spikes[41];
+  assign \$1913  = spikes[42] | spikes[43];
+  assign \$1914  = spikes[44] | spikes[45];
+  assign \$1915  = spikes[46] | spikes[47];
+  assign \$1916  = spikes[48] | spikes[49];
+  assign \$1917  = spikes[50] | spikes[51];
+  assign \$1918  = spikes[52] | spikes[53];
+  assign \$1919  = spikes[54] | spikes[55];
+  assign \$1920  = spikes[56] | spikes[57];
+  assign \$1921  = spikes[58] | spikes[59];
+  assign \$1922  = spikes[60] | spikes[61];
+  assign \$1923  = spikes[62] | spikes[63];
+  assign \$1924  = spikes[0] | spikes[1];
+  assign \$1925  = spikes[2] | spikes[3];
+  assign \$1926  = spikes[4] | spikes[5];
+  assign \$1927  = spikes[6] | spikes[7];
+  assign \$1928  = spikes[8] | spikes[9];
+  assign \$1929  = spikes[10] | spikes[11];
+  assign \$1930  = spikes[12] | spikes[13];
+  assign \$1931  = spikes[14] | spikes[15];
+  assign \$1932  = spikes[16] | spikes[17];
+  assign \$1933  = spikes[18] | spikes[19];
+  assign \$1934  = spikes[20] | spikes[21];
+  assign \$1935  = spikes[22] | spikes[23];
+  assign \$1936  = spikes[24] | spikes[25];
+  assign \$1937  = spikes[26] | spikes[27];
+  assign \$1938  = spikes[28] | spikes[29];
+  assign \$1939  = spikes[30] | spikes[31];
+  assign \$1940  = spikes[32] | spikes[33];
+  assign \$1941  = spikes[34] | spikes[35];
+  assign \$1942  = spikes[36] | spikes[37];
+  assign \$1943  = spikes[38] | spikes[39];
+  assign \$1944  = spikes[40] | spikes[41];
+  assign \$1945  = spikes[42] | spikes[43];
+  assign \$1946  = spikes[44] | spikes[45];
+  assign \$1947  = spikes[46] | spikes[47];
+  assign \$1948  = spikes[48] | spikes[49];
+  assign \$1949  = spikes[50] | spikes[51];
+  assign \$1950  = spikes[52] | spikes[53];
+  assign \$1951  = spikes[54] | spikes[55];
+  assign \$1952  = spikes[56] | spikes[57];
+  assign \$1953  = spikes[58] | spikes[59];
+  assign \$1954  = spikes[60] | spikes[61];
+  assign \$1955  = spikes[62] | spikes[63];
+  assign \$1956  = spikes[0] | spikes[1];
+  assign \$1957  = spikes[2] | spikes[3];
+  assign \$1958  = spikes[4] | spikes[5];
+  assign \$1959  = spikes[6] | spikes[7];
+  assign \$1960  = spikes[8] | spikes[9];
+  assign \$1961  = spikes[10] | spikes[11];
+  assign \$1962  = spikes[12] | spikes[13];
+  assign \$1963  = spikes[14] | spikes[15];
+  assign \$1964  = spikes[16] | spikes[17];
+  assign \$1965  = spikes[18] | spikes[19];
+  assign \$1966  = spikes[20] | spikes[21];
+  assign \$1967  = spikes[22] | spikes[23];
+  assign \$1968  = spikes[24] | spikes[25];
+  assign \$1969  = spikes[26] | spikes[27];
+  assign \$1970  = spikes[28] | spikes[29];
+  assign \$1971  = spikes[30] | spikes[31];
+  assign \$1972  = spikes[32] | spikes[33];
+  assign \$1973  = spikes[34] | spikes[35];
+  assign \$1974  = spikes[36] | spikes[37];
+  assign \$1975  = spikes[38] | spikes[39];
+  assign \$1976  = spikes[40] | spikes[41];
+  assign \$1977  = spikes[42] | spikes[43];
+  assign \$1978  = spikes[44] | spikes[45];
+  assign \$1979  = spikes[46] | spikes[47];
+  assign \$1980  = spikes[48] | spikes[49];
+  assign \$1981  = spikes[50] | spikes[51];
+  assign \$1982  = spikes[52] | spikes[53];
+  assign \$1983  = spikes[54] | spikes[55];
+  assign \$1984  = spikes[56] | spikes[57];
+  assign \$1985  = spikes[58] | spikes[59];
+  assign \$1986  = spikes[60] | spikes[61];
+  assign \$1987  = spikes[62] | spikes[63];
+  assign \$1988  = spikes[0] | spikes[1];
+  assign \$1989  = spikes[2] | spikes[3];
+  assign \$1990  = spikes[4] | spikes[5];
+  assign \$1991  = spikes[6] | spikes[7];
+  assign \$1992  = spikes[8] | spikes[9];
+  assign \$1993  = spikes[10] | spikes[11];
+  assign \$1994  = spikes[12] | spikes[13];
+  assign \$1995  = spikes[14] | spikes[15];
+  assign \$1996  = spikes[16] | spikes[17];
+  assign \$1997  = spikes[18] | spikes[19];
+  assign \$1998  = spikes[20] | spikes[21];
+  assign \$1999  = spikes[22] | spikes[23];
+  assign \$2000  = spikes[24] | spikes[25];
+  assign \$2001  = spikes[26] | spikes[27];
+  assign \$2002  = spikes[28] | spikes[29];
+  assign \$2003  = spikes[30] | spikes[31];
+  assign \$2004  = spikes[32] | spikes[33];
+  assign \$2005  = spikes[34] | spikes[35];
+  assign \$2006  = spikes[36] | spikes[37];
+  assign \$2007  = spikes[38] | spikes[39];
+  assign \$2008  = spikes[40] | spikes[41];
+  assign \$2009  = spikes[42] | spikes[43];
+  assign \$2010  = spikes[44] | spikes[45];
+  assign \$2011  = spikes[46] | spikes[47];
+  assign \$2012  = spikes[48] | spikes[49];
+  assign \$2013  = spikes[50] | spikes[51];
+  assign \$2014  = spikes[52] | spikes[53];
+  assign \$2015  = spikes[54] | spikes[55];
+  assign \$2016  = spikes[56] | spikes[57];
+  assign \$2017  = spikes[58] | spikes[59];
+  assign \$2018  = spikes[60] | spikes[61];
+  assign \$2019  = spikes[62] | spikes[63];
+  assign \$2020  = spikes[0] | spikes[1];
+  assign \$2021  = spikes[2] | spikes[3];
+  assign \$2022  = spikes[4] | spikes[5];
+  assign \$2023  = spikes[6] | spikes[7];
+  assign \$2024  = spikes[8] | spikes[9];
+  assign \$2025  = spikes[10] | spikes[11];
+  assign \$2026  = spikes[12] | spikes[13];
+  assign \$2027  = spikes[14] | spikes[15];
+  assign \$2028  = spikes[16] | spikes[17];
+  assign \$2029  = spikes[18] | spikes[19];
+  assign \$2030  = spikes[20] | spikes[21];
+  assign \$2031  = spikes[22] | spikes[23];
+  assign \$2032  = spikes[24] | spikes[25];
+  assign \$2033  = spikes[26] | spikes[27];
+  assign \$2034  = spikes[28] | spikes[29];
+  assign \$2035  = spikes[30] | spikes[31];
+  assign \$2036  = spikes[32] | spikes[33];
+  assign \$2037  = spikes[34] | spikes[35];
+  assign \$2038  = spikes[36] | spikes[37];
+  assign \$2039  = spikes[38] | spikes[39];
+  assign \$2040  = spikes[40] | spikes[41];
+  assign \$2041  = spikes[42] | spikes[43];
+  assign \$2042  = spikes[44] | spikes[45];
+  assign \$2043  = spikes[46] | spikes[47];
+  assign \$2044  = spikes[48] | spikes[49];
+  assign \$2045  = spikes[50] | spikes[51];
+  assign \$2046  = spikes[52] | spikes[53];
+  assign \$2047  = spikes[54] | spikes[55];
+  assign \$2048  = spikes[56] | spikes[57];
+  assign \$2049  = spikes[58] | spikes[59];
+  assign \$2050  = spikes[60] | spikes[61];
+  assign \$2051  = spikes[62] | spikes[63];
+  assign \$2052  = | { \$2051 , \$2018 , \$1985 , \$1952 , \$1919 , \$1886 , \$1853 , \$1820 , \$1779 , \$1746 , \$1713 , \$1680 , \$1647 , \$1614 , \$1581 , \$1548  };
+  assign \$2053  = spikes[0] | spikes[1];
+  assign \$2054  = spikes[2] | spikes[3];
+  assign \$2055  = spikes[4] | spikes[5];
+  assign \$2056  = spikes[6] | spikes[7];
+  assign \$2057  = spikes[8] | spikes[9];
+  assign \$2058  = spikes[10] | spikes[11];
+  assign \$2059  = spikes[12] | spikes[13];
+  assign \$2060  = spikes[14] | spikes[15];
+  assign \$2061  = spikes[16] | spikes[17];
+  assign \$2062  = spikes[18] | spikes[19];
+  assign \$2063  = spikes[20] | spikes[21];
+  assign \$2064  = spikes[22] | spikes[23];
+  assign \$2065  = spikes[24] | spikes[25];
+  assign \$2066  = spikes[26] | spikes[27];
+  assign \$2067  = spikes[28] | spikes[29];
+  assign \$2068  = spikes[30] | spikes[31];
+  assign \$2069  = spikes[32] | spikes[33];
+  assign \$2070  = spikes[34] | spikes[35];
+  assign \$2071  = spikes[36] | spikes[37];
+  assign \$2072  = spikes[38] | spikes[39];
+  assign \$2073  = spikes[40] | spikes[41];
+  assign \$2074  = spikes[42] | spikes[43];
+  assign \$2075  = spikes[44] | spikes[45];
+  assign \$2076  = spikes[46] | spikes[47];
+  assign \$2077  = spikes[48] | spikes[49];
+  assign \$2078  = spikes[50] | spikes[51];
+  assign \$2079  = spikes[52] | spikes[53];
+  assign \$2080  = spikes[54] | spikes[55];
+  assign \$2081  = spikes[56] | spikes[57];
+  assign \$2082  = spikes[58] | spikes[59];
+  assign \$2083  = spikes[60] | spikes[61];
+  assign \$2084  = spikes[62] | spikes[63];
+  assign \$2085  = spikes[0] | spikes[1];
+  assign \$2086  = spikes[2] | spikes[3];
+  assign \$2087  = spikes[4] | spikes[5];
+  assign \$2088  = spikes[6] | spikes[7];
+  assign \$2089  = spikes[8] | spikes[9];
+  assign \$2090  = spikes[10] | spikes[11];
+  assign \$2091  = spikes[12] | spikes[13];
+  assign \$2092  = spikes[14] | spikes[15];
+  assign \$2093  = spikes[16] | spikes[17];
+  assign \$2094  = spikes[18] | spikes[19];
+  assign \$2095  = spikes[20] | spikes[21];
+  assign \$2096  = spikes[22] | spikes[23];
+  assign \$2097  = spikes[24] | spikes[25];
+  assign \$2098  = spikes[26] | spikes[27];
+  assign \$2099  = spikes[28] | spikes[29];
+  assign \$2100  = spikes[30] | spikes[31];
+  assign \$2101  = spikes[32] | spikes[33];
+  assign \$2102  = spikes[34] | spikes[35];
+  assign \$2103  = spikes[36] | spikes[37];
+  assign \$2104  = spikes[38] | spikes[39];
+  assign \$2105  = spikes[40] | spikes[41];
+  assign \$2106  = spikes[42] | spikes[43];
+  assign \$2107  = spikes[44] | spikes[45];
+  assign \$2108  = spikes[46] | spikes[47];
+  assign \$2109  = spikes[48] | spikes[49];
+  assign \$2110  = spikes[50] | spikes[51];
+  assign \$2111  = spikes[52] | spikes[53];
+  assign \$2112  = spikes[54] | spikes[55];
+  assign \$2113  = spikes[56] | spikes[57];
+  assign \$2114  = spikes[58] | spikes[59];
+  assign \$2115  = spikes[60] | spikes[61];
+  assign \$2116  = spikes[62] | spikes[63];
+  assign \$2117  = spikes[0] | spikes[1];
+  assign \$2118  = spikes[2] | spikes[3];
+  assign \$2119  = spikes[4] | spikes[5];
+  assign \$2120  = spikes[6] | spikes[7];
+  assign \$2121  = spikes[8] | spikes[9];
+  assign \$2122  = spikes[10] | spikes[11];
+  assign \$2123  = spikes[12] | spikes[13];
+  assign \$2124  = spikes[14] | spikes[15];
+  assign \$2125  = spikes[16] | spikes[17];
+  assign \$2126  = spikes[18] | spikes[19];
+  assign \$2127  = spikes[20] | spikes[21];
+  assign \$2128  = spikes[22] | spikes[23];
+  assign \$2129  = spikes[24] | spikes[25];
+  assign \$2130  = spikes[26] | spikes[27];
+  assign \$2131  = spikes[28] | spikes[29];
+  assign \$2132  = spikes[30] | spikes[31];
+  assign \$2133  = spikes[32] | spikes[33];
+  assign \$2134  = spikes[34] | spikes[35];
+  assign \$2135  = spikes[36] | spikes[37];
+  assign \$2136  = spikes[38] | spikes[39];
+  assign \$2137  = spikes[40] | spikes[41];
+  assign \$2138  = spikes[42] | spikes[43];
+  assign \$2139  = spikes[44] | spikes[45];
+  assign \$2140  = spikes[46] | spikes[47];
+  assign \$2141  = spikes[48] | spikes[49];
+  assign \$2142  = spikes[50] | spikes[51];
+  assign \$2143  = spikes[52] | spikes[53];
+  assign \$2144  = spikes[54] | spikes[55];
+  assign \$2145  = spikes[56] | spikes[57];
+  assign \$2146  = spikes[58] | spikes[59];
+  assign \$2147  = spikes[60] | spikes[61];
+  assign \$2148  = spikes[62] | spikes[63];
+  assign \$2149  = spikes[0] | spikes[1];
+  assign \$2150  = spikes[2] | spikes[3];
+  assign \$2151  = spikes[4] | spikes[5];
+  assign \$2152  = spikes[6] | spikes[7];
+  assign \$2153  = spikes[8] | spikes[9];
+  assign \$2154  = spikes[10] | spikes[11];
+  assign \$2155  = spikes[12] | spikes[13];
+  assign \$2156  = spikes[14] | spikes[15];
+  assign \$2157  = spikes[16] | spikes[17];
+  assign \$2158  = spikes[18] | spikes[19];
+  assign \$2159  = spikes[20] | spikes[21];
+  assign \$2160  = spikes[22] | spikes[23];
+  assign \$2161  = spikes[24] | spikes[25];
+  assign \$2162  = spikes[26] | spikes[27];
+  assign \$2163  = spikes[28] | spikes[29];
+  assign \$2164  = spikes[30] | spikes[31];
+  assign \$2165  = spikes[32] | spikes[33];
+  assign \$2166  = spikes[34] | spikes[35];
+  assign \$2167  = spikes[36] | spikes[37];
+  assign \$2168  = spikes[38] | spikes[39];
+  assign \$2169  = spikes[40] | spikes[41];
+  assign \$2170  = spikes[42] | spikes[43];
+  assign \$2171  = spikes[44] | spikes[45];
+  assign \$2172  = spikes[46] | spikes[47];
+  assign \$2173  = spikes[48] | spikes[49];
+  assign \$2174  = spikes[50] | spikes[51];
+  assign \$2175  = spikes[52] | spikes[53];
+  assign \$2176  = spikes[54] | spikes[55];
+  assign \$2177  = spikes[56] | spikes[57];
+  assign \$2178  = spikes[58] | spikes[59];
+  assign \$2179  = spikes[60] | spikes[61];
+  assign \$2180  = spikes[62] | spikes[63];
+  assign \$2181  = spikes[0] | spikes[1];
+  assign \$2182  = spikes[2] | spikes[3];
+  assign \$2183  = spikes[4] | spikes[5];
+  assign \$2184  = spikes[6] | spikes[7];
+  assign \$2185  = spikes[8] | spikes[9];
+  assign \$2186  = spikes[10] | spikes[11];
+  assign \$2187  = spikes[12] | spikes[13];
+  assign \$2188  = spikes[14] | spikes[15];
+  assign \$2189  = spikes[16] | spikes[17];
+  assign \$2190  = spikes[18] | spikes[19];
+  assign \$2191  = spikes[20] | spikes[21];
+  assign \$2192  = spikes[22] | spikes[23];
+  assign \$2193  = spikes[24] | spikes[25];
+  assign \$2194  = spikes[26] | spikes[27];
+  assign \$2195  = spikes[28] | spikes[29];
+  assign \$2196  = spikes[30] | spikes[31];
+  assign \$2197  = spikes[32] | spikes[33];
+  assign \$2198  = spikes[34] | spikes[35];
+  assign \$2199  = spikes[36] | spikes[37];
+  assign \$2200  = spikes[38] | spikes[39];
+  assign \$2201  = spikes[40] | spikes[41];
+  assign \$2202  = spikes[42] | spikes[43];
+  assign \$2203  = spikes[44] | spikes[45];
+  assign \$2204  = spikes[46] | spikes[47];
+  assign \$2205  = spikes[48] | spikes[49];
+  assign \$2206  = spikes[50] | spikes[51];
+  assign \$2207  = spikes[52] | spikes[53];
+  assign \$2208  = spikes[54] | spikes[55];
+  assign \$2209  = spikes[56] | spikes[57];
+  assign \$2210  = spikes[58] | spikes[59];
+  assign \$2211  = spikes[60] | spikes[61];
+  assign \$2212  = spikes[62] | spikes[63];
+  assign \$2213  = spikes[0] | spikes[1];
+  assign \$2214  = spikes[2] | spikes[3];
+  assign \$2215  = spikes[4] | spikes[5];
+  assign \$2216  = spikes[6] | spikes[7];
+  assign \$2217  = spikes[8] | spikes[9];
+  assign \$2218  = spikes[10] | spikes[11];
+  assign \$2219  = spikes[12] | spikes[13];
+  assign \$2220  = spikes[14] | spikes[15];
+  assign \$2221  = spikes[16] | spikes[17];
+  assign \$2222  = spikes[18] | spikes[19];
+  assign \$2223  = spikes[20] | spikes[21];
+  assign \$2224  = spikes[22] | spikes[23];
+  assign \$2225  = spikes[24] | spikes[25];
+  assign \$2226  = spikes[26] | spikes[27];
+  assign \$2227  = spikes[28] | spikes[29];
+  assign \$2228  = spikes[30] | spikes[31];
+  assign \$2229  = spikes[32] | spikes[33];
+  assign \$2230  = spikes[34] | spikes[35];
+  assign \$2231  = spikes[36] | spikes[37];
+  assign \$2232  = spikes[38] | spikes[39];
+  assign \$2233  = spikes[40] | spikes[41];
+  assign \$2234  = spikes[42] | spikes[43];
+  assign \$2235  = spikes[44] | spikes[45];
+  assign \$2236  = spikes[46] | spikes[47];
+  assign \$2237  = spikes[48] | spikes[49];
+  assign \$2238  = spikes[50] | spikes[51];
+  assign \$2239  = spikes[52] | spikes[53];
+  assign \$2240  = spikes[54] | spikes[55];
+  assign \$2241  = spikes[56] | spikes[57];
+  assign \$2242  = spikes[58] | spikes[59];
+  assign \$2243  = spikes[60] | spikes[61];
+  assign \$2244  = spikes[62] | spikes[63];
+  assign \$2245  = spikes[0] | spikes[1];
+  assign \$2246  = spikes[2] | spikes[3];
+  assign \$2247  = spikes[4] | spikes[5];
+  assign \$2248  = spikes[6] | spikes[7];
+  assign \$2249  = spikes[8] | spikes[9];
+  assign \$2250  = spikes[10] | spikes[11];
+  assign \$2251  = spikes[12] | spikes[13];
+  assign \$2252  = spikes[14] | spikes[15];
+  assign \$2253  = spikes[16] | spikes[17];
+  assign \$2254  = spikes[18] | spikes[19];
+  assign \$2255  = spikes[20] | spikes[21];
+  assign \$2256  = spikes[22] | spikes[23];
+  assign \$2257  = spikes[24] | spikes[25];
+  assign \$2258  = spikes[26] | spikes[27];
+  assign \$2259  = spikes[28] | spikes[29];
+  assign \$2260  = spikes[30] | spikes[31];
+  assign \$2261  = spikes[32] | spikes[33];
+  assign \$2262  = spikes[34] | spikes[35];
+  assign \$2263  = spikes[36] | spikes[37];
+  assign \$2264  = spikes[38] | spikes[39];
+  assign \$2265  = spikes[40] | spikes[41];
+  assign \$2266  = spikes[42] | spikes[43];
+  assign \$2267  = spikes[44] | spikes[45];
+  assign \$2268  = spikes[46] | spikes[47];
+  assign \$2269  = spikes[48] | spikes[49];
+  assign \$2270  = spikes[50] | spikes[51];
+  assign \$2271  = spikes[52] | spikes[53];
+  assign \$2272  = spikes[54] | spikes[55];
+  assign \$2273  = spikes[56] | spikes[57];
+  assign \$2274  = spikes[58] | spikes[59];
+  assign \$2275  = spikes[60] | spikes[61];
+  assign \$2276  = spikes[62] | spikes[63];
+  assign \$2277  = spikes[0] | spikes[1];
+  assign \$2278  = spikes[2] | spikes[3];
+  assign \$2279  = spikes[4] | spikes[5];
+  assign \$2280  = spikes[6] | spikes[7];
+  assign \$2281  = spikes[8] | spikes[9];
+  assign \$2282  = spikes[10] | spikes[11];
+  assign \$2283  = spikes[12] | spikes[13];
+  assign \$2284  = spikes[14] | spikes[15];
+  assign \$2285  = spikes[16] | spikes[17];
+  assign \$2286  = spikes[18] | spikes[19];
+  assign \$2287  = spikes[20] | spikes[21];
+  assign \$2288  = spikes[22] | spikes[23];
+  assign \$2289  = spikes[24] | spikes[25];
+  assign \$2290  = spikes[26] | spikes[27];
+  assign \$2291  = spikes[28] | spikes[29];
+  assign \$2292  = spikes[30] | spikes[31];
+  assign \$2293  = spikes[32] | spikes[33];
+  assign \$2294  = spikes[34] | spikes[35];
+  assign \$2295  = spikes[36] | spikes[37];
+  assign \$2296  = spikes[38] | spikes[39];
+  assign \$2297  = spikes[40] | spikes[41];
+  assign \$2298  = spikes[42] | spikes[43];
+  assign \$2299  = spikes[44] | spikes[45];
+  assign \$2300  = spikes[46] | spikes[47];
+  assign \$2301  = spikes[48] | spikes[49];
+  assign \$2302  = spikes[50] | spikes[51];
+  assign \$2303  = spikes[52] | spikes[53];
+  assign \$2304  = spikes[54] | spikes[55];
+  assign \$2305  = spikes[56] | spikes[57];
+  assign \$2306  = spikes[58] | spikes[59];
+  assign \$2307  = spikes[60] | spikes[61];
+  assign \$2308  = spikes[62] | spikes[63];
+  assign \$2309  = spikes[0] | spikes[1];
+  assign \$2310  = spikes[2] | spikes[3];
+  assign \$2311  = spikes[4] | spikes[5];
+  assign \$2312  = spikes[6] | spikes[7];
+  assign \$2313  = spikes[8] | spikes[9];
+  assign \$2314  = spikes[10] | spikes[11];
+  assign \$2315  = spikes[12] | spikes[13];
+  assign \$2316  = spikes[14] | spikes[15];
+  assign \$2317  = spikes[16] | spikes[17];
+  assign \$2318  = spikes[18] | spikes[19];
+  assign \$2319  = spikes[20] | spikes[21];
+  assign \$2320  = spikes[22] | spikes[23];
+  assign \$2321  = spikes[24] | spikes[25];
+  assign \$2322  = spikes[26] | spikes[27];
+  assign \$2323  = spikes[28] | spikes[29];
+  assign \$2324  = spikes[30] | spikes[31];
+  assign \$2325  = spikes[32] | spikes[33];
+  assign \$2326  = spikes[34] | spikes[35];
+  assign \$2327  = spikes[36] | spikes[37];
+  assign \$2328  = spikes[38] | spikes[39];
+  assign \$2329  = spikes[40] | spikes[41];
+  assign \$2330  = spikes[42] | spikes[43];
+  assign \$2331  = spikes[44] | spikes[45];
+  assign \$2332  = spikes[46] | spikes[47];
+  assign \$2333  = spikes[48] | spikes[49];
+  assign \$2334  = spikes[50] | spikes[51];
+  assign \$2335  = spikes[52] | spikes[53];
+  assign \$2336  = spikes[54] | spikes[55];
+  assign \$2337  = spikes[56] | spikes[57];
+  assign \$2338  = spikes[58] | spikes[59];
+  assign \$2339  = spikes[60] | spikes[61];
+  assign \$2340  = spikes[62] | spikes[63];
+  assign \$2341  = spikes[0] | spikes[1];
+  assign \$2342  = spikes[2] | spikes[3];
+  assign \$2343  = spikes[4] | spikes[5];
+  assign \$2344  = spikes[6] | spikes[7];
+  assign \$2345  = spikes[8] | spikes[9];
+  assign \$2346  = spikes[10] | spikes[11];
+  assign \$2347  = spikes[12] | spikes[13];
+  assign \$2348  = spikes[14] | spikes[15];
+  assign \$2349  = spikes[16] | spikes[17];
+  assign \$2350  = spikes[18] | spikes[19];
+  assign \$2351  = spikes[20] | spikes[21];
+  assign \$2352  = spikes[22] | spikes[23];
+  assign \$2353  = spikes[24] | spikes[25];
+  assign \$2354  = spikes[26] | spikes[27];
+  assign \$2355  = spikes[28] | spikes[29];
+  assign \$2356  = spikes[30] | spikes[31];
+  assign \$2357  = spikes[32] | spikes[33];
+  assign \$2358  = spikes[34] | spikes[35];
+  assign \$2359  = spikes[36] | spikes[37];
+  assign \$2360  = spikes[38] | spikes[39];
+  assign \$2361  = spikes[40] | spikes[41];
+  assign \$2362  = spikes[42] | spikes[43];
+  assign \$2363  = spikes[44] | spikes[45];
+  assign \$2364  = spikes[46] | spikes[47];
+  assign \$2365  = spikes[48] | spikes[49];
+  assign \$2366  = spikes[50] | spikes[51];
+  assign \$2367  = spikes[52] | spikes[53];
+  assign \$2368  = spikes[54] | spikes[55];
+  assign \$2369  = spikes[56] | spikes[57];
+  assign \$2370  = spikes[58] | spikes[59];
+  assign \$2371  = spikes[60] | spikes[61];
+  assign \$2372  = spikes[62] | spikes[63];
+  assign \$2373  = spikes[0] | spikes[1];
+  assign \$2374  = spikes[2] | spikes[3];
+  assign \$2375  = spikes[4] | spikes[5];
+  assign \$2376  = spikes[6] | spikes[7];
+  assign \$2377  = spikes[8] | spikes[9];
+  assign \$2378  = spikes[10] | spikes[11];
+  assign \$2379  = spikes[12] | spikes[13];
+  assign \$2380  = spikes[14] | spikes[15];
+  assign \$2381  = spikes[16] | spikes[17];
+  assign \$2382  = spikes[18] | spikes[19];
+  assign \$2383  = spikes[20] | spikes[21];
+  assign \$2384  = spikes[22] | spikes[23];
+  assign \$2385  = spikes[24] | spikes[25];
+  assign \$2386  = spikes[26] | spikes[27];
+  assign \$2387  = spikes[28] | spikes[29];
+  assign \$2388  = spikes[30] | spikes[31];
+  assign \$2389  = spikes[32] | spikes[33];
+  assign \$2390  = spikes[34] | spikes[35];
+  assign \$2391  = spikes[36] | spikes[37];
+  assign \$2392  = spikes[38] | spikes[39];
+  assign \$2393  = spikes[40] | spikes[41];
+  assign \$2394  = spikes[42] | spikes[43];
+  assign \$2395  = spikes[44] | spikes[45];
+  assign \$2396  = spikes[46] | spikes[47];
+  assign \$2397  = spikes[48] | spikes[49];
+  assign \$2398  = spikes[50] | spikes[51];
+  assign \$2399  = spikes[52] | spikes[53];
+  assign \$2400  = spikes[54] | spikes[55];
+  assign \$2401  = spikes[56] | spikes[57];
+  assign \$2402  = spikes[58] | spikes[59];
+  assign \$2403  = spikes[60] | spikes[61];
+  assign \$2404  = spikes[62] | spikes[63];
+  assign \$2405  = spikes[0] | spikes[1];
+  assign \$2406  = spikes[2] | spikes[3];
+  assign \$2407  = spikes[4] | spikes[5];
+  assign \$2408  = spikes[6] | spikes[7];
+  assign \$2409  = spikes[8] | spikes[9];
+  assign \$2410  = spikes[10] | spikes[11];
+  assign \$2411  = spikes[12] | spikes[13];
+  assign \$2412  = spikes[14] | spikes[15];
+  assign \$2413  = spikes[16] | spikes[17];
+  assign \$2414  = spikes[18] | spikes[19];
+  assign \$2415  = spikes[20] | spikes[21];
+  assign \$2416  = spikes[22] | spikes[23];
+  assign \$2417  = spikes[24] | spikes[25];
+  assign \$2418  = spikes[26] | spikes[27];
+  assign \$2419  = spikes[28] | spikes[29];
+  assign \$2420  = spikes[30] | spikes[31];
+  assign \$2421  = spikes[32] | spikes[33];
+  assign \$2422  = spikes[34] | spikes[35];
+  assign \$2423  = spikes[36] | spikes[37];
+  assign \$2424  = spikes[38] | spikes[39];
+  assign \$2425  = spikes[40] | spikes[41];
+  assign \$2426  = spikes[42] | spikes[43];
+  assign \$2427  = spikes[44] | spikes[45];
+  assign \$2428  = spikes[46] | spikes[47];
+  assign \$2429  = spikes[48] | spikes[49];
+  assign \$2430  = spikes[50] | spikes[51];
+  assign \$2431  = spikes[52] | spikes[53];
+  assign \$2432  = spikes[54] | spikes[55];
+  assign \$2433  = spikes[56] | spikes[57];
+  assign \$2434  = spikes[58] | spikes[59];
+  assign \$2435  = spikes[60] | spikes[61];
+  assign \$2436  = spikes[62] | spikes[63];
+  assign \$2437  = spikes[0] | spikes[1];
+  assign \$2438  = spikes[2] | spikes[3];
+  assign \$2439  = spikes[4] | spikes[5];
+  assign \$2440  = spikes[6] | spikes[7];
+  assign \$2441  = spikes[8] | spikes[9];
+  assign \$2442  = spikes[10] | spikes[11];
+  assign \$2443  = spikes[12] | spikes[13];
+  assign \$2444  = spikes[14] | spikes[15];
+  assign \$2445  = spikes[16] | spikes[17];
+  assign \$2446  = spikes[18] | spikes[19];
+  assign \$2447  = spikes[20] | spikes[21];
+  assign \$2448  = spikes[22] | spikes[23];
+  assign \$2449  = spikes[24] | spikes[25];
+  assign \$2450  = spikes[26] | spikes[27];
+  assign \$2451  = spikes[28] | spikes[29];
+  assign \$2452  = spikes[30] | spikes[31];
+  assign \$2453  = spikes[32] | spikes[33];
+  assign \$2454  = spikes[34] | spikes[35];
+  assign \$2455  = spikes[36] | spikes[37];
+  assign \$2456  = spikes[38] | spikes[39];
+  assign \$2457  = spikes[40] | spikes[41];
+  assign \$2458  = spikes[42] | spikes[43];
+  assign \$2459  = spikes[44] | spikes[45];
+  assign \$2460  = spikes[46] | spikes[47];
+  assign \$2461  = spikes[48] | spikes[49];
+  assign \$2462  = spikes[50] | spikes[51];
+  assign \$2463  = spikes[52] | spikes[53];
+  assign \$2464  = spikes[54] | spikes[55];
+  assign \$2465  = spikes[56] | spikes[57];
+  assign \$2466  = spikes[58] | spikes[59];
+  assign \$2467  = spikes[60] | spikes[61];
+  assign \$2468  = spikes[62] | spikes[63];
+  assign \$2469  = spikes[0] | spikes[1];
+  assign \$2470  = spikes[2] | spikes[3];
+  assign \$2471  = spikes[4] | spikes[5];
+  assign \$2472  = spikes[6] | spikes[7];
+  assign \$2473  = spikes[8] | spikes[9];
+  assign \$2474  = spikes[10] | spikes[11];
+  assign \$2475  = spikes[12] | spikes[13];
+  assign \$2476  = spikes[14] | spikes[15];
+  assign \$2477  = spikes[16] | spikes[17];
+  assign \$2478  = spikes[18] | spikes[19];
+  assign \$2479  = spikes[20] | spikes[21];
+  assign \$2480  = spikes[22] | spikes[23];
+  assign \$2481  = spikes[24] | spikes[25];
+  assign \$2482  = spikes[26] | spikes[27];
+  assign \$2483  = spikes[28] | spikes[29];
+  assign \$2484  = spikes[30] | spikes[31];
+  assign \$2485  = spikes[32] | spikes[33];
+  assign \$2486  = spikes[34] | spikes[35];
+  assign \$2487  = spikes[36] | spikes[37];
+  assign \$2488  = spikes[38] | spikes[39];
+  assign \$2489  = spikes[40] | spikes[41];
+  assign \$2490  = spikes[42] | spikes[43];
+  assign \$2491  = spikes[44] | spikes[45];
+  assign \$2492  = spikes[46] | spikes[47];
+  assign \$2493  = spikes[48] | spikes[49];
+  assign \$2494  = spikes[50] | spikes[51];
+  assign \$2495  = spikes[52] | spikes[53];
+  assign \$2496  = spikes[54] | spikes[55];
+  assign \$2497  = spikes[56] | spikes[57];
+  assign \$2498  = spikes[58] | spikes[59];
+  assign \$2499  = spikes[60] | spikes[61];
+  assign \$2500  = spikes[62] | spikes[63];
+  assign \$2501  = spikes[0] | spikes[1];
+  assign \$2502  = spikes[2] | spikes[3];
+  assign \$2503  = spikes[4] | spikes[5];
+  assign \$2504  = spikes[6] | spikes[7];
+  assign \$2505  = spikes[8] | spikes[9];
+  assign \$2506  = spikes[10] | spikes[11];
+  assign \$2507  = spikes[12] | spikes[13];
+  assign \$2508  = spikes[14] | spikes[15];
+  assign \$2509  = spikes[16] | spikes[17];
+  assign \$2510  = spikes[18] | spikes[19];
+  assign \$2511  = spikes[20] | spikes[21];
+  assign \$2512  = spikes[22] | spikes[23];
+  assign \$2513  = spikes[24] | spikes[25];
+  assign \$2514  = spikes[26] | spikes[27];
+  assign \$2515  = spikes[28] | spikes[29];
+  assign \$2516  = spikes[30] | spikes[31];
+  assign \$2517  = spikes[32] | spikes[33];
+  assign \$2518  = spikes[34] | spikes[35];
+  assign \$2519  = spikes[36] | spikes[37];
+  assign \$2520  = spikes[38] | spikes[39];
+  assign \$2521  = spikes[40] | spikes[41];
+  assign \$2522  = spikes[42] | spikes[43];
+  assign \$2523  = spikes[44] | spikes[45];
+  assign \$2524  = spikes[46] | spikes[47];
+  assign \$2525  = spikes[48] | spikes[49];
+  assign \$2526  = spikes[50] | spikes[51];
+  assign \$2527  = spikes[52] | spikes[53];
+  assign \$2528  = spikes[54] | spikes[55];
+  assign \$2529  = spikes[56] | spikes[57];
+  assign \$2530  = spikes[58] | spikes[59];
+  assign \$2531  = spikes[60] | spikes[61];
+  assign \$2532  = spikes[62] | spikes[63];
+  assign \$2533  = spikes[0] | spikes[1];
+  assign \$2534  = spikes[2] | spikes[3];
+  assign \$2535  = spikes[4] | spikes[5];
+  assign \$2536  = spikes[6] | spikes[7];
+  assign \$2537  = spikes[8] | spikes[9];
+  assign \$2538  = spikes[10] | spikes[11];
+  assign \$2539  = spikes[12] | spikes[13];
+  assign \$2540  = spikes[14] | spikes[15];
+  assign \$2541  = spikes[16] | spikes[17];
+  assign \$2542  = spikes[18] | spikes[19];
+  assign \$2543  = spikes[20] | spikes[21];
+  assign \$2544  = spikes[22] | spikes[23];
+  assign \$2545  = spikes[24] | spikes[25];
+  assign \$2546  = spikes[26] | spikes[27];
+  assign \$2547  = spikes[28] | spikes[29];
+  assign \$2548  = spikes[30] | spikes[31];
+  assign \$2549  = spikes[32] | spikes[33];
+  assign \$2550  = spikes[34] | spikes[35];
+  assign \$2551  = spikes[36] | spikes[37];
+  assign \$2552  = spikes[38] | spikes[39];
+  assign \$2553  = spikes[40] | spikes[41];
+  assign \$2554  = spikes[42] | spikes[43];
+  assign \$2555  = spikes[44] | spikes[45];
+  assign \$2556  = spikes[46] | spikes[47];
+  assign \$2557  = spikes[48] | spikes[49];
+  assign \$2558  = spikes[50] | spikes[51];
+  assign \$2559  = spikes[52] | spikes[53];
+  assign \$2560  = spikes[54] | spikes[55];
+  assign \$2561  = spikes[56] | spikes[57];
+  assign \$2562  = spikes[58] | spikes[59];
+  assign \$2563  = spikes[60] | spikes[61];
+  assign \$2564  = spikes[62] | spikes[63];
+  assign \$2565  = | { \$2564 , \$2531 , \$2498 , \$2465 , \$2432 , \$2399 , \$2366 , \$2333 , \$2300 , \$2267 , \$2234 , \$2201 , \$2168 , \$2135 , \$2102 , \$2069  };
+  assign \$2566  = | { spikes[62], spikes[60], spikes[58], spikes[56], spikes[54], spikes[52], spikes[50], spikes[48], spikes[46], spikes[44], spikes[42], spikes[40], spikes[38], spikes[36], spikes[34], spikes[32], spikes[30], spikes[28], spikes[26], spikes[24], spikes[22], spikes[20], spikes[18], spikes[16], spikes[14], spikes[12], spikes[10], spikes[8], spikes[6], spikes[4], spikes[2], spikes[0] };
+  assign \$2567  = | { spikes[63], spikes[61], spikes[59], spikes[57], spikes[55], spikes[53], spikes[51], spikes[49], spikes[47], spikes[45], spikes[43], spikes[41], spikes[39], spikes[37], spikes[35], spikes[33], spikes[31], spikes[29], spikes[27], spikes[25], spikes[23], spikes[21], spikes[19], spikes[17], spikes[15], spikes[13], spikes[11], spikes[9], spikes[7], spikes[5], spikes[3], spikes[1] };
+  assign advance = ~ skid_valid;
+  assign empty = ! level;
+  assign src_j = empty ? { \$2565 , \$2052 , \$1539 , \$1026 , \$513  } : rp__data[4:0];
+  assign src_hits = empty ? { \$2567 , \$2566  } : rp__data[6:5];
+  assign src_ts = empty ? timestamp : rp__data[38:7];
+  assign \$2568  = ~ empty;
+  assign src_half = \$2568  & half;
+  assign \$2569  = | lost_pending;
+  assign \$2570  = advance & \$2569 ;
+  assign \$2571  = ~ empty;
+  assign \$2572  = | { \$2567 , \$2566  };
+  assign \$2573  = \$2571  | \$2572 ;
+  assign \$2574  = ~ \$2573 ;
+  assign \$2575  = since == 6'h20;
+  assign \$2576  = \$2574  | \$2575 ;
+  assign \$signal$16  = \$2570  & \$2576 ;
+  assign \$2577  = ~ empty;
+  assign \$2578  = | { \$2567 , \$2566  };
+  assign \$2579  = \$2577  | \$2578 ;
+  assign \$2580  = advance & \$2579 ;
+  assign \$2581  = ~ \$signal$16 ;
+  assign grant_spk = \$2580  & \$2581 ;
+  assign \$2582  = ~ empty;
+  assign \$2583  = grant_spk & \$2582 ;
+  assign \$2584  = src_hits == 2'h3;
+  assign \$2585  = ~ \$2584 ;
+  assign \$2586  = \$2585  | half;
+  assign pop = \$2583  & \$2586 ;
+  assign \$2587  = | { \$2567 , \$2566  };
+  assign \$2588  = empty & grant_spk;
+  assign \$2589  = src_hits == 2'h3;
+  assign \$2590  = ~ \$2589 ;
+  assign \$2591  = \$2588  & \$2590 ;
+  assign \$2592  = ~ \$2591 ;
+  assign push_want = \$2587  & \$2592 ;
+  assign \$2593  = level != 6'h20;
+  assign \$2594  = \$2593  | pop;
+  assign push = push_want & \$2594 ;
+  assign \$2595  = ~ push;
+  assign \$2596  = push_want & \$2595 ;
+  assign \$2597  = \$2566  + \$2567 ;
+  assign lost_now = \$2596  ? \$2597  : 2'h0;
+  assign \$2598  = ~ src_hits[0];
+  assign \$2599  = \$2598  | src_half;
+  assign \$2600  = src_hits[1] & \$2599 ;
+  assign \$2601  = \$signal$16  ? 20'h00000 : lost_pending;
+  assign total = \$2601  + lost_now;
+  assign \$2602  = aer__valid & aer__ready;
+  assign words_next = words + \$2602 ;
+  assign lost_plus1 = lost + 1'h1;
+  assign lost_plus2 = lost + 2'h2;
+  assign \$2603  = src_hits == 2'h3;
+  assign \$2604  = ~ src_half;
+  assign \$2605  = \$2603  & \$2604 ;
+  assign \$2606  = rp__addr + pop;
+  assign \$2607  = wp__addr + push;
+  assign \$2608  = level + push;
+  assign \$2609  = \$2608  - pop;
+  assign \$2610  = since != 6'h20;
+  assign \$2611  = grant_spk & \$2610 ;
+  assign \$2612  = since + 1'h1;
+  assign \$2613  = \$signal$16  | grant_spk;
+  assign \$2614  = ~ aer__ready;
+  assign \$2615  = aer__valid & \$2614 ;
+  assign \$2616  = total[20] ? 21'h0fffff : total;
+  assign \$2618  = lost_plus1[32] ? 32'd4294967295 : lost_plus1[31:0];
+  assign \$2619  = lost_plus2[32] ? 32'd4294967295 : lost_plus2[31:0];
+  always @(posedge clk)
+    half <= \$2620 ;
+  always @(posedge clk)
+    rp__addr <= \$2621 ;
+  always @(posedge clk)
+    wp__addr <= \$2622 ;
+  always @(posedge clk)
+    level <= \$2623 ;
+  always @(posedge clk)
+    since <= \$2624 ;
+  always @(posedge clk)
+    aer__payload <= \$2625 ;
+  always @(posedge clk)
+    skid_valid <= \$2626 ;
+  always @(posedge clk)
+    skid_word <= \$2627 ;
+  always @(posedge clk)
+    aer__valid <= \$2628 ;
+  always @(posedge clk)
+    lost_pending <= \$2629 ;
+  always @(posedge clk)
+    words <= \$2630 ;
+  always @(posedge clk)
+    lost <= \$2631 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$439 ) begin
+    if (\$signal$16 ) begin
       nw[31:28] = 4'h3;
       nw[19:0] = lost_pending;
       nw[63:32] = now;
     end else begin
       nw[31:28] = 4'h0;
-      nw[19:0] = { 13'h0000, grant_idx };
-      nw[63:32] = granted_ts;
+      nw[19:0] = { 14'h0000, src_j, \$2600  };
+      nw[63:32] = src_ts;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$778  = now[15:14];
-    if (soft_reset) begin
-      \$778  = 2'h0;
-    end
-    if (rst) begin
-      \$778  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$779  = \$443 ;
-    if (soft_reset) begin
-      \$779  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$779  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$780  = stored0;
-    if (store[0]) begin
-      \$780  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$780  = 16'h0000;
-    end
-    if (rst) begin
-      \$780  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$781  = stored1;
-    if (store[1]) begin
-      \$781  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$781  = 16'h0000;
-    end
-    if (rst) begin
-      \$781  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$782  = stored2;
-    if (store[2]) begin
-      \$782  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$782  = 16'h0000;
-    end
-    if (rst) begin
-      \$782  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$783  = stored3;
-    if (store[3]) begin
-      \$783  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$783  = 16'h0000;
-    end
-    if (rst) begin
-      \$783  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$784  = stored4;
-    if (store[4]) begin
-      \$784  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$784  = 16'h0000;
-    end
-    if (rst) begin
-      \$784  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$785  = stored5;
-    if (store[5]) begin
-      \$785  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$785  = 16'h0000;
-    end
-    if (rst) begin
-      \$785  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$786  = stored6;
-    if (store[6]) begin
-      \$786  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$786  = 16'h0000;
-    end
-    if (rst) begin
-      \$786  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$787  = stored7;
-    if (store[7]) begin
-      \$787  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$787  = 16'h0000;
-    end
-    if (rst) begin
-      \$787  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$788  = stored8;
-    if (store[8]) begin
-      \$788  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$788  = 16'h0000;
-    end
-    if (rst) begin
-      \$788  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$789  = stored9;
-    if (store[9]) begin
-      \$789  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$789  = 16'h0000;
-    end
-    if (rst) begin
-      \$789  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$790  = stored10;
-    if (store[10]) begin
-      \$790  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$790  = 16'h0000;
-    end
-    if (rst) begin
-      \$790  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$791  = stored11;
-    if (store[11]) begin
-      \$791  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$791  = 16'h0000;
-    end
-    if (rst) begin
-      \$791  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$792  = stored12;
-    if (store[12]) begin
-      \$792  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$792  = 16'h0000;
-    end
-    if (rst) begin
-      \$792  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$793  = stored13;
-    if (store[13]) begin
-      \$793  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$793  = 16'h0000;
-    end
-    if (rst) begin
-      \$793  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$794  = stored14;
-    if (store[14]) begin
-      \$794  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$794  = 16'h0000;
-    end
-    if (rst) begin
-      \$794  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$795  = stored15;
-    if (store[15]) begin
-      \$795  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$795  = 16'h0000;
-    end
-    if (rst) begin
-      \$795  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$796  = stored16;
-    if (store[16]) begin
-      \$796  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$796  = 16'h0000;
-    end
-    if (rst) begin
-      \$796  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$797  = stored17;
-    if (store[17]) begin
-      \$797  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$797  = 16'h0000;
-    end
-    if (rst) begin
-      \$797  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$798  = stored18;
-    if (store[18]) begin
-      \$798  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$798  = 16'h0000;
-    end
-    if (rst) begin
-      \$798  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$799  = stored19;
-    if (store[19]) begin
-      \$799  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$799  = 16'h0000;
-    end
-    if (rst) begin
-      \$799  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$800  = stored20;
-    if (store[20]) begin
-      \$800  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$800  = 16'h0000;
-    end
-    if (rst) begin
-      \$800  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$801  = stored21;
-    if (store[21]) begin
-      \$801  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$801  = 16'h0000;
-    end
-    if (rst) begin
-      \$801  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$802  = stored22;
-    if (store[22]) begin
-      \$802  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$802  = 16'h0000;
-    end
-    if (rst) begin
-      \$802  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$803  = stored23;
-    if (store[23]) begin
-      \$803  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$803  = 16'h0000;
-    end
-    if (rst) begin
-      \$803  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$804  = stored24;
-    if (store[24]) begin
-      \$804  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$804  = 16'h0000;
-    end
-    if (rst) begin
-      \$804  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$805  = stored25;
-    if (store[25]) begin
-      \$805  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$805  = 16'h0000;
-    end
-    if (rst) begin
-      \$805  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$806  = stored26;
-    if (store[26]) begin
-      \$806  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$806  = 16'h0000;
-    end
-    if (rst) begin
-      \$806  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$807  = stored27;
-    if (store[27]) begin
-      \$807  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$807  = 16'h0000;
-    end
-    if (rst) begin
-      \$807  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$808  = stored28;
-    if (store[28]) begin
-      \$808  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$808  = 16'h0000;
-    end
-    if (rst) begin
-      \$808  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$809  = stored29;
-    if (store[29]) begin
-      \$809  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$809  = 16'h0000;
-    end
-    if (rst) begin
-      \$809  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$810  = stored30;
-    if (store[30]) begin
-      \$810  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$810  = 16'h0000;
-    end
-    if (rst) begin
-      \$810  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$811  = stored31;
-    if (store[31]) begin
-      \$811  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$811  = 16'h0000;
-    end
-    if (rst) begin
-      \$811  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$812  = stored32;
-    if (store[32]) begin
-      \$812  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$812  = 16'h0000;
-    end
-    if (rst) begin
-      \$812  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$813  = stored33;
-    if (store[33]) begin
-      \$813  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$813  = 16'h0000;
-    end
-    if (rst) begin
-      \$813  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$814  = stored34;
-    if (store[34]) begin
-      \$814  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$814  = 16'h0000;
-    end
-    if (rst) begin
-      \$814  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$815  = stored35;
-    if (store[35]) begin
-      \$815  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$815  = 16'h0000;
-    end
-    if (rst) begin
-      \$815  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$816  = stored36;
-    if (store[36]) begin
-      \$816  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$816  = 16'h0000;
-    end
-    if (rst) begin
-      \$816  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$817  = stored37;
-    if (store[37]) begin
-      \$817  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$817  = 16'h0000;
-    end
-    if (rst) begin
-      \$817  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$818  = stored38;
-    if (store[38]) begin
-      \$818  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$818  = 16'h0000;
-    end
-    if (rst) begin
-      \$818  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$819  = stored39;
-    if (store[39]) begin
-      \$819  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$819  = 16'h0000;
-    end
-    if (rst) begin
-      \$819  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$820  = stored40;
-    if (store[40]) begin
-      \$820  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$820  = 16'h0000;
-    end
-    if (rst) begin
-      \$820  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$821  = stored41;
-    if (store[41]) begin
-      \$821  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$821  = 16'h0000;
-    end
-    if (rst) begin
-      \$821  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$822  = stored42;
-    if (store[42]) begin
-      \$822  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$822  = 16'h0000;
-    end
-    if (rst) begin
-      \$822  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$823  = stored43;
-    if (store[43]) begin
-      \$823  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$823  = 16'h0000;
-    end
-    if (rst) begin
-      \$823  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$824  = stored44;
-    if (store[44]) begin
-      \$824  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$824  = 16'h0000;
-    end
-    if (rst) begin
-      \$824  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$825  = stored45;
-    if (store[45]) begin
-      \$825  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$825  = 16'h0000;
-    end
-    if (rst) begin
-      \$825  = 16'h0000;
+    \$2620  = half;
+    if (grant_spk) begin
+      \$2620  = \$2605 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$826  = stored46;
-    if (store[46]) begin
-      \$826  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$826  = 16'h0000;
-    end
-    if (rst) begin
-      \$826  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$827  = stored47;
-    if (store[47]) begin
-      \$827  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$827  = 16'h0000;
-    end
-    if (rst) begin
-      \$827  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$828  = stored48;
-    if (store[48]) begin
-      \$828  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$828  = 16'h0000;
-    end
-    if (rst) begin
-      \$828  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$829  = stored49;
-    if (store[49]) begin
-      \$829  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$829  = 16'h0000;
-    end
-    if (rst) begin
-      \$829  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$830  = stored50;
-    if (store[50]) begin
-      \$830  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$830  = 16'h0000;
-    end
-    if (rst) begin
-      \$830  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$831  = stored51;
-    if (store[51]) begin
-      \$831  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$831  = 16'h0000;
-    end
-    if (rst) begin
-      \$831  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$832  = stored52;
-    if (store[52]) begin
-      \$832  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$832  = 16'h0000;
-    end
-    if (rst) begin
-      \$832  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$833  = stored53;
-    if (store[53]) begin
-      \$833  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$833  = 16'h0000;
-    end
-    if (rst) begin
-      \$833  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$834  = stored54;
-    if (store[54]) begin
-      \$834  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$834  = 16'h0000;
-    end
-    if (rst) begin
-      \$834  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$835  = stored55;
-    if (store[55]) begin
-      \$835  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$835  = 16'h0000;
-    end
-    if (rst) begin
-      \$835  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$836  = stored56;
-    if (store[56]) begin
-      \$836  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$836  = 16'h0000;
-    end
-    if (rst) begin
-      \$836  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$837  = stored57;
-    if (store[57]) begin
-      \$837  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$837  = 16'h0000;
-    end
-    if (rst) begin
-      \$837  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$838  = stored58;
-    if (store[58]) begin
-      \$838  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$838  = 16'h0000;
-    end
-    if (rst) begin
-      \$838  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$839  = stored59;
-    if (store[59]) begin
-      \$839  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$839  = 16'h0000;
-    end
-    if (rst) begin
-      \$839  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$840  = stored60;
-    if (store[60]) begin
-      \$840  = timestamp[15:0];
-    end
-    if (soft_reset) begin
-      \$840  = 16'h0000;
-    end
-    if (rst) begin
-      \$840  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$841  = stored61;
-    if (store[61]) begin
-      \$841  = timestamp[15:0];
-    end
     if (soft_reset) begin
-      \$841  = 16'h0000;
+      \$2620  = 1'h0;
     end
     if (rst) begin
-      \$841  = 16'h0000;
+      \$2620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$842  = stored62;
-    if (store[62]) begin
-      \$842  = timestamp[15:0];
-    end
+    \$2621  = \$2606 [4:0];
     if (soft_reset) begin
-      \$842  = 16'h0000;
+      \$2621  = 5'h00;
     end
     if (rst) begin
-      \$842  = 16'h0000;
+      \$2621  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$843  = stored63;
-    if (store[63]) begin
-      \$843  = timestamp[15:0];
-    end
+    \$2622  = \$2607 [4:0];
     if (soft_reset) begin
-      \$843  = 16'h0000;
+      \$2622  = 5'h00;
     end
     if (rst) begin
-      \$843  = 16'h0000;
+      \$2622  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$844  = \$704 ;
+    \$2623  = \$2609 [5:0];
     if (soft_reset) begin
-      \$844  = 64'h0000000000000000;
+      \$2623  = 6'h00;
     end
     if (rst) begin
-      \$844  = 64'h0000000000000000;
+      \$2623  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$845  = ptr;
-    if (granting) begin
-      \$845  = \$707 [6:0];
+    \$2624  = since;
+    if (\$signal$16 ) begin
+      \$2624  = 6'h00;
+    end else if (\$2611 ) begin
+      \$2624  = \$2612 [5:0];
     end
     if (soft_reset) begin
-      \$845  = 7'h00;
+      \$2624  = 6'h00;
     end
     if (rst) begin
-      \$845  = 7'h00;
+      \$2624  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$846  = aer__payload;
+    \$2625  = aer__payload;
     if (skid_valid) begin
       if (aer__ready) begin
-        \$846  = skid_word;
+        \$2625  = skid_word;
       end
-    end else if (granting) begin
+    end else if (\$2613 ) begin
       (* full_case = 32'd1 *)
-      if (\$709 ) begin
+      if (\$2615 ) begin
       end else begin
-        \$846  = nw;
+        \$2625  = nw;
       end
     end
     if (soft_reset) begin
-      \$846  = 64'h0000000000000000;
+      \$2625  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$846  = 64'h0000000000000000;
+      \$2625  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$847  = skid_valid;
+    \$2626  = skid_valid;
     if (skid_valid) begin
       if (aer__ready) begin
-        \$847  = 1'h0;
+        \$2626  = 1'h0;
       end
-    end else if (granting) begin
-      if (\$709 ) begin
-        \$847  = 1'h1;
+    end else if (\$2613 ) begin
+      if (\$2615 ) begin
+        \$2626  = 1'h1;
       end
     end
     if (soft_reset) begin
-      \$847  = 1'h0;
+      \$2626  = 1'h0;
     end
     if (rst) begin
-      \$847  = 1'h0;
+      \$2626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$848  = skid_word;
+    \$2627  = skid_word;
     if (skid_valid) begin
-    end else if (granting) begin
-      if (\$709 ) begin
-        \$848  = nw;
+    end else if (\$2613 ) begin
+      if (\$2615 ) begin
+        \$2627  = nw;
       end
     end
     if (soft_reset) begin
-      \$848  = 64'h0000000000000000;
+      \$2627  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$848  = 64'h0000000000000000;
+      \$2627  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$849  = aer__valid;
+    \$2628  = aer__valid;
     if (skid_valid) begin
-    end else if (granting) begin
+    end else if (\$2613 ) begin
       (* full_case = 32'd1 *)
-      if (\$709 ) begin
+      if (\$2615 ) begin
       end else begin
-        \$849  = 1'h1;
+        \$2628  = 1'h1;
       end
     end else if (aer__ready) begin
-      \$849  = 1'h0;
+      \$2628  = 1'h0;
     end
     if (soft_reset) begin
-      \$849  = 1'h0;
+      \$2628  = 1'h0;
     end
     if (rst) begin
-      \$849  = 1'h0;
+      \$2628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$850  = \$773 [6:0];
+    \$2629  = \$2616 [19:0];
     if (soft_reset) begin
-      \$850  = 7'h00;
+      \$2629  = 20'h00000;
     end
     if (rst) begin
-      \$850  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$851  = \$775 [19:0];
-    if (soft_reset) begin
-      \$851  = 20'h00000;
-    end
-    if (rst) begin
-      \$851  = 20'h00000;
+      \$2629  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$776 , 1'h0 })
+    casez ({ \$2617 , 1'h0 })
       2'b1?:
-          \$852  = 32'd4294967295;
+          \$2630  = 32'd4294967295;
       default:
-          \$852  = words_next[31:0];
+          \$2630  = words_next[31:0];
     endcase
     if (soft_reset) begin
-      \$852  = 32'd0;
+      \$2630  = 32'd0;
     end
     if (rst) begin
-      \$852  = 32'd0;
+      \$2630  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$777 , 1'h0 })
-      2'b1?:
-          \$853  = 32'd4294967295;
-      default:
-          \$853  = lost_next[31:0];
+    \$2631  = lost;
+    casez (lost_now)
+      2'h1:
+          \$2631  = \$2618 ;
+      2'h2:
+          \$2631  = \$2619 ;
     endcase
     if (soft_reset) begin
-      \$853  = 32'd0;
+      \$2631  = 32'd0;
     end
     if (rst) begin
-      \$853  = 32'd0;
+      \$2631  = 32'd0;
     end
   end
-  assign req = { \$2 , \$1  };
-  assign mask = { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign rr_hi_index = rr_hi_idx6_0;
-  assign rr_lo_index = rr_lo_idx6_0;
-  assign g = \$168 [63:0];
-  assign total = { 1'h0, \$441  };
+  assign in_j = { \$2565 , \$2052 , \$1539 , \$1026 , \$513  };
+  assign in_hits = { \$2567 , \$2566  };
+  assign \$signal  = rp__addr;
+  assign wr = wp__addr;
+  assign wp__data = { timestamp, \$2567 , \$2566 , \$2565 , \$2052 , \$1539 , \$1026 , \$513  };
+  assign wp__en = push;
   assign clear = 1'h0;
   assign \nw.address  = nw[19:0];
   assign \nw.source  = nw[27:20];
@@ -8964,9 +10979,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   assign \skid_word.timestamp  = skid_word[63:32];
   always @*
     nw[27:20] = source;
-  assign \$774  = \$441 [20];
-  assign \$776  = words_next[32];
-  assign \$777  = lost_next[32];
+  assign \$2617  = words_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13841,7 +15854,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__payload, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data
-, src_wr__en, src_wr__addr, \port$4782$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
+, src_wr__en, src_wr__addr, \port$6190$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
 , stim_lost, stim__valid, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -13907,8 +15920,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$4782$0 ;
-  wire [5:0] \port$4782$0 ;
+  input [5:0] \port$6190$0 ;
+  wire [5:0] \port$6190$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -14061,7 +16074,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$4782$0 (\port$4782$0 ),
+    .\port$6190$0 (\port$6190$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -14161,8 +16174,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$4782$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$4782$0  };
+  assign src_wr__data = { 14'h0000, \port$6190$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$6190$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -14220,7 +16233,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$4782$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$6190$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, spikes__payload, window_done, overrun, theta_addr, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [24:0] \$1 ;
@@ -14441,8 +16454,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$4782$0 ;
-  wire [5:0] \port$4782$0 ;
+  input [5:0] \port$6190$0 ;
+  wire [5:0] \port$6190$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
@@ -14826,7 +16839,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$4782$0  };
+      sources[wp__addr] <= { 14'h0000, \port$6190$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -25720,8 +27733,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$4782$0  };
-  assign src_wr__data = { 14'h0000, \port$4782$0  };
+  assign wp__data = { 14'h0000, \port$6190$0  };
+  assign src_wr__data = { 14'h0000, \port$6190$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;

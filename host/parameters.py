@@ -20,6 +20,7 @@ from .layouts import LANE_BITS, TIMESTAMP_BITS
 __all__ = [
     "check_int", "check_uint", "check_addresses", "check_channels", "check_fanout",
     "check_lanes", "check_ts_bits", "TS_BITS_MIN", "lane_addr_width", "validated", "silence_unused",
+    "ENCODER_CADENCES", "QUEUE_DEPTH_MAX", "check_encoder_cadence", "check_queue_depth", "queue_entry_bits",
 ]
 
 #: Largest number of recording channels (and AER addresses) a core takes.
@@ -55,6 +56,51 @@ TS_BITS_MIN = 4
 def check_ts_bits(ts_bits) -> int:
     """Validate the AEREncoder's stored timestamp width (4..TIMESTAMP_BITS)."""
     return check_int("ts_bits", ts_bits, TS_BITS_MIN, TIMESTAMP_BITS)
+
+
+#: The AEREncoder's cadences: "queue" (one beat of spikes per cycle into a LUTRAM queue, the
+#: Core's) and "cycle" (the original per-address pending bits and round-robin, any spike vector).
+ENCODER_CADENCES = ("cycle", "queue")
+#: Most entries of the AEREncoder's queue: it is read asynchronously (the head feeds the output
+#: register in the cycle it is needed), so it must be distributed RAM; 256 entries of 45 bits
+#: (N = 4096) are already 11,520 bits of it.
+QUEUE_DEPTH_MAX = 256
+
+
+def check_encoder_cadence(cadence) -> str:
+    """Validate the AEREncoder's cadence."""
+    if not isinstance(cadence, str):
+        raise TypeError(f"cadence must be a str, one of {ENCODER_CADENCES}, not {type(cadence).__name__} {cadence!r}")
+    if cadence not in ENCODER_CADENCES:
+        raise ValueError(f"cadence must be one of {ENCODER_CADENCES}, not {cadence!r}")
+    return cadence
+
+
+def queue_entry_bits(n_addresses: int) -> int:
+    """Bits of one queue entry: the pair index, its two hit bits, the 32-bit timestamp."""
+    pairs = (n_addresses + 1) // 2
+    return max(1, (pairs - 1).bit_length()) + 2 + TIMESTAMP_BITS
+
+
+def check_queue_depth(n_addresses: int, queue_depth) -> int:
+    """Validate (or choose) the AEREncoder's queue depth: a power of two, 2..QUEUE_DEPTH_MAX.
+
+    The default is ``ceil(n_addresses / 2)`` rounded up to a power of two (lossless with the
+    output ready, docs/aer_path.md), at most QUEUE_DEPTH_MAX (N > 512: losses become possible,
+    and are counted)."""
+    if queue_depth is None:
+        pairs = (n_addresses + 1) // 2
+        return min(QUEUE_DEPTH_MAX, max(2, 1 << (pairs - 1).bit_length()))
+    if isinstance(queue_depth, bool) or not isinstance(queue_depth, int):
+        raise TypeError(f"queue_depth must be an int, not {type(queue_depth).__name__} {queue_depth!r}")
+    if queue_depth > QUEUE_DEPTH_MAX:
+        raise ValueError(
+            f"queue_depth={queue_depth} entries of {queue_entry_bits(n_addresses)} bits "
+            f"({queue_depth * queue_entry_bits(n_addresses)} bits) do not fit the AEREncoder's distributed RAM "
+            f"(asynchronous read): at most {QUEUE_DEPTH_MAX} entries")
+    if queue_depth < 2 or queue_depth & (queue_depth - 1):
+        raise ValueError(f"queue_depth must be a power of two in 2..{QUEUE_DEPTH_MAX}, not {queue_depth}")
+    return queue_depth
 
 
 def check_channels(n_channels) -> int:

@@ -890,6 +890,8 @@ CATALOGUE = [
       for cap in ("pulse", "lanes", "duty")),
     Proof("aer_encoder_conservation_small", "aer_encoder", "conservation", "small",
           dict(n_addresses=3, ts_bits=4), 4, mutant_depth=8),
+    Proof("aer_encoder_queue_conservation_small", "aer_encoder", "conservation", "small",
+          dict(n_addresses=3, cadence="queue", queue_depth=2), 4, mutant_depth=8),
     Proof("csr_bank_axi4lite_small", "csr_bank", "axi4lite", "small", dict(regmap=(4, 2, 2), counter_bits=4), 4),
     Proof("csr_bank_registers_small", "csr_bank", "registers", "small", dict(regmap=(4, 2, 2), counter_bits=4), 4),
     Proof("aer_router_delivery_small", "aer_router", "delivery", "small", dict(n_addresses=2, fanout=2), 3,

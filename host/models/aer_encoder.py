@@ -6,8 +6,10 @@ short and fast enough for thousands of addresses.
 
 from __future__ import annotations
 
+from collections import deque
+
 from bioloop.host.layouts import ADDRESS_BITS, AERType
-from bioloop.host.parameters import check_addresses, check_ts_bits
+from bioloop.host.parameters import check_addresses, check_encoder_cadence, check_queue_depth, check_ts_bits
 from bioloop.host.aer import pack_one
 
 __all__ = ["AEREncoder"]
@@ -16,15 +18,28 @@ _MASK32 = (1 << 32) - 1
 
 
 class AEREncoder:
-    """Model of :class:`bioloop.gateware.aer_encoder.AEREncoder`; one :meth:`step` per clock edge."""
+    """Model of :class:`bioloop.gateware.aer_encoder.AEREncoder`; one :meth:`step` per clock edge.
 
-    def __init__(self, n_addresses: int, ts_bits: int = 16, source: int = 0):
+    Same parameters and the same rules (the gateware's docstring); in the queue cadence
+    :meth:`step` refuses spikes outside one pair ``2j, 2j+1`` with a ValueError.
+    """
+
+    def __init__(self, n_addresses: int, ts_bits: int = 16, source: int = 0, *, cadence: str = "cycle",
+                 queue_depth: int | None = None):
         self.n = check_addresses(n_addresses)
         self.ts_bits = check_ts_bits(ts_bits)
+        self.cadence = check_encoder_cadence(cadence)
+        if self.cadence == "cycle" and queue_depth is not None:
+            raise ValueError(f"queue_depth={queue_depth} applies to cadence='queue' only, not 'cycle'")
+        self.queue_depth = check_queue_depth(n_addresses, queue_depth) if self.cadence == "queue" else None
         self.source = source
         self.reset()
 
     def reset(self):
+        # queue cadence: entries [pair, hits, timestamp], oldest first; the head's 2j word gone
+        self.queue: deque[list[int]] = deque()
+        self.half = False
+        self.since = 0                   # SPIKE words since the last OVERFLOW word, saturating at the depth
         self.pending = 0
         self.stored = [0] * self.n
         self.lost_pending = 0
@@ -41,15 +56,15 @@ class AEREncoder:
 
     @property
     def idle(self) -> bool:
-        """Nothing pending, no word offered or in the skid register, no loss to count or report."""
-        return not (self.pending or self.valid or self.skid_valid or self.lost_pending or self.lost_reg
-                    or self.lost_new)
+        """Nothing pending or queued, no word offered or in the skid register, no loss to count or report."""
+        return not (self.pending or self.queue or self.valid or self.skid_valid or self.lost_pending
+                    or self.lost_reg or self.lost_new)
 
     def follow(self, now: int) -> None:
-        """What an idle :meth:`step` at frame ``now`` does: the epoch tag follows the frame."""
+        """What an idle :meth:`step` at frame ``now`` does: the epoch tag follows the frame (cycle cadence)."""
         if not self.idle:
             raise ValueError("AEREncoder.follow needs an idle encoder")
-        if self.ts_bits < 32:
+        if self.cadence == "cycle" and self.ts_bits < 32:
             self.prev_tag = (now >> (self.ts_bits - 2)) & 3
 
     def _grant(self, req: int) -> int | None:
@@ -66,6 +81,75 @@ class AEREncoder:
         ``timestamp``; ``now`` is the current frame; ``ready`` is the
         consumer's ready at this edge.
         """
+        if self.cadence == "queue":
+            return self._step_queue(spikes, timestamp, now, ready)
+        return self._step_cycle(spikes, timestamp, now, ready)
+
+    def _step_queue(self, spikes: int, timestamp: int, now: int, ready: bool) -> int | None:
+        """The queue cadence's edge (gateware ``_elaborate_queue``)."""
+        hits = 0
+        j = 0
+        if spikes:
+            j = ((spikes & -spikes).bit_length() - 1) >> 1
+            hits = spikes >> (2 * j)
+            if hits > 3 or spikes >> self.n:
+                raise ValueError(
+                    f"AEREncoder (queue cadence) takes spikes of one beat per cycle (addresses 2j, 2j+1), "
+                    f"got addresses {[a for a in range(spikes.bit_length()) if spikes >> a & 1]}")
+        out = self.word if (self.valid and ready) else None
+        if out is not None:
+            self.words += 1
+        advance = not self.skid_valid
+        q, depth = self.queue, self.queue_depth
+        empty = not q
+        if empty:
+            src_j, src_hits, src_ts, src_half = j, hits, timestamp, False
+        else:
+            src_j, src_hits, src_ts = q[0]
+            src_half = self.half
+        both = src_hits == 3
+        spike_req = bool(q) or bool(hits)
+        grant_ovf = advance and self.lost_pending != 0 and (not spike_req or self.since == depth)
+        grant_spk = advance and spike_req and not grant_ovf
+        pop = grant_spk and not empty and (not both or self.half)
+        push_want = bool(hits) and not (empty and grant_spk and not both)
+        push = push_want and (len(q) < depth or pop)
+        lost_now = bin(hits).count("1") if push_want and not push else 0
+
+        if grant_ovf:
+            new = pack_one(self.lost_pending, self.source, AERType.OVERFLOW, now)
+        elif grant_spk:
+            second = (src_hits >> 1) & 1 and (not src_hits & 1 or src_half)
+            new = pack_one(2 * src_j + int(second), self.source, AERType.SPIKE, src_ts)
+        if grant_spk:
+            self.half = both and not src_half
+        if pop:
+            q.popleft()
+        if push:
+            q.append([j, hits, timestamp & _MASK32])
+        if grant_ovf:
+            self.since = 0
+        elif grant_spk and self.since != depth:
+            self.since += 1
+
+        if self.skid_valid:
+            if ready:
+                self.word, self.skid_valid = self.skid_word, False
+        elif grant_ovf or grant_spk:
+            if self.valid and not ready:
+                self.skid_valid, self.skid_word = True, new
+            else:
+                self.valid, self.word = True, new
+        elif ready:
+            self.valid = False
+
+        top = (1 << ADDRESS_BITS) - 1
+        self.lost_pending = min((0 if grant_ovf else self.lost_pending) + lost_now, top)
+        self.lost = min(self.lost + lost_now, _MASK32)
+        return out
+
+    def _step_cycle(self, spikes: int, timestamp: int, now: int, ready: bool) -> int | None:
+        """The cycle cadence's edge (gateware ``_elaborate_cycle``)."""
         n, b = self.n, self.ts_bits
         out = self.word if (self.valid and ready) else None
         if out is not None:

@@ -27,9 +27,10 @@ class AERPath:
     """
 
     def __init__(self, n_channels: int, fanout: int = 16, thresholds=None, polarity=None,
-                 refractory: int = 0, source: int = 0, ts_bits: int = 16):
+                 refractory: int = 0, source: int = 0, ts_bits: int = 16, encoder_cadence: str = "queue",
+                 queue_depth: int | None = None):
         self.detector = Detector(n_channels, thresholds, polarity, refractory)
-        self.encoder = AEREncoder(n_channels, ts_bits, source)
+        self.encoder = AEREncoder(n_channels, ts_bits, source, cadence=encoder_cadence, queue_depth=queue_depth)
         self.router = AERRouter(n_channels, fanout)
         self.reset()
 

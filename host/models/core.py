@@ -72,7 +72,8 @@ class Core:
                  limit_pulse: int = 500_000, limit_duty: int | None = None,
                  limit_lanes: int | None = None, safety_cadence: str = "sweep",
                  stim_cadence: str = "sweep", homeo_cadence: str = "sweep",
-                 lanes_cadence: str = "sweep", sample_rate_hz: float = 20_000):
+                 lanes_cadence: str = "sweep", encoder_cadence: str = "queue",
+                 sample_rate_hz: float = 20_000):
         check_core_budget(n_channels, n_lanes, fanout, sample_rate_hz=sample_rate_hz,
                           stim_cadence=stim_cadence)
         self.regmap = rm = RegisterMap(n_channels, n_lanes, fanout)
@@ -81,7 +82,8 @@ class Core:
         self.bank = CSRBankModel(rm)
         self.bank.set_input("min_frame_cycles", min_frame_cycles(n_lanes, stim_cadence))
         v = self.bank.values
-        self.path = AERPath(N, F, refractory=v["refractory"], source=v["aer_source"])
+        self.path = AERPath(N, F, refractory=v["refractory"], source=v["aer_source"],
+                            encoder_cadence=encoder_cadence)
         self.unit = StimUnit(K, pulse_lengths=pulse_init, leak_shift=v["leak_shift"], source=v["aer_source"],
                              cadence=stim_cadence)
         self.homeo = Homeostasis(K, theta_init=theta_init, window_frames=v["homeo_window"],

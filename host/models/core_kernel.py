@@ -7,7 +7,7 @@ through :func:`core_edges`, the same edges written once more as scalar code
 over the blocks' state (the state is copied out of the block models before and
 back after, so the models stay the truth between calls):
 
-- the AER path (Detector, AEREncoder, AERRouter), the StimUnit and
+- the AER path (Detector, AEREncoder in either cadence, AERRouter), the StimUnit and
   Homeostasis in their sweep cadences, the output merge, the STIM FIFO, the
   counters' increments and the probe's stamps, as in ``Core.step``;
 - the observers edge by edge: the lanes' held bits (sweep cadence), Safety
@@ -56,7 +56,9 @@ __all__ = ["MIRRORS", "mirror_digests", "usable", "run", "core_edges"]
 #: written against (``mirror_digests()`` gives the current ones).
 MIRRORS = {
     "Detector.step": "16d6e6ed429a3b93",
-    "AEREncoder.step": "fdda33c1da71fa7f",
+    "AEREncoder.step": "56d7de9fa9db32a9",
+    "AEREncoder._step_queue": "9d119178168e848e",
+    "AEREncoder._step_cycle": "b5789e4ae7c36ecf",
     "AEREncoder._grant": "92bd6a1b67ae4646",
     "AERRouter.step": "cadab63c48210a97",
     "AERRouter.ready": "f6d81f8946540c2f",
@@ -102,7 +104,8 @@ active = True
 
 def usable(core) -> bool:
     """The kernel can take this Core's edges: numba is there, the block models are those it
-    restates, every block in its sweep cadence (lanes independent), and frame numbers far from
+    restates, every block in its sweep cadence (lanes independent; the AEREncoder in either of its
+    cadences), and frame numbers far from
     the 31-bit range (the kernel holds AER words in int64)."""
     global _digest_ok
     if not active or not jit.ENABLED or not core.fast:
@@ -137,7 +140,8 @@ def usable(core) -> bool:
 (SF_EDGE, SF_USED, SF_PERIOD, SF_NSWEEPS, SF_UPULSE, SF_UDUTY, SF_CAPLANES, SF_LIMRUN, SF_LIMDUTY, SF_CLAMP,) = range(109, 119)
 (L_PERIOD, P_ARMED, P_LANE, P_START, P_PULSE_D,) = range(119, 124)
 (E_SKID_VALID, E_SKID_WORD, E_LOST_REG,) = range(124, 127)
-N_SLOTS = 127
+(E_QUEUE, E_QDEPTH, E_QHEAD, E_QCOUNT, E_HALF, E_SINCE,) = range(127, 133)
+N_SLOTS = 133
 
 #: Counter increments the kernel hands back (names of the register map), in this order.
 COUNTERS = ("frames", "framing_errors", "unmapped_words", "detections", "overflows", "stim_fires",
@@ -176,7 +180,7 @@ def _pack(address, source, type_, ts):
 
 @jit.njit(cache=True)
 def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, waited0,
-               det_th, det_pol, det_prev, det_hold, enc_pending, enc_stored,
+               det_th, det_pol, det_prev, det_hold, enc_pending, enc_stored, enc_queue,
                r_port, r_target, r_weight, r_counts,
                u_acc, u_rem, u_len, u_env, h_theta, h_counts, h_src, h_cstar,
                fifo, stamps, sf_allow, sf_budget, sf_gap, sf_seen, sf_mem, sf_clamps, sf_led,
@@ -403,101 +407,163 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
         if S[E_VALID] and r_ready:
             S[E_WORDS] += 1
         e_adv = not S[E_SKID_VALID]                      # the skid register is empty
-        n_enc = N
-        if ts_bits < 32:
-            tag = (now >> (ts_bits - 2)) & 3
-            stale_any = tag != S[E_PREV_TAG]
-            old_tag = (tag - 2) & 3
-            S[E_PREV_TAG] = tag
-        else:
-            stale_any = False
-            old_tag = 0
-        # grant: round robin over pending | spikes | (overflow request at index N)
-        idx = -1
-        if e_adv and (n_pend or spikes or S[E_LOST_PENDING]):
-            ptr = S[E_PTR]
-            for q in range(ptr, n_enc + 1):
-                if q == n_enc:
-                    req = S[E_LOST_PENDING] != 0
+        if S[E_QUEUE] != 0:
+            # the queue cadence (AEREncoder._step_queue): one entry (pair, hits, timestamp) per cycle
+            depth = S[E_QDEPTH]
+            qh = S[E_QHEAD]
+            qc = S[E_QCOUNT]
+            jin = sbase >> 1
+            empty = qc == 0
+            if empty:
+                src_j, src_hits, src_ts, src_half = jin, spikes, sts, False
+            else:
+                src_j, src_hits, src_ts = enc_queue[qh, 0], enc_queue[qh, 1], enc_queue[qh, 2]
+                src_half = S[E_HALF] != 0
+            both = src_hits == 3
+            spike_req = (not empty) or spikes != 0
+            grant_ovf = e_adv and S[E_LOST_PENDING] != 0 and (not spike_req or S[E_SINCE] == depth)
+            grant_spk = e_adv and spike_req and not grant_ovf
+            pop = grant_spk and not empty and (not both or src_half)
+            push_want = spikes != 0 and not (empty and grant_spk and not both)
+            push = push_want and (qc < depth or pop)
+            lost_now = 0
+            if push_want and not push:
+                lost_now = (spikes & 1) + ((spikes >> 1) & 1)
+            new_word = 0
+            if grant_ovf:
+                new_word = _pack(S[E_LOST_PENDING], S[E_SOURCE], _OVERFLOW, now)
+            elif grant_spk:
+                second = 1 if ((src_hits >> 1) & 1) != 0 and ((src_hits & 1) == 0 or src_half) else 0
+                new_word = _pack(2 * src_j + second, S[E_SOURCE], _SPIKE, src_ts)
+            if grant_spk:
+                S[E_HALF] = 1 if (both and not src_half) else 0
+            if pop:
+                qh = (qh + 1) % depth
+                qc -= 1
+            if push:
+                slot = (qh + qc) % depth
+                enc_queue[slot, 0] = jin
+                enc_queue[slot, 1] = spikes
+                enc_queue[slot, 2] = sts & _TS_MASK
+                qc += 1
+            S[E_QHEAD] = qh
+            S[E_QCOUNT] = qc
+            if grant_ovf:
+                S[E_SINCE] = 0
+            elif grant_spk and S[E_SINCE] != depth:
+                S[E_SINCE] += 1
+            if S[E_SKID_VALID]:
+                if r_ready:
+                    S[E_WORD] = S[E_SKID_WORD]
+                    S[E_SKID_VALID] = 0
+            elif grant_ovf or grant_spk:
+                if S[E_VALID] and not r_ready:
+                    S[E_SKID_VALID] = 1
+                    S[E_SKID_WORD] = new_word
                 else:
-                    req = enc_pending[q] or (q >= sbase and q < sbase + 2 and ((spikes >> (q - sbase)) & 1) != 0)
-                if req:
-                    idx = q
-                    break
-            if idx < 0:
-                for q in range(0, min(ptr, n_enc + 1)):
+                    S[E_VALID] = 1
+                    S[E_WORD] = new_word
+            elif r_ready:
+                S[E_VALID] = 0
+            top = (1 << ADDRESS_BITS) - 1
+            S[E_LOST_PENDING] = min((0 if grant_ovf else S[E_LOST_PENDING]) + lost_now, top)
+            S[E_LOST] = min(S[E_LOST] + lost_now, _TS_MASK)
+        else:
+            n_enc = N
+            if ts_bits < 32:
+                tag = (now >> (ts_bits - 2)) & 3
+                stale_any = tag != S[E_PREV_TAG]
+                old_tag = (tag - 2) & 3
+                S[E_PREV_TAG] = tag
+            else:
+                stale_any = False
+                old_tag = 0
+            # grant: round robin over pending | spikes | (overflow request at index N)
+            idx = -1
+            if e_adv and (n_pend or spikes or S[E_LOST_PENDING]):
+                ptr = S[E_PTR]
+                for q in range(ptr, n_enc + 1):
                     if q == n_enc:
                         req = S[E_LOST_PENDING] != 0
                     else:
-                        req = enc_pending[q] or (q >= sbase and q < sbase + 2
-                                                 and ((spikes >> (q - sbase)) & 1) != 0)
+                        req = enc_pending[q] or (q >= sbase and q < sbase + 2 and ((spikes >> (q - sbase)) & 1) != 0)
                     if req:
                         idx = q
                         break
-        n_lost = 0
-        was_g = idx >= 0 and idx < n_enc and enc_pending[idx]
-        # stale pending addresses (not granted) are lost; spikes on kept addresses are lost
-        if stale_any and n_pend:
-            for q in range(n_enc):
-                if enc_pending[q]:
-                    st = ((enc_stored[q] >> (ts_bits - 2)) & 3) == old_tag
-                    if q == idx:
-                        enc_pending[q] = False           # granted
-                        n_pend -= 1
-                    elif st:
+                if idx < 0:
+                    for q in range(0, min(ptr, n_enc + 1)):
+                        if q == n_enc:
+                            req = S[E_LOST_PENDING] != 0
+                        else:
+                            req = enc_pending[q] or (q >= sbase and q < sbase + 2
+                                                     and ((spikes >> (q - sbase)) & 1) != 0)
+                        if req:
+                            idx = q
+                            break
+            n_lost = 0
+            was_g = idx >= 0 and idx < n_enc and enc_pending[idx]
+            # stale pending addresses (not granted) are lost; spikes on kept addresses are lost
+            if stale_any and n_pend:
+                for q in range(n_enc):
+                    if enc_pending[q]:
+                        st = ((enc_stored[q] >> (ts_bits - 2)) & 3) == old_tag
+                        if q == idx:
+                            enc_pending[q] = False           # granted
+                            n_pend -= 1
+                        elif st:
+                            n_lost += 1
+                            enc_pending[q] = False
+                            n_pend -= 1
+            elif was_g:
+                enc_pending[idx] = False                     # granted
+                n_pend -= 1
+            # (pending now holds `keep`); the spikes: kept addresses lose them, others store them
+            new_word = 0
+            if idx >= 0:
+                if idx == n_enc:
+                    new_word = _pack(S[E_LOST_PENDING], S[E_SOURCE], _OVERFLOW, now)
+                else:
+                    if was_g:
+                        age = (now - enc_stored[idx]) & ts_mask
+                        tsw = (now - age) & _TS_MASK
+                    else:
+                        tsw = sts
+                    new_word = _pack(idx, S[E_SOURCE], _SPIKE, tsw)
+            for jb in range(2):
+                if (spikes >> jb) & 1:
+                    q = sbase + jb
+                    if enc_pending[q]:                   # kept: this spike is lost
                         n_lost += 1
-                        enc_pending[q] = False
-                        n_pend -= 1
-        elif was_g:
-            enc_pending[idx] = False                     # granted
-            n_pend -= 1
-        # (pending now holds `keep`); the spikes: kept addresses lose them, others store them
-        new_word = 0
-        if idx >= 0:
-            if idx == n_enc:
-                new_word = _pack(S[E_LOST_PENDING], S[E_SOURCE], _OVERFLOW, now)
-            else:
-                if was_g:
-                    age = (now - enc_stored[idx]) & ts_mask
-                    tsw = (now - age) & _TS_MASK
+                    elif q == idx and not was_g:          # granted straight from the input
+                        pass
+                    else:
+                        enc_pending[q] = True
+                        n_pend += 1
+                        enc_stored[q] = sts & ts_mask
+            reported = False
+            if idx >= 0:
+                S[E_PTR] = 0 if idx == n_enc else idx + 1
+                if idx == n_enc:
+                    reported = True
+            # the output register and the skid register behind it
+            if S[E_SKID_VALID]:
+                if r_ready:
+                    S[E_WORD] = S[E_SKID_WORD]
+                    S[E_SKID_VALID] = 0
+            elif idx >= 0:
+                if S[E_VALID] and not r_ready:
+                    S[E_SKID_VALID] = 1
+                    S[E_SKID_WORD] = new_word
                 else:
-                    tsw = sts
-                new_word = _pack(idx, S[E_SOURCE], _SPIKE, tsw)
-        for jb in range(2):
-            if (spikes >> jb) & 1:
-                q = sbase + jb
-                if enc_pending[q]:                   # kept: this spike is lost
-                    n_lost += 1
-                elif q == idx and not was_g:          # granted straight from the input
-                    pass
-                else:
-                    enc_pending[q] = True
-                    n_pend += 1
-                    enc_stored[q] = sts & ts_mask
-        reported = False
-        if idx >= 0:
-            S[E_PTR] = 0 if idx == n_enc else idx + 1
-            if idx == n_enc:
-                reported = True
-        # the output register and the skid register behind it
-        if S[E_SKID_VALID]:
-            if r_ready:
-                S[E_WORD] = S[E_SKID_WORD]
-                S[E_SKID_VALID] = 0
-        elif idx >= 0:
-            if S[E_VALID] and not r_ready:
-                S[E_SKID_VALID] = 1
-                S[E_SKID_WORD] = new_word
-            else:
-                S[E_VALID] = 1
-                S[E_WORD] = new_word
-        elif r_ready:
-            S[E_VALID] = 0
-        top = (1 << ADDRESS_BITS) - 1
-        S[E_LOST_PENDING] = min((0 if reported else S[E_LOST_PENDING]) + S[E_LOST_NEW], top)
-        S[E_LOST] = min(S[E_LOST] + S[E_LOST_NEW], _TS_MASK)
-        S[E_LOST_NEW] = S[E_LOST_REG]                    # counted a cycle after the losses
-        S[E_LOST_REG] = n_lost
+                    S[E_VALID] = 1
+                    S[E_WORD] = new_word
+            elif r_ready:
+                S[E_VALID] = 0
+            top = (1 << ADDRESS_BITS) - 1
+            S[E_LOST_PENDING] = min((0 if reported else S[E_LOST_PENDING]) + S[E_LOST_NEW], top)
+            S[E_LOST] = min(S[E_LOST] + S[E_LOST_NEW], _TS_MASK)
+            S[E_LOST_NEW] = S[E_LOST_REG]                    # counted a cycle after the losses
+            S[E_LOST_REG] = n_lost
         # pipeline registers and the detector
         S[ST2_BITS] = S[ST1_BITS]
         S[ST2_BASE] = S[ST1_BASE]
@@ -790,6 +856,13 @@ class _State:
         S[E_SKID_VALID], S[E_SKID_WORD], S[E_LOST_REG] = enc.skid_valid, enc.skid_word, enc.lost_reg
         self.enc_pending = np.array([(enc.pending >> q) & 1 for q in range(N)], dtype=np.bool_)
         self.enc_stored = np.array(enc.stored, dtype=np.int64)
+        S[E_QUEUE] = enc.cadence == "queue"
+        depth = enc.queue_depth or 1
+        S[E_QDEPTH], S[E_QHEAD], S[E_QCOUNT] = depth, 0, len(enc.queue)
+        S[E_HALF], S[E_SINCE] = enc.half, enc.since
+        self.enc_queue = np.zeros((depth, 3), dtype=np.int64)
+        if enc.queue:
+            self.enc_queue[:len(enc.queue)] = list(enc.queue)
         S[R_REM], S[R_J], S[R_BUSY], S[R_PVALID], S[R_PWORD] = r.rem, r.j, r.busy, r.p_valid, r.p_word
         S[R_PPORT], S[R_PTARGET], S[R_PWEIGHT] = int(r.p_entry.port), r.p_entry.target, r.p_entry.weight
         S[R_HVALID], S[R_HWORD], S[R_ROUTED], S[R_UNMAPPED] = r.h_valid, r.h_word, r.routed, r.unmapped
@@ -859,6 +932,10 @@ class _State:
         enc.skid_valid, enc.skid_word, enc.lost_reg = bool(S[E_SKID_VALID]), int(S[E_SKID_WORD]), int(S[E_LOST_REG])
         enc.pending = sum(1 << int(q) for q in np.flatnonzero(self.enc_pending))
         enc.stored = [int(x) for x in self.enc_stored]
+        depth, head = int(S[E_QDEPTH]), int(S[E_QHEAD])
+        enc.queue.clear()
+        enc.queue.extend([int(x) for x in self.enc_queue[(head + q) % depth]] for q in range(int(S[E_QCOUNT])))
+        enc.half, enc.since = bool(S[E_HALF]), int(S[E_SINCE])
         r.rem, r.j, r.busy, r.p_valid, r.p_word = int(S[R_REM]), int(S[R_J]), int(S[R_BUSY]), bool(S[R_PVALID]), \
             int(S[R_PWORD])
         r.p_entry = Route(Port(int(S[R_PPORT])), int(S[R_PTARGET]), int(S[R_PWEIGHT]))
@@ -942,7 +1019,7 @@ def run(core, beats=None, lasts=None, n: int = 0, timeout: int | None = None) ->
         counters[:] = 0
         core_edges(st.S, beats, lasts, i, n_beats, left, -1 if due is None else due,
                    0 if timeout is None else timeout, waited,
-                   det.thresholds, det.polarity, det.prev, det.hold, enc_pending, enc_stored,
+                   det.thresholds, det.polarity, det.prev, det.hold, enc_pending, enc_stored, st.enc_queue,
                    port, target, weight, counts,
                    u.acc, u.remaining, u.pulse_lengths, st.u_env, h.theta, h.bank_counts, st.h_src, st.h_cstar,
                    st.fifo, core.stamps, sf.allow, sf.budget, sf.gap, sf.seen, sf.mem, st.sf_clamps, st.sf_led,

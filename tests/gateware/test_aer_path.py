@@ -24,9 +24,9 @@ def _config(n, seed):
     return rng.integers(300, 3000, n).tolist(), rng.integers(0, 3, n).tolist()
 
 
-def _factory(n_channels, fanout, seed, **_):
+def _factory(n_channels, fanout, seed, encoder_cadence="queue", **_):
     thresholds, polarity = _config(n_channels, seed)
-    return AERPath(n_channels, fanout, thresholds=thresholds, polarity=polarity)
+    return AERPath(n_channels, fanout, thresholds=thresholds, polarity=polarity, encoder_cadence=encoder_cadence)
 
 
 class PathTB(TB):
@@ -59,7 +59,8 @@ class PathTB(TB):
         await write_routes(self, table, self.F)
 
     def replay(self, table, refractory, source):
-        m = model.AERPath(self.n, self.F, self.thresholds, self.polarity, refractory, source)
+        m = model.AERPath(self.n, self.F, self.thresholds, self.polarity, refractory, source,
+                          encoder_cadence=runner.params().get("encoder_cadence", "queue"))
         for a, routes in table.items():
             m.router.set_route(a, routes)
         for i, (beat, hr, sr, hv, sv) in enumerate(self.trace):
@@ -167,19 +168,21 @@ async def isolated_latency(dut):
     runner.report(l_aer_isolated=int(lat.max()))
 
 
-@pytest.mark.parametrize("n_channels,fanout,idle,host_bp,stim_bp,rate", [   # N = 64: long (tests/conftest.py)
-    pytest.param(64, 16, 0.0, 0.0, 0.0, 0.01, marks=pytest.mark.long),
-    pytest.param(64, 16, 0.2, 0.3, 0.3, 0.01, marks=pytest.mark.long),
-    (8, 4, 0.0, 0.0, 0.0, 0.05), (8, 4, 0.4, 0.5, 0.2, 0.05),   # unstalled: full throughput checked
+@pytest.mark.parametrize("n_channels,fanout,idle,host_bp,stim_bp,rate,encoder_cadence", [   # N = 64: long
+    pytest.param(64, 16, 0.0, 0.0, 0.0, 0.01, "queue", marks=pytest.mark.long),
+    pytest.param(64, 16, 0.2, 0.3, 0.3, 0.01, "queue", marks=pytest.mark.long),
+    pytest.param(64, 16, 0.2, 0.3, 0.3, 0.01, "cycle", marks=pytest.mark.long),
+    (8, 4, 0.0, 0.0, 0.0, 0.05, "queue"), (8, 4, 0.4, 0.5, 0.2, 0.05, "queue"),   # unstalled: full throughput
+    (8, 4, 0.0, 0.0, 0.0, 0.05, "cycle"), (8, 4, 0.4, 0.5, 0.2, 0.05, "cycle"),
     # deterministic idle and backpressure patterns (sim.bench.pauses: 1 = pause that cycle)
-    (8, 4, [1, 0], [0, 0, 1], [1, 1, 1, 0], 0.05)])
+    (8, 4, [1, 0], [0, 0, 1], [1, 1, 1, 0], 0.05, "queue")])
 @pytest.mark.parametrize("frames", [200, pytest.param(1000, marks=pytest.mark.long)])
-def test_aer_path(n_channels, fanout, idle, host_bp, stim_bp, rate, frames):
+def test_aer_path(n_channels, fanout, idle, host_bp, stim_bp, rate, encoder_cadence, frames):
     report = runner.run(_factory, design="aer_path", test_module="test_aer_path",
                         bench_params={"n_channels": n_channels, "fanout": fanout, "idle": idle,
                                       "host_bp": host_bp, "stim_bp": stim_bp, "rate": rate,
                                       "seed": 21 + n_channels, "source": 0x5A,
-                                      "frames": frames})
+                                      "frames": frames, "encoder_cadence": encoder_cadence})
     assert report["detections"] > 50
     assert report["l_aer_isolated"] == 4
     if host_bp == 0 and stim_bp == 0 and idle == 0:

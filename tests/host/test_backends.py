@@ -125,7 +125,7 @@ def _session(bus, drv, frames):
 
 
 CADENCES = {"sweep": {}, "cycle": dict(safety_cadence="cycle", stim_cadence="cycle", homeo_cadence="cycle",
-                                        lanes_cadence="cycle")}
+                                        lanes_cadence="cycle", encoder_cadence="cycle")}
 
 
 @pytest.mark.parametrize("traffic", ["sparse", "busy"])
@@ -153,13 +153,14 @@ def test_bulk_path_is_exact(cadence, traffic):
     assert ts.size and ts.max() < 50                 # ... the datapath's frame count restarts
 
 
+@pytest.mark.parametrize("encoder_cadence", ["queue", "cycle"])
 @pytest.mark.parametrize("form", ["compiled", "python"])
-def test_core_kernel_equals_core_step(form, monkeypatch):
+def test_core_kernel_equals_core_step(form, encoder_cadence, monkeypatch):
     """The compiled kernel of the Core model (host/models/core_kernel.py) gives what Core.step gives
     edge by edge, byte for byte: busy traffic (crossings in most frames, every lane routed, pulses,
     clamps and the probe running), CSR accesses long enough that configuration changes act inside
-    the kernel's stretches, a soft reset. ``python``: the kernel's plain Python form (what numba
-    compiles), which also runs without numba."""
+    the kernel's stretches, a soft reset, the AEREncoder in either cadence. ``python``: the kernel's
+    plain Python form (what numba compiles), which also runs without numba."""
     if form == "compiled" and not jit.ENABLED:
         pytest.skip("the compiled form needs numba (the [culture] extra)")
     if form == "python":
@@ -175,7 +176,7 @@ def test_core_kernel_equals_core_step(form, monkeypatch):
     timing = BusTiming(csr_edges=120)
     results = []
     for fast in (True, False):
-        bus, drv = _bus(timing=timing)
+        bus, drv = _bus(timing=timing, encoder_cadence=encoder_cadence)
         bus.core.fast = fast
         results.append(_session(bus, drv, frames))
     assert len(taken) > 10
