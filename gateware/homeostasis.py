@@ -11,6 +11,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
+from bioloop.gateware.lane_vector import one_hot
 from bioloop.gateware.layouts import ADDRESS_BITS, AERType, WritePort, aer_stream
 from bioloop.host.layouts import (HOMEO_COUNT_BITS, HOMEO_GAIN_BITS, HOMEO_SHIFT_BITS, HOMEO_TARGET_BITS,
                                   HOMEO_WINDOW_BITS, THETA_INIT, THETA_MAX, THETA_MIN)
@@ -173,24 +174,25 @@ class Homeostasis(wiring.Component):
 
         # θ (issue 14): two LUTRAM banks, one written by the host, one by the update, each with
         # three asynchronous read ports (the StimUnit, the update, the read-back), and per lane
-        # a 2-bit tag in flip-flops naming where its current θ is: the reset value, the update's
-        # bank or the host's bank. The two writers never share a write port, so a host write and
-        # an update in the same cycle both land; if they are for the same lane the host's wins
-        # (its tag). A reset returns every tag, hence every θ, to ``theta_init``.
+        # a tag in flip-flops naming where its current θ is: the reset value, the update's bank
+        # or the host's bank. The two writers never share a write port, so a host write and an
+        # update in the same cycle both land; if they are for the same lane the host's wins.
+        # A reset returns every tag, hence every θ, to ``theta_init``. The tags are two K-bit
+        # vectors (lane k's θ is in the host's bank when ``in_host[k]``, else in the update's
+        # when ``in_upd[k]``; never both), written with masks (issue 13: no case per lane).
         aw = max(1, (K - 1).bit_length())
-        UPD, HOST = 1, 2                                  # tag 0: the reset value
         m.submodules.theta_upd = upd = memory.Memory(shape=16, depth=K, init=[self.theta_init] * K)
         m.submodules.theta_host = host = memory.Memory(shape=16, depth=K, init=[])
-        tag = Array(Signal(2, name=f"theta_tag{k}") for k in range(K))
+        in_upd, in_host = Signal(K), Signal(K)
         reads = ((self.theta_addr, self.theta_data), (lane3, None), (self.theta_sel, self.theta_value))
         values = []
         for i, (addr, out) in enumerate(reads):
             a = addr[:aw] if K > 1 else 0
             ru, rh = upd.read_port(domain="comb"), host.read_port(domain="comb")
             m.d.comb += [ru.addr.eq(a), rh.addr.eq(a)]
-            t = tag[a]
             value = Signal(16, name=f"theta_read{i}")
-            m.d.comb += value.eq(Mux(t == HOST, rh.data, Mux(t == UPD, ru.data, self.theta_init)))
+            m.d.comb += value.eq(Mux(in_host.bit_select(a, 1), rh.data,
+                                     Mux(in_upd.bit_select(a, 1), ru.data, self.theta_init)))
             if out is not None:
                 m.d.comb += out.eq(value)
             values.append(value)
@@ -212,10 +214,10 @@ class Homeostasis(wiring.Component):
             wu.addr.eq(lane3), wu.data.eq(new), wu.en.eq(upd_en),
             wh.addr.eq(self.theta_wr.addr), wh.data.eq(self.theta_wr.data), wh.en.eq(host_en),
         ]
-        with m.If(upd_en):
-            m.d.sync += tag[lane3].eq(UPD)
-        with m.If(host_en):
-            m.d.sync += tag[self.theta_wr.addr[:aw] if K > 1 else 0].eq(HOST)
+        upd_sel = one_hot(lane3, K, upd_en)
+        host_sel = one_hot(self.theta_wr.addr[:aw], K, host_en)
+        m.d.sync += [in_upd.eq((in_upd | upd_sel) & ~host_sel),
+                     in_host.eq((in_host & ~upd_sel) | host_sel)]
         return m
 
     def _update_tail(self, m, v, lane, diff):

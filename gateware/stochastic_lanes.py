@@ -11,6 +11,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from bioloop.gateware.lane_vector import one_hot, with_bit
 from bioloop.gateware.layouts import WritePort
 from bioloop.host.models.stochastic_lanes import (LFSR_TAPS, MODES as _MODES, SEED_STRIDE, lane_seed,
                                                   shared_permutation)
@@ -147,6 +148,7 @@ class StochasticLanes(wiring.Component):
         v = vis[:abits]
         with m.If(vis_valid):
             m.d.comb += [st_wp.addr.eq(v), st_wp.en.eq(1), st_wp.data.eq(Cat(feedback, cur[:15]))]
-            m.d.sync += bits.bit_select(v, 1).eq(cur < code_rd.data)
+        # Lane v's bit, written with a mask rather than a case per lane (issue 13).
+        m.d.sync += bits.eq(with_bit(bits, one_hot(v, K, vis_valid), cur < code_rd.data))
         m.d.comb += self.bits.eq(bits)
         return m

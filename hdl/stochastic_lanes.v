@@ -10,14 +10,32 @@ module stochastic_lanes(code_wr__data, code_wr__en, clk, rst, bits, code_wr__add
   wire \$12 ;
   wire [16:0] \$13 ;
   wire \$14 ;
-  reg [5:0] \$15 ;
-  reg [5:0] \$16 ;
-  reg \$17 ;
-  reg \$18 ;
-  reg [15:0] \$19 ;
+  wire [2:0] \$15 ;
+  wire [63:0] \$16 ;
+  wire [2:0] \$17 ;
+  wire [63:0] \$18 ;
+  wire [63:0] \$19 ;
   wire \$2 ;
-  reg [63:0] \$20 ;
+  wire [63:0] \$20 ;
+  wire [63:0] \$21 ;
+  wire [63:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [2:0] \$25 ;
+  wire [63:0] \$26 ;
+  wire [2:0] \$27 ;
+  wire [63:0] \$28 ;
+  wire [63:0] \$29 ;
   wire \$3 ;
+  wire [63:0] \$30 ;
+  wire [63:0] \$31 ;
+  wire [63:0] \$32 ;
+  reg [5:0] \$33 ;
+  reg [5:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  reg [15:0] \$37 ;
+  reg [63:0] \$38 ;
   wire [15:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
@@ -225,19 +243,35 @@ module stochastic_lanes(code_wr__data, code_wr__en, clk, rst, bits, code_wr__add
   assign \$11  = vis != 6'h3f;
   assign \$12  = first & \$11 ;
   assign \$13  = acc + 13'h1eef;
-  assign \$14  = cur < code_rd__data;
+  assign \$15  = ~ vis[2:0];
+  assign \$16  = 64'h8080808080808080 >> \$15 ;
+  assign \$17  = ~ vis[5:3];
+  assign \$18  = 64'hff00000000000000 >> { \$17 , 3'h0 };
+  assign \$19  = \$16  & \$18 ;
+  assign \$20  = \$14  ? \$19  : 64'h0000000000000000;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = bits & \$21 ;
+  assign \$23  = cur < code_rd__data;
+  assign \$25  = ~ vis[2:0];
+  assign \$26  = 64'h8080808080808080 >> \$25 ;
+  assign \$27  = ~ vis[5:3];
+  assign \$28  = 64'hff00000000000000 >> { \$27 , 3'h0 };
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = \$24  ? \$29  : 64'h0000000000000000;
+  assign \$31  = \$23  ? \$30  : 64'h0000000000000000;
+  assign \$32  = \$22  | \$31 ;
   always @(posedge clk)
-    st_rd__addr <= \$15 ;
+    st_rd__addr <= \$33 ;
   always @(posedge clk)
-    vis <= \$16 ;
+    vis <= \$34 ;
   always @(posedge clk)
-    vis_valid <= \$17 ;
+    vis_valid <= \$35 ;
   always @(posedge clk)
-    first <= \$18 ;
+    first <= \$36 ;
   always @(posedge clk)
-    acc <= \$19 ;
+    acc <= \$37 ;
   always @(posedge clk)
-    bits <= \$20 ;
+    bits <= \$38 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     st_wp__addr = 6'h00;
@@ -261,183 +295,50 @@ module stochastic_lanes(code_wr__data, code_wr__en, clk, rst, bits, code_wr__add
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = \$8 [5:0];
+    \$33  = \$8 [5:0];
     if (rst) begin
-      \$15  = 6'h00;
+      \$33  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$16  = st_rd__addr;
+    \$34  = st_rd__addr;
     if (rst) begin
-      \$16  = 6'h3f;
+      \$34  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$17  = \$9 ;
+    \$35  = \$9 ;
     if (rst) begin
-      \$17  = 1'h1;
+      \$35  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = first;
+    \$36  = first;
     if (\$10 ) begin
-      \$18  = 1'h0;
+      \$36  = 1'h0;
     end
     if (rst) begin
-      \$18  = 1'h1;
+      \$36  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = acc;
+    \$37  = acc;
     if (\$12 ) begin
-      \$19  = \$13 [15:0];
+      \$37  = \$13 [15:0];
     end
     if (rst) begin
-      \$19  = 16'hace1;
+      \$37  = 16'hace1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = bits;
-    if (vis_valid) begin
-      (* full_case = 32'd1 *)
-      casez (vis)
-        6'h00:
-            \$20 [0] = \$14 ;
-        6'h01:
-            \$20 [1] = \$14 ;
-        6'h02:
-            \$20 [2] = \$14 ;
-        6'h03:
-            \$20 [3] = \$14 ;
-        6'h04:
-            \$20 [4] = \$14 ;
-        6'h05:
-            \$20 [5] = \$14 ;
-        6'h06:
-            \$20 [6] = \$14 ;
-        6'h07:
-            \$20 [7] = \$14 ;
-        6'h08:
-            \$20 [8] = \$14 ;
-        6'h09:
-            \$20 [9] = \$14 ;
-        6'h0a:
-            \$20 [10] = \$14 ;
-        6'h0b:
-            \$20 [11] = \$14 ;
-        6'h0c:
-            \$20 [12] = \$14 ;
-        6'h0d:
-            \$20 [13] = \$14 ;
-        6'h0e:
-            \$20 [14] = \$14 ;
-        6'h0f:
-            \$20 [15] = \$14 ;
-        6'h10:
-            \$20 [16] = \$14 ;
-        6'h11:
-            \$20 [17] = \$14 ;
-        6'h12:
-            \$20 [18] = \$14 ;
-        6'h13:
-            \$20 [19] = \$14 ;
-        6'h14:
-            \$20 [20] = \$14 ;
-        6'h15:
-            \$20 [21] = \$14 ;
-        6'h16:
-            \$20 [22] = \$14 ;
-        6'h17:
-            \$20 [23] = \$14 ;
-        6'h18:
-            \$20 [24] = \$14 ;
-        6'h19:
-            \$20 [25] = \$14 ;
-        6'h1a:
-            \$20 [26] = \$14 ;
-        6'h1b:
-            \$20 [27] = \$14 ;
-        6'h1c:
-            \$20 [28] = \$14 ;
-        6'h1d:
-            \$20 [29] = \$14 ;
-        6'h1e:
-            \$20 [30] = \$14 ;
-        6'h1f:
-            \$20 [31] = \$14 ;
-        6'h20:
-            \$20 [32] = \$14 ;
-        6'h21:
-            \$20 [33] = \$14 ;
-        6'h22:
-            \$20 [34] = \$14 ;
-        6'h23:
-            \$20 [35] = \$14 ;
-        6'h24:
-            \$20 [36] = \$14 ;
-        6'h25:
-            \$20 [37] = \$14 ;
-        6'h26:
-            \$20 [38] = \$14 ;
-        6'h27:
-            \$20 [39] = \$14 ;
-        6'h28:
-            \$20 [40] = \$14 ;
-        6'h29:
-            \$20 [41] = \$14 ;
-        6'h2a:
-            \$20 [42] = \$14 ;
-        6'h2b:
-            \$20 [43] = \$14 ;
-        6'h2c:
-            \$20 [44] = \$14 ;
-        6'h2d:
-            \$20 [45] = \$14 ;
-        6'h2e:
-            \$20 [46] = \$14 ;
-        6'h2f:
-            \$20 [47] = \$14 ;
-        6'h30:
-            \$20 [48] = \$14 ;
-        6'h31:
-            \$20 [49] = \$14 ;
-        6'h32:
-            \$20 [50] = \$14 ;
-        6'h33:
-            \$20 [51] = \$14 ;
-        6'h34:
-            \$20 [52] = \$14 ;
-        6'h35:
-            \$20 [53] = \$14 ;
-        6'h36:
-            \$20 [54] = \$14 ;
-        6'h37:
-            \$20 [55] = \$14 ;
-        6'h38:
-            \$20 [56] = \$14 ;
-        6'h39:
-            \$20 [57] = \$14 ;
-        6'h3a:
-            \$20 [58] = \$14 ;
-        6'h3b:
-            \$20 [59] = \$14 ;
-        6'h3c:
-            \$20 [60] = \$14 ;
-        6'h3d:
-            \$20 [61] = \$14 ;
-        6'h3e:
-            \$20 [62] = \$14 ;
-        6'h3f:
-            \$20 [63] = \$14 ;
-      endcase
-    end
+    \$38  = \$32 ;
     if (rst) begin
-      \$20  = 64'h0000000000000000;
+      \$38  = 64'h0000000000000000;
     end
   end
   assign code_wp__addr = code_wr__addr;
@@ -445,4 +346,6 @@ module stochastic_lanes(code_wr__data, code_wr__en, clk, rst, bits, code_wr__add
   assign ptr = st_rd__addr;
   assign code_rd__addr = st_rd__addr;
   assign \bits$22  = bits;
+  assign \$14  = vis_valid;
+  assign \$24  = vis_valid;
 endmodule
