@@ -28,6 +28,12 @@
 // edge it was taken, and every change of an LED. Random AER backpressure (bl_aer_backpressure)
 // holds ready low at a given fraction of the edges, as DESIGN.md §6 measures latency under.
 //
+// Speed (issue 13: the loop's time is mostly here). An edge evaluates the model's root directly
+// (the model's eval() adds per-call bookkeeping for other threads, DPI and deleted objects, none
+// of which this design has: about 10 % of the library's time), and the falling edge is not
+// evaluated (nothing in the design is on it; see `fall`). LED cycles are counted bit-sliced
+// (LedCounts), so their cost does not grow with the number of lit lanes.
+//
 // Built with -DBL_N, -DBL_K, -DBL_F (the Core's parameters) and -DBL_KEY (the build key), so that
 // Python can refuse a library built for other parameters (bl_info, bl_key).
 #include <algorithm>
@@ -35,10 +41,18 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "Vbioloop_core_sim.h"
+#include "Vbioloop_core_sim___024root.h"
 #include "verilated.h"
+
+// Verilator's evaluation of the root, generated beside the model (Vbioloop_core_sim::eval_step
+// calls it after its bookkeeping; the first eval() of a new model, in Sim::reset, runs the
+// initialisation).
+void Vbioloop_core_sim___024root___eval(Vbioloop_core_sim___024root* vlSelf);
 
 #if !defined(BL_N) || !defined(BL_K) || !defined(BL_F) || !defined(BL_KEY)
 #error "build with -DBL_N=.. -DBL_K=.. -DBL_F=.. -DBL_KEY=\"..\" (bioloop.sim.verilated_core)"
@@ -48,18 +62,67 @@
 
 namespace {
 
-// Per-lane LED counters from the led port, whatever integer type Verilator gave it.
-inline void add_bits(uint32_t* lit, uint64_t v, int base) {
-    while (v) {
-        lit[base + __builtin_ctzll(v)]++;
-        v &= v - 1;
+// The falling edge. The design has no logic on it, so evaluating it would only record clk = 0 as
+// the previous value of the rising-edge trigger. Where the generated root has that member (the
+// pinned Verilator names it so), it is set directly; otherwise the falling edge is evaluated.
+template <typename R, typename = void>
+struct HasClkPrev : std::false_type {};
+template <typename R>
+struct HasClkPrev<R, std::void_t<decltype(std::declval<R&>().__Vtrigprevexpr___TOP__clk__0)>> : std::true_type {};
+
+template <typename R>
+inline void fall(R& r) {
+    r.clk = 0;
+    if constexpr (HasClkPrev<R>::value) r.__Vtrigprevexpr___TOP__clk__0 = 0;
+    else Vbioloop_core_sim___024root___eval(&r);
+}
+
+// Per-lane LED counters from the led port, whatever integer type Verilator gave it, counted
+// bit-sliced: plane b holds bit b of every lane's count since the last flush, so adding the LED
+// vector is a few word operations however many lanes are lit.
+constexpr std::size_t LED_W64 = (BL_K + 63) / 64;
+constexpr int PLANES = 8;                       // counts up to 255 before a flush
+inline void led_words(uint64_t* out, uint64_t v) { out[0] = v; }
+template <std::size_t W>
+inline void led_words(uint64_t* out, const VlWide<W>& v) {
+    for (std::size_t i = 0; i < W; ++i) {
+        if (i % 2 == 0) out[i / 2] = v[i];
+        else out[i / 2] |= static_cast<uint64_t>(v[i]) << 32;
     }
 }
-inline void add_led(uint32_t* lit, uint64_t v) { add_bits(lit, v, 0); }
-template <std::size_t W>
-inline void add_led(uint32_t* lit, const VlWide<W>& v) {
-    for (std::size_t i = 0; i < W; ++i) add_bits(lit, v[i], 32 * static_cast<int>(i));
-}
+
+struct LedCounts {
+    uint64_t planes[PLANES][LED_W64] = {};
+    uint32_t adds = 0;
+    template <typename V>
+    inline void add(uint32_t* lit, const V& led) {
+        uint64_t x[LED_W64];
+        led_words(x, led);
+        for (std::size_t w = 0; w < LED_W64; ++w) {
+            uint64_t c = x[w];
+            for (int b = 0; c && b < PLANES; ++b) {
+                const uint64_t t = planes[b][w] & c;
+                planes[b][w] ^= c;
+                c = t;
+            }
+        }
+        if (++adds == (1u << PLANES) - 1) flush(lit);
+    }
+    // Move the counts into lit (per lane) and clear the planes.
+    inline void flush(uint32_t* lit) {
+        for (std::size_t w = 0; w < LED_W64; ++w) {
+            for (int b = 0; b < PLANES; ++b) {
+                uint64_t v = planes[b][w];
+                planes[b][w] = 0;
+                while (v) {
+                    lit[64 * w + __builtin_ctzll(v)] += 1u << b;
+                    v &= v - 1;
+                }
+            }
+        }
+        adds = 0;
+    }
+};
 
 // The led port as 32-bit words, lane 0 in bit 0 of word 0.
 constexpr std::size_t LED_WORDS = (BL_K + 31) / 32;
@@ -83,7 +146,8 @@ struct Sim {
     std::vector<uint64_t> words;  // the AER buffer
     std::vector<uint8_t> lasts;
     std::size_t capacity;
-    std::vector<uint32_t> lit;    // the running frame's lit cycles per lane
+    std::vector<uint32_t> lit;    // the running frame's lit cycles per lane (with `counts`)
+    LedCounts counts;
     uint32_t frame_beats = 0;     // and its accepted beats
     // random AER backpressure: ready low when the generator falls below `hold`
     uint32_t hold = 0;
@@ -117,6 +181,7 @@ struct Sim {
         words.clear();
         lasts.clear();
         std::fill(lit.begin(), lit.end(), 0);
+        counts = LedCounts{};
         frame_beats = 0;
         valid_since = 0;
         beat_edges.clear();
@@ -139,10 +204,10 @@ struct Sim {
     inline void advance() {
         Vbioloop_core_sim& t = *top;
         t.m_axis_aer_tready = room();
-        t.clk = 0;
-        t.eval();
-        t.clk = 1;
-        t.eval();
+        Vbioloop_core_sim___024root& r = *t.rootp;
+        fall(r);
+        r.clk = 1;
+        Vbioloop_core_sim___024root___eval(&r);
         aer_ready = t.m_axis_aer_tready;
         tvalid = t.s_axis_samples_tvalid;
         tlast = t.s_axis_samples_tlast;
@@ -300,11 +365,12 @@ BL_EXPORT uint64_t bl_push(void* h, const uint32_t* beats, uint64_t n, uint32_t 
         const bool took = t.s_axis_samples_tready;   // valid is high at this edge
         if (took) {
             if (s.tracing) s.beat_edges.push_back(s.edges + 1);
-            add_led(lit, t.led);
+            s.counts.add(lit, t.led);
             ++s.frame_beats;
             s.tlasts += s.tlast;
             waited = 0;
             if (s.tlast || s.frame_beats == per_frame) {
+                s.counts.flush(lit);
                 std::memcpy(lit_out + closed * BL_K, lit, BL_K * sizeof(uint32_t));
                 cycles_out[closed++] = s.frame_beats;
                 std::fill(s.lit.begin(), s.lit.end(), 0);
