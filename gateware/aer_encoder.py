@@ -46,11 +46,8 @@ class AEREncoder(wiring.Component):
     """Address-event encoder: spikes in, one AER word per cycle out, nothing lost silently.
 
     Two cadences (elaboration parameter ``cadence``, issue 14: spend cycles,
-    not area). Both emit at most one word per cycle behind an output register
-    with a skid register: the word is held while ``aer.ready`` is low, the
-    skid register takes one more word while the output is held, and words are
-    made only while the skid register is empty, so ``aer.ready`` drives no
-    grant logic. Both count every spike they cannot keep and report it in an
+    not area). Both emit at most one word per cycle from an output register
+    that holds it while ``aer.ready`` is low. Both count every spike they cannot keep and report it in an
     OVERFLOW word (address = losses since the previous OVERFLOW word,
     saturating at 2^20-1, timestamp ``now``). A new spike is eligible in the
     cycle it arrives: an idle encoder hands it over one edge later.
@@ -65,7 +62,9 @@ class AEREncoder(wiring.Component):
     the first spike of the cycle's entry goes out directly (bypass) and only a
     second one is queued. An entry that arrives while the queue is full (a
     pop in the same cycle frees a place) is lost, its one or two spikes
-    counted at that edge. OVERFLOW words take a cycle in which no spike word
+    counted at that edge. A word is made when the output register is empty or
+    hands its word over (``aer.ready`` reaches the queue's grant: a few
+    gates). OVERFLOW words take a cycle in which no spike word
     is waiting, or, after ``queue_depth`` spike words since the last OVERFLOW
     word, the next cycle: a loss is reported within ``queue_depth + 1`` words.
     With ``aer.ready`` high the queue never overflows when
@@ -77,7 +76,10 @@ class AEREncoder(wiring.Component):
     ``cadence="cycle"`` (the original block): any spike vector. Each cycle,
     the addresses set in ``spikes`` (all stamped with ``timestamp``) become
     pending; one pending address per cycle is granted, round-robin, and
-    leaves as a SPIKE word. A spike on an address that is still pending (and
+    leaves as a SPIKE word. Behind the output register a skid register takes
+    one more word while the output is held, and words are granted only while
+    the skid register is empty, so ``aer.ready`` drives none of the N+1-way
+    grant logic. A spike on an address that is still pending (and
     not granted in that cycle) is lost. The OVERFLOW report takes part in the
     round-robin as requester ``n_addresses``; a loss joins that count two
     cycles after the cycle it happens in (the lost addresses are registered,
@@ -103,6 +105,10 @@ class AEREncoder(wiring.Component):
         lives in LUTRAM with an asynchronous read; refused above 256 with
         the numbers); default ``ceil(n_addresses / 2)`` rounded up to a
         power of two (lossless with ready high), at most 256.
+    counters : bool
+        Build the ``words`` and ``lost`` counters (default True). The Core
+        counts in its CSR bank from ``lost_inc`` and builds none (they
+        then read 0).
 
     Members
     -------
@@ -119,7 +125,10 @@ class AEREncoder(wiring.Component):
     clear : In(1)
         Clears the counters.
     words, lost : Out(32)
-        Saturating counters of words emitted and spikes lost.
+        Saturating counters of words emitted and spikes lost (0 without
+        ``counters``).
+    lost_inc : Out(2) (queue) or Out(range(n_addresses + 1)) (cycle)
+        The spikes ``lost`` counts at the coming edge.
     formal_observer : object or None
         Formal hook (docs/verification.md), default None. A proof harness
         may attach an observer with a signal ``in_flight`` (spikes that
@@ -136,13 +145,16 @@ class AEREncoder(wiring.Component):
 
     @validated
     def __init__(self, n_addresses: int = 64, *, ts_bits: int = 16, cadence: str = "cycle",
-                 queue_depth: int | None = None):
+                 queue_depth: int | None = None, counters: bool = True):
         self.n_addresses = check_addresses(n_addresses)
         self.ts_bits = check_ts_bits(ts_bits)
         self.cadence = check_encoder_cadence(cadence)
         if self.cadence == "cycle" and queue_depth is not None:
             raise ValueError(f"queue_depth={queue_depth} applies to cadence='queue' only, not 'cycle'")
         self.queue_depth = check_queue_depth(n_addresses, queue_depth) if self.cadence == "queue" else None
+        if not isinstance(counters, bool):
+            raise TypeError(f"counters must be a bool, not {type(counters).__name__} {counters!r}")
+        self.counters = counters
         super().__init__({
             "spikes": In(n_addresses),
             "timestamp": In(TIMESTAMP_BITS),
@@ -152,6 +164,7 @@ class AEREncoder(wiring.Component):
             "clear": In(1),
             "words": Out(32),
             "lost": Out(32),
+            "lost_inc": Out(2 if self.cadence == "queue" else range(n_addresses + 1)),
         })
 
     def elaborate(self, platform):
@@ -259,8 +272,10 @@ class AEREncoder(wiring.Component):
         m.d.comb += total.eq(base + lost_new)
         m.d.sync += lost_pending.eq(Mux(total[ADDRESS_BITS:].any(), top, total))
 
-        count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)
-        count_saturating(m, self.lost, lost_new, self.clear)
+        m.d.comb += self.lost_inc.eq(lost_new)
+        if self.counters:
+            count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)
+            count_saturating(m, self.lost, lost_new, self.clear)
 
         # Formal only: account for the attached observer's spikes in flight (docs/verification.md).
         observer = self.formal_observer
@@ -315,10 +330,10 @@ class AEREncoder(wiring.Component):
         m.d.comb += rp.addr.eq(rd)
         head_j, head_hits, head_ts = rp.data[:jw], rp.data[jw:jw + 2], rp.data[jw + 2:]
 
-        skid_valid = Signal()
-        skid_word = Signal.like(self.aer.payload)
+        # No skid register in this cadence: its grant is a few gates, so the consumer's ready may
+        # reach it; the output register takes a word when it is empty or handed over.
         advance = Signal()
-        m.d.comb += advance.eq(~skid_valid)
+        m.d.comb += advance.eq(~self.aer.valid | self.aer.ready)
 
         empty = Signal()
         m.d.comb += empty.eq(level == 0)
@@ -368,14 +383,8 @@ class AEREncoder(wiring.Component):
         granting = grant_ovf | grant_spk
 
         word = self.aer.payload
-        with m.If(skid_valid):
-            with m.If(self.aer.ready):
-                m.d.sync += [word.eq(skid_word), skid_valid.eq(0)]
-        with m.Elif(granting):
-            with m.If(self.aer.valid & ~self.aer.ready):
-                m.d.sync += [skid_valid.eq(1), skid_word.eq(nw)]
-            with m.Else():
-                m.d.sync += [self.aer.valid.eq(1), word.eq(nw)]
+        with m.If(granting):
+            m.d.sync += [self.aer.valid.eq(1), word.eq(nw)]
         with m.Elif(self.aer.ready):
             m.d.sync += self.aer.valid.eq(0)
 
@@ -383,8 +392,10 @@ class AEREncoder(wiring.Component):
         total = Signal(ADDRESS_BITS + 1)
         m.d.comb += total.eq(Mux(grant_ovf, 0, lost_pending) + lost_now)
         m.d.sync += lost_pending.eq(Mux(total[ADDRESS_BITS], top, total))
-        count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)
-        count_saturating(m, self.lost, lost_now, self.clear, most=2)
+        m.d.comb += self.lost_inc.eq(lost_now)
+        if self.counters:
+            count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)
+            count_saturating(m, self.lost, lost_now, self.clear, most=2)
 
         if platform == "formal":
             from amaranth.hdl import Assert, Assume
@@ -405,7 +416,7 @@ class AEREncoder(wiring.Component):
 
                 def held_by(valid, w):
                     return Mux(valid, Mux(w.type == AERType.SPIKE, 1, Mux(w.type == AERType.OVERFLOW, w.address, 0)), 0)
-                held = held_by(self.aer.valid, word) + held_by(skid_valid, skid_word)
+                held = held_by(self.aer.valid, word)
                 m.d.comb += [
                     Assert(level <= depth, "the queue holds more entries than its depth"),
                     Assert(since <= depth, "the SPIKE words since the last report count beyond the depth"),
@@ -415,10 +426,6 @@ class AEREncoder(wiring.Component):
                     Assert(~half | (~empty & (head_hits == 0b11)), "half set without a double entry at the head"),
                     Assert(~self.aer.valid | (word.type == AERType.SPIKE) | (word.type == AERType.OVERFLOW),
                            "the encoder holds a word that is neither SPIKE nor OVERFLOW"),
-                    Assert(~skid_valid | self.aer.valid, "the skid register is full behind an empty output"),
-                    Assert(~skid_valid | ((skid_word.type == AERType.SPIKE) & (skid_word.address < n))
-                           | (skid_word.type == AERType.OVERFLOW),
-                           "the skid register holds a word that is neither SPIKE for an address nor OVERFLOW"),
                     Assert(observer.in_flight == sum(live_words) - half + lost_pending + held,
                            "spikes in flight are not all queued, unreported losses or the held words"),
                 ]

@@ -44,6 +44,9 @@ class AERPath(wiring.Component):
     queue_depth : int or None
         The AEREncoder's queue entries (queue cadence; default N/2 rounded
         up to a power of two, at most 256).
+    counters : bool
+        Build the Detector's and the AEREncoder's counters (default True;
+        the Core counts their increments in its CSR bank instead).
 
     Members
     -------
@@ -66,13 +69,20 @@ class AERPath(wiring.Component):
         depending on the host port's backpressure), with ``spike_tap_ts``.
     clear : In(1)
     frames, framing_errors, detections, words, lost, routed, unmapped : Out(32)
+        The blocks' counters (the Detector's and the AEREncoder's read 0
+        without ``counters``).
+    framing_error, detections_inc, lost_inc : Out
+        The Detector's and the AEREncoder's increments (what their counters
+        add at the coming edge), for a counter bank outside the path.
     """
 
     @validated
     def __init__(self, n_channels: int = 64, fanout: int = 16, *, thresholds=None, polarity=None,
-                 ts_bits: int = 16, encoder_cadence: str = "queue", queue_depth: int | None = None):
-        self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity)
-        self.encoder = AEREncoder(n_channels, ts_bits=ts_bits, cadence=encoder_cadence, queue_depth=queue_depth)
+                 ts_bits: int = 16, encoder_cadence: str = "queue", queue_depth: int | None = None,
+                 counters: bool = True):
+        self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity, counters=counters)
+        self.encoder = AEREncoder(n_channels, ts_bits=ts_bits, cadence=encoder_cadence, queue_depth=queue_depth,
+                                  counters=counters)
         self.router = AERRouter(n_channels, fanout)
         self.n_channels, self.fanout = n_channels, fanout
         d, r = self.detector, self.router
@@ -93,6 +103,9 @@ class AERPath(wiring.Component):
             "spike_tap_ts": Out(TIMESTAMP_BITS),
             "clear": In(1),
             **{name: Out(32) for name in COUNTERS},
+            "framing_error": Out(1),
+            "detections_inc": Out(2),
+            "lost_inc": Out(self.encoder.lost_inc.shape()),
         })
 
     def elaborate(self, platform):
@@ -119,6 +132,9 @@ class AERPath(wiring.Component):
             self.frame_tick.eq(d.frame_tick),
             self.spike_tap.eq(d.spikes),
             self.spike_tap_ts.eq(d.timestamp),
+            self.framing_error.eq(d.framing_error),
+            self.detections_inc.eq(d.detections_inc),
+            self.lost_inc.eq(e.lost_inc),
         ]
         for block in (d, e, r):
             m.d.comb += block.clear.eq(self.clear)

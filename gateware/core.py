@@ -123,7 +123,8 @@ class Core(wiring.Component):
         self.min_frame_cycles = min_frame_cycles(n_lanes, stim_cadence)
         self.regmap = RegisterMap(n_channels, n_lanes, fanout)
         self.bank = CSRBank(self.regmap)
-        self.aer_path = AERPath(n_channels, fanout, encoder_cadence=encoder_cadence)
+        # The Detector's and the AEREncoder's counters are kept once, in the bank (counters=False).
+        self.aer_path = AERPath(n_channels, fanout, encoder_cadence=encoder_cadence, counters=False)
         self.stim_path = StimPath(n_lanes, seed0=seed0, lane_mode=lane_mode, code_init=0,
                                   theta_init=theta_init, pulse_bits=16, pulse_init=pulse_init,
                                   fifo_depth=fifo_depth, safety_pulse_bits=20,
@@ -253,11 +254,16 @@ class Core(wiring.Component):
         # ---- counters: increments from stream handshakes, strobes and counter deltas
         cnt = bank.count
         deltas = {}
-        # A block counter grows by at most 1 (framing errors, unmapped), 2 (detections) or
-        # 2N + 1 (encoder losses) per cycle, so its per-cycle delta is exact in that many low bits:
-        # no 32-bit subtraction on the path.
-        for name, most in (("framing_errors", 1), ("detections", 2), ("unmapped", 1),
-                           ("lost", 2 * self.n_channels + 1)):
+        # The Detector's and the AEREncoder's increments, registered: a block counter's delta
+        # (its value minus last cycle's) as the bank saw it before, without the block counters.
+        for name, inc in (("framing_errors", ap.framing_error), ("detections", ap.detections_inc),
+                          ("lost", ap.lost_inc)):
+            reg = Signal.like(inc, name=f"inc_{name}")
+            m.d.sync += reg.eq(Mux(soft, 0, inc))
+            deltas[name] = reg
+        # The router's unmapped counter grows by at most 1 per cycle, so its per-cycle delta is
+        # exact in 2 low bits: no 32-bit subtraction on the path.
+        for name, most in (("unmapped", 1),):
             width = most.bit_length() + 1
             prev = Signal(width, name=f"prev_{name}")
             cur = getattr(ap, name)[:width]
@@ -265,16 +271,22 @@ class Core(wiring.Component):
             with m.If(soft):
                 m.d.sync += prev.eq(0)
             deltas[name] = (cur - prev)[:width]
-        lost_due = Signal(33)         # encoder losses (and lost STIM words) not yet counted
-        lost_total = Signal(34)
         lost_inc = Signal(2)
-        big = Signal()
-        m.d.comb += [
-            lost_total.eq(lost_due + deltas["lost"] + sp.stim_lost),
-            big.eq(lost_total[2:].any()),                 # > 3, without a compare chain
-            lost_inc.eq(Mux(big, 3, lost_total[:2])),
-        ]
-        m.d.sync += lost_due.eq(Mux(big, lost_total - 3, 0))
+        most_lost = 2 if ap.encoder.cadence == "queue" else self.n_channels
+        if most_lost + 1 <= 3:
+            # The queue cadence loses at most 2 spikes per cycle, the StimUnit at most 1 STIM
+            # word: at most 3, what the overflows counter takes in one cycle (no backlog).
+            m.d.comb += lost_inc.eq(deltas["lost"] + sp.stim_lost)
+        else:
+            lost_due = Signal(33)     # encoder losses (and lost STIM words) not yet counted
+            lost_total = Signal(34)
+            big = Signal()
+            m.d.comb += [
+                lost_total.eq(lost_due + deltas["lost"] + sp.stim_lost),
+                big.eq(lost_total[2:].any()),             # > 3, without a compare chain
+                lost_inc.eq(Mux(big, 3, lost_total[:2])),
+            ]
+            m.d.sync += lost_due.eq(Mux(big, lost_total - 3, 0))
         m.d.comb += [
             cnt.frames.eq(ap.frame_end),
             cnt.framing_errors.eq(deltas["framing_errors"] != 0),

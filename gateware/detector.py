@@ -49,6 +49,10 @@ class Detector(wiring.Component):
         32767 on every channel.
     polarity : sequence of Polarity or int, optional
         Reset contents of the polarity RAM; default NEGATIVE.
+    counters : bool
+        Build the three counters (default True). The Core counts in its CSR
+        bank from ``frame_end``, ``framing_error`` and ``detections_inc``
+        and builds none (they then read 0).
 
     Members
     -------
@@ -75,12 +79,19 @@ class Detector(wiring.Component):
     clear : In(1)
         Clears the counters.
     frames, framing_errors, detections : Out(32)
-        Saturating counters.
+        Saturating counters (0 without ``counters``).
+    framing_error : Out(1)
+        The beat handshaken in this cycle is a framing error.
+    detections_inc : Out(2)
+        The detections ``detections`` counts at the coming edge.
     """
 
     @validated
-    def __init__(self, n_channels: int = 64, *, thresholds=None, polarity=None):
+    def __init__(self, n_channels: int = 64, *, thresholds=None, polarity=None, counters: bool = True):
         self.n_channels = check_channels(n_channels)
+        if not isinstance(counters, bool):
+            raise TypeError(f"counters must be a bool, not {type(counters).__name__} {counters!r}")
+        self.counters = counters
         self.beats = n_channels // 2
         self.ch_bits = max(1, (n_channels - 1).bit_length())
         thresholds = [0x7FFF] * n_channels if thresholds is None else list(thresholds)
@@ -107,6 +118,8 @@ class Detector(wiring.Component):
             "frames": Out(32),
             "framing_errors": Out(32),
             "detections": Out(32),
+            "framing_error": Out(1),
+            "detections_inc": Out(2),
         })
 
     def elaborate(self, platform):
@@ -212,7 +225,9 @@ class Detector(wiring.Component):
             self.timestamp.eq(s1_frame),
         ]
 
-        count_saturating(m, self.frames, end, self.clear)
-        count_saturating(m, self.framing_errors, error, self.clear)
-        count_saturating(m, self.detections, Mux(s1_valid, hits[0] + hits[1], 0), self.clear, most=2)
+        m.d.comb += [self.framing_error.eq(error), self.detections_inc.eq(Mux(s1_valid, hits[0] + hits[1], 0))]
+        if self.counters:
+            count_saturating(m, self.frames, end, self.clear)
+            count_saturating(m, self.framing_errors, error, self.clear)
+            count_saturating(m, self.detections, self.detections_inc, self.clear, most=2)
         return m

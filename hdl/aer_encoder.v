@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module aer_encoder(timestamp, now, source, aer__ready, clear, clk, rst, aer__payload, aer__valid, words, lost, spikes);
+module aer_encoder(timestamp, now, source, aer__ready, clear, clk, rst, aer__payload, aer__valid, words, lost, lost_inc, spikes);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [63:0] \$1 ;
   wire \$10 ;
@@ -884,7 +884,10 @@ module aer_encoder(timestamp, now, source, aer__ready, clear, clk, rst, aer__pay
   wire [63:0] keep;
   output [31:0] lost;
   reg [31:0] lost = 32'd0;
-  reg [6:0] lost_new = 7'h00;
+  output [6:0] lost_inc;
+  reg [6:0] lost_inc = 7'h00;
+  (* init = 7'h00 *)
+  wire [6:0] lost_new;
   wire [32:0] lost_next;
   reg [19:0] lost_pending = 20'h00000;
   reg [63:0] lost_vec = 64'h0000000000000000;
@@ -1808,10 +1811,10 @@ module aer_encoder(timestamp, now, source, aer__ready, clear, clk, rst, aer__pay
   assign reported = granting & \$438 ;
   assign \$439  = grant_idx == 7'h40;
   assign \$440  = reported ? 20'h00000 : lost_pending;
-  assign \$441  = \$440  + lost_new;
+  assign \$441  = \$440  + lost_inc;
   assign \$442  = aer__valid & aer__ready;
   assign words_next = words + \$442 ;
-  assign lost_next = lost + lost_new;
+  assign lost_next = lost + lost_inc;
   assign \$443  = keep | store;
   assign \$444  = spikes & keep;
   assign \$445  = ~ \$168 [63:0];
@@ -2289,7 +2292,7 @@ module aer_encoder(timestamp, now, source, aer__ready, clear, clk, rst, aer__pay
   always @(posedge clk)
     aer__valid <= \$849 ;
   always @(posedge clk)
-    lost_new <= \$850 ;
+    lost_inc <= \$850 ;
   always @(posedge clk)
     lost_pending <= \$851 ;
   always @(posedge clk)
@@ -3372,6 +3375,7 @@ module aer_encoder(timestamp, now, source, aer__ready, clear, clk, rst, aer__pay
   assign rr_lo_index = rr_lo_idx6_0;
   assign g = \$168 [63:0];
   assign total = { 1'h0, \$441  };
+  assign lost_new = lost_inc;
   assign \aer__payload.address  = aer__payload[19:0];
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];

@@ -3,18 +3,18 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, table_write__addr, table_write__data, table_write__en, fanout_write__addr, fanout_write__data, fanout_write__en, refractory, source, clear, clk, rst, samples__ready
-, host__payload, host__valid, stim__payload, stim__valid, frame, frame_end, frame_tick, spike_tap, spike_tap_ts, frames, framing_errors, detections, words, lost, routed, unmapped, samples__payload);
+, host__payload, host__valid, stim__payload, stim__valid, frame, frame_end, frame_tick, spike_tap, spike_tap_ts, frames, framing_errors, detections, words, lost, routed, unmapped, framing_error, detections_inc, lost_inc, samples__payload);
   wire [63:0] aer__payload;
-  wire [63:0] \aer__payload$42 ;
-  wire [19:0] \aer__payload$42.address ;
-  wire [7:0] \aer__payload$42.source ;
-  wire [31:0] \aer__payload$42.timestamp ;
+  wire [63:0] \aer__payload$45 ;
+  wire [19:0] \aer__payload$45.address ;
+  wire [7:0] \aer__payload$45.source ;
+  wire [31:0] \aer__payload$45.timestamp ;
   (* enum_base_type = "AERType" *)
   (* enum_value_0000 = "SPIKE" *)
   (* enum_value_0001 = "STIM" *)
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \aer__payload$42.type ;
+  wire [3:0] \aer__payload$45.type ;
   wire [19:0] \aer__payload.address ;
   wire [7:0] \aer__payload.source ;
   wire [31:0] \aer__payload.timestamp ;
@@ -25,55 +25,61 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \aer__payload.type ;
   wire aer__ready;
-  wire \aer__ready$44 ;
+  wire \aer__ready$47 ;
   wire aer__valid;
-  wire \aer__valid$46 ;
+  wire \aer__valid$49 ;
   input clear;
   wire clear;
-  wire \clear$75 ;
-  wire \clear$76 ;
-  wire \clear$77 ;
+  wire \clear$81 ;
+  wire \clear$82 ;
+  wire \clear$83 ;
   input clk;
   wire clk;
   output [31:0] detections;
   wire [31:0] detections;
-  wire [31:0] \detections$80 ;
+  wire [31:0] \detections$86 ;
+  output [1:0] detections_inc;
+  wire [1:0] detections_inc;
+  wire [1:0] \detections_inc$79 ;
   input [5:0] fanout_write__addr;
   wire [5:0] fanout_write__addr;
-  wire [5:0] \fanout_write__addr$62 ;
+  wire [5:0] \fanout_write__addr$65 ;
   input [4:0] fanout_write__data;
   wire [4:0] fanout_write__data;
-  wire [4:0] \fanout_write__data$63 ;
+  wire [4:0] \fanout_write__data$66 ;
   input fanout_write__en;
   wire fanout_write__en;
-  wire \fanout_write__en$64 ;
+  wire \fanout_write__en$67 ;
   output [31:0] frame;
   wire [31:0] frame;
-  wire [31:0] \frame$71 ;
+  wire [31:0] \frame$74 ;
   output frame_end;
   wire frame_end;
-  wire \frame_end$73 ;
+  wire \frame_end$76 ;
   output frame_tick;
   wire frame_tick;
-  wire \frame_tick$74 ;
+  wire \frame_tick$77 ;
   output [31:0] frames;
   wire [31:0] frames;
-  wire [31:0] \frames$78 ;
+  wire [31:0] \frames$84 ;
+  output framing_error;
+  wire framing_error;
+  wire \framing_error$78 ;
   output [31:0] framing_errors;
   wire [31:0] framing_errors;
-  wire [31:0] \framing_errors$79 ;
+  wire [31:0] \framing_errors$85 ;
   output [63:0] host__payload;
   wire [63:0] host__payload;
-  wire [63:0] \host__payload$47 ;
-  wire [19:0] \host__payload$47.address ;
-  wire [7:0] \host__payload$47.source ;
-  wire [31:0] \host__payload$47.timestamp ;
+  wire [63:0] \host__payload$50 ;
+  wire [19:0] \host__payload$50.address ;
+  wire [7:0] \host__payload$50.source ;
+  wire [31:0] \host__payload$50.timestamp ;
   (* enum_base_type = "AERType" *)
   (* enum_value_0000 = "SPIKE" *)
   (* enum_value_0001 = "STIM" *)
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \host__payload$47.type ;
+  wire [3:0] \host__payload$50.type ;
   wire [19:0] \host__payload.address ;
   wire [7:0] \host__payload.source ;
   wire [31:0] \host__payload.timestamp ;
@@ -85,17 +91,20 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   wire [3:0] \host__payload.type ;
   input host__ready;
   wire host__ready;
-  wire \host__ready$48 ;
+  wire \host__ready$51 ;
   output host__valid;
   wire host__valid;
-  wire \host__valid$49 ;
+  wire \host__valid$52 ;
   output [31:0] lost;
   wire [31:0] lost;
-  wire [31:0] \lost$82 ;
+  wire [31:0] \lost$88 ;
+  output [1:0] lost_inc;
+  wire [1:0] lost_inc;
+  wire [1:0] \lost_inc$80 ;
   wire [31:0] now;
   input [5:0] polarity_write__addr;
   wire [5:0] polarity_write__addr;
-  wire [5:0] \polarity_write__addr$56 ;
+  wire [5:0] \polarity_write__addr$59 ;
   (* enum_base_type = "Polarity" *)
   (* enum_value_00 = "NEGATIVE" *)
   (* enum_value_01 = "POSITIVE" *)
@@ -108,73 +117,73 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   (* enum_value_01 = "POSITIVE" *)
   (* enum_value_10 = "BOTH" *)
   (* enum_value_11 = "OFF" *)
-  wire [1:0] \polarity_write__data$57 ;
+  wire [1:0] \polarity_write__data$60 ;
   input polarity_write__en;
   wire polarity_write__en;
-  wire \polarity_write__en$58 ;
+  wire \polarity_write__en$61 ;
   input [15:0] refractory;
   wire [15:0] refractory;
-  wire [15:0] \refractory$65 ;
+  wire [15:0] \refractory$68 ;
   output [31:0] routed;
   wire [31:0] routed;
-  wire [31:0] \routed$83 ;
+  wire [31:0] \routed$89 ;
   input rst;
   wire rst;
   input [32:0] samples__payload;
   wire [32:0] samples__payload;
-  wire [32:0] \samples__payload$38 ;
-  wire [31:0] \samples__payload$38.data ;
-  wire [15:0] \samples__payload$38.data[0] ;
-  wire [15:0] \samples__payload$38.data[1] ;
-  wire \samples__payload$38.last ;
+  wire [32:0] \samples__payload$41 ;
+  wire [31:0] \samples__payload$41.data ;
+  wire [15:0] \samples__payload$41.data[0] ;
+  wire [15:0] \samples__payload$41.data[1] ;
+  wire \samples__payload$41.last ;
   wire [31:0] \samples__payload.data ;
   wire [15:0] \samples__payload.data[0] ;
   wire [15:0] \samples__payload.data[1] ;
   wire \samples__payload.last ;
   output samples__ready;
   wire samples__ready;
-  wire \samples__ready$39 ;
+  wire \samples__ready$42 ;
   input samples__valid;
   wire samples__valid;
-  wire \samples__valid$40 ;
+  wire \samples__valid$43 ;
   input [7:0] source;
   wire [7:0] source;
-  wire [7:0] \source$72 ;
+  wire [7:0] \source$75 ;
   output [63:0] spike_tap;
   wire [63:0] spike_tap;
   output [31:0] spike_tap_ts;
   wire [31:0] spike_tap_ts;
   wire [63:0] spikes;
-  wire [63:0] \spikes$67 ;
+  wire [63:0] \spikes$70 ;
   output [79:0] stim__payload;
   wire [79:0] stim__payload;
-  wire [79:0] \stim__payload$50 ;
-  wire [19:0] \stim__payload$50.address ;
-  wire [11:0] \stim__payload$50.target ;
-  wire [31:0] \stim__payload$50.timestamp ;
-  wire [15:0] \stim__payload$50.weight ;
+  wire [79:0] \stim__payload$53 ;
+  wire [19:0] \stim__payload$53.address ;
+  wire [11:0] \stim__payload$53.target ;
+  wire [31:0] \stim__payload$53.timestamp ;
+  wire [15:0] \stim__payload$53.weight ;
   wire [19:0] \stim__payload.address ;
   wire [11:0] \stim__payload.target ;
   wire [31:0] \stim__payload.timestamp ;
   wire [15:0] \stim__payload.weight ;
   input stim__ready;
   wire stim__ready;
-  wire \stim__ready$51 ;
+  wire \stim__ready$54 ;
   output stim__valid;
   wire stim__valid;
-  wire \stim__valid$52 ;
+  wire \stim__valid$55 ;
   input [9:0] table_write__addr;
   wire [9:0] table_write__addr;
-  wire [9:0] \table_write__addr$59 ;
+  wire [9:0] \table_write__addr$62 ;
   input [36:0] table_write__data;
   wire [36:0] table_write__data;
-  wire [36:0] \table_write__data$60 ;
+  wire [36:0] \table_write__data$63 ;
   (* enum_base_type = "Port" *)
   (* enum_value_0 = "STIM" *)
   (* enum_value_1 = "HOST" *)
-  wire \table_write__data$60.port ;
-  wire [19:0] \table_write__data$60.target ;
-  wire [15:0] \table_write__data$60.weight ;
+  wire \table_write__data$63.port ;
+  wire [19:0] \table_write__data$63.target ;
+  wire [15:0] \table_write__data$63.weight ;
   (* enum_base_type = "Port" *)
   (* enum_value_0 = "STIM" *)
   (* enum_value_1 = "HOST" *)
@@ -183,28 +192,30 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   wire [15:0] \table_write__data.weight ;
   input table_write__en;
   wire table_write__en;
-  wire \table_write__en$61 ;
+  wire \table_write__en$64 ;
   input [5:0] threshold_write__addr;
   wire [5:0] threshold_write__addr;
-  wire [5:0] \threshold_write__addr$53 ;
+  wire [5:0] \threshold_write__addr$56 ;
   input [15:0] threshold_write__data;
   wire [15:0] threshold_write__data;
-  wire [15:0] \threshold_write__data$54 ;
+  wire [15:0] \threshold_write__data$57 ;
   input threshold_write__en;
   wire threshold_write__en;
-  wire \threshold_write__en$55 ;
+  wire \threshold_write__en$58 ;
   wire [31:0] timestamp;
-  wire [31:0] \timestamp$69 ;
+  wire [31:0] \timestamp$72 ;
   output [31:0] unmapped;
   wire [31:0] unmapped;
-  wire [31:0] \unmapped$84 ;
+  wire [31:0] \unmapped$90 ;
   output [31:0] words;
   wire [31:0] words;
-  wire [31:0] \words$81 ;
+  wire [31:0] \words$87 ;
   \aer_path.detector  detector (
     .clear(clear),
     .clk(clk),
     .detections(detections),
+    .detections_inc(detections_inc),
+    .error(framing_error),
     .frame(frame),
     .frame_end(frame_end),
     .frame_tick(frame_tick),
@@ -231,6 +242,7 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
     .clear(clear),
     .clk(clk),
     .lost(lost),
+    .lost_now(lost_inc),
     .now(frame),
     .rst(rst),
     .source(source),
@@ -260,50 +272,53 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
     .stim__valid(stim__valid),
     .unmapped(unmapped)
   );
-  assign \samples__payload$38  = samples__payload;
-  assign \samples__ready$39  = samples__ready;
-  assign \samples__valid$40  = samples__valid;
-  assign \aer__payload$42  = aer__payload;
-  assign \aer__ready$44  = aer__ready;
-  assign \aer__valid$46  = aer__valid;
-  assign \host__payload$47  = host__payload;
-  assign \host__ready$48  = host__ready;
-  assign \host__valid$49  = host__valid;
-  assign \stim__payload$50  = stim__payload;
-  assign \stim__ready$51  = stim__ready;
-  assign \stim__valid$52  = stim__valid;
-  assign \threshold_write__addr$53  = threshold_write__addr;
-  assign \threshold_write__data$54  = threshold_write__data;
-  assign \threshold_write__en$55  = threshold_write__en;
-  assign \polarity_write__addr$56  = polarity_write__addr;
-  assign \polarity_write__data$57  = polarity_write__data;
-  assign \polarity_write__en$58  = polarity_write__en;
-  assign \table_write__addr$59  = table_write__addr;
-  assign \table_write__data$60  = table_write__data;
-  assign \table_write__en$61  = table_write__en;
-  assign \fanout_write__addr$62  = fanout_write__addr;
-  assign \fanout_write__data$63  = fanout_write__data;
-  assign \fanout_write__en$64  = fanout_write__en;
-  assign \refractory$65  = refractory;
+  assign \samples__payload$41  = samples__payload;
+  assign \samples__ready$42  = samples__ready;
+  assign \samples__valid$43  = samples__valid;
+  assign \aer__payload$45  = aer__payload;
+  assign \aer__ready$47  = aer__ready;
+  assign \aer__valid$49  = aer__valid;
+  assign \host__payload$50  = host__payload;
+  assign \host__ready$51  = host__ready;
+  assign \host__valid$52  = host__valid;
+  assign \stim__payload$53  = stim__payload;
+  assign \stim__ready$54  = stim__ready;
+  assign \stim__valid$55  = stim__valid;
+  assign \threshold_write__addr$56  = threshold_write__addr;
+  assign \threshold_write__data$57  = threshold_write__data;
+  assign \threshold_write__en$58  = threshold_write__en;
+  assign \polarity_write__addr$59  = polarity_write__addr;
+  assign \polarity_write__data$60  = polarity_write__data;
+  assign \polarity_write__en$61  = polarity_write__en;
+  assign \table_write__addr$62  = table_write__addr;
+  assign \table_write__data$63  = table_write__data;
+  assign \table_write__en$64  = table_write__en;
+  assign \fanout_write__addr$65  = fanout_write__addr;
+  assign \fanout_write__data$66  = fanout_write__data;
+  assign \fanout_write__en$67  = fanout_write__en;
+  assign \refractory$68  = refractory;
   assign spikes = spike_tap;
-  assign \spikes$67  = spike_tap;
+  assign \spikes$70  = spike_tap;
   assign timestamp = spike_tap_ts;
-  assign \timestamp$69  = spike_tap_ts;
+  assign \timestamp$72  = spike_tap_ts;
   assign now = frame;
-  assign \frame$71  = frame;
-  assign \source$72  = source;
-  assign \frame_end$73  = frame_end;
-  assign \frame_tick$74  = frame_tick;
-  assign \clear$75  = clear;
-  assign \clear$76  = clear;
-  assign \clear$77  = clear;
-  assign \frames$78  = frames;
-  assign \framing_errors$79  = framing_errors;
-  assign \detections$80  = detections;
-  assign \words$81  = words;
-  assign \lost$82  = lost;
-  assign \routed$83  = routed;
-  assign \unmapped$84  = unmapped;
+  assign \frame$74  = frame;
+  assign \source$75  = source;
+  assign \frame_end$76  = frame_end;
+  assign \frame_tick$77  = frame_tick;
+  assign \framing_error$78  = framing_error;
+  assign \detections_inc$79  = detections_inc;
+  assign \lost_inc$80  = lost_inc;
+  assign \clear$81  = clear;
+  assign \clear$82  = clear;
+  assign \clear$83  = clear;
+  assign \frames$84  = frames;
+  assign \framing_errors$85  = framing_errors;
+  assign \detections$86  = detections;
+  assign \words$87  = words;
+  assign \lost$88  = lost;
+  assign \routed$89  = routed;
+  assign \unmapped$90  = unmapped;
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -319,34 +334,34 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   assign \table_write__data.port  = table_write__data[0];
   assign \table_write__data.target  = table_write__data[20:1];
   assign \table_write__data.weight  = table_write__data[36:21];
-  assign \samples__payload$38.data  = samples__payload[31:0];
-  assign \samples__payload$38.data[0]  = samples__payload[15:0];
-  assign \samples__payload$38.data[1]  = samples__payload[31:16];
-  assign \samples__payload$38.last  = samples__payload[32];
+  assign \samples__payload$41.data  = samples__payload[31:0];
+  assign \samples__payload$41.data[0]  = samples__payload[15:0];
+  assign \samples__payload$41.data[1]  = samples__payload[31:16];
+  assign \samples__payload$41.last  = samples__payload[32];
   assign \aer__payload.address  = aer__payload[19:0];
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];
   assign \aer__payload.timestamp  = aer__payload[63:32];
-  assign \aer__payload$42.address  = aer__payload[19:0];
-  assign \aer__payload$42.source  = aer__payload[27:20];
-  assign \aer__payload$42.type  = aer__payload[31:28];
-  assign \aer__payload$42.timestamp  = aer__payload[63:32];
-  assign \host__payload$47.address  = host__payload[19:0];
-  assign \host__payload$47.source  = host__payload[27:20];
-  assign \host__payload$47.type  = host__payload[31:28];
-  assign \host__payload$47.timestamp  = host__payload[63:32];
-  assign \stim__payload$50.target  = stim__payload[11:0];
-  assign \stim__payload$50.weight  = stim__payload[27:12];
-  assign \stim__payload$50.address  = stim__payload[47:28];
-  assign \stim__payload$50.timestamp  = stim__payload[79:48];
-  assign \table_write__data$60.port  = table_write__data[0];
-  assign \table_write__data$60.target  = table_write__data[20:1];
-  assign \table_write__data$60.weight  = table_write__data[36:21];
+  assign \aer__payload$45.address  = aer__payload[19:0];
+  assign \aer__payload$45.source  = aer__payload[27:20];
+  assign \aer__payload$45.type  = aer__payload[31:28];
+  assign \aer__payload$45.timestamp  = aer__payload[63:32];
+  assign \host__payload$50.address  = host__payload[19:0];
+  assign \host__payload$50.source  = host__payload[27:20];
+  assign \host__payload$50.type  = host__payload[31:28];
+  assign \host__payload$50.timestamp  = host__payload[63:32];
+  assign \stim__payload$53.target  = stim__payload[11:0];
+  assign \stim__payload$53.weight  = stim__payload[27:12];
+  assign \stim__payload$53.address  = stim__payload[47:28];
+  assign \stim__payload$53.timestamp  = stim__payload[79:48];
+  assign \table_write__data$63.port  = table_write__data[0];
+  assign \table_write__data$63.target  = table_write__data[20:1];
+  assign \table_write__data$63.weight  = table_write__data[36:21];
 endmodule
 
 (* generator = "Amaranth" *)
-module \aer_path.detector (samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, frame_end, frame_tick, frame, spikes, timestamp, frames, framing_errors, detections, samples__payload
-);
+module \aer_path.detector (samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, frame_end, error, detections_inc, frame_tick, frame, spikes, timestamp, frames, framing_errors
+, detections, samples__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -398,36 +413,35 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   wire [16:0] \$52 ;
   wire [16:0] \$53 ;
   wire [16:0] \$54 ;
-  wire [32:0] \$55 ;
-  wire [5:0] \$56 ;
+  wire [1:0] \$55 ;
+  wire [32:0] \$56 ;
   wire [5:0] \$57 ;
-  wire \$58 ;
-  wire [1:0] \$59 ;
+  wire [5:0] \$58 ;
+  wire \$59 ;
   wire [1:0] \$6 ;
-  wire [6:0] \$60 ;
-  wire [128:0] \$61 ;
-  wire \$62 ;
+  wire [1:0] \$60 ;
+  wire [6:0] \$61 ;
+  wire [128:0] \$62 ;
   wire \$63 ;
-  wire [1:0] \$64 ;
-  wire [1:0] \$65 ;
+  wire \$64 ;
+  wire [31:0] \$65 ;
   wire [31:0] \$66 ;
-  wire [31:0] \$67 ;
-  reg \$68 ;
-  reg [4:0] \$69 ;
+  reg \$67 ;
+  reg [4:0] \$68 ;
+  reg [31:0] \$69 ;
   wire \$7 ;
-  reg [31:0] \$70 ;
-  reg \$71 ;
-  reg [4:0] \$72 ;
+  reg \$70 ;
+  reg [4:0] \$71 ;
+  reg [31:0] \$72 ;
   reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [4:0] \$75 ;
-  reg \$76 ;
-  reg [63:0] \$77 ;
+  reg [4:0] \$74 ;
+  reg \$75 ;
+  reg [63:0] \$76 ;
+  reg [31:0] \$77 ;
   reg [31:0] \$78 ;
   reg [31:0] \$79 ;
   wire \$8 ;
   reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
   wire \$9 ;
   wire accept;
   reg beyond0;
@@ -438,8 +452,11 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   wire clk;
   output [31:0] detections;
   reg [31:0] detections = 32'd0;
+  output [1:0] detections_inc;
+  wire [1:0] detections_inc;
   wire [32:0] detections_plus1;
   wire [32:0] detections_plus2;
+  output error;
   wire error;
   output [31:0] frame;
   reg [31:0] frame = 32'd0;
@@ -450,6 +467,7 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   output [31:0] frames;
   reg [31:0] frames = 32'd0;
   wire [32:0] frames_next;
+  wire framing_error;
   output [31:0] framing_errors;
   reg [31:0] framing_errors = 32'd0;
   wire [32:0] framing_errors_next;
@@ -658,7 +676,6 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
-  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   assign \$14  = - thr_r__data[15:0];
   assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
   assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
@@ -700,49 +717,49 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign \$52  = st_r__data[33:18] - 1'h1;
   assign \$53  = \$51  ? 17'h00000 : \$52 ;
   assign \$54  = \$47  ? \$50  : \$53 ;
+  assign \$55  = hits[0] + hits[1];
+  assign detections_inc = s1_valid ? \$55  : 2'h0;
   assign frames_next = frames + frame_end;
   assign framing_errors_next = framing_errors + error;
   assign detections_plus1 = detections + 1'h1;
   assign detections_plus2 = detections + 2'h2;
-  assign \$55  = frame + 1'h1;
-  assign \$56  = thr_r__addr + 1'h1;
-  assign \$57  = sweep_row + 1'h1;
-  assign \$58  = sweep_row == 5'h1f;
-  assign \$59  = s1_valid ? hits : 2'h0;
-  assign \$60  = s1_pos * 2'h2;
-  assign \$61  = \$59  << \$60 ;
-  assign \$64  = hits[0] + hits[1];
-  assign \$65  = s1_valid ? \$64  : 2'h0;
-  assign \$66  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
-  assign \$67  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
+  assign \$56  = frame + 1'h1;
+  assign \$57  = thr_r__addr + 1'h1;
+  assign \$58  = sweep_row + 1'h1;
+  assign \$59  = sweep_row == 5'h1f;
+  assign \$60  = s1_valid ? hits : 2'h0;
+  assign \$61  = s1_pos * 2'h2;
+  assign \$62  = \$60  << \$61 ;
+  assign \$65  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
+  assign \$66  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
   always @(posedge clk)
-    frame_tick <= \$68 ;
+    frame_tick <= \$67 ;
   always @(posedge clk)
-    thr_r__addr <= \$69 ;
+    thr_r__addr <= \$68 ;
   always @(posedge clk)
-    frame <= \$70 ;
+    frame <= \$69 ;
   always @(posedge clk)
-    s1_valid <= \$71 ;
+    s1_valid <= \$70 ;
   always @(posedge clk)
-    s1_pos <= \$72 ;
+    s1_pos <= \$71 ;
   always @(posedge clk)
-    s1_data <= \$73 ;
+    s1_data <= \$72 ;
   always @(posedge clk)
-    s1_frame <= \$74 ;
+    s1_frame <= \$73 ;
   always @(posedge clk)
-    sweep_row <= \$75 ;
+    sweep_row <= \$74 ;
   always @(posedge clk)
-    sweeping <= \$76 ;
+    sweeping <= \$75 ;
   always @(posedge clk)
-    spikes <= \$77 ;
+    spikes <= \$76 ;
   always @(posedge clk)
-    timestamp <= \$78 ;
+    timestamp <= \$77 ;
   always @(posedge clk)
-    frames <= \$79 ;
+    frames <= \$78 ;
   always @(posedge clk)
-    framing_errors <= \$80 ;
+    framing_errors <= \$79 ;
   always @(posedge clk)
-    detections <= \$81 ;
+    detections <= \$80 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -759,6 +776,7 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign error = \$9  & \$10 ;
   assign \$11  = - thr_r__data[15:0];
   assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -816,93 +834,107 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = frame_end;
+    \$67  = frame_end;
     if (rst) begin
-      \$68  = 1'h0;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = thr_r__addr;
+    \$68  = thr_r__addr;
     if (frame_end) begin
-      \$69  = 5'h00;
+      \$68  = 5'h00;
     end else if (accept) begin
-      \$69  = \$56 [4:0];
+      \$68  = \$57 [4:0];
     end
     if (rst) begin
-      \$69  = 5'h00;
+      \$68  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = frame;
+    \$69  = frame;
     if (frame_end) begin
-      \$70  = \$55 [31:0];
+      \$69  = \$56 [31:0];
     end
     if (rst) begin
-      \$70  = 32'd0;
+      \$69  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = accept;
+    \$70  = accept;
     if (rst) begin
-      \$71  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = thr_r__addr;
+    \$71  = thr_r__addr;
     if (rst) begin
-      \$72  = 5'h00;
+      \$71  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = samples__payload[31:0];
+    \$72  = samples__payload[31:0];
+    if (rst) begin
+      \$72  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = frame;
     if (rst) begin
       \$73  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = frame;
+    \$74  = sweep_row;
+    if (sweeping) begin
+      \$74  = \$58 [4:0];
+    end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = sweep_row;
+    \$75  = sweeping;
     if (sweeping) begin
-      \$75  = \$57 [4:0];
-    end
-    if (rst) begin
-      \$75  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = sweeping;
-    if (sweeping) begin
-      if (\$58 ) begin
-        \$76  = 1'h0;
+      if (\$59 ) begin
+        \$75  = 1'h0;
       end
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$75  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \$61 [63:0];
+    \$76  = \$62 [63:0];
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$76  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = s1_frame;
+    \$77  = s1_frame;
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$78  = 32'd0;
+    end else if (\$63 ) begin
+      \$78  = 32'd4294967295;
+    end else begin
+      \$78  = frames_next[31:0];
+    end
     if (rst) begin
       \$78  = 32'd0;
     end
@@ -912,10 +944,10 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
     (* full_case = 32'd1 *)
     if (clear) begin
       \$79  = 32'd0;
-    end else if (\$62 ) begin
+    end else if (\$64 ) begin
       \$79  = 32'd4294967295;
     end else begin
-      \$79  = frames_next[31:0];
+      \$79  = framing_errors_next[31:0];
     end
     if (rst) begin
       \$79  = 32'd0;
@@ -923,34 +955,20 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = detections;
     (* full_case = 32'd1 *)
     if (clear) begin
       \$80  = 32'd0;
-    end else if (\$63 ) begin
-      \$80  = 32'd4294967295;
     end else begin
-      \$80  = framing_errors_next[31:0];
-    end
-    if (rst) begin
-      \$80  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = detections;
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$81  = 32'd0;
-    end else begin
-      casez (\$65 )
+      casez (detections_inc)
         2'h1:
-            \$81  = \$66 ;
+            \$80  = \$65 ;
         2'h2:
-            \$81  = \$67 ;
+            \$80  = \$66 ;
       endcase
     end
     if (rst) begin
-      \$81  = 32'd0;
+      \$80  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -965,6 +983,7 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign st_r__en = 1'h1;
   assign theta0 = { 1'h0, thr_r__data[15:0] };
   assign theta1 = { 1'h0, thr_r__data[31:16] };
+  assign framing_error = error;
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -979,12 +998,12 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
-  assign \$62  = frames_next[32];
-  assign \$63  = framing_errors_next[32];
+  assign \$63  = frames_next[32];
+  assign \$64  = framing_errors_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
-module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, aer__payload, aer__valid, words, lost, source);
+module \aer_path.encoder (clear, clk, rst, lost_now, aer__ready, now, spikes, timestamp, aer__valid, aer__payload, words, lost, source);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2761,46 +2780,43 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire \$2594 ;
   wire \$2595 ;
   wire \$2596 ;
-  wire [1:0] \$2597 ;
-  wire \$2598 ;
+  wire \$2597 ;
+  wire [1:0] \$2598 ;
   wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
   wire \$2600 ;
-  wire [19:0] \$2601 ;
-  wire \$2602 ;
+  wire \$2601 ;
+  wire [19:0] \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
   wire \$2605 ;
-  wire [5:0] \$2606 ;
+  wire \$2606 ;
   wire [5:0] \$2607 ;
-  wire [6:0] \$2608 ;
-  wire [7:0] \$2609 ;
+  wire [5:0] \$2608 ;
+  wire [6:0] \$2609 ;
   wire \$261 ;
-  wire \$2610 ;
+  wire [7:0] \$2610 ;
   wire \$2611 ;
-  wire [6:0] \$2612 ;
-  wire \$2613 ;
+  wire \$2612 ;
+  wire [6:0] \$2613 ;
   wire \$2614 ;
-  wire \$2615 ;
-  wire [20:0] \$2616 ;
-  wire \$2617 ;
+  wire [20:0] \$2615 ;
+  wire \$2616 ;
+  wire [31:0] \$2617 ;
   wire [31:0] \$2618 ;
-  wire [31:0] \$2619 ;
+  reg \$2619 ;
   wire \$262 ;
-  reg \$2620 ;
+  reg [4:0] \$2620 ;
   reg [4:0] \$2621 ;
-  reg [4:0] \$2622 ;
+  reg [5:0] \$2622 ;
   reg [5:0] \$2623 ;
-  reg [5:0] \$2624 ;
+  reg \$2624 ;
   reg [63:0] \$2625 ;
-  reg \$2626 ;
-  reg [63:0] \$2627 ;
-  reg \$2628 ;
-  reg [19:0] \$2629 ;
+  reg [19:0] \$2626 ;
+  reg [31:0] \$2627 ;
+  reg [31:0] \$2628 ;
   wire \$263 ;
-  reg [31:0] \$2630 ;
-  reg [31:0] \$2631 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
@@ -3619,7 +3635,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   wire \$999 ;
   (* init = 5'h00 *)
   wire [4:0] \$signal ;
-  wire \$signal$16 ;
+  wire \$signal$17 ;
   wire advance;
   output [63:0] aer__payload;
   reg [63:0] aer__payload = 64'h0000000000000000;
@@ -3648,6 +3664,8 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   reg [5:0] level = 6'h00;
   output [31:0] lost;
   reg [31:0] lost = 32'd0;
+  wire [1:0] lost_inc;
+  output [1:0] lost_now;
   wire [1:0] lost_now;
   reg [19:0] lost_pending = 20'h00000;
   wire [32:0] lost_plus1;
@@ -3672,17 +3690,6 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   input rst;
   wire rst;
   reg [5:0] since = 6'h00;
-  reg skid_valid = 1'h0;
-  reg [63:0] skid_word = 64'h0000000000000000;
-  wire [19:0] \skid_word.address ;
-  wire [7:0] \skid_word.source ;
-  wire [31:0] \skid_word.timestamp ;
-  (* enum_base_type = "AERType" *)
-  (* enum_value_0000 = "SPIKE" *)
-  (* enum_value_0001 = "STIM" *)
-  (* enum_value_0010 = "TICK" *)
-  (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \skid_word.type ;
   input [7:0] source;
   wire [7:0] source;
   input [63:0] spikes;
@@ -6309,166 +6316,165 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   assign \$2565  = | { \$2564 , \$2531 , \$2498 , \$2465 , \$2432 , \$2399 , \$2366 , \$2333 , \$2300 , \$2267 , \$2234 , \$2201 , \$2168 , \$2135 , \$2102 , \$2069  };
   assign \$2566  = | { spikes[62], spikes[60], spikes[58], spikes[56], spikes[54], spikes[52], spikes[50], spikes[48], spikes[46], spikes[44], spikes[42], spikes[40], spikes[38], spikes[36], spikes[34], spikes[32], spikes[30], spikes[28], spikes[26], spikes[24], spikes[22], spikes[20], spikes[18], spikes[16], spikes[14], spikes[12], spikes[10], spikes[8], spikes[6], spikes[4], spikes[2], spikes[0] };
   assign \$2567  = | { spikes[63], spikes[61], spikes[59], spikes[57], spikes[55], spikes[53], spikes[51], spikes[49], spikes[47], spikes[45], spikes[43], spikes[41], spikes[39], spikes[37], spikes[35], spikes[33], spikes[31], spikes[29], spikes[27], spikes[25], spikes[23], spikes[21], spikes[19], spikes[17], spikes[15], spikes[13], spikes[11], spikes[9], spikes[7], spikes[5], spikes[3], spikes[1] };
-  assign advance = ~ skid_valid;
+  assign \$2568  = ~ aer__valid;
+  assign advance = \$2568  | aer__ready;
   assign empty = ! level;
   assign src_j = empty ? { \$2565 , \$2052 , \$1539 , \$1026 , \$513  } : rp__data[4:0];
   assign src_hits = empty ? { \$2567 , \$2566  } : rp__data[6:5];
   assign src_ts = empty ? timestamp : rp__data[38:7];
-  assign \$2568  = ~ empty;
-  assign src_half = \$2568  & half;
-  assign \$2569  = | lost_pending;
-  assign \$2570  = advance & \$2569 ;
-  assign \$2571  = ~ empty;
-  assign \$2572  = | { \$2567 , \$2566  };
-  assign \$2573  = \$2571  | \$2572 ;
-  assign \$2574  = ~ \$2573 ;
-  assign \$2575  = since == 6'h20;
-  assign \$2576  = \$2574  | \$2575 ;
-  assign \$signal$16  = \$2570  & \$2576 ;
-  assign \$2577  = ~ empty;
-  assign \$2578  = | { \$2567 , \$2566  };
-  assign \$2579  = \$2577  | \$2578 ;
-  assign \$2580  = advance & \$2579 ;
-  assign \$2581  = ~ \$signal$16 ;
-  assign grant_spk = \$2580  & \$2581 ;
-  assign \$2582  = ~ empty;
-  assign \$2583  = grant_spk & \$2582 ;
-  assign \$2584  = src_hits == 2'h3;
-  assign \$2585  = ~ \$2584 ;
-  assign \$2586  = \$2585  | half;
-  assign pop = \$2583  & \$2586 ;
-  assign \$2587  = | { \$2567 , \$2566  };
-  assign \$2588  = empty & grant_spk;
-  assign \$2589  = src_hits == 2'h3;
-  assign \$2590  = ~ \$2589 ;
-  assign \$2591  = \$2588  & \$2590 ;
-  assign \$2592  = ~ \$2591 ;
-  assign push_want = \$2587  & \$2592 ;
-  assign \$2593  = level != 6'h20;
-  assign \$2594  = \$2593  | pop;
-  assign push = push_want & \$2594 ;
-  assign \$2595  = ~ push;
-  assign \$2596  = push_want & \$2595 ;
-  assign \$2597  = \$2566  + \$2567 ;
-  assign lost_now = \$2596  ? \$2597  : 2'h0;
-  assign \$2598  = ~ src_hits[0];
-  assign \$2599  = \$2598  | src_half;
-  assign \$2600  = src_hits[1] & \$2599 ;
-  assign \$2601  = \$signal$16  ? 20'h00000 : lost_pending;
-  assign total = \$2601  + lost_now;
-  assign \$2602  = aer__valid & aer__ready;
-  assign words_next = words + \$2602 ;
+  assign \$2569  = ~ empty;
+  assign src_half = \$2569  & half;
+  assign \$2570  = | lost_pending;
+  assign \$2571  = advance & \$2570 ;
+  assign \$2572  = ~ empty;
+  assign \$2573  = | { \$2567 , \$2566  };
+  assign \$2574  = \$2572  | \$2573 ;
+  assign \$2575  = ~ \$2574 ;
+  assign \$2576  = since == 6'h20;
+  assign \$2577  = \$2575  | \$2576 ;
+  assign \$signal$17  = \$2571  & \$2577 ;
+  assign \$2578  = ~ empty;
+  assign \$2579  = | { \$2567 , \$2566  };
+  assign \$2580  = \$2578  | \$2579 ;
+  assign \$2581  = advance & \$2580 ;
+  assign \$2582  = ~ \$signal$17 ;
+  assign grant_spk = \$2581  & \$2582 ;
+  assign \$2583  = ~ empty;
+  assign \$2584  = grant_spk & \$2583 ;
+  assign \$2585  = src_hits == 2'h3;
+  assign \$2586  = ~ \$2585 ;
+  assign \$2587  = \$2586  | half;
+  assign pop = \$2584  & \$2587 ;
+  assign \$2588  = | { \$2567 , \$2566  };
+  assign \$2589  = empty & grant_spk;
+  assign \$2590  = src_hits == 2'h3;
+  assign \$2591  = ~ \$2590 ;
+  assign \$2592  = \$2589  & \$2591 ;
+  assign \$2593  = ~ \$2592 ;
+  assign push_want = \$2588  & \$2593 ;
+  assign \$2594  = level != 6'h20;
+  assign \$2595  = \$2594  | pop;
+  assign push = push_want & \$2595 ;
+  assign \$2596  = ~ push;
+  assign \$2597  = push_want & \$2596 ;
+  assign \$2598  = \$2566  + \$2567 ;
+  assign lost_now = \$2597  ? \$2598  : 2'h0;
+  assign \$2599  = ~ src_hits[0];
+  assign \$2600  = \$2599  | src_half;
+  assign \$2601  = src_hits[1] & \$2600 ;
+  assign \$2602  = \$signal$17  ? 20'h00000 : lost_pending;
+  assign total = \$2602  + lost_now;
+  assign \$2603  = aer__valid & aer__ready;
+  assign words_next = words + \$2603 ;
   assign lost_plus1 = lost + 1'h1;
   assign lost_plus2 = lost + 2'h2;
-  assign \$2603  = src_hits == 2'h3;
-  assign \$2604  = ~ src_half;
-  assign \$2605  = \$2603  & \$2604 ;
-  assign \$2606  = rp__addr + pop;
-  assign \$2607  = wp__addr + push;
-  assign \$2608  = level + push;
-  assign \$2609  = \$2608  - pop;
-  assign \$2610  = since != 6'h20;
-  assign \$2611  = grant_spk & \$2610 ;
-  assign \$2612  = since + 1'h1;
-  assign \$2613  = \$signal$16  | grant_spk;
-  assign \$2614  = ~ aer__ready;
-  assign \$2615  = aer__valid & \$2614 ;
-  assign \$2616  = total[20] ? 21'h0fffff : total;
-  assign \$2618  = lost_plus1[32] ? 32'd4294967295 : lost_plus1[31:0];
-  assign \$2619  = lost_plus2[32] ? 32'd4294967295 : lost_plus2[31:0];
+  assign \$2604  = src_hits == 2'h3;
+  assign \$2605  = ~ src_half;
+  assign \$2606  = \$2604  & \$2605 ;
+  assign \$2607  = rp__addr + pop;
+  assign \$2608  = wp__addr + push;
+  assign \$2609  = level + push;
+  assign \$2610  = \$2609  - pop;
+  assign \$2611  = since != 6'h20;
+  assign \$2612  = grant_spk & \$2611 ;
+  assign \$2613  = since + 1'h1;
+  assign \$2614  = \$signal$17  | grant_spk;
+  assign \$2615  = total[20] ? 21'h0fffff : total;
+  assign \$2617  = lost_plus1[32] ? 32'd4294967295 : lost_plus1[31:0];
+  assign \$2618  = lost_plus2[32] ? 32'd4294967295 : lost_plus2[31:0];
   always @(posedge clk)
-    half <= \$2620 ;
+    half <= \$2619 ;
   always @(posedge clk)
-    rp__addr <= \$2621 ;
+    rp__addr <= \$2620 ;
   always @(posedge clk)
-    wp__addr <= \$2622 ;
+    wp__addr <= \$2621 ;
   always @(posedge clk)
-    level <= \$2623 ;
+    level <= \$2622 ;
   always @(posedge clk)
-    since <= \$2624 ;
+    since <= \$2623 ;
+  always @(posedge clk)
+    aer__valid <= \$2624 ;
   always @(posedge clk)
     aer__payload <= \$2625 ;
   always @(posedge clk)
-    skid_valid <= \$2626 ;
+    lost_pending <= \$2626 ;
   always @(posedge clk)
-    skid_word <= \$2627 ;
+    words <= \$2627 ;
   always @(posedge clk)
-    aer__valid <= \$2628 ;
-  always @(posedge clk)
-    lost_pending <= \$2629 ;
-  always @(posedge clk)
-    words <= \$2630 ;
-  always @(posedge clk)
-    lost <= \$2631 ;
+    lost <= \$2628 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$16 ) begin
+    if (\$signal$17 ) begin
       nw[31:28] = 4'h3;
       nw[19:0] = lost_pending;
       nw[63:32] = now;
     end else begin
       nw[31:28] = 4'h0;
-      nw[19:0] = { 14'h0000, src_j, \$2600  };
+      nw[19:0] = { 14'h0000, src_j, \$2601  };
       nw[63:32] = src_ts;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2620  = half;
+    \$2619  = half;
     if (grant_spk) begin
-      \$2620  = \$2605 ;
+      \$2619  = \$2606 ;
     end
     if (rst) begin
-      \$2620  = 1'h0;
+      \$2619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2621  = \$2606 [4:0];
+    \$2620  = \$2607 [4:0];
+    if (rst) begin
+      \$2620  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$2621  = \$2608 [4:0];
     if (rst) begin
       \$2621  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2622  = \$2607 [4:0];
+    \$2622  = \$2610 [5:0];
     if (rst) begin
-      \$2622  = 5'h00;
+      \$2622  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2623  = \$2609 [5:0];
+    \$2623  = since;
+    if (\$signal$17 ) begin
+      \$2623  = 6'h00;
+    end else if (\$2612 ) begin
+      \$2623  = \$2613 [5:0];
+    end
     if (rst) begin
       \$2623  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2624  = since;
-    if (\$signal$16 ) begin
-      \$2624  = 6'h00;
-    end else if (\$2611 ) begin
-      \$2624  = \$2612 [5:0];
+    \$2624  = aer__valid;
+    if (\$2614 ) begin
+      \$2624  = 1'h1;
+    end else if (aer__ready) begin
+      \$2624  = 1'h0;
     end
     if (rst) begin
-      \$2624  = 6'h00;
+      \$2624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$2625  = aer__payload;
-    if (skid_valid) begin
-      if (aer__ready) begin
-        \$2625  = skid_word;
-      end
-    end else if (\$2613 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2615 ) begin
-      end else begin
-        \$2625  = nw;
-      end
+    if (\$2614 ) begin
+      \$2625  = nw;
     end
     if (rst) begin
       \$2625  = 64'h0000000000000000;
@@ -6476,87 +6482,41 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2626  = skid_valid;
-    if (skid_valid) begin
-      if (aer__ready) begin
-        \$2626  = 1'h0;
-      end
-    end else if (\$2613 ) begin
-      if (\$2615 ) begin
-        \$2626  = 1'h1;
-      end
-    end
+    \$2626  = \$2615 [19:0];
     if (rst) begin
-      \$2626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2627  = skid_word;
-    if (skid_valid) begin
-    end else if (\$2613 ) begin
-      if (\$2615 ) begin
-        \$2627  = nw;
-      end
-    end
-    if (rst) begin
-      \$2627  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2628  = aer__valid;
-    if (skid_valid) begin
-    end else if (\$2613 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2615 ) begin
-      end else begin
-        \$2628  = 1'h1;
-      end
-    end else if (aer__ready) begin
-      \$2628  = 1'h0;
-    end
-    if (rst) begin
-      \$2628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2629  = \$2616 [19:0];
-    if (rst) begin
-      \$2629  = 20'h00000;
+      \$2626  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$2630  = 32'd0;
-    end else if (\$2617 ) begin
-      \$2630  = 32'd4294967295;
+      \$2627  = 32'd0;
+    end else if (\$2616 ) begin
+      \$2627  = 32'd4294967295;
     end else begin
-      \$2630  = words_next[31:0];
+      \$2627  = words_next[31:0];
     end
     if (rst) begin
-      \$2630  = 32'd0;
+      \$2627  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$2631  = lost;
+    \$2628  = lost;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$2631  = 32'd0;
+      \$2628  = 32'd0;
     end else begin
       casez (lost_now)
         2'h1:
-            \$2631  = \$2618 ;
+            \$2628  = \$2617 ;
         2'h2:
-            \$2631  = \$2619 ;
+            \$2628  = \$2618 ;
       endcase
     end
     if (rst) begin
-      \$2631  = 32'd0;
+      \$2628  = 32'd0;
     end
   end
   assign in_j = { \$2565 , \$2052 , \$1539 , \$1026 , \$513  };
@@ -6565,6 +6525,7 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   assign wr = wp__addr;
   assign wp__data = { timestamp, \$2567 , \$2566 , \$2565 , \$2052 , \$1539 , \$1026 , \$513  };
   assign wp__en = push;
+  assign lost_inc = lost_now;
   assign \nw.address  = nw[19:0];
   assign \nw.source  = nw[27:20];
   assign \nw.type  = nw[31:28];
@@ -6573,17 +6534,13 @@ module \aer_path.encoder (clear, clk, rst, aer__ready, now, spikes, timestamp, a
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];
   assign \aer__payload.timestamp  = aer__payload[63:32];
-  assign \skid_word.address  = skid_word[19:0];
-  assign \skid_word.source  = skid_word[27:20];
-  assign \skid_word.type  = skid_word[31:28];
-  assign \skid_word.timestamp  = skid_word[63:32];
   always @*
     nw[27:20] = source;
-  assign \$2617  = words_next[32];
+  assign \$2616  = words_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
-module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__addr$6 , \port__data$8 , \port__en$10 , clear, clk, rst, stim__valid, aer__ready, aer__payload, aer__valid, stim__payload, host__valid, host__payload, routed, unmapped, host__ready);
+module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__addr$6 , \port__data$8 , \port__en$10 , clear, clk, rst, stim__valid, aer__ready, aer__valid, aer__payload, stim__payload, host__valid, host__payload, routed, unmapped, host__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;

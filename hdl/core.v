@@ -6,7 +6,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
 , s_axil__rresp, s_axil__rvalid, samples__ready, aer__payload, aer__valid, led, s_axil__awaddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [2:0] \$10 ;
+  wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
@@ -117,7 +117,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$1097 ;
   wire \$1098 ;
   wire \$1099 ;
-  wire [3:0] \$11 ;
+  wire \$11 ;
   wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
@@ -228,7 +228,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
-  wire [2:0] \$12 ;
+  wire \$12 ;
   wire \$120 ;
   wire \$1200 ;
   wire \$1201 ;
@@ -613,41 +613,37 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$1543 ;
   wire \$1544 ;
   wire \$1545 ;
-  wire \$1546 ;
+  wire [16:0] \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
+  wire [16:0] \$1548 ;
   wire \$1549 ;
   wire \$155 ;
-  wire [16:0] \$1550 ;
-  wire \$1551 ;
-  wire [16:0] \$1552 ;
-  wire \$1553 ;
-  wire \$1554 ;
-  wire [5:0] \$1555 ;
-  wire [34:0] \$1556 ;
-  wire [34:0] \$1557 ;
-  wire [16:0] \$1558 ;
+  wire \$1550 ;
+  wire [5:0] \$1551 ;
+  wire \$1552 ;
+  wire [1:0] \$1553 ;
+  wire [1:0] \$1554 ;
+  wire [16:0] \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
   wire \$1559 ;
   wire \$156 ;
   wire \$1560 ;
   wire \$1561 ;
-  wire \$1562 ;
-  wire \$1563 ;
-  wire \$1564 ;
-  reg [4:0] \$1565 ;
+  reg [4:0] \$1562 ;
+  reg \$1563 ;
+  reg [1:0] \$1564 ;
+  reg [1:0] \$1565 ;
   reg [1:0] \$1566 ;
-  reg [2:0] \$1567 ;
-  reg [1:0] \$1568 ;
-  reg [8:0] \$1569 ;
+  reg [15:0] \$1567 ;
+  reg [15:0] \$1568 ;
+  reg [15:0] \$1569 ;
   wire \$157 ;
-  reg [32:0] \$1570 ;
-  reg [15:0] \$1571 ;
-  reg [15:0] \$1572 ;
+  reg \$1570 ;
+  reg \$1571 ;
+  reg [5:0] \$1572 ;
   reg [15:0] \$1573 ;
-  reg \$1574 ;
-  reg \$1575 ;
-  reg [5:0] \$1576 ;
-  reg [15:0] \$1577 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
@@ -1249,7 +1245,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$697 ;
   wire \$698 ;
   wire \$699 ;
-  wire [9:0] \$7 ;
+  wire [2:0] \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
@@ -1360,7 +1356,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$797 ;
   wire \$798 ;
   wire \$799 ;
-  wire [33:0] \$8 ;
+  wire [2:0] \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
@@ -1471,7 +1467,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
-  wire [34:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
@@ -1602,7 +1598,6 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [15:0] aer_block_words;
   wire [7:0] aer_source;
   reg armed = 1'h0;
-  wire big;
   wire [15:0] block_words;
   wire clamp_duty;
   wire clamp_lanes;
@@ -1614,7 +1609,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [15:0] code_wr__data;
   wire code_wr__en;
   wire count__aer_words;
-  wire [1:0] count__detections;
+  reg [1:0] count__detections = 2'h0;
   wire count__frames;
   wire count__framing_errors;
   wire [1:0] count__overflows;
@@ -1624,7 +1619,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire count__unmapped_words;
   (* init = 16'h0000 *)
   wire [15:0] cyc;
-  wire [31:0] detections;
+  wire [1:0] detections_inc;
   wire [16:0] elapsed;
   wire enable;
   wire \enable$98 ;
@@ -1639,7 +1634,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire frame_end;
   wire frame_tick;
   wire \frame_tick$85 ;
-  wire [31:0] framing_errors;
+  wire framing_error;
   wire [16:0] gain;
   wire hold;
   wire homeo_enable;
@@ -1676,6 +1671,10 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire \host__ready$149 ;
   wire host__valid;
   wire \host__valid$151 ;
+  (* init = 2'h0 *)
+  wire [1:0] inc_detections;
+  reg inc_framing_errors = 1'h0;
+  reg [1:0] inc_lost = 2'h0;
   reg [5:0] lane = 6'h00;
   wire [5:0] lane_codes__addr;
   wire [15:0] lane_codes__data;
@@ -1688,10 +1687,8 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [63:0] led;
   wire [63:0] \led$145 ;
   wire led_bit;
-  wire [31:0] lost;
-  reg [32:0] lost_due = 33'h000000000;
   wire [1:0] lost_inc;
-  wire [33:0] lost_total;
+  wire [1:0] \lost_inc$270 ;
   wire [19:0] max_duty;
   wire [6:0] max_lanes;
   wire [19:0] max_pulse;
@@ -1727,9 +1724,6 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [1:0] polarity_write__data;
   wire polarity_write__en;
   reg [4:0] pos = 5'h00;
-  reg [2:0] prev_detections = 3'h0;
-  reg [1:0] prev_framing_errors = 2'h0;
-  reg [8:0] prev_lost = 9'h000;
   reg [1:0] prev_unmapped = 2'h0;
   wire probe_row_any0_0;
   wire probe_row_any0_1;
@@ -1985,7 +1979,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   wire [5:0] theta_sel;
   wire [5:0] theta_select;
   reg [15:0] theta_value = 16'h0000;
-  wire [15:0] \theta_value$275 ;
+  wire [15:0] \theta_value$272 ;
   wire [5:0] theta_wr__addr;
   wire [15:0] theta_wr__data;
   wire theta_wr__en;
@@ -2052,1588 +2046,1581 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign \$6  = ~ hold;
   assign samples__ready = \$5  & \$6 ;
   assign spikes__valid = host__valid & host__ready;
-  assign \$7  = lost[8:0] - prev_lost;
-  assign \$8  = lost_due + \$7 [8:0];
-  assign \$9  = \$8  + stim_lost;
-  assign big = | \$9 [33:2];
-  assign lost_inc = big ? 2'h3 : \$9 [1:0];
-  assign \$10  = framing_errors[1:0] - prev_framing_errors;
-  assign count__framing_errors = | \$10 [1:0];
-  assign \$11  = detections[2:0] - prev_detections;
+  assign \$7  = inc_lost + stim_lost;
   assign count__aer_words = aer__valid & aer__ready;
   assign count__routed_entries = routed__valid & stim__ready;
-  assign \$12  = unmapped[1:0] - prev_unmapped;
-  assign count__unmapped_words = | \$12 [1:0];
-  assign \$13  = clamp_pulse | clamp_duty;
-  assign count__safety_clamps = \$13  | clamp_lanes;
-  assign \$14  = spike_tap[0] | spike_tap[1];
-  assign \$15  = spike_tap[2] | spike_tap[3];
-  assign \$16  = spike_tap[4] | spike_tap[5];
-  assign \$17  = spike_tap[6] | spike_tap[7];
-  assign \$18  = spike_tap[8] | spike_tap[9];
-  assign \$19  = spike_tap[10] | spike_tap[11];
-  assign \$20  = spike_tap[12] | spike_tap[13];
-  assign \$21  = spike_tap[14] | spike_tap[15];
-  assign \$22  = spike_tap[16] | spike_tap[17];
-  assign \$23  = spike_tap[18] | spike_tap[19];
-  assign \$24  = spike_tap[20] | spike_tap[21];
-  assign \$25  = spike_tap[22] | spike_tap[23];
-  assign \$26  = spike_tap[24] | spike_tap[25];
-  assign \$27  = spike_tap[26] | spike_tap[27];
-  assign \$28  = spike_tap[28] | spike_tap[29];
-  assign \$29  = spike_tap[30] | spike_tap[31];
-  assign \$30  = spike_tap[32] | spike_tap[33];
-  assign \$31  = spike_tap[34] | spike_tap[35];
-  assign \$32  = spike_tap[36] | spike_tap[37];
-  assign \$33  = spike_tap[38] | spike_tap[39];
-  assign \$34  = spike_tap[40] | spike_tap[41];
-  assign \$35  = spike_tap[42] | spike_tap[43];
-  assign \$36  = spike_tap[44] | spike_tap[45];
-  assign \$37  = spike_tap[46] | spike_tap[47];
-  assign \$38  = spike_tap[48] | spike_tap[49];
-  assign \$39  = spike_tap[50] | spike_tap[51];
-  assign \$40  = spike_tap[52] | spike_tap[53];
-  assign \$41  = spike_tap[54] | spike_tap[55];
-  assign \$42  = spike_tap[56] | spike_tap[57];
-  assign \$43  = spike_tap[58] | spike_tap[59];
-  assign \$44  = spike_tap[60] | spike_tap[61];
-  assign \$45  = spike_tap[62] | spike_tap[63];
-  assign \$46  = spike_tap[0] | spike_tap[1];
-  assign \$47  = spike_tap[2] | spike_tap[3];
-  assign \$48  = spike_tap[4] | spike_tap[5];
-  assign \$49  = spike_tap[6] | spike_tap[7];
-  assign \$50  = spike_tap[8] | spike_tap[9];
-  assign \$51  = spike_tap[10] | spike_tap[11];
-  assign \$52  = spike_tap[12] | spike_tap[13];
-  assign \$53  = spike_tap[14] | spike_tap[15];
-  assign \$54  = spike_tap[16] | spike_tap[17];
-  assign \$55  = spike_tap[18] | spike_tap[19];
-  assign \$56  = spike_tap[20] | spike_tap[21];
-  assign \$57  = spike_tap[22] | spike_tap[23];
-  assign \$58  = spike_tap[24] | spike_tap[25];
-  assign \$59  = spike_tap[26] | spike_tap[27];
-  assign \$60  = spike_tap[28] | spike_tap[29];
-  assign \$61  = spike_tap[30] | spike_tap[31];
-  assign \$62  = spike_tap[32] | spike_tap[33];
-  assign \$63  = spike_tap[34] | spike_tap[35];
-  assign \$64  = spike_tap[36] | spike_tap[37];
-  assign \$65  = spike_tap[38] | spike_tap[39];
-  assign \$66  = spike_tap[40] | spike_tap[41];
-  assign \$67  = spike_tap[42] | spike_tap[43];
-  assign \$68  = spike_tap[44] | spike_tap[45];
-  assign \$69  = spike_tap[46] | spike_tap[47];
-  assign \$70  = spike_tap[48] | spike_tap[49];
-  assign \$71  = spike_tap[50] | spike_tap[51];
-  assign \$72  = spike_tap[52] | spike_tap[53];
-  assign \$73  = spike_tap[54] | spike_tap[55];
-  assign \$74  = spike_tap[56] | spike_tap[57];
-  assign \$75  = spike_tap[58] | spike_tap[59];
-  assign \$76  = spike_tap[60] | spike_tap[61];
-  assign \$77  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_0 = \$14  | \$47 ;
-  assign \$78  = spike_tap[0] | spike_tap[1];
-  assign \$79  = spike_tap[2] | spike_tap[3];
-  assign \$80  = spike_tap[4] | spike_tap[5];
-  assign \$81  = spike_tap[6] | spike_tap[7];
-  assign \$82  = spike_tap[8] | spike_tap[9];
-  assign \$83  = spike_tap[10] | spike_tap[11];
-  assign \$84  = spike_tap[12] | spike_tap[13];
-  assign \$85  = spike_tap[14] | spike_tap[15];
-  assign \$86  = spike_tap[16] | spike_tap[17];
-  assign \$87  = spike_tap[18] | spike_tap[19];
-  assign \$88  = spike_tap[20] | spike_tap[21];
-  assign \$89  = spike_tap[22] | spike_tap[23];
-  assign \$90  = spike_tap[24] | spike_tap[25];
-  assign \$91  = spike_tap[26] | spike_tap[27];
-  assign \$92  = spike_tap[28] | spike_tap[29];
-  assign \$93  = spike_tap[30] | spike_tap[31];
-  assign \$94  = spike_tap[32] | spike_tap[33];
-  assign \$95  = spike_tap[34] | spike_tap[35];
-  assign \$96  = spike_tap[36] | spike_tap[37];
-  assign \$97  = spike_tap[38] | spike_tap[39];
-  assign \$98  = spike_tap[40] | spike_tap[41];
-  assign \$99  = spike_tap[42] | spike_tap[43];
-  assign \$100  = spike_tap[44] | spike_tap[45];
-  assign \$101  = spike_tap[46] | spike_tap[47];
-  assign \$102  = spike_tap[48] | spike_tap[49];
-  assign \$103  = spike_tap[50] | spike_tap[51];
-  assign \$104  = spike_tap[52] | spike_tap[53];
-  assign \$105  = spike_tap[54] | spike_tap[55];
-  assign \$106  = spike_tap[56] | spike_tap[57];
-  assign \$107  = spike_tap[58] | spike_tap[59];
-  assign \$108  = spike_tap[60] | spike_tap[61];
-  assign \$109  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_0 = \$78  ? 1'h0 : 1'h1;
-  assign \$110  = spike_tap[0] | spike_tap[1];
-  assign \$111  = spike_tap[2] | spike_tap[3];
-  assign \$112  = spike_tap[4] | spike_tap[5];
-  assign \$113  = spike_tap[6] | spike_tap[7];
-  assign \$114  = spike_tap[8] | spike_tap[9];
-  assign \$115  = spike_tap[10] | spike_tap[11];
-  assign \$116  = spike_tap[12] | spike_tap[13];
-  assign \$117  = spike_tap[14] | spike_tap[15];
-  assign \$118  = spike_tap[16] | spike_tap[17];
-  assign \$119  = spike_tap[18] | spike_tap[19];
-  assign \$120  = spike_tap[20] | spike_tap[21];
-  assign \$121  = spike_tap[22] | spike_tap[23];
-  assign \$122  = spike_tap[24] | spike_tap[25];
-  assign \$123  = spike_tap[26] | spike_tap[27];
-  assign \$124  = spike_tap[28] | spike_tap[29];
-  assign \$125  = spike_tap[30] | spike_tap[31];
-  assign \$126  = spike_tap[32] | spike_tap[33];
-  assign \$127  = spike_tap[34] | spike_tap[35];
-  assign \$128  = spike_tap[36] | spike_tap[37];
-  assign \$129  = spike_tap[38] | spike_tap[39];
-  assign \$130  = spike_tap[40] | spike_tap[41];
-  assign \$131  = spike_tap[42] | spike_tap[43];
-  assign \$132  = spike_tap[44] | spike_tap[45];
-  assign \$133  = spike_tap[46] | spike_tap[47];
-  assign \$134  = spike_tap[48] | spike_tap[49];
-  assign \$135  = spike_tap[50] | spike_tap[51];
-  assign \$136  = spike_tap[52] | spike_tap[53];
-  assign \$137  = spike_tap[54] | spike_tap[55];
-  assign \$138  = spike_tap[56] | spike_tap[57];
-  assign \$139  = spike_tap[58] | spike_tap[59];
-  assign \$140  = spike_tap[60] | spike_tap[61];
-  assign \$141  = spike_tap[62] | spike_tap[63];
-  assign \$142  = spike_tap[0] | spike_tap[1];
-  assign \$143  = spike_tap[2] | spike_tap[3];
-  assign \$144  = spike_tap[4] | spike_tap[5];
-  assign \$145  = spike_tap[6] | spike_tap[7];
-  assign \$146  = spike_tap[8] | spike_tap[9];
-  assign \$147  = spike_tap[10] | spike_tap[11];
-  assign \$148  = spike_tap[12] | spike_tap[13];
-  assign \$149  = spike_tap[14] | spike_tap[15];
-  assign \$150  = spike_tap[16] | spike_tap[17];
-  assign \$151  = spike_tap[18] | spike_tap[19];
-  assign \$152  = spike_tap[20] | spike_tap[21];
-  assign \$153  = spike_tap[22] | spike_tap[23];
-  assign \$154  = spike_tap[24] | spike_tap[25];
-  assign \$155  = spike_tap[26] | spike_tap[27];
-  assign \$156  = spike_tap[28] | spike_tap[29];
-  assign \$157  = spike_tap[30] | spike_tap[31];
-  assign \$158  = spike_tap[32] | spike_tap[33];
-  assign \$159  = spike_tap[34] | spike_tap[35];
-  assign \$160  = spike_tap[36] | spike_tap[37];
-  assign \$161  = spike_tap[38] | spike_tap[39];
-  assign \$162  = spike_tap[40] | spike_tap[41];
-  assign \$163  = spike_tap[42] | spike_tap[43];
-  assign \$164  = spike_tap[44] | spike_tap[45];
-  assign \$165  = spike_tap[46] | spike_tap[47];
-  assign \$166  = spike_tap[48] | spike_tap[49];
-  assign \$167  = spike_tap[50] | spike_tap[51];
-  assign \$168  = spike_tap[52] | spike_tap[53];
-  assign \$169  = spike_tap[54] | spike_tap[55];
-  assign \$170  = spike_tap[56] | spike_tap[57];
-  assign \$171  = spike_tap[58] | spike_tap[59];
-  assign \$172  = spike_tap[60] | spike_tap[61];
-  assign \$173  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_1 = \$112  | \$145 ;
-  assign \$174  = spike_tap[0] | spike_tap[1];
-  assign \$175  = spike_tap[2] | spike_tap[3];
-  assign \$176  = spike_tap[4] | spike_tap[5];
-  assign \$177  = spike_tap[6] | spike_tap[7];
-  assign \$178  = spike_tap[8] | spike_tap[9];
-  assign \$179  = spike_tap[10] | spike_tap[11];
-  assign \$180  = spike_tap[12] | spike_tap[13];
-  assign \$181  = spike_tap[14] | spike_tap[15];
-  assign \$182  = spike_tap[16] | spike_tap[17];
-  assign \$183  = spike_tap[18] | spike_tap[19];
-  assign \$184  = spike_tap[20] | spike_tap[21];
-  assign \$185  = spike_tap[22] | spike_tap[23];
-  assign \$186  = spike_tap[24] | spike_tap[25];
-  assign \$187  = spike_tap[26] | spike_tap[27];
-  assign \$188  = spike_tap[28] | spike_tap[29];
-  assign \$189  = spike_tap[30] | spike_tap[31];
-  assign \$190  = spike_tap[32] | spike_tap[33];
-  assign \$191  = spike_tap[34] | spike_tap[35];
-  assign \$192  = spike_tap[36] | spike_tap[37];
-  assign \$193  = spike_tap[38] | spike_tap[39];
-  assign \$194  = spike_tap[40] | spike_tap[41];
-  assign \$195  = spike_tap[42] | spike_tap[43];
-  assign \$196  = spike_tap[44] | spike_tap[45];
-  assign \$197  = spike_tap[46] | spike_tap[47];
-  assign \$198  = spike_tap[48] | spike_tap[49];
-  assign \$199  = spike_tap[50] | spike_tap[51];
-  assign \$200  = spike_tap[52] | spike_tap[53];
-  assign \$201  = spike_tap[54] | spike_tap[55];
-  assign \$202  = spike_tap[56] | spike_tap[57];
-  assign \$203  = spike_tap[58] | spike_tap[59];
-  assign \$204  = spike_tap[60] | spike_tap[61];
-  assign \$205  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_1 = \$176  ? 1'h0 : 1'h1;
-  assign \$206  = spike_tap[0] | spike_tap[1];
-  assign \$207  = spike_tap[2] | spike_tap[3];
-  assign \$208  = spike_tap[4] | spike_tap[5];
-  assign \$209  = spike_tap[6] | spike_tap[7];
-  assign \$210  = spike_tap[8] | spike_tap[9];
-  assign \$211  = spike_tap[10] | spike_tap[11];
-  assign \$212  = spike_tap[12] | spike_tap[13];
-  assign \$213  = spike_tap[14] | spike_tap[15];
-  assign \$214  = spike_tap[16] | spike_tap[17];
-  assign \$215  = spike_tap[18] | spike_tap[19];
-  assign \$216  = spike_tap[20] | spike_tap[21];
-  assign \$217  = spike_tap[22] | spike_tap[23];
-  assign \$218  = spike_tap[24] | spike_tap[25];
-  assign \$219  = spike_tap[26] | spike_tap[27];
-  assign \$220  = spike_tap[28] | spike_tap[29];
-  assign \$221  = spike_tap[30] | spike_tap[31];
-  assign \$222  = spike_tap[32] | spike_tap[33];
-  assign \$223  = spike_tap[34] | spike_tap[35];
-  assign \$224  = spike_tap[36] | spike_tap[37];
-  assign \$225  = spike_tap[38] | spike_tap[39];
-  assign \$226  = spike_tap[40] | spike_tap[41];
-  assign \$227  = spike_tap[42] | spike_tap[43];
-  assign \$228  = spike_tap[44] | spike_tap[45];
-  assign \$229  = spike_tap[46] | spike_tap[47];
-  assign \$230  = spike_tap[48] | spike_tap[49];
-  assign \$231  = spike_tap[50] | spike_tap[51];
-  assign \$232  = spike_tap[52] | spike_tap[53];
-  assign \$233  = spike_tap[54] | spike_tap[55];
-  assign \$234  = spike_tap[56] | spike_tap[57];
-  assign \$235  = spike_tap[58] | spike_tap[59];
-  assign \$236  = spike_tap[60] | spike_tap[61];
-  assign \$237  = spike_tap[62] | spike_tap[63];
-  assign \$238  = spike_tap[0] | spike_tap[1];
-  assign \$239  = spike_tap[2] | spike_tap[3];
-  assign \$240  = spike_tap[4] | spike_tap[5];
-  assign \$241  = spike_tap[6] | spike_tap[7];
-  assign \$242  = spike_tap[8] | spike_tap[9];
-  assign \$243  = spike_tap[10] | spike_tap[11];
-  assign \$244  = spike_tap[12] | spike_tap[13];
-  assign \$245  = spike_tap[14] | spike_tap[15];
-  assign \$246  = spike_tap[16] | spike_tap[17];
-  assign \$247  = spike_tap[18] | spike_tap[19];
-  assign \$248  = spike_tap[20] | spike_tap[21];
-  assign \$249  = spike_tap[22] | spike_tap[23];
-  assign \$250  = spike_tap[24] | spike_tap[25];
-  assign \$251  = spike_tap[26] | spike_tap[27];
-  assign \$252  = spike_tap[28] | spike_tap[29];
-  assign \$253  = spike_tap[30] | spike_tap[31];
-  assign \$254  = spike_tap[32] | spike_tap[33];
-  assign \$255  = spike_tap[34] | spike_tap[35];
-  assign \$256  = spike_tap[36] | spike_tap[37];
-  assign \$257  = spike_tap[38] | spike_tap[39];
-  assign \$258  = spike_tap[40] | spike_tap[41];
-  assign \$259  = spike_tap[42] | spike_tap[43];
-  assign \$260  = spike_tap[44] | spike_tap[45];
-  assign \$261  = spike_tap[46] | spike_tap[47];
-  assign \$262  = spike_tap[48] | spike_tap[49];
-  assign \$263  = spike_tap[50] | spike_tap[51];
-  assign \$264  = spike_tap[52] | spike_tap[53];
-  assign \$265  = spike_tap[54] | spike_tap[55];
-  assign \$266  = spike_tap[56] | spike_tap[57];
-  assign \$267  = spike_tap[58] | spike_tap[59];
-  assign \$268  = spike_tap[60] | spike_tap[61];
-  assign \$269  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_2 = \$210  | \$243 ;
-  assign \$270  = spike_tap[0] | spike_tap[1];
-  assign \$271  = spike_tap[2] | spike_tap[3];
-  assign \$272  = spike_tap[4] | spike_tap[5];
-  assign \$273  = spike_tap[6] | spike_tap[7];
-  assign \$274  = spike_tap[8] | spike_tap[9];
-  assign \$275  = spike_tap[10] | spike_tap[11];
-  assign \$276  = spike_tap[12] | spike_tap[13];
-  assign \$277  = spike_tap[14] | spike_tap[15];
-  assign \$278  = spike_tap[16] | spike_tap[17];
-  assign \$279  = spike_tap[18] | spike_tap[19];
-  assign \$280  = spike_tap[20] | spike_tap[21];
-  assign \$281  = spike_tap[22] | spike_tap[23];
-  assign \$282  = spike_tap[24] | spike_tap[25];
-  assign \$283  = spike_tap[26] | spike_tap[27];
-  assign \$284  = spike_tap[28] | spike_tap[29];
-  assign \$285  = spike_tap[30] | spike_tap[31];
-  assign \$286  = spike_tap[32] | spike_tap[33];
-  assign \$287  = spike_tap[34] | spike_tap[35];
-  assign \$288  = spike_tap[36] | spike_tap[37];
-  assign \$289  = spike_tap[38] | spike_tap[39];
-  assign \$290  = spike_tap[40] | spike_tap[41];
-  assign \$291  = spike_tap[42] | spike_tap[43];
-  assign \$292  = spike_tap[44] | spike_tap[45];
-  assign \$293  = spike_tap[46] | spike_tap[47];
-  assign \$294  = spike_tap[48] | spike_tap[49];
-  assign \$295  = spike_tap[50] | spike_tap[51];
-  assign \$296  = spike_tap[52] | spike_tap[53];
-  assign \$297  = spike_tap[54] | spike_tap[55];
-  assign \$298  = spike_tap[56] | spike_tap[57];
-  assign \$299  = spike_tap[58] | spike_tap[59];
-  assign \$300  = spike_tap[60] | spike_tap[61];
-  assign \$301  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_2 = \$274  ? 1'h0 : 1'h1;
-  assign \$302  = spike_tap[0] | spike_tap[1];
-  assign \$303  = spike_tap[2] | spike_tap[3];
-  assign \$304  = spike_tap[4] | spike_tap[5];
-  assign \$305  = spike_tap[6] | spike_tap[7];
-  assign \$306  = spike_tap[8] | spike_tap[9];
-  assign \$307  = spike_tap[10] | spike_tap[11];
-  assign \$308  = spike_tap[12] | spike_tap[13];
-  assign \$309  = spike_tap[14] | spike_tap[15];
-  assign \$310  = spike_tap[16] | spike_tap[17];
-  assign \$311  = spike_tap[18] | spike_tap[19];
-  assign \$312  = spike_tap[20] | spike_tap[21];
-  assign \$313  = spike_tap[22] | spike_tap[23];
-  assign \$314  = spike_tap[24] | spike_tap[25];
-  assign \$315  = spike_tap[26] | spike_tap[27];
-  assign \$316  = spike_tap[28] | spike_tap[29];
-  assign \$317  = spike_tap[30] | spike_tap[31];
-  assign \$318  = spike_tap[32] | spike_tap[33];
-  assign \$319  = spike_tap[34] | spike_tap[35];
-  assign \$320  = spike_tap[36] | spike_tap[37];
-  assign \$321  = spike_tap[38] | spike_tap[39];
-  assign \$322  = spike_tap[40] | spike_tap[41];
-  assign \$323  = spike_tap[42] | spike_tap[43];
-  assign \$324  = spike_tap[44] | spike_tap[45];
-  assign \$325  = spike_tap[46] | spike_tap[47];
-  assign \$326  = spike_tap[48] | spike_tap[49];
-  assign \$327  = spike_tap[50] | spike_tap[51];
-  assign \$328  = spike_tap[52] | spike_tap[53];
-  assign \$329  = spike_tap[54] | spike_tap[55];
-  assign \$330  = spike_tap[56] | spike_tap[57];
-  assign \$331  = spike_tap[58] | spike_tap[59];
-  assign \$332  = spike_tap[60] | spike_tap[61];
-  assign \$333  = spike_tap[62] | spike_tap[63];
-  assign \$334  = spike_tap[0] | spike_tap[1];
-  assign \$335  = spike_tap[2] | spike_tap[3];
-  assign \$336  = spike_tap[4] | spike_tap[5];
-  assign \$337  = spike_tap[6] | spike_tap[7];
-  assign \$338  = spike_tap[8] | spike_tap[9];
-  assign \$339  = spike_tap[10] | spike_tap[11];
-  assign \$340  = spike_tap[12] | spike_tap[13];
-  assign \$341  = spike_tap[14] | spike_tap[15];
-  assign \$342  = spike_tap[16] | spike_tap[17];
-  assign \$343  = spike_tap[18] | spike_tap[19];
-  assign \$344  = spike_tap[20] | spike_tap[21];
-  assign \$345  = spike_tap[22] | spike_tap[23];
-  assign \$346  = spike_tap[24] | spike_tap[25];
-  assign \$347  = spike_tap[26] | spike_tap[27];
-  assign \$348  = spike_tap[28] | spike_tap[29];
-  assign \$349  = spike_tap[30] | spike_tap[31];
-  assign \$350  = spike_tap[32] | spike_tap[33];
-  assign \$351  = spike_tap[34] | spike_tap[35];
-  assign \$352  = spike_tap[36] | spike_tap[37];
-  assign \$353  = spike_tap[38] | spike_tap[39];
-  assign \$354  = spike_tap[40] | spike_tap[41];
-  assign \$355  = spike_tap[42] | spike_tap[43];
-  assign \$356  = spike_tap[44] | spike_tap[45];
-  assign \$357  = spike_tap[46] | spike_tap[47];
-  assign \$358  = spike_tap[48] | spike_tap[49];
-  assign \$359  = spike_tap[50] | spike_tap[51];
-  assign \$360  = spike_tap[52] | spike_tap[53];
-  assign \$361  = spike_tap[54] | spike_tap[55];
-  assign \$362  = spike_tap[56] | spike_tap[57];
-  assign \$363  = spike_tap[58] | spike_tap[59];
-  assign \$364  = spike_tap[60] | spike_tap[61];
-  assign \$365  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_3 = \$308  | \$341 ;
-  assign \$366  = spike_tap[0] | spike_tap[1];
-  assign \$367  = spike_tap[2] | spike_tap[3];
-  assign \$368  = spike_tap[4] | spike_tap[5];
-  assign \$369  = spike_tap[6] | spike_tap[7];
-  assign \$370  = spike_tap[8] | spike_tap[9];
-  assign \$371  = spike_tap[10] | spike_tap[11];
-  assign \$372  = spike_tap[12] | spike_tap[13];
-  assign \$373  = spike_tap[14] | spike_tap[15];
-  assign \$374  = spike_tap[16] | spike_tap[17];
-  assign \$375  = spike_tap[18] | spike_tap[19];
-  assign \$376  = spike_tap[20] | spike_tap[21];
-  assign \$377  = spike_tap[22] | spike_tap[23];
-  assign \$378  = spike_tap[24] | spike_tap[25];
-  assign \$379  = spike_tap[26] | spike_tap[27];
-  assign \$380  = spike_tap[28] | spike_tap[29];
-  assign \$381  = spike_tap[30] | spike_tap[31];
-  assign \$382  = spike_tap[32] | spike_tap[33];
-  assign \$383  = spike_tap[34] | spike_tap[35];
-  assign \$384  = spike_tap[36] | spike_tap[37];
-  assign \$385  = spike_tap[38] | spike_tap[39];
-  assign \$386  = spike_tap[40] | spike_tap[41];
-  assign \$387  = spike_tap[42] | spike_tap[43];
-  assign \$388  = spike_tap[44] | spike_tap[45];
-  assign \$389  = spike_tap[46] | spike_tap[47];
-  assign \$390  = spike_tap[48] | spike_tap[49];
-  assign \$391  = spike_tap[50] | spike_tap[51];
-  assign \$392  = spike_tap[52] | spike_tap[53];
-  assign \$393  = spike_tap[54] | spike_tap[55];
-  assign \$394  = spike_tap[56] | spike_tap[57];
-  assign \$395  = spike_tap[58] | spike_tap[59];
-  assign \$396  = spike_tap[60] | spike_tap[61];
-  assign \$397  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_3 = \$372  ? 1'h0 : 1'h1;
-  assign \$398  = spike_tap[0] | spike_tap[1];
-  assign \$399  = spike_tap[2] | spike_tap[3];
-  assign \$400  = spike_tap[4] | spike_tap[5];
-  assign \$401  = spike_tap[6] | spike_tap[7];
-  assign \$402  = spike_tap[8] | spike_tap[9];
-  assign \$403  = spike_tap[10] | spike_tap[11];
-  assign \$404  = spike_tap[12] | spike_tap[13];
-  assign \$405  = spike_tap[14] | spike_tap[15];
-  assign \$406  = spike_tap[16] | spike_tap[17];
-  assign \$407  = spike_tap[18] | spike_tap[19];
-  assign \$408  = spike_tap[20] | spike_tap[21];
-  assign \$409  = spike_tap[22] | spike_tap[23];
-  assign \$410  = spike_tap[24] | spike_tap[25];
-  assign \$411  = spike_tap[26] | spike_tap[27];
-  assign \$412  = spike_tap[28] | spike_tap[29];
-  assign \$413  = spike_tap[30] | spike_tap[31];
-  assign \$414  = spike_tap[32] | spike_tap[33];
-  assign \$415  = spike_tap[34] | spike_tap[35];
-  assign \$416  = spike_tap[36] | spike_tap[37];
-  assign \$417  = spike_tap[38] | spike_tap[39];
-  assign \$418  = spike_tap[40] | spike_tap[41];
-  assign \$419  = spike_tap[42] | spike_tap[43];
-  assign \$420  = spike_tap[44] | spike_tap[45];
-  assign \$421  = spike_tap[46] | spike_tap[47];
-  assign \$422  = spike_tap[48] | spike_tap[49];
-  assign \$423  = spike_tap[50] | spike_tap[51];
-  assign \$424  = spike_tap[52] | spike_tap[53];
-  assign \$425  = spike_tap[54] | spike_tap[55];
-  assign \$426  = spike_tap[56] | spike_tap[57];
-  assign \$427  = spike_tap[58] | spike_tap[59];
-  assign \$428  = spike_tap[60] | spike_tap[61];
-  assign \$429  = spike_tap[62] | spike_tap[63];
-  assign \$430  = spike_tap[0] | spike_tap[1];
-  assign \$431  = spike_tap[2] | spike_tap[3];
-  assign \$432  = spike_tap[4] | spike_tap[5];
-  assign \$433  = spike_tap[6] | spike_tap[7];
-  assign \$434  = spike_tap[8] | spike_tap[9];
-  assign \$435  = spike_tap[10] | spike_tap[11];
-  assign \$436  = spike_tap[12] | spike_tap[13];
-  assign \$437  = spike_tap[14] | spike_tap[15];
-  assign \$438  = spike_tap[16] | spike_tap[17];
-  assign \$439  = spike_tap[18] | spike_tap[19];
-  assign \$440  = spike_tap[20] | spike_tap[21];
-  assign \$441  = spike_tap[22] | spike_tap[23];
-  assign \$442  = spike_tap[24] | spike_tap[25];
-  assign \$443  = spike_tap[26] | spike_tap[27];
-  assign \$444  = spike_tap[28] | spike_tap[29];
-  assign \$445  = spike_tap[30] | spike_tap[31];
-  assign \$446  = spike_tap[32] | spike_tap[33];
-  assign \$447  = spike_tap[34] | spike_tap[35];
-  assign \$448  = spike_tap[36] | spike_tap[37];
-  assign \$449  = spike_tap[38] | spike_tap[39];
-  assign \$450  = spike_tap[40] | spike_tap[41];
-  assign \$451  = spike_tap[42] | spike_tap[43];
-  assign \$452  = spike_tap[44] | spike_tap[45];
-  assign \$453  = spike_tap[46] | spike_tap[47];
-  assign \$454  = spike_tap[48] | spike_tap[49];
-  assign \$455  = spike_tap[50] | spike_tap[51];
-  assign \$456  = spike_tap[52] | spike_tap[53];
-  assign \$457  = spike_tap[54] | spike_tap[55];
-  assign \$458  = spike_tap[56] | spike_tap[57];
-  assign \$459  = spike_tap[58] | spike_tap[59];
-  assign \$460  = spike_tap[60] | spike_tap[61];
-  assign \$461  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_4 = \$406  | \$439 ;
-  assign \$462  = spike_tap[0] | spike_tap[1];
-  assign \$463  = spike_tap[2] | spike_tap[3];
-  assign \$464  = spike_tap[4] | spike_tap[5];
-  assign \$465  = spike_tap[6] | spike_tap[7];
-  assign \$466  = spike_tap[8] | spike_tap[9];
-  assign \$467  = spike_tap[10] | spike_tap[11];
-  assign \$468  = spike_tap[12] | spike_tap[13];
-  assign \$469  = spike_tap[14] | spike_tap[15];
-  assign \$470  = spike_tap[16] | spike_tap[17];
-  assign \$471  = spike_tap[18] | spike_tap[19];
-  assign \$472  = spike_tap[20] | spike_tap[21];
-  assign \$473  = spike_tap[22] | spike_tap[23];
-  assign \$474  = spike_tap[24] | spike_tap[25];
-  assign \$475  = spike_tap[26] | spike_tap[27];
-  assign \$476  = spike_tap[28] | spike_tap[29];
-  assign \$477  = spike_tap[30] | spike_tap[31];
-  assign \$478  = spike_tap[32] | spike_tap[33];
-  assign \$479  = spike_tap[34] | spike_tap[35];
-  assign \$480  = spike_tap[36] | spike_tap[37];
-  assign \$481  = spike_tap[38] | spike_tap[39];
-  assign \$482  = spike_tap[40] | spike_tap[41];
-  assign \$483  = spike_tap[42] | spike_tap[43];
-  assign \$484  = spike_tap[44] | spike_tap[45];
-  assign \$485  = spike_tap[46] | spike_tap[47];
-  assign \$486  = spike_tap[48] | spike_tap[49];
-  assign \$487  = spike_tap[50] | spike_tap[51];
-  assign \$488  = spike_tap[52] | spike_tap[53];
-  assign \$489  = spike_tap[54] | spike_tap[55];
-  assign \$490  = spike_tap[56] | spike_tap[57];
-  assign \$491  = spike_tap[58] | spike_tap[59];
-  assign \$492  = spike_tap[60] | spike_tap[61];
-  assign \$493  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_4 = \$470  ? 1'h0 : 1'h1;
-  assign \$494  = spike_tap[0] | spike_tap[1];
-  assign \$495  = spike_tap[2] | spike_tap[3];
-  assign \$496  = spike_tap[4] | spike_tap[5];
-  assign \$497  = spike_tap[6] | spike_tap[7];
-  assign \$498  = spike_tap[8] | spike_tap[9];
-  assign \$499  = spike_tap[10] | spike_tap[11];
-  assign \$500  = spike_tap[12] | spike_tap[13];
-  assign \$501  = spike_tap[14] | spike_tap[15];
-  assign \$502  = spike_tap[16] | spike_tap[17];
-  assign \$503  = spike_tap[18] | spike_tap[19];
-  assign \$504  = spike_tap[20] | spike_tap[21];
-  assign \$505  = spike_tap[22] | spike_tap[23];
-  assign \$506  = spike_tap[24] | spike_tap[25];
-  assign \$507  = spike_tap[26] | spike_tap[27];
-  assign \$508  = spike_tap[28] | spike_tap[29];
-  assign \$509  = spike_tap[30] | spike_tap[31];
-  assign \$510  = spike_tap[32] | spike_tap[33];
-  assign \$511  = spike_tap[34] | spike_tap[35];
-  assign \$512  = spike_tap[36] | spike_tap[37];
-  assign \$513  = spike_tap[38] | spike_tap[39];
-  assign \$514  = spike_tap[40] | spike_tap[41];
-  assign \$515  = spike_tap[42] | spike_tap[43];
-  assign \$516  = spike_tap[44] | spike_tap[45];
-  assign \$517  = spike_tap[46] | spike_tap[47];
-  assign \$518  = spike_tap[48] | spike_tap[49];
-  assign \$519  = spike_tap[50] | spike_tap[51];
-  assign \$520  = spike_tap[52] | spike_tap[53];
-  assign \$521  = spike_tap[54] | spike_tap[55];
-  assign \$522  = spike_tap[56] | spike_tap[57];
-  assign \$523  = spike_tap[58] | spike_tap[59];
-  assign \$524  = spike_tap[60] | spike_tap[61];
-  assign \$525  = spike_tap[62] | spike_tap[63];
-  assign \$526  = spike_tap[0] | spike_tap[1];
-  assign \$527  = spike_tap[2] | spike_tap[3];
-  assign \$528  = spike_tap[4] | spike_tap[5];
-  assign \$529  = spike_tap[6] | spike_tap[7];
-  assign \$530  = spike_tap[8] | spike_tap[9];
-  assign \$531  = spike_tap[10] | spike_tap[11];
-  assign \$532  = spike_tap[12] | spike_tap[13];
-  assign \$533  = spike_tap[14] | spike_tap[15];
-  assign \$534  = spike_tap[16] | spike_tap[17];
-  assign \$535  = spike_tap[18] | spike_tap[19];
-  assign \$536  = spike_tap[20] | spike_tap[21];
-  assign \$537  = spike_tap[22] | spike_tap[23];
-  assign \$538  = spike_tap[24] | spike_tap[25];
-  assign \$539  = spike_tap[26] | spike_tap[27];
-  assign \$540  = spike_tap[28] | spike_tap[29];
-  assign \$541  = spike_tap[30] | spike_tap[31];
-  assign \$542  = spike_tap[32] | spike_tap[33];
-  assign \$543  = spike_tap[34] | spike_tap[35];
-  assign \$544  = spike_tap[36] | spike_tap[37];
-  assign \$545  = spike_tap[38] | spike_tap[39];
-  assign \$546  = spike_tap[40] | spike_tap[41];
-  assign \$547  = spike_tap[42] | spike_tap[43];
-  assign \$548  = spike_tap[44] | spike_tap[45];
-  assign \$549  = spike_tap[46] | spike_tap[47];
-  assign \$550  = spike_tap[48] | spike_tap[49];
-  assign \$551  = spike_tap[50] | spike_tap[51];
-  assign \$552  = spike_tap[52] | spike_tap[53];
-  assign \$553  = spike_tap[54] | spike_tap[55];
-  assign \$554  = spike_tap[56] | spike_tap[57];
-  assign \$555  = spike_tap[58] | spike_tap[59];
-  assign \$556  = spike_tap[60] | spike_tap[61];
-  assign \$557  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_5 = \$504  | \$537 ;
-  assign \$558  = spike_tap[0] | spike_tap[1];
-  assign \$559  = spike_tap[2] | spike_tap[3];
-  assign \$560  = spike_tap[4] | spike_tap[5];
-  assign \$561  = spike_tap[6] | spike_tap[7];
-  assign \$562  = spike_tap[8] | spike_tap[9];
-  assign \$563  = spike_tap[10] | spike_tap[11];
-  assign \$564  = spike_tap[12] | spike_tap[13];
-  assign \$565  = spike_tap[14] | spike_tap[15];
-  assign \$566  = spike_tap[16] | spike_tap[17];
-  assign \$567  = spike_tap[18] | spike_tap[19];
-  assign \$568  = spike_tap[20] | spike_tap[21];
-  assign \$569  = spike_tap[22] | spike_tap[23];
-  assign \$570  = spike_tap[24] | spike_tap[25];
-  assign \$571  = spike_tap[26] | spike_tap[27];
-  assign \$572  = spike_tap[28] | spike_tap[29];
-  assign \$573  = spike_tap[30] | spike_tap[31];
-  assign \$574  = spike_tap[32] | spike_tap[33];
-  assign \$575  = spike_tap[34] | spike_tap[35];
-  assign \$576  = spike_tap[36] | spike_tap[37];
-  assign \$577  = spike_tap[38] | spike_tap[39];
-  assign \$578  = spike_tap[40] | spike_tap[41];
-  assign \$579  = spike_tap[42] | spike_tap[43];
-  assign \$580  = spike_tap[44] | spike_tap[45];
-  assign \$581  = spike_tap[46] | spike_tap[47];
-  assign \$582  = spike_tap[48] | spike_tap[49];
-  assign \$583  = spike_tap[50] | spike_tap[51];
-  assign \$584  = spike_tap[52] | spike_tap[53];
-  assign \$585  = spike_tap[54] | spike_tap[55];
-  assign \$586  = spike_tap[56] | spike_tap[57];
-  assign \$587  = spike_tap[58] | spike_tap[59];
-  assign \$588  = spike_tap[60] | spike_tap[61];
-  assign \$589  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_5 = \$568  ? 1'h0 : 1'h1;
-  assign \$590  = spike_tap[0] | spike_tap[1];
-  assign \$591  = spike_tap[2] | spike_tap[3];
-  assign \$592  = spike_tap[4] | spike_tap[5];
-  assign \$593  = spike_tap[6] | spike_tap[7];
-  assign \$594  = spike_tap[8] | spike_tap[9];
-  assign \$595  = spike_tap[10] | spike_tap[11];
-  assign \$596  = spike_tap[12] | spike_tap[13];
-  assign \$597  = spike_tap[14] | spike_tap[15];
-  assign \$598  = spike_tap[16] | spike_tap[17];
-  assign \$599  = spike_tap[18] | spike_tap[19];
-  assign \$600  = spike_tap[20] | spike_tap[21];
-  assign \$601  = spike_tap[22] | spike_tap[23];
-  assign \$602  = spike_tap[24] | spike_tap[25];
-  assign \$603  = spike_tap[26] | spike_tap[27];
-  assign \$604  = spike_tap[28] | spike_tap[29];
-  assign \$605  = spike_tap[30] | spike_tap[31];
-  assign \$606  = spike_tap[32] | spike_tap[33];
-  assign \$607  = spike_tap[34] | spike_tap[35];
-  assign \$608  = spike_tap[36] | spike_tap[37];
-  assign \$609  = spike_tap[38] | spike_tap[39];
-  assign \$610  = spike_tap[40] | spike_tap[41];
-  assign \$611  = spike_tap[42] | spike_tap[43];
-  assign \$612  = spike_tap[44] | spike_tap[45];
-  assign \$613  = spike_tap[46] | spike_tap[47];
-  assign \$614  = spike_tap[48] | spike_tap[49];
-  assign \$615  = spike_tap[50] | spike_tap[51];
-  assign \$616  = spike_tap[52] | spike_tap[53];
-  assign \$617  = spike_tap[54] | spike_tap[55];
-  assign \$618  = spike_tap[56] | spike_tap[57];
-  assign \$619  = spike_tap[58] | spike_tap[59];
-  assign \$620  = spike_tap[60] | spike_tap[61];
-  assign \$621  = spike_tap[62] | spike_tap[63];
-  assign \$622  = spike_tap[0] | spike_tap[1];
-  assign \$623  = spike_tap[2] | spike_tap[3];
-  assign \$624  = spike_tap[4] | spike_tap[5];
-  assign \$625  = spike_tap[6] | spike_tap[7];
-  assign \$626  = spike_tap[8] | spike_tap[9];
-  assign \$627  = spike_tap[10] | spike_tap[11];
-  assign \$628  = spike_tap[12] | spike_tap[13];
-  assign \$629  = spike_tap[14] | spike_tap[15];
-  assign \$630  = spike_tap[16] | spike_tap[17];
-  assign \$631  = spike_tap[18] | spike_tap[19];
-  assign \$632  = spike_tap[20] | spike_tap[21];
-  assign \$633  = spike_tap[22] | spike_tap[23];
-  assign \$634  = spike_tap[24] | spike_tap[25];
-  assign \$635  = spike_tap[26] | spike_tap[27];
-  assign \$636  = spike_tap[28] | spike_tap[29];
-  assign \$637  = spike_tap[30] | spike_tap[31];
-  assign \$638  = spike_tap[32] | spike_tap[33];
-  assign \$639  = spike_tap[34] | spike_tap[35];
-  assign \$640  = spike_tap[36] | spike_tap[37];
-  assign \$641  = spike_tap[38] | spike_tap[39];
-  assign \$642  = spike_tap[40] | spike_tap[41];
-  assign \$643  = spike_tap[42] | spike_tap[43];
-  assign \$644  = spike_tap[44] | spike_tap[45];
-  assign \$645  = spike_tap[46] | spike_tap[47];
-  assign \$646  = spike_tap[48] | spike_tap[49];
-  assign \$647  = spike_tap[50] | spike_tap[51];
-  assign \$648  = spike_tap[52] | spike_tap[53];
-  assign \$649  = spike_tap[54] | spike_tap[55];
-  assign \$650  = spike_tap[56] | spike_tap[57];
-  assign \$651  = spike_tap[58] | spike_tap[59];
-  assign \$652  = spike_tap[60] | spike_tap[61];
-  assign \$653  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_6 = \$602  | \$635 ;
-  assign \$654  = spike_tap[0] | spike_tap[1];
-  assign \$655  = spike_tap[2] | spike_tap[3];
-  assign \$656  = spike_tap[4] | spike_tap[5];
-  assign \$657  = spike_tap[6] | spike_tap[7];
-  assign \$658  = spike_tap[8] | spike_tap[9];
-  assign \$659  = spike_tap[10] | spike_tap[11];
-  assign \$660  = spike_tap[12] | spike_tap[13];
-  assign \$661  = spike_tap[14] | spike_tap[15];
-  assign \$662  = spike_tap[16] | spike_tap[17];
-  assign \$663  = spike_tap[18] | spike_tap[19];
-  assign \$664  = spike_tap[20] | spike_tap[21];
-  assign \$665  = spike_tap[22] | spike_tap[23];
-  assign \$666  = spike_tap[24] | spike_tap[25];
-  assign \$667  = spike_tap[26] | spike_tap[27];
-  assign \$668  = spike_tap[28] | spike_tap[29];
-  assign \$669  = spike_tap[30] | spike_tap[31];
-  assign \$670  = spike_tap[32] | spike_tap[33];
-  assign \$671  = spike_tap[34] | spike_tap[35];
-  assign \$672  = spike_tap[36] | spike_tap[37];
-  assign \$673  = spike_tap[38] | spike_tap[39];
-  assign \$674  = spike_tap[40] | spike_tap[41];
-  assign \$675  = spike_tap[42] | spike_tap[43];
-  assign \$676  = spike_tap[44] | spike_tap[45];
-  assign \$677  = spike_tap[46] | spike_tap[47];
-  assign \$678  = spike_tap[48] | spike_tap[49];
-  assign \$679  = spike_tap[50] | spike_tap[51];
-  assign \$680  = spike_tap[52] | spike_tap[53];
-  assign \$681  = spike_tap[54] | spike_tap[55];
-  assign \$682  = spike_tap[56] | spike_tap[57];
-  assign \$683  = spike_tap[58] | spike_tap[59];
-  assign \$684  = spike_tap[60] | spike_tap[61];
-  assign \$685  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_6 = \$666  ? 1'h0 : 1'h1;
-  assign \$686  = spike_tap[0] | spike_tap[1];
-  assign \$687  = spike_tap[2] | spike_tap[3];
-  assign \$688  = spike_tap[4] | spike_tap[5];
-  assign \$689  = spike_tap[6] | spike_tap[7];
-  assign \$690  = spike_tap[8] | spike_tap[9];
-  assign \$691  = spike_tap[10] | spike_tap[11];
-  assign \$692  = spike_tap[12] | spike_tap[13];
-  assign \$693  = spike_tap[14] | spike_tap[15];
-  assign \$694  = spike_tap[16] | spike_tap[17];
-  assign \$695  = spike_tap[18] | spike_tap[19];
-  assign \$696  = spike_tap[20] | spike_tap[21];
-  assign \$697  = spike_tap[22] | spike_tap[23];
-  assign \$698  = spike_tap[24] | spike_tap[25];
-  assign \$699  = spike_tap[26] | spike_tap[27];
-  assign \$700  = spike_tap[28] | spike_tap[29];
-  assign \$701  = spike_tap[30] | spike_tap[31];
-  assign \$702  = spike_tap[32] | spike_tap[33];
-  assign \$703  = spike_tap[34] | spike_tap[35];
-  assign \$704  = spike_tap[36] | spike_tap[37];
-  assign \$705  = spike_tap[38] | spike_tap[39];
-  assign \$706  = spike_tap[40] | spike_tap[41];
-  assign \$707  = spike_tap[42] | spike_tap[43];
-  assign \$708  = spike_tap[44] | spike_tap[45];
-  assign \$709  = spike_tap[46] | spike_tap[47];
-  assign \$710  = spike_tap[48] | spike_tap[49];
-  assign \$711  = spike_tap[50] | spike_tap[51];
-  assign \$712  = spike_tap[52] | spike_tap[53];
-  assign \$713  = spike_tap[54] | spike_tap[55];
-  assign \$714  = spike_tap[56] | spike_tap[57];
-  assign \$715  = spike_tap[58] | spike_tap[59];
-  assign \$716  = spike_tap[60] | spike_tap[61];
-  assign \$717  = spike_tap[62] | spike_tap[63];
-  assign \$718  = spike_tap[0] | spike_tap[1];
-  assign \$719  = spike_tap[2] | spike_tap[3];
-  assign \$720  = spike_tap[4] | spike_tap[5];
-  assign \$721  = spike_tap[6] | spike_tap[7];
-  assign \$722  = spike_tap[8] | spike_tap[9];
-  assign \$723  = spike_tap[10] | spike_tap[11];
-  assign \$724  = spike_tap[12] | spike_tap[13];
-  assign \$725  = spike_tap[14] | spike_tap[15];
-  assign \$726  = spike_tap[16] | spike_tap[17];
-  assign \$727  = spike_tap[18] | spike_tap[19];
-  assign \$728  = spike_tap[20] | spike_tap[21];
-  assign \$729  = spike_tap[22] | spike_tap[23];
-  assign \$730  = spike_tap[24] | spike_tap[25];
-  assign \$731  = spike_tap[26] | spike_tap[27];
-  assign \$732  = spike_tap[28] | spike_tap[29];
-  assign \$733  = spike_tap[30] | spike_tap[31];
-  assign \$734  = spike_tap[32] | spike_tap[33];
-  assign \$735  = spike_tap[34] | spike_tap[35];
-  assign \$736  = spike_tap[36] | spike_tap[37];
-  assign \$737  = spike_tap[38] | spike_tap[39];
-  assign \$738  = spike_tap[40] | spike_tap[41];
-  assign \$739  = spike_tap[42] | spike_tap[43];
-  assign \$740  = spike_tap[44] | spike_tap[45];
-  assign \$741  = spike_tap[46] | spike_tap[47];
-  assign \$742  = spike_tap[48] | spike_tap[49];
-  assign \$743  = spike_tap[50] | spike_tap[51];
-  assign \$744  = spike_tap[52] | spike_tap[53];
-  assign \$745  = spike_tap[54] | spike_tap[55];
-  assign \$746  = spike_tap[56] | spike_tap[57];
-  assign \$747  = spike_tap[58] | spike_tap[59];
-  assign \$748  = spike_tap[60] | spike_tap[61];
-  assign \$749  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_7 = \$700  | \$733 ;
-  assign \$750  = spike_tap[0] | spike_tap[1];
-  assign \$751  = spike_tap[2] | spike_tap[3];
-  assign \$752  = spike_tap[4] | spike_tap[5];
-  assign \$753  = spike_tap[6] | spike_tap[7];
-  assign \$754  = spike_tap[8] | spike_tap[9];
-  assign \$755  = spike_tap[10] | spike_tap[11];
-  assign \$756  = spike_tap[12] | spike_tap[13];
-  assign \$757  = spike_tap[14] | spike_tap[15];
-  assign \$758  = spike_tap[16] | spike_tap[17];
-  assign \$759  = spike_tap[18] | spike_tap[19];
-  assign \$760  = spike_tap[20] | spike_tap[21];
-  assign \$761  = spike_tap[22] | spike_tap[23];
-  assign \$762  = spike_tap[24] | spike_tap[25];
-  assign \$763  = spike_tap[26] | spike_tap[27];
-  assign \$764  = spike_tap[28] | spike_tap[29];
-  assign \$765  = spike_tap[30] | spike_tap[31];
-  assign \$766  = spike_tap[32] | spike_tap[33];
-  assign \$767  = spike_tap[34] | spike_tap[35];
-  assign \$768  = spike_tap[36] | spike_tap[37];
-  assign \$769  = spike_tap[38] | spike_tap[39];
-  assign \$770  = spike_tap[40] | spike_tap[41];
-  assign \$771  = spike_tap[42] | spike_tap[43];
-  assign \$772  = spike_tap[44] | spike_tap[45];
-  assign \$773  = spike_tap[46] | spike_tap[47];
-  assign \$774  = spike_tap[48] | spike_tap[49];
-  assign \$775  = spike_tap[50] | spike_tap[51];
-  assign \$776  = spike_tap[52] | spike_tap[53];
-  assign \$777  = spike_tap[54] | spike_tap[55];
-  assign \$778  = spike_tap[56] | spike_tap[57];
-  assign \$779  = spike_tap[58] | spike_tap[59];
-  assign \$780  = spike_tap[60] | spike_tap[61];
-  assign \$781  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_7 = \$764  ? 1'h0 : 1'h1;
-  assign \$782  = spike_tap[0] | spike_tap[1];
-  assign \$783  = spike_tap[2] | spike_tap[3];
-  assign \$784  = spike_tap[4] | spike_tap[5];
-  assign \$785  = spike_tap[6] | spike_tap[7];
-  assign \$786  = spike_tap[8] | spike_tap[9];
-  assign \$787  = spike_tap[10] | spike_tap[11];
-  assign \$788  = spike_tap[12] | spike_tap[13];
-  assign \$789  = spike_tap[14] | spike_tap[15];
-  assign \$790  = spike_tap[16] | spike_tap[17];
-  assign \$791  = spike_tap[18] | spike_tap[19];
-  assign \$792  = spike_tap[20] | spike_tap[21];
-  assign \$793  = spike_tap[22] | spike_tap[23];
-  assign \$794  = spike_tap[24] | spike_tap[25];
-  assign \$795  = spike_tap[26] | spike_tap[27];
-  assign \$796  = spike_tap[28] | spike_tap[29];
-  assign \$797  = spike_tap[30] | spike_tap[31];
-  assign \$798  = spike_tap[32] | spike_tap[33];
-  assign \$799  = spike_tap[34] | spike_tap[35];
-  assign \$800  = spike_tap[36] | spike_tap[37];
-  assign \$801  = spike_tap[38] | spike_tap[39];
-  assign \$802  = spike_tap[40] | spike_tap[41];
-  assign \$803  = spike_tap[42] | spike_tap[43];
-  assign \$804  = spike_tap[44] | spike_tap[45];
-  assign \$805  = spike_tap[46] | spike_tap[47];
-  assign \$806  = spike_tap[48] | spike_tap[49];
-  assign \$807  = spike_tap[50] | spike_tap[51];
-  assign \$808  = spike_tap[52] | spike_tap[53];
-  assign \$809  = spike_tap[54] | spike_tap[55];
-  assign \$810  = spike_tap[56] | spike_tap[57];
-  assign \$811  = spike_tap[58] | spike_tap[59];
-  assign \$812  = spike_tap[60] | spike_tap[61];
-  assign \$813  = spike_tap[62] | spike_tap[63];
-  assign \$814  = spike_tap[0] | spike_tap[1];
-  assign \$815  = spike_tap[2] | spike_tap[3];
-  assign \$816  = spike_tap[4] | spike_tap[5];
-  assign \$817  = spike_tap[6] | spike_tap[7];
-  assign \$818  = spike_tap[8] | spike_tap[9];
-  assign \$819  = spike_tap[10] | spike_tap[11];
-  assign \$820  = spike_tap[12] | spike_tap[13];
-  assign \$821  = spike_tap[14] | spike_tap[15];
-  assign \$822  = spike_tap[16] | spike_tap[17];
-  assign \$823  = spike_tap[18] | spike_tap[19];
-  assign \$824  = spike_tap[20] | spike_tap[21];
-  assign \$825  = spike_tap[22] | spike_tap[23];
-  assign \$826  = spike_tap[24] | spike_tap[25];
-  assign \$827  = spike_tap[26] | spike_tap[27];
-  assign \$828  = spike_tap[28] | spike_tap[29];
-  assign \$829  = spike_tap[30] | spike_tap[31];
-  assign \$830  = spike_tap[32] | spike_tap[33];
-  assign \$831  = spike_tap[34] | spike_tap[35];
-  assign \$832  = spike_tap[36] | spike_tap[37];
-  assign \$833  = spike_tap[38] | spike_tap[39];
-  assign \$834  = spike_tap[40] | spike_tap[41];
-  assign \$835  = spike_tap[42] | spike_tap[43];
-  assign \$836  = spike_tap[44] | spike_tap[45];
-  assign \$837  = spike_tap[46] | spike_tap[47];
-  assign \$838  = spike_tap[48] | spike_tap[49];
-  assign \$839  = spike_tap[50] | spike_tap[51];
-  assign \$840  = spike_tap[52] | spike_tap[53];
-  assign \$841  = spike_tap[54] | spike_tap[55];
-  assign \$842  = spike_tap[56] | spike_tap[57];
-  assign \$843  = spike_tap[58] | spike_tap[59];
-  assign \$844  = spike_tap[60] | spike_tap[61];
-  assign \$845  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_8 = \$798  | \$831 ;
-  assign \$846  = spike_tap[0] | spike_tap[1];
-  assign \$847  = spike_tap[2] | spike_tap[3];
-  assign \$848  = spike_tap[4] | spike_tap[5];
-  assign \$849  = spike_tap[6] | spike_tap[7];
-  assign \$850  = spike_tap[8] | spike_tap[9];
-  assign \$851  = spike_tap[10] | spike_tap[11];
-  assign \$852  = spike_tap[12] | spike_tap[13];
-  assign \$853  = spike_tap[14] | spike_tap[15];
-  assign \$854  = spike_tap[16] | spike_tap[17];
-  assign \$855  = spike_tap[18] | spike_tap[19];
-  assign \$856  = spike_tap[20] | spike_tap[21];
-  assign \$857  = spike_tap[22] | spike_tap[23];
-  assign \$858  = spike_tap[24] | spike_tap[25];
-  assign \$859  = spike_tap[26] | spike_tap[27];
-  assign \$860  = spike_tap[28] | spike_tap[29];
-  assign \$861  = spike_tap[30] | spike_tap[31];
-  assign \$862  = spike_tap[32] | spike_tap[33];
-  assign \$863  = spike_tap[34] | spike_tap[35];
-  assign \$864  = spike_tap[36] | spike_tap[37];
-  assign \$865  = spike_tap[38] | spike_tap[39];
-  assign \$866  = spike_tap[40] | spike_tap[41];
-  assign \$867  = spike_tap[42] | spike_tap[43];
-  assign \$868  = spike_tap[44] | spike_tap[45];
-  assign \$869  = spike_tap[46] | spike_tap[47];
-  assign \$870  = spike_tap[48] | spike_tap[49];
-  assign \$871  = spike_tap[50] | spike_tap[51];
-  assign \$872  = spike_tap[52] | spike_tap[53];
-  assign \$873  = spike_tap[54] | spike_tap[55];
-  assign \$874  = spike_tap[56] | spike_tap[57];
-  assign \$875  = spike_tap[58] | spike_tap[59];
-  assign \$876  = spike_tap[60] | spike_tap[61];
-  assign \$877  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_8 = \$862  ? 1'h0 : 1'h1;
-  assign \$878  = spike_tap[0] | spike_tap[1];
-  assign \$879  = spike_tap[2] | spike_tap[3];
-  assign \$880  = spike_tap[4] | spike_tap[5];
-  assign \$881  = spike_tap[6] | spike_tap[7];
-  assign \$882  = spike_tap[8] | spike_tap[9];
-  assign \$883  = spike_tap[10] | spike_tap[11];
-  assign \$884  = spike_tap[12] | spike_tap[13];
-  assign \$885  = spike_tap[14] | spike_tap[15];
-  assign \$886  = spike_tap[16] | spike_tap[17];
-  assign \$887  = spike_tap[18] | spike_tap[19];
-  assign \$888  = spike_tap[20] | spike_tap[21];
-  assign \$889  = spike_tap[22] | spike_tap[23];
-  assign \$890  = spike_tap[24] | spike_tap[25];
-  assign \$891  = spike_tap[26] | spike_tap[27];
-  assign \$892  = spike_tap[28] | spike_tap[29];
-  assign \$893  = spike_tap[30] | spike_tap[31];
-  assign \$894  = spike_tap[32] | spike_tap[33];
-  assign \$895  = spike_tap[34] | spike_tap[35];
-  assign \$896  = spike_tap[36] | spike_tap[37];
-  assign \$897  = spike_tap[38] | spike_tap[39];
-  assign \$898  = spike_tap[40] | spike_tap[41];
-  assign \$899  = spike_tap[42] | spike_tap[43];
-  assign \$900  = spike_tap[44] | spike_tap[45];
-  assign \$901  = spike_tap[46] | spike_tap[47];
-  assign \$902  = spike_tap[48] | spike_tap[49];
-  assign \$903  = spike_tap[50] | spike_tap[51];
-  assign \$904  = spike_tap[52] | spike_tap[53];
-  assign \$905  = spike_tap[54] | spike_tap[55];
-  assign \$906  = spike_tap[56] | spike_tap[57];
-  assign \$907  = spike_tap[58] | spike_tap[59];
-  assign \$908  = spike_tap[60] | spike_tap[61];
-  assign \$909  = spike_tap[62] | spike_tap[63];
-  assign \$910  = spike_tap[0] | spike_tap[1];
-  assign \$911  = spike_tap[2] | spike_tap[3];
-  assign \$912  = spike_tap[4] | spike_tap[5];
-  assign \$913  = spike_tap[6] | spike_tap[7];
-  assign \$914  = spike_tap[8] | spike_tap[9];
-  assign \$915  = spike_tap[10] | spike_tap[11];
-  assign \$916  = spike_tap[12] | spike_tap[13];
-  assign \$917  = spike_tap[14] | spike_tap[15];
-  assign \$918  = spike_tap[16] | spike_tap[17];
-  assign \$919  = spike_tap[18] | spike_tap[19];
-  assign \$920  = spike_tap[20] | spike_tap[21];
-  assign \$921  = spike_tap[22] | spike_tap[23];
-  assign \$922  = spike_tap[24] | spike_tap[25];
-  assign \$923  = spike_tap[26] | spike_tap[27];
-  assign \$924  = spike_tap[28] | spike_tap[29];
-  assign \$925  = spike_tap[30] | spike_tap[31];
-  assign \$926  = spike_tap[32] | spike_tap[33];
-  assign \$927  = spike_tap[34] | spike_tap[35];
-  assign \$928  = spike_tap[36] | spike_tap[37];
-  assign \$929  = spike_tap[38] | spike_tap[39];
-  assign \$930  = spike_tap[40] | spike_tap[41];
-  assign \$931  = spike_tap[42] | spike_tap[43];
-  assign \$932  = spike_tap[44] | spike_tap[45];
-  assign \$933  = spike_tap[46] | spike_tap[47];
-  assign \$934  = spike_tap[48] | spike_tap[49];
-  assign \$935  = spike_tap[50] | spike_tap[51];
-  assign \$936  = spike_tap[52] | spike_tap[53];
-  assign \$937  = spike_tap[54] | spike_tap[55];
-  assign \$938  = spike_tap[56] | spike_tap[57];
-  assign \$939  = spike_tap[58] | spike_tap[59];
-  assign \$940  = spike_tap[60] | spike_tap[61];
-  assign \$941  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_9 = \$896  | \$929 ;
-  assign \$942  = spike_tap[0] | spike_tap[1];
-  assign \$943  = spike_tap[2] | spike_tap[3];
-  assign \$944  = spike_tap[4] | spike_tap[5];
-  assign \$945  = spike_tap[6] | spike_tap[7];
-  assign \$946  = spike_tap[8] | spike_tap[9];
-  assign \$947  = spike_tap[10] | spike_tap[11];
-  assign \$948  = spike_tap[12] | spike_tap[13];
-  assign \$949  = spike_tap[14] | spike_tap[15];
-  assign \$950  = spike_tap[16] | spike_tap[17];
-  assign \$951  = spike_tap[18] | spike_tap[19];
-  assign \$952  = spike_tap[20] | spike_tap[21];
-  assign \$953  = spike_tap[22] | spike_tap[23];
-  assign \$954  = spike_tap[24] | spike_tap[25];
-  assign \$955  = spike_tap[26] | spike_tap[27];
-  assign \$956  = spike_tap[28] | spike_tap[29];
-  assign \$957  = spike_tap[30] | spike_tap[31];
-  assign \$958  = spike_tap[32] | spike_tap[33];
-  assign \$959  = spike_tap[34] | spike_tap[35];
-  assign \$960  = spike_tap[36] | spike_tap[37];
-  assign \$961  = spike_tap[38] | spike_tap[39];
-  assign \$962  = spike_tap[40] | spike_tap[41];
-  assign \$963  = spike_tap[42] | spike_tap[43];
-  assign \$964  = spike_tap[44] | spike_tap[45];
-  assign \$965  = spike_tap[46] | spike_tap[47];
-  assign \$966  = spike_tap[48] | spike_tap[49];
-  assign \$967  = spike_tap[50] | spike_tap[51];
-  assign \$968  = spike_tap[52] | spike_tap[53];
-  assign \$969  = spike_tap[54] | spike_tap[55];
-  assign \$970  = spike_tap[56] | spike_tap[57];
-  assign \$971  = spike_tap[58] | spike_tap[59];
-  assign \$972  = spike_tap[60] | spike_tap[61];
-  assign \$973  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_9 = \$960  ? 1'h0 : 1'h1;
-  assign \$974  = spike_tap[0] | spike_tap[1];
-  assign \$975  = spike_tap[2] | spike_tap[3];
-  assign \$976  = spike_tap[4] | spike_tap[5];
-  assign \$977  = spike_tap[6] | spike_tap[7];
-  assign \$978  = spike_tap[8] | spike_tap[9];
-  assign \$979  = spike_tap[10] | spike_tap[11];
-  assign \$980  = spike_tap[12] | spike_tap[13];
-  assign \$981  = spike_tap[14] | spike_tap[15];
-  assign \$982  = spike_tap[16] | spike_tap[17];
-  assign \$983  = spike_tap[18] | spike_tap[19];
-  assign \$984  = spike_tap[20] | spike_tap[21];
-  assign \$985  = spike_tap[22] | spike_tap[23];
-  assign \$986  = spike_tap[24] | spike_tap[25];
-  assign \$987  = spike_tap[26] | spike_tap[27];
-  assign \$988  = spike_tap[28] | spike_tap[29];
-  assign \$989  = spike_tap[30] | spike_tap[31];
-  assign \$990  = spike_tap[32] | spike_tap[33];
-  assign \$991  = spike_tap[34] | spike_tap[35];
-  assign \$992  = spike_tap[36] | spike_tap[37];
-  assign \$993  = spike_tap[38] | spike_tap[39];
-  assign \$994  = spike_tap[40] | spike_tap[41];
-  assign \$995  = spike_tap[42] | spike_tap[43];
-  assign \$996  = spike_tap[44] | spike_tap[45];
-  assign \$997  = spike_tap[46] | spike_tap[47];
-  assign \$998  = spike_tap[48] | spike_tap[49];
-  assign \$999  = spike_tap[50] | spike_tap[51];
-  assign \$1000  = spike_tap[52] | spike_tap[53];
-  assign \$1001  = spike_tap[54] | spike_tap[55];
-  assign \$1002  = spike_tap[56] | spike_tap[57];
-  assign \$1003  = spike_tap[58] | spike_tap[59];
-  assign \$1004  = spike_tap[60] | spike_tap[61];
-  assign \$1005  = spike_tap[62] | spike_tap[63];
-  assign \$1006  = spike_tap[0] | spike_tap[1];
-  assign \$1007  = spike_tap[2] | spike_tap[3];
-  assign \$1008  = spike_tap[4] | spike_tap[5];
-  assign \$1009  = spike_tap[6] | spike_tap[7];
-  assign \$1010  = spike_tap[8] | spike_tap[9];
-  assign \$1011  = spike_tap[10] | spike_tap[11];
-  assign \$1012  = spike_tap[12] | spike_tap[13];
-  assign \$1013  = spike_tap[14] | spike_tap[15];
-  assign \$1014  = spike_tap[16] | spike_tap[17];
-  assign \$1015  = spike_tap[18] | spike_tap[19];
-  assign \$1016  = spike_tap[20] | spike_tap[21];
-  assign \$1017  = spike_tap[22] | spike_tap[23];
-  assign \$1018  = spike_tap[24] | spike_tap[25];
-  assign \$1019  = spike_tap[26] | spike_tap[27];
-  assign \$1020  = spike_tap[28] | spike_tap[29];
-  assign \$1021  = spike_tap[30] | spike_tap[31];
-  assign \$1022  = spike_tap[32] | spike_tap[33];
-  assign \$1023  = spike_tap[34] | spike_tap[35];
-  assign \$1024  = spike_tap[36] | spike_tap[37];
-  assign \$1025  = spike_tap[38] | spike_tap[39];
-  assign \$1026  = spike_tap[40] | spike_tap[41];
-  assign \$1027  = spike_tap[42] | spike_tap[43];
-  assign \$1028  = spike_tap[44] | spike_tap[45];
-  assign \$1029  = spike_tap[46] | spike_tap[47];
-  assign \$1030  = spike_tap[48] | spike_tap[49];
-  assign \$1031  = spike_tap[50] | spike_tap[51];
-  assign \$1032  = spike_tap[52] | spike_tap[53];
-  assign \$1033  = spike_tap[54] | spike_tap[55];
-  assign \$1034  = spike_tap[56] | spike_tap[57];
-  assign \$1035  = spike_tap[58] | spike_tap[59];
-  assign \$1036  = spike_tap[60] | spike_tap[61];
-  assign \$1037  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_10 = \$994  | \$1027 ;
-  assign \$1038  = spike_tap[0] | spike_tap[1];
-  assign \$1039  = spike_tap[2] | spike_tap[3];
-  assign \$1040  = spike_tap[4] | spike_tap[5];
-  assign \$1041  = spike_tap[6] | spike_tap[7];
-  assign \$1042  = spike_tap[8] | spike_tap[9];
-  assign \$1043  = spike_tap[10] | spike_tap[11];
-  assign \$1044  = spike_tap[12] | spike_tap[13];
-  assign \$1045  = spike_tap[14] | spike_tap[15];
-  assign \$1046  = spike_tap[16] | spike_tap[17];
-  assign \$1047  = spike_tap[18] | spike_tap[19];
-  assign \$1048  = spike_tap[20] | spike_tap[21];
-  assign \$1049  = spike_tap[22] | spike_tap[23];
-  assign \$1050  = spike_tap[24] | spike_tap[25];
-  assign \$1051  = spike_tap[26] | spike_tap[27];
-  assign \$1052  = spike_tap[28] | spike_tap[29];
-  assign \$1053  = spike_tap[30] | spike_tap[31];
-  assign \$1054  = spike_tap[32] | spike_tap[33];
-  assign \$1055  = spike_tap[34] | spike_tap[35];
-  assign \$1056  = spike_tap[36] | spike_tap[37];
-  assign \$1057  = spike_tap[38] | spike_tap[39];
-  assign \$1058  = spike_tap[40] | spike_tap[41];
-  assign \$1059  = spike_tap[42] | spike_tap[43];
-  assign \$1060  = spike_tap[44] | spike_tap[45];
-  assign \$1061  = spike_tap[46] | spike_tap[47];
-  assign \$1062  = spike_tap[48] | spike_tap[49];
-  assign \$1063  = spike_tap[50] | spike_tap[51];
-  assign \$1064  = spike_tap[52] | spike_tap[53];
-  assign \$1065  = spike_tap[54] | spike_tap[55];
-  assign \$1066  = spike_tap[56] | spike_tap[57];
-  assign \$1067  = spike_tap[58] | spike_tap[59];
-  assign \$1068  = spike_tap[60] | spike_tap[61];
-  assign \$1069  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_10 = \$1058  ? 1'h0 : 1'h1;
-  assign \$1070  = spike_tap[0] | spike_tap[1];
-  assign \$1071  = spike_tap[2] | spike_tap[3];
-  assign \$1072  = spike_tap[4] | spike_tap[5];
-  assign \$1073  = spike_tap[6] | spike_tap[7];
-  assign \$1074  = spike_tap[8] | spike_tap[9];
-  assign \$1075  = spike_tap[10] | spike_tap[11];
-  assign \$1076  = spike_tap[12] | spike_tap[13];
-  assign \$1077  = spike_tap[14] | spike_tap[15];
-  assign \$1078  = spike_tap[16] | spike_tap[17];
-  assign \$1079  = spike_tap[18] | spike_tap[19];
-  assign \$1080  = spike_tap[20] | spike_tap[21];
-  assign \$1081  = spike_tap[22] | spike_tap[23];
-  assign \$1082  = spike_tap[24] | spike_tap[25];
-  assign \$1083  = spike_tap[26] | spike_tap[27];
-  assign \$1084  = spike_tap[28] | spike_tap[29];
-  assign \$1085  = spike_tap[30] | spike_tap[31];
-  assign \$1086  = spike_tap[32] | spike_tap[33];
-  assign \$1087  = spike_tap[34] | spike_tap[35];
-  assign \$1088  = spike_tap[36] | spike_tap[37];
-  assign \$1089  = spike_tap[38] | spike_tap[39];
-  assign \$1090  = spike_tap[40] | spike_tap[41];
-  assign \$1091  = spike_tap[42] | spike_tap[43];
-  assign \$1092  = spike_tap[44] | spike_tap[45];
-  assign \$1093  = spike_tap[46] | spike_tap[47];
-  assign \$1094  = spike_tap[48] | spike_tap[49];
-  assign \$1095  = spike_tap[50] | spike_tap[51];
-  assign \$1096  = spike_tap[52] | spike_tap[53];
-  assign \$1097  = spike_tap[54] | spike_tap[55];
-  assign \$1098  = spike_tap[56] | spike_tap[57];
-  assign \$1099  = spike_tap[58] | spike_tap[59];
-  assign \$1100  = spike_tap[60] | spike_tap[61];
-  assign \$1101  = spike_tap[62] | spike_tap[63];
-  assign \$1102  = spike_tap[0] | spike_tap[1];
-  assign \$1103  = spike_tap[2] | spike_tap[3];
-  assign \$1104  = spike_tap[4] | spike_tap[5];
-  assign \$1105  = spike_tap[6] | spike_tap[7];
-  assign \$1106  = spike_tap[8] | spike_tap[9];
-  assign \$1107  = spike_tap[10] | spike_tap[11];
-  assign \$1108  = spike_tap[12] | spike_tap[13];
-  assign \$1109  = spike_tap[14] | spike_tap[15];
-  assign \$1110  = spike_tap[16] | spike_tap[17];
-  assign \$1111  = spike_tap[18] | spike_tap[19];
-  assign \$1112  = spike_tap[20] | spike_tap[21];
-  assign \$1113  = spike_tap[22] | spike_tap[23];
-  assign \$1114  = spike_tap[24] | spike_tap[25];
-  assign \$1115  = spike_tap[26] | spike_tap[27];
-  assign \$1116  = spike_tap[28] | spike_tap[29];
-  assign \$1117  = spike_tap[30] | spike_tap[31];
-  assign \$1118  = spike_tap[32] | spike_tap[33];
-  assign \$1119  = spike_tap[34] | spike_tap[35];
-  assign \$1120  = spike_tap[36] | spike_tap[37];
-  assign \$1121  = spike_tap[38] | spike_tap[39];
-  assign \$1122  = spike_tap[40] | spike_tap[41];
-  assign \$1123  = spike_tap[42] | spike_tap[43];
-  assign \$1124  = spike_tap[44] | spike_tap[45];
-  assign \$1125  = spike_tap[46] | spike_tap[47];
-  assign \$1126  = spike_tap[48] | spike_tap[49];
-  assign \$1127  = spike_tap[50] | spike_tap[51];
-  assign \$1128  = spike_tap[52] | spike_tap[53];
-  assign \$1129  = spike_tap[54] | spike_tap[55];
-  assign \$1130  = spike_tap[56] | spike_tap[57];
-  assign \$1131  = spike_tap[58] | spike_tap[59];
-  assign \$1132  = spike_tap[60] | spike_tap[61];
-  assign \$1133  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_11 = \$1092  | \$1125 ;
-  assign \$1134  = spike_tap[0] | spike_tap[1];
-  assign \$1135  = spike_tap[2] | spike_tap[3];
-  assign \$1136  = spike_tap[4] | spike_tap[5];
-  assign \$1137  = spike_tap[6] | spike_tap[7];
-  assign \$1138  = spike_tap[8] | spike_tap[9];
-  assign \$1139  = spike_tap[10] | spike_tap[11];
-  assign \$1140  = spike_tap[12] | spike_tap[13];
-  assign \$1141  = spike_tap[14] | spike_tap[15];
-  assign \$1142  = spike_tap[16] | spike_tap[17];
-  assign \$1143  = spike_tap[18] | spike_tap[19];
-  assign \$1144  = spike_tap[20] | spike_tap[21];
-  assign \$1145  = spike_tap[22] | spike_tap[23];
-  assign \$1146  = spike_tap[24] | spike_tap[25];
-  assign \$1147  = spike_tap[26] | spike_tap[27];
-  assign \$1148  = spike_tap[28] | spike_tap[29];
-  assign \$1149  = spike_tap[30] | spike_tap[31];
-  assign \$1150  = spike_tap[32] | spike_tap[33];
-  assign \$1151  = spike_tap[34] | spike_tap[35];
-  assign \$1152  = spike_tap[36] | spike_tap[37];
-  assign \$1153  = spike_tap[38] | spike_tap[39];
-  assign \$1154  = spike_tap[40] | spike_tap[41];
-  assign \$1155  = spike_tap[42] | spike_tap[43];
-  assign \$1156  = spike_tap[44] | spike_tap[45];
-  assign \$1157  = spike_tap[46] | spike_tap[47];
-  assign \$1158  = spike_tap[48] | spike_tap[49];
-  assign \$1159  = spike_tap[50] | spike_tap[51];
-  assign \$1160  = spike_tap[52] | spike_tap[53];
-  assign \$1161  = spike_tap[54] | spike_tap[55];
-  assign \$1162  = spike_tap[56] | spike_tap[57];
-  assign \$1163  = spike_tap[58] | spike_tap[59];
-  assign \$1164  = spike_tap[60] | spike_tap[61];
-  assign \$1165  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_11 = \$1156  ? 1'h0 : 1'h1;
-  assign \$1166  = spike_tap[0] | spike_tap[1];
-  assign \$1167  = spike_tap[2] | spike_tap[3];
-  assign \$1168  = spike_tap[4] | spike_tap[5];
-  assign \$1169  = spike_tap[6] | spike_tap[7];
-  assign \$1170  = spike_tap[8] | spike_tap[9];
-  assign \$1171  = spike_tap[10] | spike_tap[11];
-  assign \$1172  = spike_tap[12] | spike_tap[13];
-  assign \$1173  = spike_tap[14] | spike_tap[15];
-  assign \$1174  = spike_tap[16] | spike_tap[17];
-  assign \$1175  = spike_tap[18] | spike_tap[19];
-  assign \$1176  = spike_tap[20] | spike_tap[21];
-  assign \$1177  = spike_tap[22] | spike_tap[23];
-  assign \$1178  = spike_tap[24] | spike_tap[25];
-  assign \$1179  = spike_tap[26] | spike_tap[27];
-  assign \$1180  = spike_tap[28] | spike_tap[29];
-  assign \$1181  = spike_tap[30] | spike_tap[31];
-  assign \$1182  = spike_tap[32] | spike_tap[33];
-  assign \$1183  = spike_tap[34] | spike_tap[35];
-  assign \$1184  = spike_tap[36] | spike_tap[37];
-  assign \$1185  = spike_tap[38] | spike_tap[39];
-  assign \$1186  = spike_tap[40] | spike_tap[41];
-  assign \$1187  = spike_tap[42] | spike_tap[43];
-  assign \$1188  = spike_tap[44] | spike_tap[45];
-  assign \$1189  = spike_tap[46] | spike_tap[47];
-  assign \$1190  = spike_tap[48] | spike_tap[49];
-  assign \$1191  = spike_tap[50] | spike_tap[51];
-  assign \$1192  = spike_tap[52] | spike_tap[53];
-  assign \$1193  = spike_tap[54] | spike_tap[55];
-  assign \$1194  = spike_tap[56] | spike_tap[57];
-  assign \$1195  = spike_tap[58] | spike_tap[59];
-  assign \$1196  = spike_tap[60] | spike_tap[61];
-  assign \$1197  = spike_tap[62] | spike_tap[63];
-  assign \$1198  = spike_tap[0] | spike_tap[1];
-  assign \$1199  = spike_tap[2] | spike_tap[3];
-  assign \$1200  = spike_tap[4] | spike_tap[5];
-  assign \$1201  = spike_tap[6] | spike_tap[7];
-  assign \$1202  = spike_tap[8] | spike_tap[9];
-  assign \$1203  = spike_tap[10] | spike_tap[11];
-  assign \$1204  = spike_tap[12] | spike_tap[13];
-  assign \$1205  = spike_tap[14] | spike_tap[15];
-  assign \$1206  = spike_tap[16] | spike_tap[17];
-  assign \$1207  = spike_tap[18] | spike_tap[19];
-  assign \$1208  = spike_tap[20] | spike_tap[21];
-  assign \$1209  = spike_tap[22] | spike_tap[23];
-  assign \$1210  = spike_tap[24] | spike_tap[25];
-  assign \$1211  = spike_tap[26] | spike_tap[27];
-  assign \$1212  = spike_tap[28] | spike_tap[29];
-  assign \$1213  = spike_tap[30] | spike_tap[31];
-  assign \$1214  = spike_tap[32] | spike_tap[33];
-  assign \$1215  = spike_tap[34] | spike_tap[35];
-  assign \$1216  = spike_tap[36] | spike_tap[37];
-  assign \$1217  = spike_tap[38] | spike_tap[39];
-  assign \$1218  = spike_tap[40] | spike_tap[41];
-  assign \$1219  = spike_tap[42] | spike_tap[43];
-  assign \$1220  = spike_tap[44] | spike_tap[45];
-  assign \$1221  = spike_tap[46] | spike_tap[47];
-  assign \$1222  = spike_tap[48] | spike_tap[49];
-  assign \$1223  = spike_tap[50] | spike_tap[51];
-  assign \$1224  = spike_tap[52] | spike_tap[53];
-  assign \$1225  = spike_tap[54] | spike_tap[55];
-  assign \$1226  = spike_tap[56] | spike_tap[57];
-  assign \$1227  = spike_tap[58] | spike_tap[59];
-  assign \$1228  = spike_tap[60] | spike_tap[61];
-  assign \$1229  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_12 = \$1190  | \$1223 ;
-  assign \$1230  = spike_tap[0] | spike_tap[1];
-  assign \$1231  = spike_tap[2] | spike_tap[3];
-  assign \$1232  = spike_tap[4] | spike_tap[5];
-  assign \$1233  = spike_tap[6] | spike_tap[7];
-  assign \$1234  = spike_tap[8] | spike_tap[9];
-  assign \$1235  = spike_tap[10] | spike_tap[11];
-  assign \$1236  = spike_tap[12] | spike_tap[13];
-  assign \$1237  = spike_tap[14] | spike_tap[15];
-  assign \$1238  = spike_tap[16] | spike_tap[17];
-  assign \$1239  = spike_tap[18] | spike_tap[19];
-  assign \$1240  = spike_tap[20] | spike_tap[21];
-  assign \$1241  = spike_tap[22] | spike_tap[23];
-  assign \$1242  = spike_tap[24] | spike_tap[25];
-  assign \$1243  = spike_tap[26] | spike_tap[27];
-  assign \$1244  = spike_tap[28] | spike_tap[29];
-  assign \$1245  = spike_tap[30] | spike_tap[31];
-  assign \$1246  = spike_tap[32] | spike_tap[33];
-  assign \$1247  = spike_tap[34] | spike_tap[35];
-  assign \$1248  = spike_tap[36] | spike_tap[37];
-  assign \$1249  = spike_tap[38] | spike_tap[39];
-  assign \$1250  = spike_tap[40] | spike_tap[41];
-  assign \$1251  = spike_tap[42] | spike_tap[43];
-  assign \$1252  = spike_tap[44] | spike_tap[45];
-  assign \$1253  = spike_tap[46] | spike_tap[47];
-  assign \$1254  = spike_tap[48] | spike_tap[49];
-  assign \$1255  = spike_tap[50] | spike_tap[51];
-  assign \$1256  = spike_tap[52] | spike_tap[53];
-  assign \$1257  = spike_tap[54] | spike_tap[55];
-  assign \$1258  = spike_tap[56] | spike_tap[57];
-  assign \$1259  = spike_tap[58] | spike_tap[59];
-  assign \$1260  = spike_tap[60] | spike_tap[61];
-  assign \$1261  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_12 = \$1254  ? 1'h0 : 1'h1;
-  assign \$1262  = spike_tap[0] | spike_tap[1];
-  assign \$1263  = spike_tap[2] | spike_tap[3];
-  assign \$1264  = spike_tap[4] | spike_tap[5];
-  assign \$1265  = spike_tap[6] | spike_tap[7];
-  assign \$1266  = spike_tap[8] | spike_tap[9];
-  assign \$1267  = spike_tap[10] | spike_tap[11];
-  assign \$1268  = spike_tap[12] | spike_tap[13];
-  assign \$1269  = spike_tap[14] | spike_tap[15];
-  assign \$1270  = spike_tap[16] | spike_tap[17];
-  assign \$1271  = spike_tap[18] | spike_tap[19];
-  assign \$1272  = spike_tap[20] | spike_tap[21];
-  assign \$1273  = spike_tap[22] | spike_tap[23];
-  assign \$1274  = spike_tap[24] | spike_tap[25];
-  assign \$1275  = spike_tap[26] | spike_tap[27];
-  assign \$1276  = spike_tap[28] | spike_tap[29];
-  assign \$1277  = spike_tap[30] | spike_tap[31];
-  assign \$1278  = spike_tap[32] | spike_tap[33];
-  assign \$1279  = spike_tap[34] | spike_tap[35];
-  assign \$1280  = spike_tap[36] | spike_tap[37];
-  assign \$1281  = spike_tap[38] | spike_tap[39];
-  assign \$1282  = spike_tap[40] | spike_tap[41];
-  assign \$1283  = spike_tap[42] | spike_tap[43];
-  assign \$1284  = spike_tap[44] | spike_tap[45];
-  assign \$1285  = spike_tap[46] | spike_tap[47];
-  assign \$1286  = spike_tap[48] | spike_tap[49];
-  assign \$1287  = spike_tap[50] | spike_tap[51];
-  assign \$1288  = spike_tap[52] | spike_tap[53];
-  assign \$1289  = spike_tap[54] | spike_tap[55];
-  assign \$1290  = spike_tap[56] | spike_tap[57];
-  assign \$1291  = spike_tap[58] | spike_tap[59];
-  assign \$1292  = spike_tap[60] | spike_tap[61];
-  assign \$1293  = spike_tap[62] | spike_tap[63];
-  assign \$1294  = spike_tap[0] | spike_tap[1];
-  assign \$1295  = spike_tap[2] | spike_tap[3];
-  assign \$1296  = spike_tap[4] | spike_tap[5];
-  assign \$1297  = spike_tap[6] | spike_tap[7];
-  assign \$1298  = spike_tap[8] | spike_tap[9];
-  assign \$1299  = spike_tap[10] | spike_tap[11];
-  assign \$1300  = spike_tap[12] | spike_tap[13];
-  assign \$1301  = spike_tap[14] | spike_tap[15];
-  assign \$1302  = spike_tap[16] | spike_tap[17];
-  assign \$1303  = spike_tap[18] | spike_tap[19];
-  assign \$1304  = spike_tap[20] | spike_tap[21];
-  assign \$1305  = spike_tap[22] | spike_tap[23];
-  assign \$1306  = spike_tap[24] | spike_tap[25];
-  assign \$1307  = spike_tap[26] | spike_tap[27];
-  assign \$1308  = spike_tap[28] | spike_tap[29];
-  assign \$1309  = spike_tap[30] | spike_tap[31];
-  assign \$1310  = spike_tap[32] | spike_tap[33];
-  assign \$1311  = spike_tap[34] | spike_tap[35];
-  assign \$1312  = spike_tap[36] | spike_tap[37];
-  assign \$1313  = spike_tap[38] | spike_tap[39];
-  assign \$1314  = spike_tap[40] | spike_tap[41];
-  assign \$1315  = spike_tap[42] | spike_tap[43];
-  assign \$1316  = spike_tap[44] | spike_tap[45];
-  assign \$1317  = spike_tap[46] | spike_tap[47];
-  assign \$1318  = spike_tap[48] | spike_tap[49];
-  assign \$1319  = spike_tap[50] | spike_tap[51];
-  assign \$1320  = spike_tap[52] | spike_tap[53];
-  assign \$1321  = spike_tap[54] | spike_tap[55];
-  assign \$1322  = spike_tap[56] | spike_tap[57];
-  assign \$1323  = spike_tap[58] | spike_tap[59];
-  assign \$1324  = spike_tap[60] | spike_tap[61];
-  assign \$1325  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_13 = \$1288  | \$1321 ;
-  assign \$1326  = spike_tap[0] | spike_tap[1];
-  assign \$1327  = spike_tap[2] | spike_tap[3];
-  assign \$1328  = spike_tap[4] | spike_tap[5];
-  assign \$1329  = spike_tap[6] | spike_tap[7];
-  assign \$1330  = spike_tap[8] | spike_tap[9];
-  assign \$1331  = spike_tap[10] | spike_tap[11];
-  assign \$1332  = spike_tap[12] | spike_tap[13];
-  assign \$1333  = spike_tap[14] | spike_tap[15];
-  assign \$1334  = spike_tap[16] | spike_tap[17];
-  assign \$1335  = spike_tap[18] | spike_tap[19];
-  assign \$1336  = spike_tap[20] | spike_tap[21];
-  assign \$1337  = spike_tap[22] | spike_tap[23];
-  assign \$1338  = spike_tap[24] | spike_tap[25];
-  assign \$1339  = spike_tap[26] | spike_tap[27];
-  assign \$1340  = spike_tap[28] | spike_tap[29];
-  assign \$1341  = spike_tap[30] | spike_tap[31];
-  assign \$1342  = spike_tap[32] | spike_tap[33];
-  assign \$1343  = spike_tap[34] | spike_tap[35];
-  assign \$1344  = spike_tap[36] | spike_tap[37];
-  assign \$1345  = spike_tap[38] | spike_tap[39];
-  assign \$1346  = spike_tap[40] | spike_tap[41];
-  assign \$1347  = spike_tap[42] | spike_tap[43];
-  assign \$1348  = spike_tap[44] | spike_tap[45];
-  assign \$1349  = spike_tap[46] | spike_tap[47];
-  assign \$1350  = spike_tap[48] | spike_tap[49];
-  assign \$1351  = spike_tap[50] | spike_tap[51];
-  assign \$1352  = spike_tap[52] | spike_tap[53];
-  assign \$1353  = spike_tap[54] | spike_tap[55];
-  assign \$1354  = spike_tap[56] | spike_tap[57];
-  assign \$1355  = spike_tap[58] | spike_tap[59];
-  assign \$1356  = spike_tap[60] | spike_tap[61];
-  assign \$1357  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_13 = \$1352  ? 1'h0 : 1'h1;
-  assign \$1358  = spike_tap[0] | spike_tap[1];
-  assign \$1359  = spike_tap[2] | spike_tap[3];
-  assign \$1360  = spike_tap[4] | spike_tap[5];
-  assign \$1361  = spike_tap[6] | spike_tap[7];
-  assign \$1362  = spike_tap[8] | spike_tap[9];
-  assign \$1363  = spike_tap[10] | spike_tap[11];
-  assign \$1364  = spike_tap[12] | spike_tap[13];
-  assign \$1365  = spike_tap[14] | spike_tap[15];
-  assign \$1366  = spike_tap[16] | spike_tap[17];
-  assign \$1367  = spike_tap[18] | spike_tap[19];
-  assign \$1368  = spike_tap[20] | spike_tap[21];
-  assign \$1369  = spike_tap[22] | spike_tap[23];
-  assign \$1370  = spike_tap[24] | spike_tap[25];
-  assign \$1371  = spike_tap[26] | spike_tap[27];
-  assign \$1372  = spike_tap[28] | spike_tap[29];
-  assign \$1373  = spike_tap[30] | spike_tap[31];
-  assign \$1374  = spike_tap[32] | spike_tap[33];
-  assign \$1375  = spike_tap[34] | spike_tap[35];
-  assign \$1376  = spike_tap[36] | spike_tap[37];
-  assign \$1377  = spike_tap[38] | spike_tap[39];
-  assign \$1378  = spike_tap[40] | spike_tap[41];
-  assign \$1379  = spike_tap[42] | spike_tap[43];
-  assign \$1380  = spike_tap[44] | spike_tap[45];
-  assign \$1381  = spike_tap[46] | spike_tap[47];
-  assign \$1382  = spike_tap[48] | spike_tap[49];
-  assign \$1383  = spike_tap[50] | spike_tap[51];
-  assign \$1384  = spike_tap[52] | spike_tap[53];
-  assign \$1385  = spike_tap[54] | spike_tap[55];
-  assign \$1386  = spike_tap[56] | spike_tap[57];
-  assign \$1387  = spike_tap[58] | spike_tap[59];
-  assign \$1388  = spike_tap[60] | spike_tap[61];
-  assign \$1389  = spike_tap[62] | spike_tap[63];
-  assign \$1390  = spike_tap[0] | spike_tap[1];
-  assign \$1391  = spike_tap[2] | spike_tap[3];
-  assign \$1392  = spike_tap[4] | spike_tap[5];
-  assign \$1393  = spike_tap[6] | spike_tap[7];
-  assign \$1394  = spike_tap[8] | spike_tap[9];
-  assign \$1395  = spike_tap[10] | spike_tap[11];
-  assign \$1396  = spike_tap[12] | spike_tap[13];
-  assign \$1397  = spike_tap[14] | spike_tap[15];
-  assign \$1398  = spike_tap[16] | spike_tap[17];
-  assign \$1399  = spike_tap[18] | spike_tap[19];
-  assign \$1400  = spike_tap[20] | spike_tap[21];
-  assign \$1401  = spike_tap[22] | spike_tap[23];
-  assign \$1402  = spike_tap[24] | spike_tap[25];
-  assign \$1403  = spike_tap[26] | spike_tap[27];
-  assign \$1404  = spike_tap[28] | spike_tap[29];
-  assign \$1405  = spike_tap[30] | spike_tap[31];
-  assign \$1406  = spike_tap[32] | spike_tap[33];
-  assign \$1407  = spike_tap[34] | spike_tap[35];
-  assign \$1408  = spike_tap[36] | spike_tap[37];
-  assign \$1409  = spike_tap[38] | spike_tap[39];
-  assign \$1410  = spike_tap[40] | spike_tap[41];
-  assign \$1411  = spike_tap[42] | spike_tap[43];
-  assign \$1412  = spike_tap[44] | spike_tap[45];
-  assign \$1413  = spike_tap[46] | spike_tap[47];
-  assign \$1414  = spike_tap[48] | spike_tap[49];
-  assign \$1415  = spike_tap[50] | spike_tap[51];
-  assign \$1416  = spike_tap[52] | spike_tap[53];
-  assign \$1417  = spike_tap[54] | spike_tap[55];
-  assign \$1418  = spike_tap[56] | spike_tap[57];
-  assign \$1419  = spike_tap[58] | spike_tap[59];
-  assign \$1420  = spike_tap[60] | spike_tap[61];
-  assign \$1421  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_14 = \$1386  | \$1419 ;
-  assign \$1422  = spike_tap[0] | spike_tap[1];
-  assign \$1423  = spike_tap[2] | spike_tap[3];
-  assign \$1424  = spike_tap[4] | spike_tap[5];
-  assign \$1425  = spike_tap[6] | spike_tap[7];
-  assign \$1426  = spike_tap[8] | spike_tap[9];
-  assign \$1427  = spike_tap[10] | spike_tap[11];
-  assign \$1428  = spike_tap[12] | spike_tap[13];
-  assign \$1429  = spike_tap[14] | spike_tap[15];
-  assign \$1430  = spike_tap[16] | spike_tap[17];
-  assign \$1431  = spike_tap[18] | spike_tap[19];
-  assign \$1432  = spike_tap[20] | spike_tap[21];
-  assign \$1433  = spike_tap[22] | spike_tap[23];
-  assign \$1434  = spike_tap[24] | spike_tap[25];
-  assign \$1435  = spike_tap[26] | spike_tap[27];
-  assign \$1436  = spike_tap[28] | spike_tap[29];
-  assign \$1437  = spike_tap[30] | spike_tap[31];
-  assign \$1438  = spike_tap[32] | spike_tap[33];
-  assign \$1439  = spike_tap[34] | spike_tap[35];
-  assign \$1440  = spike_tap[36] | spike_tap[37];
-  assign \$1441  = spike_tap[38] | spike_tap[39];
-  assign \$1442  = spike_tap[40] | spike_tap[41];
-  assign \$1443  = spike_tap[42] | spike_tap[43];
-  assign \$1444  = spike_tap[44] | spike_tap[45];
-  assign \$1445  = spike_tap[46] | spike_tap[47];
-  assign \$1446  = spike_tap[48] | spike_tap[49];
-  assign \$1447  = spike_tap[50] | spike_tap[51];
-  assign \$1448  = spike_tap[52] | spike_tap[53];
-  assign \$1449  = spike_tap[54] | spike_tap[55];
-  assign \$1450  = spike_tap[56] | spike_tap[57];
-  assign \$1451  = spike_tap[58] | spike_tap[59];
-  assign \$1452  = spike_tap[60] | spike_tap[61];
-  assign \$1453  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_14 = \$1450  ? 1'h0 : 1'h1;
-  assign \$1454  = spike_tap[0] | spike_tap[1];
-  assign \$1455  = spike_tap[2] | spike_tap[3];
-  assign \$1456  = spike_tap[4] | spike_tap[5];
-  assign \$1457  = spike_tap[6] | spike_tap[7];
-  assign \$1458  = spike_tap[8] | spike_tap[9];
-  assign \$1459  = spike_tap[10] | spike_tap[11];
-  assign \$1460  = spike_tap[12] | spike_tap[13];
-  assign \$1461  = spike_tap[14] | spike_tap[15];
-  assign \$1462  = spike_tap[16] | spike_tap[17];
-  assign \$1463  = spike_tap[18] | spike_tap[19];
-  assign \$1464  = spike_tap[20] | spike_tap[21];
-  assign \$1465  = spike_tap[22] | spike_tap[23];
-  assign \$1466  = spike_tap[24] | spike_tap[25];
-  assign \$1467  = spike_tap[26] | spike_tap[27];
-  assign \$1468  = spike_tap[28] | spike_tap[29];
-  assign \$1469  = spike_tap[30] | spike_tap[31];
-  assign \$1470  = spike_tap[32] | spike_tap[33];
-  assign \$1471  = spike_tap[34] | spike_tap[35];
-  assign \$1472  = spike_tap[36] | spike_tap[37];
-  assign \$1473  = spike_tap[38] | spike_tap[39];
-  assign \$1474  = spike_tap[40] | spike_tap[41];
-  assign \$1475  = spike_tap[42] | spike_tap[43];
-  assign \$1476  = spike_tap[44] | spike_tap[45];
-  assign \$1477  = spike_tap[46] | spike_tap[47];
-  assign \$1478  = spike_tap[48] | spike_tap[49];
-  assign \$1479  = spike_tap[50] | spike_tap[51];
-  assign \$1480  = spike_tap[52] | spike_tap[53];
-  assign \$1481  = spike_tap[54] | spike_tap[55];
-  assign \$1482  = spike_tap[56] | spike_tap[57];
-  assign \$1483  = spike_tap[58] | spike_tap[59];
-  assign \$1484  = spike_tap[60] | spike_tap[61];
-  assign \$1485  = spike_tap[62] | spike_tap[63];
-  assign \$1486  = spike_tap[0] | spike_tap[1];
-  assign \$1487  = spike_tap[2] | spike_tap[3];
-  assign \$1488  = spike_tap[4] | spike_tap[5];
-  assign \$1489  = spike_tap[6] | spike_tap[7];
-  assign \$1490  = spike_tap[8] | spike_tap[9];
-  assign \$1491  = spike_tap[10] | spike_tap[11];
-  assign \$1492  = spike_tap[12] | spike_tap[13];
-  assign \$1493  = spike_tap[14] | spike_tap[15];
-  assign \$1494  = spike_tap[16] | spike_tap[17];
-  assign \$1495  = spike_tap[18] | spike_tap[19];
-  assign \$1496  = spike_tap[20] | spike_tap[21];
-  assign \$1497  = spike_tap[22] | spike_tap[23];
-  assign \$1498  = spike_tap[24] | spike_tap[25];
-  assign \$1499  = spike_tap[26] | spike_tap[27];
-  assign \$1500  = spike_tap[28] | spike_tap[29];
-  assign \$1501  = spike_tap[30] | spike_tap[31];
-  assign \$1502  = spike_tap[32] | spike_tap[33];
-  assign \$1503  = spike_tap[34] | spike_tap[35];
-  assign \$1504  = spike_tap[36] | spike_tap[37];
-  assign \$1505  = spike_tap[38] | spike_tap[39];
-  assign \$1506  = spike_tap[40] | spike_tap[41];
-  assign \$1507  = spike_tap[42] | spike_tap[43];
-  assign \$1508  = spike_tap[44] | spike_tap[45];
-  assign \$1509  = spike_tap[46] | spike_tap[47];
-  assign \$1510  = spike_tap[48] | spike_tap[49];
-  assign \$1511  = spike_tap[50] | spike_tap[51];
-  assign \$1512  = spike_tap[52] | spike_tap[53];
-  assign \$1513  = spike_tap[54] | spike_tap[55];
-  assign \$1514  = spike_tap[56] | spike_tap[57];
-  assign \$1515  = spike_tap[58] | spike_tap[59];
-  assign \$1516  = spike_tap[60] | spike_tap[61];
-  assign \$1517  = spike_tap[62] | spike_tap[63];
-  assign probe_row_any0_15 = \$1484  | \$1517 ;
-  assign \$1518  = spike_tap[0] | spike_tap[1];
-  assign \$1519  = spike_tap[2] | spike_tap[3];
-  assign \$1520  = spike_tap[4] | spike_tap[5];
-  assign \$1521  = spike_tap[6] | spike_tap[7];
-  assign \$1522  = spike_tap[8] | spike_tap[9];
-  assign \$1523  = spike_tap[10] | spike_tap[11];
-  assign \$1524  = spike_tap[12] | spike_tap[13];
-  assign \$1525  = spike_tap[14] | spike_tap[15];
-  assign \$1526  = spike_tap[16] | spike_tap[17];
-  assign \$1527  = spike_tap[18] | spike_tap[19];
-  assign \$1528  = spike_tap[20] | spike_tap[21];
-  assign \$1529  = spike_tap[22] | spike_tap[23];
-  assign \$1530  = spike_tap[24] | spike_tap[25];
-  assign \$1531  = spike_tap[26] | spike_tap[27];
-  assign \$1532  = spike_tap[28] | spike_tap[29];
-  assign \$1533  = spike_tap[30] | spike_tap[31];
-  assign \$1534  = spike_tap[32] | spike_tap[33];
-  assign \$1535  = spike_tap[34] | spike_tap[35];
-  assign \$1536  = spike_tap[36] | spike_tap[37];
-  assign \$1537  = spike_tap[38] | spike_tap[39];
-  assign \$1538  = spike_tap[40] | spike_tap[41];
-  assign \$1539  = spike_tap[42] | spike_tap[43];
-  assign \$1540  = spike_tap[44] | spike_tap[45];
-  assign \$1541  = spike_tap[46] | spike_tap[47];
-  assign \$1542  = spike_tap[48] | spike_tap[49];
-  assign \$1543  = spike_tap[50] | spike_tap[51];
-  assign \$1544  = spike_tap[52] | spike_tap[53];
-  assign \$1545  = spike_tap[54] | spike_tap[55];
-  assign \$1546  = spike_tap[56] | spike_tap[57];
-  assign \$1547  = spike_tap[58] | spike_tap[59];
-  assign \$1548  = spike_tap[60] | spike_tap[61];
-  assign \$1549  = spike_tap[62] | spike_tap[63];
-  assign probe_row_idx0_15 = \$1548  ? 1'h0 : 1'h1;
+  assign \$8  = unmapped[1:0] - prev_unmapped;
+  assign count__unmapped_words = | \$8 [1:0];
+  assign \$9  = clamp_pulse | clamp_duty;
+  assign count__safety_clamps = \$9  | clamp_lanes;
+  assign \$10  = spike_tap[0] | spike_tap[1];
+  assign \$11  = spike_tap[2] | spike_tap[3];
+  assign \$12  = spike_tap[4] | spike_tap[5];
+  assign \$13  = spike_tap[6] | spike_tap[7];
+  assign \$14  = spike_tap[8] | spike_tap[9];
+  assign \$15  = spike_tap[10] | spike_tap[11];
+  assign \$16  = spike_tap[12] | spike_tap[13];
+  assign \$17  = spike_tap[14] | spike_tap[15];
+  assign \$18  = spike_tap[16] | spike_tap[17];
+  assign \$19  = spike_tap[18] | spike_tap[19];
+  assign \$20  = spike_tap[20] | spike_tap[21];
+  assign \$21  = spike_tap[22] | spike_tap[23];
+  assign \$22  = spike_tap[24] | spike_tap[25];
+  assign \$23  = spike_tap[26] | spike_tap[27];
+  assign \$24  = spike_tap[28] | spike_tap[29];
+  assign \$25  = spike_tap[30] | spike_tap[31];
+  assign \$26  = spike_tap[32] | spike_tap[33];
+  assign \$27  = spike_tap[34] | spike_tap[35];
+  assign \$28  = spike_tap[36] | spike_tap[37];
+  assign \$29  = spike_tap[38] | spike_tap[39];
+  assign \$30  = spike_tap[40] | spike_tap[41];
+  assign \$31  = spike_tap[42] | spike_tap[43];
+  assign \$32  = spike_tap[44] | spike_tap[45];
+  assign \$33  = spike_tap[46] | spike_tap[47];
+  assign \$34  = spike_tap[48] | spike_tap[49];
+  assign \$35  = spike_tap[50] | spike_tap[51];
+  assign \$36  = spike_tap[52] | spike_tap[53];
+  assign \$37  = spike_tap[54] | spike_tap[55];
+  assign \$38  = spike_tap[56] | spike_tap[57];
+  assign \$39  = spike_tap[58] | spike_tap[59];
+  assign \$40  = spike_tap[60] | spike_tap[61];
+  assign \$41  = spike_tap[62] | spike_tap[63];
+  assign \$42  = spike_tap[0] | spike_tap[1];
+  assign \$43  = spike_tap[2] | spike_tap[3];
+  assign \$44  = spike_tap[4] | spike_tap[5];
+  assign \$45  = spike_tap[6] | spike_tap[7];
+  assign \$46  = spike_tap[8] | spike_tap[9];
+  assign \$47  = spike_tap[10] | spike_tap[11];
+  assign \$48  = spike_tap[12] | spike_tap[13];
+  assign \$49  = spike_tap[14] | spike_tap[15];
+  assign \$50  = spike_tap[16] | spike_tap[17];
+  assign \$51  = spike_tap[18] | spike_tap[19];
+  assign \$52  = spike_tap[20] | spike_tap[21];
+  assign \$53  = spike_tap[22] | spike_tap[23];
+  assign \$54  = spike_tap[24] | spike_tap[25];
+  assign \$55  = spike_tap[26] | spike_tap[27];
+  assign \$56  = spike_tap[28] | spike_tap[29];
+  assign \$57  = spike_tap[30] | spike_tap[31];
+  assign \$58  = spike_tap[32] | spike_tap[33];
+  assign \$59  = spike_tap[34] | spike_tap[35];
+  assign \$60  = spike_tap[36] | spike_tap[37];
+  assign \$61  = spike_tap[38] | spike_tap[39];
+  assign \$62  = spike_tap[40] | spike_tap[41];
+  assign \$63  = spike_tap[42] | spike_tap[43];
+  assign \$64  = spike_tap[44] | spike_tap[45];
+  assign \$65  = spike_tap[46] | spike_tap[47];
+  assign \$66  = spike_tap[48] | spike_tap[49];
+  assign \$67  = spike_tap[50] | spike_tap[51];
+  assign \$68  = spike_tap[52] | spike_tap[53];
+  assign \$69  = spike_tap[54] | spike_tap[55];
+  assign \$70  = spike_tap[56] | spike_tap[57];
+  assign \$71  = spike_tap[58] | spike_tap[59];
+  assign \$72  = spike_tap[60] | spike_tap[61];
+  assign \$73  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_0 = \$10  | \$43 ;
+  assign \$74  = spike_tap[0] | spike_tap[1];
+  assign \$75  = spike_tap[2] | spike_tap[3];
+  assign \$76  = spike_tap[4] | spike_tap[5];
+  assign \$77  = spike_tap[6] | spike_tap[7];
+  assign \$78  = spike_tap[8] | spike_tap[9];
+  assign \$79  = spike_tap[10] | spike_tap[11];
+  assign \$80  = spike_tap[12] | spike_tap[13];
+  assign \$81  = spike_tap[14] | spike_tap[15];
+  assign \$82  = spike_tap[16] | spike_tap[17];
+  assign \$83  = spike_tap[18] | spike_tap[19];
+  assign \$84  = spike_tap[20] | spike_tap[21];
+  assign \$85  = spike_tap[22] | spike_tap[23];
+  assign \$86  = spike_tap[24] | spike_tap[25];
+  assign \$87  = spike_tap[26] | spike_tap[27];
+  assign \$88  = spike_tap[28] | spike_tap[29];
+  assign \$89  = spike_tap[30] | spike_tap[31];
+  assign \$90  = spike_tap[32] | spike_tap[33];
+  assign \$91  = spike_tap[34] | spike_tap[35];
+  assign \$92  = spike_tap[36] | spike_tap[37];
+  assign \$93  = spike_tap[38] | spike_tap[39];
+  assign \$94  = spike_tap[40] | spike_tap[41];
+  assign \$95  = spike_tap[42] | spike_tap[43];
+  assign \$96  = spike_tap[44] | spike_tap[45];
+  assign \$97  = spike_tap[46] | spike_tap[47];
+  assign \$98  = spike_tap[48] | spike_tap[49];
+  assign \$99  = spike_tap[50] | spike_tap[51];
+  assign \$100  = spike_tap[52] | spike_tap[53];
+  assign \$101  = spike_tap[54] | spike_tap[55];
+  assign \$102  = spike_tap[56] | spike_tap[57];
+  assign \$103  = spike_tap[58] | spike_tap[59];
+  assign \$104  = spike_tap[60] | spike_tap[61];
+  assign \$105  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_0 = \$74  ? 1'h0 : 1'h1;
+  assign \$106  = spike_tap[0] | spike_tap[1];
+  assign \$107  = spike_tap[2] | spike_tap[3];
+  assign \$108  = spike_tap[4] | spike_tap[5];
+  assign \$109  = spike_tap[6] | spike_tap[7];
+  assign \$110  = spike_tap[8] | spike_tap[9];
+  assign \$111  = spike_tap[10] | spike_tap[11];
+  assign \$112  = spike_tap[12] | spike_tap[13];
+  assign \$113  = spike_tap[14] | spike_tap[15];
+  assign \$114  = spike_tap[16] | spike_tap[17];
+  assign \$115  = spike_tap[18] | spike_tap[19];
+  assign \$116  = spike_tap[20] | spike_tap[21];
+  assign \$117  = spike_tap[22] | spike_tap[23];
+  assign \$118  = spike_tap[24] | spike_tap[25];
+  assign \$119  = spike_tap[26] | spike_tap[27];
+  assign \$120  = spike_tap[28] | spike_tap[29];
+  assign \$121  = spike_tap[30] | spike_tap[31];
+  assign \$122  = spike_tap[32] | spike_tap[33];
+  assign \$123  = spike_tap[34] | spike_tap[35];
+  assign \$124  = spike_tap[36] | spike_tap[37];
+  assign \$125  = spike_tap[38] | spike_tap[39];
+  assign \$126  = spike_tap[40] | spike_tap[41];
+  assign \$127  = spike_tap[42] | spike_tap[43];
+  assign \$128  = spike_tap[44] | spike_tap[45];
+  assign \$129  = spike_tap[46] | spike_tap[47];
+  assign \$130  = spike_tap[48] | spike_tap[49];
+  assign \$131  = spike_tap[50] | spike_tap[51];
+  assign \$132  = spike_tap[52] | spike_tap[53];
+  assign \$133  = spike_tap[54] | spike_tap[55];
+  assign \$134  = spike_tap[56] | spike_tap[57];
+  assign \$135  = spike_tap[58] | spike_tap[59];
+  assign \$136  = spike_tap[60] | spike_tap[61];
+  assign \$137  = spike_tap[62] | spike_tap[63];
+  assign \$138  = spike_tap[0] | spike_tap[1];
+  assign \$139  = spike_tap[2] | spike_tap[3];
+  assign \$140  = spike_tap[4] | spike_tap[5];
+  assign \$141  = spike_tap[6] | spike_tap[7];
+  assign \$142  = spike_tap[8] | spike_tap[9];
+  assign \$143  = spike_tap[10] | spike_tap[11];
+  assign \$144  = spike_tap[12] | spike_tap[13];
+  assign \$145  = spike_tap[14] | spike_tap[15];
+  assign \$146  = spike_tap[16] | spike_tap[17];
+  assign \$147  = spike_tap[18] | spike_tap[19];
+  assign \$148  = spike_tap[20] | spike_tap[21];
+  assign \$149  = spike_tap[22] | spike_tap[23];
+  assign \$150  = spike_tap[24] | spike_tap[25];
+  assign \$151  = spike_tap[26] | spike_tap[27];
+  assign \$152  = spike_tap[28] | spike_tap[29];
+  assign \$153  = spike_tap[30] | spike_tap[31];
+  assign \$154  = spike_tap[32] | spike_tap[33];
+  assign \$155  = spike_tap[34] | spike_tap[35];
+  assign \$156  = spike_tap[36] | spike_tap[37];
+  assign \$157  = spike_tap[38] | spike_tap[39];
+  assign \$158  = spike_tap[40] | spike_tap[41];
+  assign \$159  = spike_tap[42] | spike_tap[43];
+  assign \$160  = spike_tap[44] | spike_tap[45];
+  assign \$161  = spike_tap[46] | spike_tap[47];
+  assign \$162  = spike_tap[48] | spike_tap[49];
+  assign \$163  = spike_tap[50] | spike_tap[51];
+  assign \$164  = spike_tap[52] | spike_tap[53];
+  assign \$165  = spike_tap[54] | spike_tap[55];
+  assign \$166  = spike_tap[56] | spike_tap[57];
+  assign \$167  = spike_tap[58] | spike_tap[59];
+  assign \$168  = spike_tap[60] | spike_tap[61];
+  assign \$169  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_1 = \$108  | \$141 ;
+  assign \$170  = spike_tap[0] | spike_tap[1];
+  assign \$171  = spike_tap[2] | spike_tap[3];
+  assign \$172  = spike_tap[4] | spike_tap[5];
+  assign \$173  = spike_tap[6] | spike_tap[7];
+  assign \$174  = spike_tap[8] | spike_tap[9];
+  assign \$175  = spike_tap[10] | spike_tap[11];
+  assign \$176  = spike_tap[12] | spike_tap[13];
+  assign \$177  = spike_tap[14] | spike_tap[15];
+  assign \$178  = spike_tap[16] | spike_tap[17];
+  assign \$179  = spike_tap[18] | spike_tap[19];
+  assign \$180  = spike_tap[20] | spike_tap[21];
+  assign \$181  = spike_tap[22] | spike_tap[23];
+  assign \$182  = spike_tap[24] | spike_tap[25];
+  assign \$183  = spike_tap[26] | spike_tap[27];
+  assign \$184  = spike_tap[28] | spike_tap[29];
+  assign \$185  = spike_tap[30] | spike_tap[31];
+  assign \$186  = spike_tap[32] | spike_tap[33];
+  assign \$187  = spike_tap[34] | spike_tap[35];
+  assign \$188  = spike_tap[36] | spike_tap[37];
+  assign \$189  = spike_tap[38] | spike_tap[39];
+  assign \$190  = spike_tap[40] | spike_tap[41];
+  assign \$191  = spike_tap[42] | spike_tap[43];
+  assign \$192  = spike_tap[44] | spike_tap[45];
+  assign \$193  = spike_tap[46] | spike_tap[47];
+  assign \$194  = spike_tap[48] | spike_tap[49];
+  assign \$195  = spike_tap[50] | spike_tap[51];
+  assign \$196  = spike_tap[52] | spike_tap[53];
+  assign \$197  = spike_tap[54] | spike_tap[55];
+  assign \$198  = spike_tap[56] | spike_tap[57];
+  assign \$199  = spike_tap[58] | spike_tap[59];
+  assign \$200  = spike_tap[60] | spike_tap[61];
+  assign \$201  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_1 = \$172  ? 1'h0 : 1'h1;
+  assign \$202  = spike_tap[0] | spike_tap[1];
+  assign \$203  = spike_tap[2] | spike_tap[3];
+  assign \$204  = spike_tap[4] | spike_tap[5];
+  assign \$205  = spike_tap[6] | spike_tap[7];
+  assign \$206  = spike_tap[8] | spike_tap[9];
+  assign \$207  = spike_tap[10] | spike_tap[11];
+  assign \$208  = spike_tap[12] | spike_tap[13];
+  assign \$209  = spike_tap[14] | spike_tap[15];
+  assign \$210  = spike_tap[16] | spike_tap[17];
+  assign \$211  = spike_tap[18] | spike_tap[19];
+  assign \$212  = spike_tap[20] | spike_tap[21];
+  assign \$213  = spike_tap[22] | spike_tap[23];
+  assign \$214  = spike_tap[24] | spike_tap[25];
+  assign \$215  = spike_tap[26] | spike_tap[27];
+  assign \$216  = spike_tap[28] | spike_tap[29];
+  assign \$217  = spike_tap[30] | spike_tap[31];
+  assign \$218  = spike_tap[32] | spike_tap[33];
+  assign \$219  = spike_tap[34] | spike_tap[35];
+  assign \$220  = spike_tap[36] | spike_tap[37];
+  assign \$221  = spike_tap[38] | spike_tap[39];
+  assign \$222  = spike_tap[40] | spike_tap[41];
+  assign \$223  = spike_tap[42] | spike_tap[43];
+  assign \$224  = spike_tap[44] | spike_tap[45];
+  assign \$225  = spike_tap[46] | spike_tap[47];
+  assign \$226  = spike_tap[48] | spike_tap[49];
+  assign \$227  = spike_tap[50] | spike_tap[51];
+  assign \$228  = spike_tap[52] | spike_tap[53];
+  assign \$229  = spike_tap[54] | spike_tap[55];
+  assign \$230  = spike_tap[56] | spike_tap[57];
+  assign \$231  = spike_tap[58] | spike_tap[59];
+  assign \$232  = spike_tap[60] | spike_tap[61];
+  assign \$233  = spike_tap[62] | spike_tap[63];
+  assign \$234  = spike_tap[0] | spike_tap[1];
+  assign \$235  = spike_tap[2] | spike_tap[3];
+  assign \$236  = spike_tap[4] | spike_tap[5];
+  assign \$237  = spike_tap[6] | spike_tap[7];
+  assign \$238  = spike_tap[8] | spike_tap[9];
+  assign \$239  = spike_tap[10] | spike_tap[11];
+  assign \$240  = spike_tap[12] | spike_tap[13];
+  assign \$241  = spike_tap[14] | spike_tap[15];
+  assign \$242  = spike_tap[16] | spike_tap[17];
+  assign \$243  = spike_tap[18] | spike_tap[19];
+  assign \$244  = spike_tap[20] | spike_tap[21];
+  assign \$245  = spike_tap[22] | spike_tap[23];
+  assign \$246  = spike_tap[24] | spike_tap[25];
+  assign \$247  = spike_tap[26] | spike_tap[27];
+  assign \$248  = spike_tap[28] | spike_tap[29];
+  assign \$249  = spike_tap[30] | spike_tap[31];
+  assign \$250  = spike_tap[32] | spike_tap[33];
+  assign \$251  = spike_tap[34] | spike_tap[35];
+  assign \$252  = spike_tap[36] | spike_tap[37];
+  assign \$253  = spike_tap[38] | spike_tap[39];
+  assign \$254  = spike_tap[40] | spike_tap[41];
+  assign \$255  = spike_tap[42] | spike_tap[43];
+  assign \$256  = spike_tap[44] | spike_tap[45];
+  assign \$257  = spike_tap[46] | spike_tap[47];
+  assign \$258  = spike_tap[48] | spike_tap[49];
+  assign \$259  = spike_tap[50] | spike_tap[51];
+  assign \$260  = spike_tap[52] | spike_tap[53];
+  assign \$261  = spike_tap[54] | spike_tap[55];
+  assign \$262  = spike_tap[56] | spike_tap[57];
+  assign \$263  = spike_tap[58] | spike_tap[59];
+  assign \$264  = spike_tap[60] | spike_tap[61];
+  assign \$265  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_2 = \$206  | \$239 ;
+  assign \$266  = spike_tap[0] | spike_tap[1];
+  assign \$267  = spike_tap[2] | spike_tap[3];
+  assign \$268  = spike_tap[4] | spike_tap[5];
+  assign \$269  = spike_tap[6] | spike_tap[7];
+  assign \$270  = spike_tap[8] | spike_tap[9];
+  assign \$271  = spike_tap[10] | spike_tap[11];
+  assign \$272  = spike_tap[12] | spike_tap[13];
+  assign \$273  = spike_tap[14] | spike_tap[15];
+  assign \$274  = spike_tap[16] | spike_tap[17];
+  assign \$275  = spike_tap[18] | spike_tap[19];
+  assign \$276  = spike_tap[20] | spike_tap[21];
+  assign \$277  = spike_tap[22] | spike_tap[23];
+  assign \$278  = spike_tap[24] | spike_tap[25];
+  assign \$279  = spike_tap[26] | spike_tap[27];
+  assign \$280  = spike_tap[28] | spike_tap[29];
+  assign \$281  = spike_tap[30] | spike_tap[31];
+  assign \$282  = spike_tap[32] | spike_tap[33];
+  assign \$283  = spike_tap[34] | spike_tap[35];
+  assign \$284  = spike_tap[36] | spike_tap[37];
+  assign \$285  = spike_tap[38] | spike_tap[39];
+  assign \$286  = spike_tap[40] | spike_tap[41];
+  assign \$287  = spike_tap[42] | spike_tap[43];
+  assign \$288  = spike_tap[44] | spike_tap[45];
+  assign \$289  = spike_tap[46] | spike_tap[47];
+  assign \$290  = spike_tap[48] | spike_tap[49];
+  assign \$291  = spike_tap[50] | spike_tap[51];
+  assign \$292  = spike_tap[52] | spike_tap[53];
+  assign \$293  = spike_tap[54] | spike_tap[55];
+  assign \$294  = spike_tap[56] | spike_tap[57];
+  assign \$295  = spike_tap[58] | spike_tap[59];
+  assign \$296  = spike_tap[60] | spike_tap[61];
+  assign \$297  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_2 = \$270  ? 1'h0 : 1'h1;
+  assign \$298  = spike_tap[0] | spike_tap[1];
+  assign \$299  = spike_tap[2] | spike_tap[3];
+  assign \$300  = spike_tap[4] | spike_tap[5];
+  assign \$301  = spike_tap[6] | spike_tap[7];
+  assign \$302  = spike_tap[8] | spike_tap[9];
+  assign \$303  = spike_tap[10] | spike_tap[11];
+  assign \$304  = spike_tap[12] | spike_tap[13];
+  assign \$305  = spike_tap[14] | spike_tap[15];
+  assign \$306  = spike_tap[16] | spike_tap[17];
+  assign \$307  = spike_tap[18] | spike_tap[19];
+  assign \$308  = spike_tap[20] | spike_tap[21];
+  assign \$309  = spike_tap[22] | spike_tap[23];
+  assign \$310  = spike_tap[24] | spike_tap[25];
+  assign \$311  = spike_tap[26] | spike_tap[27];
+  assign \$312  = spike_tap[28] | spike_tap[29];
+  assign \$313  = spike_tap[30] | spike_tap[31];
+  assign \$314  = spike_tap[32] | spike_tap[33];
+  assign \$315  = spike_tap[34] | spike_tap[35];
+  assign \$316  = spike_tap[36] | spike_tap[37];
+  assign \$317  = spike_tap[38] | spike_tap[39];
+  assign \$318  = spike_tap[40] | spike_tap[41];
+  assign \$319  = spike_tap[42] | spike_tap[43];
+  assign \$320  = spike_tap[44] | spike_tap[45];
+  assign \$321  = spike_tap[46] | spike_tap[47];
+  assign \$322  = spike_tap[48] | spike_tap[49];
+  assign \$323  = spike_tap[50] | spike_tap[51];
+  assign \$324  = spike_tap[52] | spike_tap[53];
+  assign \$325  = spike_tap[54] | spike_tap[55];
+  assign \$326  = spike_tap[56] | spike_tap[57];
+  assign \$327  = spike_tap[58] | spike_tap[59];
+  assign \$328  = spike_tap[60] | spike_tap[61];
+  assign \$329  = spike_tap[62] | spike_tap[63];
+  assign \$330  = spike_tap[0] | spike_tap[1];
+  assign \$331  = spike_tap[2] | spike_tap[3];
+  assign \$332  = spike_tap[4] | spike_tap[5];
+  assign \$333  = spike_tap[6] | spike_tap[7];
+  assign \$334  = spike_tap[8] | spike_tap[9];
+  assign \$335  = spike_tap[10] | spike_tap[11];
+  assign \$336  = spike_tap[12] | spike_tap[13];
+  assign \$337  = spike_tap[14] | spike_tap[15];
+  assign \$338  = spike_tap[16] | spike_tap[17];
+  assign \$339  = spike_tap[18] | spike_tap[19];
+  assign \$340  = spike_tap[20] | spike_tap[21];
+  assign \$341  = spike_tap[22] | spike_tap[23];
+  assign \$342  = spike_tap[24] | spike_tap[25];
+  assign \$343  = spike_tap[26] | spike_tap[27];
+  assign \$344  = spike_tap[28] | spike_tap[29];
+  assign \$345  = spike_tap[30] | spike_tap[31];
+  assign \$346  = spike_tap[32] | spike_tap[33];
+  assign \$347  = spike_tap[34] | spike_tap[35];
+  assign \$348  = spike_tap[36] | spike_tap[37];
+  assign \$349  = spike_tap[38] | spike_tap[39];
+  assign \$350  = spike_tap[40] | spike_tap[41];
+  assign \$351  = spike_tap[42] | spike_tap[43];
+  assign \$352  = spike_tap[44] | spike_tap[45];
+  assign \$353  = spike_tap[46] | spike_tap[47];
+  assign \$354  = spike_tap[48] | spike_tap[49];
+  assign \$355  = spike_tap[50] | spike_tap[51];
+  assign \$356  = spike_tap[52] | spike_tap[53];
+  assign \$357  = spike_tap[54] | spike_tap[55];
+  assign \$358  = spike_tap[56] | spike_tap[57];
+  assign \$359  = spike_tap[58] | spike_tap[59];
+  assign \$360  = spike_tap[60] | spike_tap[61];
+  assign \$361  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_3 = \$304  | \$337 ;
+  assign \$362  = spike_tap[0] | spike_tap[1];
+  assign \$363  = spike_tap[2] | spike_tap[3];
+  assign \$364  = spike_tap[4] | spike_tap[5];
+  assign \$365  = spike_tap[6] | spike_tap[7];
+  assign \$366  = spike_tap[8] | spike_tap[9];
+  assign \$367  = spike_tap[10] | spike_tap[11];
+  assign \$368  = spike_tap[12] | spike_tap[13];
+  assign \$369  = spike_tap[14] | spike_tap[15];
+  assign \$370  = spike_tap[16] | spike_tap[17];
+  assign \$371  = spike_tap[18] | spike_tap[19];
+  assign \$372  = spike_tap[20] | spike_tap[21];
+  assign \$373  = spike_tap[22] | spike_tap[23];
+  assign \$374  = spike_tap[24] | spike_tap[25];
+  assign \$375  = spike_tap[26] | spike_tap[27];
+  assign \$376  = spike_tap[28] | spike_tap[29];
+  assign \$377  = spike_tap[30] | spike_tap[31];
+  assign \$378  = spike_tap[32] | spike_tap[33];
+  assign \$379  = spike_tap[34] | spike_tap[35];
+  assign \$380  = spike_tap[36] | spike_tap[37];
+  assign \$381  = spike_tap[38] | spike_tap[39];
+  assign \$382  = spike_tap[40] | spike_tap[41];
+  assign \$383  = spike_tap[42] | spike_tap[43];
+  assign \$384  = spike_tap[44] | spike_tap[45];
+  assign \$385  = spike_tap[46] | spike_tap[47];
+  assign \$386  = spike_tap[48] | spike_tap[49];
+  assign \$387  = spike_tap[50] | spike_tap[51];
+  assign \$388  = spike_tap[52] | spike_tap[53];
+  assign \$389  = spike_tap[54] | spike_tap[55];
+  assign \$390  = spike_tap[56] | spike_tap[57];
+  assign \$391  = spike_tap[58] | spike_tap[59];
+  assign \$392  = spike_tap[60] | spike_tap[61];
+  assign \$393  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_3 = \$368  ? 1'h0 : 1'h1;
+  assign \$394  = spike_tap[0] | spike_tap[1];
+  assign \$395  = spike_tap[2] | spike_tap[3];
+  assign \$396  = spike_tap[4] | spike_tap[5];
+  assign \$397  = spike_tap[6] | spike_tap[7];
+  assign \$398  = spike_tap[8] | spike_tap[9];
+  assign \$399  = spike_tap[10] | spike_tap[11];
+  assign \$400  = spike_tap[12] | spike_tap[13];
+  assign \$401  = spike_tap[14] | spike_tap[15];
+  assign \$402  = spike_tap[16] | spike_tap[17];
+  assign \$403  = spike_tap[18] | spike_tap[19];
+  assign \$404  = spike_tap[20] | spike_tap[21];
+  assign \$405  = spike_tap[22] | spike_tap[23];
+  assign \$406  = spike_tap[24] | spike_tap[25];
+  assign \$407  = spike_tap[26] | spike_tap[27];
+  assign \$408  = spike_tap[28] | spike_tap[29];
+  assign \$409  = spike_tap[30] | spike_tap[31];
+  assign \$410  = spike_tap[32] | spike_tap[33];
+  assign \$411  = spike_tap[34] | spike_tap[35];
+  assign \$412  = spike_tap[36] | spike_tap[37];
+  assign \$413  = spike_tap[38] | spike_tap[39];
+  assign \$414  = spike_tap[40] | spike_tap[41];
+  assign \$415  = spike_tap[42] | spike_tap[43];
+  assign \$416  = spike_tap[44] | spike_tap[45];
+  assign \$417  = spike_tap[46] | spike_tap[47];
+  assign \$418  = spike_tap[48] | spike_tap[49];
+  assign \$419  = spike_tap[50] | spike_tap[51];
+  assign \$420  = spike_tap[52] | spike_tap[53];
+  assign \$421  = spike_tap[54] | spike_tap[55];
+  assign \$422  = spike_tap[56] | spike_tap[57];
+  assign \$423  = spike_tap[58] | spike_tap[59];
+  assign \$424  = spike_tap[60] | spike_tap[61];
+  assign \$425  = spike_tap[62] | spike_tap[63];
+  assign \$426  = spike_tap[0] | spike_tap[1];
+  assign \$427  = spike_tap[2] | spike_tap[3];
+  assign \$428  = spike_tap[4] | spike_tap[5];
+  assign \$429  = spike_tap[6] | spike_tap[7];
+  assign \$430  = spike_tap[8] | spike_tap[9];
+  assign \$431  = spike_tap[10] | spike_tap[11];
+  assign \$432  = spike_tap[12] | spike_tap[13];
+  assign \$433  = spike_tap[14] | spike_tap[15];
+  assign \$434  = spike_tap[16] | spike_tap[17];
+  assign \$435  = spike_tap[18] | spike_tap[19];
+  assign \$436  = spike_tap[20] | spike_tap[21];
+  assign \$437  = spike_tap[22] | spike_tap[23];
+  assign \$438  = spike_tap[24] | spike_tap[25];
+  assign \$439  = spike_tap[26] | spike_tap[27];
+  assign \$440  = spike_tap[28] | spike_tap[29];
+  assign \$441  = spike_tap[30] | spike_tap[31];
+  assign \$442  = spike_tap[32] | spike_tap[33];
+  assign \$443  = spike_tap[34] | spike_tap[35];
+  assign \$444  = spike_tap[36] | spike_tap[37];
+  assign \$445  = spike_tap[38] | spike_tap[39];
+  assign \$446  = spike_tap[40] | spike_tap[41];
+  assign \$447  = spike_tap[42] | spike_tap[43];
+  assign \$448  = spike_tap[44] | spike_tap[45];
+  assign \$449  = spike_tap[46] | spike_tap[47];
+  assign \$450  = spike_tap[48] | spike_tap[49];
+  assign \$451  = spike_tap[50] | spike_tap[51];
+  assign \$452  = spike_tap[52] | spike_tap[53];
+  assign \$453  = spike_tap[54] | spike_tap[55];
+  assign \$454  = spike_tap[56] | spike_tap[57];
+  assign \$455  = spike_tap[58] | spike_tap[59];
+  assign \$456  = spike_tap[60] | spike_tap[61];
+  assign \$457  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_4 = \$402  | \$435 ;
+  assign \$458  = spike_tap[0] | spike_tap[1];
+  assign \$459  = spike_tap[2] | spike_tap[3];
+  assign \$460  = spike_tap[4] | spike_tap[5];
+  assign \$461  = spike_tap[6] | spike_tap[7];
+  assign \$462  = spike_tap[8] | spike_tap[9];
+  assign \$463  = spike_tap[10] | spike_tap[11];
+  assign \$464  = spike_tap[12] | spike_tap[13];
+  assign \$465  = spike_tap[14] | spike_tap[15];
+  assign \$466  = spike_tap[16] | spike_tap[17];
+  assign \$467  = spike_tap[18] | spike_tap[19];
+  assign \$468  = spike_tap[20] | spike_tap[21];
+  assign \$469  = spike_tap[22] | spike_tap[23];
+  assign \$470  = spike_tap[24] | spike_tap[25];
+  assign \$471  = spike_tap[26] | spike_tap[27];
+  assign \$472  = spike_tap[28] | spike_tap[29];
+  assign \$473  = spike_tap[30] | spike_tap[31];
+  assign \$474  = spike_tap[32] | spike_tap[33];
+  assign \$475  = spike_tap[34] | spike_tap[35];
+  assign \$476  = spike_tap[36] | spike_tap[37];
+  assign \$477  = spike_tap[38] | spike_tap[39];
+  assign \$478  = spike_tap[40] | spike_tap[41];
+  assign \$479  = spike_tap[42] | spike_tap[43];
+  assign \$480  = spike_tap[44] | spike_tap[45];
+  assign \$481  = spike_tap[46] | spike_tap[47];
+  assign \$482  = spike_tap[48] | spike_tap[49];
+  assign \$483  = spike_tap[50] | spike_tap[51];
+  assign \$484  = spike_tap[52] | spike_tap[53];
+  assign \$485  = spike_tap[54] | spike_tap[55];
+  assign \$486  = spike_tap[56] | spike_tap[57];
+  assign \$487  = spike_tap[58] | spike_tap[59];
+  assign \$488  = spike_tap[60] | spike_tap[61];
+  assign \$489  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_4 = \$466  ? 1'h0 : 1'h1;
+  assign \$490  = spike_tap[0] | spike_tap[1];
+  assign \$491  = spike_tap[2] | spike_tap[3];
+  assign \$492  = spike_tap[4] | spike_tap[5];
+  assign \$493  = spike_tap[6] | spike_tap[7];
+  assign \$494  = spike_tap[8] | spike_tap[9];
+  assign \$495  = spike_tap[10] | spike_tap[11];
+  assign \$496  = spike_tap[12] | spike_tap[13];
+  assign \$497  = spike_tap[14] | spike_tap[15];
+  assign \$498  = spike_tap[16] | spike_tap[17];
+  assign \$499  = spike_tap[18] | spike_tap[19];
+  assign \$500  = spike_tap[20] | spike_tap[21];
+  assign \$501  = spike_tap[22] | spike_tap[23];
+  assign \$502  = spike_tap[24] | spike_tap[25];
+  assign \$503  = spike_tap[26] | spike_tap[27];
+  assign \$504  = spike_tap[28] | spike_tap[29];
+  assign \$505  = spike_tap[30] | spike_tap[31];
+  assign \$506  = spike_tap[32] | spike_tap[33];
+  assign \$507  = spike_tap[34] | spike_tap[35];
+  assign \$508  = spike_tap[36] | spike_tap[37];
+  assign \$509  = spike_tap[38] | spike_tap[39];
+  assign \$510  = spike_tap[40] | spike_tap[41];
+  assign \$511  = spike_tap[42] | spike_tap[43];
+  assign \$512  = spike_tap[44] | spike_tap[45];
+  assign \$513  = spike_tap[46] | spike_tap[47];
+  assign \$514  = spike_tap[48] | spike_tap[49];
+  assign \$515  = spike_tap[50] | spike_tap[51];
+  assign \$516  = spike_tap[52] | spike_tap[53];
+  assign \$517  = spike_tap[54] | spike_tap[55];
+  assign \$518  = spike_tap[56] | spike_tap[57];
+  assign \$519  = spike_tap[58] | spike_tap[59];
+  assign \$520  = spike_tap[60] | spike_tap[61];
+  assign \$521  = spike_tap[62] | spike_tap[63];
+  assign \$522  = spike_tap[0] | spike_tap[1];
+  assign \$523  = spike_tap[2] | spike_tap[3];
+  assign \$524  = spike_tap[4] | spike_tap[5];
+  assign \$525  = spike_tap[6] | spike_tap[7];
+  assign \$526  = spike_tap[8] | spike_tap[9];
+  assign \$527  = spike_tap[10] | spike_tap[11];
+  assign \$528  = spike_tap[12] | spike_tap[13];
+  assign \$529  = spike_tap[14] | spike_tap[15];
+  assign \$530  = spike_tap[16] | spike_tap[17];
+  assign \$531  = spike_tap[18] | spike_tap[19];
+  assign \$532  = spike_tap[20] | spike_tap[21];
+  assign \$533  = spike_tap[22] | spike_tap[23];
+  assign \$534  = spike_tap[24] | spike_tap[25];
+  assign \$535  = spike_tap[26] | spike_tap[27];
+  assign \$536  = spike_tap[28] | spike_tap[29];
+  assign \$537  = spike_tap[30] | spike_tap[31];
+  assign \$538  = spike_tap[32] | spike_tap[33];
+  assign \$539  = spike_tap[34] | spike_tap[35];
+  assign \$540  = spike_tap[36] | spike_tap[37];
+  assign \$541  = spike_tap[38] | spike_tap[39];
+  assign \$542  = spike_tap[40] | spike_tap[41];
+  assign \$543  = spike_tap[42] | spike_tap[43];
+  assign \$544  = spike_tap[44] | spike_tap[45];
+  assign \$545  = spike_tap[46] | spike_tap[47];
+  assign \$546  = spike_tap[48] | spike_tap[49];
+  assign \$547  = spike_tap[50] | spike_tap[51];
+  assign \$548  = spike_tap[52] | spike_tap[53];
+  assign \$549  = spike_tap[54] | spike_tap[55];
+  assign \$550  = spike_tap[56] | spike_tap[57];
+  assign \$551  = spike_tap[58] | spike_tap[59];
+  assign \$552  = spike_tap[60] | spike_tap[61];
+  assign \$553  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_5 = \$500  | \$533 ;
+  assign \$554  = spike_tap[0] | spike_tap[1];
+  assign \$555  = spike_tap[2] | spike_tap[3];
+  assign \$556  = spike_tap[4] | spike_tap[5];
+  assign \$557  = spike_tap[6] | spike_tap[7];
+  assign \$558  = spike_tap[8] | spike_tap[9];
+  assign \$559  = spike_tap[10] | spike_tap[11];
+  assign \$560  = spike_tap[12] | spike_tap[13];
+  assign \$561  = spike_tap[14] | spike_tap[15];
+  assign \$562  = spike_tap[16] | spike_tap[17];
+  assign \$563  = spike_tap[18] | spike_tap[19];
+  assign \$564  = spike_tap[20] | spike_tap[21];
+  assign \$565  = spike_tap[22] | spike_tap[23];
+  assign \$566  = spike_tap[24] | spike_tap[25];
+  assign \$567  = spike_tap[26] | spike_tap[27];
+  assign \$568  = spike_tap[28] | spike_tap[29];
+  assign \$569  = spike_tap[30] | spike_tap[31];
+  assign \$570  = spike_tap[32] | spike_tap[33];
+  assign \$571  = spike_tap[34] | spike_tap[35];
+  assign \$572  = spike_tap[36] | spike_tap[37];
+  assign \$573  = spike_tap[38] | spike_tap[39];
+  assign \$574  = spike_tap[40] | spike_tap[41];
+  assign \$575  = spike_tap[42] | spike_tap[43];
+  assign \$576  = spike_tap[44] | spike_tap[45];
+  assign \$577  = spike_tap[46] | spike_tap[47];
+  assign \$578  = spike_tap[48] | spike_tap[49];
+  assign \$579  = spike_tap[50] | spike_tap[51];
+  assign \$580  = spike_tap[52] | spike_tap[53];
+  assign \$581  = spike_tap[54] | spike_tap[55];
+  assign \$582  = spike_tap[56] | spike_tap[57];
+  assign \$583  = spike_tap[58] | spike_tap[59];
+  assign \$584  = spike_tap[60] | spike_tap[61];
+  assign \$585  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_5 = \$564  ? 1'h0 : 1'h1;
+  assign \$586  = spike_tap[0] | spike_tap[1];
+  assign \$587  = spike_tap[2] | spike_tap[3];
+  assign \$588  = spike_tap[4] | spike_tap[5];
+  assign \$589  = spike_tap[6] | spike_tap[7];
+  assign \$590  = spike_tap[8] | spike_tap[9];
+  assign \$591  = spike_tap[10] | spike_tap[11];
+  assign \$592  = spike_tap[12] | spike_tap[13];
+  assign \$593  = spike_tap[14] | spike_tap[15];
+  assign \$594  = spike_tap[16] | spike_tap[17];
+  assign \$595  = spike_tap[18] | spike_tap[19];
+  assign \$596  = spike_tap[20] | spike_tap[21];
+  assign \$597  = spike_tap[22] | spike_tap[23];
+  assign \$598  = spike_tap[24] | spike_tap[25];
+  assign \$599  = spike_tap[26] | spike_tap[27];
+  assign \$600  = spike_tap[28] | spike_tap[29];
+  assign \$601  = spike_tap[30] | spike_tap[31];
+  assign \$602  = spike_tap[32] | spike_tap[33];
+  assign \$603  = spike_tap[34] | spike_tap[35];
+  assign \$604  = spike_tap[36] | spike_tap[37];
+  assign \$605  = spike_tap[38] | spike_tap[39];
+  assign \$606  = spike_tap[40] | spike_tap[41];
+  assign \$607  = spike_tap[42] | spike_tap[43];
+  assign \$608  = spike_tap[44] | spike_tap[45];
+  assign \$609  = spike_tap[46] | spike_tap[47];
+  assign \$610  = spike_tap[48] | spike_tap[49];
+  assign \$611  = spike_tap[50] | spike_tap[51];
+  assign \$612  = spike_tap[52] | spike_tap[53];
+  assign \$613  = spike_tap[54] | spike_tap[55];
+  assign \$614  = spike_tap[56] | spike_tap[57];
+  assign \$615  = spike_tap[58] | spike_tap[59];
+  assign \$616  = spike_tap[60] | spike_tap[61];
+  assign \$617  = spike_tap[62] | spike_tap[63];
+  assign \$618  = spike_tap[0] | spike_tap[1];
+  assign \$619  = spike_tap[2] | spike_tap[3];
+  assign \$620  = spike_tap[4] | spike_tap[5];
+  assign \$621  = spike_tap[6] | spike_tap[7];
+  assign \$622  = spike_tap[8] | spike_tap[9];
+  assign \$623  = spike_tap[10] | spike_tap[11];
+  assign \$624  = spike_tap[12] | spike_tap[13];
+  assign \$625  = spike_tap[14] | spike_tap[15];
+  assign \$626  = spike_tap[16] | spike_tap[17];
+  assign \$627  = spike_tap[18] | spike_tap[19];
+  assign \$628  = spike_tap[20] | spike_tap[21];
+  assign \$629  = spike_tap[22] | spike_tap[23];
+  assign \$630  = spike_tap[24] | spike_tap[25];
+  assign \$631  = spike_tap[26] | spike_tap[27];
+  assign \$632  = spike_tap[28] | spike_tap[29];
+  assign \$633  = spike_tap[30] | spike_tap[31];
+  assign \$634  = spike_tap[32] | spike_tap[33];
+  assign \$635  = spike_tap[34] | spike_tap[35];
+  assign \$636  = spike_tap[36] | spike_tap[37];
+  assign \$637  = spike_tap[38] | spike_tap[39];
+  assign \$638  = spike_tap[40] | spike_tap[41];
+  assign \$639  = spike_tap[42] | spike_tap[43];
+  assign \$640  = spike_tap[44] | spike_tap[45];
+  assign \$641  = spike_tap[46] | spike_tap[47];
+  assign \$642  = spike_tap[48] | spike_tap[49];
+  assign \$643  = spike_tap[50] | spike_tap[51];
+  assign \$644  = spike_tap[52] | spike_tap[53];
+  assign \$645  = spike_tap[54] | spike_tap[55];
+  assign \$646  = spike_tap[56] | spike_tap[57];
+  assign \$647  = spike_tap[58] | spike_tap[59];
+  assign \$648  = spike_tap[60] | spike_tap[61];
+  assign \$649  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_6 = \$598  | \$631 ;
+  assign \$650  = spike_tap[0] | spike_tap[1];
+  assign \$651  = spike_tap[2] | spike_tap[3];
+  assign \$652  = spike_tap[4] | spike_tap[5];
+  assign \$653  = spike_tap[6] | spike_tap[7];
+  assign \$654  = spike_tap[8] | spike_tap[9];
+  assign \$655  = spike_tap[10] | spike_tap[11];
+  assign \$656  = spike_tap[12] | spike_tap[13];
+  assign \$657  = spike_tap[14] | spike_tap[15];
+  assign \$658  = spike_tap[16] | spike_tap[17];
+  assign \$659  = spike_tap[18] | spike_tap[19];
+  assign \$660  = spike_tap[20] | spike_tap[21];
+  assign \$661  = spike_tap[22] | spike_tap[23];
+  assign \$662  = spike_tap[24] | spike_tap[25];
+  assign \$663  = spike_tap[26] | spike_tap[27];
+  assign \$664  = spike_tap[28] | spike_tap[29];
+  assign \$665  = spike_tap[30] | spike_tap[31];
+  assign \$666  = spike_tap[32] | spike_tap[33];
+  assign \$667  = spike_tap[34] | spike_tap[35];
+  assign \$668  = spike_tap[36] | spike_tap[37];
+  assign \$669  = spike_tap[38] | spike_tap[39];
+  assign \$670  = spike_tap[40] | spike_tap[41];
+  assign \$671  = spike_tap[42] | spike_tap[43];
+  assign \$672  = spike_tap[44] | spike_tap[45];
+  assign \$673  = spike_tap[46] | spike_tap[47];
+  assign \$674  = spike_tap[48] | spike_tap[49];
+  assign \$675  = spike_tap[50] | spike_tap[51];
+  assign \$676  = spike_tap[52] | spike_tap[53];
+  assign \$677  = spike_tap[54] | spike_tap[55];
+  assign \$678  = spike_tap[56] | spike_tap[57];
+  assign \$679  = spike_tap[58] | spike_tap[59];
+  assign \$680  = spike_tap[60] | spike_tap[61];
+  assign \$681  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_6 = \$662  ? 1'h0 : 1'h1;
+  assign \$682  = spike_tap[0] | spike_tap[1];
+  assign \$683  = spike_tap[2] | spike_tap[3];
+  assign \$684  = spike_tap[4] | spike_tap[5];
+  assign \$685  = spike_tap[6] | spike_tap[7];
+  assign \$686  = spike_tap[8] | spike_tap[9];
+  assign \$687  = spike_tap[10] | spike_tap[11];
+  assign \$688  = spike_tap[12] | spike_tap[13];
+  assign \$689  = spike_tap[14] | spike_tap[15];
+  assign \$690  = spike_tap[16] | spike_tap[17];
+  assign \$691  = spike_tap[18] | spike_tap[19];
+  assign \$692  = spike_tap[20] | spike_tap[21];
+  assign \$693  = spike_tap[22] | spike_tap[23];
+  assign \$694  = spike_tap[24] | spike_tap[25];
+  assign \$695  = spike_tap[26] | spike_tap[27];
+  assign \$696  = spike_tap[28] | spike_tap[29];
+  assign \$697  = spike_tap[30] | spike_tap[31];
+  assign \$698  = spike_tap[32] | spike_tap[33];
+  assign \$699  = spike_tap[34] | spike_tap[35];
+  assign \$700  = spike_tap[36] | spike_tap[37];
+  assign \$701  = spike_tap[38] | spike_tap[39];
+  assign \$702  = spike_tap[40] | spike_tap[41];
+  assign \$703  = spike_tap[42] | spike_tap[43];
+  assign \$704  = spike_tap[44] | spike_tap[45];
+  assign \$705  = spike_tap[46] | spike_tap[47];
+  assign \$706  = spike_tap[48] | spike_tap[49];
+  assign \$707  = spike_tap[50] | spike_tap[51];
+  assign \$708  = spike_tap[52] | spike_tap[53];
+  assign \$709  = spike_tap[54] | spike_tap[55];
+  assign \$710  = spike_tap[56] | spike_tap[57];
+  assign \$711  = spike_tap[58] | spike_tap[59];
+  assign \$712  = spike_tap[60] | spike_tap[61];
+  assign \$713  = spike_tap[62] | spike_tap[63];
+  assign \$714  = spike_tap[0] | spike_tap[1];
+  assign \$715  = spike_tap[2] | spike_tap[3];
+  assign \$716  = spike_tap[4] | spike_tap[5];
+  assign \$717  = spike_tap[6] | spike_tap[7];
+  assign \$718  = spike_tap[8] | spike_tap[9];
+  assign \$719  = spike_tap[10] | spike_tap[11];
+  assign \$720  = spike_tap[12] | spike_tap[13];
+  assign \$721  = spike_tap[14] | spike_tap[15];
+  assign \$722  = spike_tap[16] | spike_tap[17];
+  assign \$723  = spike_tap[18] | spike_tap[19];
+  assign \$724  = spike_tap[20] | spike_tap[21];
+  assign \$725  = spike_tap[22] | spike_tap[23];
+  assign \$726  = spike_tap[24] | spike_tap[25];
+  assign \$727  = spike_tap[26] | spike_tap[27];
+  assign \$728  = spike_tap[28] | spike_tap[29];
+  assign \$729  = spike_tap[30] | spike_tap[31];
+  assign \$730  = spike_tap[32] | spike_tap[33];
+  assign \$731  = spike_tap[34] | spike_tap[35];
+  assign \$732  = spike_tap[36] | spike_tap[37];
+  assign \$733  = spike_tap[38] | spike_tap[39];
+  assign \$734  = spike_tap[40] | spike_tap[41];
+  assign \$735  = spike_tap[42] | spike_tap[43];
+  assign \$736  = spike_tap[44] | spike_tap[45];
+  assign \$737  = spike_tap[46] | spike_tap[47];
+  assign \$738  = spike_tap[48] | spike_tap[49];
+  assign \$739  = spike_tap[50] | spike_tap[51];
+  assign \$740  = spike_tap[52] | spike_tap[53];
+  assign \$741  = spike_tap[54] | spike_tap[55];
+  assign \$742  = spike_tap[56] | spike_tap[57];
+  assign \$743  = spike_tap[58] | spike_tap[59];
+  assign \$744  = spike_tap[60] | spike_tap[61];
+  assign \$745  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_7 = \$696  | \$729 ;
+  assign \$746  = spike_tap[0] | spike_tap[1];
+  assign \$747  = spike_tap[2] | spike_tap[3];
+  assign \$748  = spike_tap[4] | spike_tap[5];
+  assign \$749  = spike_tap[6] | spike_tap[7];
+  assign \$750  = spike_tap[8] | spike_tap[9];
+  assign \$751  = spike_tap[10] | spike_tap[11];
+  assign \$752  = spike_tap[12] | spike_tap[13];
+  assign \$753  = spike_tap[14] | spike_tap[15];
+  assign \$754  = spike_tap[16] | spike_tap[17];
+  assign \$755  = spike_tap[18] | spike_tap[19];
+  assign \$756  = spike_tap[20] | spike_tap[21];
+  assign \$757  = spike_tap[22] | spike_tap[23];
+  assign \$758  = spike_tap[24] | spike_tap[25];
+  assign \$759  = spike_tap[26] | spike_tap[27];
+  assign \$760  = spike_tap[28] | spike_tap[29];
+  assign \$761  = spike_tap[30] | spike_tap[31];
+  assign \$762  = spike_tap[32] | spike_tap[33];
+  assign \$763  = spike_tap[34] | spike_tap[35];
+  assign \$764  = spike_tap[36] | spike_tap[37];
+  assign \$765  = spike_tap[38] | spike_tap[39];
+  assign \$766  = spike_tap[40] | spike_tap[41];
+  assign \$767  = spike_tap[42] | spike_tap[43];
+  assign \$768  = spike_tap[44] | spike_tap[45];
+  assign \$769  = spike_tap[46] | spike_tap[47];
+  assign \$770  = spike_tap[48] | spike_tap[49];
+  assign \$771  = spike_tap[50] | spike_tap[51];
+  assign \$772  = spike_tap[52] | spike_tap[53];
+  assign \$773  = spike_tap[54] | spike_tap[55];
+  assign \$774  = spike_tap[56] | spike_tap[57];
+  assign \$775  = spike_tap[58] | spike_tap[59];
+  assign \$776  = spike_tap[60] | spike_tap[61];
+  assign \$777  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_7 = \$760  ? 1'h0 : 1'h1;
+  assign \$778  = spike_tap[0] | spike_tap[1];
+  assign \$779  = spike_tap[2] | spike_tap[3];
+  assign \$780  = spike_tap[4] | spike_tap[5];
+  assign \$781  = spike_tap[6] | spike_tap[7];
+  assign \$782  = spike_tap[8] | spike_tap[9];
+  assign \$783  = spike_tap[10] | spike_tap[11];
+  assign \$784  = spike_tap[12] | spike_tap[13];
+  assign \$785  = spike_tap[14] | spike_tap[15];
+  assign \$786  = spike_tap[16] | spike_tap[17];
+  assign \$787  = spike_tap[18] | spike_tap[19];
+  assign \$788  = spike_tap[20] | spike_tap[21];
+  assign \$789  = spike_tap[22] | spike_tap[23];
+  assign \$790  = spike_tap[24] | spike_tap[25];
+  assign \$791  = spike_tap[26] | spike_tap[27];
+  assign \$792  = spike_tap[28] | spike_tap[29];
+  assign \$793  = spike_tap[30] | spike_tap[31];
+  assign \$794  = spike_tap[32] | spike_tap[33];
+  assign \$795  = spike_tap[34] | spike_tap[35];
+  assign \$796  = spike_tap[36] | spike_tap[37];
+  assign \$797  = spike_tap[38] | spike_tap[39];
+  assign \$798  = spike_tap[40] | spike_tap[41];
+  assign \$799  = spike_tap[42] | spike_tap[43];
+  assign \$800  = spike_tap[44] | spike_tap[45];
+  assign \$801  = spike_tap[46] | spike_tap[47];
+  assign \$802  = spike_tap[48] | spike_tap[49];
+  assign \$803  = spike_tap[50] | spike_tap[51];
+  assign \$804  = spike_tap[52] | spike_tap[53];
+  assign \$805  = spike_tap[54] | spike_tap[55];
+  assign \$806  = spike_tap[56] | spike_tap[57];
+  assign \$807  = spike_tap[58] | spike_tap[59];
+  assign \$808  = spike_tap[60] | spike_tap[61];
+  assign \$809  = spike_tap[62] | spike_tap[63];
+  assign \$810  = spike_tap[0] | spike_tap[1];
+  assign \$811  = spike_tap[2] | spike_tap[3];
+  assign \$812  = spike_tap[4] | spike_tap[5];
+  assign \$813  = spike_tap[6] | spike_tap[7];
+  assign \$814  = spike_tap[8] | spike_tap[9];
+  assign \$815  = spike_tap[10] | spike_tap[11];
+  assign \$816  = spike_tap[12] | spike_tap[13];
+  assign \$817  = spike_tap[14] | spike_tap[15];
+  assign \$818  = spike_tap[16] | spike_tap[17];
+  assign \$819  = spike_tap[18] | spike_tap[19];
+  assign \$820  = spike_tap[20] | spike_tap[21];
+  assign \$821  = spike_tap[22] | spike_tap[23];
+  assign \$822  = spike_tap[24] | spike_tap[25];
+  assign \$823  = spike_tap[26] | spike_tap[27];
+  assign \$824  = spike_tap[28] | spike_tap[29];
+  assign \$825  = spike_tap[30] | spike_tap[31];
+  assign \$826  = spike_tap[32] | spike_tap[33];
+  assign \$827  = spike_tap[34] | spike_tap[35];
+  assign \$828  = spike_tap[36] | spike_tap[37];
+  assign \$829  = spike_tap[38] | spike_tap[39];
+  assign \$830  = spike_tap[40] | spike_tap[41];
+  assign \$831  = spike_tap[42] | spike_tap[43];
+  assign \$832  = spike_tap[44] | spike_tap[45];
+  assign \$833  = spike_tap[46] | spike_tap[47];
+  assign \$834  = spike_tap[48] | spike_tap[49];
+  assign \$835  = spike_tap[50] | spike_tap[51];
+  assign \$836  = spike_tap[52] | spike_tap[53];
+  assign \$837  = spike_tap[54] | spike_tap[55];
+  assign \$838  = spike_tap[56] | spike_tap[57];
+  assign \$839  = spike_tap[58] | spike_tap[59];
+  assign \$840  = spike_tap[60] | spike_tap[61];
+  assign \$841  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_8 = \$794  | \$827 ;
+  assign \$842  = spike_tap[0] | spike_tap[1];
+  assign \$843  = spike_tap[2] | spike_tap[3];
+  assign \$844  = spike_tap[4] | spike_tap[5];
+  assign \$845  = spike_tap[6] | spike_tap[7];
+  assign \$846  = spike_tap[8] | spike_tap[9];
+  assign \$847  = spike_tap[10] | spike_tap[11];
+  assign \$848  = spike_tap[12] | spike_tap[13];
+  assign \$849  = spike_tap[14] | spike_tap[15];
+  assign \$850  = spike_tap[16] | spike_tap[17];
+  assign \$851  = spike_tap[18] | spike_tap[19];
+  assign \$852  = spike_tap[20] | spike_tap[21];
+  assign \$853  = spike_tap[22] | spike_tap[23];
+  assign \$854  = spike_tap[24] | spike_tap[25];
+  assign \$855  = spike_tap[26] | spike_tap[27];
+  assign \$856  = spike_tap[28] | spike_tap[29];
+  assign \$857  = spike_tap[30] | spike_tap[31];
+  assign \$858  = spike_tap[32] | spike_tap[33];
+  assign \$859  = spike_tap[34] | spike_tap[35];
+  assign \$860  = spike_tap[36] | spike_tap[37];
+  assign \$861  = spike_tap[38] | spike_tap[39];
+  assign \$862  = spike_tap[40] | spike_tap[41];
+  assign \$863  = spike_tap[42] | spike_tap[43];
+  assign \$864  = spike_tap[44] | spike_tap[45];
+  assign \$865  = spike_tap[46] | spike_tap[47];
+  assign \$866  = spike_tap[48] | spike_tap[49];
+  assign \$867  = spike_tap[50] | spike_tap[51];
+  assign \$868  = spike_tap[52] | spike_tap[53];
+  assign \$869  = spike_tap[54] | spike_tap[55];
+  assign \$870  = spike_tap[56] | spike_tap[57];
+  assign \$871  = spike_tap[58] | spike_tap[59];
+  assign \$872  = spike_tap[60] | spike_tap[61];
+  assign \$873  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_8 = \$858  ? 1'h0 : 1'h1;
+  assign \$874  = spike_tap[0] | spike_tap[1];
+  assign \$875  = spike_tap[2] | spike_tap[3];
+  assign \$876  = spike_tap[4] | spike_tap[5];
+  assign \$877  = spike_tap[6] | spike_tap[7];
+  assign \$878  = spike_tap[8] | spike_tap[9];
+  assign \$879  = spike_tap[10] | spike_tap[11];
+  assign \$880  = spike_tap[12] | spike_tap[13];
+  assign \$881  = spike_tap[14] | spike_tap[15];
+  assign \$882  = spike_tap[16] | spike_tap[17];
+  assign \$883  = spike_tap[18] | spike_tap[19];
+  assign \$884  = spike_tap[20] | spike_tap[21];
+  assign \$885  = spike_tap[22] | spike_tap[23];
+  assign \$886  = spike_tap[24] | spike_tap[25];
+  assign \$887  = spike_tap[26] | spike_tap[27];
+  assign \$888  = spike_tap[28] | spike_tap[29];
+  assign \$889  = spike_tap[30] | spike_tap[31];
+  assign \$890  = spike_tap[32] | spike_tap[33];
+  assign \$891  = spike_tap[34] | spike_tap[35];
+  assign \$892  = spike_tap[36] | spike_tap[37];
+  assign \$893  = spike_tap[38] | spike_tap[39];
+  assign \$894  = spike_tap[40] | spike_tap[41];
+  assign \$895  = spike_tap[42] | spike_tap[43];
+  assign \$896  = spike_tap[44] | spike_tap[45];
+  assign \$897  = spike_tap[46] | spike_tap[47];
+  assign \$898  = spike_tap[48] | spike_tap[49];
+  assign \$899  = spike_tap[50] | spike_tap[51];
+  assign \$900  = spike_tap[52] | spike_tap[53];
+  assign \$901  = spike_tap[54] | spike_tap[55];
+  assign \$902  = spike_tap[56] | spike_tap[57];
+  assign \$903  = spike_tap[58] | spike_tap[59];
+  assign \$904  = spike_tap[60] | spike_tap[61];
+  assign \$905  = spike_tap[62] | spike_tap[63];
+  assign \$906  = spike_tap[0] | spike_tap[1];
+  assign \$907  = spike_tap[2] | spike_tap[3];
+  assign \$908  = spike_tap[4] | spike_tap[5];
+  assign \$909  = spike_tap[6] | spike_tap[7];
+  assign \$910  = spike_tap[8] | spike_tap[9];
+  assign \$911  = spike_tap[10] | spike_tap[11];
+  assign \$912  = spike_tap[12] | spike_tap[13];
+  assign \$913  = spike_tap[14] | spike_tap[15];
+  assign \$914  = spike_tap[16] | spike_tap[17];
+  assign \$915  = spike_tap[18] | spike_tap[19];
+  assign \$916  = spike_tap[20] | spike_tap[21];
+  assign \$917  = spike_tap[22] | spike_tap[23];
+  assign \$918  = spike_tap[24] | spike_tap[25];
+  assign \$919  = spike_tap[26] | spike_tap[27];
+  assign \$920  = spike_tap[28] | spike_tap[29];
+  assign \$921  = spike_tap[30] | spike_tap[31];
+  assign \$922  = spike_tap[32] | spike_tap[33];
+  assign \$923  = spike_tap[34] | spike_tap[35];
+  assign \$924  = spike_tap[36] | spike_tap[37];
+  assign \$925  = spike_tap[38] | spike_tap[39];
+  assign \$926  = spike_tap[40] | spike_tap[41];
+  assign \$927  = spike_tap[42] | spike_tap[43];
+  assign \$928  = spike_tap[44] | spike_tap[45];
+  assign \$929  = spike_tap[46] | spike_tap[47];
+  assign \$930  = spike_tap[48] | spike_tap[49];
+  assign \$931  = spike_tap[50] | spike_tap[51];
+  assign \$932  = spike_tap[52] | spike_tap[53];
+  assign \$933  = spike_tap[54] | spike_tap[55];
+  assign \$934  = spike_tap[56] | spike_tap[57];
+  assign \$935  = spike_tap[58] | spike_tap[59];
+  assign \$936  = spike_tap[60] | spike_tap[61];
+  assign \$937  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_9 = \$892  | \$925 ;
+  assign \$938  = spike_tap[0] | spike_tap[1];
+  assign \$939  = spike_tap[2] | spike_tap[3];
+  assign \$940  = spike_tap[4] | spike_tap[5];
+  assign \$941  = spike_tap[6] | spike_tap[7];
+  assign \$942  = spike_tap[8] | spike_tap[9];
+  assign \$943  = spike_tap[10] | spike_tap[11];
+  assign \$944  = spike_tap[12] | spike_tap[13];
+  assign \$945  = spike_tap[14] | spike_tap[15];
+  assign \$946  = spike_tap[16] | spike_tap[17];
+  assign \$947  = spike_tap[18] | spike_tap[19];
+  assign \$948  = spike_tap[20] | spike_tap[21];
+  assign \$949  = spike_tap[22] | spike_tap[23];
+  assign \$950  = spike_tap[24] | spike_tap[25];
+  assign \$951  = spike_tap[26] | spike_tap[27];
+  assign \$952  = spike_tap[28] | spike_tap[29];
+  assign \$953  = spike_tap[30] | spike_tap[31];
+  assign \$954  = spike_tap[32] | spike_tap[33];
+  assign \$955  = spike_tap[34] | spike_tap[35];
+  assign \$956  = spike_tap[36] | spike_tap[37];
+  assign \$957  = spike_tap[38] | spike_tap[39];
+  assign \$958  = spike_tap[40] | spike_tap[41];
+  assign \$959  = spike_tap[42] | spike_tap[43];
+  assign \$960  = spike_tap[44] | spike_tap[45];
+  assign \$961  = spike_tap[46] | spike_tap[47];
+  assign \$962  = spike_tap[48] | spike_tap[49];
+  assign \$963  = spike_tap[50] | spike_tap[51];
+  assign \$964  = spike_tap[52] | spike_tap[53];
+  assign \$965  = spike_tap[54] | spike_tap[55];
+  assign \$966  = spike_tap[56] | spike_tap[57];
+  assign \$967  = spike_tap[58] | spike_tap[59];
+  assign \$968  = spike_tap[60] | spike_tap[61];
+  assign \$969  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_9 = \$956  ? 1'h0 : 1'h1;
+  assign \$970  = spike_tap[0] | spike_tap[1];
+  assign \$971  = spike_tap[2] | spike_tap[3];
+  assign \$972  = spike_tap[4] | spike_tap[5];
+  assign \$973  = spike_tap[6] | spike_tap[7];
+  assign \$974  = spike_tap[8] | spike_tap[9];
+  assign \$975  = spike_tap[10] | spike_tap[11];
+  assign \$976  = spike_tap[12] | spike_tap[13];
+  assign \$977  = spike_tap[14] | spike_tap[15];
+  assign \$978  = spike_tap[16] | spike_tap[17];
+  assign \$979  = spike_tap[18] | spike_tap[19];
+  assign \$980  = spike_tap[20] | spike_tap[21];
+  assign \$981  = spike_tap[22] | spike_tap[23];
+  assign \$982  = spike_tap[24] | spike_tap[25];
+  assign \$983  = spike_tap[26] | spike_tap[27];
+  assign \$984  = spike_tap[28] | spike_tap[29];
+  assign \$985  = spike_tap[30] | spike_tap[31];
+  assign \$986  = spike_tap[32] | spike_tap[33];
+  assign \$987  = spike_tap[34] | spike_tap[35];
+  assign \$988  = spike_tap[36] | spike_tap[37];
+  assign \$989  = spike_tap[38] | spike_tap[39];
+  assign \$990  = spike_tap[40] | spike_tap[41];
+  assign \$991  = spike_tap[42] | spike_tap[43];
+  assign \$992  = spike_tap[44] | spike_tap[45];
+  assign \$993  = spike_tap[46] | spike_tap[47];
+  assign \$994  = spike_tap[48] | spike_tap[49];
+  assign \$995  = spike_tap[50] | spike_tap[51];
+  assign \$996  = spike_tap[52] | spike_tap[53];
+  assign \$997  = spike_tap[54] | spike_tap[55];
+  assign \$998  = spike_tap[56] | spike_tap[57];
+  assign \$999  = spike_tap[58] | spike_tap[59];
+  assign \$1000  = spike_tap[60] | spike_tap[61];
+  assign \$1001  = spike_tap[62] | spike_tap[63];
+  assign \$1002  = spike_tap[0] | spike_tap[1];
+  assign \$1003  = spike_tap[2] | spike_tap[3];
+  assign \$1004  = spike_tap[4] | spike_tap[5];
+  assign \$1005  = spike_tap[6] | spike_tap[7];
+  assign \$1006  = spike_tap[8] | spike_tap[9];
+  assign \$1007  = spike_tap[10] | spike_tap[11];
+  assign \$1008  = spike_tap[12] | spike_tap[13];
+  assign \$1009  = spike_tap[14] | spike_tap[15];
+  assign \$1010  = spike_tap[16] | spike_tap[17];
+  assign \$1011  = spike_tap[18] | spike_tap[19];
+  assign \$1012  = spike_tap[20] | spike_tap[21];
+  assign \$1013  = spike_tap[22] | spike_tap[23];
+  assign \$1014  = spike_tap[24] | spike_tap[25];
+  assign \$1015  = spike_tap[26] | spike_tap[27];
+  assign \$1016  = spike_tap[28] | spike_tap[29];
+  assign \$1017  = spike_tap[30] | spike_tap[31];
+  assign \$1018  = spike_tap[32] | spike_tap[33];
+  assign \$1019  = spike_tap[34] | spike_tap[35];
+  assign \$1020  = spike_tap[36] | spike_tap[37];
+  assign \$1021  = spike_tap[38] | spike_tap[39];
+  assign \$1022  = spike_tap[40] | spike_tap[41];
+  assign \$1023  = spike_tap[42] | spike_tap[43];
+  assign \$1024  = spike_tap[44] | spike_tap[45];
+  assign \$1025  = spike_tap[46] | spike_tap[47];
+  assign \$1026  = spike_tap[48] | spike_tap[49];
+  assign \$1027  = spike_tap[50] | spike_tap[51];
+  assign \$1028  = spike_tap[52] | spike_tap[53];
+  assign \$1029  = spike_tap[54] | spike_tap[55];
+  assign \$1030  = spike_tap[56] | spike_tap[57];
+  assign \$1031  = spike_tap[58] | spike_tap[59];
+  assign \$1032  = spike_tap[60] | spike_tap[61];
+  assign \$1033  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_10 = \$990  | \$1023 ;
+  assign \$1034  = spike_tap[0] | spike_tap[1];
+  assign \$1035  = spike_tap[2] | spike_tap[3];
+  assign \$1036  = spike_tap[4] | spike_tap[5];
+  assign \$1037  = spike_tap[6] | spike_tap[7];
+  assign \$1038  = spike_tap[8] | spike_tap[9];
+  assign \$1039  = spike_tap[10] | spike_tap[11];
+  assign \$1040  = spike_tap[12] | spike_tap[13];
+  assign \$1041  = spike_tap[14] | spike_tap[15];
+  assign \$1042  = spike_tap[16] | spike_tap[17];
+  assign \$1043  = spike_tap[18] | spike_tap[19];
+  assign \$1044  = spike_tap[20] | spike_tap[21];
+  assign \$1045  = spike_tap[22] | spike_tap[23];
+  assign \$1046  = spike_tap[24] | spike_tap[25];
+  assign \$1047  = spike_tap[26] | spike_tap[27];
+  assign \$1048  = spike_tap[28] | spike_tap[29];
+  assign \$1049  = spike_tap[30] | spike_tap[31];
+  assign \$1050  = spike_tap[32] | spike_tap[33];
+  assign \$1051  = spike_tap[34] | spike_tap[35];
+  assign \$1052  = spike_tap[36] | spike_tap[37];
+  assign \$1053  = spike_tap[38] | spike_tap[39];
+  assign \$1054  = spike_tap[40] | spike_tap[41];
+  assign \$1055  = spike_tap[42] | spike_tap[43];
+  assign \$1056  = spike_tap[44] | spike_tap[45];
+  assign \$1057  = spike_tap[46] | spike_tap[47];
+  assign \$1058  = spike_tap[48] | spike_tap[49];
+  assign \$1059  = spike_tap[50] | spike_tap[51];
+  assign \$1060  = spike_tap[52] | spike_tap[53];
+  assign \$1061  = spike_tap[54] | spike_tap[55];
+  assign \$1062  = spike_tap[56] | spike_tap[57];
+  assign \$1063  = spike_tap[58] | spike_tap[59];
+  assign \$1064  = spike_tap[60] | spike_tap[61];
+  assign \$1065  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_10 = \$1054  ? 1'h0 : 1'h1;
+  assign \$1066  = spike_tap[0] | spike_tap[1];
+  assign \$1067  = spike_tap[2] | spike_tap[3];
+  assign \$1068  = spike_tap[4] | spike_tap[5];
+  assign \$1069  = spike_tap[6] | spike_tap[7];
+  assign \$1070  = spike_tap[8] | spike_tap[9];
+  assign \$1071  = spike_tap[10] | spike_tap[11];
+  assign \$1072  = spike_tap[12] | spike_tap[13];
+  assign \$1073  = spike_tap[14] | spike_tap[15];
+  assign \$1074  = spike_tap[16] | spike_tap[17];
+  assign \$1075  = spike_tap[18] | spike_tap[19];
+  assign \$1076  = spike_tap[20] | spike_tap[21];
+  assign \$1077  = spike_tap[22] | spike_tap[23];
+  assign \$1078  = spike_tap[24] | spike_tap[25];
+  assign \$1079  = spike_tap[26] | spike_tap[27];
+  assign \$1080  = spike_tap[28] | spike_tap[29];
+  assign \$1081  = spike_tap[30] | spike_tap[31];
+  assign \$1082  = spike_tap[32] | spike_tap[33];
+  assign \$1083  = spike_tap[34] | spike_tap[35];
+  assign \$1084  = spike_tap[36] | spike_tap[37];
+  assign \$1085  = spike_tap[38] | spike_tap[39];
+  assign \$1086  = spike_tap[40] | spike_tap[41];
+  assign \$1087  = spike_tap[42] | spike_tap[43];
+  assign \$1088  = spike_tap[44] | spike_tap[45];
+  assign \$1089  = spike_tap[46] | spike_tap[47];
+  assign \$1090  = spike_tap[48] | spike_tap[49];
+  assign \$1091  = spike_tap[50] | spike_tap[51];
+  assign \$1092  = spike_tap[52] | spike_tap[53];
+  assign \$1093  = spike_tap[54] | spike_tap[55];
+  assign \$1094  = spike_tap[56] | spike_tap[57];
+  assign \$1095  = spike_tap[58] | spike_tap[59];
+  assign \$1096  = spike_tap[60] | spike_tap[61];
+  assign \$1097  = spike_tap[62] | spike_tap[63];
+  assign \$1098  = spike_tap[0] | spike_tap[1];
+  assign \$1099  = spike_tap[2] | spike_tap[3];
+  assign \$1100  = spike_tap[4] | spike_tap[5];
+  assign \$1101  = spike_tap[6] | spike_tap[7];
+  assign \$1102  = spike_tap[8] | spike_tap[9];
+  assign \$1103  = spike_tap[10] | spike_tap[11];
+  assign \$1104  = spike_tap[12] | spike_tap[13];
+  assign \$1105  = spike_tap[14] | spike_tap[15];
+  assign \$1106  = spike_tap[16] | spike_tap[17];
+  assign \$1107  = spike_tap[18] | spike_tap[19];
+  assign \$1108  = spike_tap[20] | spike_tap[21];
+  assign \$1109  = spike_tap[22] | spike_tap[23];
+  assign \$1110  = spike_tap[24] | spike_tap[25];
+  assign \$1111  = spike_tap[26] | spike_tap[27];
+  assign \$1112  = spike_tap[28] | spike_tap[29];
+  assign \$1113  = spike_tap[30] | spike_tap[31];
+  assign \$1114  = spike_tap[32] | spike_tap[33];
+  assign \$1115  = spike_tap[34] | spike_tap[35];
+  assign \$1116  = spike_tap[36] | spike_tap[37];
+  assign \$1117  = spike_tap[38] | spike_tap[39];
+  assign \$1118  = spike_tap[40] | spike_tap[41];
+  assign \$1119  = spike_tap[42] | spike_tap[43];
+  assign \$1120  = spike_tap[44] | spike_tap[45];
+  assign \$1121  = spike_tap[46] | spike_tap[47];
+  assign \$1122  = spike_tap[48] | spike_tap[49];
+  assign \$1123  = spike_tap[50] | spike_tap[51];
+  assign \$1124  = spike_tap[52] | spike_tap[53];
+  assign \$1125  = spike_tap[54] | spike_tap[55];
+  assign \$1126  = spike_tap[56] | spike_tap[57];
+  assign \$1127  = spike_tap[58] | spike_tap[59];
+  assign \$1128  = spike_tap[60] | spike_tap[61];
+  assign \$1129  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_11 = \$1088  | \$1121 ;
+  assign \$1130  = spike_tap[0] | spike_tap[1];
+  assign \$1131  = spike_tap[2] | spike_tap[3];
+  assign \$1132  = spike_tap[4] | spike_tap[5];
+  assign \$1133  = spike_tap[6] | spike_tap[7];
+  assign \$1134  = spike_tap[8] | spike_tap[9];
+  assign \$1135  = spike_tap[10] | spike_tap[11];
+  assign \$1136  = spike_tap[12] | spike_tap[13];
+  assign \$1137  = spike_tap[14] | spike_tap[15];
+  assign \$1138  = spike_tap[16] | spike_tap[17];
+  assign \$1139  = spike_tap[18] | spike_tap[19];
+  assign \$1140  = spike_tap[20] | spike_tap[21];
+  assign \$1141  = spike_tap[22] | spike_tap[23];
+  assign \$1142  = spike_tap[24] | spike_tap[25];
+  assign \$1143  = spike_tap[26] | spike_tap[27];
+  assign \$1144  = spike_tap[28] | spike_tap[29];
+  assign \$1145  = spike_tap[30] | spike_tap[31];
+  assign \$1146  = spike_tap[32] | spike_tap[33];
+  assign \$1147  = spike_tap[34] | spike_tap[35];
+  assign \$1148  = spike_tap[36] | spike_tap[37];
+  assign \$1149  = spike_tap[38] | spike_tap[39];
+  assign \$1150  = spike_tap[40] | spike_tap[41];
+  assign \$1151  = spike_tap[42] | spike_tap[43];
+  assign \$1152  = spike_tap[44] | spike_tap[45];
+  assign \$1153  = spike_tap[46] | spike_tap[47];
+  assign \$1154  = spike_tap[48] | spike_tap[49];
+  assign \$1155  = spike_tap[50] | spike_tap[51];
+  assign \$1156  = spike_tap[52] | spike_tap[53];
+  assign \$1157  = spike_tap[54] | spike_tap[55];
+  assign \$1158  = spike_tap[56] | spike_tap[57];
+  assign \$1159  = spike_tap[58] | spike_tap[59];
+  assign \$1160  = spike_tap[60] | spike_tap[61];
+  assign \$1161  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_11 = \$1152  ? 1'h0 : 1'h1;
+  assign \$1162  = spike_tap[0] | spike_tap[1];
+  assign \$1163  = spike_tap[2] | spike_tap[3];
+  assign \$1164  = spike_tap[4] | spike_tap[5];
+  assign \$1165  = spike_tap[6] | spike_tap[7];
+  assign \$1166  = spike_tap[8] | spike_tap[9];
+  assign \$1167  = spike_tap[10] | spike_tap[11];
+  assign \$1168  = spike_tap[12] | spike_tap[13];
+  assign \$1169  = spike_tap[14] | spike_tap[15];
+  assign \$1170  = spike_tap[16] | spike_tap[17];
+  assign \$1171  = spike_tap[18] | spike_tap[19];
+  assign \$1172  = spike_tap[20] | spike_tap[21];
+  assign \$1173  = spike_tap[22] | spike_tap[23];
+  assign \$1174  = spike_tap[24] | spike_tap[25];
+  assign \$1175  = spike_tap[26] | spike_tap[27];
+  assign \$1176  = spike_tap[28] | spike_tap[29];
+  assign \$1177  = spike_tap[30] | spike_tap[31];
+  assign \$1178  = spike_tap[32] | spike_tap[33];
+  assign \$1179  = spike_tap[34] | spike_tap[35];
+  assign \$1180  = spike_tap[36] | spike_tap[37];
+  assign \$1181  = spike_tap[38] | spike_tap[39];
+  assign \$1182  = spike_tap[40] | spike_tap[41];
+  assign \$1183  = spike_tap[42] | spike_tap[43];
+  assign \$1184  = spike_tap[44] | spike_tap[45];
+  assign \$1185  = spike_tap[46] | spike_tap[47];
+  assign \$1186  = spike_tap[48] | spike_tap[49];
+  assign \$1187  = spike_tap[50] | spike_tap[51];
+  assign \$1188  = spike_tap[52] | spike_tap[53];
+  assign \$1189  = spike_tap[54] | spike_tap[55];
+  assign \$1190  = spike_tap[56] | spike_tap[57];
+  assign \$1191  = spike_tap[58] | spike_tap[59];
+  assign \$1192  = spike_tap[60] | spike_tap[61];
+  assign \$1193  = spike_tap[62] | spike_tap[63];
+  assign \$1194  = spike_tap[0] | spike_tap[1];
+  assign \$1195  = spike_tap[2] | spike_tap[3];
+  assign \$1196  = spike_tap[4] | spike_tap[5];
+  assign \$1197  = spike_tap[6] | spike_tap[7];
+  assign \$1198  = spike_tap[8] | spike_tap[9];
+  assign \$1199  = spike_tap[10] | spike_tap[11];
+  assign \$1200  = spike_tap[12] | spike_tap[13];
+  assign \$1201  = spike_tap[14] | spike_tap[15];
+  assign \$1202  = spike_tap[16] | spike_tap[17];
+  assign \$1203  = spike_tap[18] | spike_tap[19];
+  assign \$1204  = spike_tap[20] | spike_tap[21];
+  assign \$1205  = spike_tap[22] | spike_tap[23];
+  assign \$1206  = spike_tap[24] | spike_tap[25];
+  assign \$1207  = spike_tap[26] | spike_tap[27];
+  assign \$1208  = spike_tap[28] | spike_tap[29];
+  assign \$1209  = spike_tap[30] | spike_tap[31];
+  assign \$1210  = spike_tap[32] | spike_tap[33];
+  assign \$1211  = spike_tap[34] | spike_tap[35];
+  assign \$1212  = spike_tap[36] | spike_tap[37];
+  assign \$1213  = spike_tap[38] | spike_tap[39];
+  assign \$1214  = spike_tap[40] | spike_tap[41];
+  assign \$1215  = spike_tap[42] | spike_tap[43];
+  assign \$1216  = spike_tap[44] | spike_tap[45];
+  assign \$1217  = spike_tap[46] | spike_tap[47];
+  assign \$1218  = spike_tap[48] | spike_tap[49];
+  assign \$1219  = spike_tap[50] | spike_tap[51];
+  assign \$1220  = spike_tap[52] | spike_tap[53];
+  assign \$1221  = spike_tap[54] | spike_tap[55];
+  assign \$1222  = spike_tap[56] | spike_tap[57];
+  assign \$1223  = spike_tap[58] | spike_tap[59];
+  assign \$1224  = spike_tap[60] | spike_tap[61];
+  assign \$1225  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_12 = \$1186  | \$1219 ;
+  assign \$1226  = spike_tap[0] | spike_tap[1];
+  assign \$1227  = spike_tap[2] | spike_tap[3];
+  assign \$1228  = spike_tap[4] | spike_tap[5];
+  assign \$1229  = spike_tap[6] | spike_tap[7];
+  assign \$1230  = spike_tap[8] | spike_tap[9];
+  assign \$1231  = spike_tap[10] | spike_tap[11];
+  assign \$1232  = spike_tap[12] | spike_tap[13];
+  assign \$1233  = spike_tap[14] | spike_tap[15];
+  assign \$1234  = spike_tap[16] | spike_tap[17];
+  assign \$1235  = spike_tap[18] | spike_tap[19];
+  assign \$1236  = spike_tap[20] | spike_tap[21];
+  assign \$1237  = spike_tap[22] | spike_tap[23];
+  assign \$1238  = spike_tap[24] | spike_tap[25];
+  assign \$1239  = spike_tap[26] | spike_tap[27];
+  assign \$1240  = spike_tap[28] | spike_tap[29];
+  assign \$1241  = spike_tap[30] | spike_tap[31];
+  assign \$1242  = spike_tap[32] | spike_tap[33];
+  assign \$1243  = spike_tap[34] | spike_tap[35];
+  assign \$1244  = spike_tap[36] | spike_tap[37];
+  assign \$1245  = spike_tap[38] | spike_tap[39];
+  assign \$1246  = spike_tap[40] | spike_tap[41];
+  assign \$1247  = spike_tap[42] | spike_tap[43];
+  assign \$1248  = spike_tap[44] | spike_tap[45];
+  assign \$1249  = spike_tap[46] | spike_tap[47];
+  assign \$1250  = spike_tap[48] | spike_tap[49];
+  assign \$1251  = spike_tap[50] | spike_tap[51];
+  assign \$1252  = spike_tap[52] | spike_tap[53];
+  assign \$1253  = spike_tap[54] | spike_tap[55];
+  assign \$1254  = spike_tap[56] | spike_tap[57];
+  assign \$1255  = spike_tap[58] | spike_tap[59];
+  assign \$1256  = spike_tap[60] | spike_tap[61];
+  assign \$1257  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_12 = \$1250  ? 1'h0 : 1'h1;
+  assign \$1258  = spike_tap[0] | spike_tap[1];
+  assign \$1259  = spike_tap[2] | spike_tap[3];
+  assign \$1260  = spike_tap[4] | spike_tap[5];
+  assign \$1261  = spike_tap[6] | spike_tap[7];
+  assign \$1262  = spike_tap[8] | spike_tap[9];
+  assign \$1263  = spike_tap[10] | spike_tap[11];
+  assign \$1264  = spike_tap[12] | spike_tap[13];
+  assign \$1265  = spike_tap[14] | spike_tap[15];
+  assign \$1266  = spike_tap[16] | spike_tap[17];
+  assign \$1267  = spike_tap[18] | spike_tap[19];
+  assign \$1268  = spike_tap[20] | spike_tap[21];
+  assign \$1269  = spike_tap[22] | spike_tap[23];
+  assign \$1270  = spike_tap[24] | spike_tap[25];
+  assign \$1271  = spike_tap[26] | spike_tap[27];
+  assign \$1272  = spike_tap[28] | spike_tap[29];
+  assign \$1273  = spike_tap[30] | spike_tap[31];
+  assign \$1274  = spike_tap[32] | spike_tap[33];
+  assign \$1275  = spike_tap[34] | spike_tap[35];
+  assign \$1276  = spike_tap[36] | spike_tap[37];
+  assign \$1277  = spike_tap[38] | spike_tap[39];
+  assign \$1278  = spike_tap[40] | spike_tap[41];
+  assign \$1279  = spike_tap[42] | spike_tap[43];
+  assign \$1280  = spike_tap[44] | spike_tap[45];
+  assign \$1281  = spike_tap[46] | spike_tap[47];
+  assign \$1282  = spike_tap[48] | spike_tap[49];
+  assign \$1283  = spike_tap[50] | spike_tap[51];
+  assign \$1284  = spike_tap[52] | spike_tap[53];
+  assign \$1285  = spike_tap[54] | spike_tap[55];
+  assign \$1286  = spike_tap[56] | spike_tap[57];
+  assign \$1287  = spike_tap[58] | spike_tap[59];
+  assign \$1288  = spike_tap[60] | spike_tap[61];
+  assign \$1289  = spike_tap[62] | spike_tap[63];
+  assign \$1290  = spike_tap[0] | spike_tap[1];
+  assign \$1291  = spike_tap[2] | spike_tap[3];
+  assign \$1292  = spike_tap[4] | spike_tap[5];
+  assign \$1293  = spike_tap[6] | spike_tap[7];
+  assign \$1294  = spike_tap[8] | spike_tap[9];
+  assign \$1295  = spike_tap[10] | spike_tap[11];
+  assign \$1296  = spike_tap[12] | spike_tap[13];
+  assign \$1297  = spike_tap[14] | spike_tap[15];
+  assign \$1298  = spike_tap[16] | spike_tap[17];
+  assign \$1299  = spike_tap[18] | spike_tap[19];
+  assign \$1300  = spike_tap[20] | spike_tap[21];
+  assign \$1301  = spike_tap[22] | spike_tap[23];
+  assign \$1302  = spike_tap[24] | spike_tap[25];
+  assign \$1303  = spike_tap[26] | spike_tap[27];
+  assign \$1304  = spike_tap[28] | spike_tap[29];
+  assign \$1305  = spike_tap[30] | spike_tap[31];
+  assign \$1306  = spike_tap[32] | spike_tap[33];
+  assign \$1307  = spike_tap[34] | spike_tap[35];
+  assign \$1308  = spike_tap[36] | spike_tap[37];
+  assign \$1309  = spike_tap[38] | spike_tap[39];
+  assign \$1310  = spike_tap[40] | spike_tap[41];
+  assign \$1311  = spike_tap[42] | spike_tap[43];
+  assign \$1312  = spike_tap[44] | spike_tap[45];
+  assign \$1313  = spike_tap[46] | spike_tap[47];
+  assign \$1314  = spike_tap[48] | spike_tap[49];
+  assign \$1315  = spike_tap[50] | spike_tap[51];
+  assign \$1316  = spike_tap[52] | spike_tap[53];
+  assign \$1317  = spike_tap[54] | spike_tap[55];
+  assign \$1318  = spike_tap[56] | spike_tap[57];
+  assign \$1319  = spike_tap[58] | spike_tap[59];
+  assign \$1320  = spike_tap[60] | spike_tap[61];
+  assign \$1321  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_13 = \$1284  | \$1317 ;
+  assign \$1322  = spike_tap[0] | spike_tap[1];
+  assign \$1323  = spike_tap[2] | spike_tap[3];
+  assign \$1324  = spike_tap[4] | spike_tap[5];
+  assign \$1325  = spike_tap[6] | spike_tap[7];
+  assign \$1326  = spike_tap[8] | spike_tap[9];
+  assign \$1327  = spike_tap[10] | spike_tap[11];
+  assign \$1328  = spike_tap[12] | spike_tap[13];
+  assign \$1329  = spike_tap[14] | spike_tap[15];
+  assign \$1330  = spike_tap[16] | spike_tap[17];
+  assign \$1331  = spike_tap[18] | spike_tap[19];
+  assign \$1332  = spike_tap[20] | spike_tap[21];
+  assign \$1333  = spike_tap[22] | spike_tap[23];
+  assign \$1334  = spike_tap[24] | spike_tap[25];
+  assign \$1335  = spike_tap[26] | spike_tap[27];
+  assign \$1336  = spike_tap[28] | spike_tap[29];
+  assign \$1337  = spike_tap[30] | spike_tap[31];
+  assign \$1338  = spike_tap[32] | spike_tap[33];
+  assign \$1339  = spike_tap[34] | spike_tap[35];
+  assign \$1340  = spike_tap[36] | spike_tap[37];
+  assign \$1341  = spike_tap[38] | spike_tap[39];
+  assign \$1342  = spike_tap[40] | spike_tap[41];
+  assign \$1343  = spike_tap[42] | spike_tap[43];
+  assign \$1344  = spike_tap[44] | spike_tap[45];
+  assign \$1345  = spike_tap[46] | spike_tap[47];
+  assign \$1346  = spike_tap[48] | spike_tap[49];
+  assign \$1347  = spike_tap[50] | spike_tap[51];
+  assign \$1348  = spike_tap[52] | spike_tap[53];
+  assign \$1349  = spike_tap[54] | spike_tap[55];
+  assign \$1350  = spike_tap[56] | spike_tap[57];
+  assign \$1351  = spike_tap[58] | spike_tap[59];
+  assign \$1352  = spike_tap[60] | spike_tap[61];
+  assign \$1353  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_13 = \$1348  ? 1'h0 : 1'h1;
+  assign \$1354  = spike_tap[0] | spike_tap[1];
+  assign \$1355  = spike_tap[2] | spike_tap[3];
+  assign \$1356  = spike_tap[4] | spike_tap[5];
+  assign \$1357  = spike_tap[6] | spike_tap[7];
+  assign \$1358  = spike_tap[8] | spike_tap[9];
+  assign \$1359  = spike_tap[10] | spike_tap[11];
+  assign \$1360  = spike_tap[12] | spike_tap[13];
+  assign \$1361  = spike_tap[14] | spike_tap[15];
+  assign \$1362  = spike_tap[16] | spike_tap[17];
+  assign \$1363  = spike_tap[18] | spike_tap[19];
+  assign \$1364  = spike_tap[20] | spike_tap[21];
+  assign \$1365  = spike_tap[22] | spike_tap[23];
+  assign \$1366  = spike_tap[24] | spike_tap[25];
+  assign \$1367  = spike_tap[26] | spike_tap[27];
+  assign \$1368  = spike_tap[28] | spike_tap[29];
+  assign \$1369  = spike_tap[30] | spike_tap[31];
+  assign \$1370  = spike_tap[32] | spike_tap[33];
+  assign \$1371  = spike_tap[34] | spike_tap[35];
+  assign \$1372  = spike_tap[36] | spike_tap[37];
+  assign \$1373  = spike_tap[38] | spike_tap[39];
+  assign \$1374  = spike_tap[40] | spike_tap[41];
+  assign \$1375  = spike_tap[42] | spike_tap[43];
+  assign \$1376  = spike_tap[44] | spike_tap[45];
+  assign \$1377  = spike_tap[46] | spike_tap[47];
+  assign \$1378  = spike_tap[48] | spike_tap[49];
+  assign \$1379  = spike_tap[50] | spike_tap[51];
+  assign \$1380  = spike_tap[52] | spike_tap[53];
+  assign \$1381  = spike_tap[54] | spike_tap[55];
+  assign \$1382  = spike_tap[56] | spike_tap[57];
+  assign \$1383  = spike_tap[58] | spike_tap[59];
+  assign \$1384  = spike_tap[60] | spike_tap[61];
+  assign \$1385  = spike_tap[62] | spike_tap[63];
+  assign \$1386  = spike_tap[0] | spike_tap[1];
+  assign \$1387  = spike_tap[2] | spike_tap[3];
+  assign \$1388  = spike_tap[4] | spike_tap[5];
+  assign \$1389  = spike_tap[6] | spike_tap[7];
+  assign \$1390  = spike_tap[8] | spike_tap[9];
+  assign \$1391  = spike_tap[10] | spike_tap[11];
+  assign \$1392  = spike_tap[12] | spike_tap[13];
+  assign \$1393  = spike_tap[14] | spike_tap[15];
+  assign \$1394  = spike_tap[16] | spike_tap[17];
+  assign \$1395  = spike_tap[18] | spike_tap[19];
+  assign \$1396  = spike_tap[20] | spike_tap[21];
+  assign \$1397  = spike_tap[22] | spike_tap[23];
+  assign \$1398  = spike_tap[24] | spike_tap[25];
+  assign \$1399  = spike_tap[26] | spike_tap[27];
+  assign \$1400  = spike_tap[28] | spike_tap[29];
+  assign \$1401  = spike_tap[30] | spike_tap[31];
+  assign \$1402  = spike_tap[32] | spike_tap[33];
+  assign \$1403  = spike_tap[34] | spike_tap[35];
+  assign \$1404  = spike_tap[36] | spike_tap[37];
+  assign \$1405  = spike_tap[38] | spike_tap[39];
+  assign \$1406  = spike_tap[40] | spike_tap[41];
+  assign \$1407  = spike_tap[42] | spike_tap[43];
+  assign \$1408  = spike_tap[44] | spike_tap[45];
+  assign \$1409  = spike_tap[46] | spike_tap[47];
+  assign \$1410  = spike_tap[48] | spike_tap[49];
+  assign \$1411  = spike_tap[50] | spike_tap[51];
+  assign \$1412  = spike_tap[52] | spike_tap[53];
+  assign \$1413  = spike_tap[54] | spike_tap[55];
+  assign \$1414  = spike_tap[56] | spike_tap[57];
+  assign \$1415  = spike_tap[58] | spike_tap[59];
+  assign \$1416  = spike_tap[60] | spike_tap[61];
+  assign \$1417  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_14 = \$1382  | \$1415 ;
+  assign \$1418  = spike_tap[0] | spike_tap[1];
+  assign \$1419  = spike_tap[2] | spike_tap[3];
+  assign \$1420  = spike_tap[4] | spike_tap[5];
+  assign \$1421  = spike_tap[6] | spike_tap[7];
+  assign \$1422  = spike_tap[8] | spike_tap[9];
+  assign \$1423  = spike_tap[10] | spike_tap[11];
+  assign \$1424  = spike_tap[12] | spike_tap[13];
+  assign \$1425  = spike_tap[14] | spike_tap[15];
+  assign \$1426  = spike_tap[16] | spike_tap[17];
+  assign \$1427  = spike_tap[18] | spike_tap[19];
+  assign \$1428  = spike_tap[20] | spike_tap[21];
+  assign \$1429  = spike_tap[22] | spike_tap[23];
+  assign \$1430  = spike_tap[24] | spike_tap[25];
+  assign \$1431  = spike_tap[26] | spike_tap[27];
+  assign \$1432  = spike_tap[28] | spike_tap[29];
+  assign \$1433  = spike_tap[30] | spike_tap[31];
+  assign \$1434  = spike_tap[32] | spike_tap[33];
+  assign \$1435  = spike_tap[34] | spike_tap[35];
+  assign \$1436  = spike_tap[36] | spike_tap[37];
+  assign \$1437  = spike_tap[38] | spike_tap[39];
+  assign \$1438  = spike_tap[40] | spike_tap[41];
+  assign \$1439  = spike_tap[42] | spike_tap[43];
+  assign \$1440  = spike_tap[44] | spike_tap[45];
+  assign \$1441  = spike_tap[46] | spike_tap[47];
+  assign \$1442  = spike_tap[48] | spike_tap[49];
+  assign \$1443  = spike_tap[50] | spike_tap[51];
+  assign \$1444  = spike_tap[52] | spike_tap[53];
+  assign \$1445  = spike_tap[54] | spike_tap[55];
+  assign \$1446  = spike_tap[56] | spike_tap[57];
+  assign \$1447  = spike_tap[58] | spike_tap[59];
+  assign \$1448  = spike_tap[60] | spike_tap[61];
+  assign \$1449  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_14 = \$1446  ? 1'h0 : 1'h1;
+  assign \$1450  = spike_tap[0] | spike_tap[1];
+  assign \$1451  = spike_tap[2] | spike_tap[3];
+  assign \$1452  = spike_tap[4] | spike_tap[5];
+  assign \$1453  = spike_tap[6] | spike_tap[7];
+  assign \$1454  = spike_tap[8] | spike_tap[9];
+  assign \$1455  = spike_tap[10] | spike_tap[11];
+  assign \$1456  = spike_tap[12] | spike_tap[13];
+  assign \$1457  = spike_tap[14] | spike_tap[15];
+  assign \$1458  = spike_tap[16] | spike_tap[17];
+  assign \$1459  = spike_tap[18] | spike_tap[19];
+  assign \$1460  = spike_tap[20] | spike_tap[21];
+  assign \$1461  = spike_tap[22] | spike_tap[23];
+  assign \$1462  = spike_tap[24] | spike_tap[25];
+  assign \$1463  = spike_tap[26] | spike_tap[27];
+  assign \$1464  = spike_tap[28] | spike_tap[29];
+  assign \$1465  = spike_tap[30] | spike_tap[31];
+  assign \$1466  = spike_tap[32] | spike_tap[33];
+  assign \$1467  = spike_tap[34] | spike_tap[35];
+  assign \$1468  = spike_tap[36] | spike_tap[37];
+  assign \$1469  = spike_tap[38] | spike_tap[39];
+  assign \$1470  = spike_tap[40] | spike_tap[41];
+  assign \$1471  = spike_tap[42] | spike_tap[43];
+  assign \$1472  = spike_tap[44] | spike_tap[45];
+  assign \$1473  = spike_tap[46] | spike_tap[47];
+  assign \$1474  = spike_tap[48] | spike_tap[49];
+  assign \$1475  = spike_tap[50] | spike_tap[51];
+  assign \$1476  = spike_tap[52] | spike_tap[53];
+  assign \$1477  = spike_tap[54] | spike_tap[55];
+  assign \$1478  = spike_tap[56] | spike_tap[57];
+  assign \$1479  = spike_tap[58] | spike_tap[59];
+  assign \$1480  = spike_tap[60] | spike_tap[61];
+  assign \$1481  = spike_tap[62] | spike_tap[63];
+  assign \$1482  = spike_tap[0] | spike_tap[1];
+  assign \$1483  = spike_tap[2] | spike_tap[3];
+  assign \$1484  = spike_tap[4] | spike_tap[5];
+  assign \$1485  = spike_tap[6] | spike_tap[7];
+  assign \$1486  = spike_tap[8] | spike_tap[9];
+  assign \$1487  = spike_tap[10] | spike_tap[11];
+  assign \$1488  = spike_tap[12] | spike_tap[13];
+  assign \$1489  = spike_tap[14] | spike_tap[15];
+  assign \$1490  = spike_tap[16] | spike_tap[17];
+  assign \$1491  = spike_tap[18] | spike_tap[19];
+  assign \$1492  = spike_tap[20] | spike_tap[21];
+  assign \$1493  = spike_tap[22] | spike_tap[23];
+  assign \$1494  = spike_tap[24] | spike_tap[25];
+  assign \$1495  = spike_tap[26] | spike_tap[27];
+  assign \$1496  = spike_tap[28] | spike_tap[29];
+  assign \$1497  = spike_tap[30] | spike_tap[31];
+  assign \$1498  = spike_tap[32] | spike_tap[33];
+  assign \$1499  = spike_tap[34] | spike_tap[35];
+  assign \$1500  = spike_tap[36] | spike_tap[37];
+  assign \$1501  = spike_tap[38] | spike_tap[39];
+  assign \$1502  = spike_tap[40] | spike_tap[41];
+  assign \$1503  = spike_tap[42] | spike_tap[43];
+  assign \$1504  = spike_tap[44] | spike_tap[45];
+  assign \$1505  = spike_tap[46] | spike_tap[47];
+  assign \$1506  = spike_tap[48] | spike_tap[49];
+  assign \$1507  = spike_tap[50] | spike_tap[51];
+  assign \$1508  = spike_tap[52] | spike_tap[53];
+  assign \$1509  = spike_tap[54] | spike_tap[55];
+  assign \$1510  = spike_tap[56] | spike_tap[57];
+  assign \$1511  = spike_tap[58] | spike_tap[59];
+  assign \$1512  = spike_tap[60] | spike_tap[61];
+  assign \$1513  = spike_tap[62] | spike_tap[63];
+  assign probe_row_any0_15 = \$1480  | \$1513 ;
+  assign \$1514  = spike_tap[0] | spike_tap[1];
+  assign \$1515  = spike_tap[2] | spike_tap[3];
+  assign \$1516  = spike_tap[4] | spike_tap[5];
+  assign \$1517  = spike_tap[6] | spike_tap[7];
+  assign \$1518  = spike_tap[8] | spike_tap[9];
+  assign \$1519  = spike_tap[10] | spike_tap[11];
+  assign \$1520  = spike_tap[12] | spike_tap[13];
+  assign \$1521  = spike_tap[14] | spike_tap[15];
+  assign \$1522  = spike_tap[16] | spike_tap[17];
+  assign \$1523  = spike_tap[18] | spike_tap[19];
+  assign \$1524  = spike_tap[20] | spike_tap[21];
+  assign \$1525  = spike_tap[22] | spike_tap[23];
+  assign \$1526  = spike_tap[24] | spike_tap[25];
+  assign \$1527  = spike_tap[26] | spike_tap[27];
+  assign \$1528  = spike_tap[28] | spike_tap[29];
+  assign \$1529  = spike_tap[30] | spike_tap[31];
+  assign \$1530  = spike_tap[32] | spike_tap[33];
+  assign \$1531  = spike_tap[34] | spike_tap[35];
+  assign \$1532  = spike_tap[36] | spike_tap[37];
+  assign \$1533  = spike_tap[38] | spike_tap[39];
+  assign \$1534  = spike_tap[40] | spike_tap[41];
+  assign \$1535  = spike_tap[42] | spike_tap[43];
+  assign \$1536  = spike_tap[44] | spike_tap[45];
+  assign \$1537  = spike_tap[46] | spike_tap[47];
+  assign \$1538  = spike_tap[48] | spike_tap[49];
+  assign \$1539  = spike_tap[50] | spike_tap[51];
+  assign \$1540  = spike_tap[52] | spike_tap[53];
+  assign \$1541  = spike_tap[54] | spike_tap[55];
+  assign \$1542  = spike_tap[56] | spike_tap[57];
+  assign \$1543  = spike_tap[58] | spike_tap[59];
+  assign \$1544  = spike_tap[60] | spike_tap[61];
+  assign \$1545  = spike_tap[62] | spike_tap[63];
+  assign probe_row_idx0_15 = \$1544  ? 1'h0 : 1'h1;
   assign probe_row_any1_0 = probe_row_any0_0 | probe_row_any0_1;
   assign probe_row_idx1_0 = probe_row_any0_0 ? { 1'h0, probe_row_idx0_0 } : { 1'h1, probe_row_idx0_1 };
   assign probe_row_any1_1 = probe_row_any0_2 | probe_row_any0_3;
@@ -3665,49 +3652,48 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign probe_row_any4_0 = probe_row_any3_0 | probe_row_any3_1;
   assign probe_row_idx4_0 = probe_row_any3_0 ? { 1'h0, probe_row_idx3_0 } : { 1'h1, probe_row_idx3_1 };
   assign led_bit = led >> lane;
-  assign \$1550  = st_w__data - start;
-  assign elapsed = \$1550 [15:0] + 2'h2;
+  assign \$1546  = st_w__data - start;
+  assign elapsed = \$1546 [15:0] + 2'h2;
   assign latency__valid = armed & led_bit;
-  assign \$1551  = elapsed > 16'hffff;
-  assign \$1552  = \$1551  ? 17'h0ffff : elapsed;
-  assign \$1553  = restart | count__frames;
-  assign \$1554  = \samples__valid$53  & \samples__ready$55 ;
-  assign \$1555  = pos + 1'h1;
-  assign \$1556  = \$9 [33:0] - 2'h3;
-  assign \$1557  = big ? \$1556  : 35'h000000000;
-  assign \$1558  = st_w__data + 1'h1;
-  assign \$1559  = fire_lane < 7'h40;
-  assign \$1560  = count__stim_fires & \$1559 ;
-  assign \$1561  = pulse >> lane;
-  assign \$1562  = ~ pulse_d;
-  assign \$1563  = led_bit | \$1562 ;
-  assign \$1564  = pulse >> fire_lane[5:0];
+  assign \$1547  = elapsed > 16'hffff;
+  assign \$1548  = \$1547  ? 17'h0ffff : elapsed;
+  assign \$1549  = restart | count__frames;
+  assign \$1550  = \samples__valid$53  & \samples__ready$55 ;
+  assign \$1551  = pos + 1'h1;
+  assign \$1552  = restart ? 1'h0 : framing_error;
+  assign \$1553  = restart ? 2'h0 : detections_inc;
+  assign \$1554  = restart ? 2'h0 : \lost_inc$270 ;
+  assign \$1555  = st_w__data + 1'h1;
+  assign \$1556  = fire_lane < 7'h40;
+  assign \$1557  = count__stim_fires & \$1556 ;
+  assign \$1558  = pulse >> lane;
+  assign \$1559  = ~ pulse_d;
+  assign \$1560  = led_bit | \$1559 ;
+  assign \$1561  = pulse >> fire_lane[5:0];
   always @(posedge clk)
-    pos <= \$1565 ;
+    pos <= \$1562 ;
   always @(posedge clk)
-    prev_framing_errors <= \$1566 ;
+    inc_framing_errors <= \$1563 ;
   always @(posedge clk)
-    prev_detections <= \$1567 ;
+    count__detections <= \$1564 ;
   always @(posedge clk)
-    prev_unmapped <= \$1568 ;
+    inc_lost <= \$1565 ;
   always @(posedge clk)
-    prev_lost <= \$1569 ;
+    prev_unmapped <= \$1566 ;
   always @(posedge clk)
-    lost_due <= \$1570 ;
+    theta_value <= \$1567 ;
   always @(posedge clk)
-    theta_value <= \$1571 ;
+    st_w__data <= \$1568 ;
   always @(posedge clk)
-    st_w__data <= \$1572 ;
+    stamp2 <= \$1569 ;
   always @(posedge clk)
-    stamp2 <= \$1573 ;
+    pulse_d <= \$1570 ;
   always @(posedge clk)
-    pulse_d <= \$1574 ;
+    armed <= \$1571 ;
   always @(posedge clk)
-    armed <= \$1575 ;
+    lane <= \$1572 ;
   always @(posedge clk)
-    lane <= \$1576 ;
-  always @(posedge clk)
-    start <= \$1577 ;
+    start <= \$1573 ;
   \core.aer_merge  aer_merge (
     .block_words(block_words),
     .clk(clk),
@@ -3725,17 +3711,17 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   );
   \core.aer_path  aer_path (
     .clk(clk),
-    .detections(detections),
+    .detections_inc(detections_inc),
     .fanout_write__addr(fanout_write__addr),
     .fanout_write__data(fanout_write__data),
     .fanout_write__en(fanout_write__en),
     .frame_end(count__frames),
     .frame_tick(frame_tick),
-    .framing_errors(framing_errors),
+    .framing_error(framing_error),
     .host__payload(host__payload),
     .host__ready(host__ready),
     .host__valid(host__valid),
-    .lost(lost),
+    .lost_inc(\lost_inc$270 ),
     .now(frame),
     .polarity_write__addr(polarity_write__addr),
     .polarity_write__data(polarity_write__data),
@@ -3764,10 +3750,10 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .aer_source(source),
     .clk(clk),
     .count__aer_words(count__aer_words),
-    .count__detections(\$11 [1:0]),
+    .count__detections(count__detections),
     .count__frames(count__frames),
     .count__framing_errors(count__framing_errors),
-    .count__overflows(lost_inc),
+    .count__overflows(\$7 [1:0]),
     .count__routed_entries(count__routed_entries),
     .count__safety_clamps(count__safety_clamps),
     .count__stim_fires(count__stim_fires),
@@ -3786,7 +3772,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .lane_codes__addr(code_wr__addr),
     .lane_codes__data(code_wr__data),
     .lane_codes__en(code_wr__en),
-    .latency__cycles(\$1552 [15:0]),
+    .latency__cycles(\$1548 [15:0]),
     .latency__valid(latency__valid),
     .leak_shift(leak_shift),
     .polarity__addr(polarity_write__addr),
@@ -3854,7 +3840,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$5845$0 (homeo_src__data),
+    .\port$5798$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -3880,7 +3866,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .theta_max(theta_max),
     .theta_min(theta_min),
     .theta_sel(theta_sel),
-    .theta_value(\theta_value$275 ),
+    .theta_value(\theta_value$272 ),
     .theta_wr__addr(theta_wr__addr),
     .theta_wr__data(theta_wr__data),
     .theta_wr__en(theta_wr__en),
@@ -3888,19 +3874,40 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1565  = pos;
-    if (\$1553 ) begin
-      \$1565  = 5'h00;
-    end else if (\$1554 ) begin
-      \$1565  = \$1555 [4:0];
+    \$1562  = pos;
+    if (\$1549 ) begin
+      \$1562  = 5'h00;
+    end else if (\$1550 ) begin
+      \$1562  = \$1551 [4:0];
     end
     if (rst) begin
-      \$1565  = 5'h00;
+      \$1562  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1566  = framing_errors[1:0];
+    \$1563  = \$1552 ;
+    if (rst) begin
+      \$1563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1564  = \$1553 ;
+    if (rst) begin
+      \$1564  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1565  = \$1554 ;
+    if (rst) begin
+      \$1565  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1566  = unmapped[1:0];
     if (restart) begin
       \$1566  = 2'h0;
     end
@@ -3910,111 +3917,74 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1567  = detections[2:0];
+    \$1567  = \theta_value$272 ;
+    if (rst) begin
+      \$1567  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1568  = \$1555 [15:0];
+    if (rst) begin
+      \$1568  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1569  = st_r__data;
+    if (rst) begin
+      \$1569  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1570  = pulse_d;
+    if (armed) begin
+      \$1570  = \$1558 ;
+    end else if (\$1557 ) begin
+      \$1570  = \$1561 ;
+    end
+    if (rst) begin
+      \$1570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1571  = armed;
+    if (armed) begin
+      if (\$1560 ) begin
+        \$1571  = 1'h0;
+      end
+    end else if (\$1557 ) begin
+      \$1571  = 1'h1;
+    end
     if (restart) begin
-      \$1567  = 3'h0;
+      \$1571  = 1'h0;
     end
     if (rst) begin
-      \$1567  = 3'h0;
+      \$1571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1568  = unmapped[1:0];
-    if (restart) begin
-      \$1568  = 2'h0;
+    \$1572  = lane;
+    if (armed) begin
+    end else if (\$1557 ) begin
+      \$1572  = fire_lane[5:0];
     end
     if (rst) begin
-      \$1568  = 2'h0;
+      \$1572  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1569  = lost[8:0];
-    if (restart) begin
-      \$1569  = 9'h000;
+    \$1573  = start;
+    if (armed) begin
+    end else if (\$1557 ) begin
+      \$1573  = stamp2;
     end
-    if (rst) begin
-      \$1569  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1570  = \$1557 [32:0];
-    if (rst) begin
-      \$1570  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1571  = \theta_value$275 ;
-    if (rst) begin
-      \$1571  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1572  = \$1558 [15:0];
-    if (rst) begin
-      \$1572  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1573  = st_r__data;
     if (rst) begin
       \$1573  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1574  = pulse_d;
-    if (armed) begin
-      \$1574  = \$1561 ;
-    end else if (\$1560 ) begin
-      \$1574  = \$1564 ;
-    end
-    if (rst) begin
-      \$1574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1575  = armed;
-    if (armed) begin
-      if (\$1563 ) begin
-        \$1575  = 1'h0;
-      end
-    end else if (\$1560 ) begin
-      \$1575  = 1'h1;
-    end
-    if (restart) begin
-      \$1575  = 1'h0;
-    end
-    if (rst) begin
-      \$1575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1576  = lane;
-    if (armed) begin
-    end else if (\$1560 ) begin
-      \$1576  = fire_lane[5:0];
-    end
-    if (rst) begin
-      \$1576  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1577  = start;
-    if (armed) begin
-    end else if (\$1560 ) begin
-      \$1577  = stamp2;
-    end
-    if (rst) begin
-      \$1577  = 16'h0000;
     end
   end
   assign \s_axil__araddr$28  = s_axil__araddr;
@@ -4096,10 +4066,10 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign aer_block_words = block_words;
   assign soft_reset = restart;
   assign spikes__payload = host__payload;
-  assign lost_total = \$9 [33:0];
+  assign lost_inc = \$7 [1:0];
   assign frame_end = count__frames;
-  assign count__detections = \$11 [1:0];
-  assign count__overflows = lost_inc;
+  assign inc_detections = count__detections;
+  assign count__overflows = \$7 [1:0];
   assign fire = count__stim_fires;
   assign theta_select = theta_sel;
   assign safety_duty_window = 20'hf4240;
@@ -4109,7 +4079,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign cyc = st_w__data;
   assign st_w__en = probe_row_any4_0;
   assign st_r__addr = routed__payload[33:29];
-  assign latency__cycles = \$1552 [15:0];
+  assign latency__cycles = \$1548 [15:0];
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -4164,6 +4134,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
   assign \spikes__payload.source  = host__payload[27:20];
   assign \spikes__payload.type  = host__payload[31:28];
   assign \spikes__payload.timestamp  = host__payload[63:32];
+  assign count__framing_errors = inc_framing_errors;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4335,8 +4306,8 @@ module \core.aer_merge (clk, rst, stim__payload, out__valid, host__ready, stim__
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim__valid, host__ready, soft_reset, refractory, source, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, fanout_write__en, fanout_write__addr, fanout_write__data, table_write__en, table_write__addr
-, table_write__data, frame_tick, now, spikes, framing_errors, detections, lost, stim__payload, host__valid, host__payload, unmapped, stim__ready, samples__payload);
+module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, framing_error, detections_inc, lost_inc, stim__valid, host__ready, soft_reset, refractory, source, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, fanout_write__en, fanout_write__addr
+, fanout_write__data, table_write__en, table_write__addr, table_write__data, frame_tick, now, spikes, stim__payload, host__valid, host__payload, unmapped, stim__ready, samples__payload);
   wire [63:0] aer__payload;
   wire [63:0] \aer__payload$7 ;
   wire [19:0] \aer__payload$7.address ;
@@ -4362,14 +4333,16 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim
   wire aer__valid;
   wire \aer__valid$11 ;
   wire clear;
-  wire \clear$66 ;
-  wire \clear$67 ;
-  wire \clear$68 ;
+  wire \clear$72 ;
+  wire \clear$73 ;
+  wire \clear$74 ;
   input clk;
   wire clk;
-  output [31:0] detections;
   wire [31:0] detections;
-  wire [31:0] \detections$74 ;
+  wire [31:0] \detections$80 ;
+  output [1:0] detections_inc;
+  wire [1:0] detections_inc;
+  wire [1:0] \detections_inc$68 ;
   input [5:0] fanout_write__addr;
   wire [5:0] fanout_write__addr;
   wire [5:0] \fanout_write__addr$43 ;
@@ -4388,10 +4361,12 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim
   wire frame_tick;
   wire \frame_tick$62 ;
   wire [31:0] frames;
-  wire [31:0] \frames$70 ;
-  output [31:0] framing_errors;
+  wire [31:0] \frames$76 ;
+  output framing_error;
+  wire framing_error;
+  wire \framing_error$66 ;
   wire [31:0] framing_errors;
-  wire [31:0] \framing_errors$72 ;
+  wire [31:0] \framing_errors$78 ;
   output [63:0] host__payload;
   wire [63:0] host__payload;
   wire [63:0] \host__payload$13 ;
@@ -4419,9 +4394,11 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim
   output host__valid;
   wire host__valid;
   wire \host__valid$17 ;
-  output [31:0] lost;
   wire [31:0] lost;
-  wire [31:0] \lost$78 ;
+  wire [31:0] \lost$84 ;
+  output [1:0] lost_inc;
+  wire [1:0] lost_inc;
+  wire [1:0] \lost_inc$70 ;
   output [31:0] now;
   wire [31:0] now;
   input [5:0] polarity_write__addr;
@@ -4447,7 +4424,7 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim
   wire [15:0] refractory;
   wire [15:0] \refractory$49 ;
   wire [31:0] routed;
-  wire [31:0] \routed$80 ;
+  wire [31:0] \routed$86 ;
   input rst;
   wire rst;
   input [32:0] samples__payload;
@@ -4528,17 +4505,16 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim
   wire [31:0] \timestamp$53 ;
   output [31:0] unmapped;
   wire [31:0] unmapped;
-  wire [31:0] \unmapped$82 ;
+  wire [31:0] \unmapped$88 ;
   wire [31:0] words;
-  wire [31:0] \words$76 ;
+  wire [31:0] \words$82 ;
   \core.aer_path.detector  detector (
     .clk(clk),
-    .detections(detections),
+    .detections_inc(detections_inc),
+    .error(framing_error),
     .frame(now),
     .frame_end(frame_end),
     .frame_tick(frame_tick),
-    .frames(frames),
-    .framing_errors(framing_errors),
     .polarity_write__addr(polarity_write__addr),
     .polarity_write__data(polarity_write__data),
     .polarity_write__en(polarity_write__en),
@@ -4559,14 +4535,13 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim
     .aer__ready(aer__ready),
     .aer__valid(aer__valid),
     .clk(clk),
-    .lost(lost),
+    .lost_now(lost_inc),
     .now(now),
     .rst(rst),
     .soft_reset(soft_reset),
     .source(source),
     .spikes(spikes),
-    .timestamp(timestamp),
-    .words(words)
+    .timestamp(timestamp)
   );
   \core.aer_path.router  router (
     .aer__payload(aer__payload),
@@ -4624,17 +4599,25 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim
   assign \frame_tick$62  = frame_tick;
   assign spike_tap = spikes;
   assign spike_tap_ts = timestamp;
+  assign \framing_error$66  = framing_error;
+  assign \detections_inc$68  = detections_inc;
+  assign \lost_inc$70  = lost_inc;
   assign clear = 1'h0;
-  assign \clear$66  = 1'h0;
-  assign \clear$67  = 1'h0;
-  assign \clear$68  = 1'h0;
-  assign \frames$70  = frames;
-  assign \framing_errors$72  = framing_errors;
-  assign \detections$74  = detections;
-  assign \words$76  = words;
-  assign \lost$78  = lost;
-  assign \routed$80  = routed;
-  assign \unmapped$82  = unmapped;
+  assign \clear$72  = 1'h0;
+  assign \clear$73  = 1'h0;
+  assign \clear$74  = 1'h0;
+  assign frames = 32'd0;
+  assign \frames$76  = 32'd0;
+  assign framing_errors = 32'd0;
+  assign \framing_errors$78  = 32'd0;
+  assign detections = 32'd0;
+  assign \detections$80  = 32'd0;
+  assign words = 32'd0;
+  assign \words$82  = 32'd0;
+  assign lost = 32'd0;
+  assign \lost$84  = 32'd0;
+  assign \routed$86  = routed;
+  assign \unmapped$88  = unmapped;
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -4676,8 +4659,7 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, stim
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_end, soft_reset, refractory, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, frame_tick, frame, spikes, timestamp, frames, framing_errors, detections, samples__payload
-);
+module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_end, error, detections_inc, soft_reset, refractory, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, frame_tick, frame, spikes, timestamp, samples__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -4729,47 +4711,37 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   wire [16:0] \$52 ;
   wire [16:0] \$53 ;
   wire [16:0] \$54 ;
-  wire [32:0] \$55 ;
-  wire [5:0] \$56 ;
+  wire [1:0] \$55 ;
+  wire [32:0] \$56 ;
   wire [5:0] \$57 ;
-  wire \$58 ;
-  wire [1:0] \$59 ;
+  wire [5:0] \$58 ;
+  wire \$59 ;
   wire [1:0] \$6 ;
-  wire [6:0] \$60 ;
-  wire [128:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire [1:0] \$64 ;
-  wire [1:0] \$65 ;
-  wire [31:0] \$66 ;
-  wire [31:0] \$67 ;
-  reg \$68 ;
-  reg [4:0] \$69 ;
+  wire [1:0] \$60 ;
+  wire [6:0] \$61 ;
+  wire [128:0] \$62 ;
+  reg \$63 ;
+  reg [4:0] \$64 ;
+  reg [31:0] \$65 ;
+  reg \$66 ;
+  reg [4:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [31:0] \$69 ;
   wire \$7 ;
-  reg [31:0] \$70 ;
+  reg [4:0] \$70 ;
   reg \$71 ;
-  reg [4:0] \$72 ;
+  reg [63:0] \$72 ;
   reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [4:0] \$75 ;
-  reg \$76 ;
-  reg [63:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [31:0] \$79 ;
   wire \$8 ;
-  reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
   wire \$9 ;
   wire accept;
   reg beyond0;
   reg beyond1;
-  wire clear;
   input clk;
   wire clk;
-  output [31:0] detections;
-  reg [31:0] detections = 32'd0;
-  wire [32:0] detections_plus1;
-  wire [32:0] detections_plus2;
+  output [1:0] detections_inc;
+  wire [1:0] detections_inc;
+  output error;
   wire error;
   output [31:0] frame;
   reg [31:0] frame = 32'd0;
@@ -4777,12 +4749,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   wire frame_end;
   output frame_tick;
   reg frame_tick = 1'h0;
-  output [31:0] frames;
-  reg [31:0] frames = 32'd0;
-  wire [32:0] frames_next;
-  output [31:0] framing_errors;
-  reg [31:0] framing_errors = 32'd0;
-  wire [32:0] framing_errors_next;
+  wire framing_error;
   wire [1:0] hits;
   wire [33:0] new_state;
   (* init = 5'h00 *)
@@ -4990,14 +4957,6 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
-  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$14  = - thr_r__data[15:0];
-  assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
-  assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$17  = \$15  | \$16 ;
-  assign \$18  = ~ st_r__data[0];
-  assign \$19  = beyond0 & \$18 ;
-  assign \$20  = ! st_r__data[16:1];
   assign \$21  = \$19  & \$20 ;
   assign \$22  = ~ st_r__data[0];
   assign \$23  = beyond0 & \$22 ;
@@ -5032,49 +4991,37 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign \$52  = st_r__data[33:18] - 1'h1;
   assign \$53  = \$51  ? 17'h00000 : \$52 ;
   assign \$54  = \$47  ? \$50  : \$53 ;
-  assign frames_next = frames + frame_end;
-  assign framing_errors_next = framing_errors + error;
-  assign detections_plus1 = detections + 1'h1;
-  assign detections_plus2 = detections + 2'h2;
-  assign \$55  = frame + 1'h1;
-  assign \$56  = thr_r__addr + 1'h1;
-  assign \$57  = sweep_row + 1'h1;
-  assign \$58  = sweep_row == 5'h1f;
-  assign \$59  = s1_valid ? hits : 2'h0;
-  assign \$60  = s1_pos * 2'h2;
-  assign \$61  = \$59  << \$60 ;
-  assign \$64  = hits[0] + hits[1];
-  assign \$65  = s1_valid ? \$64  : 2'h0;
-  assign \$66  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
-  assign \$67  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
+  assign \$55  = hits[0] + hits[1];
+  assign detections_inc = s1_valid ? \$55  : 2'h0;
+  assign \$56  = frame + 1'h1;
+  assign \$57  = thr_r__addr + 1'h1;
+  assign \$58  = sweep_row + 1'h1;
+  assign \$59  = sweep_row == 5'h1f;
+  assign \$60  = s1_valid ? hits : 2'h0;
+  assign \$61  = s1_pos * 2'h2;
+  assign \$62  = \$60  << \$61 ;
   always @(posedge clk)
-    frame_tick <= \$68 ;
+    frame_tick <= \$63 ;
   always @(posedge clk)
-    thr_r__addr <= \$69 ;
+    thr_r__addr <= \$64 ;
   always @(posedge clk)
-    frame <= \$70 ;
+    frame <= \$65 ;
   always @(posedge clk)
-    s1_valid <= \$71 ;
+    s1_valid <= \$66 ;
   always @(posedge clk)
-    s1_pos <= \$72 ;
+    s1_pos <= \$67 ;
   always @(posedge clk)
-    s1_data <= \$73 ;
+    s1_data <= \$68 ;
   always @(posedge clk)
-    s1_frame <= \$74 ;
+    s1_frame <= \$69 ;
   always @(posedge clk)
-    sweep_row <= \$75 ;
+    sweep_row <= \$70 ;
   always @(posedge clk)
-    sweeping <= \$76 ;
+    sweeping <= \$71 ;
   always @(posedge clk)
-    spikes <= \$77 ;
+    spikes <= \$72 ;
   always @(posedge clk)
-    timestamp <= \$78 ;
-  always @(posedge clk)
-    frames <= \$79 ;
-  always @(posedge clk)
-    framing_errors <= \$80 ;
-  always @(posedge clk)
-    detections <= \$81 ;
+    timestamp <= \$73 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -5091,6 +5038,14 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign error = \$9  & \$10 ;
   assign \$11  = - thr_r__data[15:0];
   assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
+  assign \$14  = - thr_r__data[15:0];
+  assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
+  assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
+  assign \$17  = \$15  | \$16 ;
+  assign \$18  = ~ st_r__data[0];
+  assign \$19  = beyond0 & \$18 ;
+  assign \$20  = ! st_r__data[16:1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
@@ -5148,176 +5103,128 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = frame_end;
+    \$63  = frame_end;
     if (soft_reset) begin
-      \$68  = 1'h0;
+      \$63  = 1'h0;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$63  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = thr_r__addr;
+    \$64  = thr_r__addr;
     if (frame_end) begin
-      \$69  = 5'h00;
+      \$64  = 5'h00;
     end else if (accept) begin
-      \$69  = \$56 [4:0];
+      \$64  = \$57 [4:0];
     end
     if (soft_reset) begin
-      \$69  = 5'h00;
+      \$64  = 5'h00;
     end
     if (rst) begin
-      \$69  = 5'h00;
+      \$64  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = frame;
+    \$65  = frame;
     if (frame_end) begin
-      \$70  = \$55 [31:0];
+      \$65  = \$56 [31:0];
     end
     if (soft_reset) begin
-      \$70  = 32'd0;
+      \$65  = 32'd0;
     end
     if (rst) begin
-      \$70  = 32'd0;
+      \$65  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = accept;
+    \$66  = accept;
     if (soft_reset) begin
-      \$71  = 1'h0;
+      \$66  = 1'h0;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = thr_r__addr;
+    \$67  = thr_r__addr;
     if (soft_reset) begin
-      \$72  = 5'h00;
+      \$67  = 5'h00;
     end
     if (rst) begin
-      \$72  = 5'h00;
+      \$67  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = samples__payload[31:0];
+    \$68  = samples__payload[31:0];
     if (soft_reset) begin
-      \$73  = 32'd0;
+      \$68  = 32'd0;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = frame;
+    \$69  = frame;
     if (soft_reset) begin
-      \$74  = 32'd0;
+      \$69  = 32'd0;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$69  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = sweep_row;
+    \$70  = sweep_row;
     if (sweeping) begin
-      \$75  = \$57 [4:0];
+      \$70  = \$58 [4:0];
     end
     if (soft_reset) begin
-      \$75  = 5'h00;
+      \$70  = 5'h00;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$70  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = sweeping;
+    \$71  = sweeping;
     if (sweeping) begin
-      if (\$58 ) begin
-        \$76  = 1'h0;
+      if (\$59 ) begin
+        \$71  = 1'h0;
       end
     end
     if (soft_reset) begin
-      \$76  = 1'h1;
+      \$71  = 1'h1;
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$71  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = \$61 [63:0];
+    \$72  = \$62 [63:0];
     if (soft_reset) begin
-      \$77  = 64'h0000000000000000;
+      \$72  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$72  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = s1_frame;
+    \$73  = s1_frame;
     if (soft_reset) begin
-      \$78  = 32'd0;
+      \$73  = 32'd0;
     end
     if (rst) begin
-      \$78  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$62 , 1'h0 })
-      2'b1?:
-          \$79  = 32'd4294967295;
-      default:
-          \$79  = frames_next[31:0];
-    endcase
-    if (soft_reset) begin
-      \$79  = 32'd0;
-    end
-    if (rst) begin
-      \$79  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$63 , 1'h0 })
-      2'b1?:
-          \$80  = 32'd4294967295;
-      default:
-          \$80  = framing_errors_next[31:0];
-    endcase
-    if (soft_reset) begin
-      \$80  = 32'd0;
-    end
-    if (rst) begin
-      \$80  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = detections;
-    casez (\$65 )
-      2'h1:
-          \$81  = \$66 ;
-      2'h2:
-          \$81  = \$67 ;
-    endcase
-    if (soft_reset) begin
-      \$81  = 32'd0;
-    end
-    if (rst) begin
-      \$81  = 32'd0;
+      \$73  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -5332,7 +5239,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign st_r__en = 1'h1;
   assign theta0 = { 1'h0, thr_r__data[15:0] };
   assign theta1 = { 1'h0, thr_r__data[31:16] };
-  assign clear = 1'h0;
+  assign framing_error = error;
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -5347,12 +5254,10 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
-  assign \$62  = frames_next[32];
-  assign \$63  = framing_errors_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes, timestamp, aer__payload, aer__valid, words, lost, clk);
+module \core.aer_path.encoder (rst, lost_now, aer__ready, soft_reset, source, now, spikes, timestamp, aer__valid, aer__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -7129,14 +7034,14 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire \$2594 ;
   wire \$2595 ;
   wire \$2596 ;
-  wire [1:0] \$2597 ;
-  wire \$2598 ;
+  wire \$2597 ;
+  wire [1:0] \$2598 ;
   wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
   wire \$2600 ;
-  wire [19:0] \$2601 ;
-  wire \$2602 ;
+  wire \$2601 ;
+  wire [19:0] \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
   wire \$2605 ;
@@ -7149,26 +7054,17 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire \$2611 ;
   wire [6:0] \$2612 ;
   wire \$2613 ;
-  wire \$2614 ;
-  wire \$2615 ;
-  wire [20:0] \$2616 ;
-  wire \$2617 ;
-  wire [31:0] \$2618 ;
-  wire [31:0] \$2619 ;
+  wire [20:0] \$2614 ;
+  reg \$2615 ;
+  reg [4:0] \$2616 ;
+  reg [4:0] \$2617 ;
+  reg [5:0] \$2618 ;
+  reg [5:0] \$2619 ;
   wire \$262 ;
   reg \$2620 ;
-  reg [4:0] \$2621 ;
-  reg [4:0] \$2622 ;
-  reg [5:0] \$2623 ;
-  reg [5:0] \$2624 ;
-  reg [63:0] \$2625 ;
-  reg \$2626 ;
-  reg [63:0] \$2627 ;
-  reg \$2628 ;
-  reg [19:0] \$2629 ;
+  reg [63:0] \$2621 ;
+  reg [19:0] \$2622 ;
   wire \$263 ;
-  reg [31:0] \$2630 ;
-  reg [31:0] \$2631 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
@@ -7987,7 +7883,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire \$999 ;
   (* init = 5'h00 *)
   wire [4:0] \$signal ;
-  wire \$signal$16 ;
+  wire \$signal$17 ;
   wire advance;
   output [63:0] aer__payload;
   reg [63:0] aer__payload = 64'h0000000000000000;
@@ -8004,7 +7900,6 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire aer__ready;
   output aer__valid;
   reg aer__valid = 1'h0;
-  wire clear;
   input clk;
   wire clk;
   wire empty;
@@ -8013,12 +7908,10 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   wire [1:0] in_hits;
   wire [4:0] in_j;
   reg [5:0] level = 6'h00;
-  output [31:0] lost;
-  reg [31:0] lost = 32'd0;
+  wire [1:0] lost_inc;
+  output [1:0] lost_now;
   wire [1:0] lost_now;
   reg [19:0] lost_pending = 20'h00000;
-  wire [32:0] lost_plus1;
-  wire [32:0] lost_plus2;
   input [31:0] now;
   wire [31:0] now;
   reg [63:0] nw;
@@ -8039,17 +7932,6 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   input rst;
   wire rst;
   reg [5:0] since = 6'h00;
-  reg skid_valid = 1'h0;
-  reg [63:0] skid_word = 64'h0000000000000000;
-  wire [19:0] \skid_word.address ;
-  wire [7:0] \skid_word.source ;
-  wire [31:0] \skid_word.timestamp ;
-  (* enum_base_type = "AERType" *)
-  (* enum_value_0000 = "SPIKE" *)
-  (* enum_value_0001 = "STIM" *)
-  (* enum_value_0010 = "TICK" *)
-  (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \skid_word.type ;
   input soft_reset;
   wire soft_reset;
   input [7:0] source;
@@ -8063,9 +7945,6 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   input [31:0] timestamp;
   wire [31:0] timestamp;
   wire [20:0] total;
-  output [31:0] words;
-  reg [31:0] words = 32'd0;
-  wire [32:0] words_next;
   reg [4:0] wp__addr = 5'h00;
   wire [38:0] wp__data;
   wire wp__en;
@@ -10678,57 +10557,54 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   assign \$2565  = | { \$2564 , \$2531 , \$2498 , \$2465 , \$2432 , \$2399 , \$2366 , \$2333 , \$2300 , \$2267 , \$2234 , \$2201 , \$2168 , \$2135 , \$2102 , \$2069  };
   assign \$2566  = | { spikes[62], spikes[60], spikes[58], spikes[56], spikes[54], spikes[52], spikes[50], spikes[48], spikes[46], spikes[44], spikes[42], spikes[40], spikes[38], spikes[36], spikes[34], spikes[32], spikes[30], spikes[28], spikes[26], spikes[24], spikes[22], spikes[20], spikes[18], spikes[16], spikes[14], spikes[12], spikes[10], spikes[8], spikes[6], spikes[4], spikes[2], spikes[0] };
   assign \$2567  = | { spikes[63], spikes[61], spikes[59], spikes[57], spikes[55], spikes[53], spikes[51], spikes[49], spikes[47], spikes[45], spikes[43], spikes[41], spikes[39], spikes[37], spikes[35], spikes[33], spikes[31], spikes[29], spikes[27], spikes[25], spikes[23], spikes[21], spikes[19], spikes[17], spikes[15], spikes[13], spikes[11], spikes[9], spikes[7], spikes[5], spikes[3], spikes[1] };
-  assign advance = ~ skid_valid;
+  assign \$2568  = ~ aer__valid;
+  assign advance = \$2568  | aer__ready;
   assign empty = ! level;
   assign src_j = empty ? { \$2565 , \$2052 , \$1539 , \$1026 , \$513  } : rp__data[4:0];
   assign src_hits = empty ? { \$2567 , \$2566  } : rp__data[6:5];
   assign src_ts = empty ? timestamp : rp__data[38:7];
-  assign \$2568  = ~ empty;
-  assign src_half = \$2568  & half;
-  assign \$2569  = | lost_pending;
-  assign \$2570  = advance & \$2569 ;
-  assign \$2571  = ~ empty;
-  assign \$2572  = | { \$2567 , \$2566  };
-  assign \$2573  = \$2571  | \$2572 ;
-  assign \$2574  = ~ \$2573 ;
-  assign \$2575  = since == 6'h20;
-  assign \$2576  = \$2574  | \$2575 ;
-  assign \$signal$16  = \$2570  & \$2576 ;
-  assign \$2577  = ~ empty;
-  assign \$2578  = | { \$2567 , \$2566  };
-  assign \$2579  = \$2577  | \$2578 ;
-  assign \$2580  = advance & \$2579 ;
-  assign \$2581  = ~ \$signal$16 ;
-  assign grant_spk = \$2580  & \$2581 ;
-  assign \$2582  = ~ empty;
-  assign \$2583  = grant_spk & \$2582 ;
-  assign \$2584  = src_hits == 2'h3;
-  assign \$2585  = ~ \$2584 ;
-  assign \$2586  = \$2585  | half;
-  assign pop = \$2583  & \$2586 ;
-  assign \$2587  = | { \$2567 , \$2566  };
-  assign \$2588  = empty & grant_spk;
-  assign \$2589  = src_hits == 2'h3;
-  assign \$2590  = ~ \$2589 ;
-  assign \$2591  = \$2588  & \$2590 ;
-  assign \$2592  = ~ \$2591 ;
-  assign push_want = \$2587  & \$2592 ;
-  assign \$2593  = level != 6'h20;
-  assign \$2594  = \$2593  | pop;
-  assign push = push_want & \$2594 ;
-  assign \$2595  = ~ push;
-  assign \$2596  = push_want & \$2595 ;
-  assign \$2597  = \$2566  + \$2567 ;
-  assign lost_now = \$2596  ? \$2597  : 2'h0;
-  assign \$2598  = ~ src_hits[0];
-  assign \$2599  = \$2598  | src_half;
-  assign \$2600  = src_hits[1] & \$2599 ;
-  assign \$2601  = \$signal$16  ? 20'h00000 : lost_pending;
-  assign total = \$2601  + lost_now;
-  assign \$2602  = aer__valid & aer__ready;
-  assign words_next = words + \$2602 ;
-  assign lost_plus1 = lost + 1'h1;
-  assign lost_plus2 = lost + 2'h2;
+  assign \$2569  = ~ empty;
+  assign src_half = \$2569  & half;
+  assign \$2570  = | lost_pending;
+  assign \$2571  = advance & \$2570 ;
+  assign \$2572  = ~ empty;
+  assign \$2573  = | { \$2567 , \$2566  };
+  assign \$2574  = \$2572  | \$2573 ;
+  assign \$2575  = ~ \$2574 ;
+  assign \$2576  = since == 6'h20;
+  assign \$2577  = \$2575  | \$2576 ;
+  assign \$signal$17  = \$2571  & \$2577 ;
+  assign \$2578  = ~ empty;
+  assign \$2579  = | { \$2567 , \$2566  };
+  assign \$2580  = \$2578  | \$2579 ;
+  assign \$2581  = advance & \$2580 ;
+  assign \$2582  = ~ \$signal$17 ;
+  assign grant_spk = \$2581  & \$2582 ;
+  assign \$2583  = ~ empty;
+  assign \$2584  = grant_spk & \$2583 ;
+  assign \$2585  = src_hits == 2'h3;
+  assign \$2586  = ~ \$2585 ;
+  assign \$2587  = \$2586  | half;
+  assign pop = \$2584  & \$2587 ;
+  assign \$2588  = | { \$2567 , \$2566  };
+  assign \$2589  = empty & grant_spk;
+  assign \$2590  = src_hits == 2'h3;
+  assign \$2591  = ~ \$2590 ;
+  assign \$2592  = \$2589  & \$2591 ;
+  assign \$2593  = ~ \$2592 ;
+  assign push_want = \$2588  & \$2593 ;
+  assign \$2594  = level != 6'h20;
+  assign \$2595  = \$2594  | pop;
+  assign push = push_want & \$2595 ;
+  assign \$2596  = ~ push;
+  assign \$2597  = push_want & \$2596 ;
+  assign \$2598  = \$2566  + \$2567 ;
+  assign lost_now = \$2597  ? \$2598  : 2'h0;
+  assign \$2599  = ~ src_hits[0];
+  assign \$2600  = \$2599  | src_half;
+  assign \$2601  = src_hits[1] & \$2600 ;
+  assign \$2602  = \$signal$17  ? 20'h00000 : lost_pending;
+  assign total = \$2602  + lost_now;
   assign \$2603  = src_hits == 2'h3;
   assign \$2604  = ~ src_half;
   assign \$2605  = \$2603  & \$2604 ;
@@ -10739,223 +10615,131 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   assign \$2610  = since != 6'h20;
   assign \$2611  = grant_spk & \$2610 ;
   assign \$2612  = since + 1'h1;
-  assign \$2613  = \$signal$16  | grant_spk;
-  assign \$2614  = ~ aer__ready;
-  assign \$2615  = aer__valid & \$2614 ;
-  assign \$2616  = total[20] ? 21'h0fffff : total;
-  assign \$2618  = lost_plus1[32] ? 32'd4294967295 : lost_plus1[31:0];
-  assign \$2619  = lost_plus2[32] ? 32'd4294967295 : lost_plus2[31:0];
+  assign \$2613  = \$signal$17  | grant_spk;
+  assign \$2614  = total[20] ? 21'h0fffff : total;
   always @(posedge clk)
-    half <= \$2620 ;
+    half <= \$2615 ;
   always @(posedge clk)
-    rp__addr <= \$2621 ;
+    rp__addr <= \$2616 ;
   always @(posedge clk)
-    wp__addr <= \$2622 ;
+    wp__addr <= \$2617 ;
   always @(posedge clk)
-    level <= \$2623 ;
+    level <= \$2618 ;
   always @(posedge clk)
-    since <= \$2624 ;
+    since <= \$2619 ;
   always @(posedge clk)
-    aer__payload <= \$2625 ;
+    aer__valid <= \$2620 ;
   always @(posedge clk)
-    skid_valid <= \$2626 ;
+    aer__payload <= \$2621 ;
   always @(posedge clk)
-    skid_word <= \$2627 ;
-  always @(posedge clk)
-    aer__valid <= \$2628 ;
-  always @(posedge clk)
-    lost_pending <= \$2629 ;
-  always @(posedge clk)
-    words <= \$2630 ;
-  always @(posedge clk)
-    lost <= \$2631 ;
+    lost_pending <= \$2622 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$16 ) begin
+    if (\$signal$17 ) begin
       nw[31:28] = 4'h3;
       nw[19:0] = lost_pending;
       nw[63:32] = now;
     end else begin
       nw[31:28] = 4'h0;
-      nw[19:0] = { 14'h0000, src_j, \$2600  };
+      nw[19:0] = { 14'h0000, src_j, \$2601  };
       nw[63:32] = src_ts;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2620  = half;
+    \$2615  = half;
     if (grant_spk) begin
-      \$2620  = \$2605 ;
+      \$2615  = \$2605 ;
     end
     if (soft_reset) begin
-      \$2620  = 1'h0;
+      \$2615  = 1'h0;
     end
     if (rst) begin
-      \$2620  = 1'h0;
+      \$2615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2621  = \$2606 [4:0];
+    \$2616  = \$2606 [4:0];
     if (soft_reset) begin
-      \$2621  = 5'h00;
+      \$2616  = 5'h00;
     end
     if (rst) begin
-      \$2621  = 5'h00;
+      \$2616  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2622  = \$2607 [4:0];
+    \$2617  = \$2607 [4:0];
     if (soft_reset) begin
-      \$2622  = 5'h00;
+      \$2617  = 5'h00;
     end
     if (rst) begin
-      \$2622  = 5'h00;
+      \$2617  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2623  = \$2609 [5:0];
+    \$2618  = \$2609 [5:0];
     if (soft_reset) begin
-      \$2623  = 6'h00;
+      \$2618  = 6'h00;
     end
     if (rst) begin
-      \$2623  = 6'h00;
+      \$2618  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2624  = since;
-    if (\$signal$16 ) begin
-      \$2624  = 6'h00;
+    \$2619  = since;
+    if (\$signal$17 ) begin
+      \$2619  = 6'h00;
     end else if (\$2611 ) begin
-      \$2624  = \$2612 [5:0];
+      \$2619  = \$2612 [5:0];
     end
     if (soft_reset) begin
-      \$2624  = 6'h00;
+      \$2619  = 6'h00;
     end
     if (rst) begin
-      \$2624  = 6'h00;
+      \$2619  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2625  = aer__payload;
-    if (skid_valid) begin
-      if (aer__ready) begin
-        \$2625  = skid_word;
-      end
-    end else if (\$2613 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2615 ) begin
-      end else begin
-        \$2625  = nw;
-      end
-    end
-    if (soft_reset) begin
-      \$2625  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$2625  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2626  = skid_valid;
-    if (skid_valid) begin
-      if (aer__ready) begin
-        \$2626  = 1'h0;
-      end
-    end else if (\$2613 ) begin
-      if (\$2615 ) begin
-        \$2626  = 1'h1;
-      end
-    end
-    if (soft_reset) begin
-      \$2626  = 1'h0;
-    end
-    if (rst) begin
-      \$2626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2627  = skid_word;
-    if (skid_valid) begin
-    end else if (\$2613 ) begin
-      if (\$2615 ) begin
-        \$2627  = nw;
-      end
-    end
-    if (soft_reset) begin
-      \$2627  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$2627  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2628  = aer__valid;
-    if (skid_valid) begin
-    end else if (\$2613 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2615 ) begin
-      end else begin
-        \$2628  = 1'h1;
-      end
+    \$2620  = aer__valid;
+    if (\$2613 ) begin
+      \$2620  = 1'h1;
     end else if (aer__ready) begin
-      \$2628  = 1'h0;
+      \$2620  = 1'h0;
     end
     if (soft_reset) begin
-      \$2628  = 1'h0;
+      \$2620  = 1'h0;
     end
     if (rst) begin
-      \$2628  = 1'h0;
+      \$2620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2629  = \$2616 [19:0];
+    \$2621  = aer__payload;
+    if (\$2613 ) begin
+      \$2621  = nw;
+    end
     if (soft_reset) begin
-      \$2629  = 20'h00000;
+      \$2621  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$2629  = 20'h00000;
+      \$2621  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$2617 , 1'h0 })
-      2'b1?:
-          \$2630  = 32'd4294967295;
-      default:
-          \$2630  = words_next[31:0];
-    endcase
+    \$2622  = \$2614 [19:0];
     if (soft_reset) begin
-      \$2630  = 32'd0;
+      \$2622  = 20'h00000;
     end
     if (rst) begin
-      \$2630  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2631  = lost;
-    casez (lost_now)
-      2'h1:
-          \$2631  = \$2618 ;
-      2'h2:
-          \$2631  = \$2619 ;
-    endcase
-    if (soft_reset) begin
-      \$2631  = 32'd0;
-    end
-    if (rst) begin
-      \$2631  = 32'd0;
+      \$2622  = 20'h00000;
     end
   end
   assign in_j = { \$2565 , \$2052 , \$1539 , \$1026 , \$513  };
@@ -10964,7 +10748,7 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   assign wr = wp__addr;
   assign wp__data = { timestamp, \$2567 , \$2566 , \$2565 , \$2052 , \$1539 , \$1026 , \$513  };
   assign wp__en = push;
-  assign clear = 1'h0;
+  assign lost_inc = lost_now;
   assign \nw.address  = nw[19:0];
   assign \nw.source  = nw[27:20];
   assign \nw.type  = nw[31:28];
@@ -10973,17 +10757,12 @@ module \core.aer_path.encoder (rst, aer__ready, soft_reset, source, now, spikes,
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];
   assign \aer__payload.timestamp  = aer__payload[63:32];
-  assign \skid_word.address  = skid_word[19:0];
-  assign \skid_word.source  = skid_word[27:20];
-  assign \skid_word.type  = skid_word[31:28];
-  assign \skid_word.timestamp  = skid_word[63:32];
   always @*
     nw[27:20] = source;
-  assign \$2617  = words_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_reset, \port__en$10 , \port__addr$6 , \port__data$8 , port__en, port__addr, port__data, aer__payload, aer__valid, stim__payload, host__valid, host__payload, routed, unmapped, stim__ready, clk);
+module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_reset, \port__en$10 , \port__addr$6 , \port__data$8 , port__en, port__addr, port__data, aer__valid, aer__payload, stim__payload, host__valid, host__payload, routed, unmapped, stim__ready, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -13680,8 +13459,8 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid, s_axil__bready, s_axil__araddr, s_axil__arvalid, s_axil__rready, clk, rst, count__overflows, count__framing_errors, count__detections, count__aer_words, count__routed_entries, count__unmapped_words, count__safety_clamps, latency__valid, latency__cycles, s_axil__awready, s_axil__wready
-, s_axil__arready, count__frames, theta_value, s_axil__bvalid, s_axil__bresp, s_axil__rvalid, s_axil__rdata, s_axil__rresp, enable, homeo_enable, soft_reset, theta_select, refractory, aer_source, aer_block_words, leak_shift, homeo_window, homeo_gain, homeo_shift, theta_min, theta_max
+module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid, s_axil__bready, s_axil__araddr, s_axil__arvalid, s_axil__rready, clk, rst, count__overflows, count__framing_errors, count__aer_words, count__routed_entries, count__unmapped_words, count__safety_clamps, latency__valid, latency__cycles, s_axil__awready, s_axil__wready, s_axil__arready
+, count__frames, count__detections, theta_value, s_axil__bvalid, s_axil__bresp, s_axil__rvalid, s_axil__rdata, s_axil__rresp, enable, homeo_enable, soft_reset, theta_select, refractory, aer_source, aer_block_words, leak_shift, homeo_window, homeo_gain, homeo_shift, theta_min, theta_max
 , safety_max_pulse, safety_max_duty, safety_max_lanes, thresholds__en, thresholds__addr, thresholds__data, polarity__en, polarity__addr, polarity__data, route_count__en, route_count__addr, route_count__data, routes__en, routes__addr, routes__data, theta__en, theta__addr, theta__data, homeo_src__en, homeo_src__addr, homeo_src__data
 , homeo_target__en, homeo_target__addr, homeo_target__data, lane_codes__en, lane_codes__addr, lane_codes__data, pulse_lengths__en, pulse_lengths__addr, pulse_lengths__data, count__stim_fires, s_axil__awaddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
@@ -15854,7 +15633,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__payload, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data
-, src_wr__en, src_wr__addr, \port$5845$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
+, src_wr__en, src_wr__addr, \port$5798$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
 , stim_lost, stim__valid, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -15920,8 +15699,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$5845$0 ;
-  wire [5:0] \port$5845$0 ;
+  input [5:0] \port$5798$0 ;
+  wire [5:0] \port$5798$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -16074,7 +15853,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$5845$0 (\port$5845$0 ),
+    .\port$5798$0 (\port$5798$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -16174,8 +15953,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$5845$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$5845$0  };
+  assign src_wr__data = { 14'h0000, \port$5798$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$5798$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -16233,7 +16012,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$5845$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$5798$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, spikes__payload, window_done, overrun, theta_addr, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [24:0] \$1 ;
@@ -16425,8 +16204,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$5845$0 ;
-  wire [5:0] \port$5845$0 ;
+  input [5:0] \port$5798$0 ;
+  wire [5:0] \port$5798$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
@@ -16746,7 +16525,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$5845$0  };
+      sources[wp__addr] <= { 14'h0000, \port$5798$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -17477,8 +17256,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$5845$0  };
-  assign src_wr__data = { 14'h0000, \port$5845$0  };
+  assign wp__data = { 14'h0000, \port$5798$0  };
+  assign src_wr__data = { 14'h0000, \port$5798$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;

@@ -2,8 +2,8 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module detector(samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, spikes, timestamp, frame, frame_end, frame_tick, frames, framing_errors, detections, samples__payload
-);
+module detector(samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, spikes, timestamp, frame, frame_end, frame_tick, frames, framing_errors, detections, framing_error
+, detections_inc, samples__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -55,36 +55,35 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   wire [16:0] \$52 ;
   wire [16:0] \$53 ;
   wire [16:0] \$54 ;
-  wire [32:0] \$55 ;
-  wire [5:0] \$56 ;
+  wire [1:0] \$55 ;
+  wire [32:0] \$56 ;
   wire [5:0] \$57 ;
-  wire \$58 ;
-  wire [1:0] \$59 ;
+  wire [5:0] \$58 ;
+  wire \$59 ;
   wire [1:0] \$6 ;
-  wire [6:0] \$60 ;
-  wire [128:0] \$61 ;
-  wire \$62 ;
+  wire [1:0] \$60 ;
+  wire [6:0] \$61 ;
+  wire [128:0] \$62 ;
   wire \$63 ;
-  wire [1:0] \$64 ;
-  wire [1:0] \$65 ;
+  wire \$64 ;
+  wire [31:0] \$65 ;
   wire [31:0] \$66 ;
-  wire [31:0] \$67 ;
-  reg \$68 ;
-  reg [4:0] \$69 ;
+  reg \$67 ;
+  reg [4:0] \$68 ;
+  reg [31:0] \$69 ;
   wire \$7 ;
-  reg [31:0] \$70 ;
-  reg \$71 ;
-  reg [4:0] \$72 ;
+  reg \$70 ;
+  reg [4:0] \$71 ;
+  reg [31:0] \$72 ;
   reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [4:0] \$75 ;
-  reg \$76 ;
-  reg [63:0] \$77 ;
+  reg [4:0] \$74 ;
+  reg \$75 ;
+  reg [63:0] \$76 ;
+  reg [31:0] \$77 ;
   reg [31:0] \$78 ;
   reg [31:0] \$79 ;
   wire \$8 ;
   reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
   wire \$9 ;
   wire accept;
   reg beyond0;
@@ -95,6 +94,8 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   wire clk;
   output [31:0] detections;
   reg [31:0] detections = 32'd0;
+  output [1:0] detections_inc;
+  wire [1:0] detections_inc;
   wire [32:0] detections_plus1;
   wire [32:0] detections_plus2;
   wire error;
@@ -107,6 +108,8 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   output [31:0] frames;
   reg [31:0] frames = 32'd0;
   wire [32:0] frames_next;
+  output framing_error;
+  wire framing_error;
   output [31:0] framing_errors;
   reg [31:0] framing_errors = 32'd0;
   wire [32:0] framing_errors_next;
@@ -315,7 +318,6 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
-  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   assign \$14  = - thr_r__data[15:0];
   assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
   assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
@@ -357,49 +359,49 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign \$52  = st_r__data[33:18] - 1'h1;
   assign \$53  = \$51  ? 17'h00000 : \$52 ;
   assign \$54  = \$47  ? \$50  : \$53 ;
+  assign \$55  = hits[0] + hits[1];
+  assign detections_inc = s1_valid ? \$55  : 2'h0;
   assign frames_next = frames + frame_end;
-  assign framing_errors_next = framing_errors + error;
+  assign framing_errors_next = framing_errors + framing_error;
   assign detections_plus1 = detections + 1'h1;
   assign detections_plus2 = detections + 2'h2;
-  assign \$55  = frame + 1'h1;
-  assign \$56  = thr_r__addr + 1'h1;
-  assign \$57  = sweep_row + 1'h1;
-  assign \$58  = sweep_row == 5'h1f;
-  assign \$59  = s1_valid ? hits : 2'h0;
-  assign \$60  = s1_pos * 2'h2;
-  assign \$61  = \$59  << \$60 ;
-  assign \$64  = hits[0] + hits[1];
-  assign \$65  = s1_valid ? \$64  : 2'h0;
-  assign \$66  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
-  assign \$67  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
+  assign \$56  = frame + 1'h1;
+  assign \$57  = thr_r__addr + 1'h1;
+  assign \$58  = sweep_row + 1'h1;
+  assign \$59  = sweep_row == 5'h1f;
+  assign \$60  = s1_valid ? hits : 2'h0;
+  assign \$61  = s1_pos * 2'h2;
+  assign \$62  = \$60  << \$61 ;
+  assign \$65  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
+  assign \$66  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
   always @(posedge clk)
-    frame_tick <= \$68 ;
+    frame_tick <= \$67 ;
   always @(posedge clk)
-    thr_r__addr <= \$69 ;
+    thr_r__addr <= \$68 ;
   always @(posedge clk)
-    frame <= \$70 ;
+    frame <= \$69 ;
   always @(posedge clk)
-    s1_valid <= \$71 ;
+    s1_valid <= \$70 ;
   always @(posedge clk)
-    s1_pos <= \$72 ;
+    s1_pos <= \$71 ;
   always @(posedge clk)
-    s1_data <= \$73 ;
+    s1_data <= \$72 ;
   always @(posedge clk)
-    s1_frame <= \$74 ;
+    s1_frame <= \$73 ;
   always @(posedge clk)
-    sweep_row <= \$75 ;
+    sweep_row <= \$74 ;
   always @(posedge clk)
-    sweeping <= \$76 ;
+    sweeping <= \$75 ;
   always @(posedge clk)
-    spikes <= \$77 ;
+    spikes <= \$76 ;
   always @(posedge clk)
-    timestamp <= \$78 ;
+    timestamp <= \$77 ;
   always @(posedge clk)
-    frames <= \$79 ;
+    frames <= \$78 ;
   always @(posedge clk)
-    framing_errors <= \$80 ;
+    framing_errors <= \$79 ;
   always @(posedge clk)
-    detections <= \$81 ;
+    detections <= \$80 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -413,9 +415,10 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign frame_end = accept & \$8 ;
   assign \$9  = accept & samples__payload[32];
   assign \$10  = thr_r__addr != 5'h1f;
-  assign error = \$9  & \$10 ;
+  assign framing_error = \$9  & \$10 ;
   assign \$11  = - thr_r__data[15:0];
   assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -473,93 +476,107 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = frame_end;
+    \$67  = frame_end;
     if (rst) begin
-      \$68  = 1'h0;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = thr_r__addr;
+    \$68  = thr_r__addr;
     if (frame_end) begin
-      \$69  = 5'h00;
+      \$68  = 5'h00;
     end else if (accept) begin
-      \$69  = \$56 [4:0];
+      \$68  = \$57 [4:0];
     end
     if (rst) begin
-      \$69  = 5'h00;
+      \$68  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = frame;
+    \$69  = frame;
     if (frame_end) begin
-      \$70  = \$55 [31:0];
+      \$69  = \$56 [31:0];
     end
     if (rst) begin
-      \$70  = 32'd0;
+      \$69  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = accept;
+    \$70  = accept;
     if (rst) begin
-      \$71  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = thr_r__addr;
+    \$71  = thr_r__addr;
     if (rst) begin
-      \$72  = 5'h00;
+      \$71  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = samples__payload[31:0];
+    \$72  = samples__payload[31:0];
+    if (rst) begin
+      \$72  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = frame;
     if (rst) begin
       \$73  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = frame;
+    \$74  = sweep_row;
+    if (sweeping) begin
+      \$74  = \$58 [4:0];
+    end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = sweep_row;
+    \$75  = sweeping;
     if (sweeping) begin
-      \$75  = \$57 [4:0];
-    end
-    if (rst) begin
-      \$75  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = sweeping;
-    if (sweeping) begin
-      if (\$58 ) begin
-        \$76  = 1'h0;
+      if (\$59 ) begin
+        \$75  = 1'h0;
       end
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$75  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \$61 [63:0];
+    \$76  = \$62 [63:0];
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$76  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = s1_frame;
+    \$77  = s1_frame;
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$78  = 32'd0;
+    end else if (\$63 ) begin
+      \$78  = 32'd4294967295;
+    end else begin
+      \$78  = frames_next[31:0];
+    end
     if (rst) begin
       \$78  = 32'd0;
     end
@@ -569,10 +586,10 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
     (* full_case = 32'd1 *)
     if (clear) begin
       \$79  = 32'd0;
-    end else if (\$62 ) begin
+    end else if (\$64 ) begin
       \$79  = 32'd4294967295;
     end else begin
-      \$79  = frames_next[31:0];
+      \$79  = framing_errors_next[31:0];
     end
     if (rst) begin
       \$79  = 32'd0;
@@ -580,34 +597,20 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = detections;
     (* full_case = 32'd1 *)
     if (clear) begin
       \$80  = 32'd0;
-    end else if (\$63 ) begin
-      \$80  = 32'd4294967295;
     end else begin
-      \$80  = framing_errors_next[31:0];
-    end
-    if (rst) begin
-      \$80  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = detections;
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$81  = 32'd0;
-    end else begin
-      casez (\$65 )
+      casez (detections_inc)
         2'h1:
-            \$81  = \$66 ;
+            \$80  = \$65 ;
         2'h2:
-            \$81  = \$67 ;
+            \$80  = \$66 ;
       endcase
     end
     if (rst) begin
-      \$81  = 32'd0;
+      \$80  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -620,6 +623,7 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign pol_r__en = 1'h1;
   assign st_r__addr = thr_r__addr;
   assign st_r__en = 1'h1;
+  assign error = framing_error;
   assign theta0 = { 1'h0, thr_r__data[15:0] };
   assign theta1 = { 1'h0, thr_r__data[31:16] };
   assign \samples__payload.data  = samples__payload[31:0];
@@ -636,6 +640,6 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
-  assign \$62  = frames_next[32];
-  assign \$63  = framing_errors_next[32];
+  assign \$63  = frames_next[32];
+  assign \$64  = framing_errors_next[32];
 endmodule

@@ -99,7 +99,7 @@ class AEREncoder:
         out = self.word if (self.valid and ready) else None
         if out is not None:
             self.words += 1
-        advance = not self.skid_valid
+        advance = not self.valid or ready         # no skid register in this cadence
         q, depth = self.queue, self.queue_depth
         empty = not q
         if empty:
@@ -132,14 +132,8 @@ class AEREncoder:
         elif grant_spk and self.since != depth:
             self.since += 1
 
-        if self.skid_valid:
-            if ready:
-                self.word, self.skid_valid = self.skid_word, False
-        elif grant_ovf or grant_spk:
-            if self.valid and not ready:
-                self.skid_valid, self.skid_word = True, new
-            else:
-                self.valid, self.word = True, new
+        if grant_ovf or grant_spk:
+            self.valid, self.word = True, new
         elif ready:
             self.valid = False
 

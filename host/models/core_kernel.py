@@ -57,7 +57,7 @@ __all__ = ["MIRRORS", "mirror_digests", "usable", "run", "core_edges"]
 MIRRORS = {
     "Detector.step": "16d6e6ed429a3b93",
     "AEREncoder.step": "56d7de9fa9db32a9",
-    "AEREncoder._step_queue": "9d119178168e848e",
+    "AEREncoder._step_queue": "eaceebd928614e3e",
     "AEREncoder._step_cycle": "b5789e4ae7c36ecf",
     "AEREncoder._grant": "92bd6a1b67ae4646",
     "AERRouter.step": "cadab63c48210a97",
@@ -421,8 +421,9 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
                 src_half = S[E_HALF] != 0
             both = src_hits == 3
             spike_req = (not empty) or spikes != 0
-            grant_ovf = e_adv and S[E_LOST_PENDING] != 0 and (not spike_req or S[E_SINCE] == depth)
-            grant_spk = e_adv and spike_req and not grant_ovf
+            q_adv = S[E_VALID] == 0 or r_ready            # no skid register in this cadence
+            grant_ovf = q_adv and S[E_LOST_PENDING] != 0 and (not spike_req or S[E_SINCE] == depth)
+            grant_spk = q_adv and spike_req and not grant_ovf
             pop = grant_spk and not empty and (not both or src_half)
             push_want = spikes != 0 and not (empty and grant_spk and not both)
             push = push_want and (qc < depth or pop)
@@ -452,17 +453,9 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
                 S[E_SINCE] = 0
             elif grant_spk and S[E_SINCE] != depth:
                 S[E_SINCE] += 1
-            if S[E_SKID_VALID]:
-                if r_ready:
-                    S[E_WORD] = S[E_SKID_WORD]
-                    S[E_SKID_VALID] = 0
-            elif grant_ovf or grant_spk:
-                if S[E_VALID] and not r_ready:
-                    S[E_SKID_VALID] = 1
-                    S[E_SKID_WORD] = new_word
-                else:
-                    S[E_VALID] = 1
-                    S[E_WORD] = new_word
+            if grant_ovf or grant_spk:
+                S[E_VALID] = 1
+                S[E_WORD] = new_word
             elif r_ready:
                 S[E_VALID] = 0
             top = (1 << ADDRESS_BITS) - 1
