@@ -118,6 +118,7 @@ def advance(n_samples, t0, dt_ms,
             lanes_live = True
             break
     capacity = out_neuron.shape[0]
+    current = np.empty(n_neurons)
     for i in range(n_samples):
         # One sample emits at most n_neurons spikes; hand back to the caller
         # to grow the output before it could overflow (growing in here
@@ -135,6 +136,10 @@ def advance(n_samples, t0, dt_ms,
                     lane_o[k] = chr2_step(lane_o[k], intensity, ka_dt, kd_dt, e0, e1, o_inf1)
                     if lane_o[k] != 0.0:
                         lanes_live = True
+        # A sample in three passes over the neurons, each in neuron order: the inputs, the
+        # membrane, the spikes. Every neuron goes through the same operations in the same order
+        # as in one pass (delays are >= 1 sample, so no spike reaches this sample's slot); the
+        # middle pass has no branch, which lets the compiler vectorise it (issue 13).
         for n in range(n_neurons):
             # Poisson background: event times are continuous, delivered at
             # the first sample at or after them.
@@ -148,21 +153,29 @@ def advance(n_samples, t0, dt_ms,
                 ring_exc[slot, n] = 0.0
             i_inh[n] += ring_inh[slot, n]
             ring_inh[slot, n] = 0.0
-            current = i_exc[n] + i_slow[n] - i_inh[n] - adapt[n]
+            cur = i_exc[n] + i_slow[n] - i_inh[n] - adapt[n]
             if lanes_live:
                 photo = 0.0
                 for j in range(light_ptr[n], light_ptr[n + 1]):
                     photo += light_weight[j] * lane_o[light_lane[j]]
-                current += max_current * photo
+                cur += max_current * photo
+            current[n] = cur
+        for n in range(n_neurons):
             vn = v[n]
-            vn += dt_ms * (0.04 * vn * vn + 5.0 * vn + 140.0 - u[n] + current)
+            vn += dt_ms * (0.04 * vn * vn + 5.0 * vn + 140.0 - u[n] + current[n])
             u[n] += dt_ms * a[n] * (b[n] * vn - u[n])
+            v[n] = vn
+        for n in range(n_neurons):
             i_exc[n] *= decay_exc
+        for n in range(n_neurons):
             i_inh[n] *= decay_inh
+        for n in range(n_neurons):
             i_slow[n] *= decay_slow
+        for n in range(n_neurons):
             adapt[n] *= adapt_decay
-            if vn >= 30.0:
-                vn = c[n]
+        for n in range(n_neurons):
+            if v[n] >= 30.0:
+                v[n] = c[n]
                 u[n] += d[n]
                 if is_exc[n]:
                     adapt[n] += adapt_increment
@@ -174,9 +187,11 @@ def advance(n_samples, t0, dt_ms,
                 last_spike[n] = t
                 ring = ring_exc if is_exc[n] else ring_inh
                 for j in range(syn_ptr[n], syn_ptr[n + 1]):
-                    ring[(t + syn_delay[j]) % depth, syn_target[j]] += syn_weight[j] * scale
+                    at = slot + syn_delay[j]            # (t + delay) % depth: 1 <= delay < depth
+                    if at >= depth:
+                        at -= depth
+                    ring[at, syn_target[j]] += syn_weight[j] * scale
                 out_neuron[count] = n
                 out_sample[count] = t
                 count += 1
-            v[n] = vn
     return n_samples, count
