@@ -135,6 +135,7 @@ class Culture:
         if not isinstance(cfg, CultureConfig):
             raise TypeError(f"config must be a CultureConfig, got {type(cfg).__name__}")
         self.config = cfg
+        self._n_lanes = cfg.n_stim_lanes             # derived from the layout: once, not per step
         fs = cfg.sample_rate_hz
         net = cfg.network
         s_place, s_net, s_field, s_drive, s_noise = np.random.SeedSequence(cfg.seed).spawn(5)
@@ -229,7 +230,7 @@ class Culture:
 
     @property
     def n_lanes(self) -> int:
-        return self.config.n_stim_lanes
+        return self._n_lanes
 
     @property
     def sample_rate_hz(self) -> float:
@@ -302,12 +303,15 @@ class Culture:
         else:
             raise ValueError(f"led must be None, (n_lanes,) or (n_samples, n_lanes), got "
                              f"shape {arr.shape}")
-        bad = ~((arr >= 0.0) & (arr <= 1.0))  # also catches NaN
-        if bad.any():
+        if arr.size == 0:
+            return np.zeros((1, 0)), False
+        low, high = arr.min(), arr.max()
+        if not (low >= 0.0 and high <= 1.0):  # also catches NaN, which min and max propagate
+            bad = ~((arr >= 0.0) & (arr <= 1.0))
             row, lane = np.argwhere(bad)[0]
             where = f"sample {row}, lane {lane}" if per_sample else f"lane {lane}"
             raise ValueError(f"led intensity {arr[row, lane]!r} at {where} is outside [0, 1]")
-        if not arr.any():
+        if high == 0.0:
             # All dark is the same as no light; skipping the lanes is exact.
             return np.zeros((1, 0)), False
         return arr, per_sample
@@ -398,7 +402,9 @@ class Culture:
         new["neuron"] = emit_neuron
         new["sample"] = emit_sample + self.n_before
         new["nearest_channel"] = self.nearest_channel[emit_neuron]
-        allspk = np.concatenate([self._pending, new])
+        # (structured arrays concatenate slowly: skip it when one side is empty)
+        allspk = np.concatenate([self._pending, new]) if len(self._pending) and count else \
+            (new if count else self._pending)
         end = t0 + n_samples
         spikes = allspk[allspk["sample"] < end]
         self._pending = allspk[allspk["sample"] >= end]

@@ -136,30 +136,34 @@ def advance(n_samples, t0, dt_ms,
                     lane_o[k] = chr2_step(lane_o[k], intensity, ka_dt, kd_dt, e0, e1, o_inf1)
                     if lane_o[k] != 0.0:
                         lanes_live = True
-        # A sample in three passes over the neurons, each in neuron order: the inputs, the
-        # membrane, the spikes. Every neuron goes through the same operations in the same order
-        # as in one pass (delays are >= 1 sample, so no spike reaches this sample's slot); the
-        # middle pass has no branch, which lets the compiler vectorise it (issue 13).
+        # A sample in passes over the neurons, each in neuron order: the background, the
+        # synaptic and photo currents, the membrane, the spikes. Every neuron goes through the
+        # same operations in the same order as in one pass (delays are >= 1 sample, so no spike
+        # reaches this sample's slot); the passes without branches let the compiler vectorise
+        # them (issue 13).
         for n in range(n_neurons):
             # Poisson background: event times are continuous, delivered at
             # the first sample at or after them.
             while bg_next[n] <= t:
                 i_exc[n] += bg_weight
                 bg_next[n] += rng.exponential(bg_interval)
+        for n in range(n_neurons):
             arriving = ring_exc[slot, n]
-            if arriving != 0.0:
-                i_exc[n] += (1.0 - slow_fraction) * arriving
-                i_slow[n] += slow_scale * arriving
-                ring_exc[slot, n] = 0.0
+            # a select, not a branch (vectorisable), and no addition of a 0.0 that could turn
+            # a -0.0 into +0.0
+            fast, slow = i_exc[n] + (1.0 - slow_fraction) * arriving, i_slow[n] + slow_scale * arriving
+            i_exc[n] = fast if arriving != 0.0 else i_exc[n]
+            i_slow[n] = slow if arriving != 0.0 else i_slow[n]
+            ring_exc[slot, n] = 0.0 if arriving != 0.0 else arriving     # (a -0.0 stays)
             i_inh[n] += ring_inh[slot, n]
             ring_inh[slot, n] = 0.0
-            cur = i_exc[n] + i_slow[n] - i_inh[n] - adapt[n]
-            if lanes_live:
+            current[n] = i_exc[n] + i_slow[n] - i_inh[n] - adapt[n]
+        if lanes_live:
+            for n in range(n_neurons):
                 photo = 0.0
                 for j in range(light_ptr[n], light_ptr[n + 1]):
                     photo += light_weight[j] * lane_o[light_lane[j]]
-                cur += max_current * photo
-            current[n] = cur
+                current[n] += max_current * photo
         for n in range(n_neurons):
             vn = v[n]
             vn += dt_ms * (0.04 * vn * vn + 5.0 * vn + 140.0 - u[n] + current[n])
