@@ -69,7 +69,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         "`valid` of its SPIKE word at the core's AER output. L_loop: the same handshake to the first "
         "LED-high cycle of the routed lane (fanout 1, weight = θ = 1.0, density code 0xFFFF, "
         "one-frame pulses). Every detected crossing is measured (`bioloop.sim.core_bench`) except "
-        "*lost* ones (a crossing on a channel whose previous spike still waits in the AEREncoder: "
+        "*lost* ones (a crossing the AEREncoder could not keep, its queue full: "
         "counted, reported in an OVERFLOW word) and *merged* ones (the fire extended a pulse still "
         "running on its lane, so the LED had no rise of its own). "
         "Backpressure: the AER output's ready low at random 30 % of the cycles. The hardware probe "
@@ -79,8 +79,9 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
                         "L_loop p50 / p99 / max", "L_loop p99", "probe max (measured fires)"], lat),
         "\nAn isolated crossing takes L_aer = 4 (Detector 2, AEREncoder 1, AERRouter 1; the output "
         "merge adds none) and L_loop = 7 (AERRouter stim port to StimUnit 1, fire 1, pulse 1, Safety's "
-        "LED register 1). Under traffic the spread is the AEREncoder's round-robin (a burst of 38 "
-        "crossings in one frame queues up to 38 words) and, with backpressure, the router holding its "
+        "LED register 1). Under traffic the spread is the AEREncoder's queue (the Core's \"queue\" "
+        "cadence: words leave one per cycle in arrival order, so a burst of 38 crossings in one frame "
+        "waits up to about 38 cycles behind itself) and, with backpressure, the router holding its "
         "input while the host copy waits. For scale, published closed-loop figures: Open Ephys PCIe 69 µs mean, ONIX "
         "< 200 µs, a 4096-electrode Zynq system < 2 ms.\n",
         "### Simulation speed\n",
