@@ -185,6 +185,13 @@ class Culture:
         self._light_ptr, self._light_lane, self._light_weight = illumination(
             self.neuron_positions_um, self.electrode_positions_um[:self.n_lanes],
             oc.disk_radius_um, oc.edge_um)
+        # The same entries lane by lane (neurons ascending in each lane): the kernel adds each
+        # lit lane's photocurrent to its neurons, which per neuron is the order of its own row.
+        order = np.argsort(self._light_lane, kind="stable")
+        self._lane_ptr = np.zeros(self.n_lanes + 1, np.int64)
+        np.cumsum(np.bincount(self._light_lane, minlength=self.n_lanes), out=self._lane_ptr[1:])
+        self._lane_neuron = np.repeat(np.arange(net.n_neurons), np.diff(self._light_ptr))[order].astype(np.int64)
+        self._lane_weight = self._light_weight[order]
         self._chr2 = chr2_rates(oc.tau_on_ms, oc.tau_off_ms, fs)
         self._lane_o = np.zeros(self.n_lanes, np.float64)
 
@@ -365,7 +372,7 @@ class Culture:
                 self._adapt, math.exp(-1000.0 / fs / net.tau_adaptation_ms), net.adaptation_increment,
                 self._bg_next, self._bg_interval, net.background_weight, self._rng_drive,
                 led_arr[done:] if per_sample else led_arr, per_sample, self._lane_o,
-                *self._chr2, self._light_ptr, self._light_lane, self._light_weight,
+                *self._chr2, self._lane_ptr, self._lane_neuron, self._lane_weight,
                 self.config.optogenetics.max_current,
                 self._out_neuron, self._out_sample)
             emitted_n.append(self._out_neuron[:count].copy())

@@ -90,7 +90,7 @@ def advance(n_samples, t0, dt_ms,
             adapt, adapt_decay, adapt_increment,
             bg_next, bg_interval, bg_weight, rng,
             led, led_per_sample, lane_o, ka_dt, kd_dt, e0, e1, o_inf1,
-            light_ptr, light_lane, light_weight, max_current,
+            lane_ptr, lane_neuron, lane_weight, max_current,
             out_neuron, out_sample):
     """Advance the network by ``n_samples`` samples starting at sample ``t0``.
 
@@ -119,6 +119,7 @@ def advance(n_samples, t0, dt_ms,
             break
     capacity = out_neuron.shape[0]
     current = np.empty(n_neurons)
+    photo = np.empty(n_neurons)
     for i in range(n_samples):
         # One sample emits at most n_neurons spikes; hand back to the caller
         # to grow the output before it could overflow (growing in here
@@ -159,11 +160,17 @@ def advance(n_samples, t0, dt_ms,
             ring_inh[slot, n] = 0.0
             current[n] = i_exc[n] + i_slow[n] - i_inh[n] - adapt[n]
         if lanes_live:
+            # photo[n] = sum over the lanes k lighting n, in ascending k, of w_nk O_k: lane by
+            # lane, skipping closed lanes (their w O is +0.0, which changes no sum here).
             for n in range(n_neurons):
-                photo = 0.0
-                for j in range(light_ptr[n], light_ptr[n + 1]):
-                    photo += light_weight[j] * lane_o[light_lane[j]]
-                current[n] += max_current * photo
+                photo[n] = 0.0
+            for k in range(n_lanes):
+                o = lane_o[k]
+                if o != 0.0:
+                    for j in range(lane_ptr[k], lane_ptr[k + 1]):
+                        photo[lane_neuron[j]] += lane_weight[j] * o
+            for n in range(n_neurons):
+                current[n] += max_current * photo[n]
         for n in range(n_neurons):
             vn = v[n]
             vn += dt_ms * (0.04 * vn * vn + 5.0 * vn + 140.0 - u[n] + current[n])
