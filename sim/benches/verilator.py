@@ -19,8 +19,58 @@ from bioloop.sim.verilator_bus import VerilatorBus
 
 CORE = (64, 64, 16)
 REPEATS = 5
+#: culture seconds of the demo runs (as `bioloop demo --duration 10`)
+DEMO_S = 10.0
 #: set by main(smoke=True): tiny sizes that only check the bench runs
 SMOKE = False
+
+
+#: What was tried for issue 13's speed on 2026-11-29 and what each step measured (by hand, on this
+#: machine shared with other jobs; "no PGO" builds compared in one process, interleaved).
+TRIED = """### What made it faster, and what did not (issue 13, 2026-11-29)
+
+Measured one lever at a time on the shared 2-CPU machine (load average 2-7, so single figures vary
+by 10-15 %): compiled-core rates are thread CPU time on 20,000 culture frames pushed in one call,
+libraries built without PGO and timed interleaved in one process (median of 7-9); culture figures
+are thread CPU time of the same states, min of 9. Every change kept gives the same bytes as before
+(AER words, LED counts; culture codes, voltages, spikes and state).
+
+- **Less Verilog per cycle** (gateware, Verilog size only, cycle-exact). `perf` put most of the
+  library's time in Verilator's `nba_sequent` (all of the core's clocked logic, evaluated every
+  cycle); Homeostasis' θ tags (an `Array` of K 2-bit signals, read at three indices and written
+  at two, exported as one `case` arm per lane and per port) were the largest part after the
+  AEREncoder, then the StochasticLanes' per-lane bit write. Both are now K-bit vectors written
+  with masks (`gateware/lane_vector.py`): `hdl/core.v` 27,952 -> 17,348 lines, 1.89 M -> 2.39 M
+  cycles per CPU s; with issue 14's queue AEREncoder, 2.45 M -> 3.10 M. Yosys (`StimPath(64)`
+  alone, `synth_xilinx`): Homeostasis 890 -> 868 LUTs, StochasticLanes 150 -> 148, flip-flops
+  unchanged. Dropped: the same mask for the StimUnit's pulse envelopes (+90 to +110 LUTs, as
+  Yosys no longer maps the per-lane write to flip-flop enables, and no measurable gain); a
+  decoder of K compares (slower in Verilator); one shift by the whole index (+41 to +49 LUTs);
+  a per-bit `If` (2.5x the Verilog, slower).
+- **The shim** (`sim/harness/core_shim.cpp`): an edge evaluates the model's root directly (the
+  model's `eval()` adds per-call bookkeeping for threads, DPI and deleted objects, about a tenth
+  of the library's time), the falling edge is not evaluated (nothing in the design is on it), and
+  LED cycles are counted bit-sliced: 3.56 M -> 3.97 M cycles per CPU s (+11 %), +16 % with 37 %
+  of the LEDs lit.
+- **Compiler and Verilator flags** (3.33 M without them in the same run): `-O3` 3.56 M,
+  `-march=native` 3.67 M, `--x-assign fast` 3.42 M, all within the machine's noise and not
+  adopted; `-fno-dfg` 2.81 M (slower); `--inline-mult 0` and `--output-split 0` generate the same
+  code. A copy of `core.v` flattened and optimised by Yosys (`proc; flatten; opt -full; wreduce`)
+  ran slower (3.03 M against 3.58 M). gcc's profile-guided build stays (not re-measured).
+- **The culture** (`host/culture/`): the Izhikevich kernel takes a sample in passes over the
+  neurons (inputs, membrane, spikes) so that numba vectorises the branch-free ones, without an
+  integer division per synapse, with the photocurrent added lane by lane instead of a
+  variable-length loop per neuron: 0.158 -> 0.098 s per culture s in the dark, 0.325 -> 0.153
+  with 30 % PDM light on every lane. `Culture.step` no longer rebuilds the MEA layout per step.
+- **The whole loop** before and after (session start against this session's main before the
+  lane-by-lane photocurrent, alternating processes, 3 rounds, load average 3.6-4.2): `run_loop`'s
+  defaults 0.87-1.19 -> 1.27-2.04 culture s per CPU s, the demo's experiment 0.84-0.98 ->
+  1.45-1.65, i.e. 1.6-1.7x; core cycles through the loop 1.0-1.4 M -> 1.5-2.4 M per CPU s.
+- **Left**: the core's C calls and the culture are now about equal shares (table above); the
+  rest of `nba_sequent` is spread over every block (the CSR bank, the Detector, Safety and the
+  router are each 5-20 % of it), and the culture's electrode noise (numpy's normal generator,
+  about 0.05 s per culture s) cannot change without changing the culture's bytes.
+"""
 
 
 def spread(values, fmt="{:,.0f}"):
@@ -156,6 +206,37 @@ def _loop_row(name, runs):
             spread(per_cpu, "{:.3g}"), spread(cps), spread(cpu)]
 
 
+def demo_rows():
+    """What `bioloop demo --backend verilator --duration 10` prints as its "simulation speed" (the
+    homeostasis experiment, controller on and its reference off; the CLI's own runner, codec
+    recording included in the "on" run): closed-loop culture seconds over the wall time of each
+    run, and over its CPU time."""
+    import shutil
+
+    from bioloop.host.cli import RUNNERS
+    from bioloop.host.experiments import DEFAULT_TARGET_HZ, experiment
+    from bioloop.host.loop import LoopSettings
+    exp = experiment("homeostasis")
+    duration = 0.05 if SMOKE else DEMO_S
+    settings = exp.settings(LoopSettings(duration_s=duration, target_rate_hz=DEFAULT_TARGET_HZ))
+    rows, runs = [], {}
+    scratch = Path(tempfile.mkdtemp(prefix="bioloop-bench-demo-"))
+    try:
+        for arm, s, policies in (("on", settings, exp.policies()), ("off", exp.reference(settings), [])):
+            load = os.getloadavg()[0]
+            t0, c0 = time.perf_counter(), time.process_time()
+            result, _ = RUNNERS["verilator"](1, s, None, policies=policies,
+                                             recording=str(scratch / "rec.blsc") if arm == "on" else None)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            culture_s = float(result.t_s[-1])
+            runs[arm] = {"wall": wall, "cpu": cpu, "culture_s": culture_s, "load": load}
+            rows.append([f"controller {arm}", f"{culture_s:.1f}", f"{wall:.1f}", f"{cpu:.1f}",
+                         f"{culture_s / wall:.3g}", f"{culture_s / cpu:.3g}", f"{load:.1f}"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return rows, runs
+
+
 def latency_rows(lib):
     rows = []
     for name, traffic, frames in (("isolated spikes", "isolated", 4000), ("Poisson + bursts", "bursts", 3000),
@@ -177,6 +258,7 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
     lib, build = build_rows()
     raw = raw_rows(lib)
     loop, cocotb_outer, loop_runs, split, exp_runs = loop_rows(lib)
+    demo, demo_runs = demo_rows()
     lat = latency_rows(lib)
     load = os.getloadavg()
     wall_speed = statistics.median(r["culture_s"] / r["wall_s"] for r in loop_runs)
@@ -192,16 +274,19 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
 
     def share(x):
         return f"{x:.2f} s ({x / split.total:.0%})"
+    demo_on = demo_runs["on"]["culture_s"] / demo_runs["on"]["wall"]
     targets = (
         f"Issue 13's targets for the demo loop at N = K = 64: at least 1.0 culture s per wall s "
-        f"({met(wall_speed >= 1.0)} on this loaded machine: {wall_speed:.3g}; per CPU second {cpu_speed:.3g}, "
-        f"{'at least' if cpu_speed >= 1.0 else 'below'} real time in CPU time, which is what an unshared core "
-        "would give if the wall clock followed the CPU clock: not measured here) and at least 2 M core "
-        f"cycles per wall s ({met(wall_cps >= 2e6)}: {wall_cps:,.0f}; per CPU second {cpu_cps:,.0f}, "
-        f"{met(cpu_cps >= 2e6)} either). The demo's default experiment on the compiled backend: "
-        f"{statistics.median(r['culture_s'] / r['wall_s'] for r in exp_runs):.3g} culture s per wall s, "
-        f"{statistics.median(r['culture_s'] / r['cpu_s'] for r in exp_runs):.3g} per CPU s, "
-        f"{statistics.median(r['edges'] / r['cpu_s'] for r in exp_runs):,.0f} core cycles per CPU s.\n\n"
+        f"({met(wall_speed >= 1.0)} in the rows above: {wall_speed:.3g} with `run_loop`'s defaults, "
+        f"{statistics.median(r['culture_s'] / r['wall_s'] for r in exp_runs):.3g} with the demo's experiment; "
+        f"`bioloop demo --duration 10` itself: {demo_on:.3g} with the controller on, "
+        f"{met(demo_on >= 1.0)}; per CPU second {cpu_speed:.3g} and "
+        f"{statistics.median(r['culture_s'] / r['cpu_s'] for r in exp_runs):.3g}) and at least 2 M core cycles "
+        f"per wall s through the loop ({met(wall_cps >= 2e6)}: {wall_cps:,.0f}; per CPU second {cpu_cps:,.0f}, "
+        f"{'met' if cpu_cps >= 2e6 else 'not met'} in CPU time; the demo's experiment "
+        f"{statistics.median(r['edges'] / r['cpu_s'] for r in exp_runs):,.0f} per CPU s). A wall-clock figure "
+        "below its CPU-time figure is time the process waited for a CPU that another job held (the "
+        "load average above); on an otherwise idle machine the two are close.\n\n"
         f"Where the time goes, in the first verilator run ({split.total:.2f} CPU s for "
         f"{loop_runs[0]['culture_s']:.2f} culture s): the compiled core's C calls {share(core_s)}, the "
         f"in-silico culture {share(culture_s)}, everything else (bioware, observation, the slow loop, "
@@ -209,23 +294,16 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         "culture second (a frame lasts `min_frame_cycles` = K + 2 = 66 cycles since the StimUnit's "
         "per-frame sweep, plus drains and CSR accesses; the calibration sends none), so at N = K = 64 "
         f"the two targets are nearly one: 2 M cycles per second would be {2e6 / per_culture_s:.2g} culture s "
-        "per second. Inside the library `perf` (2026-11-29) "
-        "puts about 94 % of the time in the one function Verilator generates for the core's clocked "
-        "logic (`nba_sequent`, 57 kB of straight-line code evaluated in full every cycle: the "
-        "AEREncoder's 64-wide arbitration, Homeostasis, the StimUnit and the CSR bank are its largest "
-        "parts); the shim's own work per edge, the negative-edge eval and the Python calls are a few "
-        "per cent. gcc's profile-guided optimisation, which the build uses since 2026-11-29, gave about "
-        "1.2x (1.55 M to 1.91 M cycles per CPU s, median of 7 interleaved runs of the culture's frames, "
-        "load average 22); `-O3 -march=native` and `-Os` changed nothing beyond the noise of the loaded "
-        "machine. What would move it further is less logic per cycle in `hdl/core.v` (or a second "
-        "thread, which this backend does not use).\n")
+        "per second.\n")
     loads = (f"load average {load0[0]:.1f} at the start, {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at "
              "the end")
     text = [
         "## Compiled Verilator backend (`--backend verilator`), N = K = 64, F = 16\n",
-        f"Machine: {machine()}; {loads} (other jobs shared the 2 CPUs, so wall-clock figures are "
-        "inflated: the CPU-time columns say what one core does, and even they are slowed by the "
-        "shared caches). Regenerate with `make bench` (`python -m bioloop.sim.benches verilator`).\n",
+        f"Machine: {machine()}; {loads}"
+        + (" (other jobs shared the 2 CPUs, so wall-clock figures are inflated: the CPU-time columns "
+           "say what one core does, and even they are slowed by the shared caches and cores)"
+           if max(load0[0], load[0]) > 1.5 else "")
+        + ". Regenerate with `make bench` (`python -m bioloop.sim.benches verilator`).\n",
         "`bioloop.sim.verilator_bus.VerilatorBus`: `hdl/core.v` in its Vivado wrapper, inputs "
         "registered once (`sim/harness/core_sim.v`), Verilated with the pinned wheel into a shared "
         "library with a C++ shim (`sim/harness/core_shim.cpp`), loaded with ctypes; one C call per "
@@ -251,6 +329,14 @@ def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
         "The compiled and model rows include the culture and bioware work in Python, which the "
         "core cycles per wall second therefore understate for the core alone (see the raw table).\n",
         targets,
+        "\n### `bioloop demo --backend verilator`\n",
+        f"The demo's default run, {DEMO_S:g} culture s (`bioloop.host.cli`'s runner, as `bioloop demo "
+        "--backend verilator --duration 10` runs it: controller on with its codec recording, then the "
+        "reference with the controller off; one run each; the demo prints the first figure as its "
+        "\"simulation speed\").\n",
+        markdown_table(["run", "culture s", "wall s", "CPU s", "culture s per wall s", "culture s per CPU s",
+                        "load average at its start"], demo),
+        "\n" + TRIED,
         "### Latency through the compiled backend (DESIGN.md §6)\n",
         "`bioloop.sim.core_bench.measure_latency_compiled`: the traffic, programming and "
         "definitions of the cocotb bench (`docs/bench/core.md`), the edges recorded by the shim "
