@@ -105,6 +105,10 @@ class AEREncoder(wiring.Component):
         lives in LUTRAM with an asynchronous read; refused above 256 with
         the numbers); default ``ceil(n_addresses / 2)`` rounded up to a
         power of two (lossless with ready high), at most 256.
+    pair_input : bool
+        Queue cadence: take the cycle's pair from ``pair`` and ``pair_hits``
+        (the Detector's) instead of encoding ``spikes`` (default False;
+        ``spikes`` must still carry the same spikes, for the formal hook).
     counters : bool
         Build the ``words`` and ``lost`` counters (default True). The Core
         counts in its CSR bank from ``lost_inc`` and builds none (they
@@ -129,6 +133,9 @@ class AEREncoder(wiring.Component):
         ``counters``).
     lost_inc : Out(2) (queue) or Out(range(n_addresses + 1)) (cycle)
         The spikes ``lost`` counts at the coming edge.
+    pair, pair_hits : In(range(ceil(n_addresses / 2))), In(2)
+        With ``pair_input``: the pair ``j`` of this cycle's spikes and its
+        two bits (addresses 2j, 2j+1).
     formal_observer : object or None
         Formal hook (docs/verification.md), default None. A proof harness
         may attach an observer with a signal ``in_flight`` (spikes that
@@ -145,7 +152,7 @@ class AEREncoder(wiring.Component):
 
     @validated
     def __init__(self, n_addresses: int = 64, *, ts_bits: int = 16, cadence: str = "cycle",
-                 queue_depth: int | None = None, counters: bool = True):
+                 queue_depth: int | None = None, counters: bool = True, pair_input: bool = False):
         self.n_addresses = check_addresses(n_addresses)
         self.ts_bits = check_ts_bits(ts_bits)
         self.cadence = check_encoder_cadence(cadence)
@@ -155,6 +162,13 @@ class AEREncoder(wiring.Component):
         if not isinstance(counters, bool):
             raise TypeError(f"counters must be a bool, not {type(counters).__name__} {counters!r}")
         self.counters = counters
+        if not isinstance(pair_input, bool):
+            raise TypeError(f"pair_input must be a bool, not {type(pair_input).__name__} {pair_input!r}")
+        if pair_input and self.cadence != "queue":
+            raise ValueError("pair_input=True applies to cadence='queue' only")
+        self.pair_input = pair_input
+        pairs = (n_addresses + 1) // 2
+        pair_members = {"pair": In(max(1, (pairs - 1).bit_length())), "pair_hits": In(2)} if pair_input else {}
         super().__init__({
             "spikes": In(n_addresses),
             "timestamp": In(TIMESTAMP_BITS),
@@ -165,6 +179,7 @@ class AEREncoder(wiring.Component):
             "words": Out(32),
             "lost": Out(32),
             "lost_inc": Out(2 if self.cadence == "queue" else range(n_addresses + 1)),
+            **pair_members,
         })
 
     def elaborate(self, platform):
@@ -311,11 +326,14 @@ class AEREncoder(wiring.Component):
         occupied = Cat(spikes[2 * j] | spikes[2 * j + 1] for j in range(pairs))
         in_j = Signal(jw)
         in_hits = Signal(2)
-        m.d.comb += [
-            in_j.eq(Cat(Cat(occupied[j] for j in range(pairs) if (j >> k) & 1).any() if pairs > 1 << k else C(0, 1)
-                        for k in range(jw))),
-            in_hits.eq(Cat(Cat(spikes[0::2]).any(), Cat(spikes[1::2]).any())),
-        ]
+        if self.pair_input:                  # the Detector's row and bits: nothing to encode
+            m.d.comb += [in_j.eq(self.pair), in_hits.eq(self.pair_hits)]
+        else:
+            m.d.comb += [
+                in_j.eq(Cat(Cat(occupied[j] for j in range(pairs) if (j >> k) & 1).any() if pairs > 1 << k
+                            else C(0, 1) for k in range(jw))),
+                in_hits.eq(Cat(Cat(spikes[0::2]).any(), Cat(spikes[1::2]).any())),
+            ]
 
         # The queue: entries (pair, hits, timestamp) in LUTRAM, read asynchronously at its head.
         entry_bits = jw + 2 + TIMESTAMP_BITS
@@ -401,6 +419,8 @@ class AEREncoder(wiring.Component):
             from amaranth.hdl import Assert, Assume
             # The input rule (one beat's pair per cycle) is part of this cadence's specification.
             m.d.comb += Assume((occupied & (occupied - 1)) == 0)
+            if self.pair_input:
+                m.d.comb += Assume(spikes == (self.pair_hits << (2 * self.pair))[:len(spikes)])
             observer = self.formal_observer
             if observer is not None:
                 # Every live entry's spikes, read through one asynchronous port per row (formal only).

@@ -67,6 +67,8 @@ class AERPath(wiring.Component):
     spike_tap : Out(N)
         The encoder's spike vector (for homeostatic counting without
         depending on the host port's backpressure), with ``spike_tap_ts``.
+    spike_pair, spike_pair_hits : Out
+        The same spikes as the Detector's beat row and its two bits.
     clear : In(1)
     frames, framing_errors, detections, words, lost, routed, unmapped : Out(32)
         The blocks' counters (the Detector's and the AEREncoder's read 0
@@ -82,7 +84,7 @@ class AERPath(wiring.Component):
                  counters: bool = True):
         self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity, counters=counters)
         self.encoder = AEREncoder(n_channels, ts_bits=ts_bits, cadence=encoder_cadence, queue_depth=queue_depth,
-                                  counters=counters)
+                                  counters=counters, pair_input=encoder_cadence == "queue")
         self.router = AERRouter(n_channels, fanout)
         self.n_channels, self.fanout = n_channels, fanout
         d, r = self.detector, self.router
@@ -106,6 +108,8 @@ class AERPath(wiring.Component):
             "framing_error": Out(1),
             "detections_inc": Out(2),
             "lost_inc": Out(self.encoder.lost_inc.shape()),
+            "spike_pair": Out(d.pair.shape()),
+            "spike_pair_hits": Out(2),
         })
 
     def elaborate(self, platform):
@@ -124,6 +128,7 @@ class AERPath(wiring.Component):
         m.d.comb += [
             d.refractory.eq(self.refractory),
             e.spikes.eq(d.spikes),
+            *([e.pair.eq(d.pair), e.pair_hits.eq(d.pair_hits)] if e.pair_input else []),
             e.timestamp.eq(d.timestamp),
             e.now.eq(d.frame),
             e.source.eq(self.source),
@@ -132,6 +137,8 @@ class AERPath(wiring.Component):
             self.frame_tick.eq(d.frame_tick),
             self.spike_tap.eq(d.spikes),
             self.spike_tap_ts.eq(d.timestamp),
+            self.spike_pair.eq(d.pair),
+            self.spike_pair_hits.eq(d.pair_hits),
             self.framing_error.eq(d.framing_error),
             self.detections_inc.eq(d.detections_inc),
             self.lost_inc.eq(e.lost_inc),

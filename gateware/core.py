@@ -15,7 +15,7 @@ where the register map and the blocks do not line up exactly are listed in
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.hdl import ResetInserter
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -24,7 +24,6 @@ from bioloop.host.layouts import LATENCY_BITS, PROBE_OFFSET, THETA_INIT
 from bioloop.host.parameters import validated
 from bioloop.host.regmap import RegisterMap
 
-from .aer_encoder import lowest_set
 from .aer_merge import AERMerge, AEROutBeat
 from .aer_path import AERPath
 from .csr import AXI4LiteSignature, CSRBank
@@ -316,9 +315,8 @@ class Core(wiring.Component):
         m.submodules.stamps = stamps = memory.Memory(shape=LATENCY_BITS, depth=rows, init=[])
         st_w = stamps.write_port()
         st_r = stamps.read_port()
-        tap = ap.spike_tap
-        pairs = Cat(*(tap[2 * r] | tap[2 * r + 1] for r in range(rows)))
-        row, any_spike = lowest_set(m, pairs, "probe_row") if rows > 1 else (Signal(1), pairs.any())
+        # The row of the beat whose crossings are visible now: the Detector's, not re-encoded.
+        row, any_spike = ap.spike_pair, ap.spike_pair_hits.any()
         row_bits = max(1, (rows - 1).bit_length())
         m.d.comb += [st_w.addr.eq(row), st_w.data.eq(cyc), st_w.en.eq(any_spike),
                      st_r.addr.eq(ap.stim.payload.address[1:1 + row_bits])]

@@ -67,6 +67,10 @@ class Detector(wiring.Component):
         detections once the signal returns below threshold).
     spikes : Out(n_channels)
         Detections of the beat accepted one cycle earlier (at most two bits).
+    pair, pair_hits : Out(range(n_channels // 2)), Out(2)
+        The same detections as the beat's row ``j`` and its two bits
+        (channels 2j, 2j+1), for consumers that would otherwise encode
+        ``spikes`` back into a row.
     timestamp : Out(32)
         Frame of the detections on ``spikes``.
     frame : Out(32)
@@ -120,6 +124,8 @@ class Detector(wiring.Component):
             "detections": Out(32),
             "framing_error": Out(1),
             "detections_inc": Out(2),
+            "pair": Out(max(1, (self.beats - 1).bit_length())),
+            "pair_hits": Out(2),
         })
 
     def elaborate(self, platform):
@@ -222,6 +228,8 @@ class Detector(wiring.Component):
 
         m.d.sync += [
             self.spikes.eq(Mux(s1_valid, hits, 0) << (s1_pos * 2)),
+            self.pair.eq(s1_pos),
+            self.pair_hits.eq(Mux(s1_valid, hits, 0)),
             self.timestamp.eq(s1_frame),
         ]
 

@@ -3,7 +3,7 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module detector(samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, spikes, timestamp, frame, frame_end, frame_tick, frames, framing_errors, detections, framing_error
-, detections_inc, samples__payload);
+, detections_inc, pair, pair_hits, samples__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -64,26 +64,29 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   wire [1:0] \$60 ;
   wire [6:0] \$61 ;
   wire [128:0] \$62 ;
-  wire \$63 ;
+  wire [1:0] \$63 ;
   wire \$64 ;
-  wire [31:0] \$65 ;
+  wire \$65 ;
   wire [31:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg [31:0] \$69 ;
+  wire [31:0] \$67 ;
+  reg \$68 ;
+  reg [4:0] \$69 ;
   wire \$7 ;
-  reg \$70 ;
-  reg [4:0] \$71 ;
-  reg [31:0] \$72 ;
+  reg [31:0] \$70 ;
+  reg \$71 ;
+  reg [4:0] \$72 ;
   reg [31:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg \$75 ;
-  reg [63:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [31:0] \$79 ;
+  reg [31:0] \$74 ;
+  reg [4:0] \$75 ;
+  reg \$76 ;
+  reg [63:0] \$77 ;
+  reg [4:0] \$78 ;
+  reg [1:0] \$79 ;
   wire \$8 ;
   reg [31:0] \$80 ;
+  reg [31:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [31:0] \$83 ;
   wire \$9 ;
   wire accept;
   reg beyond0;
@@ -115,6 +118,10 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   wire [32:0] framing_errors_next;
   wire [1:0] hits;
   wire [33:0] new_state;
+  output [4:0] pair;
+  reg [4:0] pair = 5'h00;
+  output [1:0] pair_hits;
+  reg [1:0] pair_hits = 2'h0;
   (* init = 5'h00 *)
   wire [4:0] pol_r__addr;
   wire [3:0] pol_r__data;
@@ -318,6 +325,9 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
+  assign \$11  = - thr_r__data[15:0];
+  assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   assign \$14  = - thr_r__data[15:0];
   assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
   assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
@@ -372,36 +382,41 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign \$60  = s1_valid ? hits : 2'h0;
   assign \$61  = s1_pos * 2'h2;
   assign \$62  = \$60  << \$61 ;
-  assign \$65  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
-  assign \$66  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
+  assign \$63  = s1_valid ? hits : 2'h0;
+  assign \$66  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
+  assign \$67  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
   always @(posedge clk)
-    frame_tick <= \$67 ;
+    frame_tick <= \$68 ;
   always @(posedge clk)
-    thr_r__addr <= \$68 ;
+    thr_r__addr <= \$69 ;
   always @(posedge clk)
-    frame <= \$69 ;
+    frame <= \$70 ;
   always @(posedge clk)
-    s1_valid <= \$70 ;
+    s1_valid <= \$71 ;
   always @(posedge clk)
-    s1_pos <= \$71 ;
+    s1_pos <= \$72 ;
   always @(posedge clk)
-    s1_data <= \$72 ;
+    s1_data <= \$73 ;
   always @(posedge clk)
-    s1_frame <= \$73 ;
+    s1_frame <= \$74 ;
   always @(posedge clk)
-    sweep_row <= \$74 ;
+    sweep_row <= \$75 ;
   always @(posedge clk)
-    sweeping <= \$75 ;
+    sweeping <= \$76 ;
   always @(posedge clk)
-    spikes <= \$76 ;
+    spikes <= \$77 ;
   always @(posedge clk)
-    timestamp <= \$77 ;
+    pair <= \$78 ;
   always @(posedge clk)
-    frames <= \$78 ;
+    pair_hits <= \$79 ;
   always @(posedge clk)
-    framing_errors <= \$79 ;
+    timestamp <= \$80 ;
   always @(posedge clk)
-    detections <= \$80 ;
+    frames <= \$81 ;
+  always @(posedge clk)
+    framing_errors <= \$82 ;
+  always @(posedge clk)
+    detections <= \$83 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -416,9 +431,6 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign \$9  = accept & samples__payload[32];
   assign \$10  = thr_r__addr != 5'h1f;
   assign framing_error = \$9  & \$10 ;
-  assign \$11  = - thr_r__data[15:0];
-  assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
-  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -476,141 +488,155 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = frame_end;
+    \$68  = frame_end;
     if (rst) begin
-      \$67  = 1'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = thr_r__addr;
+    \$69  = thr_r__addr;
     if (frame_end) begin
-      \$68  = 5'h00;
+      \$69  = 5'h00;
     end else if (accept) begin
-      \$68  = \$57 [4:0];
+      \$69  = \$57 [4:0];
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$69  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = frame;
+    \$70  = frame;
     if (frame_end) begin
-      \$69  = \$56 [31:0];
+      \$70  = \$56 [31:0];
     end
     if (rst) begin
-      \$69  = 32'd0;
+      \$70  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = accept;
+    \$71  = accept;
     if (rst) begin
-      \$70  = 1'h0;
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = thr_r__addr;
+    \$72  = thr_r__addr;
     if (rst) begin
-      \$71  = 5'h00;
+      \$72  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = samples__payload[31:0];
-    if (rst) begin
-      \$72  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = frame;
+    \$73  = samples__payload[31:0];
     if (rst) begin
       \$73  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = sweep_row;
-    if (sweeping) begin
-      \$74  = \$58 [4:0];
-    end
+    \$74  = frame;
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = sweeping;
+    \$75  = sweep_row;
+    if (sweeping) begin
+      \$75  = \$58 [4:0];
+    end
+    if (rst) begin
+      \$75  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = sweeping;
     if (sweeping) begin
       if (\$59 ) begin
-        \$75  = 1'h0;
+        \$76  = 1'h0;
       end
     end
     if (rst) begin
-      \$75  = 1'h1;
+      \$76  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \$62 [63:0];
+    \$77  = \$62 [63:0];
     if (rst) begin
-      \$76  = 64'h0000000000000000;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = s1_frame;
+    \$78  = s1_pos;
     if (rst) begin
-      \$77  = 32'd0;
+      \$78  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$78  = 32'd0;
-    end else if (\$63 ) begin
-      \$78  = 32'd4294967295;
-    end else begin
-      \$78  = frames_next[31:0];
-    end
+    \$79  = \$63 ;
     if (rst) begin
-      \$78  = 32'd0;
+      \$79  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$79  = 32'd0;
-    end else if (\$64 ) begin
-      \$79  = 32'd4294967295;
-    end else begin
-      \$79  = framing_errors_next[31:0];
-    end
+    \$80  = s1_frame;
     if (rst) begin
-      \$79  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = detections;
-    (* full_case = 32'd1 *)
-    if (clear) begin
       \$80  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$81  = 32'd0;
+    end else if (\$64 ) begin
+      \$81  = 32'd4294967295;
+    end else begin
+      \$81  = frames_next[31:0];
+    end
+    if (rst) begin
+      \$81  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$82  = 32'd0;
+    end else if (\$65 ) begin
+      \$82  = 32'd4294967295;
+    end else begin
+      \$82  = framing_errors_next[31:0];
+    end
+    if (rst) begin
+      \$82  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = detections;
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$83  = 32'd0;
     end else begin
       casez (detections_inc)
         2'h1:
-            \$80  = \$65 ;
+            \$83  = \$66 ;
         2'h2:
-            \$80  = \$66 ;
+            \$83  = \$67 ;
       endcase
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$83  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -640,6 +666,6 @@ module detector(samples__valid, threshold_write__addr, threshold_write__data, th
   assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
-  assign \$63  = frames_next[32];
-  assign \$64  = framing_errors_next[32];
+  assign \$64  = frames_next[32];
+  assign \$65  = framing_errors_next[32];
 endmodule
