@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .detector import Detector
 from .aer_encoder import AEREncoder
-from bioloop.host.parameters import validated
+from bioloop.host.parameters import check_encoder_cadence, validated
 
 from .layouts import SOURCE_BITS, TIMESTAMP_BITS, aer_stream, routed_stream, sample_stream
 from .aer_router import AERRouter
@@ -82,6 +82,7 @@ class AERPath(wiring.Component):
     def __init__(self, n_channels: int = 64, fanout: int = 16, *, thresholds=None, polarity=None,
                  ts_bits: int = 16, encoder_cadence: str = "queue", queue_depth: int | None = None,
                  counters: bool = True):
+        check_encoder_cadence(encoder_cadence, "encoder_cadence")
         self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity, counters=counters)
         self.encoder = AEREncoder(n_channels, ts_bits=ts_bits, cadence=encoder_cadence, queue_depth=queue_depth,
                                   counters=counters, pair_input=encoder_cadence == "queue")

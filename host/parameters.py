@@ -67,12 +67,12 @@ ENCODER_CADENCES = ("cycle", "queue")
 QUEUE_DEPTH_MAX = 256
 
 
-def check_encoder_cadence(cadence) -> str:
-    """Validate the AEREncoder's cadence."""
+def check_encoder_cadence(cadence, name: str = "cadence") -> str:
+    """Validate the AEREncoder's cadence (``name``: the option as the caller spells it)."""
     if not isinstance(cadence, str):
-        raise TypeError(f"cadence must be a str, one of {ENCODER_CADENCES}, not {type(cadence).__name__} {cadence!r}")
+        raise TypeError(f"{name} must be a str, one of {ENCODER_CADENCES}, not {type(cadence).__name__} {cadence!r}")
     if cadence not in ENCODER_CADENCES:
-        raise ValueError(f"cadence must be one of {ENCODER_CADENCES}, not {cadence!r}")
+        raise ValueError(f"{name} must be one of {ENCODER_CADENCES}, not {cadence!r}")
     return cadence
 
 

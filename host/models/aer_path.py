@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from bioloop.host.parameters import check_encoder_cadence
+
 from .detector import Detector
 from .aer_encoder import AEREncoder
 from .aer_router import AERRouter, Routed
@@ -29,6 +31,7 @@ class AERPath:
     def __init__(self, n_channels: int, fanout: int = 16, thresholds=None, polarity=None,
                  refractory: int = 0, source: int = 0, ts_bits: int = 16, encoder_cadence: str = "queue",
                  queue_depth: int | None = None):
+        check_encoder_cadence(encoder_cadence, "encoder_cadence")
         self.detector = Detector(n_channels, thresholds, polarity, refractory)
         self.encoder = AEREncoder(n_channels, ts_bits, source, cadence=encoder_cadence, queue_depth=queue_depth)
         self.router = AERRouter(n_channels, fanout)

@@ -18,7 +18,8 @@ from bioloop.gateware.safety import Safety
 from bioloop.gateware.stim_path import StimPath
 from bioloop.gateware.stim_unit import StimUnit
 from bioloop.gateware.stochastic_lanes import StochasticLanes
-from bioloop.host.models import aer_encoder as m_enc, aer_router as m_router, detector as m_det
+from bioloop.host.models import aer_encoder as m_enc, aer_path as m_path, aer_router as m_router, core as m_core
+from bioloop.host.models import detector as m_det
 
 REFUSED = [
     (lambda: AEREncoder(0), ValueError), (lambda: AEREncoder(8, ts_bits=3), ValueError),
@@ -28,6 +29,9 @@ REFUSED = [
     (lambda: Homeostasis(0), ValueError), (lambda: Safety(0), ValueError),
     (lambda: StimPath(0), ValueError), (lambda: StimUnit(0), ValueError),
     (lambda: StochasticLanes(8, seed0=1 << 16), ValueError),
+    (lambda: AEREncoder(8, cadence="queue", queue_depth=3), ValueError),
+    (lambda: AERPath(8, 4, encoder_cadence="round"), ValueError),
+    (lambda: Core(8, 4, 2, encoder_cadence="round"), ValueError),
 ]
 
 
@@ -46,6 +50,10 @@ def test_refused_component_does_not_warn_unused(make, exc):
     (lambda: AEREncoder(8, ts_bits=40), lambda: m_enc.AEREncoder(8, ts_bits=40)),
     (lambda: AERRouter(8, 257), lambda: m_router.AERRouter(8, 257)),
     (lambda: Detector(7), lambda: m_det.Detector(7)),
+    (lambda: AEREncoder(8, cadence="queue", queue_depth=512),
+     lambda: m_enc.AEREncoder(8, cadence="queue", queue_depth=512)),
+    (lambda: AERPath(8, 4, encoder_cadence="round"), lambda: m_path.AERPath(8, 4, encoder_cadence="round")),
+    (lambda: Core(8, 4, 2, encoder_cadence="round"), lambda: m_core.Core(8, 4, 2, encoder_cadence="round")),
 ])
 def test_block_and_model_refuse_alike(rtl, model):
     with pytest.raises(ValueError) as a:
