@@ -132,7 +132,7 @@ def _parse(log: str, workdir: Path) -> tuple[str, list[Failure]]:
 
 
 def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeout_s: float = 1800.0,
-          solver: str = "yices", presat: bool = True) -> ProofResult:
+          solver: str = "yices", presat: bool = True, script: tuple = ()) -> ProofResult:
     """Prove the assertions of ``harness`` (an Amaranth elaboratable with no ports).
 
     Parameters
@@ -147,6 +147,9 @@ def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeo
         (default). ``False`` skips that check (``--nopresat``): some
         harnesses make Yices stall on it; a vacuous proof is then still
         caught by the proof's mutant, which must fail.
+    script : tuple of str
+        Yosys commands run after ``prep`` (e.g. ``("memory_map",)``: memories
+        as flip-flops, which made the sweep Safety's default size faster for Yices).
 
     Raises
     ------
@@ -170,7 +173,7 @@ def prove(harness, *, name: str, depth: int, workdir, mode: str = "prove", timeo
     sby.write_text("\n".join([
         "[options]", f"mode {mode}", f"depth {depth}", "",
         "[engines]", f"smtbmc {'' if presat else '--nopresat '}{solver}", "",
-        "[script]", f"read_rtlil {il.name}", "prep -top top", "",
+        "[script]", f"read_rtlil {il.name}", "prep -top top", *script, "",
         "[files]", il.name, ""]))
     t0, cpu0 = time.perf_counter(), _children_cpu()
     # On a timeout the whole tree is ended, the solver too, not only SymbiYosys.

@@ -28,9 +28,7 @@ def test_catalogue_names_are_unique():
     assert len({p.name for p in CATALOGUE}) == len(CATALOGUE)
 
 
-@pytest.mark.parametrize("proof", SMALL, ids=lambda p: p.name)
-def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
-    _check(proof, tmp_path)
+def _mutant_fails(proof, tmp_path):
     mutant = proof.run(tmp_path, mutant=True)
     assert mutant.status == "fail", mutant.describe()
     base = [f for f in mutant.failures if f.phase == "basecase"]
@@ -41,10 +39,18 @@ def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
     assert base[0].source.rsplit(":", 1)[0] == proofs.__file__, mutant.describe()
 
 
+@pytest.mark.parametrize("proof", SMALL, ids=lambda p: p.name)
+def test_small_proof_holds_and_its_mutant_fails(proof, tmp_path):
+    _check(proof, tmp_path)
+    _mutant_fails(proof, tmp_path)
+
+
 @pytest.mark.long   # larger and default sizes: BIOLOOP_LONG=1 (make test-long), see tests/conftest.py
 @pytest.mark.parametrize("proof", LARGER, ids=lambda p: p.name)
 def test_larger_size_proof_holds(proof, tmp_path):
     _check(proof, tmp_path)
+    if proof.check_mutant:
+        _mutant_fails(proof, tmp_path)
 
 
 def test_attach_reaches_the_block_inside_a_mutant():
