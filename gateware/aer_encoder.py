@@ -107,8 +107,9 @@ class AEREncoder(wiring.Component):
         power of two (lossless with ready high), at most 256.
     pair_input : bool
         Queue cadence: take the cycle's pair from ``pair`` and ``pair_hits``
-        (the Detector's) instead of encoding ``spikes`` (default False;
-        ``spikes`` must still carry the same spikes, for the formal hook).
+        (the Detector's) instead of encoding ``spikes``, which is then not
+        read (default False). The formal hook's ``in_flight`` counts
+        ``spikes``, so the proofs are of the default.
     counters : bool
         Build the ``words`` and ``lost`` counters (default True). The Core
         counts in its CSR bank from ``lost_inc`` and builds none (they
@@ -418,9 +419,9 @@ class AEREncoder(wiring.Component):
         if platform == "formal":
             from amaranth.hdl import Assert, Assume
             # The input rule (one beat's pair per cycle) is part of this cadence's specification.
-            m.d.comb += Assume((occupied & (occupied - 1)) == 0)
-            if self.pair_input:
-                m.d.comb += Assume(spikes == (self.pair_hits << (2 * self.pair))[:len(spikes)])
+            # With pair_input the rule holds by construction and ``spikes`` is not read.
+            if not self.pair_input:
+                m.d.comb += Assume((occupied & (occupied - 1)) == 0)
             observer = self.formal_observer
             if observer is not None:
                 # Every live entry's spikes, read through one asynchronous port per row (formal only).

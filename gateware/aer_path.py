@@ -64,11 +64,9 @@ class AERPath(wiring.Component):
         The beat handshaken in this cycle ends a frame (Detector).
     frame_tick : Out(1)
         One cycle per frame.
-    spike_tap : Out(N)
-        The encoder's spike vector (for homeostatic counting without
-        depending on the host port's backpressure), with ``spike_tap_ts``.
     spike_pair, spike_pair_hits : Out
-        The same spikes as the Detector's beat row and its two bits.
+        The detections at the encoder's input: the Detector's beat row ``j``
+        and its two bits (channels 2j, 2j+1), for the Core's latency probe.
     clear : In(1)
     frames, framing_errors, detections, words, lost, routed, unmapped : Out(32)
         The blocks' counters (the Detector's and the AEREncoder's read 0
@@ -83,7 +81,9 @@ class AERPath(wiring.Component):
                  ts_bits: int = 16, encoder_cadence: str = "queue", queue_depth: int | None = None,
                  counters: bool = True):
         check_encoder_cadence(encoder_cadence, "encoder_cadence")
-        self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity, counters=counters)
+        # The queue encoder takes the Detector's beat row and bits: no N-bit vector is built.
+        self.detector = Detector(n_channels, thresholds=thresholds, polarity=polarity, counters=counters,
+                                 vector=encoder_cadence != "queue")
         self.encoder = AEREncoder(n_channels, ts_bits=ts_bits, cadence=encoder_cadence, queue_depth=queue_depth,
                                   counters=counters, pair_input=encoder_cadence == "queue")
         self.router = AERRouter(n_channels, fanout)
@@ -102,8 +102,6 @@ class AERPath(wiring.Component):
             "frame": Out(TIMESTAMP_BITS),
             "frame_end": Out(1),
             "frame_tick": Out(1),
-            "spike_tap": Out(n_channels),
-            "spike_tap_ts": Out(TIMESTAMP_BITS),
             "clear": In(1),
             **{name: Out(32) for name in COUNTERS},
             "framing_error": Out(1),
@@ -136,8 +134,6 @@ class AERPath(wiring.Component):
             self.frame.eq(d.frame),
             self.frame_end.eq(d.frame_end),
             self.frame_tick.eq(d.frame_tick),
-            self.spike_tap.eq(d.spikes),
-            self.spike_tap_ts.eq(d.timestamp),
             self.spike_pair.eq(d.pair),
             self.spike_pair_hits.eq(d.pair_hits),
             self.framing_error.eq(d.framing_error),

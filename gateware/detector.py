@@ -49,6 +49,11 @@ class Detector(wiring.Component):
         32767 on every channel.
     polarity : sequence of Polarity or int, optional
         Reset contents of the polarity RAM; default NEGATIVE.
+    vector : bool
+        Build the N-bit ``spikes`` vector (default True); without it
+        ``spikes`` reads 0 and consumers take ``pair`` and ``pair_hits``
+        (the AERPath with the queue encoder: no N-bit decode only to be
+        encoded back).
     counters : bool
         Build the three counters (default True). The Core counts in its CSR
         bank from ``frame_end``, ``framing_error`` and ``detections_inc``
@@ -66,7 +71,8 @@ class Detector(wiring.Component):
         Refractory period R in frames (0 and 1 both allow consecutive-frame
         detections once the signal returns below threshold).
     spikes : Out(n_channels)
-        Detections of the beat accepted one cycle earlier (at most two bits).
+        Detections of the beat accepted one cycle earlier (at most two bits;
+        0 without ``vector``).
     pair, pair_hits : Out(range(n_channels // 2)), Out(2)
         The same detections as the beat's row ``j`` and its two bits
         (channels 2j, 2j+1), for consumers that would otherwise encode
@@ -91,11 +97,15 @@ class Detector(wiring.Component):
     """
 
     @validated
-    def __init__(self, n_channels: int = 64, *, thresholds=None, polarity=None, counters: bool = True):
+    def __init__(self, n_channels: int = 64, *, thresholds=None, polarity=None, counters: bool = True,
+                 vector: bool = True):
         self.n_channels = check_channels(n_channels)
         if not isinstance(counters, bool):
             raise TypeError(f"counters must be a bool, not {type(counters).__name__} {counters!r}")
         self.counters = counters
+        if not isinstance(vector, bool):
+            raise TypeError(f"vector must be a bool, not {type(vector).__name__} {vector!r}")
+        self.vector = vector
         self.beats = n_channels // 2
         self.ch_bits = max(1, (n_channels - 1).bit_length())
         thresholds = [0x7FFF] * n_channels if thresholds is None else list(thresholds)
@@ -226,8 +236,9 @@ class Detector(wiring.Component):
         with m.Else():
             m.d.comb += [st_w.addr.eq(s1_pos), st_w.data.eq(new_state), st_w.en.eq(s1_valid)]
 
+        if self.vector:
+            m.d.sync += self.spikes.eq(Mux(s1_valid, hits, 0) << (s1_pos * 2))
         m.d.sync += [
-            self.spikes.eq(Mux(s1_valid, hits, 0) << (s1_pos * 2)),
             self.pair.eq(s1_pos),
             self.pair_hits.eq(Mux(s1_valid, hits, 0)),
             self.timestamp.eq(s1_frame),

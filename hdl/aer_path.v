@@ -3,19 +3,18 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, table_write__addr, table_write__data, table_write__en, fanout_write__addr, fanout_write__data, fanout_write__en, refractory, source, clear, clk, rst, samples__ready
-, host__payload, host__valid, stim__payload, stim__valid, frame, frame_end, frame_tick, spike_tap, spike_tap_ts, frames, framing_errors, detections, words, lost, routed, unmapped, framing_error, detections_inc, lost_inc, spike_pair, spike_pair_hits
-, samples__payload);
+, host__payload, host__valid, stim__payload, stim__valid, frame, frame_end, frame_tick, frames, framing_errors, detections, words, lost, routed, unmapped, framing_error, detections_inc, lost_inc, spike_pair, spike_pair_hits, samples__payload);
   wire [63:0] aer__payload;
-  wire [63:0] \aer__payload$47 ;
-  wire [19:0] \aer__payload$47.address ;
-  wire [7:0] \aer__payload$47.source ;
-  wire [31:0] \aer__payload$47.timestamp ;
+  wire [63:0] \aer__payload$45 ;
+  wire [19:0] \aer__payload$45.address ;
+  wire [7:0] \aer__payload$45.source ;
+  wire [31:0] \aer__payload$45.timestamp ;
   (* enum_base_type = "AERType" *)
   (* enum_value_0000 = "SPIKE" *)
   (* enum_value_0001 = "STIM" *)
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \aer__payload$47.type ;
+  wire [3:0] \aer__payload$45.type ;
   wire [19:0] \aer__payload.address ;
   wire [7:0] \aer__payload.source ;
   wire [31:0] \aer__payload.timestamp ;
@@ -26,61 +25,61 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   (* enum_value_0011 = "OVERFLOW" *)
   wire [3:0] \aer__payload.type ;
   wire aer__ready;
-  wire \aer__ready$49 ;
+  wire \aer__ready$47 ;
   wire aer__valid;
-  wire \aer__valid$51 ;
+  wire \aer__valid$49 ;
   input clear;
   wire clear;
+  wire \clear$85 ;
+  wire \clear$86 ;
   wire \clear$87 ;
-  wire \clear$88 ;
-  wire \clear$89 ;
   input clk;
   wire clk;
   output [31:0] detections;
   wire [31:0] detections;
-  wire [31:0] \detections$92 ;
+  wire [31:0] \detections$90 ;
   output [1:0] detections_inc;
   wire [1:0] detections_inc;
-  wire [1:0] \detections_inc$85 ;
+  wire [1:0] \detections_inc$83 ;
   input [5:0] fanout_write__addr;
   wire [5:0] fanout_write__addr;
-  wire [5:0] \fanout_write__addr$67 ;
+  wire [5:0] \fanout_write__addr$65 ;
   input [4:0] fanout_write__data;
   wire [4:0] fanout_write__data;
-  wire [4:0] \fanout_write__data$68 ;
+  wire [4:0] \fanout_write__data$66 ;
   input fanout_write__en;
   wire fanout_write__en;
-  wire \fanout_write__en$69 ;
+  wire \fanout_write__en$67 ;
   output [31:0] frame;
   wire [31:0] frame;
-  wire [31:0] \frame$80 ;
+  wire [31:0] \frame$78 ;
   output frame_end;
   wire frame_end;
-  wire \frame_end$82 ;
+  wire \frame_end$80 ;
   output frame_tick;
   wire frame_tick;
-  wire \frame_tick$83 ;
+  wire \frame_tick$81 ;
   output [31:0] frames;
   wire [31:0] frames;
-  wire [31:0] \frames$90 ;
+  wire [31:0] \frames$88 ;
   output framing_error;
   wire framing_error;
-  wire \framing_error$84 ;
+  wire \framing_error$82 ;
   output [31:0] framing_errors;
   wire [31:0] framing_errors;
-  wire [31:0] \framing_errors$91 ;
+  wire [31:0] \framing_errors$89 ;
   output [63:0] host__payload;
   wire [63:0] host__payload;
-  wire [63:0] \host__payload$52 ;
-  wire [19:0] \host__payload$52.address ;
-  wire [7:0] \host__payload$52.source ;
-  wire [31:0] \host__payload$52.timestamp ;
+  wire [63:0] \host__payload$50 ;
+  wire [19:0] \host__payload$50.address ;
+  wire [7:0] \host__payload$50.source ;
+  wire [31:0] \host__payload$50.timestamp ;
   (* enum_base_type = "AERType" *)
   (* enum_value_0000 = "SPIKE" *)
   (* enum_value_0001 = "STIM" *)
   (* enum_value_0010 = "TICK" *)
   (* enum_value_0011 = "OVERFLOW" *)
-  wire [3:0] \host__payload$52.type ;
+  wire [3:0] \host__payload$50.type ;
   wire [19:0] \host__payload.address ;
   wire [7:0] \host__payload.source ;
   wire [31:0] \host__payload.timestamp ;
@@ -92,24 +91,24 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   wire [3:0] \host__payload.type ;
   input host__ready;
   wire host__ready;
-  wire \host__ready$53 ;
+  wire \host__ready$51 ;
   output host__valid;
   wire host__valid;
-  wire \host__valid$54 ;
+  wire \host__valid$52 ;
   output [31:0] lost;
   wire [31:0] lost;
-  wire [31:0] \lost$94 ;
+  wire [31:0] \lost$92 ;
   output [1:0] lost_inc;
   wire [1:0] lost_inc;
-  wire [1:0] \lost_inc$86 ;
+  wire [1:0] \lost_inc$84 ;
   wire [31:0] now;
   wire [4:0] pair;
-  wire [4:0] \pair$74 ;
+  wire [4:0] \pair$72 ;
   wire [1:0] pair_hits;
-  wire [1:0] \pair_hits$76 ;
+  wire [1:0] \pair_hits$74 ;
   input [5:0] polarity_write__addr;
   wire [5:0] polarity_write__addr;
-  wire [5:0] \polarity_write__addr$61 ;
+  wire [5:0] \polarity_write__addr$59 ;
   (* enum_base_type = "Polarity" *)
   (* enum_value_00 = "NEGATIVE" *)
   (* enum_value_01 = "POSITIVE" *)
@@ -122,77 +121,73 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   (* enum_value_01 = "POSITIVE" *)
   (* enum_value_10 = "BOTH" *)
   (* enum_value_11 = "OFF" *)
-  wire [1:0] \polarity_write__data$62 ;
+  wire [1:0] \polarity_write__data$60 ;
   input polarity_write__en;
   wire polarity_write__en;
-  wire \polarity_write__en$63 ;
+  wire \polarity_write__en$61 ;
   input [15:0] refractory;
   wire [15:0] refractory;
-  wire [15:0] \refractory$70 ;
+  wire [15:0] \refractory$68 ;
   output [31:0] routed;
   wire [31:0] routed;
-  wire [31:0] \routed$95 ;
+  wire [31:0] \routed$93 ;
   input rst;
   wire rst;
   input [32:0] samples__payload;
   wire [32:0] samples__payload;
-  wire [32:0] \samples__payload$43 ;
-  wire [31:0] \samples__payload$43.data ;
-  wire [15:0] \samples__payload$43.data[0] ;
-  wire [15:0] \samples__payload$43.data[1] ;
-  wire \samples__payload$43.last ;
+  wire [32:0] \samples__payload$41 ;
+  wire [31:0] \samples__payload$41.data ;
+  wire [15:0] \samples__payload$41.data[0] ;
+  wire [15:0] \samples__payload$41.data[1] ;
+  wire \samples__payload$41.last ;
   wire [31:0] \samples__payload.data ;
   wire [15:0] \samples__payload.data[0] ;
   wire [15:0] \samples__payload.data[1] ;
   wire \samples__payload.last ;
   output samples__ready;
   wire samples__ready;
-  wire \samples__ready$44 ;
+  wire \samples__ready$42 ;
   input samples__valid;
   wire samples__valid;
-  wire \samples__valid$45 ;
+  wire \samples__valid$43 ;
   input [7:0] source;
   wire [7:0] source;
-  wire [7:0] \source$81 ;
+  wire [7:0] \source$79 ;
   output [4:0] spike_pair;
   wire [4:0] spike_pair;
   output [1:0] spike_pair_hits;
   wire [1:0] spike_pair_hits;
-  output [63:0] spike_tap;
-  wire [63:0] spike_tap;
-  output [31:0] spike_tap_ts;
-  wire [31:0] spike_tap_ts;
   wire [63:0] spikes;
-  wire [63:0] \spikes$72 ;
+  wire [63:0] \spikes$70 ;
   output [79:0] stim__payload;
   wire [79:0] stim__payload;
-  wire [79:0] \stim__payload$55 ;
-  wire [19:0] \stim__payload$55.address ;
-  wire [11:0] \stim__payload$55.target ;
-  wire [31:0] \stim__payload$55.timestamp ;
-  wire [15:0] \stim__payload$55.weight ;
+  wire [79:0] \stim__payload$53 ;
+  wire [19:0] \stim__payload$53.address ;
+  wire [11:0] \stim__payload$53.target ;
+  wire [31:0] \stim__payload$53.timestamp ;
+  wire [15:0] \stim__payload$53.weight ;
   wire [19:0] \stim__payload.address ;
   wire [11:0] \stim__payload.target ;
   wire [31:0] \stim__payload.timestamp ;
   wire [15:0] \stim__payload.weight ;
   input stim__ready;
   wire stim__ready;
-  wire \stim__ready$56 ;
+  wire \stim__ready$54 ;
   output stim__valid;
   wire stim__valid;
-  wire \stim__valid$57 ;
+  wire \stim__valid$55 ;
   input [9:0] table_write__addr;
   wire [9:0] table_write__addr;
-  wire [9:0] \table_write__addr$64 ;
+  wire [9:0] \table_write__addr$62 ;
   input [36:0] table_write__data;
   wire [36:0] table_write__data;
-  wire [36:0] \table_write__data$65 ;
+  wire [36:0] \table_write__data$63 ;
   (* enum_base_type = "Port" *)
   (* enum_value_0 = "STIM" *)
   (* enum_value_1 = "HOST" *)
-  wire \table_write__data$65.port ;
-  wire [19:0] \table_write__data$65.target ;
-  wire [15:0] \table_write__data$65.weight ;
+  wire \table_write__data$63.port ;
+  wire [19:0] \table_write__data$63.target ;
+  wire [15:0] \table_write__data$63.weight ;
   (* enum_base_type = "Port" *)
   (* enum_value_0 = "STIM" *)
   (* enum_value_1 = "HOST" *)
@@ -201,24 +196,24 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   wire [15:0] \table_write__data.weight ;
   input table_write__en;
   wire table_write__en;
-  wire \table_write__en$66 ;
+  wire \table_write__en$64 ;
   input [5:0] threshold_write__addr;
   wire [5:0] threshold_write__addr;
-  wire [5:0] \threshold_write__addr$58 ;
+  wire [5:0] \threshold_write__addr$56 ;
   input [15:0] threshold_write__data;
   wire [15:0] threshold_write__data;
-  wire [15:0] \threshold_write__data$59 ;
+  wire [15:0] \threshold_write__data$57 ;
   input threshold_write__en;
   wire threshold_write__en;
-  wire \threshold_write__en$60 ;
+  wire \threshold_write__en$58 ;
   wire [31:0] timestamp;
-  wire [31:0] \timestamp$78 ;
+  wire [31:0] \timestamp$76 ;
   output [31:0] unmapped;
   wire [31:0] unmapped;
-  wire [31:0] \unmapped$96 ;
+  wire [31:0] \unmapped$94 ;
   output [31:0] words;
   wire [31:0] words;
-  wire [31:0] \words$93 ;
+  wire [31:0] \words$91 ;
   \aer_path.detector  detector (
     .clear(clear),
     .clk(clk),
@@ -240,11 +235,10 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
     .samples__payload(samples__payload),
     .samples__ready(samples__ready),
     .samples__valid(samples__valid),
-    .spikes(spike_tap),
     .threshold_write__addr(threshold_write__addr),
     .threshold_write__data(threshold_write__data),
     .threshold_write__en(threshold_write__en),
-    .timestamp(spike_tap_ts)
+    .timestamp(timestamp)
   );
   \aer_path.encoder  encoder (
     .aer__payload(aer__payload),
@@ -259,7 +253,7 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
     .now(frame),
     .rst(rst),
     .source(source),
-    .timestamp(spike_tap_ts),
+    .timestamp(timestamp),
     .words(words)
   );
   \aer_path.router  router (
@@ -284,57 +278,56 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
     .stim__valid(stim__valid),
     .unmapped(unmapped)
   );
-  assign \samples__payload$43  = samples__payload;
-  assign \samples__ready$44  = samples__ready;
-  assign \samples__valid$45  = samples__valid;
-  assign \aer__payload$47  = aer__payload;
-  assign \aer__ready$49  = aer__ready;
-  assign \aer__valid$51  = aer__valid;
-  assign \host__payload$52  = host__payload;
-  assign \host__ready$53  = host__ready;
-  assign \host__valid$54  = host__valid;
-  assign \stim__payload$55  = stim__payload;
-  assign \stim__ready$56  = stim__ready;
-  assign \stim__valid$57  = stim__valid;
-  assign \threshold_write__addr$58  = threshold_write__addr;
-  assign \threshold_write__data$59  = threshold_write__data;
-  assign \threshold_write__en$60  = threshold_write__en;
-  assign \polarity_write__addr$61  = polarity_write__addr;
-  assign \polarity_write__data$62  = polarity_write__data;
-  assign \polarity_write__en$63  = polarity_write__en;
-  assign \table_write__addr$64  = table_write__addr;
-  assign \table_write__data$65  = table_write__data;
-  assign \table_write__en$66  = table_write__en;
-  assign \fanout_write__addr$67  = fanout_write__addr;
-  assign \fanout_write__data$68  = fanout_write__data;
-  assign \fanout_write__en$69  = fanout_write__en;
-  assign \refractory$70  = refractory;
-  assign spikes = spike_tap;
-  assign \spikes$72  = spike_tap;
+  assign \samples__payload$41  = samples__payload;
+  assign \samples__ready$42  = samples__ready;
+  assign \samples__valid$43  = samples__valid;
+  assign \aer__payload$45  = aer__payload;
+  assign \aer__ready$47  = aer__ready;
+  assign \aer__valid$49  = aer__valid;
+  assign \host__payload$50  = host__payload;
+  assign \host__ready$51  = host__ready;
+  assign \host__valid$52  = host__valid;
+  assign \stim__payload$53  = stim__payload;
+  assign \stim__ready$54  = stim__ready;
+  assign \stim__valid$55  = stim__valid;
+  assign \threshold_write__addr$56  = threshold_write__addr;
+  assign \threshold_write__data$57  = threshold_write__data;
+  assign \threshold_write__en$58  = threshold_write__en;
+  assign \polarity_write__addr$59  = polarity_write__addr;
+  assign \polarity_write__data$60  = polarity_write__data;
+  assign \polarity_write__en$61  = polarity_write__en;
+  assign \table_write__addr$62  = table_write__addr;
+  assign \table_write__data$63  = table_write__data;
+  assign \table_write__en$64  = table_write__en;
+  assign \fanout_write__addr$65  = fanout_write__addr;
+  assign \fanout_write__data$66  = fanout_write__data;
+  assign \fanout_write__en$67  = fanout_write__en;
+  assign \refractory$68  = refractory;
+  assign spikes = 64'h0000000000000000;
+  assign \spikes$70  = 64'h0000000000000000;
   assign pair = spike_pair;
-  assign \pair$74  = spike_pair;
+  assign \pair$72  = spike_pair;
   assign pair_hits = spike_pair_hits;
-  assign \pair_hits$76  = spike_pair_hits;
-  assign timestamp = spike_tap_ts;
-  assign \timestamp$78  = spike_tap_ts;
+  assign \pair_hits$74  = spike_pair_hits;
+  assign \timestamp$76  = timestamp;
   assign now = frame;
-  assign \frame$80  = frame;
-  assign \source$81  = source;
-  assign \frame_end$82  = frame_end;
-  assign \frame_tick$83  = frame_tick;
-  assign \framing_error$84  = framing_error;
-  assign \detections_inc$85  = detections_inc;
-  assign \lost_inc$86  = lost_inc;
+  assign \frame$78  = frame;
+  assign \source$79  = source;
+  assign \frame_end$80  = frame_end;
+  assign \frame_tick$81  = frame_tick;
+  assign \framing_error$82  = framing_error;
+  assign \detections_inc$83  = detections_inc;
+  assign \lost_inc$84  = lost_inc;
+  assign \clear$85  = clear;
+  assign \clear$86  = clear;
   assign \clear$87  = clear;
-  assign \clear$88  = clear;
-  assign \clear$89  = clear;
-  assign \frames$90  = frames;
-  assign \framing_errors$91  = framing_errors;
-  assign \detections$92  = detections;
-  assign \words$93  = words;
-  assign \lost$94  = lost;
-  assign \routed$95  = routed;
-  assign \unmapped$96  = unmapped;
+  assign \frames$88  = frames;
+  assign \framing_errors$89  = framing_errors;
+  assign \detections$90  = detections;
+  assign \words$91  = words;
+  assign \lost$92  = lost;
+  assign \routed$93  = routed;
+  assign \unmapped$94  = unmapped;
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -350,34 +343,34 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
   assign \table_write__data.port  = table_write__data[0];
   assign \table_write__data.target  = table_write__data[20:1];
   assign \table_write__data.weight  = table_write__data[36:21];
-  assign \samples__payload$43.data  = samples__payload[31:0];
-  assign \samples__payload$43.data[0]  = samples__payload[15:0];
-  assign \samples__payload$43.data[1]  = samples__payload[31:16];
-  assign \samples__payload$43.last  = samples__payload[32];
+  assign \samples__payload$41.data  = samples__payload[31:0];
+  assign \samples__payload$41.data[0]  = samples__payload[15:0];
+  assign \samples__payload$41.data[1]  = samples__payload[31:16];
+  assign \samples__payload$41.last  = samples__payload[32];
   assign \aer__payload.address  = aer__payload[19:0];
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];
   assign \aer__payload.timestamp  = aer__payload[63:32];
-  assign \aer__payload$47.address  = aer__payload[19:0];
-  assign \aer__payload$47.source  = aer__payload[27:20];
-  assign \aer__payload$47.type  = aer__payload[31:28];
-  assign \aer__payload$47.timestamp  = aer__payload[63:32];
-  assign \host__payload$52.address  = host__payload[19:0];
-  assign \host__payload$52.source  = host__payload[27:20];
-  assign \host__payload$52.type  = host__payload[31:28];
-  assign \host__payload$52.timestamp  = host__payload[63:32];
-  assign \stim__payload$55.target  = stim__payload[11:0];
-  assign \stim__payload$55.weight  = stim__payload[27:12];
-  assign \stim__payload$55.address  = stim__payload[47:28];
-  assign \stim__payload$55.timestamp  = stim__payload[79:48];
-  assign \table_write__data$65.port  = table_write__data[0];
-  assign \table_write__data$65.target  = table_write__data[20:1];
-  assign \table_write__data$65.weight  = table_write__data[36:21];
+  assign \aer__payload$45.address  = aer__payload[19:0];
+  assign \aer__payload$45.source  = aer__payload[27:20];
+  assign \aer__payload$45.type  = aer__payload[31:28];
+  assign \aer__payload$45.timestamp  = aer__payload[63:32];
+  assign \host__payload$50.address  = host__payload[19:0];
+  assign \host__payload$50.source  = host__payload[27:20];
+  assign \host__payload$50.type  = host__payload[31:28];
+  assign \host__payload$50.timestamp  = host__payload[63:32];
+  assign \stim__payload$53.target  = stim__payload[11:0];
+  assign \stim__payload$53.weight  = stim__payload[27:12];
+  assign \stim__payload$53.address  = stim__payload[47:28];
+  assign \stim__payload$53.timestamp  = stim__payload[79:48];
+  assign \table_write__data$63.port  = table_write__data[0];
+  assign \table_write__data$63.target  = table_write__data[20:1];
+  assign \table_write__data$63.weight  = table_write__data[36:21];
 endmodule
 
 (* generator = "Amaranth" *)
-module \aer_path.detector (samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, frame_end, error, detections_inc, frame_tick, frame, spikes, pair, pair_hits, timestamp
-, frames, framing_errors, detections, samples__payload);
+module \aer_path.detector (samples__valid, threshold_write__addr, threshold_write__data, threshold_write__en, polarity_write__addr, polarity_write__data, polarity_write__en, refractory, clear, clk, rst, samples__ready, frame_end, error, detections_inc, frame_tick, frame, pair, pair_hits, timestamp, frames
+, framing_errors, detections, samples__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -436,31 +429,27 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   wire \$59 ;
   wire [1:0] \$6 ;
   wire [1:0] \$60 ;
-  wire [6:0] \$61 ;
-  wire [128:0] \$62 ;
-  wire [1:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [31:0] \$66 ;
-  wire [31:0] \$67 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [31:0] \$63 ;
+  wire [31:0] \$64 ;
+  reg \$65 ;
+  reg [4:0] \$66 ;
+  reg [31:0] \$67 ;
   reg \$68 ;
   reg [4:0] \$69 ;
   wire \$7 ;
   reg [31:0] \$70 ;
-  reg \$71 ;
+  reg [31:0] \$71 ;
   reg [4:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [4:0] \$75 ;
-  reg \$76 ;
-  reg [63:0] \$77 ;
-  reg [4:0] \$78 ;
-  reg [1:0] \$79 ;
+  reg \$73 ;
+  reg [4:0] \$74 ;
+  reg [1:0] \$75 ;
+  reg [31:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
+  reg [31:0] \$79 ;
   wire \$8 ;
-  reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
   wire \$9 ;
   wire accept;
   reg beyond0;
@@ -536,8 +525,6 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   wire samples__ready;
   input samples__valid;
   wire samples__valid;
-  output [63:0] spikes;
-  reg [63:0] spikes = 64'h0000000000000000;
   (* init = 5'h00 *)
   wire [4:0] st_r__addr;
   wire [33:0] st_r__data;
@@ -699,10 +686,6 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
-  assign \$11  = - thr_r__data[15:0];
-  assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
-  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
-  assign \$14  = - thr_r__data[15:0];
   assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
   assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   assign \$17  = \$15  | \$16 ;
@@ -754,43 +737,38 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign \$58  = sweep_row + 1'h1;
   assign \$59  = sweep_row == 5'h1f;
   assign \$60  = s1_valid ? hits : 2'h0;
-  assign \$61  = s1_pos * 2'h2;
-  assign \$62  = \$60  << \$61 ;
-  assign \$63  = s1_valid ? hits : 2'h0;
-  assign \$66  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
-  assign \$67  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
+  assign \$63  = detections_plus1[32] ? 32'd4294967295 : detections_plus1[31:0];
+  assign \$64  = detections_plus2[32] ? 32'd4294967295 : detections_plus2[31:0];
   always @(posedge clk)
-    frame_tick <= \$68 ;
+    frame_tick <= \$65 ;
   always @(posedge clk)
-    thr_r__addr <= \$69 ;
+    thr_r__addr <= \$66 ;
   always @(posedge clk)
-    frame <= \$70 ;
+    frame <= \$67 ;
   always @(posedge clk)
-    s1_valid <= \$71 ;
+    s1_valid <= \$68 ;
   always @(posedge clk)
-    s1_pos <= \$72 ;
+    s1_pos <= \$69 ;
   always @(posedge clk)
-    s1_data <= \$73 ;
+    s1_data <= \$70 ;
   always @(posedge clk)
-    s1_frame <= \$74 ;
+    s1_frame <= \$71 ;
   always @(posedge clk)
-    sweep_row <= \$75 ;
+    sweep_row <= \$72 ;
   always @(posedge clk)
-    sweeping <= \$76 ;
+    sweeping <= \$73 ;
   always @(posedge clk)
-    spikes <= \$77 ;
+    pair <= \$74 ;
   always @(posedge clk)
-    pair <= \$78 ;
+    pair_hits <= \$75 ;
   always @(posedge clk)
-    pair_hits <= \$79 ;
+    timestamp <= \$76 ;
   always @(posedge clk)
-    timestamp <= \$80 ;
+    frames <= \$77 ;
   always @(posedge clk)
-    frames <= \$81 ;
+    framing_errors <= \$78 ;
   always @(posedge clk)
-    framing_errors <= \$82 ;
-  always @(posedge clk)
-    detections <= \$83 ;
+    detections <= \$79 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -805,6 +783,10 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign \$9  = accept & samples__payload[32];
   assign \$10  = thr_r__addr != 5'h1f;
   assign error = \$9  & \$10 ;
+  assign \$11  = - thr_r__data[15:0];
+  assign \$12  = $signed(s1_data[15:0]) <= $signed(\$11 );
+  assign \$13  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
+  assign \$14  = - thr_r__data[15:0];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -862,7 +844,36 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = frame_end;
+    \$65  = frame_end;
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = thr_r__addr;
+    if (frame_end) begin
+      \$66  = 5'h00;
+    end else if (accept) begin
+      \$66  = \$57 [4:0];
+    end
+    if (rst) begin
+      \$66  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = frame;
+    if (frame_end) begin
+      \$67  = \$56 [31:0];
+    end
+    if (rst) begin
+      \$67  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = accept;
     if (rst) begin
       \$68  = 1'h0;
     end
@@ -870,147 +881,111 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$69  = thr_r__addr;
-    if (frame_end) begin
-      \$69  = 5'h00;
-    end else if (accept) begin
-      \$69  = \$57 [4:0];
-    end
     if (rst) begin
       \$69  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = frame;
-    if (frame_end) begin
-      \$70  = \$56 [31:0];
-    end
+    \$70  = samples__payload[31:0];
     if (rst) begin
       \$70  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = accept;
+    \$71  = frame;
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = thr_r__addr;
+    \$72  = sweep_row;
+    if (sweeping) begin
+      \$72  = \$58 [4:0];
+    end
     if (rst) begin
       \$72  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = samples__payload[31:0];
-    if (rst) begin
-      \$73  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = frame;
-    if (rst) begin
-      \$74  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = sweep_row;
-    if (sweeping) begin
-      \$75  = \$58 [4:0];
-    end
-    if (rst) begin
-      \$75  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = sweeping;
+    \$73  = sweeping;
     if (sweeping) begin
       if (\$59 ) begin
-        \$76  = 1'h0;
+        \$73  = 1'h0;
       end
     end
     if (rst) begin
-      \$76  = 1'h1;
+      \$73  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \$62 [63:0];
+    \$74  = s1_pos;
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$74  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = s1_pos;
+    \$75  = \$60 ;
     if (rst) begin
-      \$78  = 5'h00;
+      \$75  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \$63 ;
+    \$76  = s1_frame;
     if (rst) begin
-      \$79  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = s1_frame;
-    if (rst) begin
-      \$80  = 32'd0;
+      \$76  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$81  = 32'd0;
-    end else if (\$64 ) begin
-      \$81  = 32'd4294967295;
+      \$77  = 32'd0;
+    end else if (\$61 ) begin
+      \$77  = 32'd4294967295;
     end else begin
-      \$81  = frames_next[31:0];
+      \$77  = frames_next[31:0];
     end
     if (rst) begin
-      \$81  = 32'd0;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$82  = 32'd0;
-    end else if (\$65 ) begin
-      \$82  = 32'd4294967295;
+      \$78  = 32'd0;
+    end else if (\$62 ) begin
+      \$78  = 32'd4294967295;
     end else begin
-      \$82  = framing_errors_next[31:0];
+      \$78  = framing_errors_next[31:0];
     end
     if (rst) begin
-      \$82  = 32'd0;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = detections;
+    \$79  = detections;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$83  = 32'd0;
+      \$79  = 32'd0;
     end else begin
       casez (detections_inc)
         2'h1:
-            \$83  = \$66 ;
+            \$79  = \$63 ;
         2'h2:
-            \$83  = \$67 ;
+            \$79  = \$64 ;
       endcase
     end
     if (rst) begin
-      \$83  = 32'd0;
+      \$79  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -1040,8 +1015,8 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
   assign hits[0] = \$21 ;
   assign \$1  = { 1'h0, threshold_write__addr[5:1] };
   assign \$4  = { 1'h0, polarity_write__addr[5:1] };
-  assign \$64  = frames_next[32];
-  assign \$65  = framing_errors_next[32];
+  assign \$61  = frames_next[32];
+  assign \$62  = framing_errors_next[32];
 endmodule
 
 (* generator = "Amaranth" *)

@@ -646,7 +646,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$1635$0 (homeo_src__data),
+    .\port$1632$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -1137,16 +1137,16 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
   wire aer__valid;
   wire \aer__valid$11 ;
   wire clear;
+  wire \clear$76 ;
+  wire \clear$77 ;
   wire \clear$78 ;
-  wire \clear$79 ;
-  wire \clear$80 ;
   input clk;
   wire clk;
   wire [31:0] detections;
-  wire [31:0] \detections$86 ;
+  wire [31:0] \detections$84 ;
   output [1:0] detections_inc;
   wire [1:0] detections_inc;
-  wire [1:0] \detections_inc$74 ;
+  wire [1:0] \detections_inc$72 ;
   input [5:0] fanout_write__addr;
   wire [5:0] fanout_write__addr;
   wire [5:0] \fanout_write__addr$43 ;
@@ -1165,12 +1165,12 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
   wire frame_tick;
   wire \frame_tick$66 ;
   wire [31:0] frames;
-  wire [31:0] \frames$82 ;
+  wire [31:0] \frames$80 ;
   output framing_error;
   wire framing_error;
-  wire \framing_error$72 ;
+  wire \framing_error$70 ;
   wire [31:0] framing_errors;
-  wire [31:0] \framing_errors$84 ;
+  wire [31:0] \framing_errors$82 ;
   output [63:0] host__payload;
   wire [63:0] host__payload;
   wire [63:0] \host__payload$13 ;
@@ -1199,10 +1199,10 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
   wire host__valid;
   wire \host__valid$17 ;
   wire [31:0] lost;
-  wire [31:0] \lost$90 ;
+  wire [31:0] \lost$88 ;
   output [1:0] lost_inc;
   wire [1:0] lost_inc;
-  wire [1:0] \lost_inc$76 ;
+  wire [1:0] \lost_inc$74 ;
   output [31:0] now;
   wire [31:0] now;
   output [4:0] pair;
@@ -1234,7 +1234,7 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
   wire [15:0] refractory;
   wire [15:0] \refractory$49 ;
   wire [31:0] routed;
-  wire [31:0] \routed$92 ;
+  wire [31:0] \routed$90 ;
   input rst;
   wire rst;
   input [32:0] samples__payload;
@@ -1261,8 +1261,6 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
   wire [7:0] \source$61 ;
   wire [4:0] spike_pair;
   wire [1:0] spike_pair_hits;
-  wire [63:0] spike_tap;
-  wire [31:0] spike_tap_ts;
   wire [63:0] spikes;
   wire [63:0] \spikes$51 ;
   output [79:0] stim__payload;
@@ -1316,9 +1314,9 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
   wire [31:0] \timestamp$57 ;
   output [31:0] unmapped;
   wire [31:0] unmapped;
-  wire [31:0] \unmapped$94 ;
+  wire [31:0] \unmapped$92 ;
   wire [31:0] words;
-  wire [31:0] \words$88 ;
+  wire [31:0] \words$86 ;
   \core.aer_path.detector  detector (
     .clk(clk),
     .detections_inc(detections_inc),
@@ -1337,7 +1335,6 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
     .samples__ready(samples__ready),
     .samples__valid(samples__valid),
     .soft_reset(soft_reset),
-    .spikes(spikes),
     .threshold_write__addr(threshold_write__addr),
     .threshold_write__data(threshold_write__data),
     .threshold_write__en(threshold_write__en),
@@ -1404,7 +1401,8 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
   assign \fanout_write__data$45  = fanout_write__data;
   assign \fanout_write__en$47  = fanout_write__en;
   assign \refractory$49  = refractory;
-  assign \spikes$51  = spikes;
+  assign spikes = 64'h0000000000000000;
+  assign \spikes$51  = 64'h0000000000000000;
   assign \pair$53  = pair;
   assign \pair_hits$55  = pair_hits;
   assign \timestamp$57  = timestamp;
@@ -1413,29 +1411,27 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
   assign \frame$62  = now;
   assign \frame_end$64  = frame_end;
   assign \frame_tick$66  = frame_tick;
-  assign spike_tap = spikes;
-  assign spike_tap_ts = timestamp;
   assign spike_pair = pair;
   assign spike_pair_hits = pair_hits;
-  assign \framing_error$72  = framing_error;
-  assign \detections_inc$74  = detections_inc;
-  assign \lost_inc$76  = lost_inc;
+  assign \framing_error$70  = framing_error;
+  assign \detections_inc$72  = detections_inc;
+  assign \lost_inc$74  = lost_inc;
   assign clear = 1'h0;
+  assign \clear$76  = 1'h0;
+  assign \clear$77  = 1'h0;
   assign \clear$78  = 1'h0;
-  assign \clear$79  = 1'h0;
-  assign \clear$80  = 1'h0;
   assign frames = 32'd0;
-  assign \frames$82  = 32'd0;
+  assign \frames$80  = 32'd0;
   assign framing_errors = 32'd0;
-  assign \framing_errors$84  = 32'd0;
+  assign \framing_errors$82  = 32'd0;
   assign detections = 32'd0;
-  assign \detections$86  = 32'd0;
+  assign \detections$84  = 32'd0;
   assign words = 32'd0;
-  assign \words$88  = 32'd0;
+  assign \words$86  = 32'd0;
   assign lost = 32'd0;
-  assign \lost$90  = 32'd0;
-  assign \routed$92  = routed;
-  assign \unmapped$94  = unmapped;
+  assign \lost$88  = 32'd0;
+  assign \routed$90  = routed;
+  assign \unmapped$92  = unmapped;
   assign \samples__payload.data  = samples__payload[31:0];
   assign \samples__payload.data[0]  = samples__payload[15:0];
   assign \samples__payload.data[1]  = samples__payload[31:16];
@@ -1477,8 +1473,8 @@ module \core.aer_path (clk, rst, samples__valid, samples__ready, frame_end, fram
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_end, error, detections_inc, soft_reset, refractory, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, frame_tick, frame, spikes, pair, pair_hits, timestamp
-, samples__payload);
+module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_end, error, detections_inc, soft_reset, refractory, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, frame_tick, frame, pair, pair_hits, timestamp, samples__payload
+);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -1537,23 +1533,19 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   wire \$59 ;
   wire [1:0] \$6 ;
   wire [1:0] \$60 ;
-  wire [6:0] \$61 ;
-  wire [128:0] \$62 ;
-  wire [1:0] \$63 ;
+  reg \$61 ;
+  reg [4:0] \$62 ;
+  reg [31:0] \$63 ;
   reg \$64 ;
   reg [4:0] \$65 ;
   reg [31:0] \$66 ;
-  reg \$67 ;
+  reg [31:0] \$67 ;
   reg [4:0] \$68 ;
-  reg [31:0] \$69 ;
+  reg \$69 ;
   wire \$7 ;
-  reg [31:0] \$70 ;
-  reg [4:0] \$71 ;
-  reg \$72 ;
-  reg [63:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [1:0] \$75 ;
-  reg [31:0] \$76 ;
+  reg [4:0] \$70 ;
+  reg [1:0] \$71 ;
+  reg [31:0] \$72 ;
   wire \$8 ;
   wire \$9 ;
   wire accept;
@@ -1620,8 +1612,6 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   wire samples__valid;
   input soft_reset;
   wire soft_reset;
-  output [63:0] spikes;
-  reg [63:0] spikes = 64'h0000000000000000;
   (* init = 5'h00 *)
   wire [4:0] st_r__addr;
   wire [33:0] st_r__data;
@@ -1783,10 +1773,6 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     _2_ <= thr_mem[thr_r__addr];
   end
   assign thr_r__data = _2_;
-  assign \$18  = ~ st_r__data[0];
-  assign \$19  = beyond0 & \$18 ;
-  assign \$20  = ! st_r__data[16:1];
-  assign \$21  = \$19  & \$20 ;
   assign \$22  = ~ st_r__data[0];
   assign \$23  = beyond0 & \$22 ;
   assign \$24  = ! st_r__data[16:1];
@@ -1827,35 +1813,30 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign \$58  = sweep_row + 1'h1;
   assign \$59  = sweep_row == 5'h1f;
   assign \$60  = s1_valid ? hits : 2'h0;
-  assign \$61  = s1_pos * 2'h2;
-  assign \$62  = \$60  << \$61 ;
-  assign \$63  = s1_valid ? hits : 2'h0;
   always @(posedge clk)
-    frame_tick <= \$64 ;
+    frame_tick <= \$61 ;
   always @(posedge clk)
-    thr_r__addr <= \$65 ;
+    thr_r__addr <= \$62 ;
   always @(posedge clk)
-    frame <= \$66 ;
+    frame <= \$63 ;
   always @(posedge clk)
-    s1_valid <= \$67 ;
+    s1_valid <= \$64 ;
   always @(posedge clk)
-    s1_pos <= \$68 ;
+    s1_pos <= \$65 ;
   always @(posedge clk)
-    s1_data <= \$69 ;
+    s1_data <= \$66 ;
   always @(posedge clk)
-    s1_frame <= \$70 ;
+    s1_frame <= \$67 ;
   always @(posedge clk)
-    sweep_row <= \$71 ;
+    sweep_row <= \$68 ;
   always @(posedge clk)
-    sweeping <= \$72 ;
+    sweeping <= \$69 ;
   always @(posedge clk)
-    spikes <= \$73 ;
+    pair <= \$70 ;
   always @(posedge clk)
-    pair <= \$74 ;
+    pair_hits <= \$71 ;
   always @(posedge clk)
-    pair_hits <= \$75 ;
-  always @(posedge clk)
-    timestamp <= \$76 ;
+    timestamp <= \$72 ;
   assign \$2  = threshold_write__addr[0] ? 2'h2 : 2'h1;
   assign \$3  = threshold_write__en ? 2'h3 : 2'h0;
   assign thr_w__en = \$2  & \$3 ;
@@ -1877,6 +1858,10 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign \$15  = $signed(s1_data[15:0]) <= $signed(\$14 );
   assign \$16  = $signed(s1_data[15:0]) >= $signed({ 1'h0, thr_r__data[15:0] });
   assign \$17  = \$15  | \$16 ;
+  assign \$18  = ~ st_r__data[0];
+  assign \$19  = beyond0 & \$18 ;
+  assign \$20  = ! st_r__data[16:1];
+  assign \$21  = \$19  & \$20 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
@@ -1934,7 +1919,45 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = frame_end;
+    \$61  = frame_end;
+    if (soft_reset) begin
+      \$61  = 1'h0;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$62  = thr_r__addr;
+    if (frame_end) begin
+      \$62  = 5'h00;
+    end else if (accept) begin
+      \$62  = \$57 [4:0];
+    end
+    if (soft_reset) begin
+      \$62  = 5'h00;
+    end
+    if (rst) begin
+      \$62  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$63  = frame;
+    if (frame_end) begin
+      \$63  = \$56 [31:0];
+    end
+    if (soft_reset) begin
+      \$63  = 32'd0;
+    end
+    if (rst) begin
+      \$63  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$64  = accept;
     if (soft_reset) begin
       \$64  = 1'h0;
     end
@@ -1945,11 +1968,6 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$65  = thr_r__addr;
-    if (frame_end) begin
-      \$65  = 5'h00;
-    end else if (accept) begin
-      \$65  = \$57 [4:0];
-    end
     if (soft_reset) begin
       \$65  = 5'h00;
     end
@@ -1959,10 +1977,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = frame;
-    if (frame_end) begin
-      \$66  = \$56 [31:0];
-    end
+    \$66  = samples__payload[31:0];
     if (soft_reset) begin
       \$66  = 32'd0;
     end
@@ -1972,110 +1987,70 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = accept;
+    \$67  = frame;
     if (soft_reset) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = thr_r__addr;
-    if (soft_reset) begin
-      \$68  = 5'h00;
-    end
-    if (rst) begin
-      \$68  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = samples__payload[31:0];
-    if (soft_reset) begin
-      \$69  = 32'd0;
-    end
-    if (rst) begin
-      \$69  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = frame;
-    if (soft_reset) begin
-      \$70  = 32'd0;
-    end
-    if (rst) begin
-      \$70  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = sweep_row;
+    \$68  = sweep_row;
     if (sweeping) begin
-      \$71  = \$58 [4:0];
+      \$68  = \$58 [4:0];
     end
     if (soft_reset) begin
-      \$71  = 5'h00;
+      \$68  = 5'h00;
     end
     if (rst) begin
-      \$71  = 5'h00;
+      \$68  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = sweeping;
+    \$69  = sweeping;
     if (sweeping) begin
       if (\$59 ) begin
-        \$72  = 1'h0;
+        \$69  = 1'h0;
       end
     end
     if (soft_reset) begin
-      \$72  = 1'h1;
+      \$69  = 1'h1;
     end
     if (rst) begin
-      \$72  = 1'h1;
+      \$69  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = \$62 [63:0];
+    \$70  = s1_pos;
     if (soft_reset) begin
-      \$73  = 64'h0000000000000000;
+      \$70  = 5'h00;
     end
     if (rst) begin
-      \$73  = 64'h0000000000000000;
+      \$70  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = s1_pos;
+    \$71  = \$60 ;
     if (soft_reset) begin
-      \$74  = 5'h00;
+      \$71  = 2'h0;
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$71  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = \$63 ;
+    \$72  = s1_frame;
     if (soft_reset) begin
-      \$75  = 2'h0;
+      \$72  = 32'd0;
     end
     if (rst) begin
-      \$75  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = s1_frame;
-    if (soft_reset) begin
-      \$76  = 32'd0;
-    end
-    if (rst) begin
-      \$76  = 32'd0;
+      \$72  = 32'd0;
     end
   end
   assign thr_w__addr = \$1 [4:0];
@@ -7352,7 +7327,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__payload, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data
-, src_wr__en, src_wr__addr, \port$1635$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
+, src_wr__en, src_wr__addr, \port$1632$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
 , stim_lost, stim__valid, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -7418,8 +7393,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$1635$0 ;
-  wire [5:0] \port$1635$0 ;
+  input [5:0] \port$1632$0 ;
+  wire [5:0] \port$1632$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -7572,7 +7547,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$1635$0 (\port$1635$0 ),
+    .\port$1632$0 (\port$1632$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -7672,8 +7647,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$1635$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$1635$0  };
+  assign src_wr__data = { 14'h0000, \port$1632$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$1632$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -7731,7 +7706,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$1635$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$1632$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, spikes__payload, window_done, overrun, theta_addr, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [24:0] \$1 ;
@@ -7923,8 +7898,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$1635$0 ;
-  wire [5:0] \port$1635$0 ;
+  input [5:0] \port$1632$0 ;
+  wire [5:0] \port$1632$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
@@ -8244,7 +8219,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$1635$0  };
+      sources[wp__addr] <= { 14'h0000, \port$1632$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -8975,8 +8950,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$1635$0  };
-  assign src_wr__data = { 14'h0000, \port$1635$0  };
+  assign wp__data = { 14'h0000, \port$1632$0  };
+  assign src_wr__data = { 14'h0000, \port$1632$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
