@@ -58,11 +58,15 @@ DEFAULT_PARAMS = (64, 64, 16)
 # -O3 on Verilator's side; on the compiler's, -O2 for the model (Verilator's default is -Os).
 VERILATOR_FLAGS = ["-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0"]
 CXX_OPT = "OPT_FAST=-O2 OPT_GLOBAL=-O2"
-#: gcc's profile-guided optimisation: an instrumented build runs :func:`_train` (a few hundred
-#: thousand cycles of spiking traffic through the Driver), and the library that is kept is compiled
-#: again with that profile. Measured on 2026-11-29 (docs/bench/verilator.md): about 1.2x the cycles
-#: per second; -O3, -march=native and -Os changed nothing measurable. ``BIOLOOP_VERILATOR_PGO=0``
-#: builds once without it (half the build time); compilers other than gcc build without it.
+#: What :func:`_train` runs, in the build key: a new training builds anew.
+TRAINING = "loop-2026-11-29"
+#: gcc's profile-guided optimisation: an instrumented build runs :func:`_train` (the closed loop for
+#: 0.6 culture s, or a few hundred thousand cycles of spiking traffic through the Driver), and the
+#: library that is kept is compiled again with that profile. Measured on 2026-11-29
+#: (docs/bench/verilator.md): about 1.2x the cycles per second on the core of then, 1.1-1.2x with
+#: the loop's profile on the smaller core of the session's end; -O3, -march=native and -Os changed
+#: nothing measurable. ``BIOLOOP_VERILATOR_PGO=0`` builds once without it (half the build time);
+#: compilers other than gcc build without it.
 PGO_GENERATE = "-fprofile-generate -fprofile-update=single -fprofile-dir={prof}"
 PGO_USE = "-fprofile-use -fprofile-dir={prof} -fprofile-partial-training -Wno-missing-profile"
 
@@ -159,7 +163,7 @@ def _plan(N: int, K: int, F: int, core_params: dict) -> tuple[str, dict[str, str
     sources = _sources(N, K, F, core_params)
     recipe = {"params": [N, K, F], "core": core_params, "aw": _addr_bits(N, K, F), "flags": VERILATOR_FLAGS,
               "opt": CXX_OPT, "verilator": _verilator_version(), "cxx": os.environ.get("CXX", "c++"),
-              "pgo": _pgo()}
+              "pgo": _pgo(), "training": TRAINING if _pgo() else None}
     h = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
     for name in sorted(sources):
         h.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
@@ -488,12 +492,22 @@ class VerilatedCore:
 
 def _train(path: str, n_channels: int, n_lanes: int, fanout: int, n_frames: int = 3000) -> None:
     """The training run of a profile-guided build (in its own process, so the profile is written at
-    exit): spiking traffic with bursts through the Driver, every channel routed to a lane, lanes
-    firing, homeostasis on, in 10 ms blocks with words, LEDs and θ read back as the loop does."""
+    exit): the closed loop itself, 0.3 culture s with `run_loop`'s defaults and 0.3 s of the demo's
+    experiment, when the default culture fits the core and numba runs it (a profile of the loop's
+    own traffic gave 5-7 % more cycles per second than the synthetic one, 2026-11-29); otherwise
+    spiking traffic with bursts through the Driver, every channel routed to a lane, lanes firing,
+    homeostasis on, in 10 ms blocks with words, LEDs and θ read back as the loop does."""
+    from bioloop.host import jit
     from bioloop.host.driver import Driver
     from bioloop.host.models.homeostasis import homeostasis_constants
-    from bioloop.sim.core_bench import latency_frames, latency_program
+    from bioloop.sim.core_bench import ELECTRODES, latency_frames, latency_program, loop_session
     from bioloop.sim.verilator_bus import VerilatorBus
+    if jit.ENABLED and n_channels >= ELECTRODES and n_lanes >= ELECTRODES:
+        for experiment in (None, "homeostasis"):
+            bus = VerilatorBus(n_channels, n_lanes, fanout, library=Path(path))
+            loop_session(Driver(bus), bus, 0.3, experiment=experiment)
+            bus.close()
+        return
     bus = VerilatorBus(n_channels, n_lanes, fanout, library=Path(path))
     drv = Driver(bus)
     frames, th = latency_frames("bursts", n_frames, seed=1, n_channels=n_channels)
