@@ -409,7 +409,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
         e_adv = not S[E_SKID_VALID]                      # the skid register is empty
         if S[E_QUEUE] != 0:
             # the queue cadence (AEREncoder._step_queue): one entry (pair, hits, timestamp) per cycle
-            depth = S[E_QDEPTH]
+            qdepth = S[E_QDEPTH]
             qh = S[E_QHEAD]
             qc = S[E_QCOUNT]
             jin = sbase >> 1
@@ -422,11 +422,11 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
             both = src_hits == 3
             spike_req = (not empty) or spikes != 0
             q_adv = S[E_VALID] == 0 or r_ready            # no skid register in this cadence
-            grant_ovf = q_adv and S[E_LOST_PENDING] != 0 and (not spike_req or S[E_SINCE] == depth)
+            grant_ovf = q_adv and S[E_LOST_PENDING] != 0 and (not spike_req or S[E_SINCE] == qdepth)
             grant_spk = q_adv and spike_req and not grant_ovf
             pop = grant_spk and not empty and (not both or src_half)
             push_want = spikes != 0 and not (empty and grant_spk and not both)
-            push = push_want and (qc < depth or pop)
+            push = push_want and (qc < qdepth or pop)
             lost_now = 0
             if push_want and not push:
                 lost_now = (spikes & 1) + ((spikes >> 1) & 1)
@@ -439,10 +439,10 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
             if grant_spk:
                 S[E_HALF] = 1 if (both and not src_half) else 0
             if pop:
-                qh = (qh + 1) % depth
+                qh = (qh + 1) % qdepth
                 qc -= 1
             if push:
-                slot = (qh + qc) % depth
+                slot = (qh + qc) % qdepth
                 enc_queue[slot, 0] = jin
                 enc_queue[slot, 1] = spikes
                 enc_queue[slot, 2] = sts & _TS_MASK
@@ -451,7 +451,7 @@ def core_edges(S, beats, lasts, i0, n_beats, max_edges, stop_edge, timeout, wait
             S[E_QCOUNT] = qc
             if grant_ovf:
                 S[E_SINCE] = 0
-            elif grant_spk and S[E_SINCE] != depth:
+            elif grant_spk and S[E_SINCE] != qdepth:
                 S[E_SINCE] += 1
             if grant_ovf or grant_spk:
                 S[E_VALID] = 1

@@ -187,6 +187,39 @@ def test_core_kernel_equals_core_step(form, encoder_cadence, monkeypatch):
     assert ca["stim_fires"] > 20 and ca["safety_clamps"] > 0 and pa.samples > 0 and ca["overflows"] == 0
 
 
+def test_core_kernel_equals_core_step_with_encoder_losses(monkeypatch):
+    """The kernel's queue-cadence encoder when its queue overflows: every channel crossing every
+    other frame, every row fanning out to 2 lanes (the router takes a word every other cycle), and
+    a 2-entry queue (the model's encoder made shallower than the Core's default N/2): spikes are
+    lost, counted and reported in OVERFLOW words, byte for byte as Core.step."""
+    if not jit.ENABLED:     # without numba, the kernel's plain Python form (what numba compiles)
+        monkeypatch.setattr(jit, "ENABLED", True)
+        monkeypatch.setattr(core_kernel, "core_edges", getattr(core_kernel.core_edges, "py_func",
+                                                               core_kernel.core_edges))
+    frames = np.zeros((400, 8), np.int16)
+    frames[::2] = 2000
+    taken = []
+    run = core_kernel.run
+    monkeypatch.setattr(core_kernel, "run", lambda core, *a, **kw: taken.append(1) or run(core, *a, **kw))
+    results = []
+    for fast in (True, False):
+        bus, drv = _bus()
+        bus.core.path.encoder.queue_depth = 2
+        bus.core.fast = fast
+        drv.thresholds[:] = 900
+        drv.polarity[:] = "both"
+        for c in range(8):
+            drv.routes.set(c, [("stim", c % 4, 100), ("stim", (c + 1) % 4, 100)])
+        drv.enable()
+        drv.send_samples(frames)
+        results.append((drv.receive_words(), drv.counters, bus.core.path.encoder.lost))
+    (wa, ca, la), (wb, cb, lb) = results
+    assert taken and np.array_equal(wa, wb) and ca == cb and la == lb
+    words = unpack(wa)
+    reported = int(words.address[(words.type == AERType.OVERFLOW.value)].sum())
+    assert la > 0 and reported == la == ca["overflows"]
+
+
 def test_core_kernel_mirrors_the_block_models():
     """The kernel restates the block models' edges; it is used only while they are those it was
     written against. A failure here means a block model changed: bring core_kernel.core_edges to
