@@ -4,7 +4,8 @@ A frame lasts ``FCLK_HZ / sample_rate_hz`` cycles (5,000 at 20 kHz and 100 MHz).
 The Core needs at least ``N / 2`` of them to take a frame's beats (two
 channels per beat) and, with the StimUnit's sweep cadence, ``K + 2``
 between two frames' last beats (:func:`min_frame_cycles`). Its memories
-(routing table, detector, homeostasis banks, lane tables) must fit the
+(routing table, detector, homeostasis banks, lane tables, the AEREncoder's
+queue, which is LUTRAM but counted here too) must fit the
 xc7z020's 140 block RAMs of 36 Kb. :func:`check_core_budget` refuses a
 parameter set that cannot meet either, with the numbers; the gateware Core
 and its model call it with the same arguments.
@@ -13,6 +14,7 @@ and its model call it with the same arguments.
 from __future__ import annotations
 
 from bioloop.host.layouts import ADDRESS_BITS, FCLK_HZ
+from bioloop.host.parameters import check_queue_depth, queue_entry_bits
 
 __all__ = ["min_frame_cycles", "memory_bits", "check_core_budget", "BRAM_BITS"]
 
@@ -36,6 +38,7 @@ def memory_bits(n_channels: int, n_lanes: int, fanout: int) -> dict[str, int]:
         "detector thresholds, polarity and state": N * (16 + 2 + 1 + 16),
         "homeostasis count banks (2 x N)": 2 * N * 16,
         "latency probe stamps": (N // 2) * 16,
+        "AEREncoder queue (LUTRAM, the default depth)": check_queue_depth(N, None) * queue_entry_bits(N),
         "lane tables (StimUnit, lanes, homeostasis, Safety)": K * (32 + 16 + 32 + 44 + 40),
     }
 
