@@ -56,12 +56,16 @@ are thread CPU time of the same states, min of 9. Every change kept gives the sa
   `-march=native` 3.67 M, `--x-assign fast` 3.42 M, all within the machine's noise and not
   adopted; `-fno-dfg` 2.81 M (slower); `--inline-mult 0` and `--output-split 0` generate the same
   code. A copy of `core.v` flattened and optimised by Yosys (`proc; flatten; opt -full; wreduce`)
-  ran slower (3.03 M against 3.58 M). gcc's profile-guided build stays (not re-measured).
+  ran slower (3.03 M against 3.58 M). gcc's profile-guided build: 1.07-1.10x over none with its
+  synthetic training traffic, 1.13-1.18x with the closed loop itself as the training run (now
+  the default; 4.17 M without PGO, 4.59 M synthetic, 4.93 M loop-trained, same run).
 - **The culture** (`host/culture/`): the Izhikevich kernel takes a sample in passes over the
   neurons (inputs, membrane, spikes) so that numba vectorises the branch-free ones, without an
   integer division per synapse, with the photocurrent added lane by lane instead of a
   variable-length loop per neuron: 0.158 -> 0.098 s per culture s in the dark, 0.325 -> 0.153
-  with 30 % PDM light on every lane. `Culture.step` no longer rebuilds the MEA layout per step.
+  with 30 % PDM light on every lane (a dense per-slot photocurrent, vectorised over the neurons,
+  was not faster than the lane-by-lane one). `Culture.step` no longer rebuilds the MEA layout
+  per step.
 - **The whole loop** before and after (session start against this session's main before the
   lane-by-lane photocurrent, alternating processes, 3 rounds, load average 3.6-4.2): `run_loop`'s
   defaults 0.87-1.19 -> 1.27-2.04 culture s per CPU s, the demo's experiment 0.84-0.98 ->
