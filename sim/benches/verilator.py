@@ -66,10 +66,13 @@ are thread CPU time of the same states, min of 9. Every change kept gives the sa
   with 30 % PDM light on every lane (a dense per-slot photocurrent, vectorised over the neurons,
   was not faster than the lane-by-lane one). `Culture.step` no longer rebuilds the MEA layout
   per step.
-- **The whole loop** before and after (session start against this session's main before the
-  lane-by-lane photocurrent, alternating processes, 3 rounds, load average 3.6-4.2): `run_loop`'s
-  defaults 0.87-1.19 -> 1.27-2.04 culture s per CPU s, the demo's experiment 0.84-0.98 ->
-  1.45-1.65, i.e. 1.6-1.7x; core cycles through the loop 1.0-1.4 M -> 1.5-2.4 M per CPU s.
+- **The whole loop** before and after (the session's start, 9dbb9a6, against main at bb089eb,
+  each with its own library; alternating processes, 3 rounds of 2 runs, 1.0 culture s each,
+  load average 1.9-2.2): `run_loop`'s defaults 1.18-1.24 -> 1.47-2.46 culture s per wall s
+  (median 1.21 -> 2.30), the demo's experiment 1.03-1.09 -> 1.47-1.91 (median 1.06 -> 1.85);
+  core cycles through the loop 1.40 M -> 2.64 M and 1.24 M -> 2.13 M per wall s (medians). The
+  same comparison at a load average of 3.6-4.2, before the last culture and PGO changes, gave
+  1.6-1.7x in CPU time.
 - **Left**: the core's C calls and the culture are now about equal shares (table above); the
   rest of `nba_sequent` is spread over every block (the CSR bank, the Detector, Safety and the
   router are each 5-20 % of it), and the culture's electrode noise (numpy's normal generator,
