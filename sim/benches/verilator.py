@@ -67,16 +67,17 @@ are thread CPU time of the same states, min of 9. Every change kept gives the sa
   was not faster than the lane-by-lane one). `Culture.step` no longer rebuilds the MEA layout
   per step.
 - **The whole loop** before and after (the session's start, 9dbb9a6, against main at bb089eb,
-  each with its own library; alternating processes, 3 rounds of 2 runs, 1.0 culture s each,
+  each with its own library; alternating processes, 3 rounds of 2 runs of 1.2 culture s,
   load average 1.9-2.2): `run_loop`'s defaults 1.18-1.24 -> 1.47-2.46 culture s per wall s
   (median 1.21 -> 2.30), the demo's experiment 1.03-1.09 -> 1.47-1.91 (median 1.06 -> 1.85);
   core cycles through the loop 1.40 M -> 2.64 M and 1.24 M -> 2.13 M per wall s (medians). The
   same comparison at a load average of 3.6-4.2, before the last culture and PGO changes, gave
   1.6-1.7x in CPU time.
-- **Left**: the core's C calls and the culture are now about equal shares (table above); the
-  rest of `nba_sequent` is spread over every block (the CSR bank, the Detector, Safety and the
-  router are each 5-20 % of it), and the culture's electrode noise (numpy's normal generator,
-  about 0.05 s per culture s) cannot change without changing the culture's bytes.
+- **Left**: the core's C calls are about half of the loop's CPU time and the culture about a
+  third (above). `nba_sequent` is now spread over every block (`perf`, 2026-11-29: the CSR bank
+  about a fifth, Homeostasis a tenth, the StimUnit, the Detector, Safety, the AEREncoder and the
+  router 5-8 % each), and the culture's electrode noise (numpy's normal generator, about 0.04 s
+  per culture s) cannot change without changing the culture's bytes.
 """
 
 
