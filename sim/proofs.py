@@ -954,7 +954,7 @@ CATALOGUE = [
     Proof("aer_encoder_queue_pair_conservation_medium", "aer_encoder", "conservation", "medium",
           dict(n_addresses=4, cadence="queue", pair_input=True, queue_depth=2), 1, mutant_depth=8, check_mutant=True),
     Proof("aer_encoder_queue_conservation_default", "aer_encoder", "conservation", "default",
-          dict(n_addresses=64, cadence="queue", pair_input=True), 12, mode="bmc", link=False),
+          dict(n_addresses=64, cadence="queue", pair_input=True), 16, mode="bmc", link=False),
     # The router with its tables as flip-flops (memory_map): without it Yices stalled on the base case from F = 4.
     *(Proof(f"aer_router_delivery_{n}x{f}_medium", "aer_router", "delivery", "medium", dict(n_addresses=n, fanout=f),
             3, presat=False, script=("memory_map",)) for n, f in ((4, 4), (8, 8))),
