@@ -94,7 +94,12 @@ class Safety(wiring.Component):
         window before this one); for the sweep cadence also
         ``window_total[k]`` (with this cycle's) and ``age``
         (``min(e + 1, W + S + 3)``), see :class:`bioloop.sim.proofs.SafetyCaps`.
-        Any attribute the observer lacks is not linked. The sweep cadence
+        Any attribute the observer lacks is not linked. An observer with
+        ``lane`` (a signal, free but constant in the proof) observes that
+        one lane: its per-lane lists then have the one entry of lane
+        ``lane``, the block states that lane's invariants only, and the
+        sweep leaves out its slot-count (popcount) invariants, which only
+        the lanes cap needs. The sweep cadence
         also states its own invariants under the formal platform (with or
         without an observer), reading its memory through extra
         asynchronous read ports that exist only there.
