@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 from bioloop.gateware.core import Core
+from bioloop.host.models.core_budget import min_frame_cycles
 from bioloop.host.models.csr import CSRBankModel
 from bioloop.host.regmap import OKAY, SLVERR
 from bioloop.gateware.layouts import AERType
@@ -291,6 +292,8 @@ if cocotb is not None:
         model = CSRBankModel(rm)
         model.set_input("safety_duty_window", 1_000_000)
         model.set_input("theta_value", 256)          # θ of lane 0 after reset
+        # The build-time constant the Core publishes (read back when the random reads reach it).
+        model.set_input("min_frame_cycles", min_frame_cycles(p["n_lanes"], p.get("stim_cadence", "sweep")))
         rng = random.Random(runner.seed(17))
 
         def gen(r, prob):
