@@ -95,14 +95,28 @@ def test_homeostasis_moves_theta_only_when_on(recorded):
 
 
 @pytest.mark.parametrize("duration_s", [2.0, pytest.param(6.0, marks=pytest.mark.long)])
-def test_controller_beats_open_loop(duration_s):
-    """With homeostasis on, the controlled rate ends nearer the target than with it off."""
-    s = LoopSettings(duration_s=duration_s)
+def test_controller_holds_the_target_with_light_authority(duration_s):
+    """With the light on for the whole pulse (density 0xFFFF) the gateware homeostasis holds the
+    controlled channels' rate within 15 % of the target over the last third; with it off (θ fixed)
+    the culture stays far from it."""
+    s = LoopSettings(duration_s=duration_s, lane_code=0xFFFF)
     on = _run(s, seed=1)[0]
     off = _run(LoopSettings(**{**s.__dict__, "homeostasis": False}), seed=1)[0]
     err_on = abs(on.controlled_rate() - s.target_rate_hz)
     err_off = abs(off.controlled_rate() - s.target_rate_hz)
-    assert err_on < 0.5 * err_off, (on.controlled_rate(), off.controlled_rate())
+    assert err_on < 0.15 * s.target_rate_hz and err_on < 0.25 * err_off, (on.controlled_rate(), off.controlled_rate())
+
+
+@pytest.mark.long
+def test_controller_raises_the_rate_at_the_default_density():
+    """At the default density (light 1/8 of the pulse) the controller does not reach the target
+    (docs/loop.md: about 40 Hz against 60), but it brings the rate nearer the target than θ held
+    fixed."""
+    s = LoopSettings(duration_s=6.0)
+    on = _run(s, seed=1)[0]
+    off = _run(LoopSettings(**{**s.__dict__, "homeostasis": False}), seed=1)[0]
+    assert on.controlled_rate(2 / 3) < s.target_rate_hz
+    assert abs(on.controlled_rate(2 / 3) - s.target_rate_hz) < abs(off.controlled_rate(2 / 3) - s.target_rate_hz)
 
 
 @pytest.mark.parametrize("kw,match", [
