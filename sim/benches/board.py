@@ -18,16 +18,6 @@ from bioloop.sim.measure import DOCS_BENCH, cpu_model
 PARAMS = [(64, 64, 16), (256, 64, 16)]
 
 
-def from_area_timing(at):
-    """The :class:`~bioloop.boards.estimate.Estimate` inside an
-    :class:`~bioloop.gateware.area_timing.AreaTiming`: its first step is the same ``synth_xilinx``
-    with the hierarchy kept and the same counts, so one Yosys run can feed both fragments."""
-    from bioloop.boards.estimate import Estimate, Usage
-    rows = tuple((b.name, b.name.count("."), Usage(b.LUT, b.LUTRAM, b.FF, b.BRAM, b.DSP, b.CARRY4))
-                 for b in at.blocks)
-    return Estimate(at.top, rows, at.yosys, at.cpu_s)
-
-
 def main(out: Path = DOCS_BENCH, smoke: bool = False) -> Path:
     from bioloop.boards.estimate import estimate_core
     results = []

@@ -98,3 +98,4 @@ def test_cli_estimate_small_core():
                                     "--fanout", "2"])
     assert res.exit_code == 0, res.output
     assert "| core | " in res.output and "detector" in res.output
+    assert "LUT levels" in res.output and "Worst arrival" in res.output
