@@ -229,21 +229,18 @@ def _evaluate(body: str, params: dict) -> int:
             v = (v == w) if op == "==" else (v != w)
         return v
 
-    def conj():
-        v = compare()
-        while peek() == "&&":
+    def chain(operand, op, combine):
+        v = operand()
+        while peek() == op:
             take()
-            w = compare()
-            v = bool(v) and bool(w)
+            v = combine(bool(v), bool(operand()))
         return v
 
+    def conj():
+        return chain(compare, "&&", lambda a, b: a and b)
+
     def disj():
-        v = conj()
-        while peek() == "||":
-            take()
-            w = conj()
-            v = bool(v) or bool(w)
-        return v
+        return chain(conj, "||", lambda a, b: a or b)
 
     def ternary():
         c = disj()
