@@ -349,13 +349,19 @@ class AEREncoder(wiring.Component):
         m.d.comb += rp.addr.eq(rd)
         head_j, head_hits, head_ts = rp.data[:jw], rp.data[jw:jw + 2], rp.data[jw + 2:]
 
-        # No skid register in this cadence: its grant is a few gates, so the consumer's ready may
-        # reach it; the output register takes a word when it is empty or handed over.
+        # No skid register in this cadence: the consumer's ready may reach its grant. Every next state
+        # is computed twice from registers and the cycle's input, for a cycle in which the output
+        # register takes a word (``_a``) and for one in which it holds it (``_h``: nothing granted,
+        # nothing popped), and ``advance`` only chooses between the two at the end (issue 14: the
+        # ready chain from the AERMerge through the router adds one LUT level here, not the grant,
+        # the pointers and the adders behind it).
         advance = Signal()
         m.d.comb += advance.eq(~self.aer.valid | self.aer.ready)
 
         empty = Signal()
         m.d.comb += empty.eq(level == 0)
+        full = Signal()
+        m.d.comb += full.eq(level == depth)
         src_j = Signal(jw)
         src_hits = Signal(2)
         src_ts = Signal(TIMESTAMP_BITS)
@@ -367,50 +373,64 @@ class AEREncoder(wiring.Component):
         both = src_hits == 0b11
         spike_req = ~empty | in_hits.any()
         overflow_req = lost_pending != 0
-        grant_ovf, grant_spk = Signal(), Signal()
+        arrived = in_hits.any()
+        lost_in = Mux(in_hits == 0b11, 2, in_hits.any())       # the spikes of an entry that finds no place
+        top = (1 << ADDRESS_BITS) - 1
+
+        def saturated(total):
+            return Mux(total[ADDRESS_BITS], top, total[:ADDRESS_BITS])
+
+        # Advancing: the grant, the pop, the push.
+        grant_ovf_a, grant_spk_a, pop_a, push_want_a, push_a = (Signal(name=f"{n}_a") for n in
+                                                                ("grant_ovf", "grant_spk", "pop", "push_want", "push"))
         m.d.comb += [
-            grant_ovf.eq(advance & overflow_req & (~spike_req | (since == depth))),
-            grant_spk.eq(advance & spike_req & ~grant_ovf),
+            grant_ovf_a.eq(overflow_req & (~spike_req | (since == depth))),
+            grant_spk_a.eq(spike_req & ~grant_ovf_a),
+            pop_a.eq(grant_spk_a & ~empty & (~both | half)),
+            push_want_a.eq(arrived & ~(empty & grant_spk_a & ~both)),
+            push_a.eq(push_want_a & (~full | pop_a)),
         ]
-        pop = Signal()
-        m.d.comb += pop.eq(grant_spk & ~empty & (~both | half))
-        with m.If(grant_spk):
-            m.d.sync += half.eq(both & ~src_half)
-        push_want = Signal()
-        push = Signal()
+        lost_a, lost_h = Signal(2), Signal(2)
+        m.d.comb += [lost_a.eq(Mux(push_want_a & ~push_a, lost_in, 0)), lost_h.eq(Mux(full, lost_in, 0))]
+        level_a, level_h = Signal.like(level), Signal.like(level)
+        m.d.comb += [level_a.eq(level + push_a - pop_a), level_h.eq(level + (arrived & ~full))]
+        total_a, total_h = Signal(ADDRESS_BITS + 1), Signal(ADDRESS_BITS + 1)
+        m.d.comb += [total_a.eq(Mux(grant_ovf_a, 0, lost_pending) + lost_a), total_h.eq(lost_pending + lost_h)]
+        since_a = Signal.like(since)
+        m.d.comb += since_a.eq(Mux(grant_ovf_a, 0, Mux(grant_spk_a & (since != depth), since + 1, since)))
+
+        # Holding: an arriving entry is queued if there is a place, else lost.
+        grant_ovf, grant_spk, pop, push, lost_now = Signal(), Signal(), Signal(), Signal(), Signal(2)
         m.d.comb += [
-            push_want.eq(in_hits.any() & ~(empty & grant_spk & ~both)),
-            push.eq(push_want & ((level != depth) | pop)),
+            grant_ovf.eq(advance & grant_ovf_a),
+            grant_spk.eq(advance & grant_spk_a),
+            pop.eq(advance & pop_a),
+            push.eq(Mux(advance, push_a, arrived & ~full)),
+            lost_now.eq(Mux(advance, lost_a, lost_h)),
             wp.addr.eq(wr), wp.data.eq(Cat(in_j, in_hits, self.timestamp)), wp.en.eq(push),
         ]
-        lost_now = Signal(2)
-        m.d.comb += lost_now.eq(Mux(push_want & ~push, in_hits[0] + in_hits[1], 0))
-        m.d.sync += [rd.eq(rd + pop), wr.eq(wr + push), level.eq(level + push - pop)]
-        with m.If(grant_ovf):
-            m.d.sync += since.eq(0)
-        with m.Elif(grant_spk & (since != depth)):
-            m.d.sync += since.eq(since + 1)
+        with m.If(grant_spk):
+            m.d.sync += half.eq(both & ~src_half)
+        m.d.sync += [rd.eq(rd + pop), wr.eq(wr + push), level.eq(Mux(advance, level_a, level_h)),
+                     since.eq(Mux(advance, since_a, since)),
+                     lost_pending.eq(Mux(advance, saturated(total_a), saturated(total_h)))]
 
         # The word: the lower remaining spike of the source entry, or the OVERFLOW report.
         nw = Signal.like(self.aer.payload)
         second = src_hits[1] & (~src_hits[0] | src_half)
         m.d.comb += nw.source.eq(self.source)
-        with m.If(grant_ovf):
+        with m.If(grant_ovf_a):
             m.d.comb += [nw.type.eq(AERType.OVERFLOW), nw.address.eq(lost_pending), nw.timestamp.eq(self.now)]
         with m.Else():
             m.d.comb += [nw.type.eq(AERType.SPIKE), nw.address.eq(Cat(second, src_j)), nw.timestamp.eq(src_ts)]
-        granting = grant_ovf | grant_spk
+        granting_a = grant_ovf_a | grant_spk_a
 
+        # Holding means a word is held (valid and not ready): valid stays; advancing, valid is the grant.
         word = self.aer.payload
-        with m.If(granting):
-            m.d.sync += [self.aer.valid.eq(1), word.eq(nw)]
-        with m.Elif(self.aer.ready):
-            m.d.sync += self.aer.valid.eq(0)
+        m.d.sync += self.aer.valid.eq(~advance | granting_a)
+        with m.If(advance & granting_a):
+            m.d.sync += word.eq(nw)
 
-        top = (1 << ADDRESS_BITS) - 1
-        total = Signal(ADDRESS_BITS + 1)
-        m.d.comb += total.eq(Mux(grant_ovf, 0, lost_pending) + lost_now)
-        m.d.sync += lost_pending.eq(Mux(total[ADDRESS_BITS], top, total))
         m.d.comb += self.lost_inc.eq(lost_now)
         if self.counters:
             count_saturating(m, self.words, self.aer.valid & self.aer.ready, self.clear)

@@ -124,10 +124,13 @@ class AERRouter(wiring.Component):
 
         p_host = Signal()                  # the port of the entry on rd.data, registered at its issue
         p_is_stim = ~p_host
+        # ``rem == 0`` kept in a register: ``aer.ready`` is then one 6-input function of registers and
+        # the two consumers' readies, so the ready chain from the AERMerge through this block into
+        # the encoder stays short (issue 14: no path over 8 LUT levels).
+        rem_zero = Signal(init=1)
         h_free = ~h_valid | self.host.ready
         p_done = p_valid & Mux(p_is_stim, self.stim.ready, h_free)
         advance = ~p_valid | p_done
-        p_wants_host = p_valid & ~p_is_stim
 
         m.d.comb += [
             self.stim.valid.eq(p_valid & p_is_stim),
@@ -135,7 +138,9 @@ class AERRouter(wiring.Component):
             self.stim.payload.weight.eq(entry.weight),
             self.stim.payload.address.eq(p_word.address),
             self.stim.payload.timestamp.eq(p_word.timestamp),
-            self.aer.ready.eq((rem == 0) & advance & h_free & ~p_wants_host),
+            # rem == 0, the host register free, and the output stage empty or handing a STIM entry over
+            # (a HOST entry in it needs the host register first).
+            self.aer.ready.eq(rem_zero & h_free & (~p_valid | (p_is_stim & self.stim.ready))),
         ]
 
         accept = self.aer.valid & self.aer.ready
@@ -144,17 +149,22 @@ class AERRouter(wiring.Component):
         routable = Signal()
         m.d.comb += routable.eq(accept & (word.type == AERType.SPIKE) & in_range & (cnt_rd.data != 0))
 
-        issue_busy = (rem != 0) & advance
-        m.d.comb += rd.en.eq(0)    # the read port's enable defaults to 1: hold the entry while stalled
-        m.d.comb += port_rd.addr.eq(rd.addr)
-        with m.If(issue_busy):
-            m.d.comb += [rd.addr.eq(busy.address[:self.addr_bits] * F + j), rd.en.eq(1)]
-            m.d.sync += [rem.eq(rem - 1), j.eq(j + 1), p_valid.eq(1), p_word.eq(busy),
-                         p_host.eq(port_rd.data)]
+        # The read address depends on registers only (the next entry of the word in service, else
+        # the first entry of the input word), and both tables are read whenever the output stage
+        # advances: when nothing is issued the stage empties and what was read is not used. The
+        # readies then reach no RAM address, only the enables.
+        m.d.comb += [
+            rd.addr.eq(Mux(rem_zero, word.address[:self.addr_bits] * F, busy.address[:self.addr_bits] * F + j)),
+            rd.en.eq(advance),     # hold the entry while the output stage is stalled
+            port_rd.addr.eq(rd.addr),
+        ]
+        with m.If(advance):
+            m.d.sync += p_host.eq(port_rd.data)
+        with m.If(~rem_zero & advance):
+            m.d.sync += [rem.eq(rem - 1), rem_zero.eq(rem == 1), j.eq(j + 1), p_valid.eq(1), p_word.eq(busy)]
         with m.Elif(routable):
-            m.d.comb += [rd.addr.eq(word.address[:self.addr_bits] * F), rd.en.eq(1)]
-            m.d.sync += [rem.eq(cnt_rd.data - 1), j.eq(1), busy.eq(word), p_valid.eq(1), p_word.eq(word),
-                         p_host.eq(port_rd.data)]
+            m.d.sync += [rem.eq(cnt_rd.data - 1), rem_zero.eq(cnt_rd.data == 1), j.eq(1), busy.eq(word),
+                         p_valid.eq(1), p_word.eq(word)]
         with m.Elif(advance):
             m.d.sync += p_valid.eq(0)
 
@@ -172,20 +182,21 @@ class AERRouter(wiring.Component):
             m.d.sync += h_valid.eq(0)
 
         if platform == "formal":
-            self._formal(m, entries, counts, ports, busy, rem, j, p_valid, p_word, entry, p_host)
+            self._formal(m, entries, counts, ports, busy, rem, rem_zero, j, p_valid, p_word, entry, p_host)
 
         count_saturating(m, self.routed, p_done, self.clear)
         count_saturating(m, self.unmapped,
                          accept & (word.type == AERType.SPIKE) & ~(in_range & (cnt_rd.data != 0)), self.clear)
         return m
 
-    def _formal(self, m, entries, counts, ports, busy, rem, j, p_valid, p_word, entry, p_host):
+    def _formal(self, m, entries, counts, ports, busy, rem, rem_zero, j, p_valid, p_word, entry, p_host):
         """Formal only: how the router's state explains the attached observer's (docs/verification.md)."""
         from amaranth import Cat
         from amaranth.hdl import Assert
         n, F = self.n_addresses, self.fanout
         m.d.comb += [Assert(~(rem != 0) | p_valid, "entries left to issue only behind an issued one"),
-                     Assert((j <= F) & (rem <= F), "sequencer in range")]
+                     Assert((j <= F) & (rem <= F), "sequencer in range"),
+                     Assert(rem_zero == (rem == 0), "rem_zero is rem == 0")]
         obs = self.formal_observer
         if obs is None:
             return

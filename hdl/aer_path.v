@@ -249,7 +249,7 @@ module aer_path(samples__valid, host__ready, stim__ready, threshold_write__addr,
     .in_hits(spike_pair_hits),
     .in_j(spike_pair),
     .lost(lost),
-    .lost_now(lost_inc),
+    .lost_inc(lost_inc),
     .now(frame),
     .rst(rst),
     .source(source),
@@ -1020,7 +1020,7 @@ module \aer_path.detector (samples__valid, threshold_write__addr, threshold_writ
 endmodule
 
 (* generator = "Amaranth" *)
-module \aer_path.encoder (clear, clk, rst, lost_now, aer__ready, now, in_j, in_hits, timestamp, aer__valid, aer__payload, words, lost, source);
+module \aer_path.encoder (clear, clk, rst, lost_inc, aer__ready, now, in_j, in_hits, timestamp, aer__valid, aer__payload, words, lost, source);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1049,43 +1049,70 @@ module \aer_path.encoder (clear, clk, rst, lost_now, aer__ready, now, in_j, in_h
   wire [1:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
-  wire [19:0] \$35 ;
-  wire \$36 ;
+  wire [1:0] \$34 ;
+  wire [6:0] \$35 ;
+  wire [7:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [5:0] \$40 ;
-  wire [5:0] \$41 ;
-  wire [6:0] \$42 ;
-  wire [7:0] \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire [6:0] \$40 ;
+  wire [19:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [6:0] \$44 ;
+  wire [6:0] \$45 ;
   wire [6:0] \$46 ;
   wire \$47 ;
-  wire [20:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [31:0] \$50 ;
-  wire [31:0] \$51 ;
-  reg \$52 ;
-  reg [4:0] \$53 ;
-  reg [4:0] \$54 ;
-  reg [5:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg \$57 ;
-  reg [63:0] \$58 ;
-  reg [19:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire [5:0] \$57 ;
+  wire [5:0] \$58 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
-  reg [31:0] \$60 ;
-  reg [31:0] \$61 ;
+  wire [5:0] \$60 ;
+  wire [19:0] \$61 ;
+  wire [19:0] \$62 ;
+  wire [19:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
+  wire [31:0] \$70 ;
+  wire [31:0] \$71 ;
+  reg \$72 ;
+  reg [4:0] \$73 ;
+  reg [4:0] \$74 ;
+  reg [5:0] \$75 ;
+  reg [5:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [63:0] \$79 ;
   wire \$8 ;
+  reg [31:0] \$80 ;
+  reg [31:0] \$81 ;
   wire \$9 ;
+  wire [5:0] \$like ;
   (* init = 5'h00 *)
   wire [4:0] \$signal ;
-  wire \$signal$18 ;
+  wire [1:0] \$signal$26 ;
+  wire [20:0] \$signal$30 ;
+  wire \$signal$33 ;
+  wire \$signal$34 ;
+  wire \$signal$35 ;
+  wire \$signal$36 ;
+  wire [1:0] \$signal$37 ;
   wire advance;
   output [63:0] aer__payload;
   reg [63:0] aer__payload = 64'h0000000000000000;
@@ -1107,18 +1134,21 @@ module \aer_path.encoder (clear, clk, rst, lost_now, aer__ready, now, in_j, in_h
   input clk;
   wire clk;
   wire empty;
-  wire grant_spk;
+  wire full;
+  wire grant_ovf_a;
+  wire grant_spk_a;
   reg half = 1'h0;
   input [1:0] in_hits;
   wire [1:0] in_hits;
   input [4:0] in_j;
   wire [4:0] in_j;
   reg [5:0] level = 6'h00;
+  wire [5:0] level_h;
   output [31:0] lost;
   reg [31:0] lost = 32'd0;
+  wire [1:0] lost_h;
+  output [1:0] lost_inc;
   wire [1:0] lost_inc;
-  output [1:0] lost_now;
-  wire [1:0] lost_now;
   reg [19:0] lost_pending = 20'h00000;
   wire [32:0] lost_plus1;
   wire [32:0] lost_plus2;
@@ -1136,14 +1166,15 @@ module \aer_path.encoder (clear, clk, rst, lost_now, aer__ready, now, in_j, in_h
   wire [3:0] \nw.type ;
   wire [4:0] pair;
   wire [1:0] pair_hits;
-  wire pop;
-  wire push;
-  wire push_want;
+  wire pop_a;
+  wire push_a;
+  wire push_want_a;
   reg [4:0] rp__addr = 5'h00;
   wire [38:0] rp__data;
   input rst;
   wire rst;
   reg [5:0] since = 6'h00;
+  wire [5:0] since_a;
   input [7:0] source;
   wire [7:0] source;
   wire src_half;
@@ -1152,7 +1183,7 @@ module \aer_path.encoder (clear, clk, rst, lost_now, aer__ready, now, in_j, in_h
   wire [31:0] src_ts;
   input [31:0] timestamp;
   wire [31:0] timestamp;
-  wire [20:0] total;
+  wire [20:0] total_h;
   output [31:0] words;
   reg [31:0] words = 32'd0;
   wire [32:0] words_next;
@@ -1197,220 +1228,241 @@ module \aer_path.encoder (clear, clk, rst, lost_now, aer__ready, now, in_j, in_h
     queue[31] = 39'h0000000000;
   end
   always @(posedge clk) begin
-    if (push)
+    if (\$signal$36 )
       queue[wp__addr] <= { timestamp, in_hits, in_j };
   end
   assign rp__data = queue[rp__addr];
-  assign push = push_want & \$28 ;
-  assign \$29  = ~ push;
-  assign \$30  = push_want & \$29 ;
-  assign \$31  = in_hits[0] + in_hits[1];
-  assign lost_now = \$30  ? \$31  : 2'h0;
-  assign \$32  = ~ src_hits[0];
-  assign \$33  = \$32  | src_half;
-  assign \$34  = src_hits[1] & \$33 ;
-  assign \$35  = \$signal$18  ? 20'h00000 : lost_pending;
-  assign total = \$35  + lost_now;
-  assign \$36  = aer__valid & aer__ready;
-  assign words_next = words + \$36 ;
+  assign \$11  = | in_hits;
+  assign \$12  = \$10  | \$11 ;
+  assign \$13  = ~ grant_ovf_a;
+  assign grant_spk_a = \$12  & \$13 ;
+  assign \$14  = ~ empty;
+  assign \$15  = grant_spk_a & \$14 ;
+  assign \$16  = src_hits == 2'h3;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$17  | half;
+  assign pop_a = \$15  & \$18 ;
+  assign \$19  = | in_hits;
+  assign \$20  = empty & grant_spk_a;
+  assign \$21  = src_hits == 2'h3;
+  assign \$22  = ~ \$21 ;
+  assign \$23  = \$20  & \$22 ;
+  assign \$24  = ~ \$23 ;
+  assign push_want_a = \$19  & \$24 ;
+  assign \$25  = ~ full;
+  assign \$26  = \$25  | pop_a;
+  assign push_a = push_want_a & \$26 ;
+  assign \$27  = ~ push_a;
+  assign \$28  = push_want_a & \$27 ;
+  assign \$29  = in_hits == 2'h3;
+  assign \$30  = | in_hits;
+  assign \$31  = \$29  ? 2'h2 : { 1'h0, \$30  };
+  assign \$signal$26  = \$28  ? \$31  : 2'h0;
+  assign \$32  = in_hits == 2'h3;
+  assign \$33  = | in_hits;
+  assign \$34  = \$32  ? 2'h2 : { 1'h0, \$33  };
+  assign lost_h = full ? \$34  : 2'h0;
+  assign \$35  = level + push_a;
+  assign \$36  = \$35  - pop_a;
+  assign \$37  = | in_hits;
+  assign \$38  = ~ full;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = level + \$39 ;
+  assign \$41  = grant_ovf_a ? 20'h00000 : lost_pending;
+  assign \$signal$30  = \$41  + \$signal$26 ;
+  assign total_h = lost_pending + lost_h;
+  assign \$42  = since != 6'h20;
+  assign \$43  = grant_spk_a & \$42 ;
+  assign \$44  = since + 1'h1;
+  assign \$45  = \$43  ? \$44  : { 1'h0, since };
+  assign \$46  = grant_ovf_a ? 7'h00 : \$45 ;
+  assign \$signal$33  = advance & grant_ovf_a;
+  assign \$signal$34  = advance & grant_spk_a;
+  assign \$signal$35  = advance & pop_a;
+  assign \$47  = | in_hits;
+  assign \$48  = ~ full;
+  assign \$49  = \$47  & \$48 ;
+  assign \$signal$36  = advance ? push_a : \$49 ;
+  assign \$signal$37  = advance ? \$signal$26  : lost_h;
+  assign \$50  = ~ src_hits[0];
+  assign \$51  = \$50  | src_half;
+  assign \$52  = src_hits[1] & \$51 ;
+  assign \$53  = aer__valid & aer__ready;
+  assign words_next = words + \$53 ;
   assign lost_plus1 = lost + 1'h1;
   assign lost_plus2 = lost + 2'h2;
-  assign \$37  = src_hits == 2'h3;
-  assign \$38  = ~ src_half;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = rp__addr + pop;
-  assign \$41  = wp__addr + push;
-  assign \$42  = level + push;
-  assign \$43  = \$42  - pop;
-  assign \$44  = since != 6'h20;
-  assign \$45  = grant_spk & \$44 ;
-  assign \$46  = since + 1'h1;
-  assign \$47  = \$signal$18  | grant_spk;
-  assign \$48  = total[20] ? 21'h0fffff : total;
-  assign \$50  = lost_plus1[32] ? 32'd4294967295 : lost_plus1[31:0];
-  assign \$51  = lost_plus2[32] ? 32'd4294967295 : lost_plus2[31:0];
+  assign \$54  = src_hits == 2'h3;
+  assign \$55  = ~ src_half;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = rp__addr + \$signal$35 ;
+  assign \$58  = wp__addr + \$signal$36 ;
+  assign \$59  = advance ? \$36 [5:0] : \$40 [5:0];
+  assign \$60  = advance ? \$46 [5:0] : since;
+  assign \$61  = \$signal$30 [20] ? 20'hfffff : \$signal$30 [19:0];
+  assign \$62  = total_h[20] ? 20'hfffff : total_h[19:0];
+  assign \$63  = advance ? \$61  : \$62 ;
+  assign \$64  = ~ advance;
+  assign \$65  = grant_ovf_a | grant_spk_a;
+  assign \$66  = \$64  | \$65 ;
+  assign \$67  = grant_ovf_a | grant_spk_a;
+  assign \$68  = advance & \$67 ;
+  assign \$70  = lost_plus1[32] ? 32'd4294967295 : lost_plus1[31:0];
+  assign \$71  = lost_plus2[32] ? 32'd4294967295 : lost_plus2[31:0];
   always @(posedge clk)
-    half <= \$52 ;
+    half <= \$72 ;
   always @(posedge clk)
-    rp__addr <= \$53 ;
+    rp__addr <= \$73 ;
   always @(posedge clk)
-    wp__addr <= \$54 ;
+    wp__addr <= \$74 ;
   always @(posedge clk)
-    level <= \$55 ;
+    level <= \$75 ;
   always @(posedge clk)
-    since <= \$56 ;
+    since <= \$76 ;
   always @(posedge clk)
-    aer__valid <= \$57 ;
+    lost_pending <= \$77 ;
   always @(posedge clk)
-    aer__payload <= \$58 ;
+    aer__valid <= \$78 ;
   always @(posedge clk)
-    lost_pending <= \$59 ;
+    aer__payload <= \$79 ;
   always @(posedge clk)
-    words <= \$60 ;
+    words <= \$80 ;
   always @(posedge clk)
-    lost <= \$61 ;
+    lost <= \$81 ;
   assign \$1  = ~ aer__valid;
   assign advance = \$1  | aer__ready;
   assign empty = ! level;
+  assign full = level == 6'h20;
   assign src_j = empty ? in_j : rp__data[4:0];
   assign src_hits = empty ? in_hits : rp__data[6:5];
   assign src_ts = empty ? timestamp : rp__data[38:7];
   assign \$2  = ~ empty;
   assign src_half = \$2  & half;
   assign \$3  = | lost_pending;
-  assign \$4  = advance & \$3 ;
-  assign \$5  = ~ empty;
-  assign \$6  = | in_hits;
-  assign \$7  = \$5  | \$6 ;
-  assign \$8  = ~ \$7 ;
-  assign \$9  = since == 6'h20;
-  assign \$10  = \$8  | \$9 ;
-  assign \$signal$18  = \$4  & \$10 ;
-  assign \$11  = ~ empty;
-  assign \$12  = | in_hits;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = advance & \$13 ;
-  assign \$15  = ~ \$signal$18 ;
-  assign grant_spk = \$14  & \$15 ;
-  assign \$16  = ~ empty;
-  assign \$17  = grant_spk & \$16 ;
-  assign \$18  = src_hits == 2'h3;
-  assign \$19  = ~ \$18 ;
-  assign \$20  = \$19  | half;
-  assign pop = \$17  & \$20 ;
-  assign \$21  = | in_hits;
-  assign \$22  = empty & grant_spk;
-  assign \$23  = src_hits == 2'h3;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign push_want = \$21  & \$26 ;
-  assign \$27  = level != 6'h20;
-  assign \$28  = \$27  | pop;
+  assign \$4  = ~ empty;
+  assign \$5  = | in_hits;
+  assign \$6  = \$4  | \$5 ;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = since == 6'h20;
+  assign \$9  = \$7  | \$8 ;
+  assign grant_ovf_a = \$3  & \$9 ;
+  assign \$10  = ~ empty;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$18 ) begin
+    if (grant_ovf_a) begin
       nw[31:28] = 4'h3;
       nw[19:0] = lost_pending;
       nw[63:32] = now;
     end else begin
       nw[31:28] = 4'h0;
-      nw[19:0] = { 14'h0000, src_j, \$34  };
+      nw[19:0] = { 14'h0000, src_j, \$52  };
       nw[63:32] = src_ts;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$52  = half;
-    if (grant_spk) begin
-      \$52  = \$39 ;
+    \$72  = half;
+    if (\$signal$34 ) begin
+      \$72  = \$56 ;
     end
     if (rst) begin
-      \$52  = 1'h0;
+      \$72  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$53  = \$40 [4:0];
+    \$73  = \$57 [4:0];
     if (rst) begin
-      \$53  = 5'h00;
+      \$73  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$54  = \$41 [4:0];
+    \$74  = \$58 [4:0];
     if (rst) begin
-      \$54  = 5'h00;
+      \$74  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$55  = \$43 [5:0];
+    \$75  = \$59 ;
     if (rst) begin
-      \$55  = 6'h00;
+      \$75  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$56  = since;
-    if (\$signal$18 ) begin
-      \$56  = 6'h00;
-    end else if (\$45 ) begin
-      \$56  = \$46 [5:0];
-    end
+    \$76  = \$60 ;
     if (rst) begin
-      \$56  = 6'h00;
+      \$76  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$57  = aer__valid;
-    if (\$47 ) begin
-      \$57  = 1'h1;
-    end else if (aer__ready) begin
-      \$57  = 1'h0;
-    end
+    \$77  = \$63 ;
     if (rst) begin
-      \$57  = 1'h0;
+      \$77  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$58  = aer__payload;
-    if (\$47 ) begin
-      \$58  = nw;
-    end
+    \$78  = \$66 ;
     if (rst) begin
-      \$58  = 64'h0000000000000000;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$59  = \$48 [19:0];
+    \$79  = aer__payload;
+    if (\$68 ) begin
+      \$79  = nw;
+    end
     if (rst) begin
-      \$59  = 20'h00000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$60  = 32'd0;
-    end else if (\$49 ) begin
-      \$60  = 32'd4294967295;
+      \$80  = 32'd0;
+    end else if (\$69 ) begin
+      \$80  = 32'd4294967295;
     end else begin
-      \$60  = words_next[31:0];
+      \$80  = words_next[31:0];
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$61  = lost;
+    \$81  = lost;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$61  = 32'd0;
+      \$81  = 32'd0;
     end else begin
-      casez (lost_now)
+      casez (\$signal$37 )
         2'h1:
-            \$61  = \$50 ;
+            \$81  = \$70 ;
         2'h2:
-            \$61  = \$51 ;
+            \$81  = \$71 ;
       endcase
     end
     if (rst) begin
-      \$61  = 32'd0;
+      \$81  = 32'd0;
     end
   end
   assign pair = in_j;
   assign pair_hits = in_hits;
   assign \$signal  = rp__addr;
+  assign \$like  = \$36 [5:0];
+  assign level_h = \$40 [5:0];
+  assign since_a = \$46 [5:0];
   assign wr = wp__addr;
   assign wp__data = { timestamp, in_hits, in_j };
-  assign wp__en = push;
-  assign lost_inc = lost_now;
+  assign wp__en = \$signal$36 ;
+  assign lost_inc = \$signal$37 ;
   assign \nw.address  = nw[19:0];
   assign \nw.source  = nw[27:20];
   assign \nw.type  = nw[31:28];
@@ -1421,7 +1473,7 @@ module \aer_path.encoder (clear, clk, rst, lost_now, aer__ready, now, in_j, in_h
   assign \aer__payload.timestamp  = aer__payload[63:32];
   always @*
     nw[27:20] = source;
-  assign \$49  = words_next[32];
+  assign \$69  = words_next[32];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1433,10 +1485,10 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire [10:0] \$15 ;
+  wire [10:0] \$16 ;
+  wire [11:0] \$17 ;
+  wire [11:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -1461,9 +1513,9 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [10:0] \$40 ;
-  wire [11:0] \$41 ;
-  wire [10:0] \$42 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -1484,10 +1536,10 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
+  wire [5:0] \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [5:0] \$63 ;
+  wire [5:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -1496,32 +1548,24 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [5:0] \$72 ;
-  wire [5:0] \$73 ;
-  wire [5:0] \$74 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg \$77 ;
+  reg [4:0] \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  reg [4:0] \$86 ;
-  reg [4:0] \$87 ;
-  reg \$88 ;
-  reg [63:0] \$89 ;
+  reg [4:0] \$80 ;
+  reg \$81 ;
+  reg [63:0] \$82 ;
+  reg [63:0] \$83 ;
+  reg \$84 ;
+  reg [63:0] \$85 ;
+  reg [31:0] \$86 ;
+  reg [31:0] \$87 ;
   wire \$9 ;
-  reg \$90 ;
-  reg [63:0] \$91 ;
-  reg \$92 ;
-  reg [63:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [31:0] \$95 ;
   input [63:0] aer__payload;
   wire [63:0] aer__payload;
   wire [19:0] \aer__payload.address ;
@@ -1602,7 +1646,7 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   wire port__en;
   input \port__en$10 ;
   wire \port__en$10 ;
-  reg [9:0] port_rd__addr;
+  wire [9:0] port_rd__addr;
   wire port_rd__data;
   wire [9:0] pw__addr;
   wire pw__data;
@@ -1615,8 +1659,9 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   wire \rd__data.port ;
   wire [19:0] \rd__data.target ;
   wire [15:0] \rd__data.weight ;
-  reg rd__en;
+  wire rd__en;
   reg [4:0] rem = 5'h00;
+  reg rem_zero = 1'h1;
   wire routable;
   output [31:0] routed;
   reg [31:0] routed = 32'd0;
@@ -2751,7 +2796,7 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   reg [36:0] _0_;
   always @(posedge clk) begin
     if (rd__en) begin
-      _0_ <= entries[port_rd__addr];
+      _0_ <= entries[\$18 [9:0]];
     end
   end
   assign rd__data = _0_;
@@ -3786,259 +3831,246 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
     if (port__en)
       ports[port__addr] <= pw__data;
   end
-  assign port_rd__data = ports[port_rd__addr];
-  assign \$3  = ~ p_valid;
-  assign \$4  = ~ p_host;
-  assign \$5  = ~ host__valid;
-  assign \$6  = \$5  | host__ready;
-  assign \$7  = p_host ? \$6  : stim__ready;
-  assign \$8  = p_valid & \$7 ;
-  assign \$9  = \$3  | \$8 ;
-  assign \$10  = \$2  & \$9 ;
-  assign \$11  = ~ host__valid;
-  assign \$12  = \$11  | host__ready;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ p_host;
-  assign \$16  = p_valid & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign aer__ready = \$13  & \$17 ;
-  assign \$18  = aer__valid & aer__ready;
-  assign \$19  = ! aer__payload[31:28];
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = aer__payload[19:0] < 7'h40;
-  assign \$22  = \$20  & \$21 ;
-  assign \$23  = | cnt_rd__data;
-  assign routable = \$22  & \$23 ;
-  assign \$24  = | rem;
-  assign \$25  = ~ p_valid;
-  assign \$26  = ~ p_host;
-  assign \$27  = ~ host__valid;
-  assign \$28  = \$27  | host__ready;
-  assign \$29  = p_host ? \$28  : stim__ready;
-  assign \$30  = p_valid & \$29 ;
-  assign \$31  = \$25  | \$30 ;
-  assign \$32  = \$24  & \$31 ;
-  assign \$33  = ~ p_valid;
-  assign \$34  = ~ p_host;
-  assign \$35  = ~ host__valid;
-  assign \$36  = \$35  | host__ready;
-  assign \$37  = p_host ? \$36  : stim__ready;
-  assign \$38  = p_valid & \$37 ;
-  assign \$39  = \$33  | \$38 ;
-  assign \$40  = busy[5:0] * 5'h10;
-  assign \$41  = \$40  + j;
-  assign \$42  = aer__payload[5:0] * 5'h10;
-  assign \$43  = ~ p_host;
-  assign \$44  = ~ host__valid;
-  assign \$45  = \$44  | host__ready;
-  assign \$46  = p_host ? \$45  : stim__ready;
-  assign \$47  = p_valid & \$46 ;
-  assign routed_next = routed + \$47 ;
-  assign \$48  = aer__valid & aer__ready;
-  assign \$49  = ! aer__payload[31:28];
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = aer__payload[19:0] < 7'h40;
-  assign \$52  = | cnt_rd__data;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$50  & \$54 ;
-  assign unmapped_next = unmapped + \$55 ;
-  assign \$56  = | rem;
-  assign \$57  = ~ p_valid;
-  assign \$58  = ~ p_host;
-  assign \$59  = ~ host__valid;
-  assign \$60  = \$59  | host__ready;
-  assign \$61  = p_host ? \$60  : stim__ready;
-  assign \$62  = p_valid & \$61 ;
-  assign \$63  = \$57  | \$62 ;
-  assign \$64  = \$56  & \$63 ;
-  assign \$65  = ~ p_valid;
-  assign \$66  = ~ p_host;
-  assign \$67  = ~ host__valid;
-  assign \$68  = \$67  | host__ready;
-  assign \$69  = p_host ? \$68  : stim__ready;
-  assign \$70  = p_valid & \$69 ;
-  assign \$71  = \$65  | \$70 ;
-  assign \$72  = rem - 1'h1;
-  assign \$73  = j + 1'h1;
-  assign \$74  = cnt_rd__data - 1'h1;
-  assign \$75  = aer__valid & aer__ready;
-  assign \$76  = ~ p_host;
-  assign \$77  = ~ host__valid;
-  assign \$78  = \$77  | host__ready;
-  assign \$79  = p_host ? \$78  : stim__ready;
-  assign \$80  = p_valid & \$79 ;
-  assign \$81  = ~ p_host;
-  assign \$83  = \$80  & \$82 ;
+  assign port_rd__data = ports[\$18 [9:0]];
+  assign \$10  = ! aer__payload[31:28];
+  assign \$11  = \$9  & \$10 ;
+  assign \$12  = aer__payload[19:0] < 7'h40;
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = | cnt_rd__data;
+  assign routable = \$13  & \$14 ;
+  assign \$15  = aer__payload[5:0] * 5'h10;
+  assign \$16  = busy[5:0] * 5'h10;
+  assign \$17  = \$16  + j;
+  assign \$18  = rem_zero ? { 1'h0, \$15  } : \$17 ;
+  assign \$19  = ~ p_valid;
+  assign \$20  = ~ p_host;
+  assign \$21  = ~ host__valid;
+  assign \$22  = \$21  | host__ready;
+  assign \$23  = p_host ? \$22  : stim__ready;
+  assign \$24  = p_valid & \$23 ;
+  assign rd__en = \$19  | \$24 ;
+  assign \$25  = ~ p_host;
+  assign \$26  = ~ host__valid;
+  assign \$27  = \$26  | host__ready;
+  assign \$28  = p_host ? \$27  : stim__ready;
+  assign \$29  = p_valid & \$28 ;
+  assign routed_next = routed + \$29 ;
+  assign \$30  = aer__valid & aer__ready;
+  assign \$31  = ! aer__payload[31:28];
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = aer__payload[19:0] < 7'h40;
+  assign \$34  = | cnt_rd__data;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = ~ \$35 ;
+  assign \$37  = \$32  & \$36 ;
+  assign unmapped_next = unmapped + \$37 ;
+  assign \$38  = ~ p_valid;
+  assign \$39  = ~ p_host;
+  assign \$40  = ~ host__valid;
+  assign \$41  = \$40  | host__ready;
+  assign \$42  = p_host ? \$41  : stim__ready;
+  assign \$43  = p_valid & \$42 ;
+  assign \$44  = \$38  | \$43 ;
+  assign \$45  = ~ rem_zero;
+  assign \$46  = ~ p_valid;
+  assign \$47  = ~ p_host;
+  assign \$48  = ~ host__valid;
+  assign \$49  = \$48  | host__ready;
+  assign \$50  = p_host ? \$49  : stim__ready;
+  assign \$51  = p_valid & \$50 ;
+  assign \$52  = \$46  | \$51 ;
+  assign \$53  = \$45  & \$52 ;
+  assign \$54  = ~ p_valid;
+  assign \$55  = ~ p_host;
+  assign \$56  = ~ host__valid;
+  assign \$57  = \$56  | host__ready;
+  assign \$58  = p_host ? \$57  : stim__ready;
+  assign \$59  = p_valid & \$58 ;
+  assign \$60  = \$54  | \$59 ;
+  assign \$61  = rem - 1'h1;
+  assign \$62  = rem == 1'h1;
+  assign \$63  = j + 1'h1;
+  assign \$64  = cnt_rd__data - 1'h1;
+  assign \$65  = cnt_rd__data == 1'h1;
+  assign \$66  = aer__valid & aer__ready;
+  assign \$67  = ~ p_host;
+  assign \$68  = ~ host__valid;
+  assign \$69  = \$68  | host__ready;
+  assign \$70  = p_host ? \$69  : stim__ready;
+  assign \$71  = p_valid & \$70 ;
+  assign \$72  = ~ p_host;
+  assign \$74  = \$71  & \$73 ;
   always @(posedge clk)
-    rem <= \$86 ;
+    p_host <= \$77 ;
   always @(posedge clk)
-    j <= \$87 ;
+    rem <= \$78 ;
   always @(posedge clk)
-    p_valid <= \$88 ;
+    rem_zero <= \$79 ;
   always @(posedge clk)
-    p_word <= \$89 ;
+    j <= \$80 ;
   always @(posedge clk)
-    p_host <= \$90 ;
+    p_valid <= \$81 ;
   always @(posedge clk)
-    busy <= \$91 ;
+    p_word <= \$82 ;
   always @(posedge clk)
-    host__valid <= \$92 ;
+    busy <= \$83 ;
   always @(posedge clk)
-    host__payload <= \$93 ;
+    host__valid <= \$84 ;
   always @(posedge clk)
-    routed <= \$94 ;
+    host__payload <= \$85 ;
   always @(posedge clk)
-    unmapped <= \$95 ;
+    routed <= \$86 ;
+  always @(posedge clk)
+    unmapped <= \$87 ;
   assign \$1  = ~ p_host;
   assign stim__valid = p_valid & \$1 ;
-  assign \$2  = ! rem;
+  assign \$2  = ~ host__valid;
+  assign \$3  = \$2  | host__ready;
+  assign \$4  = rem_zero & \$3 ;
+  assign \$5  = ~ p_valid;
+  assign \$6  = ~ p_host;
+  assign \$7  = \$6  & stim__ready;
+  assign \$8  = \$5  | \$7 ;
+  assign aer__ready = \$4  & \$8 ;
+  assign \$9  = aer__valid & aer__ready;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    rd__en = 1'h0;
-    if (\$32 ) begin
-      rd__en = 1'h1;
-    end else if (routable) begin
-      rd__en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    port_rd__addr = 10'h000;
-    if (\$32 ) begin
-      port_rd__addr = \$41 [9:0];
-    end else if (routable) begin
-      port_rd__addr = \$42 [9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = rem;
-    if (\$64 ) begin
-      \$86  = \$72 [4:0];
-    end else if (routable) begin
-      \$86  = \$74 [4:0];
+    \$77  = p_host;
+    if (\$44 ) begin
+      \$77  = port_rd__data;
     end
     if (rst) begin
-      \$86  = 5'h00;
+      \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = j;
-    if (\$64 ) begin
-      \$87  = \$73 [4:0];
+    \$78  = rem;
+    if (\$53 ) begin
+      \$78  = \$61 [4:0];
     end else if (routable) begin
-      \$87  = 5'h01;
+      \$78  = \$64 [4:0];
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$78  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = p_valid;
-    if (\$64 ) begin
-      \$88  = 1'h1;
+    \$79  = rem_zero;
+    if (\$53 ) begin
+      \$79  = \$62 ;
     end else if (routable) begin
-      \$88  = 1'h1;
-    end else if (\$71 ) begin
-      \$88  = 1'h0;
+      \$79  = \$65 ;
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$79  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = p_word;
-    if (\$64 ) begin
-      \$89  = busy;
+    \$80  = j;
+    if (\$53 ) begin
+      \$80  = \$63 [4:0];
     end else if (routable) begin
-      \$89  = aer__payload;
+      \$80  = 5'h01;
     end
     if (rst) begin
-      \$89  = 64'h0000000000000000;
+      \$80  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = p_host;
-    if (\$64 ) begin
-      \$90  = port_rd__data;
+    \$81  = p_valid;
+    if (\$53 ) begin
+      \$81  = 1'h1;
     end else if (routable) begin
-      \$90  = port_rd__data;
+      \$81  = 1'h1;
+    end else if (\$60 ) begin
+      \$81  = 1'h0;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = busy;
-    if (\$64 ) begin
+    \$82  = p_word;
+    if (\$53 ) begin
+      \$82  = busy;
     end else if (routable) begin
-      \$91  = aer__payload;
+      \$82  = aer__payload;
     end
     if (rst) begin
-      \$91  = 64'h0000000000000000;
+      \$82  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = host__valid;
-    if (\$75 ) begin
-      \$92  = 1'h1;
-    end else if (\$83 ) begin
-      \$92  = 1'h1;
+    \$83  = busy;
+    if (\$53 ) begin
+    end else if (routable) begin
+      \$83  = aer__payload;
+    end
+    if (rst) begin
+      \$83  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$84  = host__valid;
+    if (\$66 ) begin
+      \$84  = 1'h1;
+    end else if (\$74 ) begin
+      \$84  = 1'h1;
     end else if (host__ready) begin
-      \$92  = 1'h0;
+      \$84  = 1'h0;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = host__payload;
-    if (\$75 ) begin
-      \$93  = aer__payload;
-    end else if (\$83 ) begin
-      \$93 [19:0] = rd__data[20:1];
-      \$93 [27:20] = p_word[27:20];
-      \$93 [31:28] = 4'h0;
-      \$93 [63:32] = p_word[63:32];
+    \$85  = host__payload;
+    if (\$66 ) begin
+      \$85  = aer__payload;
+    end else if (\$74 ) begin
+      \$85 [19:0] = rd__data[20:1];
+      \$85 [27:20] = p_word[27:20];
+      \$85 [31:28] = 4'h0;
+      \$85 [63:32] = p_word[63:32];
     end
     if (rst) begin
-      \$93  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$94  = 32'd0;
-    end else if (\$84 ) begin
-      \$94  = 32'd4294967295;
-    end else begin
-      \$94  = routed_next[31:0];
-    end
-    if (rst) begin
-      \$94  = 32'd0;
+      \$85  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$95  = 32'd0;
-    end else if (\$85 ) begin
-      \$95  = 32'd4294967295;
+      \$86  = 32'd0;
+    end else if (\$75 ) begin
+      \$86  = 32'd4294967295;
     end else begin
-      \$95  = unmapped_next[31:0];
+      \$86  = routed_next[31:0];
     end
     if (rst) begin
-      \$95  = 32'd0;
+      \$86  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$87  = 32'd0;
+    end else if (\$76 ) begin
+      \$87  = 32'd4294967295;
+    end else begin
+      \$87  = unmapped_next[31:0];
+    end
+    if (rst) begin
+      \$87  = 32'd0;
     end
   end
   assign table_write__addr = port__addr;
@@ -4050,7 +4082,8 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   assign pw__addr = port__addr;
   assign pw__en = port__en;
   assign cnt_rd__addr = aer__payload[5:0];
-  assign rd__addr = port_rd__addr;
+  assign rd__addr = \$18 [9:0];
+  assign port_rd__addr = \$18 [9:0];
   assign \port__data.port  = port__data[0];
   assign \port__data.target  = port__data[20:1];
   assign \port__data.weight  = port__data[36:21];
@@ -4084,9 +4117,8 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
   assign stim__payload[47:28] = p_word[19:0];
   assign stim__payload[27:12] = rd__data[36:21];
   assign stim__payload[11:0] = rd__data[12:1];
-  assign \$15  = p_host;
-  assign \$82  = p_host;
-  assign \$84  = routed_next[32];
-  assign \$85  = unmapped_next[32];
+  assign \$73  = p_host;
+  assign \$75  = routed_next[32];
+  assign \$76  = unmapped_next[32];
   assign pw__data = port__data[0];
 endmodule

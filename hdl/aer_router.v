@@ -10,10 +10,10 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire [10:0] \$15 ;
+  wire [10:0] \$16 ;
+  wire [11:0] \$17 ;
+  wire [11:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -38,9 +38,9 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [10:0] \$40 ;
-  wire [11:0] \$41 ;
-  wire [10:0] \$42 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -61,10 +61,10 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
+  wire [5:0] \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [5:0] \$63 ;
+  wire [5:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -73,32 +73,24 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [5:0] \$72 ;
-  wire [5:0] \$73 ;
-  wire [5:0] \$74 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg \$77 ;
+  reg [4:0] \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  reg [4:0] \$86 ;
-  reg [4:0] \$87 ;
-  reg \$88 ;
-  reg [63:0] \$89 ;
+  reg [4:0] \$80 ;
+  reg \$81 ;
+  reg [63:0] \$82 ;
+  reg [63:0] \$83 ;
+  reg \$84 ;
+  reg [63:0] \$85 ;
+  reg [31:0] \$86 ;
+  reg [31:0] \$87 ;
   wire \$9 ;
-  reg \$90 ;
-  reg [63:0] \$91 ;
-  reg \$92 ;
-  reg [63:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [31:0] \$95 ;
   input [63:0] aer__payload;
   wire [63:0] aer__payload;
   wire [19:0] \aer__payload.address ;
@@ -176,7 +168,7 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   wire [15:0] \port__data.weight ;
   wire port__en;
   wire \port__en$25 ;
-  reg [9:0] port_rd__addr;
+  wire [9:0] port_rd__addr;
   wire port_rd__data;
   wire [9:0] pw__addr;
   wire pw__data;
@@ -189,8 +181,9 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   wire \rd__data.port ;
   wire [19:0] \rd__data.target ;
   wire [15:0] \rd__data.weight ;
-  reg rd__en;
+  wire rd__en;
   reg [4:0] rem = 5'h00;
+  reg rem_zero = 1'h1;
   wire routable;
   output [31:0] routed;
   reg [31:0] routed = 32'd0;
@@ -1328,7 +1321,7 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   reg [36:0] _0_;
   always @(posedge clk) begin
     if (rd__en) begin
-      _0_ <= entries[port_rd__addr];
+      _0_ <= entries[\$18 [9:0]];
     end
   end
   assign rd__data = _0_;
@@ -2363,259 +2356,246 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
     if (table_write__en)
       ports[table_write__addr] <= pw__data;
   end
-  assign port_rd__data = ports[port_rd__addr];
-  assign \$3  = ~ p_valid;
-  assign \$4  = ~ p_host;
-  assign \$5  = ~ host__valid;
-  assign \$6  = \$5  | host__ready;
-  assign \$7  = p_host ? \$6  : stim__ready;
-  assign \$8  = p_valid & \$7 ;
-  assign \$9  = \$3  | \$8 ;
-  assign \$10  = \$2  & \$9 ;
-  assign \$11  = ~ host__valid;
-  assign \$12  = \$11  | host__ready;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ p_host;
-  assign \$16  = p_valid & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign aer__ready = \$13  & \$17 ;
-  assign \$18  = aer__valid & aer__ready;
-  assign \$19  = ! aer__payload[31:28];
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = aer__payload[19:0] < 7'h40;
-  assign \$22  = \$20  & \$21 ;
-  assign \$23  = | cnt_rd__data;
-  assign routable = \$22  & \$23 ;
-  assign \$24  = | rem;
-  assign \$25  = ~ p_valid;
-  assign \$26  = ~ p_host;
-  assign \$27  = ~ host__valid;
-  assign \$28  = \$27  | host__ready;
-  assign \$29  = p_host ? \$28  : stim__ready;
-  assign \$30  = p_valid & \$29 ;
-  assign \$31  = \$25  | \$30 ;
-  assign \$32  = \$24  & \$31 ;
-  assign \$33  = ~ p_valid;
-  assign \$34  = ~ p_host;
-  assign \$35  = ~ host__valid;
-  assign \$36  = \$35  | host__ready;
-  assign \$37  = p_host ? \$36  : stim__ready;
-  assign \$38  = p_valid & \$37 ;
-  assign \$39  = \$33  | \$38 ;
-  assign \$40  = busy[5:0] * 5'h10;
-  assign \$41  = \$40  + j;
-  assign \$42  = aer__payload[5:0] * 5'h10;
-  assign \$43  = ~ p_host;
-  assign \$44  = ~ host__valid;
-  assign \$45  = \$44  | host__ready;
-  assign \$46  = p_host ? \$45  : stim__ready;
-  assign \$47  = p_valid & \$46 ;
-  assign routed_next = routed + \$47 ;
-  assign \$48  = aer__valid & aer__ready;
-  assign \$49  = ! aer__payload[31:28];
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = aer__payload[19:0] < 7'h40;
-  assign \$52  = | cnt_rd__data;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$50  & \$54 ;
-  assign unmapped_next = unmapped + \$55 ;
-  assign \$56  = | rem;
-  assign \$57  = ~ p_valid;
-  assign \$58  = ~ p_host;
-  assign \$59  = ~ host__valid;
-  assign \$60  = \$59  | host__ready;
-  assign \$61  = p_host ? \$60  : stim__ready;
-  assign \$62  = p_valid & \$61 ;
-  assign \$63  = \$57  | \$62 ;
-  assign \$64  = \$56  & \$63 ;
-  assign \$65  = ~ p_valid;
-  assign \$66  = ~ p_host;
-  assign \$67  = ~ host__valid;
-  assign \$68  = \$67  | host__ready;
-  assign \$69  = p_host ? \$68  : stim__ready;
-  assign \$70  = p_valid & \$69 ;
-  assign \$71  = \$65  | \$70 ;
-  assign \$72  = rem - 1'h1;
-  assign \$73  = j + 1'h1;
-  assign \$74  = cnt_rd__data - 1'h1;
-  assign \$75  = aer__valid & aer__ready;
-  assign \$76  = ~ p_host;
-  assign \$77  = ~ host__valid;
-  assign \$78  = \$77  | host__ready;
-  assign \$79  = p_host ? \$78  : stim__ready;
-  assign \$80  = p_valid & \$79 ;
-  assign \$81  = ~ p_host;
-  assign \$83  = \$80  & \$82 ;
+  assign port_rd__data = ports[\$18 [9:0]];
+  assign \$10  = ! aer__payload[31:28];
+  assign \$11  = \$9  & \$10 ;
+  assign \$12  = aer__payload[19:0] < 7'h40;
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = | cnt_rd__data;
+  assign routable = \$13  & \$14 ;
+  assign \$15  = aer__payload[5:0] * 5'h10;
+  assign \$16  = busy[5:0] * 5'h10;
+  assign \$17  = \$16  + j;
+  assign \$18  = rem_zero ? { 1'h0, \$15  } : \$17 ;
+  assign \$19  = ~ p_valid;
+  assign \$20  = ~ p_host;
+  assign \$21  = ~ host__valid;
+  assign \$22  = \$21  | host__ready;
+  assign \$23  = p_host ? \$22  : stim__ready;
+  assign \$24  = p_valid & \$23 ;
+  assign rd__en = \$19  | \$24 ;
+  assign \$25  = ~ p_host;
+  assign \$26  = ~ host__valid;
+  assign \$27  = \$26  | host__ready;
+  assign \$28  = p_host ? \$27  : stim__ready;
+  assign \$29  = p_valid & \$28 ;
+  assign routed_next = routed + \$29 ;
+  assign \$30  = aer__valid & aer__ready;
+  assign \$31  = ! aer__payload[31:28];
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = aer__payload[19:0] < 7'h40;
+  assign \$34  = | cnt_rd__data;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = ~ \$35 ;
+  assign \$37  = \$32  & \$36 ;
+  assign unmapped_next = unmapped + \$37 ;
+  assign \$38  = ~ p_valid;
+  assign \$39  = ~ p_host;
+  assign \$40  = ~ host__valid;
+  assign \$41  = \$40  | host__ready;
+  assign \$42  = p_host ? \$41  : stim__ready;
+  assign \$43  = p_valid & \$42 ;
+  assign \$44  = \$38  | \$43 ;
+  assign \$45  = ~ rem_zero;
+  assign \$46  = ~ p_valid;
+  assign \$47  = ~ p_host;
+  assign \$48  = ~ host__valid;
+  assign \$49  = \$48  | host__ready;
+  assign \$50  = p_host ? \$49  : stim__ready;
+  assign \$51  = p_valid & \$50 ;
+  assign \$52  = \$46  | \$51 ;
+  assign \$53  = \$45  & \$52 ;
+  assign \$54  = ~ p_valid;
+  assign \$55  = ~ p_host;
+  assign \$56  = ~ host__valid;
+  assign \$57  = \$56  | host__ready;
+  assign \$58  = p_host ? \$57  : stim__ready;
+  assign \$59  = p_valid & \$58 ;
+  assign \$60  = \$54  | \$59 ;
+  assign \$61  = rem - 1'h1;
+  assign \$62  = rem == 1'h1;
+  assign \$63  = j + 1'h1;
+  assign \$64  = cnt_rd__data - 1'h1;
+  assign \$65  = cnt_rd__data == 1'h1;
+  assign \$66  = aer__valid & aer__ready;
+  assign \$67  = ~ p_host;
+  assign \$68  = ~ host__valid;
+  assign \$69  = \$68  | host__ready;
+  assign \$70  = p_host ? \$69  : stim__ready;
+  assign \$71  = p_valid & \$70 ;
+  assign \$72  = ~ p_host;
+  assign \$74  = \$71  & \$73 ;
   always @(posedge clk)
-    rem <= \$86 ;
+    p_host <= \$77 ;
   always @(posedge clk)
-    j <= \$87 ;
+    rem <= \$78 ;
   always @(posedge clk)
-    p_valid <= \$88 ;
+    rem_zero <= \$79 ;
   always @(posedge clk)
-    p_word <= \$89 ;
+    j <= \$80 ;
   always @(posedge clk)
-    p_host <= \$90 ;
+    p_valid <= \$81 ;
   always @(posedge clk)
-    busy <= \$91 ;
+    p_word <= \$82 ;
   always @(posedge clk)
-    host__valid <= \$92 ;
+    busy <= \$83 ;
   always @(posedge clk)
-    host__payload <= \$93 ;
+    host__valid <= \$84 ;
   always @(posedge clk)
-    routed <= \$94 ;
+    host__payload <= \$85 ;
   always @(posedge clk)
-    unmapped <= \$95 ;
+    routed <= \$86 ;
+  always @(posedge clk)
+    unmapped <= \$87 ;
   assign \$1  = ~ p_host;
   assign stim__valid = p_valid & \$1 ;
-  assign \$2  = ! rem;
+  assign \$2  = ~ host__valid;
+  assign \$3  = \$2  | host__ready;
+  assign \$4  = rem_zero & \$3 ;
+  assign \$5  = ~ p_valid;
+  assign \$6  = ~ p_host;
+  assign \$7  = \$6  & stim__ready;
+  assign \$8  = \$5  | \$7 ;
+  assign aer__ready = \$4  & \$8 ;
+  assign \$9  = aer__valid & aer__ready;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    rd__en = 1'h0;
-    if (\$32 ) begin
-      rd__en = 1'h1;
-    end else if (routable) begin
-      rd__en = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    port_rd__addr = 10'h000;
-    if (\$32 ) begin
-      port_rd__addr = \$41 [9:0];
-    end else if (routable) begin
-      port_rd__addr = \$42 [9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = rem;
-    if (\$64 ) begin
-      \$86  = \$72 [4:0];
-    end else if (routable) begin
-      \$86  = \$74 [4:0];
+    \$77  = p_host;
+    if (\$44 ) begin
+      \$77  = port_rd__data;
     end
     if (rst) begin
-      \$86  = 5'h00;
+      \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = j;
-    if (\$64 ) begin
-      \$87  = \$73 [4:0];
+    \$78  = rem;
+    if (\$53 ) begin
+      \$78  = \$61 [4:0];
     end else if (routable) begin
-      \$87  = 5'h01;
+      \$78  = \$64 [4:0];
     end
     if (rst) begin
-      \$87  = 5'h00;
+      \$78  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = p_valid;
-    if (\$64 ) begin
-      \$88  = 1'h1;
+    \$79  = rem_zero;
+    if (\$53 ) begin
+      \$79  = \$62 ;
     end else if (routable) begin
-      \$88  = 1'h1;
-    end else if (\$71 ) begin
-      \$88  = 1'h0;
+      \$79  = \$65 ;
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$79  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = p_word;
-    if (\$64 ) begin
-      \$89  = busy;
+    \$80  = j;
+    if (\$53 ) begin
+      \$80  = \$63 [4:0];
     end else if (routable) begin
-      \$89  = aer__payload;
+      \$80  = 5'h01;
     end
     if (rst) begin
-      \$89  = 64'h0000000000000000;
+      \$80  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = p_host;
-    if (\$64 ) begin
-      \$90  = port_rd__data;
+    \$81  = p_valid;
+    if (\$53 ) begin
+      \$81  = 1'h1;
     end else if (routable) begin
-      \$90  = port_rd__data;
+      \$81  = 1'h1;
+    end else if (\$60 ) begin
+      \$81  = 1'h0;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = busy;
-    if (\$64 ) begin
+    \$82  = p_word;
+    if (\$53 ) begin
+      \$82  = busy;
     end else if (routable) begin
-      \$91  = aer__payload;
+      \$82  = aer__payload;
     end
     if (rst) begin
-      \$91  = 64'h0000000000000000;
+      \$82  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = host__valid;
-    if (\$75 ) begin
-      \$92  = 1'h1;
-    end else if (\$83 ) begin
-      \$92  = 1'h1;
+    \$83  = busy;
+    if (\$53 ) begin
+    end else if (routable) begin
+      \$83  = aer__payload;
+    end
+    if (rst) begin
+      \$83  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = host__valid;
+    if (\$66 ) begin
+      \$84  = 1'h1;
+    end else if (\$74 ) begin
+      \$84  = 1'h1;
     end else if (host__ready) begin
-      \$92  = 1'h0;
+      \$84  = 1'h0;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = host__payload;
-    if (\$75 ) begin
-      \$93  = aer__payload;
-    end else if (\$83 ) begin
-      \$93 [19:0] = rd__data[20:1];
-      \$93 [27:20] = p_word[27:20];
-      \$93 [31:28] = 4'h0;
-      \$93 [63:32] = p_word[63:32];
+    \$85  = host__payload;
+    if (\$66 ) begin
+      \$85  = aer__payload;
+    end else if (\$74 ) begin
+      \$85 [19:0] = rd__data[20:1];
+      \$85 [27:20] = p_word[27:20];
+      \$85 [31:28] = 4'h0;
+      \$85 [63:32] = p_word[63:32];
     end
     if (rst) begin
-      \$93  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$94  = 32'd0;
-    end else if (\$84 ) begin
-      \$94  = 32'd4294967295;
-    end else begin
-      \$94  = routed_next[31:0];
-    end
-    if (rst) begin
-      \$94  = 32'd0;
+      \$85  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$95  = 32'd0;
-    end else if (\$85 ) begin
-      \$95  = 32'd4294967295;
+      \$86  = 32'd0;
+    end else if (\$75 ) begin
+      \$86  = 32'd4294967295;
     end else begin
-      \$95  = unmapped_next[31:0];
+      \$86  = routed_next[31:0];
     end
     if (rst) begin
-      \$95  = 32'd0;
+      \$86  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$87  = 32'd0;
+    end else if (\$76 ) begin
+      \$87  = 32'd4294967295;
+    end else begin
+      \$87  = unmapped_next[31:0];
+    end
+    if (rst) begin
+      \$87  = 32'd0;
     end
   end
   assign port__addr = table_write__addr;
@@ -2627,7 +2607,8 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   assign pw__addr = table_write__addr;
   assign pw__en = table_write__en;
   assign cnt_rd__addr = aer__payload[5:0];
-  assign rd__addr = port_rd__addr;
+  assign rd__addr = \$18 [9:0];
+  assign port_rd__addr = \$18 [9:0];
   assign \aer__payload.address  = aer__payload[19:0];
   assign \aer__payload.source  = aer__payload[27:20];
   assign \aer__payload.type  = aer__payload[31:28];
@@ -2661,9 +2642,8 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
   assign stim__payload[47:28] = p_word[19:0];
   assign stim__payload[27:12] = rd__data[36:21];
   assign stim__payload[11:0] = rd__data[12:1];
-  assign \$15  = p_host;
-  assign \$82  = p_host;
-  assign \$84  = routed_next[32];
-  assign \$85  = unmapped_next[32];
+  assign \$73  = p_host;
+  assign \$75  = routed_next[32];
+  assign \$76  = unmapped_next[32];
   assign pw__data = table_write__data[0];
 endmodule
