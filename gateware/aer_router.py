@@ -103,7 +103,10 @@ class AERRouter(wiring.Component):
         # registered: the handshake logic (ready, which output) then depends on no block RAM
         # output, whose clock-to-out (about 2.5 ns on the xc7z020) started the core's longest path
         # (issue 14). The RAM's data goes only into registers (the host word, the StimUnit).
-        m.submodules.ports = ports = memory.Memory(shape=1, depth=n * F, init=[])
+        # ``ram_style``: once the output stage loads it with the read port's own enable, Yosys would move
+        # a large table (N·F >= 4096) into a block RAM, whose output is what this copy keeps off ``ready``.
+        m.submodules.ports = ports = memory.Memory(shape=1, depth=n * F, init=[],
+                                                   attrs={"ram_style": "distributed"})
         pw = ports.write_port()
         m.d.comb += [pw.addr.eq(self.table_write.addr), pw.data.eq(self.table_write.data.port != Port.STIM),
                      pw.en.eq(self.table_write.en)]

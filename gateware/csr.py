@@ -264,10 +264,15 @@ class CSRBank(wiring.Component):
                 if f.access is Access.CONST:
                     parts = parts | Const(f.encode(f.reset), DATA_BITS)
                 elif f.access is Access.RW:
-                    # The Out port is the storage (its init is the reset value).
-                    merged = (wmasked | (Cat(Const(0, f.lsb), Value.cast(port)) & ~mask))
-                    with m.If(hit):
-                        m.d.sync += port.eq(merged[f.lsb:f.lsb + f.width])
+                    # The Out port is the storage (its init is the reset value). Each byte lane of the
+                    # field is written when its strobe is set: the strobe enables the flip-flops, which
+                    # take the write data as it is (no per-bit merge of old and new values).
+                    value = Value.cast(port)
+                    for lo in range(f.lsb, f.lsb + f.width):
+                        if lo == f.lsb or lo % 8 == 0:
+                            hi = min(f.lsb + f.width, (lo // 8 + 1) * 8)
+                            with m.If(hit & mask[lo]):
+                                m.d.sync += value[lo - f.lsb:hi - f.lsb].eq(wmasked[lo:hi])
                     parts = parts | (Value.cast(port).as_unsigned() << f.lsb)
                 elif f.access is Access.PULSE:
                     fire = Signal(name=f"fire_{f.name}")
@@ -287,13 +292,24 @@ class CSRBank(wiring.Component):
                 elif f.access is Access.COUNTER:
                     width = self.counter_bits
                     count = Signal(width, name=f"count_{f.name}")
-                    inc = self._increment(f)
-                    total = Signal(width + 1, name=f"total_{f.name}")
-                    m.d.comb += total.eq(count + inc)
-                    with m.If(clear_now):
-                        m.d.sync += count.eq(inc)
-                    with m.Else():
-                        m.d.sync += count.eq(Mux(total[-1], (1 << width) - 1, total))
+                    inc = Value.cast(self._increment(f))
+                    if len(inc) == 1:
+                        # One event at most per cycle: ``count + 1`` is formed from the counter alone and
+                        # its carry out is ``count == top``, so the event only enables the register (no
+                        # per-bit saturation multiplexer, and the event's logic reaches no carry chain).
+                        plus1 = Signal(width + 1, name=f"plus1_{f.name}")
+                        m.d.comb += plus1.eq(count + 1)
+                        with m.If(clear_now):
+                            m.d.sync += count.eq(inc)
+                        with m.Elif(inc & ~plus1[-1]):
+                            m.d.sync += count.eq(plus1[:width])
+                    else:
+                        total = Signal(width + 1, name=f"total_{f.name}")
+                        m.d.comb += total.eq(count + inc)
+                        with m.If(clear_now):
+                            m.d.sync += count.eq(inc)
+                        with m.Else():
+                            m.d.sync += count.eq(Mux(total[-1], (1 << width) - 1, total))
                     parts = parts | (count << f.lsb)
                     links.append(("counts", f.name, count))
                 elif f.access in (Access.LATEST, Access.MAXIMUM):

@@ -2800,6 +2800,7 @@ module \aer_path.router (stim__ready, port__addr, port__data, port__en, \port__a
     end
   end
   assign rd__data = _0_;
+  (* ram_style = "distributed" *)
   reg [0:0] ports [1023:0];
   initial begin
     ports[0] = 1'h0;

@@ -1325,6 +1325,7 @@ module aer_router(aer__valid, host__ready, stim__ready, table_write__addr, table
     end
   end
   assign rd__data = _0_;
+  (* ram_style = "distributed" *)
   reg [0:0] ports [1023:0];
   initial begin
     ports[0] = 1'h0;

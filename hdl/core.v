@@ -646,7 +646,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$1646$0 (homeo_src__data),
+    .\port$1693$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -3832,6 +3832,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   assign rd__data = _0_;
+  (* ram_style = "distributed" *)
   reg [0:0] ports [1023:0];
   initial begin
     ports[0] = 1'h0;
@@ -5322,13 +5323,13 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$212 ;
   wire \$213 ;
   wire [1:0] \$214 ;
-  wire [31:0] \$215 ;
-  wire [31:0] \$216 ;
-  wire [31:0] \$217 ;
-  wire [31:0] \$218 ;
-  wire [31:0] \$219 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [31:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
@@ -5351,67 +5352,67 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire [31:0] \$241 ;
-  wire [31:0] \$242 ;
-  wire [31:0] \$243 ;
-  wire [31:0] \$244 ;
-  wire [31:0] \$245 ;
-  wire [31:0] \$246 ;
-  wire [32:0] \$247 ;
-  wire [32:0] \$248 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire [32:0] \$246 ;
+  wire \$247 ;
+  wire \$248 ;
   wire [32:0] \$249 ;
   wire \$25 ;
-  wire [32:0] \$250 ;
-  wire [32:0] \$251 ;
-  wire [32:0] \$252 ;
-  wire [32:0] \$253 ;
-  wire [32:0] \$254 ;
-  wire [32:0] \$255 ;
-  wire [32:0] \$256 ;
-  wire [15:0] \$257 ;
-  wire [15:0] \$258 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire [15:0] \$260 ;
-  wire [31:0] \$261 ;
-  wire [31:0] \$262 ;
-  wire [31:0] \$263 ;
-  wire [31:0] \$264 ;
-  wire [31:0] \$265 ;
-  wire [31:0] \$266 ;
-  wire [31:0] \$267 ;
-  wire [31:0] \$268 ;
-  wire [31:0] \$269 ;
+  wire [15:0] \$261 ;
+  wire \$262 ;
+  wire [15:0] \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [31:0] \$270 ;
-  wire [31:0] \$271 ;
-  wire [31:0] \$272 ;
-  wire [31:0] \$273 ;
-  wire [31:0] \$274 ;
-  wire [31:0] \$275 ;
-  wire [31:0] \$276 ;
-  wire [31:0] \$277 ;
-  wire [31:0] \$278 ;
-  wire [31:0] \$279 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [31:0] \$280 ;
-  wire [31:0] \$281 ;
-  wire [31:0] \$282 ;
-  wire [31:0] \$283 ;
-  wire [31:0] \$284 ;
-  wire [31:0] \$285 ;
-  wire [31:0] \$286 ;
-  wire [31:0] \$287 ;
-  wire [31:0] \$288 ;
-  wire [31:0] \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [31:0] \$290 ;
-  wire [31:0] \$291 ;
-  wire [31:0] \$292 ;
-  wire [31:0] \$293 ;
-  wire [31:0] \$294 ;
-  wire [31:0] \$295 ;
-  wire [31:0] \$296 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -5454,78 +5455,78 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  reg \$334 ;
+  reg [12:0] \$335 ;
+  reg \$336 ;
+  reg [31:0] \$337 ;
+  reg [3:0] \$338 ;
+  reg \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  reg \$343 ;
-  reg [12:0] \$344 ;
+  reg [1:0] \$340 ;
+  reg \$341 ;
+  reg [31:0] \$342 ;
+  reg [1:0] \$343 ;
+  reg \$344 ;
   reg \$345 ;
-  reg [31:0] \$346 ;
-  reg [3:0] \$347 ;
+  reg \$346 ;
+  reg \$347 ;
   reg \$348 ;
-  reg [1:0] \$349 ;
+  reg \$349 ;
   wire \$35 ;
   reg \$350 ;
-  reg [31:0] \$351 ;
-  reg [1:0] \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg \$359 ;
+  reg \$351 ;
+  reg [31:0] \$352 ;
+  reg [5:0] \$353 ;
+  reg [31:0] \$354 ;
+  reg [31:0] \$355 ;
+  reg [31:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg [31:0] \$359 ;
   wire \$36 ;
-  reg \$360 ;
+  reg [31:0] \$360 ;
   reg [31:0] \$361 ;
-  reg [5:0] \$362 ;
+  reg [31:0] \$362 ;
   reg [31:0] \$363 ;
-  reg [31:0] \$364 ;
-  reg [31:0] \$365 ;
-  reg [31:0] \$366 ;
-  reg [31:0] \$367 ;
-  reg [31:0] \$368 ;
-  reg [31:0] \$369 ;
+  reg [15:0] \$364 ;
+  reg [15:0] \$365 ;
+  reg [15:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [15:0] \$368 ;
+  reg [3:0] \$369 ;
   wire \$37 ;
-  reg [31:0] \$370 ;
-  reg [31:0] \$371 ;
-  reg [31:0] \$372 ;
+  reg [23:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [5:0] \$372 ;
   reg [15:0] \$373 ;
   reg [15:0] \$374 ;
-  reg [15:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [15:0] \$377 ;
-  reg [3:0] \$378 ;
-  reg [23:0] \$379 ;
+  reg [19:0] \$375 ;
+  reg [19:0] \$376 ;
+  reg [6:0] \$377 ;
+  reg \$378 ;
+  reg [5:0] \$379 ;
   wire \$38 ;
-  reg [16:0] \$380 ;
-  reg [5:0] \$381 ;
-  reg [15:0] \$382 ;
-  reg [15:0] \$383 ;
-  reg [19:0] \$384 ;
-  reg [19:0] \$385 ;
-  reg [6:0] \$386 ;
+  reg [15:0] \$380 ;
+  reg \$381 ;
+  reg [5:0] \$382 ;
+  reg [1:0] \$383 ;
+  reg \$384 ;
+  reg [5:0] \$385 ;
+  reg [4:0] \$386 ;
   reg \$387 ;
-  reg [5:0] \$388 ;
-  reg [15:0] \$389 ;
+  reg [31:0] \$388 ;
+  reg [9:0] \$389 ;
   wire \$39 ;
-  reg \$390 ;
-  reg [5:0] \$391 ;
-  reg [1:0] \$392 ;
-  reg \$393 ;
-  reg [5:0] \$394 ;
-  reg [4:0] \$395 ;
-  reg \$396 ;
-  reg [31:0] \$397 ;
-  reg [9:0] \$398 ;
-  reg [36:0] \$399 ;
+  reg [36:0] \$390 ;
+  reg \$391 ;
+  reg [5:0] \$392 ;
+  reg [15:0] \$393 ;
+  reg \$394 ;
+  reg [5:0] \$395 ;
+  reg [5:0] \$396 ;
+  reg \$397 ;
+  reg [5:0] \$398 ;
+  reg [23:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   reg \$400 ;
@@ -5533,17 +5534,8 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   reg [15:0] \$402 ;
   reg \$403 ;
   reg [5:0] \$404 ;
-  reg [5:0] \$405 ;
-  reg \$406 ;
-  reg [5:0] \$407 ;
-  reg [23:0] \$408 ;
-  reg \$409 ;
+  reg [15:0] \$405 ;
   wire \$41 ;
-  reg [5:0] \$410 ;
-  reg [15:0] \$411 ;
-  reg \$412 ;
-  reg [5:0] \$413 ;
-  reg [15:0] \$414 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
@@ -5724,6 +5716,14 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   reg [3:0] leak_shift = 4'h0;
   wire [31:0] mask;
   wire [15:0] min_frame_cycles;
+  wire [32:0] plus1_aer_words;
+  wire [32:0] plus1_frames;
+  wire [32:0] plus1_framing_errors;
+  wire [32:0] plus1_latency_samples;
+  wire [32:0] plus1_routed_entries;
+  wire [32:0] plus1_safety_clamps;
+  wire [32:0] plus1_stim_fires;
+  wire [32:0] plus1_unmapped_words;
   output [5:0] polarity__addr;
   reg [5:0] polarity__addr = 6'h00;
   (* enum_base_type = "Polarity" *)
@@ -5834,16 +5834,8 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   reg [15:0] thresholds__data = 16'h0000;
   output thresholds__en;
   reg thresholds__en = 1'h0;
-  wire [32:0] total_aer_words;
   wire [32:0] total_detections;
-  wire [32:0] total_frames;
-  wire [32:0] total_framing_errors;
-  wire [32:0] total_latency_samples;
   wire [32:0] total_overflows;
-  wire [32:0] total_routed_entries;
-  wire [32:0] total_safety_clamps;
-  wire [32:0] total_stim_fires;
-  wire [32:0] total_unmapped_words;
   reg [31:0] w_data = 32'd0;
   reg w_held = 1'h0;
   reg [3:0] w_strb = 4'h0;
@@ -5884,34 +5876,34 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   assign hit_theta_value = do_write & \$14 ;
   assign \$15  = aw_word == 6'h20;
   assign hit_frames = do_write & \$15 ;
-  assign total_frames = count_frames + count__frames;
+  assign plus1_frames = count_frames + 1'h1;
   assign \$16  = aw_word == 6'h21;
   assign hit_framing_errors = do_write & \$16 ;
-  assign total_framing_errors = count_framing_errors + count__framing_errors;
+  assign plus1_framing_errors = count_framing_errors + 1'h1;
   assign \$17  = aw_word == 6'h22;
   assign hit_detections = do_write & \$17 ;
   assign total_detections = count_detections + count__detections;
   assign \$18  = aw_word == 6'h23;
   assign hit_aer_words = do_write & \$18 ;
-  assign total_aer_words = count_aer_words + count__aer_words;
+  assign plus1_aer_words = count_aer_words + 1'h1;
   assign \$19  = aw_word == 6'h24;
   assign hit_overflows = do_write & \$19 ;
   assign total_overflows = count_overflows + count__overflows;
   assign \$20  = aw_word == 6'h25;
   assign hit_routed_entries = do_write & \$20 ;
-  assign total_routed_entries = count_routed_entries + count__routed_entries;
+  assign plus1_routed_entries = count_routed_entries + 1'h1;
   assign \$21  = aw_word == 6'h26;
   assign hit_unmapped_words = do_write & \$21 ;
-  assign total_unmapped_words = count_unmapped_words + count__unmapped_words;
+  assign plus1_unmapped_words = count_unmapped_words + 1'h1;
   assign \$22  = aw_word == 6'h27;
   assign hit_stim_fires = do_write & \$22 ;
-  assign total_stim_fires = count_stim_fires + count__stim_fires;
+  assign plus1_stim_fires = count_stim_fires + 1'h1;
   assign \$23  = aw_word == 6'h28;
   assign hit_safety_clamps = do_write & \$23 ;
-  assign total_safety_clamps = count_safety_clamps + count__safety_clamps;
+  assign plus1_safety_clamps = count_safety_clamps + 1'h1;
   assign \$24  = aw_word == 6'h29;
   assign hit_latency_samples = do_write & \$24 ;
-  assign total_latency_samples = count_latency_samples + latency__valid;
+  assign plus1_latency_samples = count_latency_samples + 1'h1;
   assign \$25  = aw_word == 7'h40;
   assign hit_latency_last = do_write & \$25 ;
   assign \$26  = aw_word == 7'h41;
@@ -6046,266 +6038,257 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   assign \$212  = s_axil__rvalid & s_axil__rready;
   assign \$213  = s_axil__arvalid & s_axil__arready;
   assign \$214  = read_mapped ? 2'h0 : 2'h2;
-  assign \$215  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$216  = { 31'h00000000, enable } & \$215 ;
-  assign \$217  = wmasked | \$216 ;
-  assign \$218  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$219  = { 30'h00000000, homeo_enable, 1'h0 } & \$218 ;
-  assign \$220  = wmasked | \$219 ;
-  assign \$221  = hit_status & wmasked[0];
-  assign \$222  = ~ \$221 ;
-  assign \$223  = status_framing_error & \$222 ;
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = hit_status & wmasked[1];
-  assign \$227  = ~ \$226 ;
-  assign \$228  = status_overflow & \$227 ;
-  assign \$229  = | count__overflows;
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = hit_status & wmasked[2];
-  assign \$232  = ~ \$231 ;
-  assign \$233  = status_unmapped & \$232 ;
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = hit_status & wmasked[3];
-  assign \$237  = ~ \$236 ;
-  assign \$238  = status_safety_clamp & \$237 ;
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$242  = scratch & \$241 ;
-  assign \$243  = wmasked | \$242 ;
-  assign \$244  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$245  = { 26'h0000000, theta_select } & \$244 ;
-  assign \$246  = wmasked | \$245 ;
-  assign \$247  = total_frames[32] ? 33'h0ffffffff : total_frames;
-  assign \$248  = total_framing_errors[32] ? 33'h0ffffffff : total_framing_errors;
-  assign \$249  = total_detections[32] ? 33'h0ffffffff : total_detections;
-  assign \$250  = total_aer_words[32] ? 33'h0ffffffff : total_aer_words;
-  assign \$251  = total_overflows[32] ? 33'h0ffffffff : total_overflows;
-  assign \$252  = total_routed_entries[32] ? 33'h0ffffffff : total_routed_entries;
-  assign \$253  = total_unmapped_words[32] ? 33'h0ffffffff : total_unmapped_words;
-  assign \$254  = total_stim_fires[32] ? 33'h0ffffffff : total_stim_fires;
-  assign \$255  = total_safety_clamps[32] ? 33'h0ffffffff : total_safety_clamps;
-  assign \$256  = total_latency_samples[32] ? 33'h0ffffffff : total_latency_samples;
-  assign \$257  = latency__valid ? latency__cycles : 16'h0000;
-  assign \$258  = latency__valid ? latency__cycles : 16'h0000;
-  assign \$259  = latency__cycles > latency_max;
-  assign \$260  = \$259  ? latency__cycles : latency_max;
-  assign \$261  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$262  = { 16'h0000, refractory } & \$261 ;
-  assign \$263  = wmasked | \$262 ;
-  assign \$264  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$265  = { 24'h000000, aer_source } & \$264 ;
-  assign \$266  = wmasked | \$265 ;
-  assign \$267  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$268  = { 16'h0000, aer_block_words } & \$267 ;
-  assign \$269  = wmasked | \$268 ;
-  assign \$270  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$271  = { 28'h0000000, leak_shift } & \$270 ;
-  assign \$272  = wmasked | \$271 ;
-  assign \$273  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$274  = { 8'h00, homeo_window } & \$273 ;
-  assign \$275  = wmasked | \$274 ;
-  assign \$276  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$277  = { 15'h0000, homeo_gain } & \$276 ;
-  assign \$278  = wmasked | \$277 ;
-  assign \$279  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$280  = { 26'h0000000, homeo_shift } & \$279 ;
-  assign \$281  = wmasked | \$280 ;
-  assign \$282  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$283  = { 16'h0000, theta_min } & \$282 ;
-  assign \$284  = wmasked | \$283 ;
-  assign \$285  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$286  = { 16'h0000, theta_max } & \$285 ;
-  assign \$287  = wmasked | \$286 ;
-  assign \$288  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$289  = { 12'h000, safety_max_pulse } & \$288 ;
-  assign \$290  = wmasked | \$289 ;
-  assign \$291  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$292  = { 12'h000, safety_max_duty } & \$291 ;
-  assign \$293  = wmasked | \$292 ;
-  assign \$294  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$295  = { 25'h0000000, safety_max_lanes } & \$294 ;
-  assign \$296  = wmasked | \$295 ;
-  assign \$297  = aw_word[12:6] == 5'h10;
-  assign \$298  = aw_word[5:0] < 7'h40;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = do_write & \$299 ;
-  assign \$302  = aw_word[12:6] == 5'h11;
-  assign \$303  = aw_word[5:0] < 7'h40;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = do_write & \$304 ;
-  assign \$307  = aw_word[12:6] == 5'h12;
-  assign \$308  = aw_word[5:0] < 7'h40;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = do_write & \$309 ;
-  assign \$312  = aw_word[12:11] == 1'h1;
-  assign \$313  = aw_word[10:0] < 12'h800;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = do_write & \$314 ;
-  assign \$316  = ! aw_word[0];
-  assign \$318  = aw_word[12:6] == 7'h40;
-  assign \$319  = aw_word[5:0] < 7'h40;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = do_write & \$320 ;
-  assign \$323  = aw_word[12:6] == 7'h41;
-  assign \$324  = aw_word[5:0] < 7'h40;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = do_write & \$325 ;
-  assign \$328  = aw_word[12:6] == 7'h42;
-  assign \$329  = aw_word[5:0] < 7'h40;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = do_write & \$330 ;
-  assign \$333  = aw_word[12:6] == 7'h43;
-  assign \$334  = aw_word[5:0] < 7'h40;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = do_write & \$335 ;
-  assign \$338  = aw_word[12:6] == 7'h44;
-  assign \$339  = aw_word[5:0] < 7'h40;
-  assign \$340  = \$338  & \$339 ;
-  assign \$341  = do_write & \$340 ;
+  assign \$215  = hit_control & w_strb[0];
+  assign \$216  = hit_control & w_strb[0];
+  assign \$217  = hit_status & wmasked[0];
+  assign \$218  = ~ \$217 ;
+  assign \$219  = status_framing_error & \$218 ;
+  assign \$221  = \$219  | \$220 ;
+  assign \$222  = hit_status & wmasked[1];
+  assign \$223  = ~ \$222 ;
+  assign \$224  = status_overflow & \$223 ;
+  assign \$225  = | count__overflows;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = hit_status & wmasked[2];
+  assign \$228  = ~ \$227 ;
+  assign \$229  = status_unmapped & \$228 ;
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = hit_status & wmasked[3];
+  assign \$233  = ~ \$232 ;
+  assign \$234  = status_safety_clamp & \$233 ;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = hit_scratch & w_strb[0];
+  assign \$238  = hit_scratch & w_strb[1];
+  assign \$239  = hit_scratch & w_strb[2];
+  assign \$240  = hit_scratch & w_strb[3];
+  assign \$241  = hit_theta_select & w_strb[0];
+  assign \$242  = ~ plus1_frames[32];
+  assign \$243  = count__frames & \$242 ;
+  assign \$244  = ~ plus1_framing_errors[32];
+  assign \$245  = count__framing_errors & \$244 ;
+  assign \$246  = total_detections[32] ? 33'h0ffffffff : total_detections;
+  assign \$247  = ~ plus1_aer_words[32];
+  assign \$248  = count__aer_words & \$247 ;
+  assign \$249  = total_overflows[32] ? 33'h0ffffffff : total_overflows;
+  assign \$250  = ~ plus1_routed_entries[32];
+  assign \$251  = count__routed_entries & \$250 ;
+  assign \$252  = ~ plus1_unmapped_words[32];
+  assign \$253  = count__unmapped_words & \$252 ;
+  assign \$254  = ~ plus1_stim_fires[32];
+  assign \$255  = count__stim_fires & \$254 ;
+  assign \$256  = ~ plus1_safety_clamps[32];
+  assign \$257  = count__safety_clamps & \$256 ;
+  assign \$258  = ~ plus1_latency_samples[32];
+  assign \$259  = latency__valid & \$258 ;
+  assign \$260  = latency__valid ? latency__cycles : 16'h0000;
+  assign \$261  = latency__valid ? latency__cycles : 16'h0000;
+  assign \$262  = latency__cycles > latency_max;
+  assign \$263  = \$262  ? latency__cycles : latency_max;
+  assign \$264  = hit_refractory & w_strb[0];
+  assign \$265  = hit_refractory & w_strb[1];
+  assign \$266  = hit_aer_source & w_strb[0];
+  assign \$267  = hit_aer_block_words & w_strb[0];
+  assign \$268  = hit_aer_block_words & w_strb[1];
+  assign \$269  = hit_leak_shift & w_strb[0];
+  assign \$270  = hit_homeo_window & w_strb[0];
+  assign \$271  = hit_homeo_window & w_strb[1];
+  assign \$272  = hit_homeo_window & w_strb[2];
+  assign \$273  = hit_homeo_gain & w_strb[0];
+  assign \$274  = hit_homeo_gain & w_strb[1];
+  assign \$275  = hit_homeo_gain & w_strb[2];
+  assign \$276  = hit_homeo_shift & w_strb[0];
+  assign \$277  = hit_theta_min & w_strb[0];
+  assign \$278  = hit_theta_min & w_strb[1];
+  assign \$279  = hit_theta_max & w_strb[0];
+  assign \$280  = hit_theta_max & w_strb[1];
+  assign \$281  = hit_safety_max_pulse & w_strb[0];
+  assign \$282  = hit_safety_max_pulse & w_strb[1];
+  assign \$283  = hit_safety_max_pulse & w_strb[2];
+  assign \$284  = hit_safety_max_duty & w_strb[0];
+  assign \$285  = hit_safety_max_duty & w_strb[1];
+  assign \$286  = hit_safety_max_duty & w_strb[2];
+  assign \$287  = hit_safety_max_lanes & w_strb[0];
+  assign \$288  = aw_word[12:6] == 5'h10;
+  assign \$289  = aw_word[5:0] < 7'h40;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = do_write & \$290 ;
+  assign \$293  = aw_word[12:6] == 5'h11;
+  assign \$294  = aw_word[5:0] < 7'h40;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = do_write & \$295 ;
+  assign \$298  = aw_word[12:6] == 5'h12;
+  assign \$299  = aw_word[5:0] < 7'h40;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = do_write & \$300 ;
+  assign \$303  = aw_word[12:11] == 1'h1;
+  assign \$304  = aw_word[10:0] < 12'h800;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = do_write & \$305 ;
+  assign \$307  = ! aw_word[0];
+  assign \$309  = aw_word[12:6] == 7'h40;
+  assign \$310  = aw_word[5:0] < 7'h40;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = do_write & \$311 ;
+  assign \$314  = aw_word[12:6] == 7'h41;
+  assign \$315  = aw_word[5:0] < 7'h40;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = do_write & \$316 ;
+  assign \$319  = aw_word[12:6] == 7'h42;
+  assign \$320  = aw_word[5:0] < 7'h40;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = do_write & \$321 ;
+  assign \$324  = aw_word[12:6] == 7'h43;
+  assign \$325  = aw_word[5:0] < 7'h40;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = do_write & \$326 ;
+  assign \$329  = aw_word[12:6] == 7'h44;
+  assign \$330  = aw_word[5:0] < 7'h40;
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = do_write & \$331 ;
   always @(posedge clk)
-    aw_held <= \$343 ;
+    aw_held <= \$334 ;
   always @(posedge clk)
-    aw_word <= \$344 ;
+    aw_word <= \$335 ;
   always @(posedge clk)
-    w_held <= \$345 ;
+    w_held <= \$336 ;
   always @(posedge clk)
-    w_data <= \$346 ;
+    w_data <= \$337 ;
   always @(posedge clk)
-    w_strb <= \$347 ;
+    w_strb <= \$338 ;
   always @(posedge clk)
-    s_axil__bvalid <= \$348 ;
+    s_axil__bvalid <= \$339 ;
   always @(posedge clk)
-    s_axil__bresp <= \$349 ;
+    s_axil__bresp <= \$340 ;
   always @(posedge clk)
-    s_axil__rvalid <= \$350 ;
+    s_axil__rvalid <= \$341 ;
   always @(posedge clk)
-    s_axil__rdata <= \$351 ;
+    s_axil__rdata <= \$342 ;
   always @(posedge clk)
-    s_axil__rresp <= \$352 ;
+    s_axil__rresp <= \$343 ;
   always @(posedge clk)
-    enable <= \$353 ;
+    enable <= \$344 ;
   always @(posedge clk)
-    homeo_enable <= \$354 ;
+    homeo_enable <= \$345 ;
   always @(posedge clk)
-    soft_reset <= \$355 ;
+    soft_reset <= \$346 ;
   always @(posedge clk)
-    clear_counters <= \$356 ;
+    clear_counters <= \$347 ;
   always @(posedge clk)
-    status_framing_error <= \$357 ;
+    status_framing_error <= \$348 ;
   always @(posedge clk)
-    status_overflow <= \$358 ;
+    status_overflow <= \$349 ;
   always @(posedge clk)
-    status_unmapped <= \$359 ;
+    status_unmapped <= \$350 ;
   always @(posedge clk)
-    status_safety_clamp <= \$360 ;
+    status_safety_clamp <= \$351 ;
   always @(posedge clk)
-    scratch <= \$361 ;
+    scratch <= \$352 ;
   always @(posedge clk)
-    theta_select <= \$362 ;
+    theta_select <= \$353 ;
   always @(posedge clk)
-    count_frames <= \$363 ;
+    count_frames <= \$354 ;
   always @(posedge clk)
-    count_framing_errors <= \$364 ;
+    count_framing_errors <= \$355 ;
   always @(posedge clk)
-    count_detections <= \$365 ;
+    count_detections <= \$356 ;
   always @(posedge clk)
-    count_aer_words <= \$366 ;
+    count_aer_words <= \$357 ;
   always @(posedge clk)
-    count_overflows <= \$367 ;
+    count_overflows <= \$358 ;
   always @(posedge clk)
-    count_routed_entries <= \$368 ;
+    count_routed_entries <= \$359 ;
   always @(posedge clk)
-    count_unmapped_words <= \$369 ;
+    count_unmapped_words <= \$360 ;
   always @(posedge clk)
-    count_stim_fires <= \$370 ;
+    count_stim_fires <= \$361 ;
   always @(posedge clk)
-    count_safety_clamps <= \$371 ;
+    count_safety_clamps <= \$362 ;
   always @(posedge clk)
-    count_latency_samples <= \$372 ;
+    count_latency_samples <= \$363 ;
   always @(posedge clk)
-    latency_last <= \$373 ;
+    latency_last <= \$364 ;
   always @(posedge clk)
-    latency_max <= \$374 ;
+    latency_max <= \$365 ;
   always @(posedge clk)
-    refractory <= \$375 ;
+    refractory <= \$366 ;
   always @(posedge clk)
-    aer_source <= \$376 ;
+    aer_source <= \$367 ;
   always @(posedge clk)
-    aer_block_words <= \$377 ;
+    aer_block_words <= \$368 ;
   always @(posedge clk)
-    leak_shift <= \$378 ;
+    leak_shift <= \$369 ;
   always @(posedge clk)
-    homeo_window <= \$379 ;
+    homeo_window <= \$370 ;
   always @(posedge clk)
-    homeo_gain <= \$380 ;
+    homeo_gain <= \$371 ;
   always @(posedge clk)
-    homeo_shift <= \$381 ;
+    homeo_shift <= \$372 ;
   always @(posedge clk)
-    theta_min <= \$382 ;
+    theta_min <= \$373 ;
   always @(posedge clk)
-    theta_max <= \$383 ;
+    theta_max <= \$374 ;
   always @(posedge clk)
-    safety_max_pulse <= \$384 ;
+    safety_max_pulse <= \$375 ;
   always @(posedge clk)
-    safety_max_duty <= \$385 ;
+    safety_max_duty <= \$376 ;
   always @(posedge clk)
-    safety_max_lanes <= \$386 ;
+    safety_max_lanes <= \$377 ;
   always @(posedge clk)
-    thresholds__en <= \$387 ;
+    thresholds__en <= \$378 ;
   always @(posedge clk)
-    thresholds__addr <= \$388 ;
+    thresholds__addr <= \$379 ;
   always @(posedge clk)
-    thresholds__data <= \$389 ;
+    thresholds__data <= \$380 ;
   always @(posedge clk)
-    polarity__en <= \$390 ;
+    polarity__en <= \$381 ;
   always @(posedge clk)
-    polarity__addr <= \$391 ;
+    polarity__addr <= \$382 ;
   always @(posedge clk)
-    polarity__data <= \$392 ;
+    polarity__data <= \$383 ;
   always @(posedge clk)
-    route_count__en <= \$393 ;
+    route_count__en <= \$384 ;
   always @(posedge clk)
-    route_count__addr <= \$394 ;
+    route_count__addr <= \$385 ;
   always @(posedge clk)
-    route_count__data <= \$395 ;
+    route_count__data <= \$386 ;
   always @(posedge clk)
-    routes__en <= \$396 ;
+    routes__en <= \$387 ;
   always @(posedge clk)
-    routes_word0 <= \$397 ;
+    routes_word0 <= \$388 ;
   always @(posedge clk)
-    routes__addr <= \$398 ;
+    routes__addr <= \$389 ;
   always @(posedge clk)
-    routes__data <= \$399 ;
+    routes__data <= \$390 ;
   always @(posedge clk)
-    theta__en <= \$400 ;
+    theta__en <= \$391 ;
   always @(posedge clk)
-    theta__addr <= \$401 ;
+    theta__addr <= \$392 ;
   always @(posedge clk)
-    theta__data <= \$402 ;
+    theta__data <= \$393 ;
   always @(posedge clk)
-    homeo_src__en <= \$403 ;
+    homeo_src__en <= \$394 ;
   always @(posedge clk)
-    homeo_src__addr <= \$404 ;
+    homeo_src__addr <= \$395 ;
   always @(posedge clk)
-    homeo_src__data <= \$405 ;
+    homeo_src__data <= \$396 ;
   always @(posedge clk)
-    homeo_target__en <= \$406 ;
+    homeo_target__en <= \$397 ;
   always @(posedge clk)
-    homeo_target__addr <= \$407 ;
+    homeo_target__addr <= \$398 ;
   always @(posedge clk)
-    homeo_target__data <= \$408 ;
+    homeo_target__data <= \$399 ;
   always @(posedge clk)
-    lane_codes__en <= \$409 ;
+    lane_codes__en <= \$400 ;
   always @(posedge clk)
-    lane_codes__addr <= \$410 ;
+    lane_codes__addr <= \$401 ;
   always @(posedge clk)
-    lane_codes__data <= \$411 ;
+    lane_codes__data <= \$402 ;
   always @(posedge clk)
-    pulse_lengths__en <= \$412 ;
+    pulse_lengths__en <= \$403 ;
   always @(posedge clk)
-    pulse_lengths__addr <= \$413 ;
+    pulse_lengths__addr <= \$404 ;
   always @(posedge clk)
-    pulse_lengths__data <= \$414 ;
+    pulse_lengths__data <= \$405 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -6472,183 +6455,298 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = aw_held;
+    \$334  = aw_held;
     if (\$208 ) begin
-      \$343  = 1'h1;
+      \$334  = 1'h1;
     end
     if (do_write) begin
-      \$343  = 1'h0;
+      \$334  = 1'h0;
     end
     if (rst) begin
-      \$343  = 1'h0;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = aw_word;
+    \$335  = aw_word;
     if (\$208 ) begin
-      \$344  = s_axil__awaddr[14:2];
+      \$335  = s_axil__awaddr[14:2];
     end
     if (rst) begin
-      \$344  = 13'h0000;
+      \$335  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = w_held;
+    \$336  = w_held;
     if (\$209 ) begin
-      \$345  = 1'h1;
+      \$336  = 1'h1;
     end
     if (do_write) begin
-      \$345  = 1'h0;
+      \$336  = 1'h0;
     end
     if (rst) begin
-      \$345  = 1'h0;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = w_data;
+    \$337  = w_data;
     if (\$209 ) begin
-      \$346  = s_axil__wdata;
+      \$337  = s_axil__wdata;
     end
     if (rst) begin
-      \$346  = 32'd0;
+      \$337  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = w_strb;
+    \$338  = w_strb;
     if (\$209 ) begin
-      \$347  = s_axil__wstrb;
+      \$338  = s_axil__wstrb;
     end
     if (rst) begin
-      \$347  = 4'h0;
+      \$338  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = s_axil__bvalid;
+    \$339  = s_axil__bvalid;
     if (\$210 ) begin
-      \$348  = 1'h0;
+      \$339  = 1'h0;
     end
     if (do_write) begin
-      \$348  = 1'h1;
+      \$339  = 1'h1;
     end
     if (rst) begin
-      \$348  = 1'h0;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = s_axil__bresp;
+    \$340  = s_axil__bresp;
     if (do_write) begin
-      \$349  = \$211 ;
+      \$340  = \$211 ;
     end
     if (rst) begin
-      \$349  = 2'h0;
+      \$340  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = s_axil__rvalid;
+    \$341  = s_axil__rvalid;
     if (\$212 ) begin
+      \$341  = 1'h0;
+    end
+    if (\$213 ) begin
+      \$341  = 1'h1;
+    end
+    if (rst) begin
+      \$341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$342  = s_axil__rdata;
+    if (\$213 ) begin
+      \$342  = read_value;
+    end
+    if (rst) begin
+      \$342  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$343  = s_axil__rresp;
+    if (\$213 ) begin
+      \$343  = \$214 ;
+    end
+    if (rst) begin
+      \$343  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$344  = enable;
+    if (\$215 ) begin
+      \$344  = wmasked[0];
+    end
+    if (rst) begin
+      \$344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$345  = homeo_enable;
+    if (\$216 ) begin
+      \$345  = wmasked[1];
+    end
+    if (rst) begin
+      \$345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$346  = fire_soft_reset;
+    if (rst) begin
+      \$346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$347  = fire_clear_counters;
+    if (rst) begin
+      \$347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$348  = \$221 ;
+    if (rst) begin
+      \$348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$349  = \$226 ;
+    if (rst) begin
+      \$349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$350  = \$231 ;
+    if (rst) begin
       \$350  = 1'h0;
     end
-    if (\$213 ) begin
-      \$350  = 1'h1;
-    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$351  = \$236 ;
     if (rst) begin
-      \$350  = 1'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = s_axil__rdata;
-    if (\$213 ) begin
-      \$351  = read_value;
+    \$352  = scratch;
+    if (\$237 ) begin
+      \$352 [7:0] = wmasked[7:0];
+    end
+    if (\$238 ) begin
+      \$352 [15:8] = wmasked[15:8];
+    end
+    if (\$239 ) begin
+      \$352 [23:16] = wmasked[23:16];
+    end
+    if (\$240 ) begin
+      \$352 [31:24] = wmasked[31:24];
     end
     if (rst) begin
-      \$351  = 32'd0;
+      \$352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = s_axil__rresp;
-    if (\$213 ) begin
-      \$352  = \$214 ;
+    \$353  = theta_select;
+    if (\$241 ) begin
+      \$353  = wmasked[5:0];
     end
     if (rst) begin
-      \$352  = 2'h0;
+      \$353  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = enable;
-    if (hit_control) begin
-      \$353  = \$217 [0];
+    \$354  = count_frames;
+    if (fire_clear_counters) begin
+      \$354  = { 31'h00000000, count__frames };
+    end else if (\$243 ) begin
+      \$354  = plus1_frames[31:0];
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$354  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = homeo_enable;
-    if (hit_control) begin
-      \$354  = \$220 [1];
+    \$355  = count_framing_errors;
+    if (fire_clear_counters) begin
+      \$355  = { 31'h00000000, count__framing_errors };
+    end else if (\$245 ) begin
+      \$355  = plus1_framing_errors[31:0];
     end
     if (rst) begin
-      \$354  = 1'h0;
+      \$355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = fire_soft_reset;
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$356  = { 30'h00000000, count__detections };
+    end else begin
+      \$356  = \$246 [31:0];
+    end
     if (rst) begin
-      \$355  = 1'h0;
+      \$356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = fire_clear_counters;
+    \$357  = count_aer_words;
+    if (fire_clear_counters) begin
+      \$357  = { 31'h00000000, count__aer_words };
+    end else if (\$248 ) begin
+      \$357  = plus1_aer_words[31:0];
+    end
     if (rst) begin
-      \$356  = 1'h0;
+      \$357  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = \$225 ;
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$358  = { 30'h00000000, count__overflows };
+    end else begin
+      \$358  = \$249 [31:0];
+    end
     if (rst) begin
-      \$357  = 1'h0;
+      \$358  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = \$230 ;
+    \$359  = count_routed_entries;
+    if (fire_clear_counters) begin
+      \$359  = { 31'h00000000, count__routed_entries };
+    end else if (\$251 ) begin
+      \$359  = plus1_routed_entries[31:0];
+    end
     if (rst) begin
-      \$358  = 1'h0;
+      \$359  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = \$235 ;
+    \$360  = count_unmapped_words;
+    if (fire_clear_counters) begin
+      \$360  = { 31'h00000000, count__unmapped_words };
+    end else if (\$253 ) begin
+      \$360  = plus1_unmapped_words[31:0];
+    end
     if (rst) begin
-      \$359  = 1'h0;
+      \$360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = \$240 ;
-    if (rst) begin
-      \$360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = scratch;
-    if (hit_scratch) begin
-      \$361  = \$243 ;
+    \$361  = count_stim_fires;
+    if (fire_clear_counters) begin
+      \$361  = { 31'h00000000, count__stim_fires };
+    end else if (\$255 ) begin
+      \$361  = plus1_stim_fires[31:0];
     end
     if (rst) begin
       \$361  = 32'd0;
@@ -6656,21 +6754,23 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = theta_select;
-    if (hit_theta_select) begin
-      \$362  = \$246 [5:0];
+    \$362  = count_safety_clamps;
+    if (fire_clear_counters) begin
+      \$362  = { 31'h00000000, count__safety_clamps };
+    end else if (\$257 ) begin
+      \$362  = plus1_safety_clamps[31:0];
     end
     if (rst) begin
-      \$362  = 6'h00;
+      \$362  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
+    \$363  = count_latency_samples;
     if (fire_clear_counters) begin
-      \$363  = { 31'h00000000, count__frames };
-    end else begin
-      \$363  = \$247 [31:0];
+      \$363  = { 31'h00000000, latency__valid };
+    end else if (\$259 ) begin
+      \$363  = plus1_latency_samples[31:0];
     end
     if (rst) begin
       \$363  = 32'd0;
@@ -6678,261 +6778,297 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
+    \$364  = latency_last;
     if (fire_clear_counters) begin
-      \$364  = { 31'h00000000, count__framing_errors };
-    end else begin
-      \$364  = \$248 [31:0];
-    end
-    if (rst) begin
-      \$364  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$365  = { 30'h00000000, count__detections };
-    end else begin
-      \$365  = \$249 [31:0];
-    end
-    if (rst) begin
-      \$365  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$366  = { 31'h00000000, count__aer_words };
-    end else begin
-      \$366  = \$250 [31:0];
-    end
-    if (rst) begin
-      \$366  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$367  = { 30'h00000000, count__overflows };
-    end else begin
-      \$367  = \$251 [31:0];
-    end
-    if (rst) begin
-      \$367  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$368  = { 31'h00000000, count__routed_entries };
-    end else begin
-      \$368  = \$252 [31:0];
-    end
-    if (rst) begin
-      \$368  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$369  = { 31'h00000000, count__unmapped_words };
-    end else begin
-      \$369  = \$253 [31:0];
-    end
-    if (rst) begin
-      \$369  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$370  = { 31'h00000000, count__stim_fires };
-    end else begin
-      \$370  = \$254 [31:0];
-    end
-    if (rst) begin
-      \$370  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$371  = { 31'h00000000, count__safety_clamps };
-    end else begin
-      \$371  = \$255 [31:0];
-    end
-    if (rst) begin
-      \$371  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$372  = { 31'h00000000, latency__valid };
-    end else begin
-      \$372  = \$256 [31:0];
-    end
-    if (rst) begin
-      \$372  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = latency_last;
-    if (fire_clear_counters) begin
-      \$373  = \$257 ;
+      \$364  = \$260 ;
     end else if (latency__valid) begin
-      \$373  = latency__cycles;
+      \$364  = latency__cycles;
     end
     if (rst) begin
-      \$373  = 16'h0000;
+      \$364  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = latency_max;
+    \$365  = latency_max;
     if (fire_clear_counters) begin
-      \$374  = \$258 ;
+      \$365  = \$261 ;
     end else if (latency__valid) begin
-      \$374  = \$260 ;
+      \$365  = \$263 ;
     end
     if (rst) begin
-      \$374  = 16'h0000;
+      \$365  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = refractory;
-    if (hit_refractory) begin
-      \$375  = \$263 [15:0];
+    \$366  = refractory;
+    if (\$264 ) begin
+      \$366 [7:0] = wmasked[7:0];
+    end
+    if (\$265 ) begin
+      \$366 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$375  = 16'h001e;
+      \$366  = 16'h001e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = aer_source;
-    if (hit_aer_source) begin
-      \$376  = \$266 [7:0];
+    \$367  = aer_source;
+    if (\$266 ) begin
+      \$367  = wmasked[7:0];
     end
     if (rst) begin
-      \$376  = 8'h00;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = aer_block_words;
-    if (hit_aer_block_words) begin
-      \$377  = \$269 [15:0];
+    \$368  = aer_block_words;
+    if (\$267 ) begin
+      \$368 [7:0] = wmasked[7:0];
+    end
+    if (\$268 ) begin
+      \$368 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$377  = 16'h0100;
+      \$368  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = leak_shift;
-    if (hit_leak_shift) begin
-      \$378  = \$272 [3:0];
+    \$369  = leak_shift;
+    if (\$269 ) begin
+      \$369  = wmasked[3:0];
     end
     if (rst) begin
-      \$378  = 4'h0;
+      \$369  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = homeo_window;
-    if (hit_homeo_window) begin
-      \$379  = \$275 [23:0];
+    \$370  = homeo_window;
+    if (\$270 ) begin
+      \$370 [7:0] = wmasked[7:0];
+    end
+    if (\$271 ) begin
+      \$370 [15:8] = wmasked[15:8];
+    end
+    if (\$272 ) begin
+      \$370 [23:16] = wmasked[23:16];
     end
     if (rst) begin
-      \$379  = 24'h000bb8;
+      \$370  = 24'h000bb8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = homeo_gain;
-    if (hit_homeo_gain) begin
-      \$380  = \$278 [16:0];
+    \$371  = homeo_gain;
+    if (\$273 ) begin
+      \$371 [7:0] = wmasked[7:0];
+    end
+    if (\$274 ) begin
+      \$371 [15:8] = wmasked[15:8];
+    end
+    if (\$275 ) begin
+      \$371 [16] = wmasked[16];
     end
     if (rst) begin
-      \$380  = 17'h00000;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = homeo_shift;
-    if (hit_homeo_shift) begin
-      \$381  = \$281 [5:0];
+    \$372  = homeo_shift;
+    if (\$276 ) begin
+      \$372  = wmasked[5:0];
     end
     if (rst) begin
-      \$381  = 6'h00;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = theta_min;
-    if (hit_theta_min) begin
-      \$382  = \$284 [15:0];
+    \$373  = theta_min;
+    if (\$277 ) begin
+      \$373 [7:0] = wmasked[7:0];
+    end
+    if (\$278 ) begin
+      \$373 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$382  = 16'h0040;
+      \$373  = 16'h0040;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = theta_max;
-    if (hit_theta_max) begin
-      \$383  = \$287 [15:0];
+    \$374  = theta_max;
+    if (\$279 ) begin
+      \$374 [7:0] = wmasked[7:0];
+    end
+    if (\$280 ) begin
+      \$374 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$383  = 16'h0200;
+      \$374  = 16'h0200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = safety_max_pulse;
-    if (hit_safety_max_pulse) begin
-      \$384  = \$290 [19:0];
+    \$375  = safety_max_pulse;
+    if (\$281 ) begin
+      \$375 [7:0] = wmasked[7:0];
+    end
+    if (\$282 ) begin
+      \$375 [15:8] = wmasked[15:8];
+    end
+    if (\$283 ) begin
+      \$375 [19:16] = wmasked[19:16];
     end
     if (rst) begin
-      \$384  = 20'h7a120;
+      \$375  = 20'h7a120;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = safety_max_duty;
-    if (hit_safety_max_duty) begin
-      \$385  = \$293 [19:0];
+    \$376  = safety_max_duty;
+    if (\$284 ) begin
+      \$376 [7:0] = wmasked[7:0];
+    end
+    if (\$285 ) begin
+      \$376 [15:8] = wmasked[15:8];
+    end
+    if (\$286 ) begin
+      \$376 [19:16] = wmasked[19:16];
     end
     if (rst) begin
-      \$385  = 20'h7a120;
+      \$376  = 20'h7a120;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = safety_max_lanes;
-    if (hit_safety_max_lanes) begin
-      \$386  = \$296 [6:0];
+    \$377  = safety_max_lanes;
+    if (\$287 ) begin
+      \$377  = wmasked[6:0];
     end
     if (rst) begin
-      \$386  = 7'h40;
+      \$377  = 7'h40;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$378  = 1'h0;
+    if (\$291 ) begin
+      if (\$292 ) begin
+        \$378  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$379  = thresholds__addr;
+    if (\$291 ) begin
+      if (\$292 ) begin
+        \$379  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$379  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$380  = thresholds__data;
+    if (\$291 ) begin
+      if (\$292 ) begin
+        \$380  = wmasked[15:0];
+      end
+    end
+    if (rst) begin
+      \$380  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$381  = 1'h0;
+    if (\$296 ) begin
+      if (\$297 ) begin
+        \$381  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$382  = polarity__addr;
+    if (\$296 ) begin
+      if (\$297 ) begin
+        \$382  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$382  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$383  = polarity__data;
+    if (\$296 ) begin
+      if (\$297 ) begin
+        \$383  = wmasked[1:0];
+      end
+    end
+    if (rst) begin
+      \$383  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$384  = 1'h0;
+    if (\$301 ) begin
+      if (\$302 ) begin
+        \$384  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$385  = route_count__addr;
+    if (\$301 ) begin
+      if (\$302 ) begin
+        \$385  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$385  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$386  = route_count__data;
+    if (\$301 ) begin
+      if (\$302 ) begin
+        \$386  = wmasked[4:0];
+      end
+    end
+    if (rst) begin
+      \$386  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$387  = 1'h0;
-    if (\$300 ) begin
-      if (\$301 ) begin
+    if (\$306 ) begin
+      if (\$308 ) begin
         \$387  = 1'h1;
       end
     end
@@ -6942,155 +7078,155 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = thresholds__addr;
-    if (\$300 ) begin
-      if (\$301 ) begin
-        \$388  = aw_word[5:0];
+    \$388  = routes_word0;
+    if (\$306 ) begin
+      if (\$307 ) begin
+        \$388  = wmasked;
       end
     end
     if (rst) begin
-      \$388  = 6'h00;
+      \$388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = thresholds__data;
-    if (\$300 ) begin
-      if (\$301 ) begin
-        \$389  = wmasked[15:0];
+    \$389  = routes__addr;
+    if (\$306 ) begin
+      if (\$308 ) begin
+        \$389  = aw_word[10:1];
       end
     end
     if (rst) begin
-      \$389  = 16'h0000;
+      \$389  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = 1'h0;
-    if (\$305 ) begin
-      if (\$306 ) begin
-        \$390  = 1'h1;
+    \$390  = routes__data;
+    if (\$306 ) begin
+      if (\$308 ) begin
+        \$390 [20:1] = routes_word0[19:0];
+        \$390 [0] = routes_word0[31];
+        \$390 [36:21] = wmasked[15:0];
       end
     end
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$391  = polarity__addr;
-    if (\$305 ) begin
-      if (\$306 ) begin
-        \$391  = aw_word[5:0];
+    \$391  = 1'h0;
+    if (\$312 ) begin
+      if (\$313 ) begin
+        \$391  = 1'h1;
       end
     end
     if (rst) begin
-      \$391  = 6'h00;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$392  = polarity__data;
-    if (\$305 ) begin
-      if (\$306 ) begin
-        \$392  = wmasked[1:0];
+    \$392  = theta__addr;
+    if (\$312 ) begin
+      if (\$313 ) begin
+        \$392  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$392  = 2'h0;
+      \$392  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$393  = 1'h0;
-    if (\$310 ) begin
-      if (\$311 ) begin
-        \$393  = 1'h1;
+    \$393  = theta__data;
+    if (\$312 ) begin
+      if (\$313 ) begin
+        \$393  = wmasked[15:0];
       end
     end
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = route_count__addr;
-    if (\$310 ) begin
-      if (\$311 ) begin
-        \$394  = aw_word[5:0];
+    \$394  = 1'h0;
+    if (\$317 ) begin
+      if (\$318 ) begin
+        \$394  = 1'h1;
       end
     end
     if (rst) begin
-      \$394  = 6'h00;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$395  = route_count__data;
-    if (\$310 ) begin
-      if (\$311 ) begin
-        \$395  = wmasked[4:0];
+    \$395  = homeo_src__addr;
+    if (\$317 ) begin
+      if (\$318 ) begin
+        \$395  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$395  = 5'h00;
+      \$395  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$396  = 1'h0;
-    if (\$315 ) begin
-      if (\$317 ) begin
-        \$396  = 1'h1;
+    \$396  = homeo_src__data;
+    if (\$317 ) begin
+      if (\$318 ) begin
+        \$396  = wmasked[5:0];
       end
     end
     if (rst) begin
-      \$396  = 1'h0;
+      \$396  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$397  = routes_word0;
-    if (\$315 ) begin
-      if (\$316 ) begin
-        \$397  = wmasked;
+    \$397  = 1'h0;
+    if (\$322 ) begin
+      if (\$323 ) begin
+        \$397  = 1'h1;
       end
     end
     if (rst) begin
-      \$397  = 32'd0;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$398  = routes__addr;
-    if (\$315 ) begin
-      if (\$317 ) begin
-        \$398  = aw_word[10:1];
+    \$398  = homeo_target__addr;
+    if (\$322 ) begin
+      if (\$323 ) begin
+        \$398  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$398  = 10'h000;
+      \$398  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$399  = routes__data;
-    if (\$315 ) begin
-      if (\$317 ) begin
-        \$399 [20:1] = routes_word0[19:0];
-        \$399 [0] = routes_word0[31];
-        \$399 [36:21] = wmasked[15:0];
+    \$399  = homeo_target__data;
+    if (\$322 ) begin
+      if (\$323 ) begin
+        \$399  = wmasked[23:0];
       end
     end
     if (rst) begin
-      \$399  = 37'h0000000000;
+      \$399  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$400  = 1'h0;
-    if (\$321 ) begin
-      if (\$322 ) begin
+    if (\$327 ) begin
+      if (\$328 ) begin
         \$400  = 1'h1;
       end
     end
@@ -7100,9 +7236,9 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$401  = theta__addr;
-    if (\$321 ) begin
-      if (\$322 ) begin
+    \$401  = lane_codes__addr;
+    if (\$327 ) begin
+      if (\$328 ) begin
         \$401  = aw_word[5:0];
       end
     end
@@ -7112,9 +7248,9 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$402  = theta__data;
-    if (\$321 ) begin
-      if (\$322 ) begin
+    \$402  = lane_codes__data;
+    if (\$327 ) begin
+      if (\$328 ) begin
         \$402  = wmasked[15:0];
       end
     end
@@ -7125,8 +7261,8 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$403  = 1'h0;
-    if (\$326 ) begin
-      if (\$327 ) begin
+    if (\$332 ) begin
+      if (\$333 ) begin
         \$403  = 1'h1;
       end
     end
@@ -7136,9 +7272,9 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$404  = homeo_src__addr;
-    if (\$326 ) begin
-      if (\$327 ) begin
+    \$404  = pulse_lengths__addr;
+    if (\$332 ) begin
+      if (\$333 ) begin
         \$404  = aw_word[5:0];
       end
     end
@@ -7148,122 +7284,14 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$405  = homeo_src__data;
-    if (\$326 ) begin
-      if (\$327 ) begin
-        \$405  = wmasked[5:0];
+    \$405  = pulse_lengths__data;
+    if (\$332 ) begin
+      if (\$333 ) begin
+        \$405  = wmasked[15:0];
       end
     end
     if (rst) begin
-      \$405  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$406  = 1'h0;
-    if (\$331 ) begin
-      if (\$332 ) begin
-        \$406  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$407  = homeo_target__addr;
-    if (\$331 ) begin
-      if (\$332 ) begin
-        \$407  = aw_word[5:0];
-      end
-    end
-    if (rst) begin
-      \$407  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$408  = homeo_target__data;
-    if (\$331 ) begin
-      if (\$332 ) begin
-        \$408  = wmasked[23:0];
-      end
-    end
-    if (rst) begin
-      \$408  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$409  = 1'h0;
-    if (\$336 ) begin
-      if (\$337 ) begin
-        \$409  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$410  = lane_codes__addr;
-    if (\$336 ) begin
-      if (\$337 ) begin
-        \$410  = aw_word[5:0];
-      end
-    end
-    if (rst) begin
-      \$410  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$411  = lane_codes__data;
-    if (\$336 ) begin
-      if (\$337 ) begin
-        \$411  = wmasked[15:0];
-      end
-    end
-    if (rst) begin
-      \$411  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$412  = 1'h0;
-    if (\$341 ) begin
-      if (\$342 ) begin
-        \$412  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$412  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$413  = pulse_lengths__addr;
-    if (\$341 ) begin
-      if (\$342 ) begin
-        \$413  = aw_word[5:0];
-      end
-    end
-    if (rst) begin
-      \$413  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$414  = pulse_lengths__data;
-    if (\$341 ) begin
-      if (\$342 ) begin
-        \$414  = wmasked[15:0];
-      end
-    end
-    if (rst) begin
-      \$414  = 16'h0000;
+      \$405  = 16'h0000;
     end
   end
   assign mask = { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
@@ -7346,23 +7374,23 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   assign \$177  = { 11'h000, \$176  };
   assign \$178  = { 1'h0, safety_max_lanes };
   assign \$179  = { 24'h000000, \$178  };
-  assign \$301  = 1'h1;
-  assign \$306  = 1'h1;
-  assign \$311  = 1'h1;
-  assign \$317  = aw_word[0];
-  assign \$322  = 1'h1;
-  assign \$327  = 1'h1;
-  assign \$332  = 1'h1;
-  assign \$337  = 1'h1;
-  assign \$342  = 1'h1;
-  assign \$224  = count__framing_errors;
-  assign \$234  = count__unmapped_words;
-  assign \$239  = count__safety_clamps;
+  assign \$292  = 1'h1;
+  assign \$297  = 1'h1;
+  assign \$302  = 1'h1;
+  assign \$308  = aw_word[0];
+  assign \$313  = 1'h1;
+  assign \$318  = 1'h1;
+  assign \$323  = 1'h1;
+  assign \$328  = 1'h1;
+  assign \$333  = 1'h1;
+  assign \$220  = count__framing_errors;
+  assign \$230  = count__unmapped_words;
+  assign \$235  = count__safety_clamps;
 endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__payload, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data
-, src_wr__en, src_wr__addr, \port$1646$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
+, src_wr__en, src_wr__addr, \port$1693$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
 , stim_lost, stim__valid, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -7428,8 +7456,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$1646$0 ;
-  wire [5:0] \port$1646$0 ;
+  input [5:0] \port$1693$0 ;
+  wire [5:0] \port$1693$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -7582,7 +7610,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$1646$0 (\port$1646$0 ),
+    .\port$1693$0 (\port$1693$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -7682,8 +7710,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$1646$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$1646$0  };
+  assign src_wr__data = { 14'h0000, \port$1693$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$1693$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -7741,7 +7769,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$1646$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$1693$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, spikes__payload, window_done, overrun, theta_addr, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [24:0] \$1 ;
@@ -7933,8 +7961,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$1646$0 ;
-  wire [5:0] \port$1646$0 ;
+  input [5:0] \port$1693$0 ;
+  wire [5:0] \port$1693$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
@@ -8254,7 +8282,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$1646$0  };
+      sources[wp__addr] <= { 14'h0000, \port$1693$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -8985,8 +9013,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$1646$0  };
-  assign src_wr__data = { 14'h0000, \port$1646$0  };
+  assign wp__data = { 14'h0000, \port$1693$0  };
+  assign src_wr__data = { 14'h0000, \port$1693$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
