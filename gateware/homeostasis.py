@@ -6,7 +6,7 @@ Bit-exact with :class:`bioloop.host.models.homeostasis.Homeostasis` (its
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed
+from amaranth import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,7 +97,8 @@ class Homeostasis(wiring.Component):
     enable : In(1)
         Reset 1. When 0, windows close and counts clear but θ is not written.
     theta_addr : In(lane_addr_width(K)), theta_data : Out(16)
-        θ of lane ``theta_addr``, combinationally (the StimUnit's read port).
+        θ of the lane ``theta_addr`` named in the previous cycle, as it is after the edge between
+        (a write at that edge included): the StimUnit's synchronous read port.
     theta_sel : In(lane_addr_width(K)), theta_value : Out(16)
         θ of lane ``theta_sel``, combinationally (the register map's read-back).
 
@@ -159,18 +160,21 @@ class Homeostasis(wiring.Component):
         m = Module()
         K = self.n_lanes
         # Windows of W frame ticks.
-        frames = Signal(WINDOW_BITS)
+        # ``frames`` counts the ticks of the window so far plus one (mod 2^24), so the close is
+        # an equality of two registers (issue 14: ``frames == window - 1`` put a 24-bit
+        # subtractor in front of the compare, 14 LUT levels); W = 0 closes when it wraps to 0.
+        frames = Signal(WINDOW_BITS, init=1)
         close = Signal()
-        m.d.comb += close.eq(self.frame_tick & (frames == (self.window - 1)[:WINDOW_BITS]))
+        m.d.comb += close.eq(self.frame_tick & (frames == self.window))
         with m.If(self.frame_tick):
-            m.d.sync += frames.eq(Mux(close, 0, frames + 1))
+            m.d.sync += frames.eq(Mux(close, 1, frames + 1))
         m.d.comb += self.spikes.ready.eq(1)
         spike = Signal()
         m.d.comb += spike.eq(self.spikes.valid & (self.spikes.payload.type == AERType.SPIKE))
         if self.cadence == "cycle":
-            lane3, v3, delta3 = self._per_lane(m, close, spike)
+            lane2, lane3, v3, delta3 = self._per_lane(m, close, spike)
         else:
-            lane3, v3, delta3 = self._sweep(m, close, spike)
+            lane2, lane3, v3, delta3 = self._sweep(m, close, spike)
 
         # θ (issue 14): two LUTRAM banks, one written by the host, one by the update, each with
         # three asynchronous read ports (the StimUnit, the update, the read-back), and per lane
@@ -184,19 +188,43 @@ class Homeostasis(wiring.Component):
         m.submodules.theta_upd = upd = memory.Memory(shape=16, depth=K, init=[self.theta_init] * K)
         m.submodules.theta_host = host = memory.Memory(shape=16, depth=K, init=[])
         in_upd, in_host = Signal(K), Signal(K)
-        reads = ((self.theta_addr, self.theta_data), (lane3, None), (self.theta_sel, self.theta_value))
-        values = []
-        for i, (addr, out) in enumerate(reads):
-            a = addr[:aw] if K > 1 else 0
+        upd_en = v3 & self.enable
+        host_en = self.theta_wr.en & (self.theta_wr.addr < K)
+
+        def lane_of(addr):
+            return addr[:aw] if K > 1 else Const(0, 1)
+
+        def read(addr, i):
             ru, rh = upd.read_port(domain="comb"), host.read_port(domain="comb")
-            m.d.comb += [ru.addr.eq(a), rh.addr.eq(a)]
+            m.d.comb += [ru.addr.eq(addr), rh.addr.eq(addr)]
+            return ru.data, rh.data
+
+        def registered_read(addr_next, i):
+            """θ of lane ``addr_next`` one cycle later, writes at the edge between included.
+
+            The tag of the lane is selected a cycle ahead from the tags' next values (issue
+            14: a 64-to-1 select in front of the θ compare or the clamp cost 3 LUT levels);
+            the banks themselves are read asynchronously at the registered address."""
+            a_next = lane_of(addr_next)
+            a = Signal.like(a_next, name=f"theta_raddr{i}")
+            sel_host, sel_upd = Signal(name=f"theta_in_host{i}"), Signal(name=f"theta_in_upd{i}")
+            host_hit = host_en & (lane_of(self.theta_wr.addr) == a_next)
+            upd_hit = upd_en & (lane3 == a_next)
+            m.d.sync += [a.eq(a_next),
+                         sel_host.eq((in_host.bit_select(a_next, 1) & ~upd_hit) | host_hit),
+                         sel_upd.eq((in_upd.bit_select(a_next, 1) | upd_hit) & ~host_hit)]
+            ru, rh = read(a, i)
             value = Signal(16, name=f"theta_read{i}")
-            m.d.comb += value.eq(Mux(in_host.bit_select(a, 1), rh.data,
-                                     Mux(in_upd.bit_select(a, 1), ru.data, self.theta_init)))
-            if out is not None:
-                m.d.comb += out.eq(value)
-            values.append(value)
-        theta_now = values[1]
+            m.d.comb += value.eq(Mux(sel_host, rh, Mux(sel_upd, ru, self.theta_init)))
+            return value
+
+        m.d.comb += self.theta_data.eq(registered_read(self.theta_addr, 0))
+        theta_now = registered_read(lane2, 1)
+        # The register map's read-back stays combinational (its path is short).
+        a = lane_of(self.theta_sel)
+        ru, rh = read(a, 2)
+        m.d.comb += self.theta_value.eq(Mux(in_host.bit_select(a, 1), rh,
+                                            Mux(in_upd.bit_select(a, 1), ru, self.theta_init)))
 
         # Write stage: θ + Δ, clamp (max with θ_min first, then min with θ_max).
         summed = Signal(signed(delta3.shape().width + 1))
@@ -208,8 +236,6 @@ class Homeostasis(wiring.Component):
             new.eq(Mux(low > self.theta_max, self.theta_max, low)),
         ]
         wu, wh = upd.write_port(), host.write_port()
-        upd_en = v3 & self.enable
-        host_en = self.theta_wr.en & (self.theta_wr.addr < K)
         m.d.comb += [
             wu.addr.eq(lane3), wu.data.eq(new), wu.en.eq(upd_en),
             wh.addr.eq(self.theta_wr.addr), wh.data.eq(self.theta_wr.data), wh.en.eq(host_en),
@@ -231,7 +257,7 @@ class Homeostasis(wiring.Component):
             v2.eq(v), lane2.eq(lane), prod2.eq(diff * self.gain),
             v3.eq(v2), lane3.eq(lane2), delta3.eq(prod2 >> self.shift),
         ]
-        return lane3, v3, delta3, (v2, v3)
+        return lane2, lane3, v3, delta3, (v2, v3)
 
     def _per_lane(self, m, close, spike):
         """The original cadence: per-lane sources, counts, snapshots and targets in flip-flops;
@@ -261,7 +287,7 @@ class Homeostasis(wiring.Component):
         lane1 = Signal(range(K))
         diff1 = Signal(signed(TARGET_BITS + 1))
         m.d.sync += [v1.eq(running), lane1.eq(index), diff1.eq((snap[index] << 8) - target[index])]
-        lane3, v3, delta3, tail = self._update_tail(m, v1, lane1, diff1)
+        lane2, lane3, v3, delta3, tail = self._update_tail(m, v1, lane1, diff1)
         busy = Signal()
         m.d.comb += [busy.eq(running | v1 | tail[0] | tail[1]), self.busy.eq(busy)]
 
@@ -278,7 +304,7 @@ class Homeostasis(wiring.Component):
             m.d.sync += index.eq(index + 1)
             with m.If(index == K - 1):
                 m.d.sync += running.eq(0)
-        return lane3, v3, delta3
+        return lane2, lane3, v3, delta3
 
     def _sweep(self, m, close, spike):
         """The sweep cadence: spikes counted per recording channel in two memory banks (one
@@ -339,7 +365,7 @@ class Homeostasis(wiring.Component):
         lane3s = Signal(range(K))
         diff3 = Signal(signed(TARGET_BITS + 1))
         m.d.sync += [v3s.eq(v2), lane3s.eq(lane2), diff3.eq((u_data << 8) - tgt2)]
-        lane3, v3, delta3, tail = self._update_tail(m, v3s, lane3s, diff3)
+        lane2, lane3, v3, delta3, tail = self._update_tail(m, v3s, lane3s, diff3)
         for b, (wp, rd_count, rd_update) in enumerate(banks):
             m.d.comb += [rd_count.addr.eq(addr[:cw]), rd_update.addr.eq(src_rd.data[:cw])]
             with m.If(c_valid & (c_bank == b)):
@@ -354,16 +380,18 @@ class Homeostasis(wiring.Component):
                      self.busy.eq(busy)]
 
         m.d.sync += [self.window_done.eq(0), self.overrun.eq(0)]
+        # index and clr are 0 whenever idle (they return to 0 at the end of their run), so a
+        # close only sets flags (issue 14: a reload of index hung 8 LUT levels off the close).
         with m.If(close & ~busy):
-            m.d.sync += [running.eq(1), index.eq(0), bank.eq(~bank), self.window_done.eq(1)]
+            m.d.sync += [running.eq(1), bank.eq(~bank), self.window_done.eq(1)]
         with m.Else():
             m.d.sync += self.overrun.eq(close)
         with m.If(running):
             m.d.sync += index.eq(index + 1)
             with m.If(index == K - 1):
-                m.d.sync += [running.eq(0), clearing.eq(1), clr.eq(0)]
+                m.d.sync += [running.eq(0), clearing.eq(1), index.eq(0)]
         with m.If(clearing):
             m.d.sync += clr.eq(clr + 1)
             with m.If(clr == N - 1):
-                m.d.sync += clearing.eq(0)
-        return lane3, v3, delta3
+                m.d.sync += [clearing.eq(0), clr.eq(0)]
+        return lane2, lane3, v3, delta3

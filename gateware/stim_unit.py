@@ -7,8 +7,9 @@ the arithmetic; the cycle timing is documented there and in
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, memory, wiring
+from amaranth import Array, Elaboratable, Module, Mux, Signal, signed
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.fifo import FIFOInterface
 from amaranth.lib.wiring import In, Out
 
 from bioloop.host.parameters import check_lanes, check_uint, lane_addr_width, validated
@@ -17,7 +18,7 @@ from bioloop.gateware.layouts import (
     routed_stream,
 )
 
-__all__ = ["StimUnit", "CADENCES", "min_frame_cycles"]
+__all__ = ["StimUnit", "StagedFIFO", "CADENCES", "min_frame_cycles"]
 
 #: ``"sweep"``: accumulators and pulse counters in a memory, leaked and counted down one lane
 #: per cycle after each frame tick (the default); ``"cycle"``: in flip-flops, all lanes at the
@@ -91,8 +92,9 @@ class StimUnit(wiring.Component):
     frame : In(32)
         Current frame number, the STIM words' timestamp.
     theta_addr : Out(lane_addr_width(K)), theta_data : In(16)
-        A read port into the firing thresholds θ_k, unsigned Q8.8 (Homeostasis' θ
-        memory): ``theta_data`` must be θ of lane ``theta_addr`` combinationally.
+        A synchronous read port into the firing thresholds θ_k, unsigned Q8.8
+        (Homeostasis' θ memory): ``theta_data`` must be θ of the lane ``theta_addr`` named
+        in the previous cycle, as it is after the edge between (a write at that edge included).
     leak_shift : In(4)
         Leak shift per frame; 0 disables the leak. Reset 0.
     source : In(8)
@@ -182,7 +184,8 @@ class StimUnit(wiring.Component):
         lane = Signal(range(K))
         m.d.comb += lane.eq(s1_target)
         theta = Signal(16)
-        m.d.comb += [self.theta_addr.eq(s1_target), theta.eq(self.theta_data)]
+        # θ is read a cycle ahead (issue 14): the memory serves θ of the entry's lane at stage 2.
+        m.d.comb += [self.theta_addr.eq(self.routed.payload.target), theta.eq(self.theta_data)]
         acc_now = Signal(signed(16))
         total = Signal(signed(17))
         sat = Signal(signed(16))
@@ -297,7 +300,7 @@ class StimUnit(wiring.Component):
 
     def _stim_words(self, m, fired, s1_target, s1_frame):
         """STIM words through a FIFO; losses become an OVERFLOW word."""
-        m.submodules.fifo = queue = fifo.SyncFIFOBuffered(width=AERWord.size, depth=self.fifo_depth)
+        m.submodules.fifo = queue = StagedFIFO(width=AERWord.size, depth=self.fifo_depth)
         lost = Signal(ADDRESS_BITS)
         stim_word = Signal(AERWord)
         overflow_word = Signal(AERWord)
@@ -308,17 +311,82 @@ class StimUnit(wiring.Component):
             overflow_word.type.eq(AERType.OVERFLOW), overflow_word.timestamp.eq(s1_frame),
         ]
         m.d.sync += self.stim_lost.eq(0)
+        # The word is chosen by ``fired`` alone (the queue registers it; only w_en says whether).
+        m.d.comb += [queue.w_data.eq(Mux(fired, stim_word, overflow_word)),
+                     queue.w_en.eq(fired | (lost != 0))]
         with m.If(fired):
-            with m.If(queue.w_rdy):
-                m.d.comb += [queue.w_data.eq(stim_word), queue.w_en.eq(1)]
-            with m.Else():
+            with m.If(~queue.w_rdy):
                 m.d.sync += [lost.eq(Mux(lost == (1 << ADDRESS_BITS) - 1, lost, lost + 1)),
                              self.stim_lost.eq(1)]
         with m.Elif((lost != 0) & queue.w_rdy):
-            m.d.comb += [queue.w_data.eq(overflow_word), queue.w_en.eq(1)]
             m.d.sync += lost.eq(0)
         m.d.comb += [
             self.stim.valid.eq(queue.r_rdy),
             self.stim.payload.eq(queue.r_data),
             queue.r_en.eq(self.stim.ready),
         ]
+
+
+class StagedFIFO(Elaboratable, FIFOInterface):
+    """``amaranth.lib.fifo.SyncFIFOBuffered``, cycle for cycle, with its write registered.
+
+    ``w_rdy``, ``r_rdy``, ``r_data`` and the levels are those of a ``SyncFIFOBuffered`` of the
+    same width and depth at every edge (tests/gateware/test_stim_unit.py runs both side by
+    side), but a written word first waits one cycle in a register (``pend``) and goes to the
+    memory from there. ``w_en`` therefore only reaches flip-flops: the memory's write enable,
+    the pointers and the level hang off registers (issue 14: the StimUnit's fire compare
+    reached the buffered queue's level and memory write enable through 11-12 LUT levels).
+    The buffered queue's inner level is ``level + pend_valid`` here, so its ``w_rdy`` and its
+    output stage are unchanged: the output takes the oldest word, from the memory or, when
+    the memory is empty, from ``pend``; a word written to an empty queue is on the output two
+    edges later, as in ``SyncFIFOBuffered``. Depth >= 2.
+    """
+
+    @validated
+    def __init__(self, *, width: int, depth: int):
+        if isinstance(depth, bool) or not isinstance(depth, int):
+            raise TypeError(f"depth must be an int, not {depth!r}")
+        if depth < 2:
+            raise ValueError(f"depth must be at least 2, not {depth}")
+        super().__init__(width=width, depth=depth)
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self.depth - 1                              # the buffered queue's inner depth
+        m.submodules.storage = storage = memory.Memory(shape=self.width, depth=D, init=[])
+        wp = storage.write_port()
+        rp = storage.read_port(domain="comb")
+        pend_valid = Signal()
+        pend = Signal(self.width)
+        level = Signal(range(D + 1))                    # words in the memory
+        produce, consume = Signal(range(D)), Signal(range(D))
+        m.d.comb += self.w_rdy.eq(~((level == D) | ((level == D - 1) & pend_valid)))
+        m.d.sync += [pend_valid.eq(self.w_en & self.w_rdy), pend.eq(self.w_data)]
+
+        ram_empty = level == 0
+        take, from_ram, to_ram = Signal(), Signal(), Signal()
+        m.d.comb += [
+            take.eq((~ram_empty | pend_valid) & (~self.r_rdy | self.r_en)),
+            from_ram.eq(take & ~ram_empty),
+            to_ram.eq(pend_valid & ~(take & ram_empty)),
+            rp.addr.eq(consume),
+            wp.addr.eq(produce), wp.data.eq(pend), wp.en.eq(to_ram),
+        ]
+
+        def incr(ptr):
+            return Mux(ptr == D - 1, 0, ptr + 1) if D > 1 else 0
+
+        with m.If(to_ram):
+            m.d.sync += produce.eq(incr(produce))
+        with m.If(from_ram):
+            m.d.sync += consume.eq(incr(consume))
+        with m.If(to_ram & ~from_ram):
+            m.d.sync += level.eq(level + 1)
+        with m.Elif(from_ram & ~to_ram):
+            m.d.sync += level.eq(level - 1)
+        with m.If(take):
+            m.d.sync += [self.r_rdy.eq(1), self.r_data.eq(Mux(ram_empty, pend, rp.data))]
+        with m.Elif(self.r_en):
+            m.d.sync += self.r_rdy.eq(0)
+        m.d.comb += [self.w_level.eq(level + pend_valid + self.r_rdy), self.r_level.eq(self.w_level)]
+        return m

@@ -646,7 +646,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$1693$0 (homeo_src__data),
+    .\port$1730$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -942,7 +942,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.aer_merge (clk, rst, stim__payload, out__valid, host__ready, stim__ready, restart, block_words, host__valid, host__payload, stim__valid, out__payload, out__ready);
+module \core.aer_merge (clk, rst, out__valid, host__ready, stim__ready, restart, block_words, host__valid, host__payload, stim__valid, stim__payload, out__payload, out__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
@@ -7389,9 +7389,9 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__payload, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data
-, src_wr__en, src_wr__addr, \port$1693$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane
-, stim_lost, stim__valid, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
+module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en
+, src_wr__addr, \port$1730$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
+, stim__valid, stim__payload, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
   wire [63:0] bits;
@@ -7456,8 +7456,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$1693$0 ;
-  wire [5:0] \port$1693$0 ;
+  input [5:0] \port$1730$0 ;
+  wire [5:0] \port$1730$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -7610,19 +7610,19 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$1693$0 (\port$1693$0 ),
+    .\port$1730$0 (\port$1730$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
     .spikes__valid(spikes__valid),
     .src_wr__en(src_wr__en),
     .target_wr__en(target_wr__en),
-    .theta_addr(theta_addr),
+    .theta_addr(routed__payload[5:0]),
     .theta_max(theta_max),
     .theta_min(theta_min),
     .theta_read0(theta_data),
-    .theta_read2(theta_value),
     .theta_sel(theta_sel),
+    .theta_value(theta_value),
     .theta_wr__en(theta_wr__en),
     .wh__addr(theta_wr__addr),
     .wh__data(theta_wr__data),
@@ -7664,7 +7664,6 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
     .fire_lane(fire_lane),
     .frame(frame),
     .frame_tick(frame_tick),
-    .lane(theta_addr),
     .leak_shift(leak_shift),
     .len_wp__addr(pulse_wr__addr),
     .len_wp__data(pulse_wr__data),
@@ -7694,7 +7693,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   assign \frame_tick$19  = frame_tick;
   assign \frame_tick$20  = frame_tick;
   assign \frame$22  = frame;
-  assign \theta_addr$24  = theta_addr;
+  assign theta_addr = routed__payload[5:0];
+  assign \theta_addr$24  = routed__payload[5:0];
   assign \theta_data$26  = theta_data;
   assign \theta_sel$28  = theta_sel;
   assign \theta_value$30  = theta_value;
@@ -7710,8 +7710,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$1693$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$1693$0  };
+  assign src_wr__data = { 14'h0000, \port$1730$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$1730$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -7769,165 +7769,210 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_read2, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$1693$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
-, frame_tick, spikes__payload, window_done, overrun, theta_addr, clk);
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$1730$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+, frame_tick, theta_addr, spikes__payload, window_done, overrun, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire [24:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
-  wire [63:0] \$100 ;
-  wire [63:0] \$101 ;
-  wire [63:0] \$102 ;
-  reg [23:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg [5:0] \$108 ;
-  reg \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [2:0] \$104 ;
+  wire [63:0] \$105 ;
+  wire [2:0] \$106 ;
+  wire [63:0] \$107 ;
+  wire [63:0] \$108 ;
+  wire [63:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg \$111 ;
-  reg [5:0] \$112 ;
-  reg [23:0] \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg [5:0] \$116 ;
-  reg [24:0] \$117 ;
-  reg \$118 ;
-  reg [5:0] \$119 ;
+  wire [63:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [2:0] \$114 ;
+  wire [63:0] \$115 ;
+  wire [2:0] \$116 ;
+  wire [63:0] \$117 ;
+  wire [63:0] \$118 ;
+  wire [63:0] \$119 ;
   wire \$12 ;
-  reg [42:0] \$120 ;
-  reg \$121 ;
-  reg [5:0] \$122 ;
-  reg [42:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg [5:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
-  wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [63:0] \$131 ;
-  reg [63:0] \$132 ;
+  wire [63:0] \$120 ;
+  wire [63:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [2:0] \$124 ;
+  wire [63:0] \$125 ;
+  wire [2:0] \$126 ;
+  wire [63:0] \$127 ;
+  wire [63:0] \$128 ;
+  wire [63:0] \$129 ;
+  wire [16:0] \$13 ;
+  wire [63:0] \$130 ;
+  wire [63:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire [2:0] \$135 ;
+  wire [63:0] \$136 ;
+  wire [2:0] \$137 ;
+  wire [63:0] \$138 ;
+  wire [63:0] \$139 ;
   wire [16:0] \$14 ;
-  wire [16:0] \$15 ;
+  wire [63:0] \$140 ;
+  wire [63:0] \$141 ;
+  reg [23:0] \$142 ;
+  reg [5:0] \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg [5:0] \$147 ;
+  reg \$148 ;
+  reg [5:0] \$149 ;
+  wire \$15 ;
+  reg \$150 ;
+  reg [5:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [5:0] \$155 ;
+  reg [24:0] \$156 ;
+  reg \$157 ;
+  reg [5:0] \$158 ;
+  reg [42:0] \$159 ;
   wire \$16 ;
+  reg \$160 ;
+  reg [5:0] \$161 ;
+  reg [42:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg [5:0] \$167 ;
+  reg \$168 ;
+  reg [5:0] \$169 ;
   wire \$17 ;
+  reg [5:0] \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg [5:0] \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg [63:0] \$176 ;
+  reg [63:0] \$177 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$21 ;
+  wire [16:0] \$21 ;
   wire [16:0] \$22 ;
-  wire [16:0] \$23 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [15:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [15:0] \$30 ;
   wire \$31 ;
-  wire [15:0] \$32 ;
-  wire \$33 ;
+  wire \$32 ;
+  wire [15:0] \$33 ;
   wire \$34 ;
-  wire [15:0] \$35 ;
-  wire \$36 ;
+  wire \$35 ;
+  wire [43:0] \$36 ;
   wire \$37 ;
-  wire [15:0] \$38 ;
-  wire \$39 ;
+  wire [24:0] \$38 ;
+  wire [24:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [43:0] \$41 ;
+  wire [6:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [24:0] \$43 ;
-  wire [24:0] \$44 ;
-  wire [6:0] \$45 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [30:0] \$47 ;
+  wire [31:0] \$48 ;
+  wire [41:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
+  wire [42:0] \$50 ;
   wire \$51 ;
-  wire [30:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [41:0] \$54 ;
-  wire [42:0] \$55 ;
-  wire \$56 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [6:0] \$54 ;
+  wire \$55 ;
+  wire [6:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [6:0] \$59 ;
-  wire \$6 ;
+  wire \$59 ;
+  wire [15:0] \$6 ;
   wire \$60 ;
-  wire [6:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [2:0] \$65 ;
-  wire [63:0] \$66 ;
-  wire [2:0] \$67 ;
-  wire [63:0] \$68 ;
-  wire [63:0] \$69 ;
-  wire [15:0] \$7 ;
-  wire [63:0] \$70 ;
-  wire [63:0] \$71 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [2:0] \$75 ;
-  wire [63:0] \$76 ;
-  wire [2:0] \$77 ;
-  wire [63:0] \$78 ;
-  wire [63:0] \$79 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [63:0] \$80 ;
-  wire [63:0] \$81 ;
-  wire [63:0] \$82 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [2:0] \$85 ;
-  wire [63:0] \$86 ;
-  wire [2:0] \$87 ;
-  wire [63:0] \$88 ;
-  wire [63:0] \$89 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [63:0] \$90 ;
-  wire [63:0] \$91 ;
-  wire [63:0] \$92 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [2:0] \$96 ;
-  wire [63:0] \$97 ;
-  wire [2:0] \$98 ;
-  wire [63:0] \$99 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg [5:0] \$signal$103  = 6'h00;
+  reg [5:0] \$signal$101  = 6'h00;
+  reg [5:0] \$signal$107  = 6'h00;
   reg \$signal$35  = 1'h0;
   reg \$signal$51  = 1'h0;
   reg \$signal$54  = 1'h0;
-  reg [63:0] \$signal$62  = 64'h0000000000000000;
-  reg [5:0] \$signal$97  = 6'h00;
+  reg [63:0] \$signal$78  = 64'h0000000000000000;
+  reg [63:0] \$signal$79  = 64'h0000000000000000;
   wire [5:0] \$signature__addr ;
   wire [5:0] \$signature__addr$33 ;
   wire [5:0] \$signature__addr$44 ;
   wire [5:0] \$signature__addr$45 ;
-  wire [5:0] \$signature__addr$57 ;
+  reg [5:0] \$signature__addr$57  = 6'h00;
   reg [5:0] \$signature__addr$66  = 6'h00;
-  wire [5:0] \$signature__addr$72 ;
-  (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$85 ;
+  wire [5:0] \$signature__addr$74 ;
+  reg [5:0] \$signature__addr$88  = 6'h00;
   wire [15:0] \$signature__data ;
   wire [15:0] \$signature__data$23 ;
   wire [15:0] \$signature__data$30 ;
   wire [15:0] \$signature__data$31 ;
   wire [15:0] \$signature__data$63 ;
-  wire [15:0] \$signature__data$70 ;
-  wire [15:0] \$signature__data$76 ;
-  wire [15:0] \$signature__data$86 ;
+  wire [15:0] \$signature__data$72 ;
+  wire [15:0] \$signature__data$80 ;
+  wire [15:0] \$signature__data$90 ;
   wire \$signature__en ;
   reg bank = 1'h0;
   output busy;
@@ -7946,10 +7991,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire enable;
   input frame_tick;
   wire frame_tick;
-  reg [23:0] frames = 24'h000000;
+  reg [23:0] frames = 24'h000001;
   input [16:0] gain;
   wire [16:0] gain;
-  reg [63:0] in_host = 64'h0000000000000000;
   (* init = 6'h00 *)
   wire [5:0] index;
   reg [5:0] lane2 = 6'h00;
@@ -7961,18 +8005,19 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$1693$0 ;
-  wire [5:0] \port$1693$0 ;
+  input [5:0] \port$1730$0 ;
+  wire [5:0] \port$1730$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
+  (* init = 6'h00 *)
   wire [5:0] rh__addr;
   (* init = 6'h00 *)
   wire [5:0] \rh__addr$68 ;
-  wire [5:0] \rh__addr$74 ;
+  wire [5:0] \rh__addr$76 ;
   wire [15:0] rh__data;
-  wire [15:0] \rh__data$71 ;
-  wire [15:0] \rh__data$77 ;
+  wire [15:0] \rh__data$73 ;
+  wire [15:0] \rh__data$81 ;
   input rst;
   wire rst;
   reg running = 1'h0;
@@ -8011,17 +8056,24 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   input [5:0] theta_addr;
   wire [5:0] theta_addr;
   wire [15:0] theta_data;
+  reg theta_in_host0 = 1'h0;
+  reg theta_in_host1 = 1'h0;
+  reg theta_in_upd0 = 1'h0;
+  reg theta_in_upd1 = 1'h0;
   input [15:0] theta_max;
   wire [15:0] theta_max;
   input [15:0] theta_min;
   wire [15:0] theta_min;
+  (* init = 6'h00 *)
+  wire [5:0] theta_raddr0;
+  (* init = 6'h00 *)
+  wire [5:0] theta_raddr1;
   output [15:0] theta_read0;
   wire [15:0] theta_read0;
   wire [15:0] theta_read1;
-  output [15:0] theta_read2;
-  wire [15:0] theta_read2;
   input [5:0] theta_sel;
   wire [5:0] theta_sel;
+  output [15:0] theta_value;
   wire [15:0] theta_value;
   wire [5:0] theta_wr__addr;
   wire [15:0] theta_wr__data;
@@ -8282,7 +8334,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$1693$0  };
+      sources[wp__addr] <= { 14'h0000, \port$1730$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -8436,9 +8488,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     if (wh__en)
       theta_host[wh__addr] <= wh__data;
   end
-  assign \rh__data$77  = theta_host[theta_sel];
-  assign \rh__data$71  = theta_host[\$signature__addr$66 ];
-  assign rh__data = theta_host[theta_addr];
+  assign \rh__data$81  = theta_host[theta_sel];
+  assign \rh__data$73  = theta_host[\$signature__addr$66 ];
+  assign rh__data = theta_host[\$signature__addr$57 ];
   reg [15:0] theta_upd [63:0];
   initial begin
     theta_upd[0] = 16'h0100;
@@ -8508,185 +8560,236 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      theta_upd[\$signature__addr$66 ] <= \$41 [15:0];
+      theta_upd[\$signature__addr$88 ] <= \$36 [15:0];
   end
-  assign \$signature__data$76  = theta_upd[theta_sel];
-  assign \$signature__data$70  = theta_upd[\$signature__addr$66 ];
-  assign \$signature__data$63  = theta_upd[theta_addr];
-  assign \$1  = window - 1'h1;
-  assign \$2  = frames == \$1 [23:0];
-  assign close = frame_tick & \$2 ;
-  assign \$3  = ! spikes__payload[31:28];
-  assign spike = spikes__valid & \$3 ;
-  assign \$4  = wp__addr < 7'h40;
-  assign wp__en = src_wr__en & \$4 ;
-  assign \$5  = \wp__addr$14  < 7'h40;
-  assign \wp__en$18  = target_wr__en & \$5 ;
+  assign \$signature__data$80  = theta_upd[theta_sel];
+  assign \$signature__data$72  = theta_upd[\$signature__addr$66 ];
+  assign \$signature__data$63  = theta_upd[\$signature__addr$57 ];
+  assign \$1  = frames == window;
+  assign close = frame_tick & \$1 ;
+  assign \$2  = ! spikes__payload[31:28];
+  assign spike = spikes__valid & \$2 ;
+  assign \$3  = wp__addr < 7'h40;
+  assign wp__en = src_wr__en & \$3 ;
+  assign \$4  = \wp__addr$14  < 7'h40;
+  assign \wp__en$18  = target_wr__en & \$4 ;
   assign c_data = \$signal  ? \$signature__data$23  : \$signature__data ;
-  assign \$6  = ~ bank;
-  assign \$7  = bank ? \$signature__data$30  : \$signature__data$31 ;
-  assign u_data = ok2 ? \$7  : 16'h0000;
-  assign \$8  = ! \$signal ;
-  assign \$9  = \$signal$35  & \$8 ;
-  assign \$10  = ~ bank;
-  assign \$12  = clearing & \$11 ;
-  assign \$13  = c_data == 16'hffff;
-  assign \$14  = c_data + 1'h1;
-  assign \$15  = \$13  ? { 1'h0, c_data } : \$14 ;
-  assign \$17  = \$signal$35  & \$16 ;
-  assign \$18  = ~ bank;
-  assign \$20  = clearing & \$19 ;
-  assign \$21  = c_data == 16'hffff;
-  assign \$22  = c_data + 1'h1;
-  assign \$23  = \$21  ? { 1'h0, c_data } : \$22 ;
-  assign \$24  = running | clearing;
-  assign \$25  = \$24  | rclear;
-  assign \$26  = \$25  | \$signal$51 ;
-  assign \$27  = \$26  | v2;
-  assign \$28  = \$27  | v3s;
-  assign \$29  = \$28  | \$signal$54 ;
-  assign busy = \$29  | v3;
-  assign \$30  = in_host >> theta_addr;
-  assign \$31  = \$signal$62  >> theta_addr;
-  assign \$32  = \$31  ? \$signature__data$63  : 16'h0100;
-  assign theta_read0 = \$30  ? rh__data : \$32 ;
-  assign \$33  = in_host >> \$signature__addr$66 ;
-  assign \$34  = \$signal$62  >> \$signature__addr$66 ;
-  assign \$35  = \$34  ? \$signature__data$70  : 16'h0100;
-  assign theta_read1 = \$33  ? \rh__data$71  : \$35 ;
-  assign \$36  = in_host >> theta_sel;
-  assign \$37  = \$signal$62  >> theta_sel;
-  assign \$38  = \$37  ? \$signature__data$76  : 16'h0100;
-  assign theta_read2 = \$36  ? \rh__data$77  : \$38 ;
+  assign \$5  = ~ bank;
+  assign \$6  = bank ? \$signature__data$30  : \$signature__data$31 ;
+  assign u_data = ok2 ? \$6  : 16'h0000;
+  assign \$7  = ! \$signal ;
+  assign \$8  = \$signal$35  & \$7 ;
+  assign \$9  = ~ bank;
+  assign \$11  = clearing & \$10 ;
+  assign \$12  = c_data == 16'hffff;
+  assign \$13  = c_data + 1'h1;
+  assign \$14  = \$12  ? { 1'h0, c_data } : \$13 ;
+  assign \$16  = \$signal$35  & \$15 ;
+  assign \$17  = ~ bank;
+  assign \$19  = clearing & \$18 ;
+  assign \$20  = c_data == 16'hffff;
+  assign \$21  = c_data + 1'h1;
+  assign \$22  = \$20  ? { 1'h0, c_data } : \$21 ;
+  assign \$23  = running | clearing;
+  assign \$24  = \$23  | rclear;
+  assign \$25  = \$24  | \$signal$51 ;
+  assign \$26  = \$25  | v2;
+  assign \$27  = \$26  | v3s;
+  assign \$28  = \$27  | \$signal$54 ;
+  assign busy = \$28  | v3;
+  assign \$29  = theta_in_upd0 ? \$signature__data$63  : 16'h0100;
+  assign theta_read0 = theta_in_host0 ? rh__data : \$29 ;
+  assign \$30  = theta_in_upd1 ? \$signature__data$72  : 16'h0100;
+  assign theta_read1 = theta_in_host1 ? \rh__data$73  : \$30 ;
+  assign \$31  = \$signal$78  >> theta_sel;
+  assign \$32  = \$signal$79  >> theta_sel;
+  assign \$33  = \$32  ? \$signature__data$80  : 16'h0100;
+  assign theta_value = \$31  ? \rh__data$81  : \$33 ;
   assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3);
-  assign \$39  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign low = \$39  ? { 28'h0000000, theta_min } : summed;
-  assign \$40  = $signed(low) > $signed({ 1'h0, theta_max });
-  assign \$41  = \$40  ? { 28'h0000000, theta_max } : low;
+  assign \$34  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign low = \$34  ? { 28'h0000000, theta_min } : summed;
+  assign \$35  = $signed(low) > $signed({ 1'h0, theta_max });
+  assign \$36  = \$35  ? { 28'h0000000, theta_max } : low;
   assign \$signature__en  = v3 & enable;
-  assign \$42  = wh__addr < 7'h40;
-  assign wh__en = theta_wr__en & \$42 ;
-  assign \$43  = frames + 1'h1;
-  assign \$44  = close ? 25'h0000000 : \$43 ;
-  assign \$45  = rclr + 1'h1;
-  assign \$46  = rclr == 6'h3f;
-  assign \$47  = spikes__payload[19:0] < 7'h40;
-  assign \$48  = spike & \$47 ;
-  assign \$49  = ~ rclear;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = src_rd__data < 7'h40;
-  assign \$53  = \$52  - tgt2;
-  assign \$54  = $signed(diff3) * $signed({ 1'h0, gain });
-  assign \$55  = $signed(prod2) >>> shift;
-  assign \$56  = ~ busy;
-  assign \$57  = close & \$56 ;
-  assign \$58  = ~ bank;
-  assign \$59  = src_rd__addr + 1'h1;
-  assign \$60  = src_rd__addr == 6'h3f;
-  assign \$61  = clr + 1'h1;
-  assign \$62  = clr == 6'h3f;
-  assign \$63  = v3 & enable;
-  assign \$65  = ~ \$signature__addr$66 [2:0];
-  assign \$66  = 64'h8080808080808080 >> \$65 ;
-  assign \$67  = ~ \$signature__addr$66 [5:3];
-  assign \$68  = 64'hff00000000000000 >> { \$67 , 3'h0 };
-  assign \$69  = \$66  & \$68 ;
-  assign \$70  = \$64  ? \$69  : 64'h0000000000000000;
-  assign \$71  = \$signal$62  | \$70 ;
-  assign \$72  = wh__addr < 7'h40;
-  assign \$73  = theta_wr__en & \$72 ;
-  assign \$75  = ~ wh__addr[2:0];
-  assign \$76  = 64'h8080808080808080 >> \$75 ;
-  assign \$77  = ~ wh__addr[5:3];
-  assign \$78  = 64'hff00000000000000 >> { \$77 , 3'h0 };
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = \$74  ? \$79  : 64'h0000000000000000;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$71  & \$81 ;
-  assign \$83  = v3 & enable;
-  assign \$85  = ~ \$signature__addr$66 [2:0];
-  assign \$86  = 64'h8080808080808080 >> \$85 ;
-  assign \$87  = ~ \$signature__addr$66 [5:3];
-  assign \$88  = 64'hff00000000000000 >> { \$87 , 3'h0 };
-  assign \$89  = \$86  & \$88 ;
-  assign \$90  = \$84  ? \$89  : 64'h0000000000000000;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = in_host & \$91 ;
-  assign \$93  = wh__addr < 7'h40;
-  assign \$94  = theta_wr__en & \$93 ;
-  assign \$96  = ~ wh__addr[2:0];
-  assign \$97  = 64'h8080808080808080 >> \$96 ;
-  assign \$98  = ~ wh__addr[5:3];
-  assign \$99  = 64'hff00000000000000 >> { \$98 , 3'h0 };
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = \$95  ? \$100  : 64'h0000000000000000;
-  assign \$102  = \$92  | \$101 ;
+  assign \$37  = wh__addr < 7'h40;
+  assign wh__en = theta_wr__en & \$37 ;
+  assign \$38  = frames + 1'h1;
+  assign \$39  = close ? 25'h0000001 : \$38 ;
+  assign \$40  = rclr + 1'h1;
+  assign \$41  = rclr == 6'h3f;
+  assign \$42  = spikes__payload[19:0] < 7'h40;
+  assign \$43  = spike & \$42 ;
+  assign \$44  = ~ rclear;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = src_rd__data < 7'h40;
+  assign \$48  = \$47  - tgt2;
+  assign \$49  = $signed(diff3) * $signed({ 1'h0, gain });
+  assign \$50  = $signed(prod2) >>> shift;
+  assign \$51  = ~ busy;
+  assign \$52  = close & \$51 ;
+  assign \$53  = ~ bank;
+  assign \$54  = src_rd__addr + 1'h1;
+  assign \$55  = src_rd__addr == 6'h3f;
+  assign \$56  = clr + 1'h1;
+  assign \$57  = clr == 6'h3f;
+  assign \$58  = \$signal$78  >> theta_addr;
+  assign \$59  = v3 & enable;
+  assign \$60  = \$signature__addr$88  == theta_addr;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$58  & \$62 ;
+  assign \$64  = wh__addr < 7'h40;
+  assign \$65  = theta_wr__en & \$64 ;
+  assign \$66  = wh__addr == theta_addr;
+  assign \$67  = \$65  & \$66 ;
+  assign \$68  = \$63  | \$67 ;
+  assign \$69  = \$signal$79  >> theta_addr;
+  assign \$70  = v3 & enable;
+  assign \$71  = \$signature__addr$88  == theta_addr;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = \$69  | \$72 ;
+  assign \$74  = wh__addr < 7'h40;
+  assign \$75  = theta_wr__en & \$74 ;
+  assign \$76  = wh__addr == theta_addr;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$73  & \$78 ;
+  assign \$80  = \$signal$78  >> \$signal$107 ;
+  assign \$81  = v3 & enable;
+  assign \$82  = \$signature__addr$88  == \$signal$107 ;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$80  & \$84 ;
+  assign \$86  = wh__addr < 7'h40;
+  assign \$87  = theta_wr__en & \$86 ;
+  assign \$88  = wh__addr == \$signal$107 ;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  | \$89 ;
+  assign \$91  = \$signal$79  >> \$signal$107 ;
+  assign \$92  = v3 & enable;
+  assign \$93  = \$signature__addr$88  == \$signal$107 ;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$91  | \$94 ;
+  assign \$96  = wh__addr < 7'h40;
+  assign \$97  = theta_wr__en & \$96 ;
+  assign \$98  = wh__addr == \$signal$107 ;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$95  & \$100 ;
+  assign \$102  = v3 & enable;
+  assign \$104  = ~ \$signature__addr$88 [2:0];
+  assign \$105  = 64'h8080808080808080 >> \$104 ;
+  assign \$106  = ~ \$signature__addr$88 [5:3];
+  assign \$107  = 64'hff00000000000000 >> { \$106 , 3'h0 };
+  assign \$108  = \$105  & \$107 ;
+  assign \$109  = \$103  ? \$108  : 64'h0000000000000000;
+  assign \$110  = \$signal$79  | \$109 ;
+  assign \$111  = wh__addr < 7'h40;
+  assign \$112  = theta_wr__en & \$111 ;
+  assign \$114  = ~ wh__addr[2:0];
+  assign \$115  = 64'h8080808080808080 >> \$114 ;
+  assign \$116  = ~ wh__addr[5:3];
+  assign \$117  = 64'hff00000000000000 >> { \$116 , 3'h0 };
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = \$113  ? \$118  : 64'h0000000000000000;
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$110  & \$120 ;
+  assign \$122  = v3 & enable;
+  assign \$124  = ~ \$signature__addr$88 [2:0];
+  assign \$125  = 64'h8080808080808080 >> \$124 ;
+  assign \$126  = ~ \$signature__addr$88 [5:3];
+  assign \$127  = 64'hff00000000000000 >> { \$126 , 3'h0 };
+  assign \$128  = \$125  & \$127 ;
+  assign \$129  = \$123  ? \$128  : 64'h0000000000000000;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$signal$78  & \$130 ;
+  assign \$132  = wh__addr < 7'h40;
+  assign \$133  = theta_wr__en & \$132 ;
+  assign \$135  = ~ wh__addr[2:0];
+  assign \$136  = 64'h8080808080808080 >> \$135 ;
+  assign \$137  = ~ wh__addr[5:3];
+  assign \$138  = 64'hff00000000000000 >> { \$137 , 3'h0 };
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = \$134  ? \$139  : 64'h0000000000000000;
+  assign \$141  = \$131  | \$140 ;
   always @(posedge clk)
-    frames <= \$103 ;
+    frames <= \$142 ;
   always @(posedge clk)
-    rclr <= \$104 ;
+    rclr <= \$143 ;
   always @(posedge clk)
-    rclear <= \$105 ;
+    rclear <= \$144 ;
   always @(posedge clk)
-    \$signal$35  <= \$106 ;
+    \$signal$35  <= \$145 ;
   always @(posedge clk)
-    \$signal  <= \$107 ;
+    \$signal  <= \$146 ;
   always @(posedge clk)
-    c_addr <= \$108 ;
+    c_addr <= \$147 ;
   always @(posedge clk)
-    \$signal$51  <= \$109 ;
+    \$signal$51  <= \$148 ;
   always @(posedge clk)
-    \$signal$97  <= \$110 ;
+    \$signal$101  <= \$149 ;
   always @(posedge clk)
-    v2 <= \$111 ;
+    v2 <= \$150 ;
   always @(posedge clk)
-    lane2 <= \$112 ;
+    lane2 <= \$151 ;
   always @(posedge clk)
-    tgt2 <= \$113 ;
+    tgt2 <= \$152 ;
   always @(posedge clk)
-    ok2 <= \$114 ;
+    ok2 <= \$153 ;
   always @(posedge clk)
-    v3s <= \$115 ;
+    v3s <= \$154 ;
   always @(posedge clk)
-    lane3s <= \$116 ;
+    lane3s <= \$155 ;
   always @(posedge clk)
-    diff3 <= \$117 ;
+    diff3 <= \$156 ;
   always @(posedge clk)
-    \$signal$54  <= \$118 ;
+    \$signal$54  <= \$157 ;
   always @(posedge clk)
-    \$signal$103  <= \$119 ;
+    \$signal$107  <= \$158 ;
   always @(posedge clk)
-    prod2 <= \$120 ;
+    prod2 <= \$159 ;
   always @(posedge clk)
-    v3 <= \$121 ;
+    v3 <= \$160 ;
   always @(posedge clk)
-    \$signature__addr$66  <= \$122 ;
+    \$signature__addr$88  <= \$161 ;
   always @(posedge clk)
-    delta3 <= \$123 ;
+    delta3 <= \$162 ;
   always @(posedge clk)
-    window_done <= \$124 ;
+    window_done <= \$163 ;
   always @(posedge clk)
-    overrun <= \$125 ;
+    overrun <= \$164 ;
   always @(posedge clk)
-    running <= \$126 ;
+    running <= \$165 ;
   always @(posedge clk)
-    src_rd__addr <= \$127 ;
+    bank <= \$166 ;
   always @(posedge clk)
-    bank <= \$128 ;
+    src_rd__addr <= \$167 ;
   always @(posedge clk)
-    clearing <= \$129 ;
+    clearing <= \$168 ;
   always @(posedge clk)
-    clr <= \$130 ;
+    clr <= \$169 ;
   always @(posedge clk)
-    \$signal$62  <= \$131 ;
+    \$signature__addr$57  <= \$170 ;
   always @(posedge clk)
-    in_host <= \$132 ;
+    theta_in_host0 <= \$171 ;
+  always @(posedge clk)
+    theta_in_upd0 <= \$172 ;
+  always @(posedge clk)
+    \$signature__addr$66  <= \$173 ;
+  always @(posedge clk)
+    theta_in_host1 <= \$174 ;
+  always @(posedge clk)
+    theta_in_upd1 <= \$175 ;
+  always @(posedge clk)
+    \$signal$79  <= \$176 ;
+  always @(posedge clk)
+    \$signal$78  <= \$177 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \wp__addr$38  = 6'h00;
-    if (\$9 ) begin
+    if (\$8 ) begin
       \wp__addr$38  = c_addr;
-    end else if (\$12 ) begin
+    end else if (\$11 ) begin
       \wp__addr$38  = clr;
     end else if (rclear) begin
       \wp__addr$38  = rclr;
@@ -8695,9 +8798,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \wp__en$40  = 1'h0;
-    if (\$9 ) begin
+    if (\$8 ) begin
       \wp__en$40  = 1'h1;
-    end else if (\$12 ) begin
+    end else if (\$11 ) begin
       \wp__en$40  = 1'h1;
     end else if (rclear) begin
       \wp__en$40  = 1'h1;
@@ -8706,9 +8809,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \wp__data$41  = 16'h0000;
-    if (\$9 ) begin
-      \wp__data$41  = \$15 [15:0];
-    end else if (\$12 ) begin
+    if (\$8 ) begin
+      \wp__data$41  = \$14 [15:0];
+    end else if (\$11 ) begin
       \wp__data$41  = 16'h0000;
     end else if (rclear) begin
       \wp__data$41  = 16'h0000;
@@ -8717,9 +8820,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \wp__addr$46  = 6'h00;
-    if (\$17 ) begin
+    if (\$16 ) begin
       \wp__addr$46  = c_addr;
-    end else if (\$20 ) begin
+    end else if (\$19 ) begin
       \wp__addr$46  = clr;
     end else if (rclear) begin
       \wp__addr$46  = rclr;
@@ -8728,9 +8831,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \wp__en$47  = 1'h0;
-    if (\$17 ) begin
+    if (\$16 ) begin
       \wp__en$47  = 1'h1;
-    end else if (\$20 ) begin
+    end else if (\$19 ) begin
       \wp__en$47  = 1'h1;
     end else if (rclear) begin
       \wp__en$47  = 1'h1;
@@ -8739,9 +8842,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \wp__data$48  = 16'h0000;
-    if (\$17 ) begin
-      \wp__data$48  = \$23 [15:0];
-    end else if (\$20 ) begin
+    if (\$16 ) begin
+      \wp__data$48  = \$22 [15:0];
+    end else if (\$19 ) begin
       \wp__data$48  = 16'h0000;
     end else if (rclear) begin
       \wp__data$48  = 16'h0000;
@@ -8749,272 +8852,312 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = frames;
+    \$142  = frames;
     if (frame_tick) begin
-      \$103  = \$44 [23:0];
+      \$142  = \$39 [23:0];
     end
     if (rst) begin
-      \$103  = 24'h000000;
+      \$142  = 24'h000001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = rclr;
+    \$143  = rclr;
     if (rclear) begin
-      \$104  = \$45 [5:0];
+      \$143  = \$40 [5:0];
     end
     if (rst) begin
-      \$104  = 6'h00;
+      \$143  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rclear;
+    \$144  = rclear;
     if (rclear) begin
-      if (\$46 ) begin
-        \$105  = 1'h0;
+      if (\$41 ) begin
+        \$144  = 1'h0;
       end
     end
     if (rst) begin
-      \$105  = 1'h1;
+      \$144  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = \$50 ;
+    \$145  = \$45 ;
     if (rst) begin
-      \$106  = 1'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = bank;
+    \$146  = bank;
     if (rst) begin
-      \$107  = 1'h0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = spikes__payload[5:0];
+    \$147  = spikes__payload[5:0];
     if (rst) begin
-      \$108  = 6'h00;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = running;
+    \$148  = running;
     if (rst) begin
-      \$109  = 1'h0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = src_rd__addr;
+    \$149  = src_rd__addr;
     if (rst) begin
-      \$110  = 6'h00;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = \$signal$51 ;
+    \$150  = \$signal$51 ;
     if (rst) begin
-      \$111  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = \$signal$97 ;
+    \$151  = \$signal$101 ;
     if (rst) begin
-      \$112  = 6'h00;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = tgt_rd__data;
+    \$152  = tgt_rd__data;
     if (rst) begin
-      \$113  = 24'h000000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = \$51 ;
+    \$153  = \$46 ;
     if (rst) begin
-      \$114  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = v2;
+    \$154  = v2;
     if (rst) begin
-      \$115  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = lane2;
+    \$155  = lane2;
     if (rst) begin
-      \$116  = 6'h00;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = \$53 [24:0];
+    \$156  = \$48 [24:0];
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = v3s;
+    \$157  = v3s;
     if (rst) begin
-      \$118  = 1'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = lane3s;
+    \$158  = lane3s;
     if (rst) begin
-      \$119  = 6'h00;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = { \$54 [41], \$54  };
+    \$159  = { \$49 [41], \$49  };
     if (rst) begin
-      \$120  = 43'h00000000000;
+      \$159  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = \$signal$54 ;
+    \$160  = \$signal$54 ;
     if (rst) begin
-      \$121  = 1'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = \$signal$103 ;
+    \$161  = \$signal$107 ;
     if (rst) begin
-      \$122  = 6'h00;
+      \$161  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = \$55 ;
+    \$162  = \$50 ;
     if (rst) begin
-      \$123  = 43'h00000000000;
+      \$162  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = 1'h0;
-    if (\$57 ) begin
-      \$124  = 1'h1;
+    \$163  = 1'h0;
+    if (\$52 ) begin
+      \$163  = 1'h1;
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = 1'h0;
+    \$164  = 1'h0;
     (* full_case = 32'd1 *)
-    if (\$57 ) begin
+    if (\$52 ) begin
     end else begin
-      \$125  = close;
+      \$164  = close;
     end
     if (rst) begin
-      \$125  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = running;
-    if (\$57 ) begin
-      \$126  = 1'h1;
+    \$165  = running;
+    if (\$52 ) begin
+      \$165  = 1'h1;
     end
     if (running) begin
-      if (\$60 ) begin
-        \$126  = 1'h0;
+      if (\$55 ) begin
+        \$165  = 1'h0;
       end
     end
     if (rst) begin
-      \$126  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = src_rd__addr;
-    if (\$57 ) begin
-      \$127  = 6'h00;
-    end
-    if (running) begin
-      \$127  = \$59 [5:0];
+    \$166  = bank;
+    if (\$52 ) begin
+      \$166  = \$53 ;
     end
     if (rst) begin
-      \$127  = 6'h00;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = bank;
-    if (\$57 ) begin
-      \$128  = \$58 ;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = clearing;
+    \$167  = src_rd__addr;
     if (running) begin
-      if (\$60 ) begin
-        \$129  = 1'h1;
-      end
-    end
-    if (clearing) begin
-      if (\$62 ) begin
-        \$129  = 1'h0;
+      \$167  = \$54 [5:0];
+      if (\$55 ) begin
+        \$167  = 6'h00;
       end
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$167  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = clr;
+    \$168  = clearing;
     if (running) begin
-      if (\$60 ) begin
-        \$130  = 6'h00;
+      if (\$55 ) begin
+        \$168  = 1'h1;
       end
     end
     if (clearing) begin
-      \$130  = \$61 [5:0];
+      if (\$57 ) begin
+        \$168  = 1'h0;
+      end
     end
     if (rst) begin
-      \$130  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = \$82 ;
-    if (rst) begin
-      \$131  = 64'h0000000000000000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = \$102 ;
+    \$169  = clr;
+    if (clearing) begin
+      \$169  = \$56 [5:0];
+      if (\$57 ) begin
+        \$169  = 6'h00;
+      end
+    end
     if (rst) begin
-      \$132  = 64'h0000000000000000;
+      \$169  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$170  = theta_addr;
+    if (rst) begin
+      \$170  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$171  = \$68 ;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$172  = \$79 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$173  = \$signal$107 ;
+    if (rst) begin
+      \$173  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$174  = \$90 ;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$175  = \$101 ;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$176  = \$121 ;
+    if (rst) begin
+      \$176  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$177  = \$141 ;
+    if (rst) begin
+      \$177  = 64'h0000000000000000;
     end
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$1693$0  };
-  assign src_wr__data = { 14'h0000, \port$1693$0  };
+  assign wp__data = { 14'h0000, \port$1730$0  };
+  assign src_wr__data = { 14'h0000, \port$1730$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
@@ -9024,31 +9167,30 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \$signature__addr$44  = spikes__payload[5:0];
   assign \$signature__addr$45  = src_rd__data[5:0];
   assign \busy$56  = busy;
-  assign \$signature__addr$57  = theta_addr;
-  assign rh__addr = theta_addr;
+  assign theta_raddr0 = \$signature__addr$57 ;
+  assign rh__addr = \$signature__addr$57 ;
   assign theta_data = theta_read0;
-  assign lane3 = \$signature__addr$66 ;
+  assign theta_raddr1 = \$signature__addr$66 ;
   assign \rh__addr$68  = \$signature__addr$66 ;
-  assign \$signature__addr$72  = theta_sel;
-  assign \rh__addr$74  = theta_sel;
-  assign theta_value = theta_read2;
-  assign \new  = \$41 [15:0];
-  assign \$signature__addr$85  = \$signature__addr$66 ;
-  assign \$signature__data$86  = \$41 [15:0];
+  assign \$signature__addr$74  = theta_sel;
+  assign \rh__addr$76  = theta_sel;
+  assign \new  = \$36 [15:0];
+  assign lane3 = \$signature__addr$88 ;
+  assign \$signature__data$90  = \$36 [15:0];
   assign theta_wr__addr = wh__addr;
   assign theta_wr__data = wh__data;
   assign \spikes__payload.address  = spikes__payload[19:0];
   assign \spikes__payload.source  = spikes__payload[27:20];
   assign \spikes__payload.type  = spikes__payload[31:28];
   assign \spikes__payload.timestamp  = spikes__payload[63:32];
-  assign \$16  = \$signal ;
-  assign \$19  = \$18 ;
-  assign \$52  = { 7'h00, u_data, 8'h00 };
-  assign \$64  = \$63 ;
-  assign \$74  = \$73 ;
-  assign \$84  = \$83 ;
-  assign \$95  = \$94 ;
-  assign \$11  = bank;
+  assign \$15  = \$signal ;
+  assign \$18  = \$17 ;
+  assign \$47  = { 7'h00, u_data, 8'h00 };
+  assign \$103  = \$102 ;
+  assign \$113  = \$112 ;
+  assign \$123  = \$122 ;
+  assign \$134  = \$133 ;
+  assign \$10  = bank;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9984,39 +10126,39 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en, source, leak_shift, pulse_wr__en, len_wp__addr, len_wp__data, frame_tick, frame, routed__payload, ready, lane, tick_lost, busy, env, fire, fire_lane, bad_lane
-, stim_lost, stim__valid, clk);
+module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_shift, pulse_wr__en, len_wp__addr, len_wp__data, frame_tick, frame, routed__payload, ready, tick_lost, busy, env, fire, fire_lane, bad_lane, stim_lost, stim__valid
+, stim__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire [20:0] \$14 ;
+  wire \$14 ;
   wire [20:0] \$15 ;
-  wire \$16 ;
+  wire [20:0] \$16 ;
   wire \$17 ;
-  wire [16:0] \$18 ;
+  wire \$18 ;
   wire [16:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [16:0] \$20 ;
   wire \$21 ;
-  wire [17:0] \$22 ;
+  wire \$22 ;
   wire [17:0] \$23 ;
-  wire \$24 ;
+  wire [17:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [15:0] \$28 ;
-  wire [16:0] \$29 ;
+  wire \$28 ;
+  wire [15:0] \$29 ;
   wire \$3 ;
   wire [16:0] \$30 ;
-  wire \$31 ;
-  wire [16:0] \$32 ;
+  wire [16:0] \$31 ;
+  wire \$32 ;
   wire [16:0] \$33 ;
-  wire \$34 ;
-  wire [15:0] \$35 ;
-  wire \$36 ;
+  wire [16:0] \$34 ;
+  wire \$35 ;
+  wire [15:0] \$36 ;
   wire \$37 ;
   reg \$38 ;
   reg \$39 ;
@@ -10066,7 +10208,6 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
   wire in_range;
   wire [15:0] integrated;
   wire issue;
-  output [5:0] lane;
   wire [5:0] lane;
   wire last;
   input [3:0] leak_shift;
@@ -10169,8 +10310,8 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
   output tick_lost;
   reg tick_lost = 1'h0;
   wire [16:0] total;
-  reg [63:0] w_data;
-  reg w_en;
+  wire [63:0] w_data;
+  wire w_en;
   wire w_rdy;
   reg [5:0] wp__addr;
   reg [31:0] wp__data;
@@ -10332,6 +10473,8 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
     _2_ <= routed__payload[5:0];
   end
   assign len_rd__data = lengths[_2_];
+  assign \$37  = | lost;
+  assign w_en = fired | \$37 ;
   always @(posedge clk)
     ready <= \$38 ;
   always @(posedge clk)
@@ -10374,52 +10517,52 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
   assign \$4  = ptr + 1'h1;
   assign \$5  = ptr + 1'h1;
   assign \$6  = s1_valid & in_range;
-  assign \$7  = | \$33 [15:0];
+  assign \$7  = | \$34 [15:0];
   assign \$8  = | len_rd__data;
   assign \$9  = ~ in_range;
   assign \$10  = s1_valid & \$9 ;
   assign \$11  = | lost;
   assign \$12  = \$11  & w_rdy;
-  assign \$13  = lost == 20'hfffff;
-  assign \$14  = lost + 1'h1;
-  assign \$15  = \$13  ? { 1'h0, lost } : \$14 ;
+  assign \$13  = ~ w_rdy;
+  assign \$14  = lost == 20'hfffff;
+  assign \$15  = lost + 1'h1;
+  assign \$16  = \$14  ? { 1'h0, lost } : \$15 ;
   assign accept = routed__valid & ready;
   assign in_range = s1_target < 7'h40;
   assign total = $signed(rd_entry__data[15:0]) + $signed(s1_weight);
-  assign \$16  = $signed(total) > $signed(16'h7fff);
-  assign \$17  = $signed(total) < $signed(16'h8000);
-  assign \$18  = \$17  ? 17'h18000 : total;
-  assign \$19  = \$16  ? 17'h07fff : \$18 ;
-  assign \$20  = s1_valid & in_range;
-  assign \$21  = $signed(\$19 [15:0]) >= $signed({ 1'h0, theta });
-  assign fired = \$20  & \$21 ;
-  assign \$22  = $signed(\$19 [15:0]) - $signed({ 1'h0, theta });
-  assign \$23  = fired ? \$22  : { \$19 [15], \$19 [15], \$19 [15:0] };
-  assign \$24  = len_wp__addr < 7'h40;
-  assign len_wp__en = pulse_wr__en & \$24 ;
-  assign \$25  = ~ accept;
-  assign issue = busy & \$25 ;
-  assign \$26  = ptr == 6'h3f;
-  assign last = issue & \$26 ;
-  assign \$27  = | leak_shift;
-  assign \$28  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
-  assign \$29  = $signed(rd_sweep__data[15:0]) - $signed(\$28 );
-  assign \$30  = \$27  ? \$29  : { rd_sweep__data[15], rd_sweep__data[15:0] };
-  assign \$31  = | rd_sweep__data[31:16];
-  assign \$32  = rd_sweep__data[31:16] - 1'h1;
-  assign \$33  = \$31  ? \$32  : 17'h00000;
-  assign \$34  = s1_valid & in_range;
-  assign \$35  = fired ? len_rd__data : rd_entry__data[31:16];
-  assign \$36  = | lost;
-  assign \$37  = \$36  & w_rdy;
+  assign \$17  = $signed(total) > $signed(16'h7fff);
+  assign \$18  = $signed(total) < $signed(16'h8000);
+  assign \$19  = \$18  ? 17'h18000 : total;
+  assign \$20  = \$17  ? 17'h07fff : \$19 ;
+  assign \$21  = s1_valid & in_range;
+  assign \$22  = $signed(\$20 [15:0]) >= $signed({ 1'h0, theta });
+  assign fired = \$21  & \$22 ;
+  assign \$23  = $signed(\$20 [15:0]) - $signed({ 1'h0, theta });
+  assign \$24  = fired ? \$23  : { \$20 [15], \$20 [15], \$20 [15:0] };
+  assign \$25  = len_wp__addr < 7'h40;
+  assign len_wp__en = pulse_wr__en & \$25 ;
+  assign \$26  = ~ accept;
+  assign issue = busy & \$26 ;
+  assign \$27  = ptr == 6'h3f;
+  assign last = issue & \$27 ;
+  assign \$28  = | leak_shift;
+  assign \$29  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
+  assign \$30  = $signed(rd_sweep__data[15:0]) - $signed(\$29 );
+  assign \$31  = \$28  ? \$30  : { rd_sweep__data[15], rd_sweep__data[15:0] };
+  assign \$32  = | rd_sweep__data[31:16];
+  assign \$33  = rd_sweep__data[31:16] - 1'h1;
+  assign \$34  = \$32  ? \$33  : 17'h00000;
+  assign \$35  = s1_valid & in_range;
+  assign \$36  = fired ? len_rd__data : rd_entry__data[31:16];
+  assign w_data = fired ? stim_word : overflow_word;
   \core.stim_path.stim_unit.fifo  fifo (
     .clk(clk),
     .r_data(stim__payload),
     .r_en(r_en),
     .r_rdy(stim__valid),
     .rst(rst),
+    .w_data(w_data),
     .w_en(w_en),
-    .w_port__data(w_data),
     .w_rdy(w_rdy)
   );
   always @* begin
@@ -10832,9 +10975,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$54  = 1'h0;
     if (fired) begin
-      (* full_case = 32'd1 *)
-      if (w_rdy) begin
-      end else begin
+      if (\$13 ) begin
         \$54  = 1'h1;
       end
     end
@@ -10846,10 +10987,8 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$55  = lost;
     if (fired) begin
-      (* full_case = 32'd1 *)
-      if (w_rdy) begin
-      end else begin
-        \$55  = \$15 [19:0];
+      if (\$13 ) begin
+        \$55  = \$16 [19:0];
       end
     end else if (\$12 ) begin
       \$55  = 20'h00000;
@@ -10863,7 +11002,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
     wp__addr = 6'h00;
     if (sw_valid) begin
       wp__addr = sw_lane;
-    end else if (\$34 ) begin
+    end else if (\$35 ) begin
       wp__addr = s1_target[5:0];
     end
   end
@@ -10872,7 +11011,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
     wp__en = 1'h0;
     if (sw_valid) begin
       wp__en = 1'h1;
-    end else if (\$34 ) begin
+    end else if (\$35 ) begin
       wp__en = 1'h1;
     end
   end
@@ -10880,42 +11019,21 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     wp__data = 32'd0;
     if (sw_valid) begin
-      wp__data[15:0] = \$30 [15:0];
-      wp__data[31:16] = \$33 [15:0];
-    end else if (\$34 ) begin
-      wp__data[15:0] = \$23 [15:0];
-      wp__data[31:16] = \$35 ;
+      wp__data[15:0] = \$31 [15:0];
+      wp__data[31:16] = \$34 [15:0];
+    end else if (\$35 ) begin
+      wp__data[15:0] = \$24 [15:0];
+      wp__data[31:16] = \$36 ;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    w_data = 64'h0000000000000000;
-    if (fired) begin
-      if (w_rdy) begin
-        w_data = stim_word;
-      end
-    end else if (\$37 ) begin
-      w_data = overflow_word;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    w_en = 1'h0;
-    if (fired) begin
-      if (w_rdy) begin
-        w_en = 1'h1;
-      end
-    end else if (\$37 ) begin
-      w_en = 1'h1;
-    end
-  end
-  assign countdown = \$33 [15:0];
+  assign countdown = \$34 [15:0];
+  assign lane = s1_target[5:0];
   assign routed__ready = ready;
-  assign theta_addr = s1_target[5:0];
+  assign theta_addr = routed__payload[5:0];
   assign theta_data = theta;
   assign acc_now = rd_entry__data[15:0];
-  assign sat = \$19 [15:0];
-  assign integrated = \$23 [15:0];
+  assign sat = \$20 [15:0];
+  assign integrated = \$24 [15:0];
   assign pulse_wr__addr = len_wp__addr;
   assign pulse_wr__data = len_wp__data;
   assign rd_entry__addr = routed__payload[5:0];
@@ -10923,11 +11041,10 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
   assign pulse = env;
   assign rd_sweep__addr = ptr;
   assign sweep_busy = busy;
-  assign leaked = \$30 [15:0];
+  assign leaked = \$31 [15:0];
   assign r_rdy = stim__valid;
   assign r_data = stim__payload;
   assign stim__ready = r_en;
-  assign lane = s1_target[5:0];
   assign \routed__payload.target  = routed__payload[11:0];
   assign \routed__payload.weight  = routed__payload[27:12];
   assign \routed__payload.address  = routed__payload[47:28];
@@ -10961,72 +11078,80 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, stim__payload, r_en
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.stim_unit.fifo (rst, w_rdy, r_data, r_en, w_port__data, w_en, r_rdy, clk);
+module \core.stim_path.stim_unit.fifo (rst, w_data, w_en, w_rdy, r_en, r_rdy, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [4:0] \$11 ;
-  wire [4:0] \$12 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
+  wire [4:0] \$15 ;
+  wire [5:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire [4:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [4:0] \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [4:0] \$22 ;
+  wire [4:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [4:0] \$26 ;
+  wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [4:0] \$28 ;
+  wire [4:0] \$29 ;
   wire \$3 ;
-  reg [3:0] \$30 ;
-  reg [3:0] \$31 ;
-  reg [3:0] \$32 ;
-  reg \$33 ;
+  wire \$30 ;
+  wire [63:0] \$31 ;
+  reg \$32 ;
+  reg [63:0] \$33 ;
+  reg [3:0] \$34 ;
+  reg [3:0] \$35 ;
+  reg [3:0] \$36 ;
+  reg \$37 ;
+  reg [63:0] \$38 ;
   wire \$4 ;
-  wire [4:0] \$5 ;
-  wire [4:0] \$6 ;
+  wire \$5 ;
+  wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  wire \$signal ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signal$11 ;
+  wire \$signal$6 ;
   input clk;
   wire clk;
   (* init = 4'h0 *)
   wire [3:0] consume;
-  reg [3:0] inner_level = 4'h0;
-  wire inner_r_rdy;
-  wire [4:0] level;
-  (* init = 4'h0 *)
-  wire [3:0] produce;
+  reg [3:0] level = 4'h0;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] pend;
+  reg pend_valid = 1'h0;
   output [63:0] r_data;
-  wire [63:0] r_data;
+  reg [63:0] r_data = 64'h0000000000000000;
   input r_en;
   wire r_en;
   wire [4:0] r_level;
-  reg [3:0] r_port__addr = 4'h0;
-  wire [63:0] r_port__data;
-  wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
+  reg [3:0] rp__addr = 4'h0;
+  wire [63:0] rp__data;
   input rst;
   wire rst;
+  wire to_ram;
+  input [63:0] w_data;
   wire [63:0] w_data;
   input w_en;
   wire w_en;
   wire [4:0] w_level;
-  reg [3:0] w_port__addr = 4'h0;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
-  wire w_port__en;
   output w_rdy;
   wire w_rdy;
+  reg [3:0] wp__addr = 4'h0;
+  reg [63:0] wp__data = 64'h0000000000000000;
+  wire wp__en;
   reg [63:0] storage [14:0];
   initial begin
     storage[0] = 64'h0000000000000000;
@@ -11046,107 +11171,128 @@ module \core.stim_path.stim_unit.fifo (rst, w_rdy, r_data, r_en, w_port__data, w
     storage[14] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+    if (to_ram)
+      storage[wp__addr] <= wp__data;
   end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 4'hf;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 4'he;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 5'h00 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 4'he;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 5'h00 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign rp__data = storage[rp__addr];
+  assign \$1  = level == 4'hf;
+  assign \$2  = level == 4'he;
+  assign \$3  = \$2  & pend_valid;
+  assign \$4  = \$1  | \$3 ;
+  assign w_rdy = ~ \$4 ;
+  assign \$5  = ! level;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$6  | pend_valid;
+  assign \$8  = ~ r_rdy;
+  assign \$9  = \$8  | r_en;
+  assign \$signal  = \$7  & \$9 ;
+  assign \$10  = ! level;
+  assign \$11  = ~ \$10 ;
+  assign \$signal$6  = \$signal  & \$11 ;
+  assign \$12  = ! level;
+  assign \$13  = \$signal  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign to_ram = pend_valid & \$14 ;
+  assign \$15  = level + pend_valid;
+  assign \$16  = \$15  + r_rdy;
+  assign \$17  = w_en & w_rdy;
+  assign \$18  = wp__addr == 4'he;
+  assign \$19  = wp__addr + 1'h1;
+  assign \$20  = \$18  ? 5'h00 : \$19 ;
+  assign \$21  = rp__addr == 4'he;
+  assign \$22  = rp__addr + 1'h1;
+  assign \$23  = \$21  ? 5'h00 : \$22 ;
+  assign \$24  = ~ \$signal$6 ;
+  assign \$25  = to_ram & \$24 ;
+  assign \$26  = ~ to_ram;
+  assign \$27  = \$signal$6  & \$26 ;
+  assign \$28  = level + 1'h1;
+  assign \$29  = level - 1'h1;
+  assign \$30  = ! level;
+  assign \$31  = \$30  ? wp__data : rp__data;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    pend_valid <= \$32 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
+    wp__data <= \$33 ;
   always @(posedge clk)
-    inner_level <= \$32 ;
+    wp__addr <= \$34 ;
   always @(posedge clk)
-    r_rdy <= \$33 ;
+    rp__addr <= \$35 ;
+  always @(posedge clk)
+    level <= \$36 ;
+  always @(posedge clk)
+    r_rdy <= \$37 ;
+  always @(posedge clk)
+    r_data <= \$38 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = w_port__addr;
-    if (\$3 ) begin
-      \$30  = \$6 [3:0];
+    \$32  = \$17 ;
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$33  = w_data;
+    if (rst) begin
+      \$33  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$34  = wp__addr;
+    if (to_ram) begin
+      \$34  = \$20 [3:0];
     end
     if (rst) begin
-      \$30  = 4'h0;
+      \$34  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [3:0];
+    \$35  = rp__addr;
+    if (\$signal$6 ) begin
+      \$35  = \$23 [3:0];
     end
     if (rst) begin
-      \$31  = 4'h0;
+      \$35  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [3:0];
-    end
+    \$36  = level;
     if (\$25 ) begin
-      \$32  = \$26 [3:0];
+      \$36  = \$28 [3:0];
+    end else if (\$27 ) begin
+      \$36  = \$29 [3:0];
     end
     if (rst) begin
-      \$32  = 4'h0;
+      \$36  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
+    \$37  = r_rdy;
+    if (\$signal ) begin
+      \$37  = 1'h1;
     end else if (r_en) begin
-      \$33  = 1'h0;
+      \$37  = 1'h0;
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$37  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$38  = r_data;
+    if (\$signal ) begin
+      \$38  = \$31 ;
+    end
+  end
+  assign consume = rp__addr;
+  assign \$signal$11  = wp__addr;
+  assign pend = wp__data;
+  assign wp__en = to_ram;
+  assign w_level = \$16 [4:0];
+  assign r_level = \$16 [4:0];
 endmodule

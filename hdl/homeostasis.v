@@ -5,162 +5,207 @@
 module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, theta_wr__en, src_wr__addr, src_wr__data, src_wr__en, target_wr__addr, target_wr__data, target_wr__en, window, gain, shift, theta_min, theta_max, enable, theta_addr, theta_sel, clk, rst
 , spikes__ready, theta_data, theta_value, busy, window_done, overrun, spikes__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [24:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
-  wire [63:0] \$100 ;
-  wire [63:0] \$101 ;
-  wire [63:0] \$102 ;
-  reg [23:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg [5:0] \$108 ;
-  reg \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [2:0] \$104 ;
+  wire [63:0] \$105 ;
+  wire [2:0] \$106 ;
+  wire [63:0] \$107 ;
+  wire [63:0] \$108 ;
+  wire [63:0] \$109 ;
   wire \$11 ;
-  reg [5:0] \$110 ;
-  reg \$111 ;
-  reg [5:0] \$112 ;
-  reg [23:0] \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg [5:0] \$116 ;
-  reg [24:0] \$117 ;
-  reg \$118 ;
-  reg [5:0] \$119 ;
+  wire [63:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [2:0] \$114 ;
+  wire [63:0] \$115 ;
+  wire [2:0] \$116 ;
+  wire [63:0] \$117 ;
+  wire [63:0] \$118 ;
+  wire [63:0] \$119 ;
   wire \$12 ;
-  reg [42:0] \$120 ;
-  reg \$121 ;
-  reg [5:0] \$122 ;
-  reg [42:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg [5:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
-  wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [63:0] \$131 ;
-  reg [63:0] \$132 ;
+  wire [63:0] \$120 ;
+  wire [63:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [2:0] \$124 ;
+  wire [63:0] \$125 ;
+  wire [2:0] \$126 ;
+  wire [63:0] \$127 ;
+  wire [63:0] \$128 ;
+  wire [63:0] \$129 ;
+  wire [16:0] \$13 ;
+  wire [63:0] \$130 ;
+  wire [63:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire [2:0] \$135 ;
+  wire [63:0] \$136 ;
+  wire [2:0] \$137 ;
+  wire [63:0] \$138 ;
+  wire [63:0] \$139 ;
   wire [16:0] \$14 ;
-  wire [16:0] \$15 ;
+  wire [63:0] \$140 ;
+  wire [63:0] \$141 ;
+  reg [23:0] \$142 ;
+  reg [5:0] \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg [5:0] \$147 ;
+  reg \$148 ;
+  reg [5:0] \$149 ;
+  wire \$15 ;
+  reg \$150 ;
+  reg [5:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [5:0] \$155 ;
+  reg [24:0] \$156 ;
+  reg \$157 ;
+  reg [5:0] \$158 ;
+  reg [42:0] \$159 ;
   wire \$16 ;
+  reg \$160 ;
+  reg [5:0] \$161 ;
+  reg [42:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg [5:0] \$167 ;
+  reg \$168 ;
+  reg [5:0] \$169 ;
   wire \$17 ;
+  reg [5:0] \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg [5:0] \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg [63:0] \$176 ;
+  reg [63:0] \$177 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$21 ;
+  wire [16:0] \$21 ;
   wire [16:0] \$22 ;
-  wire [16:0] \$23 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [15:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [15:0] \$30 ;
   wire \$31 ;
-  wire [15:0] \$32 ;
-  wire \$33 ;
+  wire \$32 ;
+  wire [15:0] \$33 ;
   wire \$34 ;
-  wire [15:0] \$35 ;
-  wire \$36 ;
+  wire \$35 ;
+  wire [43:0] \$36 ;
   wire \$37 ;
-  wire [15:0] \$38 ;
-  wire \$39 ;
+  wire [24:0] \$38 ;
+  wire [24:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [43:0] \$41 ;
+  wire [6:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [24:0] \$43 ;
-  wire [24:0] \$44 ;
-  wire [6:0] \$45 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [30:0] \$47 ;
+  wire [31:0] \$48 ;
+  wire [41:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
+  wire [42:0] \$50 ;
   wire \$51 ;
-  wire [30:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [41:0] \$54 ;
-  wire [42:0] \$55 ;
-  wire \$56 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [6:0] \$54 ;
+  wire \$55 ;
+  wire [6:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [6:0] \$59 ;
-  wire \$6 ;
+  wire \$59 ;
+  wire [15:0] \$6 ;
   wire \$60 ;
-  wire [6:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [2:0] \$65 ;
-  wire [63:0] \$66 ;
-  wire [2:0] \$67 ;
-  wire [63:0] \$68 ;
-  wire [63:0] \$69 ;
-  wire [15:0] \$7 ;
-  wire [63:0] \$70 ;
-  wire [63:0] \$71 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [2:0] \$75 ;
-  wire [63:0] \$76 ;
-  wire [2:0] \$77 ;
-  wire [63:0] \$78 ;
-  wire [63:0] \$79 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [63:0] \$80 ;
-  wire [63:0] \$81 ;
-  wire [63:0] \$82 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [2:0] \$85 ;
-  wire [63:0] \$86 ;
-  wire [2:0] \$87 ;
-  wire [63:0] \$88 ;
-  wire [63:0] \$89 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [63:0] \$90 ;
-  wire [63:0] \$91 ;
-  wire [63:0] \$92 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [2:0] \$96 ;
-  wire [63:0] \$97 ;
-  wire [2:0] \$98 ;
-  wire [63:0] \$99 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg [5:0] \$signal$101  = 6'h00;
-  reg [5:0] \$signal$107  = 6'h00;
+  reg [5:0] \$signal$106  = 6'h00;
+  reg [5:0] \$signal$112  = 6'h00;
   reg \$signal$52  = 1'h0;
   reg \$signal$68  = 1'h0;
   reg \$signal$71  = 1'h0;
-  reg [63:0] \$signal$77  = 64'h0000000000000000;
+  reg [63:0] \$signal$91  = 64'h0000000000000000;
+  reg [63:0] \$signal$92  = 64'h0000000000000000;
   wire [5:0] \$signature__addr ;
   wire [5:0] \$signature__addr$50 ;
   wire [5:0] \$signature__addr$61 ;
   wire [5:0] \$signature__addr$62 ;
-  wire [5:0] \$signature__addr$73 ;
-  reg [5:0] \$signature__addr$80  = 6'h00;
-  wire [5:0] \$signature__addr$86 ;
-  (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$95 ;
+  reg [5:0] \$signature__addr$73  = 6'h00;
+  reg [5:0] \$signature__addr$81  = 6'h00;
+  wire [5:0] \$signature__addr$89 ;
+  reg [5:0] \$signature__addr$99  = 6'h00;
   wire [15:0] \$signature__data ;
+  wire [15:0] \$signature__data$101 ;
   wire [15:0] \$signature__data$40 ;
   wire [15:0] \$signature__data$47 ;
   wire [15:0] \$signature__data$48 ;
-  wire [15:0] \$signature__data$78 ;
-  wire [15:0] \$signature__data$84 ;
-  wire [15:0] \$signature__data$89 ;
-  wire [15:0] \$signature__data$96 ;
+  wire [15:0] \$signature__data$79 ;
+  wire [15:0] \$signature__data$87 ;
+  wire [15:0] \$signature__data$93 ;
   wire \$signature__en ;
   reg bank = 1'h0;
   output busy;
@@ -179,10 +224,9 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire enable;
   input frame_tick;
   wire frame_tick;
-  reg [23:0] frames = 24'h000000;
+  reg [23:0] frames = 24'h000001;
   input [16:0] gain;
   wire [16:0] gain;
-  reg [63:0] in_host = 64'h0000000000000000;
   (* init = 6'h00 *)
   wire [5:0] index;
   reg [5:0] lane2 = 6'h00;
@@ -197,13 +241,14 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
+  (* init = 6'h00 *)
   wire [5:0] rh__addr;
   (* init = 6'h00 *)
-  wire [5:0] \rh__addr$82 ;
-  wire [5:0] \rh__addr$87 ;
+  wire [5:0] \rh__addr$83 ;
+  wire [5:0] \rh__addr$90 ;
   wire [15:0] rh__data;
-  wire [15:0] \rh__data$85 ;
-  wire [15:0] \rh__data$90 ;
+  wire [15:0] \rh__data$88 ;
+  wire [15:0] \rh__data$94 ;
   input rst;
   wire rst;
   reg running = 1'h0;
@@ -248,13 +293,20 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire [5:0] theta_addr;
   output [15:0] theta_data;
   wire [15:0] theta_data;
+  reg theta_in_host0 = 1'h0;
+  reg theta_in_host1 = 1'h0;
+  reg theta_in_upd0 = 1'h0;
+  reg theta_in_upd1 = 1'h0;
   input [15:0] theta_max;
   wire [15:0] theta_max;
   input [15:0] theta_min;
   wire [15:0] theta_min;
+  (* init = 6'h00 *)
+  wire [5:0] theta_raddr0;
+  (* init = 6'h00 *)
+  wire [5:0] theta_raddr1;
   wire [15:0] theta_read0;
   wire [15:0] theta_read1;
-  wire [15:0] theta_read2;
   input [5:0] theta_sel;
   wire [5:0] theta_sel;
   output [15:0] theta_value;
@@ -669,9 +721,9 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     if (wh__en)
       theta_host[theta_wr__addr] <= theta_wr__data;
   end
-  assign \rh__data$90  = theta_host[theta_sel];
-  assign \rh__data$85  = theta_host[\$signature__addr$80 ];
-  assign rh__data = theta_host[theta_addr];
+  assign \rh__data$94  = theta_host[theta_sel];
+  assign \rh__data$88  = theta_host[\$signature__addr$81 ];
+  assign rh__data = theta_host[\$signature__addr$73 ];
   reg [15:0] theta_upd [63:0];
   initial begin
     theta_upd[0] = 16'h0100;
@@ -741,185 +793,236 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      theta_upd[\$signature__addr$80 ] <= \$41 [15:0];
+      theta_upd[\$signature__addr$99 ] <= \$36 [15:0];
   end
-  assign \$signature__data$89  = theta_upd[theta_sel];
-  assign \$signature__data$84  = theta_upd[\$signature__addr$80 ];
-  assign \$signature__data$78  = theta_upd[theta_addr];
-  assign \$1  = window - 1'h1;
-  assign \$2  = frames == \$1 [23:0];
-  assign close = frame_tick & \$2 ;
-  assign \$3  = ! spikes__payload[31:28];
-  assign spike = spikes__valid & \$3 ;
-  assign \$4  = src_wr__addr < 7'h40;
-  assign wp__en = src_wr__en & \$4 ;
-  assign \$5  = target_wr__addr < 7'h40;
-  assign \wp__en$36  = target_wr__en & \$5 ;
+  assign \$signature__data$93  = theta_upd[theta_sel];
+  assign \$signature__data$87  = theta_upd[\$signature__addr$81 ];
+  assign \$signature__data$79  = theta_upd[\$signature__addr$73 ];
+  assign \$1  = frames == window;
+  assign close = frame_tick & \$1 ;
+  assign \$2  = ! spikes__payload[31:28];
+  assign spike = spikes__valid & \$2 ;
+  assign \$3  = src_wr__addr < 7'h40;
+  assign wp__en = src_wr__en & \$3 ;
+  assign \$4  = target_wr__addr < 7'h40;
+  assign \wp__en$36  = target_wr__en & \$4 ;
   assign c_data = \$signal  ? \$signature__data$40  : \$signature__data ;
-  assign \$6  = ~ bank;
-  assign \$7  = bank ? \$signature__data$47  : \$signature__data$48 ;
-  assign u_data = ok2 ? \$7  : 16'h0000;
-  assign \$8  = ! \$signal ;
-  assign \$9  = \$signal$52  & \$8 ;
-  assign \$10  = ~ bank;
-  assign \$12  = clearing & \$11 ;
-  assign \$13  = c_data == 16'hffff;
-  assign \$14  = c_data + 1'h1;
-  assign \$15  = \$13  ? { 1'h0, c_data } : \$14 ;
-  assign \$17  = \$signal$52  & \$16 ;
-  assign \$18  = ~ bank;
-  assign \$20  = clearing & \$19 ;
-  assign \$21  = c_data == 16'hffff;
-  assign \$22  = c_data + 1'h1;
-  assign \$23  = \$21  ? { 1'h0, c_data } : \$22 ;
-  assign \$24  = running | clearing;
-  assign \$25  = \$24  | rclear;
-  assign \$26  = \$25  | \$signal$68 ;
-  assign \$27  = \$26  | v2;
-  assign \$28  = \$27  | v3s;
-  assign \$29  = \$28  | \$signal$71 ;
-  assign busy = \$29  | v3;
-  assign \$30  = in_host >> theta_addr;
-  assign \$31  = \$signal$77  >> theta_addr;
-  assign \$32  = \$31  ? \$signature__data$78  : 16'h0100;
-  assign theta_data = \$30  ? rh__data : \$32 ;
-  assign \$33  = in_host >> \$signature__addr$80 ;
-  assign \$34  = \$signal$77  >> \$signature__addr$80 ;
-  assign \$35  = \$34  ? \$signature__data$84  : 16'h0100;
-  assign theta_read1 = \$33  ? \rh__data$85  : \$35 ;
-  assign \$36  = in_host >> theta_sel;
-  assign \$37  = \$signal$77  >> theta_sel;
-  assign \$38  = \$37  ? \$signature__data$89  : 16'h0100;
-  assign theta_value = \$36  ? \rh__data$90  : \$38 ;
+  assign \$5  = ~ bank;
+  assign \$6  = bank ? \$signature__data$47  : \$signature__data$48 ;
+  assign u_data = ok2 ? \$6  : 16'h0000;
+  assign \$7  = ! \$signal ;
+  assign \$8  = \$signal$52  & \$7 ;
+  assign \$9  = ~ bank;
+  assign \$11  = clearing & \$10 ;
+  assign \$12  = c_data == 16'hffff;
+  assign \$13  = c_data + 1'h1;
+  assign \$14  = \$12  ? { 1'h0, c_data } : \$13 ;
+  assign \$16  = \$signal$52  & \$15 ;
+  assign \$17  = ~ bank;
+  assign \$19  = clearing & \$18 ;
+  assign \$20  = c_data == 16'hffff;
+  assign \$21  = c_data + 1'h1;
+  assign \$22  = \$20  ? { 1'h0, c_data } : \$21 ;
+  assign \$23  = running | clearing;
+  assign \$24  = \$23  | rclear;
+  assign \$25  = \$24  | \$signal$68 ;
+  assign \$26  = \$25  | v2;
+  assign \$27  = \$26  | v3s;
+  assign \$28  = \$27  | \$signal$71 ;
+  assign busy = \$28  | v3;
+  assign \$29  = theta_in_upd0 ? \$signature__data$79  : 16'h0100;
+  assign theta_data = theta_in_host0 ? rh__data : \$29 ;
+  assign \$30  = theta_in_upd1 ? \$signature__data$87  : 16'h0100;
+  assign theta_read1 = theta_in_host1 ? \rh__data$88  : \$30 ;
+  assign \$31  = \$signal$91  >> theta_sel;
+  assign \$32  = \$signal$92  >> theta_sel;
+  assign \$33  = \$32  ? \$signature__data$93  : 16'h0100;
+  assign theta_value = \$31  ? \rh__data$94  : \$33 ;
   assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3);
-  assign \$39  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign low = \$39  ? { 28'h0000000, theta_min } : summed;
-  assign \$40  = $signed(low) > $signed({ 1'h0, theta_max });
-  assign \$41  = \$40  ? { 28'h0000000, theta_max } : low;
+  assign \$34  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign low = \$34  ? { 28'h0000000, theta_min } : summed;
+  assign \$35  = $signed(low) > $signed({ 1'h0, theta_max });
+  assign \$36  = \$35  ? { 28'h0000000, theta_max } : low;
   assign \$signature__en  = v3 & enable;
-  assign \$42  = theta_wr__addr < 7'h40;
-  assign wh__en = theta_wr__en & \$42 ;
-  assign \$43  = frames + 1'h1;
-  assign \$44  = close ? 25'h0000000 : \$43 ;
-  assign \$45  = rclr + 1'h1;
-  assign \$46  = rclr == 6'h3f;
-  assign \$47  = spikes__payload[19:0] < 7'h40;
-  assign \$48  = spike & \$47 ;
-  assign \$49  = ~ rclear;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = src_rd__data < 7'h40;
-  assign \$53  = \$52  - tgt2;
-  assign \$54  = $signed(diff3) * $signed({ 1'h0, gain });
-  assign \$55  = $signed(prod2) >>> shift;
-  assign \$56  = ~ busy;
-  assign \$57  = close & \$56 ;
-  assign \$58  = ~ bank;
-  assign \$59  = src_rd__addr + 1'h1;
-  assign \$60  = src_rd__addr == 6'h3f;
-  assign \$61  = clr + 1'h1;
-  assign \$62  = clr == 6'h3f;
-  assign \$63  = v3 & enable;
-  assign \$65  = ~ \$signature__addr$80 [2:0];
-  assign \$66  = 64'h8080808080808080 >> \$65 ;
-  assign \$67  = ~ \$signature__addr$80 [5:3];
-  assign \$68  = 64'hff00000000000000 >> { \$67 , 3'h0 };
-  assign \$69  = \$66  & \$68 ;
-  assign \$70  = \$64  ? \$69  : 64'h0000000000000000;
-  assign \$71  = \$signal$77  | \$70 ;
-  assign \$72  = theta_wr__addr < 7'h40;
-  assign \$73  = theta_wr__en & \$72 ;
-  assign \$75  = ~ theta_wr__addr[2:0];
-  assign \$76  = 64'h8080808080808080 >> \$75 ;
-  assign \$77  = ~ theta_wr__addr[5:3];
-  assign \$78  = 64'hff00000000000000 >> { \$77 , 3'h0 };
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = \$74  ? \$79  : 64'h0000000000000000;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$71  & \$81 ;
-  assign \$83  = v3 & enable;
-  assign \$85  = ~ \$signature__addr$80 [2:0];
-  assign \$86  = 64'h8080808080808080 >> \$85 ;
-  assign \$87  = ~ \$signature__addr$80 [5:3];
-  assign \$88  = 64'hff00000000000000 >> { \$87 , 3'h0 };
-  assign \$89  = \$86  & \$88 ;
-  assign \$90  = \$84  ? \$89  : 64'h0000000000000000;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = in_host & \$91 ;
-  assign \$93  = theta_wr__addr < 7'h40;
-  assign \$94  = theta_wr__en & \$93 ;
-  assign \$96  = ~ theta_wr__addr[2:0];
-  assign \$97  = 64'h8080808080808080 >> \$96 ;
-  assign \$98  = ~ theta_wr__addr[5:3];
-  assign \$99  = 64'hff00000000000000 >> { \$98 , 3'h0 };
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = \$95  ? \$100  : 64'h0000000000000000;
-  assign \$102  = \$92  | \$101 ;
+  assign \$37  = theta_wr__addr < 7'h40;
+  assign wh__en = theta_wr__en & \$37 ;
+  assign \$38  = frames + 1'h1;
+  assign \$39  = close ? 25'h0000001 : \$38 ;
+  assign \$40  = rclr + 1'h1;
+  assign \$41  = rclr == 6'h3f;
+  assign \$42  = spikes__payload[19:0] < 7'h40;
+  assign \$43  = spike & \$42 ;
+  assign \$44  = ~ rclear;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = src_rd__data < 7'h40;
+  assign \$48  = \$47  - tgt2;
+  assign \$49  = $signed(diff3) * $signed({ 1'h0, gain });
+  assign \$50  = $signed(prod2) >>> shift;
+  assign \$51  = ~ busy;
+  assign \$52  = close & \$51 ;
+  assign \$53  = ~ bank;
+  assign \$54  = src_rd__addr + 1'h1;
+  assign \$55  = src_rd__addr == 6'h3f;
+  assign \$56  = clr + 1'h1;
+  assign \$57  = clr == 6'h3f;
+  assign \$58  = \$signal$91  >> theta_addr;
+  assign \$59  = v3 & enable;
+  assign \$60  = \$signature__addr$99  == theta_addr;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$58  & \$62 ;
+  assign \$64  = theta_wr__addr < 7'h40;
+  assign \$65  = theta_wr__en & \$64 ;
+  assign \$66  = theta_wr__addr == theta_addr;
+  assign \$67  = \$65  & \$66 ;
+  assign \$68  = \$63  | \$67 ;
+  assign \$69  = \$signal$92  >> theta_addr;
+  assign \$70  = v3 & enable;
+  assign \$71  = \$signature__addr$99  == theta_addr;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = \$69  | \$72 ;
+  assign \$74  = theta_wr__addr < 7'h40;
+  assign \$75  = theta_wr__en & \$74 ;
+  assign \$76  = theta_wr__addr == theta_addr;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$73  & \$78 ;
+  assign \$80  = \$signal$91  >> \$signal$112 ;
+  assign \$81  = v3 & enable;
+  assign \$82  = \$signature__addr$99  == \$signal$112 ;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$80  & \$84 ;
+  assign \$86  = theta_wr__addr < 7'h40;
+  assign \$87  = theta_wr__en & \$86 ;
+  assign \$88  = theta_wr__addr == \$signal$112 ;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  | \$89 ;
+  assign \$91  = \$signal$92  >> \$signal$112 ;
+  assign \$92  = v3 & enable;
+  assign \$93  = \$signature__addr$99  == \$signal$112 ;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$91  | \$94 ;
+  assign \$96  = theta_wr__addr < 7'h40;
+  assign \$97  = theta_wr__en & \$96 ;
+  assign \$98  = theta_wr__addr == \$signal$112 ;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$95  & \$100 ;
+  assign \$102  = v3 & enable;
+  assign \$104  = ~ \$signature__addr$99 [2:0];
+  assign \$105  = 64'h8080808080808080 >> \$104 ;
+  assign \$106  = ~ \$signature__addr$99 [5:3];
+  assign \$107  = 64'hff00000000000000 >> { \$106 , 3'h0 };
+  assign \$108  = \$105  & \$107 ;
+  assign \$109  = \$103  ? \$108  : 64'h0000000000000000;
+  assign \$110  = \$signal$92  | \$109 ;
+  assign \$111  = theta_wr__addr < 7'h40;
+  assign \$112  = theta_wr__en & \$111 ;
+  assign \$114  = ~ theta_wr__addr[2:0];
+  assign \$115  = 64'h8080808080808080 >> \$114 ;
+  assign \$116  = ~ theta_wr__addr[5:3];
+  assign \$117  = 64'hff00000000000000 >> { \$116 , 3'h0 };
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = \$113  ? \$118  : 64'h0000000000000000;
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$110  & \$120 ;
+  assign \$122  = v3 & enable;
+  assign \$124  = ~ \$signature__addr$99 [2:0];
+  assign \$125  = 64'h8080808080808080 >> \$124 ;
+  assign \$126  = ~ \$signature__addr$99 [5:3];
+  assign \$127  = 64'hff00000000000000 >> { \$126 , 3'h0 };
+  assign \$128  = \$125  & \$127 ;
+  assign \$129  = \$123  ? \$128  : 64'h0000000000000000;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$signal$91  & \$130 ;
+  assign \$132  = theta_wr__addr < 7'h40;
+  assign \$133  = theta_wr__en & \$132 ;
+  assign \$135  = ~ theta_wr__addr[2:0];
+  assign \$136  = 64'h8080808080808080 >> \$135 ;
+  assign \$137  = ~ theta_wr__addr[5:3];
+  assign \$138  = 64'hff00000000000000 >> { \$137 , 3'h0 };
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = \$134  ? \$139  : 64'h0000000000000000;
+  assign \$141  = \$131  | \$140 ;
   always @(posedge clk)
-    frames <= \$103 ;
+    frames <= \$142 ;
   always @(posedge clk)
-    rclr <= \$104 ;
+    rclr <= \$143 ;
   always @(posedge clk)
-    rclear <= \$105 ;
+    rclear <= \$144 ;
   always @(posedge clk)
-    \$signal$52  <= \$106 ;
+    \$signal$52  <= \$145 ;
   always @(posedge clk)
-    \$signal  <= \$107 ;
+    \$signal  <= \$146 ;
   always @(posedge clk)
-    c_addr <= \$108 ;
+    c_addr <= \$147 ;
   always @(posedge clk)
-    \$signal$68  <= \$109 ;
+    \$signal$68  <= \$148 ;
   always @(posedge clk)
-    \$signal$101  <= \$110 ;
+    \$signal$106  <= \$149 ;
   always @(posedge clk)
-    v2 <= \$111 ;
+    v2 <= \$150 ;
   always @(posedge clk)
-    lane2 <= \$112 ;
+    lane2 <= \$151 ;
   always @(posedge clk)
-    tgt2 <= \$113 ;
+    tgt2 <= \$152 ;
   always @(posedge clk)
-    ok2 <= \$114 ;
+    ok2 <= \$153 ;
   always @(posedge clk)
-    v3s <= \$115 ;
+    v3s <= \$154 ;
   always @(posedge clk)
-    lane3s <= \$116 ;
+    lane3s <= \$155 ;
   always @(posedge clk)
-    diff3 <= \$117 ;
+    diff3 <= \$156 ;
   always @(posedge clk)
-    \$signal$71  <= \$118 ;
+    \$signal$71  <= \$157 ;
   always @(posedge clk)
-    \$signal$107  <= \$119 ;
+    \$signal$112  <= \$158 ;
   always @(posedge clk)
-    prod2 <= \$120 ;
+    prod2 <= \$159 ;
   always @(posedge clk)
-    v3 <= \$121 ;
+    v3 <= \$160 ;
   always @(posedge clk)
-    \$signature__addr$80  <= \$122 ;
+    \$signature__addr$99  <= \$161 ;
   always @(posedge clk)
-    delta3 <= \$123 ;
+    delta3 <= \$162 ;
   always @(posedge clk)
-    window_done <= \$124 ;
+    window_done <= \$163 ;
   always @(posedge clk)
-    overrun <= \$125 ;
+    overrun <= \$164 ;
   always @(posedge clk)
-    running <= \$126 ;
+    running <= \$165 ;
   always @(posedge clk)
-    src_rd__addr <= \$127 ;
+    bank <= \$166 ;
   always @(posedge clk)
-    bank <= \$128 ;
+    src_rd__addr <= \$167 ;
   always @(posedge clk)
-    clearing <= \$129 ;
+    clearing <= \$168 ;
   always @(posedge clk)
-    clr <= \$130 ;
+    clr <= \$169 ;
   always @(posedge clk)
-    \$signal$77  <= \$131 ;
+    \$signature__addr$73  <= \$170 ;
   always @(posedge clk)
-    in_host <= \$132 ;
+    theta_in_host0 <= \$171 ;
+  always @(posedge clk)
+    theta_in_upd0 <= \$172 ;
+  always @(posedge clk)
+    \$signature__addr$81  <= \$173 ;
+  always @(posedge clk)
+    theta_in_host1 <= \$174 ;
+  always @(posedge clk)
+    theta_in_upd1 <= \$175 ;
+  always @(posedge clk)
+    \$signal$92  <= \$176 ;
+  always @(posedge clk)
+    \$signal$91  <= \$177 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \wp__addr$55  = 6'h00;
-    if (\$9 ) begin
+    if (\$8 ) begin
       \wp__addr$55  = c_addr;
-    end else if (\$12 ) begin
+    end else if (\$11 ) begin
       \wp__addr$55  = clr;
     end else if (rclear) begin
       \wp__addr$55  = rclr;
@@ -928,9 +1031,9 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \wp__en$57  = 1'h0;
-    if (\$9 ) begin
+    if (\$8 ) begin
       \wp__en$57  = 1'h1;
-    end else if (\$12 ) begin
+    end else if (\$11 ) begin
       \wp__en$57  = 1'h1;
     end else if (rclear) begin
       \wp__en$57  = 1'h1;
@@ -939,9 +1042,9 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \wp__data$58  = 16'h0000;
-    if (\$9 ) begin
-      \wp__data$58  = \$15 [15:0];
-    end else if (\$12 ) begin
+    if (\$8 ) begin
+      \wp__data$58  = \$14 [15:0];
+    end else if (\$11 ) begin
       \wp__data$58  = 16'h0000;
     end else if (rclear) begin
       \wp__data$58  = 16'h0000;
@@ -950,9 +1053,9 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \wp__addr$63  = 6'h00;
-    if (\$17 ) begin
+    if (\$16 ) begin
       \wp__addr$63  = c_addr;
-    end else if (\$20 ) begin
+    end else if (\$19 ) begin
       \wp__addr$63  = clr;
     end else if (rclear) begin
       \wp__addr$63  = rclr;
@@ -961,9 +1064,9 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \wp__en$64  = 1'h0;
-    if (\$17 ) begin
+    if (\$16 ) begin
       \wp__en$64  = 1'h1;
-    end else if (\$20 ) begin
+    end else if (\$19 ) begin
       \wp__en$64  = 1'h1;
     end else if (rclear) begin
       \wp__en$64  = 1'h1;
@@ -972,9 +1075,9 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \wp__data$65  = 16'h0000;
-    if (\$17 ) begin
-      \wp__data$65  = \$23 [15:0];
-    end else if (\$20 ) begin
+    if (\$16 ) begin
+      \wp__data$65  = \$22 [15:0];
+    end else if (\$19 ) begin
       \wp__data$65  = 16'h0000;
     end else if (rclear) begin
       \wp__data$65  = 16'h0000;
@@ -982,266 +1085,306 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = frames;
+    \$142  = frames;
     if (frame_tick) begin
-      \$103  = \$44 [23:0];
+      \$142  = \$39 [23:0];
     end
     if (rst) begin
-      \$103  = 24'h000000;
+      \$142  = 24'h000001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = rclr;
+    \$143  = rclr;
     if (rclear) begin
-      \$104  = \$45 [5:0];
+      \$143  = \$40 [5:0];
     end
     if (rst) begin
-      \$104  = 6'h00;
+      \$143  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = rclear;
+    \$144  = rclear;
     if (rclear) begin
-      if (\$46 ) begin
-        \$105  = 1'h0;
+      if (\$41 ) begin
+        \$144  = 1'h0;
       end
     end
     if (rst) begin
-      \$105  = 1'h1;
+      \$144  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \$50 ;
+    \$145  = \$45 ;
     if (rst) begin
-      \$106  = 1'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = bank;
+    \$146  = bank;
     if (rst) begin
-      \$107  = 1'h0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = spikes__payload[5:0];
+    \$147  = spikes__payload[5:0];
     if (rst) begin
-      \$108  = 6'h00;
+      \$147  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = running;
+    \$148  = running;
     if (rst) begin
-      \$109  = 1'h0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = src_rd__addr;
+    \$149  = src_rd__addr;
     if (rst) begin
-      \$110  = 6'h00;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \$signal$68 ;
+    \$150  = \$signal$68 ;
     if (rst) begin
-      \$111  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \$signal$101 ;
+    \$151  = \$signal$106 ;
     if (rst) begin
-      \$112  = 6'h00;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = tgt_rd__data;
+    \$152  = tgt_rd__data;
     if (rst) begin
-      \$113  = 24'h000000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \$51 ;
+    \$153  = \$46 ;
     if (rst) begin
-      \$114  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = v2;
+    \$154  = v2;
     if (rst) begin
-      \$115  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = lane2;
+    \$155  = lane2;
     if (rst) begin
-      \$116  = 6'h00;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \$53 [24:0];
+    \$156  = \$48 [24:0];
     if (rst) begin
-      \$117  = 25'h0000000;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = v3s;
+    \$157  = v3s;
     if (rst) begin
-      \$118  = 1'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = lane3s;
+    \$158  = lane3s;
     if (rst) begin
-      \$119  = 6'h00;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = { \$54 [41], \$54  };
+    \$159  = { \$49 [41], \$49  };
     if (rst) begin
-      \$120  = 43'h00000000000;
+      \$159  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \$signal$71 ;
+    \$160  = \$signal$71 ;
     if (rst) begin
-      \$121  = 1'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \$signal$107 ;
+    \$161  = \$signal$112 ;
     if (rst) begin
-      \$122  = 6'h00;
+      \$161  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \$55 ;
+    \$162  = \$50 ;
     if (rst) begin
-      \$123  = 43'h00000000000;
+      \$162  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = 1'h0;
-    if (\$57 ) begin
-      \$124  = 1'h1;
+    \$163  = 1'h0;
+    if (\$52 ) begin
+      \$163  = 1'h1;
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = 1'h0;
+    \$164  = 1'h0;
     (* full_case = 32'd1 *)
-    if (\$57 ) begin
+    if (\$52 ) begin
     end else begin
-      \$125  = close;
+      \$164  = close;
     end
     if (rst) begin
-      \$125  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = running;
-    if (\$57 ) begin
-      \$126  = 1'h1;
+    \$165  = running;
+    if (\$52 ) begin
+      \$165  = 1'h1;
     end
     if (running) begin
-      if (\$60 ) begin
-        \$126  = 1'h0;
+      if (\$55 ) begin
+        \$165  = 1'h0;
       end
     end
     if (rst) begin
-      \$126  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = src_rd__addr;
-    if (\$57 ) begin
-      \$127  = 6'h00;
-    end
-    if (running) begin
-      \$127  = \$59 [5:0];
+    \$166  = bank;
+    if (\$52 ) begin
+      \$166  = \$53 ;
     end
     if (rst) begin
-      \$127  = 6'h00;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = bank;
-    if (\$57 ) begin
-      \$128  = \$58 ;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = clearing;
+    \$167  = src_rd__addr;
     if (running) begin
-      if (\$60 ) begin
-        \$129  = 1'h1;
-      end
-    end
-    if (clearing) begin
-      if (\$62 ) begin
-        \$129  = 1'h0;
+      \$167  = \$54 [5:0];
+      if (\$55 ) begin
+        \$167  = 6'h00;
       end
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$167  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = clr;
+    \$168  = clearing;
     if (running) begin
-      if (\$60 ) begin
-        \$130  = 6'h00;
+      if (\$55 ) begin
+        \$168  = 1'h1;
       end
     end
     if (clearing) begin
-      \$130  = \$61 [5:0];
+      if (\$57 ) begin
+        \$168  = 1'h0;
+      end
     end
     if (rst) begin
-      \$130  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \$82 ;
-    if (rst) begin
-      \$131  = 64'h0000000000000000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \$102 ;
+    \$169  = clr;
+    if (clearing) begin
+      \$169  = \$56 [5:0];
+      if (\$57 ) begin
+        \$169  = 6'h00;
+      end
+    end
     if (rst) begin
-      \$132  = 64'h0000000000000000;
+      \$169  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = theta_addr;
+    if (rst) begin
+      \$170  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \$68 ;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \$79 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \$signal$112 ;
+    if (rst) begin
+      \$173  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \$90 ;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = \$101 ;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = \$121 ;
+    if (rst) begin
+      \$176  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \$141 ;
+    if (rst) begin
+      \$177  = 64'h0000000000000000;
     end
   end
   assign wp__addr = src_wr__addr;
@@ -1255,17 +1398,16 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   assign \$signature__addr$61  = spikes__payload[5:0];
   assign \$signature__addr$62  = src_rd__data[5:0];
   assign \busy$66  = busy;
-  assign \$signature__addr$73  = theta_addr;
-  assign rh__addr = theta_addr;
+  assign theta_raddr0 = \$signature__addr$73 ;
+  assign rh__addr = \$signature__addr$73 ;
   assign theta_read0 = theta_data;
-  assign lane3 = \$signature__addr$80 ;
-  assign \rh__addr$82  = \$signature__addr$80 ;
-  assign \$signature__addr$86  = theta_sel;
-  assign \rh__addr$87  = theta_sel;
-  assign theta_read2 = theta_value;
-  assign \new  = \$41 [15:0];
-  assign \$signature__addr$95  = \$signature__addr$80 ;
-  assign \$signature__data$96  = \$41 [15:0];
+  assign theta_raddr1 = \$signature__addr$81 ;
+  assign \rh__addr$83  = \$signature__addr$81 ;
+  assign \$signature__addr$89  = theta_sel;
+  assign \rh__addr$90  = theta_sel;
+  assign \new  = \$36 [15:0];
+  assign lane3 = \$signature__addr$99 ;
+  assign \$signature__data$101  = \$36 [15:0];
   assign wh__addr = theta_wr__addr;
   assign wh__data = theta_wr__data;
   assign spikes__ready = 1'h1;
@@ -1273,12 +1415,12 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   assign \spikes__payload.source  = spikes__payload[27:20];
   assign \spikes__payload.type  = spikes__payload[31:28];
   assign \spikes__payload.timestamp  = spikes__payload[63:32];
-  assign \$16  = \$signal ;
-  assign \$19  = \$18 ;
-  assign \$52  = { 7'h00, u_data, 8'h00 };
-  assign \$64  = \$63 ;
-  assign \$74  = \$73 ;
-  assign \$84  = \$83 ;
-  assign \$95  = \$94 ;
-  assign \$11  = bank;
+  assign \$15  = \$signal ;
+  assign \$18  = \$17 ;
+  assign \$47  = { 7'h00, u_data, 8'h00 };
+  assign \$103  = \$102 ;
+  assign \$113  = \$112 ;
+  assign \$123  = \$122 ;
+  assign \$134  = \$133 ;
+  assign \$10  = bank;
 endmodule

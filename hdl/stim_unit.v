@@ -10,31 +10,31 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire [20:0] \$14 ;
+  wire \$14 ;
   wire [20:0] \$15 ;
-  wire \$16 ;
+  wire [20:0] \$16 ;
   wire \$17 ;
-  wire [16:0] \$18 ;
+  wire \$18 ;
   wire [16:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [16:0] \$20 ;
   wire \$21 ;
-  wire [17:0] \$22 ;
+  wire \$22 ;
   wire [17:0] \$23 ;
-  wire \$24 ;
+  wire [17:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [15:0] \$28 ;
-  wire [16:0] \$29 ;
+  wire \$28 ;
+  wire [15:0] \$29 ;
   wire \$3 ;
   wire [16:0] \$30 ;
-  wire \$31 ;
-  wire [16:0] \$32 ;
+  wire [16:0] \$31 ;
+  wire \$32 ;
   wire [16:0] \$33 ;
-  wire \$34 ;
-  wire [15:0] \$35 ;
-  wire \$36 ;
+  wire [16:0] \$34 ;
+  wire \$35 ;
+  wire [15:0] \$36 ;
   wire \$37 ;
   reg \$38 ;
   reg \$39 ;
@@ -187,8 +187,8 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
   output tick_lost;
   reg tick_lost = 1'h0;
   wire [16:0] total;
-  reg [63:0] w_data;
-  reg w_en;
+  wire [63:0] w_data;
+  wire w_en;
   wire w_rdy;
   reg [5:0] wp__addr;
   reg [31:0] wp__data;
@@ -350,6 +350,8 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     _2_ <= routed__payload[5:0];
   end
   assign len_rd__data = lengths[_2_];
+  assign \$37  = | lost;
+  assign w_en = fired | \$37 ;
   always @(posedge clk)
     routed__ready <= \$38 ;
   always @(posedge clk)
@@ -392,52 +394,52 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
   assign \$4  = ptr + 1'h1;
   assign \$5  = ptr + 1'h1;
   assign \$6  = s1_valid & in_range;
-  assign \$7  = | \$33 [15:0];
+  assign \$7  = | \$34 [15:0];
   assign \$8  = | len_rd__data;
   assign \$9  = ~ in_range;
   assign \$10  = s1_valid & \$9 ;
   assign \$11  = | lost;
   assign \$12  = \$11  & w_rdy;
-  assign \$13  = lost == 20'hfffff;
-  assign \$14  = lost + 1'h1;
-  assign \$15  = \$13  ? { 1'h0, lost } : \$14 ;
+  assign \$13  = ~ w_rdy;
+  assign \$14  = lost == 20'hfffff;
+  assign \$15  = lost + 1'h1;
+  assign \$16  = \$14  ? { 1'h0, lost } : \$15 ;
   assign accept = routed__valid & routed__ready;
   assign in_range = s1_target < 7'h40;
   assign total = $signed(rd_entry__data[15:0]) + $signed(s1_weight);
-  assign \$16  = $signed(total) > $signed(16'h7fff);
-  assign \$17  = $signed(total) < $signed(16'h8000);
-  assign \$18  = \$17  ? 17'h18000 : total;
-  assign \$19  = \$16  ? 17'h07fff : \$18 ;
-  assign \$20  = s1_valid & in_range;
-  assign \$21  = $signed(\$19 [15:0]) >= $signed({ 1'h0, theta_data });
-  assign fired = \$20  & \$21 ;
-  assign \$22  = $signed(\$19 [15:0]) - $signed({ 1'h0, theta_data });
-  assign \$23  = fired ? \$22  : { \$19 [15], \$19 [15], \$19 [15:0] };
-  assign \$24  = pulse_wr__addr < 7'h40;
-  assign len_wp__en = pulse_wr__en & \$24 ;
-  assign \$25  = ~ accept;
-  assign issue = sweep_busy & \$25 ;
-  assign \$26  = ptr == 6'h3f;
-  assign last = issue & \$26 ;
-  assign \$27  = | leak_shift;
-  assign \$28  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
-  assign \$29  = $signed(rd_sweep__data[15:0]) - $signed(\$28 );
-  assign \$30  = \$27  ? \$29  : { rd_sweep__data[15], rd_sweep__data[15:0] };
-  assign \$31  = | rd_sweep__data[31:16];
-  assign \$32  = rd_sweep__data[31:16] - 1'h1;
-  assign \$33  = \$31  ? \$32  : 17'h00000;
-  assign \$34  = s1_valid & in_range;
-  assign \$35  = fired ? len_rd__data : rd_entry__data[31:16];
-  assign \$36  = | lost;
-  assign \$37  = \$36  & w_rdy;
+  assign \$17  = $signed(total) > $signed(16'h7fff);
+  assign \$18  = $signed(total) < $signed(16'h8000);
+  assign \$19  = \$18  ? 17'h18000 : total;
+  assign \$20  = \$17  ? 17'h07fff : \$19 ;
+  assign \$21  = s1_valid & in_range;
+  assign \$22  = $signed(\$20 [15:0]) >= $signed({ 1'h0, theta_data });
+  assign fired = \$21  & \$22 ;
+  assign \$23  = $signed(\$20 [15:0]) - $signed({ 1'h0, theta_data });
+  assign \$24  = fired ? \$23  : { \$20 [15], \$20 [15], \$20 [15:0] };
+  assign \$25  = pulse_wr__addr < 7'h40;
+  assign len_wp__en = pulse_wr__en & \$25 ;
+  assign \$26  = ~ accept;
+  assign issue = sweep_busy & \$26 ;
+  assign \$27  = ptr == 6'h3f;
+  assign last = issue & \$27 ;
+  assign \$28  = | leak_shift;
+  assign \$29  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
+  assign \$30  = $signed(rd_sweep__data[15:0]) - $signed(\$29 );
+  assign \$31  = \$28  ? \$30  : { rd_sweep__data[15], rd_sweep__data[15:0] };
+  assign \$32  = | rd_sweep__data[31:16];
+  assign \$33  = rd_sweep__data[31:16] - 1'h1;
+  assign \$34  = \$32  ? \$33  : 17'h00000;
+  assign \$35  = s1_valid & in_range;
+  assign \$36  = fired ? len_rd__data : rd_entry__data[31:16];
+  assign w_data = fired ? stim_word : overflow_word;
   \stim_unit.fifo  fifo (
     .clk(clk),
     .r_data(stim__payload),
     .r_en(stim__ready),
     .r_rdy(stim__valid),
     .rst(rst),
+    .w_data(w_data),
     .w_en(w_en),
-    .w_port__data(w_data),
     .w_rdy(w_rdy)
   );
   always @* begin
@@ -850,9 +852,7 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$54  = 1'h0;
     if (fired) begin
-      (* full_case = 32'd1 *)
-      if (w_rdy) begin
-      end else begin
+      if (\$13 ) begin
         \$54  = 1'h1;
       end
     end
@@ -864,10 +864,8 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$55  = lost;
     if (fired) begin
-      (* full_case = 32'd1 *)
-      if (w_rdy) begin
-      end else begin
-        \$55  = \$15 [19:0];
+      if (\$13 ) begin
+        \$55  = \$16 [19:0];
       end
     end else if (\$12 ) begin
       \$55  = 20'h00000;
@@ -881,7 +879,7 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     wp__addr = 6'h00;
     if (sw_valid) begin
       wp__addr = sw_lane;
-    end else if (\$34 ) begin
+    end else if (\$35 ) begin
       wp__addr = s1_target[5:0];
     end
   end
@@ -890,7 +888,7 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     wp__en = 1'h0;
     if (sw_valid) begin
       wp__en = 1'h1;
-    end else if (\$34 ) begin
+    end else if (\$35 ) begin
       wp__en = 1'h1;
     end
   end
@@ -898,54 +896,32 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     wp__data = 32'd0;
     if (sw_valid) begin
-      wp__data[15:0] = \$30 [15:0];
-      wp__data[31:16] = \$33 [15:0];
-    end else if (\$34 ) begin
-      wp__data[15:0] = \$23 [15:0];
-      wp__data[31:16] = \$35 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_data = 64'h0000000000000000;
-    if (fired) begin
-      if (w_rdy) begin
-        w_data = stim_word;
-      end
-    end else if (\$37 ) begin
-      w_data = overflow_word;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_en = 1'h0;
-    if (fired) begin
-      if (w_rdy) begin
-        w_en = 1'h1;
-      end
-    end else if (\$37 ) begin
-      w_en = 1'h1;
+      wp__data[15:0] = \$31 [15:0];
+      wp__data[31:16] = \$34 [15:0];
+    end else if (\$35 ) begin
+      wp__data[15:0] = \$24 [15:0];
+      wp__data[31:16] = \$36 ;
     end
   end
   assign ready = routed__ready;
   assign busy = sweep_busy;
   assign env = pulse;
-  assign countdown = \$33 [15:0];
+  assign countdown = \$34 [15:0];
   assign lane = s1_target[5:0];
   assign theta = theta_data;
   assign acc_now = rd_entry__data[15:0];
-  assign sat = \$19 [15:0];
-  assign integrated = \$23 [15:0];
+  assign sat = \$20 [15:0];
+  assign integrated = \$24 [15:0];
   assign len_wp__addr = pulse_wr__addr;
   assign len_wp__data = pulse_wr__data;
   assign rd_entry__addr = routed__payload[5:0];
   assign len_rd__addr = routed__payload[5:0];
   assign rd_sweep__addr = ptr;
-  assign leaked = \$30 [15:0];
+  assign leaked = \$31 [15:0];
   assign r_rdy = stim__valid;
   assign r_data = stim__payload;
   assign r_en = stim__ready;
-  assign theta_addr = s1_target[5:0];
+  assign theta_addr = routed__payload[5:0];
   assign \routed__payload.target  = routed__payload[11:0];
   assign \routed__payload.weight  = routed__payload[27:12];
   assign \routed__payload.address  = routed__payload[47:28];
@@ -979,72 +955,80 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
 endmodule
 
 (* generator = "Amaranth" *)
-module \stim_unit.fifo (clk, rst, w_rdy, r_data, w_port__data, w_en, r_rdy, r_en);
+module \stim_unit.fifo (clk, rst, w_data, w_en, w_rdy, r_rdy, r_data, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [4:0] \$11 ;
-  wire [4:0] \$12 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
+  wire [4:0] \$15 ;
+  wire [5:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire [4:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [4:0] \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [4:0] \$22 ;
+  wire [4:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [4:0] \$26 ;
+  wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [4:0] \$28 ;
+  wire [4:0] \$29 ;
   wire \$3 ;
-  reg [3:0] \$30 ;
-  reg [3:0] \$31 ;
-  reg [3:0] \$32 ;
-  reg \$33 ;
+  wire \$30 ;
+  wire [63:0] \$31 ;
+  reg \$32 ;
+  reg [63:0] \$33 ;
+  reg [3:0] \$34 ;
+  reg [3:0] \$35 ;
+  reg [3:0] \$36 ;
+  reg \$37 ;
+  reg [63:0] \$38 ;
   wire \$4 ;
-  wire [4:0] \$5 ;
-  wire [4:0] \$6 ;
+  wire \$5 ;
+  wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  wire \$signal ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signal$11 ;
+  wire \$signal$6 ;
   input clk;
   wire clk;
   (* init = 4'h0 *)
   wire [3:0] consume;
-  reg [3:0] inner_level = 4'h0;
-  wire inner_r_rdy;
-  wire [4:0] level;
-  (* init = 4'h0 *)
-  wire [3:0] produce;
+  reg [3:0] level = 4'h0;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] pend;
+  reg pend_valid = 1'h0;
   output [63:0] r_data;
-  wire [63:0] r_data;
+  reg [63:0] r_data = 64'h0000000000000000;
   input r_en;
   wire r_en;
   wire [4:0] r_level;
-  reg [3:0] r_port__addr = 4'h0;
-  wire [63:0] r_port__data;
-  wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
+  reg [3:0] rp__addr = 4'h0;
+  wire [63:0] rp__data;
   input rst;
   wire rst;
+  wire to_ram;
+  input [63:0] w_data;
   wire [63:0] w_data;
   input w_en;
   wire w_en;
   wire [4:0] w_level;
-  reg [3:0] w_port__addr = 4'h0;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
-  wire w_port__en;
   output w_rdy;
   wire w_rdy;
+  reg [3:0] wp__addr = 4'h0;
+  reg [63:0] wp__data = 64'h0000000000000000;
+  wire wp__en;
   reg [63:0] storage [14:0];
   initial begin
     storage[0] = 64'h0000000000000000;
@@ -1064,107 +1048,128 @@ module \stim_unit.fifo (clk, rst, w_rdy, r_data, w_port__data, w_en, r_rdy, r_en
     storage[14] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+    if (to_ram)
+      storage[wp__addr] <= wp__data;
   end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 4'hf;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 4'he;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 5'h00 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 4'he;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 5'h00 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign rp__data = storage[rp__addr];
+  assign \$1  = level == 4'hf;
+  assign \$2  = level == 4'he;
+  assign \$3  = \$2  & pend_valid;
+  assign \$4  = \$1  | \$3 ;
+  assign w_rdy = ~ \$4 ;
+  assign \$5  = ! level;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = \$6  | pend_valid;
+  assign \$8  = ~ r_rdy;
+  assign \$9  = \$8  | r_en;
+  assign \$signal  = \$7  & \$9 ;
+  assign \$10  = ! level;
+  assign \$11  = ~ \$10 ;
+  assign \$signal$6  = \$signal  & \$11 ;
+  assign \$12  = ! level;
+  assign \$13  = \$signal  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign to_ram = pend_valid & \$14 ;
+  assign \$15  = level + pend_valid;
+  assign \$16  = \$15  + r_rdy;
+  assign \$17  = w_en & w_rdy;
+  assign \$18  = wp__addr == 4'he;
+  assign \$19  = wp__addr + 1'h1;
+  assign \$20  = \$18  ? 5'h00 : \$19 ;
+  assign \$21  = rp__addr == 4'he;
+  assign \$22  = rp__addr + 1'h1;
+  assign \$23  = \$21  ? 5'h00 : \$22 ;
+  assign \$24  = ~ \$signal$6 ;
+  assign \$25  = to_ram & \$24 ;
+  assign \$26  = ~ to_ram;
+  assign \$27  = \$signal$6  & \$26 ;
+  assign \$28  = level + 1'h1;
+  assign \$29  = level - 1'h1;
+  assign \$30  = ! level;
+  assign \$31  = \$30  ? wp__data : rp__data;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    pend_valid <= \$32 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
+    wp__data <= \$33 ;
   always @(posedge clk)
-    inner_level <= \$32 ;
+    wp__addr <= \$34 ;
   always @(posedge clk)
-    r_rdy <= \$33 ;
+    rp__addr <= \$35 ;
+  always @(posedge clk)
+    level <= \$36 ;
+  always @(posedge clk)
+    r_rdy <= \$37 ;
+  always @(posedge clk)
+    r_data <= \$38 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = w_port__addr;
-    if (\$3 ) begin
-      \$30  = \$6 [3:0];
+    \$32  = \$17 ;
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = w_data;
+    if (rst) begin
+      \$33  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$34  = wp__addr;
+    if (to_ram) begin
+      \$34  = \$20 [3:0];
     end
     if (rst) begin
-      \$30  = 4'h0;
+      \$34  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [3:0];
+    \$35  = rp__addr;
+    if (\$signal$6 ) begin
+      \$35  = \$23 [3:0];
     end
     if (rst) begin
-      \$31  = 4'h0;
+      \$35  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [3:0];
-    end
+    \$36  = level;
     if (\$25 ) begin
-      \$32  = \$26 [3:0];
+      \$36  = \$28 [3:0];
+    end else if (\$27 ) begin
+      \$36  = \$29 [3:0];
     end
     if (rst) begin
-      \$32  = 4'h0;
+      \$36  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
+    \$37  = r_rdy;
+    if (\$signal ) begin
+      \$37  = 1'h1;
     end else if (r_en) begin
-      \$33  = 1'h0;
+      \$37  = 1'h0;
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$37  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$38  = r_data;
+    if (\$signal ) begin
+      \$38  = \$31 ;
+    end
+  end
+  assign consume = rp__addr;
+  assign \$signal$11  = wp__addr;
+  assign pend = wp__data;
+  assign wp__en = to_ram;
+  assign w_level = \$16 [4:0];
+  assign r_level = \$16 [4:0];
 endmodule

@@ -61,28 +61,39 @@ async def _run(dut, K, spikes: dict, ticks: set, n: int):
         dut.spikes__payload.value = w if w is not None else 0
         dut.frame_tick.value = int(e in ticks)
         dut.theta_sel.value = e % K          # θ lives in memory: one lane read back per edge
+        dut.theta_addr.value = _read_lane(e, K)  # and one through the StimUnit's synchronous port
 
     rec = []
     drive(0)
     for e in range(n):
         await RisingEdge(dut.clk)
         assert int(dut.spikes__ready.value) == 1, f"spikes stalled at edge {e}"
-        rec.append(((e % K, int(dut.theta_value.value)), int(dut.busy.value),
+        rec.append(((e % K, int(dut.theta_value.value), int(dut.theta_data.value)), int(dut.busy.value),
                     int(dut.window_done.value), int(dut.overrun.value)))
         drive(e + 1)
     return rec
 
 
+def _read_lane(e: int, K: int) -> int:
+    """The lane the bench names on ``theta_addr`` in cycle e (a stride that is not the sweep's)."""
+    return (7 * e + 3) % K
+
+
 def _compare(model: Homeostasis, rec, spikes: dict, ticks: set, words_of, history=None):
-    """The RTL's θ read-back (one lane per edge), busy and strobes against the model at every
-    edge; ``history`` (a list) receives the model's whole θ vector before each edge."""
+    """The RTL's θ read-back (one lane per edge), its synchronous θ port (the lane named a
+    cycle before), busy and strobes against the model at every edge; ``history`` (a list)
+    receives the model's whole θ vector before each edge."""
     closes = overruns = 0
     prev = (False, False)
+    K = len(model.theta)
     for e, (theta, busy, done, over) in enumerate(rec):
-        lane, value = theta
+        lane, value, data = theta
         if history is not None:
             history.append(model.theta.tolist())
         assert value == model.theta[lane], f"edge {e}: θ of lane {lane} {value} != model {model.theta[lane]}"
+        if e > 0:
+            want = model.theta[_read_lane(e - 1, K)]
+            assert data == want, f"edge {e}: theta_data {data} != model θ {want} of lane {_read_lane(e - 1, K)}"
         assert busy == int(model.busy()), f"edge {e}: busy {busy} != model {model.busy()}"
         assert (done, over) == tuple(map(int, prev)), f"edge {e}: strobes {(done, over)} != {prev}"
         prev = model.step(words_of(spikes.get(e)), e in ticks)
