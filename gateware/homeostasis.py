@@ -226,14 +226,22 @@ class Homeostasis(wiring.Component):
         m.d.comb += self.theta_value.eq(Mux(in_host.bit_select(a, 1), rh,
                                             Mux(in_upd.bit_select(a, 1), ru, self.theta_init)))
 
-        # Write stage: θ + Δ, clamp (max with θ_min first, then min with θ_max).
-        summed = Signal(signed(delta3.shape().width + 1))
-        low = Signal(signed(delta3.shape().width + 1))
-        new = Signal(16)
+        # Write stage: θ + Δ, clamp: min(max(θ + Δ, θ_min), θ_max), so θ_max wins when θ_min > θ_max.
+        # issue 14 (timing): θ and both bounds lie in [0, 2^16 - 1], so a Δ outside the 18-bit
+        # range [-2^17, 2^17 - 1] gives θ_max (Δ >= 2^17) or min(θ_min, θ_max) (Δ < -2^17)
+        # whatever θ is. The sum is therefore taken on Δ's low 18 bits (19 bits, not 44), the
+        # "Δ fits" test (bits 17 and up all equal) runs from the Δ register beside the θ read,
+        # and the two compares of the clamp look at the sum side by side.
+        lo, hi = self.theta_min, self.theta_max
+        top = delta3[17:]
+        fits = Signal()
+        summed = Signal(signed(19))
+        inside, new = Signal(16), Signal(16)
         m.d.comb += [
-            summed.eq(theta_now + delta3),
-            low.eq(Mux(summed < self.theta_min, self.theta_min, summed)),
-            new.eq(Mux(low > self.theta_max, self.theta_max, low)),
+            fits.eq((top == 0) | (top == (1 << len(top)) - 1)),
+            summed.eq(theta_now + delta3[:18].as_signed()),
+            inside.eq(Mux((lo > hi) | (summed > hi), hi, Mux(summed < lo, lo, summed[:16]))),
+            new.eq(Mux(fits, inside, Mux(delta3[-1] & (lo <= hi), lo, hi))),
         ]
         wu, wh = upd.write_port(), host.write_port()
         m.d.comb += [

@@ -394,88 +394,95 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [2:0] \$104 ;
-  wire [63:0] \$105 ;
-  wire [2:0] \$106 ;
-  wire [63:0] \$107 ;
-  wire [63:0] \$108 ;
-  wire [63:0] \$109 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [63:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [2:0] \$114 ;
+  wire \$110 ;
+  wire [2:0] \$111 ;
+  wire [63:0] \$112 ;
+  wire [2:0] \$113 ;
+  wire [63:0] \$114 ;
   wire [63:0] \$115 ;
-  wire [2:0] \$116 ;
+  wire [63:0] \$116 ;
   wire [63:0] \$117 ;
-  wire [63:0] \$118 ;
-  wire [63:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [63:0] \$120 ;
-  wire [63:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [2:0] \$124 ;
+  wire \$120 ;
+  wire [2:0] \$121 ;
+  wire [63:0] \$122 ;
+  wire [2:0] \$123 ;
+  wire [63:0] \$124 ;
   wire [63:0] \$125 ;
-  wire [2:0] \$126 ;
+  wire [63:0] \$126 ;
   wire [63:0] \$127 ;
   wire [63:0] \$128 ;
-  wire [63:0] \$129 ;
+  wire \$129 ;
   wire [16:0] \$13 ;
-  wire [63:0] \$130 ;
-  wire [63:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire [2:0] \$135 ;
+  wire \$130 ;
+  wire [2:0] \$131 ;
+  wire [63:0] \$132 ;
+  wire [2:0] \$133 ;
+  wire [63:0] \$134 ;
+  wire [63:0] \$135 ;
   wire [63:0] \$136 ;
-  wire [2:0] \$137 ;
+  wire [63:0] \$137 ;
   wire [63:0] \$138 ;
-  wire [63:0] \$139 ;
+  wire \$139 ;
   wire [16:0] \$14 ;
-  wire [63:0] \$140 ;
-  wire [63:0] \$141 ;
-  reg [23:0] \$142 ;
-  reg [5:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg [5:0] \$147 ;
-  reg \$148 ;
-  reg [5:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [2:0] \$142 ;
+  wire [63:0] \$143 ;
+  wire [2:0] \$144 ;
+  wire [63:0] \$145 ;
+  wire [63:0] \$146 ;
+  wire [63:0] \$147 ;
+  wire [63:0] \$148 ;
+  reg [23:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg [5:0] \$151 ;
-  reg [23:0] \$152 ;
+  reg [5:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
   reg \$153 ;
-  reg \$154 ;
-  reg [5:0] \$155 ;
-  reg [24:0] \$156 ;
+  reg [5:0] \$154 ;
+  reg \$155 ;
+  reg [5:0] \$156 ;
   reg \$157 ;
   reg [5:0] \$158 ;
-  reg [42:0] \$159 ;
+  reg [23:0] \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg [5:0] \$161 ;
-  reg [42:0] \$162 ;
-  reg \$163 ;
+  reg \$161 ;
+  reg [5:0] \$162 ;
+  reg [24:0] \$163 ;
   reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg [5:0] \$167 ;
-  reg \$168 ;
-  reg [5:0] \$169 ;
+  reg [5:0] \$165 ;
+  reg [42:0] \$166 ;
+  reg \$167 ;
+  reg [5:0] \$168 ;
+  reg [42:0] \$169 ;
   wire \$17 ;
-  reg [5:0] \$170 ;
+  reg \$170 ;
   reg \$171 ;
   reg \$172 ;
-  reg [5:0] \$173 ;
-  reg \$174 ;
+  reg \$173 ;
+  reg [5:0] \$174 ;
   reg \$175 ;
-  reg [63:0] \$176 ;
-  reg [63:0] \$177 ;
+  reg [5:0] \$176 ;
+  reg [5:0] \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire \$18 ;
+  reg [5:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg [63:0] \$183 ;
+  reg [63:0] \$184 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -495,37 +502,37 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   wire [15:0] \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [43:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
-  wire [24:0] \$38 ;
-  wire [24:0] \$39 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [6:0] \$40 ;
+  wire [15:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [15:0] \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire [30:0] \$47 ;
-  wire [31:0] \$48 ;
-  wire [41:0] \$49 ;
+  wire [24:0] \$45 ;
+  wire [24:0] \$46 ;
+  wire [6:0] \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [42:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [6:0] \$54 ;
-  wire \$55 ;
-  wire [6:0] \$56 ;
-  wire \$57 ;
+  wire [30:0] \$54 ;
+  wire [31:0] \$55 ;
+  wire [41:0] \$56 ;
+  wire [42:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire [15:0] \$6 ;
   wire \$60 ;
-  wire \$61 ;
+  wire [6:0] \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [6:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -566,13 +573,14 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg [5:0] \$signal$101  = 6'h00;
-  reg [5:0] \$signal$107  = 6'h00;
+  reg [5:0] \$signal$102  = 6'h00;
+  reg [5:0] \$signal$108  = 6'h00;
   reg \$signal$35  = 1'h0;
   reg \$signal$51  = 1'h0;
   reg \$signal$54  = 1'h0;
   reg [63:0] \$signal$78  = 64'h0000000000000000;
   reg [63:0] \$signal$79  = 64'h0000000000000000;
+  wire [15:0] \$signal$85 ;
   wire [5:0] \$signature__addr ;
   wire [5:0] \$signature__addr$33 ;
   wire [5:0] \$signature__addr$44 ;
@@ -580,7 +588,7 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   reg [5:0] \$signature__addr$57  = 6'h00;
   reg [5:0] \$signature__addr$66  = 6'h00;
   wire [5:0] \$signature__addr$74 ;
-  reg [5:0] \$signature__addr$88  = 6'h00;
+  reg [5:0] \$signature__addr$89  = 6'h00;
   wire [15:0] \$signature__data ;
   wire [15:0] \$signature__data$23 ;
   wire [15:0] \$signature__data$30 ;
@@ -588,7 +596,7 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   wire [15:0] \$signature__data$63 ;
   wire [15:0] \$signature__data$72 ;
   wire [15:0] \$signature__data$80 ;
-  wire [15:0] \$signature__data$90 ;
+  wire [15:0] \$signature__data$91 ;
   wire \$signature__en ;
   reg bank = 1'h0;
   output busy;
@@ -605,6 +613,7 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   reg [24:0] diff3 = 25'h0000000;
   input enable;
   wire enable;
+  wire fits;
   input frame_tick;
   wire frame_tick;
   reg [23:0] frames = 24'h000001;
@@ -616,7 +625,6 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   (* init = 6'h00 *)
   wire [5:0] lane3;
   reg [5:0] lane3s = 6'h00;
-  wire [43:0] low;
   wire [15:0] \new ;
   reg ok2 = 1'h0;
   output overrun;
@@ -658,7 +666,7 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   wire [19:0] src_wr__data;
   input src_wr__en;
   wire src_wr__en;
-  wire [43:0] summed;
+  wire [18:0] summed;
   wire [5:0] target_wr__addr;
   wire [23:0] target_wr__data;
   input target_wr__en;
@@ -1175,7 +1183,7 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      theta_upd[\$signature__addr$88 ] <= \$36 [15:0];
+      theta_upd[\$signature__addr$89 ] <= \new ;
   end
   assign \$signature__data$80  = theta_upd[theta_sel];
   assign \$signature__data$72  = theta_upd[\$signature__addr$66 ];
@@ -1220,185 +1228,194 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   assign \$32  = \$signal$79  >> theta_sel;
   assign \$33  = \$32  ? \$signature__data$80  : 16'h0100;
   assign theta_value = \$31  ? \rh__data$81  : \$33 ;
-  assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3);
-  assign \$34  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign low = \$34  ? { 28'h0000000, theta_min } : summed;
-  assign \$35  = $signed(low) > $signed({ 1'h0, theta_max });
-  assign \$36  = \$35  ? { 28'h0000000, theta_max } : low;
+  assign \$34  = ! delta3[42:17];
+  assign \$35  = delta3[42:17] == 26'h3ffffff;
+  assign fits = \$34  | \$35 ;
+  assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3[17:0]);
+  assign \$36  = theta_min > theta_max;
+  assign \$37  = $signed(summed) > $signed({ 1'h0, theta_max });
+  assign \$38  = \$36  | \$37 ;
+  assign \$39  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign \$40  = \$39  ? theta_min : summed[15:0];
+  assign \$signal$85  = \$38  ? theta_max : \$40 ;
+  assign \$41  = theta_min <= theta_max;
+  assign \$42  = delta3[42] & \$41 ;
+  assign \$43  = \$42  ? theta_min : theta_max;
+  assign \new  = fits ? \$signal$85  : \$43 ;
   assign \$signature__en  = v3 & enable;
-  assign \$37  = wh__addr < 7'h40;
-  assign wh__en = theta_wr__en & \$37 ;
-  assign \$38  = frames + 1'h1;
-  assign \$39  = close ? 25'h0000001 : \$38 ;
-  assign \$40  = rclr + 1'h1;
-  assign \$41  = rclr == 6'h3f;
-  assign \$42  = spikes__payload[19:0] < 7'h40;
-  assign \$43  = spike & \$42 ;
-  assign \$44  = ~ rclear;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = src_rd__data < 7'h40;
-  assign \$48  = \$47  - tgt2;
-  assign \$49  = $signed(diff3) * $signed({ 1'h0, gain });
-  assign \$50  = $signed(prod2) >>> shift;
-  assign \$51  = ~ busy;
-  assign \$52  = close & \$51 ;
-  assign \$53  = ~ bank;
-  assign \$54  = src_rd__addr + 1'h1;
-  assign \$55  = src_rd__addr == 6'h3f;
-  assign \$56  = clr + 1'h1;
-  assign \$57  = clr == 6'h3f;
-  assign \$58  = \$signal$78  >> theta_addr;
-  assign \$59  = v3 & enable;
-  assign \$60  = \$signature__addr$88  == theta_addr;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$58  & \$62 ;
-  assign \$64  = wh__addr < 7'h40;
-  assign \$65  = theta_wr__en & \$64 ;
-  assign \$66  = wh__addr == theta_addr;
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = \$63  | \$67 ;
-  assign \$69  = \$signal$79  >> theta_addr;
-  assign \$70  = v3 & enable;
-  assign \$71  = \$signature__addr$88  == theta_addr;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = \$69  | \$72 ;
-  assign \$74  = wh__addr < 7'h40;
-  assign \$75  = theta_wr__en & \$74 ;
-  assign \$76  = wh__addr == theta_addr;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$73  & \$78 ;
-  assign \$80  = \$signal$78  >> \$signal$107 ;
-  assign \$81  = v3 & enable;
-  assign \$82  = \$signature__addr$88  == \$signal$107 ;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$80  & \$84 ;
-  assign \$86  = wh__addr < 7'h40;
-  assign \$87  = theta_wr__en & \$86 ;
-  assign \$88  = wh__addr == \$signal$107 ;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$85  | \$89 ;
-  assign \$91  = \$signal$79  >> \$signal$107 ;
-  assign \$92  = v3 & enable;
-  assign \$93  = \$signature__addr$88  == \$signal$107 ;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = \$91  | \$94 ;
-  assign \$96  = wh__addr < 7'h40;
-  assign \$97  = theta_wr__en & \$96 ;
-  assign \$98  = wh__addr == \$signal$107 ;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$95  & \$100 ;
-  assign \$102  = v3 & enable;
-  assign \$104  = ~ \$signature__addr$88 [2:0];
-  assign \$105  = 64'h8080808080808080 >> \$104 ;
-  assign \$106  = ~ \$signature__addr$88 [5:3];
-  assign \$107  = 64'hff00000000000000 >> { \$106 , 3'h0 };
-  assign \$108  = \$105  & \$107 ;
-  assign \$109  = \$103  ? \$108  : 64'h0000000000000000;
-  assign \$110  = \$signal$79  | \$109 ;
-  assign \$111  = wh__addr < 7'h40;
-  assign \$112  = theta_wr__en & \$111 ;
-  assign \$114  = ~ wh__addr[2:0];
-  assign \$115  = 64'h8080808080808080 >> \$114 ;
-  assign \$116  = ~ wh__addr[5:3];
-  assign \$117  = 64'hff00000000000000 >> { \$116 , 3'h0 };
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = \$113  ? \$118  : 64'h0000000000000000;
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$110  & \$120 ;
-  assign \$122  = v3 & enable;
-  assign \$124  = ~ \$signature__addr$88 [2:0];
-  assign \$125  = 64'h8080808080808080 >> \$124 ;
-  assign \$126  = ~ \$signature__addr$88 [5:3];
-  assign \$127  = 64'hff00000000000000 >> { \$126 , 3'h0 };
-  assign \$128  = \$125  & \$127 ;
-  assign \$129  = \$123  ? \$128  : 64'h0000000000000000;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$signal$78  & \$130 ;
-  assign \$132  = wh__addr < 7'h40;
-  assign \$133  = theta_wr__en & \$132 ;
-  assign \$135  = ~ wh__addr[2:0];
-  assign \$136  = 64'h8080808080808080 >> \$135 ;
-  assign \$137  = ~ wh__addr[5:3];
-  assign \$138  = 64'hff00000000000000 >> { \$137 , 3'h0 };
-  assign \$139  = \$136  & \$138 ;
-  assign \$140  = \$134  ? \$139  : 64'h0000000000000000;
-  assign \$141  = \$131  | \$140 ;
+  assign \$44  = wh__addr < 7'h40;
+  assign wh__en = theta_wr__en & \$44 ;
+  assign \$45  = frames + 1'h1;
+  assign \$46  = close ? 25'h0000001 : \$45 ;
+  assign \$47  = rclr + 1'h1;
+  assign \$48  = rclr == 6'h3f;
+  assign \$49  = spikes__payload[19:0] < 7'h40;
+  assign \$50  = spike & \$49 ;
+  assign \$51  = ~ rclear;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = src_rd__data < 7'h40;
+  assign \$55  = \$54  - tgt2;
+  assign \$56  = $signed(diff3) * $signed({ 1'h0, gain });
+  assign \$57  = $signed(prod2) >>> shift;
+  assign \$58  = ~ busy;
+  assign \$59  = close & \$58 ;
+  assign \$60  = ~ bank;
+  assign \$61  = src_rd__addr + 1'h1;
+  assign \$62  = src_rd__addr == 6'h3f;
+  assign \$63  = clr + 1'h1;
+  assign \$64  = clr == 6'h3f;
+  assign \$65  = \$signal$78  >> theta_addr;
+  assign \$66  = v3 & enable;
+  assign \$67  = \$signature__addr$89  == theta_addr;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$65  & \$69 ;
+  assign \$71  = wh__addr < 7'h40;
+  assign \$72  = theta_wr__en & \$71 ;
+  assign \$73  = wh__addr == theta_addr;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$70  | \$74 ;
+  assign \$76  = \$signal$79  >> theta_addr;
+  assign \$77  = v3 & enable;
+  assign \$78  = \$signature__addr$89  == theta_addr;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = \$76  | \$79 ;
+  assign \$81  = wh__addr < 7'h40;
+  assign \$82  = theta_wr__en & \$81 ;
+  assign \$83  = wh__addr == theta_addr;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$80  & \$85 ;
+  assign \$87  = \$signal$78  >> \$signal$108 ;
+  assign \$88  = v3 & enable;
+  assign \$89  = \$signature__addr$89  == \$signal$108 ;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$87  & \$91 ;
+  assign \$93  = wh__addr < 7'h40;
+  assign \$94  = theta_wr__en & \$93 ;
+  assign \$95  = wh__addr == \$signal$108 ;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = \$92  | \$96 ;
+  assign \$98  = \$signal$79  >> \$signal$108 ;
+  assign \$99  = v3 & enable;
+  assign \$100  = \$signature__addr$89  == \$signal$108 ;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = \$98  | \$101 ;
+  assign \$103  = wh__addr < 7'h40;
+  assign \$104  = theta_wr__en & \$103 ;
+  assign \$105  = wh__addr == \$signal$108 ;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = \$102  & \$107 ;
+  assign \$109  = v3 & enable;
+  assign \$111  = ~ \$signature__addr$89 [2:0];
+  assign \$112  = 64'h8080808080808080 >> \$111 ;
+  assign \$113  = ~ \$signature__addr$89 [5:3];
+  assign \$114  = 64'hff00000000000000 >> { \$113 , 3'h0 };
+  assign \$115  = \$112  & \$114 ;
+  assign \$116  = \$110  ? \$115  : 64'h0000000000000000;
+  assign \$117  = \$signal$79  | \$116 ;
+  assign \$118  = wh__addr < 7'h40;
+  assign \$119  = theta_wr__en & \$118 ;
+  assign \$121  = ~ wh__addr[2:0];
+  assign \$122  = 64'h8080808080808080 >> \$121 ;
+  assign \$123  = ~ wh__addr[5:3];
+  assign \$124  = 64'hff00000000000000 >> { \$123 , 3'h0 };
+  assign \$125  = \$122  & \$124 ;
+  assign \$126  = \$120  ? \$125  : 64'h0000000000000000;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$117  & \$127 ;
+  assign \$129  = v3 & enable;
+  assign \$131  = ~ \$signature__addr$89 [2:0];
+  assign \$132  = 64'h8080808080808080 >> \$131 ;
+  assign \$133  = ~ \$signature__addr$89 [5:3];
+  assign \$134  = 64'hff00000000000000 >> { \$133 , 3'h0 };
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = \$130  ? \$135  : 64'h0000000000000000;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$signal$78  & \$137 ;
+  assign \$139  = wh__addr < 7'h40;
+  assign \$140  = theta_wr__en & \$139 ;
+  assign \$142  = ~ wh__addr[2:0];
+  assign \$143  = 64'h8080808080808080 >> \$142 ;
+  assign \$144  = ~ wh__addr[5:3];
+  assign \$145  = 64'hff00000000000000 >> { \$144 , 3'h0 };
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = \$141  ? \$146  : 64'h0000000000000000;
+  assign \$148  = \$138  | \$147 ;
   always @(posedge clk)
-    frames <= \$142 ;
+    frames <= \$149 ;
   always @(posedge clk)
-    rclr <= \$143 ;
+    rclr <= \$150 ;
   always @(posedge clk)
-    rclear <= \$144 ;
+    rclear <= \$151 ;
   always @(posedge clk)
-    \$signal$35  <= \$145 ;
+    \$signal$35  <= \$152 ;
   always @(posedge clk)
-    \$signal  <= \$146 ;
+    \$signal  <= \$153 ;
   always @(posedge clk)
-    c_addr <= \$147 ;
+    c_addr <= \$154 ;
   always @(posedge clk)
-    \$signal$51  <= \$148 ;
+    \$signal$51  <= \$155 ;
   always @(posedge clk)
-    \$signal$101  <= \$149 ;
+    \$signal$102  <= \$156 ;
   always @(posedge clk)
-    v2 <= \$150 ;
+    v2 <= \$157 ;
   always @(posedge clk)
-    lane2 <= \$151 ;
+    lane2 <= \$158 ;
   always @(posedge clk)
-    tgt2 <= \$152 ;
+    tgt2 <= \$159 ;
   always @(posedge clk)
-    ok2 <= \$153 ;
+    ok2 <= \$160 ;
   always @(posedge clk)
-    v3s <= \$154 ;
+    v3s <= \$161 ;
   always @(posedge clk)
-    lane3s <= \$155 ;
+    lane3s <= \$162 ;
   always @(posedge clk)
-    diff3 <= \$156 ;
+    diff3 <= \$163 ;
   always @(posedge clk)
-    \$signal$54  <= \$157 ;
+    \$signal$54  <= \$164 ;
   always @(posedge clk)
-    \$signal$107  <= \$158 ;
+    \$signal$108  <= \$165 ;
   always @(posedge clk)
-    prod2 <= \$159 ;
+    prod2 <= \$166 ;
   always @(posedge clk)
-    v3 <= \$160 ;
+    v3 <= \$167 ;
   always @(posedge clk)
-    \$signature__addr$88  <= \$161 ;
+    \$signature__addr$89  <= \$168 ;
   always @(posedge clk)
-    delta3 <= \$162 ;
+    delta3 <= \$169 ;
   always @(posedge clk)
-    window_done <= \$163 ;
+    window_done <= \$170 ;
   always @(posedge clk)
-    overrun <= \$164 ;
+    overrun <= \$171 ;
   always @(posedge clk)
-    running <= \$165 ;
+    running <= \$172 ;
   always @(posedge clk)
-    bank <= \$166 ;
+    bank <= \$173 ;
   always @(posedge clk)
-    src_rd__addr <= \$167 ;
+    src_rd__addr <= \$174 ;
   always @(posedge clk)
-    clearing <= \$168 ;
+    clearing <= \$175 ;
   always @(posedge clk)
-    clr <= \$169 ;
+    clr <= \$176 ;
   always @(posedge clk)
-    \$signature__addr$57  <= \$170 ;
+    \$signature__addr$57  <= \$177 ;
   always @(posedge clk)
-    theta_in_host0 <= \$171 ;
+    theta_in_host0 <= \$178 ;
   always @(posedge clk)
-    theta_in_upd0 <= \$172 ;
+    theta_in_upd0 <= \$179 ;
   always @(posedge clk)
-    \$signature__addr$66  <= \$173 ;
+    \$signature__addr$66  <= \$180 ;
   always @(posedge clk)
-    theta_in_host1 <= \$174 ;
+    theta_in_host1 <= \$181 ;
   always @(posedge clk)
-    theta_in_upd1 <= \$175 ;
+    theta_in_upd1 <= \$182 ;
   always @(posedge clk)
-    \$signal$79  <= \$176 ;
+    \$signal$79  <= \$183 ;
   always @(posedge clk)
-    \$signal$78  <= \$177 ;
+    \$signal$78  <= \$184 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \wp__addr$38  = 6'h00;
@@ -1467,306 +1484,306 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = frames;
+    \$149  = frames;
     if (frame_tick) begin
-      \$142  = \$39 [23:0];
+      \$149  = \$46 [23:0];
     end
     if (rst) begin
-      \$142  = 24'h000001;
+      \$149  = 24'h000001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = rclr;
+    \$150  = rclr;
     if (rclear) begin
-      \$143  = \$40 [5:0];
+      \$150  = \$47 [5:0];
     end
     if (rst) begin
-      \$143  = 6'h00;
+      \$150  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = rclear;
+    \$151  = rclear;
     if (rclear) begin
-      if (\$41 ) begin
-        \$144  = 1'h0;
+      if (\$48 ) begin
+        \$151  = 1'h0;
       end
     end
     if (rst) begin
-      \$144  = 1'h1;
+      \$151  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \$45 ;
+    \$152  = \$52 ;
     if (rst) begin
-      \$145  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = bank;
-    if (rst) begin
-      \$146  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = spikes__payload[5:0];
-    if (rst) begin
-      \$147  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = running;
-    if (rst) begin
-      \$148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = src_rd__addr;
-    if (rst) begin
-      \$149  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \$signal$51 ;
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \$signal$101 ;
-    if (rst) begin
-      \$151  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = tgt_rd__data;
-    if (rst) begin
-      \$152  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \$46 ;
+    \$153  = bank;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = v2;
+    \$154  = spikes__payload[5:0];
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = lane2;
+    \$155  = running;
     if (rst) begin
-      \$155  = 6'h00;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \$48 [24:0];
+    \$156  = src_rd__addr;
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = v3s;
+    \$157  = \$signal$51 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = lane3s;
+    \$158  = \$signal$102 ;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = { \$49 [41], \$49  };
+    \$159  = tgt_rd__data;
     if (rst) begin
-      \$159  = 43'h00000000000;
+      \$159  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \$signal$54 ;
+    \$160  = \$53 ;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \$signal$107 ;
+    \$161  = v2;
     if (rst) begin
-      \$161  = 6'h00;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \$50 ;
+    \$162  = lane2;
     if (rst) begin
-      \$162  = 43'h00000000000;
+      \$162  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = 1'h0;
-    if (\$52 ) begin
-      \$163  = 1'h1;
-    end
+    \$163  = \$55 [24:0];
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$52 ) begin
-    end else begin
-      \$164  = close;
-    end
+    \$164  = v3s;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = running;
-    if (\$52 ) begin
-      \$165  = 1'h1;
-    end
-    if (running) begin
-      if (\$55 ) begin
-        \$165  = 1'h0;
-      end
-    end
+    \$165  = lane3s;
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = bank;
-    if (\$52 ) begin
-      \$166  = \$53 ;
-    end
+    \$166  = { \$56 [41], \$56  };
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = src_rd__addr;
-    if (running) begin
-      \$167  = \$54 [5:0];
-      if (\$55 ) begin
-        \$167  = 6'h00;
-      end
-    end
+    \$167  = \$signal$54 ;
     if (rst) begin
-      \$167  = 6'h00;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = clearing;
-    if (running) begin
-      if (\$55 ) begin
-        \$168  = 1'h1;
-      end
-    end
-    if (clearing) begin
-      if (\$57 ) begin
-        \$168  = 1'h0;
-      end
-    end
+    \$168  = \$signal$108 ;
     if (rst) begin
-      \$168  = 1'h0;
+      \$168  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = clr;
-    if (clearing) begin
-      \$169  = \$56 [5:0];
-      if (\$57 ) begin
-        \$169  = 6'h00;
-      end
-    end
+    \$169  = \$57 ;
     if (rst) begin
-      \$169  = 6'h00;
+      \$169  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = theta_addr;
+    \$170  = 1'h0;
+    if (\$59 ) begin
+      \$170  = 1'h1;
+    end
     if (rst) begin
-      \$170  = 6'h00;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \$68 ;
+    \$171  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$59 ) begin
+    end else begin
+      \$171  = close;
+    end
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \$79 ;
+    \$172  = running;
+    if (\$59 ) begin
+      \$172  = 1'h1;
+    end
+    if (running) begin
+      if (\$62 ) begin
+        \$172  = 1'h0;
+      end
+    end
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \$signal$107 ;
+    \$173  = bank;
+    if (\$59 ) begin
+      \$173  = \$60 ;
+    end
     if (rst) begin
-      \$173  = 6'h00;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \$90 ;
+    \$174  = src_rd__addr;
+    if (running) begin
+      \$174  = \$61 [5:0];
+      if (\$62 ) begin
+        \$174  = 6'h00;
+      end
+    end
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \$101 ;
+    \$175  = clearing;
+    if (running) begin
+      if (\$62 ) begin
+        \$175  = 1'h1;
+      end
+    end
+    if (clearing) begin
+      if (\$64 ) begin
+        \$175  = 1'h0;
+      end
+    end
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \$121 ;
+    \$176  = clr;
+    if (clearing) begin
+      \$176  = \$63 [5:0];
+      if (\$64 ) begin
+        \$176  = 6'h00;
+      end
+    end
     if (rst) begin
-      \$176  = 64'h0000000000000000;
+      \$176  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \$141 ;
+    \$177  = theta_addr;
     if (rst) begin
-      \$177  = 64'h0000000000000000;
+      \$177  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \$75 ;
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \$86 ;
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \$signal$108 ;
+    if (rst) begin
+      \$180  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \$97 ;
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \$108 ;
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \$128 ;
+    if (rst) begin
+      \$183  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \$148 ;
+    if (rst) begin
+      \$184  = 64'h0000000000000000;
     end
   end
   assign spikes__ready = 1'h1;
@@ -1788,9 +1805,8 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   assign \rh__addr$68  = \$signature__addr$66 ;
   assign \$signature__addr$74  = theta_sel;
   assign \rh__addr$76  = theta_sel;
-  assign \new  = \$36 [15:0];
-  assign lane3 = \$signature__addr$88 ;
-  assign \$signature__data$90  = \$36 [15:0];
+  assign lane3 = \$signature__addr$89 ;
+  assign \$signature__data$91  = \new ;
   assign theta_wr__addr = wh__addr;
   assign theta_wr__data = wh__data;
   assign \spikes__payload.address  = spikes__payload[19:0];
@@ -1799,11 +1815,11 @@ module \stim_path.homeostasis (spikes__payload, spikes__valid, frame_tick, theta
   assign \spikes__payload.timestamp  = spikes__payload[63:32];
   assign \$15  = \$signal ;
   assign \$18  = \$17 ;
-  assign \$47  = { 7'h00, u_data, 8'h00 };
-  assign \$103  = \$102 ;
-  assign \$113  = \$112 ;
-  assign \$123  = \$122 ;
-  assign \$134  = \$133 ;
+  assign \$54  = { 7'h00, u_data, 8'h00 };
+  assign \$110  = \$109 ;
+  assign \$120  = \$119 ;
+  assign \$130  = \$129 ;
+  assign \$141  = \$140 ;
   assign \$10  = bank;
 endmodule
 

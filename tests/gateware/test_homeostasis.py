@@ -8,6 +8,8 @@ counts per channel, N = 6, and some words carry addresses >= N); θ of every lan
 ``window_done`` and ``overrun`` are compared with the cycle model at every
 edge, and the input word count is checked against what the bench sent.
 
+``homeo_bounds``: θ_min > θ_max and the widest bounds, with |Δ| far beyond 2^17.
+
 ``homeo_direction``: constants from ``homeostasis_constants``; a busy lane
 rises to exactly θ_max, a silent lane falls to exactly θ_min, a lane at the
 target stays put, and the cycles of one update of all lanes are reported.
@@ -142,6 +144,38 @@ async def homeo_scoreboard(dut):
     counted = sum(1 for w in spikes.values() if _spike_address(w) is not None)
     assert closes > 50 and overruns > 0, (closes, overruns)
     runner.report(scoreboard_words=len(spikes), scoreboard_spikes=counted, closes=closes, overruns=overruns)
+
+
+@cocotb.test()
+async def homeo_bounds(dut):
+    """θ_min > θ_max (θ_max wins) and the widest bounds (0, 65535), with gains and shifts that
+    make |Δ| far larger than 2^17 (the gateware adds only Δ's low 18 bits to θ and
+    decides a Δ outside them by its sign): θ of every
+    lane against the model at every edge, from a reset for each pair of bounds."""
+    p = runner.params()
+    K = p["n_lanes"]
+    rng = random.Random(runner.seed(13))
+    extremes = 0
+    for lo, hi in ((700, 300), (0, 65535), (65535, 0)):
+        thetas = [rng.randrange(0, 1 << 16) for _ in range(K)]
+        srcs = [rng.randrange(0, 6) for _ in range(K)]
+        targets = np.array([rng.randrange(0, 4 * 256) for _ in range(K)])
+        consts = HomeostasisConstants(targets, rng.randrange(1 << (GAIN_BITS - 1), 1 << GAIN_BITS),
+                                      rng.randrange(0, 6))
+        await _setup(dut, thetas, srcs, consts, 2, lo, hi)
+        n = 1200
+        spikes = {e: pack_one(rng.randrange(0, 8), 0, AERType.SPIKE, 0) for e in range(n) if rng.random() < 0.4}
+        ticks = set(range(5, n, 9))
+        rec = await _run(dut, K, spikes, ticks, n)
+        model = Homeostasis(K, constants=consts, theta_min=lo, theta_max=hi, window_frames=2,
+                            src=srcs, n_channels=p["n_channels"], cadence=p["cadence"])
+        model.since_reset(1 << 20)
+        model.theta[:] = thetas
+        history = []
+        closes, _ = _compare(model, rec, spikes, ticks, _spike_address, history)
+        assert closes > 50
+        extremes += sum(v in (0, 65535) for v in history[-1])
+    assert extremes > 0, "no θ reached 0 or 65535: the wide bounds were not exercised"
 
 
 @cocotb.test()
