@@ -7,10 +7,11 @@ register value can loosen them: each cap in force is ``min(register, limit)``.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from bioloop.gateware.lane_vector import one_hot, with_bit
 from bioloop.gateware.layouts import LANE_BITS
 from bioloop.host.parameters import check_lanes, check_uint, validated
 
@@ -251,13 +252,31 @@ class Safety(wiring.Component):
                                    "observer's duty window is not one cycle behind the block's")
 
     def _sweep(self, m, cap_pulse, cap_duty, cap_lanes, platform=None):
+        # Issue 14 (LUT levels): the fire -> LED decision and the visit are built for a short path.
+        # - a lane's memory word is read one edge before its visit (an asynchronous read at ptr
+        #   into registers), and what the visit needs of it is computed there: run + 1 and the two
+        #   duty counts (with and without light in the interval), saturated, the window restart
+        #   applied; the visit only compares them with the caps;
+        # - a cap in force is min(register, limit), so ``x < cap`` is ``(x < register) & (x < limit)``
+        #   (two compares side by side, no Mux before a compare);
+        # - compares, increments and decrements are gates (_less, _plus_one, _minus_one), not carry
+        #   chains, which ABC cannot see through;
+        # - everything the fire's admission (``fire_acq``) changes at the visit is computed for both
+        #   of its values and chosen by it at the end (Shannon), and so is the grant for the
+        #   visited lane's envelope and bit (the last inputs to arrive).
+        # The decisions are those of the model, edge for edge (docs/stim_path.md).
         K, S = self.n_lanes, self.period
         sb = S.bit_length() - 1                       # S = 2^sb
         lim_run = self.limit_pulse >> sb              # counters in units of S cycles
         lim_duty = self.limit_duty >> sb
-        units_pulse = Signal(range(lim_run + 1))
+        units_pulse = Signal(range(lim_run + 1))      # the caps in units (the formal hook's terms)
         units_duty = Signal(range(lim_duty + 1))
         m.d.comb += [units_pulse.eq(cap_pulse >> sb), units_duty.eq(cap_duty >> sb)]
+        mp, md = self.max_pulse[sb:], self.max_duty[sb:]    # the registers in units (floor)
+
+        def below_cap(x, register, limit):
+            """``x < min(register, limit)``."""
+            return _less(x, register) & _less(x, limit)
 
         # Per-lane flags in flip-flops; counters in a memory.
         allow = Signal(K)              # the lane may light (it holds one of the max_lanes slots)
@@ -269,7 +288,7 @@ class Safety(wiring.Component):
         layout = data.StructLayout(word)
         m.submodules.state = state = memory.Memory(shape=layout, depth=K, init=[])
         wp = state.write_port()
-        rp = state.read_port(transparent_for=(wp,))
+        rp = state.read_port(domain="comb")
 
         # The sweep: ptr is read, vis (ptr one cycle later) is decided and written.
         abits = max(1, (K - 1).bit_length())
@@ -289,67 +308,132 @@ class Safety(wiring.Component):
         last = ptr == S - 1 if S > 1 else Const(1)
         m.d.sync += fresh.eq(fresh & ~last)
         m.d.sync += [
-            ptr.eq(Mux(last, 0, ptr + 1) if S > 1 else 0),
+            ptr.eq(Mux(last, 0, _plus_one(ptr)) if S > 1 else 0),
             vis.eq(ptr),
-            vis_valid.eq(ptr < K),
+            vis_valid.eq(_less(ptr, K)),
             epoch_vis.eq(epoch_ptr),
         ]
         with m.If(last):
-            m.d.sync += wcount.eq(Mux(wcount == n_windows - 1, 0, wcount + 1))
+            m.d.sync += wcount.eq(Mux(wcount == n_windows - 1, 0, _plus_one(wcount)))
             with m.If(wcount == n_windows - 1):
                 m.d.sync += epoch_ptr.eq(~epoch_ptr)
         m.d.comb += rp.addr.eq(ptr[:abits])
 
+        # The read stage: lane ptr's word, prepared for its visit at the next edge. Only lane vis
+        # is written at that edge, never lane ptr unless S = 1 (then the word being written is
+        # the one read). A reset loads them as from a zero word (the memory's power-on contents),
+        # so the first visit after a reset, of lane S - 1, counts from 0 (and lit cycles from 1).
+        w = rp.data if S > 1 else Mux(wp.en, wp.data, rp.data)
+        new_window = Signal()          # the visit starts a new duty window: its count restarts at 0
+        m.d.comb += new_window.eq((w.epoch != epoch_ptr) & ~(fresh & ~last))
+        run_inc = Signal(range(lim_run + 1), init=1)       # min(run + 1, lim)
+        duty_dark = Signal(range(lim_duty + 1))            # the count, no light in the interval
+        duty_lit = Signal(range(lim_duty + 1), init=1)     # ... with light
+        m.d.sync += [
+            run_inc.eq(Mux(w.run == lim_run, lim_run, _plus_one(w.run))),
+            duty_dark.eq(Mux(new_window, 0, w.duty)),
+            duty_lit.eq(Mux(new_window, 0, Mux(w.duty == lim_duty, lim_duty, _plus_one(w.duty)))),
+        ]
+
+        # Cap terms, each from registers only.
+        pulse_nz, duty_nz = Signal(), Signal()        # units_pulse != 0, units_duty != 0
+        pulse_gt1 = Signal()                          # units_pulse > 1
+        m.d.comb += [pulse_nz.eq(mp != 0), duty_nz.eq(md != 0),
+                     pulse_gt1.eq(mp[1:].any() & (lim_run > 1))]
+        # used - 1, used + 1, used + 2: the slot count after a visit is one of them (or used).
+        used_dn, used_up, used_up2 = (Signal(range(K + 2), name=n) for n in ("used_dn", "used_up", "used_up2"))
+        m.d.comb += [used_dn.eq(_minus_one(used)), used_up.eq(_plus_one(used + Const(0, len(used_up)))),
+                     used_up2.eq(_plus_one(used_up))]
+        lanes_lt0, lanes_le0, lanes_lt1 = Signal(), Signal(), Signal()   # used < cap, used <= cap, used + 1 < cap
+        m.d.comb += [
+            lanes_lt0.eq(below_cap(used, self.max_lanes, self.limit_lanes)),
+            lanes_le0.eq(~_less(self.max_lanes, used) & (used <= self.limit_lanes)),
+            lanes_lt1.eq(below_cap(used_up, self.max_lanes, self.limit_lanes)),
+        ]
+
         # Admission by the StimUnit's fire.
         f = self.fire_lane
         f_ok = Signal()
-        m.d.comb += f_ok.eq(self.fire & (f < K))
+        m.d.comb += f_ok.eq(self.fire & _less(f, K))
         fl = f[:abits]
         fire_acq = Signal()
         m.d.comb += fire_acq.eq(f_ok & ~allow.bit_select(fl, 1) & budget.bit_select(fl, 1)
-                                & (used < cap_lanes) & (units_pulse != 0) & (units_duty != 0))
+                                & lanes_lt0 & pulse_nz & duty_nz)
+        fire_at = Signal(K)            # one-hot of the fire's lane (0 without a valid fire)
+        m.d.comb += fire_at.eq(one_hot(fl, K, f_ok))
         admit = Signal(K)
-        m.d.comb += admit.eq(Mux(fire_acq, Const(1, K) << fl, 0))
+        m.d.comb += admit.eq(Mux(fire_acq, fire_at, 0))
         led_next = Signal(K)
         m.d.comb += led_next.eq(self.pulse & self.bits & (allow | admit))
 
-        # The visit of lane v.
+        # The visit of lane v, for both values of fire_acq.
         v = vis[:abits]
-        d = rp.data
         p_now = self.pulse.bit_select(v, 1)
-        gap_e = gap.bit_select(v, 1) | ~p_now
-        seen_e = seen.bit_select(v, 1) | led_next.bit_select(v, 1)
+        fire_v = Signal()              # the fire is on lane v
+        m.d.comb += fire_v.eq(f_ok & (fl == v))
+        allow_v, seen_v, gap_v = (x.bit_select(v, 1) for x in (allow, seen, gap))
+        # The envelope and the bit of lane v (K-way selections of inputs) arrive last: the grant is
+        # prepared for each of their values and chosen by them.
+        b_now = self.bits.bit_select(v, 1)
         run_n = Signal(range(lim_run + 1))
-        duty_n = Signal(range(lim_duty + 1))
+        run_on = Signal()              # the run is within the pulse cap if the envelope is high
         m.d.comb += [
-            run_n.eq(Mux(gap_e, p_now, Mux(d.run == lim_run, d.run, d.run + 1))),
-            duty_n.eq(Mux((d.epoch != epoch_vis) & ~fresh, 0,
-                          Mux(seen_e & (d.duty != lim_duty), d.duty + 1, d.duty))),
+            run_n.eq(Mux(p_now, Mux(gap_v, 1, run_inc), 0)),
+            run_on.eq(Mux(gap_v, pulse_gt1, below_cap(run_inc, mp, lim_run))),
         ]
-        run_ok, duty_ok, ok = Signal(), Signal(), Signal()
-        m.d.comb += [run_ok.eq(run_n < units_pulse), duty_ok.eq(duty_n < units_duty),
-                     ok.eq(p_now & run_ok & duty_ok)]
-        held = Signal()                               # lane v holds a slot at this edge
-        m.d.comb += held.eq(allow.bit_select(v, 1) | (fire_acq & (fl == v)))
-        # u1 = used + fire_acq; keep needs u1 <= cap, a new grant u1 < cap.
-        u1_le = Mux(fire_acq, used < cap_lanes, used <= cap_lanes)
-        u1_lt = Mux(fire_acq, used + 1 < cap_lanes, used < cap_lanes)
-        grant = Signal()
-        m.d.comb += grant.eq(ok & Mux(held, u1_le, u1_lt))
+        run_ok = Signal()
+        m.d.comb += run_ok.eq(Mux(p_now, run_on, pulse_nz))
+        dark_ok, lit_ok = Signal(), Signal()
+        m.d.comb += [dark_ok.eq(below_cap(duty_dark, md, lim_duty)),
+                     lit_ok.eq(below_cap(duty_lit, md, lim_duty))]
+        case = {}
+        for acq in (0, 1):
+            held = Signal(name=f"held{acq}")          # lane v holds a slot at this edge
+            seen_e = Signal(name=f"seen_e{acq}")
+            duty_ok = Signal(name=f"duty_ok{acq}")
+            ok = Signal(name=f"ok{acq}")
+            grant = Signal(name=f"grant{acq}")
+            duty_n = Signal(range(lim_duty + 1), name=f"duty_n{acq}")
+            used_n = Signal(range(K + 1), name=f"used_n{acq}")
+            # u1 = used + fire_acq; keep needs u1 <= cap, a new grant u1 < cap.
+            keep, take = (lanes_lt0, lanes_lt1) if acq else (lanes_le0, lanes_lt0)
+            # A grant with the envelope high, if the lane is lit (with its bit) or dark (without).
+            if_lit, if_dark = Signal(name=f"grant_lit{acq}"), Signal(name=f"grant_dark{acq}")
+            m.d.comb += [
+                held.eq(allow_v | fire_v if acq else allow_v),
+                if_lit.eq(run_on & Mux(held, keep, take) & Mux(seen_v | held, lit_ok, dark_ok)),
+                if_dark.eq(run_on & Mux(held, keep, take) & Mux(seen_v, lit_ok, dark_ok)),
+                grant.eq(p_now & Mux(b_now, if_lit, if_dark)),
+                seen_e.eq(seen_v | (p_now & b_now & held)),
+                duty_ok.eq(Mux(seen_e, lit_ok, dark_ok)),
+                duty_n.eq(Mux(seen_e, duty_lit, duty_dark)),
+                ok.eq(p_now & run_on & duty_ok),
+                used_n.eq(Mux(vis_valid & ~held & grant, (used_up2 if acq else used_up),
+                              Mux(vis_valid & held & ~grant, (used if acq else used_dn),
+                                  (used_up if acq else used)))),
+            ]
+            case[acq] = dict(held=held, duty_ok=duty_ok, ok=ok, grant=grant, duty_n=duty_n, used_n=used_n)
 
-        with m.If(vis_valid):
-            m.d.comb += [wp.addr.eq(v), wp.en.eq(1), wp.data.run.eq(run_n), wp.data.duty.eq(duty_n),
-                         wp.data.epoch.eq(epoch_vis)]
+        def pick(name):
+            return Mux(fire_acq, case[1][name], case[0][name])
+        held, duty_ok, ok, grant, duty_n = (pick(n) for n in ("held", "duty_ok", "ok", "grant", "duty_n"))
+        # A budget is set only with the envelope low: then lane v is dark whatever fire_acq is.
+        budget_v = Signal()
+        m.d.comb += budget_v.eq(~p_now & pulse_nz & Mux(seen_v, lit_ok, dark_ok))
+
+        m.d.comb += [wp.addr.eq(v), wp.en.eq(vis_valid), wp.data.run.eq(run_n), wp.data.duty.eq(duty_n),
+                     wp.data.epoch.eq(epoch_vis)]
         onehot_v = Signal(K)
-        m.d.comb += onehot_v.eq(Mux(vis_valid, Const(1, K) << v, 0))
+        m.d.comb += onehot_v.eq(one_hot(v, K, vis_valid))
         if platform == "formal":
             self._sweep_formal(m, locals())
         m.d.sync += [
-            allow.eq(((allow | admit) & ~onehot_v) | Mux(grant, onehot_v, 0)),
-            budget.eq((budget & ~onehot_v) | Mux(~p_now & (units_pulse != 0) & duty_ok, onehot_v, 0)),
+            allow.eq(Mux(fire_acq, with_bit(allow | fire_at, onehot_v, case[1]["grant"]),
+                         with_bit(allow, onehot_v, case[0]["grant"]))),
+            budget.eq(with_bit(budget, onehot_v, budget_v)),
             gap.eq((gap | ~self.pulse) & ~onehot_v),
             seen.eq((seen | led_next) & ~onehot_v),
-            used.eq(used + fire_acq + (vis_valid & ~held & grant) - (vis_valid & held & ~grant)),
+            used.eq(pick("used_n")),
             self.led.eq(led_next),
             self.clamp_pulse.eq(vis_valid & p_now & ~run_ok),
             self.clamp_duty.eq(vis_valid & p_now & run_ok & ~duty_ok),
@@ -369,7 +453,8 @@ class Safety(wiring.Component):
         ptr, vis, vis_valid, wcount = v["ptr"], v["vis"], v["vis_valid"], v["wcount"]
         epoch_ptr, epoch_vis, fresh = v["epoch_ptr"], v["epoch_vis"], v["fresh"]
         allow, budget, gap, seen, used = v["allow"], v["budget"], v["gap"], v["seen"], v["used"]
-        state, rp, lim_run, lim_duty = v["state"], v["rp"], v["lim_run"], v["lim_duty"]
+        state, lim_run, lim_duty = v["state"], v["lim_run"], v["lim_duty"]
+        run_inc, duty_dark, duty_lit = v["run_inc"], v["duty_dark"], v["duty_lit"]
         u_pulse, u_duty, cap_lanes = v["units_pulse"], v["units_duty"], v["cap_lanes"]
         led = self.led
 
@@ -408,13 +493,16 @@ class Safety(wiring.Component):
                                    & (led == 0) & (epoch_ptr == 0) & (epoch_vis == 0) & (wcount == 0)),
                    "the reset state"),
         ]
-        # Every lane's counters (and the read register's) stay in range: the read register of a lane
-        # read before a reset is the first one visited after it.
+        # Every lane's counters (and the read stage's) stay in range.
         for k in range(K):
             row = rows[k] if free_lane is None else row_of(k)
             m.d.comb += Assert((row.run <= lim_run) & (row.duty <= lim_duty), f"lane {k}: counters in range")
-        m.d.comb += Assert((rp.data.run <= lim_run) & (rp.data.duty <= lim_duty),
-                           "the read register's counters in range")
+        m.d.comb += [
+            Assert((run_inc >= 1) & (run_inc <= lim_run) & (duty_dark <= lim_duty) & (duty_lit <= lim_duty),
+                   "the read stage's counters in range"),
+            Assert(~reset_state | ((run_inc == 1) & (duty_dark == 0) & (duty_lit == 1)),
+                   "the read stage after a reset: a zero word"),
+        ]
         if free_lane is None:
             # The slot count (what the lanes cap rests on). A proof of one lane's pulse and duty caps
             # leaves it out: those caps do not depend on it, and a popcount over K lanes is what made
@@ -426,8 +514,13 @@ class Safety(wiring.Component):
         last_vis = (vis - 1) & mask
         for k, row in zip(lanes, rows, strict=True):
             name = f"lane {k}" if isinstance(k, int) else "the observed lane"
-            m.d.comb += Assert(~vis_valid | reset_state | (vis[:abits] != k) | (rp.data.as_value() == row.as_value()),
-                               f"{name}: the read register holds its word when it is visited")
+            # The read stage holds the lane's word, prepared, when the lane is visited.
+            restart = (row.epoch != epoch_vis) & ~fresh
+            prepared = ((run_inc == Mux(row.run == lim_run, lim_run, row.run + 1))
+                        & (duty_dark == Mux(restart, 0, row.duty))
+                        & (duty_lit == Mux(restart, 0, Mux(row.duty == lim_duty, lim_duty, row.duty + 1))))
+            m.d.comb += Assert(~vis_valid | reset_state | (vis[:abits] != k) | prepared,
+                               f"{name}: the read stage holds its word, prepared, when it is visited")
             t = ((k + S - vis) & mask) + 1                           # edges to lane k's next visit
             visited = since >= (Mux(k < S - 1, k + 2, 1))           # visited since reset
             # Window bit of lane k's last visit: a window boundary lies between it and the next edge.
@@ -489,3 +582,36 @@ def _mod(x, W, bound):
     for j in reversed(range(1, -(-bound // W))):
         x = Mux(x >= j * W, x - j * W, x)
     return x
+
+
+def _less(a, b) -> Value:
+    """``a < b`` (unsigned) as gates, a balanced tree of (less, equal) pairs, not a subtraction.
+
+    Yosys maps a ``<`` to a carry chain (CARRY4), which ABC sees as a cut: it maps the LUTs on
+    each side of it to the design's full depth, so a path through one compare can reach twice
+    the depth of the deepest cone ABC knows of. Gates stay inside ABC's view (issue 14).
+    """
+    a, b = Value.cast(a), Value.cast(b)
+    n = max(len(a), len(b), 1)
+    a, b = a.as_unsigned() + Const(0, n), b.as_unsigned() + Const(0, n)   # zero-extended
+
+    def tree(lo, hi):
+        if hi - lo == 1:
+            return ~a[lo] & b[lo], ~(a[lo] ^ b[lo])
+        mid = (lo + hi) // 2
+        lt_hi, eq_hi = tree(mid, hi)
+        lt_lo, eq_lo = tree(lo, mid)
+        return lt_hi | (eq_hi & lt_lo), eq_hi & eq_lo
+    return tree(0, n)[0]
+
+
+def _plus_one(x) -> Value:
+    """``x + 1`` in ``len(x)`` bits (wrapping) as gates: bit i flips when every bit below it is 1."""
+    x = Value.cast(x)
+    return Cat(*(x[i] ^ (x[:i].all() if i else 1) for i in range(len(x))))
+
+
+def _minus_one(x) -> Value:
+    """``x - 1`` in ``len(x)`` bits (wrapping) as gates: bit i flips when every bit below it is 0."""
+    x = Value.cast(x)
+    return Cat(*(x[i] ^ (~x[:i].any() if i else 1) for i in range(len(x))))
