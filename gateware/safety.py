@@ -342,7 +342,7 @@ class Safety(wiring.Component):
                      pulse_gt1.eq(mp[1:].any() & (lim_run > 1))]
         # used - 1, used + 1, used + 2: the slot count after a visit is one of them (or used).
         used_dn, used_up, used_up2 = (Signal(range(K + 2), name=n) for n in ("used_dn", "used_up", "used_up2"))
-        m.d.comb += [used_dn.eq(_minus_one(used)), used_up.eq(_plus_one(used + Const(0, len(used_up)))),
+        m.d.comb += [used_dn.eq(_minus_one(used)), used_up.eq(_plus_one(Cat(used, Const(0, len(used_up) - len(used))))),
                      used_up2.eq(_plus_one(used_up))]
         lanes_lt0, lanes_le0, lanes_lt1 = Signal(), Signal(), Signal()   # used < cap, used <= cap, used + 1 < cap
         m.d.comb += [
@@ -368,13 +368,15 @@ class Safety(wiring.Component):
 
         # The visit of lane v, for both values of fire_acq.
         v = vis[:abits]
-        p_now = self.pulse.bit_select(v, 1)
+        p_now, b_now = Signal(), Signal()
+        m.d.comb += [p_now.eq(self.pulse.bit_select(v, 1)), b_now.eq(self.bits.bit_select(v, 1))]
         fire_v = Signal()              # the fire is on lane v
         m.d.comb += fire_v.eq(f_ok & (fl == v))
-        allow_v, seen_v, gap_v = (x.bit_select(v, 1) for x in (allow, seen, gap))
+        allow_v, seen_v, gap_v = Signal(), Signal(), Signal()
+        m.d.comb += [allow_v.eq(allow.bit_select(v, 1)), seen_v.eq(seen.bit_select(v, 1)),
+                     gap_v.eq(gap.bit_select(v, 1))]
         # The envelope and the bit of lane v (K-way selections of inputs) arrive last: the grant is
         # prepared for each of their values and chosen by them.
-        b_now = self.bits.bit_select(v, 1)
         run_n = Signal(range(lim_run + 1))
         run_on = Signal()              # the run is within the pulse cap if the envelope is high
         m.d.comb += [
@@ -591,9 +593,9 @@ def _less(a, b) -> Value:
     each side of it to the design's full depth, so a path through one compare can reach twice
     the depth of the deepest cone ABC knows of. Gates stay inside ABC's view (issue 14).
     """
-    a, b = Value.cast(a), Value.cast(b)
+    a, b = Value.cast(a).as_unsigned(), Value.cast(b).as_unsigned()
     n = max(len(a), len(b), 1)
-    a, b = a.as_unsigned() + Const(0, n), b.as_unsigned() + Const(0, n)   # zero-extended
+    a, b = (Cat(x, Const(0, n - len(x))) if len(x) < n else x for x in (a, b))   # zero-extended
 
     def tree(lo, hi):
         if hi - lo == 1:

@@ -4,7 +4,7 @@
 (* generator = "Amaranth" *)
 module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid, s_axil__bready, s_axil__araddr, s_axil__arprot, s_axil__arvalid, s_axil__rready, samples__payload, samples__valid, aer__ready, clk, rst, s_axil__awready, s_axil__wready, s_axil__bresp, s_axil__bvalid, s_axil__arready, s_axil__rdata
 , s_axil__rresp, s_axil__rvalid, samples__ready, aer__payload, aer__valid, led, s_axil__awaddr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$131  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$125  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
   wire \$11 ;
@@ -646,7 +646,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$3912$0 (homeo_src__data),
+    .\port$3088$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -679,7 +679,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .window(window)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$36  = lane;
     if (armed) begin
     end else if (\$21 ) begin
@@ -690,7 +690,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$37  = start;
     if (armed) begin
     end else if (\$21 ) begin
@@ -701,7 +701,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$26  = pos;
     if (\$13 ) begin
       \$26  = 5'h00;
@@ -713,28 +713,28 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$27  = \$16 ;
     if (rst) begin
       \$27  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$28  = \$17 ;
     if (rst) begin
       \$28  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$29  = \$18 ;
     if (rst) begin
       \$29  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$30  = unmapped[1:0];
     if (restart) begin
       \$30  = 2'h0;
@@ -744,28 +744,28 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$31  = \theta_value$210 ;
     if (rst) begin
       \$31  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$32  = \$19 [15:0];
     if (rst) begin
       \$32  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$33  = st_r__data;
     if (rst) begin
       \$33  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$34  = pulse_d;
     if (armed) begin
       \$34  = \$22 ;
@@ -777,7 +777,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     \$35  = armed;
     if (armed) begin
       if (\$24 ) begin
@@ -943,7 +943,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.aer_merge (clk, rst, out__valid, host__ready, stim__ready, restart, block_words, host__valid, host__payload, stim__valid, stim__payload, out__payload, out__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$132  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$126  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
   wire [16:0] \$11 ;
@@ -1043,7 +1043,7 @@ module \core.aer_merge (clk, rst, out__valid, host__ready, stim__ready, restart,
   always @(posedge clk)
     lock_stim <= \$15 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
     \$12  = locked;
     if (\$9 ) begin
       \$12  = 1'h0;
@@ -1058,7 +1058,7 @@ module \core.aer_merge (clk, rst, out__valid, host__ready, stim__ready, restart,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
     \$13  = last_stim;
     if (\$9 ) begin
       \$13  = sel_stim;
@@ -1068,7 +1068,7 @@ module \core.aer_merge (clk, rst, out__valid, host__ready, stim__ready, restart,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
     \$14  = blk;
     if (\$9 ) begin
       \$14  = \$11 [15:0];
@@ -1081,7 +1081,7 @@ module \core.aer_merge (clk, rst, out__valid, host__ready, stim__ready, restart,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
     \$15  = lock_stim;
     if (\$9 ) begin
     end else if (out__valid) begin
@@ -1475,7 +1475,7 @@ endmodule
 (* generator = "Amaranth" *)
 module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_end, error, detections_inc, soft_reset, refractory, threshold_write__en, threshold_write__addr, threshold_write__data, polarity_write__en, polarity_write__addr, polarity_write__data, frame_tick, frame, pair, pair_hits, timestamp, samples__payload
 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$133  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$127  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
   wire [17:0] \$11 ;
@@ -1863,7 +1863,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
   assign \$20  = ! st_r__data[16:1];
   assign \$21  = \$19  & \$20 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     (* full_case = 32'd1 *)
     casez (pol_r__data[1:0])
       2'h0:
@@ -1877,7 +1877,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     (* full_case = 32'd1 *)
     casez (pol_r__data[3:2])
       2'h0:
@@ -1891,7 +1891,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     (* full_case = 32'd1 *)
     if (sweeping) begin
       st_w__addr = sweep_row;
@@ -1900,7 +1900,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     (* full_case = 32'd1 *)
     if (sweeping) begin
       st_w__data = 34'h000000000;
@@ -1909,7 +1909,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     (* full_case = 32'd1 *)
     if (sweeping) begin
       st_w__en = 1'h1;
@@ -1918,7 +1918,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$61  = frame_end;
     if (soft_reset) begin
       \$61  = 1'h0;
@@ -1928,7 +1928,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$62  = thr_r__addr;
     if (frame_end) begin
       \$62  = 5'h00;
@@ -1943,7 +1943,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$63  = frame;
     if (frame_end) begin
       \$63  = \$56 [31:0];
@@ -1956,7 +1956,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$64  = accept;
     if (soft_reset) begin
       \$64  = 1'h0;
@@ -1966,7 +1966,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$65  = thr_r__addr;
     if (soft_reset) begin
       \$65  = 5'h00;
@@ -1976,7 +1976,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$66  = samples__payload[31:0];
     if (soft_reset) begin
       \$66  = 32'd0;
@@ -1986,7 +1986,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$67  = frame;
     if (soft_reset) begin
       \$67  = 32'd0;
@@ -1996,7 +1996,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$68  = sweep_row;
     if (sweeping) begin
       \$68  = \$58 [4:0];
@@ -2009,7 +2009,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$69  = sweeping;
     if (sweeping) begin
       if (\$59 ) begin
@@ -2024,7 +2024,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$70  = s1_pos;
     if (soft_reset) begin
       \$70  = 5'h00;
@@ -2034,7 +2034,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$71  = \$60 ;
     if (soft_reset) begin
       \$71  = 2'h0;
@@ -2044,7 +2044,7 @@ module \core.aer_path.detector (clk, rst, samples__valid, samples__ready, frame_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$72  = s1_frame;
     if (soft_reset) begin
       \$72  = 32'd0;
@@ -2084,7 +2084,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, now, in_j, in_hits, timestamp, aer__valid, aer__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$128  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -2387,7 +2387,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
   assign \$14  = ~ empty;
   assign \$15  = grant_spk_a & \$14 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     (* full_case = 32'd1 *)
     if (grant_ovf_a) begin
       nw[31:28] = 4'h3;
@@ -2400,7 +2400,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$68  = half;
     if (\$signal$34 ) begin
       \$68  = \$55 ;
@@ -2413,7 +2413,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$69  = \$56 [4:0];
     if (soft_reset) begin
       \$69  = 5'h00;
@@ -2423,7 +2423,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$70  = \$57 [4:0];
     if (soft_reset) begin
       \$70  = 5'h00;
@@ -2433,7 +2433,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$71  = \$58 ;
     if (soft_reset) begin
       \$71  = 6'h00;
@@ -2443,7 +2443,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$72  = \$59 ;
     if (soft_reset) begin
       \$72  = 6'h00;
@@ -2453,7 +2453,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$73  = \$62 ;
     if (soft_reset) begin
       \$73  = 20'h00000;
@@ -2463,7 +2463,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$74  = \$65 ;
     if (soft_reset) begin
       \$74  = 1'h0;
@@ -2473,7 +2473,7 @@ module \core.aer_path.encoder (rst, lost_inc, aer__ready, soft_reset, source, no
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$75  = aer__payload;
     if (\$67 ) begin
       \$75  = nw;
@@ -2509,7 +2509,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_reset, \port__en$10 , \port__addr$6 , \port__data$8 , port__en, port__addr, port__data, aer__valid, aer__payload, stim__payload, host__valid, host__payload, routed, unmapped, stim__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$129  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -4967,7 +4967,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
   assign aer__ready = \$4  & \$8 ;
   assign \$9  = aer__valid & aer__ready;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$77  = p_host;
     if (\$44 ) begin
       \$77  = port_rd__data;
@@ -4980,7 +4980,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$78  = rem;
     if (\$53 ) begin
       \$78  = \$61 [4:0];
@@ -4995,7 +4995,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$79  = rem_zero;
     if (\$53 ) begin
       \$79  = \$62 ;
@@ -5010,7 +5010,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$80  = j;
     if (\$53 ) begin
       \$80  = \$63 [4:0];
@@ -5025,7 +5025,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$81  = p_valid;
     if (\$53 ) begin
       \$81  = 1'h1;
@@ -5042,7 +5042,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$82  = p_word;
     if (\$53 ) begin
       \$82  = busy;
@@ -5057,7 +5057,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$83  = busy;
     if (\$53 ) begin
     end else if (routable) begin
@@ -5071,7 +5071,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$84  = host__valid;
     if (\$66 ) begin
       \$84  = 1'h1;
@@ -5088,7 +5088,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$85  = host__payload;
     if (\$66 ) begin
       \$85  = aer__payload;
@@ -5106,7 +5106,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$75 , 1'h0 })
       2'b1?:
@@ -5122,7 +5122,7 @@ module \core.aer_path.router (rst, stim__valid, aer__ready, host__ready, soft_re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$76 , 1'h0 })
       2'b1?:
@@ -5193,7 +5193,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
 , count__frames, count__detections, theta_value, s_axil__bvalid, s_axil__bresp, s_axil__rvalid, s_axil__rdata, s_axil__rresp, enable, homeo_enable, soft_reset, theta_select, refractory, aer_source, aer_block_words, leak_shift, homeo_window, homeo_gain, homeo_shift, theta_min, theta_max
 , safety_max_pulse, safety_max_duty, safety_max_lanes, thresholds__en, thresholds__addr, thresholds__data, polarity__en, polarity__addr, polarity__data, route_count__en, route_count__addr, route_count__data, routes__en, routes__addr, routes__data, theta__en, theta__addr, theta__data, homeo_src__en, homeo_src__addr, homeo_src__data
 , homeo_target__en, homeo_target__addr, homeo_target__data, lane_codes__en, lane_codes__addr, lane_codes__data, pulse_lengths__en, pulse_lengths__addr, pulse_lengths__data, count__stim_fires, s_axil__awaddr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$130  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -6290,7 +6290,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   always @(posedge clk)
     pulse_lengths__data <= \$405 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
     casez (s_axil__araddr[14:2])
       13'h0000:
@@ -6372,7 +6372,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
     casez (s_axil__araddr[14:2])
       13'h0000:
@@ -6454,7 +6454,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$334  = aw_held;
     if (\$208 ) begin
       \$334  = 1'h1;
@@ -6467,7 +6467,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$335  = aw_word;
     if (\$208 ) begin
       \$335  = s_axil__awaddr[14:2];
@@ -6477,7 +6477,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$336  = w_held;
     if (\$209 ) begin
       \$336  = 1'h1;
@@ -6490,7 +6490,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$337  = w_data;
     if (\$209 ) begin
       \$337  = s_axil__wdata;
@@ -6500,7 +6500,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$338  = w_strb;
     if (\$209 ) begin
       \$338  = s_axil__wstrb;
@@ -6510,7 +6510,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$339  = s_axil__bvalid;
     if (\$210 ) begin
       \$339  = 1'h0;
@@ -6523,7 +6523,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$340  = s_axil__bresp;
     if (do_write) begin
       \$340  = \$211 ;
@@ -6533,7 +6533,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$341  = s_axil__rvalid;
     if (\$212 ) begin
       \$341  = 1'h0;
@@ -6546,7 +6546,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$342  = s_axil__rdata;
     if (\$213 ) begin
       \$342  = read_value;
@@ -6556,7 +6556,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$343  = s_axil__rresp;
     if (\$213 ) begin
       \$343  = \$214 ;
@@ -6566,7 +6566,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$344  = enable;
     if (\$215 ) begin
       \$344  = wmasked[0];
@@ -6576,7 +6576,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$345  = homeo_enable;
     if (\$216 ) begin
       \$345  = wmasked[1];
@@ -6586,49 +6586,49 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$346  = fire_soft_reset;
     if (rst) begin
       \$346  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$347  = fire_clear_counters;
     if (rst) begin
       \$347  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$348  = \$221 ;
     if (rst) begin
       \$348  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$349  = \$226 ;
     if (rst) begin
       \$349  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$350  = \$231 ;
     if (rst) begin
       \$350  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$351  = \$236 ;
     if (rst) begin
       \$351  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$352  = scratch;
     if (\$237 ) begin
       \$352 [7:0] = wmasked[7:0];
@@ -6647,7 +6647,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$353  = theta_select;
     if (\$241 ) begin
       \$353  = wmasked[5:0];
@@ -6657,7 +6657,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$354  = count_frames;
     if (fire_clear_counters) begin
       \$354  = { 31'h00000000, count__frames };
@@ -6669,7 +6669,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$355  = count_framing_errors;
     if (fire_clear_counters) begin
       \$355  = { 31'h00000000, count__framing_errors };
@@ -6681,7 +6681,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$356  = { 30'h00000000, count__detections };
@@ -6693,7 +6693,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$357  = count_aer_words;
     if (fire_clear_counters) begin
       \$357  = { 31'h00000000, count__aer_words };
@@ -6705,7 +6705,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
       \$358  = { 30'h00000000, count__overflows };
@@ -6717,7 +6717,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$359  = count_routed_entries;
     if (fire_clear_counters) begin
       \$359  = { 31'h00000000, count__routed_entries };
@@ -6729,7 +6729,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$360  = count_unmapped_words;
     if (fire_clear_counters) begin
       \$360  = { 31'h00000000, count__unmapped_words };
@@ -6741,7 +6741,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$361  = count_stim_fires;
     if (fire_clear_counters) begin
       \$361  = { 31'h00000000, count__stim_fires };
@@ -6753,7 +6753,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$362  = count_safety_clamps;
     if (fire_clear_counters) begin
       \$362  = { 31'h00000000, count__safety_clamps };
@@ -6765,7 +6765,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$363  = count_latency_samples;
     if (fire_clear_counters) begin
       \$363  = { 31'h00000000, latency__valid };
@@ -6777,7 +6777,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$364  = latency_last;
     if (fire_clear_counters) begin
       \$364  = \$260 ;
@@ -6789,7 +6789,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$365  = latency_max;
     if (fire_clear_counters) begin
       \$365  = \$261 ;
@@ -6801,7 +6801,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$366  = refractory;
     if (\$264 ) begin
       \$366 [7:0] = wmasked[7:0];
@@ -6814,7 +6814,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$367  = aer_source;
     if (\$266 ) begin
       \$367  = wmasked[7:0];
@@ -6824,7 +6824,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$368  = aer_block_words;
     if (\$267 ) begin
       \$368 [7:0] = wmasked[7:0];
@@ -6837,7 +6837,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$369  = leak_shift;
     if (\$269 ) begin
       \$369  = wmasked[3:0];
@@ -6847,7 +6847,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$370  = homeo_window;
     if (\$270 ) begin
       \$370 [7:0] = wmasked[7:0];
@@ -6863,7 +6863,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$371  = homeo_gain;
     if (\$273 ) begin
       \$371 [7:0] = wmasked[7:0];
@@ -6879,7 +6879,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$372  = homeo_shift;
     if (\$276 ) begin
       \$372  = wmasked[5:0];
@@ -6889,7 +6889,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$373  = theta_min;
     if (\$277 ) begin
       \$373 [7:0] = wmasked[7:0];
@@ -6902,7 +6902,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$374  = theta_max;
     if (\$279 ) begin
       \$374 [7:0] = wmasked[7:0];
@@ -6915,7 +6915,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$375  = safety_max_pulse;
     if (\$281 ) begin
       \$375 [7:0] = wmasked[7:0];
@@ -6931,7 +6931,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$376  = safety_max_duty;
     if (\$284 ) begin
       \$376 [7:0] = wmasked[7:0];
@@ -6947,7 +6947,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$377  = safety_max_lanes;
     if (\$287 ) begin
       \$377  = wmasked[6:0];
@@ -6957,7 +6957,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$378  = 1'h0;
     if (\$291 ) begin
       if (\$292 ) begin
@@ -6969,7 +6969,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$379  = thresholds__addr;
     if (\$291 ) begin
       if (\$292 ) begin
@@ -6981,7 +6981,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$380  = thresholds__data;
     if (\$291 ) begin
       if (\$292 ) begin
@@ -6993,7 +6993,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$381  = 1'h0;
     if (\$296 ) begin
       if (\$297 ) begin
@@ -7005,7 +7005,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$382  = polarity__addr;
     if (\$296 ) begin
       if (\$297 ) begin
@@ -7017,7 +7017,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$383  = polarity__data;
     if (\$296 ) begin
       if (\$297 ) begin
@@ -7029,7 +7029,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$384  = 1'h0;
     if (\$301 ) begin
       if (\$302 ) begin
@@ -7041,7 +7041,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$385  = route_count__addr;
     if (\$301 ) begin
       if (\$302 ) begin
@@ -7053,7 +7053,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$386  = route_count__data;
     if (\$301 ) begin
       if (\$302 ) begin
@@ -7065,7 +7065,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$387  = 1'h0;
     if (\$306 ) begin
       if (\$308 ) begin
@@ -7077,7 +7077,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$388  = routes_word0;
     if (\$306 ) begin
       if (\$307 ) begin
@@ -7089,7 +7089,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$389  = routes__addr;
     if (\$306 ) begin
       if (\$308 ) begin
@@ -7101,7 +7101,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$390  = routes__data;
     if (\$306 ) begin
       if (\$308 ) begin
@@ -7115,7 +7115,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$391  = 1'h0;
     if (\$312 ) begin
       if (\$313 ) begin
@@ -7127,7 +7127,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$392  = theta__addr;
     if (\$312 ) begin
       if (\$313 ) begin
@@ -7139,7 +7139,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$393  = theta__data;
     if (\$312 ) begin
       if (\$313 ) begin
@@ -7151,7 +7151,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$394  = 1'h0;
     if (\$317 ) begin
       if (\$318 ) begin
@@ -7163,7 +7163,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$395  = homeo_src__addr;
     if (\$317 ) begin
       if (\$318 ) begin
@@ -7175,7 +7175,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$396  = homeo_src__data;
     if (\$317 ) begin
       if (\$318 ) begin
@@ -7187,7 +7187,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$397  = 1'h0;
     if (\$322 ) begin
       if (\$323 ) begin
@@ -7199,7 +7199,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$398  = homeo_target__addr;
     if (\$322 ) begin
       if (\$323 ) begin
@@ -7211,7 +7211,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$399  = homeo_target__data;
     if (\$322 ) begin
       if (\$323 ) begin
@@ -7223,7 +7223,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$400  = 1'h0;
     if (\$327 ) begin
       if (\$328 ) begin
@@ -7235,7 +7235,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$401  = lane_codes__addr;
     if (\$327 ) begin
       if (\$328 ) begin
@@ -7247,7 +7247,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$402  = lane_codes__data;
     if (\$327 ) begin
       if (\$328 ) begin
@@ -7259,7 +7259,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$403  = 1'h0;
     if (\$332 ) begin
       if (\$333 ) begin
@@ -7271,7 +7271,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$404  = pulse_lengths__addr;
     if (\$332 ) begin
       if (\$333 ) begin
@@ -7283,7 +7283,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$405  = pulse_lengths__data;
     if (\$332 ) begin
       if (\$333 ) begin
@@ -7390,7 +7390,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en
-, src_wr__addr, \port$3912$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
+, src_wr__addr, \port$3088$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
 , stim__valid, stim__payload, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -7456,8 +7456,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$3912$0 ;
-  wire [5:0] \port$3912$0 ;
+  input [5:0] \port$3088$0 ;
+  wire [5:0] \port$3088$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -7610,7 +7610,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$3912$0 (\port$3912$0 ),
+    .\port$3088$0 (\port$3088$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -7710,8 +7710,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$3912$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$3912$0  };
+  assign src_wr__data = { 14'h0000, \port$3088$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$3088$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -7769,9 +7769,9 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$3912$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$3088$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, theta_addr, spikes__payload, window_done, overrun, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$131  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -8013,8 +8013,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$3912$0 ;
-  wire [5:0] \port$3912$0 ;
+  input [5:0] \port$3088$0 ;
+  wire [5:0] \port$3088$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
@@ -8342,7 +8342,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$3912$0  };
+      sources[wp__addr] <= { 14'h0000, \port$3088$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -8802,7 +8802,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   always @(posedge clk)
     \$signal$78  <= \$184 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \wp__addr$38  = 6'h00;
     if (\$8 ) begin
       \wp__addr$38  = c_addr;
@@ -8813,7 +8813,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \wp__en$40  = 1'h0;
     if (\$8 ) begin
       \wp__en$40  = 1'h1;
@@ -8824,7 +8824,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \wp__data$41  = 16'h0000;
     if (\$8 ) begin
       \wp__data$41  = \$14 [15:0];
@@ -8835,7 +8835,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \wp__addr$46  = 6'h00;
     if (\$16 ) begin
       \wp__addr$46  = c_addr;
@@ -8846,7 +8846,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \wp__en$47  = 1'h0;
     if (\$16 ) begin
       \wp__en$47  = 1'h1;
@@ -8857,7 +8857,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \wp__data$48  = 16'h0000;
     if (\$16 ) begin
       \wp__data$48  = \$22 [15:0];
@@ -8868,7 +8868,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$149  = frames;
     if (frame_tick) begin
       \$149  = \$46 [23:0];
@@ -8878,7 +8878,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$150  = rclr;
     if (rclear) begin
       \$150  = \$47 [5:0];
@@ -8888,7 +8888,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$151  = rclear;
     if (rclear) begin
       if (\$48 ) begin
@@ -8900,133 +8900,133 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$152  = \$52 ;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$153  = bank;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$154  = spikes__payload[5:0];
     if (rst) begin
       \$154  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$155  = running;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$156  = src_rd__addr;
     if (rst) begin
       \$156  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$157  = \$signal$51 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$158  = \$signal$102 ;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$159  = tgt_rd__data;
     if (rst) begin
       \$159  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$160  = \$53 ;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$161  = v2;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$162  = lane2;
     if (rst) begin
       \$162  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$163  = \$55 [24:0];
     if (rst) begin
       \$163  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$164  = v3s;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$165  = lane3s;
     if (rst) begin
       \$165  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$166  = { \$56 [41], \$56  };
     if (rst) begin
       \$166  = 43'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$167  = \$signal$54 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$168  = \$signal$108 ;
     if (rst) begin
       \$168  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$169  = \$57 ;
     if (rst) begin
       \$169  = 43'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$170  = 1'h0;
     if (\$59 ) begin
       \$170  = 1'h1;
@@ -9036,7 +9036,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$171  = 1'h0;
     (* full_case = 32'd1 *)
     if (\$59 ) begin
@@ -9048,7 +9048,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$172  = running;
     if (\$59 ) begin
       \$172  = 1'h1;
@@ -9063,7 +9063,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$173  = bank;
     if (\$59 ) begin
       \$173  = \$60 ;
@@ -9073,7 +9073,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$174  = src_rd__addr;
     if (running) begin
       \$174  = \$61 [5:0];
@@ -9086,7 +9086,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$175  = clearing;
     if (running) begin
       if (\$62 ) begin
@@ -9103,7 +9103,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$176  = clr;
     if (clearing) begin
       \$176  = \$63 [5:0];
@@ -9116,56 +9116,56 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$177  = theta_addr;
     if (rst) begin
       \$177  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$178  = \$75 ;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$179  = \$86 ;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$180  = \$signal$108 ;
     if (rst) begin
       \$180  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$181  = \$97 ;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$182  = \$108 ;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$183  = \$128 ;
     if (rst) begin
       \$183  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$184  = \$148 ;
     if (rst) begin
       \$184  = 64'h0000000000000000;
@@ -9173,8 +9173,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$3912$0  };
-  assign src_wr__data = { 14'h0000, \port$3912$0  };
+  assign wp__data = { 14'h0000, \port$3088$0  };
+  assign src_wr__data = { 14'h0000, \port$3088$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
@@ -9211,7 +9211,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path.lanes (rst, code_wr__en, code_wp__addr, code_wp__data, bits, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$132  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -9481,49 +9481,49 @@ module \core.stim_path.lanes (rst, code_wr__en, code_wp__addr, code_wp__data, bi
   always @(posedge clk)
     bits <= \$38 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     st_wp__addr = 6'h00;
     if (vis_valid) begin
       st_wp__addr = vis;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     st_wp__en = 1'h0;
     if (vis_valid) begin
       st_wp__en = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     st_wp__data = 16'h0000;
     if (vis_valid) begin
       st_wp__data = { cur[14:0], \$7  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$33  = \$8 [5:0];
     if (rst) begin
       \$33  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$34  = st_rd__addr;
     if (rst) begin
       \$34  = 6'h3f;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$35  = \$9 ;
     if (rst) begin
       \$35  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$36  = first;
     if (\$10 ) begin
       \$36  = 1'h0;
@@ -9533,7 +9533,7 @@ module \core.stim_path.lanes (rst, code_wr__en, code_wp__addr, code_wp__data, bi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$37  = acc;
     if (\$12 ) begin
       \$37  = \$13 [15:0];
@@ -9543,7 +9543,7 @@ module \core.stim_path.lanes (rst, code_wr__en, code_wp__addr, code_wp__data, bi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$38  = \$32 ;
     if (rst) begin
       \$38  = 64'h0000000000000000;
@@ -9560,389 +9560,389 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse, fire, fire_lane, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$139  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$133  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [13:0] \$1000 ;
+  wire \$1000 ;
   wire \$1001 ;
-  wire [13:0] \$1002 ;
+  wire \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
   wire \$1005 ;
-  wire [13:0] \$1006 ;
-  wire [13:0] \$1007 ;
+  wire \$1006 ;
+  wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire [7:0] \$101 ;
-  wire [13:0] \$1010 ;
-  wire [13:0] \$1011 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
   wire \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
-  wire [13:0] \$1015 ;
+  wire \$1015 ;
   wire \$1016 ;
-  wire [13:0] \$1017 ;
+  wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire [7:0] \$102 ;
+  wire \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
-  wire [13:0] \$1023 ;
-  wire [13:0] \$1024 ;
+  wire \$1023 ;
+  wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
-  wire [13:0] \$1027 ;
-  wire [13:0] \$1028 ;
+  wire \$1027 ;
+  wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
-  wire [13:0] \$1032 ;
-  wire [13:0] \$1033 ;
+  wire \$1032 ;
+  wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
-  wire [13:0] \$1036 ;
-  wire [13:0] \$1037 ;
+  wire \$1036 ;
+  wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
   wire \$1041 ;
-  wire [13:0] \$1042 ;
-  wire [13:0] \$1043 ;
+  wire \$1042 ;
+  wire \$1043 ;
   wire \$1044 ;
   wire \$1045 ;
-  wire [13:0] \$1046 ;
-  wire [13:0] \$1047 ;
+  wire \$1046 ;
+  wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire [7:0] \$105 ;
+  wire \$105 ;
   wire \$1050 ;
-  wire [13:0] \$1051 ;
-  wire [13:0] \$1052 ;
+  wire \$1051 ;
+  wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
-  wire [13:0] \$1057 ;
+  wire \$1057 ;
   wire \$1058 ;
-  wire [13:0] \$1059 ;
+  wire \$1059 ;
   wire \$106 ;
   wire \$1060 ;
-  wire [13:0] \$1061 ;
-  wire [13:0] \$1062 ;
+  wire \$1061 ;
+  wire \$1062 ;
   wire \$1063 ;
   wire \$1064 ;
-  wire [13:0] \$1065 ;
+  wire \$1065 ;
   wire \$1066 ;
-  wire [13:0] \$1067 ;
+  wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
-  wire [7:0] \$107 ;
+  wire \$107 ;
   wire \$1070 ;
-  wire [13:0] \$1071 ;
-  wire [13:0] \$1072 ;
+  wire \$1071 ;
+  wire \$1072 ;
   wire \$1073 ;
   wire \$1074 ;
-  wire [13:0] \$1075 ;
-  wire [13:0] \$1076 ;
+  wire \$1075 ;
+  wire \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
   wire \$108 ;
-  wire [13:0] \$1080 ;
+  wire \$1080 ;
   wire \$1081 ;
-  wire [13:0] \$1082 ;
+  wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
   wire \$1085 ;
-  wire [13:0] \$1086 ;
-  wire [13:0] \$1087 ;
+  wire \$1086 ;
+  wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
   wire \$109 ;
-  wire [13:0] \$1090 ;
-  wire [13:0] \$1091 ;
+  wire \$1090 ;
+  wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
-  wire [13:0] \$1095 ;
-  wire [13:0] \$1096 ;
+  wire \$1095 ;
+  wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
   wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [13:0] \$1100 ;
+  wire \$1100 ;
   wire \$1101 ;
-  wire [13:0] \$1102 ;
+  wire \$1102 ;
   wire \$1103 ;
-  wire [13:0] \$1104 ;
-  wire [13:0] \$1105 ;
+  wire \$1104 ;
+  wire \$1105 ;
   wire \$1106 ;
   wire \$1107 ;
-  wire [13:0] \$1108 ;
+  wire \$1108 ;
   wire \$1109 ;
   wire \$111 ;
-  wire [13:0] \$1110 ;
+  wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
-  wire [13:0] \$1114 ;
-  wire [13:0] \$1115 ;
+  wire \$1114 ;
+  wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
-  wire [13:0] \$1118 ;
-  wire [13:0] \$1119 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
-  wire [13:0] \$1123 ;
+  wire \$1123 ;
   wire \$1124 ;
-  wire [13:0] \$1125 ;
+  wire \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire [7:0] \$113 ;
+  wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
-  wire [14:0] \$1135 ;
+  wire \$1135 ;
   wire \$1136 ;
-  wire [14:0] \$1137 ;
+  wire \$1137 ;
   wire \$1138 ;
-  wire [14:0] \$1139 ;
-  wire [7:0] \$114 ;
-  wire [14:0] \$1140 ;
+  wire \$1139 ;
+  wire \$114 ;
+  wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
-  wire [14:0] \$1143 ;
+  wire \$1143 ;
   wire \$1144 ;
-  wire [14:0] \$1145 ;
+  wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
-  wire [14:0] \$1149 ;
+  wire \$1149 ;
   wire \$115 ;
-  wire [14:0] \$1150 ;
+  wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
-  wire [14:0] \$1153 ;
-  wire [14:0] \$1154 ;
+  wire \$1153 ;
+  wire \$1154 ;
   wire \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
-  wire [14:0] \$1158 ;
+  wire \$1158 ;
   wire \$1159 ;
   wire \$116 ;
-  wire [14:0] \$1160 ;
+  wire \$1160 ;
   wire \$1161 ;
-  wire [14:0] \$1162 ;
-  wire [14:0] \$1163 ;
+  wire \$1162 ;
+  wire \$1163 ;
   wire \$1164 ;
   wire \$1165 ;
-  wire [14:0] \$1166 ;
+  wire \$1166 ;
   wire \$1167 ;
-  wire [14:0] \$1168 ;
+  wire \$1168 ;
   wire \$1169 ;
-  wire [7:0] \$117 ;
+  wire \$117 ;
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
-  wire [14:0] \$1174 ;
-  wire [14:0] \$1175 ;
+  wire \$1174 ;
+  wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
-  wire [14:0] \$1178 ;
-  wire [14:0] \$1179 ;
-  wire [7:0] \$118 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
-  wire [14:0] \$1183 ;
-  wire [14:0] \$1184 ;
+  wire \$1183 ;
+  wire \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
-  wire [14:0] \$1187 ;
-  wire [14:0] \$1188 ;
+  wire \$1187 ;
+  wire \$1188 ;
   wire \$1189 ;
   wire \$119 ;
   wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
-  wire [14:0] \$1193 ;
+  wire \$1193 ;
   wire \$1194 ;
-  wire [14:0] \$1195 ;
+  wire \$1195 ;
   wire \$1196 ;
-  wire [14:0] \$1197 ;
-  wire [14:0] \$1198 ;
+  wire \$1197 ;
+  wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
   wire \$1200 ;
-  wire [14:0] \$1201 ;
+  wire \$1201 ;
   wire \$1202 ;
-  wire [14:0] \$1203 ;
+  wire \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
-  wire [14:0] \$1207 ;
-  wire [14:0] \$1208 ;
+  wire [6:0] \$1207 ;
+  wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
-  wire [14:0] \$1211 ;
-  wire [14:0] \$1212 ;
+  wire \$1211 ;
+  wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
   wire \$1215 ;
-  wire [14:0] \$1216 ;
+  wire \$1216 ;
   wire \$1217 ;
-  wire [14:0] \$1218 ;
+  wire \$1218 ;
   wire \$1219 ;
-  wire [7:0] \$122 ;
+  wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire [14:0] \$1224 ;
-  wire [14:0] \$1225 ;
+  wire \$1224 ;
+  wire [6:0] \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
-  wire [14:0] \$1228 ;
-  wire [14:0] \$1229 ;
-  wire [7:0] \$123 ;
+  wire \$1228 ;
+  wire [12:0] \$1229 ;
+  wire \$123 ;
   wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire [14:0] \$1233 ;
-  wire [14:0] \$1234 ;
-  wire \$1235 ;
+  wire [2:0] \$1231 ;
+  wire [63:0] \$1232 ;
+  wire [2:0] \$1233 ;
+  wire [63:0] \$1234 ;
+  wire [63:0] \$1235 ;
   wire \$1236 ;
-  wire [14:0] \$1237 ;
-  wire [14:0] \$1238 ;
+  wire \$1237 ;
+  wire \$1238 ;
   wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
-  wire [14:0] \$1243 ;
-  wire [14:0] \$1244 ;
+  wire \$1243 ;
+  wire \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
-  wire [14:0] \$1247 ;
-  wire [14:0] \$1248 ;
+  wire \$1247 ;
+  wire \$1248 ;
   wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
-  wire \$1251 ;
-  wire [14:0] \$1252 ;
-  wire [14:0] \$1253 ;
+  wire [5:0] \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
   wire \$1254 ;
   wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
-  wire [14:0] \$1258 ;
+  wire \$1258 ;
   wire \$1259 ;
-  wire [7:0] \$126 ;
-  wire [14:0] \$1260 ;
+  wire \$126 ;
+  wire \$1260 ;
   wire \$1261 ;
-  wire [14:0] \$1262 ;
-  wire [14:0] \$1263 ;
+  wire \$1262 ;
+  wire \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
-  wire [14:0] \$1266 ;
+  wire \$1266 ;
   wire \$1267 ;
-  wire [14:0] \$1268 ;
+  wire \$1268 ;
   wire \$1269 ;
-  wire [7:0] \$127 ;
+  wire \$127 ;
   wire \$1270 ;
   wire \$1271 ;
-  wire [14:0] \$1272 ;
-  wire [14:0] \$1273 ;
+  wire \$1272 ;
+  wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
-  wire [14:0] \$1276 ;
-  wire [14:0] \$1277 ;
+  wire \$1276 ;
+  wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
-  wire [14:0] \$1281 ;
+  wire \$1281 ;
   wire \$1282 ;
-  wire [14:0] \$1283 ;
+  wire \$1283 ;
   wire \$1284 ;
-  wire [14:0] \$1285 ;
-  wire [14:0] \$1286 ;
+  wire \$1285 ;
+  wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
-  wire [14:0] \$1289 ;
+  wire \$1289 ;
   wire \$129 ;
   wire \$1290 ;
-  wire [14:0] \$1291 ;
+  wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
   wire \$1296 ;
-  wire [14:0] \$1297 ;
-  wire [14:0] \$1298 ;
+  wire \$1297 ;
+  wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
   wire \$1300 ;
-  wire [14:0] \$1301 ;
-  wire [14:0] \$1302 ;
+  wire \$1301 ;
+  wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire [14:0] \$1306 ;
-  wire [14:0] \$1307 ;
+  wire \$1306 ;
+  wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire \$131 ;
-  wire [14:0] \$1310 ;
-  wire [14:0] \$1311 ;
+  wire \$1310 ;
+  wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
   wire \$1315 ;
-  wire [14:0] \$1316 ;
+  wire \$1316 ;
   wire \$1317 ;
-  wire [14:0] \$1318 ;
+  wire \$1318 ;
   wire \$1319 ;
-  wire [7:0] \$132 ;
-  wire [14:0] \$1320 ;
-  wire [14:0] \$1321 ;
+  wire \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
-  wire [14:0] \$1324 ;
+  wire \$1324 ;
   wire \$1325 ;
-  wire [14:0] \$1326 ;
+  wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
   wire \$1329 ;
   wire \$133 ;
-  wire [14:0] \$1330 ;
-  wire [14:0] \$1331 ;
+  wire \$1330 ;
+  wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
-  wire [14:0] \$1334 ;
-  wire [14:0] \$1335 ;
+  wire [13:0] \$1334 ;
+  wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
-  wire [14:0] \$1339 ;
-  wire [7:0] \$134 ;
+  wire \$1339 ;
+  wire \$134 ;
   wire \$1340 ;
-  wire [14:0] \$1341 ;
+  wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
   wire \$1344 ;
@@ -9950,1551 +9950,723 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
-  wire [13:0] \$1349 ;
+  wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
-  wire [13:0] \$1351 ;
+  wire \$1351 ;
   wire \$1352 ;
-  wire [13:0] \$1353 ;
-  wire [13:0] \$1354 ;
+  wire \$1353 ;
+  wire \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
-  wire [13:0] \$1357 ;
+  wire \$1357 ;
   wire \$1358 ;
-  wire [13:0] \$1359 ;
-  wire [7:0] \$136 ;
+  wire \$1359 ;
+  wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
-  wire [13:0] \$1363 ;
-  wire [13:0] \$1364 ;
+  wire [12:0] \$1363 ;
+  wire [12:0] \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
-  wire [13:0] \$1367 ;
-  wire [13:0] \$1368 ;
+  wire \$1367 ;
+  wire \$1368 ;
   wire \$1369 ;
-  wire [7:0] \$137 ;
+  wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire [13:0] \$1372 ;
+  wire \$1372 ;
   wire \$1373 ;
-  wire [13:0] \$1374 ;
+  wire \$1374 ;
   wire \$1375 ;
-  wire [13:0] \$1376 ;
-  wire [13:0] \$1377 ;
+  wire \$1376 ;
+  wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
-  wire [13:0] \$1380 ;
+  wire \$1380 ;
   wire \$1381 ;
-  wire [13:0] \$1382 ;
+  wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
   wire \$1386 ;
   wire \$1387 ;
-  wire [13:0] \$1388 ;
-  wire [13:0] \$1389 ;
+  wire \$1388 ;
+  wire \$1389 ;
   wire \$139 ;
   wire \$1390 ;
-  wire \$1391 ;
-  wire [13:0] \$1392 ;
-  wire [13:0] \$1393 ;
-  wire \$1394 ;
-  wire \$1395 ;
-  wire \$1396 ;
-  wire [13:0] \$1397 ;
-  wire [13:0] \$1398 ;
-  wire \$1399 ;
+  wire [12:0] \$1391 ;
+  wire [12:0] \$1392 ;
+  wire [63:0] \$1393 ;
+  wire [63:0] \$1394 ;
+  wire [63:0] \$1395 ;
+  wire [63:0] \$1396 ;
+  wire [63:0] \$1397 ;
+  wire [63:0] \$1398 ;
+  wire [63:0] \$1399 ;
   wire \$14 ;
-  wire [7:0] \$140 ;
-  wire \$1400 ;
-  wire [13:0] \$1401 ;
-  wire [13:0] \$1402 ;
-  wire \$1403 ;
-  wire \$1404 ;
-  wire \$1405 ;
-  wire \$1406 ;
-  wire [13:0] \$1407 ;
-  wire \$1408 ;
-  wire [13:0] \$1409 ;
+  wire \$140 ;
+  wire [63:0] \$1400 ;
+  wire [63:0] \$1401 ;
+  wire [63:0] \$1402 ;
+  wire [63:0] \$1403 ;
+  wire [63:0] \$1404 ;
+  wire [63:0] \$1405 ;
+  wire [63:0] \$1406 ;
+  wire [63:0] \$1407 ;
+  wire [63:0] \$1408 ;
+  wire [63:0] \$1409 ;
   wire \$141 ;
-  wire \$1410 ;
-  wire [13:0] \$1411 ;
-  wire [13:0] \$1412 ;
-  wire \$1413 ;
-  wire \$1414 ;
-  wire [13:0] \$1415 ;
+  wire [63:0] \$1410 ;
+  wire [63:0] \$1411 ;
+  wire [63:0] \$1412 ;
+  wire [63:0] \$1413 ;
+  wire [6:0] \$1414 ;
+  wire \$1415 ;
   wire \$1416 ;
-  wire [13:0] \$1417 ;
+  wire \$1417 ;
   wire \$1418 ;
   wire \$1419 ;
-  wire [7:0] \$142 ;
+  wire \$142 ;
   wire \$1420 ;
-  wire [13:0] \$1421 ;
-  wire [13:0] \$1422 ;
+  wire \$1421 ;
+  wire \$1422 ;
   wire \$1423 ;
   wire \$1424 ;
-  wire [13:0] \$1425 ;
-  wire [13:0] \$1426 ;
+  wire \$1425 ;
+  wire \$1426 ;
   wire \$1427 ;
-  wire \$1428 ;
-  wire \$1429 ;
+  reg \$1428 ;
+  reg [5:0] \$1429 ;
   wire \$143 ;
-  wire [13:0] \$1430 ;
-  wire \$1431 ;
-  wire [13:0] \$1432 ;
-  wire \$1433 ;
-  wire \$1434 ;
-  wire \$1435 ;
-  wire \$1436 ;
-  wire \$1437 ;
-  wire [13:0] \$1438 ;
-  wire [13:0] \$1439 ;
+  reg [5:0] \$1430 ;
+  reg \$1431 ;
+  reg \$1432 ;
+  reg [13:0] \$1433 ;
+  reg \$1434 ;
+  reg [12:0] \$1435 ;
+  reg [12:0] \$1436 ;
+  reg [12:0] \$1437 ;
+  reg [63:0] \$1438 ;
+  reg [63:0] \$1439 ;
   wire \$144 ;
-  wire \$1440 ;
-  wire \$1441 ;
-  wire [13:0] \$1442 ;
-  wire [13:0] \$1443 ;
-  wire \$1444 ;
-  wire \$1445 ;
-  wire \$1446 ;
-  wire [13:0] \$1447 ;
-  wire [13:0] \$1448 ;
-  wire \$1449 ;
+  reg [63:0] \$1440 ;
+  reg [63:0] \$1441 ;
+  reg [6:0] \$1442 ;
+  reg [63:0] \$1443 ;
+  reg \$1444 ;
+  reg \$1445 ;
+  reg \$1446 ;
   wire \$145 ;
-  wire \$1450 ;
-  wire [13:0] \$1451 ;
-  wire [13:0] \$1452 ;
-  wire \$1453 ;
-  wire \$1454 ;
-  wire \$1455 ;
-  wire \$1456 ;
-  wire [13:0] \$1457 ;
-  wire [13:0] \$1458 ;
-  wire \$1459 ;
-  wire [7:0] \$146 ;
-  wire \$1460 ;
-  wire [13:0] \$1461 ;
-  wire [13:0] \$1462 ;
-  wire \$1463 ;
-  wire \$1464 ;
-  wire \$1465 ;
-  wire [13:0] \$1466 ;
-  wire [13:0] \$1467 ;
-  wire \$1468 ;
-  wire \$1469 ;
-  wire [7:0] \$147 ;
-  wire \$1470 ;
-  wire \$1471 ;
-  wire [13:0] \$1472 ;
-  wire \$1473 ;
-  wire [13:0] \$1474 ;
-  wire \$1475 ;
-  wire [13:0] \$1476 ;
-  wire [13:0] \$1477 ;
-  wire \$1478 ;
-  wire \$1479 ;
+  wire \$146 ;
+  wire \$147 ;
   wire \$148 ;
-  wire [13:0] \$1480 ;
-  wire \$1481 ;
-  wire [13:0] \$1482 ;
-  wire \$1483 ;
-  wire \$1484 ;
-  wire \$1485 ;
-  wire [13:0] \$1486 ;
-  wire [13:0] \$1487 ;
-  wire \$1488 ;
-  wire \$1489 ;
   wire \$149 ;
-  wire [13:0] \$1490 ;
-  wire [13:0] \$1491 ;
-  wire \$1492 ;
-  wire \$1493 ;
-  wire \$1494 ;
-  wire [13:0] \$1495 ;
-  wire \$1496 ;
-  wire [13:0] \$1497 ;
-  wire \$1498 ;
-  wire \$1499 ;
   wire \$15 ;
-  wire [7:0] \$150 ;
-  wire \$1500 ;
-  wire [13:0] \$1501 ;
-  wire [13:0] \$1502 ;
-  wire \$1503 ;
-  wire \$1504 ;
-  wire [13:0] \$1505 ;
-  wire [13:0] \$1506 ;
-  wire \$1507 ;
-  wire \$1508 ;
-  wire \$1509 ;
-  wire [7:0] \$151 ;
-  wire [13:0] \$1510 ;
-  wire [13:0] \$1511 ;
-  wire \$1512 ;
-  wire \$1513 ;
-  wire \$1514 ;
-  wire [13:0] \$1515 ;
-  wire \$1516 ;
-  wire [13:0] \$1517 ;
-  wire \$1518 ;
-  wire [13:0] \$1519 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
-  wire [13:0] \$1520 ;
-  wire \$1521 ;
-  wire \$1522 ;
-  wire [13:0] \$1523 ;
-  wire \$1524 ;
-  wire [13:0] \$1525 ;
-  wire \$1526 ;
-  wire \$1527 ;
-  wire \$1528 ;
-  wire [13:0] \$1529 ;
   wire \$153 ;
-  wire [13:0] \$1530 ;
-  wire \$1531 ;
-  wire \$1532 ;
-  wire [13:0] \$1533 ;
-  wire [13:0] \$1534 ;
-  wire \$1535 ;
-  wire \$1536 ;
-  wire \$1537 ;
-  wire [13:0] \$1538 ;
-  wire \$1539 ;
   wire \$154 ;
-  wire [13:0] \$1540 ;
-  wire \$1541 ;
-  wire \$1542 ;
-  wire \$1543 ;
-  wire \$1544 ;
-  wire \$1545 ;
-  wire \$1546 ;
-  wire \$1547 ;
-  wire [14:0] \$1548 ;
-  wire \$1549 ;
-  wire [7:0] \$155 ;
-  wire [14:0] \$1550 ;
-  wire \$1551 ;
-  wire [14:0] \$1552 ;
-  wire [14:0] \$1553 ;
-  wire \$1554 ;
-  wire \$1555 ;
-  wire [14:0] \$1556 ;
-  wire \$1557 ;
-  wire [14:0] \$1558 ;
-  wire \$1559 ;
+  wire \$155 ;
   wire \$156 ;
-  wire \$1560 ;
-  wire \$1561 ;
-  wire [14:0] \$1562 ;
-  wire [14:0] \$1563 ;
-  wire \$1564 ;
-  wire \$1565 ;
-  wire [14:0] \$1566 ;
-  wire [14:0] \$1567 ;
-  wire \$1568 ;
-  wire \$1569 ;
-  wire [7:0] \$157 ;
-  wire \$1570 ;
-  wire [14:0] \$1571 ;
-  wire \$1572 ;
-  wire [14:0] \$1573 ;
-  wire \$1574 ;
-  wire [14:0] \$1575 ;
-  wire [14:0] \$1576 ;
-  wire \$1577 ;
-  wire \$1578 ;
-  wire [14:0] \$1579 ;
+  wire \$157 ;
   wire \$158 ;
-  wire \$1580 ;
-  wire [14:0] \$1581 ;
-  wire \$1582 ;
-  wire \$1583 ;
-  wire \$1584 ;
-  wire \$1585 ;
-  wire \$1586 ;
-  wire [14:0] \$1587 ;
-  wire [14:0] \$1588 ;
-  wire \$1589 ;
   wire \$159 ;
-  wire \$1590 ;
-  wire [14:0] \$1591 ;
-  wire [14:0] \$1592 ;
-  wire \$1593 ;
-  wire \$1594 ;
-  wire \$1595 ;
-  wire [14:0] \$1596 ;
-  wire [14:0] \$1597 ;
-  wire \$1598 ;
-  wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire [14:0] \$1600 ;
-  wire [14:0] \$1601 ;
-  wire \$1602 ;
-  wire \$1603 ;
-  wire \$1604 ;
-  wire \$1605 ;
-  wire [14:0] \$1606 ;
-  wire \$1607 ;
-  wire [14:0] \$1608 ;
-  wire \$1609 ;
   wire \$161 ;
-  wire [14:0] \$1610 ;
-  wire [14:0] \$1611 ;
-  wire \$1612 ;
-  wire \$1613 ;
-  wire [14:0] \$1614 ;
-  wire \$1615 ;
-  wire [14:0] \$1616 ;
-  wire \$1617 ;
-  wire \$1618 ;
-  wire \$1619 ;
   wire \$162 ;
-  wire [14:0] \$1620 ;
-  wire [14:0] \$1621 ;
-  wire \$1622 ;
-  wire \$1623 ;
-  wire [14:0] \$1624 ;
-  wire [14:0] \$1625 ;
-  wire \$1626 ;
-  wire \$1627 ;
-  wire \$1628 ;
-  wire [14:0] \$1629 ;
-  wire [7:0] \$163 ;
-  wire \$1630 ;
-  wire [14:0] \$1631 ;
-  wire \$1632 ;
-  wire \$1633 ;
-  wire \$1634 ;
-  wire \$1635 ;
-  wire \$1636 ;
-  wire [14:0] \$1637 ;
-  wire [14:0] \$1638 ;
-  wire \$1639 ;
+  wire \$163 ;
   wire \$164 ;
-  wire \$1640 ;
-  wire [14:0] \$1641 ;
-  wire [14:0] \$1642 ;
-  wire \$1643 ;
-  wire \$1644 ;
-  wire \$1645 ;
-  wire [14:0] \$1646 ;
-  wire [14:0] \$1647 ;
-  wire \$1648 ;
-  wire \$1649 ;
-  wire [7:0] \$165 ;
-  wire [14:0] \$1650 ;
-  wire [14:0] \$1651 ;
-  wire \$1652 ;
-  wire \$1653 ;
-  wire \$1654 ;
-  wire \$1655 ;
-  wire [14:0] \$1656 ;
-  wire [14:0] \$1657 ;
-  wire \$1658 ;
-  wire \$1659 ;
+  wire \$165 ;
   wire \$166 ;
-  wire [14:0] \$1660 ;
-  wire [14:0] \$1661 ;
-  wire \$1662 ;
-  wire \$1663 ;
-  wire \$1664 ;
-  wire [14:0] \$1665 ;
-  wire [14:0] \$1666 ;
-  wire \$1667 ;
-  wire \$1668 ;
-  wire \$1669 ;
-  wire [7:0] \$167 ;
-  wire \$1670 ;
-  wire [14:0] \$1671 ;
-  wire \$1672 ;
-  wire [14:0] \$1673 ;
-  wire \$1674 ;
-  wire [14:0] \$1675 ;
-  wire [14:0] \$1676 ;
-  wire \$1677 ;
-  wire \$1678 ;
-  wire [14:0] \$1679 ;
-  wire [7:0] \$168 ;
-  wire \$1680 ;
-  wire [14:0] \$1681 ;
-  wire \$1682 ;
-  wire \$1683 ;
-  wire \$1684 ;
-  wire [14:0] \$1685 ;
-  wire [14:0] \$1686 ;
-  wire \$1687 ;
-  wire \$1688 ;
-  wire [14:0] \$1689 ;
+  wire \$167 ;
+  wire \$168 ;
   wire \$169 ;
-  wire [14:0] \$1690 ;
-  wire \$1691 ;
-  wire \$1692 ;
-  wire \$1693 ;
-  wire [14:0] \$1694 ;
-  wire \$1695 ;
-  wire [14:0] \$1696 ;
-  wire \$1697 ;
-  wire [14:0] \$1698 ;
-  wire [14:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$1700 ;
-  wire \$1701 ;
-  wire [14:0] \$1702 ;
-  wire \$1703 ;
-  wire [14:0] \$1704 ;
-  wire \$1705 ;
-  wire \$1706 ;
-  wire \$1707 ;
-  wire \$1708 ;
-  wire \$1709 ;
-  wire [7:0] \$171 ;
-  wire [14:0] \$1710 ;
-  wire [14:0] \$1711 ;
-  wire \$1712 ;
-  wire \$1713 ;
-  wire [14:0] \$1714 ;
-  wire [14:0] \$1715 ;
-  wire \$1716 ;
-  wire \$1717 ;
-  wire \$1718 ;
-  wire [14:0] \$1719 ;
+  wire \$171 ;
   wire \$172 ;
-  wire [14:0] \$1720 ;
-  wire \$1721 ;
-  wire \$1722 ;
-  wire [14:0] \$1723 ;
-  wire [14:0] \$1724 ;
-  wire \$1725 ;
-  wire \$1726 ;
-  wire \$1727 ;
-  wire \$1728 ;
-  wire [14:0] \$1729 ;
-  wire [7:0] \$173 ;
-  wire \$1730 ;
-  wire [14:0] \$1731 ;
-  wire \$1732 ;
-  wire [14:0] \$1733 ;
-  wire [14:0] \$1734 ;
-  wire \$1735 ;
-  wire \$1736 ;
-  wire [14:0] \$1737 ;
-  wire \$1738 ;
-  wire [14:0] \$1739 ;
+  wire \$173 ;
   wire \$174 ;
-  wire \$1740 ;
-  wire \$1741 ;
-  wire \$1742 ;
-  wire [14:0] \$1743 ;
-  wire [14:0] \$1744 ;
-  wire \$1745 ;
-  wire \$1746 ;
-  wire [14:0] \$1747 ;
-  wire [14:0] \$1748 ;
-  wire \$1749 ;
   wire \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire [14:0] \$1752 ;
-  wire \$1753 ;
-  wire [14:0] \$1754 ;
-  wire \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
   wire \$176 ;
-  wire \$1760 ;
-  wire \$1761 ;
-  wire [13:0] \$1762 ;
-  wire \$1763 ;
-  wire [13:0] \$1764 ;
-  wire \$1765 ;
-  wire [13:0] \$1766 ;
-  wire [13:0] \$1767 ;
-  wire \$1768 ;
-  wire \$1769 ;
-  wire [7:0] \$177 ;
-  wire [13:0] \$1770 ;
-  wire \$1771 ;
-  wire [13:0] \$1772 ;
-  wire \$1773 ;
-  wire \$1774 ;
-  wire \$1775 ;
-  wire [13:0] \$1776 ;
-  wire [13:0] \$1777 ;
-  wire \$1778 ;
-  wire \$1779 ;
-  wire [7:0] \$178 ;
-  wire [13:0] \$1780 ;
-  wire [13:0] \$1781 ;
-  wire \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire [13:0] \$1785 ;
-  wire \$1786 ;
-  wire [13:0] \$1787 ;
-  wire \$1788 ;
-  wire [13:0] \$1789 ;
+  wire \$177 ;
+  wire \$178 ;
   wire \$179 ;
-  wire [13:0] \$1790 ;
-  wire \$1791 ;
-  wire \$1792 ;
-  wire [13:0] \$1793 ;
-  wire \$1794 ;
-  wire [13:0] \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire \$1798 ;
-  wire \$1799 ;
   wire \$18 ;
   wire \$180 ;
-  wire \$1800 ;
-  wire [13:0] \$1801 ;
-  wire [13:0] \$1802 ;
-  wire \$1803 ;
-  wire \$1804 ;
-  wire [13:0] \$1805 ;
-  wire [13:0] \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
-  wire [7:0] \$181 ;
-  wire [13:0] \$1810 ;
-  wire [13:0] \$1811 ;
-  wire \$1812 ;
-  wire \$1813 ;
-  wire [13:0] \$1814 ;
-  wire [13:0] \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire \$1818 ;
-  wire \$1819 ;
-  wire [7:0] \$182 ;
-  wire [13:0] \$1820 ;
-  wire \$1821 ;
-  wire [13:0] \$1822 ;
-  wire \$1823 ;
-  wire [13:0] \$1824 ;
-  wire [13:0] \$1825 ;
-  wire \$1826 ;
-  wire \$1827 ;
-  wire [13:0] \$1828 ;
-  wire \$1829 ;
+  wire \$181 ;
+  wire \$182 ;
   wire \$183 ;
-  wire [13:0] \$1830 ;
-  wire \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
-  wire [13:0] \$1834 ;
-  wire [13:0] \$1835 ;
-  wire \$1836 ;
-  wire \$1837 ;
-  wire [13:0] \$1838 ;
-  wire [13:0] \$1839 ;
   wire \$184 ;
-  wire \$1840 ;
-  wire \$1841 ;
-  wire \$1842 ;
-  wire [13:0] \$1843 ;
-  wire \$1844 ;
-  wire [13:0] \$1845 ;
-  wire \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
   wire \$185 ;
-  wire \$1850 ;
-  wire [13:0] \$1851 ;
-  wire [13:0] \$1852 ;
-  wire \$1853 ;
-  wire \$1854 ;
-  wire [13:0] \$1855 ;
-  wire [13:0] \$1856 ;
-  wire \$1857 ;
-  wire \$1858 ;
-  wire \$1859 ;
-  wire [7:0] \$186 ;
-  wire [13:0] \$1860 ;
-  wire [13:0] \$1861 ;
-  wire \$1862 ;
-  wire \$1863 ;
-  wire [13:0] \$1864 ;
-  wire [13:0] \$1865 ;
-  wire \$1866 ;
-  wire \$1867 ;
-  wire \$1868 ;
-  wire \$1869 ;
+  wire \$186 ;
   wire \$187 ;
-  wire [13:0] \$1870 ;
-  wire [13:0] \$1871 ;
-  wire \$1872 ;
-  wire \$1873 ;
-  wire [13:0] \$1874 ;
-  wire [13:0] \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire \$1878 ;
-  wire [13:0] \$1879 ;
-  wire [7:0] \$188 ;
-  wire [13:0] \$1880 ;
-  wire \$1881 ;
-  wire \$1882 ;
-  wire \$1883 ;
-  wire \$1884 ;
-  wire [13:0] \$1885 ;
-  wire \$1886 ;
-  wire [13:0] \$1887 ;
-  wire \$1888 ;
-  wire [13:0] \$1889 ;
+  wire \$188 ;
   wire \$189 ;
-  wire [13:0] \$1890 ;
-  wire \$1891 ;
-  wire \$1892 ;
-  wire [13:0] \$1893 ;
-  wire \$1894 ;
-  wire [13:0] \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire \$1898 ;
-  wire [13:0] \$1899 ;
   wire \$19 ;
-  wire [7:0] \$190 ;
-  wire [13:0] \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire [13:0] \$1903 ;
-  wire [13:0] \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire \$1907 ;
-  wire [13:0] \$1908 ;
-  wire \$1909 ;
-  wire [7:0] \$191 ;
-  wire [13:0] \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
-  wire [13:0] \$1914 ;
-  wire [13:0] \$1915 ;
-  wire \$1916 ;
-  wire \$1917 ;
-  wire [13:0] \$1918 ;
-  wire [13:0] \$1919 ;
+  wire \$190 ;
+  wire \$191 ;
   wire \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire \$1922 ;
-  wire [13:0] \$1923 ;
-  wire [13:0] \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire \$1927 ;
-  wire [13:0] \$1928 ;
-  wire \$1929 ;
   wire \$193 ;
-  wire [13:0] \$1930 ;
-  wire \$1931 ;
-  wire [13:0] \$1932 ;
-  wire [13:0] \$1933 ;
-  wire \$1934 ;
-  wire \$1935 ;
-  wire [13:0] \$1936 ;
-  wire \$1937 ;
-  wire [13:0] \$1938 ;
-  wire \$1939 ;
-  wire [7:0] \$194 ;
-  wire \$1940 ;
-  wire \$1941 ;
-  wire [13:0] \$1942 ;
-  wire [13:0] \$1943 ;
-  wire \$1944 ;
-  wire \$1945 ;
-  wire [13:0] \$1946 ;
-  wire [13:0] \$1947 ;
-  wire \$1948 ;
-  wire \$1949 ;
+  wire \$194 ;
   wire \$195 ;
-  wire \$1950 ;
-  wire [13:0] \$1951 ;
-  wire \$1952 ;
-  wire [13:0] \$1953 ;
-  wire \$1954 ;
-  wire \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
-  wire [7:0] \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
-  wire \$1964 ;
-  wire \$1965 ;
-  wire \$1966 ;
-  wire \$1967 ;
-  wire \$1968 ;
-  wire \$1969 ;
+  wire \$196 ;
   wire \$197 ;
-  wire \$1970 ;
-  wire \$1971 ;
-  wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
-  wire \$1979 ;
   wire \$198 ;
-  wire \$1980 ;
-  wire \$1981 ;
-  wire \$1982 ;
-  wire \$1983 ;
-  wire \$1984 ;
-  wire \$1985 ;
-  wire [6:0] \$1986 ;
-  wire \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
   wire \$199 ;
-  wire \$1990 ;
-  wire \$1991 ;
-  wire \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
-  wire \$1995 ;
-  wire \$1996 ;
-  wire \$1997 ;
-  wire \$1998 ;
-  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire \$2000 ;
-  wire \$2001 ;
-  wire \$2002 ;
-  wire \$2003 ;
-  wire \$2004 ;
-  wire \$2005 ;
-  wire \$2006 ;
-  wire \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
   wire \$201 ;
-  wire \$2010 ;
-  wire \$2011 ;
-  wire \$2012 ;
-  wire [6:0] \$2013 ;
-  wire \$2014 ;
-  wire \$2015 ;
-  wire \$2016 ;
-  wire \$2017 ;
-  wire \$2018 ;
-  wire [12:0] \$2019 ;
-  wire [7:0] \$202 ;
-  wire \$2020 ;
-  wire [2:0] \$2021 ;
-  wire [63:0] \$2022 ;
-  wire [2:0] \$2023 ;
-  wire [63:0] \$2024 ;
-  wire [63:0] \$2025 ;
-  wire \$2026 ;
-  wire \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
-  wire [7:0] \$203 ;
-  wire \$2030 ;
-  wire \$2031 ;
-  wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
-  wire \$2035 ;
-  wire \$2036 ;
-  wire \$2037 ;
-  wire \$2038 ;
-  wire \$2039 ;
+  wire \$202 ;
+  wire \$203 ;
   wire \$204 ;
-  wire \$2040 ;
-  wire [5:0] \$2041 ;
-  wire [7:0] \$2042 ;
-  wire \$2043 ;
-  wire [7:0] \$2044 ;
-  wire \$2045 ;
-  wire [7:0] \$2046 ;
-  wire [7:0] \$2047 ;
-  wire \$2048 ;
-  wire \$2049 ;
   wire \$205 ;
-  wire [7:0] \$2050 ;
-  wire \$2051 ;
-  wire [7:0] \$2052 ;
-  wire \$2053 ;
-  wire \$2054 ;
-  wire \$2055 ;
-  wire [7:0] \$2056 ;
-  wire [7:0] \$2057 ;
-  wire \$2058 ;
-  wire \$2059 ;
-  wire [7:0] \$206 ;
-  wire [7:0] \$2060 ;
-  wire [7:0] \$2061 ;
-  wire \$2062 ;
-  wire \$2063 ;
-  wire \$2064 ;
-  wire [7:0] \$2065 ;
-  wire \$2066 ;
-  wire [7:0] \$2067 ;
-  wire \$2068 ;
-  wire [7:0] \$2069 ;
-  wire [7:0] \$207 ;
-  wire [7:0] \$2070 ;
-  wire \$2071 ;
-  wire \$2072 ;
-  wire [7:0] \$2073 ;
-  wire \$2074 ;
-  wire [7:0] \$2075 ;
-  wire \$2076 ;
-  wire \$2077 ;
-  wire \$2078 ;
-  wire \$2079 ;
+  wire \$206 ;
+  wire \$207 ;
   wire \$208 ;
-  wire \$2080 ;
-  wire [7:0] \$2081 ;
-  wire [7:0] \$2082 ;
-  wire \$2083 ;
-  wire \$2084 ;
-  wire [7:0] \$2085 ;
-  wire [7:0] \$2086 ;
-  wire \$2087 ;
-  wire \$2088 ;
-  wire \$2089 ;
   wire \$209 ;
-  wire [7:0] \$2090 ;
-  wire [7:0] \$2091 ;
-  wire \$2092 ;
-  wire \$2093 ;
-  wire [7:0] \$2094 ;
-  wire [7:0] \$2095 ;
-  wire \$2096 ;
-  wire \$2097 ;
-  wire \$2098 ;
-  wire \$2099 ;
   wire \$21 ;
   wire \$210 ;
-  wire [7:0] \$2100 ;
-  wire \$2101 ;
-  wire [7:0] \$2102 ;
-  wire \$2103 ;
-  wire [7:0] \$2104 ;
-  wire [7:0] \$2105 ;
-  wire \$2106 ;
-  wire \$2107 ;
-  wire [7:0] \$2108 ;
-  wire \$2109 ;
-  wire [7:0] \$211 ;
-  wire [7:0] \$2110 ;
-  wire \$2111 ;
-  wire \$2112 ;
-  wire \$2113 ;
-  wire [7:0] \$2114 ;
-  wire [7:0] \$2115 ;
-  wire \$2116 ;
-  wire \$2117 ;
-  wire [7:0] \$2118 ;
-  wire [7:0] \$2119 ;
-  wire [7:0] \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
-  wire [7:0] \$2123 ;
-  wire \$2124 ;
-  wire [7:0] \$2125 ;
-  wire \$2126 ;
-  wire \$2127 ;
-  wire \$2128 ;
-  wire \$2129 ;
+  wire \$211 ;
+  wire \$212 ;
   wire \$213 ;
-  wire \$2130 ;
-  wire \$2131 ;
-  wire \$2132 ;
-  wire \$2133 ;
-  wire \$2134 ;
-  wire \$2135 ;
-  wire \$2136 ;
-  wire \$2137 ;
-  wire \$2138 ;
-  wire \$2139 ;
   wire \$214 ;
-  wire \$2140 ;
-  wire \$2141 ;
-  wire \$2142 ;
-  wire \$2143 ;
-  wire \$2144 ;
-  wire \$2145 ;
-  wire \$2146 ;
-  wire \$2147 ;
-  wire \$2148 ;
-  wire \$2149 ;
-  wire [7:0] \$215 ;
-  wire \$2150 ;
-  wire \$2151 ;
-  wire \$2152 ;
-  wire \$2153 ;
-  wire \$2154 ;
-  wire \$2155 ;
-  wire \$2156 ;
-  wire \$2157 ;
-  wire \$2158 ;
-  wire \$2159 ;
-  wire [7:0] \$216 ;
-  wire [13:0] \$2160 ;
-  wire \$2161 ;
-  wire \$2162 ;
-  wire \$2163 ;
-  wire \$2164 ;
-  wire \$2165 ;
-  wire \$2166 ;
-  wire \$2167 ;
-  wire \$2168 ;
-  wire \$2169 ;
+  wire \$215 ;
+  wire \$216 ;
   wire \$217 ;
-  wire \$2170 ;
-  wire \$2171 ;
-  wire \$2172 ;
-  wire \$2173 ;
-  wire \$2174 ;
-  wire \$2175 ;
-  wire \$2176 ;
-  wire \$2177 ;
-  wire \$2178 ;
-  wire \$2179 ;
   wire \$218 ;
-  wire \$2180 ;
-  wire \$2181 ;
-  wire \$2182 ;
-  wire \$2183 ;
-  wire \$2184 ;
-  wire \$2185 ;
-  wire \$2186 ;
-  wire \$2187 ;
-  wire \$2188 ;
-  wire [12:0] \$2189 ;
   wire \$219 ;
-  wire [12:0] \$2190 ;
-  wire \$2191 ;
-  wire \$2192 ;
-  wire \$2193 ;
-  wire \$2194 ;
-  wire \$2195 ;
-  wire \$2196 ;
-  wire \$2197 ;
-  wire \$2198 ;
-  wire \$2199 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$2200 ;
-  wire \$2201 ;
-  wire \$2202 ;
-  wire \$2203 ;
-  wire \$2204 ;
-  wire \$2205 ;
-  wire \$2206 ;
-  wire \$2207 ;
-  wire \$2208 ;
-  wire \$2209 ;
-  wire [7:0] \$221 ;
-  wire \$2210 ;
-  wire \$2211 ;
-  wire \$2212 ;
-  wire \$2213 ;
-  wire \$2214 ;
-  wire \$2215 ;
-  wire \$2216 ;
-  wire [12:0] \$2217 ;
-  wire [12:0] \$2218 ;
-  wire [63:0] \$2219 ;
+  wire \$221 ;
   wire \$222 ;
-  wire [63:0] \$2220 ;
-  wire [63:0] \$2221 ;
-  wire [63:0] \$2222 ;
-  wire [63:0] \$2223 ;
-  wire [63:0] \$2224 ;
-  wire [63:0] \$2225 ;
-  wire [63:0] \$2226 ;
-  wire [63:0] \$2227 ;
-  wire [63:0] \$2228 ;
-  wire [63:0] \$2229 ;
-  wire [7:0] \$223 ;
-  wire [63:0] \$2230 ;
-  wire [63:0] \$2231 ;
-  wire [63:0] \$2232 ;
-  wire [63:0] \$2233 ;
-  wire [63:0] \$2234 ;
-  wire [63:0] \$2235 ;
-  wire [63:0] \$2236 ;
-  wire [63:0] \$2237 ;
-  wire [63:0] \$2238 ;
-  wire [63:0] \$2239 ;
+  wire \$223 ;
   wire \$224 ;
-  wire [6:0] \$2240 ;
-  wire \$2241 ;
-  wire \$2242 ;
-  wire \$2243 ;
-  wire \$2244 ;
-  wire \$2245 ;
-  wire \$2246 ;
-  wire \$2247 ;
-  wire \$2248 ;
-  wire \$2249 ;
-  wire [7:0] \$225 ;
-  wire \$2250 ;
-  wire \$2251 ;
-  wire \$2252 ;
-  wire \$2253 ;
-  wire \$2254 ;
-  wire \$2255 ;
-  reg \$2256 ;
-  reg [5:0] \$2257 ;
-  reg [5:0] \$2258 ;
-  reg \$2259 ;
-  wire [7:0] \$226 ;
-  reg \$2260 ;
-  reg [13:0] \$2261 ;
-  reg \$2262 ;
-  reg [12:0] \$2263 ;
-  reg [12:0] \$2264 ;
-  reg [12:0] \$2265 ;
-  reg [63:0] \$2266 ;
-  reg [63:0] \$2267 ;
-  reg [63:0] \$2268 ;
-  reg [63:0] \$2269 ;
+  wire \$225 ;
+  wire \$226 ;
   wire \$227 ;
-  reg [6:0] \$2270 ;
-  reg [63:0] \$2271 ;
-  reg \$2272 ;
-  reg \$2273 ;
-  reg \$2274 ;
   wire \$228 ;
-  wire [7:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
-  wire [7:0] \$231 ;
+  wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [7:0] \$235 ;
-  wire [7:0] \$236 ;
+  wire \$235 ;
+  wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire [7:0] \$239 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [7:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [7:0] \$244 ;
+  wire \$244 ;
   wire \$245 ;
-  wire [7:0] \$246 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [7:0] \$252 ;
+  wire \$252 ;
   wire \$253 ;
-  wire [7:0] \$254 ;
+  wire \$254 ;
   wire \$255 ;
-  wire [7:0] \$256 ;
-  wire [7:0] \$257 ;
+  wire \$256 ;
+  wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire [7:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
-  wire [7:0] \$262 ;
+  wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire [7:0] \$266 ;
-  wire [7:0] \$267 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [7:0] \$270 ;
-  wire [7:0] \$271 ;
+  wire \$270 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [7:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
-  wire [7:0] \$277 ;
+  wire \$277 ;
   wire \$278 ;
-  wire [7:0] \$279 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [7:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire [7:0] \$283 ;
+  wire \$283 ;
   wire \$284 ;
-  wire [7:0] \$285 ;
+  wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire [7:0] \$291 ;
-  wire [7:0] \$292 ;
+  wire \$291 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [7:0] \$295 ;
-  wire [7:0] \$296 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
-  wire [7:0] \$301 ;
+  wire \$300 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [7:0] \$304 ;
-  wire [7:0] \$305 ;
+  wire \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [7:0] \$31 ;
-  wire [7:0] \$310 ;
+  wire \$31 ;
+  wire \$310 ;
   wire \$311 ;
-  wire [7:0] \$312 ;
+  wire \$312 ;
   wire \$313 ;
-  wire [7:0] \$314 ;
-  wire [7:0] \$315 ;
+  wire \$314 ;
+  wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [7:0] \$318 ;
+  wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
+  wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [7:0] \$324 ;
-  wire [7:0] \$325 ;
+  wire \$324 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [7:0] \$328 ;
-  wire [7:0] \$329 ;
-  wire [7:0] \$33 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [7:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
-  wire [7:0] \$335 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [7:0] \$34 ;
+  wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire [7:0] \$343 ;
+  wire \$343 ;
   wire \$344 ;
-  wire [7:0] \$345 ;
+  wire \$345 ;
   wire \$346 ;
-  wire [7:0] \$347 ;
-  wire [7:0] \$348 ;
+  wire \$347 ;
+  wire \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire [7:0] \$351 ;
+  wire \$351 ;
   wire \$352 ;
-  wire [7:0] \$353 ;
+  wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire [7:0] \$357 ;
-  wire [7:0] \$358 ;
+  wire \$357 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
-  wire [7:0] \$361 ;
-  wire [7:0] \$362 ;
+  wire \$361 ;
+  wire \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire [7:0] \$366 ;
+  wire \$366 ;
   wire \$367 ;
-  wire [7:0] \$368 ;
+  wire \$368 ;
   wire \$369 ;
-  wire [7:0] \$37 ;
-  wire [7:0] \$370 ;
-  wire [7:0] \$371 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire [7:0] \$374 ;
+  wire \$374 ;
   wire \$375 ;
-  wire [7:0] \$376 ;
+  wire \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [7:0] \$38 ;
+  wire \$38 ;
   wire \$380 ;
   wire \$381 ;
-  wire [7:0] \$382 ;
-  wire [7:0] \$383 ;
+  wire \$382 ;
+  wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire [7:0] \$386 ;
-  wire [7:0] \$387 ;
+  wire \$386 ;
+  wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire [7:0] \$391 ;
-  wire [7:0] \$392 ;
+  wire \$391 ;
+  wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire [7:0] \$395 ;
-  wire [7:0] \$396 ;
+  wire \$395 ;
+  wire \$396 ;
   wire \$397 ;
   wire \$398 ;
   wire \$399 ;
   wire [19:0] \$4 ;
   wire \$40 ;
   wire \$400 ;
-  wire [7:0] \$401 ;
+  wire \$401 ;
   wire \$402 ;
-  wire [7:0] \$403 ;
+  wire \$403 ;
   wire \$404 ;
-  wire [7:0] \$405 ;
-  wire [7:0] \$406 ;
+  wire \$405 ;
+  wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [7:0] \$409 ;
-  wire [7:0] \$41 ;
+  wire \$409 ;
+  wire \$41 ;
   wire \$410 ;
-  wire [7:0] \$411 ;
+  wire \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire [7:0] \$415 ;
-  wire [7:0] \$416 ;
+  wire \$415 ;
+  wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire [7:0] \$419 ;
-  wire [7:0] \$42 ;
-  wire [7:0] \$420 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [7:0] \$424 ;
+  wire \$424 ;
   wire \$425 ;
-  wire [7:0] \$426 ;
+  wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
-  wire [7:0] \$432 ;
+  wire \$432 ;
   wire \$433 ;
-  wire [7:0] \$434 ;
+  wire \$434 ;
   wire \$435 ;
-  wire [7:0] \$436 ;
-  wire [7:0] \$437 ;
+  wire \$436 ;
+  wire \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [2:0] \$439 ;
   wire \$44 ;
-  wire [7:0] \$440 ;
-  wire \$441 ;
-  wire [7:0] \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire [7:0] \$446 ;
-  wire [7:0] \$447 ;
+  wire [63:0] \$440 ;
+  wire [2:0] \$441 ;
+  wire [63:0] \$442 ;
+  wire [63:0] \$443 ;
+  wire [63:0] \$444 ;
+  wire [63:0] \$445 ;
+  wire \$446 ;
+  wire [12:0] \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire [7:0] \$45 ;
-  wire [7:0] \$450 ;
-  wire [7:0] \$451 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [7:0] \$455 ;
+  wire \$455 ;
   wire \$456 ;
-  wire [7:0] \$457 ;
+  wire \$457 ;
   wire \$458 ;
-  wire [7:0] \$459 ;
-  wire [7:0] \$46 ;
-  wire [7:0] \$460 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire [7:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
-  wire [7:0] \$465 ;
+  wire \$465 ;
   wire \$466 ;
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire [7:0] \$471 ;
-  wire [7:0] \$472 ;
+  wire \$471 ;
+  wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire [7:0] \$475 ;
-  wire [7:0] \$476 ;
+  wire \$475 ;
+  wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [7:0] \$480 ;
-  wire [7:0] \$481 ;
+  wire \$480 ;
+  wire \$481 ;
   wire \$482 ;
   wire \$483 ;
-  wire [7:0] \$484 ;
-  wire [7:0] \$485 ;
+  wire \$484 ;
+  wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire [7:0] \$49 ;
-  wire [7:0] \$490 ;
+  wire \$49 ;
+  wire \$490 ;
   wire \$491 ;
-  wire [7:0] \$492 ;
+  wire \$492 ;
   wire \$493 ;
-  wire [7:0] \$494 ;
-  wire [7:0] \$495 ;
+  wire \$494 ;
+  wire \$495 ;
   wire \$496 ;
   wire \$497 ;
-  wire [7:0] \$498 ;
+  wire \$498 ;
   wire \$499 ;
   wire [19:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [7:0] \$500 ;
+  wire \$50 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire [7:0] \$504 ;
-  wire [7:0] \$505 ;
+  wire \$504 ;
+  wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [7:0] \$508 ;
-  wire [7:0] \$509 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire [7:0] \$513 ;
+  wire \$513 ;
   wire \$514 ;
-  wire [7:0] \$515 ;
+  wire \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire [12:0] \$521 ;
+  wire \$521 ;
   wire \$522 ;
-  wire [12:0] \$523 ;
+  wire \$523 ;
   wire \$524 ;
-  wire [12:0] \$525 ;
-  wire [12:0] \$526 ;
+  wire \$525 ;
+  wire \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire [12:0] \$529 ;
-  wire [7:0] \$53 ;
+  wire \$529 ;
+  wire \$53 ;
   wire \$530 ;
-  wire [12:0] \$531 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
-  wire [12:0] \$535 ;
-  wire [12:0] \$536 ;
+  wire \$535 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire [12:0] \$539 ;
-  wire [7:0] \$54 ;
-  wire [12:0] \$540 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [12:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
-  wire [12:0] \$546 ;
+  wire \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
-  wire [12:0] \$550 ;
-  wire [12:0] \$551 ;
+  wire \$550 ;
+  wire \$551 ;
   wire \$552 ;
   wire \$553 ;
-  wire [12:0] \$554 ;
-  wire [12:0] \$555 ;
+  wire \$554 ;
+  wire \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [12:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [12:0] \$560 ;
+  wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [12:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
-  wire [12:0] \$566 ;
+  wire \$566 ;
   wire \$567 ;
-  wire [12:0] \$568 ;
-  wire [12:0] \$569 ;
-  wire [7:0] \$57 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire [12:0] \$572 ;
+  wire \$572 ;
   wire \$573 ;
-  wire [12:0] \$574 ;
+  wire \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
-  wire [12:0] \$578 ;
-  wire [12:0] \$579 ;
-  wire [7:0] \$58 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
   wire \$580 ;
   wire \$581 ;
-  wire [12:0] \$582 ;
-  wire [12:0] \$583 ;
+  wire \$582 ;
+  wire \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
-  wire [12:0] \$587 ;
+  wire \$587 ;
   wire \$588 ;
-  wire [12:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire [12:0] \$595 ;
-  wire [12:0] \$596 ;
+  wire \$595 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
-  wire [12:0] \$599 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [12:0] \$600 ;
+  wire \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
-  wire [12:0] \$604 ;
-  wire [12:0] \$605 ;
+  wire \$604 ;
+  wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire [12:0] \$609 ;
+  wire \$609 ;
   wire \$61 ;
-  wire [12:0] \$610 ;
+  wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [12:0] \$613 ;
-  wire [12:0] \$614 ;
+  wire \$613 ;
+  wire \$614 ;
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
-  wire [12:0] \$618 ;
-  wire [12:0] \$619 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [12:0] \$624 ;
+  wire \$624 ;
   wire \$625 ;
-  wire [12:0] \$626 ;
+  wire \$626 ;
   wire \$627 ;
-  wire [12:0] \$628 ;
-  wire [12:0] \$629 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
-  wire [12:0] \$632 ;
+  wire \$632 ;
   wire \$633 ;
-  wire [12:0] \$634 ;
+  wire \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
-  wire [12:0] \$638 ;
-  wire [12:0] \$639 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire [12:0] \$642 ;
-  wire [12:0] \$643 ;
+  wire \$642 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [12:0] \$647 ;
+  wire \$647 ;
   wire \$648 ;
-  wire [12:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire [12:0] \$653 ;
-  wire [12:0] \$654 ;
+  wire \$653 ;
+  wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire [12:0] \$657 ;
-  wire [12:0] \$658 ;
+  wire \$657 ;
+  wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
-  wire [12:0] \$662 ;
-  wire [12:0] \$663 ;
+  wire \$662 ;
+  wire \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire [12:0] \$667 ;
+  wire \$667 ;
   wire \$668 ;
-  wire [12:0] \$669 ;
+  wire \$669 ;
   wire \$67 ;
   wire \$670 ;
-  wire [12:0] \$671 ;
-  wire [12:0] \$672 ;
+  wire \$671 ;
+  wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire [12:0] \$675 ;
+  wire \$675 ;
   wire \$676 ;
-  wire [12:0] \$677 ;
+  wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire [12:0] \$681 ;
-  wire [12:0] \$682 ;
+  wire \$681 ;
+  wire \$682 ;
   wire \$683 ;
   wire \$684 ;
-  wire [12:0] \$685 ;
-  wire [12:0] \$686 ;
+  wire \$685 ;
+  wire \$686 ;
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire \$69 ;
-  wire [12:0] \$690 ;
+  wire \$690 ;
   wire \$691 ;
-  wire [12:0] \$692 ;
+  wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
@@ -11512,327 +10684,327 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire [2:0] \$708 ;
-  wire [63:0] \$709 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
-  wire [2:0] \$710 ;
-  wire [63:0] \$711 ;
-  wire [63:0] \$712 ;
-  wire [63:0] \$713 ;
-  wire [63:0] \$714 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
-  wire [12:0] \$718 ;
+  wire \$718 ;
   wire \$719 ;
   wire \$72 ;
-  wire [14:0] \$720 ;
+  wire \$720 ;
   wire \$721 ;
-  wire [14:0] \$722 ;
+  wire \$722 ;
   wire \$723 ;
-  wire [14:0] \$724 ;
-  wire [14:0] \$725 ;
+  wire \$724 ;
+  wire \$725 ;
   wire \$726 ;
   wire \$727 ;
-  wire [14:0] \$728 ;
+  wire \$728 ;
   wire \$729 ;
   wire \$73 ;
-  wire [14:0] \$730 ;
+  wire \$730 ;
   wire \$731 ;
   wire \$732 ;
   wire \$733 ;
-  wire [14:0] \$734 ;
-  wire [14:0] \$735 ;
+  wire \$734 ;
+  wire \$735 ;
   wire \$736 ;
   wire \$737 ;
-  wire [14:0] \$738 ;
-  wire [14:0] \$739 ;
-  wire [7:0] \$74 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire [14:0] \$743 ;
+  wire \$743 ;
   wire \$744 ;
-  wire [14:0] \$745 ;
+  wire \$745 ;
   wire \$746 ;
-  wire [14:0] \$747 ;
-  wire [14:0] \$748 ;
+  wire \$747 ;
+  wire \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire [14:0] \$751 ;
+  wire \$751 ;
   wire \$752 ;
-  wire [14:0] \$753 ;
+  wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire [14:0] \$759 ;
-  wire [7:0] \$76 ;
-  wire [14:0] \$760 ;
+  wire \$759 ;
+  wire \$76 ;
+  wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire [14:0] \$763 ;
-  wire [14:0] \$764 ;
+  wire \$763 ;
+  wire \$764 ;
   wire \$765 ;
   wire \$766 ;
   wire \$767 ;
-  wire [14:0] \$768 ;
-  wire [14:0] \$769 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
-  wire [14:0] \$772 ;
-  wire [14:0] \$773 ;
+  wire \$772 ;
+  wire \$773 ;
   wire \$774 ;
   wire \$775 ;
   wire \$776 ;
   wire \$777 ;
-  wire [14:0] \$778 ;
+  wire \$778 ;
   wire \$779 ;
-  wire [7:0] \$78 ;
-  wire [14:0] \$780 ;
+  wire \$78 ;
+  wire \$780 ;
   wire \$781 ;
-  wire [14:0] \$782 ;
-  wire [14:0] \$783 ;
+  wire \$782 ;
+  wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire [14:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
-  wire [14:0] \$788 ;
+  wire \$788 ;
   wire \$789 ;
-  wire [7:0] \$79 ;
+  wire \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire [14:0] \$792 ;
-  wire [14:0] \$793 ;
+  wire \$792 ;
+  wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire [14:0] \$796 ;
-  wire [14:0] \$797 ;
+  wire \$796 ;
+  wire \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
-  wire [14:0] \$801 ;
+  wire \$801 ;
   wire \$802 ;
-  wire [14:0] \$803 ;
+  wire \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
-  wire [14:0] \$809 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [14:0] \$810 ;
+  wire \$810 ;
   wire \$811 ;
   wire \$812 ;
-  wire [14:0] \$813 ;
-  wire [14:0] \$814 ;
+  wire \$813 ;
+  wire \$814 ;
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire [14:0] \$818 ;
-  wire [14:0] \$819 ;
-  wire [7:0] \$82 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire \$82 ;
   wire \$820 ;
   wire \$821 ;
-  wire [14:0] \$822 ;
-  wire [14:0] \$823 ;
+  wire \$822 ;
+  wire \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
-  wire [14:0] \$828 ;
-  wire [14:0] \$829 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire [14:0] \$832 ;
-  wire [14:0] \$833 ;
+  wire \$832 ;
+  wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire [14:0] \$837 ;
-  wire [14:0] \$838 ;
+  wire \$837 ;
+  wire \$838 ;
   wire \$839 ;
-  wire [7:0] \$84 ;
+  wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [14:0] \$843 ;
+  wire \$843 ;
   wire \$844 ;
-  wire [14:0] \$845 ;
+  wire \$845 ;
   wire \$846 ;
-  wire [14:0] \$847 ;
-  wire [14:0] \$848 ;
+  wire \$847 ;
+  wire \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
-  wire [14:0] \$851 ;
+  wire \$851 ;
   wire \$852 ;
-  wire [14:0] \$853 ;
+  wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire [14:0] \$857 ;
-  wire [14:0] \$858 ;
+  wire \$857 ;
+  wire \$858 ;
   wire \$859 ;
   wire \$86 ;
   wire \$860 ;
-  wire [14:0] \$861 ;
-  wire [14:0] \$862 ;
+  wire \$861 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
-  wire [14:0] \$866 ;
+  wire \$866 ;
   wire \$867 ;
-  wire [14:0] \$868 ;
+  wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire [14:0] \$870 ;
-  wire [14:0] \$871 ;
+  wire \$870 ;
+  wire \$871 ;
   wire \$872 ;
   wire \$873 ;
-  wire [14:0] \$874 ;
+  wire \$874 ;
   wire \$875 ;
-  wire [14:0] \$876 ;
+  wire \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
-  wire [7:0] \$88 ;
+  wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [14:0] \$882 ;
-  wire [14:0] \$883 ;
+  wire \$882 ;
+  wire \$883 ;
   wire \$884 ;
   wire \$885 ;
-  wire [14:0] \$886 ;
-  wire [14:0] \$887 ;
+  wire \$886 ;
+  wire \$887 ;
   wire \$888 ;
   wire \$889 ;
-  wire [7:0] \$89 ;
+  wire \$89 ;
   wire \$890 ;
-  wire [14:0] \$891 ;
-  wire [14:0] \$892 ;
+  wire \$891 ;
+  wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire [14:0] \$895 ;
-  wire [14:0] \$896 ;
+  wire \$895 ;
+  wire \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire [14:0] \$901 ;
+  wire \$901 ;
   wire \$902 ;
-  wire [14:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
-  wire [14:0] \$905 ;
-  wire [14:0] \$906 ;
+  wire \$905 ;
+  wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire [14:0] \$909 ;
+  wire \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire [14:0] \$911 ;
+  wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
-  wire [14:0] \$915 ;
-  wire [14:0] \$916 ;
+  wire \$915 ;
+  wire \$916 ;
   wire \$917 ;
   wire \$918 ;
-  wire [14:0] \$919 ;
-  wire [7:0] \$92 ;
-  wire [14:0] \$920 ;
+  wire \$919 ;
+  wire \$92 ;
+  wire \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
-  wire [14:0] \$924 ;
+  wire \$924 ;
   wire \$925 ;
-  wire [14:0] \$926 ;
+  wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
-  wire [7:0] \$93 ;
+  wire \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
-  wire [13:0] \$934 ;
+  wire \$934 ;
   wire \$935 ;
-  wire [13:0] \$936 ;
+  wire \$936 ;
   wire \$937 ;
-  wire [13:0] \$938 ;
-  wire [13:0] \$939 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
   wire \$940 ;
   wire \$941 ;
-  wire [13:0] \$942 ;
+  wire \$942 ;
   wire \$943 ;
-  wire [13:0] \$944 ;
+  wire \$944 ;
   wire \$945 ;
   wire \$946 ;
   wire \$947 ;
-  wire [13:0] \$948 ;
-  wire [13:0] \$949 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
-  wire [13:0] \$952 ;
-  wire [13:0] \$953 ;
+  wire \$952 ;
+  wire \$953 ;
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
-  wire [13:0] \$957 ;
+  wire \$957 ;
   wire \$958 ;
-  wire [13:0] \$959 ;
+  wire \$959 ;
   wire \$96 ;
   wire \$960 ;
-  wire [13:0] \$961 ;
-  wire [13:0] \$962 ;
+  wire \$961 ;
+  wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire [13:0] \$965 ;
+  wire \$965 ;
   wire \$966 ;
-  wire [13:0] \$967 ;
+  wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [7:0] \$97 ;
+  wire \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
-  wire [13:0] \$973 ;
-  wire [13:0] \$974 ;
+  wire \$973 ;
+  wire \$974 ;
   wire \$975 ;
   wire \$976 ;
-  wire [13:0] \$977 ;
-  wire [13:0] \$978 ;
+  wire \$977 ;
+  wire \$978 ;
   wire \$979 ;
   wire \$98 ;
   wire \$980 ;
   wire \$981 ;
-  wire [13:0] \$982 ;
-  wire [13:0] \$983 ;
+  wire \$982 ;
+  wire \$983 ;
   wire \$984 ;
   wire \$985 ;
-  wire [13:0] \$986 ;
-  wire [13:0] \$987 ;
+  wire \$986 ;
+  wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [7:0] \$99 ;
+  wire \$99 ;
   wire \$990 ;
   wire \$991 ;
-  wire [13:0] \$992 ;
+  wire \$992 ;
   wire \$993 ;
-  wire [13:0] \$994 ;
+  wire \$994 ;
   wire \$995 ;
-  wire [13:0] \$996 ;
-  wire [13:0] \$997 ;
+  wire \$996 ;
+  wire \$997 ;
   wire \$998 ;
   wire \$999 ;
   wire \$auto$rtlil.cc:2739:Not$10 ;
@@ -11850,9 +11022,6 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
   wire \$auto$rtlil.cc:2739:Not$120 ;
   wire \$auto$rtlil.cc:2739:Not$122 ;
   wire \$auto$rtlil.cc:2739:Not$124 ;
-  wire \$auto$rtlil.cc:2739:Not$126 ;
-  wire \$auto$rtlil.cc:2739:Not$128 ;
-  wire \$auto$rtlil.cc:2739:Not$130 ;
   wire \$auto$rtlil.cc:2739:Not$14 ;
   wire \$auto$rtlil.cc:2739:Not$16 ;
   wire \$auto$rtlil.cc:2739:Not$18 ;
@@ -11903,9 +11072,13 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
   wire \$signal ;
   wire \$signal$21 ;
   wire \$signal$22 ;
-  wire \$signal$42 ;
+  wire \$signal$35 ;
+  wire \$signal$39 ;
+  wire \$signal$40 ;
+  wire \$signal$48 ;
   wire [63:0] admit;
   reg [63:0] allow = 64'h0000000000000000;
+  wire b_now;
   input [63:0] bits;
   wire [63:0] bits;
   reg [63:0] budget = 64'hffffffffffffffff;
@@ -11937,6 +11110,7 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
   wire fire_v;
   reg fresh = 1'h1;
   reg [63:0] gap = 64'h0000000000000000;
+  wire gap_v;
   wire grant0;
   wire grant1;
   wire grant_dark0;
@@ -12105,1930 +11279,1290 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
   assign \$28  = | used[5:0];
   assign \$29  = ~ \$28 ;
   assign \$30  = used[6] ^ \$29 ;
-  assign \$31  = used + 1'h0;
-  assign \$33  = used + 1'h0;
-  assign \$34  = used + 1'h0;
-  assign \$36  = \$33 [1] ^ \$35 ;
-  assign \$37  = used + 1'h0;
-  assign \$38  = used + 1'h0;
-  assign \$39  = & \$38 [1:0];
-  assign \$40  = \$37 [2] ^ \$39 ;
-  assign \$41  = used + 1'h0;
-  assign \$42  = used + 1'h0;
-  assign \$43  = & \$42 [2:0];
-  assign \$44  = \$41 [3] ^ \$43 ;
-  assign \$45  = used + 1'h0;
-  assign \$46  = used + 1'h0;
-  assign \$47  = & \$46 [3:0];
-  assign \$48  = \$45 [4] ^ \$47 ;
-  assign \$49  = used + 1'h0;
-  assign \$50  = used + 1'h0;
-  assign \$51  = & \$50 [4:0];
-  assign \$52  = \$49 [5] ^ \$51 ;
-  assign \$53  = used + 1'h0;
-  assign \$54  = used + 1'h0;
-  assign \$55  = & \$54 [5:0];
-  assign \$56  = \$53 [6] ^ \$55 ;
-  assign \$57  = used + 1'h0;
-  assign \$58  = used + 1'h0;
-  assign \$59  = & \$58 [6:0];
-  assign \$60  = \$57 [7] ^ \$59 ;
-  assign \$63  = \$36  ^ \$62 ;
-  assign \$64  = & { \$36 , \$32  };
-  assign \$65  = \$40  ^ \$64 ;
-  assign \$66  = & { \$40 , \$36 , \$32  };
-  assign \$67  = \$44  ^ \$66 ;
-  assign \$68  = & { \$44 , \$40 , \$36 , \$32  };
-  assign \$69  = \$48  ^ \$68 ;
-  assign \$70  = & { \$48 , \$44 , \$40 , \$36 , \$32  };
-  assign \$71  = \$52  ^ \$70 ;
-  assign \$72  = & { \$52 , \$48 , \$44 , \$40 , \$36 , \$32  };
-  assign \$73  = \$56  ^ \$72 ;
-  assign \$74  = used + 1'h0;
-  assign \$75  = ~ \$74 [6];
-  assign \$76  = max_lanes + 1'h0;
-  assign \$77  = \$75  & \$76 [6];
-  assign \$78  = used + 1'h0;
-  assign \$79  = max_lanes + 1'h0;
-  assign \$80  = \$78 [6] ^ \$79 [6];
+  assign \$33  = used[1] ^ \$32 ;
+  assign \$34  = & used[1:0];
+  assign \$35  = used[2] ^ \$34 ;
+  assign \$36  = & used[2:0];
+  assign \$37  = used[3] ^ \$36 ;
+  assign \$38  = & used[3:0];
+  assign \$39  = used[4] ^ \$38 ;
+  assign \$40  = & used[4:0];
+  assign \$41  = used[5] ^ \$40 ;
+  assign \$42  = & used[5:0];
+  assign \$43  = used[6] ^ \$42 ;
+  assign \$46  = \$33  ^ \$45 ;
+  assign \$47  = & { \$33 , \$31  };
+  assign \$48  = \$35  ^ \$47 ;
+  assign \$49  = & { \$35 , \$33 , \$31  };
+  assign \$50  = \$37  ^ \$49 ;
+  assign \$51  = & { \$37 , \$35 , \$33 , \$31  };
+  assign \$52  = \$39  ^ \$51 ;
+  assign \$53  = & { \$39 , \$37 , \$35 , \$33 , \$31  };
+  assign \$54  = \$41  ^ \$53 ;
+  assign \$55  = & { \$41 , \$39 , \$37 , \$35 , \$33 , \$31  };
+  assign \$56  = \$43  ^ \$55 ;
+  assign \$57  = ~ used[6];
+  assign \$58  = \$57  & max_lanes[6];
+  assign \$59  = used[6] ^ max_lanes[6];
+  assign \$60  = ~ \$59 ;
+  assign \$61  = ~ used[5];
+  assign \$62  = \$61  & max_lanes[5];
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = \$58  | \$63 ;
+  assign \$65  = used[6] ^ max_lanes[6];
+  assign \$66  = ~ \$65 ;
+  assign \$67  = used[5] ^ max_lanes[5];
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$66  & \$68 ;
+  assign \$70  = ~ used[4];
+  assign \$71  = \$70  & max_lanes[4];
+  assign \$72  = used[4] ^ max_lanes[4];
+  assign \$73  = ~ \$72 ;
+  assign \$74  = ~ used[3];
+  assign \$75  = \$74  & max_lanes[3];
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = \$71  | \$76 ;
+  assign \$78  = \$69  & \$77 ;
+  assign \$79  = \$64  | \$78 ;
+  assign \$80  = used[6] ^ max_lanes[6];
   assign \$81  = ~ \$80 ;
-  assign \$82  = used + 1'h0;
-  assign \$83  = ~ \$82 [5];
-  assign \$84  = max_lanes + 1'h0;
-  assign \$85  = \$83  & \$84 [5];
-  assign \$86  = \$81  & \$85 ;
-  assign \$87  = \$77  | \$86 ;
-  assign \$88  = used + 1'h0;
-  assign \$89  = max_lanes + 1'h0;
-  assign \$90  = \$88 [6] ^ \$89 [6];
-  assign \$91  = ~ \$90 ;
-  assign \$92  = used + 1'h0;
-  assign \$93  = max_lanes + 1'h0;
-  assign \$94  = \$92 [5] ^ \$93 [5];
-  assign \$95  = ~ \$94 ;
-  assign \$96  = \$91  & \$95 ;
-  assign \$97  = used + 1'h0;
-  assign \$98  = ~ \$97 [4];
-  assign \$99  = max_lanes + 1'h0;
-  assign \$100  = \$98  & \$99 [4];
-  assign \$101  = used + 1'h0;
-  assign \$102  = max_lanes + 1'h0;
-  assign \$103  = \$101 [4] ^ \$102 [4];
-  assign \$104  = ~ \$103 ;
-  assign \$105  = used + 1'h0;
-  assign \$106  = ~ \$105 [3];
-  assign \$107  = max_lanes + 1'h0;
-  assign \$108  = \$106  & \$107 [3];
-  assign \$109  = \$104  & \$108 ;
-  assign \$110  = \$100  | \$109 ;
-  assign \$111  = \$96  & \$110 ;
-  assign \$112  = \$87  | \$111 ;
-  assign \$113  = used + 1'h0;
-  assign \$114  = max_lanes + 1'h0;
-  assign \$115  = \$113 [6] ^ \$114 [6];
-  assign \$116  = ~ \$115 ;
-  assign \$117  = used + 1'h0;
-  assign \$118  = max_lanes + 1'h0;
-  assign \$119  = \$117 [5] ^ \$118 [5];
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$116  & \$120 ;
-  assign \$122  = used + 1'h0;
-  assign \$123  = max_lanes + 1'h0;
-  assign \$124  = \$122 [4] ^ \$123 [4];
-  assign \$125  = ~ \$124 ;
-  assign \$126  = used + 1'h0;
-  assign \$127  = max_lanes + 1'h0;
-  assign \$128  = \$126 [3] ^ \$127 [3];
-  assign \$129  = ~ \$128 ;
-  assign \$130  = \$125  & \$129 ;
-  assign \$131  = \$121  & \$130 ;
-  assign \$132  = used + 1'h0;
-  assign \$133  = ~ \$132 [2];
-  assign \$134  = max_lanes + 1'h0;
-  assign \$135  = \$133  & \$134 [2];
-  assign \$136  = used + 1'h0;
-  assign \$137  = max_lanes + 1'h0;
-  assign \$138  = \$136 [2] ^ \$137 [2];
+  assign \$82  = used[5] ^ max_lanes[5];
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$81  & \$83 ;
+  assign \$85  = used[4] ^ max_lanes[4];
+  assign \$86  = ~ \$85 ;
+  assign \$87  = used[3] ^ max_lanes[3];
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$86  & \$88 ;
+  assign \$90  = \$84  & \$89 ;
+  assign \$91  = ~ used[2];
+  assign \$92  = \$91  & max_lanes[2];
+  assign \$93  = used[2] ^ max_lanes[2];
+  assign \$94  = ~ \$93 ;
+  assign \$95  = ~ used[1];
+  assign \$96  = \$95  & max_lanes[1];
+  assign \$97  = \$94  & \$96 ;
+  assign \$98  = \$92  | \$97 ;
+  assign \$99  = used[2] ^ max_lanes[2];
+  assign \$100  = ~ \$99 ;
+  assign \$101  = used[1] ^ max_lanes[1];
+  assign \$102  = ~ \$101 ;
+  assign \$103  = \$100  & \$102 ;
+  assign \$104  = ~ used[0];
+  assign \$105  = \$104  & max_lanes[0];
+  assign \$106  = \$103  & \$105 ;
+  assign \$107  = \$98  | \$106 ;
+  assign \$108  = \$90  & \$107 ;
+  assign \$109  = \$79  | \$108 ;
+  assign \$110  = ~ used[6];
+  assign \$114  = ~ used[5];
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = ~ used[4];
+  assign \$126  = ~ \$125 ;
+  assign \$127  = ~ used[3];
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$134  & \$136 ;
   assign \$139  = ~ \$138 ;
-  assign \$140  = used + 1'h0;
-  assign \$141  = ~ \$140 [1];
-  assign \$142  = max_lanes + 1'h0;
-  assign \$143  = \$141  & \$142 [1];
-  assign \$144  = \$139  & \$143 ;
-  assign \$145  = \$135  | \$144 ;
-  assign \$146  = used + 1'h0;
-  assign \$147  = max_lanes + 1'h0;
-  assign \$148  = \$146 [2] ^ \$147 [2];
-  assign \$149  = ~ \$148 ;
-  assign \$150  = used + 1'h0;
-  assign \$151  = max_lanes + 1'h0;
-  assign \$152  = \$150 [1] ^ \$151 [1];
+  assign \$141  = ~ \$140 ;
+  assign \$142  = \$139  & \$141 ;
+  assign \$143  = \$137  & \$142 ;
+  assign \$144  = ~ used[2];
+  assign \$147  = ~ \$146 ;
+  assign \$148  = ~ used[1];
   assign \$153  = ~ \$152 ;
-  assign \$154  = \$149  & \$153 ;
-  assign \$155  = used + 1'h0;
-  assign \$156  = ~ \$155 [0];
-  assign \$157  = max_lanes + 1'h0;
-  assign \$158  = \$156  & \$157 [0];
-  assign \$159  = \$154  & \$158 ;
-  assign \$160  = \$145  | \$159 ;
-  assign \$161  = \$131  & \$160 ;
-  assign \$162  = \$112  | \$161 ;
-  assign \$163  = used + 1'h0;
-  assign \$164  = ~ \$163 [6];
-  assign \$167  = used + 1'h0;
-  assign \$171  = used + 1'h0;
-  assign \$172  = ~ \$171 [5];
-  assign \$177  = used + 1'h0;
-  assign \$181  = used + 1'h0;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = \$180  & \$184 ;
-  assign \$186  = used + 1'h0;
-  assign \$187  = ~ \$186 [4];
-  assign \$190  = used + 1'h0;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = used + 1'h0;
-  assign \$195  = ~ \$194 [3];
-  assign \$202  = used + 1'h0;
-  assign \$206  = used + 1'h0;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = \$205  & \$209 ;
-  assign \$211  = used + 1'h0;
-  assign \$214  = ~ \$213 ;
-  assign \$215  = used + 1'h0;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = \$214  & \$218 ;
-  assign \$220  = \$210  & \$219 ;
-  assign \$221  = used + 1'h0;
-  assign \$222  = ~ \$221 [2];
-  assign \$225  = used + 1'h0;
-  assign \$228  = ~ \$227 ;
-  assign \$229  = used + 1'h0;
-  assign \$230  = ~ \$229 [1];
-  assign \$235  = used + 1'h0;
-  assign \$238  = ~ \$237 ;
-  assign \$239  = used + 1'h0;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = ~ used[0];
+  assign \$signal$21  = \$109  & \$162 ;
+  assign \$163  = ~ max_lanes[6];
+  assign \$164  = \$163  & used[6];
+  assign \$165  = max_lanes[6] ^ used[6];
+  assign \$166  = ~ \$165 ;
+  assign \$167  = ~ max_lanes[5];
+  assign \$168  = \$167  & used[5];
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = \$164  | \$169 ;
+  assign \$171  = max_lanes[6] ^ used[6];
+  assign \$172  = ~ \$171 ;
+  assign \$173  = max_lanes[5] ^ used[5];
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = ~ max_lanes[4];
+  assign \$177  = \$176  & used[4];
+  assign \$178  = max_lanes[4] ^ used[4];
+  assign \$179  = ~ \$178 ;
+  assign \$180  = ~ max_lanes[3];
+  assign \$181  = \$180  & used[3];
+  assign \$182  = \$179  & \$181 ;
+  assign \$183  = \$177  | \$182 ;
+  assign \$184  = \$175  & \$183 ;
+  assign \$185  = \$170  | \$184 ;
+  assign \$186  = max_lanes[6] ^ used[6];
+  assign \$187  = ~ \$186 ;
+  assign \$188  = max_lanes[5] ^ used[5];
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$187  & \$189 ;
+  assign \$191  = max_lanes[4] ^ used[4];
+  assign \$192  = ~ \$191 ;
+  assign \$193  = max_lanes[3] ^ used[3];
+  assign \$194  = ~ \$193 ;
+  assign \$195  = \$192  & \$194 ;
+  assign \$196  = \$190  & \$195 ;
+  assign \$197  = ~ max_lanes[2];
+  assign \$198  = \$197  & used[2];
+  assign \$199  = max_lanes[2] ^ used[2];
+  assign \$200  = ~ \$199 ;
+  assign \$201  = ~ max_lanes[1];
+  assign \$202  = \$201  & used[1];
+  assign \$203  = \$200  & \$202 ;
+  assign \$204  = \$198  | \$203 ;
+  assign \$205  = max_lanes[2] ^ used[2];
+  assign \$206  = ~ \$205 ;
+  assign \$207  = max_lanes[1] ^ used[1];
+  assign \$208  = ~ \$207 ;
+  assign \$209  = \$206  & \$208 ;
+  assign \$210  = ~ max_lanes[0];
+  assign \$211  = \$210  & used[0];
+  assign \$212  = \$209  & \$211 ;
+  assign \$213  = \$204  | \$212 ;
+  assign \$214  = \$196  & \$213 ;
+  assign \$215  = \$185  | \$214 ;
+  assign \$216  = ~ \$215 ;
+  assign \$217  = used <= 7'h40;
+  assign \$signal$22  = \$216  & \$217 ;
+  assign \$218  = ~ \$43 ;
+  assign \$219  = \$218  & max_lanes[6];
+  assign \$220  = \$43  ^ max_lanes[6];
+  assign \$221  = ~ \$220 ;
+  assign \$222  = ~ \$41 ;
+  assign \$223  = \$222  & max_lanes[5];
+  assign \$224  = \$221  & \$223 ;
+  assign \$225  = \$219  | \$224 ;
+  assign \$226  = \$43  ^ max_lanes[6];
+  assign \$227  = ~ \$226 ;
+  assign \$228  = \$41  ^ max_lanes[5];
+  assign \$229  = ~ \$228 ;
+  assign \$230  = \$227  & \$229 ;
+  assign \$231  = ~ \$39 ;
+  assign \$232  = \$231  & max_lanes[4];
+  assign \$233  = \$39  ^ max_lanes[4];
+  assign \$234  = ~ \$233 ;
+  assign \$235  = ~ \$37 ;
+  assign \$236  = \$235  & max_lanes[3];
+  assign \$237  = \$234  & \$236 ;
+  assign \$238  = \$232  | \$237 ;
+  assign \$239  = \$230  & \$238 ;
+  assign \$240  = \$225  | \$239 ;
+  assign \$241  = \$43  ^ max_lanes[6];
   assign \$242  = ~ \$241 ;
-  assign \$243  = \$238  & \$242 ;
-  assign \$244  = used + 1'h0;
-  assign \$245  = ~ \$244 [0];
-  assign \$signal$21  = \$162  & \$251 ;
-  assign \$252  = max_lanes + 1'h0;
-  assign \$253  = ~ \$252 [6];
-  assign \$254  = used + 1'h0;
-  assign \$255  = \$253  & \$254 [6];
-  assign \$256  = max_lanes + 1'h0;
-  assign \$257  = used + 1'h0;
-  assign \$258  = \$256 [6] ^ \$257 [6];
-  assign \$259  = ~ \$258 ;
-  assign \$260  = max_lanes + 1'h0;
-  assign \$261  = ~ \$260 [5];
-  assign \$262  = used + 1'h0;
-  assign \$263  = \$261  & \$262 [5];
-  assign \$264  = \$259  & \$263 ;
-  assign \$265  = \$255  | \$264 ;
-  assign \$266  = max_lanes + 1'h0;
-  assign \$267  = used + 1'h0;
-  assign \$268  = \$266 [6] ^ \$267 [6];
-  assign \$269  = ~ \$268 ;
-  assign \$270  = max_lanes + 1'h0;
-  assign \$271  = used + 1'h0;
-  assign \$272  = \$270 [5] ^ \$271 [5];
-  assign \$273  = ~ \$272 ;
-  assign \$274  = \$269  & \$273 ;
-  assign \$275  = max_lanes + 1'h0;
-  assign \$276  = ~ \$275 [4];
-  assign \$277  = used + 1'h0;
-  assign \$278  = \$276  & \$277 [4];
-  assign \$279  = max_lanes + 1'h0;
-  assign \$280  = used + 1'h0;
-  assign \$281  = \$279 [4] ^ \$280 [4];
+  assign \$243  = \$41  ^ max_lanes[5];
+  assign \$244  = ~ \$243 ;
+  assign \$245  = \$242  & \$244 ;
+  assign \$246  = \$39  ^ max_lanes[4];
+  assign \$247  = ~ \$246 ;
+  assign \$248  = \$37  ^ max_lanes[3];
+  assign \$249  = ~ \$248 ;
+  assign \$250  = \$247  & \$249 ;
+  assign \$251  = \$245  & \$250 ;
+  assign \$252  = ~ \$35 ;
+  assign \$253  = \$252  & max_lanes[2];
+  assign \$254  = \$35  ^ max_lanes[2];
+  assign \$255  = ~ \$254 ;
+  assign \$256  = ~ \$33 ;
+  assign \$257  = \$256  & max_lanes[1];
+  assign \$258  = \$255  & \$257 ;
+  assign \$259  = \$253  | \$258 ;
+  assign \$260  = \$35  ^ max_lanes[2];
+  assign \$261  = ~ \$260 ;
+  assign \$262  = \$33  ^ max_lanes[1];
+  assign \$263  = ~ \$262 ;
+  assign \$264  = \$261  & \$263 ;
+  assign \$266  = \$265  & max_lanes[0];
+  assign \$267  = \$264  & \$266 ;
+  assign \$268  = \$259  | \$267 ;
+  assign \$269  = \$251  & \$268 ;
+  assign \$270  = \$240  | \$269 ;
+  assign \$271  = ~ \$43 ;
+  assign \$275  = ~ \$41 ;
   assign \$282  = ~ \$281 ;
-  assign \$283  = max_lanes + 1'h0;
-  assign \$284  = ~ \$283 [3];
-  assign \$285  = used + 1'h0;
-  assign \$286  = \$284  & \$285 [3];
-  assign \$287  = \$282  & \$286 ;
-  assign \$288  = \$278  | \$287 ;
-  assign \$289  = \$274  & \$288 ;
-  assign \$290  = \$265  | \$289 ;
-  assign \$291  = max_lanes + 1'h0;
-  assign \$292  = used + 1'h0;
-  assign \$293  = \$291 [6] ^ \$292 [6];
-  assign \$294  = ~ \$293 ;
-  assign \$295  = max_lanes + 1'h0;
-  assign \$296  = used + 1'h0;
-  assign \$297  = \$295 [5] ^ \$296 [5];
-  assign \$298  = ~ \$297 ;
-  assign \$299  = \$294  & \$298 ;
-  assign \$300  = max_lanes + 1'h0;
-  assign \$301  = used + 1'h0;
-  assign \$302  = \$300 [4] ^ \$301 [4];
-  assign \$303  = ~ \$302 ;
-  assign \$304  = max_lanes + 1'h0;
-  assign \$305  = used + 1'h0;
-  assign \$306  = \$304 [3] ^ \$305 [3];
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$303  & \$307 ;
-  assign \$309  = \$299  & \$308 ;
-  assign \$310  = max_lanes + 1'h0;
-  assign \$311  = ~ \$310 [2];
-  assign \$312  = used + 1'h0;
-  assign \$313  = \$311  & \$312 [2];
-  assign \$314  = max_lanes + 1'h0;
-  assign \$315  = used + 1'h0;
-  assign \$316  = \$314 [2] ^ \$315 [2];
-  assign \$317  = ~ \$316 ;
-  assign \$318  = max_lanes + 1'h0;
-  assign \$319  = ~ \$318 [1];
-  assign \$320  = used + 1'h0;
-  assign \$321  = \$319  & \$320 [1];
-  assign \$322  = \$317  & \$321 ;
-  assign \$323  = \$313  | \$322 ;
-  assign \$324  = max_lanes + 1'h0;
-  assign \$325  = used + 1'h0;
-  assign \$326  = \$324 [2] ^ \$325 [2];
+  assign \$283  = \$280  & \$282 ;
+  assign \$284  = ~ \$39 ;
+  assign \$287  = ~ \$286 ;
+  assign \$288  = ~ \$37 ;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = \$295  & \$297 ;
+  assign \$300  = ~ \$299 ;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = \$300  & \$302 ;
+  assign \$304  = \$298  & \$303 ;
+  assign \$305  = ~ \$35 ;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = ~ \$33 ;
+  assign \$314  = ~ \$313 ;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = \$314  & \$316 ;
+  assign lanes_lt1 = \$270  & \$323 ;
+  assign \$324  = ~ fire_lane[11];
   assign \$327  = ~ \$326 ;
-  assign \$328  = max_lanes + 1'h0;
-  assign \$329  = used + 1'h0;
-  assign \$330  = \$328 [1] ^ \$329 [1];
-  assign \$331  = ~ \$330 ;
-  assign \$332  = \$327  & \$331 ;
-  assign \$333  = max_lanes + 1'h0;
-  assign \$334  = ~ \$333 [0];
-  assign \$335  = used + 1'h0;
-  assign \$336  = \$334  & \$335 [0];
-  assign \$337  = \$332  & \$336 ;
-  assign \$338  = \$323  | \$337 ;
-  assign \$339  = \$309  & \$338 ;
-  assign \$340  = \$290  | \$339 ;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = used <= 7'h40;
-  assign \$signal$22  = \$341  & \$342 ;
-  assign \$343  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$344  = ~ \$343 [6];
-  assign \$345  = max_lanes + 1'h0;
-  assign \$346  = \$344  & \$345 [6];
-  assign \$347  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$348  = max_lanes + 1'h0;
-  assign \$349  = \$347 [6] ^ \$348 [6];
-  assign \$350  = ~ \$349 ;
-  assign \$351  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$352  = ~ \$351 [5];
-  assign \$353  = max_lanes + 1'h0;
-  assign \$354  = \$352  & \$353 [5];
-  assign \$355  = \$350  & \$354 ;
-  assign \$356  = \$346  | \$355 ;
-  assign \$357  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$358  = max_lanes + 1'h0;
-  assign \$359  = \$357 [6] ^ \$358 [6];
+  assign \$328  = ~ fire_lane[10];
+  assign \$333  = ~ \$332 ;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = \$333  & \$335 ;
+  assign \$337  = ~ fire_lane[9];
+  assign \$342  = ~ \$341 ;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = \$342  & \$344 ;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = \$345  & \$347 ;
+  assign \$349  = ~ fire_lane[8];
+  assign \$352  = ~ \$351 ;
+  assign \$353  = ~ fire_lane[7];
+  assign \$358  = ~ \$357 ;
   assign \$360  = ~ \$359 ;
-  assign \$361  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$362  = max_lanes + 1'h0;
-  assign \$363  = \$361 [5] ^ \$362 [5];
-  assign \$364  = ~ \$363 ;
-  assign \$365  = \$360  & \$364 ;
-  assign \$366  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$367  = ~ \$366 [4];
-  assign \$368  = max_lanes + 1'h0;
-  assign \$369  = \$367  & \$368 [4];
-  assign \$370  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$371  = max_lanes + 1'h0;
-  assign \$372  = \$370 [4] ^ \$371 [4];
-  assign \$373  = ~ \$372 ;
-  assign \$374  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$375  = ~ \$374 [3];
-  assign \$376  = max_lanes + 1'h0;
-  assign \$377  = \$375  & \$376 [3];
-  assign \$378  = \$373  & \$377 ;
-  assign \$379  = \$369  | \$378 ;
-  assign \$380  = \$365  & \$379 ;
-  assign \$381  = \$356  | \$380 ;
-  assign \$382  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$383  = max_lanes + 1'h0;
-  assign \$384  = \$382 [6] ^ \$383 [6];
-  assign \$385  = ~ \$384 ;
-  assign \$386  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$387  = max_lanes + 1'h0;
-  assign \$388  = \$386 [5] ^ \$387 [5];
-  assign \$389  = ~ \$388 ;
-  assign \$390  = \$385  & \$389 ;
-  assign \$391  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$392  = max_lanes + 1'h0;
-  assign \$393  = \$391 [4] ^ \$392 [4];
+  assign \$361  = \$358  & \$360 ;
+  assign \$362  = ~ fire_lane[6];
+  assign \$364  = \$361  & \$363 ;
+  assign \$366  = \$348  & \$365 ;
+  assign \$369  = ~ \$368 ;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = \$369  & \$371 ;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = \$372  & \$374 ;
+  assign \$377  = ~ \$376 ;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = \$377  & \$379 ;
+  assign \$383  = \$380  & \$382 ;
+  assign \$384  = \$375  & \$383 ;
+  assign \$385  = ~ fire_lane[5];
+  assign \$388  = ~ \$387 ;
+  assign \$389  = ~ fire_lane[4];
   assign \$394  = ~ \$393 ;
-  assign \$395  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$396  = max_lanes + 1'h0;
-  assign \$397  = \$395 [3] ^ \$396 [3];
-  assign \$398  = ~ \$397 ;
-  assign \$399  = \$394  & \$398 ;
-  assign \$400  = \$390  & \$399 ;
-  assign \$401  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$402  = ~ \$401 [2];
-  assign \$403  = max_lanes + 1'h0;
-  assign \$404  = \$402  & \$403 [2];
-  assign \$405  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$406  = max_lanes + 1'h0;
-  assign \$407  = \$405 [2] ^ \$406 [2];
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$394  & \$396 ;
+  assign \$398  = ~ fire_lane[3];
+  assign \$403  = ~ \$402 ;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = \$403  & \$405 ;
   assign \$408  = ~ \$407 ;
-  assign \$409  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$410  = ~ \$409 [1];
-  assign \$411  = max_lanes + 1'h0;
-  assign \$412  = \$410  & \$411 [1];
-  assign \$413  = \$408  & \$412 ;
-  assign \$414  = \$404  | \$413 ;
-  assign \$415  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$416  = max_lanes + 1'h0;
-  assign \$417  = \$415 [2] ^ \$416 [2];
-  assign \$418  = ~ \$417 ;
-  assign \$419  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$420  = max_lanes + 1'h0;
-  assign \$421  = \$419 [1] ^ \$420 [1];
-  assign \$422  = ~ \$421 ;
-  assign \$423  = \$418  & \$422 ;
-  assign \$424  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$425  = ~ \$424 [0];
-  assign \$426  = max_lanes + 1'h0;
-  assign \$427  = \$425  & \$426 [0];
-  assign \$428  = \$423  & \$427 ;
-  assign \$429  = \$414  | \$428 ;
-  assign \$430  = \$400  & \$429 ;
-  assign \$431  = \$381  | \$430 ;
-  assign \$432  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$433  = ~ \$432 [6];
-  assign \$436  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$440  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$441  = ~ \$440 [5];
-  assign \$446  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$450  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$449  & \$453 ;
-  assign \$455  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$456  = ~ \$455 [4];
-  assign \$459  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$464  = ~ \$463 [3];
-  assign \$471  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$475  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = \$474  & \$478 ;
-  assign \$480  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$483  & \$487 ;
-  assign \$489  = \$479  & \$488 ;
-  assign \$490  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$491  = ~ \$490 [2];
-  assign \$494  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$497  = ~ \$496 ;
-  assign \$498  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$499  = ~ \$498 [1];
-  assign \$504  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$507  = ~ \$506 ;
-  assign \$508  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$507  & \$511 ;
-  assign \$513  = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } + 1'h0;
-  assign \$514  = ~ \$513 [0];
-  assign lanes_lt1 = \$431  & \$520 ;
-  assign \$521  = fire_lane + 1'h0;
-  assign \$522  = ~ \$521 [11];
-  assign \$525  = fire_lane + 1'h0;
-  assign \$528  = ~ \$527 ;
-  assign \$529  = fire_lane + 1'h0;
-  assign \$530  = ~ \$529 [10];
-  assign \$535  = fire_lane + 1'h0;
-  assign \$538  = ~ \$537 ;
-  assign \$539  = fire_lane + 1'h0;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = \$538  & \$542 ;
-  assign \$544  = fire_lane + 1'h0;
-  assign \$545  = ~ \$544 [9];
-  assign \$550  = fire_lane + 1'h0;
-  assign \$553  = ~ \$552 ;
-  assign \$554  = fire_lane + 1'h0;
-  assign \$557  = ~ \$556 ;
-  assign \$558  = \$553  & \$557 ;
-  assign \$559  = fire_lane + 1'h0;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = \$558  & \$562 ;
-  assign \$564  = fire_lane + 1'h0;
-  assign \$565  = ~ \$564 [8];
-  assign \$568  = fire_lane + 1'h0;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = fire_lane + 1'h0;
-  assign \$573  = ~ \$572 [7];
-  assign \$578  = fire_lane + 1'h0;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = fire_lane + 1'h0;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = \$581  & \$585 ;
-  assign \$587  = fire_lane + 1'h0;
-  assign \$588  = ~ \$587 [6];
-  assign \$591  = \$586  & \$590 ;
-  assign \$593  = \$563  & \$592 ;
-  assign \$595  = fire_lane + 1'h0;
-  assign \$598  = ~ \$597 ;
-  assign \$599  = fire_lane + 1'h0;
-  assign \$602  = ~ \$601 ;
-  assign \$603  = \$598  & \$602 ;
-  assign \$604  = fire_lane + 1'h0;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = \$603  & \$607 ;
-  assign \$609  = fire_lane + 1'h0;
-  assign \$612  = ~ \$611 ;
-  assign \$613  = fire_lane + 1'h0;
-  assign \$616  = ~ \$615 ;
-  assign \$617  = \$612  & \$616 ;
-  assign \$618  = fire_lane + 1'h0;
-  assign \$622  = \$617  & \$621 ;
-  assign \$623  = \$608  & \$622 ;
-  assign \$624  = fire_lane + 1'h0;
-  assign \$625  = ~ \$624 [5];
-  assign \$628  = fire_lane + 1'h0;
-  assign \$631  = ~ \$630 ;
-  assign \$632  = fire_lane + 1'h0;
-  assign \$633  = ~ \$632 [4];
-  assign \$638  = fire_lane + 1'h0;
-  assign \$641  = ~ \$640 ;
-  assign \$642  = fire_lane + 1'h0;
-  assign \$645  = ~ \$644 ;
-  assign \$646  = \$641  & \$645 ;
-  assign \$647  = fire_lane + 1'h0;
-  assign \$648  = ~ \$647 [3];
-  assign \$653  = fire_lane + 1'h0;
-  assign \$656  = ~ \$655 ;
-  assign \$657  = fire_lane + 1'h0;
-  assign \$660  = ~ \$659 ;
-  assign \$661  = \$656  & \$660 ;
-  assign \$662  = fire_lane + 1'h0;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = \$661  & \$665 ;
-  assign \$667  = fire_lane + 1'h0;
-  assign \$668  = ~ \$667 [2];
-  assign \$671  = fire_lane + 1'h0;
-  assign \$674  = ~ \$673 ;
-  assign \$675  = fire_lane + 1'h0;
-  assign \$676  = ~ \$675 [1];
-  assign \$681  = fire_lane + 1'h0;
-  assign \$684  = ~ \$683 ;
-  assign \$685  = fire_lane + 1'h0;
-  assign \$688  = ~ \$687 ;
-  assign \$689  = \$684  & \$688 ;
-  assign \$690  = fire_lane + 1'h0;
-  assign \$691  = ~ \$690 [0];
-  assign f_ok = fire & \$699 ;
-  assign \$700  = allow >> fire_lane[5:0];
-  assign \$701  = ~ \$700 ;
-  assign \$702  = f_ok & \$701 ;
-  assign \$703  = budget >> fire_lane[5:0];
-  assign \$704  = \$702  & \$703 ;
-  assign \$705  = \$704  & \$signal$21 ;
-  assign \$706  = \$705  & \$signal ;
-  assign fire_acq = \$706  & duty_nz;
-  assign \$708  = ~ fire_lane[2:0];
-  assign \$709  = 64'h8080808080808080 >> \$708 ;
-  assign \$710  = ~ fire_lane[5:3];
-  assign \$711  = 64'hff00000000000000 >> { \$710 , 3'h0 };
-  assign \$712  = \$709  & \$711 ;
-  assign fire_at = \$707  ? \$712  : 64'h0000000000000000;
+  assign \$409  = \$406  & \$408 ;
+  assign \$410  = ~ fire_lane[2];
+  assign \$413  = ~ \$412 ;
+  assign \$414  = ~ fire_lane[1];
+  assign \$419  = ~ \$418 ;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$419  & \$421 ;
+  assign \$423  = ~ fire_lane[0];
+  assign f_ok = fire & \$430 ;
+  assign \$431  = allow >> fire_lane[5:0];
+  assign \$432  = ~ \$431 ;
+  assign \$433  = f_ok & \$432 ;
+  assign \$434  = budget >> fire_lane[5:0];
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = \$435  & \$signal$21 ;
+  assign \$437  = \$436  & \$signal ;
+  assign fire_acq = \$437  & duty_nz;
+  assign \$439  = ~ fire_lane[2:0];
+  assign \$440  = 64'h8080808080808080 >> \$439 ;
+  assign \$441  = ~ fire_lane[5:3];
+  assign \$442  = 64'hff00000000000000 >> { \$441 , 3'h0 };
+  assign \$443  = \$440  & \$442 ;
+  assign fire_at = \$438  ? \$443  : 64'h0000000000000000;
   assign admit = fire_acq ? fire_at : 64'h0000000000000000;
-  assign \$713  = pulse & bits;
-  assign \$714  = allow | admit;
-  assign led_next = \$713  & \$714 ;
-  assign \$715  = fire_lane[5:0] == vis;
-  assign fire_v = f_ok & \$715 ;
-  assign \$716  = pulse >> vis;
-  assign \$717  = gap >> vis;
-  assign \$718  = \$717  ? 13'h0001 : run_inc;
-  assign run_n = \$716  ? \$718  : 13'h0000;
-  assign \$719  = gap >> vis;
-  assign \$720  = run_inc + 1'h0;
-  assign \$721  = ~ \$720 [13];
-  assign \$722  = max_pulse[19:6] + 1'h0;
-  assign \$723  = \$721  & \$722 [13];
-  assign \$724  = run_inc + 1'h0;
-  assign \$725  = max_pulse[19:6] + 1'h0;
-  assign \$726  = \$724 [13] ^ \$725 [13];
+  assign \$444  = pulse & bits;
+  assign \$445  = allow | admit;
+  assign led_next = \$444  & \$445 ;
+  assign \$signal$35  = pulse >> vis;
+  assign b_now = bits >> vis;
+  assign \$446  = fire_lane[5:0] == vis;
+  assign fire_v = f_ok & \$446 ;
+  assign \$signal$39  = allow >> vis;
+  assign \$signal$40  = seen >> vis;
+  assign gap_v = gap >> vis;
+  assign \$447  = gap_v ? 13'h0001 : run_inc;
+  assign run_n = \$signal$35  ? \$447  : 13'h0000;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = ~ run_inc[12];
+  assign \$453  = \$452  & max_pulse[18];
+  assign \$454  = \$451  & \$453 ;
+  assign \$455  = \$449  | \$454 ;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = run_inc[12] ^ max_pulse[18];
+  assign \$459  = ~ \$458 ;
+  assign \$460  = \$457  & \$459 ;
+  assign \$461  = ~ run_inc[11];
+  assign \$462  = \$461  & max_pulse[17];
+  assign \$463  = run_inc[11] ^ max_pulse[17];
+  assign \$464  = ~ \$463 ;
+  assign \$465  = ~ run_inc[10];
+  assign \$466  = \$465  & max_pulse[16];
+  assign \$467  = \$464  & \$466 ;
+  assign \$468  = \$462  | \$467 ;
+  assign \$469  = \$460  & \$468 ;
+  assign \$470  = \$455  | \$469 ;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = run_inc[12] ^ max_pulse[18];
+  assign \$474  = ~ \$473 ;
+  assign \$475  = \$472  & \$474 ;
+  assign \$476  = run_inc[11] ^ max_pulse[17];
+  assign \$477  = ~ \$476 ;
+  assign \$478  = run_inc[10] ^ max_pulse[16];
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$477  & \$479 ;
+  assign \$481  = \$475  & \$480 ;
+  assign \$482  = ~ run_inc[9];
+  assign \$483  = \$482  & max_pulse[15];
+  assign \$484  = run_inc[9] ^ max_pulse[15];
+  assign \$485  = ~ \$484 ;
+  assign \$486  = ~ run_inc[8];
+  assign \$487  = \$486  & max_pulse[14];
+  assign \$488  = \$485  & \$487 ;
+  assign \$489  = \$483  | \$488 ;
+  assign \$490  = run_inc[9] ^ max_pulse[15];
+  assign \$491  = ~ \$490 ;
+  assign \$492  = run_inc[8] ^ max_pulse[14];
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$491  & \$493 ;
+  assign \$495  = ~ run_inc[7];
+  assign \$496  = \$495  & max_pulse[13];
+  assign \$497  = \$494  & \$496 ;
+  assign \$498  = \$489  | \$497 ;
+  assign \$499  = \$481  & \$498 ;
+  assign \$500  = \$470  | \$499 ;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = run_inc[12] ^ max_pulse[18];
+  assign \$504  = ~ \$503 ;
+  assign \$505  = \$502  & \$504 ;
+  assign \$506  = run_inc[11] ^ max_pulse[17];
+  assign \$507  = ~ \$506 ;
+  assign \$508  = run_inc[10] ^ max_pulse[16];
+  assign \$509  = ~ \$508 ;
+  assign \$510  = \$507  & \$509 ;
+  assign \$511  = \$505  & \$510 ;
+  assign \$512  = run_inc[9] ^ max_pulse[15];
+  assign \$513  = ~ \$512 ;
+  assign \$514  = run_inc[8] ^ max_pulse[14];
+  assign \$515  = ~ \$514 ;
+  assign \$516  = \$513  & \$515 ;
+  assign \$517  = run_inc[7] ^ max_pulse[13];
+  assign \$518  = ~ \$517 ;
+  assign \$519  = \$516  & \$518 ;
+  assign \$520  = \$511  & \$519 ;
+  assign \$521  = ~ run_inc[6];
+  assign \$522  = \$521  & max_pulse[12];
+  assign \$523  = run_inc[6] ^ max_pulse[12];
+  assign \$524  = ~ \$523 ;
+  assign \$525  = ~ run_inc[5];
+  assign \$526  = \$525  & max_pulse[11];
+  assign \$527  = \$524  & \$526 ;
+  assign \$528  = \$522  | \$527 ;
+  assign \$529  = run_inc[6] ^ max_pulse[12];
+  assign \$530  = ~ \$529 ;
+  assign \$531  = run_inc[5] ^ max_pulse[11];
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$530  & \$532 ;
+  assign \$534  = ~ run_inc[4];
+  assign \$535  = \$534  & max_pulse[10];
+  assign \$536  = run_inc[4] ^ max_pulse[10];
+  assign \$537  = ~ \$536 ;
+  assign \$538  = ~ run_inc[3];
+  assign \$539  = \$538  & max_pulse[9];
+  assign \$540  = \$537  & \$539 ;
+  assign \$541  = \$535  | \$540 ;
+  assign \$542  = \$533  & \$541 ;
+  assign \$543  = \$528  | \$542 ;
+  assign \$544  = run_inc[6] ^ max_pulse[12];
+  assign \$545  = ~ \$544 ;
+  assign \$546  = run_inc[5] ^ max_pulse[11];
+  assign \$547  = ~ \$546 ;
+  assign \$548  = \$545  & \$547 ;
+  assign \$549  = run_inc[4] ^ max_pulse[10];
+  assign \$550  = ~ \$549 ;
+  assign \$551  = run_inc[3] ^ max_pulse[9];
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$550  & \$552 ;
+  assign \$554  = \$548  & \$553 ;
+  assign \$555  = ~ run_inc[2];
+  assign \$556  = \$555  & max_pulse[8];
+  assign \$557  = run_inc[2] ^ max_pulse[8];
+  assign \$558  = ~ \$557 ;
+  assign \$559  = ~ run_inc[1];
+  assign \$560  = \$559  & max_pulse[7];
+  assign \$561  = \$558  & \$560 ;
+  assign \$562  = \$556  | \$561 ;
+  assign \$563  = run_inc[2] ^ max_pulse[8];
+  assign \$564  = ~ \$563 ;
+  assign \$565  = run_inc[1] ^ max_pulse[7];
+  assign \$566  = ~ \$565 ;
+  assign \$567  = \$564  & \$566 ;
+  assign \$568  = ~ run_inc[0];
+  assign \$569  = \$568  & max_pulse[6];
+  assign \$570  = \$567  & \$569 ;
+  assign \$571  = \$562  | \$570 ;
+  assign \$572  = \$554  & \$571 ;
+  assign \$573  = \$543  | \$572 ;
+  assign \$574  = \$520  & \$573 ;
+  assign \$575  = \$500  | \$574 ;
+  assign \$576  = ~ run_inc[12];
+  assign \$580  = ~ run_inc[11];
+  assign \$582  = \$579  & \$581 ;
+  assign \$583  = \$577  | \$582 ;
+  assign \$588  = \$585  & \$587 ;
+  assign \$589  = ~ run_inc[10];
+  assign \$593  = ~ run_inc[9];
+  assign \$595  = \$592  & \$594 ;
+  assign \$596  = \$590  | \$595 ;
+  assign \$597  = \$588  & \$596 ;
+  assign \$598  = \$583  | \$597 ;
+  assign \$603  = \$600  & \$602 ;
+  assign \$608  = \$605  & \$607 ;
+  assign \$609  = \$603  & \$608 ;
+  assign \$610  = ~ run_inc[8];
+  assign \$613  = ~ \$612 ;
+  assign \$614  = ~ run_inc[7];
+  assign \$616  = \$613  & \$615 ;
+  assign \$619  = ~ \$618 ;
+  assign \$622  = \$619  & \$621 ;
+  assign \$623  = ~ run_inc[6];
+  assign \$627  = \$609  & \$626 ;
+  assign \$628  = \$598  | \$627 ;
+  assign \$633  = \$630  & \$632 ;
+  assign \$638  = \$635  & \$637 ;
+  assign \$639  = \$633  & \$638 ;
+  assign \$641  = ~ \$640 ;
+  assign \$644  = \$641  & \$643 ;
+  assign \$646  = ~ \$645 ;
+  assign \$647  = \$644  & \$646 ;
+  assign \$648  = \$639  & \$647 ;
+  assign \$649  = ~ run_inc[5];
+  assign \$652  = ~ \$651 ;
+  assign \$653  = ~ run_inc[4];
+  assign \$658  = ~ \$657 ;
+  assign \$660  = ~ \$659 ;
+  assign \$661  = \$658  & \$660 ;
+  assign \$662  = ~ run_inc[3];
+  assign \$667  = ~ \$666 ;
+  assign \$669  = ~ \$668 ;
+  assign \$670  = \$667  & \$669 ;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = \$670  & \$672 ;
+  assign \$674  = ~ run_inc[2];
+  assign \$678  = ~ run_inc[1];
+  assign \$685  = ~ \$684 ;
+  assign \$686  = \$683  & \$685 ;
+  assign \$687  = ~ run_inc[0];
+  assign \$691  = \$673  & \$690 ;
+  assign \$693  = \$648  & \$692 ;
+  assign \$694  = \$628  | \$693 ;
+  assign \$695  = \$575  & \$694 ;
+  assign run_on = gap_v ? pulse_gt1 : \$695 ;
+  assign run_ok = \$signal$35  ? run_on : \$signal ;
+  assign \$699  = ~ \$698 ;
+  assign \$700  = ~ duty_dark[12];
+  assign \$701  = \$700  & max_duty[18];
+  assign \$702  = \$699  & \$701 ;
+  assign \$703  = \$697  | \$702 ;
+  assign \$705  = ~ \$704 ;
+  assign \$706  = duty_dark[12] ^ max_duty[18];
+  assign \$707  = ~ \$706 ;
+  assign \$708  = \$705  & \$707 ;
+  assign \$709  = ~ duty_dark[11];
+  assign \$710  = \$709  & max_duty[17];
+  assign \$711  = duty_dark[11] ^ max_duty[17];
+  assign \$712  = ~ \$711 ;
+  assign \$713  = ~ duty_dark[10];
+  assign \$714  = \$713  & max_duty[16];
+  assign \$715  = \$712  & \$714 ;
+  assign \$716  = \$710  | \$715 ;
+  assign \$717  = \$708  & \$716 ;
+  assign \$718  = \$703  | \$717 ;
+  assign \$720  = ~ \$719 ;
+  assign \$721  = duty_dark[12] ^ max_duty[18];
+  assign \$722  = ~ \$721 ;
+  assign \$723  = \$720  & \$722 ;
+  assign \$724  = duty_dark[11] ^ max_duty[17];
+  assign \$725  = ~ \$724 ;
+  assign \$726  = duty_dark[10] ^ max_duty[16];
   assign \$727  = ~ \$726 ;
-  assign \$728  = run_inc + 1'h0;
-  assign \$729  = ~ \$728 [12];
-  assign \$730  = max_pulse[19:6] + 1'h0;
-  assign \$731  = \$729  & \$730 [12];
-  assign \$732  = \$727  & \$731 ;
-  assign \$733  = \$723  | \$732 ;
-  assign \$734  = run_inc + 1'h0;
-  assign \$735  = max_pulse[19:6] + 1'h0;
-  assign \$736  = \$734 [13] ^ \$735 [13];
-  assign \$737  = ~ \$736 ;
-  assign \$738  = run_inc + 1'h0;
-  assign \$739  = max_pulse[19:6] + 1'h0;
-  assign \$740  = \$738 [12] ^ \$739 [12];
+  assign \$728  = \$725  & \$727 ;
+  assign \$729  = \$723  & \$728 ;
+  assign \$730  = ~ duty_dark[9];
+  assign \$731  = \$730  & max_duty[15];
+  assign \$732  = duty_dark[9] ^ max_duty[15];
+  assign \$733  = ~ \$732 ;
+  assign \$734  = ~ duty_dark[8];
+  assign \$735  = \$734  & max_duty[14];
+  assign \$736  = \$733  & \$735 ;
+  assign \$737  = \$731  | \$736 ;
+  assign \$738  = duty_dark[9] ^ max_duty[15];
+  assign \$739  = ~ \$738 ;
+  assign \$740  = duty_dark[8] ^ max_duty[14];
   assign \$741  = ~ \$740 ;
-  assign \$742  = \$737  & \$741 ;
-  assign \$743  = run_inc + 1'h0;
-  assign \$744  = ~ \$743 [11];
-  assign \$745  = max_pulse[19:6] + 1'h0;
-  assign \$746  = \$744  & \$745 [11];
-  assign \$747  = run_inc + 1'h0;
-  assign \$748  = max_pulse[19:6] + 1'h0;
-  assign \$749  = \$747 [11] ^ \$748 [11];
+  assign \$742  = \$739  & \$741 ;
+  assign \$743  = ~ duty_dark[7];
+  assign \$744  = \$743  & max_duty[13];
+  assign \$745  = \$742  & \$744 ;
+  assign \$746  = \$737  | \$745 ;
+  assign \$747  = \$729  & \$746 ;
+  assign \$748  = \$718  | \$747 ;
   assign \$750  = ~ \$749 ;
-  assign \$751  = run_inc + 1'h0;
-  assign \$752  = ~ \$751 [10];
-  assign \$753  = max_pulse[19:6] + 1'h0;
-  assign \$754  = \$752  & \$753 [10];
-  assign \$755  = \$750  & \$754 ;
-  assign \$756  = \$746  | \$755 ;
-  assign \$757  = \$742  & \$756 ;
-  assign \$758  = \$733  | \$757 ;
-  assign \$759  = run_inc + 1'h0;
-  assign \$760  = max_pulse[19:6] + 1'h0;
-  assign \$761  = \$759 [13] ^ \$760 [13];
-  assign \$762  = ~ \$761 ;
-  assign \$763  = run_inc + 1'h0;
-  assign \$764  = max_pulse[19:6] + 1'h0;
-  assign \$765  = \$763 [12] ^ \$764 [12];
+  assign \$751  = duty_dark[12] ^ max_duty[18];
+  assign \$752  = ~ \$751 ;
+  assign \$753  = \$750  & \$752 ;
+  assign \$754  = duty_dark[11] ^ max_duty[17];
+  assign \$755  = ~ \$754 ;
+  assign \$756  = duty_dark[10] ^ max_duty[16];
+  assign \$757  = ~ \$756 ;
+  assign \$758  = \$755  & \$757 ;
+  assign \$759  = \$753  & \$758 ;
+  assign \$760  = duty_dark[9] ^ max_duty[15];
+  assign \$761  = ~ \$760 ;
+  assign \$762  = duty_dark[8] ^ max_duty[14];
+  assign \$763  = ~ \$762 ;
+  assign \$764  = \$761  & \$763 ;
+  assign \$765  = duty_dark[7] ^ max_duty[13];
   assign \$766  = ~ \$765 ;
-  assign \$767  = \$762  & \$766 ;
-  assign \$768  = run_inc + 1'h0;
-  assign \$769  = max_pulse[19:6] + 1'h0;
-  assign \$770  = \$768 [11] ^ \$769 [11];
-  assign \$771  = ~ \$770 ;
-  assign \$772  = run_inc + 1'h0;
-  assign \$773  = max_pulse[19:6] + 1'h0;
-  assign \$774  = \$772 [10] ^ \$773 [10];
-  assign \$775  = ~ \$774 ;
-  assign \$776  = \$771  & \$775 ;
-  assign \$777  = \$767  & \$776 ;
-  assign \$778  = run_inc + 1'h0;
-  assign \$779  = ~ \$778 [9];
-  assign \$780  = max_pulse[19:6] + 1'h0;
-  assign \$781  = \$779  & \$780 [9];
-  assign \$782  = run_inc + 1'h0;
-  assign \$783  = max_pulse[19:6] + 1'h0;
-  assign \$784  = \$782 [9] ^ \$783 [9];
+  assign \$767  = \$764  & \$766 ;
+  assign \$768  = \$759  & \$767 ;
+  assign \$769  = ~ duty_dark[6];
+  assign \$770  = \$769  & max_duty[12];
+  assign \$771  = duty_dark[6] ^ max_duty[12];
+  assign \$772  = ~ \$771 ;
+  assign \$773  = ~ duty_dark[5];
+  assign \$774  = \$773  & max_duty[11];
+  assign \$775  = \$772  & \$774 ;
+  assign \$776  = \$770  | \$775 ;
+  assign \$777  = duty_dark[6] ^ max_duty[12];
+  assign \$778  = ~ \$777 ;
+  assign \$779  = duty_dark[5] ^ max_duty[11];
+  assign \$780  = ~ \$779 ;
+  assign \$781  = \$778  & \$780 ;
+  assign \$782  = ~ duty_dark[4];
+  assign \$783  = \$782  & max_duty[10];
+  assign \$784  = duty_dark[4] ^ max_duty[10];
   assign \$785  = ~ \$784 ;
-  assign \$786  = run_inc + 1'h0;
-  assign \$787  = ~ \$786 [8];
-  assign \$788  = max_pulse[19:6] + 1'h0;
-  assign \$789  = \$787  & \$788 [8];
-  assign \$790  = \$785  & \$789 ;
-  assign \$791  = \$781  | \$790 ;
-  assign \$792  = run_inc + 1'h0;
-  assign \$793  = max_pulse[19:6] + 1'h0;
-  assign \$794  = \$792 [9] ^ \$793 [9];
+  assign \$786  = ~ duty_dark[3];
+  assign \$787  = \$786  & max_duty[9];
+  assign \$788  = \$785  & \$787 ;
+  assign \$789  = \$783  | \$788 ;
+  assign \$790  = \$781  & \$789 ;
+  assign \$791  = \$776  | \$790 ;
+  assign \$792  = duty_dark[6] ^ max_duty[12];
+  assign \$793  = ~ \$792 ;
+  assign \$794  = duty_dark[5] ^ max_duty[11];
   assign \$795  = ~ \$794 ;
-  assign \$796  = run_inc + 1'h0;
-  assign \$797  = max_pulse[19:6] + 1'h0;
-  assign \$798  = \$796 [8] ^ \$797 [8];
-  assign \$799  = ~ \$798 ;
-  assign \$800  = \$795  & \$799 ;
-  assign \$801  = run_inc + 1'h0;
-  assign \$802  = ~ \$801 [7];
-  assign \$803  = max_pulse[19:6] + 1'h0;
-  assign \$804  = \$802  & \$803 [7];
-  assign \$805  = \$800  & \$804 ;
-  assign \$806  = \$791  | \$805 ;
-  assign \$807  = \$777  & \$806 ;
-  assign \$808  = \$758  | \$807 ;
-  assign \$809  = run_inc + 1'h0;
-  assign \$810  = max_pulse[19:6] + 1'h0;
-  assign \$811  = \$809 [13] ^ \$810 [13];
+  assign \$796  = \$793  & \$795 ;
+  assign \$797  = duty_dark[4] ^ max_duty[10];
+  assign \$798  = ~ \$797 ;
+  assign \$799  = duty_dark[3] ^ max_duty[9];
+  assign \$800  = ~ \$799 ;
+  assign \$801  = \$798  & \$800 ;
+  assign \$802  = \$796  & \$801 ;
+  assign \$803  = ~ duty_dark[2];
+  assign \$804  = \$803  & max_duty[8];
+  assign \$805  = duty_dark[2] ^ max_duty[8];
+  assign \$806  = ~ \$805 ;
+  assign \$807  = ~ duty_dark[1];
+  assign \$808  = \$807  & max_duty[7];
+  assign \$809  = \$806  & \$808 ;
+  assign \$810  = \$804  | \$809 ;
+  assign \$811  = duty_dark[2] ^ max_duty[8];
   assign \$812  = ~ \$811 ;
-  assign \$813  = run_inc + 1'h0;
-  assign \$814  = max_pulse[19:6] + 1'h0;
-  assign \$815  = \$813 [12] ^ \$814 [12];
-  assign \$816  = ~ \$815 ;
-  assign \$817  = \$812  & \$816 ;
-  assign \$818  = run_inc + 1'h0;
-  assign \$819  = max_pulse[19:6] + 1'h0;
-  assign \$820  = \$818 [11] ^ \$819 [11];
-  assign \$821  = ~ \$820 ;
-  assign \$822  = run_inc + 1'h0;
-  assign \$823  = max_pulse[19:6] + 1'h0;
-  assign \$824  = \$822 [10] ^ \$823 [10];
-  assign \$825  = ~ \$824 ;
-  assign \$826  = \$821  & \$825 ;
-  assign \$827  = \$817  & \$826 ;
-  assign \$828  = run_inc + 1'h0;
-  assign \$829  = max_pulse[19:6] + 1'h0;
-  assign \$830  = \$828 [9] ^ \$829 [9];
-  assign \$831  = ~ \$830 ;
-  assign \$832  = run_inc + 1'h0;
-  assign \$833  = max_pulse[19:6] + 1'h0;
-  assign \$834  = \$832 [8] ^ \$833 [8];
-  assign \$835  = ~ \$834 ;
-  assign \$836  = \$831  & \$835 ;
-  assign \$837  = run_inc + 1'h0;
-  assign \$838  = max_pulse[19:6] + 1'h0;
-  assign \$839  = \$837 [7] ^ \$838 [7];
-  assign \$840  = ~ \$839 ;
-  assign \$841  = \$836  & \$840 ;
-  assign \$842  = \$827  & \$841 ;
-  assign \$843  = run_inc + 1'h0;
-  assign \$844  = ~ \$843 [6];
-  assign \$845  = max_pulse[19:6] + 1'h0;
-  assign \$846  = \$844  & \$845 [6];
-  assign \$847  = run_inc + 1'h0;
-  assign \$848  = max_pulse[19:6] + 1'h0;
-  assign \$849  = \$847 [6] ^ \$848 [6];
-  assign \$850  = ~ \$849 ;
-  assign \$851  = run_inc + 1'h0;
-  assign \$852  = ~ \$851 [5];
-  assign \$853  = max_pulse[19:6] + 1'h0;
-  assign \$854  = \$852  & \$853 [5];
-  assign \$855  = \$850  & \$854 ;
-  assign \$856  = \$846  | \$855 ;
-  assign \$857  = run_inc + 1'h0;
-  assign \$858  = max_pulse[19:6] + 1'h0;
-  assign \$859  = \$857 [6] ^ \$858 [6];
-  assign \$860  = ~ \$859 ;
-  assign \$861  = run_inc + 1'h0;
-  assign \$862  = max_pulse[19:6] + 1'h0;
-  assign \$863  = \$861 [5] ^ \$862 [5];
-  assign \$864  = ~ \$863 ;
-  assign \$865  = \$860  & \$864 ;
-  assign \$866  = run_inc + 1'h0;
-  assign \$867  = ~ \$866 [4];
-  assign \$868  = max_pulse[19:6] + 1'h0;
-  assign \$869  = \$867  & \$868 [4];
-  assign \$870  = run_inc + 1'h0;
-  assign \$871  = max_pulse[19:6] + 1'h0;
-  assign \$872  = \$870 [4] ^ \$871 [4];
-  assign \$873  = ~ \$872 ;
-  assign \$874  = run_inc + 1'h0;
-  assign \$875  = ~ \$874 [3];
-  assign \$876  = max_pulse[19:6] + 1'h0;
-  assign \$877  = \$875  & \$876 [3];
-  assign \$878  = \$873  & \$877 ;
-  assign \$879  = \$869  | \$878 ;
-  assign \$880  = \$865  & \$879 ;
-  assign \$881  = \$856  | \$880 ;
-  assign \$882  = run_inc + 1'h0;
-  assign \$883  = max_pulse[19:6] + 1'h0;
-  assign \$884  = \$882 [6] ^ \$883 [6];
-  assign \$885  = ~ \$884 ;
-  assign \$886  = run_inc + 1'h0;
-  assign \$887  = max_pulse[19:6] + 1'h0;
-  assign \$888  = \$886 [5] ^ \$887 [5];
+  assign \$813  = duty_dark[1] ^ max_duty[7];
+  assign \$814  = ~ \$813 ;
+  assign \$815  = \$812  & \$814 ;
+  assign \$816  = ~ duty_dark[0];
+  assign \$817  = \$816  & max_duty[6];
+  assign \$818  = \$815  & \$817 ;
+  assign \$819  = \$810  | \$818 ;
+  assign \$820  = \$802  & \$819 ;
+  assign \$821  = \$791  | \$820 ;
+  assign \$822  = \$768  & \$821 ;
+  assign \$823  = \$748  | \$822 ;
+  assign \$824  = ~ duty_dark[12];
+  assign \$828  = ~ duty_dark[11];
+  assign \$830  = \$827  & \$829 ;
+  assign \$831  = \$825  | \$830 ;
+  assign \$836  = \$833  & \$835 ;
+  assign \$837  = ~ duty_dark[10];
+  assign \$841  = ~ duty_dark[9];
+  assign \$843  = \$840  & \$842 ;
+  assign \$844  = \$838  | \$843 ;
+  assign \$845  = \$836  & \$844 ;
+  assign \$846  = \$831  | \$845 ;
+  assign \$851  = \$848  & \$850 ;
+  assign \$856  = \$853  & \$855 ;
+  assign \$857  = \$851  & \$856 ;
+  assign \$858  = ~ duty_dark[8];
+  assign \$861  = ~ \$860 ;
+  assign \$862  = ~ duty_dark[7];
+  assign \$864  = \$861  & \$863 ;
+  assign \$867  = ~ \$866 ;
+  assign \$870  = \$867  & \$869 ;
+  assign \$871  = ~ duty_dark[6];
+  assign \$875  = \$857  & \$874 ;
+  assign \$876  = \$846  | \$875 ;
+  assign \$881  = \$878  & \$880 ;
+  assign \$886  = \$883  & \$885 ;
+  assign \$887  = \$881  & \$886 ;
   assign \$889  = ~ \$888 ;
-  assign \$890  = \$885  & \$889 ;
-  assign \$891  = run_inc + 1'h0;
-  assign \$892  = max_pulse[19:6] + 1'h0;
-  assign \$893  = \$891 [4] ^ \$892 [4];
+  assign \$892  = \$889  & \$891 ;
   assign \$894  = ~ \$893 ;
-  assign \$895  = run_inc + 1'h0;
-  assign \$896  = max_pulse[19:6] + 1'h0;
-  assign \$897  = \$895 [3] ^ \$896 [3];
-  assign \$898  = ~ \$897 ;
-  assign \$899  = \$894  & \$898 ;
-  assign \$900  = \$890  & \$899 ;
-  assign \$901  = run_inc + 1'h0;
-  assign \$902  = ~ \$901 [2];
-  assign \$903  = max_pulse[19:6] + 1'h0;
-  assign \$904  = \$902  & \$903 [2];
-  assign \$905  = run_inc + 1'h0;
-  assign \$906  = max_pulse[19:6] + 1'h0;
-  assign \$907  = \$905 [2] ^ \$906 [2];
+  assign \$895  = \$892  & \$894 ;
+  assign \$896  = \$887  & \$895 ;
+  assign \$897  = ~ duty_dark[5];
+  assign \$900  = ~ \$899 ;
+  assign \$901  = ~ duty_dark[4];
+  assign \$906  = ~ \$905 ;
   assign \$908  = ~ \$907 ;
-  assign \$909  = run_inc + 1'h0;
-  assign \$910  = ~ \$909 [1];
-  assign \$911  = max_pulse[19:6] + 1'h0;
-  assign \$912  = \$910  & \$911 [1];
-  assign \$913  = \$908  & \$912 ;
-  assign \$914  = \$904  | \$913 ;
-  assign \$915  = run_inc + 1'h0;
-  assign \$916  = max_pulse[19:6] + 1'h0;
-  assign \$917  = \$915 [2] ^ \$916 [2];
-  assign \$918  = ~ \$917 ;
-  assign \$919  = run_inc + 1'h0;
-  assign \$920  = max_pulse[19:6] + 1'h0;
-  assign \$921  = \$919 [1] ^ \$920 [1];
-  assign \$922  = ~ \$921 ;
-  assign \$923  = \$918  & \$922 ;
-  assign \$924  = run_inc + 1'h0;
-  assign \$925  = ~ \$924 [0];
-  assign \$926  = max_pulse[19:6] + 1'h0;
-  assign \$927  = \$925  & \$926 [0];
-  assign \$928  = \$923  & \$927 ;
-  assign \$929  = \$914  | \$928 ;
-  assign \$930  = \$900  & \$929 ;
-  assign \$931  = \$881  | \$930 ;
-  assign \$932  = \$842  & \$931 ;
-  assign \$933  = \$808  | \$932 ;
-  assign \$934  = run_inc + 1'h0;
-  assign \$935  = ~ \$934 [12];
-  assign \$938  = run_inc + 1'h0;
-  assign \$942  = run_inc + 1'h0;
-  assign \$943  = ~ \$942 [11];
-  assign \$946  = \$941  & \$945 ;
-  assign \$947  = \$937  | \$946 ;
-  assign \$948  = run_inc + 1'h0;
-  assign \$952  = run_inc + 1'h0;
-  assign \$956  = \$951  & \$955 ;
-  assign \$957  = run_inc + 1'h0;
-  assign \$958  = ~ \$957 [10];
-  assign \$961  = run_inc + 1'h0;
-  assign \$965  = run_inc + 1'h0;
-  assign \$966  = ~ \$965 [9];
-  assign \$969  = \$964  & \$968 ;
-  assign \$970  = \$960  | \$969 ;
-  assign \$971  = \$956  & \$970 ;
-  assign \$972  = \$947  | \$971 ;
-  assign \$973  = run_inc + 1'h0;
-  assign \$977  = run_inc + 1'h0;
-  assign \$981  = \$976  & \$980 ;
-  assign \$982  = run_inc + 1'h0;
-  assign \$986  = run_inc + 1'h0;
-  assign \$990  = \$985  & \$989 ;
-  assign \$991  = \$981  & \$990 ;
-  assign \$992  = run_inc + 1'h0;
-  assign \$993  = ~ \$992 [8];
-  assign \$996  = run_inc + 1'h0;
+  assign \$909  = \$906  & \$908 ;
+  assign \$910  = ~ duty_dark[3];
+  assign \$915  = ~ \$914 ;
+  assign \$917  = ~ \$916 ;
+  assign \$918  = \$915  & \$917 ;
+  assign \$920  = ~ \$919 ;
+  assign \$921  = \$918  & \$920 ;
+  assign \$922  = ~ duty_dark[2];
+  assign \$926  = ~ duty_dark[1];
+  assign \$933  = ~ \$932 ;
+  assign \$934  = \$931  & \$933 ;
+  assign \$935  = ~ duty_dark[0];
+  assign \$939  = \$921  & \$938 ;
+  assign \$941  = \$896  & \$940 ;
+  assign \$942  = \$876  | \$941 ;
+  assign \$signal$48  = \$823  & \$942 ;
+  assign \$946  = ~ \$945 ;
+  assign \$947  = ~ duty_lit[12];
+  assign \$948  = \$947  & max_duty[18];
+  assign \$949  = \$946  & \$948 ;
+  assign \$950  = \$944  | \$949 ;
+  assign \$952  = ~ \$951 ;
+  assign \$953  = duty_lit[12] ^ max_duty[18];
+  assign \$954  = ~ \$953 ;
+  assign \$955  = \$952  & \$954 ;
+  assign \$956  = ~ duty_lit[11];
+  assign \$957  = \$956  & max_duty[17];
+  assign \$958  = duty_lit[11] ^ max_duty[17];
+  assign \$959  = ~ \$958 ;
+  assign \$960  = ~ duty_lit[10];
+  assign \$961  = \$960  & max_duty[16];
+  assign \$962  = \$959  & \$961 ;
+  assign \$963  = \$957  | \$962 ;
+  assign \$964  = \$955  & \$963 ;
+  assign \$965  = \$950  | \$964 ;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = duty_lit[12] ^ max_duty[18];
+  assign \$969  = ~ \$968 ;
+  assign \$970  = \$967  & \$969 ;
+  assign \$971  = duty_lit[11] ^ max_duty[17];
+  assign \$972  = ~ \$971 ;
+  assign \$973  = duty_lit[10] ^ max_duty[16];
+  assign \$974  = ~ \$973 ;
+  assign \$975  = \$972  & \$974 ;
+  assign \$976  = \$970  & \$975 ;
+  assign \$977  = ~ duty_lit[9];
+  assign \$978  = \$977  & max_duty[15];
+  assign \$979  = duty_lit[9] ^ max_duty[15];
+  assign \$980  = ~ \$979 ;
+  assign \$981  = ~ duty_lit[8];
+  assign \$982  = \$981  & max_duty[14];
+  assign \$983  = \$980  & \$982 ;
+  assign \$984  = \$978  | \$983 ;
+  assign \$985  = duty_lit[9] ^ max_duty[15];
+  assign \$986  = ~ \$985 ;
+  assign \$987  = duty_lit[8] ^ max_duty[14];
+  assign \$988  = ~ \$987 ;
+  assign \$989  = \$986  & \$988 ;
+  assign \$990  = ~ duty_lit[7];
+  assign \$991  = \$990  & max_duty[13];
+  assign \$992  = \$989  & \$991 ;
+  assign \$993  = \$984  | \$992 ;
+  assign \$994  = \$976  & \$993 ;
+  assign \$995  = \$965  | \$994 ;
+  assign \$997  = ~ \$996 ;
+  assign \$998  = duty_lit[12] ^ max_duty[18];
   assign \$999  = ~ \$998 ;
-  assign \$1000  = run_inc + 1'h0;
-  assign \$1001  = ~ \$1000 [7];
-  assign \$1004  = \$999  & \$1003 ;
-  assign \$1006  = run_inc + 1'h0;
-  assign \$1009  = ~ \$1008 ;
-  assign \$1010  = run_inc + 1'h0;
-  assign \$1014  = \$1009  & \$1013 ;
-  assign \$1015  = run_inc + 1'h0;
-  assign \$1016  = ~ \$1015 [6];
-  assign \$1021  = \$991  & \$1020 ;
-  assign \$1022  = \$972  | \$1021 ;
-  assign \$1023  = run_inc + 1'h0;
-  assign \$1027  = run_inc + 1'h0;
-  assign \$1031  = \$1026  & \$1030 ;
-  assign \$1032  = run_inc + 1'h0;
-  assign \$1036  = run_inc + 1'h0;
-  assign \$1040  = \$1035  & \$1039 ;
-  assign \$1041  = \$1031  & \$1040 ;
-  assign \$1042  = run_inc + 1'h0;
+  assign \$1000  = \$997  & \$999 ;
+  assign \$1001  = duty_lit[11] ^ max_duty[17];
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = duty_lit[10] ^ max_duty[16];
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = \$1002  & \$1004 ;
+  assign \$1006  = \$1000  & \$1005 ;
+  assign \$1007  = duty_lit[9] ^ max_duty[15];
+  assign \$1008  = ~ \$1007 ;
+  assign \$1009  = duty_lit[8] ^ max_duty[14];
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = \$1008  & \$1010 ;
+  assign \$1012  = duty_lit[7] ^ max_duty[13];
+  assign \$1013  = ~ \$1012 ;
+  assign \$1014  = \$1011  & \$1013 ;
+  assign \$1015  = \$1006  & \$1014 ;
+  assign \$1016  = ~ duty_lit[6];
+  assign \$1017  = \$1016  & max_duty[12];
+  assign \$1018  = duty_lit[6] ^ max_duty[12];
+  assign \$1019  = ~ \$1018 ;
+  assign \$1020  = ~ duty_lit[5];
+  assign \$1021  = \$1020  & max_duty[11];
+  assign \$1022  = \$1019  & \$1021 ;
+  assign \$1023  = \$1017  | \$1022 ;
+  assign \$1024  = duty_lit[6] ^ max_duty[12];
+  assign \$1025  = ~ \$1024 ;
+  assign \$1026  = duty_lit[5] ^ max_duty[11];
+  assign \$1027  = ~ \$1026 ;
+  assign \$1028  = \$1025  & \$1027 ;
+  assign \$1029  = ~ duty_lit[4];
+  assign \$1030  = \$1029  & max_duty[10];
+  assign \$1031  = duty_lit[4] ^ max_duty[10];
+  assign \$1032  = ~ \$1031 ;
+  assign \$1033  = ~ duty_lit[3];
+  assign \$1034  = \$1033  & max_duty[9];
+  assign \$1035  = \$1032  & \$1034 ;
+  assign \$1036  = \$1030  | \$1035 ;
+  assign \$1037  = \$1028  & \$1036 ;
+  assign \$1038  = \$1023  | \$1037 ;
+  assign \$1039  = duty_lit[6] ^ max_duty[12];
+  assign \$1040  = ~ \$1039 ;
+  assign \$1041  = duty_lit[5] ^ max_duty[11];
+  assign \$1042  = ~ \$1041 ;
+  assign \$1043  = \$1040  & \$1042 ;
+  assign \$1044  = duty_lit[4] ^ max_duty[10];
   assign \$1045  = ~ \$1044 ;
-  assign \$1046  = run_inc + 1'h0;
-  assign \$1050  = \$1045  & \$1049 ;
-  assign \$1051  = run_inc + 1'h0;
-  assign \$1054  = ~ \$1053 ;
-  assign \$1055  = \$1050  & \$1054 ;
-  assign \$1056  = \$1041  & \$1055 ;
-  assign \$1057  = run_inc + 1'h0;
-  assign \$1058  = ~ \$1057 [5];
-  assign \$1061  = run_inc + 1'h0;
-  assign \$1064  = ~ \$1063 ;
-  assign \$1065  = run_inc + 1'h0;
-  assign \$1066  = ~ \$1065 [4];
-  assign \$1071  = run_inc + 1'h0;
-  assign \$1074  = ~ \$1073 ;
-  assign \$1075  = run_inc + 1'h0;
-  assign \$1078  = ~ \$1077 ;
-  assign \$1079  = \$1074  & \$1078 ;
-  assign \$1080  = run_inc + 1'h0;
-  assign \$1081  = ~ \$1080 [3];
-  assign \$1086  = run_inc + 1'h0;
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = run_inc + 1'h0;
-  assign \$1093  = ~ \$1092 ;
-  assign \$1094  = \$1089  & \$1093 ;
-  assign \$1095  = run_inc + 1'h0;
-  assign \$1098  = ~ \$1097 ;
-  assign \$1099  = \$1094  & \$1098 ;
-  assign \$1100  = run_inc + 1'h0;
-  assign \$1101  = ~ \$1100 [2];
-  assign \$1104  = run_inc + 1'h0;
-  assign \$1108  = run_inc + 1'h0;
-  assign \$1109  = ~ \$1108 [1];
-  assign \$1114  = run_inc + 1'h0;
-  assign \$1118  = run_inc + 1'h0;
-  assign \$1121  = ~ \$1120 ;
-  assign \$1122  = \$1117  & \$1121 ;
-  assign \$1123  = run_inc + 1'h0;
-  assign \$1124  = ~ \$1123 [0];
-  assign \$1129  = \$1099  & \$1128 ;
-  assign \$1131  = \$1056  & \$1130 ;
-  assign \$1132  = \$1022  | \$1131 ;
-  assign \$1133  = \$933  & \$1132 ;
-  assign run_on = \$719  ? pulse_gt1 : \$1133 ;
-  assign \$1134  = pulse >> vis;
-  assign run_ok = \$1134  ? run_on : \$signal ;
-  assign \$1135  = duty_dark + 1'h0;
-  assign \$1136  = ~ \$1135 [13];
-  assign \$1137  = max_duty[19:6] + 1'h0;
-  assign \$1138  = \$1136  & \$1137 [13];
-  assign \$1139  = duty_dark + 1'h0;
-  assign \$1140  = max_duty[19:6] + 1'h0;
-  assign \$1141  = \$1139 [13] ^ \$1140 [13];
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = duty_dark + 1'h0;
-  assign \$1144  = ~ \$1143 [12];
-  assign \$1145  = max_duty[19:6] + 1'h0;
-  assign \$1146  = \$1144  & \$1145 [12];
-  assign \$1147  = \$1142  & \$1146 ;
-  assign \$1148  = \$1138  | \$1147 ;
-  assign \$1149  = duty_dark + 1'h0;
-  assign \$1150  = max_duty[19:6] + 1'h0;
-  assign \$1151  = \$1149 [13] ^ \$1150 [13];
-  assign \$1152  = ~ \$1151 ;
-  assign \$1153  = duty_dark + 1'h0;
-  assign \$1154  = max_duty[19:6] + 1'h0;
-  assign \$1155  = \$1153 [12] ^ \$1154 [12];
-  assign \$1156  = ~ \$1155 ;
-  assign \$1157  = \$1152  & \$1156 ;
-  assign \$1158  = duty_dark + 1'h0;
-  assign \$1159  = ~ \$1158 [11];
-  assign \$1160  = max_duty[19:6] + 1'h0;
-  assign \$1161  = \$1159  & \$1160 [11];
-  assign \$1162  = duty_dark + 1'h0;
-  assign \$1163  = max_duty[19:6] + 1'h0;
-  assign \$1164  = \$1162 [11] ^ \$1163 [11];
-  assign \$1165  = ~ \$1164 ;
-  assign \$1166  = duty_dark + 1'h0;
-  assign \$1167  = ~ \$1166 [10];
-  assign \$1168  = max_duty[19:6] + 1'h0;
-  assign \$1169  = \$1167  & \$1168 [10];
-  assign \$1170  = \$1165  & \$1169 ;
-  assign \$1171  = \$1161  | \$1170 ;
-  assign \$1172  = \$1157  & \$1171 ;
-  assign \$1173  = \$1148  | \$1172 ;
-  assign \$1174  = duty_dark + 1'h0;
-  assign \$1175  = max_duty[19:6] + 1'h0;
-  assign \$1176  = \$1174 [13] ^ \$1175 [13];
-  assign \$1177  = ~ \$1176 ;
-  assign \$1178  = duty_dark + 1'h0;
-  assign \$1179  = max_duty[19:6] + 1'h0;
-  assign \$1180  = \$1178 [12] ^ \$1179 [12];
-  assign \$1181  = ~ \$1180 ;
-  assign \$1182  = \$1177  & \$1181 ;
-  assign \$1183  = duty_dark + 1'h0;
-  assign \$1184  = max_duty[19:6] + 1'h0;
-  assign \$1185  = \$1183 [11] ^ \$1184 [11];
-  assign \$1186  = ~ \$1185 ;
-  assign \$1187  = duty_dark + 1'h0;
-  assign \$1188  = max_duty[19:6] + 1'h0;
-  assign \$1189  = \$1187 [10] ^ \$1188 [10];
-  assign \$1190  = ~ \$1189 ;
-  assign \$1191  = \$1186  & \$1190 ;
-  assign \$1192  = \$1182  & \$1191 ;
-  assign \$1193  = duty_dark + 1'h0;
-  assign \$1194  = ~ \$1193 [9];
-  assign \$1195  = max_duty[19:6] + 1'h0;
-  assign \$1196  = \$1194  & \$1195 [9];
-  assign \$1197  = duty_dark + 1'h0;
-  assign \$1198  = max_duty[19:6] + 1'h0;
-  assign \$1199  = \$1197 [9] ^ \$1198 [9];
-  assign \$1200  = ~ \$1199 ;
-  assign \$1201  = duty_dark + 1'h0;
-  assign \$1202  = ~ \$1201 [8];
-  assign \$1203  = max_duty[19:6] + 1'h0;
-  assign \$1204  = \$1202  & \$1203 [8];
-  assign \$1205  = \$1200  & \$1204 ;
-  assign \$1206  = \$1196  | \$1205 ;
-  assign \$1207  = duty_dark + 1'h0;
-  assign \$1208  = max_duty[19:6] + 1'h0;
-  assign \$1209  = \$1207 [9] ^ \$1208 [9];
-  assign \$1210  = ~ \$1209 ;
-  assign \$1211  = duty_dark + 1'h0;
-  assign \$1212  = max_duty[19:6] + 1'h0;
-  assign \$1213  = \$1211 [8] ^ \$1212 [8];
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = \$1210  & \$1214 ;
-  assign \$1216  = duty_dark + 1'h0;
-  assign \$1217  = ~ \$1216 [7];
-  assign \$1218  = max_duty[19:6] + 1'h0;
-  assign \$1219  = \$1217  & \$1218 [7];
-  assign \$1220  = \$1215  & \$1219 ;
-  assign \$1221  = \$1206  | \$1220 ;
-  assign \$1222  = \$1192  & \$1221 ;
-  assign \$1223  = \$1173  | \$1222 ;
-  assign \$1224  = duty_dark + 1'h0;
-  assign \$1225  = max_duty[19:6] + 1'h0;
-  assign \$1226  = \$1224 [13] ^ \$1225 [13];
-  assign \$1227  = ~ \$1226 ;
-  assign \$1228  = duty_dark + 1'h0;
-  assign \$1229  = max_duty[19:6] + 1'h0;
-  assign \$1230  = \$1228 [12] ^ \$1229 [12];
-  assign \$1231  = ~ \$1230 ;
-  assign \$1232  = \$1227  & \$1231 ;
-  assign \$1233  = duty_dark + 1'h0;
-  assign \$1234  = max_duty[19:6] + 1'h0;
-  assign \$1235  = \$1233 [11] ^ \$1234 [11];
-  assign \$1236  = ~ \$1235 ;
-  assign \$1237  = duty_dark + 1'h0;
-  assign \$1238  = max_duty[19:6] + 1'h0;
-  assign \$1239  = \$1237 [10] ^ \$1238 [10];
-  assign \$1240  = ~ \$1239 ;
-  assign \$1241  = \$1236  & \$1240 ;
-  assign \$1242  = \$1232  & \$1241 ;
-  assign \$1243  = duty_dark + 1'h0;
-  assign \$1244  = max_duty[19:6] + 1'h0;
-  assign \$1245  = \$1243 [9] ^ \$1244 [9];
-  assign \$1246  = ~ \$1245 ;
-  assign \$1247  = duty_dark + 1'h0;
-  assign \$1248  = max_duty[19:6] + 1'h0;
-  assign \$1249  = \$1247 [8] ^ \$1248 [8];
-  assign \$1250  = ~ \$1249 ;
-  assign \$1251  = \$1246  & \$1250 ;
-  assign \$1252  = duty_dark + 1'h0;
-  assign \$1253  = max_duty[19:6] + 1'h0;
-  assign \$1254  = \$1252 [7] ^ \$1253 [7];
-  assign \$1255  = ~ \$1254 ;
-  assign \$1256  = \$1251  & \$1255 ;
-  assign \$1257  = \$1242  & \$1256 ;
-  assign \$1258  = duty_dark + 1'h0;
-  assign \$1259  = ~ \$1258 [6];
-  assign \$1260  = max_duty[19:6] + 1'h0;
-  assign \$1261  = \$1259  & \$1260 [6];
-  assign \$1262  = duty_dark + 1'h0;
-  assign \$1263  = max_duty[19:6] + 1'h0;
-  assign \$1264  = \$1262 [6] ^ \$1263 [6];
-  assign \$1265  = ~ \$1264 ;
-  assign \$1266  = duty_dark + 1'h0;
-  assign \$1267  = ~ \$1266 [5];
-  assign \$1268  = max_duty[19:6] + 1'h0;
-  assign \$1269  = \$1267  & \$1268 [5];
-  assign \$1270  = \$1265  & \$1269 ;
-  assign \$1271  = \$1261  | \$1270 ;
-  assign \$1272  = duty_dark + 1'h0;
-  assign \$1273  = max_duty[19:6] + 1'h0;
-  assign \$1274  = \$1272 [6] ^ \$1273 [6];
-  assign \$1275  = ~ \$1274 ;
-  assign \$1276  = duty_dark + 1'h0;
-  assign \$1277  = max_duty[19:6] + 1'h0;
-  assign \$1278  = \$1276 [5] ^ \$1277 [5];
-  assign \$1279  = ~ \$1278 ;
-  assign \$1280  = \$1275  & \$1279 ;
-  assign \$1281  = duty_dark + 1'h0;
-  assign \$1282  = ~ \$1281 [4];
-  assign \$1283  = max_duty[19:6] + 1'h0;
-  assign \$1284  = \$1282  & \$1283 [4];
-  assign \$1285  = duty_dark + 1'h0;
-  assign \$1286  = max_duty[19:6] + 1'h0;
-  assign \$1287  = \$1285 [4] ^ \$1286 [4];
-  assign \$1288  = ~ \$1287 ;
-  assign \$1289  = duty_dark + 1'h0;
-  assign \$1290  = ~ \$1289 [3];
-  assign \$1291  = max_duty[19:6] + 1'h0;
-  assign \$1292  = \$1290  & \$1291 [3];
-  assign \$1293  = \$1288  & \$1292 ;
-  assign \$1294  = \$1284  | \$1293 ;
-  assign \$1295  = \$1280  & \$1294 ;
-  assign \$1296  = \$1271  | \$1295 ;
-  assign \$1297  = duty_dark + 1'h0;
-  assign \$1298  = max_duty[19:6] + 1'h0;
-  assign \$1299  = \$1297 [6] ^ \$1298 [6];
-  assign \$1300  = ~ \$1299 ;
-  assign \$1301  = duty_dark + 1'h0;
-  assign \$1302  = max_duty[19:6] + 1'h0;
-  assign \$1303  = \$1301 [5] ^ \$1302 [5];
-  assign \$1304  = ~ \$1303 ;
-  assign \$1305  = \$1300  & \$1304 ;
-  assign \$1306  = duty_dark + 1'h0;
-  assign \$1307  = max_duty[19:6] + 1'h0;
-  assign \$1308  = \$1306 [4] ^ \$1307 [4];
-  assign \$1309  = ~ \$1308 ;
-  assign \$1310  = duty_dark + 1'h0;
-  assign \$1311  = max_duty[19:6] + 1'h0;
-  assign \$1312  = \$1310 [3] ^ \$1311 [3];
-  assign \$1313  = ~ \$1312 ;
-  assign \$1314  = \$1309  & \$1313 ;
-  assign \$1315  = \$1305  & \$1314 ;
-  assign \$1316  = duty_dark + 1'h0;
-  assign \$1317  = ~ \$1316 [2];
-  assign \$1318  = max_duty[19:6] + 1'h0;
-  assign \$1319  = \$1317  & \$1318 [2];
-  assign \$1320  = duty_dark + 1'h0;
-  assign \$1321  = max_duty[19:6] + 1'h0;
-  assign \$1322  = \$1320 [2] ^ \$1321 [2];
-  assign \$1323  = ~ \$1322 ;
-  assign \$1324  = duty_dark + 1'h0;
-  assign \$1325  = ~ \$1324 [1];
-  assign \$1326  = max_duty[19:6] + 1'h0;
-  assign \$1327  = \$1325  & \$1326 [1];
-  assign \$1328  = \$1323  & \$1327 ;
-  assign \$1329  = \$1319  | \$1328 ;
-  assign \$1330  = duty_dark + 1'h0;
-  assign \$1331  = max_duty[19:6] + 1'h0;
-  assign \$1332  = \$1330 [2] ^ \$1331 [2];
-  assign \$1333  = ~ \$1332 ;
-  assign \$1334  = duty_dark + 1'h0;
-  assign \$1335  = max_duty[19:6] + 1'h0;
-  assign \$1336  = \$1334 [1] ^ \$1335 [1];
-  assign \$1337  = ~ \$1336 ;
-  assign \$1338  = \$1333  & \$1337 ;
-  assign \$1339  = duty_dark + 1'h0;
-  assign \$1340  = ~ \$1339 [0];
-  assign \$1341  = max_duty[19:6] + 1'h0;
-  assign \$1342  = \$1340  & \$1341 [0];
-  assign \$1343  = \$1338  & \$1342 ;
-  assign \$1344  = \$1329  | \$1343 ;
-  assign \$1345  = \$1315  & \$1344 ;
-  assign \$1346  = \$1296  | \$1345 ;
-  assign \$1347  = \$1257  & \$1346 ;
-  assign \$1348  = \$1223  | \$1347 ;
-  assign \$1349  = duty_dark + 1'h0;
-  assign \$1350  = ~ \$1349 [12];
-  assign \$1353  = duty_dark + 1'h0;
-  assign \$1357  = duty_dark + 1'h0;
-  assign \$1358  = ~ \$1357 [11];
-  assign \$1361  = \$1356  & \$1360 ;
-  assign \$1362  = \$1352  | \$1361 ;
-  assign \$1363  = duty_dark + 1'h0;
-  assign \$1367  = duty_dark + 1'h0;
-  assign \$1371  = \$1366  & \$1370 ;
-  assign \$1372  = duty_dark + 1'h0;
-  assign \$1373  = ~ \$1372 [10];
-  assign \$1376  = duty_dark + 1'h0;
-  assign \$1380  = duty_dark + 1'h0;
-  assign \$1381  = ~ \$1380 [9];
-  assign \$1384  = \$1379  & \$1383 ;
-  assign \$1385  = \$1375  | \$1384 ;
-  assign \$1386  = \$1371  & \$1385 ;
-  assign \$1387  = \$1362  | \$1386 ;
-  assign \$1388  = duty_dark + 1'h0;
-  assign \$1392  = duty_dark + 1'h0;
-  assign \$1396  = \$1391  & \$1395 ;
-  assign \$1397  = duty_dark + 1'h0;
-  assign \$1401  = duty_dark + 1'h0;
-  assign \$1405  = \$1400  & \$1404 ;
-  assign \$1406  = \$1396  & \$1405 ;
-  assign \$1407  = duty_dark + 1'h0;
-  assign \$1408  = ~ \$1407 [8];
-  assign \$1411  = duty_dark + 1'h0;
-  assign \$1414  = ~ \$1413 ;
-  assign \$1415  = duty_dark + 1'h0;
-  assign \$1416  = ~ \$1415 [7];
-  assign \$1419  = \$1414  & \$1418 ;
-  assign \$1421  = duty_dark + 1'h0;
-  assign \$1424  = ~ \$1423 ;
-  assign \$1425  = duty_dark + 1'h0;
-  assign \$1429  = \$1424  & \$1428 ;
-  assign \$1430  = duty_dark + 1'h0;
-  assign \$1431  = ~ \$1430 [6];
-  assign \$1436  = \$1406  & \$1435 ;
-  assign \$1437  = \$1387  | \$1436 ;
-  assign \$1438  = duty_dark + 1'h0;
-  assign \$1442  = duty_dark + 1'h0;
-  assign \$1446  = \$1441  & \$1445 ;
-  assign \$1447  = duty_dark + 1'h0;
-  assign \$1451  = duty_dark + 1'h0;
-  assign \$1455  = \$1450  & \$1454 ;
-  assign \$1456  = \$1446  & \$1455 ;
-  assign \$1457  = duty_dark + 1'h0;
-  assign \$1460  = ~ \$1459 ;
-  assign \$1461  = duty_dark + 1'h0;
-  assign \$1465  = \$1460  & \$1464 ;
-  assign \$1466  = duty_dark + 1'h0;
-  assign \$1469  = ~ \$1468 ;
-  assign \$1470  = \$1465  & \$1469 ;
-  assign \$1471  = \$1456  & \$1470 ;
-  assign \$1472  = duty_dark + 1'h0;
-  assign \$1473  = ~ \$1472 [5];
-  assign \$1476  = duty_dark + 1'h0;
-  assign \$1479  = ~ \$1478 ;
-  assign \$1480  = duty_dark + 1'h0;
-  assign \$1481  = ~ \$1480 [4];
-  assign \$1486  = duty_dark + 1'h0;
-  assign \$1489  = ~ \$1488 ;
-  assign \$1490  = duty_dark + 1'h0;
-  assign \$1493  = ~ \$1492 ;
-  assign \$1494  = \$1489  & \$1493 ;
-  assign \$1495  = duty_dark + 1'h0;
-  assign \$1496  = ~ \$1495 [3];
-  assign \$1501  = duty_dark + 1'h0;
-  assign \$1504  = ~ \$1503 ;
-  assign \$1505  = duty_dark + 1'h0;
-  assign \$1508  = ~ \$1507 ;
-  assign \$1509  = \$1504  & \$1508 ;
-  assign \$1510  = duty_dark + 1'h0;
-  assign \$1513  = ~ \$1512 ;
-  assign \$1514  = \$1509  & \$1513 ;
-  assign \$1515  = duty_dark + 1'h0;
-  assign \$1516  = ~ \$1515 [2];
-  assign \$1519  = duty_dark + 1'h0;
-  assign \$1523  = duty_dark + 1'h0;
-  assign \$1524  = ~ \$1523 [1];
-  assign \$1529  = duty_dark + 1'h0;
-  assign \$1533  = duty_dark + 1'h0;
-  assign \$1536  = ~ \$1535 ;
-  assign \$1537  = \$1532  & \$1536 ;
-  assign \$1538  = duty_dark + 1'h0;
-  assign \$1539  = ~ \$1538 [0];
-  assign \$1544  = \$1514  & \$1543 ;
-  assign \$1546  = \$1471  & \$1545 ;
-  assign \$1547  = \$1437  | \$1546 ;
-  assign \$signal$42  = \$1348  & \$1547 ;
-  assign \$1548  = duty_lit + 1'h0;
-  assign \$1549  = ~ \$1548 [13];
-  assign \$1550  = max_duty[19:6] + 1'h0;
-  assign \$1551  = \$1549  & \$1550 [13];
-  assign \$1552  = duty_lit + 1'h0;
-  assign \$1553  = max_duty[19:6] + 1'h0;
-  assign \$1554  = \$1552 [13] ^ \$1553 [13];
-  assign \$1555  = ~ \$1554 ;
-  assign \$1556  = duty_lit + 1'h0;
-  assign \$1557  = ~ \$1556 [12];
-  assign \$1558  = max_duty[19:6] + 1'h0;
-  assign \$1559  = \$1557  & \$1558 [12];
-  assign \$1560  = \$1555  & \$1559 ;
-  assign \$1561  = \$1551  | \$1560 ;
-  assign \$1562  = duty_lit + 1'h0;
-  assign \$1563  = max_duty[19:6] + 1'h0;
-  assign \$1564  = \$1562 [13] ^ \$1563 [13];
-  assign \$1565  = ~ \$1564 ;
-  assign \$1566  = duty_lit + 1'h0;
-  assign \$1567  = max_duty[19:6] + 1'h0;
-  assign \$1568  = \$1566 [12] ^ \$1567 [12];
-  assign \$1569  = ~ \$1568 ;
-  assign \$1570  = \$1565  & \$1569 ;
-  assign \$1571  = duty_lit + 1'h0;
-  assign \$1572  = ~ \$1571 [11];
-  assign \$1573  = max_duty[19:6] + 1'h0;
-  assign \$1574  = \$1572  & \$1573 [11];
-  assign \$1575  = duty_lit + 1'h0;
-  assign \$1576  = max_duty[19:6] + 1'h0;
-  assign \$1577  = \$1575 [11] ^ \$1576 [11];
-  assign \$1578  = ~ \$1577 ;
-  assign \$1579  = duty_lit + 1'h0;
-  assign \$1580  = ~ \$1579 [10];
-  assign \$1581  = max_duty[19:6] + 1'h0;
-  assign \$1582  = \$1580  & \$1581 [10];
-  assign \$1583  = \$1578  & \$1582 ;
-  assign \$1584  = \$1574  | \$1583 ;
-  assign \$1585  = \$1570  & \$1584 ;
-  assign \$1586  = \$1561  | \$1585 ;
-  assign \$1587  = duty_lit + 1'h0;
-  assign \$1588  = max_duty[19:6] + 1'h0;
-  assign \$1589  = \$1587 [13] ^ \$1588 [13];
-  assign \$1590  = ~ \$1589 ;
-  assign \$1591  = duty_lit + 1'h0;
-  assign \$1592  = max_duty[19:6] + 1'h0;
-  assign \$1593  = \$1591 [12] ^ \$1592 [12];
-  assign \$1594  = ~ \$1593 ;
-  assign \$1595  = \$1590  & \$1594 ;
-  assign \$1596  = duty_lit + 1'h0;
-  assign \$1597  = max_duty[19:6] + 1'h0;
-  assign \$1598  = \$1596 [11] ^ \$1597 [11];
-  assign \$1599  = ~ \$1598 ;
-  assign \$1600  = duty_lit + 1'h0;
-  assign \$1601  = max_duty[19:6] + 1'h0;
-  assign \$1602  = \$1600 [10] ^ \$1601 [10];
-  assign \$1603  = ~ \$1602 ;
-  assign \$1604  = \$1599  & \$1603 ;
-  assign \$1605  = \$1595  & \$1604 ;
-  assign \$1606  = duty_lit + 1'h0;
-  assign \$1607  = ~ \$1606 [9];
-  assign \$1608  = max_duty[19:6] + 1'h0;
-  assign \$1609  = \$1607  & \$1608 [9];
-  assign \$1610  = duty_lit + 1'h0;
-  assign \$1611  = max_duty[19:6] + 1'h0;
-  assign \$1612  = \$1610 [9] ^ \$1611 [9];
-  assign \$1613  = ~ \$1612 ;
-  assign \$1614  = duty_lit + 1'h0;
-  assign \$1615  = ~ \$1614 [8];
-  assign \$1616  = max_duty[19:6] + 1'h0;
-  assign \$1617  = \$1615  & \$1616 [8];
-  assign \$1618  = \$1613  & \$1617 ;
-  assign \$1619  = \$1609  | \$1618 ;
-  assign \$1620  = duty_lit + 1'h0;
-  assign \$1621  = max_duty[19:6] + 1'h0;
-  assign \$1622  = \$1620 [9] ^ \$1621 [9];
-  assign \$1623  = ~ \$1622 ;
-  assign \$1624  = duty_lit + 1'h0;
-  assign \$1625  = max_duty[19:6] + 1'h0;
-  assign \$1626  = \$1624 [8] ^ \$1625 [8];
-  assign \$1627  = ~ \$1626 ;
-  assign \$1628  = \$1623  & \$1627 ;
-  assign \$1629  = duty_lit + 1'h0;
-  assign \$1630  = ~ \$1629 [7];
-  assign \$1631  = max_duty[19:6] + 1'h0;
-  assign \$1632  = \$1630  & \$1631 [7];
-  assign \$1633  = \$1628  & \$1632 ;
-  assign \$1634  = \$1619  | \$1633 ;
-  assign \$1635  = \$1605  & \$1634 ;
-  assign \$1636  = \$1586  | \$1635 ;
-  assign \$1637  = duty_lit + 1'h0;
-  assign \$1638  = max_duty[19:6] + 1'h0;
-  assign \$1639  = \$1637 [13] ^ \$1638 [13];
-  assign \$1640  = ~ \$1639 ;
-  assign \$1641  = duty_lit + 1'h0;
-  assign \$1642  = max_duty[19:6] + 1'h0;
-  assign \$1643  = \$1641 [12] ^ \$1642 [12];
-  assign \$1644  = ~ \$1643 ;
-  assign \$1645  = \$1640  & \$1644 ;
-  assign \$1646  = duty_lit + 1'h0;
-  assign \$1647  = max_duty[19:6] + 1'h0;
-  assign \$1648  = \$1646 [11] ^ \$1647 [11];
-  assign \$1649  = ~ \$1648 ;
-  assign \$1650  = duty_lit + 1'h0;
-  assign \$1651  = max_duty[19:6] + 1'h0;
-  assign \$1652  = \$1650 [10] ^ \$1651 [10];
-  assign \$1653  = ~ \$1652 ;
-  assign \$1654  = \$1649  & \$1653 ;
-  assign \$1655  = \$1645  & \$1654 ;
-  assign \$1656  = duty_lit + 1'h0;
-  assign \$1657  = max_duty[19:6] + 1'h0;
-  assign \$1658  = \$1656 [9] ^ \$1657 [9];
-  assign \$1659  = ~ \$1658 ;
-  assign \$1660  = duty_lit + 1'h0;
-  assign \$1661  = max_duty[19:6] + 1'h0;
-  assign \$1662  = \$1660 [8] ^ \$1661 [8];
-  assign \$1663  = ~ \$1662 ;
-  assign \$1664  = \$1659  & \$1663 ;
-  assign \$1665  = duty_lit + 1'h0;
-  assign \$1666  = max_duty[19:6] + 1'h0;
-  assign \$1667  = \$1665 [7] ^ \$1666 [7];
-  assign \$1668  = ~ \$1667 ;
-  assign \$1669  = \$1664  & \$1668 ;
-  assign \$1670  = \$1655  & \$1669 ;
-  assign \$1671  = duty_lit + 1'h0;
-  assign \$1672  = ~ \$1671 [6];
-  assign \$1673  = max_duty[19:6] + 1'h0;
-  assign \$1674  = \$1672  & \$1673 [6];
-  assign \$1675  = duty_lit + 1'h0;
-  assign \$1676  = max_duty[19:6] + 1'h0;
-  assign \$1677  = \$1675 [6] ^ \$1676 [6];
-  assign \$1678  = ~ \$1677 ;
-  assign \$1679  = duty_lit + 1'h0;
-  assign \$1680  = ~ \$1679 [5];
-  assign \$1681  = max_duty[19:6] + 1'h0;
-  assign \$1682  = \$1680  & \$1681 [5];
-  assign \$1683  = \$1678  & \$1682 ;
-  assign \$1684  = \$1674  | \$1683 ;
-  assign \$1685  = duty_lit + 1'h0;
-  assign \$1686  = max_duty[19:6] + 1'h0;
-  assign \$1687  = \$1685 [6] ^ \$1686 [6];
-  assign \$1688  = ~ \$1687 ;
-  assign \$1689  = duty_lit + 1'h0;
-  assign \$1690  = max_duty[19:6] + 1'h0;
-  assign \$1691  = \$1689 [5] ^ \$1690 [5];
-  assign \$1692  = ~ \$1691 ;
-  assign \$1693  = \$1688  & \$1692 ;
-  assign \$1694  = duty_lit + 1'h0;
-  assign \$1695  = ~ \$1694 [4];
-  assign \$1696  = max_duty[19:6] + 1'h0;
-  assign \$1697  = \$1695  & \$1696 [4];
-  assign \$1698  = duty_lit + 1'h0;
-  assign \$1699  = max_duty[19:6] + 1'h0;
-  assign \$1700  = \$1698 [4] ^ \$1699 [4];
-  assign \$1701  = ~ \$1700 ;
-  assign \$1702  = duty_lit + 1'h0;
-  assign \$1703  = ~ \$1702 [3];
-  assign \$1704  = max_duty[19:6] + 1'h0;
-  assign \$1705  = \$1703  & \$1704 [3];
-  assign \$1706  = \$1701  & \$1705 ;
-  assign \$1707  = \$1697  | \$1706 ;
-  assign \$1708  = \$1693  & \$1707 ;
-  assign \$1709  = \$1684  | \$1708 ;
-  assign \$1710  = duty_lit + 1'h0;
-  assign \$1711  = max_duty[19:6] + 1'h0;
-  assign \$1712  = \$1710 [6] ^ \$1711 [6];
-  assign \$1713  = ~ \$1712 ;
-  assign \$1714  = duty_lit + 1'h0;
-  assign \$1715  = max_duty[19:6] + 1'h0;
-  assign \$1716  = \$1714 [5] ^ \$1715 [5];
-  assign \$1717  = ~ \$1716 ;
-  assign \$1718  = \$1713  & \$1717 ;
-  assign \$1719  = duty_lit + 1'h0;
-  assign \$1720  = max_duty[19:6] + 1'h0;
-  assign \$1721  = \$1719 [4] ^ \$1720 [4];
-  assign \$1722  = ~ \$1721 ;
-  assign \$1723  = duty_lit + 1'h0;
-  assign \$1724  = max_duty[19:6] + 1'h0;
-  assign \$1725  = \$1723 [3] ^ \$1724 [3];
-  assign \$1726  = ~ \$1725 ;
-  assign \$1727  = \$1722  & \$1726 ;
-  assign \$1728  = \$1718  & \$1727 ;
-  assign \$1729  = duty_lit + 1'h0;
-  assign \$1730  = ~ \$1729 [2];
-  assign \$1731  = max_duty[19:6] + 1'h0;
-  assign \$1732  = \$1730  & \$1731 [2];
-  assign \$1733  = duty_lit + 1'h0;
-  assign \$1734  = max_duty[19:6] + 1'h0;
-  assign \$1735  = \$1733 [2] ^ \$1734 [2];
-  assign \$1736  = ~ \$1735 ;
-  assign \$1737  = duty_lit + 1'h0;
-  assign \$1738  = ~ \$1737 [1];
-  assign \$1739  = max_duty[19:6] + 1'h0;
-  assign \$1740  = \$1738  & \$1739 [1];
-  assign \$1741  = \$1736  & \$1740 ;
-  assign \$1742  = \$1732  | \$1741 ;
-  assign \$1743  = duty_lit + 1'h0;
-  assign \$1744  = max_duty[19:6] + 1'h0;
-  assign \$1745  = \$1743 [2] ^ \$1744 [2];
-  assign \$1746  = ~ \$1745 ;
-  assign \$1747  = duty_lit + 1'h0;
-  assign \$1748  = max_duty[19:6] + 1'h0;
-  assign \$1749  = \$1747 [1] ^ \$1748 [1];
-  assign \$1750  = ~ \$1749 ;
-  assign \$1751  = \$1746  & \$1750 ;
-  assign \$1752  = duty_lit + 1'h0;
-  assign \$1753  = ~ \$1752 [0];
-  assign \$1754  = max_duty[19:6] + 1'h0;
-  assign \$1755  = \$1753  & \$1754 [0];
-  assign \$1756  = \$1751  & \$1755 ;
-  assign \$1757  = \$1742  | \$1756 ;
-  assign \$1758  = \$1728  & \$1757 ;
-  assign \$1759  = \$1709  | \$1758 ;
-  assign \$1760  = \$1670  & \$1759 ;
-  assign \$1761  = \$1636  | \$1760 ;
-  assign \$1762  = duty_lit + 1'h0;
-  assign \$1763  = ~ \$1762 [12];
-  assign \$1766  = duty_lit + 1'h0;
-  assign \$1770  = duty_lit + 1'h0;
-  assign \$1771  = ~ \$1770 [11];
-  assign \$1774  = \$1769  & \$1773 ;
-  assign \$1775  = \$1765  | \$1774 ;
-  assign \$1776  = duty_lit + 1'h0;
-  assign \$1780  = duty_lit + 1'h0;
-  assign \$1784  = \$1779  & \$1783 ;
-  assign \$1785  = duty_lit + 1'h0;
-  assign \$1786  = ~ \$1785 [10];
-  assign \$1789  = duty_lit + 1'h0;
-  assign \$1793  = duty_lit + 1'h0;
-  assign \$1794  = ~ \$1793 [9];
-  assign \$1797  = \$1792  & \$1796 ;
-  assign \$1798  = \$1788  | \$1797 ;
-  assign \$1799  = \$1784  & \$1798 ;
-  assign \$1800  = \$1775  | \$1799 ;
-  assign \$1801  = duty_lit + 1'h0;
-  assign \$1805  = duty_lit + 1'h0;
-  assign \$1809  = \$1804  & \$1808 ;
-  assign \$1810  = duty_lit + 1'h0;
-  assign \$1814  = duty_lit + 1'h0;
-  assign \$1818  = \$1813  & \$1817 ;
-  assign \$1819  = \$1809  & \$1818 ;
-  assign \$1820  = duty_lit + 1'h0;
-  assign \$1821  = ~ \$1820 [8];
-  assign \$1824  = duty_lit + 1'h0;
-  assign \$1827  = ~ \$1826 ;
-  assign \$1828  = duty_lit + 1'h0;
-  assign \$1829  = ~ \$1828 [7];
-  assign \$1832  = \$1827  & \$1831 ;
-  assign \$1834  = duty_lit + 1'h0;
-  assign \$1837  = ~ \$1836 ;
-  assign \$1838  = duty_lit + 1'h0;
-  assign \$1842  = \$1837  & \$1841 ;
-  assign \$1843  = duty_lit + 1'h0;
-  assign \$1844  = ~ \$1843 [6];
-  assign \$1849  = \$1819  & \$1848 ;
-  assign \$1850  = \$1800  | \$1849 ;
-  assign \$1851  = duty_lit + 1'h0;
-  assign \$1855  = duty_lit + 1'h0;
-  assign \$1859  = \$1854  & \$1858 ;
-  assign \$1860  = duty_lit + 1'h0;
-  assign \$1864  = duty_lit + 1'h0;
-  assign \$1868  = \$1863  & \$1867 ;
-  assign \$1869  = \$1859  & \$1868 ;
-  assign \$1870  = duty_lit + 1'h0;
-  assign \$1873  = ~ \$1872 ;
-  assign \$1874  = duty_lit + 1'h0;
-  assign \$1878  = \$1873  & \$1877 ;
-  assign \$1879  = duty_lit + 1'h0;
-  assign \$1882  = ~ \$1881 ;
-  assign \$1883  = \$1878  & \$1882 ;
-  assign \$1884  = \$1869  & \$1883 ;
-  assign \$1885  = duty_lit + 1'h0;
-  assign \$1886  = ~ \$1885 [5];
-  assign \$1889  = duty_lit + 1'h0;
-  assign \$1892  = ~ \$1891 ;
-  assign \$1893  = duty_lit + 1'h0;
-  assign \$1894  = ~ \$1893 [4];
-  assign \$1899  = duty_lit + 1'h0;
-  assign \$1902  = ~ \$1901 ;
-  assign \$1903  = duty_lit + 1'h0;
-  assign \$1906  = ~ \$1905 ;
-  assign \$1907  = \$1902  & \$1906 ;
-  assign \$1908  = duty_lit + 1'h0;
-  assign \$1909  = ~ \$1908 [3];
-  assign \$1914  = duty_lit + 1'h0;
-  assign \$1917  = ~ \$1916 ;
-  assign \$1918  = duty_lit + 1'h0;
-  assign \$1921  = ~ \$1920 ;
-  assign \$1922  = \$1917  & \$1921 ;
-  assign \$1923  = duty_lit + 1'h0;
-  assign \$1926  = ~ \$1925 ;
-  assign \$1927  = \$1922  & \$1926 ;
-  assign \$1928  = duty_lit + 1'h0;
-  assign \$1929  = ~ \$1928 [2];
-  assign \$1932  = duty_lit + 1'h0;
-  assign \$1936  = duty_lit + 1'h0;
-  assign \$1937  = ~ \$1936 [1];
-  assign \$1942  = duty_lit + 1'h0;
-  assign \$1946  = duty_lit + 1'h0;
-  assign \$1949  = ~ \$1948 ;
-  assign \$1950  = \$1945  & \$1949 ;
-  assign \$1951  = duty_lit + 1'h0;
-  assign \$1952  = ~ \$1951 [0];
-  assign \$1957  = \$1927  & \$1956 ;
-  assign \$1959  = \$1884  & \$1958 ;
-  assign \$1960  = \$1850  | \$1959 ;
-  assign lit_ok = \$1761  & \$1960 ;
-  assign held0 = allow >> vis;
-  assign \$1961  = held0 ? \$signal$22  : \$signal$21 ;
-  assign \$1962  = run_on & \$1961 ;
-  assign \$1963  = seen >> vis;
-  assign \$1964  = \$1963  | held0;
-  assign \$1965  = \$1964  ? lit_ok : \$signal$42 ;
-  assign grant_lit0 = \$1962  & \$1965 ;
-  assign \$1966  = held0 ? \$signal$22  : \$signal$21 ;
-  assign \$1967  = run_on & \$1966 ;
-  assign \$1968  = seen >> vis;
-  assign \$1969  = \$1968  ? lit_ok : \$signal$42 ;
-  assign grant_dark0 = \$1967  & \$1969 ;
-  assign \$1970  = pulse >> vis;
-  assign \$1971  = bits >> vis;
-  assign \$1972  = \$1971  ? grant_lit0 : grant_dark0;
-  assign grant0 = \$1970  & \$1972 ;
-  assign \$1973  = seen >> vis;
-  assign \$1974  = pulse >> vis;
-  assign \$1975  = bits >> vis;
-  assign \$1976  = \$1974  & \$1975 ;
-  assign \$1977  = \$1976  & held0;
-  assign seen_e0 = \$1973  | \$1977 ;
-  assign duty_ok0 = seen_e0 ? lit_ok : \$signal$42 ;
+  assign \$1046  = duty_lit[3] ^ max_duty[9];
+  assign \$1047  = ~ \$1046 ;
+  assign \$1048  = \$1045  & \$1047 ;
+  assign \$1049  = \$1043  & \$1048 ;
+  assign \$1050  = ~ duty_lit[2];
+  assign \$1051  = \$1050  & max_duty[8];
+  assign \$1052  = duty_lit[2] ^ max_duty[8];
+  assign \$1053  = ~ \$1052 ;
+  assign \$1054  = ~ duty_lit[1];
+  assign \$1055  = \$1054  & max_duty[7];
+  assign \$1056  = \$1053  & \$1055 ;
+  assign \$1057  = \$1051  | \$1056 ;
+  assign \$1058  = duty_lit[2] ^ max_duty[8];
+  assign \$1059  = ~ \$1058 ;
+  assign \$1060  = duty_lit[1] ^ max_duty[7];
+  assign \$1061  = ~ \$1060 ;
+  assign \$1062  = \$1059  & \$1061 ;
+  assign \$1063  = ~ duty_lit[0];
+  assign \$1064  = \$1063  & max_duty[6];
+  assign \$1065  = \$1062  & \$1064 ;
+  assign \$1066  = \$1057  | \$1065 ;
+  assign \$1067  = \$1049  & \$1066 ;
+  assign \$1068  = \$1038  | \$1067 ;
+  assign \$1069  = \$1015  & \$1068 ;
+  assign \$1070  = \$995  | \$1069 ;
+  assign \$1071  = ~ duty_lit[12];
+  assign \$1075  = ~ duty_lit[11];
+  assign \$1077  = \$1074  & \$1076 ;
+  assign \$1078  = \$1072  | \$1077 ;
+  assign \$1083  = \$1080  & \$1082 ;
+  assign \$1084  = ~ duty_lit[10];
+  assign \$1088  = ~ duty_lit[9];
+  assign \$1090  = \$1087  & \$1089 ;
+  assign \$1091  = \$1085  | \$1090 ;
+  assign \$1092  = \$1083  & \$1091 ;
+  assign \$1093  = \$1078  | \$1092 ;
+  assign \$1098  = \$1095  & \$1097 ;
+  assign \$1103  = \$1100  & \$1102 ;
+  assign \$1104  = \$1098  & \$1103 ;
+  assign \$1105  = ~ duty_lit[8];
+  assign \$1108  = ~ \$1107 ;
+  assign \$1109  = ~ duty_lit[7];
+  assign \$1111  = \$1108  & \$1110 ;
+  assign \$1114  = ~ \$1113 ;
+  assign \$1117  = \$1114  & \$1116 ;
+  assign \$1118  = ~ duty_lit[6];
+  assign \$1122  = \$1104  & \$1121 ;
+  assign \$1123  = \$1093  | \$1122 ;
+  assign \$1128  = \$1125  & \$1127 ;
+  assign \$1133  = \$1130  & \$1132 ;
+  assign \$1134  = \$1128  & \$1133 ;
+  assign \$1136  = ~ \$1135 ;
+  assign \$1139  = \$1136  & \$1138 ;
+  assign \$1141  = ~ \$1140 ;
+  assign \$1142  = \$1139  & \$1141 ;
+  assign \$1143  = \$1134  & \$1142 ;
+  assign \$1144  = ~ duty_lit[5];
+  assign \$1147  = ~ \$1146 ;
+  assign \$1148  = ~ duty_lit[4];
+  assign \$1153  = ~ \$1152 ;
+  assign \$1155  = ~ \$1154 ;
+  assign \$1156  = \$1153  & \$1155 ;
+  assign \$1157  = ~ duty_lit[3];
+  assign \$1162  = ~ \$1161 ;
+  assign \$1164  = ~ \$1163 ;
+  assign \$1165  = \$1162  & \$1164 ;
+  assign \$1167  = ~ \$1166 ;
+  assign \$1168  = \$1165  & \$1167 ;
+  assign \$1169  = ~ duty_lit[2];
+  assign \$1173  = ~ duty_lit[1];
+  assign \$1180  = ~ \$1179 ;
+  assign \$1181  = \$1178  & \$1180 ;
+  assign \$1182  = ~ duty_lit[0];
+  assign \$1186  = \$1168  & \$1185 ;
+  assign \$1188  = \$1143  & \$1187 ;
+  assign \$1189  = \$1123  | \$1188 ;
+  assign lit_ok = \$1070  & \$1189 ;
+  assign \$1190  = \$signal$39  ? \$signal$22  : \$signal$21 ;
+  assign \$1191  = run_on & \$1190 ;
+  assign \$1192  = \$signal$40  | \$signal$39 ;
+  assign \$1193  = \$1192  ? lit_ok : \$signal$48 ;
+  assign grant_lit0 = \$1191  & \$1193 ;
+  assign \$1194  = \$signal$39  ? \$signal$22  : \$signal$21 ;
+  assign \$1195  = run_on & \$1194 ;
+  assign \$1196  = \$signal$40  ? lit_ok : \$signal$48 ;
+  assign grant_dark0 = \$1195  & \$1196 ;
+  assign \$1197  = b_now ? grant_lit0 : grant_dark0;
+  assign grant0 = \$signal$35  & \$1197 ;
+  assign \$1198  = \$signal$35  & b_now;
+  assign \$1199  = \$1198  & \$signal$39 ;
+  assign seen_e0 = \$signal$40  | \$1199 ;
+  assign duty_ok0 = seen_e0 ? lit_ok : \$signal$48 ;
   assign duty_n0 = seen_e0 ? duty_lit : duty_dark;
-  assign \$1978  = pulse >> vis;
-  assign \$1979  = \$1978  & run_on;
-  assign ok0 = \$1979  & duty_ok0;
-  assign \$1980  = ~ held0;
-  assign \$1981  = vis_valid & \$1980 ;
-  assign \$1982  = \$1981  & grant0;
-  assign \$1983  = vis_valid & held0;
-  assign \$1984  = ~ grant0;
-  assign \$1985  = \$1983  & \$1984 ;
-  assign \$1986  = \$1985  ? { \$30 , \$27 , \$24 , \$21 , \$18 , \$15 , \$12  } : used;
-  assign used_n0 = \$1982  ? { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  } : \$1986 ;
-  assign \$1987  = allow >> vis;
-  assign held1 = \$1987  | fire_v;
-  assign \$1988  = held1 ? \$signal$21  : lanes_lt1;
-  assign \$1989  = run_on & \$1988 ;
-  assign \$1990  = seen >> vis;
-  assign \$1991  = \$1990  | held1;
-  assign \$1992  = \$1991  ? lit_ok : \$signal$42 ;
-  assign grant_lit1 = \$1989  & \$1992 ;
-  assign \$1993  = held1 ? \$signal$21  : lanes_lt1;
-  assign \$1994  = run_on & \$1993 ;
-  assign \$1995  = seen >> vis;
-  assign \$1996  = \$1995  ? lit_ok : \$signal$42 ;
-  assign grant_dark1 = \$1994  & \$1996 ;
-  assign \$1997  = pulse >> vis;
-  assign \$1998  = bits >> vis;
-  assign \$1999  = \$1998  ? grant_lit1 : grant_dark1;
-  assign grant1 = \$1997  & \$1999 ;
-  assign \$2000  = seen >> vis;
-  assign \$2001  = pulse >> vis;
-  assign \$2002  = bits >> vis;
-  assign \$2003  = \$2001  & \$2002 ;
-  assign \$2004  = \$2003  & held1;
-  assign seen_e1 = \$2000  | \$2004 ;
-  assign duty_ok1 = seen_e1 ? lit_ok : \$signal$42 ;
+  assign \$1200  = \$signal$35  & run_on;
+  assign ok0 = \$1200  & duty_ok0;
+  assign \$1201  = ~ \$signal$39 ;
+  assign \$1202  = vis_valid & \$1201 ;
+  assign \$1203  = \$1202  & grant0;
+  assign \$1204  = vis_valid & \$signal$39 ;
+  assign \$1205  = ~ grant0;
+  assign \$1206  = \$1204  & \$1205 ;
+  assign \$1207  = \$1206  ? { \$30 , \$27 , \$24 , \$21 , \$18 , \$15 , \$12  } : used;
+  assign used_n0 = \$1203  ? { \$43 , \$41 , \$39 , \$37 , \$35 , \$33 , \$31  } : \$1207 ;
+  assign held1 = \$signal$39  | fire_v;
+  assign \$1208  = held1 ? \$signal$21  : lanes_lt1;
+  assign \$1209  = run_on & \$1208 ;
+  assign \$1210  = \$signal$40  | held1;
+  assign \$1211  = \$1210  ? lit_ok : \$signal$48 ;
+  assign grant_lit1 = \$1209  & \$1211 ;
+  assign \$1212  = held1 ? \$signal$21  : lanes_lt1;
+  assign \$1213  = run_on & \$1212 ;
+  assign \$1214  = \$signal$40  ? lit_ok : \$signal$48 ;
+  assign grant_dark1 = \$1213  & \$1214 ;
+  assign \$1215  = b_now ? grant_lit1 : grant_dark1;
+  assign grant1 = \$signal$35  & \$1215 ;
+  assign \$1216  = \$signal$35  & b_now;
+  assign \$1217  = \$1216  & held1;
+  assign seen_e1 = \$signal$40  | \$1217 ;
+  assign duty_ok1 = seen_e1 ? lit_ok : \$signal$48 ;
   assign duty_n1 = seen_e1 ? duty_lit : duty_dark;
-  assign \$2005  = pulse >> vis;
-  assign \$2006  = \$2005  & run_on;
-  assign ok1 = \$2006  & duty_ok1;
-  assign \$2007  = ~ held1;
-  assign \$2008  = vis_valid & \$2007 ;
-  assign \$2009  = \$2008  & grant1;
-  assign \$2010  = vis_valid & held1;
-  assign \$2011  = ~ grant1;
-  assign \$2012  = \$2010  & \$2011 ;
-  assign \$2013  = \$2012  ? used : { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  };
-  assign used_n1 = \$2009  ? { \$73 , \$71 , \$69 , \$67 , \$65 , \$63 , \$61  } : \$2013 ;
-  assign \$2014  = pulse >> vis;
-  assign \$2015  = ~ \$2014 ;
-  assign \$2016  = \$2015  & \$signal ;
-  assign \$2017  = seen >> vis;
-  assign \$2018  = \$2017  ? lit_ok : \$signal$42 ;
-  assign budget_v = \$2016  & \$2018 ;
-  assign \$2019  = fire_acq ? duty_n1 : duty_n0;
-  assign \$2021  = ~ vis[2:0];
-  assign \$2022  = 64'h8080808080808080 >> \$2021 ;
-  assign \$2023  = ~ vis[5:3];
-  assign \$2024  = 64'hff00000000000000 >> { \$2023 , 3'h0 };
-  assign \$2025  = \$2022  & \$2024 ;
-  assign onehot_v = \$2020  ? \$2025  : 64'h0000000000000000;
-  assign \$2026  = rp__addr == 6'h3f;
-  assign \$2027  = ~ \$2026 ;
-  assign \$2028  = fresh & \$2027 ;
-  assign \$2029  = rp__addr == 6'h3f;
-  assign \$2032  = rp__addr[1] ^ \$2031 ;
-  assign \$2033  = & rp__addr[1:0];
-  assign \$2034  = rp__addr[2] ^ \$2033 ;
-  assign \$2035  = & rp__addr[2:0];
-  assign \$2036  = rp__addr[3] ^ \$2035 ;
-  assign \$2037  = & rp__addr[3:0];
-  assign \$2038  = rp__addr[4] ^ \$2037 ;
-  assign \$2039  = & rp__addr[4:0];
-  assign \$2040  = rp__addr[5] ^ \$2039 ;
-  assign \$2041  = \$2029  ? 6'h00 : { \$2040 , \$2038 , \$2036 , \$2034 , \$2032 , \$2030  };
-  assign \$2042  = rp__addr + 1'h0;
-  assign \$2043  = ~ \$2042 [6];
-  assign \$2046  = rp__addr + 1'h0;
-  assign \$2050  = rp__addr + 1'h0;
-  assign \$2051  = ~ \$2050 [5];
-  assign \$2056  = rp__addr + 1'h0;
-  assign \$2060  = rp__addr + 1'h0;
-  assign \$2063  = ~ \$2062 ;
-  assign \$2064  = \$2059  & \$2063 ;
-  assign \$2065  = rp__addr + 1'h0;
-  assign \$2066  = ~ \$2065 [4];
-  assign \$2069  = rp__addr + 1'h0;
-  assign \$2072  = ~ \$2071 ;
-  assign \$2073  = rp__addr + 1'h0;
-  assign \$2074  = ~ \$2073 [3];
-  assign \$2081  = rp__addr + 1'h0;
-  assign \$2085  = rp__addr + 1'h0;
-  assign \$2088  = ~ \$2087 ;
-  assign \$2089  = \$2084  & \$2088 ;
-  assign \$2090  = rp__addr + 1'h0;
-  assign \$2093  = ~ \$2092 ;
-  assign \$2094  = rp__addr + 1'h0;
-  assign \$2097  = ~ \$2096 ;
-  assign \$2098  = \$2093  & \$2097 ;
-  assign \$2099  = \$2089  & \$2098 ;
-  assign \$2100  = rp__addr + 1'h0;
-  assign \$2101  = ~ \$2100 [2];
-  assign \$2104  = rp__addr + 1'h0;
-  assign \$2107  = ~ \$2106 ;
-  assign \$2108  = rp__addr + 1'h0;
-  assign \$2109  = ~ \$2108 [1];
-  assign \$2114  = rp__addr + 1'h0;
-  assign \$2117  = ~ \$2116 ;
-  assign \$2118  = rp__addr + 1'h0;
-  assign \$2121  = ~ \$2120 ;
-  assign \$2122  = \$2117  & \$2121 ;
-  assign \$2123  = rp__addr + 1'h0;
-  assign \$2124  = ~ \$2123 [0];
-  assign \$2131  = rp__addr == 6'h3f;
-  assign \$2132  = wcount == 14'h3d08;
-  assign \$2135  = wcount[1] ^ \$2134 ;
-  assign \$2136  = & wcount[1:0];
-  assign \$2137  = wcount[2] ^ \$2136 ;
-  assign \$2138  = & wcount[2:0];
-  assign \$2139  = wcount[3] ^ \$2138 ;
-  assign \$2140  = & wcount[3:0];
-  assign \$2141  = wcount[4] ^ \$2140 ;
-  assign \$2142  = & wcount[4:0];
-  assign \$2143  = wcount[5] ^ \$2142 ;
-  assign \$2144  = & wcount[5:0];
-  assign \$2145  = wcount[6] ^ \$2144 ;
-  assign \$2146  = & wcount[6:0];
-  assign \$2147  = wcount[7] ^ \$2146 ;
-  assign \$2148  = & wcount[7:0];
-  assign \$2149  = wcount[8] ^ \$2148 ;
-  assign \$2150  = & wcount[8:0];
-  assign \$2151  = wcount[9] ^ \$2150 ;
-  assign \$2152  = & wcount[9:0];
-  assign \$2153  = wcount[10] ^ \$2152 ;
-  assign \$2154  = & wcount[10:0];
-  assign \$2155  = wcount[11] ^ \$2154 ;
-  assign \$2156  = & wcount[11:0];
-  assign \$2157  = wcount[12] ^ \$2156 ;
-  assign \$2158  = & wcount[12:0];
-  assign \$2159  = wcount[13] ^ \$2158 ;
-  assign \$2160  = \$2132  ? 14'h0000 : { \$2159 , \$2157 , \$2155 , \$2153 , \$2151 , \$2149 , \$2147 , \$2145 , \$2143 , \$2141 , \$2139 , \$2137 , \$2135 , \$2133  };
-  assign \$2161  = wcount == 14'h3d08;
-  assign \$2162  = ~ epoch_ptr;
-  assign \$2163  = rp__data[12:0] == 13'h1e84;
-  assign \$2166  = rp__data[1] ^ \$2165 ;
-  assign \$2167  = & rp__data[1:0];
-  assign \$2168  = rp__data[2] ^ \$2167 ;
-  assign \$2169  = & rp__data[2:0];
-  assign \$2170  = rp__data[3] ^ \$2169 ;
-  assign \$2171  = & rp__data[3:0];
-  assign \$2172  = rp__data[4] ^ \$2171 ;
-  assign \$2173  = & rp__data[4:0];
-  assign \$2174  = rp__data[5] ^ \$2173 ;
-  assign \$2175  = & rp__data[5:0];
-  assign \$2176  = rp__data[6] ^ \$2175 ;
-  assign \$2177  = & rp__data[6:0];
-  assign \$2178  = rp__data[7] ^ \$2177 ;
-  assign \$2179  = & rp__data[7:0];
-  assign \$2180  = rp__data[8] ^ \$2179 ;
-  assign \$2181  = & rp__data[8:0];
-  assign \$2182  = rp__data[9] ^ \$2181 ;
-  assign \$2183  = & rp__data[9:0];
-  assign \$2184  = rp__data[10] ^ \$2183 ;
-  assign \$2185  = & rp__data[10:0];
-  assign \$2186  = rp__data[11] ^ \$2185 ;
-  assign \$2187  = & rp__data[11:0];
-  assign \$2188  = rp__data[12] ^ \$2187 ;
-  assign \$2189  = \$2163  ? 13'h1e84 : { \$2188 , \$2186 , \$2184 , \$2182 , \$2180 , \$2178 , \$2176 , \$2174 , \$2172 , \$2170 , \$2168 , \$2166 , \$2164  };
-  assign \$2190  = new_window ? 13'h0000 : rp__data[25:13];
-  assign \$2191  = rp__data[25:13] == 13'h1e84;
-  assign \$2194  = rp__data[14] ^ \$2193 ;
-  assign \$2195  = & rp__data[14:13];
-  assign \$2196  = rp__data[15] ^ \$2195 ;
-  assign \$2197  = & rp__data[15:13];
-  assign \$2198  = rp__data[16] ^ \$2197 ;
-  assign \$2199  = & rp__data[16:13];
-  assign \$2200  = rp__data[17] ^ \$2199 ;
-  assign \$2201  = & rp__data[17:13];
-  assign \$2202  = rp__data[18] ^ \$2201 ;
-  assign \$2203  = & rp__data[18:13];
-  assign \$2204  = rp__data[19] ^ \$2203 ;
-  assign \$2205  = & rp__data[19:13];
-  assign \$2206  = rp__data[20] ^ \$2205 ;
-  assign \$2207  = & rp__data[20:13];
-  assign \$2208  = rp__data[21] ^ \$2207 ;
-  assign \$2209  = & rp__data[21:13];
-  assign \$2210  = rp__data[22] ^ \$2209 ;
-  assign \$2211  = & rp__data[22:13];
-  assign \$2212  = rp__data[23] ^ \$2211 ;
-  assign \$2213  = & rp__data[23:13];
-  assign \$2214  = rp__data[24] ^ \$2213 ;
-  assign \$2215  = & rp__data[24:13];
-  assign \$2216  = rp__data[25] ^ \$2215 ;
-  assign \$2217  = \$2191  ? 13'h1e84 : { \$2216 , \$2214 , \$2212 , \$2210 , \$2208 , \$2206 , \$2204 , \$2202 , \$2200 , \$2198 , \$2196 , \$2194 , \$2192  };
-  assign \$2218  = new_window ? 13'h0000 : \$2217 ;
-  assign \$2219  = allow | fire_at;
-  assign \$2220  = ~ onehot_v;
-  assign \$2221  = \$2219  & \$2220 ;
-  assign \$2222  = grant1 ? onehot_v : 64'h0000000000000000;
-  assign \$2223  = \$2221  | \$2222 ;
-  assign \$2224  = ~ onehot_v;
-  assign \$2225  = allow & \$2224 ;
-  assign \$2226  = grant0 ? onehot_v : 64'h0000000000000000;
-  assign \$2227  = \$2225  | \$2226 ;
-  assign \$2228  = fire_acq ? \$2223  : \$2227 ;
-  assign \$2229  = ~ onehot_v;
-  assign \$2230  = budget & \$2229 ;
-  assign \$2231  = budget_v ? onehot_v : 64'h0000000000000000;
-  assign \$2232  = \$2230  | \$2231 ;
-  assign \$2233  = ~ pulse;
-  assign \$2234  = gap | \$2233 ;
-  assign \$2235  = ~ onehot_v;
-  assign \$2236  = \$2234  & \$2235 ;
-  assign \$2237  = seen | led_next;
-  assign \$2238  = ~ onehot_v;
-  assign \$2239  = \$2237  & \$2238 ;
-  assign \$2240  = fire_acq ? used_n1 : used_n0;
-  assign \$2241  = pulse >> vis;
-  assign \$2242  = vis_valid & \$2241 ;
-  assign \$2243  = ~ run_ok;
-  assign \$2244  = \$2242  & \$2243 ;
-  assign \$2245  = pulse >> vis;
-  assign \$2246  = vis_valid & \$2245 ;
-  assign \$2247  = \$2246  & run_ok;
-  assign \$2248  = fire_acq ? duty_ok1 : duty_ok0;
-  assign \$2249  = ~ \$2248 ;
-  assign \$2250  = \$2247  & \$2249 ;
-  assign \$2251  = fire_acq ? ok1 : ok0;
-  assign \$2252  = vis_valid & \$2251 ;
-  assign \$2253  = fire_acq ? grant1 : grant0;
-  assign \$2254  = ~ \$2253 ;
-  assign \$2255  = \$2252  & \$2254 ;
+  assign \$1218  = \$signal$35  & run_on;
+  assign ok1 = \$1218  & duty_ok1;
+  assign \$1219  = ~ held1;
+  assign \$1220  = vis_valid & \$1219 ;
+  assign \$1221  = \$1220  & grant1;
+  assign \$1222  = vis_valid & held1;
+  assign \$1223  = ~ grant1;
+  assign \$1224  = \$1222  & \$1223 ;
+  assign \$1225  = \$1224  ? used : { \$43 , \$41 , \$39 , \$37 , \$35 , \$33 , \$31  };
+  assign used_n1 = \$1221  ? { \$56 , \$54 , \$52 , \$50 , \$48 , \$46 , \$44  } : \$1225 ;
+  assign \$1226  = ~ \$signal$35 ;
+  assign \$1227  = \$1226  & \$signal ;
+  assign \$1228  = \$signal$40  ? lit_ok : \$signal$48 ;
+  assign budget_v = \$1227  & \$1228 ;
+  assign \$1229  = fire_acq ? duty_n1 : duty_n0;
+  assign \$1231  = ~ vis[2:0];
+  assign \$1232  = 64'h8080808080808080 >> \$1231 ;
+  assign \$1233  = ~ vis[5:3];
+  assign \$1234  = 64'hff00000000000000 >> { \$1233 , 3'h0 };
+  assign \$1235  = \$1232  & \$1234 ;
+  assign onehot_v = \$1230  ? \$1235  : 64'h0000000000000000;
+  assign \$1236  = rp__addr == 6'h3f;
+  assign \$1237  = ~ \$1236 ;
+  assign \$1238  = fresh & \$1237 ;
+  assign \$1239  = rp__addr == 6'h3f;
+  assign \$1242  = rp__addr[1] ^ \$1241 ;
+  assign \$1243  = & rp__addr[1:0];
+  assign \$1244  = rp__addr[2] ^ \$1243 ;
+  assign \$1245  = & rp__addr[2:0];
+  assign \$1246  = rp__addr[3] ^ \$1245 ;
+  assign \$1247  = & rp__addr[3:0];
+  assign \$1248  = rp__addr[4] ^ \$1247 ;
+  assign \$1249  = & rp__addr[4:0];
+  assign \$1250  = rp__addr[5] ^ \$1249 ;
+  assign \$1251  = \$1239  ? 6'h00 : { \$1250 , \$1248 , \$1246 , \$1244 , \$1242 , \$1240  };
+  assign \$1256  = ~ rp__addr[5];
+  assign \$1263  = ~ \$1262 ;
+  assign \$1265  = ~ rp__addr[4];
+  assign \$1268  = ~ \$1267 ;
+  assign \$1269  = ~ rp__addr[3];
+  assign \$1278  = ~ \$1277 ;
+  assign \$1281  = ~ \$1280 ;
+  assign \$1283  = ~ \$1282 ;
+  assign \$1284  = \$1281  & \$1283 ;
+  assign \$1286  = ~ rp__addr[2];
+  assign \$1289  = ~ \$1288 ;
+  assign \$1290  = ~ rp__addr[1];
+  assign \$1295  = ~ \$1294 ;
+  assign \$1297  = ~ \$1296 ;
+  assign \$1298  = \$1295  & \$1297 ;
+  assign \$1299  = ~ rp__addr[0];
+  assign \$1305  = rp__addr == 6'h3f;
+  assign \$1306  = wcount == 14'h3d08;
+  assign \$1309  = wcount[1] ^ \$1308 ;
+  assign \$1310  = & wcount[1:0];
+  assign \$1311  = wcount[2] ^ \$1310 ;
+  assign \$1312  = & wcount[2:0];
+  assign \$1313  = wcount[3] ^ \$1312 ;
+  assign \$1314  = & wcount[3:0];
+  assign \$1315  = wcount[4] ^ \$1314 ;
+  assign \$1316  = & wcount[4:0];
+  assign \$1317  = wcount[5] ^ \$1316 ;
+  assign \$1318  = & wcount[5:0];
+  assign \$1319  = wcount[6] ^ \$1318 ;
+  assign \$1320  = & wcount[6:0];
+  assign \$1321  = wcount[7] ^ \$1320 ;
+  assign \$1322  = & wcount[7:0];
+  assign \$1323  = wcount[8] ^ \$1322 ;
+  assign \$1324  = & wcount[8:0];
+  assign \$1325  = wcount[9] ^ \$1324 ;
+  assign \$1326  = & wcount[9:0];
+  assign \$1327  = wcount[10] ^ \$1326 ;
+  assign \$1328  = & wcount[10:0];
+  assign \$1329  = wcount[11] ^ \$1328 ;
+  assign \$1330  = & wcount[11:0];
+  assign \$1331  = wcount[12] ^ \$1330 ;
+  assign \$1332  = & wcount[12:0];
+  assign \$1333  = wcount[13] ^ \$1332 ;
+  assign \$1334  = \$1306  ? 14'h0000 : { \$1333 , \$1331 , \$1329 , \$1327 , \$1325 , \$1323 , \$1321 , \$1319 , \$1317 , \$1315 , \$1313 , \$1311 , \$1309 , \$1307  };
+  assign \$1335  = wcount == 14'h3d08;
+  assign \$1336  = ~ epoch_ptr;
+  assign \$1337  = rp__data[12:0] == 13'h1e84;
+  assign \$1340  = rp__data[1] ^ \$1339 ;
+  assign \$1341  = & rp__data[1:0];
+  assign \$1342  = rp__data[2] ^ \$1341 ;
+  assign \$1343  = & rp__data[2:0];
+  assign \$1344  = rp__data[3] ^ \$1343 ;
+  assign \$1345  = & rp__data[3:0];
+  assign \$1346  = rp__data[4] ^ \$1345 ;
+  assign \$1347  = & rp__data[4:0];
+  assign \$1348  = rp__data[5] ^ \$1347 ;
+  assign \$1349  = & rp__data[5:0];
+  assign \$1350  = rp__data[6] ^ \$1349 ;
+  assign \$1351  = & rp__data[6:0];
+  assign \$1352  = rp__data[7] ^ \$1351 ;
+  assign \$1353  = & rp__data[7:0];
+  assign \$1354  = rp__data[8] ^ \$1353 ;
+  assign \$1355  = & rp__data[8:0];
+  assign \$1356  = rp__data[9] ^ \$1355 ;
+  assign \$1357  = & rp__data[9:0];
+  assign \$1358  = rp__data[10] ^ \$1357 ;
+  assign \$1359  = & rp__data[10:0];
+  assign \$1360  = rp__data[11] ^ \$1359 ;
+  assign \$1361  = & rp__data[11:0];
+  assign \$1362  = rp__data[12] ^ \$1361 ;
+  assign \$1363  = \$1337  ? 13'h1e84 : { \$1362 , \$1360 , \$1358 , \$1356 , \$1354 , \$1352 , \$1350 , \$1348 , \$1346 , \$1344 , \$1342 , \$1340 , \$1338  };
+  assign \$1364  = new_window ? 13'h0000 : rp__data[25:13];
+  assign \$1365  = rp__data[25:13] == 13'h1e84;
+  assign \$1368  = rp__data[14] ^ \$1367 ;
+  assign \$1369  = & rp__data[14:13];
+  assign \$1370  = rp__data[15] ^ \$1369 ;
+  assign \$1371  = & rp__data[15:13];
+  assign \$1372  = rp__data[16] ^ \$1371 ;
+  assign \$1373  = & rp__data[16:13];
+  assign \$1374  = rp__data[17] ^ \$1373 ;
+  assign \$1375  = & rp__data[17:13];
+  assign \$1376  = rp__data[18] ^ \$1375 ;
+  assign \$1377  = & rp__data[18:13];
+  assign \$1378  = rp__data[19] ^ \$1377 ;
+  assign \$1379  = & rp__data[19:13];
+  assign \$1380  = rp__data[20] ^ \$1379 ;
+  assign \$1381  = & rp__data[20:13];
+  assign \$1382  = rp__data[21] ^ \$1381 ;
+  assign \$1383  = & rp__data[21:13];
+  assign \$1384  = rp__data[22] ^ \$1383 ;
+  assign \$1385  = & rp__data[22:13];
+  assign \$1386  = rp__data[23] ^ \$1385 ;
+  assign \$1387  = & rp__data[23:13];
+  assign \$1388  = rp__data[24] ^ \$1387 ;
+  assign \$1389  = & rp__data[24:13];
+  assign \$1390  = rp__data[25] ^ \$1389 ;
+  assign \$1391  = \$1365  ? 13'h1e84 : { \$1390 , \$1388 , \$1386 , \$1384 , \$1382 , \$1380 , \$1378 , \$1376 , \$1374 , \$1372 , \$1370 , \$1368 , \$1366  };
+  assign \$1392  = new_window ? 13'h0000 : \$1391 ;
+  assign \$1393  = allow | fire_at;
+  assign \$1394  = ~ onehot_v;
+  assign \$1395  = \$1393  & \$1394 ;
+  assign \$1396  = grant1 ? onehot_v : 64'h0000000000000000;
+  assign \$1397  = \$1395  | \$1396 ;
+  assign \$1398  = ~ onehot_v;
+  assign \$1399  = allow & \$1398 ;
+  assign \$1400  = grant0 ? onehot_v : 64'h0000000000000000;
+  assign \$1401  = \$1399  | \$1400 ;
+  assign \$1402  = fire_acq ? \$1397  : \$1401 ;
+  assign \$1403  = ~ onehot_v;
+  assign \$1404  = budget & \$1403 ;
+  assign \$1405  = budget_v ? onehot_v : 64'h0000000000000000;
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = ~ pulse;
+  assign \$1408  = gap | \$1407 ;
+  assign \$1409  = ~ onehot_v;
+  assign \$1410  = \$1408  & \$1409 ;
+  assign \$1411  = seen | led_next;
+  assign \$1412  = ~ onehot_v;
+  assign \$1413  = \$1411  & \$1412 ;
+  assign \$1414  = fire_acq ? used_n1 : used_n0;
+  assign \$1415  = vis_valid & \$signal$35 ;
+  assign \$1416  = ~ run_ok;
+  assign \$1417  = \$1415  & \$1416 ;
+  assign \$1418  = vis_valid & \$signal$35 ;
+  assign \$1419  = \$1418  & run_ok;
+  assign \$1420  = fire_acq ? duty_ok1 : duty_ok0;
+  assign \$1421  = ~ \$1420 ;
+  assign \$1422  = \$1419  & \$1421 ;
+  assign \$1423  = fire_acq ? ok1 : ok0;
+  assign \$1424  = vis_valid & \$1423 ;
+  assign \$1425  = fire_acq ? grant1 : grant0;
+  assign \$1426  = ~ \$1425 ;
+  assign \$1427  = \$1424  & \$1426 ;
   always @(posedge clk)
-    fresh <= \$2256 ;
+    fresh <= \$1428 ;
   always @(posedge clk)
-    rp__addr <= \$2257 ;
+    rp__addr <= \$1429 ;
   always @(posedge clk)
-    vis <= \$2258 ;
+    vis <= \$1430 ;
   always @(posedge clk)
-    vis_valid <= \$2259 ;
+    vis_valid <= \$1431 ;
   always @(posedge clk)
-    epoch_vis <= \$2260 ;
+    epoch_vis <= \$1432 ;
   always @(posedge clk)
-    wcount <= \$2261 ;
+    wcount <= \$1433 ;
   always @(posedge clk)
-    epoch_ptr <= \$2262 ;
+    epoch_ptr <= \$1434 ;
   always @(posedge clk)
-    run_inc <= \$2263 ;
+    run_inc <= \$1435 ;
   always @(posedge clk)
-    duty_dark <= \$2264 ;
+    duty_dark <= \$1436 ;
   always @(posedge clk)
-    duty_lit <= \$2265 ;
+    duty_lit <= \$1437 ;
   always @(posedge clk)
-    allow <= \$2266 ;
+    allow <= \$1438 ;
   always @(posedge clk)
-    budget <= \$2267 ;
+    budget <= \$1439 ;
   always @(posedge clk)
-    gap <= \$2268 ;
+    gap <= \$1440 ;
   always @(posedge clk)
-    seen <= \$2269 ;
+    seen <= \$1441 ;
   always @(posedge clk)
-    used <= \$2270 ;
+    used <= \$1442 ;
   always @(posedge clk)
-    led <= \$2271 ;
+    led <= \$1443 ;
   always @(posedge clk)
-    clamp_pulse <= \$2272 ;
+    clamp_pulse <= \$1444 ;
   always @(posedge clk)
-    clamp_duty <= \$2273 ;
+    clamp_duty <= \$1445 ;
   always @(posedge clk)
-    clamp_lanes <= \$2274 ;
+    clamp_lanes <= \$1446 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ used[0];
-  assign \$auto$rtlil.cc:2739:Not$102  = ~ \$1838 [7];
-  assign \$auto$rtlil.cc:2739:Not$104  = ~ \$1851 [12];
-  assign \$auto$rtlil.cc:2739:Not$106  = ~ \$1855 [11];
-  assign \$auto$rtlil.cc:2739:Not$108  = ~ \$1860 [10];
-  assign \$auto$rtlil.cc:2739:Not$110  = ~ \$1864 [9];
-  assign \$auto$rtlil.cc:2739:Not$12  = ~ \$202 [6];
-  assign \$auto$rtlil.cc:2739:Not$112  = ~ \$1874 [7];
-  assign \$auto$rtlil.cc:2739:Not$114  = ~ \$1932 [2];
-  assign \$auto$rtlil.cc:2739:Not$116  = ~ \$1942 [2];
+  assign \$auto$rtlil.cc:2739:Not$102  = ~ duty_lit[7];
+  assign \$auto$rtlil.cc:2739:Not$104  = ~ duty_lit[12];
+  assign \$auto$rtlil.cc:2739:Not$106  = ~ duty_lit[11];
+  assign \$auto$rtlil.cc:2739:Not$108  = ~ duty_lit[10];
+  assign \$auto$rtlil.cc:2739:Not$110  = ~ duty_lit[9];
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ used[6];
+  assign \$auto$rtlil.cc:2739:Not$112  = ~ duty_lit[7];
+  assign \$auto$rtlil.cc:2739:Not$114  = ~ duty_lit[2];
+  assign \$auto$rtlil.cc:2739:Not$116  = ~ duty_lit[2];
   assign \$auto$rtlil.cc:2739:Not$118  = ~ rp__addr[0];
-  assign \$auto$rtlil.cc:2739:Not$120  = ~ \$2046 [6];
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$2056 [6];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ \$2081 [6];
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ wcount[0];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ rp__data[0];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ rp__data[13];
-  assign \$auto$rtlil.cc:2739:Not$14  = ~ \$436 [6];
-  assign \$auto$rtlil.cc:2739:Not$16  = ~ \$446 [6];
-  assign \$auto$rtlil.cc:2739:Not$18  = ~ \$471 [6];
-  assign \$auto$rtlil.cc:2739:Not$20  = ~ \$618 [6];
-  assign \$auto$rtlil.cc:2739:Not$22  = ~ \$938 [12];
-  assign \$auto$rtlil.cc:2739:Not$24  = ~ \$948 [12];
-  assign \$auto$rtlil.cc:2739:Not$26  = ~ \$952 [11];
-  assign \$auto$rtlil.cc:2739:Not$28  = ~ \$961 [10];
-  assign \$auto$rtlil.cc:2739:Not$30  = ~ \$973 [12];
-  assign \$auto$rtlil.cc:2739:Not$4  = ~ \$31 [0];
-  assign \$auto$rtlil.cc:2739:Not$32  = ~ \$977 [11];
-  assign \$auto$rtlil.cc:2739:Not$34  = ~ \$982 [10];
-  assign \$auto$rtlil.cc:2739:Not$36  = ~ \$986 [9];
-  assign \$auto$rtlil.cc:2739:Not$38  = ~ \$1010 [7];
-  assign \$auto$rtlil.cc:2739:Not$40  = ~ \$1023 [12];
-  assign \$auto$rtlil.cc:2739:Not$42  = ~ \$1027 [11];
-  assign \$auto$rtlil.cc:2739:Not$44  = ~ \$1032 [10];
-  assign \$auto$rtlil.cc:2739:Not$46  = ~ \$1036 [9];
-  assign \$auto$rtlil.cc:2739:Not$48  = ~ \$1046 [7];
-  assign \$auto$rtlil.cc:2739:Not$50  = ~ \$1104 [2];
-  assign \$auto$rtlil.cc:2739:Not$52  = ~ \$1114 [2];
-  assign \$auto$rtlil.cc:2739:Not$54  = ~ \$1353 [12];
-  assign \$auto$rtlil.cc:2739:Not$56  = ~ \$1363 [12];
-  assign \$auto$rtlil.cc:2739:Not$58  = ~ \$1367 [11];
-  assign \$auto$rtlil.cc:2739:Not$60  = ~ \$1376 [10];
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$1388 [12];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$1392 [11];
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$1397 [10];
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$1401 [9];
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ \$1425 [7];
-  assign \$auto$rtlil.cc:2739:Not$8  = ~ \$167 [6];
-  assign \$auto$rtlil.cc:2739:Not$72  = ~ \$1438 [12];
-  assign \$auto$rtlil.cc:2739:Not$74  = ~ \$1442 [11];
-  assign \$auto$rtlil.cc:2739:Not$76  = ~ \$1447 [10];
-  assign \$auto$rtlil.cc:2739:Not$78  = ~ \$1451 [9];
-  assign \$auto$rtlil.cc:2739:Not$80  = ~ \$1461 [7];
-  assign \$auto$rtlil.cc:2739:Not$82  = ~ \$1519 [2];
-  assign \$auto$rtlil.cc:2739:Not$84  = ~ \$1529 [2];
-  assign \$auto$rtlil.cc:2739:Not$86  = ~ \$1766 [12];
-  assign \$auto$rtlil.cc:2739:Not$88  = ~ \$1776 [12];
-  assign \$auto$rtlil.cc:2739:Not$90  = ~ \$1780 [11];
-  assign \$auto$rtlil.cc:2739:Not$10  = ~ \$177 [6];
-  assign \$auto$rtlil.cc:2739:Not$92  = ~ \$1789 [10];
-  assign \$auto$rtlil.cc:2739:Not$94  = ~ \$1801 [12];
-  assign \$auto$rtlil.cc:2739:Not$96  = ~ \$1805 [11];
-  assign \$auto$rtlil.cc:2739:Not$98  = ~ \$1810 [10];
-  assign \$auto$rtlil.cc:2739:Not$100  = ~ \$1814 [9];
+  assign \$auto$rtlil.cc:2739:Not$120  = ~ wcount[0];
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ rp__data[0];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ rp__data[13];
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ \$43 ;
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ \$43 ;
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ \$43 ;
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ fire_lane[6];
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ run_inc[12];
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ run_inc[12];
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ run_inc[11];
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ run_inc[10];
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ run_inc[12];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ used[0];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ run_inc[11];
+  assign \$auto$rtlil.cc:2739:Not$34  = ~ run_inc[10];
+  assign \$auto$rtlil.cc:2739:Not$36  = ~ run_inc[9];
+  assign \$auto$rtlil.cc:2739:Not$38  = ~ run_inc[7];
+  assign \$auto$rtlil.cc:2739:Not$40  = ~ run_inc[12];
+  assign \$auto$rtlil.cc:2739:Not$42  = ~ run_inc[11];
+  assign \$auto$rtlil.cc:2739:Not$44  = ~ run_inc[10];
+  assign \$auto$rtlil.cc:2739:Not$46  = ~ run_inc[9];
+  assign \$auto$rtlil.cc:2739:Not$48  = ~ run_inc[7];
+  assign \$auto$rtlil.cc:2739:Not$50  = ~ run_inc[2];
+  assign \$auto$rtlil.cc:2739:Not$52  = ~ run_inc[2];
+  assign \$auto$rtlil.cc:2739:Not$54  = ~ duty_dark[12];
+  assign \$auto$rtlil.cc:2739:Not$56  = ~ duty_dark[12];
+  assign \$auto$rtlil.cc:2739:Not$58  = ~ duty_dark[11];
+  assign \$auto$rtlil.cc:2739:Not$60  = ~ duty_dark[10];
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ duty_dark[12];
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ duty_dark[11];
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ duty_dark[10];
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ duty_dark[9];
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ duty_dark[7];
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ used[6];
+  assign \$auto$rtlil.cc:2739:Not$72  = ~ duty_dark[12];
+  assign \$auto$rtlil.cc:2739:Not$74  = ~ duty_dark[11];
+  assign \$auto$rtlil.cc:2739:Not$76  = ~ duty_dark[10];
+  assign \$auto$rtlil.cc:2739:Not$78  = ~ duty_dark[9];
+  assign \$auto$rtlil.cc:2739:Not$80  = ~ duty_dark[7];
+  assign \$auto$rtlil.cc:2739:Not$82  = ~ duty_dark[2];
+  assign \$auto$rtlil.cc:2739:Not$84  = ~ duty_dark[2];
+  assign \$auto$rtlil.cc:2739:Not$86  = ~ duty_lit[12];
+  assign \$auto$rtlil.cc:2739:Not$88  = ~ duty_lit[12];
+  assign \$auto$rtlil.cc:2739:Not$90  = ~ duty_lit[11];
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ used[6];
+  assign \$auto$rtlil.cc:2739:Not$92  = ~ duty_lit[10];
+  assign \$auto$rtlil.cc:2739:Not$94  = ~ duty_lit[12];
+  assign \$auto$rtlil.cc:2739:Not$96  = ~ duty_lit[11];
+  assign \$auto$rtlil.cc:2739:Not$98  = ~ duty_lit[10];
+  assign \$auto$rtlil.cc:2739:Not$100  = ~ duty_lit[9];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2256  = \$2028 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1428  = \$1238 ;
     if (rst) begin
-      \$2256  = 1'h1;
+      \$1428  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2257  = \$2041 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1429  = \$1251 ;
     if (rst) begin
-      \$2257  = 6'h00;
+      \$1429  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2258  = rp__addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1430  = rp__addr;
     if (rst) begin
-      \$2258  = 6'h3f;
+      \$1430  = 6'h3f;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2259  = \$2130 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1431  = \$1304 ;
     if (rst) begin
-      \$2259  = 1'h1;
+      \$1431  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2260  = epoch_ptr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1432  = epoch_ptr;
     if (rst) begin
-      \$2260  = 1'h0;
+      \$1432  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2261  = wcount;
-    if (\$2131 ) begin
-      \$2261  = \$2160 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1433  = wcount;
+    if (\$1305 ) begin
+      \$1433  = \$1334 ;
     end
     if (rst) begin
-      \$2261  = 14'h0000;
+      \$1433  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2262  = epoch_ptr;
-    if (\$2131 ) begin
-      if (\$2161 ) begin
-        \$2262  = \$2162 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1434  = epoch_ptr;
+    if (\$1305 ) begin
+      if (\$1335 ) begin
+        \$1434  = \$1336 ;
       end
     end
     if (rst) begin
-      \$2262  = 1'h0;
+      \$1434  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2263  = \$2189 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1435  = \$1363 ;
     if (rst) begin
-      \$2263  = 13'h0001;
+      \$1435  = 13'h0001;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2264  = \$2190 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1436  = \$1364 ;
     if (rst) begin
-      \$2264  = 13'h0000;
+      \$1436  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2265  = \$2218 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1437  = \$1392 ;
     if (rst) begin
-      \$2265  = 13'h0001;
+      \$1437  = 13'h0001;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2266  = \$2228 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1438  = \$1402 ;
     if (rst) begin
-      \$2266  = 64'h0000000000000000;
+      \$1438  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2267  = \$2232 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1439  = \$1406 ;
     if (rst) begin
-      \$2267  = 64'hffffffffffffffff;
+      \$1439  = 64'hffffffffffffffff;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2268  = \$2236 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1440  = \$1410 ;
     if (rst) begin
-      \$2268  = 64'h0000000000000000;
+      \$1440  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2269  = \$2239 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1441  = \$1413 ;
     if (rst) begin
-      \$2269  = 64'h0000000000000000;
+      \$1441  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2270  = \$2240 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1442  = \$1414 ;
     if (rst) begin
-      \$2270  = 7'h00;
+      \$1442  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2271  = led_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1443  = led_next;
     if (rst) begin
-      \$2271  = 64'h0000000000000000;
+      \$1443  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2272  = \$2244 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1444  = \$1417 ;
     if (rst) begin
-      \$2272  = 1'h0;
+      \$1444  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2273  = \$2250 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1445  = \$1422 ;
     if (rst) begin
-      \$2273  = 1'h0;
+      \$1445  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$139 ) begin end
-    \$2274  = \$2255 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$1446  = \$1427 ;
     if (rst) begin
-      \$2274  = 1'h0;
+      \$1446  = 1'h0;
     end
   end
   assign units_pulse = \$4 [12:0];
   assign units_duty = \$5 [12:0];
   assign ptr = rp__addr;
   assign used_dn = { \$30 , \$27 , \$24 , \$21 , \$18 , \$15 , \$12  };
-  assign used_up = { \$56 , \$52 , \$48 , \$44 , \$40 , \$36 , \$32  };
-  assign used_up2 = { \$73 , \$71 , \$69 , \$67 , \$65 , \$63 , \$61  };
+  assign used_up = { \$43 , \$41 , \$39 , \$37 , \$35 , \$33 , \$31  };
+  assign used_up2 = { \$56 , \$54 , \$52 , \$50 , \$48 , \$46 , \$44  };
+  assign held0 = \$signal$39 ;
   assign wp__addr = vis;
   assign wp__en = vis_valid;
   assign \rp__data.run  = rp__data[12:0];
@@ -14038,604 +12572,418 @@ module \core.stim_path.safety (rst, max_pulse, max_duty, max_lanes, bits, pulse,
   assign \wp__data.duty  = wp__data[25:13];
   assign \wp__data.epoch  = wp__data[26];
   assign wp__data[26] = epoch_vis;
-  assign wp__data[25:13] = \$2019 ;
+  assign wp__data[25:13] = \$1229 ;
   assign wp__data[12:0] = run_n;
   assign \$4  = { 6'h00, max_pulse_eff[19:6] };
   assign \$5  = { 6'h00, max_duty_eff[19:6] };
   assign pulse_gt1 = \$11 ;
   assign \$12  = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$13  = used[0];
-  assign \$32  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$35  = \$34 [0];
-  assign \$61  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$62  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$165  = 8'h40;
-  assign \$166  = \$164 ;
-  assign \$168  = 8'h40;
-  assign \$169  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$173  = 8'h40;
-  assign \$174  = 1'h0;
-  assign \$175  = 1'h0;
-  assign \$176  = \$164 ;
-  assign \$178  = 8'h40;
-  assign \$179  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$182  = 8'h40;
-  assign \$183  = \$181 [5];
-  assign \$188  = 8'h40;
-  assign \$189  = 1'h0;
-  assign \$191  = 8'h40;
-  assign \$192  = \$190 [4];
-  assign \$196  = 8'h40;
-  assign \$197  = 1'h0;
-  assign \$198  = 1'h0;
-  assign \$199  = 1'h0;
-  assign \$200  = 1'h0;
-  assign \$201  = \$164 ;
-  assign \$203  = 8'h40;
-  assign \$204  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$207  = 8'h40;
-  assign \$208  = \$206 [5];
-  assign \$212  = 8'h40;
-  assign \$213  = \$211 [4];
-  assign \$216  = 8'h40;
-  assign \$217  = \$215 [3];
-  assign \$223  = 8'h40;
-  assign \$224  = 1'h0;
-  assign \$226  = 8'h40;
-  assign \$227  = \$225 [2];
-  assign \$231  = 8'h40;
-  assign \$232  = 1'h0;
-  assign \$233  = 1'h0;
-  assign \$234  = 1'h0;
-  assign \$236  = 8'h40;
-  assign \$237  = \$235 [2];
-  assign \$240  = 8'h40;
-  assign \$241  = \$239 [1];
-  assign \$246  = 8'h40;
-  assign \$247  = 1'h0;
-  assign \$248  = 1'h0;
-  assign \$249  = 1'h0;
-  assign \$250  = 1'h0;
-  assign \$251  = \$164 ;
-  assign \$434  = 8'h40;
-  assign \$435  = \$433 ;
-  assign \$437  = 8'h40;
-  assign \$438  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$442  = 8'h40;
-  assign \$443  = 1'h0;
-  assign \$444  = 1'h0;
-  assign \$445  = \$433 ;
-  assign \$447  = 8'h40;
-  assign \$448  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$451  = 8'h40;
-  assign \$452  = \$450 [5];
-  assign \$457  = 8'h40;
-  assign \$458  = 1'h0;
-  assign \$460  = 8'h40;
-  assign \$461  = \$459 [4];
-  assign \$465  = 8'h40;
-  assign \$466  = 1'h0;
-  assign \$467  = 1'h0;
-  assign \$468  = 1'h0;
-  assign \$469  = 1'h0;
-  assign \$470  = \$433 ;
-  assign \$472  = 8'h40;
-  assign \$473  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$476  = 8'h40;
-  assign \$477  = \$475 [5];
-  assign \$481  = 8'h40;
-  assign \$482  = \$480 [4];
-  assign \$485  = 8'h40;
-  assign \$486  = \$484 [3];
-  assign \$492  = 8'h40;
-  assign \$493  = 1'h0;
-  assign \$495  = 8'h40;
-  assign \$496  = \$494 [2];
-  assign \$500  = 8'h40;
-  assign \$501  = 1'h0;
-  assign \$502  = 1'h0;
-  assign \$503  = 1'h0;
-  assign \$505  = 8'h40;
-  assign \$506  = \$504 [2];
-  assign \$509  = 8'h40;
-  assign \$510  = \$508 [1];
-  assign \$515  = 8'h40;
-  assign \$516  = 1'h0;
-  assign \$517  = 1'h0;
-  assign \$518  = 1'h0;
-  assign \$519  = 1'h0;
-  assign \$520  = \$433 ;
-  assign \$523  = 13'h0040;
-  assign \$524  = 1'h0;
-  assign \$526  = 13'h0040;
-  assign \$527  = \$525 [11];
-  assign \$531  = 13'h0040;
-  assign \$532  = 1'h0;
-  assign \$533  = 1'h0;
-  assign \$534  = 1'h0;
-  assign \$536  = 13'h0040;
-  assign \$537  = \$535 [11];
-  assign \$540  = 13'h0040;
-  assign \$541  = \$539 [10];
-  assign \$546  = 13'h0040;
-  assign \$547  = 1'h0;
-  assign \$548  = 1'h0;
-  assign \$549  = 1'h0;
-  assign \$551  = 13'h0040;
-  assign \$552  = \$550 [11];
-  assign \$555  = 13'h0040;
-  assign \$556  = \$554 [10];
-  assign \$560  = 13'h0040;
-  assign \$561  = \$559 [9];
-  assign \$566  = 13'h0040;
-  assign \$567  = 1'h0;
-  assign \$569  = 13'h0040;
-  assign \$570  = \$568 [8];
-  assign \$574  = 13'h0040;
-  assign \$575  = 1'h0;
-  assign \$576  = 1'h0;
-  assign \$577  = 1'h0;
-  assign \$579  = 13'h0040;
-  assign \$580  = \$578 [8];
-  assign \$583  = 13'h0040;
-  assign \$584  = \$582 [7];
-  assign \$589  = 13'h0040;
-  assign \$590  = \$588 ;
-  assign \$592  = \$591 ;
+  assign \$31  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$32  = used[0];
+  assign \$44  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$45  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$111  = \$110 ;
+  assign \$112  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$115  = 1'h0;
+  assign \$116  = 1'h0;
+  assign \$117  = \$110 ;
+  assign \$118  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$120  = used[5];
+  assign \$124  = 1'h0;
+  assign \$125  = used[4];
+  assign \$128  = 1'h0;
+  assign \$129  = 1'h0;
+  assign \$130  = 1'h0;
+  assign \$131  = 1'h0;
+  assign \$132  = \$110 ;
+  assign \$133  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$135  = used[5];
+  assign \$138  = used[4];
+  assign \$140  = used[3];
+  assign \$145  = 1'h0;
+  assign \$146  = used[2];
+  assign \$149  = 1'h0;
+  assign \$150  = 1'h0;
+  assign \$151  = 1'h0;
+  assign \$152  = used[2];
+  assign \$154  = used[1];
+  assign \$158  = 1'h0;
+  assign \$159  = 1'h0;
+  assign \$160  = 1'h0;
+  assign \$161  = 1'h0;
+  assign \$162  = \$110 ;
+  assign \$272  = \$271 ;
+  assign \$273  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$276  = 1'h0;
+  assign \$277  = 1'h0;
+  assign \$278  = \$271 ;
+  assign \$279  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$281  = \$41 ;
+  assign \$285  = 1'h0;
+  assign \$286  = \$39 ;
+  assign \$289  = 1'h0;
+  assign \$290  = 1'h0;
+  assign \$291  = 1'h0;
+  assign \$292  = 1'h0;
+  assign \$293  = \$271 ;
+  assign \$294  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$296  = \$41 ;
+  assign \$299  = \$39 ;
+  assign \$301  = \$37 ;
+  assign \$306  = 1'h0;
+  assign \$307  = \$35 ;
+  assign \$310  = 1'h0;
+  assign \$311  = 1'h0;
+  assign \$312  = 1'h0;
+  assign \$313  = \$35 ;
+  assign \$315  = \$33 ;
+  assign \$319  = 1'h0;
+  assign \$320  = 1'h0;
+  assign \$321  = 1'h0;
+  assign \$322  = 1'h0;
+  assign \$323  = \$271 ;
+  assign \$325  = 1'h0;
+  assign \$326  = fire_lane[11];
+  assign \$329  = 1'h0;
+  assign \$330  = 1'h0;
+  assign \$331  = 1'h0;
+  assign \$332  = fire_lane[11];
+  assign \$334  = fire_lane[10];
+  assign \$338  = 1'h0;
+  assign \$339  = 1'h0;
+  assign \$340  = 1'h0;
+  assign \$341  = fire_lane[11];
+  assign \$343  = fire_lane[10];
+  assign \$346  = fire_lane[9];
+  assign \$350  = 1'h0;
+  assign \$351  = fire_lane[8];
+  assign \$354  = 1'h0;
+  assign \$355  = 1'h0;
+  assign \$356  = 1'h0;
+  assign \$357  = fire_lane[8];
+  assign \$359  = fire_lane[7];
+  assign \$363  = \$362 ;
+  assign \$365  = \$364 ;
+  assign \$367  = \$366 ;
+  assign \$368  = fire_lane[11];
+  assign \$370  = fire_lane[10];
+  assign \$373  = fire_lane[9];
+  assign \$376  = fire_lane[8];
+  assign \$378  = fire_lane[7];
+  assign \$381  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$386  = 1'h0;
+  assign \$387  = fire_lane[5];
+  assign \$390  = 1'h0;
+  assign \$391  = 1'h0;
+  assign \$392  = 1'h0;
+  assign \$393  = fire_lane[5];
+  assign \$395  = fire_lane[4];
+  assign \$399  = 1'h0;
+  assign \$400  = 1'h0;
+  assign \$401  = 1'h0;
+  assign \$402  = fire_lane[5];
+  assign \$404  = fire_lane[4];
+  assign \$407  = fire_lane[3];
+  assign \$411  = 1'h0;
+  assign \$412  = fire_lane[2];
+  assign \$415  = 1'h0;
+  assign \$416  = 1'h0;
+  assign \$417  = 1'h0;
+  assign \$418  = fire_lane[2];
+  assign \$420  = fire_lane[1];
+  assign \$424  = 1'h0;
+  assign \$425  = 1'h0;
+  assign \$426  = 1'h0;
+  assign \$427  = 1'h0;
+  assign \$428  = 1'h0;
+  assign \$429  = 1'h0;
+  assign \$430  = \$366 ;
+  assign \$438  = f_ok;
+  assign \$448  = 1'h1;
+  assign \$449  = max_pulse[19];
+  assign \$450  = max_pulse[19];
+  assign \$456  = max_pulse[19];
+  assign \$471  = max_pulse[19];
+  assign \$501  = max_pulse[19];
+  assign \$577  = \$576 ;
+  assign \$578  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$581  = \$580 ;
+  assign \$584  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$586  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$590  = \$589 ;
+  assign \$591  = \$auto$rtlil.cc:2739:Not$28 ;
   assign \$594  = \$593 ;
-  assign \$596  = 13'h0040;
-  assign \$597  = \$595 [11];
-  assign \$600  = 13'h0040;
-  assign \$601  = \$599 [10];
-  assign \$605  = 13'h0040;
-  assign \$606  = \$604 [9];
-  assign \$610  = 13'h0040;
-  assign \$611  = \$609 [8];
-  assign \$614  = 13'h0040;
-  assign \$615  = \$613 [7];
-  assign \$619  = 13'h0040;
-  assign \$620  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$626  = 13'h0040;
-  assign \$627  = 1'h0;
-  assign \$629  = 13'h0040;
-  assign \$630  = \$628 [5];
-  assign \$634  = 13'h0040;
-  assign \$635  = 1'h0;
-  assign \$636  = 1'h0;
-  assign \$637  = 1'h0;
-  assign \$639  = 13'h0040;
-  assign \$640  = \$638 [5];
-  assign \$643  = 13'h0040;
-  assign \$644  = \$642 [4];
-  assign \$649  = 13'h0040;
+  assign \$599  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$601  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$604  = \$auto$rtlil.cc:2739:Not$34 ;
+  assign \$606  = \$auto$rtlil.cc:2739:Not$36 ;
+  assign \$611  = 1'h0;
+  assign \$612  = run_inc[8];
+  assign \$615  = \$614 ;
+  assign \$617  = \$616 ;
+  assign \$618  = run_inc[8];
+  assign \$620  = \$auto$rtlil.cc:2739:Not$38 ;
+  assign \$624  = 1'h0;
+  assign \$625  = 1'h0;
+  assign \$626  = \$616 ;
+  assign \$629  = \$auto$rtlil.cc:2739:Not$40 ;
+  assign \$631  = \$auto$rtlil.cc:2739:Not$42 ;
+  assign \$634  = \$auto$rtlil.cc:2739:Not$44 ;
+  assign \$636  = \$auto$rtlil.cc:2739:Not$46 ;
+  assign \$640  = run_inc[8];
+  assign \$642  = \$auto$rtlil.cc:2739:Not$48 ;
+  assign \$645  = run_inc[6];
   assign \$650  = 1'h0;
-  assign \$651  = 1'h0;
-  assign \$652  = 1'h0;
-  assign \$654  = 13'h0040;
-  assign \$655  = \$653 [5];
-  assign \$658  = 13'h0040;
-  assign \$659  = \$657 [4];
-  assign \$663  = 13'h0040;
-  assign \$664  = \$662 [3];
-  assign \$669  = 13'h0040;
-  assign \$670  = 1'h0;
-  assign \$672  = 13'h0040;
-  assign \$673  = \$671 [2];
-  assign \$677  = 13'h0040;
-  assign \$678  = 1'h0;
+  assign \$651  = run_inc[5];
+  assign \$654  = 1'h0;
+  assign \$655  = 1'h0;
+  assign \$656  = 1'h0;
+  assign \$657  = run_inc[5];
+  assign \$659  = run_inc[4];
+  assign \$663  = 1'h0;
+  assign \$664  = 1'h0;
+  assign \$665  = 1'h0;
+  assign \$666  = run_inc[5];
+  assign \$668  = run_inc[4];
+  assign \$671  = run_inc[3];
+  assign \$675  = \$674 ;
+  assign \$676  = \$auto$rtlil.cc:2739:Not$50 ;
   assign \$679  = 1'h0;
   assign \$680  = 1'h0;
-  assign \$682  = 13'h0040;
-  assign \$683  = \$681 [2];
-  assign \$686  = 13'h0040;
-  assign \$687  = \$685 [1];
-  assign \$692  = 13'h0040;
-  assign \$693  = 1'h0;
-  assign \$694  = 1'h0;
-  assign \$695  = 1'h0;
-  assign \$696  = 1'h0;
-  assign \$697  = 1'h0;
-  assign \$698  = 1'h0;
-  assign \$699  = \$593 ;
-  assign \$707  = f_ok;
-  assign \$936  = 14'h1e84;
-  assign \$937  = \$935 ;
-  assign \$939  = 14'h1e84;
-  assign \$940  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$944  = 14'h1e84;
-  assign \$945  = \$943 ;
-  assign \$949  = 14'h1e84;
-  assign \$950  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$953  = 14'h1e84;
-  assign \$954  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$959  = 14'h1e84;
-  assign \$960  = \$958 ;
-  assign \$962  = 14'h1e84;
-  assign \$963  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$967  = 14'h1e84;
-  assign \$968  = \$966 ;
-  assign \$974  = 14'h1e84;
-  assign \$975  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$978  = 14'h1e84;
-  assign \$979  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$983  = 14'h1e84;
-  assign \$984  = \$auto$rtlil.cc:2739:Not$34 ;
-  assign \$987  = 14'h1e84;
-  assign \$988  = \$auto$rtlil.cc:2739:Not$36 ;
-  assign \$994  = 14'h1e84;
-  assign \$995  = 1'h0;
-  assign \$997  = 14'h1e84;
-  assign \$998  = \$996 [8];
-  assign \$1002  = 14'h1e84;
-  assign \$1003  = \$1001 ;
-  assign \$1005  = \$1004 ;
-  assign \$1007  = 14'h1e84;
-  assign \$1008  = \$1006 [8];
-  assign \$1011  = 14'h1e84;
-  assign \$1012  = \$auto$rtlil.cc:2739:Not$38 ;
-  assign \$1017  = 14'h1e84;
-  assign \$1018  = 1'h0;
-  assign \$1019  = 1'h0;
-  assign \$1020  = \$1004 ;
-  assign \$1024  = 14'h1e84;
-  assign \$1025  = \$auto$rtlil.cc:2739:Not$40 ;
-  assign \$1028  = 14'h1e84;
-  assign \$1029  = \$auto$rtlil.cc:2739:Not$42 ;
-  assign \$1033  = 14'h1e84;
-  assign \$1034  = \$auto$rtlil.cc:2739:Not$44 ;
-  assign \$1037  = 14'h1e84;
-  assign \$1038  = \$auto$rtlil.cc:2739:Not$46 ;
-  assign \$1043  = 14'h1e84;
-  assign \$1044  = \$1042 [8];
-  assign \$1047  = 14'h1e84;
-  assign \$1048  = \$auto$rtlil.cc:2739:Not$48 ;
-  assign \$1052  = 14'h1e84;
-  assign \$1053  = \$1051 [6];
-  assign \$1059  = 14'h1e84;
-  assign \$1060  = 1'h0;
-  assign \$1062  = 14'h1e84;
-  assign \$1063  = \$1061 [5];
-  assign \$1067  = 14'h1e84;
-  assign \$1068  = 1'h0;
-  assign \$1069  = 1'h0;
-  assign \$1070  = 1'h0;
-  assign \$1072  = 14'h1e84;
-  assign \$1073  = \$1071 [5];
-  assign \$1076  = 14'h1e84;
-  assign \$1077  = \$1075 [4];
-  assign \$1082  = 14'h1e84;
-  assign \$1083  = 1'h0;
-  assign \$1084  = 1'h0;
-  assign \$1085  = 1'h0;
-  assign \$1087  = 14'h1e84;
-  assign \$1088  = \$1086 [5];
-  assign \$1091  = 14'h1e84;
-  assign \$1092  = \$1090 [4];
-  assign \$1096  = 14'h1e84;
-  assign \$1097  = \$1095 [3];
-  assign \$1102  = 14'h1e84;
-  assign \$1103  = \$1101 ;
-  assign \$1105  = 14'h1e84;
-  assign \$1106  = \$auto$rtlil.cc:2739:Not$50 ;
-  assign \$1110  = 14'h1e84;
-  assign \$1111  = 1'h0;
-  assign \$1112  = 1'h0;
-  assign \$1113  = \$1101 ;
-  assign \$1115  = 14'h1e84;
-  assign \$1116  = \$auto$rtlil.cc:2739:Not$52 ;
-  assign \$1119  = 14'h1e84;
-  assign \$1120  = \$1118 [1];
-  assign \$1125  = 14'h1e84;
-  assign \$1126  = 1'h0;
-  assign \$1127  = 1'h0;
-  assign \$1128  = \$1101 ;
-  assign \$1130  = \$1129 ;
-  assign \$1351  = 14'h1e84;
-  assign \$1352  = \$1350 ;
-  assign \$1354  = 14'h1e84;
-  assign \$1355  = \$auto$rtlil.cc:2739:Not$54 ;
-  assign \$1359  = 14'h1e84;
-  assign \$1360  = \$1358 ;
-  assign \$1364  = 14'h1e84;
-  assign \$1365  = \$auto$rtlil.cc:2739:Not$56 ;
-  assign \$1368  = 14'h1e84;
-  assign \$1369  = \$auto$rtlil.cc:2739:Not$58 ;
-  assign \$1374  = 14'h1e84;
-  assign \$1375  = \$1373 ;
-  assign \$1377  = 14'h1e84;
-  assign \$1378  = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$1382  = 14'h1e84;
-  assign \$1383  = \$1381 ;
-  assign \$1389  = 14'h1e84;
-  assign \$1390  = \$auto$rtlil.cc:2739:Not$62 ;
-  assign \$1393  = 14'h1e84;
-  assign \$1394  = \$auto$rtlil.cc:2739:Not$64 ;
-  assign \$1398  = 14'h1e84;
-  assign \$1399  = \$auto$rtlil.cc:2739:Not$66 ;
-  assign \$1402  = 14'h1e84;
-  assign \$1403  = \$auto$rtlil.cc:2739:Not$68 ;
-  assign \$1409  = 14'h1e84;
-  assign \$1410  = 1'h0;
-  assign \$1412  = 14'h1e84;
-  assign \$1413  = \$1411 [8];
-  assign \$1417  = 14'h1e84;
-  assign \$1418  = \$1416 ;
-  assign \$1420  = \$1419 ;
-  assign \$1422  = 14'h1e84;
-  assign \$1423  = \$1421 [8];
-  assign \$1426  = 14'h1e84;
-  assign \$1427  = \$auto$rtlil.cc:2739:Not$70 ;
-  assign \$1432  = 14'h1e84;
-  assign \$1433  = 1'h0;
-  assign \$1434  = 1'h0;
-  assign \$1435  = \$1419 ;
-  assign \$1439  = 14'h1e84;
-  assign \$1440  = \$auto$rtlil.cc:2739:Not$72 ;
-  assign \$1443  = 14'h1e84;
-  assign \$1444  = \$auto$rtlil.cc:2739:Not$74 ;
-  assign \$1448  = 14'h1e84;
-  assign \$1449  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$1452  = 14'h1e84;
-  assign \$1453  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$1458  = 14'h1e84;
-  assign \$1459  = \$1457 [8];
-  assign \$1462  = 14'h1e84;
-  assign \$1463  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$1467  = 14'h1e84;
-  assign \$1468  = \$1466 [6];
-  assign \$1474  = 14'h1e84;
-  assign \$1475  = 1'h0;
-  assign \$1477  = 14'h1e84;
-  assign \$1478  = \$1476 [5];
-  assign \$1482  = 14'h1e84;
-  assign \$1483  = 1'h0;
-  assign \$1484  = 1'h0;
-  assign \$1485  = 1'h0;
-  assign \$1487  = 14'h1e84;
-  assign \$1488  = \$1486 [5];
-  assign \$1491  = 14'h1e84;
-  assign \$1492  = \$1490 [4];
-  assign \$1497  = 14'h1e84;
-  assign \$1498  = 1'h0;
-  assign \$1499  = 1'h0;
-  assign \$1500  = 1'h0;
-  assign \$1502  = 14'h1e84;
-  assign \$1503  = \$1501 [5];
-  assign \$1506  = 14'h1e84;
-  assign \$1507  = \$1505 [4];
-  assign \$1511  = 14'h1e84;
-  assign \$1512  = \$1510 [3];
-  assign \$1517  = 14'h1e84;
-  assign \$1518  = \$1516 ;
-  assign \$1520  = 14'h1e84;
-  assign \$1521  = \$auto$rtlil.cc:2739:Not$82 ;
-  assign \$1525  = 14'h1e84;
-  assign \$1526  = 1'h0;
-  assign \$1527  = 1'h0;
-  assign \$1528  = \$1516 ;
-  assign \$1530  = 14'h1e84;
-  assign \$1531  = \$auto$rtlil.cc:2739:Not$84 ;
-  assign \$1534  = 14'h1e84;
-  assign \$1535  = \$1533 [1];
-  assign \$1540  = 14'h1e84;
-  assign \$1541  = 1'h0;
-  assign \$1542  = 1'h0;
-  assign \$1543  = \$1516 ;
-  assign \$1545  = \$1544 ;
-  assign \$1764  = 14'h1e84;
-  assign \$1765  = \$1763 ;
-  assign \$1767  = 14'h1e84;
-  assign \$1768  = \$auto$rtlil.cc:2739:Not$86 ;
-  assign \$1772  = 14'h1e84;
-  assign \$1773  = \$1771 ;
-  assign \$1777  = 14'h1e84;
-  assign \$1778  = \$auto$rtlil.cc:2739:Not$88 ;
-  assign \$1781  = 14'h1e84;
-  assign \$1782  = \$auto$rtlil.cc:2739:Not$90 ;
-  assign \$1787  = 14'h1e84;
-  assign \$1788  = \$1786 ;
-  assign \$1790  = 14'h1e84;
-  assign \$1791  = \$auto$rtlil.cc:2739:Not$92 ;
-  assign \$1795  = 14'h1e84;
-  assign \$1796  = \$1794 ;
-  assign \$1802  = 14'h1e84;
-  assign \$1803  = \$auto$rtlil.cc:2739:Not$94 ;
-  assign \$1806  = 14'h1e84;
-  assign \$1807  = \$auto$rtlil.cc:2739:Not$96 ;
-  assign \$1811  = 14'h1e84;
-  assign \$1812  = \$auto$rtlil.cc:2739:Not$98 ;
-  assign \$1815  = 14'h1e84;
-  assign \$1816  = \$auto$rtlil.cc:2739:Not$100 ;
-  assign \$1822  = 14'h1e84;
-  assign \$1823  = 1'h0;
-  assign \$1825  = 14'h1e84;
-  assign \$1826  = \$1824 [8];
-  assign \$1830  = 14'h1e84;
-  assign \$1831  = \$1829 ;
-  assign \$1833  = \$1832 ;
-  assign \$1835  = 14'h1e84;
-  assign \$1836  = \$1834 [8];
-  assign \$1839  = 14'h1e84;
-  assign \$1840  = \$auto$rtlil.cc:2739:Not$102 ;
-  assign \$1845  = 14'h1e84;
-  assign \$1846  = 1'h0;
-  assign \$1847  = 1'h0;
-  assign \$1848  = \$1832 ;
-  assign \$1852  = 14'h1e84;
-  assign \$1853  = \$auto$rtlil.cc:2739:Not$104 ;
-  assign \$1856  = 14'h1e84;
-  assign \$1857  = \$auto$rtlil.cc:2739:Not$106 ;
-  assign \$1861  = 14'h1e84;
-  assign \$1862  = \$auto$rtlil.cc:2739:Not$108 ;
-  assign \$1865  = 14'h1e84;
-  assign \$1866  = \$auto$rtlil.cc:2739:Not$110 ;
-  assign \$1871  = 14'h1e84;
-  assign \$1872  = \$1870 [8];
-  assign \$1875  = 14'h1e84;
-  assign \$1876  = \$auto$rtlil.cc:2739:Not$112 ;
-  assign \$1880  = 14'h1e84;
-  assign \$1881  = \$1879 [6];
-  assign \$1887  = 14'h1e84;
-  assign \$1888  = 1'h0;
-  assign \$1890  = 14'h1e84;
-  assign \$1891  = \$1889 [5];
-  assign \$1895  = 14'h1e84;
-  assign \$1896  = 1'h0;
-  assign \$1897  = 1'h0;
-  assign \$1898  = 1'h0;
-  assign \$1900  = 14'h1e84;
-  assign \$1901  = \$1899 [5];
-  assign \$1904  = 14'h1e84;
-  assign \$1905  = \$1903 [4];
-  assign \$1910  = 14'h1e84;
-  assign \$1911  = 1'h0;
-  assign \$1912  = 1'h0;
-  assign \$1913  = 1'h0;
-  assign \$1915  = 14'h1e84;
-  assign \$1916  = \$1914 [5];
-  assign \$1919  = 14'h1e84;
-  assign \$1920  = \$1918 [4];
-  assign \$1924  = 14'h1e84;
-  assign \$1925  = \$1923 [3];
-  assign \$1930  = 14'h1e84;
-  assign \$1931  = \$1929 ;
-  assign \$1933  = 14'h1e84;
-  assign \$1934  = \$auto$rtlil.cc:2739:Not$114 ;
-  assign \$1938  = 14'h1e84;
-  assign \$1939  = 1'h0;
-  assign \$1940  = 1'h0;
-  assign \$1941  = \$1929 ;
-  assign \$1943  = 14'h1e84;
-  assign \$1944  = \$auto$rtlil.cc:2739:Not$116 ;
-  assign \$1947  = 14'h1e84;
-  assign \$1948  = \$1946 [1];
-  assign \$1953  = 14'h1e84;
-  assign \$1954  = 1'h0;
-  assign \$1955  = 1'h0;
-  assign \$1956  = \$1929 ;
-  assign \$1958  = \$1957 ;
-  assign \$2020  = vis_valid;
-  assign \$2030  = \$auto$rtlil.cc:2739:Not$118 ;
-  assign \$2031  = rp__addr[0];
-  assign \$2044  = 8'h40;
-  assign \$2045  = \$2043 ;
-  assign \$2047  = 8'h40;
-  assign \$2048  = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$2052  = 8'h40;
-  assign \$2053  = 1'h0;
-  assign \$2054  = 1'h0;
-  assign \$2055  = \$2043 ;
-  assign \$2057  = 8'h40;
-  assign \$2058  = \$auto$rtlil.cc:2739:Not$122 ;
-  assign \$2061  = 8'h40;
-  assign \$2062  = \$2060 [5];
-  assign \$2067  = 8'h40;
-  assign \$2068  = 1'h0;
-  assign \$2070  = 8'h40;
-  assign \$2071  = \$2069 [4];
-  assign \$2075  = 8'h40;
-  assign \$2076  = 1'h0;
-  assign \$2077  = 1'h0;
-  assign \$2078  = 1'h0;
-  assign \$2079  = 1'h0;
-  assign \$2080  = \$2043 ;
-  assign \$2082  = 8'h40;
-  assign \$2083  = \$auto$rtlil.cc:2739:Not$124 ;
-  assign \$2086  = 8'h40;
-  assign \$2087  = \$2085 [5];
-  assign \$2091  = 8'h40;
-  assign \$2092  = \$2090 [4];
-  assign \$2095  = 8'h40;
-  assign \$2096  = \$2094 [3];
-  assign \$2102  = 8'h40;
-  assign \$2103  = 1'h0;
-  assign \$2105  = 8'h40;
-  assign \$2106  = \$2104 [2];
-  assign \$2110  = 8'h40;
-  assign \$2111  = 1'h0;
-  assign \$2112  = 1'h0;
-  assign \$2113  = 1'h0;
-  assign \$2115  = 8'h40;
-  assign \$2116  = \$2114 [2];
-  assign \$2119  = 8'h40;
-  assign \$2120  = \$2118 [1];
-  assign \$2125  = 8'h40;
-  assign \$2126  = 1'h0;
-  assign \$2127  = 1'h0;
-  assign \$2128  = 1'h0;
-  assign \$2129  = 1'h0;
-  assign \$2130  = \$2043 ;
-  assign \$2133  = \$auto$rtlil.cc:2739:Not$126 ;
-  assign \$2134  = wcount[0];
-  assign \$2164  = \$auto$rtlil.cc:2739:Not$128 ;
-  assign \$2165  = rp__data[0];
-  assign \$2192  = \$auto$rtlil.cc:2739:Not$130 ;
-  assign \$2193  = rp__data[13];
-  assign \$auto$rtlil.cc:2739:Not$6  = \$31 [0];
-  assign \$170  = \$167 [6];
-  assign \$180  = \$177 [6];
-  assign \$205  = \$202 [6];
-  assign \$439  = \$436 [6];
-  assign \$449  = \$446 [6];
-  assign \$474  = \$471 [6];
-  assign \$621  = \$618 [6];
-  assign \$941  = \$938 [12];
-  assign \$951  = \$948 [12];
-  assign \$955  = \$952 [11];
-  assign \$964  = \$961 [10];
-  assign \$976  = \$973 [12];
-  assign \$980  = \$977 [11];
-  assign \$985  = \$982 [10];
-  assign \$989  = \$986 [9];
-  assign \$1013  = \$1010 [7];
-  assign \$1026  = \$1023 [12];
-  assign \$1030  = \$1027 [11];
-  assign \$1035  = \$1032 [10];
-  assign \$1039  = \$1036 [9];
-  assign \$1049  = \$1046 [7];
-  assign \$1107  = \$1104 [2];
-  assign \$1117  = \$1114 [2];
-  assign \$1356  = \$1353 [12];
-  assign \$1366  = \$1363 [12];
-  assign \$1370  = \$1367 [11];
-  assign \$1379  = \$1376 [10];
-  assign \$1391  = \$1388 [12];
-  assign \$1395  = \$1392 [11];
-  assign \$1400  = \$1397 [10];
-  assign \$1404  = \$1401 [9];
-  assign \$1428  = \$1425 [7];
-  assign \$1441  = \$1438 [12];
-  assign \$1445  = \$1442 [11];
-  assign \$1450  = \$1447 [10];
-  assign \$1454  = \$1451 [9];
-  assign \$1464  = \$1461 [7];
-  assign \$1522  = \$1519 [2];
-  assign \$1532  = \$1529 [2];
-  assign \$1769  = \$1766 [12];
-  assign \$1779  = \$1776 [12];
-  assign \$1783  = \$1780 [11];
-  assign \$1792  = \$1789 [10];
-  assign \$1804  = \$1801 [12];
-  assign \$1808  = \$1805 [11];
-  assign \$1813  = \$1810 [10];
-  assign \$1817  = \$1814 [9];
-  assign \$1841  = \$1838 [7];
-  assign \$1854  = \$1851 [12];
-  assign \$1858  = \$1855 [11];
-  assign \$1863  = \$1860 [10];
-  assign \$1867  = \$1864 [9];
-  assign \$1877  = \$1874 [7];
-  assign \$1935  = \$1932 [2];
-  assign \$1945  = \$1942 [2];
-  assign \$2049  = \$2046 [6];
-  assign \$2059  = \$2056 [6];
-  assign \$2084  = \$2081 [6];
+  assign \$681  = \$674 ;
+  assign \$682  = \$auto$rtlil.cc:2739:Not$52 ;
+  assign \$684  = run_inc[1];
+  assign \$688  = 1'h0;
+  assign \$689  = 1'h0;
+  assign \$690  = \$674 ;
+  assign \$692  = \$691 ;
+  assign \$696  = 1'h1;
+  assign \$697  = max_duty[19];
+  assign \$698  = max_duty[19];
+  assign \$704  = max_duty[19];
+  assign \$719  = max_duty[19];
+  assign \$749  = max_duty[19];
+  assign \$825  = \$824 ;
+  assign \$826  = \$auto$rtlil.cc:2739:Not$54 ;
+  assign \$829  = \$828 ;
+  assign \$832  = \$auto$rtlil.cc:2739:Not$56 ;
+  assign \$834  = \$auto$rtlil.cc:2739:Not$58 ;
+  assign \$838  = \$837 ;
+  assign \$839  = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$842  = \$841 ;
+  assign \$847  = \$auto$rtlil.cc:2739:Not$62 ;
+  assign \$849  = \$auto$rtlil.cc:2739:Not$64 ;
+  assign \$852  = \$auto$rtlil.cc:2739:Not$66 ;
+  assign \$854  = \$auto$rtlil.cc:2739:Not$68 ;
+  assign \$859  = 1'h0;
+  assign \$860  = duty_dark[8];
+  assign \$863  = \$862 ;
+  assign \$865  = \$864 ;
+  assign \$866  = duty_dark[8];
+  assign \$868  = \$auto$rtlil.cc:2739:Not$70 ;
+  assign \$872  = 1'h0;
+  assign \$873  = 1'h0;
+  assign \$874  = \$864 ;
+  assign \$877  = \$auto$rtlil.cc:2739:Not$72 ;
+  assign \$879  = \$auto$rtlil.cc:2739:Not$74 ;
+  assign \$882  = \$auto$rtlil.cc:2739:Not$76 ;
+  assign \$884  = \$auto$rtlil.cc:2739:Not$78 ;
+  assign \$888  = duty_dark[8];
+  assign \$890  = \$auto$rtlil.cc:2739:Not$80 ;
+  assign \$893  = duty_dark[6];
+  assign \$898  = 1'h0;
+  assign \$899  = duty_dark[5];
+  assign \$902  = 1'h0;
+  assign \$903  = 1'h0;
+  assign \$904  = 1'h0;
+  assign \$905  = duty_dark[5];
+  assign \$907  = duty_dark[4];
+  assign \$911  = 1'h0;
+  assign \$912  = 1'h0;
+  assign \$913  = 1'h0;
+  assign \$914  = duty_dark[5];
+  assign \$916  = duty_dark[4];
+  assign \$919  = duty_dark[3];
+  assign \$923  = \$922 ;
+  assign \$924  = \$auto$rtlil.cc:2739:Not$82 ;
+  assign \$927  = 1'h0;
+  assign \$928  = 1'h0;
+  assign \$929  = \$922 ;
+  assign \$930  = \$auto$rtlil.cc:2739:Not$84 ;
+  assign \$932  = duty_dark[1];
+  assign \$936  = 1'h0;
+  assign \$937  = 1'h0;
+  assign \$938  = \$922 ;
+  assign \$940  = \$939 ;
+  assign \$943  = 1'h1;
+  assign \$944  = max_duty[19];
+  assign \$945  = max_duty[19];
+  assign \$951  = max_duty[19];
+  assign \$966  = max_duty[19];
+  assign \$996  = max_duty[19];
+  assign \$1072  = \$1071 ;
+  assign \$1073  = \$auto$rtlil.cc:2739:Not$86 ;
+  assign \$1076  = \$1075 ;
+  assign \$1079  = \$auto$rtlil.cc:2739:Not$88 ;
+  assign \$1081  = \$auto$rtlil.cc:2739:Not$90 ;
+  assign \$1085  = \$1084 ;
+  assign \$1086  = \$auto$rtlil.cc:2739:Not$92 ;
+  assign \$1089  = \$1088 ;
+  assign \$1094  = \$auto$rtlil.cc:2739:Not$94 ;
+  assign \$1096  = \$auto$rtlil.cc:2739:Not$96 ;
+  assign \$1099  = \$auto$rtlil.cc:2739:Not$98 ;
+  assign \$1101  = \$auto$rtlil.cc:2739:Not$100 ;
+  assign \$1106  = 1'h0;
+  assign \$1107  = duty_lit[8];
+  assign \$1110  = \$1109 ;
+  assign \$1112  = \$1111 ;
+  assign \$1113  = duty_lit[8];
+  assign \$1115  = \$auto$rtlil.cc:2739:Not$102 ;
+  assign \$1119  = 1'h0;
+  assign \$1120  = 1'h0;
+  assign \$1121  = \$1111 ;
+  assign \$1124  = \$auto$rtlil.cc:2739:Not$104 ;
+  assign \$1126  = \$auto$rtlil.cc:2739:Not$106 ;
+  assign \$1129  = \$auto$rtlil.cc:2739:Not$108 ;
+  assign \$1131  = \$auto$rtlil.cc:2739:Not$110 ;
+  assign \$1135  = duty_lit[8];
+  assign \$1137  = \$auto$rtlil.cc:2739:Not$112 ;
+  assign \$1140  = duty_lit[6];
+  assign \$1145  = 1'h0;
+  assign \$1146  = duty_lit[5];
+  assign \$1149  = 1'h0;
+  assign \$1150  = 1'h0;
+  assign \$1151  = 1'h0;
+  assign \$1152  = duty_lit[5];
+  assign \$1154  = duty_lit[4];
+  assign \$1158  = 1'h0;
+  assign \$1159  = 1'h0;
+  assign \$1160  = 1'h0;
+  assign \$1161  = duty_lit[5];
+  assign \$1163  = duty_lit[4];
+  assign \$1166  = duty_lit[3];
+  assign \$1170  = \$1169 ;
+  assign \$1171  = \$auto$rtlil.cc:2739:Not$114 ;
+  assign \$1174  = 1'h0;
+  assign \$1175  = 1'h0;
+  assign \$1176  = \$1169 ;
+  assign \$1177  = \$auto$rtlil.cc:2739:Not$116 ;
+  assign \$1179  = duty_lit[1];
+  assign \$1183  = 1'h0;
+  assign \$1184  = 1'h0;
+  assign \$1185  = \$1169 ;
+  assign \$1187  = \$1186 ;
+  assign \$1230  = vis_valid;
+  assign \$1240  = \$auto$rtlil.cc:2739:Not$118 ;
+  assign \$1241  = rp__addr[0];
+  assign \$1252  = 1'h1;
+  assign \$1253  = 1'h1;
+  assign \$1254  = 1'h1;
+  assign \$1255  = 1'h0;
+  assign \$1257  = 1'h0;
+  assign \$1258  = 1'h0;
+  assign \$1259  = 1'h1;
+  assign \$1260  = 1'h1;
+  assign \$1261  = 1'h0;
+  assign \$1262  = rp__addr[5];
+  assign \$1264  = 1'h0;
+  assign \$1266  = 1'h0;
+  assign \$1267  = rp__addr[4];
+  assign \$1270  = 1'h0;
+  assign \$1271  = 1'h0;
+  assign \$1272  = 1'h0;
+  assign \$1273  = 1'h0;
+  assign \$1274  = 1'h1;
+  assign \$1275  = 1'h1;
+  assign \$1276  = 1'h0;
+  assign \$1277  = rp__addr[5];
+  assign \$1279  = 1'h0;
+  assign \$1280  = rp__addr[4];
+  assign \$1282  = rp__addr[3];
+  assign \$1285  = 1'h0;
+  assign \$1287  = 1'h0;
+  assign \$1288  = rp__addr[2];
+  assign \$1291  = 1'h0;
+  assign \$1292  = 1'h0;
+  assign \$1293  = 1'h0;
+  assign \$1294  = rp__addr[2];
+  assign \$1296  = rp__addr[1];
+  assign \$1300  = 1'h0;
+  assign \$1301  = 1'h0;
+  assign \$1302  = 1'h0;
+  assign \$1303  = 1'h0;
+  assign \$1304  = 1'h1;
+  assign \$1307  = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$1308  = wcount[0];
+  assign \$1338  = \$auto$rtlil.cc:2739:Not$122 ;
+  assign \$1339  = rp__data[0];
+  assign \$1366  = \$auto$rtlil.cc:2739:Not$124 ;
+  assign \$1367  = rp__data[13];
+  assign \$auto$rtlil.cc:2739:Not$6  = used[0];
+  assign \$113  = used[6];
+  assign \$119  = used[6];
+  assign \$134  = used[6];
+  assign \$265  = used[0];
+  assign \$274  = \$43 ;
+  assign \$280  = \$43 ;
+  assign \$295  = \$43 ;
+  assign \$318  = used[0];
+  assign \$382  = fire_lane[6];
+  assign \$579  = run_inc[12];
+  assign \$585  = run_inc[12];
+  assign \$587  = run_inc[11];
+  assign \$592  = run_inc[10];
+  assign \$600  = run_inc[12];
+  assign \$602  = run_inc[11];
+  assign \$605  = run_inc[10];
+  assign \$607  = run_inc[9];
+  assign \$621  = run_inc[7];
+  assign \$630  = run_inc[12];
+  assign \$632  = run_inc[11];
+  assign \$635  = run_inc[10];
+  assign \$637  = run_inc[9];
+  assign \$643  = run_inc[7];
+  assign \$677  = run_inc[2];
+  assign \$683  = run_inc[2];
+  assign \$827  = duty_dark[12];
+  assign \$833  = duty_dark[12];
+  assign \$835  = duty_dark[11];
+  assign \$840  = duty_dark[10];
+  assign \$848  = duty_dark[12];
+  assign \$850  = duty_dark[11];
+  assign \$853  = duty_dark[10];
+  assign \$855  = duty_dark[9];
+  assign \$869  = duty_dark[7];
+  assign \$878  = duty_dark[12];
+  assign \$880  = duty_dark[11];
+  assign \$883  = duty_dark[10];
+  assign \$885  = duty_dark[9];
+  assign \$891  = duty_dark[7];
+  assign \$925  = duty_dark[2];
+  assign \$931  = duty_dark[2];
+  assign \$1074  = duty_lit[12];
+  assign \$1080  = duty_lit[12];
+  assign \$1082  = duty_lit[11];
+  assign \$1087  = duty_lit[10];
+  assign \$1095  = duty_lit[12];
+  assign \$1097  = duty_lit[11];
+  assign \$1100  = duty_lit[10];
+  assign \$1102  = duty_lit[9];
+  assign \$1116  = duty_lit[7];
+  assign \$1125  = duty_lit[12];
+  assign \$1127  = duty_lit[11];
+  assign \$1130  = duty_lit[10];
+  assign \$1132  = duty_lit[9];
+  assign \$1138  = duty_lit[7];
+  assign \$1172  = duty_lit[2];
+  assign \$1178  = duty_lit[2];
 endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_shift, pulse_wr__en, len_wp__addr, len_wp__data, frame_tick, frame, routed__payload, ready, tick_lost, busy, env, fire, fire_lane, bad_lane, stim_lost, stim__valid
 , stim__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$140  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -15073,63 +13421,63 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     .w_rdy(w_rdy)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$38  = 1'h1;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$39  = accept;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$40  = routed__payload[11:0];
     if (rst) begin
       \$40  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$41  = routed__payload[27:12];
     if (rst) begin
       \$41  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$42  = frame_tick;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$43  = frame;
     if (rst) begin
       \$43  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$44  = issue;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$45  = ptr;
     if (rst) begin
       \$45  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$46  = 1'h0;
     if (\$3 ) begin
     end else if (frame_tick) begin
@@ -15140,7 +13488,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$47  = busy;
     if (\$3 ) begin
       \$47  = 1'h1;
@@ -15153,7 +13501,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$48  = ptr;
     if (\$3 ) begin
       \$48  = 6'h00;
@@ -15171,7 +13519,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$49  = again;
     if (\$3 ) begin
     end else if (frame_tick) begin
@@ -15184,7 +13532,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$50  = env;
     if (sw_valid) begin
       (* full_case = 32'd1 *)
@@ -15458,28 +13806,28 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$51  = fired;
     if (rst) begin
       \$51  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$52  = s1_target;
     if (rst) begin
       \$52  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$53  = \$10 ;
     if (rst) begin
       \$53  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$54  = 1'h0;
     if (fired) begin
       if (\$13 ) begin
@@ -15491,7 +13839,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$55  = lost;
     if (fired) begin
       if (\$13 ) begin
@@ -15505,7 +13853,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     wp__addr = 6'h00;
     if (sw_valid) begin
       wp__addr = sw_lane;
@@ -15514,7 +13862,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     wp__en = 1'h0;
     if (sw_valid) begin
       wp__en = 1'h1;
@@ -15523,7 +13871,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$140 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     wp__data = 32'd0;
     if (sw_valid) begin
       wp__data[15:0] = \$31 [15:0];
@@ -15586,7 +13934,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path.stim_unit.fifo (rst, w_data, w_en, w_rdy, r_en, r_rdy, r_data, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$141  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -15732,21 +14080,21 @@ module \core.stim_path.stim_unit.fifo (rst, w_data, w_en, w_rdy, r_en, r_rdy, r_
   always @(posedge clk)
     r_data <= \$38 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$141 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$32  = \$17 ;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$141 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$33  = w_data;
     if (rst) begin
       \$33  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$141 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$34  = wp__addr;
     if (to_ram) begin
       \$34  = \$20 [3:0];
@@ -15756,7 +14104,7 @@ module \core.stim_path.stim_unit.fifo (rst, w_data, w_en, w_rdy, r_en, r_rdy, r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$141 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$35  = rp__addr;
     if (\$signal$6 ) begin
       \$35  = \$23 [3:0];
@@ -15766,7 +14114,7 @@ module \core.stim_path.stim_unit.fifo (rst, w_data, w_en, w_rdy, r_en, r_rdy, r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$141 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$36  = level;
     if (\$25 ) begin
       \$36  = \$28 [3:0];
@@ -15778,7 +14126,7 @@ module \core.stim_path.stim_unit.fifo (rst, w_data, w_en, w_rdy, r_en, r_rdy, r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$141 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$37  = r_rdy;
     if (\$signal ) begin
       \$37  = 1'h1;
@@ -15790,7 +14138,7 @@ module \core.stim_path.stim_unit.fifo (rst, w_data, w_en, w_rdy, r_en, r_rdy, r_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$141 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$38  = r_data;
     if (\$signal ) begin
       \$38  = \$31 ;
