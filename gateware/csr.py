@@ -293,16 +293,24 @@ class CSRBank(wiring.Component):
                     width = self.counter_bits
                     count = Signal(width, name=f"count_{f.name}")
                     inc = Value.cast(self._increment(f))
-                    if len(inc) == 1:
-                        # One event at most per cycle: ``count + 1`` is formed from the counter alone and
-                        # its carry out is ``count == top``, so the event only enables the register (no
-                        # per-bit saturation multiplexer, and the event's logic reaches no carry chain).
-                        plus1 = Signal(width + 1, name=f"plus1_{f.name}")
-                        m.d.comb += plus1.eq(count + 1)
+                    w = len(inc)
+                    if width > w:
+                        # count = upper * 2^w + low, with ``low`` as wide as the increment: the carry out
+                        # of ``low + inc`` is a single event for ``upper``, whose ``upper + 1`` is formed
+                        # from the register alone (its carry out is "upper is all ones") and which the
+                        # event only enables. Saturation: a carry into a full ``upper`` sets ``low`` to
+                        # all ones. No per-bit saturation multiplexer, no wide compare (issue 14).
+                        low, upper = count[:w], count[w:]
+                        low_sum = Signal(w + 1, name=f"low_{f.name}")
+                        up1 = Signal(width - w + 1, name=f"up1_{f.name}")
+                        m.d.comb += [low_sum.eq(low + inc), up1.eq(upper + 1)]
+                        carry, upper_full = low_sum[w], up1[-1]
                         with m.If(clear_now):
                             m.d.sync += count.eq(inc)
-                        with m.Elif(inc & ~plus1[-1]):
-                            m.d.sync += count.eq(plus1[:width])
+                        with m.Else():
+                            m.d.sync += low.eq(Mux(carry & upper_full, (1 << w) - 1, low_sum[:w]))
+                            with m.If(carry & ~upper_full):
+                                m.d.sync += upper.eq(up1[:-1])
                     else:
                         total = Signal(width + 1, name=f"total_{f.name}")
                         m.d.comb += total.eq(count + inc)

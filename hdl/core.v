@@ -646,7 +646,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$3088$0 (homeo_src__data),
+    .\port$3116$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -5357,13 +5357,13 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [32:0] \$246 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [32:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire \$251 ;
+  wire [1:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
@@ -5371,12 +5371,12 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  wire [1:0] \$259 ;
   wire \$26 ;
-  wire [15:0] \$260 ;
-  wire [15:0] \$261 ;
+  wire \$260 ;
+  wire \$261 ;
   wire \$262 ;
-  wire [15:0] \$263 ;
+  wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
@@ -5397,10 +5397,10 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
+  wire [15:0] \$282 ;
+  wire [15:0] \$283 ;
   wire \$284 ;
-  wire \$285 ;
+  wire [15:0] \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
@@ -5455,78 +5455,78 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  reg \$334 ;
-  reg [12:0] \$335 ;
-  reg \$336 ;
-  reg [31:0] \$337 ;
-  reg [3:0] \$338 ;
-  reg \$339 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  reg [1:0] \$340 ;
-  reg \$341 ;
-  reg [31:0] \$342 ;
-  reg [1:0] \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg \$347 ;
-  reg \$348 ;
-  reg \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg [31:0] \$352 ;
-  reg [5:0] \$353 ;
-  reg [31:0] \$354 ;
-  reg [31:0] \$355 ;
-  reg [31:0] \$356 ;
-  reg [31:0] \$357 ;
-  reg [31:0] \$358 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  reg \$356 ;
+  reg [12:0] \$357 ;
+  reg \$358 ;
   reg [31:0] \$359 ;
   wire \$36 ;
-  reg [31:0] \$360 ;
-  reg [31:0] \$361 ;
-  reg [31:0] \$362 ;
-  reg [31:0] \$363 ;
-  reg [15:0] \$364 ;
-  reg [15:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [3:0] \$369 ;
+  reg [3:0] \$360 ;
+  reg \$361 ;
+  reg [1:0] \$362 ;
+  reg \$363 ;
+  reg [31:0] \$364 ;
+  reg [1:0] \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
-  reg [23:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [19:0] \$375 ;
-  reg [19:0] \$376 ;
-  reg [6:0] \$377 ;
-  reg \$378 ;
-  reg [5:0] \$379 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg [31:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [31:0] \$376 ;
+  reg [31:0] \$377 ;
+  reg [31:0] \$378 ;
+  reg [31:0] \$379 ;
   wire \$38 ;
-  reg [15:0] \$380 ;
-  reg \$381 ;
-  reg [5:0] \$382 ;
-  reg [1:0] \$383 ;
-  reg \$384 ;
-  reg [5:0] \$385 ;
-  reg [4:0] \$386 ;
-  reg \$387 ;
-  reg [31:0] \$388 ;
-  reg [9:0] \$389 ;
+  reg [31:0] \$380 ;
+  reg [31:0] \$381 ;
+  reg [31:0] \$382 ;
+  reg [31:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [15:0] \$386 ;
+  reg [15:0] \$387 ;
+  reg [15:0] \$388 ;
+  reg [7:0] \$389 ;
   wire \$39 ;
-  reg [36:0] \$390 ;
-  reg \$391 ;
-  reg [5:0] \$392 ;
-  reg [15:0] \$393 ;
-  reg \$394 ;
-  reg [5:0] \$395 ;
-  reg [5:0] \$396 ;
-  reg \$397 ;
-  reg [5:0] \$398 ;
-  reg [23:0] \$399 ;
+  reg [15:0] \$390 ;
+  reg [3:0] \$391 ;
+  reg [23:0] \$392 ;
+  reg [16:0] \$393 ;
+  reg [5:0] \$394 ;
+  reg [15:0] \$395 ;
+  reg [15:0] \$396 ;
+  reg [19:0] \$397 ;
+  reg [19:0] \$398 ;
+  reg [6:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   reg \$400 ;
@@ -5534,9 +5534,31 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   reg [15:0] \$402 ;
   reg \$403 ;
   reg [5:0] \$404 ;
-  reg [15:0] \$405 ;
+  reg [1:0] \$405 ;
+  reg \$406 ;
+  reg [5:0] \$407 ;
+  reg [4:0] \$408 ;
+  reg \$409 ;
   wire \$41 ;
+  reg [31:0] \$410 ;
+  reg [9:0] \$411 ;
+  reg [36:0] \$412 ;
+  reg \$413 ;
+  reg [5:0] \$414 ;
+  reg [15:0] \$415 ;
+  reg \$416 ;
+  reg [5:0] \$417 ;
+  reg [5:0] \$418 ;
+  reg \$419 ;
   wire \$42 ;
+  reg [5:0] \$420 ;
+  reg [23:0] \$421 ;
+  reg \$422 ;
+  reg [5:0] \$423 ;
+  reg [15:0] \$424 ;
+  reg \$425 ;
+  reg [5:0] \$426 ;
+  reg [15:0] \$427 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -5714,16 +5736,18 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   reg [15:0] latency_max = 16'h0000;
   output [3:0] leak_shift;
   reg [3:0] leak_shift = 4'h0;
+  wire [1:0] low_aer_words;
+  wire [2:0] low_detections;
+  wire [1:0] low_frames;
+  wire [1:0] low_framing_errors;
+  wire [1:0] low_latency_samples;
+  wire [2:0] low_overflows;
+  wire [1:0] low_routed_entries;
+  wire [1:0] low_safety_clamps;
+  wire [1:0] low_stim_fires;
+  wire [1:0] low_unmapped_words;
   wire [31:0] mask;
   wire [15:0] min_frame_cycles;
-  wire [32:0] plus1_aer_words;
-  wire [32:0] plus1_frames;
-  wire [32:0] plus1_framing_errors;
-  wire [32:0] plus1_latency_samples;
-  wire [32:0] plus1_routed_entries;
-  wire [32:0] plus1_safety_clamps;
-  wire [32:0] plus1_stim_fires;
-  wire [32:0] plus1_unmapped_words;
   output [5:0] polarity__addr;
   reg [5:0] polarity__addr = 6'h00;
   (* enum_base_type = "Polarity" *)
@@ -5834,8 +5858,16 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   reg [15:0] thresholds__data = 16'h0000;
   output thresholds__en;
   reg thresholds__en = 1'h0;
-  wire [32:0] total_detections;
-  wire [32:0] total_overflows;
+  wire [31:0] up1_aer_words;
+  wire [30:0] up1_detections;
+  wire [31:0] up1_frames;
+  wire [31:0] up1_framing_errors;
+  wire [31:0] up1_latency_samples;
+  wire [30:0] up1_overflows;
+  wire [31:0] up1_routed_entries;
+  wire [31:0] up1_safety_clamps;
+  wire [31:0] up1_stim_fires;
+  wire [31:0] up1_unmapped_words;
   reg [31:0] w_data = 32'd0;
   reg w_held = 1'h0;
   reg [3:0] w_strb = 4'h0;
@@ -5876,34 +5908,44 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   assign hit_theta_value = do_write & \$14 ;
   assign \$15  = aw_word == 6'h20;
   assign hit_frames = do_write & \$15 ;
-  assign plus1_frames = count_frames + 1'h1;
+  assign low_frames = count_frames[0] + count__frames;
+  assign up1_frames = count_frames[31:1] + 1'h1;
   assign \$16  = aw_word == 6'h21;
   assign hit_framing_errors = do_write & \$16 ;
-  assign plus1_framing_errors = count_framing_errors + 1'h1;
+  assign low_framing_errors = count_framing_errors[0] + count__framing_errors;
+  assign up1_framing_errors = count_framing_errors[31:1] + 1'h1;
   assign \$17  = aw_word == 6'h22;
   assign hit_detections = do_write & \$17 ;
-  assign total_detections = count_detections + count__detections;
+  assign low_detections = count_detections[1:0] + count__detections;
+  assign up1_detections = count_detections[31:2] + 1'h1;
   assign \$18  = aw_word == 6'h23;
   assign hit_aer_words = do_write & \$18 ;
-  assign plus1_aer_words = count_aer_words + 1'h1;
+  assign low_aer_words = count_aer_words[0] + count__aer_words;
+  assign up1_aer_words = count_aer_words[31:1] + 1'h1;
   assign \$19  = aw_word == 6'h24;
   assign hit_overflows = do_write & \$19 ;
-  assign total_overflows = count_overflows + count__overflows;
+  assign low_overflows = count_overflows[1:0] + count__overflows;
+  assign up1_overflows = count_overflows[31:2] + 1'h1;
   assign \$20  = aw_word == 6'h25;
   assign hit_routed_entries = do_write & \$20 ;
-  assign plus1_routed_entries = count_routed_entries + 1'h1;
+  assign low_routed_entries = count_routed_entries[0] + count__routed_entries;
+  assign up1_routed_entries = count_routed_entries[31:1] + 1'h1;
   assign \$21  = aw_word == 6'h26;
   assign hit_unmapped_words = do_write & \$21 ;
-  assign plus1_unmapped_words = count_unmapped_words + 1'h1;
+  assign low_unmapped_words = count_unmapped_words[0] + count__unmapped_words;
+  assign up1_unmapped_words = count_unmapped_words[31:1] + 1'h1;
   assign \$22  = aw_word == 6'h27;
   assign hit_stim_fires = do_write & \$22 ;
-  assign plus1_stim_fires = count_stim_fires + 1'h1;
+  assign low_stim_fires = count_stim_fires[0] + count__stim_fires;
+  assign up1_stim_fires = count_stim_fires[31:1] + 1'h1;
   assign \$23  = aw_word == 6'h28;
   assign hit_safety_clamps = do_write & \$23 ;
-  assign plus1_safety_clamps = count_safety_clamps + 1'h1;
+  assign low_safety_clamps = count_safety_clamps[0] + count__safety_clamps;
+  assign up1_safety_clamps = count_safety_clamps[31:1] + 1'h1;
   assign \$24  = aw_word == 6'h29;
   assign hit_latency_samples = do_write & \$24 ;
-  assign plus1_latency_samples = count_latency_samples + 1'h1;
+  assign low_latency_samples = count_latency_samples[0] + latency__valid;
+  assign up1_latency_samples = count_latency_samples[31:1] + 1'h1;
   assign \$25  = aw_word == 7'h40;
   assign hit_latency_last = do_write & \$25 ;
   assign \$26  = aw_word == 7'h41;
@@ -6062,233 +6104,255 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   assign \$239  = hit_scratch & w_strb[2];
   assign \$240  = hit_scratch & w_strb[3];
   assign \$241  = hit_theta_select & w_strb[0];
-  assign \$242  = ~ plus1_frames[32];
-  assign \$243  = count__frames & \$242 ;
-  assign \$244  = ~ plus1_framing_errors[32];
-  assign \$245  = count__framing_errors & \$244 ;
-  assign \$246  = total_detections[32] ? 33'h0ffffffff : total_detections;
-  assign \$247  = ~ plus1_aer_words[32];
-  assign \$248  = count__aer_words & \$247 ;
-  assign \$249  = total_overflows[32] ? 33'h0ffffffff : total_overflows;
-  assign \$250  = ~ plus1_routed_entries[32];
-  assign \$251  = count__routed_entries & \$250 ;
-  assign \$252  = ~ plus1_unmapped_words[32];
-  assign \$253  = count__unmapped_words & \$252 ;
-  assign \$254  = ~ plus1_stim_fires[32];
-  assign \$255  = count__stim_fires & \$254 ;
-  assign \$256  = ~ plus1_safety_clamps[32];
-  assign \$257  = count__safety_clamps & \$256 ;
-  assign \$258  = ~ plus1_latency_samples[32];
-  assign \$259  = latency__valid & \$258 ;
-  assign \$260  = latency__valid ? latency__cycles : 16'h0000;
-  assign \$261  = latency__valid ? latency__cycles : 16'h0000;
-  assign \$262  = latency__cycles > latency_max;
-  assign \$263  = \$262  ? latency__cycles : latency_max;
-  assign \$264  = hit_refractory & w_strb[0];
-  assign \$265  = hit_refractory & w_strb[1];
-  assign \$266  = hit_aer_source & w_strb[0];
-  assign \$267  = hit_aer_block_words & w_strb[0];
-  assign \$268  = hit_aer_block_words & w_strb[1];
-  assign \$269  = hit_leak_shift & w_strb[0];
-  assign \$270  = hit_homeo_window & w_strb[0];
-  assign \$271  = hit_homeo_window & w_strb[1];
-  assign \$272  = hit_homeo_window & w_strb[2];
-  assign \$273  = hit_homeo_gain & w_strb[0];
-  assign \$274  = hit_homeo_gain & w_strb[1];
-  assign \$275  = hit_homeo_gain & w_strb[2];
-  assign \$276  = hit_homeo_shift & w_strb[0];
-  assign \$277  = hit_theta_min & w_strb[0];
-  assign \$278  = hit_theta_min & w_strb[1];
-  assign \$279  = hit_theta_max & w_strb[0];
-  assign \$280  = hit_theta_max & w_strb[1];
-  assign \$281  = hit_safety_max_pulse & w_strb[0];
-  assign \$282  = hit_safety_max_pulse & w_strb[1];
-  assign \$283  = hit_safety_max_pulse & w_strb[2];
-  assign \$284  = hit_safety_max_duty & w_strb[0];
-  assign \$285  = hit_safety_max_duty & w_strb[1];
-  assign \$286  = hit_safety_max_duty & w_strb[2];
-  assign \$287  = hit_safety_max_lanes & w_strb[0];
-  assign \$288  = aw_word[12:6] == 5'h10;
-  assign \$289  = aw_word[5:0] < 7'h40;
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = do_write & \$290 ;
-  assign \$293  = aw_word[12:6] == 5'h11;
-  assign \$294  = aw_word[5:0] < 7'h40;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = do_write & \$295 ;
-  assign \$298  = aw_word[12:6] == 5'h12;
-  assign \$299  = aw_word[5:0] < 7'h40;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = do_write & \$300 ;
-  assign \$303  = aw_word[12:11] == 1'h1;
-  assign \$304  = aw_word[10:0] < 12'h800;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = do_write & \$305 ;
-  assign \$307  = ! aw_word[0];
-  assign \$309  = aw_word[12:6] == 7'h40;
-  assign \$310  = aw_word[5:0] < 7'h40;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = do_write & \$311 ;
-  assign \$314  = aw_word[12:6] == 7'h41;
-  assign \$315  = aw_word[5:0] < 7'h40;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = do_write & \$316 ;
-  assign \$319  = aw_word[12:6] == 7'h42;
-  assign \$320  = aw_word[5:0] < 7'h40;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = do_write & \$321 ;
-  assign \$324  = aw_word[12:6] == 7'h43;
-  assign \$325  = aw_word[5:0] < 7'h40;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = do_write & \$326 ;
-  assign \$329  = aw_word[12:6] == 7'h44;
-  assign \$330  = aw_word[5:0] < 7'h40;
-  assign \$331  = \$329  & \$330 ;
-  assign \$332  = do_write & \$331 ;
+  assign \$242  = low_frames[1] & up1_frames[31];
+  assign \$243  = \$242  ? 1'h1 : low_frames[0];
+  assign \$244  = ~ up1_frames[31];
+  assign \$245  = low_frames[1] & \$244 ;
+  assign \$246  = low_framing_errors[1] & up1_framing_errors[31];
+  assign \$247  = \$246  ? 1'h1 : low_framing_errors[0];
+  assign \$248  = ~ up1_framing_errors[31];
+  assign \$249  = low_framing_errors[1] & \$248 ;
+  assign \$250  = low_detections[2] & up1_detections[30];
+  assign \$251  = \$250  ? 2'h3 : low_detections[1:0];
+  assign \$252  = ~ up1_detections[30];
+  assign \$253  = low_detections[2] & \$252 ;
+  assign \$254  = low_aer_words[1] & up1_aer_words[31];
+  assign \$255  = \$254  ? 1'h1 : low_aer_words[0];
+  assign \$256  = ~ up1_aer_words[31];
+  assign \$257  = low_aer_words[1] & \$256 ;
+  assign \$258  = low_overflows[2] & up1_overflows[30];
+  assign \$259  = \$258  ? 2'h3 : low_overflows[1:0];
+  assign \$260  = ~ up1_overflows[30];
+  assign \$261  = low_overflows[2] & \$260 ;
+  assign \$262  = low_routed_entries[1] & up1_routed_entries[31];
+  assign \$263  = \$262  ? 1'h1 : low_routed_entries[0];
+  assign \$264  = ~ up1_routed_entries[31];
+  assign \$265  = low_routed_entries[1] & \$264 ;
+  assign \$266  = low_unmapped_words[1] & up1_unmapped_words[31];
+  assign \$267  = \$266  ? 1'h1 : low_unmapped_words[0];
+  assign \$268  = ~ up1_unmapped_words[31];
+  assign \$269  = low_unmapped_words[1] & \$268 ;
+  assign \$270  = low_stim_fires[1] & up1_stim_fires[31];
+  assign \$271  = \$270  ? 1'h1 : low_stim_fires[0];
+  assign \$272  = ~ up1_stim_fires[31];
+  assign \$273  = low_stim_fires[1] & \$272 ;
+  assign \$274  = low_safety_clamps[1] & up1_safety_clamps[31];
+  assign \$275  = \$274  ? 1'h1 : low_safety_clamps[0];
+  assign \$276  = ~ up1_safety_clamps[31];
+  assign \$277  = low_safety_clamps[1] & \$276 ;
+  assign \$278  = low_latency_samples[1] & up1_latency_samples[31];
+  assign \$279  = \$278  ? 1'h1 : low_latency_samples[0];
+  assign \$280  = ~ up1_latency_samples[31];
+  assign \$281  = low_latency_samples[1] & \$280 ;
+  assign \$282  = latency__valid ? latency__cycles : 16'h0000;
+  assign \$283  = latency__valid ? latency__cycles : 16'h0000;
+  assign \$284  = latency__cycles > latency_max;
+  assign \$285  = \$284  ? latency__cycles : latency_max;
+  assign \$286  = hit_refractory & w_strb[0];
+  assign \$287  = hit_refractory & w_strb[1];
+  assign \$288  = hit_aer_source & w_strb[0];
+  assign \$289  = hit_aer_block_words & w_strb[0];
+  assign \$290  = hit_aer_block_words & w_strb[1];
+  assign \$291  = hit_leak_shift & w_strb[0];
+  assign \$292  = hit_homeo_window & w_strb[0];
+  assign \$293  = hit_homeo_window & w_strb[1];
+  assign \$294  = hit_homeo_window & w_strb[2];
+  assign \$295  = hit_homeo_gain & w_strb[0];
+  assign \$296  = hit_homeo_gain & w_strb[1];
+  assign \$297  = hit_homeo_gain & w_strb[2];
+  assign \$298  = hit_homeo_shift & w_strb[0];
+  assign \$299  = hit_theta_min & w_strb[0];
+  assign \$300  = hit_theta_min & w_strb[1];
+  assign \$301  = hit_theta_max & w_strb[0];
+  assign \$302  = hit_theta_max & w_strb[1];
+  assign \$303  = hit_safety_max_pulse & w_strb[0];
+  assign \$304  = hit_safety_max_pulse & w_strb[1];
+  assign \$305  = hit_safety_max_pulse & w_strb[2];
+  assign \$306  = hit_safety_max_duty & w_strb[0];
+  assign \$307  = hit_safety_max_duty & w_strb[1];
+  assign \$308  = hit_safety_max_duty & w_strb[2];
+  assign \$309  = hit_safety_max_lanes & w_strb[0];
+  assign \$310  = aw_word[12:6] == 5'h10;
+  assign \$311  = aw_word[5:0] < 7'h40;
+  assign \$312  = \$310  & \$311 ;
+  assign \$313  = do_write & \$312 ;
+  assign \$315  = aw_word[12:6] == 5'h11;
+  assign \$316  = aw_word[5:0] < 7'h40;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = do_write & \$317 ;
+  assign \$320  = aw_word[12:6] == 5'h12;
+  assign \$321  = aw_word[5:0] < 7'h40;
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = do_write & \$322 ;
+  assign \$325  = aw_word[12:11] == 1'h1;
+  assign \$326  = aw_word[10:0] < 12'h800;
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = do_write & \$327 ;
+  assign \$329  = ! aw_word[0];
+  assign \$331  = aw_word[12:6] == 7'h40;
+  assign \$332  = aw_word[5:0] < 7'h40;
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = do_write & \$333 ;
+  assign \$336  = aw_word[12:6] == 7'h41;
+  assign \$337  = aw_word[5:0] < 7'h40;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = do_write & \$338 ;
+  assign \$341  = aw_word[12:6] == 7'h42;
+  assign \$342  = aw_word[5:0] < 7'h40;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = do_write & \$343 ;
+  assign \$346  = aw_word[12:6] == 7'h43;
+  assign \$347  = aw_word[5:0] < 7'h40;
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = do_write & \$348 ;
+  assign \$351  = aw_word[12:6] == 7'h44;
+  assign \$352  = aw_word[5:0] < 7'h40;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = do_write & \$353 ;
   always @(posedge clk)
-    aw_held <= \$334 ;
+    aw_held <= \$356 ;
   always @(posedge clk)
-    aw_word <= \$335 ;
+    aw_word <= \$357 ;
   always @(posedge clk)
-    w_held <= \$336 ;
+    w_held <= \$358 ;
   always @(posedge clk)
-    w_data <= \$337 ;
+    w_data <= \$359 ;
   always @(posedge clk)
-    w_strb <= \$338 ;
+    w_strb <= \$360 ;
   always @(posedge clk)
-    s_axil__bvalid <= \$339 ;
+    s_axil__bvalid <= \$361 ;
   always @(posedge clk)
-    s_axil__bresp <= \$340 ;
+    s_axil__bresp <= \$362 ;
   always @(posedge clk)
-    s_axil__rvalid <= \$341 ;
+    s_axil__rvalid <= \$363 ;
   always @(posedge clk)
-    s_axil__rdata <= \$342 ;
+    s_axil__rdata <= \$364 ;
   always @(posedge clk)
-    s_axil__rresp <= \$343 ;
+    s_axil__rresp <= \$365 ;
   always @(posedge clk)
-    enable <= \$344 ;
+    enable <= \$366 ;
   always @(posedge clk)
-    homeo_enable <= \$345 ;
+    homeo_enable <= \$367 ;
   always @(posedge clk)
-    soft_reset <= \$346 ;
+    soft_reset <= \$368 ;
   always @(posedge clk)
-    clear_counters <= \$347 ;
+    clear_counters <= \$369 ;
   always @(posedge clk)
-    status_framing_error <= \$348 ;
+    status_framing_error <= \$370 ;
   always @(posedge clk)
-    status_overflow <= \$349 ;
+    status_overflow <= \$371 ;
   always @(posedge clk)
-    status_unmapped <= \$350 ;
+    status_unmapped <= \$372 ;
   always @(posedge clk)
-    status_safety_clamp <= \$351 ;
+    status_safety_clamp <= \$373 ;
   always @(posedge clk)
-    scratch <= \$352 ;
+    scratch <= \$374 ;
   always @(posedge clk)
-    theta_select <= \$353 ;
+    theta_select <= \$375 ;
   always @(posedge clk)
-    count_frames <= \$354 ;
+    count_frames <= \$376 ;
   always @(posedge clk)
-    count_framing_errors <= \$355 ;
+    count_framing_errors <= \$377 ;
   always @(posedge clk)
-    count_detections <= \$356 ;
+    count_detections <= \$378 ;
   always @(posedge clk)
-    count_aer_words <= \$357 ;
+    count_aer_words <= \$379 ;
   always @(posedge clk)
-    count_overflows <= \$358 ;
+    count_overflows <= \$380 ;
   always @(posedge clk)
-    count_routed_entries <= \$359 ;
+    count_routed_entries <= \$381 ;
   always @(posedge clk)
-    count_unmapped_words <= \$360 ;
+    count_unmapped_words <= \$382 ;
   always @(posedge clk)
-    count_stim_fires <= \$361 ;
+    count_stim_fires <= \$383 ;
   always @(posedge clk)
-    count_safety_clamps <= \$362 ;
+    count_safety_clamps <= \$384 ;
   always @(posedge clk)
-    count_latency_samples <= \$363 ;
+    count_latency_samples <= \$385 ;
   always @(posedge clk)
-    latency_last <= \$364 ;
+    latency_last <= \$386 ;
   always @(posedge clk)
-    latency_max <= \$365 ;
+    latency_max <= \$387 ;
   always @(posedge clk)
-    refractory <= \$366 ;
+    refractory <= \$388 ;
   always @(posedge clk)
-    aer_source <= \$367 ;
+    aer_source <= \$389 ;
   always @(posedge clk)
-    aer_block_words <= \$368 ;
+    aer_block_words <= \$390 ;
   always @(posedge clk)
-    leak_shift <= \$369 ;
+    leak_shift <= \$391 ;
   always @(posedge clk)
-    homeo_window <= \$370 ;
+    homeo_window <= \$392 ;
   always @(posedge clk)
-    homeo_gain <= \$371 ;
+    homeo_gain <= \$393 ;
   always @(posedge clk)
-    homeo_shift <= \$372 ;
+    homeo_shift <= \$394 ;
   always @(posedge clk)
-    theta_min <= \$373 ;
+    theta_min <= \$395 ;
   always @(posedge clk)
-    theta_max <= \$374 ;
+    theta_max <= \$396 ;
   always @(posedge clk)
-    safety_max_pulse <= \$375 ;
+    safety_max_pulse <= \$397 ;
   always @(posedge clk)
-    safety_max_duty <= \$376 ;
+    safety_max_duty <= \$398 ;
   always @(posedge clk)
-    safety_max_lanes <= \$377 ;
+    safety_max_lanes <= \$399 ;
   always @(posedge clk)
-    thresholds__en <= \$378 ;
+    thresholds__en <= \$400 ;
   always @(posedge clk)
-    thresholds__addr <= \$379 ;
+    thresholds__addr <= \$401 ;
   always @(posedge clk)
-    thresholds__data <= \$380 ;
+    thresholds__data <= \$402 ;
   always @(posedge clk)
-    polarity__en <= \$381 ;
+    polarity__en <= \$403 ;
   always @(posedge clk)
-    polarity__addr <= \$382 ;
+    polarity__addr <= \$404 ;
   always @(posedge clk)
-    polarity__data <= \$383 ;
+    polarity__data <= \$405 ;
   always @(posedge clk)
-    route_count__en <= \$384 ;
+    route_count__en <= \$406 ;
   always @(posedge clk)
-    route_count__addr <= \$385 ;
+    route_count__addr <= \$407 ;
   always @(posedge clk)
-    route_count__data <= \$386 ;
+    route_count__data <= \$408 ;
   always @(posedge clk)
-    routes__en <= \$387 ;
+    routes__en <= \$409 ;
   always @(posedge clk)
-    routes_word0 <= \$388 ;
+    routes_word0 <= \$410 ;
   always @(posedge clk)
-    routes__addr <= \$389 ;
+    routes__addr <= \$411 ;
   always @(posedge clk)
-    routes__data <= \$390 ;
+    routes__data <= \$412 ;
   always @(posedge clk)
-    theta__en <= \$391 ;
+    theta__en <= \$413 ;
   always @(posedge clk)
-    theta__addr <= \$392 ;
+    theta__addr <= \$414 ;
   always @(posedge clk)
-    theta__data <= \$393 ;
+    theta__data <= \$415 ;
   always @(posedge clk)
-    homeo_src__en <= \$394 ;
+    homeo_src__en <= \$416 ;
   always @(posedge clk)
-    homeo_src__addr <= \$395 ;
+    homeo_src__addr <= \$417 ;
   always @(posedge clk)
-    homeo_src__data <= \$396 ;
+    homeo_src__data <= \$418 ;
   always @(posedge clk)
-    homeo_target__en <= \$397 ;
+    homeo_target__en <= \$419 ;
   always @(posedge clk)
-    homeo_target__addr <= \$398 ;
+    homeo_target__addr <= \$420 ;
   always @(posedge clk)
-    homeo_target__data <= \$399 ;
+    homeo_target__data <= \$421 ;
   always @(posedge clk)
-    lane_codes__en <= \$400 ;
+    lane_codes__en <= \$422 ;
   always @(posedge clk)
-    lane_codes__addr <= \$401 ;
+    lane_codes__addr <= \$423 ;
   always @(posedge clk)
-    lane_codes__data <= \$402 ;
+    lane_codes__data <= \$424 ;
   always @(posedge clk)
-    pulse_lengths__en <= \$403 ;
+    pulse_lengths__en <= \$425 ;
   always @(posedge clk)
-    pulse_lengths__addr <= \$404 ;
+    pulse_lengths__addr <= \$426 ;
   always @(posedge clk)
-    pulse_lengths__data <= \$405 ;
+    pulse_lengths__data <= \$427 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
@@ -6455,274 +6519,45 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$334  = aw_held;
+    \$356  = aw_held;
     if (\$208 ) begin
-      \$334  = 1'h1;
+      \$356  = 1'h1;
     end
     if (do_write) begin
-      \$334  = 1'h0;
+      \$356  = 1'h0;
     end
     if (rst) begin
-      \$334  = 1'h0;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$335  = aw_word;
+    \$357  = aw_word;
     if (\$208 ) begin
-      \$335  = s_axil__awaddr[14:2];
+      \$357  = s_axil__awaddr[14:2];
     end
     if (rst) begin
-      \$335  = 13'h0000;
+      \$357  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$336  = w_held;
+    \$358  = w_held;
     if (\$209 ) begin
-      \$336  = 1'h1;
+      \$358  = 1'h1;
     end
     if (do_write) begin
-      \$336  = 1'h0;
+      \$358  = 1'h0;
     end
     if (rst) begin
-      \$336  = 1'h0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$337  = w_data;
+    \$359  = w_data;
     if (\$209 ) begin
-      \$337  = s_axil__wdata;
-    end
-    if (rst) begin
-      \$337  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$338  = w_strb;
-    if (\$209 ) begin
-      \$338  = s_axil__wstrb;
-    end
-    if (rst) begin
-      \$338  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$339  = s_axil__bvalid;
-    if (\$210 ) begin
-      \$339  = 1'h0;
-    end
-    if (do_write) begin
-      \$339  = 1'h1;
-    end
-    if (rst) begin
-      \$339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$340  = s_axil__bresp;
-    if (do_write) begin
-      \$340  = \$211 ;
-    end
-    if (rst) begin
-      \$340  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$341  = s_axil__rvalid;
-    if (\$212 ) begin
-      \$341  = 1'h0;
-    end
-    if (\$213 ) begin
-      \$341  = 1'h1;
-    end
-    if (rst) begin
-      \$341  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$342  = s_axil__rdata;
-    if (\$213 ) begin
-      \$342  = read_value;
-    end
-    if (rst) begin
-      \$342  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$343  = s_axil__rresp;
-    if (\$213 ) begin
-      \$343  = \$214 ;
-    end
-    if (rst) begin
-      \$343  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$344  = enable;
-    if (\$215 ) begin
-      \$344  = wmasked[0];
-    end
-    if (rst) begin
-      \$344  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$345  = homeo_enable;
-    if (\$216 ) begin
-      \$345  = wmasked[1];
-    end
-    if (rst) begin
-      \$345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$346  = fire_soft_reset;
-    if (rst) begin
-      \$346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$347  = fire_clear_counters;
-    if (rst) begin
-      \$347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$348  = \$221 ;
-    if (rst) begin
-      \$348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$349  = \$226 ;
-    if (rst) begin
-      \$349  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$350  = \$231 ;
-    if (rst) begin
-      \$350  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$351  = \$236 ;
-    if (rst) begin
-      \$351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$352  = scratch;
-    if (\$237 ) begin
-      \$352 [7:0] = wmasked[7:0];
-    end
-    if (\$238 ) begin
-      \$352 [15:8] = wmasked[15:8];
-    end
-    if (\$239 ) begin
-      \$352 [23:16] = wmasked[23:16];
-    end
-    if (\$240 ) begin
-      \$352 [31:24] = wmasked[31:24];
-    end
-    if (rst) begin
-      \$352  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$353  = theta_select;
-    if (\$241 ) begin
-      \$353  = wmasked[5:0];
-    end
-    if (rst) begin
-      \$353  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$354  = count_frames;
-    if (fire_clear_counters) begin
-      \$354  = { 31'h00000000, count__frames };
-    end else if (\$243 ) begin
-      \$354  = plus1_frames[31:0];
-    end
-    if (rst) begin
-      \$354  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$355  = count_framing_errors;
-    if (fire_clear_counters) begin
-      \$355  = { 31'h00000000, count__framing_errors };
-    end else if (\$245 ) begin
-      \$355  = plus1_framing_errors[31:0];
-    end
-    if (rst) begin
-      \$355  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$356  = { 30'h00000000, count__detections };
-    end else begin
-      \$356  = \$246 [31:0];
-    end
-    if (rst) begin
-      \$356  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$357  = count_aer_words;
-    if (fire_clear_counters) begin
-      \$357  = { 31'h00000000, count__aer_words };
-    end else if (\$248 ) begin
-      \$357  = plus1_aer_words[31:0];
-    end
-    if (rst) begin
-      \$357  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    (* full_case = 32'd1 *)
-    if (fire_clear_counters) begin
-      \$358  = { 30'h00000000, count__overflows };
-    end else begin
-      \$358  = \$249 [31:0];
-    end
-    if (rst) begin
-      \$358  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$359  = count_routed_entries;
-    if (fire_clear_counters) begin
-      \$359  = { 31'h00000000, count__routed_entries };
-    end else if (\$251 ) begin
-      \$359  = plus1_routed_entries[31:0];
+      \$359  = s_axil__wdata;
     end
     if (rst) begin
       \$359  = 32'd0;
@@ -6730,503 +6565,506 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$360  = count_unmapped_words;
-    if (fire_clear_counters) begin
-      \$360  = { 31'h00000000, count__unmapped_words };
-    end else if (\$253 ) begin
-      \$360  = plus1_unmapped_words[31:0];
+    \$360  = w_strb;
+    if (\$209 ) begin
+      \$360  = s_axil__wstrb;
     end
     if (rst) begin
-      \$360  = 32'd0;
+      \$360  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$361  = count_stim_fires;
-    if (fire_clear_counters) begin
-      \$361  = { 31'h00000000, count__stim_fires };
-    end else if (\$255 ) begin
-      \$361  = plus1_stim_fires[31:0];
+    \$361  = s_axil__bvalid;
+    if (\$210 ) begin
+      \$361  = 1'h0;
+    end
+    if (do_write) begin
+      \$361  = 1'h1;
     end
     if (rst) begin
-      \$361  = 32'd0;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$362  = count_safety_clamps;
-    if (fire_clear_counters) begin
-      \$362  = { 31'h00000000, count__safety_clamps };
-    end else if (\$257 ) begin
-      \$362  = plus1_safety_clamps[31:0];
+    \$362  = s_axil__bresp;
+    if (do_write) begin
+      \$362  = \$211 ;
     end
     if (rst) begin
-      \$362  = 32'd0;
+      \$362  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$363  = count_latency_samples;
-    if (fire_clear_counters) begin
-      \$363  = { 31'h00000000, latency__valid };
-    end else if (\$259 ) begin
-      \$363  = plus1_latency_samples[31:0];
+    \$363  = s_axil__rvalid;
+    if (\$212 ) begin
+      \$363  = 1'h0;
+    end
+    if (\$213 ) begin
+      \$363  = 1'h1;
     end
     if (rst) begin
-      \$363  = 32'd0;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$364  = latency_last;
-    if (fire_clear_counters) begin
-      \$364  = \$260 ;
-    end else if (latency__valid) begin
-      \$364  = latency__cycles;
+    \$364  = s_axil__rdata;
+    if (\$213 ) begin
+      \$364  = read_value;
     end
     if (rst) begin
-      \$364  = 16'h0000;
+      \$364  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$365  = latency_max;
-    if (fire_clear_counters) begin
-      \$365  = \$261 ;
-    end else if (latency__valid) begin
-      \$365  = \$263 ;
+    \$365  = s_axil__rresp;
+    if (\$213 ) begin
+      \$365  = \$214 ;
     end
     if (rst) begin
-      \$365  = 16'h0000;
+      \$365  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$366  = refractory;
-    if (\$264 ) begin
-      \$366 [7:0] = wmasked[7:0];
-    end
-    if (\$265 ) begin
-      \$366 [15:8] = wmasked[15:8];
+    \$366  = enable;
+    if (\$215 ) begin
+      \$366  = wmasked[0];
     end
     if (rst) begin
-      \$366  = 16'h001e;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$367  = aer_source;
-    if (\$266 ) begin
-      \$367  = wmasked[7:0];
+    \$367  = homeo_enable;
+    if (\$216 ) begin
+      \$367  = wmasked[1];
     end
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$368  = aer_block_words;
-    if (\$267 ) begin
-      \$368 [7:0] = wmasked[7:0];
-    end
-    if (\$268 ) begin
-      \$368 [15:8] = wmasked[15:8];
-    end
+    \$368  = fire_soft_reset;
     if (rst) begin
-      \$368  = 16'h0100;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$369  = leak_shift;
-    if (\$269 ) begin
-      \$369  = wmasked[3:0];
-    end
+    \$369  = fire_clear_counters;
     if (rst) begin
-      \$369  = 4'h0;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$370  = homeo_window;
-    if (\$270 ) begin
-      \$370 [7:0] = wmasked[7:0];
-    end
-    if (\$271 ) begin
-      \$370 [15:8] = wmasked[15:8];
-    end
-    if (\$272 ) begin
-      \$370 [23:16] = wmasked[23:16];
-    end
+    \$370  = \$221 ;
     if (rst) begin
-      \$370  = 24'h000bb8;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$371  = homeo_gain;
-    if (\$273 ) begin
-      \$371 [7:0] = wmasked[7:0];
-    end
-    if (\$274 ) begin
-      \$371 [15:8] = wmasked[15:8];
-    end
-    if (\$275 ) begin
-      \$371 [16] = wmasked[16];
-    end
+    \$371  = \$226 ;
     if (rst) begin
-      \$371  = 17'h00000;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$372  = homeo_shift;
-    if (\$276 ) begin
-      \$372  = wmasked[5:0];
-    end
+    \$372  = \$231 ;
     if (rst) begin
-      \$372  = 6'h00;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$373  = theta_min;
-    if (\$277 ) begin
-      \$373 [7:0] = wmasked[7:0];
-    end
-    if (\$278 ) begin
-      \$373 [15:8] = wmasked[15:8];
-    end
+    \$373  = \$236 ;
     if (rst) begin
-      \$373  = 16'h0040;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$374  = theta_max;
-    if (\$279 ) begin
+    \$374  = scratch;
+    if (\$237 ) begin
       \$374 [7:0] = wmasked[7:0];
     end
-    if (\$280 ) begin
+    if (\$238 ) begin
       \$374 [15:8] = wmasked[15:8];
     end
+    if (\$239 ) begin
+      \$374 [23:16] = wmasked[23:16];
+    end
+    if (\$240 ) begin
+      \$374 [31:24] = wmasked[31:24];
+    end
     if (rst) begin
-      \$374  = 16'h0200;
+      \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$375  = safety_max_pulse;
-    if (\$281 ) begin
-      \$375 [7:0] = wmasked[7:0];
-    end
-    if (\$282 ) begin
-      \$375 [15:8] = wmasked[15:8];
-    end
-    if (\$283 ) begin
-      \$375 [19:16] = wmasked[19:16];
+    \$375  = theta_select;
+    if (\$241 ) begin
+      \$375  = wmasked[5:0];
     end
     if (rst) begin
-      \$375  = 20'h7a120;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$376  = safety_max_duty;
-    if (\$284 ) begin
-      \$376 [7:0] = wmasked[7:0];
+    \$376 [31:1] = count_frames[31:1];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$376  = { 31'h00000000, count__frames };
+    end else begin
+      \$376 [0] = \$243 ;
+      if (\$245 ) begin
+        \$376 [31:1] = up1_frames[30:0];
+      end
     end
-    if (\$285 ) begin
-      \$376 [15:8] = wmasked[15:8];
+    if (rst) begin
+      \$376  = 32'd0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$377 [31:1] = count_framing_errors[31:1];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$377  = { 31'h00000000, count__framing_errors };
+    end else begin
+      \$377 [0] = \$247 ;
+      if (\$249 ) begin
+        \$377 [31:1] = up1_framing_errors[30:0];
+      end
+    end
+    if (rst) begin
+      \$377  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$378 [31:2] = count_detections[31:2];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$378  = { 30'h00000000, count__detections };
+    end else begin
+      \$378 [1:0] = \$251 ;
+      if (\$253 ) begin
+        \$378 [31:2] = up1_detections[29:0];
+      end
+    end
+    if (rst) begin
+      \$378  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$379 [31:1] = count_aer_words[31:1];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$379  = { 31'h00000000, count__aer_words };
+    end else begin
+      \$379 [0] = \$255 ;
+      if (\$257 ) begin
+        \$379 [31:1] = up1_aer_words[30:0];
+      end
+    end
+    if (rst) begin
+      \$379  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$380 [31:2] = count_overflows[31:2];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$380  = { 30'h00000000, count__overflows };
+    end else begin
+      \$380 [1:0] = \$259 ;
+      if (\$261 ) begin
+        \$380 [31:2] = up1_overflows[29:0];
+      end
+    end
+    if (rst) begin
+      \$380  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$381 [31:1] = count_routed_entries[31:1];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$381  = { 31'h00000000, count__routed_entries };
+    end else begin
+      \$381 [0] = \$263 ;
+      if (\$265 ) begin
+        \$381 [31:1] = up1_routed_entries[30:0];
+      end
+    end
+    if (rst) begin
+      \$381  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$382 [31:1] = count_unmapped_words[31:1];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$382  = { 31'h00000000, count__unmapped_words };
+    end else begin
+      \$382 [0] = \$267 ;
+      if (\$269 ) begin
+        \$382 [31:1] = up1_unmapped_words[30:0];
+      end
+    end
+    if (rst) begin
+      \$382  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$383 [31:1] = count_stim_fires[31:1];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$383  = { 31'h00000000, count__stim_fires };
+    end else begin
+      \$383 [0] = \$271 ;
+      if (\$273 ) begin
+        \$383 [31:1] = up1_stim_fires[30:0];
+      end
+    end
+    if (rst) begin
+      \$383  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$384 [31:1] = count_safety_clamps[31:1];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$384  = { 31'h00000000, count__safety_clamps };
+    end else begin
+      \$384 [0] = \$275 ;
+      if (\$277 ) begin
+        \$384 [31:1] = up1_safety_clamps[30:0];
+      end
+    end
+    if (rst) begin
+      \$384  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$385 [31:1] = count_latency_samples[31:1];
+    (* full_case = 32'd1 *)
+    if (fire_clear_counters) begin
+      \$385  = { 31'h00000000, latency__valid };
+    end else begin
+      \$385 [0] = \$279 ;
+      if (\$281 ) begin
+        \$385 [31:1] = up1_latency_samples[30:0];
+      end
+    end
+    if (rst) begin
+      \$385  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$386  = latency_last;
+    if (fire_clear_counters) begin
+      \$386  = \$282 ;
+    end else if (latency__valid) begin
+      \$386  = latency__cycles;
+    end
+    if (rst) begin
+      \$386  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$387  = latency_max;
+    if (fire_clear_counters) begin
+      \$387  = \$283 ;
+    end else if (latency__valid) begin
+      \$387  = \$285 ;
+    end
+    if (rst) begin
+      \$387  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$388  = refractory;
     if (\$286 ) begin
-      \$376 [19:16] = wmasked[19:16];
+      \$388 [7:0] = wmasked[7:0];
     end
-    if (rst) begin
-      \$376  = 20'h7a120;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$377  = safety_max_lanes;
     if (\$287 ) begin
-      \$377  = wmasked[6:0];
+      \$388 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$377  = 7'h40;
+      \$388  = 16'h001e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$378  = 1'h0;
+    \$389  = aer_source;
+    if (\$288 ) begin
+      \$389  = wmasked[7:0];
+    end
+    if (rst) begin
+      \$389  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$390  = aer_block_words;
+    if (\$289 ) begin
+      \$390 [7:0] = wmasked[7:0];
+    end
+    if (\$290 ) begin
+      \$390 [15:8] = wmasked[15:8];
+    end
+    if (rst) begin
+      \$390  = 16'h0100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$391  = leak_shift;
     if (\$291 ) begin
-      if (\$292 ) begin
-        \$378  = 1'h1;
-      end
+      \$391  = wmasked[3:0];
     end
     if (rst) begin
-      \$378  = 1'h0;
+      \$391  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$379  = thresholds__addr;
-    if (\$291 ) begin
-      if (\$292 ) begin
-        \$379  = aw_word[5:0];
-      end
+    \$392  = homeo_window;
+    if (\$292 ) begin
+      \$392 [7:0] = wmasked[7:0];
+    end
+    if (\$293 ) begin
+      \$392 [15:8] = wmasked[15:8];
+    end
+    if (\$294 ) begin
+      \$392 [23:16] = wmasked[23:16];
     end
     if (rst) begin
-      \$379  = 6'h00;
+      \$392  = 24'h000bb8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$380  = thresholds__data;
-    if (\$291 ) begin
-      if (\$292 ) begin
-        \$380  = wmasked[15:0];
-      end
+    \$393  = homeo_gain;
+    if (\$295 ) begin
+      \$393 [7:0] = wmasked[7:0];
     end
-    if (rst) begin
-      \$380  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$381  = 1'h0;
     if (\$296 ) begin
-      if (\$297 ) begin
-        \$381  = 1'h1;
-      end
+      \$393 [15:8] = wmasked[15:8];
+    end
+    if (\$297 ) begin
+      \$393 [16] = wmasked[16];
     end
     if (rst) begin
-      \$381  = 1'h0;
+      \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$382  = polarity__addr;
-    if (\$296 ) begin
-      if (\$297 ) begin
-        \$382  = aw_word[5:0];
-      end
+    \$394  = homeo_shift;
+    if (\$298 ) begin
+      \$394  = wmasked[5:0];
     end
     if (rst) begin
-      \$382  = 6'h00;
+      \$394  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$383  = polarity__data;
-    if (\$296 ) begin
-      if (\$297 ) begin
-        \$383  = wmasked[1:0];
-      end
+    \$395  = theta_min;
+    if (\$299 ) begin
+      \$395 [7:0] = wmasked[7:0];
+    end
+    if (\$300 ) begin
+      \$395 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$383  = 2'h0;
+      \$395  = 16'h0040;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$384  = 1'h0;
+    \$396  = theta_max;
     if (\$301 ) begin
-      if (\$302 ) begin
-        \$384  = 1'h1;
-      end
+      \$396 [7:0] = wmasked[7:0];
+    end
+    if (\$302 ) begin
+      \$396 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$384  = 1'h0;
+      \$396  = 16'h0200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$385  = route_count__addr;
-    if (\$301 ) begin
-      if (\$302 ) begin
-        \$385  = aw_word[5:0];
-      end
+    \$397  = safety_max_pulse;
+    if (\$303 ) begin
+      \$397 [7:0] = wmasked[7:0];
+    end
+    if (\$304 ) begin
+      \$397 [15:8] = wmasked[15:8];
+    end
+    if (\$305 ) begin
+      \$397 [19:16] = wmasked[19:16];
     end
     if (rst) begin
-      \$385  = 6'h00;
+      \$397  = 20'h7a120;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$386  = route_count__data;
-    if (\$301 ) begin
-      if (\$302 ) begin
-        \$386  = wmasked[4:0];
-      end
-    end
-    if (rst) begin
-      \$386  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$387  = 1'h0;
+    \$398  = safety_max_duty;
     if (\$306 ) begin
-      if (\$308 ) begin
-        \$387  = 1'h1;
-      end
+      \$398 [7:0] = wmasked[7:0];
+    end
+    if (\$307 ) begin
+      \$398 [15:8] = wmasked[15:8];
+    end
+    if (\$308 ) begin
+      \$398 [19:16] = wmasked[19:16];
     end
     if (rst) begin
-      \$387  = 1'h0;
+      \$398  = 20'h7a120;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$388  = routes_word0;
-    if (\$306 ) begin
-      if (\$307 ) begin
-        \$388  = wmasked;
-      end
+    \$399  = safety_max_lanes;
+    if (\$309 ) begin
+      \$399  = wmasked[6:0];
     end
     if (rst) begin
-      \$388  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$389  = routes__addr;
-    if (\$306 ) begin
-      if (\$308 ) begin
-        \$389  = aw_word[10:1];
-      end
-    end
-    if (rst) begin
-      \$389  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$390  = routes__data;
-    if (\$306 ) begin
-      if (\$308 ) begin
-        \$390 [20:1] = routes_word0[19:0];
-        \$390 [0] = routes_word0[31];
-        \$390 [36:21] = wmasked[15:0];
-      end
-    end
-    if (rst) begin
-      \$390  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$391  = 1'h0;
-    if (\$312 ) begin
-      if (\$313 ) begin
-        \$391  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$392  = theta__addr;
-    if (\$312 ) begin
-      if (\$313 ) begin
-        \$392  = aw_word[5:0];
-      end
-    end
-    if (rst) begin
-      \$392  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$393  = theta__data;
-    if (\$312 ) begin
-      if (\$313 ) begin
-        \$393  = wmasked[15:0];
-      end
-    end
-    if (rst) begin
-      \$393  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$394  = 1'h0;
-    if (\$317 ) begin
-      if (\$318 ) begin
-        \$394  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$395  = homeo_src__addr;
-    if (\$317 ) begin
-      if (\$318 ) begin
-        \$395  = aw_word[5:0];
-      end
-    end
-    if (rst) begin
-      \$395  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$396  = homeo_src__data;
-    if (\$317 ) begin
-      if (\$318 ) begin
-        \$396  = wmasked[5:0];
-      end
-    end
-    if (rst) begin
-      \$396  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$397  = 1'h0;
-    if (\$322 ) begin
-      if (\$323 ) begin
-        \$397  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$398  = homeo_target__addr;
-    if (\$322 ) begin
-      if (\$323 ) begin
-        \$398  = aw_word[5:0];
-      end
-    end
-    if (rst) begin
-      \$398  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$399  = homeo_target__data;
-    if (\$322 ) begin
-      if (\$323 ) begin
-        \$399  = wmasked[23:0];
-      end
-    end
-    if (rst) begin
-      \$399  = 24'h000000;
+      \$399  = 7'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$400  = 1'h0;
-    if (\$327 ) begin
-      if (\$328 ) begin
+    if (\$313 ) begin
+      if (\$314 ) begin
         \$400  = 1'h1;
       end
     end
@@ -7236,9 +7074,9 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$401  = lane_codes__addr;
-    if (\$327 ) begin
-      if (\$328 ) begin
+    \$401  = thresholds__addr;
+    if (\$313 ) begin
+      if (\$314 ) begin
         \$401  = aw_word[5:0];
       end
     end
@@ -7248,9 +7086,9 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$402  = lane_codes__data;
-    if (\$327 ) begin
-      if (\$328 ) begin
+    \$402  = thresholds__data;
+    if (\$313 ) begin
+      if (\$314 ) begin
         \$402  = wmasked[15:0];
       end
     end
@@ -7261,8 +7099,8 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     \$403  = 1'h0;
-    if (\$332 ) begin
-      if (\$333 ) begin
+    if (\$318 ) begin
+      if (\$319 ) begin
         \$403  = 1'h1;
       end
     end
@@ -7272,9 +7110,9 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$404  = pulse_lengths__addr;
-    if (\$332 ) begin
-      if (\$333 ) begin
+    \$404  = polarity__addr;
+    if (\$318 ) begin
+      if (\$319 ) begin
         \$404  = aw_word[5:0];
       end
     end
@@ -7284,14 +7122,280 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$405  = pulse_lengths__data;
-    if (\$332 ) begin
-      if (\$333 ) begin
-        \$405  = wmasked[15:0];
+    \$405  = polarity__data;
+    if (\$318 ) begin
+      if (\$319 ) begin
+        \$405  = wmasked[1:0];
       end
     end
     if (rst) begin
-      \$405  = 16'h0000;
+      \$405  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$406  = 1'h0;
+    if (\$323 ) begin
+      if (\$324 ) begin
+        \$406  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$407  = route_count__addr;
+    if (\$323 ) begin
+      if (\$324 ) begin
+        \$407  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$407  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$408  = route_count__data;
+    if (\$323 ) begin
+      if (\$324 ) begin
+        \$408  = wmasked[4:0];
+      end
+    end
+    if (rst) begin
+      \$408  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$409  = 1'h0;
+    if (\$328 ) begin
+      if (\$330 ) begin
+        \$409  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$410  = routes_word0;
+    if (\$328 ) begin
+      if (\$329 ) begin
+        \$410  = wmasked;
+      end
+    end
+    if (rst) begin
+      \$410  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$411  = routes__addr;
+    if (\$328 ) begin
+      if (\$330 ) begin
+        \$411  = aw_word[10:1];
+      end
+    end
+    if (rst) begin
+      \$411  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$412  = routes__data;
+    if (\$328 ) begin
+      if (\$330 ) begin
+        \$412 [20:1] = routes_word0[19:0];
+        \$412 [0] = routes_word0[31];
+        \$412 [36:21] = wmasked[15:0];
+      end
+    end
+    if (rst) begin
+      \$412  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$413  = 1'h0;
+    if (\$334 ) begin
+      if (\$335 ) begin
+        \$413  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$414  = theta__addr;
+    if (\$334 ) begin
+      if (\$335 ) begin
+        \$414  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$414  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$415  = theta__data;
+    if (\$334 ) begin
+      if (\$335 ) begin
+        \$415  = wmasked[15:0];
+      end
+    end
+    if (rst) begin
+      \$415  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$416  = 1'h0;
+    if (\$339 ) begin
+      if (\$340 ) begin
+        \$416  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$417  = homeo_src__addr;
+    if (\$339 ) begin
+      if (\$340 ) begin
+        \$417  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$417  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$418  = homeo_src__data;
+    if (\$339 ) begin
+      if (\$340 ) begin
+        \$418  = wmasked[5:0];
+      end
+    end
+    if (rst) begin
+      \$418  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$419  = 1'h0;
+    if (\$344 ) begin
+      if (\$345 ) begin
+        \$419  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$420  = homeo_target__addr;
+    if (\$344 ) begin
+      if (\$345 ) begin
+        \$420  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$420  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$421  = homeo_target__data;
+    if (\$344 ) begin
+      if (\$345 ) begin
+        \$421  = wmasked[23:0];
+      end
+    end
+    if (rst) begin
+      \$421  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$422  = 1'h0;
+    if (\$349 ) begin
+      if (\$350 ) begin
+        \$422  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$423  = lane_codes__addr;
+    if (\$349 ) begin
+      if (\$350 ) begin
+        \$423  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$423  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$424  = lane_codes__data;
+    if (\$349 ) begin
+      if (\$350 ) begin
+        \$424  = wmasked[15:0];
+      end
+    end
+    if (rst) begin
+      \$424  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$425  = 1'h0;
+    if (\$354 ) begin
+      if (\$355 ) begin
+        \$425  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$426  = pulse_lengths__addr;
+    if (\$354 ) begin
+      if (\$355 ) begin
+        \$426  = aw_word[5:0];
+      end
+    end
+    if (rst) begin
+      \$426  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$427  = pulse_lengths__data;
+    if (\$354 ) begin
+      if (\$355 ) begin
+        \$427  = wmasked[15:0];
+      end
+    end
+    if (rst) begin
+      \$427  = 16'h0000;
     end
   end
   assign mask = { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
@@ -7374,15 +7478,15 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   assign \$177  = { 11'h000, \$176  };
   assign \$178  = { 1'h0, safety_max_lanes };
   assign \$179  = { 24'h000000, \$178  };
-  assign \$292  = 1'h1;
-  assign \$297  = 1'h1;
-  assign \$302  = 1'h1;
-  assign \$308  = aw_word[0];
-  assign \$313  = 1'h1;
-  assign \$318  = 1'h1;
-  assign \$323  = 1'h1;
-  assign \$328  = 1'h1;
-  assign \$333  = 1'h1;
+  assign \$314  = 1'h1;
+  assign \$319  = 1'h1;
+  assign \$324  = 1'h1;
+  assign \$330  = aw_word[0];
+  assign \$335  = 1'h1;
+  assign \$340  = 1'h1;
+  assign \$345  = 1'h1;
+  assign \$350  = 1'h1;
+  assign \$355  = 1'h1;
   assign \$220  = count__framing_errors;
   assign \$230  = count__unmapped_words;
   assign \$235  = count__safety_clamps;
@@ -7390,7 +7494,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en
-, src_wr__addr, \port$3088$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
+, src_wr__addr, \port$3116$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
 , stim__valid, stim__payload, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -7456,8 +7560,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$3088$0 ;
-  wire [5:0] \port$3088$0 ;
+  input [5:0] \port$3116$0 ;
+  wire [5:0] \port$3116$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -7610,7 +7714,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$3088$0 (\port$3088$0 ),
+    .\port$3116$0 (\port$3116$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -7710,8 +7814,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$3088$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$3088$0  };
+  assign src_wr__data = { 14'h0000, \port$3116$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$3116$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -7769,7 +7873,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$3088$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$3116$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, theta_addr, spikes__payload, window_done, overrun, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$131  = 0;
   wire \$1 ;
@@ -8013,8 +8117,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$3088$0 ;
-  wire [5:0] \port$3088$0 ;
+  input [5:0] \port$3116$0 ;
+  wire [5:0] \port$3116$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
@@ -8342,7 +8446,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$3088$0  };
+      sources[wp__addr] <= { 14'h0000, \port$3116$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -9173,8 +9277,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$3088$0  };
-  assign src_wr__data = { 14'h0000, \port$3088$0  };
+  assign wp__data = { 14'h0000, \port$3116$0  };
+  assign src_wr__data = { 14'h0000, \port$3116$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
