@@ -371,8 +371,14 @@ class Homeostasis(wiring.Component):
         m.d.comb += u_data.eq(Mux(ok2, Mux(old, banks[1][2].data, banks[0][2].data), 0))
         v3s = Signal()
         lane3s = Signal(range(K))
+        # The count and the target are registered as they are and subtracted in the multiplier's
+        # stage (issue 14, timing: at N = 256 the counts are in block RAM, and RAM → bank select
+        # → subtractor → the DSP's input register took 6.85 ns).
+        count3 = Signal(COUNT_BITS)
+        tgt3 = Signal(TARGET_BITS)
         diff3 = Signal(signed(TARGET_BITS + 1))
-        m.d.sync += [v3s.eq(v2), lane3s.eq(lane2), diff3.eq((u_data << 8) - tgt2)]
+        m.d.sync += [v3s.eq(v2), lane3s.eq(lane2), count3.eq(u_data), tgt3.eq(tgt2)]
+        m.d.comb += diff3.eq((count3 << 8) - tgt3)
         lane2, lane3, v3, delta3, tail = self._update_tail(m, v3s, lane3s, diff3)
         for b, (wp, rd_count, rd_update) in enumerate(banks):
             m.d.comb += [rd_count.addr.eq(addr[:cw]), rd_update.addr.eq(src_rd.data[:cw])]

@@ -7910,7 +7910,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire [63:0] \$127 ;
   wire [63:0] \$128 ;
   wire \$129 ;
-  wire [16:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire [2:0] \$131 ;
   wire [63:0] \$132 ;
@@ -7921,7 +7921,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire [63:0] \$137 ;
   wire [63:0] \$138 ;
   wire \$139 ;
-  wire [16:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire [2:0] \$142 ;
@@ -7932,7 +7932,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire [63:0] \$147 ;
   wire [63:0] \$148 ;
   reg [23:0] \$149 ;
-  wire \$15 ;
+  wire [16:0] \$15 ;
   reg [5:0] \$150 ;
   reg \$151 ;
   reg \$152 ;
@@ -7943,75 +7943,76 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg \$157 ;
   reg [5:0] \$158 ;
   reg [23:0] \$159 ;
-  wire \$16 ;
+  wire [16:0] \$16 ;
   reg \$160 ;
   reg \$161 ;
   reg [5:0] \$162 ;
-  reg [24:0] \$163 ;
-  reg \$164 ;
-  reg [5:0] \$165 ;
-  reg [42:0] \$166 ;
-  reg \$167 ;
-  reg [5:0] \$168 ;
-  reg [42:0] \$169 ;
+  reg [15:0] \$163 ;
+  reg [23:0] \$164 ;
+  reg \$165 ;
+  reg [5:0] \$166 ;
+  reg [42:0] \$167 ;
+  reg \$168 ;
+  reg [5:0] \$169 ;
   wire \$17 ;
-  reg \$170 ;
+  reg [42:0] \$170 ;
   reg \$171 ;
   reg \$172 ;
   reg \$173 ;
-  reg [5:0] \$174 ;
-  reg \$175 ;
-  reg [5:0] \$176 ;
+  reg \$174 ;
+  reg [5:0] \$175 ;
+  reg \$176 ;
   reg [5:0] \$177 ;
-  reg \$178 ;
+  reg [5:0] \$178 ;
   reg \$179 ;
   wire \$18 ;
-  reg [5:0] \$180 ;
-  reg \$181 ;
+  reg \$180 ;
+  reg [5:0] \$181 ;
   reg \$182 ;
-  reg [63:0] \$183 ;
+  reg \$183 ;
   reg [63:0] \$184 ;
+  reg [63:0] \$185 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire [16:0] \$21 ;
-  wire [16:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire [16:0] \$23 ;
+  wire [16:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire [15:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [15:0] \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [15:0] \$33 ;
+  wire \$30 ;
+  wire [15:0] \$31 ;
+  wire [15:0] \$32 ;
+  wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
+  wire [15:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [15:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire [15:0] \$43 ;
+  wire [15:0] \$42 ;
+  wire \$43 ;
   wire \$44 ;
-  wire [24:0] \$45 ;
-  wire [24:0] \$46 ;
-  wire [6:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [15:0] \$45 ;
+  wire \$46 ;
+  wire [24:0] \$47 ;
+  wire [24:0] \$48 ;
+  wire [6:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [30:0] \$54 ;
-  wire [31:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire [41:0] \$56 ;
   wire [42:0] \$57 ;
   wire \$58 ;
@@ -8027,7 +8028,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [30:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -8038,7 +8039,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
+  wire [31:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
@@ -8061,35 +8062,35 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg [5:0] \$signal$102  = 6'h00;
-  reg [5:0] \$signal$108  = 6'h00;
-  reg \$signal$35  = 1'h0;
-  reg \$signal$51  = 1'h0;
+  reg [5:0] \$signal$105  = 6'h00;
+  reg [5:0] \$signal$110  = 6'h00;
+  reg \$signal$38  = 1'h0;
   reg \$signal$54  = 1'h0;
-  reg [63:0] \$signal$78  = 64'h0000000000000000;
-  reg [63:0] \$signal$79  = 64'h0000000000000000;
-  wire [15:0] \$signal$85 ;
+  reg \$signal$57  = 1'h0;
+  reg [63:0] \$signal$81  = 64'h0000000000000000;
+  reg [63:0] \$signal$82  = 64'h0000000000000000;
+  wire [15:0] \$signal$88 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$33 ;
-  wire [5:0] \$signature__addr$44 ;
-  wire [5:0] \$signature__addr$45 ;
-  reg [5:0] \$signature__addr$57  = 6'h00;
-  reg [5:0] \$signature__addr$66  = 6'h00;
-  wire [5:0] \$signature__addr$74 ;
-  reg [5:0] \$signature__addr$89  = 6'h00;
+  wire [5:0] \$signature__addr$36 ;
+  wire [5:0] \$signature__addr$47 ;
+  wire [5:0] \$signature__addr$48 ;
+  reg [5:0] \$signature__addr$60  = 6'h00;
+  reg [5:0] \$signature__addr$69  = 6'h00;
+  wire [5:0] \$signature__addr$77 ;
+  reg [5:0] \$signature__addr$92  = 6'h00;
   wire [15:0] \$signature__data ;
   wire [15:0] \$signature__data$23 ;
   wire [15:0] \$signature__data$30 ;
   wire [15:0] \$signature__data$31 ;
-  wire [15:0] \$signature__data$63 ;
-  wire [15:0] \$signature__data$72 ;
-  wire [15:0] \$signature__data$80 ;
-  wire [15:0] \$signature__data$91 ;
+  wire [15:0] \$signature__data$66 ;
+  wire [15:0] \$signature__data$75 ;
+  wire [15:0] \$signature__data$83 ;
+  wire [15:0] \$signature__data$94 ;
   wire \$signature__en ;
   reg bank = 1'h0;
   output busy;
   wire busy;
-  wire \busy$56 ;
+  wire \busy$59 ;
   reg [5:0] c_addr = 6'h00;
   wire [15:0] c_data;
   reg clearing = 1'h0;
@@ -8097,8 +8098,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire clk;
   wire close;
   reg [5:0] clr = 6'h00;
+  reg [15:0] count3 = 16'h0000;
   reg [42:0] delta3 = 43'h00000000000;
-  reg [24:0] diff3 = 25'h0000000;
+  wire [24:0] diff3;
   input enable;
   wire enable;
   wire fits;
@@ -8125,11 +8127,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   (* init = 6'h00 *)
   wire [5:0] rh__addr;
   (* init = 6'h00 *)
-  wire [5:0] \rh__addr$68 ;
-  wire [5:0] \rh__addr$76 ;
+  wire [5:0] \rh__addr$71 ;
+  wire [5:0] \rh__addr$79 ;
   wire [15:0] rh__data;
-  wire [15:0] \rh__data$73 ;
-  wire [15:0] \rh__data$81 ;
+  wire [15:0] \rh__data$76 ;
+  wire [15:0] \rh__data$84 ;
   input rst;
   wire rst;
   reg running = 1'h0;
@@ -8162,6 +8164,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   input target_wr__en;
   wire target_wr__en;
   reg [23:0] tgt2 = 24'h000000;
+  reg [23:0] tgt3 = 24'h000000;
   (* init = 6'h00 *)
   wire [5:0] tgt_rd__addr;
   wire [23:0] tgt_rd__data;
@@ -8208,17 +8211,17 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire [5:0] wp__addr;
   input [5:0] \wp__addr$14 ;
   wire [5:0] \wp__addr$14 ;
-  reg [5:0] \wp__addr$38 ;
-  reg [5:0] \wp__addr$46 ;
+  reg [5:0] \wp__addr$41 ;
+  reg [5:0] \wp__addr$49 ;
   wire [19:0] wp__data;
   input [23:0] \wp__data$16 ;
   wire [23:0] \wp__data$16 ;
-  reg [15:0] \wp__data$41 ;
-  reg [15:0] \wp__data$48 ;
+  reg [15:0] \wp__data$44 ;
+  reg [15:0] \wp__data$51 ;
   wire wp__en;
   wire \wp__en$18 ;
-  reg \wp__en$40 ;
-  reg \wp__en$47 ;
+  reg \wp__en$43 ;
+  reg \wp__en$50 ;
   reg [15:0] counts0 [63:0];
   initial begin
     counts0[0] = 16'h0000;
@@ -8287,8 +8290,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     counts0[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$40 )
-      counts0[\wp__addr$38 ] <= \wp__data$41 ;
+    if (\wp__en$43 )
+      counts0[\wp__addr$41 ] <= \wp__data$44 ;
   end
   reg [15:0] _0_;
   reg [5:0] _1_;
@@ -8366,8 +8369,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     counts1[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$47 )
-      counts1[\wp__addr$46 ] <= \wp__data$48 ;
+    if (\wp__en$50 )
+      counts1[\wp__addr$49 ] <= \wp__data$51 ;
   end
   reg [15:0] _2_;
   reg [5:0] _3_;
@@ -8600,9 +8603,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     if (wh__en)
       theta_host[wh__addr] <= wh__data;
   end
-  assign \rh__data$81  = theta_host[theta_sel];
-  assign \rh__data$73  = theta_host[\$signature__addr$66 ];
-  assign rh__data = theta_host[\$signature__addr$57 ];
+  assign \rh__data$84  = theta_host[theta_sel];
+  assign \rh__data$76  = theta_host[\$signature__addr$69 ];
+  assign rh__data = theta_host[\$signature__addr$60 ];
   reg [15:0] theta_upd [63:0];
   initial begin
     theta_upd[0] = 16'h0100;
@@ -8672,11 +8675,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      theta_upd[\$signature__addr$89 ] <= \new ;
+      theta_upd[\$signature__addr$92 ] <= \new ;
   end
-  assign \$signature__data$80  = theta_upd[theta_sel];
-  assign \$signature__data$72  = theta_upd[\$signature__addr$66 ];
-  assign \$signature__data$63  = theta_upd[\$signature__addr$57 ];
+  assign \$signature__data$83  = theta_upd[theta_sel];
+  assign \$signature__data$75  = theta_upd[\$signature__addr$69 ];
+  assign \$signature__data$66  = theta_upd[\$signature__addr$60 ];
   assign \$1  = frames == window;
   assign close = frame_tick & \$1 ;
   assign \$2  = ! spikes__payload[31:28];
@@ -8689,62 +8692,62 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \$5  = ~ bank;
   assign \$6  = bank ? \$signature__data$30  : \$signature__data$31 ;
   assign u_data = ok2 ? \$6  : 16'h0000;
-  assign \$7  = ! \$signal ;
-  assign \$8  = \$signal$35  & \$7 ;
-  assign \$9  = ~ bank;
-  assign \$11  = clearing & \$10 ;
-  assign \$12  = c_data == 16'hffff;
-  assign \$13  = c_data + 1'h1;
-  assign \$14  = \$12  ? { 1'h0, c_data } : \$13 ;
-  assign \$16  = \$signal$35  & \$15 ;
-  assign \$17  = ~ bank;
-  assign \$19  = clearing & \$18 ;
-  assign \$20  = c_data == 16'hffff;
-  assign \$21  = c_data + 1'h1;
-  assign \$22  = \$20  ? { 1'h0, c_data } : \$21 ;
-  assign \$23  = running | clearing;
-  assign \$24  = \$23  | rclear;
-  assign \$25  = \$24  | \$signal$51 ;
-  assign \$26  = \$25  | v2;
-  assign \$27  = \$26  | v3s;
-  assign \$28  = \$27  | \$signal$54 ;
-  assign busy = \$28  | v3;
-  assign \$29  = theta_in_upd0 ? \$signature__data$63  : 16'h0100;
-  assign theta_read0 = theta_in_host0 ? rh__data : \$29 ;
-  assign \$30  = theta_in_upd1 ? \$signature__data$72  : 16'h0100;
-  assign theta_read1 = theta_in_host1 ? \rh__data$73  : \$30 ;
-  assign \$31  = \$signal$78  >> theta_sel;
-  assign \$32  = \$signal$79  >> theta_sel;
-  assign \$33  = \$32  ? \$signature__data$80  : 16'h0100;
-  assign theta_value = \$31  ? \rh__data$81  : \$33 ;
-  assign \$34  = ! delta3[42:17];
-  assign \$35  = delta3[42:17] == 26'h3ffffff;
-  assign fits = \$34  | \$35 ;
+  assign \$8  = \$7  - tgt3;
+  assign \$9  = ! \$signal ;
+  assign \$10  = \$signal$38  & \$9 ;
+  assign \$11  = ~ bank;
+  assign \$13  = clearing & \$12 ;
+  assign \$14  = c_data == 16'hffff;
+  assign \$15  = c_data + 1'h1;
+  assign \$16  = \$14  ? { 1'h0, c_data } : \$15 ;
+  assign \$18  = \$signal$38  & \$17 ;
+  assign \$19  = ~ bank;
+  assign \$21  = clearing & \$20 ;
+  assign \$22  = c_data == 16'hffff;
+  assign \$23  = c_data + 1'h1;
+  assign \$24  = \$22  ? { 1'h0, c_data } : \$23 ;
+  assign \$25  = running | clearing;
+  assign \$26  = \$25  | rclear;
+  assign \$27  = \$26  | \$signal$54 ;
+  assign \$28  = \$27  | v2;
+  assign \$29  = \$28  | v3s;
+  assign \$30  = \$29  | \$signal$57 ;
+  assign busy = \$30  | v3;
+  assign \$31  = theta_in_upd0 ? \$signature__data$66  : 16'h0100;
+  assign theta_read0 = theta_in_host0 ? rh__data : \$31 ;
+  assign \$32  = theta_in_upd1 ? \$signature__data$75  : 16'h0100;
+  assign theta_read1 = theta_in_host1 ? \rh__data$76  : \$32 ;
+  assign \$33  = \$signal$81  >> theta_sel;
+  assign \$34  = \$signal$82  >> theta_sel;
+  assign \$35  = \$34  ? \$signature__data$83  : 16'h0100;
+  assign theta_value = \$33  ? \rh__data$84  : \$35 ;
+  assign \$36  = ! delta3[42:17];
+  assign \$37  = delta3[42:17] == 26'h3ffffff;
+  assign fits = \$36  | \$37 ;
   assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3[17:0]);
-  assign \$36  = theta_min > theta_max;
-  assign \$37  = $signed(summed) > $signed({ 1'h0, theta_max });
-  assign \$38  = \$36  | \$37 ;
-  assign \$39  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign \$40  = \$39  ? theta_min : summed[15:0];
-  assign \$signal$85  = \$38  ? theta_max : \$40 ;
-  assign \$41  = theta_min <= theta_max;
-  assign \$42  = delta3[42] & \$41 ;
-  assign \$43  = \$42  ? theta_min : theta_max;
-  assign \new  = fits ? \$signal$85  : \$43 ;
+  assign \$38  = theta_min > theta_max;
+  assign \$39  = $signed(summed) > $signed({ 1'h0, theta_max });
+  assign \$40  = \$38  | \$39 ;
+  assign \$41  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign \$42  = \$41  ? theta_min : summed[15:0];
+  assign \$signal$88  = \$40  ? theta_max : \$42 ;
+  assign \$43  = theta_min <= theta_max;
+  assign \$44  = delta3[42] & \$43 ;
+  assign \$45  = \$44  ? theta_min : theta_max;
+  assign \new  = fits ? \$signal$88  : \$45 ;
   assign \$signature__en  = v3 & enable;
-  assign \$44  = wh__addr < 7'h40;
-  assign wh__en = theta_wr__en & \$44 ;
-  assign \$45  = frames + 1'h1;
-  assign \$46  = close ? 25'h0000001 : \$45 ;
-  assign \$47  = rclr + 1'h1;
-  assign \$48  = rclr == 6'h3f;
-  assign \$49  = spikes__payload[19:0] < 7'h40;
-  assign \$50  = spike & \$49 ;
-  assign \$51  = ~ rclear;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = src_rd__data < 7'h40;
-  assign \$55  = \$54  - tgt2;
-  assign \$56  = $signed(diff3) * $signed({ 1'h0, gain });
+  assign \$46  = wh__addr < 7'h40;
+  assign wh__en = theta_wr__en & \$46 ;
+  assign \$47  = frames + 1'h1;
+  assign \$48  = close ? 25'h0000001 : \$47 ;
+  assign \$49  = rclr + 1'h1;
+  assign \$50  = rclr == 6'h3f;
+  assign \$51  = spikes__payload[19:0] < 7'h40;
+  assign \$52  = spike & \$51 ;
+  assign \$53  = ~ rclear;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = src_rd__data < 7'h40;
+  assign \$56  = $signed(\$8 [24:0]) * $signed({ 1'h0, gain });
   assign \$57  = $signed(prod2) >>> shift;
   assign \$58  = ~ busy;
   assign \$59  = close & \$58 ;
@@ -8753,9 +8756,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \$62  = src_rd__addr == 6'h3f;
   assign \$63  = clr + 1'h1;
   assign \$64  = clr == 6'h3f;
-  assign \$65  = \$signal$78  >> theta_addr;
+  assign \$65  = \$signal$81  >> theta_addr;
   assign \$66  = v3 & enable;
-  assign \$67  = \$signature__addr$89  == theta_addr;
+  assign \$67  = \$signature__addr$92  == theta_addr;
   assign \$68  = \$66  & \$67 ;
   assign \$69  = ~ \$68 ;
   assign \$70  = \$65  & \$69 ;
@@ -8764,9 +8767,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \$73  = wh__addr == theta_addr;
   assign \$74  = \$72  & \$73 ;
   assign \$75  = \$70  | \$74 ;
-  assign \$76  = \$signal$79  >> theta_addr;
+  assign \$76  = \$signal$82  >> theta_addr;
   assign \$77  = v3 & enable;
-  assign \$78  = \$signature__addr$89  == theta_addr;
+  assign \$78  = \$signature__addr$92  == theta_addr;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = \$76  | \$79 ;
   assign \$81  = wh__addr < 7'h40;
@@ -8775,36 +8778,36 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \$84  = \$82  & \$83 ;
   assign \$85  = ~ \$84 ;
   assign \$86  = \$80  & \$85 ;
-  assign \$87  = \$signal$78  >> \$signal$108 ;
+  assign \$87  = \$signal$81  >> \$signal$110 ;
   assign \$88  = v3 & enable;
-  assign \$89  = \$signature__addr$89  == \$signal$108 ;
+  assign \$89  = \$signature__addr$92  == \$signal$110 ;
   assign \$90  = \$88  & \$89 ;
   assign \$91  = ~ \$90 ;
   assign \$92  = \$87  & \$91 ;
   assign \$93  = wh__addr < 7'h40;
   assign \$94  = theta_wr__en & \$93 ;
-  assign \$95  = wh__addr == \$signal$108 ;
+  assign \$95  = wh__addr == \$signal$110 ;
   assign \$96  = \$94  & \$95 ;
   assign \$97  = \$92  | \$96 ;
-  assign \$98  = \$signal$79  >> \$signal$108 ;
+  assign \$98  = \$signal$82  >> \$signal$110 ;
   assign \$99  = v3 & enable;
-  assign \$100  = \$signature__addr$89  == \$signal$108 ;
+  assign \$100  = \$signature__addr$92  == \$signal$110 ;
   assign \$101  = \$99  & \$100 ;
   assign \$102  = \$98  | \$101 ;
   assign \$103  = wh__addr < 7'h40;
   assign \$104  = theta_wr__en & \$103 ;
-  assign \$105  = wh__addr == \$signal$108 ;
+  assign \$105  = wh__addr == \$signal$110 ;
   assign \$106  = \$104  & \$105 ;
   assign \$107  = ~ \$106 ;
   assign \$108  = \$102  & \$107 ;
   assign \$109  = v3 & enable;
-  assign \$111  = ~ \$signature__addr$89 [2:0];
+  assign \$111  = ~ \$signature__addr$92 [2:0];
   assign \$112  = 64'h8080808080808080 >> \$111 ;
-  assign \$113  = ~ \$signature__addr$89 [5:3];
+  assign \$113  = ~ \$signature__addr$92 [5:3];
   assign \$114  = 64'hff00000000000000 >> { \$113 , 3'h0 };
   assign \$115  = \$112  & \$114 ;
   assign \$116  = \$110  ? \$115  : 64'h0000000000000000;
-  assign \$117  = \$signal$79  | \$116 ;
+  assign \$117  = \$signal$82  | \$116 ;
   assign \$118  = wh__addr < 7'h40;
   assign \$119  = theta_wr__en & \$118 ;
   assign \$121  = ~ wh__addr[2:0];
@@ -8816,14 +8819,14 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \$127  = ~ \$126 ;
   assign \$128  = \$117  & \$127 ;
   assign \$129  = v3 & enable;
-  assign \$131  = ~ \$signature__addr$89 [2:0];
+  assign \$131  = ~ \$signature__addr$92 [2:0];
   assign \$132  = 64'h8080808080808080 >> \$131 ;
-  assign \$133  = ~ \$signature__addr$89 [5:3];
+  assign \$133  = ~ \$signature__addr$92 [5:3];
   assign \$134  = 64'hff00000000000000 >> { \$133 , 3'h0 };
   assign \$135  = \$132  & \$134 ;
   assign \$136  = \$130  ? \$135  : 64'h0000000000000000;
   assign \$137  = ~ \$136 ;
-  assign \$138  = \$signal$78  & \$137 ;
+  assign \$138  = \$signal$81  & \$137 ;
   assign \$139  = wh__addr < 7'h40;
   assign \$140  = theta_wr__en & \$139 ;
   assign \$142  = ~ wh__addr[2:0];
@@ -8840,15 +8843,15 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   always @(posedge clk)
     rclear <= \$151 ;
   always @(posedge clk)
-    \$signal$35  <= \$152 ;
+    \$signal$38  <= \$152 ;
   always @(posedge clk)
     \$signal  <= \$153 ;
   always @(posedge clk)
     c_addr <= \$154 ;
   always @(posedge clk)
-    \$signal$51  <= \$155 ;
+    \$signal$54  <= \$155 ;
   always @(posedge clk)
-    \$signal$102  <= \$156 ;
+    \$signal$105  <= \$156 ;
   always @(posedge clk)
     v2 <= \$157 ;
   always @(posedge clk)
@@ -8862,120 +8865,122 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   always @(posedge clk)
     lane3s <= \$162 ;
   always @(posedge clk)
-    diff3 <= \$163 ;
+    count3 <= \$163 ;
   always @(posedge clk)
-    \$signal$54  <= \$164 ;
+    tgt3 <= \$164 ;
   always @(posedge clk)
-    \$signal$108  <= \$165 ;
+    \$signal$57  <= \$165 ;
   always @(posedge clk)
-    prod2 <= \$166 ;
+    \$signal$110  <= \$166 ;
   always @(posedge clk)
-    v3 <= \$167 ;
+    prod2 <= \$167 ;
   always @(posedge clk)
-    \$signature__addr$89  <= \$168 ;
+    v3 <= \$168 ;
   always @(posedge clk)
-    delta3 <= \$169 ;
+    \$signature__addr$92  <= \$169 ;
   always @(posedge clk)
-    window_done <= \$170 ;
+    delta3 <= \$170 ;
   always @(posedge clk)
-    overrun <= \$171 ;
+    window_done <= \$171 ;
   always @(posedge clk)
-    running <= \$172 ;
+    overrun <= \$172 ;
   always @(posedge clk)
-    bank <= \$173 ;
+    running <= \$173 ;
   always @(posedge clk)
-    src_rd__addr <= \$174 ;
+    bank <= \$174 ;
   always @(posedge clk)
-    clearing <= \$175 ;
+    src_rd__addr <= \$175 ;
   always @(posedge clk)
-    clr <= \$176 ;
+    clearing <= \$176 ;
   always @(posedge clk)
-    \$signature__addr$57  <= \$177 ;
+    clr <= \$177 ;
   always @(posedge clk)
-    theta_in_host0 <= \$178 ;
+    \$signature__addr$60  <= \$178 ;
   always @(posedge clk)
-    theta_in_upd0 <= \$179 ;
+    theta_in_host0 <= \$179 ;
   always @(posedge clk)
-    \$signature__addr$66  <= \$180 ;
+    theta_in_upd0 <= \$180 ;
   always @(posedge clk)
-    theta_in_host1 <= \$181 ;
+    \$signature__addr$69  <= \$181 ;
   always @(posedge clk)
-    theta_in_upd1 <= \$182 ;
+    theta_in_host1 <= \$182 ;
   always @(posedge clk)
-    \$signal$79  <= \$183 ;
+    theta_in_upd1 <= \$183 ;
   always @(posedge clk)
-    \$signal$78  <= \$184 ;
+    \$signal$82  <= \$184 ;
+  always @(posedge clk)
+    \$signal$81  <= \$185 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__addr$38  = 6'h00;
-    if (\$8 ) begin
-      \wp__addr$38  = c_addr;
-    end else if (\$11 ) begin
-      \wp__addr$38  = clr;
+    \wp__addr$41  = 6'h00;
+    if (\$10 ) begin
+      \wp__addr$41  = c_addr;
+    end else if (\$13 ) begin
+      \wp__addr$41  = clr;
     end else if (rclear) begin
-      \wp__addr$38  = rclr;
+      \wp__addr$41  = rclr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__en$40  = 1'h0;
-    if (\$8 ) begin
-      \wp__en$40  = 1'h1;
-    end else if (\$11 ) begin
-      \wp__en$40  = 1'h1;
+    \wp__en$43  = 1'h0;
+    if (\$10 ) begin
+      \wp__en$43  = 1'h1;
+    end else if (\$13 ) begin
+      \wp__en$43  = 1'h1;
     end else if (rclear) begin
-      \wp__en$40  = 1'h1;
+      \wp__en$43  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__data$41  = 16'h0000;
-    if (\$8 ) begin
-      \wp__data$41  = \$14 [15:0];
-    end else if (\$11 ) begin
-      \wp__data$41  = 16'h0000;
+    \wp__data$44  = 16'h0000;
+    if (\$10 ) begin
+      \wp__data$44  = \$16 [15:0];
+    end else if (\$13 ) begin
+      \wp__data$44  = 16'h0000;
     end else if (rclear) begin
-      \wp__data$41  = 16'h0000;
+      \wp__data$44  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__addr$46  = 6'h00;
-    if (\$16 ) begin
-      \wp__addr$46  = c_addr;
-    end else if (\$19 ) begin
-      \wp__addr$46  = clr;
+    \wp__addr$49  = 6'h00;
+    if (\$18 ) begin
+      \wp__addr$49  = c_addr;
+    end else if (\$21 ) begin
+      \wp__addr$49  = clr;
     end else if (rclear) begin
-      \wp__addr$46  = rclr;
+      \wp__addr$49  = rclr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__en$47  = 1'h0;
-    if (\$16 ) begin
-      \wp__en$47  = 1'h1;
-    end else if (\$19 ) begin
-      \wp__en$47  = 1'h1;
+    \wp__en$50  = 1'h0;
+    if (\$18 ) begin
+      \wp__en$50  = 1'h1;
+    end else if (\$21 ) begin
+      \wp__en$50  = 1'h1;
     end else if (rclear) begin
-      \wp__en$47  = 1'h1;
+      \wp__en$50  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__data$48  = 16'h0000;
-    if (\$16 ) begin
-      \wp__data$48  = \$22 [15:0];
-    end else if (\$19 ) begin
-      \wp__data$48  = 16'h0000;
+    \wp__data$51  = 16'h0000;
+    if (\$18 ) begin
+      \wp__data$51  = \$24 [15:0];
+    end else if (\$21 ) begin
+      \wp__data$51  = 16'h0000;
     end else if (rclear) begin
-      \wp__data$48  = 16'h0000;
+      \wp__data$51  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$149  = frames;
     if (frame_tick) begin
-      \$149  = \$46 [23:0];
+      \$149  = \$48 [23:0];
     end
     if (rst) begin
       \$149  = 24'h000001;
@@ -8985,7 +8990,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$150  = rclr;
     if (rclear) begin
-      \$150  = \$47 [5:0];
+      \$150  = \$49 [5:0];
     end
     if (rst) begin
       \$150  = 6'h00;
@@ -8995,7 +9000,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$151  = rclear;
     if (rclear) begin
-      if (\$48 ) begin
+      if (\$50 ) begin
         \$151  = 1'h0;
       end
     end
@@ -9005,7 +9010,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$152  = \$52 ;
+    \$152  = \$54 ;
     if (rst) begin
       \$152  = 1'h0;
     end
@@ -9040,14 +9045,14 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$157  = \$signal$51 ;
+    \$157  = \$signal$54 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$158  = \$signal$102 ;
+    \$158  = \$signal$105 ;
     if (rst) begin
       \$158  = 6'h00;
     end
@@ -9061,7 +9066,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$160  = \$53 ;
+    \$160  = \$55 ;
     if (rst) begin
       \$160  = 1'h0;
     end
@@ -9082,70 +9087,65 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$163  = \$55 [24:0];
+    \$163  = u_data;
     if (rst) begin
-      \$163  = 25'h0000000;
+      \$163  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$164  = v3s;
+    \$164  = tgt2;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$165  = lane3s;
+    \$165  = v3s;
     if (rst) begin
-      \$165  = 6'h00;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$166  = { \$56 [41], \$56  };
+    \$166  = lane3s;
     if (rst) begin
-      \$166  = 43'h00000000000;
+      \$166  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$167  = \$signal$54 ;
+    \$167  = { \$56 [41], \$56  };
     if (rst) begin
-      \$167  = 1'h0;
+      \$167  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$168  = \$signal$108 ;
+    \$168  = \$signal$57 ;
     if (rst) begin
-      \$168  = 6'h00;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$169  = \$57 ;
+    \$169  = \$signal$110 ;
     if (rst) begin
-      \$169  = 43'h00000000000;
+      \$169  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$170  = 1'h0;
-    if (\$59 ) begin
-      \$170  = 1'h1;
-    end
+    \$170  = \$57 ;
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$171  = 1'h0;
-    (* full_case = 32'd1 *)
     if (\$59 ) begin
-    end else begin
-      \$171  = close;
+      \$171  = 1'h1;
     end
     if (rst) begin
       \$171  = 1'h0;
@@ -9153,14 +9153,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$172  = running;
+    \$172  = 1'h0;
+    (* full_case = 32'd1 *)
     if (\$59 ) begin
-      \$172  = 1'h1;
-    end
-    if (running) begin
-      if (\$62 ) begin
-        \$172  = 1'h0;
-      end
+    end else begin
+      \$172  = close;
     end
     if (rst) begin
       \$172  = 1'h0;
@@ -9168,9 +9165,14 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$173  = bank;
+    \$173  = running;
     if (\$59 ) begin
-      \$173  = \$60 ;
+      \$173  = 1'h1;
+    end
+    if (running) begin
+      if (\$62 ) begin
+        \$173  = 1'h0;
+      end
     end
     if (rst) begin
       \$173  = 1'h0;
@@ -9178,101 +9180,111 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$174  = src_rd__addr;
-    if (running) begin
-      \$174  = \$61 [5:0];
-      if (\$62 ) begin
-        \$174  = 6'h00;
-      end
+    \$174  = bank;
+    if (\$59 ) begin
+      \$174  = \$60 ;
     end
     if (rst) begin
-      \$174  = 6'h00;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$175  = clearing;
+    \$175  = src_rd__addr;
+    if (running) begin
+      \$175  = \$61 [5:0];
+      if (\$62 ) begin
+        \$175  = 6'h00;
+      end
+    end
+    if (rst) begin
+      \$175  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$176  = clearing;
     if (running) begin
       if (\$62 ) begin
-        \$175  = 1'h1;
+        \$176  = 1'h1;
       end
     end
     if (clearing) begin
       if (\$64 ) begin
-        \$175  = 1'h0;
+        \$176  = 1'h0;
       end
     end
     if (rst) begin
-      \$175  = 1'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$176  = clr;
+    \$177  = clr;
     if (clearing) begin
-      \$176  = \$63 [5:0];
+      \$177  = \$63 [5:0];
       if (\$64 ) begin
-        \$176  = 6'h00;
+        \$177  = 6'h00;
       end
     end
-    if (rst) begin
-      \$176  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$177  = theta_addr;
     if (rst) begin
       \$177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$178  = \$75 ;
+    \$178  = theta_addr;
     if (rst) begin
-      \$178  = 1'h0;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$179  = \$86 ;
+    \$179  = \$75 ;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$180  = \$signal$108 ;
+    \$180  = \$86 ;
     if (rst) begin
-      \$180  = 6'h00;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$181  = \$97 ;
+    \$181  = \$signal$110 ;
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$182  = \$108 ;
+    \$182  = \$97 ;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$183  = \$128 ;
+    \$183  = \$108 ;
     if (rst) begin
-      \$183  = 64'h0000000000000000;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$184  = \$148 ;
+    \$184  = \$128 ;
     if (rst) begin
       \$184  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$185  = \$148 ;
+    if (rst) begin
+      \$185  = 64'h0000000000000000;
     end
   end
   assign spikes__ready = 1'h1;
@@ -9283,34 +9295,35 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
   assign tgt_rd__addr = src_rd__addr;
+  assign diff3 = \$8 [24:0];
   assign \$signature__addr  = spikes__payload[5:0];
-  assign \$signature__addr$33  = src_rd__data[5:0];
-  assign \$signature__addr$44  = spikes__payload[5:0];
-  assign \$signature__addr$45  = src_rd__data[5:0];
-  assign \busy$56  = busy;
-  assign theta_raddr0 = \$signature__addr$57 ;
-  assign rh__addr = \$signature__addr$57 ;
+  assign \$signature__addr$36  = src_rd__data[5:0];
+  assign \$signature__addr$47  = spikes__payload[5:0];
+  assign \$signature__addr$48  = src_rd__data[5:0];
+  assign \busy$59  = busy;
+  assign theta_raddr0 = \$signature__addr$60 ;
+  assign rh__addr = \$signature__addr$60 ;
   assign theta_data = theta_read0;
-  assign theta_raddr1 = \$signature__addr$66 ;
-  assign \rh__addr$68  = \$signature__addr$66 ;
-  assign \$signature__addr$74  = theta_sel;
-  assign \rh__addr$76  = theta_sel;
-  assign lane3 = \$signature__addr$89 ;
-  assign \$signature__data$91  = \new ;
+  assign theta_raddr1 = \$signature__addr$69 ;
+  assign \rh__addr$71  = \$signature__addr$69 ;
+  assign \$signature__addr$77  = theta_sel;
+  assign \rh__addr$79  = theta_sel;
+  assign lane3 = \$signature__addr$92 ;
+  assign \$signature__data$94  = \new ;
   assign theta_wr__addr = wh__addr;
   assign theta_wr__data = wh__data;
   assign \spikes__payload.address  = spikes__payload[19:0];
   assign \spikes__payload.source  = spikes__payload[27:20];
   assign \spikes__payload.type  = spikes__payload[31:28];
   assign \spikes__payload.timestamp  = spikes__payload[63:32];
-  assign \$15  = \$signal ;
-  assign \$18  = \$17 ;
-  assign \$54  = { 7'h00, u_data, 8'h00 };
+  assign \$7  = { 7'h00, count3, 8'h00 };
+  assign \$17  = \$signal ;
+  assign \$20  = \$19 ;
   assign \$110  = \$109 ;
   assign \$120  = \$119 ;
   assign \$130  = \$129 ;
   assign \$141  = \$140 ;
-  assign \$10  = bank;
+  assign \$12  = bank;
 endmodule
 
 (* generator = "Amaranth" *)
