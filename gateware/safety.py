@@ -425,8 +425,14 @@ class Safety(wiring.Component):
 
         m.d.comb += [wp.addr.eq(v), wp.en.eq(vis_valid), wp.data.run.eq(run_n), wp.data.duty.eq(duty_n),
                      wp.data.epoch.eq(epoch_vis)]
-        onehot_v = Signal(K)
-        m.d.comb += onehot_v.eq(one_hot(v, K, vis_valid))
+        # Lane v as a one-hot: with S = K (K a power of two) a rotating register, no decoder
+        # (64 flip-flops instead of about 80 LUTs at K = 64); otherwise decoded from vis.
+        if S == K:
+            onehot_v = Signal(K, init=1 << (S - 1))
+            m.d.sync += onehot_v.eq(Cat(onehot_v[-1], onehot_v[:-1]) if K > 1 else onehot_v)
+        else:
+            onehot_v = Signal(K)
+            m.d.comb += onehot_v.eq(one_hot(v, K, vis_valid))
         if platform == "formal":
             self._sweep_formal(m, locals())
         m.d.sync += [
@@ -486,6 +492,7 @@ class Safety(wiring.Component):
             Assert(since <= S + 1, "edges since reset saturate at S + 1"),
             Assert(vis == ((ptr - 1) & mask) if S > 1 else vis == 0, "vis is the lane read one edge ago"),
             Assert(vis_valid == (vis < K), "vis_valid"),
+            Assert(v["onehot_v"] == one_hot(vis[:abits], K, vis_valid), "onehot_v is lane vis, one-hot"),
             Assert(wcount < n_windows, "window count in range"),
             Assert(fresh == (since < S), "the first sweep lasts S edges"),
             Assert((since > S) | (vis == ((since - 1) & mask)), "the first sweep starts at lane S - 1"),

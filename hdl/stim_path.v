@@ -2447,11 +2447,11 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire [12:0] \$1229 ;
   wire \$123 ;
   wire \$1230 ;
-  wire [2:0] \$1231 ;
-  wire [63:0] \$1232 ;
-  wire [2:0] \$1233 ;
-  wire [63:0] \$1234 ;
-  wire [63:0] \$1235 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
@@ -2462,14 +2462,14 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
-  wire \$1245 ;
+  wire [5:0] \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
-  wire [5:0] \$1251 ;
+  wire \$1251 ;
   wire \$1252 ;
   wire \$1253 ;
   wire \$1254 ;
@@ -2554,14 +2554,14 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
-  wire \$1328 ;
+  wire [13:0] \$1328 ;
   wire \$1329 ;
   wire \$133 ;
   wire \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
-  wire [13:0] \$1334 ;
+  wire \$1334 ;
   wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
@@ -2586,15 +2586,15 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
-  wire \$1357 ;
-  wire \$1358 ;
+  wire [12:0] \$1357 ;
+  wire [12:0] \$1358 ;
   wire \$1359 ;
   wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
-  wire [12:0] \$1363 ;
-  wire [12:0] \$1364 ;
+  wire \$1363 ;
+  wire \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
@@ -2617,15 +2617,15 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
-  wire \$1385 ;
-  wire \$1386 ;
-  wire \$1387 ;
-  wire \$1388 ;
-  wire \$1389 ;
+  wire [12:0] \$1385 ;
+  wire [12:0] \$1386 ;
+  wire [63:0] \$1387 ;
+  wire [63:0] \$1388 ;
+  wire [63:0] \$1389 ;
   wire \$139 ;
-  wire \$1390 ;
-  wire [12:0] \$1391 ;
-  wire [12:0] \$1392 ;
+  wire [63:0] \$1390 ;
+  wire [63:0] \$1391 ;
+  wire [63:0] \$1392 ;
   wire [63:0] \$1393 ;
   wire [63:0] \$1394 ;
   wire [63:0] \$1395 ;
@@ -2643,14 +2643,14 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire [63:0] \$1405 ;
   wire [63:0] \$1406 ;
   wire [63:0] \$1407 ;
-  wire [63:0] \$1408 ;
-  wire [63:0] \$1409 ;
+  wire [6:0] \$1408 ;
+  wire \$1409 ;
   wire \$141 ;
-  wire [63:0] \$1410 ;
-  wire [63:0] \$1411 ;
-  wire [63:0] \$1412 ;
-  wire [63:0] \$1413 ;
-  wire [6:0] \$1414 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
   wire \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
@@ -2659,33 +2659,28 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
-  wire \$1422 ;
-  wire \$1423 ;
-  wire \$1424 ;
-  wire \$1425 ;
-  wire \$1426 ;
-  wire \$1427 ;
+  reg \$1422 ;
+  reg [5:0] \$1423 ;
+  reg [5:0] \$1424 ;
+  reg \$1425 ;
+  reg \$1426 ;
+  reg [13:0] \$1427 ;
   reg \$1428 ;
-  reg [5:0] \$1429 ;
+  reg [12:0] \$1429 ;
   wire \$143 ;
-  reg [5:0] \$1430 ;
-  reg \$1431 ;
-  reg \$1432 ;
-  reg [13:0] \$1433 ;
-  reg \$1434 ;
-  reg [12:0] \$1435 ;
-  reg [12:0] \$1436 ;
-  reg [12:0] \$1437 ;
+  reg [12:0] \$1430 ;
+  reg [12:0] \$1431 ;
+  reg [63:0] \$1432 ;
+  reg [63:0] \$1433 ;
+  reg [63:0] \$1434 ;
+  reg [63:0] \$1435 ;
+  reg [63:0] \$1436 ;
+  reg [6:0] \$1437 ;
   reg [63:0] \$1438 ;
-  reg [63:0] \$1439 ;
+  reg \$1439 ;
   wire \$144 ;
-  reg [63:0] \$1440 ;
-  reg [63:0] \$1441 ;
-  reg [6:0] \$1442 ;
-  reg [63:0] \$1443 ;
-  reg \$1444 ;
-  reg \$1445 ;
-  reg \$1446 ;
+  reg \$1440 ;
+  reg \$1441 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -3763,7 +3758,7 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   wire new_window;
   wire ok0;
   wire ok1;
-  wire [63:0] onehot_v;
+  reg [63:0] onehot_v = 64'h8000000000000000;
   (* init = 6'h00 *)
   wire [5:0] ptr;
   input [63:0] pulse;
@@ -4790,197 +4785,193 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   assign \$1228  = \$signal$40  ? lit_ok : \$signal$48 ;
   assign budget_v = \$1227  & \$1228 ;
   assign \$1229  = fire_acq ? duty_n1 : duty_n0;
-  assign \$1231  = ~ vis[2:0];
-  assign \$1232  = 64'h8080808080808080 >> \$1231 ;
-  assign \$1233  = ~ vis[5:3];
-  assign \$1234  = 64'hff00000000000000 >> { \$1233 , 3'h0 };
-  assign \$1235  = \$1232  & \$1234 ;
-  assign onehot_v = \$1230  ? \$1235  : 64'h0000000000000000;
-  assign \$1236  = rp__addr == 6'h3f;
-  assign \$1237  = ~ \$1236 ;
-  assign \$1238  = fresh & \$1237 ;
-  assign \$1239  = rp__addr == 6'h3f;
-  assign \$1242  = rp__addr[1] ^ \$1241 ;
-  assign \$1243  = & rp__addr[1:0];
-  assign \$1244  = rp__addr[2] ^ \$1243 ;
-  assign \$1245  = & rp__addr[2:0];
-  assign \$1246  = rp__addr[3] ^ \$1245 ;
-  assign \$1247  = & rp__addr[3:0];
-  assign \$1248  = rp__addr[4] ^ \$1247 ;
-  assign \$1249  = & rp__addr[4:0];
-  assign \$1250  = rp__addr[5] ^ \$1249 ;
-  assign \$1251  = \$1239  ? 6'h00 : { \$1250 , \$1248 , \$1246 , \$1244 , \$1242 , \$1240  };
-  assign \$1256  = ~ rp__addr[5];
-  assign \$1263  = ~ \$1262 ;
-  assign \$1265  = ~ rp__addr[4];
-  assign \$1268  = ~ \$1267 ;
-  assign \$1269  = ~ rp__addr[3];
-  assign \$1278  = ~ \$1277 ;
-  assign \$1281  = ~ \$1280 ;
+  assign \$1230  = rp__addr == 6'h3f;
+  assign \$1231  = ~ \$1230 ;
+  assign \$1232  = fresh & \$1231 ;
+  assign \$1233  = rp__addr == 6'h3f;
+  assign \$1236  = rp__addr[1] ^ \$1235 ;
+  assign \$1237  = & rp__addr[1:0];
+  assign \$1238  = rp__addr[2] ^ \$1237 ;
+  assign \$1239  = & rp__addr[2:0];
+  assign \$1240  = rp__addr[3] ^ \$1239 ;
+  assign \$1241  = & rp__addr[3:0];
+  assign \$1242  = rp__addr[4] ^ \$1241 ;
+  assign \$1243  = & rp__addr[4:0];
+  assign \$1244  = rp__addr[5] ^ \$1243 ;
+  assign \$1245  = \$1233  ? 6'h00 : { \$1244 , \$1242 , \$1240 , \$1238 , \$1236 , \$1234  };
+  assign \$1250  = ~ rp__addr[5];
+  assign \$1257  = ~ \$1256 ;
+  assign \$1259  = ~ rp__addr[4];
+  assign \$1262  = ~ \$1261 ;
+  assign \$1263  = ~ rp__addr[3];
+  assign \$1272  = ~ \$1271 ;
+  assign \$1275  = ~ \$1274 ;
+  assign \$1277  = ~ \$1276 ;
+  assign \$1278  = \$1275  & \$1277 ;
+  assign \$1280  = ~ rp__addr[2];
   assign \$1283  = ~ \$1282 ;
-  assign \$1284  = \$1281  & \$1283 ;
-  assign \$1286  = ~ rp__addr[2];
+  assign \$1284  = ~ rp__addr[1];
   assign \$1289  = ~ \$1288 ;
-  assign \$1290  = ~ rp__addr[1];
-  assign \$1295  = ~ \$1294 ;
-  assign \$1297  = ~ \$1296 ;
-  assign \$1298  = \$1295  & \$1297 ;
-  assign \$1299  = ~ rp__addr[0];
-  assign \$1305  = rp__addr == 6'h3f;
-  assign \$1306  = wcount == 14'h3d08;
-  assign \$1309  = wcount[1] ^ \$1308 ;
-  assign \$1310  = & wcount[1:0];
-  assign \$1311  = wcount[2] ^ \$1310 ;
-  assign \$1312  = & wcount[2:0];
-  assign \$1313  = wcount[3] ^ \$1312 ;
-  assign \$1314  = & wcount[3:0];
-  assign \$1315  = wcount[4] ^ \$1314 ;
-  assign \$1316  = & wcount[4:0];
-  assign \$1317  = wcount[5] ^ \$1316 ;
-  assign \$1318  = & wcount[5:0];
-  assign \$1319  = wcount[6] ^ \$1318 ;
-  assign \$1320  = & wcount[6:0];
-  assign \$1321  = wcount[7] ^ \$1320 ;
-  assign \$1322  = & wcount[7:0];
-  assign \$1323  = wcount[8] ^ \$1322 ;
-  assign \$1324  = & wcount[8:0];
-  assign \$1325  = wcount[9] ^ \$1324 ;
-  assign \$1326  = & wcount[9:0];
-  assign \$1327  = wcount[10] ^ \$1326 ;
-  assign \$1328  = & wcount[10:0];
-  assign \$1329  = wcount[11] ^ \$1328 ;
-  assign \$1330  = & wcount[11:0];
-  assign \$1331  = wcount[12] ^ \$1330 ;
-  assign \$1332  = & wcount[12:0];
-  assign \$1333  = wcount[13] ^ \$1332 ;
-  assign \$1334  = \$1306  ? 14'h0000 : { \$1333 , \$1331 , \$1329 , \$1327 , \$1325 , \$1323 , \$1321 , \$1319 , \$1317 , \$1315 , \$1313 , \$1311 , \$1309 , \$1307  };
-  assign \$1335  = wcount == 14'h3d08;
-  assign \$1336  = ~ epoch_ptr;
-  assign \$1337  = rp__data[12:0] == 13'h1e84;
-  assign \$1340  = rp__data[1] ^ \$1339 ;
-  assign \$1341  = & rp__data[1:0];
-  assign \$1342  = rp__data[2] ^ \$1341 ;
-  assign \$1343  = & rp__data[2:0];
-  assign \$1344  = rp__data[3] ^ \$1343 ;
-  assign \$1345  = & rp__data[3:0];
-  assign \$1346  = rp__data[4] ^ \$1345 ;
-  assign \$1347  = & rp__data[4:0];
-  assign \$1348  = rp__data[5] ^ \$1347 ;
-  assign \$1349  = & rp__data[5:0];
-  assign \$1350  = rp__data[6] ^ \$1349 ;
-  assign \$1351  = & rp__data[6:0];
-  assign \$1352  = rp__data[7] ^ \$1351 ;
-  assign \$1353  = & rp__data[7:0];
-  assign \$1354  = rp__data[8] ^ \$1353 ;
-  assign \$1355  = & rp__data[8:0];
-  assign \$1356  = rp__data[9] ^ \$1355 ;
-  assign \$1357  = & rp__data[9:0];
-  assign \$1358  = rp__data[10] ^ \$1357 ;
-  assign \$1359  = & rp__data[10:0];
-  assign \$1360  = rp__data[11] ^ \$1359 ;
-  assign \$1361  = & rp__data[11:0];
-  assign \$1362  = rp__data[12] ^ \$1361 ;
-  assign \$1363  = \$1337  ? 13'h1e84 : { \$1362 , \$1360 , \$1358 , \$1356 , \$1354 , \$1352 , \$1350 , \$1348 , \$1346 , \$1344 , \$1342 , \$1340 , \$1338  };
-  assign \$1364  = new_window ? 13'h0000 : rp__data[25:13];
-  assign \$1365  = rp__data[25:13] == 13'h1e84;
-  assign \$1368  = rp__data[14] ^ \$1367 ;
-  assign \$1369  = & rp__data[14:13];
-  assign \$1370  = rp__data[15] ^ \$1369 ;
-  assign \$1371  = & rp__data[15:13];
-  assign \$1372  = rp__data[16] ^ \$1371 ;
-  assign \$1373  = & rp__data[16:13];
-  assign \$1374  = rp__data[17] ^ \$1373 ;
-  assign \$1375  = & rp__data[17:13];
-  assign \$1376  = rp__data[18] ^ \$1375 ;
-  assign \$1377  = & rp__data[18:13];
-  assign \$1378  = rp__data[19] ^ \$1377 ;
-  assign \$1379  = & rp__data[19:13];
-  assign \$1380  = rp__data[20] ^ \$1379 ;
-  assign \$1381  = & rp__data[20:13];
-  assign \$1382  = rp__data[21] ^ \$1381 ;
-  assign \$1383  = & rp__data[21:13];
-  assign \$1384  = rp__data[22] ^ \$1383 ;
-  assign \$1385  = & rp__data[22:13];
-  assign \$1386  = rp__data[23] ^ \$1385 ;
-  assign \$1387  = & rp__data[23:13];
-  assign \$1388  = rp__data[24] ^ \$1387 ;
-  assign \$1389  = & rp__data[24:13];
-  assign \$1390  = rp__data[25] ^ \$1389 ;
-  assign \$1391  = \$1365  ? 13'h1e84 : { \$1390 , \$1388 , \$1386 , \$1384 , \$1382 , \$1380 , \$1378 , \$1376 , \$1374 , \$1372 , \$1370 , \$1368 , \$1366  };
-  assign \$1392  = new_window ? 13'h0000 : \$1391 ;
-  assign \$1393  = allow | fire_at;
-  assign \$1394  = ~ onehot_v;
-  assign \$1395  = \$1393  & \$1394 ;
-  assign \$1396  = grant1 ? onehot_v : 64'h0000000000000000;
-  assign \$1397  = \$1395  | \$1396 ;
-  assign \$1398  = ~ onehot_v;
-  assign \$1399  = allow & \$1398 ;
-  assign \$1400  = grant0 ? onehot_v : 64'h0000000000000000;
-  assign \$1401  = \$1399  | \$1400 ;
-  assign \$1402  = fire_acq ? \$1397  : \$1401 ;
+  assign \$1291  = ~ \$1290 ;
+  assign \$1292  = \$1289  & \$1291 ;
+  assign \$1293  = ~ rp__addr[0];
+  assign \$1299  = rp__addr == 6'h3f;
+  assign \$1300  = wcount == 14'h3d08;
+  assign \$1303  = wcount[1] ^ \$1302 ;
+  assign \$1304  = & wcount[1:0];
+  assign \$1305  = wcount[2] ^ \$1304 ;
+  assign \$1306  = & wcount[2:0];
+  assign \$1307  = wcount[3] ^ \$1306 ;
+  assign \$1308  = & wcount[3:0];
+  assign \$1309  = wcount[4] ^ \$1308 ;
+  assign \$1310  = & wcount[4:0];
+  assign \$1311  = wcount[5] ^ \$1310 ;
+  assign \$1312  = & wcount[5:0];
+  assign \$1313  = wcount[6] ^ \$1312 ;
+  assign \$1314  = & wcount[6:0];
+  assign \$1315  = wcount[7] ^ \$1314 ;
+  assign \$1316  = & wcount[7:0];
+  assign \$1317  = wcount[8] ^ \$1316 ;
+  assign \$1318  = & wcount[8:0];
+  assign \$1319  = wcount[9] ^ \$1318 ;
+  assign \$1320  = & wcount[9:0];
+  assign \$1321  = wcount[10] ^ \$1320 ;
+  assign \$1322  = & wcount[10:0];
+  assign \$1323  = wcount[11] ^ \$1322 ;
+  assign \$1324  = & wcount[11:0];
+  assign \$1325  = wcount[12] ^ \$1324 ;
+  assign \$1326  = & wcount[12:0];
+  assign \$1327  = wcount[13] ^ \$1326 ;
+  assign \$1328  = \$1300  ? 14'h0000 : { \$1327 , \$1325 , \$1323 , \$1321 , \$1319 , \$1317 , \$1315 , \$1313 , \$1311 , \$1309 , \$1307 , \$1305 , \$1303 , \$1301  };
+  assign \$1329  = wcount == 14'h3d08;
+  assign \$1330  = ~ epoch_ptr;
+  assign \$1331  = rp__data[12:0] == 13'h1e84;
+  assign \$1334  = rp__data[1] ^ \$1333 ;
+  assign \$1335  = & rp__data[1:0];
+  assign \$1336  = rp__data[2] ^ \$1335 ;
+  assign \$1337  = & rp__data[2:0];
+  assign \$1338  = rp__data[3] ^ \$1337 ;
+  assign \$1339  = & rp__data[3:0];
+  assign \$1340  = rp__data[4] ^ \$1339 ;
+  assign \$1341  = & rp__data[4:0];
+  assign \$1342  = rp__data[5] ^ \$1341 ;
+  assign \$1343  = & rp__data[5:0];
+  assign \$1344  = rp__data[6] ^ \$1343 ;
+  assign \$1345  = & rp__data[6:0];
+  assign \$1346  = rp__data[7] ^ \$1345 ;
+  assign \$1347  = & rp__data[7:0];
+  assign \$1348  = rp__data[8] ^ \$1347 ;
+  assign \$1349  = & rp__data[8:0];
+  assign \$1350  = rp__data[9] ^ \$1349 ;
+  assign \$1351  = & rp__data[9:0];
+  assign \$1352  = rp__data[10] ^ \$1351 ;
+  assign \$1353  = & rp__data[10:0];
+  assign \$1354  = rp__data[11] ^ \$1353 ;
+  assign \$1355  = & rp__data[11:0];
+  assign \$1356  = rp__data[12] ^ \$1355 ;
+  assign \$1357  = \$1331  ? 13'h1e84 : { \$1356 , \$1354 , \$1352 , \$1350 , \$1348 , \$1346 , \$1344 , \$1342 , \$1340 , \$1338 , \$1336 , \$1334 , \$1332  };
+  assign \$1358  = new_window ? 13'h0000 : rp__data[25:13];
+  assign \$1359  = rp__data[25:13] == 13'h1e84;
+  assign \$1362  = rp__data[14] ^ \$1361 ;
+  assign \$1363  = & rp__data[14:13];
+  assign \$1364  = rp__data[15] ^ \$1363 ;
+  assign \$1365  = & rp__data[15:13];
+  assign \$1366  = rp__data[16] ^ \$1365 ;
+  assign \$1367  = & rp__data[16:13];
+  assign \$1368  = rp__data[17] ^ \$1367 ;
+  assign \$1369  = & rp__data[17:13];
+  assign \$1370  = rp__data[18] ^ \$1369 ;
+  assign \$1371  = & rp__data[18:13];
+  assign \$1372  = rp__data[19] ^ \$1371 ;
+  assign \$1373  = & rp__data[19:13];
+  assign \$1374  = rp__data[20] ^ \$1373 ;
+  assign \$1375  = & rp__data[20:13];
+  assign \$1376  = rp__data[21] ^ \$1375 ;
+  assign \$1377  = & rp__data[21:13];
+  assign \$1378  = rp__data[22] ^ \$1377 ;
+  assign \$1379  = & rp__data[22:13];
+  assign \$1380  = rp__data[23] ^ \$1379 ;
+  assign \$1381  = & rp__data[23:13];
+  assign \$1382  = rp__data[24] ^ \$1381 ;
+  assign \$1383  = & rp__data[24:13];
+  assign \$1384  = rp__data[25] ^ \$1383 ;
+  assign \$1385  = \$1359  ? 13'h1e84 : { \$1384 , \$1382 , \$1380 , \$1378 , \$1376 , \$1374 , \$1372 , \$1370 , \$1368 , \$1366 , \$1364 , \$1362 , \$1360  };
+  assign \$1386  = new_window ? 13'h0000 : \$1385 ;
+  assign \$1387  = allow | fire_at;
+  assign \$1388  = ~ onehot_v;
+  assign \$1389  = \$1387  & \$1388 ;
+  assign \$1390  = grant1 ? onehot_v : 64'h0000000000000000;
+  assign \$1391  = \$1389  | \$1390 ;
+  assign \$1392  = ~ onehot_v;
+  assign \$1393  = allow & \$1392 ;
+  assign \$1394  = grant0 ? onehot_v : 64'h0000000000000000;
+  assign \$1395  = \$1393  | \$1394 ;
+  assign \$1396  = fire_acq ? \$1391  : \$1395 ;
+  assign \$1397  = ~ onehot_v;
+  assign \$1398  = budget & \$1397 ;
+  assign \$1399  = budget_v ? onehot_v : 64'h0000000000000000;
+  assign \$1400  = \$1398  | \$1399 ;
+  assign \$1401  = ~ pulse;
+  assign \$1402  = gap | \$1401 ;
   assign \$1403  = ~ onehot_v;
-  assign \$1404  = budget & \$1403 ;
-  assign \$1405  = budget_v ? onehot_v : 64'h0000000000000000;
-  assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = ~ pulse;
-  assign \$1408  = gap | \$1407 ;
-  assign \$1409  = ~ onehot_v;
-  assign \$1410  = \$1408  & \$1409 ;
-  assign \$1411  = seen | led_next;
-  assign \$1412  = ~ onehot_v;
-  assign \$1413  = \$1411  & \$1412 ;
-  assign \$1414  = fire_acq ? used_n1 : used_n0;
-  assign \$1415  = vis_valid & \$signal$35 ;
-  assign \$1416  = ~ run_ok;
-  assign \$1417  = \$1415  & \$1416 ;
-  assign \$1418  = vis_valid & \$signal$35 ;
-  assign \$1419  = \$1418  & run_ok;
-  assign \$1420  = fire_acq ? duty_ok1 : duty_ok0;
-  assign \$1421  = ~ \$1420 ;
-  assign \$1422  = \$1419  & \$1421 ;
-  assign \$1423  = fire_acq ? ok1 : ok0;
-  assign \$1424  = vis_valid & \$1423 ;
-  assign \$1425  = fire_acq ? grant1 : grant0;
-  assign \$1426  = ~ \$1425 ;
-  assign \$1427  = \$1424  & \$1426 ;
+  assign \$1404  = \$1402  & \$1403 ;
+  assign \$1405  = seen | led_next;
+  assign \$1406  = ~ onehot_v;
+  assign \$1407  = \$1405  & \$1406 ;
+  assign \$1408  = fire_acq ? used_n1 : used_n0;
+  assign \$1409  = vis_valid & \$signal$35 ;
+  assign \$1410  = ~ run_ok;
+  assign \$1411  = \$1409  & \$1410 ;
+  assign \$1412  = vis_valid & \$signal$35 ;
+  assign \$1413  = \$1412  & run_ok;
+  assign \$1414  = fire_acq ? duty_ok1 : duty_ok0;
+  assign \$1415  = ~ \$1414 ;
+  assign \$1416  = \$1413  & \$1415 ;
+  assign \$1417  = fire_acq ? ok1 : ok0;
+  assign \$1418  = vis_valid & \$1417 ;
+  assign \$1419  = fire_acq ? grant1 : grant0;
+  assign \$1420  = ~ \$1419 ;
+  assign \$1421  = \$1418  & \$1420 ;
   always @(posedge clk)
-    fresh <= \$1428 ;
+    fresh <= \$1422 ;
   always @(posedge clk)
-    rp__addr <= \$1429 ;
+    rp__addr <= \$1423 ;
   always @(posedge clk)
-    vis <= \$1430 ;
+    vis <= \$1424 ;
   always @(posedge clk)
-    vis_valid <= \$1431 ;
+    vis_valid <= \$1425 ;
   always @(posedge clk)
-    epoch_vis <= \$1432 ;
+    epoch_vis <= \$1426 ;
   always @(posedge clk)
-    wcount <= \$1433 ;
+    wcount <= \$1427 ;
   always @(posedge clk)
-    epoch_ptr <= \$1434 ;
+    epoch_ptr <= \$1428 ;
   always @(posedge clk)
-    run_inc <= \$1435 ;
+    run_inc <= \$1429 ;
   always @(posedge clk)
-    duty_dark <= \$1436 ;
+    duty_dark <= \$1430 ;
   always @(posedge clk)
-    duty_lit <= \$1437 ;
+    duty_lit <= \$1431 ;
   always @(posedge clk)
-    allow <= \$1438 ;
+    onehot_v <= \$1432 ;
   always @(posedge clk)
-    budget <= \$1439 ;
+    allow <= \$1433 ;
   always @(posedge clk)
-    gap <= \$1440 ;
+    budget <= \$1434 ;
   always @(posedge clk)
-    seen <= \$1441 ;
+    gap <= \$1435 ;
   always @(posedge clk)
-    used <= \$1442 ;
+    seen <= \$1436 ;
   always @(posedge clk)
-    led <= \$1443 ;
+    used <= \$1437 ;
   always @(posedge clk)
-    clamp_pulse <= \$1444 ;
+    led <= \$1438 ;
   always @(posedge clk)
-    clamp_duty <= \$1445 ;
+    clamp_pulse <= \$1439 ;
   always @(posedge clk)
-    clamp_lanes <= \$1446 ;
+    clamp_duty <= \$1440 ;
+  always @(posedge clk)
+    clamp_lanes <= \$1441 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ used[0];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ duty_lit[7];
   assign \$auto$rtlil.cc:2739:Not$104  = ~ duty_lit[12];
@@ -5044,143 +5035,150 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   assign \$auto$rtlil.cc:2739:Not$100  = ~ duty_lit[9];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1428  = \$1238 ;
+    \$1422  = \$1232 ;
     if (rst) begin
-      \$1428  = 1'h1;
+      \$1422  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1429  = \$1251 ;
+    \$1423  = \$1245 ;
     if (rst) begin
-      \$1429  = 6'h00;
+      \$1423  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1430  = rp__addr;
+    \$1424  = rp__addr;
     if (rst) begin
-      \$1430  = 6'h3f;
+      \$1424  = 6'h3f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1431  = \$1304 ;
+    \$1425  = \$1298 ;
     if (rst) begin
-      \$1431  = 1'h1;
+      \$1425  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1432  = epoch_ptr;
+    \$1426  = epoch_ptr;
     if (rst) begin
-      \$1432  = 1'h0;
+      \$1426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1433  = wcount;
-    if (\$1305 ) begin
-      \$1433  = \$1334 ;
+    \$1427  = wcount;
+    if (\$1299 ) begin
+      \$1427  = \$1328 ;
     end
     if (rst) begin
-      \$1433  = 14'h0000;
+      \$1427  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1434  = epoch_ptr;
-    if (\$1305 ) begin
-      if (\$1335 ) begin
-        \$1434  = \$1336 ;
+    \$1428  = epoch_ptr;
+    if (\$1299 ) begin
+      if (\$1329 ) begin
+        \$1428  = \$1330 ;
       end
     end
     if (rst) begin
-      \$1434  = 1'h0;
+      \$1428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1435  = \$1363 ;
+    \$1429  = \$1357 ;
     if (rst) begin
-      \$1435  = 13'h0001;
+      \$1429  = 13'h0001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1436  = \$1364 ;
+    \$1430  = \$1358 ;
     if (rst) begin
-      \$1436  = 13'h0000;
+      \$1430  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1437  = \$1392 ;
+    \$1431  = \$1386 ;
     if (rst) begin
-      \$1437  = 13'h0001;
+      \$1431  = 13'h0001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1438  = \$1402 ;
+    \$1432  = { onehot_v[62:0], onehot_v[63] };
+    if (rst) begin
+      \$1432  = 64'h8000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
+    \$1433  = \$1396 ;
+    if (rst) begin
+      \$1433  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
+    \$1434  = \$1400 ;
+    if (rst) begin
+      \$1434  = 64'hffffffffffffffff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
+    \$1435  = \$1404 ;
+    if (rst) begin
+      \$1435  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
+    \$1436  = \$1407 ;
+    if (rst) begin
+      \$1436  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
+    \$1437  = \$1408 ;
+    if (rst) begin
+      \$1437  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
+    \$1438  = led_next;
     if (rst) begin
       \$1438  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1439  = \$1406 ;
+    \$1439  = \$1411 ;
     if (rst) begin
-      \$1439  = 64'hffffffffffffffff;
+      \$1439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1440  = \$1410 ;
+    \$1440  = \$1416 ;
     if (rst) begin
-      \$1440  = 64'h0000000000000000;
+      \$1440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1441  = \$1413 ;
+    \$1441  = \$1421 ;
     if (rst) begin
-      \$1441  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1442  = \$1414 ;
-    if (rst) begin
-      \$1442  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1443  = led_next;
-    if (rst) begin
-      \$1443  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1444  = \$1417 ;
-    if (rst) begin
-      \$1444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1445  = \$1422 ;
-    if (rst) begin
-      \$1445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
-    \$1446  = \$1427 ;
-    if (rst) begin
-      \$1446  = 1'h0;
+      \$1441  = 1'h0;
     end
   end
   assign units_pulse = \$4 [12:0];
@@ -5501,52 +5499,51 @@ module \stim_path.safety (max_duty, max_lanes, clk, rst, bits, pulse, fire, fire
   assign \$1184  = 1'h0;
   assign \$1185  = \$1169 ;
   assign \$1187  = \$1186 ;
-  assign \$1230  = vis_valid;
-  assign \$1240  = \$auto$rtlil.cc:2739:Not$118 ;
-  assign \$1241  = rp__addr[0];
-  assign \$1252  = 1'h1;
+  assign \$1234  = \$auto$rtlil.cc:2739:Not$118 ;
+  assign \$1235  = rp__addr[0];
+  assign \$1246  = 1'h1;
+  assign \$1247  = 1'h1;
+  assign \$1248  = 1'h1;
+  assign \$1249  = 1'h0;
+  assign \$1251  = 1'h0;
+  assign \$1252  = 1'h0;
   assign \$1253  = 1'h1;
   assign \$1254  = 1'h1;
   assign \$1255  = 1'h0;
-  assign \$1257  = 1'h0;
+  assign \$1256  = rp__addr[5];
   assign \$1258  = 1'h0;
-  assign \$1259  = 1'h1;
-  assign \$1260  = 1'h1;
-  assign \$1261  = 1'h0;
-  assign \$1262  = rp__addr[5];
+  assign \$1260  = 1'h0;
+  assign \$1261  = rp__addr[4];
   assign \$1264  = 1'h0;
+  assign \$1265  = 1'h0;
   assign \$1266  = 1'h0;
-  assign \$1267  = rp__addr[4];
+  assign \$1267  = 1'h0;
+  assign \$1268  = 1'h1;
+  assign \$1269  = 1'h1;
   assign \$1270  = 1'h0;
-  assign \$1271  = 1'h0;
-  assign \$1272  = 1'h0;
+  assign \$1271  = rp__addr[5];
   assign \$1273  = 1'h0;
-  assign \$1274  = 1'h1;
-  assign \$1275  = 1'h1;
-  assign \$1276  = 1'h0;
-  assign \$1277  = rp__addr[5];
+  assign \$1274  = rp__addr[4];
+  assign \$1276  = rp__addr[3];
   assign \$1279  = 1'h0;
-  assign \$1280  = rp__addr[4];
-  assign \$1282  = rp__addr[3];
+  assign \$1281  = 1'h0;
+  assign \$1282  = rp__addr[2];
   assign \$1285  = 1'h0;
+  assign \$1286  = 1'h0;
   assign \$1287  = 1'h0;
   assign \$1288  = rp__addr[2];
-  assign \$1291  = 1'h0;
-  assign \$1292  = 1'h0;
-  assign \$1293  = 1'h0;
-  assign \$1294  = rp__addr[2];
-  assign \$1296  = rp__addr[1];
-  assign \$1300  = 1'h0;
-  assign \$1301  = 1'h0;
-  assign \$1302  = 1'h0;
-  assign \$1303  = 1'h0;
-  assign \$1304  = 1'h1;
-  assign \$1307  = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$1308  = wcount[0];
-  assign \$1338  = \$auto$rtlil.cc:2739:Not$122 ;
-  assign \$1339  = rp__data[0];
-  assign \$1366  = \$auto$rtlil.cc:2739:Not$124 ;
-  assign \$1367  = rp__data[13];
+  assign \$1290  = rp__addr[1];
+  assign \$1294  = 1'h0;
+  assign \$1295  = 1'h0;
+  assign \$1296  = 1'h0;
+  assign \$1297  = 1'h0;
+  assign \$1298  = 1'h1;
+  assign \$1301  = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$1302  = wcount[0];
+  assign \$1332  = \$auto$rtlil.cc:2739:Not$122 ;
+  assign \$1333  = rp__data[0];
+  assign \$1360  = \$auto$rtlil.cc:2739:Not$124 ;
+  assign \$1361  = rp__data[13];
   assign \$auto$rtlil.cc:2739:Not$6  = used[0];
   assign \$113  = used[6];
   assign \$119  = used[6];
