@@ -646,7 +646,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$3109$0 (homeo_src__data),
+    .\port$3222$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -5319,10 +5319,10 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [1:0] \$211 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [1:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
@@ -5363,7 +5363,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [1:0] \$251 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
@@ -5371,7 +5371,7 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire [1:0] \$259 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
@@ -5397,10 +5397,10 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [15:0] \$282 ;
-  wire [15:0] \$283 ;
+  wire \$282 ;
+  wire \$283 ;
   wire \$284 ;
-  wire [15:0] \$285 ;
+  wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
@@ -5447,11 +5447,11 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
+  wire [1:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [1:0] \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
@@ -5479,99 +5479,215 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  reg \$356 ;
-  reg [12:0] \$357 ;
-  reg \$358 ;
-  reg [31:0] \$359 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  reg [3:0] \$360 ;
-  reg \$361 ;
-  reg [1:0] \$362 ;
-  reg \$363 ;
-  reg [31:0] \$364 ;
-  reg [1:0] \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire [1:0] \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg \$373 ;
-  reg [31:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg [31:0] \$376 ;
-  reg [31:0] \$377 ;
-  reg [31:0] \$378 ;
-  reg [31:0] \$379 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire [1:0] \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  reg [31:0] \$380 ;
-  reg [31:0] \$381 ;
-  reg [31:0] \$382 ;
-  reg [31:0] \$383 ;
-  reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg [15:0] \$386 ;
-  reg [15:0] \$387 ;
-  reg [15:0] \$388 ;
-  reg [7:0] \$389 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  reg [15:0] \$390 ;
-  reg [3:0] \$391 ;
-  reg [23:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [5:0] \$394 ;
-  reg [15:0] \$395 ;
-  reg [15:0] \$396 ;
-  reg [19:0] \$397 ;
-  reg [19:0] \$398 ;
-  reg [6:0] \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire [15:0] \$398 ;
+  wire [15:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg \$400 ;
-  reg [5:0] \$401 ;
-  reg [15:0] \$402 ;
-  reg \$403 ;
-  reg [5:0] \$404 ;
-  reg [1:0] \$405 ;
-  reg \$406 ;
-  reg [5:0] \$407 ;
-  reg [4:0] \$408 ;
-  reg \$409 ;
+  wire \$400 ;
+  wire [15:0] \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  reg [31:0] \$410 ;
-  reg [9:0] \$411 ;
-  reg [36:0] \$412 ;
-  reg \$413 ;
-  reg [5:0] \$414 ;
-  reg [15:0] \$415 ;
-  reg \$416 ;
-  reg [5:0] \$417 ;
-  reg [5:0] \$418 ;
-  reg \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  reg [5:0] \$420 ;
-  reg [23:0] \$421 ;
-  reg \$422 ;
-  reg [5:0] \$423 ;
-  reg [15:0] \$424 ;
-  reg \$425 ;
-  reg [5:0] \$426 ;
-  reg [15:0] \$427 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  reg \$472 ;
+  reg [12:0] \$473 ;
+  reg \$474 ;
+  reg [31:0] \$475 ;
+  reg [3:0] \$476 ;
+  reg \$477 ;
+  reg [1:0] \$478 ;
+  reg \$479 ;
   wire \$48 ;
+  reg [31:0] \$480 ;
+  reg [1:0] \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
+  reg [31:0] \$490 ;
+  reg [5:0] \$491 ;
+  reg [31:0] \$492 ;
+  reg [31:0] \$493 ;
+  reg [31:0] \$494 ;
+  reg [31:0] \$495 ;
+  reg [31:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg [31:0] \$498 ;
+  reg [31:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
+  reg [31:0] \$500 ;
+  reg [31:0] \$501 ;
+  reg [15:0] \$502 ;
+  reg [15:0] \$503 ;
+  reg [15:0] \$504 ;
+  reg [7:0] \$505 ;
+  reg [15:0] \$506 ;
+  reg [3:0] \$507 ;
+  reg [23:0] \$508 ;
+  reg [16:0] \$509 ;
   wire \$51 ;
+  reg [5:0] \$510 ;
+  reg [15:0] \$511 ;
+  reg [15:0] \$512 ;
+  reg [19:0] \$513 ;
+  reg [19:0] \$514 ;
+  reg [6:0] \$515 ;
+  reg \$516 ;
+  reg [5:0] \$517 ;
+  reg [15:0] \$518 ;
+  reg \$519 ;
   wire \$52 ;
+  reg [5:0] \$520 ;
+  reg [1:0] \$521 ;
+  reg \$522 ;
+  reg [5:0] \$523 ;
+  reg [4:0] \$524 ;
+  reg \$525 ;
+  reg [31:0] \$526 ;
+  reg [9:0] \$527 ;
+  reg [36:0] \$528 ;
+  reg \$529 ;
   wire \$53 ;
+  reg [5:0] \$530 ;
+  reg [15:0] \$531 ;
+  reg \$532 ;
+  reg [5:0] \$533 ;
+  reg [5:0] \$534 ;
+  reg \$535 ;
+  reg [5:0] \$536 ;
+  reg [23:0] \$537 ;
+  reg \$538 ;
+  reg [5:0] \$539 ;
   wire \$54 ;
+  reg [15:0] \$540 ;
+  reg \$541 ;
+  reg [5:0] \$542 ;
+  reg [15:0] \$543 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
@@ -5765,6 +5881,14 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   reg [15:0] pulse_lengths__data = 16'h0000;
   output pulse_lengths__en;
   reg pulse_lengths__en = 1'h0;
+  reg [31:0] read_group0;
+  reg read_group0_hit;
+  reg [31:0] read_group1;
+  reg read_group1_hit;
+  reg [31:0] read_group2;
+  reg read_group2_hit;
+  reg [31:0] read_group4;
+  reg read_group4_hit;
   reg read_mapped;
   reg [31:0] read_value;
   output [15:0] refractory;
@@ -5873,6 +5997,221 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   reg [3:0] w_strb = 4'h0;
   wire [31:0] wmasked;
   wire write_mapped;
+  assign \$392  = ~ up1_safety_clamps[31];
+  assign \$393  = low_safety_clamps[1] & \$392 ;
+  assign \$394  = low_latency_samples[1] & up1_latency_samples[31];
+  assign \$395  = \$394  ? 1'h1 : low_latency_samples[0];
+  assign \$396  = ~ up1_latency_samples[31];
+  assign \$397  = low_latency_samples[1] & \$396 ;
+  assign \$398  = latency__valid ? latency__cycles : 16'h0000;
+  assign \$399  = latency__valid ? latency__cycles : 16'h0000;
+  assign \$400  = latency__cycles > latency_max;
+  assign \$401  = \$400  ? latency__cycles : latency_max;
+  assign \$402  = hit_refractory & w_strb[0];
+  assign \$403  = hit_refractory & w_strb[1];
+  assign \$404  = hit_aer_source & w_strb[0];
+  assign \$405  = hit_aer_block_words & w_strb[0];
+  assign \$406  = hit_aer_block_words & w_strb[1];
+  assign \$407  = hit_leak_shift & w_strb[0];
+  assign \$408  = hit_homeo_window & w_strb[0];
+  assign \$409  = hit_homeo_window & w_strb[1];
+  assign \$410  = hit_homeo_window & w_strb[2];
+  assign \$411  = hit_homeo_gain & w_strb[0];
+  assign \$412  = hit_homeo_gain & w_strb[1];
+  assign \$413  = hit_homeo_gain & w_strb[2];
+  assign \$414  = hit_homeo_shift & w_strb[0];
+  assign \$415  = hit_theta_min & w_strb[0];
+  assign \$416  = hit_theta_min & w_strb[1];
+  assign \$417  = hit_theta_max & w_strb[0];
+  assign \$418  = hit_theta_max & w_strb[1];
+  assign \$419  = hit_safety_max_pulse & w_strb[0];
+  assign \$420  = hit_safety_max_pulse & w_strb[1];
+  assign \$421  = hit_safety_max_pulse & w_strb[2];
+  assign \$422  = hit_safety_max_duty & w_strb[0];
+  assign \$423  = hit_safety_max_duty & w_strb[1];
+  assign \$424  = hit_safety_max_duty & w_strb[2];
+  assign \$425  = hit_safety_max_lanes & w_strb[0];
+  assign \$426  = aw_word[12:6] == 5'h10;
+  assign \$427  = aw_word[5:0] < 7'h40;
+  assign \$428  = \$426  & \$427 ;
+  assign \$429  = do_write & \$428 ;
+  assign \$431  = aw_word[12:6] == 5'h11;
+  assign \$432  = aw_word[5:0] < 7'h40;
+  assign \$433  = \$431  & \$432 ;
+  assign \$434  = do_write & \$433 ;
+  assign \$436  = aw_word[12:6] == 5'h12;
+  assign \$437  = aw_word[5:0] < 7'h40;
+  assign \$438  = \$436  & \$437 ;
+  assign \$439  = do_write & \$438 ;
+  assign \$441  = aw_word[12:11] == 1'h1;
+  assign \$442  = aw_word[10:0] < 12'h800;
+  assign \$443  = \$441  & \$442 ;
+  assign \$444  = do_write & \$443 ;
+  assign \$445  = ! aw_word[0];
+  assign \$447  = aw_word[12:6] == 7'h40;
+  assign \$448  = aw_word[5:0] < 7'h40;
+  assign \$449  = \$447  & \$448 ;
+  assign \$450  = do_write & \$449 ;
+  assign \$452  = aw_word[12:6] == 7'h41;
+  assign \$453  = aw_word[5:0] < 7'h40;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = do_write & \$454 ;
+  assign \$457  = aw_word[12:6] == 7'h42;
+  assign \$458  = aw_word[5:0] < 7'h40;
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = do_write & \$459 ;
+  assign \$462  = aw_word[12:6] == 7'h43;
+  assign \$463  = aw_word[5:0] < 7'h40;
+  assign \$464  = \$462  & \$463 ;
+  assign \$465  = do_write & \$464 ;
+  assign \$467  = aw_word[12:6] == 7'h44;
+  assign \$468  = aw_word[5:0] < 7'h40;
+  assign \$469  = \$467  & \$468 ;
+  assign \$470  = do_write & \$469 ;
+  always @(posedge clk)
+    aw_held <= \$472 ;
+  always @(posedge clk)
+    aw_word <= \$473 ;
+  always @(posedge clk)
+    w_held <= \$474 ;
+  always @(posedge clk)
+    w_data <= \$475 ;
+  always @(posedge clk)
+    w_strb <= \$476 ;
+  always @(posedge clk)
+    s_axil__bvalid <= \$477 ;
+  always @(posedge clk)
+    s_axil__bresp <= \$478 ;
+  always @(posedge clk)
+    s_axil__rvalid <= \$479 ;
+  always @(posedge clk)
+    s_axil__rdata <= \$480 ;
+  always @(posedge clk)
+    s_axil__rresp <= \$481 ;
+  always @(posedge clk)
+    enable <= \$482 ;
+  always @(posedge clk)
+    homeo_enable <= \$483 ;
+  always @(posedge clk)
+    soft_reset <= \$484 ;
+  always @(posedge clk)
+    clear_counters <= \$485 ;
+  always @(posedge clk)
+    status_framing_error <= \$486 ;
+  always @(posedge clk)
+    status_overflow <= \$487 ;
+  always @(posedge clk)
+    status_unmapped <= \$488 ;
+  always @(posedge clk)
+    status_safety_clamp <= \$489 ;
+  always @(posedge clk)
+    scratch <= \$490 ;
+  always @(posedge clk)
+    theta_select <= \$491 ;
+  always @(posedge clk)
+    count_frames <= \$492 ;
+  always @(posedge clk)
+    count_framing_errors <= \$493 ;
+  always @(posedge clk)
+    count_detections <= \$494 ;
+  always @(posedge clk)
+    count_aer_words <= \$495 ;
+  always @(posedge clk)
+    count_overflows <= \$496 ;
+  always @(posedge clk)
+    count_routed_entries <= \$497 ;
+  always @(posedge clk)
+    count_unmapped_words <= \$498 ;
+  always @(posedge clk)
+    count_stim_fires <= \$499 ;
+  always @(posedge clk)
+    count_safety_clamps <= \$500 ;
+  always @(posedge clk)
+    count_latency_samples <= \$501 ;
+  always @(posedge clk)
+    latency_last <= \$502 ;
+  always @(posedge clk)
+    latency_max <= \$503 ;
+  always @(posedge clk)
+    refractory <= \$504 ;
+  always @(posedge clk)
+    aer_source <= \$505 ;
+  always @(posedge clk)
+    aer_block_words <= \$506 ;
+  always @(posedge clk)
+    leak_shift <= \$507 ;
+  always @(posedge clk)
+    homeo_window <= \$508 ;
+  always @(posedge clk)
+    homeo_gain <= \$509 ;
+  always @(posedge clk)
+    homeo_shift <= \$510 ;
+  always @(posedge clk)
+    theta_min <= \$511 ;
+  always @(posedge clk)
+    theta_max <= \$512 ;
+  always @(posedge clk)
+    safety_max_pulse <= \$513 ;
+  always @(posedge clk)
+    safety_max_duty <= \$514 ;
+  always @(posedge clk)
+    safety_max_lanes <= \$515 ;
+  always @(posedge clk)
+    thresholds__en <= \$516 ;
+  always @(posedge clk)
+    thresholds__addr <= \$517 ;
+  always @(posedge clk)
+    thresholds__data <= \$518 ;
+  always @(posedge clk)
+    polarity__en <= \$519 ;
+  always @(posedge clk)
+    polarity__addr <= \$520 ;
+  always @(posedge clk)
+    polarity__data <= \$521 ;
+  always @(posedge clk)
+    route_count__en <= \$522 ;
+  always @(posedge clk)
+    route_count__addr <= \$523 ;
+  always @(posedge clk)
+    route_count__data <= \$524 ;
+  always @(posedge clk)
+    routes__en <= \$525 ;
+  always @(posedge clk)
+    routes_word0 <= \$526 ;
+  always @(posedge clk)
+    routes__addr <= \$527 ;
+  always @(posedge clk)
+    routes__data <= \$528 ;
+  always @(posedge clk)
+    theta__en <= \$529 ;
+  always @(posedge clk)
+    theta__addr <= \$530 ;
+  always @(posedge clk)
+    theta__data <= \$531 ;
+  always @(posedge clk)
+    homeo_src__en <= \$532 ;
+  always @(posedge clk)
+    homeo_src__addr <= \$533 ;
+  always @(posedge clk)
+    homeo_src__data <= \$534 ;
+  always @(posedge clk)
+    homeo_target__en <= \$535 ;
+  always @(posedge clk)
+    homeo_target__addr <= \$536 ;
+  always @(posedge clk)
+    homeo_target__data <= \$537 ;
+  always @(posedge clk)
+    lane_codes__en <= \$538 ;
+  always @(posedge clk)
+    lane_codes__addr <= \$539 ;
+  always @(posedge clk)
+    lane_codes__data <= \$540 ;
+  always @(posedge clk)
+    pulse_lengths__en <= \$541 ;
+  always @(posedge clk)
+    pulse_lengths__addr <= \$542 ;
+  always @(posedge clk)
+    pulse_lengths__data <= \$543 ;
   assign s_axil__awready = ~ aw_held;
   assign s_axil__wready = ~ w_held;
   assign \$1  = aw_held & w_held;
@@ -6073,364 +6412,395 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   assign \$205  = s_axil__araddr[7:2] < 7'h40;
   assign \$206  = \$204  & \$205 ;
   assign \$207  = | { \$206 , \$203 , \$200 , \$197 , \$194 , \$191 , \$188 , \$185 , \$182  };
-  assign \$208  = s_axil__awvalid & s_axil__awready;
-  assign \$209  = s_axil__wvalid & s_axil__wready;
-  assign \$210  = s_axil__bvalid & s_axil__bready;
-  assign \$211  = write_mapped ? 2'h0 : 2'h2;
-  assign \$212  = s_axil__rvalid & s_axil__rready;
-  assign \$213  = s_axil__arvalid & s_axil__arready;
-  assign \$214  = read_mapped ? 2'h0 : 2'h2;
-  assign \$215  = hit_control & w_strb[0];
-  assign \$216  = hit_control & w_strb[0];
-  assign \$217  = hit_status & wmasked[0];
-  assign \$218  = ~ \$217 ;
-  assign \$219  = status_framing_error & \$218 ;
-  assign \$221  = \$219  | \$220 ;
-  assign \$222  = hit_status & wmasked[1];
-  assign \$223  = ~ \$222 ;
-  assign \$224  = status_overflow & \$223 ;
-  assign \$225  = | count__overflows;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = hit_status & wmasked[2];
-  assign \$228  = ~ \$227 ;
-  assign \$229  = status_unmapped & \$228 ;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = hit_status & wmasked[3];
-  assign \$233  = ~ \$232 ;
-  assign \$234  = status_safety_clamp & \$233 ;
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = hit_scratch & w_strb[0];
-  assign \$238  = hit_scratch & w_strb[1];
-  assign \$239  = hit_scratch & w_strb[2];
-  assign \$240  = hit_scratch & w_strb[3];
-  assign \$241  = hit_theta_select & w_strb[0];
-  assign \$242  = low_frames[1] & up1_frames[31];
-  assign \$243  = \$242  ? 1'h1 : low_frames[0];
-  assign \$244  = ~ up1_frames[31];
-  assign \$245  = low_frames[1] & \$244 ;
-  assign \$246  = low_framing_errors[1] & up1_framing_errors[31];
-  assign \$247  = \$246  ? 1'h1 : low_framing_errors[0];
-  assign \$248  = ~ up1_framing_errors[31];
-  assign \$249  = low_framing_errors[1] & \$248 ;
-  assign \$250  = low_detections[2] & up1_detections[30];
-  assign \$251  = \$250  ? 2'h3 : low_detections[1:0];
-  assign \$252  = ~ up1_detections[30];
-  assign \$253  = low_detections[2] & \$252 ;
-  assign \$254  = low_aer_words[1] & up1_aer_words[31];
-  assign \$255  = \$254  ? 1'h1 : low_aer_words[0];
-  assign \$256  = ~ up1_aer_words[31];
-  assign \$257  = low_aer_words[1] & \$256 ;
-  assign \$258  = low_overflows[2] & up1_overflows[30];
-  assign \$259  = \$258  ? 2'h3 : low_overflows[1:0];
-  assign \$260  = ~ up1_overflows[30];
-  assign \$261  = low_overflows[2] & \$260 ;
-  assign \$262  = low_routed_entries[1] & up1_routed_entries[31];
-  assign \$263  = \$262  ? 1'h1 : low_routed_entries[0];
-  assign \$264  = ~ up1_routed_entries[31];
-  assign \$265  = low_routed_entries[1] & \$264 ;
-  assign \$266  = low_unmapped_words[1] & up1_unmapped_words[31];
-  assign \$267  = \$266  ? 1'h1 : low_unmapped_words[0];
-  assign \$268  = ~ up1_unmapped_words[31];
-  assign \$269  = low_unmapped_words[1] & \$268 ;
-  assign \$270  = low_stim_fires[1] & up1_stim_fires[31];
-  assign \$271  = \$270  ? 1'h1 : low_stim_fires[0];
-  assign \$272  = ~ up1_stim_fires[31];
-  assign \$273  = low_stim_fires[1] & \$272 ;
-  assign \$274  = low_safety_clamps[1] & up1_safety_clamps[31];
-  assign \$275  = \$274  ? 1'h1 : low_safety_clamps[0];
-  assign \$276  = ~ up1_safety_clamps[31];
-  assign \$277  = low_safety_clamps[1] & \$276 ;
-  assign \$278  = low_latency_samples[1] & up1_latency_samples[31];
-  assign \$279  = \$278  ? 1'h1 : low_latency_samples[0];
-  assign \$280  = ~ up1_latency_samples[31];
-  assign \$281  = low_latency_samples[1] & \$280 ;
-  assign \$282  = latency__valid ? latency__cycles : 16'h0000;
-  assign \$283  = latency__valid ? latency__cycles : 16'h0000;
-  assign \$284  = latency__cycles > latency_max;
-  assign \$285  = \$284  ? latency__cycles : latency_max;
-  assign \$286  = hit_refractory & w_strb[0];
-  assign \$287  = hit_refractory & w_strb[1];
-  assign \$288  = hit_aer_source & w_strb[0];
-  assign \$289  = hit_aer_block_words & w_strb[0];
-  assign \$290  = hit_aer_block_words & w_strb[1];
-  assign \$291  = hit_leak_shift & w_strb[0];
-  assign \$292  = hit_homeo_window & w_strb[0];
-  assign \$293  = hit_homeo_window & w_strb[1];
-  assign \$294  = hit_homeo_window & w_strb[2];
-  assign \$295  = hit_homeo_gain & w_strb[0];
-  assign \$296  = hit_homeo_gain & w_strb[1];
-  assign \$297  = hit_homeo_gain & w_strb[2];
-  assign \$298  = hit_homeo_shift & w_strb[0];
-  assign \$299  = hit_theta_min & w_strb[0];
-  assign \$300  = hit_theta_min & w_strb[1];
-  assign \$301  = hit_theta_max & w_strb[0];
-  assign \$302  = hit_theta_max & w_strb[1];
-  assign \$303  = hit_safety_max_pulse & w_strb[0];
-  assign \$304  = hit_safety_max_pulse & w_strb[1];
-  assign \$305  = hit_safety_max_pulse & w_strb[2];
-  assign \$306  = hit_safety_max_duty & w_strb[0];
-  assign \$307  = hit_safety_max_duty & w_strb[1];
-  assign \$308  = hit_safety_max_duty & w_strb[2];
-  assign \$309  = hit_safety_max_lanes & w_strb[0];
-  assign \$310  = aw_word[12:6] == 5'h10;
-  assign \$311  = aw_word[5:0] < 7'h40;
-  assign \$312  = \$310  & \$311 ;
-  assign \$313  = do_write & \$312 ;
-  assign \$315  = aw_word[12:6] == 5'h11;
-  assign \$316  = aw_word[5:0] < 7'h40;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = do_write & \$317 ;
-  assign \$320  = aw_word[12:6] == 5'h12;
-  assign \$321  = aw_word[5:0] < 7'h40;
+  assign \$208  = read_group0_hit | \$207 ;
+  assign \$209  = s_axil__araddr[14:8] == 5'h10;
+  assign \$210  = s_axil__araddr[7:2] < 7'h40;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = s_axil__araddr[14:8] == 5'h11;
+  assign \$213  = s_axil__araddr[7:2] < 7'h40;
+  assign \$214  = \$212  & \$213 ;
+  assign \$215  = s_axil__araddr[14:8] == 5'h12;
+  assign \$216  = s_axil__araddr[7:2] < 7'h40;
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = s_axil__araddr[14:13] == 1'h1;
+  assign \$219  = s_axil__araddr[12:2] < 12'h800;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = s_axil__araddr[14:8] == 7'h40;
+  assign \$222  = s_axil__araddr[7:2] < 7'h40;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = s_axil__araddr[14:8] == 7'h41;
+  assign \$225  = s_axil__araddr[7:2] < 7'h40;
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = s_axil__araddr[14:8] == 7'h42;
+  assign \$228  = s_axil__araddr[7:2] < 7'h40;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = s_axil__araddr[14:8] == 7'h43;
+  assign \$231  = s_axil__araddr[7:2] < 7'h40;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = s_axil__araddr[14:8] == 7'h44;
+  assign \$234  = s_axil__araddr[7:2] < 7'h40;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = | { \$235 , \$232 , \$229 , \$226 , \$223 , \$220 , \$217 , \$214 , \$211  };
+  assign \$237  = read_group1_hit | \$236 ;
+  assign \$238  = s_axil__araddr[14:8] == 5'h10;
+  assign \$239  = s_axil__araddr[7:2] < 7'h40;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = s_axil__araddr[14:8] == 5'h11;
+  assign \$242  = s_axil__araddr[7:2] < 7'h40;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = s_axil__araddr[14:8] == 5'h12;
+  assign \$245  = s_axil__araddr[7:2] < 7'h40;
+  assign \$246  = \$244  & \$245 ;
+  assign \$247  = s_axil__araddr[14:13] == 1'h1;
+  assign \$248  = s_axil__araddr[12:2] < 12'h800;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = s_axil__araddr[14:8] == 7'h40;
+  assign \$251  = s_axil__araddr[7:2] < 7'h40;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = s_axil__araddr[14:8] == 7'h41;
+  assign \$254  = s_axil__araddr[7:2] < 7'h40;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = s_axil__araddr[14:8] == 7'h42;
+  assign \$257  = s_axil__araddr[7:2] < 7'h40;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = s_axil__araddr[14:8] == 7'h43;
+  assign \$260  = s_axil__araddr[7:2] < 7'h40;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = s_axil__araddr[14:8] == 7'h44;
+  assign \$263  = s_axil__araddr[7:2] < 7'h40;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = | { \$264 , \$261 , \$258 , \$255 , \$252 , \$249 , \$246 , \$243 , \$240  };
+  assign \$266  = read_group2_hit | \$265 ;
+  assign \$267  = s_axil__araddr[14:8] == 5'h10;
+  assign \$268  = s_axil__araddr[7:2] < 7'h40;
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = s_axil__araddr[14:8] == 5'h11;
+  assign \$271  = s_axil__araddr[7:2] < 7'h40;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = s_axil__araddr[14:8] == 5'h12;
+  assign \$274  = s_axil__araddr[7:2] < 7'h40;
+  assign \$275  = \$273  & \$274 ;
+  assign \$276  = s_axil__araddr[14:13] == 1'h1;
+  assign \$277  = s_axil__araddr[12:2] < 12'h800;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = s_axil__araddr[14:8] == 7'h40;
+  assign \$280  = s_axil__araddr[7:2] < 7'h40;
+  assign \$281  = \$279  & \$280 ;
+  assign \$282  = s_axil__araddr[14:8] == 7'h41;
+  assign \$283  = s_axil__araddr[7:2] < 7'h40;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = s_axil__araddr[14:8] == 7'h42;
+  assign \$286  = s_axil__araddr[7:2] < 7'h40;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = s_axil__araddr[14:8] == 7'h43;
+  assign \$289  = s_axil__araddr[7:2] < 7'h40;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = s_axil__araddr[14:8] == 7'h44;
+  assign \$292  = s_axil__araddr[7:2] < 7'h40;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = | { \$293 , \$290 , \$287 , \$284 , \$281 , \$278 , \$275 , \$272 , \$269  };
+  assign \$295  = read_group4_hit | \$294 ;
+  assign \$296  = s_axil__araddr[14:8] == 5'h10;
+  assign \$297  = s_axil__araddr[7:2] < 7'h40;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = s_axil__araddr[14:8] == 5'h11;
+  assign \$300  = s_axil__araddr[7:2] < 7'h40;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = s_axil__araddr[14:8] == 5'h12;
+  assign \$303  = s_axil__araddr[7:2] < 7'h40;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = s_axil__araddr[14:13] == 1'h1;
+  assign \$306  = s_axil__araddr[12:2] < 12'h800;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = s_axil__araddr[14:8] == 7'h40;
+  assign \$309  = s_axil__araddr[7:2] < 7'h40;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = s_axil__araddr[14:8] == 7'h41;
+  assign \$312  = s_axil__araddr[7:2] < 7'h40;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = s_axil__araddr[14:8] == 7'h42;
+  assign \$315  = s_axil__araddr[7:2] < 7'h40;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = s_axil__araddr[14:8] == 7'h43;
+  assign \$318  = s_axil__araddr[7:2] < 7'h40;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = s_axil__araddr[14:8] == 7'h44;
+  assign \$321  = s_axil__araddr[7:2] < 7'h40;
   assign \$322  = \$320  & \$321 ;
-  assign \$323  = do_write & \$322 ;
-  assign \$325  = aw_word[12:11] == 1'h1;
-  assign \$326  = aw_word[10:0] < 12'h800;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = do_write & \$327 ;
-  assign \$329  = ! aw_word[0];
-  assign \$331  = aw_word[12:6] == 7'h40;
-  assign \$332  = aw_word[5:0] < 7'h40;
-  assign \$333  = \$331  & \$332 ;
-  assign \$334  = do_write & \$333 ;
-  assign \$336  = aw_word[12:6] == 7'h41;
-  assign \$337  = aw_word[5:0] < 7'h40;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = do_write & \$338 ;
-  assign \$341  = aw_word[12:6] == 7'h42;
-  assign \$342  = aw_word[5:0] < 7'h40;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = do_write & \$343 ;
-  assign \$346  = aw_word[12:6] == 7'h43;
-  assign \$347  = aw_word[5:0] < 7'h40;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = do_write & \$348 ;
-  assign \$351  = aw_word[12:6] == 7'h44;
-  assign \$352  = aw_word[5:0] < 7'h40;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = do_write & \$353 ;
-  always @(posedge clk)
-    aw_held <= \$356 ;
-  always @(posedge clk)
-    aw_word <= \$357 ;
-  always @(posedge clk)
-    w_held <= \$358 ;
-  always @(posedge clk)
-    w_data <= \$359 ;
-  always @(posedge clk)
-    w_strb <= \$360 ;
-  always @(posedge clk)
-    s_axil__bvalid <= \$361 ;
-  always @(posedge clk)
-    s_axil__bresp <= \$362 ;
-  always @(posedge clk)
-    s_axil__rvalid <= \$363 ;
-  always @(posedge clk)
-    s_axil__rdata <= \$364 ;
-  always @(posedge clk)
-    s_axil__rresp <= \$365 ;
-  always @(posedge clk)
-    enable <= \$366 ;
-  always @(posedge clk)
-    homeo_enable <= \$367 ;
-  always @(posedge clk)
-    soft_reset <= \$368 ;
-  always @(posedge clk)
-    clear_counters <= \$369 ;
-  always @(posedge clk)
-    status_framing_error <= \$370 ;
-  always @(posedge clk)
-    status_overflow <= \$371 ;
-  always @(posedge clk)
-    status_unmapped <= \$372 ;
-  always @(posedge clk)
-    status_safety_clamp <= \$373 ;
-  always @(posedge clk)
-    scratch <= \$374 ;
-  always @(posedge clk)
-    theta_select <= \$375 ;
-  always @(posedge clk)
-    count_frames <= \$376 ;
-  always @(posedge clk)
-    count_framing_errors <= \$377 ;
-  always @(posedge clk)
-    count_detections <= \$378 ;
-  always @(posedge clk)
-    count_aer_words <= \$379 ;
-  always @(posedge clk)
-    count_overflows <= \$380 ;
-  always @(posedge clk)
-    count_routed_entries <= \$381 ;
-  always @(posedge clk)
-    count_unmapped_words <= \$382 ;
-  always @(posedge clk)
-    count_stim_fires <= \$383 ;
-  always @(posedge clk)
-    count_safety_clamps <= \$384 ;
-  always @(posedge clk)
-    count_latency_samples <= \$385 ;
-  always @(posedge clk)
-    latency_last <= \$386 ;
-  always @(posedge clk)
-    latency_max <= \$387 ;
-  always @(posedge clk)
-    refractory <= \$388 ;
-  always @(posedge clk)
-    aer_source <= \$389 ;
-  always @(posedge clk)
-    aer_block_words <= \$390 ;
-  always @(posedge clk)
-    leak_shift <= \$391 ;
-  always @(posedge clk)
-    homeo_window <= \$392 ;
-  always @(posedge clk)
-    homeo_gain <= \$393 ;
-  always @(posedge clk)
-    homeo_shift <= \$394 ;
-  always @(posedge clk)
-    theta_min <= \$395 ;
-  always @(posedge clk)
-    theta_max <= \$396 ;
-  always @(posedge clk)
-    safety_max_pulse <= \$397 ;
-  always @(posedge clk)
-    safety_max_duty <= \$398 ;
-  always @(posedge clk)
-    safety_max_lanes <= \$399 ;
-  always @(posedge clk)
-    thresholds__en <= \$400 ;
-  always @(posedge clk)
-    thresholds__addr <= \$401 ;
-  always @(posedge clk)
-    thresholds__data <= \$402 ;
-  always @(posedge clk)
-    polarity__en <= \$403 ;
-  always @(posedge clk)
-    polarity__addr <= \$404 ;
-  always @(posedge clk)
-    polarity__data <= \$405 ;
-  always @(posedge clk)
-    route_count__en <= \$406 ;
-  always @(posedge clk)
-    route_count__addr <= \$407 ;
-  always @(posedge clk)
-    route_count__data <= \$408 ;
-  always @(posedge clk)
-    routes__en <= \$409 ;
-  always @(posedge clk)
-    routes_word0 <= \$410 ;
-  always @(posedge clk)
-    routes__addr <= \$411 ;
-  always @(posedge clk)
-    routes__data <= \$412 ;
-  always @(posedge clk)
-    theta__en <= \$413 ;
-  always @(posedge clk)
-    theta__addr <= \$414 ;
-  always @(posedge clk)
-    theta__data <= \$415 ;
-  always @(posedge clk)
-    homeo_src__en <= \$416 ;
-  always @(posedge clk)
-    homeo_src__addr <= \$417 ;
-  always @(posedge clk)
-    homeo_src__data <= \$418 ;
-  always @(posedge clk)
-    homeo_target__en <= \$419 ;
-  always @(posedge clk)
-    homeo_target__addr <= \$420 ;
-  always @(posedge clk)
-    homeo_target__data <= \$421 ;
-  always @(posedge clk)
-    lane_codes__en <= \$422 ;
-  always @(posedge clk)
-    lane_codes__addr <= \$423 ;
-  always @(posedge clk)
-    lane_codes__data <= \$424 ;
-  always @(posedge clk)
-    pulse_lengths__en <= \$425 ;
-  always @(posedge clk)
-    pulse_lengths__addr <= \$426 ;
-  always @(posedge clk)
-    pulse_lengths__data <= \$427 ;
+  assign \$323  = | { \$322 , \$319 , \$316 , \$313 , \$310 , \$307 , \$304 , \$301 , \$298  };
+  assign \$324  = s_axil__awvalid & s_axil__awready;
+  assign \$325  = s_axil__wvalid & s_axil__wready;
+  assign \$326  = s_axil__bvalid & s_axil__bready;
+  assign \$327  = write_mapped ? 2'h0 : 2'h2;
+  assign \$328  = s_axil__rvalid & s_axil__rready;
+  assign \$329  = s_axil__arvalid & s_axil__arready;
+  assign \$330  = read_mapped ? 2'h0 : 2'h2;
+  assign \$331  = hit_control & w_strb[0];
+  assign \$332  = hit_control & w_strb[0];
+  assign \$333  = hit_status & wmasked[0];
+  assign \$334  = ~ \$333 ;
+  assign \$335  = status_framing_error & \$334 ;
+  assign \$337  = \$335  | \$336 ;
+  assign \$338  = hit_status & wmasked[1];
+  assign \$339  = ~ \$338 ;
+  assign \$340  = status_overflow & \$339 ;
+  assign \$341  = | count__overflows;
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = hit_status & wmasked[2];
+  assign \$344  = ~ \$343 ;
+  assign \$345  = status_unmapped & \$344 ;
+  assign \$347  = \$345  | \$346 ;
+  assign \$348  = hit_status & wmasked[3];
+  assign \$349  = ~ \$348 ;
+  assign \$350  = status_safety_clamp & \$349 ;
+  assign \$352  = \$350  | \$351 ;
+  assign \$353  = hit_scratch & w_strb[0];
+  assign \$354  = hit_scratch & w_strb[1];
+  assign \$355  = hit_scratch & w_strb[2];
+  assign \$356  = hit_scratch & w_strb[3];
+  assign \$357  = hit_theta_select & w_strb[0];
+  assign \$358  = low_frames[1] & up1_frames[31];
+  assign \$359  = \$358  ? 1'h1 : low_frames[0];
+  assign \$360  = ~ up1_frames[31];
+  assign \$361  = low_frames[1] & \$360 ;
+  assign \$362  = low_framing_errors[1] & up1_framing_errors[31];
+  assign \$363  = \$362  ? 1'h1 : low_framing_errors[0];
+  assign \$364  = ~ up1_framing_errors[31];
+  assign \$365  = low_framing_errors[1] & \$364 ;
+  assign \$366  = low_detections[2] & up1_detections[30];
+  assign \$367  = \$366  ? 2'h3 : low_detections[1:0];
+  assign \$368  = ~ up1_detections[30];
+  assign \$369  = low_detections[2] & \$368 ;
+  assign \$370  = low_aer_words[1] & up1_aer_words[31];
+  assign \$371  = \$370  ? 1'h1 : low_aer_words[0];
+  assign \$372  = ~ up1_aer_words[31];
+  assign \$373  = low_aer_words[1] & \$372 ;
+  assign \$374  = low_overflows[2] & up1_overflows[30];
+  assign \$375  = \$374  ? 2'h3 : low_overflows[1:0];
+  assign \$376  = ~ up1_overflows[30];
+  assign \$377  = low_overflows[2] & \$376 ;
+  assign \$378  = low_routed_entries[1] & up1_routed_entries[31];
+  assign \$379  = \$378  ? 1'h1 : low_routed_entries[0];
+  assign \$380  = ~ up1_routed_entries[31];
+  assign \$381  = low_routed_entries[1] & \$380 ;
+  assign \$382  = low_unmapped_words[1] & up1_unmapped_words[31];
+  assign \$383  = \$382  ? 1'h1 : low_unmapped_words[0];
+  assign \$384  = ~ up1_unmapped_words[31];
+  assign \$385  = low_unmapped_words[1] & \$384 ;
+  assign \$386  = low_stim_fires[1] & up1_stim_fires[31];
+  assign \$387  = \$386  ? 1'h1 : low_stim_fires[0];
+  assign \$388  = ~ up1_stim_fires[31];
+  assign \$389  = low_stim_fires[1] & \$388 ;
+  assign \$390  = low_safety_clamps[1] & up1_safety_clamps[31];
+  assign \$391  = \$390  ? 1'h1 : low_safety_clamps[0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    read_group0 = 32'd0;
+    casez (s_axil__araddr[6:2])
+      5'h00:
+          read_group0 = \$104 ;
+      5'h01:
+          read_group0 = \$105 ;
+      5'h02:
+          read_group0 = \$106 ;
+      5'h03:
+          read_group0 = \$107 ;
+      5'h04:
+          read_group0 = \$108 ;
+      5'h05:
+          read_group0 = \$109 ;
+      5'h06:
+          read_group0 = \$111 ;
+      5'h10:
+          read_group0 = \$115 ;
+      5'h11:
+          read_group0 = \$123 ;
+      5'h12:
+          read_group0 = \$125 [31:0];
+      5'h13:
+          read_group0 = \$127 ;
+      5'h14:
+          read_group0 = \$129 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    read_group0_hit = 1'h0;
+    casez (s_axil__araddr[6:2])
+      5'h00:
+          read_group0_hit = 1'h1;
+      5'h01:
+          read_group0_hit = 1'h1;
+      5'h02:
+          read_group0_hit = 1'h1;
+      5'h03:
+          read_group0_hit = 1'h1;
+      5'h04:
+          read_group0_hit = 1'h1;
+      5'h05:
+          read_group0_hit = 1'h1;
+      5'h06:
+          read_group0_hit = 1'h1;
+      5'h10:
+          read_group0_hit = 1'h1;
+      5'h11:
+          read_group0_hit = 1'h1;
+      5'h12:
+          read_group0_hit = 1'h1;
+      5'h13:
+          read_group0_hit = 1'h1;
+      5'h14:
+          read_group0_hit = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    read_group1 = 32'd0;
+    casez (s_axil__araddr[6:2])
+      5'h00:
+          read_group1 = \$131 [31:0];
+      5'h01:
+          read_group1 = \$133 [31:0];
+      5'h02:
+          read_group1 = \$135 [31:0];
+      5'h03:
+          read_group1 = \$137 [31:0];
+      5'h04:
+          read_group1 = \$139 [31:0];
+      5'h05:
+          read_group1 = \$141 [31:0];
+      5'h06:
+          read_group1 = \$143 [31:0];
+      5'h07:
+          read_group1 = \$145 [31:0];
+      5'h08:
+          read_group1 = \$147 [31:0];
+      5'h09:
+          read_group1 = \$149 [31:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    read_group1_hit = 1'h0;
+    casez (s_axil__araddr[6:2])
+      5'h00:
+          read_group1_hit = 1'h1;
+      5'h01:
+          read_group1_hit = 1'h1;
+      5'h02:
+          read_group1_hit = 1'h1;
+      5'h03:
+          read_group1_hit = 1'h1;
+      5'h04:
+          read_group1_hit = 1'h1;
+      5'h05:
+          read_group1_hit = 1'h1;
+      5'h06:
+          read_group1_hit = 1'h1;
+      5'h07:
+          read_group1_hit = 1'h1;
+      5'h08:
+          read_group1_hit = 1'h1;
+      5'h09:
+          read_group1_hit = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    read_group2 = 32'd0;
+    casez (s_axil__araddr[6:2])
+      5'h00:
+          read_group2 = \$151 ;
+      5'h01:
+          read_group2 = \$153 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    read_group2_hit = 1'h0;
+    casez (s_axil__araddr[6:2])
+      5'h00:
+          read_group2_hit = 1'h1;
+      5'h01:
+          read_group2_hit = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    read_group4 = 32'd0;
+    casez (s_axil__araddr[6:2])
+      5'h00:
+          read_group4 = \$155 ;
+      5'h01:
+          read_group4 = \$157 ;
+      5'h02:
+          read_group4 = \$159 ;
+      5'h03:
+          read_group4 = \$161 ;
+      5'h04:
+          read_group4 = \$163 ;
+      5'h05:
+          read_group4 = \$165 ;
+      5'h06:
+          read_group4 = \$167 ;
+      5'h07:
+          read_group4 = \$169 ;
+      5'h08:
+          read_group4 = \$171 ;
+      5'h09:
+          read_group4 = \$173 ;
+      5'h0a:
+          read_group4 = \$175 ;
+      5'h0b:
+          read_group4 = \$177 ;
+      5'h0c:
+          read_group4 = \$179 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    read_group4_hit = 1'h0;
+    casez (s_axil__araddr[6:2])
+      5'h00:
+          read_group4_hit = 1'h1;
+      5'h01:
+          read_group4_hit = 1'h1;
+      5'h02:
+          read_group4_hit = 1'h1;
+      5'h03:
+          read_group4_hit = 1'h1;
+      5'h04:
+          read_group4_hit = 1'h1;
+      5'h05:
+          read_group4_hit = 1'h1;
+      5'h06:
+          read_group4_hit = 1'h1;
+      5'h07:
+          read_group4_hit = 1'h1;
+      5'h08:
+          read_group4_hit = 1'h1;
+      5'h09:
+          read_group4_hit = 1'h1;
+      5'h0a:
+          read_group4_hit = 1'h1;
+      5'h0b:
+          read_group4_hit = 1'h1;
+      5'h0c:
+          read_group4_hit = 1'h1;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
-    casez (s_axil__araddr[14:2])
-      13'h0000:
-          read_value = \$104 ;
-      13'h0001:
-          read_value = \$105 ;
-      13'h0002:
-          read_value = \$106 ;
-      13'h0003:
-          read_value = \$107 ;
-      13'h0004:
-          read_value = \$108 ;
-      13'h0005:
-          read_value = \$109 ;
-      13'h0006:
-          read_value = \$111 ;
-      13'h0010:
-          read_value = \$115 ;
-      13'h0011:
-          read_value = \$123 ;
-      13'h0012:
-          read_value = \$125 [31:0];
-      13'h0013:
-          read_value = \$127 ;
-      13'h0014:
-          read_value = \$129 ;
-      13'h0020:
-          read_value = \$131 [31:0];
-      13'h0021:
-          read_value = \$133 [31:0];
-      13'h0022:
-          read_value = \$135 [31:0];
-      13'h0023:
-          read_value = \$137 [31:0];
-      13'h0024:
-          read_value = \$139 [31:0];
-      13'h0025:
-          read_value = \$141 [31:0];
-      13'h0026:
-          read_value = \$143 [31:0];
-      13'h0027:
-          read_value = \$145 [31:0];
-      13'h0028:
-          read_value = \$147 [31:0];
-      13'h0029:
-          read_value = \$149 [31:0];
-      13'h0040:
-          read_value = \$151 ;
-      13'h0041:
-          read_value = \$153 ;
-      13'h0080:
-          read_value = \$155 ;
-      13'h0081:
-          read_value = \$157 ;
-      13'h0082:
-          read_value = \$159 ;
-      13'h0083:
-          read_value = \$161 ;
-      13'h0084:
-          read_value = \$163 ;
-      13'h0085:
-          read_value = \$165 ;
-      13'h0086:
-          read_value = \$167 ;
-      13'h0087:
-          read_value = \$169 ;
-      13'h0088:
-          read_value = \$171 ;
-      13'h0089:
-          read_value = \$173 ;
-      13'h008a:
-          read_value = \$175 ;
-      13'h008b:
-          read_value = \$177 ;
-      13'h008c:
-          read_value = \$179 ;
+    casez (s_axil__araddr[14:7])
+      8'h00:
+          read_value = read_group0;
+      8'h01:
+          read_value = read_group1;
+      8'h02:
+          read_value = read_group2;
+      8'h04:
+          read_value = read_group4;
       default:
           read_value = 32'd0;
     endcase
@@ -6438,964 +6808,898 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
-    casez (s_axil__araddr[14:2])
-      13'h0000:
-          read_mapped = 1'h1;
-      13'h0001:
-          read_mapped = 1'h1;
-      13'h0002:
-          read_mapped = 1'h1;
-      13'h0003:
-          read_mapped = 1'h1;
-      13'h0004:
-          read_mapped = 1'h1;
-      13'h0005:
-          read_mapped = 1'h1;
-      13'h0006:
-          read_mapped = 1'h1;
-      13'h0010:
-          read_mapped = 1'h1;
-      13'h0011:
-          read_mapped = 1'h1;
-      13'h0012:
-          read_mapped = 1'h1;
-      13'h0013:
-          read_mapped = 1'h1;
-      13'h0014:
-          read_mapped = 1'h1;
-      13'h0020:
-          read_mapped = 1'h1;
-      13'h0021:
-          read_mapped = 1'h1;
-      13'h0022:
-          read_mapped = 1'h1;
-      13'h0023:
-          read_mapped = 1'h1;
-      13'h0024:
-          read_mapped = 1'h1;
-      13'h0025:
-          read_mapped = 1'h1;
-      13'h0026:
-          read_mapped = 1'h1;
-      13'h0027:
-          read_mapped = 1'h1;
-      13'h0028:
-          read_mapped = 1'h1;
-      13'h0029:
-          read_mapped = 1'h1;
-      13'h0040:
-          read_mapped = 1'h1;
-      13'h0041:
-          read_mapped = 1'h1;
-      13'h0080:
-          read_mapped = 1'h1;
-      13'h0081:
-          read_mapped = 1'h1;
-      13'h0082:
-          read_mapped = 1'h1;
-      13'h0083:
-          read_mapped = 1'h1;
-      13'h0084:
-          read_mapped = 1'h1;
-      13'h0085:
-          read_mapped = 1'h1;
-      13'h0086:
-          read_mapped = 1'h1;
-      13'h0087:
-          read_mapped = 1'h1;
-      13'h0088:
-          read_mapped = 1'h1;
-      13'h0089:
-          read_mapped = 1'h1;
-      13'h008a:
-          read_mapped = 1'h1;
-      13'h008b:
-          read_mapped = 1'h1;
-      13'h008c:
-          read_mapped = 1'h1;
+    casez (s_axil__araddr[14:7])
+      8'h00:
+          read_mapped = \$208 ;
+      8'h01:
+          read_mapped = \$237 ;
+      8'h02:
+          read_mapped = \$266 ;
+      8'h04:
+          read_mapped = \$295 ;
       default:
-          read_mapped = \$207 ;
+          read_mapped = \$323 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$356  = aw_held;
-    if (\$208 ) begin
-      \$356  = 1'h1;
+    \$472  = aw_held;
+    if (\$324 ) begin
+      \$472  = 1'h1;
     end
     if (do_write) begin
-      \$356  = 1'h0;
+      \$472  = 1'h0;
     end
     if (rst) begin
-      \$356  = 1'h0;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$357  = aw_word;
-    if (\$208 ) begin
-      \$357  = s_axil__awaddr[14:2];
+    \$473  = aw_word;
+    if (\$324 ) begin
+      \$473  = s_axil__awaddr[14:2];
     end
     if (rst) begin
-      \$357  = 13'h0000;
+      \$473  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$358  = w_held;
-    if (\$209 ) begin
-      \$358  = 1'h1;
+    \$474  = w_held;
+    if (\$325 ) begin
+      \$474  = 1'h1;
     end
     if (do_write) begin
-      \$358  = 1'h0;
+      \$474  = 1'h0;
     end
     if (rst) begin
-      \$358  = 1'h0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$359  = w_data;
-    if (\$209 ) begin
-      \$359  = s_axil__wdata;
+    \$475  = w_data;
+    if (\$325 ) begin
+      \$475  = s_axil__wdata;
     end
     if (rst) begin
-      \$359  = 32'd0;
+      \$475  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$360  = w_strb;
-    if (\$209 ) begin
-      \$360  = s_axil__wstrb;
+    \$476  = w_strb;
+    if (\$325 ) begin
+      \$476  = s_axil__wstrb;
     end
     if (rst) begin
-      \$360  = 4'h0;
+      \$476  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$361  = s_axil__bvalid;
-    if (\$210 ) begin
-      \$361  = 1'h0;
+    \$477  = s_axil__bvalid;
+    if (\$326 ) begin
+      \$477  = 1'h0;
     end
     if (do_write) begin
-      \$361  = 1'h1;
+      \$477  = 1'h1;
     end
     if (rst) begin
-      \$361  = 1'h0;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$362  = s_axil__bresp;
+    \$478  = s_axil__bresp;
     if (do_write) begin
-      \$362  = \$211 ;
+      \$478  = \$327 ;
     end
     if (rst) begin
-      \$362  = 2'h0;
+      \$478  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$363  = s_axil__rvalid;
-    if (\$212 ) begin
-      \$363  = 1'h0;
+    \$479  = s_axil__rvalid;
+    if (\$328 ) begin
+      \$479  = 1'h0;
     end
-    if (\$213 ) begin
-      \$363  = 1'h1;
+    if (\$329 ) begin
+      \$479  = 1'h1;
     end
     if (rst) begin
-      \$363  = 1'h0;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$364  = s_axil__rdata;
-    if (\$213 ) begin
-      \$364  = read_value;
+    \$480  = s_axil__rdata;
+    if (\$329 ) begin
+      \$480  = read_value;
     end
     if (rst) begin
-      \$364  = 32'd0;
+      \$480  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$365  = s_axil__rresp;
-    if (\$213 ) begin
-      \$365  = \$214 ;
+    \$481  = s_axil__rresp;
+    if (\$329 ) begin
+      \$481  = \$330 ;
     end
     if (rst) begin
-      \$365  = 2'h0;
+      \$481  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$366  = enable;
-    if (\$215 ) begin
-      \$366  = wmasked[0];
+    \$482  = enable;
+    if (\$331 ) begin
+      \$482  = wmasked[0];
     end
     if (rst) begin
-      \$366  = 1'h0;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$367  = homeo_enable;
-    if (\$216 ) begin
-      \$367  = wmasked[1];
+    \$483  = homeo_enable;
+    if (\$332 ) begin
+      \$483  = wmasked[1];
     end
     if (rst) begin
-      \$367  = 1'h0;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$368  = fire_soft_reset;
+    \$484  = fire_soft_reset;
     if (rst) begin
-      \$368  = 1'h0;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$369  = fire_clear_counters;
+    \$485  = fire_clear_counters;
     if (rst) begin
-      \$369  = 1'h0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$370  = \$221 ;
+    \$486  = \$337 ;
     if (rst) begin
-      \$370  = 1'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$371  = \$226 ;
+    \$487  = \$342 ;
     if (rst) begin
-      \$371  = 1'h0;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$372  = \$231 ;
+    \$488  = \$347 ;
     if (rst) begin
-      \$372  = 1'h0;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$373  = \$236 ;
+    \$489  = \$352 ;
     if (rst) begin
-      \$373  = 1'h0;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$374  = scratch;
-    if (\$237 ) begin
-      \$374 [7:0] = wmasked[7:0];
+    \$490  = scratch;
+    if (\$353 ) begin
+      \$490 [7:0] = wmasked[7:0];
     end
-    if (\$238 ) begin
-      \$374 [15:8] = wmasked[15:8];
+    if (\$354 ) begin
+      \$490 [15:8] = wmasked[15:8];
     end
-    if (\$239 ) begin
-      \$374 [23:16] = wmasked[23:16];
+    if (\$355 ) begin
+      \$490 [23:16] = wmasked[23:16];
     end
-    if (\$240 ) begin
-      \$374 [31:24] = wmasked[31:24];
+    if (\$356 ) begin
+      \$490 [31:24] = wmasked[31:24];
     end
     if (rst) begin
-      \$374  = 32'd0;
+      \$490  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$375  = theta_select;
-    if (\$241 ) begin
-      \$375  = wmasked[5:0];
+    \$491  = theta_select;
+    if (\$357 ) begin
+      \$491  = wmasked[5:0];
     end
     if (rst) begin
-      \$375  = 6'h00;
+      \$491  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$376 [31:1] = count_frames[31:1];
+    \$492 [31:1] = count_frames[31:1];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$376  = { 31'h00000000, count__frames };
+      \$492  = { 31'h00000000, count__frames };
     end else begin
-      \$376 [0] = \$243 ;
-      if (\$245 ) begin
-        \$376 [31:1] = up1_frames[30:0];
+      \$492 [0] = \$359 ;
+      if (\$361 ) begin
+        \$492 [31:1] = up1_frames[30:0];
       end
     end
     if (rst) begin
-      \$376  = 32'd0;
+      \$492  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$377 [31:1] = count_framing_errors[31:1];
+    \$493 [31:1] = count_framing_errors[31:1];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$377  = { 31'h00000000, count__framing_errors };
+      \$493  = { 31'h00000000, count__framing_errors };
     end else begin
-      \$377 [0] = \$247 ;
-      if (\$249 ) begin
-        \$377 [31:1] = up1_framing_errors[30:0];
+      \$493 [0] = \$363 ;
+      if (\$365 ) begin
+        \$493 [31:1] = up1_framing_errors[30:0];
       end
     end
     if (rst) begin
-      \$377  = 32'd0;
+      \$493  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$378 [31:2] = count_detections[31:2];
+    \$494 [31:2] = count_detections[31:2];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$378  = { 30'h00000000, count__detections };
+      \$494  = { 30'h00000000, count__detections };
     end else begin
-      \$378 [1:0] = \$251 ;
-      if (\$253 ) begin
-        \$378 [31:2] = up1_detections[29:0];
+      \$494 [1:0] = \$367 ;
+      if (\$369 ) begin
+        \$494 [31:2] = up1_detections[29:0];
       end
     end
     if (rst) begin
-      \$378  = 32'd0;
+      \$494  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$379 [31:1] = count_aer_words[31:1];
+    \$495 [31:1] = count_aer_words[31:1];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$379  = { 31'h00000000, count__aer_words };
+      \$495  = { 31'h00000000, count__aer_words };
     end else begin
-      \$379 [0] = \$255 ;
-      if (\$257 ) begin
-        \$379 [31:1] = up1_aer_words[30:0];
+      \$495 [0] = \$371 ;
+      if (\$373 ) begin
+        \$495 [31:1] = up1_aer_words[30:0];
       end
     end
     if (rst) begin
-      \$379  = 32'd0;
+      \$495  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$380 [31:2] = count_overflows[31:2];
+    \$496 [31:2] = count_overflows[31:2];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$380  = { 30'h00000000, count__overflows };
+      \$496  = { 30'h00000000, count__overflows };
     end else begin
-      \$380 [1:0] = \$259 ;
-      if (\$261 ) begin
-        \$380 [31:2] = up1_overflows[29:0];
+      \$496 [1:0] = \$375 ;
+      if (\$377 ) begin
+        \$496 [31:2] = up1_overflows[29:0];
       end
     end
     if (rst) begin
-      \$380  = 32'd0;
+      \$496  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$381 [31:1] = count_routed_entries[31:1];
+    \$497 [31:1] = count_routed_entries[31:1];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$381  = { 31'h00000000, count__routed_entries };
+      \$497  = { 31'h00000000, count__routed_entries };
     end else begin
-      \$381 [0] = \$263 ;
-      if (\$265 ) begin
-        \$381 [31:1] = up1_routed_entries[30:0];
+      \$497 [0] = \$379 ;
+      if (\$381 ) begin
+        \$497 [31:1] = up1_routed_entries[30:0];
       end
     end
     if (rst) begin
-      \$381  = 32'd0;
+      \$497  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$382 [31:1] = count_unmapped_words[31:1];
+    \$498 [31:1] = count_unmapped_words[31:1];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$382  = { 31'h00000000, count__unmapped_words };
+      \$498  = { 31'h00000000, count__unmapped_words };
     end else begin
-      \$382 [0] = \$267 ;
-      if (\$269 ) begin
-        \$382 [31:1] = up1_unmapped_words[30:0];
+      \$498 [0] = \$383 ;
+      if (\$385 ) begin
+        \$498 [31:1] = up1_unmapped_words[30:0];
       end
     end
     if (rst) begin
-      \$382  = 32'd0;
+      \$498  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$383 [31:1] = count_stim_fires[31:1];
+    \$499 [31:1] = count_stim_fires[31:1];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$383  = { 31'h00000000, count__stim_fires };
+      \$499  = { 31'h00000000, count__stim_fires };
     end else begin
-      \$383 [0] = \$271 ;
-      if (\$273 ) begin
-        \$383 [31:1] = up1_stim_fires[30:0];
+      \$499 [0] = \$387 ;
+      if (\$389 ) begin
+        \$499 [31:1] = up1_stim_fires[30:0];
       end
     end
     if (rst) begin
-      \$383  = 32'd0;
+      \$499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$384 [31:1] = count_safety_clamps[31:1];
+    \$500 [31:1] = count_safety_clamps[31:1];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$384  = { 31'h00000000, count__safety_clamps };
+      \$500  = { 31'h00000000, count__safety_clamps };
     end else begin
-      \$384 [0] = \$275 ;
-      if (\$277 ) begin
-        \$384 [31:1] = up1_safety_clamps[30:0];
+      \$500 [0] = \$391 ;
+      if (\$393 ) begin
+        \$500 [31:1] = up1_safety_clamps[30:0];
       end
     end
     if (rst) begin
-      \$384  = 32'd0;
+      \$500  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$385 [31:1] = count_latency_samples[31:1];
+    \$501 [31:1] = count_latency_samples[31:1];
     (* full_case = 32'd1 *)
     if (fire_clear_counters) begin
-      \$385  = { 31'h00000000, latency__valid };
+      \$501  = { 31'h00000000, latency__valid };
     end else begin
-      \$385 [0] = \$279 ;
-      if (\$281 ) begin
-        \$385 [31:1] = up1_latency_samples[30:0];
+      \$501 [0] = \$395 ;
+      if (\$397 ) begin
+        \$501 [31:1] = up1_latency_samples[30:0];
       end
     end
     if (rst) begin
-      \$385  = 32'd0;
+      \$501  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$386  = latency_last;
+    \$502  = latency_last;
     if (fire_clear_counters) begin
-      \$386  = \$282 ;
+      \$502  = \$398 ;
     end else if (latency__valid) begin
-      \$386  = latency__cycles;
+      \$502  = latency__cycles;
     end
     if (rst) begin
-      \$386  = 16'h0000;
+      \$502  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$387  = latency_max;
+    \$503  = latency_max;
     if (fire_clear_counters) begin
-      \$387  = \$283 ;
+      \$503  = \$399 ;
     end else if (latency__valid) begin
-      \$387  = \$285 ;
+      \$503  = \$401 ;
     end
     if (rst) begin
-      \$387  = 16'h0000;
+      \$503  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$388  = refractory;
-    if (\$286 ) begin
-      \$388 [7:0] = wmasked[7:0];
+    \$504  = refractory;
+    if (\$402 ) begin
+      \$504 [7:0] = wmasked[7:0];
     end
-    if (\$287 ) begin
-      \$388 [15:8] = wmasked[15:8];
+    if (\$403 ) begin
+      \$504 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$388  = 16'h001e;
+      \$504  = 16'h001e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$389  = aer_source;
-    if (\$288 ) begin
-      \$389  = wmasked[7:0];
+    \$505  = aer_source;
+    if (\$404 ) begin
+      \$505  = wmasked[7:0];
     end
     if (rst) begin
-      \$389  = 8'h00;
+      \$505  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$390  = aer_block_words;
-    if (\$289 ) begin
-      \$390 [7:0] = wmasked[7:0];
+    \$506  = aer_block_words;
+    if (\$405 ) begin
+      \$506 [7:0] = wmasked[7:0];
     end
-    if (\$290 ) begin
-      \$390 [15:8] = wmasked[15:8];
+    if (\$406 ) begin
+      \$506 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$390  = 16'h0100;
+      \$506  = 16'h0100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$391  = leak_shift;
-    if (\$291 ) begin
-      \$391  = wmasked[3:0];
+    \$507  = leak_shift;
+    if (\$407 ) begin
+      \$507  = wmasked[3:0];
     end
     if (rst) begin
-      \$391  = 4'h0;
+      \$507  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$392  = homeo_window;
-    if (\$292 ) begin
-      \$392 [7:0] = wmasked[7:0];
+    \$508  = homeo_window;
+    if (\$408 ) begin
+      \$508 [7:0] = wmasked[7:0];
     end
-    if (\$293 ) begin
-      \$392 [15:8] = wmasked[15:8];
+    if (\$409 ) begin
+      \$508 [15:8] = wmasked[15:8];
     end
-    if (\$294 ) begin
-      \$392 [23:16] = wmasked[23:16];
+    if (\$410 ) begin
+      \$508 [23:16] = wmasked[23:16];
     end
     if (rst) begin
-      \$392  = 24'h000bb8;
+      \$508  = 24'h000bb8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$393  = homeo_gain;
-    if (\$295 ) begin
-      \$393 [7:0] = wmasked[7:0];
+    \$509  = homeo_gain;
+    if (\$411 ) begin
+      \$509 [7:0] = wmasked[7:0];
     end
-    if (\$296 ) begin
-      \$393 [15:8] = wmasked[15:8];
+    if (\$412 ) begin
+      \$509 [15:8] = wmasked[15:8];
     end
-    if (\$297 ) begin
-      \$393 [16] = wmasked[16];
+    if (\$413 ) begin
+      \$509 [16] = wmasked[16];
     end
     if (rst) begin
-      \$393  = 17'h00000;
+      \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$394  = homeo_shift;
-    if (\$298 ) begin
-      \$394  = wmasked[5:0];
+    \$510  = homeo_shift;
+    if (\$414 ) begin
+      \$510  = wmasked[5:0];
     end
     if (rst) begin
-      \$394  = 6'h00;
+      \$510  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$395  = theta_min;
-    if (\$299 ) begin
-      \$395 [7:0] = wmasked[7:0];
+    \$511  = theta_min;
+    if (\$415 ) begin
+      \$511 [7:0] = wmasked[7:0];
     end
-    if (\$300 ) begin
-      \$395 [15:8] = wmasked[15:8];
+    if (\$416 ) begin
+      \$511 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$395  = 16'h0040;
+      \$511  = 16'h0040;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$396  = theta_max;
-    if (\$301 ) begin
-      \$396 [7:0] = wmasked[7:0];
+    \$512  = theta_max;
+    if (\$417 ) begin
+      \$512 [7:0] = wmasked[7:0];
     end
-    if (\$302 ) begin
-      \$396 [15:8] = wmasked[15:8];
+    if (\$418 ) begin
+      \$512 [15:8] = wmasked[15:8];
     end
     if (rst) begin
-      \$396  = 16'h0200;
+      \$512  = 16'h0200;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$397  = safety_max_pulse;
-    if (\$303 ) begin
-      \$397 [7:0] = wmasked[7:0];
+    \$513  = safety_max_pulse;
+    if (\$419 ) begin
+      \$513 [7:0] = wmasked[7:0];
     end
-    if (\$304 ) begin
-      \$397 [15:8] = wmasked[15:8];
+    if (\$420 ) begin
+      \$513 [15:8] = wmasked[15:8];
     end
-    if (\$305 ) begin
-      \$397 [19:16] = wmasked[19:16];
+    if (\$421 ) begin
+      \$513 [19:16] = wmasked[19:16];
     end
     if (rst) begin
-      \$397  = 20'h7a120;
+      \$513  = 20'h7a120;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$398  = safety_max_duty;
-    if (\$306 ) begin
-      \$398 [7:0] = wmasked[7:0];
+    \$514  = safety_max_duty;
+    if (\$422 ) begin
+      \$514 [7:0] = wmasked[7:0];
     end
-    if (\$307 ) begin
-      \$398 [15:8] = wmasked[15:8];
+    if (\$423 ) begin
+      \$514 [15:8] = wmasked[15:8];
     end
-    if (\$308 ) begin
-      \$398 [19:16] = wmasked[19:16];
+    if (\$424 ) begin
+      \$514 [19:16] = wmasked[19:16];
     end
     if (rst) begin
-      \$398  = 20'h7a120;
+      \$514  = 20'h7a120;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$399  = safety_max_lanes;
-    if (\$309 ) begin
-      \$399  = wmasked[6:0];
+    \$515  = safety_max_lanes;
+    if (\$425 ) begin
+      \$515  = wmasked[6:0];
     end
     if (rst) begin
-      \$399  = 7'h40;
+      \$515  = 7'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$400  = 1'h0;
-    if (\$313 ) begin
-      if (\$314 ) begin
-        \$400  = 1'h1;
+    \$516  = 1'h0;
+    if (\$429 ) begin
+      if (\$430 ) begin
+        \$516  = 1'h1;
       end
     end
     if (rst) begin
-      \$400  = 1'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$401  = thresholds__addr;
-    if (\$313 ) begin
-      if (\$314 ) begin
-        \$401  = aw_word[5:0];
+    \$517  = thresholds__addr;
+    if (\$429 ) begin
+      if (\$430 ) begin
+        \$517  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$401  = 6'h00;
+      \$517  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$402  = thresholds__data;
-    if (\$313 ) begin
-      if (\$314 ) begin
-        \$402  = wmasked[15:0];
+    \$518  = thresholds__data;
+    if (\$429 ) begin
+      if (\$430 ) begin
+        \$518  = wmasked[15:0];
       end
     end
     if (rst) begin
-      \$402  = 16'h0000;
+      \$518  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$403  = 1'h0;
-    if (\$318 ) begin
-      if (\$319 ) begin
-        \$403  = 1'h1;
+    \$519  = 1'h0;
+    if (\$434 ) begin
+      if (\$435 ) begin
+        \$519  = 1'h1;
       end
     end
     if (rst) begin
-      \$403  = 1'h0;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$404  = polarity__addr;
-    if (\$318 ) begin
-      if (\$319 ) begin
-        \$404  = aw_word[5:0];
+    \$520  = polarity__addr;
+    if (\$434 ) begin
+      if (\$435 ) begin
+        \$520  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$404  = 6'h00;
+      \$520  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$405  = polarity__data;
-    if (\$318 ) begin
-      if (\$319 ) begin
-        \$405  = wmasked[1:0];
+    \$521  = polarity__data;
+    if (\$434 ) begin
+      if (\$435 ) begin
+        \$521  = wmasked[1:0];
       end
     end
     if (rst) begin
-      \$405  = 2'h0;
+      \$521  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$406  = 1'h0;
-    if (\$323 ) begin
-      if (\$324 ) begin
-        \$406  = 1'h1;
+    \$522  = 1'h0;
+    if (\$439 ) begin
+      if (\$440 ) begin
+        \$522  = 1'h1;
       end
     end
     if (rst) begin
-      \$406  = 1'h0;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$407  = route_count__addr;
-    if (\$323 ) begin
-      if (\$324 ) begin
-        \$407  = aw_word[5:0];
+    \$523  = route_count__addr;
+    if (\$439 ) begin
+      if (\$440 ) begin
+        \$523  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$407  = 6'h00;
+      \$523  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$408  = route_count__data;
-    if (\$323 ) begin
-      if (\$324 ) begin
-        \$408  = wmasked[4:0];
+    \$524  = route_count__data;
+    if (\$439 ) begin
+      if (\$440 ) begin
+        \$524  = wmasked[4:0];
       end
     end
     if (rst) begin
-      \$408  = 5'h00;
+      \$524  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$409  = 1'h0;
-    if (\$328 ) begin
-      if (\$330 ) begin
-        \$409  = 1'h1;
+    \$525  = 1'h0;
+    if (\$444 ) begin
+      if (\$446 ) begin
+        \$525  = 1'h1;
       end
     end
     if (rst) begin
-      \$409  = 1'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$410  = routes_word0;
-    if (\$328 ) begin
-      if (\$329 ) begin
-        \$410  = wmasked;
+    \$526  = routes_word0;
+    if (\$444 ) begin
+      if (\$445 ) begin
+        \$526  = wmasked;
       end
     end
     if (rst) begin
-      \$410  = 32'd0;
+      \$526  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$411  = routes__addr;
-    if (\$328 ) begin
-      if (\$330 ) begin
-        \$411  = aw_word[10:1];
+    \$527  = routes__addr;
+    if (\$444 ) begin
+      if (\$446 ) begin
+        \$527  = aw_word[10:1];
       end
     end
     if (rst) begin
-      \$411  = 10'h000;
+      \$527  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$412  = routes__data;
-    if (\$328 ) begin
-      if (\$330 ) begin
-        \$412 [20:1] = routes_word0[19:0];
-        \$412 [0] = routes_word0[31];
-        \$412 [36:21] = wmasked[15:0];
+    \$528  = routes__data;
+    if (\$444 ) begin
+      if (\$446 ) begin
+        \$528 [20:1] = routes_word0[19:0];
+        \$528 [0] = routes_word0[31];
+        \$528 [36:21] = wmasked[15:0];
       end
     end
     if (rst) begin
-      \$412  = 37'h0000000000;
+      \$528  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$413  = 1'h0;
-    if (\$334 ) begin
-      if (\$335 ) begin
-        \$413  = 1'h1;
+    \$529  = 1'h0;
+    if (\$450 ) begin
+      if (\$451 ) begin
+        \$529  = 1'h1;
       end
     end
     if (rst) begin
-      \$413  = 1'h0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$414  = theta__addr;
-    if (\$334 ) begin
-      if (\$335 ) begin
-        \$414  = aw_word[5:0];
+    \$530  = theta__addr;
+    if (\$450 ) begin
+      if (\$451 ) begin
+        \$530  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$414  = 6'h00;
+      \$530  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$415  = theta__data;
-    if (\$334 ) begin
-      if (\$335 ) begin
-        \$415  = wmasked[15:0];
+    \$531  = theta__data;
+    if (\$450 ) begin
+      if (\$451 ) begin
+        \$531  = wmasked[15:0];
       end
     end
     if (rst) begin
-      \$415  = 16'h0000;
+      \$531  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$416  = 1'h0;
-    if (\$339 ) begin
-      if (\$340 ) begin
-        \$416  = 1'h1;
+    \$532  = 1'h0;
+    if (\$455 ) begin
+      if (\$456 ) begin
+        \$532  = 1'h1;
       end
     end
     if (rst) begin
-      \$416  = 1'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$417  = homeo_src__addr;
-    if (\$339 ) begin
-      if (\$340 ) begin
-        \$417  = aw_word[5:0];
+    \$533  = homeo_src__addr;
+    if (\$455 ) begin
+      if (\$456 ) begin
+        \$533  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$417  = 6'h00;
+      \$533  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$418  = homeo_src__data;
-    if (\$339 ) begin
-      if (\$340 ) begin
-        \$418  = wmasked[5:0];
+    \$534  = homeo_src__data;
+    if (\$455 ) begin
+      if (\$456 ) begin
+        \$534  = wmasked[5:0];
       end
     end
     if (rst) begin
-      \$418  = 6'h00;
+      \$534  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$419  = 1'h0;
-    if (\$344 ) begin
-      if (\$345 ) begin
-        \$419  = 1'h1;
+    \$535  = 1'h0;
+    if (\$460 ) begin
+      if (\$461 ) begin
+        \$535  = 1'h1;
       end
     end
     if (rst) begin
-      \$419  = 1'h0;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$420  = homeo_target__addr;
-    if (\$344 ) begin
-      if (\$345 ) begin
-        \$420  = aw_word[5:0];
+    \$536  = homeo_target__addr;
+    if (\$460 ) begin
+      if (\$461 ) begin
+        \$536  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$420  = 6'h00;
+      \$536  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$421  = homeo_target__data;
-    if (\$344 ) begin
-      if (\$345 ) begin
-        \$421  = wmasked[23:0];
+    \$537  = homeo_target__data;
+    if (\$460 ) begin
+      if (\$461 ) begin
+        \$537  = wmasked[23:0];
       end
     end
     if (rst) begin
-      \$421  = 24'h000000;
+      \$537  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$422  = 1'h0;
-    if (\$349 ) begin
-      if (\$350 ) begin
-        \$422  = 1'h1;
+    \$538  = 1'h0;
+    if (\$465 ) begin
+      if (\$466 ) begin
+        \$538  = 1'h1;
       end
     end
     if (rst) begin
-      \$422  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$423  = lane_codes__addr;
-    if (\$349 ) begin
-      if (\$350 ) begin
-        \$423  = aw_word[5:0];
+    \$539  = lane_codes__addr;
+    if (\$465 ) begin
+      if (\$466 ) begin
+        \$539  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$423  = 6'h00;
+      \$539  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$424  = lane_codes__data;
-    if (\$349 ) begin
-      if (\$350 ) begin
-        \$424  = wmasked[15:0];
+    \$540  = lane_codes__data;
+    if (\$465 ) begin
+      if (\$466 ) begin
+        \$540  = wmasked[15:0];
       end
     end
     if (rst) begin
-      \$424  = 16'h0000;
+      \$540  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$425  = 1'h0;
-    if (\$354 ) begin
-      if (\$355 ) begin
-        \$425  = 1'h1;
+    \$541  = 1'h0;
+    if (\$470 ) begin
+      if (\$471 ) begin
+        \$541  = 1'h1;
       end
     end
     if (rst) begin
-      \$425  = 1'h0;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$426  = pulse_lengths__addr;
-    if (\$354 ) begin
-      if (\$355 ) begin
-        \$426  = aw_word[5:0];
+    \$542  = pulse_lengths__addr;
+    if (\$470 ) begin
+      if (\$471 ) begin
+        \$542  = aw_word[5:0];
       end
     end
     if (rst) begin
-      \$426  = 6'h00;
+      \$542  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
-    \$427  = pulse_lengths__data;
-    if (\$354 ) begin
-      if (\$355 ) begin
-        \$427  = wmasked[15:0];
+    \$543  = pulse_lengths__data;
+    if (\$470 ) begin
+      if (\$471 ) begin
+        \$543  = wmasked[15:0];
       end
     end
     if (rst) begin
-      \$427  = 16'h0000;
+      \$543  = 16'h0000;
     end
   end
   assign mask = { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
@@ -7478,23 +7782,23 @@ module \core.bank (s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axil__wvalid
   assign \$177  = { 11'h000, \$176  };
   assign \$178  = { 1'h0, safety_max_lanes };
   assign \$179  = { 24'h000000, \$178  };
-  assign \$314  = 1'h1;
-  assign \$319  = 1'h1;
-  assign \$324  = 1'h1;
-  assign \$330  = aw_word[0];
-  assign \$335  = 1'h1;
-  assign \$340  = 1'h1;
-  assign \$345  = 1'h1;
-  assign \$350  = 1'h1;
-  assign \$355  = 1'h1;
-  assign \$220  = count__framing_errors;
-  assign \$230  = count__unmapped_words;
-  assign \$235  = count__safety_clamps;
+  assign \$430  = 1'h1;
+  assign \$435  = 1'h1;
+  assign \$440  = 1'h1;
+  assign \$446  = aw_word[0];
+  assign \$451  = 1'h1;
+  assign \$456  = 1'h1;
+  assign \$461  = 1'h1;
+  assign \$466  = 1'h1;
+  assign \$471  = 1'h1;
+  assign \$336  = count__framing_errors;
+  assign \$346  = count__unmapped_words;
+  assign \$351  = count__safety_clamps;
 endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en
-, src_wr__addr, \port$3109$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
+, src_wr__addr, \port$3222$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
 , stim__valid, stim__payload, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -7560,8 +7864,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$3109$0 ;
-  wire [5:0] \port$3109$0 ;
+  input [5:0] \port$3222$0 ;
+  wire [5:0] \port$3222$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -7714,7 +8018,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$3109$0 (\port$3109$0 ),
+    .\port$3222$0 (\port$3222$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -7814,8 +8118,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$3109$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$3109$0  };
+  assign src_wr__data = { 14'h0000, \port$3222$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$3222$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -7873,7 +8177,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$3109$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$3222$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, theta_addr, spikes__payload, window_done, overrun, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$131  = 0;
   wire \$1 ;
@@ -8119,8 +8423,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$3109$0 ;
-  wire [5:0] \port$3109$0 ;
+  input [5:0] \port$3222$0 ;
+  wire [5:0] \port$3222$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
@@ -8449,7 +8753,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$3109$0  };
+      sources[wp__addr] <= { 14'h0000, \port$3222$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -9289,8 +9593,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$3109$0  };
-  assign src_wr__data = { 14'h0000, \port$3109$0  };
+  assign wp__data = { 14'h0000, \port$3222$0  };
+  assign src_wr__data = { 14'h0000, \port$3222$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
