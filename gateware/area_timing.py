@@ -33,6 +33,7 @@ Several CPU-minutes for a whole core (ABC9 dominates).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -543,8 +544,11 @@ def measure(rtlil: str, top: str) -> AreaTiming:
                       version, cpu, listing, path_blocks, arrival, arrival_path)
 
 
+@functools.lru_cache(maxsize=8)
 def measure_core(n_channels: int = 64, n_lanes: int = 64, fanout: int = 16, **params) -> AreaTiming:
-    """:func:`measure` ``Core(n_channels, n_lanes, fanout, **params)``."""
+    """:func:`measure` ``Core(n_channels, n_lanes, fanout, **params)``. Remembered per parameter
+    set within a process (synthesis is deterministic), so the ``area_timing`` and ``board``
+    benches of one ``make bench`` share one Yosys run per design."""
     from amaranth.back import rtlil
     from bioloop.gateware.core import Core
     return measure(rtlil.convert(Core(n_channels, n_lanes, fanout, **params), name="core"), "core")

@@ -323,7 +323,7 @@ class Safety(wiring.Component):
         # is written at that edge, never lane ptr unless S = 1 (then the word being written is
         # the one read). A reset loads them as from a zero word (the memory's power-on contents),
         # so the first visit after a reset, of lane S - 1, counts from 0 (and lit cycles from 1).
-        w = rp.data if S > 1 else Mux(wp.en, wp.data, rp.data)
+        w = rp.data if S > 1 else data.View(layout, Mux(wp.en, wp.data, rp.data))
         new_window = Signal()          # the visit starts a new duty window: its count restarts at 0
         m.d.comb += new_window.eq((w.epoch != epoch_ptr) & ~(fresh & ~last))
         run_inc = Signal(range(lim_run + 1), init=1)       # min(run + 1, lim)

@@ -191,3 +191,20 @@ def test_safety_sweep_rounds_the_window_up_to_whole_sweeps():
                    SafetyRTL(64, duty_window=1000, cadence="cycle").duty_window]
         gc.collect()
     assert windows == [1024, 1_000_064, 1000]
+
+
+@settings(max_examples=1, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(cases=st.lists(case_strategy, min_size=5, max_size=5))
+def test_safety_bench_one_lane(cases):
+    """K = 1 in the sweep cadence: S = 1, the lane is read and written in the same cycle (the
+    write data is forwarded to the read); the scoreboard is the same."""
+    params = dict(DESIGN, n_lanes=1, limit_lanes=1, cadence="sweep", **SWEEP)
+    one_bit = [dict(c, max_lanes=c["max_lanes"] & 1) for c in [WORST, *cases]]   # the register is 1 bit wide
+    os.environ[CASES_ENV] = json.dumps(one_bit)
+    try:
+        result = runner.run(lambda **kw: SafetyRTL(**kw), design="safety_sweep_k1",
+                            test_module="test_safety", bench_params=params)
+    finally:
+        os.environ.pop(CASES_ENV, None)
+    assert result["cases"] == 6
