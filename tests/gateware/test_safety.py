@@ -196,14 +196,17 @@ def test_safety_sweep_rounds_the_window_up_to_whole_sweeps():
 @settings(max_examples=1, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(cases=st.lists(case_strategy, min_size=5, max_size=5))
-def test_safety_bench_one_lane(cases):
-    """K = 1 in the sweep cadence: S = 1, the lane is read and written in the same cycle (the
-    write data is forwarded to the read); the scoreboard is the same."""
-    params = dict(DESIGN, n_lanes=1, limit_lanes=1, cadence="sweep", **SWEEP)
-    one_bit = [dict(c, max_lanes=c["max_lanes"] & 1) for c in [WORST, *cases]]   # the register is 1 bit wide
-    os.environ[CASES_ENV] = json.dumps(one_bit)
+@pytest.mark.parametrize("K", [1, 5])
+def test_safety_bench_small_sweeps(K, cases):
+    """The sweep cadence at K = 1 (S = 1: the lane is read and written in the same cycle, the
+    write data forwarded to the read) and K = 5 (S = 8 > K: three visits of each sweep have no
+    lane; the visited lane's one-hot is decoded, not rotated); the scoreboard is the same."""
+    params = dict(DESIGN, n_lanes=K, limit_lanes=min(K, 5), cadence="sweep", **SWEEP)
+    mask = (1 << K.bit_length()) - 1                     # max_lanes is K.bit_length() bits wide
+    cases = [dict(c, max_lanes=c["max_lanes"] & mask) for c in [WORST, *cases]]
+    os.environ[CASES_ENV] = json.dumps(cases)
     try:
-        result = runner.run(lambda **kw: SafetyRTL(**kw), design="safety_sweep_k1",
+        result = runner.run(lambda **kw: SafetyRTL(**kw), design=f"safety_sweep_k{K}",
                             test_module="test_safety", bench_params=params)
     finally:
         os.environ.pop(CASES_ENV, None)
