@@ -147,18 +147,23 @@ WORST = {"max_pulse": 255, "max_duty": 31, "max_lanes": 15, "p_on": 1.0, "p_off"
          "seed": 1}
 
 
+def _bench(params, cases, design):
+    """Run ``safety_adversarial`` on ``cases`` against a Safety built with ``params``."""
+    os.environ[CASES_ENV] = json.dumps(cases)
+    try:
+        return runner.run(lambda **kw: SafetyRTL(**kw), design=design, test_module="test_safety",
+                          bench_params=params)
+    finally:
+        os.environ.pop(CASES_ENV, None)
+
+
 @settings(max_examples=1, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(cases=st.lists(case_strategy, min_size=5, max_size=5))
 @pytest.mark.parametrize("cadence", ["sweep", "cycle"])
 def test_safety_bench(cadence, cases):
     params = dict(DESIGN, cadence=cadence, **(SWEEP if cadence == "sweep" else {}))
-    os.environ[CASES_ENV] = json.dumps([WORST, *cases])
-    try:
-        result = runner.run(lambda **kw: SafetyRTL(**kw), design=f"safety_{cadence}",
-                            test_module="test_safety", bench_params=params)
-    finally:
-        os.environ.pop(CASES_ENV, None)
+    result = _bench(params, [WORST, *cases], f"safety_{cadence}")
     assert result["cases"] == 6
     assert all(c > 0 for c in result["clamp_cycles"]), "every cap should have clamped at least once"
 
@@ -204,10 +209,4 @@ def test_safety_bench_small_sweeps(K, cases):
     params = dict(DESIGN, n_lanes=K, limit_lanes=min(K, 5), cadence="sweep", **SWEEP)
     mask = (1 << K.bit_length()) - 1                     # max_lanes is K.bit_length() bits wide
     cases = [dict(c, max_lanes=c["max_lanes"] & mask) for c in [WORST, *cases]]
-    os.environ[CASES_ENV] = json.dumps(cases)
-    try:
-        result = runner.run(lambda **kw: SafetyRTL(**kw), design=f"safety_sweep_k{K}",
-                            test_module="test_safety", bench_params=params)
-    finally:
-        os.environ.pop(CASES_ENV, None)
-    assert result["cases"] == 6
+    assert _bench(params, cases, f"safety_sweep_k{K}")["cases"] == 6
