@@ -417,7 +417,7 @@ def arrivals(netlist: dict, top: str, delays: dict) -> list[tuple]:
             fanin[key] = ins
         return fanin[key]
 
-    arrival, best = {}, {}
+    arrival, best, expanded = {}, {}, set()
     for start in list(driver):
         stack = [start]
         while stack:
@@ -433,6 +433,9 @@ def arrivals(netlist: dict, top: str, delays: dict) -> list[tuple]:
             ins = arcs_into(*src)
             todo = [b for b, _ in ins if b not in arrival]
             if todo:
+                if bit in expanded:       # back on a net still waiting for its own inputs
+                    raise ValueError(f"combinational loop through net {bit} (cell {src[0]})")
+                expanded.add(bit)
                 stack.extend(todo)
                 continue
             t = timing(src[0])

@@ -118,6 +118,15 @@ def test_arrival_sums_launch_pins_and_setup_on_the_slowest_path():
     assert path == (("FDRE", "a"), ("LUT2", "a"), ("LUT6", "b"), ("FDRE", "b"))
 
 
+def test_a_combinational_loop_is_refused_by_name():
+    from bioloop.gateware.area_timing import arrivals, cell_delays
+    cells = {"$a": _prim("LUT2", {"I0": [3], "I1": [11], "O": [10]}, {"O"}),
+             "$b": _prim("LUT2", {"I0": [10], "I1": [3], "O": [11]}, {"O"}),
+             "$ff": _prim("FDRE", {"Q": [12], "D": [11]}, {"Q"})}
+    with pytest.raises(ValueError, match="combinational loop through net 1[01]"):
+        arrivals({"modules": {"top": {"cells": cells}}}, "top", cell_delays(LIB))
+
+
 def test_block_ram_output_register_selects_the_fast_clock_to_output():
     from bioloop.gateware.area_timing import _bram_instance
     bram = {"arc": {}, "setup": {}, "clk2q": {("DOADO", None): 2454, ("DOBDO", None): 2454},
