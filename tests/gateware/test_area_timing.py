@@ -196,3 +196,34 @@ def test_dsp_delays_follow_its_registers_as_the_library_tables_say():
     a = _dsp_instance(d, {**comb, "AREG": one})
     assert a["setup"] == {("A", None): 254} and a["clk2q"][("P", None)] == 2952
     assert a["arc"][("B", None, "P", None)] == 2690
+
+
+def test_a_lutram_read_is_a_level_and_its_write_side_ends_the_path():
+    """FF -> 2 LUTs -> RAM64M read address -> DOA -> 1 LUT: 4 levels. The 3 LUTs into its write
+    data end there (3 levels), they do not continue through the memory."""
+    cells = {
+        "$flatten\\m.$a0": _cell("LUT2", [1], [10]),
+        "$flatten\\m.$a1": _cell("LUT3", [10], [11]),
+        "$flatten\\m.$d0": _cell("LUT2", [2], [20]),
+        "$flatten\\m.$d1": _cell("LUT2", [20], [21]),
+        "$flatten\\m.$d2": _cell("LUT2", [21], [22]),
+        "$flatten\\m.$ram": _prim("RAM64M", {"ADDRA": [11, 3, 3, 3, 3, 3], "DIA": [22], "WE": [2],
+                                             "DOA": [30]}, {"DOA"}),
+        "$flatten\\n.$o": _cell("LUT4", [30], [31]),
+    }
+    counts, blocks = deepest_path(_netlist(cells), "top")
+    assert counts == {"LUT2": 1, "LUT3": 1, "RAM64M": 1, "LUT4": 1}
+    assert blocks == ("m", "n")
+
+
+def test_a_cell_loop_is_refused_by_the_level_count():
+    cells = {"$a": _cell("LUT2", [11], [10]), "$b": _cell("LUT2", [10], [11])}
+    with pytest.raises(ValueError, match="combinational loop"):
+        deepest_path(_netlist(cells), "top")
+
+
+def test_block_of_names_flattened_public_and_top_cells():
+    from bioloop.gateware.area_timing import _block_of
+    assert _block_of("$flatten\\stim_path.\\safety.$abc$1$lut") == "stim_path.safety"
+    assert _block_of("aer_path.detector.thresholds") == "aer_path.detector"
+    assert _block_of("$abc$7$lut") == "core" and _block_of("led") == "core"
