@@ -351,6 +351,9 @@ class Homeostasis(wiring.Component):
             with m.If(rclr == N - 1):
                 m.d.sync += rclear.eq(0)
         m.d.sync += [c_valid.eq(spike & (addr < N) & ~rclear), c_bank.eq(bank), c_addr.eq(addr[:cw])]
+        # c_valid & (c_bank == b), registered per bank (for the write address, below).
+        c_to = [Signal(name=f"c_to{b}") for b in range(2)]
+        m.d.sync += [c_to[b].eq(spike & (addr < N) & ~rclear & (bank == b)) for b in range(2)]
         c_data = Signal(COUNT_BITS)
         m.d.comb += c_data.eq(Mux(c_bank, banks[1][1].data, banks[0][1].data))
 
@@ -382,13 +385,17 @@ class Homeostasis(wiring.Component):
         lane2, lane3, v3, delta3, tail = self._update_tail(m, v3s, lane3s, diff3)
         for b, (wp, rd_count, rd_update) in enumerate(banks):
             m.d.comb += [rd_count.addr.eq(addr[:cw]), rd_update.addr.eq(src_rd.data[:cw])]
-            with m.If(c_valid & (c_bank == b)):
-                m.d.comb += [wp.addr.eq(c_addr), wp.en.eq(1),
-                             wp.data.eq(Mux(c_data == cmax, c_data, c_data + 1))]
+            # The write address does not wait for the bank compares: clearing and rclear never
+            # overlap (a close waits for ~busy), and the address only matters when en is 1. So it
+            # is one LUT off registers (issue 14: a LUTRAM's port D address is also its read
+            # address, and the bank compares made it two LUT levels).
+            m.d.comb += wp.addr.eq(Mux(c_to[b], c_addr, Mux(rclear, rclr, clr)))
+            with m.If(c_to[b]):
+                m.d.comb += [wp.en.eq(1), wp.data.eq(Mux(c_data == cmax, c_data, c_data + 1))]
             with m.Elif(clearing & (old == b)):
-                m.d.comb += [wp.addr.eq(clr), wp.en.eq(1), wp.data.eq(0)]
+                m.d.comb += [wp.en.eq(1), wp.data.eq(0)]
             with m.Elif(rclear):
-                m.d.comb += [wp.addr.eq(rclr), wp.en.eq(1), wp.data.eq(0)]
+                m.d.comb += [wp.en.eq(1), wp.data.eq(0)]
         busy = Signal()
         m.d.comb += [busy.eq(running | clearing | rclear | v1 | v2 | v3s | tail[0] | tail[1]),
                      self.busy.eq(busy)]

@@ -271,6 +271,11 @@ class StimUnit(wiring.Component):
         sw_valid = Signal()
         sw_lane = Signal(abits)
         m.d.sync += [sw_valid.eq(issue), sw_lane.eq(ptr), self.tick_lost.eq(0)]
+        # The write address is chosen a cycle ahead, into flip-flops (the sweep's lane when the
+        # sweep reads, else the entry's): the LUTRAM's write address (its port D read address)
+        # then hangs off registers, not off the in-range check and the sweep/entry choice.
+        wr_addr = Signal(abits)
+        m.d.sync += wr_addr.eq(Mux(issue, ptr, self.routed.payload.target[:abits]))
         with m.If(self.frame_tick & (~busy | last)):
             m.d.sync += [busy.eq(1), ptr.eq(0)]
         with m.Elif(self.frame_tick):
@@ -288,12 +293,13 @@ class StimUnit(wiring.Component):
         m.d.comb += leaked.eq(Mux(self.leak_shift != 0, cur.acc - (cur.acc >> self.leak_shift), cur.acc))
         countdown = Signal(self.pulse_bits)
         m.d.comb += countdown.eq(Mux(cur.remaining != 0, cur.remaining - 1, 0))
+        m.d.comb += wp.addr.eq(wr_addr)
         with m.If(sw_valid):
-            m.d.comb += [wp.addr.eq(sw_lane), wp.en.eq(1), wp.data.acc.eq(leaked),
+            m.d.comb += [wp.en.eq(1), wp.data.acc.eq(leaked),
                          wp.data.remaining.eq(countdown)]
             m.d.sync += env.bit_select(sw_lane, 1).eq(countdown != 0)
         with m.Elif(s1_valid & in_range):
-            m.d.comb += [wp.addr.eq(lane), wp.en.eq(1), wp.data.acc.eq(integrated),
+            m.d.comb += [wp.en.eq(1), wp.data.acc.eq(integrated),
                          wp.data.remaining.eq(Mux(fired, len_rd.data, rd_entry.data.remaining))]
             with m.If(fired):
                 m.d.sync += env.bit_select(lane, 1).eq(len_rd.data != 0)
