@@ -646,7 +646,7 @@ module core(s_axil__awprot, s_axil__awvalid, s_axil__wdata, s_axil__wstrb, s_axi
     .max_duty(max_duty),
     .max_lanes(max_lanes),
     .max_pulse(max_pulse),
-    .\port$3222$0 (homeo_src__data),
+    .\port$3235$0 (homeo_src__data),
     .pulse(pulse),
     .pulse_wr__addr(pulse_wr__addr),
     .pulse_wr__data(pulse_wr__data),
@@ -7798,7 +7798,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__ready, enable, theta_sel, source, leak_shift, window, gain, shift, theta_min, theta_max, max_pulse, max_duty, max_lanes, theta_wr__en, theta_wr__addr, theta_wr__data, src_wr__en
-, src_wr__addr, \port$3222$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
+, src_wr__addr, \port$3235$0 , target_wr__en, target_wr__addr, target_wr__data, code_wr__en, code_wr__addr, code_wr__data, pulse_wr__en, pulse_wr__addr, pulse_wr__data, frame_tick, frame, routed__payload, spikes__payload, routed__ready, sweep_busy, pulse, fire, fire_lane, stim_lost
 , stim__valid, stim__payload, led, clamp_pulse, clamp_duty, clamp_lanes, clk);
   wire bad_lane;
   wire \bad_lane$98 ;
@@ -7864,8 +7864,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
   wire [19:0] \max_pulse$104 ;
   wire overrun;
   wire \overrun$82 ;
-  input [5:0] \port$3222$0 ;
-  wire [5:0] \port$3222$0 ;
+  input [5:0] \port$3235$0 ;
+  wire [5:0] \port$3235$0 ;
   output [63:0] pulse;
   wire [63:0] pulse;
   wire [63:0] \pulse$32 ;
@@ -8018,7 +8018,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
     .frame_tick(frame_tick),
     .gain(gain),
     .overrun(overrun),
-    .\port$3222$0 (\port$3222$0 ),
+    .\port$3235$0 (\port$3235$0 ),
     .rst(rst),
     .shift(shift),
     .spikes__payload(spikes__payload),
@@ -8118,8 +8118,8 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
   assign \theta_wr__data$50  = theta_wr__data;
   assign \theta_wr__en$52  = theta_wr__en;
   assign \src_wr__addr$54  = src_wr__addr;
-  assign src_wr__data = { 14'h0000, \port$3222$0  };
-  assign \src_wr__data$56  = { 14'h0000, \port$3222$0  };
+  assign src_wr__data = { 14'h0000, \port$3235$0  };
+  assign \src_wr__data$56  = { 14'h0000, \port$3235$0  };
   assign \src_wr__en$58  = src_wr__en;
   assign \target_wr__addr$60  = target_wr__addr;
   assign \target_wr__data$62  = target_wr__data;
@@ -8177,7 +8177,7 @@ module \core.stim_path (rst, spikes__valid, routed__valid, theta_value, stim__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$3222$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
+module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta_value, enable, theta_sel, window, gain, shift, theta_min, theta_max, theta_wr__en, wh__addr, wh__data, src_wr__en, wp__addr, \port$3235$0 , target_wr__en, \wp__addr$14 , \wp__data$16 
 , frame_tick, theta_addr, spikes__payload, window_done, overrun, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$131  = 0;
   wire \$1 ;
@@ -8194,13 +8194,13 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [2:0] \$111 ;
-  wire [63:0] \$112 ;
-  wire [2:0] \$113 ;
-  wire [63:0] \$114 ;
-  wire [63:0] \$115 ;
-  wire [63:0] \$116 ;
-  wire [63:0] \$117 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
@@ -8212,7 +8212,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire [63:0] \$125 ;
   wire [63:0] \$126 ;
   wire [63:0] \$127 ;
-  wire [63:0] \$128 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
@@ -8225,91 +8225,103 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire [63:0] \$137 ;
   wire [63:0] \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [16:0] \$14 ;
   wire \$140 ;
-  wire \$141 ;
-  wire [2:0] \$142 ;
-  wire [63:0] \$143 ;
-  wire [2:0] \$144 ;
+  wire [2:0] \$141 ;
+  wire [63:0] \$142 ;
+  wire [2:0] \$143 ;
+  wire [63:0] \$144 ;
   wire [63:0] \$145 ;
   wire [63:0] \$146 ;
   wire [63:0] \$147 ;
   wire [63:0] \$148 ;
-  reg [23:0] \$149 ;
+  wire \$149 ;
   wire [16:0] \$15 ;
-  reg [5:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [5:0] \$154 ;
-  reg \$155 ;
-  reg [5:0] \$156 ;
-  reg \$157 ;
-  reg [5:0] \$158 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [2:0] \$152 ;
+  wire [63:0] \$153 ;
+  wire [2:0] \$154 ;
+  wire [63:0] \$155 ;
+  wire [63:0] \$156 ;
+  wire [63:0] \$157 ;
+  wire [63:0] \$158 ;
   reg [23:0] \$159 ;
-  wire [16:0] \$16 ;
-  reg \$160 ;
+  wire [5:0] \$16 ;
+  reg [5:0] \$160 ;
   reg \$161 ;
-  reg [5:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg [23:0] \$164 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg [5:0] \$164 ;
   reg \$165 ;
-  reg [5:0] \$166 ;
-  reg [42:0] \$167 ;
-  reg \$168 ;
-  reg [5:0] \$169 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [5:0] \$168 ;
+  reg \$169 ;
   wire \$17 ;
-  reg [42:0] \$170 ;
-  reg \$171 ;
+  reg [5:0] \$170 ;
+  reg [23:0] \$171 ;
   reg \$172 ;
   reg \$173 ;
-  reg \$174 ;
-  reg [5:0] \$175 ;
-  reg \$176 ;
-  reg [5:0] \$177 ;
+  reg [5:0] \$174 ;
+  reg [15:0] \$175 ;
+  reg [23:0] \$176 ;
+  reg \$177 ;
   reg [5:0] \$178 ;
-  reg \$179 ;
+  reg [42:0] \$179 ;
   wire \$18 ;
   reg \$180 ;
   reg [5:0] \$181 ;
-  reg \$182 ;
+  reg [42:0] \$182 ;
   reg \$183 ;
-  reg [63:0] \$184 ;
-  reg [63:0] \$185 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg [5:0] \$187 ;
+  reg \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
+  reg [5:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg [5:0] \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [63:0] \$196 ;
+  reg [63:0] \$197 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
-  wire [16:0] \$24 ;
+  wire [16:0] \$21 ;
+  wire [16:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [15:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire [15:0] \$31 ;
-  wire [15:0] \$32 ;
-  wire \$33 ;
+  wire [15:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [15:0] \$33 ;
   wire \$34 ;
-  wire [15:0] \$35 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [15:0] \$40 ;
   wire \$41 ;
-  wire [15:0] \$42 ;
-  wire \$43 ;
+  wire \$42 ;
+  wire [15:0] \$43 ;
   wire \$44 ;
-  wire [15:0] \$45 ;
-  wire \$46 ;
-  wire [24:0] \$47 ;
-  wire [24:0] \$48 ;
-  wire [6:0] \$49 ;
+  wire [24:0] \$45 ;
+  wire [24:0] \$46 ;
+  wire [6:0] \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -8317,26 +8329,26 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [41:0] \$56 ;
-  wire [42:0] \$57 ;
+  wire \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire [15:0] \$6 ;
   wire \$60 ;
-  wire [6:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
-  wire [6:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire [41:0] \$66 ;
+  wire [42:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [30:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [6:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [6:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -8354,7 +8366,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
+  wire [5:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
@@ -8366,37 +8378,39 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg [5:0] \$signal$105  = 6'h00;
-  reg [5:0] \$signal$110  = 6'h00;
-  reg \$signal$38  = 1'h0;
-  reg \$signal$54  = 1'h0;
-  reg \$signal$57  = 1'h0;
-  reg [63:0] \$signal$81  = 64'h0000000000000000;
+  reg \$signal$106  = 1'h0;
+  reg [5:0] \$signal$107  = 6'h00;
+  reg [5:0] \$signal$112  = 6'h00;
+  reg \$signal$55  = 1'h0;
+  reg \$signal$58  = 1'h0;
   reg [63:0] \$signal$82  = 64'h0000000000000000;
-  wire [15:0] \$signal$88 ;
+  reg [63:0] \$signal$83  = 64'h0000000000000000;
+  wire [15:0] \$signal$89 ;
   wire [5:0] \$signature__addr ;
   wire [5:0] \$signature__addr$36 ;
   wire [5:0] \$signature__addr$47 ;
   wire [5:0] \$signature__addr$48 ;
-  reg [5:0] \$signature__addr$60  = 6'h00;
-  reg [5:0] \$signature__addr$69  = 6'h00;
-  wire [5:0] \$signature__addr$77 ;
-  reg [5:0] \$signature__addr$92  = 6'h00;
+  reg [5:0] \$signature__addr$61  = 6'h00;
+  reg [5:0] \$signature__addr$70  = 6'h00;
+  wire [5:0] \$signature__addr$78 ;
+  reg [5:0] \$signature__addr$93  = 6'h00;
   wire [15:0] \$signature__data ;
   wire [15:0] \$signature__data$23 ;
   wire [15:0] \$signature__data$30 ;
   wire [15:0] \$signature__data$31 ;
-  wire [15:0] \$signature__data$66 ;
-  wire [15:0] \$signature__data$75 ;
-  wire [15:0] \$signature__data$83 ;
-  wire [15:0] \$signature__data$94 ;
+  wire [15:0] \$signature__data$67 ;
+  wire [15:0] \$signature__data$76 ;
+  wire [15:0] \$signature__data$84 ;
+  wire [15:0] \$signature__data$95 ;
   wire \$signature__en ;
   reg bank = 1'h0;
   output busy;
   wire busy;
-  wire \busy$59 ;
+  wire \busy$60 ;
   reg [5:0] c_addr = 6'h00;
   wire [15:0] c_data;
+  reg c_to0 = 1'h0;
+  reg c_to1 = 1'h0;
   reg clearing = 1'h0;
   input clk;
   wire clk;
@@ -8423,19 +8437,19 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   reg ok2 = 1'h0;
   output overrun;
   reg overrun = 1'h0;
-  input [5:0] \port$3222$0 ;
-  wire [5:0] \port$3222$0 ;
+  input [5:0] \port$3235$0 ;
+  wire [5:0] \port$3235$0 ;
   reg [42:0] prod2 = 43'h00000000000;
   reg rclear = 1'h1;
   reg [5:0] rclr = 6'h00;
   (* init = 6'h00 *)
   wire [5:0] rh__addr;
   (* init = 6'h00 *)
-  wire [5:0] \rh__addr$71 ;
-  wire [5:0] \rh__addr$79 ;
+  wire [5:0] \rh__addr$72 ;
+  wire [5:0] \rh__addr$80 ;
   wire [15:0] rh__data;
-  wire [15:0] \rh__data$76 ;
-  wire [15:0] \rh__data$84 ;
+  wire [15:0] \rh__data$77 ;
+  wire [15:0] \rh__data$85 ;
   input rst;
   wire rst;
   reg running = 1'h0;
@@ -8515,17 +8529,17 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   wire [5:0] wp__addr;
   input [5:0] \wp__addr$14 ;
   wire [5:0] \wp__addr$14 ;
-  reg [5:0] \wp__addr$41 ;
-  reg [5:0] \wp__addr$49 ;
+  wire [5:0] \wp__addr$38 ;
+  wire [5:0] \wp__addr$49 ;
   wire [19:0] wp__data;
   input [23:0] \wp__data$16 ;
   wire [23:0] \wp__data$16 ;
-  reg [15:0] \wp__data$44 ;
-  reg [15:0] \wp__data$51 ;
+  reg [15:0] \wp__data$46 ;
+  reg [15:0] \wp__data$52 ;
   wire wp__en;
   wire \wp__en$18 ;
-  reg \wp__en$43 ;
-  reg \wp__en$50 ;
+  reg \wp__en$45 ;
+  reg \wp__en$51 ;
   reg [15:0] counts0 [63:0];
   initial begin
     counts0[0] = 16'h0000;
@@ -8594,8 +8608,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     counts0[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$43 )
-      counts0[\wp__addr$41 ] <= \wp__data$44 ;
+    if (\wp__en$45 )
+      counts0[\wp__addr$38 ] <= \wp__data$46 ;
   end
   reg [15:0] _0_;
   reg [5:0] _1_;
@@ -8673,8 +8687,8 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     counts1[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$50 )
-      counts1[\wp__addr$49 ] <= \wp__data$51 ;
+    if (\wp__en$51 )
+      counts1[\wp__addr$49 ] <= \wp__data$52 ;
   end
   reg [15:0] _2_;
   reg [5:0] _3_;
@@ -8753,7 +8767,7 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (wp__en)
-      sources[wp__addr] <= { 14'h0000, \port$3222$0  };
+      sources[wp__addr] <= { 14'h0000, \port$3235$0  };
   end
   reg [19:0] _4_;
   always @(posedge clk) begin
@@ -8907,9 +8921,9 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
     if (wh__en)
       theta_host[wh__addr] <= wh__data;
   end
-  assign \rh__data$84  = theta_host[theta_sel];
-  assign \rh__data$76  = theta_host[\$signature__addr$69 ];
-  assign rh__data = theta_host[\$signature__addr$60 ];
+  assign \rh__data$85  = theta_host[theta_sel];
+  assign \rh__data$77  = theta_host[\$signature__addr$70 ];
+  assign rh__data = theta_host[\$signature__addr$61 ];
   reg [15:0] theta_upd [63:0];
   initial begin
     theta_upd[0] = 16'h0100;
@@ -8979,11 +8993,11 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      theta_upd[\$signature__addr$92 ] <= \new ;
+      theta_upd[\$signature__addr$93 ] <= \new ;
   end
-  assign \$signature__data$83  = theta_upd[theta_sel];
-  assign \$signature__data$75  = theta_upd[\$signature__addr$69 ];
-  assign \$signature__data$66  = theta_upd[\$signature__addr$60 ];
+  assign \$signature__data$84  = theta_upd[theta_sel];
+  assign \$signature__data$76  = theta_upd[\$signature__addr$70 ];
+  assign \$signature__data$67  = theta_upd[\$signature__addr$61 ];
   assign \$1  = frames == window;
   assign close = frame_tick & \$1 ;
   assign \$2  = ! spikes__payload[31:28];
@@ -8997,604 +9011,612 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \$6  = bank ? \$signature__data$30  : \$signature__data$31 ;
   assign u_data = ok2 ? \$6  : 16'h0000;
   assign \$8  = \$7  - tgt3;
-  assign \$9  = ! \$signal ;
-  assign \$10  = \$signal$38  & \$9 ;
-  assign \$11  = ~ bank;
-  assign \$13  = clearing & \$12 ;
-  assign \$14  = c_data == 16'hffff;
-  assign \$15  = c_data + 1'h1;
-  assign \$16  = \$14  ? { 1'h0, c_data } : \$15 ;
-  assign \$18  = \$signal$38  & \$17 ;
-  assign \$19  = ~ bank;
-  assign \$21  = clearing & \$20 ;
-  assign \$22  = c_data == 16'hffff;
-  assign \$23  = c_data + 1'h1;
-  assign \$24  = \$22  ? { 1'h0, c_data } : \$23 ;
-  assign \$25  = running | clearing;
-  assign \$26  = \$25  | rclear;
-  assign \$27  = \$26  | \$signal$54 ;
-  assign \$28  = \$27  | v2;
-  assign \$29  = \$28  | v3s;
-  assign \$30  = \$29  | \$signal$57 ;
-  assign busy = \$30  | v3;
-  assign \$31  = theta_in_upd0 ? \$signature__data$66  : 16'h0100;
-  assign theta_read0 = theta_in_host0 ? rh__data : \$31 ;
-  assign \$32  = theta_in_upd1 ? \$signature__data$75  : 16'h0100;
-  assign theta_read1 = theta_in_host1 ? \rh__data$76  : \$32 ;
-  assign \$33  = \$signal$81  >> theta_sel;
-  assign \$34  = \$signal$82  >> theta_sel;
-  assign \$35  = \$34  ? \$signature__data$83  : 16'h0100;
-  assign theta_value = \$33  ? \rh__data$84  : \$35 ;
-  assign \$36  = ! delta3[42:17];
-  assign \$37  = delta3[42:17] == 26'h3ffffff;
-  assign fits = \$36  | \$37 ;
+  assign \$9  = rclear ? rclr : clr;
+  assign \wp__addr$38  = c_to0 ? c_addr : \$9 ;
+  assign \$10  = ~ bank;
+  assign \$12  = clearing & \$11 ;
+  assign \$13  = c_data == 16'hffff;
+  assign \$14  = c_data + 1'h1;
+  assign \$15  = \$13  ? { 1'h0, c_data } : \$14 ;
+  assign \$16  = rclear ? rclr : clr;
+  assign \wp__addr$49  = c_to1 ? c_addr : \$16 ;
+  assign \$17  = ~ bank;
+  assign \$19  = clearing & \$18 ;
+  assign \$20  = c_data == 16'hffff;
+  assign \$21  = c_data + 1'h1;
+  assign \$22  = \$20  ? { 1'h0, c_data } : \$21 ;
+  assign \$23  = running | clearing;
+  assign \$24  = \$23  | rclear;
+  assign \$25  = \$24  | \$signal$55 ;
+  assign \$26  = \$25  | v2;
+  assign \$27  = \$26  | v3s;
+  assign \$28  = \$27  | \$signal$58 ;
+  assign busy = \$28  | v3;
+  assign \$29  = theta_in_upd0 ? \$signature__data$67  : 16'h0100;
+  assign theta_read0 = theta_in_host0 ? rh__data : \$29 ;
+  assign \$30  = theta_in_upd1 ? \$signature__data$76  : 16'h0100;
+  assign theta_read1 = theta_in_host1 ? \rh__data$77  : \$30 ;
+  assign \$31  = \$signal$82  >> theta_sel;
+  assign \$32  = \$signal$83  >> theta_sel;
+  assign \$33  = \$32  ? \$signature__data$84  : 16'h0100;
+  assign theta_value = \$31  ? \rh__data$85  : \$33 ;
+  assign \$34  = ! delta3[42:17];
+  assign \$35  = delta3[42:17] == 26'h3ffffff;
+  assign fits = \$34  | \$35 ;
   assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3[17:0]);
-  assign \$38  = theta_min > theta_max;
-  assign \$39  = $signed(summed) > $signed({ 1'h0, theta_max });
-  assign \$40  = \$38  | \$39 ;
-  assign \$41  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign \$42  = \$41  ? theta_min : summed[15:0];
-  assign \$signal$88  = \$40  ? theta_max : \$42 ;
-  assign \$43  = theta_min <= theta_max;
-  assign \$44  = delta3[42] & \$43 ;
-  assign \$45  = \$44  ? theta_min : theta_max;
-  assign \new  = fits ? \$signal$88  : \$45 ;
+  assign \$36  = theta_min > theta_max;
+  assign \$37  = $signed(summed) > $signed({ 1'h0, theta_max });
+  assign \$38  = \$36  | \$37 ;
+  assign \$39  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign \$40  = \$39  ? theta_min : summed[15:0];
+  assign \$signal$89  = \$38  ? theta_max : \$40 ;
+  assign \$41  = theta_min <= theta_max;
+  assign \$42  = delta3[42] & \$41 ;
+  assign \$43  = \$42  ? theta_min : theta_max;
+  assign \new  = fits ? \$signal$89  : \$43 ;
   assign \$signature__en  = v3 & enable;
-  assign \$46  = wh__addr < 7'h40;
-  assign wh__en = theta_wr__en & \$46 ;
-  assign \$47  = frames + 1'h1;
-  assign \$48  = close ? 25'h0000001 : \$47 ;
-  assign \$49  = rclr + 1'h1;
-  assign \$50  = rclr == 6'h3f;
-  assign \$51  = spikes__payload[19:0] < 7'h40;
-  assign \$52  = spike & \$51 ;
-  assign \$53  = ~ rclear;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = src_rd__data < 7'h40;
-  assign \$56  = $signed(\$8 [24:0]) * $signed({ 1'h0, gain });
-  assign \$57  = $signed(prod2) >>> shift;
-  assign \$58  = ~ busy;
-  assign \$59  = close & \$58 ;
-  assign \$60  = ~ bank;
-  assign \$61  = src_rd__addr + 1'h1;
-  assign \$62  = src_rd__addr == 6'h3f;
-  assign \$63  = clr + 1'h1;
-  assign \$64  = clr == 6'h3f;
-  assign \$65  = \$signal$81  >> theta_addr;
-  assign \$66  = v3 & enable;
-  assign \$67  = \$signature__addr$92  == theta_addr;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$65  & \$69 ;
-  assign \$71  = wh__addr < 7'h40;
-  assign \$72  = theta_wr__en & \$71 ;
-  assign \$73  = wh__addr == theta_addr;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  | \$74 ;
-  assign \$76  = \$signal$82  >> theta_addr;
-  assign \$77  = v3 & enable;
-  assign \$78  = \$signature__addr$92  == theta_addr;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = \$76  | \$79 ;
+  assign \$44  = wh__addr < 7'h40;
+  assign wh__en = theta_wr__en & \$44 ;
+  assign \$45  = frames + 1'h1;
+  assign \$46  = close ? 25'h0000001 : \$45 ;
+  assign \$47  = rclr + 1'h1;
+  assign \$48  = rclr == 6'h3f;
+  assign \$49  = spikes__payload[19:0] < 7'h40;
+  assign \$50  = spike & \$49 ;
+  assign \$51  = ~ rclear;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = spikes__payload[19:0] < 7'h40;
+  assign \$54  = spike & \$53 ;
+  assign \$55  = ~ rclear;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = ! bank;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = spikes__payload[19:0] < 7'h40;
+  assign \$60  = spike & \$59 ;
+  assign \$61  = ~ rclear;
+  assign \$62  = \$60  & \$61 ;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = src_rd__data < 7'h40;
+  assign \$66  = $signed(\$8 [24:0]) * $signed({ 1'h0, gain });
+  assign \$67  = $signed(prod2) >>> shift;
+  assign \$68  = ~ busy;
+  assign \$69  = close & \$68 ;
+  assign \$70  = ~ bank;
+  assign \$71  = src_rd__addr + 1'h1;
+  assign \$72  = src_rd__addr == 6'h3f;
+  assign \$73  = clr + 1'h1;
+  assign \$74  = clr == 6'h3f;
+  assign \$75  = \$signal$82  >> theta_addr;
+  assign \$76  = v3 & enable;
+  assign \$77  = \$signature__addr$93  == theta_addr;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$75  & \$79 ;
   assign \$81  = wh__addr < 7'h40;
   assign \$82  = theta_wr__en & \$81 ;
   assign \$83  = wh__addr == theta_addr;
   assign \$84  = \$82  & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$80  & \$85 ;
-  assign \$87  = \$signal$81  >> \$signal$110 ;
-  assign \$88  = v3 & enable;
-  assign \$89  = \$signature__addr$92  == \$signal$110 ;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$87  & \$91 ;
-  assign \$93  = wh__addr < 7'h40;
-  assign \$94  = theta_wr__en & \$93 ;
-  assign \$95  = wh__addr == \$signal$110 ;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$92  | \$96 ;
-  assign \$98  = \$signal$82  >> \$signal$110 ;
-  assign \$99  = v3 & enable;
-  assign \$100  = \$signature__addr$92  == \$signal$110 ;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = \$98  | \$101 ;
+  assign \$85  = \$80  | \$84 ;
+  assign \$86  = \$signal$83  >> theta_addr;
+  assign \$87  = v3 & enable;
+  assign \$88  = \$signature__addr$93  == theta_addr;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$86  | \$89 ;
+  assign \$91  = wh__addr < 7'h40;
+  assign \$92  = theta_wr__en & \$91 ;
+  assign \$93  = wh__addr == theta_addr;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$90  & \$95 ;
+  assign \$97  = \$signal$82  >> \$signal$112 ;
+  assign \$98  = v3 & enable;
+  assign \$99  = \$signature__addr$93  == \$signal$112 ;
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = \$97  & \$101 ;
   assign \$103  = wh__addr < 7'h40;
   assign \$104  = theta_wr__en & \$103 ;
-  assign \$105  = wh__addr == \$signal$110 ;
+  assign \$105  = wh__addr == \$signal$112 ;
   assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = \$102  & \$107 ;
+  assign \$107  = \$102  | \$106 ;
+  assign \$108  = \$signal$83  >> \$signal$112 ;
   assign \$109  = v3 & enable;
-  assign \$111  = ~ \$signature__addr$92 [2:0];
-  assign \$112  = 64'h8080808080808080 >> \$111 ;
-  assign \$113  = ~ \$signature__addr$92 [5:3];
-  assign \$114  = 64'hff00000000000000 >> { \$113 , 3'h0 };
-  assign \$115  = \$112  & \$114 ;
-  assign \$116  = \$110  ? \$115  : 64'h0000000000000000;
-  assign \$117  = \$signal$82  | \$116 ;
-  assign \$118  = wh__addr < 7'h40;
-  assign \$119  = theta_wr__en & \$118 ;
-  assign \$121  = ~ wh__addr[2:0];
+  assign \$110  = \$signature__addr$93  == \$signal$112 ;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = \$108  | \$111 ;
+  assign \$113  = wh__addr < 7'h40;
+  assign \$114  = theta_wr__en & \$113 ;
+  assign \$115  = wh__addr == \$signal$112 ;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$112  & \$117 ;
+  assign \$119  = v3 & enable;
+  assign \$121  = ~ \$signature__addr$93 [2:0];
   assign \$122  = 64'h8080808080808080 >> \$121 ;
-  assign \$123  = ~ wh__addr[5:3];
+  assign \$123  = ~ \$signature__addr$93 [5:3];
   assign \$124  = 64'hff00000000000000 >> { \$123 , 3'h0 };
   assign \$125  = \$122  & \$124 ;
   assign \$126  = \$120  ? \$125  : 64'h0000000000000000;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$117  & \$127 ;
-  assign \$129  = v3 & enable;
-  assign \$131  = ~ \$signature__addr$92 [2:0];
+  assign \$127  = \$signal$83  | \$126 ;
+  assign \$128  = wh__addr < 7'h40;
+  assign \$129  = theta_wr__en & \$128 ;
+  assign \$131  = ~ wh__addr[2:0];
   assign \$132  = 64'h8080808080808080 >> \$131 ;
-  assign \$133  = ~ \$signature__addr$92 [5:3];
+  assign \$133  = ~ wh__addr[5:3];
   assign \$134  = 64'hff00000000000000 >> { \$133 , 3'h0 };
   assign \$135  = \$132  & \$134 ;
   assign \$136  = \$130  ? \$135  : 64'h0000000000000000;
   assign \$137  = ~ \$136 ;
-  assign \$138  = \$signal$81  & \$137 ;
-  assign \$139  = wh__addr < 7'h40;
-  assign \$140  = theta_wr__en & \$139 ;
-  assign \$142  = ~ wh__addr[2:0];
-  assign \$143  = 64'h8080808080808080 >> \$142 ;
-  assign \$144  = ~ wh__addr[5:3];
-  assign \$145  = 64'hff00000000000000 >> { \$144 , 3'h0 };
-  assign \$146  = \$143  & \$145 ;
-  assign \$147  = \$141  ? \$146  : 64'h0000000000000000;
-  assign \$148  = \$138  | \$147 ;
+  assign \$138  = \$127  & \$137 ;
+  assign \$139  = v3 & enable;
+  assign \$141  = ~ \$signature__addr$93 [2:0];
+  assign \$142  = 64'h8080808080808080 >> \$141 ;
+  assign \$143  = ~ \$signature__addr$93 [5:3];
+  assign \$144  = 64'hff00000000000000 >> { \$143 , 3'h0 };
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = \$140  ? \$145  : 64'h0000000000000000;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$signal$82  & \$147 ;
+  assign \$149  = wh__addr < 7'h40;
+  assign \$150  = theta_wr__en & \$149 ;
+  assign \$152  = ~ wh__addr[2:0];
+  assign \$153  = 64'h8080808080808080 >> \$152 ;
+  assign \$154  = ~ wh__addr[5:3];
+  assign \$155  = 64'hff00000000000000 >> { \$154 , 3'h0 };
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = \$151  ? \$156  : 64'h0000000000000000;
+  assign \$158  = \$148  | \$157 ;
   always @(posedge clk)
-    frames <= \$149 ;
+    frames <= \$159 ;
   always @(posedge clk)
-    rclr <= \$150 ;
+    rclr <= \$160 ;
   always @(posedge clk)
-    rclear <= \$151 ;
+    rclear <= \$161 ;
   always @(posedge clk)
-    \$signal$38  <= \$152 ;
+    \$signal$106  <= \$162 ;
   always @(posedge clk)
-    \$signal  <= \$153 ;
+    \$signal  <= \$163 ;
   always @(posedge clk)
-    c_addr <= \$154 ;
+    c_addr <= \$164 ;
   always @(posedge clk)
-    \$signal$54  <= \$155 ;
+    c_to0 <= \$165 ;
   always @(posedge clk)
-    \$signal$105  <= \$156 ;
+    c_to1 <= \$166 ;
   always @(posedge clk)
-    v2 <= \$157 ;
+    \$signal$55  <= \$167 ;
   always @(posedge clk)
-    lane2 <= \$158 ;
+    \$signal$107  <= \$168 ;
   always @(posedge clk)
-    tgt2 <= \$159 ;
+    v2 <= \$169 ;
   always @(posedge clk)
-    ok2 <= \$160 ;
+    lane2 <= \$170 ;
   always @(posedge clk)
-    v3s <= \$161 ;
+    tgt2 <= \$171 ;
   always @(posedge clk)
-    lane3s <= \$162 ;
+    ok2 <= \$172 ;
   always @(posedge clk)
-    count3 <= \$163 ;
+    v3s <= \$173 ;
   always @(posedge clk)
-    tgt3 <= \$164 ;
+    lane3s <= \$174 ;
   always @(posedge clk)
-    \$signal$57  <= \$165 ;
+    count3 <= \$175 ;
   always @(posedge clk)
-    \$signal$110  <= \$166 ;
+    tgt3 <= \$176 ;
   always @(posedge clk)
-    prod2 <= \$167 ;
+    \$signal$58  <= \$177 ;
   always @(posedge clk)
-    v3 <= \$168 ;
+    \$signal$112  <= \$178 ;
   always @(posedge clk)
-    \$signature__addr$92  <= \$169 ;
+    prod2 <= \$179 ;
   always @(posedge clk)
-    delta3 <= \$170 ;
+    v3 <= \$180 ;
   always @(posedge clk)
-    window_done <= \$171 ;
+    \$signature__addr$93  <= \$181 ;
   always @(posedge clk)
-    overrun <= \$172 ;
+    delta3 <= \$182 ;
   always @(posedge clk)
-    running <= \$173 ;
+    window_done <= \$183 ;
   always @(posedge clk)
-    bank <= \$174 ;
+    overrun <= \$184 ;
   always @(posedge clk)
-    src_rd__addr <= \$175 ;
+    running <= \$185 ;
   always @(posedge clk)
-    clearing <= \$176 ;
+    bank <= \$186 ;
   always @(posedge clk)
-    clr <= \$177 ;
+    src_rd__addr <= \$187 ;
   always @(posedge clk)
-    \$signature__addr$60  <= \$178 ;
+    clearing <= \$188 ;
   always @(posedge clk)
-    theta_in_host0 <= \$179 ;
+    clr <= \$189 ;
   always @(posedge clk)
-    theta_in_upd0 <= \$180 ;
+    \$signature__addr$61  <= \$190 ;
   always @(posedge clk)
-    \$signature__addr$69  <= \$181 ;
+    theta_in_host0 <= \$191 ;
   always @(posedge clk)
-    theta_in_host1 <= \$182 ;
+    theta_in_upd0 <= \$192 ;
   always @(posedge clk)
-    theta_in_upd1 <= \$183 ;
+    \$signature__addr$70  <= \$193 ;
   always @(posedge clk)
-    \$signal$82  <= \$184 ;
+    theta_in_host1 <= \$194 ;
   always @(posedge clk)
-    \$signal$81  <= \$185 ;
+    theta_in_upd1 <= \$195 ;
+  always @(posedge clk)
+    \$signal$83  <= \$196 ;
+  always @(posedge clk)
+    \$signal$82  <= \$197 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__addr$41  = 6'h00;
-    if (\$10 ) begin
-      \wp__addr$41  = c_addr;
-    end else if (\$13 ) begin
-      \wp__addr$41  = clr;
+    \wp__en$45  = 1'h0;
+    if (c_to0) begin
+      \wp__en$45  = 1'h1;
+    end else if (\$12 ) begin
+      \wp__en$45  = 1'h1;
     end else if (rclear) begin
-      \wp__addr$41  = rclr;
+      \wp__en$45  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__en$43  = 1'h0;
-    if (\$10 ) begin
-      \wp__en$43  = 1'h1;
-    end else if (\$13 ) begin
-      \wp__en$43  = 1'h1;
+    \wp__data$46  = 16'h0000;
+    if (c_to0) begin
+      \wp__data$46  = \$15 [15:0];
+    end else if (\$12 ) begin
+      \wp__data$46  = 16'h0000;
     end else if (rclear) begin
-      \wp__en$43  = 1'h1;
+      \wp__data$46  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__data$44  = 16'h0000;
-    if (\$10 ) begin
-      \wp__data$44  = \$16 [15:0];
-    end else if (\$13 ) begin
-      \wp__data$44  = 16'h0000;
+    \wp__en$51  = 1'h0;
+    if (c_to1) begin
+      \wp__en$51  = 1'h1;
+    end else if (\$19 ) begin
+      \wp__en$51  = 1'h1;
     end else if (rclear) begin
-      \wp__data$44  = 16'h0000;
+      \wp__en$51  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__addr$49  = 6'h00;
-    if (\$18 ) begin
-      \wp__addr$49  = c_addr;
-    end else if (\$21 ) begin
-      \wp__addr$49  = clr;
+    \wp__data$52  = 16'h0000;
+    if (c_to1) begin
+      \wp__data$52  = \$22 [15:0];
+    end else if (\$19 ) begin
+      \wp__data$52  = 16'h0000;
     end else if (rclear) begin
-      \wp__addr$49  = rclr;
+      \wp__data$52  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__en$50  = 1'h0;
-    if (\$18 ) begin
-      \wp__en$50  = 1'h1;
-    end else if (\$21 ) begin
-      \wp__en$50  = 1'h1;
-    end else if (rclear) begin
-      \wp__en$50  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \wp__data$51  = 16'h0000;
-    if (\$18 ) begin
-      \wp__data$51  = \$24 [15:0];
-    end else if (\$21 ) begin
-      \wp__data$51  = 16'h0000;
-    end else if (rclear) begin
-      \wp__data$51  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$149  = frames;
+    \$159  = frames;
     if (frame_tick) begin
-      \$149  = \$48 [23:0];
+      \$159  = \$46 [23:0];
     end
     if (rst) begin
-      \$149  = 24'h000001;
+      \$159  = 24'h000001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$150  = rclr;
+    \$160  = rclr;
     if (rclear) begin
-      \$150  = \$49 [5:0];
+      \$160  = \$47 [5:0];
     end
     if (rst) begin
-      \$150  = 6'h00;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$151  = rclear;
+    \$161  = rclear;
     if (rclear) begin
-      if (\$50 ) begin
-        \$151  = 1'h0;
+      if (\$48 ) begin
+        \$161  = 1'h0;
       end
     end
     if (rst) begin
-      \$151  = 1'h1;
+      \$161  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$152  = \$54 ;
+    \$162  = \$52 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$153  = bank;
+    \$163  = bank;
     if (rst) begin
-      \$153  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$154  = spikes__payload[5:0];
+    \$164  = spikes__payload[5:0];
     if (rst) begin
-      \$154  = 6'h00;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$155  = running;
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$156  = src_rd__addr;
-    if (rst) begin
-      \$156  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$157  = \$signal$54 ;
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$158  = \$signal$105 ;
-    if (rst) begin
-      \$158  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$159  = tgt_rd__data;
-    if (rst) begin
-      \$159  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$160  = \$55 ;
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$161  = v2;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$162  = lane2;
-    if (rst) begin
-      \$162  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$163  = u_data;
-    if (rst) begin
-      \$163  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$164  = tgt2;
-    if (rst) begin
-      \$164  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$165  = v3s;
+    \$165  = \$58 ;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$166  = lane3s;
+    \$166  = \$64 ;
     if (rst) begin
-      \$166  = 6'h00;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$167  = { \$56 [41], \$56  };
+    \$167  = running;
     if (rst) begin
-      \$167  = 43'h00000000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$168  = \$signal$57 ;
+    \$168  = src_rd__addr;
     if (rst) begin
-      \$168  = 1'h0;
+      \$168  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$169  = \$signal$110 ;
+    \$169  = \$signal$55 ;
     if (rst) begin
-      \$169  = 6'h00;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$170  = \$57 ;
+    \$170  = \$signal$107 ;
     if (rst) begin
-      \$170  = 43'h00000000000;
+      \$170  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$171  = 1'h0;
-    if (\$59 ) begin
-      \$171  = 1'h1;
-    end
+    \$171  = tgt_rd__data;
     if (rst) begin
-      \$171  = 1'h0;
+      \$171  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$172  = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$59 ) begin
-    end else begin
-      \$172  = close;
-    end
+    \$172  = \$65 ;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$173  = running;
-    if (\$59 ) begin
-      \$173  = 1'h1;
-    end
-    if (running) begin
-      if (\$62 ) begin
-        \$173  = 1'h0;
-      end
-    end
+    \$173  = v2;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$174  = bank;
-    if (\$59 ) begin
-      \$174  = \$60 ;
-    end
+    \$174  = lane2;
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$175  = src_rd__addr;
-    if (running) begin
-      \$175  = \$61 [5:0];
-      if (\$62 ) begin
-        \$175  = 6'h00;
-      end
-    end
+    \$175  = u_data;
     if (rst) begin
-      \$175  = 6'h00;
+      \$175  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$176  = clearing;
-    if (running) begin
-      if (\$62 ) begin
-        \$176  = 1'h1;
-      end
-    end
-    if (clearing) begin
-      if (\$64 ) begin
-        \$176  = 1'h0;
-      end
-    end
+    \$176  = tgt2;
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$177  = clr;
-    if (clearing) begin
-      \$177  = \$63 [5:0];
-      if (\$64 ) begin
-        \$177  = 6'h00;
-      end
-    end
+    \$177  = v3s;
     if (rst) begin
-      \$177  = 6'h00;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$178  = theta_addr;
+    \$178  = lane3s;
     if (rst) begin
       \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$179  = \$75 ;
+    \$179  = { \$66 [41], \$66  };
     if (rst) begin
-      \$179  = 1'h0;
+      \$179  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$180  = \$86 ;
+    \$180  = \$signal$58 ;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$181  = \$signal$110 ;
+    \$181  = \$signal$112 ;
     if (rst) begin
       \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$182  = \$97 ;
+    \$182  = \$67 ;
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$183  = \$108 ;
+    \$183  = 1'h0;
+    if (\$69 ) begin
+      \$183  = 1'h1;
+    end
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$184  = \$128 ;
+    \$184  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$69 ) begin
+    end else begin
+      \$184  = close;
+    end
     if (rst) begin
-      \$184  = 64'h0000000000000000;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
-    \$185  = \$148 ;
+    \$185  = running;
+    if (\$69 ) begin
+      \$185  = 1'h1;
+    end
+    if (running) begin
+      if (\$72 ) begin
+        \$185  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$185  = 64'h0000000000000000;
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$186  = bank;
+    if (\$69 ) begin
+      \$186  = \$70 ;
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$187  = src_rd__addr;
+    if (running) begin
+      \$187  = \$71 [5:0];
+      if (\$72 ) begin
+        \$187  = 6'h00;
+      end
+    end
+    if (rst) begin
+      \$187  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$188  = clearing;
+    if (running) begin
+      if (\$72 ) begin
+        \$188  = 1'h1;
+      end
+    end
+    if (clearing) begin
+      if (\$74 ) begin
+        \$188  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$189  = clr;
+    if (clearing) begin
+      \$189  = \$73 [5:0];
+      if (\$74 ) begin
+        \$189  = 6'h00;
+      end
+    end
+    if (rst) begin
+      \$189  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$190  = theta_addr;
+    if (rst) begin
+      \$190  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$191  = \$85 ;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$192  = \$96 ;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$193  = \$signal$112 ;
+    if (rst) begin
+      \$193  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$194  = \$107 ;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$195  = \$118 ;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$196  = \$138 ;
+    if (rst) begin
+      \$196  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
+    \$197  = \$158 ;
+    if (rst) begin
+      \$197  = 64'h0000000000000000;
     end
   end
   assign spikes__ready = 1'h1;
   assign src_wr__addr = wp__addr;
-  assign wp__data = { 14'h0000, \port$3222$0  };
-  assign src_wr__data = { 14'h0000, \port$3222$0  };
+  assign wp__data = { 14'h0000, \port$3235$0  };
+  assign src_wr__data = { 14'h0000, \port$3235$0  };
   assign target_wr__addr = \wp__addr$14 ;
   assign target_wr__data = \wp__data$16 ;
   assign index = src_rd__addr;
@@ -9604,16 +9626,16 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \$signature__addr$36  = src_rd__data[5:0];
   assign \$signature__addr$47  = spikes__payload[5:0];
   assign \$signature__addr$48  = src_rd__data[5:0];
-  assign \busy$59  = busy;
-  assign theta_raddr0 = \$signature__addr$60 ;
-  assign rh__addr = \$signature__addr$60 ;
+  assign \busy$60  = busy;
+  assign theta_raddr0 = \$signature__addr$61 ;
+  assign rh__addr = \$signature__addr$61 ;
   assign theta_data = theta_read0;
-  assign theta_raddr1 = \$signature__addr$69 ;
-  assign \rh__addr$71  = \$signature__addr$69 ;
-  assign \$signature__addr$77  = theta_sel;
-  assign \rh__addr$79  = theta_sel;
-  assign lane3 = \$signature__addr$92 ;
-  assign \$signature__data$94  = \new ;
+  assign theta_raddr1 = \$signature__addr$70 ;
+  assign \rh__addr$72  = \$signature__addr$70 ;
+  assign \$signature__addr$78  = theta_sel;
+  assign \rh__addr$80  = theta_sel;
+  assign lane3 = \$signature__addr$93 ;
+  assign \$signature__data$95  = \new ;
   assign theta_wr__addr = wh__addr;
   assign theta_wr__data = wh__data;
   assign \spikes__payload.address  = spikes__payload[19:0];
@@ -9621,13 +9643,13 @@ module \core.stim_path.homeostasis (rst, spikes__valid, busy, theta_read0, theta
   assign \spikes__payload.type  = spikes__payload[31:28];
   assign \spikes__payload.timestamp  = spikes__payload[63:32];
   assign \$7  = { 7'h00, count3, 8'h00 };
-  assign \$17  = \$signal ;
-  assign \$20  = \$19 ;
-  assign \$110  = \$109 ;
+  assign \$18  = \$17 ;
+  assign \$63  = bank;
   assign \$120  = \$119 ;
   assign \$130  = \$129 ;
-  assign \$141  = \$140 ;
-  assign \$12  = bank;
+  assign \$140  = \$139 ;
+  assign \$151  = \$150 ;
+  assign \$11  = bank;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13402,58 +13424,60 @@ endmodule
 module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_shift, pulse_wr__en, len_wp__addr, len_wp__data, frame_tick, frame, routed__payload, ready, tick_lost, busy, env, fire, fire_lane, bad_lane, stim_lost, stim__valid
 , stim__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
-  wire \$1 ;
+  wire [5:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire [20:0] \$15 ;
+  wire \$15 ;
   wire [20:0] \$16 ;
-  wire \$17 ;
+  wire [20:0] \$17 ;
   wire \$18 ;
-  wire [16:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
   wire [16:0] \$20 ;
-  wire \$21 ;
+  wire [16:0] \$21 ;
   wire \$22 ;
-  wire [17:0] \$23 ;
+  wire \$23 ;
   wire [17:0] \$24 ;
-  wire \$25 ;
+  wire [17:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire [15:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
+  wire [15:0] \$30 ;
   wire [16:0] \$31 ;
-  wire \$32 ;
-  wire [16:0] \$33 ;
+  wire [16:0] \$32 ;
+  wire \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire [15:0] \$36 ;
-  wire \$37 ;
-  reg \$38 ;
+  wire [16:0] \$35 ;
+  wire \$36 ;
+  wire [15:0] \$37 ;
+  wire \$38 ;
   reg \$39 ;
-  wire [6:0] \$4 ;
-  reg [11:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg \$42 ;
-  reg [31:0] \$43 ;
-  reg \$44 ;
-  reg [5:0] \$45 ;
-  reg \$46 ;
+  wire \$4 ;
+  reg \$40 ;
+  reg [11:0] \$41 ;
+  reg [15:0] \$42 ;
+  reg \$43 ;
+  reg [31:0] \$44 ;
+  reg \$45 ;
+  reg [5:0] \$46 ;
   reg \$47 ;
   reg [5:0] \$48 ;
   reg \$49 ;
   wire [6:0] \$5 ;
-  reg [63:0] \$50 ;
+  reg [5:0] \$50 ;
   reg \$51 ;
-  reg [11:0] \$52 ;
+  reg [63:0] \$52 ;
   reg \$53 ;
-  reg \$54 ;
-  reg [19:0] \$55 ;
-  wire \$6 ;
+  reg [11:0] \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg [19:0] \$57 ;
+  wire [6:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
@@ -13586,11 +13610,13 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
   wire [63:0] w_data;
   wire w_en;
   wire w_rdy;
-  reg [5:0] wp__addr;
+  (* init = 6'h00 *)
+  wire [5:0] wp__addr;
   reg [31:0] wp__data;
   wire [15:0] \wp__data.acc ;
   wire [15:0] \wp__data.remaining ;
   reg wp__en;
+  reg [5:0] wr_addr = 6'h00;
   reg [31:0] lane_state [63:0];
   initial begin
     lane_state[0] = 32'd0;
@@ -13660,7 +13686,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
   end
   always @(posedge clk) begin
     if (wp__en)
-      lane_state[wp__addr] <= wp__data;
+      lane_state[wr_addr] <= wp__data;
   end
   reg [5:0] _0_;
   reg [5:0] _1_;
@@ -13746,88 +13772,91 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     _2_ <= routed__payload[5:0];
   end
   assign len_rd__data = lengths[_2_];
-  assign \$37  = | lost;
-  assign w_en = fired | \$37 ;
+  assign \$36  = s1_valid & in_range;
+  assign \$37  = fired ? len_rd__data : rd_entry__data[31:16];
+  assign w_data = fired ? stim_word : overflow_word;
+  assign \$38  = | lost;
+  assign w_en = fired | \$38 ;
   always @(posedge clk)
-    ready <= \$38 ;
+    ready <= \$39 ;
   always @(posedge clk)
-    s1_valid <= \$39 ;
+    s1_valid <= \$40 ;
   always @(posedge clk)
-    s1_target <= \$40 ;
+    s1_target <= \$41 ;
   always @(posedge clk)
-    s1_weight <= \$41 ;
+    s1_weight <= \$42 ;
   always @(posedge clk)
-    s1_tick <= \$42 ;
+    s1_tick <= \$43 ;
   always @(posedge clk)
-    s1_frame <= \$43 ;
+    s1_frame <= \$44 ;
   always @(posedge clk)
-    sw_valid <= \$44 ;
+    sw_valid <= \$45 ;
   always @(posedge clk)
-    sw_lane <= \$45 ;
+    sw_lane <= \$46 ;
   always @(posedge clk)
-    tick_lost <= \$46 ;
+    tick_lost <= \$47 ;
   always @(posedge clk)
-    busy <= \$47 ;
+    wr_addr <= \$48 ;
   always @(posedge clk)
-    ptr <= \$48 ;
+    busy <= \$49 ;
   always @(posedge clk)
-    again <= \$49 ;
+    ptr <= \$50 ;
   always @(posedge clk)
-    env <= \$50 ;
+    again <= \$51 ;
   always @(posedge clk)
-    fire <= \$51 ;
+    env <= \$52 ;
   always @(posedge clk)
-    fire_lane <= \$52 ;
+    fire <= \$53 ;
   always @(posedge clk)
-    bad_lane <= \$53 ;
+    fire_lane <= \$54 ;
   always @(posedge clk)
-    stim_lost <= \$54 ;
+    bad_lane <= \$55 ;
   always @(posedge clk)
-    lost <= \$55 ;
-  assign \$1  = ~ busy;
-  assign \$2  = \$1  | last;
-  assign \$3  = frame_tick & \$2 ;
-  assign \$4  = ptr + 1'h1;
+    stim_lost <= \$56 ;
+  always @(posedge clk)
+    lost <= \$57 ;
+  assign \$1  = issue ? ptr : routed__payload[5:0];
+  assign \$2  = ~ busy;
+  assign \$3  = \$2  | last;
+  assign \$4  = frame_tick & \$3 ;
   assign \$5  = ptr + 1'h1;
-  assign \$6  = s1_valid & in_range;
-  assign \$7  = | \$34 [15:0];
-  assign \$8  = | len_rd__data;
-  assign \$9  = ~ in_range;
-  assign \$10  = s1_valid & \$9 ;
-  assign \$11  = | lost;
-  assign \$12  = \$11  & w_rdy;
-  assign \$13  = ~ w_rdy;
-  assign \$14  = lost == 20'hfffff;
-  assign \$15  = lost + 1'h1;
-  assign \$16  = \$14  ? { 1'h0, lost } : \$15 ;
+  assign \$6  = ptr + 1'h1;
+  assign \$7  = s1_valid & in_range;
+  assign \$8  = | \$35 [15:0];
+  assign \$9  = | len_rd__data;
+  assign \$10  = ~ in_range;
+  assign \$11  = s1_valid & \$10 ;
+  assign \$12  = | lost;
+  assign \$13  = \$12  & w_rdy;
+  assign \$14  = ~ w_rdy;
+  assign \$15  = lost == 20'hfffff;
+  assign \$16  = lost + 1'h1;
+  assign \$17  = \$15  ? { 1'h0, lost } : \$16 ;
   assign accept = routed__valid & ready;
   assign in_range = s1_target < 7'h40;
   assign total = $signed(rd_entry__data[15:0]) + $signed(s1_weight);
-  assign \$17  = $signed(total) > $signed(16'h7fff);
-  assign \$18  = $signed(total) < $signed(16'h8000);
-  assign \$19  = \$18  ? 17'h18000 : total;
-  assign \$20  = \$17  ? 17'h07fff : \$19 ;
-  assign \$21  = s1_valid & in_range;
-  assign \$22  = $signed(\$20 [15:0]) >= $signed({ 1'h0, theta });
-  assign fired = \$21  & \$22 ;
-  assign \$23  = $signed(\$20 [15:0]) - $signed({ 1'h0, theta });
-  assign \$24  = fired ? \$23  : { \$20 [15], \$20 [15], \$20 [15:0] };
-  assign \$25  = len_wp__addr < 7'h40;
-  assign len_wp__en = pulse_wr__en & \$25 ;
-  assign \$26  = ~ accept;
-  assign issue = busy & \$26 ;
-  assign \$27  = ptr == 6'h3f;
-  assign last = issue & \$27 ;
-  assign \$28  = | leak_shift;
-  assign \$29  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
-  assign \$30  = $signed(rd_sweep__data[15:0]) - $signed(\$29 );
-  assign \$31  = \$28  ? \$30  : { rd_sweep__data[15], rd_sweep__data[15:0] };
-  assign \$32  = | rd_sweep__data[31:16];
-  assign \$33  = rd_sweep__data[31:16] - 1'h1;
-  assign \$34  = \$32  ? \$33  : 17'h00000;
-  assign \$35  = s1_valid & in_range;
-  assign \$36  = fired ? len_rd__data : rd_entry__data[31:16];
-  assign w_data = fired ? stim_word : overflow_word;
+  assign \$18  = $signed(total) > $signed(16'h7fff);
+  assign \$19  = $signed(total) < $signed(16'h8000);
+  assign \$20  = \$19  ? 17'h18000 : total;
+  assign \$21  = \$18  ? 17'h07fff : \$20 ;
+  assign \$22  = s1_valid & in_range;
+  assign \$23  = $signed(\$21 [15:0]) >= $signed({ 1'h0, theta });
+  assign fired = \$22  & \$23 ;
+  assign \$24  = $signed(\$21 [15:0]) - $signed({ 1'h0, theta });
+  assign \$25  = fired ? \$24  : { \$21 [15], \$21 [15], \$21 [15:0] };
+  assign \$26  = len_wp__addr < 7'h40;
+  assign len_wp__en = pulse_wr__en & \$26 ;
+  assign \$27  = ~ accept;
+  assign issue = busy & \$27 ;
+  assign \$28  = ptr == 6'h3f;
+  assign last = issue & \$28 ;
+  assign \$29  = | leak_shift;
+  assign \$30  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
+  assign \$31  = $signed(rd_sweep__data[15:0]) - $signed(\$30 );
+  assign \$32  = \$29  ? \$31  : { rd_sweep__data[15], rd_sweep__data[15:0] };
+  assign \$33  = | rd_sweep__data[31:16];
+  assign \$34  = rd_sweep__data[31:16] - 1'h1;
+  assign \$35  = \$33  ? \$34  : 17'h00000;
   \core.stim_path.stim_unit.fifo  fifo (
     .clk(clk),
     .r_data(stim__payload),
@@ -13840,78 +13869,65 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$38  = 1'h1;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$39  = accept;
+    \$39  = 1'h1;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$40  = routed__payload[11:0];
+    \$40  = accept;
     if (rst) begin
-      \$40  = 12'h000;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$41  = routed__payload[27:12];
+    \$41  = routed__payload[11:0];
     if (rst) begin
-      \$41  = 16'h0000;
+      \$41  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$42  = frame_tick;
+    \$42  = routed__payload[27:12];
     if (rst) begin
-      \$42  = 1'h0;
+      \$42  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$43  = frame;
+    \$43  = frame_tick;
     if (rst) begin
-      \$43  = 32'd0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$44  = issue;
+    \$44  = frame;
     if (rst) begin
-      \$44  = 1'h0;
+      \$44  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$45  = ptr;
+    \$45  = issue;
     if (rst) begin
-      \$45  = 6'h00;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$46  = 1'h0;
-    if (\$3 ) begin
+    \$46  = ptr;
+    if (rst) begin
+      \$46  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    \$47  = 1'h0;
+    if (\$4 ) begin
     end else if (frame_tick) begin
-      \$46  = again;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$47  = busy;
-    if (\$3 ) begin
-      \$47  = 1'h1;
-    end else if (frame_tick) begin
-    end else if (last) begin
       \$47  = again;
     end
     if (rst) begin
@@ -13920,363 +13936,374 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$48  = ptr;
-    if (\$3 ) begin
+    \$48  = \$1 ;
+    if (rst) begin
       \$48  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    \$49  = busy;
+    if (\$4 ) begin
+      \$49  = 1'h1;
+    end else if (frame_tick) begin
+    end else if (last) begin
+      \$49  = again;
+    end
+    if (rst) begin
+      \$49  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    \$50  = ptr;
+    if (\$4 ) begin
+      \$50  = 6'h00;
     end else if (frame_tick) begin
       if (issue) begin
-        \$48  = \$4 [5:0];
+        \$50  = \$5 [5:0];
       end
     end else if (last) begin
-      \$48  = 6'h00;
+      \$50  = 6'h00;
     end else if (issue) begin
-      \$48  = \$5 [5:0];
+      \$50  = \$6 [5:0];
     end
     if (rst) begin
-      \$48  = 6'h00;
+      \$50  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$49  = again;
-    if (\$3 ) begin
+    \$51  = again;
+    if (\$4 ) begin
     end else if (frame_tick) begin
-      \$49  = 1'h1;
+      \$51  = 1'h1;
     end else if (last) begin
-      \$49  = 1'h0;
+      \$51  = 1'h0;
     end
-    if (rst) begin
-      \$49  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$50  = env;
-    if (sw_valid) begin
-      (* full_case = 32'd1 *)
-      casez (sw_lane)
-        6'h00:
-            \$50 [0] = \$7 ;
-        6'h01:
-            \$50 [1] = \$7 ;
-        6'h02:
-            \$50 [2] = \$7 ;
-        6'h03:
-            \$50 [3] = \$7 ;
-        6'h04:
-            \$50 [4] = \$7 ;
-        6'h05:
-            \$50 [5] = \$7 ;
-        6'h06:
-            \$50 [6] = \$7 ;
-        6'h07:
-            \$50 [7] = \$7 ;
-        6'h08:
-            \$50 [8] = \$7 ;
-        6'h09:
-            \$50 [9] = \$7 ;
-        6'h0a:
-            \$50 [10] = \$7 ;
-        6'h0b:
-            \$50 [11] = \$7 ;
-        6'h0c:
-            \$50 [12] = \$7 ;
-        6'h0d:
-            \$50 [13] = \$7 ;
-        6'h0e:
-            \$50 [14] = \$7 ;
-        6'h0f:
-            \$50 [15] = \$7 ;
-        6'h10:
-            \$50 [16] = \$7 ;
-        6'h11:
-            \$50 [17] = \$7 ;
-        6'h12:
-            \$50 [18] = \$7 ;
-        6'h13:
-            \$50 [19] = \$7 ;
-        6'h14:
-            \$50 [20] = \$7 ;
-        6'h15:
-            \$50 [21] = \$7 ;
-        6'h16:
-            \$50 [22] = \$7 ;
-        6'h17:
-            \$50 [23] = \$7 ;
-        6'h18:
-            \$50 [24] = \$7 ;
-        6'h19:
-            \$50 [25] = \$7 ;
-        6'h1a:
-            \$50 [26] = \$7 ;
-        6'h1b:
-            \$50 [27] = \$7 ;
-        6'h1c:
-            \$50 [28] = \$7 ;
-        6'h1d:
-            \$50 [29] = \$7 ;
-        6'h1e:
-            \$50 [30] = \$7 ;
-        6'h1f:
-            \$50 [31] = \$7 ;
-        6'h20:
-            \$50 [32] = \$7 ;
-        6'h21:
-            \$50 [33] = \$7 ;
-        6'h22:
-            \$50 [34] = \$7 ;
-        6'h23:
-            \$50 [35] = \$7 ;
-        6'h24:
-            \$50 [36] = \$7 ;
-        6'h25:
-            \$50 [37] = \$7 ;
-        6'h26:
-            \$50 [38] = \$7 ;
-        6'h27:
-            \$50 [39] = \$7 ;
-        6'h28:
-            \$50 [40] = \$7 ;
-        6'h29:
-            \$50 [41] = \$7 ;
-        6'h2a:
-            \$50 [42] = \$7 ;
-        6'h2b:
-            \$50 [43] = \$7 ;
-        6'h2c:
-            \$50 [44] = \$7 ;
-        6'h2d:
-            \$50 [45] = \$7 ;
-        6'h2e:
-            \$50 [46] = \$7 ;
-        6'h2f:
-            \$50 [47] = \$7 ;
-        6'h30:
-            \$50 [48] = \$7 ;
-        6'h31:
-            \$50 [49] = \$7 ;
-        6'h32:
-            \$50 [50] = \$7 ;
-        6'h33:
-            \$50 [51] = \$7 ;
-        6'h34:
-            \$50 [52] = \$7 ;
-        6'h35:
-            \$50 [53] = \$7 ;
-        6'h36:
-            \$50 [54] = \$7 ;
-        6'h37:
-            \$50 [55] = \$7 ;
-        6'h38:
-            \$50 [56] = \$7 ;
-        6'h39:
-            \$50 [57] = \$7 ;
-        6'h3a:
-            \$50 [58] = \$7 ;
-        6'h3b:
-            \$50 [59] = \$7 ;
-        6'h3c:
-            \$50 [60] = \$7 ;
-        6'h3d:
-            \$50 [61] = \$7 ;
-        6'h3e:
-            \$50 [62] = \$7 ;
-        6'h3f:
-            \$50 [63] = \$7 ;
-      endcase
-    end else if (\$6 ) begin
-      if (fired) begin
-        (* full_case = 32'd1 *)
-        casez (s1_target[5:0])
-          6'h00:
-              \$50 [0] = \$8 ;
-          6'h01:
-              \$50 [1] = \$8 ;
-          6'h02:
-              \$50 [2] = \$8 ;
-          6'h03:
-              \$50 [3] = \$8 ;
-          6'h04:
-              \$50 [4] = \$8 ;
-          6'h05:
-              \$50 [5] = \$8 ;
-          6'h06:
-              \$50 [6] = \$8 ;
-          6'h07:
-              \$50 [7] = \$8 ;
-          6'h08:
-              \$50 [8] = \$8 ;
-          6'h09:
-              \$50 [9] = \$8 ;
-          6'h0a:
-              \$50 [10] = \$8 ;
-          6'h0b:
-              \$50 [11] = \$8 ;
-          6'h0c:
-              \$50 [12] = \$8 ;
-          6'h0d:
-              \$50 [13] = \$8 ;
-          6'h0e:
-              \$50 [14] = \$8 ;
-          6'h0f:
-              \$50 [15] = \$8 ;
-          6'h10:
-              \$50 [16] = \$8 ;
-          6'h11:
-              \$50 [17] = \$8 ;
-          6'h12:
-              \$50 [18] = \$8 ;
-          6'h13:
-              \$50 [19] = \$8 ;
-          6'h14:
-              \$50 [20] = \$8 ;
-          6'h15:
-              \$50 [21] = \$8 ;
-          6'h16:
-              \$50 [22] = \$8 ;
-          6'h17:
-              \$50 [23] = \$8 ;
-          6'h18:
-              \$50 [24] = \$8 ;
-          6'h19:
-              \$50 [25] = \$8 ;
-          6'h1a:
-              \$50 [26] = \$8 ;
-          6'h1b:
-              \$50 [27] = \$8 ;
-          6'h1c:
-              \$50 [28] = \$8 ;
-          6'h1d:
-              \$50 [29] = \$8 ;
-          6'h1e:
-              \$50 [30] = \$8 ;
-          6'h1f:
-              \$50 [31] = \$8 ;
-          6'h20:
-              \$50 [32] = \$8 ;
-          6'h21:
-              \$50 [33] = \$8 ;
-          6'h22:
-              \$50 [34] = \$8 ;
-          6'h23:
-              \$50 [35] = \$8 ;
-          6'h24:
-              \$50 [36] = \$8 ;
-          6'h25:
-              \$50 [37] = \$8 ;
-          6'h26:
-              \$50 [38] = \$8 ;
-          6'h27:
-              \$50 [39] = \$8 ;
-          6'h28:
-              \$50 [40] = \$8 ;
-          6'h29:
-              \$50 [41] = \$8 ;
-          6'h2a:
-              \$50 [42] = \$8 ;
-          6'h2b:
-              \$50 [43] = \$8 ;
-          6'h2c:
-              \$50 [44] = \$8 ;
-          6'h2d:
-              \$50 [45] = \$8 ;
-          6'h2e:
-              \$50 [46] = \$8 ;
-          6'h2f:
-              \$50 [47] = \$8 ;
-          6'h30:
-              \$50 [48] = \$8 ;
-          6'h31:
-              \$50 [49] = \$8 ;
-          6'h32:
-              \$50 [50] = \$8 ;
-          6'h33:
-              \$50 [51] = \$8 ;
-          6'h34:
-              \$50 [52] = \$8 ;
-          6'h35:
-              \$50 [53] = \$8 ;
-          6'h36:
-              \$50 [54] = \$8 ;
-          6'h37:
-              \$50 [55] = \$8 ;
-          6'h38:
-              \$50 [56] = \$8 ;
-          6'h39:
-              \$50 [57] = \$8 ;
-          6'h3a:
-              \$50 [58] = \$8 ;
-          6'h3b:
-              \$50 [59] = \$8 ;
-          6'h3c:
-              \$50 [60] = \$8 ;
-          6'h3d:
-              \$50 [61] = \$8 ;
-          6'h3e:
-              \$50 [62] = \$8 ;
-          6'h3f:
-              \$50 [63] = \$8 ;
-        endcase
-      end
-    end
-    if (rst) begin
-      \$50  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$51  = fired;
     if (rst) begin
       \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$52  = s1_target;
+    \$52  = env;
+    if (sw_valid) begin
+      (* full_case = 32'd1 *)
+      casez (sw_lane)
+        6'h00:
+            \$52 [0] = \$8 ;
+        6'h01:
+            \$52 [1] = \$8 ;
+        6'h02:
+            \$52 [2] = \$8 ;
+        6'h03:
+            \$52 [3] = \$8 ;
+        6'h04:
+            \$52 [4] = \$8 ;
+        6'h05:
+            \$52 [5] = \$8 ;
+        6'h06:
+            \$52 [6] = \$8 ;
+        6'h07:
+            \$52 [7] = \$8 ;
+        6'h08:
+            \$52 [8] = \$8 ;
+        6'h09:
+            \$52 [9] = \$8 ;
+        6'h0a:
+            \$52 [10] = \$8 ;
+        6'h0b:
+            \$52 [11] = \$8 ;
+        6'h0c:
+            \$52 [12] = \$8 ;
+        6'h0d:
+            \$52 [13] = \$8 ;
+        6'h0e:
+            \$52 [14] = \$8 ;
+        6'h0f:
+            \$52 [15] = \$8 ;
+        6'h10:
+            \$52 [16] = \$8 ;
+        6'h11:
+            \$52 [17] = \$8 ;
+        6'h12:
+            \$52 [18] = \$8 ;
+        6'h13:
+            \$52 [19] = \$8 ;
+        6'h14:
+            \$52 [20] = \$8 ;
+        6'h15:
+            \$52 [21] = \$8 ;
+        6'h16:
+            \$52 [22] = \$8 ;
+        6'h17:
+            \$52 [23] = \$8 ;
+        6'h18:
+            \$52 [24] = \$8 ;
+        6'h19:
+            \$52 [25] = \$8 ;
+        6'h1a:
+            \$52 [26] = \$8 ;
+        6'h1b:
+            \$52 [27] = \$8 ;
+        6'h1c:
+            \$52 [28] = \$8 ;
+        6'h1d:
+            \$52 [29] = \$8 ;
+        6'h1e:
+            \$52 [30] = \$8 ;
+        6'h1f:
+            \$52 [31] = \$8 ;
+        6'h20:
+            \$52 [32] = \$8 ;
+        6'h21:
+            \$52 [33] = \$8 ;
+        6'h22:
+            \$52 [34] = \$8 ;
+        6'h23:
+            \$52 [35] = \$8 ;
+        6'h24:
+            \$52 [36] = \$8 ;
+        6'h25:
+            \$52 [37] = \$8 ;
+        6'h26:
+            \$52 [38] = \$8 ;
+        6'h27:
+            \$52 [39] = \$8 ;
+        6'h28:
+            \$52 [40] = \$8 ;
+        6'h29:
+            \$52 [41] = \$8 ;
+        6'h2a:
+            \$52 [42] = \$8 ;
+        6'h2b:
+            \$52 [43] = \$8 ;
+        6'h2c:
+            \$52 [44] = \$8 ;
+        6'h2d:
+            \$52 [45] = \$8 ;
+        6'h2e:
+            \$52 [46] = \$8 ;
+        6'h2f:
+            \$52 [47] = \$8 ;
+        6'h30:
+            \$52 [48] = \$8 ;
+        6'h31:
+            \$52 [49] = \$8 ;
+        6'h32:
+            \$52 [50] = \$8 ;
+        6'h33:
+            \$52 [51] = \$8 ;
+        6'h34:
+            \$52 [52] = \$8 ;
+        6'h35:
+            \$52 [53] = \$8 ;
+        6'h36:
+            \$52 [54] = \$8 ;
+        6'h37:
+            \$52 [55] = \$8 ;
+        6'h38:
+            \$52 [56] = \$8 ;
+        6'h39:
+            \$52 [57] = \$8 ;
+        6'h3a:
+            \$52 [58] = \$8 ;
+        6'h3b:
+            \$52 [59] = \$8 ;
+        6'h3c:
+            \$52 [60] = \$8 ;
+        6'h3d:
+            \$52 [61] = \$8 ;
+        6'h3e:
+            \$52 [62] = \$8 ;
+        6'h3f:
+            \$52 [63] = \$8 ;
+      endcase
+    end else if (\$7 ) begin
+      if (fired) begin
+        (* full_case = 32'd1 *)
+        casez (s1_target[5:0])
+          6'h00:
+              \$52 [0] = \$9 ;
+          6'h01:
+              \$52 [1] = \$9 ;
+          6'h02:
+              \$52 [2] = \$9 ;
+          6'h03:
+              \$52 [3] = \$9 ;
+          6'h04:
+              \$52 [4] = \$9 ;
+          6'h05:
+              \$52 [5] = \$9 ;
+          6'h06:
+              \$52 [6] = \$9 ;
+          6'h07:
+              \$52 [7] = \$9 ;
+          6'h08:
+              \$52 [8] = \$9 ;
+          6'h09:
+              \$52 [9] = \$9 ;
+          6'h0a:
+              \$52 [10] = \$9 ;
+          6'h0b:
+              \$52 [11] = \$9 ;
+          6'h0c:
+              \$52 [12] = \$9 ;
+          6'h0d:
+              \$52 [13] = \$9 ;
+          6'h0e:
+              \$52 [14] = \$9 ;
+          6'h0f:
+              \$52 [15] = \$9 ;
+          6'h10:
+              \$52 [16] = \$9 ;
+          6'h11:
+              \$52 [17] = \$9 ;
+          6'h12:
+              \$52 [18] = \$9 ;
+          6'h13:
+              \$52 [19] = \$9 ;
+          6'h14:
+              \$52 [20] = \$9 ;
+          6'h15:
+              \$52 [21] = \$9 ;
+          6'h16:
+              \$52 [22] = \$9 ;
+          6'h17:
+              \$52 [23] = \$9 ;
+          6'h18:
+              \$52 [24] = \$9 ;
+          6'h19:
+              \$52 [25] = \$9 ;
+          6'h1a:
+              \$52 [26] = \$9 ;
+          6'h1b:
+              \$52 [27] = \$9 ;
+          6'h1c:
+              \$52 [28] = \$9 ;
+          6'h1d:
+              \$52 [29] = \$9 ;
+          6'h1e:
+              \$52 [30] = \$9 ;
+          6'h1f:
+              \$52 [31] = \$9 ;
+          6'h20:
+              \$52 [32] = \$9 ;
+          6'h21:
+              \$52 [33] = \$9 ;
+          6'h22:
+              \$52 [34] = \$9 ;
+          6'h23:
+              \$52 [35] = \$9 ;
+          6'h24:
+              \$52 [36] = \$9 ;
+          6'h25:
+              \$52 [37] = \$9 ;
+          6'h26:
+              \$52 [38] = \$9 ;
+          6'h27:
+              \$52 [39] = \$9 ;
+          6'h28:
+              \$52 [40] = \$9 ;
+          6'h29:
+              \$52 [41] = \$9 ;
+          6'h2a:
+              \$52 [42] = \$9 ;
+          6'h2b:
+              \$52 [43] = \$9 ;
+          6'h2c:
+              \$52 [44] = \$9 ;
+          6'h2d:
+              \$52 [45] = \$9 ;
+          6'h2e:
+              \$52 [46] = \$9 ;
+          6'h2f:
+              \$52 [47] = \$9 ;
+          6'h30:
+              \$52 [48] = \$9 ;
+          6'h31:
+              \$52 [49] = \$9 ;
+          6'h32:
+              \$52 [50] = \$9 ;
+          6'h33:
+              \$52 [51] = \$9 ;
+          6'h34:
+              \$52 [52] = \$9 ;
+          6'h35:
+              \$52 [53] = \$9 ;
+          6'h36:
+              \$52 [54] = \$9 ;
+          6'h37:
+              \$52 [55] = \$9 ;
+          6'h38:
+              \$52 [56] = \$9 ;
+          6'h39:
+              \$52 [57] = \$9 ;
+          6'h3a:
+              \$52 [58] = \$9 ;
+          6'h3b:
+              \$52 [59] = \$9 ;
+          6'h3c:
+              \$52 [60] = \$9 ;
+          6'h3d:
+              \$52 [61] = \$9 ;
+          6'h3e:
+              \$52 [62] = \$9 ;
+          6'h3f:
+              \$52 [63] = \$9 ;
+        endcase
+      end
+    end
     if (rst) begin
-      \$52  = 12'h000;
+      \$52  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$53  = \$10 ;
+    \$53  = fired;
     if (rst) begin
       \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$54  = 1'h0;
-    if (fired) begin
-      if (\$13 ) begin
-        \$54  = 1'h1;
-      end
-    end
+    \$54  = s1_target;
     if (rst) begin
-      \$54  = 1'h0;
+      \$54  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    \$55  = lost;
-    if (fired) begin
-      if (\$13 ) begin
-        \$55  = \$16 [19:0];
-      end
-    end else if (\$12 ) begin
-      \$55  = 20'h00000;
-    end
+    \$55  = \$11 ;
     if (rst) begin
-      \$55  = 20'h00000;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
-    wp__addr = 6'h00;
-    if (sw_valid) begin
-      wp__addr = sw_lane;
-    end else if (\$35 ) begin
-      wp__addr = s1_target[5:0];
+    \$56  = 1'h0;
+    if (fired) begin
+      if (\$14 ) begin
+        \$56  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$56  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    \$57  = lost;
+    if (fired) begin
+      if (\$14 ) begin
+        \$57  = \$17 [19:0];
+      end
+    end else if (\$13 ) begin
+      \$57  = 20'h00000;
+    end
+    if (rst) begin
+      \$57  = 20'h00000;
     end
   end
   always @* begin
@@ -14284,7 +14311,7 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     wp__en = 1'h0;
     if (sw_valid) begin
       wp__en = 1'h1;
-    end else if (\$35 ) begin
+    end else if (\$36 ) begin
       wp__en = 1'h1;
     end
   end
@@ -14292,21 +14319,21 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
     if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     wp__data = 32'd0;
     if (sw_valid) begin
-      wp__data[15:0] = \$31 [15:0];
-      wp__data[31:16] = \$34 [15:0];
-    end else if (\$35 ) begin
-      wp__data[15:0] = \$24 [15:0];
-      wp__data[31:16] = \$36 ;
+      wp__data[15:0] = \$32 [15:0];
+      wp__data[31:16] = \$35 [15:0];
+    end else if (\$36 ) begin
+      wp__data[15:0] = \$25 [15:0];
+      wp__data[31:16] = \$37 ;
     end
   end
-  assign countdown = \$34 [15:0];
+  assign countdown = \$35 [15:0];
   assign lane = s1_target[5:0];
   assign routed__ready = ready;
   assign theta_addr = routed__payload[5:0];
   assign theta_data = theta;
   assign acc_now = rd_entry__data[15:0];
-  assign sat = \$20 [15:0];
-  assign integrated = \$24 [15:0];
+  assign sat = \$21 [15:0];
+  assign integrated = \$25 [15:0];
   assign pulse_wr__addr = len_wp__addr;
   assign pulse_wr__data = len_wp__data;
   assign rd_entry__addr = routed__payload[5:0];
@@ -14314,7 +14341,8 @@ module \core.stim_path.stim_unit (rst, routed__valid, theta, r_en, source, leak_
   assign pulse = env;
   assign rd_sweep__addr = ptr;
   assign sweep_busy = busy;
-  assign leaked = \$31 [15:0];
+  assign leaked = \$32 [15:0];
+  assign wp__addr = wr_addr;
   assign r_rdy = stim__valid;
   assign r_data = stim__payload;
   assign stim__ready = r_en;

@@ -19,13 +19,13 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [2:0] \$111 ;
-  wire [63:0] \$112 ;
-  wire [2:0] \$113 ;
-  wire [63:0] \$114 ;
-  wire [63:0] \$115 ;
-  wire [63:0] \$116 ;
-  wire [63:0] \$117 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
@@ -37,7 +37,7 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire [63:0] \$125 ;
   wire [63:0] \$126 ;
   wire [63:0] \$127 ;
-  wire [63:0] \$128 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
@@ -50,91 +50,103 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire [63:0] \$137 ;
   wire [63:0] \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [16:0] \$14 ;
   wire \$140 ;
-  wire \$141 ;
-  wire [2:0] \$142 ;
-  wire [63:0] \$143 ;
-  wire [2:0] \$144 ;
+  wire [2:0] \$141 ;
+  wire [63:0] \$142 ;
+  wire [2:0] \$143 ;
+  wire [63:0] \$144 ;
   wire [63:0] \$145 ;
   wire [63:0] \$146 ;
   wire [63:0] \$147 ;
   wire [63:0] \$148 ;
-  reg [23:0] \$149 ;
+  wire \$149 ;
   wire [16:0] \$15 ;
-  reg [5:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [5:0] \$154 ;
-  reg \$155 ;
-  reg [5:0] \$156 ;
-  reg \$157 ;
-  reg [5:0] \$158 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [2:0] \$152 ;
+  wire [63:0] \$153 ;
+  wire [2:0] \$154 ;
+  wire [63:0] \$155 ;
+  wire [63:0] \$156 ;
+  wire [63:0] \$157 ;
+  wire [63:0] \$158 ;
   reg [23:0] \$159 ;
-  wire [16:0] \$16 ;
-  reg \$160 ;
+  wire [5:0] \$16 ;
+  reg [5:0] \$160 ;
   reg \$161 ;
-  reg [5:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg [23:0] \$164 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg [5:0] \$164 ;
   reg \$165 ;
-  reg [5:0] \$166 ;
-  reg [42:0] \$167 ;
-  reg \$168 ;
-  reg [5:0] \$169 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [5:0] \$168 ;
+  reg \$169 ;
   wire \$17 ;
-  reg [42:0] \$170 ;
-  reg \$171 ;
+  reg [5:0] \$170 ;
+  reg [23:0] \$171 ;
   reg \$172 ;
   reg \$173 ;
-  reg \$174 ;
-  reg [5:0] \$175 ;
-  reg \$176 ;
-  reg [5:0] \$177 ;
+  reg [5:0] \$174 ;
+  reg [15:0] \$175 ;
+  reg [23:0] \$176 ;
+  reg \$177 ;
   reg [5:0] \$178 ;
-  reg \$179 ;
+  reg [42:0] \$179 ;
   wire \$18 ;
   reg \$180 ;
   reg [5:0] \$181 ;
-  reg \$182 ;
+  reg [42:0] \$182 ;
   reg \$183 ;
-  reg [63:0] \$184 ;
-  reg [63:0] \$185 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg [5:0] \$187 ;
+  reg \$188 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
+  reg [5:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg [5:0] \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [63:0] \$196 ;
+  reg [63:0] \$197 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
-  wire [16:0] \$24 ;
+  wire [16:0] \$21 ;
+  wire [16:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [15:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire [15:0] \$31 ;
-  wire [15:0] \$32 ;
-  wire \$33 ;
+  wire [15:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [15:0] \$33 ;
   wire \$34 ;
-  wire [15:0] \$35 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [15:0] \$40 ;
   wire \$41 ;
-  wire [15:0] \$42 ;
-  wire \$43 ;
+  wire \$42 ;
+  wire [15:0] \$43 ;
   wire \$44 ;
-  wire [15:0] \$45 ;
-  wire \$46 ;
-  wire [24:0] \$47 ;
-  wire [24:0] \$48 ;
-  wire [6:0] \$49 ;
+  wire [24:0] \$45 ;
+  wire [24:0] \$46 ;
+  wire [6:0] \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -142,26 +154,26 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [41:0] \$56 ;
-  wire [42:0] \$57 ;
+  wire \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire [15:0] \$6 ;
   wire \$60 ;
-  wire [6:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
-  wire [6:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire [41:0] \$66 ;
+  wire [42:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [30:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [6:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [6:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -179,7 +191,7 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
+  wire [5:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
@@ -191,37 +203,39 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  wire [15:0] \$signal$101 ;
-  reg [5:0] \$signal$110  = 6'h00;
-  reg [5:0] \$signal$115  = 6'h00;
-  reg \$signal$55  = 1'h0;
-  reg \$signal$71  = 1'h0;
-  reg \$signal$74  = 1'h0;
-  reg [63:0] \$signal$94  = 64'h0000000000000000;
+  wire [15:0] \$signal$102 ;
+  reg \$signal$111  = 1'h0;
+  reg [5:0] \$signal$112  = 6'h00;
+  reg [5:0] \$signal$117  = 6'h00;
+  reg \$signal$72  = 1'h0;
+  reg \$signal$75  = 1'h0;
   reg [63:0] \$signal$95  = 64'h0000000000000000;
+  reg [63:0] \$signal$96  = 64'h0000000000000000;
   wire [5:0] \$signature__addr ;
-  reg [5:0] \$signature__addr$103  = 6'h00;
+  reg [5:0] \$signature__addr$104  = 6'h00;
   wire [5:0] \$signature__addr$53 ;
   wire [5:0] \$signature__addr$64 ;
   wire [5:0] \$signature__addr$65 ;
-  reg [5:0] \$signature__addr$76  = 6'h00;
-  reg [5:0] \$signature__addr$84  = 6'h00;
-  wire [5:0] \$signature__addr$92 ;
+  reg [5:0] \$signature__addr$77  = 6'h00;
+  reg [5:0] \$signature__addr$85  = 6'h00;
+  wire [5:0] \$signature__addr$93 ;
   wire [15:0] \$signature__data ;
-  wire [15:0] \$signature__data$105 ;
+  wire [15:0] \$signature__data$106 ;
   wire [15:0] \$signature__data$40 ;
   wire [15:0] \$signature__data$47 ;
   wire [15:0] \$signature__data$48 ;
-  wire [15:0] \$signature__data$82 ;
-  wire [15:0] \$signature__data$90 ;
-  wire [15:0] \$signature__data$96 ;
+  wire [15:0] \$signature__data$83 ;
+  wire [15:0] \$signature__data$91 ;
+  wire [15:0] \$signature__data$97 ;
   wire \$signature__en ;
   reg bank = 1'h0;
   output busy;
   wire busy;
-  wire \busy$69 ;
+  wire \busy$70 ;
   reg [5:0] c_addr = 6'h00;
   wire [15:0] c_data;
+  reg c_to0 = 1'h0;
+  reg c_to1 = 1'h0;
   reg clearing = 1'h0;
   input clk;
   wire clk;
@@ -254,11 +268,11 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   (* init = 6'h00 *)
   wire [5:0] rh__addr;
   (* init = 6'h00 *)
-  wire [5:0] \rh__addr$86 ;
-  wire [5:0] \rh__addr$93 ;
+  wire [5:0] \rh__addr$87 ;
+  wire [5:0] \rh__addr$94 ;
   wire [15:0] rh__data;
-  wire [15:0] \rh__data$91 ;
-  wire [15:0] \rh__data$97 ;
+  wire [15:0] \rh__data$92 ;
+  wire [15:0] \rh__data$98 ;
   input rst;
   wire rst;
   reg running = 1'h0;
@@ -341,16 +355,16 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   reg window_done = 1'h0;
   wire [5:0] wp__addr;
   wire [5:0] \wp__addr$34 ;
-  reg [5:0] \wp__addr$58 ;
-  reg [5:0] \wp__addr$66 ;
+  wire [5:0] \wp__addr$55 ;
+  wire [5:0] \wp__addr$66 ;
   wire [19:0] wp__data;
   wire [23:0] \wp__data$35 ;
-  reg [15:0] \wp__data$61 ;
-  reg [15:0] \wp__data$68 ;
+  reg [15:0] \wp__data$63 ;
+  reg [15:0] \wp__data$69 ;
   wire wp__en;
   wire \wp__en$36 ;
-  reg \wp__en$60 ;
-  reg \wp__en$67 ;
+  reg \wp__en$62 ;
+  reg \wp__en$68 ;
   reg [15:0] counts0 [63:0];
   initial begin
     counts0[0] = 16'h0000;
@@ -419,8 +433,8 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     counts0[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$60 )
-      counts0[\wp__addr$58 ] <= \wp__data$61 ;
+    if (\wp__en$62 )
+      counts0[\wp__addr$55 ] <= \wp__data$63 ;
   end
   reg [15:0] _0_;
   reg [5:0] _1_;
@@ -498,8 +512,8 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     counts1[63] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\wp__en$67 )
-      counts1[\wp__addr$66 ] <= \wp__data$68 ;
+    if (\wp__en$68 )
+      counts1[\wp__addr$66 ] <= \wp__data$69 ;
   end
   reg [15:0] _2_;
   reg [5:0] _3_;
@@ -732,9 +746,9 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
     if (wh__en)
       theta_host[theta_wr__addr] <= theta_wr__data;
   end
-  assign \rh__data$97  = theta_host[theta_sel];
-  assign \rh__data$91  = theta_host[\$signature__addr$84 ];
-  assign rh__data = theta_host[\$signature__addr$76 ];
+  assign \rh__data$98  = theta_host[theta_sel];
+  assign \rh__data$92  = theta_host[\$signature__addr$85 ];
+  assign rh__data = theta_host[\$signature__addr$77 ];
   reg [15:0] theta_upd [63:0];
   initial begin
     theta_upd[0] = 16'h0100;
@@ -804,11 +818,11 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      theta_upd[\$signature__addr$103 ] <= \new ;
+      theta_upd[\$signature__addr$104 ] <= \new ;
   end
-  assign \$signature__data$96  = theta_upd[theta_sel];
-  assign \$signature__data$90  = theta_upd[\$signature__addr$84 ];
-  assign \$signature__data$82  = theta_upd[\$signature__addr$76 ];
+  assign \$signature__data$97  = theta_upd[theta_sel];
+  assign \$signature__data$91  = theta_upd[\$signature__addr$85 ];
+  assign \$signature__data$83  = theta_upd[\$signature__addr$77 ];
   assign \$1  = frames == window;
   assign close = frame_tick & \$1 ;
   assign \$2  = ! spikes__payload[31:28];
@@ -822,598 +836,606 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   assign \$6  = bank ? \$signature__data$47  : \$signature__data$48 ;
   assign u_data = ok2 ? \$6  : 16'h0000;
   assign \$8  = \$7  - tgt3;
-  assign \$9  = ! \$signal ;
-  assign \$10  = \$signal$55  & \$9 ;
-  assign \$11  = ~ bank;
-  assign \$13  = clearing & \$12 ;
-  assign \$14  = c_data == 16'hffff;
-  assign \$15  = c_data + 1'h1;
-  assign \$16  = \$14  ? { 1'h0, c_data } : \$15 ;
-  assign \$18  = \$signal$55  & \$17 ;
-  assign \$19  = ~ bank;
-  assign \$21  = clearing & \$20 ;
-  assign \$22  = c_data == 16'hffff;
-  assign \$23  = c_data + 1'h1;
-  assign \$24  = \$22  ? { 1'h0, c_data } : \$23 ;
-  assign \$25  = running | clearing;
-  assign \$26  = \$25  | rclear;
-  assign \$27  = \$26  | \$signal$71 ;
-  assign \$28  = \$27  | v2;
-  assign \$29  = \$28  | v3s;
-  assign \$30  = \$29  | \$signal$74 ;
-  assign busy = \$30  | v3;
-  assign \$31  = theta_in_upd0 ? \$signature__data$82  : 16'h0100;
-  assign theta_data = theta_in_host0 ? rh__data : \$31 ;
-  assign \$32  = theta_in_upd1 ? \$signature__data$90  : 16'h0100;
-  assign theta_read1 = theta_in_host1 ? \rh__data$91  : \$32 ;
-  assign \$33  = \$signal$94  >> theta_sel;
-  assign \$34  = \$signal$95  >> theta_sel;
-  assign \$35  = \$34  ? \$signature__data$96  : 16'h0100;
-  assign theta_value = \$33  ? \rh__data$97  : \$35 ;
-  assign \$36  = ! delta3[42:17];
-  assign \$37  = delta3[42:17] == 26'h3ffffff;
-  assign fits = \$36  | \$37 ;
+  assign \$9  = rclear ? rclr : clr;
+  assign \wp__addr$55  = c_to0 ? c_addr : \$9 ;
+  assign \$10  = ~ bank;
+  assign \$12  = clearing & \$11 ;
+  assign \$13  = c_data == 16'hffff;
+  assign \$14  = c_data + 1'h1;
+  assign \$15  = \$13  ? { 1'h0, c_data } : \$14 ;
+  assign \$16  = rclear ? rclr : clr;
+  assign \wp__addr$66  = c_to1 ? c_addr : \$16 ;
+  assign \$17  = ~ bank;
+  assign \$19  = clearing & \$18 ;
+  assign \$20  = c_data == 16'hffff;
+  assign \$21  = c_data + 1'h1;
+  assign \$22  = \$20  ? { 1'h0, c_data } : \$21 ;
+  assign \$23  = running | clearing;
+  assign \$24  = \$23  | rclear;
+  assign \$25  = \$24  | \$signal$72 ;
+  assign \$26  = \$25  | v2;
+  assign \$27  = \$26  | v3s;
+  assign \$28  = \$27  | \$signal$75 ;
+  assign busy = \$28  | v3;
+  assign \$29  = theta_in_upd0 ? \$signature__data$83  : 16'h0100;
+  assign theta_data = theta_in_host0 ? rh__data : \$29 ;
+  assign \$30  = theta_in_upd1 ? \$signature__data$91  : 16'h0100;
+  assign theta_read1 = theta_in_host1 ? \rh__data$92  : \$30 ;
+  assign \$31  = \$signal$95  >> theta_sel;
+  assign \$32  = \$signal$96  >> theta_sel;
+  assign \$33  = \$32  ? \$signature__data$97  : 16'h0100;
+  assign theta_value = \$31  ? \rh__data$98  : \$33 ;
+  assign \$34  = ! delta3[42:17];
+  assign \$35  = delta3[42:17] == 26'h3ffffff;
+  assign fits = \$34  | \$35 ;
   assign summed = $signed({ 1'h0, theta_read1 }) + $signed(delta3[17:0]);
-  assign \$38  = theta_min > theta_max;
-  assign \$39  = $signed(summed) > $signed({ 1'h0, theta_max });
-  assign \$40  = \$38  | \$39 ;
-  assign \$41  = $signed(summed) < $signed({ 1'h0, theta_min });
-  assign \$42  = \$41  ? theta_min : summed[15:0];
-  assign \$signal$101  = \$40  ? theta_max : \$42 ;
-  assign \$43  = theta_min <= theta_max;
-  assign \$44  = delta3[42] & \$43 ;
-  assign \$45  = \$44  ? theta_min : theta_max;
-  assign \new  = fits ? \$signal$101  : \$45 ;
+  assign \$36  = theta_min > theta_max;
+  assign \$37  = $signed(summed) > $signed({ 1'h0, theta_max });
+  assign \$38  = \$36  | \$37 ;
+  assign \$39  = $signed(summed) < $signed({ 1'h0, theta_min });
+  assign \$40  = \$39  ? theta_min : summed[15:0];
+  assign \$signal$102  = \$38  ? theta_max : \$40 ;
+  assign \$41  = theta_min <= theta_max;
+  assign \$42  = delta3[42] & \$41 ;
+  assign \$43  = \$42  ? theta_min : theta_max;
+  assign \new  = fits ? \$signal$102  : \$43 ;
   assign \$signature__en  = v3 & enable;
-  assign \$46  = theta_wr__addr < 7'h40;
-  assign wh__en = theta_wr__en & \$46 ;
-  assign \$47  = frames + 1'h1;
-  assign \$48  = close ? 25'h0000001 : \$47 ;
-  assign \$49  = rclr + 1'h1;
-  assign \$50  = rclr == 6'h3f;
-  assign \$51  = spikes__payload[19:0] < 7'h40;
-  assign \$52  = spike & \$51 ;
-  assign \$53  = ~ rclear;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = src_rd__data < 7'h40;
-  assign \$56  = $signed(\$8 [24:0]) * $signed({ 1'h0, gain });
-  assign \$57  = $signed(prod2) >>> shift;
-  assign \$58  = ~ busy;
-  assign \$59  = close & \$58 ;
-  assign \$60  = ~ bank;
-  assign \$61  = src_rd__addr + 1'h1;
-  assign \$62  = src_rd__addr == 6'h3f;
-  assign \$63  = clr + 1'h1;
-  assign \$64  = clr == 6'h3f;
-  assign \$65  = \$signal$94  >> theta_addr;
-  assign \$66  = v3 & enable;
-  assign \$67  = \$signature__addr$103  == theta_addr;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$65  & \$69 ;
-  assign \$71  = theta_wr__addr < 7'h40;
-  assign \$72  = theta_wr__en & \$71 ;
-  assign \$73  = theta_wr__addr == theta_addr;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  | \$74 ;
-  assign \$76  = \$signal$95  >> theta_addr;
-  assign \$77  = v3 & enable;
-  assign \$78  = \$signature__addr$103  == theta_addr;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = \$76  | \$79 ;
+  assign \$44  = theta_wr__addr < 7'h40;
+  assign wh__en = theta_wr__en & \$44 ;
+  assign \$45  = frames + 1'h1;
+  assign \$46  = close ? 25'h0000001 : \$45 ;
+  assign \$47  = rclr + 1'h1;
+  assign \$48  = rclr == 6'h3f;
+  assign \$49  = spikes__payload[19:0] < 7'h40;
+  assign \$50  = spike & \$49 ;
+  assign \$51  = ~ rclear;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = spikes__payload[19:0] < 7'h40;
+  assign \$54  = spike & \$53 ;
+  assign \$55  = ~ rclear;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = ! bank;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = spikes__payload[19:0] < 7'h40;
+  assign \$60  = spike & \$59 ;
+  assign \$61  = ~ rclear;
+  assign \$62  = \$60  & \$61 ;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = src_rd__data < 7'h40;
+  assign \$66  = $signed(\$8 [24:0]) * $signed({ 1'h0, gain });
+  assign \$67  = $signed(prod2) >>> shift;
+  assign \$68  = ~ busy;
+  assign \$69  = close & \$68 ;
+  assign \$70  = ~ bank;
+  assign \$71  = src_rd__addr + 1'h1;
+  assign \$72  = src_rd__addr == 6'h3f;
+  assign \$73  = clr + 1'h1;
+  assign \$74  = clr == 6'h3f;
+  assign \$75  = \$signal$95  >> theta_addr;
+  assign \$76  = v3 & enable;
+  assign \$77  = \$signature__addr$104  == theta_addr;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$75  & \$79 ;
   assign \$81  = theta_wr__addr < 7'h40;
   assign \$82  = theta_wr__en & \$81 ;
   assign \$83  = theta_wr__addr == theta_addr;
   assign \$84  = \$82  & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$80  & \$85 ;
-  assign \$87  = \$signal$94  >> \$signal$115 ;
-  assign \$88  = v3 & enable;
-  assign \$89  = \$signature__addr$103  == \$signal$115 ;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$87  & \$91 ;
-  assign \$93  = theta_wr__addr < 7'h40;
-  assign \$94  = theta_wr__en & \$93 ;
-  assign \$95  = theta_wr__addr == \$signal$115 ;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$92  | \$96 ;
-  assign \$98  = \$signal$95  >> \$signal$115 ;
-  assign \$99  = v3 & enable;
-  assign \$100  = \$signature__addr$103  == \$signal$115 ;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = \$98  | \$101 ;
+  assign \$85  = \$80  | \$84 ;
+  assign \$86  = \$signal$96  >> theta_addr;
+  assign \$87  = v3 & enable;
+  assign \$88  = \$signature__addr$104  == theta_addr;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$86  | \$89 ;
+  assign \$91  = theta_wr__addr < 7'h40;
+  assign \$92  = theta_wr__en & \$91 ;
+  assign \$93  = theta_wr__addr == theta_addr;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$90  & \$95 ;
+  assign \$97  = \$signal$95  >> \$signal$117 ;
+  assign \$98  = v3 & enable;
+  assign \$99  = \$signature__addr$104  == \$signal$117 ;
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = \$97  & \$101 ;
   assign \$103  = theta_wr__addr < 7'h40;
   assign \$104  = theta_wr__en & \$103 ;
-  assign \$105  = theta_wr__addr == \$signal$115 ;
+  assign \$105  = theta_wr__addr == \$signal$117 ;
   assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = \$102  & \$107 ;
+  assign \$107  = \$102  | \$106 ;
+  assign \$108  = \$signal$96  >> \$signal$117 ;
   assign \$109  = v3 & enable;
-  assign \$111  = ~ \$signature__addr$103 [2:0];
-  assign \$112  = 64'h8080808080808080 >> \$111 ;
-  assign \$113  = ~ \$signature__addr$103 [5:3];
-  assign \$114  = 64'hff00000000000000 >> { \$113 , 3'h0 };
-  assign \$115  = \$112  & \$114 ;
-  assign \$116  = \$110  ? \$115  : 64'h0000000000000000;
-  assign \$117  = \$signal$95  | \$116 ;
-  assign \$118  = theta_wr__addr < 7'h40;
-  assign \$119  = theta_wr__en & \$118 ;
-  assign \$121  = ~ theta_wr__addr[2:0];
+  assign \$110  = \$signature__addr$104  == \$signal$117 ;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = \$108  | \$111 ;
+  assign \$113  = theta_wr__addr < 7'h40;
+  assign \$114  = theta_wr__en & \$113 ;
+  assign \$115  = theta_wr__addr == \$signal$117 ;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$112  & \$117 ;
+  assign \$119  = v3 & enable;
+  assign \$121  = ~ \$signature__addr$104 [2:0];
   assign \$122  = 64'h8080808080808080 >> \$121 ;
-  assign \$123  = ~ theta_wr__addr[5:3];
+  assign \$123  = ~ \$signature__addr$104 [5:3];
   assign \$124  = 64'hff00000000000000 >> { \$123 , 3'h0 };
   assign \$125  = \$122  & \$124 ;
   assign \$126  = \$120  ? \$125  : 64'h0000000000000000;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$117  & \$127 ;
-  assign \$129  = v3 & enable;
-  assign \$131  = ~ \$signature__addr$103 [2:0];
+  assign \$127  = \$signal$96  | \$126 ;
+  assign \$128  = theta_wr__addr < 7'h40;
+  assign \$129  = theta_wr__en & \$128 ;
+  assign \$131  = ~ theta_wr__addr[2:0];
   assign \$132  = 64'h8080808080808080 >> \$131 ;
-  assign \$133  = ~ \$signature__addr$103 [5:3];
+  assign \$133  = ~ theta_wr__addr[5:3];
   assign \$134  = 64'hff00000000000000 >> { \$133 , 3'h0 };
   assign \$135  = \$132  & \$134 ;
   assign \$136  = \$130  ? \$135  : 64'h0000000000000000;
   assign \$137  = ~ \$136 ;
-  assign \$138  = \$signal$94  & \$137 ;
-  assign \$139  = theta_wr__addr < 7'h40;
-  assign \$140  = theta_wr__en & \$139 ;
-  assign \$142  = ~ theta_wr__addr[2:0];
-  assign \$143  = 64'h8080808080808080 >> \$142 ;
-  assign \$144  = ~ theta_wr__addr[5:3];
-  assign \$145  = 64'hff00000000000000 >> { \$144 , 3'h0 };
-  assign \$146  = \$143  & \$145 ;
-  assign \$147  = \$141  ? \$146  : 64'h0000000000000000;
-  assign \$148  = \$138  | \$147 ;
+  assign \$138  = \$127  & \$137 ;
+  assign \$139  = v3 & enable;
+  assign \$141  = ~ \$signature__addr$104 [2:0];
+  assign \$142  = 64'h8080808080808080 >> \$141 ;
+  assign \$143  = ~ \$signature__addr$104 [5:3];
+  assign \$144  = 64'hff00000000000000 >> { \$143 , 3'h0 };
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = \$140  ? \$145  : 64'h0000000000000000;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$signal$95  & \$147 ;
+  assign \$149  = theta_wr__addr < 7'h40;
+  assign \$150  = theta_wr__en & \$149 ;
+  assign \$152  = ~ theta_wr__addr[2:0];
+  assign \$153  = 64'h8080808080808080 >> \$152 ;
+  assign \$154  = ~ theta_wr__addr[5:3];
+  assign \$155  = 64'hff00000000000000 >> { \$154 , 3'h0 };
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = \$151  ? \$156  : 64'h0000000000000000;
+  assign \$158  = \$148  | \$157 ;
   always @(posedge clk)
-    frames <= \$149 ;
+    frames <= \$159 ;
   always @(posedge clk)
-    rclr <= \$150 ;
+    rclr <= \$160 ;
   always @(posedge clk)
-    rclear <= \$151 ;
+    rclear <= \$161 ;
   always @(posedge clk)
-    \$signal$55  <= \$152 ;
+    \$signal$111  <= \$162 ;
   always @(posedge clk)
-    \$signal  <= \$153 ;
+    \$signal  <= \$163 ;
   always @(posedge clk)
-    c_addr <= \$154 ;
+    c_addr <= \$164 ;
   always @(posedge clk)
-    \$signal$71  <= \$155 ;
+    c_to0 <= \$165 ;
   always @(posedge clk)
-    \$signal$110  <= \$156 ;
+    c_to1 <= \$166 ;
   always @(posedge clk)
-    v2 <= \$157 ;
+    \$signal$72  <= \$167 ;
   always @(posedge clk)
-    lane2 <= \$158 ;
+    \$signal$112  <= \$168 ;
   always @(posedge clk)
-    tgt2 <= \$159 ;
+    v2 <= \$169 ;
   always @(posedge clk)
-    ok2 <= \$160 ;
+    lane2 <= \$170 ;
   always @(posedge clk)
-    v3s <= \$161 ;
+    tgt2 <= \$171 ;
   always @(posedge clk)
-    lane3s <= \$162 ;
+    ok2 <= \$172 ;
   always @(posedge clk)
-    count3 <= \$163 ;
+    v3s <= \$173 ;
   always @(posedge clk)
-    tgt3 <= \$164 ;
+    lane3s <= \$174 ;
   always @(posedge clk)
-    \$signal$74  <= \$165 ;
+    count3 <= \$175 ;
   always @(posedge clk)
-    \$signal$115  <= \$166 ;
+    tgt3 <= \$176 ;
   always @(posedge clk)
-    prod2 <= \$167 ;
+    \$signal$75  <= \$177 ;
   always @(posedge clk)
-    v3 <= \$168 ;
+    \$signal$117  <= \$178 ;
   always @(posedge clk)
-    \$signature__addr$103  <= \$169 ;
+    prod2 <= \$179 ;
   always @(posedge clk)
-    delta3 <= \$170 ;
+    v3 <= \$180 ;
   always @(posedge clk)
-    window_done <= \$171 ;
+    \$signature__addr$104  <= \$181 ;
   always @(posedge clk)
-    overrun <= \$172 ;
+    delta3 <= \$182 ;
   always @(posedge clk)
-    running <= \$173 ;
+    window_done <= \$183 ;
   always @(posedge clk)
-    bank <= \$174 ;
+    overrun <= \$184 ;
   always @(posedge clk)
-    src_rd__addr <= \$175 ;
+    running <= \$185 ;
   always @(posedge clk)
-    clearing <= \$176 ;
+    bank <= \$186 ;
   always @(posedge clk)
-    clr <= \$177 ;
+    src_rd__addr <= \$187 ;
   always @(posedge clk)
-    \$signature__addr$76  <= \$178 ;
+    clearing <= \$188 ;
   always @(posedge clk)
-    theta_in_host0 <= \$179 ;
+    clr <= \$189 ;
   always @(posedge clk)
-    theta_in_upd0 <= \$180 ;
+    \$signature__addr$77  <= \$190 ;
   always @(posedge clk)
-    \$signature__addr$84  <= \$181 ;
+    theta_in_host0 <= \$191 ;
   always @(posedge clk)
-    theta_in_host1 <= \$182 ;
+    theta_in_upd0 <= \$192 ;
   always @(posedge clk)
-    theta_in_upd1 <= \$183 ;
+    \$signature__addr$85  <= \$193 ;
   always @(posedge clk)
-    \$signal$95  <= \$184 ;
+    theta_in_host1 <= \$194 ;
   always @(posedge clk)
-    \$signal$94  <= \$185 ;
+    theta_in_upd1 <= \$195 ;
+  always @(posedge clk)
+    \$signal$96  <= \$196 ;
+  always @(posedge clk)
+    \$signal$95  <= \$197 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__addr$58  = 6'h00;
-    if (\$10 ) begin
-      \wp__addr$58  = c_addr;
-    end else if (\$13 ) begin
-      \wp__addr$58  = clr;
+    \wp__en$62  = 1'h0;
+    if (c_to0) begin
+      \wp__en$62  = 1'h1;
+    end else if (\$12 ) begin
+      \wp__en$62  = 1'h1;
     end else if (rclear) begin
-      \wp__addr$58  = rclr;
+      \wp__en$62  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__en$60  = 1'h0;
-    if (\$10 ) begin
-      \wp__en$60  = 1'h1;
-    end else if (\$13 ) begin
-      \wp__en$60  = 1'h1;
+    \wp__data$63  = 16'h0000;
+    if (c_to0) begin
+      \wp__data$63  = \$15 [15:0];
+    end else if (\$12 ) begin
+      \wp__data$63  = 16'h0000;
     end else if (rclear) begin
-      \wp__en$60  = 1'h1;
+      \wp__data$63  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__data$61  = 16'h0000;
-    if (\$10 ) begin
-      \wp__data$61  = \$16 [15:0];
-    end else if (\$13 ) begin
-      \wp__data$61  = 16'h0000;
+    \wp__en$68  = 1'h0;
+    if (c_to1) begin
+      \wp__en$68  = 1'h1;
+    end else if (\$19 ) begin
+      \wp__en$68  = 1'h1;
     end else if (rclear) begin
-      \wp__data$61  = 16'h0000;
+      \wp__en$68  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__addr$66  = 6'h00;
-    if (\$18 ) begin
-      \wp__addr$66  = c_addr;
-    end else if (\$21 ) begin
-      \wp__addr$66  = clr;
+    \wp__data$69  = 16'h0000;
+    if (c_to1) begin
+      \wp__data$69  = \$22 [15:0];
+    end else if (\$19 ) begin
+      \wp__data$69  = 16'h0000;
     end else if (rclear) begin
-      \wp__addr$66  = rclr;
+      \wp__data$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__en$67  = 1'h0;
-    if (\$18 ) begin
-      \wp__en$67  = 1'h1;
-    end else if (\$21 ) begin
-      \wp__en$67  = 1'h1;
-    end else if (rclear) begin
-      \wp__en$67  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \wp__data$68  = 16'h0000;
-    if (\$18 ) begin
-      \wp__data$68  = \$24 [15:0];
-    end else if (\$21 ) begin
-      \wp__data$68  = 16'h0000;
-    end else if (rclear) begin
-      \wp__data$68  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = frames;
+    \$159  = frames;
     if (frame_tick) begin
-      \$149  = \$48 [23:0];
+      \$159  = \$46 [23:0];
     end
     if (rst) begin
-      \$149  = 24'h000001;
+      \$159  = 24'h000001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = rclr;
+    \$160  = rclr;
     if (rclear) begin
-      \$150  = \$49 [5:0];
+      \$160  = \$47 [5:0];
     end
     if (rst) begin
-      \$150  = 6'h00;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = rclear;
+    \$161  = rclear;
     if (rclear) begin
-      if (\$50 ) begin
-        \$151  = 1'h0;
+      if (\$48 ) begin
+        \$161  = 1'h0;
       end
     end
     if (rst) begin
-      \$151  = 1'h1;
+      \$161  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \$54 ;
+    \$162  = \$52 ;
     if (rst) begin
-      \$152  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = bank;
+    \$163  = bank;
     if (rst) begin
-      \$153  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = spikes__payload[5:0];
+    \$164  = spikes__payload[5:0];
     if (rst) begin
-      \$154  = 6'h00;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = running;
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = src_rd__addr;
-    if (rst) begin
-      \$156  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \$signal$71 ;
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \$signal$110 ;
-    if (rst) begin
-      \$158  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = tgt_rd__data;
-    if (rst) begin
-      \$159  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \$55 ;
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = v2;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = lane2;
-    if (rst) begin
-      \$162  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = u_data;
-    if (rst) begin
-      \$163  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = tgt2;
-    if (rst) begin
-      \$164  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = v3s;
+    \$165  = \$58 ;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = lane3s;
+    \$166  = \$64 ;
     if (rst) begin
-      \$166  = 6'h00;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = { \$56 [41], \$56  };
+    \$167  = running;
     if (rst) begin
-      \$167  = 43'h00000000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \$signal$74 ;
+    \$168  = src_rd__addr;
     if (rst) begin
-      \$168  = 1'h0;
+      \$168  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \$signal$115 ;
+    \$169  = \$signal$72 ;
     if (rst) begin
-      \$169  = 6'h00;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \$57 ;
+    \$170  = \$signal$112 ;
     if (rst) begin
-      \$170  = 43'h00000000000;
+      \$170  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = 1'h0;
-    if (\$59 ) begin
-      \$171  = 1'h1;
-    end
+    \$171  = tgt_rd__data;
     if (rst) begin
-      \$171  = 1'h0;
+      \$171  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$59 ) begin
-    end else begin
-      \$172  = close;
-    end
+    \$172  = \$65 ;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = running;
-    if (\$59 ) begin
-      \$173  = 1'h1;
-    end
-    if (running) begin
-      if (\$62 ) begin
-        \$173  = 1'h0;
-      end
-    end
+    \$173  = v2;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = bank;
-    if (\$59 ) begin
-      \$174  = \$60 ;
-    end
+    \$174  = lane2;
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = src_rd__addr;
-    if (running) begin
-      \$175  = \$61 [5:0];
-      if (\$62 ) begin
-        \$175  = 6'h00;
-      end
-    end
+    \$175  = u_data;
     if (rst) begin
-      \$175  = 6'h00;
+      \$175  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = clearing;
-    if (running) begin
-      if (\$62 ) begin
-        \$176  = 1'h1;
-      end
-    end
-    if (clearing) begin
-      if (\$64 ) begin
-        \$176  = 1'h0;
-      end
-    end
+    \$176  = tgt2;
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = clr;
-    if (clearing) begin
-      \$177  = \$63 [5:0];
-      if (\$64 ) begin
-        \$177  = 6'h00;
-      end
-    end
+    \$177  = v3s;
     if (rst) begin
-      \$177  = 6'h00;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = theta_addr;
+    \$178  = lane3s;
     if (rst) begin
       \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \$75 ;
+    \$179  = { \$66 [41], \$66  };
     if (rst) begin
-      \$179  = 1'h0;
+      \$179  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \$86 ;
+    \$180  = \$signal$75 ;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \$signal$115 ;
+    \$181  = \$signal$117 ;
     if (rst) begin
       \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \$97 ;
+    \$182  = \$67 ;
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \$108 ;
+    \$183  = 1'h0;
+    if (\$69 ) begin
+      \$183  = 1'h1;
+    end
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \$128 ;
+    \$184  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$69 ) begin
+    end else begin
+      \$184  = close;
+    end
     if (rst) begin
-      \$184  = 64'h0000000000000000;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \$148 ;
+    \$185  = running;
+    if (\$69 ) begin
+      \$185  = 1'h1;
+    end
+    if (running) begin
+      if (\$72 ) begin
+        \$185  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$185  = 64'h0000000000000000;
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = bank;
+    if (\$69 ) begin
+      \$186  = \$70 ;
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = src_rd__addr;
+    if (running) begin
+      \$187  = \$71 [5:0];
+      if (\$72 ) begin
+        \$187  = 6'h00;
+      end
+    end
+    if (rst) begin
+      \$187  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = clearing;
+    if (running) begin
+      if (\$72 ) begin
+        \$188  = 1'h1;
+      end
+    end
+    if (clearing) begin
+      if (\$74 ) begin
+        \$188  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = clr;
+    if (clearing) begin
+      \$189  = \$73 [5:0];
+      if (\$74 ) begin
+        \$189  = 6'h00;
+      end
+    end
+    if (rst) begin
+      \$189  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = theta_addr;
+    if (rst) begin
+      \$190  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \$85 ;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \$96 ;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \$signal$117 ;
+    if (rst) begin
+      \$193  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \$107 ;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = \$118 ;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \$138 ;
+    if (rst) begin
+      \$196  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \$158 ;
+    if (rst) begin
+      \$197  = 64'h0000000000000000;
     end
   end
   assign wp__addr = src_wr__addr;
@@ -1427,16 +1449,16 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   assign \$signature__addr$53  = src_rd__data[5:0];
   assign \$signature__addr$64  = spikes__payload[5:0];
   assign \$signature__addr$65  = src_rd__data[5:0];
-  assign \busy$69  = busy;
-  assign theta_raddr0 = \$signature__addr$76 ;
-  assign rh__addr = \$signature__addr$76 ;
+  assign \busy$70  = busy;
+  assign theta_raddr0 = \$signature__addr$77 ;
+  assign rh__addr = \$signature__addr$77 ;
   assign theta_read0 = theta_data;
-  assign theta_raddr1 = \$signature__addr$84 ;
-  assign \rh__addr$86  = \$signature__addr$84 ;
-  assign \$signature__addr$92  = theta_sel;
-  assign \rh__addr$93  = theta_sel;
-  assign lane3 = \$signature__addr$103 ;
-  assign \$signature__data$105  = \new ;
+  assign theta_raddr1 = \$signature__addr$85 ;
+  assign \rh__addr$87  = \$signature__addr$85 ;
+  assign \$signature__addr$93  = theta_sel;
+  assign \rh__addr$94  = theta_sel;
+  assign lane3 = \$signature__addr$104 ;
+  assign \$signature__data$106  = \new ;
   assign wh__addr = theta_wr__addr;
   assign wh__data = theta_wr__data;
   assign spikes__ready = 1'h1;
@@ -1445,11 +1467,11 @@ module homeostasis(spikes__valid, frame_tick, theta_wr__addr, theta_wr__data, th
   assign \spikes__payload.type  = spikes__payload[31:28];
   assign \spikes__payload.timestamp  = spikes__payload[63:32];
   assign \$7  = { 7'h00, count3, 8'h00 };
-  assign \$17  = \$signal ;
-  assign \$20  = \$19 ;
-  assign \$110  = \$109 ;
+  assign \$18  = \$17 ;
+  assign \$63  = bank;
   assign \$120  = \$119 ;
   assign \$130  = \$129 ;
-  assign \$141  = \$140 ;
-  assign \$12  = bank;
+  assign \$140  = \$139 ;
+  assign \$151  = \$150 ;
+  assign \$11  = bank;
 endmodule

@@ -5,58 +5,60 @@
 module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, source, pulse_wr__addr, pulse_wr__data, pulse_wr__en, stim__ready, clk, rst, routed__ready, theta_addr, pulse, stim__payload, stim__valid, fire, fire_lane, stim_lost, bad_lane
 , sweep_busy, tick_lost, routed__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
+  wire [5:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire [20:0] \$15 ;
+  wire \$15 ;
   wire [20:0] \$16 ;
-  wire \$17 ;
+  wire [20:0] \$17 ;
   wire \$18 ;
-  wire [16:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
   wire [16:0] \$20 ;
-  wire \$21 ;
+  wire [16:0] \$21 ;
   wire \$22 ;
-  wire [17:0] \$23 ;
+  wire \$23 ;
   wire [17:0] \$24 ;
-  wire \$25 ;
+  wire [17:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire [15:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
+  wire [15:0] \$30 ;
   wire [16:0] \$31 ;
-  wire \$32 ;
-  wire [16:0] \$33 ;
+  wire [16:0] \$32 ;
+  wire \$33 ;
   wire [16:0] \$34 ;
-  wire \$35 ;
-  wire [15:0] \$36 ;
-  wire \$37 ;
-  reg \$38 ;
+  wire [16:0] \$35 ;
+  wire \$36 ;
+  wire [15:0] \$37 ;
+  wire \$38 ;
   reg \$39 ;
-  wire [6:0] \$4 ;
-  reg [11:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg \$42 ;
-  reg [31:0] \$43 ;
-  reg \$44 ;
-  reg [5:0] \$45 ;
-  reg \$46 ;
+  wire \$4 ;
+  reg \$40 ;
+  reg [11:0] \$41 ;
+  reg [15:0] \$42 ;
+  reg \$43 ;
+  reg [31:0] \$44 ;
+  reg \$45 ;
+  reg [5:0] \$46 ;
   reg \$47 ;
   reg [5:0] \$48 ;
   reg \$49 ;
   wire [6:0] \$5 ;
-  reg [63:0] \$50 ;
+  reg [5:0] \$50 ;
   reg \$51 ;
-  reg [11:0] \$52 ;
+  reg [63:0] \$52 ;
   reg \$53 ;
-  reg \$54 ;
-  reg [19:0] \$55 ;
-  wire \$6 ;
+  reg [11:0] \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg [19:0] \$57 ;
+  wire [6:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
@@ -190,11 +192,13 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
   wire [63:0] w_data;
   wire w_en;
   wire w_rdy;
-  reg [5:0] wp__addr;
+  (* init = 6'h00 *)
+  wire [5:0] wp__addr;
   reg [31:0] wp__data;
   wire [15:0] \wp__data.acc ;
   wire [15:0] \wp__data.remaining ;
   reg wp__en;
+  reg [5:0] wr_addr = 6'h00;
   reg [31:0] lane_state [63:0];
   initial begin
     lane_state[0] = 32'd0;
@@ -264,7 +268,7 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
   end
   always @(posedge clk) begin
     if (wp__en)
-      lane_state[wp__addr] <= wp__data;
+      lane_state[wr_addr] <= wp__data;
   end
   reg [5:0] _0_;
   reg [5:0] _1_;
@@ -350,88 +354,91 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     _2_ <= routed__payload[5:0];
   end
   assign len_rd__data = lengths[_2_];
-  assign \$37  = | lost;
-  assign w_en = fired | \$37 ;
+  assign \$36  = s1_valid & in_range;
+  assign \$37  = fired ? len_rd__data : rd_entry__data[31:16];
+  assign w_data = fired ? stim_word : overflow_word;
+  assign \$38  = | lost;
+  assign w_en = fired | \$38 ;
   always @(posedge clk)
-    routed__ready <= \$38 ;
+    routed__ready <= \$39 ;
   always @(posedge clk)
-    s1_valid <= \$39 ;
+    s1_valid <= \$40 ;
   always @(posedge clk)
-    s1_target <= \$40 ;
+    s1_target <= \$41 ;
   always @(posedge clk)
-    s1_weight <= \$41 ;
+    s1_weight <= \$42 ;
   always @(posedge clk)
-    s1_tick <= \$42 ;
+    s1_tick <= \$43 ;
   always @(posedge clk)
-    s1_frame <= \$43 ;
+    s1_frame <= \$44 ;
   always @(posedge clk)
-    sw_valid <= \$44 ;
+    sw_valid <= \$45 ;
   always @(posedge clk)
-    sw_lane <= \$45 ;
+    sw_lane <= \$46 ;
   always @(posedge clk)
-    tick_lost <= \$46 ;
+    tick_lost <= \$47 ;
   always @(posedge clk)
-    sweep_busy <= \$47 ;
+    wr_addr <= \$48 ;
   always @(posedge clk)
-    ptr <= \$48 ;
+    sweep_busy <= \$49 ;
   always @(posedge clk)
-    again <= \$49 ;
+    ptr <= \$50 ;
   always @(posedge clk)
-    pulse <= \$50 ;
+    again <= \$51 ;
   always @(posedge clk)
-    fire <= \$51 ;
+    pulse <= \$52 ;
   always @(posedge clk)
-    fire_lane <= \$52 ;
+    fire <= \$53 ;
   always @(posedge clk)
-    bad_lane <= \$53 ;
+    fire_lane <= \$54 ;
   always @(posedge clk)
-    stim_lost <= \$54 ;
+    bad_lane <= \$55 ;
   always @(posedge clk)
-    lost <= \$55 ;
-  assign \$1  = ~ sweep_busy;
-  assign \$2  = \$1  | last;
-  assign \$3  = frame_tick & \$2 ;
-  assign \$4  = ptr + 1'h1;
+    stim_lost <= \$56 ;
+  always @(posedge clk)
+    lost <= \$57 ;
+  assign \$1  = issue ? ptr : routed__payload[5:0];
+  assign \$2  = ~ sweep_busy;
+  assign \$3  = \$2  | last;
+  assign \$4  = frame_tick & \$3 ;
   assign \$5  = ptr + 1'h1;
-  assign \$6  = s1_valid & in_range;
-  assign \$7  = | \$34 [15:0];
-  assign \$8  = | len_rd__data;
-  assign \$9  = ~ in_range;
-  assign \$10  = s1_valid & \$9 ;
-  assign \$11  = | lost;
-  assign \$12  = \$11  & w_rdy;
-  assign \$13  = ~ w_rdy;
-  assign \$14  = lost == 20'hfffff;
-  assign \$15  = lost + 1'h1;
-  assign \$16  = \$14  ? { 1'h0, lost } : \$15 ;
+  assign \$6  = ptr + 1'h1;
+  assign \$7  = s1_valid & in_range;
+  assign \$8  = | \$35 [15:0];
+  assign \$9  = | len_rd__data;
+  assign \$10  = ~ in_range;
+  assign \$11  = s1_valid & \$10 ;
+  assign \$12  = | lost;
+  assign \$13  = \$12  & w_rdy;
+  assign \$14  = ~ w_rdy;
+  assign \$15  = lost == 20'hfffff;
+  assign \$16  = lost + 1'h1;
+  assign \$17  = \$15  ? { 1'h0, lost } : \$16 ;
   assign accept = routed__valid & routed__ready;
   assign in_range = s1_target < 7'h40;
   assign total = $signed(rd_entry__data[15:0]) + $signed(s1_weight);
-  assign \$17  = $signed(total) > $signed(16'h7fff);
-  assign \$18  = $signed(total) < $signed(16'h8000);
-  assign \$19  = \$18  ? 17'h18000 : total;
-  assign \$20  = \$17  ? 17'h07fff : \$19 ;
-  assign \$21  = s1_valid & in_range;
-  assign \$22  = $signed(\$20 [15:0]) >= $signed({ 1'h0, theta_data });
-  assign fired = \$21  & \$22 ;
-  assign \$23  = $signed(\$20 [15:0]) - $signed({ 1'h0, theta_data });
-  assign \$24  = fired ? \$23  : { \$20 [15], \$20 [15], \$20 [15:0] };
-  assign \$25  = pulse_wr__addr < 7'h40;
-  assign len_wp__en = pulse_wr__en & \$25 ;
-  assign \$26  = ~ accept;
-  assign issue = sweep_busy & \$26 ;
-  assign \$27  = ptr == 6'h3f;
-  assign last = issue & \$27 ;
-  assign \$28  = | leak_shift;
-  assign \$29  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
-  assign \$30  = $signed(rd_sweep__data[15:0]) - $signed(\$29 );
-  assign \$31  = \$28  ? \$30  : { rd_sweep__data[15], rd_sweep__data[15:0] };
-  assign \$32  = | rd_sweep__data[31:16];
-  assign \$33  = rd_sweep__data[31:16] - 1'h1;
-  assign \$34  = \$32  ? \$33  : 17'h00000;
-  assign \$35  = s1_valid & in_range;
-  assign \$36  = fired ? len_rd__data : rd_entry__data[31:16];
-  assign w_data = fired ? stim_word : overflow_word;
+  assign \$18  = $signed(total) > $signed(16'h7fff);
+  assign \$19  = $signed(total) < $signed(16'h8000);
+  assign \$20  = \$19  ? 17'h18000 : total;
+  assign \$21  = \$18  ? 17'h07fff : \$20 ;
+  assign \$22  = s1_valid & in_range;
+  assign \$23  = $signed(\$21 [15:0]) >= $signed({ 1'h0, theta_data });
+  assign fired = \$22  & \$23 ;
+  assign \$24  = $signed(\$21 [15:0]) - $signed({ 1'h0, theta_data });
+  assign \$25  = fired ? \$24  : { \$21 [15], \$21 [15], \$21 [15:0] };
+  assign \$26  = pulse_wr__addr < 7'h40;
+  assign len_wp__en = pulse_wr__en & \$26 ;
+  assign \$27  = ~ accept;
+  assign issue = sweep_busy & \$27 ;
+  assign \$28  = ptr == 6'h3f;
+  assign last = issue & \$28 ;
+  assign \$29  = | leak_shift;
+  assign \$30  = $signed(rd_sweep__data[15:0]) >>> leak_shift;
+  assign \$31  = $signed(rd_sweep__data[15:0]) - $signed(\$30 );
+  assign \$32  = \$29  ? \$31  : { rd_sweep__data[15], rd_sweep__data[15:0] };
+  assign \$33  = | rd_sweep__data[31:16];
+  assign \$34  = rd_sweep__data[31:16] - 1'h1;
+  assign \$35  = \$33  ? \$34  : 17'h00000;
   \stim_unit.fifo  fifo (
     .clk(clk),
     .r_data(stim__payload),
@@ -444,78 +451,65 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = 1'h1;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = accept;
+    \$39  = 1'h1;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = routed__payload[11:0];
+    \$40  = accept;
     if (rst) begin
-      \$40  = 12'h000;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = routed__payload[27:12];
+    \$41  = routed__payload[11:0];
     if (rst) begin
-      \$41  = 16'h0000;
+      \$41  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = frame_tick;
+    \$42  = routed__payload[27:12];
     if (rst) begin
-      \$42  = 1'h0;
+      \$42  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = frame;
+    \$43  = frame_tick;
     if (rst) begin
-      \$43  = 32'd0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = issue;
+    \$44  = frame;
     if (rst) begin
-      \$44  = 1'h0;
+      \$44  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = ptr;
+    \$45  = issue;
     if (rst) begin
-      \$45  = 6'h00;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = 1'h0;
-    if (\$3 ) begin
+    \$46  = ptr;
+    if (rst) begin
+      \$46  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = 1'h0;
+    if (\$4 ) begin
     end else if (frame_tick) begin
-      \$46  = again;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = sweep_busy;
-    if (\$3 ) begin
-      \$47  = 1'h1;
-    end else if (frame_tick) begin
-    end else if (last) begin
       \$47  = again;
     end
     if (rst) begin
@@ -524,363 +518,374 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = ptr;
-    if (\$3 ) begin
+    \$48  = \$1 ;
+    if (rst) begin
       \$48  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = sweep_busy;
+    if (\$4 ) begin
+      \$49  = 1'h1;
+    end else if (frame_tick) begin
+    end else if (last) begin
+      \$49  = again;
+    end
+    if (rst) begin
+      \$49  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = ptr;
+    if (\$4 ) begin
+      \$50  = 6'h00;
     end else if (frame_tick) begin
       if (issue) begin
-        \$48  = \$4 [5:0];
+        \$50  = \$5 [5:0];
       end
     end else if (last) begin
-      \$48  = 6'h00;
+      \$50  = 6'h00;
     end else if (issue) begin
-      \$48  = \$5 [5:0];
+      \$50  = \$6 [5:0];
     end
     if (rst) begin
-      \$48  = 6'h00;
+      \$50  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = again;
-    if (\$3 ) begin
+    \$51  = again;
+    if (\$4 ) begin
     end else if (frame_tick) begin
-      \$49  = 1'h1;
+      \$51  = 1'h1;
     end else if (last) begin
-      \$49  = 1'h0;
+      \$51  = 1'h0;
     end
-    if (rst) begin
-      \$49  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = pulse;
-    if (sw_valid) begin
-      (* full_case = 32'd1 *)
-      casez (sw_lane)
-        6'h00:
-            \$50 [0] = \$7 ;
-        6'h01:
-            \$50 [1] = \$7 ;
-        6'h02:
-            \$50 [2] = \$7 ;
-        6'h03:
-            \$50 [3] = \$7 ;
-        6'h04:
-            \$50 [4] = \$7 ;
-        6'h05:
-            \$50 [5] = \$7 ;
-        6'h06:
-            \$50 [6] = \$7 ;
-        6'h07:
-            \$50 [7] = \$7 ;
-        6'h08:
-            \$50 [8] = \$7 ;
-        6'h09:
-            \$50 [9] = \$7 ;
-        6'h0a:
-            \$50 [10] = \$7 ;
-        6'h0b:
-            \$50 [11] = \$7 ;
-        6'h0c:
-            \$50 [12] = \$7 ;
-        6'h0d:
-            \$50 [13] = \$7 ;
-        6'h0e:
-            \$50 [14] = \$7 ;
-        6'h0f:
-            \$50 [15] = \$7 ;
-        6'h10:
-            \$50 [16] = \$7 ;
-        6'h11:
-            \$50 [17] = \$7 ;
-        6'h12:
-            \$50 [18] = \$7 ;
-        6'h13:
-            \$50 [19] = \$7 ;
-        6'h14:
-            \$50 [20] = \$7 ;
-        6'h15:
-            \$50 [21] = \$7 ;
-        6'h16:
-            \$50 [22] = \$7 ;
-        6'h17:
-            \$50 [23] = \$7 ;
-        6'h18:
-            \$50 [24] = \$7 ;
-        6'h19:
-            \$50 [25] = \$7 ;
-        6'h1a:
-            \$50 [26] = \$7 ;
-        6'h1b:
-            \$50 [27] = \$7 ;
-        6'h1c:
-            \$50 [28] = \$7 ;
-        6'h1d:
-            \$50 [29] = \$7 ;
-        6'h1e:
-            \$50 [30] = \$7 ;
-        6'h1f:
-            \$50 [31] = \$7 ;
-        6'h20:
-            \$50 [32] = \$7 ;
-        6'h21:
-            \$50 [33] = \$7 ;
-        6'h22:
-            \$50 [34] = \$7 ;
-        6'h23:
-            \$50 [35] = \$7 ;
-        6'h24:
-            \$50 [36] = \$7 ;
-        6'h25:
-            \$50 [37] = \$7 ;
-        6'h26:
-            \$50 [38] = \$7 ;
-        6'h27:
-            \$50 [39] = \$7 ;
-        6'h28:
-            \$50 [40] = \$7 ;
-        6'h29:
-            \$50 [41] = \$7 ;
-        6'h2a:
-            \$50 [42] = \$7 ;
-        6'h2b:
-            \$50 [43] = \$7 ;
-        6'h2c:
-            \$50 [44] = \$7 ;
-        6'h2d:
-            \$50 [45] = \$7 ;
-        6'h2e:
-            \$50 [46] = \$7 ;
-        6'h2f:
-            \$50 [47] = \$7 ;
-        6'h30:
-            \$50 [48] = \$7 ;
-        6'h31:
-            \$50 [49] = \$7 ;
-        6'h32:
-            \$50 [50] = \$7 ;
-        6'h33:
-            \$50 [51] = \$7 ;
-        6'h34:
-            \$50 [52] = \$7 ;
-        6'h35:
-            \$50 [53] = \$7 ;
-        6'h36:
-            \$50 [54] = \$7 ;
-        6'h37:
-            \$50 [55] = \$7 ;
-        6'h38:
-            \$50 [56] = \$7 ;
-        6'h39:
-            \$50 [57] = \$7 ;
-        6'h3a:
-            \$50 [58] = \$7 ;
-        6'h3b:
-            \$50 [59] = \$7 ;
-        6'h3c:
-            \$50 [60] = \$7 ;
-        6'h3d:
-            \$50 [61] = \$7 ;
-        6'h3e:
-            \$50 [62] = \$7 ;
-        6'h3f:
-            \$50 [63] = \$7 ;
-      endcase
-    end else if (\$6 ) begin
-      if (fired) begin
-        (* full_case = 32'd1 *)
-        casez (s1_target[5:0])
-          6'h00:
-              \$50 [0] = \$8 ;
-          6'h01:
-              \$50 [1] = \$8 ;
-          6'h02:
-              \$50 [2] = \$8 ;
-          6'h03:
-              \$50 [3] = \$8 ;
-          6'h04:
-              \$50 [4] = \$8 ;
-          6'h05:
-              \$50 [5] = \$8 ;
-          6'h06:
-              \$50 [6] = \$8 ;
-          6'h07:
-              \$50 [7] = \$8 ;
-          6'h08:
-              \$50 [8] = \$8 ;
-          6'h09:
-              \$50 [9] = \$8 ;
-          6'h0a:
-              \$50 [10] = \$8 ;
-          6'h0b:
-              \$50 [11] = \$8 ;
-          6'h0c:
-              \$50 [12] = \$8 ;
-          6'h0d:
-              \$50 [13] = \$8 ;
-          6'h0e:
-              \$50 [14] = \$8 ;
-          6'h0f:
-              \$50 [15] = \$8 ;
-          6'h10:
-              \$50 [16] = \$8 ;
-          6'h11:
-              \$50 [17] = \$8 ;
-          6'h12:
-              \$50 [18] = \$8 ;
-          6'h13:
-              \$50 [19] = \$8 ;
-          6'h14:
-              \$50 [20] = \$8 ;
-          6'h15:
-              \$50 [21] = \$8 ;
-          6'h16:
-              \$50 [22] = \$8 ;
-          6'h17:
-              \$50 [23] = \$8 ;
-          6'h18:
-              \$50 [24] = \$8 ;
-          6'h19:
-              \$50 [25] = \$8 ;
-          6'h1a:
-              \$50 [26] = \$8 ;
-          6'h1b:
-              \$50 [27] = \$8 ;
-          6'h1c:
-              \$50 [28] = \$8 ;
-          6'h1d:
-              \$50 [29] = \$8 ;
-          6'h1e:
-              \$50 [30] = \$8 ;
-          6'h1f:
-              \$50 [31] = \$8 ;
-          6'h20:
-              \$50 [32] = \$8 ;
-          6'h21:
-              \$50 [33] = \$8 ;
-          6'h22:
-              \$50 [34] = \$8 ;
-          6'h23:
-              \$50 [35] = \$8 ;
-          6'h24:
-              \$50 [36] = \$8 ;
-          6'h25:
-              \$50 [37] = \$8 ;
-          6'h26:
-              \$50 [38] = \$8 ;
-          6'h27:
-              \$50 [39] = \$8 ;
-          6'h28:
-              \$50 [40] = \$8 ;
-          6'h29:
-              \$50 [41] = \$8 ;
-          6'h2a:
-              \$50 [42] = \$8 ;
-          6'h2b:
-              \$50 [43] = \$8 ;
-          6'h2c:
-              \$50 [44] = \$8 ;
-          6'h2d:
-              \$50 [45] = \$8 ;
-          6'h2e:
-              \$50 [46] = \$8 ;
-          6'h2f:
-              \$50 [47] = \$8 ;
-          6'h30:
-              \$50 [48] = \$8 ;
-          6'h31:
-              \$50 [49] = \$8 ;
-          6'h32:
-              \$50 [50] = \$8 ;
-          6'h33:
-              \$50 [51] = \$8 ;
-          6'h34:
-              \$50 [52] = \$8 ;
-          6'h35:
-              \$50 [53] = \$8 ;
-          6'h36:
-              \$50 [54] = \$8 ;
-          6'h37:
-              \$50 [55] = \$8 ;
-          6'h38:
-              \$50 [56] = \$8 ;
-          6'h39:
-              \$50 [57] = \$8 ;
-          6'h3a:
-              \$50 [58] = \$8 ;
-          6'h3b:
-              \$50 [59] = \$8 ;
-          6'h3c:
-              \$50 [60] = \$8 ;
-          6'h3d:
-              \$50 [61] = \$8 ;
-          6'h3e:
-              \$50 [62] = \$8 ;
-          6'h3f:
-              \$50 [63] = \$8 ;
-        endcase
-      end
-    end
-    if (rst) begin
-      \$50  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = fired;
     if (rst) begin
       \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = s1_target;
+    \$52  = pulse;
+    if (sw_valid) begin
+      (* full_case = 32'd1 *)
+      casez (sw_lane)
+        6'h00:
+            \$52 [0] = \$8 ;
+        6'h01:
+            \$52 [1] = \$8 ;
+        6'h02:
+            \$52 [2] = \$8 ;
+        6'h03:
+            \$52 [3] = \$8 ;
+        6'h04:
+            \$52 [4] = \$8 ;
+        6'h05:
+            \$52 [5] = \$8 ;
+        6'h06:
+            \$52 [6] = \$8 ;
+        6'h07:
+            \$52 [7] = \$8 ;
+        6'h08:
+            \$52 [8] = \$8 ;
+        6'h09:
+            \$52 [9] = \$8 ;
+        6'h0a:
+            \$52 [10] = \$8 ;
+        6'h0b:
+            \$52 [11] = \$8 ;
+        6'h0c:
+            \$52 [12] = \$8 ;
+        6'h0d:
+            \$52 [13] = \$8 ;
+        6'h0e:
+            \$52 [14] = \$8 ;
+        6'h0f:
+            \$52 [15] = \$8 ;
+        6'h10:
+            \$52 [16] = \$8 ;
+        6'h11:
+            \$52 [17] = \$8 ;
+        6'h12:
+            \$52 [18] = \$8 ;
+        6'h13:
+            \$52 [19] = \$8 ;
+        6'h14:
+            \$52 [20] = \$8 ;
+        6'h15:
+            \$52 [21] = \$8 ;
+        6'h16:
+            \$52 [22] = \$8 ;
+        6'h17:
+            \$52 [23] = \$8 ;
+        6'h18:
+            \$52 [24] = \$8 ;
+        6'h19:
+            \$52 [25] = \$8 ;
+        6'h1a:
+            \$52 [26] = \$8 ;
+        6'h1b:
+            \$52 [27] = \$8 ;
+        6'h1c:
+            \$52 [28] = \$8 ;
+        6'h1d:
+            \$52 [29] = \$8 ;
+        6'h1e:
+            \$52 [30] = \$8 ;
+        6'h1f:
+            \$52 [31] = \$8 ;
+        6'h20:
+            \$52 [32] = \$8 ;
+        6'h21:
+            \$52 [33] = \$8 ;
+        6'h22:
+            \$52 [34] = \$8 ;
+        6'h23:
+            \$52 [35] = \$8 ;
+        6'h24:
+            \$52 [36] = \$8 ;
+        6'h25:
+            \$52 [37] = \$8 ;
+        6'h26:
+            \$52 [38] = \$8 ;
+        6'h27:
+            \$52 [39] = \$8 ;
+        6'h28:
+            \$52 [40] = \$8 ;
+        6'h29:
+            \$52 [41] = \$8 ;
+        6'h2a:
+            \$52 [42] = \$8 ;
+        6'h2b:
+            \$52 [43] = \$8 ;
+        6'h2c:
+            \$52 [44] = \$8 ;
+        6'h2d:
+            \$52 [45] = \$8 ;
+        6'h2e:
+            \$52 [46] = \$8 ;
+        6'h2f:
+            \$52 [47] = \$8 ;
+        6'h30:
+            \$52 [48] = \$8 ;
+        6'h31:
+            \$52 [49] = \$8 ;
+        6'h32:
+            \$52 [50] = \$8 ;
+        6'h33:
+            \$52 [51] = \$8 ;
+        6'h34:
+            \$52 [52] = \$8 ;
+        6'h35:
+            \$52 [53] = \$8 ;
+        6'h36:
+            \$52 [54] = \$8 ;
+        6'h37:
+            \$52 [55] = \$8 ;
+        6'h38:
+            \$52 [56] = \$8 ;
+        6'h39:
+            \$52 [57] = \$8 ;
+        6'h3a:
+            \$52 [58] = \$8 ;
+        6'h3b:
+            \$52 [59] = \$8 ;
+        6'h3c:
+            \$52 [60] = \$8 ;
+        6'h3d:
+            \$52 [61] = \$8 ;
+        6'h3e:
+            \$52 [62] = \$8 ;
+        6'h3f:
+            \$52 [63] = \$8 ;
+      endcase
+    end else if (\$7 ) begin
+      if (fired) begin
+        (* full_case = 32'd1 *)
+        casez (s1_target[5:0])
+          6'h00:
+              \$52 [0] = \$9 ;
+          6'h01:
+              \$52 [1] = \$9 ;
+          6'h02:
+              \$52 [2] = \$9 ;
+          6'h03:
+              \$52 [3] = \$9 ;
+          6'h04:
+              \$52 [4] = \$9 ;
+          6'h05:
+              \$52 [5] = \$9 ;
+          6'h06:
+              \$52 [6] = \$9 ;
+          6'h07:
+              \$52 [7] = \$9 ;
+          6'h08:
+              \$52 [8] = \$9 ;
+          6'h09:
+              \$52 [9] = \$9 ;
+          6'h0a:
+              \$52 [10] = \$9 ;
+          6'h0b:
+              \$52 [11] = \$9 ;
+          6'h0c:
+              \$52 [12] = \$9 ;
+          6'h0d:
+              \$52 [13] = \$9 ;
+          6'h0e:
+              \$52 [14] = \$9 ;
+          6'h0f:
+              \$52 [15] = \$9 ;
+          6'h10:
+              \$52 [16] = \$9 ;
+          6'h11:
+              \$52 [17] = \$9 ;
+          6'h12:
+              \$52 [18] = \$9 ;
+          6'h13:
+              \$52 [19] = \$9 ;
+          6'h14:
+              \$52 [20] = \$9 ;
+          6'h15:
+              \$52 [21] = \$9 ;
+          6'h16:
+              \$52 [22] = \$9 ;
+          6'h17:
+              \$52 [23] = \$9 ;
+          6'h18:
+              \$52 [24] = \$9 ;
+          6'h19:
+              \$52 [25] = \$9 ;
+          6'h1a:
+              \$52 [26] = \$9 ;
+          6'h1b:
+              \$52 [27] = \$9 ;
+          6'h1c:
+              \$52 [28] = \$9 ;
+          6'h1d:
+              \$52 [29] = \$9 ;
+          6'h1e:
+              \$52 [30] = \$9 ;
+          6'h1f:
+              \$52 [31] = \$9 ;
+          6'h20:
+              \$52 [32] = \$9 ;
+          6'h21:
+              \$52 [33] = \$9 ;
+          6'h22:
+              \$52 [34] = \$9 ;
+          6'h23:
+              \$52 [35] = \$9 ;
+          6'h24:
+              \$52 [36] = \$9 ;
+          6'h25:
+              \$52 [37] = \$9 ;
+          6'h26:
+              \$52 [38] = \$9 ;
+          6'h27:
+              \$52 [39] = \$9 ;
+          6'h28:
+              \$52 [40] = \$9 ;
+          6'h29:
+              \$52 [41] = \$9 ;
+          6'h2a:
+              \$52 [42] = \$9 ;
+          6'h2b:
+              \$52 [43] = \$9 ;
+          6'h2c:
+              \$52 [44] = \$9 ;
+          6'h2d:
+              \$52 [45] = \$9 ;
+          6'h2e:
+              \$52 [46] = \$9 ;
+          6'h2f:
+              \$52 [47] = \$9 ;
+          6'h30:
+              \$52 [48] = \$9 ;
+          6'h31:
+              \$52 [49] = \$9 ;
+          6'h32:
+              \$52 [50] = \$9 ;
+          6'h33:
+              \$52 [51] = \$9 ;
+          6'h34:
+              \$52 [52] = \$9 ;
+          6'h35:
+              \$52 [53] = \$9 ;
+          6'h36:
+              \$52 [54] = \$9 ;
+          6'h37:
+              \$52 [55] = \$9 ;
+          6'h38:
+              \$52 [56] = \$9 ;
+          6'h39:
+              \$52 [57] = \$9 ;
+          6'h3a:
+              \$52 [58] = \$9 ;
+          6'h3b:
+              \$52 [59] = \$9 ;
+          6'h3c:
+              \$52 [60] = \$9 ;
+          6'h3d:
+              \$52 [61] = \$9 ;
+          6'h3e:
+              \$52 [62] = \$9 ;
+          6'h3f:
+              \$52 [63] = \$9 ;
+        endcase
+      end
+    end
     if (rst) begin
-      \$52  = 12'h000;
+      \$52  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \$10 ;
+    \$53  = fired;
     if (rst) begin
       \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = 1'h0;
-    if (fired) begin
-      if (\$13 ) begin
-        \$54  = 1'h1;
-      end
-    end
+    \$54  = s1_target;
     if (rst) begin
-      \$54  = 1'h0;
+      \$54  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = lost;
-    if (fired) begin
-      if (\$13 ) begin
-        \$55  = \$16 [19:0];
-      end
-    end else if (\$12 ) begin
-      \$55  = 20'h00000;
-    end
+    \$55  = \$11 ;
     if (rst) begin
-      \$55  = 20'h00000;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wp__addr = 6'h00;
-    if (sw_valid) begin
-      wp__addr = sw_lane;
-    end else if (\$35 ) begin
-      wp__addr = s1_target[5:0];
+    \$56  = 1'h0;
+    if (fired) begin
+      if (\$14 ) begin
+        \$56  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$56  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = lost;
+    if (fired) begin
+      if (\$14 ) begin
+        \$57  = \$17 [19:0];
+      end
+    end else if (\$13 ) begin
+      \$57  = 20'h00000;
+    end
+    if (rst) begin
+      \$57  = 20'h00000;
     end
   end
   always @* begin
@@ -888,7 +893,7 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     wp__en = 1'h0;
     if (sw_valid) begin
       wp__en = 1'h1;
-    end else if (\$35 ) begin
+    end else if (\$36 ) begin
       wp__en = 1'h1;
     end
   end
@@ -896,28 +901,29 @@ module stim_unit(routed__valid, frame_tick, frame, theta_data, leak_shift, sourc
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     wp__data = 32'd0;
     if (sw_valid) begin
-      wp__data[15:0] = \$31 [15:0];
-      wp__data[31:16] = \$34 [15:0];
-    end else if (\$35 ) begin
-      wp__data[15:0] = \$24 [15:0];
-      wp__data[31:16] = \$36 ;
+      wp__data[15:0] = \$32 [15:0];
+      wp__data[31:16] = \$35 [15:0];
+    end else if (\$36 ) begin
+      wp__data[15:0] = \$25 [15:0];
+      wp__data[31:16] = \$37 ;
     end
   end
   assign ready = routed__ready;
   assign busy = sweep_busy;
   assign env = pulse;
-  assign countdown = \$34 [15:0];
+  assign countdown = \$35 [15:0];
   assign lane = s1_target[5:0];
   assign theta = theta_data;
   assign acc_now = rd_entry__data[15:0];
-  assign sat = \$20 [15:0];
-  assign integrated = \$24 [15:0];
+  assign sat = \$21 [15:0];
+  assign integrated = \$25 [15:0];
   assign len_wp__addr = pulse_wr__addr;
   assign len_wp__data = pulse_wr__data;
   assign rd_entry__addr = routed__payload[5:0];
   assign len_rd__addr = routed__payload[5:0];
   assign rd_sweep__addr = ptr;
-  assign leaked = \$31 [15:0];
+  assign leaked = \$32 [15:0];
+  assign wp__addr = wr_addr;
   assign r_rdy = stim__valid;
   assign r_data = stim__payload;
   assign r_en = stim__ready;
