@@ -64,8 +64,39 @@ _BRAM = {"RAMB36E1": 1.0, "RAMB18E1": 0.5}
 #: Cut before the LUT-level count: flip-flops, block RAM and DSP. A LUTRAM or SRL stays: its
 #: asynchronous read (address -> data) is a LUT level, as Vivado counts it; its write side ends a path.
 _CUT = "t:FD* t:RAMB* t:DSP48E1"
-#: The read-address inputs of a LUTRAM or SRL (the only inputs its data output follows combinationally).
-_READ_ADDRESS = re.compile(r"^(ADDR[A-H]|A\d*|DPRA\d*)$")
+
+
+def _read_address(cell_type: str, output: str) -> re.Pattern | None:
+    """The inputs a LUTRAM or SRL output follows combinationally (its read address): DOx of a
+    RAM32M/RAM64M its ADDRx, SPO (and O, Q) the A pins, DPO the DPRA pins; None for an output that
+    follows no address (an SRL's cascade Q31)."""
+    if output.startswith("DO"):
+        return re.compile(f"^ADDR{output[2]}$")
+    if output == "DPO":
+        return re.compile(r"^DPRA\d*$")
+    if output in ("SPO", "O", "Q"):
+        return re.compile(r"^A\d*$")
+    return None
+
+
+def _read_ports(cells: dict) -> dict:
+    """``cells`` with every LUTRAM or SRL split into one cell per output, each with only that
+    output's read address as inputs (``name#DOA``...): a read follows its own address, not the
+    other ports' (a RAM64M's ADDRD is also its write address), and the write side ends a path."""
+    out = {}
+    for name, c in cells.items():
+        if c["type"] not in _LUTRAM:
+            out[name] = c
+            continue
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) != "output":
+                continue
+            follows = _read_address(c["type"], port)
+            ins = {p: b for p, b in c["connections"].items()
+                   if follows and c["port_directions"].get(p) == "input" and follows.match(p)}
+            out[f"{name}#{port}"] = {"type": c["type"], "connections": {**ins, port: bits},
+                                     "port_directions": {**{p: "input" for p in ins}, port: "output"}}
+    return out
 
 
 @dataclass(frozen=True)
@@ -142,6 +173,7 @@ def _block_of(cell: str) -> str:
     """The block a flattened cell belongs to: ``$flatten\\stim_path.\\safety.$abc...`` ->
     ``stim_path.safety``; a cell that kept its own name, ``aer_path.detector.mem`` (a
     memory), -> ``aer_path.detector``; a cell of the top module -> ``core``."""
+    cell = cell.split("#")[0]                             # a LUTRAM's read port (deepest_path)
     if cell.startswith("$flatten"):
         return ".".join(re.findall(r"\\(\w+)\.", cell.split("$")[1]))
     name = re.sub(r"(\.\d+)+$", "", cell.lstrip("\\").split("$")[0].rstrip("."))   # memory.0 -> memory
@@ -158,7 +190,7 @@ def deepest_path(netlist: dict, top: str) -> tuple[dict, tuple]:
     multi-output cell (CARRY4) may join paths that its bits keep apart: an upper bound. A
     combinational loop is refused (``ValueError``).
     """
-    cells = netlist["modules"][top]["cells"]
+    cells = _read_ports(netlist["modules"][top]["cells"])
     driver = {}
     for name, c in cells.items():
         for port, bits in c["connections"].items():
@@ -166,10 +198,8 @@ def deepest_path(netlist: dict, top: str) -> tuple[dict, tuple]:
                 for b in bits:
                     if isinstance(b, int):
                         driver[b] = name
-    memory = lambda c: c["type"] in _LUTRAM                # noqa: E731
     fanin = {name: sorted({driver[b] for port, bits in c["connections"].items()
                            if c["port_directions"].get(port) == "input"
-                           and (not memory(c) or _READ_ADDRESS.match(port))
                            for b in bits if isinstance(b, int) and b in driver})
              for name, c in cells.items()}
     depth, best_in, expanded = {}, {}, set()

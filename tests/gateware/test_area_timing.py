@@ -199,18 +199,26 @@ def test_dsp_delays_follow_its_registers_as_the_library_tables_say():
 
 
 def test_a_lutram_read_is_a_level_and_its_write_side_ends_the_path():
-    """FF -> 2 LUTs -> RAM64M read address -> DOA -> 1 LUT: 4 levels. The 3 LUTs into its write
-    data end there (3 levels), they do not continue through the memory."""
+    """FF -> 2 LUTs -> RAM64M read address A -> DOA -> 1 LUT: 4 levels. The 3 LUTs into its write
+    data end there, and so do the 3 into ADDRD (port D's read and the write address): DOA does not
+    follow ADDRD, so neither continues through the memory (3 + 1 + 1 = 5 would)."""
     cells = {
         "$flatten\\m.$a0": _cell("LUT2", [1], [10]),
         "$flatten\\m.$a1": _cell("LUT3", [10], [11]),
         "$flatten\\m.$d0": _cell("LUT2", [2], [20]),
         "$flatten\\m.$d1": _cell("LUT2", [20], [21]),
         "$flatten\\m.$d2": _cell("LUT2", [21], [22]),
-        "$flatten\\m.$ram": _prim("RAM64M", {"ADDRA": [11, 3, 3, 3, 3, 3], "DIA": [22], "WE": [2],
-                                             "DOA": [30]}, {"DOA"}),
+        "$flatten\\m.$w0": _cell("LUT5", [2], [40]),
+        "$flatten\\m.$w1": _cell("LUT5", [40], [41]),
+        "$flatten\\m.$w2": _cell("LUT5", [41], [42]),
+        "$flatten\\m.$ram": _prim("RAM64M", {"ADDRA": [11, 3, 3, 3, 3, 3], "ADDRD": [42, 3, 3, 3, 3, 3],
+                                             "DIA": [22], "WE": [2], "DOA": [30], "DOD": [32]},
+                                  {"DOA", "DOD"}),
         "$flatten\\n.$o": _cell("LUT4", [30], [31]),
     }
+    counts, blocks = deepest_path(_netlist(cells), "top")
+    assert sum(counts.values()) == 4 and counts.get("RAM64M") == 1      # ADDRA or ADDRD's own read
+    del cells["$flatten\\m.$w2"]                                       # ADDRD's chain: 2 LUTs, DOD 3
     counts, blocks = deepest_path(_netlist(cells), "top")
     assert counts == {"LUT2": 1, "LUT3": 1, "RAM64M": 1, "LUT4": 1}
     assert blocks == ("m", "n")
